@@ -1,0 +1,45 @@
+// Command eval evaluates the latest checkpoint of a run on its model's evaluation set:
+//
+//	go run ./eval --checkpoint DIR [--json FILE]
+//
+// It prints a metrics table and writes the metrics as JSON (default DIR/eval.json). The
+// evaluators themselves live in package eval/metrics.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/qzoo/qzoo/framework"
+	_ "github.com/qzoo/qzoo/models/all"
+)
+
+func main() {
+	dir := flag.String("checkpoint", "", "run directory written by the train command (required)")
+	out := flag.String("json", "", "where to write the metrics as JSON (default DIR/eval.json)")
+	dataDir := flag.String("data_dir", "", "where datasets are looked for (default: $QZOO_DATA_DIR, then system locations)")
+	flag.Parse()
+	if err := run(*dir, *out, *dataDir); err != nil {
+		fmt.Fprintln(os.Stderr, "eval:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir, out, dataDir string) error {
+	if dir == "" {
+		return fmt.Errorf("--checkpoint is required")
+	}
+	metrics, cfg, step, err := framework.Evaluate(dir, framework.RunOptions{DataDir: dataDir})
+	if err != nil {
+		return err
+	}
+	fmt.Print(framework.FormatMetrics(fmt.Sprintf("%s (%s) at step %d", cfg.Model, dir, step), metrics))
+	if out == "" {
+		out = filepath.Join(dir, framework.EvalFile)
+	}
+	data, _ := json.MarshalIndent(map[string]any{"step": step, "metrics": metrics}, "", "  ")
+	return framework.WriteFileAtomic(out, append(data, '\n'))
+}

@@ -1,0 +1,13 @@
+// Package metrics holds the evaluators of the zoo: accumulators that turn a model's outputs over a
+// whole evaluation set into metrics. They run in Go over the outputs of the model's graph,
+// because some metrics (codebook utilisation, code perplexity) are properties of the whole set,
+// not averages of per-batch values.
+//
+// Metrics of a vector-quantised autoencoder (see [VQEvaluator]):
+//
+//	mse            = Σ (x − x̂)² / (number of pixels)                 over the whole set
+//	psnr           = 10 · log10(1 / mse)                               pixels in [0, 1]
+//	utilization    = |{k : code k used at least once}| / K              averaged over stages
+//	perplexity     = exp(−Σ_k p_k ln p_k), p_k the share of code k      averaged over stages
+//	bits_per_image = latents per image · stages · log2 K
+package metrics

@@ -1,0 +1,106 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// VQEvaluator accumulates reconstruction error and code histograms of a vector-quantised
+// autoencoder. Add takes inputs [images] and predictions [reconstruction, codes [..., S]].
+type VQEvaluator struct {
+	codebookSize, stages, latentsPerImage int
+	sumSquaredError                     float64
+	pixels                              int64
+	histograms                          [][]int64 // [stage][code]
+}
+
+// NewVQEvaluator returns an evaluator for K = codebookSize codes per stage.
+func NewVQEvaluator(codebookSize, stages, latentsPerImage int) *VQEvaluator {
+	h := make([][]int64, stages)
+	for i := range h {
+		h[i] = make([]int64, codebookSize)
+	}
+	return &VQEvaluator{codebookSize: codebookSize, stages: stages, latentsPerImage: latentsPerImage, histograms: h}
+}
+
+// Add accumulates one batch.
+func (e *VQEvaluator) Add(inputs, predictions []*tensors.Tensor) error {
+	if len(inputs) < 1 || len(predictions) < 2 {
+		return fmt.Errorf("metrics: VQEvaluator wants inputs [images] and predictions [reconstruction, codes], got %d and %d", len(inputs), len(predictions))
+	}
+	images, recon := tensors.MustCopyFlatData[float32](inputs[0]), tensors.MustCopyFlatData[float32](predictions[0])
+	if len(images) != len(recon) {
+		return fmt.Errorf("metrics: reconstruction has %d values, images %d", len(recon), len(images))
+	}
+	return e.AddFlat(images, recon, tensors.MustCopyFlatData[int32](predictions[1]))
+}
+
+// AddFlat accumulates flat images, reconstructions and codes (the last axis of codes being the stage).
+func (e *VQEvaluator) AddFlat(images, recon []float32, codes []int32) error {
+	for i, x := range images {
+		d := float64(x) - float64(recon[i])
+		if math.IsNaN(d) {
+			return fmt.Errorf("metrics: reconstruction pixel %d is NaN", i)
+		}
+		e.sumSquaredError += d * d
+	}
+	e.pixels += int64(len(images))
+	if len(codes)%e.stages != 0 {
+		return fmt.Errorf("metrics: %d codes is not a multiple of %d stages", len(codes), e.stages)
+	}
+	for i, c := range codes {
+		if c < 0 || int(c) >= e.codebookSize {
+			return fmt.Errorf("metrics: code %d out of range [0, %d)", c, e.codebookSize)
+		}
+		e.histograms[i%e.stages][c]++
+	}
+	return nil
+}
+
+// Metrics returns mse, psnr, utilization, perplexity and bits_per_image.
+func (e *VQEvaluator) Metrics() map[string]float64 {
+	mse := e.sumSquaredError / float64(max(e.pixels, 1))
+	var utilization, perplexity float64
+	for _, h := range e.histograms {
+		u, p := Usage(h)
+		utilization += u / float64(e.stages)
+		perplexity += p / float64(e.stages)
+	}
+	return map[string]float64{
+		"mse":            mse,
+		"psnr":           PSNR(mse, 1),
+		"utilization":    utilization,
+		"perplexity":     perplexity,
+		"bits_per_image": float64(e.latentsPerImage*e.stages) * math.Log2(float64(e.codebookSize)),
+	}
+}
+
+// PSNR is the peak signal-to-noise ratio in dB of a mean squared error for signals of the given peak.
+func PSNR(mse, peak float64) float64 {
+	return 10 * math.Log10(peak*peak/mse)
+}
+
+// Usage returns the share of codes used at least once and the perplexity exp(H) of a histogram.
+func Usage(histogram []int64) (utilization, perplexity float64) {
+	var total int64
+	used := 0
+	for _, n := range histogram {
+		total += n
+		if n > 0 {
+			used++
+		}
+	}
+	if total == 0 {
+		return 0, 0
+	}
+	var entropy float64
+	for _, n := range histogram {
+		if n > 0 {
+			p := float64(n) / float64(total)
+			entropy -= p * math.Log(p)
+		}
+	}
+	return float64(used) / float64(len(histogram)), math.Exp(entropy)
+}

@@ -1,0 +1,163 @@
+package vq
+
+import (
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// Decoder is implemented by quantizers that can rebuild the quantized latents from the codes
+// alone, which is what the receiving side of a compressed bitstream has.
+type Decoder interface {
+	// Decode returns the quantized latents [..., D] for stageCodes, one int32 tensor of shape
+	// [...] per stage, as in Output.StageCodes. It reads the variables that Quantize created
+	// under the same scope, so Quantize must have been built (in this or an earlier graph) first.
+	Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node
+}
+
+// Stat names set by the quantizers of this package.
+const (
+	// StatPerplexity is exp(H) of the code histogram of the batch: the effective number of codes
+	// in use, between 1 and K.
+	StatPerplexity = "perplexity"
+	// StatUsedCodes is the number of distinct codes that appear in the batch.
+	StatUsedCodes = "used_codes"
+)
+
+// flattenLatents reshapes z [..., D] to [N, D] and returns the leading dimensions [...].
+func flattenLatents(z *graph.Node) (flat *graph.Node, leading []int) {
+	if z.Rank() < 1 {
+		exceptions.Panicf("vq: latents must have shape [..., D], got the scalar %s", z.Shape())
+	}
+	dims := z.Shape().Dimensions
+	leading = dims[:len(dims)-1]
+	return graph.Reshape(z, -1, dims[len(dims)-1]), leading
+}
+
+// unflattenCodes reshapes codes [N] back to the leading dimensions of the latents.
+func unflattenCodes(codes *graph.Node, leading []int) *graph.Node {
+	if len(leading) == 0 {
+		return graph.Reshape(codes)
+	}
+	return graph.Reshape(codes, leading...)
+}
+
+// checkCodesShape panics unless every stage code tensor is int32 and all have the same shape.
+func checkCodesShape(stageCodes []*graph.Node, wantStages int) {
+	if len(stageCodes) != wantStages {
+		exceptions.Panicf("vq: Decode needs %d stage code tensors, got %d", wantStages, len(stageCodes))
+	}
+	for i, c := range stageCodes {
+		if c.DType() != dtypes.Int32 {
+			exceptions.Panicf("vq: Decode needs int32 codes, stage %d has %s", i, c.Shape())
+		}
+		if !c.Shape().Equal(stageCodes[0].Shape()) {
+			exceptions.Panicf("vq: Decode needs codes of equal shapes, stage %d has %s and stage 0 %s",
+				i, c.Shape(), stageCodes[0].Shape())
+		}
+	}
+}
+
+// nearestCodes returns, for each row of z [N, D], the int32 index of the nearest row of
+// codebook [K, D] in squared Euclidean distance, computed as ‖z‖² − 2 z·Cᵀ + ‖c‖² with one
+// matrix product. The distances carry no gradient (argmin has none).
+func nearestCodes(z, codebook *graph.Node) *graph.Node {
+	z = graph.StopGradient(z)
+	codebook = graph.StopGradient(codebook)
+	zNorm := graph.ReduceAndKeep(graph.Square(z), graph.ReduceSum, -1)         // [N, 1]
+	cNorm := graph.InsertAxes(graph.ReduceSum(graph.Square(codebook), -1), 0)  // [1, K]
+	cross := graph.Einsum("nd,kd->nk", z, codebook)                            // [N, K]
+	distances := graph.Add(graph.Sub(zNorm, graph.MulScalar(cross, 2)), cNorm) // [N, K]
+	return graph.ArgMin(distances, -1, dtypes.Int32)                           // [N]
+}
+
+// codebookLosses is the VQ-VAE auxiliary loss of van den Oord et al. (2017), eq. 3, averaged over
+// the elements of z [N, D]:
+//
+//	mean‖sg(z) − q‖²  (codebook term: moves the selected codes towards the latents)
+//	+ β·mean‖z − sg(q)‖²  (commitment term: keeps the encoder close to its codes).
+func codebookLosses(z, q *graph.Node, beta float64) *graph.Node {
+	codebookTerm := graph.ReduceAllMean(graph.Square(graph.Sub(graph.StopGradient(z), q)))
+	commitTerm := graph.ReduceAllMean(graph.Square(graph.Sub(z, graph.StopGradient(q))))
+	return graph.Add(codebookTerm, graph.MulScalar(commitTerm, beta))
+}
+
+// straightThrough returns z + sg(q − z): the value of q with the gradient of the identity on z.
+func straightThrough(z, q *graph.Node) *graph.Node {
+	return graph.Add(z, graph.StopGradient(graph.Sub(q, z)))
+}
+
+// codeUsageStats returns StatPerplexity and StatUsedCodes of codes (int32, any shape) drawn
+// from a codebook of size k.
+func codeUsageStats(codes *graph.Node, k int) map[string]*graph.Node {
+	g := codes.Graph()
+	flat := graph.Reshape(graph.StopGradient(codes), -1, 1)
+	n := flat.Shape().Dimensions[0]
+	counts := graph.ScatterSum(graph.Zeros(g, shapes.Make(dtypes.Float32, k)), flat,
+		graph.Ones(g, shapes.Make(dtypes.Float32, n)), false, false)
+	p := graph.DivScalar(counts, float64(n))
+	// p·log p is 0 where p is 0: the Max only keeps Log finite there.
+	entropy := graph.Neg(graph.ReduceAllSum(graph.Mul(p, graph.Log(graph.MaxScalar(p, 1e-30)))))
+	used := graph.ReduceAllSum(graph.ConvertDType(graph.GreaterThan(counts, graph.ZerosLike(counts)), dtypes.Float32))
+	return map[string]*graph.Node{
+		StatPerplexity: graph.Exp(entropy),
+		StatUsedCodes:  used,
+	}
+}
+
+// uniformInitializer draws variables from uniform(−bound, bound) with the store's random state.
+func uniformInitializer(scope *model.Scope, bound float64) model.VariableInitializer {
+	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+		u := scope.RandomUniform(g, shape) // [0, 1)
+		return graph.AddScalar(graph.MulScalar(u, 2*bound), -bound)
+	}
+}
+
+// normalInitializer draws variables from N(0, std²) with the store's random state.
+func normalInitializer(scope *model.Scope, std float64) model.VariableInitializer {
+	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+		return graph.MulScalar(scope.RandomNormal(g, shape), std)
+	}
+}
+
+// linearInitializer is the default initialisation of a linear layer in PyTorch (Kaiming uniform
+// with a=√5), uniform(−1/√fanIn, 1/√fanIn) for weights and biases alike. It is what the reference
+// implementations of SimVQ and FSQ's projections start from.
+func linearInitializer(scope *model.Scope, fanIn int) model.VariableInitializer {
+	return uniformInitializer(scope, 1/math.Sqrt(float64(fanIn)))
+}
+
+// variable returns the variable name of scope with the given shape, created with initializer
+// if it does not exist yet.
+func variable(scope *model.Scope, name string, shape shapes.Shape, initializer model.VariableInitializer) *model.Variable {
+	return scope.WithInitializer(initializer).VariableWithShape(name, shape)
+}
+
+// existingVariable returns the variable name of scope, which Quantize must have created; what
+// names the quantizer for the error message.
+func existingVariable(scope *model.Scope, what, name string) *model.Variable {
+	v := scope.GetVariable(name)
+	if v == nil {
+		exceptions.Panicf("vq: %s found no variable %q in scope %q: build Quantize with this scope first",
+			what, name, scope.Scope())
+	}
+	return v
+}
+
+// scopeParam returns the hyperparameter key as seen from scope, or its registered default (see
+// Params), so that each default is written once, where the parameter is declared.
+func scopeParam[T any](scope *model.Scope, key string) T {
+	p, ok := Params().Lookup(key)
+	if !ok {
+		exceptions.Panicf("vq: hyperparameter %q is not registered", key)
+	}
+	def, ok := p.Default.(T)
+	if !ok {
+		exceptions.Panicf("vq: hyperparameter %q has a default of type %T, read as %T", key, p.Default, def)
+	}
+	return model.GetParamOr(scope, key, def)
+}
