@@ -47,6 +47,10 @@ type RunOptions struct {
 	Out io.Writer
 	// Quiet turns off the progress line and the evaluation table.
 	Quiet bool
+	// StopAt, if positive and below the config's steps, ends training at this global step (with a
+	// checkpoint), as if the run had been interrupted there: a later Run resumes it to the end
+	// of the same schedule. Notebooks use it to train in chunks.
+	StopAt int64
 }
 
 // Result is what a run measured.
@@ -103,9 +107,9 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 
 	store := newStore(cfg)
 	res = &Result{Dir: opts.Dir, Config: cfg}
-	if path, step, err := checkpoint.Latest(opts.Dir); err != nil {
+	if path, step, err := checkpoint.Latest(opts.Dir); err != nil && !errors.Is(err, checkpoint.ErrNoCheckpoint) {
 		return nil, err
-	} else if path != "" {
+	} else if err == nil {
 		if _, err := checkpoint.Load(path, store); err != nil {
 			return nil, err
 		}
@@ -132,8 +136,12 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	}
 	loop := train.NewLoop(trainer)
 	loop.OnStep("qzoo", 0, r.onStep)
-	if startStep < int64(cfg.Steps) {
-		if _, err := loop.RunToGlobalStep(data.TrainBatches(cfg.BatchSize, cfg.Seed, startStep), cfg.Steps); err != nil {
+	target := int64(cfg.Steps)
+	if opts.StopAt > 0 && opts.StopAt < target {
+		target = opts.StopAt
+	}
+	if startStep < target {
+		if _, err := loop.RunToGlobalStep(data.TrainBatches(cfg.BatchSize, cfg.Seed, startStep), int(target)); err != nil {
 			return nil, fmt.Errorf("framework: training %s: %w", cfg.Model, err)
 		}
 	}
@@ -355,7 +363,8 @@ func (r *runner) endProgress() {
 }
 
 func (r *runner) save(step int64) error {
-	meta := map[string]any{"model": r.cfg.Model, "config": json.RawMessage(r.cfg.JSON())}
+	model, _ := json.Marshal(r.cfg.Model)
+	meta := map[string]json.RawMessage{"model": model, "config": r.cfg.JSON()}
 	if _, err := checkpoint.Save(r.opts.Dir, step, r.store, meta); err != nil {
 		return err
 	}
@@ -438,9 +447,6 @@ func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, 
 	path, step, err := checkpoint.Latest(dir)
 	if err != nil {
 		return nil, nil, 0, err
-	}
-	if path == "" {
-		return nil, nil, 0, fmt.Errorf("framework: no checkpoint in %s", dir)
 	}
 	store := newStore(cfg)
 	if _, err := checkpoint.Load(path, store); err != nil {

@@ -440,17 +440,25 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-// FuzzLoad checks that no input makes Load panic or change the store when it fails.
+// FuzzLoad checks that no input makes Load panic or change the store when it fails. Each
+// input is also tried with its last 4 bytes replaced by a correct checksum, so that the
+// fuzzer reaches the header and tensor checks behind the CRC.
 func FuzzLoad(f *testing.F) {
 	path, data := validFile(f)
 	f.Add(data)
 	f.Add(data[:len(data)/2])
 	f.Add([]byte(Magic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		store := newTestStore(t, 9)
-		before := takeSnapshot(t, store)
-		if _, err := load(path, data, store); err != nil {
-			assertStoreEquals(t, before, store)
+		inputs := [][]byte{data}
+		if len(data) >= crcLen {
+			inputs = append(inputs, withCRC(slices.Clone(data[:len(data)-crcLen])))
+		}
+		for _, input := range inputs {
+			store := newTestStore(t, 9)
+			before := takeSnapshot(t, store)
+			if _, err := load(path, input, store); err != nil {
+				assertStoreEquals(t, before, store)
+			}
 		}
 	})
 }

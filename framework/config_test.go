@@ -1,0 +1,212 @@
+package framework
+
+import (
+	"iter"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/framework/hparams"
+)
+
+// A model registered only for the framework's own tests.
+func init() {
+	Register(&Model{
+		Name:    "test_linear",
+		Doc:     "y = w·x, for the framework's tests",
+		Dataset: "test_synthetic",
+		Params: hparams.List{
+			{Key: "test_width", Default: 4, Doc: "width"},
+			{Key: "test_scale", Default: 1.0, Doc: "scale"},
+			{Key: "test_name", Default: "a", Doc: "name"},
+			{Key: "test_flag", Default: false, Doc: "flag"},
+		},
+		Build:        buildTestLinear,
+		Scalars:      []string{"mse"},
+		NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} },
+	})
+	RegisterDataset("test_synthetic", loadSynthetic)
+}
+
+// buildTestLinear fits x·W to 2x: a model small enough to test the loop's mechanics.
+func buildTestLinear(scope *model.Scope, inputs []*graph.Node) Outputs {
+	x := inputs[0]
+	width := x.Shape().Dimensions[1]
+	w := scope.In("linear").VariableWithShape("w", shapes.Make(dtypes.Float32, width, width)).NodeValue(x.Graph())
+	y := graph.MatMul(x, w)
+	sqErr := graph.Square(graph.Sub(y, graph.MulScalar(x, 2)))
+	mse := graph.ReduceAllMean(sqErr)
+	train.AddLoss(mse)
+	return Outputs{Predictions: []*graph.Node{graph.ReduceSum(sqErr, -1)}, Scalars: map[string]*graph.Node{"mse": mse}}
+}
+
+// meanEvaluator averages the first prediction.
+type meanEvaluator struct{ sum, n float64 }
+
+func (e *meanEvaluator) Add(_, predictions []*tensors.Tensor) error {
+	for _, v := range tensors.MustCopyFlatData[float32](predictions[0]) {
+		e.sum += float64(v)
+		e.n++
+	}
+	return nil
+}
+func (e *meanEvaluator) Metrics() map[string]float64 { return map[string]float64{"mse": e.sum / e.n} }
+
+// syntheticBatches yields batch k as a pure function of (seed, k), like real datasets do.
+type syntheticBatches struct {
+	batchSize, width int
+	seed, start      int64
+	count            int64 // -1: endless
+}
+
+func (s *syntheticBatches) Name() string { return "synthetic" }
+func (s *syntheticBatches) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		for k := s.start; s.count < 0 || k < s.start+s.count; k++ {
+			rng := rand.New(rand.NewPCG(uint64(s.seed), uint64(k)))
+			x := make([]float32, s.batchSize*s.width)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			t := tensors.FromFlatDataAndDimensions(x, s.batchSize, s.width)
+			if !yield(train.Batch{Inputs: []*tensors.Tensor{t}}, nil) {
+				return
+			}
+		}
+	}
+}
+
+func loadSynthetic(string) (*Data, error) {
+	return &Data{
+		TrainBatches: func(batchSize int, seed, start int64) train.Dataset {
+			return &syntheticBatches{batchSize: batchSize, width: 4, seed: seed, start: start, count: -1}
+		},
+		EvalBatches: func(batchSize int) train.Dataset {
+			return &syntheticBatches{batchSize: batchSize, width: 4, seed: 999, count: 3}
+		},
+		NumEval: 3,
+	}, nil
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.json")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigDefaultsAndTypes(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, `{"model": "test_linear", "steps": 7, "params": {"test_width": 8, "test_scale": 2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Steps != 7 || cfg.BatchSize != DefaultConfig().BatchSize {
+		t.Errorf("steps %d batch %d: defaults not applied", cfg.Steps, cfg.BatchSize)
+	}
+	if cfg.Params["test_width"] != 8 || cfg.Params["test_scale"] != 2.0 || cfg.Params["test_name"] != "a" {
+		t.Errorf("params not resolved with types and defaults: %#v", cfg.Params)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, json, want string }{
+		{"unknown key", `{"model": "test_linear", "stepz": 3}`, `unknown key "stepz"; valid keys are: description, model, steps`},
+		{"wrong type", `{"model": "test_linear", "steps": "many"}`, `key "steps": got JSON string, want int`},
+		{"unknown param", `{"model": "test_linear", "params": {"test_widht": 3}}`, "unknown key params.test_widht for model \"test_linear\"; valid keys are: test_flag, test_name, test_scale, test_width"},
+		{"param type", `{"model": "test_linear", "params": {"test_width": 2.5}}`, "key params.test_width: got 2.5, want an integer"},
+		{"param string for int", `{"model": "test_linear", "params": {"test_width": "2"}}`, "key params.test_width: got string 2, want int"},
+		{"unknown model", `{"model": "nope"}`, `unknown model "nope"; registered models:`},
+		{"no model", `{}`, `key "model" is required`},
+		{"bad optimizer", `{"model": "test_linear", "optimizer": "sgd"}`, `key "optimizer": "sgd" is not one of adam, adamw`},
+		{"bad steps", `{"model": "test_linear", "steps": 0}`, `key "steps": 0 must be ≥ 1`},
+		{"bad expect", `{"model": "test_linear", "expect": {"mse": "about 3"}}`, `key expect.mse: condition "about 3"`},
+		{"trailing", `{"model": "test_linear"} {}`, "trailing data"},
+		{"not json", `{"model": `, "unexpected EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, tc.json)
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatalf("no error for %s", tc.json)
+			}
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q should name the file and contain %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := LoadConfig("/nonexistent/c.json"); err == nil || !strings.Contains(err.Error(), "/nonexistent/c.json") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestConfigSet(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"model": "test_linear"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Set("steps=12; test_width=3;params.test_scale=0.5;test_flag=true;test_name=b;learning_rate=0.01"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Steps != 12 || cfg.Params["test_width"] != 3 || cfg.Params["test_scale"] != 0.5 ||
+		cfg.Params["test_flag"] != true || cfg.Params["test_name"] != "b" || cfg.LearningRate != 0.01 {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	for set, want := range map[string]string{
+		"stepz=3":          `unknown key "stepz"; valid keys are: description, model, steps`,
+		"test_width=x":     `-set test_width: "x" is not an integer`,
+		"steps=1.5":        `-set steps: "1.5" is not an integer`,
+		"test_flag=maybe":  `-set test_flag: "maybe" is not a boolean`,
+		"steps":            `want key=value`,
+		"batch_size=-1":    `key "batch_size": -1 must be ≥ 1`,
+		"params=3":         `cannot be set from the command line`,
+		"test_scale=1e400": `not a number`,
+	} {
+		c := *cfg
+		c.Params = map[string]any{}
+		for k, v := range cfg.Params {
+			c.Params[k] = v
+		}
+		err := c.Set(set)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Set(%q) = %v, want error containing %q", set, err, want)
+		}
+	}
+}
+
+func TestCheckExpectations(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"model": "test_linear", "expect": {"psnr": ">= 20", "mse": "< 0.01"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, ok := cfg.CheckExpectations(map[string]float64{"psnr": 21, "mse": 0.02})
+	if ok || len(lines) != 2 || !strings.Contains(lines[0], "NOT MET") || strings.Contains(lines[1], "NOT MET") {
+		t.Errorf("got %v %v", ok, lines)
+	}
+	if _, ok := cfg.CheckExpectations(map[string]float64{"psnr": 20, "mse": 0.001}); !ok {
+		t.Error("conditions that hold reported as not met")
+	}
+}
+
+func TestConfigJSONRoundTrip(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"model": "test_linear", "params": {"test_width": 5}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseConfig(cfg.JSON())
+	if err != nil {
+		t.Fatalf("resolved config does not parse back: %v\n%s", err, cfg.JSON())
+	}
+	if again.Params["test_width"] != 5 || again.Steps != cfg.Steps {
+		t.Errorf("round trip changed the config: %+v", again)
+	}
+}

@@ -1,0 +1,179 @@
+package framework
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/framework/checkpoint"
+)
+
+func goBackend(t *testing.T) compute.Backend {
+	t.Helper()
+	b, err := NewBackendFromSpec("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testConfig(t *testing.T, extra string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(`{"model": "test_linear", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.2,
+		"lr_schedule": "cosine", "warmup_steps": 3, "checkpoint_every": 10, "log_every": 5, "eval_every": 10, "keep_checkpoints": 5` + extra + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func loadWeights(t *testing.T, dir string) []float32 {
+	t.Helper()
+	path, _, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatalf("no checkpoint in %s: %v", dir, err)
+	}
+	store := model.NewStore()
+	if _, err := checkpoint.Load(path, store); err != nil {
+		t.Fatal(err)
+	}
+	v := store.GetVariable("/linear/w")
+	if v == nil {
+		t.Fatalf("checkpoint %s has no /linear/w", path)
+	}
+	return tensors.MustCopyFlatData[float32](v.MustValue())
+}
+
+func TestRunLearnsAndResumesExactly(t *testing.T) {
+	backend := goBackend(t)
+	whole, halves := t.TempDir(), t.TempDir()
+	opts := func(dir string) RunOptions { return RunOptions{Dir: dir, Backend: backend, Out: io.Discard} }
+
+	res, err := Run(testConfig(t, `, "steps": 60`), opts(whole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != 60 || res.Resumed {
+		t.Errorf("step %d resumed %v", res.Step, res.Resumed)
+	}
+	if res.Eval["mse"] > 0.5 { // about 20 before training
+		t.Errorf("the model did not learn: eval mse %g", res.Eval["mse"])
+	}
+
+	// Stop at step 40 as if killed, then resume to 60: same schedule, exactly the same batches.
+	stopped := opts(halves)
+	stopped.StopAt = 40
+	if _, err := Run(testConfig(t, `, "steps": 60`), stopped); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := Run(testConfig(t, `, "steps": 60`), opts(halves))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res2.Resumed || res2.Step != 60 {
+		t.Errorf("second run: resumed %v step %d", res2.Resumed, res2.Step)
+	}
+	a, b := loadWeights(t, whole), loadWeights(t, halves)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("resumed run differs from uninterrupted run at weight %d: %v vs %v", i, a[i], b[i])
+		}
+	}
+	// Each training step appears once in the log, in order.
+	f, err := os.Open(filepath.Join(halves, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var steps []int64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("bad log line %q: %v", sc.Text(), err)
+		}
+		if _, isEval := rec["eval"]; !isEval {
+			steps = append(steps, int64(rec["step"].(float64)))
+		}
+	}
+	want := []int64{5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60}
+	if len(steps) != len(want) {
+		t.Fatalf("logged steps %v, want %v", steps, want)
+	}
+	for i := range want {
+		if steps[i] != want[i] {
+			t.Fatalf("logged steps %v, want %v", steps, want)
+		}
+	}
+	// The final evaluation is on disk.
+	if _, err := os.Stat(filepath.Join(halves, EvalFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRunRefusesAnotherExperimentsDirectory(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	if _, err := Run(testConfig(t, `, "steps": 2`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(testConfig(t, `, "steps": 4, "params": {"test_scale": 3}`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "test_scale=1") {
+		t.Errorf("resuming with other hyperparameters: %v", err)
+	}
+}
+
+func TestRunCorruptCheckpointNamesFile(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	if _, err := Run(testConfig(t, `, "steps": 10`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	path, _, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(testConfig(t, `, "steps": 20`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("corrupt checkpoint: got %v, want an error naming %s", err, path)
+	}
+	// Nothing was written over the corrupt checkpoint: it is still there, unchanged.
+	again, _ := os.ReadFile(path)
+	if string(again) != string(data) {
+		t.Error("the corrupt checkpoint was modified")
+	}
+}
+
+func TestEvaluateRunDirectory(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	res, err := Run(testConfig(t, `, "steps": 5`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, cfg, step, err := Evaluate(dir, RunOptions{Backend: backend, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step != 5 || cfg.Model != "test_linear" || metrics["mse"] != res.Eval["mse"] {
+		t.Errorf("Evaluate: step %d model %s mse %g, run's final mse %g", step, cfg.Model, metrics["mse"], res.Eval["mse"])
+	}
+	if _, _, _, err := Evaluate(t.TempDir(), RunOptions{Backend: backend}); err == nil || !strings.Contains(err.Error(), "not a run directory") {
+		t.Errorf("Evaluate of an empty directory: %v", err)
+	}
+}
