@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -126,6 +127,10 @@ func (s *source) load(dataDir string) (*Dataset, error) {
 func (s *source) locate(dataDir string) (paths, looked []string, downloadDir string) {
 	candidates, downloadDir := s.dirs(dataDir)
 	for _, dir := range candidates {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			looked = append(looked, fmt.Sprintf("  %s: no such directory", dir))
+			continue
+		}
 		paths, missing := findFiles(dir)
 		if len(missing) == 0 {
 			return paths, nil, downloadDir
@@ -138,7 +143,7 @@ func (s *source) locate(dataDir string) (paths, looked []string, downloadDir str
 // dirs returns the directories to search, in order, and the one to download into.
 func (s *source) dirs(dataDir string) (candidates []string, downloadDir string) {
 	add := func(dir string) {
-		if dir != "" && !contains(candidates, dir) {
+		if dir != "" && !slices.Contains(candidates, dir) {
 			candidates = append(candidates, dir)
 		}
 	}
@@ -162,21 +167,9 @@ func (s *source) dirs(dataDir string) (candidates []string, downloadDir string) 
 	return candidates, downloadDir
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // findFiles returns the path of each of allFiles in dir (plain or .gz) and the names of
 // those missing.
 func findFiles(dir string) (paths []string, missing []string) {
-	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		return nil, []string{"everything (no such directory)"}
-	}
 	for _, f := range allFiles {
 		path := ""
 		for _, candidate := range []string{f.name, f.name + ".gz"} {
@@ -228,7 +221,7 @@ func readChecked(path string, dims []int) (*idx.Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fashionmnist: %w", err)
 	}
-	if fmt.Sprint(a.Dims) != fmt.Sprint(dims) {
+	if !slices.Equal(a.Dims, dims) {
 		return nil, fmt.Errorf("fashionmnist: %s: dimensions %v, want %v", path, a.Dims, dims)
 	}
 	return a, nil

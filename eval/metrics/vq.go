@@ -11,9 +11,9 @@ import (
 // autoencoder. Add takes inputs [images] and predictions [reconstruction, codes [..., S]].
 type VQEvaluator struct {
 	codebookSize, stages, latentsPerImage int
-	sumSquaredError                     float64
-	pixels                              int64
-	histograms                          [][]int64 // [stage][code]
+	sumSquaredError                       float64
+	pixels                                int64
+	histograms                            [][]int64 // [stage][code]
 }
 
 // NewVQEvaluator returns an evaluator for K = codebookSize codes per stage.

@@ -26,6 +26,9 @@
 // dtype against the file size, before allocating) and decodes all tensors before it touches the
 // store: a corrupt or mismatching checkpoint returns an error naming the file and the field,
 // and leaves the store as it was.
+//
+// Hyperparameters set with model.Store.SetParam are not saved: the caller passes the resolved
+// config in the header's Meta, from which a resumed run rebuilds the same model.
 package checkpoint
 
 import (
@@ -199,25 +202,14 @@ func save(dir string, step int64, store *model.Store, meta map[string]json.RawMe
 	if wrap != nil {
 		w = wrap(w)
 	}
-	prefix := make([]byte, 0, prefixLen)
-	prefix = append(prefix, Magic...)
-	prefix = binary.LittleEndian.AppendUint32(prefix, FormatVersion)
-	prefix = binary.LittleEndian.AppendUint32(prefix, uint32(len(headerJSON)))
-	if _, err := w.Write(prefix); err != nil {
-		return fail("write: %w", err)
-	}
-	if _, err := w.Write(headerJSON); err != nil {
+	head := binary.LittleEndian.AppendUint32([]byte(Magic), FormatVersion)
+	head = binary.LittleEndian.AppendUint32(head, uint32(len(headerJSON)))
+	if _, err := w.Write(append(head, headerJSON...)); err != nil {
 		return fail("write: %w", err)
 	}
 	for i, value := range values {
 		var writeErr error
-		err := value.ConstBytes(func(data []byte) {
-			if int64(len(data)) != header.Variables[i].Length {
-				writeErr = fmt.Errorf("tensor has %d bytes, shape says %d", len(data), header.Variables[i].Length)
-				return
-			}
-			_, writeErr = w.Write(data)
-		})
+		err := value.ConstBytes(func(data []byte) { _, writeErr = w.Write(data) })
 		if err = errors.Join(err, writeErr); err != nil {
 			return fail("variable %q: %w", header.Variables[i].Path, err)
 		}
@@ -284,7 +276,8 @@ func ReadHeader(ckptPath string) (*Header, error) {
 
 // Load validates the checkpoint at path and sets each of its variables in store, creating
 // the missing ones, with the saved value and trainable flag. Variables of store that the
-// checkpoint lacks are left alone. On error the store is unchanged.
+// checkpoint lacks are left alone. On error the store is unchanged. The whole file is read
+// into memory (checkpoints here are megabytes, and the CRC covers all of it).
 func Load(ckptPath string, store *model.Store) (*Header, error) {
 	if store == nil {
 		return nil, fmt.Errorf("checkpoint: load %s: store is nil", ckptPath)
@@ -372,7 +365,7 @@ func parse(ckptPath string, data []byte) (*Header, []byte, error) {
 	if err := dec.Decode(header); err != nil {
 		return fail("header: %w", err)
 	}
-	if dec.More() {
+	if err := dec.Decode(new(json.RawMessage)); err != io.EOF {
 		return fail("header: data after the JSON object")
 	}
 	if header.Step < 0 {

@@ -360,6 +360,7 @@ func TestLoadNamesTheField(t *testing.T) {
 		{withCRC(slices.Concat([]byte(Magic), le32(1), le32(MaxHeaderLen+1))), "header length 67108865 > 67108864"},
 		{withCRC(slices.Concat([]byte(Magic), le32(1), le32(100), []byte("{}"))), "header length 100 exceeds the file"},
 		{withCRC(slices.Concat([]byte(Magic), le32(1), le32(4), []byte("{}{}"))), "data after the JSON object"},
+		{withCRC(slices.Concat([]byte(Magic), le32(1), le32(3), []byte("{}}"))), "data after the JSON object"},
 		{withCRC(slices.Concat([]byte(Magic), le32(1), le32(10), []byte(`{"steps":1}`)[:10])), "header: "},
 	} {
 		if err := assertLoadFails(t, path, tc.file, tc.want); !strings.Contains(err.Error(), tc.want) {

@@ -5,35 +5,37 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// EMA vector quantizer, "ema_vq": the codebook is not trained by gradients but follows the
-// running means of the latents assigned to each code (van den Oord et al. 2017, "Neural Discrete
-// Representation Learning", appendix A.1; Razavi et al. 2019, "Generating Diverse High-Fidelity
-// Images with VQ-VAE-2"). Each training step, with n_k the number of latents of the batch
-// assigned to code k and γ = [ParamEMADecay]:
+// EMA is the exponential-moving-average vector quantizer, registered as "ema_vq": the codebook
+// is not trained by gradients but follows the running means of the latents assigned to each
+// code (van den Oord et al. 2017, "Neural Discrete Representation Learning", appendix A.1;
+// Razavi et al. 2019, "Generating Diverse High-Fidelity Images with VQ-VAE-2"). Codes are the
+// nearest codebook rows, k = argmin_j ‖z − c_j‖², and each training step, with n_k the number of
+// latents of the batch assigned to code k and γ = [ParamEMADecay]:
 //
 //	N_k ← γ·N_k + (1−γ)·n_k
 //	m_k ← γ·m_k + (1−γ)·Σ_{z→k} z
 //	c_k = m_k / Ñ_k,   Ñ_k = (N_k + ε) / (Σ_j N_j + K·ε) · Σ_j N_j   (Laplace smoothing, ε = 1e-5)
 //
-// The loss is only the commitment term β·mean‖z − sg(q)‖² (β = [ParamBeta]).
+// The loss is only the commitment term β·mean‖z − sg(q)‖² (β = [ParamBeta]); the output is
+// z + sg(q − z).
 //
 // Dead codes are re-initialised as in Jukebox (Dhariwal et al. 2020) and vector-quantize-pytorch's
 // threshold_ema_dead_code: after the update, every code whose N_k is below
 // [ParamDeadCodeThreshold] is moved onto a latent of the current batch drawn at random, with
 // N_k reset to the threshold and m_k = c_k·N_k, so that it gets a chance to attract latents.
 //
-// The state (codebook, N, m) lives in non-trainable variables updated in the graph when the
-// graph is built for training ([model.Scope.IsTraining]). Before any update or data
-// initialisation N is all zeros, and the first training step starts the averages from
-// N = 1, m = c. EMA also implements [DataInitializer]: k-means on the first batch
-// ([ParamKMeansIters] Lloyd iterations, see [KMeans]) sets c, m = c and N = 1.
+// The state lives in non-trainable variables of the quantizer's scope, "codebook" [K, D],
+// "ema_cluster_size" N [K] and "ema_sum" m [K, D], updated in the graph only when it is built
+// for training ([model.Scope.IsTraining]). The codebook starts N(0, 1) and N at zero; the first
+// training step starts the averages from N = 1, m = c. EMA implements [DataInitializer]: k-means
+// on the first batch ([ParamKMeansIters] Lloyd iterations, see [KMeans]) sets c, m = c, N = 1 and
+// the flag variable "initialized" to 1.
 type EMA struct {
 	// K is the number of codes ([ParamCodebookSize]).
 	K int
@@ -55,6 +57,9 @@ const (
 	// is re-initialised to a random latent of the batch; 0 disables it. Default 1.0 (float64).
 	ParamDeadCodeThreshold = "vq_dead_code_threshold"
 )
+
+// StatDeadCodes is the number of codes that ema_vq re-initialised in this step (0 outside training).
+const StatDeadCodes = "dead_codes"
 
 // Names of the variables of EMA, in the scope given to Quantize.
 const (
@@ -80,39 +85,25 @@ func init() {
 // naming the parameter, when one is out of range.
 func NewEMA(scope *model.Scope) *EMA {
 	q := &EMA{
-		K:                 model.GetParamOr(scope, ParamCodebookSize, registeredDefault[int](ParamCodebookSize)),
-		Beta:              model.GetParamOr(scope, ParamBeta, registeredDefault[float64](ParamBeta)),
-		Decay:             model.GetParamOr(scope, ParamEMADecay, registeredDefault[float64](ParamEMADecay)),
-		DeadCodeThreshold: model.GetParamOr(scope, ParamDeadCodeThreshold, registeredDefault[float64](ParamDeadCodeThreshold)),
-		KMeansIters:       model.GetParamOr(scope, ParamKMeansIters, registeredDefault[int](ParamKMeansIters)),
+		K:                 scopeParam[int](scope, ParamCodebookSize),
+		Beta:              scopeParam[float64](scope, ParamBeta),
+		Decay:             scopeParam[float64](scope, ParamEMADecay),
+		DeadCodeThreshold: scopeParam[float64](scope, ParamDeadCodeThreshold),
+		KMeansIters:       scopeParam[int](scope, ParamKMeansIters),
 	}
 	switch {
 	case q.K < 1:
-		exceptions.Panicf("vq: ema_vq needs %s ≥ 1, got %d", ParamCodebookSize, q.K)
+		exceptions.Panicf("vq: %s=%d, ema_vq needs at least 1", ParamCodebookSize, q.K)
 	case q.Beta < 0:
-		exceptions.Panicf("vq: ema_vq needs %s ≥ 0, got %g", ParamBeta, q.Beta)
+		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamBeta, q.Beta)
 	case q.Decay < 0 || q.Decay >= 1:
-		exceptions.Panicf("vq: ema_vq needs 0 ≤ %s < 1, got %g", ParamEMADecay, q.Decay)
+		exceptions.Panicf("vq: %s=%g, it must be in [0, 1)", ParamEMADecay, q.Decay)
 	case q.DeadCodeThreshold < 0:
-		exceptions.Panicf("vq: ema_vq needs %s ≥ 0, got %g", ParamDeadCodeThreshold, q.DeadCodeThreshold)
+		exceptions.Panicf("vq: %s=%g, it must be non-negative (0 disables)", ParamDeadCodeThreshold, q.DeadCodeThreshold)
 	case q.KMeansIters < 0:
-		exceptions.Panicf("vq: ema_vq needs %s ≥ 0, got %d", ParamKMeansIters, q.KMeansIters)
+		exceptions.Panicf("vq: %s=%d, it must be non-negative", ParamKMeansIters, q.KMeansIters)
 	}
 	return q
-}
-
-// registeredDefault returns the default of a registered hyperparameter, so that the default
-// has one home: its hparams.List entry.
-func registeredDefault[T any](key string) T {
-	p, ok := Params().Lookup(key)
-	if !ok {
-		exceptions.Panicf("vq: hyperparameter %q is not registered", key)
-	}
-	v, ok := p.Default.(T)
-	if !ok {
-		exceptions.Panicf("vq: default of %q is a %T, wanted %T", key, p.Default, v)
-	}
-	return v
 }
 
 // Name implements Quantizer.
@@ -131,79 +122,76 @@ type emaState struct {
 
 // state creates (or reuses) the variables of EMA in scope, for latents of dimension dim.
 func (q *EMA) state(scope *model.Scope, dtype dtypes.DType, dim int) emaState {
-	zeros := scope.WithInitializer(initializer.Zero)
+	nonTrainable := func(name string, shape shapes.Shape, init model.VariableInitializer) *model.Variable {
+		return variable(scope, name, shape, init).SetTrainable(false)
+	}
 	return emaState{
-		codebook: scope.WithInitializer(initializer.RandomNormalFn(scope, 1.0)).
-			VariableWithShape(emaCodebookVar, shapes.Make(dtype, q.K, dim)).SetTrainable(false),
-		clusterSize: zeros.VariableWithShape(emaClusterSizeVar, shapes.Make(dtype, q.K)).SetTrainable(false),
-		sum:         zeros.VariableWithShape(emaSumVar, shapes.Make(dtype, q.K, dim)).SetTrainable(false),
-		initialized: zeros.VariableWithShape(emaInitializedVar, shapes.Make(dtype)).SetTrainable(false),
+		codebook:    nonTrainable(emaCodebookVar, shapes.Make(dtype, q.K, dim), normalInitializer(scope, 1)),
+		clusterSize: nonTrainable(emaClusterSizeVar, shapes.Make(dtype, q.K), graph.Zeros),
+		sum:         nonTrainable(emaSumVar, shapes.Make(dtype, q.K, dim), graph.Zeros),
+		initialized: nonTrainable(emaInitializedVar, shapes.Make(dtype), graph.Zeros),
 	}
 }
 
-// Quantize implements Quantizer. Stats: "perplexity", "used_codes" and "dead_codes" (the number
-// of codes re-initialised by this step; 0 outside training).
-func (q *EMA) Quantize(scope *model.Scope, z *Node) Output {
+// Quantize implements Quantizer. Stats: StatPerplexity, StatUsedCodes and StatDeadCodes.
+func (q *EMA) Quantize(scope *model.Scope, z *graph.Node) Output {
 	g := z.Graph()
-	if z.Rank() < 1 {
-		exceptions.Panicf("vq: ema_vq needs latents of shape [..., D], got a scalar")
-	}
-	dim := z.Shape().Dimensions[z.Rank()-1]
-	st := q.state(scope, z.DType(), dim)
+	flat, leading := flattenLatents(z)
+	st := q.state(scope, z.DType(), flat.Shape().Dimensions[1])
 	codebook := st.codebook.NodeValue(g)
 
-	flat := StopGradient(Reshape(z, -1, dim))
-	codesFlat := kmNearest(flat, codebook)
-	quantized := ReshapeWithShape(Gather(codebook, InsertAxes(codesFlat, -1)), z.Shape())
-	codes := Reshape(codesFlat, z.Shape().Dimensions[:z.Rank()-1]...)
+	flat = graph.StopGradient(flat)
+	idx := nearestCodes(flat, codebook)
+	quantized := graph.ReshapeWithShape(graph.Gather(codebook, graph.InsertAxes(idx, -1)), z.Shape())
+	codes := unflattenCodes(idx, leading)
 
-	counts := kmCounts(codesFlat, q.K, z.DType())
-	perplexity, used := kmUsageStats(counts)
-	dead := ScalarZero(g, z.DType())
+	stats := codeUsageStats(idx, q.K)
+	stats[StatDeadCodes] = graph.ScalarZero(g, z.DType())
 	if scope.IsTraining(g) {
-		dead = q.update(scope, st, flat, codesFlat, counts)
+		stats[StatDeadCodes] = q.update(scope, st, flat, idx)
 	}
 	return Output{
-		Quantized:  Add(z, StopGradient(Sub(quantized, z))),
+		Quantized:  straightThrough(z, quantized),
 		Codes:      codes,
-		StageCodes: []*Node{codes},
-		Loss:       MulScalar(ReduceAllMean(Square(Sub(z, StopGradient(quantized)))), q.Beta),
-		Stats:      map[string]*Node{"perplexity": perplexity, "used_codes": used, "dead_codes": dead},
+		StageCodes: []*graph.Node{codes},
+		Loss:       graph.MulScalar(graph.ReduceAllMean(graph.Square(graph.Sub(z, graph.StopGradient(quantized)))), q.Beta),
+		Stats:      stats,
 	}
 }
 
-// update builds the EMA step of the codebook from the batch latents flat [N, D], their codes [N]
-// and the per-code counts [K], sets the new variable values and returns the number of dead
-// codes re-initialised.
-func (q *EMA) update(scope *model.Scope, st emaState, flat, codes, counts *Node) (numDead *Node) {
+// update builds the EMA step from the batch latents flat [N, D] and their codes [N], sets the
+// new variable values and returns the number of dead codes re-initialised.
+func (q *EMA) update(scope *model.Scope, st emaState, flat, codes *graph.Node) (numDead *graph.Node) {
 	g := flat.Graph()
 	dtype := flat.DType()
 	codebook := st.codebook.NodeValue(g)
 	clusterSize := st.clusterSize.NodeValue(g)
 	sum := st.sum.NodeValue(g)
 
-	// Averages never started (neither by InitFromLatents nor by an earlier step): start from N = 1, m = c.
-	fresh := ConvertDType(Equal(ReduceAllSum(clusterSize), ScalarZero(g, dtype)), dtype)
-	clusterSize = Add(Mul(fresh, OnesLike(clusterSize)), Mul(OneMinus(fresh), clusterSize))
-	sum = Add(Mul(fresh, codebook), Mul(OneMinus(fresh), sum))
+	// Averages never started (neither by InitFromLatents nor by an earlier step; afterwards
+	// Σ N > 0 always): start them from N = 1, m = c.
+	fresh := graph.ConvertDType(graph.Equal(graph.ReduceAllSum(clusterSize), graph.ScalarZero(g, dtype)), dtype)
+	clusterSize = graph.Add(graph.Mul(fresh, graph.OnesLike(clusterSize)), graph.Mul(graph.OneMinus(fresh), clusterSize))
+	sum = graph.Add(graph.Mul(fresh, codebook), graph.Mul(graph.OneMinus(fresh), sum))
 
 	gamma := q.Decay
-	clusterSize = Add(MulScalar(clusterSize, gamma), MulScalar(counts, 1-gamma))
-	sum = Add(MulScalar(sum, gamma), MulScalar(kmSums(flat, codes, q.K), 1-gamma))
-	total := ReduceAllSum(clusterSize)
-	smoothed := Mul(Div(AddScalar(clusterSize, emaLaplaceEpsilon), AddScalar(total, float64(q.K)*emaLaplaceEpsilon)), total)
-	codebook = Div(sum, InsertAxes(smoothed, -1))
+	clusterSize = graph.Add(graph.MulScalar(clusterSize, gamma), graph.MulScalar(kmCounts(codes, q.K, dtype), 1-gamma))
+	sum = graph.Add(graph.MulScalar(sum, gamma), graph.MulScalar(kmSums(flat, codes, q.K), 1-gamma))
+	total := graph.ReduceAllSum(clusterSize)
+	smoothed := graph.Mul(graph.Div(graph.AddScalar(clusterSize, emaLaplaceEpsilon),
+		graph.AddScalar(total, float64(q.K)*emaLaplaceEpsilon)), total)
+	codebook = graph.Div(sum, graph.InsertAxes(smoothed, -1))
 
-	numDead = ScalarZero(g, dtype)
+	numDead = graph.ScalarZero(g, dtype)
 	if q.DeadCodeThreshold > 0 {
 		n := flat.Shape().Dimensions[0]
-		isDead := LessThan(clusterSize, Scalar(g, dtype, q.DeadCodeThreshold)) // [K]
+		isDead := graph.LessThan(clusterSize, graph.Scalar(g, dtype, q.DeadCodeThreshold)) // [K]
 		picks := scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, q.K))
-		replacements := Gather(flat, InsertAxes(picks, -1)) // [K, D]
-		codebook = Where(isDead, replacements, codebook)
-		sum = Where(isDead, MulScalar(replacements, q.DeadCodeThreshold), sum)
-		clusterSize = Where(isDead, Scalar(g, dtype, q.DeadCodeThreshold), clusterSize)
-		numDead = ReduceAllSum(ConvertDType(isDead, dtype))
+		replacements := graph.Gather(flat, graph.InsertAxes(picks, -1)) // [K, D]
+		codebook = graph.Where(isDead, replacements, codebook)
+		sum = graph.Where(isDead, graph.MulScalar(replacements, q.DeadCodeThreshold), sum)
+		clusterSize = graph.Where(isDead, graph.Scalar(g, dtype, q.DeadCodeThreshold), clusterSize)
+		numDead = graph.ReduceAllSum(graph.ConvertDType(isDead, dtype))
 	}
 	st.codebook.SetNodeValue(codebook)
 	st.clusterSize.SetNodeValue(clusterSize)
@@ -212,15 +200,22 @@ func (q *EMA) update(scope *model.Scope, st emaState, flat, codes, counts *Node)
 }
 
 // InitFromLatents implements DataInitializer: it runs k-means ([KMeans], [ParamKMeansIters]
-// iterations) on the latents z [..., D] and sets codebook c = centroids, m = c, N = 1 and the
-// "initialized" flag to 1.
-func (q *EMA) InitFromLatents(scope *model.Scope, z *Node) {
+// iterations) on the latents z [..., D] and sets the codebook c to the centroids, m = c, N = 1
+// and the "initialized" flag to 1.
+func (q *EMA) InitFromLatents(scope *model.Scope, z *graph.Node) {
 	g := z.Graph()
-	dim := z.Shape().Dimensions[z.Rank()-1]
-	st := q.state(scope, z.DType(), dim)
-	centroids := KMeans(scope, Reshape(z, -1, dim), q.K, q.KMeansIters)
+	flat, _ := flattenLatents(z)
+	st := q.state(scope, z.DType(), flat.Shape().Dimensions[1])
+	centroids := KMeans(scope, flat, q.K, q.KMeansIters)
 	st.codebook.SetNodeValue(centroids)
 	st.sum.SetNodeValue(centroids)
-	st.clusterSize.SetNodeValue(Ones(g, shapes.Make(z.DType(), q.K)))
-	st.initialized.SetNodeValue(ScalarOne(g, z.DType()))
+	st.clusterSize.SetNodeValue(graph.Ones(g, shapes.Make(z.DType(), q.K)))
+	st.initialized.SetNodeValue(graph.ScalarOne(g, z.DType()))
+}
+
+// Decode implements Decoder: the rows of the codebook.
+func (q *EMA) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
+	checkCodesShape(stageCodes, 1)
+	codebook := existingVariable(scope, q.Name(), emaCodebookVar).NodeValue(stageCodes[0].Graph())
+	return graph.Gather(codebook, graph.InsertAxes(stageCodes[0], -1))
 }

@@ -5,17 +5,17 @@ import (
 	"math/bits"
 
 	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// LFQ is lookup-free quantization, "lfq" (Yu et al. 2023, "Language Model Beats Diffusion —
-// Tokenizer is Key to Visual Generation" (MAGVIT-v2), arXiv:2310.05737). The codebook is the
-// corners of the d-dimensional cube, d = log2(K) bits: each latent dimension is quantized
-// independently,
+// LFQ is lookup-free quantization, registered as "lfq" (Yu et al. 2023, "Language Model Beats
+// Diffusion — Tokenizer is Key to Visual Generation" (MAGVIT-v2), arXiv:2310.05737). The
+// codebook is the corners of the d-dimensional cube, d = log2(K) bits: each latent dimension
+// is quantized on its own,
 //
 //	q_i = sign(z_i) ∈ {−1, 1} (+1 iff z_i > 0),   code = Σ_i [q_i > 0]·2^i,
 //
@@ -23,21 +23,20 @@ import (
 // projections D→d before and d→D after the quantization are added (sub-scopes "project_in"
 // and "project_out"). The loss is
 //
-//	β_c·mean‖z − sg(q)‖² + λ·( E_z[H(p(q|z))] − γ·H(E_z[p(q|z)]) ),
-//	p(q|z) = softmax_q(−‖z − q‖²/τ),
+//	β_c·mean‖z − sg(q)‖² + λ·( E_z[H(p(q|z))] − γ·H(E_z[p(q|z)]) ),   p(q|z) = softmax_q(−‖z − q‖²/τ),
 //
 // with β_c = [ParamLFQCommitment], λ = [ParamLFQEntropyWeight], γ = [ParamLFQDiversity] and
 // τ = [ParamLFQTemperature] (z here is the projected latent). Since ‖z − q‖² = Σ_i (z_i − q_i)²,
-// p(q|z) = ∏_i p(q_i|z_i) with p(q_i = +1|z_i) = σ(4z_i/τ): the per-sample entropy is the sum
-// of d binary entropies, O(N·d). The entropy of the batch average p̄(q) = E_z[∏_i p(q_i|z_i)]
-// does not factorize; for d ≤ 14 it is computed exactly over all 2^d codes by splitting the
-// bits in a low and a high half, p̄(a, b) = (1/N)·Σ_n p_lo(a|z_n)·p_hi(b|z_n), a matrix product
-// costing O(N·2^d) time and O(N·2^{d/2} + 2^d) memory. For d > 14 it is replaced by
-// Σ_i H(E_z[p(q_i|z_i)]), the entropy of the product of the batch-average bit marginals, which
-// is an upper bound of the exact value (equal when the bits are independent over the batch).
+// p(q|z) = ∏_i p(q_i|z_i) with p(q_i = +1|z_i) = σ(4z_i/τ): the per-sample entropy is a sum of d
+// binary entropies, O(N·d). The entropy of the batch average p̄(q) = E_z[∏_i p(q_i|z_i)] does
+// not factorize; for d ≤ 14 it is computed exactly over all 2^d codes by splitting the bits in
+// a low and a high half, p̄(a, b) = (1/N)·Σ_n p_lo(a|z_n)·p_hi(b|z_n), one matrix product of
+// O(N·2^d) time and O(N·2^{d/2} + 2^d) memory. For d > 14 it is replaced by Σ_i H(E_z[p(q_i|z_i)]),
+// the entropy of the product of the batch-average bit marginals: an upper bound of the exact
+// value, equal to it when the bits are independent over the batch.
 //
-// Stats: "perplexity" and "used_codes" of the hard codes, "sample_entropy" (E_z H(p(q|z))) and
-// "codebook_entropy" (H(p̄)), in nats.
+// Stats: StatPerplexity and StatUsedCodes of the hard codes, StatSampleEntropy (E_z H(p(q|z)))
+// and StatCodebookEntropy (H(p̄)), in nats.
 type LFQ struct {
 	// K is the number of codes, a power of two ([ParamCodebookSize]).
 	K int
@@ -66,6 +65,14 @@ const (
 	ParamLFQTemperature = "vq_lfq_temperature"
 )
 
+// Stat names set by LFQ.
+const (
+	// StatSampleEntropy is E_z H(p(q|z)), the mean entropy of the soft assignment of a latent, in nats.
+	StatSampleEntropy = "sample_entropy"
+	// StatCodebookEntropy is H(E_z p(q|z)), the entropy of the batch-average soft assignment, in nats.
+	StatCodebookEntropy = "codebook_entropy"
+)
+
 // lfqExactEntropyMaxBits is the largest d for which H(E_z p(q|z)) is computed exactly.
 const lfqExactEntropyMaxBits = 14
 
@@ -89,28 +96,27 @@ func init() {
 // naming the parameter, when one is out of range, e.g. when [ParamCodebookSize] is not a power of two.
 func NewLFQ(scope *model.Scope) *LFQ {
 	q := &LFQ{
-		K:             model.GetParamOr(scope, ParamCodebookSize, registeredDefault[int](ParamCodebookSize)),
-		Commitment:    model.GetParamOr(scope, ParamLFQCommitment, registeredDefault[float64](ParamLFQCommitment)),
-		EntropyWeight: model.GetParamOr(scope, ParamLFQEntropyWeight, registeredDefault[float64](ParamLFQEntropyWeight)),
-		Diversity:     model.GetParamOr(scope, ParamLFQDiversity, registeredDefault[float64](ParamLFQDiversity)),
-		Temperature:   model.GetParamOr(scope, ParamLFQTemperature, registeredDefault[float64](ParamLFQTemperature)),
+		K:             scopeParam[int](scope, ParamCodebookSize),
+		Commitment:    scopeParam[float64](scope, ParamLFQCommitment),
+		EntropyWeight: scopeParam[float64](scope, ParamLFQEntropyWeight),
+		Diversity:     scopeParam[float64](scope, ParamLFQDiversity),
+		Temperature:   scopeParam[float64](scope, ParamLFQTemperature),
 	}
 	if q.K < 2 || q.K&(q.K-1) != 0 {
-		exceptions.Panicf("vq: lfq needs %s to be a power of two ≥ 2 (it sets the number of bits), got %d",
-			ParamCodebookSize, q.K)
+		exceptions.Panicf("vq: %s=%d, lfq needs a power of two ≥ 2 (K = 2^bits)", ParamCodebookSize, q.K)
 	}
 	q.Bits = bits.TrailingZeros(uint(q.K))
 	switch {
 	case q.Bits > lfqMaxBits:
-		exceptions.Panicf("vq: lfq supports %s up to 2^%d, got 2^%d", ParamCodebookSize, lfqMaxBits, q.Bits)
+		exceptions.Panicf("vq: %s=2^%d, lfq supports at most 2^%d", ParamCodebookSize, q.Bits, lfqMaxBits)
 	case q.Commitment < 0:
-		exceptions.Panicf("vq: lfq needs %s ≥ 0, got %g", ParamLFQCommitment, q.Commitment)
+		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQCommitment, q.Commitment)
 	case q.EntropyWeight < 0:
-		exceptions.Panicf("vq: lfq needs %s ≥ 0, got %g", ParamLFQEntropyWeight, q.EntropyWeight)
+		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQEntropyWeight, q.EntropyWeight)
 	case q.Diversity < 0:
-		exceptions.Panicf("vq: lfq needs %s ≥ 0, got %g", ParamLFQDiversity, q.Diversity)
+		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQDiversity, q.Diversity)
 	case q.Temperature <= 0:
-		exceptions.Panicf("vq: lfq needs %s > 0, got %g", ParamLFQTemperature, q.Temperature)
+		exceptions.Panicf("vq: %s=%g, it must be positive", ParamLFQTemperature, q.Temperature)
 	}
 	return q
 }
@@ -125,96 +131,118 @@ func (q *LFQ) CodebookSize() int { return q.K }
 func (q *LFQ) Stages() int { return 1 }
 
 // Quantize implements Quantizer.
-func (q *LFQ) Quantize(scope *model.Scope, z *Node) Output {
-	g := z.Graph()
-	if z.Rank() < 1 {
-		exceptions.Panicf("vq: lfq needs latents of shape [..., D], got a scalar")
-	}
-	dim := z.Shape().Dimensions[z.Rank()-1]
+func (q *LFQ) Quantize(scope *model.Scope, z *graph.Node) Output {
+	flat, leading := flattenLatents(z)
+	dim := flat.Shape().Dimensions[1]
 	project := dim != q.Bits
-	h := z
+	h := flat
 	if project {
-		h = layers.Dense(scope.In("project_in"), z, true, q.Bits)
+		h = layers.Dense(scope.In("project_in"), flat, true, q.Bits)
 	}
-	positive := GreaterThan(h, ZerosLike(h))
-	signs := Where(positive, OnesLike(h), Neg(OnesLike(h)))
-	quantized := Add(h, StopGradient(Sub(signs, h)))
+	positive := graph.GreaterThan(h, graph.ZerosLike(h))
+	signs := graph.Where(positive, graph.OnesLike(h), graph.Neg(graph.OnesLike(h)))
+	quantized := straightThrough(h, signs)
 	if project {
 		quantized = layers.Dense(scope.In("project_out"), quantized, true, dim)
 	}
-
-	weights := make([]int32, q.Bits)
-	for i := range weights {
-		weights[i] = 1 << i
-	}
-	codes := ReduceSum(Mul(ConvertDType(positive, dtypes.Int32), ExpandLeftToRank(Const(g, weights), h.Rank())), -1)
-	codesFlat := Reshape(codes, -1)
+	idx := graph.ReduceSum(graph.Mul(graph.ConvertDType(positive, dtypes.Int32), q.bitWeights(z.Graph())), -1)
 
 	// Logit of p(q_i = +1 | z_i): the difference of −(z_i − 1)²/τ and −(z_i + 1)²/τ.
-	logits := MulScalar(Reshape(h, -1, q.Bits), 4/q.Temperature)
-	sampleEntropy := ReduceAllMean(ReduceSum(lfqBinaryEntropy(logits), -1))
+	logits := graph.MulScalar(h, 4/q.Temperature)
+	sampleEntropy := graph.ReduceAllMean(graph.ReduceSum(lfqBinaryEntropy(logits), -1))
 	codebookEntropy := lfqCodebookEntropy(logits, q.Bits <= lfqExactEntropyMaxBits)
-	commitment := ReduceAllMean(Square(Sub(h, StopGradient(signs))))
-	loss := Add(MulScalar(commitment, q.Commitment),
-		MulScalar(Sub(sampleEntropy, MulScalar(codebookEntropy, q.Diversity)), q.EntropyWeight))
+	commitment := graph.ReduceAllMean(graph.Square(graph.Sub(h, graph.StopGradient(signs))))
+	penalty := graph.Sub(sampleEntropy, graph.MulScalar(codebookEntropy, q.Diversity))
+	loss := graph.Add(graph.MulScalar(commitment, q.Commitment), graph.MulScalar(penalty, q.EntropyWeight))
 
-	perplexity, used := kmUsageStats(kmCounts(codesFlat, q.K, z.DType()))
+	stats := codeUsageStats(idx, q.K)
+	stats[StatSampleEntropy] = sampleEntropy
+	stats[StatCodebookEntropy] = codebookEntropy
+	codes := unflattenCodes(idx, leading)
 	return Output{
-		Quantized:  quantized,
+		Quantized:  graph.ReshapeWithShape(quantized, z.Shape()),
 		Codes:      codes,
-		StageCodes: []*Node{codes},
+		StageCodes: []*graph.Node{codes},
 		Loss:       loss,
-		Stats: map[string]*Node{
-			"perplexity": perplexity, "used_codes": used,
-			"sample_entropy": sampleEntropy, "codebook_entropy": codebookEntropy,
-		},
+		Stats:      stats,
 	}
+}
+
+// bitWeights returns the int32 constant [1, 2, 4, …, 2^{d−1}] shaped [1, d].
+func (q *LFQ) bitWeights(g *graph.Graph) *graph.Node {
+	w := make([]int32, q.Bits)
+	for i := range w {
+		w[i] = 1 << i
+	}
+	return graph.InsertAxes(graph.Const(g, w), 0)
+}
+
+// Decode implements Decoder: the signs ±1 of the code's bits, through the output projection
+// that Quantize created when D ≠ d.
+func (q *LFQ) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
+	checkCodesShape(stageCodes, 1)
+	codes := stageCodes[0]
+	g := codes.Graph()
+	weights := graph.ExpandLeftToRank(q.bitWeights(g), codes.Rank()+1) // [1, …, 1, d]
+	bitSet := graph.NotEqual(graph.BitwiseAnd(graph.InsertAxes(codes, -1), weights), graph.ZerosLike(weights))
+	signs := graph.Where(bitSet, graph.Const(g, float32(1)), graph.Const(g, float32(-1)))
+	out := scope.At("project_out")
+	if w := out.At("dense").GetVariable("weights"); w != nil {
+		signs = graph.ConvertDType(signs, w.DType())
+		return layers.Dense(out, signs, true, w.Shape().Dimensions[1])
+	}
+	return signs
 }
 
 // lfqBinaryEntropy returns, element-wise, the entropy in nats of a bit whose probability of
 // being 1 is σ(x), computed stably from the logit x:
 // H = p·softplus(−x) + (1−p)·softplus(x), since log p = −softplus(−x) and log(1−p) = −softplus(x).
-func lfqBinaryEntropy(x *Node) *Node {
-	p := Sigmoid(x)
-	return Add(Mul(p, Softplus(Neg(x))), Mul(OneMinus(p), Softplus(x)))
+func lfqBinaryEntropy(x *graph.Node) *graph.Node {
+	p := graph.Sigmoid(x)
+	return graph.Add(graph.Mul(p, graph.Softplus(graph.Neg(x))), graph.Mul(graph.OneMinus(p), graph.Softplus(x)))
 }
 
 // lfqCodebookEntropy returns H(E_n p(q|z_n)) in nats for the bit logits x [N, d], where
-// p(q|z_n) = ∏_i σ(±x_ni). With exact it sums over all 2^d codes (see [LFQ] for the split into
-// two halves of bits); otherwise it returns Σ_i H(E_n σ(x_ni)), an upper bound.
-func lfqCodebookEntropy(x *Node, exact bool) *Node {
-	d := x.Shape().Dimensions[1]
+// p(q|z_n) = ∏_i σ(±x_ni). With exact it sums over all 2^d codes (see [LFQ] for the split of
+// the bits into two halves); otherwise it returns Σ_i H(E_n σ(x_ni)), an upper bound.
+func lfqCodebookEntropy(x *graph.Node, exact bool) *graph.Node {
+	n, d := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	if !exact {
-		p := ReduceMean(Sigmoid(x), 0)
-		q := OneMinus(p)
-		return Neg(ReduceAllSum(Add(Mul(p, Log(AddScalar(p, lfqLogEpsilon))), Mul(q, Log(AddScalar(q, lfqLogEpsilon))))))
+		p := graph.ReduceMean(graph.Sigmoid(x), 0)
+		return graph.ReduceAllSum(graph.Add(lfqNegPLogP(p), lfqNegPLogP(graph.OneMinus(p))))
 	}
-	logP1 := Neg(Softplus(Neg(x))) // log p(q_i = +1 | z)
-	logP0 := Neg(Softplus(x))      // log p(q_i = −1 | z)
+	logP1 := graph.Neg(graph.Softplus(graph.Neg(x))) // log p(q_i = +1 | z)
+	logP0 := graph.Neg(graph.Softplus(x))            // log p(q_i = −1 | z)
 	half := d / 2
-	var avg *Node
+	var avg *graph.Node
 	if half == 0 {
-		avg = ReduceMean(lfqCodeProbs(logP1, logP0), 0)
+		avg = graph.ReduceMean(lfqCodeProbs(logP1, logP0), 0)
 	} else {
-		lo := lfqCodeProbs(SliceAxis(logP1, 1, AxisRange(0, half)), SliceAxis(logP0, 1, AxisRange(0, half)))
-		hi := lfqCodeProbs(SliceAxis(logP1, 1, AxisRange(half, d)), SliceAxis(logP0, 1, AxisRange(half, d)))
-		n := x.Shape().Dimensions[0]
-		avg = DivScalar(Einsum("na,nb->ab", lo, hi), float64(n))
+		lo, hi := graph.AxisRange(0, half), graph.AxisRange(half, d)
+		pLo := lfqCodeProbs(graph.SliceAxis(logP1, 1, lo), graph.SliceAxis(logP0, 1, lo))
+		pHi := lfqCodeProbs(graph.SliceAxis(logP1, 1, hi), graph.SliceAxis(logP0, 1, hi))
+		avg = graph.DivScalar(graph.Einsum("na,nb->ab", pLo, pHi), float64(n))
 	}
-	return Neg(ReduceAllSum(Mul(avg, Log(AddScalar(avg, lfqLogEpsilon)))))
+	return graph.ReduceAllSum(lfqNegPLogP(avg))
 }
 
-// lfqCodeProbs returns p(code|z_n) = ∏_i p(bit_i|z_n) for all 2^m codes of m bits, as [N, 2^m],
-// from the per-bit log-probabilities of +1 and −1, both [N, m].
-func lfqCodeProbs(logP1, logP0 *Node) *Node {
+// lfqNegPLogP returns −p·log(p + ε) element-wise: 0 at p = 0, with a finite gradient there.
+func lfqNegPLogP(p *graph.Node) *graph.Node {
+	return graph.Neg(graph.Mul(p, graph.Log(graph.AddScalar(p, lfqLogEpsilon))))
+}
+
+// lfqCodeProbs returns p(code|z_n) = ∏_i p(bit_i|z_n) for all 2^m codes of m bits (bit i of
+// the code index is bit i of the slice), as [N, 2^m], from the per-bit log-probabilities of +1
+// and −1, both [N, m].
+func lfqCodeProbs(logP1, logP0 *graph.Node) *graph.Node {
 	g := logP1.Graph()
 	m := logP1.Shape().Dimensions[1]
 	numCodes := 1 << m
-	ones := make([][]float64, numCodes)
-	zeros := make([][]float64, numCodes)
+	ones := make([][]float32, numCodes)
+	zeros := make([][]float32, numCodes)
 	for c := range numCodes {
-		ones[c] = make([]float64, m)
-		zeros[c] = make([]float64, m)
+		ones[c] = make([]float32, m)
+		zeros[c] = make([]float32, m)
 		for i := range m {
 			if c>>i&1 == 1 {
 				ones[c][i] = 1
@@ -224,7 +252,7 @@ func lfqCodeProbs(logP1, logP0 *Node) *Node {
 		}
 	}
 	dtype := logP1.DType()
-	logP := Add(Einsum("ni,ci->nc", logP1, ConvertDType(Const(g, ones), dtype)),
-		Einsum("ni,ci->nc", logP0, ConvertDType(Const(g, zeros), dtype)))
-	return Exp(logP)
+	logP := graph.Add(graph.Einsum("ni,ci->nc", logP1, graph.ConvertDType(graph.Const(g, ones), dtype)),
+		graph.Einsum("ni,ci->nc", logP0, graph.ConvertDType(graph.Const(g, zeros), dtype)))
+	return graph.Exp(logP)
 }

@@ -1,0 +1,60 @@
+// Package conv implements 2D convolutions and transposed convolutions on NHWC tensors with exactly
+// PyTorch's Conv2d / ConvTranspose2d semantics, built only from ops whose gradients are right on every
+// GoMLX backend: zero padding, contiguous slices, concatenation, reshape, transpose and matrix products.
+//
+// Why not graph.Convolve: in GoMLX v0.28 its input gradient is wrong for even kernel sizes (Euler's
+// identity below fails), and the ONNX backend cannot differentiate strided convolutions or strided
+// slices. Here no op is strided.
+//
+// # Convolution
+//
+// For x of shape [B, H, W, Cin] and weights w of shape [k, k, Cin, Cout] (PyTorch's Conv2d weight
+// [Cout, Cin, k, k] permuted by (2, 3, 1, 0)), stride s and zero padding p,
+//
+//	y[b, Y, X, o] = bias[o] + Σ_{i,j<k} Σ_c xp[b, s·Y+i, s·X+j, c] · w[i, j, c, o],
+//	xp = x padded with p zeros on each side,  Ho = ⌊(H + 2p − k)/s⌋ + 1  (same for W).
+//
+// Stride 1 is computed as im2col: the k² shifted slices xp[:, i:i+Ho, j:j+Wo, :] are concatenated along
+// channels (order i, j, c, matching w's row-major layout) and multiplied by w reshaped to [k²·Cin, Cout].
+//
+// Stride s > 1 is turned into a stride-1 convolution by space-to-depth. Writing i = s·a + r with
+// 0 ≤ r < s, xp[s·Y + s·a + r] = S[Y + a, (r, ·)] where S = SpaceToDepth(xp, s), so
+//
+//	y = Conv_stride1( S, w' ),  w'[a, b, (r, q, c), o] = w[s·a + r, s·b + q, c, o],
+//
+// a ⌈k/s⌉×⌈k/s⌉ kernel on s²·Cin channels (rows of w beyond k are zeros). Before space-to-depth, xp
+// is cut (or zero-extended) to s·(Ho + ⌈k/s⌉ − 1) rows and columns, exactly the extent that the
+// strided convolution reads, rounded to the block size. The weights are stored in the [k, k, Cin, Cout]
+// layout and rearranged in the graph (a pad, reshape and transpose), so fan-in, initialisation and the
+// weights themselves are those of PyTorch's layer; Conv2d(k=4, s=2, p=1) becomes "pad 1,
+// space-to-depth(2), 2×2 valid convolution on 4·Cin channels".
+//
+// # Transposed convolution
+//
+// For weights w of shape [k, k, Cin, Cout] (PyTorch's ConvTranspose2d weight [Cin, Cout, k, k]
+// permuted by (2, 3, 0, 1)),
+//
+//	y[b, Y, X, o] = bias[o] + Σ_{y,x,c,i,j : Y = s·y − p + i, X = s·x − p + j} x[b, y, x, c] · w[i, j, c, o],
+//	Ho = (H − 1)·s − 2p + k.
+//
+// Without cropping (p = 0) the output U has, at row Y = s·Z + ρ (0 ≤ ρ < s), the taps i = s·m + ρ
+// reading x[Z − m], m < K = ⌈k/s⌉. With x zero-padded by K − 1 on each side and a = K − 1 − m this is a
+// stride-1 K×K convolution producing s²·Cout channels,
+//
+//	V[Z, (ρ, σ, o)] = Σ_{a,b,c} xpad[Z + a, ·, c] · w[s·(K−1−a) + ρ, s·(K−1−b) + σ, c, o],
+//
+// followed by U = DepthToSpace(V, s) and the crop y = U[p : p+Ho, p : p+Wo]. ConvTranspose2d(k=4, s=2,
+// p=1) is thus "pad 1, 2×2 convolution to 4·Cout channels, depth-to-space(2), crop 1 on each side".
+//
+// # Initialisation
+//
+// Weights and biases are drawn from U(−1/√fan_in, 1/√fan_in), PyTorch's default (kaiming_uniform_ with
+// a = √5 for the weights, the same bound for the biases). Like PyTorch, fan_in is Cin·k² for Conv2d and
+// Cout·k² for ConvTranspose2d (PyTorch takes it from the weight's second axis).
+//
+// # Checking gradients
+//
+// For the bilinear f(x, w) = Σ conv(x, w)·r, Euler's theorem on homogeneous functions gives
+// ⟨∂f/∂x, x⟩ = f and ⟨∂f/∂w, w⟩ = f; the tests check that, plus every input and weight gradient
+// coordinate against a plain-Go reference, on every backend of framework.AvailableBackends.
+package conv

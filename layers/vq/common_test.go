@@ -1,0 +1,249 @@
+package vq
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+var (
+	goBackendOnce sync.Once
+	goBackend     compute.Backend
+	goBackendErr  error
+)
+
+// goBackendForTest returns the pure-Go backend, shared by the tests of the package.
+func goBackendForTest(t testing.TB) compute.Backend {
+	t.Helper()
+	goBackendOnce.Do(func() { goBackend, goBackendErr = compute.NewWithConfig("go") })
+	if goBackendErr != nil {
+		t.Fatalf("creating the go backend: %v", goBackendErr)
+	}
+	return goBackend
+}
+
+// seededStore returns a store with a fixed random seed and the given hyperparameters.
+func seededStore(params map[string]any) *model.Store {
+	store := model.NewStore()
+	store.RootScope().SetParam(model.ParamInitialSeed, int64(42))
+	store.RootScope().SetParams(params)
+	return store
+}
+
+// gaussianTensor returns a float32 tensor of the given dimensions with N(0, std²) entries.
+func gaussianTensor(rng *rand.Rand, std float64, dims ...int) *tensors.Tensor {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	data := make([]float32, n)
+	for i := range data {
+		data[i] = float32(rng.NormFloat64() * std)
+	}
+	return tensors.FromFlatDataAndDimensions(data, dims...)
+}
+
+// scalarF64 reads a scalar tensor of any float dtype as float64.
+func scalarF64(t *testing.T, x *tensors.Tensor) float64 {
+	t.Helper()
+	switch v := x.Value().(type) {
+	case float32:
+		return float64(v)
+	case float64:
+		return v
+	}
+	t.Fatalf("expected a float scalar, got %s", x.Shape())
+	return 0
+}
+
+// codeStats is the reference perplexity and number of used codes of a code list.
+func codeStats(codes []int32) (perplexity float64, used int) {
+	counts := map[int32]int{}
+	for _, c := range codes {
+		counts[c]++
+	}
+	entropy := 0.0
+	for _, n := range counts {
+		p := float64(n) / float64(len(codes))
+		entropy -= p * math.Log(p)
+	}
+	return math.Exp(entropy), len(counts)
+}
+
+// quantizerOutputs runs q on z and returns quantized, codes, loss, ∂Σ(quantized·r)/∂z and r.
+type quantizerRun struct {
+	quantized, codes, loss, grad, r *tensors.Tensor
+	stats                           map[string]float64
+	stageCodes                      [][]int32
+}
+
+func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, withGrad bool) quantizerRun {
+	t.Helper()
+	var statNames []string
+	var numStages int
+	rng := rand.New(rand.NewPCG(7, 7))
+	r := gaussianTensor(rng, 1, z.Shape().Dimensions...)
+	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z, r *graph.Node) []*graph.Node {
+		out := q.Quantize(scope.In("quantizer"), z)
+		outputs := []*graph.Node{out.Quantized, out.Codes, out.Loss}
+		if withGrad {
+			f := graph.ReduceAllSum(graph.Mul(out.Quantized, r))
+			outputs = append(outputs, graph.Gradient(f, z)[0])
+		} else {
+			outputs = append(outputs, graph.ZerosLike(z))
+		}
+		statNames = statNames[:0]
+		for name, v := range out.Stats {
+			statNames = append(statNames, name)
+			outputs = append(outputs, v)
+		}
+		numStages = len(out.StageCodes)
+		outputs = append(outputs, out.StageCodes...)
+		return outputs
+	})
+	if err != nil {
+		t.Fatalf("NewExec: %v", err)
+	}
+	res, err := exec.Call(z, r)
+	if err != nil {
+		t.Fatalf("running %s: %v", q.Name(), err)
+	}
+	run := quantizerRun{quantized: res[0], codes: res[1], loss: res[2], grad: res[3], r: r, stats: map[string]float64{}}
+	for i, name := range statNames {
+		run.stats[name] = scalarF64(t, res[4+i])
+	}
+	for _, c := range res[4+len(statNames) : 4+len(statNames)+numStages] {
+		run.stageCodes = append(run.stageCodes, tensors.MustCopyFlatData[int32](c))
+	}
+	return run
+}
+
+// TestQuantizersContract checks, for every quantizer of this file's owner, the contract of
+// Quantizer on [B, H, W, D] latents: shapes, codes in [0, K), a finite non-negative loss, the
+// straight-through gradient, and the code usage statistics.
+func TestQuantizersContract(t *testing.T) {
+	const b, h, w, d = 2, 3, 4, 3
+	cases := []struct {
+		name   string
+		params map[string]any
+		// exactGrad: the gradient of Σ(Quantized·r) w.r.t. z must be exactly r.
+		exactGrad bool
+	}{
+		{"vq", map[string]any{ParamCodebookSize: 16}, true},
+		{"simvq", map[string]any{ParamCodebookSize: 16}, true},
+		{"fsq", map[string]any{ParamFSQLevels: "5,4,3"}, false},
+		{"fsq", map[string]any{ParamFSQLevels: "4,3"}, false}, // D ≠ len(levels): projections
+		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}, true},
+		{"rvq", map[string]any{ParamResidualType: "simvq", ParamCodebookSize: 8, ParamResidualStages: 2}, true},
+	}
+	for _, tc := range cases {
+		store := seededStore(tc.params)
+		q := ByName(store.RootScope(), tc.name)
+		t.Run(q.Name(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			z := gaussianTensor(rng, 1, b, h, w, d)
+			run := runQuantizer(t, store, q, z, true)
+			t.Logf("loss=%g stats=%v codes=%v", scalarF64(t, run.loss), run.stats, run.stageCodes)
+
+			if got := run.quantized.Shape().Dimensions; len(got) != 4 || got[0] != b || got[1] != h || got[2] != w || got[3] != d {
+				t.Errorf("Quantized shape %v, want [%d %d %d %d]", got, b, h, w, d)
+			}
+			if got := run.codes.Shape(); got.DType != dtypes.Int32 || len(got.Dimensions) != 3 ||
+				got.Dimensions[0] != b || got.Dimensions[1] != h || got.Dimensions[2] != w {
+				t.Errorf("Codes shape %s, want (Int32)[%d %d %d]", got, b, h, w)
+			}
+			if len(run.stageCodes) != q.Stages() {
+				t.Errorf("%d StageCodes, want Stages()=%d", len(run.stageCodes), q.Stages())
+			}
+			for s, codes := range run.stageCodes {
+				for _, c := range codes {
+					if c < 0 || int(c) >= q.CodebookSize() {
+						t.Fatalf("stage %d code %d outside [0, %d)", s, c, q.CodebookSize())
+					}
+				}
+			}
+			if !run.loss.Shape().IsScalar() {
+				t.Errorf("Loss shape %s, want a scalar", run.loss.Shape())
+			}
+			if loss := scalarF64(t, run.loss); !(loss >= 0) || math.IsInf(loss, 0) {
+				t.Errorf("Loss = %g, want finite and ≥ 0", loss)
+			}
+
+			grad := tensors.MustCopyFlatData[float32](run.grad)
+			r := tensors.MustCopyFlatData[float32](run.r)
+			nonZero := 0
+			for i := range grad {
+				if tc.exactGrad && grad[i] != r[i] {
+					t.Fatalf("∂Σ(Quantized·r)/∂z[%d] = %g, want exactly r = %g", i, grad[i], r[i])
+				}
+				if grad[i] != 0 {
+					nonZero++
+				}
+			}
+			if nonZero < len(grad)/2 {
+				t.Errorf("only %d of %d gradient entries reach z", nonZero, len(grad))
+			}
+
+			wantPerplexity, wantUsed := codeStats(run.stageCodes[0])
+			if got, ok := run.stats[StatUsedCodes]; q.Stages() == 1 && (!ok || int(got) != wantUsed) {
+				t.Errorf("stat %s = %v (present %v), want %d", StatUsedCodes, got, ok, wantUsed)
+			}
+			if got, ok := run.stats[StatPerplexity]; q.Stages() == 1 && (!ok || math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity) {
+				t.Errorf("stat %s = %v (present %v), want %g", StatPerplexity, got, ok, wantPerplexity)
+			}
+		})
+	}
+}
+
+func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		params map[string]any
+	}{
+		{"vq", map[string]any{ParamCodebookSize: 8}},
+		{"simvq", map[string]any{ParamCodebookSize: 8}},
+		{"fsq", map[string]any{ParamFSQLevels: "3,4"}},
+		{"fsq", map[string]any{ParamFSQLevels: "3,4,2"}},
+		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}},
+	} {
+		store := seededStore(tc.params)
+		q := ByName(store.RootScope(), tc.name)
+		t.Run(q.Name(), func(t *testing.T) {
+			dec, ok := q.(Decoder)
+			if !ok {
+				t.Fatalf("%s does not implement Decoder", q.Name())
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			z := gaussianTensor(rng, 1, 5, 7, 2)
+			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+				out := q.Quantize(scope.In("quantizer"), z)
+				return out.Quantized, dec.Decode(scope.At("quantizer"), out.StageCodes)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := exec.Call(z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			quantized, decoded := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
+			if !res[0].Shape().Equal(res[1].Shape()) {
+				t.Fatalf("decoded shape %s, quantized %s", res[1].Shape(), res[0].Shape())
+			}
+			for i := range quantized {
+				// Quantized is z + sg(q − z): equal to q up to one rounding of z.
+				if math.Abs(float64(quantized[i]-decoded[i])) > 1e-5 {
+					t.Fatalf("decoded[%d] = %g, quantized %g", i, decoded[i], quantized[i])
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,221 @@
+// Package plots draws the zoo's figures with gonum/plot. The same function renders a figure
+// inline in a GoNB notebook and to PNG/SVG files from the command line (see [Show]).
+package plots
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/janpfeifer/gonb/gonbui"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// Series is one named line of points.
+type Series struct {
+	Name   string
+	Points plotter.XYs
+}
+
+// Panel describes one chart: its title, axis labels and lines.
+type Panel struct {
+	Title, XLabel, YLabel string
+	// LogX draws the x axis on a log₂ scale (codebook sizes, bit budgets).
+	LogX   bool
+	Series []Series
+}
+
+// palette gives each series a distinct, colour-blind-safe colour (Okabe–Ito).
+var palette = []color.Color{
+	color.RGBA{0, 114, 178, 255}, color.RGBA{213, 94, 0, 255}, color.RGBA{0, 158, 115, 255},
+	color.RGBA{204, 121, 167, 255}, color.RGBA{230, 159, 0, 255}, color.RGBA{86, 180, 233, 255},
+	color.RGBA{0, 0, 0, 255},
+}
+
+// log2Ticks labels a log₂ axis with the powers of two it spans.
+type log2Ticks struct{}
+
+func (log2Ticks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log2(min)); e <= math.Ceil(math.Log2(max)); e++ {
+		v := math.Exp2(e)
+		if v >= min && v <= max {
+			ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
+		}
+	}
+	return ticks
+}
+
+type log2Scale struct{}
+
+func (log2Scale) Normalize(min, max, x float64) float64 {
+	lmin, lmax := math.Log2(min), math.Log2(max)
+	return (math.Log2(x) - lmin) / (lmax - lmin)
+}
+
+// Plot builds the gonum plot of a panel.
+func (p Panel) Plot() (*plot.Plot, error) {
+	pl := plot.New()
+	pl.Title.Text = p.Title
+	pl.X.Label.Text = p.XLabel
+	pl.Y.Label.Text = p.YLabel
+	pl.Legend.Top = true
+	pl.Add(plotter.NewGrid())
+	if p.LogX {
+		pl.X.Scale = log2Scale{}
+		pl.X.Tick.Marker = log2Ticks{}
+	}
+	for i, s := range p.Series {
+		line, points, err := plotter.NewLinePoints(s.Points)
+		if err != nil {
+			return nil, fmt.Errorf("plots: series %q of %q: %w", s.Name, p.Title, err)
+		}
+		c := palette[i%len(palette)]
+		line.Color, points.Color = c, c
+		line.Width = vg.Points(1.5)
+		points.Shape = draw.CircleGlyph{}
+		pl.Add(line, points)
+		pl.Legend.Add(s.Name, line, points)
+	}
+	return pl, nil
+}
+
+// Figure is a row of panels rendered side by side.
+type Figure struct {
+	Panels []Panel
+	// Width and Height of the whole figure; zero means 5 inches per panel by 3.8 inches.
+	Width, Height vg.Length
+}
+
+func (f Figure) size() (vg.Length, vg.Length) {
+	w, h := f.Width, f.Height
+	if w == 0 {
+		w = vg.Length(len(f.Panels)) * 5 * vg.Inch
+	}
+	if h == 0 {
+		h = 3.8 * vg.Inch
+	}
+	return w, h
+}
+
+// draw renders the panels side by side on a canvas.
+func (f Figure) draw(c draw.Canvas) error {
+	plots := make([][]*plot.Plot, 1)
+	for _, p := range f.Panels {
+		pl, err := p.Plot()
+		if err != nil {
+			return err
+		}
+		plots[0] = append(plots[0], pl)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: len(f.Panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(plots, tiles, c)
+	for j, pl := range plots[0] {
+		pl.Draw(canvases[0][j])
+	}
+	return nil
+}
+
+// PNG renders the figure as a PNG image at 120 dpi.
+func (f Figure) PNG() ([]byte, error) {
+	w, h := f.size()
+	canvas := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(120))}
+	if err := f.draw(draw.New(canvas)); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := canvas.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("plots: encode PNG: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// SVG renders the figure as SVG.
+func (f Figure) SVG() ([]byte, error) {
+	w, h := f.size()
+	canvas := vgsvg.New(w, h)
+	if err := f.draw(draw.New(canvas)); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := canvas.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("plots: encode SVG: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Save writes the figure to path; the extension (.png or .svg) picks the format. The file is
+// written atomically (temporary file + rename).
+func (f Figure) Save(path string) error {
+	var data []byte
+	var err error
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		data, err = f.PNG()
+	case ".svg":
+		data, err = f.SVG()
+	default:
+		return fmt.Errorf("plots: %s: unknown format %q, use .png or .svg", path, filepath.Ext(path))
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("plots: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("plots: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("plots: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Show displays the figure inline when running in a GoNB notebook; elsewhere it saves it to
+// fallbackPath (if not empty) and says where.
+func (f Figure) Show(fallbackPath string) error {
+	if gonbui.IsNotebook {
+		png, err := f.PNG()
+		if err != nil {
+			return err
+		}
+		gonbui.DisplayPNG(png)
+		return nil
+	}
+	if fallbackPath == "" {
+		return nil
+	}
+	if err := f.Save(fallbackPath); err != nil {
+		return err
+	}
+	fmt.Printf("figure written to %s\n", fallbackPath)
+	return nil
+}
+
+// SortedSeries returns the series of a map sorted by name, points sorted by x.
+func SortedSeries(m map[string]plotter.XYs) []Series {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Series, len(names))
+	for i, n := range names {
+		pts := append(plotter.XYs{}, m[n]...)
+		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
+		out[i] = Series{Name: n, Points: pts}
+	}
+	return out
+}
