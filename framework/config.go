@@ -52,6 +52,9 @@ type Config struct {
 	KeepCheckpoints int `json:"keep_checkpoints"`
 	// LogEvery writes the training metrics to metrics.jsonl every this many steps.
 	LogEvery int `json:"log_every"`
+	// EvalExamples limits evaluations to the first this many examples of the evaluation split
+	// (0: all of it). Quick looks and smoke tests use it; reported results never do.
+	EvalExamples int `json:"eval_examples"`
 	// Params are the model's hyperparameters; keys not given take the model's defaults.
 	Params map[string]any `json:"params"`
 	// Expect lists conditions on the final evaluation metrics, e.g. {"psnr": ">= 22"}: the
@@ -168,7 +171,7 @@ func (c *Config) resolve() error {
 		{"steps", c.Steps, 1}, {"batch_size", c.BatchSize, 1}, {"eval_batch_size", c.EvalBatchSize, 1},
 		{"warmup_steps", c.WarmupSteps, 0}, {"eval_every", c.EvalEvery, 0},
 		{"checkpoint_every", c.CheckpointEvery, 0}, {"keep_checkpoints", c.KeepCheckpoints, 1},
-		{"log_every", c.LogEvery, 1},
+		{"log_every", c.LogEvery, 1}, {"eval_examples", c.EvalExamples, 0},
 	} {
 		if check.v < check.min {
 			return fmt.Errorf("key %q: %d must be ≥ %d", check.key, check.v, check.min)

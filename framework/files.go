@@ -16,6 +16,10 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("framework: write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
+	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it private
+		tmp.Close()
+		return fmt.Errorf("framework: write %s: %w", path, err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("framework: write %s: %w", path, err)

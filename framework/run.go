@@ -61,8 +61,10 @@ type Result struct {
 	Resumed bool               // whether the run started from a checkpoint
 	Train   map[string]float64 // the training metrics of the last step
 	Eval    map[string]float64 // the final evaluation
-	// StepsPerSecond is the training speed measured in this call (0 if no step ran).
-	StepsPerSecond float64
+	// StepsPerSecond is the training speed measured in this call, compilation included (0 if
+	// no step ran); MedianStepSeconds is the median duration of one training step.
+	StepsPerSecond    float64
+	MedianStepSeconds float64
 }
 
 // Run trains cfg's model to cfg.Steps, evaluating, logging and checkpointing along the way,
@@ -146,6 +148,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 		}
 	}
 	r.endProgress()
+	res.MedianStepSeconds = loop.MedianTrainStepDuration().Seconds()
 	res.Step = optimizer.GetGlobalStep(store)
 	res.Train = r.lastTrain
 	if steps := res.Step - startStep; steps > 0 {
@@ -247,8 +250,11 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 		if err != nil {
 			return fmt.Errorf("framework: reading the first batch for %s's initialisation: %w", m.Name, err)
 		}
-		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) {
+		// The constant output keeps the graph valid when Init has nothing to do for these
+		// hyperparameters (e.g. a quantizer without data-dependent initialisation).
+		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) *graph.Node {
 			m.Init(scope, inputs)
+			return graph.Const(inputs[0].Graph(), int32(0))
 		})
 		if err != nil {
 			return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
@@ -257,7 +263,13 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 		for i, t := range batch.Inputs {
 			args[i] = t
 		}
-		_, err = exec.Call(args...)
+		err = exceptions.TryCatch[error](func() {
+			outs, err := exec.Call(args...)
+			if err != nil {
+				panic(err)
+			}
+			outs[0].MustFinalizeAll()
+		})
 		exec.Finalize()
 		_ = batch.Finalize()
 		if err != nil {
@@ -404,10 +416,16 @@ func newEvalExec(backend compute.Backend, store *model.Store, m *Model) (*model.
 
 func evaluate(exec *model.Exec, m *Model, cfg *Config, data *Data) (map[string]float64, error) {
 	ev := m.NewEvaluator(cfg.Params)
+	seen := 0
 	for batch, err := range data.EvalBatches(cfg.EvalBatchSize).Iter() {
 		if err != nil {
 			return nil, fmt.Errorf("framework: evaluation data: %w", err)
 		}
+		if cfg.EvalExamples > 0 && seen >= cfg.EvalExamples {
+			_ = batch.Finalize()
+			break
+		}
+		seen += batch.Inputs[0].Shape().Dimensions[0]
 		args := make([]any, len(batch.Inputs))
 		for i, t := range batch.Inputs {
 			args[i] = t

@@ -26,8 +26,10 @@ func init() {
 //	       replacement when N ≥ k and with replacement when N < k;
 //	iters: a(n) = argmin_j ‖z_n − c_j‖²,   c_j ← (Σ_{a(n)=j} z_n) / |{n : a(n)=j}|,
 //
-// where a centroid that attracts no row keeps its place. The iterations are unrolled in the
-// graph and no gradient flows into the result. It panics if z is not of rank 2, k < 1 or iters < 0.
+// where a centroid that attracts no row keeps its place. Like any Lloyd run it can end in a
+// local minimum, e.g. when two initial centroids fall in one cluster whose bisector also cuts
+// another cluster; with many centroids and many latents, as for a codebook, this matters little.
+// The iterations are unrolled in the graph and no gradient flows into the result. It panics if z is not of rank 2, k < 1 or iters < 0.
 func KMeans(scope *model.Scope, z *graph.Node, k, iters int) *graph.Node {
 	if z.Rank() != 2 {
 		exceptions.Panicf("vq.KMeans: z must have shape [N, D], got %s", z.Shape())

@@ -64,15 +64,16 @@ func init() {
 // Stats: each stage's stats prefixed "stage_00_", ..., the RMS of the residual left after each
 // stage as "stage_00_residual_rms", ..., and "perplexity" and "used_codes" averaged over stages.
 //
-// When the stages are [DataInitializer]s (e.g. ema_vq with its k-means), the quantizer New
-// returns is one too: it initialises stage i from the residuals r_i of the already initialised
-// stages 0…i−1.
+// When the stages are [DataInitializer]s (e.g. ema_vq with its k-means), the stack is one too:
+// it initialises stage i from the residuals r_i of the already initialised stages 0…i−1.
 type Residual struct {
 	stages []Quantizer
 }
 
 // NewResidual stacks the given quantizers, which must all be single-stage and of the same
-// codebook size. The result implements [DataInitializer] if the stages do.
+// codebook size. It returns a *Residual or, when every stage is a [DataInitializer], a wrapper
+// of one that is a DataInitializer too (its methods, e.g. CodesCombined, are reachable through
+// an interface assertion).
 func NewResidual(stages []Quantizer) Quantizer {
 	if len(stages) == 0 {
 		exceptions.Panicf("vq: rvq needs %s ≥ 1, got 0 stages", ParamResidualStages)

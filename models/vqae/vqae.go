@@ -81,8 +81,8 @@ func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
 	c := model.GetParamOr(scope, ParamChannels, 32)
 	scope = scope.In("decoder")
 	x := activation.Relu(conv.New(scope.In("conv_0"), q, 2*c).KernelSize(3).Padding(1).Done())
-	x = activation.Relu(conv.Transpose(scope.In("convt_1"), x, c).Done())
-	return conv.Transpose(scope.In("convt_2"), x, 1).Done()
+	x = activation.Relu(conv.Transpose(scope.In("convt_1"), x, c).KernelSize(4).Stride(2).Padding(1).Done())
+	return conv.Transpose(scope.In("convt_2"), x, 1).KernelSize(4).Stride(2).Padding(1).Done()
 }
 
 // Build is the model function: predictions are [reconstruction [B,28,28,1], codes [B,7,7,S]]
@@ -90,8 +90,8 @@ func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
 func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	images := inputs[0]
 	z := Encode(scope, images)
-	q := vq.New(scope.In("quantizer"))
-	out := q.Quantize(scope.In("quantizer"), z)
+	qScope := scope.In("quantizer")
+	out := vq.New(qScope).Quantize(qScope, z)
 	recon := Decode(scope, out.Quantized)
 	mse := graph.ReduceAllMean(graph.Square(graph.Sub(recon, images)))
 	train.AddLoss(mse)
@@ -110,9 +110,9 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 
 // Init initialises data-dependent quantizers (e.g. EMA VQ's k-means) from the first batch.
 func Init(scope *model.Scope, inputs []*graph.Node) {
-	q := vq.New(scope.In("quantizer"))
-	if init, ok := q.(vq.DataInitializer); ok {
-		init.InitFromLatents(scope.In("quantizer"), Encode(scope, inputs[0]))
+	qScope := scope.In("quantizer")
+	if init, ok := vq.New(qScope).(vq.DataInitializer); ok {
+		init.InitFromLatents(qScope, Encode(scope, inputs[0]))
 	}
 }
 

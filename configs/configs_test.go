@@ -1,0 +1,132 @@
+// Package configs holds the experiments' JSON files; its test loads every one strictly and
+// runs each for a few steps on real data, so that no config in the repository is stale.
+package configs
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qzoo/qzoo/framework"
+	_ "github.com/qzoo/qzoo/models/all"
+	"github.com/qzoo/qzoo/sweep"
+)
+
+// smokeSet shortens a run to a few steps and a small evaluation.
+const smokeSet = "steps=3;checkpoint_every=2;eval_examples=500;log_every=1"
+
+func configFiles(t *testing.T) (train, sweeps []string) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
+			return err
+		}
+		if strings.Contains(filepath.Base(path), "sweep") {
+			sweeps = append(sweeps, path)
+		} else {
+			train = append(train, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(train) == 0 {
+		t.Fatal("no config found")
+	}
+	return train, sweeps
+}
+
+func backend(t *testing.T) framework.RunOptions {
+	t.Helper()
+	b, err := framework.NewBackendFromSpec("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: os.Getenv("QZOO_DATA_DIR")}
+}
+
+func TestConfigsDescribeThemselves(t *testing.T) {
+	train, sweeps := configFiles(t)
+	for _, path := range append(train, sweeps...) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		if !strings.Contains(text, `"description"`) || !strings.Contains(text, "go run ./") {
+			t.Errorf("%s: the description must state the command that runs it", path)
+		}
+		if strings.Contains(text, "TBD") {
+			t.Errorf("%s: the description still has TBD in it: state the measured cost and result", path)
+		}
+	}
+}
+
+func TestConfigsSmokeRun(t *testing.T) {
+	train, _ := configFiles(t)
+	for _, path := range train {
+		t.Run(path, func(t *testing.T) {
+			cfg, err := framework.LoadConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Set(smokeSet); err != nil {
+				t.Fatal(err)
+			}
+			opts := backend(t)
+			opts.Dir = t.TempDir()
+			res, err := framework.Run(cfg, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Step != 3 || len(res.Eval) == 0 {
+				t.Errorf("step %d, eval %v", res.Step, res.Eval)
+			}
+		})
+	}
+}
+
+// TestSweepsSmokeRun runs every point of every sweep with the smallest codebook for a few
+// steps: each quantizer of the sweep trains inside the model on real data.
+func TestSweepsSmokeRun(t *testing.T) {
+	_, sweeps := configFiles(t)
+	for _, path := range sweeps {
+		t.Run(path, func(t *testing.T) {
+			spec, err := sweep.LoadSpec(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range spec.Quantizers {
+				for _, k := range spec.CodebookSizes {
+					if _, err := spec.Config(q, k, smokeSet); err != nil {
+						t.Errorf("point %s K=%d: %v", q, k, err)
+					}
+				}
+			}
+			opts := backend(t)
+			small := *spec
+			small.CodebookSizes = spec.CodebookSizes[:1]
+			points, err := sweep.Run(&small, sweep.Options{Dir: t.TempDir(), Set: smokeSet, Backend: opts.Backend, Out: io.Discard, Quiet: true, DataDir: opts.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(points) != len(spec.Quantizers) {
+				t.Fatalf("%d points, want %d", len(points), len(spec.Quantizers))
+			}
+			for _, p := range points {
+				if p.Step != 3 || p.Metrics["utilization"] <= 0 || p.Metrics["utilization"] > 1 {
+					t.Errorf("point %s K=%d: step %d metrics %v", p.Quantizer, p.K, p.Step, p.Metrics)
+				}
+			}
+			if table := sweep.Table(points); strings.Count(table, "\n") != len(points)+2 {
+				t.Errorf("table has the wrong number of rows:\n%s", table)
+			}
+			if _, err := sweep.Figure(points).PNG(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

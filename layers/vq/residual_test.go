@@ -1,0 +1,249 @@
+package vq
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// rowsInitVQ is a VQ whose InitFromLatents copies K consecutive latents, from row offset on,
+// into the codebook: the simplest data initialisation, to test how a residual stack
+// initialises its stages.
+type rowsInitVQ struct {
+	*VQ
+	offset int
+}
+
+func (v rowsInitVQ) InitFromLatents(scope *model.Scope, z *graph.Node) {
+	flat, _ := flattenLatents(z)
+	rows := graph.Slice(flat, graph.AxisRange(v.offset, v.offset+v.k))
+	codebook := variable(scope, "codebook", rows.Shape(), uniformInitializer(scope, 1))
+	codebook.SetNodeValue(rows)
+}
+
+// residualChain is the reference residual chain of a residual stack of nearest-neighbour stages:
+// the codes of each stage and the RMS of the residual left after it.
+func residualChain(z [][]float32, codebooks [][][]float32) (codes [][]int32, rms []float64) {
+	residual := make([][]float32, len(z))
+	for i := range z {
+		residual[i] = append([]float32(nil), z[i]...)
+	}
+	for _, codebook := range codebooks {
+		stageCodes := make([]int32, len(z))
+		sumSq, n := 0.0, 0
+		for i, r := range residual {
+			c, _ := nearestRow(r, codebook)
+			stageCodes[i] = int32(c)
+			for j := range r {
+				r[j] -= codebook[c][j]
+				sumSq += float64(r[j]) * float64(r[j])
+				n++
+			}
+		}
+		codes = append(codes, stageCodes)
+		rms = append(rms, math.Sqrt(sumSq/float64(n)))
+	}
+	return codes, rms
+}
+
+// TestResidualNormsShrink initialises each stage of a stack from the residuals left by the
+// stages before it (through InitFromLatents), and checks that ‖z − Σ_{j≤i} q_j‖ then shrinks
+// at every stage, that the stack's codes and residuals are those of a reference computation
+// from its codebooks, and that the output is Σ q_i. As a control, the same stack without data
+// initialisation (codebooks uniform(−1/K, 1/K)) must fail the shrink criterion.
+func TestResidualNormsShrink(t *testing.T) {
+	const k, d, n, numStages = 16, 2, 512, 4
+	const shrink = 0.8 // each stage must leave at most 80% of the residual RMS it was given.
+	rng := rand.New(rand.NewPCG(21, 22))
+	z := gaussianTensor(rng, 1, n, d)
+	zRows := rowsOf(tensors.MustCopyFlatData[float32](z), d)
+	zRMS := 0.0
+	for _, row := range zRows {
+		for _, v := range row {
+			zRMS += float64(v) * float64(v)
+		}
+	}
+	zRMS = math.Sqrt(zRMS / (n * d))
+
+	for _, dataInit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("data_init=%v", dataInit), func(t *testing.T) {
+			store := seededStore(nil)
+			stages := make([]Quantizer, numStages)
+			for i := range stages {
+				if dataInit {
+					stages[i] = rowsInitVQ{NewVQ(k, 0.25), i * k}
+				} else {
+					stages[i] = NewVQ(k, 0.25)
+				}
+			}
+			q := NewResidual(stages)
+			if init, ok := q.(DataInitializer); ok != dataInit {
+				t.Fatalf("stack of %s: DataInitializer=%v", q.Name(), ok)
+			} else if ok {
+				_, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+					init.InitFromLatents(scope.In("quantizer"), z)
+					return graph.ReduceAllSum(z)
+				}, z)
+				if err != nil {
+					t.Fatalf("InitFromLatents: %v", err)
+				}
+			}
+			run := runQuantizer(t, store, q, z, false)
+
+			var codebooks [][][]float32
+			for i := range numStages {
+				v := store.GetVariable(fmt.Sprintf("/quantizer/stage_%02d/codebook", i))
+				if v == nil {
+					t.Fatalf("no codebook variable for stage %d", i)
+				}
+				codebooks = append(codebooks, rowsOf(tensors.MustCopyFlatData[float32](v.MustValue()), d))
+			}
+			wantCodes, wantRMS := residualChain(zRows, codebooks)
+			if dataInit {
+				// Stage i's codebook must be rows i·K… of the residual left by stages 0…i−1.
+				residual := rowsOf(tensors.MustCopyFlatData[float32](z), d)
+				for i, codebook := range codebooks {
+					for j := range k {
+						for c := range d {
+							if math.Abs(float64(codebook[j][c]-residual[i*k+j][c])) > 1e-5 {
+								t.Fatalf("stage %d code %d = %v, want residual row %d = %v", i, j, codebook[j], i*k+j, residual[i*k+j])
+							}
+						}
+					}
+					for row := range residual {
+						best, _ := nearestRow(residual[row], codebook)
+						for c := range d {
+							residual[row][c] -= codebook[best][c]
+						}
+					}
+				}
+			}
+
+			previous, shrinks := zRMS, true
+			for i := range numStages {
+				for j, c := range run.stageCodes[i] {
+					if c != wantCodes[i][j] {
+						t.Fatalf("stage %d latent %d: code %d, reference %d", i, j, c, wantCodes[i][j])
+					}
+				}
+				got := run.stats[fmt.Sprintf("stage_%02d_residual_rms", i)]
+				if math.Abs(got-wantRMS[i]) > 1e-4*wantRMS[i]+1e-6 {
+					t.Errorf("stage %d: residual RMS stat %g, reference %g", i, got, wantRMS[i])
+				}
+				t.Logf("stage %d: residual RMS %.4f (ratio %.3f)", i, got, got/previous)
+				shrinks = shrinks && got <= shrink*previous
+				previous = got
+			}
+			if shrinks != dataInit {
+				t.Errorf("residual RMS shrinks by %g per stage: %v, want %v", shrink, shrinks, dataInit)
+			}
+
+			// The output is Σ q_i = z − r_S.
+			quantized := rowsOf(tensors.MustCopyFlatData[float32](run.quantized), d)
+			for i := range zRows {
+				for c := range d {
+					sum := 0.0
+					for s, codebook := range codebooks {
+						sum += float64(codebook[wantCodes[s][i]][c])
+					}
+					if math.Abs(float64(quantized[i][c])-sum) > 1e-5 {
+						t.Fatalf("latent %d: output %v, want Σ q_i with %g in component %d", i, quantized[i], sum, c)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestResidualCodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	z := gaussianTensor(rng, 1, 3, 5, 4)
+	for _, tc := range []struct {
+		k, stages int
+		combined  bool
+	}{{8, 3, true}, {1 << 10, 3, true}, {1 << 10, 4, false}, {2, 31, true}, {2, 32, false}} {
+		store := seededStore(map[string]any{ParamCodebookSize: tc.k, ParamResidualStages: tc.stages})
+		q := ByName(store.RootScope(), "rvq")
+		r := q.(*Residual)
+		if r.CodesCombined() != tc.combined || q.Stages() != tc.stages || q.CodebookSize() != tc.k {
+			t.Fatalf("%s: CodesCombined=%v Stages=%d K=%d", q.Name(), r.CodesCombined(), q.Stages(), q.CodebookSize())
+		}
+		if want := fmt.Sprintf("rvq(%d×vq(K=%d))", tc.stages, tc.k); q.Name() != want {
+			t.Errorf("Name %q, want %q", q.Name(), want)
+		}
+		if got, want := BitsPerVector(q), float64(tc.stages)*math.Log2(float64(tc.k)); got != want {
+			t.Errorf("%s: BitsPerVector %g, want %g", q.Name(), got, want)
+		}
+		if tc.stages > 4 {
+			continue // only the radix arithmetic above is of interest
+		}
+		run := runQuantizer(t, store, q, z, false)
+		codes := tensors.MustCopyFlatData[int32](run.codes)
+		for i := range codes {
+			want, radix := int64(0), int64(1)
+			for s := range tc.stages {
+				want += int64(run.stageCodes[s][i]) * radix
+				radix *= int64(tc.k)
+			}
+			if !tc.combined {
+				want = int64(run.stageCodes[0][i])
+			}
+			if int64(codes[i]) != want {
+				t.Fatalf("%s: Codes[%d] = %d, want %d", q.Name(), i, codes[i], want)
+			}
+		}
+		if loss := scalarF64(t, run.loss); !(loss > 0) {
+			t.Errorf("%s: loss %g, want the positive sum of the stage losses", q.Name(), loss)
+		}
+	}
+}
+
+func TestResidualInvalidParamsPanicNamingThem(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		value any
+	}{{ParamResidualStages, 0}, {ParamResidualType, "rvq"}, {ParamResidualType, "no_such_type"}} {
+		text := recoveredText(func() { ByName(seededStore(map[string]any{tc.key: tc.value}).RootScope(), "rvq") })
+		// An unknown stage type is reported by ByName, naming vq_type and the valid types.
+		if !strings.Contains(text, tc.key) && !strings.Contains(text, ParamType+`="no_such_type"`) {
+			t.Errorf("%s=%v: panic %q does not name the parameter", tc.key, tc.value, text)
+		}
+	}
+}
+
+// TestResidualOfDataInitialisedStages runs a stack of ema_vq stages, whose InitFromLatents is
+// k-means: the stack must be a DataInitializer too, and after its initialisation every stage
+// must shrink the residual it is given.
+func TestResidualOfDataInitialisedStages(t *testing.T) {
+	const k, d, n, numStages = 8, 3, 256, 3
+	store := seededStore(map[string]any{ParamResidualType: "ema_vq", ParamCodebookSize: k, ParamResidualStages: numStages})
+	q := ByName(store.RootScope(), "rvq")
+	init, ok := q.(DataInitializer)
+	if !ok {
+		t.Fatalf("%s is not a DataInitializer", q.Name())
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	z := gaussianTensor(rng, 1, n, d)
+	if _, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+		init.InitFromLatents(scope.In("quantizer"), z)
+		return graph.ReduceAllSum(z)
+	}, z); err != nil {
+		t.Fatalf("InitFromLatents: %v", err)
+	}
+	run := runQuantizer(t, store, q, z, false)
+	previous := 1.0 // the RMS of z, up to sampling noise
+	for i := range numStages {
+		got := run.stats[fmt.Sprintf("stage_%02d_residual_rms", i)]
+		t.Logf("stage %d: residual RMS %.4f (ratio %.3f)", i, got, got/previous)
+		if !(got <= 0.8*previous) {
+			t.Errorf("stage %d: residual RMS %g, want ≤ 0.8 × %g", i, got, previous)
+		}
+		previous = got
+	}
+}

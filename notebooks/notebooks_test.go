@@ -1,0 +1,474 @@
+package notebooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	// cellTimeout bounds the execution of one cell (nbconvert's ExecutePreprocessor.timeout);
+	// it is shortened to fit the deadline of `go test -timeout`.
+	cellTimeout = 900 * time.Second
+
+	// kernelName names the kernel spec the test writes into a private JUPYTER_PATH: GoNB with
+	// --raw_error, whatever flags the user's own "gonb" kernel was installed with.
+	kernelName = "qzoo-gonb-test"
+
+	// notebookKernel is the kernel every notebook must declare in its metadata.
+	notebookKernel = "gonb"
+
+	installHint = "install the notebook tools with scripts/install-deps.sh (see README.md)"
+)
+
+// TestNotebooks executes every notebooks/*.ipynb headlessly with GoNB
+// (`jupyter nbconvert --to notebook --execute`) and fails with the failing cell's outputs when
+// a cell fails to compile, panics, exits non-zero or runs a shell command that fails, or when
+// a cell runs past its timeout.
+// It needs Jupyter, nbconvert, GoNB, goimports and gopls; it fails, rather than skips, when
+// they are missing, so that notebooks are never silently left untested.
+func TestNotebooks(t *testing.T) {
+	paths, err := filepath.Glob("*.ipynb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = slices.DeleteFunc(paths, func(p string) bool { return strings.HasSuffix(p, ".nbconvert.ipynb") })
+	if len(paths) == 0 {
+		t.Fatal("notebooks: no *.ipynb found in notebooks/ (hello.ipynb at least should be there)")
+	}
+	runner := newRunner(t)
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(path, ".ipynb"), func(t *testing.T) {
+			executed := runner.execute(t, path)
+			if check, ok := expectedOutputs[path]; ok {
+				check(t, executed)
+			}
+		})
+	}
+}
+
+// expectedOutputs checks, beyond "no cell failed", what some notebooks must produce.
+var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
+	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
+	"hello.ipynb": func(t *testing.T, executed *notebook) {
+		const wantText = "hyperparameters: [demo_batch_size demo_learning_rate]"
+		if text := executed.allText(); !strings.Contains(text, wantText) {
+			t.Errorf("hello.ipynb printed %q, want it to contain %q", text, wantText)
+		}
+		if n := executed.countData("image/png"); n != 1 {
+			t.Errorf("hello.ipynb displayed %d PNG images, want 1", n)
+		}
+	},
+}
+
+// runner executes notebooks with a private GoNB kernel spec.
+type runner struct {
+	jupyter string   // the jupyter command, with nbconvert
+	env     []string // environment of jupyter and the kernel
+}
+
+// newRunner finds jupyter, gonb, goimports and gopls, and writes a kernel spec for GoNB into a
+// private Jupyter data directory.
+func newRunner(t *testing.T) *runner {
+	jupyter, err := findJupyter()
+	if err != nil {
+		t.Fatalf("notebooks: %v; %s", err, installHint)
+	}
+	binDir, err := goBinDir()
+	if err != nil {
+		t.Fatalf("notebooks: %v", err)
+	}
+	tools := map[string]string{}
+	for _, name := range []string{"gonb", "goimports", "gopls"} {
+		tools[name], err = findTool(binDir, name)
+		if err != nil {
+			t.Fatalf("notebooks: %v; %s", err, installHint)
+		}
+	}
+	version, err := exec.Command(tools["gonb"], "-V").Output()
+	if err != nil {
+		t.Fatalf("notebooks: %s -V: %v; %s", tools["gonb"], err, installHint)
+	}
+	t.Logf("jupyter: %s, GoNB %s: %s", jupyter, strings.TrimSpace(string(version)), tools["gonb"])
+
+	jupyterPath := t.TempDir()
+	kernelDir := filepath.Join(jupyterPath, "kernels", kernelName)
+	spec := map[string]any{
+		"argv": []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error",
+			"--logtostderr=false", "--log_file=" + filepath.Join(jupyterPath, "gonb.log")},
+		"display_name":   "Go (gonb, qzoo notebook test)",
+		"language":       "go",
+		"interrupt_mode": "message",
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(kernelDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kernelDir, "kernel.json"), specJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The kernel runs goimports and gopls from PATH, and `go` with the project's toolchain.
+	pathList := []string{filepath.Dir(tools["goimports"]), filepath.Dir(tools["gopls"]), os.Getenv("PATH")}
+	if old := os.Getenv("JUPYTER_PATH"); old != "" {
+		jupyterPath += string(os.PathListSeparator) + old
+	}
+	env := append(os.Environ(),
+		"PATH="+strings.Join(pathList, string(os.PathListSeparator)),
+		"JUPYTER_PATH="+jupyterPath,
+		"GOTOOLCHAIN=local",
+	)
+	return &runner{jupyter: jupyter, env: env}
+}
+
+// execute runs the notebook at path (relative to this directory) and returns the executed
+// notebook; it fails t with the outputs of each failed cell.
+func (r *runner) execute(t *testing.T, path string) *notebook {
+	source, err := readNotebook(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel := source.Metadata.KernelSpec.Name; kernel != notebookKernel {
+		t.Fatalf("notebooks: %s declares kernel %q, want %q (GoNB)", path, kernel, notebookKernel)
+	}
+
+	timeout := cellTimeout
+	ctx := t.Context()
+	if deadline, ok := t.Deadline(); ok {
+		// Leave nbconvert time to interrupt a cell and report, before `go test` panics.
+		left := time.Until(deadline) - time.Minute
+		if left <= 0 {
+			t.Fatalf("notebooks: no time left to run %s before the go test deadline: raise -timeout", path)
+		}
+		timeout = min(timeout, left)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, left+30*time.Second)
+		defer cancel()
+	}
+
+	outDir := t.TempDir()
+	// --allow-errors: nbconvert then writes the executed notebook even when a cell fails, with
+	// what the cell printed (a panic's message and stack); problems() finds the failure there.
+	cmd := exec.CommandContext(ctx, r.jupyter, "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
+		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(timeout.Seconds())),
+		"--ExecutePreprocessor.kernel_name="+kernelName,
+		"--output-dir", outDir, path)
+	cmd.Env = r.env
+	// SIGINT lets nbconvert shut its kernel down; SIGKILL follows if it does not exit.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 20 * time.Second
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+
+	start := time.Now()
+	err = cmd.Run()
+	t.Logf("%s: executed in %.1fs", path, time.Since(start).Seconds())
+	if err != nil {
+		t.Fatalf("notebooks: %s failed (%v):\n%s", path, err, nbconvertFailure(output.String()))
+	}
+	executed, err := readNotebook(filepath.Join(outDir, filepath.Base(path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, problem := range executed.problems() {
+		t.Errorf("notebooks: %s: %s", path, problem)
+	}
+	return executed
+}
+
+// findJupyter returns a jupyter command whose nbconvert works. Debian's /usr/bin/jupyter comes
+// first: the first jupyter on PATH may belong to another Python (pyenv, venv) without nbconvert.
+func findJupyter() (string, error) {
+	candidates := []string{"/usr/bin/jupyter"}
+	if onPath, err := exec.LookPath("jupyter"); err == nil {
+		candidates = append(candidates, onPath)
+	}
+	var errs []error
+	for _, jupyter := range candidates {
+		if out, err := exec.Command(jupyter, "nbconvert", "--version").CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("%s nbconvert --version: %w: %s", jupyter, err, bytes.TrimSpace(out)))
+			continue
+		}
+		return jupyter, nil
+	}
+	return "", fmt.Errorf("no jupyter with nbconvert found: %w", errors.Join(errs...))
+}
+
+// goBinDir returns the directory `go install` writes to.
+func goBinDir() (string, error) {
+	out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOBIN GOPATH: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) == 2 && strings.TrimSpace(lines[0]) != "" {
+		return strings.TrimSpace(lines[0]), nil
+	}
+	gopath := filepath.SplitList(strings.TrimSpace(lines[len(lines)-1]))
+	if len(gopath) == 0 {
+		return "", fmt.Errorf("go env reports neither GOBIN nor GOPATH")
+	}
+	return filepath.Join(gopath[0], "bin"), nil
+}
+
+// findTool looks for the command name in binDir, then on PATH.
+func findTool(binDir, name string) (string, error) {
+	inBin := filepath.Join(binDir, name)
+	if info, err := os.Stat(inBin); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+		return inBin, nil
+	}
+	if onPath, err := exec.LookPath(name); err == nil {
+		return onPath, nil
+	}
+	return "", fmt.Errorf("%s not found in %s nor on PATH", name, binDir)
+}
+
+// nbconvertFailure extracts from the output of a failed nbconvert the cell and its error (they
+// follow "CellExecutionError", e.g. for a cell timeout); failing that (the kernel did not
+// start, ...) it returns the end of the output.
+func nbconvertFailure(output string) string {
+	const marker = "CellExecutionError: "
+	if i := strings.LastIndex(output, marker); i >= 0 {
+		return output[i+len(marker):]
+	}
+	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
+	const maxLines = 60
+	if len(lines) > maxLines {
+		lines = append([]string{"[...]"}, lines[len(lines)-maxLines:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// notebook is the part of the nbformat 4 schema the test reads.
+type notebook struct {
+	Cells    []cell `json:"cells"`
+	Metadata struct {
+		KernelSpec struct {
+			Name string `json:"name"`
+		} `json:"kernelspec"`
+	} `json:"metadata"`
+}
+
+type cell struct {
+	CellType string    `json:"cell_type"`
+	Source   multiline `json:"source"`
+	Outputs  []output  `json:"outputs"`
+}
+
+type output struct {
+	OutputType string               `json:"output_type"` // stream, display_data, execute_result or error
+	Name       string               `json:"name"`        // stream: stdout or stderr
+	Text       multiline            `json:"text"`        // stream
+	Data       map[string]multiline `json:"data"`        // display_data, execute_result: by MIME type
+	EName      string               `json:"ename"`       // error
+	EValue     string               `json:"evalue"`      // error
+	Traceback  []string             `json:"traceback"`   // error
+}
+
+// multiline is an nbformat text field: a string or a list of lines. Other JSON values (e.g.
+// application/json data) decode as "".
+type multiline string
+
+func (m *multiline) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*m = multiline(s)
+		return nil
+	}
+	var lines []string
+	if err := json.Unmarshal(data, &lines); err == nil {
+		*m = multiline(strings.Join(lines, ""))
+		return nil
+	}
+	*m = ""
+	return nil
+}
+
+func readNotebook(path string) (*notebook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("notebooks: reading notebook: %w", err)
+	}
+	var nb notebook
+	if err := json.Unmarshal(data, &nb); err != nil {
+		return nil, fmt.Errorf("notebooks: parsing notebook %s: %w", path, err)
+	}
+	return &nb, nil
+}
+
+var (
+	// GoNB reports a failed shell command (!cmd) on stderr as "exit status N", without failing
+	// the cell.
+	shellFailure = regexp.MustCompile(`(?m)^exit status \d+\s*$`)
+	// A Go compiler error on GoNB's generated main.go: what a kernel installed without
+	// --raw_error shows as HTML instead of failing the cell.
+	compileError = regexp.MustCompile(`main\.go:\d+:\d+: `)
+	// Terminal colors in GoNB's messages.
+	ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+)
+
+// maxReportLines bounds what problems reports of one failed cell (its last lines).
+const maxReportLines = 80
+
+// problems reports each code cell of an executed notebook that failed (an error output, a
+// failed shell command, a compiler error), with the cell's outputs.
+func (nb *notebook) problems() []string {
+	var problems []string
+	for i, c := range nb.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		failed := false
+		var report []string
+		for _, o := range c.Outputs {
+			if o.OutputType == "error" {
+				failed = true
+				report = append(report, o.EName+": "+o.EValue)
+				if len(o.Traceback) > 0 && !(len(o.Traceback) == 1 && o.Traceback[0] == o.EValue) {
+					report = append(report, o.Traceback...)
+				}
+				continue
+			}
+			if o.OutputType == "stream" && o.Name == "stderr" && shellFailure.MatchString(string(o.Text)) {
+				failed = true
+			}
+			for _, text := range o.texts() {
+				failed = failed || compileError.MatchString(text)
+				report = append(report, text)
+			}
+		}
+		if !failed {
+			continue
+		}
+		lines := strings.Split(ansiEscape.ReplaceAllString(strings.Join(report, "\n"), ""), "\n")
+		lines = slices.DeleteFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "" })
+		if len(lines) > maxReportLines {
+			lines = append([]string{"[...]"}, lines[len(lines)-maxReportLines:]...)
+		}
+		problems = append(problems, fmt.Sprintf("cell %d (%s) failed:\n%s", i, firstLine(string(c.Source)),
+			strings.Join(lines, "\n")))
+	}
+	return problems
+}
+
+// texts returns the textual content of a stream, display_data or execute_result output.
+func (o *output) texts() []string {
+	var texts []string
+	if o.Text != "" {
+		texts = append(texts, string(o.Text))
+	}
+	for _, mime := range slices.Sorted(maps.Keys(o.Data)) {
+		if strings.HasPrefix(mime, "text/") {
+			texts = append(texts, string(o.Data[mime]))
+		}
+	}
+	return texts
+}
+
+// allText concatenates the stream outputs of all cells.
+func (nb *notebook) allText() string {
+	var sb strings.Builder
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			sb.WriteString(string(o.Text))
+		}
+	}
+	return sb.String()
+}
+
+// countData counts the outputs that carry data of the given MIME type.
+func (nb *notebook) countData(mime string) int {
+	n := 0
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if _, ok := o.Data[mime]; ok {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	const maxLen = 60
+	if len(line) > maxLen {
+		line = line[:maxLen] + "..."
+	}
+	return line
+}
+
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		outputs string // JSON list of one cell's outputs
+		want    []string
+	}{
+		{"clean", `[
+			{"output_type": "stream", "name": "stdout", "text": ["a\n", "exit status 1\n"]},
+			{"output_type": "stream", "name": "stderr", "text": "warning: slow\n"},
+			{"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo=", "application/json": {"a": 1}}, "metadata": {}}
+		]`, nil},
+		{"panic", `[
+			{"output_type": "stream", "name": "stdout", "text": ["step 1\n"]},
+			{"output_type": "stream", "name": "stderr", "text": ["panic: boom\n", "\n", "main.main()\n", "\t \u001b[7m[[ Cell [2] Line 2 ]]\u001b[0m\n", "exit status 2\n"]},
+			{"output_type": "error", "ename": "ERROR", "evalue": "exit status 2", "traceback": ["exit status 2"]}
+		]`, []string{"cell 0 (%%) failed:\nstep 1\npanic: boom\nmain.main()\n\t [[ Cell [2] Line 2 ]]\nexit status 2\nERROR: exit status 2"}},
+		{"compile error", `[{"output_type": "error", "ename": "ERROR", "evalue": "./main.go:10:6: undefined: y\n",
+			"traceback": ["Cell[2]: Line 2", "undefined: y"]}]`,
+			[]string{"cell 0 (%%) failed:\nERROR: ./main.go:10:6: undefined: y\nCell[2]: Line 2\nundefined: y"}},
+		{"failed shell command", `[{"output_type": "stream", "name": "stderr", "text": ["exit status 1\n"]}]`,
+			[]string{"cell 0 (%%) failed:\nexit status 1"}},
+		{"compile error as HTML", `[{"output_type": "display_data", "metadata": {},
+			"data": {"text/html": "<pre>./main.go:10:6: undefined: x</pre>"}}]`,
+			[]string{"cell 0 (%%) failed:\n<pre>./main.go:10:6: undefined: x</pre>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := `{"metadata": {"kernelspec": {"name": "gonb"}}, "cells": [
+				{"cell_type": "code", "source": ["%%\n", "x := 1"], "outputs": ` + tt.outputs + `},
+				{"cell_type": "markdown", "source": "main.go:1:1: in prose is fine"}]}`
+			var nb notebook
+			if err := json.Unmarshal([]byte(data), &nb); err != nil {
+				t.Fatal(err)
+			}
+			if got := nb.problems(); !slices.Equal(got, tt.want) {
+				t.Errorf("problems() =\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNbconvertFailure(t *testing.T) {
+	output := "I1126 kernel log\nTraceback (most recent call last):\n  File \"x.py\"\n" +
+		"nbclient.exceptions.CellExecutionError: An error occurred while executing the following cell:\n" +
+		"------------------\n%%\npanic(1)\n------------------\nexit status 2\n"
+	want := "An error occurred while executing the following cell:\n------------------\n%%\npanic(1)\n" +
+		"------------------\nexit status 2\n"
+	if got := nbconvertFailure(output); got != want {
+		t.Errorf("nbconvertFailure() = %q, want %q", got, want)
+	}
+
+	var long strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&long, "line %d\n", i)
+	}
+	got := nbconvertFailure(long.String())
+	if !strings.HasPrefix(got, "[...]\nline 40\n") || !strings.HasSuffix(got, "line 99") {
+		t.Errorf("nbconvertFailure() without a cell error = %q, want the last 60 lines", got)
+	}
+}
