@@ -174,11 +174,18 @@ def main(argv=None):
 
 
 def blas_info():
-    """The BLAS library numpy/torch resolved to (the Debian alternative), for the record."""
+    """The BLAS shared libraries this process actually loaded (from /proc/self/maps), for the record:
+    Debian's libblas.so.3 alternative may point at OpenBLAS's pthread or OpenMP build."""
+    libs = set()
     try:
-        return os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "blas" in os.path.basename(path):
+                    libs.add(os.path.realpath(path))
     except OSError:
         return ""
+    return " ".join(sorted(libs))
 
 
 if __name__ == "__main__":

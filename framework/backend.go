@@ -9,7 +9,8 @@ package framework
 //  3. ONNX Runtime, when its shared library is found (and the binary is built with -tags onnx);
 //  4. the pure-Go backend "go", which always works.
 //
-// Nothing is ever downloaded: go-xla's and compute-onnx's auto-installers are switched off.
+// Nothing is ever downloaded: go-xla's and compute-onnx's auto-installers are switched off in
+// backend_xla.go and backend_onnx.go (as GOMLX_NO_AUTO_INSTALL=1 would do).
 
 import (
 	"fmt"
@@ -35,8 +36,6 @@ const (
 	EnvONNXRuntime = "QZOO_ONNXRUNTIME"
 	// EnvONNXRuntimeCompute is compute-onnx's own variable for the same path, honoured after EnvONNXRuntime.
 	EnvONNXRuntimeCompute = "ONNXRUNTIME_SHARED_LIBRARY_PATH"
-	// EnvNoAutoInstall, when set, stops go-xla and compute-onnx from downloading plugins or libraries.
-	EnvNoAutoInstall = "GOMLX_NO_AUTO_INSTALL"
 )
 
 // GoBackend is the spec of the pure-Go backend, available in every build.

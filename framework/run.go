@@ -250,9 +250,16 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 		if err != nil {
 			return fmt.Errorf("framework: reading the first batch for %s's initialisation: %w", m.Name, err)
 		}
+		// Build the model once first, so that every variable exists with its initial value
+		// before the initialisation graph reads it (backends such as ONNX Runtime need the
+		// values when compiling).
+		if err := createVariables(backend, store, m, batch); err != nil {
+			return err
+		}
 		// The constant output keeps the graph valid when Init has nothing to do for these
 		// hyperparameters (e.g. a quantizer without data-dependent initialisation).
 		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) *graph.Node {
+			store.SetTraining(inputs[0].Graph(), true) // variables as parameters, see createVariables
 			m.Init(scope, inputs)
 			return graph.Const(inputs[0].Graph(), int32(0))
 		})
@@ -280,6 +287,32 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 	return fmt.Errorf("framework: %s initialisation: the training stream is empty", m.Name)
 }
 
+// createVariables builds the model once on batch, creating and initialising its variables.
+// The graph is built in training mode: backends that prefer constants (ONNX Runtime) embed
+// the non-trainable variables of evaluation graphs as constants, which needs their values.
+func createVariables(backend compute.Backend, store *model.Store, m *Model, batch train.Batch) error {
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		store.SetTraining(inputs[0].Graph(), true)
+		return m.Build(scope, inputs).Predictions
+	})
+	if err != nil {
+		return fmt.Errorf("framework: %s: %w", m.Name, err)
+	}
+	defer exec.Finalize()
+	args := make([]any, len(batch.Inputs))
+	for i, t := range batch.Inputs {
+		args[i] = t
+	}
+	outs, err := exec.Call(args...)
+	if err != nil {
+		return fmt.Errorf("framework: %s: %w", m.Name, err)
+	}
+	for _, o := range outs {
+		o.MustFinalizeAll()
+	}
+	return nil
+}
+
 // runner holds the state of the hooks of one Run.
 type runner struct {
 	cfg       *Config
@@ -290,7 +323,6 @@ type runner struct {
 	backend   compute.Backend
 	data      *Data
 	trainer   *train.Trainer
-	evalExec  *model.Exec
 	log       *os.File
 	start     time.Time
 	startStep int64
@@ -312,9 +344,6 @@ func (r *runner) openLog() error {
 func (r *runner) close() {
 	if r.log != nil {
 		_ = r.log.Close()
-	}
-	if r.evalExec != nil {
-		r.evalExec.Finalize()
 	}
 }
 
@@ -386,14 +415,15 @@ func (r *runner) save(step int64) error {
 
 // evaluate runs the evaluator over the whole evaluation split and logs the result.
 func (r *runner) evaluate(step int64) (map[string]float64, error) {
-	if r.evalExec == nil {
-		exec, err := newEvalExec(r.backend, r.store, r.model)
-		if err != nil {
-			return nil, err
-		}
-		r.evalExec = exec
+	// A new graph for each evaluation: backends that prefer constants (ONNX Runtime) embed
+	// non-trainable variables, such as EMA codebooks, in evaluation graphs as constants, so
+	// a graph compiled at an earlier step would evaluate stale values.
+	exec, err := newEvalExec(r.backend, r.store, r.model)
+	if err != nil {
+		return nil, err
 	}
-	metrics, err := evaluate(r.evalExec, r.model, r.cfg, r.data)
+	defer exec.Finalize()
+	metrics, err := evaluate(exec, r.model, r.cfg, r.data)
 	if err != nil {
 		return nil, err
 	}

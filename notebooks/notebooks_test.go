@@ -237,11 +237,11 @@ func findTool(binDir, name string) (string, error) {
 	return "", fmt.Errorf("%s not found in %s nor on PATH", name, binDir)
 }
 
-// nbconvertFailure extracts from the output of a failed nbconvert the cell and its error (they
-// follow "CellExecutionError", e.g. for a cell timeout); failing that (the kernel did not
-// start, ...) it returns the end of the output.
+// nbconvertFailure extracts from the output of a failed nbconvert the exception nbclient raised
+// (e.g. CellTimeoutError, with the cell's source); failing that (the kernel did not start, ...) it
+// returns the end of the output.
 func nbconvertFailure(output string) string {
-	const marker = "CellExecutionError: "
+	const marker = "nbclient.exceptions."
 	if i := strings.LastIndex(output, marker); i >= 0 {
 		return output[i+len(marker):]
 	}
@@ -455,10 +455,10 @@ func TestProblems(t *testing.T) {
 
 func TestNbconvertFailure(t *testing.T) {
 	output := "I1126 kernel log\nTraceback (most recent call last):\n  File \"x.py\"\n" +
-		"nbclient.exceptions.CellExecutionError: An error occurred while executing the following cell:\n" +
-		"------------------\n%%\npanic(1)\n------------------\nexit status 2\n"
-	want := "An error occurred while executing the following cell:\n------------------\n%%\npanic(1)\n" +
-		"------------------\nexit status 2\n"
+		"nbclient.exceptions.CellTimeoutError: A cell timed out while it was being executed, after 19 seconds.\n" +
+		"-------------------\n%%\ntime.Sleep(time.Hour)\n-------------------\n"
+	want := "CellTimeoutError: A cell timed out while it was being executed, after 19 seconds.\n" +
+		"-------------------\n%%\ntime.Sleep(time.Hour)\n-------------------\n"
 	if got := nbconvertFailure(output); got != want {
 		t.Errorf("nbconvertFailure() = %q, want %q", got, want)
 	}

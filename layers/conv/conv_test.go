@@ -1,4 +1,4 @@
-package conv
+package conv_test
 
 import (
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/layers/conv"
 )
 
 // Backends are created once per test binary and shared by the tests.
@@ -27,8 +28,8 @@ var (
 
 // testBackends returns the specs of framework.AvailableBackends (always "go" first; "onnx:..." with
 // -tags onnx when ONNX Runtime is installed; "xla:..." when a PJRT plugin is found) and their backends.
-func testBackends(t *testing.T) ([]string, map[string]compute.Backend) {
-	t.Helper()
+func testBackends(tb testing.TB) ([]string, map[string]compute.Backend) {
+	tb.Helper()
 	backendsOnce.Do(func() {
 		backendSpecs = framework.AvailableBackends()
 		backendsBySpec = map[string]compute.Backend{}
@@ -42,7 +43,7 @@ func testBackends(t *testing.T) ([]string, map[string]compute.Backend) {
 		}
 	})
 	if backendsErr != nil {
-		t.Fatal(backendsErr)
+		tb.Fatal(backendsErr)
 	}
 	return backendSpecs, backendsBySpec
 }
@@ -186,9 +187,9 @@ func (c convCase) String() string {
 
 func (c convCase) apply(x, k *graph.Node) *graph.Node {
 	if c.transpose {
-		return ConvTranspose2D(x, k, c.stride, c.pad)
+		return conv.ConvTranspose2D(x, k, c.stride, c.pad)
 	}
-	return Conv2D(x, k, c.stride, c.pad)
+	return conv.Conv2D(x, k, c.stride, c.pad)
 }
 
 func (c convCase) ref(x, k array4) array4 {
@@ -374,8 +375,8 @@ func TestSpaceToDepthRoundTrip(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
 		x := randomArray4(rand.New(rand.NewPCG(1, 2)), 2, 6, 4, 3)
 		out, err := graph.CallOnceN(backend, func(x *graph.Node) []*graph.Node {
-			s := SpaceToDepth(x, 2)
-			return []*graph.Node{s, DepthToSpace(s, 2)}
+			s := conv.SpaceToDepth(x, 2)
+			return []*graph.Node{s, conv.DepthToSpace(s, 2)}
 		}, x.tensor())
 		if err != nil {
 			t.Fatal(err)
@@ -439,9 +440,9 @@ func TestLayersMatchReferenceWithBias(t *testing.T) {
 		for _, transpose := range []bool{false, true} {
 			y, w, b := layerOutput(t, backend, x, func(scope *model.Scope, x *graph.Node) *graph.Node {
 				if transpose {
-					return Transpose(scope, x, 5).KernelSize(4).Stride(2).Padding(1).Done()
+					return conv.Transpose(scope, x, 5).KernelSize(4).Stride(2).Padding(1).Done()
 				}
-				return New(scope, x, 5).KernelSize(4).Stride(2).Padding(1).Done()
+				return conv.New(scope, x, 5).KernelSize(4).Stride(2).Padding(1).Done()
 			})
 			if len(b) != 5 || w.dims != [4]int{4, 4, 3, 5} {
 				t.Fatalf("transpose=%v: weights %v and %d biases, want [4 4 3 5] and 5", transpose, w.dims, len(b))
@@ -468,9 +469,9 @@ func TestInitialisationBounds(t *testing.T) {
 		build func(scope *model.Scope, x *graph.Node) *graph.Node
 		fanIn int
 	}{
-		{"conv", func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 16).KernelSize(3).Done() }, 8 * 9},
+		{"conv", func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 16).KernelSize(3).Done() }, 8 * 9},
 		{"transpose", func(s *model.Scope, x *graph.Node) *graph.Node {
-			return Transpose(s, x, 6).KernelSize(4).Stride(2).Padding(1).Done()
+			return conv.Transpose(s, x, 6).KernelSize(4).Stride(2).Padding(1).Done()
 		}, 6 * 16},
 	}
 	for _, tc := range tests {
@@ -498,28 +499,30 @@ func TestShapes(t *testing.T) {
 		want  []int
 	}{
 		{"k3 s1 p1 keeps size", []int{2, 28, 28, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 16).KernelSize(3).Padding(1).Done() },
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New(s, x, 16).KernelSize(3).Padding(1).Done()
+			},
 			[]int{2, 28, 28, 16}},
 		{"k4 s2 p1 halves", []int{2, 28, 28, 16},
 			func(s *model.Scope, x *graph.Node) *graph.Node {
-				return New(s, x, 32).KernelSize(4).Stride(2).Padding(1).Done()
+				return conv.New(s, x, 32).KernelSize(4).Stride(2).Padding(1).Done()
 			},
 			[]int{2, 14, 14, 32}},
 		{"k4 s2 p1 on odd size", []int{1, 7, 7, 4},
 			func(s *model.Scope, x *graph.Node) *graph.Node {
-				return New(s, x, 8).KernelSize(4).Stride(2).Padding(1).UseBias(false).Done()
+				return conv.New(s, x, 8).KernelSize(4).Stride(2).Padding(1).UseBias(false).Done()
 			},
 			[]int{1, 3, 3, 8}},
 		{"k3 valid", []int{1, 10, 9, 2},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 3).KernelSize(3).Done() },
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 3).KernelSize(3).Done() },
 			[]int{1, 8, 7, 3}},
 		{"transpose k4 s2 p1 doubles", []int{2, 7, 7, 32},
 			func(s *model.Scope, x *graph.Node) *graph.Node {
-				return Transpose(s, x, 16).KernelSize(4).Stride(2).Padding(1).Done()
+				return conv.Transpose(s, x, 16).KernelSize(4).Stride(2).Padding(1).Done()
 			},
 			[]int{2, 14, 14, 16}},
 		{"transpose k3 s1 p0 grows by 2", []int{1, 5, 6, 2},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return Transpose(s, x, 3).KernelSize(3).Done() },
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.Transpose(s, x, 3).KernelSize(3).Done() },
 			[]int{1, 7, 8, 3}},
 	}
 	for _, tc := range tests {
@@ -533,13 +536,13 @@ func TestShapes(t *testing.T) {
 			}
 		})
 	}
-	if got := OutputSize(28, 4, 2, 1); got != 14 {
+	if got := conv.OutputSize(28, 4, 2, 1); got != 14 {
 		t.Errorf("OutputSize(28, 4, 2, 1) = %d, want 14", got)
 	}
-	if got := OutputSize(2, 5, 1, 1); got != 0 {
+	if got := conv.OutputSize(2, 5, 1, 1); got != 0 {
 		t.Errorf("OutputSize(2, 5, 1, 1) = %d, want 0", got)
 	}
-	if got := TransposeOutputSize(14, 4, 2, 1); got != 28 {
+	if got := conv.TransposeOutputSize(14, 4, 2, 1); got != 28 {
 		t.Errorf("TransposeOutputSize(14, 4, 2, 1) = %d, want 28", got)
 	}
 }
@@ -550,8 +553,8 @@ func TestVariables(t *testing.T) {
 	g := graph.NewGraph(backend, "vars")
 	x := graph.Parameter(g, "x", shapesF32(1, 8, 8, 3))
 	root := store.RootScope()
-	h := New(root.In("enc"), x, 4).KernelSize(4).Stride(2).Padding(1).Done()
-	Transpose(root.In("dec"), h, 3).KernelSize(4).Stride(2).Padding(1).UseBias(false).Done()
+	h := conv.New(root.In("enc"), x, 4).KernelSize(4).Stride(2).Padding(1).Done()
+	conv.Transpose(root.In("dec"), h, 3).KernelSize(4).Stride(2).Padding(1).UseBias(false).Done()
 	got := map[string]string{}
 	for v := range store.IterVariables() {
 		got[v.Path()] = fmt.Sprint(v.Shape().Dimensions)
@@ -580,19 +583,21 @@ func TestPanicsNameTheParameter(t *testing.T) {
 		want  string
 	}{
 		{"missing kernel size", []int{1, 4, 4, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 2).Done() }, "KernelSize"},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 2).Done() }, "KernelSize"},
 		{"rank 3 input", []int{4, 4, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 2).KernelSize(3).Done() }, "NHWC"},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 2).KernelSize(3).Done() }, "NHWC"},
 		{"kernel larger than input", []int{1, 2, 2, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 2).KernelSize(5).Done() }, "Padding"},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 2).KernelSize(5).Done() }, "Padding"},
 		{"zero stride", []int{1, 4, 4, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return New(s, x, 2).KernelSize(3).Stride(0).Done() }, "Stride"},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New(s, x, 2).KernelSize(3).Stride(0).Done()
+			}, "Stride"},
 		{"negative padding", []int{1, 4, 4, 1},
 			func(s *model.Scope, x *graph.Node) *graph.Node {
-				return Transpose(s, x, 2).KernelSize(3).Padding(-1).Done()
+				return conv.Transpose(s, x, 2).KernelSize(3).Padding(-1).Done()
 			}, "Padding"},
 		{"space-to-depth of odd size", []int{1, 5, 4, 1},
-			func(s *model.Scope, x *graph.Node) *graph.Node { return SpaceToDepth(x, 2) }, "block"},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.SpaceToDepth(x, 2) }, "block"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

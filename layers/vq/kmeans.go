@@ -45,9 +45,12 @@ func KMeans(scope *model.Scope, z *graph.Node, k, iters int) *graph.Node {
 	n := z.Shape().Dimensions[0]
 	var picks *graph.Node
 	if n >= k {
-		// Without replacement: the k largest of n uniform draws sit at k distinct random rows.
-		_, picks = graph.TopK(scope.RandomUniform(g, shapes.Make(dtypes.Float32, n)), k, 0)
-		picks = graph.ConvertDType(picks, dtypes.Int32)
+		// Without replacement: k evenly spaced rows from a random offset, (o + ⌊i·n/k⌋) mod n.
+		// The rows of a batch are already in random order, and this needs no sort (TopK),
+		// which not every backend (ONNX Runtime) can differentiate or even run.
+		offset := scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32))
+		spaced := graph.ConvertDType(graph.DivScalar(graph.MulScalar(graph.Iota(g, shapes.Make(dtypes.Int64, k), 0), float64(n)), float64(k)), dtypes.Int32)
+		picks = graph.ModScalar(graph.Add(spaced, offset), float64(n))
 	} else {
 		picks = scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, k))
 	}
