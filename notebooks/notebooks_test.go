@@ -74,8 +74,9 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 
 // runner executes notebooks with a private GoNB kernel spec.
 type runner struct {
-	jupyter string   // the jupyter command, with nbconvert
-	env     []string // environment of jupyter and the kernel
+	jupyter   string   // the jupyter command, with nbconvert
+	env       []string // environment of jupyter and the kernel
+	kernelLog string   // GoNB's log file
 }
 
 // newRunner finds jupyter, gonb, goimports and gopls, and writes a kernel spec for GoNB into a
@@ -104,9 +105,10 @@ func newRunner(t *testing.T) *runner {
 
 	jupyterPath := t.TempDir()
 	kernelDir := filepath.Join(jupyterPath, "kernels", kernelName)
+	kernelLog := filepath.Join(jupyterPath, "gonb.log")
 	spec := map[string]any{
 		"argv": []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error",
-			"--logtostderr=false", "--log_file=" + filepath.Join(jupyterPath, "gonb.log")},
+			"--logtostderr=false", "--log_file=" + kernelLog},
 		"display_name":   "Go (gonb, qzoo notebook test)",
 		"language":       "go",
 		"interrupt_mode": "message",
@@ -132,7 +134,7 @@ func newRunner(t *testing.T) *runner {
 		"JUPYTER_PATH="+jupyterPath,
 		"GOTOOLCHAIN=local",
 	)
-	return &runner{jupyter: jupyter, env: env}
+	return &runner{jupyter: jupyter, env: env, kernelLog: kernelLog}
 }
 
 // execute runs the notebook at path (relative to this directory) and returns the executed
@@ -178,7 +180,9 @@ func (r *runner) execute(t *testing.T, path string) *notebook {
 	err = cmd.Run()
 	t.Logf("%s: executed in %.1fs", path, time.Since(start).Seconds())
 	if err != nil {
-		t.Fatalf("notebooks: %s failed (%v):\n%s", path, err, nbconvertFailure(output.String()))
+		kernelLog, _ := os.ReadFile(r.kernelLog)
+		t.Fatalf("notebooks: %s failed (%v):\n%s\nGoNB's log ends with:\n%s", path, err,
+			nbconvertFailure(output.String()), lastLines(string(kernelLog), 20))
 	}
 	executed, err := readNotebook(filepath.Join(outDir, filepath.Base(path)))
 	if err != nil {
@@ -245,10 +249,14 @@ func nbconvertFailure(output string) string {
 	if i := strings.LastIndex(output, marker); i >= 0 {
 		return output[i+len(marker):]
 	}
-	lines := strings.Split(strings.TrimRight(output, "\n"), "\n")
-	const maxLines = 60
-	if len(lines) > maxLines {
-		lines = append([]string{"[...]"}, lines[len(lines)-maxLines:]...)
+	return lastLines(output, 60)
+}
+
+// lastLines returns the last n lines of text, marking the cut with "[...]".
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"[...]"}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -192,6 +192,7 @@ func (f Figure) Show(fallbackPath string) error {
 			return err
 		}
 		gonbui.DisplayPNG(png)
+		gonbui.Sync() // GoNB stops reading the display pipe when the cell's program exits
 		return nil
 	}
 	if fallbackPath == "" {
