@@ -74,9 +74,8 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 
 // runner executes notebooks with a private GoNB kernel spec.
 type runner struct {
-	jupyter   string   // the jupyter command, with nbconvert
-	env       []string // environment of jupyter and the kernel
-	kernelLog string   // GoNB's log file
+	jupyter string   // the jupyter command, with nbconvert
+	env     []string // environment of jupyter and the kernel
 }
 
 // newRunner finds jupyter, gonb, goimports and gopls, and writes a kernel spec for GoNB into a
@@ -105,10 +104,9 @@ func newRunner(t *testing.T) *runner {
 
 	jupyterPath := t.TempDir()
 	kernelDir := filepath.Join(jupyterPath, "kernels", kernelName)
-	kernelLog := filepath.Join(jupyterPath, "gonb.log")
 	spec := map[string]any{
-		"argv": []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error",
-			"--logtostderr=false", "--log_file=" + kernelLog},
+		// GoNB logs to stderr, into nbconvert's output, which the test shows when nbconvert fails.
+		"argv": []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error"},
 		"display_name":   "Go (gonb, qzoo notebook test)",
 		"language":       "go",
 		"interrupt_mode": "message",
@@ -134,7 +132,7 @@ func newRunner(t *testing.T) *runner {
 		"JUPYTER_PATH="+jupyterPath,
 		"GOTOOLCHAIN=local",
 	)
-	return &runner{jupyter: jupyter, env: env, kernelLog: kernelLog}
+	return &runner{jupyter: jupyter, env: env}
 }
 
 // execute runs the notebook at path (relative to this directory) and returns the executed
@@ -180,9 +178,7 @@ func (r *runner) execute(t *testing.T, path string) *notebook {
 	err = cmd.Run()
 	t.Logf("%s: executed in %.1fs", path, time.Since(start).Seconds())
 	if err != nil {
-		kernelLog, _ := os.ReadFile(r.kernelLog)
-		t.Fatalf("notebooks: %s failed (%v):\n%s\nGoNB's log ends with:\n%s", path, err,
-			nbconvertFailure(output.String()), lastLines(string(kernelLog), 20))
+		t.Fatalf("notebooks: %s failed (%v):\n%s", path, err, nbconvertFailure(output.String()))
 	}
 	executed, err := readNotebook(filepath.Join(outDir, filepath.Base(path)))
 	if err != nil {
