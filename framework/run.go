@@ -53,6 +53,31 @@ type RunOptions struct {
 	StopAt int64
 }
 
+// Prepare returns the options with their defaults filled in for model m: Out (os.Stdout),
+// Data (m's dataset, loaded from DataDir) and Backend (NewBackend's choice, announced on Out).
+// Sweeps call it once to share the data and backend between runs.
+func (o RunOptions) Prepare(m *Model) (RunOptions, error) {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Data == nil {
+		data, err := LoadDataset(m.Dataset, o.DataDir)
+		if err != nil {
+			return o, err
+		}
+		o.Data = data
+	}
+	if o.Backend == nil {
+		backend, reason, err := NewBackend()
+		if err != nil {
+			return o, err
+		}
+		fmt.Fprintln(o.Out, reason)
+		o.Backend = backend
+	}
+	return o, nil
+}
+
 // Result is what a run measured.
 type Result struct {
 	Dir     string
@@ -74,10 +99,6 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("framework: RunOptions.Dir is required")
 	}
-	out := opts.Out
-	if out == nil {
-		out = os.Stdout
-	}
 	m, err := LookupModel(cfg.Model)
 	if err != nil {
 		return nil, err
@@ -91,21 +112,10 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if err := WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), cfg.JSON()); err != nil {
 		return nil, err
 	}
-
-	data := opts.Data
-	if data == nil {
-		if data, err = LoadDataset(m.Dataset, opts.DataDir); err != nil {
-			return nil, err
-		}
+	if opts, err = opts.Prepare(m); err != nil {
+		return nil, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		var reason string
-		if backend, reason, err = NewBackend(); err != nil {
-			return nil, err
-		}
-		fmt.Fprintln(out, reason)
-	}
+	out, data, backend := opts.Out, opts.Data, opts.Backend
 
 	store := newStore(cfg)
 	res = &Result{Dir: opts.Dir, Config: cfg}
@@ -266,10 +276,7 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 		if err != nil {
 			return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
 		}
-		args := make([]any, len(batch.Inputs))
-		for i, t := range batch.Inputs {
-			args[i] = t
-		}
+		args := inputArgs(batch)
 		err = exceptions.TryCatch[error](func() {
 			outs, err := exec.Call(args...)
 			if err != nil {
@@ -299,10 +306,7 @@ func createVariables(backend compute.Backend, store *model.Store, m *Model, batc
 		return fmt.Errorf("framework: %s: %w", m.Name, err)
 	}
 	defer exec.Finalize()
-	args := make([]any, len(batch.Inputs))
-	for i, t := range batch.Inputs {
-		args[i] = t
-	}
+	args := inputArgs(batch)
 	outs, err := exec.Call(args...)
 	if err != nil {
 		return fmt.Errorf("framework: %s: %w", m.Name, err)
@@ -311,6 +315,15 @@ func createVariables(backend compute.Backend, store *model.Store, m *Model, batc
 		o.MustFinalizeAll()
 	}
 	return nil
+}
+
+// inputArgs returns a batch's inputs as arguments of an Exec call.
+func inputArgs(batch train.Batch) []any {
+	args := make([]any, len(batch.Inputs))
+	for i, t := range batch.Inputs {
+		args[i] = t
+	}
+	return args
 }
 
 // runner holds the state of the hooks of one Run.
@@ -456,10 +469,7 @@ func evaluate(exec *model.Exec, m *Model, cfg *Config, data *Data) (map[string]f
 			break
 		}
 		seen += batch.Inputs[0].Shape().Dimensions[0]
-		args := make([]any, len(batch.Inputs))
-		for i, t := range batch.Inputs {
-			args[i] = t
-		}
+		args := inputArgs(batch)
 		preds, err := exec.Call(args...)
 		if err != nil {
 			_ = batch.Finalize()
@@ -480,10 +490,6 @@ func evaluate(exec *model.Exec, m *Model, cfg *Config, data *Data) (map[string]f
 // Evaluate loads the latest checkpoint of the run in dir and evaluates it on the model's
 // evaluation split. It returns the metrics, the run's config and the checkpoint's step.
 func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, error) {
-	out := opts.Out
-	if out == nil {
-		out = os.Stdout
-	}
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
@@ -500,26 +506,15 @@ func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, 
 	if _, err := checkpoint.Load(path, store); err != nil {
 		return nil, nil, 0, err
 	}
-	data := opts.Data
-	if data == nil {
-		if data, err = LoadDataset(m.Dataset, opts.DataDir); err != nil {
-			return nil, nil, 0, err
-		}
+	if opts, err = opts.Prepare(m); err != nil {
+		return nil, nil, 0, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		var reason string
-		if backend, reason, err = NewBackend(); err != nil {
-			return nil, nil, 0, err
-		}
-		fmt.Fprintln(out, reason)
-	}
-	exec, err := newEvalExec(backend, store, m)
+	exec, err := newEvalExec(opts.Backend, store, m)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	defer exec.Finalize()
-	metrics, err := evaluate(exec, m, cfg, data)
+	metrics, err := evaluate(exec, m, cfg, opts.Data)
 	return metrics, cfg, step, err
 }
 
@@ -554,9 +549,13 @@ func scalarValue(t *tensors.Tensor) (float64, error) {
 	return 0, fmt.Errorf("not a scalar: %s", t.Shape())
 }
 
-// checkSameExperiment refuses to resume a run directory that holds another experiment: the
-// model and its hyperparameters must match (the schedule, e.g. steps, may change).
+// checkSameExperiment refuses to resume a run directory whose checkpoints are of another
+// experiment: the model and its hyperparameters must match (the schedule, e.g. steps, may
+// change).
 func checkSameExperiment(cfg *Config, dir string) error {
+	if _, _, err := checkpoint.Latest(dir); errors.Is(err, checkpoint.ErrNoCheckpoint) {
+		return nil // nothing trained yet: the directory can take any experiment
+	}
 	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -115,29 +115,15 @@ func Run(s *Spec, opts Options) ([]Point, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("sweep: Options.Dir is required")
 	}
-	out := opts.Out
-	if out == nil {
-		out = os.Stdout
+	m, err := framework.LookupModel(s.base.Model)
+	if err != nil {
+		return nil, err
 	}
-	data := opts.Data
-	if data == nil {
-		m, err := framework.LookupModel(s.base.Model)
-		if err != nil {
-			return nil, err
-		}
-		if data, err = framework.LoadDataset(m.Dataset, opts.DataDir); err != nil {
-			return nil, err
-		}
+	shared, err := framework.RunOptions{DataDir: opts.DataDir, Data: opts.Data, Backend: opts.Backend, Out: opts.Out}.Prepare(m)
+	if err != nil {
+		return nil, err
 	}
-	backend := opts.Backend
-	if backend == nil {
-		var reason string
-		var err error
-		if backend, reason, err = framework.NewBackend(); err != nil {
-			return nil, err
-		}
-		fmt.Fprintln(out, reason)
-	}
+	out := shared.Out
 	var points []Point
 	for _, q := range s.Quantizers {
 		for _, k := range s.CodebookSizes {
@@ -151,7 +137,7 @@ func Run(s *Spec, opts Options) ([]Point, error) {
 				p.Step, p.Metrics = step, metrics
 			} else {
 				fmt.Fprintf(out, "sweep: %s K=%d, %d steps → %s\n", q, k, cfg.Steps, dir)
-				res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, Data: data, Backend: backend, Out: out, Quiet: opts.Quiet})
+				res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, Data: shared.Data, Backend: shared.Backend, Out: out, Quiet: opts.Quiet})
 				if err != nil {
 					return nil, fmt.Errorf("sweep: point %s K=%d: %w", q, k, err)
 				}
