@@ -106,7 +106,7 @@ func newRunner(t *testing.T) *runner {
 	kernelDir := filepath.Join(jupyterPath, "kernels", kernelName)
 	spec := map[string]any{
 		// GoNB logs to stderr, into nbconvert's output, which the test shows when nbconvert fails.
-		"argv": []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error"},
+		"argv":           []string{tools["gonb"], "--kernel", "{connection_file}", "--raw_error"},
 		"display_name":   "Go (gonb, qzoo notebook test)",
 		"language":       "go",
 		"interrupt_mode": "message",
@@ -131,6 +131,9 @@ func newRunner(t *testing.T) *runner {
 		"PATH="+strings.Join(pathList, string(os.PathListSeparator)),
 		"JUPYTER_PATH="+jupyterPath,
 		"GOTOOLCHAIN=local",
+		// Experiment notebooks read this to shorten every training run (see codebook_sweep.ipynb):
+		// the test checks that they execute end to end, not the numbers of a full run.
+		"QZOO_NOTEBOOK_SET=steps=3;checkpoint_every=0;eval_examples=500",
 	)
 	return &runner{jupyter: jupyter, env: env}
 }
