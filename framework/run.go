@@ -106,6 +106,11 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
+	unlock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := checkSameExperiment(cfg, opts.Dir); err != nil {
 		return nil, err
 	}

@@ -177,3 +177,19 @@ func TestEvaluateRunDirectory(t *testing.T) {
 		t.Errorf("Evaluate of an empty directory: %v", err)
 	}
 }
+
+func TestRunRefusesADirectoryInUse(t *testing.T) {
+	dir := t.TempDir()
+	release, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(testConfig(t, `, "steps": 2`), RunOptions{Dir: dir, Backend: goBackend(t), Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("second run in a locked directory: %v", err)
+	}
+	release()
+	if _, err := Run(testConfig(t, `, "steps": 2`), RunOptions{Dir: dir, Backend: goBackend(t), Out: io.Discard}); err != nil {
+		t.Errorf("after the lock is released: %v", err)
+	}
+}
