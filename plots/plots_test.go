@@ -1,0 +1,80 @@
+package plots
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/plot/plotter"
+)
+
+func testFigure() Figure {
+	return Figure{Panels: []Panel{
+		{Title: "utilisation", XLabel: "K", YLabel: "%", LogX: true, Series: SortedSeries(map[string]plotter.XYs{
+			"simvq": {{X: 1024, Y: 99}, {X: 256, Y: 100}},
+			"vq":    {{X: 256, Y: 30}, {X: 1024, Y: 8}},
+		})},
+		{Title: "psnr", XLabel: "K", YLabel: "dB", Series: SortedSeries(map[string]plotter.XYs{"vq": {{X: 1, Y: 2}, {X: 2, Y: 3}}})},
+	}}
+}
+
+func TestSortedSeries(t *testing.T) {
+	s := SortedSeries(map[string]plotter.XYs{"b": {{X: 2}, {X: 1}}, "a": {{X: 3}}})
+	if s[0].Name != "a" || s[1].Name != "b" || s[1].Points[0].X != 1 {
+		t.Errorf("not sorted by name and x: %+v", s)
+	}
+}
+
+func TestPNG(t *testing.T) {
+	data, err := testFigure().PNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two panels of 5 × 3.8 inches at 120 dpi.
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 456 {
+		t.Errorf("image is %v, want 1200×456", b)
+	}
+	// Both halves hold drawn (non-white) pixels.
+	for _, x0 := range []int{0, 600} {
+		drawn := 0
+		for y := 0; y < 456; y += 2 {
+			for x := x0; x < x0+600; x += 2 {
+				if r, g, b, _ := img.At(x, y).RGBA(); r < 0x8000 || g < 0x8000 || b < 0x8000 {
+					drawn++
+				}
+			}
+		}
+		if drawn < 500 {
+			t.Errorf("panel at x=%d has only %d drawn pixels", x0, drawn)
+		}
+	}
+}
+
+func TestSVGAndSave(t *testing.T) {
+	data, err := testFigure().SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg", "utilisation", "simvq", "1024"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	if err := testFigure().Save(filepath.Join(dir, "sub", "f.png")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sub", "f.png")); err != nil {
+		t.Error(err)
+	}
+	if err := testFigure().Save(filepath.Join(dir, "f.gif")); err == nil || !strings.Contains(err.Error(), "use .png or .svg") {
+		t.Errorf("unknown format: %v", err)
+	}
+}
