@@ -29,8 +29,9 @@ type Output struct {
 	// Quantized has the shape of the input latents; its gradient flows straight through to them.
 	Quantized *graph.Node
 	// Codes holds the int32 code index of each latent vector: shape is the input shape without
-	// its last axis. For a residual stack the stages are combined in mixed radix, so that
-	// Codes < CodebookSize()^Stages() still identifies the whole stack's choice; see also StageCodes.
+	// its last axis. For a residual stack whose K^Stages fits in an int32 the stages are
+	// combined in mixed radix (stage 0 the lowest digit); otherwise Codes holds stage 0's codes
+	// only (see Residual.CodesCombined), and StageCodes is the stack's whole choice.
 	Codes *graph.Node
 	// StageCodes holds one code tensor per stage (a single element for non-residual quantizers).
 	StageCodes []*graph.Node
