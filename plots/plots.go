@@ -56,6 +56,29 @@ func (log2Ticks) Ticks(min, max float64) []plot.Tick {
 	return ticks
 }
 
+// ticksUpTo labels a linear axis every 1, 2, 2.5 or 5 × 10ⁿ, about five labels over the data,
+// and none above max (the headroom left for the legend).
+type ticksUpTo struct{ max float64 }
+
+func (t ticksUpTo) Ticks(min, max float64) []plot.Tick {
+	span := t.max - min
+	if !(span > 0) {
+		return (plot.DefaultTicks{}).Ticks(min, max)
+	}
+	magnitude := math.Pow(10, math.Floor(math.Log10(span/5)))
+	step := magnitude
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if step = m * magnitude; span/step <= 5 {
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(min/step) * step; v <= t.max+1e-9*span; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%g", math.Round(v/step)*step)})
+	}
+	return ticks
+}
+
 type log2Scale struct{}
 
 func (log2Scale) Normalize(min, max, x float64) float64 {
@@ -86,6 +109,12 @@ func (p Panel) Plot() (*plot.Plot, error) {
 		points.Shape = draw.CircleGlyph{}
 		pl.Add(line, points)
 		pl.Legend.Add(s.Name, line, points)
+	}
+	// Room above the data for the legend, which sits in the top right corner; the axis keeps
+	// its ticks within the data.
+	if len(p.Series) > 0 && pl.Y.Max > pl.Y.Min {
+		pl.Y.Tick.Marker = ticksUpTo{max: pl.Y.Max}
+		pl.Y.Max += 0.08 * float64(len(p.Series)+1) * (pl.Y.Max - pl.Y.Min)
 	}
 	return pl, nil
 }
