@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/fashionmnist"
 	"github.com/qzoo/qzoo/framework"
@@ -60,6 +62,99 @@ func BenchmarkVQAETrainStep(b *testing.B) {
 			b.ReportMetric(median*1e9, "ns/op")
 			b.ReportMetric(1/median, "steps/s")
 		})
+	}
+}
+
+// BenchmarkGoBackendOps times, on the pure-Go backend, the ops that BENCHMARKS.md finds
+// needlessly slow in the vqae train step. Each "_xN" graph applies an op N times in a chain to a
+// tensor of the size it has in the model; (time x11 − time x1)/10 is the cost of one op without
+// the transfers in and out. The nearest-code variants compare layers/vq's distance formula with
+// the cheaper argmin(‖c‖² − z·(2C)ᵀ), which has the same argmin.
+//
+//	GOEXPERIMENT=simd go test -run '^$' -bench GoBackendOps -benchtime 20x ./bench
+func BenchmarkGoBackendOps(b *testing.B) {
+	cols := shapes.Make(dtypes.Float32, 28800, 128)     // im2col matrix of the last ConvTranspose
+	act := shapes.Make(dtypes.Float32, 128, 16, 16, 32) // padded input of a stride-2 conv
+	chained := []struct {
+		name  string
+		shape shapes.Shape
+		op    func(*graph.Node) *graph.Node
+	}{
+		{"AddScalar_28800x128", cols, func(x *graph.Node) *graph.Node { return graph.AddScalar(x, 1) }},
+		{"IdentityTranspose_28800x128", cols, func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 1) }},
+		{"AddScalar_128x16x16x32", act, func(x *graph.Node) *graph.Node { return graph.AddScalar(x, 1) }},
+		{"SliceThenPad_128x16x16x32", act, func(x *graph.Node) *graph.Node {
+			x = graph.Slice(x, graph.AxisRange(), graph.AxisRange(1, 16), graph.AxisRange(1, 16))
+			zero := graph.ScalarZero(x.Graph(), x.DType())
+			return graph.Pad(x, zero, graph.PadAxis{}, graph.PadAxis{Start: 1}, graph.PadAxis{Start: 1}, graph.PadAxis{})
+		}},
+	}
+	for _, c := range chained {
+		for _, n := range []int{1, 11} {
+			b.Run(fmt.Sprintf("%s_x%d", c.name, n), func(b *testing.B) {
+				timeGoGraph(b, c.shape, func(x *graph.Node) *graph.Node {
+					for range n {
+						x = c.op(x)
+					}
+					return graph.ReduceAllSum(x)
+				})
+			})
+		}
+	}
+	latents := shapes.Make(dtypes.Float32, 128*7*7, 16)
+	codebook := func(g *graph.Graph) *graph.Node { // [K=1024, D=16], any values will do
+		return graph.DivScalar(graph.Iota(g, shapes.Make(dtypes.Float32, 1024, 16), 0), 1024)
+	}
+	b.Run("NearestCodes_vq", func(b *testing.B) {
+		timeGoGraph(b, latents, func(z *graph.Node) *graph.Node {
+			c := codebook(z.Graph())
+			zNorm := graph.ReduceAndKeep(graph.Square(z), graph.ReduceSum, -1)
+			cNorm := graph.InsertAxes(graph.ReduceSum(graph.Square(c), -1), 0)
+			cross := graph.Einsum("nd,kd->nk", z, c)
+			return graph.ArgMin(graph.Add(graph.Sub(zNorm, graph.MulScalar(cross, 2)), cNorm), -1, dtypes.Int32)
+		})
+	})
+	b.Run("NearestCodes_rewritten", func(b *testing.B) {
+		timeGoGraph(b, latents, func(z *graph.Node) *graph.Node {
+			c := codebook(z.Graph())
+			cNorm := graph.InsertAxes(graph.ReduceSum(graph.Square(c), -1), 0)
+			cross := graph.Einsum("nd,kd->nk", z, graph.MulScalar(c, 2))
+			return graph.ArgMin(graph.Sub(cNorm, cross), -1, dtypes.Int32)
+		})
+	})
+}
+
+// timeGoGraph compiles fn on the pure-Go backend and times calls on a fixed input of shape.
+func timeGoGraph(b *testing.B, shape shapes.Shape, fn func(x *graph.Node) *graph.Node) {
+	backend, err := framework.NewBackendFromSpec(framework.GoBackend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer backend.Finalize()
+	exec, err := graph.NewExec(backend, fn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exec.Finalize()
+	x := tensors.FromShape(shape)
+	tensors.MutableFlatData(x, func(flat []float32) {
+		for i := range flat {
+			flat[i] = float32(i%97) / 97
+		}
+	})
+	call := func() {
+		out, err := exec.Call(x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, t := range out {
+			t.MustFinalizeAll()
+		}
+	}
+	call() // compiles
+	b.ResetTimer()
+	for b.Loop() {
+		call()
 	}
 }
 
