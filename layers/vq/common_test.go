@@ -126,7 +126,8 @@ func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tens
 	return run
 }
 
-// TestQuantizersContract checks, for every quantizer of this file's owner, the contract of
+// TestQuantizersContract checks, for every quantizer whose loss is non-negative (LFQ's entropy
+// penalty may be negative: see lfq_test.go), the contract of
 // Quantizer on [B, H, W, D] latents: shapes, codes in [0, K), a finite non-negative loss, the
 // straight-through gradient, and the code usage statistics.
 func TestQuantizersContract(t *testing.T) {
@@ -138,6 +139,7 @@ func TestQuantizersContract(t *testing.T) {
 		exactGrad bool
 	}{
 		{"vq", map[string]any{ParamCodebookSize: 16}, true},
+		{"ema_vq", map[string]any{ParamCodebookSize: 16}, true},
 		{"simvq", map[string]any{ParamCodebookSize: 16}, true},
 		{"fsq", map[string]any{ParamFSQLevels: "5,4,3"}, false},
 		{"fsq", map[string]any{ParamFSQLevels: "4,3"}, false}, // D ≠ len(levels): projections
@@ -213,6 +215,9 @@ func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
 		{"fsq", map[string]any{ParamFSQLevels: "3,4"}},
 		{"fsq", map[string]any{ParamFSQLevels: "3,4,2"}},
 		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}},
+		{"ema_vq", map[string]any{ParamCodebookSize: 8}},
+		{"lfq", map[string]any{ParamCodebookSize: 4}},  // 2 bits = D: no projection
+		{"lfq", map[string]any{ParamCodebookSize: 64}}, // 6 bits ≠ D: projections
 	} {
 		store := seededStore(tc.params)
 		q := ByName(store.RootScope(), tc.name)

@@ -404,29 +404,3 @@ func panicMessage(f func()) (msg string) {
 	f()
 	return ""
 }
-
-func TestEMADecodeMatchesQuantize(t *testing.T) {
-	store := seededStore(map[string]any{ParamCodebookSize: 8})
-	q := ByName(store.RootScope(), "ema_vq")
-	z := gaussianTensor(rand.New(rand.NewPCG(3, 4)), 1, 5, 7, 2)
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
-		out := q.Quantize(scope.In("quantizer"), z)
-		return out.Quantized, q.(Decoder).Decode(scope.At("quantizer"), out.StageCodes)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := exec.Call(z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res[0].Shape().Equal(res[1].Shape()) {
-		t.Fatalf("decoded shape %s, quantized %s", res[1].Shape(), res[0].Shape())
-	}
-	quantized, decoded := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
-	for i := range quantized {
-		if math.Abs(float64(quantized[i]-decoded[i])) > 1e-5 {
-			t.Fatalf("decoded[%d] = %g, quantized %g", i, decoded[i], quantized[i])
-		}
-	}
-}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 )
 
 func TestLFQCodesAreSignBits(t *testing.T) {
@@ -87,32 +86,6 @@ func TestLFQProjectionShapesGradientAndDecode(t *testing.T) {
 	}
 	if loss := scalarF64(t, run.loss); math.IsNaN(loss) || math.IsInf(loss, 0) {
 		t.Errorf("Loss = %g, want finite", loss)
-	}
-
-	// Decode rebuilds Quantized from the codes alone, with and without projection.
-	for _, k := range []int{16, 64} {
-		store := seededStore(map[string]any{ParamCodebookSize: k})
-		q := ByName(store.RootScope(), "lfq")
-		exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
-			out := q.Quantize(scope.In("quantizer"), z)
-			return out.Quantized, q.(Decoder).Decode(scope.At("quantizer"), out.StageCodes)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := exec.Call(z)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res[0].Shape().Equal(res[1].Shape()) {
-			t.Fatalf("K=%d: decoded shape %s, quantized %s", k, res[1].Shape(), res[0].Shape())
-		}
-		quantized, decoded := tensors.MustCopyFlatData[float32](res[0]), tensors.MustCopyFlatData[float32](res[1])
-		for i := range quantized {
-			if math.Abs(float64(quantized[i]-decoded[i])) > 1e-5 {
-				t.Fatalf("K=%d: decoded[%d] = %g, quantized %g", k, i, decoded[i], quantized[i])
-			}
-		}
 	}
 }
 
