@@ -16,7 +16,7 @@ import (
 )
 
 // runCommand matches the command a description must state, e.g. "go run -tags onnx ./train".
-var runCommand = regexp.MustCompile(`go run (-\S+ )*\./`)
+var runCommand = regexp.MustCompile(`go run (\S+ )*\./`)
 
 // smokeSet shortens a run to a few steps and a small evaluation.
 const smokeSet = "steps=3;checkpoint_every=2;eval_examples=500;log_every=1"
