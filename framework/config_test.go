@@ -92,7 +92,6 @@ func loadSynthetic(string) (*Data, error) {
 		EvalBatches: func(batchSize int) train.Dataset {
 			return &syntheticBatches{batchSize: batchSize, width: 4, seed: 999, count: 3}
 		},
-		NumEval: 3,
 	}, nil
 }
 

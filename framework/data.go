@@ -16,8 +16,6 @@ type Data struct {
 	TrainBatches func(batchSize int, seed int64, start int64) train.Dataset
 	// EvalBatches returns one pass, in order, over the evaluation split.
 	EvalBatches func(batchSize int) train.Dataset
-	// NumEval is the number of examples in the evaluation split.
-	NumEval int
 }
 
 // DatasetLoader loads a dataset from dataDir ("" means: the loader's default search path).

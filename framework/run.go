@@ -146,7 +146,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	}
 
 	r := &runner{cfg: cfg, model: m, opts: opts, out: out, store: store, backend: backend, data: data,
-		trainer: trainer, start: time.Now(), startStep: startStep}
+		trainer: trainer, start: time.Now(), startStep: startStep, lastSaved: -1}
 	defer r.close()
 	if err := r.openLog(); err != nil {
 		return nil, err
@@ -355,7 +355,6 @@ func (r *runner) openLog() error {
 		return fmt.Errorf("framework: %w", err)
 	}
 	r.log = f
-	r.lastSaved = -1
 	return nil
 }
 

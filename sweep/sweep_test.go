@@ -24,11 +24,11 @@ func writeSpec(t *testing.T, dir, content string) string {
 
 func TestLoadSpecErrors(t *testing.T) {
 	for content, want := range map[string]string{
-		`{"base": "base.json", "quantizers": ["vq"], "codebook_sizes": [4], "figures": "x"}`: `unknown key "figures"; valid keys are`,
-		`{"base": "base.json", "quantizers": [], "codebook_sizes": [4]}`:                      "must not be empty",
-		`{"base": "nope.json", "quantizers": ["vq"], "codebook_sizes": [4]}`:                  `key "base"`,
+		`{"base": "base.json", "quantizers": ["vq"], "codebook_sizes": [4], "figures": "x"}`:   `unknown key "figures"; valid keys are`,
+		`{"base": "base.json", "quantizers": [], "codebook_sizes": [4]}`:                       "must not be empty",
+		`{"base": "nope.json", "quantizers": ["vq"], "codebook_sizes": [4]}`:                   `key "base"`,
 		`{"base": "base.json", "set": "stepz=3", "quantizers": ["vq"], "codebook_sizes": [4]}`: `key "set"`,
-		`{"base": "base.json", "quantizers": "vq", "codebook_sizes": [4]}`:                    "cannot unmarshal",
+		`{"base": "base.json", "quantizers": "vq", "codebook_sizes": [4]}`:                     "cannot unmarshal",
 	} {
 		path := writeSpec(t, t.TempDir(), content)
 		_, err := LoadSpec(path)

@@ -28,6 +28,5 @@ func LoadFashionMNIST(dataDir string) (*framework.Data, error) {
 		EvalBatches: func(batchSize int) train.Dataset {
 			return ds.Test.Batches("fashion-mnist/test", batchSize)
 		},
-		NumEval: ds.Test.N,
 	}, nil
 }
