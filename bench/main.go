@@ -272,8 +272,8 @@ func Run(o Options, log io.Writer) (*Report, error) {
 	summarize(report.Results)
 	if o.JSONPath != "" {
 		js, _ := json.MarshalIndent(report, "", "  ")
-		if err := os.WriteFile(o.JSONPath, append(js, '\n'), 0o644); err != nil {
-			return report, fmt.Errorf("bench: %w", err)
+		if err := framework.WriteFileAtomic(o.JSONPath, append(js, '\n')); err != nil {
+			return report, err
 		}
 	}
 	return report, nil

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -40,6 +39,5 @@ func run(dir, out, dataDir string) error {
 	if out == "" {
 		out = filepath.Join(dir, framework.EvalFile)
 	}
-	data, _ := json.MarshalIndent(map[string]any{"step": step, "metrics": metrics}, "", "  ")
-	return framework.WriteFileAtomic(out, append(data, '\n'))
+	return framework.WriteEval(out, step, metrics)
 }

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,4 +36,35 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("framework: rename into %s: %w", path, err)
 	}
 	return nil
+}
+
+// evalRecord is the content of an eval.json file.
+type evalRecord struct {
+	Step    int64              `json:"step"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// WriteEval writes the evaluation of a checkpoint at step as JSON to path, atomically.
+func WriteEval(path string, step int64, metrics map[string]float64) error {
+	data, err := json.MarshalIndent(evalRecord{Step: step, Metrics: metrics}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("framework: evaluation for %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(data, '\n'))
+}
+
+// ReadEval reads an evaluation written by WriteEval.
+func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("framework: %w", err)
+	}
+	var rec evalRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return 0, nil, fmt.Errorf("framework: %s: %w", path, err)
+	}
+	if rec.Metrics == nil {
+		return 0, nil, fmt.Errorf("framework: %s: no \"metrics\"", path)
+	}
+	return rec.Step, rec.Metrics, nil
 }

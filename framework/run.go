@@ -177,8 +177,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if res.Eval, err = r.evaluate(res.Step); err != nil {
 		return nil, err
 	}
-	evalJSON, _ := json.MarshalIndent(map[string]any{"step": res.Step, "metrics": res.Eval}, "", "  ")
-	if err := WriteFileAtomic(filepath.Join(opts.Dir, EvalFile), append(evalJSON, '\n')); err != nil {
+	if err := WriteEval(filepath.Join(opts.Dir, EvalFile), res.Step, res.Eval); err != nil {
 		return nil, err
 	}
 	if !opts.Quiet {

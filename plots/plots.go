@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/qzoo/qzoo/framework"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -184,7 +185,7 @@ func (f Figure) SVG() ([]byte, error) {
 }
 
 // Save writes the figure to path; the extension (.png or .svg) picks the format. The file is
-// written atomically (temporary file + rename).
+// written atomically (framework.WriteFileAtomic).
 func (f Figure) Save(path string) error {
 	var data []byte
 	var err error
@@ -202,14 +203,7 @@ func (f Figure) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("plots: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("plots: write %s: %w", path, err)
-	}
-	return nil
+	return framework.WriteFileAtomic(path, data)
 }
 
 // Show displays the figure inline when running in a GoNB notebook; elsewhere it saves it to

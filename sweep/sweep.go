@@ -151,18 +151,8 @@ func Run(s *Spec, opts Options) ([]Point, error) {
 
 // readEval reads a finished run's eval.json.
 func readEval(dir string) (int64, map[string]float64, bool) {
-	data, err := os.ReadFile(filepath.Join(dir, framework.EvalFile))
-	if err != nil {
-		return 0, nil, false
-	}
-	var e struct {
-		Step    int64              `json:"step"`
-		Metrics map[string]float64 `json:"metrics"`
-	}
-	if json.Unmarshal(data, &e) != nil || e.Metrics == nil {
-		return 0, nil, false
-	}
-	return e.Step, e.Metrics, true
+	step, metrics, err := framework.ReadEval(filepath.Join(dir, framework.EvalFile))
+	return step, metrics, err == nil
 }
 
 // Figure plots codebook utilisation and reconstruction PSNR against codebook size, one line

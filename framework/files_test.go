@@ -1,0 +1,32 @@
+package framework
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestEvalFileRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), EvalFile)
+	if err := WriteEval(path, 42, map[string]float64{"psnr": 20.5}); err != nil {
+		t.Fatal(err)
+	}
+	step, metrics, err := ReadEval(path)
+	if err != nil || step != 42 || metrics["psnr"] != 20.5 {
+		t.Errorf("ReadEval = %d %v %v", step, metrics, err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, %v", info.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	bad := filepath.Join(t.TempDir(), EvalFile)
+	if err := os.WriteFile(bad, []byte(`{"step": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadEval(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("eval file without metrics: %v", err)
+	}
+}
