@@ -94,12 +94,9 @@ func straightThrough(z, q *graph.Node) *graph.Node {
 // codeUsageStats returns StatPerplexity and StatUsedCodes of codes (int32, any shape) drawn
 // from a codebook of size k.
 func codeUsageStats(codes *graph.Node, k int) map[string]*graph.Node {
-	g := codes.Graph()
-	flat := graph.Reshape(graph.StopGradient(codes), -1, 1)
-	n := flat.Shape().Dimensions[0]
-	counts := graph.ScatterSum(graph.Zeros(g, shapes.Make(dtypes.Float32, k)), flat,
-		graph.Ones(g, shapes.Make(dtypes.Float32, n)), false, false)
-	p := graph.DivScalar(counts, float64(n))
+	flat := graph.Reshape(graph.StopGradient(codes), -1)
+	counts := codeCounts(flat, k, dtypes.Float32)
+	p := graph.DivScalar(counts, float64(flat.Shape().Dimensions[0]))
 	// p·log p is 0 where p is 0: the Max only keeps Log finite there.
 	entropy := graph.Neg(graph.ReduceAllSum(graph.Mul(p, graph.Log(graph.MaxScalar(p, 1e-30)))))
 	used := graph.ReduceAllSum(graph.ConvertDType(graph.GreaterThan(counts, graph.ZerosLike(counts)), dtypes.Float32))

@@ -175,7 +175,7 @@ func (q *EMA) update(scope *model.Scope, st emaState, flat, codes *graph.Node) (
 	sum = graph.Add(graph.Mul(fresh, codebook), graph.Mul(graph.OneMinus(fresh), sum))
 
 	gamma := q.Decay
-	clusterSize = graph.Add(graph.MulScalar(clusterSize, gamma), graph.MulScalar(kmCounts(codes, q.K, dtype), 1-gamma))
+	clusterSize = graph.Add(graph.MulScalar(clusterSize, gamma), graph.MulScalar(codeCounts(codes, q.K, dtype), 1-gamma))
 	sum = graph.Add(graph.MulScalar(sum, gamma), graph.MulScalar(kmSums(flat, codes, q.K), 1-gamma))
 	total := graph.ReduceAllSum(clusterSize)
 	smoothed := graph.Mul(graph.Div(graph.AddScalar(clusterSize, emaLaplaceEpsilon),

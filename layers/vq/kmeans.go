@@ -57,15 +57,15 @@ func KMeans(scope *model.Scope, z *graph.Node, k, iters int) *graph.Node {
 	centroids := graph.Gather(z, graph.InsertAxes(picks, -1))
 	for range iters {
 		assign := nearestCodes(z, centroids)
-		counts := kmCounts(assign, k, z.DType())
+		counts := codeCounts(assign, k, z.DType())
 		means := graph.Div(kmSums(z, assign, k), graph.InsertAxes(graph.MaxScalar(counts, 1), -1))
 		centroids = graph.Where(graph.GreaterThan(counts, graph.ZerosLike(counts)), means, centroids)
 	}
 	return centroids
 }
 
-// kmCounts returns how many of codes [N] (int32 in [0, k)) take each value, as [k] of dtype.
-func kmCounts(codes *graph.Node, k int, dtype dtypes.DType) *graph.Node {
+// codeCounts returns how many of codes [N] (int32 in [0, k)) take each value, as [k] of dtype.
+func codeCounts(codes *graph.Node, k int, dtype dtypes.DType) *graph.Node {
 	g := codes.Graph()
 	n := codes.Shape().Dimensions[0]
 	return graph.ScatterSum(graph.Zeros(g, shapes.Make(dtype, k)), graph.InsertAxes(codes, -1),
