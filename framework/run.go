@@ -302,16 +302,12 @@ func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dat
 // The graph is built in training mode: backends that prefer constants (ONNX Runtime) embed
 // the non-trainable variables of evaluation graphs as constants, which needs their values.
 func createVariables(backend compute.Backend, store *model.Store, m *Model, batch train.Batch) error {
-	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		store.SetTraining(inputs[0].Graph(), true)
-		return m.Build(scope, inputs).Predictions
-	})
+	exec, err := newPredictExec(backend, store, m, true)
 	if err != nil {
-		return fmt.Errorf("framework: %s: %w", m.Name, err)
+		return err
 	}
 	defer exec.Finalize()
-	args := inputArgs(batch)
-	outs, err := exec.Call(args...)
+	outs, err := exec.Call(inputArgs(batch)...)
 	if err != nil {
 		return fmt.Errorf("framework: %s: %w", m.Name, err)
 	}
@@ -434,7 +430,7 @@ func (r *runner) evaluate(step int64) (map[string]float64, error) {
 	// A new graph for each evaluation: backends that prefer constants (ONNX Runtime) embed
 	// non-trainable variables, such as EMA codebooks, in evaluation graphs as constants, so
 	// a graph compiled at an earlier step would evaluate stale values.
-	exec, err := newEvalExec(r.backend, r.store, r.model)
+	exec, err := newPredictExec(r.backend, r.store, r.model, false)
 	if err != nil {
 		return nil, err
 	}
@@ -450,12 +446,17 @@ func (r *runner) evaluate(step int64) (map[string]float64, error) {
 	return metrics, nil
 }
 
-func newEvalExec(backend compute.Backend, store *model.Store, m *Model) (*model.Exec, error) {
+// newPredictExec returns an Exec of the model's predictions, its graph built in training mode
+// when training is set.
+func newPredictExec(backend compute.Backend, store *model.Store, m *Model, training bool) (*model.Exec, error) {
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		if training {
+			store.SetTraining(inputs[0].Graph(), true)
+		}
 		return m.Build(scope, inputs).Predictions
 	})
 	if err != nil {
-		return nil, fmt.Errorf("framework: evaluation graph of %s: %w", m.Name, err)
+		return nil, fmt.Errorf("framework: graph of %s: %w", m.Name, err)
 	}
 	return exec, nil
 }
@@ -512,7 +513,7 @@ func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, 
 	if opts, err = opts.Prepare(m); err != nil {
 		return nil, nil, 0, err
 	}
-	exec, err := newEvalExec(opts.Backend, store, m)
+	exec, err := newPredictExec(opts.Backend, store, m, false)
 	if err != nil {
 		return nil, nil, 0, err
 	}
