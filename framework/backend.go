@@ -6,7 +6,7 @@ package framework
 //
 //  1. $GOMLX_BACKEND, used as given (e.g. "go", "go:parallelism=2", "xla:cuda", "onnx:/path/libonnxruntime.so.1");
 //  2. XLA, when a PJRT plugin file is found (and xla is compiled in: it is unless built with -tags noxla);
-//  3. ONNX Runtime, when its shared library is found (and the binary is built with -tags onnx);
+//  3. ONNX Runtime, when its shared library is found (and ONNX Runtime is compiled in: it is wherever cgo is available, unless built with -tags noonnx);
 //  4. the pure-Go backend "go", which always works.
 //
 // Nothing is ever downloaded: go-xla's and compute-onnx's auto-installers are switched off in
@@ -80,7 +80,7 @@ func newBackendFromSpec(spec string) (backend compute.Backend, err error) {
 		hint := ""
 		switch name {
 		case "onnx", "onnxruntime":
-			hint = " (build with -tags onnx)"
+			hint = " (build with cgo and without -tags noonnx)"
 		case "xla", "stablehlo", "hlo", "shlo":
 			hint = " (build with cgo and without -tags noxla)"
 		}
@@ -96,7 +96,7 @@ func newBackendFromSpec(spec string) (backend compute.Backend, err error) {
 }
 
 // AvailableBackends returns the specs of the backends usable in this build on this machine: always "go",
-// then "onnx:<library>" when built with -tags onnx and ONNX Runtime is found, then "xla:<plugin>" when xla
+// then "onnx:<library>" when ONNX Runtime is compiled in and its library is found, then "xla:<plugin>" when xla
 // is compiled in and a PJRT plugin is found. It ignores $GOMLX_BACKEND. Tests use it to run the same
 // checks on every backend.
 func AvailableBackends() []string {
@@ -189,7 +189,7 @@ func chooseBackend(p backendProbe) (spec, reason string) {
 		if p.onnxLinked {
 			return "onnx:" + lib, joinNotes("ONNX Runtime found at "+lib, notes)
 		}
-		notes = append(notes, "ONNX Runtime found at "+lib+" but this binary was built without -tags onnx")
+		notes = append(notes, "ONNX Runtime found at "+lib+" but ONNX Runtime is not compiled in (built with -tags noonnx or without cgo)")
 		return GoBackend, joinNotes("no usable PJRT plugin or ONNX Runtime", notes)
 	}
 	return GoBackend, joinNotes("no PJRT plugin or ONNX Runtime found", notes)

@@ -1,4 +1,4 @@
-//go:build onnx
+//go:build cgo && !noonnx
 
 package framework
 
@@ -6,8 +6,8 @@ import (
 	onnxbackend "github.com/gomlx/compute-onnx"
 )
 
-// With -tags onnx the ONNX Runtime backend is compiled in (registered as "onnx" and "onnxruntime"). It
-// loads the shared library given in its spec ("onnx:/abs/libonnxruntime.so.1"); its auto-installer, which
+// The ONNX Runtime backend is compiled in wherever cgo is available, as XLA is (-tags noonnx leaves it
+// out); it registers as "onnx" and "onnxruntime". It loads the shared library given in its spec ("onnx:/abs/libonnxruntime.so.1"); its auto-installer, which
 // would download a library when none is given, is switched off.
 func init() {
 	onnxCompiledIn = true

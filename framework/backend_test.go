@@ -127,7 +127,7 @@ func TestChooseBackend(t *testing.T) {
 			wantSpec: "onnx:" + ortXDG},
 		{name: "ONNX Runtime found but not compiled in",
 			env:      map[string]string{EnvPJRTLibraryPath: "", "XDG_CACHE_HOME": xdgCache},
-			wantSpec: "go", wantReasonParts: []string{"ONNX Runtime found at " + ortXDG + " but this binary was built without -tags onnx"}},
+			wantSpec: "go", wantReasonParts: []string{"ONNX Runtime found at " + ortXDG + " but ONNX Runtime is not compiled in"}},
 		{name: "nothing found",
 			env: map[string]string{EnvPJRTLibraryPath: "", "XDG_CACHE_HOME": filepath.Join(root, "emptycache")},
 			xla: true, onnx: true, noHome: true,

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -130,7 +131,7 @@ func newRunner(t *testing.T) *runner {
 	env := append(os.Environ(),
 		"PATH="+strings.Join(pathList, string(os.PathListSeparator)),
 		"JUPYTER_PATH="+jupyterPath,
-		"GOTOOLCHAIN=local",
+		"GOTOOLCHAIN="+runtime.Version(), // the toolchain running this test, i.e. go.mod's
 		// Experiment notebooks read this to shorten every training run (see codebook_sweep.ipynb):
 		// the test checks that they execute end to end, not the numbers of a full run.
 		"QZOO_NOTEBOOK_SET=steps=3;checkpoint_every=0;eval_examples=500",

@@ -7,7 +7,7 @@
 #   - GoNB v0.11.5 (the Go Jupyter kernel) with the tools it calls, goimports (x/tools v0.52.0)
 #     and gopls v0.23.0, installed into $(go env GOBIN) or $(go env GOPATH)/bin;
 #   - the GoNB kernel registered with Jupyter (`gonb --install --raw_error`), its kernel.json
-#     extended so that the kernel finds goimports/gopls and uses GOTOOLCHAIN=local even when
+#     extended so that the kernel finds goimports/gopls and uses GOTOOLCHAIN=go1.27.3 even when
 #     Jupyter is started with a PATH that lacks the Go bin directory;
 #   - ONNX Runtime's shared library, via scripts/setup-onnxruntime.sh.
 #
@@ -15,14 +15,16 @@
 #
 # Idempotent: each step checks first and does nothing when its result is already there, so a
 # second run takes about a second. `apt-get update` runs once, and only when a package is missing.
-# Requires Go 1.26 on PATH (the Dockerfiles install Go 1.26.8 from the official tarball first).
+# Requires a Go (1.21 or later) on PATH: GOTOOLCHAIN=go1.27.3 makes it fetch and run the toolchain
+# go.mod pins from the Go module proxy (about 10 s, once per machine). These machines set
+# GOTOOLCHAIN=local in their go env, so the export is needed; README.md's commands carry it too.
 set -euo pipefail
-export GOTOOLCHAIN=local
+export GOTOOLCHAIN=go1.27.3
 
 readonly gonb_version="v0.11.5"
 readonly tools_version="v0.52.0" # golang.org/x/tools, for goimports
 readonly gopls_version="v0.23.0" # v0.24 needs Go 1.27
-readonly go_series="go1.26"
+readonly go_version="go1.27.3"
 
 readonly debian_packages=(
   ca-certificates git gcc libc6-dev
@@ -61,11 +63,12 @@ install_debian_packages() {
 }
 
 check_go() {
-  command -v go >/dev/null || fail "go not found on PATH: install Go 1.26.8 from https://go.dev/dl/ first"
+  command -v go >/dev/null || fail "go not found on PATH: install Go (1.21 or later) from https://go.dev/dl/ first"
   local version
-  version="$(go env GOVERSION)"
-  [[ "${version}" == "${go_series}" || "${version}" == "${go_series}".* ]] ||
-    fail "found ${version}, need ${go_series}.x (with GOTOOLCHAIN=local); install Go 1.26.8"
+  version="$(go env GOVERSION)" ||
+    fail "GOTOOLCHAIN=${GOTOOLCHAIN}: go could not fetch that toolchain (is the module proxy $(go env GOPROXY) reachable?)"
+  [[ "${version}" == "${go_version}" ]] ||
+    fail "found ${version}, need ${go_version} (GOTOOLCHAIN=${GOTOOLCHAIN})"
   log "using ${version} at $(command -v go)"
 }
 
@@ -104,7 +107,7 @@ go_install() {
 }
 
 # register_gonb_kernel installs GoNB's kernel spec and adds to its env the Go bin directory and
-# GOTOOLCHAIN=local (Jupyter substitutes ${PATH} from the environment it starts the kernel in).
+# GOTOOLCHAIN (Jupyter substitutes ${PATH} from the environment it starts the kernel in).
 register_gonb_kernel() {
   local output
   output="$(PATH="${gobin}:${PATH}" "${gobin}/gonb" --install --raw_error 2>&1)" ||
@@ -112,12 +115,12 @@ register_gonb_kernel() {
   # Where gonb --install writes, on Linux.
   local kernel_dir="${JUPYTER_DATA_DIR:-${HOME}/.local/share/jupyter}/kernels/gonb"
   [[ -f "${kernel_dir}/kernel.json" ]] || fail "gonb --install ran, but wrote no ${kernel_dir}/kernel.json"
-  /usr/bin/python3 - "${kernel_dir}/kernel.json" "${gobin}" <<'EOF'
+  /usr/bin/python3 - "${kernel_dir}/kernel.json" "${gobin}" "${GOTOOLCHAIN}" <<'EOF'
 import json, sys
-path, gobin = sys.argv[1:]
+path, gobin, toolchain = sys.argv[1:]
 with open(path) as f:
     spec = json.load(f)
-spec.setdefault("env", {}).update({"PATH": gobin + ":${PATH}", "GOTOOLCHAIN": "local"})
+spec.setdefault("env", {}).update({"PATH": gobin + ":${PATH}", "GOTOOLCHAIN": toolchain})
 with open(path, "w") as f:
     json.dump(spec, f, indent=1)
     f.write("\n")
