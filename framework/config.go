@@ -153,6 +153,14 @@ func (c *Config) resolve() error {
 		params[key] = v
 	}
 	c.Params = params
+	if err := m.Params.Validate(params); err != nil {
+		return fmt.Errorf("params: %w", err)
+	}
+	if m.Validate != nil {
+		if err := m.Validate(params); err != nil {
+			return fmt.Errorf("params: %w", err)
+		}
+	}
 	switch c.Optimizer {
 	case "adam", "adamw":
 	default:

@@ -35,6 +35,11 @@ type Model struct {
 	Init func(scope *model.Scope, inputs []*graph.Node)
 	// NewEvaluator returns an evaluator for the resolved hyperparameters.
 	NewEvaluator func(params map[string]any) Evaluator
+	// Validate, if set, checks the resolved hyperparameters beyond each key's own domain
+	// (hparams.Param.Domain): constraints between keys, or a quantizer that cannot be built
+	// from them. Its error should name the key(s); configs that fail it are refused before
+	// any data is loaded or graph built.
+	Validate func(params map[string]any) error
 }
 
 // Outputs is what Model.Build returns.

@@ -18,6 +18,9 @@ type Param struct {
 	Default any
 	// Doc says what the parameter does, in one sentence.
 	Doc string
+	// Domain, if set, restricts the values (e.g. [AtLeast](0), [OneOf]("a", "b")); see
+	// [Param.Check]. Non-finite floats are always rejected.
+	Domain Domain
 }
 
 // List is an ordered list of hyperparameters.

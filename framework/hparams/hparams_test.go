@@ -2,6 +2,8 @@ package hparams
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 )
 
@@ -33,4 +35,32 @@ func TestMergeRejectsDuplicates(t *testing.T) {
 		}
 	}()
 	Merge(List{{Key: "a_x", Default: 1}}, List{{Key: "a_x", Default: 2}})
+}
+
+func TestDomains(t *testing.T) {
+	l := List{
+		{Key: "rate", Default: 0.1, Domain: AtLeast(0)},
+		{Key: "p", Default: 0.5, Domain: Probability()},
+		{Key: "n", Default: 3, Domain: Positive()},
+		{Key: "kind", Default: "a", Domain: OneOf("a", "b")},
+		{Key: "free", Default: 1.0},
+	}
+	for _, bad := range []map[string]any{
+		{"rate": -0.5}, {"p": 1.5}, {"n": 0}, {"kind": "c"},
+		{"free": math.NaN()}, {"free": math.Inf(1)}, {"rate": math.Inf(1)},
+	} {
+		err := l.Validate(bad)
+		if err == nil {
+			t.Errorf("%v accepted", bad)
+			continue
+		}
+		for k := range bad {
+			if !strings.Contains(err.Error(), "key "+k) {
+				t.Errorf("%v: error %q does not name the key", bad, err)
+			}
+		}
+	}
+	if err := l.Validate(map[string]any{"rate": 0.0, "p": 1.0, "n": 1, "kind": "b", "free": -3.0}); err != nil {
+		t.Errorf("valid values rejected: %v", err)
+	}
 }
