@@ -32,7 +32,7 @@ var (
 func fashionData(tb testing.TB) *framework.Data {
 	tb.Helper()
 	loadDataOnce.Do(func() {
-		loadedData, loadDataErr = framework.LoadDataset("fashion-mnist", fashionmnist.SystemDir)
+		loadedData, loadDataErr = framework.LoadDataset("fashion-mnist", fashionmnist.SystemDir, nil)
 	})
 	if loadDataErr != nil {
 		tb.Fatalf("loading Fashion-MNIST from %s: %v", fashionmnist.SystemDir, loadDataErr)

@@ -216,7 +216,7 @@ func Run(o Options, log io.Writer) (*Report, error) {
 	fmt.Fprintf(log, "bench: %s, %s; config %s; %d steps × %d rounds; %d threads\n",
 		report.Machine.CPU, report.Build, source, o.Steps, o.Rounds, o.Threads)
 
-	data, err := framework.LoadDataset("fashion-mnist", o.DataDir)
+	data, err := framework.LoadDataset(cfg.Dataset, o.DataDir, cfg.Params)
 	if err != nil {
 		return nil, err
 	}

@@ -8,42 +8,73 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// Config is one experiment: the model, its hyperparameters and the training schedule. It is
-// read from a JSON file decoded strictly (unknown keys and wrong types are errors that name the
-// key and list the valid ones), then adjusted by -set overrides (see [Config.Set]).
+// Config is one experiment: the model, its dataset, its hyperparameters and the training
+// schedule. It is read from a JSON file decoded strictly (unknown keys and wrong types are
+// errors that name the key and list the valid ones), then adjusted by -set overrides (see
+// [Config.Set]). Every value is checked against its domain: a value out of it (a negative
+// rate, NaN, a minimum above its maximum, an unknown name) is an error naming the key.
 //
-// The zero values of the schedule fields mean "use the default" (see [DefaultConfig]).
+// A Config built in Go may leave fields at their zero value: steps, batch_size,
+// eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
+// and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
+// the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults,
+// an explicit zero for those keys is an error.
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
 	Description string `json:"description"`
 	// Model is the registry name of the model (see Models()).
 	Model string `json:"model"`
+	// Dataset is the registry name of the dataset (see Datasets()); default: the model's.
+	Dataset string `json:"dataset"`
 	// Steps is the number of training steps (the target global step).
 	Steps int `json:"steps"`
 	// BatchSize is the number of training examples per step.
 	BatchSize int `json:"batch_size"`
 	// EvalBatchSize is the number of examples per evaluation batch.
 	EvalBatchSize int `json:"eval_batch_size"`
+	// EvalSplit is the split evaluations run on: "test" (default), "validation", or another
+	// of the dataset's evaluation splits.
+	EvalSplit string `json:"eval_split"`
+	// EvalExamples limits evaluations to exactly the first this many examples of the
+	// evaluation split, whatever the batch size (0: all of it). Quick looks and smoke tests
+	// use it; reported results never do.
+	EvalExamples int `json:"eval_examples"`
 	// Seed makes runs reproducible: parameter initialisation, data order and sampling.
 	Seed int64 `json:"seed"`
-	// Optimizer is "adam" or "adamw".
+	// InitFrom is a file the model's Pretrained hook fills the variables from before step 1
+	// of a fresh run (a llama2.c checkpoint, safetensors); never re-read on resume. Empty:
+	// the model's own initialisation.
+	InitFrom string `json:"init_from"`
+	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
+	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,
+	// adam_backoff, adam_dtype, clip_step_by_value, clip_nan) are accepted in params.
 	Optimizer string `json:"optimizer"`
 	// LearningRate is the peak learning rate.
 	LearningRate float64 `json:"learning_rate"`
-	// WeightDecay is AdamW's decoupled weight decay (ignored by "adam").
+	// WeightDecay is AdamW's decoupled weight decay (only with optimizer "adamw").
 	WeightDecay float64 `json:"weight_decay"`
 	// LRSchedule is "constant" or "cosine" (cosine decay to MinLearningRate after warm-up).
 	LRSchedule string `json:"lr_schedule"`
 	// WarmupSteps linearly ramps the learning rate from 0 over this many steps.
 	WarmupSteps int `json:"warmup_steps"`
-	// MinLearningRate is where the cosine schedule ends.
+	// MinLearningRate is where the cosine schedule ends, in [0, learning_rate].
 	MinLearningRate float64 `json:"min_learning_rate"`
+	// ClipGradNorm, if positive, rescales the gradients of each step so that their global
+	// L2 norm (over all trainable variables) is at most this value (Pascanu et al. 2013).
+	ClipGradNorm float64 `json:"clip_grad_norm"`
+	// Freeze is a regular expression over variable paths (e.g. "^/encoder/"): matching
+	// variables are not trained, on top of those the model itself freezes (Model.Trainable).
+	Freeze string `json:"freeze"`
 	// EvalEvery runs a full evaluation every this many steps (0: only at the end).
 	EvalEvery int `json:"eval_every"`
 	// CheckpointEvery saves a checkpoint every this many steps (one is always saved at the end).
@@ -52,23 +83,83 @@ type Config struct {
 	KeepCheckpoints int `json:"keep_checkpoints"`
 	// LogEvery writes the training metrics to metrics.jsonl every this many steps.
 	LogEvery int `json:"log_every"`
-	// EvalExamples limits evaluations to the first this many examples of the evaluation split
-	// (0: all of it). Quick looks and smoke tests use it; reported results never do.
-	EvalExamples int `json:"eval_examples"`
-	// Params are the model's hyperparameters; keys not given take the model's defaults.
+	// Params are the model's and the dataset's hyperparameters (and the optimizer's keys, see
+	// [OptimizerParams]); keys not given take their defaults.
 	Params map[string]any `json:"params"`
 	// Expect lists conditions on the final evaluation metrics, e.g. {"psnr": ">= 22"}: the
-	// train command reports whether each holds.
+	// train command fails (exit status 1) unless all hold.
 	Expect map[string]string `json:"expect,omitempty"`
 }
 
 // DefaultConfig returns the defaults used for every field a config leaves at zero.
 func DefaultConfig() Config {
 	return Config{
-		Steps: 1000, BatchSize: 128, EvalBatchSize: 500, Seed: 1,
+		Steps: 1000, BatchSize: 128, EvalBatchSize: 500, EvalSplit: SplitTest, Seed: 1,
 		Optimizer: "adam", LearningRate: 1e-3, LRSchedule: "constant",
 		CheckpointEvery: 500, KeepCheckpoints: 2, LogEvery: 50,
 	}
+}
+
+// OptimizerParams are GoMLX's own optimizer hyperparameters, accepted in every config's
+// params and read by the optimizer from the store (their documented home is GoMLX's
+// ml/train/optimizer package; the defaults here are its defaults).
+var OptimizerParams = hparams.List{
+	{Key: optimizer.ParamAdamEpsilon, Default: 1e-7, Doc: "Adam family: ε added to the denominator", Domain: hparams.Positive()},
+	{Key: optimizer.ParamAdamBeta1, Default: 0.9, Doc: "Adam family: decay of the first moment", Domain: hparams.Range(0, 0.999999)},
+	{Key: optimizer.ParamAdamBeta2, Default: 0.999, Doc: "Adam family: decay of the second moment", Domain: hparams.Range(0, 0.999999)},
+	{Key: optimizer.ParamAdamBackoffSteps, Default: 0, Doc: "Adam family: steps that only estimate the moments before any update", Domain: hparams.AtLeast(0)},
+	{Key: optimizer.ParamAdamDType, Default: "", Doc: "Adam family: dtype of the moments (empty: the loss's)", Domain: hparams.OneOf("", "float32", "float64")},
+	{Key: optimizer.ParamClipStepByValue, Default: 0.0, Doc: "clip each update value to ±this (0: off)", Domain: hparams.AtLeast(0)},
+	{Key: optimizer.ParamClipNaN, Default: false, Doc: "drop updates that hold NaN"},
+}
+
+// fillZeroDefaults gives the fields a Go-built Config may leave at zero their defaults.
+func (c *Config) fillZeroDefaults(m *Model) {
+	d := DefaultConfig()
+	fill := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	fill(&c.Steps, d.Steps)
+	fill(&c.BatchSize, d.BatchSize)
+	fill(&c.EvalBatchSize, d.EvalBatchSize)
+	fill(&c.KeepCheckpoints, d.KeepCheckpoints)
+	fill(&c.LogEvery, d.LogEvery)
+	if c.Optimizer == "" {
+		c.Optimizer = d.Optimizer
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = d.LearningRate
+	}
+	if c.LRSchedule == "" {
+		c.LRSchedule = d.LRSchedule
+	}
+	if c.EvalSplit == "" {
+		c.EvalSplit = d.EvalSplit
+	}
+	if c.Dataset == "" && m != nil {
+		c.Dataset = m.Dataset
+	}
+}
+
+// explicitZeros reports the first key a JSON file set to an explicit zero although zero is
+// not one of its values (omitted keys already hold their defaults when this runs).
+func (c *Config) explicitZeros() error {
+	for _, f := range []struct {
+		key  string
+		zero bool
+	}{
+		{"steps", c.Steps == 0}, {"batch_size", c.BatchSize == 0}, {"eval_batch_size", c.EvalBatchSize == 0},
+		{"keep_checkpoints", c.KeepCheckpoints == 0}, {"log_every", c.LogEvery == 0},
+		{"learning_rate", c.LearningRate == 0}, {"optimizer", c.Optimizer == ""},
+		{"lr_schedule", c.LRSchedule == ""}, {"eval_split", c.EvalSplit == ""},
+	} {
+		if f.zero {
+			return fmt.Errorf("key %q: must not be zero or empty (omit the key for its default)", f.key)
+		}
+	}
+	return nil
 }
 
 // configKeys lists the JSON names of Config's fields, in declaration order.
@@ -111,6 +202,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if dec.More() {
 		return nil, errors.New("trailing data after the JSON object")
 	}
+	if err := cfg.explicitZeros(); err != nil {
+		return nil, err
+	}
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
@@ -130,21 +224,68 @@ func explainJSONError(err error) error {
 	return err
 }
 
-// resolve fills the model's default hyperparameters and checks every value's type.
-func (c *Config) resolve() error {
+// Resolve fills a Go-built config's zero fields with their defaults (see [Config]), the
+// model's and dataset's default hyperparameters, converts every value to its declared type
+// and checks it against its domain. [Run], [Evaluate] and [Config.Set] call it; call it
+// yourself to validate a config built in Go before using it.
+func (c *Config) Resolve() error { return c.resolve() }
+
+// paramList returns the hyperparameters a config of model m on dataset d accepts: the
+// model's, the dataset's and the optimizer's, which must not share a key.
+func paramList(m *Model, d *Dataset) (hparams.List, error) {
+	seen := map[string]string{}
+	var all hparams.List
+	for _, part := range []struct {
+		owner string
+		list  hparams.List
+	}{{"model " + m.Name, m.Params}, {"dataset " + d.Name, d.Params}, {"the optimizer", OptimizerParams}} {
+		for _, p := range part.list {
+			if owner, dup := seen[p.Key]; dup {
+				return nil, fmt.Errorf("hyperparameter %q is declared by both %s and %s", p.Key, owner, part.owner)
+			}
+			seen[p.Key] = part.owner
+			all = append(all, p)
+		}
+	}
+	return all, nil
+}
+
+// lookup returns the model and dataset of the config.
+func (c *Config) lookup() (*Model, *Dataset, hparams.List, error) {
 	if c.Model == "" {
-		return errors.New(`key "model" is required`)
+		return nil, nil, nil, errors.New(`key "model" is required`)
 	}
 	m, err := LookupModel(c.Model)
 	if err != nil {
-		return fmt.Errorf(`key "model": %w`, err)
+		return nil, nil, nil, fmt.Errorf(`key "model": %w`, err)
 	}
-	params := m.Params.Defaults()
+	if c.Dataset == "" {
+		c.Dataset = m.Dataset
+	}
+	d, err := LookupDataset(c.Dataset)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf(`key "dataset": %w`, err)
+	}
+	list, err := paramList(m, d)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m, d, list, nil
+}
+
+// resolve fills defaults, converts the params to their declared types and checks every value.
+func (c *Config) resolve() error {
+	m, _, list, err := c.lookup()
+	if err != nil {
+		return err
+	}
+	c.fillZeroDefaults(m)
+	params := list.Defaults()
 	for key, value := range c.Params {
-		p, ok := m.Params.Lookup(key)
+		p, ok := list.Lookup(key)
 		if !ok {
-			return fmt.Errorf("unknown key params.%s for model %q; valid keys are: %s",
-				key, c.Model, strings.Join(m.Params.Keys(), ", "))
+			return fmt.Errorf("unknown key params.%s for model %q on dataset %q; valid keys are: %s",
+				key, c.Model, c.Dataset, strings.Join(list.Keys(), ", "))
 		}
 		v, err := convertParam(value, p.Default)
 		if err != nil {
@@ -153,7 +294,7 @@ func (c *Config) resolve() error {
 		params[key] = v
 	}
 	c.Params = params
-	if err := m.Params.Validate(params); err != nil {
+	if err := list.Validate(params); err != nil {
 		return fmt.Errorf("params: %w", err)
 	}
 	if m.Validate != nil {
@@ -161,10 +302,13 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("params: %w", err)
 		}
 	}
-	switch c.Optimizer {
-	case "adam", "adamw":
-	default:
-		return fmt.Errorf(`key "optimizer": %q is not one of adam, adamw`, c.Optimizer)
+	if _, ok := optimizer.KnownOptimizers[c.Optimizer]; !ok {
+		names := make([]string, 0, len(optimizer.KnownOptimizers))
+		for n := range optimizer.KnownOptimizers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf(`key "optimizer": %q is not one of %s`, c.Optimizer, strings.Join(names, ", "))
 	}
 	switch c.LRSchedule {
 	case "constant", "cosine":
@@ -185,8 +329,35 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("key %q: %d must be ≥ %d", check.key, check.v, check.min)
 		}
 	}
-	if !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0) {
-		return fmt.Errorf(`key "learning_rate": %v must be a positive finite number`, c.LearningRate)
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"learning_rate", c.LearningRate}, {"min_learning_rate", c.MinLearningRate},
+		{"weight_decay", c.WeightDecay}, {"clip_grad_norm", c.ClipGradNorm}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("key %q: %v is not a finite number", f.key, f.v)
+		}
+		if f.v < 0 {
+			return fmt.Errorf("key %q: must be ≥ 0, got %v", f.key, f.v)
+		}
+	}
+	if !(c.LearningRate > 0) {
+		return fmt.Errorf(`key "learning_rate": must be > 0, got %v`, c.LearningRate)
+	}
+	if c.MinLearningRate > c.LearningRate {
+		return fmt.Errorf(`key "min_learning_rate": %v is above learning_rate %v`, c.MinLearningRate, c.LearningRate)
+	}
+	if c.WeightDecay > 0 && c.Optimizer != "adamw" {
+		return fmt.Errorf(`key "weight_decay": %v is only used by optimizer "adamw", not %q`, c.WeightDecay, c.Optimizer)
+	}
+	if _, err := regexp.Compile(c.Freeze); err != nil {
+		return fmt.Errorf(`key "freeze": %w`, err)
+	}
+	if c.EvalSplit == "" {
+		return errors.New(`key "eval_split": must not be empty`)
+	}
+	if c.InitFrom != "" && m.Pretrained == nil {
+		return fmt.Errorf(`key "init_from": model %q has no pretrained initialisation`, c.Model)
 	}
 	for metric, cond := range c.Expect {
 		if _, _, err := parseCondition(cond); err != nil {
@@ -223,9 +394,9 @@ func convertParam(value, def any) (any, error) {
 		case int:
 			return float64(v), nil
 		case json.Number:
-			f, err := v.Float64()
+			f, err := parseFinite(string(v))
 			if err != nil {
-				return nil, fmt.Errorf("got %s, want a number", v)
+				return nil, fmt.Errorf("got %s, want a finite number", v)
 			}
 			return f, nil
 		}
@@ -276,9 +447,8 @@ func typeName(v any) string {
 // "vq_codebook_size", also accepted as "params.vq_codebook_size"). Values are parsed as the
 // key's type; errors name the key and list the valid ones.
 func (c *Config) Set(overrides string) error {
-	m, err := LookupModel(c.Model)
-	if err != nil {
-		return err
+	if c.Params == nil {
+		c.Params = map[string]any{}
 	}
 	for _, kv := range strings.Split(overrides, ";") {
 		kv = strings.TrimSpace(kv)
@@ -290,8 +460,15 @@ func (c *Config) Set(overrides string) error {
 			return fmt.Errorf("-set %q: want key=value", kv)
 		}
 		key, raw = strings.TrimSpace(key), strings.TrimSpace(raw)
+		if key == "model" || key == "dataset" {
+			return fmt.Errorf("-set %s: the %s cannot be changed by -set (its hyperparameters would change meaning); use another config", key, key)
+		}
+		_, _, list, err := c.lookup()
+		if err != nil {
+			return err
+		}
 		paramKey := strings.TrimPrefix(key, "params.")
-		if p, ok := m.Params.Lookup(paramKey); ok {
+		if p, ok := list.Lookup(paramKey); ok {
 			v, err := parseScalar(raw, p.Default)
 			if err != nil {
 				return fmt.Errorf("-set %s: %w", key, err)
@@ -322,9 +499,9 @@ func (c *Config) setField(key, raw string) error {
 			}
 			f.SetInt(n)
 		case reflect.Float64:
-			x, err := strconv.ParseFloat(raw, 64)
+			x, err := parseFinite(raw)
 			if err != nil {
-				return fmt.Errorf("-set %s: %q is not a number", key, raw)
+				return fmt.Errorf("-set %s: %w", key, err)
 			}
 			f.SetFloat(x)
 		case reflect.String:
@@ -334,8 +511,10 @@ func (c *Config) setField(key, raw string) error {
 		}
 		return nil
 	}
-	m, _ := LookupModel(c.Model)
-	valid := append(configKeys(), m.Params.Keys()...)
+	valid := configKeys()
+	if _, _, list, err := c.lookup(); err == nil {
+		valid = append(valid, list.Keys()...)
+	}
 	return fmt.Errorf("-set: unknown key %q; valid keys are: %s", key, strings.Join(valid, ", "))
 }
 
@@ -348,11 +527,7 @@ func parseScalar(raw string, def any) (any, error) {
 		}
 		return n, nil
 	case float64:
-		x, err := strconv.ParseFloat(raw, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number", raw)
-		}
-		return x, nil
+		return parseFinite(raw)
 	case bool:
 		b, err := strconv.ParseBool(raw)
 		if err != nil {
@@ -363,6 +538,18 @@ func parseScalar(raw string, def any) (any, error) {
 		return raw, nil
 	}
 	return nil, fmt.Errorf("unsupported parameter type %T", def)
+}
+
+// parseFinite parses a finite float: "NaN", "Inf" and out-of-range values are errors.
+func parseFinite(raw string) (float64, error) {
+	x, err := strconv.ParseFloat(raw, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", raw)
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, fmt.Errorf("%q is not a finite number", raw)
+	}
+	return x, nil
 }
 
 // parseCondition parses "OP NUMBER" with OP one of >=, <=, >, <.

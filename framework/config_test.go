@@ -1,7 +1,9 @@
 package framework
 
 import (
+	"io"
 	"iter"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -33,7 +35,9 @@ func init() {
 		Scalars:      []string{"mse"},
 		NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} },
 	})
-	RegisterDataset("test_synthetic", loadSynthetic)
+	RegisterDataset(&Dataset{Name: "test_synthetic", Doc: "Gaussian vectors, for the framework's tests",
+		Params: hparams.List{{Key: "test_synthetic_eval_batches", Default: 3, Doc: "batches in each evaluation split", Domain: hparams.Positive()}},
+		Load:   loadSynthetic})
 }
 
 // buildTestLinear fits x·W to 2x: a model small enough to test the loop's mechanics.
@@ -58,7 +62,9 @@ func (e *meanEvaluator) Add(_, predictions []*tensors.Tensor) error {
 	}
 	return nil
 }
-func (e *meanEvaluator) Metrics() map[string]float64 { return map[string]float64{"mse": e.sum / e.n} }
+func (e *meanEvaluator) Metrics() map[string]float64 {
+	return map[string]float64{"mse": e.sum / e.n, "examples": e.n}
+}
 
 // syntheticBatches yields batch k as a pure function of (seed, k), like real datasets do.
 type syntheticBatches struct {
@@ -84,14 +90,17 @@ func (s *syntheticBatches) Iter() iter.Seq2[train.Batch, error] {
 	}
 }
 
-func loadSynthetic(string) (*Data, error) {
+func loadSynthetic(_ string, params map[string]any) (*Data, error) {
+	evalBatches := int64(params["test_synthetic_eval_batches"].(int))
 	return &Data{
 		TrainBatches: func(batchSize int, seed, start int64) train.Dataset {
 			return &syntheticBatches{batchSize: batchSize, width: 4, seed: seed, start: start, count: -1}
 		},
-		EvalBatches: func(batchSize int) train.Dataset {
-			return &syntheticBatches{batchSize: batchSize, width: 4, seed: 999, count: 3}
+		EvalBatches: func(split string, batchSize int) (train.Dataset, error) {
+			seed := map[string]int64{SplitValidation: 998, SplitTest: 999}[split]
+			return &syntheticBatches{batchSize: batchSize, width: 4, seed: seed, count: evalBatches}, nil
 		},
+		EvalSplits: []string{SplitValidation, SplitTest},
 	}, nil
 }
 
@@ -119,15 +128,26 @@ func TestLoadConfigDefaultsAndTypes(t *testing.T) {
 
 func TestLoadConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, json, want string }{
-		{"unknown key", `{"model": "test_linear", "stepz": 3}`, `unknown key "stepz"; valid keys are: description, model, steps`},
+		{"unknown key", `{"model": "test_linear", "stepz": 3}`, `unknown key "stepz"; valid keys are: description, model, dataset, steps`},
 		{"wrong type", `{"model": "test_linear", "steps": "many"}`, `key "steps": got JSON string, want int`},
-		{"unknown param", `{"model": "test_linear", "params": {"test_widht": 3}}`, "unknown key params.test_widht for model \"test_linear\"; valid keys are: test_flag, test_name, test_scale, test_width"},
+		{"unknown param", `{"model": "test_linear", "params": {"test_widht": 3}}`, "unknown key params.test_widht for model \"test_linear\" on dataset \"test_synthetic\"; valid keys are: adam_backoff"},
 		{"param type", `{"model": "test_linear", "params": {"test_width": 2.5}}`, "key params.test_width: got 2.5, want an integer"},
 		{"param string for int", `{"model": "test_linear", "params": {"test_width": "2"}}`, "key params.test_width: got string 2, want int"},
 		{"unknown model", `{"model": "nope"}`, `unknown model "nope"; registered models:`},
 		{"no model", `{}`, `key "model" is required`},
-		{"bad optimizer", `{"model": "test_linear", "optimizer": "sgd"}`, `key "optimizer": "sgd" is not one of adam, adamw`},
-		{"bad steps", `{"model": "test_linear", "steps": 0}`, `key "steps": 0 must be ≥ 1`},
+		{"bad optimizer", `{"model": "test_linear", "optimizer": "sgdd"}`, `key "optimizer": "sgdd" is not one of adam, adamax, adamw, rmsprop, sgd`},
+		{"explicit zero steps", `{"model": "test_linear", "steps": 0}`, `key "steps": must not be zero`},
+		{"negative steps", `{"model": "test_linear", "steps": -3}`, `key "steps": -3 must be ≥ 1`},
+		{"negative min lr", `{"model": "test_linear", "min_learning_rate": -0.5}`, `key "min_learning_rate": must be ≥ 0, got -0.5`},
+		{"min lr above lr", `{"model": "test_linear", "learning_rate": 0.01, "min_learning_rate": 0.1}`, `key "min_learning_rate": 0.1 is above learning_rate 0.01`},
+		{"negative lr", `{"model": "test_linear", "learning_rate": -1}`, `key "learning_rate": must be ≥ 0, got -1`},
+		{"weight decay without adamw", `{"model": "test_linear", "weight_decay": 0.1}`, `key "weight_decay": 0.1 is only used by optimizer "adamw"`},
+		{"huge number", `{"model": "test_linear", "params": {"test_scale": 1e999}}`, `key params.test_scale: got 1e999, want a finite number`},
+		{"optimizer key out of domain", `{"model": "test_linear", "params": {"adam_beta1": 1.5}}`, `key adam_beta1: must be in [0, 0.999999], got 1.5`},
+		{"dataset key out of domain", `{"model": "test_linear", "params": {"test_synthetic_eval_batches": 0}}`, `key test_synthetic_eval_batches: must be > 0`},
+		{"unknown dataset", `{"model": "test_linear", "dataset": "nope"}`, `key "dataset": framework: unknown dataset "nope"`},
+		{"bad freeze", `{"model": "test_linear", "freeze": "("}`, `key "freeze": error parsing regexp`},
+		{"init_from without hook", `{"model": "test_linear", "init_from": "x.bin"}`, `key "init_from": model "test_linear" has no pretrained initialisation`},
 		{"bad expect", `{"model": "test_linear", "expect": {"mse": "about 3"}}`, `key expect.mse: condition "about 3"`},
 		{"trailing", `{"model": "test_linear"} {}`, "trailing data"},
 		{"not json", `{"model": `, "unexpected EOF"},
@@ -161,7 +181,7 @@ func TestConfigSet(t *testing.T) {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
 	for set, want := range map[string]string{
-		"stepz=3":          `unknown key "stepz"; valid keys are: description, model, steps`,
+		"stepz=3":          `unknown key "stepz"; valid keys are: description, model, dataset, steps`,
 		"test_width=x":     `-set test_width: "x" is not an integer`,
 		"steps=1.5":        `-set steps: "1.5" is not an integer`,
 		"test_flag=maybe":  `-set test_flag: "maybe" is not a boolean`,
@@ -169,6 +189,17 @@ func TestConfigSet(t *testing.T) {
 		"batch_size=-1":    `key "batch_size": -1 must be ≥ 1`,
 		"params=3":         `cannot be set from the command line`,
 		"test_scale=1e400": `not a number`,
+		// Fault 1: non-finite values, in any float key, are config errors naming the key.
+		"test_scale=NaN":                 `-set test_scale: "NaN" is not a finite number`,
+		"test_scale=-Inf":                `-set test_scale: "-Inf" is not a finite number`,
+		"learning_rate=NaN":              `-set learning_rate: "NaN" is not a finite number`,
+		"min_learning_rate=+Inf":         `-set min_learning_rate: "+Inf" is not a finite number`,
+		"adam_epsilon=nan":               `-set adam_epsilon: "nan" is not a finite number`,
+		"min_learning_rate=-0.5":         `key "min_learning_rate": must be ≥ 0, got -0.5`, // fault 2
+		"clip_grad_norm=-1":              `key "clip_grad_norm": must be ≥ 0`,
+		"model=other":                    `the model cannot be changed by -set`,
+		"eval_examples=-1":               `key "eval_examples": -1 must be ≥ 0`,
+		"test_synthetic_eval_batches=-2": `key test_synthetic_eval_batches: must be > 0`,
 	} {
 		c := *cfg
 		c.Params = map[string]any{}
@@ -179,6 +210,39 @@ func TestConfigSet(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Set(%q) = %v, want error containing %q", set, err, want)
 		}
+	}
+}
+
+// Fault 4: a Config built in Go with zero fields takes the documented defaults instead of
+// panicking (LogEvery 0 was an integer division by zero), and a non-finite value set in Go is
+// an error naming the key, not a panic of the JSON encoder.
+func TestGoBuiltConfigZeroValuesAndNonFinite(t *testing.T) {
+	cfg := &Config{Model: "test_linear", Steps: 3}
+	if err := cfg.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultConfig()
+	if cfg.LogEvery != d.LogEvery || cfg.BatchSize != d.BatchSize || cfg.Optimizer != d.Optimizer ||
+		cfg.LearningRate != d.LearningRate || cfg.Dataset != "test_synthetic" || cfg.EvalSplit != SplitTest ||
+		cfg.Params["test_width"] != 4 {
+		t.Errorf("zero fields not defaulted: %+v", cfg)
+	}
+	res, err := Run(&Config{Model: "test_linear", Steps: 3, BatchSize: 4}, RunOptions{Dir: t.TempDir(), Backend: goBackend(t), Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != 3 {
+		t.Errorf("ran to step %d, want 3", res.Step)
+	}
+	bad := &Config{Model: "test_linear", Steps: 3, Params: map[string]any{"test_scale": math.NaN()}}
+	if _, err := Run(bad, RunOptions{Dir: t.TempDir(), Backend: goBackend(t), Out: io.Discard}); err == nil ||
+		!strings.Contains(err.Error(), "key test_scale: NaN is not a finite number") {
+		t.Errorf("NaN param in a Go-built config: %v", err)
+	}
+	bad = &Config{Model: "test_linear", Steps: 3, MinLearningRate: -0.5}
+	if _, err := Run(bad, RunOptions{Dir: t.TempDir(), Backend: goBackend(t), Out: io.Discard}); err == nil ||
+		!strings.Contains(err.Error(), `key "min_learning_rate"`) {
+		t.Errorf("negative min_learning_rate in a Go-built config: %v", err)
 	}
 }
 

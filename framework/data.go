@@ -2,38 +2,83 @@ package framework
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// Data is a loaded dataset, ready to be cut into batches.
+// Names of the standard splits. A dataset trains on SplitTrain and evaluates on any of its
+// Data.EvalSplits; configs choose the evaluation split with the "eval_split" key.
+const (
+	SplitTrain      = "train"
+	SplitValidation = "validation"
+	SplitTest       = "test"
+)
+
+// Data is a loaded dataset, ready to be cut into batches. Batches carry the model's inputs in
+// Batch.Inputs and, when the dataset has them, labels (classes, next tokens, targets) in
+// Batch.Labels, which reach Model.Loss and evaluators that implement [LabeledEvaluator].
 type Data struct {
-	// TrainBatches returns the endless training stream. Batch number k of the stream is a pure
-	// function of (seed, k), so that a resumed run sees exactly the batches an uninterrupted
-	// run would: the stream starts at batch number start.
+	// TrainBatches returns the endless training stream. Batch number k of the stream must be
+	// a pure function of (seed, k), so that a resumed run sees exactly the batches an
+	// uninterrupted run would: the stream starts at batch number start. datasets.Batches
+	// gives this for any indexable source of examples.
 	TrainBatches func(batchSize int, seed int64, start int64) train.Dataset
-	// EvalBatches returns one pass, in order, over the evaluation split.
-	EvalBatches func(batchSize int) train.Dataset
+	// EvalBatches returns one pass, in order, over the named evaluation split (one of
+	// EvalSplits), its last batch possibly smaller.
+	EvalBatches func(split string, batchSize int) (train.Dataset, error)
+	// EvalSplits lists the splits EvalBatches accepts, e.g. ["validation", "test"].
+	EvalSplits []string
 }
 
-// DatasetLoader loads a dataset from dataDir ("" means: the loader's default search path).
-type DatasetLoader func(dataDir string) (*Data, error)
+// Dataset describes a registered dataset: its name, its own hyperparameters and its loader.
+// Each dataset lives in its own package (datasets/...) and registers itself in an init
+// function; commands import models/all, which imports every dataset a model uses.
+type Dataset struct {
+	// Name is the registry key, used as "dataset" in configs and as Model.Dataset.
+	Name string
+	// Doc is a one-line description shown by --help.
+	Doc string
+	// Params are the dataset's own hyperparameters (e.g. how many training examples to hold
+	// out as the validation split). Their keys share the config's "params" namespace with the
+	// model's, so they must not collide with any model's keys; by convention they start with
+	// the dataset's name.
+	Params hparams.List
+	// Load reads the dataset from dataDir ("" means: the loader's default search path) with
+	// the resolved params (every key of Params present, of its declared type).
+	Load func(dataDir string, params map[string]any) (*Data, error)
+}
 
-var datasets = map[string]DatasetLoader{}
+var datasets = map[string]*Dataset{}
 
-// RegisterDataset makes a dataset available to models by name.
-func RegisterDataset(name string, load DatasetLoader) {
-	if _, dup := datasets[name]; dup {
-		panic(fmt.Sprintf("framework: dataset %q registered twice", name))
+// RegisterDataset makes a dataset available to models and configs by name. Registering a
+// name twice, or a dataset without Load, panics (a programming error).
+func RegisterDataset(d *Dataset) {
+	if _, dup := datasets[d.Name]; dup {
+		panic(fmt.Sprintf("framework: dataset %q registered twice", d.Name))
 	}
-	datasets[name] = load
+	if d.Load == nil {
+		panic(fmt.Sprintf("framework: dataset %q needs Load", d.Name))
+	}
+	datasets[d.Name] = d
 }
 
-// LoadDataset loads the dataset registered as name from dataDir.
-func LoadDataset(name, dataDir string) (*Data, error) {
-	load, ok := datasets[name]
+// Datasets returns the registered datasets sorted by name.
+func Datasets() []*Dataset {
+	out := make([]*Dataset, 0, len(datasets))
+	for _, d := range datasets {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// LookupDataset returns the dataset registered as name, or an error listing the valid names.
+func LookupDataset(name string) (*Dataset, error) {
+	d, ok := datasets[name]
 	if !ok {
 		names := make([]string, 0, len(datasets))
 		for n := range datasets {
@@ -42,5 +87,41 @@ func LoadDataset(name, dataDir string) (*Data, error) {
 		sort.Strings(names)
 		return nil, fmt.Errorf("framework: unknown dataset %q; registered: %s", name, strings.Join(names, ", "))
 	}
-	return load(dataDir)
+	return d, nil
+}
+
+// LoadDataset loads the dataset registered as name from dataDir with params, which may hold
+// other keys too (a config's whole params map): the dataset's own keys not in params take
+// their defaults, and every value is checked against its declared domain.
+func LoadDataset(name, dataDir string, params map[string]any) (*Data, error) {
+	d, err := LookupDataset(name)
+	if err != nil {
+		return nil, err
+	}
+	own := d.Params.Defaults()
+	for k := range own {
+		if v, ok := params[k]; ok {
+			own[k] = v
+		}
+	}
+	if err := d.Params.Validate(own); err != nil {
+		return nil, fmt.Errorf("framework: dataset %s: %w", name, err)
+	}
+	data, err := d.Load(dataDir, own)
+	if err != nil {
+		return nil, err
+	}
+	if data.TrainBatches == nil || data.EvalBatches == nil {
+		return nil, fmt.Errorf("framework: dataset %s: loader returned Data without TrainBatches or EvalBatches", name)
+	}
+	return data, nil
+}
+
+// checkSplit returns an error unless split is one of data's evaluation splits.
+func (d *Data) checkSplit(split string) error {
+	if len(d.EvalSplits) > 0 && !slices.Contains(d.EvalSplits, split) {
+		return fmt.Errorf(`key "eval_split": %q is not a split of this dataset; its evaluation splits are: %s`,
+			split, strings.Join(d.EvalSplits, ", "))
+	}
+	return nil
 }

@@ -1,8 +1,12 @@
 package framework
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -40,13 +44,21 @@ func WriteFileAtomic(path string, data []byte) error {
 
 // evalRecord is the content of an eval.json file.
 type evalRecord struct {
-	Step    int64              `json:"step"`
-	Metrics map[string]float64 `json:"metrics"`
+	Step    int64               `json:"step"`
+	Metrics map[string]*float64 `json:"metrics"`
 }
 
 // WriteEval writes the evaluation of a checkpoint at step as JSON to path, atomically.
 func WriteEval(path string, step int64, metrics map[string]float64) error {
-	data, err := json.MarshalIndent(evalRecord{Step: step, Metrics: metrics}, "", "  ")
+	rec := evalRecord{Step: step, Metrics: make(map[string]*float64, len(metrics))}
+	for k, v := range metrics {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			rec.Metrics[k] = nil // JSON has no NaN: written as null, read back as NaN
+			continue
+		}
+		rec.Metrics[k] = &v
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("framework: evaluation for %s: %w", path, err)
 	}
@@ -66,5 +78,26 @@ func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
 	if rec.Metrics == nil {
 		return 0, nil, fmt.Errorf("framework: %s: no \"metrics\"", path)
 	}
-	return rec.Step, rec.Metrics, nil
+	metrics = make(map[string]float64, len(rec.Metrics))
+	for k, v := range rec.Metrics {
+		metrics[k] = math.NaN()
+		if v != nil {
+			metrics[k] = *v
+		}
+	}
+	return rec.Step, metrics, nil
+}
+
+// fileSHA256 returns the hex SHA-256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/checkpoint"
@@ -39,7 +37,8 @@ type RunOptions struct {
 	Dir string
 	// DataDir is where datasets are looked for ("" = each loader's default search path).
 	DataDir string
-	// Data, if set, is used instead of loading the model's dataset (sweeps load it once).
+	// Data, if set, is used instead of loading the config's dataset (sweeps load it once;
+	// see [Config.DataKey] for when two configs can share it).
 	Data *Data
 	// Backend, if set, is used instead of [NewBackend]'s choice.
 	Backend compute.Backend
@@ -51,17 +50,35 @@ type RunOptions struct {
 	// checkpoint), as if the run had been interrupted there: a later Run resumes it to the end
 	// of the same schedule. Notebooks use it to train in chunks.
 	StopAt int64
+	// Hooks are called as the run goes (notebooks plot live, sweeps collect, benches time);
+	// see [Hooks]. An error returned by a hook stops the run with that error, after the last
+	// checkpoint.
+	Hooks []Hooks
 }
 
-// Prepare returns the options with their defaults filled in for model m: Out (os.Stdout),
-// Data (m's dataset, loaded from DataDir) and Backend (NewBackend's choice, announced on Out).
-// Sweeps call it once to share the data and backend between runs.
-func (o RunOptions) Prepare(m *Model) (RunOptions, error) {
+// Hooks are callbacks a caller attaches to a [Run] without copying it. Any may be nil.
+type Hooks struct {
+	// OnStep is called after every training step with its metrics: "loss", "loss_avg" and
+	// the model's scalars (a scalar the model did not return is absent).
+	OnStep func(step int64, metrics map[string]float64) error
+	// OnEval is called after every evaluation (periodic and final) with its metrics.
+	OnEval func(step int64, metrics map[string]float64) error
+	// OnCheckpoint is called after every checkpoint is written, with its path.
+	OnCheckpoint func(step int64, path string) error
+}
+
+// PrepareFor returns the options with their defaults filled in for cfg: Out (os.Stdout),
+// Data (cfg's dataset with its params, loaded from DataDir) and Backend (NewBackend's
+// choice, announced on Out). Sweeps call it once to share the data and backend between runs.
+func (o RunOptions) PrepareFor(cfg *Config) (RunOptions, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	if err := cfg.resolve(); err != nil {
+		return o, fmt.Errorf("framework: config: %w", err)
+	}
 	if o.Data == nil {
-		data, err := LoadDataset(m.Dataset, o.DataDir)
+		data, err := LoadDataset(cfg.Dataset, o.DataDir, cfg.Params)
 		if err != nil {
 			return o, err
 		}
@@ -78,6 +95,25 @@ func (o RunOptions) Prepare(m *Model) (RunOptions, error) {
 	return o, nil
 }
 
+// Prepare is PrepareFor with model m's defaults: its default dataset and hyperparameters.
+func (o RunOptions) Prepare(m *Model) (RunOptions, error) {
+	return o.PrepareFor(&Config{Model: m.Name})
+}
+
+// DataKey identifies the data a config trains and evaluates on: its dataset and the
+// dataset's own hyperparameters. Configs with equal keys can share one loaded [Data].
+func (c *Config) DataKey() string {
+	d, err := LookupDataset(c.Dataset)
+	if err != nil {
+		return c.Dataset
+	}
+	key := c.Dataset
+	for _, p := range d.Params {
+		key += fmt.Sprintf(";%s=%v", p.Key, c.Params[p.Key])
+	}
+	return key
+}
+
 // Result is what a run measured.
 type Result struct {
 	Dir     string
@@ -86,6 +122,13 @@ type Result struct {
 	Resumed bool               // whether the run started from a checkpoint
 	Train   map[string]float64 // the training metrics of the last step
 	Eval    map[string]float64 // the final evaluation
+	// Expectations holds one line per condition of the config's Expect, and ExpectationsMet
+	// whether all hold (true when there are none). The train command exits non-zero otherwise.
+	Expectations    []string
+	ExpectationsMet bool
+	// NonFinite counts the logged values (training scalars, evaluation metrics) that were NaN
+	// or infinite, written as null in metrics.jsonl.
+	NonFinite int
 	// StepsPerSecond is the training speed measured in this call, compilation included (0 if
 	// no step ran); MedianStepSeconds is the median duration of one training step.
 	StepsPerSecond    float64
@@ -95,9 +138,17 @@ type Result struct {
 // Run trains cfg's model to cfg.Steps, evaluating, logging and checkpointing along the way,
 // and returns the final evaluation. It is the one train loop used by the train command,
 // notebooks, sweeps and tests.
+//
+// A fresh run (no checkpoint in opts.Dir) fills the variables from cfg.InitFrom with the
+// model's Pretrained hook if set, creates the others, then runs the model's Init on the
+// first batch; a run that finds checkpoints of the same experiment resumes from the latest,
+// to exactly the state and batches an uninterrupted run would have.
 func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("framework: RunOptions.Dir is required")
+	}
+	if err := cfg.resolve(); err != nil {
+		return nil, fmt.Errorf("framework: config: %w", err)
 	}
 	m, err := LookupModel(cfg.Model)
 	if err != nil {
@@ -111,42 +162,56 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 		return nil, err
 	}
 	defer unlock()
-	if err := checkSameExperiment(cfg, opts.Dir); err != nil {
+	latest, err := checkSameExperiment(cfg, opts.Dir)
+	if err != nil {
 		return nil, err
 	}
 	if err := WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), cfg.JSON()); err != nil {
 		return nil, err
 	}
-	if opts, err = opts.Prepare(m); err != nil {
+	if opts, err = opts.PrepareFor(cfg); err != nil {
 		return nil, err
+	}
+	if err := opts.Data.checkSplit(cfg.EvalSplit); err != nil {
+		return nil, fmt.Errorf("framework: config: %w", err)
 	}
 	out, data, backend := opts.Out, opts.Data, opts.Backend
 
 	store := newStore(cfg)
 	res = &Result{Dir: opts.Dir, Config: cfg}
-	if path, step, err := checkpoint.Latest(opts.Dir); err != nil && !errors.Is(err, checkpoint.ErrNoCheckpoint) {
-		return nil, err
-	} else if err == nil {
-		if _, err := checkpoint.Load(path, store); err != nil {
+	r := &runner{cfg: cfg, model: m, opts: opts, out: out, store: store, backend: backend, data: data,
+		lastSaved: -1, scalars: &scalarSet{}}
+	if latest != nil {
+		if _, err := checkpoint.Load(latest.path, store); err != nil {
 			return nil, err
 		}
+		if err := dropUnsavedVariables(store); err != nil {
+			return nil, err
+		}
+		r.initMeta = latest.header.Meta[metaInitSHA256]
 		res.Resumed = true
-		fmt.Fprintf(out, "qzoo: resuming %s from step %d (%s)\n", cfg.Model, step, filepath.Base(path))
+		fmt.Fprintf(out, "qzoo: resuming %s from step %d (%s)\n", cfg.Model, latest.header.Step, filepath.Base(latest.path))
 	}
 	startStep := optimizer.GetGlobalStep(store)
+	r.startStep = startStep
 	if err := truncateMetricsLog(filepath.Join(opts.Dir, MetricsFile), startStep); err != nil {
 		return nil, err
 	}
-
-	trainer := newTrainer(backend, store, cfg, m)
-	if startStep == 0 && m.Init != nil {
-		if err := runInit(backend, store, m, data.TrainBatches(cfg.BatchSize, cfg.Seed, 0)); err != nil {
+	if latest == nil {
+		if err := r.initialise(); err != nil {
 			return nil, err
 		}
 	}
-
-	r := &runner{cfg: cfg, model: m, opts: opts, out: out, store: store, backend: backend, data: data,
-		trainer: trainer, start: time.Now(), startStep: startStep, lastSaved: -1}
+	if n, err := applyTrainable(store, m, cfg); err != nil {
+		return nil, err
+	} else if n == 0 {
+		return nil, fmt.Errorf("framework: %s has no trainable variables left (Model.Trainable and freeze=%q froze them all)", m.Name, cfg.Freeze)
+	}
+	trainer, err := newTrainer(backend, store, cfg, m, r.scalars)
+	if err != nil {
+		return nil, err
+	}
+	r.start = time.Now()
 	defer r.close()
 	if err := r.openLog(); err != nil {
 		return nil, err
@@ -180,10 +245,52 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if err := WriteEval(filepath.Join(opts.Dir, EvalFile), res.Step, res.Eval); err != nil {
 		return nil, err
 	}
+	res.NonFinite = r.nonFinite
+	res.Expectations, res.ExpectationsMet = cfg.CheckExpectations(res.Eval)
 	if !opts.Quiet {
 		fmt.Fprint(out, FormatMetrics(fmt.Sprintf("%s at step %d", cfg.Model, res.Step), res.Eval))
+		if r.nonFinite > 0 {
+			fmt.Fprintf(out, "qzoo: %d logged values were NaN or infinite (null in %s)\n", r.nonFinite, MetricsFile)
+		}
 	}
 	return res, nil
+}
+
+// metaInitSHA256 is the checkpoint meta key of the SHA-256 of the init_from file.
+const metaInitSHA256 = "init_from_sha256"
+
+// initialise sets up the variables of a fresh run: pretrained values from init_from, then
+// every variable created by building the model on the first batch, then the model's Init.
+func (r *runner) initialise() error {
+	m, cfg := r.model, r.cfg
+	if cfg.InitFrom != "" {
+		sum, err := fileSHA256(cfg.InitFrom)
+		if err != nil {
+			return fmt.Errorf(`framework: key "init_from": %w`, err)
+		}
+		if err := m.Pretrained(r.store, cfg.InitFrom, cfg.Params); err != nil {
+			return fmt.Errorf("framework: %s: initialising from %s: %w", m.Name, cfg.InitFrom, err)
+		}
+		r.initMeta, _ = json.Marshal(sum)
+	}
+	ds := r.data.TrainBatches(cfg.BatchSize, cfg.Seed, 0)
+	for batch, err := range ds.Iter() {
+		if err != nil {
+			return fmt.Errorf("framework: reading the first batch for %s's initialisation: %w", m.Name, err)
+		}
+		defer func() { _ = batch.Finalize() }()
+		// Build the model once first, so that every variable exists with its initial value
+		// before the trainable filter and the initialisation graph read it (backends such as
+		// ONNX Runtime need the values when compiling).
+		if err := createVariables(r.backend, r.store, m, batch); err != nil {
+			return err
+		}
+		if m.Init == nil {
+			return nil
+		}
+		return runInit(r.backend, r.store, m, batch)
+	}
+	return fmt.Errorf("framework: %s initialisation: the training stream is empty", m.Name)
 }
 
 // newStore creates the model's variable store with the config's hyperparameters and seed.
@@ -191,111 +298,39 @@ func newStore(cfg *Config) *model.Store {
 	store := model.NewStore()
 	store.SetParams(cfg.Params)
 	store.SetParam(optimizer.ParamLearningRate, cfg.LearningRate)
+	if cfg.Optimizer == "adamw" {
+		store.SetParam(optimizer.ParamAdamWeightDecay, cfg.WeightDecay)
+	}
 	if err := store.SetRNGStateFromSeed(cfg.Seed); err != nil {
 		panic(err) // only fails for an invalid store
 	}
 	return store
 }
 
-// modelFn wraps m.Build for the trainer: predictions followed by the scalars in m.Scalars order.
-func modelFn(m *Model, cfg *Config) func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-	return func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		g := inputs[0].Graph()
-		if scope.IsTraining(g) {
-			applySchedule(scope, g, cfg)
-		}
-		o := m.Build(scope, inputs)
-		if len(o.Scalars) != len(m.Scalars) {
-			exceptions.Panicf("framework: model %q returned %d scalars, declared %d (%v)", m.Name, len(o.Scalars), len(m.Scalars), m.Scalars)
-		}
-		nodes := append([]*graph.Node{}, o.Predictions...)
-		for _, name := range m.Scalars {
-			s, ok := o.Scalars[name]
-			if !ok {
-				exceptions.Panicf("framework: model %q did not return its declared scalar %q", m.Name, name)
-			}
-			nodes = append(nodes, graph.ConvertDType(s, dtypes.Float32))
-		}
-		return nodes
+// runInit runs the model's data-dependent initialisation on batch.
+func runInit(backend compute.Backend, store *model.Store, m *Model, batch train.Batch) error {
+	// The constant output keeps the graph valid when Init has nothing to do for these
+	// hyperparameters (e.g. a quantizer without data-dependent initialisation).
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) *graph.Node {
+		store.SetTraining(inputs[0].Graph(), true) // variables as parameters, see createVariables
+		m.Init(scope, inputs)
+		return graph.Const(inputs[0].Graph(), int32(0))
+	})
+	if err != nil {
+		return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
 	}
-}
-
-// applySchedule sets the learning rate of this step: linear warm-up, then constant or cosine
-// decay to MinLearningRate at cfg.Steps.
-func applySchedule(scope *model.Scope, g *graph.Graph, cfg *Config) {
-	if cfg.WarmupSteps == 0 && cfg.LRSchedule == "constant" {
-		return
-	}
-	step := graph.ConvertDType(optimizer.GetGlobalStepVar(scope).NodeValue(g), dtypes.Float32)
-	lr := graph.Scalar(g, dtypes.Float32, cfg.LearningRate)
-	if cfg.LRSchedule == "cosine" {
-		decaySteps := math.Max(1, float64(cfg.Steps-cfg.WarmupSteps))
-		progress := graph.DivScalar(graph.SubScalar(step, float64(cfg.WarmupSteps)), decaySteps)
-		progress = graph.ClipScalar(progress, 0, 1)
-		cosine := graph.MulScalar(graph.OnePlus(graph.Cos(graph.MulScalar(progress, math.Pi))), 0.5)
-		lr = graph.AddScalar(graph.MulScalar(cosine, cfg.LearningRate-cfg.MinLearningRate), cfg.MinLearningRate)
-	}
-	if cfg.WarmupSteps > 0 {
-		ramp := graph.MinScalar(graph.DivScalar(graph.OnePlus(step), float64(cfg.WarmupSteps)), 1)
-		lr = graph.Mul(lr, ramp)
-	}
-	optimizer.LearningRateVarWithValue(scope.Store().RootScope(), dtypes.Float32, cfg.LearningRate).SetNodeValue(lr)
-}
-
-func newTrainer(backend compute.Backend, store *model.Store, cfg *Config, m *Model) *train.Trainer {
-	adam := optimizer.Adam().LearningRate(cfg.LearningRate)
-	if cfg.Optimizer == "adamw" {
-		adam = adam.WeightDecay(cfg.WeightDecay)
-	}
-	var metrics []metric.Interface
-	for i, name := range m.Scalars {
-		idx := i - len(m.Scalars) // counted from the end of the predictions
-		metrics = append(metrics, metric.NewBaseMetric(name, name, "stat",
-			func(_ *model.Scope, _, predictions []*graph.Node) *graph.Node {
-				return predictions[len(predictions)+idx]
-			}, nil))
-	}
-	return train.NewTrainer(backend, store, modelFn(m, cfg), nil, adam.Done(), metrics, nil)
-}
-
-// runInit runs the model's data-dependent initialisation on the first training batch.
-func runInit(backend compute.Backend, store *model.Store, m *Model, ds train.Dataset) error {
-	for batch, err := range ds.Iter() {
+	defer exec.Finalize()
+	err = exceptions.TryCatch[error](func() {
+		outs, err := exec.Call(inputArgs(batch)...)
 		if err != nil {
-			return fmt.Errorf("framework: reading the first batch for %s's initialisation: %w", m.Name, err)
+			panic(err)
 		}
-		// Build the model once first, so that every variable exists with its initial value
-		// before the initialisation graph reads it (backends such as ONNX Runtime need the
-		// values when compiling).
-		if err := createVariables(backend, store, m, batch); err != nil {
-			return err
-		}
-		// The constant output keeps the graph valid when Init has nothing to do for these
-		// hyperparameters (e.g. a quantizer without data-dependent initialisation).
-		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) *graph.Node {
-			store.SetTraining(inputs[0].Graph(), true) // variables as parameters, see createVariables
-			m.Init(scope, inputs)
-			return graph.Const(inputs[0].Graph(), int32(0))
-		})
-		if err != nil {
-			return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
-		}
-		args := inputArgs(batch)
-		err = exceptions.TryCatch[error](func() {
-			outs, err := exec.Call(args...)
-			if err != nil {
-				panic(err)
-			}
-			outs[0].MustFinalizeAll()
-		})
-		exec.Finalize()
-		_ = batch.Finalize()
-		if err != nil {
-			return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
-		}
-		return nil
+		outs[0].MustFinalizeAll()
+	})
+	if err != nil {
+		return fmt.Errorf("framework: %s initialisation: %w", m.Name, err)
 	}
-	return fmt.Errorf("framework: %s initialisation: the training stream is empty", m.Name)
+	return nil
 }
 
 // createVariables builds the model once on batch, creating and initialising its variables.
@@ -335,12 +370,14 @@ type runner struct {
 	store     *model.Store
 	backend   compute.Backend
 	data      *Data
-	trainer   *train.Trainer
+	scalars   *scalarSet
+	initMeta  json.RawMessage // the init_from file's SHA-256, as JSON, for the checkpoints
 	log       *os.File
 	start     time.Time
 	startStep int64
 	lastSaved int64
 	lastTrain map[string]float64
+	nonFinite int
 	progress  progress
 }
 
@@ -359,7 +396,12 @@ func (r *runner) close() {
 	}
 }
 
+// writeLog appends record to metrics.jsonl; non-finite numbers (top level or in a nested
+// map of metrics) are written as null and counted.
 func (r *runner) writeLog(record map[string]any) error {
+	var n int
+	record, n = finiteRecord(record)
+	r.nonFinite += n
 	line, err := json.Marshal(record)
 	if err != nil {
 		return fmt.Errorf("framework: metrics record: %w", err)
@@ -370,12 +412,45 @@ func (r *runner) writeLog(record map[string]any) error {
 	return nil
 }
 
+// finiteRecord returns a copy of record with NaN and ±Inf float64 values replaced by nil, and
+// how many were replaced.
+func finiteRecord(record map[string]any) (map[string]any, int) {
+	out := make(map[string]any, len(record))
+	n := 0
+	for k, v := range record {
+		switch x := v.(type) {
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				out[k] = nil
+				n++
+				continue
+			}
+		case map[string]float64:
+			inner := make(map[string]any, len(x))
+			for ik, iv := range x {
+				inner[ik] = iv
+			}
+			var m int
+			out[k], m = finiteRecord(inner)
+			n += m
+			continue
+		}
+		out[k] = v
+	}
+	return out, n
+}
+
 // onStep logs, reports progress, evaluates and checkpoints as the config asks.
 func (r *runner) onStep(loop *train.Loop, metrics []*tensors.Tensor) error {
 	step := optimizer.GetGlobalStep(r.store)
-	names := append([]string{"loss", "loss_avg"}, r.model.Scalars...)
+	// metrics: the trainer's batch loss and its own moving average (unused, see
+	// lossAvgScope), then ours: loss_avg and the model's scalars.
+	names := append([]string{"loss", "", "loss_avg"}, r.model.Scalars...)
 	values := make(map[string]float64, len(names))
 	for i, name := range names {
+		if name == "" || r.scalars.missing[name] {
+			continue
+		}
 		v, err := scalarValue(metrics[i])
 		if err != nil {
 			return fmt.Errorf("framework: metric %s: %w", name, err)
@@ -398,6 +473,13 @@ func (r *runner) onStep(loop *train.Loop, metrics []*tensors.Tensor) error {
 	if !r.opts.Quiet {
 		r.progress.update(r.out, step, r.startStep, int64(r.cfg.Steps), r.start, values["loss_avg"])
 	}
+	for _, h := range r.opts.Hooks {
+		if h.OnStep != nil {
+			if err := h.OnStep(step, values); err != nil {
+				return fmt.Errorf("framework: step hook at step %d: %w", step, err)
+			}
+		}
+	}
 	if r.cfg.EvalEvery > 0 && step%int64(r.cfg.EvalEvery) == 0 && step != int64(r.cfg.Steps) {
 		if _, err := r.evaluate(step); err != nil {
 			return err
@@ -418,108 +500,46 @@ func (r *runner) endProgress() {
 func (r *runner) save(step int64) error {
 	model, _ := json.Marshal(r.cfg.Model)
 	meta := map[string]json.RawMessage{"model": model, "config": r.cfg.JSON()}
-	if _, err := checkpoint.Save(r.opts.Dir, step, r.store, meta); err != nil {
+	if r.initMeta != nil {
+		meta[metaInitSHA256] = r.initMeta
+	}
+	path, err := checkpoint.SaveFiltered(r.opts.Dir, step, r.store, meta, keepInCheckpoint)
+	if err != nil {
 		return err
 	}
 	r.lastSaved = step
-	return checkpoint.Prune(r.opts.Dir, r.cfg.KeepCheckpoints)
+	if err := checkpoint.Prune(r.opts.Dir, r.cfg.KeepCheckpoints); err != nil {
+		return err
+	}
+	for _, h := range r.opts.Hooks {
+		if h.OnCheckpoint != nil {
+			if err := h.OnCheckpoint(step, path); err != nil {
+				return fmt.Errorf("framework: checkpoint hook at step %d: %w", step, err)
+			}
+		}
+	}
+	return nil
 }
 
-// evaluate runs the evaluator over the whole evaluation split and logs the result.
+// evaluate evaluates the current variables and logs the result.
 func (r *runner) evaluate(step int64) (map[string]float64, error) {
-	// A new graph for each evaluation: backends that prefer constants (ONNX Runtime) embed
-	// non-trainable variables, such as EMA codebooks, in evaluation graphs as constants, so
-	// a graph compiled at an earlier step would evaluate stale values.
-	exec, err := newPredictExec(r.backend, r.store, r.model, false)
+	metrics, err := evaluateModel(&EvalContext{Config: r.cfg, Model: r.model, Backend: r.backend, Store: r.store,
+		Data: r.data, Split: r.cfg.EvalSplit, MaxExamples: r.cfg.EvalExamples, Step: step, Out: r.out})
 	if err != nil {
 		return nil, err
 	}
-	defer exec.Finalize()
-	metrics, err := evaluate(exec, r.model, r.cfg, r.data)
-	if err != nil {
-		return nil, err
-	}
-	record := map[string]any{"step": step, "eval": metrics}
+	record := map[string]any{"step": step, "eval": metrics, "split": r.cfg.EvalSplit}
 	if err := r.writeLog(record); err != nil {
 		return nil, err
 	}
+	for _, h := range r.opts.Hooks {
+		if h.OnEval != nil {
+			if err := h.OnEval(step, metrics); err != nil {
+				return nil, fmt.Errorf("framework: evaluation hook at step %d: %w", step, err)
+			}
+		}
+	}
 	return metrics, nil
-}
-
-// newPredictExec returns an Exec of the model's predictions, its graph built in training mode
-// when training is set.
-func newPredictExec(backend compute.Backend, store *model.Store, m *Model, training bool) (*model.Exec, error) {
-	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		if training {
-			store.SetTraining(inputs[0].Graph(), true)
-		}
-		return m.Build(scope, inputs).Predictions
-	})
-	if err != nil {
-		return nil, fmt.Errorf("framework: graph of %s: %w", m.Name, err)
-	}
-	return exec, nil
-}
-
-func evaluate(exec *model.Exec, m *Model, cfg *Config, data *Data) (map[string]float64, error) {
-	ev := m.NewEvaluator(cfg.Params)
-	seen := 0
-	for batch, err := range data.EvalBatches(cfg.EvalBatchSize).Iter() {
-		if err != nil {
-			return nil, fmt.Errorf("framework: evaluation data: %w", err)
-		}
-		if cfg.EvalExamples > 0 && seen >= cfg.EvalExamples {
-			_ = batch.Finalize()
-			break
-		}
-		seen += batch.Inputs[0].Shape().Dimensions[0]
-		args := inputArgs(batch)
-		preds, err := exec.Call(args...)
-		if err != nil {
-			_ = batch.Finalize()
-			return nil, fmt.Errorf("framework: evaluating %s: %w", m.Name, err)
-		}
-		err = ev.Add(batch.Inputs, preds)
-		_ = batch.Finalize()
-		for _, p := range preds {
-			p.MustFinalizeAll()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("framework: evaluating %s: %w", m.Name, err)
-		}
-	}
-	return ev.Metrics(), nil
-}
-
-// Evaluate loads the latest checkpoint of the run in dir and evaluates it on the model's
-// evaluation split. It returns the metrics, the run's config and the checkpoint's step.
-func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, error) {
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
-	}
-	m, err := LookupModel(cfg.Model)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	path, step, err := checkpoint.Latest(dir)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	store := newStore(cfg)
-	if _, err := checkpoint.Load(path, store); err != nil {
-		return nil, nil, 0, err
-	}
-	if opts, err = opts.Prepare(m); err != nil {
-		return nil, nil, 0, err
-	}
-	exec, err := newPredictExec(opts.Backend, store, m, false)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	defer exec.Finalize()
-	metrics, err := evaluate(exec, m, cfg, opts.Data)
-	return metrics, cfg, step, err
 }
 
 // FormatMetrics renders metrics as an aligned two-column table under a title.
@@ -553,36 +573,69 @@ func scalarValue(t *tensors.Tensor) (float64, error) {
 	return 0, fmt.Errorf("not a scalar: %s", t.Shape())
 }
 
-// checkSameExperiment refuses to resume a run directory whose checkpoints are of another
-// experiment: the model and its hyperparameters must match (the schedule, e.g. steps, may
-// change).
-func checkSameExperiment(cfg *Config, dir string) error {
-	if _, _, err := checkpoint.Latest(dir); errors.Is(err, checkpoint.ErrNoCheckpoint) {
-		return nil // nothing trained yet: the directory can take any experiment
-	}
-	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+// latestCheckpoint is the checkpoint a run resumes from.
+type latestCheckpoint struct {
+	path   string
+	header *checkpoint.Header
+}
+
+// checkSameExperiment returns the latest checkpoint of dir (nil if none) after checking that
+// it is of cfg's experiment: the config recorded in the checkpoint itself (not config.json,
+// which may be missing or edited) must have the same model, dataset, hyperparameters, seed,
+// batch size, optimizer, gradient clipping, frozen variables and pretrained file. The
+// schedule (steps, learning rate, evaluation and checkpoint cadence) may change.
+func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
+	path, _, err := checkpoint.Latest(dir)
+	if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+		return nil, nil // nothing trained yet: the directory can take any experiment
 	} else if err != nil {
-		return fmt.Errorf("framework: %w", err)
+		return nil, err
 	}
-	saved, err := ParseConfig(data)
+	header, err := checkpoint.ReadHeader(path)
 	if err != nil {
-		return fmt.Errorf("framework: %s: %w", filepath.Join(dir, ConfigFile), err)
+		return nil, err
 	}
-	if saved.Model != cfg.Model {
-		return fmt.Errorf("framework: %s holds a run of model %q, not %q: use another directory", dir, saved.Model, cfg.Model)
+	raw, ok := header.Meta["config"]
+	if !ok {
+		return nil, fmt.Errorf("framework: %s records no config, so it cannot be told whether it is of this experiment: use another directory", path)
 	}
-	for k, v := range saved.Params {
-		if cfg.Params[k] != v {
-			return fmt.Errorf("framework: %s was trained with %s=%v, this config has %v: use another directory", dir, k, v, cfg.Params[k])
+	saved, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("framework: the config recorded in %s: %w", path, err)
+	}
+	differ := func(key string, was, now any) error {
+		return fmt.Errorf("framework: %s holds a run with %s=%v, this config has %v: use another directory (%s)",
+			dir, key, was, now, filepath.Base(path))
+	}
+	for _, f := range []struct {
+		key      string
+		was, now any
+	}{
+		{"model", saved.Model, cfg.Model}, {"dataset", saved.Dataset, cfg.Dataset},
+		{"seed", saved.Seed, cfg.Seed}, {"batch_size", saved.BatchSize, cfg.BatchSize},
+		{"optimizer", saved.Optimizer, cfg.Optimizer}, {"clip_grad_norm", saved.ClipGradNorm, cfg.ClipGradNorm},
+		{"freeze", saved.Freeze, cfg.Freeze}, {"init_from", saved.InitFrom, cfg.InitFrom},
+	} {
+		if f.was != f.now {
+			return nil, differ(f.key, f.was, f.now)
 		}
 	}
-	if saved.Seed != cfg.Seed || saved.BatchSize != cfg.BatchSize {
-		return fmt.Errorf("framework: %s was trained with seed %d and batch size %d, this config has %d and %d: use another directory",
-			dir, saved.Seed, saved.BatchSize, cfg.Seed, cfg.BatchSize)
+	keys := make([]string, 0, len(saved.Params)+len(cfg.Params))
+	for k := range saved.Params {
+		keys = append(keys, k)
 	}
-	return nil
+	for k := range cfg.Params {
+		if _, ok := saved.Params[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fmt.Sprint(saved.Params[k]) != fmt.Sprint(cfg.Params[k]) {
+			return nil, differ(k, saved.Params[k], cfg.Params[k])
+		}
+	}
+	return &latestCheckpoint{path: path, header: header}, nil
 }
 
 // truncateMetricsLog drops the records a killed run logged after its last checkpoint, so the

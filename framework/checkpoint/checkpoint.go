@@ -134,12 +134,19 @@ func FileName(step int64) string { return fmt.Sprintf("ckpt-%010d.qzc", step) }
 // package doc) and returns the file's path. dir is created if missing; an existing checkpoint
 // of the same step is replaced.
 func Save(dir string, step int64, store *model.Store, meta map[string]json.RawMessage) (string, error) {
-	return save(dir, step, store, meta, nil)
+	return save(dir, step, store, meta, nil, nil)
 }
 
-// save is Save with a hook that wraps the writer of the checksummed part (tests inject failures).
+// SaveFiltered is Save for the variables whose path keep accepts only (keep nil: all). The
+// train loop leaves out state that must not outlive the process, such as GoMLX's per-trainer
+// metric accumulators.
+func SaveFiltered(dir string, step int64, store *model.Store, meta map[string]json.RawMessage, keep func(path string) bool) (string, error) {
+	return save(dir, step, store, meta, keep, nil)
+}
+
+// save is SaveFiltered with a hook that wraps the writer of the checksummed part (tests inject failures).
 func save(dir string, step int64, store *model.Store, meta map[string]json.RawMessage,
-	wrap func(io.Writer) io.Writer) (ckptPath string, err error) {
+	keep func(path string) bool, wrap func(io.Writer) io.Writer) (ckptPath string, err error) {
 	ckptPath = filepath.Join(dir, FileName(step))
 	fail := func(format string, args ...any) (string, error) {
 		return "", fmt.Errorf("checkpoint: save %s: "+format, append([]any{ckptPath}, args...)...)
@@ -157,6 +164,9 @@ func save(dir string, step int64, store *model.Store, meta map[string]json.RawMe
 	var values []*tensors.Tensor
 	var offset int64
 	for v := range store.IterVariables() {
+		if keep != nil && !keep(v.Path()) {
+			continue
+		}
 		value, err := v.Value()
 		if err != nil {
 			return fail("variable %q: %w", v.Path(), err)

@@ -209,7 +209,7 @@ func TestSaveFailureIsAtomic(t *testing.T) {
 	newer := newTestStore(t, 2)
 	for _, step := range []int64{1, 2} { // Overwriting the same step, and writing a new one.
 		for _, n := range []int{0, 10, 200, 900} {
-			_, err := save(dir, step, newer, testMeta, func(w io.Writer) io.Writer { return &failingWriter{w, n} })
+			_, err := save(dir, step, newer, testMeta, nil, func(w io.Writer) io.Writer { return &failingWriter{w, n} })
 			if !errors.Is(err, errInjected) {
 				t.Fatalf("step %d, failure after %d bytes: error %v, want the injected one", step, n, err)
 			}

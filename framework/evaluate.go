@@ -1,0 +1,231 @@
+package framework
+
+import (
+	"fmt"
+	"io"
+	"iter"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/framework/checkpoint"
+)
+
+// EvalContext is what a model's custom evaluation (Model.Evaluate) gets: the trained
+// variables, the backend, the data and the config. It is valid only during the call.
+type EvalContext struct {
+	// Config is the run's resolved config (Params holds the hyperparameters).
+	Config *Config
+	// Model is the model being evaluated.
+	Model *Model
+	// Backend runs the graphs.
+	Backend compute.Backend
+	// Store holds the trained variables (read them, or build graphs over them with
+	// model.NewExec(Backend, Store, ...)); changes are not saved.
+	Store *model.Store
+	// Data is the loaded dataset.
+	Data *Data
+	// Split is the evaluation split ("test", "validation", ...).
+	Split string
+	// MaxExamples is the config's eval_examples (0: the whole split); Batches honours it.
+	MaxExamples int
+	// Step is the global step of the evaluated variables.
+	Step int64
+	// Out receives messages (never nil).
+	Out io.Writer
+}
+
+// Batches returns one pass over the evaluation split in batches of the config's
+// eval_batch_size, holding exactly the first MaxExamples examples when MaxExamples > 0.
+func (c *EvalContext) Batches() (train.Dataset, error) {
+	return evalBatches(c.Data, c.Split, c.Config.EvalBatchSize, c.MaxExamples)
+}
+
+// NewPredictExec returns an Exec of the model's predictions (Build's Outputs.Predictions) in
+// evaluation mode over the context's variables. The caller finalizes it.
+func (c *EvalContext) NewPredictExec() (*model.Exec, error) {
+	return newPredictExec(c.Backend, c.Store, c.Model, false)
+}
+
+// evalBatches returns one pass over split, cut to exactly the first limit examples (limit 0:
+// all of them).
+func evalBatches(data *Data, split string, batchSize, limit int) (train.Dataset, error) {
+	if err := data.checkSplit(split); err != nil {
+		return nil, err
+	}
+	ds, err := data.EvalBatches(split, batchSize)
+	if err != nil {
+		return nil, fmt.Errorf("framework: evaluation split %q: %w", split, err)
+	}
+	if limit <= 0 {
+		return ds, nil
+	}
+	return &limitedDataset{inner: ds, limit: limit}, nil
+}
+
+// limitedDataset yields the batches of inner up to exactly limit examples: the batch that
+// crosses the limit is cut to the examples before it (inputs and labels alike).
+type limitedDataset struct {
+	inner train.Dataset
+	limit int
+}
+
+func (d *limitedDataset) Name() string { return d.inner.Name() }
+
+func (d *limitedDataset) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		seen := 0
+		for batch, err := range d.inner.Iter() {
+			if err != nil {
+				yield(batch, err)
+				return
+			}
+			if seen >= d.limit {
+				_ = batch.Finalize()
+				return
+			}
+			n := batch.Inputs[0].Shape().Dimensions[0]
+			if seen+n > d.limit {
+				cut, err := cutBatch(batch, d.limit-seen)
+				_ = batch.Finalize()
+				if err != nil {
+					yield(train.Batch{}, err)
+					return
+				}
+				batch, n = cut, d.limit-seen
+			}
+			seen += n
+			if !yield(batch, nil) {
+				return
+			}
+		}
+	}
+}
+
+// cutBatch returns a new batch with the first n examples of batch.
+func cutBatch(batch train.Batch, n int) (train.Batch, error) {
+	var out train.Batch
+	for _, t := range batch.Inputs {
+		c, err := sliceRows(t, n)
+		if err != nil {
+			return out, err
+		}
+		out.Inputs = append(out.Inputs, c)
+	}
+	for _, t := range batch.Labels {
+		c, err := sliceRows(t, n)
+		if err != nil {
+			return out, err
+		}
+		out.Labels = append(out.Labels, c)
+	}
+	return out, nil
+}
+
+// newPredictExec returns an Exec of the model's predictions, its graph built in training mode
+// when training is set.
+func newPredictExec(backend compute.Backend, store *model.Store, m *Model, training bool) (*model.Exec, error) {
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		if training {
+			store.SetTraining(inputs[0].Graph(), true)
+		}
+		return m.Build(scope, inputs).Predictions
+	})
+	if err != nil {
+		return nil, fmt.Errorf("framework: graph of %s: %w", m.Name, err)
+	}
+	return exec, nil
+}
+
+// evaluateModel runs the model's evaluator over the evaluation split and its custom
+// evaluation, and merges their metrics.
+func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
+	m := ctx.Model
+	metrics := map[string]float64{}
+	if m.NewEvaluator != nil {
+		// A new graph for each evaluation: backends that prefer constants (ONNX Runtime) embed
+		// non-trainable variables, such as EMA codebooks, in evaluation graphs as constants, so
+		// a graph compiled at an earlier step would evaluate stale values.
+		exec, err := ctx.NewPredictExec()
+		if err != nil {
+			return nil, err
+		}
+		defer exec.Finalize()
+		ds, err := ctx.Batches()
+		if err != nil {
+			return nil, err
+		}
+		ev := m.NewEvaluator(ctx.Config.Params)
+		labeled, _ := ev.(LabeledEvaluator)
+		for batch, err := range ds.Iter() {
+			if err != nil {
+				return nil, fmt.Errorf("framework: evaluation data: %w", err)
+			}
+			preds, err := exec.Call(inputArgs(batch)...)
+			if err != nil {
+				_ = batch.Finalize()
+				return nil, fmt.Errorf("framework: evaluating %s: %w", m.Name, err)
+			}
+			if labeled != nil {
+				err = labeled.AddLabeled(batch.Inputs, batch.Labels, preds)
+			} else {
+				err = ev.Add(batch.Inputs, preds)
+			}
+			_ = batch.Finalize()
+			for _, p := range preds {
+				p.MustFinalizeAll()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("framework: evaluating %s: %w", m.Name, err)
+			}
+		}
+		for k, v := range ev.Metrics() {
+			metrics[k] = v
+		}
+	}
+	if m.Evaluate != nil {
+		custom, err := m.Evaluate(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("framework: evaluating %s: %w", m.Name, err)
+		}
+		for k, v := range custom {
+			if _, dup := metrics[k]; dup {
+				return nil, fmt.Errorf("framework: model %s reports metric %q from both its Evaluator and Evaluate", m.Name, k)
+			}
+			metrics[k] = v
+		}
+	}
+	return metrics, nil
+}
+
+// Evaluate loads the latest checkpoint of the run in dir and evaluates it on the config's
+// evaluation split. It returns the metrics, the run's config and the checkpoint's step.
+func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
+	}
+	m, err := LookupModel(cfg.Model)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	path, step, err := checkpoint.Latest(dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	store := newStore(cfg)
+	if _, err := checkpoint.Load(path, store); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := dropUnsavedVariables(store); err != nil {
+		return nil, nil, 0, err
+	}
+	if opts, err = opts.PrepareFor(cfg); err != nil {
+		return nil, nil, 0, err
+	}
+	metrics, err := evaluateModel(&EvalContext{Config: cfg, Model: m, Backend: opts.Backend, Store: store,
+		Data: opts.Data, Split: cfg.EvalSplit, MaxExamples: cfg.EvalExamples, Step: step, Out: opts.Out})
+	return metrics, cfg, step, err
+}
