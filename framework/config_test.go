@@ -82,8 +82,13 @@ func (s *syntheticBatches) Iter() iter.Seq2[train.Batch, error] {
 			for i := range x {
 				x[i] = float32(rng.NormFloat64())
 			}
+			y := make([]float32, len(x))
+			for i, v := range x {
+				y[i] = 2 * v
+			}
 			t := tensors.FromFlatDataAndDimensions(x, s.batchSize, s.width)
-			if !yield(train.Batch{Inputs: []*tensors.Tensor{t}}, nil) {
+			target := tensors.FromFlatDataAndDimensions(y, s.batchSize, s.width) // label: 2x
+			if !yield(train.Batch{Inputs: []*tensors.Tensor{t}, Labels: []*tensors.Tensor{target}}, nil) {
 				return
 			}
 		}
