@@ -3,8 +3,9 @@
 //	go run ./train --config configs/vq/simvq_fashion.json [--set "key=value;..."] [--checkpoint DIR]
 //
 // It resumes from the latest checkpoint in DIR when there is one, writes the resolved config,
-// checkpoints, metrics.jsonl and eval.json there, and prints the final evaluation. --help lists
-// the registered models and their hyperparameters.
+// checkpoints, metrics.jsonl and eval.json there, and prints the final evaluation. It exits
+// with status 1 when the run fails or when the config's "expect" conditions do not all hold.
+// --help lists the registered models, datasets and their hyperparameters.
 package main
 
 import (
@@ -55,12 +56,11 @@ func run(configPath, set, dir, dataDir string, quiet bool) error {
 		return err
 	}
 	fmt.Printf("trained %d steps (%.2f steps/s); run directory %s\n", res.Step, res.StepsPerSecond, res.Dir)
-	lines, ok := cfg.CheckExpectations(res.Eval)
-	for _, l := range lines {
+	for _, l := range res.Expectations {
 		fmt.Println(l)
 	}
-	if !ok {
-		fmt.Println("some expectations of the config were not met")
+	if !res.ExpectationsMet {
+		return fmt.Errorf("config %s: expectations not met (see above); the run itself is in %s", configPath, res.Dir)
 	}
 	return nil
 }

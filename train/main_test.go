@@ -45,3 +45,26 @@ func TestRunRejectsBadConfigs(t *testing.T) {
 		}
 	}
 }
+
+// Fault 3: a config whose expect conditions fail makes the command fail (exit status 1 from
+// main), while one whose conditions hold succeeds. It trains two steps on real Fashion-MNIST.
+func TestExpectationsDecideExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := `"model": "vqae", "steps": 2, "batch_size": 16, "eval_examples": 50, "checkpoint_every": 0`
+	failing := write("failing.json", `{`+base+`, "expect": {"psnr": ">= 99", "mse": ">= 0"}}`)
+	passing := write("passing.json", `{`+base+`, "expect": {"mse": ">= 0"}}`)
+	err := run(failing, "", filepath.Join(dir, "failing"), "", true)
+	if err == nil || !strings.Contains(err.Error(), "expectations not met") {
+		t.Errorf("failing expectations: got %v, want an error", err)
+	}
+	if err := run(passing, "", filepath.Join(dir, "passing"), "", true); err != nil {
+		t.Errorf("met expectations: %v", err)
+	}
+}
