@@ -1,0 +1,50 @@
+// Package framework is qzoo's one train and eval loop and the contract every model of the zoo
+// fills to use it: the same [Run] serves the train command, notebooks, sweeps, benches and tests,
+// so no family grows a loop of its own.
+//
+// # The contract
+//
+// A model registers a [Model] with [Register] in an init function of its package:
+//
+//   - Build (required) builds the graph for a batch of inputs and returns predictions and
+//     named scalar statistics; it adds its losses with train.AddLoss, or sets Loss to learn from
+//     the batch's labels. Its hyperparameters (Params) are declared once, with default, type,
+//     doc and domain (framework/hparams), and read from the scope.
+//   - NewEvaluator accumulates predictions over the evaluation split (a [LabeledEvaluator] also
+//     gets the labels); Evaluate, or both, evaluates with the trained variables, the backend and
+//     the data in an [EvalContext] (generation with a cache, a real entropy coder's bitstream,
+//     perplexity over a token stream). Their metrics are merged.
+//   - Optional hooks: Init (data-dependent initialisation on the first batch of a fresh run),
+//     Pretrained (fill variables from the config's init_from file before step 1, never on
+//     resume, its SHA-256 recorded in every checkpoint), Trainable (which variables train: a
+//     frozen base under adapters), Validate (constraints between hyperparameters).
+//
+// A dataset registers a [Dataset] with [RegisterDataset] from its own package: its own validated
+// hyperparameters, which share the config's params namespace, and a loader returning [Data]:
+// an endless training stream whose batch k is a pure function of (seed, k) (the
+// datasets.Batches core gives this for any indexable source) and named evaluation splits.
+//
+// # Configs
+//
+// A [Config] is strict JSON ([LoadConfig]) adjusted by -set overrides ([Config.Set]): unknown
+// keys, wrong types, non-finite numbers and values outside a key's domain are errors naming the
+// key. The optimizer is any of GoMLX's (optimizer.KnownOptimizers), with its own keys accepted in
+// params ([OptimizerParams]), a warm-up + cosine schedule, gradient clipping by global norm
+// (clip_grad_norm) and a freeze pattern.
+//
+// # Runs
+//
+// [Run] trains to the config's steps in a run directory: it writes the resolved config, logs
+// metrics.jsonl (a non-finite value as null, counted), evaluates every eval_every steps on the
+// eval_split (exactly eval_examples examples when set), saves atomic checkpoints, and resumes a
+// killed run from the latest one to exactly the state, batches and logged values an
+// uninterrupted run would have — after checking, against the config recorded in the checkpoint,
+// that it is the same experiment. Callers attach [Hooks] (per step, per evaluation, per
+// checkpoint) through [RunOptions]. [Evaluate] re-evaluates a run directory.
+//
+// The backend is chosen by [NewBackend]: GOMLX_BACKEND, else XLA with a PJRT plugin (GPU), else
+// ONNX Runtime when its library is installed (compiled in wherever cgo is), else the pure-Go
+// backend; the choice and its reason are printed.
+//
+// See the package example for a model registered, trained and evaluated end to end.
+package framework
