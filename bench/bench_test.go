@@ -45,7 +45,7 @@ func fashionData(tb testing.TB) *framework.Data {
 // -benchtime the harness settles on b.N = 1, i.e. 1+4 steps; for a steadier median use
 //
 //	GOEXPERIMENT=simd go test -run '^$' -bench VQAETrainStep -benchtime 30x ./bench
-//	GOEXPERIMENT=simd go test -tags onnx -run '^$' -bench VQAETrainStep -benchtime 30x ./bench
+//	GOEXPERIMENT=simd go test -run '^$' -bench VQAETrainStep -benchtime 30x ./bench
 func BenchmarkVQAETrainStep(b *testing.B) {
 	data := fashionData(b)
 	for _, spec := range framework.AvailableBackends() {

@@ -1,9 +1,11 @@
 // Command bench measures how fast the zoo trains models/vqae on each available GoMLX backend and
 // compares it with the same network trained by PyTorch on the same machine, in the same run:
 //
-//	go run ./bench                                  # pure-Go backend, without SIMD matmul
-//	GOEXPERIMENT=simd go run ./bench                # pure-Go backend with its SIMD kernels
-//	GOEXPERIMENT=simd go run -tags onnx ./bench     # plus ONNX Runtime (scripts/setup-onnxruntime.sh)
+//	go run ./bench                      # pure-Go backend without SIMD matmul, and ONNX Runtime if installed
+//	GOEXPERIMENT=simd go run ./bench    # pure-Go backend with its SIMD kernels, and ONNX Runtime
+//
+// ONNX Runtime is compiled in wherever cgo is (-tags noonnx leaves it out) and measured when
+// scripts/setup-onnxruntime.sh has installed its library.
 //
 // For each backend of framework.AvailableBackends it trains the SimVQ autoencoder of
 // configs/vq/simvq_fashion.json with framework.Run for -steps steps (constant learning rate, no
@@ -129,7 +131,7 @@ type BuildFlags struct {
 	GOAMD64      string `json:"goamd64,omitempty"`
 }
 
-// String is a one-line summary, e.g. "go1.26.8, GOEXPERIMENT=simd, -tags onnx, CGO_ENABLED=1".
+// String is a one-line summary, e.g. "go1.27.3, GOEXPERIMENT=simd, -tags (none), CGO_ENABLED=1".
 func (f BuildFlags) String() string {
 	exp := f.GOEXPERIMENT
 	if exp == "" {

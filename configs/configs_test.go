@@ -15,7 +15,7 @@ import (
 	"github.com/qzoo/qzoo/sweep"
 )
 
-// runCommand matches the command a description must state, e.g. "go run -tags onnx ./train".
+// runCommand matches the command a description must state, e.g. "GOEXPERIMENT=simd go run ./train".
 var runCommand = regexp.MustCompile(`go run (\S+ )*\./`)
 
 // smokeSet shortens a run to a few steps and a small evaluation.

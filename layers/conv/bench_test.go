@@ -26,7 +26,7 @@ var benchCases = []struct {
 //
 //	go test ./layers/conv -run '^$' -bench . -benchtime 5x
 //	GOEXPERIMENT=simd go test ./layers/conv -run '^$' -bench . -benchtime 5x   (SIMD matmul of the Go backend)
-//	go test -tags onnx ./layers/conv -run '^$' -bench . -benchtime 5x
+//	go test ./layers/conv -run '^$' -bench . -benchtime 5x
 func BenchmarkForwardBackward(b *testing.B) {
 	specs, bySpec := testBackends(b)
 	for _, spec := range specs {

@@ -27,7 +27,7 @@ var (
 )
 
 // testBackends returns the specs of framework.AvailableBackends (always "go" first; "onnx:..." with
-// -tags onnx when ONNX Runtime is installed; "xla:..." when a PJRT plugin is found) and their backends.
+// when ONNX Runtime is installed (compiled in wherever cgo is); "xla:..." when a PJRT plugin is found) and their backends.
 func testBackends(tb testing.TB) ([]string, map[string]compute.Backend) {
 	tb.Helper()
 	backendsOnce.Do(func() {
