@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 )
 
 // Spec is a sweep, read strictly from JSON by [LoadSpec] (see the package doc for an example).
+// LoadSpec loads Base and applies Set once; the other fields are read when used, so a caller
+// may narrow Axes or Metrics after loading (the configs' smoke test runs fewer values).
 type Spec struct {
 	// Description states the command, its cost on two CPU cores and the result to expect.
 	Description string `json:"description"`
@@ -138,13 +141,14 @@ func (s *Spec) check(dir string) error {
 	if err := base.Set(s.Set); err != nil {
 		return fmt.Errorf(`key "set": %w`, err)
 	}
+	s.base = base
 	if s.Expect != nil {
-		base.Expect = s.Expect
-		if err := base.Set(""); err != nil { // Set resolves the config, which checks the conditions
+		withExpect := clone(base)
+		withExpect.Expect = s.Expect
+		if err := withExpect.Set(""); err != nil { // Set resolves the config, which checks the conditions
 			return fmt.Errorf(`key "expect": %w`, err)
 		}
 	}
-	s.base = base
 	if err := s.checkAxes(); err != nil {
 		return err
 	}
@@ -355,6 +359,9 @@ func (s *Spec) Config(coords Coords, extra string) (*framework.Config, error) {
 	if err := checkKinds(cfg, coords); err != nil {
 		return nil, fmt.Errorf("point %s: %w", coords, err)
 	}
+	if s.Expect != nil {
+		cfg.Expect = maps.Clone(s.Expect)
+	}
 	return cfg, nil
 }
 
@@ -372,16 +379,8 @@ func overrideKeys(overrides string) []string {
 // clone copies a config, with maps of its own.
 func clone(c *framework.Config) *framework.Config {
 	cfg := *c
-	cfg.Params = make(map[string]any, len(c.Params))
-	for k, v := range c.Params {
-		cfg.Params[k] = v
-	}
-	if c.Expect != nil {
-		cfg.Expect = make(map[string]string, len(c.Expect))
-		for k, v := range c.Expect {
-			cfg.Expect[k] = v
-		}
-	}
+	cfg.Params = maps.Clone(c.Params)
+	cfg.Expect = maps.Clone(c.Expect)
 	return &cfg
 }
 
