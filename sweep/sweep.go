@@ -1,85 +1,26 @@
-// Package sweep trains one base config over a grid of quantizers × codebook sizes and
-// collects the final evaluations: the experiment behind SimVQ's central claim (Zhu et al.
-// 2024, arXiv:2411.02038) that plain VQ's codebook utilisation collapses as K grows while
-// SimVQ's stays near 100%, with reconstruction improving accordingly.
-//
-// Every point is an ordinary framework.Run in its own run directory, so a sweep that is
-// interrupted resumes where it stopped, and a finished point is not trained again.
 package sweep
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/plots"
-	"gonum.org/v1/plot/plotter"
 )
-
-// Spec is a sweep, read strictly from JSON like a framework.Config.
-type Spec struct {
-	// Description states the command, its cost on two CPU cores and the result to expect.
-	Description string `json:"description"`
-	// Base is the path of the training config every point starts from, relative to the
-	// directory of the sweep's file.
-	Base string `json:"base"`
-	// Set are overrides ("key=value;...") applied to Base for every point.
-	Set string `json:"set"`
-	// Quantizers are the vq_type values swept.
-	Quantizers []string `json:"quantizers"`
-	// CodebookSizes are the vq_codebook_size values swept.
-	CodebookSizes []int `json:"codebook_sizes"`
-	// Figure is where the command line writes the figure (.png or .svg), relative to the
-	// current directory.
-	Figure string `json:"figure"`
-
-	base *framework.Config
-}
-
-// LoadSpec reads and validates a sweep file.
-func LoadSpec(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("sweep: %w", err)
-	}
-	var s Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, fmt.Errorf("sweep %s: unknown key %s; valid keys are: description, base, set, quantizers, codebook_sizes, figure", path, name)
-		}
-		return nil, fmt.Errorf("sweep %s: %w", path, err)
-	}
-	if len(s.Quantizers) == 0 || len(s.CodebookSizes) == 0 {
-		return nil, fmt.Errorf("sweep %s: keys \"quantizers\" and \"codebook_sizes\" must not be empty", path)
-	}
-	basePath := filepath.Join(filepath.Dir(path), s.Base)
-	if s.base, err = framework.LoadConfig(basePath); err != nil {
-		return nil, fmt.Errorf("sweep %s: key \"base\": %w", path, err)
-	}
-	if err := s.base.Set(s.Set); err != nil {
-		return nil, fmt.Errorf("sweep %s: key \"set\": %w", path, err)
-	}
-	return &s, nil
-}
 
 // Options are the settings of a sweep that are not part of the experiment.
 type Options struct {
 	// Dir is the root of the sweep's run directories (one per point). Required.
 	Dir string
 	// Set are extra overrides applied to every point after the spec's own (e.g. "steps=50"
-	// for a quick look). Points trained with other overrides live in other directories.
+	// for a quick look); they cannot set an axis. Points trained with other overrides have
+	// other configs, hence other directories.
 	Set string
-	// DataDir, Data, Backend and Out are passed to framework.Run.
+	// DataDir, Data, Backend and Out are passed to framework.Run. Data and Backend are
+	// loaded once, when the first point that needs training comes, and shared by the rest.
 	DataDir string
 	Data    *framework.Data
 	Backend compute.Backend
@@ -88,103 +29,172 @@ type Options struct {
 	Quiet bool
 }
 
-// Point is the final evaluation of one (quantizer, codebook size) run.
+// Point is the final evaluation of one point of the grid.
 type Point struct {
-	Quantizer string
-	K         int
+	Coords Coords
+	// Dir is the point's run directory; Hash the [ConfigHash] of its config, which ends Dir.
+	Dir, Hash string
 	Step      int64
 	Metrics   map[string]float64
-	Dir       string
+	// Reused is true when the point was read back from an earlier run rather than trained
+	// or evaluated by this one.
+	Reused bool
+	// Expectations has one line per expect condition, as framework.Config.CheckExpectations
+	// writes them; Unmet the lines of the conditions that do not hold.
+	Expectations, Unmet []string
 }
 
-// Config returns the training config of one point.
-func (s *Spec) Config(quantizer string, k int, extra string) (*framework.Config, error) {
-	cfg := *s.base
-	cfg.Params = make(map[string]any, len(s.base.Params))
-	for key, v := range s.base.Params {
-		cfg.Params[key] = v
-	}
-	if err := cfg.Set(fmt.Sprintf("%s;vq_type=%s;vq_codebook_size=%d", extra, quantizer, k)); err != nil {
-		return nil, fmt.Errorf("sweep: point %s K=%d: %w", quantizer, k, err)
-	}
-	return &cfg, nil
+// ExpectationsError is returned by [Run], with every point, when some points' evaluations
+// do not meet the expect conditions.
+type ExpectationsError struct {
+	// Failed are the points with an unmet condition, in grid order.
+	Failed []Point
+	// Total is the number of points of the sweep.
+	Total int
 }
 
-// Run trains (or resumes, or just reads) every point of the sweep and returns them in order.
+func (e *ExpectationsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sweep: %d of %d points do not meet the expectations:", len(e.Failed), e.Total)
+	for _, p := range e.Failed {
+		for _, line := range p.Unmet {
+			fmt.Fprintf(&b, "\n  %s: %s", p.Coords, line)
+		}
+	}
+	return b.String()
+}
+
+// Run trains (or resumes, or reads back) every point of the sweep, in grid order, and checks
+// the expect conditions on each. A point is read back only when its directory holds an
+// evaluation at the configured step and a config.json with the same [ConfigHash].
+//
+// When every point ran but some do not meet their expectations, Run returns all the points
+// and an [*ExpectationsError]; on any other error it stops and returns the points done so far.
 func Run(s *Spec, opts Options) ([]Point, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("sweep: Options.Dir is required")
 	}
-	m, err := framework.LookupModel(s.base.Model)
+	grid, err := s.Grid()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	shared, err := framework.RunOptions{DataDir: opts.DataDir, Data: opts.Data, Backend: opts.Backend, Out: opts.Out}.Prepare(m)
-	if err != nil {
-		return nil, err
-	}
-	out := shared.Out
-	var points []Point
-	for _, q := range s.Quantizers {
-		for _, k := range s.CodebookSizes {
-			cfg, err := s.Config(q, k, opts.Set)
-			if err != nil {
-				return nil, err
-			}
-			dir := filepath.Join(opts.Dir, fmt.Sprintf("%s_K%d_steps%d", q, k, cfg.Steps))
-			p := Point{Quantizer: q, K: k, Dir: dir}
-			if step, metrics, ok := readEval(dir); ok && step == int64(cfg.Steps) {
-				p.Step, p.Metrics = step, metrics
-			} else {
-				fmt.Fprintf(out, "sweep: %s K=%d, %d steps → %s\n", q, k, cfg.Steps, dir)
-				res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, Data: shared.Data, Backend: shared.Backend, Out: out, Quiet: opts.Quiet})
-				if err != nil {
-					return nil, fmt.Errorf("sweep: point %s K=%d: %w", q, k, err)
-				}
-				p.Step, p.Metrics = res.Step, res.Eval
-			}
-			points = append(points, p)
+	// Every point's config first: a bad override fails before anything trains.
+	configs := make([]*framework.Config, len(grid))
+	for i, coords := range grid {
+		if configs[i], err = s.Config(coords, opts.Set); err != nil {
+			return nil, fmt.Errorf("sweep: %w", err)
 		}
+	}
+	shared := &sharedRun{opts: framework.RunOptions{DataDir: opts.DataDir, Data: opts.Data, Backend: opts.Backend, Out: opts.Out, Quiet: opts.Quiet}}
+	var points []Point
+	failed := &ExpectationsError{Total: len(grid)}
+	for i, coords := range grid {
+		cfg := configs[i]
+		p := Point{Coords: coords, Hash: ConfigHash(cfg)}
+		p.Dir = filepath.Join(opts.Dir, dirName(coords, p.Hash))
+		if step, metrics, ok := finished(p.Dir, cfg, p.Hash); ok {
+			p.Step, p.Metrics, p.Reused = step, metrics, true
+		} else {
+			runOpts, err := shared.prepare(cfg)
+			if err != nil {
+				return points, fmt.Errorf("sweep: point %s: %w", coords, err)
+			}
+			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(grid), coords, cfg.Steps, p.Dir)
+			runOpts.Dir = p.Dir
+			res, err := framework.Run(cfg, runOpts)
+			if err != nil {
+				return points, fmt.Errorf("sweep: point %s: %w", coords, err)
+			}
+			p.Step, p.Metrics = res.Step, res.Eval
+		}
+		if err := s.checkMetrics(p); err != nil {
+			return points, err
+		}
+		p.Expectations, p.Unmet = checkExpectations(cfg, p.Metrics)
+		if len(p.Unmet) > 0 {
+			failed.Failed = append(failed.Failed, p)
+		}
+		points = append(points, p)
+	}
+	if len(failed.Failed) > 0 {
+		return points, failed
 	}
 	return points, nil
 }
 
-// readEval reads a finished run's eval.json.
-func readEval(dir string) (int64, map[string]float64, bool) {
+// finished reads back a point trained earlier: its directory must hold an evaluation at the
+// config's step and a config.json that resolves to the same hash.
+func finished(dir string, cfg *framework.Config, hash string) (step int64, metrics map[string]float64, ok bool) {
 	step, metrics, err := framework.ReadEval(filepath.Join(dir, framework.EvalFile))
-	return step, metrics, err == nil
-}
-
-// Figure plots codebook utilisation and reconstruction PSNR against codebook size, one line
-// per quantizer.
-func Figure(points []Point) plots.Figure {
-	util, psnr := map[string]plotter.XYs{}, map[string]plotter.XYs{}
-	for _, p := range points {
-		util[p.Quantizer] = append(util[p.Quantizer], plotter.XY{X: float64(p.K), Y: 100 * p.Metrics["utilization"]})
-		psnr[p.Quantizer] = append(psnr[p.Quantizer], plotter.XY{X: float64(p.K), Y: p.Metrics["psnr"]})
+	if err != nil || step != int64(cfg.Steps) {
+		return 0, nil, false
 	}
-	return plots.Figure{Panels: []plots.Panel{
-		{Title: "Codebook utilisation (test set)", XLabel: "codebook size K", YLabel: "codes used (%)", LogX: true, Series: plots.SortedSeries(util)},
-		{Title: "Reconstruction (test set)", XLabel: "codebook size K", YLabel: "PSNR (dB)", LogX: true, Series: plots.SortedSeries(psnr)},
-	}}
+	stored, err := framework.LoadConfig(filepath.Join(dir, framework.ConfigFile))
+	if err != nil || ConfigHash(stored) != hash {
+		return 0, nil, false
+	}
+	return step, metrics, true
 }
 
-// Table renders the points as a Markdown table, one row per quantizer and K.
-func Table(points []Point) string {
-	sorted := append([]Point{}, points...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		if sorted[i].Quantizer != sorted[j].Quantizer {
-			return sorted[i].Quantizer < sorted[j].Quantizer
+// sharedRun shares one backend between the points, and the data between the points of a
+// dataset, loading them only when a point needs training.
+type sharedRun struct {
+	opts framework.RunOptions
+	data map[string]*framework.Data // by dataset name
+}
+
+func (s *sharedRun) prepare(cfg *framework.Config) (framework.RunOptions, error) {
+	m, err := framework.LookupModel(cfg.Model)
+	if err != nil {
+		return s.opts, err
+	}
+	opts := s.opts
+	if opts.Data == nil {
+		opts.Data = s.data[m.Dataset]
+	}
+	if opts, err = opts.Prepare(m); err != nil {
+		return opts, err
+	}
+	if s.data == nil {
+		s.data = map[string]*framework.Data{}
+	}
+	s.data[m.Dataset] = opts.Data
+	s.opts.Backend, s.opts.Out = opts.Backend, opts.Out
+	return opts, nil
+}
+
+// MissingMetricError reports a metric of the spec that a point's evaluation lacks.
+type MissingMetricError struct {
+	Metric    string
+	Point     Point
+	Available []string
+}
+
+func (e *MissingMetricError) Error() string {
+	return fmt.Sprintf("sweep: point %s (%s): metric %q is not in its evaluation; it has: %s",
+		e.Point.Coords, e.Point.Dir, e.Metric, strings.Join(e.Available, ", "))
+}
+
+func (s *Spec) checkMetrics(p Point) error {
+	for _, m := range s.Metrics {
+		if _, ok := p.Metrics[m]; !ok {
+			return &MissingMetricError{Metric: m, Point: p, Available: sortedKeys(p.Metrics)}
 		}
-		return sorted[i].K < sorted[j].K
-	})
-	var b strings.Builder
-	b.WriteString("| quantizer | K | steps | utilisation | perplexity | PSNR (dB) | MSE | bits/image |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, p := range sorted {
-		m := p.Metrics
-		fmt.Fprintf(&b, "| %s | %d | %d | %.1f%% | %.1f | %.2f | %.5f | %.0f |\n",
-			p.Quantizer, p.K, p.Step, 100*m["utilization"], m["perplexity"], m["psnr"], m["mse"], m["bits_per_image"])
 	}
-	return b.String()
+	return nil
+}
+
+// checkExpectations checks cfg's expect conditions one by one, so that the unmet ones are
+// known without parsing the lines.
+func checkExpectations(cfg *framework.Config, metrics map[string]float64) (lines, unmet []string) {
+	for _, metric := range sortedKeys(cfg.Expect) {
+		one := *cfg
+		one.Expect = map[string]string{metric: cfg.Expect[metric]}
+		l, ok := one.CheckExpectations(metrics)
+		lines = append(lines, l...)
+		if !ok {
+			unmet = append(unmet, l...)
+		}
+	}
+	return lines, unmet
 }
