@@ -136,29 +136,27 @@ func finished(dir string, cfg *framework.Config, hash string) (step int64, metri
 	return step, metrics, true
 }
 
-// sharedRun shares one backend between the points, and the data between the points of a
-// dataset, loading them only when a point needs training.
+// sharedRun shares one backend between the points, and the data between the points whose
+// dataset and dataset hyperparameters agree (framework.Config.DataKey), loading them only when
+// a point needs training.
 type sharedRun struct {
 	opts framework.RunOptions
-	data map[string]*framework.Data // by dataset name
+	data map[string]*framework.Data // by Config.DataKey
 }
 
 func (s *sharedRun) prepare(cfg *framework.Config) (framework.RunOptions, error) {
-	m, err := framework.LookupModel(cfg.Model)
-	if err != nil {
-		return s.opts, err
-	}
 	opts := s.opts
 	if opts.Data == nil {
-		opts.Data = s.data[m.Dataset]
+		opts.Data = s.data[cfg.DataKey()]
 	}
-	if opts, err = opts.Prepare(m); err != nil {
+	opts, err := opts.PrepareFor(cfg)
+	if err != nil {
 		return opts, err
 	}
 	if s.data == nil {
 		s.data = map[string]*framework.Data{}
 	}
-	s.data[m.Dataset] = opts.Data
+	s.data[cfg.DataKey()] = opts.Data
 	s.opts.Backend, s.opts.Out = opts.Backend, opts.Out
 	return opts, nil
 }
