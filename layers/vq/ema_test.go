@@ -19,7 +19,7 @@ func emaStep(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, t
 	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 		scope.Store().SetTraining(z.Graph(), training)
 		out := q.Quantize(scope.In("quantizer"), z)
-		return out.Codes, out.Stats[StatDeadCodes]
+		return out.Index, out.Stats[StatDeadCodes]
 	})
 	if err != nil {
 		t.Fatalf("NewExec: %v", err)
@@ -60,8 +60,9 @@ func constantLatents(n int, p []float32) *tensors.Tensor {
 
 func TestEMAContract(t *testing.T) {
 	const b, h, w, d, k = 2, 3, 4, 3, 16
-	store := seededStore(map[string]any{ParamType: "ema_vq", ParamCodebookSize: k, ParamBeta: 0.5})
-	q := New(store.RootScope())
+	params := map[string]any{ParamCodebookSize: k, ParamBeta: 0.5}
+	store := seededStore(params)
+	q := build(t, "ema_vq", params)
 	if got := q.Name(); got != "ema_vq(K=16)" {
 		t.Errorf("Name() = %q", got)
 	}
@@ -75,7 +76,7 @@ func TestEMAContract(t *testing.T) {
 	if got := run.quantized.Shape(); !got.Equal(z.Shape()) {
 		t.Errorf("Quantized shape %s, want %s", got, z.Shape())
 	}
-	if got := run.codes.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
+	if got := run.index.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
 		t.Errorf("Codes dimensions %v, want [%d %d %d]", got, b, h, w)
 	}
 	// Codes are the nearest codebook rows, Quantized their values, Loss = β·mean‖z − q‖².
@@ -121,8 +122,8 @@ func TestEMAContract(t *testing.T) {
 	if got := run.stats[StatUsedCodes]; int(got) != wantUsed {
 		t.Errorf("%s = %g, want %d", StatUsedCodes, got, wantUsed)
 	}
-	if got := run.stats[StatPerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
-		t.Errorf("%s = %g, want %g", StatPerplexity, got, wantPerplexity)
+	if got := run.stats[StatCodePerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
+		t.Errorf("%s = %g, want %g", StatCodePerplexity, got, wantPerplexity)
 	}
 	if got, ok := run.stats[StatDeadCodes]; !ok || got != 0 {
 		t.Errorf("%s = %g (present %v) outside training, want 0", StatDeadCodes, got, ok)
@@ -143,9 +144,9 @@ func TestEMAUpdateFollowsEMARule(t *testing.T) {
 	rows := [][]float32{{0, 0}, {10, 0}, {0, 10}, {10, 10}}
 	p := []float32{1, 2}
 	const k, d, batch = 4, 2, 6
-	store := seededStore(map[string]any{ParamCodebookSize: k, ParamEMADecay: gamma, ParamDeadCodeThreshold: 0.0})
+	store := seededStore(nil)
 	setEMACodebook(t, store, rows)
-	q := ByName(store.RootScope(), "ema_vq")
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k, ParamEMADecay: gamma, ParamDeadCodeThreshold: 0.0})
 
 	// Hand computation in float64; the averages start from N = 1, m = c.
 	wantN := []float64{1, 1, 1, 1}
@@ -217,9 +218,10 @@ func TestEMADeadCodesReplacedByBatchLatents(t *testing.T) {
 		rows[j] = []float32{float32(100 * j), 50, -50} // Row 0 near the latents, the others far away.
 	}
 	rows[0] = []float32{0, 0, 0}
-	store := seededStore(map[string]any{ParamCodebookSize: k}) // Default threshold 1 and decay 0.99.
+	store := seededStore(nil)
 	setEMACodebook(t, store, rows)
-	q := ByName(store.RootScope(), "ema_vq")
+	// Default threshold 1 and decay 0.99.
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k})
 	rng := rand.New(rand.NewPCG(5, 6))
 	z := gaussianTensor(rng, 1, batch, d)
 	zs := tensors.MustCopyFlatData[float32](z)
@@ -290,8 +292,7 @@ func TestEMAKMeansInitRecoversClusters(t *testing.T) {
 			z, means := twoClusters(rng, 50)
 			store := model.NewStore()
 			store.RootScope().SetParam(model.ParamInitialSeed, int64(seed+1))
-			store.RootScope().SetParams(map[string]any{ParamCodebookSize: 2, ParamKMeansIters: 5})
-			q := ByName(store.RootScope(), "ema_vq").(*EMA)
+			q := build(t, "ema_vq", map[string]any{ParamCodebookSize: 2, ParamKMeansIters: 5}).(*EMA)
 			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 				q.InitFromLatents(scope.In("quantizer"), z)
 				return graph.ReduceAllSum(z)
@@ -375,20 +376,25 @@ func TestKMeansFewerPointsThanCentroids(t *testing.T) {
 	}
 }
 
-func TestEMAInvalidParamsPanicNamingThem(t *testing.T) {
+func TestEMAInvalidParamsNamed(t *testing.T) {
 	for _, tc := range []struct {
 		key   string
 		value any
 	}{
 		{ParamEMADecay, 1.0},
+		{ParamEMADecay, 1.5},
 		{ParamDeadCodeThreshold, -1.0},
 		{ParamCodebookSize, 0},
 		{ParamKMeansIters, -2},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
-			msg := panicMessage(func() { NewEMA(seededStore(map[string]any{tc.key: tc.value}).RootScope()) })
-			if !strings.Contains(msg, tc.key) {
-				t.Errorf("%s=%v: panic %q does not name the parameter", tc.key, tc.value, msg)
+			err := Validate(map[string]any{ParamType: "ema_vq", tc.key: tc.value}, "")
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("%s=%v: error %v does not name the parameter", tc.key, tc.value, err)
+			}
+			_, err = NewEMA(EMAOptions{CodebookSize: 8, Decay: 0.9, KMeansIters: 1})
+			if err != nil {
+				t.Errorf("valid options refused: %v", err)
 			}
 		})
 	}
