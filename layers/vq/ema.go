@@ -2,6 +2,7 @@ package vq
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -25,9 +26,18 @@ import (
 // z + sg(q − z).
 //
 // Dead codes are re-initialised as in Jukebox (Dhariwal et al. 2020) and vector-quantize-pytorch's
-// threshold_ema_dead_code: after the update, every code whose N_k is below
-// [ParamDeadCodeThreshold] is moved onto a latent of the current batch drawn at random, with
-// N_k reset to the threshold and m_k = c_k·N_k, so that it gets a chance to attract latents.
+// threshold_ema_dead_code, with the threshold scaled to the batch: after the update, every code
+// whose N_k is below
+//
+//	θ = τ·min(1, n/(2K))   (τ = [ParamDeadCodeThreshold], n the number of latents in the batch)
+//
+// is moved onto a latent of the current batch drawn at random, with N_k reset to θ and
+// m_k = c_k·θ, so that it gets a chance to attract latents. N_k estimates how many latents a
+// code takes per step, and a code used at its fair share takes n/K. With at least 2K latents
+// per batch θ = τ, the absolute threshold of the references; with fewer, an absolute τ would
+// call codes in steady use dead (K=64, 16 latents per batch, each code used once every 4
+// batches: N_k ≈ 0.25 < 1 for all of them), so θ is scaled down to half the fair share (for
+// τ = 1), which such codes never fall below while a code no latent selects still decays to it.
 //
 // The state lives in non-trainable variables of the quantizer's scope, "codebook" [K, D],
 // "ema_cluster_size" N [K] and "ema_sum" m [K, D], updated in the graph only when it is built
@@ -47,8 +57,8 @@ type EMAOptions struct {
 	Beta float64 `vq:"vq_beta"`
 	// Decay is γ ∈ [0, 1), the EMA decay.
 	Decay float64 `vq:"vq_ema_decay"`
-	// DeadCodeThreshold ≥ 0 is the EMA cluster size below which a code is re-initialised; 0
-	// disables re-initialisation.
+	// DeadCodeThreshold is τ ≥ 0, the scale of the EMA cluster size below which a code is
+	// re-initialised; 0 disables re-initialisation.
 	DeadCodeThreshold float64 `vq:"vq_dead_code_threshold"`
 	// KMeansIters ≥ 0 is the number of Lloyd iterations of InitFromLatents.
 	KMeansIters int `vq:"vq_kmeans_iters"`
@@ -61,8 +71,9 @@ const (
 	// ParamEMADecay is γ ∈ [0, 1), the decay of the exponential moving averages of ema_vq.
 	// Default 0.99 (float64).
 	ParamEMADecay = "vq_ema_decay"
-	// ParamDeadCodeThreshold is the EMA cluster size N_k ≥ 0 below which an ema_vq code is dead
-	// and is re-initialised to a random latent of the batch; 0 disables it. Default 1.0 (float64).
+	// ParamDeadCodeThreshold is τ ≥ 0: an ema_vq code whose EMA cluster size N_k falls below
+	// τ·min(1, n/(2K)) (n latents per batch) is dead and is re-initialised to a random latent
+	// of the batch; 0 disables it. Default 1.0 (float64).
 	ParamDeadCodeThreshold = "vq_dead_code_threshold"
 )
 
@@ -85,7 +96,7 @@ func init() {
 		{Key: ParamEMADecay, Default: 0.99, Doc: "ema_vq: decay γ of the moving averages of cluster sizes and sums, in [0, 1)",
 			Domain: hparams.Probability()},
 		{Key: ParamDeadCodeThreshold, Default: 1.0,
-			Doc:    "ema_vq: codes whose EMA cluster size falls below this are re-initialised to random batch latents (0 disables)",
+			Doc:    "ema_vq: codes whose EMA cluster size falls below this times min(1, latents per batch/(2K)) are re-initialised to random batch latents (0 disables)",
 			Domain: hparams.AtLeast(0)},
 	})
 	Register("ema_vq", func() Options { return &EMAOptions{} })
@@ -184,7 +195,7 @@ func (q *EMA) update(scope *model.Scope, st emaState, flat, codes *graph.Node) (
 	numDead = graph.ScalarZero(g, dtype)
 	if q.opts.DeadCodeThreshold > 0 {
 		n := flat.Shape().Dimensions[0]
-		threshold := q.opts.DeadCodeThreshold
+		threshold := q.opts.DeadCodeThreshold * math.Min(1, float64(n)/float64(2*k))
 		isDead := graph.LessThan(clusterSize, graph.Scalar(g, dtype, threshold)) // [K]
 		picks := scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, k))
 		replacements := graph.Gather(flat, graph.InsertAxes(picks, -1)) // [K, D]

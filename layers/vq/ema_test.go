@@ -220,7 +220,7 @@ func TestEMADeadCodesReplacedByBatchLatents(t *testing.T) {
 	rows[0] = []float32{0, 0, 0}
 	store := seededStore(nil)
 	setEMACodebook(t, store, rows)
-	// Default threshold 1 and decay 0.99.
+	// Default threshold 1 and decay 0.99; with 16 ≥ 2K latents the threshold is not scaled.
 	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k})
 	rng := rand.New(rand.NewPCG(5, 6))
 	z := gaussianTensor(rng, 1, batch, d)
@@ -409,4 +409,105 @@ func panicMessage(f func()) (msg string) {
 	}()
 	f()
 	return ""
+}
+
+// cyclingEMARun trains an ema_vq with K=64 codes on 2-D grid points, 16 latents per batch:
+// batch b holds the points of slots 16·(b mod 4) … 16·(b mod 4)+15, so the code of each slot is
+// used once every 4 batches. rows are the initial codebook, points the latent of each slot. It
+// returns the dead codes re-initialised at each step, the codes in use over one more cycle
+// of 4 batches (inference), and the final codebook.
+func cyclingEMARun(t *testing.T, rows, points [][]float32, steps int) (dead []float64, used int, codebook []float32) {
+	t.Helper()
+	const k, batch = 64, 16
+	store := seededStore(nil)
+	setEMACodebook(t, store, rows)
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k}) // τ = 1, γ = 0.99
+	newExec := func(training bool) *model.Exec {
+		exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+			scope.Store().SetTraining(z.Graph(), training)
+			out := q.Quantize(scope.In("quantizer"), z)
+			return out.Index, out.Stats[StatDeadCodes]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exec
+	}
+	batchOf := func(step int) *tensors.Tensor {
+		data := make([]float32, 0, 2*batch)
+		for i := range batch {
+			data = append(data, points[(step%4)*batch+i]...)
+		}
+		return tensors.FromFlatDataAndDimensions(data, batch, 2)
+	}
+	train, infer := newExec(true), newExec(false)
+	for step := range steps {
+		res, err := train.Call(batchOf(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, scalarF64(t, res[1]))
+	}
+	inUse := map[int32]bool{}
+	for step := range 4 {
+		res, err := infer.Call(batchOf(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range tensors.MustCopyFlatData[int32](res[0]) {
+			inUse[c] = true
+		}
+	}
+	return dead, len(inUse), emaVariable(t, store, emaCodebookVar)
+}
+
+// TestEMADeadCodesWithFewLatentsPerBatch is fault 11: with K=64 codes and 16 latents per batch,
+// each code used once every 4 batches has an EMA cluster size N_k ≈ 0.25, below the default
+// threshold τ = 1. Before the threshold was scaled to the batch (θ = τ·min(1, n/(2K)) = 0.125),
+// 48 codes were re-initialised at step 0 and ~55 at every step after, and 30 of the 64 codes
+// were left in use. Now no code in steady use is re-initialised, while a code that no latent
+// selects still is, once its N_k has decayed to θ (from 1: ln 8/−ln 0.99 ≈ 207 steps).
+func TestEMADeadCodesWithFewLatentsPerBatch(t *testing.T) {
+	const k, steps = 64, 300
+	grid := make([][]float32, k)
+	for j := range grid {
+		grid[j] = []float32{float32(10 * (j % 8)), float32(10 * (j / 8))}
+	}
+
+	t.Run("steady use", func(t *testing.T) {
+		dead, used, _ := cyclingEMARun(t, grid, grid, steps)
+		for step, n := range dead {
+			if n != 0 {
+				t.Fatalf("step %d: %g codes re-initialised, want none (every code is used once every 4 batches)", step, n)
+			}
+		}
+		if used != k {
+			t.Errorf("%d of %d codes in use after %d steps, want all", used, k, steps)
+		}
+	})
+
+	t.Run("one dead code", func(t *testing.T) {
+		rows := append([][]float32(nil), grid...)
+		rows[k-1] = []float32{1000, 1000} // far from every latent: never selected
+		points := append([][]float32(nil), grid...)
+		points[k-1] = grid[0] // the slot of the dead code holds code 0's point
+		dead, used, codebook := cyclingEMARun(t, rows, points, steps)
+		first, total := -1, 0.0
+		for step, n := range dead {
+			if n != 0 && first < 0 {
+				first = step
+			}
+			total += n
+		}
+		t.Logf("first re-initialisation at step %d, %g in all", first, total)
+		if first < 150 || first > 250 {
+			t.Errorf("first re-initialisation at step %d, want ≈ 207, when N_k = 0.99^t reaches θ = 0.125", first)
+		}
+		if row := codebook[2*(k-1) : 2*k]; row[0] > 100 || row[1] > 100 {
+			t.Errorf("dead code %d still at %v, want it moved onto a latent", k-1, row)
+		}
+		if used < k-1 {
+			t.Errorf("%d of %d codes in use, want the %d codes the data selects", used, k, k-1)
+		}
+	})
 }
