@@ -136,7 +136,8 @@ func stackResidual(stages []Quantizer) (Quantizer, error) {
 // is kept under "stage_0i_<name>". Output.Index combines the stage codes in mixed radix, stage 0
 // least significant, Index = Σ_i c_i·K^i, when K^S ≤ 2³¹ so that this fits int32. A deeper
 // stack (e.g. the default K=1024, S=4) cannot be told apart in one int32: then Index holds the
-// stage-0 codes (the coarsest cell) and [Residual.IndexCombined] is false.
+// stage-0 codes (the coarsest cell) and [Residual.IndexCombined] is false. Index is nil when a
+// stage's is.
 //
 // Rate: Output.Bits is the sum of the stages' (S·log2 K for fixed-rate stages).
 //
@@ -166,6 +167,7 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 	var sum, extra, loss, bits *graph.Node
 	out := Output{Codes: Codes{Side: map[string]*graph.Node{}}, Stats: map[string]*graph.Node{}}
 	var sumPerplexity, sumUsed *graph.Node
+	var stageIndices []*graph.Node
 	numPerplexity, numUsed := 0, 0
 	for i, stage := range r.stages {
 		name := fmt.Sprintf(stageFormat, i)
@@ -180,6 +182,9 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 			sum, extra, loss, bits = graph.Add(sum, q), graph.Add(extra, e), graph.Add(loss, so.Loss), graph.Add(bits, so.Bits)
 		}
 		out.Codes.Stages = append(out.Codes.Stages, so.Codes.Stages...)
+		if so.Index != nil {
+			stageIndices = append(stageIndices, so.Index)
+		}
 		for sideName, v := range so.Codes.Side {
 			out.Codes.Side[name+"_"+sideName] = v
 		}
@@ -203,7 +208,9 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 		out.Stats[StatUsedCodes] = graph.DivScalar(sumUsed, float64(numUsed))
 	}
 	out.Quantized = graph.Add(straightThrough(z, sum), extra)
-	out.Index = combinedIndex(out.Codes.Stages, r.CodebookSize())
+	if len(stageIndices) == len(r.stages) {
+		out.Index = combinedIndex(stageIndices, r.CodebookSize())
+	}
 	out.Bits = bits
 	out.Loss = loss
 	return out

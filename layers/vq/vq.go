@@ -36,8 +36,10 @@ import (
 // Codes is what a quantizer transmits for a batch of latents [..., D], and what
 // [Decoder.Decode] takes back.
 type Codes struct {
-	// Stages holds one int32 code tensor of shape [...] (the latents' shape without its last
-	// axis) per stage: a single one, or one per stage of a residual stack.
+	// Stages holds one int32 code tensor per stage (a single one, or one per stage of a
+	// residual stack), all of one shape: [...], the latents' shape without its last axis, for
+	// the vector quantizers of this package (one code per latent vector); [..., D] for a
+	// quantizer that codes each element (e.g. per-group integer quantization of weights).
 	Stages []*graph.Node
 	// Side holds side information by name: values the decoder needs besides the codes, such as
 	// the per-group scales and zero points of a weight or KV-cache quantizer. Each quantizer
@@ -55,7 +57,8 @@ type Output struct {
 	// Index holds one int32 index per latent vector, of shape [...]: the code itself for a
 	// single-stage quantizer; for a residual stack whose K^Stages fits in an int32 the stage
 	// codes combined in mixed radix (stage 0 the lowest digit), otherwise the stage-0 codes
-	// (see Residual.IndexCombined).
+	// (see Residual.IndexCombined). It is nil for quantizers whose codes of one vector do not
+	// make one index (per-element codes).
 	Index *graph.Node
 	// Bits is a scalar: the number of bits one latent vector costs on average over the batch,
 	// side information included. For the fixed-rate quantizers of this package it is the
