@@ -65,7 +65,7 @@ type EMAOptions struct {
 }
 
 // New implements Options.
-func (o EMAOptions) New() (Quantizer, error) { return NewEMA(o) }
+func (o EMAOptions) New() (Quantizer, error) { return asQuantizer(NewEMA(o)) }
 
 const (
 	// ParamEMADecay is γ ∈ [0, 1), the decay of the exponential moving averages of ema_vq.

@@ -86,7 +86,7 @@ type FSQOptions struct {
 }
 
 // New implements Options.
-func (o FSQOptions) New() (Quantizer, error) { return NewFSQ(o) }
+func (o FSQOptions) New() (Quantizer, error) { return asQuantizer(NewFSQ(o)) }
 
 // FSQ is finite scalar quantization (Mentzer, Minnen, Agustsson and Tschannen 2023, "Finite
 // Scalar Quantization: VQ-VAE Made Simple", arXiv:2309.15505), registered as "fsq".

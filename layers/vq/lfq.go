@@ -67,7 +67,7 @@ type LFQOptions struct {
 }
 
 // New implements Options.
-func (o LFQOptions) New() (Quantizer, error) { return NewLFQ(o) }
+func (o LFQOptions) New() (Quantizer, error) { return asQuantizer(NewLFQ(o)) }
 
 const (
 	// ParamLFQCommitment is β_c ≥ 0, the weight of lfq's commitment loss. Default 0.25 (float64).

@@ -30,7 +30,7 @@ type VQOptions struct {
 }
 
 // New implements Options.
-func (o VQOptions) New() (Quantizer, error) { return NewVQ(o) }
+func (o VQOptions) New() (Quantizer, error) { return asQuantizer(NewVQ(o)) }
 
 // VQ is the vector quantizer of the VQ-VAE (van den Oord, Vinyals and Kavukcuoglu 2017,
 // "Neural Discrete Representation Learning", arXiv:1711.00937), registered as "vq".

@@ -32,7 +32,7 @@ type SimVQOptions struct {
 }
 
 // New implements Options.
-func (o SimVQOptions) New() (Quantizer, error) { return NewSimVQ(o) }
+func (o SimVQOptions) New() (Quantizer, error) { return asQuantizer(NewSimVQ(o)) }
 
 // SimVQ is the vector quantizer of Zhu et al. (2024), "Addressing Representation Collapse in
 // Vector Quantized Models with One Linear Layer" (arXiv:2411.02038), registered as "simvq".

@@ -5,7 +5,8 @@
 //
 //	Quantized: same shape as z, with a straight-through gradient to z: z + StopGradient(q − z);
 //	Codes:     what a receiver needs to rebuild Quantized with [Decoder.Decode]: one int32 code
-//	           tensor [...] per stage, and named side information (scales, zero points, ...);
+//	           tensor [...] per stage ([..., D] for per-element codes), and named side
+//	           information (scales, zero points, ...);
 //	Bits:      a scalar, the bits one latent vector costs, side information included;
 //	Loss:      a scalar auxiliary loss (commitment, codebook, entropy terms), already weighted;
 //	Stats:     scalar diagnostics of the batch (e.g. "code_perplexity", "used_codes").
@@ -108,6 +109,14 @@ type Options interface {
 	// New builds the quantizer the options describe. Its error is a [*KeyError] naming the
 	// hyperparameter to fix.
 	New() (Quantizer, error)
+}
+
+// asQuantizer returns q as a Quantizer, or a nil Quantizer (not one holding a nil pointer) with err.
+func asQuantizer[T Quantizer](q T, err error) (Quantizer, error) {
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
 }
 
 // KeyError reports a hyperparameter value that cannot configure a quantizer.

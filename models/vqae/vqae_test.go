@@ -25,7 +25,10 @@ type statlessOptions struct{ vq.VQOptions }
 
 func (o statlessOptions) New() (vq.Quantizer, error) {
 	q, err := vq.NewVQ(o.VQOptions)
-	return statless{q}, err
+	if err != nil {
+		return nil, err
+	}
+	return statless{q}, nil
 }
 
 type statless struct{ *vq.VQ }
