@@ -5,9 +5,13 @@
 //
 // Metrics of a vector-quantised autoencoder (see [VQEvaluator]):
 //
-//	mse            = Σ (x − x̂)² / (number of pixels)                 over the whole set
-//	psnr           = 10 · log10(1 / mse)                               pixels in [0, 1]
-//	utilization    = |{k : code k used at least once}| / K              averaged over stages
-//	perplexity     = exp(−Σ_k p_k ln p_k), p_k the share of code k      averaged over stages
-//	bits_per_image = latents per image · stages · log2 K
+//	mse             = Σ (x − x̂)² / (number of pixels)                 over the whole set
+//	psnr            = 10 · log10(1 / mse)                               pixels in [0, 1]
+//	utilization     = |{k : code k used at least once}| / K              averaged over stages
+//	code_perplexity = exp(−Σ_k p_k ln p_k), p_k the share of code k      averaged over stages
+//	bits_per_image  = mean over images of the bits the quantizer reports (side information
+//	                  included; latents per image · stages · log2 K for a fixed-rate quantizer)
+//
+// "code_perplexity" is the effective number of codes in use; it is not a language model's
+// perplexity.
 package metrics

@@ -7,38 +7,47 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// VQEvaluator accumulates reconstruction error and code histograms of a vector-quantised
-// autoencoder. Add takes inputs [images] and predictions [reconstruction, codes [..., S]].
+// VQEvaluator accumulates reconstruction error, code histograms and bits of a vector-quantised
+// autoencoder. Add takes inputs [images] and predictions [reconstruction, codes [..., S],
+// bits per image [B]], the bits being what the quantizer reports (including side information).
 type VQEvaluator struct {
-	codebookSize, stages, latentsPerImage int
-	sumSquaredError                       float64
-	pixels                                int64
-	histograms                            [][]int64 // [stage][code]
+	codebookSize, stages int
+	sumSquaredError      float64
+	pixels               int64
+	sumBits              float64
+	images               int64
+	histograms           [][]int64 // [stage][code]
 }
 
-// NewVQEvaluator returns an evaluator for K = codebookSize codes per stage.
-func NewVQEvaluator(codebookSize, stages, latentsPerImage int) *VQEvaluator {
+// NewVQEvaluator returns an evaluator for K = codebookSize codes per stage and the given
+// number of stages.
+func NewVQEvaluator(codebookSize, stages int) *VQEvaluator {
 	h := make([][]int64, stages)
 	for i := range h {
 		h[i] = make([]int64, codebookSize)
 	}
-	return &VQEvaluator{codebookSize: codebookSize, stages: stages, latentsPerImage: latentsPerImage, histograms: h}
+	return &VQEvaluator{codebookSize: codebookSize, stages: stages, histograms: h}
 }
 
 // Add accumulates one batch.
 func (e *VQEvaluator) Add(inputs, predictions []*tensors.Tensor) error {
-	if len(inputs) < 1 || len(predictions) < 2 {
-		return fmt.Errorf("metrics: VQEvaluator wants inputs [images] and predictions [reconstruction, codes], got %d and %d", len(inputs), len(predictions))
+	if len(inputs) < 1 || len(predictions) < 3 {
+		return fmt.Errorf("metrics: VQEvaluator wants inputs [images] and predictions [reconstruction, codes, bits per image], got %d and %d", len(inputs), len(predictions))
 	}
 	images, recon := tensors.MustCopyFlatData[float32](inputs[0]), tensors.MustCopyFlatData[float32](predictions[0])
 	if len(images) != len(recon) {
 		return fmt.Errorf("metrics: reconstruction has %d values, images %d", len(recon), len(images))
 	}
-	return e.AddFlat(images, recon, tensors.MustCopyFlatData[int32](predictions[1]))
+	bits := tensors.MustCopyFlatData[float32](predictions[2])
+	if batch := inputs[0].Shape().Dimensions[0]; len(bits) != batch {
+		return fmt.Errorf("metrics: %d bits-per-image values for %d images", len(bits), batch)
+	}
+	return e.AddFlat(images, recon, tensors.MustCopyFlatData[int32](predictions[1]), bits)
 }
 
-// AddFlat accumulates flat images, reconstructions and codes (the last axis of codes being the stage).
-func (e *VQEvaluator) AddFlat(images, recon []float32, codes []int32) error {
+// AddFlat accumulates flat images, reconstructions, codes (the last axis of codes being the
+// stage) and the bits of each image.
+func (e *VQEvaluator) AddFlat(images, recon []float32, codes []int32, bitsPerImage []float32) error {
 	for i, x := range images {
 		d := float64(x) - float64(recon[i])
 		if math.IsNaN(d) {
@@ -56,24 +65,32 @@ func (e *VQEvaluator) AddFlat(images, recon []float32, codes []int32) error {
 		}
 		e.histograms[i%e.stages][c]++
 	}
+	for i, b := range bitsPerImage {
+		if !(b >= 0) || math.IsInf(float64(b), 0) {
+			return fmt.Errorf("metrics: image %d costs %v bits", i, b)
+		}
+		e.sumBits += float64(b)
+	}
+	e.images += int64(len(bitsPerImage))
 	return nil
 }
 
-// Metrics returns mse, psnr, utilization, perplexity and bits_per_image.
+// Metrics returns mse, psnr, utilization, code_perplexity and bits_per_image (the mean of the
+// bits the quantizer reported per image).
 func (e *VQEvaluator) Metrics() map[string]float64 {
 	mse := e.sumSquaredError / float64(max(e.pixels, 1))
-	var utilization, perplexity float64
+	var utilization, codePerplexity float64
 	for _, h := range e.histograms {
 		u, p := Usage(h)
 		utilization += u / float64(e.stages)
-		perplexity += p / float64(e.stages)
+		codePerplexity += p / float64(e.stages)
 	}
 	return map[string]float64{
-		"mse":            mse,
-		"psnr":           PSNR(mse, 1),
-		"utilization":    utilization,
-		"perplexity":     perplexity,
-		"bits_per_image": float64(e.latentsPerImage*e.stages) * math.Log2(float64(e.codebookSize)),
+		"mse":             mse,
+		"psnr":            PSNR(mse, 1),
+		"utilization":     utilization,
+		"code_perplexity": codePerplexity,
+		"bits_per_image":  e.sumBits / float64(max(e.images, 1)),
 	}
 }
 
@@ -82,8 +99,9 @@ func PSNR(mse, peak float64) float64 {
 	return 10 * math.Log10(peak*peak/mse)
 }
 
-// Usage returns the share of codes used at least once and the perplexity exp(H) of a histogram.
-func Usage(histogram []int64) (utilization, perplexity float64) {
+// Usage returns the share of codes used at least once and the code perplexity exp(H) of a
+// histogram (the effective number of codes in use).
+func Usage(histogram []int64) (utilization, codePerplexity float64) {
 	var total int64
 	used := 0
 	for _, n := range histogram {

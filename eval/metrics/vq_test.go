@@ -10,7 +10,7 @@ import (
 func TestUsage(t *testing.T) {
 	u, p := Usage([]int64{5, 5, 0, 0})
 	if u != 0.5 || math.Abs(p-2) > 1e-12 {
-		t.Errorf("two equally used codes of four: utilisation %v perplexity %v, want 0.5 and 2", u, p)
+		t.Errorf("two equally used codes of four: utilisation %v code perplexity %v, want 0.5 and 2", u, p)
 	}
 	u, p = Usage([]int64{9, 1, 0})
 	want := math.Exp(-(0.9*math.Log(0.9) + 0.1*math.Log(0.1)))
@@ -23,9 +23,13 @@ func TestUsage(t *testing.T) {
 }
 
 func TestVQEvaluator(t *testing.T) {
-	ev := NewVQEvaluator(4, 2, 49)
-	// Two images of two pixels, codes for 2 latents × 2 stages.
-	if err := ev.AddFlat([]float32{0, 1, 0.5, 0.5}, []float32{0.1, 0.9, 0.5, 0.5}, []int32{0, 1, 0, 3}); err != nil {
+	ev := NewVQEvaluator(4, 2)
+	// Two images of two pixels, codes for 2 latents × 2 stages, and the bits the quantizer
+	// reported for each image (data dependent, as an entropy coder's).
+	if err := ev.AddFlat([]float32{0, 1, 0.5, 0.5}, []float32{0.1, 0.9, 0.5, 0.5}, []int32{0, 1, 0, 3}, []float32{6, 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.AddFlat(nil, nil, nil, []float32{10}); err != nil {
 		t.Fatal(err)
 	}
 	m := ev.Metrics()
@@ -33,33 +37,39 @@ func TestVQEvaluator(t *testing.T) {
 		t.Errorf("mse %v psnr %v", m["mse"], m["psnr"])
 	}
 	// Stage 0 used code 0 only (1/4), stage 1 used codes 1 and 3 (2/4): mean 3/8.
-	if m["utilization"] != 0.375 || m["bits_per_image"] != 49*2*2 {
-		t.Errorf("utilization %v bits %v", m["utilization"], m["bits_per_image"])
+	if m["utilization"] != 0.375 || m["bits_per_image"] != 8 {
+		t.Errorf("utilization %v, bits per image %v; want 0.375 and the mean reported bits (6+8+10)/3 = 8", m["utilization"], m["bits_per_image"])
 	}
-	if math.Abs(m["perplexity"]-1.5) > 1e-12 {
-		t.Errorf("perplexity %v, want mean(1, 2) = 1.5", m["perplexity"])
+	if math.Abs(m["code_perplexity"]-1.5) > 1e-12 {
+		t.Errorf("code_perplexity %v, want mean(1, 2) = 1.5", m["code_perplexity"])
+	}
+	if _, ok := m["perplexity"]; ok {
+		t.Errorf("metric \"perplexity\" is reserved for language models")
 	}
 }
 
 func TestVQEvaluatorRejectsBadInput(t *testing.T) {
-	ev := NewVQEvaluator(4, 1, 1)
+	ev := NewVQEvaluator(4, 1)
 	for _, tc := range []struct {
 		images, recon []float32
 		codes         []int32
+		bits          []float32
 		want          string
 	}{
-		{[]float32{0}, []float32{float32(math.NaN())}, []int32{0}, "NaN"},
-		{[]float32{0}, []float32{0}, []int32{4}, "out of range"},
-		{[]float32{0}, []float32{0}, []int32{-1}, "out of range"},
+		{[]float32{0}, []float32{float32(math.NaN())}, []int32{0}, []float32{2}, "NaN"},
+		{[]float32{0}, []float32{0}, []int32{4}, []float32{2}, "out of range"},
+		{[]float32{0}, []float32{0}, []int32{-1}, []float32{2}, "out of range"},
+		{[]float32{0}, []float32{0}, []int32{0}, []float32{float32(math.NaN())}, "bits"},
+		{[]float32{0}, []float32{0}, []int32{0}, []float32{-1}, "bits"},
 	} {
-		if err := ev.AddFlat(tc.images, tc.recon, tc.codes); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("AddFlat(%v, %v, %v) = %v, want error with %q", tc.images, tc.recon, tc.codes, err, tc.want)
+		if err := ev.AddFlat(tc.images, tc.recon, tc.codes, tc.bits); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("AddFlat(%v, %v, %v, %v) = %v, want error with %q", tc.images, tc.recon, tc.codes, tc.bits, err, tc.want)
 		}
 	}
 }
 
 func ExampleUsage() {
-	utilization, perplexity := Usage([]int64{10, 10, 10, 10, 0, 0, 0, 0})
-	fmt.Printf("utilisation %.2f, perplexity %.1f\n", utilization, perplexity)
-	// Output: utilisation 0.50, perplexity 4.0
+	utilization, codePerplexity := Usage([]int64{10, 10, 10, 10, 0, 0, 0, 0})
+	fmt.Printf("utilisation %.2f, code perplexity %.1f\n", utilization, codePerplexity)
+	// Output: utilisation 0.50, code perplexity 4.0
 }

@@ -10,20 +10,11 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
-// Decoder is implemented by quantizers that can rebuild the quantized latents from the codes
-// alone, which is what the receiving side of a compressed bitstream has.
-type Decoder interface {
-	// Decode returns the quantized latents [..., D] for stageCodes, one int32 tensor of shape
-	// [...] per stage, as in Output.StageCodes. It reads the variables that Quantize created
-	// under the same scope, so Quantize must have been built (in this or an earlier graph) first.
-	Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node
-}
-
 // Stat names set by the quantizers of this package.
 const (
-	// StatPerplexity is exp(H) of the code histogram of the batch: the effective number of codes
-	// in use, between 1 and K.
-	StatPerplexity = "perplexity"
+	// StatCodePerplexity is exp(H) of the code histogram of the batch: the effective number of
+	// codes in use, between 1 and K. (Named so to tell it from a language model's perplexity.)
+	StatCodePerplexity = "code_perplexity"
 	// StatUsedCodes is the number of distinct codes that appear in the batch.
 	StatUsedCodes = "used_codes"
 )
@@ -46,8 +37,9 @@ func unflattenCodes(codes *graph.Node, leading []int) *graph.Node {
 	return graph.Reshape(codes, leading...)
 }
 
-// checkCodesShape panics unless every stage code tensor is int32 and all have the same shape.
-func checkCodesShape(stageCodes []*graph.Node, wantStages int) {
+// checkCodes panics unless codes has wantStages code tensors, all int32 and of one shape.
+func checkCodes(codes Codes, wantStages int) {
+	stageCodes := codes.Stages
 	if len(stageCodes) != wantStages {
 		exceptions.Panicf("vq: Decode needs %d stage code tensors, got %d", wantStages, len(stageCodes))
 	}
@@ -60,6 +52,13 @@ func checkCodesShape(stageCodes []*graph.Node, wantStages int) {
 				i, c.Shape(), stageCodes[0].Shape())
 		}
 	}
+}
+
+// singleStage returns the Output fields of a single-stage quantizer with code indices idx [...]
+// and a fixed rate of log2(k) bits per vector, in the latents' dtype.
+func singleStage(idx *graph.Node, k int, dtype dtypes.DType) (codes Codes, index, bits *graph.Node) {
+	codes = Codes{Stages: []*graph.Node{idx}, Side: map[string]*graph.Node{}}
+	return codes, idx, graph.Scalar(idx.Graph(), dtype, math.Log2(float64(k)))
 }
 
 // nearestCodes returns, for each row of z [N, D], the int32 index of the nearest row of
@@ -91,7 +90,7 @@ func straightThrough(z, q *graph.Node) *graph.Node {
 	return graph.Add(z, graph.StopGradient(graph.Sub(q, z)))
 }
 
-// codeUsageStats returns StatPerplexity and StatUsedCodes of codes (int32, any shape) drawn
+// codeUsageStats returns StatCodePerplexity and StatUsedCodes of codes (int32, any shape) drawn
 // from a codebook of size k.
 func codeUsageStats(codes *graph.Node, k int) map[string]*graph.Node {
 	flat := graph.Reshape(graph.StopGradient(codes), -1)
@@ -101,8 +100,8 @@ func codeUsageStats(codes *graph.Node, k int) map[string]*graph.Node {
 	entropy := graph.Neg(graph.ReduceAllSum(graph.Mul(p, graph.Log(graph.MaxScalar(p, 1e-30)))))
 	used := graph.ReduceAllSum(graph.ConvertDType(graph.GreaterThan(counts, graph.ZerosLike(counts)), dtypes.Float32))
 	return map[string]*graph.Node{
-		StatPerplexity: graph.Exp(entropy),
-		StatUsedCodes:  used,
+		StatCodePerplexity: graph.Exp(entropy),
+		StatUsedCodes:      used,
 	}
 }
 
@@ -145,16 +144,35 @@ func existingVariable(scope *model.Scope, what, name string) *model.Variable {
 	return v
 }
 
-// scopeParam returns the hyperparameter key as seen from scope, or its registered default (see
-// Params), so that each default is written once, where the parameter is declared.
-func scopeParam[T any](scope *model.Scope, key string) T {
-	p, ok := Params().Lookup(key)
-	if !ok {
-		exceptions.Panicf("vq: hyperparameter %q is not registered", key)
+// indexFits reports whether k^stages codes fit in an int32 index.
+func indexFits(k, stages int) bool {
+	total := int64(1)
+	for range stages {
+		total *= int64(k)
+		if total > 1<<31 {
+			return false
+		}
 	}
-	def, ok := p.Default.(T)
-	if !ok {
-		exceptions.Panicf("vq: hyperparameter %q has a default of type %T, read as %T", key, p.Default, def)
+	return true
+}
+
+// combinedIndex returns the stage codes (int32, all of one shape, each in [0, k)) combined in
+// mixed radix, stage 0 the lowest digit, when k^S fits in an int32 (see indexFits), and the
+// stage-0 codes otherwise.
+func combinedIndex(stageCodes []*graph.Node, k int) *graph.Node {
+	index := stageCodes[0]
+	if !indexFits(k, len(stageCodes)) {
+		return index
 	}
-	return model.GetParamOr(scope, key, def)
+	radix := int32(1)
+	for _, c := range stageCodes[1:] {
+		radix *= int32(k)
+		index = graph.Add(index, graph.MulScalar(c, radix))
+	}
+	return index
+}
+
+// rms returns the root mean square of the elements of x, with no gradient.
+func rms(x *graph.Node) *graph.Node {
+	return graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.StopGradient(x))))
 }

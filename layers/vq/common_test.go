@@ -64,7 +64,22 @@ func scalarF64(t *testing.T, x *tensors.Tensor) float64 {
 	return 0
 }
 
-// codeStats is the reference perplexity and number of used codes of a code list.
+// build returns the quantizer of type typ configured by params (under no prefix), failing the
+// test on a configuration error.
+func build(t testing.TB, typ string, params map[string]any) Quantizer {
+	t.Helper()
+	withType := map[string]any{ParamType: typ}
+	for k, v := range params {
+		withType[k] = v
+	}
+	q, err := FromParams(withType, "")
+	if err != nil {
+		t.Fatalf("building %s from %v: %v", typ, params, err)
+	}
+	return q
+}
+
+// codeStats is the reference code perplexity and number of used codes of a code list.
 func codeStats(codes []int32) (perplexity float64, used int) {
 	counts := map[int32]int{}
 	for _, c := range codes {
@@ -78,22 +93,24 @@ func codeStats(codes []int32) (perplexity float64, used int) {
 	return math.Exp(entropy), len(counts)
 }
 
-// quantizerOutputs runs q on z and returns quantized, codes, loss, ∂Σ(quantized·r)/∂z and r.
+// quantizerRun holds what runQuantizer got from q on z: Quantized, Index, Bits, Loss,
+// ∂Σ(Quantized·r)/∂z for a random r, the stats and the stage codes.
 type quantizerRun struct {
-	quantized, codes, loss, grad, r *tensors.Tensor
-	stats                           map[string]float64
-	stageCodes                      [][]int32
+	quantized, index, bits, loss, grad, r *tensors.Tensor
+	stats                                 map[string]float64
+	stageCodes                            [][]int32
+	sideNames                             []string
 }
 
 func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, withGrad bool) quantizerRun {
 	t.Helper()
-	var statNames []string
+	var statNames, sideNames []string
 	var numStages int
 	rng := rand.New(rand.NewPCG(7, 7))
 	r := gaussianTensor(rng, 1, z.Shape().Dimensions...)
 	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z, r *graph.Node) []*graph.Node {
 		out := q.Quantize(scope.In("quantizer"), z)
-		outputs := []*graph.Node{out.Quantized, out.Codes, out.Loss}
+		outputs := []*graph.Node{out.Quantized, out.Index, out.Bits, out.Loss}
 		if withGrad {
 			f := graph.ReduceAllSum(graph.Mul(out.Quantized, r))
 			outputs = append(outputs, graph.Gradient(f, z)[0])
@@ -105,8 +122,12 @@ func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tens
 			statNames = append(statNames, name)
 			outputs = append(outputs, v)
 		}
-		numStages = len(out.StageCodes)
-		outputs = append(outputs, out.StageCodes...)
+		numStages = len(out.Codes.Stages)
+		outputs = append(outputs, out.Codes.Stages...)
+		sideNames = sideNames[:0]
+		for name := range out.Codes.Side {
+			sideNames = append(sideNames, name)
+		}
 		return outputs
 	})
 	if err != nil {
@@ -116,11 +137,13 @@ func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tens
 	if err != nil {
 		t.Fatalf("running %s: %v", q.Name(), err)
 	}
-	run := quantizerRun{quantized: res[0], codes: res[1], loss: res[2], grad: res[3], r: r, stats: map[string]float64{}}
+	run := quantizerRun{quantized: res[0], index: res[1], bits: res[2], loss: res[3], grad: res[4], r: r,
+		stats: map[string]float64{}, sideNames: sideNames}
+	const first = 5 // index of the first stat in res
 	for i, name := range statNames {
-		run.stats[name] = scalarF64(t, res[4+i])
+		run.stats[name] = scalarF64(t, res[first+i])
 	}
-	for _, c := range res[4+len(statNames) : 4+len(statNames)+numStages] {
+	for _, c := range res[first+len(statNames) : first+len(statNames)+numStages] {
 		run.stageCodes = append(run.stageCodes, tensors.MustCopyFlatData[int32](c))
 	}
 	return run
@@ -128,8 +151,9 @@ func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tens
 
 // TestQuantizersContract checks, for every quantizer whose loss is non-negative (LFQ's entropy
 // penalty may be negative: see lfq_test.go), the contract of
-// Quantizer on [B, H, W, D] latents: shapes, codes in [0, K), a finite non-negative loss, the
-// straight-through gradient, and the code usage statistics.
+// Quantizer on [B, H, W, D] latents: shapes, codes in [0, K), no side information, a rate of
+// Stages·log2 K bits, a finite non-negative loss, the straight-through gradient, and the code
+// usage statistics.
 func TestQuantizersContract(t *testing.T) {
 	const b, h, w, d = 2, 3, 4, 3
 	cases := []struct {
@@ -145,10 +169,11 @@ func TestQuantizersContract(t *testing.T) {
 		{"fsq", map[string]any{ParamFSQLevels: "4,3"}, false}, // D ≠ len(levels): projections
 		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}, true},
 		{"rvq", map[string]any{ParamResidualType: "simvq", ParamCodebookSize: 8, ParamResidualStages: 2}, true},
+		{"rvq", map[string]any{ParamResidualType: "fsq", ParamFSQLevels: "4,2,3", ParamResidualStages: 2}, false},
 	}
 	for _, tc := range cases {
 		store := seededStore(tc.params)
-		q := ByName(store.RootScope(), tc.name)
+		q := build(t, tc.name, tc.params)
 		t.Run(q.Name(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			z := gaussianTensor(rng, 1, b, h, w, d)
@@ -158,12 +183,18 @@ func TestQuantizersContract(t *testing.T) {
 			if got := run.quantized.Shape().Dimensions; len(got) != 4 || got[0] != b || got[1] != h || got[2] != w || got[3] != d {
 				t.Errorf("Quantized shape %v, want [%d %d %d %d]", got, b, h, w, d)
 			}
-			if got := run.codes.Shape(); got.DType != dtypes.Int32 || len(got.Dimensions) != 3 ||
+			if got := run.index.Shape(); got.DType != dtypes.Int32 || len(got.Dimensions) != 3 ||
 				got.Dimensions[0] != b || got.Dimensions[1] != h || got.Dimensions[2] != w {
-				t.Errorf("Codes shape %s, want (Int32)[%d %d %d]", got, b, h, w)
+				t.Errorf("Index shape %s, want (Int32)[%d %d %d]", got, b, h, w)
 			}
 			if len(run.stageCodes) != q.Stages() {
-				t.Errorf("%d StageCodes, want Stages()=%d", len(run.stageCodes), q.Stages())
+				t.Errorf("%d stage code tensors, want Stages()=%d", len(run.stageCodes), q.Stages())
+			}
+			if len(run.sideNames) != 0 {
+				t.Errorf("side information %v, want none", run.sideNames)
+			}
+			if bits, want := scalarF64(t, run.bits), float64(q.Stages())*math.Log2(float64(q.CodebookSize())); !run.bits.Shape().IsScalar() || math.Abs(bits-want) > 1e-5 {
+				t.Errorf("Bits = %v (%s), want the scalar Stages·log2 K = %g", bits, run.bits.Shape(), want)
 			}
 			for s, codes := range run.stageCodes {
 				for _, c := range codes {
@@ -198,8 +229,8 @@ func TestQuantizersContract(t *testing.T) {
 			if got, ok := run.stats[StatUsedCodes]; q.Stages() == 1 && (!ok || int(got) != wantUsed) {
 				t.Errorf("stat %s = %v (present %v), want %d", StatUsedCodes, got, ok, wantUsed)
 			}
-			if got, ok := run.stats[StatPerplexity]; q.Stages() == 1 && (!ok || math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity) {
-				t.Errorf("stat %s = %v (present %v), want %g", StatPerplexity, got, ok, wantPerplexity)
+			if got, ok := run.stats[StatCodePerplexity]; q.Stages() == 1 && (!ok || math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity) {
+				t.Errorf("stat %s = %v (present %v), want %g", StatCodePerplexity, got, ok, wantPerplexity)
 			}
 		})
 	}
@@ -215,12 +246,14 @@ func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
 		{"fsq", map[string]any{ParamFSQLevels: "3,4"}},
 		{"fsq", map[string]any{ParamFSQLevels: "3,4,2"}},
 		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}},
+		{"rvq", map[string]any{ParamResidualType: "fsq", ParamFSQLevels: "3,4", ParamResidualStages: 3}}, // scaled stages
+		{"rvq", map[string]any{ParamResidualType: "lfq", ParamCodebookSize: 4, ParamResidualStages: 3}},
 		{"ema_vq", map[string]any{ParamCodebookSize: 8}},
 		{"lfq", map[string]any{ParamCodebookSize: 4}},  // 2 bits = D: no projection
 		{"lfq", map[string]any{ParamCodebookSize: 64}}, // 6 bits ≠ D: projections
 	} {
 		store := seededStore(tc.params)
-		q := ByName(store.RootScope(), tc.name)
+		q := build(t, tc.name, tc.params)
 		t.Run(q.Name(), func(t *testing.T) {
 			dec, ok := q.(Decoder)
 			if !ok {
@@ -230,7 +263,7 @@ func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
 			z := gaussianTensor(rng, 1, 5, 7, 2)
 			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 				out := q.Quantize(scope.In("quantizer"), z)
-				return out.Quantized, dec.Decode(scope.At("quantizer"), out.StageCodes)
+				return out.Quantized, dec.Decode(scope.At("quantizer"), out.Codes)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -2,12 +2,12 @@ package vq
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
@@ -26,9 +26,18 @@ import (
 // z + sg(q − z).
 //
 // Dead codes are re-initialised as in Jukebox (Dhariwal et al. 2020) and vector-quantize-pytorch's
-// threshold_ema_dead_code: after the update, every code whose N_k is below
-// [ParamDeadCodeThreshold] is moved onto a latent of the current batch drawn at random, with
-// N_k reset to the threshold and m_k = c_k·N_k, so that it gets a chance to attract latents.
+// threshold_ema_dead_code, with the threshold scaled to the batch: after the update, every code
+// whose N_k is below
+//
+//	θ = τ·min(1, n/(2K))   (τ = [ParamDeadCodeThreshold], n the number of latents in the batch)
+//
+// is moved onto a latent of the current batch drawn at random, with N_k reset to θ and
+// m_k = c_k·θ, so that it gets a chance to attract latents. N_k estimates how many latents a
+// code takes per step, and a code used at its fair share takes n/K. With at least 2K latents
+// per batch θ = τ, the absolute threshold of the references; with fewer, an absolute τ would
+// call codes in steady use dead (K=64, 16 latents per batch, each code used once every 4
+// batches: N_k ≈ 0.25 < 1 for all of them), so θ is scaled down to half the fair share (for
+// τ = 1), which such codes never fall below while a code no latent selects still decays to it.
 //
 // The state lives in non-trainable variables of the quantizer's scope, "codebook" [K, D],
 // "ema_cluster_size" N [K] and "ema_sum" m [K, D], updated in the graph only when it is built
@@ -37,24 +46,34 @@ import (
 // on the first batch ([ParamKMeansIters] Lloyd iterations, see [KMeans]) sets c, m = c, N = 1 and
 // the flag variable "initialized" to 1.
 type EMA struct {
-	// K is the number of codes ([ParamCodebookSize]).
-	K int
-	// Beta weighs the commitment loss ([ParamBeta]).
-	Beta float64
-	// Decay is γ, the EMA decay ([ParamEMADecay]).
-	Decay float64
-	// DeadCodeThreshold is the EMA cluster size below which a code is re-initialised; 0 disables
-	// re-initialisation ([ParamDeadCodeThreshold]).
-	DeadCodeThreshold float64
-	// KMeansIters is the number of Lloyd iterations of InitFromLatents ([ParamKMeansIters]).
-	KMeansIters int
+	opts EMAOptions
 }
 
+// EMAOptions configures an [EMA]; each field mirrors the hyperparameter of its tag.
+type EMAOptions struct {
+	// CodebookSize is K ≥ 2.
+	CodebookSize int `vq:"vq_codebook_size"`
+	// Beta ≥ 0 weighs the commitment loss.
+	Beta float64 `vq:"vq_beta"`
+	// Decay is γ ∈ [0, 1), the EMA decay.
+	Decay float64 `vq:"vq_ema_decay"`
+	// DeadCodeThreshold is τ ≥ 0, the scale of the EMA cluster size below which a code is
+	// re-initialised; 0 disables re-initialisation.
+	DeadCodeThreshold float64 `vq:"vq_dead_code_threshold"`
+	// KMeansIters ≥ 0 is the number of Lloyd iterations of InitFromLatents.
+	KMeansIters int `vq:"vq_kmeans_iters"`
+}
+
+// New implements Options.
+func (o EMAOptions) New() (Quantizer, error) { return asQuantizer(NewEMA(o)) }
+
 const (
-	// ParamEMADecay is γ, the decay of the exponential moving averages of ema_vq. Default 0.99 (float64).
+	// ParamEMADecay is γ ∈ [0, 1), the decay of the exponential moving averages of ema_vq.
+	// Default 0.99 (float64).
 	ParamEMADecay = "vq_ema_decay"
-	// ParamDeadCodeThreshold is the EMA cluster size N_k below which an ema_vq code is dead and
-	// is re-initialised to a random latent of the batch; 0 disables it. Default 1.0 (float64).
+	// ParamDeadCodeThreshold is τ ≥ 0: an ema_vq code whose EMA cluster size N_k falls below
+	// τ·min(1, n/(2K)) (n latents per batch) is dead and is re-initialised to a random latent
+	// of the batch; 0 disables it. Default 1.0 (float64).
 	ParamDeadCodeThreshold = "vq_dead_code_threshold"
 )
 
@@ -74,43 +93,32 @@ const emaLaplaceEpsilon = 1e-5
 
 func init() {
 	RegisterParams(hparams.List{
-		{Key: ParamEMADecay, Default: 0.99, Doc: "ema_vq: decay γ of the moving averages of cluster sizes and sums"},
+		{Key: ParamEMADecay, Default: 0.99, Doc: "ema_vq: decay γ of the moving averages of cluster sizes and sums, in [0, 1)",
+			Domain: hparams.Probability()},
 		{Key: ParamDeadCodeThreshold, Default: 1.0,
-			Doc: "ema_vq: codes whose EMA cluster size falls below this are re-initialised to random batch latents (0 disables)"},
+			Doc:    "ema_vq: codes whose EMA cluster size falls below this times min(1, latents per batch/(2K)) are re-initialised to random batch latents (0 disables)",
+			Domain: hparams.AtLeast(0)},
 	})
-	Register("ema_vq", func(scope *model.Scope) Quantizer { return NewEMA(scope) })
+	Register("ema_vq", func() Options { return &EMAOptions{} })
 }
 
-// NewEMA returns the EMA quantizer configured by the hyperparameters in scope. It panics,
-// naming the parameter, when one is out of range.
-func NewEMA(scope *model.Scope) *EMA {
-	q := &EMA{
-		K:                 scopeParam[int](scope, ParamCodebookSize),
-		Beta:              scopeParam[float64](scope, ParamBeta),
-		Decay:             scopeParam[float64](scope, ParamEMADecay),
-		DeadCodeThreshold: scopeParam[float64](scope, ParamDeadCodeThreshold),
-		KMeansIters:       scopeParam[int](scope, ParamKMeansIters),
+// NewEMA returns the EMA quantizer that o describes, or a [*KeyError] naming the
+// hyperparameter of a value out of range.
+func NewEMA(o EMAOptions) (*EMA, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
 	}
-	switch {
-	case q.K < 1:
-		exceptions.Panicf("vq: %s=%d, ema_vq needs at least 1", ParamCodebookSize, q.K)
-	case q.Beta < 0:
-		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamBeta, q.Beta)
-	case q.Decay < 0 || q.Decay >= 1:
-		exceptions.Panicf("vq: %s=%g, it must be in [0, 1)", ParamEMADecay, q.Decay)
-	case q.DeadCodeThreshold < 0:
-		exceptions.Panicf("vq: %s=%g, it must be non-negative (0 disables)", ParamDeadCodeThreshold, q.DeadCodeThreshold)
-	case q.KMeansIters < 0:
-		exceptions.Panicf("vq: %s=%d, it must be non-negative", ParamKMeansIters, q.KMeansIters)
+	if o.Decay >= 1 {
+		return nil, keyErrorf(ParamEMADecay, "must be < 1 (γ = 1 never updates the codebook), got %g", o.Decay)
 	}
-	return q
+	return &EMA{opts: o}, nil
 }
 
 // Name implements Quantizer.
-func (q *EMA) Name() string { return fmt.Sprintf("ema_vq(K=%d)", q.K) }
+func (q *EMA) Name() string { return fmt.Sprintf("ema_vq(K=%d)", q.opts.CodebookSize) }
 
 // CodebookSize implements Quantizer.
-func (q *EMA) CodebookSize() int { return q.K }
+func (q *EMA) CodebookSize() int { return q.opts.CodebookSize }
 
 // Stages implements Quantizer.
 func (q *EMA) Stages() int { return 1 }
@@ -126,14 +134,14 @@ func (q *EMA) state(scope *model.Scope, dtype dtypes.DType, dim int) emaState {
 		return variable(scope, name, shape, init).SetTrainable(false)
 	}
 	return emaState{
-		codebook:    nonTrainable(emaCodebookVar, shapes.Make(dtype, q.K, dim), normalInitializer(scope, 1)),
-		clusterSize: nonTrainable(emaClusterSizeVar, shapes.Make(dtype, q.K), graph.Zeros),
-		sum:         nonTrainable(emaSumVar, shapes.Make(dtype, q.K, dim), graph.Zeros),
+		codebook:    nonTrainable(emaCodebookVar, shapes.Make(dtype, q.opts.CodebookSize, dim), normalInitializer(scope, 1)),
+		clusterSize: nonTrainable(emaClusterSizeVar, shapes.Make(dtype, q.opts.CodebookSize), graph.Zeros),
+		sum:         nonTrainable(emaSumVar, shapes.Make(dtype, q.opts.CodebookSize, dim), graph.Zeros),
 		initialized: nonTrainable(emaInitializedVar, shapes.Make(dtype), graph.Zeros),
 	}
 }
 
-// Quantize implements Quantizer. Stats: StatPerplexity, StatUsedCodes and StatDeadCodes.
+// Quantize implements Quantizer. Stats: StatCodePerplexity, StatUsedCodes and StatDeadCodes.
 func (q *EMA) Quantize(scope *model.Scope, z *graph.Node) Output {
 	g := z.Graph()
 	flat, leading := flattenLatents(z)
@@ -143,19 +151,20 @@ func (q *EMA) Quantize(scope *model.Scope, z *graph.Node) Output {
 	flat = graph.StopGradient(flat)
 	idx := nearestCodes(flat, codebook)
 	quantized := graph.ReshapeWithShape(graph.Gather(codebook, graph.InsertAxes(idx, -1)), z.Shape())
-	codes := unflattenCodes(idx, leading)
+	codes, index, bits := singleStage(unflattenCodes(idx, leading), q.opts.CodebookSize, z.DType())
 
-	stats := codeUsageStats(idx, q.K)
+	stats := codeUsageStats(idx, q.opts.CodebookSize)
 	stats[StatDeadCodes] = graph.ScalarZero(g, z.DType())
 	if scope.IsTraining(g) {
 		stats[StatDeadCodes] = q.update(scope, st, flat, idx)
 	}
 	return Output{
-		Quantized:  straightThrough(z, quantized),
-		Codes:      codes,
-		StageCodes: []*graph.Node{codes},
-		Loss:       graph.MulScalar(graph.ReduceAllMean(graph.Square(graph.Sub(z, graph.StopGradient(quantized)))), q.Beta),
-		Stats:      stats,
+		Quantized: straightThrough(z, quantized),
+		Codes:     codes,
+		Index:     index,
+		Bits:      bits,
+		Loss:      graph.MulScalar(graph.ReduceAllMean(graph.Square(graph.Sub(z, graph.StopGradient(quantized)))), q.opts.Beta),
+		Stats:     stats,
 	}
 }
 
@@ -174,23 +183,25 @@ func (q *EMA) update(scope *model.Scope, st emaState, flat, codes *graph.Node) (
 	clusterSize = graph.Add(graph.Mul(fresh, graph.OnesLike(clusterSize)), graph.Mul(graph.OneMinus(fresh), clusterSize))
 	sum = graph.Add(graph.Mul(fresh, codebook), graph.Mul(graph.OneMinus(fresh), sum))
 
-	gamma := q.Decay
-	clusterSize = graph.Add(graph.MulScalar(clusterSize, gamma), graph.MulScalar(codeCounts(codes, q.K, dtype), 1-gamma))
-	sum = graph.Add(graph.MulScalar(sum, gamma), graph.MulScalar(kmSums(flat, codes, q.K), 1-gamma))
+	k := q.opts.CodebookSize
+	gamma := q.opts.Decay
+	clusterSize = graph.Add(graph.MulScalar(clusterSize, gamma), graph.MulScalar(codeCounts(codes, q.opts.CodebookSize, dtype), 1-gamma))
+	sum = graph.Add(graph.MulScalar(sum, gamma), graph.MulScalar(kmSums(flat, codes, q.opts.CodebookSize), 1-gamma))
 	total := graph.ReduceAllSum(clusterSize)
 	smoothed := graph.Mul(graph.Div(graph.AddScalar(clusterSize, emaLaplaceEpsilon),
-		graph.AddScalar(total, float64(q.K)*emaLaplaceEpsilon)), total)
+		graph.AddScalar(total, float64(q.opts.CodebookSize)*emaLaplaceEpsilon)), total)
 	codebook = graph.Div(sum, graph.InsertAxes(smoothed, -1))
 
 	numDead = graph.ScalarZero(g, dtype)
-	if q.DeadCodeThreshold > 0 {
+	if q.opts.DeadCodeThreshold > 0 {
 		n := flat.Shape().Dimensions[0]
-		isDead := graph.LessThan(clusterSize, graph.Scalar(g, dtype, q.DeadCodeThreshold)) // [K]
-		picks := scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, q.K))
+		threshold := q.opts.DeadCodeThreshold * math.Min(1, float64(n)/float64(2*k))
+		isDead := graph.LessThan(clusterSize, graph.Scalar(g, dtype, threshold)) // [K]
+		picks := scope.RandomIntN(g, int32(n), shapes.Make(dtypes.Int32, k))
 		replacements := graph.Gather(flat, graph.InsertAxes(picks, -1)) // [K, D]
 		codebook = graph.Where(isDead, replacements, codebook)
-		sum = graph.Where(isDead, graph.MulScalar(replacements, q.DeadCodeThreshold), sum)
-		clusterSize = graph.Where(isDead, graph.Scalar(g, dtype, q.DeadCodeThreshold), clusterSize)
+		sum = graph.Where(isDead, graph.MulScalar(replacements, threshold), sum)
+		clusterSize = graph.Where(isDead, graph.Scalar(g, dtype, threshold), clusterSize)
 		numDead = graph.ReduceAllSum(graph.ConvertDType(isDead, dtype))
 	}
 	st.codebook.SetNodeValue(codebook)
@@ -206,16 +217,16 @@ func (q *EMA) InitFromLatents(scope *model.Scope, z *graph.Node) {
 	g := z.Graph()
 	flat, _ := flattenLatents(z)
 	st := q.state(scope, z.DType(), flat.Shape().Dimensions[1])
-	centroids := KMeans(scope, flat, q.K, q.KMeansIters)
+	centroids := KMeans(scope, flat, q.opts.CodebookSize, q.opts.KMeansIters)
 	st.codebook.SetNodeValue(centroids)
 	st.sum.SetNodeValue(centroids)
-	st.clusterSize.SetNodeValue(graph.Ones(g, shapes.Make(z.DType(), q.K)))
+	st.clusterSize.SetNodeValue(graph.Ones(g, shapes.Make(z.DType(), q.opts.CodebookSize)))
 	st.initialized.SetNodeValue(graph.ScalarOne(g, z.DType()))
 }
 
 // Decode implements Decoder: the rows of the codebook.
-func (q *EMA) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
-	checkCodesShape(stageCodes, 1)
-	codebook := existingVariable(scope, q.Name(), emaCodebookVar).NodeValue(stageCodes[0].Graph())
-	return graph.Gather(codebook, graph.InsertAxes(stageCodes[0], -1))
+func (q *EMA) Decode(scope *model.Scope, codes Codes) *graph.Node {
+	checkCodes(codes, 1)
+	codebook := existingVariable(scope, q.Name(), emaCodebookVar).NodeValue(codes.Stages[0].Graph())
+	return graph.Gather(codebook, graph.InsertAxes(codes.Stages[0], -1))
 }

@@ -19,7 +19,7 @@ func emaStep(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, t
 	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 		scope.Store().SetTraining(z.Graph(), training)
 		out := q.Quantize(scope.In("quantizer"), z)
-		return out.Codes, out.Stats[StatDeadCodes]
+		return out.Index, out.Stats[StatDeadCodes]
 	})
 	if err != nil {
 		t.Fatalf("NewExec: %v", err)
@@ -60,8 +60,9 @@ func constantLatents(n int, p []float32) *tensors.Tensor {
 
 func TestEMAContract(t *testing.T) {
 	const b, h, w, d, k = 2, 3, 4, 3, 16
-	store := seededStore(map[string]any{ParamType: "ema_vq", ParamCodebookSize: k, ParamBeta: 0.5})
-	q := New(store.RootScope())
+	params := map[string]any{ParamCodebookSize: k, ParamBeta: 0.5}
+	store := seededStore(params)
+	q := build(t, "ema_vq", params)
 	if got := q.Name(); got != "ema_vq(K=16)" {
 		t.Errorf("Name() = %q", got)
 	}
@@ -75,7 +76,7 @@ func TestEMAContract(t *testing.T) {
 	if got := run.quantized.Shape(); !got.Equal(z.Shape()) {
 		t.Errorf("Quantized shape %s, want %s", got, z.Shape())
 	}
-	if got := run.codes.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
+	if got := run.index.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
 		t.Errorf("Codes dimensions %v, want [%d %d %d]", got, b, h, w)
 	}
 	// Codes are the nearest codebook rows, Quantized their values, Loss = β·mean‖z − q‖².
@@ -121,8 +122,8 @@ func TestEMAContract(t *testing.T) {
 	if got := run.stats[StatUsedCodes]; int(got) != wantUsed {
 		t.Errorf("%s = %g, want %d", StatUsedCodes, got, wantUsed)
 	}
-	if got := run.stats[StatPerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
-		t.Errorf("%s = %g, want %g", StatPerplexity, got, wantPerplexity)
+	if got := run.stats[StatCodePerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
+		t.Errorf("%s = %g, want %g", StatCodePerplexity, got, wantPerplexity)
 	}
 	if got, ok := run.stats[StatDeadCodes]; !ok || got != 0 {
 		t.Errorf("%s = %g (present %v) outside training, want 0", StatDeadCodes, got, ok)
@@ -143,9 +144,9 @@ func TestEMAUpdateFollowsEMARule(t *testing.T) {
 	rows := [][]float32{{0, 0}, {10, 0}, {0, 10}, {10, 10}}
 	p := []float32{1, 2}
 	const k, d, batch = 4, 2, 6
-	store := seededStore(map[string]any{ParamCodebookSize: k, ParamEMADecay: gamma, ParamDeadCodeThreshold: 0.0})
+	store := seededStore(nil)
 	setEMACodebook(t, store, rows)
-	q := ByName(store.RootScope(), "ema_vq")
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k, ParamEMADecay: gamma, ParamDeadCodeThreshold: 0.0})
 
 	// Hand computation in float64; the averages start from N = 1, m = c.
 	wantN := []float64{1, 1, 1, 1}
@@ -217,9 +218,10 @@ func TestEMADeadCodesReplacedByBatchLatents(t *testing.T) {
 		rows[j] = []float32{float32(100 * j), 50, -50} // Row 0 near the latents, the others far away.
 	}
 	rows[0] = []float32{0, 0, 0}
-	store := seededStore(map[string]any{ParamCodebookSize: k}) // Default threshold 1 and decay 0.99.
+	store := seededStore(nil)
 	setEMACodebook(t, store, rows)
-	q := ByName(store.RootScope(), "ema_vq")
+	// Default threshold 1 and decay 0.99; with 16 ≥ 2K latents the threshold is not scaled.
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k})
 	rng := rand.New(rand.NewPCG(5, 6))
 	z := gaussianTensor(rng, 1, batch, d)
 	zs := tensors.MustCopyFlatData[float32](z)
@@ -290,8 +292,7 @@ func TestEMAKMeansInitRecoversClusters(t *testing.T) {
 			z, means := twoClusters(rng, 50)
 			store := model.NewStore()
 			store.RootScope().SetParam(model.ParamInitialSeed, int64(seed+1))
-			store.RootScope().SetParams(map[string]any{ParamCodebookSize: 2, ParamKMeansIters: 5})
-			q := ByName(store.RootScope(), "ema_vq").(*EMA)
+			q := build(t, "ema_vq", map[string]any{ParamCodebookSize: 2, ParamKMeansIters: 5}).(*EMA)
 			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 				q.InitFromLatents(scope.In("quantizer"), z)
 				return graph.ReduceAllSum(z)
@@ -375,20 +376,25 @@ func TestKMeansFewerPointsThanCentroids(t *testing.T) {
 	}
 }
 
-func TestEMAInvalidParamsPanicNamingThem(t *testing.T) {
+func TestEMAInvalidParamsNamed(t *testing.T) {
 	for _, tc := range []struct {
 		key   string
 		value any
 	}{
 		{ParamEMADecay, 1.0},
+		{ParamEMADecay, 1.5},
 		{ParamDeadCodeThreshold, -1.0},
 		{ParamCodebookSize, 0},
 		{ParamKMeansIters, -2},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
-			msg := panicMessage(func() { NewEMA(seededStore(map[string]any{tc.key: tc.value}).RootScope()) })
-			if !strings.Contains(msg, tc.key) {
-				t.Errorf("%s=%v: panic %q does not name the parameter", tc.key, tc.value, msg)
+			err := Validate(map[string]any{ParamType: "ema_vq", tc.key: tc.value}, "")
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("%s=%v: error %v does not name the parameter", tc.key, tc.value, err)
+			}
+			_, err = NewEMA(EMAOptions{CodebookSize: 8, Decay: 0.9, KMeansIters: 1})
+			if err != nil {
+				t.Errorf("valid options refused: %v", err)
 			}
 		})
 	}
@@ -403,4 +409,105 @@ func panicMessage(f func()) (msg string) {
 	}()
 	f()
 	return ""
+}
+
+// cyclingEMARun trains an ema_vq with K=64 codes on 2-D grid points, 16 latents per batch:
+// batch b holds the points of slots 16·(b mod 4) … 16·(b mod 4)+15, so the code of each slot is
+// used once every 4 batches. rows are the initial codebook, points the latent of each slot. It
+// returns the dead codes re-initialised at each step, the codes in use over one more cycle
+// of 4 batches (inference), and the final codebook.
+func cyclingEMARun(t *testing.T, rows, points [][]float32, steps int) (dead []float64, used int, codebook []float32) {
+	t.Helper()
+	const k, batch = 64, 16
+	store := seededStore(nil)
+	setEMACodebook(t, store, rows)
+	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k}) // τ = 1, γ = 0.99
+	newExec := func(training bool) *model.Exec {
+		exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+			scope.Store().SetTraining(z.Graph(), training)
+			out := q.Quantize(scope.In("quantizer"), z)
+			return out.Index, out.Stats[StatDeadCodes]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exec
+	}
+	batchOf := func(step int) *tensors.Tensor {
+		data := make([]float32, 0, 2*batch)
+		for i := range batch {
+			data = append(data, points[(step%4)*batch+i]...)
+		}
+		return tensors.FromFlatDataAndDimensions(data, batch, 2)
+	}
+	train, infer := newExec(true), newExec(false)
+	for step := range steps {
+		res, err := train.Call(batchOf(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, scalarF64(t, res[1]))
+	}
+	inUse := map[int32]bool{}
+	for step := range 4 {
+		res, err := infer.Call(batchOf(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range tensors.MustCopyFlatData[int32](res[0]) {
+			inUse[c] = true
+		}
+	}
+	return dead, len(inUse), emaVariable(t, store, emaCodebookVar)
+}
+
+// TestEMADeadCodesWithFewLatentsPerBatch is fault 11: with K=64 codes and 16 latents per batch,
+// each code used once every 4 batches has an EMA cluster size N_k ≈ 0.25, below the default
+// threshold τ = 1. Before the threshold was scaled to the batch (θ = τ·min(1, n/(2K)) = 0.125),
+// 48 codes were re-initialised at step 0 and ~55 at every step after, and 30 of the 64 codes
+// were left in use. Now no code in steady use is re-initialised, while a code that no latent
+// selects still is, once its N_k has decayed to θ (from 1: ln 8/−ln 0.99 ≈ 207 steps).
+func TestEMADeadCodesWithFewLatentsPerBatch(t *testing.T) {
+	const k, steps = 64, 300
+	grid := make([][]float32, k)
+	for j := range grid {
+		grid[j] = []float32{float32(10 * (j % 8)), float32(10 * (j / 8))}
+	}
+
+	t.Run("steady use", func(t *testing.T) {
+		dead, used, _ := cyclingEMARun(t, grid, grid, steps)
+		for step, n := range dead {
+			if n != 0 {
+				t.Fatalf("step %d: %g codes re-initialised, want none (every code is used once every 4 batches)", step, n)
+			}
+		}
+		if used != k {
+			t.Errorf("%d of %d codes in use after %d steps, want all", used, k, steps)
+		}
+	})
+
+	t.Run("one dead code", func(t *testing.T) {
+		rows := append([][]float32(nil), grid...)
+		rows[k-1] = []float32{1000, 1000} // far from every latent: never selected
+		points := append([][]float32(nil), grid...)
+		points[k-1] = grid[0] // the slot of the dead code holds code 0's point
+		dead, used, codebook := cyclingEMARun(t, rows, points, steps)
+		first, total := -1, 0.0
+		for step, n := range dead {
+			if n != 0 && first < 0 {
+				first = step
+			}
+			total += n
+		}
+		t.Logf("first re-initialisation at step %d, %g in all", first, total)
+		if first < 150 || first > 250 {
+			t.Errorf("first re-initialisation at step %d, want ≈ 207, when N_k = 0.99^t reaches θ = 0.125", first)
+		}
+		if row := codebook[2*(k-1) : 2*k]; row[0] > 100 || row[1] > 100 {
+			t.Errorf("dead code %d still at %v, want it moved onto a latent", k-1, row)
+		}
+		if used < k-1 {
+			t.Errorf("%d of %d codes in use, want the %d codes the data selects", used, k, k-1)
+		}
+	})
 }

@@ -18,15 +18,16 @@ func ExampleLFQ() {
 	if err != nil {
 		panic(err)
 	}
-	store := model.NewStore()
-	store.RootScope().SetParams(map[string]any{vq.ParamType: "lfq", vq.ParamCodebookSize: 8})
-	q := vq.New(store.RootScope())
+	q, err := vq.NewLFQ(vq.LFQOptions{CodebookSize: 8, Commitment: 0.25, EntropyWeight: 0.1, Diversity: 1, Temperature: 0.01})
+	if err != nil {
+		panic(err)
+	}
 	latents := [][]float32{{0.5, -0.25, 0.75}, {-0.5, 0.25, 2}}
-	outputs := model.MustCallOnceN(backend, store, func(scope *model.Scope, z *graph.Node) []*graph.Node {
+	outputs := model.MustCallOnceN(backend, model.NewStore(), func(scope *model.Scope, z *graph.Node) []*graph.Node {
 		out := q.Quantize(scope.In("lfq"), z)
-		return []*graph.Node{out.Quantized, out.Codes}
+		return []*graph.Node{out.Quantized, out.Codes.Stages[0], out.Bits}
 	}, latents)
-	fmt.Println(q.Name(), "bits per vector:", vq.BitsPerVector(q))
+	fmt.Println(q.Name(), "bits per vector:", outputs[2].Value())
 	fmt.Println("quantized:", outputs[0].Value())
 	fmt.Println("codes:", outputs[1].Value())
 	// Output:
@@ -45,7 +46,7 @@ func ExampleEMA_InitFromLatents() {
 	store := model.NewStore()
 	store.RootScope().SetParams(map[string]any{
 		model.ParamInitialSeed: int64(1), vq.ParamType: "ema_vq", vq.ParamCodebookSize: 2})
-	q := vq.New(store.RootScope())
+	q := vq.New(store.RootScope(), "")
 	latents := [][]float32{{1, 1}, {1.2, 1}, {1, 1.2}, {-2, -2}, {-2.2, -2}, {-2, -1.8}}
 	model.MustCallOnce(backend, store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 		q.(vq.DataInitializer).InitFromLatents(scope.In("ema"), z)

@@ -9,13 +9,14 @@ import (
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// ParamKMeansIters is the number of Lloyd iterations of the k-means codebook initialisation
-// of data-initialised quantizers (ema_vq). Default 10 (int).
+// ParamKMeansIters ≥ 0 is the number of Lloyd iterations of the k-means codebook
+// initialisation of data-initialised quantizers (ema_vq). Default 10 (int).
 const ParamKMeansIters = "vq_kmeans_iters"
 
 func init() {
 	RegisterParams(hparams.List{
-		{Key: ParamKMeansIters, Default: 10, Doc: "Lloyd iterations of the k-means codebook initialisation from the first batch"},
+		{Key: ParamKMeansIters, Default: 10, Doc: "Lloyd iterations of the k-means codebook initialisation from the first batch",
+			Domain: hparams.AtLeast(0)},
 	})
 }
 

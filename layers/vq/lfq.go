@@ -2,13 +2,13 @@ package vq
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
@@ -35,32 +35,49 @@ import (
 // the entropy of the product of the batch-average bit marginals: an upper bound of the exact
 // value, equal to it when the bits are independent over the batch.
 //
-// Stats: StatPerplexity and StatUsedCodes of the hard codes, StatSampleEntropy (E_z H(p(q|z)))
-// and StatCodebookEntropy (H(p̄)), in nats.
+// Stats: StatCodePerplexity and StatUsedCodes of the hard codes, StatSampleEntropy
+// (E_z H(p(q|z))) and StatCodebookEntropy (H(p̄)), in nats. Rate: Output.Bits = d, no side
+// information.
+//
+// In stage i of a residual stack ([Residual]) the stage works at the scale s = 2^{−i}: the
+// (projected) latent x is quantized as x/s — its signs, the loss and the statistics are those
+// of x/s — and the output is s·sign(x). LFQ is FSQ with two levels per dimension, and 2^{−i} is
+// FSQ's L^{−i}: each stage halves the interval the previous one left, as in successive
+// approximation.
 type LFQ struct {
-	// K is the number of codes, a power of two ([ParamCodebookSize]).
-	K int
-	// Bits is d = log2(K).
-	Bits int
-	// Commitment is β_c ([ParamLFQCommitment]).
-	Commitment float64
-	// EntropyWeight is λ ([ParamLFQEntropyWeight]).
-	EntropyWeight float64
-	// Diversity is γ ([ParamLFQDiversity]).
-	Diversity float64
-	// Temperature is τ ([ParamLFQTemperature]).
-	Temperature float64
+	opts LFQOptions
+	// bits is d = log2(K).
+	bits int
+	// scale is s, 1 outside residual stacks.
+	scale float64
 }
 
+// LFQOptions configures an [LFQ]; each field mirrors the hyperparameter of its tag.
+type LFQOptions struct {
+	// CodebookSize is K, a power of two between 2 and 2^24.
+	CodebookSize int `vq:"vq_codebook_size"`
+	// Commitment is β_c ≥ 0.
+	Commitment float64 `vq:"vq_lfq_commitment"`
+	// EntropyWeight is λ ≥ 0.
+	EntropyWeight float64 `vq:"vq_lfq_entropy_weight"`
+	// Diversity is γ ≥ 0.
+	Diversity float64 `vq:"vq_lfq_diversity"`
+	// Temperature is τ > 0.
+	Temperature float64 `vq:"vq_lfq_temperature"`
+}
+
+// New implements Options.
+func (o LFQOptions) New() (Quantizer, error) { return asQuantizer(NewLFQ(o)) }
+
 const (
-	// ParamLFQCommitment is β_c, the weight of lfq's commitment loss. Default 0.25 (float64).
+	// ParamLFQCommitment is β_c ≥ 0, the weight of lfq's commitment loss. Default 0.25 (float64).
 	ParamLFQCommitment = "vq_lfq_commitment"
-	// ParamLFQEntropyWeight is λ, the weight of lfq's entropy penalty. Default 0.1 (float64).
+	// ParamLFQEntropyWeight is λ ≥ 0, the weight of lfq's entropy penalty. Default 0.1 (float64).
 	ParamLFQEntropyWeight = "vq_lfq_entropy_weight"
-	// ParamLFQDiversity is γ, the weight of the batch (codebook) entropy inside lfq's entropy
-	// penalty. Default 1.0 (float64).
+	// ParamLFQDiversity is γ ≥ 0, the weight of the batch (codebook) entropy inside lfq's
+	// entropy penalty. Default 1.0 (float64).
 	ParamLFQDiversity = "vq_lfq_diversity"
-	// ParamLFQTemperature is τ, the temperature of lfq's soft code assignment
+	// ParamLFQTemperature is τ > 0, the temperature of lfq's soft code assignment
 	// p(q|z) = softmax(−‖z − q‖²/τ). Default 0.01 (float64).
 	ParamLFQTemperature = "vq_lfq_temperature"
 )
@@ -84,48 +101,47 @@ const lfqLogEpsilon = 1e-30
 
 func init() {
 	RegisterParams(hparams.List{
-		{Key: ParamLFQCommitment, Default: 0.25, Doc: "lfq: weight β_c of the commitment loss ‖z − sg(q)‖²"},
-		{Key: ParamLFQEntropyWeight, Default: 0.1, Doc: "lfq: weight λ of the entropy penalty E[H(p(q|z))] − γ·H(E[p(q|z)])"},
-		{Key: ParamLFQDiversity, Default: 1.0, Doc: "lfq: weight γ of the batch code entropy in the entropy penalty"},
-		{Key: ParamLFQTemperature, Default: 0.01, Doc: "lfq: temperature τ of the soft assignment softmax(−‖z − q‖²/τ)"},
+		{Key: ParamLFQCommitment, Default: 0.25, Doc: "lfq: weight β_c of the commitment loss ‖z − sg(q)‖²",
+			Domain: hparams.AtLeast(0)},
+		{Key: ParamLFQEntropyWeight, Default: 0.1, Doc: "lfq: weight λ of the entropy penalty E[H(p(q|z))] − γ·H(E[p(q|z)])",
+			Domain: hparams.AtLeast(0)},
+		{Key: ParamLFQDiversity, Default: 1.0, Doc: "lfq: weight γ of the batch code entropy in the entropy penalty",
+			Domain: hparams.AtLeast(0)},
+		{Key: ParamLFQTemperature, Default: 0.01, Doc: "lfq: temperature τ of the soft assignment softmax(−‖z − q‖²/τ)",
+			Domain: hparams.Positive()},
 	})
-	Register("lfq", func(scope *model.Scope) Quantizer { return NewLFQ(scope) })
+	Register("lfq", func() Options { return &LFQOptions{} })
 }
 
-// NewLFQ returns the LFQ quantizer configured by the hyperparameters in scope. It panics,
-// naming the parameter, when one is out of range, e.g. when [ParamCodebookSize] is not a power of two.
-func NewLFQ(scope *model.Scope) *LFQ {
-	q := &LFQ{
-		K:             scopeParam[int](scope, ParamCodebookSize),
-		Commitment:    scopeParam[float64](scope, ParamLFQCommitment),
-		EntropyWeight: scopeParam[float64](scope, ParamLFQEntropyWeight),
-		Diversity:     scopeParam[float64](scope, ParamLFQDiversity),
-		Temperature:   scopeParam[float64](scope, ParamLFQTemperature),
+// NewLFQ returns the LFQ that o describes, or a [*KeyError] naming the hyperparameter of a
+// value out of range, e.g. [ParamCodebookSize] when it is not a power of two.
+func NewLFQ(o LFQOptions) (*LFQ, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
 	}
-	if q.K < 2 || q.K&(q.K-1) != 0 {
-		exceptions.Panicf("vq: %s=%d, lfq needs a power of two ≥ 2 (K = 2^bits)", ParamCodebookSize, q.K)
+	k := o.CodebookSize
+	if k < 2 || k&(k-1) != 0 {
+		return nil, keyErrorf(ParamCodebookSize, "lfq needs a power of two ≥ 2 (K = 2^bits), got %d", k)
 	}
-	q.Bits = bits.TrailingZeros(uint(q.K))
-	switch {
-	case q.Bits > lfqMaxBits:
-		exceptions.Panicf("vq: %s=2^%d, lfq supports at most 2^%d", ParamCodebookSize, q.Bits, lfqMaxBits)
-	case q.Commitment < 0:
-		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQCommitment, q.Commitment)
-	case q.EntropyWeight < 0:
-		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQEntropyWeight, q.EntropyWeight)
-	case q.Diversity < 0:
-		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamLFQDiversity, q.Diversity)
-	case q.Temperature <= 0:
-		exceptions.Panicf("vq: %s=%g, it must be positive", ParamLFQTemperature, q.Temperature)
+	b := bits.TrailingZeros(uint(k))
+	if b > lfqMaxBits {
+		return nil, keyErrorf(ParamCodebookSize, "lfq supports at most 2^%d codes, got 2^%d", lfqMaxBits, b)
 	}
-	return q
+	return &LFQ{opts: o, bits: b, scale: 1}, nil
+}
+
+// atResidualStage implements residualStager: the LFQ at the scale 2^{−i}.
+func (q *LFQ) atResidualStage(i int) Quantizer {
+	scaled := *q
+	scaled.scale = math.Pow(2, -float64(i))
+	return &scaled
 }
 
 // Name implements Quantizer.
-func (q *LFQ) Name() string { return fmt.Sprintf("lfq(K=%d,bits=%d)", q.K, q.Bits) }
+func (q *LFQ) Name() string { return fmt.Sprintf("lfq(K=%d,bits=%d)", q.opts.CodebookSize, q.bits) }
 
 // CodebookSize implements Quantizer.
-func (q *LFQ) CodebookSize() int { return q.K }
+func (q *LFQ) CodebookSize() int { return q.opts.CodebookSize }
 
 // Stages implements Quantizer.
 func (q *LFQ) Stages() int { return 1 }
@@ -134,58 +150,65 @@ func (q *LFQ) Stages() int { return 1 }
 func (q *LFQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 	flat, leading := flattenLatents(z)
 	dim := flat.Shape().Dimensions[1]
-	project := dim != q.Bits
+	project := dim != q.bits
 	h := flat
 	if project {
-		h = layers.Dense(scope.In("project_in"), flat, true, q.Bits)
+		h = layers.Dense(scope.In("project_in"), flat, true, q.bits)
+	}
+	if q.scale != 1 {
+		h = graph.DivScalar(h, q.scale)
 	}
 	positive := graph.GreaterThan(h, graph.ZerosLike(h))
 	signs := graph.Where(positive, graph.OnesLike(h), graph.Neg(graph.OnesLike(h)))
 	quantized := straightThrough(h, signs)
+	if q.scale != 1 {
+		quantized = graph.MulScalar(quantized, q.scale)
+	}
 	if project {
 		quantized = layers.Dense(scope.In("project_out"), quantized, true, dim)
 	}
 	idx := graph.ReduceSum(graph.Mul(graph.ConvertDType(positive, dtypes.Int32), q.bitWeights(z.Graph())), -1)
 
 	// Logit of p(q_i = +1 | z_i): the difference of −(z_i − 1)²/τ and −(z_i + 1)²/τ.
-	logits := graph.MulScalar(h, 4/q.Temperature)
+	logits := graph.MulScalar(h, 4/q.opts.Temperature)
 	sampleEntropy := graph.ReduceAllMean(graph.ReduceSum(lfqBinaryEntropy(logits), -1))
-	codebookEntropy := lfqCodebookEntropy(logits, q.Bits <= lfqExactEntropyMaxBits)
+	codebookEntropy := lfqCodebookEntropy(logits, q.bits <= lfqExactEntropyMaxBits)
 	commitment := graph.ReduceAllMean(graph.Square(graph.Sub(h, graph.StopGradient(signs))))
-	penalty := graph.Sub(sampleEntropy, graph.MulScalar(codebookEntropy, q.Diversity))
-	loss := graph.Add(graph.MulScalar(commitment, q.Commitment), graph.MulScalar(penalty, q.EntropyWeight))
+	penalty := graph.Sub(sampleEntropy, graph.MulScalar(codebookEntropy, q.opts.Diversity))
+	loss := graph.Add(graph.MulScalar(commitment, q.opts.Commitment), graph.MulScalar(penalty, q.opts.EntropyWeight))
 
-	stats := codeUsageStats(idx, q.K)
+	stats := codeUsageStats(idx, q.opts.CodebookSize)
 	stats[StatSampleEntropy] = sampleEntropy
 	stats[StatCodebookEntropy] = codebookEntropy
-	codes := unflattenCodes(idx, leading)
+	codes, index, bits := singleStage(unflattenCodes(idx, leading), q.opts.CodebookSize, z.DType())
 	return Output{
-		Quantized:  graph.ReshapeWithShape(quantized, z.Shape()),
-		Codes:      codes,
-		StageCodes: []*graph.Node{codes},
-		Loss:       loss,
-		Stats:      stats,
+		Quantized: graph.ReshapeWithShape(quantized, z.Shape()),
+		Codes:     codes,
+		Index:     index,
+		Bits:      bits,
+		Loss:      loss,
+		Stats:     stats,
 	}
 }
 
 // bitWeights returns the int32 constant [1, 2, 4, …, 2^{d−1}] shaped [1, d].
 func (q *LFQ) bitWeights(g *graph.Graph) *graph.Node {
-	w := make([]int32, q.Bits)
+	w := make([]int32, q.bits)
 	for i := range w {
 		w[i] = 1 << i
 	}
 	return graph.InsertAxes(graph.Const(g, w), 0)
 }
 
-// Decode implements Decoder: the signs ±1 of the code's bits, through the output projection
-// that Quantize created when D ≠ d.
-func (q *LFQ) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
-	checkCodesShape(stageCodes, 1)
-	codes := stageCodes[0]
-	g := codes.Graph()
-	weights := graph.ExpandLeftToRank(q.bitWeights(g), codes.Rank()+1) // [1, …, 1, d]
-	bitSet := graph.NotEqual(graph.BitwiseAnd(graph.InsertAxes(codes, -1), weights), graph.ZerosLike(weights))
-	signs := graph.Where(bitSet, graph.Const(g, float32(1)), graph.Const(g, float32(-1)))
+// Decode implements Decoder: the signs ±1 (±s in a residual stack) of the code's bits,
+// through the output projection that Quantize created when D ≠ d.
+func (q *LFQ) Decode(scope *model.Scope, codes Codes) *graph.Node {
+	checkCodes(codes, 1)
+	stage := codes.Stages[0]
+	g := stage.Graph()
+	weights := graph.ExpandLeftToRank(q.bitWeights(g), stage.Rank()+1) // [1, …, 1, d]
+	bitSet := graph.NotEqual(graph.BitwiseAnd(graph.InsertAxes(stage, -1), weights), graph.ZerosLike(weights))
+	signs := graph.Where(bitSet, graph.Const(g, float32(q.scale)), graph.Const(g, float32(-q.scale)))
 	out := scope.At("project_out")
 	if w := out.At("dense").GetVariable("weights"); w != nil {
 		signs = graph.ConvertDType(signs, w.DType())

@@ -13,8 +13,8 @@ import (
 
 func TestLFQCodesAreSignBits(t *testing.T) {
 	const b, h, w, d = 2, 3, 4, 3
-	store := seededStore(map[string]any{ParamType: "lfq", ParamCodebookSize: 1 << d})
-	q := New(store.RootScope())
+	store := seededStore(nil)
+	q := build(t, "lfq", map[string]any{ParamCodebookSize: 1 << d})
 	if got := q.Name(); got != "lfq(K=8,bits=3)" {
 		t.Errorf("Name() = %q", got)
 	}
@@ -25,7 +25,7 @@ func TestLFQCodesAreSignBits(t *testing.T) {
 	if !run.quantized.Shape().Equal(z.Shape()) {
 		t.Errorf("Quantized shape %s, want %s", run.quantized.Shape(), z.Shape())
 	}
-	if got := run.codes.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
+	if got := run.index.Shape().Dimensions; len(got) != 3 || got[0] != b || got[1] != h || got[2] != w {
 		t.Errorf("Codes dimensions %v, want [%d %d %d]", got, b, h, w)
 	}
 	zs := tensors.MustCopyFlatData[float32](z)
@@ -57,22 +57,22 @@ func TestLFQCodesAreSignBits(t *testing.T) {
 	if got := run.stats[StatUsedCodes]; int(got) != wantUsed {
 		t.Errorf("%s = %g, want %d", StatUsedCodes, got, wantUsed)
 	}
-	if got := run.stats[StatPerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
-		t.Errorf("%s = %g, want %g", StatPerplexity, got, wantPerplexity)
+	if got := run.stats[StatCodePerplexity]; math.Abs(got-wantPerplexity) > 1e-3*wantPerplexity {
+		t.Errorf("%s = %g, want %g", StatCodePerplexity, got, wantPerplexity)
 	}
 }
 
 func TestLFQProjectionShapesGradientAndDecode(t *testing.T) {
 	const b, n, d = 4, 5, 6 // D = 6 latents, 4 bits.
-	store := seededStore(map[string]any{ParamCodebookSize: 16})
-	q := ByName(store.RootScope(), "lfq")
+	store := seededStore(nil)
+	q := build(t, "lfq", map[string]any{ParamCodebookSize: 16})
 	rng := rand.New(rand.NewPCG(3, 4))
 	z := gaussianTensor(rng, 1, b, n, d)
 	run := runQuantizer(t, store, q, z, true)
 	if !run.quantized.Shape().Equal(z.Shape()) {
 		t.Errorf("Quantized shape %s, want %s", run.quantized.Shape(), z.Shape())
 	}
-	if got := run.codes.Shape().Dimensions; len(got) != 2 || got[0] != b || got[1] != n {
+	if got := run.index.Shape().Dimensions; len(got) != 2 || got[0] != b || got[1] != n {
 		t.Errorf("Codes dimensions %v, want [%d %d]", got, b, n)
 	}
 	nonZero := 0
@@ -92,9 +92,9 @@ func TestLFQProjectionShapesGradientAndDecode(t *testing.T) {
 // lfqLoss returns the loss and stats of lfq on z with only the entropy penalty (weight 1).
 func lfqLoss(t *testing.T, k int, temperature float64, z *tensors.Tensor) (loss float64, stats map[string]float64) {
 	t.Helper()
-	store := seededStore(map[string]any{ParamCodebookSize: k, ParamLFQCommitment: 0.0,
+	q := build(t, "lfq", map[string]any{ParamCodebookSize: k, ParamLFQCommitment: 0.0,
 		ParamLFQEntropyWeight: 1.0, ParamLFQTemperature: temperature})
-	run := runQuantizer(t, store, ByName(store.RootScope(), "lfq"), z, false)
+	run := runQuantizer(t, seededStore(nil), q, z, false)
 	return scalarF64(t, run.loss), run.stats
 }
 
@@ -195,20 +195,21 @@ func TestLFQEntropiesMatchBruteForce(t *testing.T) {
 	}
 }
 
-func TestLFQInvalidParamsPanicNamingThem(t *testing.T) {
+func TestLFQInvalidParamsNamed(t *testing.T) {
 	for _, tc := range []struct {
 		key   string
 		value any
 	}{
 		{ParamCodebookSize, 1000},
 		{ParamCodebookSize, 1},
+		{ParamCodebookSize, 1 << 25},
 		{ParamLFQTemperature, 0.0},
 		{ParamLFQDiversity, -1.0},
 	} {
 		t.Run(fmt.Sprintf("%s=%v", tc.key, tc.value), func(t *testing.T) {
-			msg := panicMessage(func() { NewLFQ(seededStore(map[string]any{tc.key: tc.value}).RootScope()) })
-			if !strings.Contains(msg, tc.key) {
-				t.Errorf("panic %q does not name %s", msg, tc.key)
+			err := Validate(map[string]any{ParamType: "lfq", tc.key: tc.value}, "")
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error %v does not name %s", err, tc.key)
 			}
 		})
 	}

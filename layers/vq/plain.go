@@ -6,22 +6,31 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// ParamBeta is β, the weight of the commitment term of the VQ-VAE loss, used by "vq" and
-// "simvq". Default 0.25 (float64), the value of van den Oord et al. (2017).
+// ParamBeta is β ≥ 0, the weight of the commitment term of the VQ-VAE loss, used by "vq",
+// "simvq" and "ema_vq". Default 0.25 (float64), the value of van den Oord et al. (2017).
 const ParamBeta = "vq_beta"
 
 func init() {
 	RegisterParams(hparams.List{
-		{Key: ParamBeta, Default: 0.25, Doc: "β, the weight of the commitment term ‖z − sg(q)‖² of vq and simvq"},
+		{Key: ParamBeta, Default: 0.25, Doc: "β, the weight of the commitment term ‖z − sg(q)‖² of vq, simvq and ema_vq",
+			Domain: hparams.AtLeast(0)},
 	})
-	Register("vq", func(scope *model.Scope) Quantizer {
-		return NewVQ(scopeParam[int](scope, ParamCodebookSize), scopeParam[float64](scope, ParamBeta))
-	})
+	Register("vq", func() Options { return &VQOptions{} })
 }
+
+// VQOptions configures a [VQ]; each field mirrors the hyperparameter of its tag.
+type VQOptions struct {
+	// CodebookSize is K ≥ 2.
+	CodebookSize int `vq:"vq_codebook_size"`
+	// Beta is β ≥ 0, the weight of the commitment term.
+	Beta float64 `vq:"vq_beta"`
+}
+
+// New implements Options.
+func (o VQOptions) New() (Quantizer, error) { return asQuantizer(NewVQ(o)) }
 
 // VQ is the vector quantizer of the VQ-VAE (van den Oord, Vinyals and Kavukcuoglu 2017,
 // "Neural Discrete Representation Learning", arXiv:1711.00937), registered as "vq".
@@ -47,16 +56,13 @@ type VQ struct {
 	beta float64
 }
 
-// NewVQ returns a VQ with k codes and commitment weight beta; it panics naming the
-// hyperparameter when a value is invalid.
-func NewVQ(k int, beta float64) *VQ {
-	if k < 1 {
-		exceptions.Panicf("vq: %s=%d, it must be at least 1", ParamCodebookSize, k)
+// NewVQ returns the VQ that o describes, or a [*KeyError] naming the hyperparameter of a value
+// outside its domain.
+func NewVQ(o VQOptions) (*VQ, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
 	}
-	if beta < 0 {
-		exceptions.Panicf("vq: %s=%g, it must be non-negative", ParamBeta, beta)
-	}
-	return &VQ{k: k, beta: beta}
+	return &VQ{k: o.CodebookSize, beta: o.Beta}, nil
 }
 
 // Quantize implements Quantizer.
@@ -81,21 +87,22 @@ func quantizeWithCodebook(flat *graph.Node, leading []int, codebook *graph.Node,
 	q := graph.Gather(codebook, graph.InsertAxes(idx, -1)) // [N, D], differentiable w.r.t. the codebook
 	loss := codebookLosses(flat, q, beta)
 	out := straightThrough(flat, q)
-	codes := unflattenCodes(idx, leading)
+	codes, index, bits := singleStage(unflattenCodes(idx, leading), k, flat.DType())
 	return Output{
-		Quantized:  graph.Reshape(out, append(append([]int{}, leading...), flat.Shape().Dimensions[1])...),
-		Codes:      codes,
-		StageCodes: []*graph.Node{codes},
-		Loss:       loss,
-		Stats:      codeUsageStats(idx, k),
+		Quantized: graph.Reshape(out, append(append([]int{}, leading...), flat.Shape().Dimensions[1])...),
+		Codes:     codes,
+		Index:     index,
+		Bits:      bits,
+		Loss:      loss,
+		Stats:     codeUsageStats(idx, k),
 	}
 }
 
 // Decode implements Decoder: the rows of the codebook.
-func (v *VQ) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
-	checkCodesShape(stageCodes, 1)
-	codebook := v.Codebook(scope, stageCodes[0].Graph())
-	return graph.Gather(codebook, graph.InsertAxes(stageCodes[0], -1))
+func (v *VQ) Decode(scope *model.Scope, codes Codes) *graph.Node {
+	checkCodes(codes, 1)
+	codebook := v.Codebook(scope, codes.Stages[0].Graph())
+	return graph.Gather(codebook, graph.InsertAxes(codes.Stages[0], -1))
 }
 
 // CodebookSize implements Quantizer.

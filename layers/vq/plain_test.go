@@ -55,8 +55,8 @@ func nearestRow(x []float32, rows [][]float32) (best int, dist float64) {
 
 func TestVQNearestCodeLossAndOutput(t *testing.T) {
 	const k, d, n, beta = 12, 5, 200, 0.4
-	store := seededStore(map[string]any{ParamCodebookSize: k, ParamBeta: beta})
-	q := New(store.RootScope())
+	store := seededStore(nil)
+	q := build(t, "vq", map[string]any{ParamCodebookSize: k, ParamBeta: beta})
 	if q.Name() != "vq(K=12)" || q.CodebookSize() != k || q.Stages() != 1 {
 		t.Fatalf("New built %s with K=%d, %d stages", q.Name(), q.CodebookSize(), q.Stages())
 	}
@@ -81,7 +81,7 @@ func TestVQNearestCodeLossAndOutput(t *testing.T) {
 	run := runQuantizer(t, store, q, z, false)
 	zRows := rowsOf(tensors.MustCopyFlatData[float32](z), d)
 	quantized := rowsOf(tensors.MustCopyFlatData[float32](run.quantized), d)
-	codes := tensors.MustCopyFlatData[int32](run.codes)
+	codes := tensors.MustCopyFlatData[int32](run.index)
 	sumSq := 0.0
 	for i, x := range zRows {
 		want, dist := nearestRow(x, codebook)
@@ -129,7 +129,7 @@ func codebookAfterSGDStep(t *testing.T, store *model.Store, q Quantizer, z *tens
 		for i, v := range vars {
 			v.SetNodeValue(graph.Sub(values[i], graph.MulScalar(grads[i], learningRate)))
 		}
-		return []*graph.Node{before, codebookFn(qScope, g), out.Codes}
+		return []*graph.Node{before, codebookFn(qScope, g), out.Index}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +160,8 @@ func movedRows(before, after [][]float32) []bool {
 // moves exactly the codes that some latent selected.
 func TestVQOnlySelectedCodesMove(t *testing.T) {
 	const k, d = 64, 4
-	store := seededStore(map[string]any{ParamCodebookSize: k})
-	q := NewVQ(k, 0.25)
+	store := seededStore(nil)
+	q := build(t, "vq", map[string]any{ParamCodebookSize: k}).(*VQ)
 	rng := rand.New(rand.NewPCG(8, 9))
 	z := gaussianTensor(rng, 1, 10, d) // at most 10 of the 64 codes can be selected
 	before, after, codes := codebookAfterSGDStep(t, store, q, z, q.Codebook)
@@ -176,14 +176,17 @@ func TestVQOnlySelectedCodesMove(t *testing.T) {
 	}
 }
 
-func TestVQInvalidParamsPanicNamingThem(t *testing.T) {
+func TestVQInvalidParamsNamed(t *testing.T) {
 	for _, tc := range []struct {
 		key   string
 		value any
-	}{{ParamCodebookSize, 0}, {ParamBeta, -1.0}} {
-		text := recoveredText(func() { ByName(seededStore(map[string]any{tc.key: tc.value}).RootScope(), "vq") })
-		if !strings.Contains(text, tc.key) {
-			t.Errorf("%s=%v: panic %q does not name the parameter", tc.key, tc.value, text)
+	}{{ParamCodebookSize, 0}, {ParamCodebookSize, 1}, {ParamBeta, -1.0}} {
+		err := Validate(map[string]any{tc.key: tc.value}, "")
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s=%v: error %v does not name the parameter", tc.key, tc.value, err)
+		}
+		if _, err := NewVQ(VQOptions{CodebookSize: 8, Beta: -1}); err == nil || !strings.Contains(err.Error(), ParamBeta) {
+			t.Errorf("NewVQ with β = −1: error %v does not name %s", err, ParamBeta)
 		}
 	}
 }

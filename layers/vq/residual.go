@@ -2,6 +2,7 @@ package vq
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
@@ -10,7 +11,7 @@ import (
 )
 
 const (
-	// ParamResidualStages is the number of stages S of a residual stack ("rvq"). Default 4 (int).
+	// ParamResidualStages is the number of stages S ≥ 1 of a residual stack ("rvq"). Default 4 (int).
 	ParamResidualStages = "vq_residual_stages"
 	// ParamResidualType is the quantizer type of every stage of a residual stack: any registered
 	// type except "rvq". Default "vq" (string).
@@ -19,24 +20,96 @@ const (
 
 func init() {
 	RegisterParams(hparams.List{
-		{Key: ParamResidualStages, Default: 4, Doc: "rvq: number of stages S, each quantizing the residual of the previous ones"},
-		{Key: ParamResidualType, Default: "vq", Doc: "rvq: quantizer type of every stage (any vq_type except rvq)"},
+		{Key: ParamResidualStages, Default: 4, Doc: "rvq: number of stages S, each quantizing the residual of the previous ones",
+			Domain: hparams.AtLeast(1)},
+		{Key: ParamResidualType, Default: "vq", Doc: "rvq: quantizer type of every stage (any vq_type except rvq)",
+			Domain: hparams.OneOfFunc(Types)},
 	})
-	Register("rvq", func(scope *model.Scope) Quantizer {
-		n := scopeParam[int](scope, ParamResidualStages)
-		if n < 1 {
-			exceptions.Panicf("vq: rvq needs %s ≥ 1, got %d", ParamResidualStages, n)
+	Register("rvq", func() Options { return &ResidualOptions{} })
+}
+
+// ResidualOptions configures a [Residual] stack; each field mirrors the hyperparameter of its tag.
+type ResidualOptions struct {
+	// NumStages is S ≥ 1.
+	NumStages int `vq:"vq_residual_stages"`
+	// Stage configures every stage: the options of any type but a residual stack. [ReadOptions]
+	// sets it to the options of the type that vq_residual_type names, filled from the same keys
+	// (vq_codebook_size, vq_beta, ...).
+	Stage Options `vq:"vq_residual_type"`
+}
+
+// New implements Options.
+func (o ResidualOptions) New() (Quantizer, error) { return NewResidual(o) }
+
+// NewResidual stacks o.NumStages quantizers built from o.Stage. It returns a *Residual or,
+// when the stages are [DataInitializer]s, a wrapper of one that is a DataInitializer too (its
+// methods, e.g. IndexCombined, are reachable through an interface assertion); for FSQ stages
+// it returns the residual FSQ (a multi-stage *FSQ, see [FSQ]). The error is a [*KeyError]:
+// ParamResidualStages below 1, ParamResidualType naming a residual stack, or the stage's own.
+func NewResidual(o ResidualOptions) (Quantizer, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
+	}
+	switch o.Stage.(type) {
+	case nil:
+		return nil, keyErrorf(ParamResidualType, "rvq has no stage options")
+	case ResidualOptions, *ResidualOptions:
+		return nil, keyErrorf(ParamResidualType, "rvq: the stages of a residual stack cannot be residual stacks")
+	}
+	stages := make([]Quantizer, o.NumStages)
+	for i := range stages {
+		q, err := o.Stage.New()
+		if err != nil {
+			return nil, err
 		}
-		stageType := scopeParam[string](scope, ParamResidualType)
-		if stageType == "rvq" {
-			exceptions.Panicf("vq: %s=rvq: the stages of a residual stack cannot be residual stacks", ParamResidualType)
+		if st, ok := q.(residualStacker); ok {
+			return st.residualStack(o.NumStages), nil
 		}
-		stages := make([]Quantizer, n)
-		for i := range stages {
-			stages[i] = ByName(scope, stageType)
+		stages[i] = q
+	}
+	return stackResidual(stages)
+}
+
+// residualStacker is implemented by quantizers that build their own residual stack of n
+// stages (FSQ, which bounds its latent once and shares its projections between stages).
+type residualStacker interface {
+	residualStack(n int) Quantizer
+}
+
+// residualStager is implemented by quantizers whose outputs lie on a fixed grid that does not
+// follow the magnitude of their input (LFQ): atResidualStage(i) returns the quantizer working
+// at the scale of stage i of a residual stack.
+type residualStager interface {
+	atResidualStage(i int) Quantizer
+}
+
+// stackResidual stacks single-stage quantizers of one codebook size, putting each
+// residualStager at the scale of its stage.
+func stackResidual(stages []Quantizer) (Quantizer, error) {
+	if len(stages) == 0 {
+		return nil, keyErrorf(ParamResidualStages, "rvq needs at least 1 stage, got 0")
+	}
+	r := &Residual{stages: make([]Quantizer, len(stages))}
+	allInit := true
+	for i, s := range stages {
+		if s.Stages() != 1 {
+			return nil, keyErrorf(ParamResidualType, "rvq stage %d is %s with %d stages, it must be a single-stage type",
+				i, s.Name(), s.Stages())
 		}
-		return NewResidual(stages)
-	})
+		if s.CodebookSize() != stages[0].CodebookSize() {
+			return nil, keyErrorf(ParamResidualType, "rvq stages have different codebook sizes: %s and %s", stages[0].Name(), s.Name())
+		}
+		if st, ok := s.(residualStager); ok {
+			s = st.atResidualStage(i)
+		}
+		r.stages[i] = s
+		_, ok := s.(DataInitializer)
+		allInit = allInit && ok
+	}
+	if allInit {
+		return &residualWithInit{r}, nil
+	}
+	return r, nil
 }
 
 // Residual is residual vector quantization (RVQ), registered as "rvq": a stack of S quantizers,
@@ -49,20 +122,28 @@ func init() {
 //	       Σ_i ‖z − sg(Σ_{j≤i} q_j)‖² is Σ_i ‖r_{i+1}‖²).
 //
 // The stages are built by [ParamResidualType] and keep their variables in sub-scopes
-// "stage_00", "stage_01", ... of the quantizer's scope.
+// "stage_00", "stage_01", ... of the quantizer's scope. Learned codebooks (vq, ema_vq, simvq)
+// follow the shrinking residuals by themselves; a fixed grid does not, so stage i of an LFQ
+// stack works at the scale 2^{−i} (see [LFQ]), and a stack of FSQ stages is the residual FSQ
+// of [FSQ] (scales L^{−i}), not a Residual.
 //
 // Gradients: the output is z + sg(Σ q_i − z) + Σ_i (e_i − sg(e_i)) with e_i = Quantized_i − r_i,
 // which has the value Σ q_i, the identity gradient to z (straight-through, exactly so for
 // stages whose own output is straight-through, such as vq and simvq), and keeps whatever
 // gradient a stage's output has beyond the identity (FSQ's tanh and projections).
 //
-// Codes: the stage codes c_i ∈ [0, K) are combined in mixed radix, stage 0 least significant,
-// Codes = Σ_i c_i·K^i, when K^S ≤ 2³¹ so that this fits int32. A deeper stack (e.g. the
-// default K=1024, S=4) cannot be told apart in one int32: then Codes holds the stage-0 codes
-// (the coarsest cell), [Residual.CodesCombined] is false, and StageCodes is the full choice.
+// Codes: Output.Codes.Stages holds the S stage codes c_i ∈ [0, K); side information of stage i
+// is kept under "stage_0i_<name>". Output.Index combines the stage codes in mixed radix, stage 0
+// least significant, Index = Σ_i c_i·K^i, when K^S ≤ 2³¹ so that this fits int32. A deeper
+// stack (e.g. the default K=1024, S=4) cannot be told apart in one int32: then Index holds the
+// stage-0 codes (the coarsest cell) and [Residual.IndexCombined] is false. Index is nil when a
+// stage's is.
+//
+// Rate: Output.Bits is the sum of the stages' (S·log2 K for fixed-rate stages).
 //
 // Stats: each stage's stats prefixed "stage_00_", ..., the RMS of the residual left after each
-// stage as "stage_00_residual_rms", ..., and "perplexity" and "used_codes" averaged over stages.
+// stage as "stage_00_residual_rms", ..., and StatCodePerplexity and StatUsedCodes averaged over
+// the stages that report them.
 //
 // When the stages are [DataInitializer]s (e.g. ema_vq with its k-means), the stack is one too:
 // it initialises stage i from the residuals r_i of the already initialised stages 0…i−1.
@@ -70,58 +151,24 @@ type Residual struct {
 	stages []Quantizer
 }
 
-// NewResidual stacks the given quantizers, which must all be single-stage and of the same
-// codebook size. It returns a *Residual or, when every stage is a [DataInitializer], a wrapper
-// of one that is a DataInitializer too (its methods, e.g. CodesCombined, are reachable through
-// an interface assertion).
-func NewResidual(stages []Quantizer) Quantizer {
-	if len(stages) == 0 {
-		exceptions.Panicf("vq: rvq needs %s ≥ 1, got 0 stages", ParamResidualStages)
-	}
-	for i, s := range stages {
-		if s.Stages() != 1 {
-			exceptions.Panicf("vq: rvq stage %d is %s with %d stages, %s must be a single-stage type",
-				i, s.Name(), s.Stages(), ParamResidualType)
-		}
-		if s.CodebookSize() != stages[0].CodebookSize() {
-			exceptions.Panicf("vq: rvq stages have different codebook sizes: %s and %s", stages[0].Name(), s.Name())
-		}
-	}
-	r := &Residual{stages: append([]Quantizer(nil), stages...)}
-	for _, s := range stages {
-		if _, ok := s.(DataInitializer); !ok {
-			return r
-		}
-	}
-	return &residualWithInit{r}
-}
-
 // StageQuantizers returns the quantizers of the stages, in order.
 func (r *Residual) StageQuantizers() []Quantizer { return append([]Quantizer(nil), r.stages...) }
 
-// CodesCombined reports whether Output.Codes identifies the choice of all stages (K^S ≤ 2³¹);
+// IndexCombined reports whether Output.Index identifies the choice of all stages (K^S ≤ 2³¹);
 // otherwise it holds only the stage-0 codes.
-func (r *Residual) CodesCombined() bool {
-	total := int64(1)
-	for range r.stages {
-		total *= int64(r.CodebookSize())
-		if total > 1<<31 {
-			return false
-		}
-	}
-	return true
-}
+func (r *Residual) IndexCombined() bool { return indexFits(r.CodebookSize(), len(r.stages)) }
 
-// stageFormat names the sub-scope of stage i and prefixes its stats.
+// stageFormat names the sub-scope of stage i and prefixes its stats and side information.
 const stageFormat = "stage_%02d"
 
 // Quantize implements Quantizer.
 func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 	residual := z
-	var sum, extra, loss, codes *graph.Node
-	out := Output{Stats: map[string]*graph.Node{}}
-	var meanPerplexity, meanUsed *graph.Node
-	k, radix := r.CodebookSize(), 1
+	var sum, extra, loss, bits *graph.Node
+	out := Output{Codes: Codes{Side: map[string]*graph.Node{}}, Stats: map[string]*graph.Node{}}
+	var sumPerplexity, sumUsed *graph.Node
+	var stageIndices []*graph.Node
+	numPerplexity, numUsed := 0, 0
 	for i, stage := range r.stages {
 		name := fmt.Sprintf(stageFormat, i)
 		so := stage.Quantize(scope.In(stageFormat, i), residual)
@@ -130,35 +177,41 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 		e = graph.Sub(e, graph.StopGradient(e))
 		residual = graph.Sub(residual, q)
 		if i == 0 {
-			sum, extra, loss, codes = q, e, so.Loss, so.Codes
+			sum, extra, loss, bits = q, e, so.Loss, so.Bits
 		} else {
-			sum, extra, loss = graph.Add(sum, q), graph.Add(extra, e), graph.Add(loss, so.Loss)
-			if r.CodesCombined() {
-				radix *= k
-				codes = graph.Add(codes, graph.MulScalar(so.Codes, int32(radix)))
-			}
+			sum, extra, loss, bits = graph.Add(sum, q), graph.Add(extra, e), graph.Add(loss, so.Loss), graph.Add(bits, so.Bits)
 		}
-		out.StageCodes = append(out.StageCodes, so.Codes)
+		out.Codes.Stages = append(out.Codes.Stages, so.Codes.Stages...)
+		if so.Index != nil {
+			stageIndices = append(stageIndices, so.Index)
+		}
+		for sideName, v := range so.Codes.Side {
+			out.Codes.Side[name+"_"+sideName] = v
+		}
 		for statName, v := range so.Stats {
 			out.Stats[name+"_"+statName] = v
 		}
-		out.Stats[name+"_residual_rms"] = graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.StopGradient(residual))))
-		if p, ok := so.Stats[StatPerplexity]; ok {
-			meanPerplexity = addOrSet(meanPerplexity, p)
+		out.Stats[name+"_residual_rms"] = rms(residual)
+		if p, ok := so.Stats[StatCodePerplexity]; ok {
+			sumPerplexity = addOrSet(sumPerplexity, p)
+			numPerplexity++
 		}
 		if u, ok := so.Stats[StatUsedCodes]; ok {
-			meanUsed = addOrSet(meanUsed, u)
+			sumUsed = addOrSet(sumUsed, u)
+			numUsed++
 		}
 	}
-	n := float64(len(r.stages))
-	if meanPerplexity != nil {
-		out.Stats[StatPerplexity] = graph.DivScalar(meanPerplexity, n)
+	if sumPerplexity != nil {
+		out.Stats[StatCodePerplexity] = graph.DivScalar(sumPerplexity, float64(numPerplexity))
 	}
-	if meanUsed != nil {
-		out.Stats[StatUsedCodes] = graph.DivScalar(meanUsed, n)
+	if sumUsed != nil {
+		out.Stats[StatUsedCodes] = graph.DivScalar(sumUsed, float64(numUsed))
 	}
 	out.Quantized = graph.Add(straightThrough(z, sum), extra)
-	out.Codes = codes
+	if len(stageIndices) == len(r.stages) {
+		out.Index = combinedIndex(stageIndices, r.CodebookSize())
+	}
+	out.Bits = bits
 	out.Loss = loss
 	return out
 }
@@ -170,16 +223,25 @@ func addOrSet(sum, x *graph.Node) *graph.Node {
 	return graph.Add(sum, x)
 }
 
-// Decode implements Decoder: Σ_i stage_i.Decode(c_i). Every stage must be a Decoder.
-func (r *Residual) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
-	checkCodesShape(stageCodes, len(r.stages))
+// Decode implements Decoder: Σ_i stage_i.Decode(c_i, side information of stage i). Every
+// stage must be a Decoder.
+func (r *Residual) Decode(scope *model.Scope, codes Codes) *graph.Node {
+	checkCodes(codes, len(r.stages))
 	var sum *graph.Node
 	for i, stage := range r.stages {
 		dec, ok := stage.(Decoder)
 		if !ok {
 			exceptions.Panicf("vq: rvq cannot decode: its stage %s has no Decode (%s)", stage.Name(), ParamResidualType)
 		}
-		sum = addOrSet(sum, dec.Decode(scope.At(stageFormat, i), stageCodes[i:i+1]))
+		prefix := fmt.Sprintf(stageFormat, i) + "_"
+		side := map[string]*graph.Node{}
+		for name, v := range codes.Side {
+			if rest, ok := strings.CutPrefix(name, prefix); ok {
+				side[rest] = v
+			}
+		}
+		stageCodes := Codes{Stages: codes.Stages[i : i+1], Side: side}
+		sum = addOrSet(sum, dec.Decode(scope.At(stageFormat, i), stageCodes))
 	}
 	return sum
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
@@ -19,11 +18,21 @@ func init() {
 	RegisterParams(hparams.List{
 		{Key: ParamSimVQBias, Default: true, Doc: "simvq: add the bias b to the codebook projection C = E·Wᵀ + b"},
 	})
-	Register("simvq", func(scope *model.Scope) Quantizer {
-		return NewSimVQ(scopeParam[int](scope, ParamCodebookSize), scopeParam[float64](scope, ParamBeta),
-			scopeParam[bool](scope, ParamSimVQBias))
-	})
+	Register("simvq", func() Options { return &SimVQOptions{} })
 }
+
+// SimVQOptions configures a [SimVQ]; each field mirrors the hyperparameter of its tag.
+type SimVQOptions struct {
+	// CodebookSize is K ≥ 2.
+	CodebookSize int `vq:"vq_codebook_size"`
+	// Beta is β ≥ 0, the weight of the commitment term.
+	Beta float64 `vq:"vq_beta"`
+	// Bias adds the bias b to the codebook projection.
+	Bias bool `vq:"vq_simvq_bias"`
+}
+
+// New implements Options.
+func (o SimVQOptions) New() (Quantizer, error) { return asQuantizer(NewSimVQ(o)) }
 
 // SimVQ is the vector quantizer of Zhu et al. (2024), "Addressing Representation Collapse in
 // Vector Quantized Models with One Linear Layer" (arXiv:2411.02038), registered as "simvq".
@@ -52,16 +61,13 @@ type SimVQ struct {
 	useBias bool
 }
 
-// NewSimVQ returns a SimVQ with k codes, commitment weight beta and, if useBias, a bias in the
-// codebook projection; it panics naming the hyperparameter when a value is invalid.
-func NewSimVQ(k int, beta float64, useBias bool) *SimVQ {
-	if k < 1 {
-		exceptions.Panicf("vq: simvq needs %s ≥ 1, got %d", ParamCodebookSize, k)
+// NewSimVQ returns the SimVQ that o describes, or a [*KeyError] naming the hyperparameter of a
+// value outside its domain.
+func NewSimVQ(o SimVQOptions) (*SimVQ, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
 	}
-	if beta < 0 {
-		exceptions.Panicf("vq: simvq needs %s ≥ 0, got %g", ParamBeta, beta)
-	}
-	return &SimVQ{k: k, beta: beta, useBias: useBias}
+	return &SimVQ{k: o.CodebookSize, beta: o.Beta, useBias: o.Bias}, nil
 }
 
 // Quantize implements Quantizer.
@@ -92,10 +98,10 @@ func (s *SimVQ) Codebook(scope *model.Scope, g *graph.Graph) *graph.Node {
 }
 
 // Decode implements Decoder: the rows of the effective codebook.
-func (s *SimVQ) Decode(scope *model.Scope, stageCodes []*graph.Node) *graph.Node {
-	checkCodesShape(stageCodes, 1)
-	codebook := s.Codebook(scope, stageCodes[0].Graph())
-	return graph.Gather(codebook, graph.InsertAxes(stageCodes[0], -1))
+func (s *SimVQ) Decode(scope *model.Scope, codes Codes) *graph.Node {
+	checkCodes(codes, 1)
+	codebook := s.Codebook(scope, codes.Stages[0].Graph())
+	return graph.Gather(codebook, graph.InsertAxes(codes.Stages[0], -1))
 }
 
 // CodebookSize implements Quantizer.

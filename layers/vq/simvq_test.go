@@ -14,8 +14,8 @@ import (
 func TestSimVQEveryCodeMoves(t *testing.T) {
 	const k, d = 64, 4
 	for _, useBias := range []bool{true, false} {
-		store := seededStore(map[string]any{ParamCodebookSize: k, ParamSimVQBias: useBias})
-		q := ByName(store.RootScope(), "simvq").(*SimVQ)
+		store := seededStore(nil)
+		q := build(t, "simvq", map[string]any{ParamCodebookSize: k, ParamSimVQBias: useBias}).(*SimVQ)
 		rng := rand.New(rand.NewPCG(8, 9))
 		z := gaussianTensor(rng, 1, 10, d) // at most 10 of the 64 codes can be selected
 		before, after, codes := codebookAfterSGDStep(t, store, q, z, q.Codebook)
@@ -45,8 +45,8 @@ func TestSimVQEveryCodeMoves(t *testing.T) {
 // uniform(−1/√D, 1/√D) (PyTorch's nn.Linear).
 func TestSimVQInitialisation(t *testing.T) {
 	const k, d = 512, 16
-	store := seededStore(map[string]any{ParamCodebookSize: k})
-	q := ByName(store.RootScope(), "simvq")
+	store := seededStore(nil)
+	q := build(t, "simvq", map[string]any{ParamCodebookSize: k})
 	rng := rand.New(rand.NewPCG(1, 1))
 	runQuantizer(t, store, q, gaussianTensor(rng, 1, 3, d), false)
 

@@ -13,12 +13,11 @@
 //
 //	L = ‖x − x̂‖² / N + L_q
 //
-// An image costs 49 · Stages · log2(K) bits.
+// An image costs 49 times the bits per latent vector that the quantizer reports (Output.Bits;
+// 49 · Stages · log2 K for the fixed-rate quantizers of layers/vq).
 package vqae
 
 import (
-	"math"
-
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
@@ -47,6 +46,11 @@ var Params = hparams.List{
 // LatentsPerImage is the number of latent vectors (and codes) per 28×28 image.
 const LatentsPerImage = 7 * 7
 
+// Scalars are the statistics Build may log: the batch's reconstruction error "mse" and the
+// quantizer's code usage, vq.StatCodePerplexity and vq.StatUsedCodes. Build returns mse and
+// those of the others that the quantizer reports.
+var Scalars = []string{"mse", vq.StatCodePerplexity, vq.StatUsedCodes}
+
 func init() {
 	framework.Register(&framework.Model{
 		Name:    "vqae",
@@ -54,11 +58,12 @@ func init() {
 		Dataset: "fashion-mnist",
 		Params:  hparams.Merge(Params, vq.Params()),
 		Build:   Build,
-		Scalars: []string{"mse", "perplexity", "used_codes"},
+		Scalars: Scalars,
 		Init:    Init,
 		NewEvaluator: func(params map[string]any) framework.Evaluator {
 			return NewEvaluator(params)
 		},
+		Validate: func(params map[string]any) error { return vq.Validate(params, "") },
 	})
 }
 
@@ -85,42 +90,47 @@ func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
 	return conv.Transpose(scope.In("convt_2"), x, 1).KernelSize(4).Stride(2).Padding(1).Done()
 }
 
-// Build is the model function: predictions are [reconstruction [B,28,28,1], codes [B,7,7,S]]
-// with S the quantizer's number of stages.
+// Build is the model function. Its predictions are the reconstruction [B, 28, 28, 1], the codes
+// [B, 7, 7, S] (S the quantizer's number of stages) and the bits of each image [B] (49 times
+// the quantizer's reported bits per latent vector); its scalars are "mse" and the code usage
+// statistics the quantizer reports (see [Scalars]), none made up for one that does not.
 func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	images := inputs[0]
+	batch := images.Shape().Dimensions[0]
 	z := Encode(scope, images)
 	qScope := scope.In("quantizer")
-	out := vq.New(qScope).Quantize(qScope, z)
+	out := vq.New(qScope, "").Quantize(qScope, z)
 	recon := Decode(scope, out.Quantized)
 	mse := graph.ReduceAllMean(graph.Square(graph.Sub(recon, images)))
 	train.AddLoss(mse)
 	train.AddLoss(out.Loss)
 	scalars := map[string]*graph.Node{"mse": mse}
-	for _, name := range []string{"perplexity", "used_codes"} {
+	for _, name := range Scalars[1:] {
 		if s, ok := out.Stats[name]; ok {
 			scalars[name] = s
-		} else {
-			scalars[name] = graph.Scalar(images.Graph(), images.DType(), math.NaN())
 		}
 	}
-	codes := graph.Stack(out.StageCodes, -1)
-	return framework.Outputs{Predictions: []*graph.Node{recon, codes}, Scalars: scalars}
+	codes := graph.Stack(out.Codes.Stages, -1)
+	bitsPerImage := graph.BroadcastToDims(graph.MulScalar(out.Bits, LatentsPerImage), batch)
+	return framework.Outputs{Predictions: []*graph.Node{recon, codes, bitsPerImage}, Scalars: scalars}
 }
 
 // Init initialises data-dependent quantizers (e.g. EMA VQ's k-means) from the first batch.
 func Init(scope *model.Scope, inputs []*graph.Node) {
 	qScope := scope.In("quantizer")
-	if init, ok := vq.New(qScope).(vq.DataInitializer); ok {
+	if init, ok := vq.New(qScope, "").(vq.DataInitializer); ok {
 		init.InitFromLatents(qScope, Encode(scope, inputs[0]))
 	}
 }
 
-// NewEvaluator measures reconstruction quality and code usage over a whole evaluation set.
+// NewEvaluator measures reconstruction quality, code usage and the bits per image over a whole
+// evaluation set. The quantizer's K and number of stages come from the hyperparameters (FSQ's
+// grid may differ from vq_codebook_size), the rate from the predictions. It panics when params
+// configure no quantizer, which the model's Validate refuses first.
 func NewEvaluator(params map[string]any) *metrics.VQEvaluator {
-	// Quantizers report their true K (FSQ's grid may differ from vq_codebook_size).
-	store := model.NewStore()
-	store.SetParams(params)
-	q := vq.New(store.RootScope().In("quantizer"))
-	return metrics.NewVQEvaluator(q.CodebookSize(), q.Stages(), LatentsPerImage)
+	q, err := vq.FromParams(params, "")
+	if err != nil {
+		panic(err)
+	}
+	return metrics.NewVQEvaluator(q.CodebookSize(), q.Stages())
 }
