@@ -71,7 +71,7 @@ func init() {
 			store.RootScope().In("linear").VariableWithValue("w", tensors.FromFlatDataAndDimensions(w, 4, 4))
 			return nil
 		},
-		Trainable: func(path string, _ map[string]any) bool { return path != "/linear/b" },
+		Trainable:    func(path string, _ map[string]any) bool { return path != "/linear/b" },
 		NewEvaluator: func(map[string]any) Evaluator { return &labelEvaluator{} },
 		Evaluate: func(ctx *EvalContext) (map[string]float64, error) {
 			v := ctx.Store.GetVariable("/linear/b")

@@ -69,4 +69,3 @@ func (s *Split) split(n int) (head, tail *Split) {
 	tail = &Split{Images: s.Images[n*pixels:], Labels: s.Labels[n:], N: s.N - n, Height: s.Height, Width: s.Width}
 	return head, tail
 }
-

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
+	_ "github.com/qzoo/qzoo/datasets/fashionmnist" // vqae's default dataset, for config resolution
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/layers/vq"
 	"github.com/qzoo/qzoo/models/vqae"
