@@ -138,7 +138,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown param", `{"model": "test_linear", "params": {"test_widht": 3}}`, "unknown key params.test_widht for model \"test_linear\" on dataset \"test_synthetic\"; valid keys are: adam_backoff"},
 		{"param type", `{"model": "test_linear", "params": {"test_width": 2.5}}`, "key params.test_width: got 2.5, want an integer"},
 		{"param string for int", `{"model": "test_linear", "params": {"test_width": "2"}}`, "key params.test_width: got string 2, want int"},
-		{"unknown model", `{"model": "nope"}`, `unknown model "nope"; registered models:`},
+		{"unknown model", `{"model": "nope"}`, `unknown model "nope"; registered:`},
 		{"no model", `{}`, `key "model" is required`},
 		{"bad optimizer", `{"model": "test_linear", "optimizer": "sgdd"}`, `key "optimizer": "sgdd" is not one of adam, adamax, adamw, rmsprop, sgd`},
 		{"explicit zero steps", `{"model": "test_linear", "steps": 0}`, `key "steps": must not be zero`},

@@ -3,7 +3,6 @@ package framework
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gomlx/gomlx/ml/train"
@@ -67,28 +66,10 @@ func RegisterDataset(d *Dataset) {
 }
 
 // Datasets returns the registered datasets sorted by name.
-func Datasets() []*Dataset {
-	out := make([]*Dataset, 0, len(datasets))
-	for _, d := range datasets {
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Datasets() []*Dataset { return sortedValues(datasets) }
 
 // LookupDataset returns the dataset registered as name, or an error listing the valid names.
-func LookupDataset(name string) (*Dataset, error) {
-	d, ok := datasets[name]
-	if !ok {
-		names := make([]string, 0, len(datasets))
-		for n := range datasets {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("framework: unknown dataset %q; registered: %s", name, strings.Join(names, ", "))
-	}
-	return d, nil
-}
+func LookupDataset(name string) (*Dataset, error) { return lookupRegistered("dataset", datasets, name) }
 
 // LoadDataset loads the dataset registered as name from dataDir with params, which may hold
 // other keys too (a config's whole params map): the dataset's own keys not in params take

@@ -2,7 +2,8 @@ package framework
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -109,27 +110,30 @@ func Register(m *Model) {
 }
 
 // Models returns the registered models sorted by name.
-func Models() []*Model {
-	out := make([]*Model, 0, len(models))
-	for _, m := range models {
-		out = append(out, m)
+func Models() []*Model { return sortedValues(models) }
+
+// LookupModel returns the registered model called name, or an error listing the valid names.
+func LookupModel(name string) (*Model, error) { return lookupRegistered("model", models, name) }
+
+// sortedValues returns a registry's entries in the order of their names.
+func sortedValues[T any](registry map[string]T) []T {
+	names := slices.Sorted(maps.Keys(registry))
+	out := make([]T, len(names))
+	for i, n := range names {
+		out[i] = registry[n]
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// LookupModel returns the registered model called name, or an error listing the valid names.
-func LookupModel(name string) (*Model, error) {
-	m, ok := models[name]
+// lookupRegistered returns registry[name], or an error naming the kind of entry and listing
+// the registered names.
+func lookupRegistered[T any](kind string, registry map[string]T, name string) (T, error) {
+	v, ok := registry[name]
 	if !ok {
-		names := make([]string, 0, len(models))
-		for n := range models {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("framework: unknown model %q; registered models: %s", name, strings.Join(names, ", "))
+		return v, fmt.Errorf("framework: unknown %s %q; registered: %s", kind, name,
+			strings.Join(slices.Sorted(maps.Keys(registry)), ", "))
 	}
-	return m, nil
+	return v, nil
 }
 
 // Help writes the registered models, datasets and optimizer keys with their hyperparameters

@@ -9,13 +9,7 @@ import (
 
 func TestRunRejectsBadConfigs(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeFile(t, dir, name, content) }
 	unknown := write("unknown.json", `{"model": "vqae", "lerning_rate": 0.1}`)
 	wrongType := write("type.json", `{"model": "vqae", "params": {"vq_codebook_size": "big"}}`)
 	good := write("good.json", `{"model": "vqae"}`)
@@ -50,13 +44,7 @@ func TestRunRejectsBadConfigs(t *testing.T) {
 // main), while one whose conditions hold succeeds. It trains two steps on real Fashion-MNIST.
 func TestExpectationsDecideExitStatus(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeFile(t, dir, name, content) }
 	base := `"model": "vqae", "steps": 2, "batch_size": 16, "eval_examples": 50, "checkpoint_every": 0`
 	failing := write("failing.json", `{`+base+`, "expect": {"psnr": ">= 99", "mse": ">= 0"}}`)
 	passing := write("passing.json", `{`+base+`, "expect": {"mse": ">= 0"}}`)
@@ -67,4 +55,14 @@ func TestExpectationsDecideExitStatus(t *testing.T) {
 	if err := run(passing, "", filepath.Join(dir, "passing"), "", true); err != nil {
 		t.Errorf("met expectations: %v", err)
 	}
+}
+
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
