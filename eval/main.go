@@ -1,6 +1,6 @@
 // Command eval evaluates the latest checkpoint of a run on its model's evaluation set:
 //
-//	go run ./eval --checkpoint DIR [--json FILE]
+//	go run ./eval --checkpoint DIR [--set "eval_split=validation;eval_examples=1000"] [--json FILE]
 //
 // It prints a metrics table and writes the metrics as JSON (default DIR/eval.json). The
 // evaluators themselves live in package eval/metrics.
@@ -20,22 +20,23 @@ func main() {
 	dir := flag.String("checkpoint", "", "run directory written by the train command (required)")
 	out := flag.String("json", "", "where to write the metrics as JSON (default DIR/eval.json)")
 	dataDir := flag.String("data_dir", "", "where datasets are looked for (default: $QZOO_DATA_DIR, then system locations)")
+	set := flag.String("set", "", `overrides of eval_split, eval_examples and eval_batch_size, e.g. "eval_split=validation"`)
 	flag.Parse()
-	if err := run(*dir, *out, *dataDir); err != nil {
+	if err := run(*dir, *set, *out, *dataDir); err != nil {
 		fmt.Fprintln(os.Stderr, "eval:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, out, dataDir string) error {
+func run(dir, set, out, dataDir string) error {
 	if dir == "" {
 		return fmt.Errorf("--checkpoint is required")
 	}
-	metrics, cfg, step, err := framework.Evaluate(dir, framework.RunOptions{DataDir: dataDir})
+	metrics, cfg, step, err := framework.EvaluateWith(dir, set, framework.RunOptions{DataDir: dataDir})
 	if err != nil {
 		return err
 	}
-	fmt.Print(framework.FormatMetrics(fmt.Sprintf("%s (%s) at step %d", cfg.Model, dir, step), metrics))
+	fmt.Print(framework.FormatMetrics(fmt.Sprintf("%s (%s) at step %d, split %s", cfg.Model, dir, step, cfg.EvalSplit), metrics))
 	if out == "" {
 		out = filepath.Join(dir, framework.EvalFile)
 	}

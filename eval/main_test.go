@@ -8,11 +8,11 @@ import (
 )
 
 func TestRunErrors(t *testing.T) {
-	if err := run("", "", ""); err == nil || !strings.Contains(err.Error(), "--checkpoint is required") {
+	if err := run("", "", "", ""); err == nil || !strings.Contains(err.Error(), "--checkpoint is required") {
 		t.Errorf("no directory: %v", err)
 	}
 	empty := t.TempDir()
-	if err := run(empty, "", ""); err == nil || !strings.Contains(err.Error(), empty) {
+	if err := run(empty, "", "", ""); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("empty directory: %v, want an error naming it", err)
 	}
 	// A run directory whose config is fine but whose checkpoint is truncated.
@@ -24,7 +24,7 @@ func TestRunErrors(t *testing.T) {
 	if err := os.WriteFile(ckpt, []byte("QZOOCKPT\x01\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run(dir, "", "")
+	err := run(dir, "", "", "")
 	if err == nil || !strings.Contains(err.Error(), ckpt) {
 		t.Errorf("truncated checkpoint: %v, want an error naming %s", err, ckpt)
 	}

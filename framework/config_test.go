@@ -278,3 +278,32 @@ func TestConfigJSONRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed the config: %+v", again)
 	}
 }
+
+// FuzzParseConfig: any bytes give a config or an error, never a panic; a config that parses
+// is fully resolved (encodable, and stable through a JSON round trip).
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		`{"model": "test_linear"}`,
+		`{"model": "test_linear", "steps": 5, "params": {"test_scale": 2.5, "test_flag": true}}`,
+		`{"model": "test_linear", "min_learning_rate": -0.5}`,
+		`{"model": "test_linear", "params": {"test_scale": 1e999}}`,
+		`{"model": "test_hooks", "freeze": "(", "expect": {"mse": "< 1"}}`,
+		`{"model": "test_linear", "learning_rate": 0.1, "min_learning_rate": 0.2}`,
+		`{"model": "test_linear"} trailing`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		again, err := ParseConfig(cfg.JSON())
+		if err != nil {
+			t.Fatalf("resolved config %s does not parse again: %v", cfg.JSON(), err)
+		}
+		if string(again.JSON()) != string(cfg.JSON()) {
+			t.Fatalf("round trip changed the config:\n%s\n%s", cfg.JSON(), again.JSON())
+		}
+	})
+}

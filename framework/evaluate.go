@@ -5,6 +5,8 @@ import (
 	"io"
 	"iter"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
@@ -203,9 +205,29 @@ func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 // Evaluate loads the latest checkpoint of the run in dir and evaluates it on the config's
 // evaluation split. It returns the metrics, the run's config and the checkpoint's step.
 func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, error) {
+	return EvaluateWith(dir, "", opts)
+}
+
+// evalKeys are the config keys EvaluateWith may override: they choose what to evaluate on,
+// not what was trained.
+var evalKeys = []string{"eval_split", "eval_examples", "eval_batch_size"}
+
+// EvaluateWith is Evaluate with overrides of the evaluation keys, in -set syntax
+// ("eval_split=validation;eval_examples=1000"); any other key is an error.
+func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *Config, int64, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
+	}
+	for _, kv := range strings.Split(overrides, ";") {
+		key, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if key = strings.TrimSpace(key); key != "" && !slices.Contains(evalKeys, key) {
+			return nil, nil, 0, fmt.Errorf("framework: evaluation override %q: only %s can change after training",
+				key, strings.Join(evalKeys, ", "))
+		}
+	}
+	if err := cfg.Set(overrides); err != nil {
+		return nil, nil, 0, fmt.Errorf("framework: evaluation overrides: %w", err)
 	}
 	m, err := LookupModel(cfg.Model)
 	if err != nil {

@@ -193,3 +193,31 @@ func TestRunRefusesADirectoryInUse(t *testing.T) {
 		t.Errorf("after the lock is released: %v", err)
 	}
 }
+
+// EvaluateWith re-evaluates a run on another split or number of examples, and refuses to
+// change anything that was trained.
+func TestEvaluateWithOverrides(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	res, err := Run(testConfig(t, `, "steps": 3`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, cfg, _, err := EvaluateWith(dir, "eval_split=validation;eval_examples=5", RunOptions{Backend: backend, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.EvalSplit != SplitValidation || metrics["examples"] != 5 || metrics["mse"] == res.Eval["mse"] {
+		t.Errorf("validation split, 5 examples: split %s, %v examples, mse %v (test mse %v)", cfg.EvalSplit, metrics["examples"], metrics["mse"], res.Eval["mse"])
+	}
+	for set, want := range map[string]string{
+		"steps=5":             `only eval_split, eval_examples, eval_batch_size`,
+		"eval_split=nope":     `"nope" is not a split of this dataset`,
+		"eval_examples=-1":    `key "eval_examples": -1 must be ≥ 0`,
+		"params.test_scale=2": `only eval_split`,
+	} {
+		if _, _, _, err := EvaluateWith(dir, set, RunOptions{Backend: backend, Out: io.Discard}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("EvaluateWith %q: %v, want an error containing %q", set, err, want)
+		}
+	}
+}
