@@ -21,14 +21,14 @@ import (
 
 func main() {
 	configPath := flag.String("config", "", "path of the JSON config (required)")
-	set := flag.String("set", "", `overrides "key=value;key2=value2" of config keys and model hyperparameters`)
+	set := flag.String("set", "", `overrides "key=value;key2=value2" of config keys and model, dataset and optimizer hyperparameters`)
 	dir := flag.String("checkpoint", "", "run directory for checkpoints and logs (default runs/<config name>)")
 	dataDir := flag.String("data_dir", "", "where datasets are looked for (default: $QZOO_DATA_DIR, then system locations)")
 	quiet := flag.Bool("quiet", false, "no progress line")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./train --config FILE [--set k=v;...] [--checkpoint DIR]\n\nflags:\n")
 		flag.PrintDefaults()
-		fmt.Fprintf(flag.CommandLine.Output(), "\nmodels and hyperparameters:\n%s", framework.Help())
+		fmt.Fprintf(flag.CommandLine.Output(), "\nmodels, datasets and their hyperparameters (config \"params\", or -set key=value):\n%s", framework.Help())
 	}
 	flag.Parse()
 	if err := run(*configPath, *set, *dir, *dataDir, *quiet); err != nil {
