@@ -131,7 +131,7 @@ func newRunner(t *testing.T) *runner {
 	env := append(os.Environ(),
 		"PATH="+strings.Join(pathList, string(os.PathListSeparator)),
 		"JUPYTER_PATH="+jupyterPath,
-		"GOTOOLCHAIN="+runtime.Version(), // the toolchain running this test, i.e. go.mod's
+		"GOTOOLCHAIN="+toolchainName(), // the toolchain running this test, i.e. go.mod's
 		// Experiment notebooks read this to shorten every training run (see codebook_sweep.ipynb):
 		// the test checks that they execute end to end, not the numbers of a full run.
 		"QZOO_NOTEBOOK_SET=steps=3;checkpoint_every=0;eval_examples=500",
@@ -479,4 +479,15 @@ func TestNbconvertFailure(t *testing.T) {
 	if !strings.HasPrefix(got, "[...]\nline 40\n") || !strings.HasSuffix(got, "line 99") {
 		t.Errorf("nbconvertFailure() without a cell error = %q, want the last 60 lines", got)
 	}
+}
+
+// toolchainName is the name of the Go toolchain running the test, e.g. "go1.27.3", without
+// the experiments runtime.Version appends ("go1.27.3-X:simd" with GOEXPERIMENT=simd), which
+// GOTOOLCHAIN does not accept.
+func toolchainName() string {
+	v := runtime.Version()
+	if i := strings.IndexAny(v, " -"); i >= 0 {
+		v = v[:i]
+	}
+	return v
 }
