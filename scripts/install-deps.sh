@@ -67,6 +67,8 @@ check_go() {
   local version
   version="$(go env GOVERSION)" ||
     fail "GOTOOLCHAIN=${GOTOOLCHAIN}: go could not fetch that toolchain (is the module proxy $(go env GOPROXY) reachable?)"
+  version="${version%% *}" # without the experiments GOEXPERIMENT adds ("go1.27.3 X:simd")
+  version="${version%%-X:*}"
   [[ "${version}" == "${go_version}" ]] ||
     fail "found ${version}, need ${go_version} (GOTOOLCHAIN=${GOTOOLCHAIN})"
   log "using ${version} at $(command -v go)"
