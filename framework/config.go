@@ -245,9 +245,13 @@ func explainJSONError(err error) error {
 func (c *Config) Resolve() error { return c.resolve() }
 
 // paramList returns the hyperparameters a config of model m on dataset d accepts: the
-// model's, the dataset's and the optimizer's, which must not share a key.
+// model's, the dataset's and the optimizer's, which must not share a key with each other or
+// with a config field (-set addresses both by bare key).
 func paramList(m *Model, d *Dataset) (hparams.List, error) {
 	seen := map[string]string{}
+	for _, k := range configKeys() {
+		seen[k] = "the config (a top-level key)"
+	}
 	var all hparams.List
 	for _, part := range []struct {
 		owner string

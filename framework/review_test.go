@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/qzoo/qzoo/framework/hparams"
 )
 
 // A -set override that sets a key to the zero its Go-built default stands for is an error,
@@ -167,5 +169,21 @@ func TestDatasetLoadErrorsNamed(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("dataset %s: %v, want an error containing %q", name, err, want)
 		}
+	}
+}
+
+var registerShadowingModel sync.Once
+
+// A hyperparameter named like a config field would capture "-set learning_rate=..." meant for
+// the optimizer: it is refused like two owners declaring one key.
+func TestParamNamedLikeConfigKeyRefused(t *testing.T) {
+	registerShadowingModel.Do(func() {
+		Register(&Model{Name: "test_shadowing", Dataset: "test_synthetic", Build: buildTestLinear,
+			Params:       hparams.List{{Key: "learning_rate", Default: 0.5, Doc: "codebook rate"}},
+			NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} }})
+	})
+	_, err := ParseConfig([]byte(`{"model": "test_shadowing"}`))
+	if err == nil || !strings.Contains(err.Error(), `hyperparameter "learning_rate" is declared by both the config`) {
+		t.Errorf("model param named learning_rate: %v", err)
 	}
 }
