@@ -26,8 +26,8 @@ import (
 // A Config built in Go may leave fields at their zero value: steps, batch_size,
 // eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
 // and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
-// the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults,
-// an explicit zero for those keys is an error.
+// the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults, and
+// in a -set override, an explicit zero or empty value for those keys is an error.
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
@@ -143,10 +143,14 @@ func (c *Config) fillZeroDefaults(m *Model) {
 	}
 }
 
-// explicitZeros reports the first key a JSON file set to an explicit zero although zero is
-// not one of its values (omitted keys already hold their defaults when this runs).
-func (c *Config) explicitZeros() error {
-	for _, f := range []struct {
+// zeroDefaultKeys lists the keys whose zero value a Go-built Config may use for "default"
+// (see fillZeroDefaults) and that a JSON file or a -set override must therefore not set to
+// zero or empty, with whether c holds that zero.
+func (c *Config) zeroDefaultKeys() []struct {
+	key  string
+	zero bool
+} {
+	return []struct {
 		key  string
 		zero bool
 	}{
@@ -154,12 +158,22 @@ func (c *Config) explicitZeros() error {
 		{"keep_checkpoints", c.KeepCheckpoints == 0}, {"log_every", c.LogEvery == 0},
 		{"learning_rate", c.LearningRate == 0}, {"optimizer", c.Optimizer == ""},
 		{"lr_schedule", c.LRSchedule == ""}, {"eval_split", c.EvalSplit == ""},
-	} {
+	}
+}
+
+// explicitZeros reports the first key a JSON file set to an explicit zero although zero is
+// not one of its values (omitted keys already hold their defaults when this runs).
+func (c *Config) explicitZeros() error {
+	for _, f := range c.zeroDefaultKeys() {
 		if f.zero {
-			return fmt.Errorf("key %q: must not be zero or empty (omit the key for its default)", f.key)
+			return zeroKeyError(f.key)
 		}
 	}
 	return nil
+}
+
+func zeroKeyError(key string) error {
+	return fmt.Errorf("key %q: must not be zero or empty (omit the key for its default)", key)
 }
 
 // configKeys lists the JSON names of Config's fields, in declaration order.
@@ -231,9 +245,13 @@ func explainJSONError(err error) error {
 func (c *Config) Resolve() error { return c.resolve() }
 
 // paramList returns the hyperparameters a config of model m on dataset d accepts: the
-// model's, the dataset's and the optimizer's, which must not share a key.
+// model's, the dataset's and the optimizer's, which must not share a key with each other or
+// with a config field (-set addresses both by bare key).
 func paramList(m *Model, d *Dataset) (hparams.List, error) {
 	seen := map[string]string{}
+	for _, k := range configKeys() {
+		seen[k] = "the config (a top-level key)"
+	}
 	var all hparams.List
 	for _, part := range []struct {
 		owner string
@@ -382,7 +400,8 @@ func convertParam(value, def any) (any, error) {
 			}
 			return int(i), nil
 		case float64:
-			if v != math.Trunc(v) {
+			// float64(math.MaxInt) rounds up to 2⁶³, itself out of range.
+			if v != math.Trunc(v) || v < math.MinInt || v >= math.MaxInt {
 				return nil, fmt.Errorf("got %v, want an integer", v)
 			}
 			return int(v), nil
@@ -479,6 +498,12 @@ func (c *Config) Set(overrides string) error {
 		if err := c.setField(key, raw); err != nil {
 			return err
 		}
+		// resolve would silently turn a zero back into the default.
+		for _, f := range c.zeroDefaultKeys() {
+			if f.key == key && f.zero {
+				return fmt.Errorf("-set %s: %w", key, zeroKeyError(key))
+			}
+		}
 	}
 	return c.resolve()
 }
@@ -557,9 +582,9 @@ func parseCondition(cond string) (op string, bound float64, err error) {
 	cond = strings.TrimSpace(cond)
 	for _, candidate := range []string{">=", "<=", ">", "<"} {
 		if rest, ok := strings.CutPrefix(cond, candidate); ok {
-			bound, err = strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			bound, err = parseFinite(strings.TrimSpace(rest))
 			if err != nil {
-				return "", 0, fmt.Errorf("condition %q: bound is not a number", cond)
+				return "", 0, fmt.Errorf("condition %q: bound %w", cond, err)
 			}
 			return candidate, bound, nil
 		}

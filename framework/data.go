@@ -90,10 +90,10 @@ func LoadDataset(name, dataDir string, params map[string]any) (*Data, error) {
 	}
 	data, err := d.Load(dataDir, own)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("framework: dataset %s: %w", name, err)
 	}
-	if data.TrainBatches == nil || data.EvalBatches == nil {
-		return nil, fmt.Errorf("framework: dataset %s: loader returned Data without TrainBatches or EvalBatches", name)
+	if data == nil || data.TrainBatches == nil || data.EvalBatches == nil {
+		return nil, fmt.Errorf("framework: dataset %s: loader returned no Data, or Data without TrainBatches or EvalBatches", name)
 	}
 	return data, nil
 }

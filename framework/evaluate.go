@@ -202,8 +202,10 @@ func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 	return metrics, nil
 }
 
-// Evaluate loads the latest checkpoint of the run in dir and evaluates it on the config's
-// evaluation split. It returns the metrics, the run's config and the checkpoint's step.
+// Evaluate loads the latest checkpoint of the run in dir and evaluates it on the evaluation
+// split of the config recorded in that checkpoint (config.json, which may have been edited or
+// rewritten since, only for checkpoints that record none). It returns the metrics, the run's
+// config and the checkpoint's step.
 func Evaluate(dir string, opts RunOptions) (map[string]float64, *Config, int64, error) {
 	return EvaluateWith(dir, "", opts)
 }
@@ -215,9 +217,13 @@ var evalKeys = []string{"eval_split", "eval_examples", "eval_batch_size"}
 // EvaluateWith is Evaluate with overrides of the evaluation keys, in -set syntax
 // ("eval_split=validation;eval_examples=1000"); any other key is an error.
 func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *Config, int64, error) {
-	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
+	path, step, err := checkpoint.Latest(dir)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
+	}
+	cfg, err := checkpointConfig(path, dir)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	for _, kv := range strings.Split(overrides, ";") {
 		key, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
@@ -230,10 +236,6 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 		return nil, nil, 0, fmt.Errorf("framework: evaluation overrides: %w", err)
 	}
 	m, err := LookupModel(cfg.Model)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	path, step, err := checkpoint.Latest(dir)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -250,4 +252,22 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 	metrics, err := evaluateModel(&EvalContext{Config: cfg, Model: m, Backend: opts.Backend, Store: store,
 		Data: opts.Data, Split: cfg.EvalSplit, MaxExamples: cfg.EvalExamples, Step: step, Out: opts.Out})
 	return metrics, cfg, step, err
+}
+
+// checkpointConfig returns the config recorded in the checkpoint at path, or, for a checkpoint
+// that records none, the run directory's config.json.
+func checkpointConfig(path, dir string) (*Config, error) {
+	header, err := checkpoint.ReadHeader(path)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := header.Meta["config"]
+	if !ok {
+		return LoadConfig(filepath.Join(dir, ConfigFile))
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("framework: the config recorded in %s: %w", path, err)
+	}
+	return cfg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -101,17 +102,24 @@ func (o RunOptions) Prepare(m *Model) (RunOptions, error) {
 }
 
 // DataKey identifies the data a config trains and evaluates on: its dataset and the
-// dataset's own hyperparameters. Configs with equal keys can share one loaded [Data].
+// dataset's own hyperparameters, as they resolve (a Go-built config's defaults included).
+// Configs with equal keys can share one loaded [Data].
 func (c *Config) DataKey() string {
-	d, err := LookupDataset(c.Dataset)
+	resolved := *c
+	resolved.Params = maps.Clone(c.Params)
+	if err := resolved.resolve(); err != nil {
+		return "unresolved config: " + err.Error() // shares nothing: PrepareFor reports the error
+	}
+	d, err := LookupDataset(resolved.Dataset)
 	if err != nil {
-		return c.Dataset
+		return resolved.Dataset
 	}
-	key := c.Dataset
+	key, _ := json.Marshal(resolved.Dataset)
 	for _, p := range d.Params {
-		key += fmt.Sprintf(";%s=%v", p.Key, c.Params[p.Key])
+		v, _ := json.Marshal(resolved.Params[p.Key])
+		key = fmt.Appendf(key, ";%s=%s", p.Key, v)
 	}
-	return key
+	return string(key)
 }
 
 // Result is what a run measured.
@@ -142,7 +150,9 @@ type Result struct {
 // A fresh run (no checkpoint in opts.Dir) fills the variables from cfg.InitFrom with the
 // model's Pretrained hook if set, creates the others, then runs the model's Init on the
 // first batch; a run that finds checkpoints of the same experiment resumes from the latest,
-// to exactly the state and batches an uninterrupted run would have.
+// to exactly the state, batches and logged values an uninterrupted run would have. A config
+// whose steps is below the latest checkpoint's step is refused (the run cannot go back; use
+// [Evaluate] to re-evaluate it); one equal to it re-evaluates the finished run.
 func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("framework: RunOptions.Dir is required")
@@ -165,6 +175,10 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	latest, err := checkSameExperiment(cfg, opts.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if latest != nil && latest.header.Step > int64(cfg.Steps) {
+		return nil, fmt.Errorf(`framework: key "steps": %s holds a checkpoint at step %d, beyond steps=%d: raise steps to continue the run, re-evaluate it with Evaluate, or use another directory (%s)`,
+			opts.Dir, latest.header.Step, cfg.Steps, filepath.Base(latest.path))
 	}
 	if err := WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), cfg.JSON()); err != nil {
 		return nil, err
@@ -194,7 +208,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	}
 	startStep := optimizer.GetGlobalStep(store)
 	r.startStep = startStep
-	if err := truncateMetricsLog(filepath.Join(opts.Dir, MetricsFile), startStep); err != nil {
+	if err := truncateMetricsLog(filepath.Join(opts.Dir, MetricsFile), startStep, cfg.periodicEval(startStep)); err != nil {
 		return nil, err
 	}
 	if latest == nil {
@@ -480,7 +494,7 @@ func (r *runner) onStep(loop *train.Loop, metrics []*tensors.Tensor) error {
 			}
 		}
 	}
-	if r.cfg.EvalEvery > 0 && step%int64(r.cfg.EvalEvery) == 0 && step != int64(r.cfg.Steps) {
+	if r.cfg.periodicEval(step) {
 		if _, err := r.evaluate(step); err != nil {
 			return err
 		}
@@ -583,7 +597,8 @@ type latestCheckpoint struct {
 // it is of cfg's experiment: the config recorded in the checkpoint itself (not config.json,
 // which may be missing or edited) must have the same model, dataset, hyperparameters, seed,
 // batch size, optimizer, gradient clipping, frozen variables and pretrained file. The
-// schedule (steps, learning rate, evaluation and checkpoint cadence) may change.
+// schedule (steps, learning rate, evaluation and checkpoint cadence) may change; Run refuses
+// steps below the checkpoint's step.
 func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 	path, _, err := checkpoint.Latest(dir)
 	if errors.Is(err, checkpoint.ErrNoCheckpoint) {
@@ -638,9 +653,18 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 	return &latestCheckpoint{path: path, header: header}, nil
 }
 
-// truncateMetricsLog drops the records a killed run logged after its last checkpoint, so the
-// resumed run's log has each step once.
-func truncateMetricsLog(path string, step int64) error {
+// periodicEval says whether the training loop evaluates at step (the final evaluation, at
+// steps, is Run's own).
+func (c *Config) periodicEval(step int64) bool {
+	return c.EvalEvery > 0 && step > 0 && step%int64(c.EvalEvery) == 0 && step != int64(c.Steps)
+}
+
+// truncateMetricsLog drops the records a killed run logged after its last checkpoint, at step,
+// so the resumed run's log has each step once. An evaluation at step itself is kept only if
+// it is one of the training loop's (periodic): the final evaluation of an earlier call (at
+// StopAt, or of a finished run run again) is not part of an uninterrupted run's log and is
+// logged again when this call ends.
+func truncateMetricsLog(path string, step int64, periodicEval bool) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -650,9 +674,13 @@ func truncateMetricsLog(path string, step int64) error {
 	var kept bytes.Buffer
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		var rec struct {
-			Step *int64 `json:"step"`
+			Step *int64          `json:"step"`
+			Eval json.RawMessage `json:"eval"`
 		}
 		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &rec) != nil || rec.Step == nil || *rec.Step > step {
+			continue
+		}
+		if rec.Eval != nil && *rec.Step == step && !periodicEval {
 			continue
 		}
 		kept.Write(line)
