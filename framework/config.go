@@ -27,7 +27,9 @@ import (
 // eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
 // and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
 // the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults, and
-// in a -set override, an explicit zero or empty value for those keys is an error.
+// in a -set override, an explicit zero or empty value for those keys is an error. A top-level
+// key given as JSON null counts as omitted (encoding/json's rule); null inside params is an
+// error.
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
