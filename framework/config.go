@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
@@ -65,7 +66,11 @@ type Config struct {
 	LearningRate float64 `json:"learning_rate"`
 	// WeightDecay is AdamW's decoupled weight decay (only with optimizer "adamw").
 	WeightDecay float64 `json:"weight_decay"`
-	// LRSchedule is "constant" or "cosine" (cosine decay to MinLearningRate after warm-up).
+	// LRSchedule is "constant", "cosine" (one cosine decay to MinLearningRate over the steps
+	// after warm-up), or "gomlx_cosine": GoMLX's cosine annealing schedule
+	// (optimizer/cosineschedule), configured by its own keys in params (cosine_schedule_steps or
+	// cosine_schedule_cycles, cosine_schedule_min_learning_rate, cosine_schedule_warmup_steps);
+	// warmup_steps and min_learning_rate must then be 0.
 	LRSchedule string `json:"lr_schedule"`
 	// WarmupSteps linearly ramps the learning rate from 0 over this many steps.
 	WarmupSteps int `json:"warmup_steps"`
@@ -113,6 +118,10 @@ var OptimizerParams = hparams.List{
 	{Key: optimizer.ParamAdamDType, Default: "", Doc: "Adam family: dtype of the moments (empty: the loss's)", Domain: hparams.OneOf("", "float32", "float64")},
 	{Key: optimizer.ParamClipStepByValue, Default: 0.0, Doc: "clip each update value to ±this (0: off)", Domain: hparams.AtLeast(0)},
 	{Key: optimizer.ParamClipNaN, Default: false, Doc: "drop updates that hold NaN"},
+	{Key: cosineschedule.ParamPeriodSteps, Default: 0, Doc: "lr_schedule gomlx_cosine: steps of one cosine period (restarts after each)", Domain: hparams.AtLeast(0)},
+	{Key: cosineschedule.ParamCycles, Default: 0, Doc: "lr_schedule gomlx_cosine: number of cosine cycles over the run (instead of cosine_schedule_steps)", Domain: hparams.AtLeast(0)},
+	{Key: cosineschedule.ParamMinLearningRate, Default: 0.0, Doc: "lr_schedule gomlx_cosine: learning rate at the end of each cycle", Domain: hparams.AtLeast(0)},
+	{Key: cosineschedule.ParamWarmUpSteps, Default: 0, Doc: "lr_schedule gomlx_cosine: linear warm-up steps before the first cycle", Domain: hparams.AtLeast(0)},
 }
 
 // fillZeroDefaults gives the fields a Go-built Config may leave at zero their defaults.
@@ -332,8 +341,12 @@ func (c *Config) resolve() error {
 	}
 	switch c.LRSchedule {
 	case "constant", "cosine":
+	case "gomlx_cosine":
+		if err := c.checkGoMLXCosine(); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf(`key "lr_schedule": %q is not one of constant, cosine`, c.LRSchedule)
+		return fmt.Errorf(`key "lr_schedule": %q is not one of constant, cosine, gomlx_cosine`, c.LRSchedule)
 	}
 	for _, check := range []struct {
 		key string
@@ -565,6 +578,24 @@ func parseScalar(raw string, def any) (any, error) {
 		return raw, nil
 	}
 	return nil, fmt.Errorf("unsupported parameter type %T", def)
+}
+
+// checkGoMLXCosine checks the keys of GoMLX's cosine schedule: exactly one of its period keys,
+// and none of the in-house schedule's keys.
+func (c *Config) checkGoMLXCosine() error {
+	period, cycles := c.Params[cosineschedule.ParamPeriodSteps].(int), c.Params[cosineschedule.ParamCycles].(int)
+	if (period > 0) == (cycles > 0) {
+		return fmt.Errorf(`key "lr_schedule": gomlx_cosine needs exactly one of params %s and %s set above 0, got %d and %d`,
+			cosineschedule.ParamPeriodSteps, cosineschedule.ParamCycles, period, cycles)
+	}
+	if c.WarmupSteps != 0 || c.MinLearningRate != 0 {
+		return fmt.Errorf(`keys "warmup_steps" and "min_learning_rate" belong to lr_schedule constant and cosine; with gomlx_cosine use params %s and %s`,
+			cosineschedule.ParamWarmUpSteps, cosineschedule.ParamMinLearningRate)
+	}
+	if lr := c.Params[cosineschedule.ParamMinLearningRate].(float64); lr > c.LearningRate {
+		return fmt.Errorf("key %s: %v is above learning_rate %v", cosineschedule.ParamMinLearningRate, lr, c.LearningRate)
+	}
+	return nil
 }
 
 // parseFinite parses a finite float: "NaN", "Inf" and out-of-range values are errors.

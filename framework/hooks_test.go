@@ -386,3 +386,44 @@ func TestRegisterPanicsWithoutEvaluation(t *testing.T) {
 	}()
 	Register(&Model{Name: "test_no_eval", Build: func(*model.Scope, []*graph.Node) Outputs { return Outputs{} }})
 }
+
+// lr_schedule gomlx_cosine runs GoMLX's cosine annealing from its own keys, and a run resumed
+// mid-cycle ends with exactly the weights of an uninterrupted one.
+func TestGoMLXCosineScheduleResumes(t *testing.T) {
+	backend := goBackend(t)
+	extra := `, "steps": 20, "warmup_steps": 0, "min_learning_rate": 0, "lr_schedule": "gomlx_cosine", "params": {"cosine_schedule_steps": 8, "cosine_schedule_min_learning_rate": 0.01}`
+	whole, parts := t.TempDir(), t.TempDir()
+	if _, err := Run(testConfig(t, extra), RunOptions{Dir: whole, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(testConfig(t, extra), RunOptions{Dir: parts, Backend: backend, Out: io.Discard, StopAt: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(testConfig(t, extra), RunOptions{Dir: parts, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := loadWeights(t, whole), loadWeights(t, parts)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("weight %d: %v uninterrupted, %v resumed", i, a[i], b[i])
+		}
+	}
+	// The schedule does change the learning rate: a constant one ends elsewhere.
+	constant := t.TempDir()
+	if _, err := Run(testConfig(t, `, "steps": 20, "warmup_steps": 0, "min_learning_rate": 0, "lr_schedule": "constant"`),
+		RunOptions{Dir: constant, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if c := loadWeights(t, constant); c[0] == a[0] && c[1] == a[1] {
+		t.Error("gomlx_cosine trained exactly like a constant learning rate")
+	}
+	for set, want := range map[string]string{
+		`, "lr_schedule": "gomlx_cosine"`: "needs exactly one of params cosine_schedule_steps and cosine_schedule_cycles",
+		`, "lr_schedule": "gomlx_cosine", "warmup_steps": 5, "params": {"cosine_schedule_cycles": 2}`: `keys "warmup_steps" and "min_learning_rate" belong to`,
+	} {
+		_, err := ParseConfig([]byte(`{"model": "test_linear"` + set + `}`))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", set, err, want)
+		}
+	}
+}

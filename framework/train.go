@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
@@ -152,8 +153,14 @@ func ClipByGlobalNorm(grads []*graph.Node, maxNorm float64) []*graph.Node {
 }
 
 // applySchedule sets the learning rate of this step: linear warm-up, then constant or cosine
-// decay to MinLearningRate at cfg.Steps.
+// decay to MinLearningRate at cfg.Steps; or GoMLX's cosine annealing schedule.
 func applySchedule(scope *model.Scope, g *graph.Graph, cfg *Config) {
+	if cfg.LRSchedule == "gomlx_cosine" {
+		// GoMLX's schedule reads its keys from the store's params; it keeps its own step
+		// counter in a variable, saved with the checkpoints, so resumes continue it exactly.
+		cosineschedule.New(scope.Store().RootScope(), g, dtypes.Float32).FromScope().Done()
+		return
+	}
 	if cfg.WarmupSteps == 0 && cfg.LRSchedule == "constant" {
 		return
 	}
