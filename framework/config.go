@@ -279,6 +279,16 @@ func paramList(m *Model, d *Dataset) (hparams.List, error) {
 	return all, nil
 }
 
+// ParamDefaults returns the default of every hyperparameter the config accepts (the model's,
+// the dataset's and the optimizer's).
+func (c *Config) ParamDefaults() (map[string]any, error) {
+	_, _, list, err := c.lookup()
+	if err != nil {
+		return nil, err
+	}
+	return list.Defaults(), nil
+}
+
 // lookup returns the model and dataset of the config.
 func (c *Config) lookup() (*Model, *Dataset, hparams.List, error) {
 	if c.Model == "" {

@@ -428,12 +428,64 @@ func ConfigHash(cfg *framework.Config) string {
 	}
 	delete(m, "description")
 	delete(m, "expect")
+	// Keys at their default values are left out, so that a key the framework, a model or a
+	// dataset adds later (with a default that keeps the old behaviour) does not change the hash
+	// of every existing point. A default that changes does change it: the stored config holds
+	// the old value explicitly.
+	for k, v := range m {
+		if isZeroJSON(v) {
+			delete(m, k)
+		}
+	}
+	if params, ok := m["params"].(map[string]any); ok {
+		defaults, err := cfg.ParamDefaults()
+		if err == nil {
+			for k, v := range params {
+				if d, ok := defaults[k]; ok && sameJSONValue(v, d) {
+					delete(params, k)
+				}
+			}
+		}
+	}
 	canonical, err := json.Marshal(m) // maps marshal with sorted keys
 	if err != nil {
 		panic(err) // plain values only
 	}
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])[:12]
+}
+
+// sameJSONValue reports whether a decoded JSON value (json.Number, string, bool) equals a Go
+// default value (int, float64, string, bool).
+func sameJSONValue(v, def any) bool {
+	if n, ok := v.(json.Number); ok {
+		f, err := n.Float64()
+		switch d := def.(type) {
+		case int:
+			return err == nil && f == float64(d)
+		case float64:
+			return err == nil && f == d
+		}
+		return false
+	}
+	return v == def
+}
+
+// isZeroJSON reports a decoded JSON value that is the zero value of its Go field: "", 0,
+// false or null.
+func isZeroJSON(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case json.Number:
+		f, err := x.Float64()
+		return err == nil && f == 0
+	}
+	return false
 }
 
 // dirName names a point's run directory: its axis values, readable, then its config hash.

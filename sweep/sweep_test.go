@@ -148,7 +148,14 @@ func TestConfigHashAndDirectory(t *testing.T) {
 	if ConfigHash(same) != hash {
 		t.Error("description and expect changed the hash")
 	}
-	for _, set := range []string{"steps=3", "learning_rate=0.01", "sweeptest_name=b", "eval_examples=10"} {
+	// A key at its default is left out of the hash, so that keys added later with a default
+	// keeping the old behaviour leave existing points' hashes alone; a non-default value counts.
+	atDefault := clone(cfg)
+	delete(atDefault.Params, "adam_epsilon") // as if the key had not existed when the point ran
+	if ConfigHash(atDefault) != hash {
+		t.Error("a hyperparameter missing from the params map (taking its default) changed the hash")
+	}
+	for _, set := range []string{"steps=3", "learning_rate=0.01", "sweeptest_name=b", "eval_examples=10", "adam_epsilon=1e-6", "seed=0"} {
 		other := clone(cfg)
 		if err := other.Set(set); err != nil {
 			t.Fatal(err)
