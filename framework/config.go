@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,61 +125,54 @@ var OptimizerParams = hparams.List{
 	{Key: cosineschedule.ParamWarmUpSteps, Default: 0, Doc: "lr_schedule gomlx_cosine: linear warm-up steps before the first cycle", Domain: hparams.AtLeast(0)},
 }
 
-// fillZeroDefaults gives the fields a Go-built Config may leave at zero their defaults.
-func (c *Config) fillZeroDefaults(m *Model) {
-	d := DefaultConfig()
-	fill := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
+// zeroDefaulted are the keys whose zero value a Go-built Config may use for "default" (see
+// fillZeroDefaults), and that a JSON file or a -set override must therefore not set to zero or
+// empty.
+var zeroDefaulted = []string{"steps", "batch_size", "eval_batch_size", "keep_checkpoints", "log_every",
+	"learning_rate", "optimizer", "lr_schedule", "eval_split"}
+
+// field returns the field of the Config that v holds whose JSON name is key.
+func field(v reflect.Value, key string) reflect.Value {
+	t := v.Type()
+	for i := range t.NumField() {
+		if jsonName(t.Field(i)) == key {
+			return v.Field(i)
 		}
 	}
-	fill(&c.Steps, d.Steps)
-	fill(&c.BatchSize, d.BatchSize)
-	fill(&c.EvalBatchSize, d.EvalBatchSize)
-	fill(&c.KeepCheckpoints, d.KeepCheckpoints)
-	fill(&c.LogEvery, d.LogEvery)
-	if c.Optimizer == "" {
-		c.Optimizer = d.Optimizer
-	}
-	if c.LearningRate == 0 {
-		c.LearningRate = d.LearningRate
-	}
-	if c.LRSchedule == "" {
-		c.LRSchedule = d.LRSchedule
-	}
-	if c.EvalSplit == "" {
-		c.EvalSplit = d.EvalSplit
+	panic(fmt.Sprintf("framework: Config has no key %q", key)) // zeroDefaulted is wrong
+}
+
+// fillZeroDefaults gives the zeroDefaulted fields a Go-built Config left at zero the value of
+// DefaultConfig, and an empty dataset the model's.
+func (c *Config) fillZeroDefaults(m *Model) {
+	v, defaults := reflect.ValueOf(c).Elem(), reflect.ValueOf(DefaultConfig())
+	for _, key := range zeroDefaulted {
+		if f := field(v, key); f.IsZero() {
+			f.Set(field(defaults, key))
+		}
 	}
 	if c.Dataset == "" && m != nil {
 		c.Dataset = m.Dataset
 	}
 }
 
-// zeroDefaultKeys lists the keys whose zero value a Go-built Config may use for "default"
-// (see fillZeroDefaults) and that a JSON file or a -set override must therefore not set to
-// zero or empty, with whether c holds that zero.
-func (c *Config) zeroDefaultKeys() []struct {
-	key  string
-	zero bool
-} {
-	return []struct {
-		key  string
-		zero bool
-	}{
-		{"steps", c.Steps == 0}, {"batch_size", c.BatchSize == 0}, {"eval_batch_size", c.EvalBatchSize == 0},
-		{"keep_checkpoints", c.KeepCheckpoints == 0}, {"log_every", c.LogEvery == 0},
-		{"learning_rate", c.LearningRate == 0}, {"optimizer", c.Optimizer == ""},
-		{"lr_schedule", c.LRSchedule == ""}, {"eval_split", c.EvalSplit == ""},
+// zeroKey returns the first of keys that is a zeroDefaulted key holding its zero value in c,
+// or "".
+func (c *Config) zeroKey(keys ...string) string {
+	v := reflect.ValueOf(c).Elem()
+	for _, key := range keys {
+		if slices.Contains(zeroDefaulted, key) && field(v, key).IsZero() {
+			return key
+		}
 	}
+	return ""
 }
 
 // explicitZeros reports the first key a JSON file set to an explicit zero although zero is
 // not one of its values (omitted keys already hold their defaults when this runs).
 func (c *Config) explicitZeros() error {
-	for _, f := range c.zeroDefaultKeys() {
-		if f.zero {
-			return zeroKeyError(f.key)
-		}
+	if key := c.zeroKey(zeroDefaulted...); key != "" {
+		return zeroKeyError(key)
 	}
 	return nil
 }
@@ -524,10 +518,8 @@ func (c *Config) Set(overrides string) error {
 			return err
 		}
 		// resolve would silently turn a zero back into the default.
-		for _, f := range c.zeroDefaultKeys() {
-			if f.key == key && f.zero {
-				return fmt.Errorf("-set %s: %w", key, zeroKeyError(key))
-			}
+		if c.zeroKey(key) != "" {
+			return fmt.Errorf("-set %s: %w", key, zeroKeyError(key))
 		}
 	}
 	return c.resolve()

@@ -257,17 +257,27 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 // checkpointConfig returns the config recorded in the checkpoint at path, or, for a checkpoint
 // that records none, the run directory's config.json.
 func checkpointConfig(path, dir string) (*Config, error) {
+	_, cfg, err := recordedConfig(path)
+	if err != nil || cfg != nil {
+		return cfg, err
+	}
+	return LoadConfig(filepath.Join(dir, ConfigFile))
+}
+
+// recordedConfig reads the header of the checkpoint at path and the config recorded in it
+// (nil, with no error, when it records none).
+func recordedConfig(path string) (*checkpoint.Header, *Config, error) {
 	header, err := checkpoint.ReadHeader(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	raw, ok := header.Meta["config"]
 	if !ok {
-		return LoadConfig(filepath.Join(dir, ConfigFile))
+		return header, nil, nil
 	}
 	cfg, err := ParseConfig(raw)
 	if err != nil {
-		return nil, fmt.Errorf("framework: the config recorded in %s: %w", path, err)
+		return nil, nil, fmt.Errorf("framework: the config recorded in %s: %w", path, err)
 	}
-	return cfg, nil
+	return header, cfg, nil
 }

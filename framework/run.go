@@ -606,17 +606,12 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	header, err := checkpoint.ReadHeader(path)
+	header, saved, err := recordedConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := header.Meta["config"]
-	if !ok {
+	if saved == nil {
 		return nil, fmt.Errorf("framework: %s records no config, so it cannot be told whether it is of this experiment: use another directory", path)
-	}
-	saved, err := ParseConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("framework: the config recorded in %s: %w", path, err)
 	}
 	differ := func(key string, was, now any) error {
 		return fmt.Errorf("framework: %s holds a run with %s=%v, this config has %v: use another directory (%s)",
