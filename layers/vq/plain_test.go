@@ -117,18 +117,7 @@ func codebookAfterSGDStep(t *testing.T, store *model.Store, q Quantizer, z *tens
 		qScope := scope.In("quantizer")
 		out := q.Quantize(qScope, z)
 		before := codebookFn(qScope, g)
-		var vars []*model.Variable
-		var values []*graph.Node
-		for v := range scope.IterVariables() {
-			if v.Trainable && v.InUseByGraph(g) {
-				vars = append(vars, v)
-				values = append(values, v.NodeValue(g))
-			}
-		}
-		grads := graph.Gradient(out.Loss, values...)
-		for i, v := range vars {
-			v.SetNodeValue(graph.Sub(values[i], graph.MulScalar(grads[i], learningRate)))
-		}
+		sgdUpdate(scope, out.Loss, learningRate)
 		return []*graph.Node{before, codebookFn(qScope, g), out.Index}
 	})
 	if err != nil {

@@ -259,25 +259,31 @@ func TestResidualOfDataInitialisedStages(t *testing.T) {
 	}
 }
 
+// sgdUpdate adds to loss's graph one plain gradient-descent step, with learningRate, of the
+// trainable variables of scope that the graph uses.
+func sgdUpdate(scope *model.Scope, loss *graph.Node, learningRate float64) {
+	g := loss.Graph()
+	var vars []*model.Variable
+	var values []*graph.Node
+	for v := range scope.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
+			values = append(values, v.NodeValue(g))
+		}
+	}
+	grads := graph.Gradient(loss, values...)
+	for i, v := range vars {
+		v.SetNodeValue(graph.Sub(values[i], graph.MulScalar(grads[i], learningRate)))
+	}
+}
+
 // sgdSteps trains the trainable variables of q, built under scope "quantizer", on its own loss
 // for latents z with plain gradient descent.
 func sgdSteps(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, steps int, learningRate float64) {
 	t.Helper()
 	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
-		g := z.Graph()
 		out := q.Quantize(scope.In("quantizer"), z)
-		var vars []*model.Variable
-		var values []*graph.Node
-		for v := range scope.IterVariables() {
-			if v.Trainable && v.InUseByGraph(g) {
-				vars = append(vars, v)
-				values = append(values, v.NodeValue(g))
-			}
-		}
-		grads := graph.Gradient(out.Loss, values...)
-		for i, v := range vars {
-			v.SetNodeValue(graph.Sub(values[i], graph.MulScalar(grads[i], learningRate)))
-		}
+		sgdUpdate(scope, out.Loss, learningRate)
 		return out.Loss
 	})
 	if err != nil {
