@@ -50,14 +50,9 @@ type evalRecord struct {
 
 // WriteEval writes the evaluation of a checkpoint at step as JSON to path, atomically.
 func WriteEval(path string, step int64, metrics map[string]float64) error {
-	rec := evalRecord{Step: step, Metrics: make(map[string]*float64, len(metrics))}
-	for k, v := range metrics {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			rec.Metrics[k] = nil // JSON has no NaN: written as null, read back as NaN
-			continue
-		}
-		rec.Metrics[k] = &v
-	}
+	// JSON has no NaN: a non-finite metric is written as null (as in metrics.jsonl), and
+	// ReadEval reads it back as NaN.
+	rec, _ := finiteRecord(map[string]any{"step": step, "metrics": metrics})
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("framework: evaluation for %s: %w", path, err)

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,5 +29,21 @@ func TestEvalFileRoundTrip(t *testing.T) {
 	}
 	if _, _, err := ReadEval(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("eval file without metrics: %v", err)
+	}
+}
+
+// A non-finite metric is written as null (JSON has no NaN) and read back as NaN.
+func TestEvalFileNonFinite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), EvalFile)
+	if err := WriteEval(path, 7, map[string]float64{"psnr": math.Inf(1), "mse": math.NaN(), "utilization": 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Count(string(data), "null") != 2 {
+		t.Errorf("eval.json %s: want the two non-finite metrics as null", data)
+	}
+	step, metrics, err := ReadEval(path)
+	if err != nil || step != 7 || !math.IsNaN(metrics["psnr"]) || !math.IsNaN(metrics["mse"]) || metrics["utilization"] != 0.5 {
+		t.Errorf("ReadEval = %d %v %v", step, metrics, err)
 	}
 }
