@@ -115,21 +115,8 @@ func (b *Batches) Validate() error {
 	return nil
 }
 
-// Indices returns the example indices of batch k of the stream, as Iter yields them (k counted
-// from 0, ignoring StartAtBatch). It is a pure function of the settings and k.
-func (b *Batches) Indices(k int64) []int {
-	perEpoch := int64(b.BatchesPerEpoch())
-	if perEpoch == 0 || k < 0 || (!b.infinite && k >= perEpoch) {
-		return nil
-	}
-	epoch, pos := k/perEpoch, int(k%perEpoch)
-	var order []int32
-	if b.shuffle {
-		order = permutation(b.src.Len(), b.seed, epoch)
-	}
-	return b.indices(order, pos)
-}
-
+// indices returns the example indices of the batch at position pos of an epoch whose order is
+// order (nil: storage order).
 func (b *Batches) indices(order []int32, pos int) []int {
 	lo := pos * b.batchSize
 	size := min(b.batchSize, b.src.Len()-lo)
