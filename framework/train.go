@@ -244,12 +244,8 @@ func newTrainer(backend compute.Backend, store *model.Store, cfg *Config, m *Mod
 	}
 	var lossFn train.LossFn
 	if m.Loss != nil {
-		nPred := -1
 		lossFn = func(labels, predictions []*graph.Node) *graph.Node {
-			if nPred < 0 {
-				nPred = len(predictions) - len(m.Scalars)
-			}
-			return m.Loss(labels, predictions[:nPred])
+			return m.Loss(labels, predictions[:len(predictions)-len(m.Scalars)]) // without the scalars
 		}
 	}
 	return train.NewTrainer(backend, store, modelFn(m, cfg, scalars), lossFn, opt, metrics, nil), nil
