@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -194,7 +195,7 @@ func modelFn(m *Model, cfg *Config, scalars *scalarSet) func(scope *model.Scope,
 		}
 		o := m.Build(scope, inputs)
 		for name := range o.Scalars {
-			if !contains(m.Scalars, name) {
+			if !slices.Contains(m.Scalars, name) {
 				exceptions.Panicf("framework: model %q returned scalar %q, which it does not declare in Model.Scalars %v", m.Name, name, m.Scalars)
 			}
 		}
@@ -216,15 +217,6 @@ func modelFn(m *Model, cfg *Config, scalars *scalarSet) func(scope *model.Scope,
 		}
 		return nodes
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // newTrainer builds GoMLX's trainer for the model with the config's optimizer, the model's
