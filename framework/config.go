@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"reflect"
@@ -336,12 +337,8 @@ func (c *Config) resolve() error {
 		}
 	}
 	if _, ok := optimizer.KnownOptimizers[c.Optimizer]; !ok {
-		names := make([]string, 0, len(optimizer.KnownOptimizers))
-		for n := range optimizer.KnownOptimizers {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return fmt.Errorf(`key "optimizer": %q is not one of %s`, c.Optimizer, strings.Join(names, ", "))
+		return fmt.Errorf(`key "optimizer": %q is not one of %s`, c.Optimizer,
+			strings.Join(slices.Sorted(maps.Keys(optimizer.KnownOptimizers)), ", "))
 	}
 	switch c.LRSchedule {
 	case "constant", "cosine":
