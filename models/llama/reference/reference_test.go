@@ -1,0 +1,45 @@
+package reference
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/qzoo/qzoo/models/llama"
+)
+
+var dataDir = filepath.Join("..", "..", "..", "..", "shared", "data")
+
+// expected is llama2.c's published output of stories260K at temperature 0 for 200 steps from
+// BOS (its test_all.py, expected_stdout).
+const expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she"
+
+func TestGreedyMatchesLlama2c(t *testing.T) {
+	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := llama.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(w)
+	toks := []int{llama.BOS}
+	for len(toks) < 201 { // BOS, then one token per step
+		logits := m.Forward(toks[len(toks)-1])
+		next := 0
+		for i, v := range logits {
+			if v > logits[next] {
+				next = i
+			}
+		}
+		toks = append(toks, next)
+	}
+	if got := tok.Decode(toks); got != expected {
+		t.Errorf("greedy generation\n got %q\nwant %q", got, expected)
+	}
+	// The text re-encodes to the generated tokens.
+	if enc := tok.Encode(tok.Decode(toks[:40]), true, false); !slices.Equal(enc[1:], toks[1:len(enc)]) {
+		t.Logf("re-encoding differs (allowed: BPE need not round-trip generated tokens): %v vs %v", enc, toks[:40])
+	}
+}
