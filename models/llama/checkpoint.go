@@ -84,7 +84,7 @@ type Layer struct {
 }
 
 // Linear names the seven linear layers of a block, in llama2.c's names.
-var Linear = []string{"wq", "wk", "wv", "wo", "w1", "w2", "w3"}
+var LinearNames = []string{"wq", "wk", "wv", "wo", "w1", "w2", "w3"}
 
 // LinearShape is the [out, in] shape of the block's linear layer name.
 func (c Config) LinearShape(name string) (out, in int) {
@@ -103,7 +103,7 @@ func (c Config) LinearShape(name string) (out, in int) {
 	panic(fmt.Sprintf("llama: no linear layer %q", name))
 }
 
-// Linear returns the block's linear weight by name (one of [Linear]).
+// Linear returns the block's linear weight by name (one of [LinearNames]).
 func (l *Layer) Linear(name string) *[]float32 {
 	switch name {
 	case "wq":
@@ -130,7 +130,7 @@ func (c Config) NumParams() int {
 	if !c.Shared {
 		n += c.VocabSize * c.Dim
 	}
-	for _, name := range Linear {
+	for _, name := range LinearNames {
 		o, i := c.LinearShape(name)
 		n += c.Layers * o * i
 	}
@@ -261,7 +261,7 @@ func (w *Weights) checkFinite() error {
 	for li := range w.Blocks {
 		l := &w.Blocks[li]
 		errs = append(errs, check(fmt.Sprintf("layer %d rms_att", li), l.AttnNorm), check(fmt.Sprintf("layer %d rms_ffn", li), l.FFNNorm))
-		for _, name := range Linear {
+		for _, name := range LinearNames {
 			errs = append(errs, check(fmt.Sprintf("layer %d %s", li, name), *l.Linear(name)))
 		}
 	}

@@ -1,0 +1,59 @@
+package llama
+
+import (
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+)
+
+// Cache is the key/value cache of generation: per layer, the keys (after RoPE) and values of
+// every position so far, [B, S, H_kv, h] with S the cache's capacity (at most llama_seq_len).
+// Forward writes the positions it computes (from its start) and reads all of them, masked to
+// those at or before each query.
+type Cache struct {
+	Start  *graph.Node // scalar int32: position of the first token of this call
+	Layers []LayerCache
+}
+
+// LayerCache holds one layer's keys and values [B, S, H_kv, h].
+type LayerCache struct {
+	Keys, Values *graph.Node
+	start        *graph.Node
+}
+
+// NewCache wraps the stacked keys and values [L, B, S, H_kv, h] of a cache for a call that
+// starts at position start.
+func NewCache(keys, values, start *graph.Node) *Cache {
+	layers := keys.Shape().Dimensions[0]
+	c := &Cache{Start: start, Layers: make([]LayerCache, layers)}
+	for i := range layers {
+		c.Layers[i] = LayerCache{Keys: layerOf(keys, i), Values: layerOf(values, i), start: start}
+	}
+	return c
+}
+
+func layerOf(x *graph.Node, i int) *graph.Node {
+	return graph.Squeeze(graph.Slice(x, graph.AxisRange(i, i+1)), 0)
+}
+
+// Stacked returns the updated keys and values [L, B, S, H_kv, h].
+func (c *Cache) Stacked() (keys, values *graph.Node) {
+	ks := make([]*graph.Node, len(c.Layers))
+	vs := make([]*graph.Node, len(c.Layers))
+	for i, l := range c.Layers {
+		ks[i], vs[i] = l.Keys, l.Values
+	}
+	return graph.Stack(ks, 0), graph.Stack(vs, 0)
+}
+
+// Update writes k and v [B, T, H_kv, h] at positions start…start+T−1 and returns the whole
+// cache's keys and values with their positions [S].
+func (c *LayerCache) Update(k, v, _ *graph.Node) (keys, values, positions *graph.Node) {
+	g := k.Graph()
+	zero := graph.Scalar(g, dtypes.Int32, 0)
+	at := []*graph.Node{zero, c.start, zero, zero}
+	c.Keys = graph.DynamicUpdateSlice(c.Keys, k, at)
+	c.Values = graph.DynamicUpdateSlice(c.Values, v, at)
+	s := c.Keys.Shape().Dimensions[1]
+	return c.Keys, c.Values, graph.Iota(g, shapes.Make(dtypes.Int32, s), 0)
+}

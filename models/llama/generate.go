@@ -1,0 +1,204 @@
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Generator runs the model one token at a time with a key/value cache (batch 1), as
+// llama2.c's run.c does: each step feeds the next token at the next position and returns that
+// position's logits.
+type Generator struct {
+	Config       Config
+	exec         *model.Exec
+	keys, values *tensors.Tensor // [Layers, 1, SeqLen, KVHeads, HeadDim]
+	pos          int
+}
+
+// NewGenerator compiles the cached decoding step over the store's weights (architecture from
+// its llama_* hyperparameters). Call Finalize when done.
+func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, error) {
+	c := ConfigFromParams(func(key string) int {
+		v, _ := store.GetParam(key)
+		n, _ := v.(int)
+		return n
+	})
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
+	}
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		tokens, start, keys, values := inputs[0], inputs[1], inputs[2], inputs[3]
+		cache := NewCache(keys, values, start)
+		logits := Forward(scope, tokens, start, cache)
+		k, v := cache.Stacked()
+		last := tokens.Shape().Dimensions[1] - 1
+		logits = graph.Squeeze(graph.Slice(logits, graph.AxisRange(), graph.AxisRange(last, last+1)), 1)
+		return []*graph.Node{logits, k, v}
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := &Generator{Config: c, exec: exec}
+	g.Reset()
+	return g, nil
+}
+
+// Reset empties the cache.
+func (g *Generator) Reset() {
+	c := g.Config
+	dims := []int{c.Layers, 1, c.SeqLen, c.KVHeads, c.HeadDim()}
+	g.keys = tensors.FromShape(shapeOf(dims))
+	g.values = tensors.FromShape(shapeOf(dims))
+	g.pos = 0
+}
+
+// Pos is the number of tokens fed so far.
+func (g *Generator) Pos() int { return g.pos }
+
+// ErrContextFull is returned by Step when the cache holds llama_seq_len positions.
+var ErrContextFull = errors.New("llama: context full")
+
+// Step feeds token at the next position and returns that position's logits [VocabSize].
+func (g *Generator) Step(token int) ([]float32, error) {
+	if g.pos >= g.Config.SeqLen {
+		return nil, ErrContextFull
+	}
+	if token < 0 || token >= g.Config.VocabSize {
+		return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", token, g.Config.VocabSize)
+	}
+	out, err := g.exec.Exec([][]int32{{int32(token)}}, int32(g.pos), g.keys, g.values)
+	if err != nil {
+		return nil, err
+	}
+	g.keys, g.values = out[1], out[2]
+	g.pos++
+	logits := tensors.MustCopyFlatData[float32](out[0])
+	out[0].FinalizeAll()
+	return logits, nil
+}
+
+// Finalize frees the compiled step and the cache.
+func (g *Generator) Finalize() {
+	g.exec.Finalize()
+	g.keys.FinalizeAll()
+	g.values.FinalizeAll()
+}
+
+// Sampler picks the next token from logits: greedy at Temperature 0, else from
+// softmax(logits/Temperature), restricted to the smallest set of most likely tokens whose
+// probability reaches TopP when 0 < TopP < 1 (nucleus sampling, Holtzman et al. 2020).
+// Seeded: the same seed gives the same tokens.
+type Sampler struct {
+	Temperature float64
+	TopP        float64
+	rng         *rand.Rand
+}
+
+// NewSampler returns a sampler; it refuses a negative or non-finite temperature and a top_p
+// outside [0, 1].
+func NewSampler(temperature, topP float64, seed uint64) (*Sampler, error) {
+	if !(temperature >= 0) || math.IsInf(temperature, 0) {
+		return nil, fmt.Errorf("llama: temperature %v must be finite and ≥ 0", temperature)
+	}
+	if !(topP >= 0 && topP <= 1) {
+		return nil, fmt.Errorf("llama: top_p %v must be in [0, 1]", topP)
+	}
+	return &Sampler{Temperature: temperature, TopP: topP, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}, nil
+}
+
+// Sample returns the next token.
+func (s *Sampler) Sample(logits []float32) int {
+	if s.Temperature == 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	probs := make([]float64, len(logits))
+	mx := float64(slices.Max(logits))
+	var sum float64
+	for i, v := range logits {
+		probs[i] = math.Exp((float64(v) - mx) / s.Temperature)
+		sum += probs[i]
+	}
+	order := make([]int, len(probs))
+	for i := range order {
+		order[i] = i
+	}
+	if s.TopP > 0 && s.TopP < 1 {
+		slices.SortStableFunc(order, func(a, b int) int {
+			switch {
+			case probs[a] > probs[b]:
+				return -1
+			case probs[a] < probs[b]:
+				return 1
+			}
+			return 0
+		})
+		var cum float64
+		for k, i := range order {
+			cum += probs[i] / sum
+			if cum >= s.TopP {
+				order = order[:k+1]
+				break
+			}
+		}
+		sum = 0
+		for _, i := range order {
+			sum += probs[i]
+		}
+	}
+	r := s.rng.Float64() * sum
+	for _, i := range order {
+		r -= probs[i]
+		if r < 0 {
+			return i
+		}
+	}
+	return order[len(order)-1]
+}
+
+// Generate feeds prompt (which should start with BOS) and then samples until maxTokens new
+// tokens, BOS (llama2.c's end of a story) or the end of the context; it returns the new
+// tokens. onToken, if set, sees each new token as it comes.
+func (g *Generator) Generate(prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
+	if len(prompt) == 0 {
+		return nil, errors.New("llama: empty prompt (start it with BOS)")
+	}
+	var logits []float32
+	var err error
+	for _, t := range prompt {
+		if logits, err = g.Step(t); err != nil {
+			return nil, err
+		}
+	}
+	var out []int
+	for len(out) < maxTokens {
+		next := s.Sample(logits)
+		if next == BOS {
+			break
+		}
+		out = append(out, next)
+		if onToken != nil {
+			onToken(next)
+		}
+		if len(out) == maxTokens || g.pos >= g.Config.SeqLen {
+			break
+		}
+		if logits, err = g.Step(next); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package llama
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// SetParams writes the architecture's llama_* hyperparameters into the store.
+func SetParams(store *model.Store, c Config) {
+	store.SetParams(map[string]any{ParamDim: c.Dim, ParamHiddenDim: c.HiddenDim, ParamLayers: c.Layers,
+		ParamHeads: c.Heads, ParamKVHeads: c.KVHeads, ParamVocabSize: c.VocabSize, ParamSeqLen: c.SeqLen})
+}
+
+// CheckParams returns an error naming the first llama_* hyperparameter that disagrees with c.
+func CheckParams(params map[string]any, c Config) error {
+	for _, kv := range []struct {
+		key  string
+		want int
+	}{{ParamDim, c.Dim}, {ParamHiddenDim, c.HiddenDim}, {ParamLayers, c.Layers}, {ParamHeads, c.Heads},
+		{ParamKVHeads, c.KVHeads}, {ParamVocabSize, c.VocabSize}, {ParamSeqLen, c.SeqLen}} {
+		if got, ok := params[kv.key].(int); ok && got != kv.want {
+			return fmt.Errorf("key %q is %d but the checkpoint has %d", kv.key, got, kv.want)
+		}
+	}
+	if !c.Shared {
+		return fmt.Errorf("the checkpoint has a separate classifier; this model ties it to the token embedding")
+	}
+	return nil
+}
+
+// visit visits every weight of w with its scope path (as Forward names it), the
+// tensor's dimensions and its values.
+func (w *Weights) visit(fn func(scope []string, dims []int, values *[]float32)) {
+	c := w.Config
+	fn([]string{VarEmbedding}, []int{c.VocabSize, c.Dim}, &w.Embedding)
+	for i := range w.Blocks {
+		b := fmt.Sprintf(blockScope, i)
+		l := &w.Blocks[i]
+		fn([]string{b, VarAttnNorm}, []int{c.Dim}, &l.AttnNorm)
+		fn([]string{b, VarFFNNorm}, []int{c.Dim}, &l.FFNNorm)
+		for _, name := range LinearNames {
+			o, in := c.LinearShape(name)
+			fn([]string{b, name}, []int{o, in}, l.Linear(name))
+		}
+	}
+	fn([]string{VarNormFinal}, []int{c.Dim}, &w.NormFinal)
+}
+
+func scopeAt(store *model.Store, path []string) *model.Scope {
+	s := store.RootScope()
+	for _, p := range path {
+		s = s.In("%s", p)
+	}
+	return s
+}
+
+// Load writes w's tensors into the store's variables (creating them) and its architecture
+// into the hyperparameters.
+func (w *Weights) Load(store *model.Store) error {
+	if !w.Shared {
+		return fmt.Errorf("llama: a checkpoint with a separate classifier cannot be loaded into the tied model")
+	}
+	SetParams(store, w.Config)
+	var err error
+	w.visit(func(path []string, dims []int, values *[]float32) {
+		if err != nil {
+			return
+		}
+		t := tensors.FromFlatDataAndDimensions(append([]float32(nil), (*values)...), dims...)
+		s := scopeAt(store, path)
+		if v := s.GetVariable(VarWeight); v != nil {
+			err = v.SetValue(t)
+		} else {
+			_, err = s.CreateVariable(VarWeight, t)
+		}
+	})
+	return err
+}
+
+// WeightsFromStore reads the weights of architecture c back from a store (e.g. a trained run's
+// variables, or ones with merged adapters), copying the values.
+func WeightsFromStore(store *model.Store, c Config) (*Weights, error) {
+	w := &Weights{Config: c, Blocks: make([]Layer, c.Layers)}
+	var err error
+	w.visit(func(path []string, dims []int, values *[]float32) {
+		if err != nil {
+			return
+		}
+		v := scopeAt(store, path).GetVariable(VarWeight)
+		if v == nil {
+			err = fmt.Errorf("llama: no variable %v/%s", path, VarWeight)
+			return
+		}
+		t, e := v.Value()
+		if e != nil {
+			err = e
+			return
+		}
+		if t.Shape().Size() != product(dims) {
+			err = fmt.Errorf("llama: variable %s has shape %s, want %v", v.Path(), t.Shape(), dims)
+			return
+		}
+		*values = append([]float32(nil), tensors.MustCopyFlatData[float32](t)...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func product(dims []int) int {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return n
+}
+
+func shapeOf(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
