@@ -26,7 +26,7 @@ import (
 // [Config.Set]). Every value is checked against its domain: a value out of it (a negative
 // rate, NaN, a minimum above its maximum, an unknown name) is an error naming the key.
 //
-// A Config built in Go may leave fields at their zero value: steps, batch_size,
+// A Config built in Go may leave fields at their zero value: batch_size,
 // eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
 // and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
 // the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults, and
@@ -41,7 +41,9 @@ type Config struct {
 	Model string `json:"model"`
 	// Dataset is the registry name of the dataset (see Datasets()); default: the model's.
 	Dataset string `json:"dataset"`
-	// Steps is the number of training steps (the target global step).
+	// Steps is the number of training steps (the target global step). 0 trains nothing: the
+	// run initialises the model (init_from, Calibrate, Init), checkpoints it at step 0 and
+	// evaluates it, e.g. a post-training quantization of a pretrained model.
 	Steps int `json:"steps"`
 	// BatchSize is the number of training examples per step.
 	BatchSize int `json:"batch_size"`
@@ -129,7 +131,7 @@ var OptimizerParams = hparams.List{
 // zeroDefaulted are the keys whose zero value a Go-built Config may use for "default" (see
 // fillZeroDefaults), and that a JSON file or a -set override must therefore not set to zero or
 // empty.
-var zeroDefaulted = []string{"steps", "batch_size", "eval_batch_size", "keep_checkpoints", "log_every",
+var zeroDefaulted = []string{"batch_size", "eval_batch_size", "keep_checkpoints", "log_every",
 	"learning_rate", "optimizer", "lr_schedule", "eval_split"}
 
 // field returns the field of the Config that v holds whose JSON name is key.
@@ -354,7 +356,7 @@ func (c *Config) resolve() error {
 		v   int
 		min int
 	}{
-		{"steps", c.Steps, 1}, {"batch_size", c.BatchSize, 1}, {"eval_batch_size", c.EvalBatchSize, 1},
+		{"steps", c.Steps, 0}, {"batch_size", c.BatchSize, 1}, {"eval_batch_size", c.EvalBatchSize, 1},
 		{"warmup_steps", c.WarmupSteps, 0}, {"eval_every", c.EvalEvery, 0},
 		{"checkpoint_every", c.CheckpointEvery, 0}, {"keep_checkpoints", c.KeepCheckpoints, 1},
 		{"log_every", c.LogEvery, 1}, {"eval_examples", c.EvalExamples, 0},

@@ -51,6 +51,37 @@ func (c *EvalContext) NewPredictExec() (*model.Exec, error) {
 	return newPredictExec(c.Backend, c.Store, c.Model, false)
 }
 
+// CalibrationBatches returns the first n batches (of the config's batch_size) of the training
+// stream a run with this config trains on: the same examples in the same order, so a
+// calibration never sees held-out data.
+func (c *EvalContext) CalibrationBatches(n int) train.Dataset {
+	return &firstBatches{inner: c.Data.TrainBatches(c.Config.BatchSize, c.Config.Seed, 0), n: n}
+}
+
+// firstBatches yields the first n batches of inner.
+type firstBatches struct {
+	inner train.Dataset
+	n     int
+}
+
+func (d *firstBatches) Name() string { return d.inner.Name() }
+
+func (d *firstBatches) Iter() iter.Seq2[train.Batch, error] {
+	return func(yield func(train.Batch, error) bool) {
+		k := 0
+		for batch, err := range d.inner.Iter() {
+			if k >= d.n {
+				_ = batch.Finalize()
+				return
+			}
+			k++
+			if !yield(batch, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
 // evalBatches returns one pass over split, cut to exactly the first limit examples (limit 0:
 // all of them).
 func evalBatches(data *Data, split string, batchSize, limit int) (train.Dataset, error) {

@@ -20,8 +20,9 @@ import (
 	"github.com/qzoo/qzoo/framework/hparams"
 )
 
-// pretrainedCalls counts the calls of test_hooks' Pretrained hook.
-var pretrainedCalls int
+// pretrainedCalls and calibrateCalls count the calls of test_hooks' Pretrained and Calibrate
+// hooks; calibrationExamples counts the examples Calibrate saw.
+var pretrainedCalls, calibrateCalls, calibrationExamples int
 
 // Models exercising the optional hooks: a frozen bias (Trainable), a pretrained weight read from
 // a file (Pretrained), a loss on the labels (Loss), a custom evaluation (Evaluate), a scalar that
@@ -34,6 +35,7 @@ func init() {
 		Params: hparams.List{
 			{Key: "test_hooks_stat", Default: true, Doc: "return the optional statistic"},
 			{Key: "test_hooks_nan", Default: false, Doc: "return a NaN statistic"},
+			{Key: "test_hooks_calibrate", Default: 0.0, Doc: "Calibrate sets the bias to this value plus the number of calibration batches (0: leave it)"},
 		},
 		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
 			x := inputs[0]
@@ -70,6 +72,23 @@ func init() {
 			}
 			store.RootScope().In("linear").VariableWithValue("w", tensors.FromFlatDataAndDimensions(w, 4, 4))
 			return nil
+		},
+		Calibrate: func(ctx *EvalContext) error {
+			calibrateCalls++
+			v := ctx.Config.Params["test_hooks_calibrate"].(float64)
+			if v == 0 {
+				return nil
+			}
+			batches := 0
+			for batch, err := range ctx.CalibrationBatches(3).Iter() {
+				if err != nil {
+					return err
+				}
+				batches++
+				calibrationExamples += batch.Inputs[0].Shape().Dimensions[0]
+			}
+			b := float32(v) + float32(batches)
+			return ctx.Store.GetVariable("/linear/b").SetValue(tensors.FromValue([]float32{b, b, b, b}))
 		},
 		Trainable:    func(path string, _ map[string]any) bool { return path != "/linear/b" },
 		NewEvaluator: func(map[string]any) Evaluator { return &labelEvaluator{} },
@@ -425,5 +444,45 @@ func TestGoMLXCosineScheduleResumes(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error containing %q", set, err, want)
 		}
+	}
+}
+
+// TestZeroStepsCalibrates runs steps=0: initialise (Pretrained, Calibrate), checkpoint at step
+// 0 and evaluate; a second run of the same config re-evaluates without calibrating again, and
+// raising steps trains on from there.
+func TestZeroStepsCalibrates(t *testing.T) {
+	dir := t.TempDir()
+	wFile := filepath.Join(t.TempDir(), "w.json")
+	if err := os.WriteFile(wFile, []byte("[1,0,0,0, 0,1,0,0, 0,0,1,0, 0,0,0,1]"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	extra := `, "init_from": "` + wFile + `", "params": {"test_hooks_calibrate": 10}`
+	cfg, err := ParseConfig([]byte(`{"model": "test_hooks", "batch_size": 8, "steps": 0` + extra + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calibrateCalls, calibrationExamples, pretrainedCalls = 0, 0, 0
+	opts := RunOptions{Dir: dir, Backend: goBackend(t), Out: io.Discard}
+	res, err := Run(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calibrateCalls != 1 || pretrainedCalls != 1 || calibrationExamples != 3*8 {
+		t.Errorf("calibrate calls %d, pretrained calls %d, examples %d; want 1, 1, 24", calibrateCalls, pretrainedCalls, calibrationExamples)
+	}
+	if res.Step != 0 || res.Eval["bias0"] != 13 {
+		t.Errorf("step %d, bias0 %v: want step 0 and the calibrated bias 13", res.Step, res.Eval["bias0"])
+	}
+	if _, err := Run(cfg, opts); err != nil || calibrateCalls != 1 {
+		t.Errorf("re-run: %v, calibrate calls %d (want 1: a resumed run never calibrates)", err, calibrateCalls)
+	}
+	more := *cfg
+	more.Steps = 3
+	res, err = Run(&more, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != 3 || res.Eval["bias0"] != 13 || calibrateCalls != 1 {
+		t.Errorf("continued: step %d, bias0 %v (frozen, want 13), calibrate calls %d", res.Step, res.Eval["bias0"], calibrateCalls)
 	}
 }

@@ -51,6 +51,11 @@ type Model struct {
 	// on resume, and the file's SHA-256 is recorded in every checkpoint. It creates the
 	// variables it fills under store's root scope with the names Build uses.
 	Pretrained func(store *model.Store, path string, params map[string]any) error
+	// Calibrate, if set, runs once on a fresh run after Pretrained and Init, never on resume
+	// (its results are variables, saved in the checkpoints): data-dependent transformations
+	// of the initial model such as post-training quantization with calibration statistics.
+	// ctx.Split is "train" and ctx.CalibrationBatches gives the training stream; ctx.Step is 0.
+	Calibrate func(ctx *EvalContext) error
 	// Trainable, if set, says which variables training updates: a frozen base under
 	// trainable adapters, a frozen basis. path is the variable's full path (e.g.
 	// "/quantizer/codebook"). Variables Build creates as non-trainable stay so; the

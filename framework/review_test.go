@@ -13,9 +13,10 @@ import (
 )
 
 // A -set override that sets a key to the zero its Go-built default stands for is an error,
-// as it is in a JSON file, instead of silently becoming the default (steps=0 trained 1000 steps).
+// as it is in a JSON file, instead of silently becoming the default (batch_size=0 once meant 128).
+// steps=0 is a value of its own: no training.
 func TestSetRefusesZeroForDefaultedKeys(t *testing.T) {
-	for _, set := range []string{"steps=0", "batch_size=0", "eval_batch_size=0", "keep_checkpoints=0",
+	for _, set := range []string{"batch_size=0", "eval_batch_size=0", "keep_checkpoints=0",
 		"log_every=0", "learning_rate=0", "optimizer=", "lr_schedule= ", "eval_split="} {
 		cfg := testConfig(t, "")
 		key, _, _ := strings.Cut(set, "=")
@@ -26,7 +27,7 @@ func TestSetRefusesZeroForDefaultedKeys(t *testing.T) {
 	}
 	// Keys whose zero is a value of their own still take it.
 	cfg := testConfig(t, "")
-	if err := cfg.Set("eval_every=0;checkpoint_every=0;seed=0;warmup_steps=0;eval_examples=0"); err != nil {
+	if err := cfg.Set("steps=0;eval_every=0;checkpoint_every=0;seed=0;warmup_steps=0;eval_examples=0"); err != nil {
 		t.Error(err)
 	}
 }

@@ -218,7 +218,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	}
 	if n, err := applyTrainable(store, m, cfg); err != nil {
 		return nil, err
-	} else if n == 0 {
+	} else if n == 0 && cfg.Steps > 0 {
 		return nil, fmt.Errorf("framework: %s has no trainable variables left (Model.Trainable and freeze=%q froze them all)", m.Name, cfg.Freeze)
 	}
 	trainer, err := newTrainer(backend, store, cfg, m, r.scalars)
@@ -299,10 +299,19 @@ func (r *runner) initialise() error {
 		if err := createVariables(r.backend, r.store, m, batch); err != nil {
 			return err
 		}
-		if m.Init == nil {
-			return nil
+		if m.Init != nil {
+			if err := runInit(r.backend, r.store, m, batch); err != nil {
+				return err
+			}
 		}
-		return runInit(r.backend, r.store, m, batch)
+		if m.Calibrate != nil {
+			ctx := &EvalContext{Config: cfg, Model: m, Backend: r.backend, Store: r.store, Data: r.data,
+				Split: SplitTrain, MaxExamples: 0, Step: 0, Out: r.out}
+			if err := m.Calibrate(ctx); err != nil {
+				return fmt.Errorf("framework: %s calibration: %w", m.Name, err)
+			}
+		}
+		return nil
 	}
 	return fmt.Errorf("framework: %s initialisation: the training stream is empty", m.Name)
 }

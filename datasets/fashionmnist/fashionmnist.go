@@ -22,6 +22,7 @@ package fashionmnist
 
 import (
 	"fmt"
+	"github.com/qzoo/qzoo/framework"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,7 +42,7 @@ const (
 
 // DataDirEnv names the environment variable of the data directory searched after the one
 // passed to Load.
-const DataDirEnv = "QZOO_DATA_DIR"
+const DataDirEnv = framework.DataDirEnv
 
 // SystemDir is where Debian's dataset-fashion-mnist package installs the files.
 const SystemDir = "/usr/share/datasets/fashion-mnist"

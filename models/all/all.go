@@ -4,5 +4,7 @@ package all
 
 import (
 	_ "github.com/qzoo/qzoo/datasets/fashionmnist" // registers "fashion-mnist"
+	_ "github.com/qzoo/qzoo/datasets/text"         // registers "text"
+	_ "github.com/qzoo/qzoo/models/llama"          // registers "llama"
 	_ "github.com/qzoo/qzoo/models/vqae"           // registers "vqae"
 )

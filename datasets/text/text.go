@@ -1,0 +1,210 @@
+// Package text is a language-modelling dataset over a UTF-8 text file tokenized with a
+// llama2.c tokenizer (e.g. Shakespeare with tok512), registered with the framework as "text".
+//
+// The token stream of the whole file is cut, in order, into a training part, a validation
+// part and a test part (text_validation_fraction and text_test_fraction of the tokens, from
+// the end): no window crosses a split, so no step trains or calibrates on held-out text. Each
+// split is cut into non-overlapping windows of L = text_seq_len target tokens; a window's
+// input is BOS followed by the L−1 tokens before each target, so every token of a split (but
+// the last, partial window's) is predicted exactly once, and every window starts as the
+// stories the model was trained on do. Perplexity over a split is therefore
+// exp(−(1/N) Σ log p(t_i | BOS, t_{window start}..t_{i−1})).
+package text
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/models/llama"
+)
+
+// DatasetName is the name the dataset is registered under.
+const DatasetName = "text"
+
+// Hyperparameters of the dataset.
+const (
+	// ParamFile is the text file, relative to the data directory (or absolute). Default
+	// "text/tinyshakespeare.txt".
+	ParamFile = "text_file"
+	// ParamTokenizer is the llama2.c tokenizer file, relative to the data directory (or
+	// absolute). Default "weights/tok512.bin".
+	ParamTokenizer = "text_tokenizer"
+	// ParamVocabSize is the tokenizer's number of pieces. Default 512.
+	ParamVocabSize = "text_vocab_size"
+	// ParamSeqLen is L, the target tokens per window. Default 256.
+	ParamSeqLen = "text_seq_len"
+	// ParamValidation is the fraction of the tokens held out as the validation split. Default 0.05.
+	ParamValidation = "text_validation_fraction"
+	// ParamTest is the fraction of the tokens, at the end, held out as the test split. Default 0.05.
+	ParamTest = "text_test_fraction"
+)
+
+// Params lists the dataset's hyperparameters.
+var Params = hparams.List{
+	{Key: ParamFile, Default: "text/tinyshakespeare.txt", Doc: "UTF-8 text file, relative to the data directory or absolute"},
+	{Key: ParamTokenizer, Default: "weights/tok512.bin", Doc: "llama2.c tokenizer file, relative to the data directory or absolute"},
+	{Key: ParamVocabSize, Default: 512, Domain: hparams.Range(260, 1<<18), Doc: "number of pieces of the tokenizer"},
+	{Key: ParamSeqLen, Default: 256, Domain: hparams.Range(1, 1<<16), Doc: "L: target tokens per window (the input is BOS + the L−1 tokens before)"},
+	{Key: ParamValidation, Default: 0.05, Domain: hparams.Range(0.0, 0.5), Doc: "fraction of the tokens held out as the validation split (before the test split)"},
+	{Key: ParamTest, Default: 0.05, Domain: hparams.Range(0.0, 0.5), Doc: "fraction of the tokens held out at the end as the test split"},
+}
+
+func init() {
+	framework.RegisterDataset(&framework.Dataset{
+		Name:   DatasetName,
+		Doc:    "a text file as token windows for language models (default Shakespeare, tok512); splits train, validation, test by position",
+		Params: Params,
+		Load: func(dataDir string, params map[string]any) (*framework.Data, error) {
+			return Load(dataDir, params)
+		},
+	})
+}
+
+// Locate finds name: as is when absolute, else under dataDir, then under $QZOO_DATA_DIR, then
+// relative to the working directory. The error lists every place looked at.
+func Locate(dataDir, name string) (string, error) {
+	if filepath.IsAbs(name) {
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("text: %w", err)
+		}
+		return name, nil
+	}
+	var looked []string
+	for _, dir := range []string{dataDir, os.Getenv(framework.DataDirEnv), "."} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		looked = append(looked, p)
+	}
+	return "", fmt.Errorf("text: %s not found (looked at %v; set the data directory with --data_dir or $%s)", name, looked, framework.DataDirEnv)
+}
+
+// Splits is a tokenized text cut into its three parts.
+type Splits struct {
+	Tokenizer *llama.Tokenizer
+	SeqLen    int
+	Parts     map[string][]int // "train", "validation", "test" → tokens
+	File      string
+}
+
+// Load reads and tokenizes the text file of params and returns the framework's data.
+func Load(dataDir string, params map[string]any) (*framework.Data, error) {
+	s, err := LoadSplits(dataDir, params)
+	if err != nil {
+		return nil, err
+	}
+	return s.FrameworkData()
+}
+
+// LoadSplits reads, tokenizes and splits the text file of params.
+func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
+	get := func(key string) any {
+		if v, ok := params[key]; ok {
+			return v
+		}
+		p, _ := Params.Lookup(key)
+		return p.Default
+	}
+	textPath, err := Locate(dataDir, get(ParamFile).(string))
+	if err != nil {
+		return nil, err
+	}
+	tokPath, err := Locate(dataDir, get(ParamTokenizer).(string))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := llama.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(textPath)
+	if err != nil {
+		return nil, fmt.Errorf("text: %w", err)
+	}
+	toks := tok.Encode(string(raw), false, false)
+	seq := get(ParamSeqLen).(int)
+	val, test := get(ParamValidation).(float64), get(ParamTest).(float64)
+	n := len(toks)
+	nTest, nVal := int(float64(n)*test), int(float64(n)*val)
+	s := &Splits{Tokenizer: tok, SeqLen: seq, File: textPath, Parts: map[string][]int{
+		framework.SplitTrain:      toks[:n-nTest-nVal],
+		framework.SplitValidation: toks[n-nTest-nVal : n-nTest],
+		framework.SplitTest:       toks[n-nTest:],
+	}}
+	if len(s.Parts[framework.SplitTrain]) < seq {
+		return nil, fmt.Errorf("text: %s: its %d training tokens hold no window of %s=%d", textPath, len(s.Parts[framework.SplitTrain]), ParamSeqLen, seq)
+	}
+	return s, nil
+}
+
+// Windows is a split cut into windows: a datasets.Source of inputs [L] and labels [L] (int32).
+type Windows struct {
+	Tokens []int
+	L      int
+}
+
+// Len is the number of whole windows.
+func (w *Windows) Len() int { return len(w.Tokens) / w.L }
+
+// Batch returns inputs (BOS then the L−1 tokens before each target) and the target tokens,
+// [len(indices), L] each.
+func (w *Windows) Batch(indices []int) (inputs, labels []*tensors.Tensor, err error) {
+	in := make([][]int32, len(indices))
+	out := make([][]int32, len(indices))
+	for b, i := range indices {
+		if i < 0 || i >= w.Len() {
+			return nil, nil, fmt.Errorf("text: window %d out of [0, %d)", i, w.Len())
+		}
+		win := w.Tokens[i*w.L : (i+1)*w.L]
+		in[b] = make([]int32, w.L)
+		out[b] = make([]int32, w.L)
+		in[b][0] = llama.BOS
+		for j, t := range win {
+			out[b][j] = int32(t)
+			if j+1 < w.L {
+				in[b][j+1] = int32(t)
+			}
+		}
+	}
+	return []*tensors.Tensor{tensors.FromValue(in)}, []*tensors.Tensor{tensors.FromValue(out)}, nil
+}
+
+// Windows returns the named split's windows.
+func (s *Splits) Windows(split string) *Windows {
+	return &Windows{Tokens: s.Parts[split], L: s.SeqLen}
+}
+
+// FrameworkData returns shuffled training windows and in-order passes over the validation
+// and test windows.
+func (s *Splits) FrameworkData() (*framework.Data, error) {
+	var splits []string
+	for _, name := range []string{framework.SplitValidation, framework.SplitTest} {
+		if s.Windows(name).Len() > 0 {
+			splits = append(splits, name)
+		}
+	}
+	return &framework.Data{
+		TrainBatches: func(batchSize int, seed int64, start int64) train.Dataset {
+			return datasets.NewBatches(DatasetName+"/train", s.Windows(framework.SplitTrain), batchSize).
+				Shuffle(seed).Infinite(true).StartAtBatch(start)
+		},
+		EvalBatches: func(split string, batchSize int) (train.Dataset, error) {
+			if split != framework.SplitTrain && s.Windows(split).Len() == 0 {
+				return nil, errors.New("text: split " + split + " holds no whole window")
+			}
+			return datasets.NewBatches(DatasetName+"/"+split, s.Windows(split), batchSize), nil
+		},
+		EvalSplits: splits,
+	}, nil
+}
