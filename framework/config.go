@@ -60,7 +60,9 @@ type Config struct {
 	Seed int64 `json:"seed"`
 	// InitFrom is a file the model's Pretrained hook fills the variables from before step 1
 	// of a fresh run (a llama2.c checkpoint, safetensors); never re-read on resume. Empty:
-	// the model's own initialisation.
+	// the model's own initialisation. A relative path is looked for as a data file
+	// ([LocateData]: the data directory, $QZOO_DATA_DIR, the user cache, the working
+	// directory), so "weights/stories260K.bin" names the shared data's copy (or downloads it).
 	InitFrom string `json:"init_from"`
 	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
 	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,

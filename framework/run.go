@@ -278,12 +278,16 @@ const metaInitSHA256 = "init_from_sha256"
 func (r *runner) initialise() error {
 	m, cfg := r.model, r.cfg
 	if cfg.InitFrom != "" {
-		sum, err := fileSHA256(cfg.InitFrom)
+		path, err := LocateData(r.opts.DataDir, cfg.InitFrom)
 		if err != nil {
 			return fmt.Errorf(`framework: key "init_from": %w`, err)
 		}
-		if err := m.Pretrained(r.store, cfg.InitFrom, cfg.Params); err != nil {
-			return fmt.Errorf("framework: %s: initialising from %s: %w", m.Name, cfg.InitFrom, err)
+		sum, err := fileSHA256(path)
+		if err != nil {
+			return fmt.Errorf(`framework: key "init_from": %w`, err)
+		}
+		if err := m.Pretrained(r.store, path, cfg.Params); err != nil {
+			return fmt.Errorf("framework: %s: initialising from %s: %w", m.Name, path, err)
 		}
 		r.initMeta, _ = json.Marshal(sum)
 	}

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
@@ -65,29 +64,9 @@ func init() {
 			return Load(dataDir, params)
 		},
 	})
-}
-
-// Locate finds name: as is when absolute, else under dataDir, then under $QZOO_DATA_DIR, then
-// relative to the working directory. The error lists every place looked at.
-func Locate(dataDir, name string) (string, error) {
-	if filepath.IsAbs(name) {
-		if _, err := os.Stat(name); err != nil {
-			return "", fmt.Errorf("text: %w", err)
-		}
-		return name, nil
-	}
-	var looked []string
-	for _, dir := range []string{dataDir, os.Getenv(framework.DataDirEnv), "."} {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		looked = append(looked, p)
-	}
-	return "", fmt.Errorf("text: %s not found (looked at %v; set the data directory with --data_dir or $%s)", name, looked, framework.DataDirEnv)
+	framework.RegisterDataFile(framework.DataFile{Path: "text/tinyshakespeare.txt", MaxBytes: 2 << 20,
+		URL:    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+		SHA256: "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"})
 }
 
 // Splits is a tokenized text cut into its three parts.
@@ -116,13 +95,16 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 		p, _ := Params.Lookup(key)
 		return p.Default
 	}
-	textPath, err := Locate(dataDir, get(ParamFile).(string))
+	textPath, err := framework.LocateData(dataDir, get(ParamFile).(string))
+	if err != nil {
+		return nil, fmt.Errorf("text: %w", err)
+	}
+	tokPath, err := framework.LocateData(dataDir, get(ParamTokenizer).(string))
 	if err != nil {
 		return nil, err
 	}
-	tokPath, err := Locate(dataDir, get(ParamTokenizer).(string))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("text: %w", err)
 	}
 	tok, err := llama.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
 	if err != nil {

@@ -148,7 +148,8 @@ func RMSNorm(scope *model.Scope, x *graph.Node) *graph.Node {
 		dims[i] = 1
 	}
 	dims[len(dims)-1] = d
-	return graph.Mul(graph.Mul(x, graph.Rsqrt(graph.AddScalar(ms, rmsEpsilon))), graph.Reshape(gain, dims...))
+	// x / sqrt(·) rather than x · rsqrt(·): ONNX Runtime has no Rsqrt.
+	return graph.Mul(graph.Div(x, graph.Sqrt(graph.AddScalar(ms, rmsEpsilon))), graph.Reshape(gain, dims...))
 }
 
 func onesInitializer(g *graph.Graph, shape shapes.Shape) *graph.Node {

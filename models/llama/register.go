@@ -31,7 +31,19 @@ const (
 	MetricTokens       = "tokens"         // tokens scored
 )
 
+// Stories260KFile and Tok512File are llama2.c's stories260K model and its tokenizer, relative
+// to a data directory; LocateData downloads them from Karpathy's tinyllamas when missing.
+const (
+	Stories260KFile = "weights/stories260K.bin"
+	Tok512File      = "weights/tok512.bin"
+)
+
 func init() {
+	const tinyllamas = "https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/"
+	framework.RegisterDataFile(framework.DataFile{Path: Stories260KFile, URL: tinyllamas + "stories260K.bin", MaxBytes: 2 << 20,
+		SHA256: "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696"})
+	framework.RegisterDataFile(framework.DataFile{Path: Tok512File, URL: tinyllamas + "tok512.bin", MaxBytes: 1 << 20,
+		SHA256: "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312"})
 	framework.Register(&framework.Model{
 		Name:    "llama",
 		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",

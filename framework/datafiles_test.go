@@ -1,0 +1,58 @@
+package framework
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLocateDataOrderAndDownload(t *testing.T) {
+	content := []byte("to be, or not to be")
+	sum := sha256.Sum256(content)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/good.txt" {
+			w.Write(content)
+			return
+		}
+		w.Write([]byte("tampered"))
+	}))
+	defer srv.Close()
+	RegisterDataFile(DataFile{Path: "test/good.txt", URL: srv.URL + "/good.txt", SHA256: hex.EncodeToString(sum[:])})
+	RegisterDataFile(DataFile{Path: "test/bad.txt", URL: srv.URL + "/bad.txt", SHA256: hex.EncodeToString(sum[:])})
+
+	dataDir, envDir := t.TempDir(), t.TempDir()
+	t.Setenv(DataDirEnv, envDir)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	// Found nowhere: downloaded into $QZOO_DATA_DIR, checked.
+	p, err := LocateData(dataDir, "test/good.txt")
+	if err != nil || p != filepath.Join(envDir, "test", "good.txt") {
+		t.Fatalf("LocateData = %q, %v", p, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != string(content) {
+		t.Errorf("downloaded %q", b)
+	}
+	// The data directory comes first.
+	os.MkdirAll(filepath.Join(dataDir, "test"), 0o755)
+	os.WriteFile(filepath.Join(dataDir, "test", "good.txt"), content, 0o644)
+	if p, _ := LocateData(dataDir, "test/good.txt"); p != filepath.Join(dataDir, "test", "good.txt") {
+		t.Errorf("data directory not preferred: %q", p)
+	}
+	// A checksum mismatch leaves nothing behind and names the URL.
+	_, err = LocateData(dataDir, "test/bad.txt")
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "/bad.txt") {
+		t.Errorf("tampered download: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(envDir, "test", "*bad*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	// Unknown files are not downloaded; the error lists the places.
+	_, err = LocateData(dataDir, "test/unknown.txt")
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dataDir, "test", "unknown.txt")) {
+		t.Errorf("unknown file: %v", err)
+	}
+}
