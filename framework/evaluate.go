@@ -270,11 +270,8 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	store := newStore(cfg)
-	if _, err := checkpoint.Load(path, store); err != nil {
-		return nil, nil, 0, err
-	}
-	if err := dropUnsavedVariables(store); err != nil {
+	store, err := loadStore(cfg, path)
+	if err != nil {
 		return nil, nil, 0, err
 	}
 	if opts, err = opts.PrepareFor(cfg); err != nil {
@@ -283,6 +280,38 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 	metrics, err := evaluateModel(&EvalContext{Config: cfg, Model: m, Backend: opts.Backend, Store: store,
 		Data: opts.Data, Split: cfg.EvalSplit, MaxExamples: cfg.EvalExamples, Step: step, Out: opts.Out})
 	return metrics, cfg, step, err
+}
+
+// LoadRun returns the config recorded in the latest checkpoint of the run in dir, a store
+// holding that checkpoint's variables and hyperparameters, and its step: what a command needs
+// to use a trained model outside the loop (e.g. to generate from it).
+func LoadRun(dir string) (*Config, *model.Store, int64, error) {
+	path, step, err := checkpoint.Latest(dir)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
+	}
+	cfg, err := checkpointConfig(path, dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	store, err := loadStore(cfg, path)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return cfg, store, step, nil
+}
+
+// loadStore returns a store with cfg's hyperparameters and the variables of the checkpoint at
+// path.
+func loadStore(cfg *Config, path string) (*model.Store, error) {
+	store := newStore(cfg)
+	if _, err := checkpoint.Load(path, store); err != nil {
+		return nil, err
+	}
+	if err := dropUnsavedVariables(store); err != nil {
+		return nil, err
+	}
+	return store, nil
 }
 
 // checkpointConfig returns the config recorded in the checkpoint at path, or, for a checkpoint
