@@ -10,7 +10,22 @@ import (
 	"strings"
 )
 
-// The binary form of a [Quantized] (little-endian):
+// Layout constants of the binary form (see [Quantized.MarshalBinary]).
+const (
+	codecMagic   = "QZQW"
+	codecVersion = 1
+	headerLen    = 41
+	checksumLen  = 4
+)
+
+const (
+	flagSymmetric = 1 << iota
+	flagDoubleQuant
+	flagHadamard
+	flagsKnown = flagSymmetric | flagDoubleQuant | flagHadamard
+)
+
+// MarshalBinary encodes q (little-endian):
 //
 //	offset  size  field
 //	0       4     magic "QZQW"
@@ -36,22 +51,7 @@ import (
 //
 // Every size follows from the header, which is bounded and checked against the input's
 // length before anything is allocated; the form is canonical (one encoding per value), so
-// unmarshalling and marshalling again gives the same bytes.
-const (
-	codecMagic   = "QZQW"
-	codecVersion = 1
-	headerLen    = 41
-	checksumLen  = 4
-)
-
-const (
-	flagSymmetric = 1 << iota
-	flagDoubleQuant
-	flagHadamard
-	flagsKnown = flagSymmetric | flagDoubleQuant | flagHadamard
-)
-
-// MarshalBinary encodes q in the format described above; it never fails.
+// unmarshalling and marshalling again gives the same bytes. It never fails.
 func (q *Quantized) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, headerLen+q.Bits()/8+64)
 	b = append(b, codecMagic...)

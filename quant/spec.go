@@ -30,9 +30,9 @@ const (
 	MaxParams          = 1 << 30 // largest rows·cols
 )
 
-// Spec selects a quantizer. The zero value of a field means its default where one is stated;
-// a field that does not apply to the method must be left zero (Validate says so) so that a
-// configuration never silently ignores a setting.
+// Spec selects a quantizer. The zero value of a field means its default where one is stated.
+// Symmetric or DoubleQuant set for a method they do not apply to is an error (Validate), so
+// that a configuration never silently ignores them; Seed is unused without Hadamard.
 type Spec struct {
 	// Method is one of [Methods]: "rtn", "nf4" or "squeezellm".
 	Method string
