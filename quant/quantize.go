@@ -1,0 +1,268 @@
+package quant
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Quantized is the stored form of a quantized rows×cols matrix: what [Quantized.Bits] counts
+// and [Quantized.MarshalBinary] writes. Build one with [Quantize] or [UnmarshalQuantized].
+type Quantized struct {
+	spec       Spec // with defaults filled
+	rows, cols int
+
+	codes []byte // rows·cols codes of spec.Bits bits, row-major, Pack-ed
+
+	scales []uint16 // rtn: fp16 scale per group
+	zeros  []uint8  // rtn asymmetric: zero point per group (spec.Bits bits)
+
+	absmax      []float32 // nf4: fp32 absmax per block (without double quantization)
+	absmaxCodes []int8    // nf4 double quantization: 8-bit code per block
+	absmaxScale []float32 // nf4 double quantization: fp32 scale per 256 codes
+	absmaxMean  float32   // nf4 double quantization: fp32 mean subtracted before coding
+
+	lut []uint16 // squeezellm: 2^Bits fp16 centroids per group, ascending
+
+	outliers sparse // weights kept exactly (Spec.OutlierFraction)
+}
+
+// sparse is a CSR matrix of the outliers.
+type sparse struct {
+	rowEnds []uint32  // rows entries: outliers of row r are [rowEnds[r-1], rowEnds[r])
+	cols    []uint32  // column of each outlier, ascending within a row
+	values  []float32 // fp32 value of each outlier
+}
+
+// Widths, in bits, of the stored numbers (see the package documentation's table).
+const (
+	scaleBits       = 16 // rtn scale: fp16
+	lutEntryBits    = 16 // squeezellm lookup-table entry: fp16
+	absmaxBits      = 32 // nf4 absmax: fp32
+	absmaxCodeBits  = 8  // nf4 double-quantized absmax: int8 code
+	absmaxScaleBits = 32 // nf4 double quantization: fp32 scale per block of 256, and the fp32 mean
+	outlierBits     = 32 // sparse outlier value: fp32
+	seedBits        = 64 // Hadamard seed: int64
+)
+
+// Rows is the number of output channels.
+func (q *Quantized) Rows() int { return q.rows }
+
+// Cols is the number of input channels.
+func (q *Quantized) Cols() int { return q.cols }
+
+// Spec is the spec the matrix was quantized with, defaults filled (nf4: Bits 4, GroupSize 64
+// when it was 0).
+func (q *Quantized) Spec() Spec { return q.spec }
+
+// Quantize quantizes the float32 matrix w, rows×cols row-major in PyTorch's [out, in] layout
+// (groups run along a row, the input axis), with the quantizer spec selects.
+//
+// fisher, optional, is the diagonal Fisher information of each weight (same shape as w: the
+// squared gradients of the loss averaged over calibration data, ≥ 0). squeezellm weights its
+// k-means by it (SqueezeLLM's objective Σ F·(w−ŵ)², Kim et al. 2024, §4.1); nil means
+// unweighted k-means. rtn and nf4 do not use it.
+//
+// With spec.Hadamard the rows are first rotated, W' = W·Rᵀ by the seeded randomized
+// block-Hadamard R (see the package documentation; QuaRot, Ashkboos et al. 2024), Fisher with
+// them (F'_ij = Σ_k R_jk²·F_ik), and W' is quantized; [Quantized.Dequantize] returns Q(W')·R,
+// which equals W up to the quantization error of W'.
+//
+// Errors: an invalid spec, rows or cols outside [1, MaxDim] or rows·cols > MaxParams,
+// len(w) or len(fisher) ≠ rows·cols, a NaN or infinite weight or Fisher entry, a negative
+// Fisher entry, and a scale or lookup-table entry beyond the fp16 range (|w| ≳ 65504·levels).
+func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quantized, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkShape(rows, cols); err != nil {
+		return nil, err
+	}
+	n := rows * cols
+	if len(w) != n {
+		return nil, fmt.Errorf("quant: len(w) = %d, want rows·cols = %d·%d = %d", len(w), rows, cols, n)
+	}
+	if fisher != nil && len(fisher) != n {
+		return nil, fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
+	}
+	x := make([]float64, n)
+	for i, v := range w {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", i, i/cols, i%cols, v)
+		}
+		x[i] = float64(v)
+	}
+	var f []float64
+	if fisher != nil {
+		f = make([]float64, n)
+		for i, v := range fisher {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
+				return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
+			}
+			f[i] = float64(v)
+		}
+	}
+
+	spec = spec.withDefaults()
+	q := &Quantized{spec: spec, rows: rows, cols: cols}
+	if spec.Hadamard {
+		r := newRotation(cols, spec.Seed)
+		r.forward(x)
+		if f != nil {
+			r.spread(f)
+		}
+	}
+	isOutlier := q.extractOutliers(x)
+	var err error
+	switch spec.Method {
+	case MethodRTN:
+		err = q.quantizeRTN(x, isOutlier)
+	case MethodNF4:
+		q.quantizeNF4(x, isOutlier)
+	case MethodSqueezeLLM:
+		err = q.quantizeSqueezeLLM(x, f, isOutlier)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// checkShape bounds a matrix shape.
+func checkShape(rows, cols int) error {
+	if rows < 1 || rows > MaxDim || cols < 1 || cols > MaxDim {
+		return fmt.Errorf("quant: shape %d×%d: rows and cols must be in [1, %d]", rows, cols, MaxDim)
+	}
+	if int64(rows)*int64(cols) > MaxParams {
+		return fmt.Errorf("quant: shape %d×%d has more than %d weights", rows, cols, MaxParams)
+	}
+	return nil
+}
+
+// Dequantize returns the float32 weights the stored form represents, rows×cols row-major.
+func (q *Quantized) Dequantize() []float32 {
+	codes, err := unpackBits(q.codes, q.spec.Bits, q.rows*q.cols)
+	if err != nil {
+		panic("quant: inconsistent Quantized: " + err.Error()) // Quantize and Unmarshal check this
+	}
+	x := make([]float64, len(codes))
+	switch q.spec.Method {
+	case MethodRTN:
+		q.dequantizeRTN(codes, x)
+	case MethodNF4:
+		q.dequantizeNF4(codes, x)
+	case MethodSqueezeLLM:
+		q.dequantizeSqueezeLLM(codes, x)
+	}
+	start := uint32(0)
+	for r, end := range q.outliers.rowEnds {
+		for k := start; k < end; k++ {
+			x[r*q.cols+int(q.outliers.cols[k])] = float64(q.outliers.values[k])
+		}
+		start = end
+	}
+	if q.spec.Hadamard {
+		newRotation(q.cols, q.spec.Seed).inverse(x)
+	}
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// Bits is the storage of the quantized matrix in bits, counting every stored number at its
+// stored width: Bits codes of each weight, then per method the fp16 scales and Bits-bit
+// zero points (rtn), the fp32 absmax constants or their 8-bit codes plus one fp32 scale per
+// 256 and one fp32 mean (nf4), the fp16 lookup tables (squeezellm), and for the outliers an
+// fp32 value and a ⌈log₂ cols⌉-bit column per outlier plus rows row ends of
+// ⌈log₂(outliers+1)⌉ bits, and the 64-bit seed of a Hadamard rotation. It leaves out the
+// rest of MarshalBinary's 41-byte header (the shape and spec any stored tensor carries), its
+// checksum, and the padding of each bit-packed stream to a whole byte.
+func (q *Quantized) Bits() int64 {
+	b := int64(q.rows) * int64(q.cols) * int64(q.spec.Bits)
+	b += int64(len(q.scales)) * scaleBits
+	b += int64(len(q.zeros)) * int64(q.spec.Bits)
+	b += int64(len(q.absmax)) * absmaxBits
+	if q.spec.DoubleQuant {
+		b += int64(len(q.absmaxCodes))*absmaxCodeBits + int64(len(q.absmaxScale)+1)*absmaxScaleBits
+	}
+	b += int64(len(q.lut)) * lutEntryBits
+	if nnz := len(q.outliers.values); nnz > 0 {
+		b += int64(nnz) * int64(outlierBits+bitsFor(q.cols))
+		b += int64(len(q.outliers.rowEnds)) * int64(bitsFor(nnz+1))
+	}
+	if q.spec.Hadamard {
+		b += seedBits
+	}
+	return b
+}
+
+// BitsPerParam is Bits()/(rows·cols).
+func (q *Quantized) BitsPerParam() float64 {
+	return float64(q.Bits()) / float64(q.rows*q.cols)
+}
+
+// layout is the grouping of a rows×cols matrix along its rows.
+type layout struct {
+	rows, cols int
+	size       int // columns per group (the last of a row may be shorter)
+	perRow     int // groups per row
+}
+
+func newLayout(rows, cols, groupSize int) layout {
+	g := groupSize
+	if g == 0 || g > cols {
+		g = cols
+	}
+	return layout{rows: rows, cols: cols, size: g, perRow: (cols + g - 1) / g}
+}
+
+// groups is the number of groups in the matrix.
+func (l layout) groups() int { return l.rows * l.perRow }
+
+// span is the range of flat indices [lo, hi) of group g (row g/perRow).
+func (l layout) span(g int) (lo, hi int) {
+	r, j := g/l.perRow, g%l.perRow
+	lo = r*l.cols + j*l.size
+	return lo, min(lo+l.size, (r+1)*l.cols)
+}
+
+// outlierCount is the number of outliers of a matrix of n weights: ⌊fraction·n⌋.
+func outlierCount(fraction float64, n int) int { return int(fraction * float64(n)) }
+
+// extractOutliers moves the ⌊OutlierFraction·n⌋ entries of largest |x| (ties: the earlier
+// entry) into q.outliers and reports which entries they are.
+func (q *Quantized) extractOutliers(x []float64) []bool {
+	nnz := outlierCount(q.spec.OutlierFraction, len(x))
+	if nnz == 0 {
+		return nil
+	}
+	order := make([]int, len(x))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(math.Abs(x[b]), math.Abs(x[a])); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	isOutlier := make([]bool, len(x))
+	for _, i := range order[:nnz] {
+		isOutlier[i] = true
+	}
+	s := sparse{rowEnds: make([]uint32, q.rows)}
+	for i, out := range isOutlier {
+		if out {
+			s.cols = append(s.cols, uint32(i%q.cols))
+			s.values = append(s.values, float32(x[i]))
+		}
+		if (i+1)%q.cols == 0 {
+			s.rowEnds[i/q.cols] = uint32(len(s.values))
+		}
+	}
+	q.outliers = s
+	return isOutlier
+}

@@ -1,0 +1,135 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Method names accepted in [Spec.Method].
+const (
+	MethodRTN        = "rtn"        // uniform round-to-nearest, per group scale (and zero point)
+	MethodNF4        = "nf4"        // QLoRA's 4-bit NormalFloat with absmax blocks
+	MethodSqueezeLLM = "squeezellm" // non-uniform: Fisher-weighted k-means lookup table per group
+)
+
+// Methods lists the valid [Spec.Method] values.
+var Methods = []string{MethodRTN, MethodNF4, MethodSqueezeLLM}
+
+// Defaults and limits of a [Spec].
+const (
+	MinBits            = 2       // fewest bits per code for rtn and squeezellm
+	MaxBits            = 8       // most bits per code for rtn and squeezellm
+	NF4Bits            = 4       // nf4's code width (Spec.Bits 0 means this)
+	DefaultNF4Block    = 64      // nf4's absmax block size when Spec.GroupSize is 0 (QLoRA §3)
+	DoubleQuantBlock   = 256     // nf4 double quantization: absmax constants per second-level block
+	MaxOutlierFraction = 0.1     // largest Spec.OutlierFraction
+	MaxDim             = 1 << 24 // largest rows, cols and group size
+	MaxParams          = 1 << 30 // largest rows·cols
+)
+
+// Spec selects a quantizer. The zero value of a field means its default where one is stated.
+// Symmetric or DoubleQuant set for a method they do not apply to is an error (Validate), so
+// that a configuration never silently ignores them; Seed is unused without Hadamard.
+type Spec struct {
+	// Method is one of [Methods]: "rtn", "nf4" or "squeezellm".
+	Method string
+	// Bits is the code width: 2..8 for rtn and squeezellm; nf4 is always 4 (0 or 4 accepted).
+	Bits int
+	// GroupSize is the number of consecutive input columns sharing a scale (rtn), an absmax
+	// (nf4) or a lookup table (squeezellm). 0 means one group per output row, except for nf4
+	// where it means QLoRA's block of 64. A row whose width is not a multiple ends with a
+	// shorter group that pays its own constants (172 in groups of 64: 64, 64, 44).
+	GroupSize int
+	// Symmetric (rtn only): levels −(2^(b−1)−1)..2^(b−1)−1 times a scale max|w|/(2^(b−1)−1),
+	// no zero point (the restricted signed range, so that ±max are both exact). Else
+	// asymmetric: scale and b-bit integer zero point.
+	Symmetric bool
+	// DoubleQuant (nf4 only): quantize the fp32 absmax constants to 8 bits in blocks of 256
+	// with one fp32 scale each, after subtracting their fp32 mean (QLoRA §3).
+	DoubleQuant bool
+	// OutlierFraction in [0, 0.1]: the ⌊fraction·rows·cols⌋ weights of largest magnitude in
+	// the matrix (after the rotation when Hadamard is set) are kept exactly, as fp32 in a
+	// sparse CSR matrix, and left out of the dense quantizer's statistics (SqueezeLLM's
+	// dense-and-sparse decomposition, §4.2). Any method accepts it.
+	OutlierFraction float64
+	// Hadamard rotates the input axis with a randomized block-Hadamard transform before
+	// quantizing (QuaRot): see [Quantize].
+	Hadamard bool
+	// Seed draws the Hadamard rotation's random signs (used only with Hadamard).
+	Seed int64
+}
+
+// Validate checks the spec; the error names the field to fix.
+func (s Spec) Validate() error {
+	if !slices.Contains(Methods, s.Method) {
+		return fmt.Errorf("quant: unknown Method %q, valid methods are %s", s.Method, strings.Join(Methods, ", "))
+	}
+	if s.Method == MethodNF4 {
+		if s.Bits != 0 && s.Bits != NF4Bits {
+			return fmt.Errorf("quant: Bits %d with method nf4: nf4 codes are always 4 bits (set 0 or 4)", s.Bits)
+		}
+	} else if s.Bits < MinBits || s.Bits > MaxBits {
+		return fmt.Errorf("quant: Bits %d out of range [%d, %d] for method %s", s.Bits, MinBits, MaxBits, s.Method)
+	}
+	if s.GroupSize < 0 || s.GroupSize > MaxDim {
+		return fmt.Errorf("quant: GroupSize %d out of range [0, %d] (0: one group per row)", s.GroupSize, MaxDim)
+	}
+	if s.Symmetric && s.Method != MethodRTN {
+		return fmt.Errorf("quant: Symmetric applies to method rtn only, not %s", s.Method)
+	}
+	if s.DoubleQuant && s.Method != MethodNF4 {
+		return fmt.Errorf("quant: DoubleQuant applies to method nf4 only, not %s", s.Method)
+	}
+	if math.IsNaN(s.OutlierFraction) || s.OutlierFraction < 0 || s.OutlierFraction > MaxOutlierFraction {
+		return fmt.Errorf("quant: OutlierFraction %v out of range [0, %v]", s.OutlierFraction, MaxOutlierFraction)
+	}
+	return nil
+}
+
+// withDefaults fills the defaults of a valid spec: nf4's bits and block size.
+func (s Spec) withDefaults() Spec {
+	if s.Method == MethodNF4 {
+		s.Bits = NF4Bits
+		if s.GroupSize == 0 {
+			s.GroupSize = DefaultNF4Block
+		}
+	}
+	return s
+}
+
+// String is a short label: method, bits ("w4"), group ("g64" or "row"), then "-asym" or
+// "-sym" for rtn, "+dq" for double quantization, "+sp0.5%" for outliers and "+had" (with
+// "/s<seed>" for a nonzero seed) for the rotation, e.g. "rtn-w4-g64-asym+had".
+func (s Spec) String() string {
+	s = s.withDefaults()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s-w%d-", s.Method, s.Bits)
+	if s.GroupSize == 0 {
+		b.WriteString("row")
+	} else {
+		fmt.Fprintf(&b, "g%d", s.GroupSize)
+	}
+	if s.Method == MethodRTN {
+		if s.Symmetric {
+			b.WriteString("-sym")
+		} else {
+			b.WriteString("-asym")
+		}
+	}
+	if s.DoubleQuant {
+		b.WriteString("+dq")
+	}
+	if s.OutlierFraction != 0 {
+		b.WriteString("+sp" + strconv.FormatFloat(100*s.OutlierFraction, 'g', 4, 64) + "%")
+	}
+	if s.Hadamard {
+		b.WriteString("+had")
+		if s.Seed != 0 {
+			fmt.Fprintf(&b, "/s%d", s.Seed)
+		}
+	}
+	return b.String()
+}
