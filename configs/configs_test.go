@@ -51,7 +51,43 @@ func backend(t *testing.T) framework.RunOptions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: os.Getenv("QZOO_DATA_DIR")}
+	dataDir := os.Getenv(framework.DataDirEnv)
+	if dataDir == "" {
+		dataDir = filepath.Join("..", "..", "shared", "data") // the test data beside the repository
+	}
+	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: dataDir}
+}
+
+// runPrefix starts the init_from of a config that begins where another config's run ends
+// (runs/<name>, the train command's default directory for configs/.../<name>.json).
+const runPrefix = "runs/"
+
+// prepareInit replaces an init_from naming another config's run with a smoke run of that
+// config (trained by the test into a temporary directory), so that chained configs are tested
+// without their full runs.
+func prepareInit(t *testing.T, cfg *framework.Config) {
+	t.Helper()
+	if !strings.HasPrefix(cfg.InitFrom, runPrefix) {
+		return
+	}
+	name := strings.TrimPrefix(cfg.InitFrom, runPrefix)
+	matches, _ := filepath.Glob(filepath.Join("*", name+".json"))
+	if len(matches) != 1 {
+		t.Fatalf("init_from %q: want one config %s.json under configs/, found %v", cfg.InitFrom, name, matches)
+	}
+	src, err := framework.LoadConfig(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Set(smokeSet); err != nil {
+		t.Fatal(err)
+	}
+	opts := backend(t)
+	opts.Dir = t.TempDir()
+	if _, err := framework.Run(src, opts); err != nil {
+		t.Fatalf("smoke run of %s for init_from %q: %v", matches[0], cfg.InitFrom, err)
+	}
+	cfg.InitFrom = opts.Dir
 }
 
 func TestConfigsDescribeThemselves(t *testing.T) {
@@ -82,6 +118,7 @@ func TestConfigsSmokeRun(t *testing.T) {
 			if err := cfg.Set(smokeSet); err != nil {
 				t.Fatal(err)
 			}
+			prepareInit(t, cfg)
 			opts := backend(t)
 			opts.Dir = t.TempDir()
 			res, err := framework.Run(cfg, opts)

@@ -63,6 +63,8 @@ type Config struct {
 	// the model's own initialisation. A relative path is looked for as a data file
 	// ([LocateData]: the data directory, $QZOO_DATA_DIR, the user cache, the working
 	// directory), so "weights/stories260K.bin" names the shared data's copy (or downloads it).
+	// A run directory stands for its latest checkpoint (the model's Pretrained hook decides
+	// whether it accepts one; its SHA-256 is that checkpoint's).
 	InitFrom string `json:"init_from"`
 	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
 	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,

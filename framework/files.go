@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/qzoo/qzoo/framework/checkpoint"
 	"io"
 	"math"
 	"os"
@@ -85,6 +86,14 @@ func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
 
 // fileSHA256 returns the hex SHA-256 of the file at path.
 func fileSHA256(path string) (string, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		// A run directory: its latest checkpoint stands for it.
+		latest, _, err := checkpoint.Latest(path)
+		if err != nil {
+			return "", fmt.Errorf("%s is neither a file nor a run directory: %w", path, err)
+		}
+		path = latest
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err

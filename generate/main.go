@@ -2,11 +2,17 @@
 // of the train command (fine-tuned, adapted or quantized models included).
 //
 //	go run ./generate --checkpoint PATH [--prompt TEXT] [--max_tokens N] [--temperature T]
-//	    [--top_p P] [--seed S] [--tokenizer FILE] [--data_dir DIR]
+//	    [--top_p P] [--seed S] [--samples K] [--tokenizer FILE] [--data_dir DIR] [--save FILE.bin]
 //
 // It prints the text, then the tokens per second of the cached decoding loop (prompt
 // included) on stderr. Temperature 0 is greedy decoding; generation stops at max_tokens, at
-// BOS (the end of a story) or at the end of the context.
+// BOS (the end of a story) or at the end of the context. --samples K draws K samples from the
+// same prompt, one after the other from the one seeded sampler, each on its own line: e.g. a
+// corpus of the model's own stories, on which to measure what quantization costs it.
+//
+// --save writes the model as a llama2.c checkpoint first — a run's LoRA adapters merged and
+// its fake quantization applied (the dequantized values) — which this command, llama2.c's
+// run.c and init_from all read back.
 package main
 
 import (
@@ -31,7 +37,9 @@ func main() {
 	flag.Float64Var(&o.temperature, "temperature", 1, "sampling temperature (0: greedy)")
 	flag.Float64Var(&o.topP, "top_p", 0.9, "nucleus sampling threshold in [0, 1] (0 or 1: off)")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed of the sampler")
+	flag.IntVar(&o.samples, "samples", 1, "number of samples to draw from the prompt")
 	flag.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer file (default: the run's text_tokenizer, else "+llama.Tok512File+")")
+	flag.StringVar(&o.save, "save", "", "write the (merged, dequantized) model as a llama2.c .bin file, atomically")
 	flag.StringVar(&o.dataDir, "data_dir", "", "where data files are looked for (default: $QZOO_DATA_DIR, the user cache, the working directory)")
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -41,10 +49,10 @@ func main() {
 }
 
 type options struct {
-	checkpoint, prompt, tokenizer, dataDir string
-	maxTokens                              int
-	temperature, topP                      float64
-	seed                                   uint64
+	checkpoint, prompt, tokenizer, dataDir, save string
+	maxTokens, samples                           int
+	temperature, topP                            float64
+	seed                                         uint64
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -53,6 +61,9 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	if o.maxTokens < 1 {
 		return fmt.Errorf("--max_tokens %d must be ≥ 1", o.maxTokens)
+	}
+	if o.samples < 1 {
+		o.samples = 1
 	}
 	sampler, err := llama.NewSampler(o.temperature, o.topP, o.seed)
 	if err != nil {
@@ -74,6 +85,16 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stderr, line)
+	if o.save != "" {
+		w, err := llama.EffectiveWeights(backend, store)
+		if err != nil {
+			return err
+		}
+		if err := framework.WriteFileAtomic(o.save, w.Encode()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", o.save)
+	}
 	gen, err := llama.NewGenerator(backend, store)
 	if err != nil {
 		return err
@@ -84,20 +105,25 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	prompt := tok.Encode(o.prompt, true, false)
-	fmt.Fprint(stdout, o.prompt)
-	prev := prompt[len(prompt)-1]
 	start := time.Now()
-	out, err := gen.Generate(prompt, o.maxTokens, sampler, func(t int) {
-		stdout.Write(tok.Piece(prev, t))
-		prev = t
-	})
-	elapsed := time.Since(start)
-	fmt.Fprintln(stdout)
-	if err != nil {
-		return err
+	fed := 0
+	for range o.samples {
+		gen.Reset()
+		fmt.Fprint(stdout, o.prompt)
+		prev := prompt[len(prompt)-1]
+		out, err := gen.Generate(prompt, o.maxTokens, sampler, func(t int) {
+			stdout.Write(tok.Piece(prev, t))
+			prev = t
+		})
+		fmt.Fprintln(stdout)
+		if err != nil {
+			return err
+		}
+		fed += len(prompt) + len(out)
 	}
-	fmt.Fprintf(stderr, "%d tokens (%d prompt + %d generated) in %.2f s: %.1f tokens/s\n",
-		len(prompt)+len(out), len(prompt), len(out), elapsed.Seconds(), float64(len(prompt)+len(out))/elapsed.Seconds())
+	elapsed := time.Since(start)
+	fmt.Fprintf(stderr, "%d samples, %d tokens (prompts included) in %.2f s: %.1f tokens/s\n",
+		o.samples, fed, elapsed.Seconds(), float64(fed)/elapsed.Seconds())
 	return nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // Hyperparameters of the architecture. Their defaults are stories260K's; a checkpoint loaded
@@ -141,7 +142,7 @@ func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, c
 // variable "weight" of scope (Zhang & Sennrich 2019).
 func RMSNorm(scope *model.Scope, x *graph.Node) *graph.Node {
 	d := x.Shape().Dimensions[x.Rank()-1]
-	gain := scope.WithInitializer(onesInitializer).VariableWithShape(VarWeight, shapes.Make(x.DType(), d)).NodeValue(x.Graph())
+	gain := scope.WithInitializer(initializer.One).VariableWithShape(VarWeight, shapes.Make(x.DType(), d)).NodeValue(x.Graph())
 	ms := graph.ReduceAndKeep(graph.Square(x), graph.ReduceMean, -1)
 	dims := make([]int, x.Rank())
 	for i := range dims {
@@ -150,10 +151,6 @@ func RMSNorm(scope *model.Scope, x *graph.Node) *graph.Node {
 	dims[len(dims)-1] = d
 	// x / sqrt(·) rather than x · rsqrt(·): ONNX Runtime has no Rsqrt.
 	return graph.Mul(graph.Div(x, graph.Sqrt(graph.AddScalar(ms, rmsEpsilon))), graph.Reshape(gain, dims...))
-}
-
-func onesInitializer(g *graph.Graph, shape shapes.Shape) *graph.Node {
-	return graph.Ones(g, shape)
 }
 
 // ropeAngles returns cos and sin of p·θ_i, [T, headDim/2] each, for positions [T] (int32).

@@ -3,6 +3,9 @@ package llama
 import (
 	"fmt"
 	"math"
+	"os"
+	"regexp"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -10,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/qat"
+	"github.com/qzoo/qzoo/quant"
 )
 
 // Params lists the architecture's hyperparameters (defaults: stories260K).
@@ -48,28 +53,68 @@ func init() {
 		Name:    "llama",
 		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",
 		Dataset: "text",
-		Params:  Params,
+		Params:  hparams.Merge(Params, AdapterParams, PTQParams),
 		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 			return framework.Outputs{Predictions: []*graph.Node{Forward(scope, inputs[0], nil, nil)}}
 		},
 		Loss: func(labels, predictions []*graph.Node) *graph.Node {
 			return graph.ReduceAllMean(TokenNLL(predictions[0], labels[0]))
 		},
-		Pretrained: func(store *model.Store, path string, params map[string]any) error {
-			w, err := ReadCheckpoint(path)
-			if err != nil {
-				return err
-			}
-			if err := CheckParams(params, w.Config); err != nil {
-				return err
-			}
-			return w.Load(store)
-		},
-		Evaluate: Evaluate,
+		Pretrained: Pretrained,
+		Calibrate:  Calibrate,
+		Trainable:  Trainable,
+		Evaluate:   Evaluate,
 		Validate: func(params map[string]any) error {
-			return ConfigFromParams(func(key string) int { return params[key].(int) }).Validate()
+			if err := ConfigFromParams(func(key string) int { return params[key].(int) }).Validate(); err != nil {
+				return err
+			}
+			return validatePTQ(params)
 		},
 	})
+}
+
+// Pretrained fills the store from a llama2.c checkpoint, or from the latest checkpoint of a
+// llama run directory with its adapters merged and its fake quantization applied
+// ([EffectiveWeights]): e.g. post-training quantization of a fine-tuned model. The
+// architecture must match the llama_* keys.
+func Pretrained(store *model.Store, path string, params map[string]any) error {
+	var w *Weights
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		cfg, src, _, err := framework.LoadRun(path)
+		if err != nil {
+			return err
+		}
+		if cfg.Model != "llama" {
+			return fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
+		}
+		backend, err := framework.NewBackendFromSpec(framework.GoBackend)
+		if err != nil {
+			return err
+		}
+		if w, err = EffectiveWeights(backend, src); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	} else {
+		var err error
+		if w, err = ReadCheckpoint(path); err != nil {
+			return err
+		}
+	}
+	if err := CheckParams(params, w.Config); err != nil {
+		return err
+	}
+	return w.Load(store)
+}
+
+// Trainable says which variables training updates: with LoRA (lora_rank > 0) only the
+// adapters and LSQ's step sizes, the base model frozen (LoRA, QLoRA, QA-LoRA, LQ-LoRA);
+// otherwise every variable (full fine-tuning, QAT).
+func Trainable(path string, params map[string]any) bool {
+	if params[ParamLoRARank].(int) == 0 {
+		return true
+	}
+	name := path[strings.LastIndex(path, "/")+1:]
+	return name == VarLoRAA || name == VarLoRAB || name == qat.LSQStepVar || name == qat.LSQActivationStepVar
 }
 
 // TokenNLL is the negative log-likelihood −log softmax(logits)[label] of each token: logits
@@ -116,6 +161,98 @@ func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
 		return nil, fmt.Errorf("llama: evaluation split %q holds no tokens", ctx.Split)
 	}
 	nll := sum / float64(count)
-	return map[string]float64{MetricPerplexity: math.Exp(nll), MetricNLL: nll,
-		MetricBitsPerToken: nll / math.Ln2, MetricTokens: float64(count)}, nil
+	metrics := map[string]float64{MetricPerplexity: math.Exp(nll), MetricNLL: nll,
+		MetricBitsPerToken: nll / math.Ln2, MetricTokens: float64(count)}
+	size, err := Size(ctx.Store, ctx.Config.Params, ctx.Config.Freeze)
+	if err != nil {
+		return nil, err
+	}
+	metrics[MetricModelBits] = float64(size.TotalBits)
+	metrics[MetricBitsPerParameter] = float64(size.TotalBits) / float64(size.BaseParams)
+	metrics[MetricLinearBitsPerWeight] = float64(size.LinearBits) / float64(size.LinearWeights)
+	metrics[MetricTrainableParams] = float64(size.TrainableParams)
+	return metrics, nil
+}
+
+// Metrics of the model's size, reported with the perplexity.
+const (
+	MetricModelBits           = "model_bits"             // storage of the whole model, bits (see [Size])
+	MetricBitsPerParameter    = "bits_per_parameter"     // model_bits / the base model's parameters
+	MetricLinearBitsPerWeight = "linear_bits_per_weight" // storage of the blocks' linear layers per weight
+	MetricTrainableParams     = "trainable_params"       // parameters training updates
+)
+
+// ModelSize is the storage of a model as deployed.
+type ModelSize struct {
+	TotalBits       int64 // everything: LinearBits + 32 bits per other parameter (embedding, norms, adapters kept apart)
+	LinearBits      int64 // the blocks' linear weights as stored
+	LinearWeights   int64
+	BaseParams      int64 // parameters of the base model (the tied classifier once)
+	TrainableParams int64
+}
+
+// Size counts the bits of the model a store holds: the embedding (= classifier) and RMSNorm
+// gains at 32 bits; the blocks' linear weights at 32 bits, or as quantized by Calibrate
+// (codes, scales, zero points, lookup tables and outliers, from package quant), or, under
+// qat, in the format the fake quantizer stands for (b-bit codes with an fp16 scale, plus a
+// b-bit zero point when asymmetric, per group); LoRA adapters on a quantized base (QLoRA,
+// LQ-LoRA) at 32 bits, since merging them would undo the quantization, while adapters on a
+// float base or under qat are merged into the weights and cost nothing more. LSQ's step sizes
+// are the scales already counted. Trainable parameters follow [Trainable] and the freeze
+// regexp.
+func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
+	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	var s ModelSize
+	s.BaseParams = int64(c.NumParams())
+	s.LinearWeights = int64(c.LinearParams())
+	other := s.BaseParams - s.LinearWeights
+	ptq := params[ParamPTQ].(string) != "none"
+	switch {
+	case ptq:
+		v := store.RootScope().In("quantization").GetVariable(VarLinearBits)
+		if v == nil {
+			return s, fmt.Errorf("llama: %s=%s but the store holds no quantization/%s (not calibrated?)", ParamPTQ, params[ParamPTQ], VarLinearBits)
+		}
+		s.LinearBits = int64(tensors.ToScalar[float64](v.MustValue()))
+	case params[ParamQAT].(string) != "none":
+		spec := quant.Spec{Method: quant.MethodRTN, Bits: params[ParamQATBits].(int), GroupSize: params[ParamQATGroupSize].(int),
+			Symmetric: params[ParamQAT] == "lsq" || params[ParamQATSymmetric].(bool)}
+		for _, name := range LinearNames {
+			o, i := c.LinearShape(name)
+			q, err := quant.Quantize(make([]float32, o*i), o, i, spec, nil)
+			if err != nil {
+				return s, err
+			}
+			s.LinearBits += int64(c.Layers) * q.Bits()
+		}
+	default:
+		s.LinearBits = 32 * s.LinearWeights
+	}
+	s.TotalBits = s.LinearBits + 32*other
+	var freezeRe *regexp.Regexp
+	if freeze != "" {
+		var err error
+		if freezeRe, err = regexp.Compile(freeze); err != nil {
+			return s, fmt.Errorf("llama: freeze: %w", err)
+		}
+	}
+	for v := range store.IterVariables() {
+		name := v.Name()
+		size := int64(v.Shape().Size())
+		switch name {
+		case VarWeight, VarLoRAA, VarLoRAB, qat.LSQStepVar, qat.LSQActivationStepVar:
+		default:
+			continue
+		}
+		if (name == VarLoRAA || name == VarLoRAB) && ptq {
+			s.TotalBits += 32 * size
+		}
+		if name == qat.LSQActivationStepVar {
+			s.TotalBits += 32 * size
+		}
+		if Trainable(v.Path(), params) && (freezeRe == nil || !freezeRe.MatchString(v.Path())) {
+			s.TrainableParams += size
+		}
+	}
+	return s, nil
 }

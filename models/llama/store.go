@@ -3,6 +3,9 @@ package llama
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -121,3 +124,52 @@ func product(dims []int) int {
 }
 
 func shapeOf(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// EffectiveWeights returns the weights the model of a store computes with: every linear layer
+// as [EffectiveWeight] makes it (LoRA merged, fake quantization applied), the embedding and
+// norms as stored. It is how an adapted or quantization-aware-trained run becomes a plain
+// llama2.c checkpoint (merge and save) or the starting point of another run (init_from a run
+// directory). The architecture comes from the store's llama_* hyperparameters.
+func EffectiveWeights(backend compute.Backend, store *model.Store) (*Weights, error) {
+	c := ConfigFromParams(func(key string) int {
+		v, _ := store.GetParam(key)
+		n, _ := v.(int)
+		return n
+	})
+	c.Shared = true
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
+	}
+	w, err := WeightsFromStore(store, c)
+	if err != nil {
+		return nil, err
+	}
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, g *graph.Graph) []*graph.Node {
+		var out []*graph.Node
+		for i := range c.Layers {
+			block := BlockScope(scope, i)
+			for _, name := range LinearNames {
+				o, in := c.LinearShape(name)
+				out = append(out, EffectiveWeight(block.In("%s", name), g, o, in))
+			}
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	values, err := exec.Exec()
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for i := range c.Layers {
+		for _, name := range LinearNames {
+			*w.Blocks[i].Linear(name) = tensors.MustCopyFlatData[float32](values[k])
+			values[k].FinalizeAll()
+			k++
+		}
+	}
+	return w, nil
+}

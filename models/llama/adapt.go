@@ -1,0 +1,160 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/qat"
+)
+
+// Hyperparameters of the adapters and of quantization-aware training, applied by [Linear] to
+// every linear layer of the blocks (wq, wk, wv, wo, w1, w2, w3). The token embedding (also the
+// classifier) and the RMSNorm gains stay in float32.
+const (
+	// ParamLoRARank is r of LoRA (Hu et al. 2021): W ← W + (α/r)·B·A with A [r, in] random and
+	// B [out, r] zero at the start, the base W frozen. 0: no adapter. Default 0 (int).
+	ParamLoRARank = "lora_rank"
+	// ParamLoRAAlpha is α of LoRA. Default 16 (float).
+	ParamLoRAAlpha = "lora_alpha"
+	// ParamLoRATargets is a regexp matched (whole) against the linear layers' names. Default
+	// "wq|wk|wv|wo|w1|w2|w3" (string).
+	ParamLoRATargets = "lora_targets"
+	// ParamQAT fake-quantizes the (adapted) weights in the forward pass: "ste" (round to
+	// nearest from the weights' own range, straight-through gradient; Bengio et al. 2013) or
+	// "lsq" (learned step sizes; Esser et al. 2020). Default "none" (string).
+	ParamQAT = "qat"
+	// ParamQATBits is the weights' bits under qat. Default 4 (int).
+	ParamQATBits = "qat_bits"
+	// ParamQATGroupSize is the input columns sharing one scale under qat (0: a whole row).
+	// Default 0 (int).
+	ParamQATGroupSize = "qat_group_size"
+	// ParamQATSymmetric selects symmetric (signed, scale only) fake quantization; "lsq" is
+	// always symmetric. Default true (bool).
+	ParamQATSymmetric = "qat_symmetric"
+	// ParamQATActivationBits fake-quantizes every linear layer's input with LSQ at this many
+	// bits (0: off). Default 0 (int).
+	ParamQATActivationBits = "qat_activation_bits"
+)
+
+// AdapterParams lists the adapter and QAT hyperparameters.
+var AdapterParams = hparams.List{
+	{Key: ParamLoRARank, Default: 0, Domain: hparams.Range(0, 4096), Doc: "LoRA rank r (0: no adapter); the base weights are then frozen"},
+	{Key: ParamLoRAAlpha, Default: 16.0, Domain: hparams.Positive(), Doc: "LoRA α: the adapter adds (α/r)·B·A"},
+	{Key: ParamLoRATargets, Default: "wq|wk|wv|wo|w1|w2|w3", Doc: "regexp of the linear layers that get adapters"},
+	{Key: ParamQAT, Default: "none", Domain: hparams.OneOf("none", "ste", "lsq"), Doc: "quantization-aware training of the weights: none, ste (round-to-nearest + straight-through) or lsq (learned step size)"},
+	{Key: ParamQATBits, Default: 4, Domain: hparams.Range(2, 8), Doc: "bits of the fake-quantized weights"},
+	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, maxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
+	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
+	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
+}
+
+// Variable names of the adapters, under a linear layer's scope.
+const (
+	VarLoRAA = "lora_a" // [r, in]
+	VarLoRAB = "lora_b" // [out, r]
+)
+
+// adapters is the adapter and QAT configuration read from a scope's hyperparameters.
+type adapters struct {
+	loraRank       int
+	loraAlpha      float64
+	loraTargets    *regexp.Regexp
+	qat            string
+	qatBits        int
+	qatGroup       int
+	qatSymmetric   bool
+	activationBits int
+}
+
+// param reads key from the scope's hyperparameters, or its declared default when the store
+// holds none (a store filled from a llama2.c file has only the llama_* keys).
+func param[T any](scope *model.Scope, list hparams.List, key string) T {
+	if v, ok := scope.GetParam(key); ok {
+		return v.(T)
+	}
+	p, ok := list.Lookup(key)
+	if !ok {
+		panic(fmt.Sprintf("llama: no hyperparameter %q", key))
+	}
+	return p.Default.(T)
+}
+
+func adaptersOf(scope *model.Scope) adapters {
+	a := adapters{
+		loraRank:       param[int](scope, AdapterParams, ParamLoRARank),
+		loraAlpha:      param[float64](scope, AdapterParams, ParamLoRAAlpha),
+		qat:            param[string](scope, AdapterParams, ParamQAT),
+		qatBits:        param[int](scope, AdapterParams, ParamQATBits),
+		qatGroup:       param[int](scope, AdapterParams, ParamQATGroupSize),
+		qatSymmetric:   param[bool](scope, AdapterParams, ParamQATSymmetric),
+		activationBits: param[int](scope, AdapterParams, ParamQATActivationBits),
+	}
+	targets := param[string](scope, AdapterParams, ParamLoRATargets)
+	re, err := regexp.Compile("^(?:" + targets + ")$")
+	if err != nil {
+		panic(fmt.Sprintf("llama: %s=%q: %v", ParamLoRATargets, targets, err))
+	}
+	a.loraTargets = re
+	return a
+}
+
+// layerName is the last element of a linear layer's scope ("wq", "w2", …).
+func layerName(scope *model.Scope) string {
+	path := scope.Scope()
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[i+1:]
+		}
+	}
+	return path
+}
+
+// Linear is y = x·Wᵀ for x [..., in] and the linear layer of scope, whose weight is
+// [EffectiveWeight]; under qat_activation_bits, x is LSQ-quantized first.
+func Linear(scope *model.Scope, x *graph.Node, out int) *graph.Node {
+	in := x.Shape().Dimensions[x.Rank()-1]
+	a := adaptersOf(scope)
+	if a.activationBits > 0 {
+		x = qat.LSQActivation(scope.In("lsq_input"), x, a.activationBits)
+	}
+	w := EffectiveWeight(scope, x.Graph(), out, in)
+	dims := x.Shape().Clone().Dimensions
+	dims[len(dims)-1] = out
+	return graph.Reshape(graph.Einsum("ni,oi->no", graph.Reshape(x, -1, in), w), dims...)
+}
+
+// EffectiveWeight is the weight [out, in] the linear layer of scope computes with: the base
+// variable "weight", plus the LoRA update (α/r)·B·A when the layer is a LoRA target, then
+// fake-quantized under qat (so QA-LoRA, in EfficientDM's form, is lora_rank > 0 with
+// qat=lsq: the adapter merged into the weights before quantization with learned scales).
+func EffectiveWeight(scope *model.Scope, g *graph.Graph, out, in int) *graph.Node {
+	a := adaptersOf(scope)
+	w := scope.VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, out, in)).NodeValue(g)
+	if a.loraRank > 0 && a.loraTargets.MatchString(layerName(scope)) {
+		w = graph.Add(w, loraDelta(scope, g, out, in, a.loraRank, a.loraAlpha))
+	}
+	switch a.qat {
+	case "ste":
+		w = qat.FakeQuant(w, a.qatBits, a.qatGroup, a.qatSymmetric)
+	case "lsq":
+		w = qat.LSQ(scope.In("lsq"), w, a.qatBits, a.qatGroup, true)
+	}
+	return w
+}
+
+// loraDelta is (α/r)·B·A [out, in], with A [r, in] drawn from N(0, 1/in) and B [out, r] zero
+// at initialisation (Hu et al. 2021, §4.1), so training starts from the base model.
+func loraDelta(scope *model.Scope, g *graph.Graph, out, in, rank int, alpha float64) *graph.Node {
+	a := scope.WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(in)))).
+		VariableWithShape(VarLoRAA, shapes.Make(dtypes.Float32, rank, in)).NodeValue(g)
+	b := scope.WithInitializer(initializer.Zero).
+		VariableWithShape(VarLoRAB, shapes.Make(dtypes.Float32, out, rank)).NodeValue(g)
+	return graph.MulScalar(graph.MatMul(b, a), alpha/float64(rank))
+}
