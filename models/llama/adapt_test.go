@@ -1,0 +1,220 @@
+package llama_test
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/layers/qat"
+	"github.com/qzoo/qzoo/models/llama"
+	"github.com/qzoo/qzoo/quant"
+
+	_ "github.com/qzoo/qzoo/datasets/text"
+)
+
+// maxDiff is the largest absolute difference of two equally long slices.
+func maxDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
+func adaptedStore(t *testing.T, w *llama.Weights, params map[string]any) *model.Store {
+	store := storeOf(t, w)
+	store.SetParams(params)
+	return store
+}
+
+// TestLoRAStartsAtBaseAndMerges checks that a fresh adapter leaves the model unchanged, and that
+// a trained one, merged and saved as a llama2.c file, gives back the adapted model's logits.
+func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
+	w, tok := stories260K(t)
+	toks := tok.Encode("The little bird sang a song", true, false)
+	base := fullLogits(t, storeOf(t, w), toks)
+	const rank, alpha = 4, 8.0
+	store := adaptedStore(t, w, map[string]any{llama.ParamLoRARank: rank, llama.ParamLoRAAlpha: alpha})
+	if d := maxDiff(fullLogits(t, store, toks), base); d != 0 {
+		t.Errorf("a fresh LoRA moved the logits by %g (B starts at zero)", d)
+	}
+	// "Train" the adapters: random B.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for v := range store.IterVariables() {
+		if v.Name() == llama.VarLoRAB {
+			vals := make([]float32, v.Shape().Size())
+			for i := range vals {
+				vals[i] = float32(rng.NormFloat64() * 0.05)
+			}
+			v.MustSetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...))
+		}
+	}
+	adapted := fullLogits(t, store, toks)
+	if maxDiff(adapted, base) < 1e-3 {
+		t.Fatal("the adapters do not change the model")
+	}
+	merged, err := llama.EffectiveWeights(goBackend(t), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The merged wq of block 1 is W + (α/r)·B·A, computed on the host.
+	a := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAA).MustValue())
+	b := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAB).MustValue())
+	want := qat.Merge(w.Blocks[1].WQ, a, b, w.Dim, w.Dim, rank, alpha)
+	if d := maxDiff(merged.Blocks[1].WQ, want); d > 1e-6 {
+		t.Errorf("merged wq differs from W + (α/r)·B·A by %g", d)
+	}
+	// Saved and read back as a llama2.c checkpoint, the merged model computes the same logits.
+	encoded := merged.Encode()
+	back, err := llama.ParseCheckpoint(bytes.NewReader(encoded), int64(len(encoded)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(fullLogits(t, storeOf(t, back), toks), adapted); d > 1e-4 {
+		t.Errorf("merged and reloaded model's logits differ by %g", d)
+	}
+}
+
+// TestQATWeightsLieOnTheGrid checks that under qat=ste every row of an effective weight takes at
+// most 2^bits values (per-row fake quantization), and that they are what generation uses.
+func TestQATWeightsLieOnTheGrid(t *testing.T) {
+	w, _ := stories260K(t)
+	store := adaptedStore(t, w, map[string]any{llama.ParamQAT: "ste", llama.ParamQATBits: 3})
+	eff, err := llama.EffectiveWeights(goBackend(t), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2 := eff.Blocks[2].W2
+	for r := range w.Dim {
+		distinct := map[float32]bool{}
+		for _, v := range w2[r*w.HiddenDim : (r+1)*w.HiddenDim] {
+			distinct[v] = true
+		}
+		if len(distinct) > 8 {
+			t.Fatalf("row %d of the 3-bit fake-quantized w2 has %d distinct values", r, len(distinct))
+		}
+	}
+	if d := maxDiff(w2, w.Blocks[2].W2); d == 0 || d > 0.5 {
+		t.Errorf("fake quantization moved w2 by %g", d)
+	}
+}
+
+// runLlama runs a config on the pure-Go backend over the first windows of the test split.
+func runLlama(t *testing.T, js string) *framework.Result {
+	t.Helper()
+	cfg, err := framework.ParseConfig([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: t.TempDir(), DataDir: dataDir, Backend: goBackend(t), Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+const ptqConfig = `{"model": "llama", "init_from": "weights/stories260K.bin", "steps": 0, "batch_size": 4,
+	"eval_batch_size": 8, "eval_examples": 16, "params": {"text_seq_len": 128, "ptq_calibration_batches": 1 %s}}`
+
+// TestPTQThroughTheLoop quantizes stories260K with the Calibrate hook: 8 bits costs almost no
+// perplexity, 2 bits a lot, and the bits reported are the quantized tensors'.
+func TestPTQThroughTheLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("four evaluations of 2,048 tokens on the pure-Go backend")
+	}
+	ppl := func(extra string) (float64, map[string]float64) {
+		res := runLlama(t, strings.Replace(ptqConfig, "%s", extra, 1))
+		return res.Eval[llama.MetricPerplexity], res.Eval
+	}
+	base, m := ppl("")
+	if m[llama.MetricModelBits] != 32*260032 || m[llama.MetricTrainableParams] != 260032 {
+		t.Errorf("float model: %v bits, %v trainable; want 32·260032 and 260032", m[llama.MetricModelBits], m[llama.MetricTrainableParams])
+	}
+	p8, m8 := ppl(`, "ptq": "rtn", "ptq_bits": 8`)
+	p2, _ := ppl(`, "ptq": "rtn", "ptq_bits": 2`)
+	psq, msq := ppl(`, "ptq": "squeezellm", "ptq_bits": 3`)
+	t.Logf("perplexity: float %.3f, rtn-8 %.3f, rtn-2 %.3f, squeezellm-3 %.3f", base, p8, p2, psq)
+	if math.Abs(p8/base-1) > 0.01 {
+		t.Errorf("8-bit RTN changed perplexity %.3f → %.3f (more than 1%%)", base, p8)
+	}
+	if p2 < 1.2*base {
+		t.Errorf("2-bit RTN perplexity %.3f is suspiciously close to float's %.3f", p2, base)
+	}
+	if psq <= base || psq > p2 {
+		t.Errorf("3-bit SqueezeLLM perplexity %.3f not between float %.3f and 2-bit RTN %.3f", psq, base, p2)
+	}
+	// 8-bit per-row asymmetric: 8 bits per weight plus a 16-bit scale and an 8-bit zero point
+	// per row of every linear layer.
+	c := llama.Stories260K
+	rows := 0
+	for _, name := range llama.LinearNames {
+		o, _ := c.LinearShape(name)
+		rows += c.Layers * o
+	}
+	wantLinear := float64(8*c.LinearParams() + 24*rows)
+	if got := m8[llama.MetricLinearBitsPerWeight] * float64(c.LinearParams()); math.Abs(got-wantLinear) > 0.5 {
+		t.Errorf("8-bit linear bits %v, want %v", got, wantLinear)
+	}
+	if msq[llama.MetricModelBits] >= m[llama.MetricModelBits] {
+		t.Errorf("squeezellm model %v bits is not smaller than float's %v", msq[llama.MetricModelBits], m[llama.MetricModelBits])
+	}
+}
+
+// TestLQLoRABeatsQuantizationAlone checks LQ-LoRA's decomposition on a real weight: Q + L₁L₂
+// is closer to W than the quantized W alone, and the kept round is the best.
+func TestLQLoRABeatsQuantizationAlone(t *testing.T) {
+	w, _ := stories260K(t)
+	W := w.Blocks[0].W1
+	out, in := w.HiddenDim, w.Dim
+	spec := quant.Spec{Method: quant.MethodRTN, Bits: 3}
+	q, err := quant.Quantize(W, out, in, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := quant.MSE(W, q.Dequantize())
+	res, err := llama.LQLoRA(W, out, in, spec, nil, 8, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approx := res.Q.Dequantize()
+	for i := range out {
+		for j := range in {
+			for k := range 8 {
+				approx[i*in+j] += res.B[i*8+k] * res.A[k*in+j]
+			}
+		}
+	}
+	lq := quant.MSE(W, approx)
+	t.Logf("MSE: 3-bit RTN %.3g, LQ-LoRA (rank 8) %.3g; ‖W−Q−L‖ per round %v", plain, lq, res.Errors)
+	if lq >= plain {
+		t.Errorf("LQ-LoRA MSE %.3g is not below quantization alone %.3g", lq, plain)
+	}
+	if _, err := llama.LQLoRA(W, out, in, spec, nil, 100, 2); err == nil {
+		t.Error("rank 100 > min(out, in) accepted")
+	}
+}
+
+func TestAdapterConfigErrors(t *testing.T) {
+	for _, c := range []struct{ params, want string }{
+		{`"ptq_budget_bits": 3`, `"ptq_budget_bits" needs ptq`},
+		{`"lqlora_iterations": 3, "ptq": "nf4"`, `"lqlora_iterations" needs lora_rank > 0`},
+		{`"ptq": "nf4", "ptq_budget_bits": 3`, "nf4 has a single code width"},
+		{`"ptq": "rtn", "qat": "lsq"`, "either after training"},
+		{`"ptq": "nf4", "ptq_symmetric": true`, "Symmetric applies to method rtn only"},
+		{`"qat": "int4"`, `key qat: "int4" is not one of none, ste, lsq`},
+		{`"qat_activation_bits": 1`, "1 bit"},
+		{`"lora_rank": -1`, "lora_rank"},
+	} {
+		_, err := framework.ParseConfig([]byte(`{"model": "llama", "params": {` + c.params + `}}`))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("params {%s}: error %v, want one containing %q", c.params, err, c.want)
+		}
+	}
+}
+
