@@ -70,10 +70,17 @@ func prepareInit(t *testing.T, cfg *framework.Config) {
 	if !strings.HasPrefix(cfg.InitFrom, runPrefix) {
 		return
 	}
-	name := strings.TrimPrefix(cfg.InitFrom, runPrefix)
+	cfg.InitFrom = smokeRunOf(t, cfg.InitFrom)
+}
+
+// smokeRunOf smoke-trains the config whose run initFrom (runs/<name>) names and returns the
+// run directory.
+func smokeRunOf(t *testing.T, initFrom string) string {
+	t.Helper()
+	name := strings.TrimPrefix(initFrom, runPrefix)
 	matches, _ := filepath.Glob(filepath.Join("*", name+".json"))
 	if len(matches) != 1 {
-		t.Fatalf("init_from %q: want one config %s.json under configs/, found %v", cfg.InitFrom, name, matches)
+		t.Fatalf("init_from %q: want one config %s.json under configs/, found %v", initFrom, name, matches)
 	}
 	src, err := framework.LoadConfig(matches[0])
 	if err != nil {
@@ -85,9 +92,9 @@ func prepareInit(t *testing.T, cfg *framework.Config) {
 	opts := backend(t)
 	opts.Dir = t.TempDir()
 	if _, err := framework.Run(src, opts); err != nil {
-		t.Fatalf("smoke run of %s for init_from %q: %v", matches[0], cfg.InitFrom, err)
+		t.Fatalf("smoke run of %s for init_from %q: %v", matches[0], initFrom, err)
 	}
-	cfg.InitFrom = opts.Dir
+	return opts.Dir
 }
 
 func TestConfigsDescribeThemselves(t *testing.T) {
@@ -160,7 +167,11 @@ func TestSweepsSmokeRun(t *testing.T) {
 			}
 			// Every metric of the spec must be reported, or the sweep fails naming the metric.
 			opts := backend(t)
-			points, err := sweep.Run(&small, sweep.Options{Dir: t.TempDir(), Set: smokeSet, Backend: opts.Backend, Out: io.Discard, Quiet: true, DataDir: opts.DataDir})
+			set := smokeSet
+			if base, err := framework.LoadConfig(filepath.Join(filepath.Dir(path), spec.Base)); err == nil && strings.HasPrefix(base.InitFrom, runPrefix) {
+				set += ";init_from=" + smokeRunOf(t, base.InitFrom)
+			}
+			points, err := sweep.Run(&small, sweep.Options{Dir: t.TempDir(), Set: set, Backend: opts.Backend, Out: io.Discard, Quiet: true, DataDir: opts.DataDir})
 			var unmet *sweep.ExpectationsError
 			if err != nil && !errors.As(err, &unmet) { // a few steps need not meet a full run's expectations
 				t.Fatal(err)

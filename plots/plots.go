@@ -32,7 +32,9 @@ type Series struct {
 type Panel struct {
 	Title, XLabel, YLabel string
 	// LogX draws the x axis on a log₂ scale (codebook sizes, bit budgets).
-	LogX   bool
+	LogX bool
+	// LogY draws the y axis on a log₁₀ scale (perplexities spanning decades).
+	LogY   bool
 	Series []Series
 }
 
@@ -42,6 +44,9 @@ var palette = []color.Color{
 	color.RGBA{204, 121, 167, 255}, color.RGBA{230, 159, 0, 255}, color.RGBA{86, 180, 233, 255},
 	color.RGBA{0, 0, 0, 255},
 }
+
+// glyphs mark the points of a series: circles, then other shapes once the colours repeat.
+var glyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}}
 
 // log2Ticks labels a log₂ axis with the powers of two it spans.
 type log2Ticks struct{}
@@ -107,9 +112,16 @@ func (p Panel) Plot() (*plot.Plot, error) {
 		c := palette[i%len(palette)]
 		line.Color, points.Color = c, c
 		line.Width = vg.Points(1.5)
-		points.Shape = draw.CircleGlyph{}
+		// Past the palette's colours, series differ by their glyphs.
+		points.Shape = glyphs[(i/len(palette))%len(glyphs)]
 		pl.Add(line, points)
 		pl.Legend.Add(s.Name, line, points)
+	}
+	if p.LogY {
+		pl.Y.Scale = plot.LogScale{}
+		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		pl.Legend.Top = false
+		return pl, nil
 	}
 	// Room above the data for the legend, which sits in the top right corner; the axis keeps
 	// its ticks within the data.

@@ -217,4 +217,3 @@ func TestAdapterConfigErrors(t *testing.T) {
 		}
 	}
 }
-

@@ -6,11 +6,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/framework"
 )
 
 // Generator runs the model one token at a time with a key/value cache (batch 1), as
@@ -201,4 +203,56 @@ func (g *Generator) Generate(prompt []int, maxTokens int, s *Sampler, onToken fu
 		}
 	}
 	return out, nil
+}
+
+// SampleStories draws n stories from stories260K (found with framework.LocateData in
+// dataDir) at temperature 1 without top-p, seeded: each from BOS to the model's end of story
+// (BOS) or the end of the context, one per line. Quantizing the model and measuring its
+// perplexity on these stories shows what quantization costs it on text it was trained for.
+func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) (string, error) {
+	wPath, err := framework.LocateData(dataDir, Stories260KFile)
+	if err != nil {
+		return "", err
+	}
+	tPath, err := framework.LocateData(dataDir, Tok512File)
+	if err != nil {
+		return "", err
+	}
+	w, err := ReadCheckpoint(wPath)
+	if err != nil {
+		return "", err
+	}
+	tok, err := LoadTokenizer(tPath, w.VocabSize)
+	if err != nil {
+		return "", err
+	}
+	store := model.NewStore()
+	if err := w.Load(store); err != nil {
+		return "", err
+	}
+	if backend == nil {
+		if backend, _, err = framework.NewBackend(); err != nil {
+			return "", err
+		}
+	}
+	gen, err := NewGenerator(backend, store)
+	if err != nil {
+		return "", err
+	}
+	defer gen.Finalize()
+	sampler, err := NewSampler(1, 0, seed)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for range n {
+		gen.Reset()
+		out, err := gen.Generate([]int{BOS}, w.SeqLen, sampler, nil)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(tok.Decode(append([]int{BOS}, out...)))
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }
