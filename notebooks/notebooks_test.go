@@ -61,6 +61,18 @@ func TestNotebooks(t *testing.T) {
 
 // expectedOutputs checks, beyond "no cell failed", what some notebooks must produce.
 var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
+	// llm_quantization.ipynb prints the study's table (a row per quick run) and draws the figure.
+	"llm_quantization.ipynb": func(t *testing.T, executed *notebook) {
+		text := executed.allText()
+		for _, row := range []string{"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"} {
+			if !strings.Contains(text, row) {
+				t.Errorf("llm_quantization.ipynb printed no row %q:\n%s", row, text)
+			}
+		}
+		if n := executed.countData("image/png"); n != 1 {
+			t.Errorf("llm_quantization.ipynb displayed %d PNG images, want 1", n)
+		}
+	},
 	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
 	"hello.ipynb": func(t *testing.T, executed *notebook) {
 		const wantText = "hyperparameters: [demo_batch_size demo_learning_rate]"
