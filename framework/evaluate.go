@@ -55,31 +55,7 @@ func (c *EvalContext) NewPredictExec() (*model.Exec, error) {
 // stream a run with this config trains on: the same examples in the same order, so a
 // calibration never sees held-out data.
 func (c *EvalContext) CalibrationBatches(n int) train.Dataset {
-	return &firstBatches{inner: c.Data.TrainBatches(c.Config.BatchSize, c.Config.Seed, 0), n: n}
-}
-
-// firstBatches yields the first n batches of inner.
-type firstBatches struct {
-	inner train.Dataset
-	n     int
-}
-
-func (d *firstBatches) Name() string { return d.inner.Name() }
-
-func (d *firstBatches) Iter() iter.Seq2[train.Batch, error] {
-	return func(yield func(train.Batch, error) bool) {
-		k := 0
-		for batch, err := range d.inner.Iter() {
-			if k >= d.n {
-				_ = batch.Finalize()
-				return
-			}
-			k++
-			if !yield(batch, err) || err != nil {
-				return
-			}
-		}
-	}
+	return &limitedDataset{inner: c.Data.TrainBatches(c.Config.BatchSize, c.Config.Seed, 0), limit: n * c.Config.BatchSize}
 }
 
 // evalBatches returns one pass over split, cut to exactly the first limit examples (limit 0:

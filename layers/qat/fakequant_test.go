@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // roundEven rounds to the nearest integer, ties to even, as graph.Round does.
@@ -64,7 +65,7 @@ func fakeQuantReference(w []float32, out, in, bits, groupSize int, symmetric boo
 // runFakeQuant returns FakeQuant(w) and ∂Σ(FakeQuant(w)·r)/∂w for w [out, in].
 func runFakeQuant(t *testing.T, w, r []float32, out, in, bits, groupSize int, symmetric bool) (quantized, grad []float32) {
 	t.Helper()
-	exec, err := graph.NewExec(goBackendForTest(t), func(w, r *graph.Node) []*graph.Node {
+	exec, err := graph.NewExec(testbackend.Go(t), func(w, r *graph.Node) []*graph.Node {
 		q := FakeQuant(w, bits, groupSize, symmetric)
 		q.AssertDims(out, in)
 		return []*graph.Node{q, graph.Gradient(graph.ReduceAllSum(graph.Mul(q, r)), w)[0]}
@@ -139,7 +140,7 @@ func TestFakeQuantMatchesReference(t *testing.T) {
 
 // TestPanics checks that caller bugs panic with a message naming the argument to fix.
 func TestPanics(t *testing.T) {
-	g := graph.NewGraph(goBackendForTest(t), "panics")
+	g := graph.NewGraph(testbackend.Go(t), "panics")
 	w := graph.Parameter(g, "w", shapes.Make(dtypes.Float32, 4, 8))
 	scope := model.NewStore().RootScope()
 	for _, c := range []struct {

@@ -3,30 +3,11 @@ package qat
 import (
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
-	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
-
-var (
-	goBackendOnce sync.Once
-	goBackend     compute.Backend
-	goBackendErr  error
-)
-
-// goBackendForTest returns the pure-Go backend, shared by the tests of the package.
-func goBackendForTest(t testing.TB) compute.Backend {
-	t.Helper()
-	goBackendOnce.Do(func() { goBackend, goBackendErr = compute.NewWithConfig("go") })
-	if goBackendErr != nil {
-		t.Fatalf("creating the go backend: %v", goBackendErr)
-	}
-	return goBackend
-}
 
 // seededStore returns an empty store with a fixed random seed.
 func seededStore() *model.Store {

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // linearReference returns x·Wᵀ for x [n, in] and w [out, in], in float64.
@@ -42,7 +43,7 @@ func TestLoRA(t *testing.T) {
 	x, r, w := gaussian(rng, n*in, 1), gaussian(rng, n*out, 1), gaussian(rng, out*in, 0.3)
 	store := seededStore()
 	scope := store.Scope("/adapter")
-	exec, err := model.NewExec(goBackendForTest(t), store, func(root *model.Scope, x, r *graph.Node) []*graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(root *model.Scope, x, r *graph.Node) []*graph.Node {
 		adapter := root.In("adapter")
 		delta := LoRA(adapter, x, out, rank, alpha)
 		delta.AssertDims(batch, seq, out)

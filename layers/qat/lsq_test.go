@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // lsqReference holds, for values v and their steps s (one per value), LSQ's forward value
@@ -95,7 +96,7 @@ func TestLSQ(t *testing.T) {
 			group, n := groupOf(out, in, groupSize)
 			store := seededStore()
 			scope := store.Scope("/layer")
-			exec, err := model.NewExec(goBackendForTest(t), store, func(root *model.Scope, w, r *graph.Node) []*graph.Node {
+			exec, err := model.NewExec(testbackend.Go(t), store, func(root *model.Scope, w, r *graph.Node) []*graph.Node {
 				layer := root.In("layer")
 				y := LSQ(layer, w, c.bits, groupSize, c.signed)
 				y.AssertDims(out, in)
@@ -166,7 +167,7 @@ func TestLSQWithOptimizer(t *testing.T) {
 	qn, qp := lsqRange("test", bits, true)
 	group, n := groupOf(out, in, groupSize)
 	store := seededStore()
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, w, r *graph.Node) *graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, w, r *graph.Node) *graph.Node {
 		g := w.Graph()
 		store.SetTraining(g, true)
 		loss := graph.ReduceAllSum(graph.Mul(LSQ(scope.In("layer"), w, bits, groupSize, true), r))
@@ -208,11 +209,11 @@ func TestLSQConstantVariables(t *testing.T) {
 	store := seededStore()
 	quantize := func(scope *model.Scope, w *graph.Node) *graph.Node { return LSQ(scope.In("layer"), w, 3, 2, true) }
 	w := tensors.FromValue([][]float32{{1, 2, 3, 4}})
-	if _, err := model.CallOnce(goBackendForTest(t), store, quantize, w); err != nil {
+	if _, err := model.CallOnce(testbackend.Go(t), store, quantize, w); err != nil {
 		t.Fatal(err)
 	}
 	store.Scope("/layer").GetVariable(LSQStepVar).MustSetValue(tensors.FromValue([][]float32{{0.5, 0.25}}))
-	got, err := model.CallOnce(goBackendForTest(t), store.WithVariableAsConst(true), quantize, w)
+	got, err := model.CallOnce(testbackend.Go(t), store.WithVariableAsConst(true), quantize, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestLSQActivation(t *testing.T) {
 	x, r := gaussian(rng, 120, 1), gaussian(rng, 120, 1)
 	qn, qp := lsqRange("test", bits, true)
 	store := seededStore()
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, x, r *graph.Node) []*graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, x, r *graph.Node) []*graph.Node {
 		y := LSQActivation(scope, x, bits)
 		step := scope.GetVariable(LSQActivationStepVar).NodeValue(x.Graph())
 		grads := graph.Gradient(graph.ReduceAllSum(graph.Mul(y, r)), x, step)

@@ -3,32 +3,15 @@ package vq
 import (
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
-	"github.com/gomlx/compute"
+	"github.com/qzoo/qzoo/internal/testbackend"
+
 	"github.com/gomlx/compute/dtypes"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
-
-var (
-	goBackendOnce sync.Once
-	goBackend     compute.Backend
-	goBackendErr  error
-)
-
-// goBackendForTest returns the pure-Go backend, shared by the tests of the package.
-func goBackendForTest(t testing.TB) compute.Backend {
-	t.Helper()
-	goBackendOnce.Do(func() { goBackend, goBackendErr = compute.NewWithConfig("go") })
-	if goBackendErr != nil {
-		t.Fatalf("creating the go backend: %v", goBackendErr)
-	}
-	return goBackend
-}
 
 // seededStore returns a store with a fixed random seed and the given hyperparameters.
 func seededStore(params map[string]any) *model.Store {
@@ -108,7 +91,7 @@ func runQuantizer(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tens
 	var numStages int
 	rng := rand.New(rand.NewPCG(7, 7))
 	r := gaussianTensor(rng, 1, z.Shape().Dimensions...)
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z, r *graph.Node) []*graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z, r *graph.Node) []*graph.Node {
 		out := q.Quantize(scope.In("quantizer"), z)
 		outputs := []*graph.Node{out.Quantized, out.Index, out.Bits, out.Loss}
 		if withGrad {
@@ -261,7 +244,7 @@ func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
 			z := gaussianTensor(rng, 1, 5, 7, 2)
-			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+			exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 				out := q.Quantize(scope.In("quantizer"), z)
 				return out.Quantized, dec.Decode(scope.At("quantizer"), out.Codes)
 			})

@@ -10,13 +10,14 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // emaStep runs q on z once, in training mode when training is set, under the scope
 // "quantizer", and returns the codes and the StatDeadCodes statistic.
 func emaStep(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, training bool) (codes []int32, dead float64) {
 	t.Helper()
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 		scope.Store().SetTraining(z.Graph(), training)
 		out := q.Quantize(scope.In("quantizer"), z)
 		return out.Index, out.Stats[StatDeadCodes]
@@ -293,7 +294,7 @@ func TestEMAKMeansInitRecoversClusters(t *testing.T) {
 			store := model.NewStore()
 			store.RootScope().SetParam(model.ParamInitialSeed, int64(seed+1))
 			q := build(t, "ema_vq", map[string]any{ParamCodebookSize: 2, ParamKMeansIters: 5}).(*EMA)
-			exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+			exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 				q.InitFromLatents(scope.In("quantizer"), z)
 				return graph.ReduceAllSum(z)
 			})
@@ -334,7 +335,7 @@ func TestKMeansFewerPointsThanCentroids(t *testing.T) {
 	points := [][]float32{{1, 2}, {-3, 0}, {5, 5}}
 	for _, iters := range []int{0, 10} {
 		store := seededStore(nil)
-		got, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+		got, err := model.CallOnce(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 			return KMeans(scope, z, 5, iters)
 		}, tensors.FromValue(points))
 		if err != nil {
@@ -423,7 +424,7 @@ func cyclingEMARun(t *testing.T, rows, points [][]float32, steps int) (dead []fl
 	setEMACodebook(t, store, rows)
 	q := build(t, "ema_vq", map[string]any{ParamCodebookSize: k}) // τ = 1, γ = 0.99
 	newExec := func(training bool) *model.Exec {
-		exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
+		exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node) {
 			scope.Store().SetTraining(z.Graph(), training)
 			out := q.Quantize(scope.In("quantizer"), z)
 			return out.Index, out.Stats[StatDeadCodes]

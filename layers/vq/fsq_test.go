@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 func TestFSQLevelsFromCodebookSize(t *testing.T) {
@@ -86,7 +87,7 @@ func fsqGrid(levels []int) [][]float32 {
 func fsqRun(t *testing.T, q *FSQ, z *tensors.Tensor) (quantized, decoded [][]float32, codes []int32) {
 	t.Helper()
 	store := seededStore(nil)
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
 		out := q.Quantize(scope.In("fsq"), z)
 		return out.Quantized, out.Index, q.Decode(scope.At("fsq"), out.Codes)
 	})
@@ -186,7 +187,7 @@ func TestFSQProjections(t *testing.T) {
 	store := seededStore(nil)
 	rng := rand.New(rand.NewPCG(2, 2))
 	z := gaussianTensor(rng, 1, 4, 6, 3) // D = 3 ≠ d = 2
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) []*graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) []*graph.Node {
 		out := q.Quantize(scope.In("fsq"), z)
 		var params []*graph.Node
 		for _, name := range []string{"project_in_weights", "project_in_bias", "project_out_weights", "project_out_bias"} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 func TestLFQCodesAreSignBits(t *testing.T) {
@@ -182,7 +183,7 @@ func TestLFQEntropiesMatchBruteForce(t *testing.T) {
 			}
 
 			// The factorised form used above 14 bits bounds the exact entropy from above.
-			bound, err := graph.ExecOnce(goBackendForTest(t), func(x *graph.Node) *graph.Node {
+			bound, err := graph.ExecOnce(testbackend.Go(t), func(x *graph.Node) *graph.Node {
 				return lfqCodebookEntropy(graph.MulScalar(x, 4/temperature), false)
 			}, z)
 			if err != nil {

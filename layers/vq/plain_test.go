@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // recoveredText runs f and returns the text of its panic, or "" if it did not panic.
@@ -112,7 +113,7 @@ func codebookAfterSGDStep(t *testing.T, store *model.Store, q Quantizer, z *tens
 	codebookFn func(scope *model.Scope, g *graph.Graph) *graph.Node) (before, after [][]float32, codes []int32) {
 	t.Helper()
 	const learningRate = 0.5
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) []*graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) []*graph.Node {
 		g := z.Graph()
 		qScope := scope.In("quantizer")
 		out := q.Quantize(qScope, z)

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // rowsInitVQ is a VQ whose InitFromLatents copies K consecutive latents, from row offset on,
@@ -92,7 +93,7 @@ func TestResidualNormsShrink(t *testing.T) {
 			if init, ok := q.(DataInitializer); ok != dataInit {
 				t.Fatalf("stack of %s: DataInitializer=%v", q.Name(), ok)
 			} else if ok {
-				_, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+				_, err := model.CallOnce(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 					init.InitFromLatents(scope.In("quantizer"), z)
 					return graph.ReduceAllSum(z)
 				}, z)
@@ -241,7 +242,7 @@ func TestResidualOfDataInitialisedStages(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(41, 42))
 	z := gaussianTensor(rng, 1, n, d)
-	if _, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+	if _, err := model.CallOnce(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 		init.InitFromLatents(scope.In("quantizer"), z)
 		return graph.ReduceAllSum(z)
 	}, z); err != nil {
@@ -281,7 +282,7 @@ func sgdUpdate(scope *model.Scope, loss *graph.Node, learningRate float64) {
 // for latents z with plain gradient descent.
 func sgdSteps(t *testing.T, store *model.Store, q Quantizer, z *tensors.Tensor, steps int, learningRate float64) {
 	t.Helper()
-	exec, err := model.NewExec(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 		out := q.Quantize(scope.In("quantizer"), z)
 		sgdUpdate(scope, out.Loss, learningRate)
 		return out.Loss
@@ -328,7 +329,7 @@ func TestResidualShrinksForEveryStageType(t *testing.T) {
 				rng := rand.New(rand.NewPCG(51, 52))
 				z := gaussianTensor(rng, std, n, d)
 				if init, ok := q.(DataInitializer); ok {
-					if _, err := model.CallOnce(goBackendForTest(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
+					if _, err := model.CallOnce(testbackend.Go(t), store, func(scope *model.Scope, z *graph.Node) *graph.Node {
 						init.InitFromLatents(scope.In("quantizer"), z)
 						return graph.ReduceAllSum(z)
 					}, z); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
 // groupScale is a test-only per-group integer quantizer, the kind of weight or KV-cache
@@ -77,7 +78,7 @@ func TestSideInformationTravelsWithCodes(t *testing.T) {
 		t.Run(tc.q.Name(), func(t *testing.T) {
 			var sideKeys []string
 			var indexNil bool
-			exec, err := model.NewExec(goBackendForTest(t), seededStore(nil), func(scope *model.Scope, z *graph.Node) []*graph.Node {
+			exec, err := model.NewExec(testbackend.Go(t), seededStore(nil), func(scope *model.Scope, z *graph.Node) []*graph.Node {
 				out := tc.q.Quantize(scope.In("quantizer"), z)
 				sideKeys, indexNil = nil, out.Index == nil
 				var sideShapes []*graph.Node

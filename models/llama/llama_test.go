@@ -3,34 +3,22 @@ package llama_test
 import (
 	"math"
 	"path/filepath"
-	"sync"
 	"testing"
+
+	"github.com/qzoo/qzoo/internal/testbackend"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/models/llama/reference"
 )
 
 var dataDir = filepath.Join("..", "..", "..", "shared", "data")
 
-var (
-	backendOnce sync.Once
-	backend     compute.Backend
-	backendErr  error
-)
-
 // goBackend is the pure-Go backend: the one every machine has.
-func goBackend(t testing.TB) compute.Backend {
-	backendOnce.Do(func() { backend, backendErr = framework.NewBackendFromSpec(framework.GoBackend) })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backend
-}
+func goBackend(t testing.TB) compute.Backend { return testbackend.Go(t) }
 
 func stories260K(t testing.TB) (*llama.Weights, *llama.Tokenizer) {
 	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
