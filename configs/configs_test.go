@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qzoo/qzoo/framework"
@@ -73,10 +74,17 @@ func prepareInit(t *testing.T, cfg *framework.Config) {
 	cfg.InitFrom = smokeRunOf(t, cfg.InitFrom)
 }
 
+// smokeRuns holds the smoke runs made for chained configs, by init_from, for the whole test
+// binary: one smoke run serves every config that starts from it.
+var smokeRuns sync.Map
+
 // smokeRunOf smoke-trains the config whose run initFrom (runs/<name>) names and returns the
 // run directory.
 func smokeRunOf(t *testing.T, initFrom string) string {
 	t.Helper()
+	if dir, ok := smokeRuns.Load(initFrom); ok {
+		return dir.(string)
+	}
 	name := strings.TrimPrefix(initFrom, runPrefix)
 	matches, _ := filepath.Glob(filepath.Join("*", name+".json"))
 	if len(matches) != 1 {
@@ -90,11 +98,26 @@ func smokeRunOf(t *testing.T, initFrom string) string {
 		t.Fatal(err)
 	}
 	opts := backend(t)
-	opts.Dir = t.TempDir()
+	dir, err := os.MkdirTemp("", "qzoo-configs-smoke-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Dir = dir
 	if _, err := framework.Run(src, opts); err != nil {
 		t.Fatalf("smoke run of %s for init_from %q: %v", matches[0], initFrom, err)
 	}
-	return opts.Dir
+	smokeRuns.Store(initFrom, dir)
+	return dir
+}
+
+// TestMain removes the shared smoke runs of chained configs.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	smokeRuns.Range(func(_, dir any) bool {
+		os.RemoveAll(dir.(string))
+		return true
+	})
+	os.Exit(code)
 }
 
 func TestConfigsDescribeThemselves(t *testing.T) {

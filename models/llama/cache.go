@@ -48,7 +48,7 @@ func (c *Cache) Stacked() (keys, values *graph.Node) {
 
 // Update writes k and v [B, T, H_kv, h] at positions start…start+T−1 and returns the whole
 // cache's keys and values with their positions [S].
-func (c *LayerCache) Update(k, v, _ *graph.Node) (keys, values, positions *graph.Node) {
+func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
 	zero := graph.Scalar(g, dtypes.Int32, 0)
 	at := []*graph.Node{zero, c.start, zero, zero}

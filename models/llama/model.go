@@ -103,8 +103,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 	emb := scope.In(VarEmbedding).VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, cfg.VocabSize, cfg.Dim)).NodeValue(g)
 	x := graph.Gather(emb, graph.InsertAxes(tokens, -1)) // [B, T, d]
 	x.AssertDims(batch, seq, cfg.Dim)
-	positions := graph.AddScalar(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0), 0)
-	positions = graph.Add(positions, start)
+	positions := graph.Add(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0), start)
 	cos, sin := ropeAngles(positions, cfg.HeadDim())
 	for i := range cfg.Layers {
 		var layerCache *LayerCache
@@ -128,7 +127,7 @@ func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, c
 	q, k = RoPE(q, cos, sin), RoPE(k, cos, sin)
 	keyPositions := positions
 	if cache != nil {
-		k, v, keyPositions = cache.Update(k, v, positions)
+		k, v, keyPositions = cache.Update(k, v)
 	}
 	a := Attention(q, k, v, positions, keyPositions, cfg.Heads/cfg.KVHeads)
 	x = graph.Add(x, Linear(scope.In("wo"), graph.Reshape(a, batch, seq, cfg.Dim), cfg.Dim))
