@@ -24,6 +24,20 @@ var runCommand = regexp.MustCompile(`go run (\S+ )*\./`)
 // smokeSet shortens a run to a few steps and a small evaluation.
 const smokeSet = "steps=3;checkpoint_every=2;eval_examples=500;log_every=1"
 
+// datasetSmokeSet shortens what smokeSet leaves long for some datasets: language-model windows
+// (a full evaluation split of Shakespeare takes minutes on the pure-Go backend).
+var datasetSmokeSet = map[string]string{
+	"text": "batch_size=2;eval_batch_size=4;eval_examples=4;text_seq_len=64;ptq_calibration_batches=1",
+}
+
+// smoke applies smokeSet and the dataset's shortening to cfg.
+func smoke(t *testing.T, cfg *framework.Config) {
+	t.Helper()
+	if err := cfg.Set(smokeSet + ";" + datasetSmokeSet[cfg.Dataset]); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func configFiles(t *testing.T) (train, sweeps []string) {
 	t.Helper()
 	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
@@ -94,9 +108,7 @@ func smokeRunOf(t *testing.T, initFrom string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Set(smokeSet); err != nil {
-		t.Fatal(err)
-	}
+	smoke(t, src)
 	opts := backend(t)
 	dir, err := os.MkdirTemp("", "qzoo-configs-smoke-")
 	if err != nil {
@@ -145,9 +157,7 @@ func TestConfigsSmokeRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cfg.Set(smokeSet); err != nil {
-				t.Fatal(err)
-			}
+			smoke(t, cfg)
 			prepareInit(t, cfg)
 			opts := backend(t)
 			opts.Dir = t.TempDir()
@@ -191,8 +201,11 @@ func TestSweepsSmokeRun(t *testing.T) {
 			// Every metric of the spec must be reported, or the sweep fails naming the metric.
 			opts := backend(t)
 			set := smokeSet
-			if base, err := framework.LoadConfig(filepath.Join(filepath.Dir(path), spec.Base)); err == nil && strings.HasPrefix(base.InitFrom, runPrefix) {
-				set += ";init_from=" + smokeRunOf(t, base.InitFrom)
+			if base, err := framework.LoadConfig(filepath.Join(filepath.Dir(path), spec.Base)); err == nil {
+				set += ";" + datasetSmokeSet[base.Dataset]
+				if strings.HasPrefix(base.InitFrom, runPrefix) {
+					set += ";init_from=" + smokeRunOf(t, base.InitFrom)
+				}
 			}
 			points, err := sweep.Run(&small, sweep.Options{Dir: t.TempDir(), Set: set, Backend: opts.Backend, Out: io.Discard, Quiet: true, DataDir: opts.DataDir})
 			var unmet *sweep.ExpectationsError
