@@ -26,7 +26,7 @@ type Generator struct {
 }
 
 // NewGenerator compiles the cached decoding step over the store's weights (architecture from
-// its llama_* hyperparameters). Call Finalize when done.
+// its llama_* hyperparameters) and runs it once. Call Finalize when done.
 func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, error) {
 	c := ConfigFromParams(func(key string) int {
 		v, _ := store.GetParam(key)
@@ -50,6 +50,13 @@ func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, erro
 	}
 	g := &Generator{Config: c, exec: exec}
 	g.Reset()
+	// Compile now, so that the first Step (and any timing of the decoding loop) does not pay
+	// for it: one step on BOS, then an empty cache again.
+	if _, err := g.Step(BOS); err != nil {
+		exec.Finalize()
+		return nil, err
+	}
+	g.Reset()
 	return g, nil
 }
 
@@ -57,6 +64,11 @@ func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, erro
 func (g *Generator) Reset() {
 	c := g.Config
 	dims := []int{c.Layers, 1, c.SeqLen, c.KVHeads, c.HeadDim()}
+	if g.keys != nil {
+		g.keys.FinalizeAll()
+		g.values.FinalizeAll()
+	}
+	// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
 	g.keys = tensors.FromShape(shapeOf(dims))
 	g.values = tensors.FromShape(shapeOf(dims))
 	g.pos = 0
