@@ -332,6 +332,8 @@ func FisherDiagonal(ctx *framework.EvalContext, batches int) (map[string][]float
 			x := tensors.FromFlatDataAndDimensions(inputs[row*t:(row+1)*t], 1, t)
 			y := tensors.FromFlatDataAndDimensions(labels[row*t:(row+1)*t], 1, t)
 			out, err := exec.Exec(x, y)
+			x.FinalizeAll()
+			y.FinalizeAll()
 			if err != nil {
 				return nil, err
 			}

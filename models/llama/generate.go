@@ -92,6 +92,10 @@ func (g *Generator) Step(token int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The step's outputs replace the cache; the old buffers are freed now rather than left to
+	// the garbage collector, which does not see the backend's memory behind them.
+	g.keys.FinalizeAll()
+	g.values.FinalizeAll()
 	g.keys, g.values = out[1], out[2]
 	g.pos++
 	logits := tensors.MustCopyFlatData[float32](out[0])
