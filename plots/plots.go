@@ -120,7 +120,11 @@ func (p Panel) Plot() (*plot.Plot, error) {
 	if p.LogY {
 		pl.Y.Scale = plot.LogScale{}
 		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-		pl.Legend.Top = false
+	}
+	if len(p.Series) > 6 { // many series: a smaller legend
+		pl.Legend.TextStyle.Font.Size = vg.Points(8)
+	}
+	if p.LogY {
 		return pl, nil
 	}
 	// Room above the data for the legend, which sits in the top right corner; the axis keeps

@@ -137,6 +137,9 @@ func TestPTQThroughTheLoop(t *testing.T) {
 		t.Errorf("float model: %v bits, %v trainable; want 32·260032 and 260032", m[llama.MetricModelBits], m[llama.MetricTrainableParams])
 	}
 	p8, m8 := ppl(`, "ptq": "rtn", "ptq_bits": 8`)
+	if m8[llama.MetricTrainableParams] != 0 {
+		t.Errorf("a post-training-quantized model reports %v trainable parameters, want 0", m8[llama.MetricTrainableParams])
+	}
 	p2, _ := ppl(`, "ptq": "rtn", "ptq_bits": 2`)
 	psq, msq := ppl(`, "ptq": "squeezellm", "ptq_bits": 3`)
 	t.Logf("perplexity: float %.3f, rtn-8 %.3f, rtn-2 %.3f, squeezellm-3 %.3f", base, p8, p2, psq)

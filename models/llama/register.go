@@ -107,11 +107,14 @@ func Pretrained(store *model.Store, path string, params map[string]any) error {
 }
 
 // Trainable says which variables training updates: with LoRA (lora_rank > 0) only the
-// adapters and LSQ's step sizes, the base model frozen (LoRA, QLoRA, QA-LoRA, LQ-LoRA);
-// otherwise every variable (full fine-tuning, QAT).
+// adapters and LSQ's step sizes, the base model frozen (LoRA, QLoRA, QA-LoRA, LQ-LoRA); with
+// ptq and no adapters nothing (a quantized model is evaluated, not trained); otherwise every
+// variable (full fine-tuning, QAT).
 func Trainable(path string, params map[string]any) bool {
 	if params[ParamLoRARank].(int) == 0 {
-		return true
+		// Training a post-training-quantized base would leave the quantization grid: a PTQ
+		// model trains only through adapters.
+		return params[ParamPTQ].(string) == "none"
 	}
 	name := path[strings.LastIndex(path, "/")+1:]
 	return name == VarLoRAA || name == VarLoRAB || name == qat.LSQStepVar || name == qat.LSQActivationStepVar

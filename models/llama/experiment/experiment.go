@@ -27,6 +27,7 @@ import (
 	"github.com/qzoo/qzoo/plots"
 	"github.com/qzoo/qzoo/sweep"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 // Trained are the configs of the adaptation rows, in table order; full_finetune comes before
@@ -110,7 +111,7 @@ func Run(o Options) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("experiment: base on its own stories: %w", err)
 		}
-		rows = append(rows, Row{Name: "base", Family: "float", Text: "own stories", Metrics: res.Eval})
+		rows = append(rows, Row{Name: "base", Family: "base (TinyStories)", Text: "own stories", Metrics: res.Eval})
 		more, err := runSweeps(o, set, "own stories")
 		if err != nil {
 			return nil, err
@@ -214,8 +215,10 @@ func runSweeps(o Options, set, text string) ([]Row, error) {
 // family names the series of a trained row.
 func family(name string) string {
 	switch name {
-	case "base", "full_finetune":
-		return "float"
+	case "base":
+		return "base (TinyStories)"
+	case "full_finetune":
+		return "full fine-tune"
 	case "ptq":
 		return "PTQ rtn"
 	}
@@ -278,9 +281,9 @@ func Figure(rows []Row) plots.Figure {
 			if _, ok := series[r.Family]; !ok {
 				order = append(order, r.Family)
 			}
-			series[r.Family] = append(series[r.Family], plotter.XY{X: bits, Y: ppl})
+			series[r.Family] = append(series[r.Family], plotter.XY{X: bits / 1e6, Y: ppl})
 		}
-		panel := plots.Panel{Title: "Held-out perplexity on " + text, XLabel: "total model bits", YLabel: "perplexity",
+		panel := plots.Panel{Title: "Held-out perplexity on " + text, XLabel: "total model bits (Mbit)", YLabel: "perplexity",
 			LogX: true, LogY: true}
 		for _, name := range order {
 			pts := series[name]
@@ -289,5 +292,6 @@ func Figure(rows []Row) plots.Figure {
 		}
 		fig.Panels = append(fig.Panels, panel)
 	}
+	fig.Width, fig.Height = vg.Length(len(fig.Panels))*6.5*vg.Inch, 5*vg.Inch
 	return fig
 }
