@@ -48,6 +48,10 @@ const (
 	DefaultLlamaSteps       = 20
 	DefaultLlamaTorchWarmup = 2
 	DefaultGenerateTokens   = 256
+	// DefaultLlamaOMPWaitPolicy makes PyTorch's idle OpenMP threads sleep instead of spinning:
+	// with libgomp's default spinning, any other process on the cores made PyTorch 25× slower
+	// (BENCHMARKS.md).
+	DefaultLlamaOMPWaitPolicy = "PASSIVE"
 	// CheckedTokens is how many greedy tokens from BOS the PyTorch peer must reproduce (the
 	// length of llama2.c's own test of stories260K).
 	CheckedTokens = 200
@@ -296,7 +300,8 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 			return report, err
 		}
 		report.Peer = peer
-		desc := fmt.Sprintf("PyTorch %v, %v threads, BLAS %v", peer["torch_version"], peer["threads"], peer["blas"])
+		desc := fmt.Sprintf("PyTorch %v, %v threads, OMP_WAIT_POLICY=%v, malloc: %v, BLAS %v", peer["torch_version"], peer["threads"],
+			peer["omp_wait_policy"], peer["malloc"], peer["blas"])
 		for i := range rows {
 			m := &rows[i]
 			if m.Name != PyTorchName {
@@ -497,6 +502,9 @@ func MeasureTorchLlama(o Options, cfg *framework.Config, checkpoint, tokenFile s
 	}
 	cmd := exec.Command(o.Python, append([]string{script.Name()}, args...)...)
 	cmd.Env = torchEnv(os.Environ(), o.TorchBLASDir, o.Threads)
+	if o.TorchOMPWaitPolicy != "" {
+		cmd.Env = setEnv(cmd.Env, "OMP_WAIT_POLICY", o.TorchOMPWaitPolicy)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -510,6 +518,12 @@ func MeasureTorchLlama(o Options, cfg *framework.Config, checkpoint, tokenFile s
 		required = append(required, "generate_seconds")
 	}
 	return parsePeerJSON(stdout.Bytes(), required...)
+}
+
+// setEnv returns env with key set to value (replacing any earlier value).
+func setEnv(env []string, key, value string) []string {
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
+	return append(out, key+"="+value)
 }
 
 // PrintLlamaReport writes the Llama results table and the context needed to read it.

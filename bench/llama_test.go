@@ -114,6 +114,17 @@ func TestSummarizeLlama(t *testing.T) {
 	}
 }
 
+func TestSetEnv(t *testing.T) {
+	env := []string{"A=1", "OMP_WAIT_POLICY=ACTIVE", "B=2"}
+	got := setEnv(env, "OMP_WAIT_POLICY", "PASSIVE")
+	if want := []string{"A=1", "B=2", "OMP_WAIT_POLICY=PASSIVE"}; !slices.Equal(got, want) {
+		t.Errorf("setEnv = %v, want %v", got, want)
+	}
+	if env[1] != "OMP_WAIT_POLICY=ACTIVE" {
+		t.Errorf("setEnv modified its argument: %v", env)
+	}
+}
+
 func TestFirstDifference(t *testing.T) {
 	for _, c := range []struct {
 		a, b []int
@@ -138,7 +149,7 @@ func TestLlamaEndToEnd(t *testing.T) {
 	const genTokens = 48
 	o := Options{Steps: 2, Rounds: 1, Threads: runtime.NumCPU(), Backends: framework.GoBackend,
 		DataDir: sharedDataDir, Python: python, TorchWarmup: 1, TorchBLASDir: DefaultTorchBLASDir,
-		NoTorch: noTorch, JSONPath: t.TempDir() + "/report.json", Tasks: TaskTrain + "," + TaskGenerate,
+		TorchOMPWaitPolicy: DefaultLlamaOMPWaitPolicy, NoTorch: noTorch, JSONPath: t.TempDir() + "/report.json", Tasks: TaskTrain + "," + TaskGenerate,
 		GenTokens: genTokens, Set: "batch_size=4;text_seq_len=32;eval_examples=4;eval_batch_size=4"}
 	report, err := RunLlama(o, testWriter{t})
 	if err != nil {
@@ -170,6 +181,9 @@ func TestLlamaEndToEnd(t *testing.T) {
 	if noTorch {
 		t.Logf("%s has no torch: PyTorch peer not checked", python)
 		return
+	}
+	if got := report.Peer["omp_wait_policy"]; got != DefaultLlamaOMPWaitPolicy {
+		t.Errorf("the PyTorch peer ran with OMP_WAIT_POLICY=%v, want %s", got, DefaultLlamaOMPWaitPolicy)
 	}
 	if got := report.Peer["tokens_checked"]; got != float64(genTokens) {
 		t.Errorf("the PyTorch peer checked %v greedy tokens, want %d", got, genTokens)

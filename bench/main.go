@@ -43,7 +43,10 @@
 //	task | backend | tokens/s | × PyTorch
 //
 // The PyTorch peer must reproduce the Go model's first 200 greedy tokens, and every backend
-// the first backend's. -tasks train or -tasks generate measures one of the two.
+// the first backend's. -tasks train or -tasks generate measures one of the two. The peer runs
+// with OMP_WAIT_POLICY=PASSIVE (-torch_omp_wait_policy) and keeps freed memory in glibc's heap
+// (see torch_llama.py): with libgomp's spinning threads and glibc's mmap of large blocks, other
+// processes and page faults made PyTorch 10-25× slower on these VMs.
 package main
 
 import (
@@ -117,6 +120,8 @@ type Options struct {
 	Model        string // ModelVQAE or ModelLlama
 	Tasks        string // llama: comma-separated TaskTrain, TaskGenerate
 	GenTokens    int    // llama: generated tokens per measurement
+	// TorchOMPWaitPolicy, if set, is PyTorch's OMP_WAIT_POLICY (llama: PASSIVE by default).
+	TorchOMPWaitPolicy string
 }
 
 // Measurement is one row of the report.
@@ -206,6 +211,7 @@ func main() {
 	flag.StringVar(&o.Model, "model", ModelVQAE, "model to benchmark: "+ModelVQAE+" or "+ModelLlama)
 	flag.StringVar(&o.Tasks, "tasks", TaskTrain+","+TaskGenerate, "llama: tasks to measure, comma-separated")
 	flag.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement")
+	flag.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = libgomp's default; llama: default `+DefaultLlamaOMPWaitPolicy+`)`)
 	flag.Parse()
 	var err error
 	switch o.Model {
@@ -226,6 +232,9 @@ func main() {
 		}
 		if !set["torch_warmup"] {
 			o.TorchWarmup = DefaultLlamaTorchWarmup
+		}
+		if !set["torch_omp_wait_policy"] {
+			o.TorchOMPWaitPolicy = DefaultLlamaOMPWaitPolicy
 		}
 		var report *LlamaReport
 		report, err = RunLlama(o, os.Stderr)
