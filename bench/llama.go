@@ -137,6 +137,9 @@ type LlamaRow struct {
 	LoadAvg              []float64 `json:"load_avg_1min"`
 	// WallStepsPerSecond are framework.Run's own speeds (compilation included), Go training only.
 	WallStepsPerSecond []float64 `json:"wall_steps_per_second,omitempty"`
+	// FinalLoss is the training loss of the last step of each round (training only): both sides
+	// fine-tune the same model on the same text, so they should be close.
+	FinalLoss []float64 `json:"final_loss,omitempty"`
 	// Tokens are the greedy tokens of the last generation (generation only).
 	Tokens []int `json:"tokens,omitempty"`
 }
@@ -268,12 +271,13 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 			var seconds, rate float64
 			switch m.Task {
 			case TaskTrain:
-				median, wall, desc, err := measureRun(cfg, m.Spec, data, o.DataDir)
+				res, desc, err := measureRun(cfg, m.Spec, data, o.DataDir)
 				if err != nil {
 					return report, err
 				}
-				seconds, rate, m.Description = median, tokensPerStep/median, desc
-				m.WallStepsPerSecond = append(m.WallStepsPerSecond, wall)
+				seconds, rate, m.Description = res.MedianStepSeconds, tokensPerStep/res.MedianStepSeconds, desc
+				m.WallStepsPerSecond = append(m.WallStepsPerSecond, res.StepsPerSecond)
+				m.FinalLoss = append(m.FinalLoss, res.Train["loss"])
 			case TaskGenerate:
 				elapsed, tokens, desc, err := MeasureGeneration(m.Spec, weights, o.GenTokens)
 				if err != nil {
@@ -312,7 +316,9 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 			switch m.Task {
 			case TaskTrain:
 				median, _ := peer["median_step_seconds"].(float64)
+				loss, _ := peer["final_loss"].(float64)
 				m.RoundSeconds = append(m.RoundSeconds, median)
+				m.FinalLoss = append(m.FinalLoss, loss)
 				m.RoundTokensPerSecond = append(m.RoundTokensPerSecond, tokensPerStep/median)
 			case TaskGenerate:
 				elapsed, _ := peer["generate_seconds"].(float64)

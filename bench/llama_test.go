@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,6 +188,10 @@ func TestLlamaEndToEnd(t *testing.T) {
 	}
 	if got := report.Peer["tokens_checked"]; got != float64(genTokens) {
 		t.Errorf("the PyTorch peer checked %v greedy tokens, want %d", got, genTokens)
+	}
+	goLoss, torchLoss := byTask[TaskTrain][0].FinalLoss, byTask[TaskTrain][1].FinalLoss
+	if len(goLoss) != 1 || len(torchLoss) != 1 || !(goLoss[0] > 0 && goLoss[0] < 10) || math.Abs(goLoss[0]-torchLoss[0]) > 1.5 {
+		t.Errorf("final training losses: Go %v, PyTorch %v, want both finite and close (same model and text)", goLoss, torchLoss)
 	}
 	want := llama.Stories260K.NumParams()
 	if got := report.Peer["parameters"]; got != float64(want) {

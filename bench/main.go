@@ -411,29 +411,34 @@ func findUp(rel string) string {
 // framework.Run and returns the median train step (seconds), Run's own steps/s (compilation
 // included) and the backend's description.
 func MeasureGoMLX(cfg *framework.Config, spec string, data *framework.Data) (median, wallStepsPerSecond float64, description string, err error) {
-	return measureRun(cfg, spec, data, "")
-}
-
-// measureRun is MeasureGoMLX with the data directory where cfg's init_from is looked for.
-func measureRun(cfg *framework.Config, spec string, data *framework.Data, dataDir string) (median, wallStepsPerSecond float64, description string, err error) {
-	backend, err := framework.NewBackendFromSpec(spec)
+	res, description, err := measureRun(cfg, spec, data, "")
 	if err != nil {
 		return 0, 0, "", err
+	}
+	return res.MedianStepSeconds, res.StepsPerSecond, description, nil
+}
+
+// measureRun is MeasureGoMLX with the data directory where cfg's init_from is looked for; it
+// returns framework.Run's whole result.
+func measureRun(cfg *framework.Config, spec string, data *framework.Data, dataDir string) (*framework.Result, string, error) {
+	backend, err := framework.NewBackendFromSpec(spec)
+	if err != nil {
+		return nil, "", err
 	}
 	defer backend.Finalize()
 	dir, err := os.MkdirTemp("", "qzoo-bench-")
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("bench: %w", err)
+		return nil, "", fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Data: data, Backend: backend, Out: io.Discard, Quiet: true})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("bench: training on %s: %w", spec, err)
+		return nil, "", fmt.Errorf("bench: training on %s: %w", spec, err)
 	}
 	if res.Step != int64(cfg.Steps) {
-		return 0, 0, "", fmt.Errorf("bench: training on %s stopped at step %d of %d", spec, res.Step, cfg.Steps)
+		return nil, "", fmt.Errorf("bench: training on %s stopped at step %d of %d", spec, res.Step, cfg.Steps)
 	}
-	return res.MedianStepSeconds, res.StepsPerSecond, backend.Description(), nil
+	return res, backend.Description(), nil
 }
 
 // TorchArgs are the arguments of torch_vqae.py that make it train the network of cfg with the
