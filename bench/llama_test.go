@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,7 +84,8 @@ func TestTorchLlamaArgs(t *testing.T) {
 	args := TorchLlamaArgs(o, cfg, "/w/stories260K.bin", "/tmp/t.i32", []string{TaskTrain, TaskGenerate}, expect)
 	want := map[string]string{"--checkpoint": "/w/stories260K.bin", "--tokens": "/tmp/t.i32", "--threads": "3",
 		"--batch": "8", "--seq-len": "64", "--warmup": "2", "--steps": "9", "--lr": "0.0005",
-		"--weight-decay": "0.01", "--beta1": "0.9", "--beta2": "0.999", "--eps": "1e-08", "--gen-tokens": "100", "--seed": "1"}
+		"--weight-decay": "0.01", "--beta1": "0.9", "--beta2": "0.999", "--eps": "1e-08", "--gen-tokens": "100",
+		"--gen-runs": strconv.Itoa(GenerateTimedRuns), "--seed": "1"}
 	for flag, value := range want {
 		if i := slices.Index(args, flag); i < 0 || i+1 >= len(args) || args[i+1] != value {
 			t.Errorf("%s: args %v, want %s %s", flag, args, flag, value)

@@ -36,8 +36,8 @@
 //
 // training tokens/s (framework.Run fine-tuning from stories260K on the Shakespeare windows of
 // datasets/text, batch 32 × 256, AdamW, constant learning rate: batch·L / median step) and
-// generation tokens/s (llama.NewGenerator, greedy from BOS, batch 1, with the KV cache; one
-// untimed generation first), on each backend and in bench/torch_llama.py (the same model in
+// generation tokens/s (llama.NewGenerator, greedy from BOS, batch 1, with the KV cache; the
+// fastest of 5 timed generations after an untimed one), on each backend and in bench/torch_llama.py (the same model in
 // PyTorch, same weights, token stream, batch, optimizer and threads), and prints
 //
 //	task | backend | tokens/s | × PyTorch
