@@ -29,6 +29,24 @@
 //
 // -json FILE writes the whole report; -cpuprofile FILE profiles the Go side (PyTorch runs in a
 // child process and is not in the profile): go tool pprof -top FILE.
+//
+// With -model llama it measures models/llama on llama2.c's stories260K instead (see llama.go):
+//
+//	go run ./bench -model llama -data_dir ../shared/data [-rounds 3] [-steps 20] [-gen_tokens 256]
+//
+// training tokens/s (framework.Run fine-tuning from stories260K on the Shakespeare windows of
+// datasets/text, batch 32 × 256, AdamW, constant learning rate: batch·L / median step) and
+// generation tokens/s (llama.NewGenerator, greedy from BOS, batch 1, with the KV cache; the
+// fastest of 5 timed generations after an untimed one), on each backend and in bench/torch_llama.py (the same model in
+// PyTorch, same weights, token stream, batch, optimizer and threads), and prints
+//
+//	task | backend | tokens/s | × PyTorch
+//
+// The PyTorch peer must reproduce the Go model's first 200 greedy tokens, and every backend
+// the first backend's. -tasks train or -tasks generate measures one of the two. The peer runs
+// with OMP_WAIT_POLICY=PASSIVE (-torch_omp_wait_policy) and keeps freed memory in glibc's heap
+// (see torch_llama.py): with libgomp's spinning threads and glibc's mmap of large blocks, other
+// processes and page faults made PyTorch 10-25× slower on these VMs.
 package main
 
 import (
@@ -99,6 +117,11 @@ type Options struct {
 	NoTorch      bool   // skip PyTorch
 	JSONPath     string // write the report here
 	CPUProfile   string // CPU profile of the Go side
+	Model        string // ModelVQAE or ModelLlama
+	Tasks        string // llama: comma-separated TaskTrain, TaskGenerate
+	GenTokens    int    // llama: generated tokens per measurement
+	// TorchOMPWaitPolicy, if set, is PyTorch's OMP_WAIT_POLICY (llama: PASSIVE by default).
+	TorchOMPWaitPolicy string
 }
 
 // Measurement is one row of the report.
@@ -174,21 +197,52 @@ func main() {
 	var o Options
 	flag.StringVar(&o.ConfigPath, "config", "", "config to benchmark (default "+DefaultConfig+" if found, else an inline SimVQ config)")
 	flag.StringVar(&o.Set, "set", "", `extra overrides "key=value;..." (e.g. "vq_codebook_size=512")`)
-	flag.IntVar(&o.Steps, "steps", 30, "train steps per measurement (Go: including the compiling first step; PyTorch: after -torch_warmup)")
+	flag.IntVar(&o.Steps, "steps", 30, "train steps per measurement (Go: including the compiling first step; PyTorch: after -torch_warmup); llama: default 20")
 	flag.IntVar(&o.Rounds, "rounds", 1, "repeat every measurement this many times, interleaved; the fastest round is reported")
 	flag.IntVar(&o.Threads, "threads", runtime.NumCPU(), "GOMAXPROCS and PyTorch's torch.set_num_threads")
 	flag.StringVar(&o.Backends, "backends", "", "comma-separated backend specs (default: framework.AvailableBackends())")
-	flag.StringVar(&o.DataDir, "data_dir", fashionmnist.SystemDir, "directory of the Fashion-MNIST idx files, read by both sides")
+	flag.StringVar(&o.DataDir, "data_dir", fashionmnist.SystemDir, "directory of the Fashion-MNIST idx files, read by both sides (llama: the data directory of stories260K and Shakespeare; default framework.LocateData's search path)")
 	flag.StringVar(&o.Python, "python", "/usr/bin/python3", "Python interpreter with torch")
-	flag.IntVar(&o.TorchWarmup, "torch_warmup", 5, "untimed PyTorch steps before the timed ones")
+	flag.IntVar(&o.TorchWarmup, "torch_warmup", 5, "untimed PyTorch steps before the timed ones (llama: default 2)")
 	flag.StringVar(&o.TorchBLASDir, "torch_blas_dir", DefaultTorchBLASDir, "prepended to PyTorch's LD_LIBRARY_PATH if it exists (\"\" = leave the system's BLAS)")
 	flag.BoolVar(&o.NoTorch, "no_torch", false, "do not run PyTorch")
 	flag.StringVar(&o.JSONPath, "json", "", "write the report as JSON to this file")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the Go side to this file")
+	flag.StringVar(&o.Model, "model", ModelVQAE, "model to benchmark: "+ModelVQAE+" or "+ModelLlama)
+	flag.StringVar(&o.Tasks, "tasks", TaskTrain+","+TaskGenerate, "llama: tasks to measure, comma-separated")
+	flag.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement")
+	flag.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = libgomp's default; llama: default `+DefaultLlamaOMPWaitPolicy+`)`)
 	flag.Parse()
-	report, err := Run(o, os.Stderr)
-	if report != nil {
-		PrintReport(os.Stdout, report)
+	var err error
+	switch o.Model {
+	case ModelVQAE:
+		var report *Report
+		report, err = Run(o, os.Stderr)
+		if report != nil {
+			PrintReport(os.Stdout, report)
+		}
+	case ModelLlama:
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["steps"] {
+			o.Steps = DefaultLlamaSteps
+		}
+		if !set["data_dir"] {
+			o.DataDir = "" // framework.LocateData's search path
+		}
+		if !set["torch_warmup"] {
+			o.TorchWarmup = DefaultLlamaTorchWarmup
+		}
+		if !set["torch_omp_wait_policy"] {
+			o.TorchOMPWaitPolicy = DefaultLlamaOMPWaitPolicy
+		}
+		var report *LlamaReport
+		report, err = RunLlama(o, os.Stderr)
+		if report != nil {
+			PrintLlamaReport(os.Stdout, report)
+		}
+	default:
+		err = fmt.Errorf("-model %q: valid models are %s and %s", o.Model, ModelVQAE, ModelLlama)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -357,24 +411,34 @@ func findUp(rel string) string {
 // framework.Run and returns the median train step (seconds), Run's own steps/s (compilation
 // included) and the backend's description.
 func MeasureGoMLX(cfg *framework.Config, spec string, data *framework.Data) (median, wallStepsPerSecond float64, description string, err error) {
-	backend, err := framework.NewBackendFromSpec(spec)
+	res, description, err := measureRun(cfg, spec, data, "")
 	if err != nil {
 		return 0, 0, "", err
+	}
+	return res.MedianStepSeconds, res.StepsPerSecond, description, nil
+}
+
+// measureRun is MeasureGoMLX with the data directory where cfg's init_from is looked for; it
+// returns framework.Run's whole result.
+func measureRun(cfg *framework.Config, spec string, data *framework.Data, dataDir string) (*framework.Result, string, error) {
+	backend, err := framework.NewBackendFromSpec(spec)
+	if err != nil {
+		return nil, "", err
 	}
 	defer backend.Finalize()
 	dir, err := os.MkdirTemp("", "qzoo-bench-")
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("bench: %w", err)
+		return nil, "", fmt.Errorf("bench: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, Data: data, Backend: backend, Out: io.Discard, Quiet: true})
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Data: data, Backend: backend, Out: io.Discard, Quiet: true})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("bench: training on %s: %w", spec, err)
+		return nil, "", fmt.Errorf("bench: training on %s: %w", spec, err)
 	}
 	if res.Step != int64(cfg.Steps) {
-		return 0, 0, "", fmt.Errorf("bench: training on %s stopped at step %d of %d", spec, res.Step, cfg.Steps)
+		return nil, "", fmt.Errorf("bench: training on %s stopped at step %d of %d", spec, res.Step, cfg.Steps)
 	}
-	return res.MedianStepSeconds, res.StepsPerSecond, backend.Description(), nil
+	return res, backend.Description(), nil
 }
 
 // TorchArgs are the arguments of torch_vqae.py that make it train the network of cfg with the
@@ -459,6 +523,12 @@ func torchEnv(env []string, blasDir string, threads int) []string {
 // ParsePeerOutput returns the last line of out that is a JSON object, which must hold a positive
 // "median_step_seconds".
 func ParsePeerOutput(out []byte) (map[string]any, error) {
+	return parsePeerJSON(out, "median_step_seconds")
+}
+
+// parsePeerJSON returns the last line of out that is a JSON object, which must hold a positive
+// number under each of the required keys.
+func parsePeerJSON(out []byte, required ...string) (map[string]any, error) {
 	var last map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
@@ -475,9 +545,11 @@ func ParsePeerOutput(out []byte) (map[string]any, error) {
 	if last == nil {
 		return nil, fmt.Errorf("bench: the PyTorch peer printed no JSON line; its output was:\n%s", tail(string(out), 2000))
 	}
-	median, ok := last["median_step_seconds"].(float64)
-	if !ok || !(median > 0) || math.IsInf(median, 0) {
-		return nil, fmt.Errorf("bench: the PyTorch peer's JSON has no positive median_step_seconds: %v", last)
+	for _, key := range required {
+		v, ok := last[key].(float64)
+		if !ok || !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("bench: the PyTorch peer's JSON has no positive %s: %v", key, last)
+		}
 	}
 	return last, nil
 }
