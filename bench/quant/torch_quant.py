@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""PyTorch peer of qzoo's quant package, for the throughput benchmark in bench/quant/main.go.
+
+It quantizes the same float32 matrix as the Go side (read from a raw little-endian float32 file)
+to the same stored form, dequantizes it back, times both, and prints ONE JSON line.
+
+The arithmetic is that of quant/rtn.go and quant/nf4.go, vectorized over groups [rows, G, g]
+(a row whose width the group size does not divide is padded with zeros to a whole group; zeros
+move neither rtn's range, which contains 0 anyway, nor nf4's absmax):
+
+    rtn (asymmetric):  lo = min(0, min w), hi = max(0, max w), s = fp16(float32((hi−lo)/(2^b−1))),
+                       z = clamp(round(−lo/s), 0, 2^b−1), q = clamp(round(w/s)+z, 0, 2^b−1),
+                       ŵ = (q−z)·s                    (round: half to even, as torch.round)
+    nf4:               c = max|w| per block, q = index of the NF4 level nearest w/c (ties to
+                       the lower level: bucketize over the 15 midpoints), ŵ = ℓ_q·c
+    nf4 double quant:  μ = float32(mean c), s₂ = float32(max|c−μ|/127) per 256 constants,
+                       k = clamp(round((c−μ)/s₂), −127, 127), ĉ = float32(μ + k·s₂); codes use ĉ
+
+Each operation is called until --min-time has passed and its fastest call is reported. The
+timed quantize ends with the stored form qzoo's Quantized holds: codes packed LSB-first
+(2 per byte at 4 bits), fp16 scales and uint8 zero points (rtn), fp32 absmax or their int8
+codes, scales and mean (nf4). The timed dequantize starts from it and ends with a float32
+[rows, cols] tensor.
+
+Two precisions:
+
+    exact  qzoo computes in float64; this mode does too wherever the rounding can differ
+           (w/s, w/c, ℓ·c and the per-group constants), so the stored form is byte-identical
+           to qzoo's and ŵ bit-identical. rtn's ŵ = (q−z)·s is exact in float32 (a ≤ 9-bit
+           integer times an 11-bit fp16 scale), so both modes compute it in float32.
+    fp32   the per-weight work in float32, as one would write it in PyTorch (the per-group
+           constants stay as in exact): a code whose w/s or w/c lies within a float32
+           rounding of a decision boundary may differ, and nf4's ŵ by an ulp.
+
+With --dump DIR it writes, per spec and precision, the payload of quant's MarshalBinary (the
+bytes between its 41-byte header and its checksum) and the dequantized float32 matrix, for
+the Go side to compare.
+
+Usage: /usr/bin/python3 bench/quant/torch_quant.py --matrix W.f32 --rows R --cols C \
+           --specs '[{"name": "rtn-w4-g64-asym", "method": "rtn", "bits": 4, "group": 64}]' \
+           --levels=l0,...,l15 [--threads 2] [--warmup 1] [--min-time 0.5]
+Output: {"framework": "pytorch", ..., "results": [{"spec": ..., "precision": ...,
+         "quantize_seconds": ..., "dequantize_seconds": ...}, ...]}
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+NF4_ZERO = 7  # code of the level 0
+DOUBLE_QUANT_BLOCK = 256  # absmax constants per second-level block
+PRECISIONS = ("exact", "fp32")
+
+
+def grouped(w, group):
+    """w [rows, cols] as [rows, G, g], zero-padded to whole groups; returns it and g."""
+    rows, cols = w.shape
+    g = cols if group == 0 or group > cols else group
+    per_row = -(-cols // g)
+    if per_row * g != cols:
+        w = F.pad(w, (0, per_row * g - cols))
+    return w.reshape(rows, per_row, g), g
+
+
+def ungrouped(x, rows, cols):
+    """The inverse of grouped: [rows, G, g] back to [rows, cols], dropping the padding."""
+    x = x.reshape(rows, -1)
+    return x if x.shape[1] == cols else x[:, :cols].contiguous()
+
+
+def pack(codes, bits):
+    """Packs uint8 codes (flat) of width bits (a divisor of 8) LSB-first, as quant.Pack."""
+    if bits == 8:
+        return codes.clone()
+    per_byte = 8 // bits
+    n = codes.numel()
+    if n % per_byte:
+        codes = F.pad(codes, (0, per_byte - n % per_byte))
+    c = codes.view(-1, per_byte)
+    out = c[:, 0].clone()
+    for j in range(1, per_byte):
+        out |= c[:, j] << (j * bits)
+    return out
+
+
+def unpack(packed, bits, n):
+    """The inverse of pack: n uint8 codes."""
+    if bits == 8:
+        return packed
+    per_byte = 8 // bits
+    mask = (1 << bits) - 1
+    parts = [(packed >> (j * bits)) & mask for j in range(per_byte)]
+    return torch.stack(parts, dim=1).view(-1)[:n]
+
+
+class RTN:
+    """Asymmetric uniform round-to-nearest, quant/rtn.go."""
+
+    def __init__(self, bits, group, exact):
+        if 8 % bits:
+            raise ValueError(f"rtn: {bits} bits: this peer packs widths that divide 8 only")
+        self.bits, self.group, self.exact = bits, group, exact
+
+    def quantize(self, w):
+        rows, cols = w.shape
+        wg, _ = grouped(w, self.group)
+        max_code = (1 << self.bits) - 1
+        lo = wg.amin(-1).clamp_(max=0).double()
+        hi = wg.amax(-1).clamp_(min=0).double()
+        scale16 = ((hi - lo) / max_code).float().half()  # qzoo: fp16(float32(float64 quotient))
+        s = scale16.double()
+        positive = s > 0
+        s_safe = torch.where(positive, s, torch.ones_like(s))  # a zero scale codes all as z = 0
+        zero = torch.where(positive, torch.round(-lo / s_safe).clamp_(0, max_code), torch.zeros_like(s))
+        x = wg.double() if self.exact else wg.clone()
+        dtype = x.dtype
+        x.div_(s_safe.to(dtype).unsqueeze(-1)).round_().add_(zero.to(dtype).unsqueeze(-1)).clamp_(0, max_code)
+        codes = ungrouped(x.to(torch.uint8), rows, cols).view(-1)
+        return {"shape": (rows, cols), "codes": pack(codes, self.bits),
+                "scales": scale16, "zeros": zero.to(torch.uint8)}
+
+    def dequantize(self, q):
+        rows, cols = q["shape"]
+        codes = unpack(q["codes"], self.bits, rows * cols).view(rows, cols)
+        cg, _ = grouped(codes, self.group)
+        x = cg.float()
+        x.sub_(q["zeros"].float().unsqueeze(-1)).mul_(q["scales"].float().unsqueeze(-1))
+        return ungrouped(x, rows, cols)
+
+    def payload(self, q):
+        return (q["codes"].numpy().tobytes() + q["scales"].numpy().astype("<f2").tobytes()
+                + pack(q["zeros"].reshape(-1), self.bits).numpy().tobytes())
+
+
+class NF4:
+    """QLoRA's NormalFloat4 with absmax blocks, optionally double-quantized, quant/nf4.go."""
+
+    def __init__(self, group, double_quant, levels, exact):
+        self.group, self.double_quant, self.exact = group, double_quant, exact
+        dtype = torch.float64 if exact else torch.float32
+        levels = torch.tensor(levels, dtype=torch.float64)
+        self.levels = levels.to(dtype)
+        self.mids = ((levels[1:] + levels[:-1]) / 2).to(dtype)  # qzoo: float64 midpoints
+
+    def quantize(self, w):
+        rows, cols = w.shape
+        wg, _ = grouped(w, self.group)
+        absmax = wg.abs().amax(-1)  # float32 [rows, G]
+        q = {"shape": (rows, cols)}
+        if self.double_quant:
+            q.update(double_quantize(absmax.reshape(-1)))
+            c = block_absmax(q).view_as(absmax)
+        else:
+            q["absmax"] = absmax
+            c = absmax
+        positive = c > 0
+        c_safe = torch.where(positive, c, torch.ones_like(c))
+        x = wg.double() if self.exact else wg.clone()
+        x.div_(c_safe.to(x.dtype).unsqueeze(-1))
+        codes = torch.bucketize(x, self.mids, out_int32=True).to(torch.uint8)
+        if not bool(positive.all()):
+            codes.masked_fill_(~positive.unsqueeze(-1), NF4_ZERO)
+        q["codes"] = pack(ungrouped(codes, rows, cols).view(-1), 4)
+        return q
+
+    def dequantize(self, q):
+        rows, cols = q["shape"]
+        codes = unpack(q["codes"], 4, rows * cols).view(rows, cols)
+        cg, _ = grouped(codes, self.group)
+        x = self.levels.index_select(0, cg.reshape(-1).long()).view(cg.shape)  # ℓ_q
+        c = block_absmax(q).view(rows, -1).to(self.levels.dtype)
+        x.mul_(c.clamp(min=0).unsqueeze(-1))  # a block whose constant is ≤ 0 decodes to zeros
+        return ungrouped(x.float(), rows, cols)
+
+    def payload(self, q):
+        if not self.double_quant:
+            return q["codes"].numpy().tobytes() + q["absmax"].numpy().astype("<f4").tobytes()
+        return (q["codes"].numpy().tobytes() + np.float32(q["mean"]).astype("<f4").tobytes()
+                + q["scale2"].numpy().astype("<f4").tobytes() + q["codes2"].numpy().tobytes())
+
+
+def double_quantize(c):
+    """Codes the fp32 absmax constants c (flat) to int8 around their mean, as doubleQuantize."""
+    mean = float(np.float32(c.double().mean().item()))  # qzoo: float32(float64 sum / n)
+    d = c.double() - mean
+    n = d.numel()
+    blocks = -(-n // DOUBLE_QUANT_BLOCK)
+    dg = F.pad(d, (0, blocks * DOUBLE_QUANT_BLOCK - n)).view(blocks, DOUBLE_QUANT_BLOCK)
+    scale2 = (dg.abs().amax(-1) / 127).float()
+    s = scale2.double()
+    s_safe = torch.where(s > 0, s, torch.ones_like(s))
+    k = (dg / s_safe.unsqueeze(-1)).round_().clamp_(-127, 127)
+    k.masked_fill_((s == 0).unsqueeze(-1), 0)
+    return {"mean": mean, "scale2": scale2, "codes2": k.view(-1)[:n].to(torch.int8)}
+
+
+def block_absmax(q):
+    """The stored constant of every block (flat, float32): absmax, or μ + k·s₂."""
+    if "absmax" in q:
+        return q["absmax"].reshape(-1)
+    n = q["codes2"].numel()
+    s = q["scale2"].double().repeat_interleave(DOUBLE_QUANT_BLOCK)[:n]
+    return (q["mean"] + q["codes2"].double() * s).float()
+
+
+def make_quantizer(spec, levels, precision):
+    exact = precision == "exact"
+    if spec["method"] == "rtn":
+        if spec.get("symmetric") or spec.get("hadamard") or spec.get("outlier_fraction"):
+            raise ValueError(f"{spec['name']}: this peer implements asymmetric rtn without options only")
+        return RTN(spec["bits"], spec["group"], exact)
+    if spec["method"] == "nf4":
+        if spec.get("hadamard") or spec.get("outlier_fraction"):
+            raise ValueError(f"{spec['name']}: this peer implements nf4 without options only")
+        return NF4(spec["group"] or 64, bool(spec.get("double_quant")), levels, exact)
+    raise ValueError(f"{spec['name']}: method {spec['method']!r} has no peer (rtn and nf4 have)")
+
+
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_calls(fn, min_time):
+    """Calls fn until min_time seconds have passed (at least once); returns the fastest call's
+    seconds, the minor page faults per call, the number of calls and fn's last result."""
+    calls, faults, start, fastest = 0, minor_faults(), time.perf_counter(), float("inf")
+    while True:
+        t0 = time.perf_counter()
+        out = fn()
+        end = time.perf_counter()
+        fastest = min(fastest, end - t0)
+        calls += 1
+        if end - start >= min_time:
+            return fastest, (minor_faults() - faults) / calls, calls, out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--matrix", required=True, help="raw little-endian float32 file, rows×cols row-major")
+    ap.add_argument("--rows", type=int, required=True)
+    ap.add_argument("--cols", type=int, required=True)
+    ap.add_argument("--specs", required=True,
+                    help='JSON list of {"name", "method": "rtn"|"nf4", "bits", "group", "double_quant"}')
+    ap.add_argument("--levels", required=True, help="the 16 NF4 levels, comma-separated (quant.NF4Levels)")
+    ap.add_argument("--precisions", default="exact,fp32", help="comma-separated: exact, fp32")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the Go side's)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed quantize+dequantize calls per spec first")
+    ap.add_argument("--min-time", type=float, default=0.5,
+                    help="repeat each timed operation until this many seconds have passed; the fastest call counts")
+    ap.add_argument("--dump", default="", help="write payloads and dequantized matrices here")
+    args = ap.parse_args(argv)
+    if args.threads < 1 or args.warmup < 0 or args.rows < 1 or args.cols < 1:
+        ap.error("--threads, --rows and --cols must be ≥ 1 and --warmup ≥ 0")
+    precisions = args.precisions.split(",")
+    if any(p not in PRECISIONS for p in precisions):
+        ap.error(f"--precisions {args.precisions}: valid ones are {', '.join(PRECISIONS)}")
+    levels = [float(v) for v in args.levels.split(",")]
+    if len(levels) != 16:
+        ap.error(f"--levels has {len(levels)} values, want 16")
+
+    torch.set_num_threads(args.threads)
+    w = torch.from_numpy(np.fromfile(args.matrix, dtype="<f4").astype(np.float32, copy=False))
+    if w.numel() != args.rows * args.cols:
+        ap.error(f"{args.matrix} holds {w.numel()} float32, want {args.rows}×{args.cols}")
+    w = w.view(args.rows, args.cols)
+
+    results = []
+    for spec in json.loads(args.specs):
+        for precision in precisions:
+            quantizer = make_quantizer(spec, levels, precision)
+            for _ in range(args.warmup):
+                quantizer.dequantize(quantizer.quantize(w))
+            q_seconds, q_faults, q_calls, q = time_calls(lambda: quantizer.quantize(w), args.min_time)
+            d_seconds, d_faults, d_calls, wq = time_calls(lambda: quantizer.dequantize(q), args.min_time)
+            row = {"spec": spec["name"], "precision": precision,
+                   "quantize_seconds": q_seconds, "quantize_calls": q_calls, "quantize_faults": q_faults,
+                   "dequantize_seconds": d_seconds, "dequantize_calls": d_calls, "dequantize_faults": d_faults}
+            if args.dump:
+                base = os.path.join(args.dump, f"{spec['name']}.{precision}")
+                with open(base + ".payload", "wb") as f:
+                    f.write(quantizer.payload(q))
+                wq.numpy().astype("<f4").tofile(base + ".dequantized")
+                row["dump"] = base
+            results.append(row)
+
+    print(json.dumps({
+        "framework": "pytorch",
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "rows": args.rows,
+        "cols": args.cols,
+        "warmup": args.warmup,
+        "min_time_seconds": args.min_time,
+        "results": results,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
