@@ -1,0 +1,89 @@
+package text
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/models/llama"
+)
+
+var dataDir = filepath.Join("..", "..", "..", "shared", "data")
+
+func params(extra map[string]any) map[string]any {
+	p := Params.Defaults()
+	for k, v := range extra {
+		p[k] = v
+	}
+	return p
+}
+
+// TestSplitsAndWindows checks the split by position (no token in two splits, in order) and the
+// windows: BOS, then the tokens before each target, every target of a split once.
+func TestSplitsAndWindows(t *testing.T) {
+	s, err := LoadSplits(dataDir, params(map[string]any{ParamSeqLen: 64}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, va, te := s.Parts[framework.SplitTrain], s.Parts[framework.SplitValidation], s.Parts[framework.SplitTest]
+	n := len(tr) + len(va) + len(te)
+	if n < 500000 || len(te) != int(float64(n)*0.05) || len(va) != int(float64(n)*0.05) {
+		t.Errorf("split sizes train %d, validation %d, test %d of %d", len(tr), len(va), len(te), n)
+	}
+	// The test split is the end of the text.
+	if got := s.Tokenizer.Decode(te[len(te)-20:]); !strings.Contains("\n"+mustTail(t), got) {
+		t.Errorf("the test split does not end the text: %q", got)
+	}
+	w := s.Windows(framework.SplitTest)
+	if w.Len() != len(te)/64 {
+		t.Errorf("%d windows of %d tokens, want %d", w.Len(), len(te), len(te)/64)
+	}
+	in, lab, err := w.Batch([]int{0, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := tensors.MustCopyFlatData[int32](in[0]), tensors.MustCopyFlatData[int32](lab[0])
+	for b, win := range []int{0, 2} {
+		if x[b*64] != llama.BOS {
+			t.Errorf("window %d starts with %d, not BOS", win, x[b*64])
+		}
+		for j := range 64 {
+			if int(y[b*64+j]) != te[win*64+j] {
+				t.Fatalf("window %d label %d is %d, want token %d", win, j, y[b*64+j], te[win*64+j])
+			}
+			if j > 0 && x[b*64+j] != y[b*64+j-1] {
+				t.Fatalf("window %d input %d is not the previous target", win, j)
+			}
+		}
+	}
+	if _, _, err := w.Batch([]int{w.Len()}); err == nil {
+		t.Error("a window past the end was accepted")
+	}
+}
+
+func mustTail(t *testing.T) string {
+	t.Helper()
+	p, err := framework.LocateData(dataDir, "text/tinyshakespeare.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, err := LoadSplits(t.TempDir(), params(map[string]any{ParamFile: "no/such/file.txt"}))
+	if err == nil || !strings.Contains(err.Error(), "no/such/file.txt") {
+		t.Errorf("missing file: %v", err)
+	}
+	_, err = LoadSplits(dataDir, params(map[string]any{ParamSeqLen: 1 << 16, ParamValidation: 0.5, ParamTest: 0.5}))
+	if err == nil || !strings.Contains(err.Error(), "no window") {
+		t.Errorf("no training window: %v", err)
+	}
+}
