@@ -224,14 +224,6 @@ var evalKeys = []string{"eval_split", "eval_examples", "eval_batch_size"}
 // EvaluateWith is Evaluate with overrides of the evaluation keys, in -set syntax
 // ("eval_split=validation;eval_examples=1000"); any other key is an error.
 func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *Config, int64, error) {
-	path, step, err := checkpoint.Latest(dir)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("framework: %s is not a run directory: %w", dir, err)
-	}
-	cfg, err := checkpointConfig(path, dir)
-	if err != nil {
-		return nil, nil, 0, err
-	}
 	for _, kv := range strings.Split(overrides, ";") {
 		key, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		if key = strings.TrimSpace(key); key != "" && !slices.Contains(evalKeys, key) {
@@ -239,14 +231,14 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 				key, strings.Join(evalKeys, ", "))
 		}
 	}
+	cfg, store, step, err := LoadRun(dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	if err := cfg.Set(overrides); err != nil {
 		return nil, nil, 0, fmt.Errorf("framework: evaluation overrides: %w", err)
 	}
 	m, err := LookupModel(cfg.Model)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	store, err := loadStore(cfg, path)
 	if err != nil {
 		return nil, nil, 0, err
 	}
