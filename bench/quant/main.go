@@ -17,7 +17,7 @@
 // differ and max |ŵ_go − ŵ_torch| are printed, since a speed ratio between two different
 // computations would mean nothing. It prints
 //
-//	shape | spec | op | Go M/s | Go GB/s | PyTorch M/s | PyTorch GB/s | × PyTorch | fp32 M/s | × fp32
+//	shape | spec | op | Go M/s | Go GB/s | PyTorch M/s | PyTorch GB/s | × PyTorch | fp32 M/s | × fp32 | faults
 //
 // where M/s is millions of weights per second, GB/s the float32 side's bytes per second (the
 // input of quantize, the output of dequantize), and "× PyTorch" PyTorch's (exact) time divided
@@ -30,9 +30,10 @@
 // Fairness: GOMAXPROCS and torch.set_num_threads are both -threads (default: all cores). Both
 // sides get -warmup untimed calls of every spec first. PyTorch runs with glibc's malloc told to
 // keep freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_; -torch_keep_memory=false
-// leaves the defaults): by default every buffer above 32 MiB is a fresh mmap, and on these VMs
-// faulting its pages in costs more than the arithmetic (a 64 MiB elementwise op took 220 ms
-// instead of 7 ms), while Go's heap keeps its memory between calls.
+// leaves the defaults): by default every buffer above glibc's mmap threshold (at most 32 MiB)
+// is a fresh mmap, and on these VMs faulting its pages in costs more than the arithmetic (a
+// 64 MiB elementwise op took 220 ms instead of 7 ms), while Go's heap keeps most of its memory
+// between calls.
 //
 // -json FILE writes the whole report; -cpuprofile FILE profiles the Go side (PyTorch runs in a
 // child process and is not in the profile): go tool pprof -top FILE.
