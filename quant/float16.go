@@ -68,3 +68,13 @@ func float16ToFloat32(h uint16) float32 {
 
 // roundFloat16 rounds f to the nearest binary16 value, returned as a float32.
 func roundFloat16(f float32) float32 { return float16ToFloat32(float32ToFloat16(f)) }
+
+// ToFloat16 returns the IEEE 754 binary16 bits nearest to f (ties to even; see
+// float32ToFloat16 for overflow, underflow and NaN).
+func ToFloat16(f float32) uint16 { return float32ToFloat16(f) }
+
+// FromFloat16 returns the float32 value of the binary16 bits h (exact).
+func FromFloat16(h uint16) float32 { return float16ToFloat32(h) }
+
+// RoundFloat16 returns f rounded to the nearest binary16 value, as a float32.
+func RoundFloat16(f float32) float32 { return roundFloat16(f) }
