@@ -15,10 +15,25 @@ type Cache struct {
 	Layers []LayerCache
 }
 
-// LayerCache holds one layer's keys and values [B, S, H_kv, h].
+// LayerCache holds one layer's keys and values [B, S, H_kv, h]. With Keys nil it stores
+// nothing (attention is over the call's tokens, as without a cache) and only Probe is called.
 type LayerCache struct {
 	Keys, Values *graph.Node
-	start        *graph.Node
+	// Probe, if set, sees the block's keys before RoPE (kPre) and after (k), and its values,
+	// [B, T, H_kv, h] each, for the T tokens of the call: the quantized caches of package
+	// kvcache read them from here, and calibration takes their gradients.
+	Probe func(kPre, k, v *graph.Node)
+	start *graph.Node
+}
+
+// NewProbe returns a cache that stores nothing and calls probe(layer, kPre, k, v) for every
+// layer (see LayerCache.Probe).
+func NewProbe(layers int, probe func(layer int, kPre, k, v *graph.Node)) *Cache {
+	c := &Cache{Layers: make([]LayerCache, layers)}
+	for i := range layers {
+		c.Layers[i].Probe = func(kPre, k, v *graph.Node) { probe(i, kPre, k, v) }
+	}
+	return c
 }
 
 // NewCache wraps the stacked keys and values [L, B, S, H_kv, h] of a cache for a call that

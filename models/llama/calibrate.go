@@ -122,7 +122,17 @@ func linearPath(i int, name string) []string { return []string{fmt.Sprintf(block
 // bits in the variable quantization/linear_bits. The dequantized values replace the weights,
 // so training (adapters on a frozen quantized base: QLoRA, LQ-LoRA) and evaluation run the
 // quantized model.
+//
+// Then, with kv_quant set, it fits the key/value cache quantizer ([CalibrateKV]) on the
+// (quantized) model.
 func Calibrate(ctx *framework.EvalContext) error {
+	if err := calibratePTQ(ctx); err != nil {
+		return err
+	}
+	return CalibrateKV(ctx)
+}
+
+func calibratePTQ(ctx *framework.EvalContext) error {
 	params := ctx.Config.Params
 	if params[ParamPTQ].(string) == "none" {
 		return nil

@@ -124,9 +124,13 @@ func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, c
 	q := graph.Reshape(Linear(scope.In("wq"), n, cfg.Dim), batch, seq, cfg.Heads, hd)
 	k := graph.Reshape(Linear(scope.In("wk"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
 	v := graph.Reshape(Linear(scope.In("wv"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
+	kPre := k
 	q, k = RoPE(q, cos, sin), RoPE(k, cos, sin)
 	keyPositions := positions
-	if cache != nil {
+	if cache != nil && cache.Probe != nil {
+		cache.Probe(kPre, k, v)
+	}
+	if cache != nil && cache.Keys != nil {
 		k, v, keyPositions = cache.Update(k, v)
 	}
 	a := Attention(q, k, v, positions, keyPositions, cfg.Heads/cfg.KVHeads)

@@ -53,7 +53,7 @@ func init() {
 		Name:    "llama",
 		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",
 		Dataset: "text",
-		Params:  hparams.Merge(Params, AdapterParams, PTQParams),
+		Params:  hparams.Merge(Params, AdapterParams, PTQParams, KVParams),
 		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 			return framework.Outputs{Predictions: []*graph.Node{Forward(scope, inputs[0], nil, nil)}}
 		},
@@ -68,7 +68,10 @@ func init() {
 			if err := ConfigFromParams(func(key string) int { return params[key].(int) }).Validate(); err != nil {
 				return err
 			}
-			return validatePTQ(params)
+			if err := validatePTQ(params); err != nil {
+				return err
+			}
+			return validateKV(params)
 		},
 	})
 }
@@ -111,6 +114,9 @@ func Pretrained(store *model.Store, path string, params map[string]any) error {
 // ptq and no adapters nothing (a quantized model is evaluated, not trained); otherwise every
 // variable (full fine-tuning, QAT).
 func Trainable(path string, params map[string]any) bool {
+	if strings.HasPrefix(path, "/"+kvScope+"/") {
+		return false // the cache quantizer's calibrated constants
+	}
 	if params[ParamLoRARank].(int) == 0 {
 		// Training a post-training-quantized base would leave the quantization grid: a PTQ
 		// model trains only through adapters.
@@ -130,7 +136,43 @@ func TokenNLL(logits, labels *graph.Node) *graph.Node {
 
 // Evaluate measures perplexity over the evaluation split: the exact mean negative
 // log-likelihood of every target token of its windows (see datasets/text).
+//
+// With kv_quant set, the windows are instead fed token by token through the quantized
+// key/value cache ([KVStepper], the generation path), and the cache's storage is reported:
+// kv_bits_per_value (packed storage per cached value, metadata included), kv_bytes_per_token
+// (per sequence: all layers, keys and values) and kv_constant_bytes (calibrated constants
+// shared by every sequence).
 func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
+	var metrics map[string]float64
+	var err error
+	if _, ok := KVConfig(ctx.Config.Params); ok {
+		metrics, err = evaluateKV(ctx)
+	} else {
+		metrics, err = evaluateForward(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	size, err := Size(ctx.Store, ctx.Config.Params, ctx.Config.Freeze)
+	if err != nil {
+		return nil, err
+	}
+	metrics[MetricModelBits] = float64(size.TotalBits)
+	metrics[MetricBitsPerParameter] = float64(size.TotalBits) / float64(size.BaseParams)
+	metrics[MetricLinearBitsPerWeight] = float64(size.LinearBits) / float64(size.LinearWeights)
+	metrics[MetricTrainableParams] = float64(size.TrainableParams)
+	return metrics, nil
+}
+
+// nllMetrics are the perplexity metrics of a summed negative log-likelihood over count tokens.
+func nllMetrics(sum float64, count int) map[string]float64 {
+	nll := sum / float64(count)
+	return map[string]float64{MetricPerplexity: math.Exp(nll), MetricNLL: nll,
+		MetricBitsPerToken: nll / math.Ln2, MetricTokens: float64(count)}
+}
+
+// evaluateForward scores the evaluation windows with full forward passes.
+func evaluateForward(ctx *framework.EvalContext) (map[string]float64, error) {
 	batches, err := ctx.Batches()
 	if err != nil {
 		return nil, err
@@ -163,18 +205,7 @@ func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
 	if count == 0 {
 		return nil, fmt.Errorf("llama: evaluation split %q holds no tokens", ctx.Split)
 	}
-	nll := sum / float64(count)
-	metrics := map[string]float64{MetricPerplexity: math.Exp(nll), MetricNLL: nll,
-		MetricBitsPerToken: nll / math.Ln2, MetricTokens: float64(count)}
-	size, err := Size(ctx.Store, ctx.Config.Params, ctx.Config.Freeze)
-	if err != nil {
-		return nil, err
-	}
-	metrics[MetricModelBits] = float64(size.TotalBits)
-	metrics[MetricBitsPerParameter] = float64(size.TotalBits) / float64(size.BaseParams)
-	metrics[MetricLinearBitsPerWeight] = float64(size.LinearBits) / float64(size.LinearWeights)
-	metrics[MetricTrainableParams] = float64(size.TrainableParams)
-	return metrics, nil
+	return nllMetrics(sum, count), nil
 }
 
 // Metrics of the model's size, reported with the perplexity.

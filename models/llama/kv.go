@@ -1,0 +1,356 @@
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/kvcache"
+)
+
+// Hyperparameters of the key/value cache quantizer (package kvcache does the arithmetic).
+// With kv_quant other than "none", evaluation runs the model token by token through the
+// quantized cache (see [EvaluateKV]) and generation stores its cache quantized.
+const (
+	// ParamKVQuant is the cache quantizer: none (the model's own fp32 cache, evaluation by a
+	// full forward pass), fp32 (the same numbers through the host cache: the reference of
+	// every delta), fp16, kivi, kvquant, rotation, vq, rvq or simvq. Default "none".
+	ParamKVQuant = "kv_quant"
+	// ParamKVBits is the bits per key and value (1..8). Default 4.
+	ParamKVBits = "kv_bits"
+	// ParamKVKeyBits and ParamKVValueBits override kv_bits for keys or values (0: kv_bits).
+	ParamKVKeyBits   = "kv_key_bits"
+	ParamKVValueBits = "kv_value_bits"
+	// ParamKVGroup is the consecutive channels of a token sharing a scale (per-token
+	// quantization): a divisor of the head dimension, or a multiple of it dividing
+	// kv_heads·head_dim. Default 32.
+	ParamKVGroup = "kv_group"
+	// ParamKVKeyGroup is the consecutive tokens sharing a per-channel key scale (kivi).
+	// Default 32.
+	ParamKVKeyGroup = "kv_key_group"
+	// ParamKVResidual is the most recent tokens kept in fp16 (kivi; 0: strict). Default 0.
+	ParamKVResidual = "kv_residual"
+	// KVQuant's steps (kvquant only; defaults on, as in the paper), for its ablation.
+	ParamKVKeyPerChannel = "kv_key_per_channel"
+	ParamKVPreRoPE       = "kv_pre_rope"
+	ParamKVNonUniform    = "kv_nonuniform"
+	ParamKVOutliers      = "kv_outliers"
+	ParamKVSink          = "kv_sink"
+	ParamKVQNorm         = "kv_qnorm"
+	// ParamKVCodebookBits caps vq/rvq/simvq codebooks at 2^bits entries. Default 8.
+	ParamKVCodebookBits = "kv_codebook_bits"
+	// ParamKVIterations is the k-means / Lloyd-Max / SimVQ fitting rounds (0: the method's
+	// default).
+	ParamKVIterations = "kv_iterations"
+	// ParamKVSeed seeds rotations and codebook initialisation. Default 1.
+	ParamKVSeed = "kv_seed"
+	// ParamKVCalibration is the number of training batches whose keys, values and their
+	// Fisher information the calibrated quantizers are fitted on. Default 4.
+	ParamKVCalibration = "kv_calibration_batches"
+)
+
+// KVParams lists the cache quantizer's hyperparameters.
+var KVParams = hparams.List{
+	{Key: ParamKVQuant, Default: "none", Domain: hparams.OneOf(append([]string{"none"}, kvcache.Methods...)...), Doc: "key/value cache quantizer: none, " + strings.Join(kvcache.Methods, ", ")},
+	{Key: ParamKVBits, Default: 4, Domain: hparams.Range(1, 8), Doc: "bits per cached key and value"},
+	{Key: ParamKVKeyBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per key (0: kv_bits)"},
+	{Key: ParamKVValueBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per value (0: kv_bits)"},
+	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, maxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
+	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, maxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
+	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, maxSeqLen), Doc: "kivi: most recent tokens kept in fp16 (0: strict, all quantized)"},
+	{Key: ParamKVKeyPerChannel, Default: true, Doc: "kvquant: keys scaled per channel (calibrated) rather than per token"},
+	{Key: ParamKVPreRoPE, Default: true, Doc: "kvquant: keys quantized before RoPE, rotated after dequantization"},
+	{Key: ParamKVNonUniform, Default: true, Doc: "kvquant: Fisher-weighted k-means datatype rather than a uniform grid"},
+	{Key: ParamKVOutliers, Default: 0.01, Domain: hparams.Range(0, 0.49), Doc: "kvquant: fraction of values kept sparse in fp16 (dense-and-sparse)"},
+	{Key: ParamKVSink, Default: 1, Domain: hparams.Range(0, maxSeqLen), Doc: "kvquant: first tokens kept in fp16 (attention sink)"},
+	{Key: ParamKVQNorm, Default: true, Doc: "kvquant: per-channel correction matching mean and std after quantization (Q-Norm)"},
+	{Key: ParamKVCodebookBits, Default: 8, Domain: hparams.Range(1, 12), Doc: "vq, rvq, simvq: at most 2^bits codewords per codebook"},
+	{Key: ParamKVIterations, Default: 0, Domain: hparams.Range(0, 1000), Doc: "fitting rounds of k-means, Lloyd-Max or SimVQ (0: method default)"},
+	{Key: ParamKVSeed, Default: 1, Domain: hparams.Range(0, math.MaxInt32), Doc: "seed of rotations and codebook initialisation"},
+	{Key: ParamKVCalibration, Default: 4, Domain: hparams.Range(1, 1<<16), Doc: "training batches the cache quantizer is calibrated on"},
+}
+
+// KVConfig reads the cache quantizer's config from the kv_* hyperparameters; ok is false
+// when kv_quant is "none".
+func KVConfig(params map[string]any) (cfg kvcache.Config, ok bool) {
+	method := params[ParamKVQuant].(string)
+	if method == "none" {
+		return cfg, false
+	}
+	bits := params[ParamKVBits].(int)
+	cfg = kvcache.Config{Method: method, KeyBits: bits, ValueBits: bits,
+		Group: params[ParamKVGroup].(int), KeyGroup: params[ParamKVKeyGroup].(int),
+		CodebookBits: params[ParamKVCodebookBits].(int), Iterations: params[ParamKVIterations].(int),
+		Seed: int64(params[ParamKVSeed].(int))}
+	if b := params[ParamKVKeyBits].(int); b > 0 {
+		cfg.KeyBits = b
+	}
+	if b := params[ParamKVValueBits].(int); b > 0 {
+		cfg.ValueBits = b
+	}
+	switch method {
+	case kvcache.MethodKIVI:
+		cfg.Residual = params[ParamKVResidual].(int)
+	case kvcache.MethodKVQuant:
+		cfg.KeyPerChannel = params[ParamKVKeyPerChannel].(bool)
+		cfg.PreRoPE = params[ParamKVPreRoPE].(bool)
+		cfg.NonUniform = params[ParamKVNonUniform].(bool)
+		cfg.Outliers = params[ParamKVOutliers].(float64)
+		cfg.Sink = params[ParamKVSink].(int)
+		cfg.QNorm = params[ParamKVQNorm].(bool)
+	}
+	return cfg, true
+}
+
+// KVShape is the cache geometry of c, with the model's RoPE (interleaved pairs, θ_i =
+// 10000^(−2i/h), computed in float32 as the graph does) for pre-RoPE key quantizers.
+func KVShape(c Config) kvcache.Shape {
+	hd := c.HeadDim()
+	freqs := make([]float32, hd/2)
+	for i := range freqs {
+		freqs[i] = float32(RoPEFrequency(i, hd))
+	}
+	return kvcache.Shape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: hd, RoPE: func(x []float32, pos int) {
+		for i, f := range freqs {
+			a := float64(float32(pos) * f)
+			cos, sin := float32(math.Cos(a)), float32(math.Sin(a))
+			for h := 0; h < len(x); h += hd {
+				x0, x1 := x[h+2*i], x[h+2*i+1]
+				x[h+2*i], x[h+2*i+1] = x0*cos-x1*sin, x0*sin+x1*cos
+			}
+		}
+	}}
+}
+
+// validateKV checks the kv_* keys against the architecture (errors name the key).
+func validateKV(params map[string]any) error {
+	cfg, ok := KVConfig(params)
+	if !ok {
+		return nil
+	}
+	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	return cfg.Validate(KVShape(c))
+}
+
+// kvScope is the scope of the cache quantizer's fitted constants in the store (and so in
+// checkpoints): variable kv_cache/layer_LL/<keys|values>/<name>.
+const kvScope = "kv_cache"
+
+// CalibrateKV fits the cache quantizer on kv_calibration_batches training batches (their
+// keys before and after RoPE, values, and the Fisher information of each) and stores its
+// constants under kv_cache/ in the store. Methods that need no calibration store nothing.
+func CalibrateKV(ctx *framework.EvalContext) error {
+	cfg, ok := KVConfig(ctx.Config.Params)
+	if !ok || !cfg.NeedsCalibration() {
+		return nil
+	}
+	var windows [][]int32
+	for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
+		if err != nil {
+			return err
+		}
+		dims := batch.Inputs[0].Shape().Dimensions
+		flat := tensors.MustCopyFlatData[int32](batch.Inputs[0])
+		_ = batch.Finalize()
+		for r := range dims[0] {
+			windows = append(windows, flat[r*dims[1]:(r+1)*dims[1]])
+		}
+	}
+	q, err := FitKV(ctx.Backend, ctx.Store, cfg, windows, ctx.Config.BatchSize)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ctx.Out, "llama: %s cache quantizer fitted on %d windows (%d bytes of constants)\n", cfg.Method, len(windows), q.ConstantBytes())
+	return SaveKV(ctx.Store, q)
+}
+
+// FitKV fits cfg's cache quantizer on the keys and values the store's model computes for
+// windows (token sequences of equal length, each starting at position 0), batch at a time,
+// with the diagonal Fisher information of each activation: the squared gradient of its
+// sequence's summed negative log-likelihood of next tokens (the last token has no target).
+func FitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
+	c := ConfigFromParams(func(key string) int { v, _ := store.GetParam(key); n, _ := v.(int); return n })
+	shape := KVShape(c)
+	if !cfg.NeedsCalibration() {
+		return kvcache.New(cfg, shape)
+	}
+	if len(windows) == 0 {
+		return nil, errors.New("llama: no calibration windows for the cache quantizer")
+	}
+	t := len(windows[0])
+	if t < 2 {
+		return nil, fmt.Errorf("llama: calibration windows of %d tokens (need ≥ 2)", t)
+	}
+	for i, w := range windows {
+		if len(w) != t {
+			return nil, fmt.Errorf("llama: calibration window %d has %d tokens, the first %d", i, len(w), t)
+		}
+	}
+	batch = max(1, min(batch, len(windows)))
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, tokens *graph.Node) []*graph.Node {
+		layers := make([][3]*graph.Node, c.Layers)
+		cache := NewProbe(c.Layers, func(l int, kPre, k, v *graph.Node) { layers[l] = [3]*graph.Node{kPre, k, v} })
+		logits := Forward(scope, tokens, nil, cache)
+		b, n := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+		inputs := graph.Slice(logits, graph.AxisRange(), graph.AxisRange(0, n-1))
+		targets := graph.Slice(tokens, graph.AxisRange(), graph.AxisRange(1, n))
+		loss := graph.ReduceAllSum(TokenNLL(inputs, targets))
+		var acts []*graph.Node
+		for _, l := range layers {
+			acts = append(acts, l[:]...)
+		}
+		grads := graph.Gradient(loss, acts...)
+		out := make([]*graph.Node, 0, 2*len(acts))
+		for i, a := range acts {
+			out = append(out, graph.Reshape(a, b*n, c.KVDim()), graph.Reshape(graph.Square(grads[i]), b*n, c.KVDim()))
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	act := &kvcache.Activations{Layers: make([]kvcache.LayerActivations, c.Layers)}
+	for lo := 0; lo < len(windows); lo += batch {
+		hi := min(lo+batch, len(windows))
+		flat := slices.Concat(windows[lo:hi]...)
+		in := tensors.FromFlatDataAndDimensions(flat, hi-lo, t)
+		out, err := exec.Exec(in)
+		in.FinalizeAll()
+		if err != nil {
+			return nil, err
+		}
+		for l := range c.Layers {
+			la := &act.Layers[l]
+			dst := []*[]float32{&la.KeysPre, &la.KeysPreFisher, &la.Keys, &la.KeysFisher, &la.Values, &la.ValuesFisher}
+			for i, d := range dst {
+				*d = append(*d, tensors.MustCopyFlatData[float32](out[6*l+i])...)
+			}
+		}
+		for _, o := range out {
+			o.FinalizeAll()
+		}
+		act.N += (hi - lo) * t
+	}
+	return kvcache.Fit(cfg, shape, act)
+}
+
+// SaveKV stores q's constants under kv_cache/ (replacing any there).
+func SaveKV(store *model.Store, q *kvcache.Quantizer) error {
+	if err := store.DeleteVariablesInScope("/" + kvScope); err != nil {
+		return err
+	}
+	scope := store.RootScope().In(kvScope)
+	for _, k := range q.Constants() {
+		parts := strings.Split(k.Name, "/")
+		s := scope
+		for _, p := range parts[:len(parts)-1] {
+			s = s.In("%s", p)
+		}
+		if err := setVariable(s, parts[len(parts)-1], slices.Clone(k.Data), k.Dims...); err != nil {
+			return fmt.Errorf("llama: storing cache constant %s: %w", k.Name, err)
+		}
+	}
+	return nil
+}
+
+// LoadKV builds the cache quantizer of the kv_* hyperparameters params, its constants (when
+// calibrated) read from the store's kv_cache/ variables; source names the store's origin in
+// errors. A missing, unexpected or misshapen constant is an error naming it.
+func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.Quantizer, error) {
+	cfg, ok := KVConfig(params)
+	if !ok {
+		return nil, fmt.Errorf("llama: %s is none", ParamKVQuant)
+	}
+	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	prefix := "/" + kvScope + "/"
+	var consts []kvcache.Constant
+	for v := range store.IterVariables() {
+		name, ok := strings.CutPrefix(v.Path(), prefix)
+		if !ok {
+			continue
+		}
+		t := v.MustValue()
+		if t.DType() != dtypes.Float32 {
+			return nil, fmt.Errorf("llama: %s: cache constant %s is %s, want float32", source, v.Path(), t.DType())
+		}
+		consts = append(consts, kvcache.Constant{Name: name, Dims: t.Shape().Dimensions, Data: tensors.MustCopyFlatData[float32](t)})
+	}
+	if cfg.NeedsCalibration() && len(consts) == 0 {
+		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, ParamKVQuant, cfg.Method, source, kvScope)
+	}
+	q, err := kvcache.Load(cfg, KVShape(c), consts)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", source, err)
+	}
+	return q, nil
+}
+
+// Metrics of the cache evaluation (with kv_quant set).
+const (
+	MetricKVBitsPerValue  = "kv_bits_per_value"  // packed cache storage per cached value, metadata included
+	MetricKVBytesPerToken = "kv_bytes_per_token" // cache storage per token of a sequence (all layers, keys and values)
+	MetricKVConstantBytes = "kv_constant_bytes"  // calibrated constants shared by every sequence
+	MetricKVWindowTokens  = "kv_window_tokens"   // tokens per evaluation window (the cache length reached)
+)
+
+// evaluateKV scores the evaluation windows token by token through the quantized cache.
+func evaluateKV(ctx *framework.EvalContext) (map[string]float64, error) {
+	q, err := LoadKV(ctx.Store, ctx.Config.Params, "run")
+	if err != nil {
+		return nil, err
+	}
+	batches, err := ctx.Batches()
+	if err != nil {
+		return nil, err
+	}
+	var inputs, targets []int32
+	n, t := 0, 0
+	for batch, err := range batches.Iter() {
+		if err != nil {
+			return nil, err
+		}
+		if len(batch.Labels) == 0 {
+			return nil, fmt.Errorf("llama: evaluation batches carry no target tokens (dataset %q)", ctx.Config.Dataset)
+		}
+		dims := batch.Inputs[0].Shape().Dimensions
+		if t != 0 && dims[1] != t {
+			return nil, fmt.Errorf("llama: evaluation windows of %d and %d tokens", t, dims[1])
+		}
+		t = dims[1]
+		n += dims[0]
+		inputs = append(inputs, tensors.MustCopyFlatData[int32](batch.Inputs[0])...)
+		targets = append(targets, tensors.MustCopyFlatData[int32](batch.Labels[0])...)
+		_ = batch.Finalize()
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("llama: evaluation split %q holds no tokens", ctx.Split)
+	}
+	stepper, err := NewKVStepper(ctx.Backend, ctx.Store, q, min(n, ctx.Config.EvalBatchSize), t)
+	if err != nil {
+		return nil, err
+	}
+	defer stepper.Finalize()
+	r, err := KVPerplexity(stepper, inputs, targets, n, t)
+	if err != nil {
+		return nil, err
+	}
+	if math.IsNaN(r.NLL) || math.IsInf(r.NLL, 0) {
+		return nil, fmt.Errorf("llama: %s cache gave a non-finite log-likelihood", q.Config.Method)
+	}
+	m := nllMetrics(r.NLL, r.Tokens)
+	m[MetricKVBitsPerValue] = 8 * float64(r.Bytes) / float64(r.Values)
+	m[MetricKVBytesPerToken] = float64(r.Bytes) / float64(r.Tokens)
+	m[MetricKVConstantBytes] = float64(q.ConstantBytes())
+	m[MetricKVWindowTokens] = float64(t)
+	return m, nil
+}

@@ -1,0 +1,219 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/kvcache"
+)
+
+// KVStepper runs the model one position at a time over a batch of sequences with a quantized
+// key/value cache (package kvcache) held on the host: each step's graph computes the new
+// token's keys (before and after RoPE) and values, attending to the dequantized cache of the
+// earlier positions and to its own keys and values in full precision (they are in hand);
+// then the host quantizes and stores them, and writes the dequantized form of every token
+// whose stored form changed into the float32 working copy the next step attends to.
+//
+// The working copy [Layers, B, capacity, KVHeads, HeadDim] is what a fused dequantizing
+// attention kernel would avoid: on a generic backend it is the price of attending over
+// packed codes. The storage the cache holds is the packed form ([KVStepper.Bytes]).
+type KVStepper struct {
+	Config       Config
+	Quantizer    *kvcache.Quantizer
+	exec         *model.Exec
+	batch, cap   int
+	seqs         []*kvcache.Sequence
+	keys, values *tensors.Tensor // working copy [L, B, cap, KVHeads, HeadDim]
+	pos          int
+}
+
+// NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
+// store's weights, with cache quantizer q. Call Finalize when done.
+func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
+	c := ConfigFromParams(func(key string) int {
+		v, _ := store.GetParam(key)
+		n, _ := v.(int)
+		return n
+	})
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
+	}
+	if q.Shape.Layers != c.Layers || q.Shape.KVHeads != c.KVHeads || q.Shape.HeadDim != c.HeadDim() {
+		return nil, fmt.Errorf("llama: cache quantizer for %d layers × %d heads × %d, model %d × %d × %d",
+			q.Shape.Layers, q.Shape.KVHeads, q.Shape.HeadDim, c.Layers, c.KVHeads, c.HeadDim())
+	}
+	if batch < 1 || capacity < 1 || capacity > c.SeqLen {
+		return nil, fmt.Errorf("llama: KV stepper batch %d, capacity %d (context %d)", batch, capacity, c.SeqLen)
+	}
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+		tokens, start, keys, values := inputs[0], inputs[1], inputs[2], inputs[3]
+		cache := NewCache(keys, values, start)
+		stored := make([][3]*graph.Node, c.Layers)
+		for l := range cache.Layers {
+			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
+		}
+		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
+		out := []*graph.Node{logits}
+		for i := range 3 {
+			per := make([]*graph.Node, c.Layers)
+			for l := range per {
+				per[l] = graph.Reshape(stored[l][i], batch, c.KVDim())
+			}
+			out = append(out, graph.Stack(per, 0)) // [L, B, W]
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity}
+	s.Reset()
+	return s, nil
+}
+
+// Reset empties the caches.
+func (s *KVStepper) Reset() {
+	c := s.Config
+	if s.keys != nil {
+		s.keys.FinalizeAll()
+		s.values.FinalizeAll()
+	}
+	dims := []int{c.Layers, s.batch, s.cap, c.KVHeads, c.HeadDim()}
+	s.keys = tensors.FromShape(shapeOf(dims))
+	s.values = tensors.FromShape(shapeOf(dims))
+	s.seqs = make([]*kvcache.Sequence, s.batch)
+	for b := range s.seqs {
+		s.seqs[b] = s.Quantizer.NewSequence()
+	}
+	s.pos = 0
+}
+
+// Pos is the number of positions fed so far.
+func (s *KVStepper) Pos() int { return s.pos }
+
+// Bytes is the storage the caches of all sequences hold (packed codes and their metadata).
+func (s *KVStepper) Bytes() int {
+	n := 0
+	for _, q := range s.seqs {
+		n += q.Bytes()
+	}
+	return n
+}
+
+// Step feeds one token per sequence (tokens [B]) at the next position and returns the logits
+// [B·VocabSize] of that position.
+func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
+	if len(tokens) != s.batch {
+		return nil, fmt.Errorf("llama: Step got %d tokens for a batch of %d", len(tokens), s.batch)
+	}
+	if s.pos >= s.cap {
+		return nil, ErrContextFull
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= s.Config.VocabSize {
+			return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", t, s.Config.VocabSize)
+		}
+	}
+	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
+	out, err := s.exec.Exec(in, int32(s.pos), s.keys, s.values)
+	in.FinalizeAll()
+	if err != nil {
+		return nil, err
+	}
+	logits := tensors.MustCopyFlatData[float32](out[0])
+	kPre := tensors.MustCopyFlatData[float32](out[1])
+	kPost := tensors.MustCopyFlatData[float32](out[2])
+	vals := tensors.MustCopyFlatData[float32](out[3])
+	for _, o := range out {
+		o.FinalizeAll()
+	}
+	c := s.Config
+	w := c.KVDim()
+	var werr error
+	err = tensors.MutableFlatData(s.keys, func(keys []float32) {
+		werr = tensors.MutableFlatData(s.values, func(values []float32) {
+			for l := range c.Layers {
+				for b, seq := range s.seqs {
+					at := (l*s.batch + b) * w
+					from := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
+					for j := from; j <= s.pos; j++ {
+						off := ((l*s.batch+b)*s.cap + j) * w
+						seq.Read(l, j, keys[off:off+w], values[off:off+w])
+					}
+				}
+			}
+		})
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.pos++
+	return logits, nil
+}
+
+// Finalize frees the compiled step and the working copy.
+func (s *KVStepper) Finalize() {
+	s.exec.Finalize()
+	s.keys.FinalizeAll()
+	s.values.FinalizeAll()
+}
+
+// KVResult is the outcome of [KVPerplexity].
+type KVResult struct {
+	NLL          float64 // summed negative log-likelihood, nats
+	Tokens       int     // target tokens scored
+	Bytes        int64   // cache storage summed over the windows, at their full length
+	Values       int64   // cached values summed over the windows (tokens · layers · 2 · W)
+	MaxAbsLogits float32 // largest |logit| seen (a NaN/Inf check)
+}
+
+// KVPerplexity scores targets [n, T] after inputs [n, T] (row-major, int32) teacher-forced
+// through stepper (batch B divides nothing: the last batch is padded with copies of its
+// first row, not scored), every window starting at position 0.
+func KVPerplexity(s *KVStepper, inputs, targets []int32, n, t int) (KVResult, error) {
+	var r KVResult
+	if t > s.cap {
+		return r, fmt.Errorf("llama: windows of %d tokens exceed the stepper's capacity %d", t, s.cap)
+	}
+	v := s.Config.VocabSize
+	col := make([]int32, s.batch)
+	for lo := 0; lo < n; lo += s.batch {
+		rows := min(s.batch, n-lo)
+		s.Reset()
+		for p := range t {
+			for b := range s.batch {
+				col[b] = inputs[(lo+min(b, rows-1))*t+p]
+			}
+			logits, err := s.Step(col)
+			if err != nil {
+				return r, err
+			}
+			for b := range rows {
+				row := logits[b*v : (b+1)*v]
+				mx := float32(math.Inf(-1))
+				for _, x := range row {
+					mx = max(mx, x)
+					r.MaxAbsLogits = max(r.MaxAbsLogits, float32(math.Abs(float64(x))))
+				}
+				var sum float64
+				for _, x := range row {
+					sum += math.Exp(float64(x - mx))
+				}
+				r.NLL += math.Log(sum) + float64(mx) - float64(row[targets[(lo+b)*t+p]])
+			}
+		}
+		for b := range rows {
+			r.Bytes += int64(s.seqs[b].Bytes())
+		}
+		r.Values += int64(rows * t * s.Config.Layers * 2 * s.Config.KVDim())
+		r.Tokens += rows * t
+	}
+	return r, nil
+}
