@@ -295,19 +295,30 @@ func TestSqueezeLLMBeatsRTNOnWeightedError(t *testing.T) {
 func TestWeightedKMeans(t *testing.T) {
 	// At most 2^b distinct values are stored exactly.
 	points := []weightedPoint{{3, 1}, {1, 2}, {3, 0}, {-2, 5}}
-	if got := weightedKMeans(points, 4); got[0] != -2 || got[1] != 1 || got[2] != 3 || got[3] != 3 {
+	if got := weightedKMeans(points, 4, kmeansMaxIter); got[0] != -2 || got[1] != 1 || got[2] != 3 || got[3] != 3 {
 		t.Errorf("centroids %v, want [-2 1 3 3]", got)
 	}
 	// Two clusters; the heavy point pulls its centroid: (0·1 + 1·3)/4 = 0.75.
 	points = []weightedPoint{{0, 1}, {1, 3}, {10, 1}, {11, 1}}
-	if got := weightedKMeans(points, 2); got[0] != 0.75 || got[1] != 10.5 {
+	if got := weightedKMeans(points, 2, kmeansMaxIter); got[0] != 0.75 || got[1] != 10.5 {
 		t.Errorf("centroids %v, want [0.75 10.5]", got)
 	}
 	// A heavy point makes the quantiles coincide; the empty centroid moves to the worst point.
 	points = []weightedPoint{{0, 100}, {1, 1}, {2, 1}, {3, 1}}
-	got := weightedKMeans(points, 3)
+	got := weightedKMeans(points, 3, kmeansMaxIter)
 	if got[0] != 0 || got[1] == got[2] {
 		t.Errorf("centroids %v: want 0 kept and no duplicate", got)
+	}
+}
+
+// TestWeightedKMeans1D: the exported wrapper takes nil weights as 1 and honours the weights.
+func TestWeightedKMeans1D(t *testing.T) {
+	values := []float64{0, 1, 10, 11}
+	if got := WeightedKMeans1D(values, nil, 2, 0); got[0] != 0.5 || got[1] != 10.5 {
+		t.Errorf("unweighted centroids %v, want [0.5 10.5]", got)
+	}
+	if got := WeightedKMeans1D(values, []float64{1, 3, 1, 1}, 2, 0); got[0] != 0.75 || got[1] != 10.5 {
+		t.Errorf("weighted centroids %v, want [0.75 10.5]", got)
 	}
 }
 
@@ -339,7 +350,7 @@ func TestKMeansNeverWorseThanGrid(t *testing.T) {
 		for j := range grid {
 			grid[j] = lo + (hi-lo)*float64(j)/float64(k-1)
 		}
-		if got, want := sse(points, weightedKMeans(points, k)), sse(points, grid); got > want*(1+1e-12) {
+		if got, want := sse(points, weightedKMeans(points, k, kmeansMaxIter)), sse(points, grid); got > want*(1+1e-12) {
 			t.Fatalf("trial %d: k-means error %v above the uniform grid's %v", trial, got, want)
 		}
 	}

@@ -57,7 +57,7 @@ func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
 			}
 			points = append(points, p)
 		}
-		centroids := weightedKMeans(points, k)
+		centroids := weightedKMeans(points, k, kmeansMaxIter)
 		table := make([]float32, k)
 		for j, c := range centroids {
 			h := float32ToFloat16(float32(c))
@@ -100,10 +100,33 @@ func (q *Quantized) dequantizeSqueezeLLM(codes []uint32, x []float64) {
 
 type weightedPoint struct{ value, weight float64 }
 
+// WeightedKMeans1D returns k ascending centroids minimising Σ_i weights_i·(values_i − c_{q_i})²
+// over the values, each coded as its nearest centroid q_i: the weighted 1-D k-means of
+// SqueezeLLM's lookup tables (see [MethodSqueezeLLM]'s notes), with at most iterations
+// Lloyd steps per start (≤ 0: 100). weights may be nil (all 1); all-zero weights count as 1.
+// With no values the centroids are 0. It panics if k < 2 or the lengths differ (caller bugs).
+func WeightedKMeans1D(values, weights []float64, k, iterations int) []float64 {
+	if k < 2 || (weights != nil && len(weights) != len(values)) {
+		panic(fmt.Sprintf("quant: WeightedKMeans1D: k=%d, %d values, %d weights", k, len(values), len(weights)))
+	}
+	if iterations <= 0 {
+		iterations = kmeansMaxIter
+	}
+	points := make([]weightedPoint, len(values))
+	for i, v := range values {
+		points[i] = weightedPoint{value: v, weight: 1}
+		if weights != nil {
+			points[i].weight = weights[i]
+		}
+	}
+	return weightedKMeans(points, k, iterations)
+}
+
 // weightedKMeans returns k ascending centroids minimising Σ weight·(value − nearest)²: the
-// better of Lloyd's algorithm from two starts, the weighted quantiles and the uniform grid
-// over the values' range (see the SqueezeLLM notes above). It sorts points.
-func weightedKMeans(points []weightedPoint, k int) []float64 {
+// better of Lloyd's algorithm (at most maxIter steps) from two starts, the weighted quantiles
+// and the uniform grid over the values' range (see the SqueezeLLM notes above). It sorts
+// points.
+func weightedKMeans(points []weightedPoint, k, maxIter int) []float64 {
 	centroids := make([]float64, k)
 	if len(points) == 0 {
 		return centroids
@@ -151,22 +174,22 @@ func weightedKMeans(points []weightedPoint, k int) []float64 {
 		centroids[j] = points[len(points)-1].value
 	}
 	lo, hi := points[0].value, points[len(points)-1].value
-	quantileError := lloyd(points, centroids, kmeansTolerance*(hi-lo))
+	quantileError := lloyd(points, centroids, kmeansTolerance*(hi-lo), maxIter)
 
 	// Start 2: the uniform grid, which the quantiles' start can lose to on heavy tails.
 	grid := make([]float64, k)
 	for j := range grid {
 		grid[j] = lo + (hi-lo)*float64(j)/float64(k-1)
 	}
-	if gridError := lloyd(points, grid, kmeansTolerance*(hi-lo)); gridError < quantileError {
+	if gridError := lloyd(points, grid, kmeansTolerance*(hi-lo), maxIter); gridError < quantileError {
 		return grid
 	}
 	return centroids
 }
 
-// lloyd runs Lloyd's iterations on ascending centroids over sorted points, in place, and
-// returns the final Σ weight·(value − nearest)².
-func lloyd(points []weightedPoint, centroids []float64, tolerance float64) float64 {
+// lloyd runs at most maxIter Lloyd iterations on ascending centroids over sorted points, in
+// place, and returns the final Σ weight·(value − nearest)².
+func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIter int) float64 {
 	k := len(centroids)
 	assign := make([]int, len(points))
 	sumW := make([]float64, k)
@@ -182,7 +205,7 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64) float
 			assign[i] = c
 		}
 	}
-	for range kmeansMaxIter {
+	for range maxIter {
 		nearest()
 		clear(sumW)
 		clear(sumWV)

@@ -1,0 +1,113 @@
+package kvcache
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/qzoo/qzoo/quant"
+)
+
+// TestKIVIResidual: with Residual R and KeyGroup G, the newest R..R+G−1 tokens read back as
+// their fp16 roundings, older ones are quantized, and a flush returns the group's first token.
+func TestKIVIResidual(t *testing.T) {
+	const r, g = 8, 4
+	cfg := Config{Method: MethodKIVI, KeyBits: 2, ValueBits: 2, Group: 8, KeyGroup: g, Residual: r}
+	q := build(t, cfg, testShape)
+	w := testShape.Width()
+	tok := syntheticTokens(rand.New(rand.NewPCG(5, 5)), 40, w)
+	s := q.NewSequence()
+	k, v := make([]float32, w), make([]float32, w)
+	for i := range tok.n {
+		from := s.Append(0, tok.keysPre[i*w:(i+1)*w], tok.keys[i*w:(i+1)*w], tok.val[i*w:(i+1)*w])
+		n := i + 1
+		quantized := (n - r) / g * g
+		if n < r {
+			quantized = 0
+		}
+		wantFrom := i
+		if quantized > 0 && quantized%g == 0 && n-quantized == r {
+			wantFrom = quantized - g
+		}
+		if from != wantFrom {
+			t.Fatalf("append %d returned %d, want %d", i, from, wantFrom)
+		}
+		if fp16 := n - quantized; fp16 < min(n, r) || fp16 > r+g-1 {
+			t.Fatalf("%d tokens: %d in fp16, want between %d and %d", n, fp16, r, r+g-1)
+		}
+		for j := range n {
+			s.Read(0, j, k, v)
+			exact := true
+			for c := range w {
+				exact = exact && k[c] == quant.RoundFloat16(tok.keys[j*w+c]) && v[c] == quant.RoundFloat16(tok.val[j*w+c])
+			}
+			if exact != (j >= quantized) {
+				t.Fatalf("%d tokens: token %d read exactly in fp16: %v, want %v", n, j, exact, j >= quantized)
+			}
+		}
+	}
+}
+
+// TestKIVIStrictBytes: the strict variant holds no fp16 token; its storage is the packed
+// codes and fp16 scales and zero points, counted by hand.
+func TestKIVIStrictBytes(t *testing.T) {
+	const g, group, bits = 4, 8, 3
+	cfg := Config{Method: MethodKIVI, KeyBits: bits, ValueBits: bits, Group: group, KeyGroup: g}
+	q := build(t, cfg, testShape)
+	w := testShape.Width()
+	tok := syntheticTokens(rand.New(rand.NewPCG(6, 6)), 23, w)
+	s := q.NewSequence()
+	perToken := (w*bits+7)/8 + 4*w/group
+	perKeyGroup := (g*w*bits+7)/8 + 4*w
+	for i := range tok.n {
+		for l := range testShape.Layers {
+			from := s.Append(l, tok.keysPre[i*w:(i+1)*w], tok.keys[i*w:(i+1)*w], tok.val[i*w:(i+1)*w])
+			if want := i / g * g; (i+1)%g == 0 && from != want {
+				t.Fatalf("append %d completing a key group returned %d, want %d", i, from, want)
+			}
+		}
+		n := i + 1
+		keys := n/g*perKeyGroup + n%g*perToken
+		want := testShape.Layers * (keys + n*perToken)
+		if got := s.Bytes(); got != want {
+			t.Fatalf("%d tokens: %d bytes, want %d", n, got, want)
+		}
+	}
+}
+
+// TestKIVIBytesKnown: 4-bit values in groups of 8 of a single 8-channel head take 4 bytes of
+// codes and 2+2 of fp16 scale and zero point per token; 2-bit keys grouped by 2 tokens take
+// 4 bytes of codes and 8·4 of scales and zero points per group.
+func TestKIVIBytesKnown(t *testing.T) {
+	shape := Shape{Layers: 1, KVHeads: 1, HeadDim: 8}
+	cfg := Config{Method: MethodKIVI, KeyBits: 2, ValueBits: 4, Group: 8, KeyGroup: 2}
+	q := build(t, cfg, shape)
+	s := q.NewSequence()
+	x := []float32{1, -2, 3, 0.5, 0, 7, -1, 2}
+	for range 4 {
+		s.Append(0, x, x, x)
+	}
+	if want := 4*8 + 2*(4+32); s.Bytes() != want {
+		t.Errorf("%d bytes, want %d", s.Bytes(), want)
+	}
+}
+
+// TestKIVIPerChannelKeys: per-channel key scales beat per-token ones on keys with an outlier
+// channel (KIVI §3.1), at equal bits. The keys are taken before RoPE, which would otherwise
+// mix the outlier channel with its neighbour (KVQuant §3.2).
+func TestKIVIPerChannelKeys(t *testing.T) {
+	w := testShape.Width()
+	tok := syntheticTokens(rand.New(rand.NewPCG(7, 7)), 64, w)
+	const quantized = 32 // tokens [32, 64) stay in the fp16 residual window
+	q := build(t, Config{Method: MethodKIVI, KeyBits: 2, ValueBits: 2, Group: 8, KeyGroup: quantized, Residual: quantized, PreRoPE: true}, testShape)
+	k, _ := fill(t, q, tok)
+	perChannel := relErr(tok.keys[:quantized*w], k[:quantized*w])
+	perToken := 0.0
+	x := make([]float32, w)
+	for i := range quantized {
+		quantizeToken(tok.keysPre[i*w:(i+1)*w], 8, 2).read(x, 8, 2)
+		perToken += relErr(tok.keysPre[i*w:(i+1)*w], x) / quantized
+	}
+	if perChannel >= perToken {
+		t.Errorf("per-channel key error %.4g, per-token %.4g: want per-channel lower", perChannel, perToken)
+	}
+}
