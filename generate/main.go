@@ -3,12 +3,20 @@
 //
 //	go run ./generate --checkpoint PATH [--prompt TEXT] [--max_tokens N] [--temperature T]
 //	    [--top_p P] [--seed S] [--samples K] [--tokenizer FILE] [--data_dir DIR] [--save FILE.bin]
+//	    [--set "kv_quant=kvquant;kv_bits=3"] [--calibration_windows N]
 //
 // It prints the text, then the tokens per second of the cached decoding loop (prompt
 // included) on stderr. Temperature 0 is greedy decoding; generation stops at max_tokens, at
 // BOS (the end of a story) or at the end of the context. --samples K draws K samples from the
 // same prompt, one after the other from the one seeded sampler, each on its own line: e.g. a
 // corpus of the model's own stories, on which to measure what quantization costs it.
+//
+// --set "key=value;..." overrides the model's hyperparameters, e.g. a quantized key/value
+// cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, see models/llama and package
+// kvcache). A run directory calibrated for the same cache quantizer brings its constants;
+// otherwise a calibrated quantizer is fitted first on --calibration_windows sequences the
+// model samples itself (temperature 1, seed --seed), without data. The cache's packed size
+// is printed with the speed.
 //
 // --save writes the model as a llama2.c checkpoint first — a run's LoRA adapters merged and
 // its fake quantization applied (the dequantized values) — which this command, llama2.c's
@@ -21,10 +29,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/kvcache"
 	_ "github.com/qzoo/qzoo/models/all"
 	"github.com/qzoo/qzoo/models/llama"
 )
@@ -41,6 +52,8 @@ func main() {
 	flag.StringVar(&o.tokenizer, "tokenizer", "", "llama2.c tokenizer file (default: the run's text_tokenizer, else "+llama.Tok512File+")")
 	flag.StringVar(&o.save, "save", "", "write the (merged, dequantized) model as a llama2.c .bin file, atomically")
 	flag.StringVar(&o.dataDir, "data_dir", "", "where data files are looked for (default: $QZOO_DATA_DIR, the user cache, the working directory)")
+	flag.StringVar(&o.set, "set", "", `overrides "key=value;..." of the model's hyperparameters, e.g. "kv_quant=kvquant;kv_bits=3" for a quantized key/value cache`)
+	flag.IntVar(&o.calibrationWindows, "calibration_windows", 16, "sequences the model samples to calibrate a cache quantizer on (when the checkpoint brings no calibration)")
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "generate:", err)
@@ -49,10 +62,10 @@ func main() {
 }
 
 type options struct {
-	checkpoint, prompt, tokenizer, dataDir, save string
-	maxTokens, samples                           int
-	temperature, topP                            float64
-	seed                                         uint64
+	checkpoint, prompt, tokenizer, dataDir, save, set string
+	maxTokens, samples, calibrationWindows            int
+	temperature, topP                                 float64
+	seed                                              uint64
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -69,9 +82,18 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, tokName, err := loadModel(o.checkpoint)
+	store, cfg, tokName, err := loadModel(o.checkpoint)
 	if err != nil {
 		return err
+	}
+	before, _ := llama.KVConfig(cfg.Params)
+	if err := cfg.Set(o.set); err != nil {
+		return fmt.Errorf("--set: %w", err)
+	}
+	if o.set != "" {
+		for k, v := range cfg.Params {
+			store.SetParam(k, v)
+		}
 	}
 	if o.tokenizer != "" {
 		tokName = o.tokenizer
@@ -95,12 +117,27 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", o.save)
 	}
-	gen, err := llama.NewGenerator(backend, store)
-	if err != nil {
-		return err
+	var gen llama.Decoder
+	var kv *llama.KVStepper
+	if kvCfg, ok := llama.KVConfig(cfg.Params); ok {
+		q, err := cacheQuantizer(backend, store, cfg, kvCfg, before, o, stderr)
+		if err != nil {
+			return err
+		}
+		if kv, err = llama.NewKVStepper(backend, store, q, 1, cfg.Params[llama.ParamSeqLen].(int)); err != nil {
+			return err
+		}
+		defer kv.Finalize()
+		gen = kv.Decoder()
+	} else {
+		g, err := llama.NewGenerator(backend, store)
+		if err != nil {
+			return err
+		}
+		defer g.Finalize()
+		gen = g
 	}
-	defer gen.Finalize()
-	tok, err := llama.LoadTokenizer(tokPath, gen.Config.VocabSize)
+	tok, err := llama.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
 	if err != nil {
 		return err
 	}
@@ -111,7 +148,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		gen.Reset()
 		fmt.Fprint(stdout, o.prompt)
 		prev := prompt[len(prompt)-1]
-		out, err := gen.Generate(prompt, o.maxTokens, sampler, func(t int) {
+		out, err := llama.Generate(gen, prompt, o.maxTokens, sampler, func(t int) {
 			stdout.Write(tok.Piece(prev, t))
 			prev = t
 		})
@@ -124,7 +161,37 @@ func run(o options, stdout, stderr io.Writer) error {
 	elapsed := time.Since(start)
 	fmt.Fprintf(stderr, "%d samples, %d tokens (prompts included) in %.2f s: %.1f tokens/s\n",
 		o.samples, fed, elapsed.Seconds(), float64(fed)/elapsed.Seconds())
+	if kv != nil {
+		fmt.Fprintf(stderr, "%s cache of the last sample: %d bytes for %d tokens (%.2f bits per cached value; fp32: 32), constants %d bytes\n",
+			kv.Quantizer.Config.Method, kv.Bytes(), kv.Pos(), 8*float64(kv.Bytes())/float64(kv.Pos()*2*kv.Config.Layers*kv.Config.KVDim()), kv.Quantizer.ConstantBytes())
+	}
 	return nil
+}
+
+// cacheQuantizer returns the cache quantizer of kvCfg: the checkpoint's calibrated one when
+// the run was calibrated for the same config (before), else one fitted on windows the model
+// samples itself.
+func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.Config, kvCfg, before kvcache.Config, o options, stderr io.Writer) (*kvcache.Quantizer, error) {
+	if !kvCfg.NeedsCalibration() {
+		return kvcache.New(kvCfg, llama.KVShape(llama.ConfigFromParams(func(k string) int { return cfg.Params[k].(int) })))
+	}
+	if reflect.DeepEqual(before, kvCfg) {
+		return llama.LoadKV(store, cfg.Params, o.checkpoint)
+	}
+	if o.calibrationWindows < 1 {
+		return nil, fmt.Errorf("--calibration_windows %d must be ≥ 1", o.calibrationWindows)
+	}
+	start := time.Now()
+	windows, err := llama.SampleWindows(backend, store, o.calibrationWindows, cfg.Params[llama.ParamSeqLen].(int), o.seed)
+	if err != nil {
+		return nil, err
+	}
+	q, err := llama.FitKV(backend, store, kvCfg, windows, 8)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "%s cache quantizer calibrated on %d sampled windows in %.1f s\n", kvCfg.Method, len(windows), time.Since(start).Seconds())
+	return q, nil
 }
 
 // locateTokenizer finds the tokenizer as a data file, else (llama2.c's habit) beside a .bin
@@ -143,31 +210,46 @@ func locateTokenizer(dataDir, name, checkpoint string) (string, error) {
 	return "", err
 }
 
-// loadModel reads a llama2.c checkpoint or a run directory into a store, and names the
-// tokenizer that goes with it.
-func loadModel(path string) (*model.Store, string, error) {
+// loadModel reads a llama2.c checkpoint or a run directory into a store, with the config
+// whose hyperparameters go with it (a checkpoint's: llama's defaults and its architecture),
+// and names the tokenizer that goes with it.
+func loadModel(path string) (*model.Store, *framework.Config, string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if !st.IsDir() {
 		w, err := llama.ReadCheckpoint(path)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, "", err
 		}
 		store := model.NewStore()
-		return store, llama.Tok512File, w.Load(store)
+		if err := w.Load(store); err != nil {
+			return nil, nil, "", err
+		}
+		cfg := framework.DefaultConfig()
+		cfg.Model, cfg.Dataset = "llama", "text"
+		cfg.Params = map[string]any{}
+		for _, p := range llama.Params {
+			if v, ok := store.GetParam(p.Key); ok {
+				cfg.Params[p.Key] = v
+			}
+		}
+		if err := cfg.Resolve(); err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+		return store, &cfg, llama.Tok512File, nil
 	}
 	cfg, store, _, err := framework.LoadRun(path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if cfg.Model != "llama" {
-		return nil, "", fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
+		return nil, nil, "", fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
 	}
 	tokName, _ := cfg.Params["text_tokenizer"].(string)
 	if tokName == "" {
 		tokName = llama.Tok512File
 	}
-	return store, tokName, nil
+	return store, cfg, tokName, nil
 }

@@ -533,3 +533,13 @@ func (s *floatStream) read(j int, dst []float32) {
 }
 
 func (s *floatStream) bytes() int { return 4*len(s.f32) + 2*len(s.f16) }
+
+// MaxSpan is the most tokens one [Sequence.Append] can change (the new token and the older
+// ones it re-quantizes): KIVI's flush of a group of KeyGroup tokens behind a Residual window
+// changes up to Residual+KeyGroup tokens; every other method changes only the new one.
+func (q *Quantizer) MaxSpan() int {
+	if q.Config.Method == MethodKIVI {
+		return max(1, q.Config.Residual+q.Config.KeyGroup)
+	}
+	return 1
+}

@@ -191,6 +191,28 @@ func (s *Sampler) Sample(logits []float32) int {
 // tokens, BOS (llama2.c's end of a story) or the end of the context; it returns the new
 // tokens. onToken, if set, sees each new token as it comes.
 func (g *Generator) Generate(prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
+	return Generate(g, prompt, maxTokens, s, onToken)
+}
+
+// Decoder is a model fed one token at a time with a cache: [Generator] (the fp32 cache on
+// the backend) or [KVStepper.Decoder] (a quantized cache).
+type Decoder interface {
+	// Step feeds token at the next position and returns that position's logits [VocabSize].
+	Step(token int) ([]float32, error)
+	// Pos is the number of tokens fed; Capacity the most the cache holds.
+	Pos() int
+	Capacity() int
+	// Reset empties the cache.
+	Reset()
+}
+
+// Capacity is the context length: the positions the cache holds.
+func (g *Generator) Capacity() int { return g.Config.SeqLen }
+
+// Generate feeds prompt (which should start with BOS) to d and then samples until maxTokens
+// new tokens, BOS (llama2.c's end of a story) or the end of the context; it returns the new
+// tokens. onToken, if set, sees each new token as it comes.
+func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("llama: empty prompt (start it with BOS)")
 	}
@@ -211,7 +233,7 @@ func (g *Generator) Generate(prompt []int, maxTokens int, s *Sampler, onToken fu
 		if onToken != nil {
 			onToken(next)
 		}
-		if len(out) == maxTokens || g.pos >= g.Config.SeqLen {
+		if len(out) == maxTokens || g.Pos() >= g.Capacity() {
 			break
 		}
 		if logits, err = g.Step(next); err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -26,13 +27,20 @@ type KVStepper struct {
 	Quantizer    *kvcache.Quantizer
 	exec         *model.Exec
 	batch, cap   int
+	span         int // U: tokens rewritten per step (Quantizer.MaxSpan)
 	seqs         []*kvcache.Sequence
-	keys, values *tensors.Tensor // working copy [L, B, cap, KVHeads, HeadDim]
+	keys, values *tensors.Tensor // working copy on the backend [L, B, cap, KVHeads, HeadDim]
+	mk, mv       []float32       // its host mirror, [L, B, cap, W]
 	pos          int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
 // store's weights, with cache quantizer q. Call Finalize when done.
+//
+// Each step sends the backend the dequantized form of the last U = q.MaxSpan() positions
+// before the new one (what the previous step's stores changed), which it writes into its
+// working copy before the new token's keys and values; the working copy stays on the
+// backend between steps.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
 	c := ConfigFromParams(func(key string) int {
 		v, _ := store.GetParam(key)
@@ -49,8 +57,13 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	if batch < 1 || capacity < 1 || capacity > c.SeqLen {
 		return nil, fmt.Errorf("llama: KV stepper batch %d, capacity %d (context %d)", batch, capacity, c.SeqLen)
 	}
+	span := min(q.MaxSpan(), capacity)
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, keys, values := inputs[0], inputs[1], inputs[2], inputs[3]
+		tokens, start, keys, values, updK, updV, updStart := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]
+		zero := graph.ScalarZero(start.Graph(), dtypes.Int32)
+		at := []*graph.Node{zero, zero, updStart, zero, zero}
+		keys = graph.DynamicUpdateSlice(keys, updK, at)
+		values = graph.DynamicUpdateSlice(values, updV, at)
 		cache := NewCache(keys, values, start)
 		stored := make([][3]*graph.Node, c.Layers)
 		for l := range cache.Layers {
@@ -65,12 +78,13 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 			}
 			out = append(out, graph.Stack(per, 0)) // [L, B, W]
 		}
-		return out
+		k, v := cache.Stacked()
+		return append(out, k, v)
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity}
+	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span}
 	s.Reset()
 	return s, nil
 }
@@ -83,8 +97,16 @@ func (s *KVStepper) Reset() {
 		s.values.FinalizeAll()
 	}
 	dims := []int{c.Layers, s.batch, s.cap, c.KVHeads, c.HeadDim()}
+	// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
 	s.keys = tensors.FromShape(shapeOf(dims))
 	s.values = tensors.FromShape(shapeOf(dims))
+	n := c.Layers * s.batch * s.cap * c.KVDim()
+	if len(s.mk) != n {
+		s.mk, s.mv = make([]float32, n), make([]float32, n)
+	} else {
+		clear(s.mk)
+		clear(s.mv)
+	}
 	s.seqs = make([]*kvcache.Sequence, s.batch)
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
@@ -118,9 +140,24 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 			return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", t, s.Config.VocabSize)
 		}
 	}
+	c := s.Config
+	w := c.KVDim()
+	// The last U positions before this one, as the host mirror holds them now.
+	u := s.span
+	from := max(0, min(s.pos-u, s.cap-u))
+	updK := make([]float32, c.Layers*s.batch*u*w)
+	updV := make([]float32, len(updK))
+	for lb := range c.Layers * s.batch {
+		copy(updK[lb*u*w:(lb+1)*u*w], s.mk[(lb*s.cap+from)*w:(lb*s.cap+from+u)*w])
+		copy(updV[lb*u*w:(lb+1)*u*w], s.mv[(lb*s.cap+from)*w:(lb*s.cap+from+u)*w])
+	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	out, err := s.exec.Exec(in, int32(s.pos), s.keys, s.values)
+	dims := []int{c.Layers, s.batch, u, c.KVHeads, c.HeadDim()}
+	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
+	out, err := s.exec.Exec(in, int32(s.pos), s.keys, s.values, tk, tv, int32(from))
 	in.FinalizeAll()
+	tk.FinalizeAll()
+	tv.FinalizeAll()
 	if err != nil {
 		return nil, err
 	}
@@ -128,35 +165,48 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	kPre := tensors.MustCopyFlatData[float32](out[1])
 	kPost := tensors.MustCopyFlatData[float32](out[2])
 	vals := tensors.MustCopyFlatData[float32](out[3])
-	for _, o := range out {
+	for _, o := range out[:4] {
 		o.FinalizeAll()
 	}
-	c := s.Config
-	w := c.KVDim()
-	var werr error
-	err = tensors.MutableFlatData(s.keys, func(keys []float32) {
-		werr = tensors.MutableFlatData(s.values, func(values []float32) {
-			for l := range c.Layers {
-				for b, seq := range s.seqs {
-					at := (l*s.batch + b) * w
-					from := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
-					for j := from; j <= s.pos; j++ {
-						off := ((l*s.batch+b)*s.cap + j) * w
-						seq.Read(l, j, keys[off:off+w], values[off:off+w])
-					}
-				}
+	// The step's working copy replaces the old one, whose buffers are freed now rather than
+	// left to the garbage collector, which does not see the backend's memory behind them.
+	s.keys.FinalizeAll()
+	s.values.FinalizeAll()
+	s.keys, s.values = out[4], out[5]
+	for l := range c.Layers {
+		for b, seq := range s.seqs {
+			at := (l*s.batch + b) * w
+			changed := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
+			if changed < s.pos+1-u {
+				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, u)
 			}
-		})
-	})
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		return nil, err
+			for j := changed; j <= s.pos; j++ {
+				off := ((l*s.batch+b)*s.cap + j) * w
+				seq.Read(l, j, s.mk[off:off+w], s.mv[off:off+w])
+			}
+		}
 	}
 	s.pos++
 	return logits, nil
 }
+
+// Decoder returns the stepper of batch 1 as a [Decoder] for [Generate].
+func (s *KVStepper) Decoder() Decoder { return kvDecoder{s} }
+
+type kvDecoder struct{ *KVStepper }
+
+func (d kvDecoder) Step(token int) ([]float32, error) {
+	if d.batch != 1 {
+		return nil, fmt.Errorf("llama: a Decoder needs a stepper of batch 1, not %d", d.batch)
+	}
+	if token < 0 || token >= d.Config.VocabSize {
+		return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", token, d.Config.VocabSize)
+	}
+	return d.KVStepper.Step([]int32{int32(token)})
+}
+
+// Capacity is the positions each sequence's cache holds.
+func (s *KVStepper) Capacity() int { return s.cap }
 
 // Finalize frees the compiled step and the working copy.
 func (s *KVStepper) Finalize() {
@@ -216,4 +266,44 @@ func KVPerplexity(s *KVStepper, inputs, targets []int32, n, t int) (KVResult, er
 		r.Tokens += rows * t
 	}
 	return r, nil
+}
+
+// SampleWindows draws n sequences of length tokens from the store's model, each from BOS at
+// temperature 1 (seeded), running on past the model's end of story (BOS) as llama2.c's
+// training stream does: the model's own text, on which a cache quantizer can be calibrated
+// without data (as LLM-QAT's data-free calibration does for weights).
+func SampleWindows(backend compute.Backend, store *model.Store, n, length int, seed uint64) ([][]int32, error) {
+	c := ConfigFromParams(func(key string) int { v, _ := store.GetParam(key); k, _ := v.(int); return k })
+	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodFP32}, KVShape(c))
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewKVStepper(backend, store, q, n, length)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Finalize()
+	sampler, err := NewSampler(1, 0, seed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]int32, n)
+	next := make([]int32, n)
+	for b := range next {
+		next[b] = BOS
+	}
+	v := c.VocabSize
+	for range length {
+		for b := range out {
+			out[b] = append(out[b], next[b])
+		}
+		logits, err := s.Step(next)
+		if err != nil {
+			return nil, err
+		}
+		for b := range next {
+			next[b] = int32(sampler.Sample(logits[b*v : (b+1)*v]))
+		}
+	}
+	return out, nil
 }
