@@ -25,7 +25,7 @@ import (
 //   - Datatype. Uniform: 2^b levels evenly spaced on [−1, 1]. NonUniform (§3.3, nuq): 2^b
 //     levels per layer and side, the 1-D k-means of the normalised non-outlier calibration
 //     values weighted by their diagonal Fisher information (weights 1 without it),
-//     minimising Σ F·(u − ℓ)² (Eq. 2 in normalised units), rounded to fp16; constant "lut"
+//     minimising Σ F·(u − ℓ)² in normalised units, rounded to fp16; constant "lut"
 //     [2^b]. Each u is coded as its nearest level ℓ_q, x̂ = ℓ_q·s + o.
 //   - Outliers (§3.4, dense-and-sparse): a value outside its channel's thresholds
 //     [t_lo_c, t_hi_c] is kept exact in fp16 in a per-token sparse list of (channel, value)
@@ -34,8 +34,8 @@ import (
 //     "outlier_lo", "outlier_hi" [W]), where the paper computes per-token thresholds online
 //     (a deviation: offline thresholds need no top-k per token). The dense code of an outlier
 //     is stored too (the nearest level of its clamped u) and overwritten when read.
-//   - Sink (§3.5, attention sink): the first Sink tokens are kept in fp16.
-//   - QNorm (§3.6 and App. F, Q-Norm): a per-channel affine correction x̂' = a_c·x̂ + b_c of the
+//   - Sink (attention-sink-aware quantization): the first Sink tokens are kept in fp16.
+//   - QNorm (Q-Norm): a per-channel affine correction x̂' = a_c·x̂ + b_c of the
 //     dense part, a_c = σ_c/σ̂_c, b_c = μ_c − a_c·μ̂_c, μ and σ the mean and deviation of
 //     channel c's non-outlier calibration values and μ̂, σ̂ those of their dequantized
 //     values, so that the dequantized calibration values match the originals' first two

@@ -144,7 +144,7 @@ func channelMoments(x []float32, w int) (mean, dev []float64) {
 }
 
 // TestKVQuantQNorm: with QNorm the dequantized calibration values have each channel's mean
-// and deviation, up to the fp16 rounding of the correction (KVQuant §3.6).
+// and deviation, up to the fp16 rounding of the correction (KVQuant's Q-Norm).
 func TestKVQuantQNorm(t *testing.T) {
 	w := testShape.Width()
 	act := activations(rand.New(rand.NewPCG(1, 1)), testShape, 256) // build's calibration data

@@ -216,7 +216,7 @@ func halfConstant(v []float32) []float32 {
 	return v
 }
 
-// sinkStream keeps the first sink tokens in fp16 (the attention sink, KVQuant §3.5) and
+// sinkStream keeps the first sink tokens in fp16 (the attention sink of KVQuant's sink-aware quantization) and
 // hands the others to rest, renumbered from 0. Storage: 2·W bytes per sink token.
 type sinkStream struct {
 	sink, w int

@@ -1,6 +1,7 @@
 package kvcache
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -31,8 +32,8 @@ type tokens struct {
 }
 
 // syntheticTokens draws pre-RoPE keys whose channels have their own mean and spread (channel
-// 3 of every head is an outlier channel of mean 6 and deviation 2, the fixed-channel outliers
-// of KIVI's Fig. 2 and KVQuant's Fig. 2; the others have mean 0.5·(c mod 5) − 1 and deviation
+// 3 of every head is an outlier channel of mean 6 and deviation 2, the fixed-channel key
+// outliers KIVI and KVQuant observe; the others have mean 0.5·(c mod 5) − 1 and deviation
 // 1), standard normal values, and the keys after testRoPE.
 func syntheticTokens(rng *rand.Rand, n, w int) tokens {
 	t := tokens{n: n, keysPre: make([]float32, n*w), keys: make([]float32, n*w), val: make([]float32, n*w)}
@@ -179,7 +180,8 @@ func TestScalarConstantsRoundTrip(t *testing.T) {
 		}
 		bad := slices.Clone(consts)
 		bad[0].Dims = []int{len(bad[0].Data), 1}
-		if _, err := Load(cfg, testShape, bad); err == nil || !strings.Contains(err.Error(), bad[0].Name[len("layer_00/keys/"):]) {
+		short := fmt.Sprintf("%q", bad[0].Name[len("layer_00/keys/"):])
+		if _, err := Load(cfg, testShape, bad); err == nil || !strings.Contains(err.Error(), short) {
 			t.Errorf("%s: Load of %s with dimensions %v: error %v, want one naming it", name, bad[0].Name, bad[0].Dims, err)
 		}
 	}
