@@ -249,14 +249,9 @@ func SaveKV(store *model.Store, q *kvcache.Quantizer) error {
 	if err := store.DeleteVariablesInScope("/" + kvScope); err != nil {
 		return err
 	}
-	scope := store.RootScope().In(kvScope)
 	for _, k := range q.Constants() {
-		parts := strings.Split(k.Name, "/")
-		s := scope
-		for _, p := range parts[:len(parts)-1] {
-			s = s.In("%s", p)
-		}
-		if err := setVariable(s, parts[len(parts)-1], slices.Clone(k.Data), k.Dims...); err != nil {
+		path := "/" + kvScope + "/" + k.Name
+		if _, err := store.CreateVariable(path, tensors.FromFlatDataAndDimensions(slices.Clone(k.Data), k.Dims...)); err != nil {
 			return fmt.Errorf("llama: storing cache constant %s: %w", k.Name, err)
 		}
 	}
