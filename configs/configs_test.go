@@ -27,7 +27,9 @@ const smokeSet = "steps=3;checkpoint_every=2;eval_examples=500;log_every=1"
 // datasetSmokeSet shortens what smokeSet leaves long for some datasets: language-model windows
 // (a full evaluation split of Shakespeare takes minutes on the pure-Go backend).
 var datasetSmokeSet = map[string]string{
-	"text": "batch_size=2;eval_batch_size=4;eval_examples=4;text_seq_len=64;ptq_calibration_batches=1",
+	// kv_calibration_batches: 4 × 2 × 64 = 512 vectors per layer, enough for 256-codeword
+	// codebooks.
+	"text": "batch_size=2;eval_batch_size=4;eval_examples=4;text_seq_len=64;ptq_calibration_batches=1;kv_calibration_batches=4",
 }
 
 // smoke applies smokeSet and the dataset's shortening to cfg.

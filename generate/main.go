@@ -13,8 +13,8 @@
 //
 // --set "key=value;..." overrides the model's hyperparameters, e.g. a quantized key/value
 // cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, see models/llama and package
-// kvcache). A run directory calibrated for the same cache quantizer brings its constants;
-// otherwise a calibrated quantizer is fitted first on --calibration_windows sequences the
+// kvcache). A run directory calibrated for the same cache quantizer brings its constants, as
+// does kv_calibration_from=RUN_DIR (e.g. a run of configs/kv); otherwise a calibrated quantizer is fitted first on --calibration_windows sequences the
 // model samples itself (temperature 1, seed --seed), without data. The cache's packed size
 // is printed with the speed.
 //
@@ -174,6 +174,9 @@ func run(o options, stdout, stderr io.Writer) error {
 func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.Config, kvCfg, before kvcache.Config, o options, stderr io.Writer) (*kvcache.Quantizer, error) {
 	if !kvCfg.NeedsCalibration() {
 		return kvcache.New(kvCfg, llama.KVShape(llama.ConfigFromParams(func(k string) int { return cfg.Params[k].(int) })))
+	}
+	if cfg.Params[llama.ParamKVCalibrationFrom].(string) != "" {
+		return llama.KVCalibrationFrom(cfg.Params)
 	}
 	if reflect.DeepEqual(before, kvCfg) {
 		return llama.LoadKV(store, cfg.Params, o.checkpoint)

@@ -61,3 +61,53 @@ func TestBadArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizedCache is the "done when": generation from stories260K with a 3-bit
+// KVQuant cache calibrated on the model's own samples, its storage reported. The 4-bit KIVI
+// cache with its fp16 window must keep llama2.c's greedy story for its first 60 tokens'
+// worth of text (its window holds them in fp16 until token 64).
+func TestQuantizedCache(t *testing.T) {
+	var out, log bytes.Buffer
+	o := options{checkpoint: filepath.Join(weights, "stories260K.bin"), maxTokens: 60, seed: 1, calibrationWindows: 4,
+		set: "kv_quant=kvquant;kv_bits=3"}
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "kvquant cache") || !strings.Contains(log.String(), "bits per cached value") {
+		t.Errorf("no cache size reported: %q", log.String())
+	}
+	if len(strings.Fields(out.String())) < 20 {
+		t.Errorf("kvquant cache generated %q", out.String())
+	}
+	out.Reset()
+	o.set = "kv_quant=kivi;kv_bits=4;kv_residual=32"
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); !strings.HasPrefix(expected, got) || len(got) < 100 {
+		t.Errorf("kivi with an fp16 window: %q is not a prefix of llama2.c's greedy story", got)
+	}
+}
+
+// TestQuantizedCacheBadSettings checks that bad kv_* values are refused with the key named.
+func TestQuantizedCacheBadSettings(t *testing.T) {
+	bin := filepath.Join(weights, "stories260K.bin")
+	for _, c := range []struct{ set, want string }{
+		{"kv_quant=kivi;kv_bits=9", "kv_bits"},
+		{"kv_quant=kivi;kv_bits=0", "kv_bits"},
+		{"kv_quant=kivi;kv_group=3", "kv_group"},
+		{"kv_quant=kivi;kv_group=12", "kv_group"},
+		{"kv_quant=kivi;kv_residual=20", "kv_residual"},
+		{"kv_quant=zip", "kv_quant"},
+		{"kv_quant=kvquant;kv_outliers=NaN", "kv_outliers"},
+		{"kv_quant=vq;kv_bits=2;kv_codebook_bits=1", "kv_codebook_bits"},
+		{"kv_quant=kvquant;kv_calibration_from=" + t.TempDir(), "kv_calibration_from"},
+		{"kv_bitz=3", "kv_bitz"},
+	} {
+		var out, log bytes.Buffer
+		o := options{checkpoint: bin, maxTokens: 5, seed: 1, calibrationWindows: 2, set: c.set}
+		if err := run(o, &out, &log); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--set %q: error %v, want one naming %q", c.set, err, c.want)
+		}
+	}
+}

@@ -53,6 +53,9 @@ const (
 	ParamKVIterations = "kv_iterations"
 	// ParamKVSeed seeds rotations and codebook initialisation. Default 1.
 	ParamKVSeed = "kv_seed"
+	// ParamKVCalibrationFrom is a run directory whose calibrated cache constants (kv_cache/,
+	// fitted for the same kv_* config) are used instead of calibrating. Default "".
+	ParamKVCalibrationFrom = "kv_calibration_from"
 	// ParamKVCalibration is the number of training batches whose keys, values and their
 	// Fisher information the calibrated quantizers are fitted on. Default 4.
 	ParamKVCalibration = "kv_calibration_batches"
@@ -76,6 +79,7 @@ var KVParams = hparams.List{
 	{Key: ParamKVCodebookBits, Default: 8, Domain: hparams.Range(1, 12), Doc: "vq, rvq, simvq: at most 2^bits codewords per codebook"},
 	{Key: ParamKVIterations, Default: 0, Domain: hparams.Range(0, 1000), Doc: "fitting rounds of k-means, Lloyd-Max or SimVQ (0: method default)"},
 	{Key: ParamKVSeed, Default: 1, Domain: hparams.Range(0, math.MaxInt32), Doc: "seed of rotations and codebook initialisation"},
+	{Key: ParamKVCalibrationFrom, Default: "", Doc: "run directory whose calibrated cache constants to use instead of calibrating"},
 	{Key: ParamKVCalibration, Default: 4, Domain: hparams.Range(1, 1<<16), Doc: "training batches the cache quantizer is calibrated on"},
 }
 
@@ -152,6 +156,14 @@ func CalibrateKV(ctx *framework.EvalContext) error {
 	cfg, ok := KVConfig(ctx.Config.Params)
 	if !ok || !cfg.NeedsCalibration() {
 		return nil
+	}
+	if from := ctx.Config.Params[ParamKVCalibrationFrom].(string); from != "" {
+		q, err := KVCalibrationFrom(ctx.Config.Params)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(ctx.Out, "llama: %s cache constants read from %s\n", cfg.Method, from)
+		return SaveKV(ctx.Store, q)
 	}
 	var windows [][]int32
 	for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
@@ -348,4 +360,16 @@ func evaluateKV(ctx *framework.EvalContext) (map[string]float64, error) {
 	m[MetricKVConstantBytes] = float64(q.ConstantBytes())
 	m[MetricKVWindowTokens] = float64(t)
 	return m, nil
+}
+
+// KVCalibrationFrom builds the cache quantizer of params with the constants of the run
+// directory kv_calibration_from names; errors name the key and the directory.
+func KVCalibrationFrom(params map[string]any) (*kvcache.Quantizer, error) {
+	from := params[ParamKVCalibrationFrom].(string)
+	source := fmt.Sprintf("%s=%s", ParamKVCalibrationFrom, from)
+	_, store, _, err := framework.LoadRun(from)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", source, err)
+	}
+	return LoadKV(store, params, source)
 }

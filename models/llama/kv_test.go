@@ -1,8 +1,12 @@
 package llama_test
 
 import (
+	"io"
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/framework"
 
 	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/models/llama"
@@ -88,5 +92,59 @@ func TestKVShapeRoPEMatchesGraph(t *testing.T) {
 	t.Logf("pre-RoPE fp32 cache: max |Δlogit| %.2g", worst)
 	if worst > 1e-4 {
 		t.Errorf("host RoPE of pre-RoPE keys: logits differ by %.3g > 1e-4", worst)
+	}
+}
+
+// kvRun runs a steps-0 config of stories260K with the given params on the first windows of
+// the Shakespeare test split, into dir.
+func kvRun(t *testing.T, dir, params string) (map[string]float64, error) {
+	t.Helper()
+	js := `{"model": "llama", "init_from": "weights/stories260K.bin", "steps": 0, "batch_size": 4,
+		"eval_batch_size": 4, "eval_examples": 4, "params": {"text_seq_len": 64, "kv_calibration_batches": 4, ` + params + `}}`
+	cfg, err := framework.ParseConfig([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Backend: goBackend(t), Out: io.Discard})
+	if err != nil {
+		return nil, err
+	}
+	return res.Eval, nil
+}
+
+// TestKVCalibrationThroughTheLoop calibrates a 3-bit KVQuant cache with the Calibrate hook,
+// evaluates through it, reuses its constants from another run with kv_calibration_from, and
+// refuses them for a config they do not fit, naming the constant and the key.
+func TestKVCalibrationThroughTheLoop(t *testing.T) {
+	ref, err := kvRun(t, t.TempDir(), `"kv_quant": "fp32"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	got, err := kvRun(t, dir, `"kv_quant": "kvquant", "kv_bits": 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppl, ref32 := got[llama.MetricPerplexity], ref[llama.MetricPerplexity]
+	bpv := got[llama.MetricKVBitsPerValue]
+	t.Logf("fp32 cache %.3f, kvquant 3-bit %.3f at %.3f bits per value, %v bytes of constants", ref32, ppl, bpv, got[llama.MetricKVConstantBytes])
+	if !(ppl > 0.8*ref32 && ppl < 1.5*ref32) {
+		t.Errorf("kvquant 3-bit perplexity %.3f, fp32 cache %.3f", ppl, ref32)
+	}
+	// 3-bit codes, values' fp16 scale and offset per 32 channels (1 bit per value), sparse
+	// outliers and the fp16 sink token: between 3.5 and 5 bits per value at 64 tokens.
+	if !(bpv > 3.5 && bpv < 5) || got[llama.MetricKVConstantBytes] <= 0 {
+		t.Errorf("kvquant 3-bit: %.3f bits per cached value, %v bytes of constants", bpv, got[llama.MetricKVConstantBytes])
+	}
+	again, err := kvRun(t, t.TempDir(), `"kv_quant": "kvquant", "kv_bits": 3, "kv_calibration_from": "`+dir+`"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[llama.MetricPerplexity] != ppl {
+		t.Errorf("constants from %s give perplexity %v, the run itself %v", dir, again[llama.MetricPerplexity], ppl)
+	}
+	_, err = kvRun(t, t.TempDir(), `"kv_quant": "kvquant", "kv_bits": 4, "kv_calibration_from": "`+dir+`"`)
+	if err == nil || !strings.Contains(err.Error(), "kv_calibration_from="+dir) || !strings.Contains(err.Error(), "lut") {
+		t.Errorf("4-bit config with 3-bit constants: error %v, want one naming kv_calibration_from and the lookup table", err)
 	}
 }
