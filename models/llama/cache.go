@@ -1,6 +1,8 @@
 package llama
 
 import (
+	"math"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -23,7 +25,14 @@ type LayerCache struct {
 	// [B, T, H_kv, h] each, for the T tokens of the call: the quantized caches of package
 	// kvcache read them from here, and calibration takes their gradients.
 	Probe func(kPre, k, v *graph.Node)
-	start *graph.Node
+	// Pad is a number of leading slots of Keys and Values that hold no position (never
+	// attended); position p lives in slot Pad+p.
+	Pad int
+	// BeforeKeys and BeforeValues [B, U, H_kv, h], U ≤ Pad, if set, are written with the
+	// call's own keys and values, as positions start−U … start−1: a host cache's rewrite of
+	// its last U positions (see KVStepper), in the same update.
+	BeforeKeys, BeforeValues *graph.Node
+	start                    *graph.Node
 }
 
 // NewProbe returns a cache that stores nothing and calls probe(layer, kPre, k, v) for every
@@ -66,9 +75,22 @@ func (c *Cache) Stacked() (keys, values *graph.Node) {
 func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
 	zero := graph.Scalar(g, dtypes.Int32, 0)
-	at := []*graph.Node{zero, c.start, zero, zero}
+	slot := graph.AddScalar(c.start, float64(c.Pad))
+	if c.BeforeKeys != nil {
+		u := c.BeforeKeys.Shape().Dimensions[1]
+		k = graph.Concatenate([]*graph.Node{c.BeforeKeys, k}, 1)
+		v = graph.Concatenate([]*graph.Node{c.BeforeValues, v}, 1)
+		slot = graph.AddScalar(slot, -float64(u))
+	}
+	at := []*graph.Node{zero, slot, zero, zero}
 	c.Keys = graph.DynamicUpdateSlice(c.Keys, k, at)
 	c.Values = graph.DynamicUpdateSlice(c.Values, v, at)
 	s := c.Keys.Shape().Dimensions[1]
-	return c.Keys, c.Values, graph.Iota(g, shapes.Make(dtypes.Int32, s), 0)
+	positions = graph.Iota(g, shapes.Make(dtypes.Int32, s), 0)
+	if c.Pad > 0 {
+		// Padding slots get a position no query reaches.
+		pos := graph.AddScalar(positions, -float64(c.Pad))
+		positions = graph.Where(graph.LessThan(pos, zero), graph.BroadcastToDims(graph.Scalar(g, dtypes.Int32, math.MaxInt32), s), pos)
+	}
+	return c.Keys, c.Values, positions
 }

@@ -148,3 +148,49 @@ func TestKVCalibrationThroughTheLoop(t *testing.T) {
 		t.Errorf("4-bit config with 3-bit constants: error %v, want one naming kv_calibration_from and the lookup table", err)
 	}
 }
+
+// TestKVStepperWorkingCopyFollowsTheStore feeds 160 tokens through a 2-bit KIVI cache with
+// a 32-token fp16 window (groups flushed every 32 tokens, rewriting up to 64 positions) and
+// checks after every step that the backend's working copy equals the store's dequantized
+// tokens, except the newest, which attention sees as computed.
+func TestKVStepperWorkingCopyFollowsTheStore(t *testing.T) {
+	w, tok := stories260K(t)
+	toks := testTokens(t, w, tok)
+	toks = append(toks, toks...)[:160]
+	store := storeOf(t, w)
+	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodKIVI, KeyBits: 2, ValueBits: 2, Group: 32, KeyGroup: 32, Residual: 32}, llama.KVShape(w.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := llama.NewKVStepper(goBackend(t), store, q, 1, 192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Finalize()
+	kw := w.Config.KVDim()
+	for p, token := range toks {
+		// What the store holds before this step: positions < p as stored after step p−1,
+		// which this step must write into the working copy before attending.
+		want := make([][2][]float32, w.Layers)
+		for l := range w.Layers {
+			for j := range p {
+				k, v := make([]float32, kw), make([]float32, kw)
+				s.Sequence(0).Read(l, j, k, v)
+				want[l][0] = append(want[l][0], k...)
+				want[l][1] = append(want[l][1], v...)
+			}
+		}
+		if _, err := s.Step([]int32{int32(token)}); err != nil {
+			t.Fatal(err)
+		}
+		for l := range w.Layers {
+			gotK, gotV := s.WorkingCopy(l)
+			for i := range p * kw {
+				if gotK[i] != want[l][0][i] || gotV[i] != want[l][1][i] {
+					t.Fatalf("step %d layer %d position %d channel %d: working copy (%v, %v), store (%v, %v)", p, l, i/kw, i%kw,
+						gotK[i], gotV[i], want[l][0][i], want[l][1][i])
+				}
+			}
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -29,8 +28,8 @@ type KVStepper struct {
 	batch, cap   int
 	span         int // U: tokens rewritten per step (Quantizer.MaxSpan)
 	seqs         []*kvcache.Sequence
-	keys, values *tensors.Tensor // working copy on the backend [L, B, cap, KVHeads, HeadDim]
-	mk, mv       []float32       // its host mirror, [L, B, cap, W]
+	keys, values []*tensors.Tensor // working copy on the backend, per layer [B, U+cap, KVHeads, HeadDim]
+	mk, mv       []float32         // its host mirror, [L, B, cap, W]
 	pos          int
 }
 
@@ -39,8 +38,9 @@ type KVStepper struct {
 //
 // Each step sends the backend the dequantized form of the last U = q.MaxSpan() positions
 // before the new one (what the previous step's stores changed), which it writes into its
-// working copy before the new token's keys and values; the working copy stays on the
-// backend between steps.
+// working copy together with the new token's keys and values, in one update per layer; the
+// working copy stays on the backend between steps, with U leading slots of padding so that
+// the update always fits.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
 	c := ConfigFromParams(func(key string) int {
 		v, _ := store.GetParam(key)
@@ -58,28 +58,32 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		return nil, fmt.Errorf("llama: KV stepper batch %d, capacity %d (context %d)", batch, capacity, c.SeqLen)
 	}
 	span := min(q.MaxSpan(), capacity)
+	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, keys, values, updK, updV, updStart := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]
-		zero := graph.ScalarZero(start.Graph(), dtypes.Int32)
-		at := []*graph.Node{zero, zero, updStart, zero, zero}
-		keys = graph.DynamicUpdateSlice(keys, updK, at)
-		values = graph.DynamicUpdateSlice(values, updV, at)
-		cache := NewCache(keys, values, start)
-		stored := make([][3]*graph.Node, c.Layers)
-		for l := range cache.Layers {
-			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
+		tokens, start, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3]
+		cache := &Cache{Start: start, Layers: make([]LayerCache, layers)}
+		stored := make([][3]*graph.Node, layers)
+		for l := range layers {
+			cache.Layers[l] = LayerCache{Keys: inputs[4+l], Values: inputs[4+layers+l], Pad: span, start: start,
+				BeforeKeys: layerOf(updK, l), BeforeValues: layerOf(updV, l),
+				Probe: func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }}
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
 		out := []*graph.Node{logits}
 		for i := range 3 {
-			per := make([]*graph.Node, c.Layers)
+			per := make([]*graph.Node, layers)
 			for l := range per {
 				per[l] = graph.Reshape(stored[l][i], batch, c.KVDim())
 			}
 			out = append(out, graph.Stack(per, 0)) // [L, B, W]
 		}
-		k, v := cache.Stacked()
-		return append(out, k, v)
+		for l := range layers {
+			out = append(out, cache.Layers[l].Keys)
+		}
+		for l := range layers {
+			out = append(out, cache.Layers[l].Values)
+		}
+		return out
 	})
 	if err != nil {
 		return nil, err
@@ -92,14 +96,14 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 // Reset empties the caches.
 func (s *KVStepper) Reset() {
 	c := s.Config
-	if s.keys != nil {
-		s.keys.FinalizeAll()
-		s.values.FinalizeAll()
+	s.free()
+	dims := []int{s.batch, s.span + s.cap, c.KVHeads, c.HeadDim()}
+	s.keys, s.values = make([]*tensors.Tensor, c.Layers), make([]*tensors.Tensor, c.Layers)
+	for l := range c.Layers {
+		// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
+		s.keys[l] = tensors.FromShape(shapeOf(dims))
+		s.values[l] = tensors.FromShape(shapeOf(dims))
 	}
-	dims := []int{c.Layers, s.batch, s.cap, c.KVHeads, c.HeadDim()}
-	// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
-	s.keys = tensors.FromShape(shapeOf(dims))
-	s.values = tensors.FromShape(shapeOf(dims))
 	n := c.Layers * s.batch * s.cap * c.KVDim()
 	if len(s.mk) != n {
 		s.mk, s.mv = make([]float32, n), make([]float32, n)
@@ -112,6 +116,15 @@ func (s *KVStepper) Reset() {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
 	s.pos = 0
+}
+
+// free releases the working copy's buffers now rather than leaving them to the garbage
+// collector, which does not see the backend's memory behind them.
+func (s *KVStepper) free() {
+	for _, t := range append(s.keys, s.values...) {
+		t.FinalizeAll()
+	}
+	s.keys, s.values = nil, nil
 }
 
 // Pos is the number of positions fed so far.
@@ -142,19 +155,26 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The last U positions before this one, as the host mirror holds them now.
+	// The U positions before this one, as the host mirror holds them now (zeros before 0:
+	// they land in the padding).
 	u := s.span
-	from := max(0, min(s.pos-u, s.cap-u))
 	updK := make([]float32, c.Layers*s.batch*u*w)
 	updV := make([]float32, len(updK))
+	lo := max(0, s.pos-u)
+	skip := lo - (s.pos - u) // block slots before position 0
 	for lb := range c.Layers * s.batch {
-		copy(updK[lb*u*w:(lb+1)*u*w], s.mk[(lb*s.cap+from)*w:(lb*s.cap+from+u)*w])
-		copy(updV[lb*u*w:(lb+1)*u*w], s.mv[(lb*s.cap+from)*w:(lb*s.cap+from+u)*w])
+		dst := (lb*u + skip) * w
+		copy(updK[dst:(lb+1)*u*w], s.mk[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
+		copy(updV[dst:(lb+1)*u*w], s.mv[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
 	dims := []int{c.Layers, s.batch, u, c.KVHeads, c.HeadDim()}
 	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
-	out, err := s.exec.Exec(in, int32(s.pos), s.keys, s.values, tk, tv, int32(from))
+	args := []any{in, int32(s.pos), tk, tv}
+	for _, t := range append(s.keys, s.values...) {
+		args = append(args, t)
+	}
+	out, err := s.exec.Exec(args...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
@@ -168,11 +188,9 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	for _, o := range out[:4] {
 		o.FinalizeAll()
 	}
-	// The step's working copy replaces the old one, whose buffers are freed now rather than
-	// left to the garbage collector, which does not see the backend's memory behind them.
-	s.keys.FinalizeAll()
-	s.values.FinalizeAll()
-	s.keys, s.values = out[4], out[5]
+	// The step's working copy replaces the old one.
+	s.free()
+	s.keys, s.values = out[4:4+c.Layers], out[4+c.Layers:]
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
@@ -211,8 +229,7 @@ func (s *KVStepper) Capacity() int { return s.cap }
 // Finalize frees the compiled step and the working copy.
 func (s *KVStepper) Finalize() {
 	s.exec.Finalize()
-	s.keys.FinalizeAll()
-	s.values.FinalizeAll()
+	s.free()
 }
 
 // KVResult is the outcome of [KVPerplexity].
@@ -307,3 +324,23 @@ func SampleWindows(backend compute.Backend, store *model.Store, n, length int, s
 	}
 	return out, nil
 }
+
+// WorkingCopy returns what the next step attends to for layer: the backend's keys and
+// values [B, Pos, KVHeads·HeadDim] of the positions so far (the last one in full precision,
+// as computed; the earlier ones as their stored form dequantized), for tests and inspection.
+func (s *KVStepper) WorkingCopy(layer int) (keys, values []float32) {
+	w := s.Config.KVDim()
+	get := func(t *tensors.Tensor) []float32 {
+		flat := tensors.MustCopyFlatData[float32](t)
+		out := make([]float32, 0, s.batch*s.pos*w)
+		for b := range s.batch {
+			row := (b*(s.span+s.cap) + s.span) * w
+			out = append(out, flat[row:row+s.pos*w]...)
+		}
+		return out
+	}
+	return get(s.keys[layer]), get(s.values[layer])
+}
+
+// Sequence returns the quantized cache of sequence b.
+func (s *KVStepper) Sequence(b int) *kvcache.Sequence { return s.seqs[b] }
