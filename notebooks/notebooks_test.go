@@ -73,6 +73,20 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 			t.Errorf("llm_quantization.ipynb displayed %d PNG images, want 1", n)
 		}
 	},
+	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
+	// kvstudy's Row.Label) and draws the figure.
+	"kv_cache.ipynb": func(t *testing.T, executed *notebook) {
+		text := executed.allText()
+		for _, row := range []string{"| fp32 | 32 |", "| KIVI (fp16 window 32–63) 4-bit | 4 |", "| KVQuant 3-bit | 3 |",
+			"| RVQ 2-bit | 2 |", "| KVQuant 3-bit ablation: uniform, per-token keys | 3 |"} {
+			if !strings.Contains(text, row) {
+				t.Errorf("kv_cache.ipynb printed no row %q:\n%s", row, text)
+			}
+		}
+		if n := executed.countData("image/png"); n != 1 {
+			t.Errorf("kv_cache.ipynb displayed %d PNG images, want 1", n)
+		}
+	},
 	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
 	"hello.ipynb": func(t *testing.T, executed *notebook) {
 		const wantText = "hyperparameters: [demo_batch_size demo_learning_rate]"
