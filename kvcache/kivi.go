@@ -22,15 +22,17 @@ import "fmt"
 // dropped, and append returns the first of them.
 //
 // Strict variant (R = 0: every token quantized, nothing held in full precision): values are
-// quantized per token on arrival. Keys of the incomplete newest group, which has no per-channel
-// statistics yet, are quantized per token on arrival too (KeyBits, Group channels per scale);
-// when the group completes it is re-quantized per channel from those per-token dequantized
-// values, so its keys are quantized twice (the second error adds to the first), and append
-// returns the group's first token.
+// quantized per token on arrival. The keys of the incomplete newest group are stored per
+// channel like a complete group's, with the statistics of the tokens it holds so far: each new
+// key re-quantizes the group from its members' dequantized values and the new key, over the
+// range widened to hold it (re-quantizing onto an unchanged grid changes nothing; each
+// widening adds at most half a step of error to the older members), and append returns the
+// group's first token.
 //
 // Storage (bytes, W = KVHeads·HeadDim, b_k/b_v the bits): a quantized key group of G tokens
-// ⌈G·W·b_k/8⌉ + 4·W; a quantized value token ⌈W·b_v/8⌉ + 4·W/Group; a strict-mode pending key
-// token ⌈W·b_k/8⌉ + 4·W/Group; a fp16 token (residual window or sink) 2·W.
+// ⌈G·W·b_k/8⌉ + 4·W (in the strict variant the incomplete group of n < G tokens too:
+// ⌈n·W·b_k/8⌉ + 4·W); a quantized value token ⌈W·b_v/8⌉ + 4·W/Group; a fp16 token (residual
+// window or sink) 2·W.
 
 func init() {
 	register(MethodKIVI, method{
@@ -85,7 +87,8 @@ type kiviStream struct {
 	c       kiviCodec
 	groups  []channelCodes // keys: the quantized groups of G tokens
 	tokens  []tokenCodes   // values: the quantized tokens
-	pending []tokenCodes   // strict keys: the incomplete newest group, per token
+	tail    channelCodes   // strict keys: the incomplete newest group, per channel
+	tailN   int            // its tokens
 	recent  []uint16       // [m−q, W] fp16: the residual window
 	q, m    int
 	buf     []float32 // [G, W] scratch
@@ -96,23 +99,23 @@ func (s *kiviStream) append(x []float32, pos int) int {
 	g, w := c.keyGroup, c.w
 	s.m++
 	if c.residual == 0 { // strict
-		t := quantizeToken(x, c.group, c.bits)
 		if !c.perChannel {
-			s.tokens = append(s.tokens, t)
+			s.tokens = append(s.tokens, quantizeToken(x, c.group, c.bits))
 			s.q = s.m
 			return pos
 		}
-		s.pending = append(s.pending, t)
-		if s.m-s.q < g {
-			return pos
+		for i := range s.tailN {
+			s.tail.read(i, s.buf[i*w:(i+1)*w], c.bits)
 		}
-		for i, p := range s.pending {
-			p.read(s.buf[i*w:(i+1)*w], c.group, c.bits)
-		}
-		s.groups = append(s.groups, quantizeChannels(s.buf, w, c.bits))
-		s.pending = s.pending[:0]
+		copy(s.buf[s.tailN*w:], x)
+		s.tailN++
+		s.tail = quantizeChannels(s.buf[:s.tailN*w], w, c.bits)
 		from := s.q
-		s.q += g
+		if s.tailN == g {
+			s.groups = append(s.groups, s.tail)
+			s.tail, s.tailN = channelCodes{}, 0
+			s.q += g
+		}
 		return from
 	}
 	s.recent = appendFloat16(s.recent, x)
@@ -141,7 +144,7 @@ func (s *kiviStream) read(j int, dst []float32) {
 	case j < len(s.tokens):
 		s.tokens[j].read(dst, c.group, c.bits)
 	case c.residual == 0:
-		s.pending[j-s.q].read(dst, c.group, c.bits)
+		s.tail.read(j-s.q, dst, c.bits)
 	default:
 		readFloat16(s.recent[(j-s.q)*c.w:(j-s.q+1)*c.w], dst)
 	}
@@ -155,8 +158,8 @@ func (s *kiviStream) bytes() int {
 	for _, t := range s.tokens {
 		n += t.bytes()
 	}
-	for _, t := range s.pending {
-		n += t.bytes()
+	if s.tailN > 0 {
+		n += s.tail.bytes()
 	}
 	return n
 }

@@ -127,7 +127,7 @@ func scalarConfigs(b int) map[string]Config {
 	return map[string]Config{
 		"kivi strict":      {Method: MethodKIVI, KeyBits: b, ValueBits: b, Group: 8, KeyGroup: 4},
 		"kivi residual":    {Method: MethodKIVI, KeyBits: b, ValueBits: b, Group: 8, KeyGroup: 4, Residual: 8},
-		"kivi sink":        {Method: MethodKIVI, KeyBits: b, ValueBits: b, Group: 4, KeyGroup: 2, Sink: 3},
+		"kivi sink":        {Method: MethodKIVI, KeyBits: b, ValueBits: b, Group: 4, KeyGroup: 8, Sink: 3},
 		"kvquant plain":    {Method: MethodKVQuant, KeyBits: b, ValueBits: b, Group: 8},
 		"kvquant full":     {Method: MethodKVQuant, KeyBits: b, ValueBits: b, Group: 8, KeyPerChannel: true, PreRoPE: true, NonUniform: true, Outliers: 0.01, Sink: 2, QNorm: true},
 		"kvquant tokens":   {Method: MethodKVQuant, KeyBits: b, ValueBits: b, Group: 16, NonUniform: true, Outliers: 0.02, QNorm: true},

@@ -127,6 +127,9 @@ type Options struct {
 	Set string
 	// Rows to run (nil: [Rows]).
 	Rows []Row
+	// OwnStoryWindows is the number of 512-token windows the model samples for the
+	// own-stories text (0: [OwnStoryWindows]).
+	OwnStoryWindows int
 	// RetrievalSentences is the filler of the retrieval check (llama.RetrievalPrompt); < 0
 	// skips it.
 	RetrievalSentences int
@@ -225,7 +228,14 @@ const OwnStoryWindows = 64
 // from BOS at temperature 1 (seed 1, llama.SampleWindows), cut into stories at BOS, one per
 // line.
 func ownStories(o Options) (string, error) {
+	n := o.OwnStoryWindows
+	if n <= 0 {
+		n = OwnStoryWindows
+	}
 	path := filepath.Join(o.RunDir, "own_stories.txt")
+	if n != OwnStoryWindows {
+		path = filepath.Join(o.RunDir, fmt.Sprintf("own_stories_%d.txt", n))
+	}
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
@@ -249,7 +259,7 @@ func ownStories(o Options) (string, error) {
 	if err := w.Load(store); err != nil {
 		return "", err
 	}
-	windows, err := llama.SampleWindows(o.Backend, store, OwnStoryWindows, w.SeqLen, 1)
+	windows, err := llama.SampleWindows(o.Backend, store, n, w.SeqLen, 1)
 	if err != nil {
 		return "", err
 	}
@@ -415,8 +425,24 @@ func Figure(results []Result) plots.Figure {
 			}
 			series[r.Family] = append(series[r.Family], plotter.XY{X: bits, Y: ppl / ref})
 		}
-		panel := plots.Panel{Title: "stories260K, 512-token windows of " + text, XLabel: "bits per cached value (metadata included)",
-			YLabel: "perplexity / fp32-cache perplexity", LogX: true, LogY: true}
+		window := 0.0
+		for _, r := range results {
+			window = max(window, r.Metrics[text][llama.MetricKVWindowTokens])
+		}
+		panel := plots.Panel{Title: fmt.Sprintf("stories260K, %.0f-token windows of %s", window, text),
+			XLabel: "bits per cached value (metadata included)", YLabel: "perplexity / fp32-cache perplexity"}
+		// Log scales only when the points span a range (gonum refuses a degenerate log axis).
+		var lo, hi plotter.XY
+		first := true
+		for _, pts := range series {
+			for _, p := range pts {
+				if first {
+					lo, hi, first = p, p, false
+				}
+				lo.X, lo.Y, hi.X, hi.Y = min(lo.X, p.X), min(lo.Y, p.Y), max(hi.X, p.X), max(hi.Y, p.Y)
+			}
+		}
+		panel.LogX, panel.LogY = hi.X > lo.X, hi.Y > lo.Y
 		for _, name := range order {
 			pts := series[name]
 			slices.SortFunc(pts, func(a, b plotter.XY) int { return int(math.Copysign(1, a.X-b.X)) })
