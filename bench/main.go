@@ -122,6 +122,10 @@ type Options struct {
 	GenTokens    int    // llama: generated tokens per measurement
 	// TorchOMPWaitPolicy, if set, is PyTorch's OMP_WAIT_POLICY (llama: PASSIVE by default).
 	TorchOMPWaitPolicy string
+	// KVCases are the kv benchmark's caches, comma-separated ("" = all of KVCases).
+	KVCases string
+	// KVCalibrationWindows are the sampled sequences calibrated caches are fitted on (kv).
+	KVCalibrationWindows int
 }
 
 // Measurement is one row of the report.
@@ -198,9 +202,9 @@ func main() {
 	flag.StringVar(&o.ConfigPath, "config", "", "config to benchmark (default "+DefaultConfig+" if found, else an inline SimVQ config)")
 	flag.StringVar(&o.Set, "set", "", `extra overrides "key=value;..." (e.g. "vq_codebook_size=512")`)
 	flag.IntVar(&o.Steps, "steps", 30, "train steps per measurement (Go: including the compiling first step; PyTorch: after -torch_warmup); llama: default 20")
-	flag.IntVar(&o.Rounds, "rounds", 1, "repeat every measurement this many times, interleaved; the fastest round is reported")
+	flag.IntVar(&o.Rounds, "rounds", 1, "repeat every measurement this many times, interleaved; the fastest round is reported (kv: the median, default 5)")
 	flag.IntVar(&o.Threads, "threads", runtime.NumCPU(), "GOMAXPROCS and PyTorch's torch.set_num_threads")
-	flag.StringVar(&o.Backends, "backends", "", "comma-separated backend specs (default: framework.AvailableBackends())")
+	flag.StringVar(&o.Backends, "backends", "", "comma-separated backend specs (default: framework.AvailableBackends(); kv: the default backend and go)")
 	flag.StringVar(&o.DataDir, "data_dir", fashionmnist.SystemDir, "directory of the Fashion-MNIST idx files, read by both sides (llama: the data directory of stories260K and Shakespeare; default framework.LocateData's search path)")
 	flag.StringVar(&o.Python, "python", "/usr/bin/python3", "Python interpreter with torch")
 	flag.IntVar(&o.TorchWarmup, "torch_warmup", 5, "untimed PyTorch steps before the timed ones (llama: default 2)")
@@ -208,9 +212,11 @@ func main() {
 	flag.BoolVar(&o.NoTorch, "no_torch", false, "do not run PyTorch")
 	flag.StringVar(&o.JSONPath, "json", "", "write the report as JSON to this file")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the Go side to this file")
-	flag.StringVar(&o.Model, "model", ModelVQAE, "model to benchmark: "+ModelVQAE+" or "+ModelLlama)
+	flag.StringVar(&o.Model, "model", ModelVQAE, "model to benchmark: "+ModelVQAE+", "+ModelLlama+" or "+ModelKV+" (llama's generation with quantized key/value caches)")
 	flag.StringVar(&o.Tasks, "tasks", TaskTrain+","+TaskGenerate, "llama: tasks to measure, comma-separated")
-	flag.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement")
+	flag.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement (kv: default 511, filling the context)")
+	flag.StringVar(&o.KVCases, "kv_cases", "", "kv: caches to measure, comma-separated (default all; the fp32 "+KVPeerCase+" is always measured)")
+	flag.IntVar(&o.KVCalibrationWindows, "kv_calibration_windows", DefaultKVCalibrationWindows, "kv: sequences the model samples to calibrate kvquant, rotation, vq and rvq on")
 	flag.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = libgomp's default; llama: default `+DefaultLlamaOMPWaitPolicy+`)`)
 	flag.Parse()
 	var err error
@@ -241,8 +247,25 @@ func main() {
 		if report != nil {
 			PrintLlamaReport(os.Stdout, report)
 		}
+	case ModelKV:
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			o.Rounds = DefaultKVRounds
+		}
+		if !set["data_dir"] {
+			o.DataDir = "" // framework.LocateData's search path
+		}
+		if !set["gen_tokens"] {
+			o.GenTokens = DefaultKVTokens
+		}
+		var report *KVReport
+		report, err = RunKV(o, os.Stderr)
+		if report != nil {
+			PrintKVReport(os.Stdout, report)
+		}
 	default:
-		err = fmt.Errorf("-model %q: valid models are %s and %s", o.Model, ModelVQAE, ModelLlama)
+		err = fmt.Errorf("-model %q: valid models are %s, %s and %s", o.Model, ModelVQAE, ModelLlama, ModelKV)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
