@@ -95,8 +95,10 @@ type Config struct {
 	// KeyGroup (kv_key_group) is the number of consecutive tokens that share a per-channel
 	// key scale and zero point (KIVI's grouping along tokens).
 	KeyGroup int
-	// Residual (kv_residual) is KIVI's window of most recent tokens kept in fp16 (0: the
-	// strict variant, every token quantized).
+	// Residual (kv_residual) is the window of most recent tokens kept in fp16 (0: every
+	// token quantized). KIVI aligns it to its key groups (see kivi.go); every other method
+	// keeps exactly the last Residual tokens in fp16 and quantizes a token when it leaves the
+	// window (see [withResidual]).
 	Residual int
 	// KVQuant's steps, each switchable for the ablation:
 	KeyPerChannel bool    // kv_key_per_channel: keys scaled per channel (calibrated), not per token
@@ -391,9 +393,56 @@ func (q *Quantizer) NewSequence() *Sequence {
 	s := &Sequence{q: q, streams: make([][2]stream, q.Shape.Layers), n: make([]int, q.Shape.Layers), tmp: make([]float32, q.Shape.Width())}
 	for l, cs := range q.codecs {
 		s.streams[l] = [2]stream{cs[Keys].newStream(), cs[Values].newStream()}
+		if q.Config.Method != MethodKIVI && q.Config.Residual > 0 {
+			for i := range s.streams[l] {
+				s.streams[l][i] = withResidual(q.Config.Residual, q.Shape.Width(), s.streams[l][i])
+			}
+		}
 	}
 	return s
 }
+
+// residualStream keeps the most recent r tokens in fp16 in front of another stream, which
+// gets each token (its fp16-rounded values) when it leaves the window: KIVI's full-precision
+// window for any quantizer. Storage: the inner stream's plus 2·W bytes per window token.
+type residualStream struct {
+	r, w   int
+	recent []uint16 // [≤ r, W] fp16, oldest first
+	inner  stream
+	n      int // tokens handed to inner
+	buf    []float32
+}
+
+// withResidual wraps inner with a window of the r most recent tokens in fp16 (inner itself
+// when r is 0).
+func withResidual(r, w int, inner stream) stream {
+	if r == 0 {
+		return inner
+	}
+	return &residualStream{r: r, w: w, inner: inner, buf: make([]float32, w)}
+}
+
+func (s *residualStream) append(x []float32, pos int) int {
+	s.recent = appendFloat16(s.recent, x)
+	if len(s.recent) <= s.r*s.w {
+		return pos
+	}
+	readFloat16(s.recent[:s.w], s.buf)
+	s.recent = append(s.recent[:0], s.recent[s.w:]...)
+	from := s.inner.append(s.buf, s.n)
+	s.n++
+	return min(from, pos)
+}
+
+func (s *residualStream) read(j int, dst []float32) {
+	if j < s.n {
+		s.inner.read(j, dst)
+		return
+	}
+	readFloat16(s.recent[(j-s.n)*s.w:(j-s.n+1)*s.w], dst)
+}
+
+func (s *residualStream) bytes() int { return 2*len(s.recent) + s.inner.bytes() }
 
 // Len is the number of tokens stored in layer.
 func (s *Sequence) Len(layer int) int { return s.n[layer] }
@@ -536,10 +585,11 @@ func (s *floatStream) bytes() int { return 4*len(s.f32) + 2*len(s.f16) }
 
 // MaxSpan is the most tokens one [Sequence.Append] can change (the new token and the older
 // ones it re-quantizes): KIVI's flush of a group of KeyGroup tokens behind a Residual window
-// changes up to Residual+KeyGroup tokens; every other method changes only the new one.
+// changes up to Residual+KeyGroup tokens; another method's window Residual+1 (the new token
+// and the one leaving the window); without a window, only the new one.
 func (q *Quantizer) MaxSpan() int {
 	if q.Config.Method == MethodKIVI {
 		return max(1, q.Config.Residual+q.Config.KeyGroup)
 	}
-	return 1
+	return q.Config.Residual + 1
 }

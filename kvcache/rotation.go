@@ -15,7 +15,11 @@ import (
 // 2504.19874: a random rotation makes every coordinate of a unit vector follow the same concentrated
 // distribution, so one scalar codebook fitted to it serves every coordinate).
 //
-//   - Rotation: each head's vector x [HeadDim] becomes y = H·D·x, H the normalised
+//   - Centering: the per-channel mean μ of the calibration vectors is subtracted first
+//     (constant "mean" [W]; keys have large per-channel offsets, which a rotation would
+//     spread over every coordinate of the head and one scalar codebook cannot follow; the
+//     same shift SmoothQuant-style methods remove), and added back after dequantizing.
+//   - Rotation: each head's centred vector x [HeadDim] becomes y = H·D·x, H the normalised
 //     Sylvester–Hadamard matrix of order HeadDim (a power of two) and D = diag(±1) random
 //     signs, one per channel of every head, drawn from Config.Seed and the side (all layers
 //     share them: the codec is not told its layer). H·D is orthogonal, so x = D·H·y.
@@ -25,7 +29,7 @@ import (
 //   - Lloyd-Max quantizer: z = y/r is coded as the nearest of 2^b levels fitted on the
 //     calibration coordinates z by 1-D k-means (Lloyd's algorithm, unweighted, at most
 //     Iterations steps per start, 30 when 0), rounded to fp16; constant "levels" [2^b].
-//   - Dequantize: ŷ = ℓ_q·r, x̂ = D·H·ŷ.
+//   - Dequantize: ŷ = ℓ_q·r, x̂ = D·H·ŷ + μ.
 //
 // It needs calibration. Storage per token (bytes, W = KVHeads·HeadDim, b the bits):
 // ⌈W·b/8⌉ codes + 2·W/Group scales; a sink token (Sink) 2·W.
@@ -42,9 +46,10 @@ func init() {
 		fit:        fitRotation,
 		load: func(cfg Config, shape Shape, side Side, consts map[string]Constant) (codec, error) {
 			c := newRotationCodec(cfg, shape, side)
-			if err := expectConstants(consts, want{"levels", []int{1 << c.bits}}); err != nil {
+			if err := expectConstants(consts, want{"levels", []int{1 << c.bits}}, want{"mean", []int{c.w}}); err != nil {
 				return nil, err
 			}
+			c.mean = slices.Clone(consts["mean"].Data)
 			levels := slices.Clone(consts["levels"].Data)
 			if !slices.IsSorted(levels) {
 				return nil, fmt.Errorf("constant %q is not ascending", "levels")
@@ -65,6 +70,7 @@ func init() {
 type rotationCodec struct {
 	w, headDim, bits, group, sink int
 	signs                         []float32 // [W] the diagonal of D for every head
+	mean                          []float32 // [W] the calibration vectors' per-channel mean, fp16-rounded
 	levels                        levelTable
 }
 
@@ -91,6 +97,14 @@ func newRotationCodec(cfg Config, shape Shape, side Side) *rotationCodec {
 func fitRotation(cfg Config, shape Shape, side Side, x, _ []float32, n int) (codec, error) {
 	c := newRotationCodec(cfg, shape, side)
 	w := c.w
+	sum := make([]float64, w)
+	for i, v := range x[:n*w] {
+		sum[i%w] += float64(v)
+	}
+	c.mean = make([]float32, w)
+	for i := range c.mean {
+		c.mean[i] = roundHalf(float32(sum[i] / float64(n)))
+	}
 	y := make([]float32, w)
 	scales := make([]uint16, w/c.group)
 	values := make([]float64, 0, n*w)
@@ -130,7 +144,7 @@ func hadamard(v []float32) {
 // the RMS into scales [W/Group].
 func (c *rotationCodec) normalize(x, z []float32, scales []uint16) {
 	for i, v := range x {
-		z[i] = v * c.signs[i]
+		z[i] = (v - c.mean[i]) * c.signs[i]
 	}
 	for h := 0; h < c.w; h += c.headDim {
 		hadamard(z[h : h+c.headDim])
@@ -150,10 +164,11 @@ func (c *rotationCodec) normalize(x, z []float32, scales []uint16) {
 }
 
 func (c *rotationCodec) constants() []Constant {
-	return []Constant{{Name: "levels", Dims: []int{len(c.levels.levels)}, Data: slices.Clone(c.levels.levels)}}
+	return []Constant{{Name: "levels", Dims: []int{len(c.levels.levels)}, Data: slices.Clone(c.levels.levels)},
+		{Name: "mean", Dims: []int{c.w}, Data: slices.Clone(c.mean)}}
 }
 
-func (c *rotationCodec) constantBytes() int { return 2 * len(c.levels.levels) }
+func (c *rotationCodec) constantBytes() int { return 2 * (len(c.levels.levels) + c.w) }
 
 func (c *rotationCodec) newStream() stream {
 	return withSink(c.sink, c.w, &rotationStream{c: c, z: make([]float32, c.w), codes: make([]uint8, c.w)})
@@ -195,7 +210,7 @@ func (s *rotationStream) read(j int, dst []float32) {
 		hadamard(dst[h : h+c.headDim])
 	}
 	for i := range dst {
-		dst[i] *= c.signs[i]
+		dst[i] = dst[i]*c.signs[i] + c.mean[i]
 	}
 }
 

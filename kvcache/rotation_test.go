@@ -38,7 +38,8 @@ func TestHadamardOrthogonal(t *testing.T) {
 }
 
 // TestRotationBytes: ⌈W·b/8⌉ bytes of codes and 2 bytes per group's fp16 RMS per token, 2·W
-// per sink token; the constants are the 2^b fp16 levels per layer and side.
+// per sink token; the constants are the 2^b fp16 levels and the W fp16 channel means per
+// layer and side.
 func TestRotationBytes(t *testing.T) {
 	const bits, group, sink = 3, 16, 2
 	w := testShape.Width()
@@ -51,7 +52,7 @@ func TestRotationBytes(t *testing.T) {
 	if want := 2 * (sink*2*w + (tok.n-sink)*((w*bits+7)/8+2*w/group)); s.Bytes() != want {
 		t.Errorf("%d bytes, want %d", s.Bytes(), want)
 	}
-	if want := testShape.Layers * 2 * 2 * (1 << bits); q.ConstantBytes() != want {
+	if want := testShape.Layers * 2 * 2 * (1<<bits + w); q.ConstantBytes() != want {
 		t.Errorf("%d constant bytes, want %d", q.ConstantBytes(), want)
 	}
 }

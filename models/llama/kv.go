@@ -37,7 +37,8 @@ const (
 	// ParamKVKeyGroup is the consecutive tokens sharing a per-channel key scale (kivi).
 	// Default 32.
 	ParamKVKeyGroup = "kv_key_group"
-	// ParamKVResidual is the most recent tokens kept in fp16 (kivi; 0: strict). Default 0.
+	// ParamKVResidual is the most recent tokens kept in fp16 (0: every token quantized; kivi
+	// aligns the window to its key groups, keeping 32–63 tokens at 32). Default 0.
 	ParamKVResidual = "kv_residual"
 	// KVQuant's steps (kvquant only; defaults on, as in the paper), for its ablation.
 	ParamKVKeyPerChannel = "kv_key_per_channel"
@@ -69,7 +70,7 @@ var KVParams = hparams.List{
 	{Key: ParamKVValueBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per value (0: kv_bits)"},
 	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, maxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
 	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, maxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
-	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, maxSeqLen), Doc: "kivi: most recent tokens kept in fp16 (0: strict, all quantized)"},
+	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, maxSeqLen), Doc: "most recent tokens kept in fp16 (0: all quantized; kivi: up to kv_residual+kv_key_group−1)"},
 	{Key: ParamKVKeyPerChannel, Default: true, Doc: "kvquant: keys scaled per channel (calibrated) rather than per token"},
 	{Key: ParamKVPreRoPE, Default: true, Doc: "kvquant: keys quantized before RoPE, rotated after dequantization"},
 	{Key: ParamKVNonUniform, Default: true, Doc: "kvquant: Fisher-weighted k-means datatype rather than a uniform grid"},
@@ -101,12 +102,13 @@ func KVConfig(params map[string]any) (cfg kvcache.Config, ok bool) {
 	if b := params[ParamKVValueBits].(int); b > 0 {
 		cfg.ValueBits = b
 	}
+	cfg.Residual = params[ParamKVResidual].(int)
+	if method != kvcache.MethodKIVI && method != kvcache.MethodFP32 && method != kvcache.MethodFP16 {
+		cfg.PreRoPE = params[ParamKVPreRoPE].(bool)
+	}
 	switch method {
-	case kvcache.MethodKIVI:
-		cfg.Residual = params[ParamKVResidual].(int)
 	case kvcache.MethodKVQuant:
 		cfg.KeyPerChannel = params[ParamKVKeyPerChannel].(bool)
-		cfg.PreRoPE = params[ParamKVPreRoPE].(bool)
 		cfg.NonUniform = params[ParamKVNonUniform].(bool)
 		cfg.Outliers = params[ParamKVOutliers].(float64)
 		cfg.Sink = params[ParamKVSink].(int)

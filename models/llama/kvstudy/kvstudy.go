@@ -76,6 +76,7 @@ func Rows() []Row {
 		{"kivi", "KIVI (fp16 window 32–63)", "kivi"},
 		{"kivi_strict", "KIVI strict", "kivi_strict"},
 		{"kvquant", "KVQuant", "kvquant"},
+		{"kvquant_window", "KVQuant + fp16 window of 32", "kvquant"},
 		{"rotation", "rotation + Lloyd-Max", "rotation"},
 		{"vq", "VQ (product)", "vq"},
 		{"rvq", "RVQ", "rvq"},
@@ -83,8 +84,11 @@ func Rows() []Row {
 	}
 	for _, m := range methods {
 		for _, b := range []int{4, 3, 2} {
-			rows = append(rows, Row{Name: fmt.Sprintf("%s_%d", m.name, b), Family: m.family, Config: m.config,
-				Set: fmt.Sprintf("kv_bits=%d", b), Bits: b})
+			set := fmt.Sprintf("kv_bits=%d", b)
+			if m.name == "kvquant_window" {
+				set += ";kv_residual=32"
+			}
+			rows = append(rows, Row{Name: fmt.Sprintf("%s_%d", m.name, b), Family: m.family, Config: m.config, Set: set, Bits: b})
 		}
 	}
 	return append(rows, AblationRows(3)...)
