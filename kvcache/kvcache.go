@@ -26,12 +26,33 @@
 //   - vq, rvq, simvq: vector quantization of per-head vectors with codebooks fitted on
 //     calibration activations: see vq.go.
 //
+// Two options wrap any method: Config.Sink keeps the first tokens in fp16 (the attention
+// sink; kivi, kvquant, rotation and the vq family), Config.Residual the most recent ones
+// (KIVI's window, aligned to its key groups; any other method keeps exactly the last
+// Residual tokens and quantizes a token as it leaves, [withResidual]). Config.PreRoPE makes
+// the key stream the keys before RoPE ([Sequence.Read] rotates them after dequantizing).
+//
 // # Storage
 //
 // [Sequence.Bytes] counts the bytes a sequence's cache holds, from the stored arrays
 // themselves: packed codes, fp16 scales and zero points, sparse outliers (value and index),
 // full-precision (fp16) tokens. Constants shared by every sequence (calibrated ranges, lookup
-// tables, codebooks, rotations' seeds) are counted apart by [Quantizer.ConstantBytes].
+// tables, codebooks, channel means) are counted apart by [Quantizer.ConstantBytes]. Per token
+// of one layer and side (W = KVHeads·HeadDim values, b bits, g = Group, G = KeyGroup):
+//
+//	method     stored per token (bytes)                            constants
+//	fp32/fp16  4·W / 2·W                                           —
+//	kivi       keys ⌈W·b/8⌉ + 4·W/G (per-channel fp16 scale and     —
+//	           zero per group of G tokens), values ⌈W·b/8⌉ + 4·W/g;
+//	           window tokens 2·W
+//	kvquant    ⌈W·b/8⌉, + 4·W/g when scaled per token, + 1 count   ranges, LUT, outlier
+//	           byte and 3 bytes per sparse outlier                  thresholds, Q-Norm [W]
+//	rotation   ⌈W·b/8⌉ + 2·W/g (fp16 RMS per group)                 levels [2^b], means [W]
+//	vq, simvq  ⌈W·b/8⌉ packed codeword indices                      codebooks per head
+//	rvq        ⌈W·b/8⌉ (b stages of 2^CodebookBits codewords)       codebooks per head and stage
+//
+// For stories260K (W = 32, g = 32, G = 32) at b = 4: kivi 4 + 1 + 1 = 6 bits per value plus
+// its window, kvquant 4 + 0.5 + outliers, rotation 4.5, vq 4.
 package kvcache
 
 import (

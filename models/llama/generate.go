@@ -28,11 +28,7 @@ type Generator struct {
 // NewGenerator compiles the cached decoding step over the store's weights (architecture from
 // its llama_* hyperparameters) and runs it once. Call Finalize when done.
 func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, error) {
-	c := ConfigFromParams(func(key string) int {
-		v, _ := store.GetParam(key)
-		n, _ := v.(int)
-		return n
-	})
+	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
 	}

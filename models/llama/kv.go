@@ -192,7 +192,7 @@ func CalibrateKV(ctx *framework.EvalContext) error {
 // with the diagonal Fisher information of each activation: the squared gradient of its
 // sequence's summed negative log-likelihood of next tokens (the last token has no target).
 func FitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
-	c := ConfigFromParams(func(key string) int { v, _ := store.GetParam(key); n, _ := v.(int); return n })
+	c := ConfigOfStore(store)
 	shape := KVShape(c)
 	if !cfg.NeedsCalibration() {
 		return kvcache.New(cfg, shape)

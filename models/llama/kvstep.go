@@ -42,11 +42,7 @@ type KVStepper struct {
 // working copy stays on the backend between steps, with U leading slots of padding so that
 // the update always fits.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
-	c := ConfigFromParams(func(key string) int {
-		v, _ := store.GetParam(key)
-		n, _ := v.(int)
-		return n
-	})
+	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
 	}
@@ -290,7 +286,7 @@ func KVPerplexity(s *KVStepper, inputs, targets []int32, n, t int) (KVResult, er
 // training stream does: the model's own text, on which a cache quantizer can be calibrated
 // without data (as LLM-QAT's data-free calibration does for weights).
 func SampleWindows(backend compute.Backend, store *model.Store, n, length int, seed uint64) ([][]int32, error) {
-	c := ConfigFromParams(func(key string) int { v, _ := store.GetParam(key); k, _ := v.(int); return k })
+	c := ConfigOfStore(store)
 	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodFP32}, KVShape(c))
 	if err != nil {
 		return nil, err

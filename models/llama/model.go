@@ -61,6 +61,16 @@ func ConfigOf(scope *model.Scope) Config {
 	return ConfigFromParams(func(key string) int { return intParam(scope, key) })
 }
 
+// ConfigOfStore reads the architecture from a store's llama_* hyperparameters (zero where
+// one is missing; Config.Validate then says which).
+func ConfigOfStore(store *model.Store) Config {
+	return ConfigFromParams(func(key string) int {
+		v, _ := store.GetParam(key)
+		n, _ := v.(int)
+		return n
+	})
+}
+
 func intParam(scope *model.Scope, key string) int {
 	v, ok := scope.GetParam(key)
 	if !ok {

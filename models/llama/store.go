@@ -131,11 +131,7 @@ func shapeOf(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims.
 // llama2.c checkpoint (merge and save) or the starting point of another run (init_from a run
 // directory). The architecture comes from the store's llama_* hyperparameters.
 func EffectiveWeights(backend compute.Backend, store *model.Store) (*Weights, error) {
-	c := ConfigFromParams(func(key string) int {
-		v, _ := store.GetParam(key)
-		n, _ := v.(int)
-		return n
-	})
+	c := ConfigOfStore(store)
 	c.Shared = true
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
