@@ -84,14 +84,14 @@ func (c kiviCodec) constantBytes() int    { return 0 }
 // as fp16 rows of recent, or in the strict variant as per-token codes (keys: pending[t−q];
 // values stay in tokens, which then holds all m).
 type kiviStream struct {
-	c       kiviCodec
-	groups  []channelCodes // keys: the quantized groups of G tokens
-	tokens  []tokenCodes   // values: the quantized tokens
-	tail    channelCodes   // strict keys: the incomplete newest group, per channel
-	tailN   int            // its tokens
-	recent  []uint16       // [m−q, W] fp16: the residual window
-	q, m    int
-	buf     []float32 // [G, W] scratch
+	c      kiviCodec
+	groups []channelCodes // keys: the quantized groups of G tokens
+	tokens []tokenCodes   // values: the quantized tokens
+	tail   channelCodes   // strict keys: the incomplete newest group, per channel
+	tailN  int            // its tokens
+	recent []uint16       // [m−q, W] fp16: the residual window
+	q, m   int
+	buf    []float32 // [G, W] scratch
 }
 
 func (s *kiviStream) append(x []float32, pos int) int {
