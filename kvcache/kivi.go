@@ -81,8 +81,8 @@ func (c kiviCodec) constants() []Constant { return nil }
 func (c kiviCodec) constantBytes() int    { return 0 }
 
 // kiviStream holds tokens [0, q) quantized (keys: groups[t/G], values: tokens[t]) and [q, m)
-// as fp16 rows of recent, or in the strict variant as per-token codes (keys: pending[t−q];
-// values stay in tokens, which then holds all m).
+// as fp16 rows of recent, or in the strict variant as the incomplete key group tail (values
+// stay in tokens, which then holds all m).
 type kiviStream struct {
 	c      kiviCodec
 	groups []channelCodes // keys: the quantized groups of G tokens
