@@ -61,29 +61,28 @@ type KVCase struct {
 // Peer says whether c is the fp32 cache on the backend.
 func (c KVCase) Peer() bool { return c.Config.Method == "" }
 
-// KVCases are the benchmarked caches, the peer first. The quantizers' settings are those of
-// configs/kv (hyperparameter defaults: Seed 1, CodebookBits 8, Iterations 0).
+// KVCases are the benchmarked caches, the peer first. Their configs come from the kv_*
+// hyperparameters (llama.KVConfig over llama.KVParams' defaults) with the settings of
+// configs/kv, so that the bench measures what the study and generate run.
 func KVCases() []KVCase {
-	base := kvcache.Config{Group: 32, KeyGroup: 32, CodebookBits: 8, Seed: 1}
-	with := func(f func(*kvcache.Config)) kvcache.Config {
-		c := base
-		f(&c)
+	with := func(set map[string]any) kvcache.Config {
+		params := llama.KVParams.Defaults()
+		for k, v := range set {
+			params[k] = v
+		}
+		c, _ := llama.KVConfig(params)
 		return c
 	}
-	bits := func(c *kvcache.Config, b int) { c.KeyBits, c.ValueBits = b, b }
+	type m = map[string]any
 	return []KVCase{
 		{KVPeerCase, "fp32 on the backend (llama.Generator)", kvcache.Config{}},
-		{"fp32", "fp32 through the host cache (KVStepper)", with(func(c *kvcache.Config) { c.Method = kvcache.MethodFP32 })},
-		{"kivi4", "kivi 4-bit, fp16 window 32", with(func(c *kvcache.Config) { c.Method = kvcache.MethodKIVI; bits(c, 4); c.Residual = 32 })},
-		{"kivi4-strict", "kivi 4-bit strict (window 0)", with(func(c *kvcache.Config) { c.Method = kvcache.MethodKIVI; bits(c, 4) })},
-		{"kvquant3", "kvquant 3-bit (all steps)", with(func(c *kvcache.Config) {
-			c.Method = kvcache.MethodKVQuant
-			bits(c, 3)
-			c.KeyPerChannel, c.PreRoPE, c.NonUniform, c.Outliers, c.Sink, c.QNorm = true, true, true, 0.01, 1, true
-		})},
-		{"rotation3", "rotation + Lloyd-Max 3-bit", with(func(c *kvcache.Config) { c.Method = kvcache.MethodRotation; bits(c, 3) })},
-		{"vq2", "vq 2-bit (codebooks ≤ 2^8)", with(func(c *kvcache.Config) { c.Method = kvcache.MethodVQ; bits(c, 2) })},
-		{"rvq2", "rvq 2-bit (codebooks ≤ 2^8)", with(func(c *kvcache.Config) { c.Method = kvcache.MethodRVQ; bits(c, 2) })},
+		{"fp32", "fp32 through the host cache (KVStepper)", with(m{llama.ParamKVQuant: kvcache.MethodFP32})},
+		{"kivi4", "kivi 4-bit, fp16 window 32", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4, llama.ParamKVResidual: 32})},
+		{"kivi4-strict", "kivi 4-bit strict (window 0)", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4})},
+		{"kvquant3", "kvquant 3-bit (all steps)", with(m{llama.ParamKVQuant: kvcache.MethodKVQuant, llama.ParamKVBits: 3})},
+		{"rotation3", "rotation + Lloyd-Max 3-bit (pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRotation, llama.ParamKVBits: 3})},
+		{"vq2", "vq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodVQ, llama.ParamKVBits: 2})},
+		{"rvq2", "rvq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRVQ, llama.ParamKVBits: 2})},
 	}
 }
 
