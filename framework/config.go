@@ -483,6 +483,18 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// JoinOverrides joins override strings of the form "key=value;..." ([Config.Set]), skipping
+// empty ones; later ones win where keys repeat.
+func JoinOverrides(sets ...string) string {
+	var parts []string
+	for _, s := range sets {
+		if strings.TrimSpace(s) != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ";")
+}
+
 // Set applies overrides of the form "key=value;key2=value2" (GoMLX's -set syntax). A key is
 // either a config field (e.g. "steps") or a hyperparameter of the model (e.g.
 // "vq_codebook_size", also accepted as "params.vq_codebook_size"). Values are parsed as the

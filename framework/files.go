@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/qzoo/qzoo/framework/checkpoint"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
 // WriteFileAtomic writes data to path so that readers see either the old file or the whole

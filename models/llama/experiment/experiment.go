@@ -102,7 +102,7 @@ func Run(o Options) ([]Row, error) {
 		}
 		// No step trains on these stories: half of them are the held-out split.
 		set := "init_from=" + llama.Stories260KFile + ";text_file=" + own + ";text_test_fraction=0.5"
-		cfg, err := loadConfig(filepath.Join(o.ConfigDir, "base.json"), joinSets(o.Set, "text_file="+own+";text_test_fraction=0.5"))
+		cfg, err := loadConfig(filepath.Join(o.ConfigDir, "base.json"), framework.JoinOverrides(o.Set, "text_file="+own+";text_test_fraction=0.5"))
 		if err != nil {
 			return nil, err
 		}
@@ -155,16 +155,6 @@ func chain(cfg *framework.Config, runDir string) {
 	}
 }
 
-func joinSets(sets ...string) string {
-	var parts []string
-	for _, s := range sets {
-		if strings.TrimSpace(s) != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ";")
-}
-
 // runSweeps runs the PTQ sweeps with extra overrides (init_from and text for the own-stories
 // part; for the fine-tune, its run under RunDir).
 func runSweeps(o Options, set, text string) ([]Row, error) {
@@ -184,7 +174,7 @@ func runSweeps(o Options, set, text string) ([]Row, error) {
 			chain(base, o.RunDir)
 			extra = "init_from=" + base.InitFrom
 		}
-		points, err := sweep.Run(spec, sweep.Options{Dir: filepath.Join(o.RunDir, sub), Set: joinSets(extra, withoutSteps(o.Set)),
+		points, err := sweep.Run(spec, sweep.Options{Dir: filepath.Join(o.RunDir, sub), Set: framework.JoinOverrides(extra, withoutSteps(o.Set)),
 			DataDir: o.DataDir, Backend: o.Backend, Out: o.Out, Quiet: o.Quiet})
 		var unmet *sweep.ExpectationsError
 		if err != nil && !errors.As(err, &unmet) {

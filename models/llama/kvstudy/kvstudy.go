@@ -172,10 +172,10 @@ func Run(o Options) ([]Result, error) {
 		r := Result{Row: row, Metrics: map[string]map[string]float64{}}
 		var dir string
 		for _, text := range Texts {
-			set := joinSets(row.Set, o.Set)
+			set := framework.JoinOverrides(row.Set, o.Set)
 			dir = filepath.Join(o.RunDir, row.Name)
 			if text == TextOwnStories {
-				set = joinSets(set, "text_file="+own+";text_test_fraction=0.5;text_validation_fraction=0")
+				set = framework.JoinOverrides(set, "text_file="+own+";text_test_fraction=0.5;text_validation_fraction=0")
 				dir = filepath.Join(o.RunDir, "own_stories", row.Name)
 			}
 			metrics, err := runRow(o, row, set, dir)
@@ -340,16 +340,6 @@ func retrieval(o Options, dir string) (hits, promptTokens int, err error) {
 	}
 	defer s.Finalize()
 	return llama.Retrieval(s.Decoder(), tok, llama.RetrievalNames, o.RetrievalSentences)
-}
-
-func joinSets(sets ...string) string {
-	var parts []string
-	for _, s := range sets {
-		if strings.TrimSpace(s) != "" {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ";")
 }
 
 // reference is the fp32 row's perplexity on text (NaN without one).
