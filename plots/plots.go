@@ -100,10 +100,6 @@ func (p Panel) Plot() (*plot.Plot, error) {
 	pl.Y.Label.Text = p.YLabel
 	pl.Legend.Top = true
 	pl.Add(plotter.NewGrid())
-	if p.LogX {
-		pl.X.Scale = log2Scale{}
-		pl.X.Tick.Marker = log2Ticks{}
-	}
 	for i, s := range p.Series {
 		line, points, err := plotter.NewLinePoints(s.Points)
 		if err != nil {
@@ -117,14 +113,22 @@ func (p Panel) Plot() (*plot.Plot, error) {
 		pl.Add(line, points)
 		pl.Legend.Add(s.Name, line, points)
 	}
-	if p.LogY {
+	// A log axis needs positive data spanning a range: over a single value (one point, or
+	// points all equal) gonum would pad the axis through 0 and panic, so it stays linear.
+	logX := p.LogX && pl.X.Min > 0 && pl.X.Max > pl.X.Min
+	logY := p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min
+	if logX {
+		pl.X.Scale = log2Scale{}
+		pl.X.Tick.Marker = log2Ticks{}
+	}
+	if logY {
 		pl.Y.Scale = plot.LogScale{}
 		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	if len(p.Series) > 6 { // many series: a smaller legend
 		pl.Legend.TextStyle.Font.Size = vg.Points(8)
 	}
-	if p.LogY {
+	if logY {
 		return pl, nil
 	}
 	// Room above the data for the legend, which sits in the top right corner; the axis keeps
@@ -251,8 +255,14 @@ func SortedSeries(m map[string]plotter.XYs) []Series {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	out := make([]Series, len(names))
-	for i, n := range names {
+	return SeriesInOrder(m, names)
+}
+
+// SeriesInOrder returns the series of m named by order, in that order (e.g. the order their
+// rows came in), points sorted by x.
+func SeriesInOrder(m map[string]plotter.XYs, order []string) []Series {
+	out := make([]Series, len(order))
+	for i, n := range order {
 		pts := append(plotter.XYs{}, m[n]...)
 		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
 		out[i] = Series{Name: n, Points: pts}

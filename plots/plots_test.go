@@ -78,3 +78,13 @@ func TestSVGAndSave(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+// TestDegenerateLogAxes: a log-scale panel over one point (or equal values) renders with
+// linear axes instead of panicking.
+func TestDegenerateLogAxes(t *testing.T) {
+	f := Figure{Panels: []Panel{{Title: "one point", LogX: true, LogY: true,
+		Series: []Series{{Name: "a", Points: plotter.XYs{{X: 32, Y: 1}}}}}}}
+	if _, err := f.PNG(); err != nil {
+		t.Fatal(err)
+	}
+}

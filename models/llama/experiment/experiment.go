@@ -275,11 +275,7 @@ func Figure(rows []Row) plots.Figure {
 		}
 		panel := plots.Panel{Title: "Held-out perplexity on " + text, XLabel: "total model bits (Mbit)", YLabel: "perplexity",
 			LogX: true, LogY: true}
-		for _, name := range order {
-			pts := series[name]
-			slices.SortFunc(pts, func(a, b plotter.XY) int { return int(math.Copysign(1, a.X-b.X)) })
-			panel.Series = append(panel.Series, plots.Series{Name: name, Points: pts})
-		}
+		panel.Series = plots.SeriesInOrder(series, order)
 		fig.Panels = append(fig.Panels, panel)
 	}
 	fig.Width, fig.Height = vg.Length(len(fig.Panels))*6.5*vg.Inch, 5*vg.Inch

@@ -22,7 +22,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -423,26 +422,9 @@ func Figure(results []Result) plots.Figure {
 		for _, r := range results {
 			window = max(window, r.Metrics[text][llama.MetricKVWindowTokens])
 		}
-		panel := plots.Panel{Title: fmt.Sprintf("stories260K, %.0f-token windows of %s", window, text),
-			XLabel: "bits per cached value (metadata included)", YLabel: "perplexity / fp32-cache perplexity"}
-		// Log scales only when the points span a range (gonum refuses a degenerate log axis).
-		var lo, hi plotter.XY
-		first := true
-		for _, pts := range series {
-			for _, p := range pts {
-				if first {
-					lo, hi, first = p, p, false
-				}
-				lo.X, lo.Y, hi.X, hi.Y = min(lo.X, p.X), min(lo.Y, p.Y), max(hi.X, p.X), max(hi.Y, p.Y)
-			}
-		}
-		panel.LogX, panel.LogY = hi.X > lo.X, hi.Y > lo.Y
-		for _, name := range order {
-			pts := series[name]
-			slices.SortFunc(pts, func(a, b plotter.XY) int { return int(math.Copysign(1, a.X-b.X)) })
-			panel.Series = append(panel.Series, plots.Series{Name: name, Points: pts})
-		}
-		fig.Panels = append(fig.Panels, panel)
+		fig.Panels = append(fig.Panels, plots.Panel{Title: fmt.Sprintf("stories260K, %.0f-token windows of %s", window, text),
+			XLabel: "bits per cached value (metadata included)", YLabel: "perplexity / fp32-cache perplexity",
+			LogX: true, LogY: true, Series: plots.SeriesInOrder(series, order)})
 	}
 	fig.Width, fig.Height = vg.Length(len(fig.Panels))*6.5*vg.Inch, 5*vg.Inch
 	return fig
