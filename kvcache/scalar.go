@@ -24,14 +24,20 @@ func toHalf(v float32) uint16 {
 func roundHalf(v float32) float32 { return quant.FromFloat16(toHalf(v)) }
 
 // codeAt reads code i of width bits (1..8) from codes packed LSB-first by [quant.Pack].
-func codeAt(packed []byte, bits, i int) uint8 {
-	bit := i * bits
-	k, off := bit>>3, uint(bit&7)
-	v := uint16(packed[k])
-	if int(off)+bits > 8 {
-		v |= uint16(packed[k+1]) << 8
+func codeAt(packed []byte, bits, i int) uint8 { return uint8(bitsAt(packed, i*bits, bits)) }
+
+// bitsAt reads the width-bit value at bit offset off of an LSB-first stream (see
+// [quant.Pack]); any width up to the int's.
+func bitsAt(b []byte, off, width int) int {
+	v := 0
+	for got := 0; got < width; {
+		pos := off + got
+		shift := pos % 8
+		take := min(8-shift, width-got)
+		v |= int(b[pos/8]>>shift&(1<<take-1)) << got
+		got += take
 	}
-	return uint8(v >> off & (1<<bits - 1))
+	return v
 }
 
 // asymmetric holds the fp16 scale s and zero point z (the minimum) of min/max uniform

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/qzoo/qzoo/quant"
+	"gonum.org/v1/gonum/mat"
 )
 
 // Vector-quantized caches: vq, rvq and simvq code each head vector (HeadDim values of one
@@ -339,7 +340,7 @@ func (s *vqStream) read(j int, dst []float32) {
 	off := 0
 	for h := range c.heads {
 		for p, part := range c.parts {
-			k := vqBitsAt(b, off, part.bits)
+			k := bitsAt(b, off, part.bits)
 			off += part.bits
 			row := c.books[h*len(c.parts)+p][k*part.dim : (k+1)*part.dim]
 			out := dst[h*c.headDim+part.offset : h*c.headDim+part.offset+part.dim]
@@ -371,19 +372,6 @@ func vqPack(codes []uint32, parts []vqPart) []byte {
 		}
 	}
 	return quant.Pack(bits, 1)
-}
-
-// vqBitsAt reads the width-bit code at bit offset off of an LSB-first stream (see [quant.Pack]).
-func vqBitsAt(b []byte, off, width int) int {
-	v := 0
-	for got := 0; got < width; {
-		pos := off + got
-		shift := pos % 8
-		take := min(8-shift, width-got)
-		v |= int(b[pos/8]>>shift&(1<<take-1)) << got
-		got += take
-	}
-	return v
 }
 
 // vqRoundFloat16 rounds every value to the nearest binary16 in place.
@@ -686,11 +674,14 @@ func vqFitSimVQ(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 		}
 	}
 	vqRidge(cov, d)
-	chol, _ := vqCholesky(cov, d) // positive definite after the ridge
+	var chol mat.Cholesky
+	chol.Factorize(mat.NewSymDense(d, cov)) // positive definite after the ridge
+	var l mat.TriDense
+	chol.LTo(&l)
 	beta := make([]float64, m*d)
 	for t := range d {
 		for o := range d {
-			beta[t*d+o] = chol[o*d+t] / sd
+			beta[t*d+o] = l.At(o, t) / sd
 		}
 		beta[d*d+t] = mean[t]
 	}
@@ -733,11 +724,13 @@ func vqFitSimVQ(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 			}
 		}
 		vqRidge(a, m)
-		chol, ok := vqCholesky(a, m)
-		if !ok {
+		var chol mat.Cholesky
+		if !chol.Factorize(mat.NewSymDense(m, a)) {
 			return
 		}
-		vqCholeskySolve(chol, m, rhs, d, beta)
+		if err := chol.SolveTo(mat.NewDense(m, d, beta), mat.NewDense(m, d, rhs)); err != nil {
+			return
+		}
 		project()
 	})
 	return c
@@ -752,49 +745,5 @@ func vqRidge(a []float64, m int) {
 	}
 	for i := range m {
 		a[i*m+i] += 1e-6*tr/float64(m) + 1e-12
-	}
-}
-
-// vqCholesky returns the lower-triangular L [m, m] with a = L·Lᵀ, or false when a is not
-// positive definite.
-func vqCholesky(a []float64, m int) ([]float64, bool) {
-	l := make([]float64, m*m)
-	for i := range m {
-		for j := 0; j <= i; j++ {
-			s := a[i*m+j]
-			for t := range j {
-				s -= l[i*m+t] * l[j*m+t]
-			}
-			if i == j {
-				if s <= 0 {
-					return nil, false
-				}
-				l[i*m+i] = math.Sqrt(s)
-			} else {
-				l[i*m+j] = s / l[j*m+j]
-			}
-		}
-	}
-	return l, true
-}
-
-// vqCholeskySolve writes into x [m, r] the solution of L·Lᵀ·x = b for b [m, r].
-func vqCholeskySolve(l []float64, m int, b []float64, r int, x []float64) {
-	y := make([]float64, m)
-	for col := range r {
-		for i := range m {
-			s := b[i*r+col]
-			for t := range i {
-				s -= l[i*m+t] * y[t]
-			}
-			y[i] = s / l[i*m+i]
-		}
-		for i := m - 1; i >= 0; i-- {
-			s := y[i]
-			for t := i + 1; t < m; t++ {
-				s -= l[t*m+i] * x[t*r+col]
-			}
-			x[i*r+col] = s / l[i*m+i]
-		}
 	}
 }

@@ -312,8 +312,8 @@ func TestVQPackedCodes(t *testing.T) {
 		off := 0
 		for i, c := range codes {
 			bits := parts[i%len(parts)].bits
-			if fromPacked[i] != int(c) || vqBitsAt(st.packed, off, bits) != int(c) {
-				t.Errorf("%s cb=%d: code %d is %d, packed %d, vqBitsAt %d", cfg.Method, cfg.CodebookBits, i, c, fromPacked[i], vqBitsAt(st.packed, off, bits))
+			if fromPacked[i] != int(c) || bitsAt(st.packed, off, bits) != int(c) {
+				t.Errorf("%s cb=%d: code %d is %d, packed %d, bitsAt %d", cfg.Method, cfg.CodebookBits, i, c, fromPacked[i], bitsAt(st.packed, off, bits))
 			}
 			off += bits
 		}
