@@ -606,16 +606,9 @@ func vqKMeans(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 			dist[i] = min(dist[i], float64(vqSqDist(x[i*d:(i+1)*d], cj)))
 		}
 	}
-	sums, counts := make([]float64, k*d), make([]int, k)
+	sums, counts := make([]float64, k*d), make([]float64, k)
 	vqLloyd(x, d, c, iters, func(assign []int32, c []float32) {
-		clear(sums)
-		clear(counts)
-		for i, a := range assign {
-			counts[a]++
-			for t, v := range x[i*d : (i+1)*d] {
-				sums[int(a)*d+t] += float64(v)
-			}
-		}
+		vqClusterSums(x, d, assign, sums, counts)
 		var empty []int
 		for j, cnt := range counts {
 			if cnt == 0 {
@@ -623,7 +616,7 @@ func vqKMeans(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 				continue
 			}
 			for t := range d {
-				c[j*d+t] = float32(sums[j*d+t] / float64(cnt))
+				c[j*d+t] = float32(sums[j*d+t] / cnt)
 			}
 		}
 		if len(empty) == 0 {
@@ -640,6 +633,19 @@ func vqKMeans(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 		}
 	})
 	return c
+}
+
+// vqClusterSums writes the number of rows of x [n, d] assigned to each centre into counts
+// [K] and their sums into sums [K, d].
+func vqClusterSums(x []float32, d int, assign []int32, sums, counts []float64) {
+	clear(sums)
+	clear(counts)
+	for i, a := range assign {
+		counts[a]++
+		for t, v := range x[i*d : (i+1)*d] {
+			sums[int(a)*d+t] += float64(v)
+		}
+	}
 }
 
 // vqFitSimVQ fits SimVQ's effective codebook C = Z·Wᵀ + b [k, d] to the rows of x [n ≥ k, d]
@@ -701,14 +707,7 @@ func vqFitSimVQ(x []float32, d, k, iters int, rng *rand.Rand) []float32 {
 	counts, sums := make([]float64, k), make([]float64, k*d)
 	a, rhs := make([]float64, m*m), make([]float64, m*d)
 	vqLloyd(x, d, c, iters, func(assign []int32, _ []float32) {
-		clear(counts)
-		clear(sums)
-		for i, j := range assign {
-			counts[j]++
-			for t, v := range x[i*d : (i+1)*d] {
-				sums[int(j)*d+t] += float64(v)
-			}
-		}
+		vqClusterSums(x, d, assign, sums, counts)
 		// Normal equations: (Σ_j n_j z̃_j z̃_jᵀ)·beta = Σ_j z̃_j (Σ_{a(i)=j} x_i)ᵀ.
 		clear(a)
 		clear(rhs)
