@@ -219,6 +219,12 @@ func main() {
 	flag.IntVar(&o.KVCalibrationWindows, "kv_calibration_windows", DefaultKVCalibrationWindows, "kv: sequences the model samples to calibrate kvquant, rotation, vq and rvq on")
 	flag.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = libgomp's default; llama: default `+DefaultLlamaOMPWaitPolicy+`)`)
 	flag.Parse()
+	// Flags the command line left at their defaults take the model's own defaults below.
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["data_dir"] && o.Model != ModelVQAE {
+		o.DataDir = "" // framework.LocateData's search path
+	}
 	var err error
 	switch o.Model {
 	case ModelVQAE:
@@ -228,13 +234,8 @@ func main() {
 			PrintReport(os.Stdout, report)
 		}
 	case ModelLlama:
-		set := map[string]bool{}
-		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["steps"] {
 			o.Steps = DefaultLlamaSteps
-		}
-		if !set["data_dir"] {
-			o.DataDir = "" // framework.LocateData's search path
 		}
 		if !set["torch_warmup"] {
 			o.TorchWarmup = DefaultLlamaTorchWarmup
@@ -248,13 +249,8 @@ func main() {
 			PrintLlamaReport(os.Stdout, report)
 		}
 	case ModelKV:
-		set := map[string]bool{}
-		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["rounds"] {
 			o.Rounds = DefaultKVRounds
-		}
-		if !set["data_dir"] {
-			o.DataDir = "" // framework.LocateData's search path
 		}
 		if !set["gen_tokens"] {
 			o.GenTokens = DefaultKVTokens
