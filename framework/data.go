@@ -35,6 +35,11 @@ type Data struct {
 	EvalBatches func(split string, batchSize int) (train.Dataset, error)
 	// EvalSplits lists the splits EvalBatches accepts, e.g. ["validation", "test"].
 	EvalSplits []string
+	// Source, if set, is the dataset's own description for models that need more than
+	// batches: the training split's normalisation, coordinates, variable names (e.g.
+	// *era5.Dataset). Hooks such as Model.Calibrate and Model.Evaluate reach it as
+	// ctx.Data.Source and type-assert it.
+	Source any
 }
 
 // Dataset describes a registered dataset: its name, its own hyperparameters and its loader.
