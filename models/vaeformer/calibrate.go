@@ -1,0 +1,156 @@
+package vaeformer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/framework"
+)
+
+// channelsOf returns the channels and window a run codes, from its resolved params (the
+// dataset's era5_variables and era5_window).
+func channelsOf(params map[string]any) (channels []string, window int, err error) {
+	vars, ok1 := params[era5.ParamVariables].(string)
+	window, ok2 := params[era5.ParamWindow].(int)
+	if !ok1 || !ok2 {
+		return nil, 0, fmt.Errorf("vaeformer: params lack %s or %s (the era5 dataset's keys)", era5.ParamVariables, era5.ParamWindow)
+	}
+	for _, v := range strings.Split(vars, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			channels = append(channels, v)
+		}
+	}
+	if len(channels) == 0 {
+		return nil, 0, fmt.Errorf("vaeformer: %s names no variable", era5.ParamVariables)
+	}
+	return channels, window, nil
+}
+
+// source returns the era5 dataset behind ctx, or an error naming the dataset the model needs.
+func source(ctx *framework.EvalContext) (*era5.Dataset, error) {
+	src, ok := ctx.Data.Source.(*era5.Dataset)
+	if !ok {
+		return nil, fmt.Errorf("vaeformer: needs the era5 dataset (its normalisation and coordinates), got %T", ctx.Data.Source)
+	}
+	return src, nil
+}
+
+// Calibrate sets the normalisation variables from the training split: each channel's mean and
+// standard deviation, and the cos(latitude) weights of the training grid.
+func Calibrate(ctx *framework.EvalContext) error {
+	src, err := source(ctx)
+	if err != nil {
+		return err
+	}
+	mean := make([]float32, len(src.Mean))
+	std := make([]float32, len(src.Std))
+	for i := range mean {
+		mean[i], std[i] = float32(src.Mean[i]), float32(src.Std[i])
+		if !(src.Std[i] > 0) {
+			return fmt.Errorf("vaeformer: channel %s has standard deviation %v on the training split: a constant field cannot be normalised", src.Channels[i], src.Std[i])
+		}
+	}
+	w := era5.LatWeights(src.Lat)
+	lw := make([]float32, len(w))
+	for i, v := range w {
+		lw[i] = float32(v)
+	}
+	scope := ctx.Store.RootScope().In(scopeNorm)
+	for name, data := range map[string][]float32{varMean: mean, varStd: std, varLatWeights: lw} {
+		if err := setVariable(scope, name, data); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(ctx.Out, "vaeformer: normalisation from the training split: %s\n", describeNorm(src))
+	return nil
+}
+
+func describeNorm(src *era5.Dataset) string {
+	parts := make([]string, len(src.Channels))
+	for i, c := range src.Channels {
+		parts[i] = fmt.Sprintf("%s mean %.4g std %.4g %s", c, src.Mean[i], src.Std[i], src.Units[i])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// setVariable creates or overwrites the non-trainable variable name in scope with data [len].
+func setVariable(scope *model.Scope, name string, data []float32) error {
+	t := tensors.FromFlatDataAndDimensions(append([]float32(nil), data...), len(data))
+	if v := scope.GetVariable(name); v != nil {
+		if err := v.SetValue(t); err != nil {
+			return fmt.Errorf("vaeformer: set %s: %w", name, err)
+		}
+		v.SetTrainable(false)
+		return nil
+	}
+	v, err := scope.CreateVariable(name, t)
+	if err != nil {
+		return fmt.Errorf("vaeformer: create %s: %w", name, err)
+	}
+	v.SetTrainable(false)
+	return nil
+}
+
+// Evaluate compresses the whole evaluation split with the real codec (entropy-coded
+// bitstream), decompresses it, and reports, per channel c: rmse_c, lat_rmse_c and max_abs_c
+// in physical units; over all: bits_per_value (the payload's), estimated_bits_per_value (the
+// model's rate), payload_vs_estimate (payload bits / estimated bits − 1), ratio_float32
+// (32 / bits per value), ratio_source (the source file's bytes per value over the payload's),
+// encode_mbps and decode_mbps (MB of float32 fields per second, 1 MB = 10^6 bytes).
+func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
+	src, err := source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fields, hours, err := src.SplitFields(ctx.Split)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := NewCodec(ctx.Backend, ctx.Store, ctx.Config)
+	if err != nil {
+		return nil, err
+	}
+	defer codec.Close()
+	g := Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
+	payload, enc, err := codec.Compress(fields, g)
+	if err != nil {
+		return nil, err
+	}
+	// Warm-up: the first call compiles the graphs; time a second pass of each.
+	recon, _, err := codec.Decompress(payload, g)
+	if err != nil {
+		return nil, err
+	}
+	if _, enc2, err := codec.Compress(fields, g); err == nil {
+		enc.Seconds = enc2.Seconds
+	}
+	_, dec, err := codec.Decompress(payload, g)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	weights := era5.LatWeights(src.Lat)
+	for ch, name := range src.Channels {
+		e, err := metrics.CompareFields(fields[ch], recon[ch], []int{hours, g.H, g.W}, weights)
+		if err != nil {
+			return nil, fmt.Errorf("vaeformer: channel %s: %w", name, err)
+		}
+		out["rmse_"+name] = e.RMSE
+		out["lat_rmse_"+name] = e.LatRMSE
+		out["max_abs_"+name] = e.MaxAbs
+	}
+	bpv := 8 * float64(enc.PayloadBytes) / float64(enc.Values)
+	out["bits_per_value"] = bpv
+	out["estimated_bits_per_value"] = enc.EstimatedBits / float64(enc.Values)
+	out["payload_vs_estimate"] = 8*float64(enc.PayloadBytes)/enc.EstimatedBits - 1
+	out["ratio_float32"] = 32 / bpv
+	out["ratio_source"] = 8 * src.SourceBytesPerValue / bpv
+	mb := 4 * float64(enc.Values) / 1e6
+	out["encode_mbps"] = mb / enc.Seconds
+	out["decode_mbps"] = mb / dec.Seconds
+	return out, nil
+}

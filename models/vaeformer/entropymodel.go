@@ -1,0 +1,312 @@
+package vaeformer
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/entropy"
+)
+
+// The Go side of the entropy model: what encoder and decoder must compute identically (the
+// hyper-synthesis, the factorised density's tables, the choice of table per latent element) is
+// evaluated here in float64 from the stored weights, never on the backend, so a bitstream
+// decodes the same on every backend.
+
+// Table settings of the codec.
+const (
+	// precisionBits is the rANS tables' precision P.
+	precisionBits = 16
+	// bankSize is the number of Gaussian tables, at scales geometric between scaleBound and
+	// bankTop; an element is coded under the table whose scale is nearest its own in log scale.
+	bankSize = 128
+	bankTop  = 256.0
+	// densityRange bounds the symbols a hyper-latent channel's table covers without escapes.
+	densityRange = 512
+	// tailMass is the probability left outside a table's range (folded into its end symbols).
+	tailMass = 1e-9
+)
+
+// denseGo is a linear layer x·W + b with W [in, out] row-major, in float64.
+type denseGo struct {
+	in, out int
+	w, b    []float64
+}
+
+func (d *denseGo) apply(x []float64, out []float64) {
+	copy(out, d.b)
+	for i, xi := range x {
+		if xi == 0 {
+			continue
+		}
+		row := d.w[i*d.out : (i+1)*d.out]
+		for j, wij := range row {
+			out[j] += xi * wij
+		}
+	}
+}
+
+// densityLayer is one layer of a channel's factorised density: H [out, in] (softplus applied),
+// b [out], tanh(a) [out] (nil on the last layer).
+type densityLayer struct {
+	in, out int
+	h, b, a []float64
+}
+
+// EntropyModel is the decoder-side half of the hyperprior, in float64: h_s, the factorised
+// density of each hyper-latent channel and its table, and the bank of Gaussian tables.
+type EntropyModel struct {
+	cy, cz, hd           int
+	hsIn, hsSplit, hsOut denseGo
+	density              [][]densityLayer // [c_z][layer]
+	zTables              []*entropy.Table // [c_z]
+	bank                 []*entropy.Table
+	bankLog              []float64 // log scale of each bank table
+}
+
+// loadFloat64 reads the variable at path as float64 values and checks its dims.
+func loadFloat64(store *model.Store, path string, dims ...int) ([]float64, error) {
+	v := store.GetVariable(path)
+	if v == nil {
+		return nil, fmt.Errorf("vaeformer: checkpoint has no variable %s", path)
+	}
+	t, err := v.Value()
+	if err != nil {
+		return nil, fmt.Errorf("vaeformer: variable %s: %w", path, err)
+	}
+	got := t.Shape().Dimensions
+	if len(got) != len(dims) {
+		return nil, fmt.Errorf("vaeformer: variable %s has shape %v, want %v", path, got, dims)
+	}
+	for i := range dims {
+		if got[i] != dims[i] {
+			return nil, fmt.Errorf("vaeformer: variable %s has shape %v, want %v", path, got, dims)
+		}
+	}
+	f, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, fmt.Errorf("vaeformer: variable %s: %w", path, err)
+	}
+	out := make([]float64, len(f))
+	for i, x := range f {
+		out[i] = float64(x)
+	}
+	return out, nil
+}
+
+func loadDense(store *model.Store, path string, in, out int) (denseGo, error) {
+	w, err := loadFloat64(store, path+"/"+varWeights, in, out)
+	if err != nil {
+		return denseGo{}, err
+	}
+	b, err := loadFloat64(store, path+"/"+varBiases, out)
+	if err != nil {
+		return denseGo{}, err
+	}
+	return denseGo{in: in, out: out, w: w, b: b}, nil
+}
+
+// NewEntropyModel reads the hyperprior's decoder side from a trained store with the model's
+// hyperparameters and builds its tables.
+func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, error) {
+	m := &EntropyModel{cy: params[ParamLatent].(int), cz: params[ParamHyperLatent].(int), hd: params[ParamHyperDim].(int)}
+	var err error
+	hs := "/" + scopeHyperSyn
+	if m.hsIn, err = loadDense(store, hs+"/in", m.cz, m.hd); err != nil {
+		return nil, err
+	}
+	if m.hsSplit, err = loadDense(store, hs+"/split", m.hd, 4*m.hd); err != nil {
+		return nil, err
+	}
+	if m.hsOut, err = loadDense(store, hs+"/out", m.hd, 2*m.cy); err != nil {
+		return nil, err
+	}
+	k := len(densityFilters) - 1
+	layers := make([]struct{ h, b, a []float64 }, k)
+	for i := range k {
+		in, out := densityFilters[i], densityFilters[i+1]
+		p := fmt.Sprintf("/%s/", scopeDensity)
+		if layers[i].h, err = loadFloat64(store, p+fmt.Sprintf("matrix_%d", i), m.cz, out, in); err != nil {
+			return nil, err
+		}
+		if layers[i].b, err = loadFloat64(store, p+fmt.Sprintf("bias_%d", i), m.cz, out, 1); err != nil {
+			return nil, err
+		}
+		if i < k-1 {
+			if layers[i].a, err = loadFloat64(store, p+fmt.Sprintf("factor_%d", i), m.cz, out, 1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m.density = make([][]densityLayer, m.cz)
+	for c := range m.cz {
+		for i := range k {
+			in, out := densityFilters[i], densityFilters[i+1]
+			l := densityLayer{in: in, out: out, h: make([]float64, out*in), b: make([]float64, out)}
+			for j := range out * in {
+				l.h[j] = softplus(layers[i].h[c*out*in+j])
+			}
+			copy(l.b, layers[i].b[c*out:(c+1)*out])
+			if layers[i].a != nil {
+				l.a = make([]float64, out)
+				for j := range out {
+					l.a[j] = math.Tanh(layers[i].a[c*out+j])
+				}
+			}
+			m.density[c] = append(m.density[c], l)
+		}
+	}
+	if err := m.buildTables(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// logits is f_K ∘ … ∘ f_1(x) of channel c's factorised density.
+func (m *EntropyModel) logits(c int, x float64) float64 {
+	cur := []float64{x}
+	for _, l := range m.density[c] {
+		next := make([]float64, l.out)
+		for o := range l.out {
+			s := l.b[o]
+			for i := range l.in {
+				s += l.h[o*l.in+i] * cur[i]
+			}
+			if l.a != nil {
+				s += l.a[o] * math.Tanh(s)
+			}
+			next[o] = s
+		}
+		cur = next
+	}
+	return cur[0]
+}
+
+// zLikelihood is p(ẑ = v) of channel c, as the graph's FactorisedLikelihood computes it.
+func (m *EntropyModel) zLikelihood(c, v int) float64 {
+	lower, upper := m.logits(c, float64(v)-0.5), m.logits(c, float64(v)+0.5)
+	sign := -1.0
+	if lower+upper <= 0 {
+		sign = 1
+	}
+	return math.Max(math.Abs(sigmoid(sign*upper)-sigmoid(sign*lower)), likelihoodMin)
+}
+
+// buildTables builds each hyper-latent channel's table over the range holding all but
+// tailMass of its density, and the bank of Gaussian tables.
+func (m *EntropyModel) buildTables() error {
+	m.zTables = make([]*entropy.Table, m.cz)
+	for c := range m.cz {
+		cdf := func(x float64) float64 { return sigmoid(m.logits(c, x)) }
+		lo, hi := -densityRange, densityRange
+		for lo < 0 && cdf(float64(lo)+0.5) < tailMass {
+			lo++
+		}
+		for hi > lo && cdf(float64(hi)-0.5) > 1-tailMass {
+			hi--
+		}
+		edges := make([]float64, hi-lo+2)
+		for i := range edges {
+			edges[i] = cdf(float64(lo+i) - 0.5)
+			if i > 0 && edges[i] < edges[i-1] { // rounding in a flat tail
+				edges[i] = edges[i-1]
+			}
+		}
+		t, err := entropy.CDFTable(edges, lo, precisionBits)
+		if err != nil {
+			return fmt.Errorf("vaeformer: hyper-latent channel %d: %w", c, err)
+		}
+		m.zTables[c] = t
+	}
+	m.bank = make([]*entropy.Table, bankSize)
+	m.bankLog = make([]float64, bankSize)
+	lo, hi := math.Log(scaleBound), math.Log(bankTop)
+	for k := range bankSize {
+		ls := lo + (hi-lo)*float64(k)/float64(bankSize-1)
+		s := math.Exp(ls)
+		r := int(math.Ceil(7*s)) + 1
+		t, err := entropy.GaussianTable(0, s, -r, r, precisionBits)
+		if err != nil {
+			return fmt.Errorf("vaeformer: Gaussian table %d (scale %g): %w", k, s, err)
+		}
+		m.bank[k], m.bankLog[k] = t, ls
+	}
+	return nil
+}
+
+// bankIndex is the bank table nearest scale s in log scale.
+func (m *EntropyModel) bankIndex(s float64) int {
+	ls := math.Log(s)
+	lo, hi := m.bankLog[0], m.bankLog[len(m.bankLog)-1]
+	k := int(math.Round((ls - lo) / (hi - lo) * float64(len(m.bankLog)-1)))
+	return min(max(k, 0), len(m.bankLog)-1)
+}
+
+// gaussianBits is −log₂ p(ŷ | m, s) of the package doc for residual r = ŷ − m.
+func gaussianBits(r, s float64) float64 {
+	v := math.Abs(r)
+	upper := 0.5 * math.Erfc(-(0.5-v)/(s*math.Sqrt2))
+	lower := 0.5 * math.Erfc(-(-0.5-v)/(s*math.Sqrt2))
+	return -math.Log2(math.Max(upper-lower, likelihoodMin))
+}
+
+// HyperSynthesis computes h_s in float64 for the hyper-latents ẑ [n, m_h, m_w, c_z] (integers)
+// of windows with a token grid nh × nw: the conditional means and scales, each
+// [n, nh, nw, c_y]. It matches the graph's [HyperSynthesis] up to float rounding.
+func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, scale []float64) {
+	hd, cy, cz := m.hd, m.cy, m.cz
+	mean = make([]float64, n*nh*nw*cy)
+	scale = make([]float64, n*nh*nw*cy)
+	zin := make([]float64, cz)
+	h1 := make([]float64, hd)
+	h2 := make([]float64, 4*hd)
+	out := make([]float64, 2*cy)
+	sub := make([]float64, hd)
+	for b := range n {
+		for i := range mh {
+			for j := range mw {
+				base := ((b*mh+i)*mw + j) * cz
+				for c := range cz {
+					zin[c] = float64(z[base+c])
+				}
+				m.hsIn.apply(zin, h1)
+				for k := range h1 {
+					h1[k] = geluGo(h1[k])
+				}
+				m.hsSplit.apply(h1, h2)
+				// h2 is [2, 2, hd]: sub-position (di, dj) → token (2i+di, 2j+dj).
+				for di := range 2 {
+					for dj := range 2 {
+						ti, tj := 2*i+di, 2*j+dj
+						if ti >= nh || tj >= nw {
+							continue
+						}
+						off := (di*2 + dj) * hd
+						for k := range hd {
+							sub[k] = geluGo(h2[off+k])
+						}
+						m.hsOut.apply(sub, out)
+						o := ((b*nh+ti)*nw + tj) * cy
+						for c := range cy {
+							mean[o+c] = out[c]
+							scale[o+c] = math.Max(softplus(out[cy+c]), scaleBound)
+						}
+					}
+				}
+			}
+		}
+	}
+	return mean, scale
+}
+
+func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }
