@@ -14,4 +14,10 @@
 //
 // "code_perplexity" is the effective number of codes in use; it is not a language model's
 // perplexity.
+//
+// Errors of a reconstructed gridded field in physical units (see [CompareFields]), shared by
+// the learned climate codecs and the classical baselines (package baselines), so that every
+// method is measured by the same code: RMSE, latitude-weighted RMSE (the WeatherBench
+// convention, weights cos(latitude) normalised to mean 1, [LatCosWeights]), max and mean
+// absolute error, and bias.
 package metrics

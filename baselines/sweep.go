@@ -1,0 +1,356 @@
+package baselines
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qzoo/qzoo/eval/metrics"
+)
+
+// Method names of [Point]; [BitRoundMethod] and [LinearPackMethod] name the others.
+const (
+	MethodBitRoundZstd    = "bitround+shuffle+zstd"
+	MethodBitRoundZstd19  = "bitround+shuffle+zstd19"
+	MethodBitRoundDeflate = "bitround+shuffle+deflate"
+	MethodLinearPack      = "linear-pack"
+	MethodLinearPackZstd  = "linear-pack+zstd"
+	MethodZFP             = "zfp"    // fixed accuracy, the array compressed whole ([T, H, W] as 3-D)
+	MethodZFP2D           = "zfp-2d" // fixed accuracy, each [H, W] slice on its own
+)
+
+// BitRoundMethod is the name of bit-rounding + shuffle followed by coder.
+func BitRoundMethod(coder string) string { return "bitround+shuffle+" + coder }
+
+// LinearPackMethod is the name of linear packing followed by coder, or of packing alone for "".
+func LinearPackMethod(coder string) string {
+	if coder == "" {
+		return MethodLinearPack
+	}
+	return MethodLinearPack + "+" + coder
+}
+
+// linearSideBytes is what linear packing stores beside its payload: offset and scale as float64.
+const linearSideBytes = 16
+
+// Point is one rate–distortion point of one method on one array.
+type Point struct {
+	Method  string // a Method* constant, BitRoundMethod(coder), LinearPackMethod(coder), or a codec's own name
+	Setting string // e.g. "keepbits=7", "bits=12", "tolerance=0.25"
+	// Bytes is everything a decoder needs besides the array's shape: the compressed stream,
+	// plus offset and scale (16 bytes) for linear packing, plus zfpy's header for ZFP.
+	Bytes        int
+	BitsPerValue float64 // 8·Bytes / number of values
+	Ratio        float64 // 32 / BitsPerValue: the compression ratio against float32
+	Errors       metrics.FieldErrors
+	// EncodeMBps and DecodeMBps are MB/s of float32 input (1 MB = 1e6 bytes, 4 bytes a value),
+	// from the fastest of SweepOptions.Repeats runs. Go methods are timed in-process from the
+	// float32s to the stream and back; ZFP is timed inside Python around zfpy's calls alone.
+	EncodeMBps, DecodeMBps float64
+}
+
+// NewPoint makes the Point of a method that coded n values into nBytes bytes with errors errs,
+// encoding in encodeSeconds and decoding in decodeSeconds: a learned codec's row of the same
+// table ([WriteTable], [AtRMSE]).
+func NewPoint(method, setting string, nBytes, n int, errs metrics.FieldErrors, encodeSeconds, decodeSeconds float64) Point {
+	bpv := 8 * float64(nBytes) / float64(n)
+	mb := 4 * float64(n) / 1e6
+	return Point{Method: method, Setting: setting, Bytes: nBytes, BitsPerValue: bpv, Ratio: 32 / bpv,
+		Errors: errs, EncodeMBps: mb / encodeSeconds, DecodeMBps: mb / decodeSeconds}
+}
+
+// SweepOptions chooses the settings of [Sweep]. Its zero value means the defaults, chosen so
+// that every method's curve spans RMSEs from below 0.05 K to above 1 K on a near-surface
+// temperature field (range ~30 K, values ~280 K): give your own for fields in other units.
+type SweepOptions struct {
+	// KeepBits are the mantissa bits bit-rounding keeps (0..23). Default 3..12.
+	KeepBits []int
+	// PackBits are the bits per value of linear packing (1..32). Default 3..16: below 8 bits,
+	// because on a 30 K range even 8 bits give RMSE ≈ 0.03 K.
+	PackBits []int
+	// ZFPTolerances are ZFP's absolute error bounds in the field's units. Default
+	// [DefaultZFPTolerances].
+	ZFPTolerances []float64
+	// LatWeights has one weight per latitude row (len H) for the lat-weighted RMSE, e.g.
+	// metrics.LatCosWeights; nil weighs all rows alike.
+	LatWeights []float64
+	// Coders are the lossless coders after bit-rounding and after linear packing. Default
+	// [Coders] (all three; CoderZstd19 needs the zstd command).
+	Coders []string
+	// SkipZFP leaves ZFP out (it needs python3-zfpy); ZFP2D adds ZFP per [H, W] slice.
+	SkipZFP, ZFP2D bool
+	// Repeats is how many times each setting is timed, the fastest counting. Default 1.
+	Repeats int
+}
+
+// DefaultZFPTolerances are the powers of two from 2^−5 to 2^7 (0.03125 to 128). ZFP's fixed-accuracy
+// mode drops the bit planes below 2^floor(log2 tolerance), so tolerances between two powers
+// of two give the same stream as the lower one. Its bound is loose: on hourly ERA5 2 m
+// temperature, compressed as [T, H, W], tolerance 32 gives RMSE ≈ 0.5 K and max error
+// ≈ 4 K, hence the reach up to 128.
+func DefaultZFPTolerances() []float64 {
+	out := make([]float64, 0, 13)
+	for e := -5; e <= 7; e++ {
+		out = append(out, math.Ldexp(1, e))
+	}
+	return out
+}
+
+func intRange(lo, hi int) []int {
+	out := make([]int, 0, hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func (o SweepOptions) withDefaults() SweepOptions {
+	if o.KeepBits == nil {
+		o.KeepBits = intRange(3, 12)
+	}
+	if o.PackBits == nil {
+		o.PackBits = intRange(3, 16)
+	}
+	if o.Coders == nil {
+		o.Coders = Coders
+	}
+	if o.ZFPTolerances == nil {
+		o.ZFPTolerances = DefaultZFPTolerances()
+	}
+	o.Repeats = max(o.Repeats, 1)
+	return o
+}
+
+// Sweep compresses x, a row-major float32 field of shape [..., H, W] (e.g. [T, H, W], in
+// physical units), with every baseline at every setting of opts, decompresses it, checks that
+// the decoder returned exactly what the encoder meant (bit-rounded or packed values), and
+// measures the errors of the reconstruction with [metrics.CompareFields] and opts.LatWeights:
+// the same code the learned codec is measured with. Points come per method in the order
+// bit-rounding + each coder, linear packing alone, linear packing + each coder, zfp (the
+// array whole), zfp-2d.
+// It returns an error for a shape that does not match x, invalid settings, a round trip that
+// is not exact, a missing zstd command (for CoderZstd19) and, unless SkipZFP, a missing
+// python3-zfpy. NaNs are missing values for bit-rounding and packing; ZFP refuses them.
+func Sweep(x []float32, shape []int, opts SweepOptions) ([]Point, error) {
+	opts = opts.withDefaults()
+	if len(shape) < 2 {
+		return nil, fmt.Errorf("baselines: sweep over shape %v: want [..., H, W]", shape)
+	}
+	size := 1
+	for _, d := range shape {
+		size *= max(d, 0)
+	}
+	if size != len(x) || size == 0 {
+		return nil, fmt.Errorf("baselines: sweep over shape %v given %d values", shape, len(x))
+	}
+	compare := func(recon []float32) (metrics.FieldErrors, error) {
+		return metrics.CompareFields(x, recon, shape, opts.LatWeights)
+	}
+	if _, err := compare(x); err != nil {
+		return nil, err
+	}
+	for _, coder := range opts.Coders {
+		if err := checkCoder(coder); err != nil {
+			return nil, err
+		}
+	}
+	var points []Point
+	for _, coder := range opts.Coders {
+		method := BitRoundMethod(coder)
+		for _, keepbits := range opts.KeepBits {
+			var stream []byte
+			var recon []float32
+			encode, err := fastest(opts.Repeats, func() (err error) {
+				stream, err = BitRoundCompress(x, keepbits, coder)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			decode, err := fastest(opts.Repeats, func() (err error) {
+				recon, err = BitRoundDecompress(stream, len(x), coder)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			if i := firstBitDifference(recon, BitRound(x, keepbits)); i >= 0 {
+				return nil, fmt.Errorf("baselines: %s keepbits=%d: value %d decoded as %v, encoded %v", method, keepbits, i, recon[i], BitRound(x[i:i+1], keepbits)[0])
+			}
+			errs, err := compare(recon)
+			if err != nil {
+				return nil, err
+			}
+			points = append(points, NewPoint(method, "keepbits="+strconv.Itoa(keepbits), len(stream), len(x), errs, encode, decode))
+		}
+	}
+	coded := make([][]Point, len(opts.Coders)) // linear packing + each coder, listed after packing alone
+	for _, bits := range opts.PackBits {
+		var payload []byte
+		var offset, scale float64
+		var recon []float32
+		pack, err := fastest(opts.Repeats, func() (err error) {
+			payload, offset, scale, err = LinearPack(x, bits)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		unpack, err := fastest(opts.Repeats, func() (err error) {
+			recon, err = LinearUnpack(payload, len(x), bits, offset, scale)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		errs, err := compare(recon)
+		if err != nil {
+			return nil, err
+		}
+		setting := "bits=" + strconv.Itoa(bits)
+		points = append(points, NewPoint(MethodLinearPack, setting, len(payload)+linearSideBytes, len(x), errs, pack, unpack))
+		for c, coder := range opts.Coders {
+			var stream []byte
+			var reconCoded []float32
+			compress, err := fastest(opts.Repeats, func() (err error) {
+				stream, err = compressBytes(payload, coder)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			decompress, err := fastest(opts.Repeats, func() error {
+				raw, err := decompressBytes(stream, len(payload), coder)
+				if err != nil {
+					return err
+				}
+				reconCoded, err = LinearUnpack(raw, len(x), bits, offset, scale)
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			method := LinearPackMethod(coder)
+			if i := firstBitDifference(reconCoded, recon); i >= 0 {
+				return nil, fmt.Errorf("baselines: %s bits=%d: value %d decoded as %v, packed %v", method, bits, i, reconCoded[i], recon[i])
+			}
+			coded[c] = append(coded[c], NewPoint(method, setting, len(stream)+linearSideBytes, len(x), errs, pack+compress, decompress))
+		}
+	}
+	for _, ps := range coded {
+		points = append(points, ps...)
+	}
+	if opts.SkipZFP {
+		return points, nil
+	}
+	for _, perSlice := range []bool{false, true} {
+		if perSlice && !opts.ZFP2D {
+			continue
+		}
+		zfp, err := zfpPoints(x, shape, opts.ZFPTolerances, perSlice, opts.LatWeights)
+		if err != nil {
+			return nil, err
+		}
+		points = append(points, zfp...)
+	}
+	return points, nil
+}
+
+// fastest runs f repeats times and returns the shortest time in seconds, or f's first error.
+func fastest(repeats int, f func() error) (float64, error) {
+	best := math.Inf(1)
+	for range repeats {
+		start := time.Now()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		best = min(best, time.Since(start).Seconds())
+	}
+	return best, nil
+}
+
+// firstBitDifference returns the first index where a and b differ in their bits, or −1.
+func firstBitDifference(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// RateAtRMSE is a method's rate at a target RMSE, interpolated between the two settings of a
+// sweep whose RMSEs bracket the target.
+type RateAtRMSE struct {
+	Method string
+	// Finer has RMSE ≤ target (it is the setting that meets the target), Coarser RMSE > target.
+	Finer, Coarser Point
+	// BitsPerValue is interpolated linearly in log RMSE between the two (rate falls by a
+	// constant number of bits per halving of the error at high rates); Ratio = 32/BitsPerValue.
+	BitsPerValue, Ratio float64
+}
+
+// AtRMSE returns, for each method of points whose settings bracket target (an RMSE in the
+// field's units; latWeighted picks Errors.LatRMSE instead of Errors.RMSE), the interpolated
+// rate, best (fewest bits) first; and the methods whose settings do not reach or do not
+// exceed the target, for which a sweep with more settings is needed.
+func AtRMSE(points []Point, target float64, latWeighted bool) (rates []RateAtRMSE, unbracketed []string) {
+	rmse := func(p Point) float64 {
+		if latWeighted {
+			return p.Errors.LatRMSE
+		}
+		return p.Errors.RMSE
+	}
+	var methods []string
+	byMethod := map[string][]Point{}
+	for _, p := range points {
+		if _, ok := byMethod[p.Method]; !ok {
+			methods = append(methods, p.Method)
+		}
+		byMethod[p.Method] = append(byMethod[p.Method], p)
+	}
+	for _, m := range methods {
+		ps := slices.Clone(byMethod[m])
+		slices.SortStableFunc(ps, func(a, b Point) int { return cmpFloat(rmse(a), rmse(b)) })
+		i := slices.IndexFunc(ps, func(p Point) bool { return rmse(p) > target })
+		if i <= 0 {
+			unbracketed = append(unbracketed, m)
+			continue
+		}
+		finer, coarser := ps[i-1], ps[i]
+		f := (target - rmse(finer)) / (rmse(coarser) - rmse(finer))
+		if rmse(finer) > 0 {
+			f = math.Log(target/rmse(finer)) / math.Log(rmse(coarser)/rmse(finer))
+		}
+		bpv := finer.BitsPerValue + f*(coarser.BitsPerValue-finer.BitsPerValue)
+		rates = append(rates, RateAtRMSE{Method: m, Finer: finer, Coarser: coarser, BitsPerValue: bpv, Ratio: 32 / bpv})
+	}
+	slices.SortStableFunc(rates, func(a, b RateAtRMSE) int { return cmpFloat(a.BitsPerValue, b.BitsPerValue) })
+	return rates, unbracketed
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// WriteTable writes points as an aligned text table, errors in the field's units.
+func WriteTable(w io.Writer, points []Point) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "method\tsetting\tbytes\tbits/value\tratio\tRMSE\tlat-RMSE\tmax abs\tbias\tenc MB/s\tdec MB/s\t")
+	for _, p := range points {
+		e := p.Errors
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.3f\t%.2f\t%.4g\t%.4g\t%.4g\t%+.2g\t%.0f\t%.0f\t\n", p.Method, p.Setting, p.Bytes,
+			p.BitsPerValue, p.Ratio, e.RMSE, e.LatRMSE, e.MaxAbs, e.Bias, p.EncodeMBps, p.DecodeMBps)
+	}
+	return tw.Flush()
+}

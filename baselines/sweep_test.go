@@ -1,0 +1,134 @@
+package baselines
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/qzoo/qzoo/eval/metrics"
+)
+
+func TestSweep(t *testing.T) {
+	shape := []int{4, 16, 24}
+	x := smoothField(shape[0], shape[1], shape[2])
+	lats := make([]float64, shape[1])
+	for i := range lats {
+		lats[i] = 60 - 2*float64(i)
+	}
+	opts := SweepOptions{KeepBits: []int{4, 8, 12}, PackBits: []int{6, 12}, ZFPTolerances: []float64{0.1, 1},
+		LatWeights: metrics.LatCosWeights(lats), ZFP2D: true}
+	points, err := Sweep(x, shape, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	byMethod := map[string][]Point{}
+	for _, p := range points {
+		if len(byMethod[p.Method]) == 0 {
+			methods = append(methods, p.Method)
+		}
+		byMethod[p.Method] = append(byMethod[p.Method], p)
+		if math.Abs(p.Ratio*p.BitsPerValue-32) > 1e-9 || p.EncodeMBps <= 0 || p.DecodeMBps <= 0 || p.Errors.N != len(x) {
+			t.Errorf("%s %s: %+v", p.Method, p.Setting, p)
+		}
+		if p.Errors.LatRMSE == p.Errors.RMSE || p.Errors.RMSE <= 0 {
+			t.Errorf("%s %s: RMSE %v and lat-weighted RMSE %v: the weights should count", p.Method, p.Setting, p.Errors.RMSE, p.Errors.LatRMSE)
+		}
+	}
+	want := []string{MethodBitRoundZstd, MethodBitRoundZstd19, MethodBitRoundDeflate, MethodLinearPack, MethodLinearPackZstd,
+		LinearPackMethod(CoderZstd19), LinearPackMethod(CoderDeflate), MethodZFP, MethodZFP2D}
+	if strings.Join(methods, ",") != strings.Join(want, ",") {
+		t.Fatalf("methods %v, want %v", methods, want)
+	}
+	for _, m := range []string{MethodBitRoundZstd, MethodBitRoundZstd19, MethodBitRoundDeflate} {
+		ps := byMethod[m]
+		if len(ps) != 3 || ps[1].Setting != "keepbits=8" {
+			t.Fatalf("%s: %+v", m, ps)
+		}
+		for i := 1; i < len(ps); i++ {
+			if ps[i].Errors.RMSE >= ps[i-1].Errors.RMSE || ps[i].Bytes <= ps[i-1].Bytes {
+				t.Errorf("%s: %s has RMSE %v and %d bytes, %s %v and %d: more bits must cost bytes and cut error",
+					m, ps[i].Setting, ps[i].Errors.RMSE, ps[i].Bytes, ps[i-1].Setting, ps[i-1].Errors.RMSE, ps[i-1].Bytes)
+			}
+		}
+	}
+	for i, p := range byMethod[MethodLinearPack] {
+		bits := opts.PackBits[i]
+		if want := float64(8*((len(x)*bits+7)/8+16)) / float64(len(x)); p.BitsPerValue != want {
+			t.Errorf("linear %d bits: %v bits/value, want %v (payload + offset and scale)", bits, p.BitsPerValue, want)
+		}
+		for _, coder := range Coders {
+			z := byMethod[LinearPackMethod(coder)][i]
+			// The coders find little in 12-bit codes of a noisy field (they may add a few
+			// bytes), but 6-bit codes of a smooth field repeat.
+			if z.Errors != p.Errors || (bits == 6 && z.Bytes >= p.Bytes) {
+				t.Errorf("linear+%s %d bits: errors %+v bytes %d against packing's %+v %d", coder, bits, z.Errors, z.Bytes, p.Errors, p.Bytes)
+			}
+		}
+	}
+	for _, m := range []string{MethodZFP, MethodZFP2D} {
+		for i, p := range byMethod[m] {
+			if p.Errors.MaxAbs > opts.ZFPTolerances[i] {
+				t.Errorf("%s %s: max error %v", m, p.Setting, p.Errors.MaxAbs)
+			}
+		}
+	}
+}
+
+// The default settings must bracket RMSE 0.5 K on a temperature-like field for every method.
+func TestSweepDefaultsBracketHalfKelvin(t *testing.T) {
+	shape := []int{4, 16, 24}
+	// The settings are what is tested here: one lossless coder is enough.
+	points, err := Sweep(smoothField(shape[0], shape[1], shape[2]), shape, SweepOptions{Coders: []string{CoderZstd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rates, unbracketed := AtRMSE(points, 0.5, false)
+	if len(unbracketed) > 0 || len(rates) != 4 { // bitround+zstd, linear-pack, linear-pack+zstd, zfp
+		t.Errorf("at RMSE 0.5: rates for %d methods, %v not bracketed", len(rates), unbracketed)
+	}
+}
+
+func TestSweepRefuses(t *testing.T) {
+	x := smoothField(2, 4, 5)
+	if _, err := Sweep(x, []int{2, 4, 4}, SweepOptions{SkipZFP: true}); err == nil {
+		t.Errorf("wrong shape accepted")
+	}
+	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, LatWeights: []float64{1, 1}}); err == nil {
+		t.Errorf("2 latitude weights for 4 rows accepted")
+	}
+	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, KeepBits: []int{30}}); err == nil {
+		t.Errorf("keepbits 30 accepted")
+	}
+}
+
+func TestAtRMSE(t *testing.T) {
+	point := func(method string, rmse, bpv float64) Point {
+		return Point{Method: method, BitsPerValue: bpv, Errors: metrics.FieldErrors{RMSE: rmse, LatRMSE: 2 * rmse}}
+	}
+	points := []Point{
+		point("a", 0.25, 4), point("a", 1, 2), // 0.5 lies halfway in log RMSE: 3 bits
+		point("b", 2, 1), point("b", 4, 0.5), // never as fine as 0.5
+		point("c", 0.5, 2.5), point("c", 1, 1), // exactly on a setting
+	}
+	rates, unbracketed := AtRMSE(points, 0.5, false)
+	if len(rates) != 2 || rates[0].Method != "c" || rates[1].Method != "a" {
+		t.Fatalf("rates %+v, want c then a", rates)
+	}
+	if rates[0].BitsPerValue != 2.5 || math.Abs(rates[1].BitsPerValue-3) > 1e-12 || math.Abs(rates[1].Ratio-32.0/3) > 1e-12 {
+		t.Errorf("bits/value %v and %v, want 2.5 and 3", rates[0].BitsPerValue, rates[1].BitsPerValue)
+	}
+	if rates[1].Finer.Errors.RMSE != 0.25 || rates[1].Coarser.Errors.RMSE != 1 {
+		t.Errorf("a bracketed by %+v and %+v", rates[1].Finer, rates[1].Coarser)
+	}
+	if len(unbracketed) != 1 || unbracketed[0] != "b" {
+		t.Errorf("unbracketed %v, want [b]", unbracketed)
+	}
+	// Latitude-weighted: a's lat-RMSEs are 0.5 and 2, so 0.5 falls on its finer setting.
+	rates, _ = AtRMSE(points, 0.5, true)
+	for _, r := range rates {
+		if r.Method == "a" && r.BitsPerValue != 4 {
+			t.Errorf("lat-weighted a: %v bits, want 4", r.BitsPerValue)
+		}
+	}
+}
