@@ -212,7 +212,10 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
 	}
 	if string(data[:len(Magic)]) != Magic {
-		return fail("not a .qzc file (bad magic)")
+		if string(data[:8]) == "QZOOCKPT" {
+			return fail("this is a qzoo training checkpoint (ckpt-*.qzc), not a compressed-field file; give its run directory to --checkpoint")
+		}
+		return fail("not a compressed-field .qzc file (bad magic)")
 	}
 	if v := binary.LittleEndian.Uint16(data[8:]); v != Version {
 		return fail("format version %d, this program reads version %d", v, Version)

@@ -225,7 +225,7 @@ func Encode(scope *model.Scope, xn *graph.Node) Posterior {
 	scope = scope.In("encoder")
 	t := graph.Add(linear(scope.In("embed"), tokens, d), posEmbedding(xn.Graph(), nh, nw, d))
 	for i := range layers {
-		t = block(scope.In(fmt.Sprintf("block_%02d", i)), t)
+		t = block(scope.In("block_%02d", i), t)
 	}
 	t = layerNorm(scope.In("norm"), t)
 	out := linear(scope.In("head"), t, 2*cy)
@@ -248,7 +248,7 @@ func Decode(scope *model.Scope, y *graph.Node, dims []int) *graph.Node {
 	t := graph.Reshape(y, b, nh*nw, y.Shape().Dimensions[3])
 	t = graph.Add(linear(scope.In("embed"), t, d), posEmbedding(y.Graph(), nh, nw, d))
 	for i := range layers {
-		t = block(scope.In(fmt.Sprintf("block_%02d", i)), t)
+		t = block(scope.In("block_%02d", i), t)
 	}
 	t = layerNorm(scope.In("norm"), t)
 	out := linear(scope.In("head"), t, w*c*p*p)
