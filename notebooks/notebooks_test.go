@@ -87,6 +87,20 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 			t.Errorf("kv_cache.ipynb displayed %d PNG images, want 1", n)
 		}
 	},
+	// climate_codec.ipynb trains the codec, codes a held-out day through the bitstream (maps),
+	// and compares it with its peers on the held-out week (rate–distortion figure).
+	"climate_codec.ipynb": func(t *testing.T, executed *notebook) {
+		text := executed.allText()
+		t.Log(text)
+		for _, want := range []string{"held-out week:", "payload vs the model's estimated bits", "RMSE", "; best peer "} {
+			if !strings.Contains(text, want) {
+				t.Errorf("climate_codec.ipynb printed no %q:\n%s", want, text)
+			}
+		}
+		if n := executed.countData("image/png"); n != 2 {
+			t.Errorf("climate_codec.ipynb displayed %d PNG images, want 2 (maps, rate–distortion)", n)
+		}
+	},
 	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
 	"hello.ipynb": func(t *testing.T, executed *notebook) {
 		const wantText = "hyperparameters: [demo_batch_size demo_learning_rate]"

@@ -15,6 +15,7 @@ import (
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/qzoo/qzoo/framework"
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -36,6 +37,9 @@ type Panel struct {
 	// LogY draws the y axis on a log₁₀ scale (perplexities spanning decades).
 	LogY   bool
 	Series []Series
+	// Plotters are drawn before the series, without a legend entry: e.g. a plotter.HeatMap
+	// of a field (see [HeatMap]).
+	Plotters []plot.Plotter
 }
 
 // palette gives each series a distinct, colour-blind-safe colour (Okabe–Ito).
@@ -99,7 +103,11 @@ func (p Panel) Plot() (*plot.Plot, error) {
 	pl.X.Label.Text = p.XLabel
 	pl.Y.Label.Text = p.YLabel
 	pl.Legend.Top = true
-	pl.Add(plotter.NewGrid())
+	if len(p.Plotters) > 0 {
+		pl.Add(p.Plotters...)
+	} else {
+		pl.Add(plotter.NewGrid())
+	}
 	for i, s := range p.Series {
 		line, points, err := plotter.NewLinePoints(s.Points)
 		if err != nil {
@@ -268,4 +276,31 @@ func SeriesInOrder(m map[string]plotter.XYs, order []string) []Series {
 		out[i] = Series{Name: n, Points: pts}
 	}
 	return out
+}
+
+// Grid is a field on a latitude–longitude grid for [HeatMap]: Values [len(Lat)·len(Lon)],
+// row-major (latitude rows, as ERA5 stores them), coordinates in degrees.
+type Grid struct {
+	Lat, Lon []float64
+	Values   []float32
+}
+
+func (g Grid) Dims() (c, r int)   { return len(g.Lon), len(g.Lat) }
+func (g Grid) Z(c, r int) float64 { return float64(g.Values[r*len(g.Lon)+c]) }
+func (g Grid) X(c int) float64    { return g.Lon[c] }
+func (g Grid) Y(r int) float64    { return g.Lat[r] }
+
+// HeatMap is a panel drawing a field with a colour scale over [lo, hi] (blue to red; lo == hi
+// takes the field's own range), titled with the range it shows.
+func HeatMap(title string, g Grid, lo, hi float64) Panel {
+	if lo == hi {
+		lo, hi = math.Inf(1), math.Inf(-1)
+		for _, v := range g.Values {
+			lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
+		}
+	}
+	hm := plotter.NewHeatMap(g, moreland.SmoothBlueRed().Palette(64))
+	hm.Min, hm.Max = lo, hi
+	return Panel{Title: fmt.Sprintf("%s [%.3g, %.3g]", title, lo, hi), XLabel: "longitude (°E)", YLabel: "latitude (°N)",
+		Plotters: []plot.Plotter{hm}}
 }

@@ -168,6 +168,9 @@ func CodecPoints(c *vaeformer.Codec, fields [][]float32, g qzc.Geometry, lat []f
 	return out, nil
 }
 
+// IsCodec tells the learned codec's points (Method, or Method followed by a label) from the peers'.
+func IsCodec(p baselines.Point) bool { return strings.HasPrefix(p.Method, Method) }
+
 // Comparison is the codec's point against the best peer at the same RMSE.
 type Comparison struct {
 	Channel string
@@ -185,12 +188,12 @@ func (s *Study) Compare() []Comparison {
 	for _, ch := range s.Channels {
 		var peers []baselines.Point
 		for _, p := range s.Points[ch] {
-			if p.Method != Method {
+			if !IsCodec(p) {
 				peers = append(peers, p)
 			}
 		}
 		for _, p := range s.Points[ch] {
-			if p.Method != Method {
+			if !IsCodec(p) {
 				continue
 			}
 			rates, unb := baselines.AtRMSE(peers, p.Errors.RMSE, false)
@@ -288,4 +291,26 @@ func ReadJSON(path string) (*Study, error) {
 		return nil, fmt.Errorf("rd: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))
 	}
 	return &s, nil
+}
+
+// Maps draws one hour of a channel: the original, the reconstruction (same colour scale) and
+// their difference (a symmetric scale). orig and recon are [T·H·W] over lat [H] and lon [W].
+func Maps(orig, recon []float32, lat, lon []float64, unit string, hour int) (plots.Figure, error) {
+	hw := len(lat) * len(lon)
+	if hw == 0 || len(orig) != len(recon) || len(orig)%hw != 0 || hour < 0 || (hour+1)*hw > len(orig) {
+		return plots.Figure{}, fmt.Errorf("rd: maps of hour %d: %d and %d values on a %d×%d grid", hour, len(orig), len(recon), len(lat), len(lon))
+	}
+	o, r := orig[hour*hw:(hour+1)*hw], recon[hour*hw:(hour+1)*hw]
+	diff := make([]float32, hw)
+	lo, hi, maxErr := math.Inf(1), math.Inf(-1), 0.0
+	for i := range o {
+		diff[i] = r[i] - o[i]
+		lo, hi = math.Min(lo, float64(o[i])), math.Max(hi, float64(o[i]))
+		maxErr = math.Max(maxErr, math.Abs(float64(diff[i])))
+	}
+	return plots.Figure{Panels: []plots.Panel{
+		plots.HeatMap(fmt.Sprintf("original (%s)", unit), plots.Grid{Lat: lat, Lon: lon, Values: o}, lo, hi),
+		plots.HeatMap(fmt.Sprintf("reconstruction (%s)", unit), plots.Grid{Lat: lat, Lon: lon, Values: r}, lo, hi),
+		plots.HeatMap(fmt.Sprintf("error (%s)", unit), plots.Grid{Lat: lat, Lon: lon, Values: diff}, -maxErr, maxErr),
+	}}, nil
 }
