@@ -30,13 +30,13 @@ const usage = `usage:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := runCmd(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "codec:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, out io.Writer) error {
+func runCmd(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("no subcommand\n%s", usage)
 	}

@@ -208,14 +208,14 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 		return nil, nil, Sizes{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 	}
 	const fixed = len(Magic) + 2 + 4 + 8 + 4
-	if len(data) < fixed {
-		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
-	}
-	if string(data[:len(Magic)]) != Magic {
-		if string(data[:8]) == "QZOOCKPT" {
+	if len(data) < len(Magic) || string(data[:len(Magic)]) != Magic {
+		if bytes.HasPrefix(data, []byte("QZOOCKPT")) {
 			return fail("this is a qzoo training checkpoint (ckpt-*.qzc), not a compressed-field file; give its run directory to --checkpoint")
 		}
 		return fail("not a compressed-field .qzc file (bad magic)")
+	}
+	if len(data) < fixed {
+		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
 	}
 	if v := binary.LittleEndian.Uint16(data[8:]); v != Version {
 		return fail("format version %d, this program reads version %d", v, Version)

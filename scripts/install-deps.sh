@@ -4,7 +4,8 @@
 #   - Debian packages: Jupyter (notebook server, nbconvert, kernel client) for the GoNB
 #     notebooks, Fashion-MNIST, PyTorch + OpenBLAS + NumPy for side-by-side comparisons,
 #     a C toolchain for cgo, ZFP (python3-zfpy, run by /usr/bin/python3) and the reference
-#     Zstandard tool for the climate baselines (package baselines), and npm (only if no npm is
+#     Zstandard tool for the climate baselines (package baselines), netcdf-bin (ncdump, which the
+#     codec tests open decompressed files with), and npm (only if no npm is
 #     on PATH) for the ONNX Runtime download;
 #   - GoNB v0.11.5 (the Go Jupyter kernel) with the tools it calls, goimports (x/tools v0.52.0)
 #     and gopls v0.23.0, installed into $(go env GOBIN) or $(go env GOPATH)/bin;
@@ -33,7 +34,7 @@ readonly debian_packages=(
   dataset-fashion-mnist
   jupyter-notebook jupyter-nbconvert python3-nbconvert python3-ipykernel jupyter-client
   python3-torch libopenblas0-openmp python3-numpy
-  zfp python3-zfpy zstd
+  zfp python3-zfpy zstd netcdf-bin
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
