@@ -7,6 +7,7 @@
 package rd
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -249,23 +250,13 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 		series[p.Method] = append(series[p.Method], plotter.XY{X: p.BitsPerValue, Y: p.Errors.RMSE})
 	}
 	for _, m := range order {
-		slices.SortFunc(series[m], func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
+		slices.SortFunc(series[m], func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 	}
 	return plots.Figure{Panels: []plots.Panel{{
 		Title:  fmt.Sprintf("%s: rate–distortion on %d held-out hours", channel, s.Hours),
 		XLabel: "bits per value", YLabel: fmt.Sprintf("RMSE (%s)", unit), LogX: true, LogY: true,
 		Series: plots.SeriesInOrder(series, order),
 	}}}, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // WriteJSON writes the study to path atomically.
