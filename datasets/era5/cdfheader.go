@@ -1,0 +1,228 @@
+package era5
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// cdfDataEnds parses the header of the netCDF-3 file path (classic, 64-bit offset or
+// 64-bit data; see https://docs.unidata.ucar.edu/netcdf-c/current/file_format_specifications.html)
+// and returns, for each variable, the offset just past its last value. go-native-netcdf
+// pads data missing at the end of a truncated file with fill values, so Read compares these
+// ends with the file's size instead.
+func cdfDataEnds(path string, size int64) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := &cdfHeader{r: bufio.NewReader(io.LimitReader(f, size)), size: size}
+	magic := h.bytes(4)
+	if h.err != nil || string(magic[:3]) != "CDF" {
+		return nil, fmt.Errorf("the netCDF-3 header is truncated or damaged: no magic number (%v)", h.err)
+	}
+	h.version = magic[3]
+	numRecs := h.length()
+	if numRecs == 0xFFFFFFFF && h.version != 5 || numRecs < 0 { // Streaming: the records are whatever is there.
+		numRecs = 0
+	}
+
+	var dims []int64
+	if n, ok := h.list(0x0A); ok { // NC_DIMENSION
+		for ; n > 0 && h.err == nil; n-- {
+			h.name()
+			dims = append(dims, h.length())
+		}
+	}
+	h.attributes()
+
+	type variable struct {
+		name      string
+		record    bool
+		perRecord int64 // bytes of one record (or of the whole variable), unpadded
+		begin     int64
+	}
+	var vars []variable
+	if n, ok := h.list(0x0B); ok { // NC_VARIABLE
+		for ; n > 0 && h.err == nil; n-- {
+			v := variable{name: h.name()}
+			nDims := h.count()
+			values := int64(1)
+			for i := int64(0); i < nDims && h.err == nil; i++ {
+				id := h.length()
+				if id < 0 || id >= int64(len(dims)) {
+					return nil, fmt.Errorf("variable %s: dimension id %d of %d", v.name, id, len(dims))
+				}
+				if dims[id] == 0 && i == 0 {
+					v.record = true
+					continue
+				}
+				values = mulSat(values, dims[id])
+			}
+			h.attributes()
+			width := cdfTypeWidth(h.int32())
+			if width == 0 && h.err == nil {
+				return nil, fmt.Errorf("variable %s: unknown type", v.name)
+			}
+			v.perRecord = mulSat(values, width)
+			h.length() // vsize: the padded size, capped at 2³²−1; recomputed from the dimensions above
+			if h.version == 1 {
+				v.begin = int64(uint32(h.int32()))
+			} else {
+				v.begin = h.int64()
+			}
+			vars = append(vars, v)
+		}
+	}
+	if h.err != nil {
+		return nil, fmt.Errorf("the netCDF-3 header is truncated or damaged: %w", h.err)
+	}
+	var recSize int64
+	nRecordVars := 0
+	for _, v := range vars {
+		if v.record {
+			recSize = addSat(recSize, addSat(v.perRecord, 3)&^3)
+			nRecordVars++
+		}
+	}
+	if nRecordVars == 1 { // A lone record variable's records are not padded.
+		recSize = 0
+		for _, v := range vars {
+			if v.record {
+				recSize = v.perRecord
+			}
+		}
+	}
+	ends := make(map[string]int64, len(vars))
+	for _, v := range vars {
+		begin := v.begin
+		if begin < 0 {
+			begin = maxEnd
+		}
+		end := addSat(begin, v.perRecord)
+		if v.record && numRecs > 0 {
+			end = addSat(end, mulSat(numRecs-1, recSize))
+		}
+		ends[v.name] = end
+	}
+	return ends, nil
+}
+
+// maxEnd caps the offsets computed from a header (far beyond any file), so that a damaged
+// header's sizes cannot overflow.
+const maxEnd = int64(1) << 59
+
+// mulSat returns a·b for a, b ≥ 0, at most maxEnd.
+func mulSat(a, b int64) int64 {
+	if a < 0 || b < 0 || a != 0 && b > maxEnd/a {
+		return maxEnd
+	}
+	return min(a*b, maxEnd)
+}
+
+// addSat returns a+b for a, b in [0, maxEnd], at most maxEnd.
+func addSat(a, b int64) int64 { return min(a+b, maxEnd) }
+
+// cdfTypeWidth returns the size in bytes of a netCDF-3 nc_type, 0 for an unknown one.
+func cdfTypeWidth(t int32) int64 {
+	switch t {
+	case 1, 2, 7: // byte, char, ubyte
+		return 1
+	case 3, 8: // short, ushort
+		return 2
+	case 4, 5, 9: // int, float, uint
+		return 4
+	case 6, 10, 11: // double, int64, uint64
+		return 8
+	}
+	return 0
+}
+
+// cdfHeader reads the parts of a netCDF-3 header; the first error sticks.
+type cdfHeader struct {
+	r       *bufio.Reader
+	size    int64
+	version byte
+	err     error
+}
+
+func (h *cdfHeader) bytes(n int64) []byte {
+	if h.err != nil {
+		return make([]byte, n)
+	}
+	b := make([]byte, n)
+	_, h.err = io.ReadFull(h.r, b)
+	return b
+}
+
+func (h *cdfHeader) skip(n int64) {
+	if h.err == nil {
+		_, h.err = io.CopyN(io.Discard, h.r, n)
+	}
+}
+
+func (h *cdfHeader) int32() int32 { return int32(binary.BigEndian.Uint32(h.bytes(4))) }
+func (h *cdfHeader) int64() int64 { return int64(binary.BigEndian.Uint64(h.bytes(8))) }
+
+// length reads a NON_NEG number: 4 bytes, 8 in the 64-bit data format.
+func (h *cdfHeader) length() int64 {
+	if h.version == 5 {
+		return h.int64()
+	}
+	return int64(uint32(h.int32()))
+}
+
+// count reads the NON_NEG number of elements that follow in the header (of a list, a name,
+// an attribute's values), refusing one beyond the file's size.
+func (h *cdfHeader) count() int64 {
+	n := h.length()
+	if h.err == nil && (n < 0 || n > h.size) {
+		h.err = fmt.Errorf("it counts %d elements in a file of %d bytes", n, h.size)
+	}
+	return n
+}
+
+// name reads a padded name.
+func (h *cdfHeader) name() string {
+	n := h.count()
+	if h.err != nil {
+		return ""
+	}
+	b := h.bytes(n)
+	h.skip((4 - n%4) % 4)
+	return string(b)
+}
+
+// list reads a list's tag and length: ok is true for a list of the given tag, false for
+// ABSENT (or after an error).
+func (h *cdfHeader) list(tag int32) (n int64, ok bool) {
+	got := h.int32()
+	n = h.count()
+	switch {
+	case h.err != nil || got == 0 && n == 0:
+		return 0, false
+	case got != tag:
+		h.err = fmt.Errorf("list tag %#x, want %#x", got, tag)
+		return 0, false
+	}
+	return n, true
+}
+
+// attributes skips an attribute list.
+func (h *cdfHeader) attributes() {
+	n, ok := h.list(0x0C) // NC_ATTRIBUTE
+	for ; ok && n > 0 && h.err == nil; n-- {
+		h.name()
+		width := cdfTypeWidth(h.int32())
+		values := h.count()
+		if width == 0 && h.err == nil {
+			h.err = errors.New("attribute of unknown type")
+		}
+		bytes := values * width
+		h.skip(bytes + (4-bytes%4)%4)
+	}
+}

@@ -1,0 +1,112 @@
+package era5
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// corruptions returns n damaged copies of data, each with a description: truncations at
+// random offsets, single bytes flipped in the first headerBytes, and several bytes flipped
+// anywhere, in turn. The generator is seeded: the set is the same on every run.
+func corruptions(data []byte, n, headerBytes int, seed uint64) (files [][]byte, what []string) {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range n {
+		b := append([]byte(nil), data...)
+		switch i % 3 {
+		case 0:
+			cut := 1 + rng.IntN(len(b)-1)
+			b = b[:cut]
+			what = append(what, fmt.Sprintf("truncated to %d bytes", cut))
+		case 1:
+			at := rng.IntN(min(headerBytes, len(b)))
+			b[at] ^= byte(1 + rng.IntN(255))
+			what = append(what, fmt.Sprintf("byte %d flipped", at))
+		case 2:
+			var at []int
+			for range 1 + rng.IntN(8) {
+				at = append(at, rng.IntN(len(b)))
+				b[at[len(at)-1]] ^= byte(1 + rng.IntN(255))
+			}
+			what = append(what, fmt.Sprintf("bytes %v flipped", at))
+		}
+		files = append(files, b)
+	}
+	return files, what
+}
+
+// TestReadCorrupted reads 50 damaged copies each of a netCDF-4 file and of the netCDF-3 UK
+// file: every read must return either data that passes Read's checks or an error naming the
+// file that wraps one of the package's errors; none may kill or hang the test process.
+func TestReadCorrupted(t *testing.T) {
+	dir := t.TempDir()
+	for _, src := range []struct {
+		path        string
+		headerBytes int
+	}{{surfaceFile, 4096}, {ukFile, 1024}} {
+		t.Run(filepath.Base(src.path), func(t *testing.T) {
+			needFile(t, src.path)
+			data, err := os.ReadFile(src.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, what := corruptions(data, 50, src.headerBytes, 1)
+			outcomes := map[string]int{}
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			work := make(chan int)
+			for range 2 { // Two readers at a time: the machines this runs on have two cores.
+				wg.Go(func() {
+					for i := range work {
+						p := filepath.Join(dir, fmt.Sprintf("%s-%02d.nc", filepath.Base(src.path), i))
+						if err := os.WriteFile(p, files[i], 0o644); err != nil {
+							t.Error(err)
+							continue
+						}
+						f, err := Read(p, ReadOptions{Timeout: 30 * time.Second})
+						outcome := checkOutcome(p, f, err)
+						if outcome == "" {
+							t.Errorf("%s (%s): neither data nor a proper error: %v", p, what[i], err)
+						}
+						mu.Lock()
+						outcomes[outcome]++
+						mu.Unlock()
+					}
+				})
+			}
+			for i := range files {
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+			t.Logf("outcomes of %d corruptions: %v", len(files), outcomes)
+		})
+	}
+}
+
+// checkOutcome classifies a Read of the damaged file p: "data" when f is whole, the
+// sentinel an error wraps when it names p, "" when neither.
+func checkOutcome(p string, f *File, err error) string {
+	if err == nil {
+		if f == nil || len(f.Vars) == 0 || f.check() != nil {
+			return ""
+		}
+		return "data"
+	}
+	if !strings.Contains(err.Error(), p) {
+		return ""
+	}
+	for _, kind := range append(errorKinds[1:], fs.ErrNotExist) {
+		if errors.Is(err, kind) {
+			return kind.Error()
+		}
+	}
+	return ""
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package era5
+
+// limitMemory does nothing outside Linux: there, only ReadOptions.MaxValues bounds the
+// reader's memory.
+func limitMemory(extra uint64) {}
