@@ -78,6 +78,8 @@ func TestReadUK(t *testing.T) {
 	if v.Units() != "K" {
 		t.Errorf("units %q", v.Units())
 	}
+	_, err = f.Variable("u10")
+	wantError(t, err, ErrNoVariable, ukFile, `no variable "u10" among those read (t2m)`)
 	lat, lon := f.Lat.Values, f.Lon.Values
 	if f.Lat.Name != "latitude" || len(lat) != 33 || lat[0] != 58 || lat[32] != 50 || lat[1] != 57.75 ||
 		len(lon) != 49 || lon[0] != -10 || lon[48] != 2 || f.Lat.Type != "float32" {
