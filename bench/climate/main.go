@@ -4,6 +4,7 @@
 //
 //	go run ./bench/climate --runs runs/vaeformer_full[,runs/other...] --data_dir ../shared/data \
 //	    [--json figures/climate_rd.json] [--figure figures/climate_rd.png]
+//	go run ./bench/climate --from figures/climate_rd.json --figure figures/climate_rd.png
 //
 // Peers need Debian's python3-zfpy (ZFP) and zstd (reference zstd -19); scripts/install-deps.sh
 // installs both.
@@ -28,13 +29,20 @@ func main() {
 	skipZFP := flag.Bool("skip_zfp", false, "leave ZFP out")
 	jsonPath := flag.String("json", "", "write every point as JSON here")
 	figure := flag.String("figure", "", "draw the first channel's rate–distortion curves to this PNG/SVG")
+	from := flag.String("from", "", "instead of measuring, read the points a previous --json wrote")
 	flag.Parse()
-	if *runs == "" {
-		fmt.Fprintln(os.Stderr, "climate: --runs is required")
+	if (*runs == "") == (*from == "") {
+		fmt.Fprintln(os.Stderr, "climate: give --runs (to measure) or --from (to redraw), not both")
 		flag.Usage()
 		os.Exit(2)
 	}
-	s, err := rd.Run(strings.Split(*runs, ","), rd.Options{DataDir: *dataDir, Split: *split, Hours: *hours, SkipZFP: *skipZFP, Repeats: *repeats}, os.Stderr)
+	var s *rd.Study
+	var err error
+	if *from != "" {
+		s, err = rd.ReadJSON(*from)
+	} else {
+		s, err = rd.Run(strings.Split(*runs, ","), rd.Options{DataDir: *dataDir, Split: *split, Hours: *hours, SkipZFP: *skipZFP, Repeats: *repeats}, os.Stderr)
+	}
 	if err == nil {
 		err = s.Summary(os.Stdout)
 	}

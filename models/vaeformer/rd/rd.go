@@ -24,6 +24,7 @@ import (
 	"github.com/qzoo/qzoo/plots"
 	"github.com/qzoo/qzoo/qzc"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 // Method is the name of the learned codec's points.
@@ -230,18 +231,30 @@ func (s *Study) Summary(w io.Writer) error {
 	return nil
 }
 
-// Figure draws, for one channel, RMSE against bits per value for every method (log axes):
-// lower-left is better.
+// FigureMethods are the peers Figure draws: the best lossless coder of each family (the
+// table of Summary has them all).
+var FigureMethods = []string{baselines.MethodZFP, baselines.BitRoundMethod(baselines.CoderZstd19),
+	baselines.MethodLinearPack, baselines.LinearPackMethod(baselines.CoderZstd19)}
+
+// Figure draws, for one channel, RMSE against bits per value for the codec's points and the
+// peers of FigureMethods (log axes; lower left is better), over the peers' settings with an
+// RMSE below 10× the codec's largest.
 func (s *Study) Figure(channel string) (plots.Figure, error) {
 	pts, ok := s.Points[channel]
 	if !ok {
 		return plots.Figure{}, fmt.Errorf("rd: no channel %q (have %v)", channel, s.Channels)
 	}
 	unit := s.Units[slices.Index(s.Channels, channel)]
+	limit := 0.0
+	for _, p := range pts {
+		if IsCodec(p) {
+			limit = math.Max(limit, 10*p.Errors.RMSE)
+		}
+	}
 	series := map[string]plotter.XYs{}
 	var order []string
 	for _, p := range pts {
-		if !(p.Errors.RMSE > 0) || math.IsInf(p.BitsPerValue, 0) {
+		if !(p.Errors.RMSE > 0) || math.IsInf(p.BitsPerValue, 0) || (!IsCodec(p) && (!slices.Contains(FigureMethods, p.Method) || p.Errors.RMSE > limit)) {
 			continue
 		}
 		if _, ok := series[p.Method]; !ok {
@@ -252,8 +265,8 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 	for _, m := range order {
 		slices.SortFunc(series[m], func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 	}
-	return plots.Figure{Panels: []plots.Panel{{
-		Title:  fmt.Sprintf("%s: rate–distortion on %d held-out hours", channel, s.Hours),
+	return plots.Figure{Width: 8 * vg.Inch, Height: 5 * vg.Inch, Panels: []plots.Panel{{
+		Title:  fmt.Sprintf("%s: rate–distortion on %d held-out hours (%d×%d grid)", channel, s.Hours, s.H, s.W),
 		XLabel: "bits per value", YLabel: fmt.Sprintf("RMSE (%s)", unit), LogX: true, LogY: true,
 		Series: plots.SeriesInOrder(series, order),
 	}}}, nil
