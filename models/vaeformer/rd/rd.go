@@ -257,10 +257,14 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 		if !(p.Errors.RMSE > 0) || math.IsInf(p.BitsPerValue, 0) || (!IsCodec(p) && (!slices.Contains(FigureMethods, p.Method) || p.Errors.RMSE > limit)) {
 			continue
 		}
-		if _, ok := series[p.Method]; !ok {
-			order = append(order, p.Method)
+		name := p.Method
+		if _, step, ok := strings.Cut(p.Setting, "step "); ok && IsCodec(p) {
+			name = fmt.Sprintf("%s, %s steps", p.Method, step) // runs of one training length form a curve
 		}
-		series[p.Method] = append(series[p.Method], plotter.XY{X: p.BitsPerValue, Y: p.Errors.RMSE})
+		if _, ok := series[name]; !ok {
+			order = append(order, name)
+		}
+		series[name] = append(series[name], plotter.XY{X: p.BitsPerValue, Y: p.Errors.RMSE})
 	}
 	for _, m := range order {
 		slices.SortFunc(series[m], func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
