@@ -1,0 +1,86 @@
+package rd
+
+import (
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/qzoo/qzoo/baselines"
+	"github.com/qzoo/qzoo/eval/metrics"
+)
+
+func point(method, setting string, bpv, rmse float64) baselines.Point {
+	return baselines.Point{Method: method, Setting: setting, BitsPerValue: bpv, Ratio: 32 / bpv,
+		Errors: metrics.FieldErrors{RMSE: rmse, LatRMSE: rmse, MaxAbs: 3 * rmse}}
+}
+
+func testStudy() *Study {
+	return &Study{File: "x.nc", Split: "test", Hours: 10, H: 3, W: 4, Channels: []string{"t2m"}, Units: []string{"K"},
+		Points: map[string][]baselines.Point{"t2m": {
+			point(Method, "λ=10 w=8 step 100", 0.2, 0.5),
+			point(Method+" (other)", "λ=30 w=8 step 100", 0.3, 0.05),
+			point(baselines.MethodZFP, "tolerance=16", 1.0, 0.25),
+			point(baselines.MethodZFP, "tolerance=32", 0.5, 1.0),
+			point(baselines.MethodLinearPack, "bits=4", 4, 0.45),
+			point(baselines.MethodLinearPack, "bits=3", 3, 0.9),
+		}}}
+}
+
+// TestCompare: each codec point meets the best peer interpolated at its RMSE; a point no peer
+// brackets says so.
+func TestCompare(t *testing.T) {
+	cs := testStudy().Compare()
+	if len(cs) != 2 {
+		t.Fatalf("%d comparisons, want one per codec point (2)", len(cs))
+	}
+	c := cs[0]
+	// ZFP at 0.5 K, between (1.0 bits, 0.25 K) and (0.5 bits, 1.0 K), log-RMSE interpolation: 0.75 bits.
+	if c.Best.Method != baselines.MethodZFP || abs(c.Best.BitsPerValue-0.75) > 1e-9 || abs(c.Gain-0.75/0.2) > 1e-9 {
+		t.Errorf("best peer %s at %v bits, gain %v; want zfp at 0.75 bits, gain 3.75", c.Best.Method, c.Best.BitsPerValue, c.Gain)
+	}
+	if cs[1].Gain != 0 || len(cs[1].Unbracketed) != 2 {
+		t.Errorf("a codec point below every peer's RMSE: gain %v, unbracketed %v", cs[1].Gain, cs[1].Unbracketed)
+	}
+}
+
+// TestFigureAndJSON: the figure has one series per codec training length and peer family, and
+// the study survives its JSON round trip.
+func TestFigureAndJSON(t *testing.T) {
+	s := testStudy()
+	f, err := s.Figure("t2m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, se := range f.Panels[0].Series {
+		names = append(names, se.Name)
+	}
+	want := []string{"vaeformer, 100 steps", "vaeformer (other), 100 steps", baselines.MethodZFP, baselines.MethodLinearPack}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("series %v, want %v", names, want)
+	}
+	if _, err := f.PNG(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Figure("sp"); err == nil {
+		t.Error("a figure of a channel the study lacks")
+	}
+	path := filepath.Join(t.TempDir(), "rd.json")
+	if err := s.WriteJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, s) {
+		t.Errorf("JSON round trip changed the study")
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
