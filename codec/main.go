@@ -43,7 +43,7 @@ func runCmd(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("codec "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ckpt := fs.String("checkpoint", "", "run directory of the trained model")
-	vars := fs.String("variables", "", "comma-separated variables to compress (default: every gridded variable)")
+	vars := fs.String("variables", "", "comma-separated variables (\"t2m\") or channels (\"q@850\") to compress (default: every gridded variable)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%s: %w\n%s", args[0], err, usage)
 	}

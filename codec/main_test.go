@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,5 +170,78 @@ func TestBadInputs(t *testing.T) {
 	// Choosing the model's variable makes the two-variable file compress.
 	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "t2m", twoVars, out}, io.Discard); err != nil {
 		t.Errorf("--variables t2m: %v", err)
+	}
+}
+
+// TestLevelChannels: a model of two pressure-level channels (u and v at 850 hPa, from two
+// netCDF-4 files) codes those channels of a netCDF file holding both variables at 20 levels,
+// chosen with --variables; the decompressed file holds the two variables at that one level.
+// Without the choice, the levels the model does not know are refused by name.
+func TestLevelChannels(t *testing.T) {
+	wam := filepath.Join(dataDir, "era5", "wam2layers")
+	uFile, vFile := filepath.Join(wam, "era5_pl__ERA5_2020-01-01_pl_u.nc"), filepath.Join(wam, "era5_pl__ERA5_2020-01-01_pl_v.nc")
+	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": 10, "batch_size": 2, "eval_batch_size": 2,
+		"params": {"vaeformer_dim": 16, "vaeformer_heads": 2, "vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1,
+		"vaeformer_latent": 4, "vaeformer_hyper_latent": 2, "vaeformer_hyper_dim": 8, "era5_window": 4,
+		"era5_file": "` + uFile + `,` + vFile + `", "era5_variables": "u@850,v@850",
+		"era5_test_hours": 8, "era5_validation_hours": 0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := t.TempDir()
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: run, DataDir: dataDir, Out: io.Discard, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"rmse_u@850", "rmse_v@850"} {
+		if v, ok := res.Eval[k]; !ok || !(v > 0) {
+			t.Fatalf("evaluation %s = %v (present %v)", k, v, ok)
+		}
+	}
+	u, err := era5.Read(uFile, era5.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := era5.Read(vFile, era5.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Vars = append(u.Vars, v.Vars...)
+	dir := t.TempDir()
+	both := filepath.Join(dir, "uv.nc")
+	if err := era5.Write(both, u); err != nil {
+		t.Fatal(err)
+	}
+	qzcPath, back := filepath.Join(dir, "uv.qzc"), filepath.Join(dir, "back.nc")
+	err = runCmd([]string{"compress", "--checkpoint", run, both, qzcPath}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "u@100") || !strings.Contains(err.Error(), "u@850, v@850") {
+		t.Fatalf("all levels: err %v, want the unknown channel u@100 and the known ones named", err)
+	}
+	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "u@850", both, qzcPath}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "v@850") {
+		t.Fatalf("one of two channels: err %v, want v@850 named as missing", err)
+	}
+	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "u@850,v@850", both, qzcPath}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got, err := era5.Read(back, era5.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Level == nil || len(got.Level.Values) != 1 || got.Level.Values[0] != 850 || len(got.Vars) != 2 ||
+		got.Vars[0].Name != "u" || got.Vars[1].Name != "v" || got.Vars[0].Shape[1] != 1 {
+		t.Fatalf("decompressed: level %v, variables %v", got.Level, got.VariableNames())
+	}
+	names, data := era5.Channels(got)
+	srcNames, srcData := era5.Channels(u)
+	for i, n := range names {
+		j := slices.Index(srcNames, n)
+		e, err := metrics.CompareFields(srcData[j], data[i], []int{24, len(u.Lat.Values), len(u.Lon.Values)}, nil)
+		if err != nil || !(e.RMSE < 20) {
+			t.Errorf("%s: RMSE %v m/s (%v)", n, e.RMSE, err)
+		}
 	}
 }

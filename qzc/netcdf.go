@@ -106,20 +106,43 @@ type Report struct {
 func (r Report) BitsPerValue() float64 { return 8 * float64(r.Sizes.Total) / float64(r.Values) }
 
 // CompressFile reads the netCDF file in, codes its gridded variables with codec (identified
-// by id and model) and writes the .qzc file out atomically. variables selects the variables
-// to code (nil: every gridded variable of the file). A variable whose channels the model was
-// not trained for is refused, naming it and the channels the model knows; so is a model
-// channel the file lacks.
+// by id and model) and writes the .qzc file out atomically. variables selects what to code:
+// variable names ("t2m", every level of "q") or channels ("q@850"); nil codes every gridded
+// variable of the file. A channel the model was not trained for is refused, naming it and the
+// channels the model knows; so is a model channel the file lacks. Variables with levels must
+// select the same levels (the written-back file has one level coordinate).
 func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables []string) (Report, error) {
-	f, err := era5.Read(in, era5.ReadOptions{Variables: variables})
+	var read []string
+	chosen := map[string]bool{}
+	for _, v := range variables {
+		base, _, _ := strings.Cut(v, "@")
+		if !slices.Contains(read, base) {
+			read = append(read, base)
+		}
+		chosen[v] = true
+	}
+	f, err := era5.Read(in, era5.ReadOptions{Variables: read})
 	if err != nil {
 		return Report{}, err
 	}
-	names, data := era5.Channels(f)
+	all, allData := era5.Channels(f)
+	var names []string
+	var data [][]float32
+	for i, n := range all {
+		base, _, _ := strings.Cut(n, "@")
+		if len(variables) == 0 || chosen[n] || chosen[base] {
+			names, data = append(names, n), append(data, allData[i])
+		}
+	}
+	for v := range chosen {
+		if strings.Contains(v, "@") && !slices.Contains(names, v) {
+			return Report{}, fmt.Errorf("qzc: %s: has no channel %s (it has %s)", in, v, strings.Join(all, ", "))
+		}
+	}
 	want := codec.Channels()
 	for _, n := range names {
 		if !slices.Contains(want, n) {
-			return Report{}, fmt.Errorf("qzc: %s: variable %s is not one the model was trained for; it knows %s (choose variables with --variables)",
+			return Report{}, fmt.Errorf("qzc: %s: variable %s is not one the model was trained for; it knows %s (choose variables or channels such as q@850 with --variables)",
 				in, n, strings.Join(want, ", "))
 		}
 	}
@@ -130,6 +153,9 @@ func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables
 			return Report{}, fmt.Errorf("qzc: %s: lacks %s, which the model codes (it has %s)", in, w, strings.Join(names, ", "))
 		}
 		fields[i] = data[j]
+	}
+	if f, err = keepChannels(f, names); err != nil {
+		return Report{}, fmt.Errorf("qzc: %s: %w", in, err)
 	}
 	g := Geometry{T: len(f.Time.Values), H: len(f.Lat.Values), W: len(f.Lon.Values)}
 	payload, est, err := codec.Compress(fields, g)
@@ -153,6 +179,52 @@ func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables
 		return Report{}, fmt.Errorf("qzc: the file just written does not parse: %w", err)
 	}
 	return Report{Header: h, Sizes: sizes, Values: g.T * g.H * g.W * len(want)}, nil
+}
+
+// keepChannels returns f's metadata restricted to the levels of names (variables without
+// levels are kept whole); every variable with levels must keep the same ones. The variables'
+// Data is dropped.
+func keepChannels(f *era5.File, names []string) (*era5.File, error) {
+	out := *f
+	out.Vars = nil
+	var levels []int
+	levelOwner := ""
+	for _, v := range f.Vars {
+		m := *v
+		m.Data = nil
+		if v.HasLevel() {
+			var keep []int
+			for l, lv := range f.Level.Values {
+				if slices.Contains(names, era5.LevelChannel(v.Name, lv)) {
+					keep = append(keep, l)
+				}
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			if levelOwner != "" && !slices.Equal(keep, levels) {
+				return nil, fmt.Errorf("variables %s and %s select different levels; code them in separate files", levelOwner, v.Name)
+			}
+			levels, levelOwner = keep, v.Name
+			m.Shape = []int{v.Shape[0], len(keep), v.Shape[2], v.Shape[3]}
+		} else if !slices.Contains(names, v.Name) {
+			continue
+		}
+		out.Vars = append(out.Vars, &m)
+	}
+	if f.Level != nil {
+		if levels == nil {
+			out.Level = nil
+		} else {
+			lc := *f.Level
+			lc.Values = nil
+			for _, l := range levels {
+				lc.Values = append(lc.Values, f.Level.Values[l])
+			}
+			out.Level = &lc
+		}
+	}
+	return &out, nil
 }
 
 // ReadFile reads and parses a .qzc file.
