@@ -245,3 +245,41 @@ func TestLevelChannels(t *testing.T) {
 		}
 	}
 }
+
+// TestNetCDF4Input: a netCDF-4 (HDF5) source file compresses directly and comes back as
+// netCDF-3 with its packing and units.
+func TestNetCDF4Input(t *testing.T) {
+	spFile := filepath.Join(dataDir, "era5", "wam2layers", "era5__ERA5_2022-08-31_sp.nc")
+	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": 5, "batch_size": 2, "eval_batch_size": 2,
+		"params": {"vaeformer_dim": 16, "vaeformer_heads": 2, "vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1,
+		"vaeformer_latent": 4, "vaeformer_hyper_latent": 2, "vaeformer_hyper_dim": 8,
+		"era5_file": "` + spFile + `", "era5_variables": "sp", "era5_test_hours": 8, "era5_validation_hours": 0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := t.TempDir()
+	if _, err := framework.Run(cfg, framework.RunOptions{Dir: run, DataDir: dataDir, Out: io.Discard, Quiet: true}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	qzcPath, back := filepath.Join(dir, "sp.qzc"), filepath.Join(dir, "sp.nc")
+	if err := runCmd([]string{"compress", "--checkpoint", run, spFile, qzcPath}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	src, err := era5.Read(spFile, era5.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := era5.Read(back, era5.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Format != "netCDF-4" || got.Format != "netCDF-3" || got.Vars[0].Units() != "Pa" || got.Vars[0].Packing == nil ||
+		len(got.Vars[0].Data) != len(src.Vars[0].Data) {
+		t.Fatalf("source %s, decompressed %s: units %q, packing %v, %d of %d values", src.Format, got.Format,
+			got.Vars[0].Units(), got.Vars[0].Packing, len(got.Vars[0].Data), len(src.Vars[0].Data))
+	}
+}
