@@ -1,9 +1,12 @@
 // Command codec compresses and decompresses gridded netCDF fields (ERA5) with a trained zoo
 // model, through the .qzc file format of package qzc:
 //
-//	go run ./codec compress --checkpoint RUN_DIR IN.nc OUT.qzc   [--variables t2m,...]
-//	go run ./codec decompress OUT.qzc BACK.nc                     [--checkpoint RUN_DIR]
+//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
+//	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc
 //	go run ./codec inspect OUT.qzc
+//
+// Flags may come before or after the file names. Several input files must share their time,
+// latitude and longitude coordinates (e.g. one variable per file, as ERA5 downloads often come).
 //
 // RUN_DIR is a run directory written by `go run ./train` for a model that compresses fields
 // (vaeformer). BACK.nc is netCDF-3 with the source's coordinates, CF attributes and packing.
@@ -24,9 +27,11 @@ import (
 )
 
 const usage = `usage:
-  codec compress --checkpoint RUN_DIR [--variables a,b] IN.nc OUT.qzc
+  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
   codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc
   codec inspect IN.qzc
+RUN_DIR: a run directory of a model that compresses fields (go run ./train --config configs/climate/...).
+decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
 func main() {
@@ -40,23 +45,27 @@ func runCmd(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("no subcommand\n%s", usage)
 	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
 	fs := flag.NewFlagSet("codec "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	ckpt := fs.String("checkpoint", "", "run directory of the trained model")
 	vars := fs.String("variables", "", "comma-separated variables (\"t2m\") or channels (\"q@850\") to compress (default: every gridded variable)")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", args[0], err, usage)
 	}
-	pos := fs.Args()
 	switch args[0] {
 	case "compress":
-		if len(pos) != 2 || *ckpt == "" {
-			return fmt.Errorf("compress needs --checkpoint RUN_DIR, IN.nc and OUT.qzc\n%s", usage)
+		if len(pos) < 2 || *ckpt == "" {
+			return fmt.Errorf("compress needs --checkpoint RUN_DIR, IN.nc and OUT.qzc (got %d file names)\n%s", len(pos), usage)
 		}
-		return compress(*ckpt, pos[0], pos[1], *vars, out)
+		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, out)
 	case "decompress":
 		if len(pos) != 2 {
-			return fmt.Errorf("decompress needs IN.qzc and OUT.nc\n%s", usage)
+			return fmt.Errorf("decompress needs IN.qzc and OUT.nc (got %d file names)\n%s", len(pos), usage)
 		}
 		start := time.Now()
 		rep, err := qzc.DecompressFile(pos[0], pos[1], *ckpt)
@@ -81,7 +90,23 @@ func runCmd(args []string, out io.Writer) error {
 	return fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)
 }
 
-func compress(ckpt, in, outPath, vars string, out io.Writer) error {
+// parseInterleaved parses flags wherever they stand among the positional arguments, which it
+// returns in order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func compress(ckpt string, in []string, outPath, vars string, out io.Writer) error {
 	codec, id, model, err := qzc.Open(ckpt)
 	if err != nil {
 		return err
@@ -98,7 +123,7 @@ func compress(ckpt, in, outPath, vars string, out io.Writer) error {
 	}
 	sec := time.Since(start).Seconds()
 	h := rep.Header
-	fmt.Fprintf(out, "%s → %s: %d values (%s, %d h on %d×%d)\n", in, outPath, rep.Values, strings.Join(h.Channels, ","),
+	fmt.Fprintf(out, "%s → %s: %d values (%s, %d h on %d×%d)\n", strings.Join(in, ", "), outPath, rep.Values, strings.Join(h.Channels, ","),
 		h.Geometry.T, h.Geometry.H, h.Geometry.W)
 	fmt.Fprintf(out, "  %d bytes = payload %d + header %d + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
 		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, rep.Sizes.Framing, rep.BitsPerValue(),
@@ -114,8 +139,8 @@ func inspect(out io.Writer, path string, h *qzc.Header, s qzc.Sizes) {
 	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d, framing %d), checksum ok\n", path, qzc.Version, s.Total, s.Payload, s.Header, s.Framing)
 	fmt.Fprintf(out, "  model %s, checkpoint step %d sha256 %s\n  run %s\n", h.Model, h.Checkpoint.Step, h.Checkpoint.SHA256, h.Checkpoint.Dir)
 	fmt.Fprintf(out, "  source %s (%s, %d bytes)\n", h.Source.Name, h.Source.Format, h.Source.Bytes)
-	fmt.Fprintf(out, "  %d hours × %d lat × %d lon × %d channels = %d values; %.4f bits/value (estimated %.4f)\n",
-		g.T, g.H, g.W, len(h.Channels), values, 8*float64(s.Total)/float64(values), h.EstimatedBits/float64(values))
+	fmt.Fprintf(out, "  %d hours × %d lat × %d lon × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
+		g.T, g.H, g.W, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
 	lat, lon, t := h.Source.Lat.Expand(), h.Source.Lon.Expand(), h.Source.Time.Expand()
 	fmt.Fprintf(out, "  %s %g..%g, %s %g..%g, %s %g..%g\n", h.Source.Lat.Name, lat[0], lat[len(lat)-1],
 		h.Source.Lon.Name, lon[0], lon[len(lon)-1], h.Source.Time.Name, t[0], t[len(t)-1])

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,18 +24,50 @@ var ukFile = filepath.Join(dataDir, "era5", "era5-2mt-2019-03-uk.nc")
 // trainTiny trains a small vaeformer run on the UK 2 m temperature for 40 steps.
 func trainTiny(t *testing.T) string {
 	t.Helper()
-	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": 40, "batch_size": 4, "eval_batch_size": 4,
-		"seed": 2, "learning_rate": 0.002, "params": {"vaeformer_dim": 32, "vaeformer_heads": 2,
+	dir := t.TempDir()
+	trainTinyTo(t, dir, 40)
+	return dir
+}
+
+// trainTinyTo trains (or resumes) the small run in dir up to steps.
+func trainTinyTo(t *testing.T, dir string, steps int) {
+	t.Helper()
+	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": ` + strconv.Itoa(steps) + `, "batch_size": 4, "eval_batch_size": 4,
+		"seed": 2, "learning_rate": 0.002, "checkpoint_every": 40, "keep_checkpoints": 3, "params": {"vaeformer_dim": 32, "vaeformer_heads": 2,
 		"vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1, "vaeformer_latent": 8,
 		"vaeformer_hyper_latent": 4, "vaeformer_hyper_dim": 16, "era5_test_hours": 48, "era5_validation_hours": 24}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	if _, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Out: io.Discard, Quiet: true}); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+}
+
+// TestDecompressAfterMoreTraining: a file stays decodable after its run trains on (its
+// checkpoint is found among the run's), and the error says what happened once that checkpoint
+// is gone.
+func TestDecompressAfterMoreTraining(t *testing.T) {
+	run := trainTiny(t)
+	dir := t.TempDir()
+	qzcPath, back := filepath.Join(dir, "uk.qzc"), filepath.Join(dir, "back.nc")
+	// Flags after the file names work too.
+	if err := runCmd([]string{"compress", ukFile, qzcPath, "--checkpoint", run}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	trainTinyTo(t, run, 50)
+	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
+		t.Fatalf("after training on: %v", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(run, "ckpt-0000000040.qzc"))
+	if len(old) != 1 {
+		t.Fatalf("step-40 checkpoint: %v", old)
+	}
+	os.Remove(old[0])
+	err := runCmd([]string{"decompress", qzcPath, filepath.Join(dir, "back2.nc")}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no checkpoint with weights") || !strings.Contains(err.Error(), "50") {
+		t.Fatalf("checkpoint gone: err %v", err)
+	}
 }
 
 // TestCompressDecompressInspect runs the three subcommands on the real ERA5 file: the .qzc file
@@ -100,7 +133,8 @@ func TestCompressDecompressInspect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ncdump not found (apt-get install netcdf-bin; scripts/install-deps.sh does): %v", err)
 	}
-	if b, err := exec.Command(ncdump, "-h", back).CombinedOutput(); err != nil || !strings.Contains(string(b), `t2m:units = "K"`) {
+	if b, err := exec.Command(ncdump, "-h", back).CombinedOutput(); err != nil || !strings.Contains(string(b), `t2m:units = "K"`) ||
+		!strings.Contains(string(b), "lossy reconstruction of era5-2mt-2019-03-uk.nc") {
 		t.Errorf("ncdump -h %s: %v\n%s", back, err, b)
 	}
 }
@@ -136,6 +170,10 @@ func TestBadInputs(t *testing.T) {
 	text := filepath.Join(dir, "notes.nc")
 	os.WriteFile(text, []byte("not netCDF\n"), 0o644)
 	ckpts, _ := filepath.Glob(filepath.Join(run, "ckpt-*.qzc"))
+	sameIn := filepath.Join(dir, "same.nc")
+	if b, err := os.ReadFile(ukFile); err != nil || os.WriteFile(sameIn, b, 0o644) != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "out")
 	for _, tc := range []struct {
 		args []string
@@ -152,6 +190,8 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"decompress", ckpts[0], out}, []string{"training checkpoint"}},
 		{[]string{"inspect", text}, []string{"notes.nc", "bad magic"}},
 		{[]string{"frobnicate"}, []string{"unknown subcommand"}},
+		{[]string{"compress", "--checkpoint", run, sameIn, sameIn}, []string{"refusing to overwrite"}},
+		{[]string{"decompress", good, good}, []string{"refusing to overwrite"}},
 	} {
 		err := runCmd(tc.args, io.Discard)
 		if err == nil {
@@ -166,6 +206,9 @@ func TestBadInputs(t *testing.T) {
 		if _, serr := os.Stat(out); serr == nil {
 			t.Fatalf("%v: wrote %s despite the error", tc.args, out)
 		}
+	}
+	if err := runCmd([]string{"help"}, io.Discard); err != nil {
+		t.Errorf("help: %v", err)
 	}
 	// Choosing the model's variable makes the two-variable file compress.
 	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "t2m", twoVars, out}, io.Discard); err != nil {
@@ -222,6 +265,10 @@ func TestLevelChannels(t *testing.T) {
 		t.Fatalf("one of two channels: err %v, want v@850 named as missing", err)
 	}
 	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "u@850,v@850", both, qzcPath}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// The two source files directly, flags last.
+	if err := runCmd([]string{"compress", uFile, vFile, qzcPath, "--checkpoint", run, "--variables", "u@850,v@850"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {

@@ -223,6 +223,15 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(&cfg); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			line := 1 + bytes.Count(data[:min(int(syntax.Offset), len(data))], []byte("\n"))
+			hint := ""
+			if rest := data[max(int(syntax.Offset)-1, 0):]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Inf")) || bytes.HasPrefix(rest, []byte("-Inf")) {
+				hint = " (JSON has no NaN or Infinity: every number must be finite)"
+			}
+			return nil, fmt.Errorf("line %d: %w%s", line, err, hint)
+		}
 		return nil, explainJSONError(err)
 	}
 	if dec.More() {

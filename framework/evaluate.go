@@ -269,6 +269,20 @@ func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 	return cfg, store, step, nil
 }
 
+// LoadCheckpoint is LoadRun for one given checkpoint file of the run in dir (e.g. an older
+// step that a file was compressed with) instead of the latest.
+func LoadCheckpoint(dir, ckptPath string) (*Config, *model.Store, error) {
+	cfg, err := checkpointConfig(ckptPath, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := loadStore(cfg, ckptPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, store, nil
+}
+
 // loadStore returns a store with cfg's hyperparameters and the variables of the checkpoint at
 // path.
 func loadStore(cfg *Config, path string) (*model.Store, error) {

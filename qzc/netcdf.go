@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/era5"
@@ -51,9 +52,41 @@ func Register(model string, l Loader) {
 	loaders[model] = l
 }
 
-// Open loads the codec of the run in dir (its latest checkpoint) and identifies its weights.
+// Open loads the codec of the run in dir from its latest checkpoint and identifies its
+// weights; see [OpenMatching] for the checkpoint a file was coded with.
 func Open(dir string) (Codec, CheckpointID, string, error) {
-	cfg, store, step, err := framework.LoadRun(dir)
+	return OpenMatching(dir, "")
+}
+
+// OpenMatching loads the codec of the run in dir from the checkpoint whose SHA-256 is sha256
+// (any of the run's checkpoints, not only the latest; "" means the latest). It fails, naming
+// the steps present, when the run holds no such checkpoint (training went on and rotated it
+// out: keep_checkpoints keeps only the newest).
+func OpenMatching(dir, sha256 string) (Codec, CheckpointID, string, error) {
+	entries, err := checkpoint.List(dir)
+	if err != nil || len(entries) == 0 {
+		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s is not a run directory (no checkpoint): %v", dir, err)
+	}
+	path, step := entries[len(entries)-1].Path, entries[len(entries)-1].Step
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return nil, CheckpointID{}, "", err
+	}
+	if sha256 != "" && sum != sha256 {
+		var steps []string
+		found := false
+		for _, e := range entries {
+			steps = append(steps, strconv.FormatInt(e.Step, 10))
+			if s, err := fileSHA256(e.Path); err == nil && s == sha256 {
+				path, step, sum, found = e.Path, e.Step, s, true
+			}
+		}
+		if !found {
+			return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s holds no checkpoint with weights %s (its checkpoints: steps %s); was it trained further after compressing, and the checkpoint rotated out?",
+				dir, sha256[:min(12, len(sha256))], strings.Join(steps, ", "))
+		}
+	}
+	cfg, store, err := framework.LoadCheckpoint(dir, path)
 	if err != nil {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %w", err)
 	}
@@ -64,14 +97,6 @@ func Open(dir string) (Codec, CheckpointID, string, error) {
 	if !ok {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: run %s holds model %q, which does not compress fields; models that do: %s",
 			dir, cfg.Model, strings.Join(known, ", "))
-	}
-	path, _, err := checkpoint.Latest(dir)
-	if err != nil {
-		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s: %w", dir, err)
-	}
-	sum, err := fileSHA256(path)
-	if err != nil {
-		return nil, CheckpointID{}, "", err
 	}
 	c, err := l(cfg, store)
 	if err != nil {
@@ -111,20 +136,28 @@ func (r Report) BitsPerValue() float64 { return 8 * float64(r.Sizes.Total) / flo
 // variable of the file. A channel the model was not trained for is refused, naming it and the
 // channels the model knows; so is a model channel the file lacks. Variables with levels must
 // select the same levels (the written-back file has one level coordinate).
-func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables []string) (Report, error) {
-	var read []string
-	chosen := map[string]bool{}
-	for _, v := range variables {
-		base, _, _ := strings.Cut(v, "@")
-		if !slices.Contains(read, base) {
-			read = append(read, base)
-		}
-		chosen[v] = true
+func CompressFile(codec Codec, id CheckpointID, model string, in []string, out string, variables []string) (Report, error) {
+	if len(in) == 0 {
+		return Report{}, fmt.Errorf("qzc: no input file")
 	}
-	f, err := era5.Read(in, era5.ReadOptions{Variables: read})
+	for _, p := range in {
+		if sameFile(p, out) {
+			return Report{}, fmt.Errorf("qzc: output %s is the input %s: refusing to overwrite the source", out, p)
+		}
+	}
+	chosen := map[string]bool{}
+	var bases []string
+	for _, v := range variables {
+		chosen[v] = true
+		if base, _, _ := strings.Cut(v, "@"); !slices.Contains(bases, base) {
+			bases = append(bases, base)
+		}
+	}
+	f, err := readMerged(in, bases)
 	if err != nil {
 		return Report{}, err
 	}
+	name := strings.Join(in, ",")
 	all, allData := era5.Channels(f)
 	var names []string
 	var data [][]float32
@@ -135,32 +168,32 @@ func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables
 		}
 	}
 	for v := range chosen {
-		if strings.Contains(v, "@") && !slices.Contains(names, v) {
-			return Report{}, fmt.Errorf("qzc: %s: has no channel %s (it has %s)", in, v, strings.Join(all, ", "))
+		if !slices.ContainsFunc(names, func(n string) bool { base, _, _ := strings.Cut(n, "@"); return n == v || base == v }) {
+			return Report{}, fmt.Errorf("qzc: %s: has no variable or channel %s (it has %s)", name, v, strings.Join(all, ", "))
 		}
 	}
 	want := codec.Channels()
 	for _, n := range names {
 		if !slices.Contains(want, n) {
 			return Report{}, fmt.Errorf("qzc: %s: variable %s is not one the model was trained for; it knows %s (choose variables or channels such as q@850 with --variables)",
-				in, n, strings.Join(want, ", "))
+				name, n, strings.Join(want, ", "))
 		}
 	}
 	fields := make([][]float32, len(want))
 	for i, w := range want {
 		j := slices.Index(names, w)
 		if j < 0 {
-			return Report{}, fmt.Errorf("qzc: %s: lacks %s, which the model codes (it has %s)", in, w, strings.Join(names, ", "))
+			return Report{}, fmt.Errorf("qzc: %s: lacks %s, which the model codes (it has %s)", name, w, strings.Join(names, ", "))
 		}
 		fields[i] = data[j]
 	}
 	if f, err = keepChannels(f, names); err != nil {
-		return Report{}, fmt.Errorf("qzc: %s: %w", in, err)
+		return Report{}, fmt.Errorf("qzc: %s: %w", name, err)
 	}
 	g := Geometry{T: len(f.Time.Values), H: len(f.Lat.Values), W: len(f.Lon.Values)}
 	payload, est, err := codec.Compress(fields, g)
 	if err != nil {
-		return Report{}, fmt.Errorf("qzc: compress %s: %w", in, err)
+		return Report{}, fmt.Errorf("qzc: compress %s: %w", name, err)
 	}
 	mean, std := codec.Normalisation()
 	h := &Header{Model: model, Checkpoint: id, Geometry: g, Channels: want, Mean: mean, Std: std,
@@ -179,6 +212,58 @@ func CompressFile(codec Codec, id CheckpointID, model, in, out string, variables
 		return Report{}, fmt.Errorf("qzc: the file just written does not parse: %w", err)
 	}
 	return Report{Header: h, Sizes: sizes, Values: g.T * g.H * g.W * len(want)}, nil
+}
+
+// readMerged reads the gridded variables of the files in paths and merges them into one
+// file: they must share their time, latitude, longitude (and level) coordinates. A single
+// file is asked for the variables named in bases only (nil: all), so that other variables,
+// e.g. one with missing values, do not stand in the way; several files are read whole.
+func readMerged(paths []string, bases []string) (*era5.File, error) {
+	var merged *era5.File
+	for _, p := range paths {
+		opts := era5.ReadOptions{}
+		if len(paths) == 1 {
+			opts.Variables = bases
+		}
+		f, err := era5.Read(p, opts)
+		if err != nil {
+			return nil, err
+		}
+		if merged == nil {
+			merged = f
+			continue
+		}
+		for _, c := range []struct {
+			what string
+			a, b []float64
+		}{{"time", merged.Time.Values, f.Time.Values}, {"latitude", merged.Lat.Values, f.Lat.Values}, {"longitude", merged.Lon.Values, f.Lon.Values}} {
+			if !slices.Equal(c.a, c.b) {
+				return nil, fmt.Errorf("qzc: %s and %s have different %s coordinates: one .qzc file codes fields on one grid and one time axis", paths[0], p, c.what)
+			}
+		}
+		if f.Level != nil {
+			if merged.Level != nil && !slices.Equal(merged.Level.Values, f.Level.Values) {
+				return nil, fmt.Errorf("qzc: %s and %s have different levels", paths[0], p)
+			}
+			merged.Level = f.Level
+		}
+		for _, v := range f.Vars {
+			if slices.Contains(merged.VariableNames(), v.Name) {
+				return nil, fmt.Errorf("qzc: variable %s is in both %s and another input", v.Name, p)
+			}
+			merged.Vars = append(merged.Vars, v)
+		}
+		merged.SourceBytes += f.SourceBytes
+		merged.Path += "," + filepath.Base(p)
+	}
+	return merged, nil
+}
+
+// sameFile tells whether a and b name the same existing file.
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // keepChannels returns f's metadata restricted to the levels of names (variables without
@@ -251,6 +336,9 @@ func ReadFile(path string) (*Header, []byte, Sizes, error) {
 // (atomically), with the source's coordinates, attributes and packing. runDir overrides the
 // run directory the header records; the checkpoint's SHA-256 must match the header's.
 func DecompressFile(in, out, runDir string) (Report, error) {
+	if sameFile(in, out) {
+		return Report{}, fmt.Errorf("qzc: output %s is the input: refusing to overwrite it", out)
+	}
 	h, payload, sizes, err := ReadFile(in)
 	if err != nil {
 		return Report{}, err
@@ -258,9 +346,9 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if runDir == "" {
 		runDir = h.Checkpoint.Dir
 	}
-	codec, id, model, err := Open(runDir)
+	codec, id, model, err := OpenMatching(runDir, h.Checkpoint.SHA256)
 	if err != nil {
-		return Report{}, fmt.Errorf("qzc: %s was coded by the run in %s: %w", in, h.Checkpoint.Dir, err)
+		return Report{}, fmt.Errorf("qzc: %s was coded by the run in %s (step %d): %w", in, h.Checkpoint.Dir, h.Checkpoint.Step, err)
 	}
 	defer codec.Close()
 	if model != h.Model || id.SHA256 != h.Checkpoint.SHA256 {
@@ -278,11 +366,27 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	addHistory(f, fmt.Sprintf("%s: lossy reconstruction of %s decoded by qzoo's codec from %s (model %s, checkpoint step %d, %.4f bits per value)",
+		time.Now().UTC().Format("2006-01-02 15:04:05 UTC"), h.Source.Name, filepath.Base(in), h.Model, h.Checkpoint.Step,
+		8*float64(sizes.Total)/float64(h.Geometry.T*h.Geometry.H*h.Geometry.W*len(h.Channels))))
 	if err := era5.Write(out, f); err != nil {
 		return Report{}, err
 	}
 	g := h.Geometry
 	return Report{Header: h, Sizes: sizes, Values: g.T * g.H * g.W * len(h.Channels)}, nil
+}
+
+// addHistory prepends line to the global "history" attribute (CF: newest first).
+func addHistory(f *era5.File, line string) {
+	for i, a := range f.Global {
+		if a.Name == "history" {
+			if old, ok := a.Value.(string); ok {
+				f.Global[i].Value = line + "\n" + old
+				return
+			}
+		}
+	}
+	f.Global = append(f.Global, era5.Attr{Name: "history", Value: line})
 }
 
 // sourceOf records a netCDF file's metadata.
