@@ -53,7 +53,9 @@ func main() {
 		var f interface{ Save(string) error }
 		f, err = s.Figure(s.Channels[0])
 		if err == nil {
-			err = f.Save(*figure)
+			if err = f.Save(*figure); err == nil {
+				fmt.Fprintf(os.Stderr, "climate: figure written to %s\n", *figure)
+			}
 		}
 	}
 	if err != nil {
