@@ -238,7 +238,7 @@ var FigureMethods = []string{baselines.MethodZFP, baselines.BitRoundMethod(basel
 
 // Figure draws, for one channel, RMSE against bits per value for the codec's points and the
 // peers of FigureMethods (log axes; lower left is better), over the peers' settings with an
-// RMSE below 10× the codec's largest.
+// RMSE below 3× the codec's largest.
 func (s *Study) Figure(channel string) (plots.Figure, error) {
 	pts, ok := s.Points[channel]
 	if !ok {
@@ -248,7 +248,7 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 	limit := 0.0
 	for _, p := range pts {
 		if IsCodec(p) {
-			limit = math.Max(limit, 10*p.Errors.RMSE)
+			limit = math.Max(limit, 3*p.Errors.RMSE)
 		}
 	}
 	series := map[string]plotter.XYs{}
