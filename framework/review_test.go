@@ -166,9 +166,14 @@ func TestDatasetLoadErrorsNamed(t *testing.T) {
 		"test_load_fails": "dataset test_load_fails: open data.bin: no such file",
 		"test_load_nil":   "dataset test_load_nil: loader returned no Data",
 	} {
-		_, err := Run(testConfig(t, `, "steps": 1, "dataset": "`+name+`"`), RunOptions{Dir: t.TempDir(), Backend: goBackend(t), Out: io.Discard})
+		dir := filepath.Join(t.TempDir(), "run")
+		_, err := Run(testConfig(t, `, "steps": 1, "dataset": "`+name+`"`), RunOptions{Dir: dir, Backend: goBackend(t), Out: io.Discard})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("dataset %s: %v, want an error containing %q", name, err, want)
+		}
+		// The run created its directory and failed before training: nothing is left.
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("dataset %s: the failed run left %s (%v)", name, dir, err)
 		}
 	}
 }

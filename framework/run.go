@@ -164,9 +164,20 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(opts.Dir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
+	// A run that fails before training starts (a dataset that does not load, a model that
+	// cannot be initialised) in a directory it created leaves nothing behind; this runs after
+	// the lock is released.
+	trainingStarted := false
+	defer func() {
+		if err != nil && created && !trainingStarted {
+			os.RemoveAll(opts.Dir)
+		}
+	}()
 	unlock, err := lockDir(opts.Dir)
 	if err != nil {
 		return nil, err
@@ -236,6 +247,7 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if opts.StopAt > 0 && opts.StopAt < target {
 		target = opts.StopAt
 	}
+	trainingStarted = true
 	if startStep < target {
 		if _, err := loop.RunToGlobalStep(data.TrainBatches(cfg.BatchSize, cfg.Seed, startStep), int(target)); err != nil {
 			return nil, fmt.Errorf("framework: training %s: %w", cfg.Model, err)
