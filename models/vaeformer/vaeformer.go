@@ -119,19 +119,18 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	}
 	g := x.Graph()
 	dims := x.Shape().Dimensions
-	b, c, h := dims[0], dims[2], dims[3]
+	c, h := dims[2], dims[3]
 	training := scope.IsTraining(g)
 	mean, std, latW := normalisation(scope, g, c, h)
 	xn := normalise(x, mean, std)
 
 	enc := Encode(scope, xn)
 	y := enc.Mean
-	var kl *graph.Node
 	if beta := model.GetParamOr(scope, ParamKLWeight, 1e-4); training && beta > 0 {
 		sigma := graph.Exp(graph.MulScalar(enc.LogVar, 0.5))
 		y = graph.Add(y, graph.Mul(sigma, scope.RandomNormal(g, y.Shape())))
 	}
-	kl = graph.MulScalar(graph.ReduceAllSum(graph.Sub(graph.Add(graph.Square(enc.Mean), graph.Exp(enc.LogVar)),
+	kl := graph.MulScalar(graph.ReduceAllSum(graph.Sub(graph.Add(graph.Square(enc.Mean), graph.Exp(enc.LogVar)),
 		graph.AddScalar(enc.LogVar, 1))), 0.5)
 
 	z := HyperAnalysis(scope, enc.Mean)
@@ -171,7 +170,6 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	lambda := model.GetParamOr(scope, ParamLambda, 100.0)
 	beta := model.GetParamOr(scope, ParamKLWeight, 1e-4)
 	train.AddLoss(graph.Add(graph.Add(graph.MulScalar(mse, lambda), bpv), graph.MulScalar(klPerValue, beta)))
-	_ = b
 	return framework.Outputs{
 		Predictions: []*graph.Node{denormalise(recon, mean, std), bitsPerExample},
 		Scalars:     map[string]*graph.Node{"mse": mse, "bits_per_value": bpv, "kl": klPerValue},

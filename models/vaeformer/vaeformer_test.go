@@ -221,7 +221,7 @@ func FuzzDecompress(f *testing.F) {
 // TestGoEntropyModelMatchesGraph: the Go hyper-synthesis the decoder relies on computes what
 // the trained graph's HyperSynthesis computes.
 func TestGoEntropyModelMatchesGraph(t *testing.T) {
-	dir, res := tinyRun(t)
+	dir, _ := tinyRun(t)
 	cfg, store, _, err := framework.LoadRun(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -264,5 +264,4 @@ func TestGoEntropyModelMatchesGraph(t *testing.T) {
 			t.Fatalf("element %d: Go mean %v scale %v, graph %v %v", i, m[i], s[i], gm[i], gs[i])
 		}
 	}
-	_ = res
 }
