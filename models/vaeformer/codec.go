@@ -11,7 +11,9 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/entropy"
+	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/qzc"
 )
@@ -259,6 +261,42 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	}
 	st := Stats{Values: g.T * hw * cc, PayloadBytes: len(payload), Seconds: time.Since(start).Seconds()}
 	return fields, st, nil
+}
+
+// Measurement is one timed round trip of fields through a codec.
+type Measurement struct {
+	// Payload is the compressed bitstream, Recon the decoded fields [C][T·H·W].
+	Payload []byte
+	Recon   [][]float32
+	// Encode and Decode are the costs of the second pass (the first compiles the graphs).
+	Encode, Decode Stats
+	// Errors are each channel's reconstruction errors in physical units.
+	Errors []metrics.FieldErrors
+}
+
+// Measure compresses and decompresses fields twice — the first pass compiles the graphs —
+// and returns the second pass's costs with each channel's errors, latitude-weighted by
+// cos(lat) (lat: the grid's H latitudes in degrees).
+func (c *Codec) Measure(fields [][]float32, g Geometry, lat []float64) (*Measurement, error) {
+	m := &Measurement{}
+	for range 2 {
+		var err error
+		if m.Payload, m.Encode, err = c.Compress(fields, g); err != nil {
+			return nil, err
+		}
+		if m.Recon, m.Decode, err = c.Decompress(m.Payload, g); err != nil {
+			return nil, err
+		}
+	}
+	weights := era5.LatWeights(lat)
+	for ch := range fields {
+		e, err := metrics.CompareFields(fields[ch], m.Recon[ch], []int{g.T, g.H, g.W}, weights)
+		if err != nil {
+			return nil, fmt.Errorf("vaeformer: channel %s: %w", c.Channels[ch], err)
+		}
+		m.Errors = append(m.Errors, e)
+	}
+	return m, nil
 }
 
 // decoderExec returns (building once per grid) the decoder graph for g's grid.

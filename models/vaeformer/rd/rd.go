@@ -18,7 +18,6 @@ import (
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"
@@ -137,35 +136,17 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 }
 
 // CodecPoints codes fields with the codec, decodes them and returns one point per channel
-// (the payload's bits are shared across channels in proportion to their values, i.e. each
-// channel's point carries the whole payload's bits per value). Times are of a second pass,
-// after the graphs are compiled.
+// (each channel's point carries the whole payload's bits per value). Times are of a second
+// pass, after the graphs are compiled ([vaeformer.Codec.Measure]).
 func CodecPoints(c *vaeformer.Codec, fields [][]float32, g qzc.Geometry, lat []float64, setting string) ([]baselines.Point, error) {
-	payload, _, err := c.Compress(fields, g)
+	m, err := c.Measure(fields, g, lat)
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := c.Decompress(payload, g); err != nil {
-		return nil, err
-	}
-	_, enc, err := c.Compress(fields, g)
-	if err != nil {
-		return nil, err
-	}
-	recon, dec, err := c.Decompress(payload, g)
-	if err != nil {
-		return nil, err
-	}
-	weights := era5.LatWeights(lat)
 	n := g.T * g.H * g.W * len(fields)
-	var out []baselines.Point
+	out := make([]baselines.Point, len(fields))
 	for ch := range fields {
-		e, err := metrics.CompareFields(fields[ch], recon[ch], []int{g.T, g.H, g.W}, weights)
-		if err != nil {
-			return nil, err
-		}
-		p := baselines.NewPoint(Method, setting, len(payload), n, e, enc.Seconds, dec.Seconds)
-		out = append(out, p)
+		out[ch] = baselines.NewPoint(Method, setting, len(m.Payload), n, m.Errors[ch], m.Encode.Seconds, m.Decode.Seconds)
 	}
 	return out, nil
 }
