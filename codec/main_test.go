@@ -32,16 +32,28 @@ func trainTiny(t *testing.T) string {
 // trainTinyTo trains (or resumes) the small run in dir up to steps.
 func trainTinyTo(t *testing.T, dir string, steps int) {
 	t.Helper()
-	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": ` + strconv.Itoa(steps) + `, "batch_size": 4, "eval_batch_size": 4,
+	trainConfig(t, dir, `{"model": "vaeformer", "steps": `+strconv.Itoa(steps)+`, "batch_size": 4, "eval_batch_size": 4,
 		"seed": 2, "learning_rate": 0.002, "checkpoint_every": 40, "keep_checkpoints": 3, "params": {"vaeformer_dim": 32, "vaeformer_heads": 2,
 		"vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1, "vaeformer_latent": 8,
-		"vaeformer_hyper_latent": 4, "vaeformer_hyper_dim": 16, "era5_test_hours": 48, "era5_validation_hours": 24}}`))
+		"vaeformer_hyper_latent": 4, "vaeformer_hyper_dim": 16, "era5_test_hours": 48, "era5_validation_hours": 24}}`)
+}
+
+// dayArch is the smallest vaeformer the tests train on a day of data (the wam2layers files).
+const dayArch = `"vaeformer_dim": 16, "vaeformer_heads": 2, "vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1,
+	"vaeformer_latent": 4, "vaeformer_hyper_latent": 2, "vaeformer_hyper_dim": 8`
+
+// trainConfig trains (or resumes) the run of the JSON config js in dir and returns its result.
+func trainConfig(t *testing.T, dir, js string) *framework.Result {
+	t.Helper()
+	cfg, err := framework.ParseConfig([]byte(js))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Out: io.Discard, Quiet: true}); err != nil {
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, DataDir: dataDir, Out: io.Discard, Quiet: true})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return res
 }
 
 // TestDecompressAfterMoreTraining: a file stays decodable after its run trains on (its
@@ -223,19 +235,10 @@ func TestBadInputs(t *testing.T) {
 func TestLevelChannels(t *testing.T) {
 	wam := filepath.Join(dataDir, "era5", "wam2layers")
 	uFile, vFile := filepath.Join(wam, "era5_pl__ERA5_2020-01-01_pl_u.nc"), filepath.Join(wam, "era5_pl__ERA5_2020-01-01_pl_v.nc")
-	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": 10, "batch_size": 2, "eval_batch_size": 2,
-		"params": {"vaeformer_dim": 16, "vaeformer_heads": 2, "vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1,
-		"vaeformer_latent": 4, "vaeformer_hyper_latent": 2, "vaeformer_hyper_dim": 8, "era5_window": 4,
-		"era5_file": "` + uFile + `,` + vFile + `", "era5_variables": "u@850,v@850",
-		"era5_test_hours": 8, "era5_validation_hours": 0}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := t.TempDir()
-	res, err := framework.Run(cfg, framework.RunOptions{Dir: run, DataDir: dataDir, Out: io.Discard, Quiet: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := trainConfig(t, run, `{"model": "vaeformer", "steps": 10, "batch_size": 2, "eval_batch_size": 2,
+		"params": {`+dayArch+`, "era5_window": 4, "era5_file": "`+uFile+`,`+vFile+`", "era5_variables": "u@850,v@850",
+		"era5_test_hours": 8, "era5_validation_hours": 0}}`)
 	for _, k := range []string{"rmse_u@850", "rmse_v@850"} {
 		if v, ok := res.Eval[k]; !ok || !(v > 0) {
 			t.Fatalf("evaluation %s = %v (present %v)", k, v, ok)
@@ -297,17 +300,9 @@ func TestLevelChannels(t *testing.T) {
 // netCDF-3 with its packing and units.
 func TestNetCDF4Input(t *testing.T) {
 	spFile := filepath.Join(dataDir, "era5", "wam2layers", "era5__ERA5_2022-08-31_sp.nc")
-	cfg, err := framework.ParseConfig([]byte(`{"model": "vaeformer", "steps": 5, "batch_size": 2, "eval_batch_size": 2,
-		"params": {"vaeformer_dim": 16, "vaeformer_heads": 2, "vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1,
-		"vaeformer_latent": 4, "vaeformer_hyper_latent": 2, "vaeformer_hyper_dim": 8,
-		"era5_file": "` + spFile + `", "era5_variables": "sp", "era5_test_hours": 8, "era5_validation_hours": 0}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
 	run := t.TempDir()
-	if _, err := framework.Run(cfg, framework.RunOptions{Dir: run, DataDir: dataDir, Out: io.Discard, Quiet: true}); err != nil {
-		t.Fatal(err)
-	}
+	trainConfig(t, run, `{"model": "vaeformer", "steps": 5, "batch_size": 2, "eval_batch_size": 2,
+		"params": {`+dayArch+`, "era5_file": "`+spFile+`", "era5_variables": "sp", "era5_test_hours": 8, "era5_validation_hours": 0}}`)
 	dir := t.TempDir()
 	qzcPath, back := filepath.Join(dir, "sp.qzc"), filepath.Join(dir, "sp.nc")
 	if err := runCmd([]string{"compress", "--checkpoint", run, spFile, qzcPath}, io.Discard); err != nil {
