@@ -54,19 +54,7 @@ func gaussianProblem(tb testing.TB, rng *rand.Rand, n int) (symbols []int, table
 func TestRoundTripGaussian(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	symbols, tables, ideal := gaussianProblem(t, rng, 20000)
-	data, err := Encode(symbols, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(data, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range symbols {
-		if got[i] != symbols[i] {
-			t.Fatalf("symbol %d: got %d, want %d", i, got[i], symbols[i])
-		}
-	}
+	data := roundTrip(t, symbols, tables)
 	tableBits := 0.0 // information content under the quantised tables, escapes included
 	for i, v := range symbols {
 		tableBits += tables[i].Bits(v)
@@ -90,17 +78,7 @@ func TestEscapes(t *testing.T) {
 	for i := range tables {
 		tables[i] = tab
 	}
-	data, err := Encode(symbols, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(data, tables)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(got) != fmt.Sprint(symbols) {
-		t.Fatalf("got %v, want %v", got, symbols)
-	}
+	roundTrip(t, symbols, tables)
 	// Escape cost: P bits for the slot, 1 side bit, 2⌊log₂ d⌋+1 gamma bits.
 	if got, want := tab.Bits(-3), 16+1+1.0; got != want {
 		t.Errorf("Bits(-3) = %v, want %v", got, want)
@@ -322,19 +300,7 @@ func FuzzRoundTrip(f *testing.F) {
 				symbols[i] = int(math.Round(3 * rng.NormFloat64()))
 			}
 		}
-		data, err := Encode(symbols, tables)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := Decode(data, tables)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range symbols {
-			if got[i] != symbols[i] {
-				t.Fatalf("symbol %d: got %d, want %d", i, got[i], symbols[i])
-			}
-		}
+		roundTrip(t, symbols, tables)
 	})
 }
 
@@ -419,4 +385,27 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// roundTrip encodes symbols under tables, decodes the stream, fails t unless exactly the
+// symbols come back, and returns the stream.
+func roundTrip(t *testing.T, symbols []int, tables []*Table) []byte {
+	t.Helper()
+	data, err := Encode(symbols, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(symbols) {
+		t.Fatalf("decoded %d symbols, want %d", len(got), len(symbols))
+	}
+	for i := range symbols {
+		if got[i] != symbols[i] {
+			t.Fatalf("symbol %d: got %d, want %d", i, got[i], symbols[i])
+		}
+	}
+	return data
 }
