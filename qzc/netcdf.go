@@ -233,13 +233,8 @@ func readMerged(paths []string, bases []string) (*era5.File, error) {
 			merged = f
 			continue
 		}
-		for _, c := range []struct {
-			what string
-			a, b []float64
-		}{{"time", merged.Time.Values, f.Time.Values}, {"latitude", merged.Lat.Values, f.Lat.Values}, {"longitude", merged.Lon.Values, f.Lon.Values}} {
-			if !slices.Equal(c.a, c.b) {
-				return nil, fmt.Errorf("qzc: %s and %s have different %s coordinates: one .qzc file codes fields on one grid and one time axis", paths[0], p, c.what)
-			}
+		if err := era5.SameGrid(merged, f); err != nil {
+			return nil, err
 		}
 		if f.Level != nil {
 			if merged.Level != nil && !slices.Equal(merged.Level.Values, f.Level.Values) {

@@ -98,9 +98,8 @@ func NewDataset(files []*File, cfg Config) (*Dataset, error) {
 	available := map[string]channel{}
 	var names []string
 	for _, f := range files {
-		if !slices.Equal(f.Time.Values, first.Time.Values) || !slices.Equal(f.Lat.Values, first.Lat.Values) ||
-			!slices.Equal(f.Lon.Values, first.Lon.Values) {
-			return nil, fmt.Errorf("era5: %s and %s differ in their time, latitude or longitude coordinates", first.Path, f.Path)
+		if err := SameGrid(first, f); err != nil {
+			return nil, err
 		}
 		if err := f.check(); err != nil {
 			return nil, fmt.Errorf("era5: %s: %w (a File passed to NewDataset has its Data dropped and cannot be reused)", f.Path, err)

@@ -163,6 +163,22 @@ func (f *File) Hours() int { return len(f.Time.Values) }
 // GridSize returns the number of grid points of one field, len(Lat)·len(Lon).
 func (f *File) GridSize() int { return len(f.Lat.Values) * len(f.Lon.Values) }
 
+// SameGrid returns an error naming both files and the coordinate that differs unless a and
+// b share their time, latitude and longitude coordinates (values compared exactly), as
+// fields combined into one dataset or one compressed file must.
+func SameGrid(a, b *File) error {
+	for _, c := range []struct {
+		what string
+		x, y []float64
+	}{{"time", a.Time.Values, b.Time.Values}, {"latitude", a.Lat.Values, b.Lat.Values}, {"longitude", a.Lon.Values, b.Lon.Values}} {
+		if !slices.Equal(c.x, c.y) {
+			return fmt.Errorf("era5: %s and %s differ in their time, latitude or longitude coordinates (the %s values differ): fields on one grid and one time axis are needed",
+				a.Path, b.Path, c.what)
+		}
+	}
+	return nil
+}
+
 // LevelChannel returns the channel name of variable name at level value level, e.g.
 // "q@850" (levels are printed in the shortest form that reads back exactly).
 func LevelChannel(name string, level float64) string {
