@@ -172,31 +172,35 @@ func CompactCoord(name, typ string, attrs []Attr, values []float64) Coord {
 	return c
 }
 
-// Marshal encodes a header and payload into a .qzc file's bytes.
-func Marshal(h *Header, payload []byte) ([]byte, error) {
+// Marshal encodes a header and payload into a .qzc file's bytes and says where they go.
+func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
 	if err := h.Check(); err != nil {
-		return nil, err
+		return nil, Sizes{}, err
 	}
 	js, err := json.Marshal(h)
 	if err != nil {
-		return nil, fmt.Errorf("qzc: encode header: %w", err)
+		return nil, Sizes{}, fmt.Errorf("qzc: encode header: %w", err)
 	}
 	var z bytes.Buffer
 	w, _ := flate.NewWriter(&z, flate.BestCompression)
 	w.Write(js)
 	w.Close()
 	if z.Len() > MaxHeaderBytes {
-		return nil, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
+		return nil, Sizes{}, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
 	}
-	out := make([]byte, 0, len(Magic)+2+4+z.Len()+8+len(payload)+4)
+	out := make([]byte, 0, fixedBytes+z.Len()+len(payload))
 	out = append(out, Magic...)
 	out = binary.LittleEndian.AppendUint16(out, Version)
 	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
 	out = append(out, z.Bytes()...)
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
 	out = append(out, payload...)
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	return out, Sizes{Total: len(out), Header: z.Len(), Payload: len(payload), Framing: fixedBytes}, nil
 }
+
+// fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
+const fixedBytes = len(Magic) + 2 + 4 + 8 + 4
 
 // Sizes reports where a file's bytes go.
 type Sizes struct{ Total, Header, Payload, Framing int }
@@ -207,7 +211,7 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	fail := func(format string, args ...any) (*Header, []byte, Sizes, error) {
 		return nil, nil, Sizes{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 	}
-	const fixed = len(Magic) + 2 + 4 + 8 + 4
+	const fixed = fixedBytes
 	if len(data) < len(Magic) || string(data[:len(Magic)]) != Magic {
 		if bytes.HasPrefix(data, []byte("QZOOCKPT")) {
 			return fail("this is a qzoo training checkpoint (ckpt-*.qzc), not a compressed-field file; give its run directory to --checkpoint")

@@ -37,13 +37,16 @@ func testHeader() *Header {
 func TestMarshalParse(t *testing.T) {
 	h := testHeader()
 	payload := []byte{1, 2, 3, 4, 5}
-	b, err := Marshal(h, payload)
+	b, written, err := Marshal(h, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, p, sizes, err := Parse(b)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if written != sizes {
+		t.Fatalf("Marshal says %+v, Parse %+v", written, sizes)
 	}
 	if !bytes.Equal(p, payload) || sizes.Total != len(b) || sizes.Payload != len(payload) || sizes.Header+sizes.Framing+sizes.Payload != len(b) {
 		t.Fatalf("payload %v sizes %+v (file %d bytes)", p, sizes, len(b))
@@ -66,7 +69,7 @@ func TestMarshalParse(t *testing.T) {
 // TestParseRejectsDamage: every truncation and every single-byte change of a file is refused
 // with an error wrapping ErrCorrupt (the CRC-32C catches what the lengths do not).
 func TestParseRejectsDamage(t *testing.T) {
-	b, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
+	b, _, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +109,7 @@ func TestHeaderCheck(t *testing.T) {
 
 // FuzzParse: Parse never panics and never returns a payload beyond the input.
 func FuzzParse(f *testing.F) {
-	b, err := Marshal(testHeader(), []byte{1, 2, 3})
+	b, _, err := Marshal(testHeader(), []byte{1, 2, 3})
 	if err != nil {
 		f.Fatal(err)
 	}

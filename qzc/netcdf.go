@@ -200,16 +200,12 @@ func CompressFile(codec Codec, id CheckpointID, model string, in []string, out s
 		EstimatedBits: est, Source: sourceOf(f)}
 	// The payload's channel order is the model's; the variables are written back in the
 	// file's order, which Check only counts.
-	b, err := Marshal(h, payload)
+	b, sizes, err := Marshal(h, payload)
 	if err != nil {
 		return Report{}, err
 	}
 	if err := framework.WriteFileAtomic(out, b); err != nil {
 		return Report{}, fmt.Errorf("qzc: write %s: %w", out, err)
-	}
-	_, _, sizes, err := Parse(b)
-	if err != nil {
-		return Report{}, fmt.Errorf("qzc: the file just written does not parse: %w", err)
 	}
 	return Report{Header: h, Sizes: sizes, Values: g.T * g.H * g.W * len(want)}, nil
 }
