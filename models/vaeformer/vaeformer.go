@@ -126,7 +126,8 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 
 	enc := Encode(scope, xn)
 	y := enc.Mean
-	if beta := model.GetParamOr(scope, ParamKLWeight, 1e-4); training && beta > 0 {
+	beta := model.GetParamOr(scope, ParamKLWeight, 1e-4)
+	if training && beta > 0 {
 		sigma := graph.Exp(graph.MulScalar(enc.LogVar, 0.5))
 		y = graph.Add(y, graph.Mul(sigma, scope.RandomNormal(g, y.Shape())))
 	}
@@ -136,7 +137,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	z := HyperAnalysis(scope, enc.Mean)
 	var zq *graph.Node
 	if training {
-		zq = graph.Add(z, graph.AddScalar(scope.RandomUniform(g, z.Shape()), -0.5))
+		zq = uniformNoise(scope, z)
 	} else {
 		zq = graph.Round(z)
 	}
@@ -146,7 +147,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	var yRate, yDec *graph.Node
 	rounded := graph.Add(m, graph.Round(graph.Sub(y, m)))
 	if training {
-		yRate = graph.Add(y, graph.AddScalar(scope.RandomUniform(g, y.Shape()), -0.5))
+		yRate = uniformNoise(scope, y)
 		if model.GetParamOr(scope, ParamDecoderNoise, false) {
 			yDec = yRate
 		} else {
@@ -168,12 +169,16 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	bpv := graph.DivScalar(graph.ReduceAllSum(bitsPerExample), values)
 	klPerValue := graph.DivScalar(kl, values)
 	lambda := model.GetParamOr(scope, ParamLambda, 100.0)
-	beta := model.GetParamOr(scope, ParamKLWeight, 1e-4)
 	train.AddLoss(graph.Add(graph.Add(graph.MulScalar(mse, lambda), bpv), graph.MulScalar(klPerValue, beta)))
 	return framework.Outputs{
 		Predictions: []*graph.Node{denormalise(recon, mean, std), bitsPerExample},
 		Scalars:     map[string]*graph.Node{"mse": mse, "bits_per_value": bpv, "kl": klPerValue},
 	}
+}
+
+// uniformNoise is x + u with u ~ U(−½, ½) elementwise: the training-time stand-in for rounding.
+func uniformNoise(scope *model.Scope, x *graph.Node) *graph.Node {
+	return graph.Add(x, graph.AddScalar(scope.RandomUniform(x.Graph(), x.Shape()), -0.5))
 }
 
 // normalisation returns the per-channel mean and standard deviation variables [C] and, when
