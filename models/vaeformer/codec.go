@@ -37,6 +37,8 @@ type Codec struct {
 	Mean, Std []float64
 	// Entropy is the decoder-side entropy model.
 	Entropy *EntropyModel
+	// Step is the global step of the checkpoint LoadCodec read (0 for a codec from NewCodec).
+	Step int64
 
 	backend  compute.Backend
 	store    *model.Store
@@ -93,7 +95,7 @@ func NewCodec(backend compute.Backend, store *model.Store, cfg *framework.Config
 // LoadCodec loads the latest checkpoint of the run in dir with a backend chosen by
 // framework.NewBackend.
 func LoadCodec(dir string) (*Codec, error) {
-	cfg, store, _, err := framework.LoadRun(dir)
+	cfg, store, step, err := framework.LoadRun(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,12 @@ func LoadCodec(dir string) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewCodec(backend, store, cfg)
+	c, err := NewCodec(backend, store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.Step = step
+	return c, nil
 }
 
 // Close releases the backend graphs.

@@ -72,23 +72,23 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 	var g qzc.Geometry
 	var key string
 	for _, dir := range runDirs {
-		cfg, store, step, err := framework.LoadRun(dir)
+		codec, err := vaeformer.LoadCodec(dir)
 		if err != nil {
 			return nil, err
 		}
-		if cfg.Model != "vaeformer" {
-			return nil, fmt.Errorf("rd: run %s is a %s run, not vaeformer", dir, cfg.Model)
-		}
-		k := fmt.Sprint(cfg.Params[era5.ParamFile], "|", cfg.Params[era5.ParamVariables], "|", cfg.Params[era5.ParamTestHours], "|", cfg.Params[era5.ParamValidationHours])
+		params := codec.Params
+		k := fmt.Sprint(params[era5.ParamFile], "|", params[era5.ParamVariables], "|", params[era5.ParamTestHours], "|", params[era5.ParamValidationHours])
 		if src == nil {
 			key = k
-			data, err := framework.LoadDataset("era5", opts.DataDir, cfg.Params)
+			data, err := framework.LoadDataset("era5", opts.DataDir, params)
 			if err != nil {
+				codec.Close()
 				return nil, err
 			}
 			src = data.Source.(*era5.Dataset)
 			all, hours, err := src.SplitFields(opts.Split)
 			if err != nil {
+				codec.Close()
 				return nil, err
 			}
 			if opts.Hours > 0 && opts.Hours < hours {
@@ -100,20 +100,13 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 			}
 			fields = all
 			g = qzc.Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
-			s = &Study{File: fmt.Sprint(cfg.Params[era5.ParamFile]), Split: opts.Split, Hours: hours, H: g.H, W: g.W,
+			s = &Study{File: fmt.Sprint(params[era5.ParamFile]), Split: opts.Split, Hours: hours, H: g.H, W: g.W,
 				Channels: src.Channels, Units: src.Units, Points: map[string][]baselines.Point{}}
 		} else if k != key {
+			codec.Close()
 			return nil, fmt.Errorf("rd: run %s uses dataset %s, the first run %s", dir, k, key)
 		}
-		backend, _, err := framework.NewBackend()
-		if err != nil {
-			return nil, err
-		}
-		codec, err := vaeformer.NewCodec(backend, store, cfg)
-		if err != nil {
-			return nil, err
-		}
-		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", cfg.Params[vaeformer.ParamLambda], codec.Window, step))
+		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", params[vaeformer.ParamLambda], codec.Window, codec.Step))
 		codec.Close()
 		if err != nil {
 			return nil, fmt.Errorf("rd: run %s: %w", dir, err)
