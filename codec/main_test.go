@@ -134,7 +134,7 @@ func TestCompressDecompressInspect(t *testing.T) {
 			t.Fatalf("coordinate %d differs: %v… vs %v…", i, c[0][:2], c[1][:2])
 		}
 	}
-	e, err := metrics.CompareFields(orig.Vars[0].Data, got.Vars[0].Data, orig.Vars[0].Shape, era5.LatWeights(orig.Lat.Values))
+	e, err := metrics.CompareFields(orig.Vars[0].Data, got.Vars[0].Data, orig.Vars[0].Shape, metrics.LatCosWeights(orig.Lat.Values))
 	if err != nil {
 		t.Fatal(err)
 	}

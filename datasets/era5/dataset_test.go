@@ -225,13 +225,3 @@ func TestDatasetErrors(t *testing.T) {
 		t.Errorf("Windows(validation) without validation hours: %v", err)
 	}
 }
-
-func TestLatWeights(t *testing.T) {
-	w := LatWeights([]float64{60, 0, -60})
-	if want := []float64{0.75, 1.5, 0.75}; math.Abs(w[0]-want[0]) > 1e-12 || math.Abs(w[1]-want[1]) > 1e-12 || math.Abs(w[2]-want[2]) > 1e-12 {
-		t.Errorf("LatWeights(60, 0, −60) = %v, want %v", w, want)
-	}
-	if w := LatWeights([]float64{90, -90}); w[0] != 1 || w[1] != 1 {
-		t.Errorf("LatWeights at the poles only = %v, want ones", w)
-	}
-}

@@ -3,7 +3,6 @@ package era5
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,30 +211,6 @@ func Channels(f *File) (names []string, data [][]float32) {
 		}
 	}
 	return names, data
-}
-
-// LatWeights returns area weights for a regular latitude–longitude grid: w_i = cos(lat_i) /
-// mean_j cos(lat_j), with latitudes in degrees, so that the weights average 1 (a weighted
-// mean over the grid is Σ w_i x_i / N). A grid of poles only (all cosines zero) gets weights
-// of 1.
-func LatWeights(lat []float64) []float64 {
-	w := make([]float64, len(lat))
-	var sum float64
-	for i, l := range lat {
-		w[i] = max(0, math.Cos(l*math.Pi/180))
-		sum += w[i]
-	}
-	if sum < 1e-12 {
-		for i := range w {
-			w[i] = 1
-		}
-		return w
-	}
-	mean := sum / float64(len(lat))
-	for i := range w {
-		w[i] /= mean
-	}
-	return w
 }
 
 // attrValue returns the value of attribute name in attrs, nil if absent.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/eval/metrics"
 )
 
 // Write a small packed field to netCDF-3, read it back in physical units, then cut it into
@@ -43,7 +44,7 @@ func ExampleRead() {
 	t2m, _ := g.Variable("t2m")
 	fmt.Println(g.Format, t2m.Dims, t2m.Shape, t2m.Units(), t2m.Packing.ScaleFactor)
 	fmt.Printf("first hour: %.2f\n", t2m.Data[:6])
-	fmt.Printf("area weights: %.3f\n", era5.LatWeights(g.Lat.Values))
+	fmt.Printf("area weights: %.3f\n", metrics.LatCosWeights(g.Lat.Values))
 
 	d, err := era5.NewDataset([]*era5.File{g}, era5.Config{Channels: []string{"t2m"}, Window: 2, TestHours: 2})
 	if err != nil {

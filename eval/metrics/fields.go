@@ -88,8 +88,11 @@ func CompareFields(orig, recon []float32, shape []int, latWeights []float64) (Fi
 	return e, nil
 }
 
-// LatCosWeights returns w_i = cos(lat_i) normalised to mean 1, the WeatherBench weights of
-// latitude rows given in degrees north. It returns nil for no latitudes.
+// LatCosWeights returns area weights for the latitude rows of a regular latitude–longitude
+// grid, given in degrees north: w_i = cos(lat_i) / mean_j cos(lat_j) (the WeatherBench
+// weights), so that the weights average 1 and a weighted mean over the grid is Σ w_i x_i / N.
+// Cosines are clamped at 0; a grid of poles only (all cosines zero) gets weights of 1. It
+// returns nil for no latitudes.
 func LatCosWeights(latitudesDeg []float64) []float64 {
 	if len(latitudesDeg) == 0 {
 		return nil
@@ -97,8 +100,14 @@ func LatCosWeights(latitudesDeg []float64) []float64 {
 	w := make([]float64, len(latitudesDeg))
 	sum := 0.0
 	for i, lat := range latitudesDeg {
-		w[i] = math.Cos(lat * math.Pi / 180)
+		w[i] = max(0, math.Cos(lat*math.Pi/180))
 		sum += w[i]
+	}
+	if sum < 1e-12 {
+		for i := range w {
+			w[i] = 1
+		}
+		return w
 	}
 	mean := sum / float64(len(w))
 	for i := range w {

@@ -77,4 +77,11 @@ func TestLatCosWeights(t *testing.T) {
 	if math.Abs(w[0]-4.0/3) > 1e-12 || math.Abs(w[1]-2.0/3) > 1e-12 {
 		t.Errorf("got %v, want [4/3 2/3]", w)
 	}
+	w = LatCosWeights([]float64{60, 0, -60})
+	if want := []float64{0.75, 1.5, 0.75}; math.Abs(w[0]-want[0]) > 1e-12 || math.Abs(w[1]-want[1]) > 1e-12 || math.Abs(w[2]-want[2]) > 1e-12 {
+		t.Errorf("LatCosWeights(60, 0, −60) = %v, want %v", w, want)
+	}
+	if w := LatCosWeights([]float64{90, -90}); w[0] != 1 || w[1] != 1 {
+		t.Errorf("LatCosWeights at the poles only = %v, want ones", w)
+	}
 }

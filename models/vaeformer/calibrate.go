@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 )
 
@@ -53,7 +54,7 @@ func Calibrate(ctx *framework.EvalContext) error {
 			return fmt.Errorf("vaeformer: channel %s has standard deviation %v on the training split: a constant field cannot be normalised", src.Channels[i], src.Std[i])
 		}
 	}
-	w := era5.LatWeights(src.Lat)
+	w := metrics.LatCosWeights(src.Lat)
 	lw := make([]float32, len(w))
 	for i, v := range w {
 		lw[i] = float32(v)

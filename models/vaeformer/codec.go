@@ -11,7 +11,6 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/entropy"
 	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
@@ -295,7 +294,7 @@ func (c *Codec) Measure(fields [][]float32, g Geometry, lat []float64) (*Measure
 			return nil, err
 		}
 	}
-	weights := era5.LatWeights(lat)
+	weights := metrics.LatCosWeights(lat)
 	for ch := range fields {
 		e, err := metrics.CompareFields(fields[ch], m.Recon[ch], []int{g.T, g.H, g.W}, weights)
 		if err != nil {

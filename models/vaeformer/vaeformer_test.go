@@ -142,7 +142,7 @@ func TestCodecDeterministicRoundTrip(t *testing.T) {
 	if !slices.Equal(r1[0], r2[0]) {
 		t.Fatal("two decompressions differ")
 	}
-	e, err := metrics.CompareFields(fields[0], r1[0], []int{g.T, g.H, g.W}, era5.LatWeights(lat))
+	e, err := metrics.CompareFields(fields[0], r1[0], []int{g.T, g.H, g.W}, metrics.LatCosWeights(lat))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"
@@ -116,7 +117,7 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 		}
 		fmt.Fprintf(log, "rd: %s: %s\n", dir, pts[0].Setting)
 	}
-	weights := era5.LatWeights(src.Lat)
+	weights := metrics.LatCosWeights(src.Lat)
 	for ch, name := range s.Channels {
 		fmt.Fprintf(log, "rd: peers on %s (%d values)\n", name, len(fields[ch]))
 		peers, err := baselines.Sweep(fields[ch], []int{g.T, g.H, g.W}, baselines.SweepOptions{LatWeights: weights, SkipZFP: opts.SkipZFP, Repeats: opts.Repeats})
