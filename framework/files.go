@@ -85,8 +85,10 @@ func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
 	return rec.Step, metrics, nil
 }
 
-// fileSHA256 returns the hex SHA-256 of the file at path.
-func fileSHA256(path string) (string, error) {
+// FileSHA256 returns the hex SHA-256 of the file at path; for a run directory, of its latest
+// checkpoint. It identifies pretrained files and trained weights (e.g. in a compressed
+// file's header).
+func FileSHA256(path string) (string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		// A run directory: its latest checkpoint stands for it.
 		latest, _, err := checkpoint.Latest(path)

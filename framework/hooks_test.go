@@ -191,7 +191,7 @@ func TestHooksPretrainedTrainableLossEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum, _ := fileSHA256(wFile); string(header.Meta[metaInitSHA256]) != `"`+sum+`"` {
+	if sum, _ := FileSHA256(wFile); string(header.Meta[metaInitSHA256]) != `"`+sum+`"` {
 		t.Errorf("checkpoint records init_from_sha256 %s, want %q", header.Meta[metaInitSHA256], sum)
 	}
 	// Resume: Pretrained is not run again (the file may even be gone), the hash is kept.

@@ -294,7 +294,7 @@ func (r *runner) initialise() error {
 		if err != nil {
 			return fmt.Errorf(`framework: key "init_from": %w`, err)
 		}
-		sum, err := fileSHA256(path)
+		sum, err := FileSHA256(path)
 		if err != nil {
 			return fmt.Errorf(`framework: key "init_from": %w`, err)
 		}

@@ -1,10 +1,7 @@
 package qzc
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -67,25 +64,30 @@ func OpenMatching(dir, sha256 string) (Codec, CheckpointID, string, error) {
 	if err != nil || len(entries) == 0 {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s is not a run directory (no checkpoint): %v", dir, err)
 	}
-	path, step := entries[len(entries)-1].Path, entries[len(entries)-1].Step
-	sum, err := fileSHA256(path)
-	if err != nil {
-		return nil, CheckpointID{}, "", err
-	}
-	if sha256 != "" && sum != sha256 {
-		var steps []string
-		found := false
-		for _, e := range entries {
-			steps = append(steps, strconv.FormatInt(e.Step, 10))
-			if s, err := fileSHA256(e.Path); err == nil && s == sha256 {
-				path, step, sum, found = e.Path, e.Step, s, true
+	// Newest first: the latest checkpoint (the one wanted when sha256 is ""), then older ones.
+	var chosen *checkpoint.Entry
+	var sum string
+	for i := len(entries) - 1; i >= 0 && chosen == nil; i-- {
+		s, err := framework.FileSHA256(entries[i].Path)
+		if err != nil {
+			if i == len(entries)-1 {
+				return nil, CheckpointID{}, "", fmt.Errorf("qzc: %w", err)
 			}
+			continue // an unreadable older checkpoint cannot be the one
 		}
-		if !found {
-			return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s holds no checkpoint with weights %s (its checkpoints: steps %s); was it trained further after compressing, and the checkpoint rotated out?",
-				dir, sha256[:min(12, len(sha256))], strings.Join(steps, ", "))
+		if sha256 == "" || s == sha256 {
+			chosen, sum = &entries[i], s
 		}
 	}
+	if chosen == nil {
+		steps := make([]string, len(entries))
+		for i, e := range entries {
+			steps[i] = strconv.FormatInt(e.Step, 10)
+		}
+		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %s holds no checkpoint with weights %s (its checkpoints: steps %s); was it trained further after compressing, and the checkpoint rotated out?",
+			dir, sha256[:min(12, len(sha256))], strings.Join(steps, ", "))
+	}
+	path, step := chosen.Path, chosen.Step
 	cfg, store, err := framework.LoadCheckpoint(dir, path)
 	if err != nil {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %w", err)
@@ -104,19 +106,6 @@ func OpenMatching(dir, sha256 string) (Codec, CheckpointID, string, error) {
 	}
 	abs, _ := filepath.Abs(dir)
 	return c, CheckpointID{Dir: abs, SHA256: sum, Step: step}, cfg.Model, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("qzc: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("qzc: read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Report is what a compression or decompression did.
