@@ -62,55 +62,35 @@ func TestNotebooks(t *testing.T) {
 // expectedOutputs checks, beyond "no cell failed", what some notebooks must produce.
 var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// llm_quantization.ipynb prints the study's table (a row per quick run) and draws the figure.
-	"llm_quantization.ipynb": func(t *testing.T, executed *notebook) {
-		text := executed.allText()
-		for _, row := range []string{"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"} {
-			if !strings.Contains(text, row) {
-				t.Errorf("llm_quantization.ipynb printed no row %q:\n%s", row, text)
-			}
-		}
-		if n := executed.countData("image/png"); n != 1 {
-			t.Errorf("llm_quantization.ipynb displayed %d PNG images, want 1", n)
-		}
-	},
+	"llm_quantization.ipynb": printsAndShows("llm_quantization.ipynb", 1,
+		"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"),
 	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
 	// kvstudy's Row.Label) and draws the figure.
-	"kv_cache.ipynb": func(t *testing.T, executed *notebook) {
-		text := executed.allText()
-		for _, row := range []string{"| fp32 | 32 |", "| KIVI (fp16 window 32–63) 4-bit | 4 |", "| KVQuant 3-bit | 3 |",
-			"| RVQ 2-bit | 2 |", "| KVQuant 3-bit ablation: uniform, per-token keys | 3 |"} {
-			if !strings.Contains(text, row) {
-				t.Errorf("kv_cache.ipynb printed no row %q:\n%s", row, text)
-			}
-		}
-		if n := executed.countData("image/png"); n != 1 {
-			t.Errorf("kv_cache.ipynb displayed %d PNG images, want 1", n)
-		}
-	},
+	"kv_cache.ipynb": printsAndShows("kv_cache.ipynb", 1,
+		"| fp32 | 32 |", "| KIVI (fp16 window 32–63) 4-bit | 4 |", "| KVQuant 3-bit | 3 |",
+		"| RVQ 2-bit | 2 |", "| KVQuant 3-bit ablation: uniform, per-token keys | 3 |"),
 	// climate_codec.ipynb trains the codec, codes a held-out day through the bitstream (maps),
 	// and compares it with its peers on the held-out week (rate–distortion figure).
-	"climate_codec.ipynb": func(t *testing.T, executed *notebook) {
+	"climate_codec.ipynb": printsAndShows("climate_codec.ipynb", 2,
+		"held-out week:", "payload vs the model's estimated bits", "RMSE", "; best peer "),
+	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
+	"hello.ipynb": printsAndShows("hello.ipynb", 1, "hyperparameters: [demo_batch_size demo_learning_rate]"),
+}
+
+// printsAndShows checks that an executed notebook printed every one of wants and displayed
+// exactly pngs PNG images.
+func printsAndShows(name string, pngs int, wants ...string) func(t *testing.T, executed *notebook) {
+	return func(t *testing.T, executed *notebook) {
 		text := executed.allText()
-		t.Log(text)
-		for _, want := range []string{"held-out week:", "payload vs the model's estimated bits", "RMSE", "; best peer "} {
+		for _, want := range wants {
 			if !strings.Contains(text, want) {
-				t.Errorf("climate_codec.ipynb printed no %q:\n%s", want, text)
+				t.Errorf("%s printed no %q:\n%s", name, want, text)
 			}
 		}
-		if n := executed.countData("image/png"); n != 2 {
-			t.Errorf("climate_codec.ipynb displayed %d PNG images, want 2 (maps, rate–distortion)", n)
+		if n := executed.countData("image/png"); n != pngs {
+			t.Errorf("%s displayed %d PNG images, want %d", name, n, pngs)
 		}
-	},
-	// hello.ipynb proves the setup: importing qzoo from this checkout, and inline images.
-	"hello.ipynb": func(t *testing.T, executed *notebook) {
-		const wantText = "hyperparameters: [demo_batch_size demo_learning_rate]"
-		if text := executed.allText(); !strings.Contains(text, wantText) {
-			t.Errorf("hello.ipynb printed %q, want it to contain %q", text, wantText)
-		}
-		if n := executed.countData("image/png"); n != 1 {
-			t.Errorf("hello.ipynb displayed %d PNG images, want 1", n)
-		}
-	},
+	}
 }
 
 // runner executes notebooks with a private GoNB kernel spec.
