@@ -1,6 +1,7 @@
 package era5
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/qzoo/qzoo/framework"
@@ -48,12 +49,11 @@ func init() {
 			"[window, channels, lat, lon] of consecutive hours; splits train, validation, test by time",
 		Params: Params,
 		Load: func(dataDir string, params map[string]any) (*framework.Data, error) {
-			d, err := Load(dataDir, splitList(params[ParamFile].(string)), Config{
-				Channels:        splitList(params[ParamVariables].(string)),
-				Window:          params[ParamWindow].(int),
-				ValidationHours: params[ParamValidationHours].(int),
-				TestHours:       params[ParamTestHours].(int),
-			})
+			files, cfg, err := ConfigFromParams(params)
+			if err != nil {
+				return nil, err
+			}
+			d, err := Load(dataDir, files, cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -63,6 +63,31 @@ func init() {
 }
 
 // splitList splits a comma-separated list, trimming spaces and dropping empty items.
+// ConfigFromParams returns the files and the Config that the dataset's resolved
+// hyperparameters name (ParamFile and ParamVariables split at commas, the window and the
+// split hours): what the loader uses, and what a model reads back from a run's params to know
+// its channels and window. A key that is absent or of the wrong type is an error naming it.
+func ConfigFromParams(params map[string]any) (files []string, cfg Config, err error) {
+	str := func(key string) string {
+		v, ok := params[key].(string)
+		if !ok && err == nil {
+			err = fmt.Errorf("era5: params lack %s (a string)", key)
+		}
+		return v
+	}
+	num := func(key string) int {
+		v, ok := params[key].(int)
+		if !ok && err == nil {
+			err = fmt.Errorf("era5: params lack %s (an int)", key)
+		}
+		return v
+	}
+	files = splitList(str(ParamFile))
+	cfg = Config{Channels: splitList(str(ParamVariables)), Window: num(ParamWindow),
+		ValidationHours: num(ParamValidationHours), TestHours: num(ParamTestHours)}
+	return files, cfg, err
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, item := range strings.Split(s, ",") {

@@ -14,20 +14,14 @@ import (
 // channelsOf returns the channels and window a run codes, from its resolved params (the
 // dataset's era5_variables and era5_window).
 func channelsOf(params map[string]any) (channels []string, window int, err error) {
-	vars, ok1 := params[era5.ParamVariables].(string)
-	window, ok2 := params[era5.ParamWindow].(int)
-	if !ok1 || !ok2 {
-		return nil, 0, fmt.Errorf("vaeformer: params lack %s or %s (the era5 dataset's keys)", era5.ParamVariables, era5.ParamWindow)
+	_, cfg, err := era5.ConfigFromParams(params)
+	if err != nil {
+		return nil, 0, fmt.Errorf("vaeformer: %w", err)
 	}
-	for _, v := range strings.Split(vars, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			channels = append(channels, v)
-		}
-	}
-	if len(channels) == 0 {
+	if len(cfg.Channels) == 0 {
 		return nil, 0, fmt.Errorf("vaeformer: %s names no variable", era5.ParamVariables)
 	}
-	return channels, window, nil
+	return cfg.Channels, cfg.Window, nil
 }
 
 // source returns the era5 dataset behind ctx, or an error naming the dataset the model needs.
