@@ -162,27 +162,23 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 		}
 	}
 	zs := make([]int, len(zc))
-	zTables := make([]*entropy.Table, len(zc))
 	var st Stats
 	for i, v := range zc {
 		zs[i] = int(math.Round(float64(v)))
-		zTables[i] = c.Entropy.zTables[i%cz]
 		st.ZBits -= math.Log2(c.Entropy.zLikelihood(i%cz, zs[i]))
 	}
 	mean, scale := c.Entropy.HyperSynthesis(zs, n, mh, mw, nh, nw)
 	ys := make([]int, len(mu))
-	yTables := make([]*entropy.Table, len(mu))
 	for i, v := range mu {
 		r := math.Round(float64(v) - mean[i])
 		ys[i] = int(r)
-		yTables[i] = c.Entropy.bank[c.Entropy.bankIndex(scale[i])]
 		st.YBits += gaussianBits(r, scale[i])
 	}
-	zStream, err := entropy.Encode(zs, zTables)
+	zStream, err := entropy.Encode(zs, c.Entropy.zTablesOf(len(zs)))
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("vaeformer: hyper-latents: %w", err)
 	}
-	yStream, err := entropy.Encode(ys, yTables)
+	yStream, err := entropy.Encode(ys, c.Entropy.yTablesOf(scale))
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("vaeformer: latents: %w", err)
 	}
@@ -209,20 +205,12 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 		return nil, Stats{}, fmt.Errorf("%w: hyper-latent stream length header invalid (payload %d bytes)", ErrCorrupt, len(payload))
 	}
 	zStream, yStream := payload[k:k+int(zLen)], payload[k+int(zLen):]
-	zTables := make([]*entropy.Table, n*mh*mw*cz)
-	for i := range zTables {
-		zTables[i] = c.Entropy.zTables[i%cz]
-	}
-	zs, err := entropy.Decode(zStream, zTables)
+	zs, err := entropy.Decode(zStream, c.Entropy.zTablesOf(n*mh*mw*cz))
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: hyper-latents: %w", ErrCorrupt, err)
 	}
 	mean, scale := c.Entropy.HyperSynthesis(zs, n, mh, mw, nh, nw)
-	yTables := make([]*entropy.Table, len(mean))
-	for i, s := range scale {
-		yTables[i] = c.Entropy.bank[c.Entropy.bankIndex(s)]
-	}
-	ys, err := entropy.Decode(yStream, yTables)
+	ys, err := entropy.Decode(yStream, c.Entropy.yTablesOf(scale))
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: latents: %w", ErrCorrupt, err)
 	}

@@ -252,6 +252,27 @@ func (m *EntropyModel) bankIndex(s float64) int {
 	return min(max(k, 0), len(m.bankLog)-1)
 }
 
+// zTablesOf returns the table of each of n hyper-latent elements laid out [..., c_z] (the
+// element's channel is its index mod c_z): the one layout encoder and decoder share.
+func (m *EntropyModel) zTablesOf(n int) []*entropy.Table {
+	out := make([]*entropy.Table, n)
+	for i := range out {
+		out[i] = m.zTables[i%m.cz]
+	}
+	return out
+}
+
+// yTablesOf returns the bank table of each latent element from its predicted scale (the
+// residual ŷ − m is coded, so every table is zero-mean): the one choice encoder and decoder
+// share.
+func (m *EntropyModel) yTablesOf(scale []float64) []*entropy.Table {
+	out := make([]*entropy.Table, len(scale))
+	for i, s := range scale {
+		out[i] = m.bank[m.bankIndex(s)]
+	}
+	return out
+}
+
 // gaussianBits is −log₂ p(ŷ | m, s) of the package doc for residual r = ŷ − m.
 func gaussianBits(r, s float64) float64 {
 	v := math.Abs(r)
