@@ -286,6 +286,7 @@ type Grid struct {
 	Values   []float32
 }
 
+// Dims, Z, X and Y make a Grid a plotter.GridXYZ: columns are longitudes, rows latitudes.
 func (g Grid) Dims() (c, r int)   { return len(g.Lon), len(g.Lat) }
 func (g Grid) Z(c, r int) float64 { return float64(g.Values[r*len(g.Lon)+c]) }
 func (g Grid) X(c int) float64    { return g.Lon[c] }
