@@ -5,6 +5,7 @@ package configs
 import (
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -159,6 +160,28 @@ func TestConfigsDescribeThemselves(t *testing.T) {
 			t.Errorf("%s: the description still has TBD in it: state the measured cost and result", path)
 		}
 	}
+	// Every config checks its headline metric, so that the train command (and a sweep) exits
+	// non-zero when a full run does not reproduce what the description promises.
+	for _, path := range train {
+		cfg, err := framework.LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Expect) == 0 {
+			t.Errorf("%s: no expect conditions: state the headline metric the full run must reach", path)
+		}
+	}
+	for _, path := range sweeps {
+		spec, err := sweep.LoadSpec(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(spec.Expect) == 0 {
+			if base, err := framework.LoadConfig(filepath.Join(filepath.Dir(path), spec.Base)); err != nil || len(base.Expect) == 0 {
+				t.Errorf("%s: no expect conditions, in the sweep or its base config", path)
+			}
+		}
+	}
 }
 
 func TestConfigsSmokeRun(t *testing.T) {
@@ -180,6 +203,12 @@ func TestConfigsSmokeRun(t *testing.T) {
 			}
 			if res.Step != want || len(res.Eval) == 0 {
 				t.Errorf("step %d, eval %v", res.Step, res.Eval)
+			}
+			// An expect condition on a metric the model never reports can never hold: a typo.
+			for key := range cfg.Expect {
+				if _, ok := res.Eval[key]; !ok {
+					t.Errorf("expect names %q, which the evaluation does not report (it reports %v)", key, slices.Sorted(maps.Keys(res.Eval)))
+				}
 			}
 		})
 	}
