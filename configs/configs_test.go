@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/testdata"
 	_ "github.com/qzoo/qzoo/models/all"
 	"github.com/qzoo/qzoo/sweep"
 )
@@ -79,11 +80,7 @@ func backend(t *testing.T) framework.RunOptions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dataDir := os.Getenv(framework.DataDirEnv)
-	if dataDir == "" {
-		dataDir = filepath.Join("..", "..", "shared", "data") // the test data beside the repository
-	}
-	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: dataDir}
+	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: testdata.Dir(t)}
 }
 
 // runPrefix starts the init_from of a config that begins where another config's run ends

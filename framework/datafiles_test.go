@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/internal/testdata"
 )
 
 func TestLocateDataOrderAndDownload(t *testing.T) {
@@ -54,5 +56,13 @@ func TestLocateDataOrderAndDownload(t *testing.T) {
 	_, err = LocateData(dataDir, "test/unknown.txt")
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dataDir, "test", "unknown.txt")) {
 		t.Errorf("unknown file: %v", err)
+	}
+}
+
+// The tests find their data through internal/testdata, which must read the variable the
+// commands read.
+func TestDataDirEnvMatchesTests(t *testing.T) {
+	if DataDirEnv != testdata.EnvVar {
+		t.Errorf("framework.DataDirEnv %q, internal/testdata.EnvVar %q", DataDirEnv, testdata.EnvVar)
 	}
 }
