@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 )
@@ -117,11 +117,11 @@ func TestCompressDecompressInspect(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	orig, err := era5.Read(ukFile, era5.ReadOptions{})
+	orig, err := netcdf.Read(ukFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestBadInputs(t *testing.T) {
 	run := trainTiny(t)
 	dir := t.TempDir()
 	// A file with a variable the model was not trained for, beside the one it was.
-	f, err := era5.Read(ukFile, era5.ReadOptions{})
+	f, err := netcdf.Read(ukFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestBadInputs(t *testing.T) {
 	extra.Name = "d2m"
 	f.Vars = append(f.Vars, &extra)
 	twoVars := filepath.Join(dir, "two.nc")
-	if err := era5.Write(twoVars, f); err != nil {
+	if err := netcdf.Write(twoVars, f); err != nil {
 		t.Fatal(err)
 	}
 	good := filepath.Join(dir, "good.qzc")
@@ -244,18 +244,18 @@ func TestLevelChannels(t *testing.T) {
 			t.Fatalf("evaluation %s = %v (present %v)", k, v, ok)
 		}
 	}
-	u, err := era5.Read(uFile, era5.ReadOptions{})
+	u, err := netcdf.Read(uFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := era5.Read(vFile, era5.ReadOptions{})
+	v, err := netcdf.Read(vFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Vars = append(u.Vars, v.Vars...)
 	dir := t.TempDir()
 	both := filepath.Join(dir, "uv.nc")
-	if err := era5.Write(both, u); err != nil {
+	if err := netcdf.Write(both, u); err != nil {
 		t.Fatal(err)
 	}
 	qzcPath, back := filepath.Join(dir, "uv.qzc"), filepath.Join(dir, "back.nc")
@@ -277,7 +277,7 @@ func TestLevelChannels(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,8 +285,8 @@ func TestLevelChannels(t *testing.T) {
 		got.Vars[0].Name != "u" || got.Vars[1].Name != "v" || got.Vars[0].Shape[1] != 1 {
 		t.Fatalf("decompressed: level %v, variables %v", got.Level, got.VariableNames())
 	}
-	names, data := era5.Channels(got)
-	srcNames, srcData := era5.Channels(u)
+	names, data := netcdf.Channels(got)
+	srcNames, srcData := netcdf.Channels(u)
 	for i, n := range names {
 		j := slices.Index(srcNames, n)
 		e, err := metrics.CompareFields(srcData[j], data[i], []int{24, len(u.Lat.Values), len(u.Lon.Values)}, nil)
@@ -311,11 +311,11 @@ func TestNetCDF4Input(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	src, err := era5.Read(spFile, era5.ReadOptions{})
+	src, err := netcdf.Read(spFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ type VarMeta struct {
 	Packing *Packing `json:"packing,omitempty"`
 }
 
-// Packing is CF int16 packing (see era5.Packing).
+// Packing is CF int16 packing (see netcdf.Packing).
 type Packing struct {
 	Type         string   `json:"type"`
 	ScaleFactor  float64  `json:"scale_factor"`

@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/formats/netcdf"
 )
 
 func testHeader() *Header {
@@ -22,9 +22,9 @@ func testHeader() *Header {
 		EstimatedBits: 123.5,
 		Source: Source{
 			Name: "x.nc", Format: "netCDF-3", Bytes: 999,
-			Global: attrsOf([]era5.Attr{{Name: "Conventions", Value: "CF-1.6"}}),
+			Global: attrsOf([]netcdf.Attr{{Name: "Conventions", Value: "CF-1.6"}}),
 			Time:   CompactCoord("time", "int32", nil, []float64{10, 11, 12, 13, 14}),
-			Lat:    CompactCoord("latitude", "float32", attrsOf([]era5.Attr{{Name: "_FillValue", Value: float32(math.NaN())}}), []float64{61, 60.75, 60.5}),
+			Lat:    CompactCoord("latitude", "float32", attrsOf([]netcdf.Attr{{Name: "_FillValue", Value: float32(math.NaN())}}), []float64{61, 60.75, 60.5}),
 			Lon:    CompactCoord("longitude", "float32", nil, []float64{-8, -7.75, -7.5, -7}),
 			Vars: []VarMeta{{Name: "t2m", Dims: []string{"time", "latitude", "longitude"}, Shape: []int{5, 3, 4},
 				Packing: &Packing{Type: "int16", ScaleFactor: 0.0004, AddOffset: 278, FillValue: &fill}}},

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 )
@@ -147,7 +147,7 @@ func CompressFile(codec Codec, id CheckpointID, model string, in []string, out s
 		return Report{}, err
 	}
 	name := strings.Join(in, ",")
-	all, allData := era5.Channels(f)
+	all, allData := netcdf.Channels(f)
 	var names []string
 	var data [][]float32
 	for i, n := range all {
@@ -203,14 +203,14 @@ func CompressFile(codec Codec, id CheckpointID, model string, in []string, out s
 // file: they must share their time, latitude, longitude (and level) coordinates. A single
 // file is asked for the variables named in bases only (nil: all), so that other variables,
 // e.g. one with missing values, do not stand in the way; several files are read whole.
-func readMerged(paths []string, bases []string) (*era5.File, error) {
-	var merged *era5.File
+func readMerged(paths []string, bases []string) (*netcdf.File, error) {
+	var merged *netcdf.File
 	for _, p := range paths {
-		opts := era5.ReadOptions{}
+		opts := netcdf.ReadOptions{}
 		if len(paths) == 1 {
 			opts.Variables = bases
 		}
-		f, err := era5.Read(p, opts)
+		f, err := netcdf.Read(p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +218,7 @@ func readMerged(paths []string, bases []string) (*era5.File, error) {
 			merged = f
 			continue
 		}
-		if err := era5.SameGrid(merged, f); err != nil {
+		if err := netcdf.SameGrid(merged, f); err != nil {
 			return nil, err
 		}
 		if f.Level != nil {
@@ -249,7 +249,7 @@ func sameFile(a, b string) bool {
 // keepChannels returns f's metadata restricted to the levels of names (variables without
 // levels are kept whole); every variable with levels must keep the same ones. The variables'
 // Data is dropped.
-func keepChannels(f *era5.File, names []string) (*era5.File, error) {
+func keepChannels(f *netcdf.File, names []string) (*netcdf.File, error) {
 	out := *f
 	out.Vars = nil
 	var levels []int
@@ -260,7 +260,7 @@ func keepChannels(f *era5.File, names []string) (*era5.File, error) {
 		if v.HasLevel() {
 			var keep []int
 			for l, lv := range f.Level.Values {
-				if slices.Contains(names, era5.LevelChannel(v.Name, lv)) {
+				if slices.Contains(names, netcdf.LevelChannel(v.Name, lv)) {
 					keep = append(keep, l)
 				}
 			}
@@ -349,7 +349,7 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	addHistory(f, fmt.Sprintf("%s: lossy reconstruction of %s decoded by qzoo's codec from %s (model %s, checkpoint step %d, %.4f bits per value)",
 		time.Now().UTC().Format("2006-01-02 15:04:05 UTC"), h.Source.Name, filepath.Base(in), h.Model, h.Checkpoint.Step,
 		8*float64(sizes.Total)/float64(h.Geometry.T*h.Geometry.H*h.Geometry.W*len(h.Channels))))
-	if err := era5.Write(out, f); err != nil {
+	if err := netcdf.Write(out, f); err != nil {
 		return Report{}, err
 	}
 	g := h.Geometry
@@ -357,7 +357,7 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 }
 
 // addHistory prepends line to the global "history" attribute (CF: newest first).
-func addHistory(f *era5.File, line string) {
+func addHistory(f *netcdf.File, line string) {
 	for i, a := range f.Global {
 		if a.Name == "history" {
 			if old, ok := a.Value.(string); ok {
@@ -366,11 +366,11 @@ func addHistory(f *era5.File, line string) {
 			}
 		}
 	}
-	f.Global = append(f.Global, era5.Attr{Name: "history", Value: line})
+	f.Global = append(f.Global, netcdf.Attr{Name: "history", Value: line})
 }
 
 // sourceOf records a netCDF file's metadata.
-func sourceOf(f *era5.File) Source {
+func sourceOf(f *netcdf.File) Source {
 	s := Source{Name: filepath.Base(f.Path), Format: f.Format, Bytes: f.SourceBytes, Global: attrsOf(f.Global),
 		Time: coordOf(f.Time), Lat: coordOf(f.Lat), Lon: coordOf(f.Lon)}
 	if f.Level != nil {
@@ -387,12 +387,12 @@ func sourceOf(f *era5.File) Source {
 	return s
 }
 
-func coordOf(c era5.Coord) Coord { return CompactCoord(c.Name, c.Type, attrsOf(c.Attrs), c.Values) }
+func coordOf(c netcdf.Coord) Coord { return CompactCoord(c.Name, c.Type, attrsOf(c.Attrs), c.Values) }
 
 // fileOf rebuilds the netCDF file of a header with the decoded fields (in header channel order).
-func fileOf(h *Header, fields [][]float32) (*era5.File, error) {
+func fileOf(h *Header, fields [][]float32) (*netcdf.File, error) {
 	s := h.Source
-	f := &era5.File{Path: s.Name, Format: "netCDF-3", Global: attrValues(s.Global),
+	f := &netcdf.File{Path: s.Name, Format: "netCDF-3", Global: attrValues(s.Global),
 		Time: eraCoord(s.Time), Lat: eraCoord(s.Lat), Lon: eraCoord(s.Lon)}
 	var levels []float64
 	if s.Level != nil {
@@ -402,9 +402,9 @@ func fileOf(h *Header, fields [][]float32) (*era5.File, error) {
 	}
 	hw := h.Geometry.H * h.Geometry.W
 	for _, m := range s.Vars {
-		v := &era5.Variable{Name: m.Name, Dims: m.Dims, Shape: m.Shape, Attrs: attrValues(m.Attrs)}
+		v := &netcdf.Variable{Name: m.Name, Dims: m.Dims, Shape: m.Shape, Attrs: attrValues(m.Attrs)}
 		if p := m.Packing; p != nil {
-			v.Packing = &era5.Packing{Type: p.Type, ScaleFactor: p.ScaleFactor, AddOffset: p.AddOffset, FillValue: p.FillValue, MissingValue: p.MissingValue}
+			v.Packing = &netcdf.Packing{Type: p.Type, ScaleFactor: p.ScaleFactor, AddOffset: p.AddOffset, FillValue: p.FillValue, MissingValue: p.MissingValue}
 		}
 		channel := func(name string) ([]float32, error) {
 			i := slices.Index(h.Channels, name)
@@ -417,7 +417,7 @@ func fileOf(h *Header, fields [][]float32) (*era5.File, error) {
 			t, l := m.Shape[0], m.Shape[1]
 			v.Data = make([]float32, t*l*hw)
 			for li := range l {
-				ch, err := channel(era5.LevelChannel(m.Name, levels[li]))
+				ch, err := channel(netcdf.LevelChannel(m.Name, levels[li]))
 				if err != nil {
 					return nil, err
 				}
@@ -437,12 +437,12 @@ func fileOf(h *Header, fields [][]float32) (*era5.File, error) {
 	return f, nil
 }
 
-func eraCoord(c Coord) era5.Coord {
-	return era5.Coord{Name: c.Name, Type: c.Type, Attrs: attrValues(c.Attrs), Values: c.Expand()}
+func eraCoord(c Coord) netcdf.Coord {
+	return netcdf.Coord{Name: c.Name, Type: c.Type, Attrs: attrValues(c.Attrs), Values: c.Expand()}
 }
 
 // attrsOf encodes attributes as typed text.
-func attrsOf(attrs []era5.Attr) []Attr {
+func attrsOf(attrs []netcdf.Attr) []Attr {
 	var out []Attr
 	for _, a := range attrs {
 		v := reflect.ValueOf(a.Value)
@@ -481,8 +481,8 @@ func formatScalar(v reflect.Value) string {
 // attrValues decodes typed text attributes; an element that does not parse as its type drops
 // the attribute (Parse has already checked the file's integrity; such a header was written by
 // another program).
-func attrValues(attrs []Attr) []era5.Attr {
-	var out []era5.Attr
+func attrValues(attrs []Attr) []netcdf.Attr {
+	var out []netcdf.Attr
 	for _, a := range attrs {
 		var vals []any
 		ok := true
@@ -498,10 +498,10 @@ func attrValues(attrs []Attr) []era5.Attr {
 			continue
 		}
 		if !a.Slice {
-			out = append(out, era5.Attr{Name: a.Name, Value: vals[0]})
+			out = append(out, netcdf.Attr{Name: a.Name, Value: vals[0]})
 			continue
 		}
-		out = append(out, era5.Attr{Name: a.Name, Value: makeSlice(a.Type, vals)})
+		out = append(out, netcdf.Attr{Name: a.Name, Value: makeSlice(a.Type, vals)})
 	}
 	return out
 }

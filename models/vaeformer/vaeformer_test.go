@@ -15,7 +15,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
@@ -97,7 +97,7 @@ func TestTrainAndEvaluate(t *testing.T) {
 // testFields returns the UK file's last hours of t2m [1][T·H·W] and their geometry.
 func testFields(t *testing.T, hours int) ([][]float32, qzc.Geometry, []float64) {
 	t.Helper()
-	f, err := era5.Read(ukFile, era5.ReadOptions{Variables: []string{"t2m"}})
+	f, err := netcdf.Read(ukFile, netcdf.ReadOptions{Variables: []string{"t2m"}})
 	if err != nil {
 		t.Fatal(err)
 	}
