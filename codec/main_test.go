@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/framework"
 )
 
