@@ -106,6 +106,14 @@ func (c Coord) Expand() []float64 {
 	return out
 }
 
+// at returns the coordinate's value i (0 ≤ i < N), without expanding the others.
+func (c Coord) at(i int) float64 {
+	if len(c.Values) > 0 {
+		return c.Values[i]
+	}
+	return c.Start + float64(i)*c.Step
+}
+
 // CompactCoord returns the coordinate with values stored as Start/Step when every value is
 // exactly Start + i·Step (as ERA5's regular grids and hourly times are), else as a list.
 func CompactCoord(name, typ string, attrs []Attr, values []float64) Coord {
@@ -321,19 +329,21 @@ func checkedSource(s media.Signal, source json.RawMessage) (*Source, error) {
 }
 
 // Describe reads a source description for display: its name, size, and a line each for the
-// format, the coordinates' ranges and every variable (dimensions, units, packing).
+// format, the coordinates' ranges and every variable (dimensions, units, packing). It checks
+// the coordinates, not that they fit a signal (see Check).
 func (Frontend) Describe(source json.RawMessage) (media.Source, error) {
 	s, err := decodeSource(source)
 	if err != nil {
 		return media.Source{}, err
 	}
-	lat, lon, t := s.Lat.Expand(), s.Lon.Expand(), s.Time.Expand()
-	out := media.Source{Name: s.Name, Bytes: s.Bytes}
-	if len(lat) == 0 || len(lon) == 0 || len(t) == 0 {
-		return media.Source{}, fmt.Errorf("netcdf: source description: an empty coordinate")
+	for _, c := range []*Coord{&s.Time, &s.Lat, &s.Lon} {
+		if err := c.check(-1); err != nil {
+			return media.Source{}, err
+		}
 	}
-	out.Lines = append(out.Lines, fmt.Sprintf("%s, %s %g..%g, %s %g..%g, %s %g..%g", s.Format, s.Lat.Name, lat[0], lat[len(lat)-1],
-		s.Lon.Name, lon[0], lon[len(lon)-1], s.Time.Name, t[0], t[len(t)-1]))
+	out := media.Source{Name: s.Name, Bytes: s.Bytes}
+	out.Lines = append(out.Lines, fmt.Sprintf("%s, %s %g..%g, %s %g..%g, %s %g..%g", s.Format, s.Lat.Name, s.Lat.at(0), s.Lat.at(s.Lat.N-1),
+		s.Lon.Name, s.Lon.at(0), s.Lon.at(s.Lon.N-1), s.Time.Name, s.Time.at(0), s.Time.at(s.Time.N-1)))
 	for _, v := range s.Vars {
 		units := ""
 		for _, a := range v.Attrs {
@@ -417,6 +427,9 @@ func (c *Coord) check(want int) error {
 		if !finite(v) {
 			return fmt.Errorf("netcdf: source description: coordinate %q holds %v", c.Name, v)
 		}
+	}
+	if len(c.Values) == 0 && !finite(c.at(c.N-1)) {
+		return fmt.Errorf("netcdf: source description: coordinate %q reaches %v", c.Name, c.at(c.N-1))
 	}
 	return nil
 }

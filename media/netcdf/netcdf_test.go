@@ -138,3 +138,22 @@ func TestReadWrite(t *testing.T) {
 		t.Error("a signal of another shape than its description was written")
 	}
 }
+
+// FuzzSource: a source description comes from a file's bytes: decoding, checking and
+// describing it never panics, and one that passes Check describes the signal's coordinates.
+func FuzzSource(f *testing.F) {
+	b, err := json.Marshal(testSource())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b, 5, 3, 4)
+	f.Add([]byte(`{"time":{"n":1e9,"start":1,"step":1e308},"lat":{"n":1},"lon":{"n":1}}`), 1, 1, 1)
+	f.Fuzz(func(t *testing.T, data []byte, nt, nh, nw int) {
+		fe := Frontend{}
+		d, derr := fe.Describe(data)
+		s := media.Signal{Kind: qzc.Gridded, Channels: []string{"t2m"}, Shape: []int{nt, nh, nw}}
+		if err := fe.Check(s, data); err == nil && (derr != nil || len(d.Lines) == 0) {
+			t.Fatalf("a description that passes Check does not describe: %v", derr)
+		}
+	})
+}
