@@ -1,5 +1,6 @@
-// Command codec compresses and decompresses gridded netCDF fields (ERA5) with a trained zoo
-// model, through the .qzc file format of package qzc:
+// Command codec compresses and decompresses signals with a trained zoo model that compresses
+// (package compressor), through the .qzc container (formats/qzc) and a media front end
+// (package media; today netCDF gridded fields, media/netcdf):
 //
 //	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
 //	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc
@@ -8,8 +9,8 @@
 // Flags may come before or after the file names. Several input files must share their time,
 // latitude and longitude coordinates (e.g. one variable per file, as ERA5 downloads often come).
 //
-// RUN_DIR is a run directory written by `go run ./train` for a model that compresses fields
-// (vaeformer). BACK.nc is netCDF-3 with the source's coordinates, CF attributes and packing.
+// RUN_DIR is a run directory written by `go run ./train` for a model that compresses
+// (vaeformer, gridded fields). BACK.nc is netCDF-3 with the source's coordinates, CF attributes and packing.
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
 package main
@@ -22,15 +23,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qzoo/qzoo/compressor"
+	"github.com/qzoo/qzoo/formats/qzc"
+	_ "github.com/qzoo/qzoo/media/netcdf" // the netCDF front end
 	_ "github.com/qzoo/qzoo/models/all"
-	"github.com/qzoo/qzoo/qzc"
 )
 
 const usage = `usage:
   codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
   codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc
   codec inspect IN.qzc
-RUN_DIR: a run directory of a model that compresses fields (go run ./train --config configs/climate/...).
+RUN_DIR: a run directory of a model that compresses (go run ./train --config configs/climate/...).
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
@@ -68,23 +71,24 @@ func runCmd(args []string, out io.Writer) error {
 			return fmt.Errorf("decompress needs IN.qzc and OUT.nc (got %d file names)\n%s", len(pos), usage)
 		}
 		start := time.Now()
-		rep, err := qzc.DecompressFile(pos[0], pos[1], *ckpt)
+		rep, err := compressor.DecompressFile(pos[0], pos[1], *ckpt)
 		if err != nil {
 			return err
 		}
 		sec := time.Since(start).Seconds()
-		fmt.Fprintf(out, "%s → %s: %d values (%v), %.2f s, %.2f MB/s of float32\n", pos[0], pos[1], rep.Values,
-			strings.Join(rep.Header.Channels, ","), sec, 4*float64(rep.Values)/1e6/sec)
+		values := rep.Header.Values()
+		fmt.Fprintf(out, "%s → %s: %d values (%v), %.2f s, %.2f MB/s of float32\n", pos[0], pos[1], values,
+			strings.Join(rep.Header.Channels, ","), sec, 4*float64(values)/1e6/sec)
 		return nil
 	case "inspect":
 		if len(pos) != 1 {
 			return fmt.Errorf("inspect needs IN.qzc\n%s", usage)
 		}
-		h, _, sizes, err := qzc.ReadFile(pos[0])
+		rep, err := compressor.Inspect(pos[0])
 		if err != nil {
 			return err
 		}
-		inspect(out, pos[0], h, sizes)
+		inspect(out, pos[0], rep)
 		return nil
 	}
 	return fmt.Errorf("unknown subcommand %q\n%s", args[0], usage)
@@ -107,57 +111,65 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func compress(ckpt string, in []string, outPath, vars string, out io.Writer) error {
-	codec, id, model, err := qzc.Open(ckpt)
+	c, id, err := compressor.Open(ckpt)
 	if err != nil {
 		return err
 	}
-	defer codec.Close()
-	var variables []string
+	defer c.Close()
+	var selection []string
 	if vars != "" {
-		variables = strings.Split(vars, ",")
+		selection = strings.Split(vars, ",")
 	}
 	start := time.Now()
-	rep, err := qzc.CompressFile(codec, id, model, in, outPath, variables)
+	rep, err := compressor.CompressFile(c, id, in, outPath, selection)
 	if err != nil {
 		return err
 	}
 	sec := time.Since(start).Seconds()
 	h := rep.Header
-	fmt.Fprintf(out, "%s → %s: %d values (%s, %d h on %d×%d)\n", strings.Join(in, ", "), outPath, rep.Values, strings.Join(h.Channels, ","),
-		h.Geometry.T, h.Geometry.H, h.Geometry.W)
+	values := h.Values()
+	fmt.Fprintf(out, "%s → %s: %d values (%s, %s)\n", strings.Join(in, ", "), outPath, values, strings.Join(h.Channels, ","), shapeText(h))
 	fmt.Fprintf(out, "  %d bytes = payload %d + header %d + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
 		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, rep.Sizes.Framing, rep.BitsPerValue(),
-		32/rep.BitsPerValue(), float64(h.Source.Bytes)/float64(rep.Sizes.Total), h.Source.Bytes)
+		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
 	fmt.Fprintf(out, "  payload vs the model's estimated bits: %+.2f%%; %.2f s (%.2f MB/s of float32, graph compilation included)\n",
-		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, 4*float64(rep.Values)/1e6/sec)
+		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, 4*float64(values)/1e6/sec)
 	return nil
 }
 
-func inspect(out io.Writer, path string, h *qzc.Header, s qzc.Sizes) {
-	g := h.Geometry
-	values := g.T * g.H * g.W * len(h.Channels)
-	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d, framing %d), checksum ok\n", path, qzc.Version, s.Total, s.Payload, s.Header, s.Framing)
-	fmt.Fprintf(out, "  model %s, checkpoint step %d sha256 %s\n  run %s\n", h.Model, h.Checkpoint.Step, h.Checkpoint.SHA256, h.Checkpoint.Dir)
-	fmt.Fprintf(out, "  source %s (%s, %d bytes)\n", h.Source.Name, h.Source.Format, h.Source.Bytes)
-	fmt.Fprintf(out, "  %d hours × %d lat × %d lon × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
-		g.T, g.H, g.W, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
-	lat, lon, t := h.Source.Lat.Expand(), h.Source.Lon.Expand(), h.Source.Time.Expand()
-	fmt.Fprintf(out, "  %s %g..%g, %s %g..%g, %s %g..%g\n", h.Source.Lat.Name, lat[0], lat[len(lat)-1],
-		h.Source.Lon.Name, lon[0], lon[len(lon)-1], h.Source.Time.Name, t[0], t[len(t)-1])
-	for i, c := range h.Channels {
-		fmt.Fprintf(out, "  channel %-10s mean %.6g std %.6g\n", c, h.Mean[i], h.Std[i])
+// shapeText spells a signal's shape: "744 h on 33×49" for gridded fields, the dimensions
+// joined by × for other kinds.
+func shapeText(h *qzc.Header) string {
+	if h.Signal == qzc.Gridded && len(h.Shape) == 3 {
+		return fmt.Sprintf("%d h on %d×%d", h.Shape[0], h.Shape[1], h.Shape[2])
 	}
-	for _, v := range h.Source.Vars {
-		units := ""
-		for _, a := range v.Attrs {
-			if a.Name == "units" && len(a.Values) == 1 {
-				units = a.Values[0]
-			}
+	dims := make([]string, len(h.Shape))
+	for i, d := range h.Shape {
+		dims[i] = fmt.Sprint(d)
+	}
+	return fmt.Sprintf("%s signal %s", h.Signal, strings.Join(dims, "×"))
+}
+
+func inspect(out io.Writer, path string, rep compressor.Report) {
+	h, s := rep.Header, rep.Sizes
+	values := h.Values()
+	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d, framing %d), checksum ok\n", path, s.Version, s.Total, s.Payload, s.Header, s.Framing)
+	fmt.Fprintf(out, "  %s signal; model %s, checkpoint step %d sha256 %s\n  run %s\n", h.Signal, h.Model, h.Checkpoint.Step, h.Checkpoint.SHA256, h.Checkpoint.Dir)
+	fmt.Fprintf(out, "  source %s (%s, %d bytes)\n", rep.Source.Name, h.Media, rep.Source.Bytes)
+	shape := shapeText(h)
+	if h.Signal == qzc.Gridded && len(h.Shape) == 3 {
+		shape = fmt.Sprintf("%d hours × %d lat × %d lon", h.Shape[0], h.Shape[1], h.Shape[2])
+	}
+	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
+		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
+	for _, line := range rep.Source.Lines {
+		fmt.Fprintf(out, "  %s\n", line)
+	}
+	for i, c := range h.Channels {
+		if len(h.Mean) == len(h.Channels) {
+			fmt.Fprintf(out, "  channel %-10s mean %.6g std %.6g\n", c, h.Mean[i], h.Std[i])
+		} else {
+			fmt.Fprintf(out, "  channel %s\n", c)
 		}
-		pack := "float32"
-		if v.Packing != nil {
-			pack = fmt.Sprintf("%s packed (scale %g, offset %g)", v.Packing.Type, v.Packing.ScaleFactor, v.Packing.AddOffset)
-		}
-		fmt.Fprintf(out, "  variable %s%v [%s] %s\n", v.Name, v.Dims, units, pack)
 	}
 }

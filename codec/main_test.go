@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"encoding/json"
+	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -12,9 +16,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/formats/netcdf"
+	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
 const dataDir = "../../shared/data"
@@ -29,10 +35,10 @@ func trainTiny(t *testing.T) string {
 	return dir
 }
 
-// trainTinyTo trains (or resumes) the small run in dir up to steps.
-func trainTinyTo(t *testing.T, dir string, steps int) {
+// trainTinyTo trains (or resumes) the small run in dir up to steps and returns its result.
+func trainTinyTo(t *testing.T, dir string, steps int) *framework.Result {
 	t.Helper()
-	trainConfig(t, dir, `{"model": "vaeformer", "steps": `+strconv.Itoa(steps)+`, "batch_size": 4, "eval_batch_size": 4,
+	return trainConfig(t, dir, `{"model": "vaeformer", "steps": `+strconv.Itoa(steps)+`, "batch_size": 4, "eval_batch_size": 4,
 		"seed": 2, "learning_rate": 0.002, "checkpoint_every": 40, "keep_checkpoints": 3, "params": {"vaeformer_dim": 32, "vaeformer_heads": 2,
 		"vaeformer_encoder_layers": 1, "vaeformer_decoder_layers": 1, "vaeformer_latent": 8,
 		"vaeformer_hyper_latent": 4, "vaeformer_hyper_dim": 16, "era5_test_hours": 48, "era5_validation_hours": 24}}`)
@@ -71,7 +77,7 @@ func TestDecompressAfterMoreTraining(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatalf("after training on: %v", err)
 	}
-	old, _ := filepath.Glob(filepath.Join(run, "ckpt-0000000040.qzc"))
+	old, _ := filepath.Glob(filepath.Join(run, checkpoint.FileName(40)))
 	if len(old) != 1 {
 		t.Fatalf("step-40 checkpoint: %v", old)
 	}
@@ -79,6 +85,92 @@ func TestDecompressAfterMoreTraining(t *testing.T) {
 	err := runCmd([]string{"decompress", qzcPath, filepath.Join(dir, "back2.nc")}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no checkpoint with weights") || !strings.Contains(err.Error(), "50") {
 		t.Fatalf("checkpoint gone: err %v", err)
+	}
+}
+
+// TestLegacyRun: a run directory from before checkpoints had their own extension (its
+// checkpoints named ckpt-*.qzc) and a compressed file of format version 1 (before signal
+// kinds) still work: the file decompresses to exactly what its version 2 twin does, inspect
+// reads it, the run evaluates and resumes, and the file still decompresses after.
+func TestLegacyRun(t *testing.T) {
+	run := trainTiny(t)
+	dir := t.TempDir()
+	current := filepath.Join(dir, "current.qzc")
+	if err := runCmd([]string{"compress", "--checkpoint", run, ukFile, current}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	legacyCkpt := filepath.Join(run, "ckpt-0000000040"+checkpoint.LegacyExt)
+	if err := os.Rename(filepath.Join(run, checkpoint.FileName(40)), legacyCkpt); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, "legacy.qzc")
+	writeVersion1(t, current, legacy)
+	var log bytes.Buffer
+	if err := runCmd([]string{"inspect", legacy}, &log); err != nil || !strings.Contains(log.String(), "qzc version 1") ||
+		!strings.Contains(log.String(), "gridded signal") {
+		t.Fatalf("inspect of a version 1 file: %v\n%s", err, log.String())
+	}
+	backs := [2]string{filepath.Join(dir, "legacy.nc"), filepath.Join(dir, "current.nc")}
+	for i, in := range []string{legacy, current} {
+		if err := runCmd([]string{"decompress", in, backs[i]}, io.Discard); err != nil {
+			t.Fatalf("decompress %s with a legacy-named checkpoint: %v", in, err)
+		}
+	}
+	a, err := netcdf.Read(backs[0], netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := netcdf.Read(backs[1], netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Vars[0].Data, b.Vars[0].Data) || !slices.Equal(a.Time.Values, b.Time.Values) {
+		t.Fatal("the version 1 file decompresses to other values than its version 2 twin")
+	}
+	metrics, _, step, err := framework.Evaluate(run, framework.RunOptions{DataDir: dataDir, Out: io.Discard})
+	if err != nil || step != 40 || !(metrics["rmse_t2m"] > 0) {
+		t.Fatalf("evaluating the legacy run: step %d, %v, %v", step, metrics, err)
+	}
+	res := trainTinyTo(t, run, 50)
+	if !res.Resumed || res.Step != 50 {
+		t.Fatalf("resuming the legacy run: resumed %v at step %d", res.Resumed, res.Step)
+	}
+	for _, p := range []string{legacyCkpt, filepath.Join(run, checkpoint.FileName(50))} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("after resuming: %v", err)
+		}
+	}
+	if err := runCmd([]string{"decompress", legacy, filepath.Join(dir, "again.nc")}, io.Discard); err != nil {
+		t.Fatalf("decompress after resuming: %v", err)
+	}
+}
+
+// writeVersion1 writes the .qzc file in as format version 1 wrote it to out: the header's
+// shape as "geometry", no "signal" nor "media"; the payload as it is.
+func writeVersion1(t *testing.T, in, out string) {
+	t.Helper()
+	h, payload, _, err := qzc.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(map[string]any{"model": h.Model, "checkpoint": h.Checkpoint,
+		"geometry": map[string]int{"T": h.Shape[0], "H": h.Shape[1], "W": h.Shape[2]}, "channels": h.Channels,
+		"mean": h.Mean, "std": h.Std, "estimated_bits": h.EstimatedBits, "source": h.Source})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestCompression)
+	w.Write(js)
+	w.Close()
+	b := append([]byte(qzc.Magic), 1, 0)
+	b = binary.LittleEndian.AppendUint32(b, uint32(z.Len()))
+	b = append(b, z.Bytes()...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
+	b = append(b, payload...)
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -117,11 +209,11 @@ func TestCompressDecompressInspect(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	orig, err := era5.Read(ukFile, era5.ReadOptions{})
+	orig, err := netcdf.Read(ukFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +249,7 @@ func TestBadInputs(t *testing.T) {
 	run := trainTiny(t)
 	dir := t.TempDir()
 	// A file with a variable the model was not trained for, beside the one it was.
-	f, err := era5.Read(ukFile, era5.ReadOptions{})
+	f, err := netcdf.Read(ukFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +257,7 @@ func TestBadInputs(t *testing.T) {
 	extra.Name = "d2m"
 	f.Vars = append(f.Vars, &extra)
 	twoVars := filepath.Join(dir, "two.nc")
-	if err := era5.Write(twoVars, f); err != nil {
+	if err := netcdf.Write(twoVars, f); err != nil {
 		t.Fatal(err)
 	}
 	good := filepath.Join(dir, "good.qzc")
@@ -181,7 +273,7 @@ func TestBadInputs(t *testing.T) {
 	os.WriteFile(flipped, c, 0o644)
 	text := filepath.Join(dir, "notes.nc")
 	os.WriteFile(text, []byte("not netCDF\n"), 0o644)
-	ckpts, _ := filepath.Glob(filepath.Join(run, "ckpt-*.qzc"))
+	ckpts, _ := filepath.Glob(filepath.Join(run, "ckpt-*"+checkpoint.Ext))
 	sameIn := filepath.Join(dir, "same.nc")
 	if b, err := os.ReadFile(ukFile); err != nil || os.WriteFile(sameIn, b, 0o644) != nil {
 		t.Fatal(err)
@@ -244,18 +336,18 @@ func TestLevelChannels(t *testing.T) {
 			t.Fatalf("evaluation %s = %v (present %v)", k, v, ok)
 		}
 	}
-	u, err := era5.Read(uFile, era5.ReadOptions{})
+	u, err := netcdf.Read(uFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := era5.Read(vFile, era5.ReadOptions{})
+	v, err := netcdf.Read(vFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u.Vars = append(u.Vars, v.Vars...)
 	dir := t.TempDir()
 	both := filepath.Join(dir, "uv.nc")
-	if err := era5.Write(both, u); err != nil {
+	if err := netcdf.Write(both, u); err != nil {
 		t.Fatal(err)
 	}
 	qzcPath, back := filepath.Join(dir, "uv.qzc"), filepath.Join(dir, "back.nc")
@@ -277,7 +369,7 @@ func TestLevelChannels(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,8 +377,8 @@ func TestLevelChannels(t *testing.T) {
 		got.Vars[0].Name != "u" || got.Vars[1].Name != "v" || got.Vars[0].Shape[1] != 1 {
 		t.Fatalf("decompressed: level %v, variables %v", got.Level, got.VariableNames())
 	}
-	names, data := era5.Channels(got)
-	srcNames, srcData := era5.Channels(u)
+	names, data := netcdf.Channels(got)
+	srcNames, srcData := netcdf.Channels(u)
 	for i, n := range names {
 		j := slices.Index(srcNames, n)
 		e, err := metrics.CompareFields(srcData[j], data[i], []int{24, len(u.Lat.Values), len(u.Lon.Values)}, nil)
@@ -311,11 +403,11 @@ func TestNetCDF4Input(t *testing.T) {
 	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	src, err := era5.Read(spFile, era5.ReadOptions{})
+	src, err := netcdf.Read(spFile, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := era5.Read(back, era5.ReadOptions{})
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func TestRunErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model": "vqae"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ckpt := filepath.Join(dir, "ckpt-0000000010.qzc")
+	ckpt := filepath.Join(dir, "ckpt-0000000010.ckpt")
 	if err := os.WriteFile(ckpt, []byte("QZOOCKPT\x01\x00"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,13 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/framework"
 )
 
 // Config selects the channels of a Dataset and how its hours are split.
 type Config struct {
-	// Channels are the channel names, as [Channels] names them ("t2m", "q@850").
+	// Channels are the channel names, as [netcdf.Channels] names them ("t2m", "q@850").
 	Channels []string
 	// Window is the number of consecutive hours per example.
 	Window int
@@ -28,8 +29,8 @@ type Config struct {
 type Dataset struct {
 	// Files are the files read (metadata only: their variables' Data is dropped); File is
 	// the first, usually the only one.
-	Files []*File
-	File  *File
+	Files []*netcdf.File
+	File  *netcdf.File
 	// Channels names the C channels of the batches, in order; Units gives each one's units
 	// (the variable's "units" attribute).
 	Channels, Units []string
@@ -59,13 +60,13 @@ func Load(dataDir string, files []string, cfg Config) (*Dataset, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("era5: no file given")
 	}
-	var read []*File
+	var read []*netcdf.File
 	for _, name := range files {
 		path, err := framework.LocateData(dataDir, name)
 		if err != nil {
 			return nil, fmt.Errorf("era5: %w", err)
 		}
-		f, err := Read(path, ReadOptions{})
+		f, err := netcdf.Read(path, netcdf.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +78,7 @@ func Load(dataDir string, files []string, cfg Config) (*Dataset, error) {
 // NewDataset takes cfg's channels from files (which must share their time, latitude and
 // longitude coordinates), splits the hours and computes the training statistics. It keeps
 // the channels' values and drops the files' variables' Data.
-func NewDataset(files []*File, cfg Config) (*Dataset, error) {
+func NewDataset(files []*netcdf.File, cfg Config) (*Dataset, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("era5: no file given")
 	}
@@ -90,22 +91,22 @@ func NewDataset(files []*File, cfg Config) (*Dataset, error) {
 	}
 	first := files[0]
 	type channel struct {
-		file  *File
+		file  *netcdf.File
 		units string
 		data  []float32
-		vr    *Variable
+		vr    *netcdf.Variable
 	}
 	available := map[string]channel{}
 	var names []string
 	for _, f := range files {
-		if err := SameGrid(first, f); err != nil {
+		if err := netcdf.SameGrid(first, f); err != nil {
 			return nil, err
 		}
-		if err := f.check(); err != nil {
+		if err := f.Check(); err != nil {
 			return nil, fmt.Errorf("era5: %s: %w (a File passed to NewDataset has its Data dropped and cannot be reused)", f.Path, err)
 		}
 		for _, v := range f.Vars {
-			chNames, chData := Channels(&File{Level: f.Level, Vars: []*Variable{v}})
+			chNames, chData := netcdf.Channels(&netcdf.File{Level: f.Level, Vars: []*netcdf.Variable{v}})
 			for i, name := range chNames {
 				if prev, dup := available[name]; dup {
 					return nil, fmt.Errorf("era5: channel %s is in both %s and %s", name, prev.file.Path, f.Path)
@@ -117,8 +118,8 @@ func NewDataset(files []*File, cfg Config) (*Dataset, error) {
 	}
 	d := &Dataset{Files: files, File: first, Window: cfg.Window,
 		Lat: first.Lat.Values, Lon: first.Lon.Values}
-	usedVars := map[*Variable]bool{}
-	usedFiles := map[*File]bool{}
+	usedVars := map[*netcdf.Variable]bool{}
+	usedFiles := map[*netcdf.File]bool{}
 	var storedValues, sourceBytes float64
 	for _, name := range cfg.Channels {
 		ch, ok := available[name]
@@ -170,7 +171,7 @@ func NewDataset(files []*File, cfg Config) (*Dataset, error) {
 	return d, nil
 }
 
-func filePaths(files []*File) string {
+func filePaths(files []*netcdf.File) string {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = f.Path

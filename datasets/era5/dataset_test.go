@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/framework"
 )
 
@@ -34,7 +35,6 @@ func flat(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32
 
 // TestDatasetUK loads the registered dataset with its defaults on the UK file.
 func TestDatasetUK(t *testing.T) {
-	needFile(t, ukFile)
 	data, err := framework.LoadDataset(DatasetName, "../../../shared/data", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestDatasetUK(t *testing.T) {
 
 	// Statistics of the training hours only, computed here directly from a fresh Read (and,
 	// for the record, by numpy: mean 280.60957, std 2.31942 over the first 504 hours).
-	uk, err := readUK()
+	uk, err := netcdf.Read("../../../shared/data/era5/era5-2mt-2019-03-uk.nc", netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +136,10 @@ func TestDatasetUK(t *testing.T) {
 // TestDatasetChannels splits synthetic level and surface variables from two files into
 // channels and checks the layout of a batch, [B, window, C, H, W], value by value.
 func TestDatasetChannels(t *testing.T) {
-	levels := syntheticFile(30, 3, 2, 3, "q", "u") // Levels 500, 550, 600.
-	surface := syntheticFile(30, 0, 2, 3, "sp")
+	levels := netcdf.Synthetic(30, 3, 2, 3, "q", "u") // Levels 500, 550, 600.
+	surface := netcdf.Synthetic(30, 0, 2, 3, "sp")
 	levels.SourceBytes, surface.SourceBytes = 1000, 500
-	d, err := NewDataset([]*File{levels, surface}, Config{Channels: []string{"u@550", "sp", "q@600"}, Window: 3,
+	d, err := NewDataset([]*netcdf.File{levels, surface}, Config{Channels: []string{"u@550", "sp", "q@600"}, Window: 3,
 		ValidationHours: 6, TestHours: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -202,19 +202,19 @@ func TestDatasetErrors(t *testing.T) {
 		{Config{Channels: []string{"t", "t"}, Window: 4}, "channel t asked for twice"},
 		{Config{Channels: []string{"t"}, Window: 0}, "window 0 must be ≥ 1"},
 	} {
-		_, err := NewDataset([]*File{syntheticFile(24, 0, 2, 2, "t")}, c.cfg)
+		_, err := NewDataset([]*netcdf.File{netcdf.Synthetic(24, 0, 2, 2, "t")}, c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one containing %q", c.cfg, err, c.want)
 		}
 	}
-	a, b := syntheticFile(24, 0, 2, 2, "t"), syntheticFile(24, 0, 2, 2, "s")
+	a, b := netcdf.Synthetic(24, 0, 2, 2, "t"), netcdf.Synthetic(24, 0, 2, 2, "s")
 	b.Lat.Values[0] = 61
-	if _, err := NewDataset([]*File{a, b}, Config{Channels: []string{"t"}, Window: 1}); err == nil ||
+	if _, err := NewDataset([]*netcdf.File{a, b}, Config{Channels: []string{"t"}, Window: 1}); err == nil ||
 		!strings.Contains(err.Error(), "differ in their time, latitude or longitude") {
 		t.Errorf("files on different grids: %v", err)
 	}
 	// A dataset with no validation split leaves it out of the evaluation splits.
-	d, err := NewDataset([]*File{syntheticFile(24, 0, 2, 2, "t")}, Config{Channels: []string{"t"}, Window: 2, TestHours: 4})
+	d, err := NewDataset([]*netcdf.File{netcdf.Synthetic(24, 0, 2, 2, "t")}, Config{Channels: []string{"t"}, Window: 2, TestHours: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

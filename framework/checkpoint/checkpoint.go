@@ -19,8 +19,11 @@
 //	               variable i occupies [16+H+Offset_i, 16+H+Offset_i+Length_i)
 //	16+H+D   4     CRC-32 (Castagnoli) of bytes [0, 16+H+D)
 //
-// Files are named ckpt-<step zero-padded to 10 digits>.qzc (FileName), so a directory listing
+// Files are named ckpt-<step zero-padded to 10 digits>.ckpt (FileName), so a directory listing
 // sorts by step; temporary files are named .ckpt-*.tmp and List, Latest and Prune ignore them.
+// Runs written before checkpoints had an extension of their own named them ckpt-*.qzc
+// (LegacyExt), the extension of the codec's compressed files (formats/qzc): List finds them
+// too, so such runs resume, evaluate and decompress as before; new checkpoints are .ckpt.
 //
 // Load validates the whole file (magic, version, checksum, and every offset, length, shape and
 // dtype against the file size, before allocating) and decodes all tensors before it touches the
@@ -78,7 +81,7 @@ var ErrNoCheckpoint = errors.New("checkpoint: no checkpoint found")
 
 var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
-	fileNameRE = regexp.MustCompile(`^ckpt-([0-9]+)\.qzc$`)
+	fileNameRE = regexp.MustCompile(`^ckpt-([0-9]+)(\.ckpt|\.qzc)$`)
 
 	// supportedDTypes are the dtypes with a whole number of bytes per element whose Go
 	// representation is the raw little-endian value (sub-byte and float8 types are left out).
@@ -127,12 +130,23 @@ type Entry struct {
 	Step int64
 }
 
-// FileName returns the base name of the checkpoint for step, e.g. "ckpt-0000000100.qzc".
-func FileName(step int64) string { return fmt.Sprintf("ckpt-%010d.qzc", step) }
+// Checkpoint file extensions: Ext is written; LegacyExt is read, from runs written before
+// checkpoints had an extension of their own.
+const (
+	Ext       = ".ckpt"
+	LegacyExt = ".qzc"
+)
+
+// FileName returns the base name of the checkpoint for step, e.g. "ckpt-0000000100.ckpt".
+func FileName(step int64) string { return fmt.Sprintf("ckpt-%010d%s", step, Ext) }
+
+// legacyFileName is FileName with LegacyExt.
+func legacyFileName(step int64) string { return fmt.Sprintf("ckpt-%010d%s", step, LegacyExt) }
 
 // Save writes all variables of store, with meta, to dir/FileName(step) atomically (see the
 // package doc) and returns the file's path. dir is created if missing; an existing checkpoint
-// of the same step is replaced.
+// of the same step is replaced, a legacy-named one (LegacyExt) removed once the new one is in
+// place.
 func Save(dir string, step int64, store *model.Store, meta map[string]json.RawMessage) (string, error) {
 	return save(dir, step, store, meta, nil, nil)
 }
@@ -244,6 +258,9 @@ func save(dir string, step int64, store *model.Store, meta map[string]json.RawMe
 	}
 	if err := syncDir(dir); err != nil { // Makes the rename itself durable.
 		return fail("%w", err)
+	}
+	if err := os.Remove(filepath.Join(dir, legacyFileName(step))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fail("remove the replaced checkpoint: %w", err)
 	}
 	return ckptPath, nil
 }
@@ -467,7 +484,8 @@ func checkVariable(info VariableInfo, offset, dataLen int64) error {
 }
 
 // List returns the checkpoints in dir sorted by increasing step. Only names of the form
-// FileName produces count; temporary files and anything else are ignored.
+// FileName produces count, with Ext or LegacyExt (of one step, a LegacyExt file sorts before
+// the Ext one, which Latest then picks); temporary files and anything else are ignored.
 func List(dir string) ([]Entry, error) {
 	dirEntries, err := os.ReadDir(dir)
 	if err != nil {
@@ -488,6 +506,9 @@ func List(dir string) ([]Entry, error) {
 	sort.Slice(entries, func(i, j int) bool {
 		if entries[i].Step != entries[j].Step {
 			return entries[i].Step < entries[j].Step
+		}
+		if li, lj := strings.HasSuffix(entries[i].Path, LegacyExt), strings.HasSuffix(entries[j].Path, LegacyExt); li != lj {
+			return li
 		}
 		return entries[i].Path < entries[j].Path
 	})

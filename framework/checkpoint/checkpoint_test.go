@@ -96,7 +96,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(dir, "ckpt-0000000100.qzc"); path != want {
+	if want := filepath.Join(dir, "ckpt-0000000100.ckpt"); path != want {
 		t.Fatalf("Save returned %q, want %q", path, want)
 	}
 	want := takeSnapshot(t, saved)
@@ -214,7 +214,7 @@ func TestSaveFailureIsAtomic(t *testing.T) {
 				t.Fatalf("step %d, failure after %d bytes: error %v, want the injected one", step, n, err)
 			}
 			names := dirNames(t, dir)
-			if !slices.Equal(names, []string{"ckpt-0000000001.qzc"}) {
+			if !slices.Equal(names, []string{FileName(1)}) {
 				t.Fatalf("step %d, failure after %d bytes: dir holds %v, want only the old checkpoint", step, n, names)
 			}
 			store := model.NewStore()
@@ -226,11 +226,11 @@ func TestSaveFailureIsAtomic(t *testing.T) {
 	}
 
 	// A dir that cannot be created: its parent is a regular file.
-	notDir := filepath.Join(dir, "ckpt-0000000001.qzc")
+	notDir := filepath.Join(dir, FileName(1))
 	if _, err := Save(filepath.Join(notDir, "sub"), 3, newer, nil); err == nil {
 		t.Fatal("Save under a regular file succeeded")
 	}
-	if names := dirNames(t, dir); !slices.Equal(names, []string{"ckpt-0000000001.qzc"}) {
+	if names := dirNames(t, dir); !slices.Equal(names, []string{FileName(1)}) {
 		t.Fatalf("dir holds %v", names)
 	}
 }
@@ -332,7 +332,7 @@ func varIndex(h *Header, path string) int {
 
 func TestLoadNamesTheField(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "ckpt-0000000100.qzc")
+	path := filepath.Join(dir, FileName(100))
 	w := func(h *Header) *VariableInfo { return &h.Variables[varIndex(h, "/vqae/enc/w")] }
 	keep := func(edit func(h *Header)) func(*Header, []byte) []byte {
 		return func(h *Header, data []byte) []byte { edit(h); return data }
@@ -397,8 +397,9 @@ func TestLatestAndList(t *testing.T) {
 	if _, _, err := Latest(filepath.Join(dir, "missing")); !errors.Is(err, ErrNoCheckpoint) {
 		t.Errorf("Latest of a missing dir: %v, want ErrNoCheckpoint", err)
 	}
-	for _, name := range []string{FileName(20), FileName(3), "ckpt-7.qzc", ".ckpt-123.tmp", ".ckpt-0000000999.qzc",
-		"ckpt-0000000500.qzc.tmp", "ckpt-99999999999999999999.qzc", "notes.txt"} {
+	// Legacy names (LegacyExt, "ckpt-7.qzc" unpadded too) count; of one step, the Ext file is the latest.
+	for _, name := range []string{FileName(20), FileName(3), "ckpt-7.qzc", "ckpt-0000000020.qzc", ".ckpt-123.tmp", ".ckpt-0000000999.qzc",
+		"ckpt-0000000500.qzc.tmp", "ckpt-0000000500.ckpt.tmp", "ckpt-99999999999999999999.qzc", "ckpt-8.ckpt.qzc", "notes.txt"} {
 		touch(t, filepath.Join(dir, name))
 	}
 	if err := os.Mkdir(filepath.Join(dir, FileName(400)), 0o755); err != nil {
@@ -412,9 +413,46 @@ func TestLatestAndList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Entry{{filepath.Join(dir, FileName(3)), 3}, {filepath.Join(dir, "ckpt-7.qzc"), 7}, {filepath.Join(dir, FileName(20)), 20}}
+	want := []Entry{{filepath.Join(dir, FileName(3)), 3}, {filepath.Join(dir, "ckpt-7.qzc"), 7},
+		{filepath.Join(dir, "ckpt-0000000020.qzc"), 20}, {filepath.Join(dir, FileName(20)), 20}}
 	if !slices.Equal(entries, want) {
 		t.Errorf("List = %v, want %v", entries, want)
+	}
+}
+
+// TestLegacyExtension: a checkpoint named with LegacyExt (a run from before checkpoints had
+// their own extension) loads, resumes as the latest, and is replaced by Save at its step.
+func TestLegacyExtension(t *testing.T) {
+	dir := t.TempDir()
+	saved := newTestStore(t, 3)
+	path, err := Save(dir, 100, saved, testMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, "ckpt-0000000100.qzc")
+	if err := os.Rename(path, legacy); err != nil {
+		t.Fatal(err)
+	}
+	got, step, err := Latest(dir)
+	if err != nil || got != legacy || step != 100 {
+		t.Fatalf("Latest = %q, %d, %v; want the legacy file", got, step, err)
+	}
+	store := model.NewStore()
+	if _, err := Load(legacy, store); err != nil {
+		t.Fatal(err)
+	}
+	assertStoreEquals(t, takeSnapshot(t, saved), store)
+	if _, err := Save(dir, 101, saved, testMeta); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{filepath.Base(legacy), FileName(101)}) {
+		t.Fatalf("after saving step 101: %v", names)
+	}
+	if _, err := Save(dir, 100, saved, testMeta); err != nil {
+		t.Fatal(err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{FileName(100), FileName(101)}) {
+		t.Fatalf("after saving step 100 again: %v, want the legacy file replaced", names)
 	}
 }
 

@@ -54,8 +54,8 @@ func Example() {
 		fmt.Printf("%s %s trainable=%v %v\n", v.Path(), v.Shape(), v.Trainable, v.MustValue().Value())
 	}
 	// Output:
-	// ckpt-0000000200.qzc
-	// ckpt-0000000300.qzc
+	// ckpt-0000000200.ckpt
+	// ckpt-0000000300.ckpt
 	// resume from step 300 model "mlp"
 	// /mlp/w (Float32)[2, 2] trainable=true [[1 2] [3 4]]
 	// /global_step (Int64) trainable=false 300

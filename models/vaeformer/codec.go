@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/entropy"
 	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/qzc"
+	"github.com/qzoo/qzoo/media"
 )
 
 // ErrCorrupt is wrapped by every error [Codec.Decompress] returns because of the payload's bytes.
@@ -124,8 +127,9 @@ func (c *Codec) Close() {
 }
 
 // Geometry is the layout of the fields a payload codes: T hours of len(Channels) channels on
-// an H×W grid, cut into N = ⌈T/w⌉ windows (the last padded by repeating its last hour).
-type Geometry = qzc.Geometry
+// an H×W grid, cut into N = ⌈T/w⌉ windows (the last padded by repeating its last hour). As a
+// gridded signal's shape (qzc.Gridded) it is [T, H, W].
+type Geometry struct{ T, H, W int }
 
 func (c *Codec) dims(g Geometry) (n, nh, nw, mh, mw int) {
 	n = (g.T + c.Window - 1) / c.Window
@@ -357,7 +361,7 @@ func (c *Codec) checkFields(fields [][]float32, g Geometry) error {
 }
 
 func init() {
-	qzc.Register("vaeformer", func(cfg *framework.Config, store *model.Store) (qzc.Codec, error) {
+	compressor.Register("vaeformer", func(cfg *framework.Config, store *model.Store) (compressor.Compressor, error) {
 		backend, _, err := framework.NewBackend()
 		if err != nil {
 			return nil, err
@@ -366,20 +370,46 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return fileCodec{c}, nil
+		return signalCodec{c}, nil
 	})
 }
 
-// fileCodec adapts a Codec to qzc.Codec, the codec command's interface.
-type fileCodec struct{ *Codec }
+// signalCodec adapts a Codec to compressor.Compressor: it codes gridded signals, whose
+// per-channel shape [T, H, W] is a Geometry.
+type signalCodec struct{ *Codec }
 
-func (f fileCodec) Channels() []string                   { return f.Codec.Channels }
-func (f fileCodec) Normalisation() (mean, std []float64) { return f.Mean, f.Std }
-func (f fileCodec) Compress(fields [][]float32, g qzc.Geometry) ([]byte, float64, error) {
-	p, st, err := f.Codec.Compress(fields, g)
+func (signalCodec) Kind() qzc.Kind                         { return qzc.Gridded }
+func (s signalCodec) Channels() []string                   { return s.Codec.Channels }
+func (s signalCodec) Normalisation() (mean, std []float64) { return s.Mean, s.Std }
+
+func (s signalCodec) Encode(sig media.Signal) ([]byte, float64, error) {
+	g, err := geometryOf(sig.Kind, sig.Shape)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !slices.Equal(sig.Channels, s.Codec.Channels) {
+		return nil, 0, fmt.Errorf("vaeformer: signal of channels %v, the model codes %v", sig.Channels, s.Codec.Channels)
+	}
+	p, st, err := s.Codec.Compress(sig.Data, g)
 	return p, st.EstimatedBits, err
 }
-func (f fileCodec) Decompress(payload []byte, g qzc.Geometry) ([][]float32, error) {
-	x, _, err := f.Codec.Decompress(payload, g)
-	return x, err
+
+func (s signalCodec) Decode(payload []byte, shape []int) (media.Signal, error) {
+	g, err := geometryOf(qzc.Gridded, shape)
+	if err != nil {
+		return media.Signal{}, err
+	}
+	x, _, err := s.Codec.Decompress(payload, g)
+	if err != nil {
+		return media.Signal{}, err
+	}
+	return media.Signal{Kind: qzc.Gridded, Channels: s.Codec.Channels, Shape: shape, Data: x}, nil
+}
+
+// geometryOf reads a gridded signal's shape [T, H, W].
+func geometryOf(kind qzc.Kind, shape []int) (Geometry, error) {
+	if kind != qzc.Gridded || len(shape) != 3 {
+		return Geometry{}, fmt.Errorf("vaeformer: codes gridded fields of shape [T, H, W], not a %s signal of shape %v", kind, shape)
+	}
+	return Geometry{T: shape[0], H: shape[1], W: shape[2]}, nil
 }

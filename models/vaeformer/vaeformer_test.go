@@ -15,11 +15,10 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
-	"github.com/qzoo/qzoo/qzc"
 )
 
 // dataDir is the shared data directory, relative to this package.
@@ -95,15 +94,15 @@ func TestTrainAndEvaluate(t *testing.T) {
 }
 
 // testFields returns the UK file's last hours of t2m [1][T·H·W] and their geometry.
-func testFields(t *testing.T, hours int) ([][]float32, qzc.Geometry, []float64) {
+func testFields(t *testing.T, hours int) ([][]float32, vaeformer.Geometry, []float64) {
 	t.Helper()
-	f, err := era5.Read(ukFile, era5.ReadOptions{Variables: []string{"t2m"}})
+	f, err := netcdf.Read(ukFile, netcdf.ReadOptions{Variables: []string{"t2m"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, w := len(f.Lat.Values), len(f.Lon.Values)
 	data := f.Vars[0].Data
-	return [][]float32{data[len(data)-hours*h*w:]}, qzc.Geometry{T: hours, H: h, W: w}, f.Lat.Values
+	return [][]float32{data[len(data)-hours*h*w:]}, vaeformer.Geometry{T: hours, H: h, W: w}, f.Lat.Values
 }
 
 // TestCodecDeterministicRoundTrip: compressing twice gives the same bytes, decompressing twice
@@ -199,7 +198,7 @@ func FuzzDecompress(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	g := qzc.Geometry{T: 4, H: 9, W: 10}
+	g := vaeformer.Geometry{T: 4, H: 9, W: 10}
 	fields := [][]float32{make([]float32, 4*9*10)}
 	for i := range fields[0] {
 		fields[0][i] = 275 + float32(i%17)/4

@@ -22,7 +22,6 @@ import (
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"
-	"github.com/qzoo/qzoo/qzc"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
@@ -70,7 +69,7 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 	var src *era5.Dataset
 	var fields [][]float32
 	var s *Study
-	var g qzc.Geometry
+	var g vaeformer.Geometry
 	var key string
 	for _, dir := range runDirs {
 		codec, err := vaeformer.LoadCodec(dir)
@@ -100,7 +99,7 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 				hours = opts.Hours
 			}
 			fields = all
-			g = qzc.Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
+			g = vaeformer.Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
 			s = &Study{File: fmt.Sprint(params[era5.ParamFile]), Split: opts.Split, Hours: hours, H: g.H, W: g.W,
 				Channels: src.Channels, Units: src.Units, Points: map[string][]baselines.Point{}}
 		} else if k != key {
@@ -132,7 +131,7 @@ func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
 // CodecPoints codes fields with the codec, decodes them and returns one point per channel
 // (each channel's point carries the whole payload's bits per value). Times are of a second
 // pass, after the graphs are compiled ([vaeformer.Codec.Measure]).
-func CodecPoints(c *vaeformer.Codec, fields [][]float32, g qzc.Geometry, lat []float64, setting string) ([]baselines.Point, error) {
+func CodecPoints(c *vaeformer.Codec, fields [][]float32, g vaeformer.Geometry, lat []float64, setting string) ([]baselines.Point, error) {
 	m, err := c.Measure(fields, g, lat)
 	if err != nil {
 		return nil, err

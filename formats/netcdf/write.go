@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"fmt"
@@ -31,8 +31,8 @@ var packingAttrs = []string{"scale_factor", "add_offset", "_FillValue", "missing
 // unsigned integer types, which netCDF-3 lacks, are written as doubles, lists of strings as
 // one string of lines.
 func Write(path string, f *File) (err error) {
-	fail := func(err error) error { return fmt.Errorf("era5: write %s: %w", path, err) }
-	if err := f.check(); err != nil {
+	fail := func(err error) error { return fmt.Errorf("netcdf: write %s: %w", path, err) }
+	if err := f.Check(); err != nil {
 		return fail(err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")

@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"errors"
@@ -95,7 +95,7 @@ func TestReadCorrupted(t *testing.T) {
 // sentinel an error wraps when it names p, "" when neither.
 func checkOutcome(p string, f *File, err error) string {
 	if err == nil {
-		if f == nil || len(f.Vars) == 0 || f.check() != nil {
+		if f == nil || len(f.Vars) == 0 || f.Check() != nil {
 			return ""
 		}
 		return "data"

@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"errors"
@@ -143,7 +143,7 @@ func (f *File) Variable(name string) (*Variable, error) {
 			return v, nil
 		}
 	}
-	return nil, fmt.Errorf("era5: %s: no variable %q among those read (%s): %w",
+	return nil, fmt.Errorf("netcdf: %s: no variable %q among those read (%s): %w",
 		f.Path, name, strings.Join(f.VariableNames(), ", "), ErrNoVariable)
 }
 
@@ -171,7 +171,7 @@ func SameGrid(a, b *File) error {
 		x, y []float64
 	}{{"time", a.Time.Values, b.Time.Values}, {"latitude", a.Lat.Values, b.Lat.Values}, {"longitude", a.Lon.Values, b.Lon.Values}} {
 		if !slices.Equal(c.x, c.y) {
-			return fmt.Errorf("era5: %s and %s differ in their time, latitude or longitude coordinates (the %s values differ): fields on one grid and one time axis are needed",
+			return fmt.Errorf("netcdf: %s and %s differ in their time, latitude or longitude coordinates (the %s values differ): fields on one grid and one time axis are needed",
 				a.Path, b.Path, c.what)
 		}
 	}

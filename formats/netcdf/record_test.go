@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"bytes"

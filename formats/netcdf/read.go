@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"bufio"
@@ -24,13 +24,13 @@ import (
 // readerProtocol, the package's init reads one request from stdin, answers on file
 // descriptor 3 and exits, before main or the tests run. Never set it yourself.
 const (
-	readerEnv      = "QZOO_ERA5_READER"
+	readerEnv      = "QZOO_NETCDF_READER"
 	readerProtocol = "1"
 )
 
 func init() {
 	if os.Getenv(readerEnv) == readerProtocol {
-		os.Exit(serveRead(os.Stdin, os.NewFile(3, "era5-reply")))
+		os.Exit(serveRead(os.Stdin, os.NewFile(3, "netcdf-reply")))
 	}
 }
 
@@ -67,9 +67,9 @@ type readError struct {
 func (e *readError) Error() string { return e.msg }
 func (e *readError) Unwrap() error { return e.kind }
 
-// readErrorf returns a readError "era5: read PATH: <message>" of the given kind.
+// readErrorf returns a readError "netcdf: read PATH: <message>" of the given kind.
 func readErrorf(path string, kind error, format string, args ...any) error {
-	return &readError{msg: fmt.Sprintf("era5: read %s: ", path) + fmt.Sprintf(format, args...), kind: kind}
+	return &readError{msg: fmt.Sprintf("netcdf: read %s: ", path) + fmt.Sprintf(format, args...), kind: kind}
 }
 
 func (o ReadOptions) withDefaults() ReadOptions {
@@ -104,15 +104,15 @@ func Read(path string, opts ReadOptions) (*File, error) {
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("era5: read %s: cannot start the reader process: %w", path, err)
+		return nil, fmt.Errorf("netcdf: read %s: cannot start the reader process: %w", path, err)
 	}
 	var request bytes.Buffer
 	if err := gob.NewEncoder(&request).Encode(readRequest{Path: path, Options: opts, MemoryLimit: readerMemoryLimit(opts)}); err != nil {
-		return nil, fmt.Errorf("era5: read %s: %w", path, err)
+		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	replyR, replyW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("era5: read %s: %w", path, err)
+		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	defer replyR.Close()
 
@@ -128,7 +128,7 @@ func Read(path string, opts ReadOptions) (*File, error) {
 	err = cmd.Start()
 	replyW.Close()
 	if err != nil {
-		return nil, fmt.Errorf("era5: read %s: cannot start the reader process: %w", path, err)
+		return nil, fmt.Errorf("netcdf: read %s: cannot start the reader process: %w", path, err)
 	}
 	rep, protoErr := receiveReply(replyR, opts)
 	refused := errors.Is(protoErr, errRefused)
@@ -151,7 +151,7 @@ func Read(path string, opts ReadOptions) (*File, error) {
 		}
 		return nil, &readError{msg: rep.Err, kind: errorKinds[rep.ErrKind]}
 	}
-	if err := rep.File.check(); err != nil {
+	if err := rep.File.Check(); err != nil {
 		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered an inconsistent file: %v", err)
 	}
 	return rep.File, nil
@@ -233,19 +233,19 @@ func serveRead(in io.Reader, out io.Writer) int {
 	hdf5.SetLogLevel(0)
 	var req readRequest
 	if err := gob.NewDecoder(in).Decode(&req); err != nil {
-		fmt.Fprintf(os.Stderr, "era5 reader: bad request (%s is set only by era5.Read): %v\n", readerEnv, err)
+		fmt.Fprintf(os.Stderr, "netcdf reader: bad request (%s is set only by netcdf.Read): %v\n", readerEnv, err)
 		return 3
 	}
 	limitMemory(req.MemoryLimit)
 	// The parent kills this process at the timeout; should the parent die first, the reader
 	// must not outlive it for long, looping in the library.
 	time.AfterFunc(req.Options.Timeout+time.Second, func() {
-		fmt.Fprintf(os.Stderr, "era5 reader: still reading after %v; giving up\n", req.Options.Timeout)
+		fmt.Fprintf(os.Stderr, "netcdf reader: still reading after %v; giving up\n", req.Options.Timeout)
 		os.Exit(5)
 	})
 	f, err := readRecovered(req.Path, req.Options)
 	if err := sendReply(out, f, err); err != nil {
-		fmt.Fprintf(os.Stderr, "era5 reader: cannot send the reply: %v\n", err)
+		fmt.Fprintf(os.Stderr, "netcdf reader: cannot send the reply: %v\n", err)
 		return 4
 	}
 	return 0
@@ -306,9 +306,9 @@ func readRecovered(path string, opts ReadOptions) (f *File, err error) {
 	return readInProcess(path, opts)
 }
 
-// check verifies that the sizes of f agree with each other, so that callers may index Data
+// Check verifies that the sizes of f agree with each other, so that callers may index Data
 // by Shape and coordinates.
-func (f *File) check() error {
+func (f *File) Check() error {
 	if len(f.Vars) == 0 {
 		return errors.New("no variable")
 	}

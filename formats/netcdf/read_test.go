@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"errors"
@@ -256,7 +256,7 @@ func TestReadMemoryLimit(t *testing.T) {
 		t.Skip("the reader's memory is capped on Linux only")
 	}
 	p := filepath.Join(t.TempDir(), "big.nc")
-	if err := Write(p, syntheticFile(4, 0, 1000, 2000, "x")); err != nil {
+	if err := Write(p, Synthetic(4, 0, 1000, 2000, "x")); err != nil {
 		t.Fatal(err)
 	}
 	defer func(f func(ReadOptions) uint64) { readerMemoryLimit = f }(readerMemoryLimit)

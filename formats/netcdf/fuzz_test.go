@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"math"
@@ -14,7 +14,7 @@ import (
 // written by Write, a truncation of it, a level variable over two hours) and a small
 // netCDF-4 file. Every input starts a reader process: expect tens of executions a second.
 //
-//	go test -run '^$' -fuzz FuzzRead -fuzztime 5m ./datasets/era5/
+//	go test -run '^$' -fuzz FuzzRead -fuzztime 5m ./formats/netcdf/
 func FuzzRead(f *testing.F) {
 	dir := f.TempDir()
 	addWritten := func(name string, file *File, cut int) {
@@ -48,7 +48,7 @@ func FuzzRead(f *testing.F) {
 	if data, err := os.ReadFile(surfaceFile); err == nil {
 		f.Add(data)
 	}
-	addWritten("synthetic.nc", syntheticFile(2, 2, 3, 4, "a", "b"), 0)
+	addWritten("synthetic.nc", Synthetic(2, 2, 3, 4, "a", "b"), 0)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "fuzz.nc")

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package era5
+package netcdf
 
 // limitMemory does nothing outside Linux: there, only ReadOptions.MaxValues bounds the
 // reader's memory.

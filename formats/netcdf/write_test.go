@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"errors"
@@ -153,7 +153,7 @@ func TestWriteFillValues(t *testing.T) {
 // TestWriteFloats writes unpacked float32 fields, which must come back exactly, and a NaN in
 // one, which Read must refuse.
 func TestWriteFloats(t *testing.T) {
-	f := syntheticFile(6, 0, 3, 4, "temp", "wind")
+	f := Synthetic(6, 0, 3, 4, "temp", "wind")
 	f.Vars[1].Attrs = append(f.Vars[1].Attrs, Attr{"scale_factor", 2.0}) // Dropped: the data is unpacked.
 	dir := t.TempDir()
 	out := filepath.Join(dir, "floats.nc")
@@ -180,22 +180,22 @@ func TestWriteFloats(t *testing.T) {
 func TestWriteErrors(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bad.nc")
-	f := syntheticFile(2, 0, 2, 2, "x")
+	f := Synthetic(2, 0, 2, 2, "x")
 	f.Lat.Type = "string"
 	if err := Write(out, f); err == nil || !strings.Contains(err.Error(), out) || !strings.Contains(err.Error(), "latitude") {
 		t.Errorf("bad coordinate type: %v", err)
 	}
-	f = syntheticFile(2, 0, 2, 2, "x")
+	f = Synthetic(2, 0, 2, 2, "x")
 	f.Time.Values[1] = 3e9
 	if err := Write(out, f); err == nil || !strings.Contains(err.Error(), "coordinate time has values outside the range of its type int32") {
 		t.Errorf("time beyond int32: %v", err)
 	}
-	f = syntheticFile(2, 0, 2, 2, "x")
+	f = Synthetic(2, 0, 2, 2, "x")
 	f.Vars[0].Data = f.Vars[0].Data[1:]
 	if err := Write(out, f); err == nil || !strings.Contains(err.Error(), "variable x") {
 		t.Errorf("short data: %v", err)
 	}
-	f = syntheticFile(2, 0, 2, 2, "x")
+	f = Synthetic(2, 0, 2, 2, "x")
 	f.Vars[0].Packing = &Packing{Type: "int16", ScaleFactor: 1}
 	f.Vars[0].Data[0] = float32(math.NaN())
 	if err := Write(out, f); err == nil || !strings.Contains(err.Error(), "no _FillValue") {
@@ -204,7 +204,7 @@ func TestWriteErrors(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("failed writes left %d entries behind", len(entries))
 	}
-	if err := Write(filepath.Join(dir, "no", "such", "dir.nc"), syntheticFile(2, 0, 2, 2, "x")); !errors.Is(err, os.ErrNotExist) {
+	if err := Write(filepath.Join(dir, "no", "such", "dir.nc"), Synthetic(2, 0, 2, 2, "x")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("write into a missing directory: %v", err)
 	}
 }
@@ -231,48 +231,4 @@ func TestPack(t *testing.T) {
 	if _, err := p.pack(v); err == nil {
 		t.Error("packing +Inf gave no error")
 	}
-}
-
-// syntheticFile returns a File of float32 variables over nt hours, nl levels (0: none),
-// ny latitudes from 60 down by 1 and nx longitudes from −10 by 1, valued so that every
-// value tells its variable and position: 1000·var + 100·t + 10·l + y + x/10.
-func syntheticFile(nt, nl, ny, nx int, names ...string) *File {
-	f := &File{Path: "synthetic", Format: "netCDF-3",
-		Global: []Attr{{"Conventions", "CF-1.6"}},
-		Time:   Coord{Name: "time", Type: "int32", Attrs: []Attr{{"units", "hours since 1900-01-01"}, {"calendar", "gregorian"}}},
-		Lat:    Coord{Name: "latitude", Type: "float32", Attrs: []Attr{{"units", "degrees_north"}}},
-		Lon:    Coord{Name: "longitude", Type: "float32", Attrs: []Attr{{"units", "degrees_east"}}},
-	}
-	for t := range nt {
-		f.Time.Values = append(f.Time.Values, float64(1_000_000+t))
-	}
-	for y := range ny {
-		f.Lat.Values = append(f.Lat.Values, float64(60-y))
-	}
-	for x := range nx {
-		f.Lon.Values = append(f.Lon.Values, float64(x-10))
-	}
-	dims, shape := []string{"time", "latitude", "longitude"}, []int{nt, ny, nx}
-	levels := 1
-	if nl > 0 {
-		f.Level = &Coord{Name: "level", Type: "int32", Attrs: []Attr{{"units", "millibars"}}}
-		for l := range nl {
-			f.Level.Values = append(f.Level.Values, float64(500+50*l))
-		}
-		dims, shape, levels = []string{"time", "level", "latitude", "longitude"}, []int{nt, nl, ny, nx}, nl
-	}
-	for i, name := range names {
-		v := &Variable{Name: name, Dims: dims, Shape: shape, Attrs: []Attr{{"units", "u" + name}, {"long_name", name}}}
-		for t := range nt {
-			for l := range levels {
-				for y := range ny {
-					for x := range nx {
-						v.Data = append(v.Data, float32(1000*i+100*t+10*l+y)+float32(x)/10)
-					}
-				}
-			}
-		}
-		f.Vars = append(f.Vars, v)
-	}
-	return f
 }

@@ -1,4 +1,4 @@
-package era5
+package netcdf
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 )
 
 // This file is the part of Read that calls the netCDF library. It runs only in the reader
-// process (see reader.go): the library may panic, loop or call os.Exit on damaged input.
+// process (see read.go): the library may panic, loop or call os.Exit on damaged input.
 
 // Dimension names accepted for each role of a field's dimensions (the first is ERA5's).
 var (
@@ -39,14 +39,14 @@ var (
 func sniff(path string) (size int64, format string, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return 0, "", fmt.Errorf("era5: read %s: %w", path, err)
+		return 0, "", fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() { // A directory, or a FIFO that would block the open.
 		return 0, "", readErrorf(path, ErrNotNetCDF, "not a regular file (%v)", st.Mode().Type())
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, "", fmt.Errorf("era5: read %s: %w", path, err)
+		return 0, "", fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	defer f.Close()
 	head := make([]byte, 8)
@@ -60,7 +60,7 @@ func sniff(path string) (size int64, format string, err error) {
 	case bytes.Equal(head, magicHDF5):
 		return st.Size(), "netCDF-4", nil
 	case err != nil && err != io.ErrUnexpectedEOF:
-		return 0, "", fmt.Errorf("era5: read %s: %w", path, err)
+		return 0, "", fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	return 0, "", readErrorf(path, ErrNotNetCDF, "it starts with %q, neither netCDF-3 (\"CDF\\x01\", \"CDF\\x02\", \"CDF\\x05\") nor netCDF-4/HDF5 (\"\\x89HDF\")", head)
 }
@@ -276,7 +276,7 @@ func (r *libraryReader) checkFits(name string) error {
 	}
 	end, ok := r.ends[name]
 	if !ok {
-		return r.errorf(ErrNotNetCDF, "variable %s is missing from the header as parsed by era5", name)
+		return r.errorf(ErrNotNetCDF, "variable %s is missing from the header as parsed by this package", name)
 	}
 	if end > r.size {
 		return r.errorf(ErrNotNetCDF, "variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",

@@ -1,0 +1,259 @@
+// Package compressor is what a zoo model that compresses implements, whatever its media:
+// [Compressor] codes a [media.Signal] into a payload and back. Models register a [Loader]
+// under their registry name; [Open] loads the compressor of a run directory and identifies
+// its weights, and [CompressFile] and [DecompressFile] run the whole path of the codec
+// command — a media front end (package media) reads the source file into a signal, the
+// compressor codes it, the .qzc container (formats/qzc) frames it with the model's identity;
+// and back.
+package compressor
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/qzc"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/media"
+)
+
+// Compressor is a trained model that compresses signals of one kind.
+type Compressor interface {
+	// Kind is the kind of signal it codes (qzc.Gridded for vaeformer).
+	Kind() qzc.Kind
+	// Channels are the channel names it codes, in payload order ("t2m", "q@850").
+	Channels() []string
+	// Normalisation returns each channel's mean and standard deviation (physical units),
+	// nil for a model that does not normalise.
+	Normalisation() (mean, std []float64)
+	// Encode codes s (of the compressor's kind, with its channels in order) into a payload
+	// and returns the model's estimate of its size in bits (−Σ log₂ p).
+	Encode(s media.Signal) (payload []byte, estimatedBits float64, err error)
+	// Decode reconstructs the signal of the given per-channel shape from a payload; errors
+	// caused by its bytes wrap the model's corruption error.
+	Decode(payload []byte, shape []int) (media.Signal, error)
+	// Close releases the model's resources.
+	Close()
+}
+
+// Identity names the weights a payload was coded with: the model's registry name and its
+// checkpoint.
+type Identity struct {
+	Model      string
+	Checkpoint qzc.CheckpointID
+}
+
+// Loader opens a trained model's compressor from its run's resolved config and trained variables.
+type Loader func(cfg *framework.Config, store *model.Store) (Compressor, error)
+
+var (
+	loadersMu sync.Mutex
+	loaders   = map[string]Loader{}
+)
+
+// Register makes a model's compressor available by its registry name (in the model's init).
+func Register(model string, l Loader) {
+	loadersMu.Lock()
+	defer loadersMu.Unlock()
+	loaders[model] = l
+}
+
+// Open loads the compressor of the run in dir from its latest checkpoint and identifies its
+// weights; see [OpenMatching] for the checkpoint a file was coded with.
+func Open(dir string) (Compressor, Identity, error) {
+	return OpenMatching(dir, "")
+}
+
+// OpenMatching loads the compressor of the run in dir from the checkpoint whose SHA-256 is
+// sha256 (any of the run's checkpoints, not only the latest; "" means the latest). It fails,
+// naming the steps present, when the run holds no such checkpoint (training went on and
+// rotated it out: keep_checkpoints keeps only the newest).
+func OpenMatching(dir, sha256 string) (Compressor, Identity, error) {
+	entries, err := checkpoint.List(dir)
+	if err != nil || len(entries) == 0 {
+		return nil, Identity{}, fmt.Errorf("compressor: %s is not a run directory (no checkpoint): %v", dir, err)
+	}
+	// Newest first: the latest checkpoint (the one wanted when sha256 is ""), then older ones.
+	var chosen *checkpoint.Entry
+	var sum string
+	for i := len(entries) - 1; i >= 0 && chosen == nil; i-- {
+		s, err := framework.FileSHA256(entries[i].Path)
+		if err != nil {
+			if i == len(entries)-1 {
+				return nil, Identity{}, fmt.Errorf("compressor: %w", err)
+			}
+			continue // an unreadable older checkpoint cannot be the one
+		}
+		if sha256 == "" || s == sha256 {
+			chosen, sum = &entries[i], s
+		}
+	}
+	if chosen == nil {
+		steps := make([]string, len(entries))
+		for i, e := range entries {
+			steps[i] = strconv.FormatInt(e.Step, 10)
+		}
+		return nil, Identity{}, fmt.Errorf("compressor: %s holds no checkpoint with weights %s (its checkpoints: steps %s); was it trained further after compressing, and the checkpoint rotated out?",
+			dir, sha256[:min(12, len(sha256))], strings.Join(steps, ", "))
+	}
+	cfg, store, err := framework.LoadCheckpoint(dir, chosen.Path)
+	if err != nil {
+		return nil, Identity{}, fmt.Errorf("compressor: %w", err)
+	}
+	loadersMu.Lock()
+	l, ok := loaders[cfg.Model]
+	known := slices.Sorted(maps.Keys(loaders))
+	loadersMu.Unlock()
+	if !ok {
+		return nil, Identity{}, fmt.Errorf("compressor: run %s holds model %q, which does not compress; models that do: %s",
+			dir, cfg.Model, strings.Join(known, ", "))
+	}
+	c, err := l(cfg, store)
+	if err != nil {
+		return nil, Identity{}, err
+	}
+	abs, _ := filepath.Abs(dir)
+	return c, Identity{Model: cfg.Model, Checkpoint: qzc.CheckpointID{Dir: abs, SHA256: sum, Step: chosen.Step}}, nil
+}
+
+// Report is what a compression or decompression did.
+type Report struct {
+	Header *qzc.Header
+	Sizes  qzc.Sizes
+	// Source describes the media file compressed (from the header's description).
+	Source media.Source
+}
+
+// BitsPerValue is the whole file's bits per signal value.
+func (r Report) BitsPerValue() float64 {
+	return 8 * float64(r.Sizes.Total) / float64(r.Header.Values())
+}
+
+// CompressFile reads the media files in (through the front end of c's kind that reads them),
+// codes the channels c knows with c (identified by id) and writes the .qzc file out
+// atomically. selection chooses what to code, in the front end's names (netCDF: variables or
+// channels such as "q@850"); nil codes everything the files hold, which must then be exactly
+// c's channels. The output may not be one of the inputs.
+func CompressFile(c Compressor, id Identity, in []string, out string, selection []string) (Report, error) {
+	if len(in) == 0 {
+		return Report{}, fmt.Errorf("compressor: no input file")
+	}
+	for _, p := range in {
+		if sameFile(p, out) {
+			return Report{}, fmt.Errorf("compressor: output %s is the input %s: refusing to overwrite the source", out, p)
+		}
+	}
+	fe, err := media.For(c.Kind(), in[0])
+	if err != nil {
+		return Report{}, err
+	}
+	s, source, err := fe.Read(in, selection, c.Channels())
+	if err != nil {
+		return Report{}, err
+	}
+	name := strings.Join(in, ",")
+	payload, est, err := c.Encode(s)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: compress %s: %w", name, err)
+	}
+	mean, std := c.Normalisation()
+	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
+		Mean: mean, Std: std, EstimatedBits: est, Media: fe.Name(), Source: source}
+	b, sizes, err := qzc.Marshal(h, payload)
+	if err != nil {
+		return Report{}, err
+	}
+	desc, err := fe.Describe(source)
+	if err != nil {
+		return Report{}, err
+	}
+	if err := framework.WriteFileAtomic(out, b); err != nil {
+		return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
+	}
+	return Report{Header: h, Sizes: sizes, Source: desc}, nil
+}
+
+// Inspect reads the .qzc file in and describes it without decoding its payload.
+func Inspect(in string) (Report, error) {
+	h, _, sizes, err := qzc.ReadFile(in)
+	if err != nil {
+		return Report{}, err
+	}
+	fe, err := media.Named(h.Media)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	desc, err := fe.Describe(h.Source)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	return Report{Header: h, Sizes: sizes, Source: desc}, nil
+}
+
+// DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
+// the signal to out (atomically) through the media front end it names. runDir overrides the
+// run directory the header records; the checkpoint's SHA-256 must match the header's.
+func DecompressFile(in, out, runDir string) (Report, error) {
+	if sameFile(in, out) {
+		return Report{}, fmt.Errorf("compressor: output %s is the input: refusing to overwrite it", out)
+	}
+	h, payload, sizes, err := qzc.ReadFile(in)
+	if err != nil {
+		return Report{}, err
+	}
+	fe, err := media.Named(h.Media)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	if fe.Kind() != h.Signal {
+		return Report{}, fmt.Errorf("compressor: %s holds a %s signal, but its media front end %s writes %s signals", in, h.Signal, fe.Name(), fe.Kind())
+	}
+	shape := media.Signal{Kind: h.Signal, Channels: h.Channels, Shape: h.Shape}
+	if err := fe.Check(shape, h.Source); err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	desc, err := fe.Describe(h.Source)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	if runDir == "" {
+		runDir = h.Checkpoint.Dir
+	}
+	c, id, err := OpenMatching(runDir, h.Checkpoint.SHA256)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s was coded by the run in %s (step %d): %w", in, h.Checkpoint.Dir, h.Checkpoint.Step, err)
+	}
+	defer c.Close()
+	if id.Model != h.Model || id.Checkpoint.SHA256 != h.Checkpoint.SHA256 {
+		return Report{}, fmt.Errorf("compressor: %s was coded by %s weights %s (step %d); %s holds %s weights %s (step %d)",
+			in, h.Model, h.Checkpoint.SHA256[:min(12, len(h.Checkpoint.SHA256))], h.Checkpoint.Step, runDir, id.Model, id.Checkpoint.SHA256[:12], id.Checkpoint.Step)
+	}
+	if c.Kind() != h.Signal || !slices.Equal(c.Channels(), h.Channels) {
+		return Report{}, fmt.Errorf("compressor: %s codes a %s signal of channels %v, the model %s of channels %v", in, h.Signal, h.Channels, c.Kind(), c.Channels())
+	}
+	s, err := c.Decode(payload, h.Shape)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	rep := Report{Header: h, Sizes: sizes, Source: desc}
+	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}
+	if err := fe.Write(out, s, h.Source, prov); err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+// sameFile tells whether a and b name the same existing file.
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}

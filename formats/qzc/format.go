@@ -1,0 +1,275 @@
+// Package qzc is qzoo's compressed-signal container (".qzc"): one file holds one signal — of
+// any kind: gridded fields today, audio next — coded by one trained zoo model, with the
+// model's identity, the signal's channels and shape, and the description of the source file
+// that its media front end (media/netcdf for netCDF) needs to write the signal back. The
+// container knows no media and no model: it frames, checks and names them.
+//
+// # Layout
+//
+//	offset  size  field
+//	0       8     magic "\x89QZC\r\n\x1a\n" (PNG-style: catches text-mode and truncation damage)
+//	8       2     format version, little-endian (2; version 1 files are read too)
+//	10      4     header length h, little-endian (≤ 16 MiB)
+//	14      h     header: JSON, DEFLATE-compressed (see [Header]; inflated size ≤ 64 MiB)
+//	14+h    8     payload length p, little-endian (must be exactly what remains less 4)
+//	22+h    p     payload: the model's bitstream (for vaeformer: uvarint length of the
+//	              hyper-latent rANS stream, that stream, then the latent rANS stream)
+//	22+h+p  4     CRC-32C (Castagnoli) of every byte before it
+//
+// Version 1 (qzoo before the container served any signal) held gridded fields only: its
+// header had "geometry" {T, H, W} where version 2 has "shape" [T, H, W], and neither
+// "signal" nor "media". [Parse] reads it as a gridded signal written by the netCDF front end;
+// the framing and the payload are the same.
+//
+// Every size read from the file is checked against the bytes actually present before
+// anything is allocated from it; [Parse] never panics (FuzzParse), and errors caused by the
+// bytes wrap [ErrCorrupt].
+package qzc
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"regexp"
+)
+
+// Magic starts every .qzc file.
+const Magic = "\x89QZC\r\n\x1a\n"
+
+// Version is the format version written; Parse reads it and version 1.
+const Version = 2
+
+// Limits of what Parse accepts.
+const (
+	MaxHeaderBytes   = 16 << 20
+	MaxInflatedBytes = 64 << 20
+	// MaxValues bounds the values of a signal: the product of its shape times its channels.
+	MaxValues = 1 << 31
+	// MaxFileBytes bounds the size of a file ReadFile reads.
+	MaxFileBytes = 1 << 34
+)
+
+// ErrCorrupt is wrapped by every error caused by a file's bytes.
+var ErrCorrupt = errors.New("qzc: corrupt file")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Kind is the kind of signal a file holds; it tells which models and media front ends can
+// handle it. A kind is a lower-case word (letters, digits, '-', '_').
+type Kind string
+
+// Gridded is fields on a latitude–longitude grid over time: each channel has shape
+// [T, H, W] (hours, latitudes, longitudes). Every version 1 file holds one.
+const Gridded Kind = "gridded"
+
+var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// Header describes a .qzc file: the kind of signal, the model that coded it, the signal's
+// channels and shape, and the source file's description for its media front end.
+type Header struct {
+	// Signal is the kind of signal the payload codes.
+	Signal Kind `json:"signal"`
+	// Model is the zoo model's registry name, e.g. "vaeformer".
+	Model string `json:"model"`
+	// Checkpoint identifies the trained weights: the run directory at compression time, the
+	// checkpoint file's SHA-256 and its step. Decompression refuses other weights.
+	Checkpoint CheckpointID `json:"checkpoint"`
+	// Shape is each channel's shape (gridded: [T, H, W]); Channels are the coded channels in
+	// payload order.
+	Shape    []int    `json:"shape"`
+	Channels []string `json:"channels"`
+	// Mean and Std are the model's per-channel normalisation (physical units), for
+	// reference; empty for a model that does not normalise.
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
+	// EstimatedBits is the model's rate for the payload (−Σ log₂ p), for comparison with its size.
+	EstimatedBits float64 `json:"estimated_bits"`
+	// Media names the front end that read the source and writes the signal back ("netcdf");
+	// Source is that front end's description of the source file, opaque to the container.
+	Media  string          `json:"media"`
+	Source json.RawMessage `json:"source"`
+}
+
+// headerV1 is a version 1 header: gridded fields, written by the netCDF front end.
+type headerV1 struct {
+	Model         string                `json:"model"`
+	Checkpoint    CheckpointID          `json:"checkpoint"`
+	Geometry      struct{ T, H, W int } `json:"geometry"`
+	Channels      []string              `json:"channels"`
+	Mean          []float64             `json:"mean"`
+	Std           []float64             `json:"std"`
+	EstimatedBits float64               `json:"estimated_bits"`
+	Source        json.RawMessage       `json:"source"`
+}
+
+// mediaV1 is the media front end of every version 1 file.
+const mediaV1 = "netcdf"
+
+// CheckpointID identifies a trained model's weights.
+type CheckpointID struct {
+	Dir    string `json:"dir"`
+	SHA256 string `json:"sha256"`
+	Step   int64  `json:"step"`
+}
+
+// Values returns the number of values the header's signal holds: the product of Shape
+// times the number of channels.
+func (h *Header) Values() int {
+	n := len(h.Channels)
+	for _, s := range h.Shape {
+		n *= s
+	}
+	return n
+}
+
+// Marshal encodes a header and payload into a .qzc file's bytes (the current version) and
+// says where they go.
+func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
+	if err := h.Check(); err != nil {
+		return nil, Sizes{}, err
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		return nil, Sizes{}, fmt.Errorf("qzc: encode header: %w", err)
+	}
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestCompression)
+	w.Write(js)
+	w.Close()
+	if z.Len() > MaxHeaderBytes {
+		return nil, Sizes{}, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
+	}
+	out := make([]byte, 0, fixedBytes+z.Len()+len(payload))
+	out = append(out, Magic...)
+	out = binary.LittleEndian.AppendUint16(out, Version)
+	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
+	out = append(out, z.Bytes()...)
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
+	out = append(out, payload...)
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	return out, Sizes{Total: len(out), Header: z.Len(), Payload: len(payload), Framing: fixedBytes, Version: Version}, nil
+}
+
+// fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
+const fixedBytes = len(Magic) + 2 + 4 + 8 + 4
+
+// Sizes reports where a file's bytes go, and its format version.
+type Sizes struct{ Total, Header, Payload, Framing, Version int }
+
+// Parse decodes a .qzc file's bytes: it checks the magic, version, every length against the
+// bytes present, the checksum, and the header's consistency ([Header.Check]). A version 1
+// header comes back as version 2 would hold it (see the package documentation).
+func Parse(data []byte) (*Header, []byte, Sizes, error) {
+	fail := func(format string, args ...any) (*Header, []byte, Sizes, error) {
+		return nil, nil, Sizes{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+	const fixed = fixedBytes
+	if len(data) < len(Magic) || string(data[:len(Magic)]) != Magic {
+		if bytes.HasPrefix(data, []byte("QZOOCKPT")) {
+			return fail("this is a qzoo training checkpoint (ckpt-*.ckpt, ckpt-*.qzc in older runs), not a compressed .qzc file; give its run directory to --checkpoint")
+		}
+		return fail("not a compressed .qzc file (bad magic)")
+	}
+	if len(data) < fixed {
+		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
+	}
+	version := binary.LittleEndian.Uint16(data[8:])
+	if version != Version && version != 1 {
+		return fail("format version %d, this program reads versions 1 and %d", version, Version)
+	}
+	hlen := uint64(binary.LittleEndian.Uint32(data[10:]))
+	if hlen > MaxHeaderBytes || hlen > uint64(len(data)-fixed) {
+		return fail("header length %d exceeds the %d bytes present", hlen, len(data)-fixed)
+	}
+	body := data[:len(data)-4]
+	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(data)-4:]); got != want {
+		return fail("checksum mismatch (CRC-32C %08x, stored %08x): the file is damaged or truncated", got, want)
+	}
+	off := 14 + int(hlen)
+	plen := binary.LittleEndian.Uint64(data[off:])
+	if plen != uint64(len(body)-off-8) {
+		return fail("payload length %d, but %d bytes follow the header", plen, len(body)-off-8)
+	}
+	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(data[14:off])), MaxInflatedBytes+1))
+	if err != nil {
+		return fail("header: %v", err)
+	}
+	if len(js) > MaxInflatedBytes {
+		return fail("header inflates beyond %d bytes", MaxInflatedBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var h Header
+	if version == 1 {
+		var v1 headerV1
+		if err := dec.Decode(&v1); err != nil {
+			return fail("version 1 header: %v", err)
+		}
+		g := v1.Geometry
+		h = Header{Signal: Gridded, Model: v1.Model, Checkpoint: v1.Checkpoint, Shape: []int{g.T, g.H, g.W},
+			Channels: v1.Channels, Mean: v1.Mean, Std: v1.Std, EstimatedBits: v1.EstimatedBits, Media: mediaV1, Source: v1.Source}
+	} else if err := dec.Decode(&h); err != nil {
+		return fail("header: %v", err)
+	}
+	if err := h.Check(); err != nil {
+		return nil, nil, Sizes{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	sizes := Sizes{Total: len(data), Header: int(hlen), Payload: int(plen), Framing: fixed, Version: int(version)}
+	return &h, data[off+8 : len(body)], sizes, nil
+}
+
+// Check validates a header's internal consistency: a signal kind, a model, a media front end
+// and a source description; one to 8 positive dimensions and 1 to 65536 channels whose
+// values number at most MaxValues; a mean and a standard deviation per channel, or none.
+// What the source description says is for the media front end to check.
+func (h *Header) Check() error {
+	if !kindRE.MatchString(string(h.Signal)) {
+		return fmt.Errorf("qzc: header: signal kind %q is not a lower-case word", h.Signal)
+	}
+	if h.Model == "" || h.Media == "" || len(h.Source) == 0 {
+		return fmt.Errorf("qzc: header: model %q, media %q, %d bytes of source description: none may be empty", h.Model, h.Media, len(h.Source))
+	}
+	if len(h.Channels) == 0 || len(h.Channels) > 1<<16 {
+		return fmt.Errorf("qzc: header: %d channels, want 1 to %d", len(h.Channels), 1<<16)
+	}
+	if len(h.Shape) == 0 || len(h.Shape) > 8 {
+		return fmt.Errorf("qzc: header: shape %v has %d dimensions, want 1 to 8", h.Shape, len(h.Shape))
+	}
+	n := int64(len(h.Channels))
+	for _, s := range h.Shape {
+		if s < 1 || s > MaxValues || n*int64(s) > MaxValues {
+			return fmt.Errorf("qzc: header: shape %v with %d channels out of range (each dimension ≥ 1, at most %d values)", h.Shape, len(h.Channels), int64(MaxValues))
+		}
+		n *= int64(s)
+	}
+	if (len(h.Mean) != 0 || len(h.Std) != 0) && (len(h.Mean) != len(h.Channels) || len(h.Std) != len(h.Channels)) {
+		return fmt.Errorf("qzc: header: %d channels but %d means and %d standard deviations", len(h.Channels), len(h.Mean), len(h.Std))
+	}
+	return nil
+}
+
+// ReadFile reads and parses the .qzc file at path; errors name it.
+func ReadFile(path string) (*Header, []byte, Sizes, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, Sizes{}, fmt.Errorf("qzc: %w", err)
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, nil, Sizes{}, fmt.Errorf("qzc: %s: %d bytes is larger than any .qzc file this program writes", path, st.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, Sizes{}, fmt.Errorf("qzc: %w", err)
+	}
+	h, payload, sizes, err := Parse(b)
+	if err != nil {
+		return nil, nil, Sizes{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, payload, sizes, nil
+}

@@ -1,0 +1,166 @@
+package qzc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"reflect"
+	"testing"
+)
+
+func testHeader() *Header {
+	return &Header{
+		Signal:        Gridded,
+		Model:         "vaeformer",
+		Checkpoint:    CheckpointID{Dir: "/runs/x", SHA256: "ab12", Step: 7},
+		Shape:         []int{5, 3, 4},
+		Channels:      []string{"t2m"},
+		Mean:          []float64{280},
+		Std:           []float64{4},
+		EstimatedBits: 123.5,
+		Media:         "netcdf",
+		Source:        json.RawMessage(`{"name":"x.nc","bytes":999}`),
+	}
+}
+
+// TestMarshalParse: a header and payload survive the round trip in the current version, and
+// the sizes add up.
+func TestMarshalParse(t *testing.T) {
+	h := testHeader()
+	payload := []byte{1, 2, 3, 4, 5}
+	b, written, err := Marshal(h, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, p, sizes, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written != sizes || sizes.Version != Version {
+		t.Fatalf("Marshal says %+v, Parse %+v", written, sizes)
+	}
+	if !bytes.Equal(p, payload) || sizes.Total != len(b) || sizes.Payload != len(payload) || sizes.Header+sizes.Framing+sizes.Payload != len(b) {
+		t.Fatalf("payload %v sizes %+v (file %d bytes)", p, sizes, len(b))
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Fatalf("header changed:\n got %+v\nwant %+v", got, h)
+	}
+	if got.Values() != 60 {
+		t.Errorf("Values() = %d, want 5·3·4·1 = 60", got.Values())
+	}
+}
+
+// TestParseVersion1 reads a file written by the version 1 code (qzoo before signal kinds;
+// testdata/version1.qzc): it comes back as a gridded signal of shape [T, H, W] written by the
+// netCDF front end, with its source description as it was stored.
+func TestParseVersion1(t *testing.T) {
+	h, payload, sizes, err := ReadFile("testdata/version1.qzc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sizes.Version != 1 || !bytes.Equal(payload, []byte{1, 2, 3, 4, 5}) {
+		t.Fatalf("version %d, payload %v", sizes.Version, payload)
+	}
+	want := testHeader()
+	want.Source = nil
+	got := *h
+	got.Source = nil
+	if !reflect.DeepEqual(&got, want) {
+		t.Fatalf("version 1 header:\n got %+v\nwant %+v", &got, want)
+	}
+	var src struct {
+		Name string `json:"name"`
+		Vars []struct {
+			Shape []int `json:"shape"`
+		} `json:"vars"`
+	}
+	if err := json.Unmarshal(h.Source, &src); err != nil || src.Name != "x.nc" || len(src.Vars) != 1 || !reflect.DeepEqual(src.Vars[0].Shape, []int{5, 3, 4}) {
+		t.Fatalf("version 1 source description %s: %+v, %v", h.Source, src, err)
+	}
+}
+
+// TestParseRejectsDamage: every truncation and every single-byte change of a file is refused
+// with an error wrapping ErrCorrupt (the CRC-32C catches what the lengths do not).
+func TestParseRejectsDamage(t *testing.T) {
+	b, _, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(b) {
+		if _, _, _, err := Parse(b[:n]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: err %v", n, err)
+		}
+	}
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 0x40
+		if _, _, _, err := Parse(c); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("byte %d flipped: err %v", i, err)
+		}
+	}
+	if _, _, _, err := Parse([]byte("QZOOCKPT\x01\x00")); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("training checkpoint")) {
+		t.Errorf("a checkpoint's bytes: %v", err)
+	}
+}
+
+// TestHeaderCheck: inconsistent headers are refused before use.
+func TestHeaderCheck(t *testing.T) {
+	for name, mutate := range map[string]func(h *Header){
+		"no kind":           func(h *Header) { h.Signal = "" },
+		"kind not a word":   func(h *Header) { h.Signal = "Gridded fields" },
+		"zero hours":        func(h *Header) { h.Shape[0] = 0 },
+		"no shape":          func(h *Header) { h.Shape = nil },
+		"huge grid":         func(h *Header) { h.Shape = []int{1 << 20, 1 << 10, 1 << 10} },
+		"overflowing shape": func(h *Header) { h.Shape = []int{1 << 62, 1 << 62, 4} },
+		"no channels":       func(h *Header) { h.Channels = nil },
+		"channels mismatch": func(h *Header) { h.Channels = []string{"t2m", "sp"} },
+		"no model":          func(h *Header) { h.Model = "" },
+		"no media":          func(h *Header) { h.Media = "" },
+		"no source":         func(h *Header) { h.Source = nil },
+	} {
+		h := testHeader()
+		mutate(h)
+		if err := h.Check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, _, err := Marshal(h, nil); err == nil {
+			t.Errorf("%s: marshalled", name)
+		}
+	}
+	h := testHeader()
+	h.Mean, h.Std = nil, nil
+	if err := h.Check(); err != nil {
+		t.Errorf("a model without normalisation: %v", err)
+	}
+	if h.Shape[0] = math.MaxInt32; h.Check() == nil {
+		t.Errorf("shape %v accepted", h.Shape)
+	}
+}
+
+// FuzzParse: Parse never panics and never returns a payload beyond the input.
+func FuzzParse(f *testing.F) {
+	b, _, err := Marshal(testHeader(), []byte{1, 2, 3})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:20])
+	f.Add([]byte(Magic))
+	if v1, err := os.ReadFile("testdata/version1.qzc"); err == nil {
+		f.Add(v1)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, p, sizes, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if h == nil || len(p) > len(data) || sizes.Total != len(data) || h.Check() != nil {
+			t.Fatalf("accepted with header %v, payload %d bytes of %d", h, len(p), len(data))
+		}
+	})
+}

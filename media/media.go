@@ -1,0 +1,140 @@
+// Package media is where a signal meets its files: [Signal], the samples a front end reads
+// from a media file and a compressor codes, and [Frontend], what a media front end does
+// (netCDF in media/netcdf; WAV next, for audio). Front ends register themselves by name; the
+// codec command picks one by the kind of signal the model codes and by the file's extension
+// when compressing, and by the name a .qzc file records when decompressing. The container
+// (formats/qzc) knows no media; a front end knows no model.
+package media
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qzoo/qzoo/formats/qzc"
+)
+
+// Signal is channels of samples sharing one shape: what a front end reads and writes, what a
+// compressor codes.
+type Signal struct {
+	// Kind says what the samples are (qzc.Gridded: fields of shape [T, H, W]).
+	Kind qzc.Kind
+	// Channels names the channels, in the order of Data ("t2m", "q@850").
+	Channels []string
+	// Shape is each channel's shape (gridded: [T, H, W], time-major, then latitude, then longitude).
+	Shape []int
+	// Data holds each channel's values, row-major over Shape, in physical units.
+	Data [][]float32
+}
+
+// Values returns the number of values the signal holds, len(Channels)·∏Shape.
+func (s Signal) Values() int {
+	n := len(s.Channels)
+	for _, d := range s.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Source is what a front end tells of the source file a .qzc file records.
+type Source struct {
+	// Name is the source file's base name (names joined by commas for several files).
+	Name string
+	// Bytes is its size on disk (all files together).
+	Bytes int64
+	// Lines describe it for `codec inspect`: format, coordinates, variables.
+	Lines []string
+}
+
+// Provenance says where a decoded signal comes from, for the front end to record in the
+// file it writes (netCDF: the global "history" attribute).
+type Provenance struct {
+	// Time is when it was decoded; File is the .qzc file's base name.
+	Time time.Time
+	File string
+	// Model and Step identify the weights that decoded it.
+	Model string
+	Step  int64
+	// BitsPerValue is the .qzc file's size in bits per value.
+	BitsPerValue float64
+}
+
+// Frontend converts media files to and from a [Signal] and the description of the source
+// needed to write the signal back.
+type Frontend interface {
+	// Name is the front end's registry name, recorded in the .qzc header ("netcdf").
+	Name() string
+	// Kind is the kind of signal the front end reads and writes.
+	Kind() qzc.Kind
+	// Extensions are the file name extensions of its media, lower case with the dot (".nc").
+	Extensions() []string
+	// Read reads the files in paths and returns the signal of the channels want (the
+	// model's, in its order) and the description of the source. selection names what the
+	// user asked to code (media-specific names: variables or channels; nil: everything the
+	// files hold): a selected channel outside want, or a channel of want outside the
+	// selection, is an error naming it and the channels present.
+	Read(paths []string, selection, want []string) (Signal, json.RawMessage, error)
+	// Check tells whether source describes a signal of s's kind, channels and shape (s.Data
+	// is not looked at): the codec checks a file's description before decoding its payload.
+	Check(s Signal, source json.RawMessage) error
+	// Write writes s to path (atomically) as the media file source describes, recording p.
+	// It fails when source does not describe s (see Check).
+	Write(path string, s Signal, source json.RawMessage, p Provenance) error
+	// Describe reads a source description for display.
+	Describe(source json.RawMessage) (Source, error)
+}
+
+var (
+	mu        sync.Mutex
+	frontends = map[string]Frontend{}
+)
+
+// Register makes a front end available by its name (in its package's init).
+func Register(f Frontend) {
+	mu.Lock()
+	defer mu.Unlock()
+	frontends[f.Name()] = f
+}
+
+// Named returns the front end registered as name; the error lists those registered.
+func Named(name string) (Frontend, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if f, ok := frontends[name]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("media: no front end %q (registered: %s)", name, strings.Join(slices.Sorted(maps.Keys(frontends)), ", "))
+}
+
+// For returns the front end that reads path as a signal of kind: the one of that kind whose
+// extensions include path's, else the only one of that kind. The error names the kind, the
+// file and the front ends of that kind.
+func For(kind qzc.Kind, path string) (Frontend, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	var ofKind []Frontend
+	for _, name := range slices.Sorted(maps.Keys(frontends)) {
+		if f := frontends[name]; f.Kind() == kind {
+			ofKind = append(ofKind, f)
+		}
+	}
+	ext := strings.ToLower(filepath.Ext(path))
+	for _, f := range ofKind {
+		if slices.Contains(f.Extensions(), ext) {
+			return f, nil
+		}
+	}
+	if len(ofKind) == 1 {
+		return ofKind[0], nil
+	}
+	names := make([]string, len(ofKind))
+	for i, f := range ofKind {
+		names[i] = f.Name()
+	}
+	return nil, fmt.Errorf("media: no front end reads %s as a %s signal (front ends of that kind: %s)", path, kind, strings.Join(names, ", "))
+}
