@@ -36,13 +36,13 @@ func BenchmarkForwardBackward(b *testing.B) {
 			b.Run(backendName+"/"+bc.name, func(b *testing.B) {
 				c := bc.c
 				x, k := c.data(1)
-				var yDims [4]int
+				var yDims []int
 				if c.transpose {
-					yDims = [4]int{c.batch, conv.TransposeOutputSize(c.h, c.kernel, c.stride, c.pad), conv.TransposeOutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
+					yDims = []int{c.batch, conv.TransposeOutputSize(c.h, c.kernel, c.stride, c.pad), conv.TransposeOutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
 				} else {
-					yDims = [4]int{c.batch, conv.OutputSize(c.h, c.kernel, c.stride, c.pad), conv.OutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
+					yDims = []int{c.batch, conv.OutputSize(c.h, c.kernel, c.stride, c.pad), conv.OutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
 				}
-				r := randomArray4(rand.New(rand.NewPCG(2, 3)), yDims[0], yDims[1], yDims[2], yDims[3])
+				r := randomArray(rand.New(rand.NewPCG(2, 3)), yDims...)
 				exec, err := graph.NewExec(backend, func(in []*graph.Node) []*graph.Node {
 					y := c.apply(in[0], in[1])
 					return graph.Gradient(graph.ReduceAllSum(graph.Mul(y, in[2])), in[0], in[1])
