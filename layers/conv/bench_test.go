@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/qzoo/qzoo/internal/testbackend"
 	"github.com/qzoo/qzoo/layers/conv"
 )
 
@@ -28,7 +29,7 @@ var benchCases = []struct {
 //	GOEXPERIMENT=simd go test ./layers/conv -run '^$' -bench . -benchtime 5x   (SIMD matmul of the Go backend)
 //	go test ./layers/conv -run '^$' -bench . -benchtime 5x
 func BenchmarkForwardBackward(b *testing.B) {
-	specs, bySpec := testBackends(b)
+	specs, bySpec := testbackend.All(b)
 	for _, spec := range specs {
 		backend := bySpec[spec]
 		backendName, _, _ := strings.Cut(spec, ":")

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/testbackend"
 	"github.com/qzoo/qzoo/layers/conv"
 )
 
@@ -168,7 +169,7 @@ func TestOutputSizes(t *testing.T) {
 }
 
 func TestLayers1DMatchReferenceWithBias(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		x := randomArray(rand.New(rand.NewPCG(5, 6)), 2, 9, 4)
 		o := conv.Options1D{Stride: 2, Padding: 1, Dilation: 2, Groups: 2, OutputPadding: 1}
 		for _, transpose := range []bool{false, true} {
@@ -204,7 +205,7 @@ func TestLayers1DMatchReferenceWithBias(t *testing.T) {
 }
 
 func TestShapesAndVariables1D(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	store := model.NewStore()
 	g := graph.NewGraph(backend, "shapes1d")
 	x := graph.Parameter(g, "x", shapesF32(2, 320, 1))

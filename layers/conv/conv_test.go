@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -15,56 +14,9 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/testbackend"
 	"github.com/qzoo/qzoo/layers/conv"
 )
-
-// Backends are created once per test binary and shared by the tests.
-var (
-	backendsOnce   sync.Once
-	backendSpecs   []string
-	backendsBySpec map[string]compute.Backend
-	backendsErr    error
-)
-
-// testBackends returns the specs of framework.AvailableBackends (always "go" first; "onnx:..." with
-// when ONNX Runtime is installed (compiled in wherever cgo is); "xla:..." when a PJRT plugin is found) and their backends.
-func testBackends(tb testing.TB) ([]string, map[string]compute.Backend) {
-	tb.Helper()
-	backendsOnce.Do(func() {
-		backendSpecs = framework.AvailableBackends()
-		backendsBySpec = map[string]compute.Backend{}
-		for _, spec := range backendSpecs {
-			b, err := framework.NewBackendFromSpec(spec)
-			if err != nil {
-				backendsErr = err
-				return
-			}
-			backendsBySpec[spec] = b
-		}
-	})
-	if backendsErr != nil {
-		tb.Fatal(backendsErr)
-	}
-	return backendSpecs, backendsBySpec
-}
-
-// forEachBackend runs fn as a subtest, named after the backend, on every backend of testBackends.
-func forEachBackend(t *testing.T, fn func(t *testing.T, backend compute.Backend)) {
-	t.Helper()
-	specs, bySpec := testBackends(t)
-	for _, spec := range specs {
-		name, _, _ := strings.Cut(spec, ":")
-		t.Run(name, func(t *testing.T) { fn(t, bySpec[spec]) })
-	}
-}
-
-// goBackend is the pure-Go backend, for tests of graph construction that do not depend on the backend.
-func goBackend(t *testing.T) compute.Backend {
-	t.Helper()
-	_, bySpec := testBackends(t)
-	return bySpec[framework.GoBackend]
-}
 
 // array is a float64 row-major array ([B, H, W, C], [kH, kW, Cin, Cout], [B, L, C], ...) for the
 // reference implementations.
@@ -261,7 +213,7 @@ func maxAbsDiff(t *testing.T, got, want array) float64 {
 }
 
 func TestForwardMatchesReference(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		for i, c := range allCases() {
 			t.Run(c.String(), func(t *testing.T) {
 				x, k := c.data(uint64(i))
@@ -284,7 +236,7 @@ func TestForwardMatchesReference(t *testing.T) {
 //   - central finite differences of the graph's own f on a few coordinates (exact for a linear f, up to
 //     float32 rounding, so the step is 1).
 func TestGradients(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		for i, c := range allCases() {
 			t.Run(c.String(), func(t *testing.T) {
 				checkGradients(t, backend, c, uint64(100+i))
@@ -400,7 +352,7 @@ func near(a, b, tol float64) bool {
 }
 
 func TestSpaceToDepthRoundTrip(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		x := randomArray(rand.New(rand.NewPCG(1, 2)), 2, 6, 4, 3)
 		out, err := graph.CallOnceN(backend, func(x *graph.Node) []*graph.Node {
 			s := conv.SpaceToDepth(x, 2)
@@ -463,7 +415,7 @@ func layerOutput(t *testing.T, backend compute.Backend, x array, build func(scop
 }
 
 func TestLayersMatchReferenceWithBias(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
 		x := randomArray(rand.New(rand.NewPCG(3, 4)), 2, 8, 6, 3)
 		for _, transpose := range []bool{false, true} {
 			y, w, b := layerOutput(t, backend, x, func(scope *model.Scope, x *graph.Node) *graph.Node {
@@ -490,7 +442,7 @@ func TestLayersMatchReferenceWithBias(t *testing.T) {
 }
 
 func TestInitialisationBounds(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
 		in    []int
@@ -526,7 +478,7 @@ func TestInitialisationBounds(t *testing.T) {
 }
 
 func TestShapes(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
 		in    []int
@@ -583,7 +535,7 @@ func TestShapes(t *testing.T) {
 }
 
 func TestVariables(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	store := model.NewStore()
 	g := graph.NewGraph(backend, "vars")
 	x := graph.Parameter(g, "x", shapesF32(1, 8, 8, 3))
@@ -610,7 +562,7 @@ func TestVariables(t *testing.T) {
 }
 
 func TestPanicsNameTheParameter(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
 		in    []int
