@@ -8,13 +8,15 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // CheckGradient compares graph.Gradient of the scalar f with respect to each of its inputs (float64
 // tensors) against central finite differences of f itself, (f(x + h·e_j) − f(x − h·e_j))/2h with
 // h = 1e-6, on every coordinate j, computed on backend. It fails t where the two differ by more
 // than 1e-6·(1 + |∂f/∂x_j| + max_j |∂f/∂x_j|); in float64 the differences are good to about 1e-9.
-func CheckGradient(t *testing.T, backend compute.Backend, f func(inputs []*graph.Node) *graph.Node, inputs ...*tensors.Tensor) {
+// f may create variables in scope (a store with a fixed seed, shared by every evaluation).
+func CheckGradient(t *testing.T, backend compute.Backend, f func(scope *model.Scope, inputs []*graph.Node) *graph.Node, inputs ...*tensors.Tensor) {
 	t.Helper()
 	dims := make([][]int, len(inputs))
 	values := make([][]float64, len(inputs))
@@ -32,15 +34,17 @@ func CheckGradient(t *testing.T, backend compute.Backend, f func(inputs []*graph
 		}
 		return out
 	}
-	gradExec, err := graph.NewExec(backend, func(in []*graph.Node) []*graph.Node {
-		y := f(in)
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(42))
+	gradExec, err := model.NewExec(backend, store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
+		y := f(scope, in)
 		return append([]*graph.Node{y}, graph.Gradient(y, in...)...)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer gradExec.Finalize()
-	fExec, err := graph.NewExec(backend, f)
+	fExec, err := model.NewExec(backend, store, f)
 	if err != nil {
 		t.Fatal(err)
 	}
