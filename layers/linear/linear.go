@@ -3,9 +3,10 @@
 // that per-output-channel quantizers work on rows). The weight can also be given, for weights
 // derived from variables: adapted (LoRA), fake-quantized (QAT).
 //
-// It is GoMLX's layers.Dense reduced to what the zoo's checkpoints need: the variable names and
-// layouts of vaeformer ("weights" [in, out], "biases") and of llama (a given [out, in] weight, no
-// bias), and the same operations in the same order as those models computed before they shared it.
+// It is GoMLX's layers.Dense reduced to what the zoo's checkpoints need: the variable names,
+// layouts and initialisations of vaeformer ("weights" [in, out], "biases"), of llama (a given
+// [out, in] weight, no bias) and of FSQ's projections (prefixed names, PyTorch's initialisation),
+// and the same operations in the same order as those computed before they shared it.
 package linear
 
 import (
@@ -18,7 +19,7 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
-// Variable names, in the layer's scope.
+// Variable names, in the layer's scope, unless [Builder.Names] sets others.
 const (
 	VarWeights = "weights" // [in, out] (InOut) or [out, in] (OutIn)
 	VarBiases  = "biases"  // [out]
@@ -36,12 +37,14 @@ const (
 
 // Builder configures a linear layer; create it with [New], set options, call Done.
 type Builder struct {
-	scope   *model.Scope
-	x       *graph.Node
-	out     int
-	layout  Layout
-	useBias bool
-	weight  *graph.Node
+	scope                   *model.Scope
+	x                       *graph.Node
+	out                     int
+	layout                  Layout
+	useBias                 bool
+	weight                  *graph.Node
+	weightsName, biasesName string
+	weightsInit, biasesInit model.VariableInitializer
 }
 
 // New starts a linear layer from x [..., in] to [..., out]. Defaults: Layout InOut and UseBias
@@ -49,7 +52,7 @@ type Builder struct {
 // the variable "weights" drawn from U(−√(3/in), √(3/in)) (variance 1/in, LeCun's, which keeps the
 // activations' scale) and "biases" [out] set to zero.
 func New(scope *model.Scope, x *graph.Node, out int) *Builder {
-	return &Builder{scope: scope, x: x, out: out, useBias: true}
+	return &Builder{scope: scope, x: x, out: out, useBias: true, weightsName: VarWeights, biasesName: VarBiases}
 }
 
 // Layout sets the storage order of the weight. Default InOut.
@@ -71,6 +74,19 @@ func (b *Builder) Weight(w *graph.Node) *Builder {
 	return b
 }
 
+// Names sets the names of the two variables, for layers that share a scope. Default "weights" and
+// "biases".
+func (b *Builder) Names(weights, biases string) *Builder {
+	b.weightsName, b.biasesName = weights, biases
+	return b
+}
+
+// Initializers sets how the weights and the biases are initialised. Default U(±√(3/in)) and zeros.
+func (b *Builder) Initializers(weights, biases model.VariableInitializer) *Builder {
+	b.weightsInit, b.biasesInit = weights, biases
+	return b
+}
+
 // Done returns x·W (+ b), shaped [..., out].
 func (b *Builder) Done() *graph.Node {
 	x := b.x
@@ -85,15 +101,22 @@ func (b *Builder) Done() *graph.Node {
 	}
 	w := b.weight
 	if w == nil {
-		bound := math.Sqrt(3 / float64(in))
-		w = b.scope.WithInitializer(initializer.RandomUniformFn(b.scope, -bound, bound)).
-			VariableWithShape(VarWeights, shapes.Make(x.DType(), wDims...)).NodeValue(x.Graph())
+		init := b.weightsInit
+		if init == nil {
+			bound := math.Sqrt(3 / float64(in))
+			init = initializer.RandomUniformFn(b.scope, -bound, bound)
+		}
+		w = b.scope.WithInitializer(init).VariableWithShape(b.weightsName, shapes.Make(x.DType(), wDims...)).NodeValue(x.Graph())
 	} else if !w.Shape().Equal(shapes.Make(x.DType(), wDims...)) {
 		exceptions.Panicf("linear.New: Weight %s must be %v of x's dtype for x %s and out=%d", w.Shape(), wDims, x.Shape(), b.out)
 	}
 	var bias *graph.Node
 	if b.useBias {
-		bias = b.scope.WithInitializer(initializer.Zero).VariableWithShape(VarBiases, shapes.Make(x.DType(), b.out)).NodeValue(x.Graph())
+		init := b.biasesInit
+		if init == nil {
+			init = initializer.Zero
+		}
+		bias = b.scope.WithInitializer(init).VariableWithShape(b.biasesName, shapes.Make(x.DType(), b.out)).NodeValue(x.Graph())
 	}
 	flat := graph.Reshape(x, x.Shape().Size()/in, in)
 	var y *graph.Node

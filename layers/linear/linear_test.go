@@ -149,3 +149,36 @@ func TestPanicsNameTheProblem(t *testing.T) {
 		t.Errorf("panic %q, want one naming Weight and the expected [3 4]", msg)
 	}
 }
+
+// TestNamesAndInitializers gives the variables other names and constant initialisers:
+// y = Σ_i x_i·½ − 1.
+func TestNamesAndInitializers(t *testing.T) {
+	constant := func(v float64) model.VariableInitializer {
+		return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+			return graph.BroadcastToShape(graph.Scalar(g, shape.DType, v), shape)
+		}
+	}
+	store := model.NewStore()
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, x *graph.Node) *graph.Node {
+		return linear.New(scope, x, 2).Names("proj_w", "proj_b").Initializers(constant(0.5), constant(-1)).Done()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Call(tensors.FromFlatDataAndDimensions([]float32{1, 2, 3}, 1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](out[0]); !slices.Equal(got, []float32{2, 2}) {
+		t.Errorf("y = %v, want [2 2]", got)
+	}
+	var names []string
+	for v := range store.IterVariables() {
+		names = append(names, v.Path())
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"/proj_b", "/proj_w"}) {
+		t.Errorf("variables %v, want [/proj_b /proj_w]", names)
+	}
+}
