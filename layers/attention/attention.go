@@ -52,8 +52,8 @@ func (b *Builder) Causal(positions *graph.Node) *Builder {
 	return b
 }
 
-// Cache makes the keys and values this call's written into c, and the attention read every key
-// and value c holds at its positions (Causal is required).
+// Cache writes this call's keys and values into c and makes the attention read every key and
+// value c holds, at c's positions (Causal is required: it gives the queries' positions).
 func (b *Builder) Cache(c Cache) *Builder {
 	b.cache = c
 	return b

@@ -196,7 +196,7 @@ func ConvTranspose1D(x, kernel *graph.Node, o Options1D) *graph.Node {
 }
 
 // groupedProduct multiplies im2col columns cols [N, taps·C] (channel order: tap, group, channel in
-// group) by per-group kernels [G, taps·C/G, P]: out[n, (g, p)] = Σ_j cols[n, (tap, g, c)]·kernel[g, (tap, c), p].
+// group) by per-group kernels [G, taps·C/G, P]: out[n, (g, p)] = Σ_{tap, c} cols[n, (tap, g, c)]·kernel[g, (tap, c), p].
 // One group is one matrix product.
 func groupedProduct(cols, kernel *graph.Node, taps int) *graph.Node {
 	kd := kernel.Shape().Dimensions
