@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/qzoo/qzoo/internal/testbackend"
 	"github.com/qzoo/qzoo/layers/conv"
 )
 
@@ -28,7 +29,7 @@ var benchCases = []struct {
 //	GOEXPERIMENT=simd go test ./layers/conv -run '^$' -bench . -benchtime 5x   (SIMD matmul of the Go backend)
 //	go test ./layers/conv -run '^$' -bench . -benchtime 5x
 func BenchmarkForwardBackward(b *testing.B) {
-	specs, bySpec := testBackends(b)
+	specs, bySpec := testbackend.All(b)
 	for _, spec := range specs {
 		backend := bySpec[spec]
 		backendName, _, _ := strings.Cut(spec, ":")
@@ -36,13 +37,13 @@ func BenchmarkForwardBackward(b *testing.B) {
 			b.Run(backendName+"/"+bc.name, func(b *testing.B) {
 				c := bc.c
 				x, k := c.data(1)
-				var yDims [4]int
+				var yDims []int
 				if c.transpose {
-					yDims = [4]int{c.batch, conv.TransposeOutputSize(c.h, c.kernel, c.stride, c.pad), conv.TransposeOutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
+					yDims = []int{c.batch, conv.TransposeOutputSize(c.h, c.kernel, c.stride, c.pad), conv.TransposeOutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
 				} else {
-					yDims = [4]int{c.batch, conv.OutputSize(c.h, c.kernel, c.stride, c.pad), conv.OutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
+					yDims = []int{c.batch, conv.OutputSize(c.h, c.kernel, c.stride, c.pad), conv.OutputSize(c.w, c.kernel, c.stride, c.pad), c.cout}
 				}
-				r := randomArray4(rand.New(rand.NewPCG(2, 3)), yDims[0], yDims[1], yDims[2], yDims[3])
+				r := randomArray(rand.New(rand.NewPCG(2, 3)), yDims...)
 				exec, err := graph.NewExec(backend, func(in []*graph.Node) []*graph.Node {
 					y := c.apply(in[0], in[1])
 					return graph.Gradient(graph.ReduceAllSum(graph.Mul(y, in[2])), in[0], in[1])

@@ -8,16 +8,16 @@ import (
 // OutputSize is the spatial output size of [Conv2D], as PyTorch's Conv2d computes it:
 // ⌊(in + 2·padding − kernel)/stride⌋ + 1, or 0 when the padded input is smaller than the kernel.
 func OutputSize(in, kernel, stride, padding int) int {
-	if in+2*padding < kernel || stride < 1 {
+	if stride < 1 {
 		return 0
 	}
-	return (in+2*padding-kernel)/stride + 1
+	return Conv1DOutputSize(in, kernel, Options1D{Stride: stride, Padding: padding})
 }
 
 // TransposeOutputSize is the spatial output size of [ConvTranspose2D], as PyTorch's ConvTranspose2d
 // computes it (without output_padding): (in − 1)·stride − 2·padding + kernel.
 func TransposeOutputSize(in, kernel, stride, padding int) int {
-	return (in-1)*stride - 2*padding + kernel
+	return ConvTranspose1DOutputSize(in, kernel, Options1D{Stride: stride, Padding: padding})
 }
 
 // Conv2D is PyTorch's conv2d (without bias) on NHWC tensors: x [B, H, W, Cin], kernel [kH, kW, Cin, Cout]

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -14,73 +14,36 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/testbackend"
 	"github.com/qzoo/qzoo/layers/conv"
 )
 
-// Backends are created once per test binary and shared by the tests.
-var (
-	backendsOnce   sync.Once
-	backendSpecs   []string
-	backendsBySpec map[string]compute.Backend
-	backendsErr    error
-)
-
-// testBackends returns the specs of framework.AvailableBackends (always "go" first; "onnx:..." with
-// when ONNX Runtime is installed (compiled in wherever cgo is); "xla:..." when a PJRT plugin is found) and their backends.
-func testBackends(tb testing.TB) ([]string, map[string]compute.Backend) {
-	tb.Helper()
-	backendsOnce.Do(func() {
-		backendSpecs = framework.AvailableBackends()
-		backendsBySpec = map[string]compute.Backend{}
-		for _, spec := range backendSpecs {
-			b, err := framework.NewBackendFromSpec(spec)
-			if err != nil {
-				backendsErr = err
-				return
-			}
-			backendsBySpec[spec] = b
-		}
-	})
-	if backendsErr != nil {
-		tb.Fatal(backendsErr)
-	}
-	return backendSpecs, backendsBySpec
-}
-
-// forEachBackend runs fn as a subtest, named after the backend, on every backend of testBackends.
-func forEachBackend(t *testing.T, fn func(t *testing.T, backend compute.Backend)) {
-	t.Helper()
-	specs, bySpec := testBackends(t)
-	for _, spec := range specs {
-		name, _, _ := strings.Cut(spec, ":")
-		t.Run(name, func(t *testing.T) { fn(t, bySpec[spec]) })
-	}
-}
-
-// goBackend is the pure-Go backend, for tests of graph construction that do not depend on the backend.
-func goBackend(t *testing.T) compute.Backend {
-	t.Helper()
-	_, bySpec := testBackends(t)
-	return bySpec[framework.GoBackend]
-}
-
-// array4 is a float64 NHWC (or [kH, kW, Cin, Cout]) array for the reference implementations.
-type array4 struct {
-	dims [4]int
+// array is a float64 row-major array ([B, H, W, C], [kH, kW, Cin, Cout], [B, L, C], ...) for the
+// reference implementations.
+type array struct {
+	dims []int
 	data []float64
 }
 
-func newArray4(d0, d1, d2, d3 int) array4 {
-	return array4{dims: [4]int{d0, d1, d2, d3}, data: make([]float64, d0*d1*d2*d3)}
+func newArray(dims ...int) array {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	return array{dims: slices.Clone(dims), data: make([]float64, n)}
 }
 
-func (a array4) index(i0, i1, i2, i3 int) int {
-	return ((i0*a.dims[1]+i1)*a.dims[2]+i2)*a.dims[3] + i3
+// index is the flat position of the element at idx (one index per axis).
+func (a array) index(idx ...int) int {
+	i := 0
+	for axis, d := range a.dims {
+		i = i*d + idx[axis]
+	}
+	return i
 }
 
-func randomArray4(rng *rand.Rand, d0, d1, d2, d3 int) array4 {
-	a := newArray4(d0, d1, d2, d3)
+func randomArray(rng *rand.Rand, dims ...int) array {
+	a := newArray(dims...)
 	for i := range a.data {
 		// Values exactly representable in float32, so the graph sees the same numbers as the reference.
 		a.data[i] = float64(float32(2*rng.Float64() - 1))
@@ -88,21 +51,17 @@ func randomArray4(rng *rand.Rand, d0, d1, d2, d3 int) array4 {
 	return a
 }
 
-func (a array4) tensor() *tensors.Tensor {
+func (a array) tensor() *tensors.Tensor {
 	flat := make([]float32, len(a.data))
 	for i, v := range a.data {
 		flat[i] = float32(v)
 	}
-	return tensors.FromFlatDataAndDimensions(flat, a.dims[:]...)
+	return tensors.FromFlatDataAndDimensions(flat, a.dims...)
 }
 
-func fromTensor(t *testing.T, x *tensors.Tensor) array4 {
+func fromTensor(t *testing.T, x *tensors.Tensor) array {
 	t.Helper()
-	dims := x.Shape().Dimensions
-	if len(dims) != 4 {
-		t.Fatalf("tensor shape %s, want rank 4", x.Shape())
-	}
-	a := newArray4(dims[0], dims[1], dims[2], dims[3])
+	a := newArray(x.Shape().Dimensions...)
 	for i, v := range tensors.MustCopyFlatData[float32](x) {
 		a.data[i] = float64(v)
 	}
@@ -111,11 +70,11 @@ func fromTensor(t *testing.T, x *tensors.Tensor) array4 {
 
 // refConv2D is PyTorch's conv2d definition written as plain loops:
 // y[b,Y,X,o] = Σ_{i,j,c} x[b, s·Y+i−p, s·X+j−p, c]·k[i,j,c,o], out-of-range x being zero.
-func refConv2D(x, k array4, s, p int) array4 {
+func refConv2D(x, k array, s, p int) array {
 	batch, h, w, cin := x.dims[0], x.dims[1], x.dims[2], x.dims[3]
 	kh, kw, cout := k.dims[0], k.dims[1], k.dims[3]
 	ho, wo := (h+2*p-kh)/s+1, (w+2*p-kw)/s+1
-	y := newArray4(batch, ho, wo, cout)
+	y := newArray(batch, ho, wo, cout)
 	for b := range batch {
 		for oy := range ho {
 			for ox := range wo {
@@ -142,11 +101,11 @@ func refConv2D(x, k array4, s, p int) array4 {
 
 // refConvTranspose2D is PyTorch's conv_transpose2d definition written as plain loops, in its scatter
 // form: every input pixel x[b,y,x,c] adds x·k[i,j,c,o] to y[b, s·y−p+i, s·x−p+j, o] when inside.
-func refConvTranspose2D(x, k array4, s, p int) array4 {
+func refConvTranspose2D(x, k array, s, p int) array {
 	batch, h, w, cin := x.dims[0], x.dims[1], x.dims[2], x.dims[3]
 	kh, kw, cout := k.dims[0], k.dims[1], k.dims[3]
 	ho, wo := (h-1)*s-2*p+kh, (w-1)*s-2*p+kw
-	y := newArray4(batch, ho, wo, cout)
+	y := newArray(batch, ho, wo, cout)
 	for b := range batch {
 		for iy := range h {
 			for ix := range w {
@@ -170,7 +129,28 @@ func refConvTranspose2D(x, k array4, s, p int) array4 {
 	return y
 }
 
-// convCase is one configuration of a convolution kind, with a small input.
+// bilinearCase is one configuration of a convolution with a small input: its graph op, its plain-Go
+// reference and its random data. The forward and gradient tests run every case on every backend.
+type bilinearCase interface {
+	fmt.Stringer
+	apply(x, k *graph.Node) *graph.Node
+	ref(x, k array) array
+	data(seed uint64) (x, k array)
+}
+
+// allCases are the 2-D cases, then the 1-D ones.
+func allCases() []bilinearCase {
+	var cases []bilinearCase
+	for _, c := range convCases {
+		cases = append(cases, c)
+	}
+	for _, c := range conv1DCases {
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// convCase is one configuration of a 2-D convolution kind, with a small input.
 type convCase struct {
 	transpose              bool
 	kernel, stride, pad    int
@@ -192,16 +172,16 @@ func (c convCase) apply(x, k *graph.Node) *graph.Node {
 	return conv.Conv2D(x, k, c.stride, c.pad)
 }
 
-func (c convCase) ref(x, k array4) array4 {
+func (c convCase) ref(x, k array) array {
 	if c.transpose {
 		return refConvTranspose2D(x, k, c.stride, c.pad)
 	}
 	return refConv2D(x, k, c.stride, c.pad)
 }
 
-func (c convCase) data(seed uint64) (x, k array4) {
+func (c convCase) data(seed uint64) (x, k array) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	return randomArray4(rng, c.batch, c.h, c.w, c.cin), randomArray4(rng, c.kernel, c.kernel, c.cin, c.cout)
+	return randomArray(rng, c.batch, c.h, c.w, c.cin), randomArray(rng, c.kernel, c.kernel, c.cin, c.cout)
 }
 
 // The kinds the zoo uses (first four), then odd sizes, odd kernels with stride, and larger strides.
@@ -220,9 +200,9 @@ var convCases = []convCase{
 	{transpose: true, kernel: 5, stride: 3, pad: 2, batch: 1, h: 3, w: 4, cin: 2, cout: 3},
 }
 
-func maxAbsDiff(t *testing.T, got, want array4) float64 {
+func maxAbsDiff(t *testing.T, got, want array) float64 {
 	t.Helper()
-	if got.dims != want.dims {
+	if !slices.Equal(got.dims, want.dims) {
 		t.Fatalf("shape %v, want %v", got.dims, want.dims)
 	}
 	var d float64
@@ -233,8 +213,8 @@ func maxAbsDiff(t *testing.T, got, want array4) float64 {
 }
 
 func TestForwardMatchesReference(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
-		for i, c := range convCases {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		for i, c := range allCases() {
 			t.Run(c.String(), func(t *testing.T) {
 				x, k := c.data(uint64(i))
 				got, err := graph.CallOnce(backend, c.apply, x.tensor(), k.tensor())
@@ -256,8 +236,8 @@ func TestForwardMatchesReference(t *testing.T) {
 //   - central finite differences of the graph's own f on a few coordinates (exact for a linear f, up to
 //     float32 rounding, so the step is 1).
 func TestGradients(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
-		for i, c := range convCases {
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		for i, c := range allCases() {
 			t.Run(c.String(), func(t *testing.T) {
 				checkGradients(t, backend, c, uint64(100+i))
 			})
@@ -265,10 +245,10 @@ func TestGradients(t *testing.T) {
 	})
 }
 
-func checkGradients(t *testing.T, backend compute.Backend, c convCase, seed uint64) {
+func checkGradients(t *testing.T, backend compute.Backend, c bilinearCase, seed uint64) {
 	x, k := c.data(seed)
 	yRef := c.ref(x, k)
-	r := randomArray4(rand.New(rand.NewPCG(seed, 11)), yRef.dims[0], yRef.dims[1], yRef.dims[2], yRef.dims[3])
+	r := randomArray(rand.New(rand.NewPCG(seed, 11)), yRef.dims...)
 	objective := func(x, k, r *graph.Node) *graph.Node { return graph.ReduceAllSum(graph.Mul(c.apply(x, k), r)) }
 	gradExec, err := graph.NewExec(backend, func(in []*graph.Node) []*graph.Node {
 		f := objective(in[0], in[1], in[2])
@@ -298,8 +278,8 @@ func checkGradients(t *testing.T, backend compute.Backend, c convCase, seed uint
 
 	// Exact directional derivatives from the reference: ∂f/∂x_i = ⟨conv(e_i, k), r⟩.
 	scale := max(maxAbs(gx.data), maxAbs(gk.data))
-	unit := func(a array4, i int) array4 {
-		e := newArray4(a.dims[0], a.dims[1], a.dims[2], a.dims[3])
+	unit := func(a array, i int) array {
+		e := newArray(a.dims...)
 		e.data[i] = 1
 		return e
 	}
@@ -324,15 +304,15 @@ func checkGradients(t *testing.T, backend compute.Backend, c convCase, seed uint
 		t.Fatal(err)
 	}
 	defer fExec.Finalize()
-	evalF := func(x, k array4) float64 {
+	evalF := func(x, k array) float64 {
 		out, err := fExec.Call(x.tensor(), k.tensor(), r.tensor())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return float64(tensors.MustCopyFlatData[float32](out[0])[0])
 	}
-	shifted := func(a array4, i int, delta float64) array4 {
-		b := array4{dims: a.dims, data: append([]float64(nil), a.data...)}
+	shifted := func(a array, i int, delta float64) array {
+		b := array{dims: a.dims, data: append([]float64(nil), a.data...)}
 		b.data[i] += delta
 		return b
 	}
@@ -372,8 +352,8 @@ func near(a, b, tol float64) bool {
 }
 
 func TestSpaceToDepthRoundTrip(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
-		x := randomArray4(rand.New(rand.NewPCG(1, 2)), 2, 6, 4, 3)
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		x := randomArray(rand.New(rand.NewPCG(1, 2)), 2, 6, 4, 3)
 		out, err := graph.CallOnceN(backend, func(x *graph.Node) []*graph.Node {
 			s := conv.SpaceToDepth(x, 2)
 			return []*graph.Node{s, conv.DepthToSpace(s, 2)}
@@ -382,7 +362,7 @@ func TestSpaceToDepthRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := fromTensor(t, out[0])
-		if s.dims != [4]int{2, 3, 2, 12} {
+		if !slices.Equal(s.dims, []int{2, 3, 2, 12}) {
 			t.Fatalf("SpaceToDepth shape %v, want [2 3 2 12]", s.dims)
 		}
 		for b := range 2 {
@@ -405,7 +385,7 @@ func TestSpaceToDepthRoundTrip(t *testing.T) {
 }
 
 // layerOutput runs a freshly built layer on x and returns its output and variables.
-func layerOutput(t *testing.T, backend compute.Backend, x array4, build func(scope *model.Scope, x *graph.Node) *graph.Node) (y, weights array4, biases []float64) {
+func layerOutput(t *testing.T, backend compute.Backend, x array, build func(scope *model.Scope, x *graph.Node) *graph.Node) (y, weights array, biases []float64) {
 	t.Helper()
 	store := model.NewStore()
 	store.SetParam(model.ParamInitialSeed, int64(42))
@@ -435,8 +415,8 @@ func layerOutput(t *testing.T, backend compute.Backend, x array4, build func(sco
 }
 
 func TestLayersMatchReferenceWithBias(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, backend compute.Backend) {
-		x := randomArray4(rand.New(rand.NewPCG(3, 4)), 2, 8, 6, 3)
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		x := randomArray(rand.New(rand.NewPCG(3, 4)), 2, 8, 6, 3)
 		for _, transpose := range []bool{false, true} {
 			y, w, b := layerOutput(t, backend, x, func(scope *model.Scope, x *graph.Node) *graph.Node {
 				if transpose {
@@ -444,7 +424,7 @@ func TestLayersMatchReferenceWithBias(t *testing.T) {
 				}
 				return conv.New(scope, x, 5).KernelSize(4).Stride(2).Padding(1).Done()
 			})
-			if len(b) != 5 || w.dims != [4]int{4, 4, 3, 5} {
+			if len(b) != 5 || !slices.Equal(w.dims, []int{4, 4, 3, 5}) {
 				t.Fatalf("transpose=%v: weights %v and %d biases, want [4 4 3 5] and 5", transpose, w.dims, len(b))
 			}
 			want := refConv2D(x, w, 2, 1)
@@ -462,21 +442,28 @@ func TestLayersMatchReferenceWithBias(t *testing.T) {
 }
 
 func TestInitialisationBounds(t *testing.T) {
-	backend := goBackend(t)
-	x := newArray4(1, 4, 4, 8)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
+		in    []int
 		build func(scope *model.Scope, x *graph.Node) *graph.Node
 		fanIn int
 	}{
-		{"conv", func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 16).KernelSize(3).Done() }, 8 * 9},
-		{"transpose", func(s *model.Scope, x *graph.Node) *graph.Node {
+		{"conv", []int{1, 4, 4, 8}, func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New(s, x, 16).KernelSize(3).Done() }, 8 * 9},
+		{"transpose", []int{1, 4, 4, 8}, func(s *model.Scope, x *graph.Node) *graph.Node {
 			return conv.Transpose(s, x, 6).KernelSize(4).Stride(2).Padding(1).Done()
 		}, 6 * 16},
+		{"conv1d", []int{1, 16, 8}, func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New1D(s, x, 32).KernelSize(3).Done() }, 8 * 3},
+		{"conv1d groups", []int{1, 16, 8}, func(s *model.Scope, x *graph.Node) *graph.Node {
+			return conv.New1D(s, x, 64).KernelSize(5).Groups(4).Done()
+		}, 2 * 5},
+		{"transpose1d groups", []int{1, 16, 8}, func(s *model.Scope, x *graph.Node) *graph.Node {
+			return conv.Transpose1D(s, x, 12).KernelSize(4).Stride(2).Padding(1).Groups(2).Done()
+		}, 6 * 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, w, b := layerOutput(t, backend, x, tc.build)
+			_, w, b := layerOutput(t, backend, newArray(tc.in...), tc.build)
 			bound := 1 / math.Sqrt(float64(tc.fanIn))
 			wMax, bMax := maxAbs(w.data), maxAbs(b)
 			// With hundreds of uniform draws the largest is within a few percent of the bound.
@@ -491,7 +478,7 @@ func TestInitialisationBounds(t *testing.T) {
 }
 
 func TestShapes(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
 		in    []int
@@ -548,7 +535,7 @@ func TestShapes(t *testing.T) {
 }
 
 func TestVariables(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	store := model.NewStore()
 	g := graph.NewGraph(backend, "vars")
 	x := graph.Parameter(g, "x", shapesF32(1, 8, 8, 3))
@@ -575,7 +562,7 @@ func TestVariables(t *testing.T) {
 }
 
 func TestPanicsNameTheParameter(t *testing.T) {
-	backend := goBackend(t)
+	backend := testbackend.Go(t)
 	tests := []struct {
 		name  string
 		in    []int
@@ -598,6 +585,34 @@ func TestPanicsNameTheParameter(t *testing.T) {
 			}, "Padding"},
 		{"space-to-depth of odd size", []int{1, 5, 4, 1},
 			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.SpaceToDepth(x, 2) }, "block"},
+		{"1-D: missing kernel size", []int{1, 8, 2},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New1D(s, x, 2).Done() }, "KernelSize"},
+		{"1-D: NHWC input", []int{1, 4, 4, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node { return conv.New1D(s, x, 2).KernelSize(3).Done() }, "[batch, time, channels]"},
+		{"1-D: dilated kernel longer than input", []int{1, 4, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New1D(s, x, 2).KernelSize(3).Dilation(2).Done()
+			}, "Dilation"},
+		{"1-D: zero stride", []int{1, 8, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New1D(s, x, 2).KernelSize(3).Stride(0).Done()
+			}, "Stride"},
+		{"1-D: groups not dividing the channels", []int{1, 8, 3},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New1D(s, x, 4).KernelSize(3).Groups(2).Done()
+			}, "Groups"},
+		{"1-D: output padding on a convolution", []int{1, 8, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.New1D(s, x, 2).KernelSize(3).OutputPadding(1).Done()
+			}, "OutputPadding"},
+		{"1-D: output padding not below stride or dilation", []int{1, 8, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.Transpose1D(s, x, 2).KernelSize(4).Stride(2).OutputPadding(2).Done()
+			}, "OutputPadding"},
+		{"1-D: padding removing the whole output", []int{1, 1, 1},
+			func(s *model.Scope, x *graph.Node) *graph.Node {
+				return conv.Transpose1D(s, x, 2).KernelSize(2).Padding(1).Done()
+			}, "Padding"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
-// Package conv implements 2D convolutions and transposed convolutions on NHWC tensors with exactly
-// PyTorch's Conv2d / ConvTranspose2d semantics, built only from ops whose gradients are right on every
-// GoMLX backend: zero padding, contiguous slices, concatenation, reshape, transpose and matrix products.
+// Package conv implements 1-D and 2-D convolutions and transposed convolutions on channels-last
+// tensors ([B, L, C] and NHWC) with exactly PyTorch's Conv1d / ConvTranspose1d / Conv2d /
+// ConvTranspose2d semantics, built only from ops whose gradients are right on every GoMLX backend
+// (the pure-Go one and ONNX Runtime included): zero padding, contiguous slices, concatenation,
+// reshape, transpose and matrix products.
 //
 // Why not graph.Convolve: in GoMLX v0.28 its input gradient is wrong for even kernel sizes (Euler's
 // identity below fails), and the ONNX backend cannot differentiate strided convolutions or strided
@@ -46,11 +48,40 @@
 // followed by U = DepthToSpace(V, s) and the crop y = U[p : p+Ho, p : p+Wo]. ConvTranspose2d(k=4, s=2,
 // p=1) is thus "pad 1, 2×2 convolution to 4·Cout channels, depth-to-space(2), crop 1 on each side".
 //
+// # 1-D convolution
+//
+// For x [B, L, Cin], kernel w [k, Cin/G, Cout] (PyTorch's Conv1d weight [Cout, Cin/G, k] permuted by
+// (2, 1, 0)), stride s, padding p, dilation d and G groups,
+//
+//	y[b, t, o] = bias[o] + Σ_{i<k} Σ_{c<Cin/G} xp[b, s·t + d·i, g·Cin/G + c] · w[i, c, o],  g = ⌊o·G/Cout⌋,
+//	L_out = ⌊(L + 2p − d·(k − 1) − 1)/s⌋ + 1.
+//
+// Writing d·i = s·a_i + r_i (0 ≤ r_i < s) and cutting xp into blocks of s positions, B[τ, r] =
+// xp[s·τ + r], tap i reads B[t + a_i, r_i] for t < L_out: a contiguous slice of the blocks. xp is cut
+// (or zero-extended) to s·(L_out + ⌊d(k−1)/s⌋) positions, exactly the blocks the taps read; the k
+// slices are concatenated along channels (order i, c) and multiplied by w reshaped to [k·Cin, Cout]
+// (with groups, one matrix product per group, batched). Unlike the 2-D case no kernel entry is zero.
+//
+// # Transposed 1-D convolution
+//
+// For kernel w [k, Cin, Cout/G] (PyTorch's ConvTranspose1d weight [Cin, Cout/G, k] permuted by (2, 0, 1)),
+//
+//	y[b, Y, o] = bias[o] + Σ_{t,i,c : Y = s·t − p + d·i} x[b, t, c] · w[i, c, o − g·Cout/G],  c in o's group g,
+//	L_out = (L − 1)·s − 2p + d·(k − 1) + output_padding + 1.
+//
+// With w_d the kernel dilated by d (d − 1 zeros between taps, d(k−1)+1 positions) and A = ⌊d(k−1)/s⌋,
+// the uncropped output U at Y = s·Z + ρ (0 ≤ ρ < s) is Σ_{a≤A} x[Z − a]·w_d[s·a + ρ]: with x
+// zero-padded by A at each end this is a stride-1 convolution with A + 1 taps producing s·Cout
+// channels, V[Z, (ρ, o)], followed by depth-to-space (U[s·Z + ρ] = V[Z, ρ]), zero extension for
+// output_padding past the last tap, and the crop y = U[p : p + L_out]. ConvTranspose1d(k=2s,
+// stride s, padding p) is thus "pad 1, 2-tap convolution to s·Cout channels, interleave, crop p".
+//
 // # Initialisation
 //
 // Weights and biases are drawn from U(−1/√fan_in, 1/√fan_in), PyTorch's default (kaiming_uniform_ with
-// a = √5 for the weights, the same bound for the biases). Like PyTorch, fan_in is Cin·k² for Conv2d and
-// Cout·k² for ConvTranspose2d (PyTorch takes it from the weight's second axis).
+// a = √5 for the weights, the same bound for the biases). Like PyTorch, fan_in is Cin·k² for Conv2d,
+// Cout·k² for ConvTranspose2d, (Cin/G)·k for Conv1d and (Cout/G)·k for ConvTranspose1d (PyTorch takes
+// it from the weight's second axis).
 //
 // # Checking gradients
 //

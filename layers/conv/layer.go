@@ -91,13 +91,7 @@ func (b *Builder) Done() *graph.Node {
 	if b.transpose {
 		fanIn = b.outChannels * k * k
 	}
-	bound := 1 / math.Sqrt(float64(fanIn))
-	scope := b.scope.In("%s", subScope)
-	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
-
-	dtype := b.x.DType()
-	g := b.x.Graph()
-	weights := scope.VariableWithShape("weights", shapes.Make(dtype, k, k, cin, b.outChannels)).NodeValue(g)
+	scope, weights := newWeights(b.scope.In("%s", subScope), b.x, fanIn, k, k, cin, b.outChannels)
 	var y *graph.Node
 	if b.transpose {
 		y = ConvTranspose2D(b.x, weights, b.stride, b.padding)
@@ -105,8 +99,151 @@ func (b *Builder) Done() *graph.Node {
 		y = Conv2D(b.x, weights, b.stride, b.padding)
 	}
 	if b.useBias {
-		biases := scope.VariableWithShape("biases", shapes.Make(dtype, b.outChannels)).NodeValue(g)
-		y = graph.Add(y, graph.Reshape(biases, 1, 1, 1, b.outChannels))
+		y = addBiases(scope, y)
+	}
+	return y
+}
+
+// newWeights creates the variable "weights" of the given dims in scope, drawn from
+// U(−1/√fanIn, 1/√fanIn), and returns scope with that initialiser (for the biases) and the weights.
+func newWeights(scope *model.Scope, x *graph.Node, fanIn int, dims ...int) (*model.Scope, *graph.Node) {
+	bound := 1 / math.Sqrt(float64(fanIn))
+	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
+	return scope, scope.VariableWithShape("weights", shapes.Make(x.DType(), dims...)).NodeValue(x.Graph())
+}
+
+// addBiases adds the variable "biases" [C] of scope to y [..., C].
+func addBiases(scope *model.Scope, y *graph.Node) *graph.Node {
+	c := y.Shape().Dimensions[y.Rank()-1]
+	biases := scope.VariableWithShape("biases", shapes.Make(y.DType(), c)).NodeValue(y.Graph())
+	dims := make([]int, y.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[len(dims)-1] = c
+	return graph.Add(y, graph.Reshape(biases, dims...))
+}
+
+// Builder1D configures a 1-D convolution layer; create it with [New1D] or [Transpose1D], set options,
+// call Done.
+type Builder1D struct {
+	scope       *model.Scope
+	x           *graph.Node
+	outChannels int
+	kernelSize  int
+	options     Options1D
+	useBias     bool
+	transpose   bool
+}
+
+// New1D starts a Conv1d layer on x [B, L, Cin] with outChannels output channels, equal to PyTorch's
+// nn.Conv1d(Cin, outChannels, KernelSize, Stride, Padding, Dilation, Groups, bias=UseBias) on
+// channels-last data. KernelSize must be set; Stride, Dilation and Groups default to 1, Padding to 0
+// and UseBias to true, as in PyTorch. The output is [B, L_out, outChannels] with
+// L_out = ⌊(L + 2·Padding − Dilation·(KernelSize − 1) − 1)/Stride⌋ + 1 ([Conv1DOutputSize]).
+//
+// Done creates the variables "weights" [k, Cin/Groups, outChannels] and "biases" [outChannels] in the
+// sub-scope "conv1d" of scope, so each layer needs its own scope, e.g. scope.In("enc1").
+func New1D(scope *model.Scope, x *graph.Node, outChannels int) *Builder1D {
+	return &Builder1D{scope: scope, x: x, outChannels: outChannels, useBias: true,
+		options: Options1D{Stride: 1, Dilation: 1, Groups: 1}}
+}
+
+// Transpose1D starts a ConvTranspose1d layer on x [B, L, Cin] with outChannels output channels, equal
+// to PyTorch's nn.ConvTranspose1d(Cin, outChannels, KernelSize, Stride, Padding, OutputPadding,
+// Groups, bias=UseBias, Dilation) on channels-last data, with the same defaults as [New1D] and
+// OutputPadding 0. The output is [B, L_out, outChannels] with
+// L_out = (L − 1)·Stride − 2·Padding + Dilation·(KernelSize − 1) + OutputPadding + 1
+// ([ConvTranspose1DOutputSize]); KernelSize(2s).Stride(s).Padding(s/2) multiplies an even s's L by s.
+//
+// Done creates the variables "weights" [k, Cin, outChannels/Groups] and "biases" [outChannels] in the
+// sub-scope "conv_transpose1d" of scope.
+func Transpose1D(scope *model.Scope, x *graph.Node, outChannels int) *Builder1D {
+	b := New1D(scope, x, outChannels)
+	b.transpose = true
+	return b
+}
+
+// KernelSize sets the number of taps k. Required.
+func (b *Builder1D) KernelSize(k int) *Builder1D {
+	b.kernelSize = k
+	return b
+}
+
+// Stride sets the stride. Default 1.
+func (b *Builder1D) Stride(s int) *Builder1D {
+	b.options.Stride = s
+	return b
+}
+
+// Padding sets the zeros added at each end of the time axis (for Transpose1D: the positions removed
+// from each end of the output, as in PyTorch). Default 0.
+func (b *Builder1D) Padding(p int) *Builder1D {
+	b.options.Padding = p
+	return b
+}
+
+// Dilation sets the spacing between the kernel's taps. Default 1.
+func (b *Builder1D) Dilation(d int) *Builder1D {
+	b.options.Dilation = d
+	return b
+}
+
+// Groups sets the number of channel groups (Groups = Cin is a depthwise convolution). Both channel
+// counts must be multiples of it. Default 1.
+func (b *Builder1D) Groups(g int) *Builder1D {
+	b.options.Groups = g
+	return b
+}
+
+// OutputPadding sets the positions added at the end of a Transpose1D's output, smaller than Stride
+// or Dilation. Default 0; New1D refuses any other value.
+func (b *Builder1D) OutputPadding(p int) *Builder1D {
+	b.options.OutputPadding = p
+	return b
+}
+
+// UseBias sets whether a learned bias is added to each output channel. Default true.
+func (b *Builder1D) UseBias(useBias bool) *Builder1D {
+	b.useBias = useBias
+	return b
+}
+
+// Done creates the variables (initialised like PyTorch, see the package doc) and returns the layer's
+// output [B, L_out, outChannels].
+func (b *Builder1D) Done() *graph.Node {
+	caller, subScope := "conv.New1D", "conv1d"
+	if b.transpose {
+		caller, subScope = "conv.Transpose1D", "conv_transpose1d"
+	}
+	_, _, cin := nlc(caller, b.x)
+	if b.kernelSize < 1 {
+		exceptions.Panicf("%s: KernelSize must be set to a positive value (e.g. .KernelSize(3)), got %d", caller, b.kernelSize)
+	}
+	if b.outChannels < 1 {
+		exceptions.Panicf("%s: outChannels must be positive, got %d", caller, b.outChannels)
+	}
+	// The options' zero values mean "default" for direct calls; here they were set explicitly.
+	for _, o := range []struct {
+		name  string
+		value int
+	}{{"Stride", b.options.Stride}, {"Dilation", b.options.Dilation}, {"Groups", b.options.Groups}} {
+		if o.value < 1 {
+			exceptions.Panicf("%s: %s must be ≥ 1, got %d", caller, o.name, o.value)
+		}
+	}
+	k, groups := b.kernelSize, b.options.Groups
+	checkGroups(caller, cin, b.outChannels, groups)
+	// PyTorch's fan_in is the weight's second axis times k: Cin/G for Conv1d [Cout, Cin/G, k], Cout/G for
+	// ConvTranspose1d [Cin, Cout/G, k].
+	fanIn, dims, conv := cin/groups*k, []int{k, cin / groups, b.outChannels}, Conv1D
+	if b.transpose {
+		fanIn, dims, conv = b.outChannels/groups*k, []int{k, cin, b.outChannels / groups}, ConvTranspose1D
+	}
+	scope, weights := newWeights(b.scope.In("%s", subScope), b.x, fanIn, dims...)
+	y := conv(b.x, weights, b.options)
+	if b.useBias {
+		y = addBiases(scope, y)
 	}
 	return y
 }

@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/linear"
 )
 
 // ParamFSQLevels lists the FSQ levels L_i ≥ 2, one per quantized dimension, e.g. "8,5,5,5".
@@ -279,11 +279,8 @@ func (f *FSQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 // project is the dense layer x·W + b of the projection named name, from x's last dimension to
 // out dimensions.
 func (f *FSQ) project(scope *model.Scope, name string, x *graph.Node, out int) *graph.Node {
-	in := x.Shape().Dimensions[x.Rank()-1]
-	init := linearInitializer(scope, in)
-	w := variable(scope, name+"_weights", shapes.Make(x.DType(), in, out), init).NodeValue(x.Graph())
-	b := variable(scope, name+"_bias", shapes.Make(x.DType(), out), init).NodeValue(x.Graph())
-	return graph.Add(graph.MatMul(x, w), graph.InsertAxes(b, 0))
+	init := linearInitializer(scope, x.Shape().Dimensions[x.Rank()-1])
+	return linear.New(scope, x, out).Names(name+"_weights", name+"_bias").Initializers(init, init).Done()
 }
 
 // Decode implements Decoder: the grid point of each code (the sum over the stages of a

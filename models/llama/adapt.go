@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/qat"
 )
 
@@ -125,9 +126,7 @@ func Linear(scope *model.Scope, x *graph.Node, out int) *graph.Node {
 		x = qat.LSQActivation(scope.In("lsq_input"), x, a.activationBits)
 	}
 	w := EffectiveWeight(scope, x.Graph(), out, in)
-	dims := x.Shape().Clone().Dimensions
-	dims[len(dims)-1] = out
-	return graph.Reshape(graph.Einsum("ni,oi->no", graph.Reshape(x, -1, in), w), dims...)
+	return linear.New(scope, x, out).Layout(linear.OutIn).Weight(w).UseBias(false).Done()
 }
 
 // EffectiveWeight is the weight [out, in] the linear layer of scope computes with: the base

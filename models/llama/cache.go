@@ -71,7 +71,8 @@ func (c *Cache) Stacked() (keys, values *graph.Node) {
 }
 
 // Update writes k and v [B, T, H_kv, h] at positions start…start+T−1 and returns the whole
-// cache's keys and values with their positions [S].
+// cache's keys and values with their positions [S]: the attention.Cache that Block passes to the
+// shared attention layer.
 func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
 	zero := graph.Scalar(g, dtypes.Int32, 0)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/qzoo/qzoo/layers/position"
 )
 
 // Config is the architecture of a llama2.c model: the 7 int32 of a legacy checkpoint header.
@@ -329,7 +331,6 @@ func ropeTables(c Config) (real, imag []float32) {
 }
 
 // RoPEFrequency is θ_i = 10000^(−2i/headDim), the rotation rate of pair i (Su et al. 2021,
-// RoFormer eq. 15; llama2.c pairs adjacent coordinates 2i, 2i+1).
-func RoPEFrequency(i, headDim int) float64 {
-	return 1 / math.Pow(10000, float64(2*i)/float64(headDim))
-}
+// RoFormer eq. 15; llama2.c pairs adjacent coordinates 2i, 2i+1): [position.RoPEFrequency], the
+// rate the graph's RoPE uses, so that the tables written to llama2.c files match it.
+func RoPEFrequency(i, headDim int) float64 { return position.RoPEFrequency(i, headDim) }

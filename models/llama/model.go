@@ -19,18 +19,20 @@
 //
 // Weights keep llama2.c's (PyTorch's) [out, in] layout, so per-output-channel quantizers work on
 // rows, and every linear layer goes through [Linear], where adapters (LoRA) and fake
-// quantization hook in.
+// quantization hook in. The layers are the zoo's shared ones: layers/linear, layers/norm (RMSNorm),
+// layers/attention (grouped queries, causal by position, the cache) and layers/position (RoPE).
 package llama
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/qzoo/qzoo/layers/attention"
+	"github.com/qzoo/qzoo/layers/norm"
+	"github.com/qzoo/qzoo/layers/position"
 )
 
 // Hyperparameters of the architecture. Their defaults are stories260K's; a checkpoint loaded
@@ -114,7 +116,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 	x := graph.Gather(emb, graph.InsertAxes(tokens, -1)) // [B, T, d]
 	x.AssertDims(batch, seq, cfg.Dim)
 	positions := graph.Add(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0), start)
-	cos, sin := ropeAngles(positions, cfg.HeadDim())
+	cos, sin := position.RoPEAngles(positions, cfg.HeadDim())
 	for i := range cfg.Layers {
 		var layerCache *LayerCache
 		if cache != nil {
@@ -122,7 +124,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 		}
 		x = Block(BlockScope(scope, i), cfg, x, cos, sin, positions, layerCache)
 	}
-	x = RMSNorm(scope.In(VarNormFinal), x)
+	x = norm.RMS(scope.In(VarNormFinal), x).Epsilon(rmsEpsilon).Done()
 	return graph.Einsum("btd,vd->btv", x, emb)
 }
 
@@ -130,90 +132,23 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, cache *LayerCache) *graph.Node {
 	batch, seq := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	hd := cfg.HeadDim()
-	n := RMSNorm(scope.In(VarAttnNorm), x)
+	n := norm.RMS(scope.In(VarAttnNorm), x).Epsilon(rmsEpsilon).Done()
 	q := graph.Reshape(Linear(scope.In("wq"), n, cfg.Dim), batch, seq, cfg.Heads, hd)
 	k := graph.Reshape(Linear(scope.In("wk"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
 	v := graph.Reshape(Linear(scope.In("wv"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
 	kPre := k
-	q, k = RoPE(q, cos, sin), RoPE(k, cos, sin)
-	keyPositions := positions
+	q, k = position.RoPE(q, cos, sin), position.RoPE(k, cos, sin)
 	if cache != nil && cache.Probe != nil {
 		cache.Probe(kPre, k, v)
 	}
+	att := attention.New(q, k, v).Causal(positions)
 	if cache != nil && cache.Keys != nil {
-		k, v, keyPositions = cache.Update(k, v)
+		att = att.Cache(cache)
 	}
-	a := Attention(q, k, v, positions, keyPositions, cfg.Heads/cfg.KVHeads)
+	a := att.Done()
 	x = graph.Add(x, Linear(scope.In("wo"), graph.Reshape(a, batch, seq, cfg.Dim), cfg.Dim))
-	m := RMSNorm(scope.In(VarFFNNorm), x)
+	m := norm.RMS(scope.In(VarFFNNorm), x).Epsilon(rmsEpsilon).Done()
 	h1 := Linear(scope.In("w1"), m, cfg.HiddenDim)
 	h := graph.Mul(graph.Mul(h1, graph.Sigmoid(h1)), Linear(scope.In("w3"), m, cfg.HiddenDim))
 	return graph.Add(x, Linear(scope.In("w2"), h, cfg.Dim))
-}
-
-// RMSNorm is x / sqrt(mean(x²) + 1e-5) · g over the last axis, with the gain g [d] the
-// variable "weight" of scope (Zhang & Sennrich 2019).
-func RMSNorm(scope *model.Scope, x *graph.Node) *graph.Node {
-	d := x.Shape().Dimensions[x.Rank()-1]
-	gain := scope.WithInitializer(initializer.One).VariableWithShape(VarWeight, shapes.Make(x.DType(), d)).NodeValue(x.Graph())
-	ms := graph.ReduceAndKeep(graph.Square(x), graph.ReduceMean, -1)
-	dims := make([]int, x.Rank())
-	for i := range dims {
-		dims[i] = 1
-	}
-	dims[len(dims)-1] = d
-	// x / sqrt(·) rather than x · rsqrt(·): ONNX Runtime has no Rsqrt.
-	return graph.Mul(graph.Div(x, graph.Sqrt(graph.AddScalar(ms, rmsEpsilon))), graph.Reshape(gain, dims...))
-}
-
-// ropeAngles returns cos and sin of p·θ_i, [T, headDim/2] each, for positions [T] (int32).
-func ropeAngles(positions *graph.Node, headDim int) (cos, sin *graph.Node) {
-	g := positions.Graph()
-	freqs := make([]float32, headDim/2)
-	for i := range freqs {
-		freqs[i] = float32(RoPEFrequency(i, headDim))
-	}
-	p := graph.InsertAxes(graph.ConvertDType(positions, dtypes.Float32), -1)
-	angles := graph.Mul(p, graph.InsertAxes(graph.Const(g, freqs), 0))
-	return graph.Cos(angles), graph.Sin(angles)
-}
-
-// RoPE rotates the adjacent pairs of x [B, T, heads, headDim] by the angles whose cos and sin
-// [T, headDim/2] are given: (x₀, x₁) ↦ (x₀cos − x₁sin, x₀sin + x₁cos).
-func RoPE(x, cos, sin *graph.Node) *graph.Node {
-	dims := x.Shape().Dimensions
-	b, t, h, hd := dims[0], dims[1], dims[2], dims[3]
-	pairs := graph.Reshape(x, b, t, h, hd/2, 2)
-	x0 := graph.Squeeze(graph.Slice(pairs, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, 1)), -1)
-	x1 := graph.Squeeze(graph.Slice(pairs, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(1, 2)), -1)
-	c := graph.InsertAxes(cos, 0, 1) // [1, T, 1, hd/2]
-	s := graph.InsertAxes(sin, 0, 1)
-	c = graph.Reshape(c, 1, t, 1, hd/2)
-	s = graph.Reshape(s, 1, t, 1, hd/2)
-	r0 := graph.Sub(graph.Mul(x0, c), graph.Mul(x1, s))
-	r1 := graph.Add(graph.Mul(x0, s), graph.Mul(x1, c))
-	return graph.Reshape(graph.Stack([]*graph.Node{r0, r1}, -1), b, t, h, hd)
-}
-
-// maskedScore replaces the scores of invisible keys: finite, so that no gradient meets ∞ − ∞,
-// and low enough that exp underflows to exactly 0 in float32.
-const maskedScore = -1e30
-
-// Attention is causal grouped-query attention: q [B, T, H, h] at queryPositions [T] over keys
-// and values [B, S, H_kv, h] at keyPositions [S]; query head i reads key/value head i/group
-// (group = H/H_kv). A query attends to keys whose position is at most its own. Returns
-// [B, T, H, h].
-func Attention(q, k, v, queryPositions, keyPositions *graph.Node, group int) *graph.Node {
-	dims := q.Shape().Dimensions
-	b, t, heads, hd := dims[0], dims[1], dims[2], dims[3]
-	kvHeads := heads / group
-	qg := graph.Reshape(q, b, t, kvHeads, group, hd)
-	scores := graph.Einsum("btkgd,bskd->bkgts", qg, k)
-	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
-	visible := graph.LessOrEqual(graph.InsertAxes(keyPositions, 0), graph.InsertAxes(queryPositions, -1)) // [T, S]
-	visible = graph.BroadcastToDims(graph.InsertAxes(visible, 0, 0, 0), scores.Shape().Dimensions...)
-	scores = graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), maskedScore), scores.Shape().Dimensions...))
-	weights := graph.Softmax(scores, -1)
-	out := graph.Einsum("bkgts,bskd->btkgd", weights, v)
-	return graph.Reshape(out, b, t, heads, hd)
 }

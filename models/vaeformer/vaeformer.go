@@ -12,6 +12,10 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/attention"
+	"github.com/qzoo/qzoo/layers/linear"
+	"github.com/qzoo/qzoo/layers/norm"
+	"github.com/qzoo/qzoo/layers/position"
 )
 
 // Hyperparameters of the codec. The window w (hours per token) and the channels are the
@@ -70,8 +74,8 @@ const (
 	varLatWeights  = "lat_weights"
 	scopeHyperSyn  = "hyper_synthesis"
 	scopeDensity   = "density"
-	varWeights     = "weights"
-	varBiases      = "biases"
+	varWeights     = linear.VarWeights
+	varBiases      = linear.VarBiases
 	scaleBound     = 0.11 // lower bound of the Gaussian conditional's scale (CompressAI's)
 	likelihoodMin  = 1e-9
 	logVarMin      = -12.0
@@ -226,12 +230,12 @@ func Encode(scope *model.Scope, xn *graph.Node) Posterior {
 	nh, nw := Grid(dims[3], dims[4], p)
 	tokens := patchify(xn, p)
 	scope = scope.In("encoder")
-	t := graph.Add(linear(scope.In("embed"), tokens, d), posEmbedding(xn.Graph(), nh, nw, d))
+	t := graph.Add(linear.New(scope.In("embed"), tokens, d).Done(), position.Sinusoidal2D(xn.Graph(), nh, nw, d))
 	for i := range layers {
 		t = block(scope.In("block_%02d", i), t)
 	}
-	t = layerNorm(scope.In("norm"), t)
-	out := linear(scope.In("head"), t, 2*cy)
+	t = norm.Layer(scope.In("norm"), t).Done()
+	out := linear.New(scope.In("head"), t, 2*cy).Done()
 	b := dims[0]
 	out = graph.Reshape(out, b, nh, nw, 2*cy)
 	mean := graph.Slice(out, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, cy))
@@ -249,12 +253,12 @@ func Decode(scope *model.Scope, y *graph.Node, dims []int) *graph.Node {
 	y.AssertDims(b, nh, nw, -1)
 	scope = scope.In("decoder")
 	t := graph.Reshape(y, b, nh*nw, y.Shape().Dimensions[3])
-	t = graph.Add(linear(scope.In("embed"), t, d), posEmbedding(y.Graph(), nh, nw, d))
+	t = graph.Add(linear.New(scope.In("embed"), t, d).Done(), position.Sinusoidal2D(y.Graph(), nh, nw, d))
 	for i := range layers {
 		t = block(scope.In("block_%02d", i), t)
 	}
-	t = layerNorm(scope.In("norm"), t)
-	out := linear(scope.In("head"), t, w*c*p*p)
+	t = norm.Layer(scope.In("norm"), t).Done()
+	out := linear.New(scope.In("head"), t, w*c*p*p).Done()
 	return unpatchify(out, b, w, c, h, wd, p)
 }
 
@@ -263,7 +267,7 @@ func HyperAnalysis(scope *model.Scope, y *graph.Node) *graph.Node {
 	hd := model.GetParamOr(scope, ParamHyperDim, 64)
 	cz := model.GetParamOr(scope, ParamHyperLatent, 8)
 	scope = scope.In("hyper_analysis")
-	t := gelu(linear(scope.In("in"), y, hd))
+	t := gelu(linear.New(scope.In("in"), y, hd).Done())
 	dims := t.Shape().Dimensions
 	b, nh, nw := dims[0], dims[1], dims[2]
 	t = padEdge(padEdge(t, 1, nh%2), 2, nw%2)
@@ -272,8 +276,8 @@ func HyperAnalysis(scope *model.Scope, y *graph.Node) *graph.Node {
 	t = graph.Reshape(t, b, nh2, 2, nw2, 2, hd)
 	t = graph.TransposeAllDims(t, 0, 1, 3, 2, 4, 5)
 	t = graph.Reshape(t, b, nh2, nw2, 4*hd)
-	t = gelu(linear(scope.In("merge"), t, hd))
-	return linear(scope.In("out"), t, cz)
+	t = gelu(linear.New(scope.In("merge"), t, hd).Done())
+	return linear.New(scope.In("out"), t, cz).Done()
 }
 
 // HyperSynthesis is h_s: hyper-latents [B, m_h, m_w, c_z] to the Gaussian conditional's mean
@@ -284,14 +288,14 @@ func HyperSynthesis(scope *model.Scope, z *graph.Node, nh, nw int) (mean, scale 
 	scope = scope.In(scopeHyperSyn)
 	dims := z.Shape().Dimensions
 	b, mh, mw := dims[0], dims[1], dims[2]
-	t := gelu(linear(scope.In("in"), z, hd))
-	t = linear(scope.In("split"), t, 4*hd)
+	t := gelu(linear.New(scope.In("in"), z, hd).Done())
+	t = linear.New(scope.In("split"), t, 4*hd).Done()
 	// Depth to space: [B, mh, mw, 2, 2, hd] → [B, 2mh, 2mw, hd], then crop.
 	t = graph.Reshape(t, b, mh, mw, 2, 2, hd)
 	t = graph.TransposeAllDims(t, 0, 1, 3, 2, 4, 5)
 	t = graph.Reshape(t, b, 2*mh, 2*mw, hd)
 	t = graph.Slice(t, graph.AxisRange(), graph.AxisRange(0, nh), graph.AxisRange(0, nw))
-	out := linear(scope.In("out"), gelu(t), 2*cy)
+	out := linear.New(scope.In("out"), gelu(t), 2*cy).Done()
 	mean = graph.Slice(out, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, cy))
 	raw := graph.Slice(out, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(cy, 2*cy))
 	scale = maxScalar(softplusNode(raw), scaleBound)
@@ -401,82 +405,28 @@ func padEdge(x *graph.Node, axis, n int) *graph.Node {
 	return graph.Concatenate([]*graph.Node{x, graph.BroadcastToDims(last, target...)}, axis)
 }
 
-// posEmbedding is the 2-D sine–cosine position embedding [n_h·n_w, D]: a quarter of the
-// channels each for sin and cos of the row and the column at geometric frequencies.
-func posEmbedding(g *graph.Graph, nh, nw, d int) *graph.Node {
-	return graph.Reshape(graph.Const(g, posEmbeddingValues(nh, nw, d)), 1, nh*nw, d)
-}
-
-func posEmbeddingValues(nh, nw, d int) [][]float32 {
-	q := d / 4
-	out := make([][]float32, nh*nw)
-	for i := range nh {
-		for j := range nw {
-			row := make([]float32, d)
-			for k := range q {
-				omega := 1 / math.Pow(10000, float64(k)/float64(max(q, 1)))
-				row[k] = float32(math.Sin(float64(i) * omega))
-				row[q+k] = float32(math.Cos(float64(i) * omega))
-				row[2*q+k] = float32(math.Sin(float64(j) * omega))
-				row[3*q+k] = float32(math.Cos(float64(j) * omega))
-			}
-			out[i*nw+j] = row
-		}
-	}
-	return out
-}
-
 // block is a pre-LayerNorm transformer block: x + MHA(LN(x)), then x + MLP(LN(x)) with a
 // 2D-wide GELU hidden layer.
 func block(scope *model.Scope, x *graph.Node) *graph.Node {
 	heads := model.GetParamOr(scope, ParamHeads, 4)
-	x = graph.Add(x, selfAttention(scope.In("attention"), layerNorm(scope.In("norm_1"), x), heads))
+	x = graph.Add(x, selfAttention(scope.In("attention"), norm.Layer(scope.In("norm_1"), x).Done(), heads))
 	d := x.Shape().Dimensions[2]
-	hMLP := gelu(linear(scope.In("mlp_in"), layerNorm(scope.In("norm_2"), x), 2*d))
-	return graph.Add(x, linear(scope.In("mlp_out"), hMLP, d))
+	hMLP := gelu(linear.New(scope.In("mlp_in"), norm.Layer(scope.In("norm_2"), x).Done(), 2*d).Done())
+	return graph.Add(x, linear.New(scope.In("mlp_out"), hMLP, d).Done())
 }
 
-// selfAttention is global multi-head self-attention over the tokens of x [B, n, D].
+// selfAttention is global multi-head self-attention over the tokens of x [B, n, D], with one
+// fused projection to queries, keys and values.
 func selfAttention(scope *model.Scope, x *graph.Node, heads int) *graph.Node {
 	dims := x.Shape().Dimensions
 	b, n, d := dims[0], dims[1], dims[2]
 	dh := d / heads
-	qkv := graph.Reshape(linear(scope.In("qkv"), x, 3*d), b, n, 3, heads, dh)
+	qkv := graph.Reshape(linear.New(scope.In("qkv"), x, 3*d).Done(), b, n, 3, heads, dh)
 	part := func(i int) *graph.Node {
 		return graph.Reshape(graph.Slice(qkv, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(i, i+1)), b, n, heads, dh)
 	}
-	q, k, v := part(0), part(1), part(2)
-	scores := graph.MulScalar(graph.Einsum("bqhd,bkhd->bhqk", q, k), 1/math.Sqrt(float64(dh)))
-	att := graph.Softmax(scores, -1)
-	out := graph.Reshape(graph.Einsum("bhqk,bkhd->bqhd", att, v), b, n, d)
-	return linear(scope.In("out"), out, d)
-}
-
-// layerNorm normalises the last axis to zero mean and unit variance, then applies a gain and a
-// bias (Ba et al. 2016).
-func layerNorm(scope *model.Scope, x *graph.Node) *graph.Node {
-	last := x.Rank() - 1
-	d := x.Shape().Dimensions[last]
-	mean := graph.ReduceAndKeep(x, graph.ReduceMean, last)
-	centred := graph.Sub(x, mean)
-	variance := graph.ReduceAndKeep(graph.Square(centred), graph.ReduceMean, last)
-	xn := graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, 1e-6)))
-	gain := scope.WithInitializer(initializer.One).VariableWithShape("gain", shapes.Make(x.DType(), d)).NodeValue(x.Graph())
-	bias := scope.WithInitializer(initializer.Zero).VariableWithShape("bias", shapes.Make(x.DType(), d)).NodeValue(x.Graph())
-	return graph.Add(graph.Mul(xn, graph.ExpandLeftToRank(gain, x.Rank())), graph.ExpandLeftToRank(bias, x.Rank()))
-}
-
-// linear is x·W + b over x's last axis, W [in, out] initialised U(±√(3/in)) (variance 1/in).
-func linear(scope *model.Scope, x *graph.Node, out int) *graph.Node {
-	last := x.Rank() - 1
-	in := x.Shape().Dimensions[last]
-	bound := math.Sqrt(3 / float64(in))
-	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).VariableWithShape(varWeights, shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
-	b := scope.WithInitializer(initializer.Zero).VariableWithShape(varBiases, shapes.Make(x.DType(), out)).NodeValue(x.Graph())
-	lead := x.Shape().Dimensions[:last]
-	flat := graph.Reshape(x, x.Shape().Size()/in, in)
-	y := graph.Add(graph.MatMul(flat, w), graph.Reshape(b, 1, out))
-	return graph.Reshape(y, append(append([]int(nil), lead...), out)...)
+	out := graph.Reshape(attention.New(part(0), part(1), part(2)).Done(), b, n, d)
+	return linear.New(scope.In("out"), out, d).Done()
 }
 
 // gelu is x·Φ(x) with the exact normal CDF (Hendrycks & Gimpel 2016).

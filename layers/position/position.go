@@ -1,0 +1,81 @@
+// Package position holds position encodings: rotary position embeddings on interleaved pairs, as
+// llama2.c applies them (Su et al. 2021, "RoFormer", eq. 34), and the fixed 2-D sine–cosine
+// embedding of a grid of patches (the ViT/MAE form, Vaswani et al. 2017 §3.5 per axis).
+//
+// RoPE rotates the adjacent pairs (2i, 2i+1) of each head of size h at position p by p·θ_i,
+// θ_i = 10000^(−2i/h) — llama2.c's pairing, not the half-split pairing (i, i + h/2) of Hugging
+// Face's Llama or of GoMLX's ml/layers/attention/pos, which is why this package has its own.
+package position
+
+import (
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// RoPEFrequency is θ_i = 10000^(−2i/headDim), the rotation rate of pair i in radians per position
+// (RoFormer eq. 15).
+func RoPEFrequency(i, headDim int) float64 {
+	return 1 / math.Pow(10000, float64(2*i)/float64(headDim))
+}
+
+// RoPEAngles returns cos and sin of p·θ_i, [T, headDim/2] each (float32), for positions [T]
+// (int32): the tables [RoPE] rotates by, computed once for every layer.
+func RoPEAngles(positions *graph.Node, headDim int) (cos, sin *graph.Node) {
+	g := positions.Graph()
+	freqs := make([]float32, headDim/2)
+	for i := range freqs {
+		freqs[i] = float32(RoPEFrequency(i, headDim))
+	}
+	p := graph.InsertAxes(graph.ConvertDType(positions, dtypes.Float32), -1)
+	angles := graph.Mul(p, graph.InsertAxes(graph.Const(g, freqs), 0))
+	return graph.Cos(angles), graph.Sin(angles)
+}
+
+// RoPE rotates the adjacent pairs of x [B, T, heads, headDim] by the angles whose cos and sin
+// [T, headDim/2] are given: (x₀, x₁) ↦ (x₀cos − x₁sin, x₀sin + x₁cos).
+func RoPE(x, cos, sin *graph.Node) *graph.Node {
+	if x.Rank() != 4 || x.Shape().Dimensions[3]%2 != 0 {
+		exceptions.Panicf("position.RoPE: x must be [batch, time, heads, head_dim] with an even head_dim, got %s", x.Shape())
+	}
+	dims := x.Shape().Dimensions
+	b, t, h, hd := dims[0], dims[1], dims[2], dims[3]
+	pairs := graph.Reshape(x, b, t, h, hd/2, 2)
+	x0 := graph.Squeeze(graph.Slice(pairs, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, 1)), -1)
+	x1 := graph.Squeeze(graph.Slice(pairs, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(1, 2)), -1)
+	c := graph.InsertAxes(cos, 0, 1) // [1, T, 1, hd/2]
+	s := graph.InsertAxes(sin, 0, 1)
+	c = graph.Reshape(c, 1, t, 1, hd/2)
+	s = graph.Reshape(s, 1, t, 1, hd/2)
+	r0 := graph.Sub(graph.Mul(x0, c), graph.Mul(x1, s))
+	r1 := graph.Add(graph.Mul(x0, s), graph.Mul(x1, c))
+	return graph.Reshape(graph.Stack([]*graph.Node{r0, r1}, -1), b, t, h, hd)
+}
+
+// Sinusoidal2D is the fixed 2-D sine–cosine embedding [1, nh·nw, d] (float32) of an nh × nw grid of
+// tokens numbered row-major: for the token at row r and column c, with q = ⌊d/4⌋ and
+// ω_k = 10000^(−k/q),
+//
+//	e[k] = sin(r·ω_k),  e[q+k] = cos(r·ω_k),  e[2q+k] = sin(c·ω_k),  e[3q+k] = cos(c·ω_k),  k < q,
+//
+// and zero in the d − 4q channels left over when 4 does not divide d.
+func Sinusoidal2D(g *graph.Graph, nh, nw, d int) *graph.Node {
+	q := d / 4
+	values := make([][]float32, nh*nw)
+	for i := range nh {
+		for j := range nw {
+			row := make([]float32, d)
+			for k := range q {
+				omega := 1 / math.Pow(10000, float64(k)/float64(max(q, 1)))
+				row[k] = float32(math.Sin(float64(i) * omega))
+				row[q+k] = float32(math.Cos(float64(i) * omega))
+				row[2*q+k] = float32(math.Sin(float64(j) * omega))
+				row[3*q+k] = float32(math.Cos(float64(j) * omega))
+			}
+			values[i*nw+j] = row
+		}
+	}
+	return graph.Reshape(graph.Const(g, values), 1, nh*nw, d)
+}
