@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
@@ -336,7 +335,7 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("unknown key params.%s for model %q on dataset %q; valid keys are: %s",
 				key, c.Model, c.Dataset, strings.Join(list.Keys(), ", "))
 		}
-		v, err := convertParam(value, p.Default)
+		v, err := hparams.Convert(value, p.Default)
 		if err != nil {
 			return fmt.Errorf("key params.%s: %w", key, err)
 		}
@@ -416,82 +415,6 @@ func (c *Config) resolve() error {
 	return nil
 }
 
-// convertParam converts a decoded JSON value (json.Number, string, bool) or a Go value to the
-// type of def, or explains why it cannot.
-func convertParam(value, def any) (any, error) {
-	switch def.(type) {
-	case int:
-		switch v := value.(type) {
-		case int:
-			return v, nil
-		case json.Number:
-			i, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("got %s, want an integer", v)
-			}
-			return int(i), nil
-		case float64:
-			// float64(math.MaxInt) rounds up to 2⁶³, itself out of range.
-			if v != math.Trunc(v) || v < math.MinInt || v >= math.MaxInt {
-				return nil, fmt.Errorf("got %v, want an integer", v)
-			}
-			return int(v), nil
-		}
-	case float64:
-		switch v := value.(type) {
-		case float64:
-			return v, nil
-		case int:
-			return float64(v), nil
-		case json.Number:
-			f, err := parseFinite(string(v))
-			if err != nil {
-				return nil, fmt.Errorf("got %s, want a finite number", v)
-			}
-			return f, nil
-		}
-	case bool:
-		if v, ok := value.(bool); ok {
-			return v, nil
-		}
-	case string:
-		if v, ok := value.(string); ok {
-			return v, nil
-		}
-	default:
-		return nil, fmt.Errorf("unsupported parameter type %T", def)
-	}
-	return nil, fmt.Errorf("got %s %v, want %s", describe(value), value, typeName(def))
-}
-
-func describe(v any) string {
-	switch v.(type) {
-	case json.Number, int, float64:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case int:
-		return "int"
-	case float64:
-		return "float"
-	case bool:
-		return "bool"
-	case string:
-		return "string"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 // JoinOverrides joins override strings of the form "key=value;..." ([Config.Set]), skipping
 // empty ones; later ones win where keys repeat.
 func JoinOverrides(sets ...string) string {
@@ -531,7 +454,7 @@ func (c *Config) Set(overrides string) error {
 		}
 		paramKey := strings.TrimPrefix(key, "params.")
 		if p, ok := list.Lookup(paramKey); ok {
-			v, err := parseScalar(raw, p.Default)
+			v, err := hparams.Parse(raw, p.Default)
 			if err != nil {
 				return fmt.Errorf("-set %s: %w", key, err)
 			}
@@ -557,24 +480,22 @@ func (c *Config) setField(key, raw string) error {
 			continue
 		}
 		f := v.Field(i)
+		var def any
 		switch f.Kind() {
 		case reflect.Int, reflect.Int64:
-			n, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil {
-				return fmt.Errorf("-set %s: %q is not an integer", key, raw)
-			}
-			f.SetInt(n)
+			def = 0
 		case reflect.Float64:
-			x, err := parseFinite(raw)
-			if err != nil {
-				return fmt.Errorf("-set %s: %w", key, err)
-			}
-			f.SetFloat(x)
+			def = 0.0
 		case reflect.String:
-			f.SetString(raw)
+			def = ""
 		default:
 			return fmt.Errorf("-set %s: this key cannot be set from the command line", key)
 		}
+		x, err := hparams.Parse(raw, def)
+		if err != nil {
+			return fmt.Errorf("-set %s: %w", key, err)
+		}
+		f.Set(reflect.ValueOf(x).Convert(f.Type()))
 		return nil
 	}
 	valid := configKeys()
@@ -582,28 +503,6 @@ func (c *Config) setField(key, raw string) error {
 		valid = append(valid, list.Keys()...)
 	}
 	return fmt.Errorf("-set: unknown key %q; valid keys are: %s", key, strings.Join(valid, ", "))
-}
-
-func parseScalar(raw string, def any) (any, error) {
-	switch def.(type) {
-	case int:
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an integer", raw)
-		}
-		return n, nil
-	case float64:
-		return parseFinite(raw)
-	case bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a boolean", raw)
-		}
-		return b, nil
-	case string:
-		return raw, nil
-	}
-	return nil, fmt.Errorf("unsupported parameter type %T", def)
 }
 
 // checkGoMLXCosine checks the keys of GoMLX's cosine schedule: exactly one of its period keys,
@@ -624,28 +523,16 @@ func (c *Config) checkGoMLXCosine() error {
 	return nil
 }
 
-// parseFinite parses a finite float: "NaN", "Inf" and out-of-range values are errors.
-func parseFinite(raw string) (float64, error) {
-	x, err := strconv.ParseFloat(raw, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", raw)
-	}
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0, fmt.Errorf("%q is not a finite number", raw)
-	}
-	return x, nil
-}
-
 // parseCondition parses "OP NUMBER" with OP one of >=, <=, >, <.
 func parseCondition(cond string) (op string, bound float64, err error) {
 	cond = strings.TrimSpace(cond)
 	for _, candidate := range []string{">=", "<=", ">", "<"} {
 		if rest, ok := strings.CutPrefix(cond, candidate); ok {
-			bound, err = parseFinite(strings.TrimSpace(rest))
+			v, err := hparams.Parse(strings.TrimSpace(rest), bound)
 			if err != nil {
 				return "", 0, fmt.Errorf("condition %q: bound %w", cond, err)
 			}
-			return candidate, bound, nil
+			return candidate, v.(float64), nil
 		}
 	}
 	return "", 0, fmt.Errorf("condition %q: want one of >=, <=, >, < followed by a number", cond)

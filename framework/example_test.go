@@ -60,6 +60,11 @@ func (e *mseEvaluator) AddLabeled(_, labels, predictions []*tensors.Tensor) erro
 }
 func (e *mseEvaluator) Metrics() map[string]float64 { return map[string]float64{"mse": e.sum / e.n} }
 
+// scaleParams are the hyperparameters of the example's model, each default said once: Build
+// reads them with hparams.Get.
+var scaleParams = hparams.List{{Key: "example_scale_init", Default: 1.0, Domain: hparams.Positive(),
+	Doc: "initial value of s"}}
+
 // Register a dataset with a hyperparameter of its own and a model that learns from labels,
 // train it with the one loop, then evaluate the run directory again.
 func Example() {
@@ -85,11 +90,10 @@ func Example() {
 		Name:    "example_scale",
 		Doc:     "ŷ = s·x with one learned scale s",
 		Dataset: "example_pairs",
-		Params: hparams.List{{Key: "example_scale_init", Default: 1.0, Domain: hparams.Positive(),
-			Doc: "initial value of s"}},
+		Params:  scaleParams,
 		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 			x := inputs[0]
-			init := model.GetParamOr(scope, "example_scale_init", 1.0)
+			init := hparams.Get[float64](scope, scaleParams, "example_scale_init")
 			s := scope.WithInitializer(func(g *graph.Graph, shape shapes.Shape) *graph.Node {
 				return graph.Scalar(g, dtypes.Float32, init)
 			}).VariableWithShape("s", shapes.Make(dtypes.Float32))

@@ -147,7 +147,7 @@ func Help() string {
 	var b strings.Builder
 	writeParams := func(list hparams.List) {
 		for _, p := range list {
-			fmt.Fprintf(&b, "    %-28s %-8s default %-10v %s\n", p.Key, typeName(p.Default), fmt.Sprintf("%q", fmt.Sprint(p.Default)), p.Doc)
+			fmt.Fprintf(&b, "    %-28s %-8s default %-10v %s\n", p.Key, hparams.TypeName(p.Default), fmt.Sprintf("%q", fmt.Sprint(p.Default)), p.Doc)
 		}
 	}
 	for _, m := range Models() {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/hparams"
 )
 
 // Spec is a sweep, read strictly from JSON by [LoadSpec] (see the package doc for an example).
@@ -456,19 +457,10 @@ func ConfigHash(cfg *framework.Config) string {
 }
 
 // sameJSONValue reports whether a decoded JSON value (json.Number, string, bool) equals a Go
-// default value (int, float64, string, bool).
+// default value (int, float64, string, bool) once converted to the default's type.
 func sameJSONValue(v, def any) bool {
-	if n, ok := v.(json.Number); ok {
-		f, err := n.Float64()
-		switch d := def.(type) {
-		case int:
-			return err == nil && f == float64(d)
-		case float64:
-			return err == nil && f == d
-		}
-		return false
-	}
-	return v == def
+	converted, err := hparams.Convert(v, def)
+	return err == nil && converted == def
 }
 
 // isZeroJSON reports a decoded JSON value that is the zero value of its Go field: "", 0,

@@ -69,8 +69,8 @@ func init() {
 
 // Encode maps images [B, 28, 28, 1] to latents [B, 7, 7, D].
 func Encode(scope *model.Scope, images *graph.Node) *graph.Node {
-	c := model.GetParamOr(scope, ParamChannels, 32)
-	d := model.GetParamOr(scope, ParamLatentDim, 16)
+	c := hparams.Get[int](scope, Params, ParamChannels)
+	d := hparams.Get[int](scope, Params, ParamLatentDim)
 	batch := images.Shape().Dimensions[0]
 	images.AssertDims(batch, 28, 28, 1)
 	scope = scope.In("encoder")
@@ -83,7 +83,7 @@ func Encode(scope *model.Scope, images *graph.Node) *graph.Node {
 
 // Decode maps quantized latents [B, 7, 7, D] back to images [B, 28, 28, 1].
 func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
-	c := model.GetParamOr(scope, ParamChannels, 32)
+	c := hparams.Get[int](scope, Params, ParamChannels)
 	scope = scope.In("decoder")
 	x := activation.Relu(conv.New(scope.In("conv_0"), q, 2*c).KernelSize(3).Padding(1).Done())
 	x = activation.Relu(conv.Transpose(scope.In("convt_1"), x, c).KernelSize(4).Stride(2).Padding(1).Done())
