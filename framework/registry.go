@@ -2,14 +2,13 @@ package framework
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // Model describes a zoo member: how to build it, its hyperparameters with their defaults, the
@@ -101,44 +100,27 @@ type LabeledEvaluator interface {
 	AddLabeled(inputs, labels, predictions []*tensors.Tensor) error
 }
 
-var models = map[string]*Model{}
+var models = registry.New[*Model]("model")
 
-// Register adds a model to the registry. Registering a name twice panics (a programming error).
+// Register adds a model to the registry. Registering a name twice, or a model without Build
+// and one of NewEvaluator or Evaluate, panics (a programming error).
 func Register(m *Model) {
-	if _, dup := models[m.Name]; dup {
-		panic(fmt.Sprintf("framework: model %q registered twice", m.Name))
-	}
 	if m.Build == nil || (m.NewEvaluator == nil && m.Evaluate == nil) {
 		panic(fmt.Sprintf("framework: model %q needs Build, and NewEvaluator or Evaluate", m.Name))
 	}
-	models[m.Name] = m
+	models.Register(m.Name, m)
 }
 
 // Models returns the registered models sorted by name.
-func Models() []*Model { return sortedValues(models) }
+func Models() []*Model { return models.Values() }
 
 // LookupModel returns the registered model called name, or an error listing the valid names.
-func LookupModel(name string) (*Model, error) { return lookupRegistered("model", models, name) }
-
-// sortedValues returns a registry's entries in the order of their names.
-func sortedValues[T any](registry map[string]T) []T {
-	names := slices.Sorted(maps.Keys(registry))
-	out := make([]T, len(names))
-	for i, n := range names {
-		out[i] = registry[n]
+func LookupModel(name string) (*Model, error) {
+	m, err := models.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
 	}
-	return out
-}
-
-// lookupRegistered returns registry[name], or an error naming the kind of entry and listing
-// the registered names.
-func lookupRegistered[T any](kind string, registry map[string]T, name string) (T, error) {
-	v, ok := registry[name]
-	if !ok {
-		return v, fmt.Errorf("framework: unknown %s %q; registered: %s", kind, name,
-			strings.Join(slices.Sorted(maps.Keys(registry)), ", "))
-	}
-	return v, nil
+	return m, nil
 }
 
 // Help writes the registered models, datasets and optimizer keys with their hyperparameters

@@ -2,20 +2,19 @@ package qzc
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // Codec is a trained model that compresses fields: the interface every compressing zoo model
@@ -37,17 +36,11 @@ type Codec interface {
 // Loader opens a trained model's codec from its run's resolved config and trained variables.
 type Loader func(cfg *framework.Config, store *model.Store) (Codec, error)
 
-var (
-	loadersMu sync.Mutex
-	loaders   = map[string]Loader{}
-)
+var loaders = registry.New[Loader]("codec")
 
-// Register makes a model's codec available by its registry name (in the model's init).
-func Register(model string, l Loader) {
-	loadersMu.Lock()
-	defer loadersMu.Unlock()
-	loaders[model] = l
-}
+// Register makes a model's codec available by its registry name (in the model's init);
+// registering a model twice panics.
+func Register(model string, l Loader) { loaders.Register(model, l) }
 
 // Open loads the codec of the run in dir from its latest checkpoint and identifies its
 // weights; see [OpenMatching] for the checkpoint a file was coded with.
@@ -92,13 +85,10 @@ func OpenMatching(dir, sha256 string) (Codec, CheckpointID, string, error) {
 	if err != nil {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: %w", err)
 	}
-	loadersMu.Lock()
-	l, ok := loaders[cfg.Model]
-	known := slices.Sorted(maps.Keys(loaders))
-	loadersMu.Unlock()
-	if !ok {
+	l, err := loaders.Lookup(cfg.Model)
+	if err != nil {
 		return nil, CheckpointID{}, "", fmt.Errorf("qzc: run %s holds model %q, which does not compress fields; models that do: %s",
-			dir, cfg.Model, strings.Join(known, ", "))
+			dir, cfg.Model, strings.Join(loaders.Names(), ", "))
 	}
 	c, err := l(cfg, store)
 	if err != nil {
