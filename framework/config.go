@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
 // Config is one experiment: the model, its dataset, its hyperparameters and the training
@@ -29,9 +29,9 @@ import (
 // eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
 // and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
 // the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults, and
-// in a -set override, an explicit zero or empty value for those keys is an error. A top-level
-// key given as JSON null counts as omitted (encoding/json's rule); null inside params is an
-// error.
+// in a -set override, an explicit zero or empty value for those keys is an error. The file is
+// decoded by the strict decoder of internal/strictjson: a key given twice, JSON null (omit the
+// key instead) and a syntax error (reported with its line) are errors too.
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
@@ -189,12 +189,7 @@ func zeroKeyError(key string) error {
 
 // configKeys lists the JSON names of Config's fields, in declaration order.
 func configKeys() []string {
-	t := reflect.TypeOf(Config{})
-	keys := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		keys = append(keys, jsonName(t.Field(i)))
-	}
-	return keys
+	return strictjson.ValidKeys(reflect.TypeFor[Config]())
 }
 
 func jsonName(f reflect.StructField) string {
@@ -214,27 +209,13 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig decodes a JSON config, rejecting unknown keys and wrong types, fills defaults,
+// ParseConfig decodes a JSON config strictly (unknown and repeated keys, wrong types, null and
+// non-finite numbers are errors naming the key; syntax errors give their line), fills defaults,
 // and validates the model name and every hyperparameter against the model's declared ones.
 func ParseConfig(data []byte) (*Config, error) {
 	cfg := DefaultConfig()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&cfg); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			line := 1 + bytes.Count(data[:min(int(syntax.Offset), len(data))], []byte("\n"))
-			hint := ""
-			if rest := data[max(int(syntax.Offset)-1, 0):]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Inf")) || bytes.HasPrefix(rest, []byte("-Inf")) {
-				hint = " (JSON has no NaN or Infinity: every number must be finite)"
-			}
-			return nil, fmt.Errorf("line %d: %w%s", line, err, hint)
-		}
-		return nil, explainJSONError(err)
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
+	if err := strictjson.Decode(data, &cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.explicitZeros(); err != nil {
 		return nil, err
@@ -243,19 +224,6 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// explainJSONError turns encoding/json's errors into ones that name the key and the valid keys.
-func explainJSONError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Errorf("key %q: got JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fmt.Errorf("unknown key %s; valid keys are: %s", name, strings.Join(configKeys(), ", "))
-	}
-	return err
 }
 
 // Resolve fills a Go-built config's zero fields with their defaults (see [Config]), the

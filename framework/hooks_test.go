@@ -127,8 +127,8 @@ func (e *labelEvaluator) Metrics() map[string]float64 {
 
 func hooksConfig(t *testing.T, extra string) *Config {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(`{"model": "test_hooks", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
-		"checkpoint_every": 5, "log_every": 1, "steps": 10` + extra + `}`))
+	cfg, err := ParseConfig(overlay(t, `"model": "test_hooks", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
+		"checkpoint_every": 5, "log_every": 1, "steps": 10`, extra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
 // Spec is a sweep, read strictly from JSON by [LoadSpec] (see the package doc for an example).
@@ -121,7 +121,7 @@ func LoadSpec(path string) (*Spec, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	var s Spec
-	if err := decodeStrict(data, "", reflect.ValueOf(&s).Elem()); err != nil {
+	if err := strictjson.Decode(data, &s); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", path, err)
 	}
 	if err := s.check(filepath.Dir(path)); err != nil {
