@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"errors"
 	"io"
 	"iter"
 	"math"
@@ -31,9 +32,14 @@ func init() {
 			{Key: "test_name", Default: "a", Doc: "name"},
 			{Key: "test_flag", Default: false, Doc: "flag"},
 		},
-		Build:        buildTestLinear,
-		Scalars:      []string{"mse"},
-		NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} },
+		Build:   buildTestLinear,
+		Scalars: []string{"mse"},
+		NewEvaluator: func(params map[string]any) (Evaluator, error) {
+			if params["test_name"] == "unevaluable" {
+				return nil, errors.New("test_name unevaluable: no evaluator")
+			}
+			return &meanEvaluator{}, nil
+		},
 	})
 	RegisterDataset(&Dataset{Name: "test_synthetic", Doc: "Gaussian vectors, for the framework's tests",
 		Params: hparams.List{{Key: "test_synthetic_eval_batches", Default: 3, Doc: "batches in each evaluation split", Domain: hparams.Positive()}},

@@ -10,12 +10,12 @@ import (
 	"github.com/qzoo/qzoo/internal/registry"
 )
 
-// Names of the standard splits. A dataset trains on SplitTrain and evaluates on any of its
-// Data.EvalSplits; configs choose the evaluation split with the "eval_split" key.
 // DataDirEnv names the environment variable of the shared data directory, searched by every
 // loader after the data directory it is given.
 const DataDirEnv = "QZOO_DATA_DIR"
 
+// Names of the standard splits. A dataset trains on SplitTrain and evaluates on any of its
+// Data.EvalSplits; configs choose the evaluation split with the "eval_split" key.
 const (
 	SplitTrain      = "train"
 	SplitValidation = "validation"

@@ -166,7 +166,10 @@ func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		ev := m.NewEvaluator(ctx.Config.Params)
+		ev, err := m.NewEvaluator(ctx.Config.Params)
+		if err != nil {
+			return nil, fmt.Errorf("framework: evaluator of %s: %w", m.Name, err)
+		}
 		labeled, _ := ev.(LabeledEvaluator)
 		for batch, err := range ds.Iter() {
 			if err != nil {

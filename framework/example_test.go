@@ -107,7 +107,7 @@ func Example() {
 			return graph.ReduceAllMean(graph.Square(graph.Sub(predictions[0], labels[0])))
 		},
 		Scalars:      []string{"scale"},
-		NewEvaluator: func(map[string]any) framework.Evaluator { return &mseEvaluator{} },
+		NewEvaluator: func(map[string]any) (framework.Evaluator, error) { return &mseEvaluator{}, nil },
 	})
 
 	cfg, err := framework.ParseConfig([]byte(`{"model": "example_scale", "steps": 300, "batch_size": 16,

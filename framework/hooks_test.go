@@ -94,7 +94,7 @@ func init() {
 			return ctx.Store.GetVariable("/linear/b").SetValue(tensors.FromValue([]float32{b, b, b, b}))
 		},
 		Trainable:    func(path string, _ map[string]any) bool { return path != "/linear/b" },
-		NewEvaluator: func(map[string]any) Evaluator { return &labelEvaluator{} },
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &labelEvaluator{}, nil },
 		Evaluate: func(ctx *EvalContext) (map[string]float64, error) {
 			v := ctx.Store.GetVariable("/linear/b")
 			if v == nil {

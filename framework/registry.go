@@ -62,8 +62,9 @@ type Model struct {
 	Trainable func(path string, params map[string]any) bool
 	// NewEvaluator returns an evaluator for the resolved hyperparameters: it accumulates the
 	// predictions of every batch of the evaluation split. Evaluators that also need the
-	// batch's labels implement [LabeledEvaluator].
-	NewEvaluator func(params map[string]any) Evaluator
+	// batch's labels implement [LabeledEvaluator]. Its error (hyperparameters it cannot
+	// evaluate) fails the evaluation, naming the model.
+	NewEvaluator func(params map[string]any) (Evaluator, error)
 	// Evaluate, if set, evaluates with access to the trained variables, the backend and the
 	// data (generation with a cache, a real entropy coder's bitstream, perplexity over a
 	// token stream). Its metrics are merged with NewEvaluator's (if any); a metric both

@@ -49,11 +49,12 @@ type RunOptions struct {
 	Quiet bool
 	// StopAt, if positive and below the config's steps, ends training at this global step (with a
 	// checkpoint), as if the run had been interrupted there: a later Run resumes it to the end
-	// of the same schedule. Notebooks use it to train in chunks.
+	// of the same schedule, so a caller can train in chunks and look at the run in between.
 	StopAt int64
-	// Hooks are called as the run goes (notebooks plot live, sweeps collect, benches time);
-	// see [Hooks]. An error returned by a hook stops the run with that error, after the last
-	// checkpoint.
+	// Hooks are called as the run goes, so that a caller can follow it (print or plot each
+	// evaluation, collect the step metrics) without a loop of its own; see [Hooks] and the
+	// README's example. An error returned by a hook stops the run with that error, after the
+	// last checkpoint.
 	Hooks []Hooks
 }
 

@@ -62,7 +62,6 @@ func init() {
 	})
 }
 
-// splitList splits a comma-separated list, trimming spaces and dropping empty items.
 // ConfigFromParams returns the files and the Config that the dataset's resolved
 // hyperparameters name (ParamFile and ParamVariables split at commas, the window and the
 // split hours): what the loader uses, and what a model reads back from a run's params to know
@@ -88,6 +87,7 @@ func ConfigFromParams(params map[string]any) (files []string, cfg Config, err er
 	return files, cfg, err
 }
 
+// splitList splits a comma-separated list, trimming spaces and dropping empty items.
 func splitList(s string) []string {
 	var out []string
 	for _, item := range strings.Split(s, ",") {
