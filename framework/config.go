@@ -65,6 +65,13 @@ type Config struct {
 	// A run directory stands for its latest checkpoint (the model's Pretrained hook decides
 	// whether it accepts one; its SHA-256 is that checkpoint's).
 	InitFrom string `json:"init_from"`
+	// TeacherFrom is the trained network a model with a teacher (Model.Teacher) distils from: a
+	// run directory of the teacher's model (its latest checkpoint) or a file the teacher's
+	// Pretrained hook reads, looked for like InitFrom. It becomes a frozen part of the student's
+	// graph ([BuildTeacher]), loaded again on every resume and never saved: its SHA-256 is
+	// recorded in every checkpoint, and a resume with another teacher is refused. Required
+	// exactly for the models that have a teacher.
+	TeacherFrom string `json:"teacher_from"`
 	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
 	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,
 	// adam_backoff, adam_dtype, clip_step_by_value, clip_nan) are accepted in params.
@@ -374,6 +381,16 @@ func (c *Config) resolve() error {
 	}
 	if c.InitFrom != "" && m.Pretrained == nil {
 		return fmt.Errorf(`key "init_from": model %q has no pretrained initialisation`, c.Model)
+	}
+	switch {
+	case m.Teacher == "" && c.TeacherFrom != "":
+		return fmt.Errorf(`key "teacher_from": model %q has no teacher`, c.Model)
+	case m.Teacher != "" && c.TeacherFrom == "":
+		return fmt.Errorf(`key "teacher_from" is required: model %q distils from a trained %q (a run directory or a file)`, c.Model, m.Teacher)
+	case m.Teacher != "":
+		if _, err := LookupModel(m.Teacher); err != nil {
+			return fmt.Errorf("model %q's teacher: %w", c.Model, err)
+		}
 	}
 	for metric, cond := range c.Expect {
 		if _, _, err := parseCondition(cond); err != nil {

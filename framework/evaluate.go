@@ -254,7 +254,9 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 }
 
 // LoadRun returns the config recorded in the latest checkpoint of the run in dir, a store
-// holding that checkpoint's variables and hyperparameters, and its step: what a command needs
+// holding that checkpoint's variables and hyperparameters (and, for a model with a teacher, the
+// teacher loaded again from teacher_from, refused if its SHA-256 is not the one the checkpoint
+// records), and its step: what a command needs
 // to use a trained model outside the loop (e.g. to generate from it).
 func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 	path, step, err := checkpoint.Latest(dir)
@@ -290,11 +292,25 @@ func LoadCheckpoint(dir, ckptPath string) (*Config, *model.Store, error) {
 // path.
 func loadStore(cfg *Config, path string) (*model.Store, error) {
 	store := newStore(cfg)
-	if _, err := checkpoint.Load(path, store); err != nil {
+	header, err := checkpoint.Load(path, store)
+	if err != nil {
 		return nil, err
 	}
 	if err := dropUnsavedVariables(store); err != nil {
 		return nil, err
+	}
+	if cfg.TeacherFrom != "" {
+		m, err := LookupModel(cfg.Model)
+		if err != nil {
+			return nil, err
+		}
+		want, err := recordedTeacher(header)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := loadTeacher(store, cfg, m, "", want); err != nil {
+			return nil, err
+		}
 	}
 	return store, nil
 }

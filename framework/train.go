@@ -35,9 +35,10 @@ const lossAvgScope = "loss_avg"
 const lossAvgWeight = 0.01
 
 // keepInCheckpoint says whether a variable is saved: everything except GoMLX's
-// per-trainer metric accumulators, whose scope names hold a fresh UUID each run.
+// per-trainer metric accumulators, whose scope names hold a fresh UUID each run, and the
+// teacher's variables, which are loaded from teacher_from again (see [BuildTeacher]).
 func keepInCheckpoint(path string) bool {
-	return !(strings.HasPrefix(path, "/"+metric.Scope+"/") && strings.Contains(path, "_uuid_"))
+	return !(strings.HasPrefix(path, "/"+metric.Scope+"/") && strings.Contains(path, "_uuid_")) && !isTeacherVariable(path)
 }
 
 // dropUnsavedVariables deletes from store the variables keepInCheckpoint leaves out: older

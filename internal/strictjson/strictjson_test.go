@@ -62,6 +62,9 @@ func TestDecodeErrors(t *testing.T) {
 	} {
 		var d doc
 		err := Decode([]byte(tc.json), &d)
+		if d.hidden != 0 {
+			t.Errorf("%s: an unexported field was set", tc.json)
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.json, err, tc.want)
 		}

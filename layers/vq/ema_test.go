@@ -398,17 +398,6 @@ func TestEMAInvalidParamsNamed(t *testing.T) {
 	}
 }
 
-// panicMessage runs f and returns the text of its panic, or "" if it did not panic.
-func panicMessage(f func()) (msg string) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg = fmt.Sprint(r)
-		}
-	}()
-	f()
-	return ""
-}
-
 // cyclingEMARun trains an ema_vq with K=64 codes on 2-D grid points, 16 latents per batch:
 // batch b holds the points of slots 16·(b mod 4) … 16·(b mod 4)+15, so the code of each slot is
 // used once every 4 batches. rows are the initial codebook, points the latent of each slot. It
