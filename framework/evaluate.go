@@ -256,7 +256,8 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 // LoadRun returns the config recorded in the latest checkpoint of the run in dir, a store
 // holding that checkpoint's variables and hyperparameters (and, for a model with a teacher, the
 // teacher loaded again from teacher_from, refused if its SHA-256 is not the one the checkpoint
-// records), and its step: what a command needs
+// records; a relative teacher_from is looked for as [LocateData] does without a data
+// directory), and its step: what a command needs
 // to use a trained model outside the loop (e.g. to generate from it).
 func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 	path, step, err := checkpoint.Latest(dir)

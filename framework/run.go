@@ -585,7 +585,12 @@ func (r *runner) save(step int64) error {
 	if r.teacher != nil {
 		meta[metaTeacherSHA256] = r.teacher
 	}
-	path, err := checkpoint.SaveFiltered(r.opts.Dir, step, r.store, meta, keepInCheckpoint)
+	keep := keepInCheckpoint
+	if r.cfg.TeacherFrom != "" {
+		// The teacher is loaded from teacher_from again, never saved twice.
+		keep = func(path string) bool { return keepInCheckpoint(path) && !isTeacherVariable(path) }
+	}
+	path, err := checkpoint.SaveFiltered(r.opts.Dir, step, r.store, meta, keep)
 	if err != nil {
 		return err
 	}

@@ -35,10 +35,10 @@ const lossAvgScope = "loss_avg"
 const lossAvgWeight = 0.01
 
 // keepInCheckpoint says whether a variable is saved: everything except GoMLX's
-// per-trainer metric accumulators, whose scope names hold a fresh UUID each run, and the
-// teacher's variables, which are loaded from teacher_from again (see [BuildTeacher]).
+// per-trainer metric accumulators, whose scope names hold a fresh UUID each run. A run with a
+// teacher does not save the teacher's variables either (see runner.save).
 func keepInCheckpoint(path string) bool {
-	return !(strings.HasPrefix(path, "/"+metric.Scope+"/") && strings.Contains(path, "_uuid_")) && !isTeacherVariable(path)
+	return !(strings.HasPrefix(path, "/"+metric.Scope+"/") && strings.Contains(path, "_uuid_"))
 }
 
 // dropUnsavedVariables deletes from store the variables keepInCheckpoint leaves out: older
