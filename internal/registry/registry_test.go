@@ -16,9 +16,6 @@ func TestRegistry(t *testing.T) {
 	if _, err := r.Lookup("c"); err == nil || err.Error() != `unknown widget "c"; registered: a, b` {
 		t.Errorf("Lookup(c): %v", err)
 	}
-	if !r.Has("a") || r.Has("c") {
-		t.Error("Has")
-	}
 	if !slices.Equal(r.Names(), []string{"a", "b"}) || !slices.Equal(r.Values(), []int{1, 2}) {
 		t.Errorf("Names %v, Values %v", r.Names(), r.Values())
 	}
