@@ -9,19 +9,18 @@ package compressor
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/internal/registry"
 	"github.com/qzoo/qzoo/media"
 )
 
@@ -54,17 +53,11 @@ type Identity struct {
 // Loader opens a trained model's compressor from its run's resolved config and trained variables.
 type Loader func(cfg *framework.Config, store *model.Store) (Compressor, error)
 
-var (
-	loadersMu sync.Mutex
-	loaders   = map[string]Loader{}
-)
+var loaders = registry.New[Loader]("compressor")
 
-// Register makes a model's compressor available by its registry name (in the model's init).
-func Register(model string, l Loader) {
-	loadersMu.Lock()
-	defer loadersMu.Unlock()
-	loaders[model] = l
-}
+// Register makes a model's compressor available by its registry name (in the model's init);
+// registering a model twice panics.
+func Register(model string, l Loader) { loaders.Register(model, l) }
 
 // Open loads the compressor of the run in dir from its latest checkpoint and identifies its
 // weights; see [OpenMatching] for the checkpoint a file was coded with.
@@ -108,13 +101,10 @@ func OpenMatching(dir, sha256 string) (Compressor, Identity, error) {
 	if err != nil {
 		return nil, Identity{}, fmt.Errorf("compressor: %w", err)
 	}
-	loadersMu.Lock()
-	l, ok := loaders[cfg.Model]
-	known := slices.Sorted(maps.Keys(loaders))
-	loadersMu.Unlock()
-	if !ok {
+	l, err := loaders.Lookup(cfg.Model)
+	if err != nil {
 		return nil, Identity{}, fmt.Errorf("compressor: run %s holds model %q, which does not compress; models that do: %s",
-			dir, cfg.Model, strings.Join(known, ", "))
+			dir, cfg.Model, strings.Join(loaders.Names(), ", "))
 	}
 	c, err := l(cfg, store)
 	if err != nil {

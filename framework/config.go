@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
 // Config is one experiment: the model, its dataset, its hyperparameters and the training
@@ -30,9 +29,9 @@ import (
 // eval_batch_size, keep_checkpoints, log_every, optimizer, learning_rate, lr_schedule, dataset
 // and eval_split then take their defaults ([DefaultConfig]; dataset: the model's), and params
 // the model's and dataset's defaults. In a JSON file, where omitted keys take the defaults, and
-// in a -set override, an explicit zero or empty value for those keys is an error. A top-level
-// key given as JSON null counts as omitted (encoding/json's rule); null inside params is an
-// error.
+// in a -set override, an explicit zero or empty value for those keys is an error. The file is
+// decoded by the strict decoder of internal/strictjson: a key given twice, JSON null (omit the
+// key instead) and a syntax error (reported with its line) are errors too.
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
@@ -66,6 +65,13 @@ type Config struct {
 	// A run directory stands for its latest checkpoint (the model's Pretrained hook decides
 	// whether it accepts one; its SHA-256 is that checkpoint's).
 	InitFrom string `json:"init_from"`
+	// TeacherFrom is the trained network a model with a teacher (Model.Teacher) distils from: a
+	// run directory of the teacher's model (its latest checkpoint) or a file the teacher's
+	// Pretrained hook reads, looked for like InitFrom. It becomes a frozen part of the student's
+	// graph ([BuildTeacher]), loaded again on every resume and never saved: its SHA-256 is
+	// recorded in every checkpoint, and a resume with another teacher is refused. Required
+	// exactly for the models that have a teacher.
+	TeacherFrom string `json:"teacher_from"`
 	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
 	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,
 	// adam_backoff, adam_dtype, clip_step_by_value, clip_nan) are accepted in params.
@@ -190,12 +196,7 @@ func zeroKeyError(key string) error {
 
 // configKeys lists the JSON names of Config's fields, in declaration order.
 func configKeys() []string {
-	t := reflect.TypeOf(Config{})
-	keys := make([]string, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		keys = append(keys, jsonName(t.Field(i)))
-	}
-	return keys
+	return strictjson.ValidKeys(reflect.TypeFor[Config]())
 }
 
 func jsonName(f reflect.StructField) string {
@@ -215,27 +216,13 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig decodes a JSON config, rejecting unknown keys and wrong types, fills defaults,
+// ParseConfig decodes a JSON config strictly (unknown and repeated keys, wrong types, null and
+// non-finite numbers are errors naming the key; syntax errors give their line), fills defaults,
 // and validates the model name and every hyperparameter against the model's declared ones.
 func ParseConfig(data []byte) (*Config, error) {
 	cfg := DefaultConfig()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&cfg); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			line := 1 + bytes.Count(data[:min(int(syntax.Offset), len(data))], []byte("\n"))
-			hint := ""
-			if rest := data[max(int(syntax.Offset)-1, 0):]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Inf")) || bytes.HasPrefix(rest, []byte("-Inf")) {
-				hint = " (JSON has no NaN or Infinity: every number must be finite)"
-			}
-			return nil, fmt.Errorf("line %d: %w%s", line, err, hint)
-		}
-		return nil, explainJSONError(err)
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
+	if err := strictjson.Decode(data, &cfg); err != nil {
+		return nil, err
 	}
 	if err := cfg.explicitZeros(); err != nil {
 		return nil, err
@@ -244,19 +231,6 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
-}
-
-// explainJSONError turns encoding/json's errors into ones that name the key and the valid keys.
-func explainJSONError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Errorf("key %q: got JSON %s, want %s", typeErr.Field, typeErr.Value, typeErr.Type)
-	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fmt.Errorf("unknown key %s; valid keys are: %s", name, strings.Join(configKeys(), ", "))
-	}
-	return err
 }
 
 // Resolve fills a Go-built config's zero fields with their defaults (see [Config]), the
@@ -336,7 +310,7 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("unknown key params.%s for model %q on dataset %q; valid keys are: %s",
 				key, c.Model, c.Dataset, strings.Join(list.Keys(), ", "))
 		}
-		v, err := convertParam(value, p.Default)
+		v, err := hparams.Convert(value, p.Default)
 		if err != nil {
 			return fmt.Errorf("key params.%s: %w", key, err)
 		}
@@ -408,88 +382,22 @@ func (c *Config) resolve() error {
 	if c.InitFrom != "" && m.Pretrained == nil {
 		return fmt.Errorf(`key "init_from": model %q has no pretrained initialisation`, c.Model)
 	}
+	switch {
+	case m.Teacher == "" && c.TeacherFrom != "":
+		return fmt.Errorf(`key "teacher_from": model %q has no teacher`, c.Model)
+	case m.Teacher != "" && c.TeacherFrom == "":
+		return fmt.Errorf(`key "teacher_from" is required: model %q distils from a trained %q (a run directory or a file)`, c.Model, m.Teacher)
+	case m.Teacher != "":
+		if _, err := LookupModel(m.Teacher); err != nil {
+			return fmt.Errorf("model %q's teacher: %w", c.Model, err)
+		}
+	}
 	for metric, cond := range c.Expect {
 		if _, _, err := parseCondition(cond); err != nil {
 			return fmt.Errorf("key expect.%s: %w", metric, err)
 		}
 	}
 	return nil
-}
-
-// convertParam converts a decoded JSON value (json.Number, string, bool) or a Go value to the
-// type of def, or explains why it cannot.
-func convertParam(value, def any) (any, error) {
-	switch def.(type) {
-	case int:
-		switch v := value.(type) {
-		case int:
-			return v, nil
-		case json.Number:
-			i, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("got %s, want an integer", v)
-			}
-			return int(i), nil
-		case float64:
-			// float64(math.MaxInt) rounds up to 2⁶³, itself out of range.
-			if v != math.Trunc(v) || v < math.MinInt || v >= math.MaxInt {
-				return nil, fmt.Errorf("got %v, want an integer", v)
-			}
-			return int(v), nil
-		}
-	case float64:
-		switch v := value.(type) {
-		case float64:
-			return v, nil
-		case int:
-			return float64(v), nil
-		case json.Number:
-			f, err := parseFinite(string(v))
-			if err != nil {
-				return nil, fmt.Errorf("got %s, want a finite number", v)
-			}
-			return f, nil
-		}
-	case bool:
-		if v, ok := value.(bool); ok {
-			return v, nil
-		}
-	case string:
-		if v, ok := value.(string); ok {
-			return v, nil
-		}
-	default:
-		return nil, fmt.Errorf("unsupported parameter type %T", def)
-	}
-	return nil, fmt.Errorf("got %s %v, want %s", describe(value), value, typeName(def))
-}
-
-func describe(v any) string {
-	switch v.(type) {
-	case json.Number, int, float64:
-		return "number"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case int:
-		return "int"
-	case float64:
-		return "float"
-	case bool:
-		return "bool"
-	case string:
-		return "string"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // JoinOverrides joins override strings of the form "key=value;..." ([Config.Set]), skipping
@@ -531,7 +439,7 @@ func (c *Config) Set(overrides string) error {
 		}
 		paramKey := strings.TrimPrefix(key, "params.")
 		if p, ok := list.Lookup(paramKey); ok {
-			v, err := parseScalar(raw, p.Default)
+			v, err := hparams.Parse(raw, p.Default)
 			if err != nil {
 				return fmt.Errorf("-set %s: %w", key, err)
 			}
@@ -557,24 +465,22 @@ func (c *Config) setField(key, raw string) error {
 			continue
 		}
 		f := v.Field(i)
+		var def any
 		switch f.Kind() {
 		case reflect.Int, reflect.Int64:
-			n, err := strconv.ParseInt(raw, 10, 64)
-			if err != nil {
-				return fmt.Errorf("-set %s: %q is not an integer", key, raw)
-			}
-			f.SetInt(n)
+			def = 0
 		case reflect.Float64:
-			x, err := parseFinite(raw)
-			if err != nil {
-				return fmt.Errorf("-set %s: %w", key, err)
-			}
-			f.SetFloat(x)
+			def = 0.0
 		case reflect.String:
-			f.SetString(raw)
+			def = ""
 		default:
 			return fmt.Errorf("-set %s: this key cannot be set from the command line", key)
 		}
+		x, err := hparams.Parse(raw, def)
+		if err != nil {
+			return fmt.Errorf("-set %s: %w", key, err)
+		}
+		f.Set(reflect.ValueOf(x).Convert(f.Type()))
 		return nil
 	}
 	valid := configKeys()
@@ -582,28 +488,6 @@ func (c *Config) setField(key, raw string) error {
 		valid = append(valid, list.Keys()...)
 	}
 	return fmt.Errorf("-set: unknown key %q; valid keys are: %s", key, strings.Join(valid, ", "))
-}
-
-func parseScalar(raw string, def any) (any, error) {
-	switch def.(type) {
-	case int:
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an integer", raw)
-		}
-		return n, nil
-	case float64:
-		return parseFinite(raw)
-	case bool:
-		b, err := strconv.ParseBool(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a boolean", raw)
-		}
-		return b, nil
-	case string:
-		return raw, nil
-	}
-	return nil, fmt.Errorf("unsupported parameter type %T", def)
 }
 
 // checkGoMLXCosine checks the keys of GoMLX's cosine schedule: exactly one of its period keys,
@@ -624,28 +508,16 @@ func (c *Config) checkGoMLXCosine() error {
 	return nil
 }
 
-// parseFinite parses a finite float: "NaN", "Inf" and out-of-range values are errors.
-func parseFinite(raw string) (float64, error) {
-	x, err := strconv.ParseFloat(raw, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", raw)
-	}
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return 0, fmt.Errorf("%q is not a finite number", raw)
-	}
-	return x, nil
-}
-
 // parseCondition parses "OP NUMBER" with OP one of >=, <=, >, <.
 func parseCondition(cond string) (op string, bound float64, err error) {
 	cond = strings.TrimSpace(cond)
 	for _, candidate := range []string{">=", "<=", ">", "<"} {
 		if rest, ok := strings.CutPrefix(cond, candidate); ok {
-			bound, err = parseFinite(strings.TrimSpace(rest))
+			v, err := hparams.Parse(strings.TrimSpace(rest), bound)
 			if err != nil {
 				return "", 0, fmt.Errorf("condition %q: bound %w", cond, err)
 			}
-			return candidate, bound, nil
+			return candidate, v.(float64), nil
 		}
 	}
 	return "", 0, fmt.Errorf("condition %q: want one of >=, <=, >, < followed by a number", cond)

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"errors"
 	"io"
 	"iter"
 	"math"
@@ -31,9 +32,14 @@ func init() {
 			{Key: "test_name", Default: "a", Doc: "name"},
 			{Key: "test_flag", Default: false, Doc: "flag"},
 		},
-		Build:        buildTestLinear,
-		Scalars:      []string{"mse"},
-		NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} },
+		Build:   buildTestLinear,
+		Scalars: []string{"mse"},
+		NewEvaluator: func(params map[string]any) (Evaluator, error) {
+			if params["test_name"] == "unevaluable" {
+				return nil, errors.New("test_name unevaluable: no evaluator")
+			}
+			return &meanEvaluator{}, nil
+		},
 	})
 	RegisterDataset(&Dataset{Name: "test_synthetic", Doc: "Gaussian vectors, for the framework's tests",
 		Params: hparams.List{{Key: "test_synthetic_eval_batches", Default: 3, Doc: "batches in each evaluation split", Domain: hparams.Positive()}},
@@ -134,7 +140,12 @@ func TestLoadConfigDefaultsAndTypes(t *testing.T) {
 func TestLoadConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, json, want string }{
 		{"unknown key", `{"model": "test_linear", "stepz": 3}`, `unknown key "stepz"; valid keys are: description, model, dataset, steps`},
-		{"wrong type", `{"model": "test_linear", "steps": "many"}`, `key "steps": got JSON string, want int`},
+		{"wrong type", `{"model": "test_linear", "steps": "many"}`, `key "steps": got JSON string, want an integer`},
+		{"fraction for an int", `{"model": "test_linear", "steps": 2.5}`, `key "steps": got 2.5, want an integer`},
+		{"duplicate key", `{"model": "test_linear", "steps": 2, "steps": 3}`, `key "steps" appears twice`},
+		{"null", `{"model": "test_linear", "steps": null}`, `key "steps": got JSON null, want an integer (omit the key`},
+		{"object param", `{"model": "test_linear", "params": {"test_width": {"a": 1}}}`, `key "params.test_width": got JSON object, want a string, number or boolean`},
+		{"NaN", "{\"model\": \"test_linear\",\n \"learning_rate\": NaN}", `line 2: invalid character 'N' looking for beginning of value (JSON has no NaN or Infinity`},
 		{"unknown param", `{"model": "test_linear", "params": {"test_widht": 3}}`, "unknown key params.test_widht for model \"test_linear\" on dataset \"test_synthetic\"; valid keys are: adam_backoff"},
 		{"param type", `{"model": "test_linear", "params": {"test_width": 2.5}}`, "key params.test_width: got 2.5, want an integer"},
 		{"param string for int", `{"model": "test_linear", "params": {"test_width": "2"}}`, "key params.test_width: got string 2, want int"},

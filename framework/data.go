@@ -7,14 +7,15 @@ import (
 
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
-// Names of the standard splits. A dataset trains on SplitTrain and evaluates on any of its
-// Data.EvalSplits; configs choose the evaluation split with the "eval_split" key.
 // DataDirEnv names the environment variable of the shared data directory, searched by every
 // loader after the data directory it is given.
 const DataDirEnv = "QZOO_DATA_DIR"
 
+// Names of the standard splits. A dataset trains on SplitTrain and evaluates on any of its
+// Data.EvalSplits; configs choose the evaluation split with the "eval_split" key.
 const (
 	SplitTrain      = "train"
 	SplitValidation = "validation"
@@ -60,25 +61,28 @@ type Dataset struct {
 	Load func(dataDir string, params map[string]any) (*Data, error)
 }
 
-var datasets = map[string]*Dataset{}
+var datasets = registry.New[*Dataset]("dataset")
 
 // RegisterDataset makes a dataset available to models and configs by name. Registering a
 // name twice, or a dataset without Load, panics (a programming error).
 func RegisterDataset(d *Dataset) {
-	if _, dup := datasets[d.Name]; dup {
-		panic(fmt.Sprintf("framework: dataset %q registered twice", d.Name))
-	}
 	if d.Load == nil {
 		panic(fmt.Sprintf("framework: dataset %q needs Load", d.Name))
 	}
-	datasets[d.Name] = d
+	datasets.Register(d.Name, d)
 }
 
 // Datasets returns the registered datasets sorted by name.
-func Datasets() []*Dataset { return sortedValues(datasets) }
+func Datasets() []*Dataset { return datasets.Values() }
 
 // LookupDataset returns the dataset registered as name, or an error listing the valid names.
-func LookupDataset(name string) (*Dataset, error) { return lookupRegistered("dataset", datasets, name) }
+func LookupDataset(name string) (*Dataset, error) {
+	d, err := datasets.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
+	}
+	return d, nil
+}
 
 // LoadDataset loads the dataset registered as name from dataDir with params, which may hold
 // other keys too (a config's whole params map): the dataset's own keys not in params take

@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
+
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // DataFile is a public file that loaders may download when it is in no data directory: its
@@ -23,18 +24,15 @@ type DataFile struct {
 }
 
 var (
-	dataFilesMu sync.Mutex
-	dataFiles   = map[string]DataFile{}
+	dataFiles = registry.New[DataFile]("data file")
 	// httpClient downloads data files; tests replace it.
 	httpClient = &http.Client{Timeout: 10 * time.Minute}
 )
 
 // RegisterDataFile makes f downloadable by [LocateData]. Packages register the files they
-// read in an init function.
+// read in an init function; registering a path twice panics.
 func RegisterDataFile(f DataFile) {
-	dataFilesMu.Lock()
-	defer dataFilesMu.Unlock()
-	dataFiles[filepath.ToSlash(filepath.Clean(f.Path))] = f
+	dataFiles.Register(filepath.ToSlash(filepath.Clean(f.Path)), f)
 }
 
 // LocateData finds the data file name: as is when absolute; else under dataDir, then under
@@ -67,10 +65,8 @@ func LocateData(dataDir, name string) (string, error) {
 		}
 		looked = append(looked, p)
 	}
-	dataFilesMu.Lock()
-	f, known := dataFiles[filepath.ToSlash(filepath.Clean(name))]
-	dataFilesMu.Unlock()
-	if !known {
+	f, err := dataFiles.Lookup(filepath.ToSlash(filepath.Clean(name)))
+	if err != nil {
 		return "", fmt.Errorf("%s not found (looked at %v; give the data directory with --data_dir or $%s)", name, looked, DataDirEnv)
 	}
 	into := dirs[0] // dataDir, $QZOO_DATA_DIR or the cache, in that order of preference

@@ -166,7 +166,10 @@ func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		ev := m.NewEvaluator(ctx.Config.Params)
+		ev, err := m.NewEvaluator(ctx.Config.Params)
+		if err != nil {
+			return nil, fmt.Errorf("framework: evaluator of %s: %w", m.Name, err)
+		}
 		labeled, _ := ev.(LabeledEvaluator)
 		for batch, err := range ds.Iter() {
 			if err != nil {
@@ -251,7 +254,10 @@ func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *
 }
 
 // LoadRun returns the config recorded in the latest checkpoint of the run in dir, a store
-// holding that checkpoint's variables and hyperparameters, and its step: what a command needs
+// holding that checkpoint's variables and hyperparameters (and, for a model with a teacher, the
+// teacher loaded again from teacher_from, refused if its SHA-256 is not the one the checkpoint
+// records; a relative teacher_from is looked for as [LocateData] does without a data
+// directory), and its step: what a command needs
 // to use a trained model outside the loop (e.g. to generate from it).
 func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 	path, step, err := checkpoint.Latest(dir)
@@ -287,11 +293,25 @@ func LoadCheckpoint(dir, ckptPath string) (*Config, *model.Store, error) {
 // path.
 func loadStore(cfg *Config, path string) (*model.Store, error) {
 	store := newStore(cfg)
-	if _, err := checkpoint.Load(path, store); err != nil {
+	header, err := checkpoint.Load(path, store)
+	if err != nil {
 		return nil, err
 	}
 	if err := dropUnsavedVariables(store); err != nil {
 		return nil, err
+	}
+	if cfg.TeacherFrom != "" {
+		m, err := LookupModel(cfg.Model)
+		if err != nil {
+			return nil, err
+		}
+		want, err := recordedTeacher(header)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := loadTeacher(store, cfg, m, "", want); err != nil {
+			return nil, err
+		}
 	}
 	return store, nil
 }

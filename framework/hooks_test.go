@@ -24,6 +24,13 @@ import (
 // hooks; calibrationExamples counts the examples Calibrate saw.
 var pretrainedCalls, calibrateCalls, calibrationExamples int
 
+// testHooksParams are test_hooks' hyperparameters.
+var testHooksParams = hparams.List{
+	{Key: "test_hooks_stat", Default: true, Doc: "return the optional statistic"},
+	{Key: "test_hooks_nan", Default: false, Doc: "return a NaN statistic"},
+	{Key: "test_hooks_calibrate", Default: 0.0, Doc: "Calibrate sets the bias to this value plus the number of calibration batches (0: leave it)"},
+}
+
 // Models exercising the optional hooks: a frozen bias (Trainable), a pretrained weight read from
 // a file (Pretrained), a loss on the labels (Loss), a custom evaluation (Evaluate), a scalar that
 // is only sometimes returned and one that is NaN.
@@ -32,11 +39,7 @@ func init() {
 		Name:    "test_hooks",
 		Doc:     "y = x·W + b fitted to the labels, exercising every optional hook",
 		Dataset: "test_synthetic",
-		Params: hparams.List{
-			{Key: "test_hooks_stat", Default: true, Doc: "return the optional statistic"},
-			{Key: "test_hooks_nan", Default: false, Doc: "return a NaN statistic"},
-			{Key: "test_hooks_calibrate", Default: 0.0, Doc: "Calibrate sets the bias to this value plus the number of calibration batches (0: leave it)"},
-		},
+		Params:  testHooksParams,
 		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
 			x := inputs[0]
 			g := x.Graph()
@@ -45,10 +48,10 @@ func init() {
 			b := lin.VariableWithValue("b", []float32{1, 1, 1, 1}).NodeValue(g)
 			y := graph.Add(graph.MatMul(x, w), graph.InsertAxes(b, 0))
 			scalars := map[string]*graph.Node{"wnorm": graph.ReduceAllSum(graph.Square(w))}
-			if model.GetParamOr(scope, "test_hooks_stat", true) {
+			if hparams.Get[bool](scope, testHooksParams, "test_hooks_stat") {
 				scalars["optional"] = graph.Scalar(g, dtypes.Float32, 7)
 			}
-			if model.GetParamOr(scope, "test_hooks_nan", false) {
+			if hparams.Get[bool](scope, testHooksParams, "test_hooks_nan") {
 				scalars["wnorm"] = graph.Scalar(g, dtypes.Float32, math.NaN())
 			}
 			return Outputs{Predictions: []*graph.Node{y}, Scalars: scalars}
@@ -91,7 +94,7 @@ func init() {
 			return ctx.Store.GetVariable("/linear/b").SetValue(tensors.FromValue([]float32{b, b, b, b}))
 		},
 		Trainable:    func(path string, _ map[string]any) bool { return path != "/linear/b" },
-		NewEvaluator: func(map[string]any) Evaluator { return &labelEvaluator{} },
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &labelEvaluator{}, nil },
 		Evaluate: func(ctx *EvalContext) (map[string]float64, error) {
 			v := ctx.Store.GetVariable("/linear/b")
 			if v == nil {
@@ -124,8 +127,8 @@ func (e *labelEvaluator) Metrics() map[string]float64 {
 
 func hooksConfig(t *testing.T, extra string) *Config {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(`{"model": "test_hooks", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
-		"checkpoint_every": 5, "log_every": 1, "steps": 10` + extra + `}`))
+	cfg, err := ParseConfig(overlay(t, `"model": "test_hooks", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
+		"checkpoint_every": 5, "log_every": 1, "steps": 10`, extra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,14 +2,13 @@ package framework
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // Model describes a zoo member: how to build it, its hyperparameters with their defaults, the
@@ -51,6 +50,13 @@ type Model struct {
 	// on resume, and the file's SHA-256 is recorded in every checkpoint. It creates the
 	// variables it fills under store's root scope with the names Build uses.
 	Pretrained func(store *model.Store, path string, params map[string]any) error
+	// Teacher, if set, is the registry name of the model this one distils from. The config's
+	// "teacher_from" (a run directory of that model, or a file its Pretrained hook reads) is then
+	// required, and its trained network is a frozen part of this model's graph: Build calls
+	// [BuildTeacher] for its outputs. The teacher's variables live under [TeacherScope], are
+	// never trained and never saved; its SHA-256 is recorded in every checkpoint instead, and a
+	// run resumed or re-evaluated with another teacher is refused.
+	Teacher string
 	// Calibrate, if set, runs once on a fresh run after Pretrained and Init, never on resume
 	// (its results are variables, saved in the checkpoints): data-dependent transformations
 	// of the initial model such as post-training quantization with calibration statistics.
@@ -63,8 +69,9 @@ type Model struct {
 	Trainable func(path string, params map[string]any) bool
 	// NewEvaluator returns an evaluator for the resolved hyperparameters: it accumulates the
 	// predictions of every batch of the evaluation split. Evaluators that also need the
-	// batch's labels implement [LabeledEvaluator].
-	NewEvaluator func(params map[string]any) Evaluator
+	// batch's labels implement [LabeledEvaluator]. Its error (hyperparameters it cannot
+	// evaluate) fails the evaluation, naming the model.
+	NewEvaluator func(params map[string]any) (Evaluator, error)
 	// Evaluate, if set, evaluates with access to the trained variables, the backend and the
 	// data (generation with a cache, a real entropy coder's bitstream, perplexity over a
 	// token stream). Its metrics are merged with NewEvaluator's (if any); a metric both
@@ -101,44 +108,27 @@ type LabeledEvaluator interface {
 	AddLabeled(inputs, labels, predictions []*tensors.Tensor) error
 }
 
-var models = map[string]*Model{}
+var models = registry.New[*Model]("model")
 
-// Register adds a model to the registry. Registering a name twice panics (a programming error).
+// Register adds a model to the registry. Registering a name twice, or a model without Build
+// and one of NewEvaluator or Evaluate, panics (a programming error).
 func Register(m *Model) {
-	if _, dup := models[m.Name]; dup {
-		panic(fmt.Sprintf("framework: model %q registered twice", m.Name))
-	}
 	if m.Build == nil || (m.NewEvaluator == nil && m.Evaluate == nil) {
 		panic(fmt.Sprintf("framework: model %q needs Build, and NewEvaluator or Evaluate", m.Name))
 	}
-	models[m.Name] = m
+	models.Register(m.Name, m)
 }
 
 // Models returns the registered models sorted by name.
-func Models() []*Model { return sortedValues(models) }
+func Models() []*Model { return models.Values() }
 
 // LookupModel returns the registered model called name, or an error listing the valid names.
-func LookupModel(name string) (*Model, error) { return lookupRegistered("model", models, name) }
-
-// sortedValues returns a registry's entries in the order of their names.
-func sortedValues[T any](registry map[string]T) []T {
-	names := slices.Sorted(maps.Keys(registry))
-	out := make([]T, len(names))
-	for i, n := range names {
-		out[i] = registry[n]
+func LookupModel(name string) (*Model, error) {
+	m, err := models.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
 	}
-	return out
-}
-
-// lookupRegistered returns registry[name], or an error naming the kind of entry and listing
-// the registered names.
-func lookupRegistered[T any](kind string, registry map[string]T, name string) (T, error) {
-	v, ok := registry[name]
-	if !ok {
-		return v, fmt.Errorf("framework: unknown %s %q; registered: %s", kind, name,
-			strings.Join(slices.Sorted(maps.Keys(registry)), ", "))
-	}
-	return v, nil
+	return m, nil
 }
 
 // Help writes the registered models, datasets and optimizer keys with their hyperparameters
@@ -147,7 +137,7 @@ func Help() string {
 	var b strings.Builder
 	writeParams := func(list hparams.List) {
 		for _, p := range list {
-			fmt.Fprintf(&b, "    %-28s %-8s default %-10v %s\n", p.Key, typeName(p.Default), fmt.Sprintf("%q", fmt.Sprint(p.Default)), p.Doc)
+			fmt.Fprintf(&b, "    %-28s %-8s default %-10v %s\n", p.Key, hparams.TypeName(p.Default), fmt.Sprintf("%q", fmt.Sprint(p.Default)), p.Doc)
 		}
 	}
 	for _, m := range Models() {

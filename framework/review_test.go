@@ -186,10 +186,18 @@ func TestParamNamedLikeConfigKeyRefused(t *testing.T) {
 	registerShadowingModel.Do(func() {
 		Register(&Model{Name: "test_shadowing", Dataset: "test_synthetic", Build: buildTestLinear,
 			Params:       hparams.List{{Key: "learning_rate", Default: 0.5, Doc: "codebook rate"}},
-			NewEvaluator: func(map[string]any) Evaluator { return &meanEvaluator{} }})
+			NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil }})
 	})
 	_, err := ParseConfig([]byte(`{"model": "test_shadowing"}`))
 	if err == nil || !strings.Contains(err.Error(), `hyperparameter "learning_rate" is declared by both the config`) {
 		t.Errorf("model param named learning_rate: %v", err)
+	}
+}
+
+// NewEvaluator's error fails the run's evaluation, naming the model, instead of a panic.
+func TestNewEvaluatorError(t *testing.T) {
+	_, err := Run(testConfig(t, `, "steps": 1, "params": {"test_name": "unevaluable"}`), RunOptions{Dir: t.TempDir(), Backend: goBackend(t), Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "framework: evaluator of test_linear: test_name unevaluable: no evaluator") {
+		t.Errorf("got %v, want the evaluator's error naming the model", err)
 	}
 }

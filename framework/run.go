@@ -49,11 +49,12 @@ type RunOptions struct {
 	Quiet bool
 	// StopAt, if positive and below the config's steps, ends training at this global step (with a
 	// checkpoint), as if the run had been interrupted there: a later Run resumes it to the end
-	// of the same schedule. Notebooks use it to train in chunks.
+	// of the same schedule, so a caller can train in chunks and look at the run in between.
 	StopAt int64
-	// Hooks are called as the run goes (notebooks plot live, sweeps collect, benches time);
-	// see [Hooks]. An error returned by a hook stops the run with that error, after the last
-	// checkpoint.
+	// Hooks are called as the run goes, so that a caller can follow it (print or plot each
+	// evaluation, collect the step metrics) without a loop of its own; see [Hooks] and the
+	// README's example. An error returned by a hook stops the run with that error, after the
+	// last checkpoint.
 	Hooks []Hooks
 }
 
@@ -148,8 +149,8 @@ type Result struct {
 // notebooks, sweeps and tests.
 //
 // A fresh run (no checkpoint in opts.Dir) fills the variables from cfg.InitFrom with the
-// model's Pretrained hook if set, creates the others, then runs the model's Init on the
-// first batch; a run that finds checkpoints of the same experiment resumes from the latest,
+// model's Pretrained hook if set, loads the teacher from cfg.TeacherFrom (see [BuildTeacher]),
+// creates the other variables, then runs the model's Init on the first batch; a run that finds checkpoints of the same experiment resumes from the latest,
 // to exactly the state, batches and logged values an uninterrupted run would have. A config
 // whose steps is below the latest checkpoint's step is refused (the run cannot go back; use
 // [Evaluate] to re-evaluate it); one equal to it re-evaluates the finished run.
@@ -214,6 +215,11 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 			return nil, err
 		}
 		r.initMeta = latest.header.Meta[metaInitSHA256]
+		if cfg.TeacherFrom != "" {
+			if err := r.loadTeacher(latest.header); err != nil {
+				return nil, err
+			}
+		}
 		res.Resumed = true
 		fmt.Fprintf(out, "qzoo: resuming %s from step %d (%s)\n", cfg.Model, latest.header.Step, filepath.Base(latest.path))
 	}
@@ -285,6 +291,34 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 // metaInitSHA256 is the checkpoint meta key of the SHA-256 of the init_from file.
 const metaInitSHA256 = "init_from_sha256"
 
+// loadTeacher loads the run's teacher into its store and records its SHA-256 for the
+// checkpoints; resuming from the checkpoint with header, it must be the one recorded there.
+func (r *runner) loadTeacher(header *checkpoint.Header) error {
+	want, err := recordedTeacher(header)
+	if err != nil {
+		return err
+	}
+	sum, err := loadTeacher(r.store, r.cfg, r.model, r.opts.DataDir, want)
+	if err != nil {
+		return err
+	}
+	r.teacher, _ = json.Marshal(sum)
+	return nil
+}
+
+// recordedTeacher returns the teacher's SHA-256 recorded in the checkpoint with header ("" for
+// a nil header, a fresh run); a checkpoint of a run with a teacher that records none is refused.
+func recordedTeacher(header *checkpoint.Header) (string, error) {
+	if header == nil {
+		return "", nil
+	}
+	var want string
+	if err := json.Unmarshal(header.Meta[metaTeacherSHA256], &want); err != nil || want == "" {
+		return "", fmt.Errorf(`framework: key "teacher_from": the checkpoint at step %d records no teacher SHA-256, so its teacher cannot be checked`, header.Step)
+	}
+	return want, nil
+}
+
 // initialise sets up the variables of a fresh run: pretrained values from init_from, then
 // every variable created by building the model on the first batch, then the model's Init.
 func (r *runner) initialise() error {
@@ -302,6 +336,11 @@ func (r *runner) initialise() error {
 			return fmt.Errorf("framework: %s: initialising from %s: %w", m.Name, path, err)
 		}
 		r.initMeta, _ = json.Marshal(sum)
+	}
+	if cfg.TeacherFrom != "" {
+		if err := r.loadTeacher(nil); err != nil {
+			return err
+		}
 	}
 	ds := r.data.TrainBatches(cfg.BatchSize, cfg.Seed, 0)
 	for batch, err := range ds.Iter() {
@@ -411,6 +450,7 @@ type runner struct {
 	data      *Data
 	scalars   *scalarSet
 	initMeta  json.RawMessage // the init_from file's SHA-256, as JSON, for the checkpoints
+	teacher   json.RawMessage // the teacher_from file's SHA-256, as JSON, for the checkpoints
 	log       *os.File
 	start     time.Time
 	startStep int64
@@ -542,7 +582,15 @@ func (r *runner) save(step int64) error {
 	if r.initMeta != nil {
 		meta[metaInitSHA256] = r.initMeta
 	}
-	path, err := checkpoint.SaveFiltered(r.opts.Dir, step, r.store, meta, keepInCheckpoint)
+	if r.teacher != nil {
+		meta[metaTeacherSHA256] = r.teacher
+	}
+	keep := keepInCheckpoint
+	if r.cfg.TeacherFrom != "" {
+		// The teacher is loaded from teacher_from again, never saved twice.
+		keep = func(path string) bool { return keepInCheckpoint(path) && !isTeacherVariable(path) }
+	}
+	path, err := checkpoint.SaveFiltered(r.opts.Dir, step, r.store, meta, keep)
 	if err != nil {
 		return err
 	}
@@ -650,6 +698,7 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 		{"seed", saved.Seed, cfg.Seed}, {"batch_size", saved.BatchSize, cfg.BatchSize},
 		{"optimizer", saved.Optimizer, cfg.Optimizer}, {"clip_grad_norm", saved.ClipGradNorm, cfg.ClipGradNorm},
 		{"freeze", saved.Freeze, cfg.Freeze}, {"init_from", saved.InitFrom, cfg.InitFrom},
+		{"teacher_from", saved.TeacherFrom, cfg.TeacherFrom},
 	} {
 		if f.was != f.now {
 			return nil, differ(f.key, f.was, f.now)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,10 +25,29 @@ func goBackend(t *testing.T) compute.Backend {
 	return b
 }
 
+// overlay returns the JSON object of the keys base and extra list (`"k": v, ...`, extra
+// starting with a comma), those of extra replacing base's: configs refuse a key given twice.
+func overlay(t *testing.T, base, extra string) []byte {
+	t.Helper()
+	var keys, over map[string]json.RawMessage
+	if err := json.Unmarshal([]byte("{"+base+"}"), &keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte("{"+strings.TrimPrefix(strings.TrimSpace(extra), ",")+"}"), &over); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(keys, over)
+	data, err := json.Marshal(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func testConfig(t *testing.T, extra string) *Config {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(`{"model": "test_linear", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.2,
-		"lr_schedule": "cosine", "warmup_steps": 3, "checkpoint_every": 10, "log_every": 5, "eval_every": 10, "keep_checkpoints": 5` + extra + `}`))
+	cfg, err := ParseConfig(overlay(t, `"model": "test_linear", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.2,
+		"lr_schedule": "cosine", "warmup_steps": 3, "checkpoint_every": 10, "log_every": 5, "eval_every": 10, "keep_checkpoints": 5`, extra))
 	if err != nil {
 		t.Fatal(err)
 	}

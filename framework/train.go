@@ -35,7 +35,8 @@ const lossAvgScope = "loss_avg"
 const lossAvgWeight = 0.01
 
 // keepInCheckpoint says whether a variable is saved: everything except GoMLX's
-// per-trainer metric accumulators, whose scope names hold a fresh UUID each run.
+// per-trainer metric accumulators, whose scope names hold a fresh UUID each run. A run with a
+// teacher does not save the teacher's variables either (see runner.save).
 func keepInCheckpoint(path string) bool {
 	return !(strings.HasPrefix(path, "/"+metric.Scope+"/") && strings.Contains(path, "_uuid_"))
 }

@@ -57,6 +57,7 @@ package kvcache
 
 import (
 	"fmt"
+	"github.com/qzoo/qzoo/internal/registry"
 	"math"
 	"slices"
 	"strings"
@@ -193,14 +194,14 @@ type method struct {
 	validate func(cfg Config, shape Shape) error
 }
 
-var methods = map[string]method{}
+var methods = registry.New[method]("kv_quant method")
 
-func register(name string, m method) { methods[name] = m }
+func register(name string, m method) { methods.Register(name, m) }
 
 // Validate checks the config against the cache's shape; errors name the kv_* key.
 func (c Config) Validate(shape Shape) error {
-	m, ok := methods[c.Method]
-	if !ok {
+	m, err := methods.Lookup(c.Method)
+	if err != nil {
 		return fmt.Errorf("kvcache: kv_quant %q is not one of %s", c.Method, strings.Join(Methods, ", "))
 	}
 	if shape.Layers < 1 || shape.KVHeads < 1 || shape.HeadDim < 1 {
@@ -249,8 +250,8 @@ type Quantizer struct {
 // NeedsCalibration says whether the method fits constants on activations ([Fit]); otherwise
 // [New] builds it.
 func (c Config) NeedsCalibration() bool {
-	m, ok := methods[c.Method]
-	return ok && m.calibrated != nil && m.calibrated(c)
+	m, err := methods.Lookup(c.Method)
+	return err == nil && m.calibrated != nil && m.calibrated(c)
 }
 
 // New builds a quantizer that needs no calibration.
@@ -267,7 +268,7 @@ func Fit(cfg Config, shape Shape, act *Activations) (*Quantizer, error) {
 	if err := cfg.Validate(shape); err != nil {
 		return nil, err
 	}
-	m := methods[cfg.Method]
+	m, _ := methods.Lookup(cfg.Method) // Validate checked it
 	w := shape.Width()
 	if cfg.NeedsCalibration() {
 		if act == nil || act.N < 1 {
@@ -333,7 +334,7 @@ func Load(cfg Config, shape Shape, consts []Constant) (*Quantizer, error) {
 	if err := cfg.Validate(shape); err != nil {
 		return nil, err
 	}
-	m := methods[cfg.Method]
+	m, _ := methods.Lookup(cfg.Method) // Validate checked it
 	byName := map[string]Constant{}
 	for _, c := range consts {
 		if _, dup := byName[c.Name]; dup {

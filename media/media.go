@@ -9,14 +9,13 @@ package media
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/qzoo/qzoo/formats/qzc"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // Signal is channels of samples sharing one shape: what a front end reads and writes, what a
@@ -89,37 +88,28 @@ type Frontend interface {
 	Describe(source json.RawMessage) (Source, error)
 }
 
-var (
-	mu        sync.Mutex
-	frontends = map[string]Frontend{}
-)
+var frontends = registry.New[Frontend]("media front end")
 
-// Register makes a front end available by its name (in its package's init).
-func Register(f Frontend) {
-	mu.Lock()
-	defer mu.Unlock()
-	frontends[f.Name()] = f
-}
+// Register makes a front end available by its name (in its package's init); registering a name
+// twice panics.
+func Register(f Frontend) { frontends.Register(f.Name(), f) }
 
 // Named returns the front end registered as name; the error lists those registered.
 func Named(name string) (Frontend, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if f, ok := frontends[name]; ok {
-		return f, nil
+	f, err := frontends.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
 	}
-	return nil, fmt.Errorf("media: no front end %q (registered: %s)", name, strings.Join(slices.Sorted(maps.Keys(frontends)), ", "))
+	return f, nil
 }
 
 // For returns the front end that reads path as a signal of kind: the one of that kind whose
 // extensions include path's, else the only one of that kind. The error names the kind, the
 // file and the front ends of that kind.
 func For(kind qzc.Kind, path string) (Frontend, error) {
-	mu.Lock()
-	defer mu.Unlock()
 	var ofKind []Frontend
-	for _, name := range slices.Sorted(maps.Keys(frontends)) {
-		if f := frontends[name]; f.Kind() == kind {
+	for _, f := range frontends.Values() {
+		if f.Kind() == kind {
 			ofKind = append(ofKind, f)
 		}
 	}

@@ -10,13 +10,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
 // Spec is a sweep, read strictly from JSON by [LoadSpec] (see the package doc for an example).
@@ -120,7 +121,7 @@ func LoadSpec(path string) (*Spec, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	var s Spec
-	if err := decodeStrict(data, "", reflect.ValueOf(&s).Elem()); err != nil {
+	if err := strictjson.Decode(data, &s); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", path, err)
 	}
 	if err := s.check(filepath.Dir(path)); err != nil {
@@ -456,19 +457,10 @@ func ConfigHash(cfg *framework.Config) string {
 }
 
 // sameJSONValue reports whether a decoded JSON value (json.Number, string, bool) equals a Go
-// default value (int, float64, string, bool).
+// default value (int, float64, string, bool) once converted to the default's type.
 func sameJSONValue(v, def any) bool {
-	if n, ok := v.(json.Number); ok {
-		f, err := n.Float64()
-		switch d := def.(type) {
-		case int:
-			return err == nil && f == float64(d)
-		case float64:
-			return err == nil && f == d
-		}
-		return false
-	}
-	return v == def
+	converted, err := hparams.Convert(v, def)
+	return err == nil && converted == def
 }
 
 // isZeroJSON reports a decoded JSON value that is the zero value of its Go field: "", 0,

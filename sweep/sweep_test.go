@@ -250,14 +250,6 @@ func options(t *testing.T, dir, set string) Options {
 	return Options{Dir: dir, Set: set, Data: shared.Data, Backend: shared.Backend, Out: shared.Out, Quiet: true}
 }
 
-func dirs(points []Point) []string {
-	var d []string
-	for _, p := range points {
-		d = append(d, p.Dir)
-	}
-	return d
-}
-
 // TestRunReusesOnlyTheSameConfig is the regression test of fault 8: a sweep run twice into
 // the same directory with different overrides but the same step count reused the first
 // run's points.

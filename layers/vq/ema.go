@@ -43,8 +43,7 @@ import (
 // "ema_cluster_size" N [K] and "ema_sum" m [K, D], updated in the graph only when it is built
 // for training ([model.Scope.IsTraining]). The codebook starts N(0, 1) and N at zero; the first
 // training step starts the averages from N = 1, m = c. EMA implements [DataInitializer]: k-means
-// on the first batch ([ParamKMeansIters] Lloyd iterations, see [KMeans]) sets c, m = c, N = 1 and
-// the flag variable "initialized" to 1.
+// on the first batch ([ParamKMeansIters] Lloyd iterations, see [KMeans]) sets c, m = c and N = 1.
 type EMA struct {
 	opts EMAOptions
 }
@@ -85,7 +84,6 @@ const (
 	emaCodebookVar    = "codebook"
 	emaClusterSizeVar = "ema_cluster_size"
 	emaSumVar         = "ema_sum"
-	emaInitializedVar = "initialized"
 )
 
 // emaLaplaceEpsilon is ε of the Laplace smoothing of the cluster sizes.
@@ -125,7 +123,7 @@ func (q *EMA) Stages() int { return 1 }
 
 // emaState holds the variables of EMA.
 type emaState struct {
-	codebook, clusterSize, sum, initialized *model.Variable
+	codebook, clusterSize, sum *model.Variable
 }
 
 // state creates (or reuses) the variables of EMA in scope, for latents of dimension dim.
@@ -137,7 +135,6 @@ func (q *EMA) state(scope *model.Scope, dtype dtypes.DType, dim int) emaState {
 		codebook:    nonTrainable(emaCodebookVar, shapes.Make(dtype, q.opts.CodebookSize, dim), normalInitializer(scope, 1)),
 		clusterSize: nonTrainable(emaClusterSizeVar, shapes.Make(dtype, q.opts.CodebookSize), graph.Zeros),
 		sum:         nonTrainable(emaSumVar, shapes.Make(dtype, q.opts.CodebookSize, dim), graph.Zeros),
-		initialized: nonTrainable(emaInitializedVar, shapes.Make(dtype), graph.Zeros),
 	}
 }
 
@@ -211,8 +208,8 @@ func (q *EMA) update(scope *model.Scope, st emaState, flat, codes *graph.Node) (
 }
 
 // InitFromLatents implements DataInitializer: it runs k-means ([KMeans], [ParamKMeansIters]
-// iterations) on the latents z [..., D] and sets the codebook c to the centroids, m = c, N = 1
-// and the "initialized" flag to 1.
+// iterations) on the latents z [..., D] and sets the codebook c to the centroids, m = c and
+// N = 1 (so the first training step does not restart the averages).
 func (q *EMA) InitFromLatents(scope *model.Scope, z *graph.Node) {
 	g := z.Graph()
 	flat, _ := flattenLatents(z)
@@ -221,7 +218,6 @@ func (q *EMA) InitFromLatents(scope *model.Scope, z *graph.Node) {
 	st.codebook.SetNodeValue(centroids)
 	st.sum.SetNodeValue(centroids)
 	st.clusterSize.SetNodeValue(graph.Ones(g, shapes.Make(z.DType(), q.opts.CodebookSize)))
-	st.initialized.SetNodeValue(graph.ScalarOne(g, z.DType()))
 }
 
 // Decode implements Decoder: the rows of the codebook.

@@ -116,7 +116,7 @@ func paramValue(get lookup, prefix, key string) (any, error) {
 	if !found || raw == nil {
 		return p.Default, nil
 	}
-	v, err := convertTo(raw, p.Default)
+	v, err := hparams.Convert(raw, p.Default)
 	if err != nil {
 		return nil, &KeyError{Key: key, Err: err}
 	}
@@ -158,46 +158,6 @@ func checkOptions(o any) error {
 		}
 	}
 	return nil
-}
-
-// convertTo converts raw to the type of def (int, float64, bool or string) when it can do so
-// exactly.
-func convertTo(raw, def any) (any, error) {
-	switch def.(type) {
-	case int:
-		switch x := raw.(type) {
-		case int:
-			return x, nil
-		case int32:
-			return int(x), nil
-		case int64:
-			if int64(int(x)) == x {
-				return int(x), nil
-			}
-		}
-	case float64:
-		switch x := raw.(type) {
-		case float64:
-			return x, nil
-		case float32:
-			return float64(x), nil
-		case int:
-			return float64(x), nil
-		case int32:
-			return float64(x), nil
-		case int64:
-			return float64(x), nil
-		}
-	case bool:
-		if x, ok := raw.(bool); ok {
-			return x, nil
-		}
-	case string:
-		if x, ok := raw.(string); ok {
-			return x, nil
-		}
-	}
-	return nil, fmt.Errorf("%v (%T) is not a %T", raw, raw, def)
 }
 
 // parseInts parses a comma-separated list of integers such as "8, 5,5"; "" is the empty list.

@@ -12,23 +12,6 @@ import (
 	"github.com/qzoo/qzoo/internal/testbackend"
 )
 
-// recoveredText runs f and returns the text of its panic, or "" if it did not panic.
-func recoveredText(f func()) (text string) {
-	defer func() {
-		if r := recover(); r != nil {
-			if err, ok := r.(error); ok {
-				text = err.Error()
-			} else if s, ok := r.(string); ok {
-				text = s
-			} else {
-				text = "panic"
-			}
-		}
-	}()
-	f()
-	return ""
-}
-
 // rowsOf splits a flat [n, d] slice into rows.
 func rowsOf(flat []float32, d int) [][]float32 {
 	rows := make([][]float32, len(flat)/d)

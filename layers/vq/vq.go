@@ -25,13 +25,12 @@ package vq
 import (
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/internal/registry"
 )
 
 // Codes is what a quantizer transmits for a batch of latents [..., D], and what
@@ -182,33 +181,21 @@ func ParamsWithPrefix(prefix string) hparams.List {
 	return out
 }
 
-var registry = map[string]func() Options{}
+var quantizers = registry.New[func() Options]("quantizer type")
 
 // Register makes a quantizer type available under name to [New] and [FromParams]. newOptions
 // returns a pointer to a zero options struct of the type, which [ReadOptions] fills. Each
 // quantizer file registers its type in its init function; registering a name twice panics.
-func Register(name string, newOptions func() Options) {
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("vq: quantizer %q registered twice", name))
-	}
-	registry[name] = newOptions
-}
+func Register(name string, newOptions func() Options) { quantizers.Register(name, newOptions) }
 
 // Types lists the registered quantizer names, sorted.
-func Types() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Types() []string { return quantizers.Names() }
 
 // optionsOf returns the zero options of the registered type name, or a *KeyError for key.
 func optionsOf(key, name string) (Options, error) {
-	newOptions, ok := registry[name]
-	if !ok {
-		return nil, keyErrorf(key, "unknown quantizer type %q, valid values are: %s", name, strings.Join(Types(), ", "))
+	newOptions, err := quantizers.Lookup(name)
+	if err != nil {
+		return nil, &KeyError{Key: key, Err: err}
 	}
 	return newOptions(), nil
 }

@@ -74,30 +74,17 @@ type adapters struct {
 	activationBits int
 }
 
-// param reads key from the scope's hyperparameters, or its declared default when the store
-// holds none (a store filled from a llama2.c file has only the llama_* keys).
-func param[T any](scope *model.Scope, list hparams.List, key string) T {
-	if v, ok := scope.GetParam(key); ok {
-		return v.(T)
-	}
-	p, ok := list.Lookup(key)
-	if !ok {
-		panic(fmt.Sprintf("llama: no hyperparameter %q", key))
-	}
-	return p.Default.(T)
-}
-
 func adaptersOf(scope *model.Scope) adapters {
 	a := adapters{
-		loraRank:       param[int](scope, AdapterParams, ParamLoRARank),
-		loraAlpha:      param[float64](scope, AdapterParams, ParamLoRAAlpha),
-		qat:            param[string](scope, AdapterParams, ParamQAT),
-		qatBits:        param[int](scope, AdapterParams, ParamQATBits),
-		qatGroup:       param[int](scope, AdapterParams, ParamQATGroupSize),
-		qatSymmetric:   param[bool](scope, AdapterParams, ParamQATSymmetric),
-		activationBits: param[int](scope, AdapterParams, ParamQATActivationBits),
+		loraRank:       hparams.Get[int](scope, AdapterParams, ParamLoRARank),
+		loraAlpha:      hparams.Get[float64](scope, AdapterParams, ParamLoRAAlpha),
+		qat:            hparams.Get[string](scope, AdapterParams, ParamQAT),
+		qatBits:        hparams.Get[int](scope, AdapterParams, ParamQATBits),
+		qatGroup:       hparams.Get[int](scope, AdapterParams, ParamQATGroupSize),
+		qatSymmetric:   hparams.Get[bool](scope, AdapterParams, ParamQATSymmetric),
+		activationBits: hparams.Get[int](scope, AdapterParams, ParamQATActivationBits),
 	}
-	targets := param[string](scope, AdapterParams, ParamLoRATargets)
+	targets := hparams.Get[string](scope, AdapterParams, ParamLoRATargets)
 	re, err := regexp.Compile("^(?:" + targets + ")$")
 	if err != nil {
 		panic(fmt.Sprintf("llama: %s=%q: %v", ParamLoRATargets, targets, err))

@@ -130,7 +130,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 
 	enc := Encode(scope, xn)
 	y := enc.Mean
-	beta := model.GetParamOr(scope, ParamKLWeight, 1e-4)
+	beta := hparams.Get[float64](scope, Params, ParamKLWeight)
 	if training && beta > 0 {
 		sigma := graph.Exp(graph.MulScalar(enc.LogVar, 0.5))
 		y = graph.Add(y, graph.Mul(sigma, scope.RandomNormal(g, y.Shape())))
@@ -152,7 +152,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	rounded := graph.Add(m, graph.Round(graph.Sub(y, m)))
 	if training {
 		yRate = uniformNoise(scope, y)
-		if model.GetParamOr(scope, ParamDecoderNoise, false) {
+		if hparams.Get[bool](scope, Params, ParamDecoderNoise) {
 			yDec = yRate
 		} else {
 			yDec = graph.Add(y, graph.StopGradient(graph.Sub(rounded, y)))
@@ -165,14 +165,14 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 
 	values := float64(x.Shape().Size())
 	sq := graph.Square(graph.Sub(recon, xn))
-	if model.GetParamOr(scope, ParamLatWeighted, true) {
+	if hparams.Get[bool](scope, Params, ParamLatWeighted) {
 		sq = graph.Mul(sq, graph.Reshape(latW, 1, 1, 1, h, 1))
 	}
 	mse := graph.ReduceAllMean(sq)
 	bitsPerExample := graph.Add(yBits, zBits)
 	bpv := graph.DivScalar(graph.ReduceAllSum(bitsPerExample), values)
 	klPerValue := graph.DivScalar(kl, values)
-	lambda := model.GetParamOr(scope, ParamLambda, 100.0)
+	lambda := hparams.Get[float64](scope, Params, ParamLambda)
 	train.AddLoss(graph.Add(graph.Add(graph.MulScalar(mse, lambda), bpv), graph.MulScalar(klPerValue, beta)))
 	return framework.Outputs{
 		Predictions: []*graph.Node{denormalise(recon, mean, std), bitsPerExample},
@@ -222,10 +222,10 @@ func Grid(h, w, p int) (nh, nw int) { return (h + p - 1) / p, (w + p - 1) / p }
 
 // Encode maps normalised windows [B, w, C, H, W] to the posterior over the token grid.
 func Encode(scope *model.Scope, xn *graph.Node) Posterior {
-	p := model.GetParamOr(scope, ParamPatch, 4)
-	d := model.GetParamOr(scope, ParamDim, 64)
-	cy := model.GetParamOr(scope, ParamLatent, 16)
-	layers := model.GetParamOr(scope, ParamEncoderLayers, 2)
+	p := hparams.Get[int](scope, Params, ParamPatch)
+	d := hparams.Get[int](scope, Params, ParamDim)
+	cy := hparams.Get[int](scope, Params, ParamLatent)
+	layers := hparams.Get[int](scope, Params, ParamEncoderLayers)
 	dims := xn.Shape().Dimensions
 	nh, nw := Grid(dims[3], dims[4], p)
 	tokens := patchify(xn, p)
@@ -245,9 +245,9 @@ func Encode(scope *model.Scope, xn *graph.Node) Posterior {
 
 // Decode maps latents [B, n_h, n_w, c_y] to normalised windows of the given dims [B, w, C, H, W].
 func Decode(scope *model.Scope, y *graph.Node, dims []int) *graph.Node {
-	p := model.GetParamOr(scope, ParamPatch, 4)
-	d := model.GetParamOr(scope, ParamDim, 64)
-	layers := model.GetParamOr(scope, ParamDecoderLayers, 2)
+	p := hparams.Get[int](scope, Params, ParamPatch)
+	d := hparams.Get[int](scope, Params, ParamDim)
+	layers := hparams.Get[int](scope, Params, ParamDecoderLayers)
 	b, w, c, h, wd := dims[0], dims[1], dims[2], dims[3], dims[4]
 	nh, nw := Grid(h, wd, p)
 	y.AssertDims(b, nh, nw, -1)
@@ -264,8 +264,8 @@ func Decode(scope *model.Scope, y *graph.Node, dims []int) *graph.Node {
 
 // HyperAnalysis is h_a: latents [B, n_h, n_w, c_y] to hyper-latents [B, ⌈n_h/2⌉, ⌈n_w/2⌉, c_z].
 func HyperAnalysis(scope *model.Scope, y *graph.Node) *graph.Node {
-	hd := model.GetParamOr(scope, ParamHyperDim, 64)
-	cz := model.GetParamOr(scope, ParamHyperLatent, 8)
+	hd := hparams.Get[int](scope, Params, ParamHyperDim)
+	cz := hparams.Get[int](scope, Params, ParamHyperLatent)
 	scope = scope.In("hyper_analysis")
 	t := gelu(linear.New(scope.In("in"), y, hd).Done())
 	dims := t.Shape().Dimensions
@@ -283,8 +283,8 @@ func HyperAnalysis(scope *model.Scope, y *graph.Node) *graph.Node {
 // HyperSynthesis is h_s: hyper-latents [B, m_h, m_w, c_z] to the Gaussian conditional's mean
 // and scale over the token grid [B, nh, nw, c_y]. [hyperSynthesisGo] computes the same in Go.
 func HyperSynthesis(scope *model.Scope, z *graph.Node, nh, nw int) (mean, scale *graph.Node) {
-	hd := model.GetParamOr(scope, ParamHyperDim, 64)
-	cy := model.GetParamOr(scope, ParamLatent, 16)
+	hd := hparams.Get[int](scope, Params, ParamHyperDim)
+	cy := hparams.Get[int](scope, Params, ParamLatent)
 	scope = scope.In(scopeHyperSyn)
 	dims := z.Shape().Dimensions
 	b, mh, mw := dims[0], dims[1], dims[2]
@@ -408,7 +408,7 @@ func padEdge(x *graph.Node, axis, n int) *graph.Node {
 // block is a pre-LayerNorm transformer block: x + MHA(LN(x)), then x + MLP(LN(x)) with a
 // 2D-wide GELU hidden layer.
 func block(scope *model.Scope, x *graph.Node) *graph.Node {
-	heads := model.GetParamOr(scope, ParamHeads, 4)
+	heads := hparams.Get[int](scope, Params, ParamHeads)
 	x = graph.Add(x, selfAttention(scope.In("attention"), norm.Layer(scope.In("norm_1"), x).Done(), heads))
 	d := x.Shape().Dimensions[2]
 	hMLP := gelu(linear.New(scope.In("mlp_in"), norm.Layer(scope.In("norm_2"), x).Done(), 2*d).Done())

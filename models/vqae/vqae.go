@@ -18,6 +18,8 @@
 package vqae
 
 import (
+	"fmt"
+
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
@@ -60,8 +62,12 @@ func init() {
 		Build:   Build,
 		Scalars: Scalars,
 		Init:    Init,
-		NewEvaluator: func(params map[string]any) framework.Evaluator {
-			return NewEvaluator(params)
+		NewEvaluator: func(params map[string]any) (framework.Evaluator, error) {
+			ev, err := NewEvaluator(params)
+			if err != nil {
+				return nil, err
+			}
+			return ev, nil
 		},
 		Validate: func(params map[string]any) error { return vq.Validate(params, "") },
 	})
@@ -69,8 +75,8 @@ func init() {
 
 // Encode maps images [B, 28, 28, 1] to latents [B, 7, 7, D].
 func Encode(scope *model.Scope, images *graph.Node) *graph.Node {
-	c := model.GetParamOr(scope, ParamChannels, 32)
-	d := model.GetParamOr(scope, ParamLatentDim, 16)
+	c := hparams.Get[int](scope, Params, ParamChannels)
+	d := hparams.Get[int](scope, Params, ParamLatentDim)
 	batch := images.Shape().Dimensions[0]
 	images.AssertDims(batch, 28, 28, 1)
 	scope = scope.In("encoder")
@@ -83,7 +89,7 @@ func Encode(scope *model.Scope, images *graph.Node) *graph.Node {
 
 // Decode maps quantized latents [B, 7, 7, D] back to images [B, 28, 28, 1].
 func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
-	c := model.GetParamOr(scope, ParamChannels, 32)
+	c := hparams.Get[int](scope, Params, ParamChannels)
 	scope = scope.In("decoder")
 	x := activation.Relu(conv.New(scope.In("conv_0"), q, 2*c).KernelSize(3).Padding(1).Done())
 	x = activation.Relu(conv.Transpose(scope.In("convt_1"), x, c).KernelSize(4).Stride(2).Padding(1).Done())
@@ -125,12 +131,12 @@ func Init(scope *model.Scope, inputs []*graph.Node) {
 
 // NewEvaluator measures reconstruction quality, code usage and the bits per image over a whole
 // evaluation set. The quantizer's K and number of stages come from the hyperparameters (FSQ's
-// grid may differ from vq_codebook_size), the rate from the predictions. It panics when params
-// configure no quantizer, which the model's Validate refuses first.
-func NewEvaluator(params map[string]any) *metrics.VQEvaluator {
+// grid may differ from vq_codebook_size), the rate from the predictions. The error is
+// vq.FromParams' when params configure no quantizer (which the model's Validate refuses first).
+func NewEvaluator(params map[string]any) (*metrics.VQEvaluator, error) {
 	q, err := vq.FromParams(params, "")
 	if err != nil {
-		panic(err)
+		return nil, fmt.Errorf("vqae: evaluator: %w", err)
 	}
-	return metrics.NewVQEvaluator(q.CodebookSize(), q.Stages())
+	return metrics.NewVQEvaluator(q.CodebookSize(), q.Stages()), nil
 }

@@ -132,7 +132,10 @@ func varNames(store *model.Store) []string {
 // predictions report, not 49·S·log2 K recomputed by the evaluator.
 func TestEvaluatorTakesTheReportedRate(t *testing.T) {
 	_, params := vqaeParams(t, map[string]any{vq.ParamType: "rvq", vq.ParamCodebookSize: 256})
-	ev := vqae.NewEvaluator(params)
+	ev, err := vqae.NewEvaluator(params)
+	if err != nil {
+		t.Fatal(err)
+	}
 	images := randomImages(2)
 	codes := tensors.FromFlatDataAndDimensions(make([]int32, 2*7*7*4), 2, 7, 7, 4) // 4 stages, all code 0
 	bits := tensors.FromFlatDataAndDimensions([]float32{1000, 1200}, 2)

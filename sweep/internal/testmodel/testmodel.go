@@ -48,8 +48,8 @@ func init() {
 			return framework.Outputs{Predictions: []*graph.Node{predictions}, Scalars: map[string]*graph.Node{"mse": mse}}
 		},
 		Scalars: []string{"mse"},
-		NewEvaluator: func(params map[string]any) framework.Evaluator {
-			return &evaluator{level: float64(params["sweeptest_level"].(int))}
+		NewEvaluator: func(params map[string]any) (framework.Evaluator, error) {
+			return &evaluator{level: float64(params["sweeptest_level"].(int))}, nil
 		},
 	})
 }
