@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
 )
 

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 // Write a small packed field to netCDF-3, read it back in physical units, then cut it into

@@ -22,7 +22,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/conv"

@@ -18,7 +18,7 @@ import (
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"

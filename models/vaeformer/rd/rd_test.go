@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/baselines"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 func point(method, setting string, bpv, rmse float64) baselines.Point {
