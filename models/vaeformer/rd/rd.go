@@ -2,8 +2,8 @@
 // scientists use — ZFP, bit-rounding + shuffle + a lossless coder (Klöwer et al. 2021) and
 // linear n-bit packing (ERA5's own int16) — on the same held-out fields, in the same process:
 // rate–distortion points (bits per value against RMSE in physical units), each peer's rate
-// interpolated at the codec's RMSE, and the figure of the curves. The bench/climate command
-// and the climate notebook call it.
+// interpolated at the codec's RMSE, and the figure of the curves. The bench command (go run
+// ./bench climate) and the climate notebook call it.
 package rd
 
 import (
@@ -266,12 +266,18 @@ func ReadJSON(path string) (*Study, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rd: %w", err)
 	}
+	return DecodeJSON(b, path)
+}
+
+// DecodeJSON decodes a study from b, the JSON that WriteJSON writes; name is where it came
+// from, for errors.
+func DecodeJSON(b []byte, name string) (*Study, error) {
 	var s Study
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("rd: %s: %w", path, err)
+		return nil, fmt.Errorf("rd: %s: %w", name, err)
 	}
 	if len(s.Channels) == 0 || len(s.Units) != len(s.Channels) {
-		return nil, fmt.Errorf("rd: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))
+		return nil, fmt.Errorf("rd: %s: %d channels, %d units", name, len(s.Channels), len(s.Units))
 	}
 	return &s, nil
 }
