@@ -15,17 +15,17 @@ package main
 // peers are processes or libraries of package baselines: ZFP runs in /usr/bin/python3 with
 // Debian's python3-zfpy, zstd -19 is the reference zstd binary; scripts/install-deps.sh
 // installs both. --json writes the report in harness's schema with the study's points as its
-// Details; --from reads that back (or a study written by the former bench/climate).
+// Details; --from reads that back (or a study written by the former bench/climate), as the
+// climate notebook does (rd.ReadJSON).
 //
 // --checkpoint names the run directories, as in train, eval, generate and codec; --runs, its
 // former name, is still accepted.
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"runtime"
 	"strings"
 
 	"github.com/qzoo/qzoo/bench/harness"
@@ -53,11 +53,11 @@ func runClimateCommand(args []string, stdout, log io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("give --checkpoint (to measure) or --from (to redraw), not both")
 	}
-	report := harness.NewReport(BenchClimate, 1, *repeats)
+	report := harness.NewReport(BenchClimate, runtime.GOMAXPROCS(0), *repeats)
 	var s *rd.Study
 	var err error
 	if *from != "" {
-		s, err = ReadClimateStudy(*from)
+		s, err = rd.ReadJSON(*from)
 	} else {
 		report.Settings = map[string]any{"checkpoint": runs, "data_dir": *dataDir, "split": *split, "hours": *hours, "repeats": *repeats, "skip_zfp": *skipZFP}
 		s, err = rd.Run(strings.Split(runs, ","), rd.Options{DataDir: *dataDir, Split: *split, Hours: *hours, SkipZFP: *skipZFP, Repeats: *repeats}, log)
@@ -88,22 +88,4 @@ func runClimateCommand(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "climate: figure written to %s\n", *figure)
 	}
 	return nil
-}
-
-// ReadClimateStudy reads the study a climate report holds (harness schema, benchmark
-// "climate"), or a study written as it is (rd.Study.WriteJSON, the former bench/climate's
-// --json).
-func ReadClimateStudy(path string) (*rd.Study, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("bench climate: %w", err)
-	}
-	var report struct {
-		Benchmark string          `json:"benchmark"`
-		Details   json.RawMessage `json:"details"`
-	}
-	if json.Unmarshal(b, &report) == nil && report.Benchmark == BenchClimate && len(report.Details) > 0 {
-		return rd.DecodeJSON(report.Details, path)
-	}
-	return rd.DecodeJSON(b, path)
 }

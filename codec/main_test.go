@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 const dataDir = "../../shared/data"

@@ -12,8 +12,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/entropy"
-	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/qzc"
 )
 

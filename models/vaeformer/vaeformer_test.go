@@ -16,8 +16,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/qzc"
 )

@@ -18,8 +18,8 @@ import (
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"
 	"github.com/qzoo/qzoo/qzc"
@@ -260,24 +260,26 @@ func (s *Study) WriteJSON(path string) error {
 	return framework.WriteFileAtomic(path, b)
 }
 
-// ReadJSON reads a study written by WriteJSON.
+// ReadJSON reads a study written by WriteJSON, or the report of go run ./bench climate --json
+// (package bench/harness's schema), which holds the study as its "details".
 func ReadJSON(path string) (*Study, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("rd: %w", err)
 	}
-	return DecodeJSON(b, path)
-}
-
-// DecodeJSON decodes a study from b, the JSON that WriteJSON writes; name is where it came
-// from, for errors.
-func DecodeJSON(b []byte, name string) (*Study, error) {
+	var report struct {
+		Benchmark string          `json:"benchmark"`
+		Details   json.RawMessage `json:"details"`
+	}
+	if json.Unmarshal(b, &report) == nil && report.Benchmark != "" && len(report.Details) > 0 {
+		b = report.Details
+	}
 	var s Study
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("rd: %s: %w", name, err)
+		return nil, fmt.Errorf("rd: %s: %w", path, err)
 	}
 	if len(s.Channels) == 0 || len(s.Units) != len(s.Channels) {
-		return nil, fmt.Errorf("rd: %s: %d channels, %d units", name, len(s.Channels), len(s.Units))
+		return nil, fmt.Errorf("rd: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))
 	}
 	return &s, nil
 }
