@@ -1,8 +1,9 @@
 // Package harness is what every benchmark of the bench command shares: the header that says
 // where and how it ran (machine, load, backend, Go build, the peer's inherited environment),
-// running a peer process (a Python script of package bench/peers, ZFP, zstd, ...) and parsing
+// running a peer process (a Python script of package bench/peers, or any program) and parsing
 // the JSON line it prints, the one statistic of every benchmark, and the one JSON schema of a
-// report.
+// report. (The climate benchmark's peers — ZFP through python3-zfpy, the zstd binary — are
+// codecs of package baselines, which sweeps and notebooks use too, and run there.)
 //
 // The statistic: a benchmark repeats its measurement in R rounds, interleaving the qzoo side
 // and the peer side in every round so that both see the same moments of the machine's load;

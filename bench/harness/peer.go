@@ -81,7 +81,7 @@ func (p Peer) Run(args []string, required ...string) (map[string]any, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("bench: %s %s %s: %w\n%s", p.Command, p.Script, strings.Join(args, " "), err, Tail(stderr.String(), 2000))
+		return nil, fmt.Errorf("bench: %s %s %s: %w\n%s", p.Command, p.Script, strings.Join(args, " "), err, tail(stderr.String(), 2000))
 	}
 	return ParsePeerJSON(p.Name(), stdout.Bytes(), required...)
 }
@@ -103,7 +103,7 @@ func ParsePeerJSON(name string, out []byte, required ...string) (map[string]any,
 		}
 	}
 	if last == nil {
-		return nil, fmt.Errorf("bench: the peer %s printed no JSON line; its output was:\n%s", name, Tail(string(out), 2000))
+		return nil, fmt.Errorf("bench: the peer %s printed no JSON line; its output was:\n%s", name, tail(string(out), 2000))
 	}
 	for _, key := range required {
 		v, ok := last[key].(float64)
@@ -114,8 +114,8 @@ func ParsePeerJSON(name string, out []byte, required ...string) (map[string]any,
 	return last, nil
 }
 
-// Tail is the last n bytes of s, marked "…" when cut.
-func Tail(s string, n int) string {
+// tail is the last n bytes of s, marked "…" when cut.
+func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
