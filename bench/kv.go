@@ -216,8 +216,8 @@ type kvRun struct {
 }
 
 // RunKV performs the cache benchmark described by o, logging progress to log. It returns
-// the report (possibly partial, with the error that stopped it); its rows' Details are
-// *KVDetails and its Details a *KVSummary.
+// the report (possibly partial, with the error that stopped it), written to o.JSONPath
+// when that is set; its rows' Details are *KVDetails and its Details a *KVSummary.
 func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Rounds < 1 || o.Threads < 1 || o.GenTokens < 1 || o.GenTokens > KVCapacity || o.KVCalibrationWindows < 1 {
 		return nil, fmt.Errorf("-rounds (%d), -threads (%d), -kv_calibration_windows (%d) must be ≥ 1 and -gen_tokens (%d) in [1, %d]",
@@ -370,7 +370,7 @@ func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 				m.Value.Rounds[round], m.Details.(*KVDetails).CPUMsPerToken.Rounds[round], m.LoadAvg[round])
 		}
 	}
-	return report, nil
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // lockstepRound times one greedy generation of n tokens by every run, interleaved in chunks

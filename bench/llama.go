@@ -173,8 +173,8 @@ func llamaTasks(s string) ([]string, error) {
 }
 
 // RunLlama performs the Llama benchmark described by o, logging progress to log. It returns
-// the report (possibly partial, with the error that stopped it); its rows' Details are
-// *LlamaDetails and its Details a *LlamaSummary.
+// the report (possibly partial, with the error that stopped it), written to o.JSONPath
+// when that is set; its rows' Details are *LlamaDetails and its Details a *LlamaSummary.
 func RunLlama(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 || o.GenTokens < 1 {
 		return nil, fmt.Errorf("-steps (%d), -rounds (%d), -threads (%d) and -gen_tokens (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads, o.GenTokens)
@@ -323,7 +323,7 @@ func RunLlama(o Options, log io.Writer) (*harness.Report, error) {
 			m.AddRatio(m.Value.Rounds[round]/torch[m.Case], PyTorchName)
 		}
 	}
-	return report, nil
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // MeasureGeneration compiles llama.NewGenerator over w on the backend of spec, runs one

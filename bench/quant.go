@@ -194,9 +194,6 @@ func runQuantCommand(args []string, stdout, log io.Writer) error {
 		report.Header.Print(stdout)
 		PrintQuantReport(stdout, report)
 	}
-	if err == nil {
-		err = report.WriteJSON(o.JSONPath)
-	}
 	return err
 }
 
@@ -204,7 +201,8 @@ func runQuantCommand(args []string, stdout, log io.Writer) error {
 var quantSides = 1 + len(precisions)
 
 // RunQuant performs the quant benchmark described by o, logging progress to log. It returns
-// the report (possibly partial, with the error that stopped it): per shape, spec and
+// the report (possibly partial, with the error that stopped it), written to o.JSONPath
+// when that is set: per shape, spec and
 // operation, a Go row and a row per peer precision (Details *QuantDetails); its Details are a
 // *QuantSummary.
 func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
@@ -340,7 +338,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 			}
 		}
 	}
-	return report, nil
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // peerName is the name of the peer's rows in precision p.

@@ -182,9 +182,6 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 		report.Header.Print(stdout)
 		print(stdout, report)
 	}
-	if err == nil {
-		err = report.WriteJSON(o.JSONPath)
-	}
 	return err
 }
 
@@ -220,7 +217,8 @@ type VQAEDetails struct {
 }
 
 // RunVQAE performs the vqae benchmark described by o, logging progress to log. It returns the
-// report (possibly partial, with the error that stopped it).
+// report (possibly partial, with the error that stopped it), written to o.JSONPath when that
+// is set; its rows' Details are VQAEDetails.
 func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 {
 		return nil, fmt.Errorf("-steps (%d), -rounds (%d) and -threads (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads)
@@ -288,7 +286,7 @@ func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
 		}
 		fmt.Fprintf(log, "bench: round %d, pytorch: median step %.1f ms (load %.2f)\n", round+1, 1e3*median, load)
 	}
-	return report, nil
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // BenchConfig loads the benchmarked config: path, or DefaultConfig found from the working
