@@ -3,8 +3,9 @@ package harness
 import "slices"
 
 // Stat is the one statistic of every benchmark: one number per interleaved round, and their
-// median, min and max. The median is the headline; the min is what the benchmarks reported
-// as "the fastest round" before they shared this statistic (for a time; the max of a rate).
+// median, min and max. The median is the headline. Before the benchmarks shared this
+// statistic, most reported their fastest round instead: the min of a time (vqae, quant), the
+// max of a rate (llama's tokens/s), both still in the report.
 type Stat struct {
 	Median float64   `json:"median"`
 	Min    float64   `json:"min"`
