@@ -45,16 +45,6 @@ import (
 	"github.com/qzoo/qzoo/models/llama"
 )
 
-// Benchmarks of the command (the first argument; -model picks among the first three).
-const (
-	ModelVQAE  = "vqae"
-	ModelLlama = "llama"
-	// ModelKV is the key/value-cache benchmark (kv.go).
-	ModelKV      = "kv"
-	BenchQuant   = "quant"
-	BenchClimate = "climate"
-)
-
 // Tasks of the Llama benchmark (-tasks).
 const (
 	TaskTrain    = "train"

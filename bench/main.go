@@ -26,6 +26,15 @@ import (
 	"strings"
 )
 
+// Benchmarks of the command (the first argument; -model picks among the first three).
+const (
+	ModelVQAE    = "vqae"
+	ModelLlama   = "llama"
+	ModelKV      = "kv"
+	BenchQuant   = "quant"
+	BenchClimate = "climate"
+)
+
 // benchmark is one subcommand.
 type benchmark struct {
 	about string
