@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 func TestSweep(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 // Python is the interpreter that runs ZFP: Debian's, which python3-zfpy installs into (a

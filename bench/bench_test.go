@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -15,6 +18,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/datasets/fashionmnist"
 	"github.com/qzoo/qzoo/framework"
 )
@@ -22,6 +26,24 @@ import (
 // benchWarmupSteps are the steps added to b.N in BenchmarkVQAETrainStep so that the median is
 // taken over steady steps even when the harness asks for b.N = 1 (the first step compiles).
 const benchWarmupSteps = 4
+
+// python is the peers' interpreter in the tests.
+const python = harness.DefaultPython
+
+var (
+	torchOnce    sync.Once
+	torchMissing bool
+)
+
+// peerMissing reports whether python lacks torch (asked once: the interpreter takes seconds to
+// start on a loaded machine), in which case the tests measure the Go side only.
+func peerMissing(t *testing.T) bool {
+	torchOnce.Do(func() { torchMissing = exec.Command(python, "-c", "import torch").Run() != nil })
+	if torchMissing {
+		t.Logf("%s has no torch: PyTorch peer not checked", python)
+	}
+	return torchMissing
+}
 
 var (
 	loadDataOnce sync.Once
@@ -184,36 +206,15 @@ func TestBenchConfigOverrides(t *testing.T) {
 	}
 }
 
-func TestInlineConfigMatchesDefaults(t *testing.T) {
-	inline, _, err := BenchConfig(os.DevNull+".missing", 3, "")
-	if err == nil {
-		t.Fatalf("a missing -config file was accepted: %v", inline)
+// TestBenchConfigMissing: a missing -config file is an error, and so is running where
+// configs/ cannot be found (the benchmark has no copy of its config).
+func TestBenchConfigMissing(t *testing.T) {
+	if _, _, err := BenchConfig(os.DevNull+".missing", 3, ""); err == nil {
+		t.Error("a missing -config file was accepted")
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir(t.TempDir()) // DefaultConfig is not found from here
-	cfg, source, err := BenchConfig("", 3, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(source, "inline") {
-		t.Fatalf("source = %q from %s, want the inline config", source, os.TempDir())
-	}
-	t.Chdir(wd)
-	file, _, err := BenchConfig("", 3, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{"vq_type", "vq_codebook_size", "vqae_channels", "vqae_latent_dim", "vq_beta"} {
-		if cfg.Params[key] != file.Params[key] {
-			t.Errorf("inline config has %s=%v, %s has %v", key, cfg.Params[key], DefaultConfig, file.Params[key])
-		}
-	}
-	if cfg.BatchSize != file.BatchSize || cfg.LearningRate != file.LearningRate {
-		t.Errorf("inline config has batch %d lr %g, %s has %d %g", cfg.BatchSize, cfg.LearningRate,
-			DefaultConfig, file.BatchSize, file.LearningRate)
+	t.Chdir(t.TempDir())
+	if _, _, err := BenchConfig("", 3, ""); err == nil || !strings.Contains(err.Error(), DefaultConfig) {
+		t.Errorf("outside the repository: %v, want an error naming %s", err, DefaultConfig)
 	}
 }
 
@@ -246,63 +247,34 @@ func TestTorchArgs(t *testing.T) {
 	}
 }
 
-func TestParsePeerOutput(t *testing.T) {
-	out := []byte("warning: something\n{\"median_step_seconds\": 0.5}\n{\"median_step_seconds\": 0.07, \"threads\": 2}\n")
-	got, err := ParsePeerOutput(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["median_step_seconds"] != 0.07 || got["threads"] != 2.0 {
-		t.Errorf("got %v, want the last JSON line", got)
-	}
-	for _, bad := range []string{"", "Traceback ...\n", `{"steps_per_second": 3}`, `{"median_step_seconds": 0}`} {
-		if _, err := ParsePeerOutput([]byte(bad)); err == nil {
-			t.Errorf("output %q accepted", bad)
-		}
-	}
-}
-
-func TestSummarize(t *testing.T) {
-	rows := []Measurement{
-		{Name: "go", RoundMedians: []float64{0.4, 0.2, 0.3}},
-		{Name: "onnx", RoundMedians: []float64{0.05}},
-		{Name: PyTorchName, RoundMedians: []float64{0.12, 0.1}},
-	}
-	summarize(rows)
-	for i, want := range []struct{ median, rate, ratio float64 }{{0.2, 5, 0.5}, {0.05, 20, 2}, {0.1, 10, 1}} {
-		m := rows[i]
-		if !near(m.MedianStepSeconds, want.median) || !near(m.StepsPerSecond, want.rate) || !near(m.RatioVsPyTorch, want.ratio) {
-			t.Errorf("%s: median %g steps/s %g ratio %g, want %g %g %g", m.Name, m.MedianStepSeconds,
-				m.StepsPerSecond, m.RatioVsPyTorch, want.median, want.rate, want.ratio)
-		}
-	}
-	noTorch := []Measurement{{Name: "go", RoundMedians: []float64{0.2}}}
-	summarize(noTorch)
-	if noTorch[0].RatioVsPyTorch != 0 {
-		t.Errorf("ratio without a PyTorch row = %g, want 0", noTorch[0].RatioVsPyTorch)
-	}
-}
-
-func TestTorchEnv(t *testing.T) {
+// TestTorchPeerEnv: the vqae and llama peers run with OMP_NUM_THREADS set to -threads and the
+// OpenMP BLAS first on LD_LIBRARY_PATH when that directory exists; everything else, such as
+// OPENBLAS_CORETYPE, is inherited as it is.
+func TestTorchPeerEnv(t *testing.T) {
 	blasDir := t.TempDir()
-	env := torchEnv([]string{"PATH=/bin", "OMP_NUM_THREADS=16", "LD_LIBRARY_PATH=/opt/lib"}, blasDir, 2)
-	want := []string{"PATH=/bin", "LD_LIBRARY_PATH=" + blasDir + ":/opt/lib", "OMP_NUM_THREADS=2"}
+	t.Setenv("LD_LIBRARY_PATH", "/opt/lib")
+	inherited := []string{"PATH=/bin", "OMP_NUM_THREADS=16", "OPENBLAS_CORETYPE=Haswell", "LD_LIBRARY_PATH=/opt/lib"}
+	env := torchPeer(Options{Python: "python3", Threads: 2, TorchBLASDir: blasDir}, "torch_vqae.py").Environ(inherited)
+	want := []string{"PATH=/bin", "OPENBLAS_CORETYPE=Haswell", "OMP_NUM_THREADS=2", "LD_LIBRARY_PATH=" + blasDir + ":/opt/lib"}
 	if !slices.Equal(env, want) {
-		t.Errorf("torchEnv = %v, want %v", env, want)
+		t.Errorf("environment %v, want %v", env, want)
 	}
-	env = torchEnv([]string{"PATH=/bin"}, blasDir+"/missing", 1)
+	env = torchPeer(Options{Python: "python3", Threads: 1, TorchBLASDir: blasDir + "/missing"}, "torch_vqae.py").Environ([]string{"PATH=/bin"})
 	if want := []string{"PATH=/bin", "OMP_NUM_THREADS=1"}; !slices.Equal(env, want) {
-		t.Errorf("with a missing BLAS dir torchEnv = %v, want %v", env, want)
+		t.Errorf("with a missing BLAS dir: environment %v, want %v", env, want)
 	}
 }
 
-func TestReadBuildFlags(t *testing.T) {
-	f := ReadBuildFlags()
-	if f.GoVersion != runtime.Version() {
-		t.Errorf("GoVersion = %q, want %q", f.GoVersion, runtime.Version())
+// TestRunModelFlags: the benchmark named and -model must agree; --help is flag.ErrHelp.
+func TestRunModelFlags(t *testing.T) {
+	if err := runModel(ModelLlama, []string{"-model", ModelKV}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "contradicts") {
+		t.Errorf("llama with -model kv: %v", err)
 	}
-	if s := f.String(); !strings.Contains(s, "GOEXPERIMENT=") || !strings.Contains(s, f.GoVersion) {
-		t.Errorf("String() = %q lacks the Go version or GOEXPERIMENT", s)
+	if err := runModel("", []string{"-model", "nope"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("-model nope: %v", err)
+	}
+	if err := runModel(ModelVQAE, []string{"--help"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
 	}
 }
 
@@ -313,13 +285,12 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the model on two backends (~1 min on 2 cores)")
 	}
-	const python = "/usr/bin/python3"
-	noTorch := exec.Command(python, "-c", "import torch").Run() != nil
+	noTorch := peerMissing(t)
 	o := Options{Steps: 3, Rounds: 1, Threads: runtime.NumCPU(), Backends: framework.GoBackend,
 		DataDir: fashionmnist.SystemDir, Python: python, TorchWarmup: 1, TorchBLASDir: DefaultTorchBLASDir,
 		NoTorch: noTorch, JSONPath: t.TempDir() + "/report.json"}
 	fashionData(t)
-	report, err := Run(o, testWriter{t})
+	report, err := RunVQAE(o, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,16 +298,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("-json file not written: %v", err)
 	}
 	goRow := report.Results[0]
-	if goRow.Name != "go" || !(goRow.MedianStepSeconds > 0) {
+	if goRow.Name != "go" || !(goRow.Value.Median > 0) || len(goRow.Value.Rounds) != 1 {
 		t.Errorf("go row = %+v, want a positive median", goRow)
 	}
 	if noTorch {
-		t.Logf("%s has no torch: PyTorch peer not checked", python)
 		return
 	}
 	torch := report.Results[1]
-	if !(torch.MedianStepSeconds > 0) || !(goRow.RatioVsPyTorch > 0) {
-		t.Errorf("pytorch row %+v / go ratio %g, want positive", torch, goRow.RatioVsPyTorch)
+	if !(torch.Value.Median > 0) || goRow.Ratio == nil || !(goRow.Ratio.Median > 0) {
+		t.Errorf("pytorch row %+v / go row %+v, want a positive median and ratio", torch, goRow)
 	}
 	// Conv(1→32,k4) + Conv(32→64,k4) + Conv(64→16,k3) + SimVQ W,b + Conv(16→64,k3) + ConvT(64→32,k4) + ConvT(32→1,k4).
 	const want = (16*32 + 32) + (16*32*64 + 64) + (9*64*16 + 16) + (16*16 + 16) + (9*16*64 + 64) + (16*64*32 + 32) + (16*32 + 1)
@@ -347,7 +317,7 @@ func TestEndToEnd(t *testing.T) {
 	if got := goTrainableParameters(t, cfg); got != want {
 		t.Errorf("the Go model has %d trainable parameters, want %d", got, want)
 	}
-	if got := torch.Peer["parameters"]; got != float64(want) {
+	if got := report.Peer["parameters"]; got != float64(want) {
 		t.Errorf("the PyTorch peer has %v trainable parameters, the Go model %d", got, want)
 	}
 }

@@ -1,15 +1,24 @@
 package main
 
-// The key/value-cache benchmark (-model kv): greedy generation tokens/s of stories260K with
-// each quantized cache of package kvcache (llama.KVStepper), against the model's own fp32
-// cache kept on the backend (llama.Generator) measured in the same round on the same backend.
+// The kv benchmark (go run ./bench kv): greedy generation tokens/s of stories260K with each
+// quantized cache of package kvcache (llama.KVStepper), against the model's own fp32 cache
+// kept on the backend (llama.Generator, the reference KVPeerCase) measured in the same round
+// on the same backend:
+//
+//	go run ./bench kv --data_dir ../shared/data [--rounds 5] [--kv_cases kivi4,rvq2] [--backends go]
+//
+// The caches are the configs of configs/kv named by DefaultKVCases (or -kv_cases): each one's
+// kv_* settings, so that the bench measures what the study and generate run. What each side
+// measures: every decoder generates -gen_tokens greedy tokens from BOS in lockstep with the
+// others (lockstepRound), and a round's number is tokens / the wall time of its own chunks;
+// the table holds the median over -rounds rounds with the min and the max, the median of the
+// per-round ratios to the reference, and the process's CPU time per token.
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -20,13 +29,11 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/models/llama"
 )
-
-// ModelKV is -model kv.
-const ModelKV = "kv"
 
 // Defaults of the cache benchmark.
 const (
@@ -51,106 +58,139 @@ const (
 	KVPeerCase = "generator"
 )
 
+// KVConfigDir holds the configs the kv benchmark's caches come from, relative to the
+// repository root.
+const KVConfigDir = "configs/kv"
+
+// DefaultKVCases are the configs of KVConfigDir measured by default (file names without .json):
+// the fp32 host cache and one setting of every method.
+var DefaultKVCases = []string{"base", "kivi", "kivi_strict", "kvquant", "rotation", "vq", "rvq"}
+
 // KVCase is one cache configuration of the benchmark.
 type KVCase struct {
-	Name        string         // short name, for -kv_cases
-	Description string         // for the table
-	Config      kvcache.Config // Method "" is the peer (llama.Generator)
+	// Name is the method and its bits, with the config's qualifier ("kivi4", "kivi4-strict",
+	// "fp32"); File the config it was read from ("" for the reference).
+	Name   string
+	File   string
+	Config kvcache.Config // Method "" is the reference (llama.Generator)
 }
 
-// Peer says whether c is the fp32 cache on the backend.
+// Peer says whether c is the reference: the fp32 cache on the backend.
 func (c KVCase) Peer() bool { return c.Config.Method == "" }
 
-// KVCases are the benchmarked caches, the peer first. Their configs come from the kv_*
-// hyperparameters (llama.KVConfig over llama.KVParams' defaults) with the settings of
-// configs/kv, so that the bench measures what the study and generate run.
-func KVCases() []KVCase {
-	with := func(set map[string]any) kvcache.Config {
-		params := llama.KVParams.Defaults()
-		for k, v := range set {
-			params[k] = v
-		}
-		c, _ := llama.KVConfig(params)
-		return c
+// Description is the table's line for the case.
+func (c KVCase) Description() string {
+	if c.Peer() {
+		return "fp32 on the backend (llama.Generator)"
 	}
-	type m = map[string]any
-	return []KVCase{
-		{KVPeerCase, "fp32 on the backend (llama.Generator)", kvcache.Config{}},
-		{"fp32", "fp32 through the host cache (KVStepper)", with(m{llama.ParamKVQuant: kvcache.MethodFP32})},
-		{"kivi4", "kivi 4-bit, fp16 window 32", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4, llama.ParamKVResidual: 32})},
-		{"kivi4-strict", "kivi 4-bit strict (window 0)", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4})},
-		{"kvquant3", "kvquant 3-bit (all steps)", with(m{llama.ParamKVQuant: kvcache.MethodKVQuant, llama.ParamKVBits: 3})},
-		{"rotation3", "rotation + Lloyd-Max 3-bit (pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRotation, llama.ParamKVBits: 3})},
-		{"vq2", "vq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodVQ, llama.ParamKVBits: 2})},
-		{"rvq2", "rvq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRVQ, llama.ParamKVBits: 2})},
-	}
+	return fmt.Sprintf("%s: %s", c.File, kvDescription(c.Config))
 }
 
-// selectKVCases returns the cases named in the comma-separated list ("" = all); the peer is
-// always included, first.
-func selectKVCases(list string) ([]KVCase, error) {
-	all := KVCases()
-	if strings.TrimSpace(list) == "" {
-		return all, nil
+// kvDescription summarizes the settings of c that tell the cases apart.
+func kvDescription(c kvcache.Config) string {
+	s := c.Method
+	switch c.Method {
+	case kvcache.MethodFP32, kvcache.MethodFP16:
+		return s + " through the host cache (KVStepper)"
 	}
-	want := map[string]bool{KVPeerCase: true}
+	s += fmt.Sprintf(" %d-bit", c.KeyBits)
+	if c.Residual > 0 {
+		s += fmt.Sprintf(", fp16 window %d", c.Residual)
+	}
+	if c.PreRoPE {
+		s += ", pre-RoPE keys"
+	}
+	return s
+}
+
+// LoadKVCase reads the cache of configs/kv/<stem>.json under dir: its kv_* settings through
+// llama.KVConfig, as train and generate read them.
+func LoadKVCase(dir, stem string) (KVCase, error) {
+	path := filepath.Join(dir, stem+".json")
+	cfg, err := framework.LoadConfig(path)
+	if err != nil {
+		return KVCase{}, err
+	}
+	c, ok := llama.KVConfig(cfg.Params)
+	if !ok {
+		return KVCase{}, fmt.Errorf("bench: %s has %s=none: no cache to measure", path, llama.ParamKVQuant)
+	}
+	name := c.Method
+	if c.Method != kvcache.MethodFP32 && c.Method != kvcache.MethodFP16 {
+		name += fmt.Sprint(c.KeyBits)
+	}
+	if qualifier, ok := strings.CutPrefix(stem, c.Method+"_"); ok {
+		name += "-" + strings.ReplaceAll(qualifier, "_", "-")
+	}
+	return KVCase{Name: name, File: filepath.ToSlash(filepath.Join(KVConfigDir, stem+".json")), Config: c}, nil
+}
+
+// selectKVCases returns the reference then the cases of list (comma-separated case names or
+// config file names of configs/kv; "" = DefaultKVCases), in list's order.
+func selectKVCases(list string) ([]KVCase, error) {
+	dir, err := harness.FindConfig(KVConfigDir)
+	if err != nil {
+		return nil, err
+	}
+	cases := []KVCase{{Name: KVPeerCase}}
+	if strings.TrimSpace(list) == "" {
+		list = strings.Join(DefaultKVCases, ",")
+	}
+	var defaults []KVCase // to find a case by its name
+	for _, stem := range DefaultKVCases {
+		c, err := LoadKVCase(dir, stem)
+		if err != nil {
+			return nil, err
+		}
+		defaults = append(defaults, c)
+	}
 	for name := range strings.SplitSeq(list, ",") {
 		name = strings.TrimSpace(name)
-		if !slices.ContainsFunc(all, func(c KVCase) bool { return c.Name == name }) {
+		if name == KVPeerCase {
+			continue
+		}
+		var c KVCase
+		if i := slices.IndexFunc(defaults, func(c KVCase) bool { return c.Name == name }); i >= 0 {
+			c = defaults[i]
+		} else if c, err = LoadKVCase(dir, name); err != nil {
 			var names []string
-			for _, c := range all {
+			for _, c := range defaults {
 				names = append(names, c.Name)
 			}
-			return nil, fmt.Errorf("bench: -kv_cases: unknown case %q (valid: %s)", name, strings.Join(names, ", "))
+			return nil, fmt.Errorf("bench: -kv_cases: %q is neither a case (%s) nor a config of %s: %w", name, strings.Join(names, ", "), dir, err)
 		}
-		want[name] = true
+		if !slices.ContainsFunc(cases, func(d KVCase) bool { return d.Name == c.Name }) {
+			cases = append(cases, c)
+		}
 	}
-	return slices.DeleteFunc(all, func(c KVCase) bool { return !want[c.Name] }), nil
+	return cases, nil
 }
 
-// KVRow is one cache on one backend.
-type KVRow struct {
-	Case        string         `json:"case"`
-	Cache       string         `json:"cache"`
-	Config      kvcache.Config `json:"config"`
-	Name        string         `json:"backend"` // "go", "onnx", ...
-	Spec        string         `json:"spec"`
-	Description string         `json:"description"`
-	// Bytes is the cache's storage at KVCapacity tokens (KVStepper.Bytes; the peer: its two
-	// float32 tensors) and BitsPerValue 8·Bytes over the values cached.
+// KVDetails are a kv row's own fields.
+type KVDetails struct {
+	Cache  string         `json:"cache"`
+	Config kvcache.Config `json:"config"`
+	// Bytes is the cache's storage at KVCapacity tokens (KVStepper.Bytes; the reference: its
+	// two float32 tensors) and BitsPerValue 8·Bytes over the values cached.
 	Bytes         int     `json:"bytes_at_capacity"`
 	BitsPerValue  float64 `json:"bits_per_value"`
 	ConstantBytes int     `json:"constant_bytes,omitempty"` // calibrated constants shared by every sequence
 	FitSeconds    float64 `json:"fit_seconds,omitempty"`    // calibration (the windows' sampling excluded)
-	// Agree is how many leading generated tokens equal the peer's on the same backend.
+	// Agree is how many leading generated tokens equal the reference's on the same backend.
 	Agree int `json:"agree_with_peer"`
-	// TokensPerSecond is the median over rounds; RatioVsPeer the median of the rounds'
-	// tokens/s over the peer's in the same round on the same backend.
-	TokensPerSecond      float64   `json:"tokens_per_second"`
-	RatioVsPeer          float64   `json:"ratio_vs_peer"`
-	RoundTokensPerSecond []float64 `json:"round_tokens_per_second"`
-	RoundRatios          []float64 `json:"round_ratios"`
-	// CPUMsPerToken is the median over rounds of the process's CPU time per step (all
-	// threads), less sensitive to other processes than wall time.
-	CPUMsPerToken      float64   `json:"cpu_ms_per_token"`
-	RoundCPUMsPerToken []float64 `json:"round_cpu_ms_per_token"`
-	LoadAvg            []float64 `json:"load_avg_1min"`
-	Tokens             []int     `json:"tokens,omitempty"` // the warm-up's generated tokens
+	// CPUMsPerToken is the process's CPU time per step (all threads) in each round, less
+	// sensitive to other processes than wall time.
+	CPUMsPerToken harness.Stat `json:"cpu_ms_per_token"`
+	Tokens        []int        `json:"tokens,omitempty"` // the warm-up's generated tokens
 }
 
-// KVReport is everything one run of the cache benchmark measured.
-type KVReport struct {
-	Time               string     `json:"time"`
-	Machine            Machine    `json:"machine"`
-	Build              BuildFlags `json:"build"`
-	Threads            int        `json:"threads"`
-	Rounds             int        `json:"rounds"`
-	GenTokens          int        `json:"generate_tokens"`
-	Capacity           int        `json:"capacity"`
-	CalibrationWindows int        `json:"calibration_windows"`
-	Checkpoint         string     `json:"checkpoint"`
-	Backends           []string   `json:"backends"`
-	Results            []KVRow    `json:"results"`
+// KVSummary is what the kv report holds beyond its rows (Report.Details).
+type KVSummary struct {
+	GenTokens          int      `json:"generate_tokens"`
+	Capacity           int      `json:"capacity"`
+	CalibrationWindows int      `json:"calibration_windows"`
+	Checkpoint         string   `json:"checkpoint"`
+	Backends           []string `json:"backends"`
 }
 
 // kvBackends are -backends, or else the default backend (framework.NewBackend's choice) and
@@ -169,14 +209,16 @@ func kvBackends(list string) []string {
 
 // kvRun is a row with its decoder.
 type kvRun struct {
-	row     *KVRow
+	row     *harness.Result
+	details *KVDetails
 	dec     llama.Decoder
-	stepper *llama.KVStepper // nil for the peer
+	stepper *llama.KVStepper // nil for the reference
 }
 
 // RunKV performs the cache benchmark described by o, logging progress to log. It returns
-// the report (possibly partial, with the error that stopped it).
-func RunKV(o Options, log io.Writer) (*KVReport, error) {
+// the report (possibly partial, with the error that stopped it), written to o.JSONPath
+// when that is set; its rows' Details are *KVDetails and its Details a *KVSummary.
+func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Rounds < 1 || o.Threads < 1 || o.GenTokens < 1 || o.GenTokens > KVCapacity || o.KVCalibrationWindows < 1 {
 		return nil, fmt.Errorf("-rounds (%d), -threads (%d), -kv_calibration_windows (%d) must be ≥ 1 and -gen_tokens (%d) in [1, %d]",
 			o.Rounds, o.Threads, o.KVCalibrationWindows, o.GenTokens, KVCapacity)
@@ -198,13 +240,12 @@ func RunKV(o Options, log io.Writer) (*KVReport, error) {
 		return nil, fmt.Errorf("bench: %s has a context of %d, the benchmark fills %d", checkpoint, weights.SeqLen, KVCapacity)
 	}
 	specs := kvBackends(o.Backends)
-	report := &KVReport{
-		Time: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Build: ReadBuildFlags(), Threads: o.Threads,
-		Rounds: o.Rounds, GenTokens: o.GenTokens, Capacity: KVCapacity, CalibrationWindows: o.KVCalibrationWindows,
-		Checkpoint: checkpoint, Backends: specs,
-	}
+	report := harness.NewReport(ModelKV, o.Threads, o.Rounds)
+	report.Settings = o
+	report.Details = &KVSummary{GenTokens: o.GenTokens, Capacity: KVCapacity, CalibrationWindows: o.KVCalibrationWindows,
+		Checkpoint: checkpoint, Backends: specs}
 	fmt.Fprintf(log, "bench: %s, %s; %s; backends %s; %d cases; %d generated tokens × %d rounds; %d threads\n",
-		report.Machine.CPU, report.Build, checkpoint, strings.Join(specs, ", "), len(cases), o.GenTokens, o.Rounds, o.Threads)
+		report.Header.Machine.CPU, report.Header.Build, checkpoint, strings.Join(specs, ", "), len(cases), o.GenTokens, o.Rounds, o.Threads)
 
 	backends := make([]compute.Backend, len(specs))
 	stores := make([]*model.Store, len(specs))
@@ -268,29 +309,30 @@ func RunKV(o Options, log io.Writer) (*KVReport, error) {
 			}
 		}
 	}()
-	report.Results = make([]KVRow, 0, len(specs)*len(cases))
+	report.Results = make([]harness.Result, 0, len(specs)*len(cases))
 	values := KVCapacity * weights.Layers * 2 * weights.KVDim()
 	for i, spec := range specs {
 		name, _, _ := strings.Cut(spec, ":")
 		var peerTokens []int
 		for j, c := range cases {
-			report.Results = append(report.Results, KVRow{Case: c.Name, Cache: c.Description, Config: c.Config,
-				Name: name, Spec: spec, Description: backends[i].Description(), FitSeconds: fitSeconds[j]})
-			run := kvRun{row: &report.Results[len(report.Results)-1]}
+			d := &KVDetails{Cache: c.Description(), Config: c.Config, FitSeconds: fitSeconds[j]}
+			report.Results = append(report.Results, harness.Result{Case: c.Name, Side: harness.SideQzoo, Name: name, Spec: spec,
+				Description: backends[i].Description(), Metric: MetricTokensPerSecond, Unit: "tokens/s", Details: d})
+			run := kvRun{row: &report.Results[len(report.Results)-1], details: d}
 			if c.Peer() {
 				g, err := llama.NewGenerator(backends[i], stores[i])
 				if err != nil {
 					return report, err
 				}
 				run.dec = g
-				run.row.Bytes = 4 * values // keys and values [Layers, 1, SeqLen, KVHeads, HeadDim] float32
+				run.details.Bytes = 4 * values // keys and values [Layers, 1, SeqLen, KVHeads, HeadDim] float32
 			} else {
 				s, err := llama.NewKVStepper(backends[i], stores[i], quantizers[j], 1, KVCapacity)
 				if err != nil {
 					return report, err
 				}
 				run.dec, run.stepper = s.Decoder(), s
-				run.row.ConstantBytes = quantizers[j].ConstantBytes()
+				run.details.ConstantBytes = quantizers[j].ConstantBytes()
 			}
 			runs = append(runs, run)
 			tokens, err := greedyDecode(run.dec, KVCapacity)
@@ -298,49 +340,37 @@ func RunKV(o Options, log io.Writer) (*KVReport, error) {
 				return report, fmt.Errorf("bench: %s on %s: %w", c.Name, spec, err)
 			}
 			if run.stepper != nil {
-				run.row.Bytes = run.stepper.Bytes()
+				run.details.Bytes = run.stepper.Bytes()
 			}
-			run.row.BitsPerValue = 8 * float64(run.row.Bytes) / float64(values)
-			run.row.Tokens = tokens[:o.GenTokens]
+			run.details.BitsPerValue = 8 * float64(run.details.Bytes) / float64(values)
+			run.details.Tokens = tokens[:o.GenTokens]
 			if c.Peer() {
-				peerTokens = run.row.Tokens
+				peerTokens = run.details.Tokens
 			}
-			run.row.Agree = len(run.row.Tokens)
-			if at := firstDifference(run.row.Tokens, peerTokens); at >= 0 {
-				run.row.Agree = at
+			run.details.Agree = len(run.details.Tokens)
+			if at := firstDifference(run.details.Tokens, peerTokens); at >= 0 {
+				run.details.Agree = at
 			}
 		}
 	}
 
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return report, fmt.Errorf("bench: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return report, fmt.Errorf("bench: starting the CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(o.CPUProfile)
+	if err != nil {
+		return report, err
 	}
+	defer stop()
 	for round := range o.Rounds {
 		if err := lockstepRound(runs, o.GenTokens, round); err != nil {
 			return report, err
 		}
+		kvRatios(report.Results, round)
 		for i := range report.Results {
 			m := &report.Results[i]
 			fmt.Fprintf(log, "bench: round %d, %s on %s: %.0f tokens/s, %.3f CPU ms/token (load %.2f)\n", round+1, m.Case, m.Spec,
-				m.RoundTokensPerSecond[round], m.RoundCPUMsPerToken[round], m.LoadAvg[round])
+				m.Value.Rounds[round], m.Details.(*KVDetails).CPUMsPerToken.Rounds[round], m.LoadAvg[round])
 		}
 	}
-	summarizeKV(report.Results)
-	if o.JSONPath != "" {
-		js, _ := json.MarshalIndent(report, "", "  ")
-		if err := framework.WriteFileAtomic(o.JSONPath, append(js, '\n')); err != nil {
-			return report, err
-		}
-	}
-	return report, nil
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // lockstepRound times one greedy generation of n tokens by every run, interleaved in chunks
@@ -355,8 +385,8 @@ func lockstepRound(runs []kvRun, n, round int) error {
 	cpu := make([]time.Duration, len(runs))
 	tokens := make([][]int, len(runs))
 	next := make([]int, len(runs))
+	load := harness.LoadAvg()
 	for i, r := range runs {
-		r.row.LoadAvg = append(r.row.LoadAvg, loadAvg())
 		r.dec.Reset()
 		next[i] = llama.BOS
 		tokens[i] = make([]int, 0, n)
@@ -391,11 +421,11 @@ func lockstepRound(runs []kvRun, n, round int) error {
 		}
 	}
 	for i, r := range runs {
-		if at := firstDifference(tokens[i], r.row.Tokens); at >= 0 {
+		if at := firstDifference(tokens[i], r.details.Tokens); at >= 0 {
 			return fmt.Errorf("bench: %s on %s: round %d's tokens differ from the warm-up's at %d", r.row.Case, r.row.Spec, round+1, at)
 		}
-		r.row.RoundTokensPerSecond = append(r.row.RoundTokensPerSecond, float64(n)/elapsed[i].Seconds())
-		r.row.RoundCPUMsPerToken = append(r.row.RoundCPUMsPerToken, 1e3*cpu[i].Seconds()/float64(n))
+		r.row.AddRound(float64(n)/elapsed[i].Seconds(), load)
+		r.details.CPUMsPerToken.Add(1e3 * cpu[i].Seconds() / float64(n))
 	}
 	return nil
 }
@@ -437,72 +467,49 @@ func argmax(x []float32) int {
 	return best
 }
 
-// summarizeKV fills each row's per-round ratios to the peer of its backend, and the medians.
-func summarizeKV(rows []KVRow) {
-	peers := map[string]*KVRow{}
-	for i := range rows {
-		if rows[i].Case == KVPeerCase {
-			peers[rows[i].Spec] = &rows[i]
+// kvRatios adds to every row its ratio in round to the reference of its backend (the
+// KVPeerCase row of the same spec) in the same round.
+func kvRatios(rows []harness.Result, round int) {
+	peers := map[string]float64{}
+	for _, m := range rows {
+		if m.Case == KVPeerCase {
+			peers[m.Spec] = m.Value.Rounds[round]
 		}
 	}
 	for i := range rows {
-		m := &rows[i]
-		m.TokensPerSecond = median(m.RoundTokensPerSecond)
-		m.RoundRatios = nil
-		if p := peers[m.Spec]; p != nil {
-			for r, v := range m.RoundTokensPerSecond {
-				if r < len(p.RoundTokensPerSecond) && p.RoundTokensPerSecond[r] > 0 {
-					m.RoundRatios = append(m.RoundRatios, v/p.RoundTokensPerSecond[r])
-				}
-			}
+		if p := peers[rows[i].Spec]; p > 0 {
+			rows[i].AddRatio(rows[i].Value.Rounds[round]/p, KVPeerCase)
 		}
-		m.RatioVsPeer = median(m.RoundRatios)
-		m.CPUMsPerToken = median(m.RoundCPUMsPerToken)
 	}
-}
-
-// median of xs (0 when empty; the mean of the middle two when even).
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(xs))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // PrintKVReport writes the cache benchmark's table and the context needed to read it.
-func PrintKVReport(w io.Writer, r *KVReport) {
-	fmt.Fprintf(w, "\nkv cache (stories260K): greedy generation of %d tokens from BOS, batch 1, cache of %d positions; %s\n",
-		r.GenTokens, r.Capacity, r.Machine.CPU)
-	fmt.Fprintf(w, "Go build: %s; threads %d; medians of %d round(s), every cache taking turns of %d tokens; calibration on %d sampled windows\n\n",
-		r.Build, r.Threads, r.Rounds, KVChunk, r.CalibrationWindows)
+func PrintKVReport(w io.Writer, r *harness.Report) {
+	sum := r.Details.(*KVSummary)
+	fmt.Fprintf(w, "\nkv cache (stories260K): greedy generation of %d tokens from BOS, batch 1, cache of %d positions\n",
+		sum.GenTokens, sum.Capacity)
+	fmt.Fprintf(w, "medians of %d round(s), every cache taking turns of %d tokens; calibration on %d sampled windows\n\n",
+		r.Rounds, KVChunk, sum.CalibrationWindows)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\tcache\tbits/value\tbytes @512\ttokens/s\t× generator\tms/token\tCPU ms/token\tsame tokens\tload avg\t")
+	fmt.Fprintln(tw, "backend\tcache\tbits/value\tbytes @512\ttokens/s\t[min–max]\t× generator\tms/token\tCPU ms/token\tsame tokens\tload avg\t")
 	for _, m := range r.Results {
-		load := "-"
-		if len(m.LoadAvg) > 0 {
-			load = fmt.Sprintf("%.2f–%.2f", slices.Min(m.LoadAvg), slices.Max(m.LoadAvg))
-		}
-		if m.TokensPerSecond == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t(not measured)\t\t\t\t\t%s\t\n", m.Name, m.Case, m.BitsPerValue, m.Bytes, load)
+		d := m.Details.(*KVDetails)
+		if !m.Value.Measured() {
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t(not measured)\t\t\t\t\t\t%s\t\n", m.Name, m.Case, d.BitsPerValue, d.Bytes, loadRange(m.LoadAvg))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t\n", m.Name, m.Case, m.BitsPerValue, m.Bytes,
-			m.TokensPerSecond, m.RatioVsPeer, 1e3/m.TokensPerSecond, m.CPUMsPerToken, m.Agree, load)
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%.0f\t%.0f–%.0f\t%s\t%.2f\t%.2f\t%d\t%s\t\n", m.Name, m.Case, d.BitsPerValue, d.Bytes,
+			m.Value.Median, m.Value.Min, m.Value.Max, ratio(m.Ratio), 1e3/m.Value.Median, d.CPUMsPerToken.Median, d.Agree, loadRange(m.LoadAvg))
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n× generator = median over rounds of tokens/s over the %s's (fp32 cache on the backend) in the same round\n", KVPeerCase)
 	fmt.Fprintln(w, "CPU ms/token = the process's CPU time (all threads) per step, median over rounds")
-	fmt.Fprintf(w, "same tokens = leading generated tokens equal to the %s's on the same backend (of %d)\n", KVPeerCase, r.GenTokens)
+	fmt.Fprintf(w, "same tokens = leading generated tokens equal to the %s's on the same backend (of %d)\n", KVPeerCase, sum.GenTokens)
 	seen := map[string]bool{}
 	for _, m := range r.Results {
 		if !seen[m.Case] {
 			seen[m.Case] = true
-			fmt.Fprintf(w, "  %s: %s\n", m.Case, m.Cache)
+			fmt.Fprintf(w, "  %s: %s\n", m.Case, m.Details.(*KVDetails).Cache)
 		}
 	}
 	seen = map[string]bool{}

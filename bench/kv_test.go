@@ -6,28 +6,36 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/models/llama"
 )
 
+// TestKVCases: the default cases are the reference then DefaultKVCases read from configs/kv,
+// named by method and bits, each valid for stories260K and holding its config's settings.
 func TestKVCases(t *testing.T) {
-	cases := KVCases()
-	if len(cases) == 0 || !cases[0].Peer() || cases[0].Name != KVPeerCase {
-		t.Fatalf("the first case must be the peer %q: %+v", KVPeerCase, cases)
+	cases, err := selectKVCases("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 1+len(DefaultKVCases) || !cases[0].Peer() || cases[0].Name != KVPeerCase {
+		t.Fatalf("cases %+v, want the reference %q then the %d default configs", cases, KVPeerCase, len(DefaultKVCases))
+	}
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.Name)
+	}
+	if want := []string{KVPeerCase, "fp32", "kivi4", "kivi4-strict", "kvquant3", "rotation3", "vq2", "rvq2"}; !slices.Equal(names, want) {
+		t.Errorf("case names %v, want %v (BENCHMARKS.md's rows)", names, want)
 	}
 	shape := llama.KVShape(llama.Stories260K)
-	seen := map[string]bool{}
-	for _, c := range cases {
-		if seen[c.Name] {
-			t.Errorf("case %q listed twice", c.Name)
-		}
-		seen[c.Name] = true
-		if c.Peer() {
-			continue
-		}
+	for _, c := range cases[1:] {
 		if err := c.Config.Validate(shape); err != nil {
 			t.Errorf("%s: %v", c.Name, err)
+		}
+		if !strings.HasPrefix(c.Description(), KVConfigDir+"/") {
+			t.Errorf("%s: description %q does not name its config", c.Name, c.Description())
 		}
 	}
 	byName := func(name string) kvcache.Config {
@@ -52,7 +60,7 @@ func TestKVCases(t *testing.T) {
 }
 
 func TestSelectKVCases(t *testing.T) {
-	got, err := selectKVCases("rvq2, fp32")
+	got, err := selectKVCases("rvq2, fp32, simvq, rvq")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,35 +68,35 @@ func TestSelectKVCases(t *testing.T) {
 	for _, c := range got {
 		names = append(names, c.Name)
 	}
-	if want := []string{KVPeerCase, "fp32", "rvq2"}; !slices.Equal(names, want) {
-		t.Errorf("cases %v, want %v (the peer first, in KVCases' order)", names, want)
+	if want := []string{KVPeerCase, "rvq2", "fp32", "simvq2"}; !slices.Equal(names, want) {
+		t.Errorf("cases %v, want %v (the reference first, then the list's, a config file name read, a case named twice once)", names, want)
 	}
-	if all, _ := selectKVCases(""); len(all) != len(KVCases()) {
-		t.Errorf("\"\" selected %d cases, want all %d", len(all), len(KVCases()))
-	}
-	if _, err := selectKVCases("fp32,nope"); err == nil {
-		t.Error("an unknown case was accepted")
+	if _, err := selectKVCases("fp32,nope"); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("an unknown case: %v", err)
 	}
 }
 
-func TestSummarizeKV(t *testing.T) {
-	rows := []KVRow{
-		{Case: KVPeerCase, Spec: "go", RoundTokensPerSecond: []float64{100, 200, 400}, RoundCPUMsPerToken: []float64{3, 1, 2}},
-		{Case: "fp32", Spec: "go", RoundTokensPerSecond: []float64{50, 300, 200}},
-		{Case: KVPeerCase, Spec: "onnx", RoundTokensPerSecond: []float64{1000, 1000}},
-		{Case: "fp32", Spec: "onnx", RoundTokensPerSecond: []float64{500, 700}},
+// TestKVRatios: each round's ratio is against the reference of the same backend in the same
+// round, and the statistic is their median.
+func TestKVRatios(t *testing.T) {
+	rows := []harness.Result{
+		{Case: KVPeerCase, Spec: "go"}, {Case: "fp32", Spec: "go"},
+		{Case: KVPeerCase, Spec: "onnx"}, {Case: "fp32", Spec: "onnx"},
 	}
-	summarizeKV(rows)
-	for i, want := range []struct{ rate, ratio float64 }{{200, 1}, {200, 0.5}, {1000, 1}, {600, 0.6}} {
-		if m := rows[i]; !near(m.TokensPerSecond, want.rate) || !near(m.RatioVsPeer, want.ratio) {
-			t.Errorf("%s on %s: %g tokens/s, ratio %g, want %g and %g", m.Case, m.Spec, m.TokensPerSecond, m.RatioVsPeer, want.rate, want.ratio)
+	rates := [][]float64{{100, 200, 400}, {50, 300, 200}, {1000, 1000, 500}, {500, 700, 100}}
+	for round := range 3 {
+		for i := range rows {
+			rows[i].AddRound(rates[i][round], 0)
+		}
+		kvRatios(rows, round)
+	}
+	for i, want := range []struct{ rate, ratio float64 }{{200, 1}, {200, 0.5}, {1000, 1}, {500, 0.5}} {
+		if m := rows[i]; !near(m.Value.Median, want.rate) || m.Ratio == nil || !near(m.Ratio.Median, want.ratio) {
+			t.Errorf("%s on %s: %+v, want %g tokens/s and ratio %g", m.Case, m.Spec, m, want.rate, want.ratio)
 		}
 	}
-	if rows[0].CPUMsPerToken != 2 {
-		t.Errorf("median CPU ms/token %g, want 2", rows[0].CPUMsPerToken)
-	}
-	if got := rows[1].RoundRatios; !slices.Equal(got, []float64{0.5, 1.5, 0.5}) {
-		t.Errorf("round ratios %v, want [0.5 1.5 0.5] (each round against the peer's same round)", got)
+	if got := rows[1].Ratio.Rounds; !slices.Equal(got, []float64{0.5, 1.5, 0.5}) {
+		t.Errorf("round ratios %v, want [0.5 1.5 0.5] (each round against the reference's same round)", got)
 	}
 }
 
@@ -109,23 +117,24 @@ func TestKVEndToEnd(t *testing.T) {
 	}
 	values := KVCapacity * llama.Stories260K.Layers * 2 * llama.Stories260K.KVDim()
 	for _, m := range report.Results {
-		if len(m.RoundTokensPerSecond) != 2 || !(m.TokensPerSecond > 0) || !(m.RatioVsPeer > 0) || !(m.CPUMsPerToken > 0) {
+		d := m.Details.(*KVDetails)
+		if len(m.Value.Rounds) != 2 || !(m.Value.Median > 0) || m.Ratio == nil || !(m.Ratio.Median > 0) || !(d.CPUMsPerToken.Median > 0) {
 			t.Errorf("%s: %+v, want 2 rounds with positive speeds and ratios", m.Case, m)
 		}
-		if len(m.Tokens) != o.GenTokens {
-			t.Errorf("%s: %d tokens, want %d", m.Case, len(m.Tokens), o.GenTokens)
+		if len(d.Tokens) != o.GenTokens {
+			t.Errorf("%s: %d tokens, want %d", m.Case, len(d.Tokens), o.GenTokens)
 		}
 		switch m.Case {
 		case KVPeerCase, "fp32":
-			if m.Bytes != 4*values || m.BitsPerValue != 32 {
-				t.Errorf("%s: %d bytes, %g bits per value, want %d and 32", m.Case, m.Bytes, m.BitsPerValue, 4*values)
+			if d.Bytes != 4*values || d.BitsPerValue != 32 {
+				t.Errorf("%s: %d bytes, %g bits per value, want %d and 32", m.Case, d.Bytes, d.BitsPerValue, 4*values)
 			}
-			if m.Agree != o.GenTokens {
-				t.Errorf("%s: agrees with the generator on %d tokens of %d", m.Case, m.Agree, o.GenTokens)
+			if d.Agree != o.GenTokens {
+				t.Errorf("%s: agrees with the generator on %d tokens of %d", m.Case, d.Agree, o.GenTokens)
 			}
 		default:
-			if !(m.BitsPerValue > 3 && m.BitsPerValue < 6) {
-				t.Errorf("%s: %g bits per value", m.Case, m.BitsPerValue)
+			if !(d.BitsPerValue > 3 && d.BitsPerValue < 6) {
+				t.Errorf("%s: %g bits per value", m.Case, d.BitsPerValue)
 			}
 		}
 	}

@@ -1,20 +1,36 @@
 package main
 
-// The Llama benchmark (-model llama): training and generation tokens/s of models/llama on
-// stories260K, against bench/torch_llama.py in the same run.
+// The llama benchmark (go run ./bench llama): training and generation tokens/s of
+// models/llama on llama2.c's stories260K, against bench/peers/torch_llama.py in the same run:
+//
+//	go run ./bench llama --data_dir ../shared/data [--rounds 3] [--steps 20] [--gen_tokens 256]
+//
+// What each side measures. Training: framework.Run fine-tunes stories260K on the Shakespeare
+// windows of datasets/text as configs/llm/full_finetune.json with llamaOverrides (batch 32 ×
+// 256 tokens, AdamW with llama2.c train.py's learning rate and weight decay, constant learning
+// rate), and a round's number is batch·L / the median train step; the peer trains the same
+// model (same weights, token stream, batch, optimizer and threads) and reports its median
+// step the same way. Generation: llama.NewGenerator, greedy from BOS, batch 1, with the KV
+// cache; a round's number is tokens / the fastest of GenerateTimedRuns timed generations
+// after an untimed one, on each side. The table holds the median over -rounds rounds with
+// the min and the max:
+//
+//	task | backend | tokens/s | × PyTorch
+//
+// The PyTorch peer must reproduce the Go model's first CheckedTokens greedy tokens, and every
+// backend the first backend's. -tasks train or -tasks generate measures one of the two. The
+// peer runs with OMP_WAIT_POLICY=PASSIVE (-torch_omp_wait_policy) and keeps freed memory in
+// glibc's heap (see torch_llama.py): with libgomp's spinning threads and glibc's mmap of large
+// blocks, other processes and page faults made PyTorch 10-25× slower on these VMs.
 
 import (
-	"bytes"
-	_ "embed"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,18 +39,10 @@ import (
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
+	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/datasets/text"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
-)
-
-//go:embed torch_llama.py
-var torchLlamaScript []byte
-
-// Models the command benchmarks (-model).
-const (
-	ModelVQAE  = "vqae"
-	ModelLlama = "llama"
 )
 
 // Tasks of the Llama benchmark (-tasks).
@@ -60,39 +68,31 @@ const (
 	CheckedTokens = 200
 )
 
-// inlineLlamaConfig is the Llama benchmark's config: fine-tuning stories260K on Shakespeare
-// with llama2.c train.py's AdamW learning rate and weight decay.
-const inlineLlamaConfig = `{
-  "description": "bench: fine-tune stories260K on Shakespeare (tok512), batch 32 × 256 tokens, AdamW",
-  "model": "llama",
-  "dataset": "text",
-  "init_from": "` + llama.Stories260KFile + `",
-  "batch_size": 32,
-  "optimizer": "adamw",
-  "learning_rate": 5e-4,
-  "weight_decay": 0.1,
-  "params": {"text_seq_len": 256}
-}`
+// DefaultLlamaConfig is the config the llama benchmark starts from, relative to the repository
+// root: fine-tuning stories260K on Shakespeare.
+const DefaultLlamaConfig = "configs/llm/full_finetune.json"
 
-// llamaOverrides make the config a pure speed measurement, as benchOverrides do for vqae: a
-// constant learning rate, no intermediate evaluation or checkpoint, and a final evaluation of
-// one batch of windows.
-const llamaOverrides = "lr_schedule=constant;warmup_steps=0;eval_every=0;checkpoint_every=0;eval_examples=32;eval_batch_size=32"
+// llamaOverrides make the config the benchmark's run: batch 32 × 256 tokens with llama2.c
+// train.py's AdamW learning rate and weight decay, and a pure speed measurement as
+// benchOverrides for vqae: a constant learning rate, no intermediate evaluation or
+// checkpoint, and a final evaluation of one batch of windows.
+const llamaOverrides = "batch_size=32;text_seq_len=256;learning_rate=5e-4;weight_decay=0.1;" +
+	"lr_schedule=constant;warmup_steps=0;eval_every=0;checkpoint_every=0;eval_examples=32;eval_batch_size=32"
 
-// LlamaConfig loads the benchmarked Llama config: path, or the inline config when path is "",
-// then the benchmark's overrides, steps and the caller's set. The PyTorch peer implements only
+// LlamaConfig loads the benchmarked Llama config: path, or DefaultLlamaConfig found from the
+// working directory upwards when path is "", then the benchmark's overrides, steps and the
+// caller's set. The PyTorch peer implements only
 // what it checks: a tied stories260K-shaped model fine-tuned from init_from with Adam(W), a
 // constant learning rate, no gradient clipping and nothing frozen.
 func LlamaConfig(path string, steps int, set string) (*framework.Config, string, error) {
-	var cfg *framework.Config
-	var err error
 	source := path
-	if path != "" {
-		cfg, err = framework.LoadConfig(path)
-	} else {
-		source = "inline llama config"
-		cfg, err = framework.ParseConfig([]byte(inlineLlamaConfig))
+	if source == "" {
+		var err error
+		if source, err = harness.FindConfig(DefaultLlamaConfig); err != nil {
+			return nil, "", err
+		}
 	}
+	cfg, err := framework.LoadConfig(source)
 	if err != nil {
 		return nil, "", err
 	}
@@ -120,24 +120,14 @@ func LlamaConfig(path string, steps int, set string) (*framework.Config, string,
 	return cfg, source, nil
 }
 
-// LlamaRow is one row of the Llama report: one task on one backend (or PyTorch).
-type LlamaRow struct {
-	Task        string `json:"task"` // TaskTrain or TaskGenerate
-	Name        string `json:"name"` // "go", "onnx", "pytorch"
-	Spec        string `json:"spec,omitempty"`
-	Description string `json:"description"`
-	// TokensPerSecond is the fastest round's: batch·L / median step for training, tokens /
-	// wall time of the decoding loop for generation.
-	TokensPerSecond float64 `json:"tokens_per_second"`
-	// RatioVsPyTorch is this row's tokens/s over PyTorch's for the same task (> 1: faster than
-	// PyTorch; 0 when PyTorch was not measured).
-	RatioVsPyTorch float64 `json:"ratio_vs_pytorch,omitempty"`
+// Per-round numbers of the llama benchmark.
+const MetricTokensPerSecond = "tokens_per_second"
+
+// LlamaDetails are a llama row's own fields.
+type LlamaDetails struct {
 	// RoundSeconds are, per round, the median train step (training) or the wall time of the
-	// fastest decoding loop (generation, see GenerateTimedRuns); RoundTokensPerSecond the speeds they give. LoadAvg is
-	// the 1-minute load average before each round.
-	RoundSeconds         []float64 `json:"round_seconds"`
-	RoundTokensPerSecond []float64 `json:"round_tokens_per_second"`
-	LoadAvg              []float64 `json:"load_avg_1min"`
+	// fastest decoding loop (generation, see GenerateTimedRuns).
+	RoundSeconds []float64 `json:"round_seconds"`
 	// WallStepsPerSecond are framework.Run's own speeds (compilation included), Go training only.
 	WallStepsPerSecond []float64 `json:"wall_steps_per_second,omitempty"`
 	// FinalLoss is the training loss of the last step of each round (training only): both sides
@@ -147,23 +137,14 @@ type LlamaRow struct {
 	Tokens []int `json:"tokens,omitempty"`
 }
 
-// LlamaReport is everything one run of the Llama benchmark measured.
-type LlamaReport struct {
-	Time      string          `json:"time"`
-	Machine   Machine         `json:"machine"`
-	Build     BuildFlags      `json:"build"`
-	Threads   int             `json:"threads"`
-	Steps     int             `json:"steps"`
-	Rounds    int             `json:"rounds"`
-	BatchSize int             `json:"batch_size"`
-	SeqLen    int             `json:"seq_len"`
-	GenTokens int             `json:"generate_tokens"`
-	Config    json.RawMessage `json:"config"`
-	Source    string          `json:"config_source"`
+// LlamaSummary is what the llama report holds beyond its rows (Report.Details).
+type LlamaSummary struct {
+	BatchSize int `json:"batch_size"`
+	SeqLen    int `json:"seq_len"`
+	Steps     int `json:"steps"`
+	GenTokens int `json:"generate_tokens"`
 	// Text is the decoded greedy generation of the first backend.
-	Text    string         `json:"text,omitempty"`
-	Results []LlamaRow     `json:"results"`
-	Peer    map[string]any `json:"peer,omitempty"` // the last JSON line of torch_llama.py
+	Text string `json:"text,omitempty"`
 }
 
 // llamaTasks parses -tasks.
@@ -182,8 +163,9 @@ func llamaTasks(s string) ([]string, error) {
 }
 
 // RunLlama performs the Llama benchmark described by o, logging progress to log. It returns
-// the report (possibly partial, with the error that stopped it).
-func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
+// the report (possibly partial, with the error that stopped it), written to o.JSONPath
+// when that is set; its rows' Details are *LlamaDetails and its Details a *LlamaSummary.
+func RunLlama(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 || o.GenTokens < 1 {
 		return nil, fmt.Errorf("-steps (%d), -rounds (%d), -threads (%d) and -gen_tokens (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads, o.GenTokens)
 	}
@@ -219,17 +201,13 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	specs := framework.AvailableBackends()
-	if o.Backends != "" {
-		specs = strings.Split(o.Backends, ",")
-	}
-	report := &LlamaReport{
-		Time: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Build: ReadBuildFlags(),
-		Threads: o.Threads, Steps: o.Steps, Rounds: o.Rounds, BatchSize: cfg.BatchSize, SeqLen: seqLen,
-		GenTokens: o.GenTokens, Config: cfg.JSON(), Source: source,
-	}
+	specs := backendSpecs(o.Backends)
+	report := harness.NewReport(ModelLlama, o.Threads, o.Rounds)
+	report.Settings, report.Config, report.ConfigSource = o, cfg.JSON(), source
+	summary := &LlamaSummary{BatchSize: cfg.BatchSize, SeqLen: seqLen, Steps: o.Steps, GenTokens: o.GenTokens}
+	report.Details = summary
 	fmt.Fprintf(log, "bench: %s, %s; %s from %s; tasks %s; %d steps of %d×%d tokens, %d generated tokens; %d rounds; %d threads\n",
-		report.Machine.CPU, report.Build, source, checkpoint, strings.Join(tasks, ","), o.Steps, cfg.BatchSize, seqLen,
+		report.Header.Machine.CPU, report.Header.Build, source, checkpoint, strings.Join(tasks, ","), o.Steps, cfg.BatchSize, seqLen,
 		o.GenTokens, o.Rounds, o.Threads)
 
 	var tokenFile string
@@ -239,26 +217,22 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 		}
 		defer os.Remove(tokenFile)
 	}
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, fmt.Errorf("bench: starting the CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startProfile(o.CPUProfile)
+	if err != nil {
+		return nil, err
 	}
+	defer stop()
 
-	var rows []LlamaRow
+	var rows []harness.Result
 	for _, task := range tasks {
 		for _, spec := range specs {
 			name, _, _ := strings.Cut(spec, ":")
-			rows = append(rows, LlamaRow{Task: task, Name: name, Spec: spec})
+			rows = append(rows, harness.Result{Case: task, Side: harness.SideQzoo, Name: name, Spec: spec,
+				Metric: MetricTokensPerSecond, Unit: "tokens/s", Details: &LlamaDetails{}})
 		}
 		if !o.NoTorch {
-			rows = append(rows, LlamaRow{Task: task, Name: PyTorchName})
+			rows = append(rows, harness.Result{Case: task, Side: harness.SidePeer, Name: PyTorchName,
+				Metric: MetricTokensPerSecond, Unit: "tokens/s", Details: &LlamaDetails{}})
 		}
 	}
 	report.Results = rows
@@ -267,20 +241,21 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 		var reference []int // greedy tokens of the first backend: every other must agree
 		for i := range rows {
 			m := &rows[i]
-			if m.Name == PyTorchName {
+			if m.Side == harness.SidePeer {
 				continue
 			}
-			m.LoadAvg = append(m.LoadAvg, loadAvg())
+			d := m.Details.(*LlamaDetails)
+			load := harness.LoadAvg()
 			var seconds, rate float64
-			switch m.Task {
+			switch m.Case {
 			case TaskTrain:
 				res, desc, err := measureRun(cfg, m.Spec, data, o.DataDir)
 				if err != nil {
 					return report, err
 				}
 				seconds, rate, m.Description = res.MedianStepSeconds, tokensPerStep/res.MedianStepSeconds, desc
-				m.WallStepsPerSecond = append(m.WallStepsPerSecond, res.StepsPerSecond)
-				m.FinalLoss = append(m.FinalLoss, res.Train["loss"])
+				d.WallStepsPerSecond = append(d.WallStepsPerSecond, res.StepsPerSecond)
+				d.FinalLoss = append(d.FinalLoss, res.Train["loss"])
 			case TaskGenerate:
 				elapsed, tokens, desc, err := MeasureGeneration(m.Spec, weights, o.GenTokens)
 				if err != nil {
@@ -288,20 +263,20 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 				}
 				if reference == nil {
 					reference = tokens
-					report.Text = splits.Tokenizer.Decode(append([]int{llama.BOS}, tokens...))
+					summary.Text = splits.Tokenizer.Decode(append([]int{llama.BOS}, tokens...))
 				} else if at := firstDifference(tokens, reference); at >= 0 {
 					return report, fmt.Errorf("bench: greedy tokens on %s differ from those on %s at position %d", m.Spec, specs[0], at)
 				}
-				seconds, rate, m.Description, m.Tokens = elapsed, float64(o.GenTokens)/elapsed, desc, tokens
+				seconds, rate, m.Description, d.Tokens = elapsed, float64(o.GenTokens)/elapsed, desc, tokens
 			}
-			m.RoundSeconds = append(m.RoundSeconds, seconds)
-			m.RoundTokensPerSecond = append(m.RoundTokensPerSecond, rate)
-			fmt.Fprintf(log, "bench: round %d, %s on %s: %.0f tokens/s (%.4g s; load %.2f)\n", round+1, m.Task, m.Spec, rate, seconds, m.LoadAvg[round])
+			d.RoundSeconds = append(d.RoundSeconds, seconds)
+			m.AddRound(rate, load)
+			fmt.Fprintf(log, "bench: round %d, %s on %s: %.0f tokens/s (%.4g s; load %.2f)\n", round+1, m.Case, m.Spec, rate, seconds, load)
 		}
 		if o.NoTorch {
 			continue
 		}
-		load := loadAvg()
+		load := harness.LoadAvg()
 		peer, err := MeasureTorchLlama(o, cfg, checkpoint, tokenFile, tasks, reference)
 		if err != nil {
 			return report, err
@@ -309,56 +284,36 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 		report.Peer = peer
 		desc := fmt.Sprintf("PyTorch %v, %v threads, OMP_WAIT_POLICY=%v, malloc: %v, BLAS %v", peer["torch_version"], peer["threads"],
 			peer["omp_wait_policy"], peer["malloc"], peer["blas"])
+		torch := map[string]float64{}
 		for i := range rows {
 			m := &rows[i]
-			if m.Name != PyTorchName {
+			if m.Side != harness.SidePeer {
 				continue
 			}
+			d := m.Details.(*LlamaDetails)
 			m.Description = desc
-			m.LoadAvg = append(m.LoadAvg, load)
-			switch m.Task {
+			var seconds, rate float64
+			switch m.Case {
 			case TaskTrain:
-				median, _ := peer["median_step_seconds"].(float64)
+				seconds = peer["median_step_seconds"].(float64) // checked by the harness
 				loss, _ := peer["final_loss"].(float64)
-				m.RoundSeconds = append(m.RoundSeconds, median)
-				m.FinalLoss = append(m.FinalLoss, loss)
-				m.RoundTokensPerSecond = append(m.RoundTokensPerSecond, tokensPerStep/median)
+				d.FinalLoss = append(d.FinalLoss, loss)
+				rate = tokensPerStep / seconds
 			case TaskGenerate:
-				elapsed, _ := peer["generate_seconds"].(float64)
-				m.RoundSeconds = append(m.RoundSeconds, elapsed)
-				m.RoundTokensPerSecond = append(m.RoundTokensPerSecond, float64(o.GenTokens)/elapsed)
+				seconds = peer["generate_seconds"].(float64)
+				rate = float64(o.GenTokens) / seconds
 			}
-			fmt.Fprintf(log, "bench: round %d, %s on pytorch: %.0f tokens/s (load %.2f)\n", round+1, m.Task, m.RoundTokensPerSecond[round], load)
+			d.RoundSeconds = append(d.RoundSeconds, seconds)
+			m.AddRound(rate, load)
+			torch[m.Case] = rate
+			fmt.Fprintf(log, "bench: round %d, %s on pytorch: %.0f tokens/s (load %.2f)\n", round+1, m.Case, rate, load)
+		}
+		for i := range rows {
+			m := &rows[i]
+			m.AddRatio(m.Value.Rounds[round]/torch[m.Case], PyTorchName)
 		}
 	}
-	summarizeLlama(report.Results)
-	if o.JSONPath != "" {
-		js, _ := json.MarshalIndent(report, "", "  ")
-		if err := framework.WriteFileAtomic(o.JSONPath, append(js, '\n')); err != nil {
-			return report, err
-		}
-	}
-	return report, nil
-}
-
-// summarizeLlama fills each row's best tokens/s and its ratio to PyTorch's for the same task.
-func summarizeLlama(rows []LlamaRow) {
-	torch := map[string]float64{}
-	for i := range rows {
-		m := &rows[i]
-		if len(m.RoundTokensPerSecond) == 0 {
-			continue
-		}
-		m.TokensPerSecond = slices.Max(m.RoundTokensPerSecond)
-		if m.Name == PyTorchName {
-			torch[m.Task] = m.TokensPerSecond
-		}
-	}
-	for i := range rows {
-		if t := torch[rows[i].Task]; t > 0 && rows[i].TokensPerSecond > 0 {
-			rows[i].RatioVsPyTorch = rows[i].TokensPerSecond / t
-		}
-	}
+	return report, report.WriteJSON(o.JSONPath)
 }
 
 // MeasureGeneration compiles llama.NewGenerator over w on the backend of spec, runs one
@@ -501,30 +456,12 @@ func TorchLlamaArgs(o Options, cfg *framework.Config, checkpoint, tokenFile stri
 	return args
 }
 
-// MeasureTorchLlama runs the embedded torch_llama.py and returns the JSON object it printed.
+// MeasureTorchLlama runs torch_llama.py (as torchPeer, with OMP_WAIT_POLICY set to
+// o.TorchOMPWaitPolicy when that is not "") and returns the JSON object it printed.
 func MeasureTorchLlama(o Options, cfg *framework.Config, checkpoint, tokenFile string, tasks []string, expect []int) (map[string]any, error) {
-	args := TorchLlamaArgs(o, cfg, checkpoint, tokenFile, tasks, expect)
-	script, err := os.CreateTemp("", "torch_llama-*.py")
-	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	defer os.Remove(script.Name())
-	if _, err := script.Write(torchLlamaScript); err != nil {
-		script.Close()
-		return nil, fmt.Errorf("bench: writing %s: %w", script.Name(), err)
-	}
-	if err := script.Close(); err != nil {
-		return nil, fmt.Errorf("bench: writing %s: %w", script.Name(), err)
-	}
-	cmd := exec.Command(o.Python, append([]string{script.Name()}, args...)...)
-	cmd.Env = torchEnv(os.Environ(), o.TorchBLASDir, o.Threads)
+	peer := torchPeer(o, "torch_llama.py")
 	if o.TorchOMPWaitPolicy != "" {
-		cmd.Env = setEnv(cmd.Env, "OMP_WAIT_POLICY", o.TorchOMPWaitPolicy)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("bench: %s torch_llama.py %s: %w\n%s", o.Python, strings.Join(args, " "), err, tail(stderr.String(), 2000))
+		peer.Set = append(peer.Set, "OMP_WAIT_POLICY="+o.TorchOMPWaitPolicy)
 	}
 	var required []string
 	if slices.Contains(tasks, TaskTrain) {
@@ -533,43 +470,35 @@ func MeasureTorchLlama(o Options, cfg *framework.Config, checkpoint, tokenFile s
 	if slices.Contains(tasks, TaskGenerate) {
 		required = append(required, "generate_seconds")
 	}
-	return parsePeerJSON(stdout.Bytes(), required...)
-}
-
-// setEnv returns env with key set to value (replacing any earlier value).
-func setEnv(env []string, key, value string) []string {
-	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, key+"=") })
-	return append(out, key+"="+value)
+	return peer.Run(TorchLlamaArgs(o, cfg, checkpoint, tokenFile, tasks, expect), required...)
 }
 
 // PrintLlamaReport writes the Llama results table and the context needed to read it.
-func PrintLlamaReport(w io.Writer, r *LlamaReport) {
-	fmt.Fprintf(w, "\nllama (stories260K): training batch %d × %d tokens (fwd+bwd+%s), greedy generation of %d tokens (batch 1, KV cache); %s\n",
-		r.BatchSize, r.SeqLen, optimizerOf(r), r.GenTokens, r.Machine.CPU)
-	fmt.Fprintf(w, "Go build: %s; threads %d; %d train steps, fastest of %d round(s)\n\n", r.Build, r.Threads, r.Steps, r.Rounds)
+func PrintLlamaReport(w io.Writer, r *harness.Report) {
+	sum := r.Details.(*LlamaSummary)
+	var c struct {
+		Optimizer string `json:"optimizer"`
+	}
+	_ = json.Unmarshal(r.Config, &c)
+	fmt.Fprintf(w, "\nllama (stories260K, %s): training batch %d × %d tokens (fwd+bwd+%s), greedy generation of %d tokens (batch 1, KV cache)\n",
+		r.ConfigSource, sum.BatchSize, sum.SeqLen, c.Optimizer, sum.GenTokens)
+	fmt.Fprintf(w, "%d train steps; median of %d round(s) [min–max]\n\n", sum.Steps, r.Rounds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "task\tbackend\ttokens/s\t× PyTorch\tms per step | token\tload avg\t")
+	fmt.Fprintln(tw, "task\tbackend\ttokens/s\t[min–max]\t× PyTorch\tms per step | token\tload avg\t")
 	for _, m := range r.Results {
-		load := "-"
-		if len(m.LoadAvg) > 0 {
-			load = fmt.Sprintf("%.2f", slices.Max(m.LoadAvg))
-		}
-		if m.TokensPerSecond == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t(not measured)\t\t\t%s\t\n", m.Task, m.Name, load)
+		if !m.Value.Measured() {
+			fmt.Fprintf(tw, "%s\t%s\t(not measured)\t\t\t\t%s\t\n", m.Case, m.Name, loadRange(m.LoadAvg))
 			continue
 		}
-		ratio := "-"
-		if m.RatioVsPyTorch > 0 {
-			ratio = fmt.Sprintf("%.2f", m.RatioVsPyTorch)
+		perUnit := 1e3 * float64(sum.BatchSize*sum.SeqLen) / m.Value.Median // the median step
+		if m.Case == TaskGenerate {
+			perUnit = 1e3 / m.Value.Median
 		}
-		perUnit := 1e3 * float64(r.BatchSize*r.SeqLen) / m.TokensPerSecond // the median step
-		if m.Task == TaskGenerate {
-			perUnit = 1e3 / m.TokensPerSecond
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%.2f\t%s\t\n", m.Task, m.Name, m.TokensPerSecond, ratio, perUnit, load)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f–%.0f\t%s\t%.2f\t%s\t\n", m.Case, m.Name, m.Value.Median, m.Value.Min, m.Value.Max,
+			ratio(m.Ratio), perUnit, loadRange(m.LoadAvg))
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w, "\n× PyTorch = the backend's tokens/s / PyTorch's for the same task (> 1: faster than PyTorch)")
+	fmt.Fprintln(w, "\n× PyTorch = the backend's tokens/s / PyTorch's for the same task in the same round (> 1: faster than PyTorch)")
 	seen := map[string]bool{}
 	for _, m := range r.Results {
 		if !seen[m.Name] && m.Description != "" {
@@ -577,12 +506,4 @@ func PrintLlamaReport(w io.Writer, r *LlamaReport) {
 			fmt.Fprintf(w, "  %s: %s\n", m.Name, m.Description)
 		}
 	}
-}
-
-func optimizerOf(r *LlamaReport) string {
-	var c struct {
-		Optimizer string `json:"optimizer"`
-	}
-	_ = json.Unmarshal(r.Config, &c)
-	return c.Optimizer
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 )
@@ -30,14 +30,14 @@ func TestLlamaConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(source, "inline") {
-		t.Errorf("source = %q, want the inline config", source)
+	if !strings.HasSuffix(source, DefaultLlamaConfig) {
+		t.Errorf("source = %q, want the repository's %s found from bench/", source, DefaultLlamaConfig)
 	}
 	if cfg.Model != ModelLlama || cfg.Dataset != "text" || cfg.InitFrom != llama.Stories260KFile {
 		t.Errorf("model %q dataset %q init_from %q, want llama on text from %s", cfg.Model, cfg.Dataset, cfg.InitFrom, llama.Stories260KFile)
 	}
-	if cfg.BatchSize != 32 || cfg.Params["text_seq_len"] != 256 || cfg.Optimizer != "adamw" {
-		t.Errorf("batch %d × %v with %s, want 32 × 256 with adamw", cfg.BatchSize, cfg.Params["text_seq_len"], cfg.Optimizer)
+	if cfg.BatchSize != 32 || cfg.Params["text_seq_len"] != 256 || cfg.Optimizer != "adamw" || cfg.WeightDecay != 0.1 {
+		t.Errorf("batch %d × %v with %s (weight decay %g), want 32 × 256 with adamw (0.1)", cfg.BatchSize, cfg.Params["text_seq_len"], cfg.Optimizer, cfg.WeightDecay)
 	}
 	if cfg.Steps != 7 || cfg.LogEvery != 7 || cfg.LRSchedule != "constant" || cfg.EvalEvery != 0 || cfg.EvalExamples != 32 {
 		t.Errorf("speed overrides not applied: steps %d log_every %d lr_schedule %s eval_every %d eval_examples %d",
@@ -101,33 +101,6 @@ func TestTorchLlamaArgs(t *testing.T) {
 	}
 }
 
-func TestSummarizeLlama(t *testing.T) {
-	rows := []LlamaRow{
-		{Task: TaskTrain, Name: "go", RoundTokensPerSecond: []float64{400, 600, 500}},
-		{Task: TaskTrain, Name: PyTorchName, RoundTokensPerSecond: []float64{200, 300}},
-		{Task: TaskGenerate, Name: "go", RoundTokensPerSecond: []float64{500}},
-		{Task: TaskGenerate, Name: PyTorchName, RoundTokensPerSecond: []float64{1000}},
-		{Task: TaskGenerate, Name: "onnx"},
-	}
-	summarizeLlama(rows)
-	for i, want := range []struct{ rate, ratio float64 }{{600, 2}, {300, 1}, {500, 0.5}, {1000, 1}, {0, 0}} {
-		if m := rows[i]; !near(m.TokensPerSecond, want.rate) || !near(m.RatioVsPyTorch, want.ratio) {
-			t.Errorf("%s on %s: %g tokens/s, ratio %g, want %g and %g", m.Task, m.Name, m.TokensPerSecond, m.RatioVsPyTorch, want.rate, want.ratio)
-		}
-	}
-}
-
-func TestSetEnv(t *testing.T) {
-	env := []string{"A=1", "OMP_WAIT_POLICY=ACTIVE", "B=2"}
-	got := setEnv(env, "OMP_WAIT_POLICY", "PASSIVE")
-	if want := []string{"A=1", "B=2", "OMP_WAIT_POLICY=PASSIVE"}; !slices.Equal(got, want) {
-		t.Errorf("setEnv = %v, want %v", got, want)
-	}
-	if env[1] != "OMP_WAIT_POLICY=ACTIVE" {
-		t.Errorf("setEnv modified its argument: %v", env)
-	}
-}
-
 func TestFirstDifference(t *testing.T) {
 	for _, c := range []struct {
 		a, b []int
@@ -147,8 +120,7 @@ func TestLlamaEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fine-tunes and runs stories260K on Go and PyTorch (~20 s on 2 cores)")
 	}
-	const python = "/usr/bin/python3"
-	noTorch := exec.Command(python, "-c", "import torch").Run() != nil
+	noTorch := peerMissing(t)
 	const genTokens = 48
 	o := Options{Steps: 2, Rounds: 1, Threads: runtime.NumCPU(), Backends: framework.GoBackend,
 		DataDir: sharedDataDir, Python: python, TorchWarmup: 1, TorchBLASDir: DefaultTorchBLASDir,
@@ -161,28 +133,28 @@ func TestLlamaEndToEnd(t *testing.T) {
 	if _, err := os.Stat(o.JSONPath); err != nil {
 		t.Errorf("-json file not written: %v", err)
 	}
-	if !strings.HasPrefix(report.Text, llamaGreedyPrefix[:min(len(llamaGreedyPrefix), len(report.Text))]) || len(report.Text) < 40 {
-		t.Errorf("greedy text %q is not llama2.c's %q…", report.Text, llamaGreedyPrefix)
+	text := report.Details.(*LlamaSummary).Text
+	if !strings.HasPrefix(text, llamaGreedyPrefix[:min(len(llamaGreedyPrefix), len(text))]) || len(text) < 40 {
+		t.Errorf("greedy text %q is not llama2.c's %q…", text, llamaGreedyPrefix)
 	}
-	byTask := map[string][]LlamaRow{}
+	byTask := map[string][]harness.Result{}
 	for _, m := range report.Results {
-		byTask[m.Task] = append(byTask[m.Task], m)
+		byTask[m.Case] = append(byTask[m.Case], m)
 	}
 	for _, task := range []string{TaskTrain, TaskGenerate} {
 		rows := byTask[task]
-		if len(rows) == 0 || rows[0].Name != "go" || !(rows[0].TokensPerSecond > 0) {
+		if len(rows) == 0 || rows[0].Name != "go" || !(rows[0].Value.Median > 0) {
 			t.Errorf("%s: rows %+v, want a go row with positive tokens/s", task, rows)
 			continue
 		}
 		if noTorch {
 			continue
 		}
-		if len(rows) != 2 || rows[1].Name != PyTorchName || !(rows[1].TokensPerSecond > 0) || !(rows[0].RatioVsPyTorch > 0) {
+		if len(rows) != 2 || rows[1].Name != PyTorchName || !(rows[1].Value.Median > 0) || rows[0].Ratio == nil || !(rows[0].Ratio.Median > 0) {
 			t.Errorf("%s: rows %+v, want go and pytorch with positive speeds and a ratio", task, rows)
 		}
 	}
 	if noTorch {
-		t.Logf("%s has no torch: PyTorch peer not checked", python)
 		return
 	}
 	if got := report.Peer["omp_wait_policy"]; got != DefaultLlamaOMPWaitPolicy {
@@ -191,7 +163,7 @@ func TestLlamaEndToEnd(t *testing.T) {
 	if got := report.Peer["tokens_checked"]; got != float64(genTokens) {
 		t.Errorf("the PyTorch peer checked %v greedy tokens, want %d", got, genTokens)
 	}
-	goLoss, torchLoss := byTask[TaskTrain][0].FinalLoss, byTask[TaskTrain][1].FinalLoss
+	goLoss, torchLoss := byTask[TaskTrain][0].Details.(*LlamaDetails).FinalLoss, byTask[TaskTrain][1].Details.(*LlamaDetails).FinalLoss
 	if len(goLoss) != 1 || len(torchLoss) != 1 || !(goLoss[0] > 0 && goLoss[0] < 10) || math.Abs(goLoss[0]-torchLoss[0]) > 1.5 {
 		t.Errorf("final training losses: Go %v, PyTorch %v, want both finite and close (same model and text)", goLoss, torchLoss)
 	}

@@ -16,11 +16,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 const dataDir = "../../shared/data"

@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/sweep"
 	"github.com/qzoo/qzoo/internal/testdata"
 	_ "github.com/qzoo/qzoo/models/all"
-	"github.com/qzoo/qzoo/sweep"
 )
 
 // runCommand matches the command a description must state, e.g. "GOEXPERIMENT=simd go run ./train".

@@ -3,7 +3,7 @@
 //	go run ./eval --checkpoint DIR [--set "eval_split=validation;eval_examples=1000"] [--json FILE]
 //
 // It prints a metrics table and writes the metrics as JSON (default DIR/eval.json). The
-// evaluators themselves live in package eval/metrics.
+// evaluators themselves live in package metrics.
 package main
 
 import (

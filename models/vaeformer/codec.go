@@ -14,10 +14,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/entropy"
-	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/media"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 // ErrCorrupt is wrapped by every error [Codec.Decompress] returns because of the payload's bytes.

@@ -24,11 +24,11 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
-	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/conv"
 	"github.com/qzoo/qzoo/layers/vq"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 // Hyperparameters of the autoencoder (the quantizer's are the vq_* keys of layers/vq).

@@ -23,9 +23,9 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/sweep"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/plots"
-	"github.com/qzoo/qzoo/sweep"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )

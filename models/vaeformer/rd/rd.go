@@ -2,8 +2,8 @@
 // scientists use — ZFP, bit-rounding + shuffle + a lossless coder (Klöwer et al. 2021) and
 // linear n-bit packing (ERA5's own int16) — on the same held-out fields, in the same process:
 // rate–distortion points (bits per value against RMSE in physical units), each peer's rate
-// interpolated at the codec's RMSE, and the figure of the curves. The bench/climate command
-// and the climate notebook call it.
+// interpolated at the codec's RMSE, and the figure of the curves. The bench command (go run
+// ./bench climate) and the climate notebook call it.
 package rd
 
 import (
@@ -18,8 +18,8 @@ import (
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/eval/metrics"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/models/vaeformer"
 	"github.com/qzoo/qzoo/plots"
 	"gonum.org/v1/plot/plotter"
@@ -259,11 +259,19 @@ func (s *Study) WriteJSON(path string) error {
 	return framework.WriteFileAtomic(path, b)
 }
 
-// ReadJSON reads a study written by WriteJSON.
+// ReadJSON reads a study written by WriteJSON, or the report of go run ./bench climate --json
+// (package bench/harness's schema), which holds the study as its "details".
 func ReadJSON(path string) (*Study, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("rd: %w", err)
+	}
+	var report struct {
+		Benchmark string          `json:"benchmark"`
+		Details   json.RawMessage `json:"details"`
+	}
+	if json.Unmarshal(b, &report) == nil && report.Benchmark != "" && len(report.Details) > 0 {
+		b = report.Details
 	}
 	var s Study
 	if err := json.Unmarshal(b, &s); err != nil {

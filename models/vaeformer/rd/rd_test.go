@@ -1,12 +1,13 @@
 package rd
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/qzoo/qzoo/baselines"
-	"github.com/qzoo/qzoo/eval/metrics"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 func point(method, setting string, bpv, rmse float64) baselines.Point {
@@ -75,6 +76,18 @@ func TestFigureAndJSON(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, s) {
 		t.Errorf("JSON round trip changed the study")
+	}
+	// go run ./bench climate --json writes the study as the details of its report.
+	study, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "report.json")
+	if err := os.WriteFile(report, []byte(`{"benchmark": "climate", "header": {}, "details": `+string(study)+`}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := ReadJSON(report); err != nil || !reflect.DeepEqual(back, s) {
+		t.Errorf("reading the study from a bench report: %v", err)
 	}
 }
 

@@ -1,7 +1,7 @@
-// Package testmodel registers "sweeptest", a model for the sweep's tests that trains in
+// Package sweeptest registers "sweeptest", a model for the sweep's tests that trains in
 // milliseconds on the real Fashion-MNIST and whose metrics do not depend on any zoo member's
 // evaluator, and shares one loaded dataset and backend between tests.
-package testmodel
+package sweeptest
 
 import (
 	"io"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer of qzoo's quant package, for the throughput benchmark in bench/quant/main.go.
+"""PyTorch peer of qzoo's quant package, for the throughput benchmark of go run ./bench quant (bench/quant.go).
 
 It quantizes the same float32 matrix as the Go side (read from a raw little-endian float32 file)
 to the same stored form, dequantizes it back, times both, and prints ONE JSON line.
@@ -36,7 +36,7 @@ With --dump DIR it writes, per spec and precision, the payload of quant's Marsha
 bytes between its 41-byte header and its checksum) and the dequantized float32 matrix, for
 the Go side to compare.
 
-Usage: /usr/bin/python3 bench/quant/torch_quant.py --matrix W.f32 --rows R --cols C \
+Usage: /usr/bin/python3 bench/peers/torch_quant.py --matrix W.f32 --rows R --cols C \
            --specs '[{"name": "rtn-w4-g64-asym", "method": "rtn", "bits": 4, "group": 64}]' \
            --levels=l0,...,l15 [--threads 2] [--warmup 1] [--min-time 0.5]
 Output: {"framework": "pytorch", ..., "results": [{"spec": ..., "precision": ...,
@@ -46,13 +46,13 @@ Output: {"framework": "pytorch", ..., "results": [{"spec": ..., "precision": ...
 import argparse
 import json
 import os
-import resource
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from qzoo_peer import emit, time_calls
 
 NF4_ZERO = 7  # code of the level 0
 DOUBLE_QUANT_BLOCK = 256  # absmax constants per second-level block
@@ -223,24 +223,6 @@ def make_quantizer(spec, levels, precision):
     raise ValueError(f"{spec['name']}: method {spec['method']!r} has no peer (rtn and nf4 have)")
 
 
-def minor_faults():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-def time_calls(fn, min_time):
-    """Calls fn until min_time seconds have passed (at least once); returns the fastest call's
-    seconds, the minor page faults per call, the number of calls and fn's last result."""
-    calls, faults, start, fastest = 0, minor_faults(), time.perf_counter(), float("inf")
-    while True:
-        t0 = time.perf_counter()
-        out = fn()
-        end = time.perf_counter()
-        fastest = min(fastest, end - t0)
-        calls += 1
-        if end - start >= min_time:
-            return fastest, (minor_faults() - faults) / calls, calls, out
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--matrix", required=True, help="raw little-endian float32 file, rows×cols row-major")
@@ -290,16 +272,13 @@ def main(argv=None):
                 row["dump"] = base
             results.append(row)
 
-    print(json.dumps({
-        "framework": "pytorch",
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
+    emit({
         "rows": args.rows,
         "cols": args.cols,
         "warmup": args.warmup,
         "min_time_seconds": args.min_time,
         "results": results,
-    }))
+    })
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer of qzoo's models/vqae, for the speed benchmark in bench/main.go.
+"""PyTorch peer of qzoo's models/vqae, for the speed benchmark of go run ./bench vqae (bench/vqae.go).
 
 It trains the same network as models/vqae with the SimVQ quantizer of layers/vq/simvq.go
 (Zhu et al. 2024, arXiv:2411.02038), on the same real Fashion-MNIST images, with the same batch,
@@ -23,22 +23,21 @@ A timed step is forward, backward, optimizer step and the read-back of loss and 
 batch is cut from the in-memory training set before the timer starts, as the Go loop fetches its
 batch before its step timer starts.
 
-Usage: /usr/bin/python3 bench/torch_vqae.py [--threads 2] [--batch 128] [--warmup 5] [--steps 30]
+Usage: /usr/bin/python3 bench/peers/torch_vqae.py [--threads 2] [--batch 128] [--warmup 5] [--steps 30]
 Output: {"framework": "pytorch", ..., "median_step_seconds": ..., "steps_per_second": ...}
 """
 
 import argparse
 import gzip
-import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from qzoo_peer import emit, step_times
 
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
@@ -137,55 +136,29 @@ def main(argv=None):
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     net.train()
 
-    durations, losses = [], []
-    for step in range(args.warmup + args.steps):
+    def prepare(step):
         start = (step * args.batch) % (images.shape[0] - args.batch + 1)
-        x = images[order[start:start + args.batch]].contiguous()
-        t0 = time.perf_counter()
+        return images[order[start:start + args.batch]].contiguous()
+
+    def train_step(x):
         opt.zero_grad(set_to_none=True)
         loss, mse, perplexity, used = net(x)
         loss.backward()
         opt.step()
-        values = (loss.item(), mse.item(), perplexity.item(), used.item())
-        elapsed = time.perf_counter() - t0
-        if step >= args.warmup:
-            durations.append(elapsed)
-            losses.append(values[0])
+        return (loss.item(), mse.item(), perplexity.item(), used.item())
 
-    median = statistics.median(durations)
-    print(json.dumps({
-        "framework": "pytorch",
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "batch": args.batch,
-        "channels": args.channels,
-        "latent_dim": args.latent_dim,
-        "codebook_size": args.codebook_size,
-        "warmup_steps": args.warmup,
-        "steps": args.steps,
-        "median_step_seconds": median,
-        "mean_step_seconds": statistics.fmean(durations),
-        "steps_per_second": 1.0 / median,
-        "final_loss": losses[-1],
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "blas": blas_info(),
-    }))
+    values, stats = step_times(prepare, train_step, args.warmup, args.steps)
+    emit(dict(stats,
+              batch=args.batch,
+              channels=args.channels,
+              latent_dim=args.latent_dim,
+              codebook_size=args.codebook_size,
+              warmup_steps=args.warmup,
+              steps=args.steps,
+              steps_per_second=1.0 / stats["median_step_seconds"],
+              final_loss=values[-1][0],
+              parameters=sum(p.numel() for p in net.parameters())))
     return 0
-
-
-def blas_info():
-    """The BLAS shared libraries this process actually loaded (from /proc/self/maps), for the record:
-    Debian's libblas.so.3 alternative may point at OpenBLAS's pthread or OpenMP build."""
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                if "blas" in os.path.basename(path):
-                    libs.add(os.path.realpath(path))
-    except OSError:
-        return ""
-    return " ".join(sorted(libs))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peer of qzoo's models/llama, for the speed benchmark in bench/llama.go.
+"""PyTorch peer of qzoo's models/llama, for the speed benchmark of go run ./bench llama (bench/llama.go).
 
 It runs llama2.c's Llama (Touvron et al. 2023; Karpathy's llama2.c), written here in plain PyTorch,
 on the same llama2.c checkpoint (stories260K.bin), and measures with the same thread count as the Go
@@ -38,7 +38,7 @@ vocab_size (negative: untied classifier), seq_len), then float32: token embeddin
 rms_att [L, d], wq [L, d, d], wk [L, kv, d], wv [L, kv, d], wo [L, d, d], rms_ffn [L, d],
 w1 [L, hidden, d], w2 [L, d, hidden], w3 [L, hidden, d], rms_final [d], RoPE tables (skipped).
 
-Usage: /usr/bin/python3 bench/torch_llama.py --checkpoint stories260K.bin --tokens train.i32
+Usage: /usr/bin/python3 bench/peers/torch_llama.py --checkpoint stories260K.bin --tokens train.i32
            [--threads 2] [--batch 32] [--seq-len 256] [--warmup 2] [--steps 20] [--gen-tokens 256]
 Output: {"framework": "pytorch", ..., "median_step_seconds": ..., "generate_tokens_per_second": ...}
 """
@@ -46,10 +46,7 @@ Output: {"framework": "pytorch", ..., "median_step_seconds": ..., "generate_toke
 import argparse
 import ctypes
 import ctypes.util
-import json
 import math
-import os
-import statistics
 import struct
 import sys
 import time
@@ -58,6 +55,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from qzoo_peer import emit, step_times
 
 BOS = 1  # llama2.c's beginning of a sequence (and end of a story)
 RMS_EPSILON = 1e-5
@@ -231,22 +230,19 @@ def measure_training(cfg, weights, tokens, args):
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, betas=(args.beta1, args.beta2),
                             eps=args.eps, weight_decay=args.weight_decay)
     batches = train_batches(tokens, args.batch, args.seq_len, args.seed)
-    durations, losses = [], []
-    for step in range(args.warmup + args.steps):
-        inputs, labels = next(batches)
-        t0 = time.perf_counter()
+
+    def train_step(batch):
+        inputs, labels = batch
         opt.zero_grad(set_to_none=True)
         logits = net(inputs)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1))
         loss.backward()
         opt.step()
-        value = loss.item()
-        elapsed = time.perf_counter() - t0
-        if step >= args.warmup:
-            durations.append(elapsed)
-            losses.append(value)
+        return loss.item()
+
+    losses, stats = step_times(lambda _: next(batches), train_step, args.warmup, args.steps)
     params = sum(p.numel() for p in net.parameters())
-    return durations, losses, params
+    return losses, params, stats
 
 
 def greedy(net, cfg, n):
@@ -312,15 +308,7 @@ def main(argv=None):
         ap.error(f"--seq-len {args.seq_len} exceeds the model's context {cfg['seq_len']}")
     if args.gen_tokens > cfg["seq_len"]:
         ap.error(f"--gen-tokens {args.gen_tokens} exceeds the model's context {cfg['seq_len']}")
-    report = {
-        "framework": "pytorch",
-        "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "blas": blas_info(),
-        "malloc": malloc,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
-        "config": cfg,
-    }
+    report = {"malloc": malloc, "config": cfg}
 
     if args.gen_tokens > 0:
         elapsed, tokens = measure_generation(cfg, weights, args.gen_tokens, args.gen_runs)
@@ -339,29 +327,12 @@ def main(argv=None):
         tokens = np.fromfile(args.tokens, dtype="<i4")
         if tokens.size == 0 or tokens.min() < 0 or tokens.max() >= cfg["vocab_size"]:
             raise ValueError(f"{args.tokens}: {tokens.size} tokens, not all in [0, {cfg['vocab_size']})")
-        durations, losses, params = measure_training(cfg, weights, tokens, args)
-        median = statistics.median(durations)
-        report.update(batch=args.batch, seq_len=args.seq_len, warmup_steps=args.warmup, steps=args.steps,
-                      median_step_seconds=median, mean_step_seconds=statistics.fmean(durations),
-                      train_tokens_per_second=args.batch * args.seq_len / median,
+        losses, params, stats = measure_training(cfg, weights, tokens, args)
+        report.update(stats, batch=args.batch, seq_len=args.seq_len, warmup_steps=args.warmup, steps=args.steps,
+                      train_tokens_per_second=args.batch * args.seq_len / stats["median_step_seconds"],
                       first_loss=losses[0], final_loss=losses[-1], parameters=params)
-    print(json.dumps(report))
+    emit(report)
     return 0
-
-
-def blas_info():
-    """The BLAS shared libraries this process actually loaded (from /proc/self/maps), for the record:
-    Debian's libblas.so.3 alternative may point at OpenBLAS's pthread or OpenMP build."""
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                if "blas" in os.path.basename(path):
-                    libs.add(os.path.realpath(path))
-    except OSError:
-        return ""
-    return " ".join(sorted(libs))
 
 
 if __name__ == "__main__":

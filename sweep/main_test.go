@@ -8,17 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/sweep"
-	"github.com/qzoo/qzoo/sweep/internal/testmodel"
+	"github.com/qzoo/qzoo/framework/sweep"
+	"github.com/qzoo/qzoo/internal/sweeptest"
 )
 
 // TestUnmetExpectationsFail is the command's part of fault 3: a point that misses the sweep's
 // expectations makes the command fail (exit status 1), after every point has run and the
 // table and figure are written.
 func TestUnmetExpectationsFail(t *testing.T) {
-	dataDir := testmodel.DataDir(t)
+	dataDir := sweeptest.DataDir(t)
 	t.Setenv("GOMLX_BACKEND", "go")
-	path := testmodel.WriteSpec(t, testmodel.Base, `{"base": "base.json",
+	path := sweeptest.WriteSpec(t, sweeptest.Base, `{"base": "base.json",
 		"axes": [{"key": "sweeptest_level", "values": [1, 2, 4]}], "metrics": ["level", "mse"],
 		"expect": {"level": "<= 2"},
 		"figure": {"x": "sweeptest_level", "panels": [{"metric": "mse"}]}}`)

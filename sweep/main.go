@@ -1,8 +1,8 @@
-// Command sweep runs a sweep file (see package sweep), prints its table and writes its
+// Command sweep runs a sweep file (see package framework/sweep), prints its table and writes its
 // figure; it exits with status 1 when a point does not meet the sweep's expect conditions
 // (after running every point and writing the table and figure):
 //
-//	go run ./sweep/cmd --config configs/vq/codebook_sweep.json [--set steps=50] [--dir runs/sweep]
+//	go run ./sweep --config configs/vq/codebook_sweep.json [--set steps=50] [--dir runs/sweep]
 package main
 
 import (
@@ -12,8 +12,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/qzoo/qzoo/framework/sweep"
 	_ "github.com/qzoo/qzoo/models/all"
-	"github.com/qzoo/qzoo/sweep"
 )
 
 func main() {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/sweep/internal/testmodel"
+	"github.com/qzoo/qzoo/internal/sweeptest"
 )
 
 // spec returns a sweep file over the test model with the given axes and extra keys.
@@ -20,7 +20,7 @@ func spec(axes, extra string) string {
 
 func load(t *testing.T, base, content string) *Spec {
 	t.Helper()
-	s, err := LoadSpec(testmodel.WriteSpec(t, base, content))
+	s, err := LoadSpec(sweeptest.WriteSpec(t, base, content))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"not an object", `["base.json"]`, "got JSON list, want an object with keys description, base"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := testmodel.WriteSpec(t, testmodel.Base, tc.content)
+			path := sweeptest.WriteSpec(t, sweeptest.Base, tc.content)
 			_, err := LoadSpec(path)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "sweep "+path+": ") || strings.HasSuffix(err.Error(), ", ") {
 				t.Errorf("got %v,\nwant an error naming the file and containing %q", err, tc.want)
@@ -84,7 +84,7 @@ func TestLoadSpecErrors(t *testing.T) {
 }
 
 func TestGridOrderAndPointConfigs(t *testing.T) {
-	s := load(t, testmodel.Base, spec(`[
+	s := load(t, sweeptest.Base, spec(`[
 		{"key": "sweeptest_level", "values": [2, 1]},
 		{"key": "params.sweeptest_name", "values": ["x", "y", "z"]},
 		{"key": "sweeptest_flag", "values": [true, false]}]`, `, "set": "batch_size=4"`))
@@ -127,7 +127,7 @@ func TestGridOrderAndPointConfigs(t *testing.T) {
 }
 
 func TestConfigHashAndDirectory(t *testing.T) {
-	s := load(t, testmodel.Base, spec(`[{"key": "sweeptest_name", "values": ["x/y", "b"]}]`, ""))
+	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_name", "values": ["x/y", "b"]}]`, ""))
 	grid, err := s.Grid()
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestConfigHashAndDirectory(t *testing.T) {
 }
 
 func TestExpectFromBaseOrSpec(t *testing.T) {
-	base := strings.TrimSuffix(testmodel.Base, "}") + `, "expect": {"mse": "< 1"}}`
+	base := strings.TrimSuffix(sweeptest.Base, "}") + `, "expect": {"mse": "< 1"}}`
 	const axes = `[{"key": "sweeptest_level", "values": [1]}]`
 	for _, tc := range []struct {
 		name, extra string
@@ -202,7 +202,7 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func TestTableAndPlot(t *testing.T) {
-	s := load(t, testmodel.Base, spec(`[{"key": "sweeptest_name", "values": ["b", "a"]}, {"key": "sweeptest_level", "values": [1, 4]}]`,
+	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_name", "values": ["b", "a"]}, {"key": "sweeptest_level", "values": [1, 4]}]`,
 		`, "figure": {"x": "sweeptest_level", "x_label": "level", "log_x": true, "series": "sweeptest_name",
 			"panels": [{"metric": "level", "title": "Level", "label": "level (%)", "scale": 100}, {"metric": "mse", "title": "Error"}]}`))
 	grid, err := s.Grid()
@@ -246,7 +246,7 @@ func TestTableAndPlot(t *testing.T) {
 
 // options returns sweep options that train on the shared Fashion-MNIST and pure-Go backend.
 func options(t *testing.T, dir, set string) Options {
-	shared := testmodel.RunOptions(t)
+	shared := sweeptest.RunOptions(t)
 	return Options{Dir: dir, Set: set, Data: shared.Data, Backend: shared.Backend, Out: shared.Out, Quiet: true}
 }
 
@@ -254,7 +254,7 @@ func options(t *testing.T, dir, set string) Options {
 // the same directory with different overrides but the same step count reused the first
 // run's points.
 func TestRunReusesOnlyTheSameConfig(t *testing.T) {
-	s := load(t, testmodel.Base, spec(`[{"key": "sweeptest_level", "values": [0, 1]}]`, ""))
+	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_level", "values": [0, 1]}]`, ""))
 	root := t.TempDir()
 	first, err := Run(s, options(t, root, "learning_rate=0.01"))
 	if err != nil {
@@ -324,7 +324,7 @@ func TestRunReusesOnlyTheSameConfig(t *testing.T) {
 func TestRunReportsUnmetExpectations(t *testing.T) {
 	root := t.TempDir()
 	const axes = `[{"key": "sweeptest_level", "values": [0, 1, 2]}]`
-	s := load(t, testmodel.Base, spec(axes, `, "expect": {"level": "<= 1", "mse": ">= 0"}`))
+	s := load(t, sweeptest.Base, spec(axes, `, "expect": {"level": "<= 1", "mse": ">= 0"}`))
 	points, err := Run(s, options(t, root, ""))
 	var unmet *ExpectationsError
 	if !errors.As(err, &unmet) {
@@ -341,7 +341,7 @@ func TestRunReportsUnmetExpectations(t *testing.T) {
 	}
 
 	// Conditions are the base config's when the spec has none; changing them trains nothing.
-	base := strings.TrimSuffix(testmodel.Base, "}") + `, "expect": {"level": ">= 1"}}`
+	base := strings.TrimSuffix(sweeptest.Base, "}") + `, "expect": {"level": ">= 1"}}`
 	fromBase := load(t, base, spec(axes, ""))
 	points, err = Run(fromBase, options(t, root, ""))
 	if !errors.As(err, &unmet) || len(unmet.Failed) != 1 || unmet.Failed[0].Coords.String() != "sweeptest_level=0" {
@@ -355,7 +355,7 @@ func TestRunReportsUnmetExpectations(t *testing.T) {
 }
 
 func TestRunMissingMetric(t *testing.T) {
-	s := load(t, testmodel.Base, `{"base": "base.json", "axes": [{"key": "sweeptest_level", "values": [0, 1]}], "metrics": ["mse", "code_perplexity"]}`)
+	s := load(t, sweeptest.Base, `{"base": "base.json", "axes": [{"key": "sweeptest_level", "values": [0, 1]}], "metrics": ["mse", "code_perplexity"]}`)
 	points, err := Run(s, options(t, t.TempDir(), ""))
 	var missing *MissingMetricError
 	if !errors.As(err, &missing) || missing.Metric != "code_perplexity" || len(points) != 0 {
@@ -367,7 +367,7 @@ func TestRunMissingMetric(t *testing.T) {
 }
 
 func TestRunRefusesAnAxisInOptionsSet(t *testing.T) {
-	s := load(t, testmodel.Base, spec(`[{"key": "sweeptest_level", "values": [0]}]`, ""))
+	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_level", "values": [0]}]`, ""))
 	dir := t.TempDir()
 	_, err := Run(s, Options{Dir: dir, Set: "sweeptest_level=3"})
 	if err == nil || !strings.Contains(err.Error(), "is an axis of the sweep") {
