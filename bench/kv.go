@@ -20,6 +20,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/models/llama"
@@ -358,7 +359,7 @@ func lockstepRound(runs []kvRun, n, round int) error {
 	for i, r := range runs {
 		r.row.LoadAvg = append(r.row.LoadAvg, loadAvg())
 		r.dec.Reset()
-		next[i] = llama.BOS
+		next[i] = llama2c.BOS
 		tokens[i] = make([]int, 0, n)
 	}
 	ctxs := make([]context.Context, len(runs))
@@ -414,7 +415,7 @@ func processCPU() time.Duration {
 func greedyDecode(d llama.Decoder, n int) ([]int, error) {
 	d.Reset()
 	tokens := make([]int, 0, n)
-	token := llama.BOS
+	token := llama2c.BOS
 	for range n {
 		logits, err := d.Step(token)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 )
@@ -288,7 +289,9 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 				}
 				if reference == nil {
 					reference = tokens
-					report.Text = splits.Tokenizer.Decode(append([]int{llama.BOS}, tokens...))
+					if report.Text, err = splits.Tokenizer.Decode(append([]int{llama2c.BOS}, tokens...)); err != nil {
+						return report, err
+					}
 				} else if at := firstDifference(tokens, reference); at >= 0 {
 					return report, fmt.Errorf("bench: greedy tokens on %s differ from those on %s at position %d", m.Spec, specs[0], at)
 				}
@@ -407,7 +410,7 @@ func greedyTokens(gen *llama.Generator, n int) ([]int, error) {
 	}
 	gen.Reset()
 	tokens := make([]int, 0, n)
-	token := llama.BOS
+	token := llama2c.BOS
 	for range n {
 		logits, err := gen.Step(token)
 		if err != nil {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	_ "github.com/qzoo/qzoo/models/all"
@@ -112,7 +113,11 @@ func run(o options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := framework.WriteFileAtomic(o.save, w.Encode()); err != nil {
+		enc, err := w.Encode()
+		if err != nil {
+			return err
+		}
+		if err := framework.WriteFileAtomic(o.save, enc); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", o.save)
@@ -137,24 +142,35 @@ func run(o options, stdout, stderr io.Writer) error {
 		defer g.Finalize()
 		gen = g
 	}
-	tok, err := llama.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
+	tok, err := llama2c.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
 	if err != nil {
 		return err
 	}
-	prompt := tok.Encode(o.prompt, true, false)
+	prompt, err := tok.Encode(o.prompt, true, false)
+	if err != nil {
+		return fmt.Errorf("--prompt: %w", err)
+	}
 	start := time.Now()
 	fed := 0
 	for range o.samples {
 		gen.Reset()
 		fmt.Fprint(stdout, o.prompt)
 		prev := prompt[len(prompt)-1]
+		var pieceErr error
 		out, err := llama.Generate(gen, prompt, o.maxTokens, sampler, func(t int) {
-			stdout.Write(tok.Piece(prev, t))
+			p, err := tok.Piece(prev, t)
+			if err != nil && pieceErr == nil {
+				pieceErr = err
+			}
+			stdout.Write(p)
 			prev = t
 		})
 		fmt.Fprintln(stdout)
 		if err != nil {
 			return err
+		}
+		if pieceErr != nil {
+			return pieceErr
 		}
 		fed += len(prompt) + len(out)
 	}

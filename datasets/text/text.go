@@ -19,9 +19,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
-	"github.com/qzoo/qzoo/models/llama"
 )
 
 // DatasetName is the name the dataset is registered under.
@@ -71,7 +71,7 @@ func init() {
 
 // Splits is a tokenized text cut into its three parts.
 type Splits struct {
-	Tokenizer *llama.Tokenizer
+	Tokenizer *llama2c.Tokenizer
 	SeqLen    int
 	Parts     map[string][]int // "train", "validation", "test" → tokens
 	File      string
@@ -106,7 +106,7 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
-	tok, err := llama.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
+	tok, err := llama2c.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,10 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
-	toks := tok.Encode(string(raw), false, false)
+	toks, err := tok.Encode(string(raw), false, false)
+	if err != nil {
+		return nil, fmt.Errorf("text: %s: %w", textPath, err)
+	}
 	seq := get(ParamSeqLen).(int)
 	val, test := get(ParamValidation).(float64), get(ParamTest).(float64)
 	n := len(toks)
@@ -151,7 +154,7 @@ func (w *Windows) Batch(indices []int) (inputs, labels []*tensors.Tensor, err er
 		win := w.Tokens[i*w.L : (i+1)*w.L]
 		in[b] = make([]int32, w.L)
 		out[b] = make([]int32, w.L)
-		in[b][0] = llama.BOS
+		in[b][0] = llama2c.BOS
 		for j, t := range win {
 			out[b][j] = int32(t)
 			if j+1 < w.L {

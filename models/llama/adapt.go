@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/qat"
 )
@@ -50,7 +51,7 @@ var AdapterParams = hparams.List{
 	{Key: ParamLoRATargets, Default: "wq|wk|wv|wo|w1|w2|w3", Doc: "regexp of the linear layers that get adapters"},
 	{Key: ParamQAT, Default: "none", Domain: hparams.OneOf("none", "ste", "lsq"), Doc: "quantization-aware training of the weights: none, ste (round-to-nearest + straight-through) or lsq (learned step size)"},
 	{Key: ParamQATBits, Default: 4, Domain: hparams.Range(2, 8), Doc: "bits of the fake-quantized weights"},
-	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, maxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
+	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, llama2c.MaxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
 	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
 	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/quant"
@@ -53,7 +54,7 @@ const (
 var PTQParams = hparams.List{
 	{Key: ParamPTQ, Default: "none", Domain: hparams.OneOf("none", quant.MethodRTN, quant.MethodNF4, quant.MethodSqueezeLLM), Doc: "post-training weight quantizer of the linear layers: none, rtn, nf4 or squeezellm"},
 	{Key: ParamPTQBits, Default: 4, Domain: hparams.Range(2, 8), Doc: "code bits (nf4: 4)"},
-	{Key: ParamPTQGroupSize, Default: 0, Domain: hparams.Range(0, maxDim), Doc: "input columns per scale or lookup table (0: one per output row; nf4: 64)"},
+	{Key: ParamPTQGroupSize, Default: 0, Domain: hparams.Range(0, llama2c.MaxDim), Doc: "input columns per scale or lookup table (0: one per output row; nf4: 64)"},
 	{Key: ParamPTQSymmetric, Default: false, Doc: "symmetric rtn (no zero point)"},
 	{Key: ParamPTQDoubleQuant, Default: false, Doc: "nf4: quantize the block scales to 8 bits (QLoRA's double quantization)"},
 	{Key: ParamPTQOutliers, Default: 0.0, Domain: hparams.Range(0.0, quant.MaxOutlierFraction), Doc: "fraction of weights kept exactly in a sparse fp32 matrix (dense-and-sparse)"},

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/kvcache"
@@ -68,14 +69,14 @@ var KVParams = hparams.List{
 	{Key: ParamKVBits, Default: 4, Domain: hparams.Range(1, 8), Doc: "bits per cached key and value"},
 	{Key: ParamKVKeyBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per key (0: kv_bits)"},
 	{Key: ParamKVValueBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per value (0: kv_bits)"},
-	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, maxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
-	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, maxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
-	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, maxSeqLen), Doc: "most recent tokens kept in fp16 (0: all quantized; kivi: up to kv_residual+kv_key_group−1)"},
+	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
+	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
+	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, llama2c.MaxSeqLen), Doc: "most recent tokens kept in fp16 (0: all quantized; kivi: up to kv_residual+kv_key_group−1)"},
 	{Key: ParamKVKeyPerChannel, Default: true, Doc: "kvquant: keys scaled per channel (calibrated) rather than per token"},
 	{Key: ParamKVPreRoPE, Default: true, Doc: "kvquant: keys quantized before RoPE, rotated after dequantization"},
 	{Key: ParamKVNonUniform, Default: true, Doc: "kvquant: Fisher-weighted k-means datatype rather than a uniform grid"},
 	{Key: ParamKVOutliers, Default: 0.01, Domain: hparams.Range(0, 0.49), Doc: "kvquant: fraction of values kept sparse in fp16 (dense-and-sparse)"},
-	{Key: ParamKVSink, Default: 1, Domain: hparams.Range(0, maxSeqLen), Doc: "kvquant: first tokens kept in fp16 (attention sink)"},
+	{Key: ParamKVSink, Default: 1, Domain: hparams.Range(0, llama2c.MaxSeqLen), Doc: "kvquant: first tokens kept in fp16 (attention sink)"},
 	{Key: ParamKVQNorm, Default: true, Doc: "kvquant: per-channel correction matching mean and std after quantization (Q-Norm)"},
 	{Key: ParamKVCodebookBits, Default: 8, Domain: hparams.Range(1, 12), Doc: "vq, rvq, simvq: at most 2^bits codewords per codebook"},
 	{Key: ParamKVIterations, Default: 0, Domain: hparams.Range(0, 1000), Doc: "fitting rounds of k-means, Lloyd-Max or SimVQ (0: method default)"},

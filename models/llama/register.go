@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/qat"
@@ -19,13 +20,13 @@ import (
 
 // Params lists the architecture's hyperparameters (defaults: stories260K).
 var Params = hparams.List{
-	{Key: ParamDim, Default: Stories260K.Dim, Domain: hparams.Range(2, maxDim), Doc: "d: model width"},
-	{Key: ParamHiddenDim, Default: Stories260K.HiddenDim, Domain: hparams.Range(1, 8*maxDim), Doc: "SwiGLU hidden width"},
-	{Key: ParamLayers, Default: Stories260K.Layers, Domain: hparams.Range(1, maxLayers), Doc: "transformer blocks"},
-	{Key: ParamHeads, Default: Stories260K.Heads, Domain: hparams.Range(1, maxDim), Doc: "query heads (divides llama_dim)"},
-	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, maxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
-	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, maxVocab), Doc: "vocabulary size (the tokenizer's)"},
-	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, maxSeqLen), Doc: "context length"},
+	{Key: ParamDim, Default: Stories260K.Dim, Domain: hparams.Range(2, llama2c.MaxDim), Doc: "d: model width"},
+	{Key: ParamHiddenDim, Default: Stories260K.HiddenDim, Domain: hparams.Range(1, 8*llama2c.MaxDim), Doc: "SwiGLU hidden width"},
+	{Key: ParamLayers, Default: Stories260K.Layers, Domain: hparams.Range(1, llama2c.MaxLayers), Doc: "transformer blocks"},
+	{Key: ParamHeads, Default: Stories260K.Heads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "query heads (divides llama_dim)"},
+	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
+	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size (the tokenizer's)"},
+	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length"},
 }
 
 // Metrics of the language-model evaluation.
@@ -225,8 +226,8 @@ type ModelSize struct {
 	TrainableParams int64
 }
 
-// Size counts the bits of the model a store holds: the embedding (= classifier) and RMSNorm
-// gains at 32 bits; the blocks' linear weights at 32 bits, or as quantized by Calibrate
+// Size counts the bits of the model a store holds: the embedding, the classifier when stored
+// apart from it, and the RMSNorm gains at 32 bits; the blocks' linear weights at 32 bits, or as quantized by Calibrate
 // (codes, scales, zero points, lookup tables and outliers, from package quant), or, under
 // qat, in the format the fake quantizer stands for (b-bit codes with an fp16 scale, plus a
 // b-bit zero point when asymmetric, per group); LoRA adapters on a quantized base (QLoRA,
@@ -236,6 +237,7 @@ type ModelSize struct {
 // regexp.
 func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
 	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	c.Shared = ConfigOfStore(store).Shared
 	var s ModelSize
 	s.BaseParams = int64(c.NumParams())
 	s.LinearWeights = int64(c.LinearParams())

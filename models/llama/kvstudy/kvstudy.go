@@ -26,6 +26,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/plots"
@@ -254,7 +255,7 @@ func ownStories(o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, err := llama.LoadTokenizer(tPath, w.VocabSize)
+	tok, err := llama2c.LoadTokenizer(tPath, w.VocabSize)
 	if err != nil {
 		return "", err
 	}
@@ -270,9 +271,13 @@ func ownStories(o Options) (string, error) {
 	for _, win := range windows {
 		var story []int
 		for i, t := range win {
-			if t == llama.BOS && i > 0 {
+			if t == llama2c.BOS && i > 0 {
 				if len(story) > 1 {
-					b.WriteString(strings.ReplaceAll(tok.Decode(story), "\n", " "))
+					text, err := tok.Decode(story)
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(strings.ReplaceAll(text, "\n", " "))
 					b.WriteByte('\n')
 				}
 				story = story[:0]
@@ -329,7 +334,7 @@ func retrieval(o Options, dir string) (hits, promptTokens int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	tok, err := llama.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
+	tok, err := llama2c.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/models/llama"
 )
 
@@ -19,12 +20,12 @@ func TestGreedyMatchesLlama2c(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := llama.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	tok, err := llama2c.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := New(w)
-	toks := []int{llama.BOS}
+	toks := []int{llama2c.BOS}
 	for len(toks) < 201 { // BOS, then one token per step
 		logits := m.Forward(toks[len(toks)-1])
 		next := 0
@@ -35,11 +36,19 @@ func TestGreedyMatchesLlama2c(t *testing.T) {
 		}
 		toks = append(toks, next)
 	}
-	if got := tok.Decode(toks); got != expected {
-		t.Errorf("greedy generation\n got %q\nwant %q", got, expected)
+	if got, err := tok.Decode(toks); err != nil || got != expected {
+		t.Errorf("greedy generation\n got %q (%v)\nwant %q", got, err, expected)
 	}
 	// The text re-encodes to the generated tokens.
-	if enc := tok.Encode(tok.Decode(toks[:40]), true, false); !slices.Equal(enc[1:], toks[1:len(enc)]) {
+	text, err := tok.Decode(toks[:40])
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := tok.Encode(text, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(enc[1:], toks[1:len(enc)]) {
 		t.Logf("re-encoding differs (allowed: BPE need not round-trip generated tokens): %v vs %v", enc, toks[:40])
 	}
 }
