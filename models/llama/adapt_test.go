@@ -224,6 +224,10 @@ func TestAdapterConfigErrors(t *testing.T) {
 		{`"qat": "int4"`, `key qat: "int4" is not one of none, ste, lsq`},
 		{`"qat_activation_bits": 1`, "1 bit"},
 		{`"lora_rank": -1`, "lora_rank"},
+		{`"text_vocab_size": 1000`, `keys "text_vocab_size" (1000) and "llama_vocab_size" (512) disagree`},
+		{`"llama_vocab_size": 1000`, `keys "text_vocab_size" (512) and "llama_vocab_size" (1000) disagree`},
+		{`"text_seq_len": 600`, `key "text_seq_len": windows of 600 tokens exceed the context "llama_seq_len"=512`},
+		{`"llama_seq_len": 128`, `windows of 256 tokens exceed the context "llama_seq_len"=128`},
 	} {
 		_, err := framework.ParseConfig([]byte(`{"model": "llama", "params": {` + c.params + `}}`))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

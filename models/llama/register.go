@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/datasets/text"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
@@ -25,8 +26,8 @@ var Params = hparams.List{
 	{Key: ParamLayers, Default: Stories260K.Layers, Domain: hparams.Range(1, llama2c.MaxLayers), Doc: "transformer blocks"},
 	{Key: ParamHeads, Default: Stories260K.Heads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "query heads (divides llama_dim)"},
 	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
-	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size (the tokenizer's)"},
-	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length"},
+	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size: the embedding's rows (the text dataset's text_vocab_size must equal it)"},
+	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length (the text dataset's windows, text_seq_len, must fit it)"},
 }
 
 // Metrics of the language-model evaluation.
@@ -69,12 +70,30 @@ func init() {
 			if err := ConfigFromParams(func(key string) int { return params[key].(int) }).Validate(); err != nil {
 				return err
 			}
+			if err := validateText(params); err != nil {
+				return err
+			}
 			if err := validatePTQ(params); err != nil {
 				return err
 			}
 			return validateKV(params)
 		},
 	})
+}
+
+// validateText checks the model's keys against those of the text dataset, when the config
+// has them: llama_vocab_size is the vocabulary's one home (the embedding's rows), and
+// text_vocab_size, the pieces the dataset reads from its tokenizer file, must agree with it;
+// the windows of text_seq_len tokens must fit the context llama_seq_len.
+func validateText(params map[string]any) error {
+	if v, ok := params[text.ParamVocabSize].(int); ok && v != params[ParamVocabSize].(int) {
+		return fmt.Errorf("keys %q (%d) and %q (%d) disagree: the tokenizer's vocabulary is the model's (set both)",
+			text.ParamVocabSize, v, ParamVocabSize, params[ParamVocabSize])
+	}
+	if l, ok := params[text.ParamSeqLen].(int); ok && l > params[ParamSeqLen].(int) {
+		return fmt.Errorf("key %q: windows of %d tokens exceed the context %q=%d", text.ParamSeqLen, l, ParamSeqLen, params[ParamSeqLen])
+	}
+	return nil
 }
 
 // Pretrained fills the store from a llama2.c checkpoint, or from the latest checkpoint of a
