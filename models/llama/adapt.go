@@ -2,14 +2,12 @@ package llama
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/qat"
@@ -19,8 +17,9 @@ import (
 // every linear layer of the blocks (wq, wk, wv, wo, w1, w2, w3). The token embedding (also the
 // classifier) and the RMSNorm gains stay in float32.
 const (
-	// ParamLoRARank is r of LoRA (Hu et al. 2021): W ← W + (α/r)·B·A with A [r, in] random and
-	// B [out, r] zero at the start, the base W frozen. 0: no adapter. Default 0 (int).
+	// ParamLoRARank is r of LoRA (Hu et al. 2021; [qat.LoRA]): W ← W + (α/r)·B·A with A
+	// [r, in] random and B [out, r] zero at the start (variables lora_a, lora_b), the base W
+	// frozen. 0: no adapter. Default 0 (int).
 	ParamLoRARank = "lora_rank"
 	// ParamLoRAAlpha is α of LoRA. Default 16 (float).
 	ParamLoRAAlpha = "lora_alpha"
@@ -55,12 +54,6 @@ var AdapterParams = hparams.List{
 	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
 	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
 }
-
-// Variable names of the adapters, under a linear layer's scope.
-const (
-	VarLoRAA = "lora_a" // [r, in]
-	VarLoRAB = "lora_b" // [out, r]
-)
 
 // adapters is the adapter and QAT configuration read from a scope's hyperparameters.
 type adapters struct {
@@ -139,7 +132,7 @@ func EffectiveWeight(scope *model.Scope, g *graph.Graph, out, in int) *graph.Nod
 	a := adaptersOf(scope)
 	w := scope.VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, out, in)).NodeValue(g)
 	if a.loraRank > 0 && a.loraTargets.MatchString(layerName(scope)) {
-		w = graph.Add(w, loraDelta(scope, g, out, in, a.loraRank, a.loraAlpha))
+		w = graph.Add(w, qat.LoRA(scope, g, out, in, a.loraRank, a.loraAlpha))
 	}
 	switch a.qat {
 	case "ste":
@@ -148,14 +141,4 @@ func EffectiveWeight(scope *model.Scope, g *graph.Graph, out, in int) *graph.Nod
 		w = qat.LSQ(scope.In("lsq"), w, a.qatBits, a.qatGroup, true)
 	}
 	return w
-}
-
-// loraDelta is (α/r)·B·A [out, in], with A [r, in] drawn from N(0, 1/in) and B [out, r] zero
-// at initialisation (Hu et al. 2021, §4.1), so training starts from the base model.
-func loraDelta(scope *model.Scope, g *graph.Graph, out, in, rank int, alpha float64) *graph.Node {
-	a := scope.WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(in)))).
-		VariableWithShape(VarLoRAA, shapes.Make(dtypes.Float32, rank, in)).NodeValue(g)
-	b := scope.WithInitializer(initializer.Zero).
-		VariableWithShape(VarLoRAB, shapes.Make(dtypes.Float32, out, rank)).NodeValue(g)
-	return graph.MulScalar(graph.MatMul(b, a), alpha/float64(rank))
 }

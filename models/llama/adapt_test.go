@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
 	// "Train" the adapters: random B.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for v := range store.IterVariables() {
-		if v.Name() == llama.VarLoRAB {
+		if v.Name() == qat.LoRABVar {
 			vals := make([]float32, v.Shape().Size())
 			for i := range vals {
 				vals[i] = float32(rng.NormFloat64() * 0.05)
@@ -68,9 +69,18 @@ func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The merged wq of block 1 is W + (α/r)·B·A, computed on the host.
-	a := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAA).MustValue())
-	b := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAB).MustValue())
-	want := qat.Merge(w.Blocks[1].WQ, a, b, w.Dim, w.Dim, rank, alpha)
+	a := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + qat.LoRAAVar).MustValue())
+	b := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + qat.LoRABVar).MustValue())
+	want := slices.Clone(w.Blocks[1].WQ)
+	for o := range w.Dim {
+		for i := range w.Dim {
+			var delta float64
+			for r := range rank {
+				delta += float64(b[o*rank+r]) * float64(a[r*w.Dim+i])
+			}
+			want[o*w.Dim+i] = float32(float64(want[o*w.Dim+i]) + alpha/rank*delta)
+		}
+	}
 	if d := maxDiff(merged.Blocks[1].WQ, want); d > 1e-6 {
 		t.Errorf("merged wq differs from W + (α/r)·B·A by %g", d)
 	}

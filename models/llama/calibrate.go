@@ -12,6 +12,7 @@ import (
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/layers/qat"
 	"github.com/qzoo/qzoo/quant"
 	"gonum.org/v1/gonum/mat"
 )
@@ -209,10 +210,10 @@ func calibratePTQ(ctx *framework.EvalContext) error {
 				res.B[j] *= scale
 			}
 			s := scopeAt(ctx.Store, l.path)
-			if err := setVariable(s, VarLoRAA, res.A, rank, l.in); err != nil {
+			if err := setVariable(s, qat.LoRAAVar, res.A, rank, l.in); err != nil {
 				return err
 			}
-			if err := setVariable(s, VarLoRAB, res.B, l.out, rank); err != nil {
+			if err := setVariable(s, qat.LoRABVar, res.B, l.out, rank); err != nil {
 				return err
 			}
 		} else {

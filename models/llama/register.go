@@ -143,7 +143,7 @@ func Trainable(path string, params map[string]any) bool {
 		return params[ParamPTQ].(string) == "none"
 	}
 	name := path[strings.LastIndex(path, "/")+1:]
-	return name == VarLoRAA || name == VarLoRAB || name == qat.LSQStepVar || name == qat.LSQActivationStepVar
+	return name == qat.LoRAAVar || name == qat.LoRABVar || name == qat.LSQStepVar || name == qat.LSQActivationStepVar
 }
 
 // TokenNLL is the negative log-likelihood −log softmax(logits)[label] of each token: logits
@@ -295,11 +295,11 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 		name := v.Name()
 		size := int64(v.Shape().Size())
 		switch name {
-		case VarWeight, VarLoRAA, VarLoRAB, qat.LSQStepVar, qat.LSQActivationStepVar:
+		case VarWeight, qat.LoRAAVar, qat.LoRABVar, qat.LSQStepVar, qat.LSQActivationStepVar:
 		default:
 			continue
 		}
-		if (name == VarLoRAA || name == VarLoRAB) && ptq {
+		if (name == qat.LoRAAVar || name == qat.LoRABVar) && ptq {
 			s.TotalBits += 32 * size
 		}
 		if name == qat.LSQActivationStepVar {
