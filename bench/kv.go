@@ -191,7 +191,11 @@ func RunKV(o Options, log io.Writer) (*KVReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	weights, err := llama.ReadCheckpoint(checkpoint)
+	opened, err := llama.Open(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	weights, err := opened.Weights()
 	if err != nil {
 		return nil, err
 	}

@@ -202,7 +202,11 @@ func RunLlama(o Options, log io.Writer) (*LlamaReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	weights, err := llama.ReadCheckpoint(checkpoint)
+	opened, err := llama.Open(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	weights, err := opened.Weights()
 	if err != nil {
 		return nil, err
 	}

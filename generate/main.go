@@ -28,13 +28,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	_ "github.com/qzoo/qzoo/models/all"
@@ -83,10 +81,11 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, cfg, tokName, err := loadModel(o.checkpoint)
+	opened, err := llama.Open(o.checkpoint)
 	if err != nil {
 		return err
 	}
+	store, cfg := opened.Store, opened.Config
 	before, _ := llama.KVConfig(cfg.Params)
 	if err := cfg.Set(o.set); err != nil {
 		return fmt.Errorf("--set: %w", err)
@@ -97,11 +96,11 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.tokenizer != "" {
-		tokName = o.tokenizer
+		opened.Tokenizer = o.tokenizer
 	}
-	tokPath, err := locateTokenizer(o.dataDir, tokName, o.checkpoint)
+	tok, err := opened.LoadTokenizer(o.dataDir)
 	if err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
+		return err
 	}
 	backend, line, err := framework.NewBackend()
 	if err != nil {
@@ -141,10 +140,6 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		defer g.Finalize()
 		gen = g
-	}
-	tok, err := llama2c.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
-	if err != nil {
-		return err
 	}
 	prompt, err := tok.Encode(o.prompt, true, false)
 	if err != nil {
@@ -211,64 +206,4 @@ func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.
 	}
 	fmt.Fprintf(stderr, "%s cache quantizer calibrated on %d sampled windows in %.1f s\n", kvCfg.Method, len(windows), time.Since(start).Seconds())
 	return q, nil
-}
-
-// locateTokenizer finds the tokenizer as a data file, else (llama2.c's habit) beside a .bin
-// checkpoint.
-func locateTokenizer(dataDir, name, checkpoint string) (string, error) {
-	path, err := framework.LocateData(dataDir, name)
-	if err == nil {
-		return path, nil
-	}
-	if st, statErr := os.Stat(checkpoint); statErr == nil && !st.IsDir() {
-		beside := filepath.Join(filepath.Dir(checkpoint), filepath.Base(name))
-		if _, statErr := os.Stat(beside); statErr == nil {
-			return beside, nil
-		}
-	}
-	return "", err
-}
-
-// loadModel reads a llama2.c checkpoint or a run directory into a store, with the config
-// whose hyperparameters go with it (a checkpoint's: llama's defaults and its architecture),
-// and names the tokenizer that goes with it.
-func loadModel(path string) (*model.Store, *framework.Config, string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if !st.IsDir() {
-		w, err := llama.ReadCheckpoint(path)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		store := model.NewStore()
-		if err := w.Load(store); err != nil {
-			return nil, nil, "", err
-		}
-		cfg := framework.DefaultConfig()
-		cfg.Model, cfg.Dataset = "llama", "text"
-		cfg.Params = map[string]any{}
-		for _, p := range llama.Params {
-			if v, ok := store.GetParam(p.Key); ok {
-				cfg.Params[p.Key] = v
-			}
-		}
-		if err := cfg.Resolve(); err != nil {
-			return nil, nil, "", fmt.Errorf("%s: %w", path, err)
-		}
-		return store, &cfg, llama.Tok512File, nil
-	}
-	cfg, store, _, err := framework.LoadRun(path)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if cfg.Model != "llama" {
-		return nil, nil, "", fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
-	}
-	tokName, _ := cfg.Params["text_tokenizer"].(string)
-	if tokName == "" {
-		tokName = llama.Tok512File
-	}
-	return store, cfg, tokName, nil
 }

@@ -138,3 +138,37 @@ func TestCheckpointErrorsNameTheFile(t *testing.T) {
 		t.Errorf("LFS pointer: %v", err)
 	}
 }
+
+// TestOpen opens a llama2.c file: its config carries the file's architecture, its weights
+// are the file's, and a tokenizer found nowhere as a data file is looked for beside it.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"stories260K.bin", "tok512.bin"} {
+		b, err := os.ReadFile(filepath.Join(dataDir, "weights", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, map[string]string{"stories260K.bin": "model.bin", "tok512.bin": "my_tok.bin"}[name]), b, 0o644)
+	}
+	m, err := llama.Open(filepath.Join(dir, "model.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.Model != "llama" || m.Config.Params[llama.ParamVocabSize] != 512 || m.Config.Params["text_vocab_size"] != 512 {
+		t.Errorf("config %s", m.Config.JSON())
+	}
+	if w, err := m.Weights(); err != nil || w.Config != llama.Stories260K {
+		t.Errorf("weights %+v, %v", w, err)
+	}
+	m.Tokenizer = "my_tok.bin"
+	if tok, err := m.LoadTokenizer(t.TempDir()); err != nil || tok.VocabSize() != 512 {
+		t.Errorf("tokenizer beside the checkpoint: %v", err)
+	}
+	m.Tokenizer = "missing_tok.bin"
+	if _, err := m.LoadTokenizer(t.TempDir()); err == nil || !strings.Contains(err.Error(), "missing_tok.bin") {
+		t.Errorf("missing tokenizer: %v", err)
+	}
+	if _, err := llama.Open(filepath.Join(dir, "none.bin")); err == nil || !strings.Contains(err.Error(), "none.bin") {
+		t.Errorf("missing checkpoint: %v", err)
+	}
+}

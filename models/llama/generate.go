@@ -250,20 +250,12 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 	if err != nil {
 		return "", err
 	}
-	tPath, err := framework.LocateData(dataDir, Tok512File)
+	m, err := Open(wPath)
 	if err != nil {
 		return "", err
 	}
-	w, err := ReadCheckpoint(wPath)
+	tok, err := m.LoadTokenizer(dataDir)
 	if err != nil {
-		return "", err
-	}
-	tok, err := llama2c.LoadTokenizer(tPath, w.VocabSize)
-	if err != nil {
-		return "", err
-	}
-	store := model.NewStore()
-	if err := w.Load(store); err != nil {
 		return "", err
 	}
 	if backend == nil {
@@ -271,7 +263,7 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 			return "", err
 		}
 	}
-	gen, err := NewGenerator(backend, store)
+	gen, err := NewGenerator(backend, m.Store)
 	if err != nil {
 		return "", err
 	}
@@ -283,7 +275,7 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 	var b strings.Builder
 	for range n {
 		gen.Reset()
-		out, err := gen.Generate([]int{llama2c.BOS}, w.SeqLen, sampler, nil)
+		out, err := gen.Generate([]int{llama2c.BOS}, gen.Config.SeqLen, sampler, nil)
 		if err != nil {
 			return "", err
 		}

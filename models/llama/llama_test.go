@@ -22,11 +22,15 @@ var dataDir = filepath.Join("..", "..", "..", "shared", "data")
 func goBackend(t testing.TB) compute.Backend { return testbackend.Go(t) }
 
 func stories260K(t testing.TB) (*llama.Weights, *llama2c.Tokenizer) {
-	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
+	m, err := llama.Open(filepath.Join(dataDir, "weights", "stories260K.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := llama2c.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	w, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.LoadTokenizer(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package llama
 import (
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 
@@ -101,30 +100,16 @@ func validateText(params map[string]any) error {
 // ([EffectiveWeights]): e.g. post-training quantization of a fine-tuned model. The
 // architecture must match the llama_* keys.
 func Pretrained(store *model.Store, path string, params map[string]any) error {
-	var w *Weights
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		cfg, src, _, err := framework.LoadRun(path)
-		if err != nil {
-			return err
-		}
-		if cfg.Model != "llama" {
-			return fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
-		}
-		backend, err := framework.NewBackendFromSpec(framework.GoBackend)
-		if err != nil {
-			return err
-		}
-		if w, err = EffectiveWeights(backend, src); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	} else {
-		var err error
-		if w, err = ReadCheckpoint(path); err != nil {
-			return err
-		}
+	m, err := Open(path)
+	if err != nil {
+		return err
+	}
+	w, err := m.Weights()
+	if err != nil {
+		return err
 	}
 	if err := CheckParams(params, w.Config); err != nil {
-		return err
+		return fmt.Errorf("llama: %s: %w", path, err)
 	}
 	return w.Load(store)
 }

@@ -16,11 +16,15 @@ var dataDir = filepath.Join("..", "..", "..", "..", "shared", "data")
 const expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she"
 
 func TestGreedyMatchesLlama2c(t *testing.T) {
-	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
+	opened, err := llama.Open(filepath.Join(dataDir, "weights", "stories260K.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := llama2c.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	w, err := opened.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := opened.LoadTokenizer(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
