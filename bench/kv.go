@@ -233,28 +233,34 @@ func RunKV(o Options, log io.Writer) (*KVReport, error) {
 	// The quantizers hold no backend state: fit each once, on the first backend.
 	quantizers := make([]*kvcache.Quantizer, len(cases))
 	fitSeconds := make([]float64, len(cases))
+	// The calibration windows are sampled once, for the first case that needs them, outside
+	// its fitting time.
 	var windows [][]int32
-	for i, c := range cases {
-		switch {
-		case c.Peer():
-			continue
-		case !c.Config.NeedsCalibration():
-			quantizers[i], err = kvcache.New(c.Config, llama.KVShape(weights.Config))
-		default:
-			if windows == nil {
-				start := time.Now()
-				windows, err = llama.SampleWindows(backends[0], stores[0], o.KVCalibrationWindows, KVCapacity, KVCalibrationSeed)
-				if err != nil {
-					return report, err
-				}
-				fmt.Fprintf(log, "bench: %d calibration windows of %d tokens sampled on %s in %.1f s\n", len(windows), KVCapacity, specs[0], time.Since(start).Seconds())
-			}
+	sample := func() ([][]int32, error) {
+		if windows == nil {
 			start := time.Now()
-			quantizers[i], err = llama.FitKV(backends[0], stores[0], c.Config, windows, 8)
-			fitSeconds[i] = time.Since(start).Seconds()
-			if err == nil {
-				fmt.Fprintf(log, "bench: %s fitted in %.1f s (%d bytes of constants)\n", c.Name, fitSeconds[i], quantizers[i].ConstantBytes())
+			var err error
+			if windows, err = llama.SampleWindows(backends[0], stores[0], o.KVCalibrationWindows, KVCapacity, KVCalibrationSeed); err != nil {
+				return nil, err
 			}
+			fmt.Fprintf(log, "bench: %d calibration windows of %d tokens sampled on %s in %.1f s\n", len(windows), KVCapacity, specs[0], time.Since(start).Seconds())
+		}
+		return windows, nil
+	}
+	for i, c := range cases {
+		if c.Peer() {
+			continue
+		}
+		if c.Config.NeedsCalibration() {
+			if _, err := sample(); err != nil {
+				return report, err
+			}
+		}
+		start := time.Now()
+		quantizers[i], err = llama.CacheQuantizer(backends[0], stores[0], c.Config, llama.CacheCalibration{Windows: sample, Batch: 8})
+		if err == nil && c.Config.NeedsCalibration() {
+			fitSeconds[i] = time.Since(start).Seconds()
+			fmt.Fprintf(log, "bench: %s fitted in %.1f s (%d bytes of constants)\n", c.Name, fitSeconds[i], quantizers[i].ConstantBytes())
 		}
 		if err != nil {
 			return report, fmt.Errorf("bench: %s: %w", c.Name, err)

@@ -179,31 +179,21 @@ func run(o options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// cacheQuantizer returns the cache quantizer of kvCfg: the checkpoint's calibrated one when
-// the run was calibrated for the same config (before), else one fitted on windows the model
-// samples itself.
+// cacheQuantizer returns the cache quantizer of kvCfg ([llama.CacheQuantizer]): with the
+// constants of kv_calibration_from, or the checkpoint's own when the run was calibrated for
+// the same config (before), else fitted on windows the model samples itself.
 func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.Config, kvCfg, before kvcache.Config, o options, stderr io.Writer) (*kvcache.Quantizer, error) {
-	if !kvCfg.NeedsCalibration() {
-		return kvcache.New(kvCfg, llama.KVShape(llama.ConfigFromParams(func(k string) int { return cfg.Params[k].(int) })))
-	}
-	if cfg.Params[llama.ParamKVCalibrationFrom].(string) != "" {
-		return llama.KVCalibrationFrom(cfg.Params)
-	}
-	if reflect.DeepEqual(before, kvCfg) {
-		return llama.LoadKV(store, cfg.Params, o.checkpoint)
-	}
-	if o.calibrationWindows < 1 {
-		return nil, fmt.Errorf("--calibration_windows %d must be ≥ 1", o.calibrationWindows)
-	}
-	start := time.Now()
-	windows, err := llama.SampleWindows(backend, store, o.calibrationWindows, cfg.Params[llama.ParamSeqLen].(int), o.seed)
-	if err != nil {
-		return nil, err
-	}
-	q, err := llama.FitKV(backend, store, kvCfg, windows, 8)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(stderr, "%s cache quantizer calibrated on %d sampled windows in %.1f s\n", kvCfg.Method, len(windows), time.Since(start).Seconds())
-	return q, nil
+	return llama.CacheQuantizer(backend, store, kvCfg, llama.CacheCalibration{
+		From:   cfg.Params[llama.ParamKVCalibrationFrom].(string),
+		Stored: reflect.DeepEqual(before, kvCfg),
+		Source: o.checkpoint,
+		Batch:  8,
+		Out:    stderr,
+		Windows: func() ([][]int32, error) {
+			if o.calibrationWindows < 1 {
+				return nil, fmt.Errorf("--calibration_windows %d must be ≥ 1", o.calibrationWindows)
+			}
+			return llama.SampleWindows(backend, store, o.calibrationWindows, cfg.Params[llama.ParamSeqLen].(int), o.seed)
+		},
+	})
 }

@@ -3,6 +3,7 @@ package llama
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -153,46 +154,106 @@ func validateKV(params map[string]any) error {
 const kvScope = "kv_cache"
 
 // CalibrateKV fits the cache quantizer on kv_calibration_batches training batches (their
-// keys before and after RoPE, values, and the Fisher information of each) and stores its
-// constants under kv_cache/ in the store. Methods that need no calibration store nothing.
+// keys before and after RoPE, values, and the Fisher information of each), or reads the
+// constants of the run kv_calibration_from names ([CacheQuantizer]), and stores its constants
+// under kv_cache/ in the store. Methods that need no calibration store nothing.
 func CalibrateKV(ctx *framework.EvalContext) error {
 	cfg, ok := KVConfig(ctx.Config.Params)
 	if !ok || !cfg.NeedsCalibration() {
 		return nil
 	}
-	if from := ctx.Config.Params[ParamKVCalibrationFrom].(string); from != "" {
-		q, err := KVCalibrationFrom(ctx.Config.Params)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(ctx.Out, "llama: %s cache constants read from %s\n", cfg.Method, from)
-		return SaveKV(ctx.Store, q)
-	}
-	var windows [][]int32
-	for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
-		if err != nil {
-			return err
-		}
-		dims := batch.Inputs[0].Shape().Dimensions
-		flat := tensors.MustCopyFlatData[int32](batch.Inputs[0])
-		_ = batch.Finalize()
-		for r := range dims[0] {
-			windows = append(windows, flat[r*dims[1]:(r+1)*dims[1]])
-		}
-	}
-	q, err := FitKV(ctx.Backend, ctx.Store, cfg, windows, ctx.Config.BatchSize)
+	q, err := CacheQuantizer(ctx.Backend, ctx.Store, cfg, CacheCalibration{
+		From:  ctx.Config.Params[ParamKVCalibrationFrom].(string),
+		Batch: ctx.Config.BatchSize,
+		Out:   ctx.Out,
+		Windows: func() ([][]int32, error) {
+			var windows [][]int32
+			for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
+				if err != nil {
+					return nil, err
+				}
+				dims := batch.Inputs[0].Shape().Dimensions
+				flat := tensors.MustCopyFlatData[int32](batch.Inputs[0])
+				_ = batch.Finalize()
+				for r := range dims[0] {
+					windows = append(windows, flat[r*dims[1]:(r+1)*dims[1]])
+				}
+			}
+			return windows, nil
+		},
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ctx.Out, "llama: %s cache quantizer fitted on %d windows (%d bytes of constants)\n", cfg.Method, len(windows), q.ConstantBytes())
 	return SaveKV(ctx.Store, q)
 }
 
-// FitKV fits cfg's cache quantizer on the keys and values the store's model computes for
+// CacheCalibration says where [CacheQuantizer] finds a calibrated quantizer's constants, in
+// this order, and what it fits one on when none is at hand.
+type CacheCalibration struct {
+	// From is a run directory whose kv_cache/ constants, calibrated for the same config, are
+	// used (the key kv_calibration_from); "" for none.
+	From string
+	// Stored uses the store's own kv_cache/ constants (a run calibrated for the same
+	// config); Source names the store in errors.
+	Stored bool
+	Source string
+	// Windows returns the token windows (equal lengths, each from position 0) to fit on,
+	// Batch at a time; it is called only when the quantizer is fitted.
+	Windows func() ([][]int32, error)
+	Batch   int
+	// Out, if set, is told where the constants came from.
+	Out io.Writer
+}
+
+// CacheQuantizer returns the cache quantizer of cfg for the model of store: built as is when
+// cfg needs no calibration, else with the constants of cal.From, else of the store itself
+// (cal.Stored), else fitted on cal.Windows. Errors name the key or the run the constants come
+// from.
+func CacheQuantizer(backend compute.Backend, store *model.Store, cfg kvcache.Config, cal CacheCalibration) (*kvcache.Quantizer, error) {
+	shape := KVShape(ConfigOfStore(store))
+	out := cal.Out
+	if out == nil {
+		out = io.Discard
+	}
+	switch {
+	case !cfg.NeedsCalibration():
+		return kvcache.New(cfg, shape)
+	case cal.From != "":
+		source := fmt.Sprintf("%s=%s", ParamKVCalibrationFrom, cal.From)
+		_, from, _, err := framework.LoadRun(cal.From)
+		if err != nil {
+			return nil, fmt.Errorf("llama: %s: %w", source, err)
+		}
+		q, err := loadKV(from, cfg, shape, source)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "llama: %s cache constants read from %s\n", cfg.Method, cal.From)
+		return q, nil
+	case cal.Stored:
+		return loadKV(store, cfg, shape, cal.Source)
+	}
+	if cal.Windows == nil {
+		return nil, fmt.Errorf("llama: %s=%s needs calibration, and no windows were given to fit it on", ParamKVQuant, cfg.Method)
+	}
+	windows, err := cal.Windows()
+	if err != nil {
+		return nil, err
+	}
+	q, err := fitKV(backend, store, cfg, windows, cal.Batch)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "llama: %s cache quantizer fitted on %d windows (%d bytes of constants)\n", cfg.Method, len(windows), q.ConstantBytes())
+	return q, nil
+}
+
+// fitKV fits cfg's cache quantizer on the keys and values the store's model computes for
 // windows (token sequences of equal length, each starting at position 0), batch at a time,
 // with the diagonal Fisher information of each activation: the squared gradient of its
 // sequence's summed negative log-likelihood of next tokens (the last token has no target).
-func FitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
+func fitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
 	c := ConfigOfStore(store)
 	shape := KVShape(c)
 	if !cfg.NeedsCalibration() {
@@ -281,7 +342,11 @@ func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.
 	if !ok {
 		return nil, fmt.Errorf("llama: %s is none", ParamKVQuant)
 	}
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	return loadKV(store, cfg, KVShape(ConfigFromParams(func(key string) int { return params[key].(int) })), source)
+}
+
+// loadKV is LoadKV for a config and shape.
+func loadKV(store *model.Store, cfg kvcache.Config, shape kvcache.Shape, source string) (*kvcache.Quantizer, error) {
 	prefix := "/" + kvScope + "/"
 	var consts []kvcache.Constant
 	for v := range store.IterVariables() {
@@ -298,7 +363,7 @@ func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.
 	if cfg.NeedsCalibration() && len(consts) == 0 {
 		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, ParamKVQuant, cfg.Method, source, kvScope)
 	}
-	q, err := kvcache.Load(cfg, KVShape(c), consts)
+	q, err := kvcache.Load(cfg, shape, consts)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", source, err)
 	}
@@ -363,16 +428,4 @@ func evaluateKV(ctx *framework.EvalContext) (map[string]float64, error) {
 	m[MetricKVConstantBytes] = float64(q.ConstantBytes())
 	m[MetricKVWindowTokens] = float64(t)
 	return m, nil
-}
-
-// KVCalibrationFrom builds the cache quantizer of params with the constants of the run
-// directory kv_calibration_from names; errors name the key and the directory.
-func KVCalibrationFrom(params map[string]any) (*kvcache.Quantizer, error) {
-	from := params[ParamKVCalibrationFrom].(string)
-	source := fmt.Sprintf("%s=%s", ParamKVCalibrationFrom, from)
-	_, store, _, err := framework.LoadRun(from)
-	if err != nil {
-		return nil, fmt.Errorf("llama: %s: %w", source, err)
-	}
-	return LoadKV(store, params, source)
 }
