@@ -63,27 +63,27 @@ type KVCase struct {
 func (c KVCase) Peer() bool { return c.Config.Method == "" }
 
 // KVCases are the benchmarked caches, the peer first. Their configs come from the kv_*
-// hyperparameters (llama.KVConfig over llama.KVParams' defaults) with the settings of
+// hyperparameters (llama.KVConfig over kvcache.Params' defaults) with the settings of
 // configs/kv, so that the bench measures what the study and generate run.
 func KVCases() []KVCase {
 	with := func(set map[string]any) kvcache.Config {
-		params := llama.KVParams.Defaults()
+		params := kvcache.Params.Defaults()
 		for k, v := range set {
 			params[k] = v
 		}
-		c, _ := llama.KVConfig(params)
+		c, _ := kvcache.ConfigFromParams(params)
 		return c
 	}
 	type m = map[string]any
 	return []KVCase{
 		{KVPeerCase, "fp32 on the backend (llama.Generator)", kvcache.Config{}},
-		{"fp32", "fp32 through the host cache (KVStepper)", with(m{llama.ParamKVQuant: kvcache.MethodFP32})},
-		{"kivi4", "kivi 4-bit, fp16 window 32", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4, llama.ParamKVResidual: 32})},
-		{"kivi4-strict", "kivi 4-bit strict (window 0)", with(m{llama.ParamKVQuant: kvcache.MethodKIVI, llama.ParamKVBits: 4})},
-		{"kvquant3", "kvquant 3-bit (all steps)", with(m{llama.ParamKVQuant: kvcache.MethodKVQuant, llama.ParamKVBits: 3})},
-		{"rotation3", "rotation + Lloyd-Max 3-bit (pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRotation, llama.ParamKVBits: 3})},
-		{"vq2", "vq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodVQ, llama.ParamKVBits: 2})},
-		{"rvq2", "rvq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{llama.ParamKVQuant: kvcache.MethodRVQ, llama.ParamKVBits: 2})},
+		{"fp32", "fp32 through the host cache (KVStepper)", with(m{kvcache.ParamKVQuant: kvcache.MethodFP32})},
+		{"kivi4", "kivi 4-bit, fp16 window 32", with(m{kvcache.ParamKVQuant: kvcache.MethodKIVI, kvcache.ParamKVBits: 4, kvcache.ParamKVResidual: 32})},
+		{"kivi4-strict", "kivi 4-bit strict (window 0)", with(m{kvcache.ParamKVQuant: kvcache.MethodKIVI, kvcache.ParamKVBits: 4})},
+		{"kvquant3", "kvquant 3-bit (all steps)", with(m{kvcache.ParamKVQuant: kvcache.MethodKVQuant, kvcache.ParamKVBits: 3})},
+		{"rotation3", "rotation + Lloyd-Max 3-bit (pre-RoPE keys)", with(m{kvcache.ParamKVQuant: kvcache.MethodRotation, kvcache.ParamKVBits: 3})},
+		{"vq2", "vq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{kvcache.ParamKVQuant: kvcache.MethodVQ, kvcache.ParamKVBits: 2})},
+		{"rvq2", "rvq 2-bit (codebooks ≤ 2^8, pre-RoPE keys)", with(m{kvcache.ParamKVQuant: kvcache.MethodRVQ, kvcache.ParamKVBits: 2})},
 	}
 }
 

@@ -86,7 +86,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	store, cfg := opened.Store, opened.Config
-	before, _ := llama.KVConfig(cfg.Params)
+	before, _ := kvcache.ConfigFromParams(cfg.Params)
 	if err := cfg.Set(o.set); err != nil {
 		return fmt.Errorf("--set: %w", err)
 	}
@@ -123,7 +123,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	var gen llama.Decoder
 	var kv *llama.KVStepper
-	if kvCfg, ok := llama.KVConfig(cfg.Params); ok {
+	if kvCfg, ok := kvcache.ConfigFromParams(cfg.Params); ok {
 		q, err := cacheQuantizer(backend, store, cfg, kvCfg, before, o, stderr)
 		if err != nil {
 			return err
@@ -184,7 +184,7 @@ func run(o options, stdout, stderr io.Writer) error {
 // the same config (before), else fitted on windows the model samples itself.
 func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.Config, kvCfg, before kvcache.Config, o options, stderr io.Writer) (*kvcache.Quantizer, error) {
 	return llama.CacheQuantizer(backend, store, kvCfg, llama.CacheCalibration{
-		From:   cfg.Params[llama.ParamKVCalibrationFrom].(string),
+		From:   cfg.Params[kvcache.ParamKVCalibrationFrom].(string),
 		Stored: reflect.DeepEqual(before, kvCfg),
 		Source: o.checkpoint,
 		Batch:  8,

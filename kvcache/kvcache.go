@@ -2,7 +2,9 @@
 // pure Go: a stream of per-token key and value vectors goes in, a packed stored form (codes,
 // scales, zero points, sparse outliers, full-precision tokens) is kept, and the dequantized
 // vectors come out for attention. models/llama drives it during generation and perplexity
-// evaluation; this package builds no graphs.
+// evaluation; this package builds no graphs. Its hyperparameters, the kv_* keys ([Params],
+// read by [ConfigFromParams]), are declared here so that any transformer of the zoo can
+// offer them.
 //
 // # Layout
 //

@@ -13,111 +13,13 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/kvcache"
 )
 
-// Hyperparameters of the key/value cache quantizer (package kvcache does the arithmetic).
-// With kv_quant other than "none", evaluation runs the model token by token through the
-// quantized cache (see [EvaluateKV]) and generation stores its cache quantized.
-const (
-	// ParamKVQuant is the cache quantizer: none (the model's own fp32 cache, evaluation by a
-	// full forward pass), fp32 (the same numbers through the host cache: the reference of
-	// every delta), fp16, kivi, kvquant, rotation, vq, rvq or simvq. Default "none".
-	ParamKVQuant = "kv_quant"
-	// ParamKVBits is the bits per key and value (1..8). Default 4.
-	ParamKVBits = "kv_bits"
-	// ParamKVKeyBits and ParamKVValueBits override kv_bits for keys or values (0: kv_bits).
-	ParamKVKeyBits   = "kv_key_bits"
-	ParamKVValueBits = "kv_value_bits"
-	// ParamKVGroup is the consecutive channels of a token sharing a scale (per-token
-	// quantization): a divisor of the head dimension, or a multiple of it dividing
-	// kv_heads·head_dim. Default 32.
-	ParamKVGroup = "kv_group"
-	// ParamKVKeyGroup is the consecutive tokens sharing a per-channel key scale (kivi).
-	// Default 32.
-	ParamKVKeyGroup = "kv_key_group"
-	// ParamKVResidual is the most recent tokens kept in fp16 (0: every token quantized; kivi
-	// aligns the window to its key groups, keeping 32–63 tokens at 32). Default 0.
-	ParamKVResidual = "kv_residual"
-	// KVQuant's steps (kvquant only; defaults on, as in the paper), for its ablation.
-	ParamKVKeyPerChannel = "kv_key_per_channel"
-	ParamKVPreRoPE       = "kv_pre_rope"
-	ParamKVNonUniform    = "kv_nonuniform"
-	ParamKVOutliers      = "kv_outliers"
-	ParamKVSink          = "kv_sink"
-	ParamKVQNorm         = "kv_qnorm"
-	// ParamKVCodebookBits caps vq/rvq/simvq codebooks at 2^bits entries. Default 8.
-	ParamKVCodebookBits = "kv_codebook_bits"
-	// ParamKVIterations is the k-means / Lloyd-Max / SimVQ fitting rounds (0: the method's
-	// default).
-	ParamKVIterations = "kv_iterations"
-	// ParamKVSeed seeds rotations and codebook initialisation. Default 1.
-	ParamKVSeed = "kv_seed"
-	// ParamKVCalibrationFrom is a run directory whose calibrated cache constants (kv_cache/,
-	// fitted for the same kv_* config) are used instead of calibrating. Default "".
-	ParamKVCalibrationFrom = "kv_calibration_from"
-	// ParamKVCalibration is the number of training batches whose keys, values and their
-	// Fisher information the calibrated quantizers are fitted on. Default 4.
-	ParamKVCalibration = "kv_calibration_batches"
-)
-
-// KVParams lists the cache quantizer's hyperparameters.
-var KVParams = hparams.List{
-	{Key: ParamKVQuant, Default: "none", Domain: hparams.OneOf(append([]string{"none"}, kvcache.Methods...)...), Doc: "key/value cache quantizer: none, " + strings.Join(kvcache.Methods, ", ")},
-	{Key: ParamKVBits, Default: 4, Domain: hparams.Range(1, 8), Doc: "bits per cached key and value"},
-	{Key: ParamKVKeyBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per key (0: kv_bits)"},
-	{Key: ParamKVValueBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per value (0: kv_bits)"},
-	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
-	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
-	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, llama2c.MaxSeqLen), Doc: "most recent tokens kept in fp16 (0: all quantized; kivi: up to kv_residual+kv_key_group−1)"},
-	{Key: ParamKVKeyPerChannel, Default: true, Doc: "kvquant: keys scaled per channel (calibrated) rather than per token"},
-	{Key: ParamKVPreRoPE, Default: true, Doc: "kvquant: keys quantized before RoPE, rotated after dequantization"},
-	{Key: ParamKVNonUniform, Default: true, Doc: "kvquant: Fisher-weighted k-means datatype rather than a uniform grid"},
-	{Key: ParamKVOutliers, Default: 0.01, Domain: hparams.Range(0, 0.49), Doc: "kvquant: fraction of values kept sparse in fp16 (dense-and-sparse)"},
-	{Key: ParamKVSink, Default: 1, Domain: hparams.Range(0, llama2c.MaxSeqLen), Doc: "kvquant: first tokens kept in fp16 (attention sink)"},
-	{Key: ParamKVQNorm, Default: true, Doc: "kvquant: per-channel correction matching mean and std after quantization (Q-Norm)"},
-	{Key: ParamKVCodebookBits, Default: 8, Domain: hparams.Range(1, 12), Doc: "vq, rvq, simvq: at most 2^bits codewords per codebook"},
-	{Key: ParamKVIterations, Default: 0, Domain: hparams.Range(0, 1000), Doc: "fitting rounds of k-means, Lloyd-Max or SimVQ (0: method default)"},
-	{Key: ParamKVSeed, Default: 1, Domain: hparams.Range(0, math.MaxInt32), Doc: "seed of rotations and codebook initialisation"},
-	{Key: ParamKVCalibrationFrom, Default: "", Doc: "run directory whose calibrated cache constants to use instead of calibrating"},
-	{Key: ParamKVCalibration, Default: 4, Domain: hparams.Range(1, 1<<16), Doc: "training batches the cache quantizer is calibrated on"},
-}
-
-// KVConfig reads the cache quantizer's config from the kv_* hyperparameters; ok is false
-// when kv_quant is "none".
-func KVConfig(params map[string]any) (cfg kvcache.Config, ok bool) {
-	method := params[ParamKVQuant].(string)
-	if method == "none" {
-		return cfg, false
-	}
-	bits := params[ParamKVBits].(int)
-	cfg = kvcache.Config{Method: method, KeyBits: bits, ValueBits: bits,
-		Group: params[ParamKVGroup].(int), KeyGroup: params[ParamKVKeyGroup].(int),
-		CodebookBits: params[ParamKVCodebookBits].(int), Iterations: params[ParamKVIterations].(int),
-		Seed: int64(params[ParamKVSeed].(int))}
-	if b := params[ParamKVKeyBits].(int); b > 0 {
-		cfg.KeyBits = b
-	}
-	if b := params[ParamKVValueBits].(int); b > 0 {
-		cfg.ValueBits = b
-	}
-	cfg.Residual = params[ParamKVResidual].(int)
-	if method != kvcache.MethodKIVI && method != kvcache.MethodFP32 && method != kvcache.MethodFP16 {
-		cfg.PreRoPE = params[ParamKVPreRoPE].(bool)
-	}
-	switch method {
-	case kvcache.MethodKVQuant:
-		cfg.KeyPerChannel = params[ParamKVKeyPerChannel].(bool)
-		cfg.NonUniform = params[ParamKVNonUniform].(bool)
-		cfg.Outliers = params[ParamKVOutliers].(float64)
-		cfg.Sink = params[ParamKVSink].(int)
-		cfg.QNorm = params[ParamKVQNorm].(bool)
-	}
-	return cfg, true
-}
+// The model's key/value cache quantization: the kv_* keys and the quantizers are package
+// kvcache's; here the model computes what they are fitted on, stores their constants and
+// evaluates through them.
 
 // KVShape is the cache geometry of c, with the model's RoPE (interleaved pairs, θ_i =
 // 10000^(−2i/h), computed in float32 as the graph does) for pre-RoPE key quantizers.
@@ -141,7 +43,7 @@ func KVShape(c Config) kvcache.Shape {
 
 // validateKV checks the kv_* keys against the architecture (errors name the key).
 func validateKV(params map[string]any) error {
-	cfg, ok := KVConfig(params)
+	cfg, ok := kvcache.ConfigFromParams(params)
 	if !ok {
 		return nil
 	}
@@ -158,17 +60,17 @@ const kvScope = "kv_cache"
 // constants of the run kv_calibration_from names ([CacheQuantizer]), and stores its constants
 // under kv_cache/ in the store. Methods that need no calibration store nothing.
 func CalibrateKV(ctx *framework.EvalContext) error {
-	cfg, ok := KVConfig(ctx.Config.Params)
+	cfg, ok := kvcache.ConfigFromParams(ctx.Config.Params)
 	if !ok || !cfg.NeedsCalibration() {
 		return nil
 	}
 	q, err := CacheQuantizer(ctx.Backend, ctx.Store, cfg, CacheCalibration{
-		From:  ctx.Config.Params[ParamKVCalibrationFrom].(string),
+		From:  ctx.Config.Params[kvcache.ParamKVCalibrationFrom].(string),
 		Batch: ctx.Config.BatchSize,
 		Out:   ctx.Out,
 		Windows: func() ([][]int32, error) {
 			var windows [][]int32
-			for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
+			for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[kvcache.ParamKVCalibration].(int)).Iter() {
 				if err != nil {
 					return nil, err
 				}
@@ -220,7 +122,7 @@ func CacheQuantizer(backend compute.Backend, store *model.Store, cfg kvcache.Con
 	case !cfg.NeedsCalibration():
 		return kvcache.New(cfg, shape)
 	case cal.From != "":
-		source := fmt.Sprintf("%s=%s", ParamKVCalibrationFrom, cal.From)
+		source := fmt.Sprintf("%s=%s", kvcache.ParamKVCalibrationFrom, cal.From)
 		_, from, _, err := framework.LoadRun(cal.From)
 		if err != nil {
 			return nil, fmt.Errorf("llama: %s: %w", source, err)
@@ -235,7 +137,7 @@ func CacheQuantizer(backend compute.Backend, store *model.Store, cfg kvcache.Con
 		return loadKV(store, cfg, shape, cal.Source)
 	}
 	if cal.Windows == nil {
-		return nil, fmt.Errorf("llama: %s=%s needs calibration, and no windows were given to fit it on", ParamKVQuant, cfg.Method)
+		return nil, fmt.Errorf("llama: %s=%s needs calibration, and no windows were given to fit it on", kvcache.ParamKVQuant, cfg.Method)
 	}
 	windows, err := cal.Windows()
 	if err != nil {
@@ -338,9 +240,9 @@ func SaveKV(store *model.Store, q *kvcache.Quantizer) error {
 // calibrated) read from the store's kv_cache/ variables; source names the store's origin in
 // errors. A missing, unexpected or misshapen constant is an error naming it.
 func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.Quantizer, error) {
-	cfg, ok := KVConfig(params)
+	cfg, ok := kvcache.ConfigFromParams(params)
 	if !ok {
-		return nil, fmt.Errorf("llama: %s is none", ParamKVQuant)
+		return nil, fmt.Errorf("llama: %s is none", kvcache.ParamKVQuant)
 	}
 	return loadKV(store, cfg, KVShape(ConfigFromParams(func(key string) int { return params[key].(int) })), source)
 }
@@ -361,7 +263,7 @@ func loadKV(store *model.Store, cfg kvcache.Config, shape kvcache.Shape, source 
 		consts = append(consts, kvcache.Constant{Name: name, Dims: t.Shape().Dimensions, Data: tensors.MustCopyFlatData[float32](t)})
 	}
 	if cfg.NeedsCalibration() && len(consts) == 0 {
-		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, ParamKVQuant, cfg.Method, source, kvScope)
+		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, kvcache.ParamKVQuant, cfg.Method, source, kvScope)
 	}
 	q, err := kvcache.Load(cfg, shape, consts)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/layers/qat"
 	"github.com/qzoo/qzoo/quant"
 )
@@ -54,7 +55,7 @@ func init() {
 		Name:    "llama",
 		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",
 		Dataset: "text",
-		Params:  hparams.Merge(Params, AdapterParams, PTQParams, KVParams),
+		Params:  hparams.Merge(Params, AdapterParams, PTQParams, kvcache.Params),
 		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 			return framework.Outputs{Predictions: []*graph.Node{Forward(scope, inputs[0], nil, nil)}}
 		},
@@ -150,7 +151,7 @@ func TokenNLL(logits, labels *graph.Node) *graph.Node {
 func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
 	var metrics map[string]float64
 	var err error
-	if _, ok := KVConfig(ctx.Config.Params); ok {
+	if _, ok := kvcache.ConfigFromParams(ctx.Config.Params); ok {
 		metrics, err = evaluateKV(ctx)
 	} else {
 		metrics, err = evaluateForward(ctx)
