@@ -41,9 +41,13 @@ const (
 	// ParamQATActivationBits fake-quantizes every linear layer's input with LSQ at this many
 	// bits (0: off). Default 0 (int).
 	ParamQATActivationBits = "qat_activation_bits"
+	// ParamLQLoRAIterations initialises LoRA as LQ-LoRA does (Guo et al. 2024, Algorithm 1):
+	// alternately Q = quant(W − L₁L₂) and L₁L₂ = SVD_r(W − Q), at most this many rounds,
+	// stopping when ‖W − Q − L₁L₂‖ rises; needs ptq and lora_rank > 0. 0: off. Default 0.
+	ParamLQLoRAIterations = "lqlora_iterations"
 )
 
-// AdapterParams lists the adapter and QAT hyperparameters.
+// AdapterParams lists the adapter (LoRA, LQ-LoRA's initialisation) and QAT hyperparameters.
 var AdapterParams = hparams.List{
 	{Key: ParamLoRARank, Default: 0, Domain: hparams.Range(0, 4096), Doc: "LoRA rank r (0: no adapter); the base weights are then frozen"},
 	{Key: ParamLoRAAlpha, Default: 16.0, Domain: hparams.Positive(), Doc: "LoRA α: the adapter adds (α/r)·B·A"},
@@ -52,6 +56,7 @@ var AdapterParams = hparams.List{
 	{Key: ParamQATBits, Default: 4, Domain: hparams.Range(2, 8), Doc: "bits of the fake-quantized weights"},
 	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, llama2c.MaxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
 	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
+	{Key: ParamLQLoRAIterations, Default: 0, Domain: hparams.Range(0, 100), Doc: "LQ-LoRA initialisation rounds (needs ptq and lora_rank > 0; 0: off)"},
 	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
 }
 

@@ -202,7 +202,7 @@ func TestLQLoRABeatsQuantizationAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := quant.MSE(W, q.Dequantize())
-	res, err := llama.LQLoRA(W, out, in, spec, nil, 8, 10)
+	res, err := quant.LQLoRA(W, out, in, spec, nil, 8, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestLQLoRABeatsQuantizationAlone(t *testing.T) {
 	if lq >= plain {
 		t.Errorf("LQ-LoRA MSE %.3g is not below quantization alone %.3g", lq, plain)
 	}
-	if _, err := llama.LQLoRA(W, out, in, spec, nil, 100, 2); err == nil {
+	if _, err := quant.LQLoRA(W, out, in, spec, nil, 100, 2); err == nil {
 		t.Error("rank 100 > min(out, in) accepted")
 	}
 }
