@@ -63,7 +63,7 @@ type KVCase struct {
 func (c KVCase) Peer() bool { return c.Config.Method == "" }
 
 // KVCases are the benchmarked caches, the peer first. Their configs come from the kv_*
-// hyperparameters (llama.KVConfig over kvcache.Params' defaults) with the settings of
+// hyperparameters (kvcache.ConfigFromParams over kvcache.Params' defaults) with the settings of
 // configs/kv, so that the bench measures what the study and generate run.
 func KVCases() []KVCase {
 	with := func(set map[string]any) kvcache.Config {

@@ -36,7 +36,7 @@ const (
 	MaxLayers = 256
 	MaxVocab  = 1 << 18
 	MaxSeqLen = 1 << 16
-	MaxFloats = 1 << 31 // float32 values in one file
+	maxFloats = 1 << 31 // float32 values in one file
 )
 
 // Validate checks the header's bounds and the divisibility its tensor shapes need.
@@ -136,8 +136,8 @@ func (h Header) floats() int64 {
 	return n
 }
 
-// HeaderBytes is the size of the legacy header: 7 int32.
-const HeaderBytes = 7 * 4
+// headerBytes is the size of the legacy header: 7 int32.
+const headerBytes = 7 * 4
 
 // Checkpoint is a legacy llama2.c checkpoint: its header and its tensors in file order
 // (those of [Header.Layout]).
@@ -181,15 +181,15 @@ func Read(path string) (*Checkpoint, error) {
 // tensor. A file that is something else (a Git LFS pointer, an HTML page, a llama2.c export
 // of version 1 or 2, GGUF) is refused with an error saying so.
 func Parse(r io.Reader, size int64) (*Checkpoint, error) {
-	head := make([]byte, min(size, HeaderBytes))
+	head := make([]byte, min(size, headerBytes))
 	if _, err := io.ReadFull(r, head); err != nil {
 		return nil, fmt.Errorf("reading header: %w", err)
 	}
-	if what := Sniff(head); what != "" {
+	if what := sniff(head); what != "" {
 		return nil, fmt.Errorf("this is %s, not a llama2.c legacy checkpoint", what)
 	}
-	if size < HeaderBytes {
-		return nil, fmt.Errorf("%d bytes is shorter than the %d-byte header", size, HeaderBytes)
+	if size < headerBytes {
+		return nil, fmt.Errorf("%d bytes is shorter than the %d-byte header", size, headerBytes)
 	}
 	var raw [7]int32
 	for i := range raw {
@@ -204,10 +204,10 @@ func Parse(r io.Reader, size int64) (*Checkpoint, error) {
 		return nil, fmt.Errorf("header %v: %w", raw, err)
 	}
 	floats := h.floats()
-	if floats > MaxFloats {
-		return nil, fmt.Errorf("header %v describes %d values, over the limit %d", raw, floats, MaxFloats)
+	if floats > maxFloats {
+		return nil, fmt.Errorf("header %v describes %d values, over the limit %d", raw, floats, maxFloats)
 	}
-	if want := HeaderBytes + 4*floats; size != want {
+	if want := headerBytes + 4*floats; size != want {
 		return nil, fmt.Errorf("header %v describes a %d-byte file, but it has %d bytes (truncated or not a llama2.c legacy checkpoint)", raw, want, size)
 	}
 	c := &Checkpoint{Header: h, Tensors: h.Layout()}
@@ -251,7 +251,7 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 	if !c.Shared {
 		vocab = -vocab
 	}
-	buf := make([]byte, 0, HeaderBytes+4*c.Header.floats())
+	buf := make([]byte, 0, headerBytes+4*c.Header.floats())
 	for _, v := range []int32{int32(c.Dim), int32(c.HiddenDim), int32(c.Layers), int32(c.Heads), int32(c.KVHeads), vocab, int32(c.SeqLen)} {
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(v))
 	}
@@ -267,12 +267,12 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 // ("ak42" in ASCII, written little-endian).
 const exportMagic = 0x616b3432
 
-// Sniff says what the start of a file looks like when it is recognisably not a llama2.c
+// sniff says what the start of a file looks like when it is recognisably not a llama2.c
 // legacy checkpoint or tokenizer ("" otherwise): a Git LFS pointer (the repository was
 // cloned without git-lfs), an HTML page (a download that returned a web page), a newer
 // llama2.c export (export.py --version 1 or 2, which run.c's legacy reader cannot read) or a
 // GGUF file (llama.cpp).
-func Sniff(b []byte) string {
+func sniff(b []byte) string {
 	trimmed := bytes.ToLower(bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n"))
 	switch {
 	case bytes.HasPrefix(b, []byte("version https://git-lfs")):
