@@ -52,7 +52,8 @@ type Layer struct {
 	W3       []float32 // [HiddenDim, Dim] up
 }
 
-// Linear names the seven linear layers of a block, in llama2.c's names.
+// LinearNames names the seven linear layers of a block, in llama2.c's names (also the
+// names of their tensors in a llama2.c checkpoint).
 var LinearNames = []string{"wq", "wk", "wv", "wo", "w1", "w2", "w3"}
 
 // LinearShape is the [out, in] shape of the block's linear layer name.
@@ -120,20 +121,19 @@ func ReadCheckpoint(path string) (*Weights, error) {
 	return w, nil
 }
 
-// blockTensors pairs the per-layer tensors of a llama2.c checkpoint with a block's weights.
-var blockTensors = []struct {
-	name string
-	of   func(*Layer) *[]float32
-}{
-	{llama2c.RMSAtt, func(l *Layer) *[]float32 { return &l.AttnNorm }},
-	{llama2c.WQ, func(l *Layer) *[]float32 { return &l.WQ }},
-	{llama2c.WK, func(l *Layer) *[]float32 { return &l.WK }},
-	{llama2c.WV, func(l *Layer) *[]float32 { return &l.WV }},
-	{llama2c.WO, func(l *Layer) *[]float32 { return &l.WO }},
-	{llama2c.RMSFFN, func(l *Layer) *[]float32 { return &l.FFNNorm }},
-	{llama2c.W1, func(l *Layer) *[]float32 { return &l.W1 }},
-	{llama2c.W2, func(l *Layer) *[]float32 { return &l.W2 }},
-	{llama2c.W3, func(l *Layer) *[]float32 { return &l.W3 }},
+// blockTensors are the per-layer tensors of a llama2.c checkpoint: the two RMSNorm gains and
+// the linear layers, whose file names are [LinearNames].
+var blockTensors = append([]string{llama2c.RMSAtt, llama2c.RMSFFN}, LinearNames...)
+
+// blockTensor returns layer l's weight that the checkpoint tensor name stacks.
+func blockTensor(l *Layer, name string) *[]float32 {
+	switch name {
+	case llama2c.RMSAtt:
+		return &l.AttnNorm
+	case llama2c.RMSFFN:
+		return &l.FFNNorm
+	}
+	return l.Linear(name)
 }
 
 // WeightsFromCheckpoint maps a checkpoint's tensors onto the model's weights: the stacked
@@ -161,14 +161,14 @@ func WeightsFromCheckpoint(ck *llama2c.Checkpoint) (*Weights, error) {
 			return nil, err
 		}
 	}
-	for _, bt := range blockTensors {
-		data, err := tensor(bt.name)
+	for _, name := range blockTensors {
+		data, err := tensor(name)
 		if err != nil {
 			return nil, err
 		}
 		per := len(data) / c.Layers
 		for i := range w.Blocks {
-			*bt.of(&w.Blocks[i]) = data[i*per : (i+1)*per : (i+1)*per]
+			*blockTensor(&w.Blocks[i], name) = data[i*per : (i+1)*per : (i+1)*per]
 		}
 	}
 	return w, nil
@@ -193,14 +193,10 @@ func (w *Weights) Checkpoint() *llama2c.Checkpoint {
 			t.Data = imag
 		case llama2c.Classifier:
 			t.Data = w.Classifier
-		default:
-			for _, bt := range blockTensors {
-				if bt.name == t.Name {
-					t.Data = make([]float32, 0, t.Size())
-					for li := range w.Blocks {
-						t.Data = append(t.Data, *bt.of(&w.Blocks[li])...)
-					}
-				}
+		default: // a per-layer tensor: the blocks' weights stacked
+			t.Data = make([]float32, 0, t.Size())
+			for li := range w.Blocks {
+				t.Data = append(t.Data, *blockTensor(&w.Blocks[li], t.Name)...)
 			}
 		}
 	}
