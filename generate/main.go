@@ -12,9 +12,10 @@
 // corpus of the model's own stories, on which to measure what quantization costs it.
 //
 // --set "key=value;..." overrides the model's hyperparameters, e.g. a quantized key/value
-// cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, see models/llama and package
-// kvcache). A run directory calibrated for the same cache quantizer brings its constants, as
-// does kv_calibration_from=RUN_DIR (e.g. a run of configs/kv); otherwise a calibrated quantizer is fitted first on --calibration_windows sequences the
+// cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, declared in package kvcache). A run
+// directory calibrated for the same cache quantizer brings its constants, as does
+// kv_calibration_from=RUN_DIR (e.g. a run of configs/kv); otherwise a calibrated quantizer
+// is fitted first (llama.CacheQuantizer) on --calibration_windows sequences the
 // model samples itself (temperature 1, seed --seed), without data. The cache's packed size
 // is printed with the speed.
 //

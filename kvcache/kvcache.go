@@ -106,10 +106,10 @@ const (
 var Methods = []string{MethodFP32, MethodFP16, MethodKIVI, MethodKVQuant, MethodRotation, MethodVQ, MethodRVQ, MethodSimVQ}
 
 // Config holds a cache quantizer's hyperparameters. Each field's key (the kv_* hyperparameter
-// of models/llama) is given in its comment; errors name that key.
+// of [Params], read by [ConfigFromParams]) is given in its comment; errors name that key.
 type Config struct {
 	Method    string // kv_quant
-	KeyBits   int    // kv_key_bits (models/llama: kv_bits unless set): bits per key value
+	KeyBits   int    // kv_key_bits (ConfigFromParams: kv_bits unless set): bits per key value
 	ValueBits int    // kv_value_bits (kv_bits unless set)
 	// Group (kv_group) is the number of consecutive channels of a token that share a scale and
 	// zero point (per-token quantization: values, and keys when not per channel): a divisor of
