@@ -105,9 +105,6 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	}
 	tokPath, err := framework.LocateData(dataDir, get(ParamTokenizer).(string))
 	if err != nil {
-		return nil, err
-	}
-	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
 	tok, err := llama2c.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
