@@ -30,6 +30,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/bench/harness"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/models/llama"
@@ -104,16 +105,16 @@ func kvDescription(c kvcache.Config) string {
 }
 
 // LoadKVCase reads the cache of configs/kv/<stem>.json under dir: its kv_* settings through
-// llama.KVConfig, as train and generate read them.
+// kvcache.ConfigFromParams, as train and generate read them.
 func LoadKVCase(dir, stem string) (KVCase, error) {
 	path := filepath.Join(dir, stem+".json")
 	cfg, err := framework.LoadConfig(path)
 	if err != nil {
 		return KVCase{}, err
 	}
-	c, ok := llama.KVConfig(cfg.Params)
+	c, ok := kvcache.ConfigFromParams(cfg.Params)
 	if !ok {
-		return KVCase{}, fmt.Errorf("bench: %s has %s=none: no cache to measure", path, llama.ParamKVQuant)
+		return KVCase{}, fmt.Errorf("bench: %s has %s=none: no cache to measure", path, kvcache.ParamKVQuant)
 	}
 	name := c.Method
 	if c.Method != kvcache.MethodFP32 && c.Method != kvcache.MethodFP16 {
@@ -232,7 +233,11 @@ func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	weights, err := llama.ReadCheckpoint(checkpoint)
+	opened, err := llama.Open(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	weights, err := opened.Weights()
 	if err != nil {
 		return nil, err
 	}
@@ -269,28 +274,34 @@ func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 	// The quantizers hold no backend state: fit each once, on the first backend.
 	quantizers := make([]*kvcache.Quantizer, len(cases))
 	fitSeconds := make([]float64, len(cases))
+	// The calibration windows are sampled once, for the first case that needs them, outside
+	// its fitting time.
 	var windows [][]int32
-	for i, c := range cases {
-		switch {
-		case c.Peer():
-			continue
-		case !c.Config.NeedsCalibration():
-			quantizers[i], err = kvcache.New(c.Config, llama.KVShape(weights.Config))
-		default:
-			if windows == nil {
-				start := time.Now()
-				windows, err = llama.SampleWindows(backends[0], stores[0], o.KVCalibrationWindows, KVCapacity, KVCalibrationSeed)
-				if err != nil {
-					return report, err
-				}
-				fmt.Fprintf(log, "bench: %d calibration windows of %d tokens sampled on %s in %.1f s\n", len(windows), KVCapacity, specs[0], time.Since(start).Seconds())
-			}
+	sample := func() ([][]int32, error) {
+		if windows == nil {
 			start := time.Now()
-			quantizers[i], err = llama.FitKV(backends[0], stores[0], c.Config, windows, 8)
-			fitSeconds[i] = time.Since(start).Seconds()
-			if err == nil {
-				fmt.Fprintf(log, "bench: %s fitted in %.1f s (%d bytes of constants)\n", c.Name, fitSeconds[i], quantizers[i].ConstantBytes())
+			var err error
+			if windows, err = llama.SampleWindows(backends[0], stores[0], o.KVCalibrationWindows, KVCapacity, KVCalibrationSeed); err != nil {
+				return nil, err
 			}
+			fmt.Fprintf(log, "bench: %d calibration windows of %d tokens sampled on %s in %.1f s\n", len(windows), KVCapacity, specs[0], time.Since(start).Seconds())
+		}
+		return windows, nil
+	}
+	for i, c := range cases {
+		if c.Peer() {
+			continue
+		}
+		if c.Config.NeedsCalibration() {
+			if _, err := sample(); err != nil {
+				return report, err
+			}
+		}
+		start := time.Now()
+		quantizers[i], err = llama.CacheQuantizer(backends[0], stores[0], c.Config, llama.CacheCalibration{Windows: sample, Batch: 8})
+		if err == nil && c.Config.NeedsCalibration() {
+			fitSeconds[i] = time.Since(start).Seconds()
+			fmt.Fprintf(log, "bench: %s fitted in %.1f s (%d bytes of constants)\n", c.Name, fitSeconds[i], quantizers[i].ConstantBytes())
 		}
 		if err != nil {
 			return report, fmt.Errorf("bench: %s: %w", c.Name, err)
@@ -388,7 +399,7 @@ func lockstepRound(runs []kvRun, n, round int) error {
 	load := harness.LoadAvg()
 	for i, r := range runs {
 		r.dec.Reset()
-		next[i] = llama.BOS
+		next[i] = llama2c.BOS
 		tokens[i] = make([]int, 0, n)
 	}
 	ctxs := make([]context.Context, len(runs))
@@ -444,7 +455,7 @@ func processCPU() time.Duration {
 func greedyDecode(d llama.Decoder, n int) ([]int, error) {
 	d.Reset()
 	tokens := make([]int, 0, n)
-	token := llama.BOS
+	token := llama2c.BOS
 	for range n {
 		logits, err := d.Step(token)
 		if err != nil {

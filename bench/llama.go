@@ -41,6 +41,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 )
@@ -183,7 +184,11 @@ func RunLlama(o Options, log io.Writer) (*harness.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	weights, err := llama.ReadCheckpoint(checkpoint)
+	opened, err := llama.Open(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	weights, err := opened.Weights()
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +268,9 @@ func RunLlama(o Options, log io.Writer) (*harness.Report, error) {
 				}
 				if reference == nil {
 					reference = tokens
-					summary.Text = splits.Tokenizer.Decode(append([]int{llama.BOS}, tokens...))
+					if summary.Text, err = splits.Tokenizer.Decode(append([]int{llama2c.BOS}, tokens...)); err != nil {
+						return report, err
+					}
 				} else if at := firstDifference(tokens, reference); at >= 0 {
 					return report, fmt.Errorf("bench: greedy tokens on %s differ from those on %s at position %d", m.Spec, specs[0], at)
 				}
@@ -362,7 +369,7 @@ func greedyTokens(gen *llama.Generator, n int) ([]int, error) {
 	}
 	gen.Reset()
 	tokens := make([]int, 0, n)
-	token := llama.BOS
+	token := llama2c.BOS
 	for range n {
 		logits, err := gen.Step(token)
 		if err != nil {

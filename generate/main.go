@@ -12,9 +12,10 @@
 // corpus of the model's own stories, on which to measure what quantization costs it.
 //
 // --set "key=value;..." overrides the model's hyperparameters, e.g. a quantized key/value
-// cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, see models/llama and package
-// kvcache). A run directory calibrated for the same cache quantizer brings its constants, as
-// does kv_calibration_from=RUN_DIR (e.g. a run of configs/kv); otherwise a calibrated quantizer is fitted first on --calibration_windows sequences the
+// cache: --set "kv_quant=kvquant;kv_bits=3" (keys kv_*, declared in package kvcache). A run
+// directory calibrated for the same cache quantizer brings its constants, as does
+// kv_calibration_from=RUN_DIR (e.g. a run of configs/kv); otherwise a calibrated quantizer
+// is fitted first (llama.CacheQuantizer) on --calibration_windows sequences the
 // model samples itself (temperature 1, seed --seed), without data. The cache's packed size
 // is printed with the speed.
 //
@@ -28,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
@@ -82,11 +82,12 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, cfg, tokName, err := loadModel(o.checkpoint)
+	opened, err := llama.Open(o.checkpoint)
 	if err != nil {
 		return err
 	}
-	before, _ := llama.KVConfig(cfg.Params)
+	store, cfg := opened.Store, opened.Config
+	before, _ := kvcache.ConfigFromParams(cfg.Params)
 	if err := cfg.Set(o.set); err != nil {
 		return fmt.Errorf("--set: %w", err)
 	}
@@ -96,11 +97,11 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.tokenizer != "" {
-		tokName = o.tokenizer
+		opened.Tokenizer = o.tokenizer
 	}
-	tokPath, err := locateTokenizer(o.dataDir, tokName, o.checkpoint)
+	tok, err := opened.LoadTokenizer(o.dataDir)
 	if err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
+		return err
 	}
 	backend, line, err := framework.NewBackend()
 	if err != nil {
@@ -112,14 +113,18 @@ func run(o options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := framework.WriteFileAtomic(o.save, w.Encode()); err != nil {
+		enc, err := w.Encode()
+		if err != nil {
+			return err
+		}
+		if err := framework.WriteFileAtomic(o.save, enc); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", o.save)
 	}
 	var gen llama.Decoder
 	var kv *llama.KVStepper
-	if kvCfg, ok := llama.KVConfig(cfg.Params); ok {
+	if kvCfg, ok := kvcache.ConfigFromParams(cfg.Params); ok {
 		q, err := cacheQuantizer(backend, store, cfg, kvCfg, before, o, stderr)
 		if err != nil {
 			return err
@@ -137,24 +142,31 @@ func run(o options, stdout, stderr io.Writer) error {
 		defer g.Finalize()
 		gen = g
 	}
-	tok, err := llama.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
+	prompt, err := tok.Encode(o.prompt, true, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("--prompt: %w", err)
 	}
-	prompt := tok.Encode(o.prompt, true, false)
 	start := time.Now()
 	fed := 0
 	for range o.samples {
 		gen.Reset()
 		fmt.Fprint(stdout, o.prompt)
 		prev := prompt[len(prompt)-1]
+		var pieceErr error
 		out, err := llama.Generate(gen, prompt, o.maxTokens, sampler, func(t int) {
-			stdout.Write(tok.Piece(prev, t))
+			p, err := tok.Piece(prev, t)
+			if err != nil && pieceErr == nil {
+				pieceErr = err
+			}
+			stdout.Write(p)
 			prev = t
 		})
 		fmt.Fprintln(stdout)
 		if err != nil {
 			return err
+		}
+		if pieceErr != nil {
+			return pieceErr
 		}
 		fed += len(prompt) + len(out)
 	}
@@ -168,91 +180,21 @@ func run(o options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// cacheQuantizer returns the cache quantizer of kvCfg: the checkpoint's calibrated one when
-// the run was calibrated for the same config (before), else one fitted on windows the model
-// samples itself.
+// cacheQuantizer returns the cache quantizer of kvCfg ([llama.CacheQuantizer]): with the
+// constants of kv_calibration_from, or the checkpoint's own when the run was calibrated for
+// the same config (before), else fitted on windows the model samples itself.
 func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.Config, kvCfg, before kvcache.Config, o options, stderr io.Writer) (*kvcache.Quantizer, error) {
-	if !kvCfg.NeedsCalibration() {
-		return kvcache.New(kvCfg, llama.KVShape(llama.ConfigFromParams(func(k string) int { return cfg.Params[k].(int) })))
-	}
-	if cfg.Params[llama.ParamKVCalibrationFrom].(string) != "" {
-		return llama.KVCalibrationFrom(cfg.Params)
-	}
-	if reflect.DeepEqual(before, kvCfg) {
-		return llama.LoadKV(store, cfg.Params, o.checkpoint)
-	}
-	if o.calibrationWindows < 1 {
-		return nil, fmt.Errorf("--calibration_windows %d must be ≥ 1", o.calibrationWindows)
-	}
-	start := time.Now()
-	windows, err := llama.SampleWindows(backend, store, o.calibrationWindows, cfg.Params[llama.ParamSeqLen].(int), o.seed)
-	if err != nil {
-		return nil, err
-	}
-	q, err := llama.FitKV(backend, store, kvCfg, windows, 8)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(stderr, "%s cache quantizer calibrated on %d sampled windows in %.1f s\n", kvCfg.Method, len(windows), time.Since(start).Seconds())
-	return q, nil
-}
-
-// locateTokenizer finds the tokenizer as a data file, else (llama2.c's habit) beside a .bin
-// checkpoint.
-func locateTokenizer(dataDir, name, checkpoint string) (string, error) {
-	path, err := framework.LocateData(dataDir, name)
-	if err == nil {
-		return path, nil
-	}
-	if st, statErr := os.Stat(checkpoint); statErr == nil && !st.IsDir() {
-		beside := filepath.Join(filepath.Dir(checkpoint), filepath.Base(name))
-		if _, statErr := os.Stat(beside); statErr == nil {
-			return beside, nil
-		}
-	}
-	return "", err
-}
-
-// loadModel reads a llama2.c checkpoint or a run directory into a store, with the config
-// whose hyperparameters go with it (a checkpoint's: llama's defaults and its architecture),
-// and names the tokenizer that goes with it.
-func loadModel(path string) (*model.Store, *framework.Config, string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if !st.IsDir() {
-		w, err := llama.ReadCheckpoint(path)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		store := model.NewStore()
-		if err := w.Load(store); err != nil {
-			return nil, nil, "", err
-		}
-		cfg := framework.DefaultConfig()
-		cfg.Model, cfg.Dataset = "llama", "text"
-		cfg.Params = map[string]any{}
-		for _, p := range llama.Params {
-			if v, ok := store.GetParam(p.Key); ok {
-				cfg.Params[p.Key] = v
+	return llama.CacheQuantizer(backend, store, kvCfg, llama.CacheCalibration{
+		From:   cfg.Params[kvcache.ParamKVCalibrationFrom].(string),
+		Stored: reflect.DeepEqual(before, kvCfg),
+		Source: o.checkpoint,
+		Batch:  8,
+		Out:    stderr,
+		Windows: func() ([][]int32, error) {
+			if o.calibrationWindows < 1 {
+				return nil, fmt.Errorf("--calibration_windows %d must be ≥ 1", o.calibrationWindows)
 			}
-		}
-		if err := cfg.Resolve(); err != nil {
-			return nil, nil, "", fmt.Errorf("%s: %w", path, err)
-		}
-		return store, &cfg, llama.Tok512File, nil
-	}
-	cfg, store, _, err := framework.LoadRun(path)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if cfg.Model != "llama" {
-		return nil, nil, "", fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
-	}
-	tokName, _ := cfg.Params["text_tokenizer"].(string)
-	if tokName == "" {
-		tokName = llama.Tok512File
-	}
-	return store, cfg, tokName, nil
+			return llama.SampleWindows(backend, store, o.calibrationWindows, cfg.Params[llama.ParamSeqLen].(int), o.seed)
+		},
+	})
 }

@@ -2,7 +2,9 @@
 // pure Go: a stream of per-token key and value vectors goes in, a packed stored form (codes,
 // scales, zero points, sparse outliers, full-precision tokens) is kept, and the dequantized
 // vectors come out for attention. models/llama drives it during generation and perplexity
-// evaluation; this package builds no graphs.
+// evaluation; this package builds no graphs. Its hyperparameters, the kv_* keys ([Params],
+// read by [ConfigFromParams]), are declared here so that any transformer of the zoo can
+// offer them.
 //
 // # Layout
 //
@@ -105,10 +107,10 @@ const (
 var Methods = []string{MethodFP32, MethodFP16, MethodKIVI, MethodKVQuant, MethodRotation, MethodVQ, MethodRVQ, MethodSimVQ}
 
 // Config holds a cache quantizer's hyperparameters. Each field's key (the kv_* hyperparameter
-// of models/llama) is given in its comment; errors name that key.
+// of [Params], read by [ConfigFromParams]) is given in its comment; errors name that key.
 type Config struct {
 	Method    string // kv_quant
-	KeyBits   int    // kv_key_bits (models/llama: kv_bits unless set): bits per key value
+	KeyBits   int    // kv_key_bits (ConfigFromParams: kv_bits unless set): bits per key value
 	ValueBits int    // kv_value_bits (kv_bits unless set)
 	// Group (kv_group) is the number of consecutive channels of a token that share a scale and
 	// zero point (per-token quantization: values, and keys when not per channel): a divisor of

@@ -34,8 +34,16 @@
 //     spread over their block, which shrinks the ranges the scales must cover.
 //
 // [Allocate] picks one stored form per layer under a total-bits budget (mixed precision,
-// an exact multiple-choice knapsack); [MSE], [RelativeError] and [WeightedError] measure the
-// error.
+// an exact multiple-choice knapsack; [AllocationChoice] prices one width of a layer);
+// [MSE], [RelativeError] and [WeightedError] measure the error. [LQLoRA] (Guo et al. 2024)
+// splits a weight into a quantized matrix and a low-rank product, the initialisation of
+// LQ-LoRA's adapters.
+//
+// # Keys
+//
+// The ptq_* hyperparameters ([Params]; [SpecFromParams], [ValidateParams]) are declared
+// here, as layers/vq declares its vq_* keys, so that any model of the zoo can offer
+// post-training quantization of its linear layers with the same keys.
 //
 // # Bit accounting
 //

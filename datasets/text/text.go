@@ -19,9 +19,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
-	"github.com/qzoo/qzoo/models/llama"
 )
 
 // DatasetName is the name the dataset is registered under.
@@ -35,9 +35,13 @@ const (
 	// ParamTokenizer is the llama2.c tokenizer file, relative to the data directory (or
 	// absolute). Default "weights/tok512.bin".
 	ParamTokenizer = "text_tokenizer"
-	// ParamVocabSize is the tokenizer's number of pieces. Default 512.
+	// ParamVocabSize is the tokenizer's number of pieces (the file does not store it).
+	// Default 512. A model that reads these windows has its own key for its vocabulary, which
+	// is the one home of the number: llama's Validate refuses a config where text_vocab_size
+	// and llama_vocab_size disagree, naming both.
 	ParamVocabSize = "text_vocab_size"
-	// ParamSeqLen is L, the target tokens per window. Default 256.
+	// ParamSeqLen is L, the target tokens per window: at most the model's context (llama's
+	// Validate checks it against llama_seq_len). Default 256.
 	ParamSeqLen = "text_seq_len"
 	// ParamValidation is the fraction of the tokens held out as the validation split. Default 0.05.
 	ParamValidation = "text_validation_fraction"
@@ -49,7 +53,7 @@ const (
 var Params = hparams.List{
 	{Key: ParamFile, Default: "text/tinyshakespeare.txt", Doc: "UTF-8 text file, relative to the data directory or absolute"},
 	{Key: ParamTokenizer, Default: "weights/tok512.bin", Doc: "llama2.c tokenizer file, relative to the data directory or absolute"},
-	{Key: ParamVocabSize, Default: 512, Domain: hparams.Range(260, 1<<18), Doc: "number of pieces of the tokenizer"},
+	{Key: ParamVocabSize, Default: 512, Domain: hparams.Range(llama2c.EOS+1, llama2c.MaxVocab), Doc: "number of pieces of the tokenizer (must equal the model's vocabulary, e.g. llama_vocab_size)"},
 	{Key: ParamSeqLen, Default: 256, Domain: hparams.Range(1, 1<<16), Doc: "L: target tokens per window (the input is BOS + the L−1 tokens before)"},
 	{Key: ParamValidation, Default: 0.05, Domain: hparams.Range(0.0, 0.5), Doc: "fraction of the tokens held out as the validation split (before the test split)"},
 	{Key: ParamTest, Default: 0.05, Domain: hparams.Range(0.0, 0.5), Doc: "fraction of the tokens held out at the end as the test split"},
@@ -71,7 +75,7 @@ func init() {
 
 // Splits is a tokenized text cut into its three parts.
 type Splits struct {
-	Tokenizer *llama.Tokenizer
+	Tokenizer *llama2c.Tokenizer
 	SeqLen    int
 	Parts     map[string][]int // "train", "validation", "test" → tokens
 	File      string
@@ -101,12 +105,9 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	}
 	tokPath, err := framework.LocateData(dataDir, get(ParamTokenizer).(string))
 	if err != nil {
-		return nil, err
-	}
-	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
-	tok, err := llama.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
+	tok, err := llama2c.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,10 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
-	toks := tok.Encode(string(raw), false, false)
+	toks, err := tok.Encode(string(raw), false, false)
+	if err != nil {
+		return nil, fmt.Errorf("text: %s: %w", textPath, err)
+	}
 	seq := get(ParamSeqLen).(int)
 	val, test := get(ParamValidation).(float64), get(ParamTest).(float64)
 	n := len(toks)
@@ -151,7 +155,7 @@ func (w *Windows) Batch(indices []int) (inputs, labels []*tensors.Tensor, err er
 		win := w.Tokens[i*w.L : (i+1)*w.L]
 		in[b] = make([]int32, w.L)
 		out[b] = make([]int32, w.L)
-		in[b][0] = llama.BOS
+		in[b][0] = llama2c.BOS
 		for j, t := range win {
 			out[b][j] = int32(t)
 			if j+1 < w.L {

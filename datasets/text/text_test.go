@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/models/llama"
 )
 
 var dataDir = filepath.Join("..", "..", "..", "shared", "data")
@@ -34,8 +34,8 @@ func TestSplitsAndWindows(t *testing.T) {
 		t.Errorf("split sizes train %d, validation %d, test %d of %d", len(tr), len(va), len(te), n)
 	}
 	// The test split is the end of the text.
-	if got := s.Tokenizer.Decode(te[len(te)-20:]); !strings.Contains("\n"+mustTail(t), got) {
-		t.Errorf("the test split does not end the text: %q", got)
+	if got, err := s.Tokenizer.Decode(te[len(te)-20:]); err != nil || !strings.Contains("\n"+mustTail(t), got) {
+		t.Errorf("the test split does not end the text: %q (%v)", got, err)
 	}
 	w := s.Windows(framework.SplitTest)
 	if w.Len() != len(te)/64 {
@@ -47,7 +47,7 @@ func TestSplitsAndWindows(t *testing.T) {
 	}
 	x, y := tensors.MustCopyFlatData[int32](in[0]), tensors.MustCopyFlatData[int32](lab[0])
 	for b, win := range []int{0, 2} {
-		if x[b*64] != llama.BOS {
+		if x[b*64] != llama2c.BOS {
 			t.Errorf("window %d starts with %d, not BOS", win, x[b*64])
 		}
 		for j := range 64 {

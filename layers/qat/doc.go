@@ -36,9 +36,10 @@
 // # Low-rank adaptation
 //
 // [LoRA] (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models",
-// arXiv:2106.09685) is the trainable low-rank correction of a frozen linear layer,
+// arXiv:2106.09685) is the trainable low-rank correction of a frozen linear layer's weight,
 //
-//	y = x·Wᵀ + (alpha/rank)·(x·Aᵀ)·Bᵀ,   A [rank, in] random, B [out, rank] zero at the start,
+//	W' = W + (alpha/rank)·B·A,   A [rank, in] ~ N(0, 1/in), B [out, rank] zero at the start,
 //
-// and [Merge] folds it into the weight, W' = W + (alpha/rank)·B·A, on the host.
+// built in the graph, so that fake quantization can follow it (QA-LoRA) and the merged
+// weight W' is what a trained adapter saves.
 package qat

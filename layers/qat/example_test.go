@@ -26,7 +26,7 @@ func Example() {
 	outputs, err := model.CallOnceN(backend, store, func(scope *model.Scope, w, x *graph.Node) []*graph.Node {
 		layer := scope.In("layer")
 		base := graph.Einsum("ni,oi->no", x, w)
-		adapted := graph.Add(base, qat.LoRA(layer, x, 1, 2, 4))
+		adapted := graph.Einsum("ni,oi->no", x, graph.Add(w, qat.LoRA(layer, x.Graph(), 1, 6, 2, 4)))
 		return []*graph.Node{
 			qat.FakeQuant(w, 3, 3, true),
 			qat.FakeQuant(w, 2, 3, false),

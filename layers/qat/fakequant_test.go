@@ -154,7 +154,7 @@ func TestPanics(t *testing.T) {
 		{"unsigned 0 bits", "LSQ bits must be in [1, 16]", func() { LSQ(scope, w, 0, 4, false) }},
 		{"integer weights", "LSQ needs a float weight", func() { LSQ(scope, graph.ConvertDType(w, dtypes.Int32), 4, 4, true) }},
 		{"integer activations", "LSQActivation needs float", func() { LSQActivation(scope, graph.ConvertDType(w, dtypes.Int32), 4) }},
-		{"rank 0", "LoRA outDim and rank must be ≥ 1", func() { LoRA(scope, w, 3, 0, 1) }},
+		{"rank 0", "LoRA out, in and rank must be ≥ 1", func() { LoRA(scope, g, 3, 8, 0, 1) }},
 	} {
 		if got := recoveredText(c.f); !strings.Contains(got, c.want) {
 			t.Errorf("%s: panic %q, want it to contain %q", c.name, got, c.want)

@@ -2,14 +2,13 @@ package llama
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/qat"
@@ -19,8 +18,9 @@ import (
 // every linear layer of the blocks (wq, wk, wv, wo, w1, w2, w3). The token embedding (also the
 // classifier) and the RMSNorm gains stay in float32.
 const (
-	// ParamLoRARank is r of LoRA (Hu et al. 2021): W ← W + (α/r)·B·A with A [r, in] random and
-	// B [out, r] zero at the start, the base W frozen. 0: no adapter. Default 0 (int).
+	// ParamLoRARank is r of LoRA (Hu et al. 2021; [qat.LoRA]): W ← W + (α/r)·B·A with A
+	// [r, in] random and B [out, r] zero at the start (variables lora_a, lora_b), the base W
+	// frozen. 0: no adapter. Default 0 (int).
 	ParamLoRARank = "lora_rank"
 	// ParamLoRAAlpha is α of LoRA. Default 16 (float).
 	ParamLoRAAlpha = "lora_alpha"
@@ -42,25 +42,24 @@ const (
 	// ParamQATActivationBits fake-quantizes every linear layer's input with LSQ at this many
 	// bits (0: off). Default 0 (int).
 	ParamQATActivationBits = "qat_activation_bits"
+	// ParamLQLoRAIterations initialises LoRA as LQ-LoRA does (Guo et al. 2024, Algorithm 1):
+	// alternately Q = quant(W − L₁L₂) and L₁L₂ = SVD_r(W − Q), at most this many rounds,
+	// stopping when ‖W − Q − L₁L₂‖ rises; needs ptq and lora_rank > 0. 0: off. Default 0.
+	ParamLQLoRAIterations = "lqlora_iterations"
 )
 
-// AdapterParams lists the adapter and QAT hyperparameters.
+// AdapterParams lists the adapter (LoRA, LQ-LoRA's initialisation) and QAT hyperparameters.
 var AdapterParams = hparams.List{
 	{Key: ParamLoRARank, Default: 0, Domain: hparams.Range(0, 4096), Doc: "LoRA rank r (0: no adapter); the base weights are then frozen"},
 	{Key: ParamLoRAAlpha, Default: 16.0, Domain: hparams.Positive(), Doc: "LoRA α: the adapter adds (α/r)·B·A"},
 	{Key: ParamLoRATargets, Default: "wq|wk|wv|wo|w1|w2|w3", Doc: "regexp of the linear layers that get adapters"},
 	{Key: ParamQAT, Default: "none", Domain: hparams.OneOf("none", "ste", "lsq"), Doc: "quantization-aware training of the weights: none, ste (round-to-nearest + straight-through) or lsq (learned step size)"},
 	{Key: ParamQATBits, Default: 4, Domain: hparams.Range(2, 8), Doc: "bits of the fake-quantized weights"},
-	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, maxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
+	{Key: ParamQATGroupSize, Default: 0, Domain: hparams.Range(0, llama2c.MaxDim), Doc: "input columns per scale under qat (0: one scale per output row)"},
 	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
+	{Key: ParamLQLoRAIterations, Default: 0, Domain: hparams.Range(0, 100), Doc: "LQ-LoRA initialisation rounds (needs ptq and lora_rank > 0; 0: off)"},
 	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
 }
-
-// Variable names of the adapters, under a linear layer's scope.
-const (
-	VarLoRAA = "lora_a" // [r, in]
-	VarLoRAB = "lora_b" // [out, r]
-)
 
 // adapters is the adapter and QAT configuration read from a scope's hyperparameters.
 type adapters struct {
@@ -124,7 +123,7 @@ func EffectiveWeight(scope *model.Scope, g *graph.Graph, out, in int) *graph.Nod
 	a := adaptersOf(scope)
 	w := scope.VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, out, in)).NodeValue(g)
 	if a.loraRank > 0 && a.loraTargets.MatchString(layerName(scope)) {
-		w = graph.Add(w, loraDelta(scope, g, out, in, a.loraRank, a.loraAlpha))
+		w = graph.Add(w, qat.LoRA(scope, g, out, in, a.loraRank, a.loraAlpha))
 	}
 	switch a.qat {
 	case "ste":
@@ -133,14 +132,4 @@ func EffectiveWeight(scope *model.Scope, g *graph.Graph, out, in int) *graph.Nod
 		w = qat.LSQ(scope.In("lsq"), w, a.qatBits, a.qatGroup, true)
 	}
 	return w
-}
-
-// loraDelta is (α/r)·B·A [out, in], with A [r, in] drawn from N(0, 1/in) and B [out, r] zero
-// at initialisation (Hu et al. 2021, §4.1), so training starts from the base model.
-func loraDelta(scope *model.Scope, g *graph.Graph, out, in, rank int, alpha float64) *graph.Node {
-	a := scope.WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(in)))).
-		VariableWithShape(VarLoRAA, shapes.Make(dtypes.Float32, rank, in)).NodeValue(g)
-	b := scope.WithInitializer(initializer.Zero).
-		VariableWithShape(VarLoRAB, shapes.Make(dtypes.Float32, out, rank)).NodeValue(g)
-	return graph.MulScalar(graph.MatMul(b, a), alpha/float64(rank))
 }

@@ -1,10 +1,12 @@
 package llama_test
 
 import (
-	"bytes"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +39,10 @@ func adaptedStore(t *testing.T, w *llama.Weights, params map[string]any) *model.
 // a trained one, merged and saved as a llama2.c file, gives back the adapted model's logits.
 func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
 	w, tok := stories260K(t)
-	toks := tok.Encode("The little bird sang a song", true, false)
+	toks, err := tok.Encode("The little bird sang a song", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := fullLogits(t, storeOf(t, w), toks)
 	const rank, alpha = 4, 8.0
 	store := adaptedStore(t, w, map[string]any{llama.ParamLoRARank: rank, llama.ParamLoRAAlpha: alpha})
@@ -47,7 +52,7 @@ func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
 	// "Train" the adapters: random B.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for v := range store.IterVariables() {
-		if v.Name() == llama.VarLoRAB {
+		if v.Name() == qat.LoRABVar {
 			vals := make([]float32, v.Shape().Size())
 			for i := range vals {
 				vals[i] = float32(rng.NormFloat64() * 0.05)
@@ -64,15 +69,31 @@ func TestLoRAStartsAtBaseAndMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The merged wq of block 1 is W + (α/r)·B·A, computed on the host.
-	a := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAA).MustValue())
-	b := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + llama.VarLoRAB).MustValue())
-	want := qat.Merge(w.Blocks[1].WQ, a, b, w.Dim, w.Dim, rank, alpha)
+	a := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + qat.LoRAAVar).MustValue())
+	b := tensors.MustCopyFlatData[float32](store.GetVariable("/block_01/wq/" + qat.LoRABVar).MustValue())
+	want := slices.Clone(w.Blocks[1].WQ)
+	for o := range w.Dim {
+		for i := range w.Dim {
+			var delta float64
+			for r := range rank {
+				delta += float64(b[o*rank+r]) * float64(a[r*w.Dim+i])
+			}
+			want[o*w.Dim+i] = float32(float64(want[o*w.Dim+i]) + alpha/rank*delta)
+		}
+	}
 	if d := maxDiff(merged.Blocks[1].WQ, want); d > 1e-6 {
 		t.Errorf("merged wq differs from W + (α/r)·B·A by %g", d)
 	}
 	// Saved and read back as a llama2.c checkpoint, the merged model computes the same logits.
-	encoded := merged.Encode()
-	back, err := llama.ParseCheckpoint(bytes.NewReader(encoded), int64(len(encoded)))
+	path := filepath.Join(t.TempDir(), "merged.bin")
+	encoded, err := merged.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, encoded, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := llama.ReadCheckpoint(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +202,7 @@ func TestLQLoRABeatsQuantizationAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := quant.MSE(W, q.Dequantize())
-	res, err := llama.LQLoRA(W, out, in, spec, nil, 8, 10)
+	res, err := quant.LQLoRA(W, out, in, spec, nil, 8, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +219,7 @@ func TestLQLoRABeatsQuantizationAlone(t *testing.T) {
 	if lq >= plain {
 		t.Errorf("LQ-LoRA MSE %.3g is not below quantization alone %.3g", lq, plain)
 	}
-	if _, err := llama.LQLoRA(W, out, in, spec, nil, 100, 2); err == nil {
+	if _, err := quant.LQLoRA(W, out, in, spec, nil, 100, 2); err == nil {
 		t.Error("rank 100 > min(out, in) accepted")
 	}
 }
@@ -213,6 +234,10 @@ func TestAdapterConfigErrors(t *testing.T) {
 		{`"qat": "int4"`, `key qat: "int4" is not one of none, ste, lsq`},
 		{`"qat_activation_bits": 1`, "1 bit"},
 		{`"lora_rank": -1`, "lora_rank"},
+		{`"text_vocab_size": 1000`, `keys "text_vocab_size" (1000) and "llama_vocab_size" (512) disagree`},
+		{`"llama_vocab_size": 1000`, `keys "text_vocab_size" (512) and "llama_vocab_size" (1000) disagree`},
+		{`"text_seq_len": 600`, `key "text_seq_len": windows of 600 tokens exceed the context "llama_seq_len"=512`},
+		{`"llama_seq_len": 128`, `windows of 256 tokens exceed the context "llama_seq_len"=128`},
 	} {
 		_, err := framework.ParseConfig([]byte(`{"model": "llama", "params": {` + c.params + `}}`))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 )
 
@@ -47,8 +48,8 @@ func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, erro
 	g := &Generator{Config: c, exec: exec}
 	g.Reset()
 	// Compile now, so that the first Step (and any timing of the decoding loop) does not pay
-	// for it: one step on BOS, then an empty cache again.
-	if _, err := g.Step(BOS); err != nil {
+	// for it: one step on llama2c.BOS, then an empty cache again.
+	if _, err := g.Step(llama2c.BOS); err != nil {
 		exec.Finalize()
 		return nil, err
 	}
@@ -73,13 +74,14 @@ func (g *Generator) Reset() {
 // Pos is the number of tokens fed so far.
 func (g *Generator) Pos() int { return g.pos }
 
-// ErrContextFull is returned by Step when the cache holds llama_seq_len positions.
+// ErrContextFull is wrapped by the error Step returns when the cache is full (it states the
+// tokens fed and the capacity): errors.Is(err, ErrContextFull).
 var ErrContextFull = errors.New("llama: context full")
 
 // Step feeds token at the next position and returns that position's logits [VocabSize].
 func (g *Generator) Step(token int) ([]float32, error) {
 	if g.pos >= g.Config.SeqLen {
-		return nil, ErrContextFull
+		return nil, fmt.Errorf("%w: %d tokens fed, the context %s=%d holds no more", ErrContextFull, g.pos, ParamSeqLen, g.Config.SeqLen)
 	}
 	if token < 0 || token >= g.Config.VocabSize {
 		return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", token, g.Config.VocabSize)
@@ -183,8 +185,8 @@ func (s *Sampler) Sample(logits []float32) int {
 	return order[len(order)-1]
 }
 
-// Generate feeds prompt (which should start with BOS) and then samples until maxTokens new
-// tokens, BOS (llama2.c's end of a story) or the end of the context; it returns the new
+// Generate feeds prompt (which should start with llama2c.BOS) and then samples until maxTokens new
+// tokens, llama2c.BOS (llama2.c's end of a story) or the end of the context; it returns the new
 // tokens. onToken, if set, sees each new token as it comes.
 func (g *Generator) Generate(prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
 	return Generate(g, prompt, maxTokens, s, onToken)
@@ -205,12 +207,12 @@ type Decoder interface {
 // Capacity is the context length: the positions the cache holds.
 func (g *Generator) Capacity() int { return g.Config.SeqLen }
 
-// Generate feeds prompt (which should start with BOS) to d and then samples until maxTokens
-// new tokens, BOS (llama2.c's end of a story) or the end of the context; it returns the new
+// Generate feeds prompt (which should start with llama2c.BOS) to d and then samples until maxTokens
+// new tokens, llama2c.BOS (llama2.c's end of a story) or the end of the context; it returns the new
 // tokens. onToken, if set, sees each new token as it comes.
 func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
 	if len(prompt) == 0 {
-		return nil, errors.New("llama: empty prompt (start it with BOS)")
+		return nil, errors.New("llama: empty prompt (start it with llama2c.BOS)")
 	}
 	var logits []float32
 	var err error
@@ -222,7 +224,7 @@ func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(i
 	var out []int
 	for len(out) < maxTokens {
 		next := s.Sample(logits)
-		if next == BOS {
+		if next == llama2c.BOS {
 			break
 		}
 		out = append(out, next)
@@ -240,28 +242,20 @@ func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(i
 }
 
 // SampleStories draws n stories from stories260K (found with framework.LocateData in
-// dataDir) at temperature 1 without top-p, seeded: each from BOS to the model's end of story
-// (BOS) or the end of the context, one per line. Quantizing the model and measuring its
+// dataDir) at temperature 1 without top-p, seeded: each from llama2c.BOS to the model's end of story
+// (llama2c.BOS) or the end of the context, one per line. Quantizing the model and measuring its
 // perplexity on these stories shows what quantization costs it on text it was trained for.
 func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) (string, error) {
 	wPath, err := framework.LocateData(dataDir, Stories260KFile)
 	if err != nil {
 		return "", err
 	}
-	tPath, err := framework.LocateData(dataDir, Tok512File)
+	m, err := Open(wPath)
 	if err != nil {
 		return "", err
 	}
-	w, err := ReadCheckpoint(wPath)
+	tok, err := m.LoadTokenizer(dataDir)
 	if err != nil {
-		return "", err
-	}
-	tok, err := LoadTokenizer(tPath, w.VocabSize)
-	if err != nil {
-		return "", err
-	}
-	store := model.NewStore()
-	if err := w.Load(store); err != nil {
 		return "", err
 	}
 	if backend == nil {
@@ -269,7 +263,7 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 			return "", err
 		}
 	}
-	gen, err := NewGenerator(backend, store)
+	gen, err := NewGenerator(backend, m.Store)
 	if err != nil {
 		return "", err
 	}
@@ -281,11 +275,15 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 	var b strings.Builder
 	for range n {
 		gen.Reset()
-		out, err := gen.Generate([]int{BOS}, w.SeqLen, sampler, nil)
+		out, err := gen.Generate([]int{llama2c.BOS}, gen.Config.SeqLen, sampler, nil)
 		if err != nil {
 			return "", err
 		}
-		b.WriteString(tok.Decode(append([]int{BOS}, out...)))
+		text, err := tok.Decode(append([]int{llama2c.BOS}, out...))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(text)
 		b.WriteByte('\n')
 	}
 	return b.String(), nil

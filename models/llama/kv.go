@@ -3,6 +3,7 @@ package llama
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -13,109 +14,12 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/kvcache"
 )
 
-// Hyperparameters of the key/value cache quantizer (package kvcache does the arithmetic).
-// With kv_quant other than "none", evaluation runs the model token by token through the
-// quantized cache (see [EvaluateKV]) and generation stores its cache quantized.
-const (
-	// ParamKVQuant is the cache quantizer: none (the model's own fp32 cache, evaluation by a
-	// full forward pass), fp32 (the same numbers through the host cache: the reference of
-	// every delta), fp16, kivi, kvquant, rotation, vq, rvq or simvq. Default "none".
-	ParamKVQuant = "kv_quant"
-	// ParamKVBits is the bits per key and value (1..8). Default 4.
-	ParamKVBits = "kv_bits"
-	// ParamKVKeyBits and ParamKVValueBits override kv_bits for keys or values (0: kv_bits).
-	ParamKVKeyBits   = "kv_key_bits"
-	ParamKVValueBits = "kv_value_bits"
-	// ParamKVGroup is the consecutive channels of a token sharing a scale (per-token
-	// quantization): a divisor of the head dimension, or a multiple of it dividing
-	// kv_heads·head_dim. Default 32.
-	ParamKVGroup = "kv_group"
-	// ParamKVKeyGroup is the consecutive tokens sharing a per-channel key scale (kivi).
-	// Default 32.
-	ParamKVKeyGroup = "kv_key_group"
-	// ParamKVResidual is the most recent tokens kept in fp16 (0: every token quantized; kivi
-	// aligns the window to its key groups, keeping 32–63 tokens at 32). Default 0.
-	ParamKVResidual = "kv_residual"
-	// KVQuant's steps (kvquant only; defaults on, as in the paper), for its ablation.
-	ParamKVKeyPerChannel = "kv_key_per_channel"
-	ParamKVPreRoPE       = "kv_pre_rope"
-	ParamKVNonUniform    = "kv_nonuniform"
-	ParamKVOutliers      = "kv_outliers"
-	ParamKVSink          = "kv_sink"
-	ParamKVQNorm         = "kv_qnorm"
-	// ParamKVCodebookBits caps vq/rvq/simvq codebooks at 2^bits entries. Default 8.
-	ParamKVCodebookBits = "kv_codebook_bits"
-	// ParamKVIterations is the k-means / Lloyd-Max / SimVQ fitting rounds (0: the method's
-	// default).
-	ParamKVIterations = "kv_iterations"
-	// ParamKVSeed seeds rotations and codebook initialisation. Default 1.
-	ParamKVSeed = "kv_seed"
-	// ParamKVCalibrationFrom is a run directory whose calibrated cache constants (kv_cache/,
-	// fitted for the same kv_* config) are used instead of calibrating. Default "".
-	ParamKVCalibrationFrom = "kv_calibration_from"
-	// ParamKVCalibration is the number of training batches whose keys, values and their
-	// Fisher information the calibrated quantizers are fitted on. Default 4.
-	ParamKVCalibration = "kv_calibration_batches"
-)
-
-// KVParams lists the cache quantizer's hyperparameters.
-var KVParams = hparams.List{
-	{Key: ParamKVQuant, Default: "none", Domain: hparams.OneOf(append([]string{"none"}, kvcache.Methods...)...), Doc: "key/value cache quantizer: none, " + strings.Join(kvcache.Methods, ", ")},
-	{Key: ParamKVBits, Default: 4, Domain: hparams.Range(1, 8), Doc: "bits per cached key and value"},
-	{Key: ParamKVKeyBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per key (0: kv_bits)"},
-	{Key: ParamKVValueBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "bits per value (0: kv_bits)"},
-	{Key: ParamKVGroup, Default: 32, Domain: hparams.Range(1, maxDim), Doc: "channels of a token per scale (divides head_dim, or a multiple of it dividing kv_heads·head_dim)"},
-	{Key: ParamKVKeyGroup, Default: 32, Domain: hparams.Range(1, maxSeqLen), Doc: "kivi: tokens per per-channel key scale"},
-	{Key: ParamKVResidual, Default: 0, Domain: hparams.Range(0, maxSeqLen), Doc: "most recent tokens kept in fp16 (0: all quantized; kivi: up to kv_residual+kv_key_group−1)"},
-	{Key: ParamKVKeyPerChannel, Default: true, Doc: "kvquant: keys scaled per channel (calibrated) rather than per token"},
-	{Key: ParamKVPreRoPE, Default: true, Doc: "kvquant: keys quantized before RoPE, rotated after dequantization"},
-	{Key: ParamKVNonUniform, Default: true, Doc: "kvquant: Fisher-weighted k-means datatype rather than a uniform grid"},
-	{Key: ParamKVOutliers, Default: 0.01, Domain: hparams.Range(0, 0.49), Doc: "kvquant: fraction of values kept sparse in fp16 (dense-and-sparse)"},
-	{Key: ParamKVSink, Default: 1, Domain: hparams.Range(0, maxSeqLen), Doc: "kvquant: first tokens kept in fp16 (attention sink)"},
-	{Key: ParamKVQNorm, Default: true, Doc: "kvquant: per-channel correction matching mean and std after quantization (Q-Norm)"},
-	{Key: ParamKVCodebookBits, Default: 8, Domain: hparams.Range(1, 12), Doc: "vq, rvq, simvq: at most 2^bits codewords per codebook"},
-	{Key: ParamKVIterations, Default: 0, Domain: hparams.Range(0, 1000), Doc: "fitting rounds of k-means, Lloyd-Max or SimVQ (0: method default)"},
-	{Key: ParamKVSeed, Default: 1, Domain: hparams.Range(0, math.MaxInt32), Doc: "seed of rotations and codebook initialisation"},
-	{Key: ParamKVCalibrationFrom, Default: "", Doc: "run directory whose calibrated cache constants to use instead of calibrating"},
-	{Key: ParamKVCalibration, Default: 4, Domain: hparams.Range(1, 1<<16), Doc: "training batches the cache quantizer is calibrated on"},
-}
-
-// KVConfig reads the cache quantizer's config from the kv_* hyperparameters; ok is false
-// when kv_quant is "none".
-func KVConfig(params map[string]any) (cfg kvcache.Config, ok bool) {
-	method := params[ParamKVQuant].(string)
-	if method == "none" {
-		return cfg, false
-	}
-	bits := params[ParamKVBits].(int)
-	cfg = kvcache.Config{Method: method, KeyBits: bits, ValueBits: bits,
-		Group: params[ParamKVGroup].(int), KeyGroup: params[ParamKVKeyGroup].(int),
-		CodebookBits: params[ParamKVCodebookBits].(int), Iterations: params[ParamKVIterations].(int),
-		Seed: int64(params[ParamKVSeed].(int))}
-	if b := params[ParamKVKeyBits].(int); b > 0 {
-		cfg.KeyBits = b
-	}
-	if b := params[ParamKVValueBits].(int); b > 0 {
-		cfg.ValueBits = b
-	}
-	cfg.Residual = params[ParamKVResidual].(int)
-	if method != kvcache.MethodKIVI && method != kvcache.MethodFP32 && method != kvcache.MethodFP16 {
-		cfg.PreRoPE = params[ParamKVPreRoPE].(bool)
-	}
-	switch method {
-	case kvcache.MethodKVQuant:
-		cfg.KeyPerChannel = params[ParamKVKeyPerChannel].(bool)
-		cfg.NonUniform = params[ParamKVNonUniform].(bool)
-		cfg.Outliers = params[ParamKVOutliers].(float64)
-		cfg.Sink = params[ParamKVSink].(int)
-		cfg.QNorm = params[ParamKVQNorm].(bool)
-	}
-	return cfg, true
-}
+// The model's key/value cache quantization: the kv_* keys and the quantizers are package
+// kvcache's; here the model computes what they are fitted on, stores their constants and
+// evaluates through them.
 
 // KVShape is the cache geometry of c, with the model's RoPE (interleaved pairs, θ_i =
 // 10000^(−2i/h), computed in float32 as the graph does) for pre-RoPE key quantizers.
@@ -139,7 +43,7 @@ func KVShape(c Config) kvcache.Shape {
 
 // validateKV checks the kv_* keys against the architecture (errors name the key).
 func validateKV(params map[string]any) error {
-	cfg, ok := KVConfig(params)
+	cfg, ok := kvcache.ConfigFromParams(params)
 	if !ok {
 		return nil
 	}
@@ -152,46 +56,106 @@ func validateKV(params map[string]any) error {
 const kvScope = "kv_cache"
 
 // CalibrateKV fits the cache quantizer on kv_calibration_batches training batches (their
-// keys before and after RoPE, values, and the Fisher information of each) and stores its
-// constants under kv_cache/ in the store. Methods that need no calibration store nothing.
+// keys before and after RoPE, values, and the Fisher information of each), or reads the
+// constants of the run kv_calibration_from names ([CacheQuantizer]), and stores its constants
+// under kv_cache/ in the store. Methods that need no calibration store nothing.
 func CalibrateKV(ctx *framework.EvalContext) error {
-	cfg, ok := KVConfig(ctx.Config.Params)
+	cfg, ok := kvcache.ConfigFromParams(ctx.Config.Params)
 	if !ok || !cfg.NeedsCalibration() {
 		return nil
 	}
-	if from := ctx.Config.Params[ParamKVCalibrationFrom].(string); from != "" {
-		q, err := KVCalibrationFrom(ctx.Config.Params)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(ctx.Out, "llama: %s cache constants read from %s\n", cfg.Method, from)
-		return SaveKV(ctx.Store, q)
-	}
-	var windows [][]int32
-	for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[ParamKVCalibration].(int)).Iter() {
-		if err != nil {
-			return err
-		}
-		dims := batch.Inputs[0].Shape().Dimensions
-		flat := tensors.MustCopyFlatData[int32](batch.Inputs[0])
-		_ = batch.Finalize()
-		for r := range dims[0] {
-			windows = append(windows, flat[r*dims[1]:(r+1)*dims[1]])
-		}
-	}
-	q, err := FitKV(ctx.Backend, ctx.Store, cfg, windows, ctx.Config.BatchSize)
+	q, err := CacheQuantizer(ctx.Backend, ctx.Store, cfg, CacheCalibration{
+		From:  ctx.Config.Params[kvcache.ParamKVCalibrationFrom].(string),
+		Batch: ctx.Config.BatchSize,
+		Out:   ctx.Out,
+		Windows: func() ([][]int32, error) {
+			var windows [][]int32
+			for batch, err := range ctx.CalibrationBatches(ctx.Config.Params[kvcache.ParamKVCalibration].(int)).Iter() {
+				if err != nil {
+					return nil, err
+				}
+				dims := batch.Inputs[0].Shape().Dimensions
+				flat := tensors.MustCopyFlatData[int32](batch.Inputs[0])
+				_ = batch.Finalize()
+				for r := range dims[0] {
+					windows = append(windows, flat[r*dims[1]:(r+1)*dims[1]])
+				}
+			}
+			return windows, nil
+		},
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(ctx.Out, "llama: %s cache quantizer fitted on %d windows (%d bytes of constants)\n", cfg.Method, len(windows), q.ConstantBytes())
 	return SaveKV(ctx.Store, q)
 }
 
-// FitKV fits cfg's cache quantizer on the keys and values the store's model computes for
+// CacheCalibration says where [CacheQuantizer] finds a calibrated quantizer's constants, in
+// this order, and what it fits one on when none is at hand.
+type CacheCalibration struct {
+	// From is a run directory whose kv_cache/ constants, calibrated for the same config, are
+	// used (the key kv_calibration_from); "" for none.
+	From string
+	// Stored uses the store's own kv_cache/ constants (a run calibrated for the same
+	// config); Source names the store in errors.
+	Stored bool
+	Source string
+	// Windows returns the token windows (equal lengths, each from position 0) to fit on,
+	// Batch at a time; it is called only when the quantizer is fitted.
+	Windows func() ([][]int32, error)
+	Batch   int
+	// Out, if set, is told where the constants came from.
+	Out io.Writer
+}
+
+// CacheQuantizer returns the cache quantizer of cfg for the model of store: built as is when
+// cfg needs no calibration, else with the constants of cal.From, else of the store itself
+// (cal.Stored), else fitted on cal.Windows. Errors name the key or the run the constants come
+// from.
+func CacheQuantizer(backend compute.Backend, store *model.Store, cfg kvcache.Config, cal CacheCalibration) (*kvcache.Quantizer, error) {
+	shape := KVShape(ConfigOfStore(store))
+	out := cal.Out
+	if out == nil {
+		out = io.Discard
+	}
+	switch {
+	case !cfg.NeedsCalibration():
+		return kvcache.New(cfg, shape)
+	case cal.From != "":
+		source := fmt.Sprintf("%s=%s", kvcache.ParamKVCalibrationFrom, cal.From)
+		_, from, _, err := framework.LoadRun(cal.From)
+		if err != nil {
+			return nil, fmt.Errorf("llama: %s: %w", source, err)
+		}
+		q, err := loadKV(from, cfg, shape, source)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "llama: %s cache constants read from %s\n", cfg.Method, cal.From)
+		return q, nil
+	case cal.Stored:
+		return loadKV(store, cfg, shape, cal.Source)
+	}
+	if cal.Windows == nil {
+		return nil, fmt.Errorf("llama: %s=%s needs calibration, and no windows were given to fit it on", kvcache.ParamKVQuant, cfg.Method)
+	}
+	windows, err := cal.Windows()
+	if err != nil {
+		return nil, err
+	}
+	q, err := fitKV(backend, store, cfg, windows, cal.Batch)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "llama: %s cache quantizer fitted on %d windows (%d bytes of constants)\n", cfg.Method, len(windows), q.ConstantBytes())
+	return q, nil
+}
+
+// fitKV fits cfg's cache quantizer on the keys and values the store's model computes for
 // windows (token sequences of equal length, each starting at position 0), batch at a time,
 // with the diagonal Fisher information of each activation: the squared gradient of its
 // sequence's summed negative log-likelihood of next tokens (the last token has no target).
-func FitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
+func fitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, windows [][]int32, batch int) (*kvcache.Quantizer, error) {
 	c := ConfigOfStore(store)
 	shape := KVShape(c)
 	if !cfg.NeedsCalibration() {
@@ -276,11 +240,15 @@ func SaveKV(store *model.Store, q *kvcache.Quantizer) error {
 // calibrated) read from the store's kv_cache/ variables; source names the store's origin in
 // errors. A missing, unexpected or misshapen constant is an error naming it.
 func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.Quantizer, error) {
-	cfg, ok := KVConfig(params)
+	cfg, ok := kvcache.ConfigFromParams(params)
 	if !ok {
-		return nil, fmt.Errorf("llama: %s is none", ParamKVQuant)
+		return nil, fmt.Errorf("llama: %s is none", kvcache.ParamKVQuant)
 	}
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	return loadKV(store, cfg, KVShape(ConfigFromParams(func(key string) int { return params[key].(int) })), source)
+}
+
+// loadKV is LoadKV for a config and shape.
+func loadKV(store *model.Store, cfg kvcache.Config, shape kvcache.Shape, source string) (*kvcache.Quantizer, error) {
 	prefix := "/" + kvScope + "/"
 	var consts []kvcache.Constant
 	for v := range store.IterVariables() {
@@ -295,9 +263,9 @@ func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.
 		consts = append(consts, kvcache.Constant{Name: name, Dims: t.Shape().Dimensions, Data: tensors.MustCopyFlatData[float32](t)})
 	}
 	if cfg.NeedsCalibration() && len(consts) == 0 {
-		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, ParamKVQuant, cfg.Method, source, kvScope)
+		return nil, fmt.Errorf("llama: %s: %s=%s needs calibration, but %s holds no %s/ constants (calibrate it in a fresh run, e.g. a configs/kv config)", source, kvcache.ParamKVQuant, cfg.Method, source, kvScope)
 	}
-	q, err := kvcache.Load(cfg, KVShape(c), consts)
+	q, err := kvcache.Load(cfg, shape, consts)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", source, err)
 	}
@@ -362,16 +330,4 @@ func evaluateKV(ctx *framework.EvalContext) (map[string]float64, error) {
 	m[MetricKVConstantBytes] = float64(q.ConstantBytes())
 	m[MetricKVWindowTokens] = float64(t)
 	return m, nil
-}
-
-// KVCalibrationFrom builds the cache quantizer of params with the constants of the run
-// directory kv_calibration_from names; errors name the key and the directory.
-func KVCalibrationFrom(params map[string]any) (*kvcache.Quantizer, error) {
-	from := params[ParamKVCalibrationFrom].(string)
-	source := fmt.Sprintf("%s=%s", ParamKVCalibrationFrom, from)
-	_, store, _, err := framework.LoadRun(from)
-	if err != nil {
-		return nil, fmt.Errorf("llama: %s: %w", source, err)
-	}
-	return LoadKV(store, params, source)
 }

@@ -1,11 +1,13 @@
 package llama_test
 
 import (
+	"errors"
 	"io"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 
 	"github.com/qzoo/qzoo/kvcache"
@@ -192,5 +194,25 @@ func TestKVStepperWorkingCopyFollowsTheStore(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestContextFullSaysTheLengths: a full cache is ErrContextFull with the tokens fed and the
+// capacity in the message.
+func TestContextFullSaysTheLengths(t *testing.T) {
+	w, _ := stories260K(t)
+	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodFP32}, llama.KVShape(w.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := llama.NewKVStepper(goBackend(t), storeOf(t, w), q, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Finalize()
+	stepLogits(t, s, []int{llama2c.BOS, 300, 301})
+	_, err = s.Step([]int32{302})
+	if !errors.Is(err, llama.ErrContextFull) || !strings.Contains(err.Error(), "3 tokens fed, the cache holds 3 (context llama_seq_len=512)") {
+		t.Errorf("fourth step into a cache of 3: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/kvcache"
 )
 
@@ -142,7 +143,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("llama: Step got %d tokens for a batch of %d", len(tokens), s.batch)
 	}
 	if s.pos >= s.cap {
-		return nil, ErrContextFull
+		return nil, fmt.Errorf("%w: %d tokens fed, the cache holds %d (context %s=%d)", ErrContextFull, s.pos, s.cap, ParamSeqLen, s.Config.SeqLen)
 	}
 	for _, t := range tokens {
 		if t < 0 || int(t) >= s.Config.VocabSize {
@@ -281,8 +282,8 @@ func KVPerplexity(s *KVStepper, inputs, targets []int32, n, t int) (KVResult, er
 	return r, nil
 }
 
-// SampleWindows draws n sequences of length tokens from the store's model, each from BOS at
-// temperature 1 (seeded), running on past the model's end of story (BOS) as llama2.c's
+// SampleWindows draws n sequences of length tokens from the store's model, each from llama2c.BOS at
+// temperature 1 (seeded), running on past the model's end of story (llama2c.BOS) as llama2.c's
 // training stream does: the model's own text, on which a cache quantizer can be calibrated
 // without data (as LLM-QAT's data-free calibration does for weights).
 func SampleWindows(backend compute.Backend, store *model.Store, n, length int, seed uint64) ([][]int32, error) {
@@ -303,7 +304,7 @@ func SampleWindows(backend compute.Backend, store *model.Store, n, length int, s
 	out := make([][]int32, n)
 	next := make([]int32, n)
 	for b := range next {
-		next[b] = BOS
+		next[b] = llama2c.BOS
 	}
 	v := c.VocabSize
 	for range length {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/internal/testbackend"
 
 	"github.com/gomlx/compute"
@@ -20,12 +21,16 @@ var dataDir = filepath.Join("..", "..", "..", "shared", "data")
 // goBackend is the pure-Go backend: the one every machine has.
 func goBackend(t testing.TB) compute.Backend { return testbackend.Go(t) }
 
-func stories260K(t testing.TB) (*llama.Weights, *llama.Tokenizer) {
-	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
+func stories260K(t testing.TB) (*llama.Weights, *llama2c.Tokenizer) {
+	m, err := llama.Open(filepath.Join(dataDir, "weights", "stories260K.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := llama.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	w, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.LoadTokenizer(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +57,12 @@ func TestGreedyMatchesLlama2c(t *testing.T) {
 	}
 	defer gen.Finalize()
 	greedy, _ := llama.NewSampler(0, 0, 1)
-	out, err := gen.Generate([]int{llama.BOS}, 200, greedy, nil)
+	out, err := gen.Generate([]int{llama2c.BOS}, 200, greedy, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tok.Decode(append([]int{llama.BOS}, out...)); got != expected {
-		t.Errorf("greedy generation\n got %q\nwant %q", got, expected)
+	if got, err := tok.Decode(append([]int{llama2c.BOS}, out...)); err != nil || got != expected {
+		t.Errorf("greedy generation\n got %q (%v)\nwant %q", got, err, expected)
 	}
 }
 
@@ -83,8 +88,11 @@ func fullLogits(t *testing.T, store *model.Store, tokens []int) []float32 {
 }
 
 // testTokens is BOS and a prompt, then a greedy continuation: 96 positions of real text.
-func testTokens(t *testing.T, w *llama.Weights, tok *llama.Tokenizer) []int {
-	toks := tok.Encode("Tom and his dog went to the river. The sun was hot", true, false)
+func testTokens(t *testing.T, w *llama.Weights, tok *llama2c.Tokenizer) []int {
+	toks, err := tok.Encode("Tom and his dog went to the river. The sun was hot", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ref := reference.New(w)
 	for len(toks) < 96 {
 		logits := ref.Forward(toks[ref.Len()])

@@ -1,8 +1,10 @@
 // Package llama is the Llama architecture of llama2.c (Touvron et al. 2023, "Llama 2"; Karpathy's
 // llama2.c) in GoMLX: RMSNorm, rotary position embeddings on interleaved pairs, grouped-query
-// attention, a SwiGLU feed-forward and a classifier tied to the token embedding. It reads and
-// writes llama2.c checkpoints (stories260K.bin) and tokenizers (tok512.bin), generates with a
-// key/value cache, and measures perplexity; registered with the framework as "llama".
+// attention, a SwiGLU feed-forward and a classifier tied to the token embedding (or stored
+// apart, as some llama2.c checkpoints do). It maps llama2.c checkpoints (stories260K.bin, read
+// and written by package formats/llama2c, which also holds the tokenizer) onto its variables,
+// generates with a key/value cache, and measures perplexity; registered with the framework as
+// "llama".
 //
 // One block, for activations x [B, T, d] (d = llama_dim, H = llama_heads query heads of size
 // h = d/H, H_kv = llama_kv_heads key/value heads):
@@ -15,7 +17,8 @@
 //
 // RoPE (Su et al. 2021, RoFormer eq. 34) rotates the adjacent pairs (2i, 2i+1) of each head at
 // position p by p·θ_i, θ_i = 10000^(−2i/h), as llama2.c does (not the half-split pairing of
-// Hugging Face's Llama). Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding.
+// Hugging Face's Llama). Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
+// the classifier a checkpoint stores apart from it.
 //
 // Weights keep llama2.c's (PyTorch's) [out, in] layout, so per-output-channel quantizers work on
 // rows, and every linear layer goes through [Linear], where adapters (LoRA) and fake
@@ -50,27 +53,35 @@ const (
 // Stories260K is the architecture of llama2.c's stories260K (the defaults of the llama_* keys).
 var Stories260K = Config{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true}
 
-// ConfigFromParams reads the architecture from the llama_* hyperparameters (the classifier is
-// always tied: llama2.c's untied checkpoints are read, but this package trains tied models).
+// ConfigFromParams reads the architecture from the llama_* hyperparameters, with the
+// classifier tied to the token embedding: a model has a classifier of its own only when its
+// weights come from a checkpoint that stores one apart ([ConfigOf] and [ConfigOfStore] see
+// its variable).
 func ConfigFromParams(get func(key string) int) Config {
 	return Config{Dim: get(ParamDim), HiddenDim: get(ParamHiddenDim), Layers: get(ParamLayers),
 		Heads: get(ParamHeads), KVHeads: get(ParamKVHeads), VocabSize: get(ParamVocabSize),
 		SeqLen: get(ParamSeqLen), Shared: true}
 }
 
-// ConfigOf reads the architecture from a scope's hyperparameters.
+// ConfigOf reads the architecture from a scope's hyperparameters; the classifier is
+// separate when the scope holds the variable classifier/weight.
 func ConfigOf(scope *model.Scope) Config {
-	return ConfigFromParams(func(key string) int { return intParam(scope, key) })
+	c := ConfigFromParams(func(key string) int { return intParam(scope, key) })
+	c.Shared = scope.At(VarClassifier).GetVariable(VarWeight) == nil
+	return c
 }
 
 // ConfigOfStore reads the architecture from a store's llama_* hyperparameters (zero where
-// one is missing; Config.Validate then says which).
+// one is missing; Config.Validate then says which); the classifier is separate when the
+// store holds the variable classifier/weight.
 func ConfigOfStore(store *model.Store) Config {
-	return ConfigFromParams(func(key string) int {
+	c := ConfigFromParams(func(key string) int {
 		v, _ := store.GetParam(key)
 		n, _ := v.(int)
 		return n
 	})
+	c.Shared = store.RootScope().At(VarClassifier).GetVariable(VarWeight) == nil
+	return c
 }
 
 func intParam(scope *model.Scope, key string) int {
@@ -87,12 +98,15 @@ const rmsEpsilon = 1e-5
 // Variable names: scope paths of the weights, so checkpoints, freezing regexps and quantizers
 // can name them. Block i lives under "block_%02d".
 const (
-	VarEmbedding = "embedding" // [VocabSize, Dim], also the classifier
-	VarNormFinal = "norm_final"
-	VarAttnNorm  = "attn_norm"
-	VarFFNNorm   = "ffn_norm"
-	VarWeight    = "weight" // a linear layer's [out, in] matrix, under scope <block>/<wq|wk|...>
-	blockScope   = "block_%02d"
+	VarEmbedding = "embedding" // [VocabSize, Dim], also the classifier when no VarClassifier
+	// VarClassifier holds the classifier [VocabSize, Dim] of a checkpoint that stores it apart
+	// from the embedding (llama2.c: negative vocab_size); absent, the classifier is tied.
+	VarClassifier = "classifier"
+	VarNormFinal  = "norm_final"
+	VarAttnNorm   = "attn_norm"
+	VarFFNNorm    = "ffn_norm"
+	VarWeight     = "weight" // a linear layer's [out, in] matrix, under scope <block>/<wq|wk|...>
+	blockScope    = "block_%02d"
 )
 
 // BlockScope is the scope of block i.
@@ -125,7 +139,11 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 		x = Block(BlockScope(scope, i), cfg, x, cos, sin, positions, layerCache)
 	}
 	x = norm.RMS(scope.In(VarNormFinal), x).Epsilon(rmsEpsilon).Done()
-	return graph.Einsum("btd,vd->btv", x, emb)
+	classifier := emb
+	if !cfg.Shared {
+		classifier = scope.In(VarClassifier).VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, cfg.VocabSize, cfg.Dim)).NodeValue(g)
+	}
+	return graph.Einsum("btd,vd->btv", x, classifier)
 }
 
 // Block is one transformer block over x [B, T, d] (see the package doc).

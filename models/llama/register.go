@@ -3,29 +3,30 @@ package llama
 import (
 	"fmt"
 	"math"
-	"os"
-	"regexp"
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/kvcache"
 	"github.com/qzoo/qzoo/layers/qat"
 	"github.com/qzoo/qzoo/quant"
 )
 
 // Params lists the architecture's hyperparameters (defaults: stories260K).
 var Params = hparams.List{
-	{Key: ParamDim, Default: Stories260K.Dim, Domain: hparams.Range(2, maxDim), Doc: "d: model width"},
-	{Key: ParamHiddenDim, Default: Stories260K.HiddenDim, Domain: hparams.Range(1, 8*maxDim), Doc: "SwiGLU hidden width"},
-	{Key: ParamLayers, Default: Stories260K.Layers, Domain: hparams.Range(1, maxLayers), Doc: "transformer blocks"},
-	{Key: ParamHeads, Default: Stories260K.Heads, Domain: hparams.Range(1, maxDim), Doc: "query heads (divides llama_dim)"},
-	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, maxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
-	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, maxVocab), Doc: "vocabulary size (the tokenizer's)"},
-	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, maxSeqLen), Doc: "context length"},
+	{Key: ParamDim, Default: Stories260K.Dim, Domain: hparams.Range(2, llama2c.MaxDim), Doc: "d: model width"},
+	{Key: ParamHiddenDim, Default: Stories260K.HiddenDim, Domain: hparams.Range(1, 8*llama2c.MaxDim), Doc: "SwiGLU hidden width"},
+	{Key: ParamLayers, Default: Stories260K.Layers, Domain: hparams.Range(1, llama2c.MaxLayers), Doc: "transformer blocks"},
+	{Key: ParamHeads, Default: Stories260K.Heads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "query heads (divides llama_dim)"},
+	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
+	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size: the embedding's rows (the text dataset's text_vocab_size must equal it)"},
+	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length (the text dataset's windows, text_seq_len, must fit it)"},
 }
 
 // Metrics of the language-model evaluation.
@@ -53,7 +54,7 @@ func init() {
 		Name:    "llama",
 		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",
 		Dataset: "text",
-		Params:  hparams.Merge(Params, AdapterParams, PTQParams, KVParams),
+		Params:  hparams.Merge(Params, AdapterParams, quant.Params, kvcache.Params),
 		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 			return framework.Outputs{Predictions: []*graph.Node{Forward(scope, inputs[0], nil, nil)}}
 		},
@@ -68,6 +69,9 @@ func init() {
 			if err := ConfigFromParams(func(key string) int { return params[key].(int) }).Validate(); err != nil {
 				return err
 			}
+			if err := validateText(params); err != nil {
+				return err
+			}
 			if err := validatePTQ(params); err != nil {
 				return err
 			}
@@ -76,35 +80,36 @@ func init() {
 	})
 }
 
+// validateText checks the model's keys against those of the text dataset, when the config
+// has them: llama_vocab_size is the vocabulary's one home (the embedding's rows), and
+// text_vocab_size, the pieces the dataset reads from its tokenizer file, must agree with it;
+// the windows of text_seq_len tokens must fit the context llama_seq_len.
+func validateText(params map[string]any) error {
+	if v, ok := params[text.ParamVocabSize].(int); ok && v != params[ParamVocabSize].(int) {
+		return fmt.Errorf("keys %q (%d) and %q (%d) disagree: the tokenizer's vocabulary is the model's (set both)",
+			text.ParamVocabSize, v, ParamVocabSize, params[ParamVocabSize])
+	}
+	if l, ok := params[text.ParamSeqLen].(int); ok && l > params[ParamSeqLen].(int) {
+		return fmt.Errorf("key %q: windows of %d tokens exceed the context %q=%d", text.ParamSeqLen, l, ParamSeqLen, params[ParamSeqLen])
+	}
+	return nil
+}
+
 // Pretrained fills the store from a llama2.c checkpoint, or from the latest checkpoint of a
 // llama run directory with its adapters merged and its fake quantization applied
 // ([EffectiveWeights]): e.g. post-training quantization of a fine-tuned model. The
 // architecture must match the llama_* keys.
 func Pretrained(store *model.Store, path string, params map[string]any) error {
-	var w *Weights
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		cfg, src, _, err := framework.LoadRun(path)
-		if err != nil {
-			return err
-		}
-		if cfg.Model != "llama" {
-			return fmt.Errorf("%s holds a %q run, not a llama", path, cfg.Model)
-		}
-		backend, err := framework.NewBackendFromSpec(framework.GoBackend)
-		if err != nil {
-			return err
-		}
-		if w, err = EffectiveWeights(backend, src); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	} else {
-		var err error
-		if w, err = ReadCheckpoint(path); err != nil {
-			return err
-		}
+	m, err := Open(path)
+	if err != nil {
+		return err
+	}
+	w, err := m.Weights()
+	if err != nil {
+		return err
 	}
 	if err := CheckParams(params, w.Config); err != nil {
-		return err
+		return fmt.Errorf("llama: %s: %w", path, err)
 	}
 	return w.Load(store)
 }
@@ -120,10 +125,10 @@ func Trainable(path string, params map[string]any) bool {
 	if params[ParamLoRARank].(int) == 0 {
 		// Training a post-training-quantized base would leave the quantization grid: a PTQ
 		// model trains only through adapters.
-		return params[ParamPTQ].(string) == "none"
+		return params[quant.ParamPTQ].(string) == "none"
 	}
 	name := path[strings.LastIndex(path, "/")+1:]
-	return name == VarLoRAA || name == VarLoRAB || name == qat.LSQStepVar || name == qat.LSQActivationStepVar
+	return name == qat.LoRAAVar || name == qat.LoRABVar || name == qat.LSQStepVar || name == qat.LSQActivationStepVar
 }
 
 // TokenNLL is the negative log-likelihood −log softmax(logits)[label] of each token: logits
@@ -145,7 +150,7 @@ func TokenNLL(logits, labels *graph.Node) *graph.Node {
 func Evaluate(ctx *framework.EvalContext) (map[string]float64, error) {
 	var metrics map[string]float64
 	var err error
-	if _, ok := KVConfig(ctx.Config.Params); ok {
+	if _, ok := kvcache.ConfigFromParams(ctx.Config.Params); ok {
 		metrics, err = evaluateKV(ctx)
 	} else {
 		metrics, err = evaluateForward(ctx)
@@ -206,87 +211,4 @@ func evaluateForward(ctx *framework.EvalContext) (map[string]float64, error) {
 		return nil, fmt.Errorf("llama: evaluation split %q holds no tokens", ctx.Split)
 	}
 	return nllMetrics(sum, count), nil
-}
-
-// Metrics of the model's size, reported with the perplexity.
-const (
-	MetricModelBits           = "model_bits"             // storage of the whole model, bits (see [Size])
-	MetricBitsPerParameter    = "bits_per_parameter"     // model_bits / the base model's parameters
-	MetricLinearBitsPerWeight = "linear_bits_per_weight" // storage of the blocks' linear layers per weight
-	MetricTrainableParams     = "trainable_params"       // parameters training updates
-)
-
-// ModelSize is the storage of a model as deployed.
-type ModelSize struct {
-	TotalBits       int64 // everything: LinearBits + 32 bits per other parameter (embedding, norms, adapters kept apart)
-	LinearBits      int64 // the blocks' linear weights as stored
-	LinearWeights   int64
-	BaseParams      int64 // parameters of the base model (the tied classifier once)
-	TrainableParams int64
-}
-
-// Size counts the bits of the model a store holds: the embedding (= classifier) and RMSNorm
-// gains at 32 bits; the blocks' linear weights at 32 bits, or as quantized by Calibrate
-// (codes, scales, zero points, lookup tables and outliers, from package quant), or, under
-// qat, in the format the fake quantizer stands for (b-bit codes with an fp16 scale, plus a
-// b-bit zero point when asymmetric, per group); LoRA adapters on a quantized base (QLoRA,
-// LQ-LoRA) at 32 bits, since merging them would undo the quantization, while adapters on a
-// float base or under qat are merged into the weights and cost nothing more. LSQ's step sizes
-// are the scales already counted. Trainable parameters follow [Trainable] and the freeze
-// regexp.
-func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
-	var s ModelSize
-	s.BaseParams = int64(c.NumParams())
-	s.LinearWeights = int64(c.LinearParams())
-	other := s.BaseParams - s.LinearWeights
-	ptq := params[ParamPTQ].(string) != "none"
-	switch {
-	case ptq:
-		v := store.RootScope().In("quantization").GetVariable(VarLinearBits)
-		if v == nil {
-			return s, fmt.Errorf("llama: %s=%s but the store holds no quantization/%s (not calibrated?)", ParamPTQ, params[ParamPTQ], VarLinearBits)
-		}
-		s.LinearBits = int64(tensors.ToScalar[float64](v.MustValue()))
-	case params[ParamQAT].(string) != "none":
-		spec := quant.Spec{Method: quant.MethodRTN, Bits: params[ParamQATBits].(int), GroupSize: params[ParamQATGroupSize].(int),
-			Symmetric: params[ParamQAT] == "lsq" || params[ParamQATSymmetric].(bool)}
-		for _, name := range LinearNames {
-			o, i := c.LinearShape(name)
-			q, err := quant.Quantize(make([]float32, o*i), o, i, spec, nil)
-			if err != nil {
-				return s, err
-			}
-			s.LinearBits += int64(c.Layers) * q.Bits()
-		}
-	default:
-		s.LinearBits = 32 * s.LinearWeights
-	}
-	s.TotalBits = s.LinearBits + 32*other
-	var freezeRe *regexp.Regexp
-	if freeze != "" {
-		var err error
-		if freezeRe, err = regexp.Compile(freeze); err != nil {
-			return s, fmt.Errorf("llama: freeze: %w", err)
-		}
-	}
-	for v := range store.IterVariables() {
-		name := v.Name()
-		size := int64(v.Shape().Size())
-		switch name {
-		case VarWeight, VarLoRAA, VarLoRAB, qat.LSQStepVar, qat.LSQActivationStepVar:
-		default:
-			continue
-		}
-		if (name == VarLoRAA || name == VarLoRAB) && ptq {
-			s.TotalBits += 32 * size
-		}
-		if name == qat.LSQActivationStepVar {
-			s.TotalBits += 32 * size
-		}
-		if Trainable(v.Path(), params) && (freezeRe == nil || !freezeRe.MatchString(v.Path())) {
-			s.TrainableParams += size
-		}
-	}
-	return s, nil
 }

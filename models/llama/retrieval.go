@@ -3,6 +3,8 @@ package llama
 import (
 	"fmt"
 	"strings"
+
+	"github.com/qzoo/qzoo/formats/llama2c"
 )
 
 // RetrievalNames are the protagonists of [RetrievalPrompt]: names stories260K writes, so
@@ -41,21 +43,31 @@ func RetrievalPrompt(name string, sentences int) string {
 // MaxRetrievalSentences is the longest filler [RetrievalPrompt] has.
 var MaxRetrievalSentences = len(retrievalFiller)
 
-// Retrieval runs the retrieval check on d: for each name, d is reset, fed BOS and
+// Retrieval runs the retrieval check on d: for each name, d is reset, fed llama2c.BOS and
 // RetrievalPrompt(name, sentences), and decodes greedily; a hit is a continuation whose first
 // word is the name. It returns the hits and the prompt tokens of the longest prompt.
-func Retrieval(d Decoder, tok *Tokenizer, names []string, sentences int) (hits, promptTokens int, err error) {
+func Retrieval(d Decoder, tok *llama2c.Tokenizer, names []string, sentences int) (hits, promptTokens int, err error) {
 	greedy, _ := NewSampler(0, 0, 1)
 	for _, name := range names {
 		d.Reset()
-		prompt := tok.Encode(RetrievalPrompt(name, sentences), true, false)
-		promptTokens = max(promptTokens, len(prompt))
-		want := len(tok.Encode(" "+name+" x", false, false)) // the name and a word after it
-		out, err := Generate(d, prompt, want, greedy, nil)
+		prompt, err := tok.Encode(RetrievalPrompt(name, sentences), true, false)
 		if err != nil {
 			return 0, 0, err
 		}
-		text := strings.TrimSpace(tok.Decode(out))
+		promptTokens = max(promptTokens, len(prompt))
+		answer, err := tok.Encode(" "+name+" x", false, false) // the name and a word after it
+		if err != nil {
+			return 0, 0, err
+		}
+		out, err := Generate(d, prompt, len(answer), greedy, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		text, err := tok.Decode(out)
+		if err != nil {
+			return 0, 0, err
+		}
+		text = strings.TrimSpace(text)
 		first := strings.FieldsFunc(text, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') })
 		if len(first) > 0 && first[0] == name {
 			hits++

@@ -18,7 +18,8 @@ func SetParams(store *model.Store, c Config) {
 		ParamHeads: c.Heads, ParamKVHeads: c.KVHeads, ParamVocabSize: c.VocabSize, ParamSeqLen: c.SeqLen})
 }
 
-// CheckParams returns an error naming the first llama_* hyperparameter that disagrees with c.
+// CheckParams returns an error naming the first llama_* hyperparameter that disagrees with c
+// (a separate classifier needs none: it is a variable of its own).
 func CheckParams(params map[string]any, c Config) error {
 	for _, kv := range []struct {
 		key  string
@@ -29,9 +30,6 @@ func CheckParams(params map[string]any, c Config) error {
 			return fmt.Errorf("key %q is %d but the checkpoint has %d", kv.key, got, kv.want)
 		}
 	}
-	if !c.Shared {
-		return fmt.Errorf("the checkpoint has a separate classifier; this model ties it to the token embedding")
-	}
 	return nil
 }
 
@@ -40,6 +38,9 @@ func CheckParams(params map[string]any, c Config) error {
 func (w *Weights) visit(fn func(scope []string, dims []int, values *[]float32)) {
 	c := w.Config
 	fn([]string{VarEmbedding}, []int{c.VocabSize, c.Dim}, &w.Embedding)
+	if !c.Shared {
+		fn([]string{VarClassifier}, []int{c.VocabSize, c.Dim}, &w.Classifier)
+	}
 	for i := range w.Blocks {
 		b := fmt.Sprintf(blockScope, i)
 		l := &w.Blocks[i]
@@ -61,12 +62,9 @@ func scopeAt(store *model.Store, path []string) *model.Scope {
 	return s
 }
 
-// Load writes w's tensors into the store's variables (creating them) and its architecture
-// into the hyperparameters.
+// Load writes w's tensors into the store's variables (creating them; a separate classifier
+// as classifier/weight) and its architecture into the hyperparameters.
 func (w *Weights) Load(store *model.Store) error {
-	if !w.Shared {
-		return fmt.Errorf("llama: a checkpoint with a separate classifier cannot be loaded into the tied model")
-	}
 	SetParams(store, w.Config)
 	var err error
 	w.visit(func(path []string, dims []int, values *[]float32) {
@@ -132,7 +130,6 @@ func shapeOf(dims []int) shapes.Shape { return shapes.Make(dtypes.Float32, dims.
 // directory). The architecture comes from the store's llama_* hyperparameters.
 func EffectiveWeights(backend compute.Backend, store *model.Store) (*Weights, error) {
 	c := ConfigOfStore(store)
-	c.Shared = true
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
 	}

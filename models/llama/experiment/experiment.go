@@ -26,6 +26,7 @@ import (
 	"github.com/qzoo/qzoo/framework/sweep"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/plots"
+	"github.com/qzoo/qzoo/quant"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
@@ -183,17 +184,17 @@ func runSweeps(o Options, set, text string) ([]Row, error) {
 		for _, p := range points {
 			method := strings.TrimSuffix(strings.TrimPrefix(name, "ptq_"), "_sweep")
 			fam := method
-			if p.Coords.Value(llama.ParamPTQGroupSize) == "32" {
+			if p.Coords.Value(quant.ParamPTQGroupSize) == "32" {
 				fam += " g32"
 			}
-			if p.Coords.Value(llama.ParamPTQDoubleQuant) == "true" {
+			if p.Coords.Value(quant.ParamPTQDoubleQuant) == "true" {
 				fam += " dq"
 			}
-			if p.Coords.Value(llama.ParamPTQHadamard) == "true" {
+			if p.Coords.Value(quant.ParamPTQHadamard) == "true" {
 				fam += " + Hadamard"
 			}
 			bits := 4
-			if b := p.Coords.Value(llama.ParamPTQBits); b != "" {
+			if b := p.Coords.Value(quant.ParamPTQBits); b != "" {
 				fmt.Sscan(b, &bits)
 			}
 			rows = append(rows, Row{Name: fmt.Sprintf("%s %s", name, p.Coords), Family: "PTQ " + fam, Text: text, Bits: bits, Metrics: p.Metrics})

@@ -25,7 +25,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/plots"
@@ -246,23 +246,15 @@ func ownStories(o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tPath, err := framework.LocateData(o.DataDir, llama.Tok512File)
+	m, err := llama.Open(wPath)
 	if err != nil {
 		return "", err
 	}
-	w, err := llama.ReadCheckpoint(wPath)
+	tok, err := m.LoadTokenizer(o.DataDir)
 	if err != nil {
 		return "", err
 	}
-	tok, err := llama.LoadTokenizer(tPath, w.VocabSize)
-	if err != nil {
-		return "", err
-	}
-	store := model.NewStore()
-	if err := w.Load(store); err != nil {
-		return "", err
-	}
-	windows, err := llama.SampleWindows(o.Backend, store, n, w.SeqLen, 1)
+	windows, err := llama.SampleWindows(o.Backend, m.Store, n, m.Config.Params[llama.ParamSeqLen].(int), 1)
 	if err != nil {
 		return "", err
 	}
@@ -270,9 +262,13 @@ func ownStories(o Options) (string, error) {
 	for _, win := range windows {
 		var story []int
 		for i, t := range win {
-			if t == llama.BOS && i > 0 {
+			if t == llama2c.BOS && i > 0 {
 				if len(story) > 1 {
-					b.WriteString(strings.ReplaceAll(tok.Decode(story), "\n", " "))
+					text, err := tok.Decode(story)
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(strings.ReplaceAll(text, "\n", " "))
 					b.WriteByte('\n')
 				}
 				story = story[:0]
@@ -317,23 +313,19 @@ func readBack(dir string, cfg *framework.Config) (map[string]float64, error) {
 // retrieval runs the retrieval check with the run's cache quantizer (constants from its
 // checkpoint) in a cache of the model's full context.
 func retrieval(o Options, dir string) (hits, promptTokens int, err error) {
-	cfg, store, _, err := framework.LoadRun(dir)
+	m, err := llama.Open(dir)
 	if err != nil {
 		return 0, 0, err
 	}
-	q, err := llama.LoadKV(store, cfg.Params, dir)
+	q, err := llama.LoadKV(m.Store, m.Config.Params, dir)
 	if err != nil {
 		return 0, 0, err
 	}
-	tokPath, err := framework.LocateData(o.DataDir, cfg.Params["text_tokenizer"].(string))
+	tok, err := m.LoadTokenizer(o.DataDir)
 	if err != nil {
 		return 0, 0, err
 	}
-	tok, err := llama.LoadTokenizer(tokPath, cfg.Params[llama.ParamVocabSize].(int))
-	if err != nil {
-		return 0, 0, err
-	}
-	s, err := llama.NewKVStepper(o.Backend, store, q, 1, cfg.Params[llama.ParamSeqLen].(int))
+	s, err := llama.NewKVStepper(o.Backend, m.Store, q, 1, m.Config.Params[llama.ParamSeqLen].(int))
 	if err != nil {
 		return 0, 0, err
 	}

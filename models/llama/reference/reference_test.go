@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/models/llama"
 )
 
@@ -15,16 +16,20 @@ var dataDir = filepath.Join("..", "..", "..", "..", "shared", "data")
 const expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she"
 
 func TestGreedyMatchesLlama2c(t *testing.T) {
-	w, err := llama.ReadCheckpoint(filepath.Join(dataDir, "weights", "stories260K.bin"))
+	opened, err := llama.Open(filepath.Join(dataDir, "weights", "stories260K.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := llama.LoadTokenizer(filepath.Join(dataDir, "weights", "tok512.bin"), w.VocabSize)
+	w, err := opened.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := opened.LoadTokenizer(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := New(w)
-	toks := []int{llama.BOS}
+	toks := []int{llama2c.BOS}
 	for len(toks) < 201 { // BOS, then one token per step
 		logits := m.Forward(toks[len(toks)-1])
 		next := 0
@@ -35,11 +40,19 @@ func TestGreedyMatchesLlama2c(t *testing.T) {
 		}
 		toks = append(toks, next)
 	}
-	if got := tok.Decode(toks); got != expected {
-		t.Errorf("greedy generation\n got %q\nwant %q", got, expected)
+	if got, err := tok.Decode(toks); err != nil || got != expected {
+		t.Errorf("greedy generation\n got %q (%v)\nwant %q", got, err, expected)
 	}
 	// The text re-encodes to the generated tokens.
-	if enc := tok.Encode(tok.Decode(toks[:40]), true, false); !slices.Equal(enc[1:], toks[1:len(enc)]) {
+	text, err := tok.Decode(toks[:40])
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := tok.Encode(text, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(enc[1:], toks[1:len(enc)]) {
 		t.Logf("re-encoding differs (allowed: BPE need not round-trip generated tokens): %v vs %v", enc, toks[:40])
 	}
 }

@@ -1,8 +1,9 @@
-package llama
+package llama2c
 
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,9 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-var sharedData = filepath.Join("..", "..", "..", "shared", "data")
-
 func tok512(t testing.TB) *Tokenizer {
+	t.Helper()
 	tok, err := LoadTokenizer(filepath.Join(sharedData, "weights", "tok512.bin"), 512)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,10 @@ func TestEncodeMatchesQuadraticRuleAndRoundTrips(t *testing.T) {
 	text := shakespeare(t)
 	samples := []string{"", " ", "Hello world", "naïve café — ☃ 𝄞", "a\n\nb  c\t", text[:3000], text[500000:502000]}
 	for _, s := range samples {
-		got := tok.Encode(s, true, true)
+		got, err := tok.Encode(s, true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var units []int
 		if s != "" {
 			units = append(units, tok.index[" "])
@@ -63,7 +66,7 @@ func TestEncodeMatchesQuadraticRuleAndRoundTrips(t *testing.T) {
 				units = append(units, id)
 			} else {
 				for _, b := range []byte(r[:n]) {
-					units = append(units, int(b)+byteFallback)
+					units = append(units, int(b)+3) // llama2.c's <0x00> is id 3
 				}
 			}
 			r = r[n:]
@@ -72,13 +75,58 @@ func TestEncodeMatchesQuadraticRuleAndRoundTrips(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("Encode(%.30q) = %v, quadratic rule gives %v", s, got, want)
 		}
-		if back := tok.Decode(got); back != s {
-			t.Errorf("Decode(Encode(%.30q)) = %.30q", s, back)
+		if back, err := tok.Decode(got); err != nil || back != s {
+			t.Errorf("Decode(Encode(%.30q)) = %.30q, %v", s, back, err)
 		}
 	}
-	// A known encoding: llama2.c's dummy prefix then merged pieces.
-	if got := tok.Decode(tok.Encode("Once upon a time", true, false)); got != "Once upon a time" {
-		t.Errorf("round trip: %q", got)
+}
+
+// TestDecodeOutsideVocabulary: an id outside the vocabulary is an error naming it, not a
+// silent drop.
+func TestDecodeOutsideVocabulary(t *testing.T) {
+	tok := tok512(t)
+	for _, id := range []int{512, -1} {
+		if text, err := tok.Decode([]int{BOS, 300, id, 301}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("token %d outside the vocabulary [0, 512) (at index 2)", id)) {
+			t.Errorf("Decode with token %d: %q, %v", id, text, err)
+		}
+		if _, err := tok.Piece(BOS, id); err == nil {
+			t.Errorf("Piece(%d) gave no error", id)
+		}
+	}
+}
+
+// TestSmallVocabularyWithoutBytePieces: a vocabulary of a few pieces and no <0xNN> byte
+// pieces loads; text it spells encodes and decodes; a character it cannot spell is an error
+// naming the character, not unrelated ids.
+func TestSmallVocabularyWithoutBytePieces(t *testing.T) {
+	pieces := []string{"<unk>", "<s>", "</s>", " ", "a", "b", "ab", " ab", "é"}
+	scores := []float32{0, 0, 0, 0, 0, 0, 1, 2, 0}
+	tok, err := ParseTokenizer(tokenizerFile(6, pieces, scores), len(pieces))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tok.Encode("abé", true, false)
+	if want := []int{BOS, 7, 8}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Encode(abé) = %v, %v; want %v", got, err, want)
+	}
+	if back, err := tok.Decode(got); err != nil || back != "abé" {
+		t.Errorf("Decode = %q, %v", back, err)
+	}
+	if got, err := tok.Encode("ab☃", false, false); err == nil || !strings.Contains(err.Error(), `character "☃" at byte 2 has no piece`) || !strings.Contains(err.Error(), "<0xE2>") {
+		t.Errorf("Encode(ab☃) = %v, %v; want an error naming ☃ and its first byte", got, err)
+	}
+	// Byte pieces anywhere in the vocabulary are found by their spelling, not by position.
+	withBytes := append(slices.Clone(pieces), "<0xE2>", "<0x98>", "<0x83>")
+	tok, err = ParseTokenizer(tokenizerFile(6, withBytes, make([]float32, len(withBytes))), len(withBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = tok.Encode("☃", false, false)
+	if want := []int{3, 9, 10, 11}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("Encode(☃) = %v, %v; want %v", got, err, want)
+	}
+	if back, err := tok.Decode(got); err != nil || back != " ☃" {
+		t.Errorf("Decode = %q, %v", back, err)
 	}
 }
 
@@ -119,6 +167,9 @@ func TestTokenizerBadInput(t *testing.T) {
 		{"wrong vocabulary", good, 1000, "cannot hold 1000 pieces"},
 		{"trailing bytes", append(slices.Clone(good), 1, 2, 3), 512, "3 bytes left"},
 		{"absurd vocabulary", good, 1 << 30, "vocabulary size"},
+		{"no special tokens", good, 2, "vocabulary size 2 out of range [3,"},
+		{"git lfs pointer", []byte("version https://git-lfs.github.com/spec/v1\noid sha256:037c\nsize 6174\n"), 512, "a Git LFS pointer"},
+		{"html page", []byte("<html><head><title>404</title></head></html>"), 512, "an HTML page"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "tok.bin")
@@ -146,7 +197,14 @@ func FuzzParseTokenizer(f *testing.F) {
 			return
 		}
 		// A tokenizer that parsed must encode and decode anything without panicking.
-		toks := tok.Encode("fuzz ☃ text", true, true)
-		tok.Decode(toks)
+		// A tokenizer that parsed encodes anything or says which character it cannot, and
+		// decodes what it encoded.
+		toks, err := tok.Encode("fuzz ☃ text", true, true)
+		if err != nil {
+			return
+		}
+		if _, err := tok.Decode(toks); err != nil {
+			t.Errorf("decoding its own encoding: %v", err)
+		}
 	})
 }

@@ -1,0 +1,110 @@
+package llama
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/llama2c"
+	"github.com/qzoo/qzoo/framework"
+)
+
+// Opened is a Llama opened by [Open] from a llama2.c checkpoint or a run directory.
+type Opened struct {
+	// Path is what was opened.
+	Path string
+	// Store holds the weights and the hyperparameters: a run's adapters, fake quantization
+	// and calibrated cache constants included, as the run computes with them.
+	Store *model.Store
+	// Config is the run's config; for a checkpoint file, llama's defaults on the text dataset
+	// with the file's architecture (text_vocab_size set to the file's vocabulary, and
+	// text_seq_len shortened to the file's context when that is shorter).
+	Config *framework.Config
+	// Tokenizer is the tokenizer data file that goes with it: the run's text_tokenizer, else
+	// llama2.c's tok512 ([Tok512File]). [Opened.LoadTokenizer] reads it; set it to use another.
+	Tokenizer string
+	weights   *Weights // a checkpoint file's weights as read
+}
+
+// Open opens a Llama from a llama2.c checkpoint file or from the latest checkpoint of a run
+// directory of the train command (whose model must be "llama"). Errors name the path.
+func Open(path string) (*Opened, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %w", err)
+	}
+	if st.IsDir() {
+		cfg, store, _, err := framework.LoadRun(path)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Model != "llama" {
+			return nil, fmt.Errorf("llama: %s holds a %q run, not a llama", path, cfg.Model)
+		}
+		tok, _ := cfg.Params[text.ParamTokenizer].(string)
+		if tok == "" {
+			tok = Tok512File
+		}
+		return &Opened{Path: path, Store: store, Config: cfg, Tokenizer: tok}, nil
+	}
+	w, err := ReadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	store := model.NewStore()
+	if err := w.Load(store); err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", path, err)
+	}
+	cfg := framework.DefaultConfig()
+	cfg.Model, cfg.Dataset = "llama", text.DatasetName
+	cfg.Params = map[string]any{text.ParamVocabSize: w.VocabSize}
+	for _, p := range Params {
+		if v, ok := store.GetParam(p.Key); ok {
+			cfg.Params[p.Key] = v
+		}
+	}
+	if p, ok := text.Params.Lookup(text.ParamSeqLen); ok && p.Default.(int) > w.SeqLen {
+		cfg.Params[text.ParamSeqLen] = w.SeqLen
+	}
+	if err := cfg.Resolve(); err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", path, err)
+	}
+	return &Opened{Path: path, Store: store, Config: &cfg, Tokenizer: Tok512File, weights: w}, nil
+}
+
+// Weights returns the weights the opened model computes with: a checkpoint file's as read;
+// a run's with its adapters merged and its fake quantization applied ([EffectiveWeights],
+// computed on the Go backend).
+func (m *Opened) Weights() (*Weights, error) {
+	if m.weights != nil {
+		return m.weights, nil
+	}
+	backend, err := framework.NewBackendFromSpec(framework.GoBackend)
+	if err != nil {
+		return nil, err
+	}
+	w, err := EffectiveWeights(backend, m.Store)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", m.Path, err)
+	}
+	return w, nil
+}
+
+// LoadTokenizer reads the tokenizer m.Tokenizer, found as a data file (framework.LocateData
+// in dataDir) or else, as llama2.c keeps it, beside a checkpoint file, with the model's
+// vocabulary size (llama_vocab_size).
+func (m *Opened) LoadTokenizer(dataDir string) (*llama2c.Tokenizer, error) {
+	path, err := framework.LocateData(dataDir, m.Tokenizer)
+	if err != nil {
+		beside := filepath.Join(filepath.Dir(m.Path), filepath.Base(m.Tokenizer))
+		if st, statErr := os.Stat(m.Path); statErr != nil || st.IsDir() {
+			return nil, fmt.Errorf("llama: tokenizer: %w", err)
+		} else if _, statErr := os.Stat(beside); statErr != nil {
+			return nil, fmt.Errorf("llama: tokenizer: %w", err)
+		}
+		path = beside
+	}
+	return llama2c.LoadTokenizer(path, m.Config.Params[ParamVocabSize].(int))
+}
