@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/internal/testdata"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -20,7 +22,7 @@ import (
 )
 
 // sharedDataDir holds stories260K, tok512 and Shakespeare (as in models/llama's tests).
-var sharedDataDir = filepath.Join("..", "..", "shared", "data")
+var sharedDataDir = testdata.Root()
 
 // llamaGreedyPrefix starts llama2.c's published greedy output of stories260K.
 const llamaGreedyPrefix = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/internal/testdata"
+
 	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
@@ -23,7 +25,7 @@ import (
 	"github.com/qzoo/qzoo/metrics"
 )
 
-const dataDir = "../../shared/data"
+var dataDir = testdata.Root()
 
 var ukFile = filepath.Join(dataDir, "era5", "era5-2mt-2019-03-uk.nc")
 

@@ -7,10 +7,13 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/internal/testdata"
 )
 
 // quantizedSamples quantizes small random matrices with every spec (odd shapes, so that
@@ -150,7 +153,7 @@ func FuzzUnmarshalQuantized(f *testing.F) {
 }
 
 // storiesPath is llama2.c's stories260K checkpoint, shared by the project's worktrees.
-const storiesPath = "../../shared/data/weights/stories260K.bin"
+var storiesPath = filepath.Join(testdata.Root(), "weights", "stories260K.bin")
 
 // readStoriesW2 reads layer 0's w2 ([64, 172]) from the stories260K checkpoint: after the
 // 7-int32 header come token embedding [512,64], rms_att [5,64], wq [5,64,64], wk and wv

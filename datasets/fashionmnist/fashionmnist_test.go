@@ -16,11 +16,12 @@ import (
 	"github.com/qzoo/qzoo/datasets/idx"
 )
 
-// requireSystemData skips the test when Debian's dataset-fashion-mnist package is absent.
+// requireSystemData fails the test when Debian's dataset-fashion-mnist package is absent
+// (scripts/install-deps.sh installs it): a test of real data never skips.
 func requireSystemData(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(SystemDir, trainImages.name+".gz")); err != nil {
-		t.Skipf("Fashion-MNIST not installed in %s (apt-get install dataset-fashion-mnist): %v", SystemDir, err)
+		t.Fatalf("Fashion-MNIST not installed in %s (run scripts/install-deps.sh, or apt-get install dataset-fashion-mnist): %v", SystemDir, err)
 	}
 }
 

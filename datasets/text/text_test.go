@@ -2,16 +2,17 @@ package text
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/internal/testdata"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 )
 
-var dataDir = filepath.Join("..", "..", "..", "shared", "data")
+var dataDir = testdata.Root()
 
 func params(extra map[string]any) map[string]any {
 	p := Params.Defaults()

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/internal/testdata"
 )
 
-var sharedData = filepath.Join("..", "..", "..", "shared", "data")
+var sharedData = testdata.Root()
 
 // stories260K is llama2.c's header of stories260K.bin.
 var stories260K = Header{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true}

@@ -13,10 +13,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qzoo/qzoo/internal/testdata"
 )
 
-// The shared data directory, relative to this package's directory.
-const sharedData = "../../../shared/data/era5/"
+// sharedData is the ERA5 folder of the data directory (internal/testdata: $QZOO_DATA_DIR, else
+// ../shared/data beside the repository).
+var sharedData = testdata.Root() + "/era5/"
 
 var (
 	ukFile      = sharedData + "era5-2mt-2019-03-uk.nc"
@@ -24,11 +27,11 @@ var (
 	surfaceFile = sharedData + "wam2layers/era5__ERA5_2022-08-31_sp.nc"
 )
 
-// needFile skips the test when the shared data is not there.
+// needFile fails the test when the shared data is not there: a test of real data never skips.
 func needFile(t testing.TB, path string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("data file not available: %v", err)
+		t.Fatalf("data file not available (see internal/testdata): %v", err)
 	}
 }
 

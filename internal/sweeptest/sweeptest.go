@@ -74,8 +74,9 @@ func (e *evaluator) Metrics() map[string]float64 {
 	return map[string]float64{"mse": e.sum / float64(e.n), "level": e.level}
 }
 
-// DataDir returns a directory holding Fashion-MNIST, or skips the test when there is none:
-// the tests train on the real data and must not download it.
+// DataDir returns a directory holding Fashion-MNIST, or fails the test when there is none
+// (scripts/install-deps.sh installs Debian's dataset-fashion-mnist): the tests train on the
+// real data, must not download it, and never skip for want of it.
 func DataDir(t testing.TB) string {
 	t.Helper()
 	var candidates []string
@@ -88,7 +89,7 @@ func DataDir(t testing.TB) string {
 			return dir
 		}
 	}
-	t.Skipf("Fashion-MNIST not found in %v: install Debian's dataset-fashion-mnist or set %s", candidates, fashionmnist.DataDirEnv)
+	t.Fatalf("Fashion-MNIST not found in %v: run scripts/install-deps.sh (Debian's dataset-fashion-mnist) or set %s", candidates, fashionmnist.DataDirEnv)
 	return ""
 }
 

@@ -18,18 +18,25 @@ import (
 // framework keeps the two equal, since framework's own tests import this package).
 const EnvVar = "QZOO_DATA_DIR"
 
+// Root returns the data directory's path without checking it, for package-level paths of test
+// files; a test that opens a file under it fails on its own when the file is missing (use
+// [File] or [Dir] where a missing file would otherwise skip something).
+func Root() string {
+	if dir := os.Getenv(EnvVar); dir != "" {
+		return dir
+	}
+	_, here, _, ok := runtime.Caller(0)
+	if !ok {
+		return filepath.Join("..", "..", "shared", "data") // unreachable: the runtime knows this file
+	}
+	// here is <repo>/internal/testdata/testdata.go.
+	return filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "data")
+}
+
 // Dir returns the data directory, failing t when it does not exist.
 func Dir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv(EnvVar)
-	if dir == "" {
-		_, here, _, ok := runtime.Caller(0)
-		if !ok {
-			t.Fatal("testdata: cannot locate the repository")
-		}
-		// here is <repo>/internal/testdata/testdata.go.
-		dir = filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "data")
-	}
+	dir := Root()
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		t.Fatalf("testdata: the data directory %s is missing (set $%s, or put the shared data beside the repository): %v", dir, EnvVar, err)
 	}

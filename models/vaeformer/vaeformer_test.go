@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/qzoo/qzoo/internal/testdata"
+
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -22,7 +24,7 @@ import (
 )
 
 // dataDir is the shared data directory, relative to this package.
-const dataDir = "../../../shared/data"
+var dataDir = testdata.Root()
 
 var ukFile = filepath.Join(dataDir, "era5", "era5-2mt-2019-03-uk.nc")
 
