@@ -20,6 +20,7 @@ import (
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/internal/registry"
 	"github.com/qzoo/qzoo/media"
 )
@@ -165,7 +166,7 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 	if err != nil {
 		return Report{}, err
 	}
-	if err := framework.WriteFileAtomic(out, b); err != nil {
+	if err := atomicfile.WriteFile(out, b); err != nil {
 		return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
 	}
 	return Report{Header: h, Sizes: sizes, Source: desc}, nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/internal/registry"
 )
 
@@ -94,16 +95,11 @@ func downloadDataFile(f DataFile, dest string) (err error) {
 	if resp.StatusCode != http.StatusOK {
 		return fail(fmt.Errorf("HTTP status %s", resp.Status))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".partial-*")
+	tmp, err := atomicfile.Create(dest)
 	if err != nil {
 		return fail(err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	limit := f.MaxBytes
 	if limit <= 0 {
 		limit = 1 << 30
@@ -119,10 +115,7 @@ func downloadDataFile(f DataFile, dest string) (err error) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
 		return fail(fmt.Errorf("checksum mismatch: SHA-256 %s, want %s", got, f.SHA256))
 	}
-	if err = tmp.Close(); err != nil {
-		return fail(err)
-	}
-	if err = os.Rename(tmp.Name(), dest); err != nil {
+	if err = tmp.Commit(); err != nil {
 		return fail(err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/checkpoint"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 // Files written in a run directory.
@@ -192,8 +193,8 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 		return nil, fmt.Errorf(`framework: key "steps": %s holds a checkpoint at step %d, beyond steps=%d: raise steps to continue the run, re-evaluate it with Evaluate, or use another directory (%s)`,
 			opts.Dir, latest.header.Step, cfg.Steps, filepath.Base(latest.path))
 	}
-	if err := WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), cfg.JSON()); err != nil {
-		return nil, err
+	if err := atomicfile.WriteFile(filepath.Join(opts.Dir, ConfigFile), cfg.JSON()); err != nil {
+		return nil, fmt.Errorf("framework: write %s: %w", filepath.Join(opts.Dir, ConfigFile), err)
 	}
 	if opts, err = opts.PrepareFor(cfg); err != nil {
 		return nil, err
@@ -755,5 +756,8 @@ func truncateMetricsLog(path string, step int64, periodicEval bool) error {
 		kept.Write(line)
 		kept.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, kept.Bytes())
+	if err := atomicfile.WriteFile(path, kept.Bytes()); err != nil {
+		return fmt.Errorf("framework: write %s: %w", path, err)
+	}
+	return nil
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/kvcache"
 	_ "github.com/qzoo/qzoo/models/all"
 	"github.com/qzoo/qzoo/models/llama"
@@ -117,8 +118,8 @@ func run(o options, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := framework.WriteFileAtomic(o.save, enc); err != nil {
-			return err
+		if err := atomicfile.WriteFile(o.save, enc); err != nil {
+			return fmt.Errorf("generate: write %s: %w", o.save, err)
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", o.save)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
-	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
@@ -214,7 +214,7 @@ func (f Figure) SVG() ([]byte, error) {
 }
 
 // Save writes the figure to path; the extension (.png or .svg) picks the format. The file is
-// written atomically (framework.WriteFileAtomic).
+// written atomically (internal/atomicfile).
 func (f Figure) Save(path string) error {
 	var data []byte
 	var err error
@@ -232,7 +232,10 @@ func (f Figure) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	return framework.WriteFileAtomic(path, data)
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return fmt.Errorf("plots: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // Show displays the figure inline when running in a GoNB notebook; elsewhere it saves it to

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 // Sides of a result.
@@ -279,7 +280,10 @@ func (r *Report) WriteJSON(path string) error {
 	if err != nil {
 		return fmt.Errorf("bench: encoding the %s report: %w", r.Benchmark, err)
 	}
-	return framework.WriteFileAtomic(path, append(js, '\n'))
+	if err := atomicfile.WriteFile(path, append(js, '\n')); err != nil {
+		return fmt.Errorf("bench: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // FindConfig resolves rel (a path relative to the repository root, e.g. "configs/kv") against

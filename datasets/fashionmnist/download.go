@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 // maxDownloadBytes bounds one downloaded file, and maxContentBytes its decompressed content;
@@ -82,16 +84,11 @@ func download(client *http.Client, url, dest, wantSHA256 string) (err error) {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("download %s: HTTP status %s", url, resp.Status)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".partial-*")
+	tmp, err := atomicfile.Create(dest)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", url, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	n, err := io.Copy(tmp, io.LimitReader(resp.Body, maxDownloadBytes+1))
 	if err != nil {
 		return fmt.Errorf("download %s: after %d bytes: %w", url, n, err)
@@ -99,7 +96,7 @@ func download(client *http.Client, url, dest, wantSHA256 string) (err error) {
 	if n > maxDownloadBytes {
 		return fmt.Errorf("download %s: larger than the limit of %d bytes", url, maxDownloadBytes)
 	}
-	if err = tmp.Close(); err != nil {
+	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("download %s: %w", url, err)
 	}
 	got, err := contentSHA256(tmp.Name())
@@ -109,7 +106,7 @@ func download(client *http.Client, url, dest, wantSHA256 string) (err error) {
 	if got != wantSHA256 {
 		return fmt.Errorf("download %s: checksum mismatch: content SHA-256 %s, want %s", url, got, wantSHA256)
 	}
-	if err = os.Rename(tmp.Name(), dest); err != nil {
+	if err = tmp.Commit(); err != nil {
 		return fmt.Errorf("download %s: %w", url, err)
 	}
 	return nil

@@ -231,7 +231,7 @@ func Parse(r io.Reader, size int64) (*Checkpoint, error) {
 }
 
 // Encode returns c in the legacy format that [Parse] and llama2.c's run.c read (write it
-// atomically, e.g. with framework.WriteFileAtomic). The tensors must be those of
+// atomically, e.g. with internal/atomicfile). The tensors must be those of
 // [Header.Layout], in its order and with its sizes; the error names the first that is not.
 func (c *Checkpoint) Encode() ([]byte, error) {
 	if err := c.Header.Validate(); err != nil {

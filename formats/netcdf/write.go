@@ -3,8 +3,6 @@ package netcdf
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/batchatco/go-native-netcdf/netcdf/api"
 	"github.com/batchatco/go-native-netcdf/netcdf/cdf"
 	"github.com/batchatco/go-native-netcdf/netcdf/util"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 // packingAttrs are the attributes Write derives from a variable's Packing rather than copies.
@@ -35,42 +34,10 @@ func Write(path string, f *File) (err error) {
 	if err := f.Check(); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fail(err)
-	}
-	tmpName := tmp.Name()
-	tmp.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(tmpName)
-		}
-	}()
-	if err := writeCDF(tmpName, f); err != nil {
-		return fail(err)
-	}
-	if err := syncFile(tmpName); err != nil { // On disk before it takes path's name.
-		return fail(err)
-	}
-	if err := os.Chmod(tmpName, 0o644); err != nil { // CreateTemp made it private.
-		return fail(err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
+	if err := atomicfile.WriteWith(path, func(tmp string) error { return writeCDF(tmp, f) }); err != nil {
 		return fail(err)
 	}
 	return nil
-}
-
-func syncFile(name string) error {
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // writeCDF writes f into the file name with the library's writer, turning its panics into

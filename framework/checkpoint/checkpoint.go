@@ -57,6 +57,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 const (
@@ -68,11 +69,10 @@ const (
 	// make it allocate gigabytes.
 	MaxHeaderLen = 64 << 20
 
-	prefixLen   = 16 // magic, version, header length
-	crcLen      = 4
-	maxRank     = 64            // far above any real tensor; bounds the work on a corrupt header
-	maxDim      = math.MaxInt32 // per axis
-	tempPattern = ".ckpt-*.tmp"
+	prefixLen = 16 // magic, version, header length
+	crcLen    = 4
+	maxRank   = 64            // far above any real tensor; bounds the work on a corrupt header
+	maxDim    = math.MaxInt32 // per axis
 )
 
 // ErrNoCheckpoint is returned (wrapped) by Latest when a directory holds no checkpoint or does
@@ -210,16 +210,11 @@ func save(dir string, step int64, store *model.Store, meta map[string]json.RawMe
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail("%w", err)
 	}
-	tmp, err := os.CreateTemp(dir, tempPattern)
+	tmp, err := atomicfile.Create(ckptPath)
 	if err != nil {
 		return fail("%w", err)
 	}
-	defer func() {
-		if err != nil { // Leave no temporary file behind; the previous checkpoints stay as they were.
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort() // on error, no temporary file stays behind and the previous checkpoints stay as they were
 	buf := bufio.NewWriterSize(tmp, 1<<20)
 	crc := crc32.New(castagnoli)
 	var w io.Writer = io.MultiWriter(buf, crc)
@@ -244,33 +239,13 @@ func save(dir string, step int64, store *model.Store, meta map[string]json.RawMe
 	if err := buf.Flush(); err != nil {
 		return fail("write: %w", err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fail("%w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail("%w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail("%w", err)
-	}
-	if err := os.Rename(tmp.Name(), ckptPath); err != nil {
-		return fail("%w", err)
-	}
-	if err := syncDir(dir); err != nil { // Makes the rename itself durable.
+	if err := tmp.Commit(); err != nil {
 		return fail("%w", err)
 	}
 	if err := os.Remove(filepath.Join(dir, legacyFileName(step))); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fail("remove the replaced checkpoint: %w", err)
 	}
 	return ckptPath, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }
 
 // requireLittleEndian guards the raw byte copies: tensors hold native-order bytes, the format

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/internal/sweeptest"
 )
 
@@ -298,7 +299,7 @@ func TestRunReusesOnlyTheSameConfig(t *testing.T) {
 	if err := edited.Set("log_every=2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := framework.WriteFileAtomic(cfgPath, edited.JSON()); err != nil {
+	if err := atomicfile.WriteFile(cfgPath, edited.JSON()); err != nil {
 		t.Fatal(err)
 	}
 	if err := framework.WriteEval(filepath.Join(first[1].Dir, framework.EvalFile), 1, first[1].Metrics); err != nil {

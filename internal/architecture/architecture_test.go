@@ -37,6 +37,7 @@ var layerOf = map[string]int{
 	"framework/checkpoint":  0,
 	"datasets/idx":          0,
 	"internal/registry":     0,
+	"internal/atomicfile":   0,
 	"internal/strictjson":   0,
 	"internal/testdata":     0,
 	"internal/readme":       0,

@@ -205,7 +205,7 @@ func (w *Weights) Checkpoint() *llama2c.Checkpoint {
 }
 
 // Encode returns w in the legacy llama2.c format that [ReadCheckpoint] and llama2.c's run.c
-// read (write it with framework.WriteFileAtomic); the error says which tensor has the wrong
+// read (write it with internal/atomicfile); the error says which tensor has the wrong
 // size.
 func (w *Weights) Encode() ([]byte, error) { return w.Checkpoint().Encode() }
 
