@@ -32,6 +32,7 @@ var layerOf = map[string]int{
 	"formats":               0,
 	"entropy":               0,
 	"quant":                 0,
+	"quant/scheme":          0,
 	"metrics":               0,
 	"framework/hparams":     0,
 	"framework/checkpoint":  0,
