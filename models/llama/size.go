@@ -48,7 +48,7 @@ func (s ModelSize) Parts() []scheme.Storage {
 // as quantized by Calibrate (codes, scales, zero points, lookup tables and outliers:
 // [quant.Spec.Storage] of every layer at the width Calibrate gave it, which must add up to
 // the stored quantization/linear_bits), or, under qat, in the format the fake quantizer
-// stands for ([QATSpec]'s storage: b-bit codes with an fp16 scale, plus a b-bit zero point
+// stands for ([qat.Settings.Storage] of [QATSettings]: b-bit codes with an fp16 scale, plus a b-bit zero point
 // when asymmetric, per group); LoRA adapters on a quantized base (QLoRA, LQ-LoRA) at 32
 // bits, since merging them would undo the quantization, while adapters on a float base or
 // under qat are merged into the weights and cost nothing more. LSQ's step sizes are the
@@ -75,13 +75,14 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 		}
 		s.Linear = linear
 	case params[ParamQAT].(string) != "none":
-		spec := QATSpec(params)
-		if err := spec.Validate(); err != nil {
-			return s, fmt.Errorf("llama: keys qat_*: %w", err)
-		}
+		settings := QATSettings(params)
 		for _, name := range LinearNames {
 			o, i := c.LinearShape(name)
-			s.Linear = s.Linear.Add(spec.Storage(o, i).Scale(int64(c.Layers)))
+			st, err := settings.Storage(o, i)
+			if err != nil {
+				return s, fmt.Errorf("llama: keys qat_*: %w", err)
+			}
+			s.Linear = s.Linear.Add(st.Scale(int64(c.Layers)))
 		}
 	default:
 		s.Linear = scheme.Unquantized(s.LinearWeights, 32)
@@ -116,11 +117,13 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 	return s, nil
 }
 
-// QATSpec is the stored format qat's fake quantizer stands for: rtn at qat_bits in groups
-// of qat_group_size, symmetric for lsq or with qat_symmetric.
-func QATSpec(params map[string]any) quant.Spec {
-	return quant.Spec{Method: quant.MethodRTN, Bits: params[ParamQATBits].(int), GroupSize: params[ParamQATGroupSize].(int),
-		Symmetric: params[ParamQAT] == "lsq" || params[ParamQATSymmetric].(bool)}
+// QATCommonKeys are the qat_* keys of the settings common to every quantizer family.
+var QATCommonKeys = scheme.Keys{Bits: ParamQATBits, Block: ParamQATGroupSize, Symmetric: ParamQATSymmetric}
+
+// QATSettings are the fake quantizer the qat_* keys of a resolved config describe.
+func QATSettings(params map[string]any) qat.Settings {
+	common := QATCommonKeys.Read(params)
+	return qat.Settings{Method: params[ParamQAT].(string), Bits: common.Bits, GroupSize: common.Block, Symmetric: common.Symmetric}
 }
 
 // ptqStorage is the storage of the linear weights Calibrate quantized: the sum of every

@@ -120,8 +120,8 @@ type Scheme struct {
 	// whole axis (a row, all of a token's channels) or, for PerTensor and PerVector, none.
 	Block int
 	Axis  Axis
-	// Symmetric is true for a grid centred on 0 with a scale only, false for an asymmetric
-	// one with a zero point (Int and Float formats only).
+	// Symmetric is true for an Int grid centred on 0 with a scale only, false for an
+	// asymmetric one with a zero point (float formats are symmetric by construction).
 	Symmetric bool
 	// Codebook is the entries of one stage's table (Lookup: 2^Bits levels per block;
 	// Codebook: K vectors); Stages the residual stages (0 or 1: one); Dim the values one code
@@ -133,6 +133,8 @@ type Scheme struct {
 //
 //	kind/method type bits [sym|asym] [K=codebook[×stages]] [d=dim] block
 //
+// (sym or asym for Int only)
+//
 // bits is "b4" (or "b9.966" for a non-integer rate); block is "g<N>/<axis>" for blocks of N
 // values along axis, or the axis alone for the whole axis. Examples: "weights/rtn int b4
 // asym g32/row", "weights/nf4 nf b4 g64/row", "cache/kivi int b2 asym g32/channel",
@@ -140,7 +142,7 @@ type Scheme struct {
 func (s Scheme) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s %s b%s", s.Kind, s.Method, s.Type, strconv.FormatFloat(s.Bits, 'g', 4, 64))
-	if s.Type.Format == Int || s.Type.Format == Float {
+	if s.Type.Format == Int {
 		if s.Symmetric {
 			b.WriteString(" sym")
 		} else {
@@ -166,3 +168,38 @@ func (s Scheme) String() string {
 
 // CodeBits is log₂ k, the bits of a code of a table of k entries (k ≥ 1).
 func CodeBits(k int) float64 { return math.Log2(float64(k)) }
+
+// BitsPerValue is the code bits per value, Bits/Dim (Bits for scalar codes): the number a
+// sweep over "bits" sets, before scales, tables and other side storage.
+func (s Scheme) BitsPerValue() float64 { return s.Bits / float64(max(s.Dim, 1)) }
+
+// Keys names the hyperparameters that hold a family's common settings, where its keys
+// mean what the vocabulary means: Bits the bits per code, Block the values sharing one set
+// of constants (0: the whole axis), Symmetric an Int grid without zero point. A family
+// without one of them leaves its name "". The config keys stay the families' own (ptq_bits,
+// qat_bits, kv_bits, ...); Keys reads them one way.
+type Keys struct {
+	Bits, Block, Symmetric string
+}
+
+// Common are the settings Keys names, read from a resolved config.
+type Common struct {
+	Bits, Block int
+	Symmetric   bool
+}
+
+// Read reads the settings k names from params (every named key present, of type int for
+// Bits and Block and bool for Symmetric, as a resolved config holds them).
+func (k Keys) Read(params map[string]any) Common {
+	var c Common
+	if k.Bits != "" {
+		c.Bits = params[k.Bits].(int)
+	}
+	if k.Block != "" {
+		c.Block = params[k.Block].(int)
+	}
+	if k.Symmetric != "" {
+		c.Symmetric = params[k.Symmetric].(bool)
+	}
+	return c
+}
