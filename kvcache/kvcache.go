@@ -36,10 +36,13 @@
 //
 // # Storage
 //
-// [Sequence.Bytes] counts the bytes a sequence's cache holds, from the stored arrays
-// themselves: packed codes, fp16 scales and zero points, sparse outliers (value and index),
-// full-precision (fp16) tokens. Constants shared by every sequence (calibrated ranges, lookup
-// tables, codebooks, channel means) are counted apart by [Quantizer.ConstantBytes]. Per token
+// [Sequence.Storage] counts what a sequence's cache holds, from the stored arrays themselves,
+// in the zoo's vocabulary (package quant/scheme, in bits): packed codes, fp16 scales and
+// zero points, sparse outliers (values, and indices with their counts), full-precision (fp16)
+// window and sink tokens; [Sequence.Bytes] is its total in bytes. Constants shared by every
+// sequence (calibrated ranges, lookup tables, codebooks, channel means) are counted apart by
+// [Quantizer.ConstantStorage] ([Quantizer.ConstantBytes]). [Config.Scheme] describes each
+// side's quantizer in the same vocabulary, and [CommonKeys] names kv_bits and kv_group. Per token
 // of one layer and side (W = KVHeads·HeadDim values, b bits, g = Group, G = KeyGroup):
 //
 //	method     stored per token (bytes)                            constants
