@@ -82,8 +82,8 @@ var Params = hparams.List{
 }
 
 // CommonKeys are the kv_* keys of the settings common to every quantizer family: kv_bits, and
-// kv_group, the block of channels of a token (KIVI's key block along tokens, kv_key_group,
-// and the per-side bits kv_key_bits and kv_value_bits are the cache's own).
+// kv_group, the block of channels of a token. kv_key_group (KIVI's key block along tokens)
+// and the per-side kv_key_bits and kv_value_bits are the cache's own.
 var CommonKeys = scheme.Keys{Bits: ParamKVBits, Block: ParamKVGroup}
 
 // ConfigFromParams reads the cache quantizer's config from the kv_* hyperparameters of a

@@ -46,19 +46,19 @@ func (s ModelSize) Parts() []scheme.Storage {
 // Size counts the bits of the model a store holds: the embedding, the classifier when stored
 // apart from it, and the RMSNorm gains at 32 bits; the blocks' linear weights at 32 bits, or
 // as quantized by Calibrate (codes, scales, zero points, lookup tables and outliers:
-// [quant.Spec.Storage] of every layer at the width Calibrate gave it, which must add up to
-// the stored quantization/linear_bits), or, under qat, in the format the fake quantizer
-// stands for ([qat.Settings.Storage] of [QATSettings]: b-bit codes with an fp16 scale, plus a b-bit zero point
-// when asymmetric, per group); LoRA adapters on a quantized base (QLoRA, LQ-LoRA) at 32
-// bits, since merging them would undo the quantization, while adapters on a float base or
-// under qat are merged into the weights and cost nothing more. LSQ's step sizes are the
-// scales already counted; its activation steps are counted at 32 bits. TotalBits is
-// [scheme.TotalBits] of the parts. Trainable parameters follow [Trainable] and the freeze
-// regexp.
+// [quant.Spec.Storage] of every layer at the width Calibrate gave it), or, under qat, in the
+// format the fake quantizer stands for ([qat.Settings.Storage] of [QATSettings]: b-bit codes
+// with an fp16 scale, plus a b-bit zero point when asymmetric, per group); LoRA adapters on a
+// quantized base (QLoRA, LQ-LoRA) at 32 bits, since merging them would undo the
+// quantization, while adapters on a float base or under qat are merged into the weights and
+// cost nothing more. LSQ's step sizes are the scales already counted; its activation steps
+// are counted at 32 bits. TotalBits is [scheme.TotalBits] of the parts. Trainable parameters
+// follow [Trainable] and the freeze regexp.
 //
-// A mixed-precision checkpoint written before Calibrate stored the widths of its layers
-// (quantization/linear_code_bits) cannot be broken down: its stored linear_bits are counted
-// as Codes.
+// The stored quantization/linear_bits stay the authority on the quantized layers' total:
+// when the layers' storages do not add up to it — a mixed-precision checkpoint written
+// before Calibrate recorded each layer's width (quantization/linear_code_bits) — the total is
+// counted as Codes, undivided.
 func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
 	c := ConfigFromParams(func(key string) int { return params[key].(int) })
 	c.Shared = ConfigOfStore(store).Shared
