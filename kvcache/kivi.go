@@ -1,6 +1,10 @@
 package kvcache
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/qzoo/qzoo/quant/scheme"
+)
 
 // KIVI (Liu et al. 2024, "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache",
 // arXiv 2402.02750): asymmetric min/max uniform quantization at b bits (KeyBits for keys,
@@ -150,16 +154,16 @@ func (s *kiviStream) read(j int, dst []float32) {
 	}
 }
 
-func (s *kiviStream) bytes() int {
-	n := 2 * len(s.recent)
+func (s *kiviStream) storage() scheme.Storage {
+	st := scheme.Storage{FullPrecision: 16 * float64(len(s.recent))}
 	for _, g := range s.groups {
-		n += g.bytes()
+		st = st.Add(g.storage())
 	}
 	for _, t := range s.tokens {
-		n += t.bytes()
+		st = st.Add(t.storage())
 	}
 	if s.tailN > 0 {
-		n += s.tail.bytes()
+		st = st.Add(s.tail.storage())
 	}
-	return n
+	return st
 }

@@ -36,10 +36,13 @@
 //
 // # Storage
 //
-// [Sequence.Bytes] counts the bytes a sequence's cache holds, from the stored arrays
-// themselves: packed codes, fp16 scales and zero points, sparse outliers (value and index),
-// full-precision (fp16) tokens. Constants shared by every sequence (calibrated ranges, lookup
-// tables, codebooks, channel means) are counted apart by [Quantizer.ConstantBytes]. Per token
+// [Sequence.Storage] counts what a sequence's cache holds, from the stored arrays themselves,
+// in the zoo's vocabulary (package quant/scheme, in bits): packed codes, fp16 scales and
+// zero points, sparse outliers (values, and indices with their counts), full-precision (fp16)
+// window and sink tokens; [Sequence.Bytes] is its total in bytes. Constants shared by every
+// sequence (calibrated ranges, lookup tables, codebooks, channel means) are counted apart by
+// [Quantizer.ConstantStorage] ([Quantizer.ConstantBytes]). [Config.Scheme] describes each
+// side's quantizer in the same vocabulary, and [CommonKeys] names kv_bits and kv_group. Per token
 // of one layer and side (W = KVHeads·HeadDim values, b bits, g = Group, G = KeyGroup):
 //
 //	method     stored per token (bytes)                            constants
@@ -59,10 +62,12 @@ package kvcache
 
 import (
 	"fmt"
-	"github.com/qzoo/qzoo/internal/registry"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/qzoo/qzoo/internal/registry"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Side is one of a layer's two streams.
@@ -178,8 +183,8 @@ type stream interface {
 	append(x []float32, pos int) (from int)
 	// read writes the dequantized vector [W] of token j < stored count into dst.
 	read(j int, dst []float32)
-	// bytes is the storage held now.
-	bytes() int
+	// storage is the storage held now, in bits (Values left to the [Sequence]).
+	storage() scheme.Storage
 }
 
 // method is a registered quantization method.
@@ -393,6 +398,11 @@ func Load(cfg Config, shape Shape, consts []Constant) (*Quantizer, error) {
 	return q, nil
 }
 
+// ConstantStorage is the constants shared by every sequence, as Shared bits.
+func (q *Quantizer) ConstantStorage() scheme.Storage {
+	return scheme.Storage{Shared: 8 * float64(q.ConstantBytes())}
+}
+
 // ConstantBytes is the storage of the constants shared by every sequence.
 func (q *Quantizer) ConstantBytes() int {
 	n := 0
@@ -466,7 +476,9 @@ func (s *residualStream) read(j int, dst []float32) {
 	readFloat16(s.recent[(j-s.n)*s.w:(j-s.n+1)*s.w], dst)
 }
 
-func (s *residualStream) bytes() int { return 2*len(s.recent) + s.inner.bytes() }
+func (s *residualStream) storage() scheme.Storage {
+	return s.inner.storage().Add(scheme.Storage{FullPrecision: 16 * float64(len(s.recent))})
+}
 
 // Len is the number of tokens stored in layer.
 func (s *Sequence) Len(layer int) int { return s.n[layer] }
@@ -500,26 +512,27 @@ func (s *Sequence) Read(layer, j int, k, v []float32) {
 	s.streams[layer][Values].read(j, v)
 }
 
-// Bytes is the storage the sequence's cache holds now (every layer, keys and values).
-func (s *Sequence) Bytes() int {
-	n := 0
-	for _, st := range s.streams {
-		n += st[Keys].bytes() + st[Values].bytes()
+// Storage is what the sequence's cache holds now (every layer, keys and values), in bits:
+// Codes, the packed codes (fp32 and fp16: the values themselves); Scales and ZeroPoints, the
+// fp16 scales and zero points or offsets; OutlierValues and OutlierIndices, kvquant's fp16
+// sparse values and their channel indices and per-token counts; FullPrecision, the fp16
+// window and attention-sink tokens. Values is the values stored (tokens · layers · 2 · W).
+// The constants shared by every sequence are [Quantizer.ConstantStorage].
+func (s *Sequence) Storage() scheme.Storage {
+	var st scheme.Storage
+	for l, streams := range s.streams {
+		st = st.Add(streams[Keys].storage()).Add(streams[Values].storage())
+		st.Values += int64(2 * s.n[l] * s.q.Shape.Width())
 	}
-	return n
+	return st
 }
 
-// BitsPerValue is 8·Bytes over the values stored (tokens · layers · 2 · W).
-func (s *Sequence) BitsPerValue() float64 {
-	vals := 0
-	for _, n := range s.n {
-		vals += 2 * n * s.q.Shape.Width()
-	}
-	if vals == 0 {
-		return 0
-	}
-	return 8 * float64(s.Bytes()) / float64(vals)
-}
+// Bytes is the storage the sequence's cache holds now, Storage's total in bytes (every term
+// is a whole number of bytes).
+func (s *Sequence) Bytes() int { return int(s.Storage().Total()) / 8 }
+
+// BitsPerValue is Storage's bits per value stored (0 before the first token).
+func (s *Sequence) BitsPerValue() float64 { return s.Storage().BitsPerValue() }
 
 // ----- fp32 and fp16 -----
 
@@ -605,7 +618,9 @@ func (s *floatStream) read(j int, dst []float32) {
 	}
 }
 
-func (s *floatStream) bytes() int { return 4*len(s.f32) + 2*len(s.f16) }
+func (s *floatStream) storage() scheme.Storage {
+	return scheme.Storage{Codes: 32*float64(len(s.f32)) + 16*float64(len(s.f16))}
+}
 
 // MaxSpan is the most tokens one [Sequence.Append] can change (the new token and the older
 // ones it re-quantizes): KIVI's flush of a group of KeyGroup tokens behind a Residual window

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // TestResidualWindow: with kv_residual R, a non-KIVI method holds exactly the last R tokens
@@ -46,11 +47,11 @@ func TestResidualWindow(t *testing.T) {
 	quantized := n - r
 	perToken := (w*3+7)/8 + 2*w/8 // rotation: codes and an fp16 RMS per group of 8
 	want := 2 * (quantized*perToken + r*2*w)
-	var got int
+	var got scheme.Storage
 	for _, st := range s.streams[0] {
-		got += st.bytes()
+		got = got.Add(st.storage())
 	}
-	if got != want {
-		t.Errorf("layer 0 holds %d bytes, want %d", got, want)
+	if got.Total() != 8*float64(want) || got.FullPrecision != 8*float64(2*r*2*w) {
+		t.Errorf("layer 0 holds %+v bits, want %d bytes of which %d in the fp16 window", got, want, 2*r*2*w)
 	}
 }

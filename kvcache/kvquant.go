@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // KVQuant (Hooper et al. 2024, "KVQuant: Towards 10 Million Context Length LLM Inference with
@@ -291,8 +292,16 @@ type kvquantToken struct {
 	sparse        []byte
 }
 
-func (t kvquantToken) bytes() int {
-	return len(t.codes) + 2*len(t.scale) + 2*len(t.offset) + len(t.sparse)
+// storage is t's storage; the sparse list's count and indices are OutlierIndices, its
+// fp16 values OutlierValues.
+func (c *kvquantCodec) storage(t kvquantToken) scheme.Storage {
+	st := codesStorage(t.codes, t.scale, t.offset)
+	if len(t.sparse) > 0 {
+		n := (len(t.sparse) - c.countBytes()) / (c.indexBytes() + 2)
+		st.OutlierValues = 16 * float64(n)
+		st.OutlierIndices = 8 * float64(c.countBytes()+n*c.indexBytes())
+	}
+	return st
 }
 
 // newToken returns a token whose scale and offset slices are allocated when per token.
@@ -424,10 +433,10 @@ func (s *kvquantStream) append(x []float32, pos int) int {
 
 func (s *kvquantStream) read(j int, dst []float32) { s.c.decode(&s.tokens[j], dst) }
 
-func (s *kvquantStream) bytes() int {
-	n := 0
+func (s *kvquantStream) storage() scheme.Storage {
+	var st scheme.Storage
 	for _, t := range s.tokens {
-		n += t.bytes()
+		st = st.Add(s.c.storage(t))
 	}
-	return n
+	return st
 }

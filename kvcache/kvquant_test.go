@@ -114,6 +114,12 @@ func TestKVQuantOutliers(t *testing.T) {
 	if got := s.Bytes(); got != want {
 		t.Errorf("%d bytes, want %d", got, want)
 	}
+	// The sparse lists split into fp16 values and 1-byte counts and channel indices.
+	st := s.Storage()
+	if st.OutlierValues != float64(16*(keys+values)) || st.OutlierIndices != float64(8*(2*tok.n+keys+values)) ||
+		st.Scales != float64(16*tok.n*w/group) || st.ZeroPoints != st.Scales || st.Codes != float64(8*2*tok.n*codes) {
+		t.Errorf("storage %+v: want outlier values %d, indices %d, scales and offsets %d bits each", st, 16*(keys+values), 8*(2*tok.n+keys+values), 16*tok.n*w/group)
+	}
 	c := q.codecs[0][Values].(*kvquantCodec)
 	v, k := make([]float32, w), make([]float32, w)
 	for j := range tok.n {

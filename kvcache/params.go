@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Bounds of the channel and token counts the keys accept: far above any model's.
@@ -80,6 +81,11 @@ var Params = hparams.List{
 	{Key: ParamKVCalibration, Default: 4, Domain: hparams.Range(1, 1<<16), Doc: "training batches the cache quantizer is calibrated on"},
 }
 
+// CommonKeys are the kv_* keys of the settings common to every quantizer family: kv_bits, and
+// kv_group, the block of channels of a token. kv_key_group (KIVI's key block along tokens)
+// and the per-side kv_key_bits and kv_value_bits are the cache's own.
+var CommonKeys = scheme.Keys{Bits: ParamKVBits, Block: ParamKVGroup}
+
 // ConfigFromParams reads the cache quantizer's config from the kv_* hyperparameters of a
 // resolved config (every key of [Params] present); ok is false when kv_quant is "none".
 func ConfigFromParams(params map[string]any) (cfg Config, ok bool) {
@@ -87,9 +93,9 @@ func ConfigFromParams(params map[string]any) (cfg Config, ok bool) {
 	if method == "none" {
 		return cfg, false
 	}
-	bits := params[ParamKVBits].(int)
-	cfg = Config{Method: method, KeyBits: bits, ValueBits: bits,
-		Group: params[ParamKVGroup].(int), KeyGroup: params[ParamKVKeyGroup].(int),
+	common := CommonKeys.Read(params)
+	cfg = Config{Method: method, KeyBits: common.Bits, ValueBits: common.Bits,
+		Group: common.Block, KeyGroup: params[ParamKVKeyGroup].(int),
 		CodebookBits: params[ParamKVCodebookBits].(int), Iterations: params[ParamKVIterations].(int),
 		Seed: int64(params[ParamKVSeed].(int))}
 	if b := params[ParamKVKeyBits].(int); b > 0 {

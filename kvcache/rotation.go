@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Rotation: a random orthogonal rotation per key/value head, then a Lloyd-Max scalar
@@ -214,10 +215,10 @@ func (s *rotationStream) read(j int, dst []float32) {
 	}
 }
 
-func (s *rotationStream) bytes() int {
-	n := 0
+func (s *rotationStream) storage() scheme.Storage {
+	var st scheme.Storage
 	for _, t := range s.tokens {
-		n += len(t.codes) + 2*len(t.scales)
+		st = st.Add(codesStorage(t.codes, t.scales, nil))
 	}
-	return n
+	return st
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Primitives shared by the scalar quantizers (kivi.go, kvquant.go, rotation.go): packed code
@@ -101,7 +102,12 @@ func (t tokenCodes) read(dst []float32, g, bits int) {
 	}
 }
 
-func (t tokenCodes) bytes() int { return len(t.codes) + 2*len(t.scale) + 2*len(t.zero) }
+func (t tokenCodes) storage() scheme.Storage { return codesStorage(t.codes, t.scale, t.zero) }
+
+// codesStorage is packed codes with fp16 scales and zero points.
+func codesStorage(codes []byte, scale, zero []uint16) scheme.Storage {
+	return scheme.Storage{Codes: 8 * float64(len(codes)), Scales: 16 * float64(len(scale)), ZeroPoints: 16 * float64(len(zero))}
+}
 
 // channelCodes is a group of tokens quantized per channel (KIVI's keys): asymmetric b-bit
 // codes [tokens, W] packed into one slice, one fp16 scale and zero point per channel over the
@@ -139,7 +145,7 @@ func (c channelCodes) read(t int, dst []float32, bits int) {
 	}
 }
 
-func (c channelCodes) bytes() int { return len(c.codes) + 2*len(c.scale) + 2*len(c.zero) }
+func (c channelCodes) storage() scheme.Storage { return codesStorage(c.codes, c.scale, c.zero) }
 
 // levelTable is a sorted table of 2^b reconstruction levels and the midpoints between
 // neighbours, which bound each level's cell.
@@ -255,4 +261,6 @@ func (s *sinkStream) read(j int, dst []float32) {
 	s.rest.read(j-s.sink, dst)
 }
 
-func (s *sinkStream) bytes() int { return 2*len(s.head) + s.rest.bytes() }
+func (s *sinkStream) storage() scheme.Storage {
+	return s.rest.storage().Add(scheme.Storage{FullPrecision: 16 * float64(len(s.head))})
+}

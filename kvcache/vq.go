@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -351,7 +352,9 @@ func (s *vqStream) read(j int, dst []float32) {
 	}
 }
 
-func (s *vqStream) bytes() int { return 2*len(s.sink) + len(s.packed) }
+func (s *vqStream) storage() scheme.Storage {
+	return scheme.Storage{Codes: 8 * float64(len(s.packed)), FullPrecision: 16 * float64(len(s.sink))}
+}
 
 // vqPack packs one token's codes, code i of width parts[i mod len(parts)].bits, into one
 // LSB-first bit stream with [quant.Pack]: directly when every width is the same and at most

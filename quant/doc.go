@@ -64,6 +64,12 @@
 //	outlier row end (CSR)         ⌈log₂(k+1)⌉ bits           rows                OutlierFraction > 0
 //	rotation seed                 int64, 64 bits             1                   Hadamard
 //
+// [Spec.Storage] (and [Quantized.Storage]) gives the same count term by term in the zoo's
+// vocabulary (package quant/scheme): codes; scales (rtn's fp16 scales, nf4's absmax and its
+// double quantization); zero points; tables (squeezellm); outlier values and indices (the
+// column and row-end widths); shared (the rotation seed). [Spec.Scheme] describes a spec in
+// the same vocabulary, and [CommonKeys] names its bits, block and symmetric keys.
+//
 // Not counted: the shape and spec that any stored tensor carries (the rest of the 41-byte
 // header), the 4-byte checksum, and each bit-packed stream's padding to a whole byte. For
 // stories260K's w2 [64, 172]: rtn-w4-g64-asym is 4 + 3·(16+4)/172 = 4.349 bits per weight,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // maxGroupSize bounds ptq_group_size: far above any layer's width.
@@ -57,11 +58,15 @@ var Params = hparams.List{
 // from.
 var AllocationBits = []int{2, 3, 4, 6, 8}
 
+// CommonKeys are the ptq_* keys of the settings common to every quantizer family.
+var CommonKeys = scheme.Keys{Bits: ParamPTQBits, Block: ParamPTQGroupSize, Symmetric: ParamPTQSymmetric}
+
 // SpecFromParams is the quantizer the ptq_* keys of a resolved config describe, at bits
 // (ignored by nf4, whose width is fixed).
 func SpecFromParams(params map[string]any, bits int) Spec {
-	s := Spec{Method: params[ParamPTQ].(string), Bits: bits, GroupSize: params[ParamPTQGroupSize].(int),
-		Symmetric: params[ParamPTQSymmetric].(bool), DoubleQuant: params[ParamPTQDoubleQuant].(bool),
+	common := CommonKeys.Read(params)
+	s := Spec{Method: params[ParamPTQ].(string), Bits: bits, GroupSize: common.Block,
+		Symmetric: common.Symmetric, DoubleQuant: params[ParamPTQDoubleQuant].(bool),
 		OutlierFraction: params[ParamPTQOutliers].(float64), Hadamard: params[ParamPTQHadamard].(bool), Seed: 1}
 	if s.Method == MethodNF4 {
 		s.Bits = 0

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Quantized is the stored form of a quantized rows×cols matrix: what [Quantized.Bits] counts
@@ -172,31 +174,53 @@ func (q *Quantized) Dequantize() []float32 {
 	return out
 }
 
-// Bits is the storage of the quantized matrix in bits, counting every stored number at its
-// stored width: Bits codes of each weight, then per method the fp16 scales and Bits-bit
-// zero points (rtn), the fp32 absmax constants or their 8-bit codes plus one fp32 scale per
-// 256 and one fp32 mean (nf4), the fp16 lookup tables (squeezellm), and for the outliers an
-// fp32 value and a ⌈log₂ cols⌉-bit column per outlier plus rows row ends of
-// ⌈log₂(outliers+1)⌉ bits, and the 64-bit seed of a Hadamard rotation. It leaves out the
+// Bits is the storage of the quantized matrix in bits: [Quantized.Storage]'s total.
+func (q *Quantized) Bits() int64 { return int64(q.Storage().Total()) }
+
+// Storage is the storage of the quantized matrix term by term ([Spec.Storage] of its shape:
+// [Quantize] and [UnmarshalQuantized] guarantee that its arrays have those lengths).
+func (q *Quantized) Storage() scheme.Storage { return q.spec.Storage(q.rows, q.cols) }
+
+// Storage is the storage of a rows×cols matrix quantized with the valid spec s, counting
+// every stored number at its stored width (the package documentation's table), in the
+// terms of [scheme.Storage]: Codes, Bits bits per weight; Scales, the fp16 scales (rtn) or
+// the fp32 absmax constants, or their 8-bit codes plus one fp32 scale per 256 and one fp32
+// mean (nf4 double quantization); ZeroPoints, rtn's Bits-bit zero points; Tables,
+// squeezellm's fp16 lookup tables; OutlierValues, an fp32 value per outlier, and
+// OutlierIndices, a ⌈log₂ cols⌉-bit column per outlier plus rows row ends of
+// ⌈log₂(outliers+1)⌉ bits; Shared, the 64-bit seed of a Hadamard rotation. It leaves out the
 // rest of MarshalBinary's 41-byte header (the shape and spec any stored tensor carries), its
-// checksum, and the padding of each bit-packed stream to a whole byte.
-func (q *Quantized) Bits() int64 {
-	b := int64(q.rows) * int64(q.cols) * int64(q.spec.Bits)
-	b += int64(len(q.scales)) * scaleBits
-	b += int64(len(q.zeros)) * int64(q.spec.Bits)
-	b += int64(len(q.absmax)) * absmaxBits
-	if q.spec.DoubleQuant {
-		b += int64(len(q.absmaxCodes))*absmaxCodeBits + int64(len(q.absmaxScale)+1)*absmaxScaleBits
+// checksum, and the padding of each bit-packed stream to a whole byte. The storage does not
+// depend on the weights: it needs no quantization (QAT reports its format's size with it).
+func (s Spec) Storage(rows, cols int) scheme.Storage {
+	s = s.withDefaults()
+	n := int64(rows) * int64(cols)
+	groups := int64(newLayout(rows, cols, s.GroupSize).groups())
+	st := scheme.Storage{Values: n, Codes: float64(n * int64(s.Bits))}
+	switch s.Method {
+	case MethodRTN:
+		st.Scales = float64(groups * scaleBits)
+		if !s.Symmetric {
+			st.ZeroPoints = float64(groups * int64(s.Bits))
+		}
+	case MethodNF4:
+		if s.DoubleQuant {
+			blocks := (groups + DoubleQuantBlock - 1) / DoubleQuantBlock
+			st.Scales = float64(groups*absmaxCodeBits + (blocks+1)*absmaxScaleBits)
+		} else {
+			st.Scales = float64(groups * absmaxBits)
+		}
+	case MethodSqueezeLLM:
+		st.Tables = float64(groups << s.Bits * lutEntryBits)
 	}
-	b += int64(len(q.lut)) * lutEntryBits
-	if nnz := len(q.outliers.values); nnz > 0 {
-		b += int64(nnz) * int64(outlierBits+bitsFor(q.cols))
-		b += int64(len(q.outliers.rowEnds)) * int64(bitsFor(nnz+1))
+	if nnz := outlierCount(s.OutlierFraction, int(n)); nnz > 0 {
+		st.OutlierValues = float64(int64(nnz) * outlierBits)
+		st.OutlierIndices = float64(int64(nnz)*int64(bitsFor(cols)) + int64(rows)*int64(bitsFor(nnz+1)))
 	}
-	if q.spec.Hadamard {
-		b += seedBits
+	if s.Hadamard {
+		st.Shared = seedBits
 	}
-	return b
+	return st
 }
 
 // BitsPerParam is Bits()/(rows·cols).

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Method names accepted in [Spec.Method].
@@ -132,4 +134,24 @@ func (s Spec) String() string {
 		}
 	}
 	return b.String()
+}
+
+// Scheme describes the spec in the zoo's quantizer vocabulary: weights quantized by Method
+// with Bits-bit codes (nf4: 4) per weight, blocks of GroupSize input columns along a row (0:
+// the whole row); rtn an int grid, symmetric or not; nf4 the normal-float grid; squeezellm a
+// lookup table of 2^Bits fp16 levels per block. Double quantization, dense-and-sparse
+// outliers and the Hadamard rotation are not fields of the vocabulary: [Spec.String] names
+// them and [Spec.Storage] counts what they store.
+func (s Spec) Scheme() scheme.Scheme {
+	s = s.withDefaults()
+	sc := scheme.Scheme{Kind: scheme.Weights, Method: s.Method, Bits: float64(s.Bits), Block: s.GroupSize, Axis: scheme.PerRow}
+	switch s.Method {
+	case MethodRTN:
+		sc.Type, sc.Symmetric = scheme.Integer, s.Symmetric
+	case MethodNF4:
+		sc.Type = scheme.NF
+	case MethodSqueezeLLM:
+		sc.Type, sc.Codebook = scheme.LUT, 1<<s.Bits
+	}
+	return sc
 }

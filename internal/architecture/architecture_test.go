@@ -4,8 +4,9 @@
 // The layers, bottom to top:
 //
 //  0. formats and foundations — file formats (llama2.c, netCDF, .qzc), the entropy coder,
-//     host-side weight quantizers, metrics, hyperparameter declarations, the checkpoint format,
-//     the registry type and the strict JSON decoder: nothing of the framework or of a model.
+//     host-side weight quantizers and the quantizer vocabulary (quant/scheme), metrics,
+//     hyperparameter declarations, the checkpoint format, the registry type and the strict
+//     JSON decoder: nothing of the framework or of a model.
 //  1. the framework and what builds on it alone — framework (the one run function), plots,
 //     the graph layers, the cache quantizers, the media signal type.
 //  2. data and media — datasets, media front ends, the compressor registry, the codec peers.
@@ -32,6 +33,7 @@ var layerOf = map[string]int{
 	"formats":               0,
 	"entropy":               0,
 	"quant":                 0,
+	"quant/scheme":          0,
 	"metrics":               0,
 	"framework/hparams":     0,
 	"framework/checkpoint":  0,

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // seededStore returns a store with a fixed random seed and the given hyperparameters.
@@ -178,6 +179,9 @@ func TestQuantizersContract(t *testing.T) {
 			}
 			if bits, want := scalarF64(t, run.bits), float64(q.Stages())*math.Log2(float64(q.CodebookSize())); !run.bits.Shape().IsScalar() || math.Abs(bits-want) > 1e-5 {
 				t.Errorf("Bits = %v (%s), want the scalar Stages·log2 K = %g", bits, run.bits.Shape(), want)
+			}
+			if sc := q.Scheme(); math.Abs(sc.Bits-scalarF64(t, run.bits)) > 1e-5 || sc.Kind != scheme.Latents || sc.Method != tc.name {
+				t.Errorf("Scheme %s: %v bits, want the rate %v, kind latents, method %s", sc, sc.Bits, scalarF64(t, run.bits), tc.name)
 			}
 			for s, codes := range run.stageCodes {
 				for _, c := range codes {

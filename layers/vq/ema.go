@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // EMA is the exponential-moving-average vector quantizer, registered as "ema_vq": the codebook
@@ -114,6 +115,9 @@ func NewEMA(o EMAOptions) (*EMA, error) {
 
 // Name implements Quantizer.
 func (q *EMA) Name() string { return fmt.Sprintf("ema_vq(K=%d)", q.opts.CodebookSize) }
+
+// Scheme implements Quantizer: a learned codebook of K vectors, log₂ K bits.
+func (q *EMA) Scheme() scheme.Scheme { return codebookScheme("ema_vq", q.opts.CodebookSize) }
 
 // CodebookSize implements Quantizer.
 func (q *EMA) CodebookSize() int { return q.opts.CodebookSize }

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/layers/linear"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // ParamFSQLevels lists the FSQ levels L_i ≥ 2, one per quantized dimension, e.g. "8,5,5,5".
@@ -318,6 +319,17 @@ func (f *FSQ) CodebookSize() int { return f.k }
 
 // Stages implements Quantizer: 1, or S for a residual FSQ.
 func (f *FSQ) Stages() int { return f.stages }
+
+// Scheme implements Quantizer: the levels L_i per dimension, K = ∏ L_i codes, S·log₂ K
+// bits for S stages (method rvq when S > 1, as Name says).
+func (f *FSQ) Scheme() scheme.Scheme {
+	s := scheme.Scheme{Kind: scheme.Latents, Method: "fsq", Bits: float64(f.stages) * scheme.CodeBits(f.k),
+		Type: scheme.DataType{Format: scheme.Levels, Levels: append([]int(nil), f.levels...)}, Codebook: f.k, Axis: scheme.PerVector}
+	if f.stages > 1 {
+		s.Method, s.Stages = "rvq", f.stages
+	}
+	return s
+}
 
 // Name implements Quantizer, e.g. "fsq(L=8,5,5,5)", or "rvq(3×fsq(L=8,8))" for a residual FSQ.
 func (f *FSQ) Name() string {

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // LFQ is lookup-free quantization, registered as "lfq" (Yu et al. 2023, "Language Model Beats
@@ -139,6 +140,12 @@ func (q *LFQ) atResidualStage(i int) Quantizer {
 
 // Name implements Quantizer.
 func (q *LFQ) Name() string { return fmt.Sprintf("lfq(K=%d,bits=%d)", q.opts.CodebookSize, q.bits) }
+
+// Scheme implements Quantizer: the signs of d = log₂ K dimensions, d bits.
+func (q *LFQ) Scheme() scheme.Scheme {
+	return scheme.Scheme{Kind: scheme.Latents, Method: "lfq", Bits: float64(q.bits), Type: scheme.Binary,
+		Codebook: q.opts.CodebookSize, Axis: scheme.PerVector}
+}
 
 // CodebookSize implements Quantizer.
 func (q *LFQ) CodebookSize() int { return q.opts.CodebookSize }

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // ParamBeta is β ≥ 0, the weight of the commitment term of the VQ-VAE loss, used by "vq",
@@ -113,3 +114,6 @@ func (v *VQ) Stages() int { return 1 }
 
 // Name implements Quantizer.
 func (v *VQ) Name() string { return fmt.Sprintf("vq(K=%d)", v.k) }
+
+// Scheme implements Quantizer: a learned codebook of K vectors, log₂ K bits.
+func (v *VQ) Scheme() scheme.Scheme { return codebookScheme("vq", v.k) }

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 const (
@@ -251,6 +252,18 @@ func (r *Residual) CodebookSize() int { return r.stages[0].CodebookSize() }
 
 // Stages implements Quantizer: S.
 func (r *Residual) Stages() int { return len(r.stages) }
+
+// Scheme implements Quantizer: method rvq, the data type and codebook of a stage, S stages
+// whose bits add up.
+func (r *Residual) Scheme() scheme.Scheme {
+	s := r.stages[0].Scheme()
+	s.Method, s.Stages = "rvq", len(r.stages)
+	s.Bits = 0
+	for _, st := range r.stages {
+		s.Bits += st.Scheme().Bits
+	}
+	return s
+}
 
 // Name implements Quantizer, e.g. "rvq(4×vq(K=1024))".
 func (r *Residual) Name() string {

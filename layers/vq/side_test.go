@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/internal/testbackend"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // groupScale is a test-only per-group integer quantizer, the kind of weight or KV-cache
@@ -24,6 +25,9 @@ type groupScale struct{ bits, group int }
 func (q groupScale) Name() string      { return fmt.Sprintf("groupscale(b=%d,g=%d)", q.bits, q.group) }
 func (q groupScale) CodebookSize() int { return 1 << q.bits }
 func (q groupScale) Stages() int       { return 1 }
+func (q groupScale) Scheme() scheme.Scheme {
+	return scheme.Scheme{Kind: scheme.Latents, Method: "groupscale", Bits: float64(q.bits), Type: scheme.Integer, Symmetric: true, Block: q.group, Axis: scheme.PerVector, Dim: 1}
+}
 
 func (q groupScale) Quantize(scope *model.Scope, z *graph.Node) Output {
 	flat, leading := flattenLatents(z)

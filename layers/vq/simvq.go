@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // ParamSimVQBias adds the bias b of SimVQ's linear layer, C = E·Wᵀ + b. Default true (bool),
@@ -112,3 +113,6 @@ func (s *SimVQ) Stages() int { return 1 }
 
 // Name implements Quantizer.
 func (s *SimVQ) Name() string { return fmt.Sprintf("simvq(K=%d)", s.k) }
+
+// Scheme implements Quantizer: a learned codebook of K vectors (C = Z·Wᵀ + b), log₂ K bits.
+func (s *SimVQ) Scheme() scheme.Scheme { return codebookScheme("simvq", s.k) }

@@ -31,6 +31,7 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/internal/registry"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // Codes is what a quantizer transmits for a batch of latents [..., D], and what
@@ -81,6 +82,25 @@ type Quantizer interface {
 	Stages() int
 	// Name identifies the quantizer and its main settings, e.g. "simvq(K=1024)".
 	Name() string
+	// Scheme describes the quantizer in the zoo's vocabulary (package quant/scheme): kind
+	// latents, Bits the bits of one latent vector's codes (log₂ K per stage, the rate of
+	// Output.Bits for the fixed-rate quantizers of this package), axis per vector. Dim is 0:
+	// the latent width is the model's, which may set it. The codebook itself belongs to the
+	// decoder's weights, not to a latent's storage ([LatentStorage]).
+	Scheme() scheme.Scheme
+}
+
+// LatentStorage is the storage of n latent vectors of dim values coded with s, as Codes:
+// n·s.Bits bits (a model's bits per image is LatentStorage of its latents' count). Only a
+// fixed-rate scheme's storage is known without data.
+func LatentStorage(s scheme.Scheme, n, dim int) scheme.Storage {
+	return scheme.Storage{Values: int64(n) * int64(dim), Codes: float64(n) * s.Bits}
+}
+
+// codebookScheme is the scheme of a single-stage quantizer with a learned codebook of k vectors.
+func codebookScheme(method string, k int) scheme.Scheme {
+	return scheme.Scheme{Kind: scheme.Latents, Method: method, Bits: scheme.CodeBits(k), Type: scheme.Vectors,
+		Codebook: k, Axis: scheme.PerVector}
 }
 
 // Decoder is implemented by quantizers that can rebuild the quantized latents from their

@@ -325,9 +325,9 @@ func evaluateKV(ctx *framework.EvalContext) (map[string]float64, error) {
 		return nil, fmt.Errorf("llama: %s cache gave a non-finite log-likelihood", q.Config.Method)
 	}
 	m := nllMetrics(r.NLL, r.Tokens)
-	m[MetricKVBitsPerValue] = 8 * float64(r.Bytes) / float64(r.Values)
-	m[MetricKVBytesPerToken] = float64(r.Bytes) / float64(r.Tokens)
-	m[MetricKVConstantBytes] = float64(q.ConstantBytes())
+	m[MetricKVBitsPerValue] = r.Storage.BitsPerValue()
+	m[MetricKVBytesPerToken] = r.Storage.Total() / 8 / float64(r.Tokens)
+	m[MetricKVConstantBytes] = q.ConstantStorage().Total() / 8
 	m[MetricKVWindowTokens] = float64(t)
 	return m, nil
 }

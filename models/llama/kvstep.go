@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/kvcache"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // KVStepper runs the model one position at a time over a batch of sequences with a quantized
@@ -231,10 +232,11 @@ func (s *KVStepper) Finalize() {
 
 // KVResult is the outcome of [KVPerplexity].
 type KVResult struct {
-	NLL          float64 // summed negative log-likelihood, nats
-	Tokens       int     // target tokens scored
-	Bytes        int64   // cache storage summed over the windows, at their full length
-	Values       int64   // cached values summed over the windows (tokens · layers · 2 · W)
+	NLL    float64 // summed negative log-likelihood, nats
+	Tokens int     // target tokens scored
+	// Storage is the caches' storage summed over the windows at their full length (Values:
+	// the cached values, tokens · layers · 2 · W); the shared constants are not in it.
+	Storage      scheme.Storage
 	MaxAbsLogits float32 // largest |logit| seen (a NaN/Inf check)
 }
 
@@ -274,9 +276,8 @@ func KVPerplexity(s *KVStepper, inputs, targets []int32, n, t int) (KVResult, er
 			}
 		}
 		for b := range rows {
-			r.Bytes += int64(s.seqs[b].Bytes())
+			r.Storage = r.Storage.Add(s.seqs[b].Storage())
 		}
-		r.Values += int64(rows * t * s.Config.Layers * 2 * s.Config.KVDim())
 		r.Tokens += rows * t
 	}
 	return r, nil

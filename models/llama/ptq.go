@@ -17,6 +17,11 @@ import (
 // of the quantized linear weights, written by Calibrate and reported by Evaluate.
 const VarLinearBits = "linear_bits"
 
+// VarLinearCodeBits is the int32 vector (under scope "quantization") of the code width
+// Calibrate gave each linear layer, blocks in order and [LinearNames] within a block: what
+// [Size] needs to break linear_bits down by [quant.Spec.Storage] under a bit budget.
+const VarLinearCodeBits = "linear_code_bits"
+
 // validatePTQ checks the combinations of the ptq_*, qat_* and LoRA keys a single key's domain
 // cannot (the ptq_* keys among themselves: [quant.ValidateParams]).
 func validatePTQ(params map[string]any) error {
@@ -154,11 +159,20 @@ func calibratePTQ(ctx *framework.EvalContext) error {
 		}
 		total += qbits
 	}
-	v, err := ctx.Store.RootScope().In("quantization").CreateVariable(VarLinearBits, tensors.FromScalar(float64(total)))
-	if err != nil {
-		return err
+	widths := make([]int32, len(bits))
+	for i, b := range bits {
+		widths[i] = int32(b)
 	}
-	v.SetTrainable(false)
+	for _, nv := range []struct {
+		name  string
+		value *tensors.Tensor
+	}{{VarLinearBits, tensors.FromScalar(float64(total))}, {VarLinearCodeBits, tensors.FromValue(widths)}} {
+		v, err := ctx.Store.RootScope().In("quantization").CreateVariable(nv.name, nv.value)
+		if err != nil {
+			return err
+		}
+		v.SetTrainable(false)
+	}
 	label := quant.SpecFromParams(params, params[quant.ParamPTQBits].(int)).String()
 	if params[quant.ParamPTQBudget].(float64) > 0 {
 		label = fmt.Sprintf("%s (mixed widths %v)", quant.SpecFromParams(params, 0).Method, bits)

@@ -109,7 +109,11 @@ func TestShapesAndEncoderGradient(t *testing.T) {
 			if got := outs[1].Shape().Dimensions; fmt.Sprint(got) != fmt.Sprint([]int{2, 7, 7, stages}) {
 				t.Errorf("codes shape %v, want [2 7 7 %d]", got, stages)
 			}
-			want := float32(vqae.LatentsPerImage * float64(stages) * math.Log2(float64(quantizer.CodebookSize())))
+			perImage := vq.LatentStorage(quantizer.Scheme(), vqae.LatentsPerImage, params[vqae.ParamLatentDim].(int)).Total()
+			if direct := vqae.LatentsPerImage * float64(stages) * math.Log2(float64(quantizer.CodebookSize())); math.Abs(perImage-direct) > 1e-9 {
+				t.Errorf("scheme %s: %g bits per image, want 49·S·log₂K = %g", quantizer.Scheme(), perImage, direct)
+			}
+			want := float32(perImage)
 			if bits := tensors.MustCopyFlatData[float32](outs[2]); len(bits) != 2 || math.Abs(float64(bits[0]-want)) > 1e-3 || bits[0] != bits[1] {
 				t.Errorf("bits per image %v, want [%g %g]", bits, want, want)
 			}
