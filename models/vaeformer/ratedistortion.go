@@ -112,4 +112,3 @@ func CodecPoints(c *Codec, fields [][]float32, g Geometry, lat []float64, settin
 	}
 	return out, nil
 }
-

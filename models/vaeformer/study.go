@@ -53,4 +53,3 @@ func rateDistortionReport(ctx *sweep.Context, points []sweep.Point) (string, plo
 	}
 	return b.String(), fig, nil
 }
-
