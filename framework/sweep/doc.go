@@ -52,8 +52,9 @@
 //	    {"name": "rows", "expect": {},
 //	     "variants": [
 //	       {"name": "own stories", "set": "text_file=${llama_own_windows};text_test_fraction=0.5",
-//	        "labels": {"text": "own stories"}, "point_hooks": [{"name": "kv_retrieval", "args": {"sentences": 10}}]},
-//	       {"name": "shakespeare", "labels": {"text": "shakespeare"}}],
+//	        "labels": {"text": "own stories"}},
+//	       {"name": "shakespeare", "labels": {"text": "shakespeare"},
+//	        "point_hooks": [{"name": "kv_retrieval", "args": {"sentences": 10}}]}],
 //	     "points": [
 //	       {"name": "fp32", "base": "base.json", "labels": {"family": "reference"}},
 //	       {"name": "kivi_4", "base": "kivi.json", "set": "kv_bits=4", "labels": {"family": "KIVI", "bits": "4"}}]},

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -55,6 +56,11 @@ type Point struct {
 	Expectations, Unmet []string
 }
 
+// label names a point in messages: its name, after its part and variant in a study.
+func (p Point) label() string {
+	return strings.Join(slices.DeleteFunc([]string{p.Part, p.Variant, p.Name}, func(s string) bool { return s == "" }), "/")
+}
+
 // ExpectationsError is returned by [Run], with every point, when some points' evaluations
 // do not meet the expect conditions.
 type ExpectationsError struct {
@@ -69,7 +75,7 @@ func (e *ExpectationsError) Error() string {
 	fmt.Fprintf(&b, "sweep: %d of %d points do not meet the expectations:", len(e.Failed), e.Total)
 	for _, p := range e.Failed {
 		for _, line := range p.Unmet {
-			fmt.Fprintf(&b, "\n  %s: %s", p.Coords, line)
+			fmt.Fprintf(&b, "\n  %s: %s", p.label(), line)
 		}
 	}
 	return b.String()
@@ -98,23 +104,23 @@ func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 		} else {
 			runOpts, err := shared.prepare(cfg)
 			if err != nil {
-				return points, fmt.Errorf("sweep: point %s: %w", p.Name, err)
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
-			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(plans), p.Name, cfg.Steps, p.Dir)
+			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(plans), p.label(), cfg.Steps, p.Dir)
 			if err := removeHookResults(p.Dir); err != nil {
-				return points, fmt.Errorf("sweep: point %s: %w", p.Name, err)
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
 			runOpts.Dir = p.Dir
 			res, err := framework.Run(cfg, runOpts)
 			if err != nil {
-				return points, fmt.Errorf("sweep: point %s: %w", p.Name, err)
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
 			p.Step, p.Metrics = res.Step, res.Eval
 		}
 		p.Metrics = maps.Clone(p.Metrics)
 		ctx := &Context{Dir: p.Dir, Config: cfg, DataDir: shared.opts.DataDir, Out: shared.out(), shared: shared}
 		if err := runPointHooks(&p, pl.hooks, ctx); err != nil {
-			return points, fmt.Errorf("sweep: point %s (%s): %w", p.Name, p.Dir, err)
+			return points, fmt.Errorf("sweep: point %s (%s): %w", p.label(), p.Dir, err)
 		}
 		if pl.check != nil {
 			if err := pl.check.checkMetrics(p); err != nil {
