@@ -337,6 +337,9 @@ func (st *Study) Run(opts Options) ([]Point, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("sweep: Options.Dir is required")
 	}
+	if err := st.checkSelection(opts.Points); err != nil {
+		return nil, err
+	}
 	shared := newSharedRun(opts)
 	vars := map[string]string{}
 	for _, step := range st.Prepare {
@@ -351,10 +354,32 @@ func (st *Study) Run(opts Options) ([]Point, error) {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	plans = slices.DeleteFunc(plans, func(p plan) bool { return !selected(p.point, opts.Points) })
-	if len(plans) == 0 {
-		return nil, fmt.Errorf("sweep: no point is named by %q", strings.Join(opts.Points, ","))
-	}
 	return runPlans(plans, shared)
+}
+
+// checkSelection refuses, before anything runs, a name of Options.Points that selects no point.
+func (st *Study) checkSelection(names []string) error {
+	var points []Point
+	for _, p := range st.Parts {
+		if p.spec != nil {
+			grid, err := p.spec.Grid()
+			if err != nil {
+				return fmt.Errorf("sweep: %w", err)
+			}
+			for _, coords := range grid {
+				points = append(points, Point{Part: p.Name, Name: coords.String()})
+			}
+		}
+		for _, pt := range p.Points {
+			points = append(points, Point{Part: p.Name, Name: pt.Name})
+		}
+	}
+	for _, name := range names {
+		if !slices.ContainsFunc(points, func(p Point) bool { return selected(p, []string{name}) }) {
+			return fmt.Errorf("sweep: --points: %q names no point, part or PART/NAME of the study", name)
+		}
+	}
+	return nil
 }
 
 // Render renders the points with the study's report: the table and, when the study has one,

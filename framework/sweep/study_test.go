@@ -163,9 +163,10 @@ grid//sweeptest_level=4: level 4 double 40 mse>0 true
 	if calls.hook != 1 {
 		t.Errorf("%d hook runs, want 1 (the grid point with the new factor)", calls.hook)
 	}
-	opts.Points = []string{"three"}
-	if _, err := st.Run(opts); err == nil || !strings.Contains(err.Error(), "three") {
-		t.Errorf("a point no name selects: %v", err)
+	opts.Points, opts.Dir = []string{"two", "three"}, t.TempDir() // nothing prepared there yet
+	calls.prepare = 0
+	if _, err := st.Run(opts); err == nil || !strings.Contains(err.Error(), `"three" names no point`) || calls.prepare != 0 {
+		t.Errorf("a name that selects no point: %v, after %d preparations", err, calls.prepare)
 	}
 }
 
