@@ -160,13 +160,11 @@ func runPointHooks(p *Point, hooks []HookSpec, ctx *Context) error {
 		}
 		key := argsKey(h.Name, args)
 		path := hookFile(p.Dir, h.Name)
-		var res hookResult
-		data, err := os.ReadFile(path)
-		if err == nil && json.Unmarshal(data, &res) == nil && res.Key == key && res.Metrics != nil {
-			// cached
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		res, cached, err := readHookResult(path, key)
+		if err != nil {
 			return fmt.Errorf("hook %s: %w", h.Name, err)
-		} else {
+		}
+		if !cached {
 			metrics, err := ph.Run(ctx, args)
 			if err != nil {
 				return fmt.Errorf("hook %s: %w", h.Name, err)
@@ -189,6 +187,22 @@ func runPointHooks(p *Point, hooks []HookSpec, ctx *Context) error {
 		}
 	}
 	return nil
+}
+
+// readHookResult reads a hook's cached result; cached is false when there is none for key (a
+// result of other arguments, or an unreadable one, is made again).
+func readHookResult(path, key string) (res hookResult, cached bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, false, err
+	}
+	if json.Unmarshal(data, &res) != nil || res.Key != key || res.Metrics == nil {
+		return hookResult{}, false, nil
+	}
+	return res, true, nil
 }
 
 // removeHookResults drops the cached hook results of a point about to be (re)run.
