@@ -25,6 +25,11 @@ func main() {
 	figure := flag.String("figure", "", `where to write the figure (default: the file's "figure")`)
 	dataDir := flag.String("data_dir", "", "where datasets are looked for")
 	points := flag.String("points", "", "comma-separated points (names, parts or PART/NAME) of a study to run (default: all)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./sweep --config FILE [flags]")
+		flag.PrintDefaults()
+		sweep.Describe(flag.CommandLine.Output())
+	}
 	flag.Parse()
 	if *path == "" {
 		fmt.Fprintln(os.Stderr, "sweep: --config is required")

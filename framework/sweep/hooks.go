@@ -266,3 +266,23 @@ func checkPreparations(steps []HookSpec) error {
 	}
 	return nil
 }
+
+// Describe writes every registered point hook, preparation and report with its doc and
+// arguments (the sweep command's --help).
+func Describe(w io.Writer) {
+	fmt.Fprintln(w, "point hooks (\"point_hooks\"):")
+	for _, name := range pointHooks.Names() {
+		h, _ := pointHooks.Lookup(name)
+		fmt.Fprintf(w, "  %s %v: %s\n", name, h.Args, h.Doc)
+	}
+	fmt.Fprintln(w, "preparations (\"prepare\"):")
+	for _, name := range preparations.Names() {
+		p, _ := preparations.Lookup(name)
+		fmt.Fprintf(w, "  %s %v: %s\n", name, p.Args, p.Doc)
+	}
+	fmt.Fprintln(w, "reports (\"report\"):")
+	for _, name := range reports.Names() {
+		r, _ := reports.Lookup(name)
+		fmt.Fprintf(w, "  %s: %s\n", name, r.Doc)
+	}
+}

@@ -208,3 +208,14 @@ func TestUnknownVariable(t *testing.T) {
 		t.Error("not an expectations error")
 	}
 }
+
+// TestDescribe lists the registered hooks with their arguments' defaults.
+func TestDescribe(t *testing.T) {
+	var b strings.Builder
+	Describe(&b)
+	for _, want := range []string{"  sweeptest_double map[factor:2]: twice the level", "  sweeptest_note map[words:2]: a text file", "  sweeptest_report: one line per point"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Describe lacks %q:\n%s", want, b.String())
+		}
+	}
+}
