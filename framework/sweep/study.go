@@ -122,9 +122,16 @@ func (st *Study) check(dir string) error {
 		return fmt.Errorf(`key "report": %w`, err)
 	}
 	names := map[string]bool{}
+	known := map[string]string{} // the variables a part may use: preparations, earlier points
+	for _, step := range st.Prepare {
+		known[step.Name] = step.Name
+	}
 	for i := range st.Parts {
 		p := &st.Parts[i]
 		path := fmt.Sprintf("parts[%d]", i)
+		if err := checkVariables(path, p, known); err != nil {
+			return err
+		}
 		if p.Name == "" || names[p.Name] {
 			return fmt.Errorf(`key "%s.name": %q is empty or names another part`, path, p.Name)
 		}
@@ -178,6 +185,27 @@ func (st *Study) check(dir string) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkVariables checks that every ${NAME} of a part's overrides is in known, then adds the
+// part's explicit points to known.
+func checkVariables(path string, p *Part, known map[string]string) error {
+	sets := map[string]string{path + ".set": p.Set}
+	for j, v := range p.Variants {
+		sets[fmt.Sprintf("%s.variants[%d].set", path, j)] = v.Set
+	}
+	for j, pt := range p.Points {
+		sets[fmt.Sprintf("%s.points[%d].set", path, j)] = pt.Set
+	}
+	for _, key := range sortedKeys(sets) {
+		if _, err := substitute(sets[key], known); err != nil {
+			return fmt.Errorf(`key "%s": %w`, key, err)
+		}
+	}
+	for _, pt := range p.Points {
+		known[pt.Name] = pt.Name
 	}
 	return nil
 }
