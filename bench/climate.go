@@ -2,7 +2,7 @@ package main
 
 // The climate benchmark (go run ./bench climate): trained VAEformer codecs against ZFP,
 // bit-rounding + shuffle + a lossless coder, and linear packing on the same held-out ERA5
-// fields, in one process (package models/vaeformer/rd), printing every rate–distortion point
+// fields, in one process (vaeformer.RateDistortion, rendered by baselines.Study), printing every rate–distortion point
 // and the codec's gain over the best peer at its RMSE:
 //
 //	go run ./bench climate --checkpoint runs/vaeformer_full[,runs/other...] --data_dir ../shared/data \
@@ -11,12 +11,13 @@ package main
 //
 // What each side measures: the codec codes the split through its real bitstream; each peer
 // setting (ZFP's tolerances, bit-rounding's kept bits with each lossless coder, packing's
-// widths) codes the same fields, timed --repeats times, the fastest counting (rd.Options). The
+// widths) codes the same fields, timed --repeats times, the fastest counting (vaeformer.RDOptions). The
 // peers are processes or libraries of package baselines: ZFP runs in /usr/bin/python3 with
 // Debian's python3-zfpy, zstd -19 is the reference zstd binary; scripts/install-deps.sh
 // installs both. --json writes the report in harness's schema with the study's points as its
 // Details; --from reads that back (or a study written by the former bench/climate), as the
-// climate notebook does (rd.ReadJSON).
+// climate notebook does (baselines.ReadJSON). The climate study (go run ./study climate) trains
+// the runs and renders the same measurement.
 //
 // --checkpoint names the run directories, as in train, eval, generate and codec; --runs, its
 // former name, is still accepted.
@@ -28,8 +29,9 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/bench/harness"
-	"github.com/qzoo/qzoo/models/vaeformer/rd"
+	"github.com/qzoo/qzoo/models/vaeformer"
 )
 
 // runClimateCommand parses the climate benchmark's flags and runs it.
@@ -54,13 +56,13 @@ func runClimateCommand(args []string, stdout, log io.Writer) error {
 		return fmt.Errorf("give --checkpoint (to measure) or --from (to redraw), not both")
 	}
 	report := harness.NewReport(BenchClimate, runtime.GOMAXPROCS(0), *repeats)
-	var s *rd.Study
+	var s *baselines.Study
 	var err error
 	if *from != "" {
-		s, err = rd.ReadJSON(*from)
+		s, err = baselines.ReadJSON(*from)
 	} else {
 		report.Settings = map[string]any{"checkpoint": runs, "data_dir": *dataDir, "split": *split, "hours": *hours, "repeats": *repeats, "skip_zfp": *skipZFP}
-		s, err = rd.Run(strings.Split(runs, ","), rd.Options{DataDir: *dataDir, Split: *split, Hours: *hours, SkipZFP: *skipZFP, Repeats: *repeats}, log)
+		s, err = vaeformer.RateDistortion(strings.Split(runs, ","), vaeformer.RDOptions{DataDir: *dataDir, Split: *split, Hours: *hours, SkipZFP: *skipZFP, Repeats: *repeats}, log)
 	}
 	if err != nil {
 		return err

@@ -58,6 +58,9 @@ func configFiles(t *testing.T) (train, sweeps []string) {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
 			return err
 		}
+		if filepath.Base(path) == studyFile {
+			return nil // TestStudies
+		}
 		if strings.Contains(filepath.Base(path), "sweep") {
 			sweeps = append(sweeps, path)
 		} else {
@@ -72,6 +75,32 @@ func configFiles(t *testing.T) (train, sweeps []string) {
 		t.Fatal("no config found")
 	}
 	return train, sweeps
+}
+
+// studyFile is the name of a study file, configs/NAME/study.json (go run ./study NAME).
+const studyFile = "study.json"
+
+// TestStudies loads every study file strictly (its sweeps, configs, hooks and report exist and
+// every point's overrides apply) and checks that its description states the command. The
+// studies run, shortened, in their notebooks' tests.
+func TestStudies(t *testing.T) {
+	studies, err := filepath.Glob(filepath.Join("*", studyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(studies) < 3 {
+		t.Fatalf("studies %v: want llm, kv and climate", studies)
+	}
+	for _, path := range studies {
+		st, err := sweep.Load(path)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if !runCommand.MatchString(st.Description) || !strings.Contains(st.Description, "go run ./study "+filepath.Base(filepath.Dir(path))) {
+			t.Errorf("%s: the description must state the command that runs it", path)
+		}
+	}
 }
 
 func backend(t *testing.T) framework.RunOptions {

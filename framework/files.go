@@ -13,14 +13,6 @@ import (
 	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
-// WriteFileAtomic writes data to path atomically (internal/atomicfile.WriteFile).
-func WriteFileAtomic(path string, data []byte) error {
-	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("framework: write %s: %w", path, err)
-	}
-	return nil
-}
-
 // evalRecord is the content of an eval.json file.
 type evalRecord struct {
 	Step    int64               `json:"step"`

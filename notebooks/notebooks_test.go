@@ -65,7 +65,7 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	"llm_quantization.ipynb": printsAndShows("llm_quantization.ipynb", 1,
 		"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"),
 	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
-	// kvstudy's Row.Label) and draws the figure.
+	// the kv_cache report of models/llama) and draws the figure.
 	"kv_cache.ipynb": printsAndShows("kv_cache.ipynb", 1,
 		"| fp32 | 32 |", "| KIVI (fp16 window 32–63) 4-bit | 4 |", "| KVQuant 3-bit | 3 |",
 		"| RVQ 2-bit | 2 |", "| KVQuant 3-bit ablation: uniform, per-token keys | 3 |"),

@@ -24,7 +24,7 @@ func TestUnmetExpectationsFail(t *testing.T) {
 		"figure": {"x": "sweeptest_level", "panels": [{"metric": "mse"}]}}`)
 	figure := filepath.Join(t.TempDir(), "sweep.svg")
 	var out bytes.Buffer
-	err := run(&out, path, "", t.TempDir(), figure, dataDir)
+	err := sweep.RunFile(&out, path, figure, sweep.Options{Dir: t.TempDir(), DataDir: dataDir, Quiet: true})
 	var unmet *sweep.ExpectationsError
 	if !errors.As(err, &unmet) || !strings.Contains(err.Error(), "1 of 3 points") || !strings.Contains(err.Error(), "sweeptest_level=4: expect level <= 2") {
 		t.Fatalf("got error %v, want the point sweeptest_level=4 reported", err)

@@ -42,6 +42,9 @@ type Spec struct {
 	Expect map[string]string `json:"expect"`
 	// Figure describes the figure; nil: the sweep has none.
 	Figure *FigureSpec `json:"figure"`
+	// PointHooks are registered point hooks run on every finished point (see [PointHook]);
+	// their metrics may be listed in Metrics.
+	PointHooks []HookSpec `json:"point_hooks"`
 
 	base *framework.Config // Base, resolved, with Set applied
 }
@@ -149,6 +152,9 @@ func (s *Spec) check(dir string) error {
 		if err := withExpect.Set(""); err != nil { // Set resolves the config, which checks the conditions
 			return fmt.Errorf(`key "expect": %w`, err)
 		}
+	}
+	if err := checkHooks("point_hooks", s.PointHooks); err != nil {
+		return err
 	}
 	if err := s.checkAxes(); err != nil {
 		return err
@@ -337,19 +343,24 @@ func (s *Spec) Grid() ([]Coords, error) {
 }
 
 // Config returns the training config of the point at coords: the base config with the
-// spec's overrides, then extra (e.g. Options.Set), then the point's values, and the spec's
-// expect conditions. Errors name the point and the key.
+// spec's overrides, then extra (e.g. Options.Set; its steps leaves a base of steps 0 at 0),
+// then the point's values, and the spec's expect conditions. Errors name the point and the key.
 func (s *Spec) Config(coords Coords, extra string) (*framework.Config, error) {
+	return s.config(coords, "", extra)
+}
+
+// config is Config with a study's overrides (fixed) applied before the user's (extra).
+func (s *Spec) config(coords Coords, fixed, extra string) (*framework.Config, error) {
 	if s.base == nil {
 		return nil, fmt.Errorf("sweep: the spec was not read by LoadSpec")
 	}
-	for _, key := range overrideKeys(extra) {
+	for _, key := range overrideKeys(framework.JoinOverrides(fixed, extra)) {
 		if a := s.axis(key); a != nil {
 			return nil, fmt.Errorf("-set %s: %q is an axis of the sweep, whose values would replace it", key, a.Key)
 		}
 	}
 	cfg := clone(s.base)
-	if err := cfg.Set(extra); err != nil {
+	if err := applyOverrides(cfg, fixed, extra); err != nil {
 		return nil, err
 	}
 	// One call: the model checks its hyperparameters together, and a combination that only
@@ -485,13 +496,7 @@ func dirName(coords Coords, hash string) string {
 	const maxValueLen = 24
 	parts := make([]string, 0, len(coords)+1)
 	for _, c := range coords {
-		v := strings.Map(func(r rune) rune {
-			if r < 128 && (r == '.' || r == '-' || r == '_' || r == '+' ||
-				'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
-				return r
-			}
-			return '-'
-		}, c.Value)
+		v := safeName(c.Value)
 		if len(v) > maxValueLen {
 			v = v[:maxValueLen]
 		}
@@ -499,6 +504,18 @@ func dirName(coords Coords, hash string) string {
 	}
 	parts = append(parts, hash)
 	return strings.Join(parts, "-")
+}
+
+// safeName makes a value safe in a directory name: characters other than ASCII letters,
+// digits and ".-_+" become '-'.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 128 && (r == '.' || r == '-' || r == '_' || r == '+' ||
+			'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return r
+		}
+		return '-'
+	}, s)
 }
 
 // sortedKeys returns a map's keys in order.

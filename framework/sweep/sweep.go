@@ -1,10 +1,12 @@
 package sweep
 
 import (
-	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -16,9 +18,12 @@ type Options struct {
 	// Dir is the root of the sweep's run directories (one per point). Required.
 	Dir string
 	// Set are extra overrides applied to every point after the spec's own (e.g. "steps=50"
-	// for a quick look); they cannot set an axis. Points trained with other overrides have
-	// other configs, hence other directories.
+	// for a quick look); they cannot set an axis, and a steps override leaves a point that
+	// trains nothing (steps 0) at steps 0. Points trained with other overrides have other
+	// configs, hence other directories.
 	Set string
+	// Points, if not empty, names the points of a study to run (see [Study.Run]).
+	Points []string
 	// DataDir, Data, Backend and Out are passed to framework.Run. Data and Backend are
 	// loaded once, when the first point that needs training comes, and shared by the rest.
 	DataDir string
@@ -29,9 +34,16 @@ type Options struct {
 	Quiet bool
 }
 
-// Point is the final evaluation of one point of the grid.
+// Point is the final evaluation of one point of a sweep or a study.
 type Point struct {
+	// Name is an explicit point's name, or a grid point's coordinates as -set overrides.
+	Name string
+	// Part and Variant are the study's part and variant of the point ("" in a sweep).
+	Part, Variant string
+	// Coords are a grid point's coordinates (nil for an explicit point).
 	Coords Coords
+	// Labels are the study's labels of the point (its part's, variant's and own).
+	Labels map[string]string
 	// Dir is the point's run directory; Hash the [ConfigHash] of its config, which ends Dir.
 	Dir, Hash string
 	Step      int64
@@ -42,6 +54,11 @@ type Point struct {
 	// Expectations has one line per expect condition, as framework.Config.CheckExpectations
 	// writes them; Unmet the lines of the conditions that do not hold.
 	Expectations, Unmet []string
+}
+
+// label names a point in messages: its name, after its part and variant in a study.
+func (p Point) label() string {
+	return strings.Join(slices.DeleteFunc([]string{p.Part, p.Variant, p.Name}, func(s string) bool { return s == "" }), "/")
 }
 
 // ExpectationsError is returned by [Run], with every point, when some points' evaluations
@@ -58,57 +75,57 @@ func (e *ExpectationsError) Error() string {
 	fmt.Fprintf(&b, "sweep: %d of %d points do not meet the expectations:", len(e.Failed), e.Total)
 	for _, p := range e.Failed {
 		for _, line := range p.Unmet {
-			fmt.Fprintf(&b, "\n  %s: %s", p.Coords, line)
+			fmt.Fprintf(&b, "\n  %s: %s", p.label(), line)
 		}
 	}
 	return b.String()
 }
 
-// Run trains (or resumes, or reads back) every point of the sweep, in grid order, and checks
-// the expect conditions on each. A point is read back only when its directory holds an
-// evaluation at the configured step and a config.json with the same [ConfigHash].
+// Run trains (or resumes, or reads back) every point of the sweep, in grid order, runs its
+// point hooks and checks the expect conditions on each. A point is read back only when its
+// directory holds an evaluation at the configured step and a config.json with the same
+// [ConfigHash]; a hook's result is read back when cached for the same arguments.
 //
 // When every point ran but some do not meet their expectations, Run returns all the points
 // and an [*ExpectationsError]; on any other error it stops and returns the points done so far.
 func Run(s *Spec, opts Options) ([]Point, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("sweep: Options.Dir is required")
-	}
-	grid, err := s.Grid()
-	if err != nil {
-		return nil, fmt.Errorf("sweep: %w", err)
-	}
-	// Every point's config first: a bad override fails before anything trains.
-	configs := make([]*framework.Config, len(grid))
-	for i, coords := range grid {
-		if configs[i], err = s.Config(coords, opts.Set); err != nil {
-			return nil, fmt.Errorf("sweep: %w", err)
-		}
-	}
-	shared := &sharedRun{opts: framework.RunOptions{DataDir: opts.DataDir, Data: opts.Data, Backend: opts.Backend, Out: opts.Out, Quiet: opts.Quiet}}
+	return (&Study{Parts: []Part{{spec: s}}}).Run(opts)
+}
+
+// runPlans runs (or reads back) the planned points in order, then their hooks, and checks
+// their metrics and expectations.
+func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 	var points []Point
-	failed := &ExpectationsError{Total: len(grid)}
-	for i, coords := range grid {
-		cfg := configs[i]
-		p := Point{Coords: coords, Hash: ConfigHash(cfg)}
-		p.Dir = filepath.Join(opts.Dir, dirName(coords, p.Hash))
+	failed := &ExpectationsError{Total: len(plans)}
+	for i, pl := range plans {
+		p, cfg := pl.point, pl.cfg
 		if step, metrics, ok := finished(p.Dir, cfg, p.Hash); ok {
 			p.Step, p.Metrics, p.Reused = step, metrics, true
 		} else {
 			runOpts, err := shared.prepare(cfg)
 			if err != nil {
-				return points, fmt.Errorf("sweep: point %s: %w", coords, err)
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
-			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(grid), coords, cfg.Steps, p.Dir)
+			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(plans), p.label(), cfg.Steps, p.Dir)
+			if err := removeHookResults(p.Dir); err != nil {
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
+			}
 			runOpts.Dir = p.Dir
 			res, err := framework.Run(cfg, runOpts)
 			if err != nil {
-				return points, fmt.Errorf("sweep: point %s: %w", coords, err)
+				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
 			p.Step, p.Metrics = res.Step, res.Eval
 		}
-		if err := s.checkMetrics(p); err != nil {
-			return points, err
+		p.Metrics = maps.Clone(p.Metrics)
+		ctx := &Context{Dir: p.Dir, Config: cfg, DataDir: shared.opts.DataDir, Out: shared.out(), shared: shared}
+		if err := runPointHooks(&p, pl.hooks, ctx); err != nil {
+			return points, fmt.Errorf("sweep: point %s (%s): %w", p.label(), p.Dir, err)
+		}
+		if pl.check != nil {
+			if err := pl.check.checkMetrics(p); err != nil {
+				return points, err
+			}
 		}
 		p.Expectations, p.Unmet = checkExpectations(cfg, p.Metrics)
 		if len(p.Unmet) > 0 {
@@ -136,12 +153,37 @@ func finished(dir string, cfg *framework.Config, hash string) (step int64, metri
 	return step, metrics, true
 }
 
-// sharedRun shares one backend between the points, and the data between the points whose
-// dataset and dataset hyperparameters agree (framework.Config.DataKey), loading them only when
-// a point needs training.
+// sharedRun shares one backend between the points and hooks, and the data between the points
+// whose dataset and dataset hyperparameters agree (framework.Config.DataKey), loading them only
+// when a point needs training.
 type sharedRun struct {
 	opts framework.RunOptions
 	data map[string]*framework.Data // by Config.DataKey
+}
+
+func newSharedRun(o Options) *sharedRun {
+	return &sharedRun{opts: framework.RunOptions{DataDir: o.DataDir, Data: o.Data, Backend: o.Backend, Out: o.Out, Quiet: o.Quiet}}
+}
+
+// out is where progress goes (standard output by default, as framework.Run's).
+func (s *sharedRun) out() io.Writer {
+	if s.opts.Out == nil {
+		return os.Stdout
+	}
+	return s.opts.Out
+}
+
+// backend returns the shared backend, creating it (and saying which) at the first need.
+func (s *sharedRun) backend() (compute.Backend, error) {
+	if s.opts.Backend == nil {
+		b, line, err := framework.NewBackend()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintln(s.out(), line)
+		s.opts.Backend = b
+	}
+	return s.opts.Backend, nil
 }
 
 func (s *sharedRun) prepare(cfg *framework.Config) (framework.RunOptions, error) {

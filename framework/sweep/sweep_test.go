@@ -32,7 +32,7 @@ func TestLoadSpecErrors(t *testing.T) {
 	const level = `[{"key": "sweeptest_level", "values": [1, 2]}]`
 	figure := func(f string) string { return `, "figure": ` + f }
 	for _, tc := range []struct{ name, content, want string }{
-		{"unknown key", spec(level, `, "figures": {}`), `unknown key "figures"; valid keys are: description, base, set, axes, metrics, expect, figure`},
+		{"unknown key", spec(level, `, "figures": {}`), `unknown key "figures"; valid keys are: description, base, set, axes, metrics, expect, figure, point_hooks`},
 		{"unknown axis key", spec(`[{"key": "sweeptest_level", "value": [1]}]`, ""), `key "axes[0]": unknown key "value"; valid keys are: key, values`},
 		{"unknown panel key", spec(level, figure(`{"x": "sweeptest_level", "panels": [{"metric": "mse", "ylabel": "x"}]}`)), `key "figure.panels[0]": unknown key "ylabel"; valid keys are: metric, title, label, scale`},
 		{"duplicate key", `{"base": "base.json", "axes": ` + level + `, "metrics": ["mse"], "base": "other.json"}`, `key "base" appears twice`},

@@ -7,12 +7,14 @@
 //     host-side weight quantizers and the quantizer vocabulary (quant/scheme), metrics,
 //     hyperparameter declarations, the checkpoint format, the registry type and the strict
 //     JSON decoder: nothing of the framework or of a model.
-//  1. the framework and what builds on it alone — framework (the one run function), plots,
-//     the graph layers, the cache quantizers, the media signal type.
-//  2. data and media — datasets, media front ends, the compressor registry, the codec peers.
+//  1. the framework and what builds on it alone — framework (the one run function), the sweep
+//     machinery (framework/sweep: its hook and report registries are where models register
+//     their studies' parts), plots, the graph layers, the cache quantizers, the media signal type.
+//  2. data and media — datasets, media front ends, the compressor registry, the codec peers and
+//     their rate–distortion study.
 //  3. models — one package per zoo member.
-//  4. studies and assembly — models/all, the sweep machinery, the study runners, the bench
-//     harness.
+//  4. assembly — models/all, the sweep tests' model, the bench harness. (Studies are study files
+//     under configs/, run by framework/sweep; a model registers its hooks and reports.)
 //  5. commands — train, eval, generate, codec, sweep, study, bench.
 package architecture
 
@@ -49,6 +51,7 @@ var layerOf = map[string]int{
 	"notebooks":             0,
 
 	"framework":            1,
+	"framework/sweep":      1,
 	"plots":                1,
 	"layers":               1,
 	"kvcache":              1,
@@ -62,13 +65,9 @@ var layerOf = map[string]int{
 
 	"models": 3,
 
-	"models/all":              4,
-	"models/llama/experiment": 4,
-	"models/llama/kvstudy":    4,
-	"models/vaeformer/rd":     4,
-	"framework/sweep":         4,
-	"internal/sweeptest":      4,
-	"bench/harness":           4,
+	"models/all":         4,
+	"internal/sweeptest": 4,
+	"bench/harness":      4,
 
 	"train":    5,
 	"eval":     5,

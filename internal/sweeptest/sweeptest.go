@@ -17,7 +17,6 @@ import (
 	"github.com/qzoo/qzoo/datasets/fashionmnist"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
-	_ "github.com/qzoo/qzoo/models/all" // registers the fashion-mnist dataset
 )
 
 // Name is the model's registry name. It scales the images by one trained gain; its metrics

@@ -1,4 +1,4 @@
-package rd
+package baselines
 
 import (
 	"os"
@@ -6,24 +6,23 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/metrics"
 )
 
-func point(method, setting string, bpv, rmse float64) baselines.Point {
-	return baselines.Point{Method: method, Setting: setting, BitsPerValue: bpv, Ratio: 32 / bpv,
+func point(method, setting string, bpv, rmse float64) Point {
+	return Point{Method: method, Setting: setting, BitsPerValue: bpv, Ratio: 32 / bpv,
 		Errors: metrics.FieldErrors{RMSE: rmse, LatRMSE: rmse, MaxAbs: 3 * rmse}}
 }
 
 func testStudy() *Study {
 	return &Study{File: "x.nc", Split: "test", Hours: 10, H: 3, W: 4, Channels: []string{"t2m"}, Units: []string{"K"},
-		Points: map[string][]baselines.Point{"t2m": {
-			point(Method, "λ=10 w=8 step 100", 0.2, 0.5),
-			point(Method+" (other)", "λ=30 w=8 step 100", 0.3, 0.05),
-			point(baselines.MethodZFP, "tolerance=16", 1.0, 0.25),
-			point(baselines.MethodZFP, "tolerance=32", 0.5, 1.0),
-			point(baselines.MethodLinearPack, "bits=4", 4, 0.45),
-			point(baselines.MethodLinearPack, "bits=3", 3, 0.9),
+		Points: map[string][]Point{"t2m": {
+			point(CodecMethod, "λ=10 w=8 step 100", 0.2, 0.5),
+			point(CodecMethod+" (other)", "λ=30 w=8 step 100", 0.3, 0.05),
+			point(MethodZFP, "tolerance=16", 1.0, 0.25),
+			point(MethodZFP, "tolerance=32", 0.5, 1.0),
+			point(MethodLinearPack, "bits=4", 4, 0.45),
+			point(MethodLinearPack, "bits=3", 3, 0.9),
 		}}}
 }
 
@@ -36,7 +35,7 @@ func TestCompare(t *testing.T) {
 	}
 	c := cs[0]
 	// ZFP at 0.5 K, between (1.0 bits, 0.25 K) and (0.5 bits, 1.0 K), log-RMSE interpolation: 0.75 bits.
-	if c.Best.Method != baselines.MethodZFP || abs(c.Best.BitsPerValue-0.75) > 1e-9 || abs(c.Gain-0.75/0.2) > 1e-9 {
+	if c.Best.Method != MethodZFP || abs(c.Best.BitsPerValue-0.75) > 1e-9 || abs(c.Gain-0.75/0.2) > 1e-9 {
 		t.Errorf("best peer %s at %v bits, gain %v; want zfp at 0.75 bits, gain 3.75", c.Best.Method, c.Best.BitsPerValue, c.Gain)
 	}
 	if cs[1].Gain != 0 || len(cs[1].Unbracketed) != 2 {
@@ -56,7 +55,7 @@ func TestFigureAndJSON(t *testing.T) {
 	for _, se := range f.Panels[0].Series {
 		names = append(names, se.Name)
 	}
-	want := []string{"vaeformer, 100 steps", "vaeformer (other), 100 steps", baselines.MethodZFP, baselines.MethodLinearPack}
+	want := []string{"vaeformer, 100 steps", "vaeformer (other), 100 steps", MethodZFP, MethodLinearPack}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("series %v, want %v", names, want)
 	}

@@ -1,10 +1,10 @@
-// Package rd measures the VAEformer climate codec against the lossy compressors climate
-// scientists use — ZFP, bit-rounding + shuffle + a lossless coder (Klöwer et al. 2021) and
-// linear n-bit packing (ERA5's own int16) — on the same held-out fields, in the same process:
-// rate–distortion points (bits per value against RMSE in physical units), each peer's rate
-// interpolated at the codec's RMSE, and the figure of the curves. The bench command (go run
-// ./bench climate) and the climate notebook call it.
-package rd
+package baselines
+
+// A learned codec's rate–distortion study against the peers of this package on the same
+// held-out fields: every point per channel, each peer's rate interpolated at the codec's RMSE,
+// the summary tables and the figure of the curves. models/vaeformer measures one
+// (vaeformer.RateDistortion); the bench command (go run ./bench climate), the climate study
+// (configs/climate/study.json) and the climate notebook render it.
 
 import (
 	"cmp"
@@ -16,34 +16,16 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/qzoo/qzoo/baselines"
-	"github.com/qzoo/qzoo/datasets/era5"
-	"github.com/qzoo/qzoo/framework"
-	"github.com/qzoo/qzoo/metrics"
-	"github.com/qzoo/qzoo/models/vaeformer"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/plots"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
 
-// Method is the name of the learned codec's points.
-const Method = "vaeformer"
+// CodecMethod is the name of the learned codec's points (the VAEformer climate codec's).
+const CodecMethod = "vaeformer"
 
-// Options choose the fields a study measures.
-type Options struct {
-	// DataDir is where the runs' dataset is looked for ("" = the default search path).
-	DataDir string
-	// Split is the held-out split coded ("test" by default).
-	Split string
-	// Hours, if positive, keeps only the split's first Hours hours.
-	Hours int
-	// SkipZFP leaves ZFP out (it needs Debian's python3-zfpy).
-	SkipZFP bool
-	// Repeats times each peer setting this many times, the fastest counting (default 1).
-	Repeats int
-}
-
-// Study is the outcome: every point per channel, the codec's first.
+// Study is a rate–distortion study: every point per channel, the codec's first.
 type Study struct {
 	File     string   `json:"file"`
 	Split    string   `json:"split"`
@@ -52,108 +34,21 @@ type Study struct {
 	W        int      `json:"w"`
 	Channels []string `json:"channels"`
 	Units    []string `json:"units"`
-	// Points holds, per channel, the codec's points (Method "vaeformer", one per run) and
+	// Points holds, per channel, the codec's points (CodecMethod, one per run) and
 	// every peer setting.
-	Points map[string][]baselines.Point `json:"points"`
+	Points map[string][]Point `json:"points"`
 }
 
-// Run codes the held-out split of the runs' dataset with each run's codec and with every peer.
-// The runs must share their dataset (file, channels, splits): the first run's is used.
-func Run(runDirs []string, opts Options, log io.Writer) (*Study, error) {
-	if len(runDirs) == 0 {
-		return nil, fmt.Errorf("rd: no run directory given")
-	}
-	if opts.Split == "" {
-		opts.Split = framework.SplitTest
-	}
-	var src *era5.Dataset
-	var fields [][]float32
-	var s *Study
-	var g vaeformer.Geometry
-	var key string
-	for _, dir := range runDirs {
-		codec, err := vaeformer.LoadCodec(dir)
-		if err != nil {
-			return nil, err
-		}
-		params := codec.Params
-		k := fmt.Sprint(params[era5.ParamFile], "|", params[era5.ParamVariables], "|", params[era5.ParamTestHours], "|", params[era5.ParamValidationHours])
-		if src == nil {
-			key = k
-			data, err := framework.LoadDataset("era5", opts.DataDir, params)
-			if err != nil {
-				codec.Close()
-				return nil, err
-			}
-			src = data.Source.(*era5.Dataset)
-			all, hours, err := src.SplitFields(opts.Split)
-			if err != nil {
-				codec.Close()
-				return nil, err
-			}
-			if opts.Hours > 0 && opts.Hours < hours {
-				hw := len(src.Lat) * len(src.Lon)
-				for i := range all {
-					all[i] = all[i][:opts.Hours*hw]
-				}
-				hours = opts.Hours
-			}
-			fields = all
-			g = vaeformer.Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
-			s = &Study{File: fmt.Sprint(params[era5.ParamFile]), Split: opts.Split, Hours: hours, H: g.H, W: g.W,
-				Channels: src.Channels, Units: src.Units, Points: map[string][]baselines.Point{}}
-		} else if k != key {
-			codec.Close()
-			return nil, fmt.Errorf("rd: run %s uses dataset %s, the first run %s", dir, k, key)
-		}
-		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", params[vaeformer.ParamLambda], codec.Window, codec.Step))
-		codec.Close()
-		if err != nil {
-			return nil, fmt.Errorf("rd: run %s: %w", dir, err)
-		}
-		for ch, p := range pts {
-			s.Points[s.Channels[ch]] = append(s.Points[s.Channels[ch]], p)
-		}
-		fmt.Fprintf(log, "rd: %s: %s\n", dir, pts[0].Setting)
-	}
-	weights := metrics.LatCosWeights(src.Lat)
-	for ch, name := range s.Channels {
-		fmt.Fprintf(log, "rd: peers on %s (%d values)\n", name, len(fields[ch]))
-		peers, err := baselines.Sweep(fields[ch], []int{g.T, g.H, g.W}, baselines.SweepOptions{LatWeights: weights, SkipZFP: opts.SkipZFP, Repeats: opts.Repeats})
-		if err != nil {
-			return nil, err
-		}
-		s.Points[name] = append(s.Points[name], peers...)
-	}
-	return s, nil
-}
-
-// CodecPoints codes fields with the codec, decodes them and returns one point per channel
-// (each channel's point carries the whole payload's bits per value). Times are of a second
-// pass, after the graphs are compiled ([vaeformer.Codec.Measure]).
-func CodecPoints(c *vaeformer.Codec, fields [][]float32, g vaeformer.Geometry, lat []float64, setting string) ([]baselines.Point, error) {
-	m, err := c.Measure(fields, g, lat)
-	if err != nil {
-		return nil, err
-	}
-	n := g.T * g.H * g.W * len(fields)
-	out := make([]baselines.Point, len(fields))
-	for ch := range fields {
-		out[ch] = baselines.NewPoint(Method, setting, len(m.Payload), n, m.Errors[ch], m.Encode.Seconds, m.Decode.Seconds)
-	}
-	return out, nil
-}
-
-// IsCodec tells the learned codec's points (Method, or Method followed by a label) from the peers'.
-func IsCodec(p baselines.Point) bool { return strings.HasPrefix(p.Method, Method) }
+// IsCodec tells the learned codec's points (CodecMethod, or CodecMethod followed by a label) from the peers'.
+func IsCodec(p Point) bool { return strings.HasPrefix(p.Method, CodecMethod) }
 
 // Comparison is the codec's point against the best peer at the same RMSE.
 type Comparison struct {
 	Channel string
-	Codec   baselines.Point
+	Codec   Point
 	// Best is the peer with the fewest bits at the codec's RMSE; Gain = Best.BitsPerValue /
 	// Codec.BitsPerValue (the codec's ratio over the best peer's).
-	Best        baselines.RateAtRMSE
+	Best        RateAtRMSE
 	Gain        float64
 	Unbracketed []string
 }
@@ -162,7 +57,7 @@ type Comparison struct {
 func (s *Study) Compare() []Comparison {
 	var out []Comparison
 	for _, ch := range s.Channels {
-		var peers []baselines.Point
+		var peers []Point
 		for _, p := range s.Points[ch] {
 			if !IsCodec(p) {
 				peers = append(peers, p)
@@ -172,7 +67,7 @@ func (s *Study) Compare() []Comparison {
 			if !IsCodec(p) {
 				continue
 			}
-			rates, unb := baselines.AtRMSE(peers, p.Errors.RMSE, false)
+			rates, unb := AtRMSE(peers, p.Errors.RMSE, false)
 			c := Comparison{Channel: ch, Codec: p, Unbracketed: unb}
 			if len(rates) > 0 {
 				c.Best, c.Gain = rates[0], rates[0].BitsPerValue/p.BitsPerValue
@@ -187,7 +82,7 @@ func (s *Study) Compare() []Comparison {
 func (s *Study) Summary(w io.Writer) error {
 	for i, ch := range s.Channels {
 		fmt.Fprintf(w, "%s [%s], %s split, %d hours on %d×%d (%s):\n", ch, s.Units[i], s.Split, s.Hours, s.H, s.W, s.File)
-		if err := baselines.WriteTable(w, s.Points[ch]); err != nil {
+		if err := WriteTable(w, s.Points[ch]); err != nil {
 			return err
 		}
 	}
@@ -207,8 +102,8 @@ func (s *Study) Summary(w io.Writer) error {
 
 // FigureMethods are the peers Figure draws: the best lossless coder of each family (the
 // table of Summary has them all).
-var FigureMethods = []string{baselines.MethodZFP, baselines.BitRoundMethod(baselines.CoderZstd19),
-	baselines.MethodLinearPack, baselines.LinearPackMethod(baselines.CoderZstd19)}
+var FigureMethods = []string{MethodZFP, BitRoundMethod(CoderZstd19),
+	MethodLinearPack, LinearPackMethod(CoderZstd19)}
 
 // Figure draws, for one channel, RMSE against bits per value for the codec's points and the
 // peers of FigureMethods (log axes; lower left is better), over the peers' settings with an
@@ -216,7 +111,7 @@ var FigureMethods = []string{baselines.MethodZFP, baselines.BitRoundMethod(basel
 func (s *Study) Figure(channel string) (plots.Figure, error) {
 	pts, ok := s.Points[channel]
 	if !ok {
-		return plots.Figure{}, fmt.Errorf("rd: no channel %q (have %v)", channel, s.Channels)
+		return plots.Figure{}, fmt.Errorf("baselines: no channel %q (have %v)", channel, s.Channels)
 	}
 	unit := s.Units[slices.Index(s.Channels, channel)]
 	limit := 0.0
@@ -254,9 +149,12 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 func (s *Study) WriteJSON(path string) error {
 	b, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
-		return fmt.Errorf("rd: %w", err)
+		return fmt.Errorf("baselines: %w", err)
 	}
-	return framework.WriteFileAtomic(path, b)
+	if err := atomicfile.WriteFile(path, b); err != nil {
+		return fmt.Errorf("baselines: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // ReadJSON reads a study written by WriteJSON, or the report of go run ./bench climate --json
@@ -264,7 +162,7 @@ func (s *Study) WriteJSON(path string) error {
 func ReadJSON(path string) (*Study, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("rd: %w", err)
+		return nil, fmt.Errorf("baselines: %w", err)
 	}
 	var report struct {
 		Benchmark string          `json:"benchmark"`
@@ -275,10 +173,10 @@ func ReadJSON(path string) (*Study, error) {
 	}
 	var s Study
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("rd: %s: %w", path, err)
+		return nil, fmt.Errorf("baselines: %s: %w", path, err)
 	}
 	if len(s.Channels) == 0 || len(s.Units) != len(s.Channels) {
-		return nil, fmt.Errorf("rd: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))
+		return nil, fmt.Errorf("baselines: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))
 	}
 	return &s, nil
 }
@@ -288,7 +186,7 @@ func ReadJSON(path string) (*Study, error) {
 func Maps(orig, recon []float32, lat, lon []float64, unit string, hour int) (plots.Figure, error) {
 	hw := len(lat) * len(lon)
 	if hw == 0 || len(orig) != len(recon) || len(orig)%hw != 0 || hour < 0 || (hour+1)*hw > len(orig) {
-		return plots.Figure{}, fmt.Errorf("rd: maps of hour %d: %d and %d values on a %d×%d grid", hour, len(orig), len(recon), len(lat), len(lon))
+		return plots.Figure{}, fmt.Errorf("baselines: maps of hour %d: %d and %d values on a %d×%d grid", hour, len(orig), len(recon), len(lat), len(lon))
 	}
 	o, r := orig[hour*hw:(hour+1)*hw], recon[hour*hw:(hour+1)*hw]
 	diff := make([]float32, hw)

@@ -1,0 +1,207 @@
+package sweep
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qzoo/qzoo/internal/sweeptest"
+	"github.com/qzoo/qzoo/plots"
+	"gonum.org/v1/plot/plotter"
+)
+
+// The test study's hook, preparation and report, counting their calls.
+var calls struct{ hook, prepare int }
+
+func init() {
+	RegisterPreparation("sweeptest_note", Preparation{Doc: "a text file", Ext: ".txt", Args: map[string]any{"words": 2},
+		Run: func(ctx *Context, args map[string]any, path string) error {
+			calls.prepare++
+			return os.WriteFile(path, []byte(strings.Repeat("word ", args["words"].(int))), 0o644)
+		}})
+	RegisterPointHook("sweeptest_double", PointHook{Doc: "twice the level", Args: map[string]any{"factor": 2},
+		Run: func(ctx *Context, args map[string]any) (map[string]float64, error) {
+			calls.hook++
+			level, ok := ctx.Config.Params["sweeptest_level"].(int)
+			if !ok {
+				return nil, fmt.Errorf("no level in %s's config", ctx.Dir)
+			}
+			return map[string]float64{"double": float64(args["factor"].(int) * level)}, nil
+		}})
+	RegisterReport("sweeptest_report", Report{Doc: "one line per point",
+		Render: func(ctx *Context, points []Point) (string, plots.Figure, error) {
+			var b strings.Builder
+			line := plots.Series{Name: "level"}
+			for _, p := range points {
+				fmt.Fprintf(&b, "%s/%s/%s: level %g double %g mse>0 %v\n", p.Part, p.Variant, p.Name, p.Metrics["level"], p.Metrics["double"], p.Metrics["mse"] > 0)
+				line.Points = append(line.Points, plotter.XY{X: p.Metrics["level"], Y: p.Metrics["mse"]})
+			}
+			return b.String(), plots.Figure{Panels: []plots.Panel{{Series: []plots.Series{line}}}}, nil
+		}})
+}
+
+// study writes the test study beside the base config and a sweep file, and returns its path.
+func writeStudy(t *testing.T, content string) string {
+	t.Helper()
+	dir := filepath.Dir(sweeptest.WriteSpec(t, sweeptest.Base, spec(`[{"key": "sweeptest_level", "values": [3, 4]}]`, "")))
+	path := filepath.Join(dir, "study.json")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const testStudy = `{
+	"description": "the test study",
+	"prepare": [{"name": "sweeptest_note", "args": {"words": 3}}],
+	"parts": [
+		{"name": "anchor", "points": [{"name": "zero", "base": "base.json"}]},
+		{"name": "explicit", "labels": {"kind": "explicit"},
+		 "point_hooks": [{"name": "sweeptest_double"}],
+		 "variants": [{"name": "plain"}, {"name": "named", "set": "sweeptest_name=${sweeptest_note}", "labels": {"kind": "named"}}],
+		 "points": [
+			{"name": "one", "base": "base.json", "set": "sweeptest_level=1"},
+			{"name": "two", "base": "base.json", "set": "sweeptest_level=2", "labels": {"kind": "two"}}
+		 ]},
+		{"name": "grid", "sweep": "sweep.json", "set": "sweeptest_name=${zero}",
+		 "point_hooks": [{"name": "sweeptest_double", "args": {"factor": 10}}]}
+	],
+	"report": "sweeptest_report",
+	"figure": "study.svg"
+}`
+
+// TestStudy runs a study of explicit points under two variants and a sweep file: the
+// preparation's file and an earlier point's run directory reach later overrides, the hooks add
+// their metrics, the labels merge, Points selects, and a second run reads everything back.
+func TestStudy(t *testing.T) {
+	path := writeStudy(t, testStudy)
+	st, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := sweeptest.RunOptions(t)
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Data: run.Data, Backend: run.Backend, Out: run.Out, Quiet: true}
+	calls.hook, calls.prepare = 0, 0
+	points, err := st.Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, fig, err := st.Render(points, opts)
+	if err != nil || fig == nil {
+		t.Fatalf("render: %v, figure %v", err, fig)
+	}
+	want := `anchor//zero: level 0 double 0 mse>0 true
+explicit/plain/one: level 1 double 2 mse>0 true
+explicit/plain/two: level 2 double 4 mse>0 true
+explicit/named/one: level 1 double 2 mse>0 true
+explicit/named/two: level 2 double 4 mse>0 true
+grid//sweeptest_level=3: level 3 double 30 mse>0 true
+grid//sweeptest_level=4: level 4 double 40 mse>0 true
+`
+	if table != want {
+		t.Errorf("table:\n%s\nwant:\n%s", table, want)
+	}
+	if calls.prepare != 1 || calls.hook != 6 {
+		t.Errorf("%d preparations and %d hook runs, want 1 and 6", calls.prepare, calls.hook)
+	}
+	if got := points[4].Labels; got["kind"] != "two" {
+		t.Errorf("labels of named/two %v: the point's own label wins", got)
+	}
+	if got := points[3].Labels; got["kind"] != "named" {
+		t.Errorf("labels of named/one %v: the variant's label wins over the part's", got)
+	}
+	note, err := filepath.Glob(filepath.Join(dir, "sweeptest_note-*.txt"))
+	if err != nil || len(note) != 1 {
+		t.Fatalf("prepared files %v", note)
+	}
+	if points[3].Dir == points[1].Dir {
+		t.Errorf("the variants share a run directory %s", points[1].Dir)
+	}
+	for _, p := range points {
+		cfg, err := os.ReadFile(filepath.Join(p.Dir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case p.Variant == "named" && !bytes.Contains(cfg, []byte(note[0])):
+			t.Errorf("%s: the prepared file %s is not in its config:\n%s", p.Name, note[0], cfg)
+		case p.Part == "grid" && !bytes.Contains(cfg, []byte(points[0].Dir)):
+			t.Errorf("%s: the run directory of point zero is not in its config:\n%s", p.Name, cfg)
+		}
+	}
+
+	// Everything is read back: no training, no hook, no preparation.
+	calls.hook, calls.prepare = 0, 0
+	again, err := st.Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range again {
+		if !p.Reused || p.Dir != points[i].Dir || p.Metrics["double"] != points[i].Metrics["double"] {
+			t.Errorf("point %s/%s/%s not read back: reused %v, %s", p.Part, p.Variant, p.Name, p.Reused, p.Dir)
+		}
+	}
+	if calls.prepare != 0 || calls.hook != 0 {
+		t.Errorf("a second run made %d preparations and %d hook runs", calls.prepare, calls.hook)
+	}
+
+	// Other hook arguments rerun the hook only; Points selects by name, part or PART/NAME.
+	st.Parts[2].PointHooks[0].Args["factor"] = 100
+	opts.Points = []string{"two", "grid/sweeptest_level=4"}
+	some, err := st.Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) != 3 || some[2].Metrics["double"] != 400 || some[2].Reused || !some[0].Reused {
+		t.Errorf("selected points %+v", some)
+	}
+	if calls.hook != 1 {
+		t.Errorf("%d hook runs, want 1 (the grid point with the new factor)", calls.hook)
+	}
+	opts.Points, opts.Dir = []string{"two", "three"}, t.TempDir() // nothing prepared there yet
+	calls.prepare = 0
+	if _, err := st.Run(opts); err == nil || !strings.Contains(err.Error(), `"three" names no point`) || calls.prepare != 0 {
+		t.Errorf("a name that selects no point: %v, after %d preparations", err, calls.prepare)
+	}
+}
+
+func TestLoadStudyErrors(t *testing.T) {
+	for _, tc := range []struct{ name, content, want string }{
+		{"unknown key", `{"parts": [], "reports": "x"}`, `unknown key "reports"`},
+		{"no parts", `{"parts": [], "report": "sweeptest_report"}`, `key "parts" must not be empty`},
+		{"unknown report", `{"parts": [{"name": "a", "sweep": "sweep.json"}], "report": "nope"}`, `key "report": unknown sweep report "nope"`},
+		{"both sweep and points", `{"parts": [{"name": "a", "sweep": "sweep.json", "points": [{"name": "p", "base": "base.json"}]}], "report": "sweeptest_report"}`, `give "sweep" or "points", not both`},
+		{"two parts of a name", `{"parts": [{"name": "a", "sweep": "sweep.json"}, {"name": "a", "sweep": "sweep.json"}], "report": "sweeptest_report"}`, `key "parts[1].name": "a" is empty or names another part`},
+		{"unknown hook", `{"parts": [{"name": "a", "sweep": "sweep.json", "point_hooks": [{"name": "nope"}]}], "report": "sweeptest_report"}`, `key "parts[0].point_hooks[0].name": unknown sweep point hook "nope"`},
+		{"unknown hook argument", `{"parts": [{"name": "a", "sweep": "sweep.json", "point_hooks": [{"name": "sweeptest_double", "args": {"factr": 2}}]}], "report": "sweeptest_report"}`, `unknown argument "factr"; valid: factor`},
+		{"wrong argument type", `{"prepare": [{"name": "sweeptest_note", "args": {"words": "many"}}], "parts": [{"name": "a", "sweep": "sweep.json"}], "report": "sweeptest_report"}`, `key "prepare[0].args": argument "words"`},
+		{"bad point override", `{"parts": [{"name": "a", "points": [{"name": "p", "base": "base.json", "set": "stepz=1"}]}], "report": "sweeptest_report"}`, `key "parts[0].points[0]": point p: -set: unknown key "stepz"`},
+		{"unknown variable", `{"parts": [{"name": "a", "points": [{"name": "p", "base": "base.json", "set": "sweeptest_name=${q}"}]}], "report": "sweeptest_report"}`,
+			`key "parts[0].points[0].set": ${q}: no preparation or earlier point of that name`},
+		{"variable of a later part", `{"parts": [{"name": "a", "sweep": "sweep.json", "set": "sweeptest_name=${p}"}, {"name": "b", "points": [{"name": "p", "base": "base.json"}]}], "report": "sweeptest_report"}`,
+			`key "parts[0].set": ${p}: no preparation or earlier point of that name`},
+		{"part set on an axis", `{"parts": [{"name": "a", "sweep": "sweep.json", "set": "sweeptest_level=2"}], "report": "sweeptest_report"}`, `"sweeptest_level" is an axis of the sweep`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(writeStudy(t, tc.content))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDescribe lists the registered hooks with their arguments' defaults.
+func TestDescribe(t *testing.T) {
+	var b strings.Builder
+	Describe(&b)
+	for _, want := range []string{"  sweeptest_double map[factor:2]: twice the level", "  sweeptest_note map[words:2]: a text file", "  sweeptest_report: one line per point"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Describe lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package llama
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/qzoo/qzoo/framework/sweep"
+)
+
+// TestKVReport: a row gathers its points of both texts, the table's deltas are against the fp32
+// row of each text, KVQuant's full method shows as a row and as the last ablation step, and a
+// figure of one point (a degenerate log axis) renders.
+func TestKVReport(t *testing.T) {
+	m := func(ppl, bpv float64) map[string]float64 {
+		return map[string]float64{MetricPerplexity: ppl, MetricKVBitsPerValue: bpv, MetricKVWindowTokens: 512}
+	}
+	point := func(name, text string, metrics map[string]float64, labels map[string]string) sweep.Point {
+		l := map[string]string{"text": text}
+		for k, v := range labels {
+			l[k] = v
+		}
+		return sweep.Point{Name: name, Variant: text, Labels: l, Metrics: metrics}
+	}
+	ref := map[string]string{"family": "reference"}
+	kivi := map[string]string{"family": "KIVI", "bits": "4"}
+	kvq := map[string]string{"family": "KVQuant", "bits": "3"}
+	abl := map[string]string{"family": "+ Q-Norm (= KVQuant)", "bits": "3", "ablation": "true"}
+	retrieved := m(99, 5.7)
+	retrieved[MetricRetrievalHits], retrieved[MetricRetrievalNames] = 9, 12
+	points := []sweep.Point{
+		point("fp32", TextOwnStories, m(4, 32), ref), point("kivi_4", TextOwnStories, m(4.04, 5.7), kivi),
+		point("kvquant_3", TextOwnStories, m(4.1, 3.3), kvq), point("kvquant_3", TextOwnStories, m(4.1, 3.3), abl),
+		point("fp32", TextShakespeare, m(100, 32), ref), point("kivi_4", TextShakespeare, retrieved, kivi),
+		point("kvquant_3", TextShakespeare, m(101, 3.3), kvq), point("kvquant_3", TextShakespeare, m(101, 3.3), abl),
+	}
+	table, fig, err := kvReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| KIVI 4-bit | 4 | 5.70 |", "+1.00%", "-1.00%", "9/12", "| KVQuant 3-bit | 3 | 3.30 |",
+		"| KVQuant 3-bit ablation: + Q-Norm (= KVQuant) | 3 |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if n := strings.Count(table, "\n"); n != 2+4 {
+		t.Errorf("table of %d lines, want 2 + 4 rows:\n%s", n, table)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure: %v", err)
+	}
+	if _, fig, err = kvReport(nil, points[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure of one point: %v", err)
+	}
+}
+
+// TestLLMReport: rows are grouped by held-out text (Shakespeare first, the study's order
+// within), a PTQ point is named by its sweep and coordinates and joins its quantizer's family.
+func TestLLMReport(t *testing.T) {
+	m := func(ppl, bits float64) map[string]float64 {
+		return map[string]float64{MetricPerplexity: ppl, MetricModelBits: bits}
+	}
+	coords := sweep.Coords{{Key: "ptq_group_size", Value: "32"}, {Key: "ptq_bits", Value: "4"}, {Key: "ptq_hadamard", Value: "true"}}
+	points := []sweep.Point{
+		{Name: "base", Labels: map[string]string{"text": TextShakespeare, "family": "base (TinyStories)"}, Metrics: m(174.6, 8.3e6)},
+		{Name: "base", Labels: map[string]string{"text": TextOwnStories, "family": "base (TinyStories)"}, Metrics: m(4.7, 8.3e6)},
+		{Name: coords.String(), Part: "ptq_rtn_sweep", Coords: coords, Labels: map[string]string{"text": TextShakespeare}, Metrics: m(13.6, 2.1e6)},
+	}
+	rows := llmRows(points)
+	if len(rows) != 3 || rows[1].name != "ptq_rtn_sweep ptq_group_size=32;ptq_bits=4;ptq_hadamard=true" ||
+		rows[1].family != "PTQ rtn g32 + Hadamard" || rows[2].text != TextOwnStories {
+		t.Errorf("rows %+v", rows)
+	}
+	table, fig, err := llmReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table, "| shakespeare | ptq_rtn_sweep ptq_group_size=32;ptq_bits=4;ptq_hadamard=true | 13.60 |") {
+		t.Errorf("table:\n%s", table)
+	}
+	if len(fig.Panels) != 2 {
+		t.Errorf("%d panels, want one per text", len(fig.Panels))
+	}
+}
