@@ -18,8 +18,10 @@
 //     perplexity over a token stream). Their metrics are merged.
 //   - Optional hooks: Init (data-dependent initialisation on the first batch of a fresh run),
 //     Pretrained (fill variables from the config's init_from file before step 1, never on
-//     resume, its SHA-256 recorded in every checkpoint), Trainable (which variables train: a
-//     frozen base under adapters), Validate (constraints between hyperparameters).
+//     resume, its SHA-256 recorded in every checkpoint), Calibrate (once on a fresh run after
+//     Pretrained and Init: post-training quantization with calibration statistics), Trainable
+//     (which variables train: a frozen base under adapters), Validate (constraints between
+//     hyperparameters).
 //   - A frozen second network: Teacher names the registered model this one distils from (a
 //     recognizer, a full-precision model); the config's teacher_from gives the trained teacher,
 //     a run directory of that model or a file its Pretrained hook reads. Build calls

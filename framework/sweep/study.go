@@ -434,9 +434,11 @@ func (st *Study) Render(points []Point, opts Options) (string, *plots.Figure, er
 }
 
 // RunFile is the sweep and study commands: it loads the study or sweep file at path, runs it,
-// prints its table to out and writes its figure (to figure, or to the file's own figure path
-// when figure is ""). When points miss their expectations it still prints and writes, then
-// returns the [*ExpectationsError].
+// prints its table to out and writes its figure: to figure, or, when figure is "", to the file's
+// own figure path — but only for a whole run as the file states it (no opts.Points selection, no
+// opts.Set overrides), so that a partial or modified run never replaces a published figure.
+// When points miss their expectations it still prints and writes, then returns the
+// [*ExpectationsError].
 func RunFile(out io.Writer, path, figure string, opts Options) error {
 	st, err := Load(path)
 	if err != nil {
@@ -456,7 +458,11 @@ func RunFile(out io.Writer, path, figure string, opts Options) error {
 	}
 	fmt.Fprint(out, table)
 	if figure == "" {
-		figure = st.Figure
+		if len(opts.Points) == 0 && opts.Set == "" {
+			figure = st.Figure
+		} else if st.Figure != "" {
+			fmt.Fprintf(out, "figure not written: a run with --points or --set does not replace %s (give --figure FILE to write it)\n", st.Figure)
+		}
 	}
 	if figure != "" && fig != nil {
 		if err := fig.Save(figure); err != nil {

@@ -205,3 +205,28 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFileKeepsTheFigureOfAWholeRun checks that a run of some points, or with overrides,
+// never replaces the study's own (published) figure, while a whole run writes it.
+func TestRunFileKeepsTheFigureOfAWholeRun(t *testing.T) {
+	figure := filepath.Join(t.TempDir(), "published.svg")
+	path := writeStudy(t, strings.Replace(testStudy, `"figure": "study.svg"`, fmt.Sprintf("%q: %q", "figure", figure), 1))
+	run := sweeptest.RunOptions(t)
+	opts := Options{Dir: t.TempDir(), Data: run.Data, Backend: run.Backend, Quiet: true}
+	var out bytes.Buffer
+	partial := opts
+	partial.Points = []string{"zero"}
+	if err := RunFile(&out, path, "", partial); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(figure); err == nil || !strings.Contains(out.String(), "figure not written") {
+		t.Fatalf("a run of one point wrote the study's figure (%v):\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := RunFile(&out, path, "", opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(figure); err != nil {
+		t.Fatalf("a whole run did not write the study's figure: %v\n%s", err, out.String())
+	}
+}
