@@ -246,15 +246,7 @@ func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(i
 // (llama2c.BOS) or the end of the context, one per line. Quantizing the model and measuring its
 // perplexity on these stories shows what quantization costs it on text it was trained for.
 func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) (string, error) {
-	wPath, err := framework.LocateData(dataDir, Stories260KFile)
-	if err != nil {
-		return "", err
-	}
-	m, err := Open(wPath)
-	if err != nil {
-		return "", err
-	}
-	tok, err := m.LoadTokenizer(dataDir)
+	m, tok, err := openStories260K(dataDir)
 	if err != nil {
 		return "", err
 	}

@@ -108,3 +108,21 @@ func (m *Opened) LoadTokenizer(dataDir string) (*llama2c.Tokenizer, error) {
 	}
 	return llama2c.LoadTokenizer(path, m.Config.Params[ParamVocabSize].(int))
 }
+
+// openStories260K opens llama2.c's stories260K (found with framework.LocateData in dataDir)
+// and its tokenizer: the model the own-stories texts are sampled from.
+func openStories260K(dataDir string) (*Opened, *llama2c.Tokenizer, error) {
+	path, err := framework.LocateData(dataDir, Stories260KFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := m.LoadTokenizer(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, tok, nil
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/qzoo/qzoo/formats/llama2c"
-	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/sweep"
 	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/plots"
@@ -92,15 +91,7 @@ func init() {
 // sampleWindowStories samples n windows of stories260K's context (SampleWindows, seed 1) and
 // returns them cut into stories at BOS, one per line.
 func sampleWindowStories(dataDir string, backend compute.Backend, n int) (string, error) {
-	wPath, err := framework.LocateData(dataDir, Stories260KFile)
-	if err != nil {
-		return "", err
-	}
-	m, err := Open(wPath)
-	if err != nil {
-		return "", err
-	}
-	tok, err := m.LoadTokenizer(dataDir)
+	m, tok, err := openStories260K(dataDir)
 	if err != nil {
 		return "", err
 	}
