@@ -1,7 +1,8 @@
 // Package registry is the one registry type of qzoo: the models, datasets and data files of
-// the framework, the quantizer types of layers/vq, the cache quantizers of kvcache and the
-// codecs of qzc are each a Registry of their own, filled in init functions and looked up by
-// name from configs and commands.
+// the framework, the quantizer types of layers/vq, the cache quantizers of kvcache, the
+// compressors of package compressor, the media front ends of package media and the sweep
+// machinery's point hooks, preparations and reports are each a Registry of their own, filled in
+// init functions and looked up by name from configs, study files and commands.
 package registry
 
 import (
