@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -22,7 +22,7 @@ import (
 )
 
 // sharedDataDir holds stories260K, tok512 and Shakespeare (as in models/llama's tests).
-var sharedDataDir = testdata.Root()
+var sharedDataDir = datadir.Root()
 
 // llamaGreedyPrefix starts llama2.c's published greedy output of stories260K.
 const llamaGreedyPrefix = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."

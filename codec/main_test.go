@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/formats/qzc"
@@ -25,7 +25,7 @@ import (
 	"github.com/qzoo/qzoo/metrics"
 )
 
-var dataDir = testdata.Root()
+var dataDir = datadir.Root()
 
 var ukFile = filepath.Join(dataDir, "era5", "era5-2mt-2019-03-uk.nc")
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/sweep"
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 	_ "github.com/qzoo/qzoo/models/all"
 )
 
@@ -109,7 +109,7 @@ func backend(t *testing.T) framework.RunOptions {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: testdata.Dir(t)}
+	return framework.RunOptions{Backend: b, Out: io.Discard, DataDir: datadir.Dir(t)}
 }
 
 // runPrefix starts the init_from of a config that begins where another config's run ends

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
 // locateRuns counts the runs of TestLocateDataOrderAndDownload in this process.
@@ -66,10 +66,10 @@ func TestLocateDataOrderAndDownload(t *testing.T) {
 	}
 }
 
-// The tests find their data through internal/testdata, which must read the variable the
+// The tests find their data through internal/datadir, which must read the variable the
 // commands read.
 func TestDataDirEnvMatchesTests(t *testing.T) {
-	if DataDirEnv != testdata.EnvVar {
-		t.Errorf("framework.DataDirEnv %q, internal/testdata.EnvVar %q", DataDirEnv, testdata.EnvVar)
+	if DataDirEnv != datadir.EnvVar {
+		t.Errorf("framework.DataDirEnv %q, internal/datadir.EnvVar %q", DataDirEnv, datadir.EnvVar)
 	}
 }

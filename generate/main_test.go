@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
-var weights = filepath.Join(testdata.Root(), "weights")
+var weights = filepath.Join(datadir.Root(), "weights")
 
 // expected is llama2.c's greedy output of stories260K (its test_all.py), 200 tokens from BOS.
 const expected = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she"

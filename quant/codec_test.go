@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
 // quantizedSamples quantizes small random matrices with every spec (odd shapes, so that
@@ -153,7 +153,7 @@ func FuzzUnmarshalQuantized(f *testing.F) {
 }
 
 // storiesPath is llama2.c's stories260K checkpoint, shared by the project's worktrees.
-var storiesPath = filepath.Join(testdata.Root(), "weights", "stories260K.bin")
+var storiesPath = filepath.Join(datadir.Root(), "weights", "stories260K.bin")
 
 // readStoriesW2 reads layer 0's w2 ([64, 172]) from the stories260K checkpoint: after the
 // 7-int32 header come token embedding [512,64], rms_att [5,64], wq [5,64,64], wk and wv

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
@@ -37,7 +37,7 @@ func flat(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32
 
 // TestDatasetUK loads the registered dataset with its defaults on the UK file.
 func TestDatasetUK(t *testing.T) {
-	data, err := framework.LoadDataset(DatasetName, testdata.Dir(t), nil)
+	data, err := framework.LoadDataset(DatasetName, datadir.Dir(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestDatasetUK(t *testing.T) {
 
 	// Statistics of the training hours only, computed here directly from a fresh Read (and,
 	// for the record, by numpy: mean 280.60957, std 2.31942 over the first 504 hours).
-	uk, err := netcdf.Read(testdata.File(t, "era5/era5-2mt-2019-03-uk.nc"), netcdf.ReadOptions{})
+	uk, err := netcdf.Read(datadir.File(t, "era5/era5-2mt-2019-03-uk.nc"), netcdf.ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,6 @@ package fashionmnist
 
 import (
 	"fmt"
-	"github.com/qzoo/qzoo/framework"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/datasets/idx"
+	"github.com/qzoo/qzoo/framework"
 )
 
 // Image size and number of classes.

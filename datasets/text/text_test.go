@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 )
 
-var dataDir = testdata.Root()
+var dataDir = datadir.Root()
 
 func params(extra map[string]any) map[string]any {
 	p := Params.Defaults()

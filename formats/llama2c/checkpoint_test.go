@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
-var sharedData = testdata.Root()
+var sharedData = datadir.Root()
 
 // stories260K is llama2.c's header of stories260K.bin.
 var stories260K = Header{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true}

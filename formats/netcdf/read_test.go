@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
-// sharedData is the ERA5 folder of the data directory (internal/testdata: $QZOO_DATA_DIR, else
+// sharedData is the ERA5 folder of the data directory (internal/datadir: $QZOO_DATA_DIR, else
 // ../shared/data beside the repository).
-var sharedData = testdata.Root() + "/era5/"
+var sharedData = datadir.Root() + "/era5/"
 
 var (
 	ukFile      = sharedData + "era5-2mt-2019-03-uk.nc"
@@ -31,7 +31,7 @@ var (
 func needFile(t testing.TB, path string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("data file not available (see internal/testdata): %v", err)
+		t.Fatalf("data file not available (see internal/datadir): %v", err)
 	}
 }
 

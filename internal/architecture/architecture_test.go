@@ -43,7 +43,7 @@ var layerOf = map[string]int{
 	"internal/registry":     0,
 	"internal/atomicfile":   0,
 	"internal/strictjson":   0,
-	"internal/testdata":     0,
+	"internal/datadir":      0,
 	"internal/readme":       0,
 	"internal/architecture": 0,
 	"bench/peers":           0,

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/internal/testbackend"
@@ -18,7 +18,7 @@ import (
 	"github.com/qzoo/qzoo/models/llama/reference"
 )
 
-var dataDir = testdata.Root()
+var dataDir = datadir.Root()
 
 // goBackend is the pure-Go backend: the one every machine has.
 func goBackend(t testing.TB) compute.Backend { return testbackend.Go(t) }

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -24,7 +24,7 @@ import (
 )
 
 // dataDir is the shared data directory, relative to this package.
-var dataDir = testdata.Root()
+var dataDir = datadir.Root()
 
 var ukFile = filepath.Join(dataDir, "era5", "era5-2mt-2019-03-uk.nc")
 

@@ -5,13 +5,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/qzoo/qzoo/internal/testdata"
+	"github.com/qzoo/qzoo/internal/datadir"
 
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/models/llama"
 )
 
-var dataDir = testdata.Root()
+var dataDir = datadir.Root()
 
 // expected is llama2.c's published output of stories260K at temperature 0 for 200 steps from
 // BOS (its test_all.py, expected_stdout).

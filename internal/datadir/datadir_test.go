@@ -1,4 +1,4 @@
-package testdata
+package datadir
 
 import (
 	"path/filepath"

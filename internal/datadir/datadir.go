@@ -1,11 +1,11 @@
-// Package testdata finds the real data that tests read, by the lookup the commands use, and
+// Package datadir finds the real data that tests read, by the lookup the commands use, and
 // fails the test when it is missing: a test of real data never skips because the data is not
 // there.
 //
 // The data directory is $QZOO_DATA_DIR when set (the variable framework.DataDirEnv names, read
 // by every command after its --data_dir flag), else ../shared/data beside the repository (the
 // layout the developers' machines and CI have; see the README's "Data" section).
-package testdata
+package datadir
 
 import (
 	"os"
@@ -29,7 +29,7 @@ func Root() string {
 	if !ok {
 		return filepath.Join("..", "..", "shared", "data") // unreachable: the runtime knows this file
 	}
-	// here is <repo>/internal/testdata/testdata.go.
+	// here is <repo>/internal/datadir/datadir.go.
 	return filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "data")
 }
 
@@ -38,7 +38,7 @@ func Dir(t testing.TB) string {
 	t.Helper()
 	dir := Root()
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("testdata: the data directory %s is missing (set $%s, or put the shared data beside the repository): %v", dir, EnvVar, err)
+		t.Fatalf("datadir: the data directory %s is missing (set $%s, or put the shared data beside the repository): %v", dir, EnvVar, err)
 	}
 	return dir
 }
@@ -49,7 +49,7 @@ func File(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(Dir(t), filepath.FromSlash(name))
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("testdata: %s is missing from the data directory: %v", name, err)
+		t.Fatalf("datadir: %s is missing from the data directory: %v", name, err)
 	}
 	return p
 }
