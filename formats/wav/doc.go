@@ -22,8 +22,8 @@
 //     header (an ID3 tag appended to the file, a short tail) end the walk once fmt and data are
 //     found.
 //   - A chunk of odd size is followed by a pad byte, which is skipped; when the pad byte is
-//     missing (a common writer bug) and the next chunk's name follows at once, that is read
-//     instead.
+//     missing (a common writer bug), the byte there is not zero but the start of the next
+//     chunk's name, and that chunk is read.
 //   - A data size of 0xFFFFFFFF, or of 0 where the RIFF size is 0, 0xFFFFFFFF or ends the file
 //     at the data chunk's header, marks a stream whose sizes were never filled in: the data runs
 //     to the end of the file. A data chunk that declares more bytes than the file holds is

@@ -248,8 +248,8 @@ func parse(data []byte) (*Audio, error) {
 		}
 		next := body + size
 		if size%2 == 1 {
-			// The pad byte, unless it is missing: the next chunk's name then starts at once.
-			if next+5 <= end && isFourCC(data[next+1:next+5]) || !(next+4 <= end && isFourCC(data[next:next+4])) {
+			// The pad byte (zero), unless it is missing: the next chunk's name then starts here.
+			if next >= end || data[next] == 0 || !(next+4 <= end && isFourCC(data[next:next+4])) {
 				next++
 			}
 		}

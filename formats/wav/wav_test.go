@@ -113,6 +113,7 @@ func TestPCM(t *testing.T) {
 		{"16-bit", 16, le16(0, -32768, 32767, 16384), [][]float32{{0, 32767.0 / 32768}, {-1, 0.5}}, "16-bit PCM"},
 		{"24-bit sign-extended", 24, []byte{0, 0, 0, 0, 0, 0x80, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF},
 			[][]float32{{0, 8388607.0 / 8388608}, {-1, -1.0 / 8388608}}, "24-bit PCM"},
+		{"12-bit in 16", 12, le16(0, -32768, 0x7FF0, 0x4000), [][]float32{{0, 0x7FF0 / 32768.0}, {-1, 0.5}}, "16-bit PCM (12 valid bits)"},
 		{"32-bit", 32, []byte{0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x40, 0, 0, 0, 0xC0},
 			[][]float32{{0, 0.5}, {-1, -0.5}}, "32-bit PCM"},
 	}
@@ -232,6 +233,13 @@ func TestChunkWalk(t *testing.T) {
 	t.Run("missing pad byte", func(t *testing.T) {
 		b := riff(list, f, chunk{"data", samples})
 		b = append(b[:12+8+17], b[12+8+18:]...) // drop the LIST chunk's pad byte
+		checkSamples(t, mustParse(t, b), want)
+	})
+	t.Run("missing pad byte before a printable size", func(t *testing.T) {
+		// Without the pad, the byte after "J" of JUNK starts "UNK!" (size 33 is '!'): also a
+		// plausible name, so the rule cannot be "take whichever position holds one".
+		b := riff(list, chunk{"JUNK", make([]byte, 33)}, f, chunk{"data", samples})
+		b = append(b[:12+8+17], b[12+8+18:]...)
 		checkSamples(t, mustParse(t, b), want)
 	})
 	t.Run("appended ID3 tag", func(t *testing.T) {
@@ -501,6 +509,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if a.Channels() < 1 || a.Channels() > MaxChannels || a.SampleRate < 1 || a.SampleRate > MaxSampleRate {
 			t.Fatalf("channels %d rate %d out of range", a.Channels(), a.SampleRate)
+		}
+		if _, err := Encode(a); err != nil {
+			t.Fatalf("parsed audio does not encode: %v", err)
 		}
 		if a.Frames()*a.Channels()*a.Format.Bits/8 > len(b) {
 			t.Fatalf("%d frames × %d channels of %d bits from %d bytes", a.Frames(), a.Channels(), a.Format.Bits, len(b))
