@@ -531,3 +531,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A file larger than any RIFF size field can describe is refused before it is read (a sparse
+// file: nothing is written to disk).
+func TestReadRefusesOversizedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.wav")
+	if err := os.WriteFile(path, riff(fmtChunk(tagPCM, 1, 8000, 16)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, MaxFileBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Read(path)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "over the 4294967304 a RIFF file can hold") {
+		t.Errorf("error %v, want the file named and its size refused", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes to refuse it", n)
+	}
+}
