@@ -14,7 +14,8 @@
 //
 // The RIFF walk is written here rather than taken from github.com/go-audio/wav, which has open
 // bugs on exactly the cases real files raise: 24-bit samples, the pad byte after an odd-sized
-// chunk, and the data sizes of 0 or 0xFFFFFFFF that streaming writers leave. The rules:
+// chunk, and the data sizes of 0, 0xFFFFFFFF or SoX's 0x7FFFF000 that streaming writers leave.
+// The rules:
 //
 //   - Chunks are walked from byte 12 to the end of the file; the RIFF size is not trusted
 //     (writers get it wrong), and chunks other than fmt and data (LIST, JUNK, fact, bext, id3,
@@ -24,9 +25,10 @@
 //   - A chunk of odd size is followed by a pad byte, which is skipped; when the pad byte is
 //     missing (a common writer bug), the byte there is not zero but the start of the next
 //     chunk's name, and that chunk is read.
-//   - A data size of 0xFFFFFFFF, or of 0 where the RIFF size is 0, 0xFFFFFFFF or ends the file
-//     at the data chunk's header, marks a stream whose sizes were never filled in: the data runs
-//     to the end of the file. A data chunk that declares more bytes than the file holds is
+//   - A data size of 0xFFFFFFFF, SoX's 0x7FFFF000 beyond the end of the file (what `sox ... -t
+//     wav -` writes to a pipe), or 0 where the RIFF size is 0, 0xFFFFFFFF or ends the file at the
+//     data chunk's header, marks a stream whose sizes were never filled in: the data runs to the
+//     end of the file. A data chunk that declares more bytes than the file holds is
 //     refused as truncated (no guessing which bytes are audio). In every case the data is
 //     rounded down to whole frames; a trailing partial frame is dropped.
 //   - fmt must come before data. The byte rate is not checked (writers get it wrong and nothing

@@ -29,6 +29,11 @@ const (
 	ALaw                      // G.711 a-law, 8 bits
 )
 
+// soxPipeDataSize is the data size SoX writes when its output cannot be sought back to (a pipe):
+// 0x7FFFF000, with a RIFF size of 0x7FFFF024 ("Length in output .wav header will be wrong").
+// A data chunk declaring it and running past the end of the file is a stream, not a truncation.
+const soxPipeDataSize = 0x7FFFF000
+
 func (e Encoding) String() string {
 	switch e {
 	case PCM:
@@ -226,6 +231,7 @@ func parse(data []byte) (*Audio, error) {
 				return nil, fmt.Errorf("the data chunk at offset %d comes before any fmt chunk", off)
 			}
 			streamed := size == 0xFFFFFFFF ||
+				size == soxPipeDataSize && body+size > end ||
 				size == 0 && (riffSize == 0 || riffSize == 0xFFFFFFFF || int64(riffSize)+8 <= body)
 			if streamed {
 				size = end - body

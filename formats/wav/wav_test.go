@@ -252,7 +252,7 @@ func TestChunkWalk(t *testing.T) {
 	})
 }
 
-// Streaming writers leave the sizes at 0 or 0xFFFFFFFF: the data runs to the end of the file,
+// Streaming writers leave the sizes at 0, 0xFFFFFFFF or SoX's 0x7FFFF000: the data runs to the end of the file,
 // rounded down to whole frames.
 func TestStreamedSizes(t *testing.T) {
 	frames := le16(100, 200, 300, 400, 500, 600)
@@ -272,6 +272,7 @@ func TestStreamedSizes(t *testing.T) {
 		{"data 0xFFFFFFFF", 1234, 0xFFFFFFFF},
 		{"both 0", 0, 0},
 		{"data 0, RIFF ends at the header", 36, 0},
+		{"SoX to a pipe", 0x7FFFF024, 0x7FFFF000}, // sox ... -t wav - (measured with SoX 14.4)
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			checkSamples(t, mustParse(t, set(c.riffSize, c.dataSz, []byte{9})), want) // a partial frame dropped
