@@ -174,19 +174,25 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 
 // Inspect reads the .qzc file in and describes it without decoding its payload.
 func Inspect(in string) (Report, error) {
-	h, _, sizes, err := qzc.ReadFile(in)
+	rep, _, _, err := readFile(in)
+	return rep, err
+}
+
+// readFile reads and checks the .qzc file in: its header and payload, and the media front end
+// it names with that front end's description of the source.
+func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err error) {
+	h, payload, sizes, err := qzc.ReadFile(in)
 	if err != nil {
-		return Report{}, err
+		return Report{}, nil, nil, err
 	}
-	fe, err := media.Named(h.Media)
-	if err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	if fe, err = media.Named(h.Media); err != nil {
+		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
 	}
 	desc, err := fe.Describe(h.Source)
 	if err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
 	}
-	return Report{Header: h, Sizes: sizes, Source: desc}, nil
+	return Report{Header: h, Sizes: sizes, Source: desc}, payload, fe, nil
 }
 
 // DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
@@ -196,23 +202,16 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if sameFile(in, out) {
 		return Report{}, fmt.Errorf("compressor: output %s is the input: refusing to overwrite it", out)
 	}
-	h, payload, sizes, err := qzc.ReadFile(in)
+	rep, payload, fe, err := readFile(in)
 	if err != nil {
 		return Report{}, err
 	}
-	fe, err := media.Named(h.Media)
-	if err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
-	}
+	h := rep.Header
 	if fe.Kind() != h.Signal {
 		return Report{}, fmt.Errorf("compressor: %s holds a %s signal, but its media front end %s writes %s signals", in, h.Signal, fe.Name(), fe.Kind())
 	}
 	shape := media.Signal{Kind: h.Signal, Channels: h.Channels, Shape: h.Shape}
 	if err := fe.Check(shape, h.Source); err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
-	}
-	desc, err := fe.Describe(h.Source)
-	if err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 	}
 	if runDir == "" {
@@ -234,7 +233,6 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 	}
-	rep := Report{Header: h, Sizes: sizes, Source: desc}
 	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}
 	if err := fe.Write(out, s, h.Source, prov); err != nil {
 		return Report{}, err
