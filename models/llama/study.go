@@ -36,42 +36,14 @@ const (
 )
 
 func init() {
-	sweep.RegisterPreparation("llama_own_stories", sweep.Preparation{
-		Doc: "stories260K's own stories: samples stories from BOS at temperature 1, no top-p, seed 1, one per line (SampleStories)",
-		Ext: ".txt", Args: map[string]any{"samples": 200},
-		Run: func(ctx *sweep.Context, args map[string]any, path string) error {
-			backend, err := ctx.Backend()
-			if err != nil {
-				return err
-			}
-			text, err := SampleStories(ctx.DataDir, backend, args["samples"].(int), 1)
-			if err != nil {
-				return err
-			}
-			if err := atomicfile.WriteFile(path, []byte(text)); err != nil {
-				return fmt.Errorf("llama: write %s: %w", path, err)
-			}
-			return nil
-		},
-	})
-	sweep.RegisterPreparation("llama_own_windows", sweep.Preparation{
-		Doc: "stories260K's own stories: windows of its context sampled from BOS at temperature 1 (seed 1, SampleWindows), cut into stories at BOS, one per line",
-		Ext: ".txt", Args: map[string]any{"windows": 64},
-		Run: func(ctx *sweep.Context, args map[string]any, path string) error {
-			backend, err := ctx.Backend()
-			if err != nil {
-				return err
-			}
-			text, err := sampleWindowStories(ctx.DataDir, backend, args["windows"].(int))
-			if err != nil {
-				return err
-			}
-			if err := atomicfile.WriteFile(path, []byte(text)); err != nil {
-				return fmt.Errorf("llama: write %s: %w", path, err)
-			}
-			return nil
-		},
-	})
+	sweep.RegisterPreparation("llama_own_stories", textPreparation(
+		"stories260K's own stories: samples stories from BOS at temperature 1, no top-p, seed 1, one per line (SampleStories)",
+		"samples", 200, func(dataDir string, backend compute.Backend, n int) (string, error) {
+			return SampleStories(dataDir, backend, n, 1)
+		}))
+	sweep.RegisterPreparation("llama_own_windows", textPreparation(
+		"stories260K's own stories: windows of its context sampled from BOS at temperature 1 (seed 1, SampleWindows), cut into stories at BOS, one per line",
+		"windows", 64, sampleWindowStories))
 	sweep.RegisterPointHook("kv_retrieval", sweep.PointHook{
 		Doc: "the retrieval check (Retrieval) with the run's cache quantizer, constants from its checkpoint, in a cache of the model's full context: " +
 			MetricRetrievalHits + " of " + MetricRetrievalNames + ", " + MetricRetrievalPromptTokens,
@@ -86,6 +58,26 @@ func init() {
 		Doc:    "bits per cached value, perplexity and its change against the fp32 cache on each text, retrieval; perplexity relative to fp32 against bits per cached value",
 		Render: kvReport,
 	})
+}
+
+// textPreparation is a preparation writing the text sample returns for the argument key
+// (default def) to its file, atomically.
+func textPreparation(doc, key string, def int, sample func(dataDir string, backend compute.Backend, n int) (string, error)) sweep.Preparation {
+	return sweep.Preparation{Doc: doc, Ext: ".txt", Args: map[string]any{key: def},
+		Run: func(ctx *sweep.Context, args map[string]any, path string) error {
+			backend, err := ctx.Backend()
+			if err != nil {
+				return err
+			}
+			text, err := sample(ctx.DataDir, backend, args[key].(int))
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.WriteFile(path, []byte(text)); err != nil {
+				return fmt.Errorf("llama: write %s: %w", path, err)
+			}
+			return nil
+		}}
 }
 
 // sampleWindowStories samples n windows of stories260K's context (SampleWindows, seed 1) and
