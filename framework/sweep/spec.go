@@ -123,6 +123,11 @@ func LoadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
+	return parseSpec(path, data)
+}
+
+// parseSpec decodes and checks the sweep file at path, whose content is data.
+func parseSpec(path string, data []byte) (*Spec, error) {
 	var s Spec
 	if err := strictjson.Decode(data, &s); err != nil {
 		return nil, fmt.Errorf("sweep %s: %w", path, err)

@@ -90,7 +90,7 @@ func Load(path string) (*Study, error) {
 	}
 	var keys map[string]json.RawMessage
 	if json.Unmarshal(data, &keys) == nil && keys["parts"] == nil {
-		spec, err := LoadSpec(path)
+		spec, err := parseSpec(path, data)
 		if err != nil {
 			return nil, err
 		}
