@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/qzoo/qzoo/internal/sniff"
 )
 
 // Header is the architecture a legacy checkpoint's 7-int32 header states: dim, hidden_dim,
@@ -185,7 +187,7 @@ func Parse(r io.Reader, size int64) (*Checkpoint, error) {
 	if _, err := io.ReadFull(r, head); err != nil {
 		return nil, fmt.Errorf("reading header: %w", err)
 	}
-	if what := sniff(head); what != "" {
+	if what := identify(head); what != "" {
 		return nil, fmt.Errorf("this is %s, not a llama2.c legacy checkpoint", what)
 	}
 	if size < headerBytes {
@@ -267,18 +269,16 @@ func (c *Checkpoint) Encode() ([]byte, error) {
 // ("ak42" in ASCII, written little-endian).
 const exportMagic = 0x616b3432
 
-// sniff says what the start of a file looks like when it is recognisably not a llama2.c
+// identify says what the start of a file looks like when it is recognisably not a llama2.c
 // legacy checkpoint or tokenizer ("" otherwise): a Git LFS pointer (the repository was
 // cloned without git-lfs), an HTML page (a download that returned a web page), a newer
 // llama2.c export (export.py --version 1 or 2, which run.c's legacy reader cannot read) or a
 // GGUF file (llama.cpp).
-func sniff(b []byte) string {
-	trimmed := bytes.ToLower(bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n"))
+func identify(b []byte) string {
+	if what := sniff.StandIn(b); what != "" {
+		return what
+	}
 	switch {
-	case bytes.HasPrefix(b, []byte("version https://git-lfs")):
-		return "a Git LFS pointer, not its content (fetch it with git lfs pull, or download the file itself)"
-	case bytes.HasPrefix(trimmed, []byte("<!doctype html")) || bytes.HasPrefix(trimmed, []byte("<html")):
-		return "an HTML page (a download that returned a web page instead of the file)"
 	case bytes.HasPrefix(b, []byte("GGUF")):
 		return "a GGUF file (llama.cpp's format)"
 	case len(b) >= 8 && binary.LittleEndian.Uint32(b) == exportMagic:

@@ -56,7 +56,7 @@ func LoadTokenizer(path string, vocabSize int) (*Tokenizer, error) {
 // the file must end after that many. Lengths are bounded by max_token_length (at most 4096)
 // and by the file's size before anything is allocated; errors name the piece.
 func ParseTokenizer(b []byte, vocabSize int) (*Tokenizer, error) {
-	if what := sniff(b); what != "" {
+	if what := identify(b); what != "" {
 		return nil, fmt.Errorf("this is %s, not a llama2.c tokenizer", what)
 	}
 	if vocabSize <= EOS || vocabSize > MaxVocab {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"unicode/utf8"
+
+	"github.com/qzoo/qzoo/internal/sniff"
 )
 
 // Bounds on a header, checked before anything is allocated.
@@ -188,7 +190,7 @@ func parse(data []byte) (*Audio, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the file is empty (0 bytes)")
 	}
-	if what := sniff(data); what != "" {
+	if what := identify(data); what != "" {
 		return nil, fmt.Errorf("this is %s, not a WAV file", what)
 	}
 	if len(data) < 12 {
@@ -431,9 +433,11 @@ func isFourCC(b []byte) bool {
 	return len(b) == 4
 }
 
-// sniff names what data is when it is not a little-endian RIFF WAVE file ("" when it may be).
-func sniff(b []byte) string {
-	trimmed := bytes.ToLower(bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")), " \t\r\n"))
+// identify names what data is when it is not a little-endian RIFF WAVE file ("" when it may be).
+func identify(b []byte) string {
+	if what := sniff.StandIn(b); what != "" {
+		return what
+	}
 	has := func(p string) bool { return bytes.HasPrefix(b, []byte(p)) }
 	switch {
 	case has("RIFF") && len(b) >= 12 && string(b[8:12]) != "WAVE":
@@ -458,10 +462,6 @@ func sniff(b []byte) string {
 		return "an AIFF file"
 	case has("#!AMR"):
 		return "an AMR file"
-	case has("version https://git-lfs"):
-		return "a Git LFS pointer, not its content (fetch it with git lfs pull)"
-	case bytes.HasPrefix(trimmed, []byte("<!doctype html")) || bytes.HasPrefix(trimmed, []byte("<html")):
-		return "an HTML page (a download that returned a web page instead of the file)"
 	case isText(b):
 		return "a text file"
 	}

@@ -41,6 +41,7 @@ var layerOf = map[string]int{
 	"framework/checkpoint":  0,
 	"datasets/idx":          0,
 	"internal/registry":     0,
+	"internal/sniff":        0,
 	"internal/atomicfile":   0,
 	"internal/strictjson":   0,
 	"internal/datadir":      0,
