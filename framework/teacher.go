@@ -49,6 +49,20 @@ func isTeacherVariable(path string) bool {
 // model declares no Model.Teacher, and when the teacher's Build would create a variable that
 // teacher_from did not provide.
 func BuildTeacher(scope *model.Scope, inputs []*graph.Node) Outputs {
+	return buildTeacher(scope, inputs, true)
+}
+
+// BuildTeacherThrough is [BuildTeacher] whose predictions keep their gradient with respect to
+// the inputs: the teacher as a frozen loss network that a student's output passes through (a
+// distillation by resynthesis, LM-SPT's auxiliary decoder through a recognizer's encoder). The
+// teacher's variables are still never trained nor saved (they are not trainable); its scalars
+// carry no gradient and its losses are dropped, as in BuildTeacher.
+func BuildTeacherThrough(scope *model.Scope, inputs []*graph.Node) Outputs {
+	return buildTeacher(scope, inputs, false)
+}
+
+// buildTeacher is BuildTeacher, with a gradient to the inputs unless stopGradient.
+func buildTeacher(scope *model.Scope, inputs []*graph.Node, stopGradient bool) Outputs {
 	store := scope.Store()
 	teacherScope := store.RootScope().In(TeacherScope)
 	name, ok := teacherScope.GetParam(paramTeacherModel)
@@ -87,8 +101,10 @@ func BuildTeacher(scope *model.Scope, inputs []*graph.Node) Outputs {
 	if created := slices.DeleteFunc(teacherPaths(store), func(p string) bool { return slices.Contains(loaded, p) }); len(created) > 0 {
 		exceptions.Panicf("framework: the teacher %s created variables its teacher_from does not hold: %s", m.Name, strings.Join(created, ", "))
 	}
-	for i, p := range out.Predictions {
-		out.Predictions[i] = graph.StopGradient(p)
+	if stopGradient {
+		for i, p := range out.Predictions {
+			out.Predictions[i] = graph.StopGradient(p)
+		}
 	}
 	for k, s := range out.Scalars {
 		out.Scalars[k] = graph.StopGradient(s)
