@@ -34,6 +34,7 @@ const module = "github.com/qzoo/qzoo"
 var layerOf = map[string]int{
 	"formats":               0,
 	"entropy":               0,
+	"dsp":                   0,
 	"quant":                 0,
 	"quant/scheme":          0,
 	"metrics":               0,
