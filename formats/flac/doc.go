@@ -44,5 +44,6 @@
 // The library logs (standard log package) when it meets a 24 kHz or 176.4 kHz frame header, a
 // note asking for test files; the samples are decoded all the same.
 //
-// Every error names the file and the problem.
+// [Is] tells a FLAC file by its content (the marker, after ID3v2 tags or not), for loaders that
+// take several formats (formats/audio). Every error names the file and the problem.
 package flac

@@ -86,6 +86,26 @@ func Parse(name string, data []byte) (*Audio, error) {
 	return a, nil
 }
 
+// Is reports whether data holds a FLAC file: the fLaC marker at its start or after ID3v2 tags
+// that the file holds whole.
+func Is(data []byte) bool {
+	n, err := leadingTags(data)
+	return err == nil && bytes.HasPrefix(data[n:], []byte("fLaC"))
+}
+
+// leadingTags returns the length of the ID3v2 tags data starts with (0 when none), an error
+// when one runs past the end of the file.
+func leadingTags(data []byte) (int, error) {
+	start := 0
+	for n := sniff.ID3v2(data); n > 0; n = sniff.ID3v2(data[start:]) {
+		if start+n > len(data) {
+			return 0, fmt.Errorf("the ID3v2 tag at offset %d declares %d bytes, past the end of the file at %d (truncated)", start, n, len(data))
+		}
+		start += n
+	}
+	return start, nil
+}
+
 // decoder holds the file and where the decode stands, for errors and for a recovered panic.
 type decoder struct {
 	data    []byte
@@ -105,12 +125,9 @@ func (d *decoder) parse() (a *Audio, err error) {
 		return nil, errors.New("the file is empty (0 bytes)")
 	}
 	var info Info
-	start := 0
-	for n := sniff.ID3v2(data); n > 0; n = sniff.ID3v2(data[start:]) {
-		if start+n > len(data) {
-			return nil, fmt.Errorf("the ID3v2 tag at offset %d declares %d bytes, past the end of the file at %d (truncated)", start, n, len(data))
-		}
-		start += n
+	start, err := leadingTags(data)
+	if err != nil {
+		return nil, err
 	}
 	info.LeadingTagBytes = start
 	if !bytes.HasPrefix(data[start:], []byte("fLaC")) {

@@ -433,3 +433,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestIs(t *testing.T) {
+	orig := readShared(t, libriSpeech[0].name)
+	for _, c := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"flac", orig, true},
+		{"two tags then flac", cat(id3v2(10), id3v2(20), orig), true},
+		{"tag past the end", id3v2(300)[:100], false},
+		{"mp3", cat(id3v2(10), []byte{0xFF, 0xFB}), false},
+		{"empty", nil, false},
+		{"wav", []byte("RIFF\x24\x00\x00\x00WAVE"), false},
+	} {
+		if got := Is(c.data); got != c.want {
+			t.Errorf("Is(%s) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
