@@ -73,7 +73,9 @@ func Load(path string, rate int) (*Clip, error) {
 }
 
 // Decode identifies the file held in data by its content, decodes it, mixes it down to mono and
-// resamples it to rate Hz, in [1, MaxRate]. name (a path, or any label) is named by every error.
+// resamples it to rate Hz, in [1, MaxRate]; the resampled clip may hold at most wav.MaxSamples
+// samples (a file at 1 Hz asked for at 768 kHz is refused before anything is allocated). name
+// (a path, or any label) is named by every error.
 func Decode(name string, data []byte, rate int) (*Clip, error) {
 	if rate < 1 || rate > MaxRate {
 		return nil, fmt.Errorf("audio: %s: rate %d Hz out of range [1, %d]", name, rate, MaxRate)
@@ -99,6 +101,9 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 		return nil, fmt.Errorf("audio: %s: the file is empty (0 bytes)", name)
 	default:
 		return nil, fmt.Errorf("audio: %s: this is %s: only WAV and FLAC files are read", name, sniff.Kind(data))
+	}
+	if out := (int64(a.Frames())*int64(rate) + int64(a.SampleRate) - 1) / int64(a.SampleRate); out > wav.MaxSamples {
+		return nil, fmt.Errorf("audio: %s: %d frames at %d Hz resample to %d at %d Hz, over the limit of %d samples", name, a.Frames(), a.SampleRate, out, rate, int64(wav.MaxSamples))
 	}
 	x, err := dsp.Resample(a.Mono(), a.SampleRate, rate)
 	if err != nil {

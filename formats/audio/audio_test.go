@@ -175,6 +175,13 @@ func TestRefused(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
 		}
 	}
+	slow, err := wav.Encode(&wav.Audio{SampleRate: 1, Samples: [][]float32{make([]float32, 2000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode("x", slow, MaxRate); err == nil || !strings.Contains(err.Error(), "2000 frames at 1 Hz resample to 1536000000 at 768000 Hz, over the limit of 1073741824 samples") {
+		t.Errorf("a 1 Hz file at 768 kHz: %v", err)
+	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.wav"), 16000); err == nil || !strings.Contains(err.Error(), "missing.wav") {
 		t.Errorf("a missing file: %v", err)
 	}
