@@ -206,9 +206,10 @@ func (d *decoder) frames(a *Audio, si *meta.StreamInfo, off int) error {
 	data, info := d.data, &a.Info
 	channels, bits := int(si.NChannels), info.BitsPerSample
 	total := info.TotalFrames
-	// Start with room for what the file could plausibly hold (speech rarely compresses below a
-	// byte a sample); append grows it when it holds more, and never past what was decoded.
-	capacity := int64(len(data))
+	// Start with room for what the file plausibly holds (FLAC rarely stores a sample in under
+	// half a byte); append grows it when it holds more (silence), never past what was decoded,
+	// so a header that declares more than the file holds costs nothing.
+	capacity := 2 * int64(len(data)-off) / int64(channels)
 	if total > 0 {
 		capacity = min(capacity, total)
 	}
