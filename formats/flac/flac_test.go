@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/mewkiz/flac/frame"
 	"github.com/mewkiz/flac/meta"
 
+	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/internal/datadir"
 )
 
@@ -71,14 +73,35 @@ func TestReadLibriSpeech(t *testing.T) {
 	}
 }
 
-// firstFrame returns the byte offset of the first audio frame of a FLAC file with no ID3 tag.
-func firstFrame(t *testing.T, b []byte) int {
-	t.Helper()
-	_, off, err := (&decoder{data: b}).metadata(4)
+// A real clip encoded by libFLAC (through SoX) as 24-bit stereo, the right channel half the
+// left: the reference encoder's LPC subframes and stereo decorrelation decode to the WAV's
+// samples, and its MD5 checks.
+func TestSoxStereo24(t *testing.T) {
+	src := datadir.File(t, "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox is needed as the reference encoder (scripts/install-deps.sh installs it): %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "stereo.flac")
+	if b, err := exec.Command(sox, src, "-b", "24", "-t", "flac", out, "remix", "1", "1v0.5").CombinedOutput(); err != nil {
+		t.Fatalf("sox: %v: %s", err, b)
+	}
+	w, err := wav.Read(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return off
+	a, err := Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Channels() != 2 || a.Info.BitsPerSample != 24 || a.Frames() != w.Frames() || !a.Info.MD5Checked {
+		t.Fatalf("%d channels, %d bits, %d frames (want %d), info %+v", a.Channels(), a.Info.BitsPerSample, a.Frames(), w.Frames(), a.Info)
+	}
+	for i, x := range w.Samples[0] {
+		if a.Samples[0][i] != x || math.Abs(float64(a.Samples[1][i]-x/2)) > 1.0/(1<<23) {
+			t.Fatalf("frame %d: %v, %v; want %v, %v", i, a.Samples[0][i], a.Samples[1][i], x, x/2)
+		}
+	}
 }
 
 func mustErr(t *testing.T, what string, data []byte, wants ...string) {
