@@ -2,6 +2,7 @@ package wav
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -223,4 +224,22 @@ func TestRefusals(t *testing.T) {
 	if _, err := fe.Describe(json.RawMessage(`{"name": "x.wav"`)); err == nil {
 		t.Error("a damaged description was described")
 	}
+}
+
+// FuzzSource: a source description from a .qzc file (untrusted bytes) is checked against a
+// signal and described without panicking, and one that passes Check describes a signal of
+// as many samples as it says.
+func FuzzSource(f *testing.F) {
+	f.Add([]byte(`{"name":"a.wav","bytes":44,"format":"WAV, 16-bit PCM","sample_rate":16000,"channels":1,"frames":100}`), 100)
+	f.Add([]byte(`{"name":"a.wav","sample_rate":0,"channels":1,"frames":1}`), 1)
+	f.Add([]byte(`{"sample_rate":1,"channels":64,"frames":1073741824}`), 1)
+	var fe Frontend
+	f.Fuzz(func(t *testing.T, raw []byte, n int) {
+		s := media.Signal{Kind: qzc.Audio, Channels: mono, Shape: []int{n}, SampleRate: Rate}
+		err := fe.Check(s, raw)
+		d, derr := fe.Describe(raw)
+		if err == nil && (derr != nil || !strings.Contains(d.Lines[1], fmt.Sprintf(": %d samples", n))) {
+			t.Fatalf("checked for %d samples, described as %+v, %v", n, d, derr)
+		}
+	})
 }
