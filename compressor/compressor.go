@@ -166,7 +166,8 @@ func (r Report) BitsPerSecond() (payload, total float64) {
 // codes the channels c knows with c (identified by id) and writes the .qzc file out
 // atomically. selection chooses what to code, in the front end's names (netCDF: variables or
 // channels such as "q@850"); nil codes everything the files hold, which must then be exactly
-// c's channels. The output may not be one of the inputs.
+// c's channels. The header records the signal's sample rate and, when c is a
+// [CodingReporter], its coding values. The output may not be one of the inputs.
 func CompressFile(c Compressor, id Identity, in []string, out string, selection []string) (Report, error) {
 	if len(in) == 0 {
 		return Report{}, fmt.Errorf("compressor: no input file")
@@ -234,7 +235,8 @@ func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err err
 
 // DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
 // the signal to out (atomically) through the media front end it names. runDir overrides the
-// run directory the header records; the checkpoint's SHA-256 must match the header's.
+// run directory the header records; the checkpoint's SHA-256 must match the header's. When it
+// does not, and the run is of another model or kind of signal, the error names both.
 func DecompressFile(in, out, runDir string) (Report, error) {
 	if sameFile(in, out) {
 		return Report{}, fmt.Errorf("compressor: output %s is the input: refusing to overwrite it", out)

@@ -108,8 +108,8 @@ type Header struct {
 	// Checkpoint identifies the trained weights: the run directory at compression time, the
 	// checkpoint file's SHA-256 and its step. Decompression refuses other weights.
 	Checkpoint CheckpointID `json:"checkpoint"`
-	// Shape is each channel's shape (gridded: [T, H, W]); Channels are the coded channels in
-	// payload order.
+	// Shape is each channel's shape (gridded: [T, H, W]; audio: [N]); Channels are the coded
+	// channels in payload order.
 	Shape    []int    `json:"shape"`
 	Channels []string `json:"channels"`
 	// Mean and Std are the model's per-channel normalisation (physical units), for
