@@ -28,8 +28,8 @@ import (
 	"github.com/qzoo/qzoo/media"
 )
 
-// The test's audio model, "test_mulaw": G.711's 8-bit µ-law (µ = 255) of every 16 kHz
-// sample, one byte each, 128 kbit/s. It trains one scalar for a step only so that a run
+// The test's audio model, "test_mulaw": every 16 kHz sample companded by the continuous µ-law
+// (µ = 255, G.711's curve) and quantized to 8 bits, one byte each, 128 kbit/s. It trains one scalar for a step only so that a run
 // directory with a checkpoint exists; its compressor does not read it.
 const mulawModel = "test_mulaw"
 
@@ -207,7 +207,7 @@ func TestAudioPath(t *testing.T) {
 	if got.SampleRate != 16000 || got.Channels() != 1 || got.Frames() != src.Frames() {
 		t.Fatalf("decompressed: %d Hz, %d channels, %d frames; source %d frames", got.SampleRate, got.Channels(), got.Frames(), src.Frames())
 	}
-	// 8-bit µ-law: about 38 dB on speech at full scale, less on a quiet recording.
+	// 8-bit µ-law: about 38 dB on speech near full scale, less on a quiet recording.
 	if r := snr(src.Samples[0], got.Samples[0]); !(r > 25) {
 		t.Errorf("decompressed clip at %.1f dB SNR, want > 25", r)
 	}
