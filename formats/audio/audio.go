@@ -34,10 +34,12 @@ type Clip struct {
 	// Samples is [frames]float32, mono, at SampleRate.
 	Samples    []float32
 	SampleRate int // Hz
-	// SourceRate and SourceChannels are the file's sample rate (Hz) and channel count, and
-	// Container its format: "WAV" or "FLAC".
+	// SourceRate, SourceChannels and SourceFrames are the file's sample rate (Hz), channel
+	// count and length (samples per channel); Container is its format, "WAV" or "FLAC", and
+	// Encoding its sample format (e.g. "16-bit PCM").
 	SourceRate, SourceChannels int
-	Container                  string
+	SourceFrames               int64
+	Container, Encoding        string
 	// BandwidthHz is the highest frequency the clip can hold: half the lower of SourceRate and
 	// SampleRate (resampling adds nothing above the source's Nyquist frequency).
 	BandwidthHz float64
@@ -114,7 +116,9 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 		SampleRate:     rate,
 		SourceRate:     a.SampleRate,
 		SourceChannels: a.Channels(),
+		SourceFrames:   int64(a.Frames()),
 		Container:      container,
+		Encoding:       a.Format.String(),
 		BandwidthHz:    float64(min(a.SampleRate, rate)) / 2,
 	}, nil
 }

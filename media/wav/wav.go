@@ -1,7 +1,7 @@
 // Package wav is the codec's audio front end, registered with package media as "wav": it
-// reads an audio file (WAV through formats/wav), mixes its channels down to one ("mono", their
-// mean), resamples that to [Rate] = 16 kHz (the rate of the zoo's speech models) with
-// dsp.Resample, and describes the source for the .qzc container ([Source]: name, size,
+// reads an audio file (WAV or FLAC, through formats/audio's Load: identified by content, its
+// channels mixed down to one, "mono", their mean, and resampled to [Rate] = 16 kHz, the rate of
+// the zoo's speech models, with dsp.Resample), and describes the source for the .qzc container ([Source]: name, size,
 // format, sample rate, channels, frames); and it writes a decoded signal back as 16-bit PCM
 // WAV at 16 kHz, atomically (formats/wav's Write).
 //
@@ -13,22 +13,18 @@
 // 4 kHz). A source of several channels comes back mono. The WAV written is a plain 44-byte
 // header and the samples: it records no provenance (formats/wav writes no LIST chunk), unlike
 // the netCDF front end's "history" attribute.
-//
-// Other containers (FLAC) are one entry each in the decoders table, a function that returns
-// the file's samples as a formats/wav Audio.
 package wav
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/qzoo/qzoo/dsp"
+	"github.com/qzoo/qzoo/formats/audio"
 	"github.com/qzoo/qzoo/formats/qzc"
 	wavfile "github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/media"
@@ -45,20 +41,6 @@ const (
 
 func init() { media.Register(Frontend{}) }
 
-// decoder reads one container of audio: its name for the description, and a reader whose
-// errors name the file.
-type decoder struct {
-	container string
-	read      func(path string) (*wavfile.Audio, error)
-}
-
-// decoders are the readers by lower-case file extension. A file of another extension is read
-// as WAV, whose reader names what the file is when it is not WAV (FLAC, MP3, Ogg, text, ...).
-var decoders = map[string]decoder{
-	".wav":  {"WAV", wavfile.Read},
-	".wave": {"WAV", wavfile.Read},
-}
-
 // Frontend is the audio front end; its zero value is ready to use.
 type Frontend struct{}
 
@@ -68,8 +50,9 @@ func (Frontend) Name() string { return Name }
 // Kind returns qzc.Audio.
 func (Frontend) Kind() qzc.Kind { return qzc.Audio }
 
-// Extensions returns the extensions of the files it reads, sorted.
-func (Frontend) Extensions() []string { return slices.Sorted(maps.Keys(decoders)) }
+// Extensions returns the extensions of the files it reads, sorted. A file is identified by
+// its content, whatever its extension; these pick the front end for a file to compress.
+func (Frontend) Extensions() []string { return []string{".flac", ".wav", ".wave"} }
 
 // Source describes the source audio file in a .qzc header.
 type Source struct {
@@ -107,11 +90,7 @@ func (Frontend) Read(paths []string, selection, want []string) (media.Signal, js
 	if !slices.Equal(want, []string{Channel}) {
 		return media.Signal{}, nil, fmt.Errorf("wav: %s: the audio front end gives one channel, %s (the mixdown); the model codes channels %v", path, Channel, want)
 	}
-	dec, ok := decoders[strings.ToLower(filepath.Ext(path))]
-	if !ok {
-		dec = decoders[".wav"]
-	}
-	a, err := dec.read(path)
+	clip, err := audio.Load(path, Rate)
 	if err != nil {
 		return media.Signal{}, nil, err
 	}
@@ -119,15 +98,12 @@ func (Frontend) Read(paths []string, selection, want []string) (media.Signal, js
 	if err != nil {
 		return media.Signal{}, nil, fmt.Errorf("wav: %w", err)
 	}
-	src := Source{Name: filepath.Base(path), Bytes: st.Size(), Format: dec.container + ", " + a.Format.String(),
-		SampleRate: a.SampleRate, Channels: a.Channels(), Frames: int64(a.Frames())}
+	src := Source{Name: filepath.Base(path), Bytes: st.Size(), Format: clip.Container + ", " + clip.Encoding,
+		SampleRate: clip.SourceRate, Channels: clip.SourceChannels, Frames: clip.SourceFrames}
 	if err := src.check(); err != nil {
 		return media.Signal{}, nil, fmt.Errorf("wav: %s: %w", path, err)
 	}
-	x, err := dsp.Resample(a.Mono(), a.SampleRate, Rate)
-	if err != nil {
-		return media.Signal{}, nil, fmt.Errorf("wav: %s: %w", path, err)
-	}
+	x := clip.Samples
 	raw, err := json.Marshal(src)
 	if err != nil {
 		return media.Signal{}, nil, fmt.Errorf("wav: %s: encode the description: %w", path, err)

@@ -160,7 +160,7 @@ func TestRefusals(t *testing.T) {
 		{[]string{write("notes.wav", []byte("hello, not audio\n"))}, nil, mono, []string{"notes.wav", "text"}},
 		{[]string{write("zero.wav", nil)}, nil, mono, []string{"zero.wav", "empty"}},
 		{[]string{write("cut.wav", full[:len(full)/2])}, nil, mono, []string{"cut.wav", "truncated"}},
-		{[]string{write("clip.audio", []byte("fLaC\x00\x00\x00\x22"))}, nil, mono, []string{"clip.audio", "FLAC"}},
+		{[]string{write("clip.audio", []byte("fLaC\x00\x00\x00\x22"))}, nil, mono, []string{"clip.audio", "flac", "truncated"}},
 		{[]string{empty}, nil, mono, []string{"silence.wav", "no samples"}},
 		{[]string{good, good}, nil, mono, []string{"one audio file at a time"}},
 		{[]string{good}, []string{"left"}, mono, []string{"left", "mixdown"}},
@@ -242,4 +242,22 @@ func FuzzSource(f *testing.F) {
 			t.Fatalf("checked for %d samples, described as %+v, %v", n, d, derr)
 		}
 	})
+}
+
+// TestFLAC reads a real LibriSpeech FLAC file through the front end: 16 kHz mono, every
+// sample kept, described as FLAC.
+func TestFLAC(t *testing.T) {
+	path := datadir.File(t, "speech/librispeech/test_audio_0.flac")
+	var fe Frontend
+	s, raw, err := fe.Read([]string{path}, nil, []string{Channel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src Source
+	if err := json.Unmarshal(raw, &src); err != nil {
+		t.Fatal(err)
+	}
+	if src.SampleRate != 16000 || src.Channels != 1 || !strings.HasPrefix(src.Format, "FLAC") || int64(s.Shape[0]) != src.Frames || src.Frames != src.Samples() {
+		t.Errorf("FLAC source described as %+v, signal shape %v", src, s.Shape)
+	}
 }
