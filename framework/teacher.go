@@ -161,7 +161,9 @@ func loadTeacher(store *model.Store, cfg *Config, m *Model, dataDir, want string
 		if tm.Pretrained == nil {
 			return "", fmt.Errorf(`framework: key "teacher_from": %s is a file, and the teacher %s reads none (no Pretrained hook): give a run directory`, path, tm.Name)
 		}
-		tcfg = &Config{Model: tm.Name}
+		// The teacher reads the student's batches: its hyperparameters resolve against the
+		// student's dataset, which need not be the teacher's own default.
+		tcfg = &Config{Model: tm.Name, Dataset: cfg.Dataset}
 		if err := tcfg.resolve(); err != nil {
 			return "", fmt.Errorf("framework: teacher %s: %w", tm.Name, err)
 		}

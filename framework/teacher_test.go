@@ -43,7 +43,9 @@ func init() {
 		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
 	})
 	Register(&Model{
-		Name: "test_teacher_double", Doc: "y = 2·x·W, a second teacher for teacher_model", Dataset: "test_synthetic",
+		// Its default dataset is registered nowhere: a teacher read from a file reads the
+		// student's batches, and resolves against the student's dataset.
+		Name: "test_teacher_double", Doc: "y = 2·x·W, a second teacher for teacher_model", Dataset: "test_unregistered",
 		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
 			x := inputs[0]
 			w := scope.In("linear").VariableWithShape("w", shapes.Make(dtypes.Float32, 4, 4)).NodeValue(x.Graph())
