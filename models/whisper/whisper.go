@@ -23,13 +23,19 @@
 //	output:     LN(h)                                   (LayerNorm ε = 1e-5, PyTorch's)
 //
 // Deviations, said plainly: Whisper pads every input to 30 s (3000 frames, 1500 positions);
-// here shorter inputs are accepted and take the first T rows of the position table, which is
-// what Whisper computes on the first T frames only up to the attention (its encoder attends to
-// the whole padded window, so features of a short clip differ from Whisper's on the same clip
-// padded to 30 s). Inputs over 30 s (T above the table) are refused. Valid lengths zero the
-// waveform past each example's length, as Whisper's zero padding does; the encoder itself has
-// no attention mask (neither has Whisper's). The per-example maximum of the log-mel clamp is
-// Hugging Face's feature extractor's (openai/whisper takes it over the whole batch).
+// here an input of any length up to 30 s is encoded as it is, its T frames taking the first T
+// rows of the position table. Features of a short clip therefore differ from Whisper's features
+// of the same clip padded to 30 s (there every frame also attends to the padding); they are
+// Whisper's equations on the clip alone. Inputs over 30 s (T above the table) are refused.
+// Valid lengths zero each example's waveform past its length, as Whisper's zero padding does;
+// the encoder itself has no attention mask (neither has Whisper's). The per-example maximum of
+// the log-mel clamp is Hugging Face's feature extractor's (openai/whisper takes it over the
+// whole batch).
+//
+// The tests hold the encoder, read through Pretrained from a file they write with random
+// weights, to an independent PyTorch transcription of openai/whisper's code
+// (testdata/reference.py) on 30 s and 1.3 s inputs: agreement to 1e-5. teacher_from must name
+// the model.safetensors file itself (a directory is taken for a qzoo run directory).
 //
 // Variables (qzoo names ← Hugging Face names, under "model.encoder."):
 //
