@@ -428,3 +428,25 @@ func TestFrozenTeacherFromSafetensors(t *testing.T) {
 		t.Errorf("evaluation saw %v feature vectors, want 2 batches × 2 clips × 10", res.Eval["feature_vectors"])
 	}
 }
+
+// The distillation loss of a speech tokenizer reaches its decoder through the frozen encoder:
+// the encoder's gradient with respect to the waveform (front end, convolutions, attention,
+// norms) matches finite differences.
+func TestGradientWithRespectToWaveform(t *testing.T) {
+	const samples = 800 // 5 frames, 3 positions
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := make([]float64, samples)
+	for i, v := range speechLike(rng, samples) {
+		x[i] = float64(v)
+	}
+	weights := make([]float64, 3*8)
+	for i := range weights {
+		weights[i] = rng.NormFloat64()
+	}
+	testbackend.CheckGradient(t, testbackend.Go(t), func(scope *model.Scope, inputs []*graph.Node) *graph.Node {
+		scope.SetParams(Config{Mels: 16, DModel: 8, Layers: 1, Heads: 2, FFN: 16, MaxPositions: 4}.params())
+		features := Encode(scope, inputs[0], nil) // [1, 3, 8]
+		r := graph.Const(inputs[0].Graph(), tensors.FromFlatDataAndDimensions(weights, 1, 3, 8))
+		return graph.ReduceAllSum(graph.Mul(features, r))
+	}, tensors.FromFlatDataAndDimensions(x, 1, samples))
+}
