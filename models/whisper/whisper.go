@@ -127,8 +127,12 @@ func init() {
 			return &featureEvaluator{}, nil
 		},
 		Validate: func(params map[string]any) error {
-			if d, h := params[ParamDModel].(int), params[ParamHeads].(int); d%h != 0 {
+			d, h := params[ParamDModel].(int), params[ParamHeads].(int)
+			if d%h != 0 {
 				return fmt.Errorf("key %q (%d) must divide key %q (%d)", ParamHeads, h, ParamDModel, d)
+			}
+			if d%2 != 0 || d < 4 {
+				return fmt.Errorf("key %q (%d) must be even and at least 4 (the sine and cosine halves of the position table)", ParamDModel, d)
 			}
 			return nil
 		},
