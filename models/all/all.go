@@ -10,4 +10,5 @@ import (
 	_ "github.com/qzoo/qzoo/models/speechtok"      // registers "speechtok" and "speechtok_nodistill"
 	_ "github.com/qzoo/qzoo/models/vaeformer"      // registers "vaeformer"
 	_ "github.com/qzoo/qzoo/models/vqae"           // registers "vqae"
+	_ "github.com/qzoo/qzoo/models/whisper"        // registers "whisper_encoder"
 )

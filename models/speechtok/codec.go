@@ -13,20 +13,13 @@ import (
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/media"
+	mediawav "github.com/qzoo/qzoo/media/wav"
 	"github.com/qzoo/qzoo/quant"
 )
 
 // ErrCorrupt is wrapped by every error of [Codec.Detokenize] and of the compressor's Decode that
 // the payload's bytes cause.
 var ErrCorrupt = errors.New("speechtok: corrupt payload")
-
-// AudioKind is the kind of signal the tokenizer's compressor codes: one channel ([Channel]) of
-// 16 kHz samples in [−1, 1], shape [S]. The audio media front end (WAV) resamples and mixes
-// down to it.
-const AudioKind qzc.Kind = "audio"
-
-// Channel is the name of the one channel the compressor codes.
-const Channel = "mono"
 
 // Codec tokenizes whole clips with a trained tokenizer and decodes tokens back to 16 kHz
 // waveforms; it is the tokenizer's compressor.Compressor (registered for both models).
@@ -205,21 +198,36 @@ func init() {
 	}
 }
 
-// signalCodec adapts a Codec to compressor.Compressor: one channel of 16 kHz samples, shape [S].
+// signalCodec adapts a Codec to compressor.Compressor and compressor.CodingReporter: qzc.Audio
+// signals of one channel (media/wav's mixdown, "mono") of 16 kHz samples, shape [S].
 type signalCodec struct{ *Codec }
 
-// NewCompressor returns c as a compressor.Compressor of [AudioKind] signals.
+// NewCompressor returns c as a compressor.Compressor of qzc.Audio signals (also a
+// compressor.CodingReporter).
 func NewCompressor(c *Codec) compressor.Compressor { return signalCodec{c} }
 
-func (signalCodec) Kind() qzc.Kind                       { return AudioKind }
-func (signalCodec) Channels() []string                   { return []string{Channel} }
+func (signalCodec) Kind() qzc.Kind                       { return qzc.Audio }
+func (signalCodec) Channels() []string                   { return []string{mediawav.Channel} }
 func (signalCodec) Normalisation() (mean, std []float64) { return nil, nil }
 
-// Encode codes a [AudioKind] signal; the estimated bits are the packed bits before padding,
-// Frames·Σ ⌈log₂ K⌉ (the tokens are coded at a fixed rate).
+// Coding implements compressor.CodingReporter: the frame rate, the streams coded per frame
+// (1 + N: qzc.CodingStages), their packed bits per frame, and the semantic stream's.
+func (s signalCodec) Coding() map[string]float64 {
+	bits := s.Geometry.StageBits()
+	total := 0
+	for _, b := range bits {
+		total += b
+	}
+	return map[string]float64{qzc.CodingFrameRate: s.Geometry.FrameRate(), qzc.CodingStages: float64(len(bits)),
+		"bits_per_frame": float64(total), "semantic_bits_per_frame": float64(bits[0])}
+}
+
+// Encode codes a qzc.Audio signal at 16 kHz; the estimated bits are the packed bits before
+// padding, Frames·Σ ⌈log₂ K⌉ (the tokens are coded at a fixed rate).
 func (s signalCodec) Encode(sig media.Signal) ([]byte, float64, error) {
-	if sig.Kind != AudioKind || len(sig.Shape) != 1 || len(sig.Channels) != 1 || len(sig.Data) != 1 || len(sig.Data[0]) != sig.Shape[0] {
-		return nil, 0, fmt.Errorf("speechtok: codes one channel of 16 kHz audio of shape [samples], not a %s signal of channels %v and shape %v", sig.Kind, sig.Channels, sig.Shape)
+	if sig.Kind != qzc.Audio || sig.SampleRate != SampleRate || len(sig.Shape) != 1 || len(sig.Channels) != 1 || len(sig.Data) != 1 || len(sig.Data[0]) != sig.Shape[0] {
+		return nil, 0, fmt.Errorf("speechtok: codes one channel of %d Hz audio of shape [samples], not a %s signal at %d Hz of channels %v and shape %v",
+			SampleRate, sig.Kind, sig.SampleRate, sig.Channels, sig.Shape)
 	}
 	streams, err := s.Tokenize(sig.Data[0])
 	if err != nil {
@@ -249,5 +257,5 @@ func (s signalCodec) Decode(payload []byte, shape []int) (media.Signal, error) {
 	if err != nil {
 		return media.Signal{}, err
 	}
-	return media.Signal{Kind: AudioKind, Channels: []string{Channel}, Shape: shape, Data: [][]float32{y}}, nil
+	return media.Signal{Kind: qzc.Audio, Channels: []string{mediawav.Channel}, Shape: shape, Data: [][]float32{y}, SampleRate: SampleRate}, nil
 }

@@ -71,7 +71,8 @@
 // decoder's with every acoustic stage dropped), and the codes [B, T, 1+N] int32. [Evaluator]
 // reports bits per second (all streams and semantic only, packed at ⌈log₂ K⌉ bits per code),
 // the frame rate, codebook utilisation and perplexity per stream, and the log-mel distances.
-// [Codec] is the compressor (package compressor) of [AudioKind] signals: a whole clip is padded
+// [Codec] is the compressor (package compressor) of qzc.Audio signals (media/wav's 16 kHz mono
+// mixdown), reporting its frame rate and streams to the .qzc header: a whole clip is padded
 // to whole frames, tokenized, and its streams bit-packed one after the other; decoding returns
 // exactly the clip's number of samples.
 package speechtok

@@ -22,6 +22,7 @@ import (
 	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/dsp"
+	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
@@ -356,7 +357,7 @@ func TestTrainEvaluateCompress(t *testing.T) {
 		}
 	}
 
-	c, _, err := compressor.Open(dir)
+	c, id, err := compressor.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +371,7 @@ func TestTrainEvaluateCompress(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := clip.Mono()
-	sig := media.Signal{Kind: speechtok.AudioKind, Channels: c.Channels(), Shape: []int{len(x)}, Data: [][]float32{x}}
+	sig := media.Signal{Kind: qzc.Audio, Channels: c.Channels(), Shape: []int{len(x)}, Data: [][]float32{x}, SampleRate: 16000}
 	payload, est, err := c.Encode(sig)
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +387,7 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Data) != 1 || len(back.Data[0]) != len(x) || back.Kind != speechtok.AudioKind {
+	if len(back.Data) != 1 || len(back.Data[0]) != len(x) || back.Kind != qzc.Audio || back.SampleRate != 16000 {
 		t.Fatalf("decoded %s signal of %d channels, %d samples; want audio of %d", back.Kind, len(back.Data), len(back.Data[0]), len(x))
 	}
 	if _, err := c.Decode(payload[:len(payload)-1], sig.Shape); !errors.Is(err, speechtok.ErrCorrupt) {
@@ -394,5 +395,29 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	}
 	if _, err := c.Decode(payload, []int{len(x) + 1280}); !errors.Is(err, speechtok.ErrCorrupt) {
 		t.Errorf("payload for a longer clip: %v, want ErrCorrupt", err)
+	}
+
+	// The codec command's path: WAV → .qzc → WAV of the same duration, the header reporting the
+	// coding, the payload's rate the packed rate (200 bit/s plus the last frame's padding).
+	qzcPath, back16 := filepath.Join(t.TempDir(), "clip.qzc"), filepath.Join(t.TempDir(), "back.wav")
+	rep, err := compressor.CompressFile(c, id, []string{paths[0]}, qzcPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Header; h.Coding[qzc.CodingFrameRate] != 12.5 || h.Coding[qzc.CodingStages] != 3 || h.SampleRate != 16000 {
+		t.Errorf("header coding %v at %d Hz, want frame rate 12.5, 3 stages, 16000 Hz", h.Coding, h.SampleRate)
+	}
+	if bps, _ := rep.BitsPerSecond(); math.Abs(bps-200) > 200*1280/float64(len(x))+1e-9 {
+		t.Errorf("payload rate %v bit/s, want 200 (within the last frame's padding)", bps)
+	}
+	if _, err := compressor.DecompressFile(qzcPath, back16, dir); err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := wav.Read(back16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decoded.SampleRate != 16000 || decoded.Frames() != len(x) {
+		t.Errorf("decoded WAV: %d frames at %d Hz, want %d at 16000", decoded.Frames(), decoded.SampleRate, len(x))
 	}
 }
