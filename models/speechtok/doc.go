@@ -61,8 +61,10 @@
 // The teacher is a registered framework model (Model.Teacher: "asr" for "speechtok", the
 // in-repo CTC phoneme recognizer; a Whisper-shaped encoder fits the same contract) whose Build,
 // given inputs[0] = waveforms [B, S] float32 at 16 kHz, returns Predictions[0] = encoder
-// features [B, F, D]. It is read from the config's teacher_from. "speechtok_nodistill" is the
-// same tokenizer without a teacher (distillation weight 0, no auxiliary decoder).
+// features [B, F, D]. It is read from the config's teacher_from; the config's teacher_model
+// names another model of the same contract (e.g. "whisper_encoder", a Whisper encoder read from
+// a Hugging Face safetensors file). "speechtok_nodistill" is the same tokenizer without a
+// teacher (distillation weight 0, no auxiliary decoder), for runs with no trained teacher.
 //
 // # Predictions, evaluation, compression
 //

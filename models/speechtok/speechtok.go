@@ -122,8 +122,8 @@ var Scalars = []string{"mel_distance", "distill_distance", "sem_code_perplexity"
 
 // NewModel returns the tokenizer as a framework model called name that distils from the
 // registered model teacher ("" for none: the distillation weight must then be 0). The package
-// registers "speechtok" (teacher "asr") and "speechtok_nodistill"; another teacher satisfying
-// the contract of the package doc is one more registration.
+// registers "speechtok" (teacher "asr", or any model of the contract of the package doc named
+// by the config's teacher_model) and "speechtok_nodistill".
 func NewModel(name, teacher string) *framework.Model {
 	distillDefault := 1.0
 	if teacher == "" {
