@@ -23,6 +23,7 @@ import (
 	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/qzc"
+	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
@@ -32,6 +33,7 @@ import (
 	"github.com/qzoo/qzoo/layers/audio"
 	"github.com/qzoo/qzoo/media"
 	"github.com/qzoo/qzoo/models/speechtok"
+	"github.com/qzoo/qzoo/models/whisper"
 )
 
 // The test teacher: features E(x) = LogMel(x)·W [B, F, 8], W [20, 8] read from a JSON file by
@@ -419,5 +421,62 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	}
 	if decoded.SampleRate != 16000 || decoded.Frames() != len(x) {
 		t.Errorf("decoded WAV: %d frames at %d Hz, want %d at 16000", decoded.Frames(), decoded.SampleRate, len(x))
+	}
+}
+
+// writeWhisper writes a randomly initialised Whisper-shaped encoder (Hugging Face's tensor names,
+// 40 mels, D = 64 in one 64-dimensional head, 2 layers) as model.safetensors in dir: weights of
+// std 1/√fan_in, norms near the identity, Whisper's position table.
+func writeWhisper(t *testing.T, dir string) string {
+	t.Helper()
+	c := whisper.Config{Mels: 40, DModel: 64, Layers: 2, Heads: 1, FFN: 128, MaxPositions: 1500}
+	rng := rand.New(rand.NewPCG(8, 9))
+	var out []safetensors.Tensor
+	for _, tt := range whisper.Tensors(c) {
+		n := 1
+		for _, d := range tt.Shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		switch {
+		case strings.HasSuffix(tt.HF, "embed_positions.weight"):
+			v = whisper.Sinusoids(c.MaxPositions, c.DModel)
+		case len(tt.Shape) == 1:
+			base := 0.0
+			if strings.Contains(tt.HF, "norm") && strings.HasSuffix(tt.HF, ".weight") {
+				base = 1
+			}
+			for i := range v {
+				v[i] = float32(base + 0.1*rng.NormFloat64())
+			}
+		default:
+			for i := range v {
+				v[i] = float32(rng.NormFloat64() / math.Sqrt(float64(n/tt.Shape[0])))
+			}
+		}
+		st, err := safetensors.FromFloat32("model.encoder."+tt.HF, safetensors.F32, tt.Shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, st)
+	}
+	path := filepath.Join(dir, "model.safetensors")
+	if err := safetensors.Write(path, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestWhisperTeacher: the same tokenizer distils from a Whisper-shaped encoder read from a
+// safetensors file (teacher_model whisper_encoder), the second teacher of the contract.
+func TestWhisperTeacher(t *testing.T) {
+	from, _ := json.Marshal(writeWhisper(t, t.TempDir()))
+	res, err := framework.Run(parse(t, "speechtok", `, "steps": 2, "eval_examples": 4, "teacher_model": "whisper_encoder", "teacher_from": `+string(from)),
+		framework.RunOptions{Dir: t.TempDir(), Backend: testbackend.Go(t), Out: io.Discard, DataDir: datadir.Dir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Train["distill_distance"]; !(d > 0) || math.IsInf(d, 0) {
+		t.Errorf("distill_distance %v through the Whisper encoder, want a positive finite value", d)
 	}
 }
