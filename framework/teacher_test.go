@@ -79,6 +79,23 @@ func init() {
 			return map[string]float64{"teacher_w_sum": sum}, nil
 		},
 	})
+	Register(&Model{
+		// Learns through the frozen teacher: its inputs x·V go into the teacher, and the loss
+		// compares the teacher's outputs of x·V and of x (LM-SPT's distillation by resynthesis).
+		Name: "test_student_through", Doc: "x·V made to look like x to test_teacher", Dataset: "test_synthetic", Teacher: "test_teacher",
+		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
+			x := inputs[0]
+			v := scope.In("student").VariableWithShape("v", shapes.Make(dtypes.Float32, 4, 4)).NodeValue(x.Graph())
+			made := BuildTeacher(scope, []*graph.Node{graph.MatMul(x, v)}).Predictions[0]
+			target := BuildTeacher(scope, inputs).Predictions[0]
+			sqErr := graph.Square(graph.Sub(made, target))
+			mse := graph.ReduceAllMean(sqErr)
+			train.AddLoss(mse)
+			return Outputs{Predictions: []*graph.Node{graph.ReduceSum(sqErr, -1)}, Scalars: map[string]*graph.Node{"mse": mse}}
+		},
+		Scalars:      []string{"mse"},
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
+	})
 }
 
 // testTeacherPretrained reads the teachers' W from a JSON list of 16 weights.
@@ -313,6 +330,41 @@ func TestTeacherModelChoice(t *testing.T) {
 	} {
 		if _, err := ParseConfig([]byte(js)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error containing %q", js, err, want)
+		}
+	}
+}
+
+// The gradient flows through the frozen teacher to the student's inputs: with W = 3·I, the
+// student learns V = I from the teacher's outputs alone, and the teacher stays as its file.
+func TestLearningThroughTheTeacher(t *testing.T) {
+	backend := goBackend(t)
+	weights := make([]float32, 16)
+	for i := range 4 {
+		weights[5*i] = 3
+	}
+	data, _ := json.Marshal(weights)
+	file := filepath.Join(t.TempDir(), "teacher.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := json.Marshal(file)
+	cfg, err := ParseConfig(overlay(t, `"model": "test_student_through", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
+		"steps": 300, "teacher_from": `+string(from), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(cfg, RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := studentWeights(t, dir)
+	for i, x := range v {
+		want := float32(0)
+		if i%5 == 0 {
+			want = 1
+		}
+		if d := x - want; d*d > 0.01 {
+			t.Fatalf("student V = %v, want about I: no gradient reached it through the teacher", v)
 		}
 	}
 }
