@@ -77,7 +77,11 @@ func OggPackets(data []byte) ([][]byte, error) {
 			seq = pageSeq
 		}
 		if continued := flags&1 != 0; continued != open {
-			return nil, fmt.Errorf("%w: page %d at byte %d: continued-packet flag is %v, but the previous page left a packet unfinished: %v", ErrOgg, page, off, continued, open)
+			prev := "at a packet boundary"
+			if open {
+				prev = "inside a packet"
+			}
+			return nil, fmt.Errorf("%w: page %d at byte %d: continued-packet flag %v, but the previous page ended %s", ErrOgg, page, off, continued, prev)
 		}
 		body := pageBytes[headerLen:]
 		for _, l := range lacing {
