@@ -1,12 +1,20 @@
 package metrics
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/internal/datadir"
 )
@@ -225,6 +233,55 @@ func TestNormalizeWords(t *testing.T) {
 	} {
 		if got := NormalizeWords(in); len(got)+len(want) > 0 && !reflect.DeepEqual(got, want) {
 			t.Errorf("NormalizeWords(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSTOIAgreesWithReference compares STOI with a numpy transcription of pystoi
+// (testdata/stoi_reference.py) on a real clip at 10 kHz, STOI's own rate, clean against
+// itself plus white noise at four SNRs: equal to 1e-6.
+func TestSTOIAgreesWithReference(t *testing.T) {
+	x, rate := librivoxClip(t)
+	x10, err := dsp.Resample(x, rate, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	snrs := []float64{20, 5, 0, -5}
+	var files []string
+	var want []float64
+	for i, snr := range snrs {
+		y := withNoise(x10, snr, uint64(i))
+		d, err := STOI(x10, y, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d)
+		b := make([]byte, 0, 8*len(x10))
+		for _, v := range append(append([]float32(nil), x10...), y...) {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		name := filepath.Join(dir, fmt.Sprintf("pair%d.f32", i))
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, name)
+	}
+	out, err := exec.Command("/usr/bin/python3", append([]string{"testdata/stoi_reference.py"}, files...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the numpy reference (needs Debian's python3-numpy): %v: %s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != len(snrs) {
+		t.Fatalf("the reference printed %q, want %d numbers", out, len(snrs))
+	}
+	for i, line := range lines {
+		ref, err := strconv.ParseFloat(line, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(ref-want[i]) > 1e-6 {
+			t.Errorf("%g dB SNR: STOI %.9f, reference %.9f", snrs[i], want[i], ref)
 		}
 	}
 }
