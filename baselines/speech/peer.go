@@ -66,24 +66,31 @@ type Score struct {
 	EncodeRealTime, DecodeRealTime float64 // seconds of processing per second of audio
 }
 
-// Measure codes x (mono, rate Hz) with p and scores the reconstruction against x with
-// [metrics.STOI] and [metrics.LogMelDistance]. Errors: p's, or the metrics' (a clip under
-// 384 ms of speech is too short for STOI), each naming the peer.
+// Measure codes x (mono, rate Hz) with p and scores the reconstruction with [Evaluate].
 func Measure(p Peer, x []float32, rate int) (Score, error) {
 	c, err := p.Code(x, rate)
 	if err != nil {
 		return Score{}, err
 	}
+	return Evaluate(p.Name(), x, rate, c)
+}
+
+// Evaluate scores c, the coding of x (mono, rate Hz) by the codec called name, against x:
+// [metrics.STOI], [metrics.LogMelDistance], c's bit rates and real-time factors. A codec that
+// is not a [Peer] (a learned tokenizer) is scored by the same code. Errors: the metrics' (a
+// clip under 384 ms of speech is too short for STOI; c.Audio must have len(x) samples), each
+// naming the codec.
+func Evaluate(name string, x []float32, rate int, c Coded) (Score, error) {
 	stoi, err := metrics.STOI(x, c.Audio, rate)
 	if err != nil {
-		return Score{}, fmt.Errorf("speech: %s: %w", p.Name(), err)
+		return Score{}, fmt.Errorf("speech: %s: %w", name, err)
 	}
 	lmd, err := metrics.LogMelDistance(x, c.Audio, rate)
 	if err != nil {
-		return Score{}, fmt.Errorf("speech: %s: %w", p.Name(), err)
+		return Score{}, fmt.Errorf("speech: %s: %w", name, err)
 	}
 	return Score{
-		Peer: p.Name(), Seconds: c.Seconds,
+		Peer: name, Seconds: c.Seconds,
 		FileBitRate: c.FileBitRate(), PayloadBitRate: c.PayloadBitRate(),
 		STOI: stoi, LogMelDistance: lmd,
 		EncodeRealTime: c.EncodeSeconds / c.Seconds, DecodeRealTime: c.DecodeSeconds / c.Seconds,
