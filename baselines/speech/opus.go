@@ -11,8 +11,8 @@ import (
 )
 
 // OpusRate is the sample rate (Hz) of the WAV files given to opusenc and asked of opusdec:
-// wideband, the rate the tokenizer works at. (Opus codes at 48 kHz inside; at 6–12 kbit/s
-// its SILK layer keeps 4–8 kHz of audio bandwidth.)
+// wideband, the rate the tokenizer works at. (Opus codes at 48 kHz inside; libopus 1.3.1
+// keeps 4 kHz of audio bandwidth at 6 and 8 kbit/s and 8 kHz at 12 kbit/s.)
 const OpusRate = 16000
 
 // OpusBitRates are the target bit rates (kbit/s) [Peers] runs.
