@@ -3,8 +3,9 @@
 // recognizer, pocketsphinx, whose word error rate on a reconstruction says how much of the
 // words survived. Every peer has one shape ([Peer]: float samples in, float samples at the
 // same rate and length out, with the encoded size and the tools' times), so a benchmark and a
-// notebook iterate over [Peers] and score each the same way ([Measure]: STOI, log-mel distance,
-// bit rates, real-time factors from package metrics).
+// notebook iterate over [Peers] and score each the same way ([Measure]; [Evaluate] scores a
+// codec that is not a Peer by the same code: STOI, log-mel distance, bit rates, real-time
+// factors, from package metrics).
 //
 // The peers and what is counted:
 //   - Codec2 (Rowe, codec2 1.0.5, Debian `codec2`: c2enc/c2dec; modes 3200, 2400, 1600, 1200
