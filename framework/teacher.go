@@ -43,26 +43,16 @@ func isTeacherVariable(path string) bool {
 // BuildTeacher builds the teacher's graph (its model's Build, in TeacherScope, with its own
 // hyperparameters) on inputs and returns its outputs, for a student's Build to learn from. The
 // teacher is always built in evaluation mode (an EMA codebook or a dropout layer of the teacher
-// does not update or drop while the student trains), its predictions and scalars carry no
-// gradient, and the losses its Build adds with train.AddLoss are dropped: the student's loss is
-// the student's. It panics (graph-building code) when no teacher is loaded, that is when the
+// does not update or drop while the student trains), and the losses its Build adds with
+// train.AddLoss are dropped: the student's loss is the student's. The teacher's variables are
+// never trained, but its predictions carry the gradient with respect to the inputs, so a student
+// can learn through the frozen network (LM-SPT's distillation compares the teacher's features of
+// a resynthesis the student makes with those of the original); where the inputs are data
+// nothing flows back, and a student that wants fixed targets from inputs it made applies
+// graph.StopGradient itself. Its scalars carry no gradient. It panics (graph-building code) when no teacher is loaded, that is when the
 // model declares no Model.Teacher, and when the teacher's Build would create a variable that
 // teacher_from did not provide.
 func BuildTeacher(scope *model.Scope, inputs []*graph.Node) Outputs {
-	return buildTeacher(scope, inputs, true)
-}
-
-// BuildTeacherThrough is [BuildTeacher] whose predictions keep their gradient with respect to
-// the inputs: the teacher as a frozen loss network that a student's output passes through (a
-// distillation by resynthesis, LM-SPT's auxiliary decoder through a recognizer's encoder). The
-// teacher's variables are still never trained nor saved (they are not trainable); its scalars
-// carry no gradient and its losses are dropped, as in BuildTeacher.
-func BuildTeacherThrough(scope *model.Scope, inputs []*graph.Node) Outputs {
-	return buildTeacher(scope, inputs, false)
-}
-
-// buildTeacher is BuildTeacher, with a gradient to the inputs unless stopGradient.
-func buildTeacher(scope *model.Scope, inputs []*graph.Node, stopGradient bool) Outputs {
 	store := scope.Store()
 	teacherScope := store.RootScope().In(TeacherScope)
 	name, ok := teacherScope.GetParam(paramTeacherModel)
@@ -100,11 +90,6 @@ func buildTeacher(scope *model.Scope, inputs []*graph.Node, stopGradient bool) O
 	}
 	if created := slices.DeleteFunc(teacherPaths(store), func(p string) bool { return slices.Contains(loaded, p) }); len(created) > 0 {
 		exceptions.Panicf("framework: the teacher %s created variables its teacher_from does not hold: %s", m.Name, strings.Join(created, ", "))
-	}
-	if stopGradient {
-		for i, p := range out.Predictions {
-			out.Predictions[i] = graph.StopGradient(p)
-		}
 	}
 	for k, s := range out.Scalars {
 		out.Scalars[k] = graph.StopGradient(s)

@@ -33,7 +33,7 @@
 // NFFT/4; spectra by a fixed DFT matrix in the graph, since the Go backend has no FFT op: the
 // cost grows as NFFT², hence NFFT ≤ 1024 by default); L_sem and L_ac are the quantizers' own
 // losses (codebook term + β commitment, β = vq_beta = 0.25: LM-SPT's 1.0 and 0.25); E is the
-// frozen teacher's encoder (framework.BuildTeacherThrough: its weights are never trained, the
+// frozen teacher's encoder (framework.BuildTeacher: its weights are never trained, the
 // gradient passes through it to x̃).
 //
 // The distillation is a relative squared distance (normalised by the mean square of the

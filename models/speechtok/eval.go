@@ -1,6 +1,7 @@
 package speechtok
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -20,6 +21,11 @@ import (
 //	                           (package dsp), averaged over the examples: the reconstruction
 //	                           from every token
 //	mel_distance_semantic      the same for the resynthesis from the semantic tokens alone
+//	log_mel_distance, log_mel_distance_semantic  metrics.LogMelDistance (1024/256, 80 Slaney
+//	                           mels), the definition the codec peers' tables use
+//	stoi, stoi_semantic        metrics.STOI (Taal et al. 2011) of each reconstruction, averaged
+//	                           over the examples with enough speech for it (30 frames after
+//	                           silence removal; stoi_examples counts them)
 //	utilization_sem, code_perplexity_sem         the semantic codebook's share of codes used and
 //	                                             exp(entropy) of its code histogram (metrics.Usage)
 //	utilization_ac_00, code_perplexity_ac_00, …  the same for each acoustic stage
@@ -30,8 +36,10 @@ import (
 type Evaluator struct {
 	geom       Geometry
 	histograms [][]int64 // [stream][code]
-	sumMel     [2]float64
-	examples   int
+	// Sums over the examples, [0] of the reconstruction from every token, [1] of the semantic
+	// resynthesis.
+	sumMel, sumLogMel, sumSTOI [2]float64
+	examples, stoiExamples     int
 }
 
 // NewEvaluator returns an evaluator for resolved hyperparameters; the error names a key that
@@ -70,11 +78,27 @@ func (e *Evaluator) Add(inputs, predictions []*tensors.Tensor) error {
 			return fmt.Errorf("speechtok: evaluator: prediction %d has %d samples, the waveforms %d", i, len(y), len(x))
 		}
 		for b := range batch {
-			d, err := MelDistance(x[b*samples:(b+1)*samples], y[b*samples:(b+1)*samples], e.geom.Mels)
+			xb, yb := x[b*samples:(b+1)*samples], y[b*samples:(b+1)*samples]
+			d, err := MelDistance(xb, yb, e.geom.Mels)
 			if err != nil {
 				return fmt.Errorf("speechtok: evaluator: %w", err)
 			}
 			e.sumMel[i] += d
+			if d, err = metrics.LogMelDistance(xb, yb, SampleRate); err != nil {
+				return fmt.Errorf("speechtok: evaluator: %w", err)
+			}
+			e.sumLogMel[i] += d
+			switch st, err := metrics.STOI(xb, yb, SampleRate); {
+			case errors.Is(err, metrics.ErrTooShort):
+				// Too little speech in this crop for STOI's 30-frame segments.
+			case err != nil:
+				return fmt.Errorf("speechtok: evaluator: %w", err)
+			default:
+				e.sumSTOI[i] += st
+				if i == 0 {
+					e.stoiExamples++
+				}
+			}
 		}
 	}
 	codes := tensors.MustCopyFlatData[int32](predictions[2])
@@ -97,11 +121,18 @@ func (e *Evaluator) Add(inputs, predictions []*tensors.Tensor) error {
 func (e *Evaluator) Metrics() map[string]float64 {
 	n := float64(max(e.examples, 1))
 	m := map[string]float64{
-		"frame_rate_hz":            e.geom.FrameRate(),
-		"bits_per_second":          e.geom.BitsPerSecond(e.geom.Streams()),
-		"bits_per_second_semantic": e.geom.BitsPerSecond(1),
-		"mel_distance":             e.sumMel[0] / n,
-		"mel_distance_semantic":    e.sumMel[1] / n,
+		"frame_rate_hz":             e.geom.FrameRate(),
+		"bits_per_second":           e.geom.BitsPerSecond(e.geom.Streams()),
+		"bits_per_second_semantic":  e.geom.BitsPerSecond(1),
+		"mel_distance":              e.sumMel[0] / n,
+		"mel_distance_semantic":     e.sumMel[1] / n,
+		"log_mel_distance":          e.sumLogMel[0] / n,
+		"log_mel_distance_semantic": e.sumLogMel[1] / n,
+		"stoi_examples":             float64(e.stoiExamples),
+	}
+	if e.stoiExamples > 0 {
+		m["stoi"] = e.sumSTOI[0] / float64(e.stoiExamples)
+		m["stoi_semantic"] = e.sumSTOI[1] / float64(e.stoiExamples)
 	}
 	var sumU, sumP float64
 	for i, h := range e.histograms {

@@ -490,7 +490,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 // with a gradient to y only (the teacher is frozen; E(x) is a constant target).
 func DistillDistance(scope *model.Scope, x, y *graph.Node) *graph.Node {
 	batch := x.Shape().Dim(0)
-	feats := framework.BuildTeacherThrough(scope, []*graph.Node{graph.Concatenate([]*graph.Node{x, y}, 0)}).Predictions[0]
+	feats := framework.BuildTeacher(scope, []*graph.Node{graph.Concatenate([]*graph.Node{x, y}, 0)}).Predictions[0]
 	if feats.Rank() < 2 || feats.Shape().Dim(0) != 2*batch {
 		exceptions.Panicf("speechtok: the teacher's Predictions[0] must be features [batch, frames, dim], got %s for %d waveforms", feats.Shape(), 2*batch)
 	}
