@@ -343,7 +343,8 @@ func Encode(scope *model.Scope, x *graph.Node) *graph.Node {
 	d := hparams.Get[int](scope, ownParams(0), ParamLatentDim)
 	batch, samples := x.Shape().Dim(0), x.Shape().Dim(1)
 	if samples%g.Hop != 0 {
-		exceptions.Panicf("speechtok: %d samples are not a multiple of the hop %d (%s·Π %s): crop or pad the waveform", samples, g.Hop, ParamPatch, ParamStrides)
+		exceptions.Panicf("speechtok: %d samples are not a multiple of the hop %d (%s·Π %s): crop the waveforms to a multiple of %g s (the speech dataset's speech_crop_seconds, e.g. 1.28)",
+			samples, g.Hop, ParamPatch, ParamStrides, float64(g.Hop)/SampleRate)
 	}
 	ch := channels(scope, g.Strides)
 	h := graph.Reshape(x, batch, samples/g.Patch, g.Patch)
