@@ -536,3 +536,24 @@ func TestEvaluator(t *testing.T) {
 		t.Error("a semantic code 4 of a 4-entry codebook was accepted")
 	}
 }
+
+// TestCropNotWholeFrames: waveforms that are no whole number of frames are refused, naming the
+// crop to set (1 s is 12.5 frames at 12.5 Hz).
+func TestCropNotWholeFrames(t *testing.T) {
+	m, err := framework.LookupModel("speechtok_nodistill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := model.NewStore()
+	store.SetParams(m.Params.Defaults())
+	exec, err := model.NewExec(testbackend.Go(t), store, func(scope *model.Scope, x *graph.Node) *graph.Node {
+		return speechtok.Build(scope, []*graph.Node{x}).Predictions[0]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = exec.Call(tensors.FromFlatDataAndDimensions(make([]float32, 16000), 1, 16000))
+	if err == nil || !strings.Contains(err.Error(), "speech_crop_seconds") || !strings.Contains(err.Error(), "0.08 s") {
+		t.Errorf("1 s at 12.5 Hz: %v, want an error naming speech_crop_seconds and 0.08 s", err)
+	}
+}
