@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/datadir"
 )
 
 // ramp returns n samples 1, 2, ..., n, so that a crop's first sample tells where it starts.
@@ -156,5 +157,41 @@ func TestRecognizerDataOfTheRealClips(t *testing.T) {
 			t.Errorf("train audio %v", dims)
 		}
 		break
+	}
+}
+
+func TestTokenizerDataThroughTheFramework(t *testing.T) {
+	data, err := framework.LoadDataset(DatasetName, datadir.Dir(t), map[string]any{
+		ParamCacheDir: testCacheDir(t), ParamSynthPerVoice: 0, ParamCropSeconds: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(data.EvalSplits, EvalSplits) {
+		t.Errorf("eval splits %v, want %v", data.EvalSplits, EvalSplits)
+	}
+	first := collect(t, data.TrainBatches(3, 11, 0).(*datasets.Batches), 4)
+	resumed := collect(t, data.TrainBatches(3, 11, 3).(*datasets.Batches), 1)
+	if len(first[0]) != 3*8000 || !slices.Equal(resumed[0], first[3]) {
+		t.Errorf("train crops: %d values per batch, resumed batch 3 equal: %v", len(first[0]), slices.Equal(resumed[0], first[3]))
+	}
+	d := data.Source.(*Dataset)
+	for _, split := range EvalSplits {
+		eval, err := data.EvalBatches(split, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var windows, want int
+		for batch, err := range eval.Iter() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			windows += batch.Inputs[0].Shape().Dimensions[0]
+		}
+		for _, i := range d.Splits[split] {
+			want += (len(d.Audio[i]) + 7999) / 8000
+		}
+		if windows != want || windows == 0 {
+			t.Errorf("%s: %d windows of 0.5 s, want %d", split, windows, want)
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/internal/atomicfile"
@@ -413,8 +412,7 @@ func addCodec2(m *Manifest, cfg Config) error {
 	return nil
 }
 
-// attachPhonemes runs the G2P on every distinct transcript (two espeak-ng processes at a
-// time), reusing the phonemes cached in cachePath (JSON text → phonemes) and writing the
+// attachPhonemes runs the G2P on every distinct transcript (G2PAll), reusing the phonemes cached in cachePath (JSON text → phonemes) and writing the
 // cache back atomically when it grew.
 func attachPhonemes(ctx context.Context, utts []Utterance, cachePath string) error {
 	cache := map[string][]string{}
@@ -431,26 +429,9 @@ func attachPhonemes(ctx context.Context, utts []Utterance, cachePath string) err
 		}
 	}
 	if len(todo) > 0 {
-		results := make([][]string, len(todo))
-		errs := make([]error, len(todo))
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for range 2 {
-			wg.Go(func() {
-				for i := range next {
-					results[i], errs[i] = G2P(ctx, todo[i])
-				}
-			})
-		}
-		for i := range todo {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err // the first: a missing espeak-ng fails every call alike
-			}
+		results, err := G2PAll(ctx, todo)
+		if err != nil {
+			return err
 		}
 		for i, t := range todo {
 			cache[t] = results[i]

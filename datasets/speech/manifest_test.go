@@ -256,3 +256,22 @@ func TestLibriSpeechLayout(t *testing.T) {
 		t.Errorf("an utterance of another chapter: %v", err)
 	}
 }
+
+func TestG2PAllAgreesWithOneCallPerText(t *testing.T) {
+	texts := []string{"What authority surfeits on would relieve us: if they", "go forward ten meters",
+		"Press 1 or pound then star.", "Thank you for calling, Waldo's premier provider of perfect products.",
+		"he was not an ill disposed young man"}
+	all, err := G2PAll(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range texts {
+		one, err := G2P(context.Background(), text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(all[i], " ") != strings.Join(one, " ") {
+			t.Errorf("%q: together %v, alone %v", text, all[i], one)
+		}
+	}
+}

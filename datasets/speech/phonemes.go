@@ -98,25 +98,21 @@ func parseEspeak(out string) ([]string, error) {
 	return phones, nil
 }
 
-// G2P is the grapheme-to-phoneme step: it runs espeak-ng's en-us voice on text (one process per
-// call, -q: no audio, -x --sep=|: its phoneme mnemonics) and returns the phonemes of text in
-// Inventory. espeak-ng missing from PATH is an error that says so and names the Debian
-// package; an empty result (text with no pronounceable word) is an error too.
+// G2P is the grapheme-to-phoneme step: it runs espeak-ng's en-us voice on text (-q: no
+// audio, -x --sep=|: its phoneme mnemonics) and returns the phonemes of text in Inventory.
+// espeak-ng missing from PATH is an error that says so and names the Debian package; an
+// empty result (text with no pronounceable word) is an error too.
 func G2P(ctx context.Context, text string) ([]string, error) {
-	bin, err := lookTool("espeak-ng")
+	out, err := espeakPhonemes(ctx, text)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("speech: espeak-ng on %q: %w", text, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-q", "-x", "--sep=|", "-v", "en-us")
-	cmd.Stdin = strings.NewReader(text)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("speech: espeak-ng on %q: %w (%s)", text, err, strings.TrimSpace(stderr.String()))
-	}
-	phones, err := parseEspeak(stdout.String())
+	return phonemesOf(text, out)
+}
+
+// phonemesOf parses the espeak-ng output out of text, which must hold a phoneme.
+func phonemesOf(text, out string) ([]string, error) {
+	phones, err := parseEspeak(out)
 	if err != nil {
 		return nil, fmt.Errorf("speech: G2P of %q: %w", text, err)
 	}
@@ -124,6 +120,75 @@ func G2P(ctx context.Context, text string) ([]string, error) {
 		return nil, fmt.Errorf("speech: G2P of %q: espeak-ng gave no phonemes", text)
 	}
 	return phones, nil
+}
+
+// sentinel is the paragraph G2PAll puts after each text: its phoneme line (espeak-ng prints a
+// line per clause, a blank line between paragraphs) marks where a text's phonemes end. The
+// leading full stop closes a text that ends without punctuation.
+const sentinel = "\n\n. Qzoo sentinel.\n\n"
+
+// G2PAll returns G2P of every text, from one espeak-ng process: the texts are read as
+// paragraphs, each followed by the sentinel paragraph, and the output is cut at the
+// sentinel's phoneme line (a thousand texts take seconds instead of a thousand process
+// starts). When the output does not hold exactly one sentinel line per text, it falls back to
+// one G2P call per text.
+func G2PAll(ctx context.Context, texts []string) ([][]string, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	mark, err := espeakPhonemes(ctx, sentinel)
+	if err != nil {
+		return nil, fmt.Errorf("speech: espeak-ng on the sentinel: %w", err)
+	}
+	mark = strings.TrimSpace(mark)
+	var in strings.Builder
+	for _, t := range texts {
+		in.WriteString(t + sentinel)
+	}
+	out, err := espeakPhonemes(ctx, in.String())
+	if err != nil {
+		return nil, fmt.Errorf("speech: espeak-ng on %d texts: %w", len(texts), err)
+	}
+	var parts []string
+	var cur strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == mark {
+			parts = append(parts, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line + "\n")
+	}
+	result := make([][]string, len(texts))
+	for i, t := range texts {
+		if len(parts) != len(texts) || strings.TrimSpace(cur.String()) != "" {
+			result[i], err = G2P(ctx, t)
+		} else {
+			result[i], err = phonemesOf(t, parts[i])
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return result, nil
+}
+
+// espeakPhonemes runs `espeak-ng -q -x --sep=| -v en-us` on text and returns its output.
+func espeakPhonemes(ctx context.Context, text string) (string, error) {
+	bin, err := lookTool("espeak-ng")
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-q", "-x", "--sep=|", "-v", "en-us")
+	cmd.Stdin = strings.NewReader(text)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%w (%s)", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 // ErrToolMissing is wrapped by the error of a speech tool (espeak-ng, flite, festival) that is

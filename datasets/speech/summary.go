@@ -55,10 +55,10 @@ func (m *Manifest) Summary() string {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		fmt.Fprintf(&b, "%-34s %6s %8s %9s %11s %10s\n", "by "+title, "utts", "speakers", "minutes", "transcribed", "narrowband")
+		fmt.Fprintf(&b, "%-44s %6s %8s %9s %11s %10s\n", "by "+title, "utts", "speakers", "minutes", "transcribed", "narrowband")
 		for _, k := range names {
 			t := groups[k]
-			fmt.Fprintf(&b, "  %-32s %6d %8d %9.2f %11.2f %10.2f\n", k, t.Utterances, t.Speakers,
+			fmt.Fprintf(&b, "  %-42s %6d %8d %9.2f %11.2f %10.2f\n", k, t.Utterances, t.Speakers,
 				t.Seconds/60, t.TranscribedSeconds/60, t.NarrowbandSeconds/60)
 		}
 	}
