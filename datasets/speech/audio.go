@@ -1,13 +1,17 @@
 package speech
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/wav"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 )
 
 // Rate is the sample rate of every clip the dataset serves: 16 kHz mono float32.
@@ -94,4 +98,44 @@ func Load(u *Utterance) ([]float32, error) {
 		return nil, fmt.Errorf("speech: %s: resampling %d Hz to %d Hz: %w", u.ID, rate, Rate, err)
 	}
 	return y, nil
+}
+
+// LoadCached is Load through a cache of 16 kHz copies in cacheDir/16k, for the clips at
+// other rates (resampling the corpus takes tens of seconds; reading the copies, one). A copy
+// is a 16-bit WAV file named by a hash of the source's path, size and modification time, so
+// a changed source is resampled again. The samples returned are the copy's, also on the call
+// that writes it (the resampled signal rounded to 16 bits, as wav.Encode rounds), so a run
+// sees the same values whether the cache was cold or warm.
+func LoadCached(u *Utterance, cacheDir string) ([]float32, error) {
+	if u.SampleRate == Rate {
+		return Load(u)
+	}
+	st, err := os.Stat(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("speech: %s: %w", u.ID, err)
+	}
+	key := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", u.Path, st.Size(), st.ModTime().UnixNano()))
+	path := filepath.Join(cacheDir, "16k", hex.EncodeToString(key[:12])+".wav")
+	if a, err := wav.Read(path); err == nil && a.SampleRate == Rate && a.Channels() == 1 {
+		return a.Samples[0], nil
+	}
+	x, err := Load(u)
+	if err != nil {
+		return nil, err
+	}
+	data, err := wav.Encode(&wav.Audio{SampleRate: Rate, Samples: [][]float32{x}})
+	if err != nil {
+		return nil, fmt.Errorf("speech: %s: %w", u.ID, err)
+	}
+	a, err := wav.Parse(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("speech: %s: %w", u.ID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("speech: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return nil, fmt.Errorf("speech: %s: caching its 16 kHz copy: %w", u.ID, err)
+	}
+	return a.Samples[0], nil
 }

@@ -41,7 +41,8 @@ type Dataset struct {
 }
 
 // NewDataset selects the utterances of mode from m and loads their audio at 16 kHz (two
-// clips at a time). crop, maxSeconds are in seconds.
+// clips at a time; through LoadCached when m has a cache directory). cropSeconds and
+// maxSeconds are in seconds.
 func NewDataset(m *Manifest, mode string, cropSeconds, maxSeconds float64, maxLabels int) (*Dataset, error) {
 	d := &Dataset{Manifest: m, Mode: mode, CropSamples: int(math.Round(cropSeconds * Rate)),
 		MaxSamples: int(math.Round(maxSeconds * Rate)), MaxLabels: maxLabels,
@@ -67,7 +68,11 @@ func NewDataset(m *Manifest, mode string, cropSeconds, maxSeconds float64, maxLa
 	for range 2 {
 		wg.Go(func() {
 			for k := range next {
-				audio[k], errs[k] = Load(&m.Utterances[all[k]])
+				if m.CacheDir != "" {
+					audio[k], errs[k] = LoadCached(&m.Utterances[all[k]], m.CacheDir)
+				} else {
+					audio[k], errs[k] = Load(&m.Utterances[all[k]])
+				}
 			}
 		})
 	}

@@ -70,6 +70,20 @@ type Manifest struct {
 	// Skipped lists what was found but left out (a FLAC clip before FLAC decoding is
 	// connected, a source whose package is not installed), for the summary.
 	Skipped []Skipped
+	// CacheDir is the cache directory the manifest was built with (synthetic clips, G2P,
+	// 16 kHz copies: see LoadCached).
+	CacheDir string
+}
+
+// InSplit returns the utterances of a split, in manifest order (pointers into Utterances).
+func (m *Manifest) InSplit(split string) []*Utterance {
+	var out []*Utterance
+	for i := range m.Utterances {
+		if m.Utterances[i].Split == split {
+			out = append(out, &m.Utterances[i])
+		}
+	}
+	return out
 }
 
 // Config says where the corpus comes from.
@@ -117,7 +131,7 @@ func BuildManifest(ctx context.Context, cfg Config) (*Manifest, error) {
 		}
 		cfg.CacheDir = dir
 	}
-	m := &Manifest{}
+	m := &Manifest{CacheDir: cfg.CacheDir}
 	for _, add := range []func(*Manifest, Config) error{
 		addLibriVox, addLibriSpeechShared, addPocketSphinx, addAsterisk, addCodec2, addLibriSpeech,
 	} {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -178,6 +179,23 @@ func TestLoadIs16kHzMono(t *testing.T) {
 		}
 		if rms := math.Sqrt(energy / float64(len(x))); rms < 0.003 || rms > 0.5 {
 			t.Errorf("%s: RMS %.4f is not speech", id, rms)
+		}
+		cache := t.TempDir()
+		cold, err := LoadCached(u, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm, err := LoadCached(u, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cold, warm) || len(cold) != len(x) {
+			t.Fatalf("%s: cold and warm cache disagree, or differ in length from Load", id)
+		}
+		for i := range x {
+			if d := math.Abs(float64(x[i] - cold[i])); d > 0.6/32768 {
+				t.Fatalf("%s: sample %d: cached %g, loaded %g", id, i, cold[i], x[i])
+			}
 		}
 	}
 }
