@@ -35,26 +35,41 @@ type Dataset struct {
 	Splits map[string][]int
 	// Audio holds the 16 kHz samples of every utterance of Splits.
 	Audio map[int][]float32
-	// Dropped counts, per split, the utterances the mode leaves out (recognizer: untranscribed
-	// or too long).
+	// Dropped counts, per split, the utterances the options leave out (narrowband when
+	// excluded; recognizer: untranscribed or too long).
 	Dropped map[string]int
 }
 
-// NewDataset selects the utterances of mode from m and loads their audio at 16 kHz (two
-// clips at a time; through LoadCached when m has a cache directory). cropSeconds and
-// maxSeconds are in seconds.
-func NewDataset(m *Manifest, mode string, cropSeconds, maxSeconds float64, maxLabels int) (*Dataset, error) {
-	d := &Dataset{Manifest: m, Mode: mode, CropSamples: int(math.Round(cropSeconds * Rate)),
-		MaxSamples: int(math.Round(maxSeconds * Rate)), MaxLabels: maxLabels,
+// Options select and shape the examples of a Dataset (the dataset's hyperparameters).
+type Options struct {
+	Mode string // ModeTokenizer or ModeRecognizer
+	// CropSeconds is the tokenizer's crop length; MaxSeconds and MaxLabels bound and pad the
+	// recognizer's utterances.
+	CropSeconds, MaxSeconds float64
+	MaxLabels               int
+	// NoNarrowband leaves out the clips recorded at 8 kHz or less, in every split.
+	NoNarrowband bool
+}
+
+// NewDataset selects the utterances of opts.Mode from m and loads their audio at 16 kHz (two
+// clips at a time; through LoadCached when m has a cache directory).
+func NewDataset(m *Manifest, opts Options) (*Dataset, error) {
+	mode := opts.Mode
+	d := &Dataset{Manifest: m, Mode: mode, CropSamples: int(math.Round(opts.CropSeconds * Rate)),
+		MaxSamples: int(math.Round(opts.MaxSeconds * Rate)), MaxLabels: opts.MaxLabels,
 		Splits: map[string][]int{}, Audio: map[int][]float32{}, Dropped: map[string]int{}}
 	if mode != ModeTokenizer && mode != ModeRecognizer {
 		return nil, fmt.Errorf("speech: %s must be %q or %q, got %q", ParamMode, ModeTokenizer, ModeRecognizer, mode)
 	}
+	if d.CropSamples < 1 || d.MaxSamples < 1 || d.MaxLabels < 1 {
+		return nil, fmt.Errorf("speech: crop of %d samples, utterances of %d samples, %d labels: each must be positive",
+			d.CropSamples, d.MaxSamples, d.MaxLabels)
+	}
 	var all []int
 	for i := range m.Utterances {
 		u := &m.Utterances[i]
-		if mode == ModeRecognizer && (len(u.Phonemes) == 0 || len(u.Phonemes) > maxLabels ||
-			int(math.Ceil(u.Seconds*Rate)) > d.MaxSamples) {
+		if opts.NoNarrowband && u.Narrowband || mode == ModeRecognizer && (len(u.Phonemes) == 0 ||
+			len(u.Phonemes) > d.MaxLabels || int(math.Ceil(u.Seconds*Rate)) > d.MaxSamples) {
 			d.Dropped[u.Split]++
 			continue
 		}

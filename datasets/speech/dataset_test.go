@@ -117,7 +117,7 @@ func TestUtterancesLayout(t *testing.T) {
 }
 
 func TestRecognizerDataOfTheRealClips(t *testing.T) {
-	d, err := NewDataset(realCorpus(t), ModeRecognizer, 1, 10, 160)
+	d, err := NewDataset(realCorpus(t), Options{Mode: ModeRecognizer, CropSeconds: 1, MaxSeconds: 10, MaxLabels: 160})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,12 +162,17 @@ func TestRecognizerDataOfTheRealClips(t *testing.T) {
 
 func TestTokenizerDataThroughTheFramework(t *testing.T) {
 	data, err := framework.LoadDataset(DatasetName, datadir.Dir(t), map[string]any{
-		ParamCacheDir: testCacheDir(t), ParamSynthPerVoice: 0, ParamCropSeconds: 0.5})
+		ParamCacheDir: testCacheDir(t), ParamSynthPerVoice: 0, ParamCropSeconds: 0.5, ParamNarrowband: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(data.EvalSplits, EvalSplits) {
-		t.Errorf("eval splits %v, want %v", data.EvalSplits, EvalSplits)
+	// Without synthetic voices and narrowband clips, validation (synthetic voices, 8 kHz Codec2
+	// clips) is empty.
+	if !slices.Equal(data.EvalSplits, []string{framework.SplitTest}) {
+		t.Errorf("eval splits %v, want [test]", data.EvalSplits)
+	}
+	if _, err := data.EvalBatches(framework.SplitValidation, 4); err == nil {
+		t.Error("the empty validation split gave batches")
 	}
 	first := collect(t, data.TrainBatches(3, 11, 0).(*datasets.Batches), 4)
 	resumed := collect(t, data.TrainBatches(3, 11, 3).(*datasets.Batches), 1)
@@ -175,7 +180,14 @@ func TestTokenizerDataThroughTheFramework(t *testing.T) {
 		t.Errorf("train crops: %d values per batch, resumed batch 3 equal: %v", len(first[0]), slices.Equal(resumed[0], first[3]))
 	}
 	d := data.Source.(*Dataset)
-	for _, split := range EvalSplits {
+	for _, split := range append([]string{framework.SplitTrain}, EvalSplits...) {
+		for _, i := range d.Splits[split] {
+			if u := d.Manifest.Utterances[i]; u.Narrowband {
+				t.Errorf("%s: narrowband clip %s served with %s=false", split, u.ID, ParamNarrowband)
+			}
+		}
+	}
+	for _, split := range data.EvalSplits {
 		eval, err := data.EvalBatches(split, 16)
 		if err != nil {
 			t.Fatal(err)

@@ -58,6 +58,9 @@
 //     speech_max_labels phonemes (Utterances): inputs audio [B, S] float32 zero-padded and
 //     audio_len [B] int32; labels [B, L] int32 (ids 1..39, then 0) and label_len [B] int32.
 //
+// speech_narrowband=false leaves the 8 kHz clips out of every split (half of the training audio
+// is the 8 kHz asterisk speaker: a wideband tokenizer may not want it).
+//
 // The cache directory (speech_cache_dir, default $XDG_CACHE_HOME/qzoo/speech or
 // ~/.cache/qzoo/speech; never the repository or the data directory) holds the synthetic
 // clips, the G2P results and 16 kHz copies of the clips at other rates (LoadCached). The

@@ -34,6 +34,9 @@ const (
 	// ParamMaxLabels is the padded length of a recognizer example's phoneme labels; utterances
 	// with more phonemes are left out. Default 160.
 	ParamMaxLabels = "speech_max_labels"
+	// ParamNarrowband keeps (true) or leaves out (false) the clips recorded at 8 kHz or less
+	// (the asterisk prompts, most Codec2 clips), in every split. Default true.
+	ParamNarrowband = "speech_narrowband"
 )
 
 // Params lists the dataset's hyperparameters.
@@ -46,6 +49,7 @@ var Params = hparams.List{
 	{Key: ParamLibriSpeechDir, Default: "", Doc: "optional LibriSpeech directory as published (<speaker>/<chapter>/*.flac + *.trans.txt); test-*/dev-* subsets are test/validation"},
 	{Key: ParamCropSeconds, Default: 1.0, Domain: hparams.Range(0.01, 60), Doc: "tokenizer crop length in seconds (at 16 kHz)"},
 	{Key: ParamMaxSeconds, Default: 10.0, Domain: hparams.Range(0.1, 120), Doc: "recognizer: padded audio length in seconds; longer utterances are left out"},
+	{Key: ParamNarrowband, Default: true, Doc: "keep the clips recorded at 8 kHz or less (band-limited to 4 kHz at 16 kHz): the asterisk prompts, most Codec2 clips"},
 	{Key: ParamMaxLabels, Default: 160, Domain: hparams.Range(1, 1<<16), Doc: "recognizer: padded phoneme label length; longer transcripts are left out"},
 }
 
@@ -77,8 +81,9 @@ func LoadDataset(dataDir string, params map[string]any) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewDataset(m, hparams.Get[string](p, Params, ParamMode), hparams.Get[float64](p, Params, ParamCropSeconds),
-		hparams.Get[float64](p, Params, ParamMaxSeconds), hparams.Get[int](p, Params, ParamMaxLabels))
+	return NewDataset(m, Options{Mode: hparams.Get[string](p, Params, ParamMode),
+		CropSeconds: hparams.Get[float64](p, Params, ParamCropSeconds), MaxSeconds: hparams.Get[float64](p, Params, ParamMaxSeconds),
+		MaxLabels: hparams.Get[int](p, Params, ParamMaxLabels), NoNarrowband: !hparams.Get[bool](p, Params, ParamNarrowband)})
 }
 
 // FrameworkData returns the training stream (tokenizer: Crops of the training clips;
