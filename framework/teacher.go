@@ -116,11 +116,20 @@ func isTrainingState(path string) bool {
 		top == metric.Scope || top == strings.TrimPrefix(train.TrainerAbsoluteScope, "/") || strings.HasSuffix(top, "Optimizer")
 }
 
+// teacherModel is the registry name of the teacher of cfg's model m: the config's teacher_model,
+// else m.Teacher.
+func (c *Config) teacherModel(m *Model) string {
+	if c.TeacherModel != "" {
+		return c.TeacherModel
+	}
+	return m.Teacher
+}
+
 // loadTeacher loads the teacher of cfg's model m from cfg.TeacherFrom into store (see
 // [BuildTeacher]) and returns the SHA-256 that identifies it. A run directory must hold a run of
-// the model m.Teacher (its latest checkpoint, with the hyperparameters recorded in it); a file is
-// read by that model's Pretrained hook with the model's default hyperparameters (which the hook
-// may set, as a llama2.c file sets the architecture). If want is not empty, a teacher whose
+// the model cfg.teacherModel(m) (its latest checkpoint, with the hyperparameters recorded in
+// it); a file is read by that model's Pretrained hook with the model's default hyperparameters
+// (which the hook may set, as a llama2.c file sets the architecture). If want is not empty, a teacher whose
 // SHA-256 differs is refused: the run was trained with another one.
 func loadTeacher(store *model.Store, cfg *Config, m *Model, dataDir, want string) (string, error) {
 	path, err := LocateData(dataDir, cfg.TeacherFrom)
@@ -141,18 +150,20 @@ func loadTeacher(store *model.Store, cfg *Config, m *Model, dataDir, want string
 		if tcfg, tstore, _, err = LoadRun(path); err != nil {
 			return "", fmt.Errorf(`framework: key "teacher_from": %w`, err)
 		}
-		if tcfg.Model != m.Teacher {
-			return "", fmt.Errorf(`framework: key "teacher_from": %s holds a run of model %q; %s distils from a %q`, path, tcfg.Model, m.Name, m.Teacher)
+		if want := cfg.teacherModel(m); tcfg.Model != want {
+			return "", fmt.Errorf(`framework: key "teacher_from": %s holds a run of model %q; %s distils from a %q`, path, tcfg.Model, m.Name, want)
 		}
 	} else {
-		tm, err := LookupModel(m.Teacher)
+		tm, err := LookupModel(cfg.teacherModel(m))
 		if err != nil {
 			return "", fmt.Errorf("framework: teacher of %s: %w", m.Name, err)
 		}
 		if tm.Pretrained == nil {
 			return "", fmt.Errorf(`framework: key "teacher_from": %s is a file, and the teacher %s reads none (no Pretrained hook): give a run directory`, path, tm.Name)
 		}
-		tcfg = &Config{Model: tm.Name}
+		// The teacher reads the student's batches: its hyperparameters resolve against the
+		// student's dataset, which need not be the teacher's own default.
+		tcfg = &Config{Model: tm.Name, Dataset: cfg.Dataset}
 		if err := tcfg.resolve(); err != nil {
 			return "", fmt.Errorf("framework: teacher %s: %w", tm.Name, err)
 		}
