@@ -4,12 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/qzoo/qzoo/dsp"
+	"github.com/qzoo/qzoo/formats/audio"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/internal/atomicfile"
 )
@@ -21,43 +21,37 @@ const Rate = 16000
 // 64 MiB is 35 minutes of 16 kHz 16-bit audio, far beyond any clip of the corpus.
 const maxClipBytes = 64 << 20
 
-// decodeFLAC is the seam where FLAC decoding plugs in: it returns the mono samples in [-1, 1)
-// and their rate. SEAM (issue 15): the coordinator connects it to formats/audio at merge;
-// while it is nil, FLAC clips (the two shared LibriSpeech clips, a LibriSpeech directory) are
-// listed in Manifest.Skipped with errFLACPending as the reason.
-var decodeFLAC func(path string) ([]float32, int, error)
-
-var errFLACPending = errors.New("FLAC decoding is not connected yet (formats/audio, issue 15)")
-
-// decode reads u's file as mono samples in [-1, 1) at the file's own rate (channels averaged).
-func decode(u *Utterance) ([]float32, int, error) {
+// probe returns the rate and the duration of u's file: the header's for WAV (formats/wav
+// reads the samples but nothing is resampled), the size's for raw files; a FLAC file is
+// decoded at 16 kHz through formats/audio, which reports the source's rate and length.
+func probe(u *Utterance) (rate int, seconds float64, err error) {
 	switch u.Format {
 	case FormatWAV:
 		a, err := wav.Read(u.Path)
 		if err != nil {
-			return nil, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
+			return 0, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
 		}
 		if a.Frames() == 0 {
-			return nil, 0, fmt.Errorf("speech: %s: %s holds no samples", u.ID, u.Path)
+			return 0, 0, fmt.Errorf("speech: %s: %s holds no samples", u.ID, u.Path)
 		}
-		return a.Mono(), a.SampleRate, nil
+		return a.SampleRate, a.Seconds(), nil
 	case FormatRaw16:
 		x, err := readRaw16(u.Path)
 		if err != nil {
-			return nil, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
+			return 0, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
 		}
-		return x, u.SampleRate, nil
+		return u.SampleRate, float64(len(x)) / float64(u.SampleRate), nil
 	case FormatFLAC:
-		if decodeFLAC == nil {
-			return nil, 0, fmt.Errorf("speech: %s: %s: %w", u.ID, u.Path, errFLACPending)
-		}
-		x, rate, err := decodeFLAC(u.Path)
+		c, err := audio.Load(u.Path, Rate)
 		if err != nil {
-			return nil, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
+			return 0, 0, fmt.Errorf("speech: %s: %w", u.ID, err)
 		}
-		return x, rate, nil
+		if c.SourceFrames == 0 {
+			return 0, 0, fmt.Errorf("speech: %s: %s holds no samples", u.ID, u.Path)
+		}
+		return c.SourceRate, float64(c.SourceFrames) / float64(c.SourceRate), nil
 	}
-	return nil, 0, fmt.Errorf("speech: %s: unknown audio format %q", u.ID, u.Format)
+	return 0, 0, fmt.Errorf("speech: %s: unknown audio format %q", u.ID, u.Format)
 }
 
 // readRaw16 reads a headerless signed 16-bit little-endian mono file as v/32768.
@@ -83,19 +77,28 @@ func readRaw16(path string) ([]float32, error) {
 	return x, nil
 }
 
-// Load returns u's audio as mono float32 at 16 kHz (Rate): channels averaged, other rates
-// resampled by dsp.Resample (band-limited: an 8 kHz clip stays empty above 4 kHz).
+// Load returns u's audio as mono float32 at 16 kHz (Rate): WAV and FLAC files through
+// formats/audio (channels averaged, other rates resampled by dsp.Resample, band-limited: an
+// 8 kHz clip stays empty above 4 kHz), headerless raw files read here and resampled the same
+// way.
 func Load(u *Utterance) ([]float32, error) {
-	x, rate, err := decode(u)
-	if err != nil {
-		return nil, err
+	if u.Format != FormatRaw16 {
+		c, err := audio.Load(u.Path, Rate)
+		if err != nil {
+			return nil, fmt.Errorf("speech: %s: %w", u.ID, err)
+		}
+		return c.Samples, nil
 	}
-	if rate == Rate {
+	x, err := readRaw16(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("speech: %s: %w", u.ID, err)
+	}
+	if u.SampleRate == Rate {
 		return x, nil
 	}
-	y, err := dsp.Resample(x, rate, Rate)
+	y, err := dsp.Resample(x, u.SampleRate, Rate)
 	if err != nil {
-		return nil, fmt.Errorf("speech: %s: resampling %d Hz to %d Hz: %w", u.ID, rate, Rate, err)
+		return nil, fmt.Errorf("speech: %s: resampling %d Hz to %d Hz: %w", u.ID, u.SampleRate, Rate, err)
 	}
 	return y, nil
 }

@@ -146,8 +146,8 @@ func TestRecognizerDataOfTheRealClips(t *testing.T) {
 		}
 		n += len(lens)
 	}
-	if n != 12 { // 5 LibriVox, 5 cards, goforward, tidigits
-		t.Errorf("test split: %d transcribed utterances, want 12", n)
+	if n != 14 { // 5 LibriVox, 2 LibriSpeech, 5 cards, goforward, tidigits
+		t.Errorf("test split: %d transcribed utterances, want 14", n)
 	}
 	for batch, err := range data.TrainBatches(8, 1, 0).(*datasets.Batches).Iter() {
 		if err != nil {

@@ -13,7 +13,8 @@
 //   - librivox-shared: ../shared/data/speech/librivox, 5 clips of one LibriVox reader (Sense
 //     and Sensibility, ch. 1) with their transcription (pocketsphinx-testdata ships the same
 //     clips, which are not listed twice);
-//   - librispeech-shared: ../shared/data/speech/librispeech, 2 FLAC clips without transcript;
+//   - librispeech-shared: ../shared/data/speech/librispeech, 2 FLAC clips of two speakers (their
+//     transcripts, which the directory lacks, are given in addLibriSpeechShared);
 //   - pocketsphinx-testdata (Debian): 9 clips at 16 kHz, 5 speakers, 7 transcribed;
 //   - asterisk (Debian asterisk-core-sounds-en-wav): 558 prompts of one speaker at 8 kHz
 //     (narrowband), transcribed by core-sounds-en.txt.gz of the package
@@ -25,7 +26,7 @@
 //     tinyshakespeare (Synthesize), generated once into the cache directory.
 //
 // A source that is not installed is listed in Manifest.Skipped (and in the summary), not an
-// error. FLAC clips wait on FLAC decoding: see decodeFLAC, the seam formats/audio connects to.
+// error. WAV and FLAC files are read through formats/audio, headerless raw files here.
 //
 // # Splits, by speaker
 //

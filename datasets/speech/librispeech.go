@@ -16,8 +16,8 @@ import (
 // "<speaker>-<chapter>-<utterance> WORDS IN CAPITALS", beside <speaker>-<chapter>-<utterance>.flac.
 // dir may be one subset (".../LibriSpeech/dev-clean") or the parent of several. Every
 // utterance of a transcript must have its FLAC file (an error names the one missing); the
-// speaker is the LibriSpeech speaker number. While FLAC decoding is not connected the
-// directory is listed in Skipped.
+// speaker is the LibriSpeech speaker number. All the audio is held in memory at 16 kHz (an hour
+// is 230 MB): a subset such as dev-clean or test-clean (5 h each), not train-clean-100.
 func addLibriSpeech(m *Manifest, cfg Config) error {
 	if cfg.LibriSpeechDir == "" {
 		return nil
@@ -42,11 +42,6 @@ func addLibriSpeech(m *Manifest, cfg Config) error {
 	}
 	if len(utts) == 0 {
 		return fmt.Errorf("speech: %s %s holds no <speaker>-<chapter>.trans.txt file", ParamLibriSpeechDir, cfg.LibriSpeechDir)
-	}
-	if decodeFLAC == nil {
-		m.Skipped = append(m.Skipped, Skipped{fmt.Sprintf("%s (%d utterances in %s)", SourceLibriSpeech, len(utts),
-			cfg.LibriSpeechDir), errFLACPending.Error()})
-		return nil
 	}
 	m.Utterances = append(m.Utterances, utts...)
 	return nil

@@ -21,7 +21,7 @@ import (
 // Sources of the corpus, as Utterance.Source names them.
 const (
 	SourceLibriVox     = "librivox-shared"       // ../shared/data/speech/librivox: 5 clips, one reader, transcribed
-	SourceLibriSpeechS = "librispeech-shared"    // ../shared/data/speech/librispeech: 2 FLAC clips, no transcript
+	SourceLibriSpeechS = "librispeech-shared"    // ../shared/data/speech/librispeech: 2 FLAC clips, transcribed here
 	SourcePocketSphinx = "pocketsphinx-testdata" // Debian pocketsphinx-testdata: 16 kHz, 5 speakers
 	SourceAsterisk     = "asterisk"              // Debian asterisk-core-sounds-*-wav: 8 kHz prompts, one speaker per language
 	SourceCodec2       = "codec2-examples"       // Debian codec2-examples: the Codec2 test clips, no transcript
@@ -67,8 +67,8 @@ type Skipped struct {
 // Manifest is the corpus: every utterance, in a fixed order (by source, then ID).
 type Manifest struct {
 	Utterances []Utterance
-	// Skipped lists what was found but left out (a FLAC clip before FLAC decoding is
-	// connected, a source whose package is not installed), for the summary.
+	// Skipped lists the sources left out (a Debian package not installed, a file not in the
+	// data directory), for the summary.
 	Skipped []Skipped
 	// CacheDir is the cache directory the manifest was built with (synthetic clips, G2P,
 	// 16 kHz copies: see LoadCached).
@@ -148,11 +148,11 @@ func BuildManifest(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	for i := range m.Utterances {
 		u := &m.Utterances[i]
-		samples, rate, err := decode(u)
+		rate, seconds, err := probe(u)
 		if err != nil {
 			return nil, err
 		}
-		u.SampleRate, u.Seconds, u.Narrowband = rate, float64(len(samples))/float64(rate), rate <= 8000
+		u.SampleRate, u.Seconds, u.Narrowband = rate, seconds, rate <= 8000
 		u.Split = splitOf(u)
 	}
 	if err := attachPhonemes(ctx, m.Utterances, filepath.Join(cfg.CacheDir, "g2p-en-us.json")); err != nil {
@@ -244,21 +244,25 @@ func addLibriVox(m *Manifest, cfg Config) error {
 	return nil
 }
 
-// addLibriSpeechShared adds the two FLAC clips of the data directory (no transcript, speakers
-// unknown: one speaker each), or lists them in Skipped while FLAC decoding is not connected.
+// addLibriSpeechShared adds the two FLAC clips of the data directory, which come without a
+// transcript file. test_audio_1 (77040 samples at 16 kHz) is LibriSpeech dev-clean
+// 1272-128104-0001, speaker 1272, whose published transcript is given here; test_audio_0
+// (74400 samples) is "a man said to the universe sir i exist" (Stephen Crane), its speaker
+// unknown. Both were checked with pocketsphinx_continuous (Debian pocketsphinx,
+// en-us model) hears "i'm in said to universal sir i exist" and "nor is mr cultures men are
+// listening to rush things and this matter could".
 func addLibriSpeechShared(m *Manifest, cfg Config) error {
-	for _, name := range []string{"test_audio_0", "test_audio_1"} {
-		path, err := framework.LocateData(cfg.DataDir, "speech/librispeech/"+name+".flac")
+	for _, c := range []struct{ name, speaker, text string }{
+		{"test_audio_0", "librispeech-shared-test_audio_0", "a man said to the universe sir i exist"},
+		{"test_audio_1", "librispeech-1272", "nor is mister quilter's manner less interesting than his matter"},
+	} {
+		path, err := framework.LocateData(cfg.DataDir, "speech/librispeech/"+c.name+".flac")
 		if err != nil {
-			m.Skipped = append(m.Skipped, Skipped{SourceLibriSpeechS + "/" + name, err.Error()})
+			m.Skipped = append(m.Skipped, Skipped{SourceLibriSpeechS + "/" + c.name, err.Error()})
 			continue
 		}
-		if decodeFLAC == nil {
-			m.Skipped = append(m.Skipped, Skipped{SourceLibriSpeechS + "/" + name, errFLACPending.Error()})
-			continue
-		}
-		m.Utterances = append(m.Utterances, Utterance{ID: SourceLibriSpeechS + "/" + name, Path: path,
-			Format: FormatFLAC, Speaker: "librispeech-shared-" + name, Source: SourceLibriSpeechS})
+		m.Utterances = append(m.Utterances, Utterance{ID: SourceLibriSpeechS + "/" + c.name, Path: path,
+			Format: FormatFLAC, Speaker: c.speaker, Source: SourceLibriSpeechS, Text: c.text})
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestManifestOfTheRealClips(t *testing.T) {
 	m := realCorpus(t)
 	t.Log("\n" + m.Summary())
 	bySource := m.Totals(func(u *Utterance) string { return u.Source })
-	for source, want := range map[string]int{SourceLibriVox: 5, SourcePocketSphinx: 9, SourceCodec2: 13} {
+	for source, want := range map[string]int{SourceLibriVox: 5, SourceLibriSpeechS: 2, SourcePocketSphinx: 9, SourceCodec2: 13} {
 		if got := bySource[source].Utterances; got != want {
 			t.Errorf("%s: %d utterances, want %d", source, got, want)
 		}
@@ -119,7 +119,7 @@ func TestSplitsAreDisjointBySpeaker(t *testing.T) {
 	m := realCorpus(t)
 	checkDisjoint(t, m)
 	for _, u := range m.Utterances {
-		if (u.Source == SourceLibriVox || u.Source == SourcePocketSphinx) && u.Split != framework.SplitTest {
+		if (u.Source == SourceLibriVox || u.Source == SourceLibriSpeechS || u.Source == SourcePocketSphinx) && u.Split != framework.SplitTest {
 			t.Errorf("%s: real held-out speaker in split %s, want test", u.ID, u.Split)
 		}
 	}
@@ -155,7 +155,7 @@ func TestSummaryCountsEveryUtteranceOnce(t *testing.T) {
 		t.Errorf("splits hold %d utterances, %.3f s; corpus %d, %.3f s", utts, seconds, all.Utterances, all.Seconds)
 	}
 	s := m.Summary()
-	for _, want := range []string{"by split", "by source", "pocketsphinx-cards (test)", "skipped librispeech-shared"} {
+	for _, want := range []string{"by split", "by source", "pocketsphinx-cards (test)", "librispeech-1272 (test)"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)
 		}
