@@ -248,9 +248,9 @@ func addLibriVox(m *Manifest, cfg Config) error {
 // transcript file. test_audio_1 (77040 samples at 16 kHz) is LibriSpeech dev-clean
 // 1272-128104-0001, speaker 1272, whose published transcript is given here; test_audio_0
 // (74400 samples) is "a man said to the universe sir i exist" (Stephen Crane), its speaker
-// unknown. Both were checked with pocketsphinx_continuous (Debian pocketsphinx,
-// en-us model) hears "i'm in said to universal sir i exist" and "nor is mr cultures men are
-// listening to rush things and this matter could".
+// unknown. Both were checked with pocketsphinx_continuous (Debian pocketsphinx, en-us model),
+// which hears "i'm in said to universal sir i exist" and "nor is mr cultures men are listening
+// to rush things and this matter could".
 func addLibriSpeechShared(m *Manifest, cfg Config) error {
 	for _, c := range []struct{ name, speaker, text string }{
 		{"test_audio_0", "librispeech-shared-test_audio_0", "a man said to the universe sir i exist"},
