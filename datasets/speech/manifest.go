@@ -155,7 +155,14 @@ func BuildManifest(ctx context.Context, cfg Config) (*Manifest, error) {
 		u.SampleRate, u.Seconds, u.Narrowband = rate, seconds, rate <= 8000
 		u.Split = splitOf(u)
 	}
-	if err := attachPhonemes(ctx, m.Utterances, filepath.Join(cfg.CacheDir, "g2p-en-us.json")); err != nil {
+	if err := attachPhonemes(ctx, m.Utterances, filepath.Join(cfg.CacheDir, "g2p-en-us.json")); errors.Is(err, ErrToolMissing) {
+		// Without espeak-ng no transcript gets phonemes (not only the uncached ones, so that the
+		// recognizer never trains on a part of the corpus silently): the tokenizer needs none.
+		for i := range m.Utterances {
+			m.Utterances[i].Phonemes = nil
+		}
+		m.Skipped = append(m.Skipped, Skipped{"phoneme transcripts (recognizer mode)", err.Error()})
+	} else if err != nil {
 		return nil, err
 	}
 	sort.SliceStable(m.Utterances, func(i, j int) bool { return m.Utterances[i].ID < m.Utterances[j].ID })
@@ -430,8 +437,9 @@ func addCodec2(m *Manifest, cfg Config) error {
 	return nil
 }
 
-// attachPhonemes runs the G2P on every distinct transcript (G2PAll), reusing the phonemes cached in cachePath (JSON text → phonemes) and writing the
-// cache back atomically when it grew.
+// attachPhonemes runs the G2P on every distinct transcript (G2PAll), reusing the phonemes
+// cached in cachePath (JSON text → phonemes) and writing the cache back atomically when it
+// grew.
 func attachPhonemes(ctx context.Context, utts []Utterance, cachePath string) error {
 	cache := map[string][]string{}
 	if data, err := os.ReadFile(cachePath); err == nil {

@@ -237,8 +237,27 @@ func TestMissingToolsGiveClearErrors(t *testing.T) {
 		t.Errorf("G2P without espeak-ng: %v", err)
 	}
 	_, err = Synthesize(context.Background(), t.TempDir(), datadir.Dir(t), 1)
-	if !errors.Is(err, ErrToolMissing) || !strings.Contains(err.Error(), "install the Debian package") {
+	if !errors.Is(err, ErrToolMissing) || !strings.Contains(err.Error(), "install the Debian package") ||
+		!strings.Contains(err.Error(), ParamSynthPerVoice+"=0") {
 		t.Errorf("Synthesize without engines: %v", err)
+	}
+	// Without espeak-ng the corpus still builds for the tokenizer, with no phonemes anywhere,
+	// and the recognizer refuses it saying why.
+	m, err := BuildManifest(context.Background(), Config{DataDir: datadir.Dir(t), CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range m.Utterances {
+		if len(u.Phonemes) > 0 {
+			t.Fatalf("%s has phonemes without espeak-ng", u.ID)
+		}
+	}
+	d, err := NewDataset(m, Options{Mode: ModeRecognizer, CropSeconds: 1, MaxSeconds: 1, MaxLabels: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.FrameworkData(); err == nil || !strings.Contains(err.Error(), "espeak-ng not found") {
+		t.Errorf("recognizer without phonemes: %v", err)
 	}
 }
 
@@ -291,5 +310,40 @@ func TestG2PAllAgreesWithOneCallPerText(t *testing.T) {
 		if strings.Join(all[i], " ") != strings.Join(one, " ") {
 			t.Errorf("%q: together %v, alone %v", text, all[i], one)
 		}
+	}
+}
+
+func TestLibriSpeechDirectoryEndToEnd(t *testing.T) {
+	// A LibriSpeech test-clean directory holding one real utterance: the shared clip that is
+	// dev-clean 1272-128104-0001, copied under its published name.
+	root := filepath.Join(t.TempDir(), "LibriSpeech")
+	chapter := filepath.Join(root, "test-clean", "1272", "128104")
+	if err := os.MkdirAll(chapter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	flac, err := os.ReadFile(datadir.File(t, "speech/librispeech/test_audio_1.flac"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(chapter, "1272-128104-0001.flac"), flac, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trans := "1272-128104-0001 NOR IS MISTER QUILTER'S MANNER LESS INTERESTING THAN HIS MATTER\n"
+	if err := os.WriteFile(filepath.Join(chapter, "1272-128104.trans.txt"), []byte(trans), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := BuildManifest(context.Background(), Config{DataDir: datadir.Dir(t), CacheDir: testCacheDir(t), LibriSpeechDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDisjoint(t, m)
+	u := find(t, m, SourceLibriSpeech+"/1272-128104-0001")
+	if u.Split != framework.SplitTest || u.Speaker != "librispeech-1272" || math.Abs(u.Seconds-77040/16000.0) > 1e-9 ||
+		u.SampleRate != 16000 || len(u.Phonemes) < 30 {
+		t.Errorf("LibriSpeech utterance: %+v", u)
+	}
+	if _, err := BuildManifest(context.Background(), Config{DataDir: datadir.Dir(t), CacheDir: testCacheDir(t),
+		LibriSpeechDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "trans.txt") {
+		t.Errorf("an empty LibriSpeech directory: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
@@ -103,8 +104,12 @@ func (d *Dataset) FrameworkData() (*framework.Data, error) {
 		}
 	}
 	if len(d.Splits[framework.SplitTrain]) == 0 {
-		return nil, fmt.Errorf("speech: no %s utterance for mode %s (%d left out)", framework.SplitTrain, d.Mode,
-			d.Dropped[framework.SplitTrain])
+		var skipped []string
+		for _, s := range d.Manifest.Skipped {
+			skipped = append(skipped, s.What+": "+s.Reason)
+		}
+		return nil, fmt.Errorf("speech: no %s utterance for mode %s (%d left out; skipped: %s)", framework.SplitTrain, d.Mode,
+			d.Dropped[framework.SplitTrain], strings.Join(skipped, "; "))
 	}
 	var splits []string
 	for _, s := range EvalSplits {

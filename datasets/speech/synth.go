@@ -179,7 +179,7 @@ func Synthesize(ctx context.Context, cacheDir, dataDir string, perVoice int) ([]
 func synthVoice(ctx context.Context, v *Voice, todo []*Utterance) error {
 	bin, err := lookTool(map[string]string{SourceEspeak: "espeak-ng", SourceFlite: "flite", SourceFestival: "festival"}[v.Engine])
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; voice %s needs it (%s=0 builds the corpus without synthetic voices)", err, v.Name, ParamSynthPerVoice)
 	}
 	dir := filepath.Dir(todo[0].Path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
