@@ -169,15 +169,18 @@ func BuildManifest(ctx context.Context, cfg Config) (*Manifest, error) {
 	return m, nil
 }
 
-// heldOut assigns the speakers that are not trained on: the real speakers of test (the
-// LibriVox reader, the shared LibriSpeech clips, the pocketsphinx speakers: the final table's
-// speakers) and validation (a few synthetic voices of each engine and three Codec2 clips).
+// heldOut holds the Codec2 speakers kept for validation (forig and morig, the female and male
+// originals of Codec2's own tests, and mmt1): real wideband-codec validation audio beside the
+// held-out synthetic voices. splitOf places the other sources whole.
 var heldOut = map[string]string{
 	"codec2-forig": framework.SplitValidation, "codec2-morig": framework.SplitValidation,
 	"codec2-mmt1": framework.SplitValidation,
 }
 
-// splitOf returns the split of u's speaker.
+// splitOf returns the split of u's speaker: test for the real held-out speakers of the final
+// tables (the LibriVox reader, the shared LibriSpeech clips, the pocketsphinx speakers), the
+// voice's split for a synthetic clip (Voices), validation for an asterisk language other than
+// English, the subset's for LibriSpeech (librispeechSplit), heldOut's, else train.
 func splitOf(u *Utterance) string {
 	switch {
 	case u.Source == SourceLibriVox || u.Source == SourceLibriSpeechS || u.Source == SourcePocketSphinx:

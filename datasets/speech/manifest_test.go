@@ -347,3 +347,20 @@ func TestLibriSpeechDirectoryEndToEnd(t *testing.T) {
 		t.Errorf("an empty LibriSpeech directory: %v", err)
 	}
 }
+
+func TestMissingPackagesAreSkippedWithTheirNames(t *testing.T) {
+	m, err := BuildManifest(context.Background(), Config{DataDir: datadir.Dir(t), CacheDir: testCacheDir(t), Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := m.Totals(func(u *Utterance) string { return u.Source })
+	if len(sources) != 2 || sources[SourceLibriVox].Utterances != 5 || sources[SourceLibriSpeechS].Utterances != 2 {
+		t.Errorf("with no Debian package the corpus holds %v, want the data directory's 5 + 2 clips", sources)
+	}
+	s := m.Summary()
+	for _, pkg := range []string{"pocketsphinx-testdata", "asterisk-core-sounds-en-wav", "codec2-examples"} {
+		if !strings.Contains(s, "(install "+pkg+")") {
+			t.Errorf("summary does not name the missing %s:\n%s", pkg, s)
+		}
+	}
+}
