@@ -64,7 +64,8 @@
 //
 // The cache directory (speech_cache_dir, default $XDG_CACHE_HOME/qzoo/speech or
 // ~/.cache/qzoo/speech; never the repository or the data directory) holds the synthetic
-// clips, the G2P results and 16 kHz copies of the clips at other rates (LoadCached). The
+// clips, the G2P results, each file's rate and duration (probe.json) and 16 kHz copies of the
+// clips at other rates (LoadCached). The
 // first build of the default corpus generates about 22 minutes of synthetic speech and
 // phonemizes about a thousand transcripts: about 25 s of CPU (1.5 min of wall time on two busy
 // cores); later loads read the cache.

@@ -146,14 +146,11 @@ func BuildManifest(ctx context.Context, cfg Config) (*Manifest, error) {
 		}
 		m.Utterances = append(m.Utterances, synth...)
 	}
+	if err := probeAll(m.Utterances, filepath.Join(cfg.CacheDir, "probe.json")); err != nil {
+		return nil, err
+	}
 	for i := range m.Utterances {
-		u := &m.Utterances[i]
-		rate, seconds, err := probe(u)
-		if err != nil {
-			return nil, err
-		}
-		u.SampleRate, u.Seconds, u.Narrowband = rate, seconds, rate <= 8000
-		u.Split = splitOf(u)
+		m.Utterances[i].Split = splitOf(&m.Utterances[i])
 	}
 	if err := attachPhonemes(ctx, m.Utterances, filepath.Join(cfg.CacheDir, "g2p-en-us.json")); errors.Is(err, ErrToolMissing) {
 		// Without espeak-ng no transcript gets phonemes (not only the uncached ones, so that the
@@ -440,15 +437,81 @@ func addCodec2(m *Manifest, cfg Config) error {
 	return nil
 }
 
+// probed is what probe found of a file, cached by probeAll.
+type probed struct {
+	Rate    int     `json:"rate"`
+	Seconds float64 `json:"seconds"`
+}
+
+// probeAll sets the rate, duration and narrowband flag of every utterance from its file
+// (probe), reusing what cachePath (JSON) holds for a file of the same path, size and
+// modification time, and writing the cache back atomically when it grew: reading every file
+// of the corpus takes seconds, the cache milliseconds.
+func probeAll(utts []Utterance, cachePath string) error {
+	cache := map[string]probed{}
+	if err := readJSONCache(cachePath, &cache); err != nil {
+		return err
+	}
+	grew := false
+	for i := range utts {
+		u := &utts[i]
+		st, err := os.Stat(u.Path)
+		if err != nil {
+			return fmt.Errorf("speech: %s: %w", u.ID, err)
+		}
+		key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", u.Path, u.Format, st.Size(), st.ModTime().UnixNano())
+		p, ok := cache[key]
+		if !ok {
+			if p.Rate, p.Seconds, err = probe(u); err != nil {
+				return err
+			}
+			cache[key], grew = p, true
+		}
+		u.SampleRate, u.Seconds, u.Narrowband = p.Rate, p.Seconds, p.Rate <= 8000
+	}
+	if !grew {
+		return nil
+	}
+	return writeJSONCache(cachePath, cache)
+}
+
+// readJSONCache fills v from the JSON file at path; a missing file leaves v as it is.
+func readJSONCache(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("speech: cache: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("speech: cache %s is damaged (delete it to rebuild it): %w", path, err)
+	}
+	return nil
+}
+
+// writeJSONCache writes v as JSON to path atomically, creating its directory.
+func writeJSONCache(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("speech: cache %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("speech: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, data); err != nil {
+		return fmt.Errorf("speech: writing cache %s: %w", path, err)
+	}
+	return nil
+}
+
 // attachPhonemes runs the G2P on every distinct transcript (G2PAll), reusing the phonemes
 // cached in cachePath (JSON text → phonemes) and writing the cache back atomically when it
 // grew.
 func attachPhonemes(ctx context.Context, utts []Utterance, cachePath string) error {
 	cache := map[string][]string{}
-	if data, err := os.ReadFile(cachePath); err == nil {
-		if err := json.Unmarshal(data, &cache); err != nil {
-			return fmt.Errorf("speech: G2P cache %s is damaged (delete it to rebuild): %w", cachePath, err)
-		}
+	if err := readJSONCache(cachePath, &cache); err != nil {
+		return err
 	}
 	var todo []string
 	seen := map[string]bool{}
@@ -465,15 +528,8 @@ func attachPhonemes(ctx context.Context, utts []Utterance, cachePath string) err
 		for i, t := range todo {
 			cache[t] = results[i]
 		}
-		data, err := json.Marshal(cache)
-		if err != nil {
-			return fmt.Errorf("speech: G2P cache: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(cachePath), 0o755); err != nil {
-			return fmt.Errorf("speech: %w", err)
-		}
-		if err := atomicfile.WriteFile(cachePath, data); err != nil {
-			return fmt.Errorf("speech: writing G2P cache: %w", err)
+		if err := writeJSONCache(cachePath, cache); err != nil {
+			return err
 		}
 	}
 	for i := range utts {

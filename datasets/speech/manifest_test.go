@@ -364,3 +364,14 @@ func TestMissingPackagesAreSkippedWithTheirNames(t *testing.T) {
 		}
 	}
 }
+
+func TestDamagedCacheIsNamed(t *testing.T) {
+	cache := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cache, "probe.json"), []byte("{\"x\": [1,"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := BuildManifest(context.Background(), Config{DataDir: datadir.Dir(t), CacheDir: cache})
+	if err == nil || !strings.Contains(err.Error(), "probe.json is damaged") {
+		t.Errorf("a damaged probe cache: %v", err)
+	}
+}
