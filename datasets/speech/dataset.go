@@ -3,6 +3,7 @@ package speech
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -148,7 +149,10 @@ func (c *Crops) Offset(i int) (clip, start int) {
 	w := i % c.cum[len(c.Clips)]
 	clip = sort.SearchInts(c.cum, w+1) - 1
 	if room := len(c.Clips[clip]) - c.Crop; room > 0 {
-		start = int(rand.New(rand.NewPCG(uint64(c.Seed), uint64(i))).Uint64N(uint64(room + 1)))
+		// Multiply-high of PCG's output, as datasets.permutation: fully specified, so the crops do
+		// not change with the Go version's rand code.
+		start64, _ := bits.Mul64(rand.NewPCG(uint64(c.Seed), uint64(i)).Uint64(), uint64(room+1))
+		start = int(start64)
 	}
 	return clip, start
 }

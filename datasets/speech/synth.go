@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"math/bits"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/internal/atomicfile"
@@ -57,6 +58,13 @@ var Voices = []Voice{
 	{Engine: SourceFestival, Name: "voice_ked_diphone", Speaker: "ked", Split: framework.SplitValidation},
 }
 
+// key is 12 hex digits of the SHA-256 of the voice's engine, name, rate and pitch and of text:
+// the cache key of a synthetic clip.
+func (v *Voice) key(text string) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d\x00%s", v.Engine, v.Name, v.Rate, v.Pitch, text))
+	return hex.EncodeToString(h[:6])
+}
+
 // SentenceFile is the text the synthetic voices read, relative to the data directory.
 const SentenceFile = "text/tinyshakespeare.txt"
 
@@ -89,7 +97,7 @@ func Sentences(text string) []string {
 }
 
 // dealSentences gives each of nVoices voices perVoice distinct sentences: the sentences in the
-// order of a permutation seeded by synthSeed, dealt round-robin, so no two voices read the
+// order of datasets.Permutation seeded by synthSeed, dealt round-robin, so no two voices read the
 // same sentence (the recognizer cannot learn a sentence from one voice and be tested on it in
 // another). It needs nVoices·perVoice sentences.
 func dealSentences(sentences []string, nVoices, perVoice int) ([][]string, error) {
@@ -97,15 +105,7 @@ func dealSentences(sentences []string, nVoices, perVoice int) ([][]string, error
 		return nil, fmt.Errorf("speech: %d voices × %d sentences need %d sentences, %s has %d",
 			nVoices, perVoice, need, SentenceFile, len(sentences))
 	}
-	rng := rand.NewPCG(synthSeed, 0)
-	perm := make([]int, len(sentences))
-	for i := range perm {
-		perm[i] = i
-	}
-	for i := len(perm) - 1; i > 0; i-- { // Fisher–Yates over PCG, as datasets.permutation
-		j, _ := bits.Mul64(rng.Uint64(), uint64(i+1))
-		perm[i], perm[j] = perm[j], perm[i]
-	}
+	perm := datasets.Permutation(len(sentences), synthSeed, 0)
 	out := make([][]string, nVoices)
 	for k := range nVoices * perVoice {
 		out[k%nVoices] = append(out[k%nVoices], sentences[perm[k]])
@@ -114,8 +114,11 @@ func dealSentences(sentences []string, nVoices, perVoice int) ([][]string, error
 }
 
 // Synthesize makes the synthetic clips: each voice of Voices reads perVoice sentences of
-// SentenceFile (dealSentences), written as WAV files <cacheDir>/synth/<engine>/<voice>/<nnn>.wav.
-// Files already there are kept (the list and the engines are deterministic), missing ones are
+// SentenceFile (dealSentences), written as WAV files
+// <cacheDir>/synth/<engine>/<voice>/<nnn>-<key>.wav, the key a hash of the voice's settings
+// and the sentence (Voice.key), so a changed text or setting makes a new file rather than
+// reusing one that says something else. Files already there are kept (the list and the
+// engines are deterministic), missing ones are
 // generated in a staging directory, checked by reading them back, and moved into place
 // atomically, so a killed run leaves no partial file. Each engine runs once per voice (festival
 // reads one script of all its sentences); voices run two at a time. A missing engine is an
@@ -140,7 +143,7 @@ func Synthesize(ctx context.Context, cacheDir, dataDir string, perVoice int) ([]
 		dir := filepath.Join(cacheDir, "synth", voice.Engine, voice.Name)
 		for i, sentence := range dealt[v] {
 			u := Utterance{ID: fmt.Sprintf("%s/%s/%03d", voice.Engine, voice.Name, i),
-				Path: filepath.Join(dir, fmt.Sprintf("%03d.wav", i)), Format: FormatWAV,
+				Path: filepath.Join(dir, fmt.Sprintf("%03d-%s.wav", i, voice.key(sentence))), Format: FormatWAV,
 				Speaker: voice.Speaker, Source: voice.Engine, Text: sentence, Voice: &Voices[v]}
 			if !exists(u.Path) {
 				jobs[v] = append(jobs[v], len(utts))

@@ -78,6 +78,11 @@ func TestSentences(t *testing.T) {
 	if _, err := dealSentences(want, 2, 2); err == nil {
 		t.Error("dealing 4 sentences out of 3 succeeded")
 	}
+	v, w := Voices[0], Voices[0]
+	w.Pitch++
+	if v.key(want[0]) == w.key(want[0]) || v.key(want[0]) == v.key(want[1]) || v.key(want[0]) != Voices[0].key(want[0]) {
+		t.Error("a clip's cache key does not follow its voice settings and text")
+	}
 }
 
 // TestInventoryCoversTheSyntheticSentences runs the G2P over every sentence the voices read at
