@@ -18,7 +18,6 @@ package audio
 import (
 	"bytes"
 	"fmt"
-	"os"
 
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/flac"
@@ -56,16 +55,11 @@ func (c *Clip) Seconds() float64 {
 // 16 kHz).
 func (c *Clip) BandLimited() bool { return c.SourceRate < c.SampleRate }
 
-// Load reads the WAV or FLAC file at path and returns it as mono at rate Hz (see [Decode]).
+// Load reads the WAV or FLAC file at path and returns it as mono at rate Hz (see [Decode]). The
+// file is loaded whole, at most wav.MaxFileBytes; a directory or a device is refused
+// ([sniff.ReadFile]).
 func Load(path string, rate int) (*Clip, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("audio: %w", err)
-	}
-	if st.Size() > wav.MaxFileBytes {
-		return nil, fmt.Errorf("audio: %s: %d bytes is over the limit of %d", path, st.Size(), int64(wav.MaxFileBytes))
-	}
-	data, err := os.ReadFile(path)
+	data, err := sniff.ReadFile(path, wav.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("audio: %w", err)
 	}

@@ -185,4 +185,11 @@ func TestRefused(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.wav"), 16000); err == nil || !strings.Contains(err.Error(), "missing.wav") {
 		t.Errorf("a missing file: %v", err)
 	}
+	dir := t.TempDir()
+	if _, err := Load(dir, 16000); err == nil || err.Error() != "audio: "+dir+": this is a directory, not a file" {
+		t.Errorf("a directory: %v", err)
+	}
+	if _, err := Load("/dev/zero", 16000); err == nil || !strings.Contains(err.Error(), "audio: /dev/zero: this is a character device") {
+		t.Errorf("/dev/zero: %v", err)
+	}
 }

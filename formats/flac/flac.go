@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/mewkiz/flac/frame"
 	"github.com/mewkiz/flac/meta"
@@ -59,16 +58,10 @@ type Audio struct {
 	Info Info
 }
 
-// Read reads the FLAC file at path (see [Parse]); every error names the file.
+// Read reads the FLAC file at path (see [Parse]); every error names the file. The file is loaded
+// whole, at most [MaxFileBytes]; a directory or a device is refused ([sniff.ReadFile]).
 func Read(path string) (*Audio, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("flac: %w", err)
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("flac: %s: %d bytes is over the limit of %d", path, st.Size(), int64(MaxFileBytes))
-	}
-	data, err := os.ReadFile(path)
+	data, err := sniff.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("flac: %w", err)
 	}

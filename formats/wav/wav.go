@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/qzoo/qzoo/internal/sniff"
 )
@@ -118,16 +117,10 @@ func (a *Audio) Mono() []float32 {
 	return out
 }
 
-// Read reads the WAV file at path (see [Parse]); every error names the file.
+// Read reads the WAV file at path (see [Parse]); every error names the file. The file is loaded
+// whole, at most [MaxFileBytes]; a directory or a device is refused ([sniff.ReadFile]).
 func Read(path string) (*Audio, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("wav: %w", err)
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("wav: %s: %d bytes is over the %d a RIFF file can hold (RF64 is not read)", path, st.Size(), int64(MaxFileBytes))
-	}
-	data, err := os.ReadFile(path)
+	data, err := sniff.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("wav: %w", err)
 	}

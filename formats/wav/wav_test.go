@@ -547,7 +547,7 @@ func TestReadRefusesOversizedFile(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := Read(path)
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "over the 4294967304 a RIFF file can hold") {
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "4294967305 bytes is over the limit of 4294967304") {
 		t.Errorf("error %v, want the file named and its size refused", err)
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {

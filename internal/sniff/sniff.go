@@ -5,14 +5,69 @@
 //
 // [Kind] names an audio file by its magic number (WAV, FLAC, MP3, Ogg, AIFF, ...), for the audio
 // readers (formats/wav, formats/flac, formats/audio) to say what a file they refuse is, and
-// [ID3v2] measures the ID3v2 tag that MP3 and some FLAC files start with.
+// [ID3v2] measures the ID3v2 tag that MP3 and some FLAC files start with. [ReadFile] is how
+// those readers load a path: what arrives in place of a file (a directory, /dev/zero) is refused
+// by name, and nothing larger than the caller's bound is read.
 package sniff
 
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"unicode/utf8"
 )
+
+// ReadFile returns the content of the file at path, at most limit bytes. A regular file larger
+// than limit is refused from its size before a byte is read; a pipe (a FIFO, /dev/stdin, a
+// shell's <(...)) is read up to limit and refused past it; a directory, a device (/dev/zero,
+// /dev/urandom: endless), a socket or anything else is refused by what it is. Errors name path.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path) // a FIFO blocks here until a writer opens it, as it does for cat
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	mode := st.Mode()
+	switch {
+	case mode.IsRegular():
+		if st.Size() > limit {
+			return nil, fmt.Errorf("%s: %d bytes is over the limit of %d", path, st.Size(), limit)
+		}
+	case mode&fs.ModeNamedPipe != 0:
+	default:
+		return nil, fmt.Errorf("%s: this is %s, not a file", path, modeKind(mode))
+	}
+	// The size of a regular file may change while it is read: the limit holds all the same.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: more than the limit of %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// modeKind names a file mode that is not a regular file or a pipe.
+func modeKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device (such as /dev/zero or a terminal)"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return fmt.Sprintf("a special file (mode %v)", m)
+}
 
 // StandIn returns a description of the file whose first bytes are b when it is a stand-in for
 // the real file — "a Git LFS pointer, …" or "an HTML page (…)" — and "" otherwise. A

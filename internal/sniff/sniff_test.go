@@ -1,7 +1,10 @@
 package sniff
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -55,6 +58,52 @@ func TestID3v2(t *testing.T) {
 	} {
 		if got := ID3v2([]byte(c.head)); got != c.want {
 			t.Errorf("ID3v2(%q) = %d, want %d", c.head, got, c.want)
+		}
+	}
+}
+
+// ReadFile loads a file and a pipe, refuses what is not a file by name (a directory, /dev/zero,
+// whose endless zeros would otherwise fill memory), and refuses a file over the limit by its
+// size.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.wav")
+	if err := os.WriteFile(path, []byte("RIFF0123WAVE"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadFile(path, 12); err != nil || string(b) != "RIFF0123WAVE" {
+		t.Errorf("ReadFile = %q, %v", b, err)
+	}
+	fifo := filepath.Join(dir, "fifo.wav")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Write([]byte("RIFF0123WAVEfmt "))
+			f.Close()
+		}
+	}()
+	if b, err := ReadFile(fifo, 16); err != nil || len(b) != 16 {
+		t.Errorf("a pipe: %d bytes, %v", len(b), err)
+	}
+	loop := filepath.Join(dir, "loop.wav")
+	if err := os.Symlink(loop, loop); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path  string
+		limit int64
+		want  string
+	}{
+		{path, 11, path + ": 12 bytes is over the limit of 11"},
+		{dir, 1 << 20, dir + ": this is a directory, not a file"},
+		{"/dev/zero", 1 << 20, "/dev/zero: this is a character device (such as /dev/zero or a terminal), not a file"},
+		{loop, 1 << 20, loop + ": too many levels of symbolic links"},
+		{filepath.Join(dir, "missing.wav"), 1 << 20, "missing.wav: no such file or directory"},
+	} {
+		if _, err := ReadFile(c.path, c.limit); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ReadFile(%s): %v, want %q", c.path, err, c.want)
 		}
 	}
 }
