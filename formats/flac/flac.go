@@ -221,7 +221,7 @@ func (d *decoder) frames(a *Audio, si *meta.StreamInfo, off int) error {
 			info.TrailingBytes = len(rest)
 			break
 		}
-		if tag := trailingTag(rest); tag != "" || len(rest) == 0 {
+		if tag := sniff.Tag(rest); tag != "" || len(rest) == 0 {
 			if total > 0 {
 				if tag == "" {
 					tag = "the end of the file"
@@ -293,17 +293,4 @@ func (d *decoder) frameErr(part string, err error) error {
 		err = fmt.Errorf("no frame sync code there (%w): the file is damaged", err)
 	}
 	return fmt.Errorf("frame %d at byte offset %d (sample %d), %s: %w", d.block, d.offset, d.decoded, part, err)
-}
-
-// trailingTag names the tag that b (the bytes after the last frame) is, or "" when it is none.
-func trailingTag(b []byte) string {
-	switch {
-	case len(b) == 128 && bytes.HasPrefix(b, []byte("TAG")):
-		return "an ID3v1 tag"
-	case sniff.ID3v2(b) > 0:
-		return "an ID3v2 tag"
-	case bytes.HasPrefix(b, []byte("APETAGEX")):
-		return "an APE tag"
-	}
-	return ""
 }

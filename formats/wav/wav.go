@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/qzoo/qzoo/internal/sniff"
 )
@@ -29,10 +30,11 @@ const (
 	ALaw                      // G.711 a-law, 8 bits
 )
 
-// soxPipeDataSize is the data size SoX writes when its output cannot be sought back to (a pipe):
-// 0x7FFFF000, with a RIFF size of 0x7FFFF024 ("Length in output .wav header will be wrong").
-// A data chunk declaring it and running past the end of the file is a stream, not a truncation.
-const soxPipeDataSize = 0x7FFFF000
+// placeholderDataSize is the least of the data sizes streaming writers leave when their output
+// cannot be sought back to: SoX's 0x7FFFF000 (2 GiB less 4 KiB, with a RIFF size of 0x7FFFF024,
+// what `sox ... -t wav -` writes to a pipe), INT32_MAX, 0x80000000, 0xFFFFFFFF. A data chunk
+// declaring at least this and running past the end of the file is a stream, not a truncation.
+const placeholderDataSize = 0x7FFFF000
 
 func (e Encoding) String() string {
 	switch e {
@@ -188,11 +190,11 @@ func parse(data []byte) (*Audio, error) {
 	if len(data) < 12 {
 		return nil, fmt.Errorf("%d bytes is shorter than the 12-byte RIFF WAVE header", len(data))
 	}
-	riffSize := binary.LittleEndian.Uint32(data[4:])
 	end := int64(len(data))
 	var (
 		h                   *header
-		dataStart, dataSize int64 = 0, -1
+		dataStart, dataSize int64    = 0, -1
+		seen                []string // chunk names, for an error that says what the file holds
 	)
 	off := int64(12)
 	for off+8 <= end {
@@ -204,6 +206,9 @@ func parse(data []byte) (*Audio, error) {
 				break // trailing bytes that are no chunk: an appended tag, junk
 			}
 			return nil, fmt.Errorf("the bytes at offset %d (%q) are not a chunk name: the file is damaged", off, id)
+		}
+		if len(seen) < 16 {
+			seen = append(seen, fmt.Sprintf("%q", id))
 		}
 		switch string(id) {
 		case "fmt ":
@@ -224,9 +229,9 @@ func parse(data []byte) (*Audio, error) {
 			if h == nil {
 				return nil, fmt.Errorf("the data chunk at offset %d comes before any fmt chunk", off)
 			}
-			streamed := size == 0xFFFFFFFF ||
-				size == soxPipeDataSize && body+size > end ||
-				size == 0 && (riffSize == 0 || riffSize == 0xFFFFFFFF || int64(riffSize)+8 <= body)
+			rest := data[body:]
+			streamed := size >= placeholderDataSize && body+size > end ||
+				size == 0 && len(rest) > 0 && !chunkAt(data, body) && sniff.Tag(rest) == ""
 			if streamed {
 				size = end - body
 			} else if body+size > end {
@@ -247,19 +252,25 @@ func parse(data []byte) (*Audio, error) {
 			}
 		}
 		next := body + size
-		if size%2 == 1 {
-			// The pad byte (zero), unless it is missing: the next chunk's name then starts here.
-			if next >= end || data[next] == 0 || !(next+4 <= end && isFourCC(data[next:next+4])) {
-				next++
-			}
+		// After an odd size, the pad byte (meant to be zero, not always); when a writer left it
+		// out, the next chunk's header starts right there instead.
+		if size%2 == 1 && (next < end && data[next] == 0 || !chunkAt(data, next)) {
+			next++
 		}
 		off = next
 	}
-	if h == nil {
-		return nil, fmt.Errorf("no fmt chunk")
-	}
-	if dataSize < 0 {
-		return nil, fmt.Errorf("no data chunk")
+	if h == nil || dataSize < 0 {
+		if off < end {
+			return nil, fmt.Errorf("the file ends inside a chunk header at offset %d, %d of its 8 bytes (truncated)", off, end-off)
+		}
+		missing := "fmt"
+		if h != nil {
+			missing = "data"
+		}
+		if len(seen) == 0 {
+			return nil, fmt.Errorf("no %s chunk: the file holds no chunk after its 12-byte RIFF WAVE header", missing)
+		}
+		return nil, fmt.Errorf("no %s chunk (the chunks: %s)", missing, strings.Join(seen, ", "))
 	}
 	frames := dataSize / int64(h.blockAlign)
 	if frames*int64(h.channels) > MaxSamples {
@@ -371,7 +382,11 @@ func decode(h *header, b []byte, frames int) (*Audio, error) {
 			case h.format.Encoding == Float && width == 4:
 				x = math.Float32frombits(le.Uint32(s))
 			case h.format.Encoding == Float && width == 8:
-				x = float32(math.Float64frombits(le.Uint64(s)))
+				v := math.Float64frombits(le.Uint64(s))
+				if math.Abs(v) > math.MaxFloat32 && !math.IsInf(v, 0) {
+					return nil, fmt.Errorf("sample %g at frame %d of channel %d is beyond float32's range", v, i, c)
+				}
+				x = float32(v)
 			case h.format.Encoding == MuLaw:
 				x = float32(muLaw(s[0])) / (1 << 15)
 			case h.format.Encoding == ALaw:
@@ -415,6 +430,17 @@ func aLaw(a byte) int16 {
 	return int16(-t)
 }
 
+// chunkAt reports whether a plausible chunk header starts at off in data: a four-character name
+// and a size that ends within the file (a byte past it allowed, for a missing pad byte), or any
+// size for a data chunk (streaming writers leave placeholders there).
+func chunkAt(data []byte, off int64) bool {
+	end := int64(len(data))
+	if off < 0 || off+8 > end || !isFourCC(data[off:off+4]) {
+		return false
+	}
+	return string(data[off:off+4]) == "data" || off+8+int64(binary.LittleEndian.Uint32(data[off+4:])) <= end+1
+}
+
 // isFourCC reports whether b is a plausible chunk name: four printable ASCII bytes.
 func isFourCC(b []byte) bool {
 	for _, c := range b {
@@ -427,8 +453,8 @@ func isFourCC(b []byte) bool {
 
 // identify names what data is when it is not a little-endian RIFF WAVE file ("" when it may be).
 func identify(b []byte) string {
-	if bytes.HasPrefix(b, []byte("RIFF")) && (len(b) < 12 || string(b[8:12]) == "WAVE") {
-		return ""
+	if bytes.HasPrefix(b, []byte("RIFF")) && (len(b) < 12 || string(b[8:12]) == "WAVE") || bytes.HasPrefix([]byte("RIFF"), b) {
+		return "" // a WAV file, or one cut short in its first bytes
 	}
 	what := sniff.Kind(b)
 	if bytes.HasPrefix(b, []byte("RF64")) || bytes.HasPrefix(b, []byte("BW64")) {

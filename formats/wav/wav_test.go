@@ -3,6 +3,7 @@ package wav
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -242,6 +243,12 @@ func TestChunkWalk(t *testing.T) {
 		b = append(b[:12+8+17], b[12+8+18:]...)
 		checkSamples(t, mustParse(t, b), want)
 	})
+	t.Run("pad byte not zero", func(t *testing.T) {
+		// "X" then "fmt " reads as a chunk "Xfmt" of 4128 bytes: past the end, so not a header.
+		b := riff(list, f, chunk{"data", samples})
+		b[12+8+17] = 'X'
+		checkSamples(t, mustParse(t, b), want)
+	})
 	t.Run("appended ID3 tag", func(t *testing.T) {
 		b := append(riff(f, chunk{"data", samples}), "ID3\x04\x00\x00\x00\x00\x00\x10TIT2"...)
 		checkSamples(t, mustParse(t, b), want)
@@ -252,8 +259,8 @@ func TestChunkWalk(t *testing.T) {
 	})
 }
 
-// Streaming writers leave the sizes at 0, 0xFFFFFFFF or SoX's 0x7FFFF000: the data runs to the end of the file,
-// rounded down to whole frames.
+// Streaming writers leave the sizes at 0, 0xFFFFFFFF, SoX's 0x7FFFF000 or INT32_MAX, with any RIFF
+// size: the data runs to the end of the file, rounded down to whole frames.
 func TestStreamedSizes(t *testing.T) {
 	frames := le16(100, 200, 300, 400, 500, 600)
 	whole := riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", frames})
@@ -273,11 +280,28 @@ func TestStreamedSizes(t *testing.T) {
 		{"both 0", 0, 0},
 		{"data 0, RIFF ends at the header", 36, 0},
 		{"SoX to a pipe", 0x7FFFF024, 0x7FFFF000}, // sox ... -t wav - (measured with SoX 14.4)
+		{"data INT32_MAX", 0x7FFFFFFF, 0x7FFFFFFF},
+		{"data 0x80000000", 0, 0x80000000},
+		{"data 0, RIFF size filled in", uint32(len(whole)) - 8 + 1, 0},
+		{"data 0, RIFF size a placeholder", 0x7FFFFFFF, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			checkSamples(t, mustParse(t, set(c.riffSize, c.dataSz, []byte{9})), want) // a partial frame dropped
 		})
 	}
+	t.Run("data 0 before loud audio that reads as a chunk name", func(t *testing.T) {
+		// The samples 0x4241, 0x4443 spell "ABCD", and 0x4645, 0x4847 a size past the end.
+		loud := le16(0x4241, 0x4443, 0x4645, 0x4847)
+		b := riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", loud})
+		binary.LittleEndian.PutUint32(b[40:], 0)
+		checkSamples(t, mustParse(t, b), [][]float32{{0x4241 / 32768.0, 0x4443 / 32768.0, 0x4645 / 32768.0, 0x4847 / 32768.0}})
+	})
+	t.Run("an empty data chunk then a tag", func(t *testing.T) {
+		b := append(riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", nil}), "ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00"...)
+		if a := mustParse(t, b); a.Frames() != 0 {
+			t.Errorf("%d frames, want 0", a.Frames())
+		}
+	})
 	t.Run("a true empty data chunk", func(t *testing.T) {
 		a := mustParse(t, riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", nil}, chunk{"LIST", make([]byte, 8)}))
 		if a.Frames() != 0 || a.Channels() != 2 || a.Seconds() != 0 {
@@ -337,6 +361,26 @@ func TestRefusals(t *testing.T) {
 		{"two fmt", riff(pcm, pcm, data), "a second fmt chunk"},
 		{"two data", riff(pcm, data, data), "a second data chunk"},
 		{"nan", riff(fmtChunk(tagFloat, 1, 8000, 32), chunk{"data", nan}), "sample NaN at frame 0 of channel 0"},
+		{"float64 beyond float32", riff(fmtChunk(tagFloat, 1, 8000, 64), chunk{"data", binary.LittleEndian.AppendUint64(make([]byte, 8), math.Float64bits(-1e300))}),
+			"sample -1e+300 at frame 1 of channel 0 is beyond float32's range"},
+		{"no data, other chunks", riff(chunk{"LIST", []byte("INFO")}, pcm, chunk{"DATA", le16(1)}), `no data chunk (the chunks: "LIST", "fmt ", "DATA")`},
+		{"cut inside RIFF", []byte("RIF"), "3 bytes is shorter than the 12-byte RIFF WAVE header"},
+	}
+	// Cut at every byte of the headers: each is named as truncated, none reads.
+	whole := riff(chunk{"LIST", []byte("INFO")}, pcm, data)
+	for n := 12; n < len(whole)-len(data.body); n++ {
+		want := "(truncated)"
+		if n == 12 || n == 24 {
+			want = "no fmt chunk" // the file ends at a chunk boundary: nothing says it was longer
+		}
+		if n == 48 {
+			want = `no data chunk (the chunks: "LIST", "fmt ")`
+		}
+		cases = append(cases, struct {
+			name string
+			data []byte
+			want string
+		}{fmt.Sprintf("cut at %d", n), whole[:n], want})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -358,10 +402,11 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// A header that claims 4 GiB in a 100-byte file allocates nothing of the kind.
+// A header that claims 2 GiB (just under the streaming writers' placeholders) or 4 GiB in a
+// 100-byte file allocates nothing of the kind.
 func TestHugeClaimAllocatesLittle(t *testing.T) {
 	b := riff(fmtChunk(tagPCM, 64, 768000, 32), chunk{"data", make([]byte, 56)})
-	binary.LittleEndian.PutUint32(b[40:], 0xFFFFFFFE)
+	binary.LittleEndian.PutUint32(b[40:], placeholderDataSize-2)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 10 {
@@ -372,7 +417,7 @@ func TestHugeClaimAllocatesLittle(t *testing.T) {
 		if _, err := Parse("huge.wav", b); err != nil {
 			t.Fatal(err)
 		}
-		binary.LittleEndian.PutUint32(b[40:], 0xFFFFFFFE)
+		binary.LittleEndian.PutUint32(b[40:], placeholderDataSize-2)
 	}
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {

@@ -152,6 +152,21 @@ func ID3v2(b []byte) int {
 	return n
 }
 
+// Tag names the tag that b, the bytes after the audio, is: "an ID3v1 tag" (128 bytes from
+// "TAG"), "an ID3v2 tag" or "an APE tag"; "" when it is none. Taggers append them to WAV, FLAC
+// and MP3 files alike.
+func Tag(b []byte) string {
+	switch {
+	case len(b) == 128 && bytes.HasPrefix(b, []byte("TAG")):
+		return "an ID3v1 tag"
+	case ID3v2(b) > 0:
+		return "an ID3v2 tag"
+	case bytes.HasPrefix(b, []byte("APETAGEX")):
+		return "an APE tag"
+	}
+	return ""
+}
+
 // isText reports whether the first bytes of b are printable UTF-8 text.
 func isText(b []byte) bool {
 	b = b[:min(len(b), 512)]

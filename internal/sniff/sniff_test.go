@@ -107,3 +107,18 @@ func TestReadFile(t *testing.T) {
 		}
 	}
 }
+
+func TestTag(t *testing.T) {
+	for _, c := range []struct{ tail, want string }{
+		{"TAG" + strings.Repeat("\x00", 125), "an ID3v1 tag"},
+		{"TAG" + strings.Repeat("\x00", 126), ""}, // an ID3v1 tag is 128 bytes, no more
+		{"ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00", "an ID3v2 tag"},
+		{"APETAGEX\xd0\x07", "an APE tag"},
+		{"junk", ""},
+		{"", ""},
+	} {
+		if got := Tag([]byte(c.tail)); got != c.want {
+			t.Errorf("Tag(%q) = %q, want %q", c.tail, got, c.want)
+		}
+	}
+}
