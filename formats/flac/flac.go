@@ -86,8 +86,9 @@ func Is(data []byte) bool {
 	return err == nil && bytes.HasPrefix(data[n:], []byte("fLaC"))
 }
 
-// leadingTags returns the length of the ID3v2 tags data starts with (0 when none), an error
-// when one runs past the end of the file.
+// leadingTags returns the length of the ID3v2 tags data starts with and of the zero bytes after
+// them (padding that a tagger left out of its tag's size; libFLAC skips it too), 0 when there is
+// no tag; an error when a tag runs past the end of the file.
 func leadingTags(data []byte) (int, error) {
 	start := 0
 	for n := sniff.ID3v2(data); n > 0; n = sniff.ID3v2(data[start:]) {
@@ -95,6 +96,9 @@ func leadingTags(data []byte) (int, error) {
 			return 0, fmt.Errorf("the ID3v2 tag at offset %d declares %d bytes, past the end of the file at %d (truncated)", start, n, len(data))
 		}
 		start += n
+		for start < len(data) && data[start] == 0 {
+			start++
+		}
 	}
 	return start, nil
 }
@@ -127,7 +131,10 @@ func (d *decoder) parse() (a *Audio, err error) {
 		if start > 0 && len(data)-start < 4 && bytes.HasPrefix([]byte("fLaC"), data[start:]) || start == 0 && len(data) < 4 && bytes.HasPrefix([]byte("fLaC"), data) {
 			return nil, fmt.Errorf("the file ends inside the fLaC marker at offset %d (truncated)", start)
 		}
-		return nil, fmt.Errorf("this is %s, not a FLAC file", sniff.Kind(data[start:]))
+		if start > 0 {
+			return nil, fmt.Errorf("this is %s after %d bytes of ID3v2 tags, not a FLAC file", sniff.Kind(data[start:]), start)
+		}
+		return nil, fmt.Errorf("this is %s, not a FLAC file", sniff.Kind(data))
 	}
 	si, off, err := d.metadata(start + 4)
 	if err != nil {
@@ -159,6 +166,10 @@ func (d *decoder) parse() (a *Audio, err error) {
 	return a, nil
 }
 
+// streamInfoSize is the length of a STREAMINFO block's body (RFC 9639 §8.2); a longer block
+// is read, its tail ignored, as libFLAC does.
+const streamInfoSize = 34
+
 // metadata walks the metadata blocks from off (just after the marker) and returns STREAMINFO,
 // parsed by the library, and the offset of the first audio frame.
 func (d *decoder) metadata(off int) (*meta.StreamInfo, int, error) {
@@ -172,12 +183,17 @@ func (d *decoder) metadata(off int) (*meta.StreamInfo, int, error) {
 		typ := meta.Type(data[off] & 0x7F)
 		size := int(binary.BigEndian.Uint32(data[off:]) & 0xFFFFFF)
 		body := off + 4
+		if typ == 127 {
+			return nil, 0, fmt.Errorf("metadata block type 127 at offset %d is invalid (the start of a frame sync code: the block before it was not marked last): the file is damaged", off)
+		}
 		if body+size > len(data) {
 			return nil, 0, fmt.Errorf("the %v metadata block at offset %d declares %d bytes, past the end of the file at %d (truncated)", typ, off, size, len(data))
 		}
 		switch {
 		case si == nil && typ != meta.TypeStreamInfo:
 			return nil, 0, fmt.Errorf("the first metadata block (offset %d) is a %v block, not STREAMINFO", off, typ)
+		case si == nil && size < streamInfoSize:
+			return nil, 0, fmt.Errorf("the STREAMINFO block at offset %d declares %d bytes: it holds %d", off, size, streamInfoSize)
 		case si == nil:
 			block, err := meta.Parse(bytes.NewReader(data[off : body+size]))
 			if err != nil {
@@ -186,8 +202,6 @@ func (d *decoder) metadata(off int) (*meta.StreamInfo, int, error) {
 			si = block.Body.(*meta.StreamInfo)
 		case typ == meta.TypeStreamInfo:
 			return nil, 0, fmt.Errorf("a second STREAMINFO block at offset %d", off)
-		case typ == 127:
-			return nil, 0, fmt.Errorf("metadata block type 127 at offset %d is invalid (the start of a frame sync code): the file is damaged", off)
 		}
 		off = body + size
 	}
@@ -218,6 +232,12 @@ func (d *decoder) frames(a *Audio, si *meta.StreamInfo, off int) error {
 		d.offset = len(data) - r.Len()
 		rest := data[d.offset:]
 		if total > 0 && d.decoded == total {
+			info.TrailingBytes = len(rest)
+			break
+		}
+		if total == 0 && d.block > 0 && !hasSyncCode(rest) {
+			// A stream of unknown length: bytes after its last frame that hold no frame sync
+			// code (zeros a recorder padded the file with, junk) are no audio.
 			info.TrailingBytes = len(rest)
 			break
 		}
@@ -293,4 +313,15 @@ func (d *decoder) frameErr(part string, err error) error {
 		err = fmt.Errorf("no frame sync code there (%w): the file is damaged", err)
 	}
 	return fmt.Errorf("frame %d at byte offset %d (sample %d), %s: %w", d.block, d.offset, d.decoded, part, err)
+}
+
+// hasSyncCode reports whether b holds a frame sync code anywhere: 0xFFF8 or 0xFFF9 (14 one bits,
+// a reserved zero bit and the blocking strategy; RFC 9639 §9.1).
+func hasSyncCode(b []byte) bool {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == 0xFF && b[i+1]&0xFE == 0xF8 {
+			return true
+		}
+	}
+	return false
 }
