@@ -18,6 +18,7 @@ package audio
 import (
 	"bytes"
 	"fmt"
+	"math"
 
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/flac"
@@ -25,8 +26,15 @@ import (
 	"github.com/qzoo/qzoo/internal/sniff"
 )
 
-// MaxRate bounds the rate [Load] resamples to (formats/wav's bound on a file's rate).
-const MaxRate = wav.MaxSampleRate
+// Bounds on resampling, checked before anything is allocated.
+const (
+	// MaxRate bounds the rate [Load] resamples to (formats/wav's bound on a file's rate).
+	MaxRate = wav.MaxSampleRate
+	// MaxUpsample bounds rate / source rate: 192 takes 4 kHz audio to [MaxRate]. A file of a few
+	// hertz asked for at 16 kHz would otherwise come out thousands of times its size (a 1 Hz
+	// file of 60000 samples, 120 KB, would be 3.8 GB at 16 kHz), and such a rate is not audio.
+	MaxUpsample = 192
+)
 
 // Clip is a mono recording resampled to one rate.
 type Clip struct {
@@ -67,9 +75,10 @@ func Load(path string, rate int) (*Clip, error) {
 }
 
 // Decode identifies the file held in data by its content, decodes it, mixes it down to mono and
-// resamples it to rate Hz, in [1, MaxRate]; the resampled clip may hold at most wav.MaxSamples
-// samples (a file at 1 Hz asked for at 768 kHz is refused before anything is allocated). name
-// (a path, or any label) is named by every error.
+// resamples it to rate Hz, in [1, MaxRate] and at most [MaxUpsample] times the file's rate; the
+// resampled clip may hold at most wav.MaxSamples samples (checked before anything is allocated)
+// and its samples are finite (float files whose samples overflow float32 in the mixdown or the
+// resampling are refused). name (a path, or any label) is named by every error.
 func Decode(name string, data []byte, rate int) (*Clip, error) {
 	if rate < 1 || rate > MaxRate {
 		return nil, fmt.Errorf("audio: %s: rate %d Hz out of range [1, %d]", name, rate, MaxRate)
@@ -79,7 +88,8 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 		container string
 	)
 	switch {
-	case bytes.HasPrefix(data, []byte("RIFF")) && (len(data) < 12 || string(data[8:12]) == "WAVE"):
+	case bytes.HasPrefix(data, []byte("RIFF")) && (len(data) < 12 || string(data[8:12]) == "WAVE") ||
+		len(data) > 0 && bytes.HasPrefix([]byte("RIFF"), data): // a WAV file, or one cut short
 		w, err := wav.Parse(name, data)
 		if err != nil {
 			return nil, err
@@ -96,12 +106,22 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 	default:
 		return nil, fmt.Errorf("audio: %s: this is %s: only WAV and FLAC files are read", name, sniff.Kind(data))
 	}
+	if rate > MaxUpsample*a.SampleRate {
+		return nil, fmt.Errorf("audio: %s: a source rate of %d Hz resampled to %d Hz is over %d times the source rate (the most this package upsamples by)", name, a.SampleRate, rate, MaxUpsample)
+	}
 	if out := (int64(a.Frames())*int64(rate) + int64(a.SampleRate) - 1) / int64(a.SampleRate); out > wav.MaxSamples {
 		return nil, fmt.Errorf("audio: %s: %d frames at %d Hz resample to %d at %d Hz, over the limit of %d samples", name, a.Frames(), a.SampleRate, out, rate, int64(wav.MaxSamples))
 	}
 	x, err := dsp.Resample(a.Mono(), a.SampleRate, rate)
 	if err != nil {
 		return nil, fmt.Errorf("audio: %s: %w", name, err)
+	}
+	// The readers refuse NaN and ±Inf; float samples near float32's limit (3.4e38) can still
+	// sum past it in the mixdown or the resampling filter. A clip is finite, or an error.
+	for i, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("audio: %s: sample %d is %v after mixing down and resampling %d Hz to %d Hz: the file's float samples are too large to be audio (float32 overflows)", name, i, v, a.SampleRate, rate)
+		}
 	}
 	return &Clip{
 		Samples:        x,

@@ -2,6 +2,7 @@ package audio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -166,6 +167,7 @@ func TestRefused(t *testing.T) {
 		{"html", []byte("<html><body>404</body></html>"), 16000, "audio: x: this is an HTML page"},
 		{"text", []byte("not audio\n"), 16000, "audio: x: this is a text file"},
 		{"short riff", []byte("RIFF\x04\x00"), 16000, "wav: x: 6 bytes is shorter than the 12-byte RIFF WAVE header"},
+		{"cut in RIFF", []byte("RI"), 16000, "wav: x: 2 bytes is shorter than the 12-byte RIFF WAVE header"},
 		{"damaged flac", damaged, 16000, "flac: x: frame "},
 		{"truncated flac", orig[:len(orig)/2], 16000, "(truncated)"},
 		{"rate 0", orig, 0, "audio: x: rate 0 Hz out of range [1, 768000]"},
@@ -175,12 +177,25 @@ func TestRefused(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
 		}
 	}
-	slow, err := wav.Encode(&wav.Audio{SampleRate: 1, Samples: [][]float32{make([]float32, 2000)}})
+	// A file of a few hertz: 60000 samples at 1 Hz (120 KB) would be 3.8 GB at 16 kHz.
+	slow, err := wav.Encode(&wav.Audio{SampleRate: 1, Samples: [][]float32{make([]float32, 60000)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode("x", slow, MaxRate); err == nil || !strings.Contains(err.Error(), "2000 frames at 1 Hz resample to 1536000000 at 768000 Hz, over the limit of 1073741824 samples") {
-		t.Errorf("a 1 Hz file at 768 kHz: %v", err)
+	if _, err := Decode("x", slow, 16000); err == nil || !strings.Contains(err.Error(), "audio: x: a source rate of 1 Hz resampled to 16000 Hz is over 192 times the source rate") {
+		t.Errorf("a 1 Hz file at 16 kHz: %v", err)
+	}
+	// 4 kHz to 768 kHz is allowed by the ratio, but 5.6 M frames would be 1.08 G samples: refused
+	// from the header, before resampling.
+	long := []byte("RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\xa0\x0f\x00\x00\xa0\x0f\x00\x00\x01\x00\x08\x00data\xff\xff\xff\xff")
+	long = append(long, make([]byte, 5_600_000)...)
+	if _, err := Decode("x", long, MaxRate); err == nil || !strings.Contains(err.Error(), "5600000 frames at 4000 Hz resample to 1075200000 at 768000 Hz, over the limit of 1073741824 samples") {
+		t.Errorf("a long 4 kHz file at 768 kHz: %v", err)
+	}
+	// Float samples near float32's limit overflow in the resampling filter: refused, not Inf.
+	huge := floatWAV(22050, slices.Repeat([]float32{0.5, 3e38, 3e38, 3e38}, 100))
+	if _, err := Decode("x", huge, 16000); err == nil || !strings.Contains(err.Error(), "after mixing down and resampling 22050 Hz to 16000 Hz: the file's float samples are too large to be audio") {
+		t.Errorf("float samples of 3e38: %v", err)
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.wav"), 16000); err == nil || !strings.Contains(err.Error(), "missing.wav") {
 		t.Errorf("a missing file: %v", err)
@@ -191,5 +206,42 @@ func TestRefused(t *testing.T) {
 	}
 	if _, err := Load("/dev/zero", 16000); err == nil || !strings.Contains(err.Error(), "audio: /dev/zero: this is a character device") {
 		t.Errorf("/dev/zero: %v", err)
+	}
+}
+
+// floatWAV returns a mono 32-bit float WAV file holding x at rate Hz.
+func floatWAV(rate int, x []float32) []byte {
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00")
+	b = binary.LittleEndian.AppendUint32(b, uint32(rate))
+	b = binary.LittleEndian.AppendUint32(b, uint32(rate*4))
+	b = append(b, 4, 0, 32, 0)
+	b = append(b, "data"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(4*len(x)))
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+// Clips of 0, 1 and 2 samples, from rates above, below and prime to 16 kHz, keep their duration
+// (⌈n·16000/rate⌉ samples) and stay finite.
+func TestShortClips(t *testing.T) {
+	for _, rate := range []int{7999, 8000, 11025, 44100, 48000, 96000} {
+		for n := range 3 {
+			x := slices.Repeat([]float32{0.5}, n)
+			c, err := Decode("short", floatWAV(rate, x), 16000)
+			if err != nil {
+				t.Fatalf("%d samples at %d Hz: %v", n, rate, err)
+			}
+			if want := (n*16000 + rate - 1) / rate; len(c.Samples) != want {
+				t.Errorf("%d samples at %d Hz: %d at 16 kHz, want %d", n, rate, len(c.Samples), want)
+			}
+			for _, v := range c.Samples {
+				if math.IsNaN(float64(v)) || math.Abs(float64(v)) > 1 {
+					t.Errorf("%d samples at %d Hz: %v", n, rate, c.Samples)
+				}
+			}
+		}
 	}
 }
