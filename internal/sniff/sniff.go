@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -84,8 +85,9 @@ func StandIn(b []byte) string {
 }
 
 // Kind names the file whose first bytes are b by its content: "an empty file", a stand-in
-// ([StandIn]), an audio container ("a WAV file (RIFF WAVE)", "a FLAC file", "a FLAC file after
-// an ID3v2 tag", "an MP3 file (it starts with an ID3 tag)", Ogg, AIFF, RF64, ...), "a text file",
+// ([StandIn]), an audio container ("a WAV file (RIFF WAVE)", "a FLAC file", "an MP3 file (it
+// starts with an ID3 tag)", Ogg, AIFF, RF64, W64, ...; after a whole ID3v2 tag, what follows
+// it, e.g. "a FLAC file after an ID3v2 tag"), "a text file",
 // or "a file that starts with …" quoting its first 4 bytes. It never returns "".
 func Kind(b []byte) string {
 	if what := StandIn(b); what != "" {
@@ -107,10 +109,21 @@ func Kind(b []byte) string {
 		return "a BW64 file (the 64-bit RIFF of broadcast audio)"
 	case has("RIFX"):
 		return "a big-endian RIFX file"
+	case has("riff\x2e\x91\xcf\x11"):
+		return "a Sony Wave64 file (W64)"
 	case has("fLaC"):
 		return "a FLAC file"
-	case ID3v2(b) > 0 && ID3v2(b)+4 <= len(b) && bytes.HasPrefix(b[ID3v2(b):], []byte("fLaC")):
-		return "a FLAC file after an ID3v2 tag"
+	case ID3v2(b) > 0 && ID3v2(b) <= len(b):
+		// An ID3v2 tag and what follows it (zero padding a tagger left out of its size skipped).
+		rest := bytes.TrimLeft(b[ID3v2(b):], "\x00")
+		switch after := Kind(rest); {
+		case len(rest) == 0:
+			return "an ID3v2 tag and nothing after it"
+		case strings.HasPrefix(after, "an MPEG audio stream"), strings.HasPrefix(after, "an MP3 file"):
+			return "an MP3 file (it starts with an ID3 tag)"
+		default:
+			return after + " after an ID3v2 tag"
+		}
 	case has("ID3"):
 		return "an MP3 file (it starts with an ID3 tag)"
 	case len(b) >= 2 && b[0] == 0xFF && b[1]&0xE0 == 0xE0:
