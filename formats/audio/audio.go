@@ -30,10 +30,12 @@ import (
 const (
 	// MaxRate bounds the rate [Load] resamples to (formats/wav's bound on a file's rate).
 	MaxRate = wav.MaxSampleRate
-	// MaxUpsample bounds rate / source rate: 192 takes 4 kHz audio to [MaxRate]. A file of a few
-	// hertz asked for at 16 kHz would otherwise come out thousands of times its size (a 1 Hz
-	// file of 60000 samples, 120 KB, would be 3.8 GB at 16 kHz), and such a rate is not audio.
-	MaxUpsample = 192
+	// MaxRateRatio bounds the ratio of the rate asked for and the file's rate, either way: 192
+	// takes 4 kHz audio to [MaxRate] and back. Upsampling multiplies the samples by the ratio
+	// (a 1 Hz file of 60000 samples, 120 KB, would be 3.8 GB at 16 kHz), and downsampling's
+	// anti-alias filter grows with it (768 kHz to 1 Hz would be a kernel of 52 M taps, for any
+	// file, however short); a ratio beyond it is not audio resampling.
+	MaxRateRatio = 192
 )
 
 // Clip is a mono recording resampled to one rate.
@@ -75,7 +77,7 @@ func Load(path string, rate int) (*Clip, error) {
 }
 
 // Decode identifies the file held in data by its content, decodes it, mixes it down to mono and
-// resamples it to rate Hz, in [1, MaxRate] and at most [MaxUpsample] times the file's rate; the
+// resamples it to rate Hz, in [1, MaxRate] and within a factor of [MaxRateRatio] of the file's rate; the
 // resampled clip may hold at most wav.MaxSamples samples (checked before anything is allocated)
 // and its samples are finite (float files whose samples overflow float32 in the mixdown or the
 // resampling are refused). name (a path, or any label) is named by every error.
@@ -106,8 +108,8 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 	default:
 		return nil, fmt.Errorf("audio: %s: this is %s: only WAV and FLAC files are read", name, sniff.Kind(data))
 	}
-	if rate > MaxUpsample*a.SampleRate {
-		return nil, fmt.Errorf("audio: %s: a source rate of %d Hz resampled to %d Hz is over %d times the source rate (the most this package upsamples by)", name, a.SampleRate, rate, MaxUpsample)
+	if rate > MaxRateRatio*a.SampleRate || a.SampleRate > MaxRateRatio*rate {
+		return nil, fmt.Errorf("audio: %s: resampling %d Hz to %d Hz: the rates differ by more than the factor of %d this package resamples by", name, a.SampleRate, rate, MaxRateRatio)
 	}
 	if out := (int64(a.Frames())*int64(rate) + int64(a.SampleRate) - 1) / int64(a.SampleRate); out > wav.MaxSamples {
 		return nil, fmt.Errorf("audio: %s: %d frames at %d Hz resample to %d at %d Hz, over the limit of %d samples", name, a.Frames(), a.SampleRate, out, rate, int64(wav.MaxSamples))

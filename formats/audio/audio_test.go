@@ -182,8 +182,12 @@ func TestRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode("x", slow, 16000); err == nil || !strings.Contains(err.Error(), "audio: x: a source rate of 1 Hz resampled to 16000 Hz is over 192 times the source rate") {
+	if _, err := Decode("x", slow, 16000); err == nil || !strings.Contains(err.Error(), "audio: x: resampling 1 Hz to 16000 Hz: the rates differ by more than the factor of 192") {
 		t.Errorf("a 1 Hz file at 16 kHz: %v", err)
+	}
+	// Downsampling 768 kHz to 1 Hz would build a kernel of 52 M taps for a file of 3 samples.
+	if _, err := Decode("x", floatWAV(768000, []float32{0, 0.5, 0}), 1); err == nil || !strings.Contains(err.Error(), "resampling 768000 Hz to 1 Hz: the rates differ by more than the factor of 192") {
+		t.Errorf("768 kHz to 1 Hz: %v", err)
 	}
 	// 4 kHz to 768 kHz is allowed by the ratio, but 5.6 M frames would be 1.08 G samples: refused
 	// from the header, before resampling.
@@ -244,4 +248,43 @@ func TestShortClips(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzDecode: no input panics or hangs the loader; an error names the file; a clip is finite, at
+// the rate asked for, and no longer than its source's duration allows.
+func FuzzDecode(f *testing.F) {
+	pcm, err := wav.Encode(&wav.Audio{SampleRate: 8000, Samples: [][]float32{{0.5, -0.5, 0.25}, {0, 0.1, -0.1}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pcm, uint8(1))
+	f.Add(floatWAV(7999, []float32{0.5, -1, 1e30}), uint8(0))
+	f.Add([]byte("ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00fLaC\x80\x00\x00\x22"), uint8(2))
+	if orig, err := os.ReadFile(filepath.Join(datadir.Root(), "speech/librispeech/test_audio_0.flac")); err == nil {
+		f.Add(orig[:4000], uint8(1))
+	}
+	rates := []int{8000, 16000, 22050, 1} // 1 Hz: refused from most sources, by the rate ratio
+	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
+		rate := rates[int(pick)%len(rates)]
+		c, err := Decode("fuzz", data, rate)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "audio: fuzz: ") && !strings.HasPrefix(msg, "wav: fuzz: ") && !strings.HasPrefix(msg, "flac: fuzz: ") {
+				t.Fatalf("error %q does not name the file", msg)
+			}
+			return
+		}
+		if c.SampleRate != rate || c.SourceRate < 1 || c.SourceChannels < 1 {
+			t.Fatalf("clip %d Hz from %d Hz, %d channels", c.SampleRate, c.SourceRate, c.SourceChannels)
+		}
+		// A WAV frame takes at least one byte (a FLAC frame may take less: constant blocks);
+		// resampling makes ⌈n·rate/source⌉ of them.
+		if max := (int64(len(data))*int64(rate) + int64(c.SourceRate) - 1) / int64(c.SourceRate); c.Container == "WAV" && int64(len(c.Samples)) > max {
+			t.Fatalf("%d samples at %d Hz from %d bytes at %d Hz", len(c.Samples), rate, len(data), c.SourceRate)
+		}
+		for i, v := range c.Samples {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("sample %d is %v", i, v)
+			}
+		}
+	})
 }
