@@ -32,7 +32,7 @@ func TestKind(t *testing.T) {
 		{"fLaC\x00\x00\x00\x22", "a FLAC file"},
 		{"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00fLaC", "a FLAC file after an ID3v2 tag"},
 		{"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00\xff\xfb", "an MP3 file"},
-		{"ID3\x03\x00\x00\x00\x00\x7f\x7f", "an MP3 file"}, // a tag longer than the file
+		{"ID3\x03\x00\x00\x00\x00\x7f\x7f", "an MP3 file"},                                        // a tag longer than the file
 		{"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00fLaC", "a FLAC file after an ID3v2 tag"}, // zero padding
 		{"ID3\x03\x00\x00\x00\x00\x00\x00RIFF\x24\x00\x00\x00WAVE", "a WAV file (RIFF WAVE) after an ID3v2 tag"},
 		{"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00", "an ID3v2 tag and nothing after it"},
