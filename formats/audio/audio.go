@@ -9,14 +9,13 @@
 // Nyquist frequency: an 8 kHz telephone prompt loaded at 16 kHz holds nothing above 4 kHz, and
 // [Clip.BandwidthHz] and [Clip.BandLimited] say so, for datasets to mark such sources.
 //
-// Identification: a RIFF WAVE header goes to formats/wav, a fLaC marker (after ID3v2 tags or
-// not) to formats/flac; anything else is refused by what it is (an MP3 or Ogg file, an HTML
-// page, a Git LFS pointer, text, an empty file: internal/sniff's names). Errors from the two
-// readers are returned as they are (they name the file and the problem).
+// Identification: a RIFF WAVE header goes to formats/wav, a fLaC marker to formats/flac (each
+// after ID3v2 tags or not: [wav.Is], [flac.Is]); anything else is refused by what it is (an MP3
+// or Ogg file, an HTML page, a Git LFS pointer, text, an empty file: internal/sniff's names).
+// Errors from the two readers are returned as they are (they name the file and the problem).
 package audio
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 
@@ -90,8 +89,7 @@ func Decode(name string, data []byte, rate int) (*Clip, error) {
 		container string
 	)
 	switch {
-	case bytes.HasPrefix(data, []byte("RIFF")) && (len(data) < 12 || string(data[8:12]) == "WAVE") ||
-		len(data) > 0 && bytes.HasPrefix([]byte("RIFF"), data): // a WAV file, or one cut short
+	case wav.Is(data):
 		w, err := wav.Parse(name, data)
 		if err != nil {
 			return nil, err

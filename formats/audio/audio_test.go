@@ -146,6 +146,14 @@ func TestMixdownAndID3(t *testing.T) {
 	if tagged.Container != "FLAC" || !slices.Equal(tagged.Samples, plain.Samples) {
 		t.Errorf("an ID3v2 tag before the FLAC marker changed the clip (%s, %d samples)", tagged.Container, len(tagged.Samples))
 	}
+	// Some taggers put one before a WAV file too.
+	taggedWAV, err := Decode("tagged.wav", append(bytes.Clone(tag), b...), 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taggedWAV.Container != "WAV" || !slices.Equal(taggedWAV.Samples, c.Samples) {
+		t.Errorf("an ID3v2 tag before the RIFF header changed the clip (%s, %d samples)", taggedWAV.Container, len(taggedWAV.Samples))
+	}
 }
 
 func TestRefused(t *testing.T) {

@@ -82,25 +82,8 @@ func Parse(name string, data []byte) (*Audio, error) {
 // Is reports whether data holds a FLAC file: the fLaC marker at its start or after ID3v2 tags
 // that the file holds whole.
 func Is(data []byte) bool {
-	n, err := leadingTags(data)
+	n, err := sniff.LeadingTags(data)
 	return err == nil && bytes.HasPrefix(data[n:], []byte("fLaC"))
-}
-
-// leadingTags returns the length of the ID3v2 tags data starts with and of the zero bytes after
-// them (padding that a tagger left out of its tag's size; libFLAC skips it too), 0 when there is
-// no tag; an error when a tag runs past the end of the file.
-func leadingTags(data []byte) (int, error) {
-	start := 0
-	for n := sniff.ID3v2(data); n > 0; n = sniff.ID3v2(data[start:]) {
-		if start+n > len(data) {
-			return 0, fmt.Errorf("the ID3v2 tag at offset %d declares %d bytes, past the end of the file at %d (truncated)", start, n, len(data))
-		}
-		start += n
-		for start < len(data) && data[start] == 0 {
-			start++
-		}
-	}
-	return start, nil
 }
 
 // decoder holds the file and where the decode stands, for errors and for a recovered panic.
@@ -122,7 +105,7 @@ func (d *decoder) parse() (a *Audio, err error) {
 		return nil, errors.New("the file is empty (0 bytes)")
 	}
 	var info Info
-	start, err := leadingTags(data)
+	start, err := sniff.LeadingTags(data)
 	if err != nil {
 		return nil, err
 	}

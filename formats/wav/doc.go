@@ -18,6 +18,9 @@
 // chunk, and the data sizes of 0, 0xFFFFFFFF or SoX's 0x7FFFF000 that streaming writers leave.
 // The rules:
 //
+//   - ID3v2 tags before the RIFF header (which some taggers prepend; libsndfile skips them too)
+//     are skipped, with zero padding after them; offsets in errors then count from the RIFF
+//     header. [Is] tells a WAV file by its content, after such tags or not.
 //   - Chunks are walked from byte 12 to the end of the file; the RIFF size is not trusted
 //     (writers get it wrong), and chunks other than fmt and data (LIST, JUNK, fact, bext, id3,
 //     ...) are skipped wherever they stand. Bytes after the last chunk that do not form a chunk

@@ -180,9 +180,27 @@ type header struct {
 	blockAlign int
 }
 
+// Is reports whether data holds a WAV file, by its content: a RIFF WAVE header at its start or
+// after ID3v2 tags, or the first bytes of one (a file cut short, which [Parse] names as such).
+func Is(data []byte) bool {
+	if n, err := sniff.LeadingTags(data); err == nil && n > 0 {
+		data = data[n:]
+	}
+	return len(data) > 0 && identify(data) == ""
+}
+
 func parse(data []byte) (*Audio, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the file is empty (0 bytes)")
+	}
+	if n, err := sniff.LeadingTags(data); err != nil {
+		return nil, err
+	} else if n > 0 && identify(data[n:]) == "" {
+		a, err := parse(data[n:])
+		if err != nil {
+			return nil, fmt.Errorf("%w (offsets from the RIFF header, after %d bytes of ID3v2 tags)", err, n)
+		}
+		return a, nil
 	}
 	if what := identify(data); what != "" {
 		return nil, fmt.Errorf("this is %s, not a WAV file", what)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -252,6 +253,22 @@ func TestChunkWalk(t *testing.T) {
 	t.Run("appended ID3 tag", func(t *testing.T) {
 		b := append(riff(f, chunk{"data", samples}), "ID3\x04\x00\x00\x00\x00\x00\x10TIT2"...)
 		checkSamples(t, mustParse(t, b), want)
+	})
+	t.Run("ID3v2 tags before the RIFF header", func(t *testing.T) {
+		id3 := []byte("ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00")
+		b := slices.Concat(id3, id3, make([]byte, 5), riff(f, chunk{"data", samples}))
+		if !Is(b) {
+			t.Error("Is: false after ID3v2 tags")
+		}
+		checkSamples(t, mustParse(t, b), want)
+		_, err := Parse("x", slices.Concat(id3, riff(chunk{"data", samples})))
+		if err == nil || err.Error() != "wav: x: the data chunk at offset 12 comes before any fmt chunk (offsets from the RIFF header, after 12 bytes of ID3v2 tags)" {
+			t.Errorf("error %v", err)
+		}
+		_, err = Parse("x", slices.Concat(id3, []byte{0xFF, 0xFB, 0x90, 0x64}))
+		if err == nil || err.Error() != "wav: x: this is an MP3 file (it starts with an ID3 tag), not a WAV file" {
+			t.Errorf("error %v", err)
+		}
 	})
 	t.Run("trailing partial frame", func(t *testing.T) {
 		a := mustParse(t, riff(fmtChunk(tagPCM, 2, 8000, 16), chunk{"data", append(le16(1, 2), 7, 7, 7)}))

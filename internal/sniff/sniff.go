@@ -180,6 +180,24 @@ func Tag(b []byte) string {
 	return ""
 }
 
+// LeadingTags returns the length of the ID3v2 tags b starts with and of the zero bytes after each
+// (padding a tagger left out of its tag's size; libFLAC skips it too), 0 when b starts with no
+// tag; an error when a tag runs past the end of b. Taggers put them before FLAC files, and some
+// before WAV files (libsndfile skips them there too).
+func LeadingTags(b []byte) (int, error) {
+	start := 0
+	for n := ID3v2(b); n > 0; n = ID3v2(b[start:]) {
+		if start+n > len(b) {
+			return 0, fmt.Errorf("the ID3v2 tag at offset %d declares %d bytes, past the end of the file at %d (truncated)", start, n, len(b))
+		}
+		start += n
+		for start < len(b) && b[start] == 0 {
+			start++
+		}
+	}
+	return start, nil
+}
+
 // isText reports whether the first bytes of b are printable UTF-8 text.
 func isText(b []byte) bool {
 	b = b[:min(len(b), 512)]

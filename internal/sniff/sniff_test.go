@@ -126,3 +126,22 @@ func TestTag(t *testing.T) {
 		}
 	}
 }
+
+func TestLeadingTags(t *testing.T) {
+	tag := "ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00" // 12 bytes
+	for _, c := range []struct {
+		head string
+		want int
+		err  string
+	}{
+		{"fLaC", 0, ""},
+		{tag + "fLaC", 12, ""},
+		{tag + tag + "\x00\x00\x00RIFF", 27, ""}, // two tags, zero padding
+		{"ID3\x04\x00\x00\x00\x00\x01\x00" + "short", 0, "the ID3v2 tag at offset 0 declares 138 bytes, past the end of the file at 15 (truncated)"},
+	} {
+		n, err := LeadingTags([]byte(c.head))
+		if n != c.want || (err == nil) != (c.err == "") || err != nil && err.Error() != c.err {
+			t.Errorf("LeadingTags(%q) = %d, %v; want %d, %q", c.head, n, err, c.want, c.err)
+		}
+	}
+}
