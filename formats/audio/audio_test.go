@@ -176,6 +176,7 @@ func TestRefused(t *testing.T) {
 		{"text", []byte("not audio\n"), 16000, "audio: x: this is a text file"},
 		{"short riff", []byte("RIFF\x04\x00"), 16000, "wav: x: 6 bytes is shorter than the 12-byte RIFF WAVE header"},
 		{"cut in RIFF", []byte("RI"), 16000, "wav: x: 2 bytes is shorter than the 12-byte RIFF WAVE header"},
+		{"cut in fLaC", []byte("fLa"), 16000, "flac: x: the file ends inside the fLaC marker at offset 0 (truncated)"},
 		{"damaged flac", damaged, 16000, "flac: x: frame "},
 		{"truncated flac", orig[:len(orig)/2], 16000, "(truncated)"},
 		{"rate 0", orig, 0, "audio: x: rate 0 Hz out of range [1, 768000]"},

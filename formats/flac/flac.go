@@ -80,10 +80,12 @@ func Parse(name string, data []byte) (*Audio, error) {
 }
 
 // Is reports whether data holds a FLAC file: the fLaC marker at its start or after ID3v2 tags
-// that the file holds whole.
+// that the file holds whole, or the first bytes of the marker (a file cut short, which [Parse]
+// names as such).
 func Is(data []byte) bool {
 	n, err := sniff.LeadingTags(data)
-	return err == nil && bytes.HasPrefix(data[n:], []byte("fLaC"))
+	rest := data[n:]
+	return err == nil && (bytes.HasPrefix(rest, []byte("fLaC")) || len(rest) > 0 && bytes.HasPrefix([]byte("fLaC"), rest))
 }
 
 // decoder holds the file and where the decode stands, for errors and for a recovered panic.

@@ -476,6 +476,8 @@ func TestIs(t *testing.T) {
 		{"mp3", cat(id3v2(10), []byte{0xFF, 0xFB}), false},
 		{"empty", nil, false},
 		{"wav", []byte("RIFF\x24\x00\x00\x00WAVE"), false},
+		{"cut inside the marker", []byte("fLa"), true},
+		{"tag, cut inside the marker", cat(id3v2(10), []byte("fL")), true},
 	} {
 		if got := Is(c.data); got != c.want {
 			t.Errorf("Is(%s) = %v, want %v", c.name, got, c.want)
