@@ -31,10 +31,10 @@
 //     is read: a byte that is not zero and starts a plausible chunk header (a four-character name
 //     and a size within the file) is taken for one.
 //   - A data size that marks a stream whose sizes were never filled in is read as running to the
-//     end of the file: a size of at least 0x7FFFF000 running past the end of the file (SoX's
-//     0x7FFFF000 when it writes to a pipe with `sox ... -t wav -`, INT32_MAX, 0xFFFFFFFF), or a
-//     size of 0 followed by bytes that are neither a chunk nor a tag (whatever the RIFF size
-//     says). Any other data chunk that declares more bytes than the file holds is refused as
+//     end of the file: a size of at least 0x7FFFF000 rounded down to whole frames, running past
+//     the end of the file (what SoX writes to a pipe with `sox ... -t wav -`: 0x7FFFF000 for
+//     16-bit mono, 0x7FFFEFFC for 24-bit stereo; INT32_MAX; 0xFFFFFFFF), or a size of 0
+//     followed by bytes that are neither a chunk nor a tag (whatever the RIFF size says). Any other data chunk that declares more bytes than the file holds is refused as
 //     truncated (no guessing which bytes are audio). In every case the data is rounded down to
 //     whole frames; a trailing partial frame is dropped.
 //   - fmt must come before data. The byte rate is not checked (writers get it wrong and nothing

@@ -31,9 +31,10 @@ const (
 )
 
 // placeholderDataSize is the least of the data sizes streaming writers leave when their output
-// cannot be sought back to: SoX's 0x7FFFF000 (2 GiB less 4 KiB, with a RIFF size of 0x7FFFF024,
-// what `sox ... -t wav -` writes to a pipe), INT32_MAX, 0x80000000, 0xFFFFFFFF. A data chunk
-// declaring at least this and running past the end of the file is a stream, not a truncation.
+// cannot be sought back to: SoX's 0x7FFFF000 (2 GiB less 4 KiB) rounded down to whole frames
+// (what `sox ... -t wav -` writes to a pipe: 0x7FFFF000 for 16-bit mono, 0x7FFFEFFC for 24-bit
+// stereo), INT32_MAX, 0x80000000, 0xFFFFFFFF. A data chunk declaring at least this, rounded
+// down to whole frames, and running past the end of the file is a stream, not a truncation.
 const placeholderDataSize = 0x7FFFF000
 
 func (e Encoding) String() string {
@@ -248,7 +249,7 @@ func parse(data []byte) (*Audio, error) {
 				return nil, fmt.Errorf("the data chunk at offset %d comes before any fmt chunk", off)
 			}
 			rest := data[body:]
-			streamed := size >= placeholderDataSize && body+size > end ||
+			streamed := size >= placeholderDataSize/int64(h.blockAlign)*int64(h.blockAlign) && body+size > end ||
 				size == 0 && len(rest) > 0 && !chunkAt(data, body) && sniff.Tag(rest) == ""
 			if streamed {
 				size = end - body

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -614,5 +615,93 @@ func TestReadRefusesOversizedFile(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("allocated %d bytes to refuse it", n)
+	}
+}
+
+// A real clip written by SoX in every WAV encoding it has, with 1, 2, 3 and 6 channels (more
+// than 2: an extensible header), with a comment (a LIST chunk), and streamed to a pipe (the
+// placeholder sizes): each reads to the samples SoX itself decodes, and the encodings this
+// package does not read are refused by name.
+func TestSoxEncodings(t *testing.T) {
+	src := datadir.File(t, "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox is needed as the reference writer (scripts/install-deps.sh installs it): %v", err)
+	}
+	dir := t.TempDir()
+	run := func(stdin []byte, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(sox, append([]string{"-V1", "-D"}, args...)...) // -D: no dither
+		cmd.Stdin = bytes.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sox %v: %v", args, err)
+		}
+		return out
+	}
+	for i, c := range []struct {
+		args   []string // output options
+		format string   // as Format.String reads it
+	}{
+		{[]string{"-e", "unsigned", "-b", "8"}, "8-bit PCM"},
+		{[]string{"-e", "signed", "-b", "16", "--comment", "a LIST chunk of odd size"}, "16-bit PCM"},
+		{[]string{"-e", "signed", "-b", "24", "-c", "2"}, "24-bit PCM, extensible"},
+		{[]string{"-e", "signed", "-b", "32", "-c", "3"}, "32-bit PCM, extensible"},
+		{[]string{"-e", "float", "-b", "32", "-c", "6"}, "32-bit float"}, // SoX writes float with tag 3
+		{[]string{"-e", "float", "-b", "64"}, "64-bit float"},
+		{[]string{"-e", "u-law", "-r", "8000"}, "8-bit mu-law"},
+		{[]string{"-e", "a-law", "-r", "8000", "-c", "3"}, "8-bit a-law"},
+		{[]string{"-t", "wavpcm", "-e", "signed", "-b", "24", "-c", "3"}, "24-bit PCM"}, // WAVE_FORMAT_PCM whatever the channels
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("%d.wav", i))
+		args := slices.Concat([]string{src}, c.args, []string{path, "trim", "0", "1.5"})
+		if c.args[0] != "-t" {
+			args = slices.Insert(args, len(args)-4, "-t", "wav") // before the output path
+		}
+		run(nil, args...)
+		want := run(nil, path, "-t", "f32", "-")
+		check := func(name string, a *Audio, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Format.String(); got != c.format || a.Frames()*a.Channels()*4 != len(want) {
+				t.Fatalf("%s %v: %s, %d frames × %d channels; want %s, %d samples", name, c.args, got, a.Frames(), a.Channels(), c.format, len(want)/4)
+			}
+			for i := range a.Frames() {
+				for ch := range a.Channels() {
+					x := math.Float32frombits(binary.LittleEndian.Uint32(want[4*(i*a.Channels()+ch):]))
+					if d := math.Abs(float64(a.Samples[ch][i] - x)); d > 6e-8 { // 32-bit: SoX rounds to float32 another way
+						t.Fatalf("%s %v: frame %d channel %d is %v, SoX reads %v", name, c.args, i, ch, a.Samples[ch][i], x)
+					}
+				}
+			}
+		}
+		a, err := Read(path)
+		check("file", a, err)
+		// The same samples through a pipe, from an input of unknown length: SoX leaves its
+		// placeholder sizes.
+		out := c.args
+		if out[0] != "-t" {
+			out = slices.Concat([]string{"-t", "wav"}, out)
+		}
+		in := []string{"-t", "f32", "-r", fmt.Sprint(a.SampleRate), "-c", fmt.Sprint(a.Channels()), "-"}
+		piped := run(want, slices.Concat(in, out, []string{"-"})...)
+		if size := binary.LittleEndian.Uint32(piped[len(piped)-a.Frames()*a.Channels()*a.Format.Bits/8-4:]); size < placeholderDataSize-4096 {
+			t.Fatalf("piped %v: data size %#x, want SoX's placeholder", c.args, size)
+		}
+		a, err = Parse("piped", piped)
+		check("piped", a, err)
+	}
+	for _, c := range []struct{ encoding, want string }{
+		{"ima-adpcm", "format tag 0x0011 (IMA ADPCM) is not supported"},
+		{"ms-adpcm", "format tag 0x0002 (Microsoft ADPCM) is not supported"},
+		{"gsm-full-rate", "format tag 0x0031 (GSM 6.10) is not supported"},
+	} {
+		path := filepath.Join(dir, c.encoding+".wav")
+		run(nil, src, "-e", c.encoding, "-r", "8000", path, "trim", "0", "0.5")
+		if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.encoding, err, c.want)
+		}
 	}
 }
