@@ -508,3 +508,52 @@ func TestStreamedTrailingBytes(t *testing.T) {
 	damaged[offsets[1]] = 0
 	mustErr(t, "damaged sync", damaged, "frame 1 at byte offset", "no frame sync code there")
 }
+
+// A real clip encoded by libFLAC (through SoX) into a pipe, from an input of unknown length: the
+// stream declares no length and no MD5, at rates the frame header can only carry in its 16-bit
+// field (7999 Hz) or by code (96 kHz), 8 to 24 bits, 1 to 6 channels. Each decodes to SoX's own
+// decoding, and to the same samples with zeros appended (a recorder padding its file).
+func TestSoxPiped(t *testing.T) {
+	src := datadir.File(t, "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox is needed as the reference encoder (scripts/install-deps.sh installs it): %v", err)
+	}
+	run := func(stdin []byte, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(sox, append([]string{"-V1", "-D"}, args...)...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sox %v: %v", args, err)
+		}
+		return out
+	}
+	raw := run(nil, src, "-t", "f32", "-", "trim", "0", "1.5")
+	dir := t.TempDir()
+	for _, c := range []struct{ bits, channels, rate int }{{24, 2, 7999}, {8, 1, 11025}, {16, 6, 96000}} {
+		name := fmt.Sprintf("%d-bit %d channels %d Hz", c.bits, c.channels, c.rate)
+		b := run(raw, "-t", "f32", "-r", "16000", "-c", "1", "-", "-b", fmt.Sprint(c.bits), "-c", fmt.Sprint(c.channels), "-r", fmt.Sprint(c.rate), "-t", "flac", "-")
+		path := filepath.Join(dir, "piped.flac")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := run(nil, path, "-t", "f32", "-")
+		for _, data := range [][]byte{b, cat(b, make([]byte, 4096))} {
+			a, err := Parse(name, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Info.TotalFrames != 0 || a.Info.MD5Checked || a.SampleRate != c.rate || a.Channels() != c.channels || a.Info.BitsPerSample != c.bits || a.Frames()*c.channels*4 != len(want) {
+				t.Fatalf("%s: %d Hz, %d channels, %d frames (SoX: %d samples), info %+v", name, a.SampleRate, a.Channels(), a.Frames(), len(want)/4, a.Info)
+			}
+			for i := range a.Frames() {
+				for ch := range c.channels {
+					if x := math.Float32frombits(binary.LittleEndian.Uint32(want[4*(i*c.channels+ch):])); a.Samples[ch][i] != x {
+						t.Fatalf("%s: frame %d channel %d is %v, SoX reads %v", name, i, ch, a.Samples[ch][i], x)
+					}
+				}
+			}
+		}
+	}
+}
