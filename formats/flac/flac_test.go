@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log"
 	"math"
 	"os"
 	"os/exec"
@@ -555,5 +556,24 @@ func TestSoxPiped(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The library's note at each 24 kHz or 176.4 kHz frame header is dropped; other lines of the
+// standard logger still reach its writer.
+func TestLibraryNoteDropped(t *testing.T) {
+	var buf bytes.Buffer
+	defer log.SetOutput(log.Writer())
+	log.SetOutput(&buf)
+	samples := [][]int32{make([]int32, 1000)}
+	for _, rate := range []int{24000, 176400} {
+		a, err := Parse("24k", encode(t, rate, 16, frame.ChannelsMono, samples, 256, false))
+		if err != nil || a.SampleRate != rate || a.Frames() != 1000 {
+			t.Fatalf("%d Hz: %v", rate, err)
+		}
+	}
+	log.Print("a line of the program's own")
+	if got := buf.String(); strings.Contains(got, "flac library test cases") || !strings.Contains(got, "a line of the program's own") {
+		t.Errorf("the standard logger wrote %q", got)
 	}
 }
