@@ -76,10 +76,11 @@ func Load(path string, rate int) (*Clip, error) {
 }
 
 // Decode identifies the file held in data by its content, decodes it, mixes it down to mono and
-// resamples it to rate Hz, in [1, MaxRate] and within a factor of [MaxRateRatio] of the file's rate; the
-// resampled clip may hold at most wav.MaxSamples samples (checked before anything is allocated)
-// and its samples are finite (float files whose samples overflow float32 in the mixdown or the
-// resampling are refused). name (a path, or any label) is named by every error.
+// resamples it to rate Hz, in [1, MaxRate] and within a factor of [MaxRateRatio] of the file's
+// rate; the resampled clip may hold at most wav.MaxSamples samples (checked before anything is
+// allocated) and its samples are finite (float files whose samples overflow float32 in the
+// mixdown or the resampling are refused). A file of no samples is an empty clip. name (a path,
+// or any label) is named by every error.
 func Decode(name string, data []byte, rate int) (*Clip, error) {
 	if rate < 1 || rate > MaxRate {
 		return nil, fmt.Errorf("audio: %s: rate %d Hz out of range [1, %d]", name, rate, MaxRate)

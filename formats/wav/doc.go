@@ -34,9 +34,10 @@
 //     end of the file: a size of at least 0x7FFFF000 rounded down to whole frames, running past
 //     the end of the file (what SoX writes to a pipe with `sox ... -t wav -`: 0x7FFFF000 for
 //     16-bit mono, 0x7FFFEFFC for 24-bit stereo; INT32_MAX; 0xFFFFFFFF), or a size of 0
-//     followed by bytes that are neither a chunk nor a tag (whatever the RIFF size says). Any other data chunk that declares more bytes than the file holds is refused as
-//     truncated (no guessing which bytes are audio). In every case the data is rounded down to
-//     whole frames; a trailing partial frame is dropped.
+//     followed by bytes that are neither a chunk nor a tag (whatever the RIFF size says). Any
+//     other data chunk that declares more bytes than the file holds is refused as truncated (no
+//     guessing which bytes are audio). In every case the data is rounded down to whole frames; a
+//     trailing partial frame is dropped.
 //   - fmt must come before data. The byte rate is not checked (writers get it wrong and nothing
 //     depends on it); the block align must equal channels × bytes per sample.
 //

@@ -5,9 +5,10 @@
 //
 // [Kind] names an audio file by its magic number (WAV, FLAC, MP3, Ogg, AIFF, ...), for the audio
 // readers (formats/wav, formats/flac, formats/audio) to say what a file they refuse is, and
-// [ID3v2] measures the ID3v2 tag that MP3 and some FLAC files start with. [ReadFile] is how
-// those readers load a path: what arrives in place of a file (a directory, /dev/zero) is refused
-// by name, and nothing larger than the caller's bound is read.
+// [ID3v2] measures the ID3v2 tag that MP3 and some FLAC files start with ([LeadingTags] skips
+// them, [Tag] names one appended after the audio). [ReadFile] is how those readers load a path:
+// what arrives in place of a file (a directory, /dev/zero) is refused by name, and nothing
+// larger than the caller's bound is read.
 package sniff
 
 import (
