@@ -34,7 +34,9 @@
 //     end of the file: a size of at least 0x7FFFF000 rounded down to whole frames, running past
 //     the end of the file (what SoX writes to a pipe with `sox ... -t wav -`: 0x7FFFF000 for
 //     16-bit mono, 0x7FFFEFFC for 24-bit stereo; INT32_MAX; 0xFFFFFFFF), or a size of 0
-//     followed by bytes that are neither a chunk nor a tag (whatever the RIFF size says). Any
+//     followed by bytes that are neither a chunk nor a tag (whatever the RIFF size says). A
+//     finished RIFF WAVE header at the end of such a stream, declaring the stream's length (what
+//     Festival's text2wave leaves when it cannot seek back in a pipe), is not audio. Any
 //     other data chunk that declares more bytes than the file holds is refused as truncated (no
 //     guessing which bytes are audio). In every case the data is rounded down to whole frames; a
 //     trailing partial frame is dropped.

@@ -252,7 +252,7 @@ func parse(data []byte) (*Audio, error) {
 			streamed := size >= placeholderDataSize/int64(h.blockAlign)*int64(h.blockAlign) && body+size > end ||
 				size == 0 && len(rest) > 0 && !chunkAt(data, body) && sniff.Tag(rest) == ""
 			if streamed {
-				size = end - body
+				size = appendedHeader(rest)
 			} else if body+size > end {
 				return nil, fmt.Errorf("the data chunk declares %d bytes, but the file holds %d after its header (truncated)", size, end-body)
 			}
@@ -447,6 +447,22 @@ func aLaw(a byte) int16 {
 		return int16(t)
 	}
 	return int16(-t)
+}
+
+// appendedHeader returns the length of the audio in stream, the bytes after the header of a data
+// chunk whose size was never filled in: all of it, or the bytes before a RIFF WAVE header
+// appended to it whose data chunk declares exactly that length. Festival's text2wave writing to
+// a pipe leaves its header so: it writes the audio, fails to seek back, and writes the finished
+// header at the end, which read as audio would be a click of 22 samples.
+func appendedHeader(stream []byte) int64 {
+	p := bytes.LastIndex(stream, []byte("RIFF"))
+	if p < 0 || len(stream)-p > 1024 || !bytes.HasPrefix(stream[p+8:], []byte("WAVE")) {
+		return int64(len(stream))
+	}
+	if d := bytes.Index(stream[p:], []byte("data")); d >= 0 && p+d+8 <= len(stream) && binary.LittleEndian.Uint32(stream[p+d+4:]) == uint32(p) {
+		return int64(p)
+	}
+	return int64(len(stream))
 }
 
 // chunkAt reports whether a plausible chunk header starts at off in data: a four-character name

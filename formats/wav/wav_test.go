@@ -314,6 +314,13 @@ func TestStreamedSizes(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[40:], 0)
 		checkSamples(t, mustParse(t, b), [][]float32{{0x4241 / 32768.0, 0x4443 / 32768.0, 0x4645 / 32768.0, 0x4847 / 32768.0}})
 	})
+	t.Run("data 0, the finished header appended", func(t *testing.T) {
+		b := riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", frames})
+		b = append(b, riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", nil})...)
+		binary.LittleEndian.PutUint32(b[len(b)-4:], uint32(len(frames))) // its data size: the audio's
+		binary.LittleEndian.PutUint32(b[40:], 0)
+		checkSamples(t, mustParse(t, b), want)
+	})
 	t.Run("an empty data chunk then a tag", func(t *testing.T) {
 		b := append(riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", nil}), "ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00"...)
 		if a := mustParse(t, b); a.Frames() != 0 {
@@ -702,6 +709,48 @@ func TestSoxEncodings(t *testing.T) {
 		run(nil, src, "-e", c.encoding, "-r", "8000", path, "trim", "0", "0.5")
 		if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.encoding, err, c.want)
+		}
+	}
+}
+
+// The speech synthesizers' own WAV writers, to a file and to a pipe (where they cannot seek back
+// to fill in the sizes): espeak-ng leaves SoX's placeholder, Festival's text2wave leaves a data
+// size of 0 and appends the finished header after the audio. Through the pipe, each reads to
+// the same samples as its file.
+func TestSynthesizerPipes(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name       string
+		file, pipe []string // commands; the file is written to path
+	}{
+		{"espeak-ng", []string{"espeak-ng", "-w", "PATH", "a pipe cannot seek"}, []string{"espeak-ng", "--stdout", "a pipe cannot seek"}},
+		{"text2wave", []string{"text2wave", "-o", "PATH", "-eval", "(voice_kal_diphone)"}, []string{"text2wave", "-o", "-", "-eval", "(voice_kal_diphone)"}},
+	} {
+		if _, err := exec.LookPath(c.file[0]); err != nil {
+			t.Fatalf("%s is needed (scripts/install-deps.sh installs it): %v", c.file[0], err)
+		}
+		path := filepath.Join(dir, c.name+".wav")
+		file := exec.Command(c.file[0], slices.Replace(slices.Clone(c.file[1:]), slices.Index(c.file[1:], "PATH"), slices.Index(c.file[1:], "PATH")+1, path)...)
+		file.Stdin = strings.NewReader("a pipe cannot seek\n")
+		if out, err := file.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", file.Args, err, out)
+		}
+		pipe := exec.Command(c.pipe[0], c.pipe[1:]...)
+		pipe.Stdin = strings.NewReader("a pipe cannot seek\n")
+		piped, err := pipe.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", pipe.Args, err)
+		}
+		want, err := Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(c.name+" piped", piped)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Frames() < 4000 || !slices.Equal(got.Samples[0], want.Samples[0]) {
+			t.Errorf("%s: %d frames through a pipe, %d from the file (want them equal, and some speech)", c.name, got.Frames(), want.Frames())
 		}
 	}
 }
