@@ -456,7 +456,7 @@ func aLaw(a byte) int16 {
 // header at the end, which read as audio would be a click of 22 samples.
 func appendedHeader(stream []byte) int64 {
 	p := bytes.LastIndex(stream, []byte("RIFF"))
-	if p < 0 || len(stream)-p > 1024 || !bytes.HasPrefix(stream[p+8:], []byte("WAVE")) {
+	if p < 0 || p+12 > len(stream) || len(stream)-p > 1024 || string(stream[p+8:p+12]) != "WAVE" {
 		return int64(len(stream))
 	}
 	if d := bytes.Index(stream[p:], []byte("data")); d >= 0 && p+d+8 <= len(stream) && binary.LittleEndian.Uint32(stream[p+d+4:]) == uint32(p) {

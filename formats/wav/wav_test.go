@@ -321,6 +321,13 @@ func TestStreamedSizes(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[40:], 0)
 		checkSamples(t, mustParse(t, b), want)
 	})
+	t.Run("a stream ending in RIFF and no more", func(t *testing.T) {
+		// Found by FuzzParse: "RIFF" 4 bytes before the end of a stream is no appended header.
+		b := []byte("RIFF0000WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x0000\x00\x000000\x04\x00 \x00data000\xffRIFF")
+		if a := mustParse(t, b); a.Frames() != 1 {
+			t.Errorf("%d frames, want the 4 bytes after the header as one float sample", a.Frames())
+		}
+	})
 	t.Run("an empty data chunk then a tag", func(t *testing.T) {
 		b := append(riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", nil}), "ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00"...)
 		if a := mustParse(t, b); a.Frames() != 0 {
