@@ -41,12 +41,14 @@
 //     guessing which bytes are audio). In every case the data is rounded down to whole frames; a
 //     trailing partial frame is dropped.
 //   - fmt must come before data. The byte rate is not checked (writers get it wrong and nothing
-//     depends on it); the block align must equal channels × bytes per sample.
+//     depends on it). A block align below channels × bytes per sample (0, or one channel's
+//     worth: a writer's slip) is taken as that product, as SoX reads it; one above it (padding
+//     in each frame that the header does not describe) is refused.
 //
 // Every error names the file and the problem: where a file ends inside a header (truncated), the
 // chunks a file holds when fmt or data is missing, the field and its value for a bad header
 // (channels 0 or above [MaxChannels], a sample rate of 0 or above [MaxSampleRate], a block
-// align that disagrees with the channels, an unsupported format tag by number and name, e.g.
+// align above the channels' bytes, an unsupported format tag by number and name, e.g.
 // ADPCM), and what a file is when it is not a WAV file: empty, MP3 (with or without an ID3
 // tag), FLAC, Ogg, AIFF, RF64/BW64 (the 64-bit RIFF variants, refused), big-endian RIFX, a RIFF
 // of another form (AVI, WebP), an HTML page, a Git LFS pointer, text. Every size is checked

@@ -369,8 +369,14 @@ func parseFmt(b []byte) (*header, error) {
 	if !ok {
 		return nil, fmt.Errorf("bits per sample %d is not one %v is stored in", bits, h.format.Encoding)
 	}
-	if want := h.channels * h.format.Bits / 8; h.blockAlign != want {
-		return nil, fmt.Errorf("block align %d is not channels %d × %d bytes = %d", h.blockAlign, h.channels, h.format.Bits/8, want)
+	// A block align below a frame's bytes (0, or one channel's worth) is a writer's slip that
+	// SoX reads past, as a frame; above it, the frames would hold padding the header does not
+	// describe (24-bit samples in 32-bit slots, say), and which bytes are samples is a guess.
+	switch want := h.channels * h.format.Bits / 8; {
+	case h.blockAlign < want:
+		h.blockAlign = want
+	case h.blockAlign > want:
+		return nil, fmt.Errorf("block align %d is over channels %d × %d bytes = %d: the frames hold bytes the header does not describe", h.blockAlign, h.channels, h.format.Bits/8, want)
 	}
 	return h, nil
 }

@@ -271,6 +271,13 @@ func TestChunkWalk(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+	t.Run("block align below a frame", func(t *testing.T) {
+		// A writer that put one channel's bytes (or 0) there: read as SoX reads it, by frames.
+		for _, align := range []uint16{0, 2} {
+			a := mustParse(t, riff(fmtChunkAlign(tagPCM, 2, 8000, 16, align), chunk{"data", le16(1, 2, 3, 4)}))
+			checkSamples(t, a, [][]float32{{1.0 / 32768, 3.0 / 32768}, {2.0 / 32768, 4.0 / 32768}})
+		}
+	})
 	t.Run("trailing partial frame", func(t *testing.T) {
 		a := mustParse(t, riff(fmtChunk(tagPCM, 2, 8000, 16), chunk{"data", append(le16(1, 2), 7, 7, 7)}))
 		checkSamples(t, a, [][]float32{{1.0 / 32768}, {2.0 / 32768}})
@@ -383,7 +390,7 @@ func TestRefusals(t *testing.T) {
 		{"65 channels", riff(fmtChunk(tagPCM, 65, 8000, 16), data), "channels 65 out of range"},
 		{"rate 0", riff(fmtChunk(tagPCM, 1, 0, 16), data), "sample rate 0 out of range [1, 768000]"},
 		{"rate 800000", riff(fmtChunk(tagPCM, 1, 800000, 16), data), "sample rate 800000 out of range"},
-		{"block align", riff(fmtChunkAlign(tagPCM, 2, 8000, 16, 2), data), "block align 2 is not channels 2 × 2 bytes = 4"},
+		{"block align over a frame", riff(fmtChunkAlign(tagPCM, 2, 8000, 16, 8), data), "block align 8 is over channels 2 × 2 bytes = 4: the frames hold bytes the header does not describe"},
 		{"float 16", riff(fmtChunk(tagFloat, 1, 8000, 16), data), "bits per sample 16 is not one float is stored in"},
 		{"pcm 40", riff(fmtChunk(tagPCM, 1, 8000, 40), data), "bits per sample 40"},
 		{"truncated data", truncated, "the data chunk declares 1000 bytes, but the file holds 4 after its header (truncated)"},
