@@ -87,9 +87,10 @@ func StandIn(b []byte) string {
 
 // Kind names the file whose first bytes are b by its content: "an empty file", a stand-in
 // ([StandIn]), an audio container ("a WAV file (RIFF WAVE)", "a FLAC file", "an MP3 file (it
-// starts with an ID3 tag)", Ogg, AIFF, RF64, W64, ...; after a whole ID3v2 tag, what follows
-// it, e.g. "a FLAC file after an ID3v2 tag"), "a text file",
-// or "a file that starts with …" quoting its first 4 bytes. It never returns "".
+// starts with an ID3 tag)", Ogg, AIFF, RF64, W64, NIST SPHERE, MP4, ...; after a whole ID3v2
+// tag, what follows it, e.g. "a FLAC file after an ID3v2 tag"), a compressed file or archive
+// (gzip, zip, xz, bzip2, zstd, tar), "a text file", or "a file that starts with …" quoting its
+// first 4 bytes. It never returns "".
 func Kind(b []byte) string {
 	if what := StandIn(b); what != "" {
 		return what
@@ -137,6 +138,30 @@ func Kind(b []byte) string {
 		return "an AMR file"
 	case has(".snd"):
 		return "a Sun/NeXT .au file"
+	case has("NIST_1A"):
+		return "a NIST SPHERE file (TIMIT's and LDC corpora's .wav files are these; convert them with sox or sph2pipe)"
+	case has("caff\x00\x01"):
+		return "a Core Audio (CAF) file"
+	case has("wvpk"):
+		return "a WavPack file"
+	case len(b) >= 12 && string(b[4:8]) == "ftyp":
+		return "an MP4 file (M4A, AAC)"
+	case has("\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+		return "an ASF file (WMA)"
+	case has("\x1a\x45\xdf\xa3"):
+		return "a Matroska or WebM file"
+	case has("\x1f\x8b"):
+		return "a gzip file (decompress it first)"
+	case has("PK\x03\x04"):
+		return "a zip archive (extract it first)"
+	case has("\xfd7zXZ\x00"):
+		return "an xz file (decompress it first)"
+	case has("BZh"):
+		return "a bzip2 file (decompress it first)"
+	case has("\x28\xb5\x2f\xfd"):
+		return "a zstd file (decompress it first)"
+	case len(b) >= 262 && string(b[257:262]) == "ustar":
+		return "a tar archive (extract it first)"
 	case isText(b):
 		return "a text file"
 	}

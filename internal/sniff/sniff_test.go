@@ -38,6 +38,10 @@ func TestKind(t *testing.T) {
 		{"ID3\x03\x00\x00\x00\x00\x00\x02\x00\x00", "an ID3v2 tag and nothing after it"},
 		{"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb", "a Sony Wave64 file"},
 		{"OggS\x00\x02", "an Ogg file"},
+		{"NIST_1A\n   1024\nsample_count -i 3200\n", "a NIST SPHERE file"}, // a text header: not "a text file"
+		{"\x00\x00\x00\x20ftypM4A \x00\x00", "an MP4 file"},
+		{"\x1f\x8b\x08\x08\x92\x23", "a gzip file"},
+		{"PK\x03\x04\x14\x00", "a zip archive"},
 		{"<html>", "an HTML page"},
 		{"hello\n", "a text file"},
 		{"\x00\x01\x02\x03\x04", `a file that starts with "\x00\x01\x02\x03"`},
