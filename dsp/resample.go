@@ -13,8 +13,8 @@ const (
 	resampleZeros   = 32
 	resampleBeta    = 8.6
 	resampleRolloff = 0.94
-	// resampleTable is the number of kernel values per input sample of the interpolated table
-	// used when the rates' ratio has many phases.
+	// resampleTable is the number of fractional times at which filters are tabulated when the
+	// rates' ratio has more phases than that.
 	resampleTable = 1024
 	// maxResampleRate bounds the rates Resample accepts (Hz).
 	maxResampleRate = 1 << 20
