@@ -1,6 +1,6 @@
 // Package attention is scaled dot-product attention (Vaswani et al. 2017, "Attention Is All You
 // Need", eq. 1) with grouped queries (Ainslie et al. 2023, "GQA"), an optional causal mask by token
-// position and an optional key/value cache:
+// position, an optional mask of padded keys and an optional key/value cache:
 //
 //	out_t = Σ_s softmax_s(q_t·k_s/√h) v_s,  over the keys s visible from t,
 //
