@@ -75,18 +75,19 @@ func FrontEnd(nMels int) dsp.Mel {
 // bands an 8 kHz source leaves empty (all at the log floor) are not blown up.
 const varianceFloor = 1e-2
 
-// FrameRate is the rate of the features and log-probabilities, in Hz, for params.
-func FrameRate(params hparams.Params) float64 {
-	return float64(SampleRate) / float64(FrontEnd(1).Hop) / math.Pow(2, float64(hparams.Get[int](params, Params, ParamConvLayers)))
+// FrameRate is the rate of the features and log-probabilities, in Hz, for the hyperparameters
+// params (a config's params; missing keys, or nil, take their defaults).
+func FrameRate(params map[string]any) float64 {
+	return float64(SampleRate) / float64(FrontEnd(1).Hop) / math.Pow(2, float64(hparams.Get[int](paramMap(params), Params, ParamConvLayers)))
 }
 
 // FrameCount is the number of frames the model gives a waveform of samples samples (the frames of
 // the batch for S, the valid frames of a clip for its length): the log-mel's samples/160 + 1,
-// then ⌊(n + 2⌊k/2⌋ − k)/2⌋ + 1 after each stride-2 convolution.
-func FrameCount(params hparams.Params, samples int) int {
+// then ⌊(n + 2⌊k/2⌋ − k)/2⌋ + 1 after each stride-2 convolution. Params as for FrameRate.
+func FrameCount(params map[string]any, samples int) int {
 	n := FrontEnd(1).NumFrames(samples)
-	k := hparams.Get[int](params, Params, ParamConvKernel)
-	for range hparams.Get[int](params, Params, ParamConvLayers) {
+	k := hparams.Get[int](paramMap(params), Params, ParamConvKernel)
+	for range hparams.Get[int](paramMap(params), Params, ParamConvLayers) {
 		n = conv.Conv1DOutputSize(n, k, conv.Options1D{Stride: 2, Padding: k / 2})
 	}
 	return n
