@@ -127,7 +127,9 @@ func init() {
 type countEvaluator struct{ n int }
 
 func (e *countEvaluator) Add(_, _ []*tensors.Tensor) error { e.n++; return nil }
-func (e *countEvaluator) Metrics() map[string]float64   { return map[string]float64{"batches": float64(e.n)} }
+func (e *countEvaluator) Metrics() map[string]float64 {
+	return map[string]float64{"batches": float64(e.n)}
+}
 
 // buildExec returns an Exec of the recognizer with params over a fresh store, and the store.
 func buildExec(t *testing.T, params map[string]any, withLengths bool) (*model.Exec, *model.Store) {
