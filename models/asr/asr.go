@@ -56,6 +56,13 @@ var Params = hparams.List{
 	{Key: ParamClasses, Default: 40, Doc: "V: CTC classes, the blank (id 0) and the phonemes (datasets/speech: 39)", Domain: hparams.AtLeast(2)},
 }
 
+// Indices of Build's predictions (the teacher contract of the package doc).
+const (
+	PredFeatures = 0 // encoder features [B, F, D] float32
+	PredLogProbs = 1 // CTC log-probabilities [B, F, V] float32
+	PredFrames   = 2 // valid frames [B] int32
+)
+
 // Blank is the class id of the CTC blank (datasets/speech's label 0, also its label padding).
 const Blank = 0
 
@@ -172,7 +179,9 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	}
 	features := maskTime(norm.Layer(scope.In("norm"), h).Done(), frames)
 	logits := linear.New(scope.In("head"), features, hparams.Get[int](scope, Params, ParamClasses)).Done()
-	return framework.Outputs{Predictions: []*graph.Node{features, graph.LogSoftmax(logits, -1), frames}}
+	predictions := make([]*graph.Node, 3)
+	predictions[PredFeatures], predictions[PredLogProbs], predictions[PredFrames] = features, graph.LogSoftmax(logits, -1), frames
+	return framework.Outputs{Predictions: predictions}
 }
 
 // block is a pre-LayerNorm transformer block: x + MHA(LN(x)), then x + FFN(LN(x)).
@@ -236,7 +245,7 @@ func Loss(labels, predictions []*graph.Node) *graph.Node {
 		exceptions.Panicf("asr: the loss wants labels [ids [B, L], counts [B]] and Build's 3 predictions, got %d and %d", len(labels), len(predictions))
 	}
 	counts := graph.ConvertDType(labels[1], dtypes.Int32)
-	nll := CTCLoss(predictions[1], predictions[2], labels[0], counts, Blank)
+	nll := CTCLoss(predictions[PredLogProbs], predictions[PredFrames], labels[0], counts, Blank)
 	per := graph.Div(nll, graph.ConvertDType(graph.Max(counts, graph.OnesLike(counts)), nll.DType()))
 	return graph.ReduceAllMean(per)
 }
@@ -265,11 +274,11 @@ func (e *Evaluator) AddLabeled(_, labels, predictions []*tensors.Tensor) error {
 	if len(labels) != 2 || len(predictions) != 3 {
 		return fmt.Errorf("asr: evaluation wants labels [ids, counts] and 3 predictions, got %d and %d", len(labels), len(predictions))
 	}
-	logProbs := tensors.MustCopyFlatData[float32](predictions[1])
-	frames := tensors.MustCopyFlatData[int32](predictions[2])
+	logProbs := tensors.MustCopyFlatData[float32](predictions[PredLogProbs])
+	frames := tensors.MustCopyFlatData[int32](predictions[PredFrames])
 	ids := tensors.MustCopyFlatData[int32](labels[0])
 	counts := tensors.MustCopyFlatData[int32](labels[1])
-	dims := predictions[1].Shape().Dimensions
+	dims := predictions[PredLogProbs].Shape().Dimensions
 	b, f, v := dims[0], dims[1], dims[2]
 	l := labels[0].Shape().Dimensions[1]
 	if len(counts) != b || len(ids) != b*l {
