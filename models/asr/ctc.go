@@ -46,7 +46,8 @@ const infeasible = logZero / 2
 // NaN, so a wrong inventory size shows in the logged loss instead of training on a silent
 // probability of 1.
 //
-// Cost: T steps of O(B·(2L+1)) each; the unrolled graph has about 20 nodes per frame.
+// Cost: T steps of O(B·(2L+1)) each, and O(T log T · B·(2L+1)) to cut the emissions into frames
+// (see unstack); the unrolled graph has about 25 nodes per frame.
 func CTCLoss(logProbs, inputLengths, labels, labelLengths *graph.Node, blank int) *graph.Node {
 	if logProbs.Rank() != 3 || labels.Rank() != 2 || inputLengths.Rank() != 1 || labelLengths.Rank() != 1 {
 		exceptions.Panicf("asr.CTCLoss: want logProbs [B, T, V], inputLengths [B], labels [B, L], labelLengths [B]; got %s, %s, %s, %s",
@@ -90,13 +91,14 @@ func CTCLoss(logProbs, inputLengths, labels, labelLengths *graph.Node, blank int
 	// α_{−1}: all mass on a virtual state before s = 0, so that step 0 gives α₀ of eq. 6.
 	isFirst := graph.Equal(graph.Iota(g, shapes.Make(dtypes.Int32, b, s), 1), graph.ScalarZero(g, dtypes.Int32))
 	alpha := graph.Where(isFirst, graph.ZerosLike(zero), zero)
+	emits := unstack(emit)
 	for step := range t {
 		stay := alpha
 		next := graph.ShiftWithScalar(alpha, 1, graph.ShiftDirRight, 1, logZero)
 		jump := graph.Where(skip, graph.ShiftWithScalar(alpha, 1, graph.ShiftDirRight, 2, logZero), zero)
 		m := graph.StopGradient(graph.Max(stay, graph.Max(next, jump)))
 		sum := graph.Add(graph.Exp(graph.Sub(stay, m)), graph.Add(graph.Exp(graph.Sub(next, m)), graph.Exp(graph.Sub(jump, m))))
-		updated := graph.Add(graph.Add(m, graph.Log(sum)), graph.Squeeze(graph.Slice(emit, graph.AxisElem(step)), 0))
+		updated := graph.Add(graph.Add(m, graph.Log(sum)), emits[step])
 		active := graph.GreaterThan(inputLengths, graph.Scalar(g, dtypes.Int32, step)) // [B]
 		alpha = graph.Where(graph.BroadcastToDims(graph.InsertAxes(active, -1), b, s), updated, alpha)
 	}
@@ -111,4 +113,16 @@ func CTCLoss(logProbs, inputLengths, labels, labelLengths *graph.Node, blank int
 	// NaN (a label out of range) is not below the threshold: it stays NaN.
 	noAlignment := graph.LessThan(logLikelihood, graph.Scalar(g, dtype, infeasible))
 	return graph.Where(noAlignment, graph.ZerosLike(logLikelihood), graph.Neg(logLikelihood))
+}
+
+// unstack splits x [T, ...] into its T slices [...] by halving recursively. The gradient of a slice
+// is its adjoint padded to the whole input, so T slices taken directly would cost T full-size pads
+// and sums in the backward pass, O(T²); halving costs O(T log T).
+func unstack(x *graph.Node) []*graph.Node {
+	n := x.Shape().Dim(0)
+	if n == 1 {
+		return []*graph.Node{graph.Squeeze(x, 0)}
+	}
+	half := n / 2
+	return append(unstack(graph.SliceAxis(x, 0, graph.AxisRange(0, half))), unstack(graph.SliceAxis(x, 0, graph.AxisRange(half, n)))...)
 }

@@ -1,9 +1,11 @@
 package asr_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -225,6 +227,49 @@ func TestEditDistance(t *testing.T) {
 		}
 		if got := asr.EditDistance([]byte(c.hyp), []byte(c.ref)); got != c.want {
 			t.Errorf("EditDistance(%q, %q) = %d, want %d (symmetric)", c.hyp, c.ref, got, c.want)
+		}
+	}
+}
+
+// BenchmarkCTC times the loss and its gradient at the recognizer's working size: 16 utterances of
+// 150 frames (6 s at 25 Hz), 40 classes, up to 30 or 96 labels, on every backend.
+func BenchmarkCTC(b *testing.B) {
+	const batch, frames, classes = 16, 150, 40
+	specs, backends := testbackend.All(b)
+	for _, labels := range []int{30, 96} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		x := make([]float32, batch*frames*classes)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		lengths, ids, counts := make([]int32, batch), make([]int32, batch*labels), make([]int32, batch)
+		for i := range batch {
+			lengths[i], counts[i] = int32(frames-5*i), int32(labels*2/3+i%(labels/3))
+			for j := range int(counts[i]) {
+				ids[i*labels+j] = int32(1 + rng.IntN(classes-1))
+			}
+		}
+		for _, spec := range specs {
+			b.Run(fmt.Sprintf("%s/labels=%d", strings.SplitN(spec, ":", 2)[0], labels), func(b *testing.B) {
+				args := []any{tensors.FromFlatDataAndDimensions(x, batch, frames, classes), tensors.FromFlatDataAndDimensions(lengths, batch),
+					tensors.FromFlatDataAndDimensions(ids, batch, labels), tensors.FromFlatDataAndDimensions(counts, batch)}
+				exec, err := model.NewExec(backends[spec], model.NewStore(), func(_ *model.Scope, logits, n, l, c *graph.Node) *graph.Node {
+					loss := graph.ReduceAllSum(asr.CTCLoss(graph.LogSoftmax(logits, -1), n, l, c, asr.Blank))
+					return graph.Gradient(loss, logits)[0]
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := exec.Call(args...); err != nil { // compiles
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for range b.N {
+					if _, err := exec.Call(args...); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
