@@ -1,16 +1,24 @@
 // Command codec compresses and decompresses signals with a trained zoo model that compresses
 // (package compressor), through the .qzc container (formats/qzc) and a media front end
-// (package media; today netCDF gridded fields, media/netcdf):
+// (package media: netCDF gridded fields, media/netcdf; audio, media/wav):
 //
 //	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
-//	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc
+//	go run ./codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
+//	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc|BACK.wav
 //	go run ./codec inspect OUT.qzc
 //
-// Flags may come before or after the file names. Several input files must share their time,
-// latitude and longitude coordinates (e.g. one variable per file, as ERA5 downloads often come).
+// Flags may come before or after the file names. The front end is chosen by the kind of
+// signal the model codes and the input's extension; a file of the other kind (a .wav file
+// for a model of gridded fields) is refused. Several netCDF input files must share their
+// time, latitude and longitude coordinates (e.g. one variable per file, as ERA5 downloads
+// often come).
 //
 // RUN_DIR is a run directory written by `go run ./train` for a model that compresses
-// (vaeformer, gridded fields). BACK.nc is netCDF-3 with the source's coordinates, CF attributes and packing.
+// (vaeformer: gridded fields; a speech tokenizer: audio). BACK.nc is netCDF-3 with the
+// source's coordinates, CF attributes and packing; BACK.wav is 16-bit PCM at 16 kHz, mono, of
+// the source's duration (media/wav). For audio, compress and inspect give the bit rate
+// measured from the file, of the payload and of the whole file, and inspect the frame rate
+// and stages the model reports (compressor.CodingReporter).
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
 package main
@@ -19,21 +27,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/formats/qzc"
 	_ "github.com/qzoo/qzoo/media/netcdf" // the netCDF front end
+	_ "github.com/qzoo/qzoo/media/wav"    // the audio front end
 	_ "github.com/qzoo/qzoo/models/all"
 )
 
 const usage = `usage:
   codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
-  codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc
+  codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
+  codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc|OUT.wav
   codec inspect IN.qzc
 RUN_DIR: a run directory of a model that compresses (go run ./train --config configs/climate/...).
+Audio is coded mono at 16 kHz and written back as 16-bit WAV at 16 kHz of the same duration.
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
@@ -77,6 +90,10 @@ func runCmd(args []string, out io.Writer) error {
 		}
 		sec := time.Since(start).Seconds()
 		values := rep.Header.Values()
+		if audio := rep.Seconds(); audio > 0 {
+			fmt.Fprintf(out, "%s → %s: %s, %.2f s (%.1f× real time)\n", pos[0], pos[1], shapeText(rep.Header), sec, audio/sec)
+			return nil
+		}
 		fmt.Fprintf(out, "%s → %s: %d values (%v), %.2f s, %.2f MB/s of float32\n", pos[0], pos[1], values,
 			strings.Join(rep.Header.Channels, ","), sec, 4*float64(values)/1e6/sec)
 		return nil
@@ -132,16 +149,50 @@ func compress(ckpt string, in []string, outPath, vars string, out io.Writer) err
 	fmt.Fprintf(out, "  %d bytes = payload %d + header %d + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
 		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, rep.Sizes.Framing, rep.BitsPerValue(),
 		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
-	fmt.Fprintf(out, "  payload vs the model's estimated bits: %+.2f%%; %.2f s (%.2f MB/s of float32, graph compilation included)\n",
-		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, 4*float64(values)/1e6/sec)
+	speed := fmt.Sprintf("%.2f MB/s of float32", 4*float64(values)/1e6/sec)
+	if audio := rep.Seconds(); audio > 0 {
+		fmt.Fprintf(out, "  %s\n", bitRateText(rep))
+		speed = fmt.Sprintf("%.1f× real time", audio/sec)
+	}
+	fmt.Fprintf(out, "  payload vs the model's estimated bits: %+.2f%%; %.2f s (%s, graph compilation included)\n",
+		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, speed)
 	return nil
 }
 
-// shapeText spells a signal's shape: "744 h on 33×49" for gridded fields, the dimensions
-// joined by × for other kinds.
+// bitRateText spells the bit rate measured from the file, of its payload and in all, and the
+// model's estimate, for a signal with a sample rate.
+func bitRateText(rep compressor.Report) string {
+	payload, total := rep.BitsPerSecond()
+	return fmt.Sprintf("bit rate over %.3f s: payload %.1f bit/s, whole file %.1f bit/s (the model estimated %.1f bit/s)",
+		rep.Seconds(), payload, total, rep.Header.EstimatedBits/rep.Seconds())
+}
+
+// codingText spells the coding values a model reports: frame rate and stages first, then the
+// others by name.
+func codingText(c map[string]float64) string {
+	var parts []string
+	if v, ok := c[qzc.CodingFrameRate]; ok {
+		parts = append(parts, fmt.Sprintf("frame rate %g Hz", v))
+	}
+	if v, ok := c[qzc.CodingStages]; ok {
+		parts = append(parts, fmt.Sprintf("stages %g", v))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		if k != qzc.CodingFrameRate && k != qzc.CodingStages {
+			parts = append(parts, fmt.Sprintf("%s %g", k, c[k]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// shapeText spells a signal's shape: "744 h on 33×49" for gridded fields, "113600 samples at
+// 16000 Hz (7.100 s)" for audio, the dimensions joined by × for other kinds.
 func shapeText(h *qzc.Header) string {
 	if h.Signal == qzc.Gridded && len(h.Shape) == 3 {
 		return fmt.Sprintf("%d h on %d×%d", h.Shape[0], h.Shape[1], h.Shape[2])
+	}
+	if h.SampleRate > 0 && len(h.Shape) == 1 {
+		return fmt.Sprintf("%d samples at %d Hz (%.3f s)", h.Shape[0], h.SampleRate, float64(h.Shape[0])/float64(h.SampleRate))
 	}
 	dims := make([]string, len(h.Shape))
 	for i, d := range h.Shape {
@@ -162,6 +213,12 @@ func inspect(out io.Writer, path string, rep compressor.Report) {
 	}
 	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
 		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
+	if len(h.Coding) > 0 {
+		fmt.Fprintf(out, "  coding: %s\n", codingText(h.Coding))
+	}
+	if rep.Seconds() > 0 {
+		fmt.Fprintf(out, "  %s\n", bitRateText(rep))
+	}
 	for _, line := range rep.Source.Lines {
 		fmt.Fprintf(out, "  %s\n", line)
 	}

@@ -27,21 +27,35 @@ import (
 
 // Compressor is a trained model that compresses signals of one kind.
 type Compressor interface {
-	// Kind is the kind of signal it codes (qzc.Gridded for vaeformer).
+	// Kind is the kind of signal it codes (qzc.Gridded for vaeformer, qzc.Audio for speech
+	// tokenizers).
 	Kind() qzc.Kind
 	// Channels are the channel names it codes, in payload order ("t2m", "q@850").
 	Channels() []string
 	// Normalisation returns each channel's mean and standard deviation (physical units),
 	// nil for a model that does not normalise.
 	Normalisation() (mean, std []float64)
-	// Encode codes s (of the compressor's kind, with its channels in order) into a payload
-	// and returns the model's estimate of its size in bits (−Σ log₂ p).
+	// Encode codes s (of the compressor's kind, with its channels in order; audio at the
+	// model's sample rate, which s.SampleRate states: a compressor refuses another) into a
+	// payload and returns the model's estimate of its size in bits (−Σ log₂ p).
 	Encode(s media.Signal) (payload []byte, estimatedBits float64, err error)
-	// Decode reconstructs the signal of the given per-channel shape from a payload; errors
+	// Decode reconstructs the signal of the given per-channel shape from a payload: of the
+	// compressor's kind and channels, exactly that shape, and (audio) its sample rate; errors
 	// caused by its bytes wrap the model's corruption error.
 	Decode(payload []byte, shape []int) (media.Signal, error)
 	// Close releases the model's resources.
 	Close()
+}
+
+// CodingReporter is implemented by a compressor that reports how it codes, for `codec
+// inspect` to show without loading the model: CompressFile records Coding's values in the
+// .qzc header (qzc.Header.Coding). A speech tokenizer reports at least qzc.CodingFrameRate
+// (token frames per second) and qzc.CodingStages (codebooks coded per frame); any other
+// lower-case name (e.g. "bits_per_frame", "semantic_stages") is shown as it is. Bits per
+// second are not reported: the codec measures them from the file.
+type CodingReporter interface {
+	// Coding returns the values for the payloads Encode writes now (finite numbers; at most 64).
+	Coding() map[string]float64
 }
 
 // Identity names the weights a payload was coded with: the model's registry name and its
@@ -128,11 +142,32 @@ func (r Report) BitsPerValue() float64 {
 	return 8 * float64(r.Sizes.Total) / float64(r.Header.Values())
 }
 
+// Seconds is the signal's duration, its first dimension over its sample rate (audio); 0 for a
+// signal without a sample rate.
+func (r Report) Seconds() float64 {
+	if r.Header.SampleRate == 0 {
+		return 0
+	}
+	return float64(r.Header.Shape[0]) / float64(r.Header.SampleRate)
+}
+
+// BitsPerSecond is the bit rate measured from the file, of its payload and of the whole file
+// (header and framing included), over the signal's duration; zeros for a signal without a
+// sample rate.
+func (r Report) BitsPerSecond() (payload, total float64) {
+	sec := r.Seconds()
+	if sec == 0 {
+		return 0, 0
+	}
+	return 8 * float64(r.Sizes.Payload) / sec, 8 * float64(r.Sizes.Total) / sec
+}
+
 // CompressFile reads the media files in (through the front end of c's kind that reads them),
 // codes the channels c knows with c (identified by id) and writes the .qzc file out
 // atomically. selection chooses what to code, in the front end's names (netCDF: variables or
 // channels such as "q@850"); nil codes everything the files hold, which must then be exactly
-// c's channels. The output may not be one of the inputs.
+// c's channels. The header records the signal's sample rate and, when c is a
+// [CodingReporter], its coding values. The output may not be one of the inputs.
 func CompressFile(c Compressor, id Identity, in []string, out string, selection []string) (Report, error) {
 	if len(in) == 0 {
 		return Report{}, fmt.Errorf("compressor: no input file")
@@ -157,7 +192,10 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 	}
 	mean, std := c.Normalisation()
 	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
-		Mean: mean, Std: std, EstimatedBits: est, Media: fe.Name(), Source: source}
+		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source}
+	if r, ok := c.(CodingReporter); ok {
+		h.Coding = r.Coding()
+	}
 	b, sizes, err := qzc.Marshal(h, payload)
 	if err != nil {
 		return Report{}, err
@@ -197,7 +235,8 @@ func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err err
 
 // DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
 // the signal to out (atomically) through the media front end it names. runDir overrides the
-// run directory the header records; the checkpoint's SHA-256 must match the header's.
+// run directory the header records; the checkpoint's SHA-256 must match the header's. When it
+// does not, and the run is of another model or kind of signal, the error names both.
 func DecompressFile(in, out, runDir string) (Report, error) {
 	if sameFile(in, out) {
 		return Report{}, fmt.Errorf("compressor: output %s is the input: refusing to overwrite it", out)
@@ -210,7 +249,7 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if fe.Kind() != h.Signal {
 		return Report{}, fmt.Errorf("compressor: %s holds a %s signal, but its media front end %s writes %s signals", in, h.Signal, fe.Name(), fe.Kind())
 	}
-	shape := media.Signal{Kind: h.Signal, Channels: h.Channels, Shape: h.Shape}
+	shape := media.Signal{Kind: h.Signal, Channels: h.Channels, Shape: h.Shape, SampleRate: h.SampleRate}
 	if err := fe.Check(shape, h.Source); err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 	}
@@ -219,6 +258,13 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	}
 	c, id, err := OpenMatching(runDir, h.Checkpoint.SHA256)
 	if err != nil {
+		if other, oid, oerr := Open(runDir); oerr == nil {
+			other.Close()
+			if other.Kind() != h.Signal || oid.Model != h.Model {
+				return Report{}, fmt.Errorf("compressor: %s holds a signal of kind %s coded by model %s; the run in %s is of model %s, which codes signals of kind %s",
+					in, h.Signal, h.Model, runDir, oid.Model, other.Kind())
+			}
+		}
 		return Report{}, fmt.Errorf("compressor: %s was coded by the run in %s (step %d): %w", in, h.Checkpoint.Dir, h.Checkpoint.Step, err)
 	}
 	defer c.Close()

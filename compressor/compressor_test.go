@@ -13,7 +13,7 @@ import (
 )
 
 // textMedia is a front end for ".txt" files of one line of bytes: one channel "bytes" of
-// shape [n], the file's name as the source description.
+// shape [n] at one byte per second, the file's name as the source description.
 type textMedia struct{}
 
 func (textMedia) Name() string         { return "text" }
@@ -24,7 +24,7 @@ func (textMedia) Read(paths, selection, want []string) (media.Signal, json.RawMe
 	if err != nil {
 		return media.Signal{}, nil, err
 	}
-	s := media.Signal{Kind: "bytes", Channels: want, Shape: []int{len(b)}, Data: [][]float32{make([]float32, len(b))}}
+	s := media.Signal{Kind: "bytes", Channels: want, Shape: []int{len(b)}, Data: [][]float32{make([]float32, len(b))}, SampleRate: 1}
 	for i, c := range b {
 		s.Data[0][i] = float32(c)
 	}
@@ -41,9 +41,12 @@ func (textMedia) Describe(src json.RawMessage) (media.Source, error) {
 	return media.Source{Name: name, Bytes: 5, Lines: []string{"text"}}, err
 }
 
-// identity "compresses" bytes by writing them as they are.
+// identity "compresses" bytes by writing them as they are, one stage of one byte per frame.
 type identity struct{}
 
+func (identity) Coding() map[string]float64 {
+	return map[string]float64{qzc.CodingFrameRate: 1, qzc.CodingStages: 1}
+}
 func (identity) Kind() qzc.Kind                       { return "bytes" }
 func (identity) Channels() []string                   { return []string{"bytes"} }
 func (identity) Normalisation() (mean, std []float64) { return nil, nil }
@@ -59,7 +62,8 @@ func (identity) Close()                                                   {}
 
 // TestCompressFile: a compressor and a front end of a new signal kind plug into the path
 // without the container knowing either: the file records the kind, the model, the shape, the
-// front end and its description, and Inspect reads them back; the input is never the output.
+// sample rate, the compressor's coding values, the front end and its description, and
+// Inspect reads them back; the input is never the output.
 func TestCompressFile(t *testing.T) {
 	media.Register(textMedia{})
 	dir := t.TempDir()
@@ -81,8 +85,12 @@ func TestCompressFile(t *testing.T) {
 	}
 	h := got.Header
 	if h.Signal != "bytes" || h.Model != "identity" || h.Media != "text" || !slices.Equal(h.Shape, []int{5}) ||
-		got.Source.Name != "hello.txt" || got.Sizes != rep.Sizes || rep.BitsPerValue() != 8*float64(rep.Sizes.Total)/5 {
+		got.Source.Name != "hello.txt" || got.Sizes != rep.Sizes || rep.BitsPerValue() != 8*float64(rep.Sizes.Total)/5 ||
+		h.SampleRate != 1 || h.Coding[qzc.CodingStages] != 1 || got.Sizes.Version != 3 {
 		t.Fatalf("inspected %+v (source %+v)", h, got.Source)
+	}
+	if p, all := got.BitsPerSecond(); got.Seconds() != 5 || p != 8 || all != 8*float64(got.Sizes.Total)/5 {
+		t.Fatalf("%v s, %v bit/s of payload, %v bit/s in all (%d bytes)", got.Seconds(), p, all, got.Sizes.Total)
 	}
 	_, payload, _, err := qzc.ReadFile(out)
 	if err != nil || string(payload) != "hello" {

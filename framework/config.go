@@ -72,6 +72,11 @@ type Config struct {
 	// recorded in every checkpoint, and a resume with another teacher is refused. Required
 	// exactly for the models that have a teacher.
 	TeacherFrom string `json:"teacher_from"`
+	// TeacherModel names the registered model that TeacherFrom holds, for a model that declares
+	// a teacher (Model.Teacher), so that one student can distil from any network with the same
+	// inputs and outputs (an in-repo recognizer, a Whisper encoder read from safetensors). Empty:
+	// Model.Teacher. Refused for a model without a teacher.
+	TeacherModel string `json:"teacher_model"`
 	// Optimizer is one of GoMLX's optimizers: "adam", "adamw", "adamax", "rmsprop" or "sgd"
 	// (optimizer.KnownOptimizers). Their own keys (adam_epsilon, adam_beta1, adam_beta2,
 	// adam_backoff, adam_dtype, clip_step_by_value, clip_nan) are accepted in params.
@@ -385,8 +390,14 @@ func (c *Config) resolve() error {
 	switch {
 	case m.Teacher == "" && c.TeacherFrom != "":
 		return fmt.Errorf(`key "teacher_from": model %q has no teacher`, c.Model)
+	case m.Teacher == "" && c.TeacherModel != "":
+		return fmt.Errorf(`key "teacher_model": model %q has no teacher`, c.Model)
 	case m.Teacher != "" && c.TeacherFrom == "":
-		return fmt.Errorf(`key "teacher_from" is required: model %q distils from a trained %q (a run directory or a file)`, c.Model, m.Teacher)
+		return fmt.Errorf(`key "teacher_from" is required: model %q distils from a trained %q (a run directory or a file)`, c.Model, c.teacherModel(m))
+	case c.TeacherModel != "":
+		if _, err := LookupModel(c.TeacherModel); err != nil {
+			return fmt.Errorf(`key "teacher_model": %w`, err)
+		}
 	case m.Teacher != "":
 		if _, err := LookupModel(m.Teacher); err != nil {
 			return fmt.Errorf("model %q's teacher: %w", c.Model, err)

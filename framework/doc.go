@@ -26,7 +26,8 @@
 //     recognizer, a full-precision model); the config's teacher_from gives the trained teacher,
 //     a run directory of that model or a file its Pretrained hook reads. Build calls
 //     [BuildTeacher] for the teacher's outputs: the teacher's graph with its own
-//     hyperparameters, in evaluation mode, without gradients or losses. Its variables live
+//     hyperparameters, in evaluation mode, without losses; gradients flow through it to its
+//     inputs (a student can learn through it) but never into it. Its variables live
 //     under [TeacherScope], are never trained and never saved: every checkpoint records the
 //     teacher's SHA-256 instead (like init_from's), the teacher is loaded again on resume and
 //     by [LoadRun], and a teacher_from whose SHA-256 changed is refused.

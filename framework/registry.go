@@ -50,7 +50,8 @@ type Model struct {
 	// on resume, and the file's SHA-256 is recorded in every checkpoint. It creates the
 	// variables it fills under store's root scope with the names Build uses.
 	Pretrained func(store *model.Store, path string, params map[string]any) error
-	// Teacher, if set, is the registry name of the model this one distils from. The config's
+	// Teacher, if set, is the registry name of the model this one distils from by default (the
+	// config's "teacher_model" may name another with the same inputs and outputs). The config's
 	// "teacher_from" (a run directory of that model, or a file its Pretrained hook reads) is then
 	// required, and its trained network is a frozen part of this model's graph: Build calls
 	// [BuildTeacher] for its outputs. The teacher's variables live under [TeacherScope], are

@@ -699,7 +699,7 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 		{"seed", saved.Seed, cfg.Seed}, {"batch_size", saved.BatchSize, cfg.BatchSize},
 		{"optimizer", saved.Optimizer, cfg.Optimizer}, {"clip_grad_norm", saved.ClipGradNorm, cfg.ClipGradNorm},
 		{"freeze", saved.Freeze, cfg.Freeze}, {"init_from", saved.InitFrom, cfg.InitFrom},
-		{"teacher_from", saved.TeacherFrom, cfg.TeacherFrom},
+		{"teacher_from", saved.TeacherFrom, cfg.TeacherFrom}, {"teacher_model", saved.TeacherModel, cfg.TeacherModel},
 	} {
 		if f.was != f.now {
 			return nil, differ(f.key, f.was, f.now)

@@ -43,9 +43,13 @@ func isTeacherVariable(path string) bool {
 // BuildTeacher builds the teacher's graph (its model's Build, in TeacherScope, with its own
 // hyperparameters) on inputs and returns its outputs, for a student's Build to learn from. The
 // teacher is always built in evaluation mode (an EMA codebook or a dropout layer of the teacher
-// does not update or drop while the student trains), its predictions and scalars carry no
-// gradient, and the losses its Build adds with train.AddLoss are dropped: the student's loss is
-// the student's. It panics (graph-building code) when no teacher is loaded, that is when the
+// does not update or drop while the student trains), and the losses its Build adds with
+// train.AddLoss are dropped: the student's loss is the student's. The teacher's variables are
+// never trained, but its predictions carry the gradient with respect to the inputs, so a student
+// can learn through the frozen network (LM-SPT's distillation compares the teacher's features of
+// a resynthesis the student makes with those of the original); where the inputs are data
+// nothing flows back, and a student that wants fixed targets from inputs it made applies
+// graph.StopGradient itself. Its scalars carry no gradient. It panics (graph-building code) when no teacher is loaded, that is when the
 // model declares no Model.Teacher, and when the teacher's Build would create a variable that
 // teacher_from did not provide.
 func BuildTeacher(scope *model.Scope, inputs []*graph.Node) Outputs {
@@ -87,9 +91,6 @@ func BuildTeacher(scope *model.Scope, inputs []*graph.Node) Outputs {
 	if created := slices.DeleteFunc(teacherPaths(store), func(p string) bool { return slices.Contains(loaded, p) }); len(created) > 0 {
 		exceptions.Panicf("framework: the teacher %s created variables its teacher_from does not hold: %s", m.Name, strings.Join(created, ", "))
 	}
-	for i, p := range out.Predictions {
-		out.Predictions[i] = graph.StopGradient(p)
-	}
 	for k, s := range out.Scalars {
 		out.Scalars[k] = graph.StopGradient(s)
 	}
@@ -116,11 +117,20 @@ func isTrainingState(path string) bool {
 		top == metric.Scope || top == strings.TrimPrefix(train.TrainerAbsoluteScope, "/") || strings.HasSuffix(top, "Optimizer")
 }
 
+// teacherModel is the registry name of the teacher of cfg's model m: the config's teacher_model,
+// else m.Teacher.
+func (c *Config) teacherModel(m *Model) string {
+	if c.TeacherModel != "" {
+		return c.TeacherModel
+	}
+	return m.Teacher
+}
+
 // loadTeacher loads the teacher of cfg's model m from cfg.TeacherFrom into store (see
 // [BuildTeacher]) and returns the SHA-256 that identifies it. A run directory must hold a run of
-// the model m.Teacher (its latest checkpoint, with the hyperparameters recorded in it); a file is
-// read by that model's Pretrained hook with the model's default hyperparameters (which the hook
-// may set, as a llama2.c file sets the architecture). If want is not empty, a teacher whose
+// the model cfg.teacherModel(m) (its latest checkpoint, with the hyperparameters recorded in
+// it); a file is read by that model's Pretrained hook with the model's default hyperparameters
+// (which the hook may set, as a llama2.c file sets the architecture). If want is not empty, a teacher whose
 // SHA-256 differs is refused: the run was trained with another one.
 func loadTeacher(store *model.Store, cfg *Config, m *Model, dataDir, want string) (string, error) {
 	path, err := LocateData(dataDir, cfg.TeacherFrom)
@@ -141,18 +151,20 @@ func loadTeacher(store *model.Store, cfg *Config, m *Model, dataDir, want string
 		if tcfg, tstore, _, err = LoadRun(path); err != nil {
 			return "", fmt.Errorf(`framework: key "teacher_from": %w`, err)
 		}
-		if tcfg.Model != m.Teacher {
-			return "", fmt.Errorf(`framework: key "teacher_from": %s holds a run of model %q; %s distils from a %q`, path, tcfg.Model, m.Name, m.Teacher)
+		if want := cfg.teacherModel(m); tcfg.Model != want {
+			return "", fmt.Errorf(`framework: key "teacher_from": %s holds a run of model %q; %s distils from a %q`, path, tcfg.Model, m.Name, want)
 		}
 	} else {
-		tm, err := LookupModel(m.Teacher)
+		tm, err := LookupModel(cfg.teacherModel(m))
 		if err != nil {
 			return "", fmt.Errorf("framework: teacher of %s: %w", m.Name, err)
 		}
 		if tm.Pretrained == nil {
 			return "", fmt.Errorf(`framework: key "teacher_from": %s is a file, and the teacher %s reads none (no Pretrained hook): give a run directory`, path, tm.Name)
 		}
-		tcfg = &Config{Model: tm.Name}
+		// The teacher reads the student's batches: its hyperparameters resolve against the
+		// student's dataset, which need not be the teacher's own default.
+		tcfg = &Config{Model: tm.Name, Dataset: cfg.Dataset}
 		if err := tcfg.resolve(); err != nil {
 			return "", fmt.Errorf("framework: teacher %s: %w", tm.Name, err)
 		}

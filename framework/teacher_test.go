@@ -38,19 +38,20 @@ func init() {
 			train.AddLoss(graph.Scalar(x.Graph(), dtypes.Float32, 1000)) // a student must not inherit it
 			return Outputs{Predictions: []*graph.Node{y}, Scalars: map[string]*graph.Node{"mse": mse}}
 		},
-		Scalars: []string{"mse"},
-		Pretrained: func(store *model.Store, path string, _ map[string]any) error {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			var w []float32
-			if err := json.Unmarshal(data, &w); err != nil || len(w) != 16 {
-				return errors.New("want a JSON list of 16 weights")
-			}
-			store.RootScope().In("linear").VariableWithValue("w", tensors.FromFlatDataAndDimensions(w, 4, 4))
-			return nil
+		Scalars:      []string{"mse"},
+		Pretrained:   testTeacherPretrained,
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
+	})
+	Register(&Model{
+		// Its default dataset is registered nowhere: a teacher read from a file reads the
+		// student's batches, and resolves against the student's dataset.
+		Name: "test_teacher_double", Doc: "y = 2·x·W, a second teacher for teacher_model", Dataset: "test_unregistered",
+		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
+			x := inputs[0]
+			w := scope.In("linear").VariableWithShape("w", shapes.Make(dtypes.Float32, 4, 4)).NodeValue(x.Graph())
+			return Outputs{Predictions: []*graph.Node{graph.MulScalar(graph.MatMul(x, w), 2)}}
 		},
+		Pretrained:   testTeacherPretrained,
 		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
 	})
 	Register(&Model{
@@ -78,6 +79,37 @@ func init() {
 			return map[string]float64{"teacher_w_sum": sum}, nil
 		},
 	})
+	Register(&Model{
+		// Learns through the frozen teacher: its inputs x·V go into the teacher, and the loss
+		// compares the teacher's outputs of x·V and of x (LM-SPT's distillation by resynthesis).
+		Name: "test_student_through", Doc: "x·V made to look like x to test_teacher", Dataset: "test_synthetic", Teacher: "test_teacher",
+		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
+			x := inputs[0]
+			v := scope.In("student").VariableWithShape("v", shapes.Make(dtypes.Float32, 4, 4)).NodeValue(x.Graph())
+			made := BuildTeacher(scope, []*graph.Node{graph.MatMul(x, v)}).Predictions[0]
+			target := BuildTeacher(scope, inputs).Predictions[0]
+			sqErr := graph.Square(graph.Sub(made, target))
+			mse := graph.ReduceAllMean(sqErr)
+			train.AddLoss(mse)
+			return Outputs{Predictions: []*graph.Node{graph.ReduceSum(sqErr, -1)}, Scalars: map[string]*graph.Node{"mse": mse}}
+		},
+		Scalars:      []string{"mse"},
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
+	})
+}
+
+// testTeacherPretrained reads the teachers' W from a JSON list of 16 weights.
+func testTeacherPretrained(store *model.Store, path string, _ map[string]any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var w []float32
+	if err := json.Unmarshal(data, &w); err != nil || len(w) != 16 {
+		return errors.New("want a JSON list of 16 weights")
+	}
+	store.RootScope().In("linear").VariableWithValue("w", tensors.FromFlatDataAndDimensions(w, 4, 4))
+	return nil
 }
 
 // studentConfig is a config of test_student learning from teacherFrom.
@@ -258,6 +290,81 @@ func TestTeacherConfigErrors(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error containing %q", js, err, want)
+		}
+	}
+}
+
+// teacher_model chooses which registered model teacher_from holds: the student learns the
+// chosen teacher's function (2·W rather than W), a run resumed with another teacher_model is
+// refused, and the key is refused for a model without a teacher or naming no model.
+func TestTeacherModelChoice(t *testing.T) {
+	backend := goBackend(t)
+	weights := make([]float32, 16)
+	for i := range 4 {
+		weights[5*i] = 3
+	}
+	data, _ := json.Marshal(weights)
+	file := filepath.Join(t.TempDir(), "teacher.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(studentConfig(t, file, `, "steps": 60, "teacher_model": "test_teacher_double"`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := studentWeights(t, dir); (v[0]-6)*(v[0]-6) > 0.25 || v[1]*v[1] > 0.25 {
+		t.Errorf("student V = %v, want about 6·I (the doubling teacher's 2·W)", v)
+	}
+	if _, store, _, err := LoadRun(dir); err != nil {
+		t.Fatal(err)
+	} else if name, _ := store.RootScope().In(TeacherScope).GetParam(paramTeacherModel); name != "test_teacher_double" {
+		t.Errorf("the loaded teacher is %v, want test_teacher_double", name)
+	}
+	if _, err := Run(studentConfig(t, file, `, "steps": 70`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err == nil ||
+		!strings.Contains(err.Error(), "teacher_model=test_teacher_double, this config has") {
+		t.Errorf("resume with the default teacher_model: %v", err)
+	}
+	for js, want := range map[string]string{
+		`{"model": "test_linear", "teacher_model": "test_teacher"}`:                        `key "teacher_model": model "test_linear" has no teacher`,
+		`{"model": "test_student", "teacher_from": "x", "teacher_model": "no_such_model"}`: `key "teacher_model": framework: unknown model "no_such_model"`,
+	} {
+		if _, err := ParseConfig([]byte(js)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", js, err, want)
+		}
+	}
+}
+
+// The gradient flows through the frozen teacher to the student's inputs: with W = 3·I, the
+// student learns V = I from the teacher's outputs alone, and the teacher stays as its file.
+func TestLearningThroughTheTeacher(t *testing.T) {
+	backend := goBackend(t)
+	weights := make([]float32, 16)
+	for i := range 4 {
+		weights[5*i] = 3
+	}
+	data, _ := json.Marshal(weights)
+	file := filepath.Join(t.TempDir(), "teacher.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := json.Marshal(file)
+	cfg, err := ParseConfig(overlay(t, `"model": "test_student_through", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.05,
+		"steps": 300, "teacher_from": `+string(from), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(cfg, RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := studentWeights(t, dir)
+	for i, x := range v {
+		want := float32(0)
+		if i%5 == 0 {
+			want = 1
+		}
+		if d := x - want; d*d > 0.01 {
+			t.Fatalf("student V = %v, want about I: no gradient reached it through the teacher", v)
 		}
 	}
 }

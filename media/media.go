@@ -1,6 +1,6 @@
 // Package media is where a signal meets its files: [Signal], the samples a front end reads
 // from a media file and a compressor codes, and [Frontend], what a media front end does
-// (netCDF in media/netcdf; WAV next, for audio). Front ends register themselves by name; the
+// (netCDF in media/netcdf, WAV for audio in media/wav). Front ends register themselves by name; the
 // codec command picks one by the kind of signal the model codes and by the file's extension
 // when compressing, and by the name a .qzc file records when decompressing. The container
 // (formats/qzc) knows no media; a front end knows no model.
@@ -21,14 +21,19 @@ import (
 // Signal is channels of samples sharing one shape: what a front end reads and writes, what a
 // compressor codes.
 type Signal struct {
-	// Kind says what the samples are (qzc.Gridded: fields of shape [T, H, W]).
+	// Kind says what the samples are (qzc.Gridded: fields of shape [T, H, W]; qzc.Audio:
+	// sound of shape [N]).
 	Kind qzc.Kind
 	// Channels names the channels, in the order of Data ("t2m", "q@850").
 	Channels []string
 	// Shape is each channel's shape (gridded: [T, H, W], time-major, then latitude, then longitude).
 	Shape []int
-	// Data holds each channel's values, row-major over Shape, in physical units.
+	// Data holds each channel's values, row-major over Shape, in physical units (audio: full
+	// scale ±1).
 	Data [][]float32
+	// SampleRate is the samples per second along Shape[0] (audio: Hz); 0 for a signal
+	// without one (gridded).
+	SampleRate int
 }
 
 // Values returns the number of values the signal holds, len(Channels)·∏Shape.
@@ -104,20 +109,28 @@ func Named(name string) (Frontend, error) {
 }
 
 // For returns the front end that reads path as a signal of kind: the one of that kind whose
-// extensions include path's, else the only one of that kind. The error names the kind, the
-// file and the front ends of that kind.
+// extensions include path's, else the only one of that kind. A file whose extension only
+// front ends of other kinds claim (a .wav file given to a model of gridded fields) is refused,
+// naming its kind and the kind wanted; otherwise the error names the kind, the file and the
+// front ends of that kind.
 func For(kind qzc.Kind, path string) (Frontend, error) {
 	var ofKind []Frontend
+	ext := strings.ToLower(filepath.Ext(path))
+	var other Frontend
 	for _, f := range frontends.Values() {
 		if f.Kind() == kind {
 			ofKind = append(ofKind, f)
+		} else if slices.Contains(f.Extensions(), ext) {
+			other = f
 		}
 	}
-	ext := strings.ToLower(filepath.Ext(path))
 	for _, f := range ofKind {
 		if slices.Contains(f.Extensions(), ext) {
 			return f, nil
 		}
+	}
+	if other != nil {
+		return nil, fmt.Errorf("media: %s is read by the %s front end as a signal of kind %s, but the model codes signals of kind %s", path, other.Name(), other.Kind(), kind)
 	}
 	if len(ofKind) == 1 {
 		return ofKind[0], nil

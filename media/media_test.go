@@ -44,6 +44,10 @@ func TestFrontends(t *testing.T) {
 	if _, err := For("audio", "x.ogg"); err == nil || !strings.Contains(err.Error(), "flac, wav") {
 		t.Errorf("an audio file of no known extension: %v, want the audio front ends named", err)
 	}
+	if _, err := For("gridded", "x.flac"); err == nil || !strings.Contains(err.Error(), "of kind audio") ||
+		!strings.Contains(err.Error(), "codes signals of kind gridded") {
+		t.Errorf("an audio file for a gridded model: %v, want the two kinds named", err)
+	}
 	if _, err := For("video", "x.mp4"); err == nil {
 		t.Error("a kind without front end found one")
 	}

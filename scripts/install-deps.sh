@@ -5,7 +5,10 @@
 #     notebooks, Fashion-MNIST, PyTorch + OpenBLAS + NumPy for side-by-side comparisons,
 #     a C toolchain for cgo, ZFP (python3-zfpy, run by /usr/bin/python3) and the reference
 #     Zstandard tool for the climate baselines (package baselines), netcdf-bin (ncdump, which the
-#     codec tests open decompressed files with), and npm (only if no npm is
+#     codec tests open decompressed files with), the speech stack of issue 15 (real speech:
+#     pocketsphinx-testdata, asterisk-core-sounds-en-wav, codec2-examples; synthetic voices:
+#     espeak-ng, flite, festival + festvox voices; peers: codec2, opus-tools; an independent
+#     recognizer: pocketsphinx + pocketsphinx-en-us; sox), and npm (only if no npm is
 #     on PATH) for the ONNX Runtime download;
 #   - GoNB v0.11.5 (the Go Jupyter kernel) with the tools it calls, goimports (x/tools v0.52.0)
 #     and gopls v0.23.0, installed into $(go env GOBIN) or $(go env GOPATH)/bin;
@@ -35,6 +38,9 @@ readonly debian_packages=(
   jupyter-notebook jupyter-nbconvert python3-nbconvert python3-ipykernel jupyter-client
   python3-torch libopenblas0-openmp python3-numpy
   zfp python3-zfpy zstd netcdf-bin
+  sox codec2 opus-tools pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
+  asterisk-core-sounds-en-wav codec2-examples espeak-ng flite
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

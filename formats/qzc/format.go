@@ -1,14 +1,15 @@
 // Package qzc is qzoo's compressed-signal container (".qzc"): one file holds one signal — of
-// any kind: gridded fields today, audio next — coded by one trained zoo model, with the
-// model's identity, the signal's channels and shape, and the description of the source file
-// that its media front end (media/netcdf for netCDF) needs to write the signal back. The
-// container knows no media and no model: it frames, checks and names them.
+// any kind: gridded fields ([Gridded]), audio ([Audio]) — coded by one trained zoo model, with
+// the model's identity, the signal's channels, shape and sample rate, named numbers the model
+// reports about its coding (frame rate, stages), and the description of the source file that
+// its media front end (media/netcdf for netCDF, media/wav for audio) needs to write the signal
+// back. The container knows no media and no model: it frames, checks and names them.
 //
 // # Layout
 //
 //	offset  size  field
 //	0       8     magic "\x89QZC\r\n\x1a\n" (PNG-style: catches text-mode and truncation damage)
-//	8       2     format version, little-endian (2; version 1 files are read too)
+//	8       2     format version, little-endian (2 or 3, see below; version 1 is read too)
 //	10      4     header length h, little-endian (≤ 16 MiB)
 //	14      h     header: JSON, DEFLATE-compressed (see [Header]; inflated size ≤ 64 MiB)
 //	14+h    8     payload length p, little-endian (must be exactly what remains less 4)
@@ -20,6 +21,11 @@
 // header had "geometry" {T, H, W} where version 2 has "shape" [T, H, W], and neither
 // "signal" nor "media". [Parse] reads it as a gridded signal written by the netCDF front end;
 // the framing and the payload are the same.
+//
+// Version 3 adds two header fields, "sample_rate" and "coding" (audio needs them); a header
+// without them is written as version 2, so that gridded files stay byte for byte what they
+// were and older programs still read them, while an older program given an audio file says
+// that it does not read version 3. A version 2 header holding either field is refused.
 //
 // Every size read from the file is checked against the bytes actually present before
 // anything is allocated from it; [Parse] never panics (FuzzParse), and errors caused by the
@@ -35,6 +41,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"regexp"
 )
@@ -42,8 +49,9 @@ import (
 // Magic starts every .qzc file.
 const Magic = "\x89QZC\r\n\x1a\n"
 
-// Version is the format version written; Parse reads it and version 1.
-const Version = 2
+// Version is the newest format version: Marshal writes it for a header with a sample rate or
+// coding values, version 2 otherwise; Parse reads versions 1 to 3.
+const Version = 3
 
 // Limits of what Parse accepts.
 const (
@@ -68,7 +76,27 @@ type Kind string
 // [T, H, W] (hours, latitudes, longitudes). Every version 1 file holds one.
 const Gridded Kind = "gridded"
 
+// Audio is sound sampled in time: each channel has shape [N], N samples at the header's
+// SampleRate (which it requires). The codec's speech models code one channel, "mono", at
+// 16 kHz; the source's own rate, channels and length are the front end's description's.
+const Audio Kind = "audio"
+
+// Names of Header.Coding values that the codec command knows how to show; a compressor may
+// report others, which are listed by name.
+const (
+	// CodingFrameRate is the rate of the model's token frames (frames per second, e.g. 12.5).
+	CodingFrameRate = "frame_rate"
+	// CodingStages is the number of codebooks (quantizer stages) coded per frame.
+	CodingStages = "stages"
+)
+
+// MaxSampleRate bounds a header's sample rate (Hz).
+const MaxSampleRate = 1 << 20
+
 var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// maxCoding bounds the number of Header.Coding values.
+const maxCoding = 64
 
 // Header describes a .qzc file: the kind of signal, the model that coded it, the signal's
 // channels and shape, and the source file's description for its media front end.
@@ -80,8 +108,8 @@ type Header struct {
 	// Checkpoint identifies the trained weights: the run directory at compression time, the
 	// checkpoint file's SHA-256 and its step. Decompression refuses other weights.
 	Checkpoint CheckpointID `json:"checkpoint"`
-	// Shape is each channel's shape (gridded: [T, H, W]); Channels are the coded channels in
-	// payload order.
+	// Shape is each channel's shape (gridded: [T, H, W]; audio: [N]); Channels are the coded
+	// channels in payload order.
 	Shape    []int    `json:"shape"`
 	Channels []string `json:"channels"`
 	// Mean and Std are the model's per-channel normalisation (physical units), for
@@ -90,6 +118,13 @@ type Header struct {
 	Std  []float64 `json:"std,omitempty"`
 	// EstimatedBits is the model's rate for the payload (−Σ log₂ p), for comparison with its size.
 	EstimatedBits float64 `json:"estimated_bits"`
+	// SampleRate is the signal's samples per second along its first axis (audio: along [N]);
+	// 0 for a signal without one (gridded). Version 3.
+	SampleRate int `json:"sample_rate,omitempty"`
+	// Coding holds named numbers the model reports about how it coded the payload (see
+	// compressor.CodingReporter), shown by `codec inspect`: [CodingFrameRate], [CodingStages],
+	// and any others under lower-case names. Version 3.
+	Coding map[string]float64 `json:"coding,omitempty"`
 	// Media names the front end that read the source and writes the signal back ("netcdf");
 	// Source is that front end's description of the source file, opaque to the container.
 	Media  string          `json:"media"`
@@ -145,15 +180,24 @@ func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
 	if z.Len() > MaxHeaderBytes {
 		return nil, Sizes{}, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
 	}
+	version := h.version()
 	out := make([]byte, 0, fixedBytes+z.Len()+len(payload))
 	out = append(out, Magic...)
-	out = binary.LittleEndian.AppendUint16(out, Version)
+	out = binary.LittleEndian.AppendUint16(out, uint16(version))
 	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
 	out = append(out, z.Bytes()...)
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
 	out = append(out, payload...)
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
-	return out, Sizes{Total: len(out), Header: z.Len(), Payload: len(payload), Framing: fixedBytes, Version: Version}, nil
+	return out, Sizes{Total: len(out), Header: z.Len(), Payload: len(payload), Framing: fixedBytes, Version: version}, nil
+}
+
+// version is the lowest format version that holds h: 3 with a sample rate or coding values, else 2.
+func (h *Header) version() int {
+	if h.SampleRate != 0 || len(h.Coding) != 0 {
+		return 3
+	}
+	return 2
 }
 
 // fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
@@ -180,8 +224,8 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
 	}
 	version := binary.LittleEndian.Uint16(data[8:])
-	if version != Version && version != 1 {
-		return fail("format version %d, this program reads versions 1 and %d", version, Version)
+	if version < 1 || version > Version {
+		return fail("format version %d, this program reads versions 1 to %d", version, Version)
 	}
 	hlen := uint64(binary.LittleEndian.Uint32(data[10:]))
 	if hlen > MaxHeaderBytes || hlen > uint64(len(data)-fixed) {
@@ -216,6 +260,8 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 			Channels: v1.Channels, Mean: v1.Mean, Std: v1.Std, EstimatedBits: v1.EstimatedBits, Media: mediaV1, Source: v1.Source}
 	} else if err := dec.Decode(&h); err != nil {
 		return fail("header: %v", err)
+	} else if version == 2 && h.version() == 3 {
+		return fail("version 2 header holds the version 3 fields sample_rate or coding")
 	}
 	if err := h.Check(); err != nil {
 		return nil, nil, Sizes{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -226,8 +272,10 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 
 // Check validates a header's internal consistency: a signal kind, a model, a media front end
 // and a source description; one to 8 positive dimensions and 1 to 65536 channels whose
-// values number at most MaxValues; a mean and a standard deviation per channel, or none.
-// What the source description says is for the media front end to check.
+// values number at most MaxValues; a mean and a standard deviation per channel, or none; a
+// sample rate in [0, MaxSampleRate], and for audio one dimension and a sample rate; at most
+// 64 coding values, named by lower-case words, finite. What the source description says is
+// for the media front end to check.
 func (h *Header) Check() error {
 	if !kindRE.MatchString(string(h.Signal)) {
 		return fmt.Errorf("qzc: header: signal kind %q is not a lower-case word", h.Signal)
@@ -250,6 +298,20 @@ func (h *Header) Check() error {
 	}
 	if (len(h.Mean) != 0 || len(h.Std) != 0) && (len(h.Mean) != len(h.Channels) || len(h.Std) != len(h.Channels)) {
 		return fmt.Errorf("qzc: header: %d channels but %d means and %d standard deviations", len(h.Channels), len(h.Mean), len(h.Std))
+	}
+	if h.SampleRate < 0 || h.SampleRate > MaxSampleRate {
+		return fmt.Errorf("qzc: header: sample rate %d Hz out of range [0, %d]", h.SampleRate, MaxSampleRate)
+	}
+	if h.Signal == Audio && (h.SampleRate == 0 || len(h.Shape) != 1) {
+		return fmt.Errorf("qzc: header: an audio signal needs a sample rate and shape [samples], got %d Hz and shape %v", h.SampleRate, h.Shape)
+	}
+	if len(h.Coding) > maxCoding {
+		return fmt.Errorf("qzc: header: %d coding values, at most %d", len(h.Coding), maxCoding)
+	}
+	for k, v := range h.Coding {
+		if !kindRE.MatchString(k) || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("qzc: header: coding value %q = %v: want a lower-case name and a finite number", k, v)
+		}
 	}
 	return nil
 }

@@ -2,11 +2,14 @@ package qzc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"math"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -25,8 +28,8 @@ func testHeader() *Header {
 	}
 }
 
-// TestMarshalParse: a header and payload survive the round trip in the current version, and
-// the sizes add up.
+// TestMarshalParse: a header and payload survive the round trip, in version 2 for gridded
+// fields, and the sizes add up.
 func TestMarshalParse(t *testing.T) {
 	h := testHeader()
 	payload := []byte{1, 2, 3, 4, 5}
@@ -38,7 +41,7 @@ func TestMarshalParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if written != sizes || sizes.Version != Version {
+	if written != sizes || sizes.Version != 2 {
 		t.Fatalf("Marshal says %+v, Parse %+v", written, sizes)
 	}
 	if !bytes.Equal(p, payload) || sizes.Total != len(b) || sizes.Payload != len(payload) || sizes.Header+sizes.Framing+sizes.Payload != len(b) {
@@ -49,6 +52,50 @@ func TestMarshalParse(t *testing.T) {
 	}
 	if got.Values() != 60 {
 		t.Errorf("Values() = %d, want 5·3·4·1 = 60", got.Values())
+	}
+}
+
+func audioHeader() *Header {
+	return &Header{
+		Signal:        Audio,
+		Model:         "speechtok",
+		Checkpoint:    CheckpointID{Dir: "/runs/s", SHA256: "cd34", Step: 9},
+		Shape:         []int{113600},
+		Channels:      []string{"mono"},
+		EstimatedBits: 8000,
+		SampleRate:    16000,
+		Coding:        map[string]float64{CodingFrameRate: 12.5, CodingStages: 8, "bits_per_frame": 98},
+		Media:         "wav",
+		Source:        json.RawMessage(`{"name":"a.wav"}`),
+	}
+}
+
+// TestAudioVersion3: an audio header (a sample rate and coding values) is written as version
+// 3 and survives the round trip; the same fields in a version 2 file are refused, as is a
+// version beyond 3.
+func TestAudioVersion3(t *testing.T) {
+	h := audioHeader()
+	b, written, err := Marshal(h, []byte{9, 8, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, p, sizes, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written != sizes || sizes.Version != 3 || !bytes.Equal(p, []byte{9, 8, 7}) || !reflect.DeepEqual(got, h) {
+		t.Fatalf("version %d, payload %v, header\n got %+v\nwant %+v", sizes.Version, p, got, h)
+	}
+	for _, c := range []struct {
+		version uint16
+		want    string
+	}{{2, "version 3 fields"}, {4, "reads versions 1 to 3"}} {
+		v := bytes.Clone(b)
+		binary.LittleEndian.PutUint16(v[8:], c.version)
+		binary.LittleEndian.PutUint32(v[len(v)-4:], crc32.Checksum(v[:len(v)-4], castagnoli))
+		if _, _, _, err := Parse(v); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("audio header in version %d: %v, want %q", c.version, err, c.want)
+		}
 	}
 }
 
@@ -119,6 +166,12 @@ func TestHeaderCheck(t *testing.T) {
 		"no model":          func(h *Header) { h.Model = "" },
 		"no media":          func(h *Header) { h.Media = "" },
 		"no source":         func(h *Header) { h.Source = nil },
+		"negative rate":     func(h *Header) { h.SampleRate = -1 },
+		"huge rate":         func(h *Header) { h.SampleRate = MaxSampleRate + 1 },
+		"audio of no rate":  func(h *Header) { h.Signal, h.Shape = Audio, []int{100} },
+		"audio of 2 dims":   func(h *Header) { h.Signal, h.SampleRate = Audio, 16000 },
+		"NaN coding":        func(h *Header) { h.Coding = map[string]float64{"stages": math.NaN()} },
+		"coding name":       func(h *Header) { h.Coding = map[string]float64{"Frame Rate": 1} },
 	} {
 		h := testHeader()
 		mutate(h)
@@ -147,6 +200,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(b[:20])
+	if a, _, err := Marshal(audioHeader(), []byte{1}); err == nil {
+		f.Add(a)
+	}
 	f.Add([]byte(Magic))
 	if v1, err := os.ReadFile("testdata/version1.qzc"); err == nil {
 		f.Add(v1)

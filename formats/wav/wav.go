@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"unicode/utf8"
 
 	"github.com/qzoo/qzoo/internal/sniff"
 )
@@ -435,48 +434,12 @@ func isFourCC(b []byte) bool {
 
 // identify names what data is when it is not a little-endian RIFF WAVE file ("" when it may be).
 func identify(b []byte) string {
-	if what := sniff.StandIn(b); what != "" {
-		return what
-	}
-	has := func(p string) bool { return bytes.HasPrefix(b, []byte(p)) }
-	switch {
-	case has("RIFF") && len(b) >= 12 && string(b[8:12]) != "WAVE":
-		return fmt.Sprintf("a RIFF file of form %q (AVI, WebP, ...), not WAVE", b[8:12])
-	case has("RIFF"):
+	if bytes.HasPrefix(b, []byte("RIFF")) && (len(b) < 12 || string(b[8:12]) == "WAVE") {
 		return ""
-	case has("RF64"):
-		return "an RF64 file (the 64-bit RIFF for audio over 4 GiB, which this package does not read)"
-	case has("BW64"):
-		return "a BW64 file (the 64-bit RIFF of broadcast audio, which this package does not read)"
-	case has("RIFX"):
-		return "a big-endian RIFX file"
-	case has("fLaC"):
-		return "a FLAC file"
-	case has("ID3"):
-		return "an MP3 file (it starts with an ID3 tag)"
-	case len(b) >= 2 && b[0] == 0xFF && b[1]&0xE0 == 0xE0:
-		return "an MPEG audio stream (MP3, or AAC in ADTS)"
-	case has("OggS"):
-		return "an Ogg file (Vorbis, Opus or FLAC in Ogg)"
-	case has("FORM") && len(b) >= 12 && (string(b[8:12]) == "AIFF" || string(b[8:12]) == "AIFC"):
-		return "an AIFF file"
-	case has("#!AMR"):
-		return "an AMR file"
-	case isText(b):
-		return "a text file"
 	}
-	return fmt.Sprintf("a file that starts with %q", b[:min(len(b), 4)])
-}
-
-// isText reports whether the first bytes of b are printable UTF-8 text.
-func isText(b []byte) bool {
-	b = b[:min(len(b), 512)]
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 && len(b) >= utf8.UTFMax || r < 0x20 && r != '\n' && r != '\r' && r != '\t' {
-			return false
-		}
-		b = b[n:]
+	what := sniff.Kind(b)
+	if bytes.HasPrefix(b, []byte("RF64")) || bytes.HasPrefix(b, []byte("BW64")) {
+		what += ", which this package does not read"
 	}
-	return true
+	return what
 }

@@ -62,6 +62,7 @@ var layerOf = map[string]int{
 
 	"datasets":     2,
 	"media/netcdf": 2,
+	"media/wav":    2,
 	"compressor":   2,
 	"baselines":    2,
 

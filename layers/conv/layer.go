@@ -10,6 +10,13 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
+// Variable names, in the layer's sub-scope ("conv", "conv_transpose", "conv1d" or
+// "conv_transpose1d").
+const (
+	VarWeights = "weights" // the kernel, [k, k, Cin, Cout] or [k, Cin/G, Cout] (see New, New1D)
+	VarBiases  = "biases"  // [Cout]
+)
+
 // Builder configures a convolution layer; create it with [New] or [Transpose], set options, call Done.
 type Builder struct {
 	scope       *model.Scope
@@ -109,13 +116,13 @@ func (b *Builder) Done() *graph.Node {
 func newWeights(scope *model.Scope, x *graph.Node, fanIn int, dims ...int) (*model.Scope, *graph.Node) {
 	bound := 1 / math.Sqrt(float64(fanIn))
 	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
-	return scope, scope.VariableWithShape("weights", shapes.Make(x.DType(), dims...)).NodeValue(x.Graph())
+	return scope, scope.VariableWithShape(VarWeights, shapes.Make(x.DType(), dims...)).NodeValue(x.Graph())
 }
 
 // addBiases adds the variable "biases" [C] of scope to y [..., C].
 func addBiases(scope *model.Scope, y *graph.Node) *graph.Node {
 	c := y.Shape().Dimensions[y.Rank()-1]
-	biases := scope.VariableWithShape("biases", shapes.Make(y.DType(), c)).NodeValue(y.Graph())
+	biases := scope.VariableWithShape(VarBiases, shapes.Make(y.DType(), c)).NodeValue(y.Graph())
 	dims := make([]int, y.Rank())
 	for i := range dims {
 		dims[i] = 1

@@ -10,4 +10,5 @@ import (
 	_ "github.com/qzoo/qzoo/models/llama"          // registers "llama"
 	_ "github.com/qzoo/qzoo/models/vaeformer"      // registers "vaeformer"
 	_ "github.com/qzoo/qzoo/models/vqae"           // registers "vqae"
+	_ "github.com/qzoo/qzoo/models/whisper"        // registers "whisper_encoder"
 )
