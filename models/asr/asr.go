@@ -39,6 +39,14 @@ const (
 	ParamHeads = "asr_heads"
 	// ParamFFN is the hidden width of each block's feed-forward network. Default 384 (int).
 	ParamFFN = "asr_ffn"
+	// ParamFreqMasks is the number of SpecAugment frequency masks per training example. Default 2 (int).
+	ParamFreqMasks = "asr_freq_masks"
+	// ParamFreqMaskWidth is the widest frequency mask, in mel bands. Default 15 (int).
+	ParamFreqMaskWidth = "asr_freq_mask_width"
+	// ParamTimeMasks is the number of SpecAugment time masks per training example. Default 2 (int).
+	ParamTimeMasks = "asr_time_masks"
+	// ParamTimeMaskWidth is the widest time mask, in 10 ms frames. Default 20 (int).
+	ParamTimeMaskWidth = "asr_time_mask_width"
 	// ParamClasses is V, the CTC classes: the blank (id 0) and the phonemes. Default 40, the blank
 	// and the 39 ARPAbet phonemes of datasets/speech (int).
 	ParamClasses = "asr_classes"
@@ -53,6 +61,10 @@ var Params = hparams.List{
 	{Key: ParamLayers, Default: 3, Doc: "pre-norm transformer blocks of the encoder", Domain: hparams.AtLeast(0)},
 	{Key: ParamHeads, Default: 4, Doc: "attention heads (D/heads must be even)", Domain: hparams.AtLeast(1)},
 	{Key: ParamFFN, Default: 384, Doc: "hidden width of each block's feed-forward network", Domain: hparams.AtLeast(1)},
+	{Key: ParamFreqMasks, Default: 2, Doc: "SpecAugment: frequency masks per training example (0: none)", Domain: hparams.Range(0, 8)},
+	{Key: ParamFreqMaskWidth, Default: 15, Doc: "SpecAugment: widest frequency mask, in mel bands", Domain: hparams.AtLeast(0)},
+	{Key: ParamTimeMasks, Default: 2, Doc: "SpecAugment: time masks per training example (0: none)", Domain: hparams.Range(0, 8)},
+	{Key: ParamTimeMaskWidth, Default: 20, Doc: "SpecAugment: widest time mask, in 10 ms log-mel frames", Domain: hparams.AtLeast(0)},
 	{Key: ParamClasses, Default: 40, Doc: "V: CTC classes, the blank (id 0) and the phonemes (datasets/speech: 39)", Domain: hparams.AtLeast(2)},
 }
 
@@ -158,6 +170,9 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	h := audio.LogMel(x, mel)
 	frames := melFrames(lengths, mel.STFT, h.Shape().Dim(1))
 	h = normalise(h, frames)
+	if scope.IsTraining(g) {
+		h = specAugment(scope, h, frames)
+	}
 
 	k := hparams.Get[int](scope, Params, ParamConvKernel)
 	d := hparams.Get[int](scope, Params, ParamWidth)
@@ -235,6 +250,38 @@ func normalise(h, frames *graph.Node) *graph.Node {
 	centred := maskTime(graph.Sub(h, mean), frames)
 	variance := graph.Div(graph.ReduceAndKeep(graph.Square(centred), graph.ReduceSum, 1), count)
 	return graph.Div(centred, graph.Sqrt(graph.AddScalar(variance, varianceFloor)))
+}
+
+// specAugment applies SpecAugment's masks (Park et al. 2019, §2, without time warping) to the
+// normalised log-mel h [B, F, M] of a training batch: asr_freq_masks bands [f₀, f₀+w) and
+// asr_time_masks frame ranges [t₀, t₀+w) per example are set to 0 (each band's mean after the
+// normalisation), w uniform in [0, W] and the start uniform where the mask fits (the time masks
+// within each example's valid frames).
+func specAugment(scope *model.Scope, h, frames *graph.Node) *graph.Node {
+	g := h.Graph()
+	b, f, m := h.Shape().Dim(0), h.Shape().Dim(1), h.Shape().Dim(2)
+	keep := graph.Ones(g, shapes.Make(dtypes.Bool, b, f, m))
+	// band returns the mask [B, n] of one random range per example within [0, extent) ([B] float).
+	band := func(n int, extent *graph.Node, widest int) *graph.Node {
+		u := scope.RandomUniform(g, shapes.Make(h.DType(), 2, b))
+		width := graph.Floor(graph.MulScalar(graph.Squeeze(graph.Slice(u, graph.AxisElem(0)), 0), float64(widest+1)))
+		width = graph.Min(width, extent)
+		start := graph.Floor(graph.Mul(graph.Squeeze(graph.Slice(u, graph.AxisElem(1)), 0), graph.Sub(extent, width)))
+		idx := graph.ConvertDType(graph.Iota(g, shapes.Make(dtypes.Int32, b, n), 1), h.DType())
+		return graph.LogicalAnd(graph.GreaterOrEqual(idx, graph.InsertAxes(start, -1)),
+			graph.LessThan(idx, graph.InsertAxes(graph.Add(start, width), -1)))
+	}
+	bands := graph.BroadcastToDims(graph.Scalar(g, h.DType(), m), b)
+	for range hparams.Get[int](scope, Params, ParamFreqMasks) {
+		masked := graph.BroadcastToDims(graph.InsertAxes(band(m, bands, hparams.Get[int](scope, Params, ParamFreqMaskWidth)), 1), b, f, m)
+		keep = graph.LogicalAnd(keep, graph.LogicalNot(masked))
+	}
+	valid := graph.ConvertDType(frames, h.DType())
+	for range hparams.Get[int](scope, Params, ParamTimeMasks) {
+		masked := graph.BroadcastToDims(graph.InsertAxes(band(f, valid, hparams.Get[int](scope, Params, ParamTimeMaskWidth)), -1), b, f, m)
+		keep = graph.LogicalAnd(keep, graph.LogicalNot(masked))
+	}
+	return graph.Where(keep, h, graph.ZerosLike(h))
 }
 
 // Loss is the CTC loss of the batch: labels [phoneme ids [B, L] int32, counts [B] int32], the

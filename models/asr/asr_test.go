@@ -355,7 +355,8 @@ func TestStepTime(t *testing.T) {
 func TestLearnsTones(t *testing.T) {
 	cfg, err := framework.ParseConfig([]byte(`{"model": "asr", "dataset": "asr_test_tones", "steps": 80, "batch_size": 8,
 		"eval_batch_size": 16, "learning_rate": 0.003, "warmup_steps": 10, "lr_schedule": "cosine", "seed": 1,
-		"params": {"asr_mels": 16, "asr_width": 32, "asr_heads": 2, "asr_layers": 1, "asr_ffn": 64, "asr_classes": 4}}`))
+		"params": {"asr_mels": 16, "asr_width": 32, "asr_heads": 2, "asr_layers": 1, "asr_ffn": 64, "asr_classes": 4,
+		"asr_freq_masks": 0, "asr_time_masks": 0}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +473,8 @@ func TestRealClipsOverfit(t *testing.T) {
 	librivox = clipSource{waves: waves, labels: labels}
 	cfg, err := framework.ParseConfig([]byte(fmt.Sprintf(`{"model": "asr", "dataset": "asr_test_librivox", "steps": 150,
 		"batch_size": 5, "eval_batch_size": 5, "learning_rate": 0.003, "warmup_steps": 10, "seed": 1, "eval_every": 150,
-		"params": {"asr_width": 64, "asr_heads": 4, "asr_layers": 2, "asr_ffn": 128, "asr_classes": %d}}`, classes)))
+		"params": {"asr_width": 64, "asr_heads": 4, "asr_layers": 2, "asr_ffn": 128, "asr_classes": %d,
+		"asr_freq_masks": 0, "asr_time_masks": 0}}`, classes)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,8 @@
 //	          80 HTK mel bands 0–8 kHz (FrontEnd), by layers/audio's DFT matrix in the graph;
 //	          per-utterance mean and variance normalisation of each band over the valid frames
 //	          (cepstral mean and variance normalisation: insensitive to gain and channel, which
-//	          matters for a corpus that mixes 8 kHz telephone prompts, real and synthetic voices)
+//	          matters for a corpus that mixes 8 kHz telephone prompts, real and synthetic voices);
+//	          in training only, SpecAugment's frequency and time masks (Park et al. 2019)
 //	conv      asr_conv_layers × [Conv1d(k = asr_conv_kernel, stride 2, padding ⌊k/2⌋), GELU],
 //	          the first from the mel bands to asr_width channels: 100 Hz → 25 Hz with two
 //	pos       rotary position embeddings on the queries and keys (RoFormer; layers/position)
