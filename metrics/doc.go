@@ -20,4 +20,11 @@
 // method is measured by the same code: RMSE, latitude-weighted RMSE (the WeatherBench
 // convention, weights cos(latitude) normalised to mean 1, [LatCosWeights]), max and mean
 // absolute error, and bias.
+//
+// Metrics of speech, for codecs and tokenizers (host-side, on []float32 signals):
+//
+//	STOI              short-time objective intelligibility (Taal et al. 2011), [STOI]
+//	log-mel distance  mean |Δ ln mel| at 16 kHz, 1024/256, 80 Slaney mels, [LogMelDistance]
+//	WER, PER          (S + D + I) / N of a Levenshtein alignment of words or phonemes, [Align],
+//	                  [WordErrors] (with [NormalizeWords]), pooled over utterances by [EditCounts.Add]
 package metrics
