@@ -20,6 +20,7 @@ import (
 	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/norm"
 	"github.com/qzoo/qzoo/layers/position"
+	"github.com/qzoo/qzoo/metrics"
 )
 
 // Hyperparameters of the recognizer.
@@ -299,9 +300,9 @@ func Loss(labels, predictions []*graph.Node) *graph.Node {
 
 // Evaluator decodes each example greedily and accumulates the phoneme error rate.
 type Evaluator struct {
-	classes          int
-	errors, refTotal int
-	utterances       int
+	classes    int
+	edits      metrics.EditCounts
+	utterances int
 }
 
 // NewEvaluator returns an evaluator for the resolved hyperparameters.
@@ -346,15 +347,22 @@ func (e *Evaluator) AddLabeled(_, labels, predictions []*tensors.Tensor) error {
 		if err != nil {
 			return err
 		}
-		e.errors += EditDistance(ref, hyp)
-		e.refTotal += n
+		e.edits = e.edits.Add(metrics.Align(ref, hyp))
 		e.utterances++
 	}
 	return nil
 }
 
-// Metrics returns "per", the phoneme error rate Σ edit distance / Σ reference phonemes, and
-// "utterances", the examples scored.
+// Metrics returns "per", the phoneme error rate (S + D + I)/N pooled over the utterances
+// (metrics.EditCounts), its parts "per_substitutions", "per_deletions" and "per_insertions"
+// (each over N), and "utterances", the examples scored.
 func (e *Evaluator) Metrics() map[string]float64 {
-	return map[string]float64{"per": float64(e.errors) / float64(max(e.refTotal, 1)), "utterances": float64(e.utterances)}
+	n := float64(max(e.edits.Reference, 1))
+	return map[string]float64{
+		"per":               float64(e.edits.Errors()) / n,
+		"per_substitutions": float64(e.edits.Substitutions) / n,
+		"per_deletions":     float64(e.edits.Deletions) / n,
+		"per_insertions":    float64(e.edits.Insertions) / n,
+		"utterances":        float64(e.utterances),
+	}
 }

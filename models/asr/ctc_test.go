@@ -214,23 +214,6 @@ func TestGreedyDecode(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, c := range []struct {
-		ref, hyp string
-		want     int
-	}{
-		{"kitten", "sitting", 3}, {"", "abc", 3}, {"abc", "", 3}, {"", "", 0}, {"flaw", "lawn", 2},
-		{"abcdef", "abcdef", 0}, {"abc", "acb", 2}, {"intention", "execution", 5},
-	} {
-		if got := asr.EditDistance([]byte(c.ref), []byte(c.hyp)); got != c.want {
-			t.Errorf("EditDistance(%q, %q) = %d, want %d", c.ref, c.hyp, got, c.want)
-		}
-		if got := asr.EditDistance([]byte(c.hyp), []byte(c.ref)); got != c.want {
-			t.Errorf("EditDistance(%q, %q) = %d, want %d (symmetric)", c.hyp, c.ref, got, c.want)
-		}
-	}
-}
-
 // BenchmarkCTC times the loss and its gradient at the recognizer's working size: 16 utterances of
 // 150 frames (6 s at 25 Hz), 40 classes, up to 30 or 96 labels, on every backend.
 func BenchmarkCTC(b *testing.B) {
@@ -271,5 +254,46 @@ func BenchmarkCTC(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestEvaluator: the phoneme error rate is pooled over utterances ((S + D + I)/N, not a mean of
+// rates), decoding stops at each example's valid frames, and a reference id outside the phonemes
+// is an error naming the key.
+func TestEvaluator(t *testing.T) {
+	// Two examples of 4 frames over 3 classes; arg max 1 2 2 0 and 2 0 0 1 (its last frame past its
+	// 3 valid frames).
+	best := [][]int{{1, 2, 2, 0}, {2, 0, 0, 1}}
+	lp := make([]float32, 2*4*3)
+	for b, row := range best {
+		for f, c := range row {
+			for v := range 3 {
+				lp[(b*4+f)*3+v] = -4
+			}
+			lp[(b*4+f)*3+c] = -0.1
+		}
+	}
+	predictions := []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(make([]float32, 2*4), 2, 4, 1),
+		tensors.FromFlatDataAndDimensions(lp, 2, 4, 3),
+		tensors.FromFlatDataAndDimensions([]int32{4, 3}, 2),
+	}
+	// References: 1 2 1 (decoded 1 2: one deletion) and 2 2 2 1 (decoded 2: three deletions).
+	labels := []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions([]int32{1, 2, 1, 0, 2, 2, 2, 1}, 2, 4),
+		tensors.FromFlatDataAndDimensions([]int32{3, 4}, 2),
+	}
+	ev := asr.NewEvaluator(map[string]any{asr.ParamClasses: 3})
+	if err := ev.AddLabeled(nil, labels, predictions); err != nil {
+		t.Fatal(err)
+	}
+	m := ev.Metrics()
+	if m["per"] != 4.0/7 || m["per_deletions"] != 4.0/7 || m["per_insertions"] != 0 || m["utterances"] != 2 {
+		t.Errorf("metrics %v, want per = per_deletions = 4/7 over 2 utterances", m)
+	}
+	labels[0] = tensors.FromFlatDataAndDimensions([]int32{1, 3, 1, 0, 2, 2, 2, 1}, 2, 4)
+	if err := asr.NewEvaluator(map[string]any{asr.ParamClasses: 3}).AddLabeled(nil, labels, predictions); err == nil ||
+		!strings.Contains(err.Error(), asr.ParamClasses) {
+		t.Errorf("label 3 among 3 classes: %v, want an error naming %s", err, asr.ParamClasses)
 	}
 }

@@ -48,7 +48,7 @@
 // 0 and their counts [B] int32) is CTC (Graves et al. 2006), CTCLoss, divided by each example's
 // label count and averaged over the batch (PyTorch's CTCLoss reduction "mean"). The evaluator
 // decodes greedily (GreedyDecode: arg max per frame, repeats merged, blanks dropped) and reports
-// the phoneme error rate per = Σ EditDistance(reference, decoded) / Σ |reference| (substitutions,
-// deletions and insertions over reference phonemes) on the evaluation split: held-out speakers in
-// datasets/speech.
+// the phoneme error rate per = Σ (S + D + I) / Σ N, the substitutions, deletions and insertions of
+// the fewest-edit alignment of each decoded sequence against its reference of N phonemes
+// (metrics.Align), pooled over the evaluation split: held-out speakers in datasets/speech.
 package asr

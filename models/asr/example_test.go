@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/models/asr"
 )
 
@@ -51,6 +52,6 @@ func ExampleGreedyDecode() {
 		panic(err)
 	}
 	ref := []int32{1, 2, 2, 1}
-	fmt.Println("decoded", hyp, "PER", float64(asr.EditDistance(ref, hyp))/float64(len(ref)))
+	fmt.Println("decoded", hyp, "PER", metrics.Align(ref, hyp).Rate())
 	// Output: decoded [1 2 1] PER 0.25
 }
