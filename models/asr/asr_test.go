@@ -496,3 +496,17 @@ func TestRealClipsOverfit(t *testing.T) {
 		t.Errorf("PER %.3f untrained, %.3f after training on the same clips; want ≥ 0.9, then < 0.3", before, after)
 	}
 }
+
+// TestValidate: a width that does not split into heads of even size is a config error naming both
+// keys, before any data is loaded.
+func TestValidate(t *testing.T) {
+	for _, params := range []string{`"asr_width": 144, "asr_heads": 5`, `"asr_width": 36, "asr_heads": 4`} {
+		_, err := framework.ParseConfig([]byte(`{"model": "asr", "dataset": "asr_test_tones", "params": {` + params + `}}`))
+		if err == nil || !strings.Contains(err.Error(), asr.ParamWidth) || !strings.Contains(err.Error(), asr.ParamHeads) {
+			t.Errorf("{%s}: %v, want an error naming %s and %s", params, err, asr.ParamWidth, asr.ParamHeads)
+		}
+	}
+	if _, err := framework.ParseConfig([]byte(`{"model": "asr", "dataset": "asr_test_tones"}`)); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
