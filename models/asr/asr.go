@@ -177,12 +177,13 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 
 	k := hparams.Get[int](scope, Params, ParamConvKernel)
 	d := hparams.Get[int](scope, Params, ParamWidth)
-	for i := range hparams.Get[int](scope, Params, ParamConvLayers) {
+	convLayers := hparams.Get[int](scope, Params, ParamConvLayers)
+	for i := range convLayers {
 		h = activation.Gelu(conv.New1D(scope.In("conv_%d", i), h, d).KernelSize(k).Stride(2).Padding(k / 2).Done())
 		frames = convFrames(frames, k, h.Shape().Dim(1))
 		h = maskTime(h, frames)
 	}
-	if h.Shape().Dim(2) != d { // no convolution: project the mel bands to the width
+	if convLayers == 0 { // no convolution: project the mel bands to the width
 		h = linear.New(scope.In("embed"), h, d).Done()
 	}
 

@@ -510,3 +510,19 @@ func TestValidate(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// TestNoConvolution: with asr_conv_layers 0 the model runs at the log-mel's 100 Hz, the bands
+// projected to the width, and FrameCount says so.
+func TestNoConvolution(t *testing.T) {
+	params := map[string]any{asr.ParamMels: 16, asr.ParamWidth: 16, asr.ParamHeads: 2, asr.ParamLayers: 1, asr.ParamFFN: 32,
+		asr.ParamClasses: toneClasses, asr.ParamConvLayers: 0}
+	inputs, _, _ := toneSource{n: 1}.Batch([]int{0})
+	exec, _ := buildExec(t, params, false)
+	out, err := exec.Call(inputs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := asr.FrameCount(params, toneSamples); out[asr.PredFeatures].Shape().Dim(1) != f || f != toneSamples/160+1 || asr.FrameRate(params) != 100 {
+		t.Errorf("features %s, FrameCount %d, FrameRate %v; want %d frames at 100 Hz", out[0].Shape(), f, asr.FrameRate(params), toneSamples/160+1)
+	}
+}

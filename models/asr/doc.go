@@ -35,7 +35,8 @@
 //	          matters for a corpus that mixes 8 kHz telephone prompts, real and synthetic voices);
 //	          in training only, SpecAugment's frequency and time masks (Park et al. 2019)
 //	conv      asr_conv_layers × [Conv1d(k = asr_conv_kernel, stride 2, padding ⌊k/2⌋), GELU],
-//	          the first from the mel bands to asr_width channels: 100 Hz → 25 Hz with two
+//	          the first from the mel bands to asr_width channels: 100 Hz → 25 Hz with two (with
+//	          none, a linear projection of the bands to asr_width at 100 Hz)
 //	pos       rotary position embeddings on the queries and keys (RoFormer; layers/position)
 //	encoder   asr_layers pre-LayerNorm transformer blocks x + MHA(LN(x)), x + FFN(LN(x)),
 //	          asr_heads heads, FFN width asr_ffn with GELU (Vaswani et al. 2017), a final LayerNorm:
