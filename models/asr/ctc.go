@@ -46,6 +46,11 @@ const infeasible = logZero / 2
 // NaN, so a wrong inventory size shows in the logged loss instead of training on a silent
 // probability of 1.
 //
+// The recursion stays in log space with a maximum per state rather than in probabilities rescaled
+// once per frame (Graves et al. §4.1's other option): a network that emits mostly blanks puts the
+// states of later labels hundreds of nats below the blank state's, which a shared rescaling would
+// underflow to zero in float32.
+//
 // Cost: T steps of O(B·(2L+1)) each, and O(T log T · B·(2L+1)) to cut the emissions into frames
 // (see unstack); the unrolled graph has about 25 nodes per frame.
 func CTCLoss(logProbs, inputLengths, labels, labelLengths *graph.Node, blank int) *graph.Node {
