@@ -265,3 +265,19 @@ func TestKeyValidMatchesEachSequenceAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyValidGradients checks the gradients of a masked attention against finite differences.
+func TestKeyValidGradients(t *testing.T) {
+	c := attentionCases[3] // grouped encoder
+	q, k, v, pk, pv := c.data(31)
+	r := random(rand.New(rand.NewPCG(5, 9)), batch*seq*c.heads*headDim)
+	in := c.tensors(q, k, v, pk, pv)
+	valid := []bool{true, true, true, false, true, true, false, false}
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		testbackend.CheckGradient(t, backend, func(_ *model.Scope, in []*graph.Node) *graph.Node {
+			g := in[0].Graph()
+			y := attention.New(in[0], in[1], in[2]).KeyValid(graph.Reshape(graph.Const(g, valid), batch, seq)).Done()
+			return graph.ReduceAllSum(graph.Mul(y, graph.Reshape(graph.Const(g, r), y.Shape().Dimensions...)))
+		}, in[0].(*tensors.Tensor), in[1].(*tensors.Tensor), in[2].(*tensors.Tensor))
+	})
+}
