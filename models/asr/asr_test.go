@@ -463,7 +463,7 @@ func init() {
 // TestRealClipsOverfit trains a small recognizer on the five shared LibriVox clips (up to 7.1 s,
 // 178 frames, up to 79 phonemes, padded in one batch) until it transcribes them: the unrolled CTC
 // recursion learns real utterances at their real lengths. The PER on the same clips falls from
-// ≥ 0.9 untrained to below 0.3 (measured: 1.05, then 0.000). Not under -short: about 6 min on the
+// ≥ 0.9 untrained to below 0.3 (measured: 1.05, then 0.000). Not under -short: about 2.5 min on the
 // pure-Go backend of a shared 2-core machine.
 func TestRealClipsOverfit(t *testing.T) {
 	if testing.Short() {
