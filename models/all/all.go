@@ -7,6 +7,7 @@ import (
 	_ "github.com/qzoo/qzoo/datasets/fashionmnist" // registers "fashion-mnist"
 	_ "github.com/qzoo/qzoo/datasets/speech"       // registers "speech"
 	_ "github.com/qzoo/qzoo/datasets/text"         // registers "text"
+	_ "github.com/qzoo/qzoo/models/asr"            // registers "asr"
 	_ "github.com/qzoo/qzoo/models/llama"          // registers "llama"
 	_ "github.com/qzoo/qzoo/models/speechtok"      // registers "speechtok" and "speechtok_nodistill"
 	_ "github.com/qzoo/qzoo/models/vaeformer"      // registers "vaeformer"
