@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/qzoo/qzoo/datasets/speech"
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
@@ -134,11 +135,15 @@ func init() {
 	})
 }
 
-// Validate checks that the width splits into heads of even size (rotary embeddings rotate pairs).
+// Validate checks that the width splits into heads of even size (rotary embeddings rotate pairs)
+// and, on the speech dataset, that it serves recognizer utterances with their labels.
 func Validate(params map[string]any) error {
 	d, h := hparams.Get[int](paramMap(params), Params, ParamWidth), hparams.Get[int](paramMap(params), Params, ParamHeads)
 	if d%h != 0 || (d/h)%2 != 0 {
 		return fmt.Errorf("asr: keys %q = %d and %q = %d: the width must split into heads of even size", ParamWidth, d, ParamHeads, h)
+	}
+	if mode, ok := params[speech.ParamMode]; ok && mode != speech.ModeRecognizer {
+		return fmt.Errorf("asr: key %q = %v: the recognizer trains on %q utterances with their phoneme labels", speech.ParamMode, mode, speech.ModeRecognizer)
 	}
 	return nil
 }
