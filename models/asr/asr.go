@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/qzoo/qzoo/datasets/speech"
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
@@ -27,6 +28,9 @@ import (
 const (
 	// ParamMels is the number of mel bands of the front end. Default 80 (int).
 	ParamMels = "asr_mels"
+	// ParamMelFMax is the upper edge of the mel filterbank in Hz: 8000 covers the whole 16 kHz band;
+	// 4000 makes wideband and telephone-band (8 kHz) sources look alike. Default 8000 (float).
+	ParamMelFMax = "asr_mel_fmax"
 	// ParamConvLayers is the number of stride-2 convolutions after the log-mel: the frame rate is
 	// 100/2^n Hz. Default 2 (25 Hz) (int).
 	ParamConvLayers = "asr_conv_layers"
@@ -56,6 +60,7 @@ const (
 // Params lists the recognizer's hyperparameters.
 var Params = hparams.List{
 	{Key: ParamMels, Default: 80, Doc: "mel bands of the log-mel front end", Domain: hparams.Range(8, 256)},
+	{Key: ParamMelFMax, Default: 8000.0, Doc: "upper edge of the mel filterbank in Hz (4000: wideband and 8 kHz sources alike)", Domain: hparams.Range(1000, 8000)},
 	{Key: ParamConvLayers, Default: 2, Doc: "stride-2 convolutions after the 100 Hz log-mel: frame rate 100/2^n Hz", Domain: hparams.Range(0, 4)},
 	{Key: ParamConvKernel, Default: 3, Doc: "kernel size of the front-end convolutions", Domain: hparams.Range(1, 15)},
 	{Key: ParamWidth, Default: 144, Doc: "D: width of the convolutions, the transformer and the features", Domain: hparams.AtLeast(2)},
@@ -82,12 +87,14 @@ const Blank = 0
 // SampleRate is the sample rate of the waveforms, in Hz.
 const SampleRate = 16000
 
-// FrontEnd returns the log-mel spectrogram of the front end with nMels bands: 25 ms windows every
-// 10 ms (100 Hz), 0–8 kHz on the HTK mel scale.
-func FrontEnd(nMels int) dsp.Mel {
+// FrontEnd returns the log-mel spectrogram of the front end for the hyperparameters params (a
+// config's params; missing keys, or nil, take their defaults): 25 ms windows every 10 ms
+// (100 Hz), asr_mels bands from 0 to asr_mel_fmax Hz on the HTK mel scale, log floor 1e-5.
+func FrontEnd(params hparams.Params) dsp.Mel {
 	return dsp.Mel{
 		STFT:       dsp.STFT{NFFT: 400, Win: 400, Hop: 160, Center: true},
-		SampleRate: SampleRate, NMels: nMels, FMin: 0, FMax: SampleRate / 2, Scale: dsp.HTK, Floor: 1e-5,
+		SampleRate: SampleRate, NMels: hparams.Get[int](params, Params, ParamMels),
+		FMin: 0, FMax: hparams.Get[float64](params, Params, ParamMelFMax), Scale: dsp.HTK, Floor: 1e-5,
 	}
 }
 
@@ -98,14 +105,14 @@ const varianceFloor = 1e-2
 // FrameRate is the rate of the features and log-probabilities, in Hz, for the hyperparameters
 // params (a config's params; missing keys, or nil, take their defaults).
 func FrameRate(params map[string]any) float64 {
-	return float64(SampleRate) / float64(FrontEnd(1).Hop) / math.Pow(2, float64(hparams.Get[int](paramMap(params), Params, ParamConvLayers)))
+	return float64(SampleRate) / float64(FrontEnd(paramMap(params)).Hop) / math.Pow(2, float64(hparams.Get[int](paramMap(params), Params, ParamConvLayers)))
 }
 
 // FrameCount is the number of frames the model gives a waveform of samples samples (the frames of
 // the batch for S, the valid frames of a clip for its length): the log-mel's samples/160 + 1,
 // then ⌊(n + 2⌊k/2⌋ − k)/2⌋ + 1 after each stride-2 convolution. Params as for FrameRate.
 func FrameCount(params map[string]any, samples int) int {
-	n := FrontEnd(1).NumFrames(samples)
+	n := FrontEnd(paramMap(params)).NumFrames(samples)
 	k := hparams.Get[int](paramMap(params), Params, ParamConvKernel)
 	for range hparams.Get[int](paramMap(params), Params, ParamConvLayers) {
 		n = conv.Conv1DOutputSize(n, k, conv.Options1D{Stride: 2, Padding: k / 2})
@@ -128,11 +135,15 @@ func init() {
 	})
 }
 
-// Validate checks that the width splits into heads of even size (rotary embeddings rotate pairs).
+// Validate checks that the width splits into heads of even size (rotary embeddings rotate pairs)
+// and, on the speech dataset, that it serves recognizer utterances with their labels.
 func Validate(params map[string]any) error {
 	d, h := hparams.Get[int](paramMap(params), Params, ParamWidth), hparams.Get[int](paramMap(params), Params, ParamHeads)
 	if d%h != 0 || (d/h)%2 != 0 {
 		return fmt.Errorf("asr: keys %q = %d and %q = %d: the width must split into heads of even size", ParamWidth, d, ParamHeads, h)
+	}
+	if mode, ok := params[speech.ParamMode]; ok && mode != speech.ModeRecognizer {
+		return fmt.Errorf("asr: key %q = %v: the recognizer trains on %q utterances with their phoneme labels", speech.ParamMode, mode, speech.ModeRecognizer)
 	}
 	return nil
 }
@@ -167,7 +178,7 @@ func Build(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
 	}
 	x = maskTime(x, lengths)
 
-	mel := FrontEnd(hparams.Get[int](scope, Params, ParamMels))
+	mel := FrontEnd(scope)
 	h := audio.LogMel(x, mel)
 	frames := melFrames(lengths, mel.STFT, h.Shape().Dim(1))
 	h = normalise(h, frames)

@@ -498,7 +498,7 @@ func TestRealClipsOverfit(t *testing.T) {
 }
 
 // TestValidate: a width that does not split into heads of even size is a config error naming both
-// keys, before any data is loaded.
+// keys, and so is the speech corpus in its tokenizer mode, before any data is loaded.
 func TestValidate(t *testing.T) {
 	for _, params := range []string{`"asr_width": 144, "asr_heads": 5`, `"asr_width": 36, "asr_heads": 4`} {
 		_, err := framework.ParseConfig([]byte(`{"model": "asr", "dataset": "asr_test_tones", "params": {` + params + `}}`))
@@ -508,6 +508,13 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := framework.ParseConfig([]byte(`{"model": "asr", "dataset": "asr_test_tones"}`)); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	// The speech corpus's default mode serves tokenizer crops without labels.
+	if _, err := framework.ParseConfig([]byte(`{"model": "asr"}`)); err == nil || !strings.Contains(err.Error(), "speech_mode") {
+		t.Errorf("asr on the speech corpus in tokenizer mode: %v, want an error naming speech_mode", err)
+	}
+	if _, err := framework.ParseConfig([]byte(`{"model": "asr", "params": {"speech_mode": "recognizer"}}`)); err != nil {
+		t.Errorf("recognizer mode: %v", err)
 	}
 }
 

@@ -29,7 +29,8 @@
 // # Architecture
 //
 //	log-mel   ln(max(mel, 1e-5)) of a 400-point STFT (25 ms Hann window, 10 ms hop, centred),
-//	          80 HTK mel bands 0–8 kHz (FrontEnd), by layers/audio's DFT matrix in the graph;
+//	          asr_mels HTK mel bands from 0 to asr_mel_fmax (default 80, 0–8 kHz; FrontEnd), by
+//	          layers/audio's DFT matrix in the graph;
 //	          per-utterance mean and variance normalisation of each band over the valid frames
 //	          (cepstral mean and variance normalisation: insensitive to gain and channel, which
 //	          matters for a corpus that mixes 8 kHz telephone prompts, real and synthetic voices);
