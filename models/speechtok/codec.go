@@ -28,6 +28,9 @@ type Codec struct {
 	Geometry Geometry
 	encoder  *model.Exec
 	decoder  *model.Exec
+	// resynth decodes the semantic stream alone (the auxiliary decoder's, or the main decoder's
+	// with no acoustic stage): Build's second prediction.
+	resynth *model.Exec
 }
 
 // NewCodec prepares the encoder and decoder graphs of a trained tokenizer from its store and
@@ -51,6 +54,14 @@ func NewCodec(backend compute.Backend, store *model.Store, params map[string]any
 		c.encoder.Finalize()
 		return nil, fmt.Errorf("speechtok: decoder graph: %w", err)
 	}
+	c.resynth, err = model.NewExec(backend, store, func(scope *model.Scope, semantic *graph.Node) *graph.Node {
+		return Resynthesize(scope, semantic)
+	})
+	if err != nil {
+		c.encoder.Finalize()
+		c.decoder.Finalize()
+		return nil, fmt.Errorf("speechtok: resynthesis graph: %w", err)
+	}
 	return c, nil
 }
 
@@ -58,6 +69,30 @@ func NewCodec(backend compute.Backend, store *model.Store, params map[string]any
 func (c *Codec) Close() {
 	c.encoder.Finalize()
 	c.decoder.Finalize()
+	c.resynth.Finalize()
+}
+
+// Resynthesize decodes the semantic stream alone (streams[0] of Tokenize) to a clip of exactly
+// samples 16 kHz samples: the auxiliary decoder's output for a distilled tokenizer (what the
+// teacher's features were matched on), else the main decoder's with no acoustic stage. Codes
+// of the wrong length or outside the codebook are errors wrapping [ErrCorrupt].
+func (c *Codec) Resynthesize(semantic []int32, samples int) ([]float32, error) {
+	t, k := c.Frames(samples), c.Geometry.Semantic.CodebookSize()
+	if samples < 1 || len(semantic) != t {
+		return nil, fmt.Errorf("%w: %d semantic codes for %d samples, which need %d", ErrCorrupt, len(semantic), samples, t)
+	}
+	for f, v := range semantic {
+		if v < 0 || int(v) >= k {
+			return nil, fmt.Errorf("%w: semantic frame %d: code %d outside [0, %d)", ErrCorrupt, f, v, k)
+		}
+	}
+	out, err := c.resynth.Exec(tensors.FromFlatDataAndDimensions(semantic, 1, t))
+	if err != nil {
+		return nil, fmt.Errorf("speechtok: resynthesis: %w", err)
+	}
+	y := tensors.MustCopyFlatData[float32](out[0])
+	out[0].FinalizeAll()
+	return y[:samples], nil
 }
 
 // Frames is the number of token frames of a clip of n samples, ⌈n/hop⌉ (the clip is padded

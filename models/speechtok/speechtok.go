@@ -433,6 +433,21 @@ func Detokenize(scope *model.Scope, codes *graph.Node) *graph.Node {
 	return Decode(scope.At(scopeDecoder), graph.Concatenate([]*graph.Node{qs, qa}, -1))
 }
 
+// Resynthesize decodes semantic codes [B, T] alone to waveforms [B, T·hop]: with the auxiliary
+// decoder when the tokenizer was distilled (speechtok_distill_weight > 0: it holds
+// aux_decoder), else with the main decoder and no acoustic stage, as Build's second
+// prediction. The semantic quantizer's Decode must have been built in this or an earlier graph.
+func Resynthesize(scope *model.Scope, semantic *graph.Node) *graph.Node {
+	g := geometry(scope)
+	qs := g.Semantic.(vq.Decoder).Decode(scope.At(scopeSemQuantize), vq.Codes{Stages: []*graph.Node{semantic}})
+	if hparams.Get[float64](scope, ownParams(0), ParamDistillWeight) > 0 {
+		return Decode(scope.At(scopeAuxDecoder), qs)
+	}
+	batch, frames := qs.Shape().Dim(0), qs.Shape().Dim(1)
+	silent := graph.Zeros(qs.Graph(), shapes.Make(qs.DType(), batch, frames, hparams.Get[int](scope, ownParams(0), ParamLatentDim)))
+	return Decode(scope.At(scopeDecoder), graph.Concatenate([]*graph.Node{qs, silent}, -1))
+}
+
 // Build is the model function. inputs[0] is a batch of waveforms [B, S] at 16 kHz, S a multiple
 // of the hop. Predictions: the reconstruction from all tokens [B, S]; the resynthesis from the
 // semantic tokens alone [B, S] (the auxiliary decoder's when distilling, else the main decoder's

@@ -395,6 +395,36 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	if len(back.Data) != 1 || len(back.Data[0]) != len(x) || back.Kind != qzc.Audio || back.SampleRate != 16000 {
 		t.Fatalf("decoded %s signal of %d channels, %d samples; want audio of %d", back.Kind, len(back.Data), len(back.Data[0]), len(x))
 	}
+	// The semantic stream alone, through the codec's resynthesis: the clip's length, finite,
+	// not silence; codes outside the codebook refused.
+	cfg, store, _, err := framework.LoadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := speechtok.NewCodec(testbackend.Go(t), store, cfg.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer codec.Close()
+	streams, err := codec.Tokenize(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resynth, err := codec.Resynthesize(streams[0], len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var energy float64
+	for _, v := range resynth {
+		energy += float64(v) * float64(v)
+	}
+	if len(resynth) != len(x) || !(energy > 0) || math.IsInf(energy, 0) {
+		t.Errorf("semantic resynthesis: %d samples (want %d), energy %v", len(resynth), len(x), energy)
+	}
+	streams[0][0] = 1 << 20
+	if _, err := codec.Resynthesize(streams[0], len(x)); !errors.Is(err, speechtok.ErrCorrupt) {
+		t.Errorf("semantic code out of range: %v, want ErrCorrupt", err)
+	}
 	if _, err := c.Decode(payload[:len(payload)-1], sig.Shape); !errors.Is(err, speechtok.ErrCorrupt) {
 		t.Errorf("truncated payload: %v, want ErrCorrupt", err)
 	}
