@@ -23,6 +23,7 @@ import (
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/internal/datadir"
 	"github.com/qzoo/qzoo/internal/testbackend"
+	"github.com/qzoo/qzoo/metrics"
 	"github.com/qzoo/qzoo/models/asr"
 )
 
@@ -360,13 +361,41 @@ func TestLearnsTones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := framework.Run(cfg, framework.RunOptions{Dir: t.TempDir(), Backend: testbackend.Go(t), Out: io.Discard})
+	dir := t.TempDir()
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: dir, Backend: testbackend.Go(t), Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("after %d steps: loss %.3f, %v (%.1f steps/s)", res.Step, res.Train["loss"], res.Eval, res.StepsPerSecond)
 	if per := res.Eval["per"]; !(per < 0.1) {
 		t.Errorf("phoneme error rate %v on the held-out tones, want < 0.1", per)
+	}
+
+	// The trained run outside the loop: the Recognizer transcribes each held-out clip, unpadded,
+	// as well as the evaluator did on the padded batch.
+	loaded, store, _, err := framework.LoadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := asr.NewRecognizer(testbackend.Go(t), store, loaded.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var counts metrics.EditCounts
+	for i := range 16 {
+		wave, labels := toneSource{n: 16}.example(i)
+		hyp, err := r.Recognize(wave)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts = counts.Add(metrics.Align(labels, hyp))
+	}
+	if per := counts.Rate(); math.Abs(per-res.Eval["per"]) > 0.05 {
+		t.Errorf("Recognizer's phoneme error rate %v on the held-out tones, the evaluator's %v", per, res.Eval["per"])
+	}
+	if _, err := r.Recognize([]float32{0, float32(math.NaN())}); err == nil {
+		t.Error("a NaN sample was recognized")
 	}
 }
 
