@@ -19,7 +19,7 @@ import (
 // Clip is a held-out recording to code: mono samples at Rate Hz and, when known, the words
 // spoken (lower case, as pocketsphinx's test transcription writes them).
 type Clip struct {
-	Name       string
+	Name       string // e.g. "librivox-0870"
 	Audio      []float32
 	Rate       int
 	Transcript string // "" when the clip has none (no word error rate)
@@ -66,7 +66,9 @@ func LoadHeldOutClips(dataDir string) ([]Clip, error) {
 			return nil, fmt.Errorf("speech: %w", err)
 		}
 		base := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
-		clips = append(clips, Clip{Name: base, Audio: c.Samples, Rate: c.SampleRate, Transcript: words[base]})
+		// Short names: "librivox-0870" (the utterance number), "librispeech-test_audio_0".
+		short := base[strings.LastIndex(base, "-")+1:]
+		clips = append(clips, Clip{Name: filepath.Base(filepath.Dir(name)) + "-" + short, Audio: c.Samples, Rate: c.SampleRate, Transcript: words[base]})
 	}
 	return clips, nil
 }
@@ -102,8 +104,8 @@ func ReadTranscription(path string) (map[string]string, error) {
 // separates pocketsphinx's loss on narrowband audio from a codec's.
 type BandLimitedControl struct{}
 
-// Name is "original, 4 kHz band".
-func (BandLimitedControl) Name() string { return "original, 4 kHz band" }
+// Name is "original-4kHz" (the original, band-limited to 4 kHz).
+func (BandLimitedControl) Name() string { return "original-4kHz" }
 
 // Code returns x band-limited to 4 kHz, with zero bits and zero times.
 func (BandLimitedControl) Code(x []float32, rate int) (Coded, error) {
