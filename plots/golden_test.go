@@ -46,8 +46,8 @@ func goldenFigures() map[string]Figure {
 	return map[string]Figure{
 		"spectrogram": {Panels: []Panel{specPanel}},
 		"sweep":       testFigure(),
-		"log_y":    {Panels: []Panel{{Title: "perplexity", XLabel: "bits", YLabel: "perplexity", LogY: true, Series: SortedSeries(perplexity)}}},
-		"heat_map": {Panels: []Panel{HeatMap("t2m (K)", g, 0, 0)}},
+		"log_y":       {Panels: []Panel{{Title: "perplexity", XLabel: "bits", YLabel: "perplexity", LogY: true, Series: SortedSeries(perplexity)}}},
+		"heat_map":    {Panels: []Panel{HeatMap("t2m (K)", g, 0, 0)}},
 	}
 }
 
