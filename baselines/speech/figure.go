@@ -2,6 +2,7 @@ package speech
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -51,22 +52,41 @@ func Family(r Row) string {
 	return r.Codec
 }
 
-// LogMelPanel is a panel of x's log-mel spectrogram (mono, rate Hz; the spectrogram of
-// metrics.LogMelDistance: metrics.LogMelDistanceMel, at its rate) over the colour range
-// [lo, hi] nepers (lo == hi: x's own range). Errors: resampling's or the spectrogram's.
-func LogMelPanel(title string, x []float32, rate int, lo, hi float64) (plots.Panel, error) {
+// LogMelPanels are panels of the log-mel spectrograms of signals (mono, rate Hz; the
+// spectrogram of metrics.LogMelDistance: metrics.LogMelDistanceMel, at its rate), titled by
+// titles, all on the colour range of the first (an original, then its reconstructions, so
+// that their colours compare). Errors: resampling's or the spectrogram's, naming the title.
+func LogMelPanels(rate int, titles []string, signals [][]float32) ([]plots.Panel, error) {
+	if len(titles) != len(signals) || len(signals) == 0 {
+		return nil, fmt.Errorf("speech: spectrograms: %d titles for %d signals", len(titles), len(signals))
+	}
 	m := metrics.LogMelDistanceMel
-	y := x
-	if rate != m.SampleRate {
-		var err error
-		if y, err = dsp.Resample(x, rate, m.SampleRate); err != nil {
-			return plots.Panel{}, fmt.Errorf("speech: spectrogram of %s: %w", title, err)
+	var panels []plots.Panel
+	lo, hi := 0.0, 0.0
+	for i, x := range signals {
+		y := x
+		if rate != m.SampleRate {
+			var err error
+			if y, err = dsp.Resample(x, rate, m.SampleRate); err != nil {
+				return nil, fmt.Errorf("speech: spectrogram of %s: %w", titles[i], err)
+			}
 		}
+		v, frames, err := m.LogMel(y)
+		if err != nil {
+			return nil, fmt.Errorf("speech: spectrogram of %s: %w", titles[i], err)
+		}
+		if i == 0 {
+			lo, hi = math.Inf(1), math.Inf(-1)
+			for _, e := range v {
+				lo, hi = math.Min(lo, float64(e)), math.Max(hi, float64(e))
+			}
+		}
+		p, err := plots.SpectrogramPanel(titles[i], plots.Spectrogram{Values: v, Frames: frames, Mels: m.NMels,
+			HopSeconds: float64(m.Hop) / float64(m.SampleRate)}, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		panels = append(panels, p)
 	}
-	v, frames, err := m.LogMel(y)
-	if err != nil {
-		return plots.Panel{}, fmt.Errorf("speech: spectrogram of %s: %w", title, err)
-	}
-	return plots.SpectrogramPanel(title, plots.Spectrogram{Values: v, Frames: frames, Mels: m.NMels,
-		HopSeconds: float64(m.Hop) / float64(m.SampleRate)}, lo, hi)
+	return panels, nil
 }

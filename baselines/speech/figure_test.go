@@ -5,6 +5,7 @@ import (
 
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/metrics"
+	"gonum.org/v1/plot/plotter"
 )
 
 // TestFigureFamilies draws a table's rows as one line per family: Codec2, Opus and each
@@ -43,10 +44,15 @@ func TestFigureFamilies(t *testing.T) {
 	}
 }
 
-// TestLogMelPanel draws a real clip's spectrogram: metrics' log-mel frames of it.
-func TestLogMelPanel(t *testing.T) {
+// TestLogMelPanels draws a real clip's spectrogram and its quieter copy on the clip's colour
+// range: metrics' log-mel frames of it.
+func TestLogMelPanels(t *testing.T) {
 	x := librivox(t, "0880")
-	p, err := LogMelPanel("0880", x, 16000, 0, 0)
+	quiet := make([]float32, len(x))
+	for i, v := range x {
+		quiet[i] = v / 10
+	}
+	ps, err := LogMelPanels(16000, []string{"0880", "quiet"}, [][]float32{x, quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +60,14 @@ func TestLogMelPanel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Plotters) != 1 || p.XLabel != "time (s)" || frames < 100 {
-		t.Errorf("panel %+v over %d frames", p, frames)
+	if len(ps) != 2 || len(ps[1].Plotters) != 1 || ps[1].XLabel != "time (s)" || frames < 100 {
+		t.Fatalf("panels %+v over %d frames", ps, frames)
+	}
+	a, b := ps[0].Plotters[0].(*plotter.HeatMap), ps[1].Plotters[0].(*plotter.HeatMap)
+	if a.Min != b.Min || a.Max != b.Max || !(a.Max > a.Min) {
+		t.Errorf("colour ranges [%g, %g] and [%g, %g], want the original's for both", a.Min, a.Max, b.Min, b.Max)
+	}
+	if _, err := LogMelPanels(16000, []string{"one"}, nil); err == nil {
+		t.Error("one title for no signal: no error")
 	}
 }
