@@ -30,7 +30,8 @@ func (s Spectrogram) X(c int) float64    { return float64(c) * s.HopSeconds }
 func (s Spectrogram) Y(r int) float64    { return float64(r) }
 
 // SpectrogramPanel is a panel drawing s with a colour scale over [lo, hi] in the log power's
-// units (dark blue: quiet; red: loud); lo == hi takes s's own range. Give the original and
+// units (blue: quiet; red: loud; values beyond take the end colours); lo == hi takes s's
+// own range. Give the original and
 // its reconstructions one range so their colours compare. Errors: s's Values are not
 // Frames·Mels long, or it has under two frames or bands (a heat map needs a grid).
 func SpectrogramPanel(title string, s Spectrogram, lo, hi float64) (Panel, error) {
@@ -43,8 +44,13 @@ func SpectrogramPanel(title string, s Spectrogram, lo, hi float64) (Panel, error
 			lo, hi = math.Min(lo, float64(v)), math.Max(hi, float64(v))
 		}
 	}
-	hm := plotter.NewHeatMap(s, moreland.SmoothBlueRed().Palette(64))
+	pal := moreland.SmoothBlueRed().Palette(64)
+	hm := plotter.NewHeatMap(s, pal)
 	hm.Min, hm.Max = lo, hi
+	// Values outside the range (a reconstruction quieter or louder than the original) take
+	// the end colours rather than none.
+	colors := pal.Colors()
+	hm.Underflow, hm.Overflow = colors[0], colors[len(colors)-1]
 	return Panel{Title: title, XLabel: "time (s)", YLabel: "mel band", Plotters: []plot.Plotter{hm}}, nil
 }
 
