@@ -194,15 +194,19 @@ func TestSpeechTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back struct {
-		Benchmark string
-		Details   speech.Table
+	var back struct{ Benchmark string }
+	if err := json.Unmarshal(b, &back); err != nil || back.Benchmark != BenchSpeech {
+		t.Errorf("JSON report: benchmark %q, %v", back.Benchmark, err)
 	}
-	if err := json.Unmarshal(b, &back); err != nil {
+	read, err := speech.ReadTable(jsonPath)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Benchmark != BenchSpeech || len(back.Details.Rows) != 4 || back.Details.Rows[2].STOI != table.Rows[2].STOI {
-		t.Errorf("JSON report: benchmark %q, %d rows", back.Benchmark, len(back.Details.Rows))
+	if len(read.Rows) != 4 || read.Rows[2].STOI != table.Rows[2].STOI || len(read.Goals) != 1 || read.Rows[1].Coding[qzc.CodingFrameRate] != 50 {
+		t.Errorf("table read back: %+v", read)
+	}
+	if _, err := speech.ReadTable(filepath.Join(t.TempDir(), "none.json")); err == nil {
+		t.Error("ReadTable of a missing file: no error")
 	}
 }
 

@@ -2,6 +2,7 @@ package speech
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -295,6 +296,26 @@ func (t *Table) goal(r Row) Goal {
 		}
 	}
 	return g
+}
+
+// ReadTable reads the table a benchmark report holds: the JSON that go run ./bench speech
+// --json writes (harness's schema, the table as its "details"). Errors name the file.
+func ReadTable(path string) (*Table, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("speech: %w", err)
+	}
+	var report struct {
+		Benchmark string `json:"benchmark"`
+		Details   *Table `json:"details"`
+	}
+	if err := json.Unmarshal(b, &report); err != nil {
+		return nil, fmt.Errorf("speech: %s: %w", path, err)
+	}
+	if report.Benchmark != "speech" || report.Details == nil || len(report.Details.Rows) == 0 {
+		return nil, fmt.Errorf("speech: %s is not a report of the speech benchmark with rows (benchmark %q)", path, report.Benchmark)
+	}
+	return report.Details, nil
 }
 
 // Print writes the table in Markdown: one row per codec by bit rate, the original's word
