@@ -64,7 +64,7 @@ func runSpeechCommand(args []string, stdout, log io.Writer) error {
 	fs.StringVar(&peers, "peers", "", "comma-separated peers to measure, e.g. codec2-1200,opus-8k (default: all; \"none\": only the runs)")
 	fs.IntVar(&o.Clips, "clips", 0, "keep only the first clips (0: all seven)")
 	fs.IntVar(&o.Repeats, "repeats", 2, "code each clip this many times, the fastest encode and decode counting")
-	fs.IntVar(&o.Threads, "threads", 2, "GOMAXPROCS while measuring")
+	fs.IntVar(&o.Threads, "threads", 2, "GOMAXPROCS while measuring (0: every core)")
 	fs.BoolVar(&o.NoWER, "no_wer", false, "skip pocketsphinx's word error rates")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report (the whole table, per clip) as JSON here")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +83,9 @@ func runSpeechCommand(args []string, stdout, log io.Writer) error {
 
 // runSpeech measures, prints the header and the table, writes the JSON report and returns it.
 func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) {
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
 	prev := runtime.GOMAXPROCS(o.Threads)
 	defer runtime.GOMAXPROCS(prev)
 	report := harness.NewReport(BenchSpeech, o.Threads, max(1, o.Repeats))
