@@ -116,15 +116,17 @@ func backend(t *testing.T) framework.RunOptions {
 // (runs/<name>, the train command's default directory for configs/.../<name>.json).
 const runPrefix = "runs/"
 
-// prepareInit replaces an init_from naming another config's run with a smoke run of that
-// config (trained by the test into a temporary directory), so that chained configs are tested
-// without their full runs.
+// prepareInit replaces an init_from or teacher_from naming another config's run with a smoke
+// run of that config (trained by the test into a temporary directory), so that chained configs
+// (a tokenizer distilled from a recognizer) are tested without their full runs.
 func prepareInit(t *testing.T, cfg *framework.Config) {
 	t.Helper()
-	if !strings.HasPrefix(cfg.InitFrom, runPrefix) {
-		return
+	if strings.HasPrefix(cfg.InitFrom, runPrefix) {
+		cfg.InitFrom = smokeRunOf(t, cfg.InitFrom)
 	}
-	cfg.InitFrom = smokeRunOf(t, cfg.InitFrom)
+	if strings.HasPrefix(cfg.TeacherFrom, runPrefix) {
+		cfg.TeacherFrom = smokeRunOf(t, cfg.TeacherFrom)
+	}
 }
 
 // smokeRuns holds the smoke runs made for chained configs, by init_from, for the whole test

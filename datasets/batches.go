@@ -143,7 +143,7 @@ func (b *Batches) Iter() iter.Seq2[train.Batch, error] {
 		for k := b.start; b.infinite || k < perEpoch; k++ {
 			epoch, pos := k/perEpoch, int(k%perEpoch)
 			if b.shuffle && epoch != orderEpoch {
-				order, orderEpoch = permutation(b.src.Len(), b.seed, epoch), epoch
+				order, orderEpoch = Permutation(b.src.Len(), b.seed, epoch), epoch
 			}
 			inputs, labels, err := b.src.Batch(b.indices(order, pos))
 			if err != nil {
@@ -157,10 +157,11 @@ func (b *Batches) Iter() iter.Seq2[train.Batch, error] {
 	}
 }
 
-// permutation returns a permutation of 0..n-1 that depends only on (seed, epoch). It uses its
+// Permutation returns a permutation of 0..n-1 that depends only on (seed, epoch). It uses its
 // own Fisher–Yates shuffle over the PCG generator, whose output is fully specified, so that
-// the order does not change with the Go version's shuffling code.
-func permutation(n int, seed, epoch int64) []int32 {
+// the order does not change with the Go version's shuffling code. Batches orders its epochs
+// with it; datasets/speech deals its synthetic sentences with it.
+func Permutation(n int, seed, epoch int64) []int32 {
 	rng := rand.NewPCG(uint64(seed), uint64(epoch))
 	perm := make([]int32, n)
 	for i := range perm {

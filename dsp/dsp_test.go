@@ -193,3 +193,24 @@ func TestResample(t *testing.T) {
 		t.Errorf("empty input gave %d samples", len(y))
 	}
 }
+
+// TestResampleManyPhases checks the tabulated kernel (rates whose ratio reduces to more than
+// 4096 phases, such as 7999 Hz → 16 kHz): a tone survives as it does on the exact path.
+func TestResampleManyPhases(t *testing.T) {
+	x := sine(7999, 7999, 1000, 0.8)
+	y, err := Resample(x, 7999, 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(y) != 16000 {
+		t.Fatalf("%d samples for one second, want 16000", len(y))
+	}
+	want := sine(16000, 16000, 1000, 0.8)
+	var maxErr float64
+	for i := 1600; i < 14400; i++ {
+		maxErr = math.Max(maxErr, math.Abs(float64(y[i]-want[i])))
+	}
+	if maxErr > 1e-3 {
+		t.Errorf("7999 → 16000 Hz: max error %g on a 1 kHz tone", maxErr)
+	}
+}

@@ -38,6 +38,34 @@ func Unpack(b []byte, bits, n int) ([]uint8, error) {
 	return codes, nil
 }
 
+// PackWide is [Pack] for codes of width 1..32 bits (the tokens of a codebook of more than 256
+// entries): the same LSB-first layout, ⌈len(codes)·bits/8⌉ bytes. The error names a width
+// outside 1..32 or the first code that does not fit in bits.
+func PackWide(codes []uint32, bits int) ([]byte, error) {
+	if bits < 1 || bits > 32 {
+		return nil, fmt.Errorf("quant: PackWide: bits %d out of range [1, 32]", bits)
+	}
+	for i, c := range codes {
+		if bits < 32 && c>>bits != 0 {
+			return nil, fmt.Errorf("quant: PackWide: code %d at index %d does not fit in %d bits", c, i, bits)
+		}
+	}
+	return packBits(codes, bits), nil
+}
+
+// UnpackWide is the inverse of [PackWide]: it reads n codes of width bits (1..32) from b, which
+// must hold exactly ⌈n·bits/8⌉ bytes whose unused high bits are zero.
+func UnpackWide(b []byte, bits, n int) ([]uint32, error) {
+	if bits < 1 || bits > 32 {
+		return nil, fmt.Errorf("quant: UnpackWide: bits %d out of range [1, 32]", bits)
+	}
+	vals, err := unpackBits(b, bits, n)
+	if err != nil {
+		return nil, fmt.Errorf("quant: UnpackWide: %w", err)
+	}
+	return vals, nil
+}
+
 // packedLen is the number of bytes holding n values of width bits.
 func packedLen(n, bits int) int { return (n*bits + 7) / 8 }
 

@@ -78,3 +78,28 @@ func TestBitsFor(t *testing.T) {
 		}
 	}
 }
+
+// TestPackWide: PackWide round-trips codes of 10 and 14 bits (codebooks of 1024 and 16384
+// tokens) in ⌈n·bits/8⌉ bytes, and refuses a code that does not fit and a width beyond 32.
+func TestPackWide(t *testing.T) {
+	for _, bits := range []int{10, 14, 32} {
+		codes := []uint32{0, 1, 1<<bits - 1, 513, 7}
+		b, err := PackWide(codes, bits)
+		if err != nil || len(b) != (len(codes)*bits+7)/8 {
+			t.Fatalf("bits %d: %d bytes, %v", bits, len(b), err)
+		}
+		got, err := UnpackWide(b, bits, len(codes))
+		if err != nil || !slices.Equal(got, codes) {
+			t.Errorf("bits %d: UnpackWide(PackWide(%v)) = %v, %v", bits, codes, got, err)
+		}
+	}
+	if _, err := PackWide([]uint32{1024}, 10); err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Errorf("code 1024 in 10 bits: %v", err)
+	}
+	if _, err := PackWide(nil, 33); err == nil {
+		t.Error("33 bits accepted")
+	}
+	if _, err := UnpackWide([]byte{1, 2}, 10, 3); err == nil {
+		t.Error("3 codes of 10 bits from 2 bytes accepted")
+	}
+}

@@ -6,7 +6,8 @@
 #     a C toolchain for cgo, ZFP (python3-zfpy, run by /usr/bin/python3) and the reference
 #     Zstandard tool for the climate baselines (package baselines), netcdf-bin (ncdump, which the
 #     codec tests open decompressed files with), the speech stack of issue 15 (real speech:
-#     pocketsphinx-testdata, asterisk-core-sounds-en-wav, codec2-examples; synthetic voices:
+#     pocketsphinx-testdata, asterisk-core-sounds-en-wav with asterisk-core-sounds-en for its
+#     transcripts, codec2-examples; synthetic voices:
 #     espeak-ng, flite, festival + festvox voices; peers: codec2, opus-tools; an independent
 #     recognizer: pocketsphinx + pocketsphinx-en-us; sox), and npm (only if no npm is
 #     on PATH) for the ONNX Runtime download;
@@ -39,7 +40,7 @@ readonly debian_packages=(
   python3-torch libopenblas0-openmp python3-numpy
   zfp python3-zfpy zstd netcdf-bin
   sox codec2 opus-tools pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
-  asterisk-core-sounds-en-wav codec2-examples espeak-ng flite
+  asterisk-core-sounds-en-wav asterisk-core-sounds-en codec2-examples espeak-ng flite
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 )
 

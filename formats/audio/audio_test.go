@@ -2,6 +2,7 @@ package audio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -145,6 +146,14 @@ func TestMixdownAndID3(t *testing.T) {
 	if tagged.Container != "FLAC" || !slices.Equal(tagged.Samples, plain.Samples) {
 		t.Errorf("an ID3v2 tag before the FLAC marker changed the clip (%s, %d samples)", tagged.Container, len(tagged.Samples))
 	}
+	// Some taggers put one before a WAV file too.
+	taggedWAV, err := Decode("tagged.wav", append(bytes.Clone(tag), b...), 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taggedWAV.Container != "WAV" || !slices.Equal(taggedWAV.Samples, c.Samples) {
+		t.Errorf("an ID3v2 tag before the RIFF header changed the clip (%s, %d samples)", taggedWAV.Container, len(taggedWAV.Samples))
+	}
 }
 
 func TestRefused(t *testing.T) {
@@ -166,6 +175,8 @@ func TestRefused(t *testing.T) {
 		{"html", []byte("<html><body>404</body></html>"), 16000, "audio: x: this is an HTML page"},
 		{"text", []byte("not audio\n"), 16000, "audio: x: this is a text file"},
 		{"short riff", []byte("RIFF\x04\x00"), 16000, "wav: x: 6 bytes is shorter than the 12-byte RIFF WAVE header"},
+		{"cut in RIFF", []byte("RI"), 16000, "wav: x: 2 bytes is shorter than the 12-byte RIFF WAVE header"},
+		{"cut in fLaC", []byte("fLa"), 16000, "flac: x: the file ends inside the fLaC marker at offset 0 (truncated)"},
 		{"damaged flac", damaged, 16000, "flac: x: frame "},
 		{"truncated flac", orig[:len(orig)/2], 16000, "(truncated)"},
 		{"rate 0", orig, 0, "audio: x: rate 0 Hz out of range [1, 768000]"},
@@ -175,14 +186,114 @@ func TestRefused(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
 		}
 	}
-	slow, err := wav.Encode(&wav.Audio{SampleRate: 1, Samples: [][]float32{make([]float32, 2000)}})
+	// A file of a few hertz: 60000 samples at 1 Hz (120 KB) would be 3.8 GB at 16 kHz.
+	slow, err := wav.Encode(&wav.Audio{SampleRate: 1, Samples: [][]float32{make([]float32, 60000)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode("x", slow, MaxRate); err == nil || !strings.Contains(err.Error(), "2000 frames at 1 Hz resample to 1536000000 at 768000 Hz, over the limit of 1073741824 samples") {
-		t.Errorf("a 1 Hz file at 768 kHz: %v", err)
+	if _, err := Decode("x", slow, 16000); err == nil || !strings.Contains(err.Error(), "audio: x: resampling 1 Hz to 16000 Hz: the rates differ by more than the factor of 192") {
+		t.Errorf("a 1 Hz file at 16 kHz: %v", err)
+	}
+	// Downsampling 768 kHz to 1 Hz would build a kernel of 52 M taps for a file of 3 samples.
+	if _, err := Decode("x", floatWAV(768000, []float32{0, 0.5, 0}), 1); err == nil || !strings.Contains(err.Error(), "resampling 768000 Hz to 1 Hz: the rates differ by more than the factor of 192") {
+		t.Errorf("768 kHz to 1 Hz: %v", err)
+	}
+	// 4 kHz to 768 kHz is allowed by the ratio, but 5.6 M frames would be 1.08 G samples: refused
+	// from the header, before resampling.
+	long := []byte("RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\xa0\x0f\x00\x00\xa0\x0f\x00\x00\x01\x00\x08\x00data\xff\xff\xff\xff")
+	long = append(long, make([]byte, 5_600_000)...)
+	if _, err := Decode("x", long, MaxRate); err == nil || !strings.Contains(err.Error(), "5600000 frames at 4000 Hz resample to 1075200000 at 768000 Hz, over the limit of 1073741824 samples") {
+		t.Errorf("a long 4 kHz file at 768 kHz: %v", err)
+	}
+	// Float samples near float32's limit overflow in the resampling filter: refused, not Inf.
+	huge := floatWAV(22050, slices.Repeat([]float32{0.5, 3e38, 3e38, 3e38}, 100))
+	if _, err := Decode("x", huge, 16000); err == nil || !strings.Contains(err.Error(), "after mixing down and resampling 22050 Hz to 16000 Hz: the file's float samples are too large to be audio") {
+		t.Errorf("float samples of 3e38: %v", err)
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.wav"), 16000); err == nil || !strings.Contains(err.Error(), "missing.wav") {
 		t.Errorf("a missing file: %v", err)
 	}
+	dir := t.TempDir()
+	if _, err := Load(dir, 16000); err == nil || err.Error() != "audio: "+dir+": this is a directory, not a file" {
+		t.Errorf("a directory: %v", err)
+	}
+	if _, err := Load("/dev/zero", 16000); err == nil || !strings.Contains(err.Error(), "audio: /dev/zero: this is a character device") {
+		t.Errorf("/dev/zero: %v", err)
+	}
+}
+
+// floatWAV returns a mono 32-bit float WAV file holding x at rate Hz.
+func floatWAV(rate int, x []float32) []byte {
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x00")
+	b = binary.LittleEndian.AppendUint32(b, uint32(rate))
+	b = binary.LittleEndian.AppendUint32(b, uint32(rate*4))
+	b = append(b, 4, 0, 32, 0)
+	b = append(b, "data"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(4*len(x)))
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+// Clips of 0, 1 and 2 samples, from rates above, below and prime to 16 kHz, keep their duration
+// (⌈n·16000/rate⌉ samples) and stay finite.
+func TestShortClips(t *testing.T) {
+	for _, rate := range []int{7999, 8000, 11025, 44100, 48000, 96000} {
+		for n := range 3 {
+			x := slices.Repeat([]float32{0.5}, n)
+			c, err := Decode("short", floatWAV(rate, x), 16000)
+			if err != nil {
+				t.Fatalf("%d samples at %d Hz: %v", n, rate, err)
+			}
+			if want := (n*16000 + rate - 1) / rate; len(c.Samples) != want {
+				t.Errorf("%d samples at %d Hz: %d at 16 kHz, want %d", n, rate, len(c.Samples), want)
+			}
+			for _, v := range c.Samples {
+				if math.IsNaN(float64(v)) || math.Abs(float64(v)) > 1 {
+					t.Errorf("%d samples at %d Hz: %v", n, rate, c.Samples)
+				}
+			}
+		}
+	}
+}
+
+// FuzzDecode: no input panics or hangs the loader; an error names the file; a clip is finite, at
+// the rate asked for, and no longer than its source's duration allows.
+func FuzzDecode(f *testing.F) {
+	pcm, err := wav.Encode(&wav.Audio{SampleRate: 8000, Samples: [][]float32{{0.5, -0.5, 0.25}, {0, 0.1, -0.1}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pcm, uint8(1))
+	f.Add(floatWAV(7999, []float32{0.5, -1, 1e30}), uint8(0))
+	f.Add([]byte("ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00fLaC\x80\x00\x00\x22"), uint8(2))
+	if orig, err := os.ReadFile(filepath.Join(datadir.Root(), "speech/librispeech/test_audio_0.flac")); err == nil {
+		f.Add(orig[:4000], uint8(1))
+	}
+	rates := []int{8000, 16000, 22050, 1} // 1 Hz: refused from most sources, by the rate ratio
+	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
+		rate := rates[int(pick)%len(rates)]
+		c, err := Decode("fuzz", data, rate)
+		if err != nil {
+			if msg := err.Error(); !strings.HasPrefix(msg, "audio: fuzz: ") && !strings.HasPrefix(msg, "wav: fuzz: ") && !strings.HasPrefix(msg, "flac: fuzz: ") {
+				t.Fatalf("error %q does not name the file", msg)
+			}
+			return
+		}
+		if c.SampleRate != rate || c.SourceRate < 1 || c.SourceChannels < 1 {
+			t.Fatalf("clip %d Hz from %d Hz, %d channels", c.SampleRate, c.SourceRate, c.SourceChannels)
+		}
+		// A WAV frame takes at least one byte (a FLAC frame may take less: constant blocks);
+		// resampling makes ⌈n·rate/source⌉ of them.
+		if max := (int64(len(data))*int64(rate) + int64(c.SourceRate) - 1) / int64(c.SourceRate); c.Container == "WAV" && int64(len(c.Samples)) > max {
+			t.Fatalf("%d samples at %d Hz from %d bytes at %d Hz", len(c.Samples), rate, len(data), c.SourceRate)
+		}
+		for i, v := range c.Samples {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("sample %d is %v", i, v)
+			}
+		}
+	})
 }

@@ -16,12 +16,15 @@
 //   - Loads the file into memory (at most [MaxFileBytes]) and names what a file is when it is not
 //     FLAC, through internal/sniff: empty, a WAV, MP3 or Ogg file, an HTML page, a Git LFS pointer,
 //     text, ... ("this is a WAV file (RIFF WAVE), not a FLAC file").
-//   - Skips ID3v2 tags before the fLaC marker by their declared size, checked against the file.
+//   - Skips ID3v2 tags before the fLaC marker by their declared size, checked against the file,
+//     and zero bytes after a tag (padding a tagger left out of its size, which libFLAC skips too).
 //     The library has its own skip, but it reads the tag through a second bufio.Reader and loses
 //     the bytes that reader buffered past the tag, so the marker is not found after it.
 //   - Walks the metadata block headers itself, each length checked against the file, and hands
 //     only STREAMINFO to the library (pictures, cue sheets and comments are skipped unparsed: their
-//     sizes cannot make anything be allocated).
+//     sizes cannot make anything be allocated). STREAMINFO must hold its 34 bytes (a longer
+//     block is read, its tail ignored, as libFLAC does); a block of type 127 is the frame sync
+//     code of audio that follows a block not marked last, and is named as such.
 //   - Bounds STREAMINFO before decoding: sample rate in [1, [MaxSampleRate]], 1 to 8 channels,
 //     4 to 24 bits per sample (the library decodes no deeper samples: 25 to 32 bits are refused
 //     by name), the declared total × channels at most [MaxSamples] (the same cap as formats/wav:
@@ -36,13 +39,18 @@
 //     did not compute one and is accepted ([Info.MD5Checked] says which).
 //   - Ends the audio when the declared samples are decoded; bytes after that (an ID3v1 or ID3v2
 //     tag, an APE tag, junk) are ignored and counted in [Info.TrailingBytes]. With no declared
-//     total (0: a streamed encode), frames are read to the end of the file or to a trailing tag.
+//     total (0: a streamed encode), frames are read to the end of the file, to a trailing tag, or
+//     to bytes that hold no frame sync code (zeros a recorder padded the file with): those are
+//     counted in TrailingBytes too.
 //     Fewer samples than declared is refused as truncated.
 //   - Recovers a panic of the library on a damaged file and returns it as an error naming the
 //     frame and offset.
 //
-// The library logs (standard log package) when it meets a 24 kHz or 176.4 kHz frame header, a
-// note asking for test files; the samples are decoded all the same.
+// The library logs a note asking for test files (standard log package) at every frame header of
+// 24 kHz or 176.4 kHz: a line per 4096 samples, tens of thousands for a 24 kHz corpus such as
+// LibriTTS. Before decoding such a stream this package wraps the standard logger's writer in one
+// that drops that note and passes every other line on — its one effect on global state, redone
+// if the program replaces the writer later.
 //
 // [Is] tells a FLAC file by its content (the marker, after ID3v2 tags or not), for loaders that
 // take several formats (formats/audio). Every error names the file and the problem.

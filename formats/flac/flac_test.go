@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log"
 	"math"
 	"os"
 	"os/exec"
@@ -202,6 +203,7 @@ func TestTags(t *testing.T) {
 		{"ID3v1 after", cat(orig, id3v1), 0, 128},
 		{"ID3v2 after", cat(orig, id3v2(500)), 0, 510},
 		{"junk after", cat(orig, []byte("\x00\x01junk")), 0, 6},
+		{"ID3v2 and zero padding it does not count", cat(id3v2(300), make([]byte, 700), orig), 1010, 0},
 	} {
 		a, err := Parse(c.name, c.data)
 		if err != nil {
@@ -215,7 +217,7 @@ func TestTags(t *testing.T) {
 		}
 	}
 	mustErr(t, "ID3v2 longer than the file", cat(id3v2(300), orig)[:200], "the ID3v2 tag at offset 0 declares 310 bytes, past the end of the file at 200 (truncated)")
-	mustErr(t, "ID3v2 then MP3", cat(id3v2(30), []byte{0xFF, 0xFB, 0x90, 0x64}), "this is an MPEG audio stream", "not a FLAC file")
+	mustErr(t, "ID3v2 then MP3", cat(id3v2(30), []byte{0xFF, 0xFB, 0x90, 0x64}), "this is an MPEG audio stream", "after 40 bytes of ID3v2 tags, not a FLAC file")
 	// A tag in place of the last frames: the audio is short.
 	offsets := frameOffsets(t, orig)
 	mustErr(t, "tag after a cut", cat(orig[:offsets[3]], id3v1), "with 12288 of the 74400 samples STREAMINFO declares, before an ID3v1 tag (truncated)")
@@ -281,6 +283,11 @@ func TestHeaderBounds(t *testing.T) {
 	si[0] = 0 // not last
 	mustErr(t, "second STREAMINFO", cat([]byte("fLaC"), si, streamInfo(16000, 1, 16, 0)), "a second STREAMINFO block at offset 42")
 	mustErr(t, "block past the end", cat([]byte("fLaC"), si, []byte{0x84, 0, 1, 0, 'x'}), "the vorbis comment metadata block at offset 42 declares 256 bytes, past the end of the file at 47 (truncated)")
+	short := streamInfo(16000, 1, 16, 0)
+	short[3] = 20
+	mustErr(t, "short STREAMINFO", cat([]byte("fLaC"), short[:24]), "the STREAMINFO block at offset 4 declares 20 bytes: it holds 34")
+	// The last-block flag never set: the audio's frame sync code reads as a block of type 127.
+	mustErr(t, "no last block", cat([]byte("fLaC"), si, []byte{0xFF, 0xF8, 0x69, 0x08, 0, 0}), "metadata block type 127 at offset 42 is invalid (the start of a frame sync code: the block before it was not marked last)")
 	// A declared length beyond the file decodes nothing and allocates nothing for it.
 	a, err := Parse("empty stream", cat([]byte("fLaC"), streamInfo(16000, 2, 16, 0)))
 	if err != nil || a.Frames() != 0 || a.Channels() != 2 {
@@ -470,9 +477,103 @@ func TestIs(t *testing.T) {
 		{"mp3", cat(id3v2(10), []byte{0xFF, 0xFB}), false},
 		{"empty", nil, false},
 		{"wav", []byte("RIFF\x24\x00\x00\x00WAVE"), false},
+		{"cut inside the marker", []byte("fLa"), true},
+		{"tag, cut inside the marker", cat(id3v2(10), []byte("fL")), true},
 	} {
 		if got := Is(c.data); got != c.want {
 			t.Errorf("Is(%s) = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A stream of unknown length (total 0) ends where the bytes hold no frame sync code any more:
+// zeros a recorder padded the file with, or junk, are counted as trailing. A frame whose sync
+// code is damaged, with frames after it, is still an error, not the end of the audio.
+func TestStreamedTrailingBytes(t *testing.T) {
+	samples := [][]int32{make([]int32, 600)}
+	for i := range samples[0] {
+		samples[0][i] = int32(i%50) * 100
+	}
+	b := encode(t, 16000, 16, frame.ChannelsMono, samples, 200, true)
+	for _, tail := range [][]byte{make([]byte, 4096), []byte("junk\x00\x01\xff\x00")} {
+		a, err := Parse("padded", cat(b, tail))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Frames() != 600 || a.Info.Blocks != 3 || a.Info.TrailingBytes != len(tail) {
+			t.Errorf("%d frames in %d blocks, %d trailing bytes: want 600 in 3, %d", a.Frames(), a.Info.Blocks, a.Info.TrailingBytes, len(tail))
+		}
+	}
+	offsets := frameOffsets(t, b)
+	damaged := bytes.Clone(b)
+	damaged[offsets[1]] = 0
+	mustErr(t, "damaged sync", damaged, "frame 1 at byte offset", "no frame sync code there")
+}
+
+// A real clip encoded by libFLAC (through SoX) into a pipe, from an input of unknown length: the
+// stream declares no length and no MD5, at rates the frame header can only carry in its 16-bit
+// field (7999 Hz) or by code (96 kHz), 8 to 24 bits, 1 to 6 channels. Each decodes to SoX's own
+// decoding, and to the same samples with zeros appended (a recorder padding its file).
+func TestSoxPiped(t *testing.T) {
+	src := datadir.File(t, "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox is needed as the reference encoder (scripts/install-deps.sh installs it): %v", err)
+	}
+	run := func(stdin []byte, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(sox, append([]string{"-V1", "-D"}, args...)...)
+		cmd.Stdin = bytes.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sox %v: %v", args, err)
+		}
+		return out
+	}
+	raw := run(nil, src, "-t", "f32", "-", "trim", "0", "1.5")
+	dir := t.TempDir()
+	for _, c := range []struct{ bits, channels, rate int }{{24, 2, 7999}, {8, 1, 11025}, {16, 6, 96000}} {
+		name := fmt.Sprintf("%d-bit %d channels %d Hz", c.bits, c.channels, c.rate)
+		b := run(raw, "-t", "f32", "-r", "16000", "-c", "1", "-", "-b", fmt.Sprint(c.bits), "-c", fmt.Sprint(c.channels), "-r", fmt.Sprint(c.rate), "-t", "flac", "-")
+		path := filepath.Join(dir, "piped.flac")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := run(nil, path, "-t", "f32", "-")
+		for _, data := range [][]byte{b, cat(b, make([]byte, 4096))} {
+			a, err := Parse(name, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Info.TotalFrames != 0 || a.Info.MD5Checked || a.SampleRate != c.rate || a.Channels() != c.channels || a.Info.BitsPerSample != c.bits || a.Frames()*c.channels*4 != len(want) {
+				t.Fatalf("%s: %d Hz, %d channels, %d frames (SoX: %d samples), info %+v", name, a.SampleRate, a.Channels(), a.Frames(), len(want)/4, a.Info)
+			}
+			for i := range a.Frames() {
+				for ch := range c.channels {
+					if x := math.Float32frombits(binary.LittleEndian.Uint32(want[4*(i*c.channels+ch):])); a.Samples[ch][i] != x {
+						t.Fatalf("%s: frame %d channel %d is %v, SoX reads %v", name, i, ch, a.Samples[ch][i], x)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The library's note at each 24 kHz or 176.4 kHz frame header is dropped; other lines of the
+// standard logger still reach its writer.
+func TestLibraryNoteDropped(t *testing.T) {
+	var buf bytes.Buffer
+	defer log.SetOutput(log.Writer())
+	log.SetOutput(&buf)
+	samples := [][]int32{make([]int32, 1000)}
+	for _, rate := range []int{24000, 176400} {
+		a, err := Parse("24k", encode(t, rate, 16, frame.ChannelsMono, samples, 256, false))
+		if err != nil || a.SampleRate != rate || a.Frames() != 1000 {
+			t.Fatalf("%d Hz: %v", rate, err)
+		}
+	}
+	log.Print("a line of the program's own")
+	if got := buf.String(); strings.Contains(got, "flac library test cases") || !strings.Contains(got, "a line of the program's own") {
+		t.Errorf("the standard logger wrote %q", got)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
+	"strings"
 
 	"github.com/qzoo/qzoo/internal/sniff"
 )
@@ -30,10 +30,12 @@ const (
 	ALaw                      // G.711 a-law, 8 bits
 )
 
-// soxPipeDataSize is the data size SoX writes when its output cannot be sought back to (a pipe):
-// 0x7FFFF000, with a RIFF size of 0x7FFFF024 ("Length in output .wav header will be wrong").
-// A data chunk declaring it and running past the end of the file is a stream, not a truncation.
-const soxPipeDataSize = 0x7FFFF000
+// placeholderDataSize is the least of the data sizes streaming writers leave when their output
+// cannot be sought back to: SoX's 0x7FFFF000 (2 GiB less 4 KiB) rounded down to whole frames
+// (what `sox ... -t wav -` writes to a pipe: 0x7FFFF000 for 16-bit mono, 0x7FFFEFFC for 24-bit
+// stereo), INT32_MAX, 0x80000000, 0xFFFFFFFF. A data chunk declaring at least this, rounded
+// down to whole frames, and running past the end of the file is a stream, not a truncation.
+const placeholderDataSize = 0x7FFFF000
 
 func (e Encoding) String() string {
 	switch e {
@@ -118,16 +120,10 @@ func (a *Audio) Mono() []float32 {
 	return out
 }
 
-// Read reads the WAV file at path (see [Parse]); every error names the file.
+// Read reads the WAV file at path (see [Parse]); every error names the file. The file is loaded
+// whole, at most [MaxFileBytes]; a directory or a device is refused ([sniff.ReadFile]).
 func Read(path string) (*Audio, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("wav: %w", err)
-	}
-	if st.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("wav: %s: %d bytes is over the %d a RIFF file can hold (RF64 is not read)", path, st.Size(), int64(MaxFileBytes))
-	}
-	data, err := os.ReadFile(path)
+	data, err := sniff.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("wav: %w", err)
 	}
@@ -185,9 +181,27 @@ type header struct {
 	blockAlign int
 }
 
+// Is reports whether data holds a WAV file, by its content: a RIFF WAVE header at its start or
+// after ID3v2 tags, or the first bytes of one (a file cut short, which [Parse] names as such).
+func Is(data []byte) bool {
+	if n, err := sniff.LeadingTags(data); err == nil && n > 0 {
+		data = data[n:]
+	}
+	return len(data) > 0 && identify(data) == ""
+}
+
 func parse(data []byte) (*Audio, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the file is empty (0 bytes)")
+	}
+	if n, err := sniff.LeadingTags(data); err != nil {
+		return nil, err
+	} else if n > 0 && identify(data[n:]) == "" {
+		a, err := parse(data[n:])
+		if err != nil {
+			return nil, fmt.Errorf("%w (offsets from the RIFF header, after %d bytes of ID3v2 tags)", err, n)
+		}
+		return a, nil
 	}
 	if what := identify(data); what != "" {
 		return nil, fmt.Errorf("this is %s, not a WAV file", what)
@@ -195,11 +209,11 @@ func parse(data []byte) (*Audio, error) {
 	if len(data) < 12 {
 		return nil, fmt.Errorf("%d bytes is shorter than the 12-byte RIFF WAVE header", len(data))
 	}
-	riffSize := binary.LittleEndian.Uint32(data[4:])
 	end := int64(len(data))
 	var (
 		h                   *header
-		dataStart, dataSize int64 = 0, -1
+		dataStart, dataSize int64    = 0, -1
+		seen                []string // chunk names, for an error that says what the file holds
 	)
 	off := int64(12)
 	for off+8 <= end {
@@ -211,6 +225,9 @@ func parse(data []byte) (*Audio, error) {
 				break // trailing bytes that are no chunk: an appended tag, junk
 			}
 			return nil, fmt.Errorf("the bytes at offset %d (%q) are not a chunk name: the file is damaged", off, id)
+		}
+		if len(seen) < 16 {
+			seen = append(seen, fmt.Sprintf("%q", id))
 		}
 		switch string(id) {
 		case "fmt ":
@@ -231,11 +248,11 @@ func parse(data []byte) (*Audio, error) {
 			if h == nil {
 				return nil, fmt.Errorf("the data chunk at offset %d comes before any fmt chunk", off)
 			}
-			streamed := size == 0xFFFFFFFF ||
-				size == soxPipeDataSize && body+size > end ||
-				size == 0 && (riffSize == 0 || riffSize == 0xFFFFFFFF || int64(riffSize)+8 <= body)
+			rest := data[body:]
+			streamed := size >= placeholderDataSize/int64(h.blockAlign)*int64(h.blockAlign) && body+size > end ||
+				size == 0 && len(rest) > 0 && !chunkAt(data, body) && sniff.Tag(rest) == ""
 			if streamed {
-				size = end - body
+				size = appendedHeader(rest)
 			} else if body+size > end {
 				return nil, fmt.Errorf("the data chunk declares %d bytes, but the file holds %d after its header (truncated)", size, end-body)
 			}
@@ -254,19 +271,25 @@ func parse(data []byte) (*Audio, error) {
 			}
 		}
 		next := body + size
-		if size%2 == 1 {
-			// The pad byte (zero), unless it is missing: the next chunk's name then starts here.
-			if next >= end || data[next] == 0 || !(next+4 <= end && isFourCC(data[next:next+4])) {
-				next++
-			}
+		// After an odd size, the pad byte (meant to be zero, not always); when a writer left it
+		// out, the next chunk's header starts right there instead.
+		if size%2 == 1 && (next < end && data[next] == 0 || !chunkAt(data, next)) {
+			next++
 		}
 		off = next
 	}
-	if h == nil {
-		return nil, fmt.Errorf("no fmt chunk")
-	}
-	if dataSize < 0 {
-		return nil, fmt.Errorf("no data chunk")
+	if h == nil || dataSize < 0 {
+		if off < end {
+			return nil, fmt.Errorf("the file ends inside a chunk header at offset %d, %d of its 8 bytes (truncated)", off, end-off)
+		}
+		missing := "fmt"
+		if h != nil {
+			missing = "data"
+		}
+		if len(seen) == 0 {
+			return nil, fmt.Errorf("no %s chunk: the file holds no chunk after its 12-byte RIFF WAVE header", missing)
+		}
+		return nil, fmt.Errorf("no %s chunk (the chunks: %s)", missing, strings.Join(seen, ", "))
 	}
 	frames := dataSize / int64(h.blockAlign)
 	if frames*int64(h.channels) > MaxSamples {
@@ -346,8 +369,14 @@ func parseFmt(b []byte) (*header, error) {
 	if !ok {
 		return nil, fmt.Errorf("bits per sample %d is not one %v is stored in", bits, h.format.Encoding)
 	}
-	if want := h.channels * h.format.Bits / 8; h.blockAlign != want {
-		return nil, fmt.Errorf("block align %d is not channels %d × %d bytes = %d", h.blockAlign, h.channels, h.format.Bits/8, want)
+	// A block align below a frame's bytes (0, or one channel's worth) is a writer's slip that
+	// SoX reads past, as a frame; above it, the frames would hold padding the header does not
+	// describe (24-bit samples in 32-bit slots, say), and which bytes are samples is a guess.
+	switch want := h.channels * h.format.Bits / 8; {
+	case h.blockAlign < want:
+		h.blockAlign = want
+	case h.blockAlign > want:
+		return nil, fmt.Errorf("block align %d is over channels %d × %d bytes = %d: the frames hold bytes the header does not describe", h.blockAlign, h.channels, h.format.Bits/8, want)
 	}
 	return h, nil
 }
@@ -378,7 +407,11 @@ func decode(h *header, b []byte, frames int) (*Audio, error) {
 			case h.format.Encoding == Float && width == 4:
 				x = math.Float32frombits(le.Uint32(s))
 			case h.format.Encoding == Float && width == 8:
-				x = float32(math.Float64frombits(le.Uint64(s)))
+				v := math.Float64frombits(le.Uint64(s))
+				if math.Abs(v) > math.MaxFloat32 && !math.IsInf(v, 0) {
+					return nil, fmt.Errorf("sample %g at frame %d of channel %d is beyond float32's range", v, i, c)
+				}
+				x = float32(v)
 			case h.format.Encoding == MuLaw:
 				x = float32(muLaw(s[0])) / (1 << 15)
 			case h.format.Encoding == ALaw:
@@ -422,6 +455,33 @@ func aLaw(a byte) int16 {
 	return int16(-t)
 }
 
+// appendedHeader returns the length of the audio in stream, the bytes after the header of a data
+// chunk whose size was never filled in: all of it, or the bytes before a RIFF WAVE header
+// appended to it whose data chunk declares exactly that length. Festival's text2wave writing to
+// a pipe leaves its header so: it writes the audio, fails to seek back, and writes the finished
+// header at the end, which read as audio would be a click of 22 samples.
+func appendedHeader(stream []byte) int64 {
+	p := bytes.LastIndex(stream, []byte("RIFF"))
+	if p < 0 || p+12 > len(stream) || len(stream)-p > 1024 || string(stream[p+8:p+12]) != "WAVE" {
+		return int64(len(stream))
+	}
+	if d := bytes.Index(stream[p:], []byte("data")); d >= 0 && p+d+8 <= len(stream) && binary.LittleEndian.Uint32(stream[p+d+4:]) == uint32(p) {
+		return int64(p)
+	}
+	return int64(len(stream))
+}
+
+// chunkAt reports whether a plausible chunk header starts at off in data: a four-character name
+// and a size that ends within the file (a byte past it allowed, for a missing pad byte), or any
+// size for a data chunk (streaming writers leave placeholders there).
+func chunkAt(data []byte, off int64) bool {
+	end := int64(len(data))
+	if off < 0 || off+8 > end || !isFourCC(data[off:off+4]) {
+		return false
+	}
+	return string(data[off:off+4]) == "data" || off+8+int64(binary.LittleEndian.Uint32(data[off+4:])) <= end+1
+}
+
 // isFourCC reports whether b is a plausible chunk name: four printable ASCII bytes.
 func isFourCC(b []byte) bool {
 	for _, c := range b {
@@ -434,8 +494,8 @@ func isFourCC(b []byte) bool {
 
 // identify names what data is when it is not a little-endian RIFF WAVE file ("" when it may be).
 func identify(b []byte) string {
-	if bytes.HasPrefix(b, []byte("RIFF")) && (len(b) < 12 || string(b[8:12]) == "WAVE") {
-		return ""
+	if bytes.HasPrefix(b, []byte("RIFF")) && (len(b) < 12 || string(b[8:12]) == "WAVE") || bytes.HasPrefix([]byte("RIFF"), b) {
+		return "" // a WAV file, or one cut short in its first bytes
 	}
 	what := sniff.Kind(b)
 	if bytes.HasPrefix(b, []byte("RF64")) || bytes.HasPrefix(b, []byte("BW64")) {

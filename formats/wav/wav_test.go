@@ -3,10 +3,13 @@ package wav
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,9 +245,38 @@ func TestChunkWalk(t *testing.T) {
 		b = append(b[:12+8+17], b[12+8+18:]...)
 		checkSamples(t, mustParse(t, b), want)
 	})
+	t.Run("pad byte not zero", func(t *testing.T) {
+		// "X" then "fmt " reads as a chunk "Xfmt" of 4128 bytes: past the end, so not a header.
+		b := riff(list, f, chunk{"data", samples})
+		b[12+8+17] = 'X'
+		checkSamples(t, mustParse(t, b), want)
+	})
 	t.Run("appended ID3 tag", func(t *testing.T) {
 		b := append(riff(f, chunk{"data", samples}), "ID3\x04\x00\x00\x00\x00\x00\x10TIT2"...)
 		checkSamples(t, mustParse(t, b), want)
+	})
+	t.Run("ID3v2 tags before the RIFF header", func(t *testing.T) {
+		id3 := []byte("ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00")
+		b := slices.Concat(id3, id3, make([]byte, 5), riff(f, chunk{"data", samples}))
+		if !Is(b) {
+			t.Error("Is: false after ID3v2 tags")
+		}
+		checkSamples(t, mustParse(t, b), want)
+		_, err := Parse("x", slices.Concat(id3, riff(chunk{"data", samples})))
+		if err == nil || err.Error() != "wav: x: the data chunk at offset 12 comes before any fmt chunk (offsets from the RIFF header, after 12 bytes of ID3v2 tags)" {
+			t.Errorf("error %v", err)
+		}
+		_, err = Parse("x", slices.Concat(id3, []byte{0xFF, 0xFB, 0x90, 0x64}))
+		if err == nil || err.Error() != "wav: x: this is an MP3 file (it starts with an ID3 tag), not a WAV file" {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("block align below a frame", func(t *testing.T) {
+		// A writer that put one channel's bytes (or 0) there: read as SoX reads it, by frames.
+		for _, align := range []uint16{0, 2} {
+			a := mustParse(t, riff(fmtChunkAlign(tagPCM, 2, 8000, 16, align), chunk{"data", le16(1, 2, 3, 4)}))
+			checkSamples(t, a, [][]float32{{1.0 / 32768, 3.0 / 32768}, {2.0 / 32768, 4.0 / 32768}})
+		}
 	})
 	t.Run("trailing partial frame", func(t *testing.T) {
 		a := mustParse(t, riff(fmtChunk(tagPCM, 2, 8000, 16), chunk{"data", append(le16(1, 2), 7, 7, 7)}))
@@ -252,8 +284,8 @@ func TestChunkWalk(t *testing.T) {
 	})
 }
 
-// Streaming writers leave the sizes at 0, 0xFFFFFFFF or SoX's 0x7FFFF000: the data runs to the end of the file,
-// rounded down to whole frames.
+// Streaming writers leave the sizes at 0, 0xFFFFFFFF, SoX's 0x7FFFF000 or INT32_MAX, with any RIFF
+// size: the data runs to the end of the file, rounded down to whole frames.
 func TestStreamedSizes(t *testing.T) {
 	frames := le16(100, 200, 300, 400, 500, 600)
 	whole := riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", frames})
@@ -273,11 +305,42 @@ func TestStreamedSizes(t *testing.T) {
 		{"both 0", 0, 0},
 		{"data 0, RIFF ends at the header", 36, 0},
 		{"SoX to a pipe", 0x7FFFF024, 0x7FFFF000}, // sox ... -t wav - (measured with SoX 14.4)
+		{"data INT32_MAX", 0x7FFFFFFF, 0x7FFFFFFF},
+		{"data 0x80000000", 0, 0x80000000},
+		{"data 0, RIFF size filled in", uint32(len(whole)) - 8 + 1, 0},
+		{"data 0, RIFF size a placeholder", 0x7FFFFFFF, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			checkSamples(t, mustParse(t, set(c.riffSize, c.dataSz, []byte{9})), want) // a partial frame dropped
 		})
 	}
+	t.Run("data 0 before loud audio that reads as a chunk name", func(t *testing.T) {
+		// The samples 0x4241, 0x4443 spell "ABCD", and 0x4645, 0x4847 a size past the end.
+		loud := le16(0x4241, 0x4443, 0x4645, 0x4847)
+		b := riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", loud})
+		binary.LittleEndian.PutUint32(b[40:], 0)
+		checkSamples(t, mustParse(t, b), [][]float32{{0x4241 / 32768.0, 0x4443 / 32768.0, 0x4645 / 32768.0, 0x4847 / 32768.0}})
+	})
+	t.Run("data 0, the finished header appended", func(t *testing.T) {
+		b := riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", frames})
+		b = append(b, riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", nil})...)
+		binary.LittleEndian.PutUint32(b[len(b)-4:], uint32(len(frames))) // its data size: the audio's
+		binary.LittleEndian.PutUint32(b[40:], 0)
+		checkSamples(t, mustParse(t, b), want)
+	})
+	t.Run("a stream ending in RIFF and no more", func(t *testing.T) {
+		// Found by FuzzParse: "RIFF" 4 bytes before the end of a stream is no appended header.
+		b := []byte("RIFF0000WAVEfmt \x10\x00\x00\x00\x03\x00\x01\x0000\x00\x000000\x04\x00 \x00data000\xffRIFF")
+		if a := mustParse(t, b); a.Frames() != 1 {
+			t.Errorf("%d frames, want the 4 bytes after the header as one float sample", a.Frames())
+		}
+	})
+	t.Run("an empty data chunk then a tag", func(t *testing.T) {
+		b := append(riff(fmtChunk(tagPCM, 1, 16000, 16), chunk{"data", nil}), "ID3\x04\x00\x00\x00\x00\x00\x02\x00\x00"...)
+		if a := mustParse(t, b); a.Frames() != 0 {
+			t.Errorf("%d frames, want 0", a.Frames())
+		}
+	})
 	t.Run("a true empty data chunk", func(t *testing.T) {
 		a := mustParse(t, riff(fmtChunk(tagPCM, 2, 16000, 16), chunk{"data", nil}, chunk{"LIST", make([]byte, 8)}))
 		if a.Frames() != 0 || a.Channels() != 2 || a.Seconds() != 0 {
@@ -327,7 +390,7 @@ func TestRefusals(t *testing.T) {
 		{"65 channels", riff(fmtChunk(tagPCM, 65, 8000, 16), data), "channels 65 out of range"},
 		{"rate 0", riff(fmtChunk(tagPCM, 1, 0, 16), data), "sample rate 0 out of range [1, 768000]"},
 		{"rate 800000", riff(fmtChunk(tagPCM, 1, 800000, 16), data), "sample rate 800000 out of range"},
-		{"block align", riff(fmtChunkAlign(tagPCM, 2, 8000, 16, 2), data), "block align 2 is not channels 2 × 2 bytes = 4"},
+		{"block align over a frame", riff(fmtChunkAlign(tagPCM, 2, 8000, 16, 8), data), "block align 8 is over channels 2 × 2 bytes = 4: the frames hold bytes the header does not describe"},
 		{"float 16", riff(fmtChunk(tagFloat, 1, 8000, 16), data), "bits per sample 16 is not one float is stored in"},
 		{"pcm 40", riff(fmtChunk(tagPCM, 1, 8000, 40), data), "bits per sample 40"},
 		{"truncated data", truncated, "the data chunk declares 1000 bytes, but the file holds 4 after its header (truncated)"},
@@ -337,6 +400,26 @@ func TestRefusals(t *testing.T) {
 		{"two fmt", riff(pcm, pcm, data), "a second fmt chunk"},
 		{"two data", riff(pcm, data, data), "a second data chunk"},
 		{"nan", riff(fmtChunk(tagFloat, 1, 8000, 32), chunk{"data", nan}), "sample NaN at frame 0 of channel 0"},
+		{"float64 beyond float32", riff(fmtChunk(tagFloat, 1, 8000, 64), chunk{"data", binary.LittleEndian.AppendUint64(make([]byte, 8), math.Float64bits(-1e300))}),
+			"sample -1e+300 at frame 1 of channel 0 is beyond float32's range"},
+		{"no data, other chunks", riff(chunk{"LIST", []byte("INFO")}, pcm, chunk{"DATA", le16(1)}), `no data chunk (the chunks: "LIST", "fmt ", "DATA")`},
+		{"cut inside RIFF", []byte("RIF"), "3 bytes is shorter than the 12-byte RIFF WAVE header"},
+	}
+	// Cut at every byte of the headers: each is named as truncated, none reads.
+	whole := riff(chunk{"LIST", []byte("INFO")}, pcm, data)
+	for n := 12; n < len(whole)-len(data.body); n++ {
+		want := "(truncated)"
+		if n == 12 || n == 24 {
+			want = "no fmt chunk" // the file ends at a chunk boundary: nothing says it was longer
+		}
+		if n == 48 {
+			want = `no data chunk (the chunks: "LIST", "fmt ")`
+		}
+		cases = append(cases, struct {
+			name string
+			data []byte
+			want string
+		}{fmt.Sprintf("cut at %d", n), whole[:n], want})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -358,10 +441,11 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// A header that claims 4 GiB in a 100-byte file allocates nothing of the kind.
+// A header that claims 2 GiB (just under the streaming writers' placeholders) or 4 GiB in a
+// 100-byte file allocates nothing of the kind.
 func TestHugeClaimAllocatesLittle(t *testing.T) {
 	b := riff(fmtChunk(tagPCM, 64, 768000, 32), chunk{"data", make([]byte, 56)})
-	binary.LittleEndian.PutUint32(b[40:], 0xFFFFFFFE)
+	binary.LittleEndian.PutUint32(b[40:], placeholderDataSize-2)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 10 {
@@ -372,7 +456,7 @@ func TestHugeClaimAllocatesLittle(t *testing.T) {
 		if _, err := Parse("huge.wav", b); err != nil {
 			t.Fatal(err)
 		}
-		binary.LittleEndian.PutUint32(b[40:], 0xFFFFFFFE)
+		binary.LittleEndian.PutUint32(b[40:], placeholderDataSize-2)
 	}
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
@@ -547,10 +631,140 @@ func TestReadRefusesOversizedFile(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := Read(path)
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "over the 4294967304 a RIFF file can hold") {
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "4294967305 bytes is over the limit of 4294967304") {
 		t.Errorf("error %v, want the file named and its size refused", err)
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("allocated %d bytes to refuse it", n)
+	}
+}
+
+// A real clip written by SoX in every WAV encoding it has, with 1, 2, 3 and 6 channels (more
+// than 2: an extensible header), with a comment (a LIST chunk), and streamed to a pipe (the
+// placeholder sizes): each reads to the samples SoX itself decodes, and the encodings this
+// package does not read are refused by name.
+func TestSoxEncodings(t *testing.T) {
+	src := datadir.File(t, "speech/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
+	sox, err := exec.LookPath("sox")
+	if err != nil {
+		t.Fatalf("sox is needed as the reference writer (scripts/install-deps.sh installs it): %v", err)
+	}
+	dir := t.TempDir()
+	run := func(stdin []byte, args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(sox, append([]string{"-V1", "-D"}, args...)...) // -D: no dither
+		cmd.Stdin = bytes.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sox %v: %v", args, err)
+		}
+		return out
+	}
+	for i, c := range []struct {
+		args   []string // output options
+		format string   // as Format.String reads it
+	}{
+		{[]string{"-e", "unsigned", "-b", "8"}, "8-bit PCM"},
+		{[]string{"-e", "signed", "-b", "16", "--comment", "a LIST chunk of odd size"}, "16-bit PCM"},
+		{[]string{"-e", "signed", "-b", "24", "-c", "2"}, "24-bit PCM, extensible"},
+		{[]string{"-e", "signed", "-b", "32", "-c", "3"}, "32-bit PCM, extensible"},
+		{[]string{"-e", "float", "-b", "32", "-c", "6"}, "32-bit float"}, // SoX writes float with tag 3
+		{[]string{"-e", "float", "-b", "64"}, "64-bit float"},
+		{[]string{"-e", "u-law", "-r", "8000"}, "8-bit mu-law"},
+		{[]string{"-e", "a-law", "-r", "8000", "-c", "3"}, "8-bit a-law"},
+		{[]string{"-t", "wavpcm", "-e", "signed", "-b", "24", "-c", "3"}, "24-bit PCM"}, // WAVE_FORMAT_PCM whatever the channels
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("%d.wav", i))
+		args := slices.Concat([]string{src}, c.args, []string{path, "trim", "0", "1.5"})
+		if c.args[0] != "-t" {
+			args = slices.Insert(args, len(args)-4, "-t", "wav") // before the output path
+		}
+		run(nil, args...)
+		want := run(nil, path, "-t", "f32", "-")
+		check := func(name string, a *Audio, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Format.String(); got != c.format || a.Frames()*a.Channels()*4 != len(want) {
+				t.Fatalf("%s %v: %s, %d frames × %d channels; want %s, %d samples", name, c.args, got, a.Frames(), a.Channels(), c.format, len(want)/4)
+			}
+			for i := range a.Frames() {
+				for ch := range a.Channels() {
+					x := math.Float32frombits(binary.LittleEndian.Uint32(want[4*(i*a.Channels()+ch):]))
+					if d := math.Abs(float64(a.Samples[ch][i] - x)); d > 6e-8 { // 32-bit: SoX rounds to float32 another way
+						t.Fatalf("%s %v: frame %d channel %d is %v, SoX reads %v", name, c.args, i, ch, a.Samples[ch][i], x)
+					}
+				}
+			}
+		}
+		a, err := Read(path)
+		check("file", a, err)
+		// The same samples through a pipe, from an input of unknown length: SoX leaves its
+		// placeholder sizes.
+		out := c.args
+		if out[0] != "-t" {
+			out = slices.Concat([]string{"-t", "wav"}, out)
+		}
+		in := []string{"-t", "f32", "-r", fmt.Sprint(a.SampleRate), "-c", fmt.Sprint(a.Channels()), "-"}
+		piped := run(want, slices.Concat(in, out, []string{"-"})...)
+		if size := binary.LittleEndian.Uint32(piped[len(piped)-a.Frames()*a.Channels()*a.Format.Bits/8-4:]); size < placeholderDataSize-4096 {
+			t.Fatalf("piped %v: data size %#x, want SoX's placeholder", c.args, size)
+		}
+		a, err = Parse("piped", piped)
+		check("piped", a, err)
+	}
+	for _, c := range []struct{ encoding, want string }{
+		{"ima-adpcm", "format tag 0x0011 (IMA ADPCM) is not supported"},
+		{"ms-adpcm", "format tag 0x0002 (Microsoft ADPCM) is not supported"},
+		{"gsm-full-rate", "format tag 0x0031 (GSM 6.10) is not supported"},
+	} {
+		path := filepath.Join(dir, c.encoding+".wav")
+		run(nil, src, "-e", c.encoding, "-r", "8000", path, "trim", "0", "0.5")
+		if _, err := Read(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.encoding, err, c.want)
+		}
+	}
+}
+
+// The speech synthesizers' own WAV writers, to a file and to a pipe (where they cannot seek back
+// to fill in the sizes): espeak-ng leaves SoX's placeholder, Festival's text2wave leaves a data
+// size of 0 and appends the finished header after the audio. Through the pipe, each reads to
+// the same samples as its file.
+func TestSynthesizerPipes(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name       string
+		file, pipe []string // commands; the file is written to path
+	}{
+		{"espeak-ng", []string{"espeak-ng", "-w", "PATH", "a pipe cannot seek"}, []string{"espeak-ng", "--stdout", "a pipe cannot seek"}},
+		{"text2wave", []string{"text2wave", "-o", "PATH", "-eval", "(voice_kal_diphone)"}, []string{"text2wave", "-o", "-", "-eval", "(voice_kal_diphone)"}},
+	} {
+		if _, err := exec.LookPath(c.file[0]); err != nil {
+			t.Fatalf("%s is needed (scripts/install-deps.sh installs it): %v", c.file[0], err)
+		}
+		path := filepath.Join(dir, c.name+".wav")
+		file := exec.Command(c.file[0], slices.Replace(slices.Clone(c.file[1:]), slices.Index(c.file[1:], "PATH"), slices.Index(c.file[1:], "PATH")+1, path)...)
+		file.Stdin = strings.NewReader("a pipe cannot seek\n")
+		if out, err := file.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", file.Args, err, out)
+		}
+		pipe := exec.Command(c.pipe[0], c.pipe[1:]...)
+		pipe.Stdin = strings.NewReader("a pipe cannot seek\n")
+		piped, err := pipe.Output()
+		if err != nil {
+			t.Fatalf("%v: %v", pipe.Args, err)
+		}
+		want, err := Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Parse(c.name+" piped", piped)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.Frames() < 4000 || !slices.Equal(got.Samples[0], want.Samples[0]) {
+			t.Errorf("%s: %d frames through a pipe, %d from the file (want them equal, and some speech)", c.name, got.Frames(), want.Frames())
+		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package attention is scaled dot-product attention (Vaswani et al. 2017, "Attention Is All You
 // Need", eq. 1) with grouped queries (Ainslie et al. 2023, "GQA"), an optional causal mask by token
-// position and an optional key/value cache:
+// position, an optional mask of padded keys and an optional key/value cache:
 //
 //	out_t = Σ_s softmax_s(q_t·k_s/√h) v_s,  over the keys s visible from t,
 //
@@ -15,6 +15,8 @@ package attention
 
 import (
 	"math"
+
+	"github.com/gomlx/compute/dtypes"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/support/exceptions"
@@ -36,6 +38,7 @@ type Cache interface {
 type Builder struct {
 	q, k, v   *graph.Node
 	positions *graph.Node
+	keyValid  *graph.Node
 	cache     Cache
 }
 
@@ -49,6 +52,14 @@ func New(q, k, v *graph.Node) *Builder {
 // positions of this call's tokens, those of the queries and, without a cache, of the keys (S = T).
 func (b *Builder) Causal(positions *graph.Node) *Builder {
 	b.positions = positions
+	return b
+}
+
+// KeyValid masks the keys of padded positions: valid [B, S] (bool) is true where key s of example
+// b exists. A batch of sequences of different lengths padded to S then gives, at every valid query,
+// exactly the output of each sequence alone. Combines with Causal; not with Cache.
+func (b *Builder) KeyValid(valid *graph.Node) *Builder {
+	b.keyValid = valid
 	return b
 }
 
@@ -75,6 +86,10 @@ func (b *Builder) Done() *graph.Node {
 	if b.cache != nil && b.positions == nil {
 		exceptions.Panicf("attention.New: a Cache needs Causal(positions), the positions of this call's tokens")
 	}
+	if b.keyValid != nil && (b.cache != nil || b.keyValid.Rank() != 2 || b.keyValid.Shape().Dimensions[0] != batch ||
+		b.keyValid.Shape().Dimensions[1] != k.Shape().Dimensions[1] || b.keyValid.DType() != dtypes.Bool) {
+		exceptions.Panicf("attention.New: KeyValid needs a bool [B=%d, S=%d] mask and no Cache, got %s", batch, k.Shape().Dimensions[1], b.keyValid.Shape())
+	}
 	keyPositions := b.positions
 	if b.cache != nil {
 		k, v, keyPositions = b.cache.Update(k, v)
@@ -82,13 +97,13 @@ func (b *Builder) Done() *graph.Node {
 	scale := 1 / math.Sqrt(float64(hd))
 	if heads == kvHeads {
 		scores := graph.MulScalar(graph.Einsum("bqhd,bkhd->bhqk", q, k), scale)
-		scores = mask(scores, b.positions, keyPositions)
+		scores = maskKeys(mask(scores, b.positions, keyPositions), b.keyValid)
 		return graph.Einsum("bhqk,bkhd->bqhd", graph.Softmax(scores, -1), v)
 	}
 	group := heads / kvHeads
 	qg := graph.Reshape(q, batch, t, kvHeads, group, hd)
 	scores := graph.MulScalar(graph.Einsum("btkgd,bskd->bkgts", qg, k), scale)
-	scores = mask(scores, b.positions, keyPositions)
+	scores = maskKeys(mask(scores, b.positions, keyPositions), b.keyValid)
 	out := graph.Einsum("bkgts,bskd->btkgd", graph.Softmax(scores, -1), v)
 	return graph.Reshape(out, batch, t, heads, hd)
 }
@@ -102,5 +117,19 @@ func mask(scores, queryPositions, keyPositions *graph.Node) *graph.Node {
 	visible := graph.LessOrEqual(graph.InsertAxes(keyPositions, 0), graph.InsertAxes(queryPositions, -1)) // [T, S]
 	axes := make([]int, scores.Rank()-2)
 	visible = graph.BroadcastToDims(graph.InsertAxes(visible, axes...), scores.Shape().Dimensions...)
+	return graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), MaskedScore), scores.Shape().Dimensions...))
+}
+
+// maskKeys replaces by MaskedScore the scores [B, ..., T, S] of the keys that valid [B, S] marks
+// as padding; without valid it returns scores unchanged.
+func maskKeys(scores, valid *graph.Node) *graph.Node {
+	if valid == nil {
+		return scores
+	}
+	axes := make([]int, scores.Rank()-2)
+	for i := range axes {
+		axes[i] = 1
+	}
+	visible := graph.BroadcastToDims(graph.InsertAxes(valid, axes...), scores.Shape().Dimensions...)
 	return graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), MaskedScore), scores.Shape().Dimensions...))
 }

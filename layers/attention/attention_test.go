@@ -217,3 +217,67 @@ func TestPanicsNameTheProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyValidMatchesEachSequenceAlone: a batch of two sequences, the second padded from 2 to
+// seq keys with garbage, gives at its valid queries exactly the attention of the 2 keys alone
+// (and the first, unpadded, is unchanged), for plain and grouped heads, with and without Causal.
+func TestKeyValidMatchesEachSequenceAlone(t *testing.T) {
+	const short = 2
+	backend := testbackend.Go(t)
+	for i, c := range attentionCases {
+		if c.prefix > 0 {
+			continue // KeyValid does not combine with a Cache
+		}
+		t.Run(c.name, func(t *testing.T) {
+			q, k, v, _, _ := c.data(uint64(20 + i))
+			valid := []bool{true, true, true, true, true, true, false, false}
+			g := graph.NewGraph(backend, "key_valid")
+			node := func(x []float64, heads int) *graph.Node {
+				return graph.Reshape(graph.Const(g, x), batch, seq, heads, headDim)
+			}
+			a := attention.New(node(q, c.heads), node(k, c.kvHeads), node(v, c.kvHeads)).
+				KeyValid(graph.Reshape(graph.Const(g, valid), batch, seq))
+			if c.causal {
+				a = a.Causal(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0))
+			}
+			g.Compile(a.Done())
+			got := tensors.MustCopyFlatData[float64](g.Run()[0])
+			var queryPos, keyPos []int
+			if c.causal {
+				queryPos, keyPos = []int{0, 1, 2, 3}, []int{0, 1, 2, 3}
+			}
+			first := reference(q, k, v, batch, seq, seq, c.heads, c.kvHeads, headDim, queryPos, keyPos)
+			qn, kvn := seq*c.heads*headDim, seq*c.kvHeads*headDim
+			cut := func(x []float64, per, heads int) []float64 { // the second example's first `short` positions
+				return x[per : per+short*heads*headDim]
+			}
+			var alonePos []int
+			if c.causal {
+				alonePos = []int{0, 1}
+			}
+			second := reference(cut(q, qn, c.heads), cut(k, kvn, c.kvHeads), cut(v, kvn, c.kvHeads), 1, short, short, c.heads, c.kvHeads, headDim, alonePos, alonePos)
+			want := append(first[:qn:qn], second...)
+			for j, w := range want {
+				if math.Abs(got[j]-w) > 1e-12 {
+					t.Fatalf("output %d: %v, want %v (each sequence alone)", j, got[j], w)
+				}
+			}
+		})
+	}
+}
+
+// TestKeyValidGradients checks the gradients of a masked attention against finite differences.
+func TestKeyValidGradients(t *testing.T) {
+	c := attentionCases[3] // grouped encoder
+	q, k, v, pk, pv := c.data(31)
+	r := random(rand.New(rand.NewPCG(5, 9)), batch*seq*c.heads*headDim)
+	in := c.tensors(q, k, v, pk, pv)
+	valid := []bool{true, true, true, false, true, true, false, false}
+	testbackend.ForEach(t, func(t *testing.T, backend compute.Backend) {
+		testbackend.CheckGradient(t, backend, func(_ *model.Scope, in []*graph.Node) *graph.Node {
+			g := in[0].Graph()
+			y := attention.New(in[0], in[1], in[2]).KeyValid(graph.Reshape(graph.Const(g, valid), batch, seq)).Done()
+			return graph.ReduceAllSum(graph.Mul(y, graph.Reshape(graph.Const(g, r), y.Shape().Dimensions...)))
+		}, in[0].(*tensors.Tensor), in[1].(*tensors.Tensor), in[2].(*tensors.Tensor))
+	})
+}

@@ -218,6 +218,15 @@ func (f *FSQ) stageScale(g *graph.Graph, dtype dtypes.DType, i int) *graph.Node 
 
 // Quantize implements Quantizer.
 func (f *FSQ) Quantize(scope *model.Scope, z *graph.Node) Output {
+	return f.QuantizeKeeping(scope, z, nil)
+}
+
+// QuantizeKeeping implements [StageDropper]: codes and stats as in Quantize, the output (before
+// the output projection, if any) holding only the stages i < keep of each latent vector, m₀·û +
+// Σ_{i≥1} m_i·sg(q_i) with m_i = [i < keep] and û stage 0's straight-through output. A vector
+// that keeps no stage is 0 before the projection (the projection's bias after it). keep nil
+// keeps every stage.
+func (f *FSQ) QuantizeKeeping(scope *model.Scope, z, keep *graph.Node) Output {
 	flat, leading := flattenLatents(z)
 	g, dtype := z.Graph(), z.DType()
 	dim, d := flat.Shape().Dimensions[1], len(f.levels)
@@ -233,6 +242,13 @@ func (f *FSQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 	snapped := graph.Add(bounded, graph.StopGradient(graph.Sub(grid, bounded)))
 	out := graph.Div(snapped, c.halfRange)
 	digits := []*graph.Node{rounded}
+	mask := func(x *graph.Node, i int) *graph.Node {
+		if keep == nil {
+			return x
+		}
+		return graph.Mul(x, graph.Reshape(keptMask(keep, z, i), -1, 1))
+	}
+	kept := mask(out, 0)
 
 	stats := map[string]*graph.Node{}
 	if f.stages > 1 {
@@ -244,11 +260,12 @@ func (f *FSQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 			r := graph.Max(graph.Min(graph.Round(graph.Sub(level, c.offset)), c.maxRounded), c.minRounded)
 			q := graph.Mul(graph.Div(graph.Add(r, c.offset), c.halfRange), scale)
 			residual = graph.Sub(residual, q)
-			out = graph.Add(out, graph.StopGradient(q)) // the output has the gradient of u
+			kept = graph.Add(kept, mask(graph.StopGradient(q), i)) // the output has the gradient of u
 			digits = append(digits, r)
 			stats[fmt.Sprintf(stageFormat+"_residual_rms", i)] = rms(residual)
 		}
 	}
+	out = kept
 	if dim != d {
 		out = f.project(scope, "project_out", out, dim)
 	}

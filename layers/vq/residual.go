@@ -164,6 +164,16 @@ const stageFormat = "stage_%02d"
 
 // Quantize implements Quantizer.
 func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
+	return r.QuantizeKeeping(scope, z, nil)
+}
+
+// QuantizeKeeping implements [StageDropper]: every stage quantizes, reports its codes, loss and
+// stats as in Quantize, but the output holds only the stages i < keep of each latent vector:
+//
+//	m_i = [i < keep],  output m₀·(z + sg(Σ_i m_i q_i − z)) + Σ_i m_i (e_i − sg(e_i)),
+//
+// so a vector that keeps no stage outputs 0 with no gradient. keep nil keeps every stage.
+func (r *Residual) QuantizeKeeping(scope *model.Scope, z, keep *graph.Node) Output {
 	residual := z
 	var sum, extra, loss, bits *graph.Node
 	out := Output{Codes: Codes{Side: map[string]*graph.Node{}}, Stats: map[string]*graph.Node{}}
@@ -177,6 +187,10 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 		e := graph.Sub(so.Quantized, residual)
 		e = graph.Sub(e, graph.StopGradient(e))
 		residual = graph.Sub(residual, q)
+		if keep != nil {
+			m := keptMask(keep, z, i)
+			q, e = graph.Mul(q, m), graph.Mul(e, m)
+		}
 		if i == 0 {
 			sum, extra, loss, bits = q, e, so.Loss, so.Bits
 		} else {
@@ -208,7 +222,11 @@ func (r *Residual) Quantize(scope *model.Scope, z *graph.Node) Output {
 	if sumUsed != nil {
 		out.Stats[StatUsedCodes] = graph.DivScalar(sumUsed, float64(numUsed))
 	}
-	out.Quantized = graph.Add(straightThrough(z, sum), extra)
+	through := straightThrough(z, sum)
+	if keep != nil {
+		through = graph.Mul(through, keptMask(keep, z, 0))
+	}
+	out.Quantized = graph.Add(through, extra)
 	if len(stageIndices) == len(r.stages) {
 		out.Index = combinedIndex(stageIndices, r.CodebookSize())
 	}

@@ -5,8 +5,11 @@ package all
 import (
 	_ "github.com/qzoo/qzoo/datasets/era5"         // registers "era5"
 	_ "github.com/qzoo/qzoo/datasets/fashionmnist" // registers "fashion-mnist"
+	_ "github.com/qzoo/qzoo/datasets/speech"       // registers "speech"
 	_ "github.com/qzoo/qzoo/datasets/text"         // registers "text"
+	_ "github.com/qzoo/qzoo/models/asr"            // registers "asr"
 	_ "github.com/qzoo/qzoo/models/llama"          // registers "llama"
+	_ "github.com/qzoo/qzoo/models/speechtok"      // registers "speechtok" and "speechtok_nodistill"
 	_ "github.com/qzoo/qzoo/models/vaeformer"      // registers "vaeformer"
 	_ "github.com/qzoo/qzoo/models/vqae"           // registers "vqae"
 	_ "github.com/qzoo/qzoo/models/whisper"        // registers "whisper_encoder"
