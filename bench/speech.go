@@ -21,7 +21,7 @@ package main
 // (so a model's graph compilation and a tool's cold start do not count; a peer's process
 // start-up does). The table is sorted by payload bit rate, and for each run the goal of
 // issue 15 is checked: better STOI than the Codec2 mode of the nearest rate at or above the
-// run's. --json writes the report in harness's schema with the table as its Details.
+// run's (within 1 %: speech.GoalRateTolerance). --json writes the report in harness's schema with the table as its Details.
 
 import (
 	"flag"

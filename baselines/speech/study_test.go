@@ -44,3 +44,24 @@ func TestReadTranscriptionRefusesALineWithoutName(t *testing.T) {
 		t.Errorf("error %v, want one naming line 2", err)
 	}
 }
+
+// TestGoalPicksTheCodec2ModeAtOrAbove: the nearest Codec2 rate at or above the learned codec's
+// (within 1 %: 1208 bit/s counts as 1211's equal), none above the highest.
+func TestGoalPicksTheCodec2ModeAtOrAbove(t *testing.T) {
+	tab := &Table{Rows: []Row{
+		{Codec: "codec2-700C", Kind: KindPeer, PayloadBitRate: 808, STOI: 0.745},
+		{Codec: "codec2-1200", Kind: KindPeer, PayloadBitRate: 1208, STOI: 0.807},
+		{Codec: "codec2-1600", Kind: KindPeer, PayloadBitRate: 1611, STOI: 0.817},
+		{Codec: "opus-6k", Kind: KindPeer, PayloadBitRate: 5600, STOI: 0.9},
+	}}
+	for _, c := range []struct {
+		rate, stoi float64
+		codec2     string
+		beats      bool
+	}{{600, 0.75, "codec2-700C", true}, {1211, 0.8, "codec2-1200", false}, {1240, 0.82, "codec2-1600", true}, {4000, 0.99, "", false}} {
+		g := tab.goal(Row{Codec: "tok", Kind: KindLearned, PayloadBitRate: c.rate, STOI: c.stoi})
+		if g.Codec2 != c.codec2 || g.Beats != c.beats {
+			t.Errorf("at %.0f bit/s, STOI %.2f: %s, beats %v; want %s, %v", c.rate, c.stoi, g.Codec2, g.Beats, c.codec2, c.beats)
+		}
+	}
+}
