@@ -5,7 +5,7 @@ package main
 // and Opus (6, 8, 12 kbit/s) on the same held-out real clips, in one process, by the same code
 // (baselines/speech's Study):
 //
-//	go run ./bench speech [--run runs/tok_12_5hz --run runs/tok_6_25hz ...] [--data_dir ../shared/data] \
+//	go run ./bench speech [--run runs/tok_12_5hz_full --run runs/tok_6_25hz_full ...] [--data_dir ../shared/data] \
 //	    [--json figures/speech.json]
 //
 // The clips are the five LibriVox utterances of pocketsphinx-testdata (transcribed) and two
