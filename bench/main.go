@@ -6,6 +6,7 @@
 //	go run ./bench kv      [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
 //	go run ./bench quant   [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
 //	go run ./bench climate [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
+//	go run ./bench speech  [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
 //
 // go run ./bench with no benchmark is vqae, and -model llama|kv still picks the other two (the
 // command's former form). Each file says what it measures on each side; go run ./bench NAME
@@ -13,7 +14,9 @@
 // cores, load average, default backend, Go version and GOEXPERIMENT, the environment the peer
 // inherits), a table of the median over its interleaved rounds with the min and the max, and
 // with --json FILE writes the report in harness's one schema. The peers are the Python scripts
-// of bench/peers, run with /usr/bin/python3 (--python), which need Debian's python3-torch.
+// of bench/peers, run with /usr/bin/python3 (--python), which need Debian's python3-torch; the
+// climate and speech benchmarks' peers are the codecs of package baselines (ZFP, zstd; Codec2,
+// Opus, pocketsphinx), and speech prints its own table (quality and bit rate per codec).
 package main
 
 import (
@@ -33,6 +36,7 @@ const (
 	ModelKV      = "kv"
 	BenchQuant   = "quant"
 	BenchClimate = "climate"
+	BenchSpeech  = "speech"
 )
 
 // benchmark is one subcommand.
@@ -48,6 +52,7 @@ var benchmarks = map[string]benchmark{
 	ModelKV:      {"generation with each quantized key/value cache against the fp32 one", func(a []string, o, l io.Writer) error { return runModel(ModelKV, a, o, l) }},
 	BenchQuant:   {"quant's quantize/dequantize throughput against PyTorch", runQuantCommand},
 	BenchClimate: {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
+	BenchSpeech:  {"speech tokenizers against Codec2 and Opus on held-out clips", runSpeechCommand},
 }
 
 func main() {

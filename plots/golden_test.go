@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden images in testdata/"
 
 // goldenFigures are the figure kinds the zoo draws: linear and log₂ axes with several series
 // (the codebook sweep), a log₁₀ axis spanning decades (perplexity against bits) and a heat map
-// of a field (the climate notebook).
+// of a field (the climate notebook), a log-mel spectrogram (the speech notebook).
 func goldenFigures() map[string]Figure {
 	perplexity := map[string]plotter.XYs{}
 	for i, name := range []string{"rtn", "nf4", "squeezellm"} {
@@ -30,10 +30,24 @@ func goldenFigures() map[string]Figure {
 	for i := range 12 {
 		g.Values = append(g.Values, 270+float32(i))
 	}
+	// A log-mel spectrogram of 40 frames × 20 bands: a band of energy rising in pitch over a
+	// quiet floor, as speech's formants move.
+	spec := Spectrogram{Frames: 40, Mels: 20, HopSeconds: 0.016}
+	for f := range spec.Frames {
+		for m := range spec.Mels {
+			d := float64(m) - 3 - 0.35*float64(f)
+			spec.Values = append(spec.Values, float32(-9+7*math.Exp(-d*d/4)))
+		}
+	}
+	specPanel, err := SpectrogramPanel("log-mel", spec, -10, 0)
+	if err != nil {
+		panic(err)
+	}
 	return map[string]Figure{
-		"sweep":    testFigure(),
-		"log_y":    {Panels: []Panel{{Title: "perplexity", XLabel: "bits", YLabel: "perplexity", LogY: true, Series: SortedSeries(perplexity)}}},
-		"heat_map": {Panels: []Panel{HeatMap("t2m (K)", g, 0, 0)}},
+		"spectrogram": {Panels: []Panel{specPanel}},
+		"sweep":       testFigure(),
+		"log_y":       {Panels: []Panel{{Title: "perplexity", XLabel: "bits", YLabel: "perplexity", LogY: true, Series: SortedSeries(perplexity)}}},
+		"heat_map":    {Panels: []Panel{HeatMap("t2m (K)", g, 0, 0)}},
 	}
 }
 

@@ -40,6 +40,15 @@
 //     original's beside a codec's; for narrowband codecs (Codec2, Opus below 12 kbit/s) the
 //     WER says nothing about the words that survived.
 //
+// A trained compressing run of an audio model (a speech tokenizer) is a Peer too
+// ([OpenCompressed]: it codes through a real .qzc file, so its bit rates are the file's).
+// [Study] codes held-out clips ([LoadHeldOutClips]: five transcribed LibriVox utterances and two
+// LibriSpeech ones) with every codec and gathers a [Table] sorted by bit rate, with the original's
+// word error rate, the 4 kHz band-limited control ([BandLimitedControl]) and, for each learned
+// codec, issue 15's goal check against Codec2 ([Goal]); [Table.Figure] draws quality against
+// bit rate and [LogMelPanels] the spectrograms of a clip and its reconstructions. The bench
+// command's speech benchmark and notebooks/speech_tokenizer.ipynb are this code.
+//
 // Times are wall-clock seconds of the tool processes alone (process start included, file
 // writing and resampling excluded), so a real-time factor (seconds of processing per second of
 // audio) of a short clip is dominated by process start-up; time long clips for speed.
