@@ -27,12 +27,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/qzoo/qzoo/baselines/speech"
 	"github.com/qzoo/qzoo/bench/harness"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/models/asr"
+	"github.com/qzoo/qzoo/models/speechtok"
 )
 
 // runList is a repeatable flag of run directories.
@@ -51,6 +55,11 @@ type speechOptions struct {
 	Threads  int
 	NoWER    bool
 	JSONPath string
+	// Teacher is a recognizer run (models/asr) whose phoneme error rate scores every
+	// reconstruction; "" takes the first run's teacher_from, "none" skips it.
+	Teacher string
+	// NoSemantic leaves out the semantic-stream-only rows of speech tokenizer runs.
+	NoSemantic bool
 }
 
 // runSpeechCommand parses the speech benchmark's flags and runs it.
@@ -66,6 +75,8 @@ func runSpeechCommand(args []string, stdout, log io.Writer) error {
 	fs.IntVar(&o.Repeats, "repeats", 2, "code each clip this many times, the fastest encode and decode counting")
 	fs.IntVar(&o.Threads, "threads", 2, "GOMAXPROCS while measuring (0: every core)")
 	fs.BoolVar(&o.NoWER, "no_wer", false, "skip pocketsphinx's word error rates")
+	fs.StringVar(&o.Teacher, "teacher", "", "recognizer run (models/asr) scoring every reconstruction by its phoneme error rate (default: the first --run's teacher_from; \"none\": skip)")
+	fs.BoolVar(&o.NoSemantic, "no_semantic", false, "leave out each speech tokenizer run's semantic-stream-only row")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report (the whole table, per clip) as JSON here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,7 +101,7 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 	defer runtime.GOMAXPROCS(prev)
 	report := harness.NewReport(BenchSpeech, o.Threads, max(1, o.Repeats))
 	report.Settings = map[string]any{"runs": o.Runs, "data_dir": o.DataDir, "peers": o.Peers, "clips": o.Clips,
-		"repeats": o.Repeats, "threads": o.Threads, "no_wer": o.NoWER}
+		"repeats": o.Repeats, "threads": o.Threads, "no_wer": o.NoWER, "teacher": o.Teacher, "no_semantic": o.NoSemantic}
 	codecs, err := speechPeers(o.Peers)
 	if err != nil {
 		return nil, err
@@ -102,6 +113,30 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 		}
 		defer c.Close()
 		codecs = append(codecs, c)
+		cfg, err := framework.LoadConfig(filepath.Join(dir, framework.ConfigFile))
+		if err != nil {
+			return nil, err
+		}
+		if o.Teacher == "" && cfg.TeacherFrom != "" {
+			o.Teacher = cfg.TeacherFrom
+		}
+		if !o.NoSemantic && strings.HasPrefix(cfg.Model, "speechtok") {
+			sem, err := speechtok.OpenSemantic(dir)
+			if err != nil {
+				return nil, err
+			}
+			defer sem.Close()
+			codecs = append(codecs, sem)
+		}
+	}
+	var scorer speech.PhonemeScorer
+	if o.Teacher != "" && o.Teacher != "none" {
+		t, err := asr.OpenScorer(o.Teacher)
+		if err != nil {
+			return nil, err
+		}
+		defer t.Close()
+		scorer = t
 	}
 	if len(codecs) == 0 {
 		return nil, fmt.Errorf("nothing to measure: give --run or leave --peers out")
@@ -113,7 +148,7 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 	if o.Clips > 0 && o.Clips < len(clips) {
 		clips = clips[:o.Clips]
 	}
-	table, err := speech.Study(codecs, clips, speech.StudyOptions{Repeats: o.Repeats, NoWER: o.NoWER, Log: log})
+	table, err := speech.Study(codecs, clips, speech.StudyOptions{Repeats: o.Repeats, NoWER: o.NoWER, Phonemes: scorer, Log: log})
 	if err != nil {
 		return nil, err
 	}

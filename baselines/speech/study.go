@@ -145,6 +145,11 @@ type Row struct {
 	// pooled over their Words reference words (Words 0: not measured).
 	WER   float64 `json:"wer"`
 	Words int     `json:"words"`
+	// PER is the phoneme error rate of StudyOptions.Phonemes's recognizer (the speech
+	// tokenizer's teacher) on the reconstructions, pooled over Phonemes reference phonemes
+	// (0: not measured).
+	PER      float64 `json:"per,omitempty"`
+	Phonemes int     `json:"phonemes,omitempty"`
 	// Coding is a learned codec's coding values (frame rate, stages, ...), when it reports them.
 	Coding map[string]float64 `json:"coding,omitempty"`
 	// Clips are the per-clip scores, in the study's clip order.
@@ -172,6 +177,10 @@ type Table struct {
 	// over Words reference words (0: not measured).
 	OriginalWER float64 `json:"original_wer"`
 	Words       int     `json:"words"`
+	// OriginalPER is StudyOptions.Phonemes's phoneme error rate on the original clips, pooled
+	// over Phonemes reference phonemes (0: not measured).
+	OriginalPER float64 `json:"original_per,omitempty"`
+	Phonemes    int     `json:"phonemes,omitempty"`
 	Transcribed int     `json:"transcribed"` // clips with a transcript, scored by word error rate
 	Rows        []Row   `json:"rows"`        // by payload bit rate, then name
 	Goals       []Goal  `json:"goals"`       // one per learned codec, in Rows' order
@@ -186,8 +195,19 @@ type StudyOptions struct {
 	Repeats int
 	// NoWER skips pocketsphinx.
 	NoWER bool
+	// Phonemes, if set, scores each reconstruction of a transcribed clip by a phoneme
+	// recognizer's errors (the speech tokenizer's frozen teacher: does the coded speech keep
+	// its phonemes?), beside the same recognizer's errors on the original.
+	Phonemes PhonemeScorer
 	// Log receives a line per codec (nil: none).
 	Log io.Writer
+}
+
+// PhonemeScorer counts a phoneme recognizer's errors on audio (mono samples at the clip's
+// rate) against the phonemes of clip's transcript; ok is false for a clip it cannot score
+// (no transcript).
+type PhonemeScorer interface {
+	PhonemeErrors(clip Clip, audio []float32) (counts metrics.EditCounts, ok bool, err error)
 }
 
 // Study codes every clip with every codec and scores it with [Evaluate] and, on the
@@ -213,6 +233,19 @@ func Study(codecs []Peer, clips []Clip, o StudyOptions) (*Table, error) {
 		}
 	}
 	t.OriginalWER, t.Words = orig.Rate(), orig.Reference
+	if o.Phonemes != nil {
+		var per metrics.EditCounts
+		for _, c := range clips {
+			counts, ok, err := o.Phonemes.PhonemeErrors(c, c.Audio)
+			if err != nil {
+				return nil, fmt.Errorf("speech: study: phonemes of the original %s: %w", c.Name, err)
+			}
+			if ok {
+				per = per.Add(counts)
+			}
+		}
+		t.OriginalPER, t.Phonemes = per.Rate(), per.Reference
+	}
 	for _, p := range codecs {
 		r, err := studyRow(p, clips, o)
 		if err != nil {
@@ -238,12 +271,12 @@ func Study(codecs []Peer, clips []Clip, o StudyOptions) (*Table, error) {
 func studyRow(p Peer, clips []Clip, o StudyOptions) (Row, error) {
 	r := Row{Codec: p.Name(), Kind: KindPeer}
 	switch q := p.(type) {
-	case *Compressed:
+	case interface{ Coding() map[string]float64 }: // a learned codec (*Compressed, ...)
 		r.Kind, r.Coding = KindLearned, q.Coding()
 	case BandLimitedControl:
 		r.Kind = KindControl
 	}
-	var wer metrics.EditCounts
+	var wer, per metrics.EditCounts
 	var seconds float64
 	for _, c := range clips {
 		var first Coded
@@ -277,7 +310,17 @@ func studyRow(p Peer, clips []Clip, o StudyOptions) (Row, error) {
 			}
 			wer = wer.Add(metrics.WordErrors(c.Transcript, hyp))
 		}
+		if o.Phonemes != nil {
+			counts, ok, err := o.Phonemes.PhonemeErrors(c, first.Audio)
+			if err != nil {
+				return Row{}, fmt.Errorf("speech: study: phonemes of %s on %s: %w", p.Name(), c.Name, err)
+			}
+			if ok {
+				per = per.Add(counts)
+			}
+		}
 	}
+	r.PER, r.Phonemes = per.Rate(), per.Reference
 	r.FileBitRate /= seconds
 	r.PayloadBitRate /= seconds
 	r.EncodeRealTime /= seconds
@@ -329,19 +372,22 @@ func ReadTable(path string) (*Table, error) {
 // error rate first, then the goal check of every learned codec.
 func (t *Table) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d held-out clips, %.1f s: %s\n\n", len(t.Clips), t.Seconds, strings.Join(t.Clips, ", "))
-	fmt.Fprintln(w, "| codec | file bit/s | payload bit/s | STOI | log-mel dist. | WER | enc. RTF | dec. RTF |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
-	fmt.Fprintf(w, "| original | | | 1 | 0 | %s | | |\n", werText(t.OriginalWER, t.Words))
+	fmt.Fprintln(w, "| codec | file bit/s | payload bit/s | STOI | log-mel dist. | WER | PER (teacher) | enc. RTF | dec. RTF |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "| original | | | 1 | 0 | %s | %s | | |\n", rateText(t.OriginalWER, t.Words), rateText(t.OriginalPER, t.Phonemes))
 	for _, r := range t.Rows {
 		rates := fmt.Sprintf("%.0f | %.0f", r.FileBitRate, r.PayloadBitRate)
 		times := fmt.Sprintf("%.3f | %.3f", r.EncodeRealTime, r.DecodeRealTime)
 		if r.Kind == KindControl {
 			rates, times = " | ", " | "
 		}
-		fmt.Fprintf(w, "| %s | %s | %.3f | %.3f | %s | %s |\n", r.Codec, rates, r.STOI, r.LogMelDistance, werText(r.WER, r.Words), times)
+		fmt.Fprintf(w, "| %s | %s | %.3f | %.3f | %s | %s | %s |\n", r.Codec, rates, r.STOI, r.LogMelDistance, rateText(r.WER, r.Words), rateText(r.PER, r.Phonemes), times)
 	}
 	if t.Words > 0 {
 		fmt.Fprintf(w, "\nWER: pocketsphinx on the %d transcribed clips' %d words (a 16 kHz model: narrowband output scores badly whatever its quality; compare with the 4 kHz band control).\n", t.Transcribed, t.Words)
+	}
+	if t.Phonemes > 0 {
+		fmt.Fprintf(w, "PER: the tokenizer's frozen teacher (greedy CTC) on the transcribed clips' %d phonemes (espeak-ng's transcription of their words).\n", t.Phonemes)
 	}
 	if len(t.Goals) > 0 {
 		fmt.Fprintln(w, "\nGoal: better STOI than Codec2 at an equal or lower bit rate (payload bit/s):")
@@ -359,8 +405,9 @@ func (t *Table) Print(w io.Writer) {
 	}
 }
 
-func werText(rate float64, words int) string {
-	if words == 0 {
+// rateText is an error rate over n reference tokens, or "–" when none was measured.
+func rateText(rate float64, n int) string {
+	if n == 0 {
 		return "–"
 	}
 	return fmt.Sprintf("%.3f", rate)

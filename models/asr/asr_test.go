@@ -17,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
+	"github.com/qzoo/qzoo/baselines/speech"
 	"github.com/qzoo/qzoo/datasets"
 	"github.com/qzoo/qzoo/formats/wav"
 	"github.com/qzoo/qzoo/framework"
@@ -393,6 +394,21 @@ func TestLearnsTones(t *testing.T) {
 	}
 	if per := counts.Rate(); math.Abs(per-res.Eval["per"]) > 0.05 {
 		t.Errorf("Recognizer's phoneme error rate %v on the held-out tones, the evaluator's %v", per, res.Eval["per"])
+	}
+	// The run as a study's phoneme scorer: a clip without a transcript is not scored; one with
+	// a transcript is scored against espeak-ng's phonemes of its words.
+	scorer, err := asr.OpenScorer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scorer.Close()
+	wave, _ := toneSource{n: 16}.example(0)
+	if _, ok, err := scorer.PhonemeErrors(speech.Clip{Name: "tones", Audio: wave, Rate: 16000}, wave); ok || err != nil {
+		t.Errorf("a clip without transcript: scored %v, %v", ok, err)
+	}
+	counts, ok, err := scorer.PhonemeErrors(speech.Clip{Name: "tones", Audio: wave, Rate: 16000, Transcript: "go forward ten meters"}, wave)
+	if err != nil || !ok || counts.Reference != 16 {
+		t.Errorf("'go forward ten meters': %+v, %v, %v; want its 16 phonemes (G OW F AO R W ER D T EH N M IY T ER Z)", counts, ok, err)
 	}
 	if _, err := r.Recognize([]float32{0, float32(math.NaN())}); err == nil {
 		t.Error("a NaN sample was recognized")

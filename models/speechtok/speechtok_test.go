@@ -421,6 +421,18 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	if len(resynth) != len(x) || !(energy > 0) || math.IsInf(energy, 0) {
 		t.Errorf("semantic resynthesis: %d samples (want %d), energy %v", len(resynth), len(x), energy)
 	}
+	sem, err := speechtok.OpenSemantic(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sem.Close()
+	coded, err := sem.Code(x, 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(coded.Audio) != len(x) || coded.PayloadBits != int64(6*frames) || sem.Coding()["frame_rate"] != 12.5 {
+		t.Errorf("semantic peer: %d samples (want %d), %d bits (want %d), coding %v", len(coded.Audio), len(x), coded.PayloadBits, 6*frames, sem.Coding())
+	}
 	streams[0][0] = 1 << 20
 	if _, err := codec.Resynthesize(streams[0], len(x)); !errors.Is(err, speechtok.ErrCorrupt) {
 		t.Errorf("semantic code out of range: %v, want ErrCorrupt", err)
