@@ -121,7 +121,7 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 			o.Teacher = cfg.TeacherFrom
 		}
 		if !o.NoSemantic && strings.HasPrefix(cfg.Model, "speechtok") {
-			sem, err := speechtok.OpenSemantic(dir)
+			sem, err := speechtok.OpenSemantic(dir, "")
 			if err != nil {
 				return nil, err
 			}

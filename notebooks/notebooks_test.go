@@ -74,11 +74,12 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	"climate_codec.ipynb": printsAndShows("climate_codec.ipynb", 2,
 		"held-out week:", "payload vs the model's estimated bits", "RMSE", "; best peer "),
 	// speech_tokenizer.ipynb trains the teacher and a 12.5 Hz tokenizer for a few steps, prints
-	// the study's table (the tokenizer and every peer on the held-out clips) with the goal check,
+	// the study's table (the tokenizer, its semantic stream alone and every peer on the held-out
+	// clips, with the teacher's phoneme error rate on each) with the goal check,
 	// draws quality against bit rate and the spectrograms of a held-out clip and its
 	// reconstructions, and shows audio players (the original, two peers, the tokenizer).
 	"speech_tokenizer.ipynb": func(t *testing.T, executed *notebook) {
-		printsAndShows("speech_tokenizer.ipynb", 2, "tok_12_5hz_quick.json: 3 steps", "| tok_12_5hz_quick |", "| codec2-700C | 8",
+		printsAndShows("speech_tokenizer.ipynb", 2, "tok_12_5hz_quick.json: 3 steps", "| tok_12_5hz_quick |", "| tok_12_5hz_quick-semantic |", "| codec2-700C | 8", "PER: the tokenizer's frozen teacher",
 			"| opus-12k |", "| original-4kHz |", "- tok_12_5hz_quick at ", "held-out clip librivox-0880")(t, executed)
 		if n := executed.countData("text/html"); n < 4 {
 			t.Errorf("speech_tokenizer.ipynb showed %d HTML outputs (audio players), want at least 4", n)

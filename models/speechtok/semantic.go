@@ -21,8 +21,9 @@ type SemanticPeer struct {
 }
 
 // OpenSemantic opens the tokenizer run in dir (its latest checkpoint, the teacher loaded again
-// from teacher_from) as a SemanticPeer named "<dir>-semantic". Close it when done.
-func OpenSemantic(dir string) (*SemanticPeer, error) {
+// from teacher_from) as a SemanticPeer named "<name>-semantic" ("" names it by the run
+// directory's base name). Close it when done.
+func OpenSemantic(dir, name string) (*SemanticPeer, error) {
 	cfg, store, _, err := framework.LoadRun(dir)
 	if err != nil {
 		return nil, err
@@ -35,7 +36,10 @@ func OpenSemantic(dir string) (*SemanticPeer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	return &SemanticPeer{name: filepath.Base(filepath.Clean(dir)) + "-semantic", codec: c}, nil
+	if name == "" {
+		name = filepath.Base(filepath.Clean(dir))
+	}
+	return &SemanticPeer{name: name + "-semantic", codec: c}, nil
 }
 
 // Name is "<run>-semantic".

@@ -421,7 +421,7 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	if len(resynth) != len(x) || !(energy > 0) || math.IsInf(energy, 0) {
 		t.Errorf("semantic resynthesis: %d samples (want %d), energy %v", len(resynth), len(x), energy)
 	}
-	sem, err := speechtok.OpenSemantic(dir)
+	sem, err := speechtok.OpenSemantic(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
