@@ -137,6 +137,7 @@ func NewModel(name, teacher string) *framework.Model {
 		Params:  params,
 		Teacher: teacher,
 		Build:   Build,
+		Init:    Init,
 		Scalars: Scalars,
 		NewEvaluator: func(p map[string]any) (framework.Evaluator, error) {
 			ev, err := NewEvaluator(p)
@@ -431,6 +432,19 @@ func Detokenize(scope *model.Scope, codes *graph.Node) *graph.Node {
 	qs := g.Semantic.(vq.Decoder).Decode(scope.At(scopeSemQuantize), sem)
 	qa := g.Acoustic.(vq.Decoder).Decode(scope.At(scopeAcQuantize), ac)
 	return Decode(scope.At(scopeDecoder), graph.Concatenate([]*graph.Node{qs, qa}, -1))
+}
+
+// Init initialises data-dependent quantizers (EMA VQ's k-means, stage by stage for a residual
+// stack) from the two encoders' latents of the first batch of a fresh run.
+func Init(scope *model.Scope, inputs []*graph.Node) {
+	g := geometry(scope)
+	x := graph.ConvertDType(inputs[0], dtypes.Float32)
+	if init, ok := g.Semantic.(vq.DataInitializer); ok {
+		init.InitFromLatents(scope.In(scopeSemQuantize), Encode(scope.In(scopeSemEncoder), x))
+	}
+	if init, ok := g.Acoustic.(vq.DataInitializer); ok {
+		init.InitFromLatents(scope.In(scopeAcQuantize), Encode(scope.In(scopeAcEncoder), x))
+	}
 }
 
 // Resynthesize decodes semantic codes [B, T] alone to waveforms [B, T·hop]: with the auxiliary

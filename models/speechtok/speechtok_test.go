@@ -599,3 +599,22 @@ func TestCropNotWholeFrames(t *testing.T) {
 		t.Errorf("1 s at 12.5 Hz: %v, want an error naming speech_crop_seconds and 0.08 s", err)
 	}
 }
+
+// TestEMAInit: with EMA VQ codebooks the first batch's latents initialise them by k-means
+// (Init): after one step each codebook is in use beyond a single code (code perplexity 1
+// without it), stage by stage for the residual acoustic stack.
+func TestEMAInit(t *testing.T) {
+	cfg := parse(t, "speechtok_nodistill", `, "steps": 1, "eval_examples": 8`)
+	if err := cfg.Set("sem_vq_type=ema_vq;ac_vq_residual_type=ema_vq"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := framework.Run(cfg, framework.RunOptions{Dir: t.TempDir(), Backend: testbackend.Go(t), Out: io.Discard, DataDir: datadir.Dir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"code_perplexity_sem", "code_perplexity_ac_00", "code_perplexity_ac_01"} {
+		if p := res.Eval[key]; !(p > 1.5) { // 1 without the initialisation: every latent on one code
+			t.Errorf("%s = %v after k-means initialisation, want > 1.5", key, p)
+		}
+	}
+}
