@@ -6,7 +6,7 @@ package main
 // (baselines/speech's Study):
 //
 //	go run ./bench speech [--run runs/tok_12_5hz_full --run runs/tok_6_25hz_full ...] [--data_dir ../shared/data] \
-//	    [--json figures/speech.json]
+//	    [--json figures/speech.json] [--figure figures/speech.png]
 //
 // The clips are the five LibriVox utterances of pocketsphinx-testdata (transcribed) and two
 // LibriSpeech test utterances under the data directory, 16 kHz, never trained on. What each
@@ -55,6 +55,8 @@ type speechOptions struct {
 	Threads  int
 	NoWER    bool
 	JSONPath string
+	// FigurePath, if set, receives the table's figure (speech.Table.Figure) as PNG.
+	FigurePath string
 	// Teacher is a recognizer run (models/asr) whose phoneme error rate scores every
 	// reconstruction; "" takes the first run's teacher_from, "none" skips it.
 	Teacher string
@@ -78,6 +80,7 @@ func runSpeechCommand(args []string, stdout, log io.Writer) error {
 	fs.StringVar(&o.Teacher, "teacher", "", "recognizer run (models/asr) scoring every reconstruction by its phoneme error rate (default: the first --run's teacher_from; \"none\": skip)")
 	fs.BoolVar(&o.NoSemantic, "no_semantic", false, "leave out each speech tokenizer run's semantic-stream-only row")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report (the whole table, per clip) as JSON here")
+	fs.StringVar(&o.FigurePath, "figure", "", "write the figure of quality against bit rate (PNG) here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -156,6 +159,11 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 	report.Header.Print(stdout)
 	fmt.Fprintln(stdout)
 	table.Print(stdout)
+	if o.FigurePath != "" {
+		if err := table.Figure().Save(o.FigurePath); err != nil {
+			return nil, err
+		}
+	}
 	return report, report.WriteJSON(o.JSONPath)
 }
 
