@@ -83,7 +83,9 @@ func Open(dir string) (Compressor, Identity, error) {
 // OpenMatching loads the compressor of the run in dir from the checkpoint whose SHA-256 is
 // sha256 (any of the run's checkpoints, not only the latest; "" means the latest). It fails,
 // naming the steps present, when the run holds no such checkpoint (training went on and
-// rotated it out: keep_checkpoints keeps only the newest).
+// rotated it out: keep_checkpoints keeps only the newest). A model's frozen teacher
+// (teacher_from) is not loaded: coding and decoding never use it, so a file decodes wherever
+// the run goes, without the network it was distilled from.
 func OpenMatching(dir, sha256 string) (Compressor, Identity, error) {
 	entries, err := checkpoint.List(dir)
 	if err != nil || len(entries) == 0 {
@@ -112,7 +114,7 @@ func OpenMatching(dir, sha256 string) (Compressor, Identity, error) {
 		return nil, Identity{}, fmt.Errorf("compressor: %s holds no checkpoint with weights %s (its checkpoints: steps %s); was it trained further after compressing, and the checkpoint rotated out?",
 			dir, sha256[:min(12, len(sha256))], strings.Join(steps, ", "))
 	}
-	cfg, store, err := framework.LoadCheckpoint(dir, chosen.Path)
+	cfg, store, err := framework.LoadCheckpointWithoutTeacher(dir, chosen.Path)
 	if err != nil {
 		return nil, Identity{}, fmt.Errorf("compressor: %w", err)
 	}

@@ -268,7 +268,7 @@ func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	store, err := loadStore(cfg, path)
+	store, err := loadStore(cfg, path, true)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -278,11 +278,23 @@ func LoadRun(dir string) (*Config, *model.Store, int64, error) {
 // LoadCheckpoint is LoadRun for one given checkpoint file of the run in dir (e.g. an older
 // step that a file was compressed with) instead of the latest.
 func LoadCheckpoint(dir, ckptPath string) (*Config, *model.Store, error) {
+	return loadCheckpoint(dir, ckptPath, true)
+}
+
+// LoadCheckpointWithoutTeacher is LoadCheckpoint without the teacher: the run's own variables
+// and hyperparameters only, for graphs that never call BuildTeacher — a codec's encoder and
+// decoder, which must run wherever the compressed file goes, without the network the model was
+// distilled from (nor the path its config names, relative to where it was trained).
+func LoadCheckpointWithoutTeacher(dir, ckptPath string) (*Config, *model.Store, error) {
+	return loadCheckpoint(dir, ckptPath, false)
+}
+
+func loadCheckpoint(dir, ckptPath string, teacher bool) (*Config, *model.Store, error) {
 	cfg, err := checkpointConfig(ckptPath, dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := loadStore(cfg, ckptPath)
+	store, err := loadStore(cfg, ckptPath, teacher)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -290,8 +302,8 @@ func LoadCheckpoint(dir, ckptPath string) (*Config, *model.Store, error) {
 }
 
 // loadStore returns a store with cfg's hyperparameters and the variables of the checkpoint at
-// path.
-func loadStore(cfg *Config, path string) (*model.Store, error) {
+// path, and with teacher, the teacher loaded again from cfg's teacher_from.
+func loadStore(cfg *Config, path string, teacher bool) (*model.Store, error) {
 	store := newStore(cfg)
 	header, err := checkpoint.Load(path, store)
 	if err != nil {
@@ -300,7 +312,7 @@ func loadStore(cfg *Config, path string) (*model.Store, error) {
 	if err := dropUnsavedVariables(store); err != nil {
 		return nil, err
 	}
-	if cfg.TeacherFrom != "" {
+	if teacher && cfg.TeacherFrom != "" {
 		m, err := LookupModel(cfg.Model)
 		if err != nil {
 			return nil, err

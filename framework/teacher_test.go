@@ -218,6 +218,25 @@ func TestTeacherFromFile(t *testing.T) {
 	if _, _, _, err := Evaluate(whole, RunOptions{Backend: backend, Out: io.Discard}); err == nil || !strings.Contains(err.Error(), "has changed") {
 		t.Errorf("re-evaluation with a changed teacher: %v", err)
 	}
+
+	// Without its teacher (what a codec needs), the run loads whatever became of teacher_from.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	latest, _, err := checkpoint.Latest(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadCheckpoint(whole, latest); err == nil {
+		t.Error("LoadCheckpoint loaded a run whose teacher_from is gone")
+	}
+	_, store, err := LoadCheckpointWithoutTeacher(whole, latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.GetVariable("/student/v") == nil || store.GetVariable("/teacher/linear/w") != nil {
+		t.Error("LoadCheckpointWithoutTeacher: want the student's V and no teacher variable")
+	}
 }
 
 // A teacher trained in a run directory: its hyperparameters are the run's (gain 2, not the

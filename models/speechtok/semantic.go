@@ -8,6 +8,7 @@ import (
 	"github.com/qzoo/qzoo/baselines/speech"
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
 // SemanticPeer is a speech tokenizer's semantic stream alone as a codec of baselines/speech's
@@ -20,11 +21,15 @@ type SemanticPeer struct {
 	codec *Codec
 }
 
-// OpenSemantic opens the tokenizer run in dir (its latest checkpoint, the teacher loaded again
-// from teacher_from) as a SemanticPeer named "<name>-semantic" ("" names it by the run
+// OpenSemantic opens the tokenizer run in dir (its latest checkpoint; the teacher is not
+// needed) as a SemanticPeer named "<name>-semantic" ("" names it by the run
 // directory's base name). Close it when done.
 func OpenSemantic(dir, name string) (*SemanticPeer, error) {
-	cfg, store, _, err := framework.LoadRun(dir)
+	path, _, err := checkpoint.Latest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("speechtok: %s is not a run directory: %w", dir, err)
+	}
+	cfg, store, err := framework.LoadCheckpointWithoutTeacher(dir, path)
 	if err != nil {
 		return nil, err
 	}
