@@ -316,8 +316,8 @@ func hasSyncCode(b []byte) bool {
 }
 
 // libraryNote starts the line github.com/mewkiz/flac v1.0.14 logs at each frame header of
-// 24 kHz or 176.4 kHz (frame/frame.go, "TODO(u): Remove log message when the test cases have
-// been extended").
+// 24 kHz or 176.4 kHz (frame/frame.go, a note its authors mean to remove once their test
+// files cover those rates).
 var libraryNote = []byte("frame.Frame.parseHeader: The flac library test cases do not yet include any audio files with sample rate")
 
 // noteFilter is a writer for the standard logger that drops libraryNote and writes every other
