@@ -1,5 +1,11 @@
 // Package plots draws the zoo's figures with gonum/plot. The same function renders a figure
-// inline in a GoNB notebook and to PNG/SVG files from the command line (see [Show]).
+// inline in a GoNB notebook and to PNG/SVG files from the command line (see [Figure.Show]).
+//
+// Figures are meant to be read: log axes carry at least three labelled ticks (decades; 1, 2
+// and 5 within fewer than two decades; powers of two on log₂ axes), each series of a panel has
+// its own colour (Okabe–Ito, colour-blind safe) and marker, legends sit beside the data, and
+// a series may carry a fitted curve ([Fitted]) and a confidence [Band] in its colour, under one
+// legend entry: the layout of a bit-level scaling-law plot (Dettmers & Zettlemoyer 2023).
 package plots
 
 import (
