@@ -138,3 +138,23 @@ func manySeriesFigure() Figure {
 	return Figure{Height: 3 * vg.Inch, Panels: []Panel{{Title: "16 series", XLabel: "bits per cached value",
 		YLabel: "perplexity / fp32 perplexity", LogX: true, LogY: true, Series: series}}}
 }
+
+// TestGoldenSeesSmallChanges: the comparison's tolerance is tight enough that one point moved
+// by a few pixels fails it.
+func TestGoldenSeesSmallChanges(t *testing.T) {
+	fig := goldenFigures()["log_y"]
+	s := &fig.Panels[0].Series[1]
+	s.Points = append(plotter.XYs{}, s.Points...)
+	s.Points[3].Y *= 1.05
+	got, err := fig.PNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "log_y.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := cmpimg.EqualApprox("png", got, want, 0.01); err != nil || same {
+		t.Errorf("a point moved by 5%% passes the golden comparison (err %v)", err)
+	}
+}

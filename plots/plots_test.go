@@ -2,6 +2,7 @@ package plots
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 func testFigure() Figure {
@@ -122,5 +124,31 @@ func TestSharedName(t *testing.T) {
 	}
 	if !strings.Contains(string(svg), "fill-opacity") {
 		t.Error("the SVG has no translucent fill for the bands")
+	}
+}
+
+// TestLegendColumns: a legend taller than its panel takes more columns, to the right, and the
+// figure widens by as much.
+func TestLegendColumns(t *testing.T) {
+	panel := func(n int) Panel {
+		var series []Series
+		for i := range n {
+			series = append(series, Series{Name: fmt.Sprintf("series %d", i), Points: plotter.XYs{{X: 1, Y: float64(i)}, {X: 2, Y: float64(i + 1)}}})
+		}
+		return Panel{Title: "many", Series: series}
+	}
+	built, err := panel(42).build(2 * vg.Inch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	few, err := panel(3).build(2 * vg.Inch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built.legend) < 3 || len(few.legend) != 1 || built.legendWidth() < 2.5*few.legendWidth() {
+		t.Errorf("42 series: %d columns, %v wide; 3 series: %d columns, %v wide", len(built.legend), built.legendWidth(), len(few.legend), few.legendWidth())
+	}
+	if _, err := (Figure{Height: 2 * vg.Inch, Panels: []Panel{panel(42)}}).PNG(); err != nil {
+		t.Fatal(err)
 	}
 }
