@@ -32,10 +32,11 @@ import (
 // Series is one named set of points of a panel. Series of a panel that share a Name share a
 // colour, a marker and one legend entry: measured points ([Markers] or [Lines]) and their
 // fitted curve ([Fitted]) with its confidence [Band] are one series to the reader. Distinct
-// names take distinct colour and marker pairs (up to 42 per panel; see [Panel]). A series
+// names take distinct colour and marker pairs (42 of them; then they repeat). A series
 // with an empty Name has its own colour and no legend entry.
 type Series struct {
-	Name   string
+	Name string
+	// Points are drawn in their order (a line joins them so): sort them by x for a curve.
 	Points plotter.XYs
 	// Style is how the points are drawn: Lines (the zero value), Markers or Fitted.
 	Style Style
@@ -73,9 +74,8 @@ type Panel struct {
 
 // builtPanel is a panel's gonum plot and its legend's columns, drawn beside it.
 type builtPanel struct {
-	plot    *plot.Plot
-	legend  []plot.Legend
-	colGaps vg.Length
+	plot   *plot.Plot
+	legend []plot.Legend
 }
 
 // legendWidth is the room the legend takes to the right of the plot (0 without one).
@@ -83,7 +83,7 @@ func (b builtPanel) legendWidth() vg.Length {
 	if len(b.legend) == 0 {
 		return 0
 	}
-	w := legendMargin + b.colGaps*vg.Length(len(b.legend)-1)
+	w := legendMargin + legendColumnGap*vg.Length(len(b.legend)-1)
 	for i := range b.legend {
 		w += b.legend[i].Rectangle(draw.Canvas{}).Size().X
 	}
@@ -91,9 +91,10 @@ func (b builtPanel) legendWidth() vg.Length {
 }
 
 const (
-	legendMargin = 8 * vg.Millimeter / 3 // between the plot and its legend
-	lineWidth    = 1.5                   // points
-	glyphRadius  = 3                     // points
+	legendMargin    = 8 * vg.Millimeter / 3 // between the plot and its legend
+	legendColumnGap = 4 * vg.Millimeter
+	lineWidth       = 1.5 // points
+	glyphRadius     = 3   // points
 )
 
 // build makes the gonum plot of a panel and its legend, whose columns fit within height (the
@@ -154,9 +155,9 @@ func (p Panel) build(height vg.Length) (builtPanel, error) {
 		}
 	}
 	pl.Add(lines...)
-	logX10 := p.LogX10 && pl.X.Min > 0 && pl.X.Max > pl.X.Min
 	// A log axis needs positive data spanning a range: over a single value (one point, or
 	// points all equal) gonum would pad the axis through 0 and panic, so it stays linear.
+	logX10 := p.LogX10 && pl.X.Min > 0 && pl.X.Max > pl.X.Min
 	logX := !p.LogX10 && p.LogX && pl.X.Min > 0 && pl.X.Max > pl.X.Min
 	logY := p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min
 	pl.X.Tick.Marker, pl.Y.Tick.Marker = linearTicks{}, linearTicks{}
@@ -170,7 +171,7 @@ func (p Panel) build(height vg.Length) (builtPanel, error) {
 		pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, log10Ticks{}
 	}
 
-	b := builtPanel{plot: pl, colGaps: 4 * vg.Millimeter}
+	b := builtPanel{plot: pl}
 	var named []*entry
 	for _, e := range entries {
 		if e.name != "" {
@@ -323,7 +324,7 @@ func (f Figure) draw(c draw.Canvas, built []builtPanel) {
 			l := &b.legend[j]
 			w := l.Rectangle(draw.Canvas{}).Size().X
 			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: c.Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
-			x += w + b.colGaps
+			x += w + legendColumnGap
 		}
 	}
 }
