@@ -64,6 +64,10 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// llm_quantization.ipynb prints the study's table (a row per quick run) and draws the figure.
 	"llm_quantization.ipynb": printsAndShows("llm_quantization.ipynb", 1,
 		"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"),
+	// scaling_latents.ipynb prints the latent study's table (a row per quick run, labelled by the
+	// latent_scaling report of models/vqae) and draws PSNR against bits per image.
+	"scaling_latents.ipynb": printsAndShows("scaling_latents.ipynb", 1,
+		"| simvq | 16 | 490 |", "| qlae | 5 | 490 |", "| binary | 10 | 490 |"),
 	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
 	// the kv_cache report of models/llama) and draws the figure.
 	"kv_cache.ipynb": printsAndShows("kv_cache.ipynb", 1,

@@ -5,7 +5,8 @@
 // is go run ./sweep --config configs/NAME/study.json --dir runs/NAME (or the study file's "runs"
 // root, when it names one: studies that share points share it): the study files of
 // configs/ (llm: the Llama quantization study; kv: the key/value-cache study; climate: the
-// VAEformer codec's rate–distortion against its peers), run by package framework/sweep. Points
+// VAEformer codec's rate–distortion against its peers; latents: the latent quantizers' PSNR
+// against bits per image), run by package framework/sweep. Points
 // already run under --dir are read back, their hooks' results too. --runs and --rows, the
 // former names of --dir and --points, are still accepted.
 package main
