@@ -64,10 +64,10 @@ func defaultExponent(bits int) int {
 // 3..8 or 16 and 1 ≤ e ≤ min(bits−1, 8).
 func validFloat(bits, exponent int) error {
 	if (bits < MinFloatBits || bits > MaxBits) && bits != float16Bits {
-		return fmt.Errorf("Bits %d for method float: widths are %d..%d and %d", bits, MinFloatBits, MaxBits, float16Bits)
+		return specError("Bits", "Bits %d for method float: widths are %d..%d and %d", bits, MinFloatBits, MaxBits, float16Bits)
 	}
 	if exponent < 1 || exponent > min(bits-1, MaxFloatExponent) {
-		return fmt.Errorf("Exponent %d for a %d-bit float: want 1..%d exponent bits (the mantissa gets the rest after the sign)", exponent, bits, min(bits-1, MaxFloatExponent))
+		return specError("Exponent", "Exponent %d for a %d-bit float: want 1..%d exponent bits (the mantissa gets the rest after the sign)", exponent, bits, min(bits-1, MaxFloatExponent))
 	}
 	return nil
 }

@@ -77,42 +77,60 @@ type Spec struct {
 	Seed int64
 }
 
-// Validate checks the spec; the error names the field to fix.
+// Validate checks the spec; the error, a [*SpecError], names the field to fix.
 func (s Spec) Validate() error {
 	if !slices.Contains(Methods, s.Method) {
-		return fmt.Errorf("quant: unknown Method %q, valid methods are %s", s.Method, strings.Join(Methods, ", "))
+		return specError("Method", "unknown Method %q, valid methods are %s", s.Method, strings.Join(Methods, ", "))
 	}
 	switch s.Method {
 	case MethodNF4:
 		if s.Bits != 0 && s.Bits != NF4Bits {
-			return fmt.Errorf("quant: Bits %d with method nf4: nf4 codes are always 4 bits (set 0 or 4)", s.Bits)
+			return specError("Bits", "Bits %d with method nf4: nf4 codes are always 4 bits (set 0 or 4)", s.Bits)
 		}
 	case MethodFloat:
 		if err := validFloat(s.Bits, s.withDefaults().Exponent); err != nil {
-			return fmt.Errorf("quant: %w", err)
+			return err
 		}
 	default:
-		hi := map[string]int{MethodRTN: MaxRTNBits, MethodSqueezeLLM: MaxBits, MethodNF: MaxNFBits}[s.Method]
+		hi := MaxBits // squeezellm
+		if s.Method == MethodRTN {
+			hi = MaxRTNBits
+		} else if s.Method == MethodNF {
+			hi = MaxNFBits
+		}
 		if s.Bits < MinBits || s.Bits > hi {
-			return fmt.Errorf("quant: Bits %d out of range [%d, %d] for method %s", s.Bits, MinBits, hi, s.Method)
+			return specError("Bits", "Bits %d out of range [%d, %d] for method %s", s.Bits, MinBits, hi, s.Method)
 		}
 	}
 	if s.Exponent != 0 && s.Method != MethodFloat {
-		return fmt.Errorf("quant: Exponent applies to method float only, not %s", s.Method)
+		return specError("Exponent", "Exponent applies to method float only, not %s", s.Method)
 	}
 	if s.GroupSize < 0 || s.GroupSize > MaxDim {
-		return fmt.Errorf("quant: GroupSize %d out of range [0, %d] (0: one group per row)", s.GroupSize, MaxDim)
+		return specError("GroupSize", "GroupSize %d out of range [0, %d] (0: one group per row)", s.GroupSize, MaxDim)
 	}
 	if s.Symmetric && s.Method != MethodRTN {
-		return fmt.Errorf("quant: Symmetric applies to method rtn only, not %s", s.Method)
+		return specError("Symmetric", "Symmetric applies to method rtn only, not %s", s.Method)
 	}
 	if s.DoubleQuant && s.Method != MethodNF4 {
-		return fmt.Errorf("quant: DoubleQuant applies to method nf4 only, not %s", s.Method)
+		return specError("DoubleQuant", "DoubleQuant applies to method nf4 only, not %s", s.Method)
 	}
 	if math.IsNaN(s.OutlierFraction) || s.OutlierFraction < 0 || s.OutlierFraction > MaxOutlierFraction {
-		return fmt.Errorf("quant: OutlierFraction %v out of range [0, %v]", s.OutlierFraction, MaxOutlierFraction)
+		return specError("OutlierFraction", "OutlierFraction %v out of range [0, %v]", s.OutlierFraction, MaxOutlierFraction)
 	}
 	return nil
+}
+
+// SpecError is an invalid [Spec]: Field names the field to fix ("Method", "Bits",
+// "Exponent", "GroupSize", "Symmetric", "DoubleQuant" or "OutlierFraction").
+type SpecError struct {
+	Field string
+	msg   string
+}
+
+func (e *SpecError) Error() string { return "quant: " + e.msg }
+
+func specError(field, format string, args ...any) error {
+	return &SpecError{Field: field, msg: fmt.Sprintf(format, args...)}
 }
 
 // withDefaults fills the defaults of a spec: nf4's bits and block size, float's exponent.

@@ -71,7 +71,7 @@ func TestSpecScheme(t *testing.T) {
 
 func TestCommonKeys(t *testing.T) {
 	params := map[string]any{ParamPTQ: MethodRTN, ParamPTQBits: 3, ParamPTQGroupSize: 64, ParamPTQSymmetric: true,
-		ParamPTQDoubleQuant: false, ParamPTQOutliers: 0.0, ParamPTQHadamard: false}
+		ParamPTQExponent: 0, ParamPTQDoubleQuant: false, ParamPTQOutliers: 0.0, ParamPTQHadamard: false}
 	s := SpecFromParams(params, 5)
 	if s.Bits != 5 || s.GroupSize != 64 || !s.Symmetric {
 		t.Errorf("SpecFromParams: %+v, want bits 5 (the argument), group 64, symmetric", s)
