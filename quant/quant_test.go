@@ -108,6 +108,11 @@ func TestSpecString(t *testing.T) {
 		{Method: "rtn", Bits: 3, Symmetric: true}:                                        "rtn-w3-row-sym",
 		{Method: "nf4", DoubleQuant: true}:                                               "nf4-w4-g64+dq",
 		{Method: "squeezellm", Bits: 3, OutlierFraction: 0.005, Hadamard: true, Seed: 7}: "squeezellm-w3-row+sp0.5%+had/s7",
+		{Method: "float", Bits: 4, GroupSize: 64}:                                        "float-w4-e2m1-g64",
+		{Method: "float", Bits: 8, Exponent: 5, GroupSize: 4096}:                         "float-w8-e5m2-g4096",
+		{Method: "float", Bits: 16, Hadamard: true}:                                      "float-w16-e5m10-row+had",
+		{Method: "nf", Bits: 3}:                                                          "nf-w3-row",
+		{Method: "rtn", Bits: 16, GroupSize: 128, Symmetric: true}:                       "rtn-w16-g128-sym",
 	} {
 		if got := spec.String(); got != want {
 			t.Errorf("%+v: %q, want %q", spec, got, want)
@@ -156,6 +161,14 @@ func everySpec() []Spec {
 		{Method: "squeezellm", Bits: 3},
 		{Method: "squeezellm", Bits: 4, GroupSize: 64, OutlierFraction: 0.005},
 		{Method: "squeezellm", Bits: 2, OutlierFraction: 0.05, Hadamard: true, Seed: -5},
+		{Method: "float", Bits: 4, GroupSize: 32},
+		{Method: "float", Bits: 8, Exponent: 5, OutlierFraction: 0.02, Hadamard: true, Seed: 2},
+		{Method: "float", Bits: 16, GroupSize: 100},
+		{Method: "float", Bits: 6, Exponent: 2},
+		{Method: "nf", Bits: 3},
+		{Method: "nf", Bits: 8, GroupSize: 40, Hadamard: true},
+		{Method: "rtn", Bits: 16, GroupSize: 50, Symmetric: true},
+		{Method: "rtn", Bits: 12, GroupSize: 1000, OutlierFraction: 0.01},
 	}
 }
 
