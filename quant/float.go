@@ -5,34 +5,9 @@ import (
 	"math"
 )
 
-// Floating-point data types with a chosen exponent/mantissa split, blockwise absmax-scaled
-// (Dettmers & Zettlemoyer 2023, "The case for 4-bit precision", §3). A code of b bits is a
-// sign bit, E exponent bits and M = b−1−E mantissa bits; with bias β = 2^(E−1) − 1 an
-// exponent field e and mantissa field m stand for
-//
-//	e = 0 (subnormal):  (−1)^s · m·2^(1−β−M)
-//	e > 0 (normal):     (−1)^s · (1 + m·2^(−M))·2^(e−β)
-//
-// What the top exponent field means is the one thing the standards disagree on; each width
-// follows the standard that defines it:
-//
-//   - 3..7 bits: every code is finite (no infinities, no NaN), as OCP's MX formats FP6
-//     E2M3 (max 7.5), FP6 E3M2 (max 28) and FP4 E2M1 (max 6) define it (OCP Microscaling
-//     Formats (MX) Specification v1.0, 2023, §5.3.2-5.3.3).
-//   - 8 bits with E ≤ 4: the "FN" convention of OCP's E4M3 (OCP 8-bit Floating Point
-//     Specification (OFP8) v1.0, 2023; MX v1.0 §5.3.1): the top exponent field holds normal
-//     numbers, only the all-ones magnitude S.1111.111 is NaN, and there are no infinities:
-//     E4M3's largest value is 1.75·2^8 = 448.
-//   - 8 bits with E ≥ 5, and 16 bits: IEEE 754's convention (OFP8's E5M2; binary16 E5M10;
-//     bfloat16 E8M7): the top exponent field is reserved for infinities and NaN, so E5M2's
-//     largest value is 1.75·2^15 = 57344 and E5M10's 65504.
-//
-// A block of weights (see [Spec.GroupSize]) stores its absmax c = max|w| in fp16 (rounded to
-// nearest) and each weight as the code of the representable value nearest to y = (w/c)·F,
-// F the format's largest finite value, ties to the even code (the even mantissa, as IEEE
-// rounding); |y| beyond F (possible by the rounding of c) saturates to ±F. Dequantization is
-// ŵ = v·(c/F). Zero is coded +0 (the code of −0 is never written and is refused when read).
-// A block whose stored c is 0 dequantizes to zeros.
+// Floating-point data types with a chosen exponent/mantissa split, blockwise absmax-scaled:
+// the package documentation's section "Float formats" states the format, its top-exponent
+// convention at each width and the rounding.
 
 // Float formats: widths and exponent bits.
 const (

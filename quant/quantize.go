@@ -74,7 +74,8 @@ func (q *Quantized) Spec() Spec { return q.spec }
 //
 // Errors: an invalid spec, rows or cols outside [1, MaxDim] or rows·cols > MaxParams,
 // len(w) or len(fisher) ≠ rows·cols, a NaN or infinite weight or Fisher entry, a negative
-// Fisher entry, and a scale or lookup-table entry beyond the fp16 range (|w| ≳ 65504·levels).
+// Fisher entry, and a scale, absmax or lookup-table entry beyond the fp16 range (rtn, squeezellm:
+// |w| ≳ 65504·levels; float, nf: |w| > 65504).
 func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quantized, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err

@@ -46,8 +46,8 @@ type Spec struct {
 	Bits int
 	// Exponent (float only) is the exponent bits E of the format, the mantissa getting
 	// M = Bits−1−E: 1..min(Bits−1, 8). 0 means E5M10 (binary16) at 16 bits and ⌊Bits/2⌋
-	// otherwise: FP4 E2M1, FP6 E3M2, FP8 E4M3 (see [MethodFloat]'s notes for the top
-	// exponent convention of each width).
+	// otherwise: FP4 E2M1, FP6 E3M2, FP8 E4M3 (the package documentation's "Float formats"
+	// gives the top-exponent convention of each width).
 	Exponent int
 	// GroupSize is the number of consecutive weights sharing a scale (rtn), an absmax (nf4,
 	// float, nf) or a lookup table (squeezellm). Up to the row width it counts input columns
