@@ -55,7 +55,7 @@ func (q *Quantized) Rows() int { return q.rows }
 func (q *Quantized) Cols() int { return q.cols }
 
 // Spec is the spec the matrix was quantized with, defaults filled (nf4: Bits 4, GroupSize 64
-// when it was 0).
+// when it was 0; float: Exponent when it was 0).
 func (q *Quantized) Spec() Spec { return q.spec }
 
 // Quantize quantizes the float32 matrix w, rows×cols row-major in PyTorch's [out, in] layout
