@@ -24,7 +24,7 @@ var Methods = []string{MethodRTN, MethodNF4, MethodSqueezeLLM, MethodFloat, Meth
 
 // Defaults and limits of a [Spec].
 const (
-	MinBits            = 2       // fewest bits per code for rtn and squeezellm
+	MinBits            = 2       // fewest bits per code for rtn, squeezellm and nf
 	MaxBits            = 8       // most bits per code for squeezellm; rtn also 9..MaxRTNBits
 	MaxRTNBits         = 16      // most bits per code for rtn
 	NF4Bits            = 4       // nf4's code width (Spec.Bits 0 means this)
