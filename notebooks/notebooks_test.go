@@ -64,6 +64,11 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// llm_quantization.ipynb prints the study's table (a row per quick run) and draws the figure.
 	"llm_quantization.ipynb": printsAndShows("llm_quantization.ipynb", 1,
 		"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"),
+	// scaling_weights.ipynb prints the weights study's table, laws and optimal precisions (the
+	// bit_scaling analysis of models/llama), the best precision at each fp32 model's bits
+	// (laws.Optimal), and draws the figure.
+	"scaling_weights.ipynb": printsAndShows("scaling_weights.ipynb", 1,
+		"| size | precision | block |", "Laws perplexity = c + a·bits^(−α)", "| budget (Mbit) |", "At the bits of each fp32 model:"),
 	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
 	// the kv_cache report of models/llama) and draws the figure.
 	"kv_cache.ipynb": printsAndShows("kv_cache.ipynb", 1,
