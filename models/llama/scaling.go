@@ -8,9 +8,9 @@ package llama
 
 import (
 	"fmt"
-	"image/color"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,7 +18,6 @@ import (
 	"github.com/qzoo/qzoo/laws"
 	"github.com/qzoo/qzoo/plots"
 	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
@@ -180,17 +179,24 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	if len(fitted) == 0 {
 		return s, nil
 	}
-	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed})
+	// The bands' grid: 50 points over all measured bits, and every measured bits, so that each
+	// law is drawn to its first and last point.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var measured []float64
+	for _, ser := range fitted {
+		for _, p := range ser.Points {
+			lo, hi = math.Min(lo, p.X), math.Max(hi, p.X)
+			measured = append(measured, p.X)
+		}
+	}
+	grid := slices.Compact(slices.Sorted(slices.Values(append(laws.LogGrid(lo, hi, 50), measured...))))
+	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed, Grid: grid})
 	if err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
 	}
 	s.Fits = res
 	budgets := opts.Budgets
 	if len(budgets) == 0 {
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, f := range res.Series {
-			lo, hi = math.Min(lo, f.Law.XMin), math.Max(hi, f.Law.XMax)
-		}
 		budgets = laws.LogGrid(lo, hi, 5)
 	}
 	if s.Choices, err = laws.Optimal(res, budgets, false); err != nil {
@@ -304,65 +310,53 @@ func (s *Scaling) Verdict() []string {
 	return lines
 }
 
-// Figure draws held-out perplexity against total model bits on log axes: one series of
-// measured points per (precision, block), and each fitted law with its band (see lawPlotters).
+// Figure draws held-out perplexity against total model bits on log axes: per (precision,
+// block) series its measured points and, where fitted, its law (dashed) with the 95% band, in
+// one colour and marker under one legend entry (lawSeries).
 func (s *Scaling) Figure() plots.Figure {
-	series := map[string]plotter.XYs{}
+	measured := map[string]plotter.XYs{}
 	var order []string
 	for _, r := range s.Rows {
 		if !(r.Perplexity > 0) || math.IsInf(r.Perplexity, 0) {
 			continue
 		}
-		if _, ok := series[r.Series]; !ok {
+		if _, ok := measured[r.Series]; !ok {
 			order = append(order, r.Series)
 		}
-		series[r.Series] = append(series[r.Series], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
+		measured[r.Series] = append(measured[r.Series], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
 	}
-	panel := plots.Panel{Title: "Held-out perplexity against total model bits", XLabel: "total model bits (Mbit)",
-		YLabel: "held-out perplexity", LogX: true, LogY: true, Series: plots.SeriesInOrder(series, order)}
+	fits := map[string]laws.SeriesFit{}
 	if s.Fits != nil {
 		for _, f := range s.Fits.Series {
-			panel.Plotters = append(panel.Plotters, lawPlotters(s.Fits.Grid, f)...)
+			fits[f.Name] = f
 		}
 	}
-	return plots.Figure{Panels: []plots.Panel{panel}, Width: 8 * vg.Inch, Height: 6 * vg.Inch}
-}
-
-// lawPlotters draws a fitted law (thin solid grey line) and its band (its lower and upper
-// bounds as dashed lines) on the grid points within the series' measured bits (no
-// extrapolation drawn), x in Mbit, leaving out non-positive values (log axis). It stands in for
-// the band support of package plots, which will replace it.
-func lawPlotters(grid []float64, f laws.SeriesFit) []plot.Plotter {
-	var curve, lo, hi plotter.XYs
-	for i, x := range grid {
-		if !f.Law.InRange(x) {
-			continue
-		}
-		for _, v := range []struct {
-			xy *plotter.XYs
-			y  float64
-		}{{&curve, f.Curve[i]}, {&lo, f.Band[i].Lo}, {&hi, f.Band[i].Hi}} {
-			if v.y > 0 && !math.IsInf(v.y, 0) {
-				*v.xy = append(*v.xy, plotter.XY{X: x / 1e6, Y: v.y})
+	panel := plots.Panel{Title: "Held-out perplexity against total model bits", XLabel: "total model bits (Mbit)",
+		YLabel: "held-out perplexity", LogX10: true, LogY: true}
+	for _, name := range order {
+		panel.Series = append(panel.Series, plots.Series{Name: name, Points: measured[name], Style: plots.Markers})
+		if f, ok := fits[name]; ok {
+			if law, ok := lawSeries(s.Fits.Grid, f); ok {
+				panel.Series = append(panel.Series, law)
 			}
 		}
 	}
-	gray := color.Gray{Y: 110}
-	var out []plot.Plotter
-	for i, xy := range []plotter.XYs{curve, lo, hi} {
-		if len(xy) < 2 {
+	return plots.Figure{Panels: []plots.Panel{panel}, Width: 9 * vg.Inch, Height: 6 * vg.Inch}
+}
+
+// lawSeries is a fitted law on the grid points within its series' measured bits (no
+// extrapolation drawn), x in Mbit, with its band; false when fewer than two grid points are
+// in range with positive, finite values (a log axis).
+func lawSeries(grid []float64, f laws.SeriesFit) (plots.Series, bool) {
+	out := plots.Series{Name: f.Name, Style: plots.Fitted, Band: &plots.Band{}}
+	for i, x := range grid {
+		y, lo, hi := f.Curve[i], f.Band[i].Lo, f.Band[i].Hi
+		if !f.Law.InRange(x) || !(lo > 0) || math.IsInf(hi, 0) || !(y > 0) {
 			continue
 		}
-		line, err := plotter.NewLine(xy)
-		if err != nil {
-			continue // a curve without finite points is not drawn
-		}
-		line.Color, line.Width = gray, vg.Points(1)
-		if i > 0 {
-			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			line.Width = vg.Points(0.75)
-		}
-		out = append(out, line)
+		out.Points = append(out.Points, plotter.XY{X: x / 1e6, Y: y})
+		out.Band.Lower = append(out.Band.Lower, plotter.XY{X: x / 1e6, Y: lo})
+		out.Band.Upper = append(out.Band.Upper, plotter.XY{X: x / 1e6, Y: hi})
 	}
-	return out
+	return out, len(out.Points) >= 2
 }

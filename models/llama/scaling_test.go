@@ -77,8 +77,14 @@ func TestBitScalingReport(t *testing.T) {
 	if err != nil || len(png) < 1000 {
 		t.Errorf("figure: %d bytes, %v", len(png), err)
 	}
-	if n := len(s.Figure().Panels[0].Plotters); n != 4*3 {
-		t.Errorf("%d law plotters, want a curve and two band bounds for each of 4 series", n)
+	fitted := 0
+	for _, ser := range s.Figure().Panels[0].Series {
+		if ser.Band != nil && len(ser.Points) >= 10 && len(ser.Band.Lower) == len(ser.Points) {
+			fitted++
+		}
+	}
+	if n := len(s.Figure().Panels[0].Series); n != 5+4 || fitted != 4 {
+		t.Errorf("%d series, %d laws with bands; want 5 measured series and 4 laws", n, fitted)
 	}
 	if table2 := mustScaling(t, points).Table(); table2 != mustScaling(t, points).Table() {
 		t.Error("two analyses of the same points differ")
