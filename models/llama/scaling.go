@@ -7,6 +7,7 @@ package llama
 // the question of Dettmers & Zettlemoyer 2023, "The case for 4-bit precision".
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"regexp"
@@ -24,7 +25,8 @@ import (
 
 // The labels of a weights-study point that BitScaling reads.
 const (
-	// LabelSize is the family member, e.g. "230k" (the table's first column).
+	// LabelSize is the family member, e.g. "230k" (the table's first column); without it, the
+	// point's variant, else its name.
 	LabelSize = "size"
 	// LabelPrecision is the weights' data type and bits, e.g. "int4", "fp4 e2m1", "nf4",
 	// "fp32"; without it a point is named by its sweep coordinates.
@@ -126,7 +128,7 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 			r.Precision = p.Coords.String()
 		}
 		if r.Size == "" {
-			r.Size = p.Name
+			r.Size = cmp.Or(p.Variant, p.Name)
 		}
 		r.Series = seriesName(r.Precision, r.Block)
 		var ok bool
