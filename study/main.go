@@ -52,7 +52,7 @@ func run(name string, args []string, out io.Writer) error {
 	fs.StringVar(&dir, "dir", dir, "root of the study's run directories")
 	fs.StringVar(&dir, "runs", dir, "former name of --dir")
 	var points string
-	fs.StringVar(&points, "points", "", "comma-separated points (names, parts or PART/NAME) to run (default: all)")
+	fs.StringVar(&points, "points", "", "comma-separated points (names, parts, PART/NAME, variants or PART/VARIANT) to run (default: all)")
 	fs.StringVar(&points, "rows", "", "former name of --points")
 	set := fs.String("set", "", `overrides for every point, e.g. "steps=3;eval_examples=16"`)
 	dataDir := fs.String("data_dir", "", "where data files are looked for (default: $QZOO_DATA_DIR, the user cache)")

@@ -24,7 +24,7 @@ func main() {
 	dir := flag.String("dir", "runs/sweep", "root of the points' run directories")
 	figure := flag.String("figure", "", `where to write the figure (default: the file's "figure")`)
 	dataDir := flag.String("data_dir", "", "where datasets are looked for")
-	points := flag.String("points", "", "comma-separated points (names, parts or PART/NAME) of a study to run (default: all)")
+	points := flag.String("points", "", "comma-separated points (names, parts, PART/NAME, variants or PART/VARIANT) of a study to run (default: all)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: go run ./sweep --config FILE [flags]")
 		flag.PrintDefaults()

@@ -87,7 +87,7 @@
 //
 // Points run in order: parts, then variants, then points, under DIR/PART/VARIANT/NAME-HASH (a
 // grid point's directory is named after its coordinates, as in a sweep); [Options.Points]
-// selects some by name, part or PART/NAME. Hooks, preparations and reports are registered by
+// selects some by name, part, PART/NAME, variant or PART/VARIANT. Hooks, preparations and reports are registered by
 // name ([RegisterPointHook], [RegisterPreparation], [RegisterReport]) by the package they belong
 // to: a model registers its own in its init, so models/all brings them all. A hook's arguments
 // are declared with their defaults; a spec that sets another key or a value of another type is

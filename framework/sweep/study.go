@@ -356,11 +356,13 @@ func (st *Study) plans(opts Options, vars map[string]string) ([]plan, error) {
 	return out, nil
 }
 
-// selected reports whether a point is among names (each a point's name, its part's name or
-// PART/NAME); every point when names is empty.
+// selected reports whether a point is among names (each a point's name, its part's name,
+// PART/NAME, its variant's name — in every part that has it — or PART/VARIANT); every point
+// when names is empty.
 func selected(p Point, names []string) bool {
 	return len(names) == 0 || slices.Contains(names, p.Name) || slices.Contains(names, p.Part) ||
-		slices.Contains(names, p.Part+"/"+p.Name)
+		slices.Contains(names, p.Part+"/"+p.Name) ||
+		(p.Variant != "" && (slices.Contains(names, p.Variant) || slices.Contains(names, p.Part+"/"+p.Variant)))
 }
 
 // Run runs the study: its preparations, then every point (read back when its run directory
@@ -406,10 +408,13 @@ func (st *Study) checkSelection(names []string) error {
 		for _, pt := range p.Points {
 			points = append(points, Point{Part: p.Name, Name: pt.Name})
 		}
+		for _, v := range p.Variants {
+			points = append(points, Point{Part: p.Name, Variant: v.Name})
+		}
 	}
 	for _, name := range names {
 		if !slices.ContainsFunc(points, func(p Point) bool { return selected(p, []string{name}) }) {
-			return fmt.Errorf("sweep: --points: %q names no point, part or PART/NAME of the study", name)
+			return fmt.Errorf("sweep: --points: %q names no point, part, variant, PART/NAME or PART/VARIANT of the study", name)
 		}
 	}
 	return nil

@@ -162,6 +162,22 @@ grid//sweeptest_level=4: level 4 double 40 mse>0 true
 	if calls.hook != 1 {
 		t.Errorf("%d hook runs, want 1 (the grid point with the new factor)", calls.hook)
 	}
+	// A variant's name selects its points, alone or after its part.
+	for _, sel := range [][]string{{"named"}, {"explicit/named"}} {
+		opts.Points = sel
+		some, err := st.Run(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range some {
+			if p.Variant != "named" {
+				t.Errorf("--points %v selected %s/%s/%s", sel, p.Part, p.Variant, p.Name)
+			}
+		}
+		if len(some) == 0 {
+			t.Errorf("--points %v selected nothing", sel)
+		}
+	}
 	opts.Points, opts.Dir = []string{"two", "three"}, t.TempDir() // nothing prepared there yet
 	calls.prepare = 0
 	if _, err := st.Run(opts); err == nil || !strings.Contains(err.Error(), `"three" names no point`) || calls.prepare != 0 {
