@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,5 +84,50 @@ func TestLLMReport(t *testing.T) {
 	}
 	if len(fig.Panels) != 2 {
 		t.Errorf("%d panels, want one per text", len(fig.Panels))
+	}
+}
+
+// TestDistillReport: points are ordered by size, bits and method, each compared with QAT alone
+// at its size and bits; a point without the study's labels is refused, naming it.
+func TestDistillReport(t *testing.T) {
+	point := func(name, size, method, bits string, ppl, mbit float64) sweep.Point {
+		return sweep.Point{Name: name, Part: method, Labels: map[string]string{LabelSize: size, LabelMethod: method, LabelBits: bits},
+			Metrics: map[string]float64{MetricPerplexity: ppl, MetricModelBits: mbit * 1e6}}
+	}
+	points := []sweep.Point{
+		point("fp", "260K", MethodFP32, "32", 12.5, 8.32),
+		point("rtn_3", "260K", MethodPTQ, "3", 30, 1.8), point("rtn_2", "260K", MethodPTQ, "2", 900, 1.6),
+		point("qat_3", "260K", MethodQAT, "3", 16, 1.8), point("qat_2", "260K", MethodQAT, "2", 25, 1.6),
+		point("kl_3", "260K", MethodQATKL, "3", 15.2, 1.8), point("topk_3", "260K", MethodQATTopKKL, "3", 15.6, 1.8),
+	}
+	rows, err := DistillPoints(points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Method+"@"+strconv.Itoa(r.Bits))
+	}
+	if want := "ptq@2 qat@2 ptq@3 qat@3 qat+kl@3 qat+topk_kl@3 fp32@32"; strings.Join(got, " ") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+	table, fig, err := distillReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 260K | 3 | qat+kl | 15.20 | -5.0% | 1.800 |", "| 260K | 3 | qat | 16.00 | — |", "| 260K | 2 | ptq | 900.00 | +3500.0% |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if s := fig.Panels[0].Series; len(s) != 5 || s[0].Name != MethodFP32 || s[4].Name != MethodQATTopKKL || len(s[1].Points) != 2 {
+		t.Errorf("series %+v, want one per method in the report's order", s)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure: %v", err)
+	}
+	bad := point("x", "260K", "qat+mse", "3", 1, 1)
+	if _, err := DistillPoints([]sweep.Point{bad}); err == nil || !strings.Contains(err.Error(), "point qat+mse/x") {
+		t.Errorf("a point of an unknown method: %v", err)
 	}
 }

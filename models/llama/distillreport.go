@@ -1,0 +1,128 @@
+package llama
+
+// The report of the distillation study (configs/distill/study.json): does quantized
+// distillation move the bit-level curves at 2–4 bits? Every point carries the labels "size"
+// (the full-precision model it starts from), "method" (fp32 for that model itself, ptq, qat,
+// qat+kl, qat+topk_kl) and "bits" (of the weights' codes; 32 for fp32).
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/qzoo/qzoo/framework/sweep"
+	"github.com/qzoo/qzoo/plots"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Labels of the distillation study's points.
+const (
+	LabelSize   = "size"
+	LabelMethod = "method"
+	LabelBits   = "bits"
+)
+
+// The methods of the distillation study (label "method"), in the report's order.
+const (
+	MethodFP32      = "fp32"        // the full-precision model: the teacher, and where every other point starts
+	MethodPTQ       = "ptq"         // round-to-nearest post-training quantization of it
+	MethodQAT       = "qat"         // LSQ quantization-aware training on the labels alone
+	MethodQATKL     = "qat+kl"      // the same, qat_distill=kl
+	MethodQATTopKKL = "qat+topk_kl" // the same, qat_distill=topk_kl
+)
+
+// DistillMethods are the methods in the report's order.
+var DistillMethods = []string{MethodFP32, MethodPTQ, MethodQAT, MethodQATKL, MethodQATTopKKL}
+
+func init() {
+	sweep.RegisterReport("distill_scaling", sweep.Report{
+		Doc:    "held-out perplexity and total model bits per size, method (fp32, ptq, qat, qat+kl, qat+topk_kl) and bits, with the change against QAT alone; perplexity against total model bits, one series per method",
+		Render: distillReport,
+	})
+}
+
+// DistillPoint is a point of the distillation study: the labels read, and the held-out
+// perplexity at the total model bits (model_bits, every scale counted; the teacher never).
+type DistillPoint struct {
+	Size, Method string
+	Bits         int
+	Perplexity   float64
+	ModelBits    float64
+}
+
+// DistillPoints reads the distillation study's points in the report's order (size as they
+// come, then bits, then method): the per-method curves a fit of quality against total model
+// bits takes. A point without the labels size, method (one of [DistillMethods]) and bits is
+// an error naming it.
+func DistillPoints(points []sweep.Point) ([]DistillPoint, error) {
+	var out []DistillPoint
+	var sizes []string
+	for _, p := range points {
+		size, method, bits := p.Labels[LabelSize], p.Labels[LabelMethod], p.Labels[LabelBits]
+		if size == "" || !slices.Contains(DistillMethods, method) {
+			return nil, fmt.Errorf("llama: distill_scaling: point %s/%s: labels %q=%q and %q=%q, want a size and one of %s",
+				p.Part, p.Name, LabelSize, size, LabelMethod, method, strings.Join(DistillMethods, ", "))
+		}
+		b, err := strconv.Atoi(bits)
+		if err != nil {
+			return nil, fmt.Errorf("llama: distill_scaling: point %s/%s: label %q=%q: %w", p.Part, p.Name, LabelBits, bits, err)
+		}
+		if !slices.Contains(sizes, size) {
+			sizes = append(sizes, size)
+		}
+		out = append(out, DistillPoint{Size: size, Method: method, Bits: b, Perplexity: p.Metrics[MetricPerplexity], ModelBits: p.Metrics[MetricModelBits]})
+	}
+	slices.SortStableFunc(out, func(a, b DistillPoint) int {
+		return cmp.Or(cmp.Compare(slices.Index(sizes, a.Size), slices.Index(sizes, b.Size)), cmp.Compare(a.Bits, b.Bits),
+			cmp.Compare(slices.Index(DistillMethods, a.Method), slices.Index(DistillMethods, b.Method)))
+	})
+	return out, nil
+}
+
+// distillReport renders the distillation study: per size, bits and method the held-out
+// perplexity, the total model bits and the change against QAT without distillation at the same
+// size and bits; and held-out perplexity against total model bits (log scales), one series per
+// method, in the manner of the bit-level scaling plots of Dettmers & Zettlemoyer 2023 and of
+// Ding et al. 2025's comparison of distillation losses.
+func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure, error) {
+	rows, err := DistillPoints(points)
+	if err != nil {
+		return "", plots.Figure{}, err
+	}
+	qat := map[string]float64{}
+	for _, r := range rows {
+		if r.Method == MethodQAT {
+			qat[fmt.Sprint(r.Size, "/", r.Bits)] = r.Perplexity
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| size | bits | method | held-out perplexity | vs qat | model bits (Mbit) |\n|---|---:|---|---:|---:|---:|\n")
+	for _, r := range rows {
+		vs := "—"
+		if ref, ok := qat[fmt.Sprint(r.Size, "/", r.Bits)]; ok && r.Method != MethodQAT {
+			vs = fmt.Sprintf("%+.1f%%", 100*(r.Perplexity/ref-1))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %.3f |\n", r.Size, r.Bits, r.Method, r.Perplexity, vs, r.ModelBits/1e6)
+	}
+	series := map[string]plotter.XYs{}
+	var order []string
+	for _, method := range DistillMethods {
+		for _, r := range rows {
+			if r.Method != method || !(r.Perplexity > 0) || math.IsInf(r.Perplexity, 0) || !(r.ModelBits > 0) {
+				continue
+			}
+			if _, ok := series[method]; !ok {
+				order = append(order, method)
+			}
+			series[method] = append(series[method], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
+		}
+	}
+	fig := plots.Figure{Panels: []plots.Panel{{Title: "Quantized distillation: held-out perplexity against model size",
+		XLabel: "total model bits (Mbit)", YLabel: "held-out perplexity", LogX: true, LogY: true,
+		Series: plots.SeriesInOrder(series, order)}}, Width: 7 * vg.Inch, Height: 5 * vg.Inch}
+	return b.String(), fig, nil
+}
