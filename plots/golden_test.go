@@ -2,6 +2,7 @@ package plots
 
 import (
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,14 +10,17 @@ import (
 
 	"gonum.org/v1/plot/cmpimg"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 // update rewrites the golden images: go test ./plots -run Golden -update, then look at them.
 var update = flag.Bool("update", false, "rewrite the golden images in testdata/")
 
 // goldenFigures are the figure kinds the zoo draws: linear and log₂ axes with several series
-// (the codebook sweep), a log₁₀ axis spanning decades (perplexity against bits) and a heat map
-// of a field (the climate notebook), a log-mel spectrogram (the speech notebook).
+// (the codebook sweep), a log₁₀ axis spanning decades (perplexity against bits), a heat map
+// of a field (the climate notebook), a log-mel spectrogram (the speech notebook), a scaling
+// law (measured points, fitted curves and their bands per precision, on log₁₀ axes) and a
+// panel of 16 series on a narrow log axis (the KV-cache study's ratios to fp32).
 func goldenFigures() map[string]Figure {
 	perplexity := map[string]plotter.XYs{}
 	for i, name := range []string{"rtn", "nf4", "squeezellm"} {
@@ -44,6 +48,8 @@ func goldenFigures() map[string]Figure {
 		panic(err)
 	}
 	return map[string]Figure{
+		"law":         lawFigure(),
+		"many_series": manySeriesFigure(),
 		"spectrogram": {Panels: []Panel{specPanel}},
 		"sweep":       testFigure(),
 		"log_y":       {Panels: []Panel{{Title: "perplexity", XLabel: "bits", YLabel: "perplexity", LogY: true, Series: SortedSeries(perplexity)}}},
@@ -87,5 +93,68 @@ func TestGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lawFigure is the scaling-law report's figure: per precision, measured points (Markers), the
+// fitted law (Fitted) and its confidence band, one colour, marker and legend entry each.
+func lawFigure() Figure {
+	var series []Series
+	for i, bits := range []int{3, 4, 8} {
+		name := fmt.Sprintf("int%d", bits)
+		law := func(n float64) float64 { return 2.5 + 40*math.Pow(n/1e5, -0.3)*(1+2/float64(bits*bits)) }
+		var measured, fit plotter.XYs
+		band := &Band{}
+		for _, params := range []float64{5e4, 2e5, 8e5, 3.2e6} {
+			x := params * float64(bits)
+			measured = append(measured, plotter.XY{X: x, Y: law(x/float64(bits)) * (1 + 0.03*math.Sin(float64(i)+x))})
+		}
+		for j := range 21 {
+			n := 5e4 * math.Pow(64, float64(j)/20)
+			x := n * float64(bits)
+			fit = append(fit, plotter.XY{X: x, Y: law(n)})
+			band.Lower = append(band.Lower, plotter.XY{X: x, Y: law(n) * (1 - 0.04 - 0.02*float64(j)/20)})
+			band.Upper = append(band.Upper, plotter.XY{X: x, Y: law(n) * (1 + 0.04 + 0.02*float64(j)/20)})
+		}
+		series = append(series,
+			Series{Name: name, Points: measured, Style: Markers},
+			Series{Name: name, Points: fit, Style: Fitted, Band: band})
+	}
+	return Figure{Panels: []Panel{{Title: "Held-out perplexity against total model bits", XLabel: "total model bits",
+		YLabel: "perplexity", LogX10: true, LogY: true, Series: series}}}
+}
+
+// manySeriesFigure has 16 series on a log axis spanning [0.99, 1.5] (no decade in it): each
+// series its own colour and marker pair, the legend beside the data in two columns.
+func manySeriesFigure() Figure {
+	var series []Series
+	for i := range 16 {
+		var xy plotter.XYs
+		for _, bits := range []float64{2, 3, 4, 8, 16} {
+			xy = append(xy, plotter.XY{X: bits, Y: 1 + 0.5*math.Exp(-bits/(1+0.2*float64(i))) - 0.01*float64(i%3)})
+		}
+		series = append(series, Series{Name: fmt.Sprintf("method %d", i+1), Points: xy})
+	}
+	return Figure{Height: 3 * vg.Inch, Panels: []Panel{{Title: "16 series", XLabel: "bits per cached value",
+		YLabel: "perplexity / fp32 perplexity", LogX: true, LogY: true, Series: series}}}
+}
+
+// TestGoldenSeesSmallChanges: the comparison's tolerance is tight enough that one point moved
+// by a few pixels fails it.
+func TestGoldenSeesSmallChanges(t *testing.T) {
+	fig := goldenFigures()["log_y"]
+	s := &fig.Panels[0].Series[1]
+	s.Points = append(plotter.XYs{}, s.Points...)
+	s.Points[3].Y *= 1.05
+	got, err := fig.PNG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "log_y.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := cmpimg.EqualApprox("png", got, want, 0.01); err != nil || same {
+		t.Errorf("a point moved by 5%% passes the golden comparison (err %v)", err)
 	}
 }

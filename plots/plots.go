@@ -1,5 +1,11 @@
 // Package plots draws the zoo's figures with gonum/plot. The same function renders a figure
-// inline in a GoNB notebook and to PNG/SVG files from the command line (see [Show]).
+// inline in a GoNB notebook and to PNG/SVG files from the command line (see [Figure.Show]).
+//
+// Figures are meant to be read: log axes carry at least three labelled ticks (decades; 1, 2
+// and 5 within fewer than two decades; powers of two on log₂ axes), each series of a panel has
+// its own colour (Okabe–Ito, colour-blind safe) and marker, legends sit beside the data, and
+// a series may carry a fitted curve ([Fitted]) and a confidence [Band] in its colour, under one
+// legend entry: the layout of a bit-level scaling-law plot (Dettmers & Zettlemoyer 2023).
 package plots
 
 import (
@@ -10,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
@@ -24,18 +29,42 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Series is one named line of points.
+// Series is one named set of points of a panel. Series of a panel that share a Name share a
+// colour, a marker and one legend entry: measured points ([Markers] or [Lines]) and their
+// fitted curve ([Fitted]) with its confidence [Band] are one series to the reader. Distinct
+// names take distinct colour and marker pairs (42 of them; then they repeat). A series
+// with an empty Name has its own colour and no legend entry.
 type Series struct {
-	Name   string
+	Name string
+	// Points are drawn in their order (a line joins them so): sort them by x for a curve.
 	Points plotter.XYs
+	// Style is how the points are drawn: Lines (the zero value), Markers or Fitted.
+	Style Style
+	// Band, if not nil, is filled translucent in the series' colour behind every line.
+	Band *Band
 }
 
-// Panel describes one chart: its title, axis labels and lines.
+// Band is a confidence band: the region between the curves Lower and Upper, each ordered by
+// x (e.g. the 2.5% and 97.5% quantiles of bootstrap fits evaluated on the grid of x of the
+// fitted curve). Each needs at least two points, all finite (and positive on a log axis).
+type Band struct {
+	Lower, Upper plotter.XYs
+}
+
+// Panel describes one chart: its title, axis labels (with their units: "total model bits
+// (Mbit)") and series. Its legend is drawn beside the chart, to the right, in as many columns
+// as its height needs, never over the data.
 type Panel struct {
 	Title, XLabel, YLabel string
-	// LogX draws the x axis on a log₂ scale (codebook sizes, bit budgets).
+	// LogX draws the x axis on a log₂ scale (codebook sizes, bit budgets), its powers of two
+	// labelled.
 	LogX bool
-	// LogY draws the y axis on a log₁₀ scale (perplexities spanning decades).
+	// LogX10 draws the x axis on a log₁₀ scale (totals spanning decades), labelled as LogY;
+	// it takes precedence over LogX.
+	LogX10 bool
+	// LogY draws the y axis on a log₁₀ scale (perplexities spanning decades): every decade
+	// labelled, and 2 and 5 within a decade when the axis spans less than two; never fewer than
+	// three labels (an axis as narrow as [1.1, 1.9] is labelled in linear steps).
 	LogY   bool
 	Series []Series
 	// Plotters are drawn before the series, without a legend entry: e.g. a plotter.HeatMap
@@ -43,51 +72,196 @@ type Panel struct {
 	Plotters []plot.Plotter
 }
 
-// palette gives each series a distinct, colour-blind-safe colour (Okabe–Ito).
-var palette = []color.Color{
-	color.RGBA{0, 114, 178, 255}, color.RGBA{213, 94, 0, 255}, color.RGBA{0, 158, 115, 255},
-	color.RGBA{204, 121, 167, 255}, color.RGBA{230, 159, 0, 255}, color.RGBA{86, 180, 233, 255},
-	color.RGBA{0, 0, 0, 255},
+// builtPanel is a panel's gonum plot and its legend's columns, drawn beside it.
+type builtPanel struct {
+	plot   *plot.Plot
+	legend []plot.Legend
 }
 
-// glyphs mark the points of a series: circles, then other shapes once the colours repeat.
-var glyphs = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}}
-
-// log2Ticks labels a log₂ axis with the powers of two it spans.
-type log2Ticks struct{}
-
-func (log2Ticks) Ticks(min, max float64) []plot.Tick {
-	var ticks []plot.Tick
-	for e := math.Floor(math.Log2(min)); e <= math.Ceil(math.Log2(max)); e++ {
-		v := math.Exp2(e)
-		if v >= min && v <= max {
-			ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%g", v)})
-		}
+// legendWidth is the room the legend takes to the right of the plot (0 without one).
+func (b builtPanel) legendWidth() vg.Length {
+	if len(b.legend) == 0 {
+		return 0
 	}
-	return ticks
+	w := legendMargin + legendColumnGap*vg.Length(len(b.legend)-1)
+	for i := range b.legend {
+		w += b.legend[i].Rectangle(draw.Canvas{}).Size().X
+	}
+	return w
 }
 
-// ticksUpTo labels a linear axis every 1, 2, 2.5 or 5 × 10ⁿ, about five labels over the data,
-// and none above max (the headroom left for the legend).
-type ticksUpTo struct{ max float64 }
+const (
+	legendMargin    = 8 * vg.Millimeter / 3 // between the plot and its legend
+	legendColumnGap = 4 * vg.Millimeter
+	lineWidth       = 1.5 // points
+	glyphRadius     = 3   // points
+)
 
-func (t ticksUpTo) Ticks(min, max float64) []plot.Tick {
-	span := t.max - min
-	if !(span > 0) {
-		return (plot.DefaultTicks{}).Ticks(min, max)
+// build makes the gonum plot of a panel and its legend, whose columns fit within height (the
+// panel's, roughly: the legend starts at the top of the data).
+func (p Panel) build(height vg.Length) (builtPanel, error) {
+	pl := plot.New()
+	pl.Title.Text = p.Title
+	pl.X.Label.Text = p.XLabel
+	pl.Y.Label.Text = p.YLabel
+	if len(p.Plotters) > 0 {
+		pl.Add(p.Plotters...)
+	} else {
+		pl.Add(plotter.NewGrid())
 	}
-	magnitude := math.Pow(10, math.Floor(math.Log10(span/5)))
-	step := magnitude
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if step = m * magnitude; span/step <= 5 {
-			break
+	// One style per distinct name, in order of first appearance; bands first, behind every
+	// line and marker.
+	type entry struct {
+		name               string
+		k                  int
+		band, line, dashes bool
+		glyph              bool
+	}
+	var entries []*entry
+	byName := map[string]*entry{}
+	var lines []plot.Plotter
+	for _, s := range p.Series {
+		e := byName[s.Name]
+		if e == nil || s.Name == "" {
+			e = &entry{name: s.Name, k: len(entries)}
+			entries = append(entries, e)
+			if s.Name != "" {
+				byName[s.Name] = e
+			}
+		}
+		c, glyph := seriesStyle(e.k)
+		if s.Band != nil {
+			poly, err := bandPolygon(s.Band)
+			if err != nil {
+				return builtPanel{}, fmt.Errorf("plots: panel %q, series %q: %w", p.Title, s.Name, err)
+			}
+			poly.Color = translucent(c)
+			poly.LineStyle.Width = 0
+			pl.Add(poly)
+			e.band = true
+		}
+		ps, err := seriesPlotters(s, c, glyph)
+		if err != nil {
+			return builtPanel{}, fmt.Errorf("plots: panel %q, series %q: %w", p.Title, s.Name, err)
+		}
+		lines = append(lines, ps...)
+		switch s.Style {
+		case Lines:
+			e.line, e.glyph = true, true
+		case Markers:
+			e.glyph = true
+		case Fitted:
+			e.dashes = true
 		}
 	}
-	var ticks []plot.Tick
-	for v := math.Ceil(min/step) * step; v <= t.max+1e-9*span; v += step {
-		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(math.Round(v/step)*step, 'g', 12, 64)})
+	pl.Add(lines...)
+	// A log axis needs positive data spanning a range: over a single value (one point, or
+	// points all equal) gonum would pad the axis through 0 and panic, so it stays linear.
+	logX10 := p.LogX10 && pl.X.Min > 0 && pl.X.Max > pl.X.Min
+	logX := !p.LogX10 && p.LogX && pl.X.Min > 0 && pl.X.Max > pl.X.Min
+	logY := p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min
+	pl.X.Tick.Marker, pl.Y.Tick.Marker = linearTicks{}, linearTicks{}
+	switch {
+	case logX10:
+		pl.X.Scale, pl.X.Tick.Marker = plot.LogScale{}, log10Ticks{}
+	case logX:
+		pl.X.Scale, pl.X.Tick.Marker = log2Scale{}, log2Ticks{}
 	}
-	return ticks
+	if logY {
+		pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, log10Ticks{}
+	}
+
+	b := builtPanel{plot: pl}
+	var named []*entry
+	for _, e := range entries {
+		if e.name != "" {
+			named = append(named, e)
+		}
+	}
+	if len(named) == 0 {
+		return b, nil
+	}
+	proto := plot.NewLegend()
+	proto.TextStyle.Font.Size = vg.Points(10)
+	if len(named) > 8 {
+		proto.TextStyle.Font.Size = vg.Points(8)
+	}
+	proto.Top, proto.Left = true, true
+	proto.Padding = vg.Points(2)
+	proto.ThumbnailWidth = vg.Points(22)
+	entryHeight := proto.TextStyle.Rectangle("Mg").Max.Y
+	// The data's height is the panel's less its title and x axis, about an inch.
+	rows := max(1, int((height-vg.Inch+proto.Padding)/(entryHeight+proto.Padding)))
+	cols := (len(named) + rows - 1) / rows
+	rows = (len(named) + cols - 1) / cols
+	for i, e := range named {
+		if i%rows == 0 {
+			b.legend = append(b.legend, proto)
+		}
+		c, glyph := seriesStyle(e.k)
+		var thumbs []plot.Thumbnailer
+		if e.band {
+			thumbs = append(thumbs, &plotter.Polygon{Color: translucent(c)})
+		}
+		if e.line || e.dashes {
+			thumbs = append(thumbs, &plotter.Line{LineStyle: lineStyle(c, !e.line)})
+		}
+		if e.glyph {
+			thumbs = append(thumbs, &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: c, Shape: glyph, Radius: vg.Points(glyphRadius)}})
+		}
+		b.legend[len(b.legend)-1].Add(e.name, thumbs...)
+	}
+	return b, nil
+}
+
+// seriesPlotters draws a series' points in its style, colour and glyph.
+func seriesPlotters(s Series, c color.RGBA, glyph draw.GlyphDrawer) ([]plot.Plotter, error) {
+	var out []plot.Plotter
+	if s.Style < Lines || s.Style > Fitted {
+		return nil, fmt.Errorf("unknown style %d (use Lines, Markers or Fitted)", s.Style)
+	}
+	if s.Style != Markers {
+		line, err := plotter.NewLine(s.Points)
+		if err != nil {
+			return nil, err
+		}
+		line.LineStyle = lineStyle(c, s.Style == Fitted)
+		out = append(out, line)
+	}
+	if s.Style != Fitted {
+		points, err := plotter.NewScatter(s.Points)
+		if err != nil {
+			return nil, err
+		}
+		points.GlyphStyle = draw.GlyphStyle{Color: c, Shape: glyph, Radius: vg.Points(glyphRadius)}
+		out = append(out, points)
+	}
+	return out, nil
+}
+
+// lineStyle is a series' solid line, or dashed for a fitted curve.
+func lineStyle(c color.Color, dashed bool) draw.LineStyle {
+	sty := draw.LineStyle{Color: c, Width: vg.Points(lineWidth)}
+	if dashed {
+		sty.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+	}
+	return sty
+}
+
+// bandPolygon is the region between a band's curves: Lower forward, Upper backward.
+func bandPolygon(b *Band) (*plotter.Polygon, error) {
+	if len(b.Lower) < 2 || len(b.Upper) < 2 {
+		return nil, fmt.Errorf("band: %d lower and %d upper points (need at least 2 each)", len(b.Lower), len(b.Upper))
+	}
+	ring := append(plotter.XYs{}, b.Lower...)
+	for i := len(b.Upper) - 1; i >= 0; i-- {
+		ring = append(ring, b.Upper[i])
+	}
+	poly, err := plotter.NewPolygon(ring)
+	if err != nil {
+		return nil, fmt.Errorf("band: %w", err)
+	}
+	return poly, nil
 }
 
 type log2Scale struct{}
@@ -97,118 +271,95 @@ func (log2Scale) Normalize(min, max, x float64) float64 {
 	return (math.Log2(x) - lmin) / (lmax - lmin)
 }
 
-// Plot builds the gonum plot of a panel.
-func (p Panel) Plot() (*plot.Plot, error) {
-	pl := plot.New()
-	pl.Title.Text = p.Title
-	pl.X.Label.Text = p.XLabel
-	pl.Y.Label.Text = p.YLabel
-	pl.Legend.Top = true
-	if len(p.Plotters) > 0 {
-		pl.Add(p.Plotters...)
-	} else {
-		pl.Add(plotter.NewGrid())
-	}
-	for i, s := range p.Series {
-		line, points, err := plotter.NewLinePoints(s.Points)
-		if err != nil {
-			return nil, fmt.Errorf("plots: series %q of %q: %w", s.Name, p.Title, err)
-		}
-		c := palette[i%len(palette)]
-		line.Color, points.Color = c, c
-		line.Width = vg.Points(1.5)
-		// Past the palette's colours, series differ by their glyphs.
-		points.Shape = glyphs[(i/len(palette))%len(glyphs)]
-		pl.Add(line, points)
-		pl.Legend.Add(s.Name, line, points)
-	}
-	// A log axis needs positive data spanning a range: over a single value (one point, or
-	// points all equal) gonum would pad the axis through 0 and panic, so it stays linear.
-	logX := p.LogX && pl.X.Min > 0 && pl.X.Max > pl.X.Min
-	logY := p.LogY && pl.Y.Min > 0 && pl.Y.Max > pl.Y.Min
-	if logX {
-		pl.X.Scale = log2Scale{}
-		pl.X.Tick.Marker = log2Ticks{}
-	}
-	if logY {
-		pl.Y.Scale = plot.LogScale{}
-		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	}
-	if len(p.Series) > 6 { // many series: a smaller legend
-		pl.Legend.TextStyle.Font.Size = vg.Points(8)
-	}
-	if logY {
-		return pl, nil
-	}
-	// Room above the data for the legend, which sits in the top right corner; the axis keeps
-	// its ticks within the data.
-	if len(p.Series) > 0 && pl.Y.Max > pl.Y.Min {
-		pl.Y.Tick.Marker = ticksUpTo{max: pl.Y.Max}
-		pl.Y.Max += 0.08 * float64(len(p.Series)+1) * (pl.Y.Max - pl.Y.Min)
-	}
-	return pl, nil
-}
-
-// Figure is a row of panels rendered side by side.
+// Figure is a row of panels rendered side by side, each with its legend to its right.
 type Figure struct {
 	Panels []Panel
-	// Width and Height of the whole figure; zero means 5 inches per panel by 3.8 inches.
+	// Width and Height of the whole figure; zero means 5 inches per panel plus its legend's
+	// width, by 3.8 inches.
 	Width, Height vg.Length
 }
 
-func (f Figure) size() (vg.Length, vg.Length) {
-	w, h := f.Width, f.Height
-	if w == 0 {
-		w = vg.Length(len(f.Panels)) * 5 * vg.Inch
-	}
+// layout builds the panels and sizes the figure.
+func (f Figure) layout() ([]builtPanel, vg.Length, vg.Length, error) {
+	h := f.Height
 	if h == 0 {
 		h = 3.8 * vg.Inch
 	}
-	return w, h
+	built := make([]builtPanel, len(f.Panels))
+	var widest vg.Length
+	for i, p := range f.Panels {
+		b, err := p.build(h)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		built[i] = b
+		widest = max(widest, b.legendWidth())
+	}
+	w := f.Width
+	if w == 0 {
+		w = vg.Length(len(f.Panels)) * (5*vg.Inch + widest)
+	}
+	return built, w, h, nil
 }
 
-// draw renders the panels side by side on a canvas.
-func (f Figure) draw(c draw.Canvas) error {
-	plots := make([][]*plot.Plot, 1)
-	for _, p := range f.Panels {
-		pl, err := p.Plot()
-		if err != nil {
-			return err
+// draw renders the panels side by side on a canvas: each panel's tile holds its plot and, to
+// the right, its legend, whose top meets the top of the data.
+func (f Figure) draw(c draw.Canvas, built []builtPanel) {
+	if len(built) == 0 {
+		return
+	}
+	row := make([]*plot.Plot, len(built))
+	for i, b := range built {
+		row[i] = b.plot
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: len(built), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{row}, tiles, c)[0]
+	for i, b := range built {
+		lw := b.legendWidth()
+		pc := draw.Crop(canvases[i], 0, -lw, 0, 0)
+		b.plot.Draw(pc)
+		top := b.plot.DataCanvas(pc).Max.Y
+		x := pc.Max.X + legendMargin
+		for j := range b.legend {
+			l := &b.legend[j]
+			w := l.Rectangle(draw.Canvas{}).Size().X
+			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: c.Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
+			x += w + legendColumnGap
 		}
-		plots[0] = append(plots[0], pl)
 	}
-	tiles := draw.Tiles{Rows: 1, Cols: len(f.Panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, tiles, c)
-	for j, pl := range plots[0] {
-		pl.Draw(canvases[0][j])
+}
+
+// render lays the figure out on a canvas of its size made by newCanvas, and draws it.
+func (f Figure) render(newCanvas func(w, h vg.Length) vg.CanvasWriterTo) (vg.CanvasWriterTo, error) {
+	built, w, h, err := f.layout()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	canvas := newCanvas(w, h)
+	f.draw(draw.New(canvas), built)
+	return canvas, nil
 }
 
 // PNG renders the figure as a PNG image at 120 dpi.
 func (f Figure) PNG() ([]byte, error) {
-	w, h := f.size()
-	canvas := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(120))}
-	if err := f.draw(draw.New(canvas)); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := canvas.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("plots: encode PNG: %w", err)
-	}
-	return buf.Bytes(), nil
+	return f.encode("PNG", func(w, h vg.Length) vg.CanvasWriterTo {
+		return vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(120))}
+	})
 }
 
 // SVG renders the figure as SVG.
 func (f Figure) SVG() ([]byte, error) {
-	w, h := f.size()
-	canvas := vgsvg.New(w, h)
-	if err := f.draw(draw.New(canvas)); err != nil {
+	return f.encode("SVG", func(w, h vg.Length) vg.CanvasWriterTo { return vgsvg.New(w, h) })
+}
+
+func (f Figure) encode(format string, newCanvas func(w, h vg.Length) vg.CanvasWriterTo) ([]byte, error) {
+	canvas, err := f.render(newCanvas)
+	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	if _, err := canvas.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("plots: encode SVG: %w", err)
+		return nil, fmt.Errorf("plots: encode %s: %w", format, err)
 	}
 	return buf.Bytes(), nil
 }

@@ -9,7 +9,8 @@
 #     pocketsphinx-testdata, asterisk-core-sounds-en-wav with asterisk-core-sounds-en for its
 #     transcripts, codec2-examples; synthetic voices:
 #     espeak-ng, flite, festival + festvox voices; peers: codec2, opus-tools; an independent
-#     recognizer: pocketsphinx + pocketsphinx-en-us; sox), and npm (only if no npm is
+#     recognizer: pocketsphinx + pocketsphinx-en-us; sox), fortunes (fortune-mod's English
+#     quotations, /usr/share/games/fortunes: part of the scaling study's text corpus), and npm (only if no npm is
 #     on PATH) for the ONNX Runtime download;
 #   - GoNB v0.11.5 (the Go Jupyter kernel) with the tools it calls, goimports (x/tools v0.52.0)
 #     and gopls v0.23.0, installed into $(go env GOBIN) or $(go env GOPATH)/bin;
@@ -42,6 +43,7 @@ readonly debian_packages=(
   sox codec2 opus-tools pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
   asterisk-core-sounds-en-wav asterisk-core-sounds-en codec2-examples espeak-ng flite
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+  fortunes
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

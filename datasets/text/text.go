@@ -9,12 +9,23 @@
 // the last, partial window's) is predicted exactly once, and every window starts as the
 // stories the model was trained on do. Perplexity over a split is therefore
 // exp(−(1/N) Σ log p(t_i | BOS, t_{window start}..t_{i−1})).
+//
+// A corpus of several files (text_file a comma-separated list of files or glob patterns, e.g.
+// "text/tinyshakespeare.txt,/usr/share/games/fortunes/*.u8") is split file by file — each
+// file's own last text_test_fraction of tokens is test, the part before it validation — and
+// each split is the concatenation, in list order (a pattern's matches sorted), of the files'
+// parts: every file is represented in every split, and no held-out token of any file is ever
+// trained on. A window may span the end of one file and the start of the next.
 package text
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
@@ -29,7 +40,8 @@ const DatasetName = "text"
 
 // Hyperparameters of the dataset.
 const (
-	// ParamFile is the text file, relative to the data directory (or absolute). Default
+	// ParamFile is the text file, relative to the data directory (or absolute), or a
+	// comma-separated list of files and glob patterns (a corpus, split file by file). Default
 	// "text/tinyshakespeare.txt".
 	ParamFile = "text_file"
 	// ParamTokenizer is the llama2.c tokenizer file, relative to the data directory (or
@@ -51,7 +63,7 @@ const (
 
 // Params lists the dataset's hyperparameters.
 var Params = hparams.List{
-	{Key: ParamFile, Default: "text/tinyshakespeare.txt", Doc: "UTF-8 text file, relative to the data directory or absolute"},
+	{Key: ParamFile, Default: "text/tinyshakespeare.txt", Doc: "UTF-8 text file, relative to the data directory or absolute; or a comma-separated list of files and glob patterns, split file by file"},
 	{Key: ParamTokenizer, Default: "weights/tok512.bin", Doc: "llama2.c tokenizer file, relative to the data directory or absolute"},
 	{Key: ParamVocabSize, Default: 512, Domain: hparams.Range(llama2c.EOS+1, llama2c.MaxVocab), Doc: "number of pieces of the tokenizer (must equal the model's vocabulary, e.g. llama_vocab_size)"},
 	{Key: ParamSeqLen, Default: 256, Domain: hparams.Range(1, 1<<16), Doc: "L: target tokens per window (the input is BOS + the L−1 tokens before)"},
@@ -78,7 +90,53 @@ type Splits struct {
 	Tokenizer *llama2c.Tokenizer
 	SeqLen    int
 	Parts     map[string][]int // "train", "validation", "test" → tokens
-	File      string
+	File      string           // the files read, comma-separated, in order
+}
+
+// MaxCorpusFiles bounds the files a text_file list and its patterns may name.
+const MaxCorpusFiles = 4096
+
+// corpusFiles resolves text_file: each comma-separated entry is a file (found by
+// framework.LocateData, which downloads a registered one) or a glob pattern whose matches,
+// sorted, must be regular files. A pattern that matches nothing is an error naming it.
+func corpusFiles(dataDir, list string) ([]string, error) {
+	var files []string
+	for _, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			return nil, fmt.Errorf("text: key %q: empty entry in %q", ParamFile, list)
+		}
+		if !strings.ContainsAny(entry, "*?[") {
+			p, err := framework.LocateData(dataDir, entry)
+			if err != nil {
+				return nil, fmt.Errorf("text: key %q: %w", ParamFile, err)
+			}
+			files = append(files, p)
+			continue
+		}
+		pattern := entry
+		if !filepath.IsAbs(pattern) {
+			pattern = filepath.Join(dataDir, pattern)
+		}
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("text: key %q: pattern %q: %w", ParamFile, entry, err)
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("text: key %q: pattern %q matches no file", ParamFile, pattern)
+		}
+		sort.Strings(matches)
+		for _, m := range matches {
+			if st, err := os.Stat(m); err != nil || !st.Mode().IsRegular() {
+				return nil, fmt.Errorf("text: key %q: %s (from pattern %q) is not a regular file", ParamFile, m, entry)
+			}
+		}
+		files = append(files, matches...)
+	}
+	if len(files) > MaxCorpusFiles {
+		return nil, fmt.Errorf("text: key %q names %d files, more than %d", ParamFile, len(files), MaxCorpusFiles)
+	}
+	return files, nil
 }
 
 // Load reads and tokenizes the text file of params and returns the framework's data.
@@ -99,9 +157,9 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 		p, _ := Params.Lookup(key)
 		return p.Default
 	}
-	textPath, err := framework.LocateData(dataDir, get(ParamFile).(string))
+	files, err := corpusFiles(dataDir, get(ParamFile).(string))
 	if err != nil {
-		return nil, fmt.Errorf("text: %w", err)
+		return nil, err
 	}
 	tokPath, err := framework.LocateData(dataDir, get(ParamTokenizer).(string))
 	if err != nil {
@@ -111,25 +169,29 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := os.ReadFile(textPath)
-	if err != nil {
-		return nil, fmt.Errorf("text: %w", err)
-	}
-	toks, err := tok.Encode(string(raw), false, false)
-	if err != nil {
-		return nil, fmt.Errorf("text: %s: %w", textPath, err)
-	}
 	seq := get(ParamSeqLen).(int)
 	val, test := get(ParamValidation).(float64), get(ParamTest).(float64)
-	n := len(toks)
-	nTest, nVal := int(float64(n)*test), int(float64(n)*val)
-	s := &Splits{Tokenizer: tok, SeqLen: seq, File: textPath, Parts: map[string][]int{
-		framework.SplitTrain:      toks[:n-nTest-nVal],
-		framework.SplitValidation: toks[n-nTest-nVal : n-nTest],
-		framework.SplitTest:       toks[n-nTest:],
-	}}
+	s := &Splits{Tokenizer: tok, SeqLen: seq, File: strings.Join(files, ","), Parts: map[string][]int{}}
+	for _, textPath := range files {
+		raw, err := os.ReadFile(textPath)
+		if err != nil {
+			return nil, fmt.Errorf("text: %w", err)
+		}
+		if !utf8.Valid(raw) {
+			return nil, fmt.Errorf("text: %s is not UTF-8 text", textPath)
+		}
+		toks, err := tok.Encode(string(raw), false, false)
+		if err != nil {
+			return nil, fmt.Errorf("text: %s: %w", textPath, err)
+		}
+		n := len(toks)
+		nTest, nVal := int(float64(n)*test), int(float64(n)*val)
+		s.Parts[framework.SplitTrain] = append(s.Parts[framework.SplitTrain], toks[:n-nTest-nVal]...)
+		s.Parts[framework.SplitValidation] = append(s.Parts[framework.SplitValidation], toks[n-nTest-nVal:n-nTest]...)
+		s.Parts[framework.SplitTest] = append(s.Parts[framework.SplitTest], toks[n-nTest:]...)
+	}
 	if len(s.Parts[framework.SplitTrain]) < seq {
-		return nil, fmt.Errorf("text: %s: its %d training tokens hold no window of %s=%d", textPath, len(s.Parts[framework.SplitTrain]), ParamSeqLen, seq)
+		return nil, fmt.Errorf("text: %s: its %d training tokens hold no window of %s=%d", s.File, len(s.Parts[framework.SplitTrain]), ParamSeqLen, seq)
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package text
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,5 +87,61 @@ func TestLoadErrors(t *testing.T) {
 	_, err = LoadSplits(dataDir, params(map[string]any{ParamSeqLen: 1 << 16, ParamValidation: 0.5, ParamTest: 0.5}))
 	if err == nil || !strings.Contains(err.Error(), "no window") {
 		t.Errorf("no training window: %v", err)
+	}
+}
+
+// TestCorpus checks a corpus of several files: each file is split by position on its own, so
+// every split holds the matching part of every file (the test split ends each file), list
+// order is kept and a pattern's matches are sorted; a one-file corpus is the file itself.
+func TestCorpus(t *testing.T) {
+	dir := t.TempDir()
+	shakespeare := mustTail(t)
+	// Two real passages of the play as files b.txt and a.txt (the pattern sorts them).
+	parts := []string{shakespeare[:200000], shakespeare[200000:400000]}
+	for i, name := range []string{"a.txt", "b.txt"} {
+		if err := os.WriteFile(dir+"/"+name, []byte(parts[i]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corpus, err := LoadSplits(dataDir, params(map[string]any{ParamFile: dir + "/*.txt", ParamSeqLen: 64}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want = map[string][]int{}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		one, err := LoadSplits(dataDir, params(map[string]any{ParamFile: dir + "/" + name, ParamSeqLen: 64}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for split, toks := range one.Parts {
+			want[split] = append(want[split], toks...)
+		}
+	}
+	for split, toks := range want {
+		if !slices.Equal(corpus.Parts[split], toks) {
+			t.Errorf("split %s: %d tokens, want the files' own %s parts concatenated (%d)", split, len(corpus.Parts[split]), split, len(toks))
+		}
+	}
+	if corpus.File != dir+"/a.txt,"+dir+"/b.txt" {
+		t.Errorf("files %q, want a.txt then b.txt", corpus.File)
+	}
+	// A list keeps its order and resolves relative entries against the data directory.
+	list, err := LoadSplits(dataDir, params(map[string]any{ParamFile: dir + "/b.txt, text/tinyshakespeare.txt", ParamSeqLen: 64}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(list.File, dir+"/b.txt,") || !strings.HasSuffix(list.File, "tinyshakespeare.txt") {
+		t.Errorf("list order lost: %q", list.File)
+	}
+	for _, bad := range []string{dir + "/*.md", dir + "/a.txt,,", "no/such/file.txt," + dir + "/a.txt"} {
+		if _, err := LoadSplits(dataDir, params(map[string]any{ParamFile: bad})); err == nil || !strings.Contains(err.Error(), ParamFile) {
+			t.Errorf("text_file %q: error %v, want one naming the key", bad, err)
+		}
+	}
+	if err := os.WriteFile(dir+"/latin1.txt", []byte("caf\xe9 cr\xe8me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSplits(dataDir, params(map[string]any{ParamFile: dir + "/latin1.txt"})); err == nil || !strings.Contains(err.Error(), "latin1.txt") {
+		t.Errorf("a Latin-1 file: error %v, want one naming the file", err)
 	}
 }

@@ -93,6 +93,11 @@
 // are declared with their defaults; a spec that sets another key or a value of another type is
 // refused when it is loaded.
 //
+// Before each point, a sweep or a study prints "sweep: point i/N (name), elapsed …, estimated
+// time left …": the mean time of the points this invocation has trained, times the points left
+// to train ("unknown" until one has trained); points read back cost nothing and are known
+// before any runs. A last line gives the total time.
+//
 // The command go run ./sweep --config FILE runs a sweep or study file, prints its table and
 // writes its figure; go run ./study NAME runs configs/NAME/study.json into runs/NAME.
 package sweep

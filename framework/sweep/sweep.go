@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/qzoo/qzoo/framework"
@@ -93,20 +94,25 @@ func Run(s *Spec, opts Options) ([]Point, error) {
 }
 
 // runPlans runs (or reads back) the planned points in order, then their hooks, and checks
-// their metrics and expectations.
+// their metrics and expectations. Before each point it prints its rank, the time elapsed and
+// the time left (see progress), and at the end the total time.
 func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 	var points []Point
 	failed := &ExpectationsError{Total: len(plans)}
+	prog, willTrain := newProgress(shared.out(), plans)
 	for i, pl := range plans {
 		p, cfg := pl.point, pl.cfg
+		var start time.Time
 		if step, metrics, ok := finished(p.Dir, cfg, p.Hash); ok {
+			prog.before(i, p.label(), "read back from "+p.Dir)
 			p.Step, p.Metrics, p.Reused = step, metrics, true
 		} else {
+			prog.before(i, p.label(), fmt.Sprintf("training %d steps → %s", cfg.Steps, p.Dir))
 			runOpts, err := shared.prepare(cfg)
 			if err != nil {
 				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
-			fmt.Fprintf(runOpts.Out, "sweep: point %d/%d %s, %d steps → %s\n", i+1, len(plans), p.label(), cfg.Steps, p.Dir)
+			start = time.Now() // after the data's loading, which the first point alone pays
 			if err := removeHookResults(p.Dir); err != nil {
 				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
@@ -122,6 +128,7 @@ func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 		if err := runPointHooks(&p, pl.hooks, ctx); err != nil {
 			return points, fmt.Errorf("sweep: point %s (%s): %w", p.label(), p.Dir, err)
 		}
+		prog.after(willTrain[i], !p.Reused, time.Since(start))
 		if pl.check != nil {
 			if err := pl.check.checkMetrics(p); err != nil {
 				return points, err
@@ -133,6 +140,7 @@ func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 		}
 		points = append(points, p)
 	}
+	prog.done(points)
 	if len(failed.Failed) > 0 {
 		return points, failed
 	}

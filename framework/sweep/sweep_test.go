@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -257,9 +258,25 @@ func options(t *testing.T, dir, set string) Options {
 func TestRunReusesOnlyTheSameConfig(t *testing.T) {
 	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_level", "values": [0, 1]}]`, ""))
 	root := t.TempDir()
-	first, err := Run(s, options(t, root, "learning_rate=0.01"))
+	var log bytes.Buffer
+	opts := options(t, root, "learning_rate=0.01")
+	opts.Out = &log
+	first, err := Run(s, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Progress: before each point its rank, the time elapsed and the time left, unknown until
+	// a point has trained; then the total.
+	for _, want := range []string{"sweep: point 1/2 (sweeptest_level=0), elapsed 0s, estimated time left unknown: training 2 steps → ",
+		"sweep: point 2/2 (sweeptest_level=1), elapsed ", "sweep: 2 points in ", " (2 trained, 0 read back)\n"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, log.String())
+		}
+	}
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.HasPrefix(line, "sweep: point 2/2") && strings.Contains(line, "unknown") {
+			t.Errorf("the second point's time left is unknown after the first trained: %s", line)
+		}
 	}
 	for _, p := range first {
 		if p.Reused || p.Step != 2 || !strings.HasPrefix(filepath.Base(p.Dir), p.Coords.Value("sweeptest_level")+"-"+p.Hash) {
@@ -267,9 +284,17 @@ func TestRunReusesOnlyTheSameConfig(t *testing.T) {
 		}
 	}
 
-	again, err := Run(s, options(t, root, "learning_rate=0.01"))
+	log.Reset()
+	again, err := Run(s, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Points to read back are known before any runs: no time is left to estimate.
+	for _, want := range []string{"sweep: point 1/2 (sweeptest_level=0), elapsed 0s, estimated time left 0s: read back from ",
+		" (0 trained, 2 read back)\n"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log of the second run lacks %q:\n%s", want, log.String())
+		}
 	}
 	for i, p := range again {
 		if !p.Reused || p.Dir != first[i].Dir || p.Metrics["mse"] != first[i].Metrics["mse"] {
