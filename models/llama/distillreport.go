@@ -121,8 +121,15 @@ func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure
 			series[method] = append(series[method], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
 		}
 	}
-	fig := plots.Figure{Panels: []plots.Panel{{Title: "Quantized distillation: held-out perplexity against model size",
-		XLabel: "total model bits (Mbit)", YLabel: "held-out perplexity", LogX: true, LogY: true,
-		Series: plots.SeriesInOrder(series, order)}}, Width: 7 * vg.Inch, Height: 5 * vg.Inch}
+	// Markers only: a method's points span sizes and bit widths, which a line would join in
+	// no meaningful order; a fitted law per method joins them as a plots.Fitted series of the
+	// same name.
+	curves := plots.SeriesInOrder(series, order)
+	for i := range curves {
+		curves[i].Style = plots.Markers
+	}
+	fig := plots.Figure{Panels: []plots.Panel{{Title: "Quantized distillation: held-out perplexity against model bits",
+		XLabel: "total model bits (Mbit)", YLabel: "held-out perplexity", LogX10: true, LogY: true,
+		Series: curves}}, Width: 7 * vg.Inch, Height: 5 * vg.Inch}
 	return b.String(), fig, nil
 }
