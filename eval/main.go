@@ -2,8 +2,9 @@
 //
 //	go run ./eval --checkpoint DIR [--set "eval_split=validation;eval_examples=1000"] [--json FILE]
 //
-// It prints a metrics table and writes the metrics as JSON (default DIR/eval.json). The
-// evaluators themselves live in package metrics.
+// It prints a metrics table and writes the metrics as JSON (default DIR/eval.json), and the
+// per-example samples the model records beside it (eval_samples.json; an older one is removed
+// when the model records none). The evaluators themselves live in package metrics.
 package main
 
 import (
@@ -32,13 +33,16 @@ func run(dir, set, out, dataDir string) error {
 	if dir == "" {
 		return fmt.Errorf("--checkpoint is required")
 	}
-	metrics, cfg, step, err := framework.EvaluateWith(dir, set, framework.RunOptions{DataDir: dataDir})
+	ev, cfg, err := framework.EvaluateRun(dir, set, framework.RunOptions{DataDir: dataDir})
 	if err != nil {
 		return err
 	}
-	fmt.Print(framework.FormatMetrics(fmt.Sprintf("%s (%s) at step %d, split %s", cfg.Model, dir, step, cfg.EvalSplit), metrics))
+	fmt.Print(framework.FormatMetrics(fmt.Sprintf("%s (%s) at step %d, split %s", cfg.Model, dir, ev.Step, ev.Split), ev.Metrics))
 	if out == "" {
 		out = filepath.Join(dir, framework.EvalFile)
 	}
-	return framework.WriteEval(out, step, metrics)
+	if err := framework.WriteEvalSamples(framework.EvalSamplesPath(out), ev.Step, ev.Split, ev.Samples); err != nil {
+		return err
+	}
+	return framework.WriteEval(out, ev.Step, ev.Metrics)
 }

@@ -15,7 +15,10 @@
 //     that accumulates predictions over the evaluation split (a [LabeledEvaluator] also gets
 //     the labels); Evaluate, or both, evaluates with the trained variables, the backend and
 //     the data in an [EvalContext] (generation with a cache, a real entropy coder's bitstream,
-//     perplexity over a token stream). Their metrics are merged.
+//     perplexity over a token stream). Their metrics are merged. Either may also keep one
+//     value per example (a [SamplingEvaluator]'s Samples, [EvalContext.RecordSamples]: each
+//     held-out window's NLL, each image's MSE): the final evaluation writes them to
+//     eval_samples.json beside eval.json, for confidence intervals by bootstrap (package laws).
 //   - Optional hooks: Init (data-dependent initialisation on the first batch of a fresh run),
 //     Pretrained (fill variables from the config's init_from file before step 1, never on
 //     resume, its SHA-256 recorded in every checkpoint), Calibrate (once on a fresh run after

@@ -1,9 +1,11 @@
 package framework
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,6 +39,31 @@ type EvalContext struct {
 	Step int64
 	// Out receives messages (never nil).
 	Out io.Writer
+
+	samples map[string][]float64 // recorded by RecordSamples
+}
+
+// RecordSamples records per-example values of this evaluation under name, in the split's
+// order: e.g. "nll", the mean negative log-likelihood of each held-out window, or "mse", each
+// image's. They are what package laws resamples for bootstrap confidence intervals: the final
+// evaluation of a run saves them beside eval.json ([EvalSamplesFile]) and framework/sweep reads
+// them back into its points. Errors: an empty name, no values, a name recorded twice in one
+// evaluation.
+func (c *EvalContext) RecordSamples(name string, values []float64) error {
+	if name == "" {
+		return errors.New("framework: RecordSamples: empty name")
+	}
+	if len(values) == 0 {
+		return fmt.Errorf("framework: samples %q: no values", name)
+	}
+	if _, dup := c.samples[name]; dup {
+		return fmt.Errorf("framework: samples %q recorded twice in one evaluation", name)
+	}
+	if c.samples == nil {
+		c.samples = map[string][]float64{}
+	}
+	c.samples[name] = slices.Clone(values)
+	return nil
 }
 
 // Batches returns one pass over the evaluation split in batches of the config's
@@ -149,7 +176,7 @@ func newPredictExec(backend compute.Backend, store *model.Store, m *Model, train
 }
 
 // evaluateModel runs the model's evaluator over the evaluation split and its custom
-// evaluation, and merges their metrics.
+// evaluation, and merges their metrics; the per-example samples they record are left in ctx.
 func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 	m := ctx.Model
 	metrics := map[string]float64{}
@@ -196,6 +223,13 @@ func evaluateModel(ctx *EvalContext) (map[string]float64, error) {
 		for k, v := range ev.Metrics() {
 			metrics[k] = v
 		}
+		if sampling, ok := ev.(SamplingEvaluator); ok {
+			for _, name := range slices.Sorted(maps.Keys(sampling.Samples())) {
+				if err := ctx.RecordSamples(name, sampling.Samples()[name]); err != nil {
+					return nil, fmt.Errorf("framework: evaluator of %s: %w", m.Name, err)
+				}
+			}
+		}
 	}
 	if m.Evaluate != nil {
 		custom, err := m.Evaluate(ctx)
@@ -227,30 +261,54 @@ var evalKeys = []string{"eval_split", "eval_examples", "eval_batch_size"}
 // EvaluateWith is Evaluate with overrides of the evaluation keys, in -set syntax
 // ("eval_split=validation;eval_examples=1000"); any other key is an error.
 func EvaluateWith(dir, overrides string, opts RunOptions) (map[string]float64, *Config, int64, error) {
+	ev, cfg, err := EvaluateRun(dir, overrides, opts)
+	if err != nil {
+		return nil, cfg, 0, err
+	}
+	return ev.Metrics, cfg, ev.Step, nil
+}
+
+// Evaluation is one evaluation of a checkpoint.
+type Evaluation struct {
+	Step    int64
+	Split   string
+	Metrics map[string]float64
+	// Samples are the per-example values the evaluation recorded, by name
+	// ([EvalContext.RecordSamples], [SamplingEvaluator]); nil when it recorded none.
+	Samples map[string][]float64
+}
+
+// EvaluateRun is EvaluateWith returning the whole evaluation, per-example samples included
+// (what the eval command writes beside its eval.json).
+func EvaluateRun(dir, overrides string, opts RunOptions) (*Evaluation, *Config, error) {
 	for _, kv := range strings.Split(overrides, ";") {
 		key, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		if key = strings.TrimSpace(key); key != "" && !slices.Contains(evalKeys, key) {
-			return nil, nil, 0, fmt.Errorf("framework: evaluation override %q: only %s can change after training",
+			return nil, nil, fmt.Errorf("framework: evaluation override %q: only %s can change after training",
 				key, strings.Join(evalKeys, ", "))
 		}
 	}
 	cfg, store, step, err := LoadRun(dir)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
 	if err := cfg.Set(overrides); err != nil {
-		return nil, nil, 0, fmt.Errorf("framework: evaluation overrides: %w", err)
+		return nil, nil, fmt.Errorf("framework: evaluation overrides: %w", err)
 	}
 	m, err := LookupModel(cfg.Model)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
 	if opts, err = opts.PrepareFor(cfg); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
-	metrics, err := evaluateModel(&EvalContext{Config: cfg, Model: m, Backend: opts.Backend, Store: store,
-		Data: opts.Data, Split: cfg.EvalSplit, MaxExamples: cfg.EvalExamples, Step: step, Out: opts.Out})
-	return metrics, cfg, step, err
+	ctx := &EvalContext{Config: cfg, Model: m, Backend: opts.Backend, Store: store,
+		Data: opts.Data, Split: cfg.EvalSplit, MaxExamples: cfg.EvalExamples, Step: step, Out: opts.Out}
+	metrics, err := evaluateModel(ctx)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return &Evaluation{Step: step, Split: cfg.EvalSplit, Metrics: metrics, Samples: ctx.samples}, cfg, nil
 }
 
 // LoadRun returns the config recorded in the latest checkpoint of the run in dir, a store

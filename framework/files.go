@@ -4,10 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/qzoo/qzoo/framework/checkpoint"
 	"github.com/qzoo/qzoo/internal/atomicfile"
@@ -55,6 +59,79 @@ func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
 		}
 	}
 	return rec.Step, metrics, nil
+}
+
+// samplesRecord is the content of an eval_samples.json file.
+type samplesRecord struct {
+	Step    int64                 `json:"step"`
+	Split   string                `json:"split"`
+	Samples map[string][]*float64 `json:"samples"`
+}
+
+// EvalSamplesPath is where the per-example samples of the evaluation written at evalPath go:
+// beside it, "_samples" before its extension (eval.json → eval_samples.json, [EvalSamplesFile]).
+func EvalSamplesPath(evalPath string) string {
+	ext := filepath.Ext(evalPath)
+	return strings.TrimSuffix(evalPath, ext) + "_samples" + ext
+}
+
+// WriteEvalSamples writes the per-example samples of the evaluation of a checkpoint at step on
+// split as JSON to path, atomically (a non-finite value as null, read back as NaN). With no
+// samples it removes the file at path, so that an evaluation that records none never leaves an
+// older evaluation's samples beside its eval.json.
+func WriteEvalSamples(path string, step int64, split string, samples map[string][]float64) error {
+	if len(samples) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("framework: remove stale %s: %w", path, err)
+		}
+		return nil
+	}
+	rec := samplesRecord{Step: step, Split: split, Samples: map[string][]*float64{}}
+	for name, values := range samples {
+		out := make([]*float64, len(values))
+		for i := range values {
+			if !math.IsNaN(values[i]) && !math.IsInf(values[i], 0) {
+				out[i] = &values[i]
+			}
+		}
+		rec.Samples[name] = out
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("framework: samples for %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("framework: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadEvalSamples reads samples written by WriteEvalSamples: the step and split they were
+// evaluated at, and the values by name. A missing file is an error wrapping fs.ErrNotExist.
+func ReadEvalSamples(path string) (step int64, split string, samples map[string][]float64, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("framework: %w", err)
+	}
+	var rec samplesRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return 0, "", nil, fmt.Errorf("framework: %s: %w", path, err)
+	}
+	if rec.Samples == nil {
+		return 0, "", nil, fmt.Errorf("framework: %s: no \"samples\"", path)
+	}
+	samples = make(map[string][]float64, len(rec.Samples))
+	for name, values := range rec.Samples {
+		out := make([]float64, len(values))
+		for i, v := range values {
+			out[i] = math.NaN()
+			if v != nil {
+				out[i] = *v
+			}
+		}
+		samples[name] = out
+	}
+	return rec.Step, rec.Split, samples, nil
 }
 
 // FileSHA256 returns the hex SHA-256 of the file at path; for a run directory, of its latest

@@ -1,6 +1,8 @@
 package framework
 
 import (
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,5 +47,52 @@ func TestEvalFileNonFinite(t *testing.T) {
 	step, metrics, err := ReadEval(path)
 	if err != nil || step != 7 || !math.IsNaN(metrics["psnr"]) || !math.IsNaN(metrics["mse"]) || metrics["utilization"] != 0.5 {
 		t.Errorf("ReadEval = %d %v %v", step, metrics, err)
+	}
+}
+
+// The samples round-trip with a non-finite value as null; writing none removes an older file.
+func TestEvalSamplesFile(t *testing.T) {
+	evalPath := filepath.Join(t.TempDir(), EvalFile)
+	path := EvalSamplesPath(evalPath)
+	if filepath.Base(path) != EvalSamplesFile || filepath.Dir(path) != filepath.Dir(evalPath) {
+		t.Fatalf("EvalSamplesPath(%s) = %s", evalPath, path)
+	}
+	in := map[string][]float64{"nll": {1.5, math.Inf(1), 2}, "tokens": {64, 64, 64}}
+	if err := WriteEvalSamples(path, 9, "test", in); err != nil {
+		t.Fatal(err)
+	}
+	step, split, samples, err := ReadEvalSamples(path)
+	if err != nil || step != 9 || split != "test" || len(samples) != 2 {
+		t.Fatalf("ReadEvalSamples = %d %q %v %v", step, split, samples, err)
+	}
+	if nll := samples["nll"]; len(nll) != 3 || nll[0] != 1.5 || !math.IsNaN(nll[1]) || nll[2] != 2 || samples["tokens"][2] != 64 {
+		t.Errorf("read back %v", samples)
+	}
+	if err := WriteEvalSamples(path, 10, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := ReadEvalSamples(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after an evaluation without samples: %v, want the file gone", err)
+	}
+	if err := WriteEvalSamples(path, 10, "test", nil); err != nil {
+		t.Errorf("removing a missing file: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(`{"step": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := ReadEvalSamples(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("samples file without samples: %v", err)
+	}
+}
+
+func TestRecordSamplesRefusesBadInput(t *testing.T) {
+	ctx := &EvalContext{}
+	if err := ctx.RecordSamples("nll", []float64{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	for name, values := range map[string][]float64{"": {1}, "nll": {3}, "empty": nil} {
+		if err := ctx.RecordSamples(name, values); err == nil {
+			t.Errorf("RecordSamples(%q, %v): no error", name, values)
+		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 	"github.com/qzoo/qzoo/framework/hparams"
+	"gonum.org/v1/gonum/stat"
 )
 
 // pretrainedCalls and calibrateCalls count the calls of test_hooks' Pretrained and Calibrate
@@ -101,25 +104,40 @@ func init() {
 				return nil, errors.New("no /linear/b")
 			}
 			b := tensors.MustCopyFlatData[float32](v.MustValue())
+			if err := ctx.RecordSamples("bias", []float64{float64(b[0]), float64(b[1]), float64(b[2]), float64(b[3])}); err != nil {
+				return nil, err
+			}
 			return map[string]float64{"bias0": float64(b[0]), "eval_step": float64(ctx.Step)}, nil
 		},
 	})
 }
 
-// labelEvaluator measures the mean squared error against the labels.
-type labelEvaluator struct{ sum, n float64 }
+// labelEvaluator measures the mean squared error against the labels, and keeps each example's
+// (a SamplingEvaluator).
+type labelEvaluator struct {
+	sum, n   float64
+	examples []float64
+}
 
 func (e *labelEvaluator) Add(_, _ []*tensors.Tensor) error {
 	return errors.New("Add called: the loop must prefer AddLabeled")
 }
 func (e *labelEvaluator) AddLabeled(_, labels, predictions []*tensors.Tensor) error {
 	y, p := tensors.MustCopyFlatData[float32](labels[0]), tensors.MustCopyFlatData[float32](predictions[0])
+	width := labels[0].Shape().Dimensions[1]
 	for i := range y {
 		d := float64(p[i] - y[i])
 		e.sum += d * d
 		e.n++
+		if i%width == 0 {
+			e.examples = append(e.examples, 0)
+		}
+		e.examples[len(e.examples)-1] += d * d / float64(width)
 	}
 	return nil
+}
+func (e *labelEvaluator) Samples() map[string][]float64 {
+	return map[string][]float64{"example_mse": e.examples}
 }
 func (e *labelEvaluator) Metrics() map[string]float64 {
 	return map[string]float64{"label_mse": e.sum / e.n, "values": e.n}
@@ -190,6 +208,7 @@ func TestHooksPretrainedTrainableLossEvaluate(t *testing.T) {
 	if _, ok := res.Eval["label_mse"]; !ok || res.Eval["eval_step"] != 5 || res.Eval["values"] != 3*4*4 {
 		t.Errorf("merged evaluation %v", res.Eval)
 	}
+	checkSamples(t, dir, 5, res)
 	header, err := checkpoint.ReadHeader(filepath.Join(dir, checkpoint.FileName(5)))
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +238,36 @@ func TestHooksPretrainedTrainableLossEvaluate(t *testing.T) {
 	// The loss was the labels' (Model.Loss): it decreased towards the frozen bias's floor, 1.
 	if res.Train["loss"] > 1.5 {
 		t.Errorf("training loss %v: Model.Loss not used", res.Train["loss"])
+	}
+	checkSamples(t, dir, 10, res)
+	// Evaluated again: the same samples, returned and written beside the given eval file.
+	ev, _, err := EvaluateRun(dir, "", RunOptions{Backend: goBackend(t), Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Step != 10 || ev.Split != res.Config.EvalSplit || !slices.Equal(ev.Samples["example_mse"], res.EvalSamples["example_mse"]) {
+		t.Errorf("EvaluateRun: step %d, split %q, samples %v; the run's %v", ev.Step, ev.Split, ev.Samples, res.EvalSamples)
+	}
+}
+
+// checkSamples checks the per-example samples of a run's final evaluation at step: those of
+// the evaluator (a SamplingEvaluator) and of the custom evaluation (RecordSamples), returned in
+// the result and written to eval_samples.json; the examples' errors average to the metric.
+func checkSamples(t *testing.T, dir string, step int64, res *Result) {
+	t.Helper()
+	gotStep, split, samples, err := ReadEvalSamples(filepath.Join(dir, EvalSamplesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotStep != step || split != res.Config.EvalSplit || !maps.EqualFunc(samples, res.EvalSamples, slices.Equal[[]float64]) {
+		t.Errorf("%s: step %d split %q %v; the run's %v", EvalSamplesFile, gotStep, split, samples, res.EvalSamples)
+	}
+	if got := samples["bias"]; !slices.Equal(got, []float64{1, 1, 1, 1}) {
+		t.Errorf("recorded bias %v", got)
+	}
+	mse := samples["example_mse"]
+	if len(mse) != 12 || math.Abs(stat.Mean(mse, nil)-res.Eval["label_mse"]) > 1e-6*res.Eval["label_mse"] {
+		t.Errorf("%d examples' errors averaging %g, label_mse %g", len(mse), stat.Mean(mse, nil), res.Eval["label_mse"])
 	}
 }
 

@@ -113,6 +113,14 @@ type LabeledEvaluator interface {
 	AddLabeled(inputs, labels, predictions []*tensors.Tensor) error
 }
 
+// SamplingEvaluator is an Evaluator that also keeps one value per example (e.g. each image's
+// MSE, in the split's order); after the last batch the evaluation loop records its Samples as
+// [EvalContext.RecordSamples] does.
+type SamplingEvaluator interface {
+	Evaluator
+	Samples() map[string][]float64
+}
+
 var models = registry.New[*Model]("model")
 
 // Register adds a model to the registry. Registering a name twice, or a model without Build

@@ -30,6 +30,9 @@ const (
 	ConfigFile  = "config.json"   // the resolved config, written before training starts
 	MetricsFile = "metrics.jsonl" // one JSON object per logged step or evaluation
 	EvalFile    = "eval.json"     // the final evaluation
+	// EvalSamplesFile holds the final evaluation's per-example samples
+	// ([EvalContext.RecordSamples]), absent when it recorded none.
+	EvalSamplesFile = "eval_samples.json"
 )
 
 // RunOptions are the settings of one call to [Run] that are not part of the experiment.
@@ -132,6 +135,8 @@ type Result struct {
 	Resumed bool               // whether the run started from a checkpoint
 	Train   map[string]float64 // the training metrics of the last step
 	Eval    map[string]float64 // the final evaluation
+	// EvalSamples are the final evaluation's per-example samples, by name (nil: none recorded).
+	EvalSamples map[string][]float64
 	// Expectations holds one line per condition of the config's Expect, and ExpectationsMet
 	// whether all hold (true when there are none). The train command exits non-zero otherwise.
 	Expectations    []string
@@ -272,7 +277,11 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 			return nil, err
 		}
 	}
-	if res.Eval, err = r.evaluate(res.Step); err != nil {
+	if res.Eval, res.EvalSamples, err = r.evaluate(res.Step); err != nil {
+		return nil, err
+	}
+	// The samples first: an eval.json at this step is written after the samples it goes with.
+	if err := WriteEvalSamples(filepath.Join(opts.Dir, EvalSamplesFile), res.Step, cfg.EvalSplit, res.EvalSamples); err != nil {
 		return nil, err
 	}
 	if err := WriteEval(filepath.Join(opts.Dir, EvalFile), res.Step, res.Eval); err != nil {
@@ -561,7 +570,7 @@ func (r *runner) onStep(loop *train.Loop, metrics []*tensors.Tensor) error {
 		}
 	}
 	if r.cfg.periodicEval(step) {
-		if _, err := r.evaluate(step); err != nil {
+		if _, _, err := r.evaluate(step); err != nil {
 			return err
 		}
 	}
@@ -609,25 +618,27 @@ func (r *runner) save(step int64) error {
 	return nil
 }
 
-// evaluate evaluates the current variables and logs the result.
-func (r *runner) evaluate(step int64) (map[string]float64, error) {
-	metrics, err := evaluateModel(&EvalContext{Config: r.cfg, Model: r.model, Backend: r.backend, Store: r.store,
-		Data: r.data, Split: r.cfg.EvalSplit, MaxExamples: r.cfg.EvalExamples, Step: step, Out: r.out})
+// evaluate evaluates the current variables and logs the result; it returns the metrics and the
+// per-example samples recorded.
+func (r *runner) evaluate(step int64) (map[string]float64, map[string][]float64, error) {
+	ctx := &EvalContext{Config: r.cfg, Model: r.model, Backend: r.backend, Store: r.store,
+		Data: r.data, Split: r.cfg.EvalSplit, MaxExamples: r.cfg.EvalExamples, Step: step, Out: r.out}
+	metrics, err := evaluateModel(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	record := map[string]any{"step": step, "eval": metrics, "split": r.cfg.EvalSplit}
 	if err := r.writeLog(record); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, h := range r.opts.Hooks {
 		if h.OnEval != nil {
 			if err := h.OnEval(step, metrics); err != nil {
-				return nil, fmt.Errorf("framework: evaluation hook at step %d: %w", step, err)
+				return nil, nil, fmt.Errorf("framework: evaluation hook at step %d: %w", step, err)
 			}
 		}
 	}
-	return metrics, nil
+	return metrics, ctx.samples, nil
 }
 
 // FormatMetrics renders metrics as an aligned two-column table under a title.

@@ -69,6 +69,15 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// models/llama) and draws the figure.
 	"scaling_distill.ipynb": printsAndShows("scaling_distill.ipynb", 1,
 		"| 57k | 2 | ptq |", "| 57k | 2 | qat |", "| 57k | 2 | qat+kl |", "| 57k | 2 | qat+topk_kl |", "| 57k | 32 | fp32 |"),
+	// scaling_latents.ipynb prints the latent study's table (a row per quick run, labelled by the
+	// latent_scaling report of models/vqae) and draws PSNR against bits per image.
+	"scaling_latents.ipynb": printsAndShows("scaling_latents.ipynb", 1,
+		"| simvq | 16 | 490 |", "| qlae | 5 | 490 |", "| binary | 10 | 490 |"),
+	// scaling_weights.ipynb prints the weights study's table, laws and optimal precisions (the
+	// bit_scaling analysis of models/llama), the best precision at each fp32 model's bits
+	// (laws.Optimal), and draws the figure.
+	"scaling_weights.ipynb": printsAndShows("scaling_weights.ipynb", 1,
+		"| size | precision | block |", "Laws perplexity = c + a·bits^(−α)", "| budget (Mbit) |", "At the bits of each fp32 model:"),
 	// kv_cache.ipynb prints the key/value-cache study's table (a row per quick run, labelled by
 	// the kv_cache report of models/llama) and draws the figure.
 	"kv_cache.ipynb": printsAndShows("kv_cache.ipynb", 1,

@@ -23,6 +23,10 @@ const (
 	flagDoubleQuant
 	flagHadamard
 	flagsKnown = flagSymmetric | flagDoubleQuant | flagHadamard
+
+	// exponentShift places float's exponent bits in the flags byte's high nibble.
+	exponentShift = 4
+	exponentMask  = 0xf << exponentShift
 )
 
 // MarshalBinary encodes q (little-endian):
@@ -30,9 +34,10 @@ const (
 //	offset  size  field
 //	0       4     magic "QZQW"
 //	4       2     format version (1)
-//	6       1     method: 1 rtn, 2 nf4, 3 squeezellm
+//	6       1     method: 1 rtn, 2 nf4, 3 squeezellm, 4 float, 5 nf
 //	7       1     bits
-//	8       1     flags: 1 symmetric, 2 double quantization, 4 Hadamard
+//	8       1     flags: 1 symmetric, 2 double quantization, 4 Hadamard; the high nibble
+//	              (bits 4..7) holds float's exponent bits E, 0 for the other methods
 //	9       4     group size (as filled by the defaults: nf4's 0 is stored as 64)
 //	13      8     outlier fraction (float64)
 //	21      8     seed (int64)
@@ -42,6 +47,7 @@ const (
 //	41            payload, each bit-packed stream LSB-first (see Pack) and padded to a byte:
 //	                codes: rows·cols × bits
 //	                rtn: fp16 scale per group (2 bytes each); asymmetric: zero points, bits each
+//	                float, nf: fp16 absmax per block (2 bytes each)
 //	                nf4: fp32 absmax per block; or, double-quantized: fp32 mean, fp32 scale
 //	                     per 256 blocks, int8 code per block
 //	                squeezellm: fp16 lookup tables, 2^bits per group
@@ -66,6 +72,7 @@ func (q *Quantized) MarshalBinary() ([]byte, error) {
 	if q.spec.Hadamard {
 		flags |= flagHadamard
 	}
+	flags |= byte(q.spec.Exponent) << exponentShift
 	b = append(b, methodCode(q.spec.Method), byte(q.spec.Bits), flags)
 	b = binary.LittleEndian.AppendUint32(b, uint32(q.spec.GroupSize))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(q.spec.OutlierFraction))
@@ -79,7 +86,7 @@ func (q *Quantized) MarshalBinary() ([]byte, error) {
 		b = binary.LittleEndian.AppendUint16(b, s)
 	}
 	if q.zeros != nil {
-		b = append(b, Pack(q.zeros, q.spec.Bits)...)
+		b = append(b, packBits(q.zeros, q.spec.Bits)...)
 	}
 	for _, a := range q.absmax {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(a))
@@ -150,8 +157,8 @@ func unmarshal(b []byte) (*Quantized, error) {
 	if method < 1 || int(method) > len(Methods) {
 		return nil, fmt.Errorf("method code %d, want 1..%d", method, len(Methods))
 	}
-	if flags&^flagsKnown != 0 {
-		return nil, fmt.Errorf("unknown flags %#x", flags&^flagsKnown)
+	if flags&^(flagsKnown|exponentMask) != 0 {
+		return nil, fmt.Errorf("unknown flags %#x", flags&^(flagsKnown|exponentMask))
 	}
 	spec := Spec{
 		Method:          Methods[method-1],
@@ -161,6 +168,7 @@ func unmarshal(b []byte) (*Quantized, error) {
 		DoubleQuant:     flags&flagDoubleQuant != 0,
 		OutlierFraction: math.Float64frombits(binary.LittleEndian.Uint64(b[13:])),
 		Hadamard:        flags&flagHadamard != 0,
+		Exponent:        int(flags&exponentMask) >> exponentShift,
 		Seed:            int64(binary.LittleEndian.Uint64(b[21:])),
 	}
 	if err := spec.Validate(); err != nil {
@@ -217,10 +225,7 @@ func unmarshal(b []byte) (*Quantized, error) {
 			if err != nil {
 				return nil, fmt.Errorf("zero points: %w", err)
 			}
-			q.zeros = make([]uint8, groups)
-			for g, z := range zeros {
-				q.zeros[g] = uint8(z)
-			}
+			q.zeros = zeros
 		}
 	case MethodNF4:
 		if !spec.DoubleQuant {
@@ -250,6 +255,22 @@ func unmarshal(b []byte) (*Quantized, error) {
 		for g, c := range q.blockAbsmax() {
 			if math.IsInf(float64(c), 0) {
 				return nil, fmt.Errorf("absmax of block %d decodes to %v", g, c)
+			}
+		}
+	case MethodFloat, MethodNF:
+		q.scales = make([]uint16, groups)
+		for g := range q.scales {
+			q.scales[g] = r.uint16()
+			if c := q.scales[g]; c&0x8000 != 0 || c&0x7c00 == 0x7c00 {
+				return nil, fmt.Errorf("%s absmax of block %d is %v, not finite and ≥ 0", spec.Method, g, float16ToFloat32(c))
+			}
+		}
+		if spec.Method == MethodFloat {
+			f := newFloatFormat(spec.Bits, spec.Exponent)
+			for i, c := range codes {
+				if err := f.checkCode(c); err != nil {
+					return nil, fmt.Errorf("weight %d: %w", i, err)
+				}
 			}
 		}
 	case MethodSqueezeLLM:
@@ -294,6 +315,8 @@ func payloadSizes(spec Spec, l layout, nnz int) []int64 {
 		}
 	case MethodSqueezeLLM:
 		sizes = append(sizes, 2*groups<<spec.Bits)
+	case MethodFloat, MethodNF:
+		sizes = append(sizes, 2*groups)
 	}
 	if nnz > 0 {
 		sizes = append(sizes, 4*int64(nnz), packed(int64(nnz), bitsFor(l.cols)), packed(int64(l.rows), bitsFor(nnz+1)))

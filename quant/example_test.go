@@ -57,3 +57,36 @@ func ExampleAllocate() {
 	// layer 2: w4
 	// 60000 bits, cost 2.10
 }
+
+// The data types of Dettmers & Zettlemoyer 2023 on the same 4×128 Gaussian-looking weights:
+// integer, float with a chosen exponent/mantissa split, and normal-float, in blocks of 64 and
+// in one block of the flattened matrix (512 > 128 columns), each block's constant counted.
+func Example_dataTypes() {
+	const rows, cols = 4, 128
+	w := make([]float32, rows*cols)
+	for i := range w {
+		u := math.Mod((float64(i)+0.5)*0.6180339887498949, 1)
+		w[i] = float32(0.05 * math.Sqrt2 * math.Erfinv(2*u-1))
+	}
+	for _, spec := range []quant.Spec{
+		{Method: "rtn", Bits: 4, GroupSize: 64, Symmetric: true},
+		{Method: "float", Bits: 4, Exponent: 2, GroupSize: 64},
+		{Method: "nf", Bits: 4, GroupSize: 64},
+		{Method: "float", Bits: 8, GroupSize: 64},
+		{Method: "float", Bits: 4, GroupSize: 512},
+	} {
+		q, err := quant.Quantize(w, rows, cols, spec, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%-20s %-34s %.3f bits/weight, relative error %.3f\n",
+			spec, spec.Scheme(), q.BitsPerParam(), quant.RelativeError(w, q.Dequantize()))
+	}
+	// Output:
+	// rtn-w4-g64-sym       weights/rtn int b4 sym g64/row     4.250 bits/weight, relative error 0.115
+	// float-w4-e2m1-g64    weights/float e2m1 b4 g64/row      4.250 bits/weight, relative error 0.105
+	// nf-w4-g64            weights/nf nf b4 g64/row           4.250 bits/weight, relative error 0.091
+	// float-w8-e4m3-g64    weights/float e4m3 b8 g64/row      8.250 bits/weight, relative error 0.025
+	// float-w4-e2m1-g512   weights/float e2m1 b4 g512/row     4.031 bits/weight, relative error 0.114
+}

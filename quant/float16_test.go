@@ -55,7 +55,9 @@ func nearestFloat16(x float64, finite []float64, bits []uint16) uint16 {
 	return bits[best]
 }
 
-func TestFloat16RoundingMatchesNearest(t *testing.T) {
+// float16Table is every finite binary16 value ascending (one zero, +0) and its bits, the
+// reference table of nearestFloat16.
+func float16Table() (sortedF []float64, sortedB []uint16) {
 	var finite []float64
 	var bits []uint16
 	for h := range 1 << 16 {
@@ -68,10 +70,15 @@ func TestFloat16RoundingMatchesNearest(t *testing.T) {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(finite[a], finite[b]) })
-	sortedF, sortedB := make([]float64, len(order)), make([]uint16, len(order))
+	sortedF, sortedB = make([]float64, len(order)), make([]uint16, len(order))
 	for k, i := range order {
 		sortedF[k], sortedB[k] = finite[i], bits[i]
 	}
+	return sortedF, sortedB
+}
+
+func TestFloat16RoundingMatchesNearest(t *testing.T) {
+	sortedF, sortedB := float16Table()
 
 	check := func(f float32) {
 		if got, want := float32ToFloat16(f), nearestFloat16(float64(f), sortedF, sortedB); got != want {

@@ -1,7 +1,10 @@
 package quant
 
 import (
+	"fmt"
 	"math"
+	"math/big"
+	"slices"
 	"sort"
 )
 
@@ -17,6 +20,12 @@ import (
 // δ = ½((1 − 1/(2·15)) + (1 − 1/(2·16))) = 0.96770833…, which bitsandbytes hard-codes as
 // 0.9677083 (its create_normal_map); the levels agree with QLoRA's Appendix E table to 2e-7.
 //
+// NormalFloat-k (method nf, k = 2..8 bits) builds its 2^k levels the same way: 2^(k−1)
+// positive levels at p = δ_k + i(½−δ_k)/2^(k−1), 2^(k−1)−1 negative ones at
+// p = δ_k + i(½−δ_k)/(2^(k−1)−1), and 0, with δ_k = ½((1 − 1/(2(2^k−1))) + (1 − 1/(2·2^k))),
+// as bitsandbytes' create_normal_map does for other widths; at k = 4 they are NF4's levels,
+// bit for bit ([NFLevels]). Its block constant is an fp16 absmax (NF4 keeps QLoRA's fp32).
+//
 // Double quantization (QLoRA §3, "Double Quantization"): the fp32 constants c of the whole
 // matrix (row-major by block) are centred on their fp32 mean μ (they are positive) and coded
 // to 8 bits in blocks of 256 with one fp32 scale each: s₂ = max|c−μ|/127,
@@ -24,37 +33,73 @@ import (
 // package uses the linear int8 code (same 8 bits per constant). Weights are coded against ĉ,
 // the constant actually stored; a block whose ĉ ≤ 0 codes all its weights as level 0.
 
-// nf4Delta is δ, the outermost quantile probability of NF4.
-const nf4Delta = ((1 - 1.0/30) + (1 - 1.0/32)) / 2
+// Widths of NormalFloat-k.
+const (
+	MinNFBits = 2 // fewest bits of method nf
+	MaxNFBits = 8 // most bits of method nf
+)
 
-// nf4Zero is the code of the level 0.
+// nfGrid is the table of NormalFloat-k: levels ascending in [−1, 1], the midpoints between
+// them, and the code of the level 0.
+type nfGrid struct {
+	levels, mids []float64
+	zero         uint32
+}
+
+// nfGrids are the tables of k = MinNFBits..MaxNFBits bits, indexed by k.
+var nfGrids = func() (g [MaxNFBits + 1]nfGrid) {
+	for k := MinNFBits; k <= MaxNFBits; k++ {
+		g[k] = nfTable(k)
+	}
+	return g
+}()
+
+// nf4Levels and nf4Mids are NF4's table.
+var nf4Levels, nf4Mids = nfGrids[NF4Bits].levels, nfGrids[NF4Bits].mids
+
+// nf4Zero is the code of the level 0 of NF4.
 const nf4Zero = 7
 
-// nf4Levels are the 16 NF4 levels, ascending; nf4Mids the 15 midpoints between them.
-var nf4Levels, nf4Mids = nf4Table()
-
-func nf4Table() (levels [16]float64, mids [15]float64) {
+// nfTable builds the 2^k NormalFloat-k levels. δ_k and ½−δ_k are each rounded once from their
+// exact rational values, so that k = 4 gives the table QLoRA's constants give.
+func nfTable(k int) nfGrid {
 	normalQuantile := func(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+	n := int64(1) << k
+	exact := new(big.Rat).SetFrac64(2*n-1, 4*n*(n-1)) // 1 − δ_k = ½(1/(2(n−1)) + 1/(2n))
+	exact.Sub(big.NewRat(1, 1), exact)
+	delta, _ := exact.Float64()
+	span, _ := new(big.Rat).Sub(big.NewRat(1, 2), exact).Float64()
+	positive, negative := 1<<(k-1), 1<<(k-1)-1
 	v := []float64{0}
-	for i := range 8 {
-		v = append(v, normalQuantile(nf4Delta+float64(i)*(0.5-nf4Delta)/8))
+	for i := range positive {
+		v = append(v, normalQuantile(delta+float64(i)*span/float64(positive)))
 	}
-	for i := range 7 {
-		v = append(v, -normalQuantile(nf4Delta+float64(i)*(0.5-nf4Delta)/7))
+	for i := range negative {
+		v = append(v, -normalQuantile(delta+float64(i)*span/float64(negative)))
 	}
 	sort.Float64s(v)
-	top := normalQuantile(nf4Delta)
-	for i := range levels {
-		levels[i] = v[i] / top
+	top := normalQuantile(delta)
+	g := nfGrid{levels: make([]float64, len(v)), mids: make([]float64, len(v)-1), zero: uint32(negative)}
+	for i := range v {
+		g.levels[i] = v[i] / top
 	}
-	for i := range mids {
-		mids[i] = (levels[i] + levels[i+1]) / 2
+	for i := range g.mids {
+		g.mids[i] = (g.levels[i] + g.levels[i+1]) / 2
 	}
-	return levels, mids
+	return g
 }
 
 // NF4Levels returns the 16 NormalFloat4 levels, ascending from −1 to 1 with 0 at index 7.
-func NF4Levels() [16]float64 { return nf4Levels }
+func NF4Levels() [16]float64 { return [16]float64(nf4Levels) }
+
+// NFLevels returns the 2^k NormalFloat-k levels, ascending from −1 to 1 with 0 at index
+// 2^(k−1)−1 (NF4's at k = 4). It panics unless 2 ≤ k ≤ 8 (a caller bug).
+func NFLevels(k int) []float64 {
+	if k < MinNFBits || k > MaxNFBits {
+		panic(fmt.Sprintf("quant: NFLevels: k = %d outside [%d, %d]", k, MinNFBits, MaxNFBits))
+	}
+	return slices.Clone(nfGrids[k].levels)
+}
 
 // nearestSorted is the index of the entry of ascending values nearest v, given the
 // midpoints between consecutive values; a tie goes to the lower index.
@@ -84,17 +129,39 @@ func (q *Quantized) quantizeNF4(x []float64, isOutlier []bool) {
 	} else {
 		q.absmax = absmax
 	}
-	codes := make([]uint8, len(x))
-	for g, c := range stored {
+	c := make([]float64, len(stored))
+	for g, v := range stored {
+		c[g] = float64(v)
+	}
+	code := func(v float64) uint32 { return uint32(nearestSorted(nf4Mids, v)) }
+	q.codes = packBits(absmaxCodes(x, isOutlier, l, c, code, nf4Zero), NF4Bits)
+}
+
+// quantizeNF fills q.codes and q.scales (fp16 absmax per block) from x with the
+// NormalFloat-k levels; outliers are left out of the absmax and coded as level 0.
+func (q *Quantized) quantizeNF(x []float64, isOutlier []bool) error {
+	grid := nfGrids[q.spec.Bits]
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	absmax, err := q.fp16Absmax(x, isOutlier, l)
+	if err != nil {
+		return err
+	}
+	code := func(v float64) uint32 { return uint32(nearestSorted(grid.mids, v)) }
+	q.codes = packBits(absmaxCodes(x, isOutlier, l, absmax, code, grid.zero), q.spec.Bits)
+	return nil
+}
+
+// dequantizeNF writes ℓ_q·c into x.
+func (q *Quantized) dequantizeNF(codes []uint32, x []float64) {
+	levels := nfGrids[q.spec.Bits].levels
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	for g, h := range q.scales {
+		c := float64(float16ToFloat32(h))
 		lo, hi := l.span(g)
 		for i := lo; i < hi; i++ {
-			codes[i] = nf4Zero
-			if c > 0 && (isOutlier == nil || !isOutlier[i]) {
-				codes[i] = uint8(nearestSorted(nf4Mids[:], x[i]/float64(c)))
-			}
+			x[i] = levels[codes[i]] * c
 		}
 	}
-	q.codes = Pack(codes, NF4Bits)
 }
 
 // doubleQuantize stores the absmax constants c as int8 codes around their mean.

@@ -61,8 +61,24 @@ func TestValidate(t *testing.T) {
 		{Spec{Method: "nf4"}, ""},
 		{Spec{Method: "nf4", Bits: 4, GroupSize: 32, DoubleQuant: true}, ""},
 		{Spec{Method: "squeezellm", Bits: 3, OutlierFraction: 0.1, Hadamard: true}, ""},
-		{Spec{Method: "gptq", Bits: 4}, `unknown Method "gptq", valid methods are rtn, nf4, squeezellm`},
-		{Spec{Method: "rtn", Bits: 1}, "Bits 1 out of range [2, 8]"},
+		{Spec{Method: "gptq", Bits: 4}, `unknown Method "gptq", valid methods are rtn, nf4, squeezellm, float, nf`},
+		{Spec{Method: "rtn", Bits: 1}, "Bits 1 out of range [2, 16]"},
+		{Spec{Method: "rtn", Bits: 16, Symmetric: true}, ""},
+		{Spec{Method: "rtn", Bits: 17}, "Bits 17 out of range [2, 16]"},
+		{Spec{Method: "float", Bits: 4}, ""},
+		{Spec{Method: "float", Bits: 8, Exponent: 5, GroupSize: 4096}, ""},
+		{Spec{Method: "float", Bits: 16}, ""},
+		{Spec{Method: "float", Bits: 2}, "Bits 2 for method float: widths are 3..8 and 16"},
+		{Spec{Method: "float", Bits: 12}, "Bits 12 for method float"},
+		{Spec{Method: "float", Bits: 4, Exponent: 4}, "Exponent 4 for a 4-bit float: want 1..3"},
+		{Spec{Method: "float", Bits: 16, Exponent: 9}, "Exponent 9 for a 16-bit float: want 1..8"},
+		{Spec{Method: "float", Bits: 4, Exponent: -1}, "Exponent -1"},
+		{Spec{Method: "float", Bits: 4, Symmetric: true}, "Symmetric applies to method rtn only"},
+		{Spec{Method: "nf", Bits: 2}, ""},
+		{Spec{Method: "nf", Bits: 9}, "Bits 9 out of range [2, 8] for method nf"},
+		{Spec{Method: "nf", Bits: 4, DoubleQuant: true}, "DoubleQuant applies to method nf4 only"},
+		{Spec{Method: "nf", Bits: 4, Exponent: 2}, "Exponent applies to method float only, not nf"},
+		{Spec{Method: "rtn", Bits: 4, Exponent: 2}, "Exponent applies to method float only, not rtn"},
 		{Spec{Method: "squeezellm", Bits: 9}, "Bits 9 out of range [2, 8]"},
 		{Spec{Method: "rtn"}, "Bits 0 out of range"},
 		{Spec{Method: "nf4", Bits: 3}, "Bits 3 with method nf4"},
@@ -92,6 +108,11 @@ func TestSpecString(t *testing.T) {
 		{Method: "rtn", Bits: 3, Symmetric: true}:                                        "rtn-w3-row-sym",
 		{Method: "nf4", DoubleQuant: true}:                                               "nf4-w4-g64+dq",
 		{Method: "squeezellm", Bits: 3, OutlierFraction: 0.005, Hadamard: true, Seed: 7}: "squeezellm-w3-row+sp0.5%+had/s7",
+		{Method: "float", Bits: 4, GroupSize: 64}:                                        "float-w4-e2m1-g64",
+		{Method: "float", Bits: 8, Exponent: 5, GroupSize: 4096}:                         "float-w8-e5m2-g4096",
+		{Method: "float", Bits: 16, Hadamard: true}:                                      "float-w16-e5m10-row+had",
+		{Method: "nf", Bits: 3}:                                                          "nf-w3-row",
+		{Method: "rtn", Bits: 16, GroupSize: 128, Symmetric: true}:                       "rtn-w16-g128-sym",
 	} {
 		if got := spec.String(); got != want {
 			t.Errorf("%+v: %q, want %q", spec, got, want)
@@ -140,6 +161,14 @@ func everySpec() []Spec {
 		{Method: "squeezellm", Bits: 3},
 		{Method: "squeezellm", Bits: 4, GroupSize: 64, OutlierFraction: 0.005},
 		{Method: "squeezellm", Bits: 2, OutlierFraction: 0.05, Hadamard: true, Seed: -5},
+		{Method: "float", Bits: 4, GroupSize: 32},
+		{Method: "float", Bits: 8, Exponent: 5, OutlierFraction: 0.02, Hadamard: true, Seed: 2},
+		{Method: "float", Bits: 16, GroupSize: 100},
+		{Method: "float", Bits: 6, Exponent: 2},
+		{Method: "nf", Bits: 3},
+		{Method: "nf", Bits: 8, GroupSize: 40, Hadamard: true},
+		{Method: "rtn", Bits: 16, GroupSize: 50, Symmetric: true},
+		{Method: "rtn", Bits: 12, GroupSize: 1000, OutlierFraction: 0.01},
 	}
 }
 
@@ -527,8 +556,15 @@ func TestBitsHandCount(t *testing.T) {
 		{Spec{Method: "nf4", GroupSize: 4}, 30*4 + 9*32},
 		// 9 int8 absmax codes + 1 fp32 second-level scale (9 ≤ 256 blocks) + the fp32 mean.
 		{Spec{Method: "nf4", GroupSize: 4, DoubleQuant: true}, 30*4 + 9*8 + 32 + 32},
-		// Default block 64 > 10 columns: one block per row.
-		{Spec{Method: "nf4"}, 30*4 + 3*32},
+		// Default block 64 > 10 columns: blocks of the flattened matrix, one of 30 weights.
+		{Spec{Method: "nf4"}, 30*4 + 32},
+		// Blocks of 16 > 10 columns run over the flattened matrix: 16 and 14 weights, two fp16
+		// absmax constants.
+		{Spec{Method: "float", Bits: 4, GroupSize: 16}, 30*4 + 2*16},
+		{Spec{Method: "nf", Bits: 3, GroupSize: 4}, 30*3 + 9*16},
+		// 16-bit codes, one fp16 scale and 16-bit zero point per row.
+		{Spec{Method: "rtn", Bits: 16}, 30*16 + 3*16 + 3*16},
+		{Spec{Method: "float", Bits: 16, GroupSize: 64}, 30*16 + 16},
 		// 30 codes·2 bits + 3 rows·4 fp16 LUT entries.
 		{Spec{Method: "squeezellm", Bits: 2}, 30*2 + 3*4*16},
 		// 9 groups·8 entries.

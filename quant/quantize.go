@@ -17,8 +17,8 @@ type Quantized struct {
 
 	codes []byte // rows·cols codes of spec.Bits bits, row-major, Pack-ed
 
-	scales []uint16 // rtn: fp16 scale per group
-	zeros  []uint8  // rtn asymmetric: zero point per group (spec.Bits bits)
+	scales []uint16 // rtn: fp16 scale per group; float and nf: fp16 absmax per block
+	zeros  []uint32 // rtn asymmetric: zero point per group (spec.Bits bits)
 
 	absmax      []float32 // nf4: fp32 absmax per block (without double quantization)
 	absmaxCodes []int8    // nf4 double quantization: 8-bit code per block
@@ -39,7 +39,7 @@ type sparse struct {
 
 // Widths, in bits, of the stored numbers (see the package documentation's table).
 const (
-	scaleBits       = 16 // rtn scale: fp16
+	scaleBits       = 16 // rtn scale, float and nf absmax: fp16
 	lutEntryBits    = 16 // squeezellm lookup-table entry: fp16
 	absmaxBits      = 32 // nf4 absmax: fp32
 	absmaxCodeBits  = 8  // nf4 double-quantized absmax: int8 code
@@ -55,16 +55,17 @@ func (q *Quantized) Rows() int { return q.rows }
 func (q *Quantized) Cols() int { return q.cols }
 
 // Spec is the spec the matrix was quantized with, defaults filled (nf4: Bits 4, GroupSize 64
-// when it was 0).
+// when it was 0; float: Exponent when it was 0).
 func (q *Quantized) Spec() Spec { return q.spec }
 
 // Quantize quantizes the float32 matrix w, rows×cols row-major in PyTorch's [out, in] layout
-// (groups run along a row, the input axis), with the quantizer spec selects.
+// (groups run along a row, the input axis, or over the flattened matrix when wider than a
+// row: see [Spec.GroupSize]), with the quantizer spec selects.
 //
 // fisher, optional, is the diagonal Fisher information of each weight (same shape as w: the
 // squared gradients of the loss averaged over calibration data, ≥ 0). squeezellm weights its
 // k-means by it (SqueezeLLM's objective Σ F·(w−ŵ)², Kim et al. 2024, §4.1); nil means
-// unweighted k-means. rtn and nf4 do not use it.
+// unweighted k-means. The other methods do not use it.
 //
 // With spec.Hadamard the rows are first rotated, W' = W·Rᵀ by the seeded randomized
 // block-Hadamard R (see the package documentation; QuaRot, Ashkboos et al. 2024), Fisher with
@@ -73,7 +74,8 @@ func (q *Quantized) Spec() Spec { return q.spec }
 //
 // Errors: an invalid spec, rows or cols outside [1, MaxDim] or rows·cols > MaxParams,
 // len(w) or len(fisher) ≠ rows·cols, a NaN or infinite weight or Fisher entry, a negative
-// Fisher entry, and a scale or lookup-table entry beyond the fp16 range (|w| ≳ 65504·levels).
+// Fisher entry, and a scale, absmax or lookup-table entry beyond the fp16 range (rtn, squeezellm:
+// |w| ≳ 65504·levels; float, nf: |w| > 65504).
 func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quantized, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -124,6 +126,10 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 		q.quantizeNF4(x, isOutlier)
 	case MethodSqueezeLLM:
 		err = q.quantizeSqueezeLLM(x, f, isOutlier)
+	case MethodFloat:
+		err = q.quantizeFloat(x, isOutlier)
+	case MethodNF:
+		err = q.quantizeNF(x, isOutlier)
 	}
 	if err != nil {
 		return nil, err
@@ -156,6 +162,10 @@ func (q *Quantized) Dequantize() []float32 {
 		q.dequantizeNF4(codes, x)
 	case MethodSqueezeLLM:
 		q.dequantizeSqueezeLLM(codes, x)
+	case MethodFloat:
+		q.dequantizeFloat(codes, x)
+	case MethodNF:
+		q.dequantizeNF(codes, x)
 	}
 	start := uint32(0)
 	for r, end := range q.outliers.rowEnds {
@@ -183,9 +193,9 @@ func (q *Quantized) Storage() scheme.Storage { return q.spec.Storage(q.rows, q.c
 
 // Storage is the storage of a rows×cols matrix quantized with the valid spec s, counting
 // every stored number at its stored width (the package documentation's table), in the
-// terms of [scheme.Storage]: Codes, Bits bits per weight; Scales, the fp16 scales (rtn) or
-// the fp32 absmax constants, or their 8-bit codes plus one fp32 scale per 256 and one fp32
-// mean (nf4 double quantization); ZeroPoints, rtn's Bits-bit zero points; Tables,
+// terms of [scheme.Storage]: Codes, Bits bits per weight; Scales, the fp16 scales (rtn), the
+// fp16 absmax constants (float, nf), or nf4's fp32 absmax constants, or their 8-bit codes
+// plus one fp32 scale per 256 and one fp32 mean (nf4 double quantization); ZeroPoints, rtn's Bits-bit zero points; Tables,
 // squeezellm's fp16 lookup tables; OutlierValues, an fp32 value per outlier, and
 // OutlierIndices, a ⌈log₂ cols⌉-bit column per outlier plus rows row ends of
 // ⌈log₂(outliers+1)⌉ bits; Shared, the 64-bit seed of a Hadamard rotation. It leaves out the
@@ -212,6 +222,8 @@ func (s Spec) Storage(rows, cols int) scheme.Storage {
 		}
 	case MethodSqueezeLLM:
 		st.Tables = float64(groups << s.Bits * lutEntryBits)
+	case MethodFloat, MethodNF:
+		st.Scales = float64(groups * scaleBits)
 	}
 	if nnz := outlierCount(s.OutlierFraction, int(n)); nnz > 0 {
 		st.OutlierValues = float64(int64(nnz) * outlierBits)
@@ -228,29 +240,56 @@ func (q *Quantized) BitsPerParam() float64 {
 	return float64(q.Bits()) / float64(q.rows*q.cols)
 }
 
-// layout is the grouping of a rows×cols matrix along its rows.
+// layout is the grouping of a rows×cols matrix into blocks that share constants. A block
+// size no wider than a row cuts each row into groups of size consecutive columns, the last
+// one of a row shorter when size does not divide cols (0: one group per row). A block size
+// wider than a row cuts the row-major flattened matrix instead into blocks of size
+// consecutive weights, the last one shorter when size does not divide rows·cols (Dettmers &
+// Zettlemoyer 2023, §3: blockwise quantization of the flattened tensor).
 type layout struct {
 	rows, cols int
-	size       int // columns per group (the last of a row may be shorter)
-	perRow     int // groups per row
+	size       int  // weights per block (the last of a row, or of the matrix, may be shorter)
+	perRow     int  // groups per row (row groups only)
+	flat       bool // blocks of the flattened matrix, size > cols
 }
 
 func newLayout(rows, cols, groupSize int) layout {
+	if groupSize > cols {
+		return layout{rows: rows, cols: cols, size: groupSize, flat: true}
+	}
 	g := groupSize
-	if g == 0 || g > cols {
+	if g == 0 {
 		g = cols
 	}
 	return layout{rows: rows, cols: cols, size: g, perRow: (cols + g - 1) / g}
 }
 
-// groups is the number of groups in the matrix.
-func (l layout) groups() int { return l.rows * l.perRow }
+// groups is the number of groups (blocks) in the matrix.
+func (l layout) groups() int {
+	if l.flat {
+		return (l.rows*l.cols + l.size - 1) / l.size
+	}
+	return l.rows * l.perRow
+}
 
-// span is the range of flat indices [lo, hi) of group g (row g/perRow).
+// span is the range of flat indices [lo, hi) of group g.
 func (l layout) span(g int) (lo, hi int) {
+	if l.flat {
+		lo = g * l.size
+		return lo, min(lo+l.size, l.rows*l.cols)
+	}
 	r, j := g/l.perRow, g%l.perRow
 	lo = r*l.cols + j*l.size
 	return lo, min(lo+l.size, (r+1)*l.cols)
+}
+
+// name names group g for an error message: "group 5 (row 1)" or "block 5 (weights 320..383)".
+func (l layout) name(g int) string {
+	if l.flat {
+		lo, hi := l.span(g)
+		return fmt.Sprintf("block %d (weights %d..%d)", g, lo, hi-1)
+	}
+	return fmt.Sprintf("group %d (row %d)", g, g/l.perRow)
 }
 
 // outlierCount is the number of outliers of a matrix of n weights: ⌊fraction·n⌋.

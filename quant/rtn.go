@@ -19,16 +19,23 @@ import (
 // weights would need a zero point outside [0, 2^b−1]. Codes are computed with the fp16 scale
 // actually stored, rounding half to even. A group whose scale is 0 (all zero, or below fp16's
 // smallest subnormal) stores s = 0, z = 0 and dequantizes to zeros.
+//
+// The fp16 scale is the nearest fp16 value at 2..8 bits. At 9..16 bits it is the smallest fp16
+// value not below the exact scale: a scale rounded down by half an fp16 ulp (up to 2^−11 of
+// it, more when subnormal) would leave the group's extreme weights beyond the code range by
+// up to 2^−11 of the range, 32 levels at 16 bits, clipped; rounding the scale up avoids that
+// (the step grows by at most one fp16 ulp instead). At 2..8 bits the overrun of a normal
+// scale is under 255·2^−11 < ½ level, and the published form is kept.
 
 // quantizeRTN fills q.codes, q.scales and (asymmetric) q.zeros from x; outliers are left out of
 // the statistics and coded as 0.
 func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
-	codes := make([]uint8, len(x))
+	codes := make([]uint32, len(x))
 	q.scales = make([]uint16, l.groups())
 	if !q.spec.Symmetric {
-		q.zeros = make([]uint8, l.groups())
+		q.zeros = make([]uint32, l.groups())
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
@@ -49,9 +56,12 @@ func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
 			scale = (maxV - minV) / maxCode
 		}
 		s16 := float32ToFloat16(float32(scale))
+		if bits > MaxBits && float64(float16ToFloat32(s16)) < scale {
+			s16++ // the next fp16 value up (s16 is finite and non-negative)
+		}
 		s := float64(float16ToFloat32(s16))
 		if math.IsInf(s, 0) {
-			return fmt.Errorf("quant: rtn: group %d (row %d) has scale %g beyond fp16's largest 65504", g, g/l.perRow, scale)
+			return fmt.Errorf("quant: rtn: %s has scale %g beyond fp16's largest 65504", l.name(g), scale)
 		}
 		q.scales[g] = s16
 		if q.spec.Symmetric {
@@ -60,7 +70,7 @@ func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
 				if s > 0 && (isOutlier == nil || !isOutlier[i]) {
 					level = clamp(math.RoundToEven(x[i]/s), -half, half)
 				}
-				codes[i] = uint8(level + half)
+				codes[i] = uint32(level + half)
 			}
 			continue
 		}
@@ -68,16 +78,16 @@ func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
 		if s > 0 {
 			zero = clamp(math.RoundToEven(-minV/s), 0, maxCode)
 		}
-		q.zeros[g] = uint8(zero)
+		q.zeros[g] = uint32(zero)
 		for i := lo; i < hi; i++ {
 			code := zero
 			if s > 0 && (isOutlier == nil || !isOutlier[i]) {
 				code = clamp(math.RoundToEven(x[i]/s)+zero, 0, maxCode)
 			}
-			codes[i] = uint8(code)
+			codes[i] = uint32(code)
 		}
 	}
-	q.codes = Pack(codes, bits)
+	q.codes = packBits(codes, bits)
 	return nil
 }
 

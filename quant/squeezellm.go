@@ -63,7 +63,7 @@ func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
 			h := float32ToFloat16(float32(c))
 			table[j] = float16ToFloat32(h)
 			if math.IsInf(float64(table[j]), 0) {
-				return fmt.Errorf("quant: squeezellm: group %d (row %d) has centroid %g beyond fp16's largest 65504", g, g/l.perRow, c)
+				return fmt.Errorf("quant: squeezellm: %s has centroid %g beyond fp16's largest 65504", l.name(g), c)
 			}
 		}
 		slices.Sort(table)

@@ -59,6 +59,11 @@ func TestSpecScheme(t *testing.T) {
 		{Spec{Method: MethodRTN, Bits: 3, Symmetric: true}, "weights/rtn int b3 sym row"},
 		{Spec{Method: MethodNF4}, "weights/nf4 nf b4 g64/row"},
 		{Spec{Method: MethodSqueezeLLM, Bits: 3, GroupSize: 128}, "weights/squeezellm lut b3 g128/row"},
+		{Spec{Method: MethodFloat, Bits: 4, GroupSize: 64}, "weights/float e2m1 b4 g64/row"},
+		{Spec{Method: MethodFloat, Bits: 8, Exponent: 5}, "weights/float e5m2 b8 row"},
+		{Spec{Method: MethodFloat, Bits: 16, GroupSize: 4096}, "weights/float e5m10 b16 g4096/row"},
+		{Spec{Method: MethodNF, Bits: 3, GroupSize: 256}, "weights/nf nf b3 g256/row"},
+		{Spec{Method: MethodRTN, Bits: 16, Symmetric: true}, "weights/rtn int b16 sym row"},
 	} {
 		if got := tc.spec.Scheme().String(); got != tc.want {
 			t.Errorf("%s: Scheme %q, want %q", tc.spec, got, tc.want)
@@ -67,11 +72,17 @@ func TestSpecScheme(t *testing.T) {
 	if s := (Spec{Method: MethodSqueezeLLM, Bits: 3}).Scheme(); s.Codebook != 8 || s.Type.Format != scheme.Lookup {
 		t.Errorf("squeezellm 3-bit: %+v, want a lookup table of 8 levels", s)
 	}
+	if s := (Spec{Method: MethodFloat, Bits: 8}).Scheme(); s.Type.String() != scheme.E4M3.String() {
+		t.Errorf("float 8-bit: type %v, want scheme.E4M3", s.Type)
+	}
+	if s := (Spec{Method: MethodFloat, Bits: 16}).Scheme(); s.Type.String() != scheme.FP16.String() {
+		t.Errorf("float 16-bit: type %v, want scheme.FP16", s.Type)
+	}
 }
 
 func TestCommonKeys(t *testing.T) {
 	params := map[string]any{ParamPTQ: MethodRTN, ParamPTQBits: 3, ParamPTQGroupSize: 64, ParamPTQSymmetric: true,
-		ParamPTQDoubleQuant: false, ParamPTQOutliers: 0.0, ParamPTQHadamard: false}
+		ParamPTQExponent: 0, ParamPTQDoubleQuant: false, ParamPTQOutliers: 0.0, ParamPTQHadamard: false}
 	s := SpecFromParams(params, 5)
 	if s.Bits != 5 || s.GroupSize != 64 || !s.Symmetric {
 		t.Errorf("SpecFromParams: %+v, want bits 5 (the argument), group 64, symmetric", s)

@@ -2,9 +2,11 @@
 //
 //	go run ./study NAME --data_dir ../shared/data [--points fp32,kivi_4] [--set "steps=3"] [--dir runs/NAME]
 //
-// is go run ./sweep --config configs/NAME/study.json --dir runs/NAME: the study files of
+// is go run ./sweep --config configs/NAME/study.json --dir runs/NAME (or the study file's "runs"
+// root, when it names one: studies that share points share it): the study files of
 // configs/ (llm: the Llama quantization study; kv: the key/value-cache study; climate: the
-// VAEformer codec's rate–distortion against its peers), run by package framework/sweep. Points
+// VAEformer codec's rate–distortion against its peers; latents: the latent quantizers' PSNR
+// against bits per image), run by package framework/sweep. Points
 // already run under --dir are read back, their hooks' results too. --runs and --rows, the
 // former names of --dir and --points, are still accepted.
 package main
@@ -61,6 +63,17 @@ func run(name string, args []string, out io.Writer) error {
 	path := filepath.Join(configs, name, "study.json")
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no study %q: %w", name, err)
+	}
+	dirSet := false
+	fs.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" || f.Name == "runs" })
+	if !dirSet {
+		st, err := sweep.Load(path)
+		if err != nil {
+			return err
+		}
+		if st.Runs != "" {
+			dir = filepath.FromSlash(st.Runs)
+		}
 	}
 	opts := sweep.Options{Dir: dir, Set: *set, DataDir: *dataDir, Quiet: true}
 	if points != "" {

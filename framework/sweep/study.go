@@ -33,6 +33,11 @@ type Study struct {
 	Report string `json:"report"`
 	// Figure is where the command line writes the report's figure (.png or .svg).
 	Figure string `json:"figure"`
+	// Runs is the default root of the run directories for go run ./study (absent: runs/NAME),
+	// relative to the working directory: studies that share points name the same root, so a
+	// point of both (same part, variant, name and config) is trained once and read back by the
+	// other (e.g. the distillation study reads the scaling study's model-size family).
+	Runs string `json:"runs"`
 }
 
 // Part is a set of points of a study: a sweep file's grid, or explicit points.

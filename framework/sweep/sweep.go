@@ -49,6 +49,10 @@ type Point struct {
 	Dir, Hash string
 	Step      int64
 	Metrics   map[string]float64
+	// Samples are the per-example values of the final evaluation, by name (e.g. "nll": each
+	// held-out window's mean negative log-likelihood; see framework.EvalContext.RecordSamples),
+	// for a point read back as for one run now; nil when its evaluation recorded none.
+	Samples map[string][]float64
 	// Reused is true when the point was read back from an earlier run rather than trained
 	// or evaluated by this one.
 	Reused bool
@@ -106,6 +110,7 @@ func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 		if step, metrics, ok := finished(p.Dir, cfg, p.Hash); ok {
 			prog.before(i, p.label(), "read back from "+p.Dir)
 			p.Step, p.Metrics, p.Reused = step, metrics, true
+			p.Samples = finishedSamples(p.Dir, step)
 		} else {
 			prog.before(i, p.label(), fmt.Sprintf("training %d steps → %s", cfg.Steps, p.Dir))
 			runOpts, err := shared.prepare(cfg)
@@ -121,7 +126,7 @@ func runPlans(plans []plan, shared *sharedRun) ([]Point, error) {
 			if err != nil {
 				return points, fmt.Errorf("sweep: point %s: %w", p.label(), err)
 			}
-			p.Step, p.Metrics = res.Step, res.Eval
+			p.Step, p.Metrics, p.Samples = res.Step, res.Eval, res.EvalSamples
 		}
 		p.Metrics = maps.Clone(p.Metrics)
 		ctx := &Context{Dir: p.Dir, Config: cfg, DataDir: shared.opts.DataDir, Out: shared.out(), shared: shared}
@@ -159,6 +164,16 @@ func finished(dir string, cfg *framework.Config, hash string) (step int64, metri
 		return 0, nil, false
 	}
 	return step, metrics, true
+}
+
+// finishedSamples reads back the per-example samples of a point's final evaluation at step:
+// nil when it recorded none (no file) or when the file is of another evaluation's step.
+func finishedSamples(dir string, step int64) map[string][]float64 {
+	sampleStep, _, samples, err := framework.ReadEvalSamples(filepath.Join(dir, framework.EvalSamplesFile))
+	if err != nil || sampleStep != step {
+		return nil
+	}
+	return samples
 }
 
 // sharedRun shares one backend between the points and hooks, and the data between the points

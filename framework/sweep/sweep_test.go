@@ -3,6 +3,7 @@ package sweep
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/internal/sweeptest"
+	"gonum.org/v1/gonum/stat"
 )
 
 // spec returns a sweep file over the test model with the given axes and extra keys.
@@ -299,6 +301,12 @@ func TestRunReusesOnlyTheSameConfig(t *testing.T) {
 	for i, p := range again {
 		if !p.Reused || p.Dir != first[i].Dir || p.Metrics["mse"] != first[i].Metrics["mse"] {
 			t.Errorf("same overrides, point %s: reused %v, dir %s, mse %v; want the first run's %s, %v", p.Coords, p.Reused, p.Dir, p.Metrics["mse"], first[i].Dir, first[i].Metrics["mse"])
+		}
+		// The per-image samples come back with the point: 100 images whose errors average to its mse.
+		if mse := first[i].Samples["mse"]; len(mse) != 100 || math.Abs(stat.Mean(mse, nil)-p.Metrics["mse"]) > 1e-6*p.Metrics["mse"] ||
+			!slices.Equal(p.Samples["mse"], mse) {
+			t.Errorf("point %s: samples %d run, %d read back, averaging %g against mse %g", p.Coords, len(mse), len(p.Samples["mse"]),
+				stat.Mean(mse, nil), p.Metrics["mse"])
 		}
 	}
 

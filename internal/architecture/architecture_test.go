@@ -4,7 +4,8 @@
 // The layers, bottom to top:
 //
 //  0. formats and foundations — file formats (llama2.c, netCDF, .qzc), the entropy coder,
-//     host-side weight quantizers and the quantizer vocabulary (quant/scheme), metrics,
+//     host-side weight quantizers and the quantizer vocabulary (quant/scheme), metrics, the
+//     scaling-law fits (laws),
 //     hyperparameter declarations, the checkpoint format, the registry type and the strict
 //     JSON decoder: nothing of the framework or of a model.
 //  1. the framework and what builds on it alone — framework (the one run function), the sweep
@@ -38,6 +39,7 @@ var layerOf = map[string]int{
 	"quant":                 0,
 	"quant/scheme":          0,
 	"metrics":               0,
+	"laws":                  0,
 	"framework/hparams":     0,
 	"framework/checkpoint":  0,
 	"datasets/idx":          0,

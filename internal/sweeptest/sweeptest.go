@@ -20,7 +20,7 @@ import (
 )
 
 // Name is the model's registry name. It scales the images by one trained gain; its metrics
-// are "mse" and "level", which echoes the hyperparameter sweeptest_level so that
+// are "mse" (with each image's as the per-example samples "mse") and "level", which echoes the hyperparameter sweeptest_level so that
 // expectations on it hold or fail exactly. Its other hyperparameters, sweeptest_name
 // (string) and sweeptest_flag (bool), are there to be swept over.
 const Name = "sweeptest"
@@ -53,21 +53,30 @@ func init() {
 	})
 }
 
-// evaluator reports the mean squared error and the level.
+// evaluator reports the mean squared error and the level, and keeps each image's squared error
+// (a framework.SamplingEvaluator).
 type evaluator struct {
 	level, sum float64
 	n          int
+	perImage   []float64
 }
 
 func (e *evaluator) Add(inputs, predictions []*tensors.Tensor) error {
 	images := tensors.MustCopyFlatData[float32](inputs[0])
+	size := len(images) / inputs[0].Shape().Dimensions[0]
 	for i, p := range tensors.MustCopyFlatData[float32](predictions[0]) {
 		d := float64(p - images[i])
 		e.sum += d * d
 		e.n++
+		if i%size == 0 {
+			e.perImage = append(e.perImage, 0)
+		}
+		e.perImage[len(e.perImage)-1] += d * d / float64(size)
 	}
 	return nil
 }
+
+func (e *evaluator) Samples() map[string][]float64 { return map[string][]float64{"mse": e.perImage} }
 
 func (e *evaluator) Metrics() map[string]float64 {
 	return map[string]float64{"mse": e.sum / float64(e.n), "level": e.level}

@@ -36,13 +36,18 @@ func (s Settings) Stored() quant.Spec {
 	return quant.Spec{Method: quant.MethodRTN, Bits: s.Bits, GroupSize: s.GroupSize, Symmetric: s.Scheme().Symmetric}
 }
 
-// Storage is the storage of a rows×cols weight in the [Settings.Stored] format. Errors: a
-// method other than ste and lsq, or bits and group size the stored format refuses.
+// Storage is the storage of a rows×cols weight in the [Settings.Stored] format. A group size
+// wider than the row is one group per row, as [FakeQuant] and [LSQ] group (quant's blocks
+// would run over the flattened matrix there). Errors: a method other than ste and lsq, or bits
+// and group size the stored format refuses.
 func (s Settings) Storage(rows, cols int) (scheme.Storage, error) {
 	if s.Method != MethodSTE && s.Method != MethodLSQ {
 		return scheme.Storage{}, fmt.Errorf("qat: method %q is not %s or %s", s.Method, MethodSTE, MethodLSQ)
 	}
 	spec := s.Stored()
+	if spec.GroupSize > cols {
+		spec.GroupSize = 0
+	}
 	if err := spec.Validate(); err != nil {
 		return scheme.Storage{}, fmt.Errorf("qat: stored format of %s: %w", s.Scheme(), err)
 	}

@@ -41,6 +41,14 @@ func TestSettingsStorage(t *testing.T) {
 	if st.ZeroPoints != 0 || st.Scales != 4*16 {
 		t.Errorf("lsq storage %+v, want fp16 scales and no zero points", st)
 	}
+	// Groups of 128 on 64-wide rows: FakeQuant makes one group per row, so two scales.
+	st, err = Settings{Method: MethodLSQ, Bits: 4, GroupSize: 128}.Storage(2, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Scales != 2*16 {
+		t.Errorf("lsq in groups of 128 on 2×64: storage %+v, want one fp16 scale per row", st)
+	}
 	if _, err := (Settings{Method: "none", Bits: 4}).Storage(2, 64); err == nil {
 		t.Error("method none accepted")
 	}

@@ -176,3 +176,9 @@ func combinedIndex(stageCodes []*graph.Node, k int) *graph.Node {
 func rms(x *graph.Node) *graph.Node {
 	return graph.Sqrt(graph.ReduceAllMean(graph.Square(graph.StopGradient(x))))
 }
+
+// softplus is log(1 + eˣ) element-wise, computed stably as max(x, 0) + log(1 + e^{−|x|}) from
+// operations every backend has (GoMLX's Softplus needs IsFinite, which ONNX Runtime lacks).
+func softplus(x *graph.Node) *graph.Node {
+	return graph.Add(graph.Max(x, graph.ZerosLike(x)), graph.Log(graph.OnePlus(graph.Exp(graph.Neg(graph.Abs(x))))))
+}

@@ -154,6 +154,10 @@ func TestQuantizersContract(t *testing.T) {
 		{"rvq", map[string]any{ParamCodebookSize: 8, ParamResidualStages: 3}, true},
 		{"rvq", map[string]any{ParamResidualType: "simvq", ParamCodebookSize: 8, ParamResidualStages: 2}, true},
 		{"rvq", map[string]any{ParamResidualType: "fsq", ParamFSQLevels: "4,2,3", ParamResidualStages: 2}, false},
+		{"qlae", map[string]any{ParamQLAEDims: 3, ParamQLAEValues: 5}, true},
+		{"qlae", map[string]any{ParamQLAEDims: 2, ParamQLAEValues: 4}, false}, // D ≠ d: projections
+		{"binary", map[string]any{ParamCodebookSize: 8}, false},
+		{"binary", map[string]any{ParamCodebookSize: 32}, false}, // D ≠ d: projections
 	}
 	for _, tc := range cases {
 		store := seededStore(tc.params)
@@ -238,6 +242,10 @@ func TestQuantizersDecodeMatchesQuantize(t *testing.T) {
 		{"ema_vq", map[string]any{ParamCodebookSize: 8}},
 		{"lfq", map[string]any{ParamCodebookSize: 4}},  // 2 bits = D: no projection
 		{"lfq", map[string]any{ParamCodebookSize: 64}}, // 6 bits ≠ D: projections
+		{"qlae", map[string]any{ParamQLAEDims: 2, ParamQLAEValues: 5}},
+		{"qlae", map[string]any{ParamQLAEDims: 3, ParamQLAEValues: 4}}, // projections
+		{"binary", map[string]any{ParamCodebookSize: 4}},
+		{"binary", map[string]any{ParamCodebookSize: 32}}, // projections
 	} {
 		store := seededStore(tc.params)
 		q := build(t, tc.name, tc.params)

@@ -95,7 +95,7 @@ func ExampleNew_prefixes() {
 	params["v_vq_codebook_size"] = 1000
 	fmt.Println(vq.Validate(params, "v"))
 	// Output:
-	// 28 keys: k_vq_type k_vq_codebook_size ...
+	// 38 keys: k_vq_type k_vq_codebook_size ...
 	// fsq(L=8,8,8) rvq(2×lfq(K=16,bits=4))
 	// vq: key v_vq_codebook_size: lfq needs a power of two ≥ 2 (K = 2^bits), got 1000
 }

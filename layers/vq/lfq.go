@@ -174,7 +174,7 @@ func (q *LFQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 	if project {
 		quantized = layers.Dense(scope.In("project_out"), quantized, true, dim)
 	}
-	idx := graph.ReduceSum(graph.Mul(graph.ConvertDType(positive, dtypes.Int32), q.bitWeights(z.Graph())), -1)
+	idx := graph.ReduceSum(graph.Mul(graph.ConvertDType(positive, dtypes.Int32), bitWeights(z.Graph(), q.bits)), -1)
 
 	// Logit of p(q_i = +1 | z_i): the difference of −(z_i − 1)²/τ and −(z_i + 1)²/τ.
 	logits := graph.MulScalar(h, 4/q.opts.Temperature)
@@ -198,9 +198,9 @@ func (q *LFQ) Quantize(scope *model.Scope, z *graph.Node) Output {
 	}
 }
 
-// bitWeights returns the int32 constant [1, 2, 4, …, 2^{d−1}] shaped [1, d].
-func (q *LFQ) bitWeights(g *graph.Graph) *graph.Node {
-	w := make([]int32, q.bits)
+// bitWeights returns the int32 constant [1, 2, 4, …, 2^{d−1}] shaped [1, d], for d = bits.
+func bitWeights(g *graph.Graph, bits int) *graph.Node {
+	w := make([]int32, bits)
 	for i := range w {
 		w[i] = 1 << i
 	}
@@ -213,7 +213,7 @@ func (q *LFQ) Decode(scope *model.Scope, codes Codes) *graph.Node {
 	checkCodes(codes, 1)
 	stage := codes.Stages[0]
 	g := stage.Graph()
-	weights := graph.ExpandLeftToRank(q.bitWeights(g), stage.Rank()+1) // [1, …, 1, d]
+	weights := graph.ExpandLeftToRank(bitWeights(g, q.bits), stage.Rank()+1) // [1, …, 1, d]
 	bitSet := graph.NotEqual(graph.BitwiseAnd(graph.InsertAxes(stage, -1), weights), graph.ZerosLike(weights))
 	signs := graph.Where(bitSet, graph.Const(g, float32(q.scale)), graph.Const(g, float32(-q.scale)))
 	out := scope.At("project_out")
@@ -229,7 +229,7 @@ func (q *LFQ) Decode(scope *model.Scope, codes Codes) *graph.Node {
 // H = p·softplus(−x) + (1−p)·softplus(x), since log p = −softplus(−x) and log(1−p) = −softplus(x).
 func lfqBinaryEntropy(x *graph.Node) *graph.Node {
 	p := graph.Sigmoid(x)
-	return graph.Add(graph.Mul(p, graph.Softplus(graph.Neg(x))), graph.Mul(graph.OneMinus(p), graph.Softplus(x)))
+	return graph.Add(graph.Mul(p, softplus(graph.Neg(x))), graph.Mul(graph.OneMinus(p), softplus(x)))
 }
 
 // lfqCodebookEntropy returns H(E_n p(q|z_n)) in nats for the bit logits x [N, d], where
@@ -241,8 +241,8 @@ func lfqCodebookEntropy(x *graph.Node, exact bool) *graph.Node {
 		p := graph.ReduceMean(graph.Sigmoid(x), 0)
 		return graph.ReduceAllSum(graph.Add(lfqNegPLogP(p), lfqNegPLogP(graph.OneMinus(p))))
 	}
-	logP1 := graph.Neg(graph.Softplus(graph.Neg(x))) // log p(q_i = +1 | z)
-	logP0 := graph.Neg(graph.Softplus(x))            // log p(q_i = −1 | z)
+	logP1 := graph.Neg(softplus(graph.Neg(x))) // log p(q_i = +1 | z)
+	logP0 := graph.Neg(softplus(x))            // log p(q_i = −1 | z)
 	half := d / 2
 	var avg *graph.Node
 	if half == 0 {

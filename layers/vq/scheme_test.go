@@ -19,6 +19,8 @@ func TestSchemes(t *testing.T) {
 		{"lfq", map[string]any{ParamCodebookSize: 1024}, "latents/lfq sign b10 K=1024 vector"},
 		{"rvq", map[string]any{ParamCodebookSize: 256, ParamResidualStages: 3}, "latents/rvq codebook b24 K=256×3 vector"},
 		{"rvq", map[string]any{ParamResidualType: "fsq", ParamFSQLevels: "4,4", ParamResidualStages: 2}, "latents/rvq levels[4,4] b8 K=16×2 vector"},
+		{"qlae", map[string]any{ParamQLAEDims: 8, ParamQLAEValues: 4}, "latents/qlae lut b16 vector"},
+		{"binary", map[string]any{ParamCodebookSize: 256}, "latents/binary sign b8 K=256 vector"},
 	} {
 		if got := build(t, tc.typ, tc.params).Scheme().String(); got != tc.want {
 			t.Errorf("%s %v: %q, want %q", tc.typ, tc.params, got, tc.want)

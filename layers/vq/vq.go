@@ -1,5 +1,5 @@
 // Package vq holds the quantizers of the zoo behind one interface, so that a model can swap
-// VQ ↔ EMA VQ ↔ SimVQ ↔ FSQ ↔ LFQ ↔ residual stacks by configuration.
+// VQ ↔ EMA VQ ↔ SimVQ ↔ FSQ ↔ LFQ ↔ residual stacks ↔ QLAE ↔ binary latents by configuration.
 //
 // Every quantizer maps latents z of shape [..., D] to an [Output]:
 //
@@ -122,7 +122,8 @@ type DataInitializer interface {
 }
 
 // Options is implemented by the options struct of every quantizer type ([VQOptions],
-// [EMAOptions], [SimVQOptions], [FSQOptions], [LFQOptions], [ResidualOptions]). Their fields
+// [EMAOptions], [SimVQOptions], [FSQOptions], [LFQOptions], [ResidualOptions], [QLAEOptions],
+// [BinaryOptions]). Their fields
 // carry the hyperparameter they mirror in a `vq:"key"` tag; [ReadOptions] fills them.
 type Options interface {
 	// New builds the quantizer the options describe. Its error is a [*KeyError] naming the
@@ -166,7 +167,7 @@ const (
 )
 
 var params = hparams.List{
-	{Key: ParamType, Default: "vq", Doc: "quantizer type: vq, ema_vq, simvq, fsq, lfq or rvq",
+	{Key: ParamType, Default: "vq", Doc: "quantizer type: vq, ema_vq, simvq, fsq, lfq, rvq, qlae or binary",
 		Domain: hparams.OneOfFunc(Types)},
 	{Key: ParamCodebookSize, Default: 1024, Doc: "K, the number of codes of one stage",
 		Domain: hparams.AtLeast(2)},

@@ -245,3 +245,25 @@ func TestAdapterConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowNLLSamples: the forward evaluation records each held-out window's mean NLL (six
+// windows, the last batch cut by eval_examples), and they average to the reported nll.
+func TestWindowNLLSamples(t *testing.T) {
+	res := runLlama(t, `{"model": "llama", "init_from": "weights/stories260K.bin", "steps": 0, "batch_size": 4,
+		"eval_batch_size": 4, "eval_examples": 6, "params": {"text_seq_len": 64}}`)
+	windows := res.EvalSamples[llama.SampleWindowNLL]
+	if len(windows) != 6 {
+		t.Fatalf("%d window samples, want 6: %v", len(windows), res.EvalSamples)
+	}
+	var mean float64
+	for _, w := range windows {
+		mean += w / float64(len(windows))
+	}
+	nll := res.Eval[llama.MetricNLL]
+	if math.Abs(mean-nll) > 1e-9*nll || math.Abs(math.Exp(mean)-res.Eval[llama.MetricPerplexity]) > 1e-9*res.Eval[llama.MetricPerplexity] {
+		t.Errorf("windows' NLLs average to %.12g, nll %.12g, perplexity %g", mean, nll, res.Eval[llama.MetricPerplexity])
+	}
+	if windows[0] == windows[1] || res.Eval[llama.MetricTokens] != 6*64 {
+		t.Errorf("windows %v, %v tokens", windows, res.Eval[llama.MetricTokens])
+	}
+}

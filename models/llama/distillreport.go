@@ -19,12 +19,9 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// Labels of the distillation study's points.
-const (
-	LabelSize   = "size"
-	LabelMethod = "method"
-	LabelBits   = "bits"
-)
+// LabelMethod is the label of a distillation-study point naming its method (one of
+// [DistillMethods]); its other labels are [LabelSize] and [LabelBits] (the codes' bits).
+const LabelMethod = "method"
 
 // The methods of the distillation study (label "method"), in the report's order.
 const (

@@ -37,6 +37,11 @@ const (
 	MetricTokens       = "tokens"         // tokens scored
 )
 
+// SampleWindowNLL names the evaluation's per-example samples (framework.EvalContext.RecordSamples):
+// each evaluation window's mean negative log-likelihood per target token, nats, in the split's
+// order; every window has the same number of target tokens, so their mean is MetricNLL.
+const SampleWindowNLL = "nll"
+
 // Stories260KFile and Tok512File are llama2.c's stories260K model and its tokenizer, relative
 // to a data directory; LocateData downloads them from Karpathy's tinyllamas when missing.
 const (
@@ -179,14 +184,16 @@ func nllMetrics(sum float64, count int) map[string]float64 {
 		MetricBitsPerToken: nll / math.Ln2, MetricTokens: float64(count)}
 }
 
-// evaluateForward scores the evaluation windows with full forward passes.
+// evaluateForward scores the evaluation windows with full forward passes, and records each
+// window's mean negative log-likelihood as the samples SampleWindowNLL (every window has the
+// same number of target tokens, so they average to the reported nll).
 func evaluateForward(ctx *framework.EvalContext) (map[string]float64, error) {
 	batches, err := ctx.Batches()
 	if err != nil {
 		return nil, err
 	}
 	exec, err := model.NewExec(ctx.Backend, ctx.Store, func(scope *model.Scope, tokens, labels *graph.Node) *graph.Node {
-		return graph.ReduceAllSum(graph.ConvertDType(TokenNLL(Forward(scope, tokens, nil, nil), labels), dtypes.Float64))
+		return graph.ReduceSum(graph.ConvertDType(TokenNLL(Forward(scope, tokens, nil, nil), labels), dtypes.Float64), -1)
 	})
 	if err != nil {
 		return nil, err
@@ -194,6 +201,7 @@ func evaluateForward(ctx *framework.EvalContext) (map[string]float64, error) {
 	defer exec.Finalize()
 	var sum float64
 	var count int
+	var windows []float64
 	for batch, err := range batches.Iter() {
 		if err != nil {
 			return nil, err
@@ -205,13 +213,20 @@ func evaluateForward(ctx *framework.EvalContext) (map[string]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		sum += tensors.ToScalar[float64](out[0])
+		tokens := batch.Labels[0].Shape().Dimensions[1]
+		for _, s := range tensors.MustCopyFlatData[float64](out[0]) {
+			sum += s
+			windows = append(windows, s/float64(tokens))
+		}
 		count += batch.Labels[0].Shape().Size()
 		out[0].FinalizeAll()
 		_ = batch.Finalize()
 	}
 	if count == 0 {
 		return nil, fmt.Errorf("llama: evaluation split %q holds no tokens", ctx.Split)
+	}
+	if err := ctx.RecordSamples(SampleWindowNLL, windows); err != nil {
+		return nil, err
 	}
 	return nllMetrics(sum, count), nil
 }

@@ -98,7 +98,9 @@ type Axis string
 const (
 	// PerTensor: one set of constants for the whole tensor (or none at all).
 	PerTensor Axis = "tensor"
-	// PerRow: along a weight's output row, i.e. over its input columns ([out, in] layout).
+	// PerRow: along a weight's output row, i.e. over its input columns ([out, in] layout). A
+	// block wider than the row runs on over the following rows: blocks of the row-major
+	// flattened weight (Dettmers & Zettlemoyer 2023's blockwise quantization).
 	PerRow Axis = "row"
 	// PerChannel: along one channel of a cache over consecutive tokens (KIVI's keys).
 	PerChannel Axis = "channel"

@@ -1,0 +1,184 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+)
+
+// Floating-point data types with a chosen exponent/mantissa split, blockwise absmax-scaled:
+// the package documentation's section "Float formats" states the format, its top-exponent
+// convention at each width and the rounding.
+
+// Float formats: widths and exponent bits.
+const (
+	MinFloatBits     = 3  // fewest bits of a float code (E2M0 or E1M1)
+	MaxFloatExponent = 8  // most exponent bits (bfloat16's)
+	float16Bits      = 16 // the one float width above 8
+)
+
+// floatFormat is a sign/exponent/mantissa format and its grid of non-negative finite values.
+type floatFormat struct {
+	bits, exponent, mantissa int
+	// levels are the non-negative finite values ascending; levels[k] is the value of the
+	// magnitude code k (positive sign), since a float's magnitude code orders its values.
+	levels []float64
+	mids   []float64 // midpoints between consecutive levels
+}
+
+// defaultExponent is the exponent bits of a float width when Spec.Exponent is 0: E5M10
+// (binary16) at 16 bits, else ⌊b/2⌋, which gives OCP's FP4 E2M1, FP6 E3M2 and FP8 E4M3
+// (and E1M1, E2M2, E3M3 at 3, 5 and 7 bits).
+func defaultExponent(bits int) int {
+	if bits == float16Bits {
+		return 5
+	}
+	return bits / 2
+}
+
+// validFloat reports whether a float code of bits bits with exponent bits e exists: bits
+// 3..8 or 16 and 1 ≤ e ≤ min(bits−1, 8).
+func validFloat(bits, exponent int) error {
+	if (bits < MinFloatBits || bits > MaxBits) && bits != float16Bits {
+		return specError("Bits", "Bits %d for method float: widths are %d..%d and %d", bits, MinFloatBits, MaxBits, float16Bits)
+	}
+	if exponent < 1 || exponent > min(bits-1, MaxFloatExponent) {
+		return specError("Exponent", "Exponent %d for a %d-bit float: want 1..%d exponent bits (the mantissa gets the rest after the sign)", exponent, bits, min(bits-1, MaxFloatExponent))
+	}
+	return nil
+}
+
+// newFloatFormat builds the grid of a valid width and exponent split.
+func newFloatFormat(bits, exponent int) floatFormat {
+	f := floatFormat{bits: bits, exponent: exponent, mantissa: bits - 1 - exponent}
+	bias := 1<<(exponent-1) - 1
+	fields := 1 << exponent // exponent field values
+	perExp := 1 << f.mantissa
+	ieee := bits == float16Bits || bits == 8 && exponent >= 5
+	if ieee { // the top exponent field is reserved for infinities and NaN
+		fields--
+	}
+	for e := range fields {
+		for m := range perExp {
+			var v float64
+			if e == 0 {
+				v = math.Ldexp(float64(m), 1-bias-f.mantissa)
+			} else {
+				v = math.Ldexp(1+float64(m)/float64(perExp), e-bias)
+			}
+			f.levels = append(f.levels, v)
+		}
+	}
+	if bits == 8 && exponent <= 4 { // FN: the all-ones magnitude is NaN
+		f.levels = f.levels[:len(f.levels)-1]
+	}
+	f.mids = make([]float64, len(f.levels)-1)
+	for i := range f.mids {
+		f.mids[i] = (f.levels[i] + f.levels[i+1]) / 2
+	}
+	return f
+}
+
+// max is the largest finite value F.
+func (f floatFormat) max() float64 { return f.levels[len(f.levels)-1] }
+
+// signBit is the sign bit of a code.
+func (f floatFormat) signBit() uint32 { return 1 << (f.bits - 1) }
+
+// code is the code of the value nearest y, ties to the even code; saturating at ±max; 0 is +0.
+func (f floatFormat) code(y float64) uint32 {
+	a := math.Abs(y)
+	k := nearestSorted(f.mids, a)
+	if k < len(f.mids) && a == f.mids[k] && k%2 == 1 {
+		k++
+	}
+	if y < 0 && k > 0 {
+		return f.signBit() | uint32(k)
+	}
+	return uint32(k)
+}
+
+// value is the value of a valid code.
+func (f floatFormat) value(code uint32) float64 {
+	v := f.levels[code&^f.signBit()]
+	if code&f.signBit() != 0 {
+		return -v
+	}
+	return v
+}
+
+// checkCode reports a code that is not a finite value or is −0.
+func (f floatFormat) checkCode(code uint32) error {
+	magnitude := code &^ f.signBit()
+	if int(magnitude) >= len(f.levels) {
+		return fmt.Errorf("code %#x of e%dm%d is not a finite value", code, f.exponent, f.mantissa)
+	}
+	if code == f.signBit() {
+		return fmt.Errorf("code %#x of e%dm%d is −0 (zero is stored as +0)", code, f.exponent, f.mantissa)
+	}
+	return nil
+}
+
+// quantizeFloat fills q.codes and q.scales (fp16 absmax per block) from x; outliers are left
+// out of the absmax and coded as +0.
+func (q *Quantized) quantizeFloat(x []float64, isOutlier []bool) error {
+	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
+	top := f.max()
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	absmax, err := q.fp16Absmax(x, isOutlier, l)
+	if err != nil {
+		return err
+	}
+	q.codes = packBits(absmaxCodes(x, isOutlier, l, absmax, func(v float64) uint32 { return f.code(v * top) }, 0), q.spec.Bits)
+	return nil
+}
+
+// dequantizeFloat writes v·(c/F) into x.
+func (q *Quantized) dequantizeFloat(codes []uint32, x []float64) {
+	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
+	top := f.max()
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	for g, h := range q.scales {
+		c := float64(float16ToFloat32(h))
+		lo, hi := l.span(g)
+		for i := lo; i < hi; i++ {
+			x[i] = f.value(codes[i]) * (c / top)
+		}
+	}
+}
+
+// fp16Absmax stores the fp16 absmax of every block in q.scales and returns the stored values.
+func (q *Quantized) fp16Absmax(x []float64, isOutlier []bool, l layout) ([]float64, error) {
+	q.scales = make([]uint16, l.groups())
+	stored := make([]float64, l.groups())
+	for g := range stored {
+		lo, hi := l.span(g)
+		var m float64
+		for i := lo; i < hi; i++ {
+			if isOutlier == nil || !isOutlier[i] {
+				m = max(m, math.Abs(x[i]))
+			}
+		}
+		q.scales[g] = float32ToFloat16(float32(m))
+		stored[g] = float64(float16ToFloat32(q.scales[g]))
+		if math.IsInf(stored[g], 0) {
+			return nil, fmt.Errorf("quant: %s: %s has absmax %g beyond fp16's largest 65504", q.spec.Method, l.name(g), m)
+		}
+	}
+	return stored, nil
+}
+
+// absmaxCodes codes every weight of block g as code(w/c_g), c_g = absmax[g]; an outlier, or
+// any weight of a block whose c_g is 0, gets the code zero.
+func absmaxCodes(x []float64, isOutlier []bool, l layout, absmax []float64, code func(float64) uint32, zero uint32) []uint32 {
+	codes := make([]uint32, len(x))
+	for g, c := range absmax {
+		lo, hi := l.span(g)
+		for i := lo; i < hi; i++ {
+			codes[i] = zero
+			if c > 0 && (isOutlier == nil || !isOutlier[i]) {
+				codes[i] = code(x[i] / c)
+			}
+		}
+	}
+	return codes
+}
