@@ -80,11 +80,49 @@ func DistillPoints(points []sweep.Point) ([]DistillPoint, error) {
 	return out, nil
 }
 
+// distillSeries names the law series of a method at bits: "qat+kl 3-bit", "fp32".
+func distillSeries(method string, bits int) string {
+	if method == MethodFP32 {
+		return MethodFP32
+	}
+	return fmt.Sprintf("%s %d-bit", method, bits)
+}
+
+// distillLaws fits the law of held-out perplexity against total model bits of every (method,
+// bits) series across the sizes, with its bootstrap intervals over the held-out windows, and the
+// optimal series at fixed budgets ([BitScaling], whose precision is here the method at its
+// bits); with the series' methods by name. Without the window samples of every point (runs
+// evaluated before they were recorded) it fits nothing and says why.
+func distillLaws(points []sweep.Point) (s *Scaling, methods map[string]string, why string, err error) {
+	methods = map[string]string{}
+	relabelled := make([]sweep.Point, 0, len(points))
+	for _, p := range points {
+		if len(p.Samples[SampleWindowNLL]) == 0 {
+			return nil, nil, fmt.Sprintf("point %s/%s has no window samples %q (evaluate it again: go run ./eval --checkpoint DIR)", p.Part, p.Name, SampleWindowNLL), nil
+		}
+		bits, err := strconv.Atoi(p.Labels[LabelBits])
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("llama: distill_scaling: point %s/%s: label %q: %w", p.Part, p.Name, LabelBits, err)
+		}
+		name := distillSeries(p.Labels[LabelMethod], bits)
+		methods[name] = p.Labels[LabelMethod]
+		q := p
+		q.Labels = map[string]string{LabelSize: p.Labels[LabelSize], LabelPrecision: name, LabelBits: p.Labels[LabelBits]}
+		relabelled = append(relabelled, q)
+	}
+	if s, err = BitScaling(relabelled, ScalingOptions{}); err != nil {
+		return nil, nil, "", fmt.Errorf("llama: distill_scaling: %w", err)
+	}
+	return s, methods, "", nil
+}
+
 // distillReport renders the distillation study: per size, bits and method the held-out
 // perplexity, the total model bits and the change against QAT without distillation at the same
-// size and bits; and held-out perplexity against total model bits (log scales), one series per
-// method, in the manner of the bit-level scaling plots of Dettmers & Zettlemoyer 2023 and of
-// Ding et al. 2025's comparison of distillation losses.
+// size and bits; the law of each (method, bits) series across the sizes with its intervals and
+// the optimal series at fixed budgets (distillLaws); and held-out perplexity against total
+// model bits (log scales), one colour and marker per method, each law dashed with its band in
+// its method's colour, in the manner of the bit-level scaling plots of Dettmers & Zettlemoyer
+// 2023 and of Ding et al. 2025's comparison of distillation losses.
 func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure, error) {
 	rows, err := DistillPoints(points)
 	if err != nil {
@@ -105,6 +143,15 @@ func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %.2f | %s | %.3f |\n", r.Size, r.Bits, r.Method, r.Perplexity, vs, r.ModelBits/1e6)
 	}
+	fits, methods, why, err := distillLaws(points)
+	if err != nil {
+		return "", plots.Figure{}, err
+	}
+	if fits == nil {
+		fmt.Fprintf(&b, "\nNo laws fitted: %s.\n", why)
+	} else {
+		b.WriteString(fits.LawsTable())
+	}
 	series := map[string]plotter.XYs{}
 	var order []string
 	for _, method := range DistillMethods {
@@ -118,12 +165,19 @@ func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure
 			series[method] = append(series[method], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
 		}
 	}
-	// Markers only: a method's points span sizes and bit widths, which a line would join in
-	// no meaningful order; a fitted law per method joins them as a plots.Fitted series of the
-	// same name.
+	// Markers: a method's points span sizes and bit widths, which one line would join in no
+	// meaningful order; its laws (one per bit width, across the sizes) join them instead.
 	curves := plots.SeriesInOrder(series, order)
 	for i := range curves {
 		curves[i].Style = plots.Markers
+	}
+	if fits != nil && fits.Fits != nil {
+		for _, f := range fits.Fits.Series {
+			if law, ok := lawSeries(fits.Fits.Grid, f); ok {
+				law.Name = methods[f.Name] // the method's colour and legend entry
+				curves = append(curves, law)
+			}
+		}
 	}
 	fig := plots.Figure{Panels: []plots.Panel{{Title: "Quantized distillation: held-out perplexity against model bits",
 		XLabel: "total model bits (Mbit)", YLabel: "held-out perplexity", LogX10: true, LogY: true,

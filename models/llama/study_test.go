@@ -1,11 +1,13 @@
 package llama
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/qzoo/qzoo/framework/sweep"
+	"github.com/qzoo/qzoo/plots"
 )
 
 // TestKVReport: a row gathers its points of both texts, the table's deltas are against the fp32
@@ -126,8 +128,56 @@ func TestDistillReport(t *testing.T) {
 	if _, err := fig.PNG(); err != nil {
 		t.Errorf("figure: %v", err)
 	}
+	if !strings.Contains(table, "No laws fitted: point fp32/fp has no window samples") {
+		t.Errorf("table without samples says nothing of the laws:\n%s", table)
+	}
 	bad := point("x", "260K", "qat+mse", "3", 1, 1)
 	if _, err := DistillPoints([]sweep.Point{bad}); err == nil || !strings.Contains(err.Error(), "point qat+mse/x") {
 		t.Errorf("a point of an unknown method: %v", err)
+	}
+}
+
+// TestDistillReportLaws: with window samples at three sizes, each (method, bits) series gets its
+// law, drawn in its method's colour (a Fitted series named by the method).
+func TestDistillReportLaws(t *testing.T) {
+	var points []sweep.Point
+	for i, size := range []string{"57k", "108k", "215k"} {
+		mbit := 0.3 * math.Pow(2, float64(i))
+		for _, m := range []struct {
+			method string
+			floor  float64
+		}{{MethodQAT, 20}, {MethodQATKL, 19}} {
+			ppl := m.floor + 30*math.Pow(mbit, -0.7)
+			windows := make([]float64, 8)
+			for w := range windows {
+				windows[w] = math.Log(ppl) + 0.01*float64(w%2*2-1) // mean exactly log(ppl)
+			}
+			points = append(points, sweep.Point{Name: m.method + size, Part: m.method, Labels: map[string]string{LabelSize: size, LabelMethod: m.method, LabelBits: "3"},
+				Metrics: map[string]float64{MetricPerplexity: ppl, MetricModelBits: mbit * 1e6}, Samples: map[string][]float64{SampleWindowNLL: windows}})
+		}
+	}
+	table, fig, err := distillReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| qat 3-bit | 3 |", "| qat+kl 3-bit | 3 |", "| budget (Mbit) |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	laws := 0
+	for _, s := range fig.Panels[0].Series {
+		if s.Style == plots.Fitted {
+			laws++
+			if s.Name != MethodQAT && s.Name != MethodQATKL {
+				t.Errorf("law series named %q, want its method's name", s.Name)
+			}
+		}
+	}
+	if laws != 2 {
+		t.Errorf("%d laws drawn, want 2", laws)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure: %v", err)
 	}
 }
