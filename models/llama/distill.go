@@ -17,8 +17,9 @@ package llama
 // qat_distill=topk_kl restricts the divergence to the teacher's k most probable tokens S_k
 // (k = qat_distill_topk), as TopKLD does (Ding et al. 2025, "Dissecting Bit-Level Scaling Laws in
 // Quantizing Vision Generative Models"), which balances the teacher's explicit knowledge (its
-// modes) against the implicit knowledge of its long tail. The form chosen here keeps the tail's
-// total mass as one bucket R (the vocabulary outside S_k) rather than renormalising over S_k:
+// modes) against the implicit knowledge of its long tail. The paper's exact equation was not
+// at hand; the form chosen here keeps the tail's total mass as one bucket R (the vocabulary
+// outside S_k) rather than renormalising both distributions over S_k:
 //
 //	KL_k = Σ_{v∈S_k} p_v·log(p_v/q_v) + p_R·log(p_R/q_R),  p_R = Σ_{v∉S_k} p_v,  q_R = Σ_{v∉S_k} q_v
 //
@@ -26,8 +27,8 @@ package llama
 // distributions coarse-grained onto S_k ∪ {R}: a proper divergence (0 exactly when the student
 // gives each of the teacher's top tokens, and the tail as a whole, the teacher's mass), never
 // above the full KL (the data-processing inequality), equal to it for k ≥ V−1; unlike the
-// renormalised form, a student cannot lower it by moving mass into the tail, so it stays a
-// loss on its own (w = 1). S_k is the set of tokens whose teacher logit is at least the k-th
+// renormalised form, which is blind to how much mass the student puts outside S_k, it
+// penalises mass moved into the tail, so it stays a loss on its own (w = 1). S_k is the set of tokens whose teacher logit is at least the k-th
 // largest distinct value: exactly k tokens unless the teacher's logits tie there. The tail
 // masses are sums of probabilities (accurate however small) and their logarithms are taken of
 // p_R + 1e-30 and q_R + 1e-30, so an empty tail (k ≥ V) contributes 0 and no NaN.
