@@ -17,7 +17,13 @@ type VQEvaluator struct {
 	sumBits              float64
 	images               int64
 	histograms           [][]int64 // [stage][code]
+	imageMSE             []float64 // per image, in order
 }
+
+// SampleImageMSE names the per-image samples of [VQEvaluator.Samples]: each image's mean
+// squared error over its pixels (their mean is the metric mse; the latent study's bootstrap
+// resamples them).
+const SampleImageMSE = "mse"
 
 // NewVQEvaluator returns an evaluator for K = codebookSize codes per stage and the given
 // number of stages.
@@ -48,12 +54,20 @@ func (e *VQEvaluator) Add(inputs, predictions []*tensors.Tensor) error {
 // AddFlat accumulates flat images, reconstructions, codes (the last axis of codes being the
 // stage) and the bits of each image.
 func (e *VQEvaluator) AddFlat(images, recon []float32, codes []int32, bitsPerImage []float32) error {
+	if len(bitsPerImage) == 0 || len(images)%len(bitsPerImage) != 0 {
+		return fmt.Errorf("metrics: %d pixels are not whole images of %d", len(images), len(bitsPerImage))
+	}
+	perImage := len(images) / len(bitsPerImage)
 	for i, x := range images {
 		d := float64(x) - float64(recon[i])
 		if math.IsNaN(d) {
 			return fmt.Errorf("metrics: reconstruction pixel %d is NaN", i)
 		}
 		e.sumSquaredError += d * d
+		if i%perImage == 0 {
+			e.imageMSE = append(e.imageMSE, 0)
+		}
+		e.imageMSE[len(e.imageMSE)-1] += d * d / float64(perImage)
 	}
 	e.pixels += int64(len(images))
 	if len(codes)%e.stages != 0 {
@@ -92,6 +106,12 @@ func (e *VQEvaluator) Metrics() map[string]float64 {
 		"code_perplexity": codePerplexity,
 		"bits_per_image":  e.sumBits / float64(max(e.images, 1)),
 	}
+}
+
+// Samples returns each evaluated image's mean squared error ([SampleImageMSE]), in order: the
+// framework records them beside the evaluation (framework.SamplingEvaluator).
+func (e *VQEvaluator) Samples() map[string][]float64 {
+	return map[string][]float64{SampleImageMSE: e.imageMSE}
 }
 
 // PSNR is the peak signal-to-noise ratio in dB of a mean squared error for signals of the given peak.

@@ -46,6 +46,10 @@ func TestVQEvaluator(t *testing.T) {
 	if _, ok := m["perplexity"]; ok {
 		t.Errorf("metric \"perplexity\" is reserved for language models")
 	}
+	// Per image: (0.1² + 0.1²)/2 and 0; their mean is the mse.
+	if got := ev.Samples()[SampleImageMSE]; len(got) != 2 || math.Abs(got[0]-0.01) > 1e-7 || got[1] != 0 {
+		t.Errorf("per-image mse %v, want [0.01 0]", got)
+	}
 }
 
 func TestVQEvaluatorRejectsBadInput(t *testing.T) {
@@ -61,6 +65,7 @@ func TestVQEvaluatorRejectsBadInput(t *testing.T) {
 		{[]float32{0}, []float32{0}, []int32{-1}, []float32{2}, "out of range"},
 		{[]float32{0}, []float32{0}, []int32{0}, []float32{float32(math.NaN())}, "bits"},
 		{[]float32{0}, []float32{0}, []int32{0}, []float32{-1}, "bits"},
+		{[]float32{0, 0, 0}, []float32{0, 0, 0}, []int32{0}, []float32{2, 2}, "whole images"},
 	} {
 		if err := ev.AddFlat(tc.images, tc.recon, tc.codes, tc.bits); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("AddFlat(%v, %v, %v, %v) = %v, want error with %q", tc.images, tc.recon, tc.codes, tc.bits, err, tc.want)

@@ -10,14 +10,17 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/sweep"
 	"github.com/qzoo/qzoo/laws"
 	"github.com/qzoo/qzoo/plots"
+	"github.com/qzoo/qzoo/quant"
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -29,7 +32,8 @@ const (
 	// point's variant, else its name.
 	LabelSize = "size"
 	// LabelPrecision is the weights' data type and bits, e.g. "int4", "fp4 e2m1", "nf4",
-	// "fp32"; without it a point is named by its sweep coordinates.
+	// "fp32"; without it (a sweep's grid point) it is read from the run's config, with the
+	// block (configPrecision).
 	LabelPrecision = "precision"
 	// LabelBlock is the quantization block, e.g. "64" or "row" ("" for a float model).
 	LabelBlock = "block"
@@ -125,7 +129,10 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	for _, p := range points {
 		r := ScalingRow{Size: p.Labels[LabelSize], Precision: p.Labels[LabelPrecision], Block: p.Labels[LabelBlock]}
 		if r.Precision == "" {
-			r.Precision = p.Coords.String()
+			var err error
+			if r.Precision, r.Block, err = configPrecision(p.Dir); err != nil {
+				return nil, fmt.Errorf("llama: bit_scaling: point %s: %w", p.Name, err)
+			}
 		}
 		if r.Size == "" {
 			r.Size = cmp.Or(p.Variant, p.Name)
@@ -205,6 +212,55 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
 	}
 	return s, nil
+}
+
+// configPrecision names the weights' precision and block of the run in dir from its config's
+// ptq_* keys (quant.SpecFromParams): "int4" (asymmetric) or "int4 sym", "fp4 e2m1", "nf3",
+// "nf4 qlora" (method nf4, fp32 absmax), "squeezellm3", "fp32" without ptq; the block is the
+// group size ("64", "4096") or "row" (one per output channel; "" for fp32).
+func configPrecision(dir string) (precision, block string, err error) {
+	cfg, err := framework.LoadConfig(filepath.Join(dir, framework.ConfigFile))
+	if err != nil {
+		return "", "", err
+	}
+	if err := cfg.Resolve(); err != nil {
+		return "", "", fmt.Errorf("%s: %w", dir, err)
+	}
+	params := cfg.Params
+	if params[quant.ParamPTQ].(string) == "none" {
+		return "fp32", "", nil
+	}
+	spec := quant.SpecFromParams(params, params[quant.ParamPTQBits].(int))
+	if err := spec.Validate(); err != nil {
+		return "", "", fmt.Errorf("%s: %w", dir, err)
+	}
+	sc := spec.Scheme()
+	bits := int(sc.Bits)
+	switch spec.Method {
+	case quant.MethodRTN:
+		precision = fmt.Sprintf("int%d", bits)
+		if spec.Symmetric {
+			precision += " sym"
+		}
+	case quant.MethodFloat:
+		// Spec.String gives the split, e.g. "float-w4-e2m1-g64".
+		parts := strings.Split(spec.String(), "-")
+		precision = fmt.Sprintf("fp%d %s", bits, parts[2])
+	case quant.MethodNF:
+		precision = fmt.Sprintf("nf%d", bits)
+	case quant.MethodNF4:
+		precision = "nf4 qlora"
+	default:
+		precision = fmt.Sprintf("%s%d", spec.Method, bits)
+	}
+	if spec.Hadamard {
+		precision += " +had"
+	}
+	block = "row"
+	if sc.Block > 0 {
+		block = strconv.Itoa(sc.Block)
+	}
+	return precision, block, nil
 }
 
 // precisionBits is the bits per weight of a precision: the label bits if given, else the first

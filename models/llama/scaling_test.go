@@ -3,9 +3,12 @@ package llama
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/sweep"
 )
 
@@ -108,4 +111,37 @@ func mustScaling(t *testing.T, points []sweep.Point) *Scaling {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestConfigPrecision names a grid point's precision and block from its run's ptq_* keys.
+func TestConfigPrecision(t *testing.T) {
+	for _, c := range []struct{ set, precision, block string }{
+		{"ptq=none", "fp32", ""},
+		{"ptq=rtn;ptq_bits=4;ptq_group_size=64", "int4", "64"},
+		{"ptq=rtn;ptq_bits=3;ptq_symmetric=true;ptq_group_size=0", "int3 sym", "row"},
+		{"ptq=float;ptq_bits=4;ptq_group_size=4096", "fp4 e2m1", "4096"},
+		{"ptq=float;ptq_bits=8;ptq_exponent_bits=5;ptq_group_size=32", "fp8 e5m2", "32"},
+		{"ptq=nf;ptq_bits=3;ptq_group_size=0", "nf3", "row"},
+		{"ptq=nf4;ptq_group_size=0", "nf4 qlora", "64"},
+	} {
+		cfg := framework.DefaultConfig()
+		cfg.Model, cfg.Dataset = "llama", "text"
+		if err := cfg.Set(c.set); err != nil {
+			t.Fatalf("%s: %v", c.set, err)
+		}
+		if err := cfg.Resolve(); err != nil {
+			t.Fatalf("%s: %v", c.set, err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, framework.ConfigFile), cfg.JSON(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		precision, block, err := configPrecision(dir)
+		if err != nil || precision != c.precision || block != c.block {
+			t.Errorf("%s: %q, %q (%v); want %q, %q", c.set, precision, block, err, c.precision, c.block)
+		}
+	}
+	if _, _, err := configPrecision(t.TempDir()); err == nil {
+		t.Error("a directory without a config was accepted")
+	}
 }
