@@ -68,7 +68,7 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// point of every method after 3 steps, labelled by the distill_scaling report of
 	// models/llama) and draws the figure.
 	"scaling_distill.ipynb": printsAndShows("scaling_distill.ipynb", 1,
-		"| 57k | 2 | ptq |", "| 57k | 2 | qat |", "| 57k | 2 | qat+kl |", "| 57k | 2 | qat+topk_kl |", "| 57k | 32 | fp32 |"),
+		"| 57k | 2 | ptq |", "| 57k | 2 | qat |", "| 57k | 2 | qat+kl |", "| 57k | 2 | qat+topk_kl |", "| 57k | 32 | fp32 |", "| 57k | 32 | fp32+train |"),
 	// scaling_latents.ipynb prints the latent study's table (a row per quick run, labelled by the
 	// latent_scaling report of models/vqae) and draws PSNR against bits per image.
 	"scaling_latents.ipynb": printsAndShows("scaling_latents.ipynb", 1,

@@ -2,8 +2,11 @@ package llama
 
 // The report of the distillation study (configs/distill/study.json): does quantized
 // distillation move the bit-level curves at 2–4 bits? Every point carries the labels "size"
-// (the full-precision model it starts from), "method" (fp32 for that model itself, ptq, qat,
-// qat+kl, qat+topk_kl) and "bits" (of the weights' codes; 32 for fp32).
+// (the full-precision model it starts from), "method" (fp32 for that model itself, fp32+train
+// for it trained as many more steps as QAT on the same data, ptq, qat, qat+kl, qat+topk_kl) and
+// "bits" (of the weights' codes; 32 unquantized). The control fp32+train separates what QAT
+// gains by training longer from what it loses by quantizing: a teacher trained less than its
+// students is a weaker target than their own extra training.
 
 import (
 	"cmp"
@@ -26,6 +29,7 @@ const LabelMethod = "method"
 // The methods of the distillation study (label "method"), in the report's order.
 const (
 	MethodFP32      = "fp32"        // the full-precision model: the teacher, and where every other point starts
+	MethodFP32Train = "fp32+train"  // the control: the full-precision model trained as long as QAT, not quantized
 	MethodPTQ       = "ptq"         // round-to-nearest post-training quantization of it
 	MethodQAT       = "qat"         // LSQ quantization-aware training on the labels alone
 	MethodQATKL     = "qat+kl"      // the same, qat_distill=kl
@@ -33,11 +37,11 @@ const (
 )
 
 // DistillMethods are the methods in the report's order.
-var DistillMethods = []string{MethodFP32, MethodPTQ, MethodQAT, MethodQATKL, MethodQATTopKKL}
+var DistillMethods = []string{MethodFP32, MethodFP32Train, MethodPTQ, MethodQAT, MethodQATKL, MethodQATTopKKL}
 
 func init() {
 	sweep.RegisterReport("distill_scaling", sweep.Report{
-		Doc:    "held-out perplexity and total model bits per size, method (fp32, ptq, qat, qat+kl, qat+topk_kl) and bits, with the change against QAT alone; perplexity against total model bits, one series per method",
+		Doc:    "held-out perplexity and total model bits per size, method (fp32, fp32+train, ptq, qat, qat+kl, qat+topk_kl) and bits, with the change against QAT alone; perplexity against total model bits, one series per method",
 		Render: distillReport,
 	})
 }

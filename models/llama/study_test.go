@@ -122,7 +122,7 @@ func TestDistillReport(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
-	if s := fig.Panels[0].Series; len(s) != 5 || s[0].Name != MethodFP32 || s[4].Name != MethodQATTopKKL || len(s[1].Points) != 2 {
+	if s := fig.Panels[0].Series; len(s) != 5 || s[0].Name != MethodFP32 || s[4].Name != MethodQATTopKKL || s[1].Name != MethodPTQ || len(s[1].Points) != 2 {
 		t.Errorf("series %+v, want one per method in the report's order", s)
 	}
 	if _, err := fig.PNG(); err != nil {
