@@ -387,12 +387,17 @@ func (c *Config) resolve() error {
 	if c.InitFrom != "" && m.Pretrained == nil {
 		return fmt.Errorf(`key "init_from": model %q has no pretrained initialisation`, c.Model)
 	}
+	wantsTeacher := m.Teacher != "" && (m.NeedsTeacher == nil || m.NeedsTeacher(c.Params))
 	switch {
+	case m.Teacher != "" && !wantsTeacher && c.TeacherFrom != "":
+		return fmt.Errorf(`key "teacher_from": model %q distils from no teacher with these params (its distillation is off)`, c.Model)
+	case m.Teacher != "" && !wantsTeacher && c.TeacherModel != "":
+		return fmt.Errorf(`key "teacher_model": model %q distils from no teacher with these params (its distillation is off)`, c.Model)
 	case m.Teacher == "" && c.TeacherFrom != "":
 		return fmt.Errorf(`key "teacher_from": model %q has no teacher`, c.Model)
 	case m.Teacher == "" && c.TeacherModel != "":
 		return fmt.Errorf(`key "teacher_model": model %q has no teacher`, c.Model)
-	case m.Teacher != "" && c.TeacherFrom == "":
+	case wantsTeacher && c.TeacherFrom == "":
 		return fmt.Errorf(`key "teacher_from" is required: model %q distils from a trained %q (a run directory or a file)`, c.Model, c.teacherModel(m))
 	case c.TeacherModel != "":
 		if _, err := LookupModel(c.TeacherModel); err != nil {

@@ -33,7 +33,8 @@
 //     inputs (a student can learn through it) but never into it. Its variables live
 //     under [TeacherScope], are never trained and never saved: every checkpoint records the
 //     teacher's SHA-256 instead (like init_from's), the teacher is loaded again on resume and
-//     by [LoadRun], and a teacher_from whose SHA-256 changed is refused.
+//     by [LoadRun], and a teacher_from whose SHA-256 changed is refused. NeedsTeacher makes the
+//     teacher an option of the hyperparameters (llama's quantized distillation, qat_distill).
 //
 // A dataset registers a [Dataset] with [RegisterDataset] from its own package: its own validated
 // hyperparameters, which share the config's params namespace, and a loader returning [Data]:

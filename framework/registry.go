@@ -58,6 +58,10 @@ type Model struct {
 	// never trained and never saved; its SHA-256 is recorded in every checkpoint instead, and a
 	// run resumed or re-evaluated with another teacher is refused.
 	Teacher string
+	// NeedsTeacher, if set, says whether a config with these resolved hyperparameters
+	// distils: "teacher_from" is then required, and otherwise refused (a model that distils
+	// only as an option, as llama under qat_distill). Nil: always, for a model with a Teacher.
+	NeedsTeacher func(params map[string]any) bool
 	// Calibrate, if set, runs once on a fresh run after Pretrained and Init, never on resume
 	// (its results are variables, saved in the checkpoints): data-dependent transformations
 	// of the initial model such as post-training quantization with calibration statistics.

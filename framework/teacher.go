@@ -21,7 +21,9 @@ import (
 // the scope TeacherScope of the student's store, with its own hyperparameters; it is loaded
 // before the student's first graph is built, on every resume and by LoadRun, never trained and
 // never saved: the student's checkpoints record its SHA-256 instead, and a resume or a
-// re-evaluation whose teacher_from no longer has that SHA-256 is refused.
+// re-evaluation whose teacher_from no longer has that SHA-256 is refused. A model whose
+// distillation is an option (Model.NeedsTeacher: llama's quantized distillation, whose teacher
+// is a llama) has a teacher only under the hyperparameters that ask for one.
 
 // TeacherScope is the scope of the student's store that holds the teacher's variables and
 // hyperparameters: the teacher's variable "/s" is the student's "/teacher/s".

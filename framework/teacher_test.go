@@ -80,6 +80,24 @@ func init() {
 		},
 	})
 	Register(&Model{
+		// Distils only under test_distill (Model.NeedsTeacher); otherwise learns 2x alone.
+		Name: "test_student_optional", Doc: "y = x·V, distilled from test_teacher under test_distill", Dataset: "test_synthetic",
+		Teacher: "test_teacher", Params: testOptionalParams,
+		NeedsTeacher: func(params map[string]any) bool { return params["test_distill"].(bool) },
+		Build: func(scope *model.Scope, inputs []*graph.Node) Outputs {
+			x := inputs[0]
+			target := graph.MulScalar(x, 2)
+			if hparams.Get[bool](scope, testOptionalParams, "test_distill") {
+				target = BuildTeacher(scope, inputs).Predictions[0]
+			}
+			v := scope.In("student").VariableWithShape("v", shapes.Make(dtypes.Float32, 4, 4)).NodeValue(x.Graph())
+			sqErr := graph.Square(graph.Sub(graph.MatMul(x, v), target))
+			train.AddLoss(graph.ReduceAllMean(sqErr))
+			return Outputs{Predictions: []*graph.Node{graph.ReduceSum(sqErr, -1)}}
+		},
+		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
+	})
+	Register(&Model{
 		// Learns through the frozen teacher: its inputs x·V go into the teacher, and the loss
 		// compares the teacher's outputs of x·V and of x (LM-SPT's distillation by resynthesis).
 		Name: "test_student_through", Doc: "x·V made to look like x to test_teacher", Dataset: "test_synthetic", Teacher: "test_teacher",
@@ -97,6 +115,9 @@ func init() {
 		NewEvaluator: func(map[string]any) (Evaluator, error) { return &meanEvaluator{}, nil },
 	})
 }
+
+// testOptionalParams are test_student_optional's hyperparameters.
+var testOptionalParams = hparams.List{{Key: "test_distill", Default: false, Doc: "distil from the teacher"}}
 
 // testTeacherPretrained reads the teachers' W from a JSON list of 16 weights.
 func testTeacherPretrained(store *model.Store, path string, _ map[string]any) error {
@@ -310,6 +331,47 @@ func TestTeacherConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error containing %q", js, err, want)
 		}
+	}
+}
+
+// A model whose distillation is an option (Model.NeedsTeacher): teacher_from is required when
+// it distils, refused when it does not, and the teacher is loaded only then.
+func TestOptionalTeacher(t *testing.T) {
+	for js, want := range map[string]string{
+		`{"model": "test_student_optional", "params": {"test_distill": true}}`: `key "teacher_from" is required: model "test_student_optional" distils from a trained "test_teacher"`,
+		`{"model": "test_student_optional", "teacher_from": "x"}`:              `key "teacher_from": model "test_student_optional" distils from no teacher with these params`,
+		`{"model": "test_student_optional", "teacher_model": "test_teacher"}`:  `key "teacher_model": model "test_student_optional" distils from no teacher with these params`,
+		`{"model": "test_student_optional"}`:                                   "",
+	} {
+		_, err := ParseConfig([]byte(js))
+		if want == "" && err != nil {
+			t.Errorf("%s: %v", js, err)
+		}
+		if want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want an error containing %q", js, err, want)
+		}
+	}
+	weights := make([]float32, 16)
+	for i := range 4 {
+		weights[5*i] = 3
+	}
+	data, _ := json.Marshal(weights)
+	file := filepath.Join(t.TempDir(), "teacher.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := json.Marshal(file)
+	cfg, err := ParseConfig([]byte(`{"model": "test_student_optional", "batch_size": 8, "eval_batch_size": 4, "learning_rate": 0.2,
+		"steps": 60, "teacher_from": ` + string(from) + `, "params": {"test_distill": true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(cfg, RunOptions{Dir: dir, Backend: goBackend(t), Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := studentWeights(t, dir); (v[0]-3)*(v[0]-3) > 0.25 {
+		t.Errorf("student V = %v, want about the teacher's 3·I", v)
 	}
 }
 

@@ -64,6 +64,11 @@ var expectedOutputs = map[string]func(t *testing.T, executed *notebook){
 	// llm_quantization.ipynb prints the study's table (a row per quick run) and draws the figure.
 	"llm_quantization.ipynb": printsAndShows("llm_quantization.ipynb", 1,
 		"| shakespeare | base |", "| shakespeare | qlora |", "| own stories | base |"),
+	// scaling_distill.ipynb prints the distillation study's table (the smallest member's 2-bit
+	// point of every method after 3 steps, labelled by the distill_scaling report of
+	// models/llama) and draws the figure.
+	"scaling_distill.ipynb": printsAndShows("scaling_distill.ipynb", 1,
+		"| 57k | 2 | ptq |", "| 57k | 2 | qat |", "| 57k | 2 | qat+kl |", "| 57k | 2 | qat+topk_kl |", "| 57k | 32 | fp32 |", "| 57k | 32 | fp32+train |"),
 	// scaling_latents.ipynb prints the latent study's table (a row per quick run, labelled by the
 	// latent_scaling report of models/vqae) and draws PSNR against bits per image.
 	"scaling_latents.ipynb": printsAndShows("scaling_latents.ipynb", 1,

@@ -6,7 +6,8 @@
 // root, when it names one: studies that share points share it): the study files of
 // configs/ (llm: the Llama quantization study; kv: the key/value-cache study; climate: the
 // VAEformer codec's rate–distortion against its peers; latents: the latent quantizers' PSNR
-// against bits per image), run by package framework/sweep. Points
+// against bits per image; distill: PTQ, QAT and quantized distillation at 2–4 bits on the
+// model-size family, in the scaling study's root), run by package framework/sweep. Points
 // already run under --dir are read back, their hooks' results too. --runs and --rows, the
 // former names of --dir and --points, are still accepted.
 package main

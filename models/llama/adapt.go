@@ -42,6 +42,20 @@ const (
 	// ParamQATActivationBits fake-quantizes every linear layer's input with LSQ at this many
 	// bits (0: off). Default 0 (int).
 	ParamQATActivationBits = "qat_activation_bits"
+	// ParamQATDistill trains under qat by quantized distillation (Polino, Pascanu & Alistarh
+	// 2018, §3; [DistillationLoss]): "kl", the KL divergence from the frozen full-precision
+	// teacher's softened distribution over the whole vocabulary, or "topk_kl", over the
+	// teacher's k most probable tokens and the rest as one bucket (TopKLD-style; Ding et al.
+	// 2025). The teacher is the config's teacher_from (a llama2.c file or a llama run
+	// directory), then required. Default "none" (string).
+	ParamQATDistill = "qat_distill"
+	// ParamQATDistillWeight is w in L = (1−w)·CE + w·T²·KL. Default 0.5 (float).
+	ParamQATDistillWeight = "qat_distill_weight"
+	// ParamQATDistillTemperature is T, the softmax temperature of both distributions in the
+	// KL term. Default 1 (float).
+	ParamQATDistillTemperature = "qat_distill_temperature"
+	// ParamQATDistillTopK is k of qat_distill=topk_kl. Default 16 (int).
+	ParamQATDistillTopK = "qat_distill_topk"
 	// ParamLQLoRAIterations initialises LoRA as LQ-LoRA does (Guo et al. 2024, Algorithm 1):
 	// alternately Q = quant(W − L₁L₂) and L₁L₂ = SVD_r(W − Q), at most this many rounds,
 	// stopping when ‖W − Q − L₁L₂‖ rises; needs ptq and lora_rank > 0. 0: off. Default 0.
@@ -59,6 +73,10 @@ var AdapterParams = hparams.List{
 	{Key: ParamQATSymmetric, Default: true, Doc: "symmetric fake quantization (ste; lsq is always symmetric)"},
 	{Key: ParamLQLoRAIterations, Default: 0, Domain: hparams.Range(0, 100), Doc: "LQ-LoRA initialisation rounds (needs ptq and lora_rank > 0; 0: off)"},
 	{Key: ParamQATActivationBits, Default: 0, Domain: hparams.Range(0, 8), Doc: "LSQ bits of every linear layer's input, 2..8 (0: full precision)"},
+	{Key: ParamQATDistill, Default: "none", Domain: hparams.OneOf(DistillNone, DistillKL, DistillTopKKL), Doc: "quantized distillation under qat from the frozen teacher_from: none, kl (full-vocabulary KL) or topk_kl (the teacher's top k tokens + the rest as one bucket)"},
+	{Key: ParamQATDistillWeight, Default: 0.5, Domain: hparams.Probability(), Doc: "w of the distillation loss (1−w)·CE + w·T²·KL, in [0, 1]"},
+	{Key: ParamQATDistillTemperature, Default: 1.0, Domain: hparams.Positive(), Doc: "T > 0: softmax temperature of teacher and student in the KL term"},
+	{Key: ParamQATDistillTopK, Default: 16, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "k ≥ 1 of qat_distill=topk_kl: the teacher's most probable tokens kept apart"},
 }
 
 // adapters is the adapter and QAT configuration read from a scope's hyperparameters.

@@ -22,7 +22,8 @@
 //
 // Weights keep llama2.c's (PyTorch's) [out, in] layout, so per-output-channel quantizers work on
 // rows, and every linear layer goes through [Linear], where adapters (LoRA) and fake
-// quantization hook in. The layers are the zoo's shared ones: layers/linear, layers/norm (RMSNorm),
+// quantization hook in; under qat_distill, quantization-aware training learns from a frozen
+// full-precision teacher's logits too (quantized distillation, distill.go). The layers are the zoo's shared ones: layers/linear, layers/norm (RMSNorm),
 // layers/attention (grouped queries, causal by position, the cache) and layers/position (RoPE).
 package llama
 

@@ -9,6 +9,7 @@ import (
 	"github.com/qzoo/qzoo/datasets/text"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
 // Opened is a Llama opened by [Open] from a llama2.c checkpoint or a run directory.
@@ -29,14 +30,20 @@ type Opened struct {
 }
 
 // Open opens a Llama from a llama2.c checkpoint file or from the latest checkpoint of a run
-// directory of the train command (whose model must be "llama"). Errors name the path.
+// directory of the train command (whose model must be "llama"; the teacher of a distilled run
+// is not loaded). Errors name the path.
 func Open(path string) (*Opened, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %w", err)
 	}
 	if st.IsDir() {
-		cfg, store, _, err := framework.LoadRun(path)
+		// A distilled student is a llama like any other: its teacher is not loaded.
+		latest, _, err := checkpoint.Latest(path)
+		if err != nil {
+			return nil, fmt.Errorf("llama: %s is not a run directory: %w", path, err)
+		}
+		cfg, store, err := framework.LoadCheckpointWithoutTeacher(path, latest)
 		if err != nil {
 			return nil, err
 		}

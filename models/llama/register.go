@@ -57,14 +57,14 @@ func init() {
 		SHA256: "037cb335abb25d1fa9e8ecae30ed2a3a8ace9302862ebcdc05d51a6bbb10c312"})
 	framework.Register(&framework.Model{
 		Name:    "llama",
-		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin",
+		Doc:     "llama2.c's Llama (RMSNorm, interleaved RoPE, GQA, SwiGLU, tied classifier); init_from a llama2.c .bin; under qat_distill, distilled from the frozen teacher_from",
 		Dataset: "text",
 		Params:  hparams.Merge(Params, AdapterParams, quant.Params, kvcache.Params),
-		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
-			return framework.Outputs{Predictions: []*graph.Node{Forward(scope, inputs[0], nil, nil)}}
-		},
-		Loss: func(labels, predictions []*graph.Node) *graph.Node {
-			return graph.ReduceAllMean(TokenNLL(predictions[0], labels[0]))
+		Build:   buildStudent,
+		Loss:    trainingLoss,
+		Teacher: "llama", // under qat_distill only (distill.go)
+		NeedsTeacher: func(params map[string]any) bool {
+			return params[ParamQATDistill].(string) != DistillNone
 		},
 		Pretrained: Pretrained,
 		Calibrate:  Calibrate,
@@ -78,6 +78,9 @@ func init() {
 				return err
 			}
 			if err := validatePTQ(params); err != nil {
+				return err
+			}
+			if err := validateDistill(params); err != nil {
 				return err
 			}
 			return validateKV(params)

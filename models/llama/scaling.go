@@ -292,6 +292,14 @@ func (s *Scaling) Table() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %.3f | %.0f | %.2f |\n", r.Size, r.Precision, block, r.Perplexity, r.ModelBits, r.BitsPerParameter)
 	}
+	b.WriteString(s.LawsTable())
+	return b.String()
+}
+
+// LawsTable renders (b) to (d) of [Scaling.Table]: the laws with their intervals, the optimal
+// precision at each budget with the win shares, and whether 4-bit is optimal.
+func (s *Scaling) LawsTable() string {
+	var b strings.Builder
 	if s.Fits == nil {
 		b.WriteString("\nNo series has points at 3 sizes: no law fitted.\n")
 		return b.String()

@@ -3,9 +3,11 @@ package llama
 import (
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/layers/qat"
 	"github.com/qzoo/qzoo/quant"
 	"github.com/qzoo/qzoo/quant/scheme"
@@ -53,7 +55,8 @@ func (s ModelSize) Parts() []scheme.Storage {
 // quantization, while adapters on a float base or under qat are merged into the weights and
 // cost nothing more. LSQ's step sizes are the scales already counted; its activation steps
 // are counted at 32 bits. TotalBits is [scheme.TotalBits] of the parts. Trainable parameters
-// follow [Trainable] and the freeze regexp.
+// follow [Trainable] and the freeze regexp. The frozen teacher of quantized distillation
+// (qat_distill, under framework.TeacherScope) is not counted.
 //
 // The stored quantization/linear_bits stay the authority on the quantized layers' total:
 // when the layers' storages do not add up to it — a mixed-precision checkpoint written
@@ -95,6 +98,9 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 		}
 	}
 	for v := range store.IterVariables() {
+		if strings.HasPrefix(v.Path(), "/"+framework.TeacherScope+"/") {
+			continue // a distilling student's frozen teacher is not part of the model
+		}
 		name := v.Name()
 		size := int64(v.Shape().Size())
 		switch name {

@@ -1,10 +1,13 @@
 package llama
 
 import (
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/qzoo/qzoo/framework/sweep"
+	"github.com/qzoo/qzoo/plots"
 )
 
 // TestKVReport: a row gathers its points of both texts, the table's deltas are against the fp32
@@ -83,5 +86,98 @@ func TestLLMReport(t *testing.T) {
 	}
 	if len(fig.Panels) != 2 {
 		t.Errorf("%d panels, want one per text", len(fig.Panels))
+	}
+}
+
+// TestDistillReport: points are ordered by size, bits and method, each compared with QAT alone
+// at its size and bits; a point without the study's labels is refused, naming it.
+func TestDistillReport(t *testing.T) {
+	point := func(name, size, method, bits string, ppl, mbit float64) sweep.Point {
+		return sweep.Point{Name: name, Part: method, Labels: map[string]string{LabelSize: size, LabelMethod: method, LabelBits: bits},
+			Metrics: map[string]float64{MetricPerplexity: ppl, MetricModelBits: mbit * 1e6}}
+	}
+	points := []sweep.Point{
+		point("fp", "260K", MethodFP32, "32", 12.5, 8.32),
+		point("rtn_3", "260K", MethodPTQ, "3", 30, 1.8), point("rtn_2", "260K", MethodPTQ, "2", 900, 1.6),
+		point("qat_3", "260K", MethodQAT, "3", 16, 1.8), point("qat_2", "260K", MethodQAT, "2", 25, 1.6),
+		point("kl_3", "260K", MethodQATKL, "3", 15.2, 1.8), point("topk_3", "260K", MethodQATTopKKL, "3", 15.6, 1.8),
+	}
+	rows, err := DistillPoints(points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Method+"@"+strconv.Itoa(r.Bits))
+	}
+	if want := "ptq@2 qat@2 ptq@3 qat@3 qat+kl@3 qat+topk_kl@3 fp32@32"; strings.Join(got, " ") != want {
+		t.Errorf("order %v, want %s", got, want)
+	}
+	table, fig, err := distillReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 260K | 3 | qat+kl | 15.20 | -5.0% | 1.800 |", "| 260K | 3 | qat | 16.00 | — |", "| 260K | 2 | ptq | 900.00 | +3500.0% |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	if s := fig.Panels[0].Series; len(s) != 5 || s[0].Name != MethodFP32 || s[4].Name != MethodQATTopKKL || s[1].Name != MethodPTQ || len(s[1].Points) != 2 {
+		t.Errorf("series %+v, want one per method in the report's order", s)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure: %v", err)
+	}
+	if !strings.Contains(table, "No laws fitted: point fp32/fp has no window samples") {
+		t.Errorf("table without samples says nothing of the laws:\n%s", table)
+	}
+	bad := point("x", "260K", "qat+mse", "3", 1, 1)
+	if _, err := DistillPoints([]sweep.Point{bad}); err == nil || !strings.Contains(err.Error(), "point qat+mse/x") {
+		t.Errorf("a point of an unknown method: %v", err)
+	}
+}
+
+// TestDistillReportLaws: with window samples at three sizes, each (method, bits) series gets its
+// law, drawn in its method's colour (a Fitted series named by the method).
+func TestDistillReportLaws(t *testing.T) {
+	var points []sweep.Point
+	for i, size := range []string{"57k", "108k", "215k"} {
+		mbit := 0.3 * math.Pow(2, float64(i))
+		for _, m := range []struct {
+			method string
+			floor  float64
+		}{{MethodQAT, 20}, {MethodQATKL, 19}} {
+			ppl := m.floor + 30*math.Pow(mbit, -0.7)
+			windows := make([]float64, 8)
+			for w := range windows {
+				windows[w] = math.Log(ppl) + 0.01*float64(w%2*2-1) // mean exactly log(ppl)
+			}
+			points = append(points, sweep.Point{Name: m.method + size, Part: m.method, Labels: map[string]string{LabelSize: size, LabelMethod: m.method, LabelBits: "3"},
+				Metrics: map[string]float64{MetricPerplexity: ppl, MetricModelBits: mbit * 1e6}, Samples: map[string][]float64{SampleWindowNLL: windows}})
+		}
+	}
+	table, fig, err := distillReport(nil, points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| qat 3-bit | 3 |", "| qat+kl 3-bit | 3 |", "| budget (Mbit) |"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	laws := 0
+	for _, s := range fig.Panels[0].Series {
+		if s.Style == plots.Fitted {
+			laws++
+			if s.Name != MethodQAT && s.Name != MethodQATKL {
+				t.Errorf("law series named %q, want its method's name", s.Name)
+			}
+		}
+	}
+	if laws != 2 {
+		t.Errorf("%d laws drawn, want 2", laws)
+	}
+	if _, err := fig.PNG(); err != nil {
+		t.Errorf("figure: %v", err)
 	}
 }
