@@ -46,6 +46,12 @@ type Preparation struct {
 	Args map[string]any
 	// Run writes the file at path (atomically: a file that exists is never made again).
 	Run func(ctx *Context, args map[string]any, path string) error
+	// Cached says the file is a pure function of the arguments, the data directory's files
+	// and the backend (e.g. a fixed-seed sample of a fixed model): it is kept in the user
+	// cache (os.UserCacheDir()/qzoo/prepared, named by preparation, arguments and backend)
+	// and copied from there into every study root that needs it — a quick run of a study in
+	// a temporary directory, or a second study, does not make it again.
+	Cached bool
 }
 
 // Report renders a study's points (registered with [RegisterReport], named in a study's
@@ -242,9 +248,37 @@ func prepare(step HookSpec, root string, ctx *Context) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
+	cached := ""
+	if p.Cached {
+		backend, err := ctx.Backend()
+		if err != nil {
+			return "", err
+		}
+		if dir, err := os.UserCacheDir(); err == nil && dir != "" {
+			cached = filepath.Join(dir, "qzoo", "prepared", strings.TrimSuffix(filepath.Base(path), p.Ext)+
+				"-"+argsKey(step.Name, map[string]any{"backend": backend.Name()})+p.Ext)
+		}
+	}
+	if cached != "" {
+		if data, err := os.ReadFile(cached); err == nil && len(data) > 0 {
+			if err := atomicfile.WriteFile(path, data); err != nil {
+				return "", fmt.Errorf("prepare %s: %w", step.Name, err)
+			}
+			fmt.Fprintf(ctx.Out, "sweep: prepared %s read from the cache %s\n", step.Name, cached)
+			return path, nil
+		}
+	}
 	fmt.Fprintf(ctx.Out, "sweep: preparing %s → %s\n", step.Name, path)
 	if err := p.Run(ctx, args, path); err != nil {
 		return "", fmt.Errorf("prepare %s: %w", step.Name, err)
+	}
+	if cached != "" {
+		// Best effort: a cache that cannot be written costs only the next study's time.
+		if data, err := os.ReadFile(path); err == nil && os.MkdirAll(filepath.Dir(cached), 0o755) == nil {
+			if err := atomicfile.WriteFile(cached, data); err != nil {
+				fmt.Fprintf(ctx.Out, "sweep: %s not cached: %v\n", step.Name, err)
+			}
+		}
 	}
 	return path, nil
 }

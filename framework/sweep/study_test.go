@@ -2,6 +2,8 @@ package sweep
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,5 +246,47 @@ func TestRunFileKeepsTheFigureOfAWholeRun(t *testing.T) {
 	}
 	if _, err := os.Stat(figure); err != nil {
 		t.Fatalf("a whole run did not write the study's figure: %v\n%s", err, out.String())
+	}
+}
+
+// TestCachedPreparation: a cached preparation is made once for every study root — the second
+// root copies it from the user cache — and a failure leaves nothing in the cache.
+func TestCachedPreparation(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir()) // os.UserCacheDir on other systems
+	made := 0
+	RegisterPreparation("sweeptest_cached", Preparation{Doc: "a cached text file", Ext: ".txt", Args: map[string]any{"n": 1}, Cached: true,
+		Run: func(ctx *Context, args map[string]any, path string) error {
+			made++
+			if args["n"].(int) < 0 {
+				return errors.New("negative")
+			}
+			return os.WriteFile(path, []byte(strings.Repeat("x", args["n"].(int))), 0o644)
+		}})
+	run := sweeptest.RunOptions(t)
+	var paths []string
+	for range 2 {
+		opts := Options{Dir: t.TempDir(), Data: run.Data, Backend: run.Backend, Out: io.Discard, Quiet: true}
+		path, err := prepare(HookSpec{Name: "sweeptest_cached", Args: map[string]any{"n": 3}}, opts.Dir, &Context{Dir: opts.Dir, Out: io.Discard, shared: newSharedRun(opts)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != "xxx" {
+			t.Fatalf("prepared %q (%v), want xxx", b, err)
+		}
+		paths = append(paths, path)
+	}
+	if made != 1 || paths[0] == paths[1] {
+		t.Errorf("made %d times for two roots (%v), want once", made, paths)
+	}
+	opts := Options{Dir: t.TempDir(), Data: run.Data, Backend: run.Backend, Out: io.Discard, Quiet: true}
+	ctx := &Context{Dir: opts.Dir, Out: io.Discard, shared: newSharedRun(opts)}
+	for range 2 {
+		if _, err := prepare(HookSpec{Name: "sweeptest_cached", Args: map[string]any{"n": -1}}, opts.Dir, ctx); err == nil {
+			t.Error("a failed preparation succeeded")
+		}
+	}
+	if made != 3 {
+		t.Errorf("a failed preparation was cached (%d runs, want 3)", made)
 	}
 }

@@ -61,9 +61,10 @@ func init() {
 }
 
 // textPreparation is a preparation writing the text sample returns for the argument key
-// (default def) to its file, atomically.
+// (default def) to its file, atomically; a fixed-seed sample of stories260K, so it is cached
+// (sweep.Preparation.Cached).
 func textPreparation(doc, key string, def int, sample func(dataDir string, backend compute.Backend, n int) (string, error)) sweep.Preparation {
-	return sweep.Preparation{Doc: doc, Ext: ".txt", Args: map[string]any{key: def},
+	return sweep.Preparation{Doc: doc, Ext: ".txt", Args: map[string]any{key: def}, Cached: true,
 		Run: func(ctx *sweep.Context, args map[string]any, path string) error {
 			backend, err := ctx.Backend()
 			if err != nil {
