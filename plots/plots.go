@@ -274,21 +274,35 @@ func (log2Scale) Normalize(min, max, x float64) float64 {
 // Figure is a row of panels rendered side by side, each with its legend to its right.
 type Figure struct {
 	Panels []Panel
-	// Width and Height of the whole figure; zero means 5 inches per panel plus its legend's
-	// width, by 3.8 inches.
+	// Columns is the number of panels per row; the panels fill rows left to right (0: one
+	// row of every panel).
+	Columns int
+	// Width and Height of the whole figure; zero means 5 inches per column plus the widest
+	// legend, by 3.8 inches per row.
 	Width, Height vg.Length
+}
+
+// grid is the figure's columns and rows of panels.
+func (f Figure) grid() (cols, rows int) {
+	cols = len(f.Panels)
+	if f.Columns > 0 && f.Columns < cols {
+		cols = f.Columns
+	}
+	cols = max(cols, 1)
+	return cols, (len(f.Panels) + cols - 1) / cols
 }
 
 // layout builds the panels and sizes the figure.
 func (f Figure) layout() ([]builtPanel, vg.Length, vg.Length, error) {
+	cols, rows := f.grid()
 	h := f.Height
 	if h == 0 {
-		h = 3.8 * vg.Inch
+		h = vg.Length(rows) * 3.8 * vg.Inch
 	}
 	built := make([]builtPanel, len(f.Panels))
 	var widest vg.Length
 	for i, p := range f.Panels {
-		b, err := p.build(h)
+		b, err := p.build(h / vg.Length(rows))
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -297,7 +311,7 @@ func (f Figure) layout() ([]builtPanel, vg.Length, vg.Length, error) {
 	}
 	w := f.Width
 	if w == 0 {
-		w = vg.Length(len(f.Panels)) * (5*vg.Inch + widest)
+		w = vg.Length(cols) * (5*vg.Inch + widest)
 	}
 	return built, w, h, nil
 }
@@ -308,13 +322,19 @@ func (f Figure) draw(c draw.Canvas, built []builtPanel) {
 	if len(built) == 0 {
 		return
 	}
-	row := make([]*plot.Plot, len(built))
-	for i, b := range built {
-		row[i] = b.plot
+	cols, rows := f.grid()
+	grid := make([][]*plot.Plot, rows)
+	for r := range grid {
+		grid[r] = make([]*plot.Plot, cols)
 	}
-	tiles := draw.Tiles{Rows: 1, Cols: len(built), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{row}, tiles, c)[0]
 	for i, b := range built {
+		grid[i/cols][i%cols] = b.plot
+	}
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	aligned := plot.Align(grid, tiles, c)
+	for i, b := range built {
+		canvases := aligned[i/cols]
+		i := i % cols
 		lw := b.legendWidth()
 		pc := draw.Crop(canvases[i], 0, -lw, 0, 0)
 		b.plot.Draw(pc)
@@ -323,7 +343,7 @@ func (f Figure) draw(c draw.Canvas, built []builtPanel) {
 		for j := range b.legend {
 			l := &b.legend[j]
 			w := l.Rectangle(draw.Canvas{}).Size().X
-			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: c.Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
+			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: canvases[i].Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
 			x += w + legendColumnGap
 		}
 	}

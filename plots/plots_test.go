@@ -152,3 +152,28 @@ func TestLegendColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestColumns wraps panels into rows: three panels in two columns make a figure two columns
+// wide and two rows high, and it renders.
+func TestColumns(t *testing.T) {
+	panel := Panel{Title: "p", Series: []Series{{Name: "a", Points: plotter.XYs{{X: 1, Y: 1}, {X: 2, Y: 3}}}}}
+	f := Figure{Panels: []Panel{panel, panel, panel}, Columns: 2}
+	if cols, rows := f.grid(); cols != 2 || rows != 2 {
+		t.Fatalf("grid %d×%d, want 2 columns × 2 rows", cols, rows)
+	}
+	_, w, h, err := f.layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := Figure{Panels: []Panel{panel}}
+	_, w1, h1, err := one.layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w != 2*w1 || h != 2*h1 {
+		t.Errorf("size %v×%v, want twice one panel's %v×%v", w, h, w1, h1)
+	}
+	if _, err := f.PNG(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -376,20 +376,30 @@ func (s *Scaling) Verdict() []string {
 	return lines
 }
 
-// Figure draws held-out perplexity against total model bits on log axes: per (precision,
-// block) series its measured points and, where fitted, its law (dashed) with the 95% band, in
-// one colour and marker under one legend entry (lawSeries).
+// Figure draws held-out perplexity against total model bits on log axes, one panel per data
+// type at its blocks of 64 (integer, floating point, normal-float, ...) and one of the other
+// blocks, every panel with the unquantized points as reference: per (precision, block) series
+// its measured points and, where fitted, its law (dashed) with the 95% band, in one colour and
+// marker under one legend entry (lawSeries).
 func (s *Scaling) Figure() plots.Figure {
 	measured := map[string]plotter.XYs{}
-	var order []string
+	panelOf := map[string]string{}
+	var order, panels []string
 	for _, r := range s.Rows {
 		if !(r.Perplexity > 0) || math.IsInf(r.Perplexity, 0) {
 			continue
 		}
 		if _, ok := measured[r.Series]; !ok {
 			order = append(order, r.Series)
+			panelOf[r.Series] = figurePanel(r)
+			if p := panelOf[r.Series]; p != "" && !slices.Contains(panels, p) {
+				panels = append(panels, p)
+			}
 		}
 		measured[r.Series] = append(measured[r.Series], plotter.XY{X: r.ModelBits / 1e6, Y: r.Perplexity})
+	}
+	if len(panels) == 0 {
+		panels = []string{"Held-out perplexity against total model bits"}
 	}
 	fits := map[string]laws.SeriesFit{}
 	if s.Fits != nil {
@@ -397,17 +407,48 @@ func (s *Scaling) Figure() plots.Figure {
 			fits[f.Name] = f
 		}
 	}
-	panel := plots.Panel{Title: "Held-out perplexity against total model bits", XLabel: "total model bits (Mbit)",
-		YLabel: "held-out perplexity", LogX10: true, LogY: true}
-	for _, name := range order {
-		panel.Series = append(panel.Series, plots.Series{Name: name, Points: measured[name], Style: plots.Markers})
-		if f, ok := fits[name]; ok {
-			if law, ok := lawSeries(s.Fits.Grid, f); ok {
-				panel.Series = append(panel.Series, law)
+	fig := plots.Figure{Columns: 2, Width: 13 * vg.Inch, Height: vg.Length(4.5*float64((len(panels)+1)/2)) * vg.Inch}
+	for _, title := range panels {
+		panel := plots.Panel{Title: title, XLabel: "total model bits (Mbit)", YLabel: "held-out perplexity", LogX10: true, LogY: true}
+		for _, name := range order {
+			if p := panelOf[name]; p != "" && p != title {
+				continue // a reference series ("") is drawn in every panel
+			}
+			panel.Series = append(panel.Series, plots.Series{Name: name, Points: measured[name], Style: plots.Markers})
+			if f, ok := fits[name]; ok {
+				if law, ok := lawSeries(s.Fits.Grid, f); ok {
+					panel.Series = append(panel.Series, law)
+				}
 			}
 		}
+		fig.Panels = append(fig.Panels, panel)
 	}
-	return plots.Figure{Panels: []plots.Panel{panel}, Width: 9 * vg.Inch, Height: 6 * vg.Inch}
+	if len(fig.Panels) == 1 {
+		fig.Columns, fig.Width, fig.Height = 1, 9*vg.Inch, 6*vg.Inch
+	}
+	return fig
+}
+
+// figurePanel is the panel of a row's series: "" (every panel) for an unquantized point, the
+// data type's panel at blocks of 64 ("int", "int sym" → "integer (blocks of 64)", "fp" →
+// "floating point ...", "nf" → "normal-float ..."), else "block sizes".
+func figurePanel(r ScalingRow) string {
+	if r.Block == "" {
+		return ""
+	}
+	if r.Block != "64" {
+		return "other block sizes"
+	}
+	kind := strings.TrimRight(strings.Fields(r.Precision)[0], "0123456789")
+	switch kind {
+	case "int":
+		return "integer (blocks of 64)"
+	case "fp":
+		return "floating point (blocks of 64)"
+	case "nf":
+		return "normal-float (blocks of 64)"
+	}
+	return kind + " (blocks of 64)"
 }
 
 // lawSeries is a fitted law on the grid points within its series' measured bits (no
