@@ -12,7 +12,6 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -190,15 +189,7 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	}
 	// The bands' grid: 50 points over all measured bits, and every measured bits, so that each
 	// law is drawn to its first and last point.
-	lo, hi := math.Inf(1), math.Inf(-1)
-	var measured []float64
-	for _, ser := range fitted {
-		for _, p := range ser.Points {
-			lo, hi = math.Min(lo, p.X), math.Max(hi, p.X)
-			measured = append(measured, p.X)
-		}
-	}
-	grid := slices.Compact(slices.Sorted(slices.Values(append(laws.LogGrid(lo, hi, 50), measured...))))
+	grid := laws.MeasuredGrid(fitted, 50)
 	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed, Grid: grid})
 	if err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
@@ -206,7 +197,7 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	s.Fits = res
 	budgets := opts.Budgets
 	if len(budgets) == 0 {
-		budgets = laws.LogGrid(lo, hi, 5)
+		budgets = laws.LogGrid(grid[0], grid[len(grid)-1], 5)
 	}
 	if s.Choices, err = laws.Optimal(res, budgets, false); err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
@@ -370,7 +361,7 @@ func (s *Scaling) Verdict() []string {
 
 // Figure draws held-out perplexity against total model bits on log axes: per (precision,
 // block) series its measured points and, where fitted, its law (dashed) with the 95% band, in
-// one colour and marker under one legend entry (lawSeries).
+// one colour and marker under one legend entry (plots.LawSeries, x in Mbit).
 func (s *Scaling) Figure() plots.Figure {
 	measured := map[string]plotter.XYs{}
 	var order []string
@@ -394,27 +385,10 @@ func (s *Scaling) Figure() plots.Figure {
 	for _, name := range order {
 		panel.Series = append(panel.Series, plots.Series{Name: name, Points: measured[name], Style: plots.Markers})
 		if f, ok := fits[name]; ok {
-			if law, ok := lawSeries(s.Fits.Grid, f); ok {
+			if law, ok := plots.LawSeries(s.Fits.Grid, f, 1e6, true); ok {
 				panel.Series = append(panel.Series, law)
 			}
 		}
 	}
 	return plots.Figure{Panels: []plots.Panel{panel}, Width: 9 * vg.Inch, Height: 6 * vg.Inch}
-}
-
-// lawSeries is a fitted law on the grid points within its series' measured bits (no
-// extrapolation drawn), x in Mbit, with its band; false when fewer than two grid points are
-// in range with positive, finite values (a log axis).
-func lawSeries(grid []float64, f laws.SeriesFit) (plots.Series, bool) {
-	out := plots.Series{Name: f.Name, Style: plots.Fitted, Band: &plots.Band{}}
-	for i, x := range grid {
-		y, lo, hi := f.Curve[i], f.Band[i].Lo, f.Band[i].Hi
-		if !f.Law.InRange(x) || !(lo > 0) || math.IsInf(hi, 0) || !(y > 0) {
-			continue
-		}
-		out.Points = append(out.Points, plotter.XY{X: x / 1e6, Y: y})
-		out.Band.Lower = append(out.Band.Lower, plotter.XY{X: x / 1e6, Y: lo})
-		out.Band.Upper = append(out.Band.Upper, plotter.XY{X: x / 1e6, Y: hi})
-	}
-	return out, len(out.Points) >= 2
 }
