@@ -12,7 +12,8 @@ import (
 func TestLawSeries(t *testing.T) {
 	grid := []float64{1e5, 1e6, 2e6, 4e6, 1e7}
 	law := laws.Law{A: -2, Alpha: -1e-6, N: 3, XMin: 1e6, XMax: 4e6} // ≈ −2 everywhere
-	f := laws.SeriesFit{Name: "int4", Law: law, Curve: []float64{5, 1, 2, 3, 5}, Band: []laws.Interval{{4, 6}, {0.5, 1.5}, {1, 3}, {2, 4}, {4, 6}}}
+	f := laws.SeriesFit{Name: "int4", Law: law, Curve: []float64{5, 1, 2, 3, 5}, Band: []laws.Interval{
+		{Lo: 4, Hi: 6}, {Lo: 0.5, Hi: 1.5}, {Lo: 1, Hi: 3}, {Lo: 2, Hi: 4}, {Lo: 4, Hi: 6}}}
 	s, ok := LawSeries(grid, f, 1e6, true)
 	if !ok || s.Name != "int4" || s.Style != Fitted || len(s.Points) != 3 || s.Points[0].X != 1 || s.Points[2].X != 4 ||
 		s.Band == nil || len(s.Band.Lower) != 3 || s.Band.Upper[1].Y != 3 {
