@@ -349,6 +349,12 @@ func TestFitSeriesJoinsOptimal(t *testing.T) {
 	if c := choices[0]; c.Best != 1 || c.WinShare[1] != 0 || c.WinShare[0] != 1 || c.Replicates != 50 {
 		t.Errorf("a plain series below the bootstrapped one: %+v", c)
 	}
+	if c := choices[0]; c.SeriesName(res, c.Best) != "plain" || c.SeriesName(res, -1) != "—" || c.Shares(res) != "int4 100%" {
+		t.Errorf("names %q, %q and shares %q, want plain, —, int4 100%%", c.SeriesName(res, c.Best), c.SeriesName(res, -1), c.Shares(res))
+	}
+	if far, err := Optimal(res, []float64{1e9}, false); err != nil || far[0].SeriesName(res, 1) != "plain*" {
+		t.Errorf("beyond the range: %v, %v; want plain starred", far, err)
+	}
 	if _, err := FitSeries("short", x[:2], x[:2], grid, Auto); !errors.Is(err, ErrTooFewPoints) || !strings.Contains(err.Error(), "short") {
 		t.Errorf("two points: error %v should be ErrTooFewPoints naming the series", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Choice is the answer of [Optimal] at one bit budget.
@@ -105,4 +106,27 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// SeriesName names series i of res for a table row of the choice: its name, starred ("*")
+// where the budget is extrapolated for it; "—" for i = −1 (e.g. a BestInRange of no series).
+func (c Choice) SeriesName(res *Result, i int) string {
+	if i < 0 {
+		return "—"
+	}
+	if c.Extrapolated[i] {
+		return res.Series[i].Name + "*"
+	}
+	return res.Series[i].Name
+}
+
+// Shares writes the win shares above zero in the series' order, e.g. "int4 93%, nf4 7%".
+func (c Choice) Shares(res *Result) string {
+	var shares []string
+	for i, f := range res.Series {
+		if c.WinShare[i] > 0 {
+			shares = append(shares, fmt.Sprintf("%s %.0f%%", f.Name, 100*c.WinShare[i]))
+		}
+	}
+	return strings.Join(shares, ", ")
 }

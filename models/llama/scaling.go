@@ -305,31 +305,14 @@ func (s *Scaling) Table() string {
 	b.WriteString("\nOptimal precision at a fixed budget of total model bits (law at the budget; * extrapolated beyond the series' measured bits; share: bootstrap replicates won):\n\n")
 	b.WriteString("| budget (Mbit) | optimal | among measured | perplexity | win shares |\n|---:|---|---|---:|---|\n")
 	for _, c := range s.Choices {
-		var shares []string
-		for i, f := range s.Fits.Series {
-			if c.WinShare[i] > 0 {
-				shares = append(shares, fmt.Sprintf("%s %.0f%%", f.Name, 100*c.WinShare[i]))
-			}
-		}
-		fmt.Fprintf(&b, "| %.3g | %s | %s | %.3f | %s |\n", c.Budget/1e6, s.choiceName(c, c.Best), s.choiceName(c, c.BestInRange),
-			c.Quality[c.Best], strings.Join(shares, ", "))
+		fmt.Fprintf(&b, "| %.3g | %s | %s | %.3f | %s |\n", c.Budget/1e6, c.SeriesName(s.Fits, c.Best), c.SeriesName(s.Fits, c.BestInRange),
+			c.Quality[c.Best], c.Shares(s.Fits))
 	}
 	b.WriteString("\n")
 	for _, line := range s.Verdict() {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
-}
-
-// choiceName names series i of a choice, starred when extrapolated ("—" for −1).
-func (s *Scaling) choiceName(c laws.Choice, i int) string {
-	if i < 0 {
-		return "—"
-	}
-	if c.Extrapolated[i] {
-		return s.Fits.Series[i].Name + "*"
-	}
-	return s.Fits.Series[i].Name
 }
 
 // Verdict says, per budget, whether a 4-bit series is optimal, with the bootstrap's share of

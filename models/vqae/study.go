@@ -285,27 +285,10 @@ func (l *Latents) Table() string {
 		"share: bootstrap replicates won):\n\n")
 	b.WriteString("| budget (bits / image) | best | among measured | PSNR (dB) | win shares |\n|---:|---|---|---:|---|\n")
 	for _, c := range l.Choices {
-		var shares []string
-		for i, f := range l.Fits.Series {
-			if c.WinShare[i] > 0 {
-				shares = append(shares, fmt.Sprintf("%s %.0f%%", f.Name, 100*c.WinShare[i]))
-			}
-		}
-		fmt.Fprintf(&b, "| %.0f | %s | %s | %.2f | %s |\n", c.Budget, l.choiceName(c, c.Best), l.choiceName(c, c.BestInRange),
-			c.Quality[c.Best], strings.Join(shares, ", "))
+		fmt.Fprintf(&b, "| %.0f | %s | %s | %.2f | %s |\n", c.Budget, c.SeriesName(l.Fits, c.Best), c.SeriesName(l.Fits, c.BestInRange),
+			c.Quality[c.Best], c.Shares(l.Fits))
 	}
 	return b.String()
-}
-
-// choiceName names series i of a choice, starred when extrapolated ("—" for −1).
-func (l *Latents) choiceName(c laws.Choice, i int) string {
-	if i < 0 {
-		return "—"
-	}
-	if c.Extrapolated[i] {
-		return l.Fits.Series[i].Name + "*"
-	}
-	return l.Fits.Series[i].Name
 }
 
 // Figure draws PSNR against bits per image on a log₁₀ axis: per series its measured points
