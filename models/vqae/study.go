@@ -278,6 +278,8 @@ func (l *Latents) Table() string {
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %.3f |\n", f.Name, f.Law.N, f.Law, interval(f.Law.Alpha, f.Alpha, "%.3f"), c,
 			interval(f.Law.A, f.A, "%.3g"), f.Law.RMS)
 	}
+	b.WriteString("\nThe intervals cover the sampling of the test images, not training seeds nor the law's misfit: an RMS wider than " +
+		"an interval says the law, not the evaluation, limits what the fit says.\n")
 	if len(l.Unfitted) > 0 {
 		fmt.Fprintf(&b, "\nNot fitted (points at fewer than 3 rates): %s.\n", strings.Join(l.Unfitted, ", "))
 	}
