@@ -215,6 +215,42 @@ func Bootstrap(series []Series, opts BootstrapOptions) (*Result, error) {
 	return res, nil
 }
 
+// FitSeries fits a law to one series' qualities y at x without bootstrap (e.g. points measured
+// before per-example samples were recorded): its Law, Y and Curve on grid, no intervals (A,
+// Alpha and C are zero, Band and Replicates nil). It can join a [Result]'s series, whose Grid
+// must be grid: [Optimal] compares it by its law alone.
+//
+// Errors: those of [Fit], wrapped with the series' name.
+func FitSeries(name string, x, y, grid []float64, form Form) (SeriesFit, error) {
+	law, err := Fit(x, y, form)
+	if err != nil {
+		return SeriesFit{}, fmt.Errorf("laws: series %q: %w", name, err)
+	}
+	f := SeriesFit{Name: name, Law: law, Y: slices.Clone(y)}
+	for _, g := range grid {
+		f.Curve = append(f.Curve, law.At(g))
+	}
+	return f, nil
+}
+
+// MeasuredGrid is n points spaced evenly in log x over the range of every point of the series,
+// and each point's x, sorted without repeats: on it each law's curve reaches its first and last
+// measured point (a figure's fitted curves, [BootstrapOptions].Grid). Nil without points.
+func MeasuredGrid(series []Series, n int) []float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	var measured []float64
+	for _, s := range series {
+		for _, p := range s.Points {
+			lo, hi = math.Min(lo, p.X), math.Max(hi, p.X)
+			measured = append(measured, p.X)
+		}
+	}
+	if len(measured) == 0 {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(append(LogGrid(lo, hi, n), measured...))))
+}
+
 // percentile is the interval between the alpha and 1 − alpha empirical quantiles of v (sorted
 // in place).
 func percentile(v []float64, alpha float64) Interval {

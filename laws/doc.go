@@ -23,6 +23,8 @@
 // turns into its quality (perplexity = exp of the mean). Points scored on the same examples
 // share each replicate's draw of example indices, so the replicates keep the correlation
 // between points; points measured with several training seeds also resample their seeds.
+// [FitSeries] fits a series whose points have no samples (measured before they were recorded)
+// without intervals, to stand beside the bootstrapped ones.
 //
 // [Optimal] answers "which precision is optimal at a bit budget B": every series' fitted
 // quality at B, the winner, and the share of bootstrap replicates each series wins, with a flag

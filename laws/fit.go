@@ -69,12 +69,17 @@ func (l Law) At(x float64) float64 { return l.C + l.A*math.Pow(x, -l.Alpha) }
 // InRange says whether x lies within the fitted points' range (no extrapolation).
 func (l Law) InRange(x float64) bool { return x >= l.XMin && x <= l.XMax }
 
-// String writes the law as a formula, e.g. "y = 1.2 + 3.4e+05·x^(−0.71)".
+// String writes the law as a formula, e.g. "y = 1.2 + 3.4e+05·x^(−0.71)"; a pure power law
+// rising with x (α < 0) as "y = 0.61·x^(0.52)".
 func (l Law) String() string {
-	if l.Floor {
-		return fmt.Sprintf("y = %.4g %+.4g·x^(−%.3g)", l.C, l.A, l.Alpha)
+	power := fmt.Sprintf("x^(−%.3g)", l.Alpha)
+	if l.Alpha < 0 {
+		power = fmt.Sprintf("x^(%.3g)", -l.Alpha)
 	}
-	return fmt.Sprintf("y = %.4g·x^(−%.3g)", l.A, l.Alpha)
+	if l.Floor {
+		return fmt.Sprintf("y = %.4g %+.4g·%s", l.C, l.A, power)
+	}
+	return fmt.Sprintf("y = %.4g·%s", l.A, power)
 }
 
 // Fit fits the law of the given form to the points (x[i], y[i]) by least squares in y.

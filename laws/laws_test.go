@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/stat"
@@ -300,5 +302,60 @@ func TestOptimalOnAConstructedCase(t *testing.T) {
 	}
 	if _, err := Optimal(nil, []float64{1}, false); err == nil {
 		t.Error("nil result: no error")
+	}
+}
+
+// TestFitSeriesJoinsOptimal: a series fitted without bootstrap (FitSeries) on the measured grid
+// competes by its law in Optimal (it is best where its law is) but wins no bootstrap share; the
+// grid reaches every measured x.
+func TestFitSeriesJoinsOptimal(t *testing.T) {
+	int4 := Law{A: 4e4, Alpha: 0.6, C: 6, Floor: true}
+	rng := rand.New(rand.NewPCG(8, 9))
+	e := sharedNoise(rng, 64)
+	boot := synthetic("int4", int4, rng, e, 0.01)
+	x := []float64{3e5, 3e6, 3e7}
+	better := Law{A: 4e4, Alpha: 0.6, C: 4, Floor: true} // everywhere below int4
+	plain := Series{Name: "plain"}
+	for _, xi := range x {
+		plain.Points = append(plain.Points, Point{X: xi})
+	}
+	grid := MeasuredGrid([]Series{boot, plain}, 20)
+	for _, s := range []Series{boot, plain} {
+		for _, p := range s.Points {
+			if _, ok := slices.BinarySearch(grid, p.X); !ok {
+				t.Errorf("grid lacks the measured x %g", p.X)
+			}
+		}
+	}
+	if !slices.IsSorted(grid) || len(grid) != len(slices.Compact(slices.Clone(grid))) {
+		t.Errorf("grid not sorted without repeats: %v", grid)
+	}
+	res, err := Bootstrap([]Series{boot}, BootstrapOptions{Aggregate: perplexity, Replicates: 50, Seed: 1, Grid: grid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := FitSeries("plain", x, exact(better, x), grid, PowerOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Curve) != len(grid) || f.Band != nil || f.Replicates != nil || f.Law.N != 3 {
+		t.Fatalf("FitSeries: %d curve points for %d grid, band %v, %d replicates, law %v", len(f.Curve), len(grid), f.Band, len(f.Replicates), f.Law)
+	}
+	res.Series = append(res.Series, f)
+	choices, err := Optimal(res, []float64{1e6}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := choices[0]; c.Best != 1 || c.WinShare[1] != 0 || c.WinShare[0] != 1 || c.Replicates != 50 {
+		t.Errorf("a plain series below the bootstrapped one: %+v", c)
+	}
+	if c := choices[0]; c.SeriesName(res, c.Best) != "plain" || c.SeriesName(res, -1) != "—" || c.Shares(res) != "int4 100%" {
+		t.Errorf("names %q, %q and shares %q, want plain, —, int4 100%%", c.SeriesName(res, c.Best), c.SeriesName(res, -1), c.Shares(res))
+	}
+	if far, err := Optimal(res, []float64{1e9}, false); err != nil || far[0].SeriesName(res, 1) != "plain*" {
+		t.Errorf("beyond the range: %v, %v; want plain starred", far, err)
+	}
+	if _, err := FitSeries("short", x[:2], x[:2], grid, Auto); !errors.Is(err, ErrTooFewPoints) || !strings.Contains(err.Error(), "short") {
+		t.Errorf("two points: error %v should be ErrTooFewPoints naming the series", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Choice is the answer of [Optimal] at one bit budget.
@@ -18,7 +19,8 @@ type Choice struct {
 	// series measured around B (−1 when B is outside every series' range).
 	Best, BestInRange int
 	// WinShare is, per series, the share of bootstrap replicates in which it is best at B
-	// (replicates where some series' fit failed are left out; the shares sum to 1).
+	// (replicates where some series' fit failed are left out; the shares sum to 1; 0 for a
+	// series fitted without bootstrap, [FitSeries]).
 	WinShare []float64
 	// Replicates is the number of replicates the shares count.
 	Replicates int
@@ -29,16 +31,25 @@ type Choice struct {
 // comparison keeps the points' shared examples). higherIsBetter is true for a quality such as
 // PSNR, false for perplexity.
 //
+// A series without replicates (fitted without bootstrap by [FitSeries], e.g. its points lack
+// samples) competes by its law for Best and BestInRange but takes no part in the win shares.
+//
 // Errors: a nil or empty result, a budget that is not finite and positive, a result whose
-// series have different numbers of replicates.
+// bootstrapped series have different numbers of replicates.
 func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, error) {
 	if res == nil || len(res.Series) == 0 {
 		return nil, errors.New("laws: optimal: no fitted series")
 	}
-	reps := len(res.Series[0].Replicates)
+	reps, first := 0, ""
 	for _, s := range res.Series {
+		if len(s.Replicates) == 0 {
+			continue
+		}
+		if reps == 0 {
+			reps, first = len(s.Replicates), s.Name
+		}
 		if len(s.Replicates) != reps {
-			return nil, fmt.Errorf("laws: optimal: series %q has %d replicates, %q %d", s.Name, len(s.Replicates), res.Series[0].Name, reps)
+			return nil, fmt.Errorf("laws: optimal: series %q has %d replicates, %q %d", s.Name, len(s.Replicates), first, reps)
 		}
 	}
 	better := func(a, b float64) bool {
@@ -70,6 +81,9 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		for r := range reps {
 			win, ok := -1, true
 			for i, s := range res.Series {
+				if len(s.Replicates) == 0 {
+					continue
+				}
 				l := s.Replicates[r]
 				if l.N == 0 {
 					ok = false
@@ -92,4 +106,27 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// SeriesName names series i of res for a table row of the choice: its name, starred ("*")
+// where the budget is extrapolated for it; "—" for i = −1 (e.g. a BestInRange of no series).
+func (c Choice) SeriesName(res *Result, i int) string {
+	if i < 0 {
+		return "—"
+	}
+	if c.Extrapolated[i] {
+		return res.Series[i].Name + "*"
+	}
+	return res.Series[i].Name
+}
+
+// Shares writes the win shares above zero in the series' order, e.g. "int4 93%, nf4 7%".
+func (c Choice) Shares(res *Result) string {
+	var shares []string
+	for i, f := range res.Series {
+		if c.WinShare[i] > 0 {
+			shares = append(shares, fmt.Sprintf("%s %.0f%%", f.Name, 100*c.WinShare[i]))
+		}
+	}
+	return strings.Join(shares, ", ")
 }

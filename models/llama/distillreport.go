@@ -177,7 +177,7 @@ func distillReport(_ *sweep.Context, points []sweep.Point) (string, plots.Figure
 	}
 	if fits != nil && fits.Fits != nil {
 		for _, f := range fits.Fits.Series {
-			if law, ok := lawSeries(fits.Fits.Grid, f); ok {
+			if law, ok := plots.LawSeries(fits.Fits.Grid, f, 1e6, true); ok {
 				law.Name = methods[f.Name] // the method's colour and legend entry
 				curves = append(curves, law)
 			}

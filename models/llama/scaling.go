@@ -190,15 +190,7 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	}
 	// The bands' grid: 50 points over all measured bits, and every measured bits, so that each
 	// law is drawn to its first and last point.
-	lo, hi := math.Inf(1), math.Inf(-1)
-	var measured []float64
-	for _, ser := range fitted {
-		for _, p := range ser.Points {
-			lo, hi = math.Min(lo, p.X), math.Max(hi, p.X)
-			measured = append(measured, p.X)
-		}
-	}
-	grid := slices.Compact(slices.Sorted(slices.Values(append(laws.LogGrid(lo, hi, 50), measured...))))
+	grid := laws.MeasuredGrid(fitted, 50)
 	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed, Grid: grid})
 	if err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
@@ -206,7 +198,7 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	s.Fits = res
 	budgets := opts.Budgets
 	if len(budgets) == 0 {
-		budgets = laws.LogGrid(lo, hi, 5)
+		budgets = laws.LogGrid(grid[0], grid[len(grid)-1], 5)
 	}
 	if s.Choices, err = laws.Optimal(res, budgets, false); err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
@@ -322,31 +314,14 @@ func (s *Scaling) LawsTable() string {
 	b.WriteString("\nOptimal precision at a fixed budget of total model bits (law at the budget; * extrapolated beyond the series' measured bits; share: bootstrap replicates won):\n\n")
 	b.WriteString("| budget (Mbit) | optimal | among measured | perplexity | win shares |\n|---:|---|---|---:|---|\n")
 	for _, c := range s.Choices {
-		var shares []string
-		for i, f := range s.Fits.Series {
-			if c.WinShare[i] > 0 {
-				shares = append(shares, fmt.Sprintf("%s %.0f%%", f.Name, 100*c.WinShare[i]))
-			}
-		}
-		fmt.Fprintf(&b, "| %.3g | %s | %s | %.3f | %s |\n", c.Budget/1e6, s.choiceName(c, c.Best), s.choiceName(c, c.BestInRange),
-			c.Quality[c.Best], strings.Join(shares, ", "))
+		fmt.Fprintf(&b, "| %.3g | %s | %s | %.3f | %s |\n", c.Budget/1e6, c.SeriesName(s.Fits, c.Best), c.SeriesName(s.Fits, c.BestInRange),
+			c.Quality[c.Best], c.Shares(s.Fits))
 	}
 	b.WriteString("\n")
 	for _, line := range s.Verdict() {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
-}
-
-// choiceName names series i of a choice, starred when extrapolated ("—" for −1).
-func (s *Scaling) choiceName(c laws.Choice, i int) string {
-	if i < 0 {
-		return "—"
-	}
-	if c.Extrapolated[i] {
-		return s.Fits.Series[i].Name + "*"
-	}
-	return s.Fits.Series[i].Name
 }
 
 // Verdict says, per budget, whether a 4-bit series is optimal, with the bootstrap's share of
@@ -380,7 +355,7 @@ func (s *Scaling) Verdict() []string {
 // type at its blocks of 64 (integer, floating point, normal-float, ...) and one of the other
 // blocks, every panel with the unquantized points as reference: per (precision, block) series
 // its measured points and, where fitted, its law (dashed) with the 95% band, in one colour and
-// marker under one legend entry (lawSeries).
+// marker under one legend entry (plots.LawSeries, x in Mbit).
 func (s *Scaling) Figure() plots.Figure {
 	measured := map[string]plotter.XYs{}
 	panelOf := map[string]string{}
@@ -416,7 +391,7 @@ func (s *Scaling) Figure() plots.Figure {
 			}
 			panel.Series = append(panel.Series, plots.Series{Name: name, Points: measured[name], Style: plots.Markers})
 			if f, ok := fits[name]; ok {
-				if law, ok := lawSeries(s.Fits.Grid, f); ok {
+				if law, ok := plots.LawSeries(s.Fits.Grid, f, 1e6, true); ok {
 					panel.Series = append(panel.Series, law)
 				}
 			}
@@ -449,21 +424,4 @@ func figurePanel(r ScalingRow) string {
 		return "normal-float (blocks of 64)"
 	}
 	return kind + " (blocks of 64)"
-}
-
-// lawSeries is a fitted law on the grid points within its series' measured bits (no
-// extrapolation drawn), x in Mbit, with its band; false when fewer than two grid points are
-// in range with positive, finite values (a log axis).
-func lawSeries(grid []float64, f laws.SeriesFit) (plots.Series, bool) {
-	out := plots.Series{Name: f.Name, Style: plots.Fitted, Band: &plots.Band{}}
-	for i, x := range grid {
-		y, lo, hi := f.Curve[i], f.Band[i].Lo, f.Band[i].Hi
-		if !f.Law.InRange(x) || !(lo > 0) || math.IsInf(hi, 0) || !(y > 0) {
-			continue
-		}
-		out.Points = append(out.Points, plotter.XY{X: x / 1e6, Y: y})
-		out.Band.Lower = append(out.Band.Lower, plotter.XY{X: x / 1e6, Y: lo})
-		out.Band.Upper = append(out.Band.Upper, plotter.XY{X: x / 1e6, Y: hi})
-	}
-	return out, len(out.Points) >= 2
 }

@@ -36,11 +36,14 @@ func TestLatentScalingReport(t *testing.T) {
 			t.Errorf("table lacks the row %q:\n%s", row, table)
 		}
 	}
-	if got := strings.Count(table, "\n"); got != 2+len(points) {
-		t.Errorf("table has %d lines, want a header, a rule and %d rows:\n%s", got, len(points), table)
+	if got := strings.Count(table, "| 16 |") + strings.Count(table, "| 8 |") + strings.Count(table, "| 5 |"); got != len(points) {
+		t.Errorf("table has %d point rows, want %d:\n%s", got, len(points), table)
 	}
-	if len(fig.Panels) != 1 || !fig.Panels[0].LogX {
-		t.Fatalf("figure %+v, want one panel with a log x axis", fig)
+	if !strings.Contains(table, "No series has points at 3 rates: no law fitted.") {
+		t.Errorf("table should say no law is fitted:\n%s", table)
+	}
+	if len(fig.Panels) != 1 || !fig.Panels[0].LogX10 {
+		t.Fatalf("figure %+v, want one panel with a log₁₀ x axis", fig)
 	}
 	var names []string
 	for _, s := range fig.Panels[0].Series {
