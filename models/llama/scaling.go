@@ -69,6 +69,11 @@ type ScalingOptions struct {
 	// Budgets are the total bit budgets at which the optimal precision is asked (default: five
 	// spaced evenly in log bits over the measured range of all fitted series).
 	Budgets []float64
+	// Form is the law's form, the same for every series so that the laws compare:
+	// laws.WithFloor (c + a·bits^(−α)) or laws.PowerOnly; the zero value, laws.Auto, means
+	// laws.WithFloor here (Auto would choose per series, and over six briefly trained sizes a
+	// floor is identified for some series and not others).
+	Form laws.Form
 }
 
 // ScalingRow is a point of the weights study: a line of the table.
@@ -191,7 +196,11 @@ func BitScaling(points []sweep.Point, opts ScalingOptions) (*Scaling, error) {
 	// The bands' grid: 50 points over all measured bits, and every measured bits, so that each
 	// law is drawn to its first and last point.
 	grid := laws.MeasuredGrid(fitted, 50)
-	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed, Grid: grid})
+	form := opts.Form
+	if form == laws.Auto {
+		form = laws.WithFloor
+	}
+	res, err := laws.Bootstrap(fitted, laws.BootstrapOptions{Aggregate: windowPerplexity, Replicates: opts.Replicates, Seed: opts.Seed, Grid: grid, Form: form})
 	if err != nil {
 		return nil, fmt.Errorf("llama: bit_scaling: %w", err)
 	}
