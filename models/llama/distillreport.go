@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/qzoo/qzoo/framework/sweep"
+	"github.com/qzoo/qzoo/laws"
 	"github.com/qzoo/qzoo/plots"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -114,7 +115,9 @@ func distillLaws(points []sweep.Point) (s *Scaling, methods map[string]string, w
 		q.Labels = map[string]string{LabelSize: p.Labels[LabelSize], LabelPrecision: name, LabelBits: p.Labels[LabelBits]}
 		relabelled = append(relabelled, q)
 	}
-	if s, err = BitScaling(relabelled, ScalingOptions{}); err != nil {
+	// Three sizes per series: a law of three parameters through three points says nothing, so the
+	// pure power law (two) is fitted.
+	if s, err = BitScaling(relabelled, ScalingOptions{Form: laws.PowerOnly}); err != nil {
 		return nil, nil, "", fmt.Errorf("llama: distill_scaling: %w", err)
 	}
 	return s, methods, "", nil
