@@ -5,7 +5,8 @@ It quantizes the same float32 matrix as the Go side (read from a raw little-endi
 to the same stored form, dequantizes it back, times both, and prints ONE JSON line.
 
 The arithmetic is that of quant/rtn.go and quant/nf4.go, vectorized over groups [rows, G, g]
-(a row whose width the group size does not divide is padded with zeros to a whole group; zeros
+(a row whose width the group size does not divide is padded with zeros to a whole group, and a
+group wider than a row takes blocks of the flattened matrix, as quant does; zeros
 move neither rtn's range, which contains 0 anyway, nor nf4's absmax):
 
     rtn (asymmetric):  lo = min(0, min w), hi = max(0, max w), s = fp16(float32((hi−lo)/(2^b−1))),
@@ -60,8 +61,11 @@ PRECISIONS = ("exact", "fp32")
 
 
 def grouped(w, group):
-    """w [rows, cols] as [rows, G, g], zero-padded to whole groups; returns it and g."""
+    """w [rows, cols] as [rows, G, g], zero-padded to whole groups; returns it and g. A group wider
+    than a row takes blocks of the flattened matrix instead (quant's blockwise rule): [1, G, group]."""
     rows, cols = w.shape
+    if group > cols:
+        w, rows, cols = w.reshape(1, rows * cols), 1, rows * cols
     g = cols if group == 0 or group > cols else group
     per_row = -(-cols // g)
     if per_row * g != cols:
@@ -70,9 +74,10 @@ def grouped(w, group):
 
 
 def ungrouped(x, rows, cols):
-    """The inverse of grouped: [rows, G, g] back to [rows, cols], dropping the padding."""
-    x = x.reshape(rows, -1)
-    return x if x.shape[1] == cols else x[:, :cols].contiguous()
+    """The inverse of grouped: [rows, G, g] (or [1, G, g] for blocks of the flattened matrix) back
+    to [rows, cols], dropping the padding."""
+    n = x.shape[0]
+    return x.reshape(n, -1)[:, : rows * cols // n].reshape(rows, cols).contiguous()
 
 
 def pack(codes, bits):
@@ -175,7 +180,7 @@ class NF4:
         codes = unpack(q["codes"], 4, rows * cols).view(rows, cols)
         cg, _ = grouped(codes, self.group)
         x = self.levels.index_select(0, cg.reshape(-1).long()).view(cg.shape)  # ℓ_q
-        c = block_absmax(q).view(rows, -1).to(self.levels.dtype)
+        c = block_absmax(q).view(cg.shape[0], -1).to(self.levels.dtype)
         x.mul_(c.clamp(min=0).unsqueeze(-1))  # a block whose constant is ≤ 0 decodes to zeros
         return ungrouped(x.float(), rows, cols)
 
