@@ -49,9 +49,9 @@ func usage(w io.Writer) {
 // run parses a study's flags and runs it.
 func run(name string, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("study "+name, flag.ContinueOnError)
-	dir := filepath.Join("runs", name)
-	fs.StringVar(&dir, "dir", dir, "root of the study's run directories")
-	fs.StringVar(&dir, "runs", dir, "former name of --dir")
+	var dir string
+	fs.StringVar(&dir, "dir", "", `root of the study's run directories (default: the study's "runs", else runs/NAME)`)
+	fs.StringVar(&dir, "runs", "", "former name of --dir")
 	var points string
 	fs.StringVar(&points, "points", "", "comma-separated points (names, parts, PART/NAME, variants or PART/VARIANT) to run (default: all)")
 	fs.StringVar(&points, "rows", "", "former name of --points")
@@ -65,18 +65,7 @@ func run(name string, args []string, out io.Writer) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no study %q: %w", name, err)
 	}
-	dirSet := false
-	fs.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" || f.Name == "runs" })
-	if !dirSet {
-		st, err := sweep.Load(path)
-		if err != nil {
-			return err
-		}
-		if st.Runs != "" {
-			dir = filepath.FromSlash(st.Runs)
-		}
-	}
-	opts := sweep.Options{Dir: dir, Set: *set, DataDir: *dataDir, Quiet: true}
+	opts := sweep.Options{Dir: dir, DefaultDir: filepath.Join("runs", name), Set: *set, DataDir: *dataDir, Quiet: true}
 	if points != "" {
 		opts.Points = strings.Split(points, ",")
 	}

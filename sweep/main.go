@@ -21,7 +21,7 @@ import (
 func main() {
 	path := flag.String("config", "", "sweep or study file (required)")
 	set := flag.String("set", "", `extra overrides for every point, e.g. "steps=50" (not an axis)`)
-	dir := flag.String("dir", "runs/sweep", "root of the points' run directories")
+	dir := flag.String("dir", "", `root of the points' run directories (default: the file's "runs", else runs/sweep)`)
 	figure := flag.String("figure", "", `where to write the figure (default: the file's "figure")`)
 	dataDir := flag.String("data_dir", "", "where datasets are looked for")
 	points := flag.String("points", "", "comma-separated points (names, parts, PART/NAME, variants or PART/VARIANT) of a study to run (default: all)")
@@ -35,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sweep: --config is required")
 		os.Exit(2)
 	}
-	opts := sweep.Options{Dir: *dir, Set: *set, DataDir: *dataDir, Quiet: true}
+	opts := sweep.Options{Dir: *dir, DefaultDir: "runs/sweep", Set: *set, DataDir: *dataDir, Quiet: true}
 	if *points != "" {
 		opts.Points = strings.Split(*points, ",")
 	}

@@ -33,7 +33,8 @@ type Study struct {
 	Report string `json:"report"`
 	// Figure is where the command line writes the report's figure (.png or .svg).
 	Figure string `json:"figure"`
-	// Runs is the default root of the run directories for go run ./study (absent: runs/NAME),
+	// Runs is the default root of the run directories for go run ./study and go run ./sweep
+	// (absent: runs/NAME and runs/sweep),
 	// relative to the working directory: studies that share points name the same root, so a
 	// point of both (same part, variant, name and config) is trained once and read back by the
 	// other (e.g. the distillation study reads the scaling study's model-size family).
@@ -447,12 +448,19 @@ func (st *Study) Render(points []Point, opts Options) (string, *plots.Figure, er
 // prints its table to out and writes its figure: to figure, or, when figure is "", to the file's
 // own figure path — but only for a whole run as the file states it (no opts.Points selection, no
 // opts.Set overrides), so that a partial or modified run never replaces a published figure.
+// The runs' root is opts.Dir, or else the file's runs root, or else opts.DefaultDir.
 // When points miss their expectations it still prints and writes, then returns the
 // [*ExpectationsError].
 func RunFile(out io.Writer, path, figure string, opts Options) error {
 	st, err := Load(path)
 	if err != nil {
 		return err
+	}
+	if opts.Dir == "" {
+		opts.Dir = filepath.FromSlash(st.Runs)
+	}
+	if opts.Dir == "" {
+		opts.Dir = opts.DefaultDir
 	}
 	if opts.Out == nil {
 		opts.Out = out

@@ -290,3 +290,33 @@ func TestCachedPreparation(t *testing.T) {
 		t.Errorf("a failed preparation was cached (%d runs, want 3)", made)
 	}
 }
+
+// TestRunFileRunsRoot: RunFile runs under opts.Dir when given, else under the file's own runs
+// root, else under opts.DefaultDir.
+func TestRunFileRunsRoot(t *testing.T) {
+	t.Chdir(t.TempDir())
+	run := sweeptest.RunOptions(t)
+	for _, tc := range []struct{ name, runs, dir, want string }{
+		{"flag", `"runs": "from_file",`, "from_flag", "from_flag"},
+		{"file", `"runs": "from_file",`, "", "from_file"},
+		{"default", "", "", "from_default"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeStudy(t, strings.Replace(testStudy, `"description"`, tc.runs+` "description"`, 1))
+			opts := Options{Dir: tc.dir, DefaultDir: "from_default", Data: run.Data, Backend: run.Backend, Quiet: true, Points: []string{"zero"}}
+			var out bytes.Buffer
+			if err := RunFile(&out, path, "", opts); err != nil {
+				t.Fatal(err)
+			}
+			if dirs, _ := filepath.Glob(filepath.Join(tc.want, "*", "*")); len(dirs) == 0 {
+				t.Errorf("nothing ran under %s", tc.want)
+			}
+			for _, other := range []string{"from_flag", "from_file", "from_default"} {
+				if _, err := os.Stat(other); other != tc.want && err == nil {
+					t.Errorf("a run wrote under %s, want only %s", other, tc.want)
+				}
+			}
+			os.RemoveAll(tc.want)
+		})
+	}
+}

@@ -16,8 +16,11 @@ import (
 
 // Options are the settings of a sweep that are not part of the experiment.
 type Options struct {
-	// Dir is the root of the sweep's run directories (one per point). Required.
+	// Dir is the root of the sweep's run directories (one per point). Required, except by
+	// [RunFile], which falls back on the file's own runs root, then on DefaultDir.
 	Dir string
+	// DefaultDir is [RunFile]'s root when Dir is empty and the file names no runs root.
+	DefaultDir string
 	// Set are extra overrides applied to every point after the spec's own (e.g. "steps=50"
 	// for a quick look); they cannot set an axis, and a steps override leaves a point that
 	// trains nothing (steps 0) at steps 0. Points trained with other overrides have other
