@@ -149,6 +149,16 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
+// FloatFormat is a float spec's split of its bits after the sign, e.g. "e2m1" for 4 bits with
+// 2 exponent bits (OCP MX naming); "" for the other methods.
+func (s Spec) FloatFormat() string {
+	s = s.withDefaults()
+	if s.Method != MethodFloat {
+		return ""
+	}
+	return fmt.Sprintf("e%dm%d", s.Exponent, s.Bits-1-s.Exponent)
+}
+
 // String is a short label: method, bits ("w4"), float's split ("e2m1"), group ("g64" or
 // "row"), then "-asym" or "-sym" for rtn, "+dq" for double quantization, "+sp0.5%" for
 // outliers and "+had" (with "/s<seed>" for a nonzero seed) for the rotation, e.g.
@@ -158,7 +168,7 @@ func (s Spec) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s-w%d-", s.Method, s.Bits)
 	if s.Method == MethodFloat {
-		fmt.Fprintf(&b, "e%dm%d-", s.Exponent, s.Bits-1-s.Exponent)
+		b.WriteString(s.FloatFormat() + "-")
 	}
 	if s.GroupSize == 0 {
 		b.WriteString("row")

@@ -244,9 +244,7 @@ func configPrecision(dir string) (precision, block string, err error) {
 			precision += " sym"
 		}
 	case quant.MethodFloat:
-		// Spec.String gives the split, e.g. "float-w4-e2m1-g64".
-		parts := strings.Split(spec.String(), "-")
-		precision = fmt.Sprintf("fp%d %s", bits, parts[2])
+		precision = fmt.Sprintf("fp%d %s", bits, spec.FloatFormat())
 	case quant.MethodNF:
 		precision = fmt.Sprintf("nf%d", bits)
 	case quant.MethodNF4:
