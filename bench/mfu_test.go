@@ -109,7 +109,7 @@ func TestRunMFU(t *testing.T) {
 func TestRunMFURefusesShortOrResumedLogs(t *testing.T) {
 	for name, metrics := range map[string]string{
 		"one record": `{"step": 10, "time": 30}` + "\n",
-		"resumed":     `{"step": 10, "time": 30}` + "\n" + `{"step": 20, "time": 32}` + "\n" + `{"step": 30, "time": 3}` + "\n",
+		"resumed":    `{"step": 10, "time": 30}` + "\n" + `{"step": 20, "time": 32}` + "\n" + `{"step": 30, "time": 3}` + "\n",
 	} {
 		if _, err := RunMFU(MFUOptions{Run: writeRun(t, metrics), DType: DTypeFloat32}); err == nil {
 			t.Errorf("%s: no error", name)
