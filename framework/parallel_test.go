@@ -3,6 +3,7 @@ package framework
 import (
 	"bytes"
 	"io"
+	"iter"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +127,53 @@ func TestResumeUnderAnotherDataParallel(t *testing.T) {
 	}
 	if !res.Resumed || res.Step != 20 {
 		t.Errorf("resumed %v at step %d, want a resume to 20", res.Resumed, res.Step)
+	}
+}
+
+// On one device of the Go backend (which places buffers but has no distributed execution), the
+// stream fed to the loop under data_parallel yields the source's batches as distributed ones
+// of the same logical shape and values.
+func TestDataParallelBatchesKeepTheBatches(t *testing.T) {
+	backend := goBackend(t)
+	data, err := loadSynthetic("", map[string]any{"test_synthetic_eval_batches": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := data.TrainBatches(8, 3, 0)
+	ds, err := dataParallelBatches(backend, data.TrainBatches(8, 3, 0), 1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distributedDS, ok := ds.(train.DistributedDataset)
+	if !ok {
+		t.Fatalf("%T is not a train.DistributedDataset: the loop would not take the distributed step", ds)
+	}
+	want := 0
+	next, stop := iter.Pull2(source.Iter())
+	defer stop()
+	for batch, err := range distributedDS.DistributedIter() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err, _ := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range batch.Inputs {
+			merged, err := d.Merge()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !merged.Shape().Equal(plain.Inputs[i].Shape()) || !slices.Equal(tensors.MustCopyFlatData[float32](merged), tensors.MustCopyFlatData[float32](plain.Inputs[i])) {
+				t.Errorf("batch %d input %d: %s differs from the source's %s", want, i, merged.Shape(), plain.Inputs[i].Shape())
+			}
+		}
+		_ = batch.Finalize()
+		if want++; want == 3 {
+			break
+		}
+	}
+	if want != 3 {
+		t.Errorf("the distributed stream yielded %d batches, want 3 (it is endless)", want)
 	}
 }
