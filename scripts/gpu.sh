@@ -232,6 +232,13 @@ if [[ -d "${site}/nvidia" ]]; then
   export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}}"
   say "LD_LIBRARY_PATH: the $(echo "${libs}" | tr ':' '\n' | grep -c .) nvidia/*/lib directories of ${site}"
 fi
+# XLA compiles its kernels with CUDA's libdevice: the wheels' copy when there is one (else XLA
+# looks in /usr/local/cuda itself).
+libdevice="$(compgen -G "${site}/nvidia/*/nvvm/libdevice" | head -1 || true)"
+if [[ -n "${libdevice}" && "${XLA_FLAGS:-}" != *xla_gpu_cuda_data_dir* ]]; then
+  export XLA_FLAGS="${XLA_FLAGS:+${XLA_FLAGS} }--xla_gpu_cuda_data_dir=$(dirname "$(dirname "${libdevice}")")"
+  say "XLA_FLAGS=${XLA_FLAGS}"
+fi
 export GOMLX_NO_AUTO_INSTALL=1
 xla="xla:${plugin}"
 cpu_backends="go"

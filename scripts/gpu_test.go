@@ -40,12 +40,12 @@ func writeExe(t *testing.T, path, body string) {
 }
 
 // prebuilt writes stand-ins for the train, bench and generate binaries that append their name,
-// GOMLX_BACKEND, LD_LIBRARY_PATH and arguments to calls; train exits as the real one does when
+// GOMLX_BACKEND, LD_LIBRARY_PATH, XLA_FLAGS and arguments to calls; train exits as the real one does when
 // a config's expectations do not hold. It returns the --prebuilt directory.
 func prebuilt(t *testing.T, dir, calls string) string {
 	t.Helper()
 	for _, b := range []string{"train", "bench", "generate"} {
-		body := `echo "` + b + ` GOMLX_BACKEND=$GOMLX_BACKEND LD_LIBRARY_PATH=$LD_LIBRARY_PATH ARGS $*" >>` + calls + "\n"
+		body := `echo "` + b + ` GOMLX_BACKEND=$GOMLX_BACKEND LD_LIBRARY_PATH=$LD_LIBRARY_PATH XLA_FLAGS=$XLA_FLAGS ARGS $*" >>` + calls + "\n"
 		if b == "train" {
 			body += "echo 'train: config c: expectations not met (see above)' >&2; exit 1\n"
 		}
@@ -122,8 +122,10 @@ func TestGPUScriptRunsEveryStepOnAGPUMachine(t *testing.T) {
 	site := filepath.Join(dir, "venv", "lib", "python3.12", "site-packages")
 	plugin := filepath.Join(site, "jax_plugins", "xla_cuda13", "xla_cuda_plugin.so")
 	writeExe(t, plugin, "")
-	if err := os.MkdirAll(filepath.Join(site, "nvidia", "cu13", "lib"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"lib", filepath.Join("nvvm", "libdevice")} {
+		if err := os.MkdirAll(filepath.Join(site, "nvidia", "cu13", d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tools := filepath.Join(dir, "tools")
 	writeExe(t, filepath.Join(tools, "python3"), `case "$*" in *"import site"*) echo `+site+`;; *) exit 1;; esac`+"\n")
@@ -155,7 +157,8 @@ func TestGPUScriptRunsEveryStepOnAGPUMachine(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	xla := "xla:" + plugin
 	for _, want := range []string{
-		"generate GOMLX_BACKEND=" + xla + " LD_LIBRARY_PATH=" + filepath.Join(site, "nvidia", "cu13", "lib"),
+		"generate GOMLX_BACKEND=" + xla + " LD_LIBRARY_PATH=" + filepath.Join(site, "nvidia", "cu13", "lib") +
+			" XLA_FLAGS=--xla_gpu_cuda_data_dir=" + filepath.Join(site, "nvidia", "cu13") + " ARGS --checkpoint",
 		"train GOMLX_BACKEND=" + xla,
 		"bench GOMLX_BACKEND= ",
 	} {
