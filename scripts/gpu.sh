@@ -67,9 +67,45 @@ trap 'rm -rf "${work}"' EXIT
 mkdir -p "${work}/logs" "${work}/reports" "${work}/runs"
 
 say() { echo "gpu.sh: $*" | tee -a "${work}/gpu.log" >&2; }
+# fail says why the script stops, and writes the output as it stands (not with --pack).
 fail() {
   say "$*"
-  exit 1
+  [[ -n "${pack}" ]] && exit 1
+  finish "failed: $*" 1
+}
+plugin=""
+card=""
+bin="${work}/bin"
+data_dir="${QZOO_DATA_DIR:-${root}/../shared/data}"
+steps_json=()
+
+summary="${work}/gpu-summary.json"
+json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; }
+write_summary() { # status
+  local reports="" f
+  for f in "${work}"/reports/*.json; do
+    [[ -s "${f}" ]] || continue
+    reports+="${reports:+, }$(json_str "$(basename "${f}" .json)"): $(cat "${f}")"
+  done
+  {
+    printf '{\n  "status": %s,\n  "time": %s,\n  "budget_seconds": %s,\n  "seconds": %s,\n' \
+      "$(json_str "$1")" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "${budget}" "$(($(date +%s) - started))"
+    printf '  "card": %s,\n  "driver": %s,\n  "gpu_memory": %s,\n' "$(json_str "${card:-}")" "$(json_str "${driver:-}")" "$(json_str "${gpu_memory:-}")"
+    printf '  "plugin": %s,\n  "binaries": %s,\n  "data_dir": %s,\n' "$(json_str "${plugin}")" "$(json_str "${bin}")" "$(json_str "${data_dir}")"
+    printf '  "steps": [%s],\n' "$(IFS=,; echo "${steps_json[*]:-}")"
+    printf '  "reports": {%s}\n}\n' "${reports}"
+  } >"${summary}"
+}
+finish() { # status exit-code
+  write_summary "$1"
+  if [[ -z "${out}" ]]; then
+    out="$(mktemp -d "${TMPDIR:-/tmp}/qzoo-gpu-out.XXXXXX")"
+  fi
+  mkdir -p "${out}"
+  cp "${summary}" "${work}/gpu.log" "${out}/"
+  tar -C "${work}" -czf "${out}/gpu-logs.tar.gz" logs reports $(cd "${work}" && ls -d runs/*/ 2>/dev/null | sed 's,/$,,' | while read -r r; do ls "${r}"/config.json "${r}"/metrics.jsonl "${r}"/eval.json 2>/dev/null; done)
+  say "wrote ${out}/gpu-summary.json, gpu.log, gpu-logs.tar.gz ($1, $(($(date +%s) - started)) s)"
+  exit "$2"
 }
 
 binaries=(train bench generate)
@@ -117,8 +153,8 @@ if [[ -n "${pack}" ]]; then
 fi
 
 # The binaries.
-bin="${work}/bin"
 if [[ -n "${prebuilt}" ]]; then
+  [[ -d "${prebuilt}" ]] || fail "--prebuilt ${prebuilt}: no such directory (make it with --pack)"
   if [[ -f "${prebuilt}/bin.tar.xz" ]]; then
     say "unpacking ${prebuilt}/bin.tar.xz"
     if ! tar -C "${work}" -xJf "${prebuilt}/bin.tar.xz" 2>/dev/null; then
@@ -152,7 +188,6 @@ site_dirs() {
   compgen -G '/usr/local/lib/python3*/dist-packages' || true
   echo /usr/lib/python3/dist-packages
 }
-plugin=""
 plugin_note=""
 if [[ -n "${QZOO_PJRT_PLUGIN:-}" ]]; then
   if [[ -f "${QZOO_PJRT_PLUGIN}" ]]; then
@@ -174,36 +209,6 @@ if [[ -z "${plugin}" ]]; then
     done
   done < <(site_dirs | awk '!seen[$0]++')
 fi
-
-summary="${work}/gpu-summary.json"
-steps_json=()
-json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  ')"; }
-write_summary() { # status
-  local reports="" f
-  for f in "${work}"/reports/*.json; do
-    [[ -s "${f}" ]] || continue
-    reports+="${reports:+, }$(json_str "$(basename "${f}" .json)"): $(cat "${f}")"
-  done
-  {
-    printf '{\n  "status": %s,\n  "time": %s,\n  "budget_seconds": %s,\n  "seconds": %s,\n' \
-      "$(json_str "$1")" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "${budget}" "$(($(date +%s) - started))"
-    printf '  "card": %s,\n  "driver": %s,\n  "gpu_memory": %s,\n' "$(json_str "${card:-}")" "$(json_str "${driver:-}")" "$(json_str "${gpu_memory:-}")"
-    printf '  "plugin": %s,\n  "binaries": %s,\n  "data_dir": %s,\n' "$(json_str "${plugin}")" "$(json_str "${bin}")" "$(json_str "${data_dir}")"
-    printf '  "steps": [%s],\n' "$(IFS=,; echo "${steps_json[*]:-}")"
-    printf '  "reports": {%s}\n}\n' "${reports}"
-  } >"${summary}"
-}
-finish() { # status exit-code
-  write_summary "$1"
-  if [[ -z "${out}" ]]; then
-    out="$(mktemp -d "${TMPDIR:-/tmp}/qzoo-gpu-out.XXXXXX")"
-  fi
-  mkdir -p "${out}"
-  cp "${summary}" "${work}/gpu.log" "${out}/"
-  tar -C "${work}" -czf "${out}/gpu-logs.tar.gz" logs reports $(cd "${work}" && ls -d runs/*/ 2>/dev/null | sed 's,/$,,' | while read -r r; do ls "${r}"/config.json "${r}"/metrics.jsonl "${r}"/eval.json 2>/dev/null; done)
-  say "wrote ${out}/gpu-summary.json, gpu.log, gpu-logs.tar.gz ($1, $(($(date +%s) - started)) s)"
-  exit "$2"
-}
 
 if [[ -z "${plugin}" ]]; then
   say "no PJRT CUDA plugin found: ${plugin_note}no xla_cuda_plugin.so (JAX's jax-cuda13-pjrt or jax-cuda12-pjrt wheel) under jax_plugins/ in ${searched[*]:-(no site-packages found)}; set QZOO_PJRT_PLUGIN=/abs/path/xla_cuda_plugin.so. Nothing was run on a GPU."

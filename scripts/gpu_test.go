@@ -195,3 +195,11 @@ func TestGPUScriptBuilds(t *testing.T) {
 		t.Errorf("output does not say it built and found no plugin:\n%s", output)
 	}
 }
+
+func TestGPUScriptStopsOnMissingBinaries(t *testing.T) {
+	dir := t.TempDir()
+	code, output, s := runScript(t, filepath.Join(dir, "out"), nil, dir, "--prebuilt", filepath.Join(dir, "empty"))
+	if code != 1 || !strings.HasPrefix(s.Status, "failed: --prebuilt") || !strings.Contains(output, "make it with --pack") {
+		t.Errorf("exit %d, status %q; want 1 and a failure naming --prebuilt and --pack\n%s", code, s.Status, output)
+	}
+}
