@@ -131,6 +131,16 @@ func TestGPUScriptRunsEveryStepOnAGPUMachine(t *testing.T) {
 	writeExe(t, filepath.Join(tools, "python3"), `case "$*" in *"import site"*) echo `+site+`;; *) exit 1;; esac`+"\n")
 	writeExe(t, filepath.Join(tools, "nvidia-smi"), `case "$*" in *--query-gpu*) echo "`+card+`, 81559 MiB, 580.159.04";; *) echo NVIDIA-SMI;; esac`+"\n")
 
+	// As --pack leaves them: the binaries in bin.tar.xz.
+	if _, err := exec.LookPath("xz"); err == nil {
+		if out, err := exec.Command("tar", "-C", pre, "-cJf", filepath.Join(pre, "bin.tar.xz"), "bin").CombinedOutput(); err != nil {
+			t.Fatalf("tar: %v\n%s", err, out)
+		}
+		if err := os.RemoveAll(filepath.Join(pre, "bin")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	code, output, s := runScript(t, filepath.Join(dir, "out"), nil, tools, "--prebuilt", pre)
 	if code != 0 || s.Status != "ok" || s.Card != card || s.Plugin != plugin {
 		t.Fatalf("exit %d, status %q, card %q, plugin %q; want 0, ok, %q, %q\n%s", code, s.Status, s.Card, s.Plugin, card, plugin, output)
