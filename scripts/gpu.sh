@@ -314,7 +314,7 @@ fi
 mfu_set="llama_dim=1024;llama_hidden_dim=2816;llama_layers=8;llama_heads=16;llama_kv_heads=8;batch_size=128;steps=40"
 mfu_set+=";log_every=5;warmup_steps=5;eval_every=0;checkpoint_every=0;keep_checkpoints=1;eval_examples=64;eval_batch_size=32"
 mfu_set+=";text_file=text/tinyshakespeare.txt"
-if step mfu_train 210 env GOMLX_BACKEND="${xla}" "${bin}/train" --config configs/scaling/family_2m53.json --set "${mfu_set}" \
+if step mfu_train 180 env GOMLX_BACKEND="${xla}" "${bin}/train" --config configs/scaling/family_2m53.json --set "${mfu_set}" \
   --checkpoint "${work}/runs/mfu" --data_dir "${data_dir}" --quiet; then
   step mfu 20 "${bin}/bench" mfu --run "${work}/runs/mfu" --card "${card}" --json "${work}/reports/mfu.json" || true
 fi
@@ -324,23 +324,23 @@ run_report mfu
 #    distributed path) against one device, same batches: the losses must agree to rounding.
 dp_set="steps=20;log_every=5;eval_examples=32;checkpoint_every=0;eval_every=0"
 for dp in 1 all; do
-  step "data_parallel_${dp}" 60 env GOMLX_BACKEND="${xla}" "${bin}/train" --config configs/llm/full_finetune.json \
+  step "data_parallel_${dp}" 45 env GOMLX_BACKEND="${xla}" "${bin}/train" --config configs/llm/full_finetune.json \
     --set "${dp_set};data_parallel=${dp}" --checkpoint "${work}/runs/data_parallel_${dp}" --data_dir "${data_dir}" --quiet || true
   run_report "data_parallel_${dp}"
 done
 
 # 4. bench llama: training on XLA, the CPU backends and PyTorch (CPU) in one run; generation on
 #    XLA against PyTorch (whose greedy tokens must match XLA's; without the peer if they do not).
-step bench_llama_train 120 "${bin}/bench" llama --tasks train --backends "${xla},${cpu_backends}" "${peer[@]}" \
+step bench_llama_train 100 "${bin}/bench" llama --tasks train --backends "${xla},${cpu_backends}" "${peer[@]}" \
   --data_dir "${data_dir}" --json "${work}/reports/bench_llama_train.json" || true
-step bench_llama_generate 60 "${bin}/bench" llama --tasks generate --backends "${xla}" "${peer[@]}" \
+step bench_llama_generate 50 "${bin}/bench" llama --tasks generate --backends "${xla}" "${peer[@]}" \
   --data_dir "${data_dir}" --json "${work}/reports/bench_llama_generate.json" ||
   step bench_llama_generate_alone 40 "${bin}/bench" llama --tasks generate --backends "${xla}" --no_torch \
     --data_dir "${data_dir}" --json "${work}/reports/bench_llama_generate.json" || true
 
 # 5. bench vqae: the VQ autoencoder's train step on XLA, the CPU backends and PyTorch (CPU).
 if [[ -d "${fashion_dir}" ]]; then
-  step bench_vqae 90 "${bin}/bench" vqae --backends "${xla},${cpu_backends}" "${peer[@]}" --data_dir "${fashion_dir}" \
+  step bench_vqae 75 "${bin}/bench" vqae --backends "${xla},${cpu_backends}" "${peer[@]}" --data_dir "${fashion_dir}" \
     --json "${work}/reports/bench_vqae.json" || true
 else
   say "bench_vqae: skipped, no Fashion-MNIST in ${fashion_dir}"
