@@ -102,7 +102,7 @@ func DataParallelDevices(backend compute.Backend, value string, batchSize int) (
 // devices devices, by asking a fresh builder (backends without it answer "not implemented").
 func supportsAutoSharding(backend compute.Backend, devices int) bool {
 	b := backend.Builder("qzoo_data_parallel_probe")
-	return b.DistributedAutoSharding(compute.Mesh{Name: "probe", AxesSizes: []int{devices}, AxesNames: []string{DataParallelMeshAxis}}) == nil
+	return b != nil && b.DistributedAutoSharding(compute.Mesh{Name: "probe", AxesSizes: []int{devices}, AxesNames: []string{DataParallelMeshAxis}}) == nil
 }
 
 // dataParallelBatches wraps the training stream of batches of batchSize for n devices: every
