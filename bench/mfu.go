@@ -268,7 +268,7 @@ func PrintMFUReport(w io.Writer, r *harness.Report) {
 	if s.PeakTFLOPS > 0 {
 		peak, mfu = fmt.Sprintf("%.1f (%s)", s.PeakTFLOPS, s.DType), fmt.Sprintf("%.1f%%", 100*s.MFU)
 	}
-	fmt.Fprintf(tw, "%.3f\t%.0f\t%.0f–%.0f\t%.2f\t%s\t%s\t\n", s.StepsPerSecond, v.Median, v.Min, v.Max, s.AchievedTFLOPS, peak, mfu)
+	fmt.Fprintf(tw, "%.3f\t%.0f\t%.0f–%.0f\t%.3g\t%s\t%s\t\n", s.StepsPerSecond, v.Median, v.Min, v.Max, s.AchievedTFLOPS, peak, mfu)
 	_ = tw.Flush()
 	switch {
 	case s.Peak != nil:
