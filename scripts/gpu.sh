@@ -124,8 +124,10 @@ build() {
     (cd "${root}" && CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o "${dest}/${b}" "./${b}") ||
       fail "building ./${b} failed"
   done
-  # Say whether XLA is in: a binary without it names the backends compiled in when asked for xla.
-  (cd "${root}" && CGO_ENABLED=1 go list -f '{{join .Deps "\n"}}' ./train | grep -qx 'github.com/gomlx/go-xla/compute/xla') ||
+  # Is XLA in? (Not through a pipe into grep -q: under pipefail, go list's SIGPIPE would fail it.)
+  local deps
+  deps="$(cd "${root}" && CGO_ENABLED=1 go list -f '{{join .Deps "\n"}}' ./train)" || fail "go list ./train failed"
+  grep -qx 'github.com/gomlx/go-xla/compute/xla' <<<"${deps}" ||
     fail "./train was built without the XLA backend (cgo off or -tags noxla?)"
 }
 
@@ -134,7 +136,8 @@ if [[ -n "${pack}" ]]; then
   build "${work}/bin"
   command -v xz >/dev/null || fail "xz not found (Debian: apt-get install xz-utils)"
   say "compressing the binaries into ${pack}/bin.tar.xz"
-  tar -C "${work}" -cf - bin | xz -9 -T1 >"${pack}/bin.tar.xz.tmp" && mv "${pack}/bin.tar.xz.tmp" "${pack}/bin.tar.xz"
+  tar -C "${work}" -cf - bin | xz -9 -T1 >"${pack}/bin.tar.xz.tmp" || fail "compressing the binaries failed"
+  mv "${pack}/bin.tar.xz.tmp" "${pack}/bin.tar.xz"
   src="${data_src:-${QZOO_DATA_DIR:-${root}/../shared/data}}"
   for f in weights/stories260K.bin weights/tok512.bin text/tinyshakespeare.txt; do
     [[ -f "${src}/${f}" ]] || fail "${src}/${f} not found: give the data directory with --data"
@@ -296,9 +299,12 @@ step() {
 # reports NAME_last_step and NAME_eval of the summary.
 run_report() {
   local dir="${work}/runs/$1"
-  [[ -s "${dir}/metrics.jsonl" ]] && grep '"loss"' "${dir}/metrics.jsonl" | tail -1 >"${work}/reports/$1_last_step.json"
-  [[ -s "${dir}/eval.json" ]] && cp "${dir}/eval.json" "${work}/reports/$1_eval.json"
-  return 0
+  if [[ -s "${dir}/metrics.jsonl" ]]; then
+    grep '"loss"' "${dir}/metrics.jsonl" | tail -1 >"${work}/reports/$1_last_step.json" || true
+  fi
+  if [[ -s "${dir}/eval.json" ]]; then
+    cp "${dir}/eval.json" "${work}/reports/$1_eval.json" || true
+  fi
 }
 
 # 1. Does the plugin load and run? A short greedy generation from stories260K.
