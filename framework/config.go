@@ -110,7 +110,7 @@ type Config struct {
 	// LogEvery writes the training metrics to metrics.jsonl every this many steps.
 	LogEvery int `json:"log_every"`
 	// Params are the model's and the dataset's hyperparameters (and the optimizer's keys, see
-	// [OptimizerParams]); keys not given take their defaults.
+	// [OptimizerParams], and the framework's, see [RunParams]); keys not given take their defaults.
 	Params map[string]any `json:"params"`
 	// Expect lists conditions on the final evaluation metrics, e.g. {"psnr": ">= 22"}: the
 	// train command fails (exit status 1) unless all hold.
@@ -245,7 +245,7 @@ func ParseConfig(data []byte) (*Config, error) {
 func (c *Config) Resolve() error { return c.resolve() }
 
 // paramList returns the hyperparameters a config of model m on dataset d accepts: the
-// model's, the dataset's and the optimizer's, which must not share a key with each other or
+// model's, the dataset's, the optimizer's and the framework's own (RunParams), which must not share a key with each other or
 // with a config field (-set addresses both by bare key).
 func paramList(m *Model, d *Dataset) (hparams.List, error) {
 	seen := map[string]string{}
@@ -256,7 +256,7 @@ func paramList(m *Model, d *Dataset) (hparams.List, error) {
 	for _, part := range []struct {
 		owner string
 		list  hparams.List
-	}{{"model " + m.Name, m.Params}, {"dataset " + d.Name, d.Params}, {"the optimizer", OptimizerParams}} {
+	}{{"model " + m.Name, m.Params}, {"dataset " + d.Name, d.Params}, {"the optimizer", OptimizerParams}, {"the framework", RunParams}} {
 		for _, p := range part.list {
 			if owner, dup := seen[p.Key]; dup {
 				return nil, fmt.Errorf("hyperparameter %q is declared by both %s and %s", p.Key, owner, part.owner)

@@ -61,6 +61,15 @@
 // Callers attach [Hooks] (per step, per evaluation, per checkpoint) through [RunOptions] to
 // follow a run without a loop of their own. [Evaluate] re-evaluates a run directory.
 //
+// The same loop trains data-parallel across the devices of one host: params.data_parallel
+// ([RunParams]: a count, or "all") shards every training batch along its first axis over a
+// mesh of devices and keeps the variables replicated, through GoMLX's distributed execution
+// (AutoSharding; XLA's backend only): the graph is the single-device one, XLA adds the
+// all-reduce of the gradients, so the steps are those of one device to float rounding.
+// Evaluations and checkpoints run on the first device. "all" on a backend with one device and
+// no distributed execution (Go, ONNX Runtime) trains on that device and says so; a count it
+// cannot honour is an error.
+//
 // The backend is chosen by [NewBackend]: GOMLX_BACKEND, else XLA with a PJRT plugin (GPU), else
 // ONNX Runtime when its library is installed (compiled in wherever cgo is), else the pure-Go
 // backend; the choice and its reason are printed.

@@ -144,14 +144,14 @@ func (d *limitedDataset) Iter() iter.Seq2[train.Batch, error] {
 func cutBatch(batch train.Batch, n int) (train.Batch, error) {
 	var out train.Batch
 	for _, t := range batch.Inputs {
-		c, err := sliceRows(t, n)
+		c, err := sliceRows(t, 0, n)
 		if err != nil {
 			return out, err
 		}
 		out.Inputs = append(out.Inputs, c)
 	}
 	for _, t := range batch.Labels {
-		c, err := sliceRows(t, n)
+		c, err := sliceRows(t, 0, n)
 		if err != nil {
 			return out, err
 		}

@@ -163,5 +163,7 @@ func Help() string {
 	}
 	fmt.Fprintf(&b, "optimizer keys (GoMLX's, in params, for every model):\n")
 	writeParams(OptimizerParams)
+	fmt.Fprintf(&b, "framework keys (in params, for every model; where a run computes, not what):\n")
+	writeParams(RunParams)
 	return b.String()
 }

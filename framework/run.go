@@ -259,9 +259,13 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 	if opts.StopAt > 0 && opts.StopAt < target {
 		target = opts.StopAt
 	}
+	batches, err := r.trainBatches(startStep)
+	if err != nil {
+		return nil, err
+	}
 	trainingStarted = true
 	if startStep < target {
-		if _, err := loop.RunToGlobalStep(data.TrainBatches(cfg.BatchSize, cfg.Seed, startStep), int(target)); err != nil {
+		if _, err := loop.RunToGlobalStep(batches, int(target)); err != nil {
 			return nil, fmt.Errorf("framework: training %s: %w", cfg.Model, err)
 		}
 	}
@@ -296,6 +300,27 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+// trainBatches is the training stream from batch start on: the dataset's own, or, under
+// data_parallel (see [RunParams]), the same batches sharded over the backend's devices, which
+// makes the loop run the distributed step.
+func (r *runner) trainBatches(start int64) (train.Dataset, error) {
+	batches := r.data.TrainBatches(r.cfg.BatchSize, r.cfg.Seed, start)
+	value, _ := r.cfg.Params[ParamDataParallel].(string)
+	n, note, err := DataParallelDevices(r.backend, value, r.cfg.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		fmt.Fprintln(r.out, note)
+	}
+	if n == 0 {
+		return batches, nil
+	}
+	fmt.Fprintf(r.out, "qzoo: %s=%s: each batch of %d sharded over %d device(s) of %s (%d each), variables replicated\n",
+		ParamDataParallel, value, r.cfg.BatchSize, n, r.backend.Name(), r.cfg.BatchSize/n)
+	return dataParallelBatches(r.backend, batches, n, r.cfg.BatchSize)
 }
 
 // metaInitSHA256 is the checkpoint meta key of the SHA-256 of the init_from file.
@@ -727,6 +752,9 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if isRunParam(k) {
+			continue // where the run computes, not what: a run may resume on other devices
+		}
 		if fmt.Sprint(saved.Params[k]) != fmt.Sprint(cfg.Params[k]) {
 			return nil, differ(k, saved.Params[k], cfg.Params[k])
 		}

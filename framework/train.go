@@ -267,18 +267,18 @@ func applyTrainable(store *model.Store, m *Model, cfg *Config) (int, error) {
 	return n, nil
 }
 
-// sliceRows returns the first n rows (along axis 0) of t as a new tensor.
-func sliceRows(t *tensors.Tensor, n int) (*tensors.Tensor, error) {
+// sliceRows returns rows [from, to) (along axis 0) of t as a new tensor.
+func sliceRows(t *tensors.Tensor, from, to int) (*tensors.Tensor, error) {
 	shape := t.Shape()
-	if shape.Rank() == 0 || shape.Dimensions[0] < n {
-		return nil, fmt.Errorf("framework: cannot take %d rows of a tensor shaped %s", n, shape)
+	if shape.Rank() == 0 || from < 0 || from > to || shape.Dimensions[0] < to {
+		return nil, fmt.Errorf("framework: cannot take rows [%d, %d) of a tensor shaped %s", from, to, shape)
 	}
-	dims := append([]int{n}, shape.Dimensions[1:]...)
+	dims := append([]int{to - from}, shape.Dimensions[1:]...)
 	out := tensors.FromShape(shapes.Make(shape.DType, dims...))
 	rowBytes := int(shape.ByteSize()) / shape.Dimensions[0]
 	var inner error
 	err := t.ConstBytes(func(src []byte) {
-		inner = out.MutableBytes(func(dst []byte) { copy(dst, src[:n*rowBytes]) })
+		inner = out.MutableBytes(func(dst []byte) { copy(dst, src[from*rowBytes:to*rowBytes]) })
 	})
 	if err = errors.Join(err, inner); err != nil {
 		return nil, fmt.Errorf("framework: slicing a batch: %w", err)

@@ -16,7 +16,8 @@
 //  3. models — one package per zoo member.
 //  4. assembly — models/all, the sweep tests' model, the bench harness. (Studies are study files
 //     under configs/, run by framework/sweep; a model registers its hooks and reports.)
-//  5. commands — train, eval, generate, codec, sweep, study, bench.
+//  5. commands — train, eval, generate, codec, sweep, study, bench; the tests of the scripts
+//     that drive them.
 package architecture
 
 import (
@@ -81,6 +82,7 @@ var layerOf = map[string]int{
 	"sweep":    5,
 	"study":    5,
 	"bench":    5,
+	"scripts":  5, // tests of the shell scripts, which drive the commands
 }
 
 // layer returns the layer of pkg (a path relative to the module) and the prefix that placed it.
