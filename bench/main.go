@@ -3,6 +3,7 @@
 //
 //	go run ./bench vqae    [flags]   # models/vqae training steps against PyTorch (vqae.go)
 //	go run ./bench llama   [flags]   # models/llama training and generation tokens/s against PyTorch (llama.go)
+//	go run ./bench vaeformer [flags] # models/vaeformer (the climate codec's model) training steps against PyTorch (vaeformer.go)
 //	go run ./bench kv      [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
 //	go run ./bench quant   [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
 //	go run ./bench climate [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
@@ -47,8 +48,11 @@ type benchmark struct {
 
 // benchmarks are the subcommands, by name.
 var benchmarks = map[string]benchmark{
-	ModelVQAE:    {"models/vqae training steps against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelVQAE, a, o, l) }},
-	ModelLlama:   {"models/llama training and generation tokens/s against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelLlama, a, o, l) }},
+	ModelVQAE:  {"models/vqae training steps against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelVQAE, a, o, l) }},
+	ModelLlama: {"models/llama training and generation tokens/s against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelLlama, a, o, l) }},
+	ModelVAEformer: {"models/vaeformer (the climate codec's model) training steps against PyTorch", func(a []string, o, l io.Writer) error {
+		return runModel(ModelVAEformer, a, o, l)
+	}},
 	ModelKV:      {"generation with each quantized key/value cache against the fp32 one", func(a []string, o, l io.Writer) error { return runModel(ModelKV, a, o, l) }},
 	BenchQuant:   {"quant's quantize/dequantize throughput against PyTorch", runQuantCommand},
 	BenchClimate: {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
