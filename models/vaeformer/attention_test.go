@@ -84,3 +84,39 @@ func TestSelfAttentionLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapLastAxes: swapLastAxes is TransposeAllAxes(x, ..., r−1, r−2), exactly.
+func TestSwapLastAxes(t *testing.T) {
+	backend, err := framework.NewBackendFromSpec(framework.GoBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Finalize()
+	for _, dims := range [][]int{{5, 3}, {2, 3, 4, 5}, {1, 7, 1}} {
+		out, err := graph.CallOnce(backend, func(x *graph.Node) *graph.Node {
+			perm := make([]int, x.Rank())
+			for i := range perm {
+				perm[i] = i
+			}
+			perm[len(perm)-2], perm[len(perm)-1] = perm[len(perm)-1], perm[len(perm)-2]
+			return graph.ReduceAllMax(graph.Abs(graph.Sub(swapLastAxes(x), graph.TransposeAllAxes(x, perm...))))
+		}, iotaTensor(dims...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Value().(float32); got != 0 {
+			t.Errorf("%v: max |swapLastAxes − transpose| = %g, want 0", dims, got)
+		}
+	}
+}
+
+// iotaTensor is a float32 tensor of dims holding 0, 1, 2, … in row-major order.
+func iotaTensor(dims ...int) *tensors.Tensor {
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+	tensors.MutableFlatData(x, func(f []float32) {
+		for i := range f {
+			f[i] = float32(i)
+		}
+	})
+	return x
+}
