@@ -1,13 +1,13 @@
 // Command bench measures the zoo's speed against a peer — the same computation in PyTorch, or
 // the compressors climate scientists use — on the same machine, in the same run:
 //
-//	go run ./bench vqae    [flags]   # models/vqae training steps against PyTorch (vqae.go)
-//	go run ./bench llama   [flags]   # models/llama training and generation tokens/s against PyTorch (llama.go)
-//	go run ./bench vaeformer [flags] # models/vaeformer (the climate codec's model) training steps against PyTorch (vaeformer.go)
-//	go run ./bench kv      [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
-//	go run ./bench quant   [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
-//	go run ./bench climate [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
-//	go run ./bench speech  [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
+//	go run ./bench vqae      [flags]   # models/vqae training steps against PyTorch (vqae.go)
+//	go run ./bench llama     [flags]   # models/llama training and generation tokens/s against PyTorch (llama.go)
+//	go run ./bench vaeformer [flags]   # models/vaeformer (the climate codec's model) training steps against PyTorch (vaeformer.go)
+//	go run ./bench kv        [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
+//	go run ./bench quant     [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
+//	go run ./bench climate   [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
+//	go run ./bench speech    [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
 //
 // go run ./bench with no benchmark is vqae, and -model llama|kv still picks the other two (the
 // command's former form). Each file says what it measures on each side; go run ./bench NAME
@@ -96,6 +96,6 @@ func usage(w io.Writer) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, benchmarks[name].about)
+		fmt.Fprintf(w, "  %-9s %s\n", name, benchmarks[name].about)
 	}
 }
