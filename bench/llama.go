@@ -400,11 +400,17 @@ func writeTokens(tokens []int) (string, error) {
 		}
 		binary.LittleEndian.PutUint32(buf[4*i:], uint32(t))
 	}
-	f, err := os.CreateTemp("", "qzoo-bench-tokens-*.i32")
+	return writeTempFile("qzoo-bench-tokens-*.i32", buf)
+}
+
+// writeTempFile writes data to a new temporary file named after pattern (os.CreateTemp's) and
+// returns its path; the caller removes it.
+func writeTempFile(pattern string, data []byte) (string, error) {
+	f, err := os.CreateTemp("", pattern)
 	if err != nil {
 		return "", fmt.Errorf("bench: %w", err)
 	}
-	if _, err := f.Write(buf); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return "", fmt.Errorf("bench: writing %s: %w", f.Name(), err)

@@ -1,13 +1,14 @@
 // Command bench measures the zoo's speed against a peer — the same computation in PyTorch, or
 // the compressors climate scientists use — on the same machine, in the same run:
 //
-//	go run ./bench vqae    [flags]   # models/vqae training steps against PyTorch (vqae.go)
-//	go run ./bench llama   [flags]   # models/llama training and generation tokens/s against PyTorch (llama.go)
-//	go run ./bench kv      [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
-//	go run ./bench quant   [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
-//	go run ./bench climate [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
-//	go run ./bench speech  [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
-//	go run ./bench mfu --run DIR     # a Llama run's training tokens/s and model FLOPs utilization on its card (mfu.go)
+//	go run ./bench vqae      [flags]   # models/vqae training steps against PyTorch (vqae.go)
+//	go run ./bench llama     [flags]   # models/llama training and generation tokens/s against PyTorch (llama.go)
+//	go run ./bench vaeformer [flags]   # models/vaeformer (the climate codec's model) training steps against PyTorch (vaeformer.go)
+//	go run ./bench kv        [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
+//	go run ./bench quant     [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
+//	go run ./bench climate   [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
+//	go run ./bench speech    [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
+//	go run ./bench mfu --run DIR       # a Llama run's training tokens/s and model FLOPs utilization on its card (mfu.go)
 //
 // go run ./bench with no benchmark is vqae, and -model llama|kv still picks the other two (the
 // command's former form). Each file says what it measures on each side; go run ./bench NAME
@@ -48,8 +49,11 @@ type benchmark struct {
 
 // benchmarks are the subcommands, by name.
 var benchmarks = map[string]benchmark{
-	ModelVQAE:    {"models/vqae training steps against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelVQAE, a, o, l) }},
-	ModelLlama:   {"models/llama training and generation tokens/s against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelLlama, a, o, l) }},
+	ModelVQAE:  {"models/vqae training steps against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelVQAE, a, o, l) }},
+	ModelLlama: {"models/llama training and generation tokens/s against PyTorch", func(a []string, o, l io.Writer) error { return runModel(ModelLlama, a, o, l) }},
+	ModelVAEformer: {"models/vaeformer (the climate codec's model) training steps against PyTorch", func(a []string, o, l io.Writer) error {
+		return runModel(ModelVAEformer, a, o, l)
+	}},
 	ModelKV:      {"generation with each quantized key/value cache against the fp32 one", func(a []string, o, l io.Writer) error { return runModel(ModelKV, a, o, l) }},
 	BenchQuant:   {"quant's quantize/dequantize throughput against PyTorch", runQuantCommand},
 	BenchClimate: {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
@@ -94,6 +98,6 @@ func usage(w io.Writer) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, benchmarks[name].about)
+		fmt.Fprintf(w, "  %-9s %s\n", name, benchmarks[name].about)
 	}
 }

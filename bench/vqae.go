@@ -35,7 +35,6 @@ package main
 // child process and is not in the profile): go tool pprof -top FILE.
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -45,7 +44,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/qzoo/qzoo/bench/harness"
 	"github.com/qzoo/qzoo/datasets/fashionmnist"
@@ -75,7 +73,7 @@ const (
 	CaseTrainStep     = "train_step"
 )
 
-// Options are the flags of the vqae, llama and kv benchmarks.
+// Options are the flags of the vqae, llama, vaeformer and kv benchmarks.
 type Options struct {
 	ConfigPath   string // config file; "" = the benchmark's config under configs/
 	Set          string // extra "key=value;..." overrides, applied last
@@ -101,7 +99,7 @@ type Options struct {
 	KVCalibrationWindows int
 }
 
-// runModel parses the flags of the vqae, llama and kv benchmarks (model "" takes -model's) and
+// runModel parses the flags of the vqae, llama, vaeformer and kv benchmarks (model "" takes -model's) and
 // runs the benchmark, printing its header and table to stdout and its progress to log.
 func runModel(model string, args []string, stdout, log io.Writer) error {
 	var o Options
@@ -110,13 +108,13 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 		name = "bench"
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&o.ConfigPath, "config", "", "config to benchmark (default "+DefaultConfig+"; llama: "+DefaultLlamaConfig+")")
+	fs.StringVar(&o.ConfigPath, "config", "", "config to benchmark (default "+DefaultConfig+"; llama: "+DefaultLlamaConfig+"; vaeformer: "+DefaultVAEformerConfig+")")
 	fs.StringVar(&o.Set, "set", "", `extra overrides "key=value;..." (e.g. "vq_codebook_size=512")`)
 	fs.IntVar(&o.Steps, "steps", 30, "train steps per measurement (Go: including the compiling first step; PyTorch: after -torch_warmup); llama: default 20")
 	fs.IntVar(&o.Rounds, "rounds", 1, "repeat every measurement this many times, interleaved; the table holds the median, min and max (kv: default 5)")
 	fs.IntVar(&o.Threads, "threads", runtime.NumCPU(), "GOMAXPROCS and PyTorch's torch.set_num_threads")
 	fs.StringVar(&o.Backends, "backends", "", "comma-separated backend specs (default: framework.AvailableBackends(); kv: the default backend and go)")
-	fs.StringVar(&o.DataDir, "data_dir", fashionmnist.SystemDir, "directory of the Fashion-MNIST idx files, read by both sides (llama, kv: the data directory of stories260K and Shakespeare; default framework.LocateData's search path)")
+	fs.StringVar(&o.DataDir, "data_dir", fashionmnist.SystemDir, "directory of the Fashion-MNIST idx files, read by both sides (llama, kv, vaeformer: the data directory of stories260K and Shakespeare, or of ERA5; default framework.LocateData's search path)")
 	fs.StringVar(&o.Python, "python", harness.DefaultPython, "Python interpreter with torch")
 	fs.IntVar(&o.TorchWarmup, "torch_warmup", 5, "untimed PyTorch steps before the timed ones (llama: default 2)")
 	fs.StringVar(&o.TorchBLASDir, "torch_blas_dir", DefaultTorchBLASDir, "prepended to PyTorch's LD_LIBRARY_PATH if it exists (\"\" = leave the system's BLAS)")
@@ -128,7 +126,7 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 	fs.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement (kv: default 511, filling the context)")
 	fs.StringVar(&o.KVCases, "kv_cases", "", "kv: caches to measure, comma-separated names or configs/kv file names (default "+strings.Join(DefaultKVCases, ",")+"; the fp32 "+KVPeerCase+" is always measured)")
 	fs.IntVar(&o.KVCalibrationWindows, "kv_calibration_windows", DefaultKVCalibrationWindows, "kv: sequences the model samples to calibrate kvquant, rotation, vq and rvq on")
-	fs.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = inherited; llama: default `+DefaultLlamaOMPWaitPolicy+`)`)
+	fs.StringVar(&o.TorchOMPWaitPolicy, "torch_omp_wait_policy", "", `PyTorch's OMP_WAIT_POLICY ("" = inherited; llama: default `+DefaultLlamaOMPWaitPolicy+`; vaeformer: default `+DefaultVAEformerOMPWaitPolicy+`)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,6 +164,12 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 		}
 		report, err = RunLlama(o, log)
 		print = PrintLlamaReport
+	case ModelVAEformer:
+		if !set["torch_omp_wait_policy"] {
+			o.TorchOMPWaitPolicy = DefaultVAEformerOMPWaitPolicy
+		}
+		report, err = RunVAEformer(o, log)
+		print = PrintVAEformerReport
 	case ModelKV:
 		if !set["rounds"] {
 			o.Rounds = DefaultKVRounds
@@ -176,7 +180,7 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 		report, err = RunKV(o, log)
 		print = PrintKVReport
 	default:
-		return fmt.Errorf("-model %q: valid models are %s, %s and %s", o.Model, ModelVQAE, ModelLlama, ModelKV)
+		return fmt.Errorf("-model %q: valid models are %s, %s, %s and %s", o.Model, ModelVQAE, ModelLlama, ModelVAEformer, ModelKV)
 	}
 	if report != nil {
 		report.Header.Print(stdout)
@@ -210,15 +214,9 @@ func backendSpecs(list string) []string {
 	return framework.AvailableBackends()
 }
 
-// VQAEDetails are a vqae row's own fields.
-type VQAEDetails struct {
-	// WallStepsPerSecond are framework.Run's own speeds (compilation included), Go side only.
-	WallStepsPerSecond []float64 `json:"wall_steps_per_second,omitempty"`
-}
-
 // RunVQAE performs the vqae benchmark described by o, logging progress to log. It returns the
 // report (possibly partial, with the error that stopped it), written to o.JSONPath when that
-// is set; its rows' Details are VQAEDetails.
+// is set; its rows' Details are *TrainStepDetails.
 func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
 	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 {
 		return nil, fmt.Errorf("-steps (%d), -rounds (%d) and -threads (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads)
@@ -228,7 +226,6 @@ func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	specs := backendSpecs(o.Backends)
 	report := harness.NewReport(ModelVQAE, o.Threads, o.Rounds)
 	report.Settings, report.Config, report.ConfigSource = o, cfg.JSON(), source
 	fmt.Fprintf(log, "bench: %s, %s; config %s; %d steps × %d rounds; %d threads\n",
@@ -243,48 +240,9 @@ func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
 		return nil, err
 	}
 	defer stop()
-
-	rows := make([]harness.Result, len(specs))
-	details := make([]VQAEDetails, len(specs))
-	for i, spec := range specs {
-		name, _, _ := strings.Cut(spec, ":")
-		rows[i] = harness.Result{Case: CaseTrainStep, Side: harness.SideQzoo, Name: name, Spec: spec, Metric: MetricStepSeconds, Unit: "s"}
-	}
-	if !o.NoTorch {
-		rows = append(rows, harness.Result{Case: CaseTrainStep, Side: harness.SidePeer, Name: PyTorchName, Metric: MetricStepSeconds, Unit: "s"})
-	}
-	report.Results = rows
-	for round := range o.Rounds {
-		for i := range specs {
-			m := &rows[i]
-			load := harness.LoadAvg()
-			median, wall, desc, err := MeasureGoMLX(cfg, m.Spec, data)
-			if err != nil {
-				return report, err
-			}
-			m.Description = desc
-			m.AddRound(median, load)
-			details[i].WallStepsPerSecond = append(details[i].WallStepsPerSecond, wall)
-			m.Details = details[i]
-			fmt.Fprintf(log, "bench: round %d, %s: median step %.1f ms (load %.2f)\n", round+1, m.Spec, 1e3*median, load)
-		}
-		if o.NoTorch {
-			continue
-		}
-		torch := &rows[len(rows)-1]
-		load := harness.LoadAvg()
-		peer, err := MeasurePyTorch(o, cfg)
-		if err != nil {
-			return report, err
-		}
-		median := peer["median_step_seconds"].(float64) // checked by the harness
-		report.Peer = peer
-		torch.Description = fmt.Sprintf("PyTorch %v, %v threads, BLAS %v", peer["torch_version"], peer["threads"], peer["blas"])
-		torch.AddRound(median, load)
-		for i := range rows {
-			rows[i].AddRatio(median/rows[i].Value.Rounds[round], PyTorchName)
-		}
-		fmt.Fprintf(log, "bench: round %d, pytorch: median step %.1f ms (load %.2f)\n", round+1, 1e3*median, load)
+	err = runTrainSteps(report, o, cfg, data, "", func() (map[string]any, error) { return MeasurePyTorch(o, cfg) }, log)
+	if err != nil {
+		return report, err
 	}
 	return report, report.WriteJSON(o.JSONPath)
 }
@@ -396,29 +354,7 @@ func MeasurePyTorch(o Options, cfg *framework.Config) (map[string]any, error) {
 }
 
 // PrintVQAEReport writes the vqae results table and the context needed to read it.
-func PrintVQAEReport(w io.Writer, r *harness.Report) {
-	var c struct {
-		BatchSize int `json:"batch_size"`
-		Steps     int `json:"steps"`
-	}
-	_ = json.Unmarshal(r.Config, &c)
-	fmt.Fprintf(w, "\nvqae train step, batch %d (%s); %d steps; median of %d round(s) [min–max]\n\n", c.BatchSize, r.ConfigSource, c.Steps, r.Rounds)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\tmedian step (ms)\t[min–max]\tsteps/s\t× PyTorch\tload avg\t")
-	for _, m := range r.Results {
-		if !m.Value.Measured() {
-			fmt.Fprintf(tw, "%s\t(not measured)\t\t\t\t%s\t\n", m.Name, loadRange(m.LoadAvg))
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f–%.1f\t%.2f\t%s\t%s\t\n", m.Name, 1e3*m.Value.Median, 1e3*m.Value.Min, 1e3*m.Value.Max,
-			1/m.Value.Median, ratio(m.Ratio), loadRange(m.LoadAvg))
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, "\n× PyTorch = PyTorch's median step / the backend's, in the same round (> 1: faster than PyTorch)")
-	for _, m := range r.Results {
-		fmt.Fprintf(w, "  %s: %s\n", m.Name, m.Description)
-	}
-}
+func PrintVQAEReport(w io.Writer, r *harness.Report) { printTrainStepReport(w, r, ModelVQAE) }
 
 // ratio formats the median of a ratio Stat ("-" when none was measured).
 func ratio(s *harness.Stat) string {

@@ -12,7 +12,6 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
-	"github.com/qzoo/qzoo/layers/attention"
 	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/norm"
 	"github.com/qzoo/qzoo/layers/position"
@@ -416,17 +415,45 @@ func block(scope *model.Scope, x *graph.Node) *graph.Node {
 }
 
 // selfAttention is global multi-head self-attention over the tokens of x [B, n, D], with one
-// fused projection to queries, keys and values.
+// fused projection to queries, keys and values: per head, softmax(q·kᵀ/√h)·v, as
+// layers/attention computes it without masks (the tests check the two agree). It is laid out for
+// the matrix products of the backends rather than built on layers/attention, whose [B, n, H, h]
+// layout makes the pure-Go backend transpose the [B, H, n, n] attention weights or their
+// gradient in each of its products but one: that backend's kernels need the left operand's
+// contracted axis last, so every product is written here with heads before tokens, and the
+// output is computed transposed, oᵀ = vᵀ·pᵀ [B, H, h, n], whose gradients then contract the
+// weights p along axes that need no transpose; vᵀ and the way back from oᵀ to tokens go through
+// swapLastAxes. Only the keys' gradient, dsᵀ·q, still transposes the scores' gradient
+// ds [B, H, n, n] (inside the backend).
 func selfAttention(scope *model.Scope, x *graph.Node, heads int) *graph.Node {
 	dims := x.Shape().Dimensions
 	b, n, d := dims[0], dims[1], dims[2]
 	dh := d / heads
 	qkv := graph.Reshape(linear.New(scope.In("qkv"), x, 3*d).Done(), b, n, 3, heads, dh)
+	qkv = graph.TransposeAllAxes(qkv, 2, 0, 3, 1, 4) // [3, B, H, n, h]
 	part := func(i int) *graph.Node {
-		return graph.Reshape(graph.Slice(qkv, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(i, i+1)), b, n, heads, dh)
+		return graph.Reshape(graph.Slice(qkv, graph.AxisRange(i, i+1)), b, heads, n, dh)
 	}
-	out := graph.Reshape(attention.New(part(0), part(1), part(2)).Done(), b, n, d)
+	q, k := part(0), part(1)
+	vT := swapLastAxes(part(2)) // [B, H, h, n]
+	// scores [B, H, n, n] = q·kᵀ/√h; oT [B, H, h, n] = vᵀ·pᵀ.
+	scores := graph.MulScalar(graph.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}), 1/math.Sqrt(float64(dh)))
+	oT := graph.DotGeneral(vT, []int{3}, []int{0, 1}, graph.Softmax(scores, -1), []int{3}, []int{0, 1})
+	out := swapLastAxes(graph.Reshape(oT, b, d, n)) // [B, n, D]
 	return linear.New(scope.In("out"), out, d).Done()
+}
+
+// swapLastAxes transposes the last two axes of x [..., a, b] to [..., b, a] as a 2-D transpose
+// of [N·a, b] followed by one that keeps the last axis: two permutations the pure-Go backend
+// has fast kernels for, where it moves the elements of any other one by one.
+func swapLastAxes(x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	r := len(dims)
+	a, b := dims[r-2], dims[r-1]
+	n := x.Shape().Size() / (a * b)
+	t := graph.TransposeAllAxes(graph.Reshape(x, n*a, b), 1, 0)    // [b, N·a]
+	t = graph.TransposeAllAxes(graph.Reshape(t, b, n, a), 1, 0, 2) // [N, b, a]
+	return graph.Reshape(t, append(append([]int(nil), dims[:r-2]...), b, a)...)
 }
 
 // gelu is x·Φ(x) with the exact normal CDF (Hendrycks & Gimpel 2016).
