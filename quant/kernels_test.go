@@ -188,8 +188,8 @@ func kernelDigest(c kernelCase) string {
 // TestKernelsByteIdentical pins the stored form and the dequantized weights of every method
 // over kernelCases (shapes, block sizes, widths, awkward inputs, errors) against
 // testdata/kernels.golden, written by the scalar kernels the parallel ones replaced; it runs
-// them with 1, 2, 3 and 5 threads and with the work split into the smallest chunks, so that
-// every split of the rows lands somewhere.
+// them with 1 and 2 threads, and with 2, 3 and 5 threads with the work split into the
+// smallest runs of groups, so that splits land everywhere (-short: the 3 threads only).
 func TestKernelsByteIdentical(t *testing.T) {
 	cases := kernelCases()
 	if *updateKernels {
@@ -208,18 +208,23 @@ func TestKernelsByteIdentical(t *testing.T) {
 		t.Fatalf("%s has %d cases, the test %d", kernelsGolden, len(want), len(cases))
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, threads := range []int{1, 2, 3, 5} {
-		runtime.GOMAXPROCS(threads)
+	defer func(grain int) { parallelGrain = grain }(parallelGrain)
+	for _, run := range []struct{ threads, grain int }{{1, parallelGrain}, {2, parallelGrain}, {2, 1}, {3, 1}, {5, 1}} {
+		if testing.Short() && run.threads != 3 {
+			continue
+		}
+		runtime.GOMAXPROCS(run.threads)
+		parallelGrain = run.grain
 		failed := 0
 		for _, c := range cases {
 			if got := kernelDigest(c); got != want[c.name] {
 				if failed++; failed <= 20 {
-					t.Errorf("%d threads: %s: %s, pinned %s", threads, c.name, got, want[c.name])
+					t.Errorf("%d threads, grain %d: %s: %s, pinned %s", run.threads, run.grain, c.name, got, want[c.name])
 				}
 			}
 		}
 		if failed > 0 {
-			t.Fatalf("%d threads: %d of %d cases differ from the pinned outputs", threads, failed, len(cases))
+			t.Fatalf("%d threads, grain %d: %d of %d cases differ from the pinned outputs", run.threads, run.grain, failed, len(cases))
 		}
 	}
 }

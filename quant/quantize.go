@@ -90,51 +90,70 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	if fisher != nil && len(fisher) != n {
 		return nil, fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
 	}
-	x := make([]float64, n)
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", i, i/cols, i%cols, v)
-		}
-		x[i] = float64(v)
-	}
-	var f []float64
-	if fisher != nil {
-		f = make([]float64, n)
-		for i, v := range fisher {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
-				return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
+	if err := parallel(n, 1, func(lo, hi int) error {
+		for i, v := range w[lo:hi] {
+			if x := float64(v); x-x != 0 { // NaN or ±Inf
+				return fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", lo+i, (lo+i)/cols, (lo+i)%cols, v)
 			}
-			f[i] = float64(v)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for i, v := range fisher {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
+			return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
 		}
 	}
 
 	spec = spec.withDefaults()
 	q := &Quantized{spec: spec, rows: rows, cols: cols}
+	var err error
 	if spec.Hadamard {
+		// The rotated weights are float64: quantize them as they are.
+		x := make([]float64, n)
+		for i, v := range w {
+			x[i] = float64(v)
+		}
+		var f []float64
+		if fisher != nil {
+			f = make([]float64, n)
+			for i, v := range fisher {
+				f[i] = float64(v)
+			}
+		}
 		r := newRotation(cols, spec.Seed)
 		r.forward(x)
 		if f != nil {
 			r.spread(f)
 		}
-	}
-	isOutlier := q.extractOutliers(x)
-	var err error
-	switch spec.Method {
-	case MethodRTN:
-		err = q.quantizeRTN(x, isOutlier)
-	case MethodNF4:
-		q.quantizeNF4(x, isOutlier)
-	case MethodSqueezeLLM:
-		err = q.quantizeSqueezeLLM(x, f, isOutlier)
-	case MethodFloat:
-		err = q.quantizeFloat(x, isOutlier)
-	case MethodNF:
-		err = q.quantizeNF(x, isOutlier)
+		err = quantizeMatrix(q, x, f)
+	} else {
+		err = quantizeMatrix(q, w, fisher)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// quantizeMatrix fills q's stored form from the weights x (and the optional Fisher f) with
+// q.spec's method, the kernels computing in float64 from either element type.
+func quantizeMatrix[T float](q *Quantized, x, f []T) error {
+	isOutlier := extractOutliers(q, x)
+	switch q.spec.Method {
+	case MethodRTN:
+		return quantizeRTN(q, x, isOutlier)
+	case MethodNF4:
+		quantizeNF4(q, x, isOutlier)
+	case MethodSqueezeLLM:
+		return quantizeSqueezeLLM(q, x, f, isOutlier)
+	case MethodFloat:
+		return quantizeFloat(q, x, isOutlier)
+	case MethodNF:
+		return quantizeNF(q, x, isOutlier)
+	}
+	return nil
 }
 
 // checkShape bounds a matrix shape.
@@ -150,38 +169,43 @@ func checkShape(rows, cols int) error {
 
 // Dequantize returns the float32 weights the stored form represents, rows×cols row-major.
 func (q *Quantized) Dequantize() []float32 {
-	codes, err := unpackBits(q.codes, q.spec.Bits, q.rows*q.cols)
-	if err != nil {
-		panic("quant: inconsistent Quantized: " + err.Error()) // Quantize and Unmarshal check this
+	out := make([]float32, q.rows*q.cols)
+	if !q.spec.Hadamard {
+		dequantizeMatrix(q, out)
+		return out
 	}
-	x := make([]float64, len(codes))
-	switch q.spec.Method {
-	case MethodRTN:
-		q.dequantizeRTN(codes, x)
-	case MethodNF4:
-		q.dequantizeNF4(codes, x)
-	case MethodSqueezeLLM:
-		q.dequantizeSqueezeLLM(codes, x)
-	case MethodFloat:
-		q.dequantizeFloat(codes, x)
-	case MethodNF:
-		q.dequantizeNF(codes, x)
-	}
-	start := uint32(0)
-	for r, end := range q.outliers.rowEnds {
-		for k := start; k < end; k++ {
-			x[r*q.cols+int(q.outliers.cols[k])] = float64(q.outliers.values[k])
-		}
-		start = end
-	}
-	if q.spec.Hadamard {
-		newRotation(q.cols, q.spec.Seed).inverse(x)
-	}
-	out := make([]float32, len(x))
+	// The codes are of rotated weights: rotate back in float64, then round once.
+	x := make([]float64, len(out))
+	dequantizeMatrix(q, x)
+	newRotation(q.cols, q.spec.Seed).inverse(x)
 	for i, v := range x {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// dequantizeMatrix writes the value of every weight into x: the dense codes' values, then the
+// outliers' fp32 values over them.
+func dequantizeMatrix[T float](q *Quantized, x []T) {
+	switch q.spec.Method {
+	case MethodRTN:
+		dequantizeRTN(q, x)
+	case MethodNF4:
+		dequantizeNF4(q, x)
+	case MethodSqueezeLLM:
+		dequantizeSqueezeLLM(q, x)
+	case MethodFloat:
+		dequantizeFloat(q, x)
+	case MethodNF:
+		dequantizeNF(q, x)
+	}
+	start := uint32(0)
+	for r, end := range q.outliers.rowEnds {
+		for k := start; k < end; k++ {
+			x[r*q.cols+int(q.outliers.cols[k])] = T(q.outliers.values[k])
+		}
+		start = end
+	}
 }
 
 // Bits is the storage of the quantized matrix in bits: [Quantized.Storage]'s total.
@@ -297,7 +321,7 @@ func outlierCount(fraction float64, n int) int { return int(fraction * float64(n
 
 // extractOutliers moves the ⌊OutlierFraction·n⌋ entries of largest |x| (ties: the earlier
 // entry) into q.outliers and reports which entries they are.
-func (q *Quantized) extractOutliers(x []float64) []bool {
+func extractOutliers[T float](q *Quantized, x []T) []bool {
 	nnz := outlierCount(q.spec.OutlierFraction, len(x))
 	if nnz == 0 {
 		return nil
@@ -307,7 +331,7 @@ func (q *Quantized) extractOutliers(x []float64) []bool {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int {
-		if c := cmp.Compare(math.Abs(x[b]), math.Abs(x[a])); c != 0 {
+		if c := cmp.Compare(math.Abs(float64(x[b])), math.Abs(float64(x[a]))); c != 0 {
 			return c
 		}
 		return cmp.Compare(a, b)

@@ -29,31 +29,35 @@ import (
 
 // quantizeRTN fills q.codes, q.scales and (asymmetric) q.zeros from x; outliers are left out of
 // the statistics and coded as 0.
-func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
+func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
-	codes := make([]uint32, len(x))
+	q.codes = make([]byte, packedLen(len(x), bits))
 	q.scales = make([]uint16, l.groups())
 	if !q.spec.Symmetric {
 		q.zeros = make([]uint32, l.groups())
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
-	for g := range l.groups() {
+	return l.encode(q.codes, bits, func(g int, codes []uint32) error {
 		lo, hi := l.span(g)
-		minV, maxV, maxAbs := 0.0, 0.0, 0.0
-		for i := lo; i < hi; i++ {
-			if isOutlier != nil && isOutlier[i] {
+		var minV, maxV T // the range widened to contain 0
+		for i, v := range x[lo:hi] {
+			if isOutlier != nil && isOutlier[lo+i] {
 				continue
 			}
-			minV, maxV = min(minV, x[i]), max(maxV, x[i])
-			maxAbs = max(maxAbs, math.Abs(x[i]))
+			if v < minV {
+				minV = v
+			}
+			if v > maxV {
+				maxV = v
+			}
 		}
 		var scale float64
 		if q.spec.Symmetric {
-			scale = maxAbs / half
+			scale = max(float64(maxV), -float64(minV)) / half // max |w|
 		} else {
-			scale = (maxV - minV) / maxCode
+			scale = (float64(maxV) - float64(minV)) / maxCode
 		}
 		s16 := float32ToFloat16(float32(scale))
 		if bits > MaxBits && float64(float16ToFloat32(s16)) < scale {
@@ -64,48 +68,53 @@ func (q *Quantized) quantizeRTN(x []float64, isOutlier []bool) error {
 			return fmt.Errorf("quant: rtn: %s has scale %g beyond fp16's largest 65504", l.name(g), scale)
 		}
 		q.scales[g] = s16
-		if q.spec.Symmetric {
-			for i := lo; i < hi; i++ {
-				level := 0.0
-				if s > 0 && (isOutlier == nil || !isOutlier[i]) {
-					level = clamp(math.RoundToEven(x[i]/s), -half, half)
-				}
-				codes[i] = uint32(level + half)
+		offset := half // the code of 0
+		if !q.spec.Symmetric {
+			offset = 0
+			if s > 0 {
+				offset = clamp(math.RoundToEven(-float64(minV)/s), 0, maxCode)
 			}
-			continue
+			q.zeros[g] = uint32(offset)
 		}
-		zero := 0.0
-		if s > 0 {
-			zero = clamp(math.RoundToEven(-minV/s), 0, maxCode)
+		lowest, highest := -offset, maxCode-offset // symmetric: ±half
+		if q.spec.Symmetric {
+			highest = half
 		}
-		q.zeros[g] = uint32(zero)
-		for i := lo; i < hi; i++ {
-			code := zero
-			if s > 0 && (isOutlier == nil || !isOutlier[i]) {
-				code = clamp(math.RoundToEven(x[i]/s)+zero, 0, maxCode)
+		for i, v := range x[lo:hi] {
+			code := offset
+			if s > 0 && (isOutlier == nil || !isOutlier[lo+i]) {
+				code = clamp(math.RoundToEven(float64(v)/s), lowest, highest) + offset
 			}
 			codes[i] = uint32(code)
 		}
-	}
-	q.codes = packBits(codes, bits)
-	return nil
+		return nil
+	})
 }
 
 // dequantizeRTN writes (q−z)·s (asymmetric) or (q−(2^(b−1)−1))·s (symmetric) into x.
-func (q *Quantized) dequantizeRTN(codes []uint32, x []float64) {
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+func dequantizeRTN[T float](q *Quantized, x []T) {
 	half := float64(int(1)<<(q.spec.Bits-1) - 1)
-	for g := range l.groups() {
+	decode(q, x, func(g int, codes []uint32, x []T) {
 		s := float64(float16ToFloat32(q.scales[g]))
 		offset := half
 		if !q.spec.Symmetric {
 			offset = float64(q.zeros[g])
 		}
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = (float64(codes[i]) - offset) * s
+		value := func(code uint32) T { return T((float64(code) - offset) * s) }
+		if q.spec.Bits > MaxBits || len(codes) < 1<<q.spec.Bits {
+			for i, c := range codes {
+				x[i] = value(c)
+			}
+			return
 		}
-	}
+		var table [1 << MaxBits]T
+		for c := range 1 << q.spec.Bits {
+			table[c] = value(uint32(c))
+		}
+		for i, c := range codes {
+			x[i] = table[uint8(c)]
+		}
+	})
 }
 
 func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }

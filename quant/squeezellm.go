@@ -36,24 +36,23 @@ const (
 	kmeansTolerance = 1e-7 // of the group's range
 )
 
-// quantizeSqueezeLLM fills q.codes and q.lut from x and the optional Fisher f.
-func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
+// quantizeSqueezeLLM fills q.codes and q.lut from x and the optional Fisher f, the groups'
+// k-means running concurrently.
+func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	k := 1 << q.spec.Bits
-	codes := make([]uint8, len(x))
-	q.lut = make([]uint16, 0, l.groups()*k)
-	var points []weightedPoint
-	mids := make([]float64, k-1)
-	for g := range l.groups() {
+	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
+	q.lut = make([]uint16, l.groups()*k)
+	return l.encode(q.codes, q.spec.Bits, func(g int, codes []uint32) error {
 		lo, hi := l.span(g)
-		points = points[:0]
+		points := make([]weightedPoint, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			if isOutlier != nil && isOutlier[i] {
 				continue
 			}
-			p := weightedPoint{value: x[i], weight: 1}
+			p := weightedPoint{value: float64(x[i]), weight: 1}
 			if f != nil {
-				p.weight = f[i]
+				p.weight = float64(f[i])
 			}
 			points = append(points, p)
 		}
@@ -67,35 +66,36 @@ func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
 			}
 		}
 		slices.Sort(table)
+		mids := make([]float64, k-1)
 		for j, c := range table {
-			q.lut = append(q.lut, float32ToFloat16(c))
+			q.lut[g*k+j] = float32ToFloat16(c)
 			if j > 0 {
 				mids[j-1] = (float64(table[j-1]) + float64(c)) / 2
 			}
 		}
 		for i := lo; i < hi; i++ {
-			v := x[i]
+			v := float64(x[i])
 			if isOutlier != nil && isOutlier[i] {
 				v = 0
 			}
-			codes[i] = uint8(nearestSorted(mids, v))
+			codes[i-lo] = uint32(nearestSorted(mids, v))
 		}
-	}
-	q.codes = Pack(codes, q.spec.Bits)
-	return nil
+		return nil
+	})
 }
 
 // dequantizeSqueezeLLM writes the lookup-table entry of every code into x.
-func (q *Quantized) dequantizeSqueezeLLM(codes []uint32, x []float64) {
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+func dequantizeSqueezeLLM[T float](q *Quantized, x []T) {
 	k := 1 << q.spec.Bits
-	for g := range l.groups() {
-		table := q.lut[g*k : (g+1)*k]
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = float64(float16ToFloat32(table[codes[i]]))
+	decode(q, x, func(g int, codes []uint32, x []T) {
+		var table [1 << MaxBits]T
+		for j, h := range q.lut[g*k : (g+1)*k] {
+			table[j] = T(float16ToFloat32(h))
 		}
-	}
+		for i, c := range codes {
+			x[i] = table[uint8(c)]
+		}
+	})
 }
 
 type weightedPoint struct{ value, weight float64 }

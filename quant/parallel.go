@@ -1,0 +1,185 @@
+package quant
+
+import (
+	"runtime"
+	"sync"
+)
+
+// The kernels of Quantize and Dequantize split a matrix into contiguous runs of groups and
+// code or decode each run on its own goroutine, GOMAXPROCS of them at most. Groups are
+// independent, and each run starts on a byte of the packed codes, so the runs write disjoint
+// bytes and the output is the same for any number of goroutines.
+
+// parallelGrain is the fewest weights worth a goroutine of their own. Tests lower it so that
+// small matrices are split too.
+var parallelGrain = 1 << 15
+
+// float is the element type of a matrix the kernels read or write: float32 (the weights as
+// given) or float64 (after a Hadamard rotation).
+type float interface{ ~float32 | ~float64 }
+
+// parallel calls fn on at most GOMAXPROCS contiguous chunks [lo, hi) covering [0, n),
+// concurrently, each of at least parallelGrain weights when a unit holds unitWeights weights,
+// and returns the error of the first chunk (in index order) that failed, so that the error is
+// the one a sequential loop would have met first when fn stops at its first failure.
+func parallel(n, unitWeights int, fn func(lo, hi int) error) error {
+	chunks := min(runtime.GOMAXPROCS(0), n, max(1, n*unitWeights/parallelGrain))
+	if chunks <= 1 {
+		return fn(0, n)
+	}
+	errs := make([]error, chunks)
+	var wg sync.WaitGroup
+	for k := range chunks {
+		wg.Go(func() { errs[k] = fn(n*k/chunks, n*(k+1)/chunks) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forGroups calls fn(g0, g1) on runs of consecutive groups covering all of l's groups,
+// concurrently (see [parallel]); every run but the last starts and ends on a byte boundary
+// of the codes packed at bits bits per weight.
+func (l layout) forGroups(bits int, fn func(g0, g1 int) error) error {
+	perUnit, unitWeights := 1, l.size // flat blocks: a unit is whole blocks
+	if !l.flat {
+		perUnit, unitWeights = l.perRow, l.cols // row groups: a unit is whole rows
+	}
+	for unitWeights*bits%8 != 0 {
+		perUnit, unitWeights = 2*perUnit, 2*unitWeights
+	}
+	groups := l.groups()
+	units := (groups + perUnit - 1) / perUnit
+	return parallel(units, unitWeights, func(u0, u1 int) error {
+		return fn(u0*perUnit, min(u1*perUnit, groups))
+	})
+}
+
+// encode packs the codes of every group into packed (⌈rows·cols·bits/8⌉ bytes, laid out as
+// packBits does), concurrently: code(g, codes) fills codes (as long as group g) with the
+// group's codes. It returns the error of the lowest group whose code failed.
+func (l layout) encode(packed []byte, bits int, code func(g int, codes []uint32) error) error {
+	return l.forGroups(bits, func(g0, g1 int) error {
+		start, _ := l.span(g0)
+		w := bitWriter{b: packed[start*bits/8:], width: uint(bits)}
+		codes := make([]uint32, min(l.size, l.rows*l.cols))
+		for g := g0; g < g1; g++ {
+			lo, hi := l.span(g)
+			if err := code(g, codes[:hi-lo]); err != nil {
+				return err
+			}
+			w.write(codes[:hi-lo])
+		}
+		w.flush()
+		return nil
+	})
+}
+
+// decode unpacks the codes of every group of q and calls values(g, codes, out[lo:hi]) on
+// group g's codes and its span of out, concurrently.
+func decode[T float](q *Quantized, out []T, values func(g int, codes []uint32, out []T)) {
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	bits := q.spec.Bits
+	_ = l.forGroups(bits, func(g0, g1 int) error {
+		start, _ := l.span(g0)
+		r := bitReader{b: q.codes[start*bits/8:], width: uint(bits)}
+		codes := make([]uint32, min(l.size, l.rows*l.cols))
+		for g := g0; g < g1; g++ {
+			lo, hi := l.span(g)
+			r.read(codes[:hi-lo])
+			values(g, codes[:hi-lo], out[lo:hi])
+		}
+		return nil
+	})
+}
+
+// bitWriter packs codes of width bits LSB-first into b from its first byte, as packBits.
+type bitWriter struct {
+	b     []byte
+	k     int    // next byte of b
+	acc   uint64 // pending bits, LSB first
+	n     uint   // number of pending bits, < 8 between calls
+	width uint
+}
+
+// write appends codes, each of which must fit in the width.
+func (w *bitWriter) write(codes []uint32) {
+	switch {
+	case w.width == 8: // w.n is always 0
+		b := w.b[w.k : w.k+len(codes)]
+		for i, c := range codes {
+			b[i] = byte(c)
+		}
+		w.k += len(codes)
+		return
+	case w.width == 4 && w.n == 0:
+		b := w.b[w.k : w.k+len(codes)/2]
+		for i := range b {
+			b[i] = byte(codes[2*i] | codes[2*i+1]<<4)
+		}
+		w.k += len(b)
+		codes = codes[2*len(b):]
+	}
+	for _, c := range codes {
+		w.acc |= uint64(c) << w.n
+		w.n += w.width
+		for w.n >= 8 {
+			w.b[w.k] = byte(w.acc)
+			w.k++
+			w.acc >>= 8
+			w.n -= 8
+		}
+	}
+}
+
+// flush writes the pending bits, if any, as a last byte padded with zeros.
+func (w *bitWriter) flush() {
+	if w.n > 0 {
+		w.b[w.k] = byte(w.acc)
+		w.k++
+		w.acc, w.n = 0, 0
+	}
+}
+
+// bitReader reads codes of width bits packed LSB-first from b's first byte.
+type bitReader struct {
+	b     []byte
+	k     int    // next byte of b
+	acc   uint64 // bits read ahead, LSB first
+	n     uint   // number of bits read ahead
+	width uint
+}
+
+// read fills codes with the next len(codes) codes.
+func (r *bitReader) read(codes []uint32) {
+	switch {
+	case r.width == 8: // r.n is always 0
+		for i, c := range r.b[r.k : r.k+len(codes)] {
+			codes[i] = uint32(c)
+		}
+		r.k += len(codes)
+		return
+	case r.width == 4 && r.n == 0:
+		b := r.b[r.k : r.k+len(codes)/2]
+		for i, c := range b {
+			codes[2*i], codes[2*i+1] = uint32(c&15), uint32(c>>4)
+		}
+		r.k += len(b)
+		codes = codes[2*len(b):]
+	}
+	mask := uint64(1)<<r.width - 1
+	for i := range codes {
+		for r.n < r.width {
+			r.acc |= uint64(r.b[r.k]) << r.n
+			r.k++
+			r.n += 8
+		}
+		codes[i] = uint32(r.acc & mask)
+		r.acc >>= r.width
+		r.n -= r.width
+	}
+}
