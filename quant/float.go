@@ -139,21 +139,20 @@ func quantizeFloat[T float](q *Quantized, x []T, isOutlier []bool) error {
 func dequantizeFloat[T float](q *Quantized, x []T) {
 	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
 	top := f.max()
-	decode(q, x, func(g int, codes []uint32, x []T) {
-		c := float64(float16ToFloat32(q.scales[g]))
-		if q.spec.Bits > MaxBits {
+	if q.spec.Bits > MaxBits {
+		decodeCodes(q, x, func(g int, codes []uint32, x []T) {
+			c := float64(float16ToFloat32(q.scales[g]))
 			for i, k := range codes {
 				x[i] = T(f.value(k) * (c / top))
 			}
-			return
-		}
-		var table [1 << MaxBits]T // the finite values' codes (Quantize and Unmarshal allow no other)
-		for k := range f.levels {
-			table[k] = T(f.levels[k] * (c / top))
-			table[uint32(k)|f.signBit()] = T(-f.levels[k] * (c / top))
-		}
-		for i, k := range codes {
-			x[i] = table[uint8(k)]
+		})
+		return
+	}
+	decodeTable(q, x, func(g int, t *[256]T) {
+		c := float64(float16ToFloat32(q.scales[g]))
+		for k, v := range f.levels { // the finite values' codes, the only ones allowed
+			t[k] = T(v * (c / top))
+			t[uint32(k)|f.signBit()] = T(-v * (c / top))
 		}
 	})
 }

@@ -234,14 +234,10 @@ func quantizeNF[T float](q *Quantized, x []T, isOutlier []bool) error {
 // dequantizeNF writes ℓ_q·c into x.
 func dequantizeNF[T float](q *Quantized, x []T) {
 	levels := nfGrids[q.spec.Bits].levels
-	decode(q, x, func(g int, codes []uint32, x []T) {
+	decodeTable(q, x, func(g int, t *[256]T) {
 		c := float64(float16ToFloat32(q.scales[g]))
-		var table [1 << MaxNFBits]T
 		for k, v := range levels {
-			table[k] = T(v * c)
-		}
-		for i, k := range codes {
-			x[i] = table[uint8(k)]
+			t[k] = T(v * c)
 		}
 	})
 }
@@ -290,16 +286,13 @@ func (q *Quantized) blockAbsmax() []float32 {
 // dequantizeNF4 writes ℓ_q·c into x.
 func dequantizeNF4[T float](q *Quantized, x []T) {
 	stored := q.blockAbsmax()
-	decode(q, x, func(g int, codes []uint32, x []T) {
+	decodeTable(q, x, func(g int, t *[256]T) {
 		c := stored[g]
-		var table [1 << NF4Bits]T // a block whose c ≤ 0 decodes to zeros
-		if c > 0 {
-			for k, v := range nf4Levels {
-				table[k] = T(v * float64(c))
+		for k, v := range nf4Levels {
+			t[k] = 0 // a block whose c ≤ 0 decodes to zeros
+			if c > 0 {
+				t[k] = T(v * float64(c))
 			}
-		}
-		for i, k := range codes {
-			x[i] = table[k&(1<<NF4Bits-1)]
 		}
 	})
 }

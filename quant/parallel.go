@@ -79,9 +79,28 @@ func (l layout) encode(packed []byte, bits int, code func(g int, codes []uint32)
 	})
 }
 
-// decode unpacks the codes of every group of q and calls values(g, codes, out[lo:hi]) on
-// group g's codes and its span of out, concurrently.
-func decode[T float](q *Quantized, out []T, values func(g int, codes []uint32, out []T)) {
+// decodeTable writes the value of every code of q into out, concurrently, for codes of at
+// most 8 bits: table(g, t) sets t[c] to the value of code c in group g, for every code c
+// that Quantize and UnmarshalQuantized allow.
+func decodeTable[T float](q *Quantized, out []T, table func(g int, t *[256]T)) {
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+	bits := q.spec.Bits
+	_ = l.forGroups(bits, func(g0, g1 int) error {
+		start, _ := l.span(g0)
+		r := bitReader{b: q.codes[start*bits/8:], width: uint(bits)}
+		var t [256]T
+		for g := g0; g < g1; g++ {
+			lo, hi := l.span(g)
+			table(g, &t)
+			lookup(&r, &t, out[lo:hi])
+		}
+		return nil
+	})
+}
+
+// decodeCodes is decodeTable for any width: it unpacks group g's codes and calls
+// values(g, codes, out[lo:hi]) on them and the group's span of out.
+func decodeCodes[T float](q *Quantized, out []T, values func(g int, codes []uint32, out []T)) {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
 	_ = l.forGroups(bits, func(g0, g1 int) error {
@@ -90,11 +109,37 @@ func decode[T float](q *Quantized, out []T, values func(g int, codes []uint32, o
 		codes := make([]uint32, min(l.size, l.rows*l.cols))
 		for g := g0; g < g1; g++ {
 			lo, hi := l.span(g)
-			r.read(codes[:hi-lo])
-			values(g, codes[:hi-lo], out[lo:hi])
+			codes := codes[:hi-lo]
+			for i := range codes {
+				codes[i] = r.next()
+			}
+			values(g, codes, out[lo:hi])
 		}
 		return nil
 	})
+}
+
+// lookup writes t[c] for the next len(out) codes c of r (at most 8 bits wide) into out.
+func lookup[T float](r *bitReader, t *[256]T, out []T) {
+	switch {
+	case r.width == 8: // r.n is always 0
+		for i, c := range r.b[r.k : r.k+len(out)] {
+			out[i] = t[c]
+		}
+		r.k += len(out)
+		return
+	case r.width == 4 && r.n == 0:
+		b := r.b[r.k : r.k+len(out)/2]
+		pairs := out[:2*len(b)]
+		for i, c := range b {
+			pairs[2*i], pairs[2*i+1] = t[c&15], t[c>>4]
+		}
+		r.k += len(b)
+		out = out[2*len(b):]
+	}
+	for i := range out {
+		out[i] = t[uint8(r.next())]
+	}
 }
 
 // bitWriter packs codes of width bits LSB-first into b from its first byte, as packBits.
@@ -154,32 +199,15 @@ type bitReader struct {
 	width uint
 }
 
-// read fills codes with the next len(codes) codes.
-func (r *bitReader) read(codes []uint32) {
-	switch {
-	case r.width == 8: // r.n is always 0
-		for i, c := range r.b[r.k : r.k+len(codes)] {
-			codes[i] = uint32(c)
-		}
-		r.k += len(codes)
-		return
-	case r.width == 4 && r.n == 0:
-		b := r.b[r.k : r.k+len(codes)/2]
-		for i, c := range b {
-			codes[2*i], codes[2*i+1] = uint32(c&15), uint32(c>>4)
-		}
-		r.k += len(b)
-		codes = codes[2*len(b):]
+// next reads the next code.
+func (r *bitReader) next() uint32 {
+	for r.n < r.width {
+		r.acc |= uint64(r.b[r.k]) << r.n
+		r.k++
+		r.n += 8
 	}
-	mask := uint64(1)<<r.width - 1
-	for i := range codes {
-		for r.n < r.width {
-			r.acc |= uint64(r.b[r.k]) << r.n
-			r.k++
-			r.n += 8
-		}
-		codes[i] = uint32(r.acc & mask)
-		r.acc >>= r.width
-		r.n -= r.width
-	}
+	c := uint32(r.acc & (1<<r.width - 1))
+	r.acc >>= r.width
+	r.n -= r.width
+	return c
 }

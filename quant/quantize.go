@@ -92,7 +92,7 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	}
 	if err := parallel(n, 1, func(lo, hi int) error {
 		for i, v := range w[lo:hi] {
-			if x := float64(v); x-x != 0 { // NaN or ±Inf
+			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // all exponent bits set: NaN or ±Inf
 				return fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", lo+i, (lo+i)/cols, (lo+i)%cols, v)
 			}
 		}
@@ -170,18 +170,28 @@ func checkShape(rows, cols int) error {
 // Dequantize returns the float32 weights the stored form represents, rows×cols row-major.
 func (q *Quantized) Dequantize() []float32 {
 	out := make([]float32, q.rows*q.cols)
+	q.DequantizeInto(out)
+	return out
+}
+
+// DequantizeInto writes the weights that [Quantized.Dequantize] returns into dst, rows×cols
+// row-major, so that a caller that dequantizes many matrices can reuse one buffer. It panics
+// if len(dst) ≠ rows·cols (a caller bug).
+func (q *Quantized) DequantizeInto(dst []float32) {
+	if len(dst) != q.rows*q.cols {
+		panic(fmt.Sprintf("quant: DequantizeInto: len(dst) = %d, want %d·%d", len(dst), q.rows, q.cols))
+	}
 	if !q.spec.Hadamard {
-		dequantizeMatrix(q, out)
-		return out
+		dequantizeMatrix(q, dst)
+		return
 	}
 	// The codes are of rotated weights: rotate back in float64, then round once.
-	x := make([]float64, len(out))
+	x := make([]float64, len(dst))
 	dequantizeMatrix(q, x)
 	newRotation(q.cols, q.spec.Seed).inverse(x)
 	for i, v := range x {
-		out[i] = float32(v)
+		dst[i] = float32(v)
 	}
-	return out
 }
 
 // dequantizeMatrix writes the value of every weight into x: the dense codes' values, then the

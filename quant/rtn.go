@@ -41,18 +41,7 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
 	return l.encode(q.codes, bits, func(g int, codes []uint32) error {
 		lo, hi := l.span(g)
-		var minV, maxV T // the range widened to contain 0
-		for i, v := range x[lo:hi] {
-			if isOutlier != nil && isOutlier[lo+i] {
-				continue
-			}
-			if v < minV {
-				minV = v
-			}
-			if v > maxV {
-				maxV = v
-			}
-		}
+		minV, maxV := groupRange(x[lo:hi], maybe(isOutlier, lo, hi))
 		var scale float64
 		if q.spec.Symmetric {
 			scale = max(float64(maxV), -float64(minV)) / half // max |w|
@@ -76,43 +65,90 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 			}
 			q.zeros[g] = uint32(offset)
 		}
+		if !(s > 0) {
+			for i := range codes {
+				codes[i] = uint32(offset)
+			}
+			return nil
+		}
 		lowest, highest := -offset, maxCode-offset // symmetric: ±half
 		if q.spec.Symmetric {
 			highest = half
 		}
 		for i, v := range x[lo:hi] {
-			code := offset
-			if s > 0 && (isOutlier == nil || !isOutlier[lo+i]) {
-				code = clamp(math.RoundToEven(float64(v)/s), lowest, highest) + offset
+			level := roundHalfEven(float64(v) / s)
+			if level < lowest {
+				level = lowest
+			} else if level > highest {
+				level = highest
 			}
-			codes[i] = uint32(code)
+			codes[i] = uint32(level + offset)
+		}
+		for i, out := range maybe(isOutlier, lo, hi) {
+			if out {
+				codes[i] = uint32(offset)
+			}
 		}
 		return nil
 	})
 }
 
+// groupRange is the range [min, max] of the entries of x that are not outliers, widened to
+// contain 0.
+func groupRange[T float](x []T, isOutlier []bool) (lo, hi T) {
+	if isOutlier == nil {
+		for _, v := range x {
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
+		}
+		return lo, hi
+	}
+	for i, v := range x {
+		if !isOutlier[i] {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	return lo, hi
+}
+
+// roundHalfEven is math.RoundToEven(y) for |y| < 2^51, up to the sign of a zero: adding
+// 1.5·2^52 rounds y to an integer in the default rounding mode (to nearest, ties to even; the
+// constant is even, so the tie goes the same way). It compiles to two additions, where
+// math.RoundToEven takes a branch on the CPU's features that made Go spill the loop's
+// registers around it. The rtn codes that use it clamp |y| far below 2^51 (|w/s| is about
+// the number of levels), and a larger |y| still comes out larger than any code.
+func roundHalfEven(y float64) float64 {
+	const shift = 0x1.8p52
+	return (y + shift) - shift
+}
+
 // dequantizeRTN writes (q−z)·s (asymmetric) or (q−(2^(b−1)−1))·s (symmetric) into x.
 func dequantizeRTN[T float](q *Quantized, x []T) {
 	half := float64(int(1)<<(q.spec.Bits-1) - 1)
-	decode(q, x, func(g int, codes []uint32, x []T) {
-		s := float64(float16ToFloat32(q.scales[g]))
-		offset := half
-		if !q.spec.Symmetric {
-			offset = float64(q.zeros[g])
+	constants := func(g int) (offset, s float64) {
+		if q.spec.Symmetric {
+			return half, float64(float16ToFloat32(q.scales[g]))
 		}
-		value := func(code uint32) T { return T((float64(code) - offset) * s) }
-		if q.spec.Bits > MaxBits || len(codes) < 1<<q.spec.Bits {
+		return float64(q.zeros[g]), float64(float16ToFloat32(q.scales[g]))
+	}
+	if q.spec.Bits > MaxBits || q.spec.GroupSize != 0 && q.spec.GroupSize < 1<<q.spec.Bits {
+		// Wide codes, or groups smaller than a table of every code: compute each weight.
+		decodeCodes(q, x, func(g int, codes []uint32, x []T) {
+			offset, s := constants(g)
 			for i, c := range codes {
-				x[i] = value(c)
+				x[i] = T((float64(c) - offset) * s)
 			}
-			return
-		}
-		var table [1 << MaxBits]T
+		})
+		return
+	}
+	decodeTable(q, x, func(g int, t *[256]T) {
+		offset, s := constants(g)
 		for c := range 1 << q.spec.Bits {
-			table[c] = value(uint32(c))
-		}
-		for i, c := range codes {
-			x[i] = table[uint8(c)]
+			t[c] = T((float64(c) - offset) * s)
 		}
 	})
 }

@@ -87,13 +87,9 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 // dequantizeSqueezeLLM writes the lookup-table entry of every code into x.
 func dequantizeSqueezeLLM[T float](q *Quantized, x []T) {
 	k := 1 << q.spec.Bits
-	decode(q, x, func(g int, codes []uint32, x []T) {
-		var table [1 << MaxBits]T
+	decodeTable(q, x, func(g int, t *[256]T) {
 		for j, h := range q.lut[g*k : (g+1)*k] {
-			table[j] = T(float16ToFloat32(h))
-		}
-		for i, c := range codes {
-			x[i] = table[uint8(c)]
+			t[j] = T(float16ToFloat32(h))
 		}
 	})
 }
