@@ -121,24 +121,27 @@ func decodeCodes[T float](q *Quantized, out []T, values func(g int, codes []uint
 
 // lookup writes t[c] for the next len(out) codes c of r (at most 8 bits wide) into out.
 func lookup[T float](r *bitReader, t *[256]T, out []T) {
+	values := t[:] // a slice of 256: indexing it by a byte needs no checks in the loops
 	switch {
 	case r.width == 8: // r.n is always 0
-		for i, c := range r.b[r.k : r.k+len(out)] {
-			out[i] = t[c]
+		b := r.b[r.k : r.k+len(out)]
+		out = out[:len(b)]
+		for i, c := range b {
+			out[i] = values[c]
 		}
-		r.k += len(out)
+		r.k += len(b)
 		return
 	case r.width == 4 && r.n == 0:
 		b := r.b[r.k : r.k+len(out)/2]
 		pairs := out[:2*len(b)]
 		for i, c := range b {
-			pairs[2*i], pairs[2*i+1] = t[c&15], t[c>>4]
+			pairs[2*i], pairs[2*i+1] = values[c&15], values[c>>4]
 		}
 		r.k += len(b)
 		out = out[2*len(b):]
 	}
 	for i := range out {
-		out[i] = t[uint8(r.next())]
+		out[i] = values[uint8(r.next())]
 	}
 }
 
