@@ -209,20 +209,8 @@ func absmaxCodes[T float](x []T, isOutlier []bool, c float64, codes []uint32, ze
 
 // blockMax is max |x| over the entries of x that are not outliers, and 0.
 func blockMax[T float](x []T, isOutlier []bool) float64 {
-	var m T
-	for i, v := range x {
-		if isOutlier == nil || !isOutlier[i] {
-			m = max(m, abs(v))
-		}
-	}
-	return float64(m)
-}
-
-func abs[T float](v T) T {
-	if v < 0 {
-		return -v
-	}
-	return v
+	lo, hi := groupRange(x, isOutlier)
+	return max(float64(hi), -float64(lo))
 }
 
 // maybe is isOutlier[lo:hi], or nil without outliers.
