@@ -36,7 +36,7 @@ var kernelShapes = [][2]int{{1, 1}, {1, 7}, {3, 5}, {7, 13}, {64, 172}, {172, 64
 // kernelInputs draws the weights of each input kind for an n-weight matrix of cols columns:
 // Gaussian; rows that are all zero, constant (either sign), below fp16's smallest scale,
 // Gaussian with signed zeros and values on code boundaries; heavy-tailed; and matrices that
-// Quantize must reject or that overflow fp16 (NaN, ±Inf, huge).
+// Quantize must reject or that overflow fp16 (NaN, ±Inf, huge, and huge before a NaN).
 func kernelInputs(kind string, n, cols int) []float32 {
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(cols)))
 	w := normal(rng, n, 0, 0.02)
@@ -73,6 +73,9 @@ func kernelInputs(kind string, n, cols int) []float32 {
 		w[n-1] = float32(math.Inf(-1))
 	case "huge":
 		w[n/2] = 1e6
+	case "hugenan": // an fp16 overflow before a NaN: the NaN is the error
+		w[n/4] = 1e6
+		w[n-1] = float32(math.NaN())
 	default:
 		panic(kind)
 	}
@@ -118,7 +121,7 @@ func kernelCases() []kernelCase {
 	for _, shape := range kernelShapes {
 		inputs := []string{"gauss", "rows", "heavy"}
 		if shape[0]*shape[1] < 2000 {
-			inputs = append(inputs, "nan", "inf", "huge")
+			inputs = append(inputs, "nan", "inf", "huge", "hugenan")
 		}
 		for _, spec := range specs {
 			for _, in := range inputs {
