@@ -167,6 +167,9 @@ func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(g
 	return l.encode(q.codes, q.spec.Bits, func(g int, codes []uint32) error {
 		lo, hi := l.span(g)
 		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
+		if m-m != 0 { // a NaN or infinity
+			return errNonFinite
+		}
 		q.scales[g] = float32ToFloat16(float32(m))
 		c := float64(float16ToFloat32(q.scales[g]))
 		if math.IsInf(c, 0) {

@@ -161,7 +161,7 @@ func nearestSorted(mids []float64, v float64) int {
 
 // quantizeNF4 fills q.codes and the absmax constants from x; outliers are left out of the
 // absmax and coded as level 0.
-func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) {
+func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	absmax := make([]float32, l.groups())
 	q.codes = make([]byte, packedLen(len(x), NF4Bits))
@@ -170,27 +170,39 @@ func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) {
 		lo, hi := l.span(g)
 		absmaxCodes(x[lo:hi], maybe(isOutlier, lo, hi), float64(c), codes, nf4Zero, index)
 	}
+	blockAbsmax := func(g int) error {
+		lo, hi := l.span(g)
+		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
+		if m-m != 0 { // a NaN or infinity
+			return errNonFinite
+		}
+		absmax[g] = float32(m)
+		return nil
+	}
 	if !q.spec.DoubleQuant {
 		q.absmax = absmax
-		_ = l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
-			lo, hi := l.span(g)
-			absmax[g] = float32(blockMax(x[lo:hi], maybe(isOutlier, lo, hi)))
+		return l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
+			if err := blockAbsmax(g); err != nil {
+				return err
+			}
 			code(g, codes, absmax[g])
 			return nil
 		})
-		return
 	}
 	// The weights are coded against the double-quantized constants, which need all of them.
-	_ = l.forGroups(8, func(g0, g1 int) error {
+	if err := l.forGroups(8, func(g0, g1 int) error {
 		for g := g0; g < g1; g++ {
-			lo, hi := l.span(g)
-			absmax[g] = float32(blockMax(x[lo:hi], maybe(isOutlier, lo, hi)))
+			if err := blockAbsmax(g); err != nil {
+				return err
+			}
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
 	q.doubleQuantize(absmax)
 	stored := q.blockAbsmax()
-	_ = l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
+	return l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
 		code(g, codes, stored[g])
 		return nil
 	})

@@ -2,6 +2,7 @@ package quant
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -90,15 +91,13 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	if fisher != nil && len(fisher) != n {
 		return nil, fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
 	}
-	if err := parallel(n, 1, func(lo, hi int) error {
-		for i, v := range w[lo:hi] {
-			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // all exponent bits set: NaN or ±Inf
-				return fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", lo+i, (lo+i)/cols, (lo+i)%cols, v)
-			}
+	// The kernels of rtn, nf4, nf and float see every weight's range anyway and fail on a
+	// non-finite one; the check then runs to name the first. The other paths check first.
+	fused := fisher == nil && !spec.Hadamard && spec.OutlierFraction == 0 && spec.Method != MethodSqueezeLLM
+	if !fused {
+		if err := checkFinite(w, cols); err != nil {
+			return nil, err
 		}
-		return nil
-	}); err != nil {
-		return nil, err
 	}
 	for i, v := range fisher {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
@@ -131,10 +130,31 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	} else {
 		err = quantizeMatrix(q, w, fisher)
 	}
+	if err != nil && fused {
+		if nonFinite := checkFinite(w, cols); nonFinite != nil {
+			return nil, nonFinite // the error Quantize returns whatever else fails
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// errNonFinite is what the kernels return on a group with a NaN or infinite weight, before
+// checkFinite names it.
+var errNonFinite = errors.New("quant: a weight is not finite")
+
+// checkFinite returns an error naming the first NaN or infinite entry of the rows×cols w.
+func checkFinite(w []float32, cols int) error {
+	return parallel(len(w), 1, func(lo, hi int) error {
+		for i, v := range w[lo:hi] {
+			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // all exponent bits set: NaN or ±Inf
+				return fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", lo+i, (lo+i)/cols, (lo+i)%cols, v)
+			}
+		}
+		return nil
+	})
 }
 
 // quantizeMatrix fills q's stored form from the weights x (and the optional Fisher f) with
@@ -145,7 +165,7 @@ func quantizeMatrix[T float](q *Quantized, x, f []T) error {
 	case MethodRTN:
 		return quantizeRTN(q, x, isOutlier)
 	case MethodNF4:
-		quantizeNF4(q, x, isOutlier)
+		return quantizeNF4(q, x, isOutlier)
 	case MethodSqueezeLLM:
 		return quantizeSqueezeLLM(q, x, f, isOutlier)
 	case MethodFloat:

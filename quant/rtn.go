@@ -42,6 +42,9 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	return l.encode(q.codes, bits, func(g int, codes []uint32) error {
 		lo, hi := l.span(g)
 		minV, maxV := groupRange(x[lo:hi], maybe(isOutlier, lo, hi))
+		if r := float64(maxV) - float64(minV); r-r != 0 { // a NaN or infinity
+			return errNonFinite
+		}
 		var scale float64
 		if q.spec.Symmetric {
 			scale = max(float64(maxV), -float64(minV)) / half // max |w|
