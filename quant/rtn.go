@@ -80,8 +80,9 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 		}
 		inv := 1 / s
 		for i, v := range x[lo:hi] {
-			level := roundHalfEven(float64(v) * inv)
-			if d := float64(v)*inv - level; d > 0.5-1e-9 || d < -0.5+1e-9 {
+			y := float64(v) * inv
+			level := roundHalfEven(y)
+			if math.Abs(y-level) > 0.5-1e-9 {
 				level = roundHalfEven(float64(v) / s) // near a tie: the division decides
 			}
 			if level < lowest {
