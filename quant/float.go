@@ -123,10 +123,8 @@ func (f floatFormat) checkCode(code uint32) error {
 func quantizeFloat[T float](q *Quantized, x []T, isOutlier []bool) error {
 	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
 	top := f.max()
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	return fp16AbsmaxCodes(q, x, isOutlier, func(g int, c float64, codes []uint32) {
-		lo, hi := l.span(g)
-		for i, v := range x[lo:hi] {
+	return fp16AbsmaxCodes(q, x, isOutlier, func(lo int, c float64, codes []uint32) {
+		for i, v := range x[lo : lo+len(codes)] {
 			codes[i] = 0
 			if c > 0 && (isOutlier == nil || !isOutlier[lo+i]) {
 				codes[i] = f.code(float64(v) / c * top)
@@ -158,14 +156,15 @@ func dequantizeFloat[T float](q *Quantized, x []T) {
 }
 
 // fp16AbsmaxCodes stores the fp16 absmax of every block in q.scales and packs into q.codes the
-// codes that code(g, c, codes) gives block g against its stored absmax c, concurrently. It
-// returns an error naming the first block whose absmax is beyond fp16's range.
-func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(g int, c float64, codes []uint32)) error {
+// codes that code(lo, c, codes) gives the block of weights [lo, lo+len(codes)) against its
+// stored absmax c, concurrently. It returns an error naming the first block whose absmax is
+// beyond fp16's range.
+func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(lo int, c float64, codes []uint32)) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	q.scales = make([]uint16, l.groups())
 	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
-	return l.encode(q.codes, q.spec.Bits, func(g int, codes []uint32) error {
-		lo, hi := l.span(g)
+	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
+		hi := lo + len(codes)
 		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
 		if m-m != 0 { // a NaN or infinity
 			return errNonFinite
@@ -175,7 +174,7 @@ func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(g
 		if math.IsInf(c, 0) {
 			return fmt.Errorf("quant: %s: %s has absmax %g beyond fp16's largest 65504", q.spec.Method, l.name(g), m)
 		}
-		code(g, c, codes)
+		code(lo, c, codes)
 		return nil
 	})
 }

@@ -166,12 +166,11 @@ func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	absmax := make([]float32, l.groups())
 	q.codes = make([]byte, packedLen(len(x), NF4Bits))
 	index := &nfGrids[NF4Bits].index
-	code := func(g int, codes []uint32, c float32) {
-		lo, hi := l.span(g)
+	code := func(lo int, codes []uint32, c float32) {
+		hi := lo + len(codes)
 		absmaxCodes(x[lo:hi], maybe(isOutlier, lo, hi), float64(c), codes, nf4Zero, index)
 	}
-	blockAbsmax := func(g int) error {
-		lo, hi := l.span(g)
+	blockAbsmax := func(g, lo, hi int) error {
 		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
 		if m-m != 0 { // a NaN or infinity
 			return errNonFinite
@@ -181,18 +180,19 @@ func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	}
 	if !q.spec.DoubleQuant {
 		q.absmax = absmax
-		return l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
-			if err := blockAbsmax(g); err != nil {
+		return l.encode(q.codes, NF4Bits, func(g, lo int, codes []uint32) error {
+			if err := blockAbsmax(g, lo, lo+len(codes)); err != nil {
 				return err
 			}
-			code(g, codes, absmax[g])
+			code(lo, codes, absmax[g])
 			return nil
 		})
 	}
 	// The weights are coded against the double-quantized constants, which need all of them.
 	if err := l.forGroups(8, func(g0, g1 int) error {
 		for g := g0; g < g1; g++ {
-			if err := blockAbsmax(g); err != nil {
+			lo, hi := l.span(g)
+			if err := blockAbsmax(g, lo, hi); err != nil {
 				return err
 			}
 		}
@@ -202,8 +202,8 @@ func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	}
 	q.doubleQuantize(absmax)
 	stored := q.blockAbsmax()
-	return l.encode(q.codes, NF4Bits, func(g int, codes []uint32) error {
-		code(g, codes, stored[g])
+	return l.encode(q.codes, NF4Bits, func(g, lo int, codes []uint32) error {
+		code(lo, codes, stored[g])
 		return nil
 	})
 }
@@ -237,9 +237,8 @@ func maybe(isOutlier []bool, lo, hi int) []bool {
 // NormalFloat-k levels; outliers are left out of the absmax and coded as level 0.
 func quantizeNF[T float](q *Quantized, x []T, isOutlier []bool) error {
 	grid := &nfGrids[q.spec.Bits]
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	return fp16AbsmaxCodes(q, x, isOutlier, func(g int, c float64, codes []uint32) {
-		lo, hi := l.span(g)
+	return fp16AbsmaxCodes(q, x, isOutlier, func(lo int, c float64, codes []uint32) {
+		hi := lo + len(codes)
 		absmaxCodes(x[lo:hi], maybe(isOutlier, lo, hi), c, codes, grid.zero, &grid.index)
 	})
 }

@@ -60,16 +60,16 @@ func (l layout) forGroups(bits int, fn func(g0, g1 int) error) error {
 }
 
 // encode packs the codes of every group into packed (⌈rows·cols·bits/8⌉ bytes, laid out as
-// packBits does), concurrently: code(g, codes) fills codes (as long as group g) with the
-// group's codes. It returns the error of the lowest group whose code failed.
-func (l layout) encode(packed []byte, bits int, code func(g int, codes []uint32) error) error {
+// packBits does), concurrently: code(g, lo, codes) fills codes with the codes of group g,
+// the weights [lo, lo+len(codes)). It returns the error of the lowest group whose code failed.
+func (l layout) encode(packed []byte, bits int, code func(g, lo int, codes []uint32) error) error {
 	return l.forGroups(bits, func(g0, g1 int) error {
 		start, _ := l.span(g0)
 		w := bitWriter{b: packed[start*bits/8:], width: uint(bits)}
 		codes := make([]uint32, min(l.size, l.rows*l.cols))
 		for g := g0; g < g1; g++ {
 			lo, hi := l.span(g)
-			if err := code(g, codes[:hi-lo]); err != nil {
+			if err := code(g, lo, codes[:hi-lo]); err != nil {
 				return err
 			}
 			w.write(codes[:hi-lo])

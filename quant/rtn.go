@@ -39,8 +39,8 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
-	return l.encode(q.codes, bits, func(g int, codes []uint32) error {
-		lo, hi := l.span(g)
+	return l.encode(q.codes, bits, func(g, lo int, codes []uint32) error {
+		hi := lo + len(codes)
 		minV, maxV := groupRange(x[lo:hi], maybe(isOutlier, lo, hi))
 		if r := float64(maxV) - float64(minV); r-r != 0 { // a NaN or infinity
 			return errNonFinite

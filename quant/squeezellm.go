@@ -43,8 +43,8 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 	k := 1 << q.spec.Bits
 	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
 	q.lut = make([]uint16, l.groups()*k)
-	return l.encode(q.codes, q.spec.Bits, func(g int, codes []uint32) error {
-		lo, hi := l.span(g)
+	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
+		hi := lo + len(codes)
 		points := make([]weightedPoint, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			if isOutlier != nil && isOutlier[i] {
