@@ -66,6 +66,12 @@ func kernelInputs(kind string, n, cols int) []float32 {
 			w[n/3] = 8
 			w[n-1] = -3.5
 		}
+	case "spiky": // mostly zeros: k-means starts with equal centroids and must move the empty ones
+		for i := range w {
+			if i%5 != 0 {
+				w[i] = 0
+			}
+		}
 	case "nan":
 		w[n/2] = float32(math.NaN())
 		w[n-1] = float32(math.Inf(1))
@@ -134,7 +140,7 @@ func kernelCases() []kernelCase {
 		for _, bits := range []int{2, 3, 4} {
 			for _, g := range []int{0, 32} {
 				for _, fisher := range []bool{false, true} {
-					for _, in := range []string{"gauss", "rows", "heavy"} {
+					for _, in := range []string{"gauss", "rows", "heavy", "spiky"} {
 						spec := Spec{Method: MethodSqueezeLLM, Bits: bits, GroupSize: g}
 						cases = append(cases, kernelCase{rows: shape[0], cols: shape[1], spec: spec, input: in, fisher: fisher})
 					}
