@@ -32,6 +32,22 @@ func BenchmarkQuantize(b *testing.B) {
 	}
 }
 
+// BenchmarkQuantizeSqueezeLLM times SqueezeLLM's 4-bit tables per row of 4096 weights, whose
+// weighted k-means takes most of the time, on 256 rows (64 with -short).
+func BenchmarkQuantizeSqueezeLLM(b *testing.B) {
+	rows, cols := 256, 4096
+	if testing.Short() {
+		rows = 64
+	}
+	w := normal(rand.New(rand.NewPCG(1, 2)), rows*cols, 0, 0.02)
+	b.SetBytes(int64(4 * len(w)))
+	for b.Loop() {
+		if _, err := Quantize(w, rows, cols, Spec{Method: MethodSqueezeLLM, Bits: 4}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkDequantize times Dequantize of the matrices of BenchmarkQuantize, and of
 // SqueezeLLM's 4-bit tables per row (whose k-means is too slow to time here).
 func BenchmarkDequantize(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 )
 
 // SqueezeLLM (Kim et al. 2024, "SqueezeLLM: Dense-and-Sparse Quantization"). Each group (a
@@ -187,38 +188,54 @@ func weightedKMeans(points []weightedPoint, k, maxIter int) []float64 {
 // place, and returns the final Σ weight·(value − nearest)².
 func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIter int) float64 {
 	k := len(centroids)
-	assign := make([]int, len(points))
-	sumW := make([]float64, k)
-	sumWV := make([]float64, k)
-	nearest := func() {
-		// Centroids are ascending, so clusters are runs of the sorted points; a point on a
-		// midpoint goes to the lower centroid.
-		c := 0
-		for i, p := range points {
-			for c < k-1 && p.value > (centroids[c]+centroids[c+1])/2 {
-				c++
-			}
-			assign[i] = c
+	// Centroids are ascending, so clusters are runs of the sorted points: cluster c is
+	// points[ends[c-1]:ends[c]]. A point goes to the first centroid c whose midpoint with the
+	// next is not below it (a point on a midpoint goes to the lower centroid), so the run of
+	// clusters up to c ends at the first point above the largest of the first c+1 midpoints:
+	// a binary search per cluster rather than a comparison per point.
+	ends := make([]int, k)
+	runs := func() {
+		mid := math.Inf(-1)
+		for c := range k - 1 {
+			mid = max(mid, (centroids[c]+centroids[c+1])/2)
+			ends[c] = sort.Search(len(points), func(i int) bool { return points[i].value > mid })
 		}
+		ends[k-1] = len(points)
 	}
-	for range maxIter {
-		nearest()
-		clear(sumW)
-		clear(sumWV)
-		for i, p := range points {
-			sumW[assign[i]] += p.weight
-			sumWV[assign[i]] += p.weight * p.value
+	// Sums run over each cluster's points in order, as a loop over all points would.
+	cluster := func(c int) []weightedPoint {
+		if c == 0 {
+			return points[:ends[0]]
 		}
+		return points[ends[c-1]:ends[c]]
+	}
+	var assign []int // each point's cluster, for relocateEmpty
+	for range maxIter {
+		runs()
 		moved := 0.0
 		var empty []int
 		for c := range centroids {
-			if sumW[c] == 0 {
+			var sumW, sumWV float64
+			for _, p := range cluster(c) {
+				sumW += p.weight
+				sumWV += p.weight * p.value
+			}
+			if sumW == 0 {
 				empty = append(empty, c)
 				continue
 			}
-			next := sumWV[c] / sumW[c]
+			next := sumWV / sumW
 			moved = max(moved, math.Abs(next-centroids[c]))
 			centroids[c] = next
+		}
+		if len(empty) > 0 {
+			assign = slices.Grow(assign[:0], len(points))[:len(points)]
+			for c := range centroids {
+				start := ends[c] - len(cluster(c))
+				for i := start; i < ends[c]; i++ {
+					assign[i] = c
+				}
+			}
 		}
 		relocated := relocateEmpty(points, assign, centroids, empty)
 		if relocated {
@@ -228,11 +245,13 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 			break
 		}
 	}
-	nearest()
+	runs()
 	var sse float64
-	for i, p := range points {
-		d := p.value - centroids[assign[i]]
-		sse += p.weight * d * d
+	for c, centroid := range centroids {
+		for _, p := range cluster(c) {
+			d := p.value - centroid
+			sse += p.weight * d * d
+		}
 	}
 	return sse
 }
