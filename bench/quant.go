@@ -40,6 +40,13 @@ package main
 // these VMs faulting its pages in costs more than the arithmetic (a 64 MiB elementwise op took
 // 220 ms instead of 7 ms), while Go's heap keeps most of its memory between calls.
 //
+// Go's side of the same: Dequantize returns a fresh []float32, which Go's allocator zeroes and
+// which, for a 64 MiB result, the runtime often maps anew (tens of thousands of page faults a
+// call were measured), while the peer's glibc hands back memory it kept, neither zeroed nor
+// faulted. By default (-go_reuse_output) the Go side therefore times Quantized.DequantizeInto
+// into one buffer per spec, the same kernel writing into memory already mapped;
+// -go_reuse_output=false times Dequantize with its allocation.
+//
 // -json FILE writes the whole report; -cpuprofile FILE profiles the Go side (PyTorch runs in a
 // child process and is not in the profile): go tool pprof -top FILE.
 
@@ -118,6 +125,7 @@ type QuantOptions struct {
 	Std             float64       // standard deviation of the weights
 	Python          string        // interpreter with torch
 	TorchKeepMemory bool          // run PyTorch with keepMemoryEnv
+	GoReuseOutput   bool          // time DequantizeInto into one buffer instead of Dequantize
 	NoTorch         bool          // skip PyTorch
 	JSONPath        string        // write the report here
 	CPUProfile      string        // CPU profile of the Go side
@@ -180,6 +188,7 @@ func runQuantCommand(args []string, stdout, log io.Writer) error {
 	fs.Float64Var(&o.Std, "std", 0.02, "standard deviation of the weights")
 	fs.StringVar(&o.Python, "python", harness.DefaultPython, "Python interpreter with torch")
 	fs.BoolVar(&o.TorchKeepMemory, "torch_keep_memory", true, "run PyTorch with glibc's malloc keeping freed memory, as Go's heap does")
+	fs.BoolVar(&o.GoReuseOutput, "go_reuse_output", true, "time Go's DequantizeInto into one buffer per spec (memory already mapped, as the peer's kept memory) instead of Dequantize, which allocates")
 	fs.BoolVar(&o.NoTorch, "no_torch", false, "do not run PyTorch")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the Go side to this file")
@@ -278,7 +287,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 		for i, m := range matrices {
 			stored := make([]*quant.Quantized, len(Specs))
 			for j, spec := range Specs {
-				q, err := measureGo(m, spec, o.MinTime, [2]*harness.Result{row(i, j, 0, 0), row(i, j, 1, 0)}, load)
+				q, err := measureGo(m, spec, o.MinTime, o.GoReuseOutput, [2]*harness.Result{row(i, j, 0, 0), row(i, j, 1, 0)}, load)
 				if err != nil {
 					return report, err
 				}
@@ -406,9 +415,10 @@ func readFloat32(path string) ([]float32, error) {
 	return w, nil
 }
 
-// measureGo times quantize and dequantize of spec on m for one round, adds them to the two
-// go rows (quantize, dequantize) with the load before the round, and returns the stored form.
-func measureGo(m matrix, spec quant.Spec, minTime time.Duration, rows [2]*harness.Result, load float64) (*quant.Quantized, error) {
+// measureGo times quantize and dequantize (into one reused buffer with reuseOutput) of spec on
+// m for one round, adds them to the two go rows (quantize, dequantize) with the load before
+// the round, and returns the stored form.
+func measureGo(m matrix, spec quant.Spec, minTime time.Duration, reuseOutput bool, rows [2]*harness.Result, load float64) (*quant.Quantized, error) {
 	var q *quant.Quantized
 	var err error
 	runtime.GC()
@@ -421,8 +431,14 @@ func measureGo(m matrix, spec quant.Spec, minTime time.Duration, rows [2]*harnes
 	}
 	addCalls(rows[0], seconds, calls, faults, load)
 	runtime.GC()
+	dequantize := func() { q.Dequantize() }
+	if reuseOutput {
+		out := make([]float32, m.rows*m.cols)
+		q.DequantizeInto(out) // maps the buffer's pages
+		dequantize = func() { q.DequantizeInto(out) }
+	}
 	seconds, calls, faults = timeCalls(minTime, func() bool {
-		q.Dequantize()
+		dequantize()
 		return true
 	})
 	addCalls(rows[1], seconds, calls, faults, load)
@@ -635,6 +651,9 @@ func PrintQuantReport(w io.Writer, r *harness.Report) {
 	if r.Peer != nil {
 		o, _ := r.Settings.(QuantOptions)
 		fmt.Fprintf(w, "PyTorch %v, %v threads, glibc malloc keeps freed memory: %v\n", r.Peer["torch_version"], r.Peer["threads"], o.TorchKeepMemory)
+	}
+	if o, ok := r.Settings.(QuantOptions); ok {
+		fmt.Fprintf(w, "Go %d threads, dequantizes into one reused buffer (DequantizeInto): %v\n", o.Threads, o.GoReuseOutput)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -108,7 +108,7 @@ func TestAddPeerTimings(t *testing.T) {
 func TestTinyRun(t *testing.T) {
 	noTorch := peerMissing(t)
 	o := QuantOptions{Shapes: "48x100,7x9", Rounds: 1, Threads: runtime.NumCPU(), Warmup: 0,
-		MinTime: time.Millisecond, Seed: 1, Std: 0.02, Python: python, TorchKeepMemory: true,
+		MinTime: time.Millisecond, Seed: 1, Std: 0.02, Python: python, TorchKeepMemory: true, GoReuseOutput: true,
 		NoTorch: noTorch, JSONPath: filepath.Join(t.TempDir(), "report.json")}
 	report, err := RunQuant(o, testWriter{t})
 	if err != nil {

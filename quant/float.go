@@ -120,65 +120,61 @@ func (f floatFormat) checkCode(code uint32) error {
 
 // quantizeFloat fills q.codes and q.scales (fp16 absmax per block) from x; outliers are left
 // out of the absmax and coded as +0.
-func (q *Quantized) quantizeFloat(x []float64, isOutlier []bool) error {
+func quantizeFloat[T float](q *Quantized, x []T, isOutlier []bool) error {
 	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
 	top := f.max()
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	absmax, err := q.fp16Absmax(x, isOutlier, l)
-	if err != nil {
-		return err
-	}
-	q.codes = packBits(absmaxCodes(x, isOutlier, l, absmax, func(v float64) uint32 { return f.code(v * top) }, 0), q.spec.Bits)
-	return nil
+	return fp16AbsmaxCodes(q, x, isOutlier, func(lo int, c float64, codes []uint32) {
+		for i, v := range x[lo : lo+len(codes)] {
+			codes[i] = 0
+			if c > 0 && (isOutlier == nil || !isOutlier[lo+i]) {
+				codes[i] = f.code(float64(v) / c * top)
+			}
+		}
+	})
 }
 
 // dequantizeFloat writes v·(c/F) into x.
-func (q *Quantized) dequantizeFloat(codes []uint32, x []float64) {
+func dequantizeFloat[T float](q *Quantized, x []T) {
 	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
 	top := f.max()
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	for g, h := range q.scales {
-		c := float64(float16ToFloat32(h))
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = f.value(codes[i]) * (c / top)
-		}
+	if q.spec.Bits > MaxBits {
+		decodeCodes(q, x, func(g int, codes []uint32, x []T) {
+			c := float64(float16ToFloat32(q.scales[g]))
+			for i, k := range codes {
+				x[i] = T(f.value(k) * (c / top))
+			}
+		})
+		return
 	}
+	decodeTable(q, x, func(g int, t *[256]T) {
+		c := float64(float16ToFloat32(q.scales[g]))
+		for k, v := range f.levels { // the finite values' codes, the only ones allowed
+			t[k] = T(v * (c / top))
+			t[uint32(k)|f.signBit()] = T(-v * (c / top))
+		}
+	})
 }
 
-// fp16Absmax stores the fp16 absmax of every block in q.scales and returns the stored values.
-func (q *Quantized) fp16Absmax(x []float64, isOutlier []bool, l layout) ([]float64, error) {
+// fp16AbsmaxCodes stores the fp16 absmax of every block in q.scales and packs into q.codes the
+// codes that code(lo, c, codes) gives the block of weights [lo, lo+len(codes)) against its
+// stored absmax c, concurrently. It returns an error naming the first block whose absmax is
+// beyond fp16's range.
+func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(lo int, c float64, codes []uint32)) error {
+	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	q.scales = make([]uint16, l.groups())
-	stored := make([]float64, l.groups())
-	for g := range stored {
-		lo, hi := l.span(g)
-		var m float64
-		for i := lo; i < hi; i++ {
-			if isOutlier == nil || !isOutlier[i] {
-				m = max(m, math.Abs(x[i]))
-			}
+	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
+	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
+		hi := lo + len(codes)
+		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
+		if m-m != 0 { // a NaN or infinity
+			return errNonFinite
 		}
 		q.scales[g] = float32ToFloat16(float32(m))
-		stored[g] = float64(float16ToFloat32(q.scales[g]))
-		if math.IsInf(stored[g], 0) {
-			return nil, fmt.Errorf("quant: %s: %s has absmax %g beyond fp16's largest 65504", q.spec.Method, l.name(g), m)
+		c := float64(float16ToFloat32(q.scales[g]))
+		if math.IsInf(c, 0) {
+			return fmt.Errorf("quant: %s: %s has absmax %g beyond fp16's largest 65504", q.spec.Method, l.name(g), m)
 		}
-	}
-	return stored, nil
-}
-
-// absmaxCodes codes every weight of block g as code(w/c_g), c_g = absmax[g]; an outlier, or
-// any weight of a block whose c_g is 0, gets the code zero.
-func absmaxCodes(x []float64, isOutlier []bool, l layout, absmax []float64, code func(float64) uint32, zero uint32) []uint32 {
-	codes := make([]uint32, len(x))
-	for g, c := range absmax {
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			codes[i] = zero
-			if c > 0 && (isOutlier == nil || !isOutlier[i]) {
-				codes[i] = code(x[i] / c)
-			}
-		}
-	}
-	return codes
+		code(lo, c, codes)
+		return nil
+	})
 }

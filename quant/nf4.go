@@ -44,6 +44,7 @@ const (
 type nfGrid struct {
 	levels, mids []float64
 	zero         uint32
+	index        levelIndex
 }
 
 // nfGrids are the tables of k = MinNFBits..MaxNFBits bits, indexed by k.
@@ -86,7 +87,58 @@ func nfTable(k int) nfGrid {
 	for i := range g.mids {
 		g.mids[i] = (g.levels[i] + g.levels[i+1]) / 2
 	}
+	g.index = newLevelIndex(g.mids, 16<<k)
 	return g
+}
+
+// levelIndex finds the nearest of ascending levels in [−1, 1] (given the midpoints between
+// them) as nearestSorted does, with a table over equal cells of [−1, 1] instead of a binary
+// search: first[c] counts the midpoints m whose cell is below c. The cell of a value,
+// ⌊(clamp(v, −1, 1) + 1)·cells/2⌋ in floating point, never decreases as v grows, so every
+// midpoint counted in first[cell(v)] is below v and every midpoint of a higher cell is above
+// it: only a midpoint in v's own cell remains to compare, and there is at most one, since the
+// 16·2^k cells of 2^k levels are 7 to 16 times narrower than the closest two midpoints. The
+// one comparison is made without a branch, which a random weight would mispredict half the
+// time.
+type levelIndex struct {
+	mids  []float64 // the midpoints, then +Inf, so that mids[first[c]] always exists
+	first []uint8   // cells+1 entries (v = 1 has cell cells)
+	scale float64   // cells/2
+}
+
+func newLevelIndex(mids []float64, cells int) levelIndex {
+	t := levelIndex{mids: append(slices.Clone(mids), math.Inf(1)), first: make([]uint8, cells+1), scale: float64(cells) / 2}
+	for c := range t.first {
+		for int(t.first[c]) < len(mids) && t.cell(mids[t.first[c]]) < c {
+			t.first[c]++
+		}
+		if k := int(t.first[c]) + 1; k < len(mids) && t.cell(mids[k]) == c && t.cell(mids[k-1]) == c {
+			panic(fmt.Sprintf("quant: levelIndex: cell %d of %d holds two midpoints", c, cells))
+		}
+		if c+1 < len(t.first) {
+			t.first[c+1] = t.first[c]
+		}
+	}
+	return t
+}
+
+func (t *levelIndex) cell(v float64) int {
+	if v < -1 {
+		v = -1
+	} else if v > 1 {
+		v = 1
+	}
+	return int((v + 1) * t.scale)
+}
+
+// nearest is nearestSorted(mids, v) for a v that is not NaN.
+func (t *levelIndex) nearest(v float64) uint32 {
+	k := uint32(t.first[t.cell(v)])
+	var above uint32
+	if v > t.mids[k] {
+		above = 1
+	}
+	return k + above
 }
 
 // NF4Levels returns the 16 NormalFloat4 levels, ascending from −1 to 1 with 0 at index 7.
@@ -109,59 +161,97 @@ func nearestSorted(mids []float64, v float64) int {
 
 // quantizeNF4 fills q.codes and the absmax constants from x; outliers are left out of the
 // absmax and coded as level 0.
-func (q *Quantized) quantizeNF4(x []float64, isOutlier []bool) {
+func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	absmax := make([]float32, l.groups())
-	for g := range absmax {
-		lo, hi := l.span(g)
-		var m float64
-		for i := lo; i < hi; i++ {
-			if isOutlier == nil || !isOutlier[i] {
-				m = max(m, math.Abs(x[i]))
-			}
+	q.codes = make([]byte, packedLen(len(x), NF4Bits))
+	index := &nfGrids[NF4Bits].index
+	code := func(lo int, codes []uint32, c float32) {
+		hi := lo + len(codes)
+		absmaxCodes(x[lo:hi], maybe(isOutlier, lo, hi), float64(c), codes, nf4Zero, index)
+	}
+	blockAbsmax := func(g, lo, hi int) error {
+		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))
+		if m-m != 0 { // a NaN or infinity
+			return errNonFinite
 		}
 		absmax[g] = float32(m)
+		return nil
 	}
-	stored := absmax
-	if q.spec.DoubleQuant {
-		q.doubleQuantize(absmax)
-		stored = q.blockAbsmax()
-	} else {
+	if !q.spec.DoubleQuant {
 		q.absmax = absmax
+		return l.encode(q.codes, NF4Bits, func(g, lo int, codes []uint32) error {
+			if err := blockAbsmax(g, lo, lo+len(codes)); err != nil {
+				return err
+			}
+			code(lo, codes, absmax[g])
+			return nil
+		})
 	}
-	c := make([]float64, len(stored))
-	for g, v := range stored {
-		c[g] = float64(v)
+	// The weights are coded against the double-quantized constants, which need all of them.
+	if err := l.forGroups(8, func(g0, g1 int) error {
+		for g := g0; g < g1; g++ {
+			lo, hi := l.span(g)
+			if err := blockAbsmax(g, lo, hi); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	code := func(v float64) uint32 { return uint32(nearestSorted(nf4Mids, v)) }
-	q.codes = packBits(absmaxCodes(x, isOutlier, l, c, code, nf4Zero), NF4Bits)
+	q.doubleQuantize(absmax)
+	stored := q.blockAbsmax()
+	return l.encode(q.codes, NF4Bits, func(g, lo int, codes []uint32) error {
+		code(lo, codes, stored[g])
+		return nil
+	})
+}
+
+// absmaxCodes codes the weights x of one block, whose absmax constant is c, as the level
+// nearest w/c; an outlier, or every weight of a block whose c is 0, gets the code zero.
+func absmaxCodes[T float](x []T, isOutlier []bool, c float64, codes []uint32, zero uint32, index *levelIndex) {
+	for i, v := range x {
+		codes[i] = zero
+		if c > 0 && (isOutlier == nil || !isOutlier[i]) {
+			codes[i] = index.nearest(float64(v) / c)
+		}
+	}
+}
+
+// blockMax is max |x| over the entries of x that are not outliers, and 0.
+func blockMax[T float](x []T, isOutlier []bool) float64 {
+	lo, hi := groupRange(x, isOutlier)
+	return max(float64(hi), -float64(lo))
+}
+
+// maybe is isOutlier[lo:hi], or nil without outliers.
+func maybe(isOutlier []bool, lo, hi int) []bool {
+	if isOutlier == nil {
+		return nil
+	}
+	return isOutlier[lo:hi]
 }
 
 // quantizeNF fills q.codes and q.scales (fp16 absmax per block) from x with the
 // NormalFloat-k levels; outliers are left out of the absmax and coded as level 0.
-func (q *Quantized) quantizeNF(x []float64, isOutlier []bool) error {
-	grid := nfGrids[q.spec.Bits]
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	absmax, err := q.fp16Absmax(x, isOutlier, l)
-	if err != nil {
-		return err
-	}
-	code := func(v float64) uint32 { return uint32(nearestSorted(grid.mids, v)) }
-	q.codes = packBits(absmaxCodes(x, isOutlier, l, absmax, code, grid.zero), q.spec.Bits)
-	return nil
+func quantizeNF[T float](q *Quantized, x []T, isOutlier []bool) error {
+	grid := &nfGrids[q.spec.Bits]
+	return fp16AbsmaxCodes(q, x, isOutlier, func(lo int, c float64, codes []uint32) {
+		hi := lo + len(codes)
+		absmaxCodes(x[lo:hi], maybe(isOutlier, lo, hi), c, codes, grid.zero, &grid.index)
+	})
 }
 
 // dequantizeNF writes ℓ_q·c into x.
-func (q *Quantized) dequantizeNF(codes []uint32, x []float64) {
+func dequantizeNF[T float](q *Quantized, x []T) {
 	levels := nfGrids[q.spec.Bits].levels
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	for g, h := range q.scales {
-		c := float64(float16ToFloat32(h))
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = levels[codes[i]] * c
+	decodeTable(q, x, func(g int, t *[256]T) {
+		c := float64(float16ToFloat32(q.scales[g]))
+		for k, v := range levels {
+			t[k] = T(v * c)
 		}
-	}
+	})
 }
 
 // doubleQuantize stores the absmax constants c as int8 codes around their mean.
@@ -206,15 +296,15 @@ func (q *Quantized) blockAbsmax() []float32 {
 }
 
 // dequantizeNF4 writes ℓ_q·c into x.
-func (q *Quantized) dequantizeNF4(codes []uint32, x []float64) {
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
-	for g, c := range q.blockAbsmax() {
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = 0
+func dequantizeNF4[T float](q *Quantized, x []T) {
+	stored := q.blockAbsmax()
+	decodeTable(q, x, func(g int, t *[256]T) {
+		c := stored[g]
+		for k, v := range nf4Levels {
+			t[k] = 0 // a block whose c ≤ 0 decodes to zeros
 			if c > 0 {
-				x[i] = nf4Levels[codes[i]] * float64(c)
+				t[k] = T(v * float64(c))
 			}
 		}
-	}
+	})
 }

@@ -71,22 +71,10 @@ func packedLen(n, bits int) int { return (n*bits + 7) / 8 }
 
 // packBits packs values of width 1..32 bits LSB-first (see [Pack]); values must fit.
 func packBits(vals []uint32, width int) []byte {
-	out := make([]byte, 0, packedLen(len(vals), width))
-	var acc uint64 // pending bits, LSB first
-	var n uint     // number of pending bits
-	for _, v := range vals {
-		acc |= uint64(v) << n
-		n += uint(width)
-		for n >= 8 {
-			out = append(out, byte(acc))
-			acc >>= 8
-			n -= 8
-		}
-	}
-	if n > 0 {
-		out = append(out, byte(acc))
-	}
-	return out
+	w := bitWriter{b: make([]byte, packedLen(len(vals), width)), width: uint(width)}
+	w.write(vals)
+	w.flush()
+	return w.b
 }
 
 // unpackBits reads n values of width 1..32 bits from b, which must have exactly
@@ -99,21 +87,11 @@ func unpackBits(b []byte, width, n int) ([]uint32, error) {
 		return nil, fmt.Errorf("%d values of %d bits need %d bytes, have %d", n, width, want, len(b))
 	}
 	vals := make([]uint32, n)
-	mask := uint64(1)<<width - 1
-	var acc uint64
-	var have uint
-	k := 0
+	r := bitReader{b: b, width: uint(width)}
 	for i := range vals {
-		for have < uint(width) {
-			acc |= uint64(b[k]) << have
-			k++
-			have += 8
-		}
-		vals[i] = uint32(acc & mask)
-		acc >>= width
-		have -= uint(width)
+		vals[i] = r.next()
 	}
-	if acc != 0 {
+	if r.acc != 0 {
 		return nil, fmt.Errorf("nonzero padding bits after %d values of %d bits", n, width)
 	}
 	return vals, nil

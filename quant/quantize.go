@@ -2,6 +2,7 @@ package quant
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -90,51 +91,89 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	if fisher != nil && len(fisher) != n {
 		return nil, fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
 	}
-	x := make([]float64, n)
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", i, i/cols, i%cols, v)
+	// The kernels of rtn, nf4, nf and float see every weight's range anyway and fail on a
+	// non-finite one; the check then runs to name the first. The other paths check first.
+	fused := fisher == nil && !spec.Hadamard && spec.OutlierFraction == 0 && spec.Method != MethodSqueezeLLM
+	if !fused {
+		if err := checkFinite(w, cols); err != nil {
+			return nil, err
 		}
-		x[i] = float64(v)
 	}
-	var f []float64
-	if fisher != nil {
-		f = make([]float64, n)
-		for i, v := range fisher {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
-				return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
-			}
-			f[i] = float64(v)
+	for i, v := range fisher {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
+			return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
 		}
 	}
 
 	spec = spec.withDefaults()
 	q := &Quantized{spec: spec, rows: rows, cols: cols}
+	var err error
 	if spec.Hadamard {
+		// The rotated weights are float64: quantize them as they are.
+		x := make([]float64, n)
+		for i, v := range w {
+			x[i] = float64(v)
+		}
+		var f []float64
+		if fisher != nil {
+			f = make([]float64, n)
+			for i, v := range fisher {
+				f[i] = float64(v)
+			}
+		}
 		r := newRotation(cols, spec.Seed)
 		r.forward(x)
 		if f != nil {
 			r.spread(f)
 		}
+		err = quantizeMatrix(q, x, f)
+	} else {
+		err = quantizeMatrix(q, w, fisher)
 	}
-	isOutlier := q.extractOutliers(x)
-	var err error
-	switch spec.Method {
-	case MethodRTN:
-		err = q.quantizeRTN(x, isOutlier)
-	case MethodNF4:
-		q.quantizeNF4(x, isOutlier)
-	case MethodSqueezeLLM:
-		err = q.quantizeSqueezeLLM(x, f, isOutlier)
-	case MethodFloat:
-		err = q.quantizeFloat(x, isOutlier)
-	case MethodNF:
-		err = q.quantizeNF(x, isOutlier)
+	if err != nil && fused {
+		if nonFinite := checkFinite(w, cols); nonFinite != nil {
+			return nil, nonFinite // the error Quantize returns whatever else fails
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// errNonFinite is what the kernels return on a group with a NaN or infinite weight, before
+// checkFinite names it.
+var errNonFinite = errors.New("quant: a weight is not finite")
+
+// checkFinite returns an error naming the first NaN or infinite entry of the rows×cols w.
+func checkFinite(w []float32, cols int) error {
+	return parallel(len(w), 1, func(lo, hi int) error {
+		for i, v := range w[lo:hi] {
+			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // all exponent bits set: NaN or ±Inf
+				return fmt.Errorf("quant: w[%d] (row %d, col %d) = %v is not finite", lo+i, (lo+i)/cols, (lo+i)%cols, v)
+			}
+		}
+		return nil
+	})
+}
+
+// quantizeMatrix fills q's stored form from the weights x (and the optional Fisher f) with
+// q.spec's method, the kernels computing in float64 from either element type.
+func quantizeMatrix[T float](q *Quantized, x, f []T) error {
+	isOutlier := extractOutliers(q, x)
+	switch q.spec.Method {
+	case MethodRTN:
+		return quantizeRTN(q, x, isOutlier)
+	case MethodNF4:
+		return quantizeNF4(q, x, isOutlier)
+	case MethodSqueezeLLM:
+		return quantizeSqueezeLLM(q, x, f, isOutlier)
+	case MethodFloat:
+		return quantizeFloat(q, x, isOutlier)
+	case MethodNF:
+		return quantizeNF(q, x, isOutlier)
+	}
+	return nil
 }
 
 // checkShape bounds a matrix shape.
@@ -150,38 +189,53 @@ func checkShape(rows, cols int) error {
 
 // Dequantize returns the float32 weights the stored form represents, rows×cols row-major.
 func (q *Quantized) Dequantize() []float32 {
-	codes, err := unpackBits(q.codes, q.spec.Bits, q.rows*q.cols)
-	if err != nil {
-		panic("quant: inconsistent Quantized: " + err.Error()) // Quantize and Unmarshal check this
+	out := make([]float32, q.rows*q.cols)
+	q.DequantizeInto(out)
+	return out
+}
+
+// DequantizeInto writes the weights that [Quantized.Dequantize] returns into dst, rows×cols
+// row-major, so that a caller that dequantizes many matrices can reuse one buffer. It panics
+// if len(dst) ≠ rows·cols (a caller bug).
+func (q *Quantized) DequantizeInto(dst []float32) {
+	if len(dst) != q.rows*q.cols {
+		panic(fmt.Sprintf("quant: DequantizeInto: len(dst) = %d, want %d·%d", len(dst), q.rows, q.cols))
 	}
-	x := make([]float64, len(codes))
+	if !q.spec.Hadamard {
+		dequantizeMatrix(q, dst)
+		return
+	}
+	// The codes are of rotated weights: rotate back in float64, then round once.
+	x := make([]float64, len(dst))
+	dequantizeMatrix(q, x)
+	newRotation(q.cols, q.spec.Seed).inverse(x)
+	for i, v := range x {
+		dst[i] = float32(v)
+	}
+}
+
+// dequantizeMatrix writes the value of every weight into x: the dense codes' values, then the
+// outliers' fp32 values over them.
+func dequantizeMatrix[T float](q *Quantized, x []T) {
 	switch q.spec.Method {
 	case MethodRTN:
-		q.dequantizeRTN(codes, x)
+		dequantizeRTN(q, x)
 	case MethodNF4:
-		q.dequantizeNF4(codes, x)
+		dequantizeNF4(q, x)
 	case MethodSqueezeLLM:
-		q.dequantizeSqueezeLLM(codes, x)
+		dequantizeSqueezeLLM(q, x)
 	case MethodFloat:
-		q.dequantizeFloat(codes, x)
+		dequantizeFloat(q, x)
 	case MethodNF:
-		q.dequantizeNF(codes, x)
+		dequantizeNF(q, x)
 	}
 	start := uint32(0)
 	for r, end := range q.outliers.rowEnds {
 		for k := start; k < end; k++ {
-			x[r*q.cols+int(q.outliers.cols[k])] = float64(q.outliers.values[k])
+			x[r*q.cols+int(q.outliers.cols[k])] = T(q.outliers.values[k])
 		}
 		start = end
 	}
-	if q.spec.Hadamard {
-		newRotation(q.cols, q.spec.Seed).inverse(x)
-	}
-	out := make([]float32, len(x))
-	for i, v := range x {
-		out[i] = float32(v)
-	}
-	return out
 }
 
 // Bits is the storage of the quantized matrix in bits: [Quantized.Storage]'s total.
@@ -297,7 +351,7 @@ func outlierCount(fraction float64, n int) int { return int(fraction * float64(n
 
 // extractOutliers moves the ⌊OutlierFraction·n⌋ entries of largest |x| (ties: the earlier
 // entry) into q.outliers and reports which entries they are.
-func (q *Quantized) extractOutliers(x []float64) []bool {
+func extractOutliers[T float](q *Quantized, x []T) []bool {
 	nnz := outlierCount(q.spec.OutlierFraction, len(x))
 	if nnz == 0 {
 		return nil
@@ -307,7 +361,7 @@ func (q *Quantized) extractOutliers(x []float64) []bool {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int {
-		if c := cmp.Compare(math.Abs(x[b]), math.Abs(x[a])); c != 0 {
+		if c := cmp.Compare(math.Abs(float64(x[b])), math.Abs(float64(x[a]))); c != 0 {
 			return c
 		}
 		return cmp.Compare(a, b)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 )
 
 // SqueezeLLM (Kim et al. 2024, "SqueezeLLM: Dense-and-Sparse Quantization"). Each group (a
@@ -36,24 +37,23 @@ const (
 	kmeansTolerance = 1e-7 // of the group's range
 )
 
-// quantizeSqueezeLLM fills q.codes and q.lut from x and the optional Fisher f.
-func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
+// quantizeSqueezeLLM fills q.codes and q.lut from x and the optional Fisher f, the groups'
+// k-means running concurrently.
+func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	k := 1 << q.spec.Bits
-	codes := make([]uint8, len(x))
-	q.lut = make([]uint16, 0, l.groups()*k)
-	var points []weightedPoint
-	mids := make([]float64, k-1)
-	for g := range l.groups() {
-		lo, hi := l.span(g)
-		points = points[:0]
+	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
+	q.lut = make([]uint16, l.groups()*k)
+	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
+		hi := lo + len(codes)
+		points := make([]weightedPoint, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			if isOutlier != nil && isOutlier[i] {
 				continue
 			}
-			p := weightedPoint{value: x[i], weight: 1}
+			p := weightedPoint{value: float64(x[i]), weight: 1}
 			if f != nil {
-				p.weight = f[i]
+				p.weight = float64(f[i])
 			}
 			points = append(points, p)
 		}
@@ -67,35 +67,32 @@ func (q *Quantized) quantizeSqueezeLLM(x, f []float64, isOutlier []bool) error {
 			}
 		}
 		slices.Sort(table)
+		mids := make([]float64, k-1)
 		for j, c := range table {
-			q.lut = append(q.lut, float32ToFloat16(c))
+			q.lut[g*k+j] = float32ToFloat16(c)
 			if j > 0 {
 				mids[j-1] = (float64(table[j-1]) + float64(c)) / 2
 			}
 		}
 		for i := lo; i < hi; i++ {
-			v := x[i]
+			v := float64(x[i])
 			if isOutlier != nil && isOutlier[i] {
 				v = 0
 			}
-			codes[i] = uint8(nearestSorted(mids, v))
+			codes[i-lo] = uint32(nearestSorted(mids, v))
 		}
-	}
-	q.codes = Pack(codes, q.spec.Bits)
-	return nil
+		return nil
+	})
 }
 
 // dequantizeSqueezeLLM writes the lookup-table entry of every code into x.
-func (q *Quantized) dequantizeSqueezeLLM(codes []uint32, x []float64) {
-	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
+func dequantizeSqueezeLLM[T float](q *Quantized, x []T) {
 	k := 1 << q.spec.Bits
-	for g := range l.groups() {
-		table := q.lut[g*k : (g+1)*k]
-		lo, hi := l.span(g)
-		for i := lo; i < hi; i++ {
-			x[i] = float64(float16ToFloat32(table[codes[i]]))
+	decodeTable(q, x, func(g int, t *[256]T) {
+		for j, h := range q.lut[g*k : (g+1)*k] {
+			t[j] = T(float16ToFloat32(h))
 		}
-	}
+	})
 }
 
 type weightedPoint struct{ value, weight float64 }
@@ -191,38 +188,54 @@ func weightedKMeans(points []weightedPoint, k, maxIter int) []float64 {
 // place, and returns the final Σ weight·(value − nearest)².
 func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIter int) float64 {
 	k := len(centroids)
-	assign := make([]int, len(points))
-	sumW := make([]float64, k)
-	sumWV := make([]float64, k)
-	nearest := func() {
-		// Centroids are ascending, so clusters are runs of the sorted points; a point on a
-		// midpoint goes to the lower centroid.
-		c := 0
-		for i, p := range points {
-			for c < k-1 && p.value > (centroids[c]+centroids[c+1])/2 {
-				c++
-			}
-			assign[i] = c
+	// Centroids are ascending, so clusters are runs of the sorted points: cluster c is
+	// points[ends[c-1]:ends[c]]. A point goes to the first centroid c whose midpoint with the
+	// next is not below it (a point on a midpoint goes to the lower centroid), so the run of
+	// clusters up to c ends at the first point above the largest of the first c+1 midpoints:
+	// a binary search per cluster rather than a comparison per point.
+	ends := make([]int, k)
+	runs := func() {
+		mid := math.Inf(-1)
+		for c := range k - 1 {
+			mid = max(mid, (centroids[c]+centroids[c+1])/2)
+			ends[c] = sort.Search(len(points), func(i int) bool { return points[i].value > mid })
 		}
+		ends[k-1] = len(points)
 	}
-	for range maxIter {
-		nearest()
-		clear(sumW)
-		clear(sumWV)
-		for i, p := range points {
-			sumW[assign[i]] += p.weight
-			sumWV[assign[i]] += p.weight * p.value
+	// Sums run over each cluster's points in order, as a loop over all points would.
+	cluster := func(c int) []weightedPoint {
+		if c == 0 {
+			return points[:ends[0]]
 		}
+		return points[ends[c-1]:ends[c]]
+	}
+	var assign []int // each point's cluster, for relocateEmpty
+	for range maxIter {
+		runs()
 		moved := 0.0
 		var empty []int
 		for c := range centroids {
-			if sumW[c] == 0 {
+			var sumW, sumWV float64
+			for _, p := range cluster(c) {
+				sumW += p.weight
+				sumWV += p.weight * p.value
+			}
+			if sumW == 0 {
 				empty = append(empty, c)
 				continue
 			}
-			next := sumWV[c] / sumW[c]
+			next := sumWV / sumW
 			moved = max(moved, math.Abs(next-centroids[c]))
 			centroids[c] = next
+		}
+		if len(empty) > 0 {
+			assign = slices.Grow(assign[:0], len(points))[:len(points)]
+			for c := range centroids {
+				start := ends[c] - len(cluster(c))
+				for i := start; i < ends[c]; i++ {
+					assign[i] = c
+				}
+			}
 		}
 		relocated := relocateEmpty(points, assign, centroids, empty)
 		if relocated {
@@ -232,11 +245,13 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 			break
 		}
 	}
-	nearest()
+	runs()
 	var sse float64
-	for i, p := range points {
-		d := p.value - centroids[assign[i]]
-		sse += p.weight * d * d
+	for c, centroid := range centroids {
+		for _, p := range cluster(c) {
+			d := p.value - centroid
+			sse += p.weight * d * d
+		}
 	}
 	return sse
 }

@@ -1,0 +1,261 @@
+package quant
+
+import (
+	"bufio"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// updateKernels rewrites testdata/kernels.golden from the current code: run it only on the
+// code whose outputs are to be pinned (it was written by the scalar float64 kernels that the
+// parallel ones replaced, commit "quant: pin the kernels' outputs").
+var updateKernels = flag.Bool("update_kernels", false, "rewrite testdata/kernels.golden from the current kernels")
+
+const kernelsGolden = "testdata/kernels.golden"
+
+// kernelCase is one quantization of the byte-identity test.
+type kernelCase struct {
+	name       string
+	rows, cols int
+	spec       Spec
+	input      string // kernelInputs key
+	fisher     bool
+}
+
+// kernelShapes are the matrices of the byte-identity test: single weights and rows, sizes no
+// block or thread count divides, a row whose last group is short (64×172), and the transpose.
+var kernelShapes = [][2]int{{1, 1}, {1, 7}, {3, 5}, {7, 13}, {64, 172}, {172, 64}, {33, 100}, {16, 256}, {5, 1000}, {130, 96}}
+
+// kernelInputs draws the weights of each input kind for an n-weight matrix of cols columns:
+// Gaussian; rows that are all zero, constant (either sign), below fp16's smallest scale,
+// Gaussian with signed zeros and values on code boundaries; heavy-tailed; and matrices that
+// Quantize must reject or that overflow fp16 (NaN, ±Inf, huge, and huge before a NaN).
+func kernelInputs(kind string, n, cols int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(cols)))
+	w := normal(rng, n, 0, 0.02)
+	switch kind {
+	case "gauss":
+	case "rows":
+		for i := range w {
+			switch r := i / cols; r % 6 {
+			case 0:
+				w[i] = 0
+			case 1:
+				w[i] = float32(r) * 0.25
+			case 2:
+				w[i] = -0.75
+			case 3:
+				w[i] *= 1e-9 // scales below fp16's smallest subnormal
+			case 4:
+				w[i] = float32(math.Round(float64(w[i])*400)) / 400 // many ties
+				if i%3 == 0 {
+					w[i] = float32(math.Copysign(0, -1))
+				}
+			}
+		}
+	case "heavy":
+		w = studentT(rng, n, 0.02)
+		if n > 3 {
+			w[n/3] = 8
+			w[n-1] = -3.5
+		}
+	case "spiky": // mostly zeros: k-means starts with equal centroids and must move the empty ones
+		for i := range w {
+			if i%5 != 0 {
+				w[i] = 0
+			}
+		}
+	case "nan":
+		w[n/2] = float32(math.NaN())
+		w[n-1] = float32(math.Inf(1))
+	case "inf":
+		w[n-1] = float32(math.Inf(-1))
+	case "huge":
+		w[n/2] = 1e6
+	case "hugenan": // an fp16 overflow before a NaN: the NaN is the error
+		w[n/4] = 1e6
+		w[n-1] = float32(math.NaN())
+	default:
+		panic(kind)
+	}
+	return w
+}
+
+// kernelCases lists every quantization of the byte-identity test.
+func kernelCases() []kernelCase {
+	var specs []Spec
+	for _, bits := range []int{2, 3, 4, 5, 8, 9, 16} {
+		for _, g := range []int{0, 1, 3, 32, 64, 100, 2000} {
+			for _, sym := range []bool{false, true} {
+				specs = append(specs, Spec{Method: MethodRTN, Bits: bits, GroupSize: g, Symmetric: sym})
+			}
+		}
+	}
+	for _, g := range []int{0, 3, 32, 64, 100, 2000} {
+		for _, dq := range []bool{false, true} {
+			specs = append(specs, Spec{Method: MethodNF4, GroupSize: g, DoubleQuant: dq})
+		}
+	}
+	for bits := MinNFBits; bits <= MaxNFBits; bits++ {
+		for _, g := range []int{0, 32, 2000} {
+			specs = append(specs, Spec{Method: MethodNF, Bits: bits, GroupSize: g})
+		}
+	}
+	for _, be := range [][2]int{{3, 0}, {4, 0}, {4, 1}, {5, 0}, {6, 0}, {6, 2}, {8, 0}, {8, 2}, {8, 5}, {16, 0}, {16, 8}} {
+		for _, g := range []int{0, 32} {
+			specs = append(specs, Spec{Method: MethodFloat, Bits: be[0], Exponent: be[1], GroupSize: g})
+		}
+	}
+	options := []Spec{
+		{Method: MethodRTN, Bits: 4, GroupSize: 32, OutlierFraction: 0.01},
+		{Method: MethodRTN, Bits: 3, Symmetric: true, Hadamard: true, Seed: 2},
+		{Method: MethodNF4, OutlierFraction: 0.02, DoubleQuant: true},
+		{Method: MethodNF4, Hadamard: true, Seed: 1},
+		{Method: MethodNF, Bits: 3, GroupSize: 32, OutlierFraction: 0.01, Hadamard: true},
+		{Method: MethodFloat, Bits: 4, GroupSize: 32, OutlierFraction: 0.01},
+		{Method: MethodFloat, Bits: 8, Hadamard: true},
+	}
+	specs = append(specs, options...)
+	var cases []kernelCase
+	for _, shape := range kernelShapes {
+		inputs := []string{"gauss", "rows", "heavy"}
+		if shape[0]*shape[1] < 2000 {
+			inputs = append(inputs, "nan", "inf", "huge", "hugenan")
+		}
+		for _, spec := range specs {
+			for _, in := range inputs {
+				cases = append(cases, kernelCase{rows: shape[0], cols: shape[1], spec: spec, input: in})
+			}
+		}
+		if shape[0]*shape[1] > 20000 {
+			continue // k-means: the small shapes suffice
+		}
+		for _, bits := range []int{2, 3, 4} {
+			for _, g := range []int{0, 32} {
+				for _, fisher := range []bool{false, true} {
+					for _, in := range []string{"gauss", "rows", "heavy", "spiky"} {
+						spec := Spec{Method: MethodSqueezeLLM, Bits: bits, GroupSize: g}
+						cases = append(cases, kernelCase{rows: shape[0], cols: shape[1], spec: spec, input: in, fisher: fisher})
+					}
+				}
+			}
+		}
+		for _, in := range []string{"gauss", "heavy", "nan"} {
+			spec := Spec{Method: MethodSqueezeLLM, Bits: 3, OutlierFraction: 0.01}
+			cases = append(cases, kernelCase{rows: shape[0], cols: shape[1], spec: spec, input: in, fisher: true})
+		}
+	}
+	seen := map[string]bool{}
+	var unique []kernelCase // nf4's group 0 is its group 64
+	for _, c := range cases {
+		c.name = fmt.Sprintf("%dx%d/%s/%s", c.rows, c.cols, c.spec, c.input)
+		if c.fisher {
+			c.name += "/fisher"
+		}
+		if !seen[c.name] {
+			seen[c.name] = true
+			unique = append(unique, c)
+		}
+	}
+	return unique
+}
+
+// kernelDigest is the first 16 hex digits of the SHA-256 of the case's MarshalBinary bytes
+// and little-endian float32 dequantized weights, or of its error's text.
+func kernelDigest(c kernelCase) string {
+	n := c.rows * c.cols
+	w := kernelInputs(c.input, n, c.cols)
+	var fisher []float32
+	if c.fisher {
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		fisher = make([]float32, n)
+		for i := range fisher {
+			fisher[i] = float32(rng.ExpFloat64())
+		}
+	}
+	q, err := Quantize(w, c.rows, c.cols, c.spec, fisher)
+	if err != nil {
+		return "error " + digest([]byte(err.Error()))
+	}
+	b, err := q.MarshalBinary()
+	if err != nil {
+		return "marshal error " + digest([]byte(err.Error()))
+	}
+	for _, v := range q.Dequantize() {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return digest(b)
+}
+
+// TestKernelsByteIdentical pins the stored form and the dequantized weights of every method
+// over kernelCases (shapes, block sizes, widths, awkward inputs, errors) against
+// testdata/kernels.golden, written by the scalar kernels the parallel ones replaced; it runs
+// them with 1 and 2 threads, and with 2, 3 and 5 threads with the work split into the
+// smallest runs of groups, so that splits land everywhere (-short: the 3 threads only).
+func TestKernelsByteIdentical(t *testing.T) {
+	cases := kernelCases()
+	if *updateKernels {
+		var b strings.Builder
+		for _, c := range cases {
+			fmt.Fprintf(&b, "%s %s\n", c.name, kernelDigest(c))
+		}
+		if err := os.WriteFile(kernelsGolden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %d cases to %s", len(cases), kernelsGolden)
+		return
+	}
+	want := readKernelsGolden(t)
+	if len(want) != len(cases) {
+		t.Fatalf("%s has %d cases, the test %d", kernelsGolden, len(want), len(cases))
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	defer func(grain int) { parallelGrain = grain }(parallelGrain)
+	for _, run := range []struct{ threads, grain int }{{1, parallelGrain}, {2, parallelGrain}, {2, 1}, {3, 1}, {5, 1}} {
+		if testing.Short() && run.threads != 3 {
+			continue
+		}
+		runtime.GOMAXPROCS(run.threads)
+		parallelGrain = run.grain
+		failed := 0
+		for _, c := range cases {
+			if got := kernelDigest(c); got != want[c.name] {
+				if failed++; failed <= 20 {
+					t.Errorf("%d threads, grain %d: %s: %s, pinned %s", run.threads, run.grain, c.name, got, want[c.name])
+				}
+			}
+		}
+		if failed > 0 {
+			t.Fatalf("%d threads, grain %d: %d of %d cases differ from the pinned outputs", run.threads, run.grain, failed, len(cases))
+		}
+	}
+}
+
+func readKernelsGolden(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open(kernelsGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		name, d, ok := strings.Cut(s.Text(), " ")
+		if !ok {
+			t.Fatalf("%s: bad line %q", kernelsGolden, s.Text())
+		}
+		want[name] = d
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
