@@ -1,11 +1,13 @@
 package vaeformer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -23,9 +25,18 @@ import (
 // ErrCorrupt is wrapped by every error [Codec.Decompress] returns because of the payload's bytes.
 var ErrCorrupt = errors.New("vaeformer: corrupt payload")
 
-// chunkWindows is the number of windows each backend call processes (the last chunk is padded
-// with copies, whose outputs are discarded, so every call has the same shape).
-const chunkWindows = 8
+// maxChunkWindows bounds the windows of one backend call. A field of n windows is coded in
+// ⌈n/8⌉ calls of equal size ([chunkSize]; the last padded with copies of the last window,
+// whose outputs are discarded), so that Go's share of the work on one call overlaps the
+// backend's next call.
+const maxChunkWindows = 8
+
+// chunkSize is the windows per backend call for a field of n windows: the fewest calls of
+// at most maxChunkWindows, evened out (21 windows: 3 calls of 7, no padding).
+func chunkSize(n int) int {
+	calls := (n + maxChunkWindows - 1) / maxChunkWindows
+	return (n + calls - 1) / calls
+}
 
 // Codec compresses fields with a trained VAEformer: the backend runs the encoder, h_a and the
 // decoder; [EntropyModel] (Go, float64) runs everything the decoder must reproduce exactly.
@@ -140,6 +151,10 @@ func (c *Codec) dims(g Geometry) (n, nh, nw, mh, mw int) {
 // Compress codes fields [C][T·H·W] (physical units, channel order c.Channels, row-major
 // time, latitude, longitude) into a payload: uvarint(len z-stream), the z-stream, the
 // y-stream. It fails on a channel count or length that does not match g, and on a non-finite value.
+//
+// The backend analyses the windows in chunks ([chunkSize]) on one goroutine while this one
+// turns each finished chunk into symbols (rounding, h_s, table choice, estimated bits); the
+// two streams are then coded concurrently. The payload is the same whatever the timing.
 func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) {
 	start := time.Now()
 	if err := c.checkFields(fields, g); err != nil {
@@ -148,43 +163,73 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz := c.Entropy.cy, c.Entropy.cz
 	ny, nz := nh*nw*cy, mh*mw*cz
-	mu := make([]float32, 0, n*ny)
-	zc := make([]float32, 0, n*nz)
-	for w0 := 0; w0 < n; w0 += chunkWindows {
-		x := c.windows(fields, g, w0)
-		out, err := c.analysis.Exec(x)
-		if err != nil {
-			return nil, Stats{}, fmt.Errorf("vaeformer: analysis: %w", err)
-		}
-		m := tensors.MustCopyFlatData[float32](out[0])
-		z := tensors.MustCopyFlatData[float32](out[1])
-		k := min(chunkWindows, n-w0)
-		mu = append(mu, m[:k*ny]...)
-		zc = append(zc, z[:k*nz]...)
-		for _, t := range out {
-			t.FinalizeAll()
-		}
+	b := chunkSize(n)
+	type analysed struct {
+		w0, k int
+		mu, z []float32 // [k, nh, nw, c_y], [k, mh, mw, c_z]
+		err   error
 	}
-	zs := make([]int, len(zc))
+	chunks := make(chan analysed, (n+b-1)/b)
+	go func() {
+		defer close(chunks)
+		for w0 := 0; w0 < n; w0 += b {
+			out, err := c.analysis.Exec(c.windows(fields, g, w0, b))
+			if err != nil {
+				chunks <- analysed{err: fmt.Errorf("vaeformer: analysis: %w", err)}
+				return
+			}
+			k := min(b, n-w0)
+			a := analysed{w0: w0, k: k, mu: tensors.MustCopyFlatData[float32](out[0])[:k*ny], z: tensors.MustCopyFlatData[float32](out[1])[:k*nz]}
+			for _, t := range out {
+				t.FinalizeAll()
+			}
+			chunks <- a
+		}
+	}()
+	zs, ys := make([]int, n*nz), make([]int, n*ny)
+	yTables := make([]*entropy.Table, n*ny)
+	yBits := make([]float64, n*ny)
+	zBits := c.Entropy.newZBits()
 	var st Stats
-	for i, v := range zc {
-		zs[i] = int(math.Round(float64(v)))
-		st.ZBits -= math.Log2(c.Entropy.zLikelihood(i%cz, zs[i]))
+	var err error
+	for a := range chunks {
+		if err != nil || a.err != nil {
+			err = cmp.Or(err, a.err)
+			continue // drain: the goroutine stops after an error
+		}
+		z := zs[a.w0*nz:][:a.k*nz]
+		for i, v := range a.z {
+			z[i] = int(math.Round(float64(v)))
+			st.ZBits += zBits.of(i%cz, z[i])
+		}
+		mean, scale := c.Entropy.HyperSynthesis(z, a.k, mh, mw, nh, nw)
+		off := a.w0 * ny
+		parallelFor(len(a.mu), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				r := math.Round(float64(a.mu[i]) - mean[i])
+				ys[off+i] = int(r)
+				yBits[off+i] = gaussianBits(r, scale[i])
+				yTables[off+i] = c.Entropy.bank[c.Entropy.bankIndex(scale[i])]
+			}
+		})
 	}
-	mean, scale := c.Entropy.HyperSynthesis(zs, n, mh, mw, nh, nw)
-	ys := make([]int, len(mu))
-	for i, v := range mu {
-		r := math.Round(float64(v) - mean[i])
-		ys[i] = int(r)
-		st.YBits += gaussianBits(r, scale[i])
-	}
-	zStream, err := entropy.Encode(zs, c.Entropy.zTablesOf(len(zs)))
 	if err != nil {
-		return nil, Stats{}, fmt.Errorf("vaeformer: hyper-latents: %w", err)
+		return nil, Stats{}, err
 	}
-	yStream, err := entropy.Encode(ys, c.Entropy.yTablesOf(scale))
-	if err != nil {
-		return nil, Stats{}, fmt.Errorf("vaeformer: latents: %w", err)
+	for _, bits := range yBits { // in element order, as one running sum
+		st.YBits += bits
+	}
+	var zStream []byte
+	var zErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { zStream, zErr = entropy.Encode(zs, c.Entropy.zTablesOf(len(zs))) })
+	yStream, yErr := entropy.Encode(ys, yTables)
+	wg.Wait()
+	if zErr != nil {
+		return nil, Stats{}, fmt.Errorf("vaeformer: hyper-latents: %w", zErr)
+	}
+	if yErr != nil {
+		return nil, Stats{}, fmt.Errorf("vaeformer: latents: %w", yErr)
 	}
 	payload := binary.AppendUvarint(nil, uint64(len(zStream)))
 	payload = append(append(payload, zStream...), yStream...)
@@ -197,6 +242,9 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 
 // Decompress is the inverse of [Codec.Compress]: it returns the reconstructed fields
 // [C][T·H·W] in physical units. Errors caused by the payload's bytes wrap [ErrCorrupt].
+//
+// This goroutine computes each chunk's h_s and entropy-decodes its latents while another
+// runs the backend's decoder on the chunk before.
 func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, error) {
 	start := time.Now()
 	if err := c.checkGeometry(g); err != nil {
@@ -204,17 +252,17 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	}
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz := c.Entropy.cy, c.Entropy.cz
+	ny, nz := nh*nw*cy, mh*mw*cz
 	zLen, k := binary.Uvarint(payload)
 	if k <= 0 || zLen > uint64(len(payload)-k) {
 		return nil, Stats{}, fmt.Errorf("%w: hyper-latent stream length header invalid (payload %d bytes)", ErrCorrupt, len(payload))
 	}
 	zStream, yStream := payload[k:k+int(zLen)], payload[k+int(zLen):]
-	zs, err := entropy.Decode(zStream, c.Entropy.zTablesOf(n*mh*mw*cz))
+	zs, err := entropy.Decode(zStream, c.Entropy.zTablesOf(n*nz))
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: hyper-latents: %w", ErrCorrupt, err)
 	}
-	mean, scale := c.Entropy.HyperSynthesis(zs, n, mh, mw, nh, nw)
-	ys, err := entropy.Decode(yStream, c.Entropy.yTablesOf(scale))
+	yd, err := entropy.NewDecoder(yStream)
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: latents: %w", ErrCorrupt, err)
 	}
@@ -222,43 +270,81 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	ny := nh * nw * cy
-	cc := len(c.Channels)
-	hw := g.H * g.W
+	cc, hw := len(c.Channels), g.H*g.W
 	fields := make([][]float32, cc)
 	for ch := range fields {
 		fields[ch] = make([]float32, g.T*hw)
 	}
-	yhat := make([]float32, chunkWindows*ny)
-	for w0 := 0; w0 < n; w0 += chunkWindows {
-		k := min(chunkWindows, n-w0)
-		for i := range chunkWindows {
-			src := w0 + min(i, k-1)
+	b := chunkSize(n)
+	type latents struct {
+		w0, k int
+		yhat  []float32 // [b, nh, nw, c_y]
+	}
+	jobs := make(chan latents, (n+b-1)/b)
+	decoded := make(chan error, 1)
+	go func() {
+		var err error
+		for j := range jobs {
+			if err != nil {
+				continue // drain
+			}
+			out, e := dec.Exec(tensors.FromFlatDataAndDimensions(j.yhat, b, nh, nw, cy))
+			if e != nil {
+				err = fmt.Errorf("vaeformer: decoder: %w", e)
+				continue
+			}
+			x := tensors.MustCopyFlatData[float32](out[0])
+			out[0].FinalizeAll()
+			c.scatter(fields, g, x, j.w0, j.k)
+		}
+		decoded <- err
+	}()
+	for w0 := 0; w0 < n && err == nil; w0 += b {
+		k := min(b, n-w0)
+		mean, scale := c.Entropy.HyperSynthesis(zs[w0*nz:][:k*nz], k, mh, mw, nh, nw)
+		ys := make([]int, k*ny)
+		if e := yd.Decode(c.Entropy.yTablesOf(scale), ys); e != nil {
+			err = fmt.Errorf("%w: latents: %w", ErrCorrupt, e)
+			break
+		}
+		yhat := make([]float32, b*ny)
+		for i := range b {
+			src := min(i, k-1) * ny
 			for j := range ny {
-				e := src*ny + j
-				yhat[i*ny+j] = float32(float64(ys[e]) + mean[e])
+				yhat[i*ny+j] = float32(float64(ys[src+j]) + mean[src+j])
 			}
 		}
-		out, err := dec.Exec(tensors.FromFlatDataAndDimensions(yhat, chunkWindows, nh, nw, cy))
-		if err != nil {
-			return nil, Stats{}, fmt.Errorf("vaeformer: decoder: %w", err)
+		jobs <- latents{w0: w0, k: k, yhat: yhat}
+	}
+	close(jobs)
+	execErr := <-decoded
+	if err == nil {
+		if e := yd.Close(); e != nil {
+			err = fmt.Errorf("%w: latents: %w", ErrCorrupt, e)
 		}
-		x := tensors.MustCopyFlatData[float32](out[0])
-		out[0].FinalizeAll()
-		for i := range k {
-			for h := range c.Window {
-				t := (w0+i)*c.Window + h
-				if t >= g.T {
-					break
-				}
-				for ch := range cc {
-					copy(fields[ch][t*hw:(t+1)*hw], x[((i*c.Window+h)*cc+ch)*hw:][:hw])
-				}
-			}
-		}
+	}
+	if err = cmp.Or(err, execErr); err != nil {
+		return nil, Stats{}, err
 	}
 	st := Stats{Values: g.T * hw * cc, PayloadBytes: len(payload), Seconds: time.Since(start).Seconds()}
 	return fields, st, nil
+}
+
+// scatter copies the decoded windows w0..w0+k−1 of x [b, w, C, H, W] into fields [C][T·H·W],
+// dropping the hours past T.
+func (c *Codec) scatter(fields [][]float32, g Geometry, x []float32, w0, k int) {
+	cc, hw := len(fields), g.H*g.W
+	for i := range k {
+		for h := range c.Window {
+			t := (w0+i)*c.Window + h
+			if t >= g.T {
+				break
+			}
+			for ch := range cc {
+				copy(fields[ch][t*hw:(t+1)*hw], x[((i*c.Window+h)*cc+ch)*hw:][:hw])
+			}
+		}
+	}
 }
 
 // Measurement is one timed round trip of fields through a codec.
@@ -297,7 +383,8 @@ func (c *Codec) Measure(fields [][]float32, g Geometry, lat []float64) (*Measure
 	return m, nil
 }
 
-// decoderExec returns (building once per grid) the decoder graph for g's grid.
+// decoderExec returns (building once per grid) the decoder for g's grid; it compiles a graph
+// per chunk size on first use.
 func (c *Codec) decoderExec(g Geometry) (*model.Exec, error) {
 	key := [2]int{g.H, g.W}
 	if e, ok := c.decoder[key]; ok {
@@ -306,7 +393,7 @@ func (c *Codec) decoderExec(g Geometry) (*model.Exec, error) {
 	cc, w := len(c.Channels), c.Window
 	e, err := model.NewExec(c.backend, c.store, func(scope *model.Scope, y *graph.Node) *graph.Node {
 		mean, std, _ := normalisation(scope, y.Graph(), cc, 0)
-		return denormalise(Decode(scope, y, []int{chunkWindows, w, cc, g.H, g.W}), mean, std)
+		return denormalise(Decode(scope, y, []int{y.Shape().Dimensions[0], w, cc, g.H, g.W}), mean, std)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vaeformer: decoder graph: %w", err)
@@ -315,13 +402,13 @@ func (c *Codec) decoderExec(g Geometry) (*model.Exec, error) {
 	return e, nil
 }
 
-// windows returns chunk w0's windows [chunkWindows, w, C, H, W], padding time past T with the
-// last hour and the chunk past the last window with copies of it.
-func (c *Codec) windows(fields [][]float32, g Geometry, w0 int) *tensors.Tensor {
+// windows returns the b windows from w0 [b, w, C, H, W], padding time past T with the last
+// hour and the chunk past the last window with copies of it.
+func (c *Codec) windows(fields [][]float32, g Geometry, w0, b int) *tensors.Tensor {
 	cc, hw, w := len(fields), g.H*g.W, c.Window
 	n, _, _, _, _ := c.dims(g)
-	x := make([]float32, chunkWindows*w*cc*hw)
-	for i := range chunkWindows {
+	x := make([]float32, b*w*cc*hw)
+	for i := range b {
 		win := min(w0+i, n-1)
 		for h := range w {
 			t := min(win*w+h, g.T-1)
@@ -330,7 +417,7 @@ func (c *Codec) windows(fields [][]float32, g Geometry, w0 int) *tensors.Tensor 
 			}
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(x, chunkWindows, w, cc, g.H, g.W)
+	return tensors.FromFlatDataAndDimensions(x, b, w, cc, g.H, g.W)
 }
 
 func (c *Codec) checkGeometry(g Geometry) error {
@@ -339,6 +426,9 @@ func (c *Codec) checkGeometry(g Geometry) error {
 	}
 	return nil
 }
+
+// expBits masks a float32's exponent.
+const expBits = 0x7f800000
 
 func (c *Codec) checkFields(fields [][]float32, g Geometry) error {
 	if err := c.checkGeometry(g); err != nil {
@@ -352,7 +442,7 @@ func (c *Codec) checkFields(fields [][]float32, g Geometry) error {
 			return fmt.Errorf("vaeformer: channel %s has %d values, want %d×%d×%d", c.Channels[ch], len(f), g.T, g.H, g.W)
 		}
 		for i, v := range f {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			if math.Float32bits(v)&expBits == expBits { // NaN or ±Inf: all exponent bits set
 				return fmt.Errorf("vaeformer: channel %s: value %d is %v", c.Channels[ch], i, v)
 			}
 		}
