@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -172,14 +174,25 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 	chunks := make(chan analysed, (n+b-1)/b)
 	go func() {
 		defer close(chunks)
+		// One input tensor for all chunks, in the backend's memory where it can share it with
+		// the host (the windows are written there, not copied over).
+		x, err := tensors.FromShapeForBackend(c.backend, 0, shapes.Make(dtypes.Float32, b, c.Window, len(fields), g.H, g.W))
+		if err != nil {
+			chunks <- analysed{err: fmt.Errorf("vaeformer: analysis input: %w", err)}
+			return
+		}
+		defer x.FinalizeAll()
 		for w0 := 0; w0 < n; w0 += b {
-			out, err := c.analysis.Exec(c.windows(fields, g, w0, b))
+			tensors.MustMutableFlatData(x, func(flat []float32) { c.fillWindows(flat, fields, g, w0, b) })
+			out, err := c.analysis.Exec(x)
 			if err != nil {
 				chunks <- analysed{err: fmt.Errorf("vaeformer: analysis: %w", err)}
 				return
 			}
 			k := min(b, n-w0)
-			a := analysed{w0: w0, k: k, mu: tensors.MustCopyFlatData[float32](out[0])[:k*ny], z: tensors.MustCopyFlatData[float32](out[1])[:k*nz]}
+			a := analysed{w0: w0, k: k, mu: make([]float32, k*ny), z: make([]float32, k*nz)}
+			tensors.MustConstFlatData(out[0], func(flat []float32) { copy(a.mu, flat) })
+			tensors.MustConstFlatData(out[1], func(flat []float32) { copy(a.z, flat) })
 			for _, t := range out {
 				t.FinalizeAll()
 			}
@@ -293,9 +306,8 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 				err = fmt.Errorf("vaeformer: decoder: %w", e)
 				continue
 			}
-			x := tensors.MustCopyFlatData[float32](out[0])
+			tensors.MustConstFlatData(out[0], func(x []float32) { c.scatter(fields, g, x, j.w0, j.k) })
 			out[0].FinalizeAll()
-			c.scatter(fields, g, x, j.w0, j.k)
 		}
 		decoded <- err
 	}()
@@ -402,12 +414,11 @@ func (c *Codec) decoderExec(g Geometry) (*model.Exec, error) {
 	return e, nil
 }
 
-// windows returns the b windows from w0 [b, w, C, H, W], padding time past T with the last
-// hour and the chunk past the last window with copies of it.
-func (c *Codec) windows(fields [][]float32, g Geometry, w0, b int) *tensors.Tensor {
+// fillWindows writes the b windows from w0 to x [b, w, C, H, W], padding time past T with the
+// last hour and the chunk past the last window with copies of it.
+func (c *Codec) fillWindows(x []float32, fields [][]float32, g Geometry, w0, b int) {
 	cc, hw, w := len(fields), g.H*g.W, c.Window
 	n, _, _, _, _ := c.dims(g)
-	x := make([]float32, b*w*cc*hw)
 	for i := range b {
 		win := min(w0+i, n-1)
 		for h := range w {
@@ -417,7 +428,6 @@ func (c *Codec) windows(fields [][]float32, g Geometry, w0, b int) *tensors.Tens
 			}
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(x, b, w, cc, g.H, g.W)
 }
 
 func (c *Codec) checkGeometry(g Geometry) error {

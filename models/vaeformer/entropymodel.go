@@ -338,19 +338,21 @@ func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, sca
 		s := m.newSynthScratch()
 		tokens := make([]float64, 4*2*cy)
 		for p := lo; p < hi; p++ {
-			m.synthesise(z[p*cz:][:cz], tokens, s)
 			b, i, j := p/(mh*mw), p/mw%mh, p%mw
-			for di := range 2 {
-				for dj := range 2 {
-					ti, tj := 2*i+di, 2*j+dj
-					if ti >= nh || tj >= nw {
-						continue
-					}
-					src := tokens[(di*2+dj)*2*cy:][:2*cy]
-					o := ((b*nh+ti)*nw + tj) * cy
-					copy(mean[o:o+cy], src[:cy])
-					copy(scale[o:o+cy], src[cy:])
+			// Sub-position q = (di, dj) is token (2i+di, 2j+dj), if inside the grid.
+			var inside [4]bool
+			for q := range inside {
+				inside[q] = 2*i+q/2 < nh && 2*j+q%2 < nw
+			}
+			m.synthesise(z[p*cz:][:cz], inside, tokens, s)
+			for q, ok := range inside {
+				if !ok {
+					continue
 				}
+				src := tokens[q*2*cy:][:2*cy]
+				o := ((b*nh+2*i+q/2)*nw + 2*j + q%2) * cy
+				copy(mean[o:o+cy], src[:cy])
+				copy(scale[o:o+cy], src[cy:])
 			}
 		}
 	})
@@ -365,9 +367,9 @@ func (m *EntropyModel) newSynthScratch() *synthScratch {
 		sub: make([]float64, m.hd), out: make([]float64, 2*m.cy)}
 }
 
-// synthesise runs h_s on one hyper-latent vector zv [c_z] and writes its 2×2 tokens to
-// tokens [di, dj][mean c_y, scale c_y].
-func (m *EntropyModel) synthesise(zv []int, tokens []float64, s *synthScratch) {
+// synthesise runs h_s on one hyper-latent vector zv [c_z] and writes those of its 2×2 tokens
+// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, scale c_y].
+func (m *EntropyModel) synthesise(zv []int, inside [4]bool, tokens []float64, s *synthScratch) {
 	hd, cy := m.hd, m.cy
 	for c, v := range zv {
 		s.zin[c] = float64(v)
@@ -378,7 +380,10 @@ func (m *EntropyModel) synthesise(zv []int, tokens []float64, s *synthScratch) {
 	}
 	m.hsSplit.apply(s.h1, s.h2)
 	// h2 is [2, 2, hd]: sub-position (di, dj) → token (2i+di, 2j+dj).
-	for q := range 4 {
+	for q, ok := range inside {
+		if !ok {
+			continue
+		}
 		for k := range hd {
 			s.sub[k] = geluGo(s.h2[q*hd+k])
 		}
@@ -386,7 +391,11 @@ func (m *EntropyModel) synthesise(zv []int, tokens []float64, s *synthScratch) {
 		t := tokens[q*2*cy:][:2*cy]
 		for c := range cy {
 			t[c] = s.out[c]
-			t[cy+c] = math.Max(softplus(s.out[cy+c]), scaleBound)
+			if raw := s.out[cy+c]; raw < -3 { // softplus(−3) ≈ 0.049: the bound wins, exactly
+				t[cy+c] = scaleBound
+			} else {
+				t[cy+c] = math.Max(softplus(raw), scaleBound)
+			}
 		}
 	}
 }

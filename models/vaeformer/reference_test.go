@@ -27,7 +27,9 @@ func (c *Codec) ReferenceCompress(fields [][]float32, g Geometry) ([]byte, Stats
 	mu := make([]float32, 0, n*ny)
 	zc := make([]float32, 0, n*nz)
 	for w0 := 0; w0 < n; w0 += referenceChunk {
-		out, err := c.analysis.Exec(c.windows(fields, g, w0, referenceChunk))
+		x := make([]float32, referenceChunk*c.Window*len(fields)*g.H*g.W)
+		c.fillWindows(x, fields, g, w0, referenceChunk)
+		out, err := c.analysis.Exec(tensors.FromFlatDataAndDimensions(x, referenceChunk, c.Window, len(fields), g.H, g.W))
 		if err != nil {
 			return nil, Stats{}, fmt.Errorf("vaeformer: analysis: %w", err)
 		}
@@ -111,9 +113,8 @@ func (c *Codec) ReferenceDecompress(payload []byte, g Geometry) ([][]float32, er
 		if err != nil {
 			return nil, err
 		}
-		x := tensors.MustCopyFlatData[float32](out[0])
+		c.scatter(fields, g, tensors.MustCopyFlatData[float32](out[0]), w0, k)
 		out[0].FinalizeAll()
-		c.scatter(fields, g, x, w0, k)
 	}
 	return fields, nil
 }
