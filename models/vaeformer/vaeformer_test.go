@@ -163,11 +163,11 @@ func TestCodecDeterministicRoundTrip(t *testing.T) {
 	}
 }
 
-// TestCodecMatchesReference: the pipelined codec (chunks of ⌈n/⌈n/8⌉⌉ windows, h_s in
-// parallel, the entropy coder beside the backend) writes the same bytes, estimates the same
-// bits and decodes the same values as the former one (ReferenceCompress and
-// ReferenceDecompress, fixed chunks of 8 on one goroutine), for fields of 1 to 19 windows
-// (one call, several calls with and without padding, a last window cut short).
+// TestCodecMatchesReference: the pipelined codec (chunks of 3 or 4 windows, h_s in parallel,
+// the entropy coder beside the backend) writes the same bytes, estimates the same bits and
+// decodes the same values as the former one (ReferenceCompress and ReferenceDecompress, fixed
+// chunks of 8 on one goroutine), for fields of 1 to 21 windows (one call, several calls of 3
+// or 4 with and without padding, a last window cut short).
 func TestCodecMatchesReference(t *testing.T) {
 	dir, _ := tinyRun(t)
 	c, err := vaeformer.LoadCodec(dir)
@@ -175,7 +175,7 @@ func TestCodecMatchesReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for _, hours := range []int{3, 32, 37, 48, 76} {
+	for _, hours := range []int{3, 32, 37, 48, 76, 84} {
 		fields, g, _ := testFields(t, hours)
 		want, wantSt, err := c.ReferenceCompress(fields, g)
 		if err != nil {
