@@ -188,20 +188,13 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 		}
 		defer x.FinalizeAll()
 		for w0 := 0; w0 < n; w0 += b {
-			tensors.MustMutableFlatData(x, func(flat []float32) { c.fillWindows(flat, fields, g, w0, b) })
-			out, err := c.analysis.Exec(x)
-			if err != nil {
-				chunks <- analysed{err: fmt.Errorf("vaeformer: analysis: %w", err)}
-				return
-			}
 			k := min(b, n-w0)
 			a := analysed{w0: w0, k: k, mu: make([]float32, k*ny), z: make([]float32, k*nz)}
-			tensors.MustConstFlatData(out[0], func(flat []float32) { copy(a.mu, flat) })
-			tensors.MustConstFlatData(out[1], func(flat []float32) { copy(a.z, flat) })
-			for _, t := range out {
-				t.FinalizeAll()
-			}
+			a.err = c.analyse(x, fields, g, w0, a.mu, a.z)
 			chunks <- a
+			if a.err != nil {
+				return
+			}
 		}
 	}()
 	zs, ys := make([]int, n*nz), make([]int, n*ny)
@@ -258,6 +251,32 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 	return payload, st, nil
 }
 
+// analyse runs the analysis graph on the b windows from w0, written into the input tensor x
+// [b, w, C, H, W], and copies the first windows' latent means to mu [k, nh, nw, c_y] and
+// hyper-latents to z [k, mh, mw, c_z].
+func (c *Codec) analyse(x *tensors.Tensor, fields [][]float32, g Geometry, w0 int, mu, z []float32) error {
+	b := x.Shape().Dimensions[0]
+	if err := tensors.MutableFlatData(x, func(flat []float32) { c.fillWindows(flat, fields, g, w0, b) }); err != nil {
+		return fmt.Errorf("vaeformer: analysis input: %w", err)
+	}
+	out, err := c.analysis.Exec(x)
+	if err != nil {
+		return fmt.Errorf("vaeformer: analysis: %w", err)
+	}
+	defer func() {
+		for _, t := range out {
+			t.FinalizeAll()
+		}
+	}()
+	if err := tensors.ConstFlatData(out[0], func(flat []float32) { copy(mu, flat) }); err != nil {
+		return fmt.Errorf("vaeformer: analysis output: %w", err)
+	}
+	if err := tensors.ConstFlatData(out[1], func(flat []float32) { copy(z, flat) }); err != nil {
+		return fmt.Errorf("vaeformer: analysis output: %w", err)
+	}
+	return nil
+}
+
 // Decompress is the inverse of [Codec.Compress]: it returns the reconstructed fields
 // [C][T·H·W] in physical units. Errors caused by the payload's bytes wrap [ErrCorrupt].
 //
@@ -311,7 +330,9 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 				err = fmt.Errorf("vaeformer: decoder: %w", e)
 				continue
 			}
-			tensors.MustConstFlatData(out[0], func(x []float32) { c.scatter(fields, g, x, j.w0, j.k) })
+			if e := tensors.ConstFlatData(out[0], func(x []float32) { c.scatter(fields, g, x, j.w0, j.k) }); e != nil {
+				err = fmt.Errorf("vaeformer: decoder output: %w", e)
+			}
 			out[0].FinalizeAll()
 		}
 		decoded <- err
