@@ -97,7 +97,33 @@ func (s *Study) Summary(w io.Writer) error {
 			c.Channel, c.Codec.Setting, c.Codec.Errors.RMSE, c.Codec.BitsPerValue, c.Codec.Ratio,
 			c.Best.Method, c.Best.BitsPerValue, c.Best.Ratio, c.Gain)
 	}
+	fmt.Fprintln(w, "\nvaeformer's speed against ZFP's setting nearest its RMSE (MB/s of float32, both from this run):")
+	for _, c := range s.Compare() {
+		z, ok := s.nearestRMSE(c.Channel, MethodZFP, c.Codec.Errors.RMSE)
+		if !ok {
+			fmt.Fprintf(w, "  %s %s: encode %.0f MB/s, decode %.0f MB/s; no ZFP point\n", c.Channel, c.Codec.Setting, c.Codec.EncodeMBps, c.Codec.DecodeMBps)
+			continue
+		}
+		fmt.Fprintf(w, "  %s %s: encode %.0f MB/s (%.3f× zfp %s's %.0f), decode %.0f MB/s (%.3f× its %.0f)\n",
+			c.Channel, c.Codec.Setting, c.Codec.EncodeMBps, c.Codec.EncodeMBps/z.EncodeMBps, z.Setting, z.EncodeMBps,
+			c.Codec.DecodeMBps, c.Codec.DecodeMBps/z.DecodeMBps, z.DecodeMBps)
+	}
 	return nil
+}
+
+// nearestRMSE is the point of method on channel ch whose RMSE is nearest rmse in log scale.
+func (s *Study) nearestRMSE(ch, method string, rmse float64) (Point, bool) {
+	var best Point
+	found := false
+	for _, p := range s.Points[ch] {
+		if p.Method != method {
+			continue
+		}
+		if d := math.Abs(math.Log(p.Errors.RMSE / rmse)); !found || d < math.Abs(math.Log(best.Errors.RMSE/rmse)) {
+			best, found = p, true
+		}
+	}
+	return best, found
 }
 
 // FigureMethods are the peers Figure draws: the best lossless coder of each family (the

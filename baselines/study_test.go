@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/qzoo/qzoo/metrics"
@@ -40,6 +41,30 @@ func TestCompare(t *testing.T) {
 	}
 	if cs[1].Gain != 0 || len(cs[1].Unbracketed) != 2 {
 		t.Errorf("a codec point below every peer's RMSE: gain %v, unbracketed %v", cs[1].Gain, cs[1].Unbracketed)
+	}
+}
+
+// TestSummarySpeed: the summary sets each codec point's speed against ZFP's setting nearest
+// its RMSE in log scale (0.5 K: tolerance=16 at 0.25 K, not tolerance=32 at 1.0 K, is as near;
+// 0.05 K: tolerance=16).
+func TestSummarySpeed(t *testing.T) {
+	s := testStudy()
+	pts := s.Points["t2m"]
+	pts[0].EncodeMBps, pts[0].DecodeMBps = 50, 80
+	pts[1].EncodeMBps, pts[1].DecodeMBps = 40, 60
+	pts[2].EncodeMBps, pts[2].DecodeMBps = 400, 800
+	pts[3].EncodeMBps, pts[3].DecodeMBps = 500, 1000
+	var b strings.Builder
+	if err := s.Summary(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"λ=10 w=8 step 100: encode 50 MB/s (0.125× zfp tolerance=16's 400), decode 80 MB/s (0.100× its 800)",
+		"λ=30 w=8 step 100: encode 40 MB/s (0.100× zfp tolerance=16's 400), decode 60 MB/s (0.075× its 800)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 

@@ -9,7 +9,8 @@ package main
 //	    [--json figures/climate_rd.json] [--figure figures/climate_rd.png]
 //	go run ./bench climate --from figures/climate_rd.json --figure figures/climate_rd.png
 //
-// What each side measures: the codec codes the split through its real bitstream; each peer
+// What each side measures: the codec codes the split through its real bitstream, once to
+// compile its graphs and then --repeats times, its fastest encode and decode counting; each peer
 // setting (ZFP's tolerances, bit-rounding's kept bits with each lossless coder, packing's
 // widths) codes the same fields, timed --repeats times, the fastest counting (vaeformer.RDOptions). The
 // peers are processes or libraries of package baselines: ZFP runs in /usr/bin/python3 with
@@ -43,7 +44,7 @@ func runClimateCommand(args []string, stdout, log io.Writer) error {
 	dataDir := fs.String("data_dir", "", "where the runs' dataset is looked for (default: the framework's search path)")
 	split := fs.String("split", "test", "held-out split to code")
 	hours := fs.Int("hours", 0, "keep only the split's first hours (0: all)")
-	repeats := fs.Int("repeats", 3, "time each peer setting this many times, the fastest counting")
+	repeats := fs.Int("repeats", 3, "time each codec and each peer setting this many times, the fastest counting")
 	skipZFP := fs.Bool("skip_zfp", false, "leave ZFP out")
 	jsonPath := fs.String("json", "", "write the report (every point) as JSON here")
 	figure := fs.String("figure", "", "draw the first channel's rate–distortion curves to this PNG/SVG")

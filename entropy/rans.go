@@ -108,35 +108,75 @@ func bypass(value uint32, nbits uint) step { return step{value, 1, nbits} }
 // only at the end, from the final-state check), never a panic; the work is bounded by
 // len(tables) symbols of at most MaxEscapeBits+6 steps each and by len(data).
 func Decode(data []byte, tables []*Table) ([]int, error) {
-	for i, t := range tables {
-		if t == nil {
-			return nil, fmt.Errorf("entropy: Decode: nil table at index %d", i)
-		}
+	d, err := NewDecoder(data)
+	if err != nil {
+		return nil, err
 	}
-	d := decoder{data: data}
+	symbols := make([]int, len(tables))
+	if err := d.Decode(tables, symbols); err != nil {
+		return nil, err
+	}
+	if err := d.Close(); err != nil {
+		return nil, err
+	}
+	return symbols, nil
+}
+
+// Decoder decodes a stream written by [Encode] piece by piece: each [Decoder.Decode] call
+// decodes the next symbols under the tables it is given, so a caller may choose the tables
+// of later symbols after decoding earlier ones (or while other work goes on). Decoding the
+// same tables in any number of calls gives [Decode]'s symbols and errors.
+type Decoder struct {
+	d     decoder
+	count int // symbols decoded so far
+}
+
+// NewDecoder starts decoding data; it fails (wrapping [ErrCorrupt]) on a stream shorter than
+// its state or whose state is out of range.
+func NewDecoder(data []byte) (*Decoder, error) {
 	if len(data) < stateLen {
 		return nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte state", ErrCorrupt, len(data), stateLen)
 	}
-	d.x = binary.LittleEndian.Uint32(data)
-	d.pos = stateLen
-	if d.x < ransLow || d.x >= ransLow<<8 {
-		return nil, fmt.Errorf("%w: initial state %#x outside [2^23, 2^31)", ErrCorrupt, d.x)
+	d := &Decoder{d: decoder{data: data, x: binary.LittleEndian.Uint32(data), pos: stateLen}}
+	if d.d.x < ransLow || d.d.x >= ransLow<<8 {
+		return nil, fmt.Errorf("%w: initial state %#x outside [2^23, 2^31)", ErrCorrupt, d.d.x)
 	}
-	symbols := make([]int, len(tables))
+	return d, nil
+}
+
+// Decode decodes the next len(tables) symbols, coded under tables[i] in turn, into symbols
+// [len(tables)]. Errors caused by the stream wrap [ErrCorrupt] and name the symbol's index
+// in the whole stream; after one, the Decoder is not to be used again.
+func (d *Decoder) Decode(tables []*Table, symbols []int) error {
+	if len(symbols) != len(tables) {
+		return fmt.Errorf("entropy: Decoder.Decode: %d tables but room for %d symbols", len(tables), len(symbols))
+	}
 	for i, t := range tables {
-		v, err := d.symbol(t)
+		if t == nil {
+			return fmt.Errorf("entropy: Decode: nil table at index %d", d.count+i)
+		}
+	}
+	for i, t := range tables {
+		v, err := d.d.symbol(t)
 		if err != nil {
-			return nil, fmt.Errorf("%w: symbol %d of %d: %v", ErrCorrupt, i, len(tables), err)
+			return fmt.Errorf("%w: symbol %d: %v", ErrCorrupt, d.count+i, err)
 		}
 		symbols[i] = v
 	}
-	if d.pos != len(data) {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(data)-d.pos)
+	d.count += len(tables)
+	return nil
+}
+
+// Close checks that the stream ended where the last symbol did, in the encoder's initial
+// state; it fails (wrapping [ErrCorrupt]) on trailing bytes or another final state.
+func (d *Decoder) Close() error {
+	if d.d.pos != len(d.d.data) {
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.d.data)-d.d.pos)
 	}
-	if d.x != ransLow {
-		return nil, fmt.Errorf("%w: final state %#x, want %#x", ErrCorrupt, d.x, ransLow)
+	if d.d.x != ransLow {
+		return fmt.Errorf("%w: final state %#x, want %#x", ErrCorrupt, d.d.x, ransLow)
 	}
-	return symbols, nil
+	return nil
 }
 
 type decoder struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -208,6 +209,50 @@ func TestDecodeCorrupt(t *testing.T) {
 	// The final-state check catches a corruption unless the state returns to exactly 2^23.
 	if undetected > 20 {
 		t.Errorf("%d of 2000 single-byte corruptions decoded without error", undetected)
+	}
+}
+
+// A Decoder fed the tables in pieces decodes what Decode does, escapes included, and its
+// Close makes Decode's end checks (a stream stopped early, a trailing byte).
+func TestDecoderInPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	symbols, tables, _ := gaussianProblem(t, rng, 500)
+	symbols[17] = tables[17].Hi() + 1000 // escaped
+	data, err := Encode(symbols, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecoder(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]int, len(symbols))
+	for lo := 0; lo < len(symbols); {
+		hi := min(len(symbols), lo+1+rng.IntN(60))
+		if err := d.Decode(tables[lo:hi], got[lo:hi]); err != nil {
+			t.Fatalf("piece %d..%d: %v", lo, hi, err)
+		}
+		lo = hi
+	}
+	if err := d.Close(); err != nil || !slices.Equal(got, symbols) {
+		t.Fatalf("Close: %v; symbols equal: %v", err, slices.Equal(got, symbols))
+	}
+	early, _ := NewDecoder(data)
+	if err := early.Decode(tables[:100], got[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := early.Close(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Close after 100 of %d symbols: %v, want ErrCorrupt", len(symbols), err)
+	}
+	trailing, _ := NewDecoder(append(bytes.Clone(data), 0))
+	if err := trailing.Decode(tables, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := trailing.Close(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Close with a trailing byte: %v, want ErrCorrupt", err)
+	}
+	if _, err := NewDecoder(data[:3]); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("NewDecoder of 3 bytes: %v, want ErrCorrupt", err)
 	}
 }
 

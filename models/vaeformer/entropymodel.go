@@ -3,6 +3,8 @@ package vaeformer
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -35,15 +37,38 @@ type denseGo struct {
 }
 
 func (d *denseGo) apply(x []float64, out []float64) {
+	out = out[:d.out]
 	copy(out, d.b)
+	// Rows of a zero input are skipped (they add nothing); the others are added four at a
+	// time, each output still summing its terms in row order.
+	var rows [4]int
+	k := 0
 	for i, xi := range x {
 		if xi == 0 {
 			continue
 		}
-		row := d.w[i*d.out : (i+1)*d.out]
-		for j, wij := range row {
-			out[j] += xi * wij
+		rows[k] = i
+		if k++; k == len(rows) {
+			d.addRows4(x, rows, out)
+			k = 0
 		}
+	}
+	for _, i := range rows[:k] {
+		xi, row := x[i], d.w[i*d.out:][:len(out)]
+		for j := range out {
+			out[j] += xi * row[j]
+		}
+	}
+}
+
+// addRows4 adds x_r·W[r, :] to out for the four rows r in order.
+func (d *denseGo) addRows4(x []float64, rows [4]int, out []float64) {
+	n := len(out)
+	x0, x1, x2, x3 := x[rows[0]], x[rows[1]], x[rows[2]], x[rows[3]]
+	r0, r1 := d.w[rows[0]*d.out:][:n], d.w[rows[1]*d.out:][:n]
+	r2, r3 := d.w[rows[2]*d.out:][:n], d.w[rows[3]*d.out:][:n]
+	for j := range out {
+		out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j]
 	}
 }
 
@@ -202,6 +227,25 @@ func (m *EntropyModel) zLikelihood(c, v int) float64 {
 	return math.Max(math.Abs(sigmoid(sign*upper)-sigmoid(sign*lower)), likelihoodMin)
 }
 
+// zBitsMemo remembers −log₂ p(ẑ = v) per channel and value: a payload's hyper-latents take
+// few distinct values, each costing two runs of the density network.
+type zBitsMemo struct {
+	m    *EntropyModel
+	bits map[[2]int]float64
+}
+
+func (m *EntropyModel) newZBits() zBitsMemo { return zBitsMemo{m, map[[2]int]float64{}} }
+
+// of is −log₂ p(ẑ = v) of channel c.
+func (z zBitsMemo) of(c, v int) float64 {
+	b, ok := z.bits[[2]int{c, v}]
+	if !ok {
+		b = -math.Log2(z.m.zLikelihood(c, v))
+		z.bits[[2]int{c, v}] = b
+	}
+	return b
+}
+
 // buildTables builds each hyper-latent channel's table over the range holding all but
 // tailMass of its density, and the bank of Gaussian tables.
 func (m *EntropyModel) buildTables() error {
@@ -283,51 +327,95 @@ func gaussianBits(r, s float64) float64 {
 
 // HyperSynthesis computes h_s in float64 for the hyper-latents ẑ [n, m_h, m_w, c_z] (integers)
 // of windows with a token grid nh × nw: the conditional means and scales, each
-// [n, nh, nw, c_y]. It matches the graph's [HyperSynthesis] up to float rounding.
+// [n, nh, nw, c_y]. It matches the graph's [HyperSynthesis] up to float rounding. The
+// positions are spread over GOMAXPROCS goroutines; each value is computed by the same
+// operations in the same order wherever it runs, so the result does not depend on them.
 func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, scale []float64) {
-	hd, cy, cz := m.hd, m.cy, m.cz
+	cy, cz := m.cy, m.cz
 	mean = make([]float64, n*nh*nw*cy)
 	scale = make([]float64, n*nh*nw*cy)
-	zin := make([]float64, cz)
-	h1 := make([]float64, hd)
-	h2 := make([]float64, 4*hd)
-	out := make([]float64, 2*cy)
-	sub := make([]float64, hd)
-	for b := range n {
-		for i := range mh {
-			for j := range mw {
-				base := ((b*mh+i)*mw + j) * cz
-				for c := range cz {
-					zin[c] = float64(z[base+c])
+	parallelFor(n*mh*mw, func(lo, hi int) {
+		s := m.newSynthScratch()
+		tokens := make([]float64, 4*2*cy)
+		for p := lo; p < hi; p++ {
+			b, i, j := p/(mh*mw), p/mw%mh, p%mw
+			// Sub-position q = (di, dj) is token (2i+di, 2j+dj), if inside the grid.
+			var inside [4]bool
+			for q := range inside {
+				inside[q] = 2*i+q/2 < nh && 2*j+q%2 < nw
+			}
+			m.synthesise(z[p*cz:][:cz], inside, tokens, s)
+			for q, ok := range inside {
+				if !ok {
+					continue
 				}
-				m.hsIn.apply(zin, h1)
-				for k := range h1 {
-					h1[k] = geluGo(h1[k])
-				}
-				m.hsSplit.apply(h1, h2)
-				// h2 is [2, 2, hd]: sub-position (di, dj) → token (2i+di, 2j+dj).
-				for di := range 2 {
-					for dj := range 2 {
-						ti, tj := 2*i+di, 2*j+dj
-						if ti >= nh || tj >= nw {
-							continue
-						}
-						off := (di*2 + dj) * hd
-						for k := range hd {
-							sub[k] = geluGo(h2[off+k])
-						}
-						m.hsOut.apply(sub, out)
-						o := ((b*nh+ti)*nw + tj) * cy
-						for c := range cy {
-							mean[o+c] = out[c]
-							scale[o+c] = math.Max(softplus(out[cy+c]), scaleBound)
-						}
-					}
-				}
+				src := tokens[q*2*cy:][:2*cy]
+				o := ((b*nh+2*i+q/2)*nw + 2*j + q%2) * cy
+				copy(mean[o:o+cy], src[:cy])
+				copy(scale[o:o+cy], src[cy:])
+			}
+		}
+	})
+	return mean, scale
+}
+
+// synthScratch holds one goroutine's h_s activations.
+type synthScratch struct{ zin, h1, h2, sub, out []float64 }
+
+func (m *EntropyModel) newSynthScratch() *synthScratch {
+	return &synthScratch{zin: make([]float64, m.cz), h1: make([]float64, m.hd), h2: make([]float64, 4*m.hd),
+		sub: make([]float64, m.hd), out: make([]float64, 2*m.cy)}
+}
+
+// synthesise runs h_s on one hyper-latent vector zv [c_z] and writes those of its 2×2 tokens
+// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, scale c_y].
+func (m *EntropyModel) synthesise(zv []int, inside [4]bool, tokens []float64, s *synthScratch) {
+	hd, cy := m.hd, m.cy
+	for c, v := range zv {
+		s.zin[c] = float64(v)
+	}
+	m.hsIn.apply(s.zin, s.h1)
+	for k := range s.h1 {
+		s.h1[k] = geluGo(s.h1[k])
+	}
+	m.hsSplit.apply(s.h1, s.h2)
+	// h2 is [2, 2, hd]: sub-position (di, dj) → token (2i+di, 2j+dj).
+	for q, ok := range inside {
+		if !ok {
+			continue
+		}
+		for k := range hd {
+			s.sub[k] = geluGo(s.h2[q*hd+k])
+		}
+		m.hsOut.apply(s.sub, s.out)
+		t := tokens[q*2*cy:][:2*cy]
+		for c := range cy {
+			t[c] = s.out[c]
+			if raw := s.out[cy+c]; raw < -3 { // softplus(−3) ≈ 0.049: the bound wins, exactly
+				t[cy+c] = scaleBound
+			} else {
+				t[cy+c] = math.Max(softplus(raw), scaleBound)
 			}
 		}
 	}
-	return mean, scale
+}
+
+// parallelFor splits 0..n−1 into contiguous ranges and runs fn on them in up to GOMAXPROCS
+// goroutines, returning when all are done.
+func parallelFor(n int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Go(func() { fn(lo, hi) })
+	}
+	wg.Wait()
 }
 
 func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }

@@ -20,7 +20,8 @@ type RDOptions struct {
 	Hours int
 	// SkipZFP leaves ZFP out (it needs Debian's python3-zfpy).
 	SkipZFP bool
-	// Repeats times each peer setting this many times, the fastest counting (default 1).
+	// Repeats times each peer setting, and each codec's encode and decode, this many times,
+	// the fastest counting (default 1).
 	Repeats int
 }
 
@@ -75,7 +76,7 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 			codec.Close()
 			return nil, fmt.Errorf("vaeformer: run %s uses dataset %s, the first run %s", dir, k, key)
 		}
-		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", params[ParamLambda], codec.Window, codec.Step))
+		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", params[ParamLambda], codec.Window, codec.Step), opts.Repeats)
 		codec.Close()
 		if err != nil {
 			return nil, fmt.Errorf("vaeformer: run %s: %w", dir, err)
@@ -98,10 +99,10 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 }
 
 // CodecPoints codes fields with the codec, decodes them and returns one point per channel
-// (each channel's point carries the whole payload's bits per value). Times are of a second
-// pass, after the graphs are compiled ([Codec.Measure]).
-func CodecPoints(c *Codec, fields [][]float32, g Geometry, lat []float64, setting string) ([]baselines.Point, error) {
-	m, err := c.Measure(fields, g, lat)
+// (each channel's point carries the whole payload's bits per value). Times are the fastest of
+// repeats passes after the one that compiles the graphs ([Codec.MeasureBest]).
+func CodecPoints(c *Codec, fields [][]float32, g Geometry, lat []float64, setting string, repeats int) ([]baselines.Point, error) {
+	m, err := c.MeasureBest(fields, g, lat, repeats)
 	if err != nil {
 		return nil, err
 	}

@@ -154,10 +154,56 @@ func TestCodecDeterministicRoundTrip(t *testing.T) {
 	if _, _, err := c.Compress([][]float32{fields[0], fields[0]}, g); err == nil {
 		t.Error("two channels accepted by a one-channel model")
 	}
-	bad := [][]float32{slices.Clone(fields[0])}
-	bad[0][5] = float32(math.NaN())
-	if _, _, err := c.Compress(bad, g); err == nil {
-		t.Error("NaN accepted")
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		bad := [][]float32{slices.Clone(fields[0])}
+		bad[0][5] = float32(v)
+		if _, _, err := c.Compress(bad, g); err == nil {
+			t.Errorf("%v accepted", v)
+		}
+	}
+}
+
+// TestCodecMatchesReference: the pipelined codec (chunks of 3 or 4 windows, h_s in parallel,
+// the entropy coder beside the backend) writes the same bytes, estimates the same bits and
+// decodes the same values as the former one (ReferenceCompress and ReferenceDecompress, fixed
+// chunks of 8 on one goroutine), for fields of 1 to 21 windows (one call, several calls of 3
+// or 4 with and without padding, a last window cut short).
+func TestCodecMatchesReference(t *testing.T) {
+	dir, _ := tinyRun(t)
+	c, err := vaeformer.LoadCodec(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, hours := range []int{3, 32, 37, 48, 76, 84} {
+		fields, g, _ := testFields(t, hours)
+		want, wantSt, err := c.ReferenceCompress(fields, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, st, err := c.Compress(fields, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d hours: payload of %d bytes differs from the reference's %d bytes", hours, len(got), len(want))
+		}
+		if st.YBits != wantSt.YBits || st.ZBits != wantSt.ZBits {
+			t.Errorf("%d hours: estimated bits y %v z %v, reference y %v z %v", hours, st.YBits, st.ZBits, wantSt.YBits, wantSt.ZBits)
+		}
+		wantX, err := c.ReferenceDecompress(want, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _, err := c.Decompress(got, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ch := range x {
+			if !slices.Equal(x[ch], wantX[ch]) {
+				t.Fatalf("%d hours: channel %d decodes to other values than the reference's", hours, ch)
+			}
+		}
 	}
 }
 
