@@ -90,6 +90,9 @@ func (b *Builder) Done() *graph.Node {
 		b.keyValid.Shape().Dimensions[1] != k.Shape().Dimensions[1] || b.keyValid.DType() != dtypes.Bool) {
 		exceptions.Panicf("attention.New: KeyValid needs a bool [B=%d, S=%d] mask and no Cache, got %s", batch, k.Shape().Dimensions[1], b.keyValid.Shape())
 	}
+	if b.positions != nil && b.cache == nil && b.keyValid == nil {
+		return causalSelfAttention(q, k, v, b.positions)
+	}
 	keyPositions := b.positions
 	if b.cache != nil {
 		k, v, keyPositions = b.cache.Update(k, v)
@@ -132,4 +135,79 @@ func maskKeys(scores, valid *graph.Node) *graph.Node {
 	}
 	visible := graph.BroadcastToDims(graph.InsertAxes(valid, axes...), scores.Shape().Dimensions...)
 	return graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), MaskedScore), scores.Shape().Dimensions...))
+}
+
+// causalSelfAttention is Done for causal attention over the call's own keys (a model's training
+// and full-sequence forward), computed in the layout the backends' matrix kernels take without
+// moving anything of the scores' size [B, H_kv, G·T, S], G = H/H_kv. The G query heads that
+// share a key/value head are stacked along time, so no key or value is copied per head:
+//
+//	S  = (q/√h)·Kᵀ,  q [B, H_kv, G·T, h] and Kᵀ [B, H_kv, h, S]
+//	P  = softmax_s(S + M),  M = 0 where key s is visible from query t and MaskedScore where not
+//	Oᵀ = Vᵀ·Pᵀ,  Vᵀ [B, H_kv, h, S],  giving Oᵀ [B, H_kv, h, G·T]
+//
+// Its backward is written out rather than derived by GoMLX, whose derivation transposes or copies
+// dS, dP and P (and takes the softmax's through its decomposed form):
+//
+//	dP = dOᵀᵀ·Vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P),  dKᵀ = qᵀ·dS
+//
+// (dq and dVᵀ, derived, move only tensors of the keys' size). It rides on identities with custom
+// gradients, visited by the backward pass from the output down: the one on Oᵀ captures dOᵀ, the
+// one on P returns dP, the one on S + M returns dS and the one on Kᵀ returns dKᵀ; the gradients
+// GoMLX derives between them reach no output, and every backend drops what no output needs.
+// Masked scores have P = 0 exactly, so their dS is 0, as the general path's Where gives.
+func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
+	dims := q.Shape().Dimensions
+	batch, t, heads, hd := dims[0], dims[1], dims[2], dims[3]
+	s := k.Shape().Dimensions[1]
+	if positions.Rank() != 1 || positions.Shape().Dimensions[0] != t || s != t {
+		exceptions.Panicf("attention.New: Causal without a Cache needs positions [T=%d] and keys over the same %d positions, got positions %s and k %s",
+			t, t, positions.Shape(), k.Shape())
+	}
+	kvHeads := k.Shape().Dimensions[2]
+	group := heads / kvHeads
+	batchAxes := []int{0, 1}
+	// matMul contracts a's last axis with b's axis bAxis, batched over [B, H_kv].
+	matMul := func(a, b *graph.Node, bAxis int) *graph.Node {
+		return graph.DotGeneral(a, []int{3}, batchAxes, b, []int{bAxis}, batchAxes)
+	}
+	// The gradients below, set by the backward pass in this order.
+	var dOut, dProbs, dScores *graph.Node
+	mustHave := func(grad *graph.Node, name string) {
+		if grad == nil {
+			exceptions.Panicf("attention: the backward pass reached %s before the output's gradient", name)
+		}
+	}
+
+	scaled := graph.MulScalar(q, 1/math.Sqrt(float64(hd)))
+	qs := graph.Reshape(graph.TransposeAllAxes(graph.Reshape(scaled, batch, t, kvHeads, group, hd), 0, 2, 3, 1, 4),
+		batch, kvHeads, group*t, hd)
+	kt := graph.IdentityWithCustomGradient(graph.TransposeAllAxes(k, 0, 2, 3, 1), func(_, _ *graph.Node) *graph.Node {
+		mustHave(dScores, "the keys")
+		return matMul(graph.TransposeAllAxes(qs, 0, 1, 3, 2), dScores, 2)
+	})
+	vt := graph.TransposeAllAxes(v, 0, 2, 3, 1)                                                   // [B, H_kv, h, S]
+	scores := matMul(qs, kt, 2)                                                                   // [B, H_kv, G·T, S]
+	visible := graph.LessOrEqual(graph.InsertAxes(positions, 0), graph.InsertAxes(positions, -1)) // [T, S]
+	offsets := graph.Where(visible, graph.BroadcastToDims(graph.ScalarZero(q.Graph(), q.DType()), t, s),
+		graph.BroadcastToDims(graph.Scalar(q.Graph(), q.DType(), MaskedScore), t, s))
+	scores = graph.Add(graph.Reshape(scores, batch, kvHeads, group, t, s), graph.Reshape(offsets, 1, 1, 1, t, s))
+	var probs *graph.Node
+	scores = graph.IdentityWithCustomGradient(graph.Reshape(scores, batch, kvHeads, group*t, s), func(_, _ *graph.Node) *graph.Node {
+		mustHave(dProbs, "the scores")
+		dScores = graph.Mul(probs, graph.Sub(dProbs, graph.ReduceAndKeep(graph.Mul(dProbs, probs), graph.ReduceSum, -1)))
+		return dScores
+	})
+	probs = graph.Softmax(scores, -1)
+	p := graph.IdentityWithCustomGradient(probs, func(_, _ *graph.Node) *graph.Node {
+		mustHave(dOut, "the probabilities")
+		dProbs = matMul(graph.TransposeAllAxes(dOut, 0, 1, 3, 2), vt, 2)
+		return dProbs
+	})
+	ot := graph.IdentityWithCustomGradient(matMul(vt, p, 3), func(_, dOt *graph.Node) *graph.Node { // [B, H_kv, h, G·T]
+		dOut = dOt
+		return dOt
+	})
+	out := graph.TransposeAllAxes(graph.Reshape(ot, batch, kvHeads, hd, group, t), 0, 4, 1, 3, 2)
+	return graph.Reshape(out, batch, t, heads, hd)
 }
