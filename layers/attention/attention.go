@@ -192,14 +192,14 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 	offsets := graph.Where(visible, graph.BroadcastToDims(graph.ScalarZero(q.Graph(), q.DType()), t, s),
 		graph.BroadcastToDims(graph.Scalar(q.Graph(), q.DType(), MaskedScore), t, s))
 	scores = graph.Add(graph.Reshape(scores, batch, kvHeads, group, t, s), graph.Reshape(offsets, 1, 1, 1, t, s))
-	var probs *graph.Node
+	var p *graph.Node
 	scores = graph.IdentityWithCustomGradient(graph.Reshape(scores, batch, kvHeads, group*t, s), func(_, _ *graph.Node) *graph.Node {
 		mustHave(dProbs, "the scores")
-		dScores = graph.Mul(probs, graph.Sub(dProbs, graph.ReduceAndKeep(graph.Mul(dProbs, probs), graph.ReduceSum, -1)))
+		dScores = graph.Mul(p, graph.Sub(dProbs, graph.ReduceAndKeep(graph.Mul(dProbs, p), graph.ReduceSum, -1)))
 		return dScores
 	})
-	probs = graph.Softmax(scores, -1)
-	p := graph.IdentityWithCustomGradient(probs, func(_, _ *graph.Node) *graph.Node {
+	// P is used through the identity p alone, which then takes over its buffer instead of copying it.
+	p = graph.IdentityWithCustomGradient(graph.Softmax(scores, -1), func(_, _ *graph.Node) *graph.Node {
 		mustHave(dOut, "the probabilities")
 		dProbs = matMul(graph.TransposeAllAxes(dOut, 0, 1, 3, 2), vt, 2)
 		return dProbs
