@@ -149,7 +149,7 @@ func maskKeys(scores, valid *graph.Node) *graph.Node {
 // Its backward is written out rather than derived by GoMLX, whose derivation transposes or copies
 // dS, dP and P (and takes the softmax's through its decomposed form):
 //
-//	dP = dOᵀᵀ·Vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P),  dKᵀ = qᵀ·dS
+//	dP = dOᵀᵀ·Vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P) = P ⊙ (dP − Σ_h dO ⊙ O),  dKᵀ = qᵀ·dS
 //
 // (dq and dVᵀ, derived, move only tensors of the keys' size). It rides on identities with custom
 // gradients, visited by the backward pass from the output down: the one on Oᵀ captures dOᵀ, the
@@ -192,10 +192,12 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 	offsets := graph.Where(visible, graph.BroadcastToDims(graph.ScalarZero(q.Graph(), q.DType()), t, s),
 		graph.BroadcastToDims(graph.Scalar(q.Graph(), q.DType(), MaskedScore), t, s))
 	scores = graph.Add(graph.Reshape(scores, batch, kvHeads, group, t, s), graph.Reshape(offsets, 1, 1, 1, t, s))
-	var p *graph.Node
+	var p, ot *graph.Node
 	scores = graph.IdentityWithCustomGradient(graph.Reshape(scores, batch, kvHeads, group*t, s), func(_, _ *graph.Node) *graph.Node {
 		mustHave(dProbs, "the scores")
-		dScores = graph.Mul(p, graph.Sub(dProbs, graph.ReduceAndKeep(graph.Mul(dProbs, p), graph.ReduceSum, -1)))
+		// Σ_s dP ⊙ P = Σ_s (dO·V_s) P_s = dO·O, a sum over h instead of over the keys.
+		rowDot := graph.InsertAxes(graph.ReduceSum(graph.Mul(dOut, ot), 2), -1) // [B, H_kv, G·T, 1]
+		dScores = graph.Mul(p, graph.Sub(dProbs, rowDot))
 		return dScores
 	})
 	// P is used through the identity p alone, which then takes over its buffer instead of copying it.
@@ -204,7 +206,7 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 		dProbs = matMul(graph.TransposeAllAxes(dOut, 0, 1, 3, 2), vt, 2)
 		return dProbs
 	})
-	ot := graph.IdentityWithCustomGradient(matMul(vt, p, 3), func(_, dOt *graph.Node) *graph.Node { // [B, H_kv, h, G·T]
+	ot = graph.IdentityWithCustomGradient(matMul(vt, p, 3), func(_, dOt *graph.Node) *graph.Node { // [B, H_kv, h, G·T]
 		dOut = dOt
 		return dOt
 	})
