@@ -49,7 +49,8 @@ func New(q, k, v *graph.Node) *Builder {
 }
 
 // Causal masks the keys whose position is after the query's: positions [T] (int32) are the
-// positions of this call's tokens, those of the queries and, without a cache, of the keys (S = T).
+// positions of this call's tokens, those of the queries and, without a cache, of the keys (S = T);
+// they increase along T (without a cache, a block of queries reads no key after its last query).
 func (b *Builder) Causal(positions *graph.Node) *Builder {
 	b.positions = positions
 	return b
@@ -137,17 +138,24 @@ func maskKeys(scores, valid *graph.Node) *graph.Node {
 	return graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), MaskedScore), scores.Shape().Dimensions...))
 }
 
+// QueryBlock is how many query positions causal attention without a cache computes at once: a
+// block's queries read only the keys up to its last query, so at T = 256 the four blocks skip
+// 3/8 of the scores (the invisible upper triangle's whole blocks).
+const QueryBlock = 64
+
 // causalSelfAttention is Done for causal attention over the call's own keys (a model's training
 // and full-sequence forward), computed in the layout the backends' matrix kernels take without
-// moving anything of the scores' size [B, H_kv, G·T, S], G = H/H_kv. The G query heads that
-// share a key/value head are stacked along time, so no key or value is copied per head:
+// moving anything of the scores' size, a block of [QueryBlock] queries at a time (positions
+// increase along T, so a block's queries see no key after its last query). The G = H/H_kv query
+// heads that share a key/value head are stacked along time, so no key or value is copied per
+// head: with q [B, H_kv, G·T_b, h] the block's queries and Kᵀ, Vᵀ [B, H_kv, h, S_b] the keys and
+// values up to its last query,
 //
-//	S  = (q/√h)·Kᵀ,  q [B, H_kv, G·T, h] and Kᵀ [B, H_kv, h, S]
-//	P  = softmax_s(S + M),  M = 0 where key s is visible from query t and MaskedScore where not
-//	Oᵀ = Vᵀ·Pᵀ,  Vᵀ [B, H_kv, h, S],  giving Oᵀ [B, H_kv, h, G·T]
+//	S  = (q/√h)·Kᵀ,  P = softmax_s(S + M),  Oᵀ = Vᵀ·Pᵀ  [B, H_kv, h, G·T_b]
 //
-// Its backward is written out rather than derived by GoMLX, whose derivation transposes or copies
-// dS, dP and P (and takes the softmax's through its decomposed form):
+// with M = 0 where key s is visible from query t and MaskedScore where not. Its backward is
+// written out rather than derived by GoMLX, whose derivation transposes or copies dS, dP and P
+// (and takes the softmax's through its decomposed form):
 //
 //	dP = dOᵀᵀ·Vᵀ,  dS = P ⊙ (dP − Σ_s dP ⊙ P) = P ⊙ (dP − Σ_h dO ⊙ O),  dKᵀ = qᵀ·dS
 //
@@ -166,6 +174,32 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 	}
 	kvHeads := k.Shape().Dimensions[2]
 	group := heads / kvHeads
+	scaled := graph.MulScalar(q, 1/math.Sqrt(float64(hd)))
+	qs := graph.TransposeAllAxes(graph.Reshape(scaled, batch, t, kvHeads, group, hd), 0, 2, 3, 1, 4) // [B, H_kv, G, T, h]
+	kt := graph.TransposeAllAxes(k, 0, 2, 3, 1)                                                      // [B, H_kv, h, S]
+	vt := graph.TransposeAllAxes(v, 0, 2, 3, 1)                                                      // [B, H_kv, h, S]
+	visible := graph.LessOrEqual(graph.InsertAxes(positions, 0), graph.InsertAxes(positions, -1))    // [T, S]
+	offsets := graph.Where(visible, graph.BroadcastToDims(graph.ScalarZero(q.Graph(), q.DType()), t, s),
+		graph.BroadcastToDims(graph.Scalar(q.Graph(), q.DType(), MaskedScore), t, s))
+	all := graph.AxisRange()
+	var blocks []*graph.Node
+	for start := 0; start < t; start += QueryBlock {
+		end := min(start+QueryBlock, t)
+		qb := graph.Reshape(graph.Slice(qs, all, all, all, graph.AxisRange(start, end), all), batch, kvHeads, group*(end-start), hd)
+		keys := graph.AxisRange(0, end)
+		ot := causalBlock(qb, graph.Slice(kt, all, all, all, keys), graph.Slice(vt, all, all, all, keys),
+			graph.Slice(offsets, graph.AxisRange(start, end), keys), group)
+		blocks = append(blocks, graph.Reshape(ot, batch, kvHeads, hd, group, end-start))
+	}
+	out := graph.TransposeAllAxes(graph.Concatenate(blocks, 4), 0, 4, 1, 3, 2) // [B, T, H_kv, G, h]
+	return graph.Reshape(out, batch, t, heads, hd)
+}
+
+// causalBlock is one block of causalSelfAttention: Oᵀ [B, H_kv, h, G·T_b] for the scaled queries
+// q [B, H_kv, G·T_b, h], keys and values kt, vt [B, H_kv, h, S_b] and offsets M [T_b, S_b].
+func causalBlock(q, kt, vt, offsets *graph.Node, group int) *graph.Node {
+	batch, kvHeads, rows := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2]
+	t, s := offsets.Shape().Dimensions[0], offsets.Shape().Dimensions[1]
 	batchAxes := []int{0, 1}
 	// matMul contracts a's last axis with b's axis bAxis, batched over [B, H_kv].
 	matMul := func(a, b *graph.Node, bAxis int) *graph.Node {
@@ -178,25 +212,17 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 			exceptions.Panicf("attention: the backward pass reached %s before the output's gradient", name)
 		}
 	}
-
-	scaled := graph.MulScalar(q, 1/math.Sqrt(float64(hd)))
-	qs := graph.Reshape(graph.TransposeAllAxes(graph.Reshape(scaled, batch, t, kvHeads, group, hd), 0, 2, 3, 1, 4),
-		batch, kvHeads, group*t, hd)
-	kt := graph.IdentityWithCustomGradient(graph.TransposeAllAxes(k, 0, 2, 3, 1), func(_, _ *graph.Node) *graph.Node {
+	kt = graph.IdentityWithCustomGradient(kt, func(_, _ *graph.Node) *graph.Node {
 		mustHave(dScores, "the keys")
-		return matMul(graph.TransposeAllAxes(qs, 0, 1, 3, 2), dScores, 2)
+		return matMul(graph.TransposeAllAxes(q, 0, 1, 3, 2), dScores, 2)
 	})
-	vt := graph.TransposeAllAxes(v, 0, 2, 3, 1)                                                   // [B, H_kv, h, S]
-	scores := matMul(qs, kt, 2)                                                                   // [B, H_kv, G·T, S]
-	visible := graph.LessOrEqual(graph.InsertAxes(positions, 0), graph.InsertAxes(positions, -1)) // [T, S]
-	offsets := graph.Where(visible, graph.BroadcastToDims(graph.ScalarZero(q.Graph(), q.DType()), t, s),
-		graph.BroadcastToDims(graph.Scalar(q.Graph(), q.DType(), MaskedScore), t, s))
+	scores := matMul(q, kt, 2) // [B, H_kv, G·T_b, S_b]
 	scores = graph.Add(graph.Reshape(scores, batch, kvHeads, group, t, s), graph.Reshape(offsets, 1, 1, 1, t, s))
 	var p, ot *graph.Node
-	scores = graph.IdentityWithCustomGradient(graph.Reshape(scores, batch, kvHeads, group*t, s), func(_, _ *graph.Node) *graph.Node {
+	scores = graph.IdentityWithCustomGradient(graph.Reshape(scores, batch, kvHeads, rows, s), func(_, _ *graph.Node) *graph.Node {
 		mustHave(dProbs, "the scores")
 		// Σ_s dP ⊙ P = Σ_s (dO·V_s) P_s = dO·O, a sum over h instead of over the keys.
-		rowDot := graph.InsertAxes(graph.ReduceSum(graph.Mul(dOut, ot), 2), -1) // [B, H_kv, G·T, 1]
+		rowDot := graph.InsertAxes(graph.ReduceSum(graph.Mul(dOut, ot), 2), -1) // [B, H_kv, G·T_b, 1]
 		dScores = graph.Mul(p, graph.Sub(dProbs, rowDot))
 		return dScores
 	})
@@ -206,10 +232,9 @@ func causalSelfAttention(q, k, v, positions *graph.Node) *graph.Node {
 		dProbs = matMul(graph.TransposeAllAxes(dOut, 0, 1, 3, 2), vt, 2)
 		return dProbs
 	})
-	ot = graph.IdentityWithCustomGradient(matMul(vt, p, 3), func(_, dOt *graph.Node) *graph.Node { // [B, H_kv, h, G·T]
+	ot = graph.IdentityWithCustomGradient(matMul(vt, p, 3), func(_, dOt *graph.Node) *graph.Node {
 		dOut = dOt
 		return dOt
 	})
-	out := graph.TransposeAllAxes(graph.Reshape(ot, batch, kvHeads, hd, group, t), 0, 4, 1, 3, 2)
-	return graph.Reshape(out, batch, t, heads, hd)
+	return ot
 }
