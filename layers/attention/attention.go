@@ -10,7 +10,10 @@
 //
 // GoMLX has the same (ml/layers/attention.Core) on every backend, but masks with MaskedSoftmax and,
 // where a backend has one, a fused op: other float rounding than the zoo's published llama and
-// vaeformer numbers came from. This package computes exactly the operations they computed.
+// vaeformer numbers came from. This package computes exactly the operations they computed, except
+// for causal attention without a cache (a model's training step), which it computes in a layout of
+// its own with a written-out backward (causalSelfAttention), equal to the general path to float32
+// rounding (layout_test.go).
 package attention
 
 import (
