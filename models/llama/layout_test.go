@@ -71,7 +71,7 @@ func oldForward(scope *model.Scope, tokens *graph.Node) *graph.Node {
 func TestForwardMatchesOldForward(t *testing.T) {
 	w, tok := stories260K(t)
 	toks := testTokens(t, w, tok)
-	const batch, seq = 2, 48
+	const batch, seq = 2, 2*attention.QueryBlock + 5 // three blocks of queries, the last short
 	ids := make([]int32, batch*seq)
 	for i := range ids {
 		ids[i] = int32(toks[i%len(toks)])
