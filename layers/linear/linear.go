@@ -121,7 +121,7 @@ func (b *Builder) Done() *graph.Node {
 	flat := graph.Reshape(x, x.Shape().Size()/in, in)
 	var y *graph.Node
 	if b.layout == OutIn {
-		y = graph.Einsum("ni,oi->no", flat, w)
+		y = outInMatMul(flat, w)
 	} else {
 		y = graph.MatMul(flat, w)
 	}
@@ -131,4 +131,31 @@ func (b *Builder) Done() *graph.Node {
 	dims := x.Shape().Clone().Dimensions
 	dims[last] = b.out
 	return graph.Reshape(y, dims...)
+}
+
+// outInMatMul is flat·wᵀ, [n, out], for flat [n, in] and w [out, in], with the weight's gradient
+// dW = dyᵀ·flat computed by moving only the narrower of dy [n, out] and flat [n, in]. GoMLX
+// derives dW as one product contracting the first axis of both, which the backends' matrix
+// kernels take only after transposing both; here the narrower one is transposed and the other
+// is read in place (dW = (dyᵀ)·flat when out ≤ in, else dW = ((flatᵀ)·dy)ᵀ, the last transpose of
+// the weight's size). The forward is the same product as before, so only the rounding of dW's
+// sums can differ. The custom part rides on two identities with custom gradients: the one on y,
+// visited first by the backward pass, captures dy; the one on w returns dW, and the dW that GoMLX
+// derives between them reaches no output, so the backends drop it.
+func outInMatMul(flat, w *graph.Node) *graph.Node {
+	out, in := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
+	var dy *graph.Node
+	w = graph.IdentityWithCustomGradient(w, func(_, _ *graph.Node) *graph.Node {
+		if dy == nil {
+			exceptions.Panicf("linear: the backward pass reached the weight before the output's gradient")
+		}
+		if out <= in {
+			return graph.DotGeneral(graph.TransposeAllAxes(dy, 1, 0), []int{1}, nil, flat, []int{0}, nil)
+		}
+		return graph.TransposeAllAxes(graph.DotGeneral(graph.TransposeAllAxes(flat, 1, 0), []int{1}, nil, dy, []int{0}, nil), 1, 0)
+	})
+	return graph.IdentityWithCustomGradient(graph.Einsum("ni,oi->no", flat, w), func(_, v *graph.Node) *graph.Node {
+		dy = v
+		return v
+	})
 }

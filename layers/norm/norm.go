@@ -2,14 +2,15 @@
 // Square Layer Normalization"), as Llama uses it, and LayerNorm (Ba et al. 2016, "Layer
 // Normalization"), as ViT-style transformers such as VAEformer use it.
 //
-//	RMSNorm(x)   = x / √(mean_d(x²) + ε) · g
+//	RMSNorm(x)   = x · (1/√(mean_d(x²) + ε)) · g
 //	LayerNorm(x) = (x − mean_d(x)) / √(mean_d((x − mean_d(x))²) + ε) · g + b
 //
 // GoMLX has both (ml/layers/norm), and they run on every backend, but under other variable
 // names ("rms_norm/scale", "layer_normalization/gain" and "offset") than the zoo's checkpoints
-// hold, and GoMLX's LayerNorm switches to a backend's fused op where there is one; these compute
-// exactly the operations llama and vaeformer computed before they shared them, so published
-// numbers and old checkpoints stay as they were.
+// hold, and GoMLX's LayerNorm switches to a backend's fused op where there is one. LayerNorm here
+// computes exactly the operations vaeformer computed before the models shared it, so its published
+// numbers stay as they were; RMSNorm (llama's alone) multiplies by the reciprocal where it divided
+// before, which moves llama's numbers by float rounding only (see models/llama's tests).
 package norm
 
 import (
@@ -58,8 +59,10 @@ func (b *RMSBuilder) Done() *graph.Node {
 		dims[i] = 1
 	}
 	dims[len(dims)-1] = d
-	// x / sqrt(·) rather than x · rsqrt(·): ONNX Runtime has no Rsqrt.
-	return graph.Mul(graph.Div(x, graph.Sqrt(graph.AddScalar(ms, b.epsilon))), graph.Reshape(gain, dims...))
+	// x · (1/√(·)), the reciprocal taken once per row: a product is cheaper than a quotient over
+	// x, forward and backward. Not Rsqrt, which ONNX Runtime does not have.
+	inv := graph.Reciprocal(graph.Sqrt(graph.AddScalar(ms, b.epsilon)))
+	return graph.Mul(graph.Mul(x, inv), graph.Reshape(gain, dims...))
 }
 
 // LayerBuilder configures a LayerNorm; create it with [Layer].

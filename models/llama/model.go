@@ -9,7 +9,7 @@
 // One block, for activations x [B, T, d] (d = llama_dim, H = llama_heads query heads of size
 // h = d/H, H_kv = llama_kv_heads key/value heads):
 //
-//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x / sqrt(mean_d(x²) + 1e-5)
+//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x · 1/sqrt(mean_d(x²) + 1e-5)
 //	q = RoPE(n·Wqᵀ) [B,T,H,h],  k = RoPE(n·Wkᵀ) [B,T,H_kv,h],  v = n·Wvᵀ
 //	a_t = Σ_{s≤t} softmax_s(q_t·k_s/√h) v_s        (query head i reads key/value head i·H_kv/H)
 //	x ← x + a·Woᵀ
@@ -35,6 +35,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/layers/attention"
+	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/norm"
 	"github.com/qzoo/qzoo/layers/position"
 )
@@ -144,7 +145,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 	if !cfg.Shared {
 		classifier = scope.In(VarClassifier).VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, cfg.VocabSize, cfg.Dim)).NodeValue(g)
 	}
-	return graph.Einsum("btd,vd->btv", x, classifier)
+	return linear.New(scope, x, cfg.VocabSize).Layout(linear.OutIn).Weight(classifier).UseBias(false).Done()
 }
 
 // Block is one transformer block over x [B, T, d] (see the package doc).
