@@ -9,9 +9,9 @@ import (
 )
 
 // Cache is the key/value cache of generation: per layer, the keys (after RoPE) and values of
-// every position so far, [B, S, H_kv, h] with S the cache's capacity (at most llama_seq_len).
-// Forward writes the positions it computes (from its start) and reads all of them, masked to
-// those at or before each query.
+// every position so far, [B, S, H_kv, h] with S the slots the call's graph holds (a length
+// bucket of deviceCache, at most llama_seq_len). Forward writes the positions it computes (from
+// its start) and reads all S slots, masked to those at or before each query.
 type Cache struct {
 	Start  *graph.Node // scalar int32: position of the first token of this call
 	Layers []LayerCache
@@ -45,31 +45,6 @@ func NewProbe(layers int, probe func(layer int, kPre, k, v *graph.Node)) *Cache 
 	return c
 }
 
-// NewCache wraps the stacked keys and values [L, B, S, H_kv, h] of a cache for a call that
-// starts at position start.
-func NewCache(keys, values, start *graph.Node) *Cache {
-	layers := keys.Shape().Dimensions[0]
-	c := &Cache{Start: start, Layers: make([]LayerCache, layers)}
-	for i := range layers {
-		c.Layers[i] = LayerCache{Keys: layerOf(keys, i), Values: layerOf(values, i), start: start}
-	}
-	return c
-}
-
-func layerOf(x *graph.Node, i int) *graph.Node {
-	return graph.Squeeze(graph.Slice(x, graph.AxisRange(i, i+1)), 0)
-}
-
-// Stacked returns the updated keys and values [L, B, S, H_kv, h].
-func (c *Cache) Stacked() (keys, values *graph.Node) {
-	ks := make([]*graph.Node, len(c.Layers))
-	vs := make([]*graph.Node, len(c.Layers))
-	for i, l := range c.Layers {
-		ks[i], vs[i] = l.Keys, l.Values
-	}
-	return graph.Stack(ks, 0), graph.Stack(vs, 0)
-}
-
 // Update writes k and v [B, T, H_kv, h] at positions start…start+T−1 and returns the whole
 // cache's keys and values with their positions [S]: the attention.Cache that Block passes to the
 // shared attention layer.
@@ -94,4 +69,19 @@ func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.No
 		positions = graph.Where(graph.LessThan(pos, zero), graph.BroadcastToDims(graph.Scalar(g, dtypes.Int32, math.MaxInt32), s), pos)
 	}
 	return c.Keys, c.Values, positions
+}
+
+// newCache wraps per-layer keys and values [B, S, H_kv, h] (graph inputs) for a call that
+// starts at position start; pad is the leading slots that hold no position (LayerCache.Pad).
+func newCache(keys, values []*graph.Node, start *graph.Node, pad int) *Cache {
+	c := &Cache{Start: start, Layers: make([]LayerCache, len(keys))}
+	for i := range keys {
+		c.Layers[i] = LayerCache{Keys: keys[i], Values: values[i], Pad: pad, start: start}
+	}
+	return c
+}
+
+// layerOf is layer i of a stacked [L, …] node.
+func layerOf(x *graph.Node, i int) *graph.Node {
+	return graph.Squeeze(graph.Slice(x, graph.AxisRange(i, i+1)), 0)
 }

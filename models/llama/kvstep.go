@@ -20,9 +20,10 @@ import (
 // then the host quantizes and stores them, and writes the dequantized form of every token
 // whose stored form changed into the float32 working copy the next step attends to.
 //
-// The working copy [Layers, B, capacity, KVHeads, HeadDim] is what a fused dequantizing
-// attention kernel would avoid: on a generic backend it is the price of attending over
-// packed codes. The storage the cache holds is the packed form ([KVStepper.Bytes]).
+// The working copy [Layers, B, S, KVHeads, HeadDim] (S a length bucket that holds the positions
+// so far, as [Generator]'s cache) is what a fused dequantizing attention kernel would avoid: on a
+// generic backend it is the price of attending over packed codes. The storage the cache holds
+// is the packed form ([KVStepper.Bytes]).
 type KVStepper struct {
 	Config       Config
 	Quantizer    *kvcache.Quantizer
@@ -30,8 +31,8 @@ type KVStepper struct {
 	batch, cap   int
 	span         int // U: tokens rewritten per step (Quantizer.MaxSpan)
 	seqs         []*kvcache.Sequence
-	keys, values []*tensors.Tensor // working copy on the backend, per layer [B, U+cap, KVHeads, HeadDim]
-	mk, mv       []float32         // its host mirror, [L, B, cap, W]
+	work         *deviceCache // working copy on the backend, per layer [B, U+S, KVHeads, HeadDim]
+	mk, mv       []float32    // its host mirror, [L, B, cap, W]
 	pos          int
 }
 
@@ -41,8 +42,9 @@ type KVStepper struct {
 // Each step sends the backend the dequantized form of the last U = q.MaxSpan() positions
 // before the new one (what the previous step's stores changed), which it writes into its
 // working copy together with the new token's keys and values, in one update per layer; the
-// working copy stays on the backend between steps, with U leading slots of padding so that
-// the update always fits.
+// working copy stays on the backend between steps (donated to each), with U leading slots of
+// padding so that the update always fits, and grows through the length buckets as positions
+// are fed (one compiled step per bucket).
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
 	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
@@ -87,6 +89,10 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		return nil, err
 	}
 	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span}
+	if s.work, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), span, lengthBuckets(capacity)); err != nil {
+		exec.Finalize()
+		return nil, err
+	}
 	s.Reset()
 	return s, nil
 }
@@ -94,14 +100,7 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 // Reset empties the caches.
 func (s *KVStepper) Reset() {
 	c := s.Config
-	s.free()
-	dims := []int{s.batch, s.span + s.cap, c.KVHeads, c.HeadDim()}
-	s.keys, s.values = make([]*tensors.Tensor, c.Layers), make([]*tensors.Tensor, c.Layers)
-	for l := range c.Layers {
-		// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
-		s.keys[l] = tensors.FromShape(shapeOf(dims))
-		s.values[l] = tensors.FromShape(shapeOf(dims))
-	}
+	s.work.reset()
 	n := c.Layers * s.batch * s.cap * c.KVDim()
 	if len(s.mk) != n {
 		s.mk, s.mv = make([]float32, n), make([]float32, n)
@@ -114,15 +113,6 @@ func (s *KVStepper) Reset() {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
 	s.pos = 0
-}
-
-// free releases the working copy's buffers now rather than leaving them to the garbage
-// collector, which does not see the backend's memory behind them.
-func (s *KVStepper) free() {
-	for _, t := range append(s.keys, s.values...) {
-		t.FinalizeAll()
-	}
-	s.keys, s.values = nil, nil
 }
 
 // Pos is the number of positions fed so far.
@@ -168,16 +158,22 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
 	dims := []int{c.Layers, s.batch, u, c.KVHeads, c.HeadDim()}
 	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
-	args := []any{in, int32(s.pos), tk, tv}
-	for _, t := range append(s.keys, s.values...) {
-		args = append(args, t)
+	if err := s.work.fit(s.pos); err != nil {
+		return nil, err
 	}
-	out, err := s.exec.Exec(args...)
+	work, err := s.work.donate()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), tk, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
 	if err != nil {
-		return nil, err
+		// The donated working copy is gone: start again from empty caches.
+		pos := s.pos
+		s.Reset()
+		return nil, fmt.Errorf("llama: KV step at position %d (the caches are emptied): %w", pos, err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out[0])
 	kPre := tensors.MustCopyFlatData[float32](out[1])
@@ -187,8 +183,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		o.FinalizeAll()
 	}
 	// The step's working copy replaces the old one.
-	s.free()
-	s.keys, s.values = out[4:4+c.Layers], out[4+c.Layers:]
+	s.work.set(out[4:])
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
@@ -227,7 +222,7 @@ func (s *KVStepper) Capacity() int { return s.cap }
 // Finalize frees the compiled step and the working copy.
 func (s *KVStepper) Finalize() {
 	s.exec.Finalize()
-	s.free()
+	s.work.finalize()
 }
 
 // KVResult is the outcome of [KVPerplexity].
@@ -332,12 +327,12 @@ func (s *KVStepper) WorkingCopy(layer int) (keys, values []float32) {
 		flat := tensors.MustCopyFlatData[float32](t)
 		out := make([]float32, 0, s.batch*s.pos*w)
 		for b := range s.batch {
-			row := (b*(s.span+s.cap) + s.span) * w
+			row := (b*(s.span+s.work.length()) + s.span) * w
 			out = append(out, flat[row:row+s.pos*w]...)
 		}
 		return out
 	}
-	return get(s.keys[layer]), get(s.values[layer])
+	return get(s.work.keys[layer]), get(s.work.values[layer])
 }
 
 // Sequence returns the quantized cache of sequence b.
