@@ -25,15 +25,15 @@ import (
 // generic backend it is the price of attending over packed codes. The storage the cache holds
 // is the packed form ([KVStepper.Bytes]).
 type KVStepper struct {
-	Config       Config
-	Quantizer    *kvcache.Quantizer
-	exec         *model.Exec
-	batch, cap   int
-	span         int // U: tokens rewritten per step (Quantizer.MaxSpan)
-	seqs         []*kvcache.Sequence
-	work         *deviceCache // working copy on the backend, per layer [B, U+S, KVHeads, HeadDim]
-	mk, mv       []float32    // its host mirror, [L, B, cap, W]
-	pos          int
+	Config     Config
+	Quantizer  *kvcache.Quantizer
+	exec       *model.Exec
+	batch, cap int
+	span       int // U: tokens rewritten per step (Quantizer.MaxSpan)
+	seqs       []*kvcache.Sequence
+	work       *deviceCache // working copy on the backend, per layer [B, U+S, KVHeads, HeadDim]
+	mk, mv     []float32    // its host mirror, [L, B, cap, W]
+	pos        int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
