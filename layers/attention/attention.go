@@ -15,6 +15,7 @@ package attention
 
 import (
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 
@@ -29,8 +30,9 @@ const MaskedScore = -1e30
 // Cache stores keys and values across calls (generation one token at a time).
 type Cache interface {
 	// Update writes this call's keys and values [B, T, H_kv, h] and returns every stored key and
-	// value [B, S, H_kv, h] with their positions [S] (int32; a slot holding no position gets one
-	// no query reaches).
+	// value head-major, [B, H_kv, S, h], with their positions [S] (int32; a slot holding no
+	// position gets one no query reaches). Head-major is the layout the backends' batched matrix
+	// products take without moving the cache: batch axes B, H_kv first, then S and h.
 	Update(k, v *graph.Node) (keys, values, positions *graph.Node)
 }
 
@@ -92,7 +94,7 @@ func (b *Builder) Done() *graph.Node {
 	}
 	keyPositions := b.positions
 	if b.cache != nil {
-		k, v, keyPositions = b.cache.Update(k, v)
+		return cachedAttention(q, k, v, b.positions, b.cache)
 	}
 	scale := 1 / math.Sqrt(float64(hd))
 	if heads == kvHeads {
@@ -132,4 +134,32 @@ func maskKeys(scores, valid *graph.Node) *graph.Node {
 	}
 	visible := graph.BroadcastToDims(graph.InsertAxes(valid, axes...), scores.Shape().Dimensions...)
 	return graph.Where(visible, scores, graph.BroadcastToDims(graph.Scalar(scores.Graph(), scores.DType(), MaskedScore), scores.Shape().Dimensions...))
+}
+
+// cachedAttention is Done with a Cache: the queries q [B, T, H, h] at positions [T] attend over
+// the cache's head-major keys and values [B, H_kv, S, h] after this call's k and v are written
+// into it, with the query heads grouped by the key/value head they read (q [B, T, H_kv, G, h]):
+//
+//	scores = q·Kᵀ/√h [B, H_kv, G, T, S],  K [B, H_kv, S, h]
+//	out = softmax_s(scores, masked)·V,  V [B, H_kv, S, h]
+//
+// Both products take the cache's batch axes (B, H_kv) first and contract its last axis (K) or
+// the one after them (V), as the backends' batched matrix products read it: only q and the
+// output (T tokens) are transposed, never anything of the cache's size.
+func cachedAttention(q, k, v, positions *graph.Node, cache Cache) *graph.Node {
+	dims := q.Shape().Dimensions
+	batch, t, heads, hd := dims[0], dims[1], dims[2], dims[3]
+	kvHeads := k.Shape().Dimensions[2]
+	group := heads / kvHeads
+	keys, values, keyPositions := cache.Update(k, v)
+	s := keys.Shape().Dimensions[2]
+	want := []int{batch, kvHeads, s, hd}
+	if !slices.Equal(keys.Shape().Dimensions, want) || !slices.Equal(values.Shape().Dimensions, want) {
+		exceptions.Panicf("attention: a Cache must return head-major keys and values [B, H_kv, S, h] = %v, got %s and %s", want, keys.Shape(), values.Shape())
+	}
+	qg := graph.Reshape(q, batch, t, kvHeads, group, hd)
+	scores := graph.MulScalar(graph.Einsum("btkgd,bksd->bkgts", qg, keys), 1/math.Sqrt(float64(hd)))
+	scores = mask(scores, positions, keyPositions)
+	out := graph.Einsum("bkgts,bksd->btkgd", graph.Softmax(scores, -1), values)
+	return graph.Reshape(out, batch, t, heads, hd)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Cache is the key/value cache of generation: per layer, the keys (after RoPE) and values of
-// every position so far, [B, S, H_kv, h] with S the slots the call's graph holds (a length
+// every position so far, head-major [B, H_kv, S, h] (as attention.Cache returns them) with S the slots the call's graph holds (a length
 // bucket of deviceCache, at most llama_seq_len). Forward writes the positions it computes (from
 // its start) and reads all S slots, masked to those at or before each query.
 type Cache struct {
@@ -17,7 +17,7 @@ type Cache struct {
 	Layers []LayerCache
 }
 
-// LayerCache holds one layer's keys and values [B, S, H_kv, h]. With Keys nil it stores
+// LayerCache holds one layer's keys and values [B, H_kv, S, h]. With Keys nil it stores
 // nothing (attention is over the call's tokens, as without a cache) and only Probe is called.
 type LayerCache struct {
 	Keys, Values *graph.Node
@@ -46,7 +46,7 @@ func NewProbe(layers int, probe func(layer int, kPre, k, v *graph.Node)) *Cache 
 }
 
 // Update writes k and v [B, T, H_kv, h] at positions start…start+T−1 and returns the whole
-// cache's keys and values with their positions [S]: the attention.Cache that Block passes to the
+// cache's keys and values [B, H_kv, S, h] with their positions [S]: the attention.Cache that Block passes to the
 // shared attention layer.
 func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
@@ -58,10 +58,11 @@ func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.No
 		v = graph.Concatenate([]*graph.Node{c.BeforeValues, v}, 1)
 		slot = graph.AddScalar(slot, -float64(u))
 	}
-	at := []*graph.Node{zero, slot, zero, zero}
-	c.Keys = graph.DynamicUpdateSlice(c.Keys, k, at)
-	c.Values = graph.DynamicUpdateSlice(c.Values, v, at)
-	s := c.Keys.Shape().Dimensions[1]
+	at := []*graph.Node{zero, zero, slot, zero}
+	headMajor := func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 2, 1, 3) } // T tokens only
+	c.Keys = graph.DynamicUpdateSlice(c.Keys, headMajor(k), at)
+	c.Values = graph.DynamicUpdateSlice(c.Values, headMajor(v), at)
+	s := c.Keys.Shape().Dimensions[2]
 	positions = graph.Iota(g, shapes.Make(dtypes.Int32, s), 0)
 	if c.Pad > 0 {
 		// Padding slots get a position no query reaches.

@@ -20,7 +20,7 @@ import (
 // then the host quantizes and stores them, and writes the dequantized form of every token
 // whose stored form changed into the float32 working copy the next step attends to.
 //
-// The working copy [Layers, B, S, KVHeads, HeadDim] (S a length bucket that holds the positions
+// The working copy [Layers, B, KVHeads, S, HeadDim] (S a length bucket that holds the positions
 // so far, as [Generator]'s cache) is what a fused dequantizing attention kernel would avoid: on a
 // generic backend it is the price of attending over packed codes. The storage the cache holds
 // is the packed form ([KVStepper.Bytes]).
@@ -31,7 +31,7 @@ type KVStepper struct {
 	batch, cap int
 	span       int // U: tokens rewritten per step (Quantizer.MaxSpan)
 	seqs       []*kvcache.Sequence
-	work       *deviceCache // working copy on the backend, per layer [B, U+S, KVHeads, HeadDim]
+	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, U+S, HeadDim]
 	mk, mv     []float32    // its host mirror, [L, B, cap, W]
 	pos        int
 }
@@ -322,13 +322,18 @@ func SampleWindows(backend compute.Backend, store *model.Store, n, length int, s
 // values [B, Pos, KVHeads·HeadDim] of the positions so far (the last one in full precision,
 // as computed; the earlier ones as their stored form dequantized), for tests and inspection.
 func (s *KVStepper) WorkingCopy(layer int) (keys, values []float32) {
-	w := s.Config.KVDim()
+	c := s.Config
+	slots := s.span + s.work.length()
 	get := func(t *tensors.Tensor) []float32 {
-		flat := tensors.MustCopyFlatData[float32](t)
-		out := make([]float32, 0, s.batch*s.pos*w)
+		flat := tensors.MustCopyFlatData[float32](t) // [B, KVHeads, slots, HeadDim]
+		out := make([]float32, s.batch*s.pos*c.KVDim())
 		for b := range s.batch {
-			row := (b*(s.span+s.work.length()) + s.span) * w
-			out = append(out, flat[row:row+s.pos*w]...)
+			for p := range s.pos {
+				for h := range c.KVHeads {
+					from := ((b*c.KVHeads+h)*slots + s.span + p) * c.HeadDim()
+					copy(out[((b*s.pos+p)*c.KVHeads+h)*c.HeadDim():], flat[from:from+c.HeadDim()])
+				}
+			}
 		}
 		return out
 	}

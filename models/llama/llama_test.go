@@ -166,8 +166,9 @@ func TestCacheMatchesFullForward(t *testing.T) {
 
 // TestBucketsMatchFullCapacity checks the generator's length buckets against one step graph
 // over the whole 512-slot context (masked: the generator before buckets), at batch 1 and 3,
-// over every position of the context: the two sum the same nonzero attention terms, only
-// the count of masked zeros (and so possibly a backend's reduction order) differs.
+// over every position of the context: the two sum the same nonzero attention terms, only the
+// count of masked zeros differs, and with it the blocking of the backend's matrix product over
+// the slots (its summation order). Greedy tokens must agree everywhere.
 func TestBucketsMatchFullCapacity(t *testing.T) {
 	w, _ := stories260K(t)
 	store := storeOf(t, w)
@@ -201,12 +202,9 @@ func TestBucketsMatchFullCapacity(t *testing.T) {
 				worst = max(worst, math.Abs(float64(got[i]-want[i])))
 			}
 			for b := range tokens { // greedy, from the full-capacity logits
-				row := want[b*v : (b+1)*v]
-				best := 0
-				for i, x := range row {
-					if x > row[best] {
-						best = i
-					}
+				best := argmax(want[b*v : (b+1)*v])
+				if other := argmax(got[b*v : (b+1)*v]); other != best {
+					t.Errorf("batch %d, sequence %d, position %d: greedy token %d bucketed, %d full-capacity", batch, b, p, other, best)
 				}
 				tokens[b] = int32(best)
 			}
@@ -217,8 +215,18 @@ func TestBucketsMatchFullCapacity(t *testing.T) {
 			}
 		}
 		t.Logf("batch %d: max |bucketed − full-capacity| logit over %d positions: %.2g", batch, n, worst)
-		if worst > 1e-5 {
-			t.Errorf("batch %d: bucketed logits differ from the full-capacity step's by %.3g > 1e-5", batch, worst)
+		if worst > 5e-5 { // TestCacheMatchesFullForward's bound; measured 1.7e-5 and 2.2e-5 (Go backend)
+			t.Errorf("batch %d: bucketed logits differ from the full-capacity step's by %.3g > 5e-5", batch, worst)
 		}
 	}
+}
+
+func argmax(xs []float32) int {
+	best := 0
+	for i, x := range xs {
+		if x > xs[best] {
+			best = i
+		}
+	}
+	return best
 }
