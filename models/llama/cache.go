@@ -1,11 +1,10 @@
 package llama
 
 import (
-	"math"
-
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // Cache is the key/value cache of generation: per layer, the keys (after RoPE) and values of
@@ -25,14 +24,13 @@ type LayerCache struct {
 	// [B, T, H_kv, h] each, for the T tokens of the call: the quantized caches of package
 	// kvcache read them from here, and calibration takes their gradients.
 	Probe func(kPre, k, v *graph.Node)
-	// Pad is a number of leading slots of Keys and Values that hold no position (never
-	// attended); position p lives in slot Pad+p.
-	Pad int
-	// BeforeKeys and BeforeValues [B, U, H_kv, h], U ≤ Pad, if set, are written with the
-	// call's own keys and values, as positions start−U … start−1: a host cache's rewrite of
-	// its last U positions (see KVStepper), in the same update.
-	BeforeKeys, BeforeValues *graph.Node
-	start                    *graph.Node
+	// RewriteKeys and RewriteValues [B, W, H_kv, h], if set, are written to slots RewriteAt …
+	// RewriteAt+W−1 (RewriteAt a scalar int32) in the same update as the call's own key and
+	// value (T = 1), which replace the row of the call's position: a host cache's rewrite of
+	// the positions its last store changed (see KVStepper).
+	RewriteKeys, RewriteValues *graph.Node
+	RewriteAt                  *graph.Node
+	start                      *graph.Node
 }
 
 // NewProbe returns a cache that stores nothing and calls probe(layer, kPre, k, v) for every
@@ -51,33 +49,31 @@ func NewProbe(layers int, probe func(layer int, kPre, k, v *graph.Node)) *Cache 
 func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
 	zero := graph.Scalar(g, dtypes.Int32, 0)
-	slot := graph.AddScalar(c.start, float64(c.Pad))
-	if c.BeforeKeys != nil {
-		u := c.BeforeKeys.Shape().Dimensions[1]
-		k = graph.Concatenate([]*graph.Node{c.BeforeKeys, k}, 1)
-		v = graph.Concatenate([]*graph.Node{c.BeforeValues, v}, 1)
-		slot = graph.AddScalar(slot, -float64(u))
+	slot := c.start
+	if c.RewriteKeys != nil {
+		if t := k.Shape().Dimensions[1]; t != 1 {
+			exceptions.Panicf("llama: a cache rewrite goes with one token per call, not %d", t)
+		}
+		w := c.RewriteKeys.Shape().Dimensions[1]
+		own := graph.Equal(graph.Iota(g, shapes.Make(dtypes.Int32, w), 0), graph.Sub(c.start, c.RewriteAt)) // [W]
+		own = graph.BroadcastToDims(graph.InsertAxes(own, 0, -1, -1), c.RewriteKeys.Shape().Dimensions...)
+		k = graph.Where(own, graph.BroadcastToDims(k, c.RewriteKeys.Shape().Dimensions...), c.RewriteKeys)
+		v = graph.Where(own, graph.BroadcastToDims(v, c.RewriteValues.Shape().Dimensions...), c.RewriteValues)
+		slot = c.RewriteAt
 	}
 	at := []*graph.Node{zero, zero, slot, zero}
-	headMajor := func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 2, 1, 3) } // T tokens only
+	headMajor := func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 2, 1, 3) } // T or W tokens only
 	c.Keys = graph.DynamicUpdateSlice(c.Keys, headMajor(k), at)
 	c.Values = graph.DynamicUpdateSlice(c.Values, headMajor(v), at)
-	s := c.Keys.Shape().Dimensions[2]
-	positions = graph.Iota(g, shapes.Make(dtypes.Int32, s), 0)
-	if c.Pad > 0 {
-		// Padding slots get a position no query reaches.
-		pos := graph.AddScalar(positions, -float64(c.Pad))
-		positions = graph.Where(graph.LessThan(pos, zero), graph.BroadcastToDims(graph.Scalar(g, dtypes.Int32, math.MaxInt32), s), pos)
-	}
-	return c.Keys, c.Values, positions
+	return c.Keys, c.Values, graph.Iota(g, shapes.Make(dtypes.Int32, c.Keys.Shape().Dimensions[2]), 0)
 }
 
-// newCache wraps per-layer keys and values [B, S, H_kv, h] (graph inputs) for a call that
-// starts at position start; pad is the leading slots that hold no position (LayerCache.Pad).
-func newCache(keys, values []*graph.Node, start *graph.Node, pad int) *Cache {
+// newCache wraps per-layer keys and values [B, H_kv, S, h] (graph inputs) for a call that
+// starts at position start.
+func newCache(keys, values []*graph.Node, start *graph.Node) *Cache {
 	c := &Cache{Start: start, Layers: make([]LayerCache, len(keys))}
 	for i := range keys {
-		c.Layers[i] = LayerCache{Keys: keys[i], Values: values[i], Pad: pad, start: start}
+		c.Layers[i] = LayerCache{Keys: keys[i], Values: values[i], start: start}
 	}
 	return c
 }

@@ -24,9 +24,8 @@ func lengthBuckets(capacity int) []int {
 }
 
 // deviceCache is a key/value cache kept on the backend between steps, one tensor per layer for
-// keys and one for values, head-major [B, KVHeads, pad+S, HeadDim]: pad leading slots that hold no position
-// (position p sits in slot pad+p), then S slots, S the smallest of its length buckets that
-// holds the positions fed so far. A step's graph is compiled once per bucket (model.Exec keys
+// keys and one for values, head-major [B, KVHeads, S, HeadDim] (position p in slot p), S the
+// smallest of its length buckets that holds the positions fed so far. A step's graph is compiled once per bucket (model.Exec keys
 // its graphs by the inputs' shapes) and attends over S slots, not the capacity; when a position
 // would not fit, grow copies the cache into the next bucket's, on the backend. Steps donate
 // the cache's buffers (graph.DonateTensorBuffer), so a backend that updates a donated buffer in
@@ -34,7 +33,6 @@ func lengthBuckets(capacity int) []int {
 type deviceCache struct {
 	backend      compute.Backend
 	buckets      []int // ascending; the last is the capacity
-	pad          int
 	dims         [3]int // B, KVHeads, HeadDim
 	layers       int
 	keys, values []*tensors.Tensor
@@ -42,12 +40,12 @@ type deviceCache struct {
 }
 
 // newDeviceCache returns an empty cache (the smallest bucket) of layers × [batch, kvHeads,
-// pad+S, headDim] for the given buckets (lengthBuckets(capacity) but in tests).
-func newDeviceCache(backend compute.Backend, layers, batch, kvHeads, headDim, pad int, buckets []int) (*deviceCache, error) {
-	c := &deviceCache{backend: backend, buckets: buckets, pad: pad, dims: [3]int{batch, kvHeads, headDim}, layers: layers}
+// S, headDim] for the given buckets (ascending, the last the capacity).
+func newDeviceCache(backend compute.Backend, layers, batch, kvHeads, headDim int, buckets []int) (*deviceCache, error) {
+	c := &deviceCache{backend: backend, buckets: buckets, dims: [3]int{batch, kvHeads, headDim}, layers: layers}
 	var err error
 	c.grow, err = graph.NewExec(backend, func(inputs []*graph.Node) []*graph.Node {
-		s := inputs[0].Shape().Dimensions[2] - c.pad
+		s := inputs[0].Shape().Dimensions[2]
 		next := c.bucketFor(s + 1)
 		out := make([]*graph.Node, len(inputs))
 		for i, x := range inputs {
@@ -74,15 +72,12 @@ func (c *deviceCache) bucketFor(n int) int {
 }
 
 // length is the current bucket's slots S.
-func (c *deviceCache) length() int { return c.keys[0].Shape().Dimensions[2] - c.pad }
-
-// capacity is the most positions the cache holds.
-func (c *deviceCache) capacity() int { return c.buckets[len(c.buckets)-1] }
+func (c *deviceCache) length() int { return c.keys[0].Shape().Dimensions[2] }
 
 // reset empties the cache to the smallest bucket.
 func (c *deviceCache) reset() {
 	c.free()
-	dims := []int{c.dims[0], c.dims[1], c.pad + c.buckets[0], c.dims[2]}
+	dims := []int{c.dims[0], c.dims[1], c.buckets[0], c.dims[2]}
 	c.keys, c.values = make([]*tensors.Tensor, c.layers), make([]*tensors.Tensor, c.layers)
 	for l := range c.layers {
 		// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.

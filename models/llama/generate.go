@@ -52,7 +52,7 @@ func newGenerator(backend compute.Backend, store *model.Store, batch int, bucket
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
 		tokens, start := inputs[0], inputs[1]
-		cache := newCache(inputs[2:2+layers], inputs[2+layers:], start, 0)
+		cache := newCache(inputs[2:2+layers], inputs[2+layers:], start)
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
 		out := []*graph.Node{logits}
 		for _, l := range cache.Layers {
@@ -67,7 +67,7 @@ func newGenerator(backend compute.Backend, store *model.Store, batch int, bucket
 		return nil, err
 	}
 	g := &Generator{Config: c, batch: batch, exec: exec}
-	if g.cache, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), 0, buckets); err != nil {
+	if g.cache, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), buckets); err != nil {
 		exec.Finalize()
 		return nil, err
 	}

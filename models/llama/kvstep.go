@@ -29,22 +29,26 @@ type KVStepper struct {
 	Quantizer  *kvcache.Quantizer
 	exec       *model.Exec
 	batch, cap int
-	span       int // U: tokens rewritten per step (Quantizer.MaxSpan)
+	span       int // U: tokens one store may change (Quantizer.MaxSpan)
 	seqs       []*kvcache.Sequence
-	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, U+S, HeadDim]
+	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, S, HeadDim]
 	mk, mv     []float32    // its host mirror, [L, B, cap, W]
 	pos        int
+	// changed is the earliest position the last step's stores changed (pos−1 when they changed
+	// only the token they stored).
+	changed int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
 // store's weights, with cache quantizer q. Call Finalize when done.
 //
-// Each step sends the backend the dequantized form of the last U = q.MaxSpan() positions
-// before the new one (what the previous step's stores changed), which it writes into its
-// working copy together with the new token's keys and values, in one update per layer; the
-// working copy stays on the backend between steps (donated to each), with U leading slots of
-// padding so that the update always fits, and grows through the length buckets as positions
-// are fed (one compiled step per bucket).
+// Each step sends the backend the dequantized form of the positions before the new one that
+// the previous step's stores changed: the last one when that is all they changed, else the
+// last U = q.MaxSpan() (a KIVI flush); it writes them into its working copy together with the
+// new token's keys and values, in one update per layer of min(U, capacity−1)+1 or 2 rows (two
+// compiled shapes). The working copy stays on the backend between steps (donated to each) and
+// grows through the length buckets as positions are fed (one compiled step per bucket and
+// shape), from the first bucket that holds the larger update.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
 	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
@@ -60,13 +64,13 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	span := min(q.MaxSpan(), capacity)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3]
-		cache := &Cache{Start: start, Layers: make([]LayerCache, layers)}
+		tokens, start, at, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
+		cache := newCache(inputs[5:5+layers], inputs[5+layers:], start)
 		stored := make([][3]*graph.Node, layers)
 		for l := range layers {
-			cache.Layers[l] = LayerCache{Keys: inputs[4+l], Values: inputs[4+layers+l], Pad: span, start: start,
-				BeforeKeys: layerOf(updK, l), BeforeValues: layerOf(updV, l),
-				Probe: func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }}
+			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = layerOf(updK, l), layerOf(updV, l)
+			cache.Layers[l].RewriteAt = at
+			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
 		out := []*graph.Node{logits}
@@ -89,7 +93,11 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		return nil, err
 	}
 	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span}
-	if s.work, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), span, lengthBuckets(capacity)); err != nil {
+	buckets := lengthBuckets(capacity)
+	for len(buckets) > 1 && buckets[0] < s.rows(true) {
+		buckets = buckets[1:]
+	}
+	if s.work, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), buckets); err != nil {
 		exec.Finalize()
 		return nil, err
 	}
@@ -112,7 +120,16 @@ func (s *KVStepper) Reset() {
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
-	s.pos = 0
+	s.pos, s.changed = 0, 0
+}
+
+// rows is the number of slots a step's update writes: the new token and the U positions before
+// it after a store that changed older tokens (full), else the new token and the one before.
+func (s *KVStepper) rows(full bool) int {
+	if full {
+		return min(s.span, s.cap-1) + 1
+	}
+	return min(2, s.cap)
 }
 
 // Pos is the number of positions fed so far.
@@ -143,20 +160,19 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The U positions before this one, as the host mirror holds them now (zeros before 0:
-	// they land in the padding).
-	u := s.span
-	updK := make([]float32, c.Layers*s.batch*u*w)
+	// The update: slots at … at+r−1 ending with this position (or starting at 0), as the host
+	// mirror holds them now; the row of this position and any after it are zeros (the graph puts
+	// the new token's keys and values in its row; later slots are masked and written later).
+	r := s.rows(s.changed < s.pos-1)
+	at := max(0, s.pos+1-r)
+	updK := make([]float32, c.Layers*s.batch*r*w)
 	updV := make([]float32, len(updK))
-	lo := max(0, s.pos-u)
-	skip := lo - (s.pos - u) // block slots before position 0
 	for lb := range c.Layers * s.batch {
-		dst := (lb*u + skip) * w
-		copy(updK[dst:(lb+1)*u*w], s.mk[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
-		copy(updV[dst:(lb+1)*u*w], s.mv[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
+		copy(updK[lb*r*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+s.pos)*w])
+		copy(updV[lb*r*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+s.pos)*w])
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	dims := []int{c.Layers, s.batch, u, c.KVHeads, c.HeadDim()}
+	dims := []int{c.Layers, s.batch, r, c.KVHeads, c.HeadDim()}
 	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
@@ -165,7 +181,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.exec.Exec(append([]any{in, int32(s.pos), tk, tv}, work...)...)
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), int32(at), tk, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
@@ -184,13 +200,15 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	// The step's working copy replaces the old one.
 	s.work.set(out[4:])
+	s.changed = s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
 			changed := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
-			if changed < s.pos+1-u {
-				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, u)
+			if changed < s.pos+1-s.span {
+				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, s.span)
 			}
+			s.changed = min(s.changed, changed)
 			for j := changed; j <= s.pos; j++ {
 				off := ((l*s.batch+b)*s.cap + j) * w
 				seq.Read(l, j, s.mk[off:off+w], s.mv[off:off+w])
@@ -323,14 +341,14 @@ func SampleWindows(backend compute.Backend, store *model.Store, n, length int, s
 // as computed; the earlier ones as their stored form dequantized), for tests and inspection.
 func (s *KVStepper) WorkingCopy(layer int) (keys, values []float32) {
 	c := s.Config
-	slots := s.span + s.work.length()
+	slots := s.work.length()
 	get := func(t *tensors.Tensor) []float32 {
 		flat := tensors.MustCopyFlatData[float32](t) // [B, KVHeads, slots, HeadDim]
 		out := make([]float32, s.batch*s.pos*c.KVDim())
 		for b := range s.batch {
 			for p := range s.pos {
 				for h := range c.KVHeads {
-					from := ((b*c.KVHeads+h)*slots + s.span + p) * c.HeadDim()
+					from := ((b*c.KVHeads+h)*slots + p) * c.HeadDim()
 					copy(out[((b*s.pos+p)*c.KVHeads+h)*c.HeadDim():], flat[from:from+c.HeadDim()])
 				}
 			}
