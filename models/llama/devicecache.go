@@ -32,7 +32,7 @@ func lengthBuckets(capacity int) []int {
 // place (the pure-Go one) writes the new position without copying the cache.
 type deviceCache struct {
 	backend      compute.Backend
-	buckets      []int // ascending; the last is the capacity
+	buckets      []int  // ascending; the last is the capacity
 	dims         [3]int // B, KVHeads, HeadDim
 	layers       int
 	keys, values []*tensors.Tensor
