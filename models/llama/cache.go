@@ -24,12 +24,15 @@ type LayerCache struct {
 	// [B, T, H_kv, h] each, for the T tokens of the call: the quantized caches of package
 	// kvcache read them from here, and calibration takes their gradients.
 	Probe func(kPre, k, v *graph.Node)
-	// RewriteKeys and RewriteValues [B, W, H_kv, h], if set, are written to slots RewriteAt …
-	// RewriteAt+W−1 (RewriteAt a scalar int32) in the same update as the call's own key and
-	// value (T = 1), which replace the row of the call's position: a host cache's rewrite of
-	// the positions its last store changed (see KVStepper).
+	// RewriteKeys and RewriteValues [B, N, H_kv, h], if set, are written in the same update as
+	// the call's own key and value (T = 1): a host cache's rewrite of the positions its last
+	// store changed (see KVStepper). With Insert, the N rows go to slots RewriteAt …
+	// RewriteAt+N−1 and the call's key and value replace the row of its position; without, the
+	// call's key and value follow the N rows, at slots RewriteAt … RewriteAt+N (RewriteAt a
+	// scalar int32).
 	RewriteKeys, RewriteValues *graph.Node
 	RewriteAt                  *graph.Node
+	Insert                     bool
 	start                      *graph.Node
 }
 
@@ -54,10 +57,15 @@ func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.No
 		if t := k.Shape().Dimensions[1]; t != 1 {
 			exceptions.Panicf("llama: a cache rewrite goes with one token per call, not %d", t)
 		}
-		// The call's token into its row of the rewrite (a few rows: cheaper than a select).
-		row := []*graph.Node{zero, graph.Sub(c.start, c.RewriteAt), zero, zero}
-		k = graph.DynamicUpdateSlice(c.RewriteKeys, k, row)
-		v = graph.DynamicUpdateSlice(c.RewriteValues, v, row)
+		if c.Insert {
+			// The call's token into its row of the rewrite (a few rows: cheaper than a select).
+			row := []*graph.Node{zero, graph.Sub(c.start, c.RewriteAt), zero, zero}
+			k = graph.DynamicUpdateSlice(c.RewriteKeys, k, row)
+			v = graph.DynamicUpdateSlice(c.RewriteValues, v, row)
+		} else {
+			k = graph.Concatenate([]*graph.Node{c.RewriteKeys, k}, 1)
+			v = graph.Concatenate([]*graph.Node{c.RewriteValues, v}, 1)
+		}
 		slot = c.RewriteAt
 	}
 	at := []*graph.Node{zero, zero, slot, zero}

@@ -29,7 +29,7 @@ type KVStepper struct {
 	Quantizer  *kvcache.Quantizer
 	exec       *model.Exec
 	batch, cap int
-	span       int // U: tokens one store may change (Quantizer.MaxSpan)
+	span       int // tokens before the new one a step may rewrite: Quantizer.MaxSpan, at most capacity−1
 	seqs       []*kvcache.Sequence
 	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, S, HeadDim]
 	mk, mv     []float32    // its host mirror, [L, B, cap, W]
@@ -61,7 +61,7 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	if batch < 1 || capacity < 1 || capacity > c.SeqLen {
 		return nil, fmt.Errorf("llama: KV stepper batch %d, capacity %d (context %d)", batch, capacity, c.SeqLen)
 	}
-	span := min(q.MaxSpan(), capacity)
+	span := min(q.MaxSpan(), capacity-1)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
 		tokens, start, at, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
@@ -70,6 +70,9 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		for l := range layers {
 			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = layerOf(updK, l), layerOf(updV, l)
 			cache.Layers[l].RewriteAt = at
+			// The host sends the rows before the new token (Step), except at the first
+			// positions, where it sends all the rows the update writes.
+			cache.Layers[l].Insert = updK.Shape().Dimensions[2] == span+1
 			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
@@ -127,9 +130,9 @@ func (s *KVStepper) Reset() {
 // it after a store that changed older tokens (full), else the new token and the one before.
 func (s *KVStepper) rows(full bool) int {
 	if full {
-		return min(s.span, s.cap-1) + 1
+		return s.span + 1
 	}
-	return min(2, s.cap)
+	return min(2, s.span+1)
 }
 
 // Pos is the number of positions fed so far.
@@ -160,19 +163,24 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The update: slots at … at+r−1 ending with this position (or starting at 0), as the host
-	// mirror holds them now; the row of this position and any after it are zeros (the graph puts
-	// the new token's keys and values in its row; later slots are masked and written later).
+	// The update writes r slots at … at+r−1 ending with this position: the host sends the r−1
+	// before it, as its mirror holds them now, and the graph appends the new token. Where that
+	// would start before slot 0 (or send nothing), it sends the span+1 slots from 0 (an insert:
+	// the graph puts the new token in its row; the rows after it are zeros, masked and written
+	// later).
 	r := s.rows(s.changed < s.pos-1)
-	at := max(0, s.pos+1-r)
-	updK := make([]float32, c.Layers*s.batch*r*w)
+	at, n := s.pos+1-r, r-1
+	if at < 0 || n == 0 {
+		at, n = 0, s.span+1
+	}
+	updK := make([]float32, c.Layers*s.batch*n*w)
 	updV := make([]float32, len(updK))
 	for lb := range c.Layers * s.batch {
-		copy(updK[lb*r*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+s.pos)*w])
-		copy(updV[lb*r*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+s.pos)*w])
+		copy(updK[lb*n*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+		copy(updV[lb*n*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	dims := []int{c.Layers, s.batch, r, c.KVHeads, c.HeadDim()}
+	dims := []int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()}
 	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
@@ -205,8 +213,8 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
 			changed := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
-			if changed < s.pos+1-s.span {
-				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, s.span)
+			if u := s.Quantizer.MaxSpan(); changed < s.pos+1-u {
+				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, u)
 			}
 			s.changed = min(s.changed, changed)
 			for j := changed; j <= s.pos; j++ {
