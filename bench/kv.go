@@ -331,7 +331,7 @@ func RunKV(o Options, log io.Writer) (*harness.Report, error) {
 				Description: backends[i].Description(), Metric: MetricTokensPerSecond, Unit: "tokens/s", Details: d})
 			run := kvRun{row: &report.Results[len(report.Results)-1], details: d}
 			if c.Peer() {
-				g, err := llama.NewGenerator(backends[i], stores[i])
+				g, err := llama.NewGenerator(backends[i], stores[i], 1)
 				if err != nil {
 					return report, err
 				}

@@ -83,11 +83,11 @@ func TestTorchLlamaArgs(t *testing.T) {
 		expect[i] = i
 	}
 	o := Options{Threads: 3, Steps: 9, TorchWarmup: 2, GenTokens: 100}
-	args := TorchLlamaArgs(o, cfg, "/w/stories260K.bin", "/tmp/t.i32", []string{TaskTrain, TaskGenerate}, expect)
+	args := TorchLlamaArgs(o, cfg, "/w/stories260K.bin", "/tmp/t.i32", []string{TaskTrain, TaskGenerate}, []int{1, 8}, expect)
 	want := map[string]string{"--checkpoint": "/w/stories260K.bin", "--tokens": "/tmp/t.i32", "--threads": "3",
 		"--batch": "8", "--seq-len": "64", "--warmup": "2", "--steps": "9", "--lr": "0.0005",
 		"--weight-decay": "0.01", "--beta1": "0.9", "--beta2": "0.999", "--eps": "1e-08", "--gen-tokens": "100",
-		"--gen-runs": strconv.Itoa(GenerateTimedRuns), "--seed": "1"}
+		"--gen-runs": strconv.Itoa(GenerateTimedRuns), "--gen-batches": "1,8", "--seed": "1"}
 	for flag, value := range want {
 		if i := slices.Index(args, flag); i < 0 || i+1 >= len(args) || args[i+1] != value {
 			t.Errorf("%s: args %v, want %s %s", flag, args, flag, value)
@@ -97,9 +97,21 @@ func TestTorchLlamaArgs(t *testing.T) {
 	if i < 0 || strings.Count(args[i+1], ",") != CheckedTokens-1 || !strings.HasPrefix(args[i+1], "0,1,2,") {
 		t.Errorf("--expect-tokens: args %v, want the first %d tokens", args, CheckedTokens)
 	}
-	genOnly := TorchLlamaArgs(o, cfg, "/w/stories260K.bin", "", []string{TaskGenerate}, nil)
+	genOnly := TorchLlamaArgs(o, cfg, "/w/stories260K.bin", "", []string{TaskGenerate}, []int{1}, nil)
 	if i := slices.Index(genOnly, "--steps"); genOnly[i+1] != "0" || slices.Contains(genOnly, "--tokens") || slices.Contains(genOnly, "--expect-tokens") {
 		t.Errorf("generation only: args %v, want --steps 0 and no --tokens or --expect-tokens", genOnly)
+	}
+}
+
+func TestLlamaBatches(t *testing.T) {
+	got, err := llamaBatches("1, 8,1")
+	if err != nil || !slices.Equal(got, []int{1, 8}) {
+		t.Errorf("llamaBatches(\"1, 8,1\") = %v, %v; want [1 8]", got, err)
+	}
+	for _, bad := range []string{"", "0", "1,x", "-2"} {
+		if _, err := llamaBatches(bad); err == nil {
+			t.Errorf("llamaBatches(%q) accepted", bad)
+		}
 	}
 }
 
@@ -127,7 +139,7 @@ func TestLlamaEndToEnd(t *testing.T) {
 	o := Options{Steps: 2, Rounds: 1, Threads: runtime.NumCPU(), Backends: framework.GoBackend,
 		DataDir: sharedDataDir, Python: python, TorchWarmup: 1, TorchBLASDir: DefaultTorchBLASDir,
 		TorchOMPWaitPolicy: DefaultLlamaOMPWaitPolicy, NoTorch: noTorch, JSONPath: t.TempDir() + "/report.json", Tasks: TaskTrain + "," + TaskGenerate,
-		GenTokens: genTokens, Set: "batch_size=4;text_seq_len=32;eval_examples=4;eval_batch_size=4"}
+		GenTokens: genTokens, GenBatches: "1,3", Set: "batch_size=4;text_seq_len=32;eval_examples=4;eval_batch_size=4"}
 	report, err := RunLlama(o, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +155,7 @@ func TestLlamaEndToEnd(t *testing.T) {
 	for _, m := range report.Results {
 		byTask[m.Case] = append(byTask[m.Case], m)
 	}
-	for _, task := range []string{TaskTrain, TaskGenerate} {
+	for _, task := range []string{TaskTrain, generateCase(1), generateCase(3)} {
 		rows := byTask[task]
 		if len(rows) == 0 || rows[0].Name != "go" || !(rows[0].Value.Median > 0) {
 			t.Errorf("%s: rows %+v, want a go row with positive tokens/s", task, rows)

@@ -91,6 +91,7 @@ type Options struct {
 	Model        string // ModelVQAE, ModelLlama or ModelKV
 	Tasks        string // llama: comma-separated TaskTrain, TaskGenerate
 	GenTokens    int    // llama: generated tokens per measurement
+	GenBatches   string // llama: comma-separated batch sizes of the generation task
 	// TorchOMPWaitPolicy, if set, is PyTorch's OMP_WAIT_POLICY (llama: PASSIVE by default).
 	TorchOMPWaitPolicy string
 	// KVCases are the kv benchmark's caches, comma-separated ("" = all of DefaultKVCases).
@@ -123,6 +124,7 @@ func runModel(model string, args []string, stdout, log io.Writer) error {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the Go side to this file")
 	fs.StringVar(&o.Model, "model", ModelVQAE, "with no benchmark named: "+ModelVQAE+", "+ModelLlama+" or "+ModelKV+" (the command's former form)")
 	fs.StringVar(&o.Tasks, "tasks", TaskTrain+","+TaskGenerate, "llama: tasks to measure, comma-separated")
+	fs.StringVar(&o.GenBatches, "gen_batches", DefaultGenerateBatches, "llama: batch sizes (sequences decoded together) of the generation task, comma-separated")
 	fs.IntVar(&o.GenTokens, "gen_tokens", DefaultGenerateTokens, "llama: greedy tokens generated (forward passes) per measurement (kv: default 511, filling the context)")
 	fs.StringVar(&o.KVCases, "kv_cases", "", "kv: caches to measure, comma-separated names or configs/kv file names (default "+strings.Join(DefaultKVCases, ",")+"; the fp32 "+KVPeerCase+" is always measured)")
 	fs.IntVar(&o.KVCalibrationWindows, "kv_calibration_windows", DefaultKVCalibrationWindows, "kv: sequences the model samples to calibrate kvquant, rotation, vq and rvq on")

@@ -136,7 +136,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		defer kv.Finalize()
 		gen = kv.Decoder()
 	} else {
-		g, err := llama.NewGenerator(backend, store)
+		g, err := llama.NewGenerator(backend, store, 1)
 		if err != nil {
 			return err
 		}

@@ -8,9 +8,10 @@ side:
   training:   fine-tuning on windows of the same token stream (Shakespeare tokenized with tok512,
               written by the Go side as little-endian int32), batch B × L, cross-entropy, AdamW;
               the median of the timed steps;
-  generation: greedy decoding from BOS, batch 1, one token per forward pass with a preallocated
-              key/value cache (as llama2.c's run.c), under torch.inference_mode; tokens per second
-              of the fastest of --gen-runs timed generations, after an untimed one.
+  generation: greedy decoding from BOS at each batch of --gen-batches (B sequences together, every
+              one from BOS), one token per sequence per forward pass with a preallocated key/value
+              cache (as llama2.c's run.c), under torch.inference_mode; the wall time of the fastest
+              of --gen-runs timed generations, after an untimed one, per batch.
 
 Memory: glibc's malloc serves every block above 32 MiB (e.g. the [32, 8, 256, 256] attention
 scores of training, 64 MiB) with a fresh mmap and returns it with munmap when freed, so every such
@@ -40,7 +41,8 @@ w1 [L, hidden, d], w2 [L, d, hidden], w3 [L, hidden, d], rms_final [d], RoPE tab
 
 Usage: /usr/bin/python3 bench/peers/torch_llama.py --checkpoint stories260K.bin --tokens train.i32
            [--threads 2] [--batch 32] [--seq-len 256] [--warmup 2] [--steps 20] [--gen-tokens 256]
-Output: {"framework": "pytorch", ..., "median_step_seconds": ..., "generate_tokens_per_second": ...}
+           [--gen-batches 1,8]
+Output: {"framework": "pytorch", ..., "median_step_seconds": ..., "generate_seconds_b1": ..., "generate_seconds_b8": ...}
 """
 
 import argparse
@@ -245,32 +247,32 @@ def measure_training(cfg, weights, tokens, args):
     return losses, params, stats
 
 
-def greedy(net, cfg, n):
-    """n forward passes of one token from BOS, each fed the previous argmax; returns the n tokens
-    chosen."""
+def greedy(net, cfg, n, batch):
+    """n forward passes of one token per sequence of batch, every one from BOS, each fed its
+    previous argmax; returns the tokens chosen, [batch][n]."""
     kv, head = cfg["kv_heads"], cfg["dim"] // cfg["heads"]
-    caches = [(torch.zeros(1, cfg["seq_len"], kv, head), torch.zeros(1, cfg["seq_len"], kv, head))
+    caches = [(torch.zeros(batch, cfg["seq_len"], kv, head), torch.zeros(batch, cfg["seq_len"], kv, head))
               for _ in range(cfg["layers"])]
-    token = torch.full((1, 1), BOS, dtype=torch.int64)
+    token = torch.full((batch, 1), BOS, dtype=torch.int64)
     out = []
     for pos in range(n):
         logits = net(token, pos, caches)
         token = logits[:, -1].argmax(-1, keepdim=True)
-        out.append(int(token))
-    return out
+        out.append(token[:, 0])
+    return torch.stack(out, dim=1).tolist()
 
 
-def measure_generation(cfg, weights, n, runs):
-    """The wall time of the fastest of runs greedy generations of n tokens (after an untimed one),
-    and its tokens."""
+def measure_generation(cfg, weights, n, runs, batch):
+    """The wall time of the fastest of runs greedy generations of n tokens per sequence of batch
+    (after an untimed one), and its tokens [batch][n]."""
     net = Llama(cfg, weights)
     net.eval()
     best = math.inf
     with torch.inference_mode():
-        greedy(net, cfg, n)  # warm-up
+        greedy(net, cfg, n, batch)  # warm-up
         for _ in range(runs):
             t0 = time.perf_counter()
-            tokens = greedy(net, cfg, n)
+            tokens = greedy(net, cfg, n, batch)
             best = min(best, time.perf_counter() - t0)
     return best, tokens
 
@@ -291,6 +293,7 @@ def main(argv=None):
     ap.add_argument("--eps", type=float, default=1e-7, help="Adam's ε (GoMLX's default 1e-7)")
     ap.add_argument("--gen-tokens", type=int, default=256, help="forward passes of greedy decoding (0: no generation)")
     ap.add_argument("--gen-runs", type=int, default=5, help="timed generations; the fastest counts")
+    ap.add_argument("--gen-batches", default="1", help="comma-separated batches generation is measured at")
     ap.add_argument("--expect-tokens", default="", help="comma-separated greedy tokens the generation must start with")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--system-malloc", action="store_true", help="keep glibc's mmap and trim thresholds (see the doc)")
@@ -310,18 +313,26 @@ def main(argv=None):
         ap.error(f"--gen-tokens {args.gen_tokens} exceeds the model's context {cfg['seq_len']}")
     report = {"malloc": malloc, "config": cfg}
 
+    batches = [int(b) for b in args.gen_batches.split(",")]
+    if any(b < 1 for b in batches):
+        ap.error(f"--gen-batches {args.gen_batches}: every batch must be ≥ 1")
     if args.gen_tokens > 0:
-        elapsed, tokens = measure_generation(cfg, weights, args.gen_tokens, args.gen_runs)
-        if args.expect_tokens:
-            expected = [int(t) for t in args.expect_tokens.split(",")]
-            if tokens[:len(expected)] != expected:
-                at = next((i for i, (a, b) in enumerate(zip(tokens, expected)) if a != b), min(len(tokens), len(expected)))
-                print(f"torch_llama.py: greedy tokens differ from the expected ones at position {at}:\n"
-                      f"  got      {tokens[:len(expected)]}\n  expected {expected}", file=sys.stderr)
-                return 1
+        expected = [int(t) for t in args.expect_tokens.split(",")] if args.expect_tokens else None
+        for batch in batches:
+            elapsed, rows = measure_generation(cfg, weights, args.gen_tokens, args.gen_runs, batch)
+            for b, tokens in enumerate(rows):
+                want = expected or rows[0]
+                if tokens[:len(want)] != want:
+                    at = next((i for i, (x, y) in enumerate(zip(tokens, want)) if x != y), min(len(tokens), len(want)))
+                    print(f"torch_llama.py: batch {batch}, sequence {b}: greedy tokens differ from the expected ones "
+                          f"at position {at}:\n  got      {tokens[:len(want)]}\n  expected {want}", file=sys.stderr)
+                    return 1
+            report[f"generate_seconds_b{batch}"] = elapsed
+            report[f"generate_tokens_per_second_b{batch}"] = batch * args.gen_tokens / elapsed
+            report["greedy_tokens"] = rows[0]
+        if expected:
             report["tokens_checked"] = len(expected)
-        report.update(generate_tokens=args.gen_tokens, generate_runs=args.gen_runs, generate_seconds=elapsed,
-                      generate_tokens_per_second=args.gen_tokens / elapsed, greedy_tokens=tokens)
+        report.update(generate_tokens=args.gen_tokens, generate_runs=args.gen_runs, generate_batches=batches)
 
     if args.steps > 0:
         tokens = np.fromfile(args.tokens, dtype="<i4")

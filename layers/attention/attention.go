@@ -32,8 +32,9 @@ const MaskedScore = -1e30
 // Cache stores keys and values across calls (generation one token at a time).
 type Cache interface {
 	// Update writes this call's keys and values [B, T, H_kv, h] and returns every stored key and
-	// value [B, S, H_kv, h] with their positions [S] (int32; a slot holding no position gets one
-	// no query reaches).
+	// value head-major, [B, H_kv, S, h], with their positions [S] (int32; a slot holding no
+	// position gets one no query reaches). Head-major is the layout the backends' batched matrix
+	// products take without moving the cache: batch axes B, H_kv first, then S and h.
 	Update(k, v *graph.Node) (keys, values, positions *graph.Node)
 }
 
@@ -99,7 +100,7 @@ func (b *Builder) Done() *graph.Node {
 	}
 	keyPositions := b.positions
 	if b.cache != nil {
-		k, v, keyPositions = b.cache.Update(k, v)
+		return cachedAttention(q, k, v, b.positions, b.cache)
 	}
 	scale := 1 / math.Sqrt(float64(hd))
 	if heads == kvHeads {

@@ -65,15 +65,16 @@ func reference(q, k, v []float64, b, t, s, heads, kvHeads, hd int, queryPos, key
 	return out
 }
 
-// prefixCache is a Cache holding keys and values of earlier positions 0…P−1; Update appends the
-// call's, so they sit at positions P…P+T−1.
+// prefixCache is a Cache holding keys and values [B, P, H_kv, h] of earlier positions 0…P−1;
+// Update appends the call's, so they sit at positions P…P+T−1, and returns them head-major.
 type prefixCache struct{ keys, values *graph.Node }
 
 func (c prefixCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	keys = graph.Concatenate([]*graph.Node{c.keys, k}, 1)
 	values = graph.Concatenate([]*graph.Node{c.values, v}, 1)
 	s := keys.Shape().Dimensions[1]
-	return keys, values, graph.Iota(k.Graph(), shapes.Make(dtypes.Int32, s), 0)
+	headMajor := func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 2, 1, 3) }
+	return headMajor(keys), headMajor(values), graph.Iota(k.Graph(), shapes.Make(dtypes.Int32, s), 0)
 }
 
 type attentionCase struct {

@@ -16,42 +16,78 @@ import (
 	"github.com/qzoo/qzoo/framework"
 )
 
-// Generator runs the model one token at a time with a key/value cache (batch 1), as
-// llama2.c's run.c does: each step feeds the next token at the next position and returns that
-// position's logits.
+// Generator runs the model one token at a time over a batch of sequences with a key/value
+// cache, as llama2.c's run.c does: each step feeds every sequence its next token at the next
+// position and returns that position's logits. The cache stays on the backend between steps
+// (deviceCache): one execution per token, attending over the smallest length bucket that holds
+// the positions so far, not the whole context.
 type Generator struct {
-	Config       Config
-	exec         *model.Exec
-	keys, values *tensors.Tensor // [Layers, 1, SeqLen, KVHeads, HeadDim]
-	pos          int
+	Config Config
+	batch  int
+	exec   *model.Exec
+	cache  *deviceCache
+	pos    int
 }
 
-// NewGenerator compiles the cached decoding step over the store's weights (architecture from
-// its llama_* hyperparameters) and runs it once. Call Finalize when done.
-func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, error) {
+// NewGenerator compiles the cached decoding step for batch sequences over the store's weights
+// (architecture from its llama_* hyperparameters), one graph per length bucket, and runs each
+// once. Call Finalize when done.
+func NewGenerator(backend compute.Backend, store *model.Store, batch int) (*Generator, error) {
+	return newGenerator(backend, store, batch, nil)
+}
+
+// newGenerator is NewGenerator with the cache's length buckets (nil: lengthBuckets of the
+// context).
+func newGenerator(backend compute.Backend, store *model.Store, batch int, buckets []int) (*Generator, error) {
 	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: store's llama_* hyperparameters: %w", err)
 	}
+	if batch < 1 {
+		return nil, fmt.Errorf("llama: generator batch %d must be ≥ 1", batch)
+	}
+	if buckets == nil {
+		buckets = lengthBuckets(c.SeqLen)
+	}
+	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, keys, values := inputs[0], inputs[1], inputs[2], inputs[3]
-		cache := NewCache(keys, values, start)
-		logits := Forward(scope, tokens, start, cache)
-		k, v := cache.Stacked()
-		last := tokens.Shape().Dimensions[1] - 1
-		logits = graph.Squeeze(graph.Slice(logits, graph.AxisRange(), graph.AxisRange(last, last+1)), 1)
-		return []*graph.Node{logits, k, v}
+		tokens, start := inputs[0], inputs[1]
+		cache := newCache(inputs[2:2+layers], inputs[2+layers:], start)
+		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
+		out := []*graph.Node{logits}
+		for _, l := range cache.Layers {
+			out = append(out, l.Keys)
+		}
+		for _, l := range cache.Layers {
+			out = append(out, l.Values)
+		}
+		return out
 	})
 	if err != nil {
 		return nil, err
 	}
-	g := &Generator{Config: c, exec: exec}
-	g.Reset()
-	// Compile now, so that the first Step (and any timing of the decoding loop) does not pay
-	// for it: one step on llama2c.BOS, then an empty cache again.
-	if _, err := g.Step(llama2c.BOS); err != nil {
+	g := &Generator{Config: c, batch: batch, exec: exec}
+	if g.cache, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), buckets); err != nil {
 		exec.Finalize()
 		return nil, err
+	}
+	// Compile now, so that no Step (and no timing of the decoding loop) pays for it: one step
+	// on llama2c.BOS in every bucket, then an empty cache again.
+	bos := make([]int32, batch)
+	for i := range bos {
+		bos[i] = llama2c.BOS
+	}
+	for i := range buckets {
+		if i > 0 {
+			err = g.cache.fit(buckets[i-1])
+		}
+		if err == nil {
+			_, err = g.run(bos)
+		}
+		if err != nil {
+			g.Finalize()
+			return nil, err
+		}
 	}
 	g.Reset()
 	return g, nil
@@ -59,43 +95,73 @@ func NewGenerator(backend compute.Backend, store *model.Store) (*Generator, erro
 
 // Reset empties the cache.
 func (g *Generator) Reset() {
-	c := g.Config
-	dims := []int{c.Layers, 1, c.SeqLen, c.KVHeads, c.HeadDim()}
-	if g.keys != nil {
-		g.keys.FinalizeAll()
-		g.values.FinalizeAll()
-	}
-	// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
-	g.keys = tensors.FromShape(shapeOf(dims))
-	g.values = tensors.FromShape(shapeOf(dims))
+	g.cache.reset()
 	g.pos = 0
 }
 
 // Pos is the number of tokens fed so far.
 func (g *Generator) Pos() int { return g.pos }
 
+// Batch is the number of sequences fed together.
+func (g *Generator) Batch() int { return g.batch }
+
 // ErrContextFull is wrapped by the error Step returns when the cache is full (it states the
 // tokens fed and the capacity): errors.Is(err, ErrContextFull).
 var ErrContextFull = errors.New("llama: context full")
 
-// Step feeds token at the next position and returns that position's logits [VocabSize].
+// Step feeds token at the next position of a generator of batch 1 and returns that position's
+// logits [VocabSize].
 func (g *Generator) Step(token int) ([]float32, error) {
-	if g.pos >= g.Config.SeqLen {
-		return nil, fmt.Errorf("%w: %d tokens fed, the context %s=%d holds no more", ErrContextFull, g.pos, ParamSeqLen, g.Config.SeqLen)
+	if g.batch != 1 {
+		return nil, fmt.Errorf("llama: Step feeds one sequence; this generator's batch is %d (use StepBatch)", g.batch)
 	}
 	if token < 0 || token >= g.Config.VocabSize {
 		return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", token, g.Config.VocabSize)
 	}
-	out, err := g.exec.Exec([][]int32{{int32(token)}}, int32(g.pos), g.keys, g.values)
+	return g.StepBatch([]int32{int32(token)})
+}
+
+// StepBatch feeds one token per sequence (tokens [B]) at the next position and returns that
+// position's logits [B·VocabSize].
+func (g *Generator) StepBatch(tokens []int32) ([]float32, error) {
+	if len(tokens) != g.batch {
+		return nil, fmt.Errorf("llama: StepBatch got %d tokens for a batch of %d", len(tokens), g.batch)
+	}
+	if g.pos >= g.Config.SeqLen {
+		return nil, fmt.Errorf("%w: %d tokens fed, the context %s=%d holds no more", ErrContextFull, g.pos, ParamSeqLen, g.Config.SeqLen)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= g.Config.VocabSize {
+			return nil, fmt.Errorf("llama: token %d out of the vocabulary [0, %d)", t, g.Config.VocabSize)
+		}
+	}
+	if err := g.cache.fit(g.pos); err != nil {
+		return nil, err
+	}
+	logits, err := g.run(tokens)
 	if err != nil {
 		return nil, err
 	}
-	// The step's outputs replace the cache; the old buffers are freed now rather than left to
-	// the garbage collector, which does not see the backend's memory behind them.
-	g.keys.FinalizeAll()
-	g.values.FinalizeAll()
-	g.keys, g.values = out[1], out[2]
 	g.pos++
+	return logits, nil
+}
+
+// run executes one step at g.pos (which the cache holds) and keeps its cache.
+func (g *Generator) run(tokens []int32) ([]float32, error) {
+	in := tensors.FromFlatDataAndDimensions(tokens, g.batch, 1)
+	defer in.FinalizeAll()
+	cache, err := g.cache.donate()
+	if err != nil {
+		return nil, err
+	}
+	out, err := g.exec.Exec(append([]any{in, int32(g.pos)}, cache...)...)
+	if err != nil {
+		// The donated cache is gone: start again from an empty one.
+		pos := g.pos
+		g.Reset()
+		return nil, fmt.Errorf("llama: generation step at position %d (the cache is emptied): %w", pos, err)
+	}
+	g.cache.set(out[1:])
 	logits := tensors.MustCopyFlatData[float32](out[0])
 	out[0].FinalizeAll()
 	return logits, nil
@@ -104,8 +170,7 @@ func (g *Generator) Step(token int) ([]float32, error) {
 // Finalize frees the compiled step and the cache.
 func (g *Generator) Finalize() {
 	g.exec.Finalize()
-	g.keys.FinalizeAll()
-	g.values.FinalizeAll()
+	g.cache.finalize()
 }
 
 // Sampler picks the next token from logits: greedy at Temperature 0, else from
@@ -255,7 +320,7 @@ func SampleStories(dataDir string, backend compute.Backend, n int, seed uint64) 
 			return "", err
 		}
 	}
-	gen, err := NewGenerator(backend, m.Store)
+	gen, err := NewGenerator(backend, m.Store, 1)
 	if err != nil {
 		return "", err
 	}

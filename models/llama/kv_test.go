@@ -2,6 +2,7 @@ package llama_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -152,15 +153,23 @@ func TestKVCalibrationThroughTheLoop(t *testing.T) {
 }
 
 // TestKVStepperWorkingCopyFollowsTheStore feeds 160 tokens through a 2-bit KIVI cache with
-// a 32-token fp16 window (groups flushed every 32 tokens, rewriting up to 64 positions) and
-// checks after every step that the backend's working copy equals the store's dequantized
-// tokens, except the newest, which attention sees as computed.
+// a 32-token fp16 window (groups flushed every 32 tokens, rewriting up to 64 positions), and
+// without the window (strict: the open key group re-quantized at every token, so the first
+// 32 steps rewrite slots around the new token), and checks after every step that the
+// backend's working copy equals the store's dequantized tokens, except the newest, which
+// attention sees as computed.
 func TestKVStepperWorkingCopyFollowsTheStore(t *testing.T) {
+	for _, window := range []int{32, 0} {
+		t.Run(fmt.Sprintf("window %d", window), func(t *testing.T) { workingCopyFollowsTheStore(t, window) })
+	}
+}
+
+func workingCopyFollowsTheStore(t *testing.T, window int) {
 	w, tok := stories260K(t)
 	toks := testTokens(t, w, tok)
 	toks = append(toks, toks...)[:160]
 	store := storeOf(t, w)
-	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodKIVI, KeyBits: 2, ValueBits: 2, Group: 32, KeyGroup: 32, Residual: 32}, llama.KVShape(w.Config))
+	q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodKIVI, KeyBits: 2, ValueBits: 2, Group: 32, KeyGroup: 32, Residual: window}, llama.KVShape(w.Config))
 	if err != nil {
 		t.Fatal(err)
 	}

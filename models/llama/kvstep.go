@@ -20,29 +20,35 @@ import (
 // then the host quantizes and stores them, and writes the dequantized form of every token
 // whose stored form changed into the float32 working copy the next step attends to.
 //
-// The working copy [Layers, B, capacity, KVHeads, HeadDim] is what a fused dequantizing
-// attention kernel would avoid: on a generic backend it is the price of attending over
-// packed codes. The storage the cache holds is the packed form ([KVStepper.Bytes]).
+// The working copy [Layers, B, KVHeads, S, HeadDim] (S a length bucket that holds the positions
+// so far, as [Generator]'s cache) is what a fused dequantizing attention kernel would avoid: on a
+// generic backend it is the price of attending over packed codes. The storage the cache holds
+// is the packed form ([KVStepper.Bytes]).
 type KVStepper struct {
-	Config       Config
-	Quantizer    *kvcache.Quantizer
-	exec         *model.Exec
-	batch, cap   int
-	span         int // U: tokens rewritten per step (Quantizer.MaxSpan)
-	seqs         []*kvcache.Sequence
-	keys, values []*tensors.Tensor // working copy on the backend, per layer [B, U+cap, KVHeads, HeadDim]
-	mk, mv       []float32         // its host mirror, [L, B, cap, W]
-	pos          int
+	Config     Config
+	Quantizer  *kvcache.Quantizer
+	exec       *model.Exec
+	batch, cap int
+	span       int // tokens before the new one a step may rewrite: Quantizer.MaxSpan, at most capacity−1
+	seqs       []*kvcache.Sequence
+	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, S, HeadDim]
+	mk, mv     []float32    // its host mirror, [L, B, cap, W]
+	pos        int
+	// changed is the earliest position the last step's stores changed (pos−1 when they changed
+	// only the token they stored).
+	changed int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
 // store's weights, with cache quantizer q. Call Finalize when done.
 //
-// Each step sends the backend the dequantized form of the last U = q.MaxSpan() positions
-// before the new one (what the previous step's stores changed), which it writes into its
-// working copy together with the new token's keys and values, in one update per layer; the
-// working copy stays on the backend between steps, with U leading slots of padding so that
-// the update always fits.
+// Each step sends the backend the dequantized form of the positions before the new one that
+// the previous step's stores changed: the last one when that is all they changed, else the
+// last U = q.MaxSpan() (a KIVI flush); it writes them into its working copy together with the
+// new token's keys and values, in one update per layer of min(U, capacity−1)+1 or 2 rows (two
+// compiled shapes). The working copy stays on the backend between steps (donated to each) and
+// grows through the length buckets as positions are fed (one compiled step per bucket and
+// shape), from the first bucket that holds the larger update.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
 	c := ConfigOfStore(store)
 	if err := c.Validate(); err != nil {
@@ -55,16 +61,19 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	if batch < 1 || capacity < 1 || capacity > c.SeqLen {
 		return nil, fmt.Errorf("llama: KV stepper batch %d, capacity %d (context %d)", batch, capacity, c.SeqLen)
 	}
-	span := min(q.MaxSpan(), capacity)
+	span := min(q.MaxSpan(), capacity-1)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3]
-		cache := &Cache{Start: start, Layers: make([]LayerCache, layers)}
+		tokens, start, at, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
+		cache := newCache(inputs[5:5+layers], inputs[5+layers:], start)
 		stored := make([][3]*graph.Node, layers)
 		for l := range layers {
-			cache.Layers[l] = LayerCache{Keys: inputs[4+l], Values: inputs[4+layers+l], Pad: span, start: start,
-				BeforeKeys: layerOf(updK, l), BeforeValues: layerOf(updV, l),
-				Probe: func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }}
+			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = layerOf(updK, l), layerOf(updV, l)
+			cache.Layers[l].RewriteAt = at
+			// The host sends the rows before the new token (Step), except at the first
+			// positions, where it sends all the rows the update writes.
+			cache.Layers[l].Insert = updK.Shape().Dimensions[2] == span+1
+			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
 		out := []*graph.Node{logits}
@@ -87,6 +96,14 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		return nil, err
 	}
 	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span}
+	buckets := lengthBuckets(capacity)
+	for len(buckets) > 1 && buckets[0] < s.rows(true) {
+		buckets = buckets[1:]
+	}
+	if s.work, err = newDeviceCache(backend, layers, batch, c.KVHeads, c.HeadDim(), buckets); err != nil {
+		exec.Finalize()
+		return nil, err
+	}
 	s.Reset()
 	return s, nil
 }
@@ -94,14 +111,7 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 // Reset empties the caches.
 func (s *KVStepper) Reset() {
 	c := s.Config
-	s.free()
-	dims := []int{s.batch, s.span + s.cap, c.KVHeads, c.HeadDim()}
-	s.keys, s.values = make([]*tensors.Tensor, c.Layers), make([]*tensors.Tensor, c.Layers)
-	for l := range c.Layers {
-		// Zeros, not garbage: a masked slot's weight is exactly 0, and 0 · NaN would not be.
-		s.keys[l] = tensors.FromShape(shapeOf(dims))
-		s.values[l] = tensors.FromShape(shapeOf(dims))
-	}
+	s.work.reset()
 	n := c.Layers * s.batch * s.cap * c.KVDim()
 	if len(s.mk) != n {
 		s.mk, s.mv = make([]float32, n), make([]float32, n)
@@ -113,16 +123,16 @@ func (s *KVStepper) Reset() {
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
-	s.pos = 0
+	s.pos, s.changed = 0, 0
 }
 
-// free releases the working copy's buffers now rather than leaving them to the garbage
-// collector, which does not see the backend's memory behind them.
-func (s *KVStepper) free() {
-	for _, t := range append(s.keys, s.values...) {
-		t.FinalizeAll()
+// rows is the number of slots a step's update writes: the new token and the U positions before
+// it after a store that changed older tokens (full), else the new token and the one before.
+func (s *KVStepper) rows(full bool) int {
+	if full {
+		return s.span + 1
 	}
-	s.keys, s.values = nil, nil
+	return min(2, s.span+1)
 }
 
 // Pos is the number of positions fed so far.
@@ -153,31 +163,41 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The U positions before this one, as the host mirror holds them now (zeros before 0:
-	// they land in the padding).
-	u := s.span
-	updK := make([]float32, c.Layers*s.batch*u*w)
+	// The update writes r slots at … at+r−1 ending with this position: the host sends the r−1
+	// before it, as its mirror holds them now, and the graph appends the new token. Where that
+	// would start before slot 0 (or send nothing), it sends the span+1 slots from 0 (an insert:
+	// the graph puts the new token in its row; the rows after it are zeros, masked and written
+	// later).
+	r := s.rows(s.changed < s.pos-1)
+	at, n := s.pos+1-r, r-1
+	if at < 0 || n == 0 {
+		at, n = 0, s.span+1
+	}
+	updK := make([]float32, c.Layers*s.batch*n*w)
 	updV := make([]float32, len(updK))
-	lo := max(0, s.pos-u)
-	skip := lo - (s.pos - u) // block slots before position 0
 	for lb := range c.Layers * s.batch {
-		dst := (lb*u + skip) * w
-		copy(updK[dst:(lb+1)*u*w], s.mk[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
-		copy(updV[dst:(lb+1)*u*w], s.mv[(lb*s.cap+lo)*w:(lb*s.cap+s.pos)*w])
+		copy(updK[lb*n*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+		copy(updV[lb*n*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	dims := []int{c.Layers, s.batch, u, c.KVHeads, c.HeadDim()}
+	dims := []int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()}
 	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
-	args := []any{in, int32(s.pos), tk, tv}
-	for _, t := range append(s.keys, s.values...) {
-		args = append(args, t)
+	if err := s.work.fit(s.pos); err != nil {
+		return nil, err
 	}
-	out, err := s.exec.Exec(args...)
+	work, err := s.work.donate()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), int32(at), tk, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
 	if err != nil {
-		return nil, err
+		// The donated working copy is gone: start again from empty caches.
+		pos := s.pos
+		s.Reset()
+		return nil, fmt.Errorf("llama: KV step at position %d (the caches are emptied): %w", pos, err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out[0])
 	kPre := tensors.MustCopyFlatData[float32](out[1])
@@ -187,15 +207,16 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		o.FinalizeAll()
 	}
 	// The step's working copy replaces the old one.
-	s.free()
-	s.keys, s.values = out[4:4+c.Layers], out[4+c.Layers:]
+	s.work.set(out[4:])
+	s.changed = s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
 			changed := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
-			if changed < s.pos+1-u {
+			if u := s.Quantizer.MaxSpan(); changed < s.pos+1-u {
 				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, u)
 			}
+			s.changed = min(s.changed, changed)
 			for j := changed; j <= s.pos; j++ {
 				off := ((l*s.batch+b)*s.cap + j) * w
 				seq.Read(l, j, s.mk[off:off+w], s.mv[off:off+w])
@@ -227,7 +248,7 @@ func (s *KVStepper) Capacity() int { return s.cap }
 // Finalize frees the compiled step and the working copy.
 func (s *KVStepper) Finalize() {
 	s.exec.Finalize()
-	s.free()
+	s.work.finalize()
 }
 
 // KVResult is the outcome of [KVPerplexity].
@@ -327,17 +348,22 @@ func SampleWindows(backend compute.Backend, store *model.Store, n, length int, s
 // values [B, Pos, KVHeads·HeadDim] of the positions so far (the last one in full precision,
 // as computed; the earlier ones as their stored form dequantized), for tests and inspection.
 func (s *KVStepper) WorkingCopy(layer int) (keys, values []float32) {
-	w := s.Config.KVDim()
+	c := s.Config
+	slots := s.work.length()
 	get := func(t *tensors.Tensor) []float32 {
-		flat := tensors.MustCopyFlatData[float32](t)
-		out := make([]float32, 0, s.batch*s.pos*w)
+		flat := tensors.MustCopyFlatData[float32](t) // [B, KVHeads, slots, HeadDim]
+		out := make([]float32, s.batch*s.pos*c.KVDim())
 		for b := range s.batch {
-			row := (b*(s.span+s.cap) + s.span) * w
-			out = append(out, flat[row:row+s.pos*w]...)
+			for p := range s.pos {
+				for h := range c.KVHeads {
+					from := ((b*c.KVHeads+h)*slots + p) * c.HeadDim()
+					copy(out[((b*s.pos+p)*c.KVHeads+h)*c.HeadDim():], flat[from:from+c.HeadDim()])
+				}
+			}
 		}
 		return out
 	}
-	return get(s.keys[layer]), get(s.values[layer])
+	return get(s.work.keys[layer]), get(s.work.values[layer])
 }
 
 // Sequence returns the quantized cache of sequence b.
