@@ -16,17 +16,18 @@ import (
 	"github.com/qzoo/qzoo/layers/attention"
 )
 
-// passThrough is a Cache that stores nothing: its keys and values are the call's own, at the
-// call's positions. Causal attention through it takes the general path, the operations causal
-// attention computed before it had a layout of its own, which the tests below hold it to.
+// passThrough is a Cache that stores nothing: its keys and values are the call's own (head-major,
+// as a Cache returns them), at the call's positions. Causal attention through it takes the
+// cached path, which computes causal attention with GoMLX's derived gradients and no layout of
+// its own: the tests below hold the causal layout to it.
 type passThrough struct{ positions *graph.Node }
 
 func (c passThrough) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
-	return k, v, c.positions
+	return graph.TransposeAllAxes(k, 0, 2, 1, 3), graph.TransposeAllAxes(v, 0, 2, 1, 3), c.positions
 }
 
 // causalLossAndGrads returns Σ attention ⊙ r and its gradients with respect to q, k and v, by the
-// causal layout (general=false) or the general path (general=true).
+// causal layout (general=false) or the cached path (general=true).
 func causalLossAndGrads(q, k, v, r *graph.Node, general bool) []*graph.Node {
 	t := q.Shape().Dimensions[1]
 	positions := graph.Iota(q.Graph(), shapes.Make(dtypes.Int32, t), 0)
@@ -52,7 +53,7 @@ func randomTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 }
 
 // TestCausalLayoutMatchesGeneralPath: in float32 at stories260K's head shapes, the causal layout's
-// output and gradients equal the general path's to float rounding, on every backend.
+// output and gradients equal the cached path's to float rounding, on every backend.
 func TestCausalLayoutMatchesGeneralPath(t *testing.T) {
 	const b, seq, hd = 2, 2*attention.QueryBlock + 5, 8 // three query blocks, the last short
 	for _, heads := range [][2]int{{8, 4}, {4, 4}, {6, 1}} {
@@ -81,7 +82,7 @@ func TestCausalLayoutMatchesGeneralPath(t *testing.T) {
 				}
 				t.Logf("heads %v: %s: largest relative difference %.3g", heads, name, worst)
 				if worst > 2e-6 {
-					t.Errorf("heads %v: %s differs from the general path by %.3g (relative), more than float32 rounding", heads, name, worst)
+					t.Errorf("heads %v: %s differs from the cached path by %.3g (relative), more than float32 rounding", heads, name, worst)
 				}
 			}
 		})
@@ -90,7 +91,7 @@ func TestCausalLayoutMatchesGeneralPath(t *testing.T) {
 
 // BenchmarkCausalTrainStep times one forward and backward of causal attention at the llama
 // benchmark's shapes (32 × 256 tokens, stories260K's 8 query and 4 key/value heads of 8), by the
-// causal layout and by the general path, on every backend.
+// causal layout and by the cached path, on every backend.
 func BenchmarkCausalTrainStep(bm *testing.B) {
 	const b, seq, heads, kvHeads, hd = 32, 256, 8, 4, 8
 	specs, backends := testbackend.All(bm)

@@ -18,18 +18,19 @@ import (
 	"github.com/qzoo/qzoo/models/llama"
 )
 
-// passThrough is an attention.Cache that stores nothing, so that causal attention through it
-// takes the general path (see layers/attention's tests).
+// passThrough is an attention.Cache that stores nothing (its keys and values are the call's,
+// head-major), so that causal attention through it takes the cached path with GoMLX's derived
+// gradients (see layers/attention's tests).
 type passThrough struct{ positions *graph.Node }
 
 func (c passThrough) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
-	return k, v, c.positions
+	return graph.TransposeAllAxes(k, 0, 2, 1, 3), graph.TransposeAllAxes(v, 0, 2, 1, 3), c.positions
 }
 
 // oldForward is llama.Forward (no cache, tied classifier) as it was before the training step's
 // layouts (2026-12-07): linear layers as the Einsum x·Wᵀ with the gradients GoMLX derives,
-// RMSNorm dividing by the root mean square, attention by layers/attention's general path
-// ([B, T, H_kv, G, h] einsums) and the classifier as an Einsum. The tests hold the model to it.
+// RMSNorm dividing by the root mean square, attention with the gradients GoMLX derives (through
+// layers/attention's cached path) and the classifier as an Einsum. The tests hold the model to it.
 func oldForward(scope *model.Scope, tokens *graph.Node) *graph.Node {
 	cfg := llama.ConfigOf(scope)
 	g := tokens.Graph()
