@@ -9,6 +9,7 @@
 //	go run ./bench climate   [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
 //	go run ./bench speech    [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
 //	go run ./bench mfu --run DIR       # a Llama run's training tokens/s and model FLOPs utilization on its card (mfu.go)
+//	go run ./bench mainjob   [flags]   # the README's main job, go run ./train as a whole, against the same training in PyTorch (mainjob.go)
 //
 // go run ./bench with no benchmark is vqae, and -model llama|kv still picks the other two (the
 // command's former form). Each file says what it measures on each side; go run ./bench NAME
@@ -59,6 +60,7 @@ var benchmarks = map[string]benchmark{
 	BenchClimate: {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
 	BenchSpeech:  {"speech tokenizers against Codec2 and Opus on held-out clips", runSpeechCommand},
 	BenchMFU:     {"a Llama run's training tokens/s and model FLOPs utilization (MFU) on its card", runMFUCommand},
+	BenchMainJob: {"the README's main job (go run ./train), whole process, against the same training in PyTorch", runMainJobCommand},
 }
 
 func main() {

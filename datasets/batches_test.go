@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -10,14 +11,14 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 )
 
-// toyImages returns n images of h×w pixels whose pixels all equal the image's index, and
-// labels index mod 10, so a batch reveals which examples it holds.
-func toyImages(n, h, w int) ([]float32, []uint8) {
-	images := make([]float32, n*h*w)
+// toyImages returns n ≤ 256 images of h×w pixels whose pixels all equal the image's index,
+// and labels index mod 10, so a batch reveals which examples it holds.
+func toyImages(n, h, w int) ([]uint8, []uint8) {
+	images := make([]uint8, n*h*w)
 	labels := make([]uint8, n)
 	for i := range n {
 		for p := range h * w {
-			images[i*h*w+p] = float32(i)
+			images[i*h*w+p] = uint8(i)
 		}
 		labels[i] = uint8(i % 10)
 	}
@@ -31,13 +32,13 @@ func examples(t *testing.T, batch train.Batch, h, w int) []int {
 	labels := tensors.MustCopyFlatData[int32](batch.Labels[0])
 	ids := make([]int, len(labels))
 	for i := range ids {
-		ids[i] = int(images[i*h*w])
+		ids[i] = int(math.Round(float64(images[i*h*w]) * 255))
 		if labels[i] != int32(ids[i]%10) {
 			t.Fatalf("label %d does not belong to image %d", labels[i], ids[i])
 		}
 		for _, v := range images[i*h*w : (i+1)*h*w] {
-			if int(v) != ids[i] {
-				t.Fatalf("image %d mixes pixels of image %v", ids[i], v)
+			if v != float32(ids[i])/255 {
+				t.Fatalf("image %d mixes pixels of image %v", ids[i], v*255)
 			}
 		}
 	}
@@ -177,9 +178,29 @@ func TestImageBatchesErrors(t *testing.T) {
 	}
 }
 
+// Batches hold each byte pixel p as float32(p)/255, exactly the float32 pixels the sets were
+// converted to when they loaded before they were held in bytes.
+func TestImageBatchesScalePixels(t *testing.T) {
+	images := make([]uint8, 256)
+	for p := range images {
+		images[p] = uint8(p)
+	}
+	for batch, err := range NewImageBatches("all bytes", images, []uint8{7}, 1, 16, 16, 1).Iter() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, v := range tensors.MustCopyFlatData[float32](batch.Inputs[0]) {
+			if want := float32(p) / 255; v != want {
+				t.Errorf("pixel byte %d: %v, want %v", p, v, want)
+			}
+		}
+		batch.Finalize()
+	}
+}
+
 func ExampleImageBatches() {
 	const n, height, width = 5, 28, 28
-	images := make([]float32, n*height*width)
+	images := make([]uint8, n*height*width)
 	labels := []uint8{3, 1, 4, 1, 5}
 	eval := NewImageBatches("eval", images, labels, n, height, width, 2)
 	for batch, err := range eval.Iter() {

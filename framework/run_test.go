@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -239,5 +240,51 @@ func TestEvaluateWithOverrides(t *testing.T) {
 		if _, _, _, err := EvaluateWith(dir, set, RunOptions{Backend: backend, Out: io.Discard}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("EvaluateWith %q: %v, want an error containing %q", set, err, want)
 		}
+	}
+}
+
+// The timing puts each phase in its place: what the evaluation and checkpoint hooks spend is
+// counted in Eval and Save, not in Steps (the phases add up to no more than the whole call),
+// and a call that trains nothing times no step.
+func TestRunTiming(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	const pause = 100 * time.Millisecond
+	sleep := func(int64, any) error { time.Sleep(pause); return nil }
+	hooks := []Hooks{{
+		OnEval:       func(step int64, m map[string]float64) error { return sleep(step, m) },
+		OnCheckpoint: func(step int64, p string) error { return sleep(step, p) },
+	}}
+	cfg := testConfig(t, `, "steps": 20`) // evaluations at 10 and 20, checkpoints at 10 and 20
+	res, err := Run(cfg, RunOptions{Dir: dir, Backend: backend, Out: io.Discard, Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := res.Timing
+	if tm.TrainSteps != 20 {
+		t.Errorf("TrainSteps %d, want 20", tm.TrainSteps)
+	}
+	if tm.Eval < 2*pause.Seconds() || tm.Save < 2*pause.Seconds() {
+		t.Errorf("eval %.3f s and save %.3f s, want each at least the hooks' %.1f s", tm.Eval, tm.Save, 2*pause.Seconds())
+	}
+	for name, v := range map[string]float64{"setup": tm.Setup, "init": tm.Init, "first step": tm.FirstStep, "steps": tm.Steps} {
+		if !(v > 0) {
+			t.Errorf("%s: %g s, want > 0", name, v)
+		}
+	}
+	if sum := tm.Setup + tm.Init + tm.FirstStep + tm.Steps + tm.Eval + tm.Save; sum > tm.Total {
+		t.Errorf("the phases add up to %.3f s, more than the call's %.3f s: one is counted twice (%s)", sum, tm.Total, tm)
+	}
+	if s := tm.String(); !strings.Contains(s, "19 steps") || !strings.Contains(s, "total") {
+		t.Errorf("String() = %q, want the 19 steps after the first and the total", s)
+	}
+
+	// Run again on the finished run: it only evaluates.
+	again, err := Run(cfg, RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := again.Timing; tm.TrainSteps != 0 || tm.FirstStep != 0 || tm.Steps != 0 || !(tm.Eval > 0) {
+		t.Errorf("a finished run run again: %+v, want no step timed and an evaluation", tm)
 	}
 }

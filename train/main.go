@@ -56,6 +56,7 @@ func run(configPath, set, dir, dataDir string, quiet bool) error {
 		return err
 	}
 	fmt.Printf("trained %d steps (%.2f steps/s); run directory %s\n", res.Step, res.StepsPerSecond, res.Dir)
+	fmt.Printf("time: %s\n", res.Timing)
 	for _, l := range res.Expectations {
 		fmt.Println(l)
 	}

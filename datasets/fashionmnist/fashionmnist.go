@@ -57,8 +57,9 @@ var ClassNames = [NumClasses]string{
 
 // Split is one part of the dataset, train or test.
 type Split struct {
-	// Images holds N images of Height×Width pixels, row-major, scaled from bytes to [0, 1].
-	Images []float32
+	// Images holds N images of Height×Width pixels, row-major, one byte each as the idx file
+	// stores them (0 to 255); batches scale them to [0, 1] (datasets.PixelScale).
+	Images []uint8
 	// Labels holds the class (0 to NumClasses-1) of each image.
 	Labels []uint8
 	// N is the number of images; Height and Width their size in pixels.
@@ -228,14 +229,6 @@ func readChecked(path string, dims []int) (*idx.Array, error) {
 	return a, nil
 }
 
-// pixelScale maps a byte to [0, 1].
-var pixelScale = func() (table [256]float32) {
-	for i := range table {
-		table[i] = float32(i) / 255
-	}
-	return table
-}()
-
 // newSplit converts checked image and label arrays to a Split, validating the labels.
 func newSplit(images, labels *idx.Array, labelsPath string) (*Split, error) {
 	for i, l := range labels.Data {
@@ -244,10 +237,6 @@ func newSplit(images, labels *idx.Array, labelsPath string) (*Split, error) {
 				labelsPath, l, i, NumClasses)
 		}
 	}
-	s := &Split{Images: make([]float32, len(images.Data)), Labels: labels.Data,
-		N: images.Dims[0], Height: images.Dims[1], Width: images.Dims[2]}
-	for i, p := range images.Data {
-		s.Images[i] = pixelScale[p]
-	}
-	return s, nil
+	return &Split{Images: images.Data, Labels: labels.Data,
+		N: images.Dims[0], Height: images.Dims[1], Width: images.Dims[2]}, nil
 }

@@ -73,14 +73,14 @@ func TestLoadSystemData(t *testing.T) {
 				t.Errorf("%s: class %d has %d examples, want %d", c.name, class, count, c.n/NumClasses)
 			}
 		}
-		sum, lo, hi := 0.0, float32(1), float32(0)
+		sum, lo, hi := 0.0, uint8(255), uint8(0)
 		for _, p := range s.Images {
 			sum += float64(p)
 			lo, hi = min(lo, p), max(hi, p)
 		}
-		mean := sum / float64(len(s.Images))
-		if lo != 0 || hi != 1 || mean < c.wantMean-c.tolerance || mean > c.wantMean+c.tolerance {
-			t.Errorf("%s: pixels in [%g, %g] with mean %.4f, want [0, 1] with mean %.4f±%g",
+		mean := sum / 255 / float64(len(s.Images))
+		if lo != 0 || hi != 255 || mean < c.wantMean-c.tolerance || mean > c.wantMean+c.tolerance {
+			t.Errorf("%s: pixel bytes in [%d, %d] with mean %.4f (scaled to [0, 1]), want [0, 255] with mean %.4f±%g",
 				c.name, lo, hi, mean, c.wantMean, c.tolerance)
 		}
 	}
