@@ -3,12 +3,14 @@ package vaeformer
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/qzoo/qzoo/datasets/era5"
+	"github.com/qzoo/qzoo/entropy"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/internal/datadir"
 )
@@ -70,6 +72,19 @@ func BenchmarkCodecTrained(b *testing.B) {
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 		})
 	}
+	b.Run("h_s", func(b *testing.B) { // the float64 hyper-synthesis of the whole payload, alone
+		n, nh, nw, mh, mw := c.dims(g)
+		zLen, k := binary.Uvarint(payload)
+		zs, err := entropy.Decode(payload[k:k+int(zLen)], c.Entropy.zTablesOf(n*mh*mw*c.Entropy.cz))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu := cpuTime()
+		for b.Loop() {
+			c.Entropy.HyperSynthesis(zs, n, mh, mw, nh, nw)
+		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	})
 	b.Run("decode", func(b *testing.B) {
 		b.SetBytes(int64(mb * 1e6))
 		cpu := cpuTime()
