@@ -163,6 +163,13 @@ func (c *Codec) dims(g Geometry) (n, nh, nw, mh, mw int) {
 // turns each finished chunk into symbols (rounding, h_s, table choice, estimated bits); the
 // two streams are then coded concurrently. The payload is the same whatever the timing.
 func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) {
+	return c.compress(fields, g, true)
+}
+
+// compress is [Codec.Compress]; without estimate it leaves Stats' EstimatedBits, YBits and
+// ZBits zero and skips their cost (two erfc and a log per latent element): the payload does
+// not depend on them.
+func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte, Stats, error) {
 	start := time.Now()
 	if err := c.checkFields(fields, g); err != nil {
 		return nil, Stats{}, err
@@ -199,7 +206,10 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 	}()
 	zs, ys := make([]int, n*nz), make([]int, n*ny)
 	yTables := make([]*entropy.Table, n*ny)
-	yBits := make([]float64, n*ny)
+	var yBits []float64
+	if estimate {
+		yBits = make([]float64, n*ny)
+	}
 	zBits := c.Entropy.newZBits()
 	var st Stats
 	var err error
@@ -211,7 +221,9 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 		z := zs[a.w0*nz:][:a.k*nz]
 		for i, v := range a.z {
 			z[i] = int(math.Round(float64(v)))
-			st.ZBits += zBits.of(i%cz, z[i])
+			if estimate {
+				st.ZBits += zBits.of(i%cz, z[i])
+			}
 		}
 		mean, scale := c.Entropy.HyperSynthesis(z, a.k, mh, mw, nh, nw)
 		off := a.w0 * ny
@@ -219,7 +231,9 @@ func (c *Codec) Compress(fields [][]float32, g Geometry) ([]byte, Stats, error) 
 			for i := lo; i < hi; i++ {
 				r := math.Round(float64(a.mu[i]) - mean[i])
 				ys[off+i] = int(r)
-				yBits[off+i] = gaussianBits(r, scale[i])
+				if yBits != nil {
+					yBits[off+i] = gaussianBits(r, scale[i])
+				}
 				yTables[off+i] = c.Entropy.bank[c.Entropy.bankIndex(scale[i])]
 			}
 		})
@@ -405,11 +419,13 @@ func (c *Codec) Measure(fields [][]float32, g Geometry, lat []float64) (*Measure
 // MeasureBest compresses and decompresses fields 1 + repeats times — the first pass compiles
 // the graphs — and returns the costs of the fastest timed encode and decode (as the peers of
 // package baselines are timed) with each channel's errors, latitude-weighted by cos(lat)
-// (lat: the grid's H latitudes in degrees). repeats < 1 counts as 1.
+// (lat: the grid's H latitudes in degrees). repeats < 1 counts as 1. The estimated bits are
+// those of the first pass: the timed passes produce only the payload, as a peer's do.
 func (c *Codec) MeasureBest(fields [][]float32, g Geometry, lat []float64, repeats int) (*Measurement, error) {
 	m := &Measurement{}
+	var first Stats
 	for pass := range 1 + max(repeats, 1) {
-		payload, enc, err := c.Compress(fields, g)
+		payload, enc, err := c.compress(fields, g, pass == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -418,10 +434,11 @@ func (c *Codec) MeasureBest(fields [][]float32, g Geometry, lat []float64, repea
 			return nil, err
 		}
 		if pass == 0 {
-			m.Payload, m.Recon = payload, recon
+			m.Payload, m.Recon, first = payload, recon, enc
 			continue
 		}
 		if m.Encode.Seconds == 0 || enc.Seconds < m.Encode.Seconds {
+			enc.EstimatedBits, enc.YBits, enc.ZBits = first.EstimatedBits, first.YBits, first.ZBits
 			m.Encode = enc
 		}
 		if m.Decode.Seconds == 0 || dec.Seconds < m.Decode.Seconds {

@@ -39,9 +39,9 @@ type denseGo struct {
 func (d *denseGo) apply(x []float64, out []float64) {
 	out = out[:d.out]
 	copy(out, d.b)
-	// Rows of a zero input are skipped (they add nothing); the others are added four at a
+	// Rows of a zero input are skipped (they add nothing); the others are added eight at a
 	// time, each output still summing its terms in row order.
-	var rows [4]int
+	var rows [8]int
 	k := 0
 	for i, xi := range x {
 		if xi == 0 {
@@ -49,7 +49,7 @@ func (d *denseGo) apply(x []float64, out []float64) {
 		}
 		rows[k] = i
 		if k++; k == len(rows) {
-			d.addRows4(x, rows, out)
+			d.addRows8(x, rows, out)
 			k = 0
 		}
 	}
@@ -61,14 +61,17 @@ func (d *denseGo) apply(x []float64, out []float64) {
 	}
 }
 
-// addRows4 adds x_r·W[r, :] to out for the four rows r in order.
-func (d *denseGo) addRows4(x []float64, rows [4]int, out []float64) {
+// addRows8 adds x_r·W[r, :] to out for the eight rows r in order.
+func (d *denseGo) addRows8(x []float64, rows [8]int, out []float64) {
 	n := len(out)
 	x0, x1, x2, x3 := x[rows[0]], x[rows[1]], x[rows[2]], x[rows[3]]
+	x4, x5, x6, x7 := x[rows[4]], x[rows[5]], x[rows[6]], x[rows[7]]
 	r0, r1 := d.w[rows[0]*d.out:][:n], d.w[rows[1]*d.out:][:n]
 	r2, r3 := d.w[rows[2]*d.out:][:n], d.w[rows[3]*d.out:][:n]
+	r4, r5 := d.w[rows[4]*d.out:][:n], d.w[rows[5]*d.out:][:n]
+	r6, r7 := d.w[rows[6]*d.out:][:n], d.w[rows[7]*d.out:][:n]
 	for j := range out {
-		out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j]
+		out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j] + x4*r4[j] + x5*r5[j] + x6*r6[j] + x7*r7[j]
 	}
 }
 
