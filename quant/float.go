@@ -42,9 +42,9 @@ type floatIndex struct {
 	mids  []float64 // the midpoints, then +Inf, so that mids[first[c]] always exists
 	first []uint8
 	sign  uint32 // the format's sign bit
-	shift uint  // 52 − (mantissa+2): the float64 bits dropped from a cell
-	base  int64 // the lowest midpoint's shifted bits: its cell is 0
-	top   int64 // the last cell: magnitudes above the highest midpoint
+	shift uint   // 52 − (mantissa+2): the float64 bits dropped from a cell
+	base  int64  // the lowest midpoint's shifted bits: its cell is 0
+	top   int64  // the last cell: magnitudes above the highest midpoint
 }
 
 func newFloatIndex(mids []float64, bits, mantissa int) *floatIndex {
