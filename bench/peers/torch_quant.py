@@ -46,6 +46,7 @@ Output: {"framework": "pytorch", ..., "results": [{"spec": ..., "precision": ...
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -81,9 +82,17 @@ def ungrouped(x, rows, cols):
 
 
 def pack(codes, bits):
-    """Packs uint8 codes (flat) of width bits (a divisor of 8) LSB-first, as quant.Pack."""
+    """Packs uint8 codes (flat) of width bits LSB-first, as quant.Pack."""
     if bits == 8:
         return codes.clone()
+    if 8 % bits:  # 8 codes fill bits whole bytes
+        n = codes.numel()
+        c = F.pad(codes, (0, -n % 8)).view(-1, 8).long()
+        v = c[:, 0].clone()
+        for j in range(1, 8):
+            v |= c[:, j] << (j * bits)
+        out = torch.stack([(v >> (8 * i)) & 255 for i in range(bits)], dim=1).to(torch.uint8).view(-1)
+        return out[: -(-n * bits // 8)]
     per_byte = 8 // bits
     n = codes.numel()
     if n % per_byte:
@@ -99,8 +108,14 @@ def unpack(packed, bits, n):
     """The inverse of pack: n uint8 codes."""
     if bits == 8:
         return packed
-    per_byte = 8 // bits
     mask = (1 << bits) - 1
+    if 8 % bits:
+        b = F.pad(packed, (0, -packed.numel() % bits)).view(-1, bits).long()
+        v = b[:, 0].clone()
+        for i in range(1, bits):
+            v |= b[:, i] << (8 * i)
+        return torch.stack([(v >> (j * bits)) & mask for j in range(8)], dim=1).to(torch.uint8).view(-1)[:n]
+    per_byte = 8 // bits
     parts = [(packed >> (j * bits)) & mask for j in range(per_byte)]
     return torch.stack(parts, dim=1).view(-1)[:n]
 
@@ -145,10 +160,12 @@ class RTN:
 
 
 class NF4:
-    """QLoRA's NormalFloat4 with absmax blocks, optionally double-quantized, quant/nf4.go."""
+    """QLoRA's NormalFloat4 with absmax blocks, optionally double-quantized, quant/nf4.go; with
+    fp16, NormalFloat-k (method nf): 2^bits levels and an fp16 absmax per block."""
 
-    def __init__(self, group, double_quant, levels, exact):
+    def __init__(self, group, double_quant, levels, exact, bits=4, fp16=False):
         self.group, self.double_quant, self.exact = group, double_quant, exact
+        self.bits, self.fp16, self.zero = bits, fp16, (1 << (bits - 1)) - 1
         dtype = torch.float64 if exact else torch.float32
         levels = torch.tensor(levels, dtype=torch.float64)
         self.levels = levels.to(dtype)
@@ -159,7 +176,10 @@ class NF4:
         wg, _ = grouped(w, self.group)
         absmax = wg.abs().amax(-1)  # float32 [rows, G]
         q = {"shape": (rows, cols)}
-        if self.double_quant:
+        if self.fp16:
+            q["scales"] = fp16_scales(absmax)
+            c = q["scales"].float()
+        elif self.double_quant:
             q.update(double_quantize(absmax.reshape(-1)))
             c = block_absmax(q).view_as(absmax)
         else:
@@ -171,24 +191,214 @@ class NF4:
         x.div_(c_safe.to(x.dtype).unsqueeze(-1))
         codes = torch.bucketize(x, self.mids, out_int32=True).to(torch.uint8)
         if not bool(positive.all()):
-            codes.masked_fill_(~positive.unsqueeze(-1), NF4_ZERO)
-        q["codes"] = pack(ungrouped(codes, rows, cols).view(-1), 4)
+            codes.masked_fill_(~positive.unsqueeze(-1), self.zero)
+        q["codes"] = pack(ungrouped(codes, rows, cols).view(-1), self.bits)
         return q
 
     def dequantize(self, q):
         rows, cols = q["shape"]
-        codes = unpack(q["codes"], 4, rows * cols).view(rows, cols)
+        codes = unpack(q["codes"], self.bits, rows * cols).view(rows, cols)
         cg, _ = grouped(codes, self.group)
         x = self.levels.index_select(0, cg.reshape(-1).long()).view(cg.shape)  # ℓ_q
-        c = block_absmax(q).view(cg.shape[0], -1).to(self.levels.dtype)
+        c = q["scales"].to(self.levels.dtype) if self.fp16 else block_absmax(q).view(cg.shape[0], -1).to(self.levels.dtype)
         x.mul_(c.clamp(min=0).unsqueeze(-1))  # a block whose constant is ≤ 0 decodes to zeros
         return ungrouped(x.float(), rows, cols)
 
     def payload(self, q):
+        if self.fp16:
+            return q["codes"].numpy().tobytes() + q["scales"].numpy().astype("<f2").tobytes()
         if not self.double_quant:
             return q["codes"].numpy().tobytes() + q["absmax"].numpy().astype("<f4").tobytes()
         return (q["codes"].numpy().tobytes() + np.float32(q["mean"]).astype("<f4").tobytes()
                 + q["scale2"].numpy().astype("<f4").tobytes() + q["codes2"].numpy().tobytes())
+
+
+def fp16_scales(absmax):
+    """The fp16 absmax per block of float and nf (float32 [rows, G] to float16), refusing one
+    beyond fp16's range as quant does."""
+    scales = absmax.half()
+    if bool(torch.isinf(scales).any()):
+        raise ValueError("a block's absmax is beyond fp16's largest 65504")
+    return scales
+
+
+class Float:
+    """A sign/exponent/mantissa float code with an fp16 absmax per block, quant/float.go: the
+    block's weights scaled to y = w/c·F (F the format's largest finite value), coded as the
+    nearest value of the format (ties to the even code, saturating at ±F, zero as +0), and
+    decoded as ±ℓ·(c/F). The grid is newFloatFormat's: E = exponent bits, M the rest after the
+    sign, bias 2^(E−1)−1, subnormals at exponent field 0; at 8 bits the top exponent field
+    holds infinities and NaN for E ≥ 5 (IEEE-like) and only the all-ones magnitude is NaN for
+    E ≤ 4 (OCP's FN formats)."""
+
+    def __init__(self, bits, exponent, group, exact):
+        if bits > 8:
+            raise ValueError(f"float: {bits} bits: this peer implements widths up to 8")
+        mantissa, bias = bits - 1 - exponent, (1 << (exponent - 1)) - 1
+        fields = (1 << exponent) - (1 if bits == 8 and exponent >= 5 else 0)
+        levels = [math.ldexp(m, 1 - bias - mantissa) if e == 0 else math.ldexp(1 + m / (1 << mantissa), e - bias)
+                  for e in range(fields) for m in range(1 << mantissa)]
+        if bits == 8 and exponent <= 4:
+            levels = levels[:-1]
+        self.bits, self.group, self.exact = bits, group, exact
+        self.dtype = torch.float64 if exact else torch.float32
+        lv = torch.tensor(levels, dtype=torch.float64)
+        mids = (lv[1:] + lv[:-1]) / 2  # qzoo: float64 midpoints
+        self.levels = lv.to(self.dtype)
+        self.mids = mids.to(self.dtype)
+        self.mids_inf = torch.cat([mids, torch.tensor([math.inf], dtype=torch.float64)]).to(self.dtype)
+        self.top = levels[-1]
+
+    def quantize(self, w):
+        rows, cols = w.shape
+        wg, _ = grouped(w, self.group)
+        scales = fp16_scales(wg.abs().amax(-1))
+        c = scales.to(self.dtype)
+        positive = c > 0
+        c_safe = torch.where(positive, c, torch.ones_like(c))
+        y = wg.to(self.dtype) if self.exact else wg.clone()
+        y.div_(c_safe.unsqueeze(-1)).mul_(self.top)  # qzoo: w/c·F
+        a = y.abs()
+        k = torch.bucketize(a, self.mids)  # the midpoints below a: the nearest level, ties low
+        k += (a == self.mids_inf[k]) & (k % 2 == 1)  # a tie goes to the even code
+        code = k | (((y < 0) & (k > 0)).long() << (self.bits - 1))
+        codes = code.to(torch.uint8)
+        if not bool(positive.all()):
+            codes.masked_fill_(~positive.unsqueeze(-1), 0)
+        return {"shape": (rows, cols), "codes": pack(ungrouped(codes, rows, cols).view(-1), self.bits), "scales": scales}
+
+    def dequantize(self, q):
+        rows, cols = q["shape"]
+        codes = unpack(q["codes"], self.bits, rows * cols).view(rows, cols)
+        cg, _ = grouped(codes, self.group)
+        sign = 1 << (self.bits - 1)
+        k = cg.long()
+        x = self.levels.index_select(0, (k & (sign - 1)).reshape(-1)).view(cg.shape)
+        x.mul_((q["scales"].to(self.dtype) / self.top).unsqueeze(-1))  # qzoo: ℓ·(c/F)
+        x = torch.where(k >= sign, -x, x)
+        return ungrouped(x.float(), rows, cols)
+
+    def payload(self, q):
+        return q["codes"].numpy().tobytes() + q["scales"].numpy().astype("<f2").tobytes()
+
+
+KMEANS_MAX_ITER = 100  # quant/squeezellm.go's Lloyd limits
+KMEANS_TOLERANCE = 1e-7  # of the row's range
+
+
+class SqueezeLLM:
+    """SqueezeLLM's per-row lookup tables, quant/squeezellm.go, without Fisher weights (all 1, as
+    the bench quantizes) and without outliers: weighted 1-D k-means of every row, batched over
+    rows. Lloyd's algorithm from two starts (the weighted quantiles (j+½)/K of the sorted row and
+    the uniform grid over its range), each at most 100 steps; a row stops once no centroid moved
+    by more than 1e-7 of its range and none was empty, an empty centroid moving onto the weight
+    of largest weighted error (a Python loop over the rare rows that have one); the start of
+    lower Σ w·(x − c)² wins. A row with at most K distinct values stores them. The table is
+    rounded to fp16 and sorted, and every weight coded as its nearest entry (ties low).
+
+    Assignment is a searchsorted of the sorted row against the centroids' midpoints (the 1-D
+    form of the [rows, n, K] distance argmin, without its K-fold memory), the weighted sums
+    scatter_add_ over the rows still moving. scatter_add_ sums in its own order, so a centroid
+    can differ from qzoo's sequential sum by an ulp, which can move a tie-near code or an fp16
+    entry: the bench reports the agreement rather than a byte-identical form. At most rows rows
+    of the matrix are quantized (the first ones), as the Go side."""
+
+    def __init__(self, bits, rows, exact):
+        if 8 % bits:
+            raise ValueError(f"squeezellm: {bits} bits: this peer packs widths that divide 8 only")
+        self.bits, self.rows, self.exact = bits, rows, exact
+        self.dtype = torch.float64 if exact else torch.float32
+
+    def quantize(self, w):
+        w = w[: self.rows] if self.rows else w
+        rows, cols = w.shape
+        K = 1 << self.bits
+        x = w.to(self.dtype)
+        vals = torch.sort(x, dim=1).values
+        weights = torch.ones_like(vals)
+        total = weights.sum(1, keepdim=True)
+        # Start 1: the weighted quantiles, the first sorted value whose cumulative weight reaches (j+½)/K·total.
+        cum = weights.cumsum(1)
+        j = torch.arange(K, dtype=self.dtype)
+        at = torch.searchsorted(cum, ((j + 0.5) / K) * total).clamp_(max=cols - 1)
+        quantiles = vals.gather(1, at)
+        lo, hi = vals[:, :1], vals[:, -1:]
+        grid = lo + (hi - lo) * j / (K - 1)  # Start 2: the uniform grid
+        tolerance = (KMEANS_TOLERANCE * (hi - lo)).squeeze(1)
+        quantiles, quantile_error = lloyd(vals, weights, quantiles, tolerance)
+        grid, grid_error = lloyd(vals, weights, grid, tolerance)
+        centroids = torch.where((grid_error < quantile_error).unsqueeze(1), grid, quantiles)
+        distinct = 1 + (vals[:, 1:] != vals[:, :-1]).sum(1)
+        for r in (distinct <= K).nonzero().flatten().tolist():  # few distinct values: store them exactly
+            u = torch.unique(vals[r])
+            centroids[r] = torch.cat([u, u[-1:].expand(K - len(u))])
+        lut = centroids.float().half()
+        if bool(torch.isinf(lut).any()):
+            raise ValueError("squeezellm: a centroid is beyond fp16's largest 65504")
+        table = lut.float().sort(1).values
+        lut = table.half()
+        mids = (table[:, 1:].to(self.dtype) + table[:, :-1].to(self.dtype)) / 2
+        codes = torch.searchsorted(mids, x.contiguous()).to(torch.uint8)
+        return {"shape": (rows, cols), "codes": pack(codes.view(-1), self.bits), "lut": lut}
+
+    def dequantize(self, q):
+        rows, cols = q["shape"]
+        codes = unpack(q["codes"], self.bits, rows * cols).view(rows, cols).long()
+        return q["lut"].float().gather(1, codes)
+
+    def payload(self, q):
+        return q["codes"].numpy().tobytes() + q["lut"].numpy().astype("<f2").tobytes()
+
+
+def lloyd(vals, weights, centroids, tolerance):
+    """Lloyd's algorithm on every row of the sorted vals [rows, n] from ascending centroids
+    [rows, K], as quant's lloyd: returns the final centroids and Σ w·(x − nearest)² per row."""
+    rows, K = centroids.shape
+    c = centroids.clone()
+    wv = weights * vals
+    active = torch.arange(rows)
+    for _ in range(KMEANS_MAX_ITER):
+        v, cw, cc = vals[active], weights[active], c[active]
+        assign = nearest_centroid(cc, v)
+        sum_w = torch.zeros_like(cc).scatter_add_(1, assign, cw)
+        sum_wv = torch.zeros_like(cc).scatter_add_(1, assign, wv[active])
+        empty = sum_w == 0
+        nxt = torch.where(empty, cc, sum_wv / torch.where(empty, torch.ones_like(sum_w), sum_w))
+        moved = (nxt - cc).abs().amax(1)
+        relocated = torch.zeros(len(active), dtype=torch.bool)
+        for i in empty.any(1).nonzero().flatten().tolist():
+            relocated[i] = relocate_empty(v[i], cw[i], assign[i], nxt[i], empty[i].nonzero().flatten().tolist())
+            if relocated[i]:
+                nxt[i] = nxt[i].sort().values
+        c[active] = nxt
+        active = active[relocated | (moved > tolerance[active])]
+        if len(active) == 0:
+            break
+    assign = nearest_centroid(c, vals)
+    d = vals - c.gather(1, assign)
+    return c, (weights * d * d).sum(1)
+
+
+def nearest_centroid(c, vals):
+    """The cluster of every sorted value: the first centroid whose midpoint with the next is not
+    below it (the running maximum of the midpoints, as quant's runs)."""
+    mids = torch.cummax((c[:, 1:] + c[:, :-1]) / 2, dim=1).values
+    return torch.searchsorted(mids.contiguous(), vals)
+
+
+def relocate_empty(v, w, assign, c, empty):
+    """quant's relocateEmpty on one row: each empty centroid (in order) moves onto the value of
+    largest weighted squared error (the first such), whose equal values then attract nothing."""
+    errs = w * (v - c[assign]) ** 2
+    moved = False
+    for k in empty:
+        worst = int(torch.argmax(errs))
+        if not errs[worst] > 0:
+            break
+        c[k] = v[worst]
+        errs[v == v[worst]] = 0
+        moved = True
+    return moved
 
 
 def double_quantize(c):
@@ -217,6 +427,12 @@ def block_absmax(q):
 
 def make_quantizer(spec, levels, precision):
     exact = precision == "exact"
+    if spec["method"] == "float":
+        return Float(spec["bits"], spec["exponent"], spec["group"], exact)
+    if spec["method"] == "nf":
+        return NF4(spec["group"], False, spec["levels"], exact, bits=spec["bits"], fp16=True)
+    if spec["method"] == "squeezellm":
+        return SqueezeLLM(spec["bits"], spec.get("rows", 0), exact)
     if spec["method"] == "rtn":
         if spec.get("symmetric") or spec.get("hadamard") or spec.get("outlier_fraction"):
             raise ValueError(f"{spec['name']}: this peer implements asymmetric rtn without options only")
@@ -225,7 +441,7 @@ def make_quantizer(spec, levels, precision):
         if spec.get("hadamard") or spec.get("outlier_fraction"):
             raise ValueError(f"{spec['name']}: this peer implements nf4 without options only")
         return NF4(spec["group"] or 64, bool(spec.get("double_quant")), levels, exact)
-    raise ValueError(f"{spec['name']}: method {spec['method']!r} has no peer (rtn and nf4 have)")
+    raise ValueError(f"{spec['name']}: method {spec['method']!r} has no peer (rtn, nf4, nf, float and squeezellm have)")
 
 
 def main(argv=None):
