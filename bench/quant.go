@@ -18,7 +18,11 @@ package main
 // repeatedly until -min_time has passed and a round's number is its fastest call. In the first
 // round the peer also writes its stored forms and dequantized matrices, which are compared
 // with qzoo's: the number of stored bytes that differ and max |ŵ_go − ŵ_torch| are printed,
-// since a speed ratio between two different computations would mean nothing. It prints
+// since a speed ratio between two different computations would mean nothing. SqueezeLLM is
+// the exception to byte identity (see [byteIdentical]): its batched k-means sums clusters
+// in scatter_add_'s order, so its check is the agreement (weights differing, max |Δŵ|), and it
+// quantizes only the first -squeezellm_rows rows (256 by default; the shape is in its rows),
+// its per-row k-means taking about a millisecond a row of 4096 in Go. It prints
 //
 //	shape | spec | op | Go M/s | Go GB/s | PyTorch M/s | PyTorch GB/s | × PyTorch | fp32 M/s | × fp32 | faults
 //
@@ -28,9 +32,9 @@ package main
 // above 1 Go is faster. The rows of the JSON report hold every round, min and max, and each
 // side's minor page faults per call.
 //
-// The specs are the quantizers of the zoo's PTQ studies (configs/llm/ptq*.json) that the peer
-// implements, at the block size QLoRA and GPTQ/AWQ publish (64), so they are listed here, not
-// read from one config.
+// The specs are the quantizers of the zoo's PTQ studies (configs/llm/ptq*.json) and data types
+// (quant's float and nf) that the peer implements, at the block size QLoRA and GPTQ/AWQ
+// publish (64), so they are listed here, not read from one config.
 //
 // Fairness: GOMAXPROCS and torch.set_num_threads are both -threads (default: all cores), and
 // the peer runs with OMP_NUM_THREADS=-threads. Both sides get -warmup untimed calls of every
@@ -43,9 +47,10 @@ package main
 // Go's side of the same: Dequantize returns a fresh []float32, which Go's allocator zeroes and
 // which, for a 64 MiB result, the runtime often maps anew (tens of thousands of page faults a
 // call were measured), while the peer's glibc hands back memory it kept, neither zeroed nor
-// faulted. By default (-go_reuse_output) the Go side therefore times Quantized.DequantizeInto
-// into one buffer per spec, the same kernel writing into memory already mapped;
-// -go_reuse_output=false times Dequantize with its allocation.
+// faulted; Quantize likewise allocates its packed codes (16 MiB at 8 bits). By default
+// (-go_reuse_output) the Go side therefore times quant.QuantizeInto into one Quantized and
+// Quantized.DequantizeInto into one buffer per spec, the same kernels writing into memory
+// already mapped; -go_reuse_output=false times Quantize and Dequantize with their allocations.
 //
 // -json FILE writes the whole report; -cpuprofile FILE profiles the Go side (PyTorch runs in a
 // child process and is not in the profile): go tool pprof -top FILE.
@@ -151,7 +156,7 @@ type QuantOptions struct {
 	Std             float64       // standard deviation of the weights
 	Python          string        // interpreter with torch
 	TorchKeepMemory bool          // run PyTorch with keepMemoryEnv
-	GoReuseOutput   bool          // time DequantizeInto into one buffer instead of Dequantize
+	GoReuseOutput   bool          // time QuantizeInto and DequantizeInto into one Quantized and buffer instead of Quantize and Dequantize
 	SqueezeLLMRows  int           // SqueezeLLM quantizes at most this many rows of a matrix (0: all)
 	NoTorch         bool          // skip PyTorch
 	JSONPath        string        // write the report here
@@ -215,7 +220,7 @@ func runQuantCommand(args []string, stdout, log io.Writer) error {
 	fs.Float64Var(&o.Std, "std", 0.02, "standard deviation of the weights")
 	fs.StringVar(&o.Python, "python", harness.DefaultPython, "Python interpreter with torch")
 	fs.BoolVar(&o.TorchKeepMemory, "torch_keep_memory", true, "run PyTorch with glibc's malloc keeping freed memory, as Go's heap does")
-	fs.BoolVar(&o.GoReuseOutput, "go_reuse_output", true, "time Go's DequantizeInto into one buffer per spec (memory already mapped, as the peer's kept memory) instead of Dequantize, which allocates")
+	fs.BoolVar(&o.GoReuseOutput, "go_reuse_output", true, "time Go's QuantizeInto and DequantizeInto into one Quantized and one buffer per spec (memory already mapped, as the peer's kept memory) instead of Quantize and Dequantize, which allocate")
 	fs.IntVar(&o.SqueezeLLMRows, "squeezellm_rows", DefaultSqueezeLLMRows, "SqueezeLLM quantizes only the first this many rows of each matrix (its per-row k-means is slow on both sides; 0: all)")
 	fs.BoolVar(&o.NoTorch, "no_torch", false, "do not run PyTorch")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report as JSON to this file")
@@ -452,15 +457,22 @@ func readFloat32(path string) ([]float32, error) {
 	return w, nil
 }
 
-// measureGo times quantize and dequantize (into one reused buffer with reuseOutput) of spec on
+// measureGo times quantize and dequantize (with reuseOutput, into one reused Quantized and buffer) of spec on
 // m for one round, adds them to the two go rows (quantize, dequantize) with the load before
 // the round, and returns the stored form.
 func measureGo(m matrix, spec quant.Spec, minTime time.Duration, reuseOutput bool, rows [2]*harness.Result, load float64) (*quant.Quantized, error) {
 	var q *quant.Quantized
 	var err error
+	quantize := func() { q, err = quant.Quantize(m.w, m.rows, m.cols, spec, nil) }
+	if reuseOutput {
+		q = &quant.Quantized{}
+		if err = quant.QuantizeInto(q, m.w, m.rows, m.cols, spec, nil); err == nil { // maps the codes' pages
+			quantize = func() { err = quant.QuantizeInto(q, m.w, m.rows, m.cols, spec, nil) }
+		}
+	}
 	runtime.GC()
 	seconds, calls, faults := timeCalls(minTime, func() bool {
-		q, err = quant.Quantize(m.w, m.rows, m.cols, spec, nil)
+		quantize()
 		return err == nil
 	})
 	if err != nil {
@@ -707,7 +719,10 @@ func PrintQuantReport(w io.Writer, r *harness.Report) {
 		fmt.Fprintf(w, "PyTorch %v, %v threads, glibc malloc keeps freed memory: %v\n", r.Peer["torch_version"], r.Peer["threads"], o.TorchKeepMemory)
 	}
 	if o, ok := r.Settings.(QuantOptions); ok {
-		fmt.Fprintf(w, "Go %d threads, dequantizes into one reused buffer (DequantizeInto): %v\n", o.Threads, o.GoReuseOutput)
+		fmt.Fprintf(w, "Go %d threads, quantizes and dequantizes into reused memory (QuantizeInto, DequantizeInto): %v\n", o.Threads, o.GoReuseOutput)
+		if o.SqueezeLLMRows > 0 {
+			fmt.Fprintf(w, "SqueezeLLM quantizes the first %d rows of each matrix (-squeezellm_rows)\n", o.SqueezeLLMRows)
+		}
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

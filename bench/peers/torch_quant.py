@@ -4,7 +4,8 @@
 It quantizes the same float32 matrix as the Go side (read from a raw little-endian float32 file)
 to the same stored form, dequantizes it back, times both, and prints ONE JSON line.
 
-The arithmetic is that of quant/rtn.go and quant/nf4.go, vectorized over groups [rows, G, g]
+The arithmetic is that of quant/rtn.go, quant/nf4.go, quant/float.go and quant/squeezellm.go,
+vectorized over groups [rows, G, g] (SqueezeLLM's k-means over rows: see class SqueezeLLM)
 (a row whose width the group size does not divide is padded with zeros to a whole group, and a
 group wider than a row takes blocks of the flattened matrix, as quant does; zeros
 move neither rtn's range, which contains 0 anyway, nor nf4's absmax):
@@ -16,6 +17,11 @@ move neither rtn's range, which contains 0 anyway, nor nf4's absmax):
                        the lower level: bucketize over the 15 midpoints), ŵ = ℓ_q·c
     nf4 double quant:  μ = float32(mean c), s₂ = float32(max|c−μ|/127) per 256 constants,
                        k = clamp(round((c−μ)/s₂), −127, 127), ĉ = float32(μ + k·s₂); codes use ĉ
+    nf (NF-k):         as nf4 with the 2^k levels of --specs and an fp16 absmax c
+    float (ExMy):      c = fp16(max|w|), y = w/c·F (F the format's largest value), q = the value
+                       of the format nearest y (bucketize over the sorted midpoints of its
+                       non-negative levels, ties to the even code, sign bit apart), ŵ = ±ℓ·(c/F)
+    squeezellm:        per-row weighted 1-D k-means (Lloyd, two starts), fp16 table, nearest entry
 
 Each operation is called until --min-time has passed and its fastest call is reported. The
 timed quantize ends with the stored form qzoo's Quantized holds: codes packed LSB-first
@@ -27,7 +33,8 @@ Two precisions:
 
     exact  qzoo computes in float64; this mode does too wherever the rounding can differ
            (w/s, w/c, ℓ·c and the per-group constants), so the stored form is byte-identical
-           to qzoo's and ŵ bit-identical. rtn's ŵ = (q−z)·s is exact in float32 (a ≤ 9-bit
+           to qzoo's and ŵ bit-identical (SqueezeLLM's up to the order of its k-means sums:
+           see class SqueezeLLM). rtn's ŵ = (q−z)·s is exact in float32 (a ≤ 9-bit
            integer times an 11-bit fp16 scale), so both modes compute it in float32.
     fp32   the per-weight work in float32, as one would write it in PyTorch (the per-group
            constants stay as in exact): a code whose w/s or w/c lies within a float32
@@ -450,7 +457,7 @@ def main(argv=None):
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--cols", type=int, required=True)
     ap.add_argument("--specs", required=True,
-                    help='JSON list of {"name", "method": "rtn"|"nf4", "bits", "group", "double_quant"}')
+                    help='JSON list of {"name", "method": "rtn"|"nf4"|"nf"|"float"|"squeezellm", "bits", "group", "double_quant", "exponent", "levels", "rows"}')
     ap.add_argument("--levels", required=True, help="the 16 NF4 levels, comma-separated (quant.NF4Levels)")
     ap.add_argument("--precisions", default="exact,fp32", help="comma-separated: exact, fp32")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (match the Go side's)")
