@@ -57,6 +57,18 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 			}
 			points = append(points, p)
 		}
+		if f == nil {
+			// Equal weights: points of equal value are alike, so sorting the values alone gives
+			// the order weightedKMeans's sort would, faster (its sort then finds them sorted).
+			values := make([]float64, len(points))
+			for i, p := range points {
+				values[i] = p.value
+			}
+			slices.Sort(values)
+			for i, v := range values {
+				points[i].value = v
+			}
+		}
 		centroids := weightedKMeans(points, k, kmeansMaxIter)
 		table := make([]float32, k)
 		for j, c := range centroids {
@@ -209,17 +221,26 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 		}
 		return points[ends[c-1]:ends[c]]
 	}
+	// A cluster's sums depend only on its run: they are kept from the step before while the
+	// run's bounds stay (late steps move few of them), and summed again when one moved.
+	sums := make([][2]float64, k) // Σ weight, Σ weight·value of each run
+	prevEnds := make([]int, k)
 	var assign []int // each point's cluster, for relocateEmpty
-	for range maxIter {
+	for step := range maxIter {
 		runs()
 		moved := 0.0
 		var empty []int
 		for c := range centroids {
-			var sumW, sumWV float64
-			for _, p := range cluster(c) {
-				sumW += p.weight
-				sumWV += p.weight * p.value
+			same := step > 0 && ends[c] == prevEnds[c] && (c == 0 || ends[c-1] == prevEnds[c-1])
+			if !same {
+				var sumW, sumWV float64
+				for _, p := range cluster(c) {
+					sumW += p.weight
+					sumWV += p.weight * p.value
+				}
+				sums[c] = [2]float64{sumW, sumWV}
 			}
+			sumW, sumWV := sums[c][0], sums[c][1]
 			if sumW == 0 {
 				empty = append(empty, c)
 				continue
@@ -237,6 +258,7 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 				}
 			}
 		}
+		copy(prevEnds, ends)
 		relocated := relocateEmpty(points, assign, centroids, empty)
 		if relocated {
 			slices.Sort(centroids)
