@@ -19,8 +19,8 @@ package main
 // round the peer also writes its stored forms and dequantized matrices, which are compared
 // with qzoo's: the number of stored bytes that differ and max |ŵ_go − ŵ_torch| are printed,
 // since a speed ratio between two different computations would mean nothing. SqueezeLLM is
-// the exception to byte identity (see [byteIdentical]): its batched k-means sums clusters
-// in scatter_add_'s order, so its check is the agreement (weights differing, max |Δŵ|), and it
+// the exception to byte identity (see [byteIdentical]): its batched k-means sums clusters as
+// differences of prefix sums, so its check is the agreement (weights differing, max |Δŵ|), and it
 // quantizes only the first -squeezellm_rows rows (256 by default; the shape is in its rows),
 // its per-row k-means taking about a millisecond a row of 4096 in Go. It prints
 //
@@ -98,9 +98,10 @@ var Specs = []quant.Spec{
 const DefaultSqueezeLLMRows = 256
 
 // byteIdentical reports whether the peer's exact precision reproduces qzoo's stored form of
-// spec byte for byte. SqueezeLLM's does not: its k-means sums each cluster with scatter_add_,
-// in an order of its own, so a centroid may differ by an ulp and move an fp16 table entry or
-// a code near a midpoint; its check reports the agreement (weights differing, max |Δŵ|).
+// spec byte for byte. SqueezeLLM's does not: its k-means sums each cluster (a run of the sorted
+// row) as a difference of the row's prefix sums, which rounds otherwise than qzoo's sequential
+// sum, so a centroid may differ by an ulp and move an fp16 table entry or a code near a
+// midpoint; its check reports the agreement (weights differing, max |Δŵ|).
 func byteIdentical(spec quant.Spec) bool { return spec.Method != quant.MethodSqueezeLLM }
 
 // specRows is the number of rows of a rows-row matrix that spec quantizes in the benchmark:
@@ -364,7 +365,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 					}
 					d.RatioFP32.Add(row(i, j, op, 2).Value.Rounds[round] / g.Value.Rounds[round])
 				}
-				fmt.Fprintf(log, "bench quant: %d×%d %s: pytorch exact quantize %.2f ms, dequantize %.2f ms\n", m.rows, m.cols,
+				fmt.Fprintf(log, "bench quant: %d×%d %s: pytorch exact quantize %.2f ms, dequantize %.2f ms\n", specRows(spec, m.rows, o.SqueezeLLMRows), m.cols,
 					spec, 1e3*row(i, j, 0, 1).Value.Rounds[round], 1e3*row(i, j, 1, 1).Value.Rounds[round])
 			}
 			delete(peer, "results")

@@ -303,12 +303,14 @@ class SqueezeLLM:
     lower Σ w·(x − c)² wins. A row with at most K distinct values stores them. The table is
     rounded to fp16 and sorted, and every weight coded as its nearest entry (ties low).
 
-    Assignment is a searchsorted of the sorted row against the centroids' midpoints (the 1-D
-    form of the [rows, n, K] distance argmin, without its K-fold memory), the weighted sums
-    scatter_add_ over the rows still moving. scatter_add_ sums in its own order, so a centroid
-    can differ from qzoo's sequential sum by an ulp, which can move a tie-near code or an fp16
-    entry: the bench reports the agreement rather than a byte-identical form. At most rows rows
-    of the matrix are quantized (the first ones), as the Go side."""
+    The rows being sorted, a cluster is a run of its row: a searchsorted of the centroids'
+    midpoints in the row finds the runs (the 1-D form of the [rows, n, K] distance argmin,
+    without its K-fold work), and a run's weighted sums are differences of the row's prefix
+    sums, so a Lloyd step costs O(K log n) per row, not O(n). A difference of prefix sums rounds
+    otherwise than qzoo's sequential sum over the run, so a centroid can differ by an ulp,
+    which can move a tie-near code or an fp16 entry: the bench reports the agreement rather
+    than a byte-identical form. At most rows rows of the matrix are quantized (the first
+    ones), as the Go side."""
 
     def __init__(self, bits, rows, exact):
         if 8 % bits:
@@ -325,15 +327,17 @@ class SqueezeLLM:
         weights = torch.ones_like(vals)
         total = weights.sum(1, keepdim=True)
         # Start 1: the weighted quantiles, the first sorted value whose cumulative weight reaches (j+½)/K·total.
-        cum = weights.cumsum(1)
+        zero = torch.zeros(rows, 1, dtype=self.dtype)
+        cum_w = torch.cat([zero, weights.cumsum(1)], 1)
+        cum_wv = torch.cat([zero, (weights * vals).cumsum(1)], 1)
         j = torch.arange(K, dtype=self.dtype)
-        at = torch.searchsorted(cum, ((j + 0.5) / K) * total).clamp_(max=cols - 1)
+        at = torch.searchsorted(cum_w[:, 1:].contiguous(), ((j + 0.5) / K) * total).clamp_(max=cols - 1)
         quantiles = vals.gather(1, at)
         lo, hi = vals[:, :1], vals[:, -1:]
         grid = lo + (hi - lo) * j / (K - 1)  # Start 2: the uniform grid
         tolerance = (KMEANS_TOLERANCE * (hi - lo)).squeeze(1)
-        quantiles, quantile_error = lloyd(vals, weights, quantiles, tolerance)
-        grid, grid_error = lloyd(vals, weights, grid, tolerance)
+        quantiles, quantile_error = lloyd(vals, weights, cum_w, cum_wv, quantiles, tolerance)
+        grid, grid_error = lloyd(vals, weights, cum_w, cum_wv, grid, tolerance)
         centroids = torch.where((grid_error < quantile_error).unsqueeze(1), grid, quantiles)
         distinct = 1 + (vals[:, 1:] != vals[:, :-1]).sum(1)
         for r in (distinct <= K).nonzero().flatten().tolist():  # few distinct values: store them exactly
@@ -357,40 +361,44 @@ class SqueezeLLM:
         return q["codes"].numpy().tobytes() + q["lut"].numpy().astype("<f2").tobytes()
 
 
-def lloyd(vals, weights, centroids, tolerance):
+def lloyd(vals, weights, cum_w, cum_wv, centroids, tolerance):
     """Lloyd's algorithm on every row of the sorted vals [rows, n] from ascending centroids
-    [rows, K], as quant's lloyd: returns the final centroids and Σ w·(x − nearest)² per row."""
+    [rows, K], as quant's lloyd: returns the final centroids and Σ w·(x − nearest)² per row.
+    cum_w and cum_wv [rows, n+1] are the prefix sums of the weights and of weight·value (from
+    0): a cluster is a run of the sorted row, found by searchsorted of the centroids'
+    midpoints, and its sums are differences of the prefix sums, O(K log n) per row and step."""
     rows, K = centroids.shape
+    n = vals.shape[1]
     c = centroids.clone()
-    wv = weights * vals
-    active = torch.arange(rows)
+    active = torch.ones(rows, dtype=torch.bool)
+    first, last = torch.zeros(rows, 1, dtype=torch.long), torch.full((rows, 1), n, dtype=torch.long)
     for _ in range(KMEANS_MAX_ITER):
-        v, cw, cc = vals[active], weights[active], c[active]
-        assign = nearest_centroid(cc, v)
-        sum_w = torch.zeros_like(cc).scatter_add_(1, assign, cw)
-        sum_wv = torch.zeros_like(cc).scatter_add_(1, assign, wv[active])
+        mids = midpoints(c)
+        bounds = torch.cat([first, torch.searchsorted(vals, mids, right=True), last], 1)  # run c: [bounds[c], bounds[c+1])
+        w, wv = cum_w.gather(1, bounds), cum_wv.gather(1, bounds)
+        sum_w, sum_wv = w[:, 1:] - w[:, :-1], wv[:, 1:] - wv[:, :-1]
         empty = sum_w == 0
-        nxt = torch.where(empty, cc, sum_wv / torch.where(empty, torch.ones_like(sum_w), sum_w))
-        moved = (nxt - cc).abs().amax(1)
-        relocated = torch.zeros(len(active), dtype=torch.bool)
-        for i in empty.any(1).nonzero().flatten().tolist():
-            relocated[i] = relocate_empty(v[i], cw[i], assign[i], nxt[i], empty[i].nonzero().flatten().tolist())
+        nxt = torch.where(empty, c, sum_wv / torch.where(empty, torch.ones_like(sum_w), sum_w))
+        moved = (nxt - c).abs().amax(1)
+        relocated = torch.zeros(rows, dtype=torch.bool)
+        for i in (active & empty.any(1)).nonzero().flatten().tolist():
+            assign = torch.searchsorted(mids[i], vals[i])
+            relocated[i] = relocate_empty(vals[i], weights[i], assign, nxt[i], empty[i].nonzero().flatten().tolist())
             if relocated[i]:
                 nxt[i] = nxt[i].sort().values
-        c[active] = nxt
-        active = active[relocated | (moved > tolerance[active])]
-        if len(active) == 0:
+        c = torch.where(active.unsqueeze(1), nxt, c)
+        active &= relocated | (moved > tolerance)
+        if not bool(active.any()):
             break
-    assign = nearest_centroid(c, vals)
+    assign = torch.searchsorted(midpoints(c), vals)
     d = vals - c.gather(1, assign)
     return c, (weights * d * d).sum(1)
 
 
-def nearest_centroid(c, vals):
-    """The cluster of every sorted value: the first centroid whose midpoint with the next is not
-    below it (the running maximum of the midpoints, as quant's runs)."""
-    mids = torch.cummax((c[:, 1:] + c[:, :-1]) / 2, dim=1).values
-    return torch.searchsorted(mids.contiguous(), vals)
+def midpoints(c):
+    """The midpoints of ascending centroids [rows, K], as a running maximum (quant's runs): a
+    value goes to the first centroid whose midpoint with the next is not below it."""
+    return torch.cummax((c[:, 1:] + c[:, :-1]) / 2, dim=1).values.contiguous()
 
 
 def relocate_empty(v, w, assign, c, empty):
