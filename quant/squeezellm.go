@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // SqueezeLLM (Kim et al. 2024, "SqueezeLLM: Dense-and-Sparse Quantization"). Each group (a
@@ -46,7 +47,9 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 	q.lut = make([]uint16, l.groups()*k)
 	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
 		hi := lo + len(codes)
-		points := make([]weightedPoint, 0, hi-lo)
+		buf := scratchPool.Get().(*kmeansScratch)
+		defer scratchPool.Put(buf)
+		points := buf.points[:0]
 		for i := lo; i < hi; i++ {
 			if isOutlier != nil && isOutlier[i] {
 				continue
@@ -60,7 +63,8 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 		if f == nil {
 			// Equal weights: points of equal value are alike, so sorting the values alone gives
 			// the order weightedKMeans's sort would, faster (its sort then finds them sorted).
-			values := make([]float64, len(points))
+			values := slices.Grow(buf.values[:0], len(points))[:len(points)]
+			buf.values = values
 			for i, p := range points {
 				values[i] = p.value
 			}
@@ -69,6 +73,7 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 				points[i].value = v
 			}
 		}
+		buf.points = points
 		centroids := weightedKMeans(points, k, kmeansMaxIter)
 		table := make([]float32, k)
 		for j, c := range centroids {
@@ -96,6 +101,16 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 		return nil
 	})
 }
+
+// kmeansScratch is the memory of one group's k-means input, kept between groups and calls
+// (scratchPool), since a fresh one per row of a large matrix made the runtime map and fault in
+// its pages anew.
+type kmeansScratch struct {
+	points []weightedPoint
+	values []float64
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(kmeansScratch) }}
 
 // dequantizeSqueezeLLM writes the lookup-table entry of every code into x.
 func dequantizeSqueezeLLM[T float](q *Quantized, x []T) {
