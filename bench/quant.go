@@ -18,7 +18,11 @@ package main
 // repeatedly until -min_time has passed and a round's number is its fastest call. In the first
 // round the peer also writes its stored forms and dequantized matrices, which are compared
 // with qzoo's: the number of stored bytes that differ and max |ŵ_go − ŵ_torch| are printed,
-// since a speed ratio between two different computations would mean nothing. It prints
+// since a speed ratio between two different computations would mean nothing. SqueezeLLM is
+// the exception to byte identity (see [byteIdentical]): its batched k-means sums clusters as
+// differences of prefix sums, so its check is the agreement (weights differing, max |Δŵ|), and it
+// quantizes only the first -squeezellm_rows rows (256 by default; the shape is in its rows),
+// its per-row k-means taking about a millisecond a row of 4096 in Go. It prints
 //
 //	shape | spec | op | Go M/s | Go GB/s | PyTorch M/s | PyTorch GB/s | × PyTorch | fp32 M/s | × fp32 | faults
 //
@@ -28,9 +32,9 @@ package main
 // above 1 Go is faster. The rows of the JSON report hold every round, min and max, and each
 // side's minor page faults per call.
 //
-// The specs are the quantizers of the zoo's PTQ studies (configs/llm/ptq*.json) that the peer
-// implements, at the block size QLoRA and GPTQ/AWQ publish (64), so they are listed here, not
-// read from one config.
+// The specs are the quantizers of the zoo's PTQ studies (configs/llm/ptq*.json) and data types
+// (quant's float and nf) that the peer implements, at the block size QLoRA and GPTQ/AWQ
+// publish (64), so they are listed here, not read from one config.
 //
 // Fairness: GOMAXPROCS and torch.set_num_threads are both -threads (default: all cores), and
 // the peer runs with OMP_NUM_THREADS=-threads. Both sides get -warmup untimed calls of every
@@ -43,9 +47,10 @@ package main
 // Go's side of the same: Dequantize returns a fresh []float32, which Go's allocator zeroes and
 // which, for a 64 MiB result, the runtime often maps anew (tens of thousands of page faults a
 // call were measured), while the peer's glibc hands back memory it kept, neither zeroed nor
-// faulted. By default (-go_reuse_output) the Go side therefore times Quantized.DequantizeInto
-// into one buffer per spec, the same kernel writing into memory already mapped;
-// -go_reuse_output=false times Dequantize with its allocation.
+// faulted; Quantize likewise allocates its packed codes (16 MiB at 8 bits). By default
+// (-go_reuse_output) the Go side therefore times quant.QuantizeInto into one Quantized and
+// Quantized.DequantizeInto into one buffer per spec, the same kernels writing into memory
+// already mapped; -go_reuse_output=false times Quantize and Dequantize with their allocations.
 //
 // -json FILE writes the whole report; -cpuprofile FILE profiles the Go side (PyTorch runs in a
 // child process and is not in the profile): go tool pprof -top FILE.
@@ -73,12 +78,39 @@ import (
 )
 
 // Specs are the benchmarked quantizers: 4-bit RTN in groups of 64 (GPTQ/AWQ's usual baseline),
-// 8-bit RTN per output channel, QLoRA's NF4 in blocks of 64, and NF4 double-quantized.
+// 8-bit RTN per output channel, QLoRA's NF4 in blocks of 64, NF4 double-quantized, the float
+// types FP4 E2M1 and FP8 E4M3 in blocks of 64, NormalFloat-3 in blocks of 64, and SqueezeLLM's
+// 4-bit lookup tables per row (without Fisher weights: uniform k-means).
 var Specs = []quant.Spec{
 	{Method: quant.MethodRTN, Bits: 4, GroupSize: 64},
 	{Method: quant.MethodRTN, Bits: 8, GroupSize: 0},
 	{Method: quant.MethodNF4},
 	{Method: quant.MethodNF4, DoubleQuant: true},
+	{Method: quant.MethodFloat, Bits: 4, GroupSize: 64},
+	{Method: quant.MethodFloat, Bits: 8, GroupSize: 64},
+	{Method: quant.MethodNF, Bits: 3, GroupSize: 64},
+	{Method: quant.MethodSqueezeLLM, Bits: 4},
+}
+
+// DefaultSqueezeLLMRows is how many rows of each matrix SqueezeLLM quantizes by default: its
+// per-row k-means costs about 1 ms a row of 4096 in Go and more in PyTorch, so a whole
+// 4096×4096 matrix would take seconds per call on each side.
+const DefaultSqueezeLLMRows = 256
+
+// byteIdentical reports whether the peer's exact precision reproduces qzoo's stored form of
+// spec byte for byte. SqueezeLLM's does not: its k-means sums each cluster (a run of the sorted
+// row) as a difference of the row's prefix sums, which rounds otherwise than qzoo's sequential
+// sum, so a centroid may differ by an ulp and move an fp16 table entry or a code near a
+// midpoint; its check reports the agreement (weights differing, max |Δŵ|).
+func byteIdentical(spec quant.Spec) bool { return spec.Method != quant.MethodSqueezeLLM }
+
+// specRows is the number of rows of a rows-row matrix that spec quantizes in the benchmark:
+// at most squeezeLLMRows (if > 0) for SqueezeLLM, all otherwise.
+func specRows(spec quant.Spec, rows, squeezeLLMRows int) int {
+	if spec.Method == quant.MethodSqueezeLLM && squeezeLLMRows > 0 {
+		return min(rows, squeezeLLMRows)
+	}
+	return rows
 }
 
 // DefaultShapes are a large square layer and stories260K's FFN w2 [64, 172], whose rows end
@@ -125,7 +157,8 @@ type QuantOptions struct {
 	Std             float64       // standard deviation of the weights
 	Python          string        // interpreter with torch
 	TorchKeepMemory bool          // run PyTorch with keepMemoryEnv
-	GoReuseOutput   bool          // time DequantizeInto into one buffer instead of Dequantize
+	GoReuseOutput   bool          // time QuantizeInto and DequantizeInto into one Quantized and buffer instead of Quantize and Dequantize
+	SqueezeLLMRows  int           // SqueezeLLM quantizes at most this many rows of a matrix (0: all)
 	NoTorch         bool          // skip PyTorch
 	JSONPath        string        // write the report here
 	CPUProfile      string        // CPU profile of the Go side
@@ -188,7 +221,8 @@ func runQuantCommand(args []string, stdout, log io.Writer) error {
 	fs.Float64Var(&o.Std, "std", 0.02, "standard deviation of the weights")
 	fs.StringVar(&o.Python, "python", harness.DefaultPython, "Python interpreter with torch")
 	fs.BoolVar(&o.TorchKeepMemory, "torch_keep_memory", true, "run PyTorch with glibc's malloc keeping freed memory, as Go's heap does")
-	fs.BoolVar(&o.GoReuseOutput, "go_reuse_output", true, "time Go's DequantizeInto into one buffer per spec (memory already mapped, as the peer's kept memory) instead of Dequantize, which allocates")
+	fs.BoolVar(&o.GoReuseOutput, "go_reuse_output", true, "time Go's QuantizeInto and DequantizeInto into one Quantized and one buffer per spec (memory already mapped, as the peer's kept memory) instead of Quantize and Dequantize, which allocate")
+	fs.IntVar(&o.SqueezeLLMRows, "squeezellm_rows", DefaultSqueezeLLMRows, "SqueezeLLM quantizes only the first this many rows of each matrix (its per-row k-means is slow on both sides; 0: all)")
 	fs.BoolVar(&o.NoTorch, "no_torch", false, "do not run PyTorch")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the Go side to this file")
@@ -215,9 +249,9 @@ var quantSides = 1 + len(precisions)
 // operation, a Go row and a row per peer precision (Details *QuantDetails); its Details are a
 // *QuantSummary.
 func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
-	if o.Rounds < 1 || o.Threads < 1 || o.Warmup < 0 || o.MinTime < 0 {
-		return nil, fmt.Errorf("-rounds (%d) and -threads (%d) must be ≥ 1, -warmup (%d) and -min_time (%v) ≥ 0",
-			o.Rounds, o.Threads, o.Warmup, o.MinTime)
+	if o.Rounds < 1 || o.Threads < 1 || o.Warmup < 0 || o.MinTime < 0 || o.SqueezeLLMRows < 0 {
+		return nil, fmt.Errorf("-rounds (%d) and -threads (%d) must be ≥ 1, -warmup (%d), -min_time (%v) and -squeezellm_rows (%d) ≥ 0",
+			o.Rounds, o.Threads, o.Warmup, o.MinTime, o.SqueezeLLMRows)
 	}
 	shapes, err := ParseShapes(o.Shapes)
 	if err != nil {
@@ -244,9 +278,10 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 		}
 		matrices[i] = m
 		for _, spec := range Specs {
+			rows := specRows(spec, m.rows, o.SqueezeLLMRows)
 			for _, op := range quantOps {
-				c := fmt.Sprintf("%dx%d %s %s", m.rows, m.cols, spec, op)
-				d := QuantDetails{Rows: m.rows, Cols: m.cols, Spec: spec.String(), Op: op}
+				c := fmt.Sprintf("%dx%d %s %s", rows, m.cols, spec, op)
+				d := QuantDetails{Rows: rows, Cols: m.cols, Spec: spec.String(), Op: op}
 				goDetails := d
 				report.Results = append(report.Results, harness.Result{Case: c, Side: harness.SideQzoo, Name: "go",
 					Metric: MetricCallSeconds, Unit: "s", Details: &goDetails})
@@ -271,6 +306,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 	defer stop()
 	for _, m := range matrices {
 		for _, spec := range Specs {
+			m := m.firstRows(specRows(spec, m.rows, o.SqueezeLLMRows))
 			for range o.Warmup {
 				q, err := quant.Quantize(m.w, m.rows, m.cols, spec, nil)
 				if err != nil {
@@ -287,6 +323,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 		for i, m := range matrices {
 			stored := make([]*quant.Quantized, len(Specs))
 			for j, spec := range Specs {
+				m := m.firstRows(specRows(spec, m.rows, o.SqueezeLLMRows))
 				q, err := measureGo(m, spec, o.MinTime, o.GoReuseOutput, [2]*harness.Result{row(i, j, 0, 0), row(i, j, 1, 0)}, load)
 				if err != nil {
 					return report, err
@@ -328,7 +365,7 @@ func RunQuant(o QuantOptions, log io.Writer) (*harness.Report, error) {
 					}
 					d.RatioFP32.Add(row(i, j, op, 2).Value.Rounds[round] / g.Value.Rounds[round])
 				}
-				fmt.Fprintf(log, "bench quant: %d×%d %s: pytorch exact quantize %.2f ms, dequantize %.2f ms\n", m.rows, m.cols,
+				fmt.Fprintf(log, "bench quant: %d×%d %s: pytorch exact quantize %.2f ms, dequantize %.2f ms\n", specRows(spec, m.rows, o.SqueezeLLMRows), m.cols,
 					spec, 1e3*row(i, j, 0, 1).Value.Rounds[round], 1e3*row(i, j, 1, 1).Value.Rounds[round])
 			}
 			delete(peer, "results")
@@ -361,7 +398,13 @@ func peerName(p string) string {
 type matrix struct {
 	rows, cols int
 	w          []float32
-	path       string
+	path       string // the whole matrix's file: a matrix of firstRows has its first rows
+}
+
+// firstRows is m's first rows rows.
+func (m matrix) firstRows(rows int) matrix {
+	m.rows, m.w = rows, m.w[:rows*m.cols]
+	return m
 }
 
 // ParseShapes parses "4096x4096,64x172" into {{4096, 4096}, {64, 172}}.
@@ -415,15 +458,22 @@ func readFloat32(path string) ([]float32, error) {
 	return w, nil
 }
 
-// measureGo times quantize and dequantize (into one reused buffer with reuseOutput) of spec on
+// measureGo times quantize and dequantize (with reuseOutput, into one reused Quantized and buffer) of spec on
 // m for one round, adds them to the two go rows (quantize, dequantize) with the load before
 // the round, and returns the stored form.
 func measureGo(m matrix, spec quant.Spec, minTime time.Duration, reuseOutput bool, rows [2]*harness.Result, load float64) (*quant.Quantized, error) {
 	var q *quant.Quantized
 	var err error
+	quantize := func() { q, err = quant.Quantize(m.w, m.rows, m.cols, spec, nil) }
+	if reuseOutput {
+		q = &quant.Quantized{}
+		if err = quant.QuantizeInto(q, m.w, m.rows, m.cols, spec, nil); err == nil { // maps the codes' pages
+			quantize = func() { err = quant.QuantizeInto(q, m.w, m.rows, m.cols, spec, nil) }
+		}
+	}
 	runtime.GC()
 	seconds, calls, faults := timeCalls(minTime, func() bool {
-		q, err = quant.Quantize(m.w, m.rows, m.cols, spec, nil)
+		quantize()
 		return err == nil
 	})
 	if err != nil {
@@ -474,15 +524,19 @@ func minorFaults() int64 {
 
 // PeerSpec is a spec as torch_quant.py reads it.
 type PeerSpec struct {
-	Name        string `json:"name"`
-	Method      string `json:"method"`
-	Bits        int    `json:"bits"`
-	Group       int    `json:"group"`
-	DoubleQuant bool   `json:"double_quant"`
+	Name        string    `json:"name"`
+	Method      string    `json:"method"`
+	Bits        int       `json:"bits"`
+	Group       int       `json:"group"`
+	DoubleQuant bool      `json:"double_quant"`
+	Exponent    int       `json:"exponent,omitempty"` // float's exponent bits
+	Levels      []float64 `json:"levels,omitempty"`   // nf's NormalFloat-k levels (quant.NFLevels)
+	Rows        int       `json:"rows,omitempty"`     // squeezellm: quantize only the first rows (0: all)
 }
 
 // PeerSpecs converts specs for the peer, which implements asymmetric rtn with a width that
-// divides 8 and nf4 (optionally double-quantized), without outliers or rotation.
+// divides 8, nf4 (optionally double-quantized), nf, float up to 8 bits and squeezellm with a
+// width that divides 8 (uniform k-means), without outliers or rotation.
 func PeerSpecs(specs []quant.Spec) ([]PeerSpec, error) {
 	out := make([]PeerSpec, len(specs))
 	for i, s := range specs {
@@ -490,15 +544,23 @@ func PeerSpecs(specs []quant.Spec) ([]PeerSpec, error) {
 			return nil, err
 		}
 		supported := s.OutlierFraction == 0 && !s.Hadamard &&
-			(s.Method == quant.MethodNF4 || s.Method == quant.MethodRTN && !s.Symmetric && 8%s.Bits == 0)
+			(s.Method == quant.MethodNF4 || s.Method == quant.MethodNF || s.Method == quant.MethodFloat && s.Bits <= quant.MaxBits ||
+				(s.Method == quant.MethodRTN && !s.Symmetric || s.Method == quant.MethodSqueezeLLM) && 8%s.Bits == 0)
 		if !supported {
-			return nil, fmt.Errorf("bench quant: spec %s has no PyTorch peer (it implements rtn-asym with 2, 4 or 8 bits and nf4, without outliers or rotation)", s)
+			return nil, fmt.Errorf("bench quant: spec %s has no PyTorch peer (it implements rtn-asym and squeezellm with 2, 4 or 8 bits, nf4, nf and float up to 8 bits, without outliers or rotation)", s)
 		}
 		p := PeerSpec{Name: s.String(), Method: s.Method, Bits: s.Bits, Group: s.GroupSize, DoubleQuant: s.DoubleQuant}
-		if s.Method == quant.MethodNF4 {
+		switch s.Method {
+		case quant.MethodNF4:
 			p.Bits = quant.NF4Bits
 			if p.Group == 0 {
 				p.Group = quant.DefaultNF4Block
+			}
+		case quant.MethodNF:
+			p.Levels = quant.NFLevels(s.Bits)
+		case quant.MethodFloat:
+			if _, err := fmt.Sscanf(s.FloatFormat(), "e%dm", &p.Exponent); err != nil {
+				return nil, fmt.Errorf("bench quant: spec %s: float format %q: %w", s, s.FloatFormat(), err)
 			}
 		}
 		out[i] = p
@@ -512,6 +574,11 @@ func QuantTorchArgs(o QuantOptions, m matrix, dump string) ([]string, error) {
 	specs, err := PeerSpecs(Specs)
 	if err != nil {
 		return nil, err
+	}
+	for i, s := range Specs {
+		if r := specRows(s, m.rows, o.SqueezeLLMRows); r < m.rows {
+			specs[i].Rows = r
+		}
 	}
 	js, err := json.Marshal(specs)
 	if err != nil {
@@ -653,7 +720,10 @@ func PrintQuantReport(w io.Writer, r *harness.Report) {
 		fmt.Fprintf(w, "PyTorch %v, %v threads, glibc malloc keeps freed memory: %v\n", r.Peer["torch_version"], r.Peer["threads"], o.TorchKeepMemory)
 	}
 	if o, ok := r.Settings.(QuantOptions); ok {
-		fmt.Fprintf(w, "Go %d threads, dequantizes into one reused buffer (DequantizeInto): %v\n", o.Threads, o.GoReuseOutput)
+		fmt.Fprintf(w, "Go %d threads, quantizes and dequantizes into reused memory (QuantizeInto, DequantizeInto): %v\n", o.Threads, o.GoReuseOutput)
+		if o.SqueezeLLMRows > 0 {
+			fmt.Fprintf(w, "SqueezeLLM quantizes the first %d rows of each matrix (-squeezellm_rows)\n", o.SqueezeLLMRows)
+		}
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -14,6 +14,7 @@ var benchSpecs = []Spec{
 	{Method: MethodNF4, DoubleQuant: true},
 	{Method: MethodNF, Bits: 3},
 	{Method: MethodFloat, Bits: 4, GroupSize: 64},
+	{Method: MethodFloat, Bits: 8, GroupSize: 64},
 }
 
 // BenchmarkQuantize times Quantize on a 4096×4096 Gaussian matrix (1024×1024 with -short):

@@ -91,10 +91,14 @@
 //
 // # Speed
 //
-// [Quantize] and [Quantized.Dequantize] ([Quantized.DequantizeInto] into a buffer of the
-// caller's) split the matrix into runs of whole groups, each starting on a byte of the
-// packed codes, and work on GOMAXPROCS of them at once, reading the float32 weights and
+// [Quantize] and [Quantized.Dequantize] ([QuantizeInto] and [Quantized.DequantizeInto] into
+// memory of the caller's) split the matrix into runs of whole groups, each starting on a byte
+// of the packed codes, and work on GOMAXPROCS of them at once, reading the float32 weights and
 // writing the packed codes directly (float64 copies only after a Hadamard rotation). The
+// nearest level is found by a table over equal cells (nf, nf4) or over the float64 bits of
+// the magnitude (float up to 8 bits) and one comparison, not a binary search; SqueezeLLM's
+// Lloyd steps find each cluster's run of the sorted weights by binary search and keep its
+// sums while the run stays. The
 // arithmetic is the float64 one stated above, in the same order, so the stored form and the
 // dequantized weights do not depend on the number of threads; testdata/kernels.golden pins
 // them against the scalar kernels these replaced. go run ./bench quant measures them against

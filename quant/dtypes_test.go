@@ -93,6 +93,7 @@ func TestFloatRounding(t *testing.T) {
 			for range 200 {
 				ys = append(ys, (2*rng.Float64()-1)*1.2*f.max())
 			}
+			ys = append(ys, 0, 5e-324, -1e-300, f.levels[1]/4, 4*f.max(), -3*f.max()) // the table's clamped ends
 			for _, y := range ys {
 				if got, want := f.code(y), bruteForceCode(f, y); got != want {
 					t.Fatalf("e%dm%d(%v): code %#x, brute force %#x", e, bits-1-e, y, got, want)

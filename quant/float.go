@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Floating-point data types with a chosen exponent/mantissa split, blockwise absmax-scaled:
@@ -22,7 +23,68 @@ type floatFormat struct {
 	// levels are the non-negative finite values ascending; levels[k] is the value of the
 	// magnitude code k (positive sign), since a float's magnitude code orders its values.
 	levels []float64
-	mids   []float64 // midpoints between consecutive levels
+	mids   []float64   // midpoints between consecutive levels
+	index  *floatIndex // codes a value
+}
+
+// floatIndex finds the nearest of a float format's non-negative levels to a magnitude a as
+// nearestSorted(mids, a) does, with a table instead of a binary search, as [levelIndex] does
+// for NormalFloat: a's cell is its float64 bit pattern shifted to keep the exponent and the
+// top mantissa+2 bits of the mantissa, less the cell of the lowest midpoint, clamped to
+// [0, cells]. The bit pattern of a non-negative float64 orders its values, so the cell never
+// decreases as a grows; a binade of the format holds 2^mantissa levels, so its 2^(mantissa+2)
+// cells are each at most half as wide as the closest two midpoints (the subnormals' spacing
+// is that of the lowest normal binade, and their float64 binades are narrower), and a cell
+// holds at most one midpoint: first[cell] counts the midpoints below it and one comparison
+// decides the rest. Above 8 bits (binary16, bfloat16) the table would need 2^16 cells and
+// first is nil: a binary search over the midpoints instead.
+type floatIndex struct {
+	mids  []float64 // the midpoints, then +Inf, so that mids[first[c]] always exists
+	first []uint8
+	sign  uint32 // the format's sign bit
+	shift uint   // 52 − (mantissa+2): the float64 bits dropped from a cell
+	base  int64  // the lowest midpoint's shifted bits: its cell is 0
+	top   int64  // the last cell: magnitudes above the highest midpoint
+}
+
+func newFloatIndex(mids []float64, bits, mantissa int) *floatIndex {
+	t := &floatIndex{mids: append(slices.Clone(mids), math.Inf(1)), sign: 1 << (bits - 1), shift: uint(52 - mantissa - 2)}
+	if bits > MaxBits {
+		return t
+	}
+	t.base = int64(math.Float64bits(mids[0]) >> t.shift)
+	t.top = int64(math.Float64bits(mids[len(mids)-1])>>t.shift) - t.base + 1
+	t.first = cellStarts(mids, int(t.top), t.cell)
+	return t
+}
+
+func (t *floatIndex) cell(a float64) int {
+	k := int64(math.Float64bits(a)>>t.shift) - t.base
+	return int(min(max(k, 0), t.top))
+}
+
+// code is the code of the value nearest y, ties to the even code; saturating at ±max; 0 is
+// +0. y is not NaN.
+func (t *floatIndex) code(y float64) uint32 {
+	a := math.Abs(y)
+	var k int // nearestSorted(mids, a)
+	if t.first == nil {
+		k = nearestSorted(t.mids[:len(t.mids)-1], a)
+	} else {
+		k = int(t.first[t.cell(a)])
+		var above int
+		if a > t.mids[k] {
+			above = 1
+		}
+		k += above
+	}
+	if a == t.mids[k] && k%2 == 1 {
+		k++
+	}
+	// The sign bit where y < 0 and k > 0, without a branch: a random weight's sign would
+	// mispredict half the time.
+	negative := uint32(math.Float64bits(y)>>63) & uint32(min(k, 1))
+	return uint32(k) | negative*t.sign
 }
 
 // defaultExponent is the exponent bits of a float width when Spec.Exponent is 0: E5M10
@@ -75,6 +137,7 @@ func newFloatFormat(bits, exponent int) floatFormat {
 	for i := range f.mids {
 		f.mids[i] = (f.levels[i] + f.levels[i+1]) / 2
 	}
+	f.index = newFloatIndex(f.mids, bits, f.mantissa)
 	return f
 }
 
@@ -85,17 +148,7 @@ func (f floatFormat) max() float64 { return f.levels[len(f.levels)-1] }
 func (f floatFormat) signBit() uint32 { return 1 << (f.bits - 1) }
 
 // code is the code of the value nearest y, ties to the even code; saturating at ±max; 0 is +0.
-func (f floatFormat) code(y float64) uint32 {
-	a := math.Abs(y)
-	k := nearestSorted(f.mids, a)
-	if k < len(f.mids) && a == f.mids[k] && k%2 == 1 {
-		k++
-	}
-	if y < 0 && k > 0 {
-		return f.signBit() | uint32(k)
-	}
-	return uint32(k)
-}
+func (f floatFormat) code(y float64) uint32 { return f.index.code(y) }
 
 // value is the value of a valid code.
 func (f floatFormat) value(code uint32) float64 {
@@ -122,12 +175,12 @@ func (f floatFormat) checkCode(code uint32) error {
 // out of the absmax and coded as +0.
 func quantizeFloat[T float](q *Quantized, x []T, isOutlier []bool) error {
 	f := newFloatFormat(q.spec.Bits, q.spec.Exponent)
-	top := f.max()
+	top, index := f.max(), f.index
 	return fp16AbsmaxCodes(q, x, isOutlier, func(lo int, c float64, codes []uint32) {
 		for i, v := range x[lo : lo+len(codes)] {
 			codes[i] = 0
 			if c > 0 && (isOutlier == nil || !isOutlier[lo+i]) {
-				codes[i] = f.code(float64(v) / c * top)
+				codes[i] = index.code(float64(v) / c * top)
 			}
 		}
 	})
@@ -162,7 +215,7 @@ func dequantizeFloat[T float](q *Quantized, x []T) {
 func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(lo int, c float64, codes []uint32)) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	q.scales = make([]uint16, l.groups())
-	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
+	q.codes = reuseBytes(q.codes, packedLen(len(x), q.spec.Bits))
 	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
 		hi := lo + len(codes)
 		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))

@@ -168,8 +168,10 @@ func kernelCases() []kernelCase {
 }
 
 // kernelDigest is the first 16 hex digits of the SHA-256 of the case's MarshalBinary bytes
-// and little-endian float32 dequantized weights, or of its error's text.
-func kernelDigest(c kernelCase) string {
+// and little-endian float32 dequantized weights, or of its error's text. With a dst, the case
+// is quantized by QuantizeInto into dst, whose codes' memory (all of its capacity) is first
+// filled with ones, so that a byte the kernels failed to write would show.
+func kernelDigest(c kernelCase, dst *Quantized) string {
 	n := c.rows * c.cols
 	w := kernelInputs(c.input, n, c.cols)
 	var fisher []float32
@@ -180,7 +182,17 @@ func kernelDigest(c kernelCase) string {
 			fisher[i] = float32(rng.ExpFloat64())
 		}
 	}
-	q, err := Quantize(w, c.rows, c.cols, c.spec, fisher)
+	var q *Quantized
+	var err error
+	if dst != nil {
+		stale := dst.codes[:cap(dst.codes)]
+		for i := range stale {
+			stale[i] = 0xff
+		}
+		q, err = dst, QuantizeInto(dst, w, c.rows, c.cols, c.spec, fisher)
+	} else {
+		q, err = Quantize(w, c.rows, c.cols, c.spec, fisher)
+	}
 	if err != nil {
 		return "error " + digest([]byte(err.Error()))
 	}
@@ -198,13 +210,15 @@ func kernelDigest(c kernelCase) string {
 // over kernelCases (shapes, block sizes, widths, awkward inputs, errors) against
 // testdata/kernels.golden, written by the scalar kernels the parallel ones replaced; it runs
 // them with 1 and 2 threads, and with 2, 3 and 5 threads with the work split into the
-// smallest runs of groups, so that splits land everywhere (-short: the 3 threads only).
+// smallest runs of groups, so that splits land everywhere, and once more with 3 threads through
+// QuantizeInto into one reused Quantized, holding the previous case's result and stale codes
+// (-short: the 3 threads only).
 func TestKernelsByteIdentical(t *testing.T) {
 	cases := kernelCases()
 	if *updateKernels {
 		var b strings.Builder
 		for _, c := range cases {
-			fmt.Fprintf(&b, "%s %s\n", c.name, kernelDigest(c))
+			fmt.Fprintf(&b, "%s %s\n", c.name, kernelDigest(c, nil))
 		}
 		if err := os.WriteFile(kernelsGolden, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
@@ -218,22 +232,29 @@ func TestKernelsByteIdentical(t *testing.T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	defer func(grain int) { parallelGrain = grain }(parallelGrain)
-	for _, run := range []struct{ threads, grain int }{{1, parallelGrain}, {2, parallelGrain}, {2, 1}, {3, 1}, {5, 1}} {
+	for _, run := range []struct {
+		threads, grain int
+		reuse          bool
+	}{{1, parallelGrain, false}, {2, parallelGrain, false}, {2, 1, false}, {3, 1, false}, {5, 1, false}, {3, 1, true}} {
 		if testing.Short() && run.threads != 3 {
 			continue
 		}
 		runtime.GOMAXPROCS(run.threads)
 		parallelGrain = run.grain
 		failed := 0
+		var dst *Quantized
+		if run.reuse {
+			dst = &Quantized{}
+		}
 		for _, c := range cases {
-			if got := kernelDigest(c); got != want[c.name] {
+			if got := kernelDigest(c, dst); got != want[c.name] {
 				if failed++; failed <= 20 {
-					t.Errorf("%d threads, grain %d: %s: %s, pinned %s", run.threads, run.grain, c.name, got, want[c.name])
+					t.Errorf("%d threads, grain %d, reused output %v: %s: %s, pinned %s", run.threads, run.grain, run.reuse, c.name, got, want[c.name])
 				}
 			}
 		}
 		if failed > 0 {
-			t.Fatalf("%d threads, grain %d: %d of %d cases differ from the pinned outputs", run.threads, run.grain, failed, len(cases))
+			t.Fatalf("%d threads, grain %d, reused output %v: %d of %d cases differ from the pinned outputs", run.threads, run.grain, run.reuse, failed, len(cases))
 		}
 	}
 }

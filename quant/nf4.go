@@ -107,19 +107,28 @@ type levelIndex struct {
 }
 
 func newLevelIndex(mids []float64, cells int) levelIndex {
-	t := levelIndex{mids: append(slices.Clone(mids), math.Inf(1)), first: make([]uint8, cells+1), scale: float64(cells) / 2}
-	for c := range t.first {
-		for int(t.first[c]) < len(mids) && t.cell(mids[t.first[c]]) < c {
-			t.first[c]++
+	t := levelIndex{mids: append(slices.Clone(mids), math.Inf(1)), scale: float64(cells) / 2}
+	t.first = cellStarts(mids, cells, t.cell)
+	return t
+}
+
+// cellStarts returns, for each cell c = 0..cells of a non-decreasing cell function, the number
+// of the ascending midpoints (at most 255) whose cell is below c. It panics if a cell holds
+// two midpoints (a table built too coarse: a bug).
+func cellStarts(mids []float64, cells int, cell func(float64) int) []uint8 {
+	first := make([]uint8, cells+1)
+	for c := range first {
+		for int(first[c]) < len(mids) && cell(mids[first[c]]) < c {
+			first[c]++
 		}
-		if k := int(t.first[c]) + 1; k < len(mids) && t.cell(mids[k]) == c && t.cell(mids[k-1]) == c {
-			panic(fmt.Sprintf("quant: levelIndex: cell %d of %d holds two midpoints", c, cells))
+		if k := int(first[c]) + 1; k < len(mids) && cell(mids[k]) == c && cell(mids[k-1]) == c {
+			panic(fmt.Sprintf("quant: cell %d of %d holds two midpoints", c, cells))
 		}
-		if c+1 < len(t.first) {
-			t.first[c+1] = t.first[c]
+		if c+1 < len(first) {
+			first[c+1] = first[c]
 		}
 	}
-	return t
+	return first
 }
 
 func (t *levelIndex) cell(v float64) int {
@@ -164,7 +173,7 @@ func nearestSorted(mids []float64, v float64) int {
 func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	absmax := make([]float32, l.groups())
-	q.codes = make([]byte, packedLen(len(x), NF4Bits))
+	q.codes = reuseBytes(q.codes, packedLen(len(x), NF4Bits))
 	index := &nfGrids[NF4Bits].index
 	code := func(lo int, codes []uint32, c float32) {
 		hi := lo + len(codes)

@@ -78,35 +78,51 @@ func (q *Quantized) Spec() Spec { return q.spec }
 // Fisher entry, and a scale, absmax or lookup-table entry beyond the fp16 range (rtn, squeezellm:
 // |w| ≳ 65504·levels; float, nf: |w| > 65504).
 func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quantized, error) {
-	if err := spec.Validate(); err != nil {
+	q := &Quantized{}
+	if err := QuantizeInto(q, w, rows, cols, spec, fisher); err != nil {
 		return nil, err
 	}
+	return q, nil
+}
+
+// QuantizeInto is [Quantize] storing its result in dst, which it overwrites: the packed codes
+// go into the memory of dst's codes when that is large enough (a previous result of the same
+// shape and width), as [Quantized.DequantizeInto] writes into a given buffer, instead of a
+// fresh allocation (16 MiB for 4096×4096 8-bit codes, which the runtime may map anew and
+// fault in page by page). The result is the same as Quantize's. Errors: those of Quantize,
+// after which *dst is the zero Quantized, holding no matrix.
+func QuantizeInto(dst *Quantized, w []float32, rows, cols int, spec Spec, fisher []float32) error {
+	codes := dst.codes
+	*dst = Quantized{}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
 	if err := checkShape(rows, cols); err != nil {
-		return nil, err
+		return err
 	}
 	n := rows * cols
 	if len(w) != n {
-		return nil, fmt.Errorf("quant: len(w) = %d, want rows·cols = %d·%d = %d", len(w), rows, cols, n)
+		return fmt.Errorf("quant: len(w) = %d, want rows·cols = %d·%d = %d", len(w), rows, cols, n)
 	}
 	if fisher != nil && len(fisher) != n {
-		return nil, fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
+		return fmt.Errorf("quant: len(fisher) = %d, want rows·cols = %d", len(fisher), n)
 	}
 	// The kernels of rtn, nf4, nf and float see every weight's range anyway and fail on a
 	// non-finite one; the check then runs to name the first. The other paths check first.
 	fused := fisher == nil && !spec.Hadamard && spec.OutlierFraction == 0 && spec.Method != MethodSqueezeLLM
 	if !fused {
 		if err := checkFinite(w, cols); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i, v := range fisher {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 {
-			return nil, fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
+			return fmt.Errorf("quant: fisher[%d] (row %d, col %d) = %v is not finite and ≥ 0", i, i/cols, i%cols, v)
 		}
 	}
 
 	spec = spec.withDefaults()
-	q := &Quantized{spec: spec, rows: rows, cols: cols}
+	q := &Quantized{spec: spec, rows: rows, cols: cols, codes: codes[:0]} // the kernels size codes (reuseBytes)
 	var err error
 	if spec.Hadamard {
 		// The rotated weights are float64: quantize them as they are.
@@ -132,13 +148,23 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 	}
 	if err != nil && fused {
 		if nonFinite := checkFinite(w, cols); nonFinite != nil {
-			return nil, nonFinite // the error Quantize returns whatever else fails
+			return nonFinite // the error Quantize returns whatever else fails
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return q, nil
+	*dst = *q
+	return nil
+}
+
+// reuseBytes is b resized to n bytes, in b's memory when its capacity allows (the contents
+// are stale: the kernels write every byte), else a new slice.
+func reuseBytes(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
 }
 
 // errNonFinite is what the kernels return on a group with a NaN or infinite weight, before

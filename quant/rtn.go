@@ -32,7 +32,7 @@ import (
 func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
-	q.codes = make([]byte, packedLen(len(x), bits))
+	q.codes = reuseBytes(q.codes, packedLen(len(x), bits))
 	q.scales = make([]uint16, l.groups())
 	if !q.spec.Symmetric {
 		q.zeros = make([]uint32, l.groups())

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // SqueezeLLM (Kim et al. 2024, "SqueezeLLM: Dense-and-Sparse Quantization"). Each group (a
@@ -42,11 +43,13 @@ const (
 func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	k := 1 << q.spec.Bits
-	q.codes = make([]byte, packedLen(len(x), q.spec.Bits))
+	q.codes = reuseBytes(q.codes, packedLen(len(x), q.spec.Bits))
 	q.lut = make([]uint16, l.groups()*k)
 	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
 		hi := lo + len(codes)
-		points := make([]weightedPoint, 0, hi-lo)
+		buf := scratchPool.Get().(*kmeansScratch)
+		defer scratchPool.Put(buf)
+		points := buf.points[:0]
 		for i := lo; i < hi; i++ {
 			if isOutlier != nil && isOutlier[i] {
 				continue
@@ -57,6 +60,20 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 			}
 			points = append(points, p)
 		}
+		if f == nil {
+			// Equal weights: points of equal value are alike, so sorting the values alone gives
+			// the order weightedKMeans's sort would, faster (its sort then finds them sorted).
+			values := slices.Grow(buf.values[:0], len(points))[:len(points)]
+			buf.values = values
+			for i, p := range points {
+				values[i] = p.value
+			}
+			slices.Sort(values)
+			for i, v := range values {
+				points[i].value = v
+			}
+		}
+		buf.points = points
 		centroids := weightedKMeans(points, k, kmeansMaxIter)
 		table := make([]float32, k)
 		for j, c := range centroids {
@@ -84,6 +101,16 @@ func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error
 		return nil
 	})
 }
+
+// kmeansScratch is the memory of one group's k-means input, kept between groups and calls
+// (scratchPool), since a fresh one per row of a large matrix made the runtime map and fault in
+// its pages anew.
+type kmeansScratch struct {
+	points []weightedPoint
+	values []float64
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(kmeansScratch) }}
 
 // dequantizeSqueezeLLM writes the lookup-table entry of every code into x.
 func dequantizeSqueezeLLM[T float](q *Quantized, x []T) {
@@ -209,17 +236,26 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 		}
 		return points[ends[c-1]:ends[c]]
 	}
+	// A cluster's sums depend only on its run: they are kept from the step before while the
+	// run's bounds stay (late steps move few of them), and summed again when one moved.
+	sums := make([][2]float64, k) // Σ weight, Σ weight·value of each run
+	prevEnds := make([]int, k)
 	var assign []int // each point's cluster, for relocateEmpty
-	for range maxIter {
+	for step := range maxIter {
 		runs()
 		moved := 0.0
 		var empty []int
 		for c := range centroids {
-			var sumW, sumWV float64
-			for _, p := range cluster(c) {
-				sumW += p.weight
-				sumWV += p.weight * p.value
+			same := step > 0 && ends[c] == prevEnds[c] && (c == 0 || ends[c-1] == prevEnds[c-1])
+			if !same {
+				var sumW, sumWV float64
+				for _, p := range cluster(c) {
+					sumW += p.weight
+					sumWV += p.weight * p.value
+				}
+				sums[c] = [2]float64{sumW, sumWV}
 			}
+			sumW, sumWV := sums[c][0], sums[c][1]
 			if sumW == 0 {
 				empty = append(empty, c)
 				continue
@@ -237,6 +273,7 @@ func lloyd(points []weightedPoint, centroids []float64, tolerance float64, maxIt
 				}
 			}
 		}
+		copy(prevEnds, ends)
 		relocated := relocateEmpty(points, assign, centroids, empty)
 		if relocated {
 			slices.Sort(centroids)
