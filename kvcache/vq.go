@@ -395,13 +395,74 @@ func vqSqDist(a, b []float32) float32 {
 	return s
 }
 
-// vqNearest returns the row of book [K, len(v)] nearest to v.
+// vqNearest returns the row of book [K, len(v)] nearest to v: the first of the rows at the
+// least vqSqDist. Sub-vectors of 4 and 8 values (vq's and rvq's at HeadDim 8) take unrolled
+// loops without bounds checks that sum the squares in vqSqDist's order, so the result is
+// vqSqDist's argmin exactly (TestVQNearestFast).
 func vqNearest(v, book []float32) int {
+	switch len(v) {
+	case 4:
+		return vqNearest4(v, book)
+	case 8:
+		return vqNearest8(v, book)
+	}
 	d := len(v)
 	best, bestD := 0, float32(math.Inf(1))
 	for k := 0; k*d < len(book); k++ {
 		if dd := vqSqDist(v, book[k*d:]); dd < bestD {
 			best, bestD = k, dd
+		}
+	}
+	return best
+}
+
+// vqNearest4 is vqNearest for len(v) = 4.
+func vqNearest4(v, book []float32) int {
+	v0, v1, v2, v3 := v[0], v[1], v[2], v[3]
+	best, bestD := 0, float32(math.Inf(1))
+	for k := 0; 4*k+4 <= len(book); k++ {
+		r := book[4*k : 4*k+4 : 4*k+4]
+		var s float32
+		d := v0 - r[0]
+		s += d * d
+		d = v1 - r[1]
+		s += d * d
+		d = v2 - r[2]
+		s += d * d
+		d = v3 - r[3]
+		s += d * d
+		if s < bestD {
+			best, bestD = k, s
+		}
+	}
+	return best
+}
+
+// vqNearest8 is vqNearest for len(v) = 8.
+func vqNearest8(v, book []float32) int {
+	v = v[:8:8]
+	best, bestD := 0, float32(math.Inf(1))
+	for k := 0; 8*k+8 <= len(book); k++ {
+		r := book[8*k : 8*k+8 : 8*k+8]
+		var s float32
+		d := v[0] - r[0]
+		s += d * d
+		d = v[1] - r[1]
+		s += d * d
+		d = v[2] - r[2]
+		s += d * d
+		d = v[3] - r[3]
+		s += d * d
+		d = v[4] - r[4]
+		s += d * d
+		d = v[5] - r[5]
+		s += d * d
+		d = v[6] - r[6]
+		s += d * d
+		d = v[7] - r[7]
+		s += d * d
+		if s < bestD {
+			best, bestD = k, s
 		}
 	}
 	return best
