@@ -230,8 +230,8 @@ func TestCodeAtMatchesPack(t *testing.T) {
 		}
 		packed := quant.Pack(codes, bits)
 		for i, c := range codes {
-			if got := codeAt(packed, bits, i); got != c {
-				t.Fatalf("%d bits: code %d read %d, packed %d", bits, i, got, c)
+			if got := codeAt(packed, bits, i); got != c || int(got) != bitsAt(packed, i*bits, bits) {
+				t.Fatalf("%d bits: code %d read %d, bitsAt %d, packed %d", bits, i, got, bitsAt(packed, i*bits, bits), c)
 			}
 		}
 	}
