@@ -145,10 +145,17 @@ func quantizeChannels(x []float32, w, bits int) channelCodes {
 }
 
 // read writes the dequantized token t [W] of the group into dst.
-func (c channelCodes) read(t int, dst []float32, bits int) {
+func (c channelCodes) read(t int, dst []float32, bits int) { c.readTokens(t, t+1, dst, bits) }
+
+// readTokens writes the dequantized tokens [t0, t1) of the group into dst [t1−t0, W],
+// converting each channel's fp16 scale and zero point once.
+func (c channelCodes) readTokens(t0, t1 int, dst []float32, bits int) {
 	w := len(c.scale)
 	for ch := range w {
-		dst[ch] = halfAsymmetric(c.scale[ch], c.zero[ch]).value(codeAt(c.codes, bits, t*w+ch))
+		a := halfAsymmetric(c.scale[ch], c.zero[ch])
+		for t := t0; t < t1; t++ {
+			dst[(t-t0)*w+ch] = a.value(codeAt(c.codes, bits, t*w+ch))
+		}
 	}
 }
 
