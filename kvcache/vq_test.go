@@ -466,10 +466,26 @@ func TestVQNearestFast(t *testing.T) {
 					for i := range v {
 						v[i] = val()
 					}
-					if got, want := vqNearest(v, book), vqNearestRef(v, book); got != want {
-						t.Fatalf("d=%d K=%d coarse=%v: vqNearest(%v) = %d, full search %d", d, k, coarse, v, got, want)
+					want := vqNearestRef(v, book)
+					for _, hint := range []int{0, k - 1, rng.IntN(k), want, -1, k} {
+						if got := vqNearestFrom(v, book, hint); got != want {
+							t.Fatalf("d=%d K=%d coarse=%v: vqNearestFrom(%v, hint %d) = %d, full search %d", d, k, coarse, v, hint, got, want)
+						}
 					}
 				}
+			}
+		}
+	}
+	for _, d := range []int{4, 8} { // non-finite vectors: the full search's answer (row 0)
+		book := make([]float32, 16*d)
+		for i := range book {
+			book[i] = float32(rng.NormFloat64())
+		}
+		for _, x := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+			v := make([]float32, d)
+			v[d-1] = x
+			if got, want := vqNearestFrom(v, book, 5), vqNearestRef(v, book); got != want {
+				t.Fatalf("d=%d, %v: vqNearestFrom = %d, full search %d", d, x, got, want)
 			}
 		}
 	}
@@ -487,8 +503,12 @@ func TestVQNearestFast(t *testing.T) {
 				for p, part := range vc.parts {
 					v := x[i*vqTestShape.Width()+h*vc.headDim+part.offset:][:part.dim]
 					book := vc.books[h*len(vc.parts)+p]
-					if got, want := vqNearest(v, book), vqNearestRef(v, book); got != want {
+					want := vqNearestRef(v, book)
+					if got := vqNearest(v, book); got != want {
 						t.Fatalf("%s head %d part %d: vqNearest = %d, full search %d", method, h, p, got, want)
+					}
+					if got := vqNearestFrom(v, book, (want+i)%(len(book)/part.dim)); got != want {
+						t.Fatalf("%s head %d part %d: vqNearestFrom = %d, full search %d", method, h, p, got, want)
 					}
 					checked++
 				}
