@@ -3,9 +3,6 @@ package llama
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"slices"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
@@ -21,9 +18,8 @@ import (
 // token's keys (in the form the quantizer stores: before RoPE with kv_pre_rope, else after)
 // and values, attending to the dequantized cache of the earlier positions and to its own keys
 // and values in full precision (they are in hand); then the host quantizes and stores them
-// (the layers on up to GOMAXPROCS goroutines), and writes the dequantized form of every
-// token whose stored keys or values changed into the float32 working copy the next step
-// attends to.
+// and writes the dequantized form of every token whose stored keys or values changed into
+// the float32 working copy the next step attends to.
 //
 // The working copy [Layers, B, KVHeads, S, HeadDim] (S a length bucket that holds the positions
 // so far, as [Generator]'s cache) is what a fused dequantizing attention kernel would avoid: on a
@@ -217,50 +213,28 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	// The step's working copy replaces the old one.
 	s.work.set(out[3:])
-	// The layers' stores are independent (a Sequence's streams are per layer and side, and
-	// each layer writes its own rows of the mirror): they run on up to GOMAXPROCS goroutines.
-	changed := make([]int, c.Layers)
-	errs := make([]error, c.Layers)
-	store := func(l0, l1 int) {
-		for l := l0; l < l1; l++ {
-			changed[l] = s.pos
-			for b, seq := range s.seqs {
-				at := (l*s.batch + b) * w
-				k := keys[at : at+w]
-				kf, vf := seq.AppendSides(l, k, k, vals[at:at+w])
-				from := min(kf, vf)
-				if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
-					errs[l] = fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
-					return
-				}
-				changed[l] = min(changed[l], from)
-				// Only what changed is read again (strict KIVI: its key group, one value).
-				for j := kf; j <= s.pos; j++ {
-					off := ((l*s.batch+b)*s.cap + j) * w
-					seq.ReadKeys(l, j, s.mk[off:off+w])
-				}
-				for j := vf; j <= s.pos; j++ {
-					off := ((l*s.batch+b)*s.cap + j) * w
-					seq.ReadValues(l, j, s.mv[off:off+w])
-				}
+	s.changed = s.pos
+	for l := range c.Layers {
+		for b, seq := range s.seqs {
+			at := (l*s.batch + b) * w
+			k := keys[at : at+w]
+			kf, vf := seq.AppendSides(l, k, k, vals[at:at+w])
+			from := min(kf, vf)
+			if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
+				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
+			}
+			s.changed = min(s.changed, from)
+			// Only what changed is read again (strict KIVI: its key group, one value).
+			for j := kf; j <= s.pos; j++ {
+				off := ((l*s.batch+b)*s.cap + j) * w
+				seq.ReadKeys(l, j, s.mk[off:off+w])
+			}
+			for j := vf; j <= s.pos; j++ {
+				off := ((l*s.batch+b)*s.cap + j) * w
+				seq.ReadValues(l, j, s.mv[off:off+w])
 			}
 		}
 	}
-	if n := min(runtime.GOMAXPROCS(0), c.Layers); n > 1 {
-		var wg sync.WaitGroup
-		for k := range n {
-			wg.Go(func() { store(c.Layers*k/n, c.Layers*(k+1)/n) })
-		}
-		wg.Wait()
-	} else {
-		store(0, c.Layers)
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	s.changed = slices.Min(changed)
 	s.pos++
 	return logits, nil
 }
