@@ -108,9 +108,7 @@ func (s *kiviStream) append(x []float32, pos int) int {
 			s.q = s.m
 			return pos
 		}
-		for i := range s.tailN {
-			s.tail.read(i, s.buf[i*w:(i+1)*w], c.bits)
-		}
+		s.tail.readTokens(0, s.tailN, s.buf, c.bits)
 		copy(s.buf[s.tailN*w:], x)
 		s.tailN++
 		s.tail = quantizeChannels(s.buf[:s.tailN*w], w, c.bits)

@@ -419,12 +419,11 @@ type Sequence struct {
 	q       *Quantizer
 	streams [][2]stream
 	n       []int // tokens stored per layer
-	tmp     []float32
 }
 
 // NewSequence returns an empty cache for one sequence.
 func (q *Quantizer) NewSequence() *Sequence {
-	s := &Sequence{q: q, streams: make([][2]stream, q.Shape.Layers), n: make([]int, q.Shape.Layers), tmp: make([]float32, q.Shape.Width())}
+	s := &Sequence{q: q, streams: make([][2]stream, q.Shape.Layers), n: make([]int, q.Shape.Layers)}
 	for l, cs := range q.codecs {
 		s.streams[l] = [2]stream{cs[Keys].newStream(), cs[Values].newStream()}
 		if q.Config.Method != MethodKIVI && q.Config.Residual > 0 {
@@ -488,28 +487,52 @@ func (s *Sequence) Len(layer int) int { return s.n[layer] }
 // (the new token's position, or earlier when older tokens were re-quantized); tokens from
 // there on must be read again.
 func (s *Sequence) Append(layer int, keysPre, keys, values []float32) (from int) {
+	kf, vf := s.AppendSides(layer, keysPre, keys, values)
+	return min(kf, vf)
+}
+
+// AppendSides is Append returning the first token whose stored keys changed and the first
+// whose stored values changed, each the new token's position or earlier: a reader need read
+// again only the keys from keysFrom ([Sequence.ReadKeys]) and the values from valuesFrom.
+func (s *Sequence) AppendSides(layer int, keysPre, keys, values []float32) (keysFrom, valuesFrom int) {
 	pos := s.n[layer]
 	k := keys
 	if s.q.Config.PreRoPE {
 		k = keysPre
 	}
-	a := s.streams[layer][Keys].append(k, pos)
-	b := s.streams[layer][Values].append(values, pos)
+	keysFrom = s.streams[layer][Keys].append(k, pos)
+	valuesFrom = s.streams[layer][Values].append(values, pos)
 	s.n[layer]++
-	return min(a, b)
+	return keysFrom, valuesFrom
 }
 
 // Read writes the dequantized keys (after RoPE) and values [W] of token j of layer into k
 // and v.
 func (s *Sequence) Read(layer, j int, k, v []float32) {
-	if j < 0 || j >= s.n[layer] {
-		panic(fmt.Sprintf("kvcache: Read token %d of layer %d holding %d", j, layer, s.n[layer]))
-	}
+	s.ReadKeys(layer, j, k)
+	s.ReadValues(layer, j, v)
+}
+
+// ReadKeys writes the dequantized keys (after RoPE) [W] of token j of layer into k.
+func (s *Sequence) ReadKeys(layer, j int, k []float32) {
+	s.check(layer, j)
 	s.streams[layer][Keys].read(j, k)
 	if s.q.Config.PreRoPE {
 		s.q.Shape.RoPE(k, j)
 	}
+}
+
+// ReadValues writes the dequantized values [W] of token j of layer into v.
+func (s *Sequence) ReadValues(layer, j int, v []float32) {
+	s.check(layer, j)
 	s.streams[layer][Values].read(j, v)
+}
+
+// check panics unless token j of layer is stored.
+func (s *Sequence) check(layer, j int) {
+	if j < 0 || j >= s.n[layer] {
+		panic(fmt.Sprintf("kvcache: Read token %d of layer %d holding %d", j, layer, s.n[layer]))
+	}
 }
 
 // Storage is what the sequence's cache holds now (every layer, keys and values), in bits:

@@ -24,8 +24,15 @@ func toHalf(v float32) uint16 {
 // roundHalf returns v rounded to the nearest finite binary16 value, as a float32.
 func roundHalf(v float32) float32 { return quant.FromFloat16(toHalf(v)) }
 
-// codeAt reads code i of width bits (1..8) from codes packed LSB-first by [quant.Pack].
-func codeAt(packed []byte, bits, i int) uint8 { return uint8(bitsAt(packed, i*bits, bits)) }
+// codeAt reads code i of width bits (1..8) from codes packed LSB-first by [quant.Pack]. A
+// width that divides 8 never straddles a byte: one shift and mask.
+func codeAt(packed []byte, bits, i int) uint8 {
+	if 8%bits == 0 {
+		off := i * bits
+		return packed[off>>3] >> (off & 7) & byte(1<<bits-1)
+	}
+	return uint8(bitsAt(packed, i*bits, bits))
+}
 
 // bitsAt reads the width-bit value at bit offset off of an LSB-first stream (see
 // [quant.Pack]); any width up to the int's.
@@ -138,10 +145,17 @@ func quantizeChannels(x []float32, w, bits int) channelCodes {
 }
 
 // read writes the dequantized token t [W] of the group into dst.
-func (c channelCodes) read(t int, dst []float32, bits int) {
+func (c channelCodes) read(t int, dst []float32, bits int) { c.readTokens(t, t+1, dst, bits) }
+
+// readTokens writes the dequantized tokens [t0, t1) of the group into dst [t1−t0, W],
+// converting each channel's fp16 scale and zero point once.
+func (c channelCodes) readTokens(t0, t1 int, dst []float32, bits int) {
 	w := len(c.scale)
 	for ch := range w {
-		dst[ch] = halfAsymmetric(c.scale[ch], c.zero[ch]).value(codeAt(c.codes, bits, t*w+ch))
+		a := halfAsymmetric(c.scale[ch], c.zero[ch])
+		for t := t0; t < t1; t++ {
+			dst[(t-t0)*w+ch] = a.value(codeAt(c.codes, bits, t*w+ch))
+		}
 	}
 }
 

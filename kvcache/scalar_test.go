@@ -230,8 +230,8 @@ func TestCodeAtMatchesPack(t *testing.T) {
 		}
 		packed := quant.Pack(codes, bits)
 		for i, c := range codes {
-			if got := codeAt(packed, bits, i); got != c {
-				t.Fatalf("%d bits: code %d read %d, packed %d", bits, i, got, c)
+			if got := codeAt(packed, bits, i); got != c || int(got) != bitsAt(packed, i*bits, bits) {
+				t.Fatalf("%d bits: code %d read %d, bitsAt %d, packed %d", bits, i, got, bitsAt(packed, i*bits, bits), c)
 			}
 		}
 	}
@@ -251,6 +251,30 @@ func TestNearestLevelAndQuantile(t *testing.T) {
 	for _, c := range []struct{ q, want float64 }{{0, 0}, {1, 4}, {0.5, 2}, {0.1, 0.4}, {0.875, 3.5}} {
 		if got := quantile(sorted, c.q); math.Abs(float64(got)-c.want) > 1e-6 {
 			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// TestChannelCodesReadTokens checks readTokens against the token-by-token dequantization it
+// replaced (each value from its channel's fp16 scale and zero point), at every width.
+func TestChannelCodesReadTokens(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	const w, tokens = 12, 7
+	x := make([]float32, w*tokens)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64()) * float32(1+i%w)
+	}
+	for bits := 1; bits <= 8; bits++ {
+		c := quantizeChannels(x, w, bits)
+		got := make([]float32, (tokens-2)*w)
+		c.readTokens(2, tokens, got, bits)
+		for tok := 2; tok < tokens; tok++ {
+			for ch := range w {
+				want := halfAsymmetric(c.scale[ch], c.zero[ch]).value(codeAt(c.codes, bits, tok*w+ch))
+				if g := got[(tok-2)*w+ch]; g != want {
+					t.Fatalf("%d bits: token %d channel %d: readTokens %v, per value %v", bits, tok, ch, g, want)
+				}
+			}
 		}
 	}
 }

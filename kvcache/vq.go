@@ -315,7 +315,7 @@ func (s *vqStream) append(x []float32, pos int) int {
 		for p, part := range c.parts {
 			book := c.books[h*np+p]
 			r := s.resid[part.offset : part.offset+part.dim]
-			k := vqNearest(r, book)
+			k := vqNearestFrom(r, book, int(s.codes[h*np+p])) // from the previous token's code
 			s.codes[h*np+p] = uint32(k)
 			for j := range r {
 				r[j] -= book[k*part.dim+j]
@@ -395,13 +395,89 @@ func vqSqDist(a, b []float32) float32 {
 	return s
 }
 
-// vqNearest returns the row of book [K, len(v)] nearest to v.
-func vqNearest(v, book []float32) int {
+// vqNearest returns the row of book [K, len(v)] nearest to v: the first of the rows at the
+// least vqSqDist.
+func vqNearest(v, book []float32) int { return vqNearestFrom(v, book, 0) }
+
+// vqNearestFrom is vqNearest starting from a guess, row hint (a stream's previous code: the
+// nearest row of a close vector). Sub-vectors of 4 and 8 values (vq's and rvq's at
+// HeadDim 8) take unrolled loops that sum the squares in vqSqDist's order and drop a row once
+// its first half's sum exceeds the best distance so far (partial sums of squares only grow);
+// a row as near as the best replaces it when it comes first. The result is vqNearest's
+// exactly, for any hint (TestVQNearestFast).
+func vqNearestFrom(v, book []float32, hint int) int {
 	d := len(v)
+	if hint < 0 || (hint+1)*d > len(book) {
+		hint = 0
+	}
+	if bestD := vqSqDist(v, book[hint*d:]); bestD < float32(math.Inf(1)) {
+		switch d {
+		case 4:
+			return vqNearest4(v, book, hint, bestD)
+		case 8:
+			return vqNearest8(v, book, hint, bestD)
+		}
+	}
 	best, bestD := 0, float32(math.Inf(1))
 	for k := 0; k*d < len(book); k++ {
 		if dd := vqSqDist(v, book[k*d:]); dd < bestD {
 			best, bestD = k, dd
+		}
+	}
+	return best
+}
+
+// vqNearest4 is vqNearestFrom for len(v) = 4 from row best at distance bestD (finite).
+func vqNearest4(v, book []float32, best int, bestD float32) int {
+	v0, v1, v2, v3 := v[0], v[1], v[2], v[3]
+	for k := 0; 4*k+4 <= len(book); k++ {
+		r := book[4*k : 4*k+4 : 4*k+4]
+		var s float32
+		d := v0 - r[0]
+		s += d * d
+		d = v1 - r[1]
+		s += d * d
+		if s > bestD {
+			continue
+		}
+		d = v2 - r[2]
+		s += d * d
+		d = v3 - r[3]
+		s += d * d
+		if s < bestD || s == bestD && k < best {
+			best, bestD = k, s
+		}
+	}
+	return best
+}
+
+// vqNearest8 is vqNearestFrom for len(v) = 8 from row best at distance bestD (finite).
+func vqNearest8(v, book []float32, best int, bestD float32) int {
+	v = v[:8:8]
+	for k := 0; 8*k+8 <= len(book); k++ {
+		r := book[8*k : 8*k+8 : 8*k+8]
+		var s float32
+		d := v[0] - r[0]
+		s += d * d
+		d = v[1] - r[1]
+		s += d * d
+		d = v[2] - r[2]
+		s += d * d
+		d = v[3] - r[3]
+		s += d * d
+		if s > bestD {
+			continue
+		}
+		d = v[4] - r[4]
+		s += d * d
+		d = v[5] - r[5]
+		s += d * d
+		d = v[6] - r[6]
+		s += d * d
+		d = v[7] - r[7]
+		s += d * d
+		if s < bestD || s == bestD && k < best {
+			best, bestD = k, s
 		}
 	}
 	return best

@@ -1,6 +1,7 @@
 package kvcache
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -424,5 +425,124 @@ func TestVQFitTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s b=%d: fit in %v", cfg.Method, cfg.KeyBits, time.Since(start))
+	}
+}
+
+// vqNearestRef is vqNearest before its unrolled, early-exit forms: a full vqSqDist per row.
+func vqNearestRef(v, book []float32) int {
+	d := len(v)
+	best, bestD := 0, float32(math.Inf(1))
+	for k := 0; k*d < len(book); k++ {
+		if dd := vqSqDist(v, book[k*d:]); dd < bestD {
+			best, bestD = k, dd
+		}
+	}
+	return best
+}
+
+// TestVQNearestFast checks that vqNearest picks the row the full search picks, on Gaussian
+// and on coarse (tie-rich) values with duplicated rows, for every sub-vector size, and on
+// the codebooks of fitted vq and rvq codecs.
+func TestVQNearestFast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 17))
+	for _, d := range []int{1, 2, 3, 4, 5, 8, 16} {
+		for _, k := range []int{1, 2, 16, 256} {
+			for _, coarse := range []bool{false, true} {
+				val := func() float32 {
+					if coarse {
+						return float32(rng.IntN(3)) // many equal distances
+					}
+					return float32(rng.NormFloat64())
+				}
+				book := make([]float32, k*d)
+				for i := range book {
+					book[i] = val()
+				}
+				if k > 1 {
+					copy(book[(k-1)*d:], book[:d]) // a duplicated row: the first must win
+				}
+				v := make([]float32, d)
+				for range 200 {
+					for i := range v {
+						v[i] = val()
+					}
+					want := vqNearestRef(v, book)
+					for _, hint := range []int{0, k - 1, rng.IntN(k), want, -1, k} {
+						if got := vqNearestFrom(v, book, hint); got != want {
+							t.Fatalf("d=%d K=%d coarse=%v: vqNearestFrom(%v, hint %d) = %d, full search %d", d, k, coarse, v, hint, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, d := range []int{4, 8} { // non-finite vectors: the full search's answer (row 0)
+		book := make([]float32, 16*d)
+		for i := range book {
+			book[i] = float32(rng.NormFloat64())
+		}
+		for _, x := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+			v := make([]float32, d)
+			v[d-1] = x
+			if got, want := vqNearestFrom(v, book, 5), vqNearestRef(v, book); got != want {
+				t.Fatalf("d=%d, %v: vqNearestFrom = %d, full search %d", d, x, got, want)
+			}
+		}
+	}
+	for _, method := range []string{MethodVQ, MethodRVQ} {
+		cfg := Config{Method: method, KeyBits: 2, ValueBits: 2}
+		x := vqGaussian(rng, 1024, vqTestShape.Width())
+		c, err := fitVQ(method, cfg, vqTestShape, Keys, x, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vc := c.(*vqCodec)
+		checked := 0
+		for i := range 1024 {
+			for h := range vc.heads {
+				for p, part := range vc.parts {
+					v := x[i*vqTestShape.Width()+h*vc.headDim+part.offset:][:part.dim]
+					book := vc.books[h*len(vc.parts)+p]
+					want := vqNearestRef(v, book)
+					if got := vqNearest(v, book); got != want {
+						t.Fatalf("%s head %d part %d: vqNearest = %d, full search %d", method, h, p, got, want)
+					}
+					if got := vqNearestFrom(v, book, (want+i)%(len(book)/part.dim)); got != want {
+						t.Fatalf("%s head %d part %d: vqNearestFrom = %d, full search %d", method, h, p, got, want)
+					}
+					checked++
+				}
+			}
+		}
+		if checked == 0 {
+			t.Fatalf("%s: no parts checked", method)
+		}
+	}
+}
+
+// BenchmarkVQNearest times vqNearest against the full search on 256-row codebooks of vq2's
+// and rvq2's sub-vector sizes (4 and 8 values).
+func BenchmarkVQNearest(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, d := range []int{4, 8} {
+		book := make([]float32, 256*d)
+		for i := range book {
+			book[i] = float32(rng.NormFloat64())
+		}
+		v := make([]float32, 64*d)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		for _, f := range []struct {
+			name string
+			fn   func(v, book []float32) int
+		}{{"fast", vqNearest}, {"full", vqNearestRef}} {
+			b.Run(fmt.Sprintf("d=%d/%s", d, f.name), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					j := i % 64
+					f.fn(v[j*d:(j+1)*d], book)
+				}
+			})
+		}
 	}
 }

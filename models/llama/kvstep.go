@@ -15,10 +15,11 @@ import (
 
 // KVStepper runs the model one position at a time over a batch of sequences with a quantized
 // key/value cache (package kvcache) held on the host: each step's graph computes the new
-// token's keys (before and after RoPE) and values, attending to the dequantized cache of the
-// earlier positions and to its own keys and values in full precision (they are in hand);
-// then the host quantizes and stores them, and writes the dequantized form of every token
-// whose stored form changed into the float32 working copy the next step attends to.
+// token's keys (in the form the quantizer stores: before RoPE with kv_pre_rope, else after)
+// and values, attending to the dequantized cache of the earlier positions and to its own keys
+// and values in full precision (they are in hand); then the host quantizes and stores them
+// and writes the dequantized form of every token whose stored keys or values changed into
+// the float32 working copy the next step attends to.
 //
 // The working copy [Layers, B, KVHeads, S, HeadDim] (S a length bucket that holds the positions
 // so far, as [Generator]'s cache) is what a fused dequantizing attention kernel would avoid: on a
@@ -77,7 +78,12 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
 		out := []*graph.Node{logits}
-		for i := range 3 {
+		// The keys in the form the quantizer stores (before or after RoPE), then the values.
+		keyForm := 1
+		if q.Config.PreRoPE {
+			keyForm = 0
+		}
+		for _, i := range []int{keyForm, 2} {
 			per := make([]*graph.Node, layers)
 			for l := range per {
 				per[l] = graph.Reshape(stored[l][i], batch, c.KVDim())
@@ -200,26 +206,32 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("llama: KV step at position %d (the caches are emptied): %w", pos, err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out[0])
-	kPre := tensors.MustCopyFlatData[float32](out[1])
-	kPost := tensors.MustCopyFlatData[float32](out[2])
-	vals := tensors.MustCopyFlatData[float32](out[3])
-	for _, o := range out[:4] {
+	keys := tensors.MustCopyFlatData[float32](out[1]) // the form the quantizer stores
+	vals := tensors.MustCopyFlatData[float32](out[2])
+	for _, o := range out[:3] {
 		o.FinalizeAll()
 	}
 	// The step's working copy replaces the old one.
-	s.work.set(out[4:])
+	s.work.set(out[3:])
 	s.changed = s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
-			changed := seq.Append(l, kPre[at:at+w], kPost[at:at+w], vals[at:at+w])
-			if u := s.Quantizer.MaxSpan(); changed < s.pos+1-u {
-				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, changed, s.pos, u)
+			k := keys[at : at+w]
+			kf, vf := seq.AppendSides(l, k, k, vals[at:at+w])
+			from := min(kf, vf)
+			if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
+				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
 			}
-			s.changed = min(s.changed, changed)
-			for j := changed; j <= s.pos; j++ {
+			s.changed = min(s.changed, from)
+			// Only what changed is read again (strict KIVI: its key group, one value).
+			for j := kf; j <= s.pos; j++ {
 				off := ((l*s.batch+b)*s.cap + j) * w
-				seq.Read(l, j, s.mk[off:off+w], s.mv[off:off+w])
+				seq.ReadKeys(l, j, s.mk[off:off+w])
+			}
+			for j := vf; j <= s.pos; j++ {
+				off := ((l*s.batch+b)*s.cap + j) * w
+				seq.ReadValues(l, j, s.mv[off:off+w])
 			}
 		}
 	}
