@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 
@@ -116,4 +117,26 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// beginTrainStepBench checks o, loads the benchmark's config with configFn and its dataset, and
+// returns the report the rounds fill, its header logged to log.
+func beginTrainStepBench(o Options, name string, configFn func(path string, steps int, set string) (*framework.Config, string, error), log io.Writer) (*harness.Report, *framework.Config, *framework.Data, error) {
+	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 {
+		return nil, nil, nil, fmt.Errorf("-steps (%d), -rounds (%d) and -threads (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads)
+	}
+	runtime.GOMAXPROCS(o.Threads)
+	cfg, source, err := configFn(o.ConfigPath, o.Steps, o.Set)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	report := harness.NewReport(name, o.Threads, o.Rounds)
+	report.Settings, report.Config, report.ConfigSource = o, cfg.JSON(), source
+	fmt.Fprintf(log, "bench: %s, %s; config %s; %d steps × %d rounds; %d threads\n",
+		report.Header.Machine.CPU, report.Header.Build, source, o.Steps, o.Rounds, o.Threads)
+	data, err := framework.LoadDataset(cfg.Dataset, o.DataDir, cfg.Params)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return report, cfg, data, nil
 }

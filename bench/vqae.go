@@ -220,20 +220,7 @@ func backendSpecs(list string) []string {
 // report (possibly partial, with the error that stopped it), written to o.JSONPath when that
 // is set; its rows' Details are *TrainStepDetails.
 func RunVQAE(o Options, log io.Writer) (*harness.Report, error) {
-	if o.Steps < 1 || o.Rounds < 1 || o.Threads < 1 {
-		return nil, fmt.Errorf("-steps (%d), -rounds (%d) and -threads (%d) must be ≥ 1", o.Steps, o.Rounds, o.Threads)
-	}
-	runtime.GOMAXPROCS(o.Threads)
-	cfg, source, err := BenchConfig(o.ConfigPath, o.Steps, o.Set)
-	if err != nil {
-		return nil, err
-	}
-	report := harness.NewReport(ModelVQAE, o.Threads, o.Rounds)
-	report.Settings, report.Config, report.ConfigSource = o, cfg.JSON(), source
-	fmt.Fprintf(log, "bench: %s, %s; config %s; %d steps × %d rounds; %d threads\n",
-		report.Header.Machine.CPU, report.Header.Build, source, o.Steps, o.Rounds, o.Threads)
-
-	data, err := framework.LoadDataset(cfg.Dataset, o.DataDir, cfg.Params)
+	report, cfg, data, err := beginTrainStepBench(o, ModelVQAE, BenchConfig, log)
 	if err != nil {
 		return nil, err
 	}
