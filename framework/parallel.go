@@ -99,7 +99,7 @@ func DataParallelDevices(backend compute.Backend, value string, batchSize int) (
 }
 
 // supportsAutoSharding says whether the backend builds computations sharded over a mesh of
-// devices devices, by asking a fresh builder (backends without it answer "not implemented").
+// devices devices, by asking a fresh builder (the pure-Go and ONNX Runtime backends refuse).
 func supportsAutoSharding(backend compute.Backend, devices int) bool {
 	b := backend.Builder("qzoo_data_parallel_probe")
 	return b != nil && b.DistributedAutoSharding(compute.Mesh{Name: "probe", AxesSizes: []int{devices}, AxesNames: []string{DataParallelMeshAxis}}) == nil
