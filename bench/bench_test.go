@@ -314,7 +314,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := goTrainableParameters(t, cfg); got != want {
+	if got := goTrainableParameters(t, cfg, shapes.Make(dtypes.Float32, 2, 28, 28, 1), false); got != want {
 		t.Errorf("the Go model has %d trainable parameters, want %d", got, want)
 	}
 	if got := report.Peer["parameters"]; got != float64(want) {
@@ -322,9 +322,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// goTrainableParameters builds cfg's model graph (without running it) and counts the scalars of
-// its trainable variables.
-func goTrainableParameters(t *testing.T, cfg *framework.Config) int {
+// goTrainableParameters builds cfg's model graph (without running it) on one input of the given
+// shape, in training mode if training, and counts the scalars of its trainable variables.
+func goTrainableParameters(t *testing.T, cfg *framework.Config, input shapes.Shape, training bool) int {
 	m, err := framework.LookupModel(cfg.Model)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +337,10 @@ func goTrainableParameters(t *testing.T, cfg *framework.Config) int {
 	store := model.NewStore()
 	store.SetParams(cfg.Params)
 	g := graph.NewGraph(backend, "count_parameters")
-	x := graph.Parameter(g, "images", shapes.Make(dtypes.Float32, 2, 28, 28, 1))
+	if training {
+		store.SetTraining(g, true)
+	}
+	x := graph.Parameter(g, "input", input)
 	m.Build(store.RootScope(), []*graph.Node{x})
 	n := 0
 	for v := range store.IterVariables() {

@@ -11,8 +11,6 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
-	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/era5"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/models/vaeformer"
@@ -105,33 +103,6 @@ func vaeformerParameters(p map[string]any) int {
 	return encoder + decoder + hyperAnalysis + hyperSynthesis + density
 }
 
-// vaeformerTrainableParameters builds the Go model's training graph (without running it) for
-// cfg on a UK-sized grid and counts the scalars of its trainable variables.
-func vaeformerTrainableParameters(t *testing.T, cfg *framework.Config) int {
-	m, err := framework.LookupModel(cfg.Model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend, err := framework.NewBackendFromSpec(framework.GoBackend)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Finalize()
-	store := model.NewStore()
-	store.SetParams(cfg.Params)
-	g := graph.NewGraph(backend, "count_parameters")
-	store.SetTraining(g, true)
-	x := graph.Parameter(g, "windows", shapes.Make(dtypes.Float32, 2, cfg.Params[era5.ParamWindow].(int), 1, 33, 49))
-	m.Build(store.RootScope(), []*graph.Node{x})
-	n := 0
-	for v := range store.IterVariables() {
-		if v.Trainable {
-			n += v.Shape().Size()
-		}
-	}
-	return n
-}
-
 // TestVAEformerEndToEnd runs the vaeformer benchmark for a few steps on the Go backend and, when
 // /usr/bin/python3 has torch, the PyTorch peer: both must train the same number of parameters,
 // the count of the layers the peer's doc lists, and reach losses of the same size.
@@ -155,7 +126,7 @@ func TestVAEformerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := vaeformerParameters(cfg.Params)
-	if got := vaeformerTrainableParameters(t, cfg); got != want {
+	if got := goTrainableParameters(t, cfg, shapes.Make(dtypes.Float32, 2, cfg.Params[era5.ParamWindow].(int), 1, 33, 49), true); got != want {
 		t.Errorf("the Go model has %d trainable parameters, want %d", got, want)
 	}
 	goRow := report.Results[0]
