@@ -133,6 +133,9 @@ func NewDataset(files []*netcdf.File, cfg Config) (*Dataset, error) {
 		d.Units = append(d.Units, ch.units)
 		d.fields = append(d.fields, ch.data)
 		if !usedVars[ch.vr] {
+			if err := (&netcdf.File{Path: ch.file.Path, Vars: []*netcdf.Variable{ch.vr}}).Complete(); err != nil {
+				return nil, fmt.Errorf("era5: %w; training needs complete fields", err)
+			}
 			usedVars[ch.vr] = true
 			storedValues += float64(len(ch.vr.Data)) // All levels of a variable with levels.
 		}

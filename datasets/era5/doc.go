@@ -2,7 +2,8 @@
 // reanalysis", QJRMS 146:1999–2049), registered with the framework as "era5": windows of
 // consecutive hours shaped [window, channels, latitude, longitude], split by time. The files
 // are read by package formats/netcdf (in a child process that a damaged file cannot crash,
-// CF packing applied, missing values refused); this package keeps the splits, the
+// CF packing applied); channels with missing values are refused, naming the file, the variable
+// and the first missing value; this package keeps the splits, the
 // normalisation statistics and the registration.
 //
 // # The dataset

@@ -2,6 +2,7 @@ package netcdf
 
 import (
 	"errors"
+	"reflect"
 	"fmt"
 	"slices"
 	"strconv"
@@ -67,12 +68,16 @@ type Variable struct {
 	Data []float32
 	// Packing is how the file stored the values as integers, nil when it stored floats.
 	Packing *Packing
+	// Missing counts the values of Data that are NaN because the file marks them missing: a
+	// fill or missing value, a NaN, or a value outside the valid range (see [Read]).
+	Missing int
 }
 
 // Packing is CF packing: physical = raw·ScaleFactor + AddOffset, where raw values equal to
 // FillValue or MissingValue mark missing data.
 type Packing struct {
-	// Type is the stored integer type; "int16" is the only one read and written.
+	// Type is the stored integer type, as a Go type name ("int16", "uint8": _Unsigned
+	// applied); [Write] writes "int16" packing as such and the others as floats.
 	Type                   string
 	ScaleFactor, AddOffset float64
 	// FillValue and MissingValue are the raw values of the _FillValue and missing_value
@@ -244,26 +249,26 @@ func attrFloat(v any) (float64, bool) {
 		return float64(x), true
 	case uint64:
 		return float64(x), true
-	case []float64:
-		if len(x) == 1 {
-			return x[0], true
-		}
-	case []float32:
-		if len(x) == 1 {
-			return float64(x[0]), true
-		}
-	case []int16:
-		if len(x) == 1 {
-			return float64(x[0]), true
-		}
-	case []int32:
-		if len(x) == 1 {
-			return float64(x[0]), true
-		}
-	case []int8:
-		if len(x) == 1 {
-			return float64(x[0]), true
-		}
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Len() == 1 {
+		return attrFloat(rv.Index(0).Interface())
 	}
 	return 0, false
+}
+
+// Complete returns nil when no variable of f has missing values, else an error wrapping
+// [ErrMissingValues] that names the file, the first such variable, its count of missing
+// values and the first one's position, e.g. "netcdf: read sst.nc: variable sst: 3 missing
+// values (first at time 5, latitude 2, longitude 7)". Read returns fields with missing
+// values (NaN in Data, counted in Variable.Missing); consumers that need complete fields,
+// such as the codec and training, call Complete.
+func (f *File) Complete() error {
+	for _, v := range f.Vars {
+		if v.Missing == 0 {
+			continue
+		}
+		first := slices.IndexFunc(v.Data, func(x float32) bool { return x != x })
+		return readErrorf(f.Path, ErrMissingValues, "variable %s: %d missing values (first at %s)", v.Name, v.Missing, position(v, max(first, 0)))
+	}
+	return nil
 }

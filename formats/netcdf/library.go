@@ -2,6 +2,7 @@ package netcdf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/batchatco/go-native-netcdf/netcdf"
 	"github.com/batchatco/go-native-netcdf/netcdf/api"
+	"github.com/qzoo/qzoo/formats/netcdf/internal/h5"
 )
 
 // This file is the part of Read that calls the netCDF library. It runs only in the reader
@@ -23,6 +25,10 @@ var (
 	levelDimNames = []string{"level", "pressure_level"}
 	latDimNames   = []string{"latitude", "lat"}
 	lonDimNames   = []string{"longitude", "lon"}
+	// singleDimNames are dimensions of the current Copernicus data store (ensemble member,
+	// ERA5/ERA5T experiment version) read when of size 1, and dropped from the field's
+	// dimensions; of another size the variable is refused.
+	singleDimNames = []string{"number", "expver"}
 )
 
 const fieldDimsText = "(time[, level], latitude, longitude)"
@@ -75,6 +81,10 @@ type libraryReader struct {
 	getters map[string]api.VarGetter
 	dims    map[string]int
 	ends    map[string]int64 // netCDF-3: where each variable's data ends
+	// netCDF-4: the file as package h5 reads it, and the datasets described so far.
+	h5       *h5.File
+	datasets map[string]*h5.Dataset
+	allDims  map[string][]string // each variable's dimensions, those of size 1 dropped from the field included
 }
 
 // readInProcess reads path with the netCDF library in this process; see Read.
@@ -96,7 +106,18 @@ func readInProcess(path string, opts ReadOptions) (*File, error) {
 	}
 	defer g.Close()
 	r := &libraryReader{path: path, size: size, format: format, g: g, opts: opts, ends: ends,
-		getters: map[string]api.VarGetter{}, dims: map[string]int{}}
+		getters: map[string]api.VarGetter{}, dims: map[string]int{}, datasets: map[string]*h5.Dataset{},
+		allDims: map[string][]string{}}
+	if format == "netCDF-4" {
+		fh, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
+		}
+		defer fh.Close()
+		if r.h5, err = h5.Open(fh, size); err != nil {
+			return nil, readErrorf(path, ErrNotNetCDF, "its HDF5 structure cannot be read, so its values cannot be checked: %v", err)
+		}
+	}
 	return r.read()
 }
 
@@ -114,6 +135,13 @@ func (r *libraryReader) getter(name string) (api.VarGetter, error) {
 	}
 	r.getters[name] = vg
 	return vg, nil
+}
+
+// fieldDims returns dims without the dimensions of singleDimNames, and whether those left
+// are (time[, level], latitude, longitude), under any of the accepted names.
+func fieldDims(dims []string) ([]string, bool) {
+	core := slices.DeleteFunc(slices.Clone(dims), func(d string) bool { return slices.Contains(singleDimNames, d) })
+	return core, isFieldDims(core)
 }
 
 // isFieldDims reports whether dims are (time[, level], latitude, longitude), under any of
@@ -139,7 +167,10 @@ func (r *libraryReader) read() (*File, error) {
 	names := r.opts.Variables
 	if len(names) == 0 {
 		for _, name := range present {
-			if vg, err := r.getter(name); err == nil && isFieldDims(vg.Dimensions()) {
+			if vg, err := r.getter(name); err == nil {
+				if _, ok := fieldDims(vg.Dimensions()); !ok {
+					continue
+				}
 				names = append(names, name)
 			}
 		}
@@ -167,10 +198,11 @@ func (r *libraryReader) read() (*File, error) {
 		if err != nil {
 			return nil, r.errorf(ErrNotField, "variable %s: %v", name, err)
 		}
-		dims := vg.Dimensions()
-		if !isFieldDims(dims) {
+		allDims := vg.Dimensions()
+		dims, ok := fieldDims(allDims)
+		if !ok {
 			return nil, r.errorf(ErrNotField, "variable %s has dimensions (%s), not %s: it is not a gridded field",
-				name, strings.Join(dims, ", "), fieldDimsText)
+				name, strings.Join(allDims, ", "), fieldDimsText)
 		}
 		if first == nil {
 			first = dims
@@ -186,26 +218,29 @@ func (r *libraryReader) read() (*File, error) {
 			}
 			levelDim = dims[1]
 		}
-		goType := vg.GoType()
-		if goType != "int16" && goType != "float32" && goType != "float64" {
-			return nil, r.errorf(ErrNotField, "variable %s is stored as %s; only short (packed or not), float and double are read", name, vg.Type())
+		if err := r.learnDims(name, allDims); err != nil {
+			return nil, err
 		}
-		shape := make([]int, len(dims))
+		var shape []int
 		n := int64(1)
-		for i, d := range dims {
+		for _, d := range allDims {
 			size, err := r.dimSize(d)
 			if err != nil {
 				return nil, err
 			}
-			shape[i] = size
+			if slices.Contains(singleDimNames, d) {
+				if size != 1 {
+					return nil, r.errorf(ErrNotField, "variable %s has dimension %s of size %d; only a %s of size 1 is read (extract one %s first, e.g. ncks -d %s,0)",
+						name, d, size, d, d, d)
+				}
+				continue
+			}
+			shape = append(shape, size)
 			if int64(size) > r.opts.MaxValues/n {
 				return nil, r.errorf(ErrTooLarge, "variable %s has dimensions %v, more than the %d values ReadOptions.MaxValues allows",
 					name, dims, r.opts.MaxValues)
 			}
 			n *= int64(size)
-		}
-		if vg.Len() != int64(shape[0]) {
-			return nil, r.errorf(ErrNotField, "variable %s has %d steps along %s, its dimension %d", name, vg.Len(), dims[0], shape[0])
 		}
 		if err := r.checkFits(name); err != nil {
 			return nil, err
@@ -215,6 +250,7 @@ func (r *libraryReader) read() (*File, error) {
 				names, r.opts.MaxValues)
 		}
 		f.Vars = append(f.Vars, &Variable{Name: name, Attrs: attrsOf(vg.Attributes()), Dims: dims, Shape: shape})
+		r.allDims[name] = allDims
 	}
 
 	var err error
@@ -242,8 +278,49 @@ func (r *libraryReader) read() (*File, error) {
 	return f, nil
 }
 
-// dimSize returns the size of dimension d: from the header in netCDF-3, else from the length
-// of its coordinate variable (the library lists no dimensions of netCDF-4 files).
+// learnDims records the sizes of variable name's dimensions allDims. In netCDF-4 they come
+// from the variable's HDF5 dataspace, read by package h5 (the library lists no dimensions of
+// netCDF-4 files); in netCDF-3 dimSize reads them from the header.
+func (r *libraryReader) learnDims(name string, allDims []string) error {
+	if r.h5 == nil {
+		return nil
+	}
+	d, err := r.dataset(name)
+	if err != nil {
+		return err
+	}
+	if len(d.Dims) != len(allDims) {
+		return r.errorf(ErrNotField, "variable %s: the library lists dimensions (%s), its HDF5 dataspace has %d",
+			name, strings.Join(allDims, ", "), len(d.Dims))
+	}
+	for i, dim := range allDims {
+		n := d.Dims[i]
+		if n == 0 || n > uint64(r.opts.MaxValues) {
+			return r.errorf(ErrTooLarge, "variable %s: dimension %s has size %d, outside [1, %d] (ReadOptions.MaxValues)", name, dim, n, r.opts.MaxValues)
+		}
+		if old, ok := r.dims[dim]; ok && old != int(n) {
+			return r.errorf(ErrNotField, "variable %s: dimension %s has size %d, %d in another variable", name, dim, n, old)
+		}
+		r.dims[dim] = int(n)
+	}
+	return nil
+}
+
+// dataset returns the HDF5 description of netCDF-4 variable name.
+func (r *libraryReader) dataset(name string) (*h5.Dataset, error) {
+	if d, ok := r.datasets[name]; ok {
+		return d, nil
+	}
+	d, err := r.h5.Dataset(name)
+	if err != nil {
+		return nil, r.errorf(ErrNotField, "variable %s: its HDF5 dataset cannot be read, so its values cannot be checked: %v", name, err)
+	}
+	r.datasets[name] = d
+	return d, nil
+}
+
+// dimSize returns the size of dimension d: from the header in netCDF-3 (from the length of
+// its coordinate variable for the unlimited dimension), from the HDF5 dataspaces in netCDF-4.
 func (r *libraryReader) dimSize(d string) (int, error) {
 	if n, ok := r.dims[d]; ok {
 		return n, nil
@@ -252,8 +329,17 @@ func (r *libraryReader) dimSize(d string) (int, error) {
 	if size, ok := r.g.GetDimension(d); ok && size > 0 && r.format == "netCDF-3" {
 		n = size
 	} else {
-		cg, err := r.getter(d)
-		if err != nil || !slices.Equal(cg.Dimensions(), []string{d}) {
+		if _, err := r.getter(d); err != nil {
+			return 0, r.errorf(ErrNotField, "dimension %s has no coordinate variable %s(%s)", d, d, d)
+		}
+		if err := r.learnDims(d, []string{d}); err != nil {
+			return 0, err
+		}
+		if m, ok := r.dims[d]; ok {
+			return m, nil
+		}
+		cg, _ := r.getter(d)
+		if !slices.Equal(cg.Dimensions(), []string{d}) {
 			return 0, r.errorf(ErrNotField, "dimension %s has no coordinate variable %s(%s)", d, d, d)
 		}
 		if cg.Len() < 0 {
@@ -285,6 +371,10 @@ func (r *libraryReader) checkFits(name string) error {
 	return nil
 }
 
+// maxExactInt is the largest integer up to which every integer is a float64: 64-bit integer
+// coordinates beyond it are refused.
+const maxExactInt = 1 << 53
+
 // coord reads the coordinate variable of dimension d.
 func (r *libraryReader) coord(d string) (Coord, error) {
 	n, err := r.dimSize(d)
@@ -295,154 +385,175 @@ func (r *libraryReader) coord(d string) (Coord, error) {
 	if err != nil || !slices.Equal(cg.Dimensions(), []string{d}) {
 		return Coord{}, r.errorf(ErrNotField, "dimension %s has no coordinate variable %s(%s)", d, d, d)
 	}
-	if cg.Len() != int64(n) {
-		return Coord{}, r.errorf(ErrNotField, "coordinate %s has %d values, its dimension %d", d, cg.Len(), n)
-	}
 	if err := r.checkFits(d); err != nil {
 		return Coord{}, err
 	}
-	v, err := r.g.GetVariable(d)
+	values, typ, err := r.raw(d, []int{n})
 	if err != nil {
-		return Coord{}, r.errorf(ErrNotField, "coordinate %s: %v", d, err)
+		return Coord{}, err
 	}
-	c := Coord{Name: d, Attrs: attrsOf(v.Attributes), Type: cg.GoType()}
-	switch x := v.Values.(type) {
-	case []float32:
-		c.Values = convert(x)
-	case []float64:
-		c.Values = x
-	case []int32:
-		c.Values = convert(x)
-	case []int16:
-		c.Values = convert(x)
-	default:
-		return Coord{}, r.errorf(ErrNotField, "coordinate %s holds %T; only float, double, int and short coordinates are read", d, v.Values)
-	}
-	if len(c.Values) != n {
-		return Coord{}, r.errorf(ErrNotField, "coordinate %s has %d values, its dimension %d", d, len(c.Values), n)
-	}
+	c := Coord{Name: d, Attrs: attrsOf(cg.Attributes()), Type: typ, Values: values}
 	for i, x := range c.Values {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return Coord{}, r.errorf(ErrMissingValues, "coordinate %s[%d] is %v", d, i, x)
+		}
+		if (typ == "int64" || typ == "uint64") && math.Abs(x) > maxExactInt {
+			return Coord{}, r.errorf(ErrNotField, "coordinate %s[%d] is %v, beyond the integers a double holds exactly (2^53)", d, i, x)
 		}
 	}
 	return c, nil
 }
 
-func convert[T int16 | int32 | float32](x []T) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
+// raw returns the stored values of variable name, of the given shape (dimensions of size 1
+// included), as float64s, and their stored type's Go name. netCDF-4 values come from package
+// h5 (the library's reassembly of chunks is wrong when chunks split the last axes), netCDF-3
+// values from the library.
+func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error) {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	if r.h5 != nil {
+		d, err := r.dataset(name)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(d.Dims) != len(shape) {
+			return nil, "", r.errorf(ErrNotField, "variable %s: HDF5 dataspace %v, want %v", name, d.Dims, shape)
+		}
+		for i, s := range shape {
+			if d.Dims[i] != uint64(s) {
+				return nil, "", r.errorf(ErrNotField, "variable %s: HDF5 dataspace %v, want %v", name, d.Dims, shape)
+			}
+		}
+		b, err := d.Read(uint64(r.opts.MaxValues))
+		if err != nil {
+			return nil, "", r.errorf(ErrNotField, "variable %s (%s layout, chunks %v, filters %v): %v", name, d.Layout, d.Chunk, d.Filters, err)
+		}
+		return decodeLE(b, d.Type), d.Type.String(), nil
+	}
+	v, err := r.g.GetVariable(name)
+	if err != nil {
+		return nil, "", r.errorf(ErrNotField, "variable %s: %v", name, err)
+	}
+	out := make([]float64, 0, n)
+	typ, err := flatten(v.Values, shape, &out)
+	if err != nil {
+		return nil, "", r.errorf(ErrNotField, "variable %s: %v", name, err)
+	}
+	return out, typ, nil
+}
+
+// decodeLE converts little-endian values of type t to float64s.
+func decodeLE(b []byte, t h5.Type) []float64 {
+	out := make([]float64, len(b)/t.Size)
+	for i := range out {
+		e := b[i*t.Size:]
+		switch {
+		case t.Float && t.Size == 4:
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(e)))
+		case t.Float:
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(e))
+		case t.Size == 1 && t.Signed:
+			out[i] = float64(int8(e[0]))
+		case t.Size == 1:
+			out[i] = float64(e[0])
+		case t.Size == 2 && t.Signed:
+			out[i] = float64(int16(binary.LittleEndian.Uint16(e)))
+		case t.Size == 2:
+			out[i] = float64(binary.LittleEndian.Uint16(e))
+		case t.Size == 4 && t.Signed:
+			out[i] = float64(int32(binary.LittleEndian.Uint32(e)))
+		case t.Size == 4:
+			out[i] = float64(binary.LittleEndian.Uint32(e))
+		case t.Signed:
+			out[i] = float64(int64(binary.LittleEndian.Uint64(e)))
+		default:
+			out[i] = float64(binary.LittleEndian.Uint64(e))
+		}
 	}
 	return out
 }
 
-// values reads v's values and converts them to physical units.
-func (r *libraryReader) values(v *Variable) error {
-	raw, err := r.g.GetVariable(v.Name)
-	if err != nil {
-		return r.errorf(ErrNotField, "variable %s: %v", v.Name, err)
-	}
-	scale, offset := 1.0, 0.0
-	var fill, missing *float64
-	for _, a := range []struct {
-		name string
-		into *float64
-		ptr  **float64
-	}{{"scale_factor", &scale, nil}, {"add_offset", &offset, nil}, {"_FillValue", nil, &fill}, {"missing_value", nil, &missing}} {
-		val := v.Attr(a.name)
-		if val == nil {
-			continue
+// flatten appends the values of nested slices of the given shape, as the library returns
+// them, to out, checking every length, and returns their element type's Go name.
+func flatten(nested any, shape []int, out *[]float64) (string, error) {
+	t := reflect.TypeOf(nested)
+	for range len(shape) - 1 {
+		if t == nil || t.Kind() != reflect.Slice {
+			break
 		}
-		x, ok := attrFloat(val)
-		if !ok {
-			return r.errorf(ErrNotField, "variable %s: attribute %s is %T %v, not a number", v.Name, a.name, val, val)
-		}
-		if a.into != nil {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return r.errorf(ErrNotField, "variable %s: attribute %s is %v", v.Name, a.name, x)
-			}
-			*a.into = x
-		} else {
-			*a.ptr = &x
-		}
+		t = t.Elem()
 	}
-	n := 1
-	for _, s := range v.Shape {
-		n *= s
+	if t == nil || t.Kind() != reflect.Slice {
+		return "", fmt.Errorf("the library returned %T for %d dimensions", nested, len(shape))
 	}
-	v.Data = make([]float32, n)
-	var bad badValues
-	switch raw.Values.(type) {
-	case [][][]int16, [][][][]int16:
-		v.Packing = &Packing{Type: "int16", ScaleFactor: scale, AddOffset: offset, FillValue: fill, MissingValue: missing}
-		err = unpack[int16](raw.Values, v.Shape, v.Data, scale, offset, fill, missing, &bad)
-	case [][][]float32, [][][][]float32:
-		err = unpack[float32](raw.Values, v.Shape, v.Data, scale, offset, fill, missing, &bad)
-	case [][][]float64, [][][][]float64:
-		err = unpack[float64](raw.Values, v.Shape, v.Data, scale, offset, fill, missing, &bad)
+	typ := t.Elem().String()
+	var err error
+	switch typ {
+	case "int8":
+		err = appendRows[int8](nested, shape, out)
+	case "uint8":
+		err = appendRows[uint8](nested, shape, out)
+	case "int16":
+		err = appendRows[int16](nested, shape, out)
+	case "uint16":
+		err = appendRows[uint16](nested, shape, out)
+	case "int32":
+		err = appendRows[int32](nested, shape, out)
+	case "uint32":
+		err = appendRows[uint32](nested, shape, out)
+	case "int64":
+		err = appendRows[int64](nested, shape, out)
+	case "uint64":
+		err = appendRows[uint64](nested, shape, out)
+	case "float32":
+		err = appendRows[float32](nested, shape, out)
+	case "float64":
+		err = appendRows[float64](nested, shape, out)
 	default:
-		return r.errorf(ErrNotField, "variable %s holds %T, not a %d-D array of short, float or double", v.Name, raw.Values, len(v.Shape))
+		return "", fmt.Errorf("values of type %s; only integers of 8 to 64 bits, float and double are read", typ)
 	}
-	if err != nil {
-		return r.errorf(ErrNotField, "variable %s: %v", v.Name, err)
-	}
-	return bad.err(r, v)
+	return typ, err
 }
 
-// unpack converts the nested values of the given shape, as the library returns them, to
-// physical units in out (row-major): x·scale + offset, as CF prescribes for packed integers
-// and allows for floats. It counts the fill and missing values (a NaN marker matches NaNs)
-// and the non-finite results.
-func unpack[T int16 | float32 | float64](nested any, shape []int, out []float32, scale, offset float64,
-	fill, missing *float64, bad *badValues) error {
-	isMarker := func(x float64, m *float64) bool {
-		return m != nil && (x == *m || math.IsNaN(x) && math.IsNaN(*m))
-	}
-	return forRows(nested, shape, func(start int, row []T) {
-		for j, q := range row {
-			x, i := float64(q), start+j
-			if isMarker(x, fill) || isMarker(x, missing) {
-				bad.missing(i)
-				continue
-			}
-			out[i] = float32(x*scale + offset)
-			if y := float64(out[i]); math.IsNaN(y) || math.IsInf(y, 0) {
-				bad.nonFinite(i)
-			}
+func appendRows[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64 | float32 | float64](nested any, shape []int, out *[]float64) error {
+	return forRows(nested, shape, func(_ int, row []T) {
+		for _, x := range row {
+			*out = append(*out, float64(x))
 		}
 	})
 }
 
-// badValues counts missing and non-finite values and remembers the first of each.
-type badValues struct {
-	nMissing, nNonFinite         int
-	firstMissing, firstNonFinite int
-}
-
-func (b *badValues) missing(i int) {
-	if b.nMissing == 0 {
-		b.firstMissing = i
+// values reads v's values and converts them to physical units after the CF conventions
+// (cf.go): missing values become NaN and are counted in v.Missing.
+func (r *libraryReader) values(v *Variable) error {
+	var shape []int // with the dimensions of size 1 that the field drops
+	for _, d := range r.allDims[v.Name] {
+		n, err := r.dimSize(d)
+		if err != nil {
+			return err
+		}
+		shape = append(shape, n)
 	}
-	b.nMissing++
-}
-
-func (b *badValues) nonFinite(i int) {
-	if b.nNonFinite == 0 {
-		b.firstNonFinite = i
+	raw, typ, err := r.raw(v.Name, shape)
+	if err != nil {
+		return err
 	}
-	b.nNonFinite++
-}
-
-// err reports the bad values of v, nil if none.
-func (b *badValues) err(r *libraryReader, v *Variable) error {
-	switch {
-	case b.nMissing > 0:
-		return r.errorf(ErrMissingValues, "variable %s: %d missing values (first at %s); the codec needs complete fields",
-			v.Name, b.nMissing, position(v, b.firstMissing))
-	case b.nNonFinite > 0:
-		return r.errorf(ErrMissingValues, "variable %s: %d NaN or infinite values (first at %s); the codec needs finite fields",
-			v.Name, b.nNonFinite, position(v, b.firstNonFinite))
+	coding, err := newCFCoding(v.Name, typ, v.Attrs)
+	if err != nil {
+		return r.errorf(ErrNotField, "%v", err)
+	}
+	v.Data = make([]float32, len(raw))
+	missing, firstInf := coding.decode(raw, v.Data)
+	if firstInf >= 0 {
+		return r.errorf(ErrMissingValues, "variable %s: the value at %s is infinite once unpacked (scale_factor %v, add_offset %v)",
+			v.Name, position(v, firstInf), coding.scale, coding.offset)
+	}
+	v.Missing = missing
+	if !strings.HasPrefix(typ, "float") {
+		v.Packing = &Packing{Type: coding.typ, ScaleFactor: coding.scale, AddOffset: coding.offset,
+			FillValue: coding.fill, MissingValue: coding.missing}
 	}
 	return nil
 }

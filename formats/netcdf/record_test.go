@@ -127,6 +127,12 @@ func TestReadRecordVariables(t *testing.T) {
 
 	raw[2][4] = fill
 	holes := write("holes.nc", classicWithRecords(raw, ny, nx, scale, offset, fill))
-	_, err = Read(holes, ReadOptions{})
-	wantError(t, err, ErrMissingValues, holes, "variable t2m: 1 missing values (first at time 2, latitude 0, longitude 4)")
+	f, err = Read(holes, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := f.Vars[0]; v.Missing != 1 || !math.IsNaN(float64(v.Data[(2*ny+0)*nx+4])) {
+		t.Errorf("holes.nc: %d missing values, want 1 (NaN at time 2, latitude 0, longitude 4)", v.Missing)
+	}
+	wantError(t, f.Complete(), ErrMissingValues, holes, "variable t2m: 1 missing values (first at time 2, latitude 0, longitude 4)")
 }

@@ -16,6 +16,10 @@ import (
 // packingAttrs are the attributes Write derives from a variable's Packing rather than copies.
 var packingAttrs = []string{"scale_factor", "add_offset", "_FillValue", "missing_value"}
 
+// packedDomainAttrs are the attributes that describe stored integers, dropped when a
+// variable packed into another type than int16 is written as floats.
+var packedDomainAttrs = append(slices.Clone(packingAttrs), "valid_range", "valid_min", "valid_max", "_Unsigned")
+
 // Write writes f to path as a netCDF-3 file (the 64-bit-offset variant, "CDF\x02", which
 // go-native-netcdf writes; ncdump -k calls it "64-bit offset"), atomically: into a temporary
 // file in path's directory, renamed over path once complete.
@@ -24,7 +28,10 @@ var packingAttrs = []string{"scale_factor", "add_offset", "_FillValue", "missing
 // Coord.Type) and the variables, with their attributes and the global attributes. A variable
 // with a Packing is re-packed with it into int16: raw = round((x − add_offset)/scale_factor),
 // clamped to the int16 range less the fill and missing values; its packing attributes are
-// rewritten from the Packing. NaN values are written as the fill value (the _FillValue, else
+// rewritten from the Packing. A variable packed into another integer type (bytes, _Unsigned
+// shorts, ints) is written as float32 with NaN marking its missing values and a NaN
+// _FillValue, without its attributes of the packed domain (scale_factor, add_offset,
+// valid_range, valid_min, valid_max, _Unsigned, missing_value). NaN values are written as the fill value (the _FillValue, else
 // the missing_value), so that Read reports them as missing. A variable without Packing is
 // written as float32, its scale_factor and add_offset dropped. Attributes of 64-bit or
 // unsigned integer types, which netCDF-3 lacks, are written as doubles, lists of strings as
@@ -104,10 +111,14 @@ func addCoord(cw *cdf.CDFWriter, c *Coord) error {
 		values = c.Values
 	case "int32":
 		values, inRange = roundTo[int32](c.Values, math.MinInt32, math.MaxInt32)
-	case "int16":
+	case "int16", "int8", "uint8":
 		values, inRange = roundTo[int16](c.Values, math.MinInt16, math.MaxInt16)
+	case "uint16":
+		values, inRange = roundTo[int32](c.Values, math.MinInt32, math.MaxInt32)
+	case "int64", "uint32", "uint64": // Types netCDF-3 lacks; the values were read exactly as doubles.
+		values = c.Values
 	default:
-		return fmt.Errorf("coordinate %s has type %q, not float32, float64, int32 or int16", c.Name, c.Type)
+		return fmt.Errorf("coordinate %s has type %q, not an integer, float32 or float64", c.Name, c.Type)
 	}
 	if !inRange {
 		return fmt.Errorf("coordinate %s has values outside the range of its type %s", c.Name, c.Type)
@@ -138,7 +149,7 @@ func roundTo[T int32 | int16](x []float64, lo, hi float64) (out []T, ok bool) {
 func addVariable(cw *cdf.CDFWriter, v *Variable) error {
 	var values any
 	attrs := slices.Clone(v.Attrs)
-	if p := v.Packing; p != nil {
+	if p := v.Packing; p != nil && p.Type == "int16" {
 		raw, err := p.pack(v)
 		if err != nil {
 			return err
@@ -153,6 +164,12 @@ func addVariable(cw *cdf.CDFWriter, v *Variable) error {
 				attrs = setAttr(attrs, name, int16(*value))
 			}
 		}
+	} else if v.Packing != nil {
+		// Stored as another integer type: written as floats, NaN marking the missing values;
+		// the attributes in the packed domain no longer apply.
+		values = nest(v.Data, v.Shape)
+		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return slices.Contains(packedDomainAttrs, a.Name) })
+		attrs = append(attrs, Attr{Name: "_FillValue", Value: float32(math.NaN())})
 	} else {
 		values = nest(v.Data, v.Shape)
 		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return a.Name == "scale_factor" || a.Name == "add_offset" })

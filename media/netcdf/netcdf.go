@@ -220,6 +220,9 @@ func readMerged(paths []string, bases []string) (*nc.File, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := f.Complete(); err != nil {
+			return nil, fmt.Errorf("%w: the codec cannot code fields with missing values yet (coding their mask is planned); choose other variables with --variables", err)
+		}
 		if merged == nil {
 			merged = f
 			continue

@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""Writes the netCDF files that formats/netcdf's tests read, with netCDF-C (Debian's
+python3-netcdf4) and HDF5 (python3-h5py) as the writers, and what netCDF4-python decodes from
+them (CF masking and unpacking, missing values as NaN) as the expected values.
+
+    variants.py chunked SRC OUT_DIR   copies of SRC's variables in chunked netCDF-4 layouts
+    variants.py cf OUT_DIR            small files exercising CF decoding and the data-store layout
+
+Each written file NAME.nc gets NAME.nc.VAR.f32 for each gridded variable VAR: the values
+netCDF4-python returns with auto mask-and-scale, float32, little-endian, NaN where masked.
+"""
+import sys
+
+import numpy as np
+import netCDF4
+
+
+def expected(path):
+    with netCDF4.Dataset(path) as d:
+        for name, v in d.variables.items():
+            if name in d.dimensions or v.ndim < 2:
+                continue
+            v.set_auto_maskandscale(True)
+            data = v[:]
+            if v.dtype.kind in "iu" and not hasattr(v, "scale_factor") and not hasattr(v, "add_offset"):
+                data = np.ma.asarray(data).astype("f8")
+            out = np.ma.filled(np.ma.asarray(data).astype("f8"), np.nan).astype("<f4")
+            out.tofile(path + "." + name + ".f32")
+
+
+def copy_attrs(src, dst, skip=("_FillValue",)):
+    for a in src.ncattrs():
+        if a not in skip:
+            dst.setncattr(a, src.getncattr(a))
+
+
+def chunked(src_path, out_dir):
+    """Writes SRC's variables in layouts whose chunks split every axis, unevenly."""
+    layouts = {
+        # name: (chunk fraction rule, endian, zlib, shuffle, fletcher32, unlimited time)
+        "deflate_shuffle": (lambda n: max(1, n // 3 + 1), "little", True, True, False, False),
+        "bigendian": (lambda n: max(1, n // 2 + 1), "big", False, False, False, False),
+        "big_deflate_unlimited": (lambda n: max(1, (n + 4) // 5), "big", True, True, False, True),
+        "fletcher_tiny": (lambda n: min(n, 3), "little", True, False, True, False),
+    }
+    with netCDF4.Dataset(src_path) as src:
+        src.set_auto_maskandscale(False)
+        for name, (rule, endian, zlib, shuffle, fletcher, unlimited) in layouts.items():
+            path = "%s/%s.nc" % (out_dir, name)
+            with netCDF4.Dataset(path, "w", format="NETCDF4") as dst:
+                copy_attrs(src, dst, skip=())
+                for dname, dim in src.dimensions.items():
+                    size = None if unlimited and dname in ("time", "valid_time") else len(dim)
+                    dst.createDimension(dname, size)
+                for vname, v in src.variables.items():
+                    chunks = [rule(len(src.dimensions[dn])) for dn in v.dimensions]
+                    fill = getattr(v, "_FillValue", None)
+                    w = dst.createVariable(vname, v.dtype.newbyteorder("=") if endian == "little" else v.dtype.newbyteorder(">"), v.dimensions, zlib=zlib, shuffle=shuffle,
+                                           fletcher32=fletcher, chunksizes=chunks, endian=endian,
+                                           fill_value=fill)
+                    copy_attrs(v, w)
+                    w.set_auto_maskandscale(False)
+                    w[:] = v[:]
+            expected(path)
+
+
+def cf(out_dir):
+    """Small files for CF decoding: types, _Unsigned, valid ranges, vector missing values,
+    masked fields, the current data store's layout."""
+    nt, ny, nx = 3, 4, 5
+    rng = np.random.default_rng(7)
+
+    def grid(d, tname="time", ttype="i4"):
+        d.createDimension(tname, nt)
+        d.createDimension("latitude", ny)
+        d.createDimension("longitude", nx)
+        t = d.createVariable(tname, ttype, (tname,))
+        t.units = "hours since 1900-01-01"
+        t[:] = np.arange(nt) + 1_000_000
+        lat = d.createVariable("latitude", "f4", ("latitude",))
+        lat[:] = 60 - np.arange(ny)
+        lon = d.createVariable("longitude", "f4", ("longitude",))
+        lon[:] = np.arange(nx) - 10.0
+
+    dims = ("time", "latitude", "longitude")
+    shape = (nt, ny, nx)
+    for fmt in ("NETCDF4", "NETCDF3_64BIT_DATA"):
+        path = "%s/types_%s.nc" % (out_dir, fmt)
+        with netCDF4.Dataset(path, "w", format=fmt) as d:
+            grid(d)
+            for vtype in ("i1", "u1", "i2", "u2", "i4", "u4", "i8", "f4", "f8"):
+                v = d.createVariable("v_" + vtype, vtype, dims)
+                v.set_auto_maskandscale(False)
+                info = np.iinfo(vtype) if vtype[0] in "iu" else None
+                lo, hi = (info.min + 2, info.max - 2) if info else (-1e3, 1e3)
+                if vtype in ("i8",):
+                    lo, hi = -2**40, 2**40
+                vals = rng.uniform(lo, hi, size=shape)
+                vals[0, 0, 0], vals[-1, -1, -1] = lo, hi
+                v[:] = vals.astype(vtype)
+            # packed short with valid_range in the packed domain and a vector missing_value
+            v = d.createVariable("sst", "i2", dims, fill_value=np.int16(-32767))
+            v.scale_factor = 0.01
+            v.add_offset = 280.0
+            v.valid_range = np.array([-2000, 3000], "i2")
+            v.missing_value = np.array([-32767, -32000], "i2")
+            v.set_auto_maskandscale(False)
+            raw = rng.integers(-2000, 3000, size=shape).astype("i2")
+            raw[:, 0, :2] = -32767           # land: fill
+            raw[:, 1, 0] = -32000            # second missing value
+            raw[0, 2, 3] = 3500              # above valid_max
+            raw[1, 3, 4] = -2500             # below valid_min
+            v[:] = raw
+            # _Unsigned byte, packed, with valid_min / valid_max
+            v = d.createVariable("ub", "i1", dims)
+            v.setncattr("_Unsigned", "true")
+            v.scale_factor = 0.5
+            v.add_offset = 10.0
+            v.valid_min = np.int8(5)
+            v.valid_max = np.int8(-6)        # 250 unsigned
+            v.set_auto_maskandscale(False)
+            raw = rng.integers(-128, 127, size=shape).astype("i1")
+            raw[0, 0, 0], raw[0, 0, 1], raw[0, 0, 2] = 4, -5, -1   # 4 < 5, 251 > 250, 255 ok? > 250
+            v[:] = raw
+            # a float field with NaNs and a float _FillValue
+            v = d.createVariable("ci", "f4", dims, fill_value=np.float32(-9999.0))
+            v.set_auto_maskandscale(False)
+            vals = rng.uniform(0, 1, size=shape).astype("f4")
+            vals[:, 2, 2] = -9999.0
+            vals[2, 0, 0] = np.nan
+            v[:] = vals
+        expected(path)
+
+    # The current Copernicus data store's layout: int64 valid_time in seconds, a scalar number,
+    # expver as a string along valid_time; and a variable with a number dimension of size 1.
+    path = "%s/cds.nc" % out_dir
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as d:
+        grid(d, "valid_time", "i8")
+        d["valid_time"].units = "seconds since 1970-01-01"
+        d["valid_time"][:] = 1_700_000_000 + 3600 * np.arange(nt)
+        n = d.createVariable("number", "i8", ())
+        n[...] = 0
+        e = d.createVariable("expver", str, ("valid_time",))
+        for i in range(nt):
+            e[i] = "0001"
+        v = d.createVariable("t2m", "f4", ("valid_time", "latitude", "longitude"), zlib=True,
+                             chunksizes=(1, 3, 2))
+        v.units = "K"
+        v[:] = 273 + rng.uniform(0, 10, size=shape)
+    expected(path)
+    # An ensemble dimension of size 1 (read) and an expver dimension of size 2 (refused).
+    path = "%s/cds_dims.nc" % out_dir
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as d:
+        grid(d, "valid_time", "i8")
+        d.createDimension("number", 1)
+        d.createVariable("number", "i8", ("number",))[:] = [0]
+        v = d.createVariable("ens", "f4", ("number", "valid_time", "latitude", "longitude"))
+        v[:] = 5 + rng.uniform(0, 1, size=(1,) + shape)
+        d.createDimension("expver", 2)
+        d.createVariable("expver", str, ("expver",))[:] = np.array(["0001", "0005"], dtype=object)
+        v = d.createVariable("mixed", "f4", ("valid_time", "expver", "latitude", "longitude"))
+        v[:] = rng.uniform(0, 1, size=(nt, 2, ny, nx))
+    expected(path)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "chunked":
+        chunked(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "cf":
+        cf(sys.argv[2])
+    else:
+        sys.exit("usage: variants.py chunked SRC OUT_DIR | cf OUT_DIR")
