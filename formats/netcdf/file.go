@@ -2,8 +2,8 @@ package netcdf
 
 import (
 	"errors"
-	"reflect"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"

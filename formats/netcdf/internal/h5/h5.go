@@ -5,7 +5,8 @@
 // (HDF5 File Format Specification version 3.0,
 // https://docs.hdfgroup.org/hdf5/develop/_f_m_t3.html): the superblock (versions 0–3), the
 // root group's object header (versions 1 and 2, with continuations) and its links (a symbol
-// table, or link messages), a dataset's dataspace, datatype, fill value, filter pipeline and
+// table, link messages, or link messages in a fractal heap indexed by a version-2 B-tree),
+// a dataset's dataspace, datatype, fill value, filter pipeline and
 // data layout, and for chunked data the chunk index: a version-1 B-tree (layout version 3,
 // which netCDF-C writes), a single chunk, implicit, or an unpaged fixed array (layout
 // version 4). Chunks of any shape, partial edge chunks and chunks never written (the fill
@@ -13,7 +14,7 @@
 // undone (the checksum is not verified).
 //
 // It reads only what it understands and refuses the rest with an error naming the
-// structure: groups whose links are in dense storage (a fractal heap), extensible-array and
+// structure: links stored as huge or tiny objects of a fractal heap, extensible-array and
 // version-2 B-tree chunk indexes, paged fixed arrays, other filters (szip, n-bit,
 // scale-offset, third-party), shared or non-IEEE datatypes, and any structure that points
 // outside the file or disagrees with itself. Every size is checked against the file's size
@@ -368,8 +369,8 @@ func (f *File) links(addr uint64) map[string]uint64 {
 			if flags := b.u8(); flags&1 != 0 {
 				b.skip(8)
 			}
-			if heap := b.addr(); heap != undefined {
-				unsupported("the group's links are in dense storage (a fractal heap at %d)", heap)
+			if heap, names := b.addr(), b.addr(); heap != undefined {
+				f.denseLinks(heap, names, links)
 			}
 		}
 		if len(links) > maxLinks {
