@@ -2,6 +2,7 @@ package netcdf
 
 import (
 	"bufio"
+	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,12 +10,28 @@ import (
 	"os"
 )
 
-// cdfDataEnds parses the header of the netCDF-3 file path (classic, 64-bit offset or
+// cdfLayout is where a netCDF-3 file keeps its variables' values.
+type cdfLayout struct {
+	vars    map[string]cdfVar
+	recSize int64 // bytes of one record of all the record variables
+}
+
+// cdfVar is where a netCDF-3 variable's values are.
+type cdfVar struct {
+	typ       int32 // nc_type
+	record    bool
+	perRecord int64 // bytes of one record (or of the whole variable), unpadded
+	begin     int64
+	end       int64 // offset just past the last value
+}
+
+// cdfDataLayout parses the header of the netCDF-3 file path (classic, 64-bit offset or
 // 64-bit data; see https://docs.unidata.ucar.edu/netcdf-c/current/file_format_specifications.html)
-// and returns, for each variable, the offset just past its last value. go-native-netcdf
-// pads data missing at the end of a truncated file with fill values, so Read compares these
-// ends with the file's size instead.
-func cdfDataEnds(path string, size int64) (map[string]int64, error) {
+// and returns where each variable's values are, and the offset just past its last value.
+// go-native-netcdf pads data missing at the end of a truncated file with fill values, so
+// Read compares these ends with the file's size instead; and it panics on a variable whose
+// _FillValue has another type, so Read reads the values itself (cdfValues).
+func cdfDataLayout(path string, size int64) (*cdfLayout, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -41,10 +58,8 @@ func cdfDataEnds(path string, size int64) (map[string]int64, error) {
 	h.attributes()
 
 	type variable struct {
-		name      string
-		record    bool
-		perRecord int64 // bytes of one record (or of the whole variable), unpadded
-		begin     int64
+		name string
+		cdfVar
 	}
 	var vars []variable
 	if n, ok := h.list(0x0B); ok { // NC_VARIABLE
@@ -64,7 +79,8 @@ func cdfDataEnds(path string, size int64) (map[string]int64, error) {
 				values = mulSat(values, dims[id])
 			}
 			h.attributes()
-			width := cdfTypeWidth(h.int32())
+			v.typ = h.int32()
+			width := cdfTypeWidth(v.typ)
 			if width == 0 && h.err == nil {
 				return nil, fmt.Errorf("variable %s: unknown type", v.name)
 			}
@@ -97,19 +113,79 @@ func cdfDataEnds(path string, size int64) (map[string]int64, error) {
 			}
 		}
 	}
-	ends := make(map[string]int64, len(vars))
+	layout := &cdfLayout{vars: make(map[string]cdfVar, len(vars)), recSize: recSize}
 	for _, v := range vars {
-		begin := v.begin
-		if begin < 0 {
-			begin = maxEnd
+		if v.begin < 0 {
+			v.begin = maxEnd
 		}
-		end := addSat(begin, v.perRecord)
+		v.end = addSat(v.begin, v.perRecord)
 		if v.record && numRecs > 0 {
-			end = addSat(end, mulSat(numRecs-1, recSize))
+			v.end = addSat(v.end, mulSat(numRecs-1, recSize))
 		}
-		ends[v.name] = end
+		layout.vars[v.name] = v.cdfVar
 	}
-	return ends, nil
+	return layout, nil
+}
+
+// cdfTypes are the Go names of the netCDF-3 numeric types, by nc_type.
+var cdfTypes = map[int32]string{1: "int8", 3: "int16", 4: "int32", 5: "float32", 6: "float64", 7: "uint8",
+	8: "uint16", 9: "uint32", 10: "int64", 11: "uint64"}
+
+// cdfValues reads n values of variable v from r: the first n/perRecord-values records of a
+// record variable, or the whole of another; big-endian, as netCDF-3 stores them. It returns
+// them as float64s with their type's Go name.
+func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, n int) ([]float64, string, error) {
+	v, ok := l.vars[name]
+	if !ok {
+		return nil, "", fmt.Errorf("variable %s is missing from the header as parsed by this package", name)
+	}
+	typ, ok := cdfTypes[v.typ]
+	if !ok {
+		return nil, "", fmt.Errorf("variable %s is of netCDF type %d (char); only numbers are read", name, v.typ)
+	}
+	width := cdfTypeWidth(v.typ)
+	recValues := v.perRecord / width
+	if recValues <= 0 || int64(n)%recValues != 0 || !v.record && int64(n) != recValues {
+		return nil, "", fmt.Errorf("variable %s: %d values asked for, %d per record in the header", name, n, recValues)
+	}
+	raw := make([]byte, int64(n)*width)
+	for rec := int64(0); rec*v.perRecord < int64(len(raw)); rec++ {
+		at := addSat(v.begin, mulSat(rec, l.recSize))
+		if at > size || v.perRecord > size-at {
+			return nil, "", fmt.Errorf("variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",
+				name, addSat(at, v.perRecord), size)
+		}
+		if _, err := r.ReadAt(raw[rec*v.perRecord:(rec+1)*v.perRecord], at); err != nil {
+			return nil, "", fmt.Errorf("variable %s: %w", name, err)
+		}
+	}
+	out := make([]float64, n)
+	for i := range out {
+		b := raw[int64(i)*width:]
+		switch typ {
+		case "int8":
+			out[i] = float64(int8(b[0]))
+		case "uint8":
+			out[i] = float64(b[0])
+		case "int16":
+			out[i] = float64(int16(binary.BigEndian.Uint16(b)))
+		case "uint16":
+			out[i] = float64(binary.BigEndian.Uint16(b))
+		case "int32":
+			out[i] = float64(int32(binary.BigEndian.Uint32(b)))
+		case "uint32":
+			out[i] = float64(binary.BigEndian.Uint32(b))
+		case "int64":
+			out[i] = float64(int64(binary.BigEndian.Uint64(b)))
+		case "uint64":
+			out[i] = float64(binary.BigEndian.Uint64(b))
+		case "float32":
+			out[i] = float64(math.Float32frombits(binary.BigEndian.Uint32(b)))
+		case "float64":
+			out[i] = math.Float64frombits(binary.BigEndian.Uint64(b))
+		}
+	}
+	return out, typ, nil
 }
 
 // maxEnd caps the offsets computed from a header (far beyond any file), so that a damaged

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -71,6 +70,31 @@ func sniff(path string) (size int64, format string, err error) {
 	return 0, "", readErrorf(path, ErrNotNetCDF, "it starts with %q, neither netCDF-3 (\"CDF\\x01\", \"CDF\\x02\", \"CDF\\x05\") nor netCDF-4/HDF5 (\"\\x89HDF\")", head)
 }
 
+// hdf5Diagnosis returns, for a netCDF-4 file the library cannot open, what package h5 finds
+// unreadable in it, naming the variables ("; variable t2m: ..."), or "".
+func hdf5Diagnosis(path string, size int64) string {
+	fh, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer fh.Close()
+	f, err := h5.Open(fh, size)
+	if err != nil {
+		return "; " + err.Error()
+	}
+	names, err := f.Datasets()
+	if err != nil {
+		return "; " + err.Error()
+	}
+	var out strings.Builder
+	for _, name := range names {
+		if _, err := f.Dataset(name); err != nil {
+			fmt.Fprintf(&out, "; variable %s: %v", name, err)
+		}
+	}
+	return out.String()
+}
+
 // libraryReader reads one file with the library.
 type libraryReader struct {
 	path    string
@@ -80,7 +104,8 @@ type libraryReader struct {
 	opts    ReadOptions
 	getters map[string]api.VarGetter
 	dims    map[string]int
-	ends    map[string]int64 // netCDF-3: where each variable's data ends
+	file    *os.File
+	cdf     *cdfLayout // netCDF-3: where each variable's values are
 	// netCDF-4: the file as package h5 reads it, and the datasets described so far.
 	h5       *h5.File
 	datasets map[string]*h5.Dataset
@@ -94,26 +119,27 @@ func readInProcess(path string, opts ReadOptions) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ends map[string]int64
+	var cdf *cdfLayout
 	if format == "netCDF-3" {
-		if ends, err = cdfDataEnds(path, size); err != nil {
+		if cdf, err = cdfDataLayout(path, size); err != nil {
 			return nil, readErrorf(path, ErrNotNetCDF, "%v", err)
 		}
 	}
 	g, err := netcdf.Open(path)
 	if err != nil {
-		return nil, readErrorf(path, ErrNotNetCDF, "the netCDF library cannot open it: %v", err)
+		return nil, readErrorf(path, ErrNotNetCDF, "the netCDF library cannot open it: %v%s", err, hdf5Diagnosis(path, size))
 	}
 	defer g.Close()
-	r := &libraryReader{path: path, size: size, format: format, g: g, opts: opts, ends: ends,
+	r := &libraryReader{path: path, size: size, format: format, g: g, opts: opts, cdf: cdf,
 		getters: map[string]api.VarGetter{}, dims: map[string]int{}, datasets: map[string]*h5.Dataset{},
 		allDims: map[string][]string{}}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
+	}
+	defer fh.Close()
+	r.file = fh
 	if format == "netCDF-4" {
-		fh, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
-		}
-		defer fh.Close()
 		if r.h5, err = h5.Open(fh, size); err != nil {
 			return nil, readErrorf(path, ErrNotNetCDF, "its HDF5 structure cannot be read, so its values cannot be checked: %v", err)
 		}
@@ -360,10 +386,11 @@ func (r *libraryReader) checkFits(name string) error {
 	if r.format != "netCDF-3" {
 		return nil
 	}
-	end, ok := r.ends[name]
+	v, ok := r.cdf.vars[name]
 	if !ok {
 		return r.errorf(ErrNotNetCDF, "variable %s is missing from the header as parsed by this package", name)
 	}
+	end := v.end
 	if end > r.size {
 		return r.errorf(ErrNotNetCDF, "variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",
 			name, end, r.size)
@@ -405,9 +432,10 @@ func (r *libraryReader) coord(d string) (Coord, error) {
 }
 
 // raw returns the stored values of variable name, of the given shape (dimensions of size 1
-// included), as float64s, and their stored type's Go name. netCDF-4 values come from package
-// h5 (the library's reassembly of chunks is wrong when chunks split the last axes), netCDF-3
-// values from the library.
+// included), as float64s, and their stored type's Go name. The values are read by this
+// package, not the library: netCDF-4 by package h5 (the library's reassembly of chunks is
+// wrong when chunks split the last axes), netCDF-3 from the header's offsets (the library
+// panics on a _FillValue of another type than its variable's).
 func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error) {
 	n := 1
 	for _, s := range shape {
@@ -432,14 +460,9 @@ func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error)
 		}
 		return decodeLE(b, d.Type), d.Type.String(), nil
 	}
-	v, err := r.g.GetVariable(name)
+	out, typ, err := cdfValues(r.file, r.size, r.cdf, name, n)
 	if err != nil {
-		return nil, "", r.errorf(ErrNotField, "variable %s: %v", name, err)
-	}
-	out := make([]float64, 0, n)
-	typ, err := flatten(v.Values, shape, &out)
-	if err != nil {
-		return nil, "", r.errorf(ErrNotField, "variable %s: %v", name, err)
+		return nil, "", r.errorf(ErrNotNetCDF, "%v", err)
 	}
 	return out, typ, nil
 }
@@ -473,56 +496,6 @@ func decodeLE(b []byte, t h5.Type) []float64 {
 		}
 	}
 	return out
-}
-
-// flatten appends the values of nested slices of the given shape, as the library returns
-// them, to out, checking every length, and returns their element type's Go name.
-func flatten(nested any, shape []int, out *[]float64) (string, error) {
-	t := reflect.TypeOf(nested)
-	for range len(shape) - 1 {
-		if t == nil || t.Kind() != reflect.Slice {
-			break
-		}
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Slice {
-		return "", fmt.Errorf("the library returned %T for %d dimensions", nested, len(shape))
-	}
-	typ := t.Elem().String()
-	var err error
-	switch typ {
-	case "int8":
-		err = appendRows[int8](nested, shape, out)
-	case "uint8":
-		err = appendRows[uint8](nested, shape, out)
-	case "int16":
-		err = appendRows[int16](nested, shape, out)
-	case "uint16":
-		err = appendRows[uint16](nested, shape, out)
-	case "int32":
-		err = appendRows[int32](nested, shape, out)
-	case "uint32":
-		err = appendRows[uint32](nested, shape, out)
-	case "int64":
-		err = appendRows[int64](nested, shape, out)
-	case "uint64":
-		err = appendRows[uint64](nested, shape, out)
-	case "float32":
-		err = appendRows[float32](nested, shape, out)
-	case "float64":
-		err = appendRows[float64](nested, shape, out)
-	default:
-		return "", fmt.Errorf("values of type %s; only integers of 8 to 64 bits, float and double are read", typ)
-	}
-	return typ, err
-}
-
-func appendRows[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64 | float32 | float64](nested any, shape []int, out *[]float64) error {
-	return forRows(nested, shape, func(_ int, row []T) {
-		for _, x := range row {
-			*out = append(*out, float64(x))
-		}
-	})
 }
 
 // values reads v's values and converts them to physical units after the CF conventions
@@ -566,35 +539,6 @@ func position(v *Variable, i int) string {
 		i /= v.Shape[d]
 	}
 	return strings.Join(idx, ", ")
-}
-
-// forRows calls fn with each innermost row of nested slices (as the library returns them)
-// and the row-major index of its first value, checking every length against shape.
-func forRows[T any](nested any, shape []int, fn func(start int, row []T)) error {
-	start := 0
-	var walk func(x any, depth int) error
-	walk = func(x any, depth int) error {
-		if depth == len(shape)-1 {
-			row, ok := x.([]T)
-			if !ok || len(row) != shape[depth] {
-				return fmt.Errorf("the library returned %T at dimension %d, want []%T of length %d", x, depth, *new(T), shape[depth])
-			}
-			fn(start, row)
-			start += len(row)
-			return nil
-		}
-		rv := reflect.ValueOf(x)
-		if rv.Kind() != reflect.Slice || rv.Len() != shape[depth] {
-			return fmt.Errorf("the library returned %T at dimension %d, want a slice of length %d", x, depth, shape[depth])
-		}
-		for i := range rv.Len() {
-			if err := walk(rv.Index(i).Interface(), depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk(nested, 0)
 }
 
 // attrsOf copies a library attribute map, in its order. Values of types other than strings,

@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/batchatco/go-native-netcdf/netcdf/api"
+	"github.com/batchatco/go-native-netcdf/netcdf/cdf"
+	"github.com/batchatco/go-native-netcdf/netcdf/util"
 )
 
 // python is Debian's interpreter, with python3-netcdf4 (netCDF-C) and python3-h5py (HDF5)
@@ -202,4 +206,100 @@ func TestReadDataStoreLayout(t *testing.T) {
 	wantError(t, err, ErrNotField, p, "variable mixed has dimension expver of size 2")
 	_, err = Read(p, ReadOptions{})
 	wantError(t, err, ErrNotField, p, "variable mixed has dimension expver of size 2")
+}
+
+// TestReadHDF5Layouts reads files written by HDF5 directly: _FillValue attributes of another
+// type than their short variable's (converted when the value is a short, refused naming the
+// attribute when not), the lzf filter (refused by name), and HDF5 1.10's file format, whose
+// superblock version 3 the library refuses (package h5's test reads its chunk indexes).
+// Nothing is returned wrong.
+func TestReadHDF5Layouts(t *testing.T) {
+	dir := writeVariants(t, "hdf5")
+	for _, c := range []struct {
+		name    string
+		missing int
+		refusal string // "" when read
+	}{
+		{"fill_f32", 1, ""},
+		{"fill_i32", 1, ""},
+		{"fill_half", 0, "variable t2m: attribute _FillValue = 0.5 (float64): not a value of the variable's type int16"},
+		{"single", 0, "hdf5 version not supported"},
+		{"extensible", 0, "hdf5 version not supported; variable t2m: h5: unsupported: dataset t2m: extensible-array chunk index"},
+		{"lzf", 0, "unsupported filter found; variable t2m: h5: unsupported: the lzf (filter 32000) filter"},
+	} {
+		p := filepath.Join(dir, "h5_"+c.name+".nc")
+		f, err := Read(p, ReadOptions{})
+		if c.refusal != "" {
+			kind := ErrNotNetCDF
+			if strings.Contains(c.refusal, "_FillValue") {
+				kind = ErrNotField
+			}
+			wantError(t, err, kind, p, c.refusal)
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		v := f.Vars[0]
+		sameValues(t, c.name, v.Data, expectedValues(t, p, "t2m"))
+		if v.Missing != c.missing {
+			t.Errorf("%s: %d missing values, want %d", c.name, v.Missing, c.missing)
+		}
+	}
+}
+
+// TestReadClassicFillType reads a netCDF-3 file whose short variable has a float
+// _FillValue (the library panics on it): converted to a short, it marks the missing value;
+// a _FillValue that is no short is refused naming the file, the variable and the attribute.
+func TestReadClassicFillType(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		fill    any
+		refusal string
+	}{{float32(-32767), ""}, {float64(1e6), "variable t2m: attribute _FillValue = 1e+06 (float64): not a value of the variable's type int16"}} {
+		p := filepath.Join(dir, "fill.nc")
+		raw := []int16{1, 2, 3, 4, 5, -32767, 7, 8, 9, 10, 11, 12}
+		writeShortWithFill(t, p, raw, c.fill)
+		got, err := Read(p, ReadOptions{})
+		if c.refusal != "" {
+			wantError(t, err, ErrNotField, p, c.refusal)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := got.Vars[0]; g.Missing != 1 || !math.IsNaN(float64(g.Data[5])) || g.Data[4] != 102.5 {
+			t.Errorf("_FillValue %T: %d missing, values %v", c.fill, g.Missing, g.Data[:6])
+		}
+	}
+}
+
+// writeShortWithFill writes raw as a short variable t2m(time 1, latitude 3, longitude 4)
+// packed with scale 0.5 and offset 100, whose _FillValue attribute is fill (of any type),
+// with go-native-netcdf's writer.
+func writeShortWithFill(t *testing.T, path string, raw []int16, fill any) {
+	t.Helper()
+	f := Synthetic(1, 0, 3, 4)
+	cw, err := cdf.OpenWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Coord{&f.Time, &f.Lat, &f.Lon} {
+		if err := addCoord(cw, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attrs, err := util.NewOrderedMap([]string{"scale_factor", "add_offset", "_FillValue"},
+		map[string]any{"scale_factor": 0.5, "add_offset": 100.0, "_FillValue": fill})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.AddVar("t2m", api.Variable{Values: nest(raw, []int{1, 3, 4}), Dimensions: []string{"time", "latitude", "longitude"},
+		Attributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

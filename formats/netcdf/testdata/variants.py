@@ -5,6 +5,8 @@ them (CF masking and unpacking, missing values as NaN) as the expected values.
 
     variants.py chunked SRC OUT_DIR   copies of SRC's variables in chunked netCDF-4 layouts
     variants.py cf OUT_DIR            small files exercising CF decoding and the data-store layout
+    variants.py hdf5 OUT_DIR          files written by HDF5 directly (h5py): mismatched _FillValue
+                                      types, HDF5 1.10 chunk indexes, an lzf filter
 
 Each written file NAME.nc gets NAME.nc.VAR.f32 for each gridded variable VAR: the values
 netCDF4-python returns with auto mask-and-scale, float32, little-endian, NaN where masked.
@@ -163,10 +165,69 @@ def cf(out_dir):
     expected(path)
 
 
+def hdf5(out_dir):
+    """Files written by HDF5 directly (h5py), as netCDF-4 with dimension scales: _FillValue
+    attributes of another type than their variable's, the chunk indexes of HDF5 1.10's file
+    format (libver "latest": single chunk, fixed array, extensible array, version-2 B-tree),
+    and a filter netCDF-C does not write (lzf)."""
+    import h5py
+
+    nt, ny, nx = 5, 6, 7
+    rng = np.random.default_rng(11)
+
+    def scales(f, unlimited=()):
+        out = []
+        for name, n, dtype in (("time", nt, "i4"), ("latitude", ny, "f4"), ("longitude", nx, "f4")):
+            c = f.create_dataset(name, data=np.arange(n, dtype=dtype), maxshape=(None,) if name in unlimited else None,
+                                 chunks=(n,) if name in unlimited else None)
+            c.make_scale(name)
+            out.append(c)
+        return out
+
+    def field(f, name, data, **kw):
+        v = f.create_dataset(name, data=data, **kw)
+        for i, c in enumerate(scales.last):
+            v.dims[i].attach_scale(c)
+        return v
+
+    for name, fill in (("fill_f32", np.float32(-32767.0)), ("fill_i32", np.int32(-32767)), ("fill_half", np.float64(0.5))):
+        with h5py.File("%s/h5_%s.nc" % (out_dir, name), "w", libver="earliest") as f:
+            scales.last = scales(f)
+            raw = rng.integers(-1000, 1000, size=(nt, ny, nx)).astype("i2")
+            raw[1, 2, 3] = -32767
+            v = field(f, "t2m", raw)
+            v.attrs["_FillValue"] = fill
+            v.attrs["scale_factor"] = np.float64(0.5)
+            v.attrs["add_offset"] = np.float64(273.0)
+        with open("%s/h5_%s.nc.t2m.f32" % (out_dir, name), "wb") as out:
+            vals = raw.astype("f8") * 0.5 + 273.0
+            if name != "fill_half":
+                vals[1, 2, 3] = np.nan
+            vals.astype("<f4").tofile(out)
+
+    layouts = {
+        "single": dict(chunks=(nt, ny, nx)),
+        "fixed": dict(chunks=(2, 4, 3)),
+        "fixed_big_deflate": dict(chunks=(3, 5, 2), compression="gzip", shuffle=True, dtype=">f4"),
+        "extensible": dict(chunks=(2, 4, 3), maxshape=(None, ny, nx)),
+        "btree2": dict(chunks=(2, 4, 3), maxshape=(None, None, nx)),
+        "lzf": dict(chunks=(2, 4, 3), compression="lzf"),
+    }
+    for name, kw in layouts.items():
+        data = rng.uniform(200, 300, size=(nt, ny, nx)).astype("f4")
+        libver = "earliest" if name == "lzf" else "latest"
+        with h5py.File("%s/h5_%s.nc" % (out_dir, name), "w", libver=libver) as f:
+            scales.last = scales(f, unlimited=("time",) if "maxshape" in kw else ())
+            field(f, "t2m", data, **kw)
+        data.astype("<f4").tofile("%s/h5_%s.nc.t2m.f32" % (out_dir, name))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "chunked":
         chunked(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "cf":
         cf(sys.argv[2])
+    elif sys.argv[1] == "hdf5":
+        hdf5(sys.argv[2])
     else:
-        sys.exit("usage: variants.py chunked SRC OUT_DIR | cf OUT_DIR")
+        sys.exit("usage: variants.py chunked SRC OUT_DIR | cf OUT_DIR | hdf5 OUT_DIR")
