@@ -2,11 +2,11 @@ package netcdf
 
 import (
 	"bufio"
-	"math"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
