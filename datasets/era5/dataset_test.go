@@ -215,6 +215,18 @@ func TestDatasetErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "differ in their time, latitude or longitude") {
 		t.Errorf("files on different grids: %v", err)
 	}
+	// A channel with missing values (NaN, as formats/netcdf returns them) is refused, naming
+	// the file, the variable and the first missing value; training needs complete fields.
+	holes := netcdf.Synthetic(24, 0, 2, 2, "t", "sst")
+	holes.Vars[1].Data[5], holes.Vars[1].Missing = float32(math.NaN()), 1
+	if _, err := NewDataset([]*netcdf.File{holes}, Config{Channels: []string{"sst"}, Window: 2}); err == nil ||
+		!strings.Contains(err.Error(), "synthetic: variable sst: 1 missing values (first at time 1, latitude 0, longitude 1)") ||
+		!strings.Contains(err.Error(), "training needs complete fields") {
+		t.Errorf("a channel with missing values: %v", err)
+	}
+	if _, err := NewDataset([]*netcdf.File{holes}, Config{Channels: []string{"t"}, Window: 2}); err != nil {
+		t.Errorf("a complete channel beside one with missing values: %v", err)
+	}
 	// A dataset with no validation split leaves it out of the evaluation splits.
 	d, err := NewDataset([]*netcdf.File{netcdf.Synthetic(24, 0, 2, 2, "t")}, Config{Channels: []string{"t"}, Window: 2, TestHours: 4})
 	if err != nil {

@@ -56,7 +56,8 @@ type Source struct {
 
 // Attr is a typed netCDF attribute; Values holds its elements as text (floats with strconv's
 // shortest round-trip form, so NaN and ±Inf survive JSON). Type is the Go element type
-// ("string", "float64", "float32", "int32", "int16", "int8"), Slice tells a one-element slice
+// ("string", "float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32",
+// "uint16", "uint8"), Slice tells a one-element slice
 // from a scalar.
 type Attr struct {
 	Name   string   `json:"name"`
@@ -609,6 +610,17 @@ func parseScalar(typ, s string) (any, error) {
 		return int32(v), err
 	case "int64":
 		return strconv.ParseInt(s, 10, 64)
+	case "uint8":
+		v, err := strconv.ParseUint(s, 10, 8)
+		return uint8(v), err
+	case "uint16":
+		v, err := strconv.ParseUint(s, 10, 16)
+		return uint16(v), err
+	case "uint32":
+		v, err := strconv.ParseUint(s, 10, 32)
+		return uint32(v), err
+	case "uint64":
+		return strconv.ParseUint(s, 10, 64)
 	}
 	return nil, fmt.Errorf("netcdf: attribute type %q", typ)
 }
@@ -627,6 +639,14 @@ func makeSlice(typ string, vals []any) any {
 		return collect[int16](vals)
 	case "int32":
 		return collect[int32](vals)
+	case "uint8":
+		return collect[uint8](vals)
+	case "uint16":
+		return collect[uint16](vals)
+	case "uint32":
+		return collect[uint32](vals)
+	case "uint64":
+		return collect[uint64](vals)
 	}
 	return collect[int64](vals)
 }

@@ -157,3 +157,27 @@ func FuzzSource(f *testing.F) {
 		}
 	})
 }
+
+// TestReadMissingValues: a field with missing values (here one fill value of a packed
+// variable) is refused with an error that names the file, the variable and the first missing
+// value and says that the codec cannot code them yet; the complete variable beside it is read.
+func TestReadMissingValues(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "sst.nc")
+	f := nc.Synthetic(3, 0, 2, 3, "t2m", "sst")
+	fill := -32767.0
+	f.Vars[1].Packing = &nc.Packing{Type: "int16", ScaleFactor: 0.01, AddOffset: 1000, FillValue: &fill}
+	f.Vars[1].Data[4] = float32(math.NaN()) // Time 0, latitude 1, longitude 1: land.
+	if err := nc.Write(in, f); err != nil {
+		t.Fatal(err)
+	}
+	fe := Frontend{}
+	_, _, err := fe.Read([]string{in}, []string{"sst"}, []string{"sst"})
+	for _, part := range []string{in, "variable sst: 1 missing values (first at time 0, latitude 1, longitude 1)", "the codec cannot code fields with missing values yet"} {
+		if err == nil || !strings.Contains(err.Error(), part) {
+			t.Errorf("sst: error %v, want one containing %q", err, part)
+		}
+	}
+	if _, _, err := fe.Read([]string{in}, []string{"t2m"}, []string{"t2m"}); err != nil {
+		t.Errorf("t2m beside sst: %v", err)
+	}
+}
