@@ -212,13 +212,17 @@ def hdf5(out_dir):
         "extensible": dict(chunks=(2, 4, 3), maxshape=(None, ny, nx)),
         "btree2": dict(chunks=(2, 4, 3), maxshape=(None, None, nx)),
         "lzf": dict(chunks=(2, 4, 3), compression="lzf"),
+        "fletcher": dict(chunks=(2, 4, 3), fletcher32=True),
     }
     for name, kw in layouts.items():
         data = rng.uniform(200, 300, size=(nt, ny, nx)).astype("f4")
-        libver = "earliest" if name == "lzf" else "latest"
+        libver = "earliest" if name in ("lzf", "fletcher") else "latest"
         with h5py.File("%s/h5_%s.nc" % (out_dir, name), "w", libver=libver) as f:
             scales.last = scales(f, unlimited=("time",) if "maxshape" in kw else ())
-            field(f, "t2m", data, **kw)
+            v = field(f, "t2m", data, **kw)
+            if name == "fletcher":  # where the first chunk's bytes are, for a test to damage them
+                with open("%s/h5_%s.nc.chunk0" % (out_dir, name), "w") as out:
+                    out.write(str(v.id.get_chunk_info(0).byte_offset))
         data.astype("<f4").tofile("%s/h5_%s.nc.t2m.f32" % (out_dir, name))
 
 

@@ -3,6 +3,7 @@ package h5
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -559,7 +560,11 @@ func (d *Dataset) unfilter(c chunk, chunkBytes uint64) []byte {
 			if len(data) < 4 {
 				fail("dataset %s: a chunk of %d bytes with a Fletcher-32 checksum", d.Name, len(data))
 			}
+			stored := binary.LittleEndian.Uint32(data[len(data)-4:])
 			data = data[:len(data)-4]
+			if sum := fletcher32(data); stored != sum && stored != sum<<8&0xff00ff00|sum>>8&0x00ff00ff {
+				fail("dataset %s: chunk at %v fails its Fletcher-32 checksum (%#x, stored %#x)", d.Name, c.offset, sum, stored)
+			}
 		case filterDeflate:
 			zr, err := zlib.NewReader(bytes.NewReader(data))
 			if err != nil {
@@ -583,6 +588,32 @@ func (d *Dataset) unfilter(c chunk, chunkBytes uint64) []byte {
 		fail("dataset %s: chunk at %v holds %d bytes, not %d", d.Name, c.offset, len(data), chunkBytes)
 	}
 	return data
+}
+
+// fletcher32 is HDF5's Fletcher-32 checksum (H5_checksum_fletcher32): over big-endian 16-bit
+// words, an odd last byte as the high byte of a word. HDF5 also accepts the checksum with the
+// bytes of each half swapped, as older versions wrote it.
+func fletcher32(p []byte) uint32 {
+	var sum1, sum2 uint32
+	for len(p) >= 2 {
+		n := min(len(p)/2, 360)
+		for range n {
+			sum1 += uint32(p[0])<<8 | uint32(p[1])
+			sum2 += sum1
+			p = p[2:]
+		}
+		sum1 = sum1&0xffff + sum1>>16
+		sum2 = sum2&0xffff + sum2>>16
+	}
+	if len(p) == 1 {
+		sum1 += uint32(p[0]) << 8
+		sum2 += sum1
+		sum1 = sum1&0xffff + sum1>>16
+		sum2 = sum2&0xffff + sum2>>16
+	}
+	sum1 = sum1&0xffff + sum1>>16
+	sum2 = sum2&0xffff + sum2>>16
+	return sum2<<16 | sum1
 }
 
 // unshuffle undoes HDF5's shuffle filter: byte j of every element is stored together; bytes

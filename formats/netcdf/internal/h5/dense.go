@@ -105,8 +105,8 @@ func (h *fractalHeap) rowSize(r int) uint64 {
 // indirectBlock adds the direct blocks under the indirect block at addr (of rows rows,
 // starting at heap offset offset) to h.blocks.
 func (f *File) indirectBlock(h *fractalHeap, addr uint64, rows int, offset uint64, visited map[uint64]bool) {
-	if visited[addr] || len(visited) > 1<<16 || rows > 64 {
-		fail("fractal heap: an indirect block loop or more than 64 rows")
+	if visited[addr] || len(visited) > 1<<10 || len(h.blocks) > 1<<16 || rows > 64 {
+		fail("fractal heap: an indirect block loop, more than 1024 indirect or 65536 direct blocks, or more than 64 rows")
 	}
 	visited[addr] = true
 	direct := min(rows, h.maxDirectRow)

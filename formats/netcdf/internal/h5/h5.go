@@ -11,7 +11,7 @@
 // which netCDF-C writes), a single chunk, implicit, or an unpaged fixed array (layout
 // version 4). Chunks of any shape, partial edge chunks and chunks never written (the fill
 // value) are placed by their own offsets; the deflate, shuffle and Fletcher-32 filters are
-// undone (the checksum is not verified).
+// undone, the checksum verified.
 //
 // It reads only what it understands and refuses the rest with an error naming the
 // structure: links stored as huge or tiny objects of a fractal heap, extensible-array and
