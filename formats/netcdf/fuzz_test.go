@@ -4,8 +4,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/qzoo/qzoo/formats/netcdf/internal/h5"
 )
 
 // FuzzRead reads arbitrary bytes as a netCDF file: Read must return whole, finite data or an
@@ -69,4 +73,79 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzCFDecode decodes arbitrary stored values with arbitrary coding attributes: the
+// attributes must be refused with an error naming the variable, or decode so that the
+// missing values counted are the NaNs returned, values equal to the _FillValue or a
+// missing_value are missing, and every other value is stored·scale_factor + add_offset.
+//
+//	go test -run '^$' -fuzz FuzzCFDecode -fuzztime 1m ./formats/netcdf/
+func FuzzCFDecode(f *testing.F) {
+	f.Add(uint8(2), 0.01, 280.0, int64(-32767), uint8(1), int64(-32000), int64(-2000), int64(3000), uint8(1), false, []byte{1, 0, 0x01, 0x80, 0, 0x83})
+	f.Add(uint8(0), 0.5, 10.0, int64(-1), uint8(2), int64(5), int64(5), int64(-6), uint8(2), true, []byte{4, 0xfb, 0xff, 7})
+	f.Add(uint8(7), 1.0, 0.0, int64(0), uint8(3), int64(0), int64(0), int64(0), uint8(0), false, []byte{0, 0, 0xc0, 0x7f, 0, 0, 0x80, 0x3f})
+	types := []string{"int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "float32", "float64"}
+	f.Fuzz(func(t *testing.T, typeIndex uint8, scale, offset float64, fill int64, fillKind uint8, missing, lo, hi int64,
+		rangeKind uint8, unsigned bool, raw []byte) {
+		typ := types[int(typeIndex)%len(types)]
+		attrs := []Attr{{"scale_factor", scale}, {"add_offset", offset}}
+		switch fillKind % 4 { // absent, the variable's type, float32, float64
+		case 1:
+			attrs = append(attrs, Attr{"_FillValue", int16(fill)})
+		case 2:
+			attrs = append(attrs, Attr{"_FillValue", float32(fill)})
+		case 3:
+			attrs = append(attrs, Attr{"_FillValue", float64(fill) + 0.25*float64(fill&1)})
+		}
+		attrs = append(attrs, Attr{"missing_value", []int16{int16(missing), int16(missing >> 16)}})
+		switch rangeKind % 3 {
+		case 1:
+			attrs = append(attrs, Attr{"valid_range", []int16{int16(lo), int16(hi)}})
+		case 2:
+			attrs = append(attrs, Attr{"valid_min", int8(lo)}, Attr{"valid_max", float32(hi)})
+		}
+		if unsigned {
+			attrs = append(attrs, Attr{"_Unsigned", "true"})
+		}
+		c, err := newCFCoding("v", typ, attrs)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "variable v") {
+				t.Fatalf("error %q does not name the variable", err)
+			}
+			return
+		}
+		size := storedTypes[typ] / 8
+		values := make([]float64, len(raw)/size)
+		for i := range values {
+			values[i] = decodeLE(raw[i*size:(i+1)*size], h5Type(typ))[0]
+		}
+		out := make([]float32, len(values))
+		nMissing, firstInf := c.decode(values, out)
+		nan := 0
+		for i, y := range out {
+			x := values[i]
+			if c.reinterp > 0 && x < 0 {
+				x += math.Exp2(float64(c.reinterp))
+			}
+			if y != y {
+				nan++
+				continue
+			}
+			if slices.Contains(c.markers, x) {
+				t.Fatalf("value %v equal to a marker %v decoded as %v", x, c.markers, y)
+			}
+			if want := float32(x*c.scale + c.offset); y != want && i != firstInf {
+				t.Fatalf("value %v decoded as %v, want %v", x, y, want)
+			}
+		}
+		if nan != nMissing {
+			t.Fatalf("%d NaNs returned, %d missing counted", nan, nMissing)
+		}
+	})
+}
+
+// h5Type returns the h5.Type of a Go type name.
+func h5Type(typ string) h5.Type {
+	return h5.Type{Float: strings.HasPrefix(typ, "float"), Signed: strings.HasPrefix(typ, "int"), Size: storedTypes[typ] / 8}
 }
