@@ -12,11 +12,12 @@ import (
 	"github.com/qzoo/qzoo/formats/netcdf/internal/h5"
 )
 
-// FuzzRead reads arbitrary bytes as a netCDF file: Read must return whole, finite data or an
-// error naming the file, and the fuzzing process must survive whatever the library does.
+// FuzzRead reads arbitrary bytes as a netCDF file: Read must return whole data, finite or
+// NaN where counted missing, or an error naming the file, and the fuzzing process must
+// survive whatever the library does.
 // The seed corpus holds small files derived from the real ones (three hours of the UK file
-// written by Write, a truncation of it, a level variable over two hours) and a small
-// netCDF-4 file. Every input starts a reader process: expect tens of executions a second.
+// written by Write, a truncation of it, a level variable over two hours), a small netCDF-4
+// file, and netCDF-C-written files of testdata/variants.py cf. Every input starts a reader process: expect tens of executions a second.
 //
 //	go test -run '^$' -fuzz FuzzRead -fuzztime 5m ./formats/netcdf/
 func FuzzRead(f *testing.F) {
@@ -53,6 +54,16 @@ func FuzzRead(f *testing.F) {
 		f.Add(data)
 	}
 	addWritten("synthetic.nc", Synthetic(2, 2, 3, 4, "a", "b"), 0)
+	// Files written by netCDF-C: chunked and deflated netCDF-4 with dense link storage, the
+	// data store's layout, and netCDF-3 of 64-bit data with every integer type.
+	cf := writeVariants(f, "cf")
+	for _, name := range []string{"types_NETCDF4.nc", "types_NETCDF3_64BIT_DATA.nc", "cds.nc"} {
+		data, err := os.ReadFile(filepath.Join(cf, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "fuzz.nc")
@@ -65,10 +76,17 @@ func FuzzRead(f *testing.F) {
 		}
 		if err == nil {
 			for _, v := range file.Vars {
+				nan := 0
 				for _, x := range v.Data {
-					if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					if math.IsInf(float64(x), 0) {
 						t.Fatalf("variable %s holds %v", v.Name, x)
 					}
+					if x != x {
+						nan++
+					}
+				}
+				if nan != v.Missing {
+					t.Fatalf("variable %s holds %d NaNs, %d missing values counted", v.Name, nan, v.Missing)
 				}
 			}
 		}

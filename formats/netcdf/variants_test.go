@@ -21,7 +21,7 @@ const python = "/usr/bin/python3"
 
 // writeVariants runs testdata/variants.py with args into a new directory and returns it. A
 // missing writer fails the test: the files it writes are what the tests check.
-func writeVariants(t *testing.T, args ...string) string {
+func writeVariants(t testing.TB, args ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(python, append([]string{"testdata/variants.py"}, append(args, dir)...)...)
