@@ -5,7 +5,9 @@
 #     notebooks, Fashion-MNIST, PyTorch + OpenBLAS + NumPy for side-by-side comparisons,
 #     a C toolchain for cgo, ZFP (python3-zfpy, run by /usr/bin/python3) and the reference
 #     Zstandard tool for the climate baselines (package baselines), netcdf-bin (ncdump, which the
-#     codec tests open decompressed files with), the speech stack of issue 15 (real speech:
+#     codec tests open decompressed files with), python3-netcdf4 and python3-h5py (netCDF-C and
+#     HDF5 through /usr/bin/python3: formats/netcdf's tests write chunked, packed and
+#     data-store-layout files with them and compare what they decode), the speech stack of issue 15 (real speech:
 #     pocketsphinx-testdata, asterisk-core-sounds-en-wav with asterisk-core-sounds-en for its
 #     transcripts, codec2-examples; synthetic voices:
 #     espeak-ng, flite, festival + festvox voices; peers: codec2, opus-tools; an independent
@@ -39,7 +41,7 @@ readonly debian_packages=(
   dataset-fashion-mnist
   jupyter-notebook jupyter-nbconvert python3-nbconvert python3-ipykernel jupyter-client
   python3-torch libopenblas0-openmp python3-numpy
-  zfp python3-zfpy zstd netcdf-bin
+  zfp python3-zfpy zstd netcdf-bin python3-netcdf4 python3-h5py
   sox codec2 opus-tools pocketsphinx pocketsphinx-en-us pocketsphinx-testdata
   asterisk-core-sounds-en-wav asterisk-core-sounds-en codec2-examples espeak-ng flite
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
