@@ -48,8 +48,10 @@ type Coord struct {
 	Values []float64
 	// Attrs are the coordinate's attributes (units, long_name, calendar...).
 	Attrs []Attr
-	// Type is the Go type the coordinate was stored as and is written back as: "float32",
-	// "float64", "int32" or "int16".
+	// Type is the Go type the coordinate was stored as ("float32", "float64", "int64",
+	// "int32", "int16", "uint8"...). Write writes float32, float64, int32 and int16 as such,
+	// int8 and uint8 as int16, uint16 as int32, and int64, uint32, uint64 (which netCDF-3
+	// lacks) as float64.
 	Type string
 }
 
@@ -114,11 +116,13 @@ var (
 	// ErrNoVariable: a variable asked for is absent, or the file has no gridded variable.
 	ErrNoVariable = errors.New("no such variable")
 	// ErrNotField: a variable's dimensions are not (time[, level], latitude, longitude), or
-	// its type, coordinates or sizes are unusable.
+	// its type, coding attributes (naming the attribute), storage (naming the structure),
+	// coordinates or sizes are unusable.
 	ErrNotField = errors.New("not a gridded field")
 	// ErrTooLarge: a variable is larger than ReadOptions.MaxValues or than the file can hold.
 	ErrTooLarge = errors.New("variable too large")
-	// ErrMissingValues: a field holds fill or missing values, NaN or infinities.
+	// ErrMissingValues: a field holds missing values (File.Complete), or values that unpack
+	// to infinities (Read).
 	ErrMissingValues = errors.New("incomplete field")
 	// ErrReaderFailed: the reading process crashed, was killed at the timeout, or answered
 	// garbage; the library met something it could not handle.

@@ -87,16 +87,19 @@ func (o ReadOptions) withDefaults() ReadOptions {
 // The variables asked for (opts.Variables; nil: every variable shaped like a field) must
 // have dimensions (time, latitude, longitude) or (time, level, latitude, longitude), named
 // time or valid_time, level or pressure_level, latitude or lat, longitude or lon, with a
-// coordinate variable each, and be stored as short (CF-packed or not), float or double.
-// Packed values are unpacked (value = raw·scale_factor + add_offset) into float32.
+// coordinate variable each, plus optionally number or expver dimensions of size 1; they may
+// be stored as any integer type (CF-packed or not) or float. Values are decoded after the CF
+// conventions into float32, missing values as NaN counted in Variable.Missing (see the
+// package documentation; [File.Complete] refuses them).
 //
 // The netCDF library runs in a child process (this binary re-executed), so that a damaged
 // file that makes it panic, loop or exit cannot kill or hang the caller: see the package
-// documentation. Read fails, with an error naming the file (and the variable and position
-// where relevant) that wraps one of the Err* sentinels, when the file is missing, empty, not
-// netCDF or damaged ([ErrNotNetCDF], [ErrReaderFailed]), lacks a variable (ErrNoVariable,
-// listing those present), has a variable that is not a field (ErrNotField), too large
-// (ErrTooLarge), or with fill/missing values, NaN or infinities ([ErrMissingValues]).
+// documentation. Read fails, with an error naming the file (and the variable, attribute or
+// position where relevant) that wraps one of the Err* sentinels, when the file is missing,
+// empty, not netCDF, damaged or stored in a way this package does not read ([ErrNotNetCDF],
+// [ErrReaderFailed]), lacks a variable (ErrNoVariable, listing those present), has a
+// variable that is not a field or whose coding attributes are unusable (ErrNotField), too
+// large (ErrTooLarge), or with values that unpack to infinities ([ErrMissingValues]).
 func Read(path string, opts ReadOptions) (*File, error) {
 	opts = opts.withDefaults()
 	if _, _, err := sniff(path); err != nil {

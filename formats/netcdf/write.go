@@ -25,7 +25,7 @@ var packedDomainAttrs = append(slices.Clone(packingAttrs), "valid_range", "valid
 // file in path's directory, renamed over path once complete.
 //
 // The file holds the coordinates (time, level when present, latitude, longitude, each as its
-// Coord.Type) and the variables, with their attributes and the global attributes. A variable
+// Coord.Type or the nearest type netCDF-3 has) and the variables, with their attributes and the global attributes. A variable
 // with a Packing is re-packed with it into int16: raw = round((x − add_offset)/scale_factor),
 // clamped to the int16 range less the fill and missing values; its packing attributes are
 // rewritten from the Packing. A variable packed into another integer type (bytes, _Unsigned
