@@ -2,6 +2,7 @@ package netcdf_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -47,4 +48,13 @@ func ExampleRead() {
 	// netCDF-3 [time latitude longitude] [4 2 3] K 0.01
 	// first hour: [270.00 271.00 272.00 300.00 301.00 302.00]
 	// last hour: [268.00 269.00 270.00 298.00 299.00 300.00]
+}
+
+// Read returns a field with missing values (sea-surface temperature over land, say) as NaN,
+// counted in Missing; Complete refuses it for consumers that need complete fields.
+func ExampleFile_Complete() {
+	f := netcdf.Synthetic(2, 0, 2, 2, "sst")
+	f.Vars[0].Data[3], f.Vars[0].Missing = float32(math.NaN()), 1
+	fmt.Println(f.Complete())
+	// Output: netcdf: read synthetic: variable sst: 1 missing values (first at time 0, latitude 1, longitude 1)
 }

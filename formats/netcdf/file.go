@@ -66,7 +66,8 @@ type Variable struct {
 	Dims []string
 	// Shape holds the dimension sizes, in the order of Dims.
 	Shape []int
-	// Data holds the values in physical units (CF packing applied), row-major over Shape.
+	// Data holds the values in physical units (CF packing applied), row-major over Shape;
+	// NaN where the file marks a value missing (counted in Missing).
 	Data []float32
 	// Packing is how the file stored the values as integers, nil when it stored floats.
 	Packing *Packing
