@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 )
 
@@ -159,33 +158,7 @@ func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, n int) ([]f
 			return nil, "", fmt.Errorf("variable %s: %w", name, err)
 		}
 	}
-	out := make([]float64, n)
-	for i := range out {
-		b := raw[int64(i)*width:]
-		switch typ {
-		case "int8":
-			out[i] = float64(int8(b[0]))
-		case "uint8":
-			out[i] = float64(b[0])
-		case "int16":
-			out[i] = float64(int16(binary.BigEndian.Uint16(b)))
-		case "uint16":
-			out[i] = float64(binary.BigEndian.Uint16(b))
-		case "int32":
-			out[i] = float64(int32(binary.BigEndian.Uint32(b)))
-		case "uint32":
-			out[i] = float64(binary.BigEndian.Uint32(b))
-		case "int64":
-			out[i] = float64(int64(binary.BigEndian.Uint64(b)))
-		case "uint64":
-			out[i] = float64(binary.BigEndian.Uint64(b))
-		case "float32":
-			out[i] = float64(math.Float32frombits(binary.BigEndian.Uint32(b)))
-		case "float64":
-			out[i] = math.Float64frombits(binary.BigEndian.Uint64(b))
-		}
-	}
-	return out, typ, nil
+	return decodeValues(raw, typeOf(typ), binary.BigEndian), typ, nil
 }
 
 // maxEnd caps the offsets computed from a header (far beyond any file), so that a damaged

@@ -1,6 +1,7 @@
 package netcdf
 
 import (
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -8,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/qzoo/qzoo/formats/netcdf/internal/h5"
 )
 
 // FuzzRead reads arbitrary bytes as a netCDF file: Read must return whole data, finite or
@@ -136,7 +135,7 @@ func FuzzCFDecode(f *testing.F) {
 		size := storedTypes[typ] / 8
 		values := make([]float64, len(raw)/size)
 		for i := range values {
-			values[i] = decodeLE(raw[i*size:(i+1)*size], h5Type(typ))[0]
+			values[i] = decodeValues(raw[i*size:(i+1)*size], typeOf(typ), binary.LittleEndian)[0]
 		}
 		out := make([]float32, len(values))
 		nMissing, firstInf := c.decode(values, out)
@@ -161,9 +160,4 @@ func FuzzCFDecode(f *testing.F) {
 			t.Fatalf("%d NaNs returned, %d missing counted", nan, nMissing)
 		}
 	})
-}
-
-// h5Type returns the h5.Type of a Go type name.
-func h5Type(typ string) h5.Type {
-	return h5.Type{Float: strings.HasPrefix(typ, "float"), Signed: strings.HasPrefix(typ, "int"), Size: storedTypes[typ] / 8}
 }

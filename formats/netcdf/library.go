@@ -458,7 +458,7 @@ func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error)
 		if err != nil {
 			return nil, "", r.errorf(ErrNotField, "variable %s (%s layout, chunks %v, filters %v): %v", name, d.Layout, d.Chunk, d.Filters, err)
 		}
-		return decodeLE(b, d.Type), d.Type.String(), nil
+		return decodeValues(b, d.Type, binary.LittleEndian), d.Type.String(), nil
 	}
 	out, typ, err := cdfValues(r.file, r.size, r.cdf, name, n)
 	if err != nil {
@@ -467,35 +467,40 @@ func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error)
 	return out, typ, nil
 }
 
-// decodeLE converts little-endian values of type t to float64s.
-func decodeLE(b []byte, t h5.Type) []float64 {
+// decodeValues converts values of type t in the given byte order to float64s.
+func decodeValues(b []byte, t h5.Type, order binary.ByteOrder) []float64 {
 	out := make([]float64, len(b)/t.Size)
 	for i := range out {
 		e := b[i*t.Size:]
 		switch {
 		case t.Float && t.Size == 4:
-			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(e)))
+			out[i] = float64(math.Float32frombits(order.Uint32(e)))
 		case t.Float:
-			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(e))
+			out[i] = math.Float64frombits(order.Uint64(e))
 		case t.Size == 1 && t.Signed:
 			out[i] = float64(int8(e[0]))
 		case t.Size == 1:
 			out[i] = float64(e[0])
 		case t.Size == 2 && t.Signed:
-			out[i] = float64(int16(binary.LittleEndian.Uint16(e)))
+			out[i] = float64(int16(order.Uint16(e)))
 		case t.Size == 2:
-			out[i] = float64(binary.LittleEndian.Uint16(e))
+			out[i] = float64(order.Uint16(e))
 		case t.Size == 4 && t.Signed:
-			out[i] = float64(int32(binary.LittleEndian.Uint32(e)))
+			out[i] = float64(int32(order.Uint32(e)))
 		case t.Size == 4:
-			out[i] = float64(binary.LittleEndian.Uint32(e))
+			out[i] = float64(order.Uint32(e))
 		case t.Signed:
-			out[i] = float64(int64(binary.LittleEndian.Uint64(e)))
+			out[i] = float64(int64(order.Uint64(e)))
 		default:
-			out[i] = float64(binary.LittleEndian.Uint64(e))
+			out[i] = float64(order.Uint64(e))
 		}
 	}
 	return out
+}
+
+// typeOf returns the element type of a Go numeric type name (one of storedTypes).
+func typeOf(name string) h5.Type {
+	return h5.Type{Float: strings.HasPrefix(name, "float"), Signed: strings.HasPrefix(name, "int"), Size: storedTypes[name] / 8}
 }
 
 // values reads v's values and converts them to physical units after the CF conventions
