@@ -147,6 +147,11 @@ func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, n int) ([]f
 	if recValues <= 0 || int64(n)%recValues != 0 || !v.record && int64(n) != recValues {
 		return nil, "", fmt.Errorf("variable %s: %d values asked for, %d per record in the header", name, n, recValues)
 	}
+	records := int64(n) / recValues
+	if last := addSat(addSat(v.begin, mulSat(records-1, l.recSize)), v.perRecord); last > size { // before allocating
+		return nil, "", fmt.Errorf("variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",
+			name, last, size)
+	}
 	raw := make([]byte, int64(n)*width)
 	for rec := int64(0); rec*v.perRecord < int64(len(raw)); rec++ {
 		at := addSat(v.begin, mulSat(rec, l.recSize))
