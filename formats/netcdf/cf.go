@@ -121,9 +121,10 @@ func newCFCoding(name, typ string, attrs []Attr) (*cfCoding, error) {
 	if scaleType == "" {
 		scaleType = elemType(attrValue(attrs, "add_offset"))
 	}
+	domains := map[bool]string{}
 	for _, attr := range rangeAttrs {
 		v := attrValue(attrs, attr)
-		if v == nil {
+		if v == nil || attr != "valid_range" && attrValue(attrs, "valid_range") != nil { // valid_range prevails
 			continue
 		}
 		if attr == "valid_range" {
@@ -151,18 +152,18 @@ func newCFCoding(name, typ string, attrs []Attr) (*cfCoding, error) {
 			}
 			xs = append(xs, x)
 		}
+		if other, ok := domains[!physical]; ok {
+			return nil, fmt.Errorf("variable %s: attributes %s and %s give the valid range in different domains (one packed, one physical)", name, other, attr)
+		}
+		domains[physical] = attr
 		c.rangeRaw = !physical
 		switch attr {
 		case "valid_range":
 			c.lo, c.hi = xs[0], xs[1]
 		case "valid_min":
-			if attrValue(attrs, "valid_range") == nil {
-				c.lo = xs[0]
-			}
+			c.lo = xs[0]
 		case "valid_max":
-			if attrValue(attrs, "valid_range") == nil {
-				c.hi = xs[0]
-			}
+			c.hi = xs[0]
 		}
 	}
 	if c.lo > c.hi {
