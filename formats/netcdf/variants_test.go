@@ -162,7 +162,8 @@ func TestReadCF(t *testing.T) {
 }
 
 // TestReadDataStoreLayout reads the current Copernicus data store's layout: an int64
-// valid_time in seconds, a scalar number and an expver string variable; a variable with a
+// valid_time in seconds, a scalar number and an expver string variable (and a variable whose
+// chunks were partly never written, missing there); a variable with a
 // number dimension of size 1 is read as a field, one with an expver dimension of size 2 is
 // refused naming the variable and the dimension.
 func TestReadDataStoreLayout(t *testing.T) {
@@ -176,10 +177,16 @@ func TestReadDataStoreLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Time.Name != "valid_time" || f.Time.Type != "int64" || f.Time.Values[1] != 1_700_003_600 || !slices.Equal(f.VariableNames(), []string{"t2m"}) {
+	if f.Time.Name != "valid_time" || f.Time.Type != "int64" || f.Time.Values[1] != 1_700_003_600 || !slices.Equal(f.VariableNames(), []string{"t2m", "sparse"}) {
 		t.Errorf("time %s %s %v, variables %v", f.Time.Name, f.Time.Type, f.Time.Values, f.VariableNames())
 	}
 	sameValues(t, "cds t2m", v.Data, expectedValues(t, p, "t2m"))
+	// A variable whose chunks after the first hour were never written: missing there.
+	sparse, _ := f.Variable("sparse")
+	sameValues(t, "cds sparse", sparse.Data, expectedValues(t, p, "sparse"))
+	if sparse.Missing != 2*4*5 {
+		t.Errorf("sparse: %d missing values, want the 40 of the hours never written", sparse.Missing)
+	}
 	// Written back as netCDF-3, the int64 time becomes a double, exactly.
 	out := filepath.Join(dir, "cds3.nc")
 	if err := Write(out, f); err != nil {

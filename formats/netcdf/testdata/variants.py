@@ -149,6 +149,9 @@ def cf(out_dir):
                              chunksizes=(1, 3, 2))
         v.units = "K"
         v[:] = 273 + rng.uniform(0, 10, size=shape)
+        # Only the first hour written: the chunks of the others are never allocated.
+        v = d.createVariable("sparse", "f4", ("valid_time", "latitude", "longitude"), chunksizes=(1, 3, 2))
+        v[0] = rng.uniform(0, 1, size=shape[1:])
     expected(path)
     # An ensemble dimension of size 1 (read) and an expver dimension of size 2 (refused).
     path = "%s/cds_dims.nc" % out_dir
