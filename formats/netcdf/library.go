@@ -114,6 +114,17 @@ type libraryReader struct {
 
 // readInProcess reads path with the netCDF library in this process; see Read.
 func readInProcess(path string, opts ReadOptions) (*File, error) {
+	r, err := openReader(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	return r.read()
+}
+
+// openReader opens path with the library, and with package h5 or the netCDF-3 header
+// parser for its values.
+func openReader(path string, opts ReadOptions) (*libraryReader, error) {
 	opts = opts.withDefaults()
 	size, format, err := sniff(path)
 	if err != nil {
@@ -129,22 +140,25 @@ func readInProcess(path string, opts ReadOptions) (*File, error) {
 	if err != nil {
 		return nil, readErrorf(path, ErrNotNetCDF, "the netCDF library cannot open it: %v%s", err, hdf5Diagnosis(path, size))
 	}
-	defer g.Close()
 	r := &libraryReader{path: path, size: size, format: format, g: g, opts: opts, cdf: cdf,
 		getters: map[string]api.VarGetter{}, dims: map[string]int{}, datasets: map[string]*h5.Dataset{},
 		allDims: map[string][]string{}}
-	fh, err := os.Open(path)
-	if err != nil {
+	if r.file, err = os.Open(path); err != nil {
+		g.Close()
 		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
-	defer fh.Close()
-	r.file = fh
 	if format == "netCDF-4" {
-		if r.h5, err = h5.Open(fh, size); err != nil {
+		if r.h5, err = h5.Open(r.file, size); err != nil {
+			r.close()
 			return nil, readErrorf(path, ErrNotNetCDF, "its HDF5 structure cannot be read, so its values cannot be checked: %v", err)
 		}
 	}
-	return r.read()
+	return r, nil
+}
+
+func (r *libraryReader) close() {
+	r.g.Close()
+	r.file.Close()
 }
 
 func (r *libraryReader) errorf(kind error, format string, args ...any) error {
