@@ -99,6 +99,7 @@ type EntropyModel struct {
 	zTables              []*entropy.Table // [c_z]
 	bank                 []*entropy.Table
 	bankLog              []float64 // log scale of each bank table
+	lookup               *bankLookup
 }
 
 // loadFloat64 reads the variable at path as float64 values and checks its dims.
@@ -296,6 +297,7 @@ func (m *EntropyModel) buildTables() error {
 		}
 		m.bank[k], m.bankLog[k] = t, ls
 	}
+	m.lookup = m.newBankLookup()
 	return nil
 }
 
@@ -317,13 +319,13 @@ func (m *EntropyModel) zTablesOf(n int) []*entropy.Table {
 	return out
 }
 
-// yTablesOf returns the bank table of each latent element from its predicted scale (the
-// residual ŷ − m is coded, so every table is zero-mean): the one choice encoder and decoder
-// share.
-func (m *EntropyModel) yTablesOf(scale []float64) []*entropy.Table {
-	out := make([]*entropy.Table, len(scale))
-	for i, s := range scale {
-		out[i] = m.bank[m.bankIndex(s)]
+// yTablesOf returns the bank table of each latent element from h_s's raw output for its scale
+// (the residual ŷ − m is coded, so every table is zero-mean): the one choice encoder and
+// decoder share.
+func (m *EntropyModel) yTablesOf(raw []float64) []*entropy.Table {
+	out := make([]*entropy.Table, len(raw))
+	for i, r := range raw {
+		out[i] = m.bank[m.lookup.index(r)]
 	}
 	return out
 }
@@ -342,9 +344,19 @@ func gaussianBits(r, s float64) float64 {
 // positions are spread over GOMAXPROCS goroutines; each value is computed by the same
 // operations in the same order wherever it runs, so the result does not depend on them.
 func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, scale []float64) {
+	mean, scale = m.hyperSynthesis(z, n, mh, mw, nh, nw)
+	for i, raw := range scale {
+		scale[i] = scaleOf(raw)
+	}
+	return mean, scale
+}
+
+// hyperSynthesis is HyperSynthesis with the scales left raw (before scaleOf): the codec needs
+// only their tables (bankLookup), and the scales themselves only for the estimated bits.
+func (m *EntropyModel) hyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, raw []float64) {
 	cy, cz := m.cy, m.cz
 	mean = make([]float64, n*nh*nw*cy)
-	scale = make([]float64, n*nh*nw*cy)
+	raw = make([]float64, n*nh*nw*cy)
 	parallelFor(n*mh*mw, func(lo, hi int) {
 		s := m.newSynthScratch()
 		tokens := make([]float64, 4*2*cy)
@@ -363,29 +375,28 @@ func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, sca
 				src := tokens[q*2*cy:][:2*cy]
 				o := ((b*nh+2*i+q/2)*nw + 2*j + q%2) * cy
 				copy(mean[o:o+cy], src[:cy])
-				copy(scale[o:o+cy], src[cy:])
+				copy(raw[o:o+cy], src[cy:])
 			}
 		}
 	})
-	return mean, scale
+	return mean, raw
 }
 
 // synthScratch holds one goroutine's h_s activations.
 type synthScratch struct {
-	zin, h1, h2, out []float64
-	rows             denseRows
-	gelu             geluScratch
+	zin, h1, h2 []float64
+	rows        denseRows
+	gelu        geluScratch
 }
 
 func (m *EntropyModel) newSynthScratch() *synthScratch {
 	in := max(m.cz, m.hd)
 	return &synthScratch{zin: make([]float64, m.cz), h1: make([]float64, m.hd), h2: make([]float64, 4*m.hd),
-		out:  make([]float64, 2*m.cy),
 		rows: denseRows{offs: make([]int, 0, in), xs: make([]float64, 0, in)}}
 }
 
 // synthesise runs h_s on one hyper-latent vector zv [c_z] and writes those of its 2×2 tokens
-// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, scale c_y].
+// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, raw scale c_y].
 func (m *EntropyModel) synthesise(zv []int, inside [4]bool, tokens []float64, s *synthScratch) {
 	hd, cy := m.hd, m.cy
 	for c, v := range zv {
@@ -408,16 +419,7 @@ func (m *EntropyModel) synthesise(zv []int, inside [4]bool, tokens []float64, s 
 		if !ok {
 			continue
 		}
-		m.hsOut.apply(s.h2[q*hd:][:hd], s.out, &s.rows)
-		t := tokens[q*2*cy:][:2*cy]
-		for c := range cy {
-			t[c] = s.out[c]
-			if raw := s.out[cy+c]; raw < -3 { // softplus(−3) ≈ 0.049: the bound wins, exactly
-				t[cy+c] = scaleBound
-			} else {
-				t[cy+c] = math.Max(softplus(raw), scaleBound)
-			}
-		}
+		m.hsOut.apply(s.h2[q*hd:][:hd], tokens[q*2*cy:][:2*cy], &s.rows)
 	}
 }
 

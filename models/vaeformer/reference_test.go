@@ -62,7 +62,7 @@ func (c *Codec) ReferenceCompress(fields [][]float32, g Geometry) ([]byte, Stats
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	yStream, err := entropy.Encode(ys, c.Entropy.yTablesOf(scale))
+	yStream, err := entropy.Encode(ys, c.Entropy.referenceYTablesOf(scale))
 	if err != nil {
 		return nil, Stats{}, err
 	}
@@ -88,7 +88,7 @@ func (c *Codec) ReferenceDecompress(payload []byte, g Geometry) ([][]float32, er
 		return nil, err
 	}
 	mean, scale := c.Entropy.referenceHyperSynthesis(zs, n, mh, mw, nh, nw)
-	ys, err := entropy.Decode(yStream, c.Entropy.yTablesOf(scale))
+	ys, err := entropy.Decode(yStream, c.Entropy.referenceYTablesOf(scale))
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +168,15 @@ func (m *EntropyModel) referenceHyperSynthesis(z []int, n, mh, mw, nh, nw int) (
 	return mean, scale
 }
 
+// referenceYTablesOf is the former yTablesOf: each element's bank table from its scale.
+func (m *EntropyModel) referenceYTablesOf(scale []float64) []*entropy.Table {
+	out := make([]*entropy.Table, len(scale))
+	for i, s := range scale {
+		out[i] = m.bank[m.bankIndex(s)]
+	}
+	return out
+}
+
 // geluGo is the former GELU of h_s, element by element: what geluSlice must reproduce.
 func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }
 
@@ -218,6 +227,38 @@ func TestDenseMatchesReference(t *testing.T) {
 					t.Fatalf("%d inputs, %d outputs: output %d is %v (Go loop %v), reference %v", in, outs, j, got[j], goOnly[j], want[j])
 				}
 			}
+		}
+	}
+}
+
+// TestBankLookupMatchesExact: the table lookup of a raw scale's bank index gives the index of
+// the exact composition (softplus, bound, logarithm, rounding) over the whole range, at and
+// around every step, and at the special values.
+func TestBankLookupMatchesExact(t *testing.T) {
+	m := &EntropyModel{bankLog: make([]float64, bankSize)}
+	lo, hi := math.Log(scaleBound), math.Log(bankTop)
+	for k := range bankSize {
+		m.bankLog[k] = lo + (hi-lo)*float64(k)/float64(bankSize-1)
+	}
+	l := m.newBankLookup()
+	if l.exactOnly {
+		t.Fatal("the lookup fell back to the exact composition")
+	}
+	exact := func(raw float64) int { return m.bankIndex(scaleOf(raw)) }
+	rng := rand.New(rand.NewPCG(7, 8))
+	var raws []float64
+	for range 1_000_000 {
+		raws = append(raws, (rng.Float64()-0.2)*20, rng.NormFloat64()*3, math.Exp(rng.Float64()*6))
+	}
+	for k := 1; k < bankSize; k++ {
+		for d := int64(-300); d <= 300; d++ {
+			raws = append(raws, fromOrderedKey(orderedKey(l.step[k])+d))
+		}
+	}
+	raws = append(raws, 0, math.Copysign(0, -1), -3, math.Nextafter(-3, 0), 30, 31, 1e300, -1e300, math.Inf(1), math.Inf(-1), math.NaN())
+	for _, raw := range raws {
+		if got, want := l.index(raw), exact(raw); got != want {
+			t.Fatalf("raw %v: index %d, exact %d", raw, got, want)
 		}
 	}
 }
