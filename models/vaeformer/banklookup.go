@@ -51,8 +51,9 @@ func (m *EntropyModel) newBankLookup() *bankLookup {
 	}
 	// Bisection over the ordered float64 values between −4 and 10⁶.
 	for k := 1; k < bankSize; k++ {
-		lo, hi := orderedKey(-4), orderedKey(1e6) // index(lo) < k ≤ index(hi)
-		for uint64(hi)-uint64(lo) > 1 {           // the difference can exceed MaxInt64
+		// index(lo) < k ≤ index(hi); hi − lo can exceed MaxInt64, so it is taken unsigned.
+		lo, hi := orderedKey(-4), orderedKey(1e6)
+		for uint64(hi)-uint64(lo) > 1 {
 			mid := lo + int64((uint64(hi)-uint64(lo))/2)
 			if index(fromOrderedKey(mid)) >= k {
 				hi = mid

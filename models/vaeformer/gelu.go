@@ -82,7 +82,7 @@ const (
 // geluScratch is geluSlice's working memory, reused across calls.
 type geluScratch struct {
 	a, e         []float64 // |x/√2| and erf(|x/√2|) of each element
-	tailX, tailE []float64 // one tail group's |x/√2| and erf, packed
+	tailX, tailE []float64 // one group's arguments and results, packed
 	groups       [6][]int32
 }
 
@@ -119,18 +119,24 @@ func (g *geluScratch) geluSlice(v []float64) {
 		g.groups[k][count[k]] = int32(i)
 		count[k]++
 	}
-	for _, i := range g.groups[erfPoly][:count[erfPoly]] {
-		x := a[i]
-		z := x * x
-		r := pp0 + mul(z, pp1+mul(z, pp2+mul(z, pp3+mul(z, pp4))))
-		s := 1 + mul(z, qq1+mul(z, qq2+mul(z, qq3+mul(z, qq4+mul(z, qq5)))))
-		e[i] = x + mul(x, r/s)
+	// Below 1.25: x + x·P(x²)/Q(x²), or erx + P(x − 1)/Q(x − 1).
+	idx := g.groups[erfPoly][:count[erfPoly]]
+	t, q := g.tailX[:len(idx)], g.tailE[:len(idx)]
+	for j, i := range idx {
+		t[j] = a[i] * a[i]
 	}
-	for _, i := range g.groups[erfNearOne][:count[erfNearOne]] {
-		s := a[i] - 1
-		p := pa0 + mul(s, pa1+mul(s, pa2+mul(s, pa3+mul(s, pa4+mul(s, pa5+mul(s, pa6))))))
-		q := 1 + mul(s, qa1+mul(s, qa2+mul(s, qa3+mul(s, qa4+mul(s, qa5+mul(s, qa6))))))
-		e[i] = erx + p/q
+	g.ratios(q, t, &erfPolyCoef)
+	for j, i := range idx {
+		e[i] = a[i] + mul(a[i], q[j])
+	}
+	idx = g.groups[erfNearOne][:count[erfNearOne]]
+	t, q = g.tailX[:len(idx)], g.tailE[:len(idx)]
+	for j, i := range idx {
+		t[j] = a[i] - 1
+	}
+	g.ratios(q, t, &erfNearOneCoef)
+	for j, i := range idx {
+		e[i] = erx + q[j]
 	}
 	for _, tail := range []struct {
 		group int
@@ -156,6 +162,28 @@ func (g *geluScratch) geluSlice(v []float64) {
 	}
 	for i, x := range v {
 		v[i] = x * 0.5 * (1 + math.Copysign(e[i], x))
+	}
+}
+
+// erfPolyCoef and erfNearOneCoef are math.erf's rational terms below 0.84375 and below 1.25:
+// P's coefficients from the constant term up, then Q's after its leading 1, padded with zeros
+// to seven and six (exact, as for the tail's).
+var (
+	erfPolyCoef    = [13]float64{pp0, pp1, pp2, pp3, pp4, 0, 0, qq1, qq2, qq3, qq4, qq5, 0}
+	erfNearOneCoef = [13]float64{pa0, pa1, pa2, pa3, pa4, pa5, pa6, qa1, qa2, qa3, qa4, qa5, qa6}
+)
+
+// ratios sets q[i] = P(t[i])/Q(t[i]) for the rational term coef (erfPolyCoef's layout).
+func (g *geluScratch) ratios(q, t []float64, coef *[13]float64) {
+	for i := erfRatios(q, t, coef); i < len(t); i++ {
+		p, d := coef[6], coef[12]
+		for k := 5; k >= 0; k-- {
+			p = coef[k] + mul(t[i], p)
+		}
+		for k := 11; k >= 7; k-- {
+			d = coef[k] + mul(t[i], d)
+		}
+		q[i] = p / (1 + mul(t[i], d))
 	}
 }
 

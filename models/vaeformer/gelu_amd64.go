@@ -2,7 +2,21 @@
 
 package vaeformer
 
-// erf's tail four elements per instruction in AVX2 with FMA (gelu_amd64.s), for geluSlice.
+// math.erf's formulas four elements per instruction in AVX2 (gelu_amd64.s), for geluSlice.
+
+//go:noescape
+func ratioAVX2(q, t *float64, n int, coef *[13]float64)
+
+// erfRatios sets q[i] = P(t[i])/Q(t[i]) (coefficients coef: P's seven, then Q's six after its
+// leading 1) for the first n elements, a multiple of 4, and returns n; 0 without AVX2.
+func erfRatios(q, t []float64, coef *[13]float64) int {
+	n := len(t) &^ 3
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	ratioAVX2(&q[:n][0], &t[0], n, coef)
+	return n
+}
 
 //go:noescape
 func erfTailAVX2(e, a *float64, n int, coef *[16]float64)

@@ -168,3 +168,65 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func ratioAVX2(q, t *float64, n int, coef *[13]float64)
+//
+// For i < n (a multiple of 4): q[i] = P(t[i])/Q(t[i]) with P = coef[0] + t·(coef[1] + … +
+// t·coef[6]) and Q = 1 + t·(coef[7] + … + t·coef[12]) by Horner, each product and sum rounded.
+TEXT ·ratioAVX2(SB), NOSPLIT, $0-32
+	MOVQ q+0(FP), DI
+	MOVQ t+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ coef+24(FP), R8
+	XORQ DX, DX
+
+ratioloop:
+	CMPQ DX, CX
+	JGE  ratiodone
+	VMOVUPD      (SI)(DX*8), Y0
+	VBROADCASTSD 48(R8), Y1
+	VBROADCASTSD 96(R8), Y2
+	VBROADCASTSD 40(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VBROADCASTSD 88(R8), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VBROADCASTSD 32(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VBROADCASTSD 80(R8), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VBROADCASTSD 24(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VBROADCASTSD 72(R8), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VBROADCASTSD 16(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VBROADCASTSD 64(R8), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VBROADCASTSD 8(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1
+	VBROADCASTSD 56(R8), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2
+	VBROADCASTSD 0(R8), Y3
+	VMULPD       Y0, Y1, Y1
+	VADDPD       Y3, Y1, Y1 // P
+	VBROADCASTSD erfconst<>+0(SB), Y3
+	VMULPD       Y0, Y2, Y2
+	VADDPD       Y3, Y2, Y2 // Q
+	VDIVPD       Y2, Y1, Y1
+	VMOVUPD      Y1, (DI)(DX*8)
+	ADDQ         $4, DX
+	JMP          ratioloop
+
+ratiodone:
+	VZEROUPPER
+	RET
