@@ -225,16 +225,16 @@ func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte,
 				st.ZBits += zBits.of(i%cz, z[i])
 			}
 		}
-		mean, scale := c.Entropy.HyperSynthesis(z, a.k, mh, mw, nh, nw)
+		mean, raw := c.Entropy.hyperSynthesis(z, a.k, mh, mw, nh, nw)
 		off := a.w0 * ny
 		parallelFor(len(a.mu), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				r := math.Round(float64(a.mu[i]) - mean[i])
 				ys[off+i] = int(r)
 				if yBits != nil {
-					yBits[off+i] = gaussianBits(r, scale[i])
+					yBits[off+i] = gaussianBits(r, scaleOf(raw[i]))
 				}
-				yTables[off+i] = c.Entropy.bank[c.Entropy.bankIndex(scale[i])]
+				yTables[off+i] = c.Entropy.bank[c.Entropy.lookup.index(raw[i])]
 			}
 		})
 	}
@@ -353,9 +353,9 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	}()
 	for w0 := 0; w0 < n && err == nil; w0 += b {
 		k := min(b, n-w0)
-		mean, scale := c.Entropy.HyperSynthesis(zs[w0*nz:][:k*nz], k, mh, mw, nh, nw)
+		mean, raw := c.Entropy.hyperSynthesis(zs[w0*nz:][:k*nz], k, mh, mw, nh, nw)
 		ys := make([]int, k*ny)
-		if e := yd.Decode(c.Entropy.yTablesOf(scale), ys); e != nil {
+		if e := yd.Decode(c.Entropy.yTablesOf(raw), ys); e != nil {
 			err = fmt.Errorf("%w: latents: %w", ErrCorrupt, e)
 			break
 		}

@@ -60,4 +60,12 @@
 // while everything the decoder must reproduce exactly — the hyper-synthesis h_s, the
 // factorised density's tables and the choice of Gaussian table per element — is evaluated in
 // Go float64 from the stored weights, so a bitstream decodes identically on any backend.
+//
+// On amd64, h_s's dense layers and GELU run in AVX2 (and FMA) assembly (dense_amd64.s,
+// gelu_amd64.s: four values per instruction, each computed by the same operations in the same
+// order as the Go loops, which the tests check bit for bit); the table of each latent comes
+// from a lookup of the exact composition's steps (banklookup.go). Build with -tags purego for
+// the Go loops alone: the same bytes. The float64 functions are Go's math package's, and so is
+// their portability: math.Exp is assembly on amd64 whose FMA and non-FMA paths differ in the
+// last bit on about 9% of arguments, so a payload is pinned for CPUs of one kind.
 package vaeformer

@@ -36,42 +36,50 @@ type denseGo struct {
 	w, b    []float64
 }
 
-func (d *denseGo) apply(x []float64, out []float64) {
+// denseRows is scratch for denseGo.apply: the offsets in W of the input's nonzero rows and
+// their input values.
+type denseRows struct {
+	offs []int
+	xs   []float64
+}
+
+// apply sets out [d.out] to x·W + b for x [d.in]. Each output is summed as b_j + x_0·w_0j +
+// x_1·w_1j + … over the nonzero inputs in row order, a rounded product and a rounded sum per
+// term (rows of a zero input add nothing and are skipped), however the loop is vectorised.
+func (d *denseGo) apply(x, out []float64, rows *denseRows) {
 	out = out[:d.out]
 	copy(out, d.b)
-	// Rows of a zero input are skipped (they add nothing); the others are added eight at a
-	// time, each output still summing its terms in row order.
-	var rows [8]int
-	k := 0
-	for i, xi := range x {
-		if xi == 0 {
-			continue
-		}
-		rows[k] = i
-		if k++; k == len(rows) {
-			d.addRows8(x, rows, out)
-			k = 0
+	rows.offs, rows.xs = rows.offs[:0], rows.xs[:0]
+	for i, xi := range x[:d.in] {
+		if xi != 0 {
+			rows.offs = append(rows.offs, i*d.out)
+			rows.xs = append(rows.xs, xi)
 		}
 	}
-	for _, i := range rows[:k] {
-		xi, row := x[i], d.w[i*d.out:][:len(out)]
+	addRows(out, d.w, rows.offs, rows.xs)
+}
+
+// addRowsGo adds xs[t]·w[offs[t] : offs[t]+len(out)] to out for t = 0, 1, … in order, eight
+// rows per pass over the outputs, each output still summing its terms in row order.
+func addRowsGo(out, w []float64, offs []int, xs []float64) {
+	n := len(out)
+	t := 0
+	for ; t+8 <= len(offs); t += 8 {
+		x0, x1, x2, x3 := xs[t], xs[t+1], xs[t+2], xs[t+3]
+		x4, x5, x6, x7 := xs[t+4], xs[t+5], xs[t+6], xs[t+7]
+		r0, r1 := w[offs[t]:][:n], w[offs[t+1]:][:n]
+		r2, r3 := w[offs[t+2]:][:n], w[offs[t+3]:][:n]
+		r4, r5 := w[offs[t+4]:][:n], w[offs[t+5]:][:n]
+		r6, r7 := w[offs[t+6]:][:n], w[offs[t+7]:][:n]
+		for j := range out {
+			out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j] + x4*r4[j] + x5*r5[j] + x6*r6[j] + x7*r7[j]
+		}
+	}
+	for ; t < len(offs); t++ {
+		xi, row := xs[t], w[offs[t]:][:n]
 		for j := range out {
 			out[j] += xi * row[j]
 		}
-	}
-}
-
-// addRows8 adds x_r·W[r, :] to out for the eight rows r in order.
-func (d *denseGo) addRows8(x []float64, rows [8]int, out []float64) {
-	n := len(out)
-	x0, x1, x2, x3 := x[rows[0]], x[rows[1]], x[rows[2]], x[rows[3]]
-	x4, x5, x6, x7 := x[rows[4]], x[rows[5]], x[rows[6]], x[rows[7]]
-	r0, r1 := d.w[rows[0]*d.out:][:n], d.w[rows[1]*d.out:][:n]
-	r2, r3 := d.w[rows[2]*d.out:][:n], d.w[rows[3]*d.out:][:n]
-	r4, r5 := d.w[rows[4]*d.out:][:n], d.w[rows[5]*d.out:][:n]
-	r6, r7 := d.w[rows[6]*d.out:][:n], d.w[rows[7]*d.out:][:n]
-	for j := range out {
-		out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j] + x4*r4[j] + x5*r5[j] + x6*r6[j] + x7*r7[j]
 	}
 }
 
@@ -91,6 +99,7 @@ type EntropyModel struct {
 	zTables              []*entropy.Table // [c_z]
 	bank                 []*entropy.Table
 	bankLog              []float64 // log scale of each bank table
+	lookup               *bankLookup
 }
 
 // loadFloat64 reads the variable at path as float64 values and checks its dims.
@@ -288,6 +297,7 @@ func (m *EntropyModel) buildTables() error {
 		}
 		m.bank[k], m.bankLog[k] = t, ls
 	}
+	m.lookup = m.newBankLookup()
 	return nil
 }
 
@@ -309,13 +319,13 @@ func (m *EntropyModel) zTablesOf(n int) []*entropy.Table {
 	return out
 }
 
-// yTablesOf returns the bank table of each latent element from its predicted scale (the
-// residual ŷ − m is coded, so every table is zero-mean): the one choice encoder and decoder
-// share.
-func (m *EntropyModel) yTablesOf(scale []float64) []*entropy.Table {
-	out := make([]*entropy.Table, len(scale))
-	for i, s := range scale {
-		out[i] = m.bank[m.bankIndex(s)]
+// yTablesOf returns the bank table of each latent element from h_s's raw output for its scale
+// (the residual ŷ − m is coded, so every table is zero-mean): the one choice encoder and
+// decoder share.
+func (m *EntropyModel) yTablesOf(raw []float64) []*entropy.Table {
+	out := make([]*entropy.Table, len(raw))
+	for i, r := range raw {
+		out[i] = m.bank[m.lookup.index(r)]
 	}
 	return out
 }
@@ -334,9 +344,19 @@ func gaussianBits(r, s float64) float64 {
 // positions are spread over GOMAXPROCS goroutines; each value is computed by the same
 // operations in the same order wherever it runs, so the result does not depend on them.
 func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, scale []float64) {
+	mean, scale = m.hyperSynthesis(z, n, mh, mw, nh, nw)
+	for i, raw := range scale {
+		scale[i] = scaleOf(raw)
+	}
+	return mean, scale
+}
+
+// hyperSynthesis is HyperSynthesis with the scales left raw (before scaleOf): the codec needs
+// only their tables (bankLookup), and the scales themselves only for the estimated bits.
+func (m *EntropyModel) hyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, raw []float64) {
 	cy, cz := m.cy, m.cz
 	mean = make([]float64, n*nh*nw*cy)
-	scale = make([]float64, n*nh*nw*cy)
+	raw = make([]float64, n*nh*nw*cy)
 	parallelFor(n*mh*mw, func(lo, hi int) {
 		s := m.newSynthScratch()
 		tokens := make([]float64, 4*2*cy)
@@ -355,51 +375,51 @@ func (m *EntropyModel) HyperSynthesis(z []int, n, mh, mw, nh, nw int) (mean, sca
 				src := tokens[q*2*cy:][:2*cy]
 				o := ((b*nh+2*i+q/2)*nw + 2*j + q%2) * cy
 				copy(mean[o:o+cy], src[:cy])
-				copy(scale[o:o+cy], src[cy:])
+				copy(raw[o:o+cy], src[cy:])
 			}
 		}
 	})
-	return mean, scale
+	return mean, raw
 }
 
 // synthScratch holds one goroutine's h_s activations.
-type synthScratch struct{ zin, h1, h2, sub, out []float64 }
+type synthScratch struct {
+	zin, h1, h2 []float64
+	rows        denseRows
+	gelu        geluScratch
+}
 
 func (m *EntropyModel) newSynthScratch() *synthScratch {
+	in := max(m.cz, m.hd)
 	return &synthScratch{zin: make([]float64, m.cz), h1: make([]float64, m.hd), h2: make([]float64, 4*m.hd),
-		sub: make([]float64, m.hd), out: make([]float64, 2*m.cy)}
+		rows: denseRows{offs: make([]int, 0, in), xs: make([]float64, 0, in)}}
 }
 
 // synthesise runs h_s on one hyper-latent vector zv [c_z] and writes those of its 2×2 tokens
-// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, scale c_y].
+// that are inside the grid (inside[2·di+dj]) to tokens [di, dj][mean c_y, raw scale c_y].
 func (m *EntropyModel) synthesise(zv []int, inside [4]bool, tokens []float64, s *synthScratch) {
 	hd, cy := m.hd, m.cy
 	for c, v := range zv {
 		s.zin[c] = float64(v)
 	}
-	m.hsIn.apply(s.zin, s.h1)
-	for k := range s.h1 {
-		s.h1[k] = geluGo(s.h1[k])
-	}
-	m.hsSplit.apply(s.h1, s.h2)
+	m.hsIn.apply(s.zin, s.h1, &s.rows)
+	s.gelu.geluSlice(s.h1)
+	m.hsSplit.apply(s.h1, s.h2, &s.rows)
 	// h2 is [2, 2, hd]: sub-position (di, dj) → token (2i+di, 2j+dj).
+	if inside == [4]bool{true, true, true, true} {
+		s.gelu.geluSlice(s.h2)
+	} else {
+		for q, ok := range inside {
+			if ok {
+				s.gelu.geluSlice(s.h2[q*hd:][:hd])
+			}
+		}
+	}
 	for q, ok := range inside {
 		if !ok {
 			continue
 		}
-		for k := range hd {
-			s.sub[k] = geluGo(s.h2[q*hd+k])
-		}
-		m.hsOut.apply(s.sub, s.out)
-		t := tokens[q*2*cy:][:2*cy]
-		for c := range cy {
-			t[c] = s.out[c]
-			if raw := s.out[cy+c]; raw < -3 { // softplus(−3) ≈ 0.049: the bound wins, exactly
-				t[cy+c] = scaleBound
-			} else {
-				t[cy+c] = math.Max(softplus(raw), scaleBound)
-			}
-		}
+		m.hsOut.apply(s.h2[q*hd:][:hd], tokens[q*2*cy:][:2*cy], &s.rows)
 	}
 }
 
@@ -420,5 +440,3 @@ func parallelFor(n int, fn func(lo, hi int)) {
 	}
 	wg.Wait()
 }
-
-func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -61,7 +62,7 @@ func (c *Codec) ReferenceCompress(fields [][]float32, g Geometry) ([]byte, Stats
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	yStream, err := entropy.Encode(ys, c.Entropy.yTablesOf(scale))
+	yStream, err := entropy.Encode(ys, c.Entropy.referenceYTablesOf(scale))
 	if err != nil {
 		return nil, Stats{}, err
 	}
@@ -87,7 +88,7 @@ func (c *Codec) ReferenceDecompress(payload []byte, g Geometry) ([][]float32, er
 		return nil, err
 	}
 	mean, scale := c.Entropy.referenceHyperSynthesis(zs, n, mh, mw, nh, nw)
-	ys, err := entropy.Decode(yStream, c.Entropy.yTablesOf(scale))
+	ys, err := entropy.Decode(yStream, c.Entropy.referenceYTablesOf(scale))
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +168,18 @@ func (m *EntropyModel) referenceHyperSynthesis(z []int, n, mh, mw, nh, nw int) (
 	return mean, scale
 }
 
+// referenceYTablesOf is the former yTablesOf: each element's bank table from its scale.
+func (m *EntropyModel) referenceYTablesOf(scale []float64) []*entropy.Table {
+	out := make([]*entropy.Table, len(scale))
+	for i, s := range scale {
+		out[i] = m.bank[m.bankIndex(s)]
+	}
+	return out
+}
+
+// geluGo is the former GELU of h_s, element by element: what geluSlice must reproduce.
+func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }
+
 // referenceApply is the former denseGo.apply, one row at a time.
 func (d *denseGo) referenceApply(x []float64, out []float64) {
 	copy(out, d.b)
@@ -181,31 +194,71 @@ func (d *denseGo) referenceApply(x []float64, out []float64) {
 	}
 }
 
-// TestDenseMatchesReference: denseGo.apply (rows eight at a time, zeros skipped) gives the
-// same bits as referenceApply for inputs of 0 to 19 nonzero rows, so every remainder is met.
+// TestDenseMatchesReference: denseGo.apply (zeros skipped, rows added by the AVX2 kernel where
+// the CPU has it, else eight at a time in Go) and addRowsGo alone give the same bits as
+// referenceApply, for 0 to 19 inputs with some zero (every remainder of eight rows) and output
+// widths that meet each part of the kernel (blocks of 32 and of 4, a Go tail of 1 to 3).
 func TestDenseMatchesReference(t *testing.T) {
+	t.Logf("AVX2 kernel in use: %v", useAVX2)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for in := range 20 {
-		d := denseGo{in: in, out: 37, w: make([]float64, in*37), b: make([]float64, 37)}
-		for i := range d.w {
-			d.w[i] = rng.NormFloat64()
-		}
-		for i := range d.b {
-			d.b[i] = rng.NormFloat64()
-		}
-		x := make([]float64, in)
-		for i := range x {
-			if rng.IntN(4) > 0 {
-				x[i] = rng.NormFloat64() * 3
+	for _, outs := range []int{1, 3, 4, 7, 32, 37, 64, 71, 256} {
+		for in := range 20 {
+			d := denseGo{in: in, out: outs, w: make([]float64, in*outs), b: make([]float64, outs)}
+			for i := range d.w {
+				d.w[i] = rng.NormFloat64()
+			}
+			for i := range d.b {
+				d.b[i] = rng.NormFloat64()
+			}
+			x := make([]float64, in)
+			for i := range x {
+				if rng.IntN(4) > 0 {
+					x[i] = rng.NormFloat64() * 3
+				}
+			}
+			got, want := make([]float64, d.out), make([]float64, d.out)
+			var rows denseRows
+			d.apply(x, got, &rows)
+			d.referenceApply(x, want)
+			goOnly := slices.Clone(d.b)
+			addRowsGo(goOnly, d.w, rows.offs, rows.xs)
+			for j := range got {
+				if math.Float64bits(got[j]) != math.Float64bits(want[j]) || math.Float64bits(goOnly[j]) != math.Float64bits(want[j]) {
+					t.Fatalf("%d inputs, %d outputs: output %d is %v (Go loop %v), reference %v", in, outs, j, got[j], goOnly[j], want[j])
+				}
 			}
 		}
-		got, want := make([]float64, d.out), make([]float64, d.out)
-		d.apply(x, got)
-		d.referenceApply(x, want)
-		for j := range got {
-			if math.Float64bits(got[j]) != math.Float64bits(want[j]) {
-				t.Fatalf("%d inputs: output %d is %v, reference %v", in, j, got[j], want[j])
-			}
+	}
+}
+
+// TestBankLookupMatchesExact: the table lookup of a raw scale's bank index gives the index of
+// the exact composition (softplus, bound, logarithm, rounding) over the whole range, at and
+// around every step, and at the special values.
+func TestBankLookupMatchesExact(t *testing.T) {
+	m := &EntropyModel{bankLog: make([]float64, bankSize)}
+	lo, hi := math.Log(scaleBound), math.Log(bankTop)
+	for k := range bankSize {
+		m.bankLog[k] = lo + (hi-lo)*float64(k)/float64(bankSize-1)
+	}
+	l := m.newBankLookup()
+	if l.exactOnly {
+		t.Fatal("the lookup fell back to the exact composition")
+	}
+	exact := func(raw float64) int { return m.bankIndex(scaleOf(raw)) }
+	rng := rand.New(rand.NewPCG(7, 8))
+	var raws []float64
+	for range 1_000_000 {
+		raws = append(raws, (rng.Float64()-0.2)*20, rng.NormFloat64()*3, math.Exp(rng.Float64()*6))
+	}
+	for k := 1; k < bankSize; k++ {
+		for d := int64(-300); d <= 300; d++ {
+			raws = append(raws, fromOrderedKey(orderedKey(l.step[k])+d))
+		}
+	}
+	raws = append(raws, 0, math.Copysign(0, -1), -3, math.Nextafter(-3, 0), 30, 31, 1e300, -1e300, math.Inf(1), math.Inf(-1), math.NaN())
+	for _, raw := range raws {
+		if got, want := l.index(raw), exact(raw); got != want {
+			t.Fatalf("raw %v: index %d, exact %d", raw, got, want)
 		}
 	}
 }
