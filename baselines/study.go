@@ -126,10 +126,10 @@ func (s *Study) nearestRMSE(ch, method string, rmse float64) (Point, bool) {
 	return best, found
 }
 
-// FigureMethods are the peers Figure draws: the best lossless coder of each family (the
-// table of Summary has them all).
-var FigureMethods = []string{MethodZFP, BitRoundMethod(CoderZstd19),
-	MethodLinearPack, LinearPackMethod(CoderZstd19)}
+// FigureMethods are the peers Figure draws: the best lossless coder of each family, raw and
+// demeaned (the table of Summary has them all).
+var FigureMethods = []string{MethodZFP, DemeanMethod(MethodZFP), BitRoundMethod(CoderZstd19),
+	DemeanMethod(BitRoundMethod(CoderZstd19)), MethodLinearPack, LinearPackMethod(CoderZstd19)}
 
 // Figure draws, for one channel, RMSE against bits per value for the codec's points and the
 // peers of FigureMethods (log axes; lower left is better), over the peers' settings with an
