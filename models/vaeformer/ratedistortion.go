@@ -169,7 +169,7 @@ func wholeFile(dir string, in, channels []string, payload []byte, out string) (q
 		return qzc.Sizes{}, err
 	}
 	defer c.Close()
-	if _, err := compressor.CompressFile(c, id, in, out, channels); err != nil {
+	if _, err := compressor.CompressFile(c, id, in, out, compressor.Options{Selection: channels}); err != nil {
 		return qzc.Sizes{}, fmt.Errorf("vaeformer: run %s: the whole file: %w", dir, err)
 	}
 	_, filePayload, sizes, err := qzc.ReadFile(out)
