@@ -86,7 +86,7 @@ func (s *Study) Summary(w io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintln(w, "\nvaeformer against the best peer at its RMSE (peers interpolated in log RMSE between settings):")
+	fmt.Fprintln(w, "\nvaeformer against the best peer at its RMSE (peers interpolated in log RMSE between settings; every method's bytes count its headers and side information, the codec's its whole file):")
 	for _, c := range s.Compare() {
 		if c.Gain == 0 {
 			fmt.Fprintf(w, "  %s %s: RMSE %.4g, %.4f bits/value; no peer brackets this RMSE (%s)\n", c.Channel, c.Codec.Setting,

@@ -78,20 +78,30 @@ func checkChannels(in, decoded media.Signal, mean, std []float64, units map[stri
 	return checks, nil
 }
 
-// stats returns x's mean, (population) standard deviation, minimum and maximum, in float64.
+// stats returns the mean, (population) standard deviation, minimum and maximum of x's finite
+// values (missing values, NaN, are not counted), in float64; NaNs when none is finite.
 func stats(x []float32) (mean, std, lo, hi float64) {
 	lo, hi = math.Inf(1), math.Inf(-1)
+	n := 0
 	for _, v := range x {
 		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
 		mean += f
 		lo, hi = math.Min(lo, f), math.Max(hi, f)
+		n++
 	}
-	mean /= float64(len(x))
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	}
+	mean /= float64(n)
 	for _, v := range x {
-		d := float64(v) - mean
-		std += d * d
+		if f := float64(v); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			std += (f - mean) * (f - mean)
+		}
 	}
-	return mean, math.Sqrt(std / float64(len(x))), lo, hi
+	return mean, math.Sqrt(std / float64(n)), lo, hi
 }
 
 // outOfDistribution returns a warning for each statistic of c past its limit, values in units.

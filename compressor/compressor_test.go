@@ -188,6 +188,16 @@ func TestCompressChecks(t *testing.T) {
 	}
 }
 
+func TestStatsSkipMissing(t *testing.T) {
+	nan := float32(math.NaN())
+	if m, sd, lo, hi := stats([]float32{1, nan, 3}); m != 2 || sd != 1 || lo != 1 || hi != 3 {
+		t.Errorf("stats of 1, NaN, 3: mean %v std %v range %v..%v", m, sd, lo, hi)
+	}
+	if m, _, _, _ := stats([]float32{nan}); !math.IsNaN(m) {
+		t.Errorf("stats of NaN alone: mean %v", m)
+	}
+}
+
 func TestParseBounds(t *testing.T) {
 	b, err := ParseBounds("0.5")
 	if err != nil || len(b) != 1 || b[""] != 0.5 {
