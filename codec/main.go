@@ -22,15 +22,18 @@
 //
 // compress decodes the payload it is about to write and reports, per channel (a variable, or
 // one level of it: "q@850"), the achieved RMSE and maximum error in the channel's units (the
-// netCDF variable's units attribute); it warns, naming the channel and the statistic, when the
-// input's mean, standard deviation or extremes lie far outside the statistics the model was
-// trained on (compressor.OODMeanSigmas, OODStdRatio, OODExtremeSigmas of the checkpoint's
-// normalisation), a sign that its error may be far above what the model achieves on data like
-// its training data. --max_rmse R refuses to write the file (exit status 1, no output left
-// behind) when any channel's RMSE exceeds R in that channel's own units; with several
-// variables in different units, bound them one by one: --max_rmse t2m=0.5,q=2e-4,q@850=1e-4
-// (a variable's bound covers its levels, a channel's overrides it; channels named by no key
-// are not bounded). The error names every channel that missed its bound and its achieved RMSE.
+// netCDF variable's units attribute). These are the errors of the decoded values: decompress
+// then packs them as the source was packed (ERA5: int16), which adds up to half a packing step
+// (scale_factor/2) to the maximum error. compress warns, naming the channel and the
+// statistic, when the input's mean, standard deviation or extremes lie far outside the
+// statistics the model was trained on (compressor.OODMeanSigmas, OODStdRatio and
+// OODExtremeSigmas of the checkpoint's normalisation), a sign that its error may be far above
+// what the model achieves on data like its training data. --max_rmse R refuses to write the
+// file (exit status 1, no output left behind) when any channel's RMSE exceeds R in that
+// channel's own units; with several variables in different units, bound them one by one:
+// --max_rmse t2m=0.5,q=2e-4,q@850=1e-4 (a variable's bound covers its levels, a channel's
+// overrides it; channels named by no key are not bounded). The error names every channel that
+// missed its bound and its achieved RMSE.
 //
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
