@@ -80,10 +80,12 @@ func NewPoint(method, setting string, nBytes, n int, errs metrics.FieldErrors, e
 // that every method's curve spans RMSEs from below 0.05 K to above 1 K on a near-surface
 // temperature field (range ~30 K, values ~280 K): give your own for fields in other units.
 type SweepOptions struct {
-	// KeepBits are the mantissa bits bit-rounding keeps (0..23), on the raw field and on
-	// the demeaned one. Default 0..12: the demeaned field (a few K around 0) needs as few as
-	// 1 or 2 bits to reach 0.5 K.
+	// KeepBits are the mantissa bits bit-rounding keeps (0..23). Default 3..12.
 	KeepBits []int
+	// DemeanKeepBits are those of bit-rounding on the field minus its mean
+	// ([DemeanMethod]). Default 0..12: rounding each anomaly to its own few leading bits
+	// reaches 0.5 K only at 0 kept bits on 2 m temperature.
+	DemeanKeepBits []int
 	// PackBits are the bits per value of linear packing (1..32). Default 3..16: below 8 bits,
 	// because on a 30 K range even 8 bits give RMSE ≈ 0.03 K.
 	PackBits []int
@@ -128,7 +130,10 @@ func intRange(lo, hi int) []int {
 
 func (o SweepOptions) withDefaults() SweepOptions {
 	if o.KeepBits == nil {
-		o.KeepBits = intRange(0, 12)
+		o.KeepBits = intRange(3, 12)
+	}
+	if o.DemeanKeepBits == nil {
+		o.DemeanKeepBits = intRange(0, 12)
 	}
 	if o.PackBits == nil {
 		o.PackBits = intRange(3, 16)
@@ -280,19 +285,20 @@ func Sweep(x []float32, shape []int, opts SweepOptions) ([]Point, error) {
 }
 
 // bitRoundPoints sweeps bit-rounding + shuffle + coder over opts.KeepBits on x, or with demean
-// on x minus its mean ([Demean]; the 4 bytes of the mean counted, its subtraction and addition
-// timed), checking that the decoder returns exactly the rounded values.
+// over opts.DemeanKeepBits on x minus its mean ([Demean]; the 4 bytes of the mean counted, its
+// subtraction and addition timed), checking that the decoder returns exactly the rounded values.
 func bitRoundPoints(x []float32, opts SweepOptions, coder string, demean bool, compare func([]float32) (metrics.FieldErrors, error)) ([]Point, error) {
 	method, side := BitRoundMethod(coder), 0
 	if demean {
 		method, side = DemeanMethod(method), demeanSideBytes
 	}
-	in, mean := x, float32(0)
+	in, mean, settings := x, float32(0), opts.KeepBits
 	if demean {
 		in, mean = Demean(x)
+		settings = opts.DemeanKeepBits
 	}
 	var points []Point
-	for _, keepbits := range opts.KeepBits {
+	for _, keepbits := range settings {
 		var stream []byte
 		var decoded, recon []float32
 		encode, err := fastest(opts.Repeats, func() (err error) {

@@ -15,7 +15,7 @@ func TestSweep(t *testing.T) {
 	for i := range lats {
 		lats[i] = 60 - 2*float64(i)
 	}
-	opts := SweepOptions{KeepBits: []int{4, 8, 12}, PackBits: []int{6, 12}, ZFPTolerances: []float64{0.1, 1},
+	opts := SweepOptions{KeepBits: []int{4, 8, 12}, DemeanKeepBits: []int{4, 8, 12}, PackBits: []int{6, 12}, ZFPTolerances: []float64{0.1, 1},
 		LatWeights: metrics.LatCosWeights(lats), ZFP2D: true}
 	points, err := Sweep(x, shape, opts)
 	if err != nil {
@@ -84,7 +84,7 @@ func TestSweep(t *testing.T) {
 func TestSweepDemeaned(t *testing.T) {
 	shape := []int{4, 16, 24}
 	x := smoothField(shape[0], shape[1], shape[2])
-	points, err := Sweep(x, shape, SweepOptions{KeepBits: []int{2, 6}, PackBits: []int{8}, Coders: []string{CoderZstd}, SkipZFP: true})
+	points, err := Sweep(x, shape, SweepOptions{KeepBits: []int{2, 6}, DemeanKeepBits: []int{2, 6}, PackBits: []int{8}, Coders: []string{CoderZstd}, SkipZFP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +159,9 @@ func TestSweepRefuses(t *testing.T) {
 	}
 	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, KeepBits: []int{30}}); err == nil {
 		t.Errorf("keepbits 30 accepted")
+	}
+	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, DemeanKeepBits: []int{-1}}); err == nil {
+		t.Errorf("demeaned keepbits -1 accepted")
 	}
 }
 
