@@ -21,6 +21,18 @@
 //     error-bounded compressor of scientific floating-point arrays, run through Debian's
 //     python3-zfpy. Compressing [T, H, W] whole it exploits smoothness in time and space,
 //     as a learned codec does; "zfp-2d" compresses each [H, W] slice alone.
+//   - Bit-rounding and ZFP on the field minus its mean ([DemeanMethod], [Demean]): a field far
+//     from zero (2 m temperature, ~280 K with a few K of variation) costs both methods bits
+//     on the offset — bit-rounding's error scales with each value's magnitude, ZFP's
+//     block-floating-point transform spends bit planes on it — so the anomaly is coded and
+//     the mean (a float32: four bytes of side information per channel, i.e. per level)
+//     added back. Linear packing needs no such variant: its offset removes the mean.
+//   - SZ-style error-bounded prediction (SZ3: Liang et al. 2022, "SZ3: A Modular Framework
+//     for Composing Prediction-Based Error-Bounded Lossy Compressors", IEEE Transactions on
+//     Big Data) is not among them: no maintained implementation installs on these machines.
+//     Debian has no SZ or SZ3 package (libsz2 is SZIP, a lossless coder), SZ3's Python
+//     binding (pysz) is on PyPI, which they cannot reach, and neither npm nor the Go module
+//     proxy carries one (checked 2026-12-07).
 //
 // Why these are the fair peers: they need no training, bound their errors, and are what
 // the field uses; a learned codec earns its place only if it needs fewer bits at the same
@@ -30,8 +42,10 @@
 // where bit-rounding's is about √3 times its RMSE (uniform rounding errors).
 //
 // What is counted, so that the comparison is honest:
-//   - Bytes are everything a decoder needs except the array's shape: the lossless stream,
-//     linear packing's offset and scale (16 bytes), zfpy's header.
+//   - Bytes are everything a decoder needs except the array's shape: the lossless stream
+//     with its frame header, linear packing's offset and scale (16 bytes), zfpy's header, a
+//     demeaned method's mean (4 bytes); a learned codec is charged its whole file, container
+//     header included (models/vaeformer's RateDistortion).
 //   - Every decoder's output is checked against what the encoder meant (bit-exact rounded or
 //     packed values) before errors are measured, and decoders of untrusted streams are
 //     bounded: they never produce more than the values asked for.

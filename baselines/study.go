@@ -86,7 +86,7 @@ func (s *Study) Summary(w io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintln(w, "\nvaeformer against the best peer at its RMSE (peers interpolated in log RMSE between settings):")
+	fmt.Fprintln(w, "\nvaeformer against the best peer at its RMSE (peers interpolated in log RMSE between settings; every method's bytes count its headers and side information, the codec's its whole file):")
 	for _, c := range s.Compare() {
 		if c.Gain == 0 {
 			fmt.Fprintf(w, "  %s %s: RMSE %.4g, %.4f bits/value; no peer brackets this RMSE (%s)\n", c.Channel, c.Codec.Setting,
@@ -126,10 +126,10 @@ func (s *Study) nearestRMSE(ch, method string, rmse float64) (Point, bool) {
 	return best, found
 }
 
-// FigureMethods are the peers Figure draws: the best lossless coder of each family (the
-// table of Summary has them all).
-var FigureMethods = []string{MethodZFP, BitRoundMethod(CoderZstd19),
-	MethodLinearPack, LinearPackMethod(CoderZstd19)}
+// FigureMethods are the peers Figure draws: the best lossless coder of each family, raw and
+// demeaned (the table of Summary has them all).
+var FigureMethods = []string{MethodZFP, DemeanMethod(MethodZFP), BitRoundMethod(CoderZstd19),
+	DemeanMethod(BitRoundMethod(CoderZstd19)), MethodLinearPack, LinearPackMethod(CoderZstd19)}
 
 // Figure draws, for one channel, RMSE against bits per value for the codec's points and the
 // peers of FigureMethods (log axes; lower left is better), over the peers' settings with an

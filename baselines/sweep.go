@@ -23,6 +23,17 @@ const (
 	MethodZFP2D           = "zfp-2d" // fixed accuracy, each [H, W] slice on its own
 )
 
+// DemeanMethod is the name of method run on the field minus its mean ([Demean]): the mean is
+// subtracted before coding and added back after decoding, and its four bytes (a float32)
+// count as side information. On a field far from zero (2 m temperature: ~280 K, a few K of
+// variation) both bit-rounding, whose error scales with the magnitude of each value, and
+// ZFP, whose block-floating-point transform spends bit planes on the common offset, need
+// fewer bits at the same error on the anomaly.
+func DemeanMethod(method string) string { return "demean+" + method }
+
+// demeanSideBytes is what a demeaned method stores beside its stream: the mean as float32.
+const demeanSideBytes = 4
+
 // BitRoundMethod is the name of bit-rounding + shuffle followed by coder.
 func BitRoundMethod(coder string) string { return "bitround+shuffle+" + coder }
 
@@ -41,8 +52,10 @@ const linearSideBytes = 16
 type Point struct {
 	Method  string // a Method* constant, BitRoundMethod(coder), LinearPackMethod(coder), or a codec's own name
 	Setting string // e.g. "keepbits=7", "bits=12", "tolerance=0.25"
-	// Bytes is everything a decoder needs besides the array's shape: the compressed stream,
-	// plus offset and scale (16 bytes) for linear packing, plus zfpy's header for ZFP.
+	// Bytes is everything a decoder needs besides the array's shape: the compressed stream
+	// with its own header (zstd's frame header, zfpy's header), plus offset and scale (16
+	// bytes) for linear packing, plus the mean (4 bytes) for a demeaned method
+	// ([DemeanMethod]); for a learned codec, its whole file.
 	Bytes        int
 	BitsPerValue float64 // 8·Bytes / number of values
 	Ratio        float64 // 32 / BitsPerValue: the compression ratio against float32
@@ -69,6 +82,10 @@ func NewPoint(method, setting string, nBytes, n int, errs metrics.FieldErrors, e
 type SweepOptions struct {
 	// KeepBits are the mantissa bits bit-rounding keeps (0..23). Default 3..12.
 	KeepBits []int
+	// DemeanKeepBits are those of bit-rounding on the field minus its mean
+	// ([DemeanMethod]). Default 0..12: rounding each anomaly to its own few leading bits
+	// reaches 0.5 K only at 0 kept bits on 2 m temperature.
+	DemeanKeepBits []int
 	// PackBits are the bits per value of linear packing (1..32). Default 3..16: below 8 bits,
 	// because on a 30 K range even 8 bits give RMSE ≈ 0.03 K.
 	PackBits []int
@@ -83,6 +100,9 @@ type SweepOptions struct {
 	Coders []string
 	// SkipZFP leaves ZFP out (it needs python3-zfpy); ZFP2D adds ZFP per [H, W] slice.
 	SkipZFP, ZFP2D bool
+	// SkipDemeaned leaves out bit-rounding and ZFP on the field minus its mean
+	// ([DemeanMethod]), which run by default.
+	SkipDemeaned bool
 	// Repeats is how many times each setting is timed, the fastest counting. Default 1.
 	Repeats int
 }
@@ -112,6 +132,9 @@ func (o SweepOptions) withDefaults() SweepOptions {
 	if o.KeepBits == nil {
 		o.KeepBits = intRange(3, 12)
 	}
+	if o.DemeanKeepBits == nil {
+		o.DemeanKeepBits = intRange(0, 12)
+	}
 	if o.PackBits == nil {
 		o.PackBits = intRange(3, 16)
 	}
@@ -131,7 +154,9 @@ func (o SweepOptions) withDefaults() SweepOptions {
 // measures the errors of the reconstruction with [metrics.CompareFields] and opts.LatWeights:
 // the same code the learned codec is measured with. Points come per method in the order
 // bit-rounding + each coder, linear packing alone, linear packing + each coder, zfp (the
-// array whole), zfp-2d.
+// array whole), zfp-2d; then, unless opts.SkipDemeaned, bit-rounding + each coder and zfp
+// (and zfp-2d) on the field minus its mean ([DemeanMethod]). Linear packing has no demeaned
+// variant: its offset already removes the mean.
 // It returns an error for a shape that does not match x, invalid settings, a round trip that
 // is not exact, a missing zstd command (for CoderZstd19) and, unless SkipZFP, a missing
 // python3-zfpy. NaNs are missing values for bit-rounding and packing; ZFP refuses them.
@@ -160,33 +185,11 @@ func Sweep(x []float32, shape []int, opts SweepOptions) ([]Point, error) {
 	}
 	var points []Point
 	for _, coder := range opts.Coders {
-		method := BitRoundMethod(coder)
-		for _, keepbits := range opts.KeepBits {
-			var stream []byte
-			var recon []float32
-			encode, err := fastest(opts.Repeats, func() (err error) {
-				stream, err = BitRoundCompress(x, keepbits, coder)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			decode, err := fastest(opts.Repeats, func() (err error) {
-				recon, err = BitRoundDecompress(stream, len(x), coder)
-				return err
-			})
-			if err != nil {
-				return nil, err
-			}
-			if i := firstBitDifference(recon, BitRound(x, keepbits)); i >= 0 {
-				return nil, fmt.Errorf("baselines: %s keepbits=%d: value %d decoded as %v, encoded %v", method, keepbits, i, recon[i], BitRound(x[i:i+1], keepbits)[0])
-			}
-			errs, err := compare(recon)
-			if err != nil {
-				return nil, err
-			}
-			points = append(points, NewPoint(method, "keepbits="+strconv.Itoa(keepbits), len(stream), len(x), errs, encode, decode))
+		ps, err := bitRoundPoints(x, opts, coder, false, compare)
+		if err != nil {
+			return nil, err
 		}
+		points = append(points, ps...)
 	}
 	coded := make([][]Point, len(opts.Coders)) // linear packing + each coder, listed after packing alone
 	for _, bits := range opts.PackBits {
@@ -244,20 +247,125 @@ func Sweep(x []float32, shape []int, opts SweepOptions) ([]Point, error) {
 	for _, ps := range coded {
 		points = append(points, ps...)
 	}
-	if opts.SkipZFP {
+	if !opts.SkipZFP {
+		for _, perSlice := range []bool{false, true} {
+			if perSlice && !opts.ZFP2D {
+				continue
+			}
+			zfp, err := zfpPoints(x, shape, opts.ZFPTolerances, perSlice, false, opts.LatWeights)
+			if err != nil {
+				return nil, err
+			}
+			points = append(points, zfp...)
+		}
+	}
+	if opts.SkipDemeaned {
 		return points, nil
 	}
-	for _, perSlice := range []bool{false, true} {
-		if perSlice && !opts.ZFP2D {
-			continue
-		}
-		zfp, err := zfpPoints(x, shape, opts.ZFPTolerances, perSlice, opts.LatWeights)
+	for _, coder := range opts.Coders {
+		ps, err := bitRoundPoints(x, opts, coder, true, compare)
 		if err != nil {
 			return nil, err
 		}
-		points = append(points, zfp...)
+		points = append(points, ps...)
+	}
+	if !opts.SkipZFP {
+		for _, perSlice := range []bool{false, true} {
+			if perSlice && !opts.ZFP2D {
+				continue
+			}
+			zfp, err := zfpPoints(x, shape, opts.ZFPTolerances, perSlice, true, opts.LatWeights)
+			if err != nil {
+				return nil, err
+			}
+			points = append(points, zfp...)
+		}
 	}
 	return points, nil
+}
+
+// bitRoundPoints sweeps bit-rounding + shuffle + coder over opts.KeepBits on x, or with demean
+// over opts.DemeanKeepBits on x minus its mean ([Demean]; the 4 bytes of the mean counted, its
+// subtraction and addition timed), checking that the decoder returns exactly the rounded values.
+func bitRoundPoints(x []float32, opts SweepOptions, coder string, demean bool, compare func([]float32) (metrics.FieldErrors, error)) ([]Point, error) {
+	method, side := BitRoundMethod(coder), 0
+	if demean {
+		method, side = DemeanMethod(method), demeanSideBytes
+	}
+	in, mean, settings := x, float32(0), opts.KeepBits
+	if demean {
+		in, mean = Demean(x)
+		settings = opts.DemeanKeepBits
+	}
+	var points []Point
+	for _, keepbits := range settings {
+		var stream []byte
+		var decoded, recon []float32
+		encode, err := fastest(opts.Repeats, func() (err error) {
+			in := x
+			if demean {
+				in, _ = Demean(x)
+			}
+			stream, err = BitRoundCompress(in, keepbits, coder)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		decode, err := fastest(opts.Repeats, func() (err error) {
+			decoded, err = BitRoundDecompress(stream, len(x), coder)
+			recon = decoded
+			if err == nil && demean {
+				recon = Remean(decoded, mean)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if i := firstBitDifference(decoded, BitRound(in, keepbits)); i >= 0 {
+			return nil, fmt.Errorf("baselines: %s keepbits=%d: value %d decoded as %v, encoded %v", method, keepbits, i, decoded[i], BitRound(in[i:i+1], keepbits)[0])
+		}
+		errs, err := compare(recon)
+		if err != nil {
+			return nil, err
+		}
+		points = append(points, NewPoint(method, "keepbits="+strconv.Itoa(keepbits), len(stream)+side, len(x), errs, encode, decode))
+	}
+	return points, nil
+}
+
+// Demean returns x minus its mean and that mean, as the float32 a decoder is given (four
+// bytes): the mean of x's finite values accumulated in float64, rounded to float32, and
+// subtracted in float32. NaN and ±Inf stay as they are. [Remean] undoes it up to float32
+// rounding of the sum.
+func Demean(x []float32) ([]float32, float32) {
+	sum, n := 0.0, 0
+	for _, v := range x {
+		if f := float64(v); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			sum += f
+			n++
+		}
+	}
+	mean := float32(0)
+	if n > 0 {
+		mean = float32(sum / float64(n))
+	}
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = v - mean
+	}
+	return out, mean
+}
+
+// Remean returns a new slice of a's values with mean added back in float32: what the decoder
+// of a demeaned stream ([Demean]) outputs.
+func Remean(a []float32, mean float32) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		out[i] = v + mean
+	}
+	return out
 }
 
 // fastest runs f repeats times and returns the shortest time in seconds, or f's first error.

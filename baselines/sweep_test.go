@@ -15,7 +15,7 @@ func TestSweep(t *testing.T) {
 	for i := range lats {
 		lats[i] = 60 - 2*float64(i)
 	}
-	opts := SweepOptions{KeepBits: []int{4, 8, 12}, PackBits: []int{6, 12}, ZFPTolerances: []float64{0.1, 1},
+	opts := SweepOptions{KeepBits: []int{4, 8, 12}, DemeanKeepBits: []int{4, 8, 12}, PackBits: []int{6, 12}, ZFPTolerances: []float64{0.1, 1},
 		LatWeights: metrics.LatCosWeights(lats), ZFP2D: true}
 	points, err := Sweep(x, shape, opts)
 	if err != nil {
@@ -36,11 +36,14 @@ func TestSweep(t *testing.T) {
 		}
 	}
 	want := []string{MethodBitRoundZstd, MethodBitRoundZstd19, MethodBitRoundDeflate, MethodLinearPack, MethodLinearPackZstd,
-		LinearPackMethod(CoderZstd19), LinearPackMethod(CoderDeflate), MethodZFP, MethodZFP2D}
+		LinearPackMethod(CoderZstd19), LinearPackMethod(CoderDeflate), MethodZFP, MethodZFP2D,
+		DemeanMethod(MethodBitRoundZstd), DemeanMethod(MethodBitRoundZstd19), DemeanMethod(MethodBitRoundDeflate),
+		DemeanMethod(MethodZFP), DemeanMethod(MethodZFP2D)}
 	if strings.Join(methods, ",") != strings.Join(want, ",") {
 		t.Fatalf("methods %v, want %v", methods, want)
 	}
-	for _, m := range []string{MethodBitRoundZstd, MethodBitRoundZstd19, MethodBitRoundDeflate} {
+	for _, m := range []string{MethodBitRoundZstd, MethodBitRoundZstd19, MethodBitRoundDeflate,
+		DemeanMethod(MethodBitRoundZstd), DemeanMethod(MethodBitRoundZstd19), DemeanMethod(MethodBitRoundDeflate)} {
 		ps := byMethod[m]
 		if len(ps) != 3 || ps[1].Setting != "keepbits=8" {
 			t.Fatalf("%s: %+v", m, ps)
@@ -66,11 +69,68 @@ func TestSweep(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range []string{MethodZFP, MethodZFP2D} {
+	for _, m := range []string{MethodZFP, MethodZFP2D, DemeanMethod(MethodZFP), DemeanMethod(MethodZFP2D)} {
 		for i, p := range byMethod[m] {
-			if p.Errors.MaxAbs > opts.ZFPTolerances[i] {
+			if p.Errors.MaxAbs > opts.ZFPTolerances[i]+1e-4 { // + float32 rounding of the mean's subtraction and addition
 				t.Errorf("%s %s: max error %v", m, p.Setting, p.Errors.MaxAbs)
 			}
+		}
+	}
+}
+
+// TestSweepDemeaned: the demeaned methods code x minus its float32 mean and count its 4 bytes;
+// on a field near 280 K, bit-rounding the anomaly at the same kept bits errs far less, and
+// costs the stream of the rounded anomaly, no more.
+func TestSweepDemeaned(t *testing.T) {
+	shape := []int{4, 16, 24}
+	x := smoothField(shape[0], shape[1], shape[2])
+	points, err := Sweep(x, shape, SweepOptions{KeepBits: []int{2, 6}, DemeanKeepBits: []int{2, 6}, PackBits: []int{8}, Coders: []string{CoderZstd}, SkipZFP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anomaly, mean := Demean(x)
+	if m := float64(mean); m < 270 || m > 290 {
+		t.Fatalf("mean %v of a field of 270..290 K", m)
+	}
+	raw, demeaned := map[string]Point{}, map[string]Point{}
+	for _, p := range points {
+		switch p.Method {
+		case MethodBitRoundZstd:
+			raw[p.Setting] = p
+		case DemeanMethod(MethodBitRoundZstd):
+			demeaned[p.Setting] = p
+		}
+	}
+	for i, keepbits := range []int{2, 6} {
+		setting := []string{"keepbits=2", "keepbits=6"}[i]
+		d, r := demeaned[setting], raw[setting]
+		stream, err := BitRoundCompress(anomaly, keepbits, CoderZstd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Bytes != len(stream)+4 {
+			t.Errorf("%s: %d bytes, want the anomaly's stream %d + the mean's 4", setting, d.Bytes, len(stream))
+		}
+		if !(d.Errors.RMSE < r.Errors.RMSE/4) {
+			t.Errorf("%s: demeaned RMSE %v, raw %v: rounding the anomaly should err far less", setting, d.Errors.RMSE, r.Errors.RMSE)
+		}
+		// The reconstruction is the rounded anomaly plus the mean.
+		want := Remean(BitRound(anomaly, keepbits), mean)
+		e, _ := metrics.CompareFields(x, want, shape, nil)
+		if e.RMSE != d.Errors.RMSE || e.MaxAbs != d.Errors.MaxAbs {
+			t.Errorf("%s: errors %+v, want those of the rounded anomaly plus the mean %+v", setting, d.Errors, e)
+		}
+	}
+	if back := Remean(anomaly, mean); math.Abs(float64(back[7]-x[7])) > 3e-5 {
+		t.Errorf("Remean(Demean(x)) = %v at 7, x %v", back[7], x[7])
+	}
+	none, err := Sweep(x, shape, SweepOptions{KeepBits: []int{6}, PackBits: []int{8}, Coders: []string{CoderZstd}, SkipZFP: true, SkipDemeaned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range none {
+		if strings.HasPrefix(p.Method, DemeanMethod("")) {
+			t.Errorf("SkipDemeaned: %s ran", p.Method)
 		}
 	}
 }
@@ -84,7 +144,7 @@ func TestSweepDefaultsBracketHalfKelvin(t *testing.T) {
 		t.Fatal(err)
 	}
 	rates, unbracketed := AtRMSE(points, 0.5, false)
-	if len(unbracketed) > 0 || len(rates) != 4 { // bitround+zstd, linear-pack, linear-pack+zstd, zfp
+	if len(unbracketed) > 0 || len(rates) != 6 { // bitround+zstd, linear-pack, linear-pack+zstd, zfp, and demeaned bitround and zfp
 		t.Errorf("at RMSE 0.5: rates for %d methods, %v not bracketed", len(rates), unbracketed)
 	}
 }
@@ -99,6 +159,9 @@ func TestSweepRefuses(t *testing.T) {
 	}
 	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, KeepBits: []int{30}}); err == nil {
 		t.Errorf("keepbits 30 accepted")
+	}
+	if _, err := Sweep(x, []int{2, 4, 5}, SweepOptions{SkipZFP: true, DemeanKeepBits: []int{-1}}); err == nil {
+		t.Errorf("demeaned keepbits -1 accepted")
 	}
 }
 

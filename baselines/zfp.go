@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/qzoo/qzoo/metrics"
 )
@@ -148,11 +149,21 @@ func readZFPResults(r *bufio.Reader, n, count int) ([]ZFPResult, error) {
 // alike (so LatRMSE = RMSE; [Sweep] passes latitude weights). x is row-major of the given shape,
 // e.g. [T, H, W]; errors as ZFPCompress's.
 func ZFP(x []float32, shape []int, tolerances []float64) ([]Point, error) {
-	return zfpPoints(x, shape, tolerances, false, nil)
+	return zfpPoints(x, shape, tolerances, false, false, nil)
 }
 
-func zfpPoints(x []float32, shape []int, tolerances []float64, perSlice bool, latWeights []float64) ([]Point, error) {
-	results, err := ZFPCompress(x, shape, tolerances, perSlice)
+// zfpPoints runs ZFP on x, or with demean on x minus its mean ([Demean]: the mean's 4 bytes
+// counted, its subtraction and addition timed in Go and added to zfpy's times), and measures
+// each reconstruction against x.
+func zfpPoints(x []float32, shape []int, tolerances []float64, perSlice, demean bool, latWeights []float64) ([]Point, error) {
+	in, mean, side := x, float32(0), 0
+	start := time.Now()
+	if demean {
+		in, mean = Demean(x)
+		side = demeanSideBytes
+	}
+	demeanSeconds := time.Since(start).Seconds()
+	results, err := ZFPCompress(in, shape, tolerances, perSlice)
 	if err != nil {
 		return nil, err
 	}
@@ -160,17 +171,27 @@ func zfpPoints(x []float32, shape []int, tolerances []float64, perSlice bool, la
 	if perSlice {
 		method = MethodZFP2D
 	}
+	if demean {
+		method = DemeanMethod(method)
+	}
 	fieldShape := shape
 	if len(shape) == 1 {
 		fieldShape = []int{1, shape[0]}
 	}
 	points := make([]Point, len(results))
 	for i, r := range results {
-		errs, err := metrics.CompareFields(x, r.Recon, fieldShape, latWeights)
+		recon, remeanSeconds := r.Recon, 0.0
+		if demean {
+			start := time.Now()
+			recon = Remean(r.Recon, mean)
+			remeanSeconds = time.Since(start).Seconds()
+		}
+		errs, err := metrics.CompareFields(x, recon, fieldShape, latWeights)
 		if err != nil {
 			return nil, err
 		}
-		points[i] = NewPoint(method, "tolerance="+strconv.FormatFloat(r.Tolerance, 'g', 4, 64), r.Bytes, len(x), errs, r.EncodeSeconds, r.DecodeSeconds)
+		points[i] = NewPoint(method, "tolerance="+strconv.FormatFloat(r.Tolerance, 'g', 4, 64), r.Bytes+side, len(x), errs,
+			r.EncodeSeconds+demeanSeconds, r.DecodeSeconds+remeanSeconds)
 	}
 	return points, nil
 }

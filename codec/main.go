@@ -2,7 +2,7 @@
 // (package compressor), through the .qzc container (formats/qzc) and a media front end
 // (package media: netCDF gridded fields, media/netcdf; audio, media/wav):
 //
-//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
+//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] IN.nc [IN2.nc ...] OUT.qzc
 //	go run ./codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
 //	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc|BACK.wav
 //	go run ./codec inspect OUT.qzc
@@ -19,6 +19,22 @@
 // the source's duration (media/wav). For audio, compress and inspect give the bit rate
 // measured from the file, of the payload and of the whole file, and inspect the frame rate
 // and stages the model reports (compressor.CodingReporter).
+//
+// compress decodes the payload it is about to write and reports, per channel (a variable, or
+// one level of it: "q@850"), the achieved RMSE and maximum error in the channel's units (the
+// netCDF variable's units attribute). These are the errors of the decoded values: decompress
+// then packs them as the source was packed (ERA5: int16), which adds up to half a packing step
+// (scale_factor/2) to the maximum error. compress warns, naming the channel and the
+// statistic, when the input's mean, standard deviation or extremes lie far outside the
+// statistics the model was trained on (compressor.OODMeanSigmas, OODStdRatio and
+// OODExtremeSigmas of the checkpoint's normalisation), a sign that its error may be far above
+// what the model achieves on data like its training data. --max_rmse R refuses to write the
+// file (exit status 1, no output left behind) when any channel's RMSE exceeds R in that
+// channel's own units; with several variables in different units, bound them one by one:
+// --max_rmse t2m=0.5,q=2e-4,q@850=1e-4 (a variable's bound covers its levels, a channel's
+// overrides it; channels named by no key are not bounded). The error names every channel that
+// missed its bound and its achieved RMSE.
+//
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
 package main
@@ -41,12 +57,15 @@ import (
 )
 
 const usage = `usage:
-  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] IN.nc [IN2.nc ...] OUT.qzc
-  codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
+  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] IN.nc [IN2.nc ...] OUT.qzc
+  codec compress --checkpoint RUN_DIR [--max_rmse R] IN.wav OUT.qzc
   codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc|OUT.wav
   codec inspect IN.qzc
 RUN_DIR: a run directory of a model that compresses (go run ./train --config configs/climate/...).
 Audio is coded mono at 16 kHz and written back as 16-bit WAV at 16 kHz of the same duration.
+compress decodes what it codes and reports each channel's RMSE and maximum error in its units, warning
+when the input lies far outside the model's training statistics; --max_rmse refuses (nothing written)
+when a channel's RMSE exceeds R in its units (NAME=R: per variable or channel such as q@850).
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
@@ -69,6 +88,7 @@ func runCmd(args []string, out io.Writer) error {
 	fs.SetOutput(io.Discard)
 	ckpt := fs.String("checkpoint", "", "run directory of the trained model")
 	vars := fs.String("variables", "", "comma-separated variables (\"t2m\") or channels (\"q@850\") to compress (default: every gridded variable)")
+	maxRMSE := fs.String("max_rmse", "", "refuse when a channel's RMSE exceeds R in its units: R, or NAME=R,... per variable or channel")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", args[0], err, usage)
@@ -78,7 +98,7 @@ func runCmd(args []string, out io.Writer) error {
 		if len(pos) < 2 || *ckpt == "" {
 			return fmt.Errorf("compress needs --checkpoint RUN_DIR, IN.nc and OUT.qzc (got %d file names)\n%s", len(pos), usage)
 		}
-		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, out)
+		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, *maxRMSE, out)
 	case "decompress":
 		if len(pos) != 2 {
 			return fmt.Errorf("decompress needs IN.qzc and OUT.nc (got %d file names)\n%s", len(pos), usage)
@@ -127,19 +147,29 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func compress(ckpt string, in []string, outPath, vars string, out io.Writer) error {
+func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Writer) error {
+	var opts compressor.Options
+	if vars != "" {
+		opts.Selection = strings.Split(vars, ",")
+	}
+	if maxRMSE != "" {
+		b, err := compressor.ParseBounds(maxRMSE)
+		if err != nil {
+			return fmt.Errorf("--max_rmse: %w", err)
+		}
+		opts.MaxRMSE = b
+	}
 	c, id, err := compressor.Open(ckpt)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var selection []string
-	if vars != "" {
-		selection = strings.Split(vars, ",")
-	}
 	start := time.Now()
-	rep, err := compressor.CompressFile(c, id, in, outPath, selection)
+	rep, err := compressor.CompressFile(c, id, in, outPath, opts)
 	if err != nil {
+		if rep.Checks != nil { // a missed --max_rmse: show every channel's error first
+			checksText(out, rep)
+		}
 		return err
 	}
 	sec := time.Since(start).Seconds()
@@ -154,9 +184,30 @@ func compress(ckpt string, in []string, outPath, vars string, out io.Writer) err
 		fmt.Fprintf(out, "  %s\n", bitRateText(rep))
 		speed = fmt.Sprintf("%.1f× real time", audio/sec)
 	}
-	fmt.Fprintf(out, "  payload vs the model's estimated bits: %+.2f%%; %.2f s (%s, graph compilation included)\n",
+	fmt.Fprintf(out, "  payload vs the model's estimated bits: %+.2f%%; %.2f s (%s, graph compilation and the check's decoding included)\n",
 		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, speed)
+	checksText(out, rep)
 	return nil
+}
+
+// checksText writes each channel's achieved error and, where the input lies outside the
+// model's training statistics, the warnings.
+func checksText(out io.Writer, rep compressor.Report) {
+	for _, c := range rep.Checks {
+		u := compressor.UnitsOf(c.Channel, rep.Source.Units)
+		q := func(v float64) string { return compressor.Quantity(v, u) }
+		line := fmt.Sprintf("  %s: achieved RMSE %s, max error %s; input mean %s, std %s, range %s..%s", c.Channel, q(c.Errors.RMSE), q(c.Errors.MaxAbs),
+			q(c.Mean), q(c.Std), q(c.Min), q(c.Max))
+		if c.TrainStd > 0 {
+			line += fmt.Sprintf(" (training mean %s, std %s)", q(c.TrainMean), q(c.TrainStd))
+		}
+		fmt.Fprintln(out, line)
+	}
+	for _, c := range rep.Checks {
+		for _, w := range c.Warnings {
+			fmt.Fprintf(out, "  warning: out of the training distribution: %s (its error may be far above the model's on data like its training data)\n", w)
+		}
+	}
 }
 
 // bitRateText spells the bit rate measured from the file, of its payload and in all, and the

@@ -419,3 +419,56 @@ func TestNetCDF4Input(t *testing.T) {
 			got.Vars[0].Units(), got.Vars[0].Packing, len(got.Vars[0].Data), len(src.Vars[0].Data))
 	}
 }
+
+// TestCompressKnowsWhenItIsWrong: compress reports each channel's achieved RMSE and maximum
+// error in its units; coding a field unlike the training data — a January dewpoint field over
+// central Europe (wam2layers), named t2m for a model trained on the UK's March 2 m
+// temperature — warns naming the variable and the statistic; --max_rmse refuses a missed
+// bound, naming the variable and the achieved RMSE, and leaves no output behind.
+func TestCompressKnowsWhenItIsWrong(t *testing.T) {
+	run := trainTiny(t)
+	dir := t.TempDir()
+	var log bytes.Buffer
+	if err := runCmd([]string{"compress", "--checkpoint", run, "--max_rmse", "2.3", ukFile, filepath.Join(dir, "uk.qzc")}, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "t2m: achieved RMSE ") || !strings.Contains(log.String(), " K, max error ") ||
+		!strings.Contains(log.String(), "(training mean 280.") || strings.Contains(log.String(), "warning") {
+		t.Errorf("compressing the training file printed:\n%s", log.String())
+	}
+	d2m, err := netcdf.Read(filepath.Join(dataDir, "era5", "wam2layers", "era5_pl__ERA5_2020-01-01_d2m.nc"), netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2m.Vars[0].Name = "t2m"
+	unlike := filepath.Join(dir, "d2m-as-t2m.nc")
+	if err := netcdf.Write(unlike, d2m); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	if err := runCmd([]string{"compress", "--checkpoint", run, unlike, filepath.Join(dir, "d2m.qzc")}, &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"warning: out of the training distribution: t2m: its minimum 245.4 K is 15.", "training standard deviations (σ = 2.2", "K) below the training mean 280."} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("compressing a dewpoint field printed no %q:\n%s", want, log.String())
+		}
+	}
+	out := filepath.Join(dir, "refused.qzc")
+	log.Reset()
+	err = runCmd([]string{"compress", "--checkpoint", run, "--max_rmse", "t2m=0.01", unlike, out}, &log)
+	if err == nil || !strings.Contains(err.Error(), "t2m achieved RMSE ") || !strings.Contains(err.Error(), "K > the bound 0.01 K") {
+		t.Errorf("a missed bound: %v", err)
+	}
+	if !strings.Contains(log.String(), "t2m: achieved RMSE") {
+		t.Errorf("a refused compression printed no errors:\n%s", log.String())
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused compression left %s: %v", out, err)
+	}
+	for _, bad := range []string{"-1", "d2m=1"} {
+		if err := runCmd([]string{"compress", "--checkpoint", run, "--max_rmse", bad, unlike, out}, io.Discard); err == nil {
+			t.Errorf("--max_rmse %s accepted", bad)
+		}
+	}
+}

@@ -137,6 +137,9 @@ type Report struct {
 	Sizes  qzc.Sizes
 	// Source describes the media file compressed (from the header's description).
 	Source media.Source
+	// Checks are, for a compression, each channel's achieved error (the payload decoded) and
+	// its statistics against the training ones, with warnings; nil for a decompression.
+	Checks []ChannelCheck
 }
 
 // BitsPerValue is the whole file's bits per signal value.
@@ -164,13 +167,28 @@ func (r Report) BitsPerSecond() (payload, total float64) {
 	return 8 * float64(r.Sizes.Payload) / sec, 8 * float64(r.Sizes.Total) / sec
 }
 
+// Options choose what [CompressFile] codes and what it must achieve.
+type Options struct {
+	// Selection chooses what to code, in the front end's names (netCDF: variables or
+	// channels such as "q@850"); nil codes everything the files hold, which must then be
+	// exactly the compressor's channels.
+	Selection []string
+	// MaxRMSE bounds each channel's RMSE (decoded against the input, in its physical units);
+	// nil bounds none. A key that names no channel coded is an error.
+	MaxRMSE Bounds
+}
+
 // CompressFile reads the media files in (through the front end of c's kind that reads them),
-// codes the channels c knows with c (identified by id) and writes the .qzc file out
-// atomically. selection chooses what to code, in the front end's names (netCDF: variables or
-// channels such as "q@850"); nil codes everything the files hold, which must then be exactly
-// c's channels. The header records the signal's sample rate and, when c is a
-// [CodingReporter], its coding values. The output may not be one of the inputs.
-func CompressFile(c Compressor, id Identity, in []string, out string, selection []string) (Report, error) {
+// codes the channels c knows with c (identified by id), decodes the payload again and
+// measures each channel's error against the input and its statistics against c's training
+// ones (Report.Checks: warnings name the channel and the statistic past OODMeanSigmas,
+// OODStdRatio or OODExtremeSigmas), and writes the .qzc file out atomically. When a channel's
+// RMSE exceeds its bound in opts.MaxRMSE, it writes nothing and fails naming every such
+// channel with its achieved RMSE (an existing out is left as it was); the Report it returns
+// then still holds the checks, for the caller to show. The header records the
+// signal's sample rate and, when c is a [CodingReporter], its coding values. The output may
+// not be one of the inputs.
+func CompressFile(c Compressor, id Identity, in []string, out string, opts Options) (Report, error) {
 	if len(in) == 0 {
 		return Report{}, fmt.Errorf("compressor: no input file")
 	}
@@ -183,7 +201,7 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 	if err != nil {
 		return Report{}, err
 	}
-	s, source, err := fe.Read(in, selection, c.Channels())
+	s, source, err := fe.Read(in, opts.Selection, c.Channels())
 	if err != nil {
 		return Report{}, err
 	}
@@ -192,7 +210,19 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 	if err != nil {
 		return Report{}, fmt.Errorf("compressor: compress %s: %w", name, err)
 	}
+	decoded, err := c.Decode(payload, s.Shape)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", name, err)
+	}
+	desc, err := fe.Describe(source)
+	if err != nil {
+		return Report{}, err
+	}
 	mean, std := c.Normalisation()
+	checks, err := checkChannels(s, decoded, mean, std, desc.Units)
+	if err != nil {
+		return Report{}, fmt.Errorf("%w (%s)", err, name)
+	}
 	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
 		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source}
 	if r, ok := c.(CodingReporter); ok {
@@ -202,14 +232,14 @@ func CompressFile(c Compressor, id Identity, in []string, out string, selection 
 	if err != nil {
 		return Report{}, err
 	}
-	desc, err := fe.Describe(source)
-	if err != nil {
-		return Report{}, err
+	rep := Report{Header: h, Sizes: sizes, Source: desc, Checks: checks}
+	if err := opts.MaxRMSE.check(checks, desc.Units); err != nil {
+		return rep, fmt.Errorf("%w (%s → %s)", err, name, out)
 	}
 	if err := atomicfile.WriteFile(out, b); err != nil {
 		return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
 	}
-	return Report{Header: h, Sizes: sizes, Source: desc}, nil
+	return rep, nil
 }
 
 // Inspect reads the .qzc file in and describes it without decoding its payload.

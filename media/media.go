@@ -53,6 +53,9 @@ type Source struct {
 	Bytes int64
 	// Lines describe it for `codec inspect`: format, coordinates, variables.
 	Lines []string
+	// Units gives the units of each variable whose source states them (netCDF: its "units"
+	// attribute), keyed by variable name; nil when none does.
+	Units map[string]string
 }
 
 // Provenance says where a decoded signal comes from, for the front end to record in the

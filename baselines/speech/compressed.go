@@ -82,7 +82,7 @@ func (p *Compressed) Code(x []float32, rate int) (Coded, error) {
 		return Coded{}, fmt.Errorf("speech: %s: %w", p.name, err)
 	}
 	start := time.Now()
-	if _, err := compressor.CompressFile(p.c, p.id, []string{in}, out, nil); err != nil {
+	if _, err := compressor.CompressFile(p.c, p.id, []string{in}, out, compressor.Options{}); err != nil {
 		return Coded{}, fmt.Errorf("speech: %s: %w", p.name, err)
 	}
 	enc := time.Since(start).Seconds()

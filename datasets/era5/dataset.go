@@ -196,8 +196,9 @@ func meanStd(x []float32) (mean, std float64) {
 	return mean, math.Sqrt(ss / float64(len(x)))
 }
 
-// hours returns the [start, end) hours of split, or an error naming the splits present.
-func (d *Dataset) hours(split string) ([2]int, error) {
+// SplitHours returns the [start, end) hours of split (indices of the time axis), or an error
+// naming the splits present.
+func (d *Dataset) SplitHours(split string) ([2]int, error) {
 	var r [2]int
 	switch split {
 	case framework.SplitTrain:
@@ -220,7 +221,7 @@ func (d *Dataset) hours(split string) ([2]int, error) {
 // over the split's hours, [hours·H·W] (time-major, then latitude, then longitude). The
 // slices share the dataset's memory: do not modify them.
 func (d *Dataset) SplitFields(split string) (data [][]float32, hours int, err error) {
-	r, err := d.hours(split)
+	r, err := d.SplitHours(split)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -236,7 +237,7 @@ func (d *Dataset) SplitFields(split string) (data [][]float32, hours int, err er
 // "test", non-overlapping windows in time order, the hours that do not fill a last window
 // being left out.
 func (d *Dataset) Windows(split string) (*Windows, error) {
-	r, err := d.hours(split)
+	r, err := d.SplitHours(split)
 	if err != nil {
 		return nil, err
 	}

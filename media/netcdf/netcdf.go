@@ -355,6 +355,12 @@ func (Frontend) Describe(source json.RawMessage) (media.Source, error) {
 				units = a.Values[0]
 			}
 		}
+		if units != "" {
+			if out.Units == nil {
+				out.Units = map[string]string{}
+			}
+			out.Units[v.Name] = units
+		}
 		pack := "float32"
 		if v.Packing != nil {
 			pack = fmt.Sprintf("%s packed (scale %g, offset %g)", v.Packing.Type, v.Packing.ScaleFactor, v.Packing.AddOffset)

@@ -447,7 +447,7 @@ func TestTrainEvaluateCompress(t *testing.T) {
 	// The codec command's path: WAV → .qzc → WAV of the same duration, the header reporting the
 	// coding, the payload's rate the packed rate (200 bit/s plus the last frame's padding).
 	qzcPath, back16 := filepath.Join(t.TempDir(), "clip.qzc"), filepath.Join(t.TempDir(), "back.wav")
-	rep, err := compressor.CompressFile(c, id, []string{paths[0]}, qzcPath, nil)
+	rep, err := compressor.CompressFile(c, id, []string{paths[0]}, qzcPath, compressor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,19 @@
 package vaeformer
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/qzoo/qzoo/baselines"
+	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/datasets/era5"
+	nc "github.com/qzoo/qzoo/formats/netcdf"
+	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
+	_ "github.com/qzoo/qzoo/media/netcdf" // the front end that reads the split's netCDF files for the whole file
 	"github.com/qzoo/qzoo/metrics"
 )
 
@@ -26,9 +33,16 @@ type RDOptions struct {
 }
 
 // RateDistortion codes the held-out split of the runs' dataset with each run's codec and with
-// every peer of package baselines (ZFP, bit-rounding + shuffle + a lossless coder, linear
-// packing): rate–distortion points in bits per value against RMSE in physical units. The runs
-// must share their dataset (file, channels, splits): the first run's is used.
+// every peer of package baselines (ZFP and bit-rounding + shuffle + a lossless coder, raw and
+// on the field minus its mean, linear packing): rate–distortion points in bits per value
+// against RMSE in physical units. The runs must share their dataset (file, channels, splits):
+// the first run's is used.
+//
+// A codec's bits are those of its whole .qzc file, as `codec compress` writes it for a netCDF
+// file holding the split's hours (written to a temporary directory under the source's base
+// name, with its packing): container header (model identity, normalisation, the source's
+// coordinates and attributes) and framing included. That file's payload must be the one
+// measured, bit for bit, or RateDistortion fails.
 func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines.Study, error) {
 	if len(runDirs) == 0 {
 		return nil, fmt.Errorf("vaeformer: no run directory given")
@@ -41,6 +55,12 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 	var s *baselines.Study
 	var g Geometry
 	var key string
+	var splitFiles []string
+	tmp, err := os.MkdirTemp("", "qzoo-rd-")
+	if err != nil {
+		return nil, fmt.Errorf("vaeformer: %w", err)
+	}
+	defer os.RemoveAll(tmp)
 	for _, dir := range runDirs {
 		codec, err := LoadCodec(dir)
 		if err != nil {
@@ -72,19 +92,33 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 			g = Geometry{T: hours, H: len(src.Lat), W: len(src.Lon)}
 			s = &baselines.Study{File: fmt.Sprint(params[era5.ParamFile]), Split: opts.Split, Hours: hours, H: g.H, W: g.W,
 				Channels: src.Channels, Units: src.Units, Points: map[string][]baselines.Point{}}
+			r, _ := src.SplitHours(opts.Split) // SplitFields checked the split
+			if splitFiles, err = writeHours(src.Files, r[0], r[0]+hours, filepath.Join(tmp, "split")); err != nil {
+				codec.Close()
+				return nil, err
+			}
 		} else if k != key {
 			codec.Close()
 			return nil, fmt.Errorf("vaeformer: run %s uses dataset %s, the first run %s", dir, k, key)
 		}
-		pts, err := CodecPoints(codec, fields, g, src.Lat, fmt.Sprintf("λ=%g w=%d step %d", params[ParamLambda], codec.Window, codec.Step), opts.Repeats)
+		m, err := codec.MeasureBest(fields, g, src.Lat, opts.Repeats)
 		codec.Close()
 		if err != nil {
 			return nil, fmt.Errorf("vaeformer: run %s: %w", dir, err)
 		}
-		for ch, p := range pts {
+		sizes, err := wholeFile(dir, splitFiles, src.Channels, m.Payload, filepath.Join(tmp, "split.qzc"))
+		if err != nil {
+			return nil, err
+		}
+		setting := fmt.Sprintf("λ=%g w=%d step %d", params[ParamLambda], codec.Window, codec.Step)
+		n := g.T * g.H * g.W * len(fields)
+		for ch := range fields {
+			// Each channel's point carries the whole file's bits per value.
+			p := baselines.NewPoint(baselines.CodecMethod, setting, sizes.Total, n, m.Errors[ch], m.Encode.Seconds, m.Decode.Seconds)
 			s.Points[s.Channels[ch]] = append(s.Points[s.Channels[ch]], p)
 		}
-		fmt.Fprintf(log, "vaeformer: %s: %s\n", dir, pts[0].Setting)
+		fmt.Fprintf(log, "vaeformer: %s: %s: whole file %d bytes = payload %d + header %d + framing %d (%.4f bits/value; payload alone %.4f)\n",
+			dir, setting, sizes.Total, sizes.Payload, sizes.Header, sizes.Framing, 8*float64(sizes.Total)/float64(n), 8*float64(sizes.Payload)/float64(n))
 	}
 	weights := metrics.LatCosWeights(src.Lat)
 	for ch, name := range s.Channels {
@@ -98,18 +132,53 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 	return s, nil
 }
 
-// CodecPoints codes fields with the codec, decodes them and returns one point per channel
-// (each channel's point carries the whole payload's bits per value). Times are the fastest of
-// repeats passes after the one that compiles the graphs ([Codec.MeasureBest]).
-func CodecPoints(c *Codec, fields [][]float32, g Geometry, lat []float64, setting string, repeats int) ([]baselines.Point, error) {
-	m, err := c.MeasureBest(fields, g, lat, repeats)
+// writeHours writes hours [from, to) of the netCDF files (metadata as era5.Dataset keeps it;
+// their variables are read again) as netCDF files of the same base names under dir, with the
+// source's coordinates, attributes and packing, and returns their paths.
+func writeHours(files []*nc.File, from, to int, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("vaeformer: %w", err)
+	}
+	var paths []string
+	for _, meta := range files {
+		f, err := nc.Read(meta.Path, nc.ReadOptions{Variables: meta.VariableNames()})
+		if err != nil {
+			return nil, err
+		}
+		f.Time.Values = f.Time.Values[from:to]
+		for _, v := range f.Vars {
+			per := len(v.Data) / v.Shape[0] // values per hour (all levels)
+			v.Data = v.Data[from*per : to*per]
+			v.Shape[0] = to - from
+		}
+		path := filepath.Join(dir, filepath.Base(meta.Path))
+		if err := nc.Write(path, f); err != nil {
+			return nil, fmt.Errorf("vaeformer: hours %d..%d of %s: %w", from, to, meta.Path, err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// wholeFile compresses the netCDF files in (the split's hours) with the run in dir through the
+// codec command's path (compressor.CompressFile) into out, checks that the file's payload is
+// payload (the one measured), and returns the file's sizes.
+func wholeFile(dir string, in, channels []string, payload []byte, out string) (qzc.Sizes, error) {
+	c, id, err := compressor.Open(dir)
 	if err != nil {
-		return nil, err
+		return qzc.Sizes{}, err
 	}
-	n := g.T * g.H * g.W * len(fields)
-	out := make([]baselines.Point, len(fields))
-	for ch := range fields {
-		out[ch] = baselines.NewPoint(baselines.CodecMethod, setting, len(m.Payload), n, m.Errors[ch], m.Encode.Seconds, m.Decode.Seconds)
+	defer c.Close()
+	if _, err := compressor.CompressFile(c, id, in, out, compressor.Options{Selection: channels}); err != nil {
+		return qzc.Sizes{}, fmt.Errorf("vaeformer: run %s: the whole file: %w", dir, err)
 	}
-	return out, nil
+	_, filePayload, sizes, err := qzc.ReadFile(out)
+	if err != nil {
+		return qzc.Sizes{}, err
+	}
+	if !bytes.Equal(filePayload, payload) {
+		return qzc.Sizes{}, fmt.Errorf("vaeformer: run %s: the .qzc file of the split's netCDF holds a payload of %d bytes, not the %d bytes measured: the netCDF round trip changed the fields",
+			dir, len(filePayload), len(payload))
+	}
+	return sizes, nil
 }

@@ -17,12 +17,17 @@ import (
 // ReportRateDistortion is the climate study's report (configs/climate/study.json): every run of
 // the study against the peers of package baselines on the held-out split (RateDistortion, peers
 // timed 3 times), as baselines.Study's Summary and the first channel's figure. The measurement
-// is kept under the study's root, keyed by the run directories, so a rerun redraws it.
+// is kept under the study's root, keyed by the run directories and rdMeasurement, so a rerun redraws it.
 const ReportRateDistortion = "climate_rd"
+
+// rdMeasurement names what RateDistortion measures, in the key of the kept measurement: a
+// measurement kept by an older RateDistortion (the codec's payload alone, no demeaned peers)
+// is measured again rather than read back.
+const rdMeasurement = "whole .qzc file; raw and demeaned peers"
 
 func init() {
 	sweep.RegisterReport(ReportRateDistortion, sweep.Report{
-		Doc:    "the codec runs against ZFP, bit-rounding and linear packing on the held-out split: every rate–distortion point, the gain over the best peer at the codec's RMSE, RMSE against bits per value",
+		Doc:    "the codec runs (their whole .qzc files) against ZFP and bit-rounding, raw and on the field minus its mean, and linear packing on the held-out split: every rate–distortion point, the gain over the best peer at the codec's RMSE, RMSE against bits per value",
 		Render: rateDistortionReport,
 	})
 }
@@ -32,7 +37,7 @@ func rateDistortionReport(ctx *sweep.Context, points []sweep.Point) (string, plo
 	for _, p := range points {
 		dirs = append(dirs, p.Dir)
 	}
-	sum := sha256.Sum256([]byte(strings.Join(dirs, "\n")))
+	sum := sha256.Sum256([]byte(rdMeasurement + "\n" + strings.Join(dirs, "\n")))
 	path := filepath.Join(ctx.Dir, ReportRateDistortion+"-"+hex.EncodeToString(sum[:])[:12]+".json")
 	s, err := baselines.ReadJSON(path)
 	if errors.Is(err, fs.ErrNotExist) {
