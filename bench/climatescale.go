@@ -2,7 +2,7 @@ package main
 
 // The climate codec at global scale (go run ./bench climatescale): time, peak memory and MB/s
 // of compressing and decompressing a 0.25° global field (721×1440) for one hour and for a day
-// (24 hours), beside ZFP on the same field, and the seam study that chose the codec's tiling
+// (24 hours) — or of another grid (--grid 181x360: 1°) — beside ZFP on the same field, and the seam study that chose the codec's tiling
 // (vaeformer.DefaultTiling, models/vaeformer/tiles.go):
 //
 //	go run ./bench climatescale --checkpoint runs/vaeformer_quick --data_dir ../shared/data \
@@ -52,8 +52,8 @@ import (
 // BenchClimateScale is the subcommand's name.
 const BenchClimateScale = "climatescale"
 
-// Global grid of the measurement: ERA5's 0.25° latitude–longitude grid.
-const globalH, globalW = 721, 1440
+// defaultGrid is the measurement's grid: ERA5's 0.25° latitude–longitude grid, 721×1440.
+const defaultGrid = "721x1440"
 
 // ukRelPath is the source of the synthetic field, under the data directory.
 var ukRelPath = filepath.Join("era5", "era5-2mt-2019-03-uk.nc")
@@ -94,6 +94,7 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	run := fs.String("checkpoint", "", "vaeformer run directory (required)")
 	dataDir := fs.String("data_dir", "../shared/data", "the data directory holding "+ukRelPath)
 	hoursList := fs.String("hours", "1,24", "comma-separated hours of the global field to code")
+	grid := fs.String("grid", defaultGrid, "the global grid, latitudes x longitudes (e.g. 181x360 for 1°)")
 	tol := fs.Float64("zfp_tolerance", 0.5, "ZFP's absolute error bound (K)")
 	seams := fs.Bool("seams", true, "run the seam study on the UK grid first")
 	jsonPath := fs.String("json", "", "write the report as JSON here")
@@ -107,12 +108,16 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		return fmt.Errorf("give --checkpoint")
 	}
 	uk := filepath.Join(*dataDir, ukRelPath)
+	var gh, gw int
+	if n, err := fmt.Sscanf(*grid, "%dx%d", &gh, &gw); n != 2 || err != nil || gh < 2 || gw < 1 {
+		return fmt.Errorf("--grid %q: want LATITUDESxLONGITUDES, e.g. 721x1440", *grid)
+	}
 	if *child != "" {
 		hours, err := strconv.Atoi(*hoursList)
 		if err != nil {
 			return fmt.Errorf("--child needs one --hours: %w", err)
 		}
-		return scaleChildRun(*child, *run, uk, hours, *payloadPath, *tol, stdout)
+		return scaleChildRun(*child, *run, uk, hours, gh, gw, *payloadPath, *tol, stdout)
 	}
 	var hours []int
 	for _, s := range strings.Split(*hoursList, ",") {
@@ -123,10 +128,10 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		hours = append(hours, h)
 	}
 	report := harness.NewReport(BenchClimateScale, runtime.GOMAXPROCS(0), 1)
-	report.Settings = map[string]any{"checkpoint": *run, "data_dir": *dataDir, "hours": hours, "zfp_tolerance": *tol, "tiling": vaeformer.DefaultTiling}
+	report.Settings = map[string]any{"checkpoint": *run, "data_dir": *dataDir, "hours": hours, "grid": *grid, "zfp_tolerance": *tol, "tiling": vaeformer.DefaultTiling}
 	report.Header.Print(stdout)
 	fmt.Fprintf(stdout, "field: SYNTHETIC %d×%d global grid, the UK t2m (%s, 33×49) mirrored over the globe: measures cost, not rate–distortion\n",
-		globalH, globalW, ukRelPath)
+		gh, gw, ukRelPath)
 	fmt.Fprintf(stdout, "codec tiling: cores of %d tokens, halo %d (spans of %d×%d tokens)\n",
 		vaeformer.DefaultTiling.Core, vaeformer.DefaultTiling.Halo, vaeformer.DefaultTiling.Span(), vaeformer.DefaultTiling.Span())
 	details := map[string]any{}
@@ -154,12 +159,12 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	var rows []scaleRow
 	fmt.Fprintf(stdout, "\n%-22s %6s %10s %10s %10s %10s %9s %6s\n", "case", "hours", "seconds", "peak MiB", "MB/s", "bits/val", "RMSE K", "load")
 	for _, h := range hours {
-		values := h * globalH * globalW
+		values := h * gh * gw
 		payload := filepath.Join(tmp, fmt.Sprintf("global_%dh.payload", h))
 		var encBytes int
 		for _, what := range []string{"compress", "decompress", "zfp"} {
 			load := harness.LoadAvg()
-			c, err := runScaleChild(self, what, *run, *dataDir, h, payload, *tol, log)
+			c, err := runScaleChild(self, what, *run, *dataDir, *grid, h, payload, *tol, log)
 			if err != nil {
 				return err
 			}
@@ -200,8 +205,8 @@ func btoi(b bool) int {
 }
 
 // runScaleChild runs this command as a --child process and reads what it printed.
-func runScaleChild(self, what, run, dataDir string, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
-	cmd := exec.Command(self, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir,
+func runScaleChild(self, what, run, dataDir, grid string, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
+	cmd := exec.Command(self, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
 		"--hours", strconv.Itoa(hours), "--payload", payload, "--zfp_tolerance", strconv.FormatFloat(tol, 'g', -1, 64))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, log
@@ -216,16 +221,16 @@ func runScaleChild(self, what, run, dataDir string, hours int, payload string, t
 }
 
 // scaleChildRun is one child's measurement, printed as one JSON line.
-func scaleChildRun(what, run, uk string, hours int, payloadPath string, tol float64, stdout io.Writer) error {
-	field, lat, err := globalField(uk, hours)
+func scaleChildRun(what, run, uk string, hours, gh, gw int, payloadPath string, tol float64, stdout io.Writer) error {
+	field, lat, err := globalField(uk, hours, gh, gw)
 	if err != nil {
 		return err
 	}
-	g := vaeformer.Geometry{T: hours, H: globalH, W: globalW}
+	g := vaeformer.Geometry{T: hours, H: gh, W: gw}
 	var res scaleChild
 	switch what {
 	case "zfp":
-		shape := []int{hours, globalH, globalW}
+		shape := []int{hours, gh, gw}
 		if hours == 1 {
 			shape = shape[1:] // ZFP's 4×4×4 blocks would pad one hour to four
 		}
@@ -233,7 +238,7 @@ func scaleChildRun(what, run, uk string, hours int, payloadPath string, tol floa
 		if err != nil {
 			return err
 		}
-		e, err := metrics.CompareFields(field, r[0].Recon, []int{hours, globalH, globalW}, metrics.LatCosWeights(lat))
+		e, err := metrics.CompareFields(field, r[0].Recon, []int{hours, gh, gw}, metrics.LatCosWeights(lat))
 		if err != nil {
 			return err
 		}
@@ -271,7 +276,7 @@ func scaleChildRun(what, run, uk string, hours int, payloadPath string, tol floa
 			}
 			res.Seconds = time.Since(start).Seconds()
 			res.Bytes = len(p)
-			e, err := metrics.CompareFields(field, x[0], []int{hours, globalH, globalW}, metrics.LatCosWeights(lat))
+			e, err := metrics.CompareFields(field, x[0], []int{hours, gh, gw}, metrics.LatCosWeights(lat))
 			if err != nil {
 				return err
 			}
@@ -291,9 +296,9 @@ func scaleChildRun(what, run, uk string, hours int, payloadPath string, tol floa
 	return err
 }
 
-// globalField builds the synthetic global field of the package doc: hours×721×1440 values of
-// the UK t2m mirrored over the globe, and the grid's latitudes (90 to −90).
-func globalField(uk string, hours int) ([]float32, []float64, error) {
+// globalField builds the synthetic global field of the package doc: hours×gh×gw values of the
+// UK t2m mirrored over the globe, and the grid's latitudes (90 to −90).
+func globalField(uk string, hours, gh, gw int) ([]float32, []float64, error) {
 	f, err := netcdf.Read(uk, netcdf.ReadOptions{Variables: []string{"t2m"}})
 	if err != nil {
 		return nil, nil, err
@@ -310,23 +315,23 @@ func globalField(uk string, hours int) ([]float32, []float64, error) {
 		}
 		return i
 	}
-	cols := make([]int, globalW)
+	cols := make([]int, gw)
 	for j := range cols {
 		cols[j] = mirror(j, w)
 	}
-	field := make([]float32, hours*globalH*globalW)
+	field := make([]float32, hours*gh*gw)
 	for t := range hours {
-		for i := range globalH {
+		for i := range gh {
 			row := src[(t*h+mirror(i, h))*w:][:w]
-			dst := field[(t*globalH+i)*globalW:][:globalW]
+			dst := field[(t*gh+i)*gw:][:gw]
 			for j, c := range cols {
 				dst[j] = row[c]
 			}
 		}
 	}
-	lat := make([]float64, globalH)
+	lat := make([]float64, gh)
 	for i := range lat {
-		lat[i] = 90 - 0.25*float64(i)
+		lat[i] = 90 - 180*float64(i)/float64(gh-1)
 	}
 	return field, lat, nil
 }

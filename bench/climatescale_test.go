@@ -12,6 +12,7 @@ import (
 // its edges (row 33 is UK row 32, column 49 UK column 48, row 66 UK row 0 again), hour by
 // hour, and its latitudes run from 90 to −90.
 func TestGlobalField(t *testing.T) {
+	const globalH, globalW = 721, 1440
 	uk := filepath.Join(datadir.Root(), ukRelPath)
 	f, err := netcdf.Read(uk, netcdf.ReadOptions{Variables: []string{"t2m"}})
 	if err != nil {
@@ -19,7 +20,7 @@ func TestGlobalField(t *testing.T) {
 	}
 	h, w := len(f.Lat.Values), len(f.Lon.Values)
 	src := f.Vars[0].Data
-	field, lat, err := globalField(uk, 2)
+	field, lat, err := globalField(uk, 2, globalH, globalW)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestGlobalField(t *testing.T) {
 			t.Errorf("hour %d point (%d, %d) = %v, want UK (%d, %d) = %v", c[0], c[1], c[2], got, c[3], c[4], want)
 		}
 	}
-	if _, _, err := globalField(uk, 10000); err == nil {
+	if _, _, err := globalField(uk, 10000, globalH, globalW); err == nil {
 		t.Error("more hours than the file holds accepted")
 	}
 }

@@ -23,7 +23,7 @@ func TestTiledRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fields, g, lat := testFields(t, 13)
+	fields, g, lat := testFields(t, 37) // 10 windows of 4: chunks of 4, 4 and 2 (padded)
 	whole, _, err := c.Compress(fields, g)
 	if err != nil {
 		t.Fatal(err)
