@@ -95,6 +95,7 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	dataDir := fs.String("data_dir", "../shared/data", "the data directory holding "+ukRelPath)
 	hoursList := fs.String("hours", "1,24", "comma-separated hours of the global field to code")
 	grid := fs.String("grid", defaultGrid, "the global grid, latitudes x longitudes (e.g. 181x360 for 1°)")
+	tilingFlag := fs.String("tiling", "", "code with this tiling, CORE,HALO in tokens, instead of vaeformer.DefaultTiling (a core as wide as the grid: untiled, as before tiling)")
 	tol := fs.Float64("zfp_tolerance", 0.5, "ZFP's absolute error bound (K)")
 	seams := fs.Bool("seams", true, "run the seam study on the UK grid first")
 	jsonPath := fs.String("json", "", "write the report as JSON here")
@@ -112,12 +113,18 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	if n, err := fmt.Sscanf(*grid, "%dx%d", &gh, &gw); n != 2 || err != nil || gh < 2 || gw < 1 {
 		return fmt.Errorf("--grid %q: want LATITUDESxLONGITUDES, e.g. 721x1440", *grid)
 	}
+	tiling := vaeformer.DefaultTiling
+	if *tilingFlag != "" {
+		if n, err := fmt.Sscanf(*tilingFlag, "%d,%d", &tiling.Core, &tiling.Halo); n != 2 || err != nil || tiling.Validate() != nil {
+			return fmt.Errorf("--tiling %q: want CORE,HALO (an even core ≥ 2, a halo ≥ 0)", *tilingFlag)
+		}
+	}
 	if *child != "" {
 		hours, err := strconv.Atoi(*hoursList)
 		if err != nil {
 			return fmt.Errorf("--child needs one --hours: %w", err)
 		}
-		return scaleChildRun(*child, *run, uk, hours, gh, gw, *payloadPath, *tol, stdout)
+		return scaleChildRun(*child, *run, uk, hours, gh, gw, tiling, *payloadPath, *tol, stdout)
 	}
 	var hours []int
 	for _, s := range strings.Split(*hoursList, ",") {
@@ -128,12 +135,12 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		hours = append(hours, h)
 	}
 	report := harness.NewReport(BenchClimateScale, runtime.GOMAXPROCS(0), 1)
-	report.Settings = map[string]any{"checkpoint": *run, "data_dir": *dataDir, "hours": hours, "grid": *grid, "zfp_tolerance": *tol, "tiling": vaeformer.DefaultTiling}
+	report.Settings = map[string]any{"checkpoint": *run, "data_dir": *dataDir, "hours": hours, "grid": *grid, "zfp_tolerance": *tol, "tiling": tiling}
 	report.Header.Print(stdout)
 	fmt.Fprintf(stdout, "field: SYNTHETIC %d×%d global grid, the UK t2m (%s, 33×49) mirrored over the globe: measures cost, not rate–distortion\n",
 		gh, gw, ukRelPath)
-	fmt.Fprintf(stdout, "codec tiling: cores of %d tokens, halo %d (spans of %d×%d tokens)\n",
-		vaeformer.DefaultTiling.Core, vaeformer.DefaultTiling.Halo, vaeformer.DefaultTiling.Span(), vaeformer.DefaultTiling.Span())
+	fmt.Fprintf(stdout, "codec tiling: cores of %d tokens, halo %d (spans of %d×%d tokens; grids of at most one span are coded untiled)\n",
+		tiling.Core, tiling.Halo, tiling.Span(), tiling.Span())
 	details := map[string]any{}
 	if *seams {
 		rows, err := seamStudy(*run, uk, log)
@@ -164,7 +171,7 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		var encBytes int
 		for _, what := range []string{"compress", "decompress", "zfp"} {
 			load := harness.LoadAvg()
-			c, err := runScaleChild(self, what, *run, *dataDir, *grid, h, payload, *tol, log)
+			c, err := runScaleChild(self, what, *run, *dataDir, *grid, tiling, h, payload, *tol, log)
 			if err != nil {
 				return err
 			}
@@ -205,8 +212,9 @@ func btoi(b bool) int {
 }
 
 // runScaleChild runs this command as a --child process and reads what it printed.
-func runScaleChild(self, what, run, dataDir, grid string, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
+func runScaleChild(self, what, run, dataDir, grid string, tiling vaeformer.Tiling, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
 	cmd := exec.Command(self, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
+		"--tiling", fmt.Sprintf("%d,%d", tiling.Core, tiling.Halo),
 		"--hours", strconv.Itoa(hours), "--payload", payload, "--zfp_tolerance", strconv.FormatFloat(tol, 'g', -1, 64))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, log
@@ -221,7 +229,7 @@ func runScaleChild(self, what, run, dataDir, grid string, hours int, payload str
 }
 
 // scaleChildRun is one child's measurement, printed as one JSON line.
-func scaleChildRun(what, run, uk string, hours, gh, gw int, payloadPath string, tol float64, stdout io.Writer) error {
+func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Tiling, payloadPath string, tol float64, stdout io.Writer) error {
 	field, lat, err := globalField(uk, hours, gh, gw)
 	if err != nil {
 		return err
@@ -253,6 +261,7 @@ func scaleChildRun(what, run, uk string, hours, gh, gw int, payloadPath string, 
 			return err
 		}
 		defer c.Close()
+		c.Tiling = tiling
 		if what == "compress" {
 			start := time.Now()
 			p, _, err := c.Compress([][]float32{field}, g)
