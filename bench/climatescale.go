@@ -189,7 +189,11 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 					MBps: 4 * float64(values) / c.Seconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load})
 			}
 			for _, r := range rows[len(rows)-1-btoi(what == "zfp"):] {
-				fmt.Fprintf(stdout, "%-22s %6d %10.2f %10.0f %10.2f %10.4f %9.4f %6.2f\n", r.Case, r.Hours, r.Seconds, float64(r.PeakBytes)/(1<<20), r.MBps, r.Bits, r.RMSE, r.Load)
+				rmse := "-" // measured on decompression
+				if r.RMSE > 0 {
+					rmse = strconv.FormatFloat(r.RMSE, 'f', 4, 64)
+				}
+				fmt.Fprintf(stdout, "%-22s %6d %10.2f %10.0f %10.2f %10.4f %9s %6.2f\n", r.Case, r.Hours, r.Seconds, float64(r.PeakBytes)/(1<<20), r.MBps, r.Bits, rmse, r.Load)
 			}
 		}
 	}
