@@ -187,10 +187,14 @@ func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte,
 	if err := c.Tiling.Validate(); err != nil {
 		return nil, Stats{}, err
 	}
-	if err := c.checkMemory(g, false); err != nil {
+	tiled := c.tiled(g)
+	t := &c.Tiling
+	if !tiled {
+		t = nil
+	}
+	if err := c.checkMemory(g, t, false); err != nil {
 		return nil, Stats{}, err
 	}
-	tiled := c.tiled(g)
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz := c.Entropy.cy, c.Entropy.cz
 	ny, nz := nh*nw*cy, mh*mw*cz
@@ -326,11 +330,11 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	if err := c.checkGeometry(g); err != nil {
 		return nil, Stats{}, err
 	}
-	if err := c.checkMemory(g, true); err != nil {
-		return nil, Stats{}, err
-	}
 	tiling, payload, err := readTiling(payload)
 	if err != nil {
+		return nil, Stats{}, err
+	}
+	if err := c.checkMemory(g, tiling, true); err != nil {
 		return nil, Stats{}, err
 	}
 	n, nh, nw, mh, mw := c.dims(g)

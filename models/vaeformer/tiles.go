@@ -303,14 +303,19 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 // the backend's runtime. It is an estimate, generous by design; checkMemory compares it with
 // what the machine has.
 func (c *Codec) MemoryEstimate(g Geometry, decompress bool) int64 {
+	return c.memoryEstimate(g, c.Tiling, decompress)
+}
+
+// memoryEstimate is [Codec.MemoryEstimate] for coding with tiling t.
+func (c *Codec) memoryEstimate(g Geometry, t Tiling, decompress bool) int64 {
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz, cc := int64(c.Entropy.cy), int64(c.Entropy.cz), int64(len(c.Channels))
 	d, heads := int64(c.Params[ParamDim].(int)), int64(c.Params[ParamHeads].(int))
 	b := int64(chunkSize(n))
 	tok := int64(nh * nw)
 	h, w := int64(g.H), int64(g.W)
-	if c.tiled(g) {
-		_, sh, sw := c.Tiling.tiles(nh, nw)
+	if nh > t.Span() || nw > t.Span() {
+		_, sh, sw := t.tiles(nh, nw)
 		tok = int64(sh * sw)
 		h, w = int64(sh*c.patch), int64(sw*c.patch)
 	}
@@ -324,11 +329,18 @@ func (c *Codec) MemoryEstimate(g Geometry, decompress bool) int64 {
 	return est
 }
 
-// checkMemory refuses, before anything is allocated, a geometry whose [Codec.MemoryEstimate]
-// exceeds the memory available (MemAvailable of /proc/meminfo, or the cgroup's limit less its
-// usage when that is lower); it checks nothing where neither can be read.
-func (c *Codec) checkMemory(g Geometry, decompress bool) error {
-	need := c.MemoryEstimate(g, decompress)
+// checkMemory refuses, before anything is allocated, coding g with tiling t (nil: untiled)
+// when its estimate ([Codec.MemoryEstimate]) exceeds the memory available (MemAvailable of
+// /proc/meminfo, or the cgroup's limit less its usage when that is lower); it checks nothing
+// where neither can be read.
+func (c *Codec) checkMemory(g Geometry, t *Tiling, decompress bool) error {
+	var need int64
+	if t != nil {
+		need = c.memoryEstimate(g, *t, decompress)
+	} else {
+		nh, nw := Grid(g.H, g.W, c.patch)
+		need = c.memoryEstimate(g, Tiling{Core: max(nh, nw)}, decompress) // one span: the whole grid
+	}
 	avail, ok := availableMemory()
 	if ok && need > avail {
 		what := "compressing"

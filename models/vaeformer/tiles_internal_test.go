@@ -74,12 +74,17 @@ func TestMemoryRefused(t *testing.T) {
 	saved := availableMemory
 	defer func() { availableMemory = saved }()
 	availableMemory = func() (int64, bool) { return 1 << 30, true }
-	err := c.checkMemory(Geometry{T: 168, H: 721, W: 1440}, true)
+	err := c.checkMemory(Geometry{T: 168, H: 721, W: 1440}, &c.Tiling, true)
 	if err == nil || !strings.Contains(err.Error(), "GiB") || !strings.Contains(err.Error(), "1.0 GiB is available") {
 		t.Fatalf("error %v", err)
 	}
 	t.Log(err)
-	if err := c.checkMemory(uk, true); err != nil {
+	if err := c.checkMemory(uk, nil, true); err != nil {
 		t.Fatalf("UK day refused: %v", err)
+	}
+	// Untiled, one hour of the 1° grid (46×90 tokens) needs its attention weights whole.
+	deg := Geometry{T: 1, H: 181, W: 360}
+	if a, b := c.memoryEstimate(deg, c.Tiling, true), c.memoryEstimate(deg, Tiling{Core: 90}, true); !(b > a+1<<30) {
+		t.Fatalf("1° hour: tiled estimate %d bytes, untiled %d", a, b)
 	}
 }
