@@ -7,6 +7,7 @@
 //	go run ./bench kv        [flags]   # generation with each quantized key/value cache against the fp32 one (kv.go)
 //	go run ./bench quant     [flags]   # quant's quantize/dequantize throughput against PyTorch (quant.go)
 //	go run ./bench climate   [flags]   # the climate codec's rate–distortion and speed against ZFP, bit-rounding, packing (climate.go)
+//	go run ./bench climatescale [flags] # the climate codec on a 0.25° global grid: time, peak memory, MB/s against ZFP (climatescale.go)
 //	go run ./bench speech    [flags]   # speech tokenizers' quality, bit rate and speed against Codec2 and Opus (speech.go)
 //	go run ./bench mfu --run DIR       # a Llama run's training tokens/s and model FLOPs utilization on its card (mfu.go)
 //	go run ./bench mainjob   [flags]   # the README's main job, go run ./train as a whole, against the same training in PyTorch (mainjob.go)
@@ -55,12 +56,13 @@ var benchmarks = map[string]benchmark{
 	ModelVAEformer: {"models/vaeformer (the climate codec's model) training steps against PyTorch", func(a []string, o, l io.Writer) error {
 		return runModel(ModelVAEformer, a, o, l)
 	}},
-	ModelKV:      {"generation with each quantized key/value cache against the fp32 one", func(a []string, o, l io.Writer) error { return runModel(ModelKV, a, o, l) }},
-	BenchQuant:   {"quant's quantize/dequantize throughput against PyTorch", runQuantCommand},
-	BenchClimate: {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
-	BenchSpeech:  {"speech tokenizers against Codec2 and Opus on held-out clips", runSpeechCommand},
-	BenchMFU:     {"a Llama run's training tokens/s and model FLOPs utilization (MFU) on its card", runMFUCommand},
-	BenchMainJob: {"the README's main job (go run ./train), whole process, against the same training in PyTorch", runMainJobCommand},
+	ModelKV:           {"generation with each quantized key/value cache against the fp32 one", func(a []string, o, l io.Writer) error { return runModel(ModelKV, a, o, l) }},
+	BenchQuant:        {"quant's quantize/dequantize throughput against PyTorch", runQuantCommand},
+	BenchClimate:      {"the climate codec against ZFP, bit-rounding + lossless coders, packing", runClimateCommand},
+	BenchClimateScale: {"the climate codec on a 0.25° global grid (synthetic): time, peak memory, MB/s against ZFP", runClimateScaleCommand},
+	BenchSpeech:       {"speech tokenizers against Codec2 and Opus on held-out clips", runSpeechCommand},
+	BenchMFU:          {"a Llama run's training tokens/s and model FLOPs utilization (MFU) on its card", runMFUCommand},
+	BenchMainJob:      {"the README's main job (go run ./train), whole process, against the same training in PyTorch", runMainJobCommand},
 }
 
 func main() {

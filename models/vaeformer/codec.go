@@ -59,12 +59,17 @@ type Codec struct {
 	Entropy *EntropyModel
 	// Step is the global step of the checkpoint LoadCodec read (0 for a codec from NewCodec).
 	Step int64
+	// Tiling is the tile layout Compress uses on grids larger than one span (tiles.go);
+	// NewCodec sets DefaultTiling. Decompress reads the tiling from the payload.
+	Tiling Tiling
 
 	backend  compute.Backend
 	store    *model.Store
 	patch    int
 	analysis *model.Exec
 	decoder  map[[2]int]*model.Exec
+
+	tileEncoder, tileHyper *model.Exec
 }
 
 // Stats are the measured costs of one compression or decompression.
@@ -100,7 +105,7 @@ func NewCodec(backend compute.Backend, store *model.Store, cfg *framework.Config
 		return nil, err
 	}
 	c := &Codec{Params: params, Channels: channels, Window: window, Mean: mean, Std: std, Entropy: em,
-		backend: backend, store: store, patch: params[ParamPatch].(int), decoder: map[[2]int]*model.Exec{}}
+		backend: backend, store: store, patch: params[ParamPatch].(int), decoder: map[[2]int]*model.Exec{}, Tiling: DefaultTiling}
 	c.analysis, err = model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
 		mean, std, _ := normalisation(scope, x.Graph(), x.Shape().Dimensions[2], 0)
 		enc := Encode(scope, normalise(x, mean, std))
@@ -139,6 +144,11 @@ func (c *Codec) Close() {
 	if c.analysis != nil {
 		c.analysis.Finalize()
 	}
+	for _, e := range []*model.Exec{c.tileEncoder, c.tileHyper} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
 	for _, e := range c.decoder {
 		e.Finalize()
 	}
@@ -174,6 +184,17 @@ func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte,
 	if err := c.checkFields(fields, g); err != nil {
 		return nil, Stats{}, err
 	}
+	if err := c.Tiling.Validate(); err != nil {
+		return nil, Stats{}, err
+	}
+	tiled := c.tiled(g)
+	t := &c.Tiling
+	if !tiled {
+		t = nil
+	}
+	if err := c.checkMemory(g, t, false); err != nil {
+		return nil, Stats{}, err
+	}
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz := c.Entropy.cy, c.Entropy.cz
 	ny, nz := nh*nw*cy, mh*mw*cz
@@ -187,17 +208,25 @@ func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte,
 	go func() {
 		defer close(chunks)
 		// One input tensor for all chunks, in the backend's memory where it can share it with
-		// the host (the windows are written there, not copied over).
-		x, err := tensors.FromShapeForBackend(c.backend, 0, shapes.Make(dtypes.Float32, b, c.Window, len(fields), g.H, g.W))
-		if err != nil {
-			chunks <- analysed{err: fmt.Errorf("vaeformer: analysis input: %w", err)}
-			return
+		// the host (the windows are written there, not copied over); tiles make their own.
+		var x *tensors.Tensor
+		if !tiled {
+			var err error
+			x, err = tensors.FromShapeForBackend(c.backend, 0, shapes.Make(dtypes.Float32, b, c.Window, len(fields), g.H, g.W))
+			if err != nil {
+				chunks <- analysed{err: fmt.Errorf("vaeformer: analysis input: %w", err)}
+				return
+			}
+			defer x.FinalizeAll()
 		}
-		defer x.FinalizeAll()
 		for w0 := 0; w0 < n; w0 += b {
 			k := min(b, n-w0)
 			a := analysed{w0: w0, k: k, mu: make([]float32, k*ny), z: make([]float32, k*nz)}
-			a.err = c.analyse(x, fields, g, w0, a.mu, a.z)
+			if tiled {
+				a.err = c.analyseTiles(fields, g, w0, b, k, a.mu, a.z)
+			} else {
+				a.err = c.analyse(x, fields, g, w0, a.mu, a.z)
+			}
 			chunks <- a
 			if a.err != nil {
 				return
@@ -256,7 +285,7 @@ func (c *Codec) compress(fields [][]float32, g Geometry, estimate bool) ([]byte,
 	if yErr != nil {
 		return nil, Stats{}, fmt.Errorf("vaeformer: latents: %w", yErr)
 	}
-	payload := binary.AppendUvarint(nil, uint64(len(zStream)))
+	payload := binary.AppendUvarint(c.tilingHeader(g), uint64(len(zStream)))
 	payload = append(append(payload, zStream...), yStream...)
 	st.Values = g.T * g.H * g.W * len(c.Channels)
 	st.PayloadBytes = len(payload)
@@ -301,6 +330,13 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	if err := c.checkGeometry(g); err != nil {
 		return nil, Stats{}, err
 	}
+	tiling, payload, err := readTiling(payload)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	if err := c.checkMemory(g, tiling, true); err != nil {
+		return nil, Stats{}, err
+	}
 	n, nh, nw, mh, mw := c.dims(g)
 	cy, cz := c.Entropy.cy, c.Entropy.cz
 	ny, nz := nh*nw*cy, mh*mw*cz
@@ -317,9 +353,11 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("%w: latents: %w", ErrCorrupt, err)
 	}
-	dec, err := c.decoderExec(g)
-	if err != nil {
-		return nil, Stats{}, err
+	var dec *model.Exec
+	if tiling == nil {
+		if dec, err = c.decoderExec(g); err != nil {
+			return nil, Stats{}, err
+		}
 	}
 	cc, hw := len(c.Channels), g.H*g.W
 	fields := make([][]float32, cc)
@@ -338,6 +376,10 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 		for j := range jobs {
 			if err != nil {
 				continue // drain
+			}
+			if tiling != nil {
+				err = c.synthesiseTiles(*tiling, fields, g, j.yhat, b, j.w0, j.k)
+				continue
 			}
 			out, e := dec.Exec(tensors.FromFlatDataAndDimensions(j.yhat, b, nh, nw, cy))
 			if e != nil {

@@ -48,9 +48,13 @@
 // # Differences from CRA5
 //
 // CRA5 compresses the global 0.25° grid of 100+ channels with window attention and a
-// transformer hyperprior; here the grids are small (a few thousand points) and training has
-// two CPU cores, so attention is global over the n tokens of a window and the hyper
-// transforms are per-token MLPs around a 2×2 token merge. The time axis is part of every
+// transformer hyperprior; here the training grids are small (a few thousand points) and
+// training has two CPU cores, so attention is global over the n tokens of a window and the
+// hyper transforms are per-token MLPs around a 2×2 token merge. A larger grid is coded in
+// tiles with overlap instead ([Tiling], tiles.go): each core of 12×12 tokens is encoded and
+// decoded from a span of 16×16 tokens around it, so memory per backend call is bounded and
+// time grows linearly with the grid and the hours; grids of at most one span (the UK's 9×13
+// tokens) are coded as before. The time axis is part of every
 // token (CRA5 codes single time steps), which is what lets the codec exploit hour-to-hour
 // correlation the way ZFP's 3-D transform does.
 //

@@ -1,0 +1,424 @@
+package main
+
+// The climate codec at global scale (go run ./bench climatescale): time, peak memory and MB/s
+// of compressing and decompressing a 0.25° global field (721×1440) for one hour and for a day
+// (24 hours) — or of another grid (--grid 181x360: 1°) — beside ZFP on the same field, and the seam study that chose the codec's tiling
+// (vaeformer.DefaultTiling, models/vaeformer/tiles.go):
+//
+//	go run ./bench climatescale --checkpoint runs/vaeformer_quick --data_dir ../shared/data \
+//	    [--hours 1,24] [--zfp_tolerance 0.5] [--json out.json]
+//
+// No real global field is stored here, so the field is SYNTHETIC: the UK 2 m temperature
+// (33×49 points, hourly, era5/era5-2mt-2019-03-uk.nc) mirrored over the globe (row i takes UK
+// row i mod 66 reflected into 0..32, likewise columns mod 98), its hour t the file's hour t. It
+// has the UK field's values and smoothness and the size of the real thing, so it measures
+// cost — time, memory, throughput — and not rate–distortion.
+//
+// Each coding runs in its own process (this command again, with --child), so that its peak
+// memory is its own: the child reports the time of the Compress or Decompress call alone (the
+// first call, graph compilation included) and its VmHWM (/proc/self/status: the high-water
+// mark of resident memory, ONNX Runtime's native memory and the field itself included). ZFP
+// runs in a child that runs baselines.ZFPCompress; its peak is the Python process's maximum
+// resident set (getrusage of the children), its times zfpy's own. MB/s are float32 megabytes
+// (4·values/10⁶) per second.
+//
+// The seam study codes the UK file's last 168 hours untiled and forced into small tiles (the
+// UK grid is 9×13 tokens) and prints each tiling's bits per value, RMSE, and the RMSE between
+// its reconstruction and the untiled one: what tiling costs.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/qzoo/qzoo/baselines"
+	"github.com/qzoo/qzoo/bench/harness"
+	"github.com/qzoo/qzoo/formats/netcdf"
+	"github.com/qzoo/qzoo/metrics"
+	"github.com/qzoo/qzoo/models/vaeformer"
+)
+
+// BenchClimateScale is the subcommand's name.
+const BenchClimateScale = "climatescale"
+
+// defaultGrid is the measurement's grid: ERA5's 0.25° latitude–longitude grid, 721×1440.
+const defaultGrid = "721x1440"
+
+// ukRelPath is the source of the synthetic field, under the data directory.
+var ukRelPath = filepath.Join("era5", "era5-2mt-2019-03-uk.nc")
+
+// scaleChild is what a --child process prints: one JSON line.
+type scaleChild struct {
+	Seconds       float64 `json:"seconds"`
+	DecodeSeconds float64 `json:"decode_seconds,omitempty"` // ZFP only
+	PeakBytes     int64   `json:"peak_bytes"`
+	Bytes         int     `json:"bytes"`
+	RMSE          float64 `json:"rmse,omitempty"`
+}
+
+// scaleRow is one measured case.
+type scaleRow struct {
+	Case      string  `json:"case"`
+	Hours     int     `json:"hours"`
+	Values    int     `json:"values"`
+	Seconds   float64 `json:"seconds"`
+	PeakBytes int64   `json:"peak_bytes"`
+	MBps      float64 `json:"mb_per_s"`
+	Bits      float64 `json:"bits_per_value"`
+	RMSE      float64 `json:"rmse_k,omitempty"`
+	Load      float64 `json:"load_avg_1min"`
+}
+
+// seamRow is one tiling of the seam study.
+type seamRow struct {
+	Tiling       string  `json:"tiling"`
+	Bits         float64 `json:"bits_per_value"`
+	RMSE         float64 `json:"rmse_k"`
+	VsUntiled    float64 `json:"rmse_vs_untiled_k"`
+	MaxVsUntiled float64 `json:"max_vs_untiled_k"`
+}
+
+func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
+	fs := flag.NewFlagSet("bench "+BenchClimateScale, flag.ContinueOnError)
+	run := fs.String("checkpoint", "", "vaeformer run directory (required)")
+	dataDir := fs.String("data_dir", "../shared/data", "the data directory holding "+ukRelPath)
+	hoursList := fs.String("hours", "1,24", "comma-separated hours of the global field to code")
+	grid := fs.String("grid", defaultGrid, "the global grid, latitudes x longitudes (e.g. 181x360 for 1°)")
+	tilingFlag := fs.String("tiling", "", "code with this tiling, CORE,HALO in tokens, instead of vaeformer.DefaultTiling (a core as wide as the grid: untiled, as before tiling)")
+	tol := fs.Float64("zfp_tolerance", 0.5, "ZFP's absolute error bound (K)")
+	seams := fs.Bool("seams", true, "run the seam study on the UK grid first")
+	jsonPath := fs.String("json", "", "write the report as JSON here")
+	child := fs.String("child", "", "internal: compress, decompress or zfp in this process")
+	payloadPath := fs.String("payload", "", "internal: the child's payload file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *run == "" {
+		fs.Usage()
+		return fmt.Errorf("give --checkpoint")
+	}
+	uk := filepath.Join(*dataDir, ukRelPath)
+	var gh, gw int
+	if n, err := fmt.Sscanf(*grid, "%dx%d", &gh, &gw); n != 2 || err != nil || gh < 2 || gw < 1 {
+		return fmt.Errorf("--grid %q: want LATITUDESxLONGITUDES, e.g. 721x1440", *grid)
+	}
+	tiling := vaeformer.DefaultTiling
+	if *tilingFlag != "" {
+		if n, err := fmt.Sscanf(*tilingFlag, "%d,%d", &tiling.Core, &tiling.Halo); n != 2 || err != nil || tiling.Validate() != nil {
+			return fmt.Errorf("--tiling %q: want CORE,HALO (an even core ≥ 2, a halo ≥ 0)", *tilingFlag)
+		}
+	}
+	if *child != "" {
+		hours, err := strconv.Atoi(*hoursList)
+		if err != nil {
+			return fmt.Errorf("--child needs one --hours: %w", err)
+		}
+		return scaleChildRun(*child, *run, uk, hours, gh, gw, tiling, *payloadPath, *tol, stdout)
+	}
+	var hours []int
+	for _, s := range strings.Split(*hoursList, ",") {
+		h, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || h < 1 {
+			return fmt.Errorf("--hours %q: want positive integers", *hoursList)
+		}
+		hours = append(hours, h)
+	}
+	report := harness.NewReport(BenchClimateScale, runtime.GOMAXPROCS(0), 1)
+	report.Settings = map[string]any{"checkpoint": *run, "data_dir": *dataDir, "hours": hours, "grid": *grid, "zfp_tolerance": *tol, "tiling": tiling}
+	report.Header.Print(stdout)
+	fmt.Fprintf(stdout, "field: SYNTHETIC %d×%d global grid, the UK t2m (%s, 33×49) mirrored over the globe: measures cost, not rate–distortion\n",
+		gh, gw, ukRelPath)
+	fmt.Fprintf(stdout, "codec tiling: cores of %d tokens, halo %d (spans of %d×%d tokens; grids of at most one span are coded untiled)\n",
+		tiling.Core, tiling.Halo, tiling.Span(), tiling.Span())
+	details := map[string]any{}
+	if *seams {
+		rows, err := seamStudy(*run, uk, log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "\nseam study: UK t2m, last 168 h (9×13 tokens), tiled vs untiled")
+		fmt.Fprintf(stdout, "%-16s %10s %10s %14s %14s\n", "tiling", "bits/val", "RMSE K", "vs untiled K", "max vs untiled")
+		for _, r := range rows {
+			fmt.Fprintf(stdout, "%-16s %10.4f %10.4f %14.4f %14.4f\n", r.Tiling, r.Bits, r.RMSE, r.VsUntiled, r.MaxVsUntiled)
+		}
+		details["seams"] = rows
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "climatescale-")
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var rows []scaleRow
+	fmt.Fprintf(stdout, "\n%-22s %6s %10s %10s %10s %10s %9s %6s\n", "case", "hours", "seconds", "peak MiB", "MB/s", "bits/val", "RMSE K", "load")
+	for _, h := range hours {
+		values := h * gh * gw
+		payload := filepath.Join(tmp, fmt.Sprintf("global_%dh.payload", h))
+		var encBytes int
+		for _, what := range []string{"compress", "decompress", "zfp"} {
+			load := harness.LoadAvg()
+			c, err := runScaleChild(self, what, *run, *dataDir, *grid, tiling, h, payload, *tol, log)
+			if err != nil {
+				return err
+			}
+			if what == "compress" {
+				encBytes = c.Bytes
+			}
+			bits := 8 * float64(encBytes) / float64(values)
+			if what == "zfp" {
+				bits = 8 * float64(c.Bytes) / float64(values)
+				rows = append(rows,
+					scaleRow{Case: fmt.Sprintf("zfp tol %g compress", *tol), Hours: h, Values: values, Seconds: c.Seconds, PeakBytes: c.PeakBytes, MBps: 4 * float64(values) / c.Seconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load},
+					scaleRow{Case: fmt.Sprintf("zfp tol %g decompress", *tol), Hours: h, Values: values, Seconds: c.DecodeSeconds, PeakBytes: c.PeakBytes, MBps: 4 * float64(values) / c.DecodeSeconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load})
+			} else {
+				rows = append(rows, scaleRow{Case: "vaeformer " + what, Hours: h, Values: values, Seconds: c.Seconds, PeakBytes: c.PeakBytes,
+					MBps: 4 * float64(values) / c.Seconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load})
+			}
+			for _, r := range rows[len(rows)-1-btoi(what == "zfp"):] {
+				rmse := "-" // measured on decompression
+				if r.RMSE > 0 {
+					rmse = strconv.FormatFloat(r.RMSE, 'f', 4, 64)
+				}
+				fmt.Fprintf(stdout, "%-22s %6d %10.2f %10.0f %10.2f %10.4f %9s %6.2f\n", r.Case, r.Hours, r.Seconds, float64(r.PeakBytes)/(1<<20), r.MBps, r.Bits, rmse, r.Load)
+			}
+		}
+	}
+	fmt.Fprintln(stdout, "\nvaeformer / zfp time ratios (> 1: the codec is slower):")
+	for i := 0; i+3 < len(rows); i += 4 {
+		fmt.Fprintf(stdout, "  %d h: compress %.1f×, decompress %.1f×; peak memory %.1f× / %.1f×\n", rows[i].Hours,
+			rows[i].Seconds/rows[i+2].Seconds, rows[i+1].Seconds/rows[i+3].Seconds,
+			float64(rows[i].PeakBytes)/float64(rows[i+2].PeakBytes), float64(rows[i+1].PeakBytes)/float64(rows[i+3].PeakBytes))
+	}
+	details["rows"] = rows
+	report.Details = details
+	return report.WriteJSON(*jsonPath)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// runScaleChild runs this command as a --child process and reads what it printed.
+func runScaleChild(self, what, run, dataDir, grid string, tiling vaeformer.Tiling, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
+	cmd := exec.Command(self, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
+		"--tiling", fmt.Sprintf("%d,%d", tiling.Core, tiling.Halo),
+		"--hours", strconv.Itoa(hours), "--payload", payload, "--zfp_tolerance", strconv.FormatFloat(tol, 'g', -1, 64))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, log
+	if err := cmd.Run(); err != nil {
+		return scaleChild{}, fmt.Errorf("bench: %s of %d hours: %w", what, hours, err)
+	}
+	var c scaleChild
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &c); err != nil {
+		return scaleChild{}, fmt.Errorf("bench: %s of %d hours printed %q: %w", what, hours, out.String(), err)
+	}
+	return c, nil
+}
+
+// scaleChildRun is one child's measurement, printed as one JSON line.
+func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Tiling, payloadPath string, tol float64, stdout io.Writer) error {
+	field, lat, err := globalField(uk, hours, gh, gw)
+	if err != nil {
+		return err
+	}
+	g := vaeformer.Geometry{T: hours, H: gh, W: gw}
+	var res scaleChild
+	switch what {
+	case "zfp":
+		shape := []int{hours, gh, gw}
+		if hours == 1 {
+			shape = shape[1:] // ZFP's 4×4×4 blocks would pad one hour to four
+		}
+		r, err := baselines.ZFPCompress(field, shape, []float64{tol}, false)
+		if err != nil {
+			return err
+		}
+		e, err := metrics.CompareFields(field, r[0].Recon, []int{hours, gh, gw}, metrics.LatCosWeights(lat))
+		if err != nil {
+			return err
+		}
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+			return fmt.Errorf("bench: getrusage: %w", err)
+		}
+		res = scaleChild{Seconds: r[0].EncodeSeconds, DecodeSeconds: r[0].DecodeSeconds, PeakBytes: ru.Maxrss << 10, Bytes: r[0].Bytes, RMSE: e.RMSE}
+	case "compress", "decompress":
+		c, err := vaeformer.LoadCodec(run)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Tiling = tiling
+		if what == "compress" {
+			start := time.Now()
+			p, _, err := c.Compress([][]float32{field}, g)
+			if err != nil {
+				return err
+			}
+			res.Seconds = time.Since(start).Seconds()
+			res.Bytes = len(p)
+			if err := os.WriteFile(payloadPath, p, 0o644); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+		} else {
+			p, err := os.ReadFile(payloadPath)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			start := time.Now()
+			x, _, err := c.Decompress(p, g)
+			if err != nil {
+				return err
+			}
+			res.Seconds = time.Since(start).Seconds()
+			res.Bytes = len(p)
+			e, err := metrics.CompareFields(field, x[0], []int{hours, gh, gw}, metrics.LatCosWeights(lat))
+			if err != nil {
+				return err
+			}
+			res.RMSE = e.RMSE
+		}
+		if res.PeakBytes, err = vmHWM(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("bench: --child %q: want compress, decompress or zfp", what)
+	}
+	js, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, string(js))
+	return err
+}
+
+// globalField builds the synthetic global field of the package doc: hours×gh×gw values of the
+// UK t2m mirrored over the globe, and the grid's latitudes (90 to −90).
+func globalField(uk string, hours, gh, gw int) ([]float32, []float64, error) {
+	f, err := netcdf.Read(uk, netcdf.ReadOptions{Variables: []string{"t2m"}})
+	if err != nil {
+		return nil, nil, err
+	}
+	h, w := len(f.Lat.Values), len(f.Lon.Values)
+	src := f.Vars[0].Data
+	if hours > len(src)/(h*w) {
+		return nil, nil, fmt.Errorf("bench: %d hours asked, %s holds %d", hours, uk, len(src)/(h*w))
+	}
+	mirror := func(i, n int) int {
+		i %= 2 * n
+		if i >= n {
+			i = 2*n - 1 - i
+		}
+		return i
+	}
+	cols := make([]int, gw)
+	for j := range cols {
+		cols[j] = mirror(j, w)
+	}
+	field := make([]float32, hours*gh*gw)
+	for t := range hours {
+		for i := range gh {
+			row := src[(t*h+mirror(i, h))*w:][:w]
+			dst := field[(t*gh+i)*gw:][:gw]
+			for j, c := range cols {
+				dst[j] = row[c]
+			}
+		}
+	}
+	lat := make([]float64, gh)
+	for i := range lat {
+		lat[i] = 90 - 180*float64(i)/float64(gh-1)
+	}
+	return field, lat, nil
+}
+
+// vmHWM is this process's peak resident memory in bytes (VmHWM of /proc/self/status).
+func vmHWM() (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("bench: VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("bench: no VmHWM in /proc/self/status")
+}
+
+// seamStudy codes the UK file's last 168 hours untiled and in small tiles.
+func seamStudy(run, uk string, log io.Writer) ([]seamRow, error) {
+	f, err := netcdf.Read(uk, netcdf.ReadOptions{Variables: []string{"t2m"}})
+	if err != nil {
+		return nil, err
+	}
+	h, w := len(f.Lat.Values), len(f.Lon.Values)
+	const hours = 168
+	data := f.Vars[0].Data
+	fields := [][]float32{data[len(data)-hours*h*w:]}
+	g := vaeformer.Geometry{T: hours, H: h, W: w}
+	weights := metrics.LatCosWeights(f.Lat.Values)
+	c, err := vaeformer.LoadCodec(run)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var untiled []float32
+	var rows []seamRow
+	tilings := []*vaeformer.Tiling{nil, {Core: 2, Halo: 0}, {Core: 2, Halo: 1}, {Core: 2, Halo: 2}, {Core: 4, Halo: 0}, {Core: 4, Halo: 1}, {Core: 4, Halo: 2}, {Core: 4, Halo: 3}, {Core: 6, Halo: 1}, {Core: 6, Halo: 2}, {Core: 8, Halo: 2}}
+	for _, t := range tilings {
+		name := "untiled"
+		c.Tiling = vaeformer.DefaultTiling
+		if t != nil {
+			c.Tiling, name = *t, fmt.Sprintf("core %d halo %d", t.Core, t.Halo)
+		}
+		fmt.Fprintf(log, "climatescale: seam study, %s\n", name)
+		p, _, err := c.Compress(fields, g)
+		if err != nil {
+			return nil, err
+		}
+		x, _, err := c.Decompress(p, g)
+		if err != nil {
+			return nil, err
+		}
+		e, err := metrics.CompareFields(fields[0], x[0], []int{hours, h, w}, weights)
+		if err != nil {
+			return nil, err
+		}
+		r := seamRow{Tiling: name, Bits: 8 * float64(len(p)) / float64(hours*h*w), RMSE: e.RMSE}
+		if untiled == nil {
+			untiled = x[0]
+		} else {
+			d, err := metrics.CompareFields(untiled, x[0], []int{hours, h, w}, weights)
+			if err != nil {
+				return nil, err
+			}
+			r.VsUntiled, r.MaxVsUntiled = d.RMSE, d.MaxAbs
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
