@@ -280,3 +280,51 @@ func readKernelsGolden(t *testing.T) map[string]string {
 	}
 	return want
 }
+
+// TestRTNCodesMatchDivision checks rtn's codes, computed from v·(1/s) with the quotient
+// deciding near a tie, against clamp(RoundToEven(v/s) + z, 0, maxCode) on every positive
+// finite fp16 scale, at 4 and 8 bits and every zero point's parity, for weights on and one
+// or two float32 ulps beside each half-integer multiple of s (exact ties are common: s has 11
+// significant bits), and random ones; through codeBytes and codeNibbles (whose loops recode a
+// group that comes near a tie) and code.
+func TestRTNCodesMatchDivision(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tied, near, far []float32
+	for s16 := uint16(1); s16 < 0x7c00; s16++ {
+		s := float64(float16ToFloat32(s16))
+		for _, bits := range []int{4, 8} {
+			maxCode := 1<<bits - 1
+			z := rng.IntN(maxCode + 1)
+			tied, near, far = tied[:0], near[:0], far[:0]
+			for range 8 {
+				k := float64(rng.IntN(maxCode+7) - z - 3) // some beyond the codes: clamped
+				h := float32((k + 0.5) * s)
+				tied = append(tied, h)
+				near = append(near, math.Nextafter32(h, 0), math.Nextafter32(h, float32(math.Inf(1))),
+					math.Nextafter32(math.Nextafter32(h, float32(math.Inf(-1))), float32(math.Inf(-1))))
+				far = append(far, float32((k+rng.Float64())*s))
+			}
+			for _, x := range [][]float32{tied, near, far, append(append(far, near...), tied...)} {
+				minV, maxV := rangeFloat32(x)
+				c := newRTNCoder(s, z, maxCode, float64(minV), float64(maxV))
+				out := make([]byte, len(x))
+				if bits == 8 {
+					codeBytes(&c, x, out)
+				} else {
+					codeNibbles(&c, x, out[:(len(x)+1)/2])
+				}
+				for i, v := range x {
+					want := min(max(int(math.RoundToEven(float64(v)/s))+z, 0), maxCode)
+					got := int(out[i])
+					if bits == 4 {
+						got = int(out[i/2]>>(4*(i%2))) & 15
+					}
+					if got != want || c.code(float64(v)) != want {
+						t.Fatalf("s = %g (fp16 %#04x), z = %d, %d bits: w = %g (%#08x) codes to %d (code %d), want %d",
+							s, s16, z, bits, v, math.Float32bits(v), got, c.code(float64(v)), want)
+					}
+				}
+			}
+		}
+	}
+}

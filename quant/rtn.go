@@ -39,17 +39,28 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
-	return l.encode(q.codes, bits, func(g, lo int, codes []uint32) error {
-		hi := lo + len(codes)
-		minV, maxV := groupRange(x[lo:hi], maybe(isOutlier, lo, hi))
-		if r := float64(maxV) - float64(minV); r-r != 0 { // a NaN or infinity
-			return errNonFinite
+	rangeOf := func(lo, hi int) (minV, maxV float64) {
+		a, b := groupRange(x[lo:hi], maybe(isOutlier, lo, hi))
+		return float64(a), float64(b)
+	}
+	if w, ok := any(x).([]float32); ok && isOutlier == nil {
+		rangeOf = func(lo, hi int) (minV, maxV float64) {
+			a, b := rangeFloat32(w[lo:hi])
+			return float64(a), float64(b)
+		}
+	}
+	// coder fixes group g's stored scale and zero point from its weights [lo, hi) and returns
+	// the constants its codes are computed with.
+	coder := func(g, lo, hi int) (rtnCoder, error) {
+		minV, maxV := rangeOf(lo, hi)
+		if r := maxV - minV; r-r != 0 { // a NaN or infinity
+			return rtnCoder{}, errNonFinite
 		}
 		var scale float64
 		if q.spec.Symmetric {
-			scale = max(float64(maxV), -float64(minV)) / half // max |w|
+			scale = max(maxV, -minV) / half // max |w|
 		} else {
-			scale = (float64(maxV) - float64(minV)) / maxCode
+			scale = (maxV - minV) / maxCode
 		}
 		s16 := float32ToFloat16(float32(scale))
 		if bits > MaxBits && float64(float16ToFloat32(s16)) < scale {
@@ -57,48 +68,180 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 		}
 		s := float64(float16ToFloat32(s16))
 		if math.IsInf(s, 0) {
-			return fmt.Errorf("quant: rtn: %s has scale %g beyond fp16's largest 65504", l.name(g), scale)
+			return rtnCoder{}, fmt.Errorf("quant: rtn: %s has scale %g beyond fp16's largest 65504", l.name(g), scale)
 		}
 		q.scales[g] = s16
-		offset := half // the code of 0
-		if !q.spec.Symmetric {
-			offset = 0
-			if s > 0 {
-				offset = clamp(math.RoundToEven(-float64(minV)/s), 0, maxCode)
-			}
-			q.zeros[g] = uint32(offset)
+		if q.spec.Symmetric { // codes q + half ∈ [0, 2·half]
+			return newRTNCoder(s, int(half), int(2*half), minV, maxV), nil
 		}
-		if !(s > 0) {
-			for i := range codes {
-				codes[i] = uint32(offset)
+		z := 0.0
+		if s > 0 {
+			z = clamp(math.RoundToEven(-minV/s), 0, maxCode)
+		}
+		q.zeros[g] = uint32(z)
+		return newRTNCoder(s, int(z), int(maxCode), minV, maxV), nil
+	}
+	aligned := l.flat || l.cols%2 == 0 // with an even group size, every group starts on a byte at 4 bits
+	if isOutlier != nil || bits != 8 && !(bits == 4 && l.size%2 == 0 && aligned) {
+		return l.encode(q.codes, bits, func(g, lo int, codes []uint32) error {
+			hi := lo + len(codes)
+			c, err := coder(g, lo, hi)
+			if err != nil {
+				return err
+			}
+			for i, v := range x[lo:hi] {
+				codes[i] = uint32(c.code(float64(v)))
+			}
+			for i, out := range maybe(isOutlier, lo, hi) {
+				if out {
+					codes[i] = uint32(c.z)
+				}
 			}
 			return nil
+		})
+	}
+	// Whole bytes per group (the last one of the matrix may end on half a byte, zero-padded
+	// as packBits does): the codes go straight into their bytes.
+	return l.forGroups(bits, func(g0, g1 int) error {
+		lo, _ := l.span(g0)
+		end := len(x) // the end of lo's row (row groups) or of the matrix (flat blocks)
+		if !l.flat {
+			end = (lo/l.cols + 1) * l.cols
 		}
-		lowest, highest := -offset, maxCode-offset // symmetric: ±half
-		if q.spec.Symmetric {
-			highest = half
-		}
-		inv := 1 / s
-		for i, v := range x[lo:hi] {
-			y := float64(v) * inv
-			level := roundHalfEven(y)
-			if math.Abs(y-level) > 0.5-1e-9 {
-				level = roundHalfEven(float64(v) / s) // near a tie: the division decides
+		for g := g0; g < g1; g++ {
+			hi := min(lo+l.size, end)
+			c, err := coder(g, lo, hi)
+			if err != nil {
+				return err
 			}
-			if level < lowest {
-				level = lowest
-			} else if level > highest {
-				level = highest
+			if bits == 8 {
+				codeBytes(&c, x[lo:hi], q.codes[lo:hi])
+			} else {
+				codeNibbles(&c, x[lo:hi], q.codes[lo/2:(hi+1)/2])
 			}
-			codes[i] = uint32(level + offset)
-		}
-		for i, out := range maybe(isOutlier, lo, hi) {
-			if out {
-				codes[i] = uint32(offset)
+			if lo = hi; lo == end {
+				end = min(end+l.cols, len(x))
 			}
 		}
 		return nil
 	})
+}
+
+// rtnCoder holds the constants of one group's codes: the stored scale s, 1/s, the zero
+// point z (the code of 0), the largest code, and whether any weight of the group needs its
+// code clamped to [0, maxCode]; s = inv = 0 when the scale is 0 (every code is z).
+type rtnCoder struct {
+	s, inv     float64
+	shiftedZ   float64 // roundingShift + z
+	z, maxCode int
+	clamps     bool
+}
+
+// roundingShift, 1.5·2⁵², rounds a float64 y with |y| < 2⁵¹ to an integer when added to
+// it, in the default rounding mode (to nearest, ties to even: the constant is even), and
+// the integer then sits in the sum's low bits: round(y) is int32 of the sum's low 32 bits.
+// That is an addition and a move, with no branch on the CPU's features (math.RoundToEven
+// has one, which made Go spill the loop's registers around it) and no conversion.
+const roundingShift = 0x1.8p52
+
+// tieGuard is how near a code's rounding boundary the product v·(1/s) must come for the
+// quotient v/s to decide the code.
+const tieGuard = 1e-9
+
+// newRTNCoder is the coder of a group whose weights lie in [minV, maxV] (0 included), with
+// the stored scale s ≥ 0 and zero point z.
+func newRTNCoder(s float64, z, maxCode int, minV, maxV float64) rtnCoder {
+	c := rtnCoder{shiftedZ: roundingShift + float64(z), z: z, maxCode: maxCode}
+	if s > 0 {
+		c.s, c.inv = s, 1/s
+		c.clamps = c.exact(minV) < 0 || c.exact(maxV) > maxCode // codes grow with v
+	}
+	return c
+}
+
+// code is the code of the weight v: clamp(round(v/s) + z, 0, maxCode), v/s rounded to
+// float64 and then to the nearest integer, ties to even; z when s is 0.
+//
+// It rounds the product y = v·(1/s) instead of the quotient: y is within 3.4·10⁻¹⁶·|v/s|
+// of the quotient (two roundings of 2⁻⁵³ each, and the quotient's own), below 10⁻¹⁰ since
+// |v/s| < 2¹⁸ (s is at least the exact scale over 1.5, |v| at most the group's range or
+// absmax; an outlier's code is overwritten). When y − tieGuard and y + tieGuard round to
+// the same integer, no half-integer lies between them, so the quotient, which lies between
+// them too, rounds to that integer; otherwise (about one weight in 10⁹) the quotient is
+// rounded. Both roundings add z with roundingShift: away from a half-integer the parity of
+// z cannot matter. A multiplication costs a fraction of a division.
+func (c *rtnCoder) code(v float64) int {
+	k, miss := roundedCode(v, c.inv, c.shiftedZ)
+	if miss != 0 {
+		k = c.exact(v)
+	}
+	if c.clamps {
+		k = min(max(k, 0), c.maxCode)
+	}
+	return k
+}
+
+// roundedCode is round(v·inv) + z, unclamped, from shiftedZ = roundingShift + z, and a
+// word that is zero when the product is far enough from a half-integer to give the
+// quotient's code (see [rtnCoder.code]). It takes and returns scalars, and the loops OR the
+// words of a group and recode the group in the rare case that the result is not zero, so
+// that they keep everything in registers and take no branch.
+func roundedCode(v, inv, shiftedZ float64) (k int, miss uint64) {
+	y := v * inv
+	up := math.Float64bits((y + tieGuard) + shiftedZ)
+	return int(int32(up)), up ^ math.Float64bits((y-tieGuard)+shiftedZ)
+}
+
+// exact is round(v/s) + z, unclamped, for s > 0.
+func (c *rtnCoder) exact(v float64) int {
+	return int(int32(math.Float64bits(v/c.s+roundingShift))) + c.z
+}
+
+// codeBytes writes the 8-bit code of every weight of x into out[:len(x)].
+func codeBytes[T float](c *rtnCoder, x []T, out []byte) {
+	out = out[:len(x)]
+	if !c.clamps {
+		inv, shiftedZ := c.inv, c.shiftedZ
+		var misses uint64
+		for i, v := range x {
+			k, miss := roundedCode(float64(v), inv, shiftedZ)
+			out[i] = byte(k)
+			misses |= miss
+		}
+		if misses == 0 {
+			return
+		}
+	}
+	for i, v := range x {
+		out[i] = byte(c.code(float64(v)))
+	}
+}
+
+// codeNibbles writes the 4-bit codes of x into out[:⌈len(x)/2⌉], two to a byte, the first
+// in the low nibble (as packBits); an odd last code has a byte of its own, the high nibble 0.
+func codeNibbles[T float](c *rtnCoder, x []T, out []byte) {
+	out = out[:(len(x)+1)/2]
+	if len(x)%2 == 1 {
+		out[len(out)-1] = byte(c.code(float64(x[len(x)-1])))
+		x = x[:len(x)-1]
+	}
+	if !c.clamps {
+		inv, shiftedZ := c.inv, c.shiftedZ
+		var misses uint64
+		for i := range len(x) / 2 {
+			pair := x[2*i : 2*i+2 : 2*i+2]
+			k0, miss0 := roundedCode(float64(pair[0]), inv, shiftedZ)
+			k1, miss1 := roundedCode(float64(pair[1]), inv, shiftedZ)
+			out[i] = byte(k0 | k1<<4)
+			misses |= miss0 | miss1
+		}
+		if misses == 0 {
+			return
+		}
+	}
+	for i := range len(x) / 2 {
+		out[i] = byte(c.code(float64(x[2*i])) | c.code(float64(x[2*i+1]))<<4)
+	}
 }
 
 // groupRange is the range [min, max] of the entries of x that are not outliers, widened to
@@ -128,23 +271,35 @@ func groupRange[T float](x []T, isOutlier []bool) (lo, hi T) {
 	return min(lo, lo1, lo2, lo3), max(hi, hi1, hi2, hi3)
 }
 
-// The codes round w·(1/s) instead of w/s: the product is within 3.4·10⁻¹⁶·|w/s| of the
-// quotient (two roundings of 2⁻⁵³ each, and the quotient's own), below 10⁻¹⁰ since
-// |w/s| < 2¹⁸ (s is at least the exact scale over 1.5, |w| at most the group's range or
-// absmax; an outlier's code is overwritten), so where the product is more than 10⁻⁹ from a
-// half-integer both round to the same integer; nearer (about one weight in 10⁹) the code is
-// the quotient's, as before. A multiplication costs a fraction of a division.
-
-// roundHalfEven is math.RoundToEven(y) for |y| < 2^51, up to the sign of a zero: adding
-// 1.5·2^52 rounds y to an integer in the default rounding mode (to nearest, ties to even; the
-// constant is even, so the tie goes the same way). It compiles to two additions, where
-// math.RoundToEven takes a branch on the CPU's features that made Go spill the loop's
-// registers around it. The rtn codes that use it clamp |y| far below 2^51 (|w/s| is about
-// the number of levels), and a larger |y| still comes out larger than any code.
-func roundHalfEven(y float64) float64 {
-	const shift = 0x1.8p52
-	return (y + shift) - shift
+// rangeFloat32 is groupRange(x, nil) for float32 weights, computed on their order keys: the
+// integer min and max compile to a compare and a conditional move each, where Go's min and
+// max of floats need a sequence for NaN and signed zeros. The keys order like the floats,
+// -0 below +0, and put a NaN beyond the infinity of its sign, so a NaN comes out as lo or hi
+// (groupRange returns a NaN too), which its caller rejects.
+func rangeFloat32(x []float32) (lo, hi float32) {
+	var lo0, lo1, hi0, hi1 int32 // the key of +0
+	i := 0
+	for ; i+2 <= len(x); i += 2 {
+		v := x[i : i+2 : i+2]
+		a, b := orderKey(v[0]), orderKey(v[1])
+		lo0, hi0 = min(lo0, a), max(hi0, a)
+		lo1, hi1 = min(lo1, b), max(hi1, b)
+	}
+	for _, v := range x[i:] {
+		a := orderKey(v)
+		lo0, hi0 = min(lo0, a), max(hi0, a)
+	}
+	return fromOrderKey(min(lo0, lo1)), fromOrderKey(max(hi0, hi1))
 }
+
+// orderKey maps a float32 to an int32 that orders as the float does (its bits, with the
+// magnitude bits flipped when negative); fromOrderKey is its inverse.
+func orderKey(v float32) int32 {
+	b := int32(math.Float32bits(v))
+	return b ^ int32(uint32(b>>31)>>1)
+}
+
+func fromOrderKey(k int32) float32 { return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1))) }
 
 // dequantizeRTN writes (q−z)·s (asymmetric) or (q−(2^(b−1)−1))·s (symmetric) into x.
 func dequantizeRTN[T float](q *Quantized, x []T) {
