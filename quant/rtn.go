@@ -32,10 +32,10 @@ import (
 func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
-	q.codes = reuseBytes(q.codes, packedLen(len(x), bits))
-	q.scales = make([]uint16, l.groups())
+	q.codes = reuse(q.codes, packedLen(len(x), bits))
+	q.scales, q.zeros = reuse(q.scales, l.groups()), nil // every group sets its own
 	if !q.spec.Symmetric {
-		q.zeros = make([]uint32, l.groups())
+		q.zeros = reuse(q.zeros, l.groups())
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
@@ -49,10 +49,9 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 			return float64(a), float64(b)
 		}
 	}
-	// coder fixes group g's stored scale and zero point from its weights [lo, hi) and returns
-	// the constants its codes are computed with.
-	coder := func(g, lo, hi int) (rtnCoder, error) {
-		minV, maxV := rangeOf(lo, hi)
+	// coder fixes group g's stored scale and zero point from the range of its weights and
+	// returns the constants its codes are computed with.
+	coder := func(g int, minV, maxV float64) (rtnCoder, error) {
 		if r := maxV - minV; r-r != 0 { // a NaN or infinity
 			return rtnCoder{}, errNonFinite
 		}
@@ -62,30 +61,27 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 		} else {
 			scale = (maxV - minV) / maxCode
 		}
-		s16 := float32ToFloat16(float32(scale))
-		if bits > MaxBits && float64(float16ToFloat32(s16)) < scale {
+		s16, s := fp16Scale(scale)
+		if bits > MaxBits && s < scale {
 			s16++ // the next fp16 value up (s16 is finite and non-negative)
+			s = float64(float16ToFloat32(s16))
 		}
-		s := float64(float16ToFloat32(s16))
 		if math.IsInf(s, 0) {
 			return rtnCoder{}, fmt.Errorf("quant: rtn: %s has scale %g beyond fp16's largest 65504", l.name(g), scale)
 		}
 		q.scales[g] = s16
-		if q.spec.Symmetric { // codes q + half ∈ [0, 2·half]
-			return newRTNCoder(s, int(half), int(2*half), minV, maxV), nil
+		c := newRTNCoder(s, minV, maxV, q.spec.Symmetric, bits)
+		if !q.spec.Symmetric {
+			q.zeros[g] = uint32(c.z)
 		}
-		z := 0.0
-		if s > 0 {
-			z = clamp(math.RoundToEven(-minV/s), 0, maxCode)
-		}
-		q.zeros[g] = uint32(z)
-		return newRTNCoder(s, int(z), int(maxCode), minV, maxV), nil
+		return c, nil
 	}
 	aligned := l.flat || l.cols%2 == 0 // with an even group size, every group starts on a byte at 4 bits
 	if isOutlier != nil || bits != 8 && !(bits == 4 && l.size%2 == 0 && aligned) {
 		return l.encode(q.codes, bits, func(g, lo int, codes []uint32) error {
 			hi := lo + len(codes)
-			c, err := coder(g, lo, hi)
+			minV, maxV := rangeOf(lo, hi)
+			c, err := coder(g, minV, maxV)
 			if err != nil {
 				return err
 			}
@@ -101,31 +97,58 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 		})
 	}
 	// Whole bytes per group (the last one of the matrix may end on half a byte, zero-padded
-	// as packBits does): the codes go straight into their bytes.
+	// as packBits does): the codes go straight into their bytes. Up to rtnBatch groups at a
+	// time, the kernel finds their ranges, then their constants, then their codes, so that the
+	// CPU overlaps the groups' chains of divisions and fp16 roundings instead of waiting for
+	// each before its codes (the groups' weights, at most 16 KiB, stay in the L1 cache).
+	batch := max(1, min(rtnBatch, rtnBatchWeights/l.size))
 	return l.forGroups(bits, func(g0, g1 int) error {
+		var coders [rtnBatch]rtnCoder
+		var ends [rtnBatch]int
+		var mins, maxs [rtnBatch]float64
 		lo, _ := l.span(g0)
 		end := len(x) // the end of lo's row (row groups) or of the matrix (flat blocks)
 		if !l.flat {
 			end = (lo/l.cols + 1) * l.cols
 		}
-		for g := g0; g < g1; g++ {
-			hi := min(lo+l.size, end)
-			c, err := coder(g, lo, hi)
-			if err != nil {
-				return err
+		for g := g0; g < g1; g += batch {
+			n := min(batch, g1-g)
+			start := lo
+			for i := range n {
+				hi := min(lo+l.size, end)
+				mins[i], maxs[i] = rangeOf(lo, hi)
+				ends[i] = hi
+				if lo = hi; lo == end {
+					end = min(end+l.cols, len(x))
+				}
 			}
-			if bits == 8 {
-				codeBytes(&c, x[lo:hi], q.codes[lo:hi])
-			} else {
-				codeNibbles(&c, x[lo:hi], q.codes[lo/2:(hi+1)/2])
+			for i := range n {
+				c, err := coder(g+i, mins[i], maxs[i])
+				if err != nil {
+					return err
+				}
+				coders[i] = c
 			}
-			if lo = hi; lo == end {
-				end = min(end+l.cols, len(x))
+			for i := range n {
+				hi := ends[i]
+				if bits == 8 {
+					codeBytes(&coders[i], x[start:hi], q.codes[start:hi])
+				} else {
+					codeNibbles(&coders[i], x[start:hi], q.codes[start/2:(hi+1)/2])
+				}
+				start = hi
 			}
 		}
 		return nil
 	})
 }
+
+// rtnBatch is the most groups, and rtnBatchWeights the most weights, whose constants the
+// byte-aligned rtn kernel finds before coding them.
+const (
+	rtnBatch        = 64
+	rtnBatchWeights = 4096
+)
 
 // rtnCoder holds the constants of one group's codes: the stored scale s, 1/s, the zero
 // point z (the code of 0), the largest code, and whether any weight of the group needs its
@@ -149,13 +172,23 @@ const roundingShift = 0x1.8p52
 const tieGuard = 1e-9
 
 // newRTNCoder is the coder of a group whose weights lie in [minV, maxV] (0 included), with
-// the stored scale s ≥ 0 and zero point z.
-func newRTNCoder(s float64, z, maxCode int, minV, maxV float64) rtnCoder {
-	c := rtnCoder{shiftedZ: roundingShift + float64(z), z: z, maxCode: maxCode}
+// the stored scale s ≥ 0, at bits bits: its zero point is clamp(round(−minV/s), 0, 2^bits−1)
+// (asymmetric; 0 when s is 0) or 2^(bits−1)−1 (symmetric).
+func newRTNCoder(s, minV, maxV float64, symmetric bool, bits int) rtnCoder {
+	c := rtnCoder{maxCode: 1<<bits - 1}
+	if symmetric { // codes q + half ∈ [0, 2·half]
+		c.z = 1<<(bits-1) - 1
+		c.maxCode = 2 * c.z
+	}
 	if s > 0 {
 		c.s, c.inv = s, 1/s
-		c.clamps = c.exact(minV) < 0 || c.exact(maxV) > maxCode // codes grow with v
+		lowest, highest := c.rounded(minV), c.rounded(maxV) // round(v/s) grows with v
+		if !symmetric {
+			c.z = min(max(-lowest, 0), c.maxCode) // round(−minV/s) = −round(minV/s)
+		}
+		c.clamps = lowest+c.z < 0 || highest+c.z > c.maxCode
 	}
+	c.shiftedZ = roundingShift + float64(c.z)
 	return c
 }
 
@@ -173,7 +206,7 @@ func newRTNCoder(s float64, z, maxCode int, minV, maxV float64) rtnCoder {
 func (c *rtnCoder) code(v float64) int {
 	k, miss := roundedCode(v, c.inv, c.shiftedZ)
 	if miss != 0 {
-		k = c.exact(v)
+		k = c.quotient(v) + c.z
 	}
 	if c.clamps {
 		k = min(max(k, 0), c.maxCode)
@@ -192,9 +225,32 @@ func roundedCode(v, inv, shiftedZ float64) (k int, miss uint64) {
 	return int(int32(up)), up ^ math.Float64bits((y-tieGuard)+shiftedZ)
 }
 
-// exact is round(v/s) + z, unclamped, for s > 0.
-func (c *rtnCoder) exact(v float64) int {
-	return int(int32(math.Float64bits(v/c.s+roundingShift))) + c.z
+// rounded is round(v/s), v/s rounded to float64 and then to the nearest integer, ties to
+// even (s > 0): the product's when it is far from a tie, as in [rtnCoder.code].
+func (c *rtnCoder) rounded(v float64) int {
+	k, miss := roundedCode(v, c.inv, roundingShift)
+	if miss != 0 {
+		k = c.quotient(v)
+	}
+	return k
+}
+
+// quotient is round(v/s) from the quotient (s > 0).
+func (c *rtnCoder) quotient(v float64) int {
+	return int(int32(math.Float64bits(v/c.s + roundingShift)))
+}
+
+// fp16Scale is float32ToFloat16(float32(scale)) and its value, for scale ≥ 0; inlined for the
+// scales of normal fp16 values below 65520 (which round to at most 65504), as the bits of
+// the float32 less 112 in its exponent (the bias 127 − 15), rounded by 13 bits, half to even.
+func fp16Scale(scale float64) (uint16, float64) {
+	const lowest, highest = 0x38800000, 0x477ff000 // the float32 bits of 2⁻¹⁴ and 65520
+	if b := math.Float32bits(float32(scale)); b-lowest < highest-lowest {
+		h := (b - 112<<23 + 0xfff + b>>13&1) >> 13
+		return uint16(h), float64(math.Float32frombits(h<<13 + 112<<23))
+	}
+	h := float32ToFloat16(float32(scale))
+	return h, float64(float16ToFloat32(h))
 }
 
 // codeBytes writes the 8-bit code of every weight of x into out[:len(x)].
@@ -271,35 +327,33 @@ func groupRange[T float](x []T, isOutlier []bool) (lo, hi T) {
 	return min(lo, lo1, lo2, lo3), max(hi, hi1, hi2, hi3)
 }
 
-// rangeFloat32 is groupRange(x, nil) for float32 weights, computed on their order keys: the
-// integer min and max compile to a compare and a conditional move each, where Go's min and
-// max of floats need a sequence for NaN and signed zeros. The keys order like the floats,
-// -0 below +0, and put a NaN beyond the infinity of its sign, so a NaN comes out as lo or hi
-// (groupRange returns a NaN too), which its caller rejects.
+// rangeFloat32 is groupRange(x, nil) for float32 weights, computed on their bits: hi is the
+// largest of +0's and the weights' bits read as signed integers, which order the weights of
+// sign 0 as their values and put those of sign 1 below +0; lo is +0, or the largest of the
+// bits read as unsigned when some weight has sign 1, which orders those weights by
+// magnitude above the others. Integer max compiles to a compare and a conditional move,
+// where Go's min and max of floats need a sequence for NaN and signed zeros. A NaN has the
+// largest bits of its sign (beyond the infinity), so it comes out as lo or hi, as from
+// groupRange, and its caller rejects it; -0 comes out as lo, as from groupRange.
 func rangeFloat32(x []float32) (lo, hi float32) {
-	var lo0, lo1, hi0, hi1 int32 // the key of +0
+	var hi0, hi1 int32
+	var neg0, neg1 uint32
 	i := 0
 	for ; i+2 <= len(x); i += 2 {
 		v := x[i : i+2 : i+2]
-		a, b := orderKey(v[0]), orderKey(v[1])
-		lo0, hi0 = min(lo0, a), max(hi0, a)
-		lo1, hi1 = min(lo1, b), max(hi1, b)
+		a, b := math.Float32bits(v[0]), math.Float32bits(v[1])
+		hi0, neg0 = max(hi0, int32(a)), max(neg0, a)
+		hi1, neg1 = max(hi1, int32(b)), max(neg1, b)
 	}
 	for _, v := range x[i:] {
-		a := orderKey(v)
-		lo0, hi0 = min(lo0, a), max(hi0, a)
+		a := math.Float32bits(v)
+		hi0, neg0 = max(hi0, int32(a)), max(neg0, a)
 	}
-	return fromOrderKey(min(lo0, lo1)), fromOrderKey(max(hi0, hi1))
+	if neg := max(neg0, neg1); neg >= 1<<31 {
+		lo = math.Float32frombits(neg)
+	}
+	return lo, math.Float32frombits(uint32(max(hi0, hi1)))
 }
-
-// orderKey maps a float32 to an int32 that orders as the float does (its bits, with the
-// magnitude bits flipped when negative); fromOrderKey is its inverse.
-func orderKey(v float32) int32 {
-	b := int32(math.Float32bits(v))
-	return b ^ int32(uint32(b>>31)>>1)
-}
-
-func fromOrderKey(k int32) float32 { return math.Float32frombits(uint32(k ^ int32(uint32(k>>31)>>1))) }
 
 // dequantizeRTN writes (q−z)·s (asymmetric) or (q−(2^(b−1)−1))·s (symmetric) into x.
 func dequantizeRTN[T float](q *Quantized, x []T) {
