@@ -336,23 +336,24 @@ func groupRange[T float](x []T, isOutlier []bool) (lo, hi T) {
 // largest bits of its sign (beyond the infinity), so it comes out as lo or hi, as from
 // groupRange, and its caller rejects it; -0 comes out as lo, as from groupRange.
 func rangeFloat32(x []float32) (lo, hi float32) {
-	var hi0, hi1 int32
-	var neg0, neg1 uint32
+	var top int32  // the largest bits read as signed
+	var neg uint32 // the largest bits read as unsigned
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		v := x[i : i+2 : i+2]
-		a, b := math.Float32bits(v[0]), math.Float32bits(v[1])
-		hi0, neg0 = max(hi0, int32(a)), max(neg0, a)
-		hi1, neg1 = max(hi1, int32(b)), max(neg1, b)
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		a, b, c, d := math.Float32bits(v[0]), math.Float32bits(v[1]), math.Float32bits(v[2]), math.Float32bits(v[3])
+		// A tree, so that the running maxima wait on one comparison per four weights.
+		top = max(top, max(max(int32(a), int32(b)), max(int32(c), int32(d))))
+		neg = max(neg, max(max(a, b), max(c, d)))
 	}
 	for _, v := range x[i:] {
 		a := math.Float32bits(v)
-		hi0, neg0 = max(hi0, int32(a)), max(neg0, a)
+		top, neg = max(top, int32(a)), max(neg, a)
 	}
-	if neg := max(neg0, neg1); neg >= 1<<31 {
+	if neg >= 1<<31 {
 		lo = math.Float32frombits(neg)
 	}
-	return lo, math.Float32frombits(uint32(max(hi0, hi1)))
+	return lo, math.Float32frombits(uint32(top))
 }
 
 // dequantizeRTN writes (q−z)·s (asymmetric) or (q−(2^(b−1)−1))·s (symmetric) into x.
