@@ -151,8 +151,10 @@ const (
 )
 
 // rtnCoder holds the constants of one group's codes: the stored scale s, 1/s, the zero
-// point z (the code of 0), the largest code, and whether any weight of the group needs its
-// code clamped to [0, maxCode]; s = inv = 0 when the scale is 0 (every code is z).
+// point z (the code of 0), the largest code, and whether any weight of the group's range
+// needs its code clamped to [0, maxCode]; s = inv = 0 when the scale is 0 (every code is z).
+// (Outliers lie outside the range: their codes, which may lie outside [0, maxCode], are
+// overwritten.)
 type rtnCoder struct {
 	s, inv     float64
 	shiftedZ   float64 // roundingShift + z
