@@ -169,8 +169,9 @@ func kernelCases() []kernelCase {
 
 // kernelDigest is the first 16 hex digits of the SHA-256 of the case's MarshalBinary bytes
 // and little-endian float32 dequantized weights, or of its error's text. With a dst, the case
-// is quantized by QuantizeInto into dst, whose codes' memory (all of its capacity) is first
-// filled with ones, so that a byte the kernels failed to write would show.
+// is quantized by QuantizeInto into dst, whose codes', scales' and zero points' memory (all of
+// its capacity) is first filled with ones, so that an element the kernels failed to write
+// would show.
 func kernelDigest(c kernelCase, dst *Quantized) string {
 	n := c.rows * c.cols
 	w := kernelInputs(c.input, n, c.cols)
@@ -185,9 +186,15 @@ func kernelDigest(c kernelCase, dst *Quantized) string {
 	var q *Quantized
 	var err error
 	if dst != nil {
-		stale := dst.codes[:cap(dst.codes)]
-		for i := range stale {
-			stale[i] = 0xff
+		codes, scales, zeros := dst.codes[:cap(dst.codes)], dst.scales[:cap(dst.scales)], dst.zeros[:cap(dst.zeros)]
+		for i := range codes {
+			codes[i] = 0xff
+		}
+		for i := range scales {
+			scales[i] = 0xffff
+		}
+		for i := range zeros {
+			zeros[i] = 0xffffffff
 		}
 		q, err = dst, QuantizeInto(dst, w, c.rows, c.cols, c.spec, fisher)
 	} else {
@@ -364,5 +371,28 @@ func TestFP16Scale(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 1 << 20 {
 		check(rng.Uint32() % 0x7f800000) // finite and ≥ 0, as scales are
+	}
+}
+
+// TestQuantizeIntoReusesMemory checks that QuantizeInto codes rtn into the memory of a
+// previous result of the same shape (its codes, scales and zero points), and nf4 into its
+// codes, as BenchmarkQuantize and go run ./bench quant count on.
+func TestQuantizeIntoReusesMemory(t *testing.T) {
+	w := normal(rand.New(rand.NewPCG(1, 2)), 64*256, 0, 0.02)
+	for _, spec := range []Spec{{Method: MethodRTN, Bits: 4, GroupSize: 64}, {Method: MethodRTN, Bits: 8}, {Method: MethodNF4}} {
+		var q Quantized
+		if err := QuantizeInto(&q, w, 64, 256, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		codes, scales, zeros := &q.codes[0], q.scales, q.zeros
+		if err := QuantizeInto(&q, w, 64, 256, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		if &q.codes[0] != codes {
+			t.Errorf("%s: the codes moved", spec)
+		}
+		if spec.Method == MethodRTN && (&q.scales[0] != &scales[0] || &q.zeros[0] != &zeros[0]) {
+			t.Errorf("%s: the scales or zero points moved", spec)
+		}
 	}
 }

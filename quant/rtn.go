@@ -33,9 +33,10 @@ func quantizeRTN[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	bits := q.spec.Bits
 	q.codes = reuse(q.codes, packedLen(len(x), bits))
+	zeros := q.zeros                                     // reused when asymmetric
 	q.scales, q.zeros = reuse(q.scales, l.groups()), nil // every group sets its own
 	if !q.spec.Symmetric {
-		q.zeros = reuse(q.zeros, l.groups())
+		q.zeros = reuse(zeros, l.groups())
 	}
 	maxCode := float64(int(1)<<bits - 1)
 	half := float64(int(1)<<(bits-1) - 1) // symmetric: largest level magnitude
