@@ -93,16 +93,20 @@
 //
 // [Quantize] and [Quantized.Dequantize] ([QuantizeInto] and [Quantized.DequantizeInto] into
 // memory of the caller's) split the matrix into runs of whole groups, each starting on a byte
-// of the packed codes, and work on GOMAXPROCS of them at once, reading the float32 weights and
-// writing the packed codes directly (float64 copies only after a Hadamard rotation). The
-// nearest level is found by a table over equal cells (nf, nf4) or over the float64 bits of
-// the magnitude (float up to 8 bits) and one comparison, not a binary search; SqueezeLLM's
-// Lloyd steps find each cluster's run of the sorted weights by binary search and keep its
-// sums while the run stays. The
-// arithmetic is the float64 one stated above, in the same order, so the stored form and the
-// dequantized weights do not depend on the number of threads; testdata/kernels.golden pins
-// them against the scalar kernels these replaced. go run ./bench quant measures them against
-// PyTorch; go test -bench . ./quant times them alone.
+// of the packed codes, and work on GOMAXPROCS of them at once (up to 8 runs per goroutine,
+// taken as each finishes one, so that a goroutine the OS deschedules holds up little),
+// reading the float32 weights and writing the packed codes directly (float64 copies only
+// after a Hadamard rotation). rtn codes at 4 and 8 bits go straight into their bytes, from
+// v·(1/s) rounded by one shifted addition, the quotient v/s deciding the rare weight near a
+// tie, and the range of float32 weights comes from their bits by integer maxima: no
+// division, conversion or branch per weight. The nearest level is found by a table over
+// equal cells (nf, nf4) or over the float64 bits of the magnitude (float up to 8 bits) and
+// one comparison, not a binary search; SqueezeLLM's Lloyd steps find each cluster's run of
+// the sorted weights by binary search and keep its sums while the run stays. The arithmetic
+// is the float64 one stated above, in the same order, so the stored form and the dequantized
+// weights do not depend on the number of threads; testdata/kernels.golden pins them against
+// the scalar kernels these replaced. go run ./bench quant measures them against PyTorch; go
+// test -bench . ./quant times them alone.
 //
 // # Keys
 //

@@ -215,7 +215,7 @@ func dequantizeFloat[T float](q *Quantized, x []T) {
 func fp16AbsmaxCodes[T float](q *Quantized, x []T, isOutlier []bool, code func(lo int, c float64, codes []uint32)) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	q.scales = make([]uint16, l.groups())
-	q.codes = reuseBytes(q.codes, packedLen(len(x), q.spec.Bits))
+	q.codes = reuse(q.codes, packedLen(len(x), q.spec.Bits))
 	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
 		hi := lo + len(codes)
 		m := blockMax(x[lo:hi], maybe(isOutlier, lo, hi))

@@ -169,8 +169,9 @@ func kernelCases() []kernelCase {
 
 // kernelDigest is the first 16 hex digits of the SHA-256 of the case's MarshalBinary bytes
 // and little-endian float32 dequantized weights, or of its error's text. With a dst, the case
-// is quantized by QuantizeInto into dst, whose codes' memory (all of its capacity) is first
-// filled with ones, so that a byte the kernels failed to write would show.
+// is quantized by QuantizeInto into dst, whose codes', scales' and zero points' memory (all of
+// its capacity) is first filled with ones, so that an element the kernels failed to write
+// would show.
 func kernelDigest(c kernelCase, dst *Quantized) string {
 	n := c.rows * c.cols
 	w := kernelInputs(c.input, n, c.cols)
@@ -185,9 +186,15 @@ func kernelDigest(c kernelCase, dst *Quantized) string {
 	var q *Quantized
 	var err error
 	if dst != nil {
-		stale := dst.codes[:cap(dst.codes)]
-		for i := range stale {
-			stale[i] = 0xff
+		codes, scales, zeros := dst.codes[:cap(dst.codes)], dst.scales[:cap(dst.scales)], dst.zeros[:cap(dst.zeros)]
+		for i := range codes {
+			codes[i] = 0xff
+		}
+		for i := range scales {
+			scales[i] = 0xffff
+		}
+		for i := range zeros {
+			zeros[i] = 0xffffffff
 		}
 		q, err = dst, QuantizeInto(dst, w, c.rows, c.cols, c.spec, fisher)
 	} else {
@@ -279,4 +286,113 @@ func readKernelsGolden(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	return want
+}
+
+// TestRTNCodesMatchDivision checks rtn's codes, computed from v·(1/s) with the quotient
+// deciding near a tie, against clamp(RoundToEven(v/s) + z, 0, maxCode), and the zero point z
+// against clamp(RoundToEven(−min/s), 0, maxCode), on every positive finite fp16 scale, at 4
+// and 8 bits, symmetric and asymmetric, for weights on and one or two float32 ulps beside
+// half-integer multiples of s (exact ties are common: s has 11 significant bits), and random
+// ones; through codeBytes and codeNibbles (whose loops recode a group that comes near a tie)
+// and code.
+func TestRTNCodesMatchDivision(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tied, near, far []float32
+	for s16 := uint16(1); s16 < 0x7c00; s16++ {
+		s := float64(float16ToFloat32(s16))
+		for _, bits := range []int{4, 8} {
+			for _, symmetric := range []bool{false, true} {
+				maxCode := 1<<bits - 1
+				z := rng.IntN(maxCode + 1) // about the zero point of the weights drawn
+				tied, near, far = tied[:0], near[:0], far[:0]
+				for range 8 {
+					k := float64(rng.IntN(maxCode+7) - z - 3) // some beyond the codes: clamped
+					h := float32((k + 0.5) * s)
+					tied = append(tied, h)
+					near = append(near, math.Nextafter32(h, 0), math.Nextafter32(h, float32(math.Inf(1))),
+						math.Nextafter32(math.Nextafter32(h, float32(math.Inf(-1))), float32(math.Inf(-1))))
+					far = append(far, float32((k+rng.Float64())*s))
+				}
+				for _, x := range [][]float32{tied, near, far, append(append(far, near...), tied...)} {
+					minV, maxV := rangeFloat32(x)
+					c := newRTNCoder(s, float64(minV), float64(maxV), symmetric, bits)
+					wantZ, wantMax := int(clamp(math.RoundToEven(-float64(minV)/s), 0, float64(maxCode))), maxCode
+					if symmetric {
+						wantZ, wantMax = 1<<(bits-1)-1, 1<<bits-2
+					}
+					if c.z != wantZ || c.maxCode != wantMax {
+						t.Fatalf("s = %g, %d bits, symmetric %v, min %g: z = %d, largest code %d, want %d and %d",
+							s, bits, symmetric, minV, c.z, c.maxCode, wantZ, wantMax)
+					}
+					out := make([]byte, len(x))
+					if bits == 8 {
+						codeBytes(&c, x, out)
+					} else {
+						codeNibbles(&c, x, out[:(len(x)+1)/2])
+					}
+					for i, v := range x {
+						want := min(max(int(math.RoundToEven(float64(v)/s))+c.z, 0), c.maxCode)
+						got := int(out[i])
+						if bits == 4 {
+							got = int(out[i/2]>>(4*(i%2))) & 15
+						}
+						if got != want || c.code(float64(v)) != want {
+							t.Fatalf("s = %g (fp16 %#04x), z = %d, %d bits: w = %g (%#08x) codes to %d (code %d), want %d",
+								s, s16, c.z, bits, v, math.Float32bits(v), got, c.code(float64(v)), want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFP16Scale checks fp16Scale against float32ToFloat16 and float16ToFloat32 on every
+// float32 around its inlined range's ends, and inside it on the float32 values on, beside
+// and between the rounding boundaries of every fp16 value, and on random ones.
+func TestFP16Scale(t *testing.T) {
+	check := func(b uint32) {
+		f := math.Float32frombits(b)
+		h, s := fp16Scale(float64(f))
+		if want := float32ToFloat16(f); h != want || s != float64(float16ToFloat32(want)) {
+			t.Fatalf("fp16Scale(%g = %#08x) = %#04x, %g, want %#04x, %g", f, b, h, s, want, float16ToFloat32(want))
+		}
+	}
+	for _, end := range []uint32{0x38800000, 0x477ff000} {
+		for b := end - 1<<14; b < end+1<<14; b++ {
+			check(b)
+		}
+	}
+	for hi := uint32(0x38800000); hi < 0x47800000; hi += 1 << 13 {
+		for _, lo := range []uint32{0, 1, 0xffe, 0xfff, 0x1000, 0x1001, 0x1ffe, 0x1fff} {
+			check(hi | lo)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 1 << 20 {
+		check(rng.Uint32() % 0x7f800000) // finite and ≥ 0, as scales are
+	}
+}
+
+// TestQuantizeIntoReusesMemory checks that QuantizeInto codes rtn into the memory of a
+// previous result of the same shape (its codes, scales and zero points), and nf4 into its
+// codes, as BenchmarkQuantize and go run ./bench quant count on.
+func TestQuantizeIntoReusesMemory(t *testing.T) {
+	w := normal(rand.New(rand.NewPCG(1, 2)), 64*256, 0, 0.02)
+	for _, spec := range []Spec{{Method: MethodRTN, Bits: 4, GroupSize: 64}, {Method: MethodRTN, Bits: 8}, {Method: MethodNF4}} {
+		var q Quantized
+		if err := QuantizeInto(&q, w, 64, 256, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		codes, scales, zeros := &q.codes[0], q.scales, q.zeros
+		if err := QuantizeInto(&q, w, 64, 256, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		if &q.codes[0] != codes {
+			t.Errorf("%s: the codes moved", spec)
+		}
+		if spec.Method == MethodRTN && (&q.scales[0] != &scales[0] || &q.zeros[0] != &zeros[0]) {
+			t.Errorf("%s: the scales or zero points moved", spec)
+		}
+	}
 }

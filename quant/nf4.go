@@ -173,7 +173,7 @@ func nearestSorted(mids []float64, v float64) int {
 func quantizeNF4[T float](q *Quantized, x []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	absmax := make([]float32, l.groups())
-	q.codes = reuseBytes(q.codes, packedLen(len(x), NF4Bits))
+	q.codes = reuse(q.codes, packedLen(len(x), NF4Bits))
 	index := &nfGrids[NF4Bits].index
 	code := func(lo int, codes []uint32, c float32) {
 		hi := lo + len(codes)

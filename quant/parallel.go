@@ -3,34 +3,49 @@ package quant
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // The kernels of Quantize and Dequantize split a matrix into contiguous runs of groups and
-// code or decode each run on its own goroutine, GOMAXPROCS of them at most. Groups are
-// independent, and each run starts on a byte of the packed codes, so the runs write disjoint
-// bytes and the output is the same for any number of goroutines.
+// code or decode the runs on GOMAXPROCS goroutines at most. Groups are independent, and each
+// run starts on a byte of the packed codes, so the runs write disjoint bytes and the output
+// is the same for any number of goroutines and runs.
 
 // parallelGrain is the fewest weights worth a goroutine of their own. Tests lower it so that
 // small matrices are split too.
 var parallelGrain = 1 << 15
 
+// piecesPerWorker is how many pieces parallel cuts the work into per goroutine, at most: a
+// goroutine that the OS deschedules for a while (another process's turn on a shared
+// machine) then holds up one piece, while the others take the rest, instead of a share that
+// all wait for.
+const piecesPerWorker = 8
+
 // float is the element type of a matrix the kernels read or write: float32 (the weights as
 // given) or float64 (after a Hadamard rotation).
 type float interface{ ~float32 | ~float64 }
 
-// parallel calls fn on at most GOMAXPROCS contiguous chunks [lo, hi) covering [0, n),
-// concurrently, each of at least parallelGrain weights when a unit holds unitWeights weights,
-// and returns the error of the first chunk (in index order) that failed, so that the error is
-// the one a sequential loop would have met first when fn stops at its first failure.
+// parallel calls fn on contiguous pieces [lo, hi) covering [0, n), each of at least
+// parallelGrain weights when a unit holds unitWeights weights, from at most GOMAXPROCS
+// goroutines that take the next piece as they finish one, and returns the error of the
+// first piece (in index order) that failed, so that the error is the one a sequential loop
+// would have met first when fn stops at its first failure.
 func parallel(n, unitWeights int, fn func(lo, hi int) error) error {
-	chunks := min(runtime.GOMAXPROCS(0), n, max(1, n*unitWeights/parallelGrain))
-	if chunks <= 1 {
+	pieces := min(n, max(1, n*unitWeights/parallelGrain))
+	workers := min(runtime.GOMAXPROCS(0), pieces)
+	if workers <= 1 {
 		return fn(0, n)
 	}
-	errs := make([]error, chunks)
+	pieces = min(pieces, workers*piecesPerWorker)
+	errs := make([]error, pieces)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for k := range chunks {
-		wg.Go(func() { errs[k] = fn(n*k/chunks, n*(k+1)/chunks) })
+	for range workers {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < pieces; k = int(next.Add(1)) - 1 {
+				errs[k] = fn(n*k/pieces, n*(k+1)/pieces)
+			}
+		})
 	}
 	wg.Wait()
 	for _, err := range errs {

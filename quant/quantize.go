@@ -86,13 +86,14 @@ func Quantize(w []float32, rows, cols int, spec Spec, fisher []float32) (*Quanti
 }
 
 // QuantizeInto is [Quantize] storing its result in dst, which it overwrites: the packed codes
-// go into the memory of dst's codes when that is large enough (a previous result of the same
-// shape and width), as [Quantized.DequantizeInto] writes into a given buffer, instead of a
-// fresh allocation (16 MiB for 4096×4096 8-bit codes, which the runtime may map anew and
-// fault in page by page). The result is the same as Quantize's. Errors: those of Quantize,
+// (and rtn's scales and zero points) go into the memory of dst's when that is large enough (a
+// previous result of the same shape and width), as [Quantized.DequantizeInto] writes into a
+// given buffer, instead of a fresh allocation (16 MiB for 4096×4096 8-bit codes, 1.5 MiB for
+// their rtn constants in groups of 64, which the runtime may map anew and fault in page by
+// page). The result is the same as Quantize's. Errors: those of Quantize,
 // after which *dst is the zero Quantized, holding no matrix.
 func QuantizeInto(dst *Quantized, w []float32, rows, cols int, spec Spec, fisher []float32) error {
-	codes := dst.codes
+	codes, scales, zeros := dst.codes, dst.scales, dst.zeros
 	*dst = Quantized{}
 	if err := spec.Validate(); err != nil {
 		return err
@@ -122,7 +123,11 @@ func QuantizeInto(dst *Quantized, w []float32, rows, cols int, spec Spec, fisher
 	}
 
 	spec = spec.withDefaults()
-	q := &Quantized{spec: spec, rows: rows, cols: cols, codes: codes[:0]} // the kernels size codes (reuseBytes)
+	// The kernels size codes (reuse); rtn's sizes its scales and zero points too.
+	q := &Quantized{spec: spec, rows: rows, cols: cols, codes: codes[:0]}
+	if spec.Method == MethodRTN {
+		q.scales, q.zeros = scales[:0], zeros[:0]
+	}
 	var err error
 	if spec.Hadamard {
 		// The rotated weights are float64: quantize them as they are.
@@ -158,13 +163,13 @@ func QuantizeInto(dst *Quantized, w []float32, rows, cols int, spec Spec, fisher
 	return nil
 }
 
-// reuseBytes is b resized to n bytes, in b's memory when its capacity allows (the contents
-// are stale: the kernels write every byte), else a new slice.
-func reuseBytes(b []byte, n int) []byte {
-	if cap(b) >= n {
-		return b[:n]
+// reuse is s resized to n elements, in s's memory when its capacity allows (the contents
+// are stale: the kernels write every element), else a new slice.
+func reuse[E any](s []E, n int) []E {
+	if cap(s) >= n {
+		return s[:n]
 	}
-	return make([]byte, n)
+	return make([]E, n)
 }
 
 // errNonFinite is what the kernels return on a group with a NaN or infinite weight, before

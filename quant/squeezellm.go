@@ -43,7 +43,7 @@ const (
 func quantizeSqueezeLLM[T float](q *Quantized, x, f []T, isOutlier []bool) error {
 	l := newLayout(q.rows, q.cols, q.spec.GroupSize)
 	k := 1 << q.spec.Bits
-	q.codes = reuseBytes(q.codes, packedLen(len(x), q.spec.Bits))
+	q.codes = reuse(q.codes, packedLen(len(x), q.spec.Bits))
 	q.lut = make([]uint16, l.groups()*k)
 	return l.encode(q.codes, q.spec.Bits, func(g, lo int, codes []uint32) error {
 		hi := lo + len(codes)
