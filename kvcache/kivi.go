@@ -95,7 +95,9 @@ type kiviStream struct {
 	tailN  int            // its tokens
 	recent []uint16       // [m−q, W] fp16: the residual window
 	q, m   int
-	buf    []float32 // [G, W] scratch
+	// buf [G, W] is scratch, except for strict keys: there its first tailN rows are the tail
+	// dequantized (what tail.readTokens reads), kept to re-quantize it and to read it.
+	buf []float32
 }
 
 func (s *kiviStream) append(x []float32, pos int) int {
@@ -108,10 +110,10 @@ func (s *kiviStream) append(x []float32, pos int) int {
 			s.q = s.m
 			return pos
 		}
-		s.tail.readTokens(0, s.tailN, s.buf, c.bits)
+		// buf holds the tail's members dequantized (quantizeChannels wrote them last time).
 		copy(s.buf[s.tailN*w:], x)
 		s.tailN++
-		s.tail = quantizeChannels(s.buf[:s.tailN*w], w, c.bits)
+		s.tail = quantizeChannels(s.buf[:s.tailN*w], w, c.bits, s.buf)
 		from := s.q
 		if s.tailN == g {
 			s.groups = append(s.groups, s.tail)
@@ -126,7 +128,7 @@ func (s *kiviStream) append(x []float32, pos int) int {
 	}
 	readFloat16(s.recent[:g*w], s.buf)
 	if c.perChannel {
-		s.groups = append(s.groups, quantizeChannels(s.buf, w, c.bits))
+		s.groups = append(s.groups, quantizeChannels(s.buf, w, c.bits, nil))
 	} else {
 		for i := range g {
 			s.tokens = append(s.tokens, quantizeToken(s.buf[i*w:(i+1)*w], c.group, c.bits))
@@ -145,8 +147,8 @@ func (s *kiviStream) read(j int, dst []float32) {
 		s.groups[j/c.keyGroup].read(j%c.keyGroup, dst, c.bits)
 	case j < len(s.tokens):
 		s.tokens[j].read(dst, c.group, c.bits)
-	case c.residual == 0:
-		s.tail.read(j-s.q, dst, c.bits)
+	case c.residual == 0: // the tail, as its codes read (see append)
+		copy(dst[:c.w], s.buf[(j-s.q)*c.w:])
 	default:
 		readFloat16(s.recent[(j-s.q)*c.w:(j-s.q+1)*c.w], dst)
 	}

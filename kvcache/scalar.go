@@ -124,8 +124,10 @@ type channelCodes struct {
 	scale, zero []uint16
 }
 
-// quantizeChannels quantizes x [tokens, W] (row-major) per channel at b bits.
-func quantizeChannels(x []float32, w, bits int) channelCodes {
+// quantizeChannels quantizes x [tokens, W] (row-major) per channel at b bits and, when deq is
+// not nil, writes the dequantized values [tokens, W] into it (what readTokens would read; deq
+// may be x itself).
+func quantizeChannels(x []float32, w, bits int, deq []float32) channelCodes {
 	tokens := len(x) / w
 	codes := make([]uint8, len(x))
 	c := channelCodes{scale: make([]uint16, w), zero: make([]uint16, w)}
@@ -138,6 +140,11 @@ func quantizeChannels(x []float32, w, bits int) channelCodes {
 		a, c.scale[ch], c.zero[ch] = newAsymmetric(lo, hi, bits)
 		for t := range tokens {
 			codes[t*w+ch] = a.code(x[t*w+ch], bits)
+		}
+		if deq != nil {
+			for t := range tokens {
+				deq[t*w+ch] = a.value(codes[t*w+ch])
+			}
 		}
 	}
 	c.codes = quant.Pack(codes, bits)

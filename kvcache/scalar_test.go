@@ -265,9 +265,20 @@ func TestChannelCodesReadTokens(t *testing.T) {
 		x[i] = float32(rng.NormFloat64()) * float32(1+i%w)
 	}
 	for bits := 1; bits <= 8; bits++ {
-		c := quantizeChannels(x, w, bits)
+		c := quantizeChannels(x, w, bits, nil)
 		got := make([]float32, (tokens-2)*w)
 		c.readTokens(2, tokens, got, bits)
+		// The dequantized values quantizeChannels writes, into a copy of x in place, are
+		// readTokens' (and the codes the same as without them).
+		deq := slices.Clone(x)
+		if c2 := quantizeChannels(deq, w, bits, deq); !slices.Equal(c2.codes, c.codes) {
+			t.Fatalf("%d bits: codes differ with deq", bits)
+		}
+		all := make([]float32, tokens*w)
+		c.readTokens(0, tokens, all, bits)
+		if !slices.Equal(deq, all) {
+			t.Fatalf("%d bits: quantizeChannels' dequantized values differ from readTokens'", bits)
+		}
 		for tok := 2; tok < tokens; tok++ {
 			for ch := range w {
 				want := halfAsymmetric(c.scale[ch], c.zero[ch]).value(codeAt(c.codes, bits, tok*w+ch))
