@@ -35,19 +35,20 @@ type KVStepper struct {
 	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, S, HeadDim]
 	mk, mv     []float32    // its host mirror, [L, B, cap, W]
 	pos        int
-	// changed is the earliest position the last step's stores changed (pos−1 when they changed
-	// only the token they stored).
-	changed int
+	// changedK and changedV are the earliest positions the last step's stores changed on each
+	// side (pos−1 when they changed only the token they stored).
+	changedK, changedV int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
 // store's weights, with cache quantizer q. Call Finalize when done.
 //
 // Each step sends the backend the dequantized form of the positions before the new one that
-// the previous step's stores changed: the last one when that is all they changed, else the
-// last U = q.MaxSpan() (a KIVI flush); it writes them into its working copy together with the
-// new token's keys and values, in one update per layer of min(U, capacity−1)+1 or 2 rows (two
-// compiled shapes). The working copy stays on the backend between steps (donated to each) and
+// the previous step's stores changed, keys and values apart: on each side the last one when
+// that is all they changed, else the last U = q.MaxSpan() (a KIVI flush; strict KIVI's open
+// key group); it writes them into its working copy together with the new token's keys and
+// values, in one update per layer and side of min(U, capacity−1)+1 or 2 rows (two compiled
+// shapes per side). The working copy stays on the backend between steps (donated to each) and
 // grows through the length buckets as positions are fed (one compiled step per bucket and
 // shape), from the first bucket that holds the larger update.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
@@ -65,15 +66,16 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	span := min(q.MaxSpan(), capacity-1)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, at, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
-		cache := newCache(inputs[5:5+layers], inputs[5+layers:], start)
+		tokens, start, atK, updK, atV, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]
+		cache := newCache(inputs[6:6+layers], inputs[6+layers:], start)
 		stored := make([][3]*graph.Node, layers)
+		// The host sends the rows before the new token (Step), except at the first positions,
+		// where it sends all the rows the update writes.
+		rewrite := func(upd, at *graph.Node, l int) Rewrite {
+			return Rewrite{Rows: layerOf(upd, l), At: at, Insert: upd.Shape().Dimensions[2] == span+1}
+		}
 		for l := range layers {
-			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = layerOf(updK, l), layerOf(updV, l)
-			cache.Layers[l].RewriteAt = at
-			// The host sends the rows before the new token (Step), except at the first
-			// positions, where it sends all the rows the update writes.
-			cache.Layers[l].Insert = updK.Shape().Dimensions[2] == span+1
+			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = rewrite(updK, atK, l), rewrite(updV, atV, l)
 			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
@@ -129,7 +131,7 @@ func (s *KVStepper) Reset() {
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
-	s.pos, s.changed = 0, 0
+	s.pos, s.changedK, s.changedV = 0, 0, 0
 }
 
 // rows is the number of slots a step's update writes: the new token and the U positions before
@@ -169,25 +171,26 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The update writes r slots at … at+r−1 ending with this position: the host sends the r−1
-	// before it, as its mirror holds them now, and the graph appends the new token. Where that
-	// would start before slot 0 (or send nothing), it sends the span+1 slots from 0 (an insert:
-	// the graph puts the new token in its row; the rows after it are zeros, masked and written
-	// later).
-	r := s.rows(s.changed < s.pos-1)
-	at, n := s.pos+1-r, r-1
-	if at < 0 || n == 0 {
-		at, n = 0, s.span+1
+	// On each side, the update writes r slots at … at+r−1 ending with this position: the host
+	// sends the r−1 before it, as its mirror holds them now, and the graph appends the new
+	// token. Where that would start before slot 0 (or send nothing), it sends the span+1 slots
+	// from 0 (an insert: the graph puts the new token in its row; the rows after it are zeros,
+	// masked and written later).
+	update := func(mirror []float32, changed int) (*tensors.Tensor, int32) {
+		r := s.rows(changed < s.pos-1)
+		at, n := s.pos+1-r, r-1
+		if at < 0 || n == 0 {
+			at, n = 0, s.span+1
+		}
+		upd := make([]float32, c.Layers*s.batch*n*w)
+		for lb := range c.Layers * s.batch {
+			copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+		}
+		return tensors.FromFlatDataAndDimensions(upd, c.Layers, s.batch, n, c.KVHeads, c.HeadDim()), int32(at)
 	}
-	updK := make([]float32, c.Layers*s.batch*n*w)
-	updV := make([]float32, len(updK))
-	for lb := range c.Layers * s.batch {
-		copy(updK[lb*n*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
-		copy(updV[lb*n*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
-	}
+	tk, atK := update(s.mk, s.changedK)
+	tv, atV := update(s.mv, s.changedV)
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	dims := []int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()}
-	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
 	}
@@ -195,7 +198,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.exec.Exec(append([]any{in, int32(s.pos), int32(at), tk, tv}, work...)...)
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), atK, tk, atV, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
@@ -213,7 +216,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	// The step's working copy replaces the old one.
 	s.work.set(out[3:])
-	s.changed = s.pos
+	s.changedK, s.changedV = s.pos, s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
 			at := (l*s.batch + b) * w
@@ -223,7 +226,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 			if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
 				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
 			}
-			s.changed = min(s.changed, from)
+			s.changedK, s.changedV = min(s.changedK, kf), min(s.changedV, vf)
 			// Only what changed is read again (strict KIVI: its key group, one value).
 			for j := kf; j <= s.pos; j++ {
 				off := ((l*s.batch+b)*s.cap + j) * w
