@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -66,32 +67,37 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	span := min(q.MaxSpan(), capacity-1)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, atK, updK, atV, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]
-		cache := newCache(inputs[6:6+layers], inputs[6+layers:], start)
+		tokens, start, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3]
+		cache := newCache(inputs[4:4+layers], inputs[4+layers:], start)
 		stored := make([][3]*graph.Node, layers)
-		// The host sends the rows before the new token (Step), except at the first positions,
-		// where it sends all the rows the update writes.
-		rewrite := func(upd, at *graph.Node, l int) Rewrite {
-			return Rewrite{Rows: layerOf(upd, l), At: at, Insert: upd.Shape().Dimensions[2] == span+1}
+		// The host sends the n rows before the new token (Step), at start−n, except at the
+		// first positions, where it sends all the span+1 rows the update writes, from slot 0.
+		rewrite := func(upd *graph.Node, l int) Rewrite {
+			n := upd.Shape().Dimensions[2]
+			if n == span+1 {
+				return Rewrite{Rows: layerOf(upd, l), At: graph.Scalar(start.Graph(), dtypes.Int32, 0), Insert: true}
+			}
+			return Rewrite{Rows: layerOf(upd, l), At: graph.Sub(start, graph.Scalar(start.Graph(), dtypes.Int32, n))}
 		}
 		for l := range layers {
-			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = rewrite(updK, atK, l), rewrite(updV, atV, l)
+			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = rewrite(updK, l), rewrite(updV, l)
 			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
-		out := []*graph.Node{logits}
-		// The keys in the form the quantizer stores (before or after RoPE), then the values.
+		// The keys of every layer in the form the quantizer stores (before or after RoPE), then
+		// the values, [B, 1, H_kv, h] each, as one output [B, 2L, H_kv, h]: one node and one
+		// read-back, where a backend such as ONNX Runtime pays for every one.
 		keyForm := 1
 		if q.Config.PreRoPE {
 			keyForm = 0
 		}
+		var kv []*graph.Node
 		for _, i := range []int{keyForm, 2} {
-			per := make([]*graph.Node, layers)
-			for l := range per {
-				per[l] = graph.Reshape(stored[l][i], batch, c.KVDim())
+			for l := range layers {
+				kv = append(kv, stored[l][i])
 			}
-			out = append(out, graph.Stack(per, 0)) // [L, B, W]
 		}
+		out := []*graph.Node{logits, graph.Concatenate(kv, 1)}
 		for l := range layers {
 			out = append(out, cache.Layers[l].Keys)
 		}
@@ -176,7 +182,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	// token. Where that would start before slot 0 (or send nothing), it sends the span+1 slots
 	// from 0 (an insert: the graph puts the new token in its row; the rows after it are zeros,
 	// masked and written later).
-	update := func(mirror []float32, changed int) (*tensors.Tensor, int32) {
+	update := func(mirror []float32, changed int) *tensors.Tensor {
 		r := s.rows(changed < s.pos-1)
 		at, n := s.pos+1-r, r-1
 		if at < 0 || n == 0 {
@@ -186,10 +192,9 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		for lb := range c.Layers * s.batch {
 			copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
 		}
-		return tensors.FromFlatDataAndDimensions(upd, c.Layers, s.batch, n, c.KVHeads, c.HeadDim()), int32(at)
+		return tensors.FromFlatDataAndDimensions(upd, c.Layers, s.batch, n, c.KVHeads, c.HeadDim())
 	}
-	tk, atK := update(s.mk, s.changedK)
-	tv, atV := update(s.mv, s.changedV)
+	tk, tv := update(s.mk, s.changedK), update(s.mv, s.changedV)
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
@@ -198,7 +203,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.exec.Exec(append([]any{in, int32(s.pos), atK, tk, atV, tv}, work...)...)
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), tk, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
@@ -209,19 +214,17 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("llama: KV step at position %d (the caches are emptied): %w", pos, err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out[0])
-	keys := tensors.MustCopyFlatData[float32](out[1]) // the form the quantizer stores
-	vals := tensors.MustCopyFlatData[float32](out[2])
-	for _, o := range out[:3] {
-		o.FinalizeAll()
-	}
+	kv := tensors.MustCopyFlatData[float32](out[1]) // [B, 2L, W]: keys in the form the quantizer stores, values
+	out[0].FinalizeAll()
+	out[1].FinalizeAll()
 	// The step's working copy replaces the old one.
-	s.work.set(out[3:])
+	s.work.set(out[2:])
 	s.changedK, s.changedV = s.pos, s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
-			at := (l*s.batch + b) * w
-			k := keys[at : at+w]
-			kf, vf := seq.AppendSides(l, k, k, vals[at:at+w])
+			at := (b*2*c.Layers + l) * w
+			k, v := kv[at:at+w], kv[at+c.Layers*w:at+(c.Layers+1)*w]
+			kf, vf := seq.AppendSides(l, k, k, v)
 			from := min(kf, vf)
 			if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
 				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
