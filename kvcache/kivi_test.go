@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // TestKIVIResidual: with Residual R and KeyGroup G, the newest R..R+G−1 tokens read back as
@@ -119,7 +120,8 @@ func TestKIVIPerChannelKeys(t *testing.T) {
 // TestKIVIStrictKeysAsRequantized pins the strict variant's keys to its definition, computed
 // from scratch: after every append, each token of the incomplete group reads back as
 // quantizing [the group's members as their codes read, then the new key] per channel gives,
-// complete groups as they were closed, and the codes (bytes) are the same.
+// complete groups as they were closed, a closed group's packed codes, scales and zero points
+// are those, and the storage counts the open group as packed.
 func TestKIVIStrictKeysAsRequantized(t *testing.T) {
 	for _, bits := range []int{2, 3, 4} {
 		const g = 5
@@ -149,8 +151,21 @@ func TestKIVIStrictKeysAsRequantized(t *testing.T) {
 					t.Fatalf("%d bits, %d tokens: key %d reads %v, want %v", bits, i+1, j, got, want[j*w:(j+1)*w])
 				}
 			}
+			ks := s.streams[0][Keys].(*kiviStream)
+			wantStorage := tail.storage()
 			if tailN == g {
-				closed, tail, tailN = want, channelCodes{}, 0
+				closed, tailN = want, 0
+				last := ks.groups[len(ks.groups)-1]
+				if !slices.Equal(last.codes, tail.codes) || !slices.Equal(last.scale, tail.scale) || !slices.Equal(last.zero, tail.zero) {
+					t.Fatalf("%d bits, %d tokens: the closed group's codes, scales or zero points differ", bits, i+1)
+				}
+				tail, wantStorage = channelCodes{}, scheme.Storage{}
+			}
+			for _, g := range ks.groups {
+				wantStorage = wantStorage.Add(g.storage())
+			}
+			if got := ks.storage(); got != wantStorage {
+				t.Fatalf("%d bits, %d tokens: key storage %+v, want %+v", bits, i+1, got, wantStorage)
 			}
 		}
 	}

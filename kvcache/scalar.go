@@ -128,16 +128,24 @@ type channelCodes struct {
 // not nil, writes the dequantized values [tokens, W] into it (what readTokens would read; deq
 // may be x itself).
 func quantizeChannels(x []float32, w, bits int, deq []float32) channelCodes {
-	tokens := len(x) / w
 	codes := make([]uint8, len(x))
 	c := channelCodes{scale: make([]uint16, w), zero: make([]uint16, w)}
+	quantizeChannelsInto(x, w, bits, deq, codes, c.scale, c.zero)
+	c.codes = quant.Pack(codes, bits)
+	return c
+}
+
+// quantizeChannelsInto is quantizeChannels with the codes left unpacked in codes [tokens, W]
+// and the fp16 scales and zero points written into scale and zero [W].
+func quantizeChannelsInto(x []float32, w, bits int, deq []float32, codes []uint8, scale, zero []uint16) {
+	tokens := len(x) / w
 	for ch := range w {
 		lo, hi := x[ch], x[ch]
 		for t := 1; t < tokens; t++ {
 			lo, hi = min(lo, x[t*w+ch]), max(hi, x[t*w+ch])
 		}
 		var a asymmetric
-		a, c.scale[ch], c.zero[ch] = newAsymmetric(lo, hi, bits)
+		a, scale[ch], zero[ch] = newAsymmetric(lo, hi, bits)
 		for t := range tokens {
 			codes[t*w+ch] = a.code(x[t*w+ch], bits)
 		}
@@ -147,8 +155,6 @@ func quantizeChannels(x []float32, w, bits int, deq []float32) channelCodes {
 			}
 		}
 	}
-	c.codes = quant.Pack(codes, bits)
-	return c
 }
 
 // read writes the dequantized token t [W] of the group into dst.
