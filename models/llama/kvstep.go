@@ -72,15 +72,17 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 		stored := make([][3]*graph.Node, layers)
 		// The host sends the n rows before the new token (Step), at start−n, except at the
 		// first positions, where it sends all the span+1 rows the update writes, from slot 0.
-		rewrite := func(upd *graph.Node, l int) Rewrite {
-			n := upd.Shape().Dimensions[2]
-			if n == span+1 {
-				return Rewrite{Rows: layerOf(upd, l), At: graph.Scalar(start.Graph(), dtypes.Int32, 0), Insert: true}
+		slot := func(upd *graph.Node) (at *graph.Node, insert bool) {
+			if n := upd.Shape().Dimensions[2]; n != span+1 {
+				return graph.Sub(start, graph.Scalar(start.Graph(), dtypes.Int32, n)), false
 			}
-			return Rewrite{Rows: layerOf(upd, l), At: graph.Sub(start, graph.Scalar(start.Graph(), dtypes.Int32, n))}
+			return graph.Scalar(start.Graph(), dtypes.Int32, 0), true
 		}
+		atK, insertK := slot(updK)
+		atV, insertV := slot(updV)
 		for l := range layers {
-			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = rewrite(updK, l), rewrite(updV, l)
+			cache.Layers[l].RewriteKeys = Rewrite{Rows: layerOf(updK, l), At: atK, Insert: insertK}
+			cache.Layers[l].RewriteValues = Rewrite{Rows: layerOf(updV, l), At: atV, Insert: insertV}
 			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
