@@ -63,7 +63,7 @@ func activations(rng *rand.Rand, shape Shape, n int) *Activations {
 }
 
 // build fits (or builds) a quantizer on 256 calibration tokens of seed 1.
-func build(t *testing.T, cfg Config, shape Shape) *Quantizer {
+func build(t testing.TB, cfg Config, shape Shape) *Quantizer {
 	t.Helper()
 	var act *Activations
 	if cfg.NeedsCalibration() {
