@@ -136,23 +136,44 @@ func quantizeChannels(x []float32, w, bits int, deq []float32) channelCodes {
 }
 
 // quantizeChannelsInto is quantizeChannels with the codes left unpacked in codes [tokens, W]
-// and the fp16 scales and zero points written into scale and zero [W].
+// and the fp16 scales and zero points written into scale and zero [W]. The channels' ranges
+// and codes (and deq) come 16 channels at a time from channelRangeSIMD and channelCodesSIMD
+// where the build has them, else from channelRange and channelCodesScalar: the same values
+// (TestQuantizeChannelsSIMD).
 func quantizeChannelsInto(x []float32, w, bits int, deq []float32, codes []uint8, scale, zero []uint16) {
-	tokens := len(x) / w
+	lo, hi := make([]float32, w), make([]float32, w)
+	if !channelRangeSIMD(x, w, lo, hi) {
+		for ch := range w {
+			lo[ch], hi[ch] = channelRange(x, w, ch)
+		}
+	}
+	grid := make([]asymmetric, w)
 	for ch := range w {
-		lo, hi := x[ch], x[ch]
-		for t := 1; t < tokens; t++ {
-			lo, hi = min(lo, x[t*w+ch]), max(hi, x[t*w+ch])
-		}
-		var a asymmetric
-		a, scale[ch], zero[ch] = newAsymmetric(lo, hi, bits)
-		for t := range tokens {
-			codes[t*w+ch] = a.code(x[t*w+ch], bits)
-		}
+		grid[ch], scale[ch], zero[ch] = newAsymmetric(lo[ch], hi[ch], bits)
+	}
+	if !channelCodesSIMD(x, w, bits, grid, codes, deq) {
+		channelCodesScalar(x, w, bits, grid, codes, deq)
+	}
+}
+
+// channelRange is the least and the greatest value of channel ch of x [tokens, W], by Go's
+// min and max (NaN if there is one; −0 below +0).
+func channelRange(x []float32, w, ch int) (lo, hi float32) {
+	lo, hi = x[ch], x[ch]
+	for i := ch + w; i < len(x); i += w {
+		lo, hi = min(lo, x[i]), max(hi, x[i])
+	}
+	return lo, hi
+}
+
+// channelCodesScalar writes the codes of x [tokens, W] on the channels' grids [W] into codes,
+// and their dequantized values into deq when it is not nil (deq may be x).
+func channelCodesScalar(x []float32, w, bits int, grid []asymmetric, codes []uint8, deq []float32) {
+	for i, v := range x {
+		a := grid[i%w]
+		codes[i] = a.code(v, bits)
 		if deq != nil {
-			for t := range tokens {
-				deq[t*w+ch] = a.value(codes[t*w+ch])
-			}
+			deq[i] = a.value(codes[i])
 		}
 	}
 }
