@@ -184,19 +184,32 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	// token. Where that would start before slot 0 (or send nothing), it sends the span+1 slots
 	// from 0 (an insert: the graph puts the new token in its row; the rows after it are zeros,
 	// masked and written later).
-	update := func(mirror []float32, changed int) *tensors.Tensor {
+	update := func(mirror []float32, changed int) (*tensors.Tensor, error) {
 		r := s.rows(changed < s.pos-1)
 		at, n := s.pos+1-r, r-1
 		if at < 0 || n == 0 {
 			at, n = 0, s.span+1
 		}
-		upd := make([]float32, c.Layers*s.batch*n*w)
-		for lb := range c.Layers * s.batch {
-			copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+		t := tensors.FromShape(shapeOf([]int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()})) // zeros
+		err := tensors.MutableFlatData(t, func(upd []float32) {
+			for lb := range c.Layers * s.batch {
+				copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("llama: KV step's update at position %d: %w", s.pos, err)
 		}
-		return tensors.FromFlatDataAndDimensions(upd, c.Layers, s.batch, n, c.KVHeads, c.HeadDim())
+		return t, nil
 	}
-	tk, tv := update(s.mk, s.changedK), update(s.mv, s.changedV)
+	tk, err := update(s.mk, s.changedK)
+	if err != nil {
+		return nil, err
+	}
+	tv, err := update(s.mv, s.changedV)
+	if err != nil {
+		tk.FinalizeAll()
+		return nil, err
+	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
