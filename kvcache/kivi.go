@@ -2,7 +2,9 @@ package kvcache
 
 import (
 	"fmt"
+	"slices"
 
+	"github.com/qzoo/qzoo/quant"
 	"github.com/qzoo/qzoo/quant/scheme"
 )
 
@@ -79,7 +81,11 @@ func newKIVICodec(cfg Config, shape Shape, side Side) kiviCodec {
 }
 
 func (c kiviCodec) newStream() stream {
-	return withSink(c.sink, c.w, &kiviStream{c: c, buf: make([]float32, c.keyGroup*c.w)})
+	s := &kiviStream{c: c, buf: make([]float32, c.keyGroup*c.w)}
+	if c.residual == 0 && c.perChannel {
+		s.tailCodes, s.tailScale, s.tailZero = make([]uint8, c.keyGroup*c.w), make([]uint16, c.w), make([]uint16, c.w)
+	}
+	return withSink(c.sink, c.w, s)
 }
 func (c kiviCodec) constants() []Constant { return nil }
 func (c kiviCodec) constantBytes() int    { return 0 }
@@ -91,11 +97,16 @@ type kiviStream struct {
 	c      kiviCodec
 	groups []channelCodes // keys: the quantized groups of G tokens
 	tokens []tokenCodes   // values: the quantized tokens
-	tail   channelCodes   // strict keys: the incomplete newest group, per channel
-	tailN  int            // its tokens
-	recent []uint16       // [m−q, W] fp16: the residual window
-	q, m   int
-	buf    []float32 // [G, W] scratch
+	// Strict keys: the incomplete newest group of tailN tokens, per channel: its codes
+	// [tailN, W] unpacked (packed when the group closes) and fp16 scales and zero points [W].
+	tailCodes           []uint8
+	tailScale, tailZero []uint16
+	tailN               int
+	recent              []uint16 // [m−q, W] fp16: the residual window
+	q, m                int
+	// buf [G, W] is scratch, except for strict keys: there its first tailN rows are the tail
+	// dequantized (what its codes read), kept to re-quantize it and to read it.
+	buf []float32
 }
 
 func (s *kiviStream) append(x []float32, pos int) int {
@@ -108,14 +119,16 @@ func (s *kiviStream) append(x []float32, pos int) int {
 			s.q = s.m
 			return pos
 		}
-		s.tail.readTokens(0, s.tailN, s.buf, c.bits)
+		// buf holds the tail's members dequantized (quantizeChannelsInto wrote them last time).
 		copy(s.buf[s.tailN*w:], x)
 		s.tailN++
-		s.tail = quantizeChannels(s.buf[:s.tailN*w], w, c.bits)
+		n := s.tailN * w
+		quantizeChannelsInto(s.buf[:n], w, c.bits, s.buf, s.tailCodes[:n], s.tailScale, s.tailZero)
 		from := s.q
 		if s.tailN == g {
-			s.groups = append(s.groups, s.tail)
-			s.tail, s.tailN = channelCodes{}, 0
+			s.groups = append(s.groups, channelCodes{codes: quant.Pack(s.tailCodes[:n], c.bits),
+				scale: slices.Clone(s.tailScale), zero: slices.Clone(s.tailZero)})
+			s.tailN = 0
 			s.q += g
 		}
 		return from
@@ -126,7 +139,7 @@ func (s *kiviStream) append(x []float32, pos int) int {
 	}
 	readFloat16(s.recent[:g*w], s.buf)
 	if c.perChannel {
-		s.groups = append(s.groups, quantizeChannels(s.buf, w, c.bits))
+		s.groups = append(s.groups, quantizeChannels(s.buf, w, c.bits, nil))
 	} else {
 		for i := range g {
 			s.tokens = append(s.tokens, quantizeToken(s.buf[i*w:(i+1)*w], c.group, c.bits))
@@ -145,8 +158,8 @@ func (s *kiviStream) read(j int, dst []float32) {
 		s.groups[j/c.keyGroup].read(j%c.keyGroup, dst, c.bits)
 	case j < len(s.tokens):
 		s.tokens[j].read(dst, c.group, c.bits)
-	case c.residual == 0:
-		s.tail.read(j-s.q, dst, c.bits)
+	case c.residual == 0: // the tail, as its codes read (see append)
+		copy(dst[:c.w], s.buf[(j-s.q)*c.w:])
 	default:
 		readFloat16(s.recent[(j-s.q)*c.w:(j-s.q+1)*c.w], dst)
 	}
@@ -160,8 +173,8 @@ func (s *kiviStream) storage() scheme.Storage {
 	for _, t := range s.tokens {
 		st = st.Add(t.storage())
 	}
-	if s.tailN > 0 {
-		st = st.Add(s.tail.storage())
+	if s.tailN > 0 { // as packed
+		st = st.Add(scheme.Storage{Codes: 8 * float64((s.tailN*s.c.w*s.c.bits+7)/8), Scales: 16 * float64(s.c.w), ZeroPoints: 16 * float64(s.c.w)})
 	}
 	return st
 }

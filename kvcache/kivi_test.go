@@ -2,9 +2,11 @@ package kvcache
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/qzoo/qzoo/quant"
+	"github.com/qzoo/qzoo/quant/scheme"
 )
 
 // TestKIVIResidual: with Residual R and KeyGroup G, the newest R..R+G−1 tokens read back as
@@ -112,5 +114,59 @@ func TestKIVIPerChannelKeys(t *testing.T) {
 	}
 	if perChannel >= perToken {
 		t.Errorf("per-channel key error %.4g, per-token %.4g: want per-channel lower", perChannel, perToken)
+	}
+}
+
+// TestKIVIStrictKeysAsRequantized pins the strict variant's keys to its definition, computed
+// from scratch: after every append, each token of the incomplete group reads back as
+// quantizing [the group's members as their codes read, then the new key] per channel gives,
+// complete groups as they were closed, a closed group's packed codes, scales and zero points
+// are those, and the storage counts the open group as packed.
+func TestKIVIStrictKeysAsRequantized(t *testing.T) {
+	for _, bits := range []int{2, 3, 4} {
+		const g = 5
+		cfg := Config{Method: MethodKIVI, KeyBits: bits, ValueBits: bits, Group: 8, KeyGroup: g}
+		q := build(t, cfg, testShape)
+		w := testShape.Width()
+		tok := syntheticTokens(rand.New(rand.NewPCG(8, uint64(bits))), 3*g+2, w)
+		s := q.NewSequence()
+		var closed []float32 // the complete groups' keys as read when closed
+		var tail channelCodes
+		tailN := 0
+		got := make([]float32, w)
+		buf := make([]float32, g*w)
+		for i := range tok.n {
+			x := tok.keys[i*w : (i+1)*w]
+			s.Append(0, x, x, tok.val[i*w:(i+1)*w])
+			tail.readTokens(0, tailN, buf, bits)
+			copy(buf[tailN*w:], x)
+			tailN++
+			tail = quantizeChannels(buf[:tailN*w], w, bits, nil)
+			want := make([]float32, tailN*w)
+			tail.readTokens(0, tailN, want, bits)
+			want = append(slices.Clone(closed), want...)
+			for j := range i + 1 {
+				s.ReadKeys(0, j, got)
+				if !slices.Equal(got, want[j*w:(j+1)*w]) {
+					t.Fatalf("%d bits, %d tokens: key %d reads %v, want %v", bits, i+1, j, got, want[j*w:(j+1)*w])
+				}
+			}
+			ks := s.streams[0][Keys].(*kiviStream)
+			wantStorage := tail.storage()
+			if tailN == g {
+				closed, tailN = want, 0
+				last := ks.groups[len(ks.groups)-1]
+				if !slices.Equal(last.codes, tail.codes) || !slices.Equal(last.scale, tail.scale) || !slices.Equal(last.zero, tail.zero) {
+					t.Fatalf("%d bits, %d tokens: the closed group's codes, scales or zero points differ", bits, i+1)
+				}
+				tail, wantStorage = channelCodes{}, scheme.Storage{}
+			}
+			for _, g := range ks.groups {
+				wantStorage = wantStorage.Add(g.storage())
+			}
+			if got := ks.storage(); got != wantStorage {
+				t.Fatalf("%d bits, %d tokens: key storage %+v, want %+v", bits, i+1, got, wantStorage)
+			}
+		}
 	}
 }

@@ -55,3 +55,42 @@ func TestResidualWindow(t *testing.T) {
 		t.Errorf("layer 0 holds %+v bits, want %d bytes of which %d in the fp16 window", got, want, 2*r*2*w)
 	}
 }
+
+// BenchmarkSequenceStep times the host's share of one token of generation with a quantized
+// cache, what llama.KVStepper asks of a sequence: append the token's keys and values to every
+// layer of stories260K's shape (5 layers × 4 heads × 8) and read back the positions the stores
+// changed; one op is a whole sequence of 512 tokens. Strict KIVI 4-bit re-quantizes its open
+// key group at every token; vq and rvq 2-bit search 256-row codebooks.
+func BenchmarkSequenceStep(b *testing.B) {
+	shape := Shape{Layers: 5, KVHeads: 4, HeadDim: 8, RoPE: testRoPE}
+	w := shape.Width()
+	tok := syntheticTokens(rand.New(rand.NewPCG(3, 3)), 512, w)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"kivi4-strict", Config{Method: MethodKIVI, KeyBits: 4, ValueBits: 4, Group: 32, KeyGroup: 32}},
+		{"vq2", Config{Method: MethodVQ, KeyBits: 2, ValueBits: 2}},
+		{"rvq2", Config{Method: MethodRVQ, KeyBits: 2, ValueBits: 2}},
+	} {
+		q := build(b, c.cfg, shape)
+		row := make([]float32, w)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				s := q.NewSequence()
+				for i := range tok.n {
+					k, v := tok.keys[i*w:(i+1)*w], tok.val[i*w:(i+1)*w]
+					for l := range shape.Layers {
+						kf, vf := s.AppendSides(l, k, k, v)
+						for j := kf; j <= i; j++ {
+							s.ReadKeys(l, j, row)
+						}
+						for j := vf; j <= i; j++ {
+							s.ReadValues(l, j, row)
+						}
+					}
+				}
+			}
+		})
+	}
+}

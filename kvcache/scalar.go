@@ -124,24 +124,58 @@ type channelCodes struct {
 	scale, zero []uint16
 }
 
-// quantizeChannels quantizes x [tokens, W] (row-major) per channel at b bits.
-func quantizeChannels(x []float32, w, bits int) channelCodes {
-	tokens := len(x) / w
+// quantizeChannels quantizes x [tokens, W] (row-major) per channel at b bits and, when deq is
+// not nil, writes the dequantized values [tokens, W] into it (what readTokens would read; deq
+// may be x itself).
+func quantizeChannels(x []float32, w, bits int, deq []float32) channelCodes {
 	codes := make([]uint8, len(x))
 	c := channelCodes{scale: make([]uint16, w), zero: make([]uint16, w)}
-	for ch := range w {
-		lo, hi := x[ch], x[ch]
-		for t := 1; t < tokens; t++ {
-			lo, hi = min(lo, x[t*w+ch]), max(hi, x[t*w+ch])
-		}
-		var a asymmetric
-		a, c.scale[ch], c.zero[ch] = newAsymmetric(lo, hi, bits)
-		for t := range tokens {
-			codes[t*w+ch] = a.code(x[t*w+ch], bits)
-		}
-	}
+	quantizeChannelsInto(x, w, bits, deq, codes, c.scale, c.zero)
 	c.codes = quant.Pack(codes, bits)
 	return c
+}
+
+// quantizeChannelsInto is quantizeChannels with the codes left unpacked in codes [tokens, W]
+// and the fp16 scales and zero points written into scale and zero [W]. The channels' ranges
+// and codes (and deq) come 16 channels at a time from channelRangeSIMD and channelCodesSIMD
+// where the build has them, else from channelRange and channelCodesScalar: the same values
+// (TestQuantizeChannelsSIMD).
+func quantizeChannelsInto(x []float32, w, bits int, deq []float32, codes []uint8, scale, zero []uint16) {
+	lo, hi := make([]float32, w), make([]float32, w)
+	if !channelRangeSIMD(x, w, lo, hi) {
+		for ch := range w {
+			lo[ch], hi[ch] = channelRange(x, w, ch)
+		}
+	}
+	grid := make([]asymmetric, w)
+	for ch := range w {
+		grid[ch], scale[ch], zero[ch] = newAsymmetric(lo[ch], hi[ch], bits)
+	}
+	if !channelCodesSIMD(x, w, bits, grid, codes, deq) {
+		channelCodesScalar(x, w, bits, grid, codes, deq)
+	}
+}
+
+// channelRange is the least and the greatest value of channel ch of x [tokens, W], by Go's
+// min and max (NaN if there is one; −0 below +0).
+func channelRange(x []float32, w, ch int) (lo, hi float32) {
+	lo, hi = x[ch], x[ch]
+	for i := ch + w; i < len(x); i += w {
+		lo, hi = min(lo, x[i]), max(hi, x[i])
+	}
+	return lo, hi
+}
+
+// channelCodesScalar writes the codes of x [tokens, W] on the channels' grids [W] into codes,
+// and their dequantized values into deq when it is not nil (deq may be x).
+func channelCodesScalar(x []float32, w, bits int, grid []asymmetric, codes []uint8, deq []float32) {
+	for i, v := range x {
+		a := grid[i%w]
+		codes[i] = a.code(v, bits)
+		if deq != nil {
+			deq[i] = a.value(codes[i])
+		}
+	}
 }
 
 // read writes the dequantized token t [W] of the group into dst.

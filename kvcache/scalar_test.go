@@ -63,7 +63,7 @@ func activations(rng *rand.Rand, shape Shape, n int) *Activations {
 }
 
 // build fits (or builds) a quantizer on 256 calibration tokens of seed 1.
-func build(t *testing.T, cfg Config, shape Shape) *Quantizer {
+func build(t testing.TB, cfg Config, shape Shape) *Quantizer {
 	t.Helper()
 	var act *Activations
 	if cfg.NeedsCalibration() {
@@ -265,9 +265,20 @@ func TestChannelCodesReadTokens(t *testing.T) {
 		x[i] = float32(rng.NormFloat64()) * float32(1+i%w)
 	}
 	for bits := 1; bits <= 8; bits++ {
-		c := quantizeChannels(x, w, bits)
+		c := quantizeChannels(x, w, bits, nil)
 		got := make([]float32, (tokens-2)*w)
 		c.readTokens(2, tokens, got, bits)
+		// The dequantized values quantizeChannels writes, into a copy of x in place, are
+		// readTokens' (and the codes the same as without them).
+		deq := slices.Clone(x)
+		if c2 := quantizeChannels(deq, w, bits, deq); !slices.Equal(c2.codes, c.codes) {
+			t.Fatalf("%d bits: codes differ with deq", bits)
+		}
+		all := make([]float32, tokens*w)
+		c.readTokens(0, tokens, all, bits)
+		if !slices.Equal(deq, all) {
+			t.Fatalf("%d bits: quantizeChannels' dequantized values differ from readTokens'", bits)
+		}
 		for tok := 2; tok < tokens; tok++ {
 			for ch := range w {
 				want := halfAsymmetric(c.scale[ch], c.zero[ch]).value(codeAt(c.codes, bits, tok*w+ch))
@@ -277,4 +288,102 @@ func TestChannelCodesReadTokens(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestQuantizeChannelsSIMD checks the AVX-512 ranges and codes of per-channel quantization
+// against the scalar ones (ranges to the bit, signed zeros included), code for code and dequantized value for value (to the bit), on grids of random
+// fp16 scales and zero points and values on them, halfway between levels (round half away
+// from zero), beyond the range (clamped), infinite, signed zeros and tiny ones; and that it
+// declines grids with a zero or NaN scale and values with a NaN. Skipped where the build has
+// no AVX-512 form.
+func TestQuantizeChannelsSIMD(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	inf := float32(math.Inf(1))
+	checked, ranges := 0, 0
+	for _, w := range []int{16, 32, 48} {
+		for _, tokens := range []int{1, 2, 7, 33} {
+			for bits := 1; bits <= 8; bits++ {
+				grid := make([]asymmetric, w)
+				for ch := range grid {
+					grid[ch], _, _ = newAsymmetric(float32(rng.NormFloat64()*3), float32(3+rng.ExpFloat64()*5), bits)
+				}
+				x := make([]float32, tokens*w)
+				for i := range x {
+					a := grid[i%w]
+					level := float32(rng.IntN(1<<bits+2) - 1)
+					switch rng.IntN(8) {
+					case 0:
+						x[i] = (level+0.5)*a.scale + a.zero // halfway
+					case 1:
+						x[i] = []float32{inf, -inf, float32(math.Copysign(0, -1)), 0, 1e-30, -1e-30}[rng.IntN(6)]
+					case 2:
+						x[i] = float32(rng.NormFloat64() * 1e4)
+					default:
+						x[i] = level*a.scale + a.zero + float32(rng.NormFloat64())*a.scale/4
+					}
+				}
+				lo, hi := make([]float32, w), make([]float32, w)
+				if channelRangeSIMD(x, w, lo, hi) {
+					for ch := range w {
+						wl, wh := channelRange(x, w, ch)
+						if math.Float32bits(lo[ch]) != math.Float32bits(wl) || math.Float32bits(hi[ch]) != math.Float32bits(wh) {
+							t.Fatalf("W=%d, %d tokens: channel %d's range [%v, %v], scalar [%v, %v]", w, tokens, ch, lo[ch], hi[ch], wl, wh)
+						}
+					}
+					ranges++
+				}
+				want, wantDeq := make([]uint8, len(x)), make([]float32, len(x))
+				channelCodesScalar(x, w, bits, grid, want, wantDeq)
+				got, gotDeq := make([]uint8, len(x)), slices.Clone(x) // dequantized in place
+				if !channelCodesSIMD(x, w, bits, grid, got, gotDeq) {
+					t.Skip("no AVX-512 form of the per-channel codes in this build")
+				}
+				for i := range x {
+					if got[i] != want[i] || math.Float32bits(gotDeq[i]) != math.Float32bits(wantDeq[i]) {
+						t.Fatalf("W=%d, %d tokens, %d bits, value %d (%v, channel scale %v zero %v): code %d → %v, scalar %d → %v",
+							w, tokens, bits, i, x[i], grid[i%w].scale, grid[i%w].zero, got[i], gotDeq[i], want[i], wantDeq[i])
+					}
+				}
+				checked++
+			}
+		}
+	}
+	x := make([]float32, 16)
+	for _, bad := range []asymmetric{{scale: 0, zero: 1}, {scale: float32(math.NaN()), zero: 1}, {scale: 1, zero: float32(math.NaN())}} {
+		grid := make([]asymmetric, 16)
+		for ch := range grid {
+			grid[ch] = asymmetric{scale: 0.5, zero: -1}
+		}
+		grid[5] = bad
+		if channelCodesSIMD(x, 16, 4, grid, make([]uint8, 16), nil) {
+			t.Errorf("channelCodesSIMD took a grid with %+v", bad)
+		}
+	}
+	// Zeros of both signs as a channel's least or greatest value, in either order.
+	negZero := float32(math.Copysign(0, -1))
+	for _, col := range [][]float32{{0, negZero, 1, 2}, {negZero, 0, 1, 2}, {-1, 0, negZero}, {-1, negZero, 0}, {0, 0, 3}} {
+		zx := make([]float32, len(col)*16)
+		for i, v := range col {
+			for ch := range 16 {
+				zx[i*16+ch] = v * float32(1+ch%2) // odd channels scaled: the same zeros
+			}
+		}
+		lo, hi := make([]float32, 16), make([]float32, 16)
+		if !channelRangeSIMD(zx, 16, lo, hi) {
+			break // no AVX-512 form
+		}
+		for ch := range 16 {
+			if wl, wh := channelRange(zx, 16, ch); math.Float32bits(lo[ch]) != math.Float32bits(wl) || math.Float32bits(hi[ch]) != math.Float32bits(wh) {
+				t.Fatalf("channel %v: range [%v, %v], scalar [%v, %v]", col, lo[ch], hi[ch], wl, wh)
+			}
+		}
+	}
+	x[3] = float32(math.NaN())
+	if channelRangeSIMD(x, 16, make([]float32, 16), make([]float32, 16)) {
+		t.Errorf("channelRangeSIMD took a NaN")
+	}
+	if ranges == 0 {
+		t.Errorf("no channel range checked")
+	}
+	t.Logf("%d grids and %d ranges checked", checked, ranges)
 }

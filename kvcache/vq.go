@@ -167,6 +167,7 @@ type vqCodec struct {
 	heads, headDim int
 	parts          []vqPart
 	books          [][]float32 // [head·len(parts)+p]: [2^bits_p, dim_p], row-major
+	cols           [][]float32 // the same books transposed by vqColumns (nil: search books)
 	sink           int         // kv_sink: first tokens kept in fp16
 	tokenBits      int         // Σ over heads and parts of bits_p
 }
@@ -227,7 +228,24 @@ func loadVQ(method string, cfg Config, shape Shape, side Side, consts map[string
 			c.books[h*len(parts)+p] = book
 		}
 	}
+	c.transpose()
 	return c, nil
+}
+
+// transpose fills c.cols from c.books once they are final.
+func (c *vqCodec) transpose() {
+	c.cols = make([][]float32, len(c.books))
+	for i, book := range c.books {
+		c.cols[i] = vqColumns(book, c.parts[i%len(c.parts)].dim)
+	}
+}
+
+// nearest is the code of book i nearest to v (vqNearest's), hint the stream's previous one.
+func (c *vqCodec) nearest(i int, v []float32, hint int) int {
+	if cols := c.cols[i]; cols != nil {
+		return vqNearestColumns(v, cols)
+	}
+	return vqNearestFrom(v, c.books[i], hint)
 }
 
 // fitVQ fits the codebooks of every head on calibration vectors x [n, W].
@@ -287,6 +305,7 @@ func fitVQ(method string, cfg Config, shape Shape, side Side, x []float32, n int
 		})
 	}
 	wg.Wait()
+	c.transpose()
 	return c, nil
 }
 
@@ -315,7 +334,7 @@ func (s *vqStream) append(x []float32, pos int) int {
 		for p, part := range c.parts {
 			book := c.books[h*np+p]
 			r := s.resid[part.offset : part.offset+part.dim]
-			k := vqNearestFrom(r, book, int(s.codes[h*np+p])) // from the previous token's code
+			k := c.nearest(h*np+p, r, int(s.codes[h*np+p])) // hint: the previous token's code
 			s.codes[h*np+p] = uint32(k)
 			for j := range r {
 				r[j] -= book[k*part.dim+j]

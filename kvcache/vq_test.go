@@ -183,6 +183,7 @@ func TestRVQErrorFallsWithStages(t *testing.T) {
 			for h := range c.heads {
 				sub.books = append(sub.books, c.books[h*len(c.parts):h*len(c.parts)+s]...)
 			}
+			sub.transpose()
 			st := sub.newStream()
 			got := make([]float32, w)
 			sum := 0.0
@@ -443,8 +444,12 @@ func vqNearestRef(v, book []float32) int {
 // TestVQNearestFast checks that vqNearest picks the row the full search picks, on Gaussian
 // and on coarse (tie-rich) values with duplicated rows, for every sub-vector size, and on
 // the codebooks of fitted vq and rvq codecs.
+//
+// Where the build has the AVX-512 search (GOEXPERIMENT=simd on amd64 with AVX-512), it is
+// checked the same way, and through the codecs' own search (vqCodec.nearest).
 func TestVQNearestFast(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 17))
+	columns := 0 // searches checked through vqNearestColumns
 	for _, d := range []int{1, 2, 3, 4, 5, 8, 16} {
 		for _, k := range []int{1, 2, 16, 256} {
 			for _, coarse := range []bool{false, true} {
@@ -472,6 +477,12 @@ func TestVQNearestFast(t *testing.T) {
 							t.Fatalf("d=%d K=%d coarse=%v: vqNearestFrom(%v, hint %d) = %d, full search %d", d, k, coarse, v, hint, got, want)
 						}
 					}
+					if cols := vqColumns(book, d); cols != nil {
+						columns++
+						if got := vqNearestColumns(v, cols); got != want {
+							t.Fatalf("d=%d K=%d coarse=%v: vqNearestColumns(%v) = %d, full search %d", d, k, coarse, v, got, want)
+						}
+					}
 				}
 			}
 		}
@@ -484,8 +495,15 @@ func TestVQNearestFast(t *testing.T) {
 		for _, x := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
 			v := make([]float32, d)
 			v[d-1] = x
-			if got, want := vqNearestFrom(v, book, 5), vqNearestRef(v, book); got != want {
+			want := vqNearestRef(v, book)
+			if got := vqNearestFrom(v, book, 5); got != want {
 				t.Fatalf("d=%d, %v: vqNearestFrom = %d, full search %d", d, x, got, want)
+			}
+			if cols := vqColumns(book, d); cols != nil {
+				columns++
+				if got := vqNearestColumns(v, cols); got != want {
+					t.Fatalf("d=%d, %v: vqNearestColumns = %d, full search %d", d, x, got, want)
+				}
 			}
 		}
 	}
@@ -510,6 +528,9 @@ func TestVQNearestFast(t *testing.T) {
 					if got := vqNearestFrom(v, book, (want+i)%(len(book)/part.dim)); got != want {
 						t.Fatalf("%s head %d part %d: vqNearestFrom = %d, full search %d", method, h, p, got, want)
 					}
+					if got := vc.nearest(h*len(vc.parts)+p, v, i%(len(book)/part.dim)); got != want {
+						t.Fatalf("%s head %d part %d: the codec's search = %d, full search %d", method, h, p, got, want)
+					}
 					checked++
 				}
 			}
@@ -518,10 +539,12 @@ func TestVQNearestFast(t *testing.T) {
 			t.Fatalf("%s: no parts checked", method)
 		}
 	}
+	t.Logf("%d searches checked through the AVX-512 search", columns)
 }
 
-// BenchmarkVQNearest times vqNearest against the full search on 256-row codebooks of vq2's
-// and rvq2's sub-vector sizes (4 and 8 values).
+// BenchmarkVQNearest times vqNearest against the full search, and the AVX-512 search where
+// the build has it, on 256-row codebooks of vq2's and rvq2's sub-vector sizes (4 and 8
+// values).
 func BenchmarkVQNearest(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, d := range []int{4, 8} {
@@ -533,10 +556,14 @@ func BenchmarkVQNearest(b *testing.B) {
 		for i := range v {
 			v[i] = float32(rng.NormFloat64())
 		}
+		cols := vqColumns(book, d) // nil without the AVX-512 search
 		for _, f := range []struct {
 			name string
 			fn   func(v, book []float32) int
-		}{{"fast", vqNearest}, {"full", vqNearestRef}} {
+		}{{"fast", vqNearest}, {"full", vqNearestRef}, {"columns", func(v, _ []float32) int { return vqNearestColumns(v, cols) }}} {
+			if f.name == "columns" && cols == nil {
+				continue
+			}
 			b.Run(fmt.Sprintf("d=%d/%s", d, f.name), func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					j := i % 64

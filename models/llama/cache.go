@@ -24,16 +24,20 @@ type LayerCache struct {
 	// [B, T, H_kv, h] each, for the T tokens of the call: the quantized caches of package
 	// kvcache read them from here, and calibration takes their gradients.
 	Probe func(kPre, k, v *graph.Node)
-	// RewriteKeys and RewriteValues [B, N, H_kv, h], if set, are written in the same update as
+	// RewriteKeys and RewriteValues, if their Rows are set, are written in the same update as
 	// the call's own key and value (T = 1): a host cache's rewrite of the positions its last
-	// store changed (see KVStepper). With Insert, the N rows go to slots RewriteAt …
-	// RewriteAt+N−1 and the call's key and value replace the row of its position; without, the
-	// call's key and value follow the N rows, at slots RewriteAt … RewriteAt+N (RewriteAt a
-	// scalar int32).
-	RewriteKeys, RewriteValues *graph.Node
-	RewriteAt                  *graph.Node
-	Insert                     bool
+	// store changed on each side (see KVStepper).
+	RewriteKeys, RewriteValues Rewrite
 	start                      *graph.Node
+}
+
+// Rewrite is rows [B, N, H_kv, h] of one side of a layer's cache that a call writes together
+// with its own token's row. With Insert, the N rows go to slots At … At+N−1 and the call's row
+// replaces the row of its position; without, the call's row follows the N rows, at slots
+// At … At+N (At a scalar int32).
+type Rewrite struct {
+	Rows, At *graph.Node
+	Insert   bool
 }
 
 // NewProbe returns a cache that stores nothing and calls probe(layer, kPre, k, v) for every
@@ -51,28 +55,30 @@ func NewProbe(layers int, probe func(layer int, kPre, k, v *graph.Node)) *Cache 
 // shared attention layer.
 func (c *LayerCache) Update(k, v *graph.Node) (keys, values, positions *graph.Node) {
 	g := k.Graph()
-	zero := graph.Scalar(g, dtypes.Int32, 0)
+	c.Keys = c.write(c.Keys, k, c.RewriteKeys)
+	c.Values = c.write(c.Values, v, c.RewriteValues)
+	return c.Keys, c.Values, graph.Iota(g, shapes.Make(dtypes.Int32, c.Keys.Shape().Dimensions[2]), 0)
+}
+
+// write puts x [B, T, H_kv, h] into cache [B, H_kv, S, h] at the call's start, with the
+// rewrite's rows when it has them.
+func (c *LayerCache) write(cache, x *graph.Node, rw Rewrite) *graph.Node {
+	zero := graph.Scalar(x.Graph(), dtypes.Int32, 0)
 	slot := c.start
-	if c.RewriteKeys != nil {
-		if t := k.Shape().Dimensions[1]; t != 1 {
+	if rw.Rows != nil {
+		if t := x.Shape().Dimensions[1]; t != 1 {
 			exceptions.Panicf("llama: a cache rewrite goes with one token per call, not %d", t)
 		}
-		if c.Insert {
+		if rw.Insert {
 			// The call's token into its row of the rewrite (a few rows: cheaper than a select).
-			row := []*graph.Node{zero, graph.Sub(c.start, c.RewriteAt), zero, zero}
-			k = graph.DynamicUpdateSlice(c.RewriteKeys, k, row)
-			v = graph.DynamicUpdateSlice(c.RewriteValues, v, row)
+			x = graph.DynamicUpdateSlice(rw.Rows, x, []*graph.Node{zero, graph.Sub(c.start, rw.At), zero, zero})
 		} else {
-			k = graph.Concatenate([]*graph.Node{c.RewriteKeys, k}, 1)
-			v = graph.Concatenate([]*graph.Node{c.RewriteValues, v}, 1)
+			x = graph.Concatenate([]*graph.Node{rw.Rows, x}, 1)
 		}
-		slot = c.RewriteAt
+		slot = rw.At
 	}
-	at := []*graph.Node{zero, zero, slot, zero}
-	headMajor := func(x *graph.Node) *graph.Node { return graph.TransposeAllAxes(x, 0, 2, 1, 3) } // T or W tokens only
-	c.Keys = graph.DynamicUpdateSlice(c.Keys, headMajor(k), at)
-	c.Values = graph.DynamicUpdateSlice(c.Values, headMajor(v), at)
-	return c.Keys, c.Values, graph.Iota(g, shapes.Make(dtypes.Int32, c.Keys.Shape().Dimensions[2]), 0)
+	headMajor := graph.TransposeAllAxes(x, 0, 2, 1, 3) // T or N tokens only
+	return graph.DynamicUpdateSlice(cache, headMajor, []*graph.Node{zero, zero, slot, zero})
 }
 
 // newCache wraps per-layer keys and values [B, H_kv, S, h] (graph inputs) for a call that

@@ -33,7 +33,7 @@ func stepLogits(t *testing.T, s *llama.KVStepper, toks []int) []float32 {
 
 // TestKVStepperFP32MatchesFullForward checks the host-cache path: with the fp32 "quantizer"
 // it must give the full forward pass's logits; fp16 must stay close; and a batch of 2 must
-// give each row its own logits.
+// give each row its own logits (a batch of 1's, within the same bound: the batched matmuls round differently).
 func TestKVStepperFP32MatchesFullForward(t *testing.T) {
 	w, tok := stories260K(t)
 	toks := testTokens(t, w, tok)
@@ -66,6 +66,35 @@ func TestKVStepperFP32MatchesFullForward(t *testing.T) {
 		if want := map[string]float64{kvcache.MethodFP32: 32, kvcache.MethodFP16: 16}[c.method]; bpv != want {
 			t.Errorf("%s: %v bits per value, want %v", c.method, bpv, want)
 		}
+		// A batch of 2 (toks, and toks from its second token on after BOS): each row its own
+		// logits, those of a batch of 1 on the same tokens.
+		other := append([]int{toks[0]}, toks[2:]...)
+		other = append(other, toks[1])
+		one, err := llama.NewKVStepper(goBackend(t), store, q, 1, len(toks))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOther := stepLogits(t, one, other)
+		one.Finalize()
+		two, err := llama.NewKVStepper(goBackend(t), store, q, 2, len(toks))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := w.Config.VocabSize
+		for p := range toks {
+			logits, err := two.Step([]int32{int32(toks[p]), int32(other[p])})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for row, want := range [][]float32{got, wantOther} {
+				for i, x := range logits[row*v : (row+1)*v] {
+					if d := math.Abs(float64(x - want[p*v+i])); d > c.bound {
+						t.Fatalf("%s, batch 2: row %d position %d logit %d: %v, batch 1 %v", c.method, row, p, i, x, want[p*v+i])
+					}
+				}
+			}
+		}
+		two.Finalize()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -35,19 +36,20 @@ type KVStepper struct {
 	work       *deviceCache // working copy on the backend, per layer [B, KVHeads, S, HeadDim]
 	mk, mv     []float32    // its host mirror, [L, B, cap, W]
 	pos        int
-	// changed is the earliest position the last step's stores changed (pos−1 when they changed
-	// only the token they stored).
-	changed int
+	// changedK and changedV are the earliest positions the last step's stores changed on each
+	// side (pos−1 when they changed only the token they stored).
+	changedK, changedV int
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
 // store's weights, with cache quantizer q. Call Finalize when done.
 //
 // Each step sends the backend the dequantized form of the positions before the new one that
-// the previous step's stores changed: the last one when that is all they changed, else the
-// last U = q.MaxSpan() (a KIVI flush); it writes them into its working copy together with the
-// new token's keys and values, in one update per layer of min(U, capacity−1)+1 or 2 rows (two
-// compiled shapes). The working copy stays on the backend between steps (donated to each) and
+// the previous step's stores changed, keys and values apart: on each side the last one when
+// that is all they changed, else the last U = q.MaxSpan() (a KIVI flush; strict KIVI's open
+// key group); it writes them into its working copy together with the new token's keys and
+// values, in one update per layer and side of min(U, capacity−1)+1 or 2 rows (two compiled
+// shapes per side). The working copy stays on the backend between steps (donated to each) and
 // grows through the length buckets as positions are fed (one compiled step per bucket and
 // shape), from the first bucket that holds the larger update.
 func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quantizer, batch, capacity int) (*KVStepper, error) {
@@ -65,31 +67,39 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	span := min(q.MaxSpan(), capacity-1)
 	layers := c.Layers
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
-		tokens, start, at, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
-		cache := newCache(inputs[5:5+layers], inputs[5+layers:], start)
+		tokens, start, updK, updV := inputs[0], inputs[1], inputs[2], inputs[3]
+		cache := newCache(inputs[4:4+layers], inputs[4+layers:], start)
 		stored := make([][3]*graph.Node, layers)
+		// The host sends the n rows before the new token (Step), at start−n, except at the
+		// first positions, where it sends all the span+1 rows the update writes, from slot 0.
+		slot := func(upd *graph.Node) (at *graph.Node, insert bool) {
+			if n := upd.Shape().Dimensions[2]; n != span+1 {
+				return graph.Sub(start, graph.Scalar(start.Graph(), dtypes.Int32, n)), false
+			}
+			return graph.Scalar(start.Graph(), dtypes.Int32, 0), true
+		}
+		atK, insertK := slot(updK)
+		atV, insertV := slot(updV)
 		for l := range layers {
-			cache.Layers[l].RewriteKeys, cache.Layers[l].RewriteValues = layerOf(updK, l), layerOf(updV, l)
-			cache.Layers[l].RewriteAt = at
-			// The host sends the rows before the new token (Step), except at the first
-			// positions, where it sends all the rows the update writes.
-			cache.Layers[l].Insert = updK.Shape().Dimensions[2] == span+1
+			cache.Layers[l].RewriteKeys = Rewrite{Rows: layerOf(updK, l), At: atK, Insert: insertK}
+			cache.Layers[l].RewriteValues = Rewrite{Rows: layerOf(updV, l), At: atV, Insert: insertV}
 			cache.Layers[l].Probe = func(kPre, k, v *graph.Node) { stored[l] = [3]*graph.Node{kPre, k, v} }
 		}
 		logits := graph.Squeeze(Forward(scope, tokens, start, cache), 1) // [B, V]
-		out := []*graph.Node{logits}
-		// The keys in the form the quantizer stores (before or after RoPE), then the values.
+		// The keys of every layer in the form the quantizer stores (before or after RoPE), then
+		// the values, [B, 1, H_kv, h] each, as one output [B, 2L, H_kv, h]: one node and one
+		// read-back, where a backend such as ONNX Runtime pays for every one.
 		keyForm := 1
 		if q.Config.PreRoPE {
 			keyForm = 0
 		}
+		var kv []*graph.Node
 		for _, i := range []int{keyForm, 2} {
-			per := make([]*graph.Node, layers)
-			for l := range per {
-				per[l] = graph.Reshape(stored[l][i], batch, c.KVDim())
+			for l := range layers {
+				kv = append(kv, stored[l][i])
 			}
-			out = append(out, graph.Stack(per, 0)) // [L, B, W]
 		}
+		out := []*graph.Node{logits, graph.Concatenate(kv, 1)}
 		for l := range layers {
 			out = append(out, cache.Layers[l].Keys)
 		}
@@ -129,7 +139,7 @@ func (s *KVStepper) Reset() {
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
 	}
-	s.pos, s.changed = 0, 0
+	s.pos, s.changedK, s.changedV = 0, 0, 0
 }
 
 // rows is the number of slots a step's update writes: the new token and the U positions before
@@ -169,25 +179,38 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	c := s.Config
 	w := c.KVDim()
-	// The update writes r slots at … at+r−1 ending with this position: the host sends the r−1
-	// before it, as its mirror holds them now, and the graph appends the new token. Where that
-	// would start before slot 0 (or send nothing), it sends the span+1 slots from 0 (an insert:
-	// the graph puts the new token in its row; the rows after it are zeros, masked and written
-	// later).
-	r := s.rows(s.changed < s.pos-1)
-	at, n := s.pos+1-r, r-1
-	if at < 0 || n == 0 {
-		at, n = 0, s.span+1
+	// On each side, the update writes r slots at … at+r−1 ending with this position: the host
+	// sends the r−1 before it, as its mirror holds them now, and the graph appends the new
+	// token. Where that would start before slot 0 (or send nothing), it sends the span+1 slots
+	// from 0 (an insert: the graph puts the new token in its row; the rows after it are zeros,
+	// masked and written later).
+	update := func(mirror []float32, changed int) (*tensors.Tensor, error) {
+		r := s.rows(changed < s.pos-1)
+		at, n := s.pos+1-r, r-1
+		if at < 0 || n == 0 {
+			at, n = 0, s.span+1
+		}
+		t := tensors.FromShape(shapeOf([]int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()})) // zeros
+		err := tensors.MutableFlatData(t, func(upd []float32) {
+			for lb := range c.Layers * s.batch {
+				copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("llama: KV step's update at position %d: %w", s.pos, err)
+		}
+		return t, nil
 	}
-	updK := make([]float32, c.Layers*s.batch*n*w)
-	updV := make([]float32, len(updK))
-	for lb := range c.Layers * s.batch {
-		copy(updK[lb*n*w:], s.mk[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
-		copy(updV[lb*n*w:], s.mv[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+	tk, err := update(s.mk, s.changedK)
+	if err != nil {
+		return nil, err
+	}
+	tv, err := update(s.mv, s.changedV)
+	if err != nil {
+		tk.FinalizeAll()
+		return nil, err
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
-	dims := []int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()}
-	tk, tv := tensors.FromFlatDataAndDimensions(updK, dims...), tensors.FromFlatDataAndDimensions(updV, dims...)
 	if err := s.work.fit(s.pos); err != nil {
 		return nil, err
 	}
@@ -195,7 +218,7 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.exec.Exec(append([]any{in, int32(s.pos), int32(at), tk, tv}, work...)...)
+	out, err := s.exec.Exec(append([]any{in, int32(s.pos), tk, tv}, work...)...)
 	in.FinalizeAll()
 	tk.FinalizeAll()
 	tv.FinalizeAll()
@@ -206,24 +229,22 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		return nil, fmt.Errorf("llama: KV step at position %d (the caches are emptied): %w", pos, err)
 	}
 	logits := tensors.MustCopyFlatData[float32](out[0])
-	keys := tensors.MustCopyFlatData[float32](out[1]) // the form the quantizer stores
-	vals := tensors.MustCopyFlatData[float32](out[2])
-	for _, o := range out[:3] {
-		o.FinalizeAll()
-	}
+	kv := tensors.MustCopyFlatData[float32](out[1]) // [B, 2L, W]: keys in the form the quantizer stores, values
+	out[0].FinalizeAll()
+	out[1].FinalizeAll()
 	// The step's working copy replaces the old one.
-	s.work.set(out[3:])
-	s.changed = s.pos
+	s.work.set(out[2:])
+	s.changedK, s.changedV = s.pos, s.pos
 	for l := range c.Layers {
 		for b, seq := range s.seqs {
-			at := (l*s.batch + b) * w
-			k := keys[at : at+w]
-			kf, vf := seq.AppendSides(l, k, k, vals[at:at+w])
+			at := (b*2*c.Layers + l) * w
+			k, v := kv[at:at+w], kv[at+c.Layers*w:at+(c.Layers+1)*w]
+			kf, vf := seq.AppendSides(l, k, k, v)
 			from := min(kf, vf)
 			if u := s.Quantizer.MaxSpan(); from < s.pos+1-u {
 				return nil, fmt.Errorf("llama: %s cache changed token %d storing token %d, beyond its span of %d", s.Quantizer.Config.Method, from, s.pos, u)
 			}
-			s.changed = min(s.changed, from)
+			s.changedK, s.changedV = min(s.changedK, kf), min(s.changedV, vf)
 			// Only what changed is read again (strict KIVI: its key group, one value).
 			for j := kf; j <= s.pos; j++ {
 				off := ((l*s.batch+b)*s.cap + j) * w
