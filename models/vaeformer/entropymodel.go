@@ -160,7 +160,7 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 		return nil, err
 	}
 	k := len(densityFilters) - 1
-	layers := make([]struct{ h, b, a []float64 }, k)
+	layers := make([]rawDensityLayer, k)
 	for i := range k {
 		in, out := densityFilters[i], densityFilters[i+1]
 		p := fmt.Sprintf("/%s/", scopeDensity)
@@ -176,6 +176,20 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 			}
 		}
 	}
+	if err := m.init(layers); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// rawDensityLayer is one layer of the factorised density as stored, for all c_z channels:
+// H [c_z, out, in] before softplus, b [c_z, out, 1], a [c_z, out, 1] before tanh (nil on the
+// last layer).
+type rawDensityLayer struct{ h, b, a []float64 }
+
+// init sets m's density from the stored layers (m.cz set) and builds its tables.
+func (m *EntropyModel) init(layers []rawDensityLayer) error {
+	k := len(densityFilters) - 1
 	m.density = make([][]densityLayer, m.cz)
 	for c := range m.cz {
 		for i := range k {
@@ -194,10 +208,7 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 			m.density[c] = append(m.density[c], l)
 		}
 	}
-	if err := m.buildTables(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m.buildTables()
 }
 
 func softplus(x float64) float64 {
