@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"sort"
+
+	"github.com/qzoo/qzoo/internal/detmath"
 )
 
 // Limits of a [Table].
@@ -152,8 +154,8 @@ func GaussianTable(mean, scale float64, lo, hi int, precisionBits int) (*Table, 
 		return nil, fmt.Errorf("entropy: GaussianTable: %w", err)
 	}
 	// Φ(z) = ½ erfc(−z/√2) and 1 − Φ(z) = ½ erfc(z/√2), each accurate in its own tail.
-	lower := func(k float64) float64 { return 0.5 * math.Erfc(-(k-mean)/(scale*math.Sqrt2)) }
-	upper := func(k float64) float64 { return 0.5 * math.Erfc((k-mean)/(scale*math.Sqrt2)) }
+	lower := func(k float64) float64 { return 0.5 * detmath.Erfc(-(k-mean)/(scale*math.Sqrt2)) }
+	upper := func(k float64) float64 { return 0.5 * detmath.Erfc((k-mean)/(scale*math.Sqrt2)) }
 	mass := func(a, b float64) float64 { // P(a < X ≤ b)
 		if a > mean {
 			return upper(a) - upper(b)
