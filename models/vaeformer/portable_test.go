@@ -31,7 +31,7 @@ func fixedEntropyModel(t testing.TB) *EntropyModel {
 	uniform := func(n int, a float64) []float64 {
 		v := make([]float64, n)
 		for i := range v {
-			v[i] = float64(float32((2*rng.Float64() - 1) * a))
+			v[i] = float64(float32(float64((float64(2*rng.Float64()) - 1) * a))) // rounded: no fusion
 		}
 		return v
 	}
