@@ -142,7 +142,9 @@ func (t *Table) Shift(lo int) (*Table, error) {
 //
 // with Φ the standard normal CDF, quantised by [NewTable] to precisionBits (typically
 // 16). Values outside lo..hi still code, through the escape. Upper-tail differences are
-// taken as differences of Φ's complement, so they keep their relative precision.
+// taken as differences of Φ's complement, so they keep their relative precision. Φ is
+// internal/detmath's erfc, so a table is the same on every machine (an encoder's and a
+// decoder's tables must agree to the bit).
 // It fails on a non-finite mean, a scale that is not finite and > 0, hi < lo, or the
 // limits of [NewTable] and [MaxAbsSymbol].
 func GaussianTable(mean, scale float64, lo, hi int, precisionBits int) (*Table, error) {
