@@ -87,3 +87,37 @@ func TestResultsPinned(t *testing.T) {
 		t.Fatalf("results over %d arguments hash to %s, pinned %s", len(args), got, pinnedResults)
 	}
 }
+
+// BenchmarkFunctions: each function against math's, over 1024 arguments in its useful range.
+func BenchmarkFunctions(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := make([]float64, 1024)
+	for i := range x {
+		x[i] = float64(rng.Float64()*8) - 4
+	}
+	for _, f := range funcs {
+		for _, impl := range []struct {
+			name string
+			fn   func(float64) float64
+		}{{"detmath", f.det}, {"math", f.float}} {
+			args := x
+			if f.name == "Log" || f.name == "Log1p" {
+				args = make([]float64, len(x))
+				for i, v := range x {
+					args[i] = math.Abs(v) * 10
+				}
+			}
+			b.Run(f.name+"/"+impl.name, func(b *testing.B) {
+				s := 0.0
+				for b.Loop() {
+					for _, v := range args {
+						s += impl.fn(v)
+					}
+				}
+				if s == 1 {
+					b.Log(s)
+				}
+			})
+		}
+	}
+}

@@ -87,13 +87,9 @@ var (
 // Ratio is P(t)/Q(t) of a [13] rational term (ErfSmallTerm, ErfNearOneTerm), each polynomial
 // in Horner's form with rounded products.
 func Ratio(t float64, coef *[13]float64) float64 {
-	p, d := coef[6], coef[12]
-	for k := 5; k >= 0; k-- {
-		p = coef[k] + mul(t, p)
-	}
-	for k := 11; k >= 7; k-- {
-		d = coef[k] + mul(t, d)
-	}
+	c := coef
+	p := c[0] + mul(t, c[1]+mul(t, c[2]+mul(t, c[3]+mul(t, c[4]+mul(t, c[5]+mul(t, c[6]))))))
+	d := c[7] + mul(t, c[8]+mul(t, c[9]+mul(t, c[10]+mul(t, c[11]+mul(t, c[12])))))
 	return p / (1 + mul(t, d))
 }
 
@@ -102,13 +98,9 @@ func Ratio(t float64, coef *[13]float64) float64 {
 // with its low 32 bits cleared.
 func ErfcTail(x float64, coef *[16]float64) float64 {
 	s := 1 / mul(x, x)
-	r, q := coef[7], coef[15]
-	for k := 6; k >= 0; k-- {
-		r = coef[k] + mul(s, r)
-	}
-	for k := 14; k >= 8; k-- {
-		q = coef[k] + mul(s, q)
-	}
+	c := coef
+	r := c[0] + mul(s, c[1]+mul(s, c[2]+mul(s, c[3]+mul(s, c[4]+mul(s, c[5]+mul(s, c[6]+mul(s, c[7])))))))
+	q := c[8] + mul(s, c[9]+mul(s, c[10]+mul(s, c[11]+mul(s, c[12]+mul(s, c[13]+mul(s, c[14]+mul(s, c[15])))))))
 	q = 1 + mul(s, q)
 	z := math.Float64frombits(math.Float64bits(x) & 0xffffffff00000000) // pseudo-single (20-bit) precision x
 	return mul(Exp(mul(-z, z)-0.5625), Exp(mul(z-x, z+x)+r/q)) / x
