@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/bits"
 	"sort"
+
+	"github.com/qzoo/qzoo/internal/detmath"
 )
 
 // Limits of a [Table].
@@ -90,7 +92,7 @@ func newTable(pmf []float64, precisionBits int) (*Table, error) {
 	rem := make([]float64, n)
 	used := uint32(n + 1)
 	for i, p := range pmf {
-		share := p / sum * spare
+		share := float64(p / sum * spare) // rounded: fused into share − whole, the remainder would differ by machine
 		whole := math.Floor(share)
 		freq[i] = 1 + uint32(whole)
 		rem[i] = share - whole
@@ -140,7 +142,9 @@ func (t *Table) Shift(lo int) (*Table, error) {
 //
 // with Φ the standard normal CDF, quantised by [NewTable] to precisionBits (typically
 // 16). Values outside lo..hi still code, through the escape. Upper-tail differences are
-// taken as differences of Φ's complement, so they keep their relative precision.
+// taken as differences of Φ's complement, so they keep their relative precision. Φ is
+// internal/detmath's erfc, so a table is the same on every machine (an encoder's and a
+// decoder's tables must agree to the bit).
 // It fails on a non-finite mean, a scale that is not finite and > 0, hi < lo, or the
 // limits of [NewTable] and [MaxAbsSymbol].
 func GaussianTable(mean, scale float64, lo, hi int, precisionBits int) (*Table, error) {
@@ -152,8 +156,9 @@ func GaussianTable(mean, scale float64, lo, hi int, precisionBits int) (*Table, 
 		return nil, fmt.Errorf("entropy: GaussianTable: %w", err)
 	}
 	// Φ(z) = ½ erfc(−z/√2) and 1 − Φ(z) = ½ erfc(z/√2), each accurate in its own tail.
-	lower := func(k float64) float64 { return 0.5 * math.Erfc(-(k-mean)/(scale*math.Sqrt2)) }
-	upper := func(k float64) float64 { return 0.5 * math.Erfc((k-mean)/(scale*math.Sqrt2)) }
+	// Products rounded (float64) so that no FMA fuses them into mass's differences.
+	lower := func(k float64) float64 { return float64(0.5 * detmath.Erfc(-(k-mean)/(scale*math.Sqrt2))) }
+	upper := func(k float64) float64 { return float64(0.5 * detmath.Erfc((k-mean)/(scale*math.Sqrt2))) }
 	mass := func(a, b float64) float64 { // P(a < X ≤ b)
 		if a > mean {
 			return upper(a) - upper(b)

@@ -12,7 +12,9 @@
 #     transcripts, codec2-examples; synthetic voices:
 #     espeak-ng, flite, festival + festvox voices; peers: codec2, opus-tools; an independent
 #     recognizer: pocketsphinx + pocketsphinx-en-us; sox), fortunes (fortune-mod's English
-#     quotations, /usr/share/games/fortunes: part of the scaling study's text corpus), and npm (only if no npm is
+#     quotations, /usr/share/games/fortunes: part of the scaling study's text corpus),
+#     qemu-user-static (models/vaeformer's TestPinsOnOtherArchitectures runs the codec's pinned
+#     decoder path as arm64, ppc64le, s390x and riscv64 binaries), and npm (only if no npm is
 #     on PATH) for the ONNX Runtime download;
 #   - GoNB v0.11.5 (the Go Jupyter kernel) with the tools it calls, goimports (x/tools v0.52.0)
 #     and gopls v0.23.0, installed into $(go env GOBIN) or $(go env GOPATH)/bin;
@@ -46,6 +48,7 @@ readonly debian_packages=(
   asterisk-core-sounds-en-wav asterisk-core-sounds-en codec2-examples espeak-ng flite
   festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
   fortunes
+  qemu-user-static
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -50,6 +50,7 @@ var layerOf = map[string]int{
 	"internal/strictjson":   0,
 	"internal/datadir":      0,
 	"internal/readme":       0,
+	"internal/detmath":      0,
 	"internal/architecture": 0,
 	"bench/peers":           0,
 	"configs":               0,

@@ -62,14 +62,30 @@
 //
 // [Codec] runs the trained model as a compressor: the analysis transforms run on the backend,
 // while everything the decoder must reproduce exactly — the hyper-synthesis h_s, the
-// factorised density's tables and the choice of Gaussian table per element — is evaluated in
-// Go float64 from the stored weights, so a bitstream decodes identically on any backend.
+// factorised density's tables, the Gaussian bank's tables (entropy.GaussianTable) and the
+// choice of table per element — is evaluated in Go float64 from the stored weights.
+//
+// What is guaranteed: given the checkpoint and the payload, the entropy decoder reads the
+// same symbols, and h_s gives the same means, on every backend, GOARCH and CPU, whatever the
+// build (-tags purego, any GOAMD64 level) — so a payload written on one machine decodes on any
+// other. (The reconstruction itself is the backend's float32 decoder: the same within float
+// rounding, not bit for bit; and the encoder's analysis is the backend's, so two machines may
+// write different payloads for the same fields, each decodable everywhere.) Two things make
+// it so. The transcendental functions are package internal/detmath's, not math's: math.Exp is
+// assembly on amd64 with FMA and non-FMA paths that differ in the last bit on about 9% of
+// arguments, math.Log is amd64 assembly, s390x has its own, and the math package's Go code
+// (Erf, Erfc, Log1p) gives other bits where the compiler fuses its products (arm64, ppc64,
+// s390x, riscv64, amd64 with GOAMD64=v3); detmath's are the bits of math on amd64 with FMA,
+// on every machine. And every product on the path that meets a sum is rounded explicitly
+// (float64(a*b), mul), which the Go spec says no fused multiply-add may cross.
+// TestDecoderPathPinned pins the path's bytes for a fixed model (tables, h_s, table choice,
+// coded streams: the same hash as before detmath, so payloads written before still decode);
+// TestPinsOnOtherArchitectures checks the pin as arm64, ppc64le, s390x and riscv64 binaries
+// under qemu-user, TestDecoderPathWithoutAssembly with the kernels below switched off.
 //
 // On amd64, h_s's dense layers and GELU run in AVX2 (and FMA) assembly (dense_amd64.s,
 // gelu_amd64.s: four values per instruction, each computed by the same operations in the same
 // order as the Go loops, which the tests check bit for bit); the table of each latent comes
 // from a lookup of the exact composition's steps (banklookup.go). Build with -tags purego for
-// the Go loops alone: the same bytes. The float64 functions are Go's math package's, and so is
-// their portability: math.Exp is assembly on amd64 whose FMA and non-FMA paths differ in the
-// last bit on about 9% of arguments, so a payload is pinned for CPUs of one kind.
+// the Go loops alone: the same bytes.
 package vaeformer

@@ -9,12 +9,14 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/entropy"
+	"github.com/qzoo/qzoo/internal/detmath"
 )
 
 // The Go side of the entropy model: what encoder and decoder must compute identically (the
 // hyper-synthesis, the factorised density's tables, the choice of table per latent element) is
-// evaluated here in float64 from the stored weights, never on the backend, so a bitstream
-// decodes the same on every backend.
+// evaluated here in float64 from the stored weights, never on the backend, with package
+// detmath's functions and every product rounded (mul) so that no compiler fuses it into an
+// FMA: a bitstream decodes the same on every backend, GOARCH and CPU.
 
 // Table settings of the codec.
 const (
@@ -72,13 +74,14 @@ func addRowsGo(out, w []float64, offs []int, xs []float64) {
 		r4, r5 := w[offs[t+4]:][:n], w[offs[t+5]:][:n]
 		r6, r7 := w[offs[t+6]:][:n], w[offs[t+7]:][:n]
 		for j := range out {
-			out[j] = out[j] + x0*r0[j] + x1*r1[j] + x2*r2[j] + x3*r3[j] + x4*r4[j] + x5*r5[j] + x6*r6[j] + x7*r7[j]
+			out[j] = out[j] + mul(x0, r0[j]) + mul(x1, r1[j]) + mul(x2, r2[j]) + mul(x3, r3[j]) +
+				mul(x4, r4[j]) + mul(x5, r5[j]) + mul(x6, r6[j]) + mul(x7, r7[j])
 		}
 	}
 	for ; t < len(offs); t++ {
 		xi, row := xs[t], w[offs[t]:][:n]
 		for j := range out {
-			out[j] += xi * row[j]
+			out[j] += mul(xi, row[j])
 		}
 	}
 }
@@ -160,7 +163,7 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 		return nil, err
 	}
 	k := len(densityFilters) - 1
-	layers := make([]struct{ h, b, a []float64 }, k)
+	layers := make([]rawDensityLayer, k)
 	for i := range k {
 		in, out := densityFilters[i], densityFilters[i+1]
 		p := fmt.Sprintf("/%s/", scopeDensity)
@@ -176,6 +179,20 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 			}
 		}
 	}
+	if err := m.init(layers); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// rawDensityLayer is one layer of the factorised density as stored, for all c_z channels:
+// H [c_z, out, in] before softplus, b [c_z, out, 1], a [c_z, out, 1] before tanh (nil on the
+// last layer).
+type rawDensityLayer struct{ h, b, a []float64 }
+
+// init sets m's density from the stored layers (m.cz set) and builds its tables.
+func (m *EntropyModel) init(layers []rawDensityLayer) error {
+	k := len(densityFilters) - 1
 	m.density = make([][]densityLayer, m.cz)
 	for c := range m.cz {
 		for i := range k {
@@ -188,26 +205,23 @@ func NewEntropyModel(store *model.Store, params map[string]any) (*EntropyModel, 
 			if layers[i].a != nil {
 				l.a = make([]float64, out)
 				for j := range out {
-					l.a[j] = math.Tanh(layers[i].a[c*out+j])
+					l.a[j] = detmath.Tanh(layers[i].a[c*out+j])
 				}
 			}
 			m.density[c] = append(m.density[c], l)
 		}
 	}
-	if err := m.buildTables(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m.buildTables()
 }
 
 func softplus(x float64) float64 {
 	if x > 30 {
 		return x
 	}
-	return math.Log1p(math.Exp(x))
+	return detmath.Log1p(detmath.Exp(x))
 }
 
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+func sigmoid(x float64) float64 { return 1 / (1 + detmath.Exp(-x)) }
 
 // logits is f_K ∘ … ∘ f_1(x) of channel c's factorised density.
 func (m *EntropyModel) logits(c int, x float64) float64 {
@@ -217,10 +231,10 @@ func (m *EntropyModel) logits(c int, x float64) float64 {
 		for o := range l.out {
 			s := l.b[o]
 			for i := range l.in {
-				s += l.h[o*l.in+i] * cur[i]
+				s += mul(l.h[o*l.in+i], cur[i])
 			}
 			if l.a != nil {
-				s += l.a[o] * math.Tanh(s)
+				s += mul(l.a[o], detmath.Tanh(s))
 			}
 			next[o] = s
 		}
@@ -286,10 +300,10 @@ func (m *EntropyModel) buildTables() error {
 	}
 	m.bank = make([]*entropy.Table, bankSize)
 	m.bankLog = make([]float64, bankSize)
-	lo, hi := math.Log(scaleBound), math.Log(bankTop)
+	lo, hi := detmath.Log(scaleBound), detmath.Log(bankTop)
 	for k := range bankSize {
 		ls := lo + (hi-lo)*float64(k)/float64(bankSize-1)
-		s := math.Exp(ls)
+		s := detmath.Exp(ls)
 		r := int(math.Ceil(7*s)) + 1
 		t, err := entropy.GaussianTable(0, s, -r, r, precisionBits)
 		if err != nil {
@@ -303,7 +317,7 @@ func (m *EntropyModel) buildTables() error {
 
 // bankIndex is the bank table nearest scale s in log scale.
 func (m *EntropyModel) bankIndex(s float64) int {
-	ls := math.Log(s)
+	ls := detmath.Log(s)
 	lo, hi := m.bankLog[0], m.bankLog[len(m.bankLog)-1]
 	k := int(math.Round((ls - lo) / (hi - lo) * float64(len(m.bankLog)-1)))
 	return min(max(k, 0), len(m.bankLog)-1)

@@ -2,7 +2,7 @@
 
 package vaeformer
 
-// math.erf's formulas four elements per instruction in AVX2 (gelu_amd64.s), for geluSlice.
+// detmath.Erf's formulas four elements per instruction in AVX2 (gelu_amd64.s), for geluSlice.
 
 //go:noescape
 func ratioAVX2(q, t *float64, n int, coef *[13]float64)
@@ -21,13 +21,12 @@ func erfRatios(q, t []float64, coef *[13]float64) int {
 //go:noescape
 func erfTailAVX2(e, a *float64, n int, coef *[16]float64)
 
-// erfTails sets e[i] to math.erf's tail of x[i] (1.25 ≤ x[i] < 6, coefficients coef: R's eight
-// then S's eight after its leading 1) for the first n elements, a multiple of 4, and returns n;
-// 0 where the assembly cannot reproduce math.Exp here (no AVX2 or FMA, or math.Exp is not
-// the FMA path expFMA transcribes).
+// erfTails sets e[i] to erf's tail 1 − detmath.ErfcTail(x[i], coef) (1.25 ≤ x[i] < 6) for the
+// first n elements, a multiple of 4, and returns n; 0 without AVX2 or FMA (the assembly's
+// exponential is detmath.Exp's FMA steps).
 func erfTails(e, x []float64, coef *[16]float64) int {
 	n := len(x) &^ 3
-	if !useAVX2 || !hasFMA || !useExpFMA || n == 0 {
+	if !useAVX2 || !hasFMA || n == 0 {
 		return 0
 	}
 	erfTailAVX2(&e[:n][0], &x[0], n, coef)

@@ -23,7 +23,7 @@ DATA erfconst<>+128(SB)/8, $2.0
 DATA erfconst<>+136(SB)/8, $1023
 GLOBL erfconst<>(SB), RODATA, $144
 
-// EXP4 sets Y8 to expFMA of each lane of Y8, using Y9–Y12.
+// EXP4 sets Y8 to detmath.Exp of each lane of Y8 (|Y8| ≤ 700), using Y9–Y12.
 #define EXP4 \
 	VBROADCASTSD erfconst<>+32(SB), Y9 \
 	VMULPD       Y9, Y8, Y9 \
@@ -71,10 +71,10 @@ GLOBL erfconst<>(SB), RODATA, $144
 // func erfTailAVX2(e, a *float64, n int, coef *[16]float64)
 //
 // For i < n (a multiple of 4), with x = a[i] in [1.25, 6): e[i] = 1 − r/x with
-// r = expFMA(−z·z − 0.5625)·expFMA((z − x)·(z + x) + R/S), z = x with its lower 32 bits cleared,
+// r = Exp(−z·z − 0.5625)·Exp((z − x)·(z + x) + R/S), z = x with its lower 32 bits cleared,
 // s = 1/(x·x), R = coef[0] + s·(coef[1] + … + s·coef[7]), S = 1 + s·(coef[8] + … + s·coef[15]):
-// math.erf's tail, operation for operation (products and sums rounded one by one, as math.erf
-// does; the fused steps are those of math.Exp's FMA path).
+// 1 − detmath.ErfcTail(x, coef), operation for operation (products and sums rounded one by one;
+// the fused steps are those of detmath.Exp).
 TEXT ·erfTailAVX2(SB), NOSPLIT, $0-32
 	MOVQ e+0(FP), DI
 	MOVQ a+8(FP), SI

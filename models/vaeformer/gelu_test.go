@@ -8,9 +8,8 @@ import (
 )
 
 // TestGeluSliceMatchesGelu: geluSlice gives geluGo's bits for values in every formula of
-// math.Erf, at and around the boundaries between them, and at the special values.
+// detmath.Erf, at and around the boundaries between them, and at the special values.
 func TestGeluSliceMatchesGelu(t *testing.T) {
-	t.Logf("expFMA in use: %v", useExpFMA)
 	rng := rand.New(rand.NewPCG(3, 4))
 	var v []float64
 	for range 200000 {

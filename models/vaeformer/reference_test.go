@@ -10,6 +10,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/qzoo/qzoo/entropy"
+	"github.com/qzoo/qzoo/internal/detmath"
 )
 
 // The codec as it was before it was made fast (2026-12-07): chunks of 8 windows, one after the
@@ -178,7 +179,7 @@ func (m *EntropyModel) referenceYTablesOf(scale []float64) []*entropy.Table {
 }
 
 // geluGo is the former GELU of h_s, element by element: what geluSlice must reproduce.
-func geluGo(x float64) float64 { return x * 0.5 * (1 + math.Erf(x/math.Sqrt2)) }
+func geluGo(x float64) float64 { return x * 0.5 * (1 + detmath.Erf(x/math.Sqrt2)) }
 
 // referenceApply is the former denseGo.apply, one row at a time.
 func (d *denseGo) referenceApply(x []float64, out []float64) {
@@ -189,7 +190,7 @@ func (d *denseGo) referenceApply(x []float64, out []float64) {
 		}
 		row := d.w[i*d.out : (i+1)*d.out]
 		for j, wij := range row {
-			out[j] += xi * wij
+			out[j] += mul(xi, wij)
 		}
 	}
 }
@@ -236,7 +237,7 @@ func TestDenseMatchesReference(t *testing.T) {
 // around every step, and at the special values.
 func TestBankLookupMatchesExact(t *testing.T) {
 	m := &EntropyModel{bankLog: make([]float64, bankSize)}
-	lo, hi := math.Log(scaleBound), math.Log(bankTop)
+	lo, hi := detmath.Log(scaleBound), detmath.Log(bankTop)
 	for k := range bankSize {
 		m.bankLog[k] = lo + (hi-lo)*float64(k)/float64(bankSize-1)
 	}
