@@ -518,19 +518,9 @@ func (c *Codec) decoderExec(g Geometry) (*model.Exec, error) {
 }
 
 // fillWindows writes the b windows from w0 to x [b, w, C, H, W], padding time past T with the
-// last hour and the chunk past the last window with copies of it.
+// last hour and the chunk past the last window with copies of it: the whole grid as one tile.
 func (c *Codec) fillWindows(x []float32, fields [][]float32, g Geometry, w0, b int) {
-	cc, hw, w := len(fields), g.H*g.W, c.Window
-	n, _, _, _, _ := c.dims(g)
-	for i := range b {
-		win := min(w0+i, n-1)
-		for h := range w {
-			t := min(win*w+h, g.T-1)
-			for ch := range cc {
-				copy(x[((i*w+h)*cc+ch)*hw:][:hw], fields[ch][t*hw:(t+1)*hw])
-			}
-		}
-	}
+	c.fillTile(x, fields, g, w0, b, 0, 0, g.H, g.W)
 }
 
 func (c *Codec) checkGeometry(g Geometry) error {

@@ -222,7 +222,8 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 
 // fillTile writes the rows r0.. and columns c0.. (h×w grid points) of the b windows from w0 to
 // x [b, w, C, h, w], replicating the last row and column past the grid's edge (as the graph's
-// edge padding does) and padding time as [Codec.fillWindows] does.
+// edge padding does), padding time past T with the last hour and the chunk past the last window
+// with copies of it.
 func (c *Codec) fillTile(x []float32, fields [][]float32, g Geometry, w0, b, r0, c0, h, w int) {
 	cc, hw, win := len(fields), g.H*g.W, c.Window
 	n, _, _, _, _ := c.dims(g)
