@@ -9,7 +9,7 @@
 //
 //	offset  size  field
 //	0       8     magic "\x89QZC\r\n\x1a\n" (PNG-style: catches text-mode and truncation damage)
-//	8       2     format version, little-endian (2 or 3, see below; version 1 is read too)
+//	8       2     format version, little-endian (2, 3 or 4, see below; version 1 is read too)
 //	10      4     header length h, little-endian (≤ 16 MiB)
 //	14      h     header: JSON, DEFLATE-compressed (see [Header]; inflated size ≤ 64 MiB)
 //	14+h    8     payload length p, little-endian (must be exactly what remains less 4)
@@ -26,6 +26,12 @@
 // without them is written as version 2, so that gridded files stay byte for byte what they
 // were and older programs still read them, while an older program given an audio file says
 // that it does not read version 3. A version 2 header holding either field is refused.
+//
+// Version 4 adds the mask of the signal's missing values ([Mask]), between the header and the
+// payload length: its length m (8 bytes, little-endian; m ≥ 1), then its m bytes, so that the
+// payload starts at 30+h+m. A signal with no missing value is written as version 2 or 3 as
+// before; an older program given a file with missing values says that it does not read
+// version 4. A version 4 file marks at least one value missing.
 //
 // Every size read from the file is checked against the bytes actually present before
 // anything is allocated from it; [Parse] never panics (FuzzParse), and errors caused by the
@@ -49,9 +55,10 @@ import (
 // Magic starts every .qzc file.
 const Magic = "\x89QZC\r\n\x1a\n"
 
-// Version is the newest format version: Marshal writes it for a header with a sample rate or
-// coding values, version 2 otherwise; Parse reads versions 1 to 3.
-const Version = 3
+// Version is the newest format version: Marshal writes it for a signal with missing values
+// (Header.Mask), 3 for a header with a sample rate or coding values, 2 otherwise; Parse reads
+// versions 1 to 4.
+const Version = 4
 
 // Limits of what Parse accepts.
 const (
@@ -129,6 +136,9 @@ type Header struct {
 	// Source is that front end's description of the source file, opaque to the container.
 	Media  string          `json:"media"`
 	Source json.RawMessage `json:"source"`
+	// Mask codes the positions of the signal's missing values, which the payload codes filled
+	// in; empty when none is missing. It is stored beside the JSON header, not in it. Version 4.
+	Mask Mask `json:"-"`
 }
 
 // headerV1 is a version 1 header: gridded fields, written by the netCDF front end.
@@ -181,19 +191,31 @@ func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
 		return nil, Sizes{}, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
 	}
 	version := h.version()
-	out := make([]byte, 0, fixedBytes+z.Len()+len(payload))
+	framing := fixedBytes
+	if version == 4 {
+		framing += 8
+	}
+	out := make([]byte, 0, framing+z.Len()+len(h.Mask)+len(payload))
 	out = append(out, Magic...)
 	out = binary.LittleEndian.AppendUint16(out, uint16(version))
 	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
 	out = append(out, z.Bytes()...)
+	if version == 4 {
+		out = binary.LittleEndian.AppendUint64(out, uint64(len(h.Mask)))
+		out = append(out, h.Mask...)
+	}
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
 	out = append(out, payload...)
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
-	return out, Sizes{Total: len(out), Header: z.Len(), Payload: len(payload), Framing: fixedBytes, Version: version}, nil
+	return out, Sizes{Total: len(out), Header: z.Len(), Mask: len(h.Mask), Payload: len(payload), Framing: framing, Version: version}, nil
 }
 
-// version is the lowest format version that holds h: 3 with a sample rate or coding values, else 2.
+// version is the lowest format version that holds h: 4 with a mask, 3 with a sample rate or
+// coding values, else 2.
 func (h *Header) version() int {
+	if len(h.Mask) != 0 {
+		return 4
+	}
 	if h.SampleRate != 0 || len(h.Coding) != 0 {
 		return 3
 	}
@@ -203,8 +225,9 @@ func (h *Header) version() int {
 // fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
 const fixedBytes = len(Magic) + 2 + 4 + 8 + 4
 
-// Sizes reports where a file's bytes go, and its format version.
-type Sizes struct{ Total, Header, Payload, Framing, Version int }
+// Sizes reports where a file's bytes go (Mask: the missing values' mask, 0 before version 4),
+// and its format version.
+type Sizes struct{ Total, Header, Mask, Payload, Framing, Version int }
 
 // Parse decodes a .qzc file's bytes: it checks the magic, version, every length against the
 // bytes present, the checksum, and the header's consistency ([Header.Check]). A version 1
@@ -236,6 +259,20 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 		return fail("checksum mismatch (CRC-32C %08x, stored %08x): the file is damaged or truncated", got, want)
 	}
 	off := 14 + int(hlen)
+	framing := fixed
+	var mask Mask
+	if version == 4 {
+		if len(body)-off < 16 {
+			return fail("version 4: no room for the mask's and the payload's lengths after the header")
+		}
+		mlen := binary.LittleEndian.Uint64(data[off:])
+		if mlen == 0 || mlen > uint64(len(body)-off-16) {
+			return fail("mask length %d, but %d bytes follow the header", mlen, len(body)-off-16)
+		}
+		mask = Mask(data[off+8 : off+8+int(mlen)])
+		off += 8 + int(mlen)
+		framing += 8
+	}
 	plen := binary.LittleEndian.Uint64(data[off:])
 	if plen != uint64(len(body)-off-8) {
 		return fail("payload length %d, but %d bytes follow the header", plen, len(body)-off-8)
@@ -263,10 +300,11 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	} else if version == 2 && h.version() == 3 {
 		return fail("version 2 header holds the version 3 fields sample_rate or coding")
 	}
+	h.Mask = mask
 	if err := h.Check(); err != nil {
 		return nil, nil, Sizes{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	sizes := Sizes{Total: len(data), Header: int(hlen), Payload: int(plen), Framing: fixed, Version: int(version)}
+	sizes := Sizes{Total: len(data), Header: int(hlen), Mask: len(mask), Payload: int(plen), Framing: framing, Version: int(version)}
 	return &h, data[off+8 : len(body)], sizes, nil
 }
 
@@ -274,7 +312,8 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 // and a source description; one to 8 positive dimensions and 1 to 65536 channels whose
 // values number at most MaxValues; a mean and a standard deviation per channel, or none; a
 // sample rate in [0, MaxSampleRate], and for audio one dimension and a sample rate; at most
-// 64 coding values, named by lower-case words, finite. What the source description says is
+// 64 coding values, named by lower-case words, finite; a mask, if any, of the signal's values
+// that marks at least one missing. What the source description says is
 // for the media front end to check.
 func (h *Header) Check() error {
 	if !kindRE.MatchString(string(h.Signal)) {
@@ -311,6 +350,13 @@ func (h *Header) Check() error {
 	for k, v := range h.Coding {
 		if !kindRE.MatchString(k) || math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("qzc: header: coding value %q = %v: want a lower-case name and a finite number", k, v)
+		}
+	}
+	if len(h.Mask) != 0 {
+		if missing, err := h.Mask.Missing(int(n)); err != nil {
+			return fmt.Errorf("qzc: header: %w", err)
+		} else if missing == 0 {
+			return fmt.Errorf("qzc: header: the missing-value mask marks no value missing")
 		}
 	}
 	return nil
