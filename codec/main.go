@@ -179,6 +179,7 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 	fmt.Fprintf(out, "  %d bytes = payload %d + header %d + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
 		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, rep.Sizes.Framing, rep.BitsPerValue(),
 		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
+	maskText(out, rep)
 	speed := fmt.Sprintf("%.2f MB/s of float32", 4*float64(values)/1e6/sec)
 	if audio := rep.Seconds(); audio > 0 {
 		fmt.Fprintf(out, "  %s\n", bitRateText(rep))
@@ -188,6 +189,17 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, speed)
 	checksText(out, rep)
 	return nil
+}
+
+// maskText writes how many values are missing and the bytes of their mask, when any is.
+func maskText(out io.Writer, rep compressor.Report) {
+	h := rep.Header
+	if len(h.Mask) == 0 {
+		return
+	}
+	n, _ := h.Mask.Missing(h.Values()) // checked when the file was read or written
+	fmt.Fprintf(out, "  %d missing values (%.2f%%) coded by their mask in %d bytes (lossless; counted in the file's bytes), filled in for the model, restored as missing on decompression\n",
+		n, 100*float64(n)/float64(h.Values()), rep.Sizes.Mask)
 }
 
 // checksText writes each channel's achieved error and, where the input lies outside the
@@ -264,6 +276,7 @@ func inspect(out io.Writer, path string, rep compressor.Report) {
 	}
 	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
 		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
+	maskText(out, rep)
 	if len(h.Coding) > 0 {
 		fmt.Fprintf(out, "  coding: %s\n", codingText(h.Coding))
 	}

@@ -186,7 +186,9 @@ type Options struct {
 // RMSE exceeds its bound in opts.MaxRMSE, it writes nothing and fails naming every such
 // channel with its achieved RMSE (an existing out is left as it was); the Report it returns
 // then still holds the checks, for the caller to show. The header records the
-// signal's sample rate and, when c is a [CodingReporter], its coding values. The output may
+// signal's sample rate and, when c is a [CodingReporter], its coding values. Missing values
+// (NaN) are coded by their mask in the header (qzc.Mask, lossless) and filled in for c to
+// code (see filled); decoding restores them as NaN, and the checks skip them. The output may
 // not be one of the inputs.
 func CompressFile(c Compressor, id Identity, in []string, out string, opts Options) (Report, error) {
 	if len(in) == 0 {
@@ -206,7 +208,10 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 		return Report{}, err
 	}
 	name := strings.Join(in, ",")
-	payload, est, err := c.Encode(s)
+	mean, std := c.Normalisation()
+	mask := qzc.NewMask(s.Data)
+	coded, _ := filled(s, mean)
+	payload, est, err := c.Encode(coded)
 	if err != nil {
 		return Report{}, fmt.Errorf("compressor: compress %s: %w", name, err)
 	}
@@ -214,17 +219,19 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	if err != nil {
 		return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", name, err)
 	}
+	if err := mask.Apply(decoded.Data); err != nil {
+		return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", name, err)
+	}
 	desc, err := fe.Describe(source)
 	if err != nil {
 		return Report{}, err
 	}
-	mean, std := c.Normalisation()
 	checks, err := checkChannels(s, decoded, mean, std, desc.Units)
 	if err != nil {
 		return Report{}, fmt.Errorf("%w (%s)", err, name)
 	}
 	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
-		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source}
+		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source, Mask: mask}
 	if r, ok := c.(CodingReporter); ok {
 		h.Coding = r.Coding()
 	}
@@ -266,7 +273,8 @@ func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err err
 }
 
 // DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
-// the signal to out (atomically) through the media front end it names. runDir overrides the
+// the signal to out (atomically) through the media front end it names, the values its mask
+// marks missing set to NaN (which the front end writes as its fill value). runDir overrides the
 // run directory the header records; the checkpoint's SHA-256 must match the header's. When it
 // does not, and the run is of another model or kind of signal, the error names both.
 func DecompressFile(in, out, runDir string) (Report, error) {
@@ -309,6 +317,9 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	}
 	s, err := c.Decode(payload, h.Shape)
 	if err != nil {
+		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	if err := h.Mask.Apply(s.Data); err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 	}
 	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}

@@ -147,7 +147,8 @@ func CompactCoord(name, typ string, attrs []Attr, values []float64) Coord {
 // takes every gridded variable. A selected channel outside want is refused, naming it and
 // the channels of want; so is a channel of want the selection lacks. Variables with levels
 // must select the same levels (the written-back file has one level coordinate). Several
-// files must share their time, latitude and longitude coordinates.
+// files must share their time, latitude and longitude coordinates. Missing values come back
+// as NaN (the codec codes their mask).
 func (Frontend) Read(paths []string, selection, want []string) (media.Signal, json.RawMessage, error) {
 	if len(paths) == 0 {
 		return media.Signal{}, nil, fmt.Errorf("netcdf: no input file")
@@ -220,9 +221,6 @@ func readMerged(paths []string, bases []string) (*nc.File, error) {
 		f, err := nc.Read(p, opts)
 		if err != nil {
 			return nil, err
-		}
-		if err := f.Complete(); err != nil {
-			return nil, fmt.Errorf("%w: the codec cannot code fields with missing values yet (coding their mask is planned); choose other variables with --variables", err)
 		}
 		if merged == nil {
 			merged = f
@@ -522,9 +520,25 @@ func fileOf(s *Source, sig media.Signal) (*nc.File, error) {
 			}
 			v.Data = ch
 		}
+		fillFor(v)
 		f.Vars = append(f.Vars, v)
 	}
 	return f, nil
+}
+
+// defaultShortFill is netCDF's default fill value of shorts (NC_FILL_SHORT).
+const defaultShortFill = -32767
+
+// fillFor gives v, when it is packed into int16 with neither a _FillValue nor a
+// missing_value (its missing values came from valid_range masking, say) and holds missing
+// values (NaN), netCDF's default fill value of shorts, so that they are written as missing.
+func fillFor(v *nc.Variable) {
+	p := v.Packing
+	if p == nil || p.Type != "int16" || p.FillValue != nil || p.MissingValue != nil || !slices.ContainsFunc(v.Data, func(x float32) bool { return x != x }) {
+		return
+	}
+	fill := float64(defaultShortFill)
+	p.FillValue = &fill
 }
 
 func fileCoord(c Coord) nc.Coord {
