@@ -176,8 +176,8 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 	h := rep.Header
 	values := h.Values()
 	fmt.Fprintf(out, "%s → %s: %d values (%s, %s)\n", strings.Join(in, ", "), outPath, values, strings.Join(h.Channels, ","), shapeText(h))
-	fmt.Fprintf(out, "  %d bytes = payload %d + header %d + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
-		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, rep.Sizes.Framing, rep.BitsPerValue(),
+	fmt.Fprintf(out, "  %d bytes = payload %d + header %d%s + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
+		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, maskBytes(rep.Sizes, " + "), rep.Sizes.Framing, rep.BitsPerValue(),
 		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
 	maskText(out, rep)
 	speed := fmt.Sprintf("%.2f MB/s of float32", 4*float64(values)/1e6/sec)
@@ -189,6 +189,14 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 		100*(8*float64(rep.Sizes.Payload)/h.EstimatedBits-1), sec, speed)
 	checksText(out, rep)
 	return nil
+}
+
+// maskBytes is sep + "mask N" for a file with a mask of N bytes, "" for one without.
+func maskBytes(s qzc.Sizes, sep string) string {
+	if s.Mask == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%smask %d", sep, s.Mask)
 }
 
 // maskText writes how many values are missing and the bytes of their mask, when any is.
@@ -267,7 +275,7 @@ func shapeText(h *qzc.Header) string {
 func inspect(out io.Writer, path string, rep compressor.Report) {
 	h, s := rep.Header, rep.Sizes
 	values := h.Values()
-	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d, framing %d), checksum ok\n", path, s.Version, s.Total, s.Payload, s.Header, s.Framing)
+	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d%s, framing %d), checksum ok\n", path, s.Version, s.Total, s.Payload, s.Header, maskBytes(s, ", "), s.Framing)
 	fmt.Fprintf(out, "  %s signal; model %s, checkpoint step %d sha256 %s\n  run %s\n", h.Signal, h.Model, h.Checkpoint.Step, h.Checkpoint.SHA256, h.Checkpoint.Dir)
 	fmt.Fprintf(out, "  source %s (%s, %d bytes)\n", rep.Source.Name, h.Media, rep.Source.Bytes)
 	shape := shapeText(h)
