@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +36,7 @@ func TestMissingValues(t *testing.T) {
 		fill := -32767.0
 		v.Packing.FillValue = &fill
 	}
-	nt, h, w := v.Shape[0], v.Shape[1], v.Shape[2]
+	h, w := v.Shape[1], v.Shape[2]
 	masked := make([]float32, len(v.Data))
 	copy(masked, v.Data)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -59,42 +61,38 @@ func TestMissingValues(t *testing.T) {
 	if err := netcdf.Write(in, f); err != nil {
 		t.Fatal(err)
 	}
-	if back, err := netcdf.Read(in, netcdf.ReadOptions{}); err != nil || back.Vars[0].Missing != nan {
-		t.Fatalf("the masked file reads back with %v missing values (want %d): %v", back.Vars[0].Missing, nan, err)
-	}
-	qzcPath, out := filepath.Join(dir, "sst-like.qzc"), filepath.Join(dir, "back.nc")
-	var log bytes.Buffer
-	if err := runCmd([]string{"compress", "--checkpoint", run, in, qzcPath}, &log); err != nil {
+	if back, err := netcdf.Read(in, netcdf.ReadOptions{}); err != nil {
 		t.Fatal(err)
+	} else if back.Vars[0].Missing != nan {
+		t.Fatalf("the masked file reads back with %d missing values, want %d", back.Vars[0].Missing, nan)
 	}
-	hd, _, sizes, err := qzc.ReadFile(qzcPath)
-	if err != nil {
-		t.Fatal(err)
+	g, _ := roundTrip(t, run, in, masked, *v.Packing.FillValue)
+	// The same field as netCDF-4 (chunked, deflated, unpacked floats with a _FillValue of
+	// -9999), written by netCDF-C through netCDF4-python.
+	in4 := filepath.Join(dir, "sst-like4.nc")
+	script := `import sys, netCDF4
+src = netCDF4.Dataset(sys.argv[1]); dst = netCDF4.Dataset(sys.argv[2], "w", format="NETCDF4")
+for d in src.dimensions: dst.createDimension(d, len(src.dimensions[d]))
+for name, v in src.variables.items():
+    fill = -9999.0 if name == "t2m" else None
+    o = dst.createVariable(name, "f4" if name == "t2m" else v.dtype, v.dimensions, zlib=True, chunksizes=[(7 if n == "time" else 5) for n in v.dimensions], fill_value=fill)
+    o.setncatts({k: v.getncattr(k) for k in v.ncattrs() if k not in ("_FillValue", "scale_factor", "add_offset", "missing_value")})
+    o[:] = v[:]
+dst.close()`
+	if b, err := exec.Command("/usr/bin/python3", "-c", script, in, in4).CombinedOutput(); err != nil {
+		t.Fatalf("writing the netCDF-4 file (needs /usr/bin/python3 with python3-netcdf4: scripts/install-deps.sh): %v\n%s", err, b)
 	}
-	if n, err := hd.Mask.Missing(hd.Values()); sizes.Version != 4 || err != nil || n != nan || !strings.Contains(log.String(), "missing values") {
-		t.Fatalf("version %d, mask of %d missing values (want %d): %v\n%s", sizes.Version, n, nan, err, log.String())
+	g4, out4 := roundTrip(t, run, in4, masked, -9999)
+	// netCDF-C sees the missing values stored as the fill value, not as NaN.
+	count := `import sys, netCDF4, numpy
+v = netCDF4.Dataset(sys.argv[1]).variables["t2m"]; v.set_auto_mask(False); x = v[:]
+print(int((x == -9999).sum()), int(numpy.isnan(x).sum()))`
+	if b, err := exec.Command("/usr/bin/python3", "-c", count, out4).CombinedOutput(); err != nil || strings.TrimSpace(string(b)) != fmt.Sprintf("%d 0", nan) {
+		t.Errorf("netCDF-C reads the decompressed file's raw values: %s (want %d fill values, no NaN): %v", b, nan, err)
 	}
-	var ins bytes.Buffer
-	if err := runCmd([]string{"inspect", qzcPath}, &ins); err != nil || !strings.Contains(ins.String(), "qzc version 4") ||
-		!strings.Contains(ins.String(), "missing values") || !strings.Contains(log.String(), "+ mask ") {
-		t.Errorf("inspect: %v\n%s", err, ins.String())
-	}
-	t.Logf("%d of %d values missing (%d hours × %d×%d): mask %d bytes of a %d-byte file\n%s", nan, len(masked), nt, h, w, sizes.Mask, sizes.Total, log.String())
-	if err := runCmd([]string{"decompress", qzcPath, out}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	got, err := netcdf.Read(out, netcdf.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := got.Vars[0]
-	for i, x := range masked {
-		if math.IsNaN(float64(x)) != math.IsNaN(float64(g.Data[i])) {
-			t.Fatalf("value %d: %v in the source, %v decompressed", i, x, g.Data[i])
-		}
-	}
-	if g.Missing != nan || g.Packing == nil || g.Packing.FillValue == nil || *g.Packing.FillValue != *v.Packing.FillValue {
-		t.Errorf("decompressed: %d missing values (want %d), packing %+v", g.Missing, nan, g.Packing)
+	e4, err := metrics.CompareFields(masked, g4.Data, v.Shape, nil)
+	if err != nil || !(e4.RMSE < 2.3) {
+		t.Errorf("netCDF-4: present values' RMSE %v K: %v", e4.RMSE, err)
 	}
 	// The present values, against coding the complete field with the same run.
 	completePath, completeOut := filepath.Join(dir, "full.qzc"), filepath.Join(dir, "full.nc")
@@ -130,4 +128,59 @@ func TestMissingValues(t *testing.T) {
 	if eMask.N != len(masked)-nan || !(eMask.RMSE < 2.3) || !(eMask.RMSE < 1.25*eFull.RMSE) {
 		t.Errorf("present values: %d compared, RMSE %v K with the mask, %v K complete", eMask.N, eMask.RMSE, eFull.RMSE)
 	}
+}
+
+// roundTrip compresses in with the run and decompresses it, checks that the values of masked
+// that are NaN, and only they, are missing in the .qzc file's mask and in the decompressed
+// file, whose fill value is fill, and returns the decompressed variable and file.
+func roundTrip(t *testing.T, run, in string, masked []float32, fill float64) (*netcdf.Variable, string) {
+	t.Helper()
+	nan := 0
+	for _, x := range masked {
+		if x != x {
+			nan++
+		}
+	}
+	dir := t.TempDir()
+	qzcPath, out := filepath.Join(dir, "sst-like.qzc"), filepath.Join(dir, "back.nc")
+	var log bytes.Buffer
+	if err := runCmd([]string{"compress", "--checkpoint", run, in, qzcPath}, &log); err != nil {
+		t.Fatal(err)
+	}
+	hd, _, sizes, err := qzc.ReadFile(qzcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := hd.Mask.Missing(hd.Values()); sizes.Version != 4 || err != nil || n != nan || !strings.Contains(log.String(), "+ mask ") {
+		t.Fatalf("%s: version %d, mask of %d missing values (want %d): %v\n%s", in, sizes.Version, n, nan, err, log.String())
+	}
+	var ins bytes.Buffer
+	if err := runCmd([]string{"inspect", qzcPath}, &ins); err != nil || !strings.Contains(ins.String(), "qzc version 4") ||
+		!strings.Contains(ins.String(), "missing values") {
+		t.Errorf("inspect: %v\n%s", err, ins.String())
+	}
+	t.Logf("%s: %d of %d values missing: mask %d bytes of a %d-byte file\n%s", filepath.Base(in), nan, len(masked), sizes.Mask, sizes.Total, log.String())
+	if err := runCmd([]string{"decompress", qzcPath, out}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got, err := netcdf.Read(out, netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := got.Vars[0]
+	for i, x := range masked {
+		if math.IsNaN(float64(x)) != math.IsNaN(float64(g.Data[i])) {
+			t.Fatalf("%s: value %d: %v in the source, %v decompressed", in, i, x, g.Data[i])
+		}
+	}
+	fv, hasFill := math.NaN(), false
+	if g.Packing != nil && g.Packing.FillValue != nil {
+		fv, hasFill = *g.Packing.FillValue, true
+	} else if a, ok := g.Attr("_FillValue").(float32); ok {
+		fv, hasFill = float64(a), true
+	}
+	if g.Missing != nan || !hasFill || fv != fill {
+		t.Errorf("%s decompressed: %d missing values (want %d), fill value %v, %v (want %v)", in, g.Missing, nan, fv, hasFill, fill)
+	}
+	return g, out
 }

@@ -171,8 +171,8 @@ func addVariable(cw *cdf.CDFWriter, v *Variable) error {
 		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return slices.Contains(packedDomainAttrs, a.Name) })
 		attrs = append(attrs, Attr{Name: "_FillValue", Value: float32(math.NaN())})
 	} else {
-		values = nest(v.Data, v.Shape)
 		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return a.Name == "scale_factor" || a.Name == "add_offset" })
+		marker := float32(math.NaN()) // what NaN is written as: the _FillValue, else the missing_value
 		for i, a := range attrs {
 			if a.Name == "_FillValue" || a.Name == "missing_value" {
 				x, ok := attrFloat(a.Value)
@@ -180,8 +180,12 @@ func addVariable(cw *cdf.CDFWriter, v *Variable) error {
 					return fmt.Errorf("variable %s: attribute %s is %T, not a number", v.Name, a.Name, a.Value)
 				}
 				attrs[i].Value = float32(x) // The type of a fill value is its variable's.
+				if a.Name == "_FillValue" || marker != marker {
+					marker = float32(x)
+				}
 			}
 		}
+		values = nest(withMarker(v.Data, marker), v.Shape)
 	}
 	m, err := attrMap(attrs)
 	if err != nil {
@@ -191,6 +195,21 @@ func addVariable(cw *cdf.CDFWriter, v *Variable) error {
 		return fmt.Errorf("variable %s: %w", v.Name, err)
 	}
 	return nil
+}
+
+// withMarker returns data with its NaNs replaced by marker (a copy), or data itself when
+// marker is NaN or data holds none.
+func withMarker(data []float32, marker float32) []float32 {
+	if marker != marker || !slices.ContainsFunc(data, func(x float32) bool { return x != x }) {
+		return data
+	}
+	out := slices.Clone(data)
+	for i, x := range out {
+		if x != x {
+			out[i] = marker
+		}
+	}
+	return out
 }
 
 // setAttr sets attribute name to value, in place when present, else at the end.
