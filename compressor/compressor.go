@@ -209,7 +209,7 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	}
 	name := strings.Join(in, ",")
 	mean, std := c.Normalisation()
-	mask := qzc.NewMask(s.Data)
+	mask := qzc.NewMask(s.Data, frameOf(s.Shape))
 	coded, _ := filled(s, mean)
 	payload, est, err := c.Encode(coded)
 	if err != nil {

@@ -73,3 +73,16 @@ func fillRow(row []float32, fallback float32) {
 		prev = i
 	}
 }
+
+// frameOf is the values of one step along a shape's first dimension (a gridded field's
+// H·W: an hour), from which a mask is predicted (qzc.NewMask); 0 for one dimension.
+func frameOf(shape []int) int {
+	if len(shape) < 2 {
+		return 0
+	}
+	n := 1
+	for _, d := range shape[1:] {
+		n *= d
+	}
+	return n
+}

@@ -34,6 +34,9 @@ func TestFilled(t *testing.T) {
 			}
 		}
 	}
+	if f, g := frameOf([]int{24, 33, 49}), frameOf([]int{160}); f != 33*49 || g != 0 {
+		t.Errorf("frames %d and %d, want an hour's 1617 values and none for audio", f, g)
+	}
 	full := media.Signal{Shape: []int{2}, Data: [][]float32{{1, 2}}}
 	if got, n := filled(full, nil); n != 0 || &got.Data[0][0] != &full.Data[0][0] {
 		t.Errorf("a signal without missing values: %d filled, copied", n)

@@ -206,7 +206,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(Magic))
 	h := testHeader()
 	data, _ := landSea(1, 5, 3, 4)
-	if h.Mask = NewMask(data); true {
+	if h.Mask = NewMask(data, 12); true {
 		if m, _, err := Marshal(h, []byte{1, 2}); err == nil {
 			f.Add(m)
 		}

@@ -44,17 +44,23 @@ func nanPositions(channels [][]float32) [][]bool {
 	return out
 }
 
-// TestMask: a mask restores exactly the NaN positions, for a land block every hour plus
-// scattered points, a signal starting or ending with a missing value, and channels of
-// different lengths; no NaN gives no mask.
+// TestMask: a mask restores exactly the NaN positions, predicted a frame back and not, for a
+// land block every hour plus scattered points, a signal starting or ending with a missing
+// value, and channels of different lengths; no NaN gives no mask; a land mask the same every
+// hour costs about its first hour.
 func TestMask(t *testing.T) {
 	ch, nan := landSea(2, 24, 33, 49)
 	nan1 := [][]float32{{float32(math.NaN()), 1, 2}, {}, {3, float32(math.NaN())}}
 	for name, c := range map[string]struct {
-		data [][]float32
-		nan  int
-	}{"land and points": {ch, nan}, "ends missing": {nan1, 2}, "all missing": {[][]float32{{float32(math.NaN())}}, 1}} {
-		m := NewMask(c.data)
+		data  [][]float32
+		frame int
+		nan   int
+	}{"land and points": {ch, 33 * 49, nan}, "land and points, no frame": {ch, 0, nan}, "ends missing": {nan1, 2, 2},
+		"ends missing, no frame": {nan1, 0, 2}, "frame of all": {nan1, 5, 2}, "all missing": {[][]float32{{float32(math.NaN())}}, 1, 1}} {
+		m := newMask(c.data, c.frame) // each frame: NewMask keeps the shorter
+		if best := NewMask(c.data, c.frame); len(best) > len(m) {
+			t.Errorf("%s: NewMask kept %d bytes, frame %d takes %d", name, len(best), c.frame, len(m))
+		}
 		total := 0
 		for _, x := range c.data {
 			total += len(x)
@@ -79,21 +85,29 @@ func TestMask(t *testing.T) {
 			t.Errorf("%s: applied to %d values", name, total-1)
 		}
 	}
-	// A land block the same every hour costs a few bytes an hour beyond the first.
-	day, _ := landSea(1, 24, 33, 49)
-	hour, _ := landSea(1, 1, 33, 49)
-	m24, m1 := NewMask(day), NewMask(hour)
-	if len(m24) > len(m1)+24*4 {
-		t.Errorf("the mask of 24 hours takes %d bytes, of one hour %d", len(m24), len(m1))
+	// A land mask the same every hour costs its first hour and a few bytes, predicted a
+	// frame (an hour) back; without, DEFLATE's 32 KiB window misses the repetition of a large
+	// grid's hours. The land: a 721×1440 global grid's wavy continents, 24 hours.
+	const h, w = 721, 1440
+	day := make([]float32, 24*h*w)
+	for i := range day {
+		y, x := float64((i/w)%h), float64(i%w)
+		if math.Sin(y/23)*math.Cos(x/37)+0.5*math.Sin(y/7+x/11)+0.3*math.Sin(y*x/900) > 0.4 {
+			day[i] = float32(math.NaN())
+		}
 	}
-	t.Logf("mask of one hour of a 33×49 land block: %d bytes; of 24 hours: %d bytes; with 1/97 scattered points on a second channel: %d bytes",
-		len(m1), len(m24), len(NewMask(ch)))
-	if m := NewMask([][]float32{{1, 2}, {3}}); m != nil {
+	m1, m24, m24f := NewMask([][]float32{day[:h*w]}, h*w), NewMask([][]float32{day}, h*w), NewMask([][]float32{day}, 0)
+	if len(m24) > len(m1)+16 || len(m24f) < 10*len(m1) {
+		t.Errorf("the mask of 24 global hours takes %d bytes (%d without prediction), of one hour %d", len(m24), len(m24f), len(m1))
+	}
+	t.Logf("mask of a 721×1440 land mask: one hour %d bytes, 24 hours %d bytes (%d without prediction); 24 hours of 33×49 with 1/97 scattered points on a second channel: %d bytes",
+		len(m1), len(m24), len(m24f), len(NewMask(ch, 33*49)))
+	if m := NewMask([][]float32{{1, 2}, {3}}, 1); m != nil {
 		t.Errorf("no NaN: mask %v", m)
 	}
 }
 
-// deflated returns the runs as a mask's bytes.
+// deflated returns a frame and runs as a mask's bytes.
 func deflated(runs ...uint64) Mask {
 	var b []byte
 	for _, r := range runs {
@@ -108,19 +122,22 @@ func deflated(runs ...uint64) Mask {
 
 // TestMaskRejects: malformed masks are refused by Missing and Apply, which change nothing.
 func TestMaskRejects(t *testing.T) {
-	if n, err := deflated(0, 3, 2).Missing(5); err != nil || n != 3 {
+	if n, err := deflated(0, 0, 3, 2).Missing(5); err != nil || n != 3 {
 		t.Fatalf("a good mask: %d, %v", n, err)
 	}
 	for name, m := range map[string]Mask{
-		"short":        deflated(2, 2),
-		"long":         deflated(2, 4),
-		"zero run":     deflated(2, 0, 3),
-		"trailing":     append(deflated(2, 3), 0),
-		"after end":    deflated(2, 3, 1),
-		"not deflate":  Mask{0xff, 0xff, 0xff},
-		"huge varint":  deflated(1 << 62),
-		"no run":       deflated(),
-		"present only": deflated(5, 0),
+		"short":          deflated(0, 2, 2),
+		"long":           deflated(0, 2, 4),
+		"zero run":       deflated(0, 2, 0, 3),
+		"trailing":       append(deflated(0, 2, 3), 0),
+		"after end":      deflated(0, 2, 3, 1),
+		"not deflate":    Mask{0xff, 0xff, 0xff},
+		"huge varint":    deflated(0, 1<<62),
+		"no frame":       deflated(),
+		"no run":         deflated(1),
+		"present only":   deflated(0, 5, 0),
+		"frame > values": deflated(6, 5),
+		"huge frame":     deflated(MaxMaskFrame+1, 5),
 	} {
 		if _, err := m.Missing(5); !errors.Is(err, errMask) {
 			t.Errorf("%s: Missing: %v", name, err)
@@ -138,7 +155,7 @@ func TestMaskRejects(t *testing.T) {
 func TestMaskVersion4(t *testing.T) {
 	h := testHeader()
 	data, _ := landSea(1, 5, 3, 4)
-	h.Mask = NewMask(data)
+	h.Mask = NewMask(data, 12)
 	payload := []byte{4, 5, 6}
 	b, written, err := Marshal(h, payload)
 	if err != nil {
@@ -164,7 +181,7 @@ func TestMaskVersion4(t *testing.T) {
 			t.Fatalf("byte %d flipped: %v", i, err)
 		}
 	}
-	for name, m := range map[string]Mask{"marks nothing": deflated(60), "of 61 values": deflated(2, 59), "bad bytes": {1, 2}} {
+	for name, m := range map[string]Mask{"marks nothing": deflated(12, 60), "of 61 values": deflated(0, 2, 59), "bad bytes": {1, 2}} {
 		h.Mask = m
 		if _, _, err := Marshal(h, payload); err == nil {
 			t.Errorf("%s: marshalled", name)
@@ -175,9 +192,10 @@ func TestMaskVersion4(t *testing.T) {
 // FuzzMask: Missing never panics, and a mask it accepts makes Apply set exactly that many NaNs.
 func FuzzMask(f *testing.F) {
 	data, _ := landSea(2, 3, 5, 7)
-	f.Add([]byte(NewMask(data)), 2*3*5*7)
-	f.Add([]byte(deflated(0, 3, 2)), 5)
-	f.Add([]byte(deflated(2, 0, 3)), 5)
+	f.Add([]byte(NewMask(data, 5*7)), 2*3*5*7)
+	f.Add([]byte(NewMask(data, 0)), 2*3*5*7)
+	f.Add([]byte(deflated(0, 0, 3, 2)), 5)
+	f.Add([]byte(deflated(2, 2, 0, 3)), 5)
 	f.Add([]byte{}, 1)
 	f.Fuzz(func(t *testing.T, m []byte, values int) {
 		if values < 1 || values > 1<<16 {
