@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // Mask is the positions of a signal's missing values (NaN in the source: sea-surface
@@ -37,6 +38,9 @@ const MaxMaskFrame = 1 << 24
 // (Prediction halves nothing for scattered points, which it codes twice: at their value and
 // a frame later.)
 func NewMask(channels [][]float32, frame int) Mask {
+	if !slices.ContainsFunc(channels, func(ch []float32) bool { return slices.ContainsFunc(ch, func(v float32) bool { return v != v }) }) {
+		return nil
+	}
 	m := newMask(channels, 0)
 	if frame > 0 && m != nil {
 		if p := newMask(channels, frame); len(p) < len(m) {

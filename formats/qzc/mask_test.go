@@ -89,13 +89,7 @@ func TestMask(t *testing.T) {
 	// frame (an hour) back; without, DEFLATE's 32 KiB window misses the repetition of a large
 	// grid's hours. The land: a 721×1440 global grid's wavy continents, 24 hours.
 	const h, w = 721, 1440
-	day := make([]float32, 24*h*w)
-	for i := range day {
-		y, x := float64((i/w)%h), float64(i%w)
-		if math.Sin(y/23)*math.Cos(x/37)+0.5*math.Sin(y/7+x/11)+0.3*math.Sin(y*x/900) > 0.4 {
-			day[i] = float32(math.NaN())
-		}
-	}
+	day := globalDay()
 	m1, m24, m24f := NewMask([][]float32{day[:h*w]}, h*w), NewMask([][]float32{day}, h*w), NewMask([][]float32{day}, 0)
 	if len(m24) > len(m1)+16 || len(m24f) < 10*len(m1) {
 		t.Errorf("the mask of 24 global hours takes %d bytes (%d without prediction), of one hour %d", len(m24), len(m24f), len(m1))
@@ -221,4 +215,45 @@ func FuzzMask(f *testing.F) {
 			t.Fatalf("Missing says %d, Apply set %d", n, got)
 		}
 	})
+}
+
+// globalDay returns 24 hours of a 721×1440 global grid, NaN over wavy continents (the same
+// every hour).
+func globalDay() []float32 {
+	const h, w = 721, 1440
+	day := make([]float32, 24*h*w)
+	for i := range day[:h*w] {
+		y, x := float64(i/w), float64(i%w)
+		if math.Sin(y/23)*math.Cos(x/37)+0.5*math.Sin(y/7+x/11)+0.3*math.Sin(y*x/900) > 0.4 {
+			day[i] = float32(math.NaN())
+		}
+	}
+	for t := 1; t < 24; t++ {
+		copy(day[t*h*w:], day[:h*w])
+	}
+	return day
+}
+
+// BenchmarkMask codes and applies the mask of a global day (24 × 721 × 1440 values).
+func BenchmarkMask(b *testing.B) {
+	day := globalDay()
+	out := make([]float32, len(day))
+	b.SetBytes(4 * int64(len(day)))
+	for b.Loop() {
+		m := NewMask([][]float32{day}, 721*1440)
+		if err := m.Apply([][]float32{out}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMaskComplete looks for the missing values of a global day that has none.
+func BenchmarkMaskComplete(b *testing.B) {
+	day := make([]float32, 24*721*1440)
+	b.SetBytes(4 * int64(len(day)))
+	for b.Loop() {
+		if NewMask([][]float32{day}, 721*1440) != nil {
+			b.Fatal("a mask of no missing value")
+		}
+	}
 }

@@ -210,7 +210,8 @@ func (Frontend) Read(paths []string, selection, want []string) (media.Signal, js
 // readMerged reads the gridded variables of the files in paths and merges them into one
 // file: they must share their time, latitude, longitude (and level) coordinates. A single
 // file is asked for the variables named in bases only (nil: all), so that other variables,
-// e.g. one with missing values, do not stand in the way; several files are read whole.
+// e.g. one the reader refuses, do not stand in the way; several files are read whole.
+// Missing values stay NaN.
 func readMerged(paths []string, bases []string) (*nc.File, error) {
 	var merged *nc.File
 	for _, p := range paths {
