@@ -2,7 +2,7 @@
 // (package compressor), through the .qzc container (formats/qzc) and a media front end
 // (package media: netCDF gridded fields, media/netcdf; audio, media/wav):
 //
-//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] IN.nc [IN2.nc ...] OUT.qzc
+//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] IN.nc [IN2.nc ...] OUT.qzc
 //	go run ./codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
 //	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc|BACK.wav
 //	go run ./codec inspect OUT.qzc
@@ -35,6 +35,15 @@
 // overrides it; channels named by no key are not bounded). The error names every channel that
 // missed its bound and its achieved RMSE.
 //
+// --max_abs_error E (or NAME=E,... as for --max_rmse) is the error-bounded mode: beside the
+// learned codec's payload, the file holds the quantised residuals of the bounded channels,
+// entropy-coded, so that every value of the decompressed file lies within E of the source's
+// — the output's packing (int16 with scale_factor/add_offset) included: the residuals are
+// taken on the packing's lattice, so the bound covers what the file holds, not the floats
+// before packing. compress checks every value as it will be written and reports each bounded
+// channel's residual bytes and how many values they moved; a bound finer than the output's
+// packing can hold is refused, naming the channel and the value.
+//
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
 package main
@@ -57,7 +66,7 @@ import (
 )
 
 const usage = `usage:
-  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] IN.nc [IN2.nc ...] OUT.qzc
+  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] IN.nc [IN2.nc ...] OUT.qzc
   codec compress --checkpoint RUN_DIR [--max_rmse R] IN.wav OUT.qzc
   codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc|OUT.wav
   codec inspect IN.qzc
@@ -66,6 +75,8 @@ Audio is coded mono at 16 kHz and written back as 16-bit WAV at 16 kHz of the sa
 compress decodes what it codes and reports each channel's RMSE and maximum error in its units, warning
 when the input lies far outside the model's training statistics; --max_rmse refuses (nothing written)
 when a channel's RMSE exceeds R in its units (NAME=R: per variable or channel such as q@850).
+--max_abs_error E adds coded residuals so that every value written back is within E of the source's
+(in the channel's units, the output's int16 packing included; NAME=E as for --max_rmse).
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
@@ -89,6 +100,7 @@ func runCmd(args []string, out io.Writer) error {
 	ckpt := fs.String("checkpoint", "", "run directory of the trained model")
 	vars := fs.String("variables", "", "comma-separated variables (\"t2m\") or channels (\"q@850\") to compress (default: every gridded variable)")
 	maxRMSE := fs.String("max_rmse", "", "refuse when a channel's RMSE exceeds R in its units: R, or NAME=R,... per variable or channel")
+	maxAbs := fs.String("max_abs_error", "", "error-bounded mode: every value written back within E of the source's: E, or NAME=E,... per variable or channel")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", args[0], err, usage)
@@ -98,7 +110,7 @@ func runCmd(args []string, out io.Writer) error {
 		if len(pos) < 2 || *ckpt == "" {
 			return fmt.Errorf("compress needs --checkpoint RUN_DIR, IN.nc and OUT.qzc (got %d file names)\n%s", len(pos), usage)
 		}
-		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, *maxRMSE, out)
+		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, *maxRMSE, *maxAbs, out)
 	case "decompress":
 		if len(pos) != 2 {
 			return fmt.Errorf("decompress needs IN.qzc and OUT.nc (got %d file names)\n%s", len(pos), usage)
@@ -147,7 +159,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Writer) error {
+func compress(ckpt string, in []string, outPath, vars, maxRMSE, maxAbs string, out io.Writer) error {
 	var opts compressor.Options
 	if vars != "" {
 		opts.Selection = strings.Split(vars, ",")
@@ -158,6 +170,13 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 			return fmt.Errorf("--max_rmse: %w", err)
 		}
 		opts.MaxRMSE = b
+	}
+	if maxAbs != "" {
+		b, err := compressor.ParseMaxAbsError(maxAbs)
+		if err != nil {
+			return fmt.Errorf("--max_abs_error: %w", err)
+		}
+		opts.MaxAbsError = b
 	}
 	c, id, err := compressor.Open(ckpt)
 	if err != nil {
@@ -176,10 +195,11 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE string, out io.Wr
 	h := rep.Header
 	values := h.Values()
 	fmt.Fprintf(out, "%s → %s: %d values (%s, %s)\n", strings.Join(in, ", "), outPath, values, strings.Join(h.Channels, ","), shapeText(h))
-	fmt.Fprintf(out, "  %d bytes = payload %d + header %d%s + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
-		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, maskBytes(rep.Sizes, " + "), rep.Sizes.Framing, rep.BitsPerValue(),
+	fmt.Fprintf(out, "  %d bytes = payload %d + header %d%s%s + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
+		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, maskBytes(rep.Sizes, " + "), residualBytes(rep.Sizes, " + "), rep.Sizes.Framing, rep.BitsPerValue(),
 		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
 	maskText(out, rep)
+	residualText(out, rep)
 	speed := fmt.Sprintf("%.2f MB/s of float32", 4*float64(values)/1e6/sec)
 	if audio := rep.Seconds(); audio > 0 {
 		fmt.Fprintf(out, "  %s\n", bitRateText(rep))
@@ -197,6 +217,28 @@ func maskBytes(s qzc.Sizes, sep string) string {
 		return ""
 	}
 	return fmt.Sprintf("%smask %d", sep, s.Mask)
+}
+
+// residualBytes is sep + "residuals N" for a file of the error-bounded mode, "" otherwise.
+func residualBytes(s qzc.Sizes, sep string) string {
+	if s.Residuals == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%sresiduals %d", sep, s.Residuals)
+}
+
+// residualText writes, in the error-bounded mode, each bounded channel's bound and what its
+// residuals did.
+func residualText(out io.Writer, rep compressor.Report) {
+	for _, r := range rep.Residuals {
+		u := compressor.UnitsOf(r.Channel, rep.Source.Units)
+		bin := compressor.Quantity(r.Bin, u)
+		if r.Step != 0 {
+			bin = fmt.Sprintf("%g packing steps of %s", r.Bin, compressor.Quantity(r.Step, u))
+		}
+		fmt.Fprintf(out, "  %s: every value written within %s (checked, packing included): residuals of %d bytes (%.4f bits/value), bins of %s, %d of %d values corrected (%.2f%%)\n",
+			r.Channel, compressor.Quantity(r.Bound, u), r.Bytes, 8*float64(r.Bytes)/float64(max(1, r.Values)), bin, r.Corrected, r.Values, 100*float64(r.Corrected)/float64(max(1, r.Values)))
+	}
 }
 
 // maskText writes how many values are missing and the bytes of their mask, when any is.
@@ -275,7 +317,7 @@ func shapeText(h *qzc.Header) string {
 func inspect(out io.Writer, path string, rep compressor.Report) {
 	h, s := rep.Header, rep.Sizes
 	values := h.Values()
-	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d%s, framing %d), checksum ok\n", path, s.Version, s.Total, s.Payload, s.Header, maskBytes(s, ", "), s.Framing)
+	fmt.Fprintf(out, "%s: qzc version %d, %d bytes (payload %d, header %d%s%s, framing %d), checksum ok\n", path, s.Version, s.Total, s.Payload, s.Header, maskBytes(s, ", "), residualBytes(s, ", "), s.Framing)
 	fmt.Fprintf(out, "  %s signal; model %s, checkpoint step %d sha256 %s\n  run %s\n", h.Signal, h.Model, h.Checkpoint.Step, h.Checkpoint.SHA256, h.Checkpoint.Dir)
 	fmt.Fprintf(out, "  source %s (%s, %d bytes)\n", rep.Source.Name, h.Media, rep.Source.Bytes)
 	shape := shapeText(h)
@@ -285,6 +327,15 @@ func inspect(out io.Writer, path string, rep compressor.Report) {
 	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
 		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
 	maskText(out, rep)
+	if eb := h.ErrorBound; eb != nil {
+		var parts []string
+		for i, c := range h.Channels {
+			if eb.MaxAbs[i] > 0 {
+				parts = append(parts, fmt.Sprintf("%s within %s", c, compressor.Quantity(eb.MaxAbs[i], compressor.UnitsOf(c, rep.Source.Units))))
+			}
+		}
+		fmt.Fprintf(out, "  error-bounded: every value written back %s (residuals of %d bytes)\n", strings.Join(parts, ", "), s.Residuals)
+	}
 	if len(h.Coding) > 0 {
 		fmt.Fprintf(out, "  coding: %s\n", codingText(h.Coding))
 	}

@@ -144,8 +144,13 @@ type Bounds map[string]float64
 // ParseBounds reads --max_rmse's value: a number R bounds every channel's RMSE by R in its
 // own units; "t2m=0.5,q=2e-4,q@850=1e-4" bounds channels of several variables one by one (a
 // channel that no key names is not bounded). Bounds must be finite and > 0; a key may not
-// repeat.
-func ParseBounds(s string) (Bounds, error) {
+// repeat. --max_abs_error's value reads the same way ([ParseMaxAbsError]).
+func ParseBounds(s string) (Bounds, error) { return parseBounds(s, "max RMSE") }
+
+// ParseMaxAbsError reads --max_abs_error's value, as [ParseBounds] does --max_rmse's.
+func ParseMaxAbsError(s string) (Bounds, error) { return parseBounds(s, "max absolute error") }
+
+func parseBounds(s, what string) (Bounds, error) {
 	b := Bounds{}
 	for _, part := range strings.Split(s, ",") {
 		key, val, named := strings.Cut(strings.TrimSpace(part), "=")
@@ -154,14 +159,14 @@ func ParseBounds(s string) (Bounds, error) {
 		}
 		r, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 		if err != nil || !(r > 0) || math.IsInf(r, 0) {
-			return nil, fmt.Errorf("compressor: max RMSE %q: want a number > 0, or NAME=R pairs joined by commas (t2m=0.5,q@850=1e-4)", part)
+			return nil, fmt.Errorf("compressor: %s %q: want a number > 0, or NAME=R pairs joined by commas (t2m=0.5,q@850=1e-4)", what, part)
 		}
 		key = strings.TrimSpace(key)
 		if _, dup := b[key]; dup {
-			return nil, fmt.Errorf("compressor: max RMSE %q: %q bounded twice", s, key)
+			return nil, fmt.Errorf("compressor: %s %q: %q bounded twice", what, s, key)
 		}
 		if named && key == "" {
-			return nil, fmt.Errorf("compressor: max RMSE %q: a bound with no name before =", part)
+			return nil, fmt.Errorf("compressor: %s %q: a bound with no name before =", what, part)
 		}
 		b[key] = r
 	}
@@ -189,10 +194,8 @@ func (b Bounds) check(checks []ChannelCheck, units map[string]string) error {
 	for _, c := range checks {
 		channels = append(channels, c.Channel)
 	}
-	for _, k := range slices.Sorted(maps.Keys(b)) {
-		if k != "" && !slices.ContainsFunc(channels, func(ch string) bool { base, _, _ := strings.Cut(ch, "@"); return ch == k || base == k }) {
-			return fmt.Errorf("compressor: max RMSE bounds %s, which is not coded (the channels: %s)", k, strings.Join(channels, ", "))
-		}
+	if err := b.known("max RMSE", channels); err != nil {
+		return err
 	}
 	var missed []string
 	for _, c := range checks {
@@ -203,6 +206,16 @@ func (b Bounds) check(checks []ChannelCheck, units map[string]string) error {
 	}
 	if len(missed) > 0 {
 		return fmt.Errorf("compressor: the maximum RMSE is missed, nothing written: %s", strings.Join(missed, "; "))
+	}
+	return nil
+}
+
+// known returns an error for a key of b that names none of channels.
+func (b Bounds) known(what string, channels []string) error {
+	for _, k := range slices.Sorted(maps.Keys(b)) {
+		if k != "" && !slices.ContainsFunc(channels, func(ch string) bool { base, _, _ := strings.Cut(ch, "@"); return ch == k || base == k }) {
+			return fmt.Errorf("compressor: %s bounds %s, which is not coded (the channels: %s)", what, k, strings.Join(channels, ", "))
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@
 package compressor
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -137,9 +138,12 @@ type Report struct {
 	Sizes  qzc.Sizes
 	// Source describes the media file compressed (from the header's description).
 	Source media.Source
-	// Checks are, for a compression, each channel's achieved error (the payload decoded) and
-	// its statistics against the training ones, with warnings; nil for a decompression.
+	// Checks are, for a compression, each channel's achieved error (the payload decoded,
+	// corrected by the residuals in the error-bounded mode) and its statistics against the
+	// training ones, with warnings; nil for a decompression.
 	Checks []ChannelCheck
+	// Residuals say, in the error-bounded mode, what the residuals did per bounded channel.
+	Residuals []ResidualReport
 }
 
 // BitsPerValue is the whole file's bits per signal value.
@@ -176,6 +180,11 @@ type Options struct {
 	// MaxRMSE bounds each channel's RMSE (decoded against the input, in its physical units);
 	// nil bounds none. A key that names no channel coded is an error.
 	MaxRMSE Bounds
+	// MaxAbsError turns on the error-bounded mode for the channels it bounds (keys as
+	// MaxRMSE's): residuals coded beside the payload (see residual.go) keep every value written
+	// back within the bound of the source's, the output file's packing included. The media
+	// front end must be a media.Latticed. nil: the learned codec alone.
+	MaxAbsError Bounds
 }
 
 // CompressFile reads the media files in (through the front end of c's kind that reads them),
@@ -226,12 +235,21 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	if err != nil {
 		return Report{}, err
 	}
+	var eb *qzc.ErrorBound
+	var residuals []byte
+	var resReps []ResidualReport
+	if len(opts.MaxAbsError) > 0 {
+		if eb, residuals, resReps, err = boundErrors(fe, s, decoded, source, opts.MaxAbsError); err != nil {
+			return Report{}, fmt.Errorf("%w (%s)", err, name)
+		}
+	}
 	checks, err := checkChannels(s, decoded, mean, std, desc.Units)
 	if err != nil {
 		return Report{}, fmt.Errorf("%w (%s)", err, name)
 	}
 	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
-		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source, Mask: mask}
+		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source, Mask: mask,
+		ErrorBound: eb, Residuals: residuals}
 	if r, ok := c.(CodingReporter); ok {
 		h.Coding = r.Coding()
 	}
@@ -239,7 +257,7 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	if err != nil {
 		return Report{}, err
 	}
-	rep := Report{Header: h, Sizes: sizes, Source: desc, Checks: checks}
+	rep := Report{Header: h, Sizes: sizes, Source: desc, Checks: checks, Residuals: resReps}
 	if err := opts.MaxRMSE.check(checks, desc.Units); err != nil {
 		return rep, fmt.Errorf("%w (%s → %s)", err, name, out)
 	}
@@ -322,11 +340,38 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if err := h.Mask.Apply(s.Data); err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 	}
+	if h.ErrorBound != nil {
+		if err := applyResiduals(s.Data, h.Shape, h.ErrorBound, h.Residuals); err != nil {
+			return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+		}
+	}
 	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}
 	if err := fe.Write(out, s, h.Source, prov); err != nil {
 		return Report{}, err
 	}
 	return rep, nil
+}
+
+// boundErrors runs the error-bounded mode: the bound of each channel of s from bounds (a key
+// naming no channel is an error), the front end's output lattices, and the residuals that
+// correct decoded (in place) to within them.
+func boundErrors(fe media.Frontend, s, decoded media.Signal, source json.RawMessage, bounds Bounds) (*qzc.ErrorBound, []byte, []ResidualReport, error) {
+	if err := bounds.known("max absolute error", s.Channels); err != nil {
+		return nil, nil, nil, err
+	}
+	lf, ok := fe.(media.Latticed)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("compressor: the %s front end does not say how it rounds the values it writes, which the error-bounded mode (--max_abs_error) needs; it bounds gridded fields (netCDF)", fe.Name())
+	}
+	lattices, err := lf.Lattices(s, source)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	per := make([]float64, len(s.Channels))
+	for i, ch := range s.Channels {
+		per[i], _ = bounds.forChannel(ch)
+	}
+	return encodeResiduals(s, decoded, per, lattices)
 }
 
 // sameFile tells whether a and b name the same existing file.

@@ -9,6 +9,7 @@ package media
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,4 +144,30 @@ func For(kind qzc.Kind, path string) (Frontend, error) {
 		names[i] = f.Name()
 	}
 	return nil, fmt.Errorf("media: no front end reads %s as a %s signal (front ends of that kind: %s)", path, kind, strings.Join(names, ", "))
+}
+
+// Lattice is what a front end writes a channel's values as: Offset + Step·k for an integer k
+// (CF int16 packing: add_offset + scale_factor·k), or float32 where Step is 0. The codec's
+// error-bounded mode (compressor.Options.MaxAbsError) bounds the error of the values as
+// written, so it needs to know. Lo and Hi bound the indices k the writer writes as values
+// (int16's range less the fill and missing markers at its ends); beyond them it clamps.
+type Lattice struct{ Step, Offset, Lo, Hi float64 }
+
+// Written returns the value a reader of the written file gets back for v on l: v rounded to
+// the nearest lattice point (and unpacked in float64, then float32, as formats/netcdf reads
+// it), or float32 v where Step is 0. k is the lattice index (0 where Step is 0).
+func (l Lattice) Written(v float32) (w float32, k float64) {
+	if l.Step == 0 {
+		return v, 0
+	}
+	k = math.Round((float64(v) - l.Offset) / l.Step)
+	return float32(k*l.Step + l.Offset), k
+}
+
+// Latticed is implemented by a front end that can say, for a source, the lattice it writes
+// each channel's values on (see [Lattice]); the error-bounded mode refuses other front ends.
+type Latticed interface {
+	// Lattices returns one Lattice per channel of s (s.Data is not looked at) as Write would
+	// write them with source; an error where source does not describe s.
+	Lattices(s Signal, source json.RawMessage) ([]Lattice, error)
 }

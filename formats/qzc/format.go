@@ -9,7 +9,7 @@
 //
 //	offset  size  field
 //	0       8     magic "\x89QZC\r\n\x1a\n" (PNG-style: catches text-mode and truncation damage)
-//	8       2     format version, little-endian (2, 3 or 4, see below; version 1 is read too)
+//	8       2     format version, little-endian (2 to 5, see below; version 1 is read too)
 //	10      4     header length h, little-endian (≤ 16 MiB)
 //	14      h     header: JSON, DEFLATE-compressed (see [Header]; inflated size ≤ 64 MiB)
 //	14+h    8     payload length p, little-endian (must be exactly what remains less 4)
@@ -32,6 +32,13 @@
 // payload starts at 30+h+m. A signal with no missing value is written as version 2 or 3 as
 // before; an older program given a file with missing values says that it does not read
 // version 4. A version 4 file marks at least one value missing.
+//
+// Version 5 is the error-bounded mode ([ErrorBound]: `codec compress --max_abs_error`): after
+// the header come the mask's length m (8 bytes; 0 when no value is missing) and its m bytes,
+// then the residuals' length r (8 bytes, r ≥ 1) and their r bytes, then the payload length;
+// the payload starts at 38+h+m+r. The header's "error_bound" says how the residuals correct the
+// decoded values; what the residual bytes hold is the compressor's (package compressor). A file
+// without residuals is written as version 2, 3 or 4 as before.
 //
 // Every size read from the file is checked against the bytes actually present before
 // anything is allocated from it; [Parse] never panics (FuzzParse), and errors caused by the
@@ -57,8 +64,8 @@ const Magic = "\x89QZC\r\n\x1a\n"
 
 // Version is the newest format version: Marshal writes it for a signal with missing values
 // (Header.Mask), 3 for a header with a sample rate or coding values, 2 otherwise; Parse reads
-// versions 1 to 4.
-const Version = 4
+// versions 1 to 5; 5 holds residuals (Header.ErrorBound).
+const Version = 5
 
 // Limits of what Parse accepts.
 const (
@@ -139,7 +146,54 @@ type Header struct {
 	// Mask codes the positions of the signal's missing values, which the payload codes filled
 	// in; empty when none is missing. It is stored beside the JSON header, not in it. Version 4.
 	Mask Mask `json:"-"`
+	// ErrorBound, when not nil, says how Residuals correct the decoded values so that every
+	// value written back lies within a bound of the source's. Version 5.
+	ErrorBound *ErrorBound `json:"error_bound,omitempty"`
+	// Residuals are the error-bounded mode's coded residuals (≥ 1 byte exactly when
+	// ErrorBound is set), stored beside the JSON header. Version 5.
+	Residuals []byte `json:"-"`
 }
+
+// ErrorBound is the error-bounded mode's description, one entry per channel: the bound on the
+// absolute error of every value written back (MaxAbs, in the channel's units; 0 where the
+// channel is not bounded and has no residuals), the lattice the media front end writes the
+// channel's values on (Offset + Step·k for integers k from Lo to Hi, beyond which the writer
+// clamps: CF int16 packing; Step 0 where values are written as float32), and the residual
+// quantiser's bin: in lattice steps (an odd integer
+// 2m+1, m = the steps a value may be off) where Step > 0, in the channel's units where
+// Step = 0. Package compressor codes and decodes the residuals.
+type ErrorBound struct {
+	MaxAbs []float64 `json:"max_abs"`
+	Step   []float64 `json:"step"`
+	Offset []float64 `json:"offset"`
+	Lo     []float64 `json:"lo"`
+	Hi     []float64 `json:"hi"`
+	Bin    []float64 `json:"bin"`
+}
+
+// Check validates e against a signal of that many channels.
+func (e *ErrorBound) Check(channels int) error {
+	for _, f := range [][]float64{e.Step, e.Offset, e.Lo, e.Hi, e.Bin} {
+		if len(f) != len(e.MaxAbs) || len(f) != channels {
+			return fmt.Errorf("qzc: header: error bound of %d, %d, %d, %d, %d and %d entries (bound, step, offset, lo, hi, bin) for %d channels",
+				len(e.MaxAbs), len(e.Step), len(e.Offset), len(e.Lo), len(e.Hi), len(e.Bin), channels)
+		}
+	}
+	for i := range channels {
+		m, s, o, b := e.MaxAbs[i], e.Step[i], e.Offset[i], e.Bin[i]
+		ok := finite(m) && finite(s) && finite(o) && finite(b) && finite(e.Lo[i]) && finite(e.Hi[i]) && e.Lo[i] <= e.Hi[i] && m >= 0
+		if ok && m > 0 {
+			ok = b > 0 && (s == 0 || b == math.Trunc(b) && math.Mod(b, 2) == 1 && b <= 1<<20)
+		}
+		if !ok {
+			return fmt.Errorf("qzc: header: channel %d's error bound %v, lattice step %v offset %v, bin %v: want finite values, a bound ≥ 0, and for a bounded channel a bin > 0 (an odd integer up to 2^20 on a lattice)",
+				i, m, s, o, b)
+		}
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // headerV1 is a version 1 header: gridded fields, written by the netCDF front end.
 type headerV1 struct {
@@ -192,27 +246,37 @@ func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
 	}
 	version := h.version()
 	framing := fixedBytes
-	if version == 4 {
+	switch version {
+	case 4:
 		framing += 8
+	case 5:
+		framing += 16
 	}
-	out := make([]byte, 0, framing+z.Len()+len(h.Mask)+len(payload))
+	out := make([]byte, 0, framing+z.Len()+len(h.Mask)+len(h.Residuals)+len(payload))
 	out = append(out, Magic...)
 	out = binary.LittleEndian.AppendUint16(out, uint16(version))
 	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
 	out = append(out, z.Bytes()...)
-	if version == 4 {
+	if version >= 4 {
 		out = binary.LittleEndian.AppendUint64(out, uint64(len(h.Mask)))
 		out = append(out, h.Mask...)
+	}
+	if version == 5 {
+		out = binary.LittleEndian.AppendUint64(out, uint64(len(h.Residuals)))
+		out = append(out, h.Residuals...)
 	}
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
 	out = append(out, payload...)
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
-	return out, Sizes{Total: len(out), Header: z.Len(), Mask: len(h.Mask), Payload: len(payload), Framing: framing, Version: version}, nil
+	return out, Sizes{Total: len(out), Header: z.Len(), Mask: len(h.Mask), Residuals: len(h.Residuals), Payload: len(payload), Framing: framing, Version: version}, nil
 }
 
-// version is the lowest format version that holds h: 4 with a mask, 3 with a sample rate or
-// coding values, else 2.
+// version is the lowest format version that holds h: 5 with residuals, 4 with a mask, 3 with
+// a sample rate or coding values, else 2.
 func (h *Header) version() int {
+	if h.ErrorBound != nil {
+		return 5
+	}
 	if len(h.Mask) != 0 {
 		return 4
 	}
@@ -225,9 +289,9 @@ func (h *Header) version() int {
 // fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
 const fixedBytes = len(Magic) + 2 + 4 + 8 + 4
 
-// Sizes reports where a file's bytes go (Mask: the missing values' mask, 0 before version 4),
-// and its format version.
-type Sizes struct{ Total, Header, Mask, Payload, Framing, Version int }
+// Sizes reports where a file's bytes go (Mask: the missing values' mask, 0 before version 4;
+// Residuals: the error-bounded mode's, 0 before version 5), and its format version.
+type Sizes struct{ Total, Header, Mask, Residuals, Payload, Framing, Version int }
 
 // Parse decodes a .qzc file's bytes: it checks the magic, version, every length against the
 // bytes present, the checksum, and the header's consistency ([Header.Check]). A version 1
@@ -261,17 +325,31 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	off := 14 + int(hlen)
 	framing := fixed
 	var mask Mask
-	if version == 4 {
-		if len(body)-off < 16 {
-			return fail("version 4: no room for the mask's and the payload's lengths after the header")
+	var residuals []byte
+	if version >= 4 {
+		lengths := 8 * (int(version) - 2) // the mask's, the residuals' (version 5) and the payload's
+		if len(body)-off < lengths {
+			return fail("version %d: no room for the section lengths after the header", version)
 		}
 		mlen := binary.LittleEndian.Uint64(data[off:])
-		if mlen == 0 || mlen > uint64(len(body)-off-16) {
-			return fail("mask length %d, but %d bytes follow the header", mlen, len(body)-off-16)
+		if version == 4 && mlen == 0 || mlen > uint64(len(body)-off-lengths) {
+			return fail("mask length %d, but %d bytes follow the header", mlen, len(body)-off-lengths)
 		}
 		mask = Mask(data[off+8 : off+8+int(mlen)])
 		off += 8 + int(mlen)
 		framing += 8
+		if version == 5 {
+			rlen := binary.LittleEndian.Uint64(data[off:])
+			if rlen == 0 || rlen > uint64(len(body)-off-16) {
+				return fail("residuals' length %d, but %d bytes follow the mask", rlen, len(body)-off-16)
+			}
+			residuals = data[off+8 : off+8+int(rlen)]
+			off += 8 + int(rlen)
+			framing += 8
+		}
+		if len(mask) == 0 {
+			mask = nil
+		}
 	}
 	plen := binary.LittleEndian.Uint64(data[off:])
 	if plen != uint64(len(body)-off-8) {
@@ -300,11 +378,14 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	} else if version == 2 && h.version() == 3 {
 		return fail("version 2 header holds the version 3 fields sample_rate or coding")
 	}
-	h.Mask = mask
+	h.Mask, h.Residuals = mask, residuals
+	if (version == 5) != (h.ErrorBound != nil) {
+		return fail("version %d header with%s an error bound", version, map[bool]string{true: "", false: "out"}[h.ErrorBound != nil])
+	}
 	if err := h.Check(); err != nil {
 		return nil, nil, Sizes{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	sizes := Sizes{Total: len(data), Header: int(hlen), Mask: len(mask), Payload: int(plen), Framing: framing, Version: int(version)}
+	sizes := Sizes{Total: len(data), Header: int(hlen), Mask: len(mask), Residuals: len(residuals), Payload: int(plen), Framing: framing, Version: int(version)}
 	return &h, data[off+8 : len(body)], sizes, nil
 }
 
@@ -350,6 +431,14 @@ func (h *Header) Check() error {
 	for k, v := range h.Coding {
 		if !kindRE.MatchString(k) || math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("qzc: header: coding value %q = %v: want a lower-case name and a finite number", k, v)
+		}
+	}
+	if (h.ErrorBound != nil) != (len(h.Residuals) != 0) {
+		return fmt.Errorf("qzc: header: an error bound needs residuals and residuals an error bound (error bound set: %v, %d residual bytes)", h.ErrorBound != nil, len(h.Residuals))
+	}
+	if h.ErrorBound != nil {
+		if err := h.ErrorBound.Check(len(h.Channels)); err != nil {
+			return err
 		}
 	}
 	if len(h.Mask) != 0 {

@@ -89,7 +89,7 @@ func TestAudioVersion3(t *testing.T) {
 	for _, c := range []struct {
 		version uint16
 		want    string
-	}{{2, "version 3 fields"}, {5, "reads versions 1 to 4"}} {
+	}{{2, "version 3 fields"}, {6, "reads versions 1 to 5"}, {5, "no room for the section lengths"}} {
 		v := bytes.Clone(b)
 		binary.LittleEndian.PutUint16(v[8:], c.version)
 		binary.LittleEndian.PutUint32(v[len(v)-4:], crc32.Checksum(v[:len(v)-4], castagnoli))

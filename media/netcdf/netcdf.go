@@ -312,6 +312,42 @@ func (Frontend) Write(path string, s media.Signal, source json.RawMessage, p med
 	return nc.Write(path, f)
 }
 
+// Lattices returns, per channel of s, what Write writes its values as: CF int16 packing's
+// lattice add_offset + scale_factor·k for a variable the source packed as int16, float32
+// (media.Lattice{}) otherwise (unpacked variables, and those packed as another integer
+// type, which Write writes as floats). It fails when source is not a description of s.
+func (Frontend) Lattices(s media.Signal, source json.RawMessage) ([]media.Lattice, error) {
+	src, err := checkedSource(s, source)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]media.Lattice, len(s.Channels))
+	for i, ch := range s.Channels {
+		base, _, _ := strings.Cut(ch, "@")
+		j := slices.IndexFunc(src.Vars, func(v VarMeta) bool { return v.Name == base })
+		if j < 0 {
+			return nil, fmt.Errorf("netcdf: source description: channel %s belongs to no variable", ch)
+		}
+		if p := src.Vars[j].Packing; p != nil && p.Type == "int16" {
+			l := media.Lattice{Step: p.ScaleFactor, Offset: p.AddOffset, Lo: math.MinInt16, Hi: math.MaxInt16}
+			var markers []float64 // as formats/netcdf's writer keeps them clear of values
+			for _, m := range []*float64{p.FillValue, p.MissingValue} {
+				if m != nil {
+					markers = append(markers, *m)
+				}
+			}
+			for slices.Contains(markers, l.Lo) {
+				l.Lo++
+			}
+			for slices.Contains(markers, l.Hi) {
+				l.Hi--
+			}
+			out[i] = l
+		}
+	}
+	return out, nil
+}
+
 // Check tells whether source describes gridded fields of s's channels and shape [T, H, W]
 // (s.Data is not looked at): coordinates of T, H and W values, variables of that shape
 // holding as many channels, finite numbers.
