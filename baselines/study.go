@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/qzoo/qzoo/internal/atomicfile"
@@ -38,6 +39,13 @@ type Study struct {
 	// every peer setting.
 	Points map[string][]Point `json:"points"`
 }
+
+// BoundedMethod names the learned codec's points in the error-bounded mode (compress
+// --max_abs_error: residuals beside the payload), whose setting ends with the bound "E=…".
+const BoundedMethod = CodecMethod + "+residuals"
+
+// IsBounded tells the learned codec's error-bounded points.
+func IsBounded(p Point) bool { return p.Method == BoundedMethod }
 
 // IsCodec tells the learned codec's points (CodecMethod, or CodecMethod followed by a label) from the peers'.
 func IsCodec(p Point) bool { return strings.HasPrefix(p.Method, CodecMethod) }
@@ -64,10 +72,42 @@ func (s *Study) Compare() []Comparison {
 			}
 		}
 		for _, p := range s.Points[ch] {
-			if !IsCodec(p) {
+			if !IsCodec(p) || IsBounded(p) {
 				continue
 			}
 			rates, unb := AtRMSE(peers, p.Errors.RMSE, false)
+			c := Comparison{Channel: ch, Codec: p, Unbracketed: unb}
+			if len(rates) > 0 {
+				c.Best, c.Gain = rates[0], rates[0].BitsPerValue/p.BitsPerValue
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// CompareMaxAbs returns, for every error-bounded codec point ([IsBounded]) of every channel,
+// the best peer at the codec's bound on the maximum error (the setting's "E=…"; the codec's
+// achieved maximum error, packing included, is at most that): [AtMaxAbs].
+func (s *Study) CompareMaxAbs() []Comparison {
+	var out []Comparison
+	for _, ch := range s.Channels {
+		var peers []Point
+		for _, p := range s.Points[ch] {
+			if !IsCodec(p) {
+				peers = append(peers, p)
+			}
+		}
+		for _, p := range s.Points[ch] {
+			if !IsBounded(p) {
+				continue
+			}
+			_, e, _ := strings.Cut(p.Setting, "E=")
+			bound, err := strconv.ParseFloat(e, 64)
+			if err != nil {
+				bound = p.Errors.MaxAbs
+			}
+			rates, unb := AtMaxAbs(peers, bound)
 			c := Comparison{Channel: ch, Codec: p, Unbracketed: unb}
 			if len(rates) > 0 {
 				c.Best, c.Gain = rates[0], rates[0].BitsPerValue/p.BitsPerValue
@@ -96,6 +136,19 @@ func (s *Study) Summary(w io.Writer) error {
 		fmt.Fprintf(w, "  %s %s: RMSE %.4g, %.4f bits/value (%.1f×); best peer %s %.4f bits/value (%.1f×): %.2f× the best peer's ratio\n",
 			c.Channel, c.Codec.Setting, c.Codec.Errors.RMSE, c.Codec.BitsPerValue, c.Codec.Ratio,
 			c.Best.Method, c.Best.BitsPerValue, c.Best.Ratio, c.Gain)
+	}
+	if bounded := s.CompareMaxAbs(); len(bounded) > 0 {
+		fmt.Fprintln(w, "\nvaeformer error-bounded (--max_abs_error E: every value of the decompressed file within E, int16 packing included) against the best peer at maximum error E (peers interpolated in log maximum error between settings; their maximum errors are of their float32 output, before any packing):")
+		for _, c := range bounded {
+			if c.Gain == 0 {
+				fmt.Fprintf(w, "  %s %s: max error %.4g, RMSE %.4g, %.4f bits/value; no peer brackets this maximum error (%s)\n", c.Channel, c.Codec.Setting,
+					c.Codec.Errors.MaxAbs, c.Codec.Errors.RMSE, c.Codec.BitsPerValue, strings.Join(c.Unbracketed, ", "))
+				continue
+			}
+			fmt.Fprintf(w, "  %s %s: max error %.4g, RMSE %.4g, %.4f bits/value (%.1f×); best peer %s %.4f bits/value (%.1f×): %.2f× the best peer's ratio\n",
+				c.Channel, c.Codec.Setting, c.Codec.Errors.MaxAbs, c.Codec.Errors.RMSE, c.Codec.BitsPerValue, c.Codec.Ratio,
+				c.Best.Method, c.Best.BitsPerValue, c.Best.Ratio, c.Gain)
+		}
 	}
 	fmt.Fprintln(w, "\nvaeformer's speed against ZFP's setting nearest its RMSE (MB/s of float32, both from this run):")
 	for _, c := range s.Compare() {
@@ -133,8 +186,22 @@ var FigureMethods = []string{MethodZFP, DemeanMethod(MethodZFP), BitRoundMethod(
 
 // Figure draws, for one channel, RMSE against bits per value for the codec's points and the
 // peers of FigureMethods (log axes; lower left is better), over the peers' settings with an
-// RMSE below 3× the codec's largest.
+// RMSE below 3× the codec's largest; the error-bounded points have their own figure
+// ([Study.FigureMaxAbs]).
 func (s *Study) Figure(channel string) (plots.Figure, error) {
+	return s.figure(channel, "RMSE", "rate–distortion", func(p Point) float64 { return p.Errors.RMSE }, func(p Point) bool { return IsCodec(p) && !IsBounded(p) })
+}
+
+// FigureMaxAbs draws, for one channel, the maximum absolute error against bits per value for
+// the codec's error-bounded points ([IsBounded]) and the peers of FigureMethods, over the
+// peers' settings with a maximum error below 3× the codec's largest.
+func (s *Study) FigureMaxAbs(channel string) (plots.Figure, error) {
+	return s.figure(channel, "maximum absolute error", "maximum error against rate", func(p Point) float64 { return p.Errors.MaxAbs }, IsBounded)
+}
+
+// figure draws metric against bits per value for the codec's points that mine selects and
+// the peers of FigureMethods.
+func (s *Study) figure(channel, metricName, title string, metric func(Point) float64, mine func(Point) bool) (plots.Figure, error) {
 	pts, ok := s.Points[channel]
 	if !ok {
 		return plots.Figure{}, fmt.Errorf("baselines: no channel %q (have %v)", channel, s.Channels)
@@ -142,31 +209,38 @@ func (s *Study) Figure(channel string) (plots.Figure, error) {
 	unit := s.Units[slices.Index(s.Channels, channel)]
 	limit := 0.0
 	for _, p := range pts {
-		if IsCodec(p) {
-			limit = math.Max(limit, 3*p.Errors.RMSE)
+		if mine(p) {
+			limit = math.Max(limit, 3*metric(p))
 		}
+	}
+	if limit == 0 {
+		return plots.Figure{}, fmt.Errorf("baselines: channel %q has no codec point to draw (%s)", channel, title)
 	}
 	series := map[string]plotter.XYs{}
 	var order []string
 	for _, p := range pts {
-		if !(p.Errors.RMSE > 0) || math.IsInf(p.BitsPerValue, 0) || (!IsCodec(p) && (!slices.Contains(FigureMethods, p.Method) || p.Errors.RMSE > limit)) {
+		if IsCodec(p) && !mine(p) {
+			continue
+		}
+		if !(metric(p) > 0) || math.IsInf(p.BitsPerValue, 0) || (!IsCodec(p) && (!slices.Contains(FigureMethods, p.Method) || metric(p) > limit)) {
 			continue
 		}
 		name := p.Method
 		if _, step, ok := strings.Cut(p.Setting, "step "); ok && IsCodec(p) {
+			step, _, _ = strings.Cut(step, " ")
 			name = fmt.Sprintf("%s, %s steps", p.Method, step) // runs of one training length form a curve
 		}
 		if _, ok := series[name]; !ok {
 			order = append(order, name)
 		}
-		series[name] = append(series[name], plotter.XY{X: p.BitsPerValue, Y: p.Errors.RMSE})
+		series[name] = append(series[name], plotter.XY{X: p.BitsPerValue, Y: metric(p)})
 	}
 	for _, m := range order {
 		slices.SortFunc(series[m], func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 	}
 	return plots.Figure{Width: 8 * vg.Inch, Height: 5 * vg.Inch, Panels: []plots.Panel{{
-		Title:  fmt.Sprintf("%s: rate–distortion on %d held-out hours (%d×%d grid)", channel, s.Hours, s.H, s.W),
-		XLabel: "bits per value", YLabel: fmt.Sprintf("RMSE (%s)", unit), LogX: true, LogY: true,
+		Title:  fmt.Sprintf("%s: %s on %d held-out hours (%d×%d grid)", channel, title, s.Hours, s.H, s.W),
+		XLabel: "bits per value", YLabel: fmt.Sprintf("%s (%s)", metricName, unit), LogX: true, LogY: true,
 		Series: plots.SeriesInOrder(series, order),
 	}}}, nil
 }

@@ -122,3 +122,34 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// TestCompareMaxAbs: an error-bounded codec point meets the peers interpolated at its bound
+// (the setting's E), in log maximum error; it is left out of the RMSE comparison and figure.
+func TestCompareMaxAbs(t *testing.T) {
+	s := testStudy()
+	b := point(BoundedMethod, "λ=10 w=8 step 100 E=1.5", 0.3, 0.4)
+	b.Errors.MaxAbs = 1.49
+	s.Points["t2m"] = append(s.Points["t2m"], b)
+	if n := len(s.Compare()); n != 2 {
+		t.Errorf("the RMSE comparison holds %d codec points, want the 2 without residuals", n)
+	}
+	cs := s.CompareMaxAbs()
+	if len(cs) != 1 {
+		t.Fatalf("%d max-error comparisons, want 1", len(cs))
+	}
+	// ZFP at max error 1.5, between (1.0 bits, 0.75) and (0.5 bits, 3.0): log interpolation gives 0.75 bits;
+	// linear packing between (4 bits, 1.35) and (3 bits, 2.7) gives 4 − log(1.5/1.35)/log 2 = 3.848.
+	if c := cs[0]; c.Best.Method != MethodZFP || abs(c.Best.BitsPerValue-0.75) > 1e-9 || abs(c.Gain-0.75/0.3) > 1e-9 {
+		t.Errorf("best peer %s at %v bits, gain %v; want zfp at 0.75 bits, gain 2.5", c.Best.Method, c.Best.BitsPerValue, c.Gain)
+	}
+	var sb strings.Builder
+	if err := s.Summary(&sb); err != nil || !strings.Contains(sb.String(), "E=1.5: max error 1.49") {
+		t.Errorf("summary: %v\n%s", err, sb.String())
+	}
+	if _, err := s.FigureMaxAbs("t2m"); err != nil {
+		t.Error(err)
+	}
+	if _, err := testStudy().FigureMaxAbs("t2m"); err == nil {
+		t.Error("a max-error figure without error-bounded points drew")
+	}
+}

@@ -391,8 +391,8 @@ func firstBitDifference(a, b []float32) int {
 	return -1
 }
 
-// RateAtRMSE is a method's rate at a target RMSE, interpolated between the two settings of a
-// sweep whose RMSEs bracket the target.
+// RateAtRMSE is a method's rate at a target RMSE (or maximum error, [AtMaxAbs]), interpolated
+// between the two settings of a sweep whose errors bracket the target.
 type RateAtRMSE struct {
 	Method string
 	// Finer has RMSE ≤ target (it is the setting that meets the target), Coarser RMSE > target.
@@ -407,12 +407,24 @@ type RateAtRMSE struct {
 // rate, best (fewest bits) first; and the methods whose settings do not reach or do not
 // exceed the target, for which a sweep with more settings is needed.
 func AtRMSE(points []Point, target float64, latWeighted bool) (rates []RateAtRMSE, unbracketed []string) {
-	rmse := func(p Point) float64 {
+	return atError(points, target, func(p Point) float64 {
 		if latWeighted {
 			return p.Errors.LatRMSE
 		}
 		return p.Errors.RMSE
-	}
+	})
+}
+
+// AtMaxAbs is [AtRMSE] at a target maximum absolute error (Errors.MaxAbs, the field's units):
+// each method's rate interpolated in log maximum error between the settings that bracket it
+// (Finer has a maximum error ≤ target), best first. It compares an error-bounded coder with
+// the peers at the bound every value must meet.
+func AtMaxAbs(points []Point, target float64) (rates []RateAtRMSE, unbracketed []string) {
+	return atError(points, target, func(p Point) float64 { return p.Errors.MaxAbs })
+}
+
+// atError interpolates each method's rate at target of the error rmse measures.
+func atError(points []Point, target float64, rmse func(Point) float64) (rates []RateAtRMSE, unbracketed []string) {
 	var methods []string
 	byMethod := map[string][]Point{}
 	for _, p := range points {

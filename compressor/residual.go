@@ -23,11 +23,14 @@ package compressor
 // shrinks by one and the channel is coded again, and a bound no bin meets is refused, naming
 // the channel and the value.
 //
-// The quantised residuals q are entropy-coded with rANS (package entropy) under one of three
-// static tables chosen by a context, min(2, |q_west| + |q_north|) of the neighbours already
-// coded in the same frame (missing or absent neighbours count 0): the model's errors cluster
-// where it fails (fronts, coasts), and the context lets the zeros elsewhere cost a fraction of
-// a bit. The tables' counts are stored; symbols beyond ±residualRange go through the coder's
+// The quantised residuals q are entropy-coded with rANS (package entropy) under one of 27
+// static tables chosen by a context: the signs (−, 0, +) of the residuals already coded west
+// and north in the same frame and at the same point a frame (an hour) back. The model's errors
+// are smooth in space and time and cluster where it fails (fronts, coasts), so the context
+// predicts both the sign and the zeros; on the UK test week it saves a fifth of the bits of
+// contexts by magnitude alone (min(2, |q_west| + |q_north|); the whole file at E = 0.5 K: 38.9 → 30.6 kB),
+// where LOCO-I's median predictor did worse (34.3 kB) and 125 contexts by clipped value no
+// better. The tables' counts are stored; symbols beyond ±residualRange go through the coder's
 // escape.
 //
 // # Layout
@@ -38,7 +41,7 @@ package compressor
 //
 //	uvarint n            number of table symbols; 0: every q is 0, nothing follows
 //	varint  lo           first table symbol (zig-zag)
-//	3·n uvarint          counts per context, context 0's first
+//	27·n uvarint         counts per context, context 0's first
 //	uvarint f            frames per stream (a frame: the last two dimensions of the shape)
 //	per stream: uvarint length, then that many bytes of rANS stream (entropy.Encode)
 //
@@ -61,7 +64,7 @@ const (
 	// escape.
 	residualRange = 64
 	// residualContexts is the number of context tables.
-	residualContexts = 3
+	residualContexts = 27
 	// residualPrecision is the tables' precision in bits.
 	residualPrecision = 15
 	// residualStreamValues is the fewest symbols a stream holds (whole frames; the last
@@ -268,16 +271,22 @@ func presentCount(x []float32) int {
 	return n
 }
 
-// context returns the context of value j: min(2, |q_west| + |q_north|) within its frame.
+// context returns the context of value j from the signs of the residuals already coded next
+// to it: west and north in its frame, and the same point a frame back (−1, 0 or +1 each; a
+// missing or absent neighbour counts 0): 3·3·3 contexts.
 func context(q []int32, j, rows, width int) int {
-	c := int64(0)
+	sign := func(v int32) int { return int(min(1, max(-1, v))) + 1 }
+	w, n, t := 1, 1, 1
 	if j%width > 0 {
-		c += abs64(int64(q[j-1]))
+		w = sign(q[j-1])
 	}
 	if (j/width)%rows > 0 {
-		c += abs64(int64(q[j-width]))
+		n = sign(q[j-width])
 	}
-	return int(min(c, residualContexts-1))
+	if j >= rows*width {
+		t = sign(q[j-rows*width])
+	}
+	return (w*3+n)*3 + t
 }
 
 func abs64(v int64) int64 {

@@ -211,6 +211,11 @@ func FuzzParse(f *testing.F) {
 			f.Add(m)
 		}
 	}
+	h.ErrorBound = &ErrorBound{MaxAbs: []float64{0.5}, Step: []float64{0.001}, Offset: []float64{280}, Lo: []float64{-32768}, Hi: []float64{32767}, Bin: []float64{999}}
+	h.Residuals = []byte{1, 0}
+	if m, _, err := Marshal(h, []byte{1, 2}); err == nil {
+		f.Add(m)
+	}
 	if v1, err := os.ReadFile("testdata/version1.qzc"); err == nil {
 		f.Add(v1)
 	}
@@ -226,4 +231,53 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted with header %v, payload %d bytes of %d", h, len(p), len(data))
 		}
 	})
+}
+
+// TestVersion5: a header with an error bound and residuals (and a mask, or none) is written as
+// version 5 and survives the round trip; an error bound without residuals, residuals without
+// one, a bin that is not an odd number of lattice steps, or the version 5 fields in a version 4
+// file are refused.
+func TestVersion5(t *testing.T) {
+	for _, mask := range []Mask{nil, NewMask([][]float32{{1, float32(math.NaN()), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}}, 12)} {
+		h := testHeader()
+		h.Mask = mask
+		h.ErrorBound = &ErrorBound{MaxAbs: []float64{0.5}, Step: []float64{0.001}, Offset: []float64{280}, Lo: []float64{-32768}, Hi: []float64{32767}, Bin: []float64{999}}
+		h.Residuals = []byte{7, 7, 7}
+		b, written, err := Marshal(h, []byte{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, p, sizes, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if written != sizes || sizes.Version != 5 || sizes.Residuals != 3 || sizes.Mask != len(mask) || !bytes.Equal(p, []byte{1, 2}) ||
+			sizes.Header+sizes.Mask+sizes.Residuals+sizes.Payload+sizes.Framing != len(b) || !reflect.DeepEqual(got, h) {
+			t.Fatalf("mask %d bytes: sizes %+v (Marshal %+v), payload %v, header\n got %+v\nwant %+v", len(mask), sizes, written, p, got, h)
+		}
+		v4 := bytes.Clone(b)
+		binary.LittleEndian.PutUint16(v4[8:], 4)
+		binary.LittleEndian.PutUint32(v4[len(v4)-4:], crc32.Checksum(v4[:len(v4)-4], castagnoli))
+		if _, _, _, err := Parse(v4); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("mask %d bytes: version 5 fields in a version 4 file: %v", len(mask), err)
+		}
+	}
+	for name, change := range map[string]func(h *Header){
+		"no residuals":   func(h *Header) { h.Residuals = nil },
+		"no bound":       func(h *Header) { h.ErrorBound = nil },
+		"even bin":       func(h *Header) { h.ErrorBound.Bin[0] = 998 },
+		"short":          func(h *Header) { h.ErrorBound.Lo = nil },
+		"negative bound": func(h *Header) { h.ErrorBound.MaxAbs[0] = -1 },
+		"NaN offset":     func(h *Header) { h.ErrorBound.Offset[0] = math.NaN() },
+	} {
+		h := testHeader()
+		h.ErrorBound = &ErrorBound{MaxAbs: []float64{0.5}, Step: []float64{0.001}, Offset: []float64{280}, Lo: []float64{-32768}, Hi: []float64{32767}, Bin: []float64{999}}
+		h.Residuals = []byte{7}
+		change(h)
+		if _, _, err := Marshal(h, []byte{1}); err == nil {
+			t.Errorf("%s: written", name)
+		}
+	}
 }

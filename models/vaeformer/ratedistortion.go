@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/qzoo/qzoo/baselines"
 	"github.com/qzoo/qzoo/compressor"
@@ -13,6 +14,7 @@ import (
 	nc "github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/media"
 	_ "github.com/qzoo/qzoo/media/netcdf" // the front end that reads the split's netCDF files for the whole file
 	"github.com/qzoo/qzoo/metrics"
 )
@@ -30,6 +32,11 @@ type RDOptions struct {
 	// Repeats times each peer setting, and each codec's encode and decode, this many times,
 	// the fastest counting (default 1).
 	Repeats int
+	// MaxAbsErrors are bounds E (the first channel's units; every channel bounded alike) at
+	// which each run also codes the split in the error-bounded mode (compressor.Options.
+	// MaxAbsError): points of method baselines.BoundedMethod, measured on the decompressed
+	// netCDF file as read back (packing included).
+	MaxAbsErrors []float64
 }
 
 // RateDistortion codes the held-out split of the runs' dataset with each run's codec and with
@@ -119,6 +126,16 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 		}
 		fmt.Fprintf(log, "vaeformer: %s: %s: whole file %d bytes = payload %d + header %d + framing %d (%.4f bits/value; payload alone %.4f)\n",
 			dir, setting, sizes.Total, sizes.Payload, sizes.Header, sizes.Framing, 8*float64(sizes.Total)/float64(n), 8*float64(sizes.Payload)/float64(n))
+		for _, e := range opts.MaxAbsErrors {
+			pts, err := boundedPoints(dir, splitFiles, src.Channels, fields, g, src.Lat, e, setting, tmp)
+			if err != nil {
+				return nil, err
+			}
+			for ch, p := range pts {
+				s.Points[s.Channels[ch]] = append(s.Points[s.Channels[ch]], p)
+				fmt.Fprintf(log, "vaeformer: %s: %s: %s max error %.4g, RMSE %.4g: %d bytes (%.4f bits/value)\n", dir, p.Setting, s.Channels[ch], p.Errors.MaxAbs, p.Errors.RMSE, p.Bytes, p.BitsPerValue)
+			}
+		}
 	}
 	weights := metrics.LatCosWeights(src.Lat)
 	for ch, name := range s.Channels {
@@ -130,6 +147,53 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 		s.Points[name] = append(s.Points[name], peers...)
 	}
 	return s, nil
+}
+
+// boundedPoints codes the split's netCDF files in with the run in dir in the error-bounded
+// mode at bound e (every channel), decompresses the file through the codec command's path,
+// reads it back and measures each channel of it against fields (lat-cos weighted as the other
+// points): one point per channel, the whole file's bytes, encode and decode times those of the
+// whole compress (its check included) and decompress (model loading included).
+func boundedPoints(dir string, in, channels []string, fields [][]float32, g Geometry, lat []float64, e float64, setting, tmp string) ([]baselines.Point, error) {
+	c, id, err := compressor.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out, back := filepath.Join(tmp, "bounded.qzc"), filepath.Join(tmp, "bounded.nc")
+	start := time.Now()
+	rep, err := compressor.CompressFile(c, id, in, out, compressor.Options{Selection: channels, MaxAbsError: compressor.Bounds{"": e}})
+	if err != nil {
+		return nil, fmt.Errorf("vaeformer: run %s: error-bounded at %g: %w", dir, e, err)
+	}
+	enc := time.Since(start).Seconds()
+	start = time.Now()
+	if _, err := compressor.DecompressFile(out, back, dir); err != nil {
+		return nil, err
+	}
+	dec := time.Since(start).Seconds()
+	fe, err := media.Named("netcdf")
+	if err != nil {
+		return nil, err
+	}
+	sig, _, err := fe.Read([]string{back}, channels, channels)
+	if err != nil {
+		return nil, err
+	}
+	got := sig.Data
+	n := g.T * g.H * g.W * len(fields)
+	var pts []baselines.Point
+	for ch := range fields {
+		errs, err := metrics.CompareFields(fields[ch], got[ch], []int{g.T, g.H, g.W}, metrics.LatCosWeights(lat))
+		if err != nil {
+			return nil, err
+		}
+		if errs.MaxAbs > e {
+			return nil, fmt.Errorf("vaeformer: run %s: error-bounded at %g: channel %s decompressed with max error %g", dir, e, channels[ch], errs.MaxAbs)
+		}
+		pts = append(pts, baselines.NewPoint(baselines.BoundedMethod, fmt.Sprintf("%s E=%g", setting, e), rep.Sizes.Total, n, errs, enc, dec))
+	}
+	return pts, nil
 }
 
 // writeHours writes hours [from, to) of the netCDF files (metadata as era5.Dataset keeps it;
