@@ -72,7 +72,7 @@ func (s *Study) Compare() []Comparison {
 			}
 		}
 		for _, p := range s.Points[ch] {
-			if !IsCodec(p) || IsBounded(p) {
+			if !IsCodec(p) {
 				continue
 			}
 			rates, unb := AtRMSE(peers, p.Errors.RMSE, false)
