@@ -63,33 +63,26 @@ type Comparison struct {
 
 // Compare returns, for every codec point of every channel, the best peer at its RMSE.
 func (s *Study) Compare() []Comparison {
-	var out []Comparison
-	for _, ch := range s.Channels {
-		var peers []Point
-		for _, p := range s.Points[ch] {
-			if !IsCodec(p) {
-				peers = append(peers, p)
-			}
-		}
-		for _, p := range s.Points[ch] {
-			if !IsCodec(p) {
-				continue
-			}
-			rates, unb := AtRMSE(peers, p.Errors.RMSE, false)
-			c := Comparison{Channel: ch, Codec: p, Unbracketed: unb}
-			if len(rates) > 0 {
-				c.Best, c.Gain = rates[0], rates[0].BitsPerValue/p.BitsPerValue
-			}
-			out = append(out, c)
-		}
-	}
-	return out
+	return s.compare(IsCodec, func(peers []Point, p Point) ([]RateAtRMSE, []string) { return AtRMSE(peers, p.Errors.RMSE, false) })
 }
 
 // CompareMaxAbs returns, for every error-bounded codec point ([IsBounded]) of every channel,
 // the best peer at the codec's bound on the maximum error (the setting's "E=…"; the codec's
 // achieved maximum error, packing included, is at most that): [AtMaxAbs].
 func (s *Study) CompareMaxAbs() []Comparison {
+	return s.compare(IsBounded, func(peers []Point, p Point) ([]RateAtRMSE, []string) {
+		_, e, _ := strings.Cut(p.Setting, "E=")
+		bound, err := strconv.ParseFloat(e, 64)
+		if err != nil {
+			bound = p.Errors.MaxAbs
+		}
+		return AtMaxAbs(peers, bound)
+	})
+}
+
+// compare returns, for every codec point that mine selects, the best of the channel's peers
+// by at (rates best first).
+func (s *Study) compare(mine func(Point) bool, at func(peers []Point, p Point) ([]RateAtRMSE, []string)) []Comparison {
 	var out []Comparison
 	for _, ch := range s.Channels {
 		var peers []Point
@@ -99,15 +92,10 @@ func (s *Study) CompareMaxAbs() []Comparison {
 			}
 		}
 		for _, p := range s.Points[ch] {
-			if !IsBounded(p) {
+			if !mine(p) {
 				continue
 			}
-			_, e, _ := strings.Cut(p.Setting, "E=")
-			bound, err := strconv.ParseFloat(e, 64)
-			if err != nil {
-				bound = p.Errors.MaxAbs
-			}
-			rates, unb := AtMaxAbs(peers, bound)
+			rates, unb := at(peers, p)
 			c := Comparison{Channel: ch, Codec: p, Unbracketed: unb}
 			if len(rates) > 0 {
 				c.Best, c.Gain = rates[0], rates[0].BitsPerValue/p.BitsPerValue
