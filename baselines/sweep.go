@@ -80,7 +80,8 @@ func NewPoint(method, setting string, nBytes, n int, errs metrics.FieldErrors, e
 // that every method's curve spans RMSEs from below 0.05 K to above 1 K on a near-surface
 // temperature field (range ~30 K, values ~280 K): give your own for fields in other units.
 type SweepOptions struct {
-	// KeepBits are the mantissa bits bit-rounding keeps (0..23). Default 3..12.
+	// KeepBits are the mantissa bits bit-rounding keeps (0..23). Default 0..12 (a field of
+	// values around ±10, a wind component, is within a learned codec's error only below 3).
 	KeepBits []int
 	// DemeanKeepBits are those of bit-rounding on the field minus its mean
 	// ([DemeanMethod]). Default 0..12: rounding each anomaly to its own few leading bits
@@ -90,7 +91,7 @@ type SweepOptions struct {
 	// because on a 30 K range even 8 bits give RMSE ≈ 0.03 K.
 	PackBits []int
 	// ZFPTolerances are ZFP's absolute error bounds in the field's units. Default
-	// [DefaultZFPTolerances].
+	// [ZFPTolerancesFor] the field.
 	ZFPTolerances []float64
 	// LatWeights has one weight per latitude row (len H) for the lat-weighted RMSE, e.g.
 	// metrics.LatCosWeights; nil weighs all rows alike.
@@ -120,6 +121,46 @@ func DefaultZFPTolerances() []float64 {
 	return out
 }
 
+// ZFPTolerancesFor are the tolerances Sweep gives ZFP on x by default: the powers of two from
+// 2^−12 σ to 2^4 σ (σ, x's standard deviation, rounded to a power of two), joined with
+// 2^−5..2^7 ([DefaultZFPTolerances], the range for kelvin) where the two ranges meet, so that
+// fields in other units (specific humidity in kg/kg, around 10⁻³; surface pressure in Pa,
+// around 10⁵) get settings from near-lossless to coarser than any learned codec, as kelvin
+// does, and the settings on near-surface temperature stay those of DefaultZFPTolerances (and
+// finer). NaNs are not counted; a constant field gets DefaultZFPTolerances.
+func ZFPTolerancesFor(x []float32) []float64 {
+	var sum, sq float64
+	n := 0
+	for _, v := range x {
+		if v == v {
+			sum += float64(v)
+			n++
+		}
+	}
+	lo, hi := -5, 7
+	if n > 0 {
+		mean := sum / float64(n)
+		for _, v := range x {
+			if v == v {
+				sq += (float64(v) - mean) * (float64(v) - mean)
+			}
+		}
+		if std := math.Sqrt(sq / float64(n)); std > 0 && !math.IsInf(std, 0) {
+			e := int(math.Round(math.Log2(std)))
+			if e-12 <= hi && e+4 >= lo { // the ranges meet: join them
+				lo, hi = min(lo, e-12), max(hi, e+4)
+			} else {
+				lo, hi = e-12, e+4
+			}
+		}
+	}
+	out := make([]float64, 0, hi-lo+1)
+	for e := lo; e <= hi; e++ {
+		out = append(out, math.Ldexp(1, e))
+	}
+	return out
+}
+
 func intRange(lo, hi int) []int {
 	out := make([]int, 0, hi-lo+1)
 	for i := lo; i <= hi; i++ {
@@ -130,7 +171,7 @@ func intRange(lo, hi int) []int {
 
 func (o SweepOptions) withDefaults() SweepOptions {
 	if o.KeepBits == nil {
-		o.KeepBits = intRange(3, 12)
+		o.KeepBits = intRange(0, 12)
 	}
 	if o.DemeanKeepBits == nil {
 		o.DemeanKeepBits = intRange(0, 12)
@@ -140,9 +181,6 @@ func (o SweepOptions) withDefaults() SweepOptions {
 	}
 	if o.Coders == nil {
 		o.Coders = Coders
-	}
-	if o.ZFPTolerances == nil {
-		o.ZFPTolerances = DefaultZFPTolerances()
 	}
 	o.Repeats = max(o.Repeats, 1)
 	return o
@@ -162,6 +200,9 @@ func (o SweepOptions) withDefaults() SweepOptions {
 // python3-zfpy. NaNs are missing values for bit-rounding and packing; ZFP refuses them.
 func Sweep(x []float32, shape []int, opts SweepOptions) ([]Point, error) {
 	opts = opts.withDefaults()
+	if opts.ZFPTolerances == nil {
+		opts.ZFPTolerances = ZFPTolerancesFor(x)
+	}
 	if len(shape) < 2 {
 		return nil, fmt.Errorf("baselines: sweep over shape %v: want [..., H, W]", shape)
 	}

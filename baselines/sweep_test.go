@@ -195,3 +195,32 @@ func TestAtRMSE(t *testing.T) {
 		}
 	}
 }
+
+// TestZFPTolerancesFor: the default tolerances follow the field's spread: kelvin keeps the
+// fixed range and gains finer settings, specific humidity (σ ≈ 10⁻³ kg/kg) and surface pressure
+// (σ ≈ 4600 Pa) get ranges of their own.
+func TestZFPTolerancesFor(t *testing.T) {
+	field := func(mean, std float64) []float32 {
+		x := make([]float32, 1000)
+		for i := range x {
+			x[i] = float32(mean + std*math.Sin(float64(i)))
+		}
+		return x
+	}
+	for _, c := range []struct {
+		name     string
+		x        []float32
+		min, max float64
+	}{{"t2m", field(280, 2.3), math.Ldexp(1, -11), 128}, {"q", field(1.5e-3, 1.1e-3), math.Ldexp(1, -22), math.Ldexp(1, -6)},
+		{"sp", field(1e5, 4634), math.Ldexp(1, -5), math.Ldexp(1, 16)}, {"constant", field(3, 0), math.Ldexp(1, -5), 128}} {
+		tol := ZFPTolerancesFor(c.x)
+		if tol[0] != c.min || tol[len(tol)-1] != c.max {
+			t.Errorf("%s: tolerances %g..%g, want %g..%g", c.name, tol[0], tol[len(tol)-1], c.min, c.max)
+		}
+		for i := 1; i < len(tol); i++ {
+			if tol[i] != 2*tol[i-1] {
+				t.Fatalf("%s: tolerances %v are not consecutive powers of two", c.name, tol)
+			}
+		}
+	}
+}
