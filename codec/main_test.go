@@ -472,3 +472,48 @@ func TestCompressKnowsWhenItIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantChannel: a channel constant over the training hours (specific humidity at 20
+// model-level number in the wam2layers file, one packed value for the whole day) trains,
+// normalised with a standard deviation of a thousandth of its mean, and comes back within
+// that scale beside a varying channel.
+func TestConstantChannel(t *testing.T) {
+	qFile := filepath.Join(dataDir, "era5", "wam2layers", "era5__ERA5_2022-08-31_ml_q.nc")
+	run := t.TempDir()
+	trainConfig(t, run, `{"model": "vaeformer", "steps": 5, "batch_size": 2, "eval_batch_size": 2,
+		"params": {`+dayArch+`, "era5_window": 4, "era5_file": "`+qFile+`", "era5_variables": "q@20,q@137",
+		"era5_test_hours": 8, "era5_validation_hours": 0}}`)
+	dir := t.TempDir()
+	qzcPath, back := filepath.Join(dir, "q.qzc"), filepath.Join(dir, "back.nc")
+	if err := runCmd([]string{"compress", "--checkpoint", run, "--variables", "q@20,q@137", qFile, qzcPath}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCmd([]string{"decompress", qzcPath, back}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	src, err := netcdf.Read(qFile, netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := netcdf.Read(back, netcdf.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcNames, srcData := netcdf.Channels(src)
+	names, data := netcdf.Channels(got)
+	i, j := slices.Index(srcNames, "q@20"), slices.Index(names, "q@20")
+	if i < 0 || j < 0 {
+		t.Fatalf("q@20 in the source %v, decompressed %v", srcNames, names)
+	}
+	mean := float64(srcData[i][0])
+	e, err := metrics.CompareFields(srcData[i], data[j], []int{24, len(src.Lat.Values), len(src.Lon.Values)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 steps train little: the bound is ten normalisation scales plus the output's packing step.
+	bound := 10*1e-3*math.Abs(mean) + got.Vars[0].Packing.ScaleFactor
+	t.Logf("q@20 = %g kg/kg: max error %g, bound %g (packing step %g)", mean, e.MaxAbs, bound, got.Vars[0].Packing.ScaleFactor)
+	if !(e.MaxAbs <= bound) {
+		t.Errorf("q@20 (constant %g kg/kg): max error %g, want ≤ %g", mean, e.MaxAbs, bound)
+	}
+}

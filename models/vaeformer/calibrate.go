@@ -2,6 +2,7 @@ package vaeformer
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -33,8 +34,18 @@ func source(ctx *framework.EvalContext) (*era5.Dataset, error) {
 	return src, nil
 }
 
+// ConstantStdFraction sets the standard deviation Calibrate gives a channel that is constant on
+// the training split (specific humidity at 10 and 40 hPa, packed in int16, holds one value for a
+// day): this fraction of its mean's magnitude, or minConstantStd for a channel of zeros, so that
+// it normalises to zeros and its decoded error scales with its own magnitude.
+const ConstantStdFraction = 1e-3
+
+// minConstantStd is the standard deviation of a channel that is zero on the whole training split.
+const minConstantStd = 1e-20
+
 // Calibrate sets the normalisation variables from the training split: each channel's mean and
-// standard deviation, and the cos(latitude) weights of the training grid.
+// standard deviation (a constant channel's from ConstantStdFraction), and the cos(latitude)
+// weights of the training grid.
 func Calibrate(ctx *framework.EvalContext) error {
 	src, err := source(ctx)
 	if err != nil {
@@ -44,8 +55,13 @@ func Calibrate(ctx *framework.EvalContext) error {
 	std := make([]float32, len(src.Std))
 	for i := range mean {
 		mean[i], std[i] = float32(src.Mean[i]), float32(src.Std[i])
-		if !(src.Std[i] > 0) {
-			return fmt.Errorf("vaeformer: channel %s has standard deviation %v on the training split: a constant field cannot be normalised", src.Channels[i], src.Std[i])
+		if math.IsNaN(src.Std[i]) || math.IsInf(src.Std[i], 0) || math.IsNaN(src.Mean[i]) || math.IsInf(src.Mean[i], 0) {
+			return fmt.Errorf("vaeformer: channel %s has mean %v and standard deviation %v on the training split", src.Channels[i], src.Mean[i], src.Std[i])
+		}
+		if !(std[i] > 0) {
+			std[i] = float32(max(ConstantStdFraction*math.Abs(src.Mean[i]), minConstantStd))
+			fmt.Fprintf(ctx.Out, "vaeformer: channel %s is constant (%.6g %s) on the training split: normalised with standard deviation %.3g\n",
+				src.Channels[i], src.Mean[i], src.Units[i], std[i])
 		}
 	}
 	w := metrics.LatCosWeights(src.Lat)

@@ -118,6 +118,9 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 			return nil, err
 		}
 		setting := fmt.Sprintf("λ=%g w=%d step %d", params[ParamLambda], codec.Window, codec.Step)
+		if d, l, def := params[ParamDim], params[ParamLatent], Params.Defaults(); d != def[ParamDim] || l != def[ParamLatent] {
+			setting += fmt.Sprintf(" D=%v c_y=%v", d, l) // another architecture than the default's
+		}
 		n := g.T * g.H * g.W * len(fields)
 		for ch := range fields {
 			// Each channel's point carries the whole file's bits per value.
