@@ -63,7 +63,7 @@ func (s ModelSize) Parts() []scheme.Storage {
 // before Calibrate recorded each layer's width (quantization/linear_code_bits) — the total is
 // counted as Codes, undivided.
 func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	c := ConfigFromParams(params)
 	c.Shared = ConfigOfStore(store).Shared
 	var s ModelSize
 	s.BaseParams = int64(c.NumParams())
