@@ -170,9 +170,10 @@ func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, c
 	hd := cfg.HeadDim()
 	n := norm.RMS(scope.In(VarAttnNorm), x).Epsilon(cfg.NormEps).Done()
 	project := func(name string, out int) *graph.Node {
-		y := Linear(scope.In("%s", name), n, out)
+		sub := scope.In("%s", name)
+		y := Linear(sub, n, out)
 		if cfg.AttnBias {
-			b := scope.In("%s", name).WithInitializer(initializer.Zero).VariableWithShape(VarBias, shapes.Make(dtypes.Float32, out)).NodeValue(y.Graph())
+			b := sub.WithInitializer(initializer.Zero).VariableWithShape(VarBias, shapes.Make(dtypes.Float32, out)).NodeValue(y.Graph())
 			y = graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
 		}
 		return y

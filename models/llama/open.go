@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/datasets/text"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
-// Opened is a Llama opened by [Open] from a llama2.c checkpoint or a run directory.
+// Opened is a Llama opened by [Open] from a llama2.c checkpoint, a Hugging Face model
+// directory or a run directory.
 type Opened struct {
 	// Path is what was opened.
 	Path string
@@ -24,18 +26,34 @@ type Opened struct {
 	// text_seq_len shortened to the file's context when that is shorter).
 	Config *framework.Config
 	// Tokenizer is the tokenizer data file that goes with it: the run's text_tokenizer, else
-	// llama2.c's tok512 ([Tok512File]). [Opened.LoadTokenizer] reads it; set it to use another.
+	// llama2.c's tok512 ([Tok512File]); for a Hugging Face directory, the directory itself
+	// (its tokenizer.json). [Opened.LoadTokenizer] reads it; set it to use another.
 	Tokenizer string
-	weights   *Weights // a checkpoint file's weights as read
+	// HF says the model is a Hugging Face model directory.
+	HF      bool
+	weights *Weights // a checkpoint file's weights as read
 }
 
-// Open opens a Llama from a llama2.c checkpoint file or from the latest checkpoint of a run
-// directory of the train command (whose model must be "llama"; the teacher of a distilled run
-// is not loaded). Errors name the path.
+// Open opens a Llama from a llama2.c checkpoint file, from a Hugging Face model directory
+// ([ReadHF]; [hf.IsModelDir] tells one) or from the latest checkpoint of a run directory of
+// the train command (whose model must be "llama"; the teacher of a distilled run is not
+// loaded). Errors name the path.
 func Open(path string) (*Opened, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %w", err)
+	}
+	if st.IsDir() && hf.IsModelDir(path) {
+		w, err := ReadHF(path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := openWeights(path, w)
+		if err != nil {
+			return nil, err
+		}
+		m.Tokenizer, m.HF = path, true
+		return m, nil
 	}
 	if st.IsDir() {
 		// A distilled student is a llama like any other: its teacher is not loaded.
@@ -60,6 +78,12 @@ func Open(path string) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openWeights(path, w)
+}
+
+// openWeights is [Open] of the weights w read from path: a store holding them and llama's
+// defaults on the text dataset with w's architecture.
+func openWeights(path string, w *Weights) (*Opened, error) {
 	store := model.NewStore()
 	if err := w.Load(store); err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", path, err)
