@@ -334,7 +334,7 @@ func TestHFBadInputs(t *testing.T) {
 		return dir
 	}
 	for _, tc := range []struct {
-		name  string
+		name     string
 		breakDir func(t *testing.T) (dir string, mention []string)
 	}{
 		{"missing tensor", func(t *testing.T) (string, []string) {

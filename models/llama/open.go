@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
