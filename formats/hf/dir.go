@@ -225,3 +225,12 @@ func (d *Dir) Float32(name string, want ...int) ([]float32, error) {
 	}
 	return f.Float32(name)
 }
+
+// Bytes returns the tensor's raw little-endian bytes ([safetensors.File.Bytes]), any dtype.
+func (d *Dir) Bytes(name string) ([]byte, error) {
+	shard, ok := d.where[name]
+	if !ok {
+		return nil, fmt.Errorf("hf: %s: no tensor %q", d.Path, name)
+	}
+	return d.files[shard].Bytes(name)
+}

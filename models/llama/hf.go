@@ -1,11 +1,16 @@
 package llama
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
 
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/formats/safetensors"
+	"github.com/qzoo/qzoo/quant"
 )
 
 // A Hugging Face model directory (package formats/hf) as this model's weights.
@@ -67,7 +72,8 @@ func HFConfig(c Config, dtype safetensors.DType) *hf.Config {
 
 // ReadHF reads the Llama of a Hugging Face model directory ([hf.Open]: config.json and
 // model.safetensors or its shards), tensor by tensor, converted to float32 and the query and
-// key rows permuted to this model's RoPE layout. Errors name the file and the tensor: a
+// key rows permuted to this model's RoPE layout; a directory that [Weights.WriteHFQuantized]
+// wrote is dequantized (other quantization_configs, such as GPTQ's, are refused by name). Errors name the file and the tensor: a
 // missing tensor, a tensor of the wrong shape, an architecture the config does not support.
 // Tensors the model does not use (e.g. rotary_emb.inv_freq) are ignored.
 func ReadHF(dir string) (*Weights, error) {
@@ -80,11 +86,30 @@ func ReadHF(dir string) (*Weights, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", dir, err)
 	}
+	qc, err := hfQuantization(d.Config)
+	if err != nil {
+		return nil, fmt.Errorf("llama: %s: %w", filepath.Join(dir, hf.ConfigFile), err)
+	}
+	var levels []float64
+	if qc != nil && qc.Method == quant.MethodNF4 {
+		b, err := rawOf(d, hfNF4Levels, safetensors.F64, 8*16)
+		if err != nil {
+			return nil, err
+		}
+		for i := range 16 {
+			levels = append(levels, math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+	}
 	w := &Weights{Config: c, Blocks: make([]Layer, c.Layers)}
 	read := func(dst *[]float32, name string, dims ...int) {
-		if err == nil {
-			*dst, err = d.Float32(name, dims...)
+		if err != nil {
+			return
 		}
+		if base, ok := strings.CutSuffix(name, ".weight"); ok && qc != nil && len(dims) == 2 && base != "lm_head" && base != "model.embed_tokens" {
+			*dst, err = dequantizeHF(d, qc, levels, base, dims[0], dims[1])
+			return
+		}
+		*dst, err = d.Float32(name, dims...)
 	}
 	read(&w.Embedding, hfEmbedding, c.VocabSize, c.Dim)
 	read(&w.NormFinal, hfNormFinal, c.Dim)

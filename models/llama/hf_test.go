@@ -19,6 +19,7 @@ import (
 	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/models/llama/reference"
+	"github.com/qzoo/qzoo/quant"
 )
 
 const python = "/usr/bin/python3" // Debian's, which python3-numpy installs into
@@ -446,5 +447,62 @@ func TestEncodeRefusesWhatLlama2cCannotHold(t *testing.T) {
 	c.RoPETheta = 1e6
 	if _, err := randomWeights(c, 1).Encode(); err == nil || !strings.Contains(err.Error(), "RoPE base") {
 		t.Errorf("Encode of a model with RoPE base 1e6: %v", err)
+	}
+}
+
+// TestHFQuantizedExport writes stories260K quantized (rtn symmetric and asymmetric, per group,
+// per row and in flat blocks; nf4) and checks: Open dequantizes every linear weight to exactly
+// what package quant's Dequantize gives; numpy, dequantizing the packed codes on its own,
+// computes the same logits.
+func TestHFQuantizedExport(t *testing.T) {
+	w, tok := stories260K(t)
+	toks := testTokens(t, w, tok)[:32]
+	for _, spec := range []quant.Spec{
+		{Method: quant.MethodRTN, Bits: 4, GroupSize: 32, Symmetric: true},
+		{Method: quant.MethodRTN, Bits: 3, GroupSize: 0},
+		{Method: quant.MethodRTN, Bits: 8, GroupSize: 1024},
+		{Method: quant.MethodNF4},
+	} {
+		t.Run(spec.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "q")
+			if err := w.WriteHFQuantized(dir, spec, llama.HFOptions{DType: safetensors.BF16}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Weights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range w.Blocks {
+				for _, name := range llama.LinearNames {
+					o, in := w.LinearShape(name)
+					q, err := quant.Quantize(*w.Blocks[i].Linear(name), o, in, spec, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Quantized in Hugging Face's row order: groups lie within rows, so only
+					// flat blocks that span rows could see the order; compare those loosely.
+					want := q.Dequantize()
+					if spec.GroupSize <= in && !slices.Equal(*got.Blocks[i].Linear(name), want) {
+						t.Fatalf("block %d %s: dequantized weights differ from quant's", i, name)
+					}
+				}
+			}
+			st, err := os.Stat(filepath.Join(dir, hf.WeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := fullLogits(t, m.Store, toks)
+			needNumpy(t)
+			np := numpyForward(t, dir, toks)
+			diff, scale := numpyDiff(logits, np.Logits)
+			t.Logf("%s: model.safetensors %d bytes; max |logit − numpy's dequantized forward| %.2g (logits up to %.3g)", spec, st.Size(), diff, scale)
+			if diff > 1e-4*max(1, scale) {
+				t.Errorf("logits differ from numpy's by %.3g", diff)
+			}
+		})
 	}
 }

@@ -7,6 +7,9 @@ through model.safetensors.index.json) and runs the decoder with transformers' ro
 RoPE (pairs i, i + h/2), so that logits matching qzoo's (which rotates adjacent pairs and
 permutes the query and key rows on import) show the permutation right.
 
+A directory qzoo wrote quantized (quantization_config.quant_method "qzoo") is dequantized
+from its packed codes and scales first.
+
 usage: hf_forward.py MODEL_DIR TOKEN_IDS(comma-separated) OUT.json
 OUT.json: {"logits": [[...] per position], "tensors": {name: {"shape": [...], "sha256": hex
 digest of the values as little-endian float32 (integers: as stored)}}}
@@ -50,6 +53,40 @@ def read_dir(d):
             tensors.update(read_safetensors(os.path.join(d, shard)))
         return tensors
     return read_safetensors(os.path.join(d, "model.safetensors"))
+
+
+def dequantize(cfg, w):
+    """Replaces qzoo's quantized linear weights (X.qweight + X.scales/X.zeros or X.absmax, the
+    layout of models/llama/hfquant.go) by X.weight, dequantized."""
+    qc = cfg.get("quantization_config")
+    if not qc:
+        return w
+    assert qc["quant_method"] == "qzoo", qc
+    d, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    heads = cfg["num_attention_heads"]
+    kvd = (cfg.get("num_key_value_heads") or heads) * (d // heads)
+    shapes = {"self_attn.q_proj": (d, d), "self_attn.k_proj": (kvd, d), "self_attn.v_proj": (kvd, d),
+              "self_attn.o_proj": (d, d), "mlp.gate_proj": (inter, d), "mlp.up_proj": (inter, d),
+              "mlp.down_proj": (d, inter)}
+    bits, gs = qc["bits"], qc["group_size"]
+    out = {k: v for k, v in w.items() if not k.endswith((".qweight", ".scales", ".zeros", ".absmax"))}
+    for name in [k for k in w if k.endswith(".qweight")]:
+        base = name[:-len(".qweight")]
+        rows, cols = shapes[base.split(".", 3)[3]]
+        n = rows * cols
+        stream = np.unpackbits(w[name], bitorder="little")[:n * bits].reshape(n, bits).astype(np.int64)
+        codes = (stream << np.arange(bits)).sum(axis=1)
+        k = np.arange(n)
+        g = gs or cols
+        group = k // g if g > cols else (k // cols) * (-(-cols // g)) + (k % cols) // g
+        if qc["method"] == "nf4":
+            c = w[base + ".absmax"].astype(np.float64)[group]
+            wq = np.where(c > 0, w["qzoo_quant.nf4_levels"][codes] * c, 0.0)
+        else:
+            z = (2 ** (bits - 1) - 1) if qc["symmetric"] else w[base + ".zeros"].astype(np.float64)[group]
+            wq = (codes - z) * w[base + ".scales"].astype(np.float64)[group]
+        out[base + ".weight"] = wq.astype(np.float32).reshape(rows, cols)
+    return out
 
 
 def rms_norm(x, g, eps):
@@ -118,7 +155,7 @@ def main():
     for name, a in w.items():
         raw = a.astype("<f4").tobytes() if a.dtype.kind == "f" else a.tobytes()
         summary[name] = {"shape": list(a.shape), "sha256": hashlib.sha256(raw).hexdigest()}
-    logits = forward(cfg, w, toks)
+    logits = forward(cfg, dequantize(cfg, w), toks)
     json.dump({"logits": logits.tolist(), "tensors": summary}, open(out, "w"))
 
 
