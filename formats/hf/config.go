@@ -245,3 +245,22 @@ func (c *Config) Marshal() ([]byte, error) {
 	}
 	return append(out, '\n'), nil
 }
+
+// TokenIDs reads a token-id key that transformers writes as a number or a list of numbers
+// (bos_token_id, eos_token_id) from the config's other keys; nil when absent, null or not
+// ids.
+func (c *Config) TokenIDs(key string) []int {
+	raw, ok := c.Extra[key]
+	if !ok {
+		return nil
+	}
+	var one int
+	if json.Unmarshal(raw, &one) == nil {
+		return []int{one}
+	}
+	var many []int
+	if json.Unmarshal(raw, &many) == nil {
+		return many
+	}
+	return nil
+}

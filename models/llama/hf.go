@@ -2,9 +2,11 @@ package llama
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/qzoo/qzoo/formats/hf"
@@ -229,6 +231,28 @@ type HFOptions struct {
 	// TokenizerFrom, if set, is a model directory whose tokenizer files ([hf.TokenizerFiles])
 	// are copied along.
 	TokenizerFrom string
+	// Source, if set, is the config of the Hugging Face model w came from: its keys that
+	// [hf.Config] does not read (token ids, chat settings, ...) are written back. Unset, the
+	// token ids are llama2.c's: bos_token_id 1 and eos_token_id [2, 1] (llama2.c ends a story
+	// at BOS).
+	Source *hf.Config
+}
+
+// hfConfigFor is the config.json WriteHF writes: [HFConfig] with opt's token ids.
+func hfConfigFor(c Config, opt HFOptions) *hf.Config {
+	cfg := HFConfig(c, opt.DType)
+	cfg.Extra = map[string]json.RawMessage{}
+	if opt.Source != nil {
+		for k, v := range opt.Source.Extra {
+			if k != "quantization_config" {
+				cfg.Extra[k] = v
+			}
+		}
+		return cfg
+	}
+	cfg.Extra["bos_token_id"] = json.RawMessage(strconv.Itoa(llama2c.BOS))
+	cfg.Extra["eos_token_id"] = json.RawMessage(fmt.Sprintf("[%d, %d]", llama2c.EOS, llama2c.BOS))
+	return cfg
 }
 
 // WriteHF writes w as a Hugging Face model directory that transformers' LlamaForCausalLM (or
@@ -245,7 +269,7 @@ func (w *Weights) WriteHF(dir string, opt HFOptions) error {
 	if err != nil {
 		return fmt.Errorf("llama: write %s: %w", dir, err)
 	}
-	if err := hf.Write(dir, HFConfig(w.Config, opt.DType), tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := hf.Write(dir, hfConfigFor(w.Config, opt), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
 	if opt.TokenizerFrom != "" {

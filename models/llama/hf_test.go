@@ -96,7 +96,7 @@ func TestHFExportMatchesLlama2c(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.HF {
+	if m.HF == nil {
 		t.Fatal("Open did not take the directory for a Hugging Face model")
 	}
 	back, err := m.Weights()

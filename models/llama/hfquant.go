@@ -117,9 +117,9 @@ func (w *Weights) WriteHFQuantized(dir string, spec quant.Spec, opt HFOptions) e
 	}
 	qc := hfQuantConfig{QuantMethod: hfQuantMethod, Method: spec.Method, Bits: spec.Bits, GroupSize: spec.GroupSize,
 		Symmetric: spec.Symmetric, Scheme: spec.String()}
-	cfg := HFConfig(w.Config, opt.DType)
+	cfg := hfConfigFor(w.Config, opt)
 	raw, _ := json.Marshal(qc)
-	cfg.Extra = map[string]json.RawMessage{"quantization_config": raw}
+	cfg.Extra["quantization_config"] = raw
 	meta := map[string]string{"format": "pt", "quant_method": hfQuantMethod, "method": qc.Method,
 		"bits": strconv.Itoa(qc.Bits), "group_size": strconv.Itoa(qc.GroupSize),
 		"symmetric": strconv.FormatBool(qc.Symmetric), "scheme": qc.Scheme}

@@ -29,9 +29,30 @@ type Opened struct {
 	// llama2.c's tok512 ([Tok512File]); for a Hugging Face directory, the directory itself
 	// (its tokenizer.json). [Opened.LoadTokenizer] reads it; set it to use another.
 	Tokenizer string
-	// HF says the model is a Hugging Face model directory.
-	HF      bool
+	// HF is the config of a Hugging Face model directory, nil for the other kinds.
+	HF      *hf.Config
 	weights *Weights // a checkpoint file's weights as read
+}
+
+// BOS is the token a prompt starts with: llama2c.BOS, or a Hugging Face model's bos_token_id
+// (none when its config has none: -1).
+func (m *Opened) BOS() int {
+	if m.HF == nil {
+		return llama2c.BOS
+	}
+	if ids := m.HF.TokenIDs("bos_token_id"); len(ids) > 0 {
+		return ids[0]
+	}
+	return -1
+}
+
+// StopTokens are the tokens that end a generation ([GenerateUntil]): llama2c.BOS (llama2.c's
+// end of a story), or a Hugging Face model's eos_token_id (one or several).
+func (m *Opened) StopTokens() []int {
+	if m.HF == nil {
+		return []int{llama2c.BOS}
+	}
+	return m.HF.TokenIDs("eos_token_id")
 }
 
 // Open opens a Llama from a llama2.c checkpoint file, from a Hugging Face model directory
@@ -52,7 +73,10 @@ func Open(path string) (*Opened, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Tokenizer, m.HF = path, true
+		if m.HF, err = hf.ReadConfig(path); err != nil {
+			return nil, err
+		}
+		m.Tokenizer = path
 		return m, nil
 	}
 	if st.IsDir() {
@@ -156,4 +180,38 @@ func openStories260K(dataDir string) (*Opened, *llama2c.Tokenizer, error) {
 		return nil, nil, err
 	}
 	return m, tok, nil
+}
+
+// TextTokenizer turns text into token ids and ids back into bytes: llama2.c's tokenizer
+// (formats/llama2c) or a Hugging Face tokenizer.json (formats/hf).
+type TextTokenizer interface {
+	// Encode returns the tokens of text, without BOS.
+	Encode(text string) ([]int, error)
+	// Piece returns the bytes of token next, which follows token prev.
+	Piece(prev, next int) ([]byte, error)
+}
+
+// llama2cText is llama2.c's tokenizer as a [TextTokenizer].
+type llama2cText struct{ *llama2c.Tokenizer }
+
+func (t llama2cText) Encode(text string) ([]int, error) { return t.Tokenizer.Encode(text, false, false) }
+
+// LoadTextTokenizer reads the tokenizer of the opened model: a Hugging Face directory's
+// tokenizer.json (m.Tokenizer, a directory), else llama2.c's as [Opened.LoadTokenizer] finds it.
+func (m *Opened) LoadTextTokenizer(dataDir string) (TextTokenizer, error) {
+	if st, err := os.Stat(m.Tokenizer); err == nil && st.IsDir() {
+		t, err := hf.ReadTokenizer(m.Tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		if vocab := m.Config.Params[ParamVocabSize].(int); t.VocabSize() > vocab {
+			return nil, fmt.Errorf("llama: %s: the tokenizer has ids up to %d, the model's vocabulary %d", m.Tokenizer, t.VocabSize()-1, vocab)
+		}
+		return t, nil
+	}
+	t, err := m.LoadTokenizer(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return llama2cText{t}, nil
 }
