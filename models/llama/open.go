@@ -194,7 +194,9 @@ type TextTokenizer interface {
 // llama2cText is llama2.c's tokenizer as a [TextTokenizer].
 type llama2cText struct{ *llama2c.Tokenizer }
 
-func (t llama2cText) Encode(text string) ([]int, error) { return t.Tokenizer.Encode(text, false, false) }
+func (t llama2cText) Encode(text string) ([]int, error) {
+	return t.Tokenizer.Encode(text, false, false)
+}
 
 // LoadTextTokenizer reads the tokenizer of the opened model: a Hugging Face directory's
 // tokenizer.json (m.Tokenizer, a directory), else llama2.c's as [Opened.LoadTokenizer] finds it.
