@@ -46,6 +46,7 @@ type Tokenizer struct {
 	added     []addedToken // longest first
 	byteLevel bool
 	digits    bool   // split digits one by one (byte-level)
+	noSplit   bool   // byte-level without GPT-2's split (use_regex false)
 	unsupport string // why Encode cannot run, "" when it can
 	prefix    string // SentencePiece-style: "▁" prepended, "" otherwise
 	fallback  bool   // <0xHH> byte fallback
@@ -201,31 +202,36 @@ func (t *Tokenizer) configure(normalizer, preTokenizer json.RawMessage) {
 		case "Replace":
 		case "NFC", "NFKC":
 		default:
-			t.unsupport = fmt.Sprintf("normalizer %q", c.Type)
+			t.refuse(fmt.Sprintf("normalizer %q", c.Type))
 		}
 	}
 	for _, c := range flatten(preTokenizer) {
 		switch c.Type {
 		case "ByteLevel":
 			t.byteLevel = true
-			if c.UseRegex != nil && !*c.UseRegex {
-				t.unsupport = "pre-tokenizer ByteLevel without its regular expression"
-			}
+			t.noSplit = c.UseRegex != nil && !*c.UseRegex
 			if c.AddPrefixSpace != nil && *c.AddPrefixSpace {
 				t.prefix = " "
 			}
 		case "Digits":
 			t.digits = c.IndividualDigits
 			if !c.IndividualDigits {
-				t.unsupport = "pre-tokenizer Digits without individual_digits"
+				t.refuse("pre-tokenizer Digits without individual_digits")
 			}
 		case "Metaspace":
 			if c.PrependScheme != "never" {
 				t.prefix = cmpOr(c.Replacement, "▁")
 			}
 		default:
-			t.unsupport = fmt.Sprintf("pre-tokenizer %s %s", c.Type, bytes.TrimSpace(c.Pattern))
+			t.refuse(fmt.Sprintf("pre-tokenizer %s %s", c.Type, bytes.TrimSpace(c.Pattern)))
 		}
+	}
+}
+
+// refuse records the first reason Encode cannot run.
+func (t *Tokenizer) refuse(why string) {
+	if t.unsupport == "" {
+		t.unsupport = why
 	}
 }
 
@@ -286,7 +292,11 @@ func (t *Tokenizer) encodeSegment(text string, first bool) ([]int, error) {
 		if first && t.prefix == " " && !strings.HasPrefix(text, " ") {
 			text = " " + text
 		}
-		for _, w := range gpt2Split(text, t.digits) {
+		split := []string{text}
+		if !t.noSplit {
+			split = gpt2Split(text, t.digits)
+		}
+		for _, w := range split {
 			var b strings.Builder
 			for _, c := range []byte(w) {
 				b.WriteRune(byteRune[c])
