@@ -157,7 +157,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "wrote %s\n", o.save)
 	}
 	if o.saveHF != "" {
-		if err := saveHF(backend, store, cfg, opened, o.saveHF); err != nil {
+		if err := saveHF(backend, store, cfg, opened, o.saveHF, o.dataDir); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "wrote %s\n", o.saveHF)
@@ -325,8 +325,8 @@ func (r *recorder) Reset() {
 
 // saveHF writes the model the store computes with as a Hugging Face directory: quantized by
 // the ptq_* keys when ptq is set, float32 otherwise; a Hugging Face source's tokenizer files
-// copied along.
-func saveHF(backend compute.Backend, store *model.Store, cfg *framework.Config, m *llama.Opened, dir string) error {
+// copied along, a llama2.c tokenizer (when found) converted to tokenizer.json.
+func saveHF(backend compute.Backend, store *model.Store, cfg *framework.Config, m *llama.Opened, dir, dataDir string) error {
 	w, err := llama.EffectiveWeights(backend, store)
 	if err != nil {
 		return err
@@ -334,6 +334,8 @@ func saveHF(backend compute.Backend, store *model.Store, cfg *framework.Config, 
 	opt := llama.HFOptions{}
 	if m.HF != nil {
 		opt.TokenizerFrom, opt.Source = m.Path, m.HF
+	} else if tok, err := m.LoadTokenizer(dataDir); err == nil {
+		opt.Llama2CTokenizer = tok
 	}
 	if method, _ := cfg.Params[quant.ParamPTQ].(string); method != "" && method != "none" {
 		spec := quant.SpecFromParams(cfg.Params, cfg.Params[quant.ParamPTQBits].(int))

@@ -119,8 +119,9 @@ func TestQuantizedCacheBadSettings(t *testing.T) {
 
 // TestHuggingFaceDirectory: --save_hf writes stories260K as a Hugging Face directory; from it,
 // --prompt_ids with --print_ids (no tokenizer needed) generates llama2.c's greedy story, token
-// for token as the .bin file does, and --logits records the same logits; --set ptq=nf4 writes
-// a quantized directory that generates too.
+// for token as the .bin file does, and --logits records the same logits; a text prompt goes
+// through the tokenizer.json converted from tok512 to the same text; --set ptq=nf4 writes a
+// quantized directory that generates too.
 func TestHuggingFaceDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hf")
 	logitsBin := filepath.Join(t.TempDir(), "bin.json")
@@ -162,10 +163,17 @@ func TestHuggingFaceDirectory(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Error("the logits from the Hugging Face directory differ from the .bin file's")
 	}
-	// Text needs a tokenizer: this directory has none.
-	o = options{checkpoint: dir, prompt: "Once", maxTokens: 5, seed: 1}
-	if err := run(o, &out, &log); err == nil || !strings.Contains(err.Error(), "tokenizer.json") {
-		t.Errorf("text prompt without a tokenizer.json: %v", err)
+	// --save_hf converted tok512 to tokenizer.json: text in and out as from the .bin file.
+	texts := map[string]string{}
+	for _, from := range []string{filepath.Join(weights, "stories260K.bin"), dir} {
+		out.Reset()
+		if err := run(options{checkpoint: from, prompt: "The little dog", maxTokens: 60, seed: 1}, &out, &log); err != nil {
+			t.Fatal(err)
+		}
+		texts[from] = out.String()
+	}
+	if texts[dir] != texts[filepath.Join(weights, "stories260K.bin")] || !strings.HasPrefix(texts[dir], "The little dog") {
+		t.Errorf("text from the Hugging Face directory %q, from the .bin %q", texts[dir], texts[filepath.Join(weights, "stories260K.bin")])
 	}
 	qdir := filepath.Join(t.TempDir(), "nf4")
 	o = options{checkpoint: dir, promptIDs: "1", printIDs: true, maxTokens: 5, seed: 1, saveHF: qdir, set: "ptq=nf4"}

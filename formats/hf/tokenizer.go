@@ -506,3 +506,93 @@ func gpt2Split(text string, digits bool) []string {
 	}
 	return out
 }
+
+// SentencePieceJSON writes a tokenizer.json for a SentencePiece-style vocabulary with merge
+// scores (llama2.c's tokenizer.bin: pieces with spaces, byte pieces <0xHH>, a higher score
+// merged first): "▁" for the space, a Prepend "▁" normalizer, byte fallback, and as merges
+// every pair of pieces whose concatenation is a piece, ranked by that piece's score (highest
+// first, then by id), which merges as the scored vocabulary does (transformers' converter of
+// SentencePiece models builds its merges the same way). special lists the ids of the control
+// tokens (<unk>, <s>, </s>), written as added tokens; ids must be below len(pieces).
+func SentencePieceJSON(pieces []string, scores []float32, special []int) ([]byte, error) {
+	if len(scores) != len(pieces) {
+		return nil, fmt.Errorf("hf: %d pieces, %d scores", len(pieces), len(scores))
+	}
+	vocab := make(map[string]int, len(pieces))
+	spm := make([]string, len(pieces))
+	for id, p := range pieces {
+		if !utf8.ValidString(p) {
+			return nil, fmt.Errorf("hf: piece %d %q is not UTF-8", id, p)
+		}
+		spm[id] = strings.ReplaceAll(p, " ", "▁")
+		if _, dup := vocab[spm[id]]; !dup {
+			vocab[spm[id]] = id
+		}
+	}
+	type merge struct {
+		a, b  string
+		score float32
+		id    int
+	}
+	var merges []merge
+	for id, p := range spm {
+		if slices.Contains(special, id) {
+			continue
+		}
+		for i := range p {
+			if i == 0 {
+				continue
+			}
+			a, b := p[:i], p[i:]
+			if !utf8.ValidString(a) {
+				continue
+			}
+			if _, ok := vocab[a]; !ok {
+				continue
+			}
+			if _, ok := vocab[b]; !ok {
+				continue
+			}
+			merges = append(merges, merge{a, b, scores[id], id})
+		}
+	}
+	slices.SortStableFunc(merges, func(x, y merge) int {
+		switch {
+		case x.score > y.score:
+			return -1
+		case x.score < y.score:
+			return 1
+		}
+		return x.id - y.id
+	})
+	mergeStrings := make([][2]string, len(merges))
+	for i, m := range merges {
+		mergeStrings[i] = [2]string{m.a, m.b}
+	}
+	var added []map[string]any
+	for _, id := range special {
+		if id < 0 || id >= len(pieces) {
+			return nil, fmt.Errorf("hf: special id %d out of [0, %d)", id, len(pieces))
+		}
+		added = append(added, map[string]any{"id": id, "content": spm[id], "special": true, "single_word": false,
+			"lstrip": false, "rstrip": false, "normalized": false})
+	}
+	unk := any(nil)
+	if len(special) > 0 {
+		unk = spm[special[0]]
+	}
+	return json.MarshalIndent(map[string]any{
+		"version":      "1.0",
+		"added_tokens": added,
+		"normalizer": map[string]any{"type": "Sequence", "normalizers": []any{
+			map[string]any{"type": "Prepend", "prepend": "▁"},
+			map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"}}},
+		"pre_tokenizer": nil,
+		"decoder": map[string]any{"type": "Sequence", "decoders": []any{
+			map[string]any{"type": "Replace", "pattern": map[string]any{"String": "▁"}, "content": " "},
+			map[string]any{"type": "ByteFallback"}, map[string]any{"type": "Fuse"},
+			map[string]any{"type": "Strip", "content": " ", "start": 1, "stop": 0}}},
+		"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": mergeStrings, "byte_fallback": true,
+			"unk_token": unk, "fuse_unk": true},
+	}, "", " ")
+}

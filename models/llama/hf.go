@@ -12,6 +12,7 @@ import (
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/formats/safetensors"
+	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/quant"
 )
 
@@ -231,6 +232,9 @@ type HFOptions struct {
 	// TokenizerFrom, if set, is a model directory whose tokenizer files ([hf.TokenizerFiles])
 	// are copied along.
 	TokenizerFrom string
+	// Llama2CTokenizer, if set (and TokenizerFrom is not), is written as tokenizer.json
+	// ([hf.SentencePieceJSON]), with <unk>, <s> and </s> (ids 0, 1, 2) as control tokens.
+	Llama2CTokenizer *llama2c.Tokenizer
 	// Source, if set, is the config of the Hugging Face model w came from: its keys that
 	// [hf.Config] does not read (token ids, chat settings, ...) are written back. Unset, the
 	// token ids are llama2.c's: bos_token_id 1 and eos_token_id [2, 1] (llama2.c ends a story
@@ -272,9 +276,32 @@ func (w *Weights) WriteHF(dir string, opt HFOptions) error {
 	if err := hf.Write(dir, hfConfigFor(w.Config, opt), tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
+	return writeHFTokenizer(dir, opt)
+}
+
+// writeHFTokenizer copies or writes the tokenizer opt names into dir.
+func writeHFTokenizer(dir string, opt HFOptions) error {
 	if opt.TokenizerFrom != "" {
-		if _, err := hf.CopyTokenizer(opt.TokenizerFrom, dir); err != nil {
-			return err
+		_, err := hf.CopyTokenizer(opt.TokenizerFrom, dir)
+		return err
+	}
+	if t := opt.Llama2CTokenizer; t != nil {
+		pieces := make([]string, len(t.Pieces))
+		for i, p := range t.Pieces {
+			pieces[i] = string(p)
+		}
+		special := []int{0, llama2c.BOS, llama2c.EOS}
+		for _, id := range special {
+			// llama2.c's export writes <s> and </s> as "\n<s>\n" and "\n</s>\n".
+			pieces[id] = strings.TrimSpace(pieces[id])
+		}
+		b, err := hf.SentencePieceJSON(pieces, t.Scores, special)
+		if err != nil {
+			return fmt.Errorf("llama: write %s: %w", dir, err)
+		}
+		path := filepath.Join(dir, hf.TokenizerFile)
+		if err := atomicfile.WriteFile(path, b); err != nil {
+			return fmt.Errorf("llama: write %s: %w", path, err)
 		}
 	}
 	return nil

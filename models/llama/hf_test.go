@@ -506,3 +506,46 @@ func TestHFQuantizedExport(t *testing.T) {
 		})
 	}
 }
+
+// TestTok512AsTokenizerJSON: tok512 written as tokenizer.json (hf.SentencePieceJSON, through
+// WriteHF) and read by formats/hf encodes every line of Shakespeare and llama2.c's story to
+// the tokens llama2.c's tokenizer gives, and decodes them back to the same text.
+func TestTok512AsTokenizerJSON(t *testing.T) {
+	w, tok := stories260K(t)
+	dir := filepath.Join(t.TempDir(), "hf")
+	if err := w.WriteHF(dir, llama.HFOptions{Llama2CTokenizer: tok}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hf.ReadTokenizer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dataDir, "text", "tinyshakespeare.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := append(strings.Split(string(raw[:40000]), "\n"), strings.Split(expected, "\n")...)
+	n := 0
+	for _, line := range lines {
+		if line == "" {
+			continue
+		}
+		want, err := tok.Encode(line, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.Encode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: tokenizer.json gives %v, llama2.c %v", line, got, want)
+		}
+		back, err := h.Decode(append([]int{1}, got...))
+		if err != nil || back != "<s>"+line {
+			t.Fatalf("%q decoded as %q (%v)", line, back, err)
+		}
+		n += len(got)
+	}
+	t.Logf("%d lines, %d tokens: tokenizer.json and llama2.c's tokenizer agree", len(lines), n)
+}

@@ -126,12 +126,7 @@ func (w *Weights) WriteHFQuantized(dir string, spec quant.Spec, opt HFOptions) e
 	if err := hf.Write(dir, cfg, out, meta); err != nil {
 		return err
 	}
-	if opt.TokenizerFrom != "" {
-		if _, err := hf.CopyTokenizer(opt.TokenizerFrom, dir); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeHFTokenizer(dir, opt)
 }
 
 // hfLinearValues returns the float32 values of the linear weight with Hugging Face name name,

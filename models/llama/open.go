@@ -77,6 +77,11 @@ func Open(path string) (*Opened, error) {
 			return nil, err
 		}
 		m.Tokenizer = path
+		// The text dataset reads this model's tokenizer.json and starts windows with its BOS.
+		m.Config.Params[text.ParamTokenizer] = path
+		if bos := m.BOS(); bos >= 0 {
+			m.Config.Params[text.ParamBOS] = bos
+		}
 		return m, nil
 	}
 	if st.IsDir() {
