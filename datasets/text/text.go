@@ -28,9 +28,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"

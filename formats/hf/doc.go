@@ -19,6 +19,28 @@
 // (and the rotate-half versus interleaved RoPE layouts of the query and key rows) is
 // models/llama's business ([Write] takes the tensors ready).
 //
+// # qzoo's quantized directory
+//
+// models/llama's WriteHFQuantized writes a directory whose seven linear weights per block are
+// quantized by package quant's rtn or nf4 (round-to-nearest with fp16 scales, QLoRA's
+// NormalFloat4); the embedding, classifier, norms and biases stay float. Each linear weight
+// X.weight [out, in] (X = model.layers.N.self_attn.q_proj, ..., rows in transformers' order)
+// becomes
+//
+//	X.qweight  U8  [⌈out·in·bits/8⌉]  codes, row-major, packed LSB-first (quant.Pack)
+//	X.scales   F16 [groups]            rtn: each group's scale s
+//	X.zeros    I32 [groups]            rtn asymmetric: each group's zero point z
+//	X.absmax   F32 [groups]            nf4: each block's absmax c
+//
+// with ŵ = (q − z)·s for rtn (z = 2^(bits−1) − 1 when symmetric) and ŵ = L[q]·c for nf4 (0
+// when c ≤ 0), L the 16 NF4 levels stored once as qzoo_quant.nf4_levels (F64 [16]). Groups:
+// with group size G ≤ in, ⌈in/G⌉ per row, row by row, the last of a row shorter (G = 0: one
+// per row); with G > in, blocks of G consecutive weights of the flattened matrix. The
+// safetensors metadata (quant_method "qzoo", method, bits, group_size, symmetric, scheme) and
+// config.json's quantization_config (the same keys) name the scheme, e.g. scheme
+// "rtn-w4-g64-sym". transformers does not load it; qzoo reads it back dequantized, and
+// models/llama/testdata/hf_forward.py dequantizes it in numpy.
+//
 // Why not github.com/gomlx/go-huggingface: its versions that read safetensors require a newer
 // GoMLX than qzoo's v0.28.16 (see package formats/safetensors), and the hub client is of no
 // use on machines without internet; a model directory is three small JSON shapes around the

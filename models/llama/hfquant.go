@@ -12,23 +12,8 @@ import (
 	"github.com/qzoo/qzoo/quant"
 )
 
-// A quantized Hugging Face directory: the seven linear weights of every block quantized by
-// package quant's rtn or nf4 (round-to-nearest with fp16 scales, QLoRA's NormalFloat4), the
-// rest (embedding, classifier, norms, biases) in float. Each linear weight X.weight [out, in]
-// (X = model.layers.N.self_attn.q_proj, ..., in Hugging Face's row order) becomes
-//
-//	X.qweight  U8  [⌈out·in·bits/8⌉]  codes, row-major, packed LSB-first (quant.Pack)
-//	X.scales   F16 [groups]            rtn: each group's scale s
-//	X.zeros    I32 [groups]            rtn asymmetric: each group's zero point z
-//	X.absmax   F32 [groups]            nf4: each block's absmax c
-//
-// with ŵ = (q − z)·s for rtn (z = 2^(bits−1) − 1 when symmetric) and ŵ = L[q]·c for nf4, L
-// the 16 NF4 levels stored once as qzoo_quant.nf4_levels (F64 [16]). Groups: with group size
-// G ≤ in, ⌈in/G⌉ per row, row by row (the last of a row shorter); with G > in, blocks of G
-// consecutive weights of the flattened matrix ([quant.Parts]). The safetensors metadata and
-// config.json's quantization_config name the scheme: quant_method "qzoo", method, bits,
-// group_size (G as applied: nf4's 0 is 64), symmetric, and the spec's label (e.g.
-// "rtn-w4-g64-sym"). transformers cannot load it; [ReadHF] can, dequantizing to float32.
+// A quantized Hugging Face directory: the linear weights as packed codes and scales (the
+// layout is package formats/hf's "qzoo's quantized directory"), the rest in float.
 
 // Keys of the quantization_config and the metadata.
 const (

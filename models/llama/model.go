@@ -2,22 +2,25 @@
 // llama2.c) in GoMLX: RMSNorm, rotary position embeddings on interleaved pairs, grouped-query
 // attention, a SwiGLU feed-forward and a classifier tied to the token embedding (or stored
 // apart, as some llama2.c checkpoints do). It maps llama2.c checkpoints (stories260K.bin, read
-// and written by package formats/llama2c, which also holds the tokenizer) onto its variables,
-// generates with a key/value cache, and measures perplexity; registered with the framework as
-// "llama".
+// and written by package formats/llama2c, which also holds the tokenizer) and Hugging Face
+// model directories of the Llama family (package formats/hf: Llama, SmolLM, Mistral, Qwen2;
+// hf.go, hfquant.go) onto its variables, generates with a key/value cache, and measures
+// perplexity; registered with the framework as "llama".
 //
 // One block, for activations x [B, T, d] (d = llama_dim, H = llama_heads query heads of size
 // h = d/H, H_kv = llama_kv_heads key/value heads):
 //
-//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x · 1/sqrt(mean_d(x²) + 1e-5)
+//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x · 1/sqrt(mean_d(x²) + ε)
 //	q = RoPE(n·Wqᵀ) [B,T,H,h],  k = RoPE(n·Wkᵀ) [B,T,H_kv,h],  v = n·Wvᵀ
 //	a_t = Σ_{s≤t} softmax_s(q_t·k_s/√h) v_s        (query head i reads key/value head i·H_kv/H)
 //	x ← x + a·Woᵀ
 //	m = RMSNorm(x)·g_ffn;  x ← x + (SiLU(m·W1ᵀ) ⊙ m·W3ᵀ)·W2ᵀ
 //
 // RoPE (Su et al. 2021, RoFormer eq. 34) rotates the adjacent pairs (2i, 2i+1) of each head at
-// position p by p·θ_i, θ_i = 10000^(−2i/h), as llama2.c does (not the half-split pairing of
-// Hugging Face's Llama). Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
+// position p by p·θ_i, θ_i = b^(−2i/h) with b = llama_rope_theta (llama2.c's 10000), as llama2.c
+// does (not the half-split pairing of Hugging Face's Llama, whose checkpoints hf.go permutes on
+// the way in and out). RMSNorm's ε is llama_norm_eps (llama2.c's 1e-5); with llama_attn_bias
+// (Qwen2) the query, key and value projections add biases before RoPE. Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
 // the classifier a checkpoint stores apart from it.
 //
 // Weights keep llama2.c's (PyTorch's) [out, in] layout, so per-output-channel quantizers work on
