@@ -2,6 +2,7 @@ package hf
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -336,27 +337,76 @@ func (t *Tokenizer) encodeSegment(text string, first bool) ([]int, error) {
 	return out, nil
 }
 
-// merge splits w into characters and merges the adjacent pair of lowest rank until none
-// is in the merges.
+// merge splits w into characters and merges the adjacent pair of lowest rank (the leftmost
+// on ties) until none is in the merges. A heap of candidate pairs over a linked list keeps it
+// O(n log n) in the characters, for a SentencePiece-style text that is one long word.
 func (t *Tokenizer) merge(w string) []string {
 	var syms []string
 	for _, r := range w {
 		syms = append(syms, string(r))
 	}
-	for len(syms) > 1 {
-		best, at := -1, -1
-		for i := 0; i+1 < len(syms); i++ {
-			if r, ok := t.ranks[[2]string{syms[i], syms[i+1]}]; ok && (best < 0 || r < best) {
-				best, at = r, i
-			}
-		}
-		if at < 0 {
-			break
-		}
-		syms[at] += syms[at+1]
-		syms = slices.Delete(syms, at+1, at+2)
+	n := len(syms)
+	next, prev, alive := make([]int, n), make([]int, n), make([]bool, n)
+	for i := range syms {
+		next[i], prev[i], alive[i] = i+1, i-1, true
 	}
-	return syms
+	h := &mergeHeap{}
+	push := func(i int) {
+		if i < 0 || i >= n || next[i] >= n {
+			return
+		}
+		j := next[i]
+		if r, ok := t.ranks[[2]string{syms[i], syms[j]}]; ok {
+			heap.Push(h, candidate{rank: r, left: i, right: j, l: syms[i], r: syms[j]})
+		}
+	}
+	for i := range syms {
+		push(i)
+	}
+	for h.Len() > 0 {
+		c := heap.Pop(h).(candidate)
+		if !alive[c.left] || !alive[c.right] || next[c.left] != c.right || syms[c.left] != c.l || syms[c.right] != c.r {
+			continue // stale: a side was merged since
+		}
+		syms[c.left] += syms[c.right]
+		alive[c.right] = false
+		next[c.left] = next[c.right]
+		if next[c.right] < n {
+			prev[next[c.right]] = c.left
+		}
+		push(prev[c.left])
+		push(c.left)
+	}
+	var out []string
+	for i := 0; i < n; i = next[i] {
+		out = append(out, syms[i])
+	}
+	return out
+}
+
+// candidate is a pair of adjacent symbols that a merge joins.
+type candidate struct {
+	rank, left, right int
+	l, r              string
+}
+
+// mergeHeap orders candidates by rank, then leftmost first.
+type mergeHeap []candidate
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(a, b int) bool {
+	if h[a].rank != h[b].rank {
+		return h[a].rank < h[b].rank
+	}
+	return h[a].left < h[b].left
+}
+func (h mergeHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(candidate)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Piece returns the bytes token next stands for, after token prev (-1 at the start): GPT-2's

@@ -547,5 +547,13 @@ func TestTok512AsTokenizerJSON(t *testing.T) {
 		}
 		n += len(got)
 	}
-	t.Logf("%d lines, %d tokens: tokenizer.json and llama2.c's tokenizer agree", len(lines), n)
+	// The whole text at once: one word of 40,000 characters for the SentencePiece-style merge.
+	want, err := tok.Encode(string(raw[:40000]), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Encode(string(raw[:40000])); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("the whole text: tokenizer.json gives %d tokens (%v), llama2.c %d", len(got), err, len(want))
+	}
+	t.Logf("%d lines, %d tokens, and the whole text (%d tokens): tokenizer.json and llama2.c's tokenizer agree", len(lines), n, len(want))
 }
