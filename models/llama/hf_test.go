@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/models/llama"
@@ -556,4 +557,32 @@ func TestTok512AsTokenizerJSON(t *testing.T) {
 		t.Fatalf("the whole text: tokenizer.json gives %d tokens (%v), llama2.c %d", len(got), err, len(want))
 	}
 	t.Logf("%d lines, %d tokens, and the whole text (%d tokens): tokenizer.json and llama2.c's tokenizer agree", len(lines), n, len(want))
+}
+
+// TestPretrainedFromHF: init_from a Hugging Face directory (Pretrained) fills the store when
+// the llama_* keys state its architecture, and names the key that differs otherwise.
+func TestPretrainedFromHF(t *testing.T) {
+	c := llama.Config{Dim: 16, HiddenDim: 24, Layers: 1, Heads: 2, KVHeads: 1, VocabSize: 20, SeqLen: 32, Shared: true,
+		RoPETheta: 1e6, NormEps: 1e-6, AttnBias: true}
+	w := randomWeights(c, 5)
+	dir := filepath.Join(t.TempDir(), "qwen")
+	writeHFDir(t, dir, w, hf.ArchQwen2, safetensors.F32, 1, nil)
+	params := map[string]any{llama.ParamDim: 16, llama.ParamHiddenDim: 24, llama.ParamLayers: 1, llama.ParamHeads: 2,
+		llama.ParamKVHeads: 1, llama.ParamVocabSize: 20, llama.ParamSeqLen: 32, llama.ParamRoPETheta: 1e6,
+		llama.ParamNormEps: 1e-6, llama.ParamAttnBias: true}
+	store := model.NewStore()
+	if err := llama.Pretrained(store, dir, params); err != nil {
+		t.Fatal(err)
+	}
+	back, err := llama.WeightsFromStore(store, llama.ConfigOfStore(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Blocks[0].BQ, w.Blocks[0].BQ) || !slices.Equal(back.Blocks[0].WK, w.Blocks[0].WK) {
+		t.Error("the store does not hold the directory's weights")
+	}
+	params[llama.ParamRoPETheta] = 10000.0
+	if err := llama.Pretrained(model.NewStore(), dir, params); err == nil || !strings.Contains(err.Error(), llama.ParamRoPETheta) {
+		t.Errorf("a RoPE base that differs: %v", err)
+	}
 }

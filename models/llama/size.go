@@ -104,7 +104,7 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 		name := v.Name()
 		size := int64(v.Shape().Size())
 		switch name {
-		case VarWeight, qat.LoRAAVar, qat.LoRABVar, qat.LSQStepVar, qat.LSQActivationStepVar:
+		case VarWeight, VarBias, qat.LoRAAVar, qat.LoRABVar, qat.LSQStepVar, qat.LSQActivationStepVar:
 		default:
 			continue
 		}
