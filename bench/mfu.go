@@ -178,7 +178,7 @@ func RunMFU(o MFUOptions) (*harness.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	arch := llama.ConfigFromParams(func(key string) int { return cfg.Params[key].(int) })
+	arch := llama.ConfigFromParams(cfg.Params)
 	seqLen := cfg.Params[text.ParamSeqLen].(int)
 	sum := &MFUSummary{Run: o.Run, Params: arch.NumParams(), Layers: arch.Layers, Dim: arch.Dim, SeqLen: seqLen,
 		BatchSize: cfg.BatchSize, FLOPsPerToken: ModelFLOPsPerToken(arch, seqLen), TokensPerStep: cfg.BatchSize * seqLen,

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 	"github.com/qzoo/qzoo/internal/atomicfile"
 )
@@ -135,9 +136,13 @@ func ReadEvalSamples(path string) (step int64, split string, samples map[string]
 }
 
 // FileSHA256 returns the hex SHA-256 of the file at path; for a run directory, of its latest
-// checkpoint. It identifies pretrained files and trained weights (e.g. in a compressed
-// file's header).
+// checkpoint; for a Hugging Face model directory (formats/hf), of its files in name order
+// (each name, a NUL byte, then its content). It identifies pretrained files and trained
+// weights (e.g. in a compressed file's header).
 func FileSHA256(path string) (string, error) {
+	if hf.IsModelDir(path) {
+		return dirSHA256(path)
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		// A run directory: its latest checkpoint stands for it.
 		latest, _, err := checkpoint.Latest(path)
@@ -154,6 +159,31 @@ func FileSHA256(path string) (string, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// dirSHA256 hashes the regular files of dir, in name order: name, NUL, content.
+func dirSHA256(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range entries { // ReadDir sorts by name
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		h.Write(append([]byte(e.Name()), 0))
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", filepath.Join(dir, e.Name()), err)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

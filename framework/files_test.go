@@ -96,3 +96,30 @@ func TestRecordSamplesRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// A Hugging Face model directory is identified by all its files: the same files give the same
+// sum, a changed shard another; a directory that is neither run nor model is an error.
+func TestFileSHA256ModelDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.json", `{"architectures": ["LlamaForCausalLM"]}`)
+	write("model.safetensors", "weights")
+	a, err := FileSHA256(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := FileSHA256(dir); b != a {
+		t.Errorf("two sums of the same directory: %s, %s", a, b)
+	}
+	write("model.safetensors", "weightz")
+	if c, _ := FileSHA256(dir); c == a {
+		t.Error("a changed shard left the sum as it was")
+	}
+	if _, err := FileSHA256(t.TempDir()); err == nil {
+		t.Error("an empty directory has a sum")
+	}
+}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -111,5 +114,78 @@ func TestQuantizedCacheBadSettings(t *testing.T) {
 		if err := run(o, &out, &log); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("--set %q: error %v, want one naming %q", c.set, err, c.want)
 		}
+	}
+}
+
+// TestHuggingFaceDirectory: --save_hf writes stories260K as a Hugging Face directory; from it,
+// --prompt_ids with --print_ids (no tokenizer needed) generates llama2.c's greedy story, token
+// for token as the .bin file does, and --logits records the same logits; a text prompt goes
+// through the tokenizer.json converted from tok512 to the same text; --set ptq=nf4 writes a
+// quantized directory that generates too.
+func TestHuggingFaceDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hf")
+	logitsBin := filepath.Join(t.TempDir(), "bin.json")
+	var out, log bytes.Buffer
+	o := options{checkpoint: filepath.Join(weights, "stories260K.bin"), promptIDs: "1", printIDs: true, maxTokens: 40,
+		seed: 1, saveHF: dir, logits: logitsBin}
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	fromBin := out.String()
+	out.Reset()
+	logitsHF := filepath.Join(t.TempDir(), "hf.json")
+	o = options{checkpoint: dir, promptIDs: "1", printIDs: true, maxTokens: 40, seed: 1, logits: logitsHF}
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != fromBin || strings.Count(fromBin, ",") != 40 {
+		t.Errorf("from the Hugging Face directory %q, from the .bin %q", out.String(), fromBin)
+	}
+	read := func(path string) (r struct {
+		Samples []struct {
+			Tokens []int
+			Logits [][]float32
+		}
+	}) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := read(logitsBin), read(logitsHF)
+	if len(a.Samples) != 1 || len(a.Samples[0].Logits) != 40 || len(a.Samples[0].Logits[0]) != 512 || len(a.Samples[0].Tokens) != 41 {
+		t.Fatalf("logits file: %d samples", len(a.Samples))
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Error("the logits from the Hugging Face directory differ from the .bin file's")
+	}
+	// --save_hf converted tok512 to tokenizer.json: text in and out as from the .bin file.
+	texts := map[string]string{}
+	for _, from := range []string{filepath.Join(weights, "stories260K.bin"), dir} {
+		out.Reset()
+		if err := run(options{checkpoint: from, prompt: "The little dog", maxTokens: 60, seed: 1}, &out, &log); err != nil {
+			t.Fatal(err)
+		}
+		texts[from] = out.String()
+	}
+	if texts[dir] != texts[filepath.Join(weights, "stories260K.bin")] || !strings.HasPrefix(texts[dir], "The little dog") {
+		t.Errorf("text from the Hugging Face directory %q, from the .bin %q", texts[dir], texts[filepath.Join(weights, "stories260K.bin")])
+	}
+	qdir := filepath.Join(t.TempDir(), "nf4")
+	o = options{checkpoint: dir, promptIDs: "1", printIDs: true, maxTokens: 5, seed: 1, saveHF: qdir, set: "ptq=nf4"}
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	o = options{checkpoint: qdir, promptIDs: "1,403", printIDs: true, maxTokens: 5, seed: 1}
+	if err := run(o, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "1,403,") {
+		t.Errorf("from the nf4 directory: %q", out.String())
 	}
 }

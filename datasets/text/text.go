@@ -30,6 +30,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/datasets"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
@@ -44,9 +45,13 @@ const (
 	// comma-separated list of files and glob patterns (a corpus, split file by file). Default
 	// "text/tinyshakespeare.txt".
 	ParamFile = "text_file"
-	// ParamTokenizer is the llama2.c tokenizer file, relative to the data directory (or
+	// ParamTokenizer is the llama2.c tokenizer file, or a Hugging Face model directory whose
+	// tokenizer.json is read (package formats/hf), relative to the data directory (or
 	// absolute). Default "weights/tok512.bin".
 	ParamTokenizer = "text_tokenizer"
+	// ParamBOS is the token every window's input starts with. Default llama2.c's BOS, 1; a
+	// Hugging Face model's is its bos_token_id (models/llama's Open sets it).
+	ParamBOS = "text_bos"
 	// ParamVocabSize is the tokenizer's number of pieces (the file does not store it).
 	// Default 512. A model that reads these windows has its own key for its vocabulary, which
 	// is the one home of the number: llama's Validate refuses a config where text_vocab_size
@@ -64,7 +69,8 @@ const (
 // Params lists the dataset's hyperparameters.
 var Params = hparams.List{
 	{Key: ParamFile, Default: "text/tinyshakespeare.txt", Doc: "UTF-8 text file, relative to the data directory or absolute; or a comma-separated list of files and glob patterns, split file by file"},
-	{Key: ParamTokenizer, Default: "weights/tok512.bin", Doc: "llama2.c tokenizer file, relative to the data directory or absolute"},
+	{Key: ParamTokenizer, Default: "weights/tok512.bin", Doc: "llama2.c tokenizer file, or a Hugging Face model directory with a tokenizer.json; relative to the data directory or absolute"},
+	{Key: ParamBOS, Default: llama2c.BOS, Domain: hparams.Range(0, llama2c.MaxVocab-1), Doc: "the token each window's input starts with (llama2.c's BOS; a Hugging Face model's bos_token_id)"},
 	{Key: ParamVocabSize, Default: 512, Domain: hparams.Range(llama2c.EOS+1, llama2c.MaxVocab), Doc: "number of pieces of the tokenizer (must equal the model's vocabulary, e.g. llama_vocab_size)"},
 	{Key: ParamSeqLen, Default: 256, Domain: hparams.Range(1, 1<<16), Doc: "L: target tokens per window (the input is BOS + the L−1 tokens before)"},
 	{Key: ParamValidation, Default: 0.05, Domain: hparams.Range(0.0, 0.5), Doc: "fraction of the tokens held out as the validation split (before the test split)"},
@@ -85,9 +91,16 @@ func init() {
 		SHA256: "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"})
 }
 
+// Tokenizer is what the splits keep of their tokenizer (llama2.c's or a tokenizer.json):
+// token ids back to text.
+type Tokenizer interface {
+	Decode(tokens []int) (string, error)
+}
+
 // Splits is a tokenized text cut into its three parts.
 type Splits struct {
-	Tokenizer *llama2c.Tokenizer
+	Tokenizer Tokenizer
+	BOS       int // the token each window's input starts with (text_bos)
 	SeqLen    int
 	Parts     map[string][]int // "train", "validation", "test" → tokens
 	File      string           // the files read, comma-separated, in order
@@ -165,13 +178,28 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("text: %w", err)
 	}
-	tok, err := llama2c.LoadTokenizer(tokPath, get(ParamVocabSize).(int))
-	if err != nil {
-		return nil, err
+	vocab := get(ParamVocabSize).(int)
+	var tok Tokenizer
+	var encode func(text string) ([]int, error)
+	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
+		t, err := hf.ReadTokenizer(tokPath)
+		if err != nil {
+			return nil, fmt.Errorf("text: %w", err)
+		}
+		if t.VocabSize() > vocab {
+			return nil, fmt.Errorf("text: %s: the tokenizer has ids up to %d, over %s=%d", tokPath, t.VocabSize()-1, ParamVocabSize, vocab)
+		}
+		tok, encode = t, t.Encode
+	} else {
+		t, err := llama2c.LoadTokenizer(tokPath, vocab)
+		if err != nil {
+			return nil, err
+		}
+		tok, encode = t, func(text string) ([]int, error) { return t.Encode(text, false, false) }
 	}
 	seq := get(ParamSeqLen).(int)
 	val, test := get(ParamValidation).(float64), get(ParamTest).(float64)
-	s := &Splits{Tokenizer: tok, SeqLen: seq, File: strings.Join(files, ","), Parts: map[string][]int{}}
+	s := &Splits{Tokenizer: tok, BOS: get(ParamBOS).(int), SeqLen: seq, File: strings.Join(files, ","), Parts: map[string][]int{}}
 	for _, textPath := range files {
 		raw, err := os.ReadFile(textPath)
 		if err != nil {
@@ -180,7 +208,7 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 		if !utf8.Valid(raw) {
 			return nil, fmt.Errorf("text: %s is not UTF-8 text", textPath)
 		}
-		toks, err := tok.Encode(string(raw), false, false)
+		toks, err := encode(string(raw))
 		if err != nil {
 			return nil, fmt.Errorf("text: %s: %w", textPath, err)
 		}
@@ -200,6 +228,7 @@ func LoadSplits(dataDir string, params map[string]any) (*Splits, error) {
 type Windows struct {
 	Tokens []int
 	L      int
+	BOS    int // the first input token of every window
 }
 
 // Len is the number of whole windows.
@@ -217,7 +246,7 @@ func (w *Windows) Batch(indices []int) (inputs, labels []*tensors.Tensor, err er
 		win := w.Tokens[i*w.L : (i+1)*w.L]
 		in[b] = make([]int32, w.L)
 		out[b] = make([]int32, w.L)
-		in[b][0] = llama2c.BOS
+		in[b][0] = int32(w.BOS)
 		for j, t := range win {
 			out[b][j] = int32(t)
 			if j+1 < w.L {
@@ -230,7 +259,7 @@ func (w *Windows) Batch(indices []int) (inputs, labels []*tensors.Tensor, err er
 
 // Windows returns the named split's windows.
 func (s *Splits) Windows(split string) *Windows {
-	return &Windows{Tokens: s.Parts[split], L: s.SeqLen}
+	return &Windows{Tokens: s.Parts[split], L: s.SeqLen, BOS: s.BOS}
 }
 
 // FrameworkData returns shuffled training windows and in-order passes over the validation

@@ -3,8 +3,11 @@
 // embedding of a grid of patches (the ViT/MAE form, Vaswani et al. 2017 §3.5 per axis).
 //
 // RoPE rotates the adjacent pairs (2i, 2i+1) of each head of size h at position p by p·θ_i,
-// θ_i = 10000^(−2i/h) — llama2.c's pairing, not the half-split pairing (i, i + h/2) of Hugging
-// Face's Llama or of GoMLX's ml/layers/attention/pos, which is why this package has its own.
+// θ_i = b^(−2i/h) with base b = 10000 ([RoPEBase]; models trained with another base, such as
+// Hugging Face's rope_theta, pass theirs to [RoPEAnglesBase]) — llama2.c's pairing, not the
+// half-split pairing (i, i + h/2) of Hugging Face's Llama or of GoMLX's ml/layers/attention/pos,
+// which is why this package has its own (models/llama permutes a Hugging Face model's query and
+// key rows on import instead).
 package position
 
 import (
@@ -15,19 +18,31 @@ import (
 	"github.com/gomlx/gomlx/support/exceptions"
 )
 
+// RoPEBase is RoFormer's (and llama2.c's) base b of the rotation rates θ_i = b^(−2i/headDim).
+const RoPEBase = 10000
+
 // RoPEFrequency is θ_i = 10000^(−2i/headDim), the rotation rate of pair i in radians per position
 // (RoFormer eq. 15).
-func RoPEFrequency(i, headDim int) float64 {
-	return 1 / math.Pow(10000, float64(2*i)/float64(headDim))
+func RoPEFrequency(i, headDim int) float64 { return RoPEFrequencyBase(i, headDim, RoPEBase) }
+
+// RoPEFrequencyBase is θ_i = base^(−2i/headDim), the rotation rate of pair i with another base
+// (Hugging Face's rope_theta, e.g. 100000 for SmolLM2, 1000000 for Qwen2).
+func RoPEFrequencyBase(i, headDim int, base float64) float64 {
+	return 1 / math.Pow(base, float64(2*i)/float64(headDim))
 }
 
 // RoPEAngles returns cos and sin of p·θ_i, [T, headDim/2] each (float32), for positions [T]
 // (int32): the tables [RoPE] rotates by, computed once for every layer.
 func RoPEAngles(positions *graph.Node, headDim int) (cos, sin *graph.Node) {
+	return RoPEAnglesBase(positions, headDim, RoPEBase)
+}
+
+// RoPEAnglesBase is [RoPEAngles] with the rates θ_i = base^(−2i/headDim).
+func RoPEAnglesBase(positions *graph.Node, headDim int, base float64) (cos, sin *graph.Node) {
 	g := positions.Graph()
 	freqs := make([]float32, headDim/2)
 	for i := range freqs {
-		freqs[i] = float32(RoPEFrequency(i, headDim))
+		freqs[i] = float32(RoPEFrequencyBase(i, headDim, base))
 	}
 	p := graph.InsertAxes(graph.ConvertDType(positions, dtypes.Float32), -1)
 	angles := graph.Mul(p, graph.InsertAxes(graph.Const(g, freqs), 0))

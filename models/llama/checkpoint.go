@@ -8,8 +8,10 @@ import (
 	"github.com/qzoo/qzoo/layers/position"
 )
 
-// Config is the architecture of a llama2.c model: the fields of a checkpoint's header
-// ([llama2c.Header], which converts to and from it).
+// Config is the architecture of a model: the fields of a llama2.c checkpoint's header
+// ([llama2c.Header]; [Config.Header] and [ConfigFromHeader] convert), and those a Hugging Face
+// config.json adds (package formats/hf, read by [ReadHF]): RoPE's base, RMSNorm's ε and the
+// query/key/value biases of Qwen2.
 type Config struct {
 	Dim       int // model width d
 	HiddenDim int // SwiGLU hidden width (172 for stories260K: not a multiple of 32)
@@ -19,6 +21,47 @@ type Config struct {
 	VocabSize int
 	SeqLen    int  // context length (positions RoPE was trained for)
 	Shared    bool // the classifier is the token embedding (llama2.c: vocab_size > 0 in the header)
+	// RoPETheta is the base b of RoPE's rates θ_i = b^(−2i/HeadDim): 10000 in llama2.c
+	// (position.RoPEBase), a config.json's rope_theta otherwise.
+	RoPETheta float64
+	// NormEps is RMSNorm's ε: 1e-5 in llama2.c, a config.json's rms_norm_eps otherwise.
+	NormEps float64
+	// AttnBias says the query, key and value projections add biases (Qwen2).
+	AttnBias bool
+}
+
+// llama2.c's RoPE base and RMSNorm ε, fixed by its run.c.
+const (
+	llama2cRoPETheta = position.RoPEBase
+	llama2cNormEps   = 1e-5
+)
+
+// ConfigFromHeader is the architecture a llama2.c header states, with llama2.c's RoPE base
+// and RMSNorm ε and no biases.
+func ConfigFromHeader(h llama2c.Header) Config {
+	return Config{Dim: h.Dim, HiddenDim: h.HiddenDim, Layers: h.Layers, Heads: h.Heads, KVHeads: h.KVHeads,
+		VocabSize: h.VocabSize, SeqLen: h.SeqLen, Shared: h.Shared, RoPETheta: llama2cRoPETheta, NormEps: llama2cNormEps}
+}
+
+// Header is the llama2.c header of c (which leaves out RoPETheta, NormEps and AttnBias; see
+// [Config.Llama2C]).
+func (c Config) Header() llama2c.Header {
+	return llama2c.Header{Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
+		VocabSize: c.VocabSize, SeqLen: c.SeqLen, Shared: c.Shared}
+}
+
+// Llama2C returns an error naming the field that llama2.c's format cannot hold: a RoPE base
+// other than 10000, an ε other than 1e-5, biases.
+func (c Config) Llama2C() error {
+	switch {
+	case c.RoPETheta != llama2cRoPETheta:
+		return fmt.Errorf("RoPE base %g: llama2.c's format has %d only", c.RoPETheta, llama2cRoPETheta)
+	case c.NormEps != llama2cNormEps:
+		return fmt.Errorf("RMSNorm epsilon %g: llama2.c's format has %g only", c.NormEps, llama2cNormEps)
+	case c.AttnBias:
+		return fmt.Errorf("query/key/value biases: llama2.c's format has none")
+	}
+	return nil
 }
 
 // HeadDim is d / Heads.
@@ -27,8 +70,20 @@ func (c Config) HeadDim() int { return c.Dim / c.Heads }
 // KVDim is KVHeads · HeadDim, the width of the key and value projections.
 func (c Config) KVDim() int { return c.KVHeads * c.HeadDim() }
 
-// Validate checks the architecture's consistency and bounds (those of a llama2.c header).
-func (c Config) Validate() error { return llama2c.Header(c).Validate() }
+// Validate checks the architecture's consistency and bounds (those of a llama2.c header), and
+// that RoPE's base and RMSNorm's ε are positive and finite.
+func (c Config) Validate() error {
+	if err := c.Header().Validate(); err != nil {
+		return err
+	}
+	if !(c.RoPETheta > 0) || math.IsInf(c.RoPETheta, 0) {
+		return fmt.Errorf("RoPE base %g is not a positive number", c.RoPETheta)
+	}
+	if !(c.NormEps > 0) || math.IsInf(c.NormEps, 0) {
+		return fmt.Errorf("RMSNorm epsilon %g is not a positive number", c.NormEps)
+	}
+	return nil
+}
 
 // Weights holds a model's parameters as float32 slices, row-major, in llama2.c's (PyTorch's)
 // [out, in] layout: every linear layer computes y = W·x with W of shape [out, in].
@@ -46,6 +101,9 @@ type Layer struct {
 	WQ       []float32 // [Heads·HeadDim, Dim]
 	WK       []float32 // [KVDim, Dim]
 	WV       []float32 // [KVDim, Dim]
+	BQ       []float32 // [Dim] query bias when AttnBias, else nil
+	BK       []float32 // [KVDim] key bias when AttnBias, else nil
+	BV       []float32 // [KVDim] value bias when AttnBias, else nil
 	WO       []float32 // [Dim, Heads·HeadDim]
 	FFNNorm  []float32 // [Dim] RMSNorm gain before the feed-forward
 	W1       []float32 // [HiddenDim, Dim] gate
@@ -105,6 +163,9 @@ func (c Config) NumParams() int {
 		o, i := c.LinearShape(name)
 		n += c.Layers * o * i
 	}
+	if c.AttnBias {
+		n += c.Layers * (c.Dim + 2*c.KVDim())
+	}
 	return n + 2*c.Layers*c.Dim
 }
 
@@ -148,7 +209,7 @@ func WeightsFromCheckpoint(ck *llama2c.Checkpoint) (*Weights, error) {
 		}
 		return t.Data, nil
 	}
-	c := Config(ck.Header)
+	c := ConfigFromHeader(ck.Header)
 	w := &Weights{Config: c, Blocks: make([]Layer, c.Layers)}
 	var err error
 	if w.Embedding, err = tensor(llama2c.TokenEmbedding); err != nil {
@@ -176,9 +237,13 @@ func WeightsFromCheckpoint(ck *llama2c.Checkpoint) (*Weights, error) {
 }
 
 // Checkpoint returns w as a llama2.c checkpoint, with the RoPE tables llama2.c stores
-// computed from [RoPEFrequency].
-func (w *Weights) Checkpoint() *llama2c.Checkpoint {
-	h := llama2c.Header(w.Config)
+// computed from [RoPEFrequency]; the error names what the format cannot hold
+// ([Config.Llama2C]).
+func (w *Weights) Checkpoint() (*llama2c.Checkpoint, error) {
+	if err := w.Config.Llama2C(); err != nil {
+		return nil, fmt.Errorf("llama: not a llama2.c model: %w", err)
+	}
+	h := w.Config.Header()
 	ck := &llama2c.Checkpoint{Header: h, Tensors: h.Layout()}
 	real, imag := ropeTables(w.Config)
 	for i := range ck.Tensors {
@@ -201,13 +266,19 @@ func (w *Weights) Checkpoint() *llama2c.Checkpoint {
 			}
 		}
 	}
-	return ck
+	return ck, nil
 }
 
 // Encode returns w in the legacy llama2.c format that [ReadCheckpoint] and llama2.c's run.c
 // read (write it with internal/atomicfile); the error says which tensor has the wrong
-// size.
-func (w *Weights) Encode() ([]byte, error) { return w.Checkpoint().Encode() }
+// size, or what the format cannot hold.
+func (w *Weights) Encode() ([]byte, error) {
+	ck, err := w.Checkpoint()
+	if err != nil {
+		return nil, err
+	}
+	return ck.Encode()
+}
 
 // ropeTables returns llama2.c's freq_cis_real and freq_cis_imag, [SeqLen, HeadDim/2] each:
 // cos and sin of p·θ_i with θ_i = 10000^(−2i/HeadDim).

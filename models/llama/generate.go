@@ -276,6 +276,12 @@ func (g *Generator) Capacity() int { return g.Config.SeqLen }
 // new tokens, llama2c.BOS (llama2.c's end of a story) or the end of the context; it returns the new
 // tokens. onToken, if set, sees each new token as it comes.
 func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(int)) ([]int, error) {
+	return GenerateUntil(g, prompt, maxTokens, s, []int{llama2c.BOS}, onToken)
+}
+
+// GenerateUntil is [Generate] stopping at any of the stop tokens (not returned) instead of
+// llama2c.BOS: e.g. a Hugging Face model's eos_token_id ([Opened.StopTokens]).
+func GenerateUntil(g Decoder, prompt []int, maxTokens int, s *Sampler, stop []int, onToken func(int)) ([]int, error) {
 	if len(prompt) == 0 {
 		return nil, errors.New("llama: empty prompt (start it with llama2c.BOS)")
 	}
@@ -289,7 +295,7 @@ func Generate(g Decoder, prompt []int, maxTokens int, s *Sampler, onToken func(i
 	var out []int
 	for len(out) < maxTokens {
 		next := s.Sample(logits)
-		if next == llama2c.BOS {
+		if slices.Contains(stop, next) {
 			break
 		}
 		out = append(out, next)

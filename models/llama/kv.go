@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/kvcache"
+	"github.com/qzoo/qzoo/layers/position"
 )
 
 // The model's key/value cache quantization: the kv_* keys and the quantizers are package
@@ -22,12 +23,13 @@ import (
 // evaluates through them.
 
 // KVShape is the cache geometry of c, with the model's RoPE (interleaved pairs, θ_i =
-// 10000^(−2i/h), computed in float32 as the graph does) for pre-RoPE key quantizers.
+// b^(−2i/h) with b = c.RoPETheta, computed in float32 as the graph does) for pre-RoPE key
+// quantizers.
 func KVShape(c Config) kvcache.Shape {
 	hd := c.HeadDim()
 	freqs := make([]float32, hd/2)
 	for i := range freqs {
-		freqs[i] = float32(RoPEFrequency(i, hd))
+		freqs[i] = float32(position.RoPEFrequencyBase(i, hd, c.RoPETheta))
 	}
 	return kvcache.Shape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: hd, RoPE: func(x []float32, pos int) {
 		for i, f := range freqs {
@@ -47,7 +49,7 @@ func validateKV(params map[string]any) error {
 	if !ok {
 		return nil
 	}
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	c := ConfigFromParams(params)
 	return cfg.Validate(KVShape(c))
 }
 
@@ -244,7 +246,7 @@ func LoadKV(store *model.Store, params map[string]any, source string) (*kvcache.
 	if !ok {
 		return nil, fmt.Errorf("llama: %s is none", kvcache.ParamKVQuant)
 	}
-	return loadKV(store, cfg, KVShape(ConfigFromParams(func(key string) int { return params[key].(int) })), source)
+	return loadKV(store, cfg, KVShape(ConfigFromParams(params)), source)
 }
 
 // loadKV is LoadKV for a config and shape.

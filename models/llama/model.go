@@ -2,22 +2,25 @@
 // llama2.c) in GoMLX: RMSNorm, rotary position embeddings on interleaved pairs, grouped-query
 // attention, a SwiGLU feed-forward and a classifier tied to the token embedding (or stored
 // apart, as some llama2.c checkpoints do). It maps llama2.c checkpoints (stories260K.bin, read
-// and written by package formats/llama2c, which also holds the tokenizer) onto its variables,
-// generates with a key/value cache, and measures perplexity; registered with the framework as
-// "llama".
+// and written by package formats/llama2c, which also holds the tokenizer) and Hugging Face
+// model directories of the Llama family (package formats/hf: Llama, SmolLM, Mistral, Qwen2;
+// hf.go, hfquant.go) onto its variables, generates with a key/value cache, and measures
+// perplexity; registered with the framework as "llama".
 //
 // One block, for activations x [B, T, d] (d = llama_dim, H = llama_heads query heads of size
 // h = d/H, H_kv = llama_kv_heads key/value heads):
 //
-//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x · 1/sqrt(mean_d(x²) + 1e-5)
+//	n = RMSNorm(x)·g_att,  RMSNorm(x) = x · 1/sqrt(mean_d(x²) + ε)
 //	q = RoPE(n·Wqᵀ) [B,T,H,h],  k = RoPE(n·Wkᵀ) [B,T,H_kv,h],  v = n·Wvᵀ
 //	a_t = Σ_{s≤t} softmax_s(q_t·k_s/√h) v_s        (query head i reads key/value head i·H_kv/H)
 //	x ← x + a·Woᵀ
 //	m = RMSNorm(x)·g_ffn;  x ← x + (SiLU(m·W1ᵀ) ⊙ m·W3ᵀ)·W2ᵀ
 //
 // RoPE (Su et al. 2021, RoFormer eq. 34) rotates the adjacent pairs (2i, 2i+1) of each head at
-// position p by p·θ_i, θ_i = 10000^(−2i/h), as llama2.c does (not the half-split pairing of
-// Hugging Face's Llama). Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
+// position p by p·θ_i, θ_i = b^(−2i/h) with b = llama_rope_theta (llama2.c's 10000), as llama2.c
+// does (not the half-split pairing of Hugging Face's Llama, whose checkpoints hf.go permutes on
+// the way in and out). RMSNorm's ε is llama_norm_eps (llama2.c's 1e-5); with llama_attn_bias
+// (Qwen2) the query, key and value projections add biases before RoPE. Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
 // the classifier a checkpoint stores apart from it.
 //
 // Weights keep llama2.c's (PyTorch's) [out, in] layout, so per-output-channel quantizers work on
@@ -34,6 +37,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/qzoo/qzoo/layers/attention"
 	"github.com/qzoo/qzoo/layers/linear"
 	"github.com/qzoo/qzoo/layers/norm"
@@ -50,25 +54,54 @@ const (
 	ParamKVHeads   = "llama_kv_heads"
 	ParamVocabSize = "llama_vocab_size"
 	ParamSeqLen    = "llama_seq_len"
+	ParamRoPETheta = "llama_rope_theta"
+	ParamNormEps   = "llama_norm_eps"
+	ParamAttnBias  = "llama_attn_bias"
 )
 
 // Stories260K is the architecture of llama2.c's stories260K (the defaults of the llama_* keys).
-var Stories260K = Config{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true}
+var Stories260K = Config{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true,
+	RoPETheta: llama2cRoPETheta, NormEps: llama2cNormEps}
 
 // ConfigFromParams reads the architecture from the llama_* hyperparameters, with the
 // classifier tied to the token embedding: a model has a classifier of its own only when its
 // weights come from a checkpoint that stores one apart ([ConfigOf] and [ConfigOfStore] see
 // its variable).
-func ConfigFromParams(get func(key string) int) Config {
-	return Config{Dim: get(ParamDim), HiddenDim: get(ParamHiddenDim), Layers: get(ParamLayers),
-		Heads: get(ParamHeads), KVHeads: get(ParamKVHeads), VocabSize: get(ParamVocabSize),
-		SeqLen: get(ParamSeqLen), Shared: true}
+func ConfigFromParams(params map[string]any) Config {
+	return configFrom(func(key string) (any, bool) { v, ok := params[key]; return v, ok }, false)
+}
+
+// configFrom reads the llama_* keys through get: a size missing is zero (Config.Validate then
+// says which) or, with strict, a panic; llama_rope_theta, llama_norm_eps and llama_attn_bias,
+// younger than the sizes, take their declared defaults when missing (runs saved before them).
+func configFrom(get func(key string) (any, bool), strict bool) Config {
+	size := func(key string) int {
+		v, ok := get(key)
+		if !ok && strict {
+			panic(fmt.Sprintf("llama: hyperparameter %q is not set", key))
+		}
+		n, _ := v.(int)
+		return n
+	}
+	later := func(key string) any {
+		if v, ok := get(key); ok {
+			return v
+		}
+		p, _ := Params.Lookup(key)
+		return p.Default
+	}
+	theta, _ := later(ParamRoPETheta).(float64)
+	eps, _ := later(ParamNormEps).(float64)
+	bias, _ := later(ParamAttnBias).(bool)
+	return Config{Dim: size(ParamDim), HiddenDim: size(ParamHiddenDim), Layers: size(ParamLayers),
+		Heads: size(ParamHeads), KVHeads: size(ParamKVHeads), VocabSize: size(ParamVocabSize),
+		SeqLen: size(ParamSeqLen), Shared: true, RoPETheta: theta, NormEps: eps, AttnBias: bias}
 }
 
 // ConfigOf reads the architecture from a scope's hyperparameters; the classifier is
 // separate when the scope holds the variable classifier/weight.
 func ConfigOf(scope *model.Scope) Config {
-	c := ConfigFromParams(func(key string) int { return intParam(scope, key) })
+	c := configFrom(scope.GetParam, true)
 	c.Shared = scope.At(VarClassifier).GetVariable(VarWeight) == nil
 	return c
 }
@@ -77,25 +110,10 @@ func ConfigOf(scope *model.Scope) Config {
 // one is missing; Config.Validate then says which); the classifier is separate when the
 // store holds the variable classifier/weight.
 func ConfigOfStore(store *model.Store) Config {
-	c := ConfigFromParams(func(key string) int {
-		v, _ := store.GetParam(key)
-		n, _ := v.(int)
-		return n
-	})
+	c := configFrom(store.GetParam, false)
 	c.Shared = store.RootScope().At(VarClassifier).GetVariable(VarWeight) == nil
 	return c
 }
-
-func intParam(scope *model.Scope, key string) int {
-	v, ok := scope.GetParam(key)
-	if !ok {
-		panic(fmt.Sprintf("llama: hyperparameter %q is not set", key))
-	}
-	return v.(int)
-}
-
-// rmsEpsilon is llama2.c's ε in RMSNorm.
-const rmsEpsilon = 1e-5
 
 // Variable names: scope paths of the weights, so checkpoints, freezing regexps and quantizers
 // can name them. Block i lives under "block_%02d".
@@ -108,6 +126,7 @@ const (
 	VarAttnNorm   = "attn_norm"
 	VarFFNNorm    = "ffn_norm"
 	VarWeight     = "weight" // a linear layer's [out, in] matrix, under scope <block>/<wq|wk|...>
+	VarBias       = "bias"   // the [out] bias of wq, wk and wv under llama_attn_bias
 	blockScope    = "block_%02d"
 )
 
@@ -132,7 +151,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 	x := graph.Gather(emb, graph.InsertAxes(tokens, -1)) // [B, T, d]
 	x.AssertDims(batch, seq, cfg.Dim)
 	positions := graph.Add(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0), start)
-	cos, sin := position.RoPEAngles(positions, cfg.HeadDim())
+	cos, sin := position.RoPEAnglesBase(positions, cfg.HeadDim(), cfg.RoPETheta)
 	for i := range cfg.Layers {
 		var layerCache *LayerCache
 		if cache != nil {
@@ -140,7 +159,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 		}
 		x = Block(BlockScope(scope, i), cfg, x, cos, sin, positions, layerCache)
 	}
-	x = norm.RMS(scope.In(VarNormFinal), x).Epsilon(rmsEpsilon).Done()
+	x = norm.RMS(scope.In(VarNormFinal), x).Epsilon(cfg.NormEps).Done()
 	classifier := emb
 	if !cfg.Shared {
 		classifier = scope.In(VarClassifier).VariableWithShape(VarWeight, shapes.Make(dtypes.Float32, cfg.VocabSize, cfg.Dim)).NodeValue(g)
@@ -152,10 +171,19 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, cache *LayerCache) *graph.Node {
 	batch, seq := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	hd := cfg.HeadDim()
-	n := norm.RMS(scope.In(VarAttnNorm), x).Epsilon(rmsEpsilon).Done()
-	q := graph.Reshape(Linear(scope.In("wq"), n, cfg.Dim), batch, seq, cfg.Heads, hd)
-	k := graph.Reshape(Linear(scope.In("wk"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
-	v := graph.Reshape(Linear(scope.In("wv"), n, cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
+	n := norm.RMS(scope.In(VarAttnNorm), x).Epsilon(cfg.NormEps).Done()
+	project := func(name string, out int) *graph.Node {
+		sub := scope.In("%s", name)
+		y := Linear(sub, n, out)
+		if cfg.AttnBias {
+			b := sub.WithInitializer(initializer.Zero).VariableWithShape(VarBias, shapes.Make(dtypes.Float32, out)).NodeValue(y.Graph())
+			y = graph.Add(y, graph.ExpandLeftToRank(b, y.Rank()))
+		}
+		return y
+	}
+	q := graph.Reshape(project("wq", cfg.Dim), batch, seq, cfg.Heads, hd)
+	k := graph.Reshape(project("wk", cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
+	v := graph.Reshape(project("wv", cfg.KVDim()), batch, seq, cfg.KVHeads, hd)
 	kPre := k
 	q, k = position.RoPE(q, cos, sin), position.RoPE(k, cos, sin)
 	if cache != nil && cache.Probe != nil {
@@ -167,7 +195,7 @@ func Block(scope *model.Scope, cfg Config, x, cos, sin, positions *graph.Node, c
 	}
 	a := att.Done()
 	x = graph.Add(x, Linear(scope.In("wo"), graph.Reshape(a, batch, seq, cfg.Dim), cfg.Dim))
-	m := norm.RMS(scope.In(VarFFNNorm), x).Epsilon(rmsEpsilon).Done()
+	m := norm.RMS(scope.In(VarFFNNorm), x).Epsilon(cfg.NormEps).Done()
 	h1 := Linear(scope.In("w1"), m, cfg.HiddenDim)
 	h := graph.Mul(graph.Mul(h1, graph.Sigmoid(h1)), Linear(scope.In("w3"), m, cfg.HiddenDim))
 	return graph.Add(x, Linear(scope.In("w2"), h, cfg.Dim))

@@ -7,12 +7,14 @@ import (
 
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 )
 
-// Opened is a Llama opened by [Open] from a llama2.c checkpoint or a run directory.
+// Opened is a Llama opened by [Open] from a llama2.c checkpoint, a Hugging Face model
+// directory or a run directory.
 type Opened struct {
 	// Path is what was opened.
 	Path string
@@ -24,18 +26,63 @@ type Opened struct {
 	// text_seq_len shortened to the file's context when that is shorter).
 	Config *framework.Config
 	// Tokenizer is the tokenizer data file that goes with it: the run's text_tokenizer, else
-	// llama2.c's tok512 ([Tok512File]). [Opened.LoadTokenizer] reads it; set it to use another.
+	// llama2.c's tok512 ([Tok512File]); for a Hugging Face directory, the directory itself
+	// (its tokenizer.json). [Opened.LoadTokenizer] reads it; set it to use another.
 	Tokenizer string
-	weights   *Weights // a checkpoint file's weights as read
+	// HF is the config of a Hugging Face model directory, nil for the other kinds.
+	HF      *hf.Config
+	weights *Weights // a checkpoint file's weights as read
 }
 
-// Open opens a Llama from a llama2.c checkpoint file or from the latest checkpoint of a run
-// directory of the train command (whose model must be "llama"; the teacher of a distilled run
-// is not loaded). Errors name the path.
+// BOS is the token a prompt starts with: llama2c.BOS, or a Hugging Face model's bos_token_id
+// (none when its config has none: -1).
+func (m *Opened) BOS() int {
+	if m.HF == nil {
+		return llama2c.BOS
+	}
+	if ids := m.HF.TokenIDs("bos_token_id"); len(ids) > 0 {
+		return ids[0]
+	}
+	return -1
+}
+
+// StopTokens are the tokens that end a generation ([GenerateUntil]): llama2c.BOS (llama2.c's
+// end of a story), or a Hugging Face model's eos_token_id (one or several).
+func (m *Opened) StopTokens() []int {
+	if m.HF == nil {
+		return []int{llama2c.BOS}
+	}
+	return m.HF.TokenIDs("eos_token_id")
+}
+
+// Open opens a Llama from a llama2.c checkpoint file, from a Hugging Face model directory
+// ([ReadHF]; [hf.IsModelDir] tells one) or from the latest checkpoint of a run directory of
+// the train command (whose model must be "llama"; the teacher of a distilled run is not
+// loaded). Errors name the path.
 func Open(path string) (*Opened, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("llama: %w", err)
+	}
+	if st.IsDir() && hf.IsModelDir(path) {
+		w, err := ReadHF(path)
+		if err != nil {
+			return nil, err
+		}
+		m, err := openWeights(path, w)
+		if err != nil {
+			return nil, err
+		}
+		if m.HF, err = hf.ReadConfig(path); err != nil {
+			return nil, err
+		}
+		m.Tokenizer = path
+		// The text dataset reads this model's tokenizer.json and starts windows with its BOS.
+		m.Config.Params[text.ParamTokenizer] = path
+		if bos := m.BOS(); bos >= 0 {
+			m.Config.Params[text.ParamBOS] = bos
+		}
+		return m, nil
 	}
 	if st.IsDir() {
 		// A distilled student is a llama like any other: its teacher is not loaded.
@@ -60,6 +107,12 @@ func Open(path string) (*Opened, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openWeights(path, w)
+}
+
+// openWeights is [Open] of the weights w read from path: a store holding them and llama's
+// defaults on the text dataset with w's architecture.
+func openWeights(path string, w *Weights) (*Opened, error) {
 	store := model.NewStore()
 	if err := w.Load(store); err != nil {
 		return nil, fmt.Errorf("llama: %s: %w", path, err)
@@ -132,4 +185,40 @@ func openStories260K(dataDir string) (*Opened, *llama2c.Tokenizer, error) {
 		return nil, nil, err
 	}
 	return m, tok, nil
+}
+
+// TextTokenizer turns text into token ids and ids back into bytes: llama2.c's tokenizer
+// (formats/llama2c) or a Hugging Face tokenizer.json (formats/hf).
+type TextTokenizer interface {
+	// Encode returns the tokens of text, without BOS.
+	Encode(text string) ([]int, error)
+	// Piece returns the bytes of token next, which follows token prev.
+	Piece(prev, next int) ([]byte, error)
+}
+
+// llama2cText is llama2.c's tokenizer as a [TextTokenizer].
+type llama2cText struct{ *llama2c.Tokenizer }
+
+func (t llama2cText) Encode(text string) ([]int, error) {
+	return t.Tokenizer.Encode(text, false, false)
+}
+
+// LoadTextTokenizer reads the tokenizer of the opened model: a Hugging Face directory's
+// tokenizer.json (m.Tokenizer, a directory), else llama2.c's as [Opened.LoadTokenizer] finds it.
+func (m *Opened) LoadTextTokenizer(dataDir string) (TextTokenizer, error) {
+	if st, err := os.Stat(m.Tokenizer); err == nil && st.IsDir() {
+		t, err := hf.ReadTokenizer(m.Tokenizer)
+		if err != nil {
+			return nil, err
+		}
+		if vocab := m.Config.Params[ParamVocabSize].(int); t.VocabSize() > vocab {
+			return nil, fmt.Errorf("llama: %s: the tokenizer has ids up to %d, the model's vocabulary %d", m.Tokenizer, t.VocabSize()-1, vocab)
+		}
+		return t, nil
+	}
+	t, err := m.LoadTokenizer(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return llama2cText{t}, nil
 }

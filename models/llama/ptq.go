@@ -70,7 +70,7 @@ func calibratePTQ(ctx *framework.EvalContext) error {
 	if params[quant.ParamPTQ].(string) == "none" {
 		return nil
 	}
-	cfg := ConfigFromParams(func(key string) int { return params[key].(int) })
+	cfg := ConfigFromParams(params)
 	var fisher map[string][]float32
 	if params[quant.ParamPTQ] == quant.MethodSqueezeLLM || params[quant.ParamPTQBudget].(float64) > 0 {
 		var err error
@@ -209,7 +209,7 @@ func setVariable(scope *model.Scope, name string, values []float32, dims ...int)
 // The sequences are those of the first batches of the training stream (no held-out text).
 // The result maps pathKey(linearPath(i, name)) to [out·in] values.
 func FisherDiagonal(ctx *framework.EvalContext, batches int) (map[string][]float32, error) {
-	cfg := ConfigFromParams(func(key string) int { return ctx.Config.Params[key].(int) })
+	cfg := ConfigFromParams(ctx.Config.Params)
 	var paths [][]string
 	for i := range cfg.Layers {
 		for _, name := range LinearNames {

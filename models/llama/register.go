@@ -27,6 +27,9 @@ var Params = hparams.List{
 	{Key: ParamKVHeads, Default: Stories260K.KVHeads, Domain: hparams.Range(1, llama2c.MaxDim), Doc: "key/value heads (divides llama_heads; fewer: grouped-query attention)"},
 	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size: the embedding's rows (the text dataset's text_vocab_size must equal it)"},
 	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length (the text dataset's windows, text_seq_len, must fit it)"},
+	{Key: ParamRoPETheta, Default: Stories260K.RoPETheta, Domain: hparams.Positive(), Doc: "RoPE base b of the rates θ_i = b^(−2i/h) (llama2.c: 10000; Hugging Face: rope_theta)"},
+	{Key: ParamNormEps, Default: Stories260K.NormEps, Domain: hparams.Positive(), Doc: "RMSNorm ε (llama2.c: 1e-5; Hugging Face: rms_norm_eps)"},
+	{Key: ParamAttnBias, Default: Stories260K.AttnBias, Doc: "the query, key and value projections add biases (Qwen2)"},
 }
 
 // Metrics of the language-model evaluation.
@@ -71,7 +74,7 @@ func init() {
 		Trainable:  Trainable,
 		Evaluate:   Evaluate,
 		Validate: func(params map[string]any) error {
-			if err := ConfigFromParams(func(key string) int { return params[key].(int) }).Validate(); err != nil {
+			if err := ConfigFromParams(params).Validate(); err != nil {
 				return err
 			}
 			if err := validateText(params); err != nil {

@@ -63,7 +63,7 @@ func (s ModelSize) Parts() []scheme.Storage {
 // before Calibrate recorded each layer's width (quantization/linear_code_bits) — the total is
 // counted as Codes, undivided.
 func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, error) {
-	c := ConfigFromParams(func(key string) int { return params[key].(int) })
+	c := ConfigFromParams(params)
 	c.Shared = ConfigOfStore(store).Shared
 	var s ModelSize
 	s.BaseParams = int64(c.NumParams())
@@ -104,7 +104,7 @@ func Size(store *model.Store, params map[string]any, freeze string) (ModelSize, 
 		name := v.Name()
 		size := int64(v.Shape().Size())
 		switch name {
-		case VarWeight, qat.LoRAAVar, qat.LoRABVar, qat.LSQStepVar, qat.LSQActivationStepVar:
+		case VarWeight, VarBias, qat.LoRAAVar, qat.LoRABVar, qat.LSQStepVar, qat.LSQActivationStepVar:
 		default:
 			continue
 		}

@@ -15,7 +15,8 @@ import (
 // SetParams writes the architecture's llama_* hyperparameters into the store.
 func SetParams(store *model.Store, c Config) {
 	store.SetParams(map[string]any{ParamDim: c.Dim, ParamHiddenDim: c.HiddenDim, ParamLayers: c.Layers,
-		ParamHeads: c.Heads, ParamKVHeads: c.KVHeads, ParamVocabSize: c.VocabSize, ParamSeqLen: c.SeqLen})
+		ParamHeads: c.Heads, ParamKVHeads: c.KVHeads, ParamVocabSize: c.VocabSize, ParamSeqLen: c.SeqLen,
+		ParamRoPETheta: c.RoPETheta, ParamNormEps: c.NormEps, ParamAttnBias: c.AttnBias})
 }
 
 // CheckParams returns an error naming the first llama_* hyperparameter that disagrees with c
@@ -30,11 +31,23 @@ func CheckParams(params map[string]any, c Config) error {
 			return fmt.Errorf("key %q is %d but the checkpoint has %d", kv.key, got, kv.want)
 		}
 	}
+	for _, kv := range []struct {
+		key  string
+		want float64
+	}{{ParamRoPETheta, c.RoPETheta}, {ParamNormEps, c.NormEps}} {
+		if got, ok := params[kv.key].(float64); ok && got != kv.want {
+			return fmt.Errorf("key %q is %g but the checkpoint has %g", kv.key, got, kv.want)
+		}
+	}
+	if got, ok := params[ParamAttnBias].(bool); ok && got != c.AttnBias {
+		return fmt.Errorf("key %q is %v but the checkpoint has %v", ParamAttnBias, got, c.AttnBias)
+	}
 	return nil
 }
 
 // visit visits every weight of w with its scope path (as Forward names it), the
-// tensor's dimensions and its values.
+// tensor's dimensions and its values; a bias's path ends in its variable name, VarBias
+// (the others' variable is VarWeight).
 func (w *Weights) visit(fn func(scope []string, dims []int, values *[]float32)) {
 	c := w.Config
 	fn([]string{VarEmbedding}, []int{c.VocabSize, c.Dim}, &w.Embedding)
@@ -50,8 +63,21 @@ func (w *Weights) visit(fn func(scope []string, dims []int, values *[]float32)) 
 			o, in := c.LinearShape(name)
 			fn([]string{b, name}, []int{o, in}, l.Linear(name))
 		}
+		if c.AttnBias {
+			fn([]string{b, "wq", VarBias}, []int{c.Dim}, &l.BQ)
+			fn([]string{b, "wk", VarBias}, []int{c.KVDim()}, &l.BK)
+			fn([]string{b, "wv", VarBias}, []int{c.KVDim()}, &l.BV)
+		}
 	}
 	fn([]string{VarNormFinal}, []int{c.Dim}, &w.NormFinal)
+}
+
+// variableAt splits a path of visit into its scope and its variable's name.
+func variableAt(store *model.Store, path []string) (*model.Scope, string) {
+	if path[len(path)-1] == VarBias {
+		return scopeAt(store, path[:len(path)-1]), VarBias
+	}
+	return scopeAt(store, path), VarWeight
 }
 
 func scopeAt(store *model.Store, path []string) *model.Scope {
@@ -71,12 +97,16 @@ func (w *Weights) Load(store *model.Store) error {
 		if err != nil {
 			return
 		}
+		if len(*values) != product(dims) {
+			err = fmt.Errorf("llama: weight %v holds %d values, want %v", path, len(*values), dims)
+			return
+		}
 		t := tensors.FromFlatDataAndDimensions(append([]float32(nil), (*values)...), dims...)
-		s := scopeAt(store, path)
-		if v := s.GetVariable(VarWeight); v != nil {
+		s, name := variableAt(store, path)
+		if v := s.GetVariable(name); v != nil {
 			err = v.SetValue(t)
 		} else {
-			_, err = s.CreateVariable(VarWeight, t)
+			_, err = s.CreateVariable(name, t)
 		}
 	})
 	return err
@@ -91,9 +121,10 @@ func WeightsFromStore(store *model.Store, c Config) (*Weights, error) {
 		if err != nil {
 			return
 		}
-		v := scopeAt(store, path).GetVariable(VarWeight)
+		s, name := variableAt(store, path)
+		v := s.GetVariable(name)
 		if v == nil {
-			err = fmt.Errorf("llama: no variable %v/%s", path, VarWeight)
+			err = fmt.Errorf("llama: no variable %v/%s", path, name)
 			return
 		}
 		t, e := v.Value()

@@ -5,9 +5,11 @@
 //
 //	h   = x + Wo · Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n),   n = RMSNorm(x)·g_att
 //	out = h + W2 · (SiLU(W1·m) ⊙ W3·m),                        m = RMSNorm(h)·g_ffn
-//	RMSNorm(x) = x / sqrt(mean(x²) + 1e-5)
+//	RMSNorm(x) = x / sqrt(mean(x²) + ε)          (ε = Config.NormEps, llama2.c's 1e-5)
 //
-// RoPE rotates adjacent pairs (2i, 2i+1) of each head by p·θ_i, θ_i = 10000^(−2i/head_dim);
+// RoPE rotates adjacent pairs (2i, 2i+1) of each head by p·θ_i, θ_i = b^(−2i/head_dim) with
+// b = Config.RoPETheta (llama2.c's 10000); with Config.AttnBias, Wq·n, Wk·n and Wv·n add their
+// biases before RoPE;
 // attention is causal, with query head h reading key/value head h / (heads / kv_heads).
 // The logits are Wcls · RMSNorm(x)·g_final, with Wcls the token embedding when tied.
 package reference
@@ -41,12 +43,17 @@ func (m *Model) Forward(token int) []float64 {
 	x := f64(m.w.Embedding[token*d : (token+1)*d])
 	for li := range m.w.Blocks {
 		l := &m.w.Blocks[li]
-		n := rmsNorm(x, l.AttnNorm)
+		n := rmsNorm(x, l.AttnNorm, c.NormEps)
 		q := matVec(l.WQ, n, d)
 		k := matVec(l.WK, n, kvd)
 		v := matVec(l.WV, n, kvd)
-		rope(q, pos, hd)
-		rope(k, pos, hd)
+		if c.AttnBias {
+			add(q, f64(l.BQ))
+			add(k, f64(l.BK))
+			add(v, f64(l.BV))
+		}
+		rope(q, pos, hd, c.RoPETheta)
+		rope(k, pos, hd, c.RoPETheta)
 		m.keys[li] = append(m.keys[li], k...)
 		m.values[li] = append(m.values[li], v...)
 		att := make([]float64, d)
@@ -69,7 +76,7 @@ func (m *Model) Forward(token int) []float64 {
 			}
 		}
 		add(x, matVec(l.WO, att, d))
-		n = rmsNorm(x, l.FFNNorm)
+		n = rmsNorm(x, l.FFNNorm, c.NormEps)
 		g := matVec(l.W1, n, c.HiddenDim)
 		u := matVec(l.W3, n, c.HiddenDim)
 		for i := range g {
@@ -77,7 +84,7 @@ func (m *Model) Forward(token int) []float64 {
 		}
 		add(x, matVec(l.W2, g, d))
 	}
-	x = rmsNorm(x, m.w.NormFinal)
+	x = rmsNorm(x, m.w.NormFinal, c.NormEps)
 	cls := m.w.Classifier
 	if c.Shared {
 		cls = m.w.Embedding
@@ -121,12 +128,12 @@ func add(x, y []float64) {
 	}
 }
 
-func rmsNorm(x []float64, g []float32) []float64 {
+func rmsNorm(x []float64, g []float32, eps float64) []float64 {
 	var ss float64
 	for _, v := range x {
 		ss += v * v
 	}
-	inv := 1 / math.Sqrt(ss/float64(len(x))+1e-5)
+	inv := 1 / math.Sqrt(ss/float64(len(x))+eps)
 	out := make([]float64, len(x))
 	for i, v := range x {
 		out[i] = v * inv * float64(g[i])
@@ -134,11 +141,11 @@ func rmsNorm(x []float64, g []float32) []float64 {
 	return out
 }
 
-// rope rotates each pair (2i, 2i+1) of every head of v by pos·θ_i.
-func rope(v []float64, pos, headDim int) {
+// rope rotates each pair (2i, 2i+1) of every head of v by pos·θ_i, θ_i = base^(−2i/headDim).
+func rope(v []float64, pos, headDim int, base float64) {
 	for h := 0; h < len(v); h += headDim {
 		for i := 0; i < headDim/2; i++ {
-			a := float64(pos) * llama.RoPEFrequency(i, headDim)
+			a := float64(pos) / math.Pow(base, float64(2*i)/float64(headDim))
 			cos, sin := math.Cos(a), math.Sin(a)
 			x0, x1 := v[h+2*i], v[h+2*i+1]
 			v[h+2*i] = x0*cos - x1*sin

@@ -1,0 +1,588 @@
+package llama_test
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/qzoo/qzoo/formats/hf"
+	"github.com/qzoo/qzoo/formats/safetensors"
+	"github.com/qzoo/qzoo/models/llama"
+	"github.com/qzoo/qzoo/models/llama/reference"
+	"github.com/qzoo/qzoo/quant"
+)
+
+const python = "/usr/bin/python3" // Debian's, which python3-numpy installs into
+
+func needNumpy(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(python, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("needs %s with numpy (scripts/install-deps.sh installs python3-numpy): %v", python, err)
+	}
+}
+
+// numpyResult is what testdata/hf_forward.py computes from a model directory on its own.
+type numpyResult struct {
+	Logits  [][]float64 `json:"logits"`
+	Tensors map[string]struct {
+		Shape  []int  `json:"shape"`
+		SHA256 string `json:"sha256"`
+	} `json:"tensors"`
+}
+
+func numpyForward(t *testing.T, dir string, tokens []int) numpyResult {
+	t.Helper()
+	ids := make([]string, len(tokens))
+	for i, v := range tokens {
+		ids[i] = fmt.Sprint(v)
+	}
+	out := filepath.Join(t.TempDir(), "numpy.json")
+	if b, err := exec.Command(python, "testdata/hf_forward.py", dir, strings.Join(ids, ","), out).CombinedOutput(); err != nil {
+		t.Fatalf("hf_forward.py: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r numpyResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// numpyDiff is the largest |got − want| over positions, and the largest |want|.
+func numpyDiff(got []float32, want [][]float64) (diff, scale float64) {
+	v := len(want[0])
+	for p, row := range want {
+		for i, x := range row {
+			diff = max(diff, math.Abs(float64(got[p*v+i])-x))
+			scale = max(scale, math.Abs(x))
+		}
+	}
+	return diff, scale
+}
+
+func float32SHA(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestHFExportMatchesLlama2c writes stories260K as a Hugging Face directory and checks:
+// reading it back gives the same weights and the same logits as the llama2.c file; numpy
+// (testdata/hf_forward.py, rotate_half RoPE, float64) reads every tensor as written and
+// computes the same logits from the directory alone.
+func TestHFExportMatchesLlama2c(t *testing.T) {
+	w, tok := stories260K(t)
+	dir := filepath.Join(t.TempDir(), "stories260K-hf")
+	if err := w.WriteHF(dir, llama.HFOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := llama.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HF == nil {
+		t.Fatal("Open did not take the directory for a Hugging Face model")
+	}
+	back, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Config != w.Config {
+		t.Fatalf("config %+v, want %+v", back.Config, w.Config)
+	}
+	for i := range w.Blocks {
+		for _, name := range llama.LinearNames {
+			if !slices.Equal(*back.Blocks[i].Linear(name), *w.Blocks[i].Linear(name)) {
+				t.Fatalf("block %d %s differs after the round trip", i, name)
+			}
+		}
+	}
+	toks := testTokens(t, w, tok)
+	want := fullLogits(t, storeOf(t, w), toks)
+	got := fullLogits(t, m.Store, toks)
+	var worst float64
+	for i := range want {
+		worst = max(worst, math.Abs(float64(got[i]-want[i]))/max(1, math.Abs(float64(want[i]))))
+	}
+	t.Logf("stories260K, %d positions: max relative logit difference, Hugging Face directory vs llama2.c file: %.2g", len(toks), worst)
+	if worst > 1e-5 {
+		t.Errorf("logits differ by %.3g (relative) > 1e-5", worst)
+	}
+
+	needNumpy(t)
+	np := numpyForward(t, dir, toks)
+	tensors, err := w.HFTensors(safetensors.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(np.Tensors) != len(tensors) {
+		t.Errorf("numpy read %d tensors, qzoo wrote %d", len(np.Tensors), len(tensors))
+	}
+	for _, tt := range tensors {
+		values := make([]float32, len(tt.Data)/4)
+		for i := range values {
+			values[i] = math.Float32frombits(binary.LittleEndian.Uint32(tt.Data[4*i:]))
+		}
+		if r := np.Tensors[tt.Name]; !slices.Equal(r.Shape, tt.Shape) || r.SHA256 != float32SHA(values) {
+			t.Errorf("numpy read tensor %s as shape %v (sha256 %.12s), qzoo wrote %v (%.12s)", tt.Name, r.Shape, r.SHA256, tt.Shape, float32SHA(values))
+		}
+	}
+	diff, scale := numpyDiff(want, np.Logits)
+	t.Logf("max |logit − numpy's Hugging Face forward| over %d positions: %.2g (logits up to %.3g)", len(toks), diff, scale)
+	if diff > 1e-4*max(1, scale) {
+		t.Errorf("qzoo's logits differ from numpy's on the Hugging Face directory by %.3g", diff)
+	}
+}
+
+// randomWeights is a model of architecture c with random weights of the scale of a trained one.
+func randomWeights(c llama.Config, seed uint64) *llama.Weights {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	vec := func(n int, mean, sd float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(mean + sd*rng.NormFloat64())
+		}
+		return v
+	}
+	w := &llama.Weights{Config: c, Blocks: make([]llama.Layer, c.Layers)}
+	w.Embedding = vec(c.VocabSize*c.Dim, 0, 1)
+	w.NormFinal = vec(c.Dim, 1, 0.1)
+	if !c.Shared {
+		w.Classifier = vec(c.VocabSize*c.Dim, 0, 0.3)
+	}
+	for i := range w.Blocks {
+		l := &w.Blocks[i]
+		l.AttnNorm, l.FFNNorm = vec(c.Dim, 1, 0.1), vec(c.Dim, 1, 0.1)
+		for _, name := range llama.LinearNames {
+			o, in := c.LinearShape(name)
+			*l.Linear(name) = vec(o*in, 0, 1/math.Sqrt(float64(in)))
+		}
+		if c.AttnBias {
+			l.BQ, l.BK, l.BV = vec(c.Dim, 0, 0.5), vec(c.KVDim(), 0, 0.5), vec(c.KVDim(), 0, 0.5)
+		}
+	}
+	return w
+}
+
+// writeHFDir writes w as a model directory of architecture arch (config edited by edit), in
+// dtype, in one file or split over shards with an index.
+func writeHFDir(t *testing.T, dir string, w *llama.Weights, arch string, dtype safetensors.DType, shards int, edit func(*hf.Config)) {
+	t.Helper()
+	c := llama.HFConfig(w.Config, dtype)
+	c.Architectures = []string{arch}
+	if edit != nil {
+		edit(c)
+	}
+	tensors, err := w.HFTensors(dtype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hf.Write(dir, c, tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	if shards > 1 {
+		splitShards(t, dir, tensors, shards)
+	}
+}
+
+// splitShards replaces dir/model.safetensors by shards with transformers' names and an index.
+func splitShards(t *testing.T, dir string, tensors []safetensors.Tensor, shards int) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, hf.WeightsFile)); err != nil {
+		t.Fatal(err)
+	}
+	ix := hf.Index{Metadata: map[string]any{"total_size": 0}, WeightMap: map[string]string{}}
+	per := (len(tensors) + shards - 1) / shards
+	for s := range shards {
+		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", s+1, shards)
+		part := tensors[s*per : min((s+1)*per, len(tensors))]
+		for _, tt := range part {
+			ix.WeightMap[tt.Name] = name
+		}
+		if err := safetensors.Write(filepath.Join(dir, name), part, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := json.Marshal(ix)
+	if err := os.WriteFile(filepath.Join(dir, hf.IndexFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHFConfigurations writes small random models of each supported configuration, opens
+// them with Open, and checks the logits against numpy's Hugging Face forward pass and
+// qzoo's float64 reference, then generates: every greedy token is the argmax of numpy's
+// logits at the position before it.
+func TestHFConfigurations(t *testing.T) {
+	base := llama.Config{Dim: 32, HiddenDim: 48, Layers: 2, Heads: 4, KVHeads: 2, VocabSize: 40, SeqLen: 64,
+		RoPETheta: 10000, NormEps: 1e-5}
+	for _, tc := range []struct {
+		name   string
+		arch   string
+		dtype  safetensors.DType
+		shards int
+		edit   func(*llama.Config)
+		hfEdit func(*hf.Config)
+		seqLen int // the context Open should find
+	}{
+		{name: "llama-gqa-untied", arch: hf.ArchLlama, dtype: safetensors.BF16, shards: 1, seqLen: 64},
+		{name: "mistral-sliding-window", arch: hf.ArchMistral, dtype: safetensors.F16, shards: 1,
+			edit:   func(c *llama.Config) { c.KVHeads, c.RoPETheta = 1, 1e6 },
+			hfEdit: func(c *hf.Config) { w := 16; c.SlidingWindow = &w; c.ModelType = "mistral" }, seqLen: 16},
+		{name: "qwen2-biases", arch: hf.ArchQwen2, dtype: safetensors.F32, shards: 2,
+			edit: func(c *llama.Config) { c.AttnBias, c.Shared, c.RoPETheta, c.NormEps = true, true, 1e6, 1e-6 }, seqLen: 64},
+		{name: "smollm-tied", arch: hf.ArchLlama, dtype: safetensors.F32, shards: 3,
+			edit: func(c *llama.Config) { c.Dim, c.Heads, c.KVHeads, c.Shared, c.RoPETheta = 48, 6, 2, true, 1e5 }, seqLen: 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			if tc.edit != nil {
+				tc.edit(&c)
+			}
+			w := randomWeights(c, uint64(len(tc.name)))
+			dir := filepath.Join(t.TempDir(), tc.name)
+			writeHFDir(t, dir, w, tc.arch, tc.dtype, tc.shards, tc.hfEdit)
+			m, err := llama.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Weights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c
+			want.SeqLen = tc.seqLen
+			if got.Config != want {
+				t.Fatalf("config %+v, want %+v", got.Config, want)
+			}
+			gen, err := llama.NewGenerator(goBackend(t), m.Store, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gen.Finalize()
+			greedy, _ := llama.NewSampler(0, 0, 1)
+			out, err := gen.Generate([]int{1, 7, 3}, 8, greedy, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks := append([]int{1, 7, 3}, out...)
+			logits := fullLogits(t, m.Store, toks)
+			ref := reference.New(got)
+			var refDiff float64
+			for p, tok := range toks {
+				for i, x := range ref.Forward(tok) {
+					refDiff = max(refDiff, math.Abs(float64(logits[p*c.VocabSize+i])-x))
+				}
+			}
+			if refDiff > 1e-4 {
+				t.Errorf("logits differ from the float64 reference by %.3g", refDiff)
+			}
+			needNumpy(t)
+			np := numpyForward(t, dir, toks)
+			diff, scale := numpyDiff(logits, np.Logits)
+			t.Logf("%s: %d generated; max |logit − numpy| %.2g (logits up to %.3g), − float64 reference %.2g", tc.name, len(out), diff, scale, refDiff)
+			if diff > 1e-4*max(1, scale) {
+				t.Errorf("logits differ from numpy's Hugging Face forward by %.3g", diff)
+			}
+			for p := 3; p < len(toks); p++ {
+				if best := argmax64(np.Logits[p-1]); best != toks[p] {
+					t.Errorf("generated token %d at position %d, numpy's argmax is %d", toks[p], p, best)
+				}
+			}
+		})
+	}
+}
+
+func argmax64(xs []float64) int {
+	best := 0
+	for i, x := range xs {
+		if x > xs[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// TestHFBadInputs: each broken directory is refused with an error naming the file and the
+// tensor or key at fault.
+func TestHFBadInputs(t *testing.T) {
+	c := llama.Config{Dim: 16, HiddenDim: 24, Layers: 2, Heads: 2, KVHeads: 1, VocabSize: 20, SeqLen: 32, Shared: true,
+		RoPETheta: 10000, NormEps: 1e-5}
+	w := randomWeights(c, 3)
+	tensors, err := w.HFTensors(safetensors.F32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := func(t *testing.T, shards int) string {
+		dir := filepath.Join(t.TempDir(), "m")
+		writeHFDir(t, dir, w, hf.ArchLlama, safetensors.F32, shards, nil)
+		return dir
+	}
+	for _, tc := range []struct {
+		name     string
+		breakDir func(t *testing.T) (dir string, mention []string)
+	}{
+		{"missing tensor", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			missing := "model.layers.1.mlp.up_proj.weight"
+			var kept []safetensors.Tensor
+			for _, tt := range tensors {
+				if tt.Name != missing {
+					kept = append(kept, tt)
+				}
+			}
+			if err := safetensors.Write(filepath.Join(dir, hf.WeightsFile), kept, nil); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{dir, missing}
+		}},
+		{"unknown architecture", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			editConfig(t, dir, func(m map[string]any) { m["architectures"] = []string{"GPT2LMHeadModel"} })
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "GPT2LMHeadModel", "architectures"}
+		}},
+		{"scaled RoPE", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			editConfig(t, dir, func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8} })
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "rope_scaling", "llama3"}
+		}},
+		{"wrong shape", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			bad := slices.Clone(tensors)
+			for i, tt := range bad {
+				if tt.Name == "model.layers.0.self_attn.o_proj.weight" {
+					bad[i], _ = safetensors.FromFloat32(tt.Name, safetensors.F32, []int{c.Dim, c.Dim - 2}, make([]float32, c.Dim*(c.Dim-2)))
+				}
+			}
+			if err := safetensors.Write(filepath.Join(dir, hf.WeightsFile), bad, nil); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{filepath.Join(dir, hf.WeightsFile), "model.layers.0.self_attn.o_proj.weight", "[16 14]"}
+		}},
+		{"truncated shard", func(t *testing.T) (string, []string) {
+			dir := good(t, 2)
+			shard := filepath.Join(dir, "model-00002-of-00002.safetensors")
+			st, err := os.Stat(shard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(shard, st.Size()-10); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{shard, "model.norm.weight"}
+		}},
+		{"index names a missing shard", func(t *testing.T) (string, []string) {
+			dir := good(t, 2)
+			if err := os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors")); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{filepath.Join(dir, hf.IndexFile), "model-00002-of-00002.safetensors"}
+		}},
+		{"index points outside the directory", func(t *testing.T) (string, []string) {
+			dir := good(t, 2)
+			b, _ := json.Marshal(hf.Index{WeightMap: map[string]string{"model.norm.weight": "../model-00001-of-00002.safetensors"}})
+			if err := os.WriteFile(filepath.Join(dir, hf.IndexFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{filepath.Join(dir, hf.IndexFile), "model.norm.weight", "../model-00001-of-00002.safetensors"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, mention := tc.breakDir(t)
+			_, err := llama.Open(dir)
+			if err == nil {
+				t.Fatal("opened a broken model directory")
+			}
+			for _, s := range mention {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, hf.ConfigFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, _ = json.Marshal(m)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A model with biases or another RoPE base has no llama2.c form: Encode says why.
+func TestEncodeRefusesWhatLlama2cCannotHold(t *testing.T) {
+	c := llama.Stories260K
+	c.AttnBias = true
+	if _, err := randomWeights(c, 1).Encode(); err == nil || !strings.Contains(err.Error(), "biases") {
+		t.Errorf("Encode of a model with biases: %v", err)
+	}
+	c = llama.Stories260K
+	c.RoPETheta = 1e6
+	if _, err := randomWeights(c, 1).Encode(); err == nil || !strings.Contains(err.Error(), "RoPE base") {
+		t.Errorf("Encode of a model with RoPE base 1e6: %v", err)
+	}
+}
+
+// TestHFQuantizedExport writes stories260K quantized (rtn symmetric and asymmetric, per group,
+// per row and in flat blocks; nf4) and checks: Open dequantizes every linear weight to exactly
+// what package quant's Dequantize gives; numpy, dequantizing the packed codes on its own,
+// computes the same logits.
+func TestHFQuantizedExport(t *testing.T) {
+	w, tok := stories260K(t)
+	toks := testTokens(t, w, tok)[:32]
+	for _, spec := range []quant.Spec{
+		{Method: quant.MethodRTN, Bits: 4, GroupSize: 32, Symmetric: true},
+		{Method: quant.MethodRTN, Bits: 3, GroupSize: 0},
+		{Method: quant.MethodRTN, Bits: 8, GroupSize: 1024},
+		{Method: quant.MethodNF4},
+	} {
+		t.Run(spec.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "q")
+			if err := w.WriteHFQuantized(dir, spec, llama.HFOptions{DType: safetensors.BF16}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := llama.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Weights()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range w.Blocks {
+				for _, name := range llama.LinearNames {
+					o, in := w.LinearShape(name)
+					q, err := quant.Quantize(*w.Blocks[i].Linear(name), o, in, spec, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// Quantized in Hugging Face's row order: groups lie within rows, so only
+					// flat blocks that span rows could see the order; compare those loosely.
+					want := q.Dequantize()
+					if spec.GroupSize <= in && !slices.Equal(*got.Blocks[i].Linear(name), want) {
+						t.Fatalf("block %d %s: dequantized weights differ from quant's", i, name)
+					}
+				}
+			}
+			st, err := os.Stat(filepath.Join(dir, hf.WeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := fullLogits(t, m.Store, toks)
+			needNumpy(t)
+			np := numpyForward(t, dir, toks)
+			diff, scale := numpyDiff(logits, np.Logits)
+			t.Logf("%s: model.safetensors %d bytes; max |logit − numpy's dequantized forward| %.2g (logits up to %.3g)", spec, st.Size(), diff, scale)
+			if diff > 1e-4*max(1, scale) {
+				t.Errorf("logits differ from numpy's by %.3g", diff)
+			}
+		})
+	}
+}
+
+// TestTok512AsTokenizerJSON: tok512 written as tokenizer.json (hf.SentencePieceJSON, through
+// WriteHF) and read by formats/hf encodes every line of Shakespeare and llama2.c's story to
+// the tokens llama2.c's tokenizer gives, and decodes them back to the same text.
+func TestTok512AsTokenizerJSON(t *testing.T) {
+	w, tok := stories260K(t)
+	dir := filepath.Join(t.TempDir(), "hf")
+	if err := w.WriteHF(dir, llama.HFOptions{Llama2CTokenizer: tok}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hf.ReadTokenizer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dataDir, "text", "tinyshakespeare.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := append(strings.Split(string(raw[:40000]), "\n"), strings.Split(expected, "\n")...)
+	n := 0
+	for _, line := range lines {
+		if line == "" {
+			continue
+		}
+		want, err := tok.Encode(line, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := h.Encode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: tokenizer.json gives %v, llama2.c %v", line, got, want)
+		}
+		back, err := h.Decode(append([]int{1}, got...))
+		if err != nil || back != "<s>"+line {
+			t.Fatalf("%q decoded as %q (%v)", line, back, err)
+		}
+		n += len(got)
+	}
+	// The whole text at once: one word of 40,000 characters for the SentencePiece-style merge.
+	want, err := tok.Encode(string(raw[:40000]), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Encode(string(raw[:40000])); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("the whole text: tokenizer.json gives %d tokens (%v), llama2.c %d", len(got), err, len(want))
+	}
+	t.Logf("%d lines, %d tokens, and the whole text (%d tokens): tokenizer.json and llama2.c's tokenizer agree", len(lines), n, len(want))
+}
+
+// TestPretrainedFromHF: init_from a Hugging Face directory (Pretrained) fills the store when
+// the llama_* keys state its architecture, and names the key that differs otherwise.
+func TestPretrainedFromHF(t *testing.T) {
+	c := llama.Config{Dim: 16, HiddenDim: 24, Layers: 1, Heads: 2, KVHeads: 1, VocabSize: 20, SeqLen: 32, Shared: true,
+		RoPETheta: 1e6, NormEps: 1e-6, AttnBias: true}
+	w := randomWeights(c, 5)
+	dir := filepath.Join(t.TempDir(), "qwen")
+	writeHFDir(t, dir, w, hf.ArchQwen2, safetensors.F32, 1, nil)
+	params := map[string]any{llama.ParamDim: 16, llama.ParamHiddenDim: 24, llama.ParamLayers: 1, llama.ParamHeads: 2,
+		llama.ParamKVHeads: 1, llama.ParamVocabSize: 20, llama.ParamSeqLen: 32, llama.ParamRoPETheta: 1e6,
+		llama.ParamNormEps: 1e-6, llama.ParamAttnBias: true}
+	store := model.NewStore()
+	if err := llama.Pretrained(store, dir, params); err != nil {
+		t.Fatal(err)
+	}
+	back, err := llama.WeightsFromStore(store, llama.ConfigOfStore(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Blocks[0].BQ, w.Blocks[0].BQ) || !slices.Equal(back.Blocks[0].WK, w.Blocks[0].WK) {
+		t.Error("the store does not hold the directory's weights")
+	}
+	params[llama.ParamRoPETheta] = 10000.0
+	if err := llama.Pretrained(model.NewStore(), dir, params); err == nil || !strings.Contains(err.Error(), llama.ParamRoPETheta) {
+		t.Errorf("a RoPE base that differs: %v", err)
+	}
+}
