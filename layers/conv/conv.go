@@ -78,10 +78,52 @@ func ConvTranspose2D(x, kernel *graph.Node, stride, padding int) *graph.Node {
 	return graph.Slice(u, graph.AxisRange(), graph.AxisRange(padding, padding+ho), graph.AxisRange(padding, padding+wo))
 }
 
-// validConv is the stride-1 convolution without padding of x [B, H, W, C] with kernel [kH, kW, C, O], as
-// im2col: the kH·kW shifted windows are concatenated along channels (order i, j, c, the row-major order
-// of the kernel's first three axes) and multiplied by the kernel reshaped to [kH·kW·C, O].
+// validConv is the stride-1 convolution without padding of x [B, H, W, C] with kernel [kH, kW, C, O],
+// as im2col (see im2colConv). Where O < C it takes the gradient with respect to x from inputGradient
+// instead of differentiating im2col: im2col's gradient pads each of the kH·kW window gradients
+// ([B, Ho, Wo, C] each) to x's full size and adds them up, kH·kW passes over C channels, where the
+// transposed convolution reads kH·kW windows of O channels. Both are the same sums in another
+// order, so the gradients agree to float rounding.
 func validConv(x, kernel *graph.Node) *graph.Node {
+	_, _, _, c := nhwc("conv.validConv", x)
+	kd := kernel.Shape().Dimensions
+	if kd[0]*kd[1] == 1 || kd[3] >= c {
+		return im2colConv(x, kernel)
+	}
+	// The gradient of x needs the gradient of the output, dy, which only the output's own custom
+	// gradient sees: it is kept here when autodiff passes through the output (first, as the output
+	// depends on x) and used when autodiff reaches x. The forward pass reads x without gradient;
+	// x's zero-valued tie to the kernel (0·x[0, 0, 0, 0], broadcast) is what makes autodiff reach
+	// x at all.
+	var dy *graph.Node
+	xTied := graph.IdentityWithCustomGradient(x, func(_, _ *graph.Node) *graph.Node {
+		return inputGradient(dy, kernel)
+	})
+	corner := graph.Slice(xTied, graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1))
+	y := im2colConv(graph.StopGradient(x), graph.Add(kernel, graph.MulScalar(corner, 0)))
+	return graph.IdentityWithCustomGradient(y, func(_, v *graph.Node) *graph.Node {
+		dy = v
+		return v
+	})
+}
+
+// inputGradient is the gradient with respect to x [B, H, W, C] of validConv(x, kernel) for the
+// output gradient dy [B, Ho, Wo, O]: the full correlation of dy with the kernel flipped in space and
+// transposed in channels,
+//
+//	dx[b, p, q, c] = Σ_{i,j,o} dy[b, p − i, q − j, o] · kernel[i, j, c, o]
+//	               = validConv(dy padded by kH−1, kW−1, kernel'),  kernel'[i, j, o, c] = kernel[kH−1−i, kW−1−j, c, o].
+func inputGradient(dy, kernel *graph.Node) *graph.Node {
+	kd := kernel.Shape().Dimensions
+	kh, kw := kd[0], kd[1]
+	flipped := graph.TransposeAllAxes(graph.Reverse(kernel, 0, 1), 0, 1, 3, 2)
+	return im2colConv(padSpatial(dy, kh-1, kh-1, kw-1, kw-1), flipped)
+}
+
+// im2colConv is validConv computed as im2col: the kH·kW shifted windows of x are concatenated along
+// channels (order i, j, c, the row-major order of the kernel's first three axes) and multiplied by the
+// kernel reshaped to [kH·kW·C, O].
+func im2colConv(x, kernel *graph.Node) *graph.Node {
 	b, h, w, c := nhwc("conv.validConv", x)
 	kd := kernel.Shape().Dimensions
 	kh, kw, o := kd[0], kd[1], kd[3]
