@@ -78,67 +78,108 @@ func ConvTranspose2D(x, kernel *graph.Node, stride, padding int) *graph.Node {
 	return graph.Slice(u, graph.AxisRange(), graph.AxisRange(padding, padding+ho), graph.AxisRange(padding, padding+wo))
 }
 
-// validConv is the stride-1 convolution without padding of x [B, H, W, C] with kernel [kH, kW, C, O],
-// as im2col (see im2colConv). Where O < C it takes the gradient with respect to x from inputGradient
-// instead of differentiating im2col: im2col's gradient pads each of the kH·kW window gradients
-// ([B, Ho, Wo, C] each) to x's full size and adds them up, kH·kW passes over C channels, where the
-// transposed convolution reads kH·kW windows of O channels. Both are the same sums in another
-// order, so the gradients agree to float rounding.
+// validConv is the stride-1 convolution without padding of x [B, H, W, C] with kernel [kH, kW, C, O]:
+// im2col (im2colConv) where O ≥ C, and where O < C the shifted products (shiftedProductConv), which
+// move kH·kW windows of O channels instead of C, forward and backward.
 func validConv(x, kernel *graph.Node) *graph.Node {
 	_, _, _, c := nhwc("conv.validConv", x)
 	kd := kernel.Shape().Dimensions
 	if kd[0]*kd[1] == 1 || kd[3] >= c {
 		return im2colConv(x, kernel)
 	}
-	// The gradient of x needs the gradient of the output, dy, which only the output's own custom
-	// gradient sees: it is kept here when autodiff passes through the output (first, as the output
-	// depends on x) and used when autodiff reaches x. The forward pass reads x without gradient;
-	// x's zero-valued tie to the kernel (0·x[0, 0, 0, 0], broadcast) is what makes autodiff reach
-	// x at all.
-	var dy *graph.Node
+	return shiftedProductConv(x, kernel)
+}
+
+// shiftedProductConv is validConv computed by multiplying first and shifting the products: with
+// P = x·K, K the kernel as [C, (i, j, o)],
+//
+//	y[b, Y, X, o] = Σ_{i,j} P[b, Y + i, X + j, (i, j, o)],
+//
+// one matrix product and kH·kW slices of O channels. Its gradients are written out rather than left
+// to autodiff (which would pad each slice's gradient to P's full size and add them up): with
+// G[b, p, q, (i', j', o)] = dy[b, p + i' − kH + 1, q + j' − kW + 1, o] (zero outside), the im2col of dy
+// padded by kH−1, kW−1, and K' the kernel flipped in space as [(i', j', o), C],
+//
+//	dx = G·K',  dK'ᵀ = xᵀ·G  (the sums of the convolution's gradients in another order).
+//
+// The custom gradients work through autodiff: the output's gradient dy is kept when autodiff
+// passes through the output (first, as the output depends on x and the kernel), and used when it
+// reaches x and the kernel, which the forward pass reads without gradient; their zero-valued tie
+// to the product (0·(x[0, 0, 0, 0] + K[0, 0, 0, 0]), broadcast) is what makes autodiff reach them.
+func shiftedProductConv(x, kernel *graph.Node) *graph.Node {
+	b, h, w, c := nhwc("conv.validConv", x)
+	kd := kernel.Shape().Dimensions
+	kh, kw, o := kd[0], kd[1], kd[3]
+	ho, wo := h-kh+1, w-kw+1
+
+	var dy, windowsOf, windows *graph.Node
+	dyWindows := func() *graph.Node { // G as [B·H·W, kH·kW·O], built once per gradient
+		if windowsOf != dy {
+			g := im2col(padSpatial(dy, kh-1, kh-1, kw-1, kw-1), kh, kw)
+			windows, windowsOf = graph.Reshape(g, b*h*w, kh*kw*o), dy
+		}
+		return windows
+	}
 	xTied := graph.IdentityWithCustomGradient(x, func(_, _ *graph.Node) *graph.Node {
-		return inputGradient(dy, kernel)
+		flipped := graph.TransposeAllAxes(graph.Reverse(kernel, 0, 1), 0, 1, 3, 2) // [kH, kW, O, C]
+		dx := graph.MatMul(dyWindows(), graph.Reshape(flipped, kh*kw*o, c))
+		return graph.Reshape(dx, b, h, w, c)
 	})
-	corner := graph.Slice(xTied, graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1))
-	y := im2colConv(graph.StopGradient(x), graph.Add(kernel, graph.MulScalar(corner, 0)))
+	kernelTied := graph.IdentityWithCustomGradient(kernel, func(_, _ *graph.Node) *graph.Node {
+		dk := graph.Einsum("nc,nk->ck", graph.Reshape(graph.StopGradient(x), b*h*w, c), dyWindows()) // [C, (i', j', o)]
+		dk = graph.Reverse(graph.Reshape(dk, c, kh, kw, o), 1, 2)
+		return graph.TransposeAllAxes(dk, 1, 2, 0, 3)
+	})
+	corner := func(t *graph.Node) *graph.Node {
+		return graph.Slice(t, graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1), graph.AxisRange(0, 1))
+	}
+	tie := graph.MulScalar(graph.Add(corner(xTied), corner(kernelTied)), 0)
+	k := graph.Add(graph.StopGradient(kernel), tie)
+	k = graph.Reshape(graph.TransposeAllAxes(k, 2, 0, 1, 3), c, kh*kw*o)
+	p := graph.Reshape(graph.MatMul(graph.Reshape(graph.StopGradient(x), b*h*w, c), k), b, h, w, kh*kw*o)
+	var y *graph.Node
+	for i := range kh {
+		for j := range kw {
+			at := (i*kw + j) * o
+			s := graph.Slice(p, graph.AxisRange(), graph.AxisRange(i, i+ho), graph.AxisRange(j, j+wo), graph.AxisRange(at, at+o))
+			if y == nil {
+				y = s
+			} else {
+				y = graph.Add(y, s)
+			}
+		}
+	}
 	return graph.IdentityWithCustomGradient(y, func(_, v *graph.Node) *graph.Node {
 		dy = v
 		return v
 	})
 }
 
-// inputGradient is the gradient with respect to x [B, H, W, C] of validConv(x, kernel) for the
-// output gradient dy [B, Ho, Wo, O]: the full correlation of dy with the kernel flipped in space and
-// transposed in channels,
-//
-//	dx[b, p, q, c] = Σ_{i,j,o} dy[b, p − i, q − j, o] · kernel[i, j, c, o]
-//	               = validConv(dy padded by kH−1, kW−1, kernel'),  kernel'[i, j, o, c] = kernel[kH−1−i, kW−1−j, c, o].
-func inputGradient(dy, kernel *graph.Node) *graph.Node {
-	kd := kernel.Shape().Dimensions
-	kh, kw := kd[0], kd[1]
-	flipped := graph.TransposeAllAxes(graph.Reverse(kernel, 0, 1), 0, 1, 3, 2)
-	return im2colConv(padSpatial(dy, kh-1, kh-1, kw-1, kw-1), flipped)
+// im2col concatenates the kH·kW windows [B, H−kH+1, W−kW+1, C] of x [B, H, W, C] along channels, in
+// the order (i, j, c), the row-major order of a kernel's first three axes.
+func im2col(x *graph.Node, kh, kw int) *graph.Node {
+	_, h, w, _ := nhwc("conv.im2col", x)
+	ho, wo := h-kh+1, w-kw+1
+	if kh == 1 && kw == 1 {
+		return x
+	}
+	windows := make([]*graph.Node, 0, kh*kw)
+	for i := range kh {
+		for j := range kw {
+			windows = append(windows, graph.Slice(x, graph.AxisRange(), graph.AxisRange(i, i+ho), graph.AxisRange(j, j+wo)))
+		}
+	}
+	return graph.Concatenate(windows, -1)
 }
 
-// im2colConv is validConv computed as im2col: the kH·kW shifted windows of x are concatenated along
-// channels (order i, j, c, the row-major order of the kernel's first three axes) and multiplied by the
-// kernel reshaped to [kH·kW·C, O].
+// im2colConv is validConv computed as im2col: the windows of x (see im2col) multiplied by the kernel
+// reshaped to [kH·kW·C, O].
 func im2colConv(x, kernel *graph.Node) *graph.Node {
 	b, h, w, c := nhwc("conv.validConv", x)
 	kd := kernel.Shape().Dimensions
 	kh, kw, o := kd[0], kd[1], kd[3]
 	ho, wo := h-kh+1, w-kw+1
-	cols := x
-	if kh != 1 || kw != 1 {
-		windows := make([]*graph.Node, 0, kh*kw)
-		for i := range kh {
-			for j := range kw {
-				windows = append(windows, graph.Slice(x, graph.AxisRange(), graph.AxisRange(i, i+ho), graph.AxisRange(j, j+wo)))
-			}
-		}
-		cols = graph.Concatenate(windows, -1)
-	}
-	y := graph.MatMul(graph.Reshape(cols, b*ho*wo, kh*kw*c), graph.Reshape(kernel, kh*kw*c, o))
+	y := graph.MatMul(graph.Reshape(im2col(x, kh, kw), b*ho*wo, kh*kw*c), graph.Reshape(kernel, kh*kw*c, o))
 	return graph.Reshape(y, b, ho, wo, o)
 }
 
