@@ -198,6 +198,11 @@ var convCases = []convCase{
 	{transpose: true, kernel: 3, stride: 2, pad: 1, batch: 1, h: 4, w: 5, cin: 2, cout: 3},
 	{transpose: true, kernel: 3, stride: 1, pad: 1, batch: 1, h: 4, w: 5, cin: 2, cout: 3},
 	{transpose: true, kernel: 5, stride: 3, pad: 2, batch: 1, h: 3, w: 4, cin: 2, cout: 3},
+	// Fewer output than input channels: validConv's own input gradient (the transposed convolution).
+	{kernel: 3, stride: 1, pad: 1, batch: 2, h: 5, w: 6, cin: 5, cout: 2},
+	{kernel: 2, stride: 1, pad: 1, batch: 1, h: 4, w: 5, cin: 4, cout: 3},
+	{kernel: 4, stride: 2, pad: 1, batch: 2, h: 6, w: 8, cin: 3, cout: 2},
+	{transpose: true, kernel: 4, stride: 2, pad: 1, batch: 2, h: 4, w: 5, cin: 6, cout: 1},
 }
 
 func maxAbsDiff(t *testing.T, got, want array) float64 {

@@ -18,6 +18,12 @@
 //
 // Stride 1 is computed as im2col: the k² shifted slices xp[:, i:i+Ho, j:j+Wo, :] are concatenated along
 // channels (order i, j, c, matching w's row-major layout) and multiplied by w reshaped to [k²·Cin, Cout].
+// Where that moves more data than the alternative (as a rule, Cout < Cin), the products come first and
+// are shifted instead: P = x·w with w as [Cin, (i, j, o)], zero-padded as x would be, and
+// y[b, Y, X, o] = Σ_{i,j} P[b, Y+i, X+j, (i, j, o)], with its gradients written out (autodiff of the
+// shifts would pad each one to P's size): for x the transposed convolution, the im2col of the output
+// gradient times the flipped w, and for w the product of xᵀ with the same windows. Both ways compute
+// the same sums, in another order.
 //
 // Stride s > 1 is turned into a stride-1 convolution by space-to-depth. Writing i = s·a + r with
 // 0 ≤ r < s, xp[s·Y + s·a + r] = S[Y + a, (r, ·)] where S = SpaceToDepth(xp, s), so

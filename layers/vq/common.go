@@ -62,16 +62,24 @@ func singleStage(idx *graph.Node, k int, dtype dtypes.DType) (codes Codes, index
 }
 
 // nearestCodes returns, for each row of z [N, D], the int32 index of the nearest row of
-// codebook [K, D] in squared Euclidean distance, computed as ‖z‖² − 2 z·Cᵀ + ‖c‖² with one
-// matrix product. The distances carry no gradient (argmin has none).
+// codebook [K, D] in squared Euclidean distance. ‖z − c‖² = ‖z‖² − 2 z·c + ‖c‖², and ‖z‖² is the
+// same for every code of a row, so the nearest code maximizes 2 z·c − ‖c‖², which one matrix
+// product computes with no pass over the [N, K] scores but the argmax:
+//
+//	argmin_k ‖z − c_k‖² = argmax_k [z, 1]·[2c_k, −‖c_k‖²]
+//
+// (×2 is exact in floating point; ties, exact or within rounding, go to the lowest index). The
+// scores carry no gradient (argmax has none).
 func nearestCodes(z, codebook *graph.Node) *graph.Node {
 	z = graph.StopGradient(z)
 	codebook = graph.StopGradient(codebook)
-	zNorm := graph.ReduceAndKeep(graph.Square(z), graph.ReduceSum, -1)         // [N, 1]
-	cNorm := graph.InsertAxes(graph.ReduceSum(graph.Square(codebook), -1), 0)  // [1, K]
-	cross := graph.Einsum("nd,kd->nk", z, codebook)                            // [N, K]
-	distances := graph.Add(graph.Sub(zNorm, graph.MulScalar(cross, 2)), cNorm) // [N, K]
-	return graph.ArgMin(distances, -1, dtypes.Int32)                           // [N]
+	n := z.Shape().Dimensions[0]
+	cNorm := graph.ReduceAndKeep(graph.Square(codebook), graph.ReduceSum, -1) // [K, 1]
+	codes := graph.Concatenate([]*graph.Node{graph.MulScalar(codebook, 2), graph.Neg(cNorm)}, -1)
+	ones := graph.BroadcastToDims(graph.ScalarOne(z.Graph(), z.DType()), n, 1)
+	rows := graph.Concatenate([]*graph.Node{z, ones}, -1) // [N, D+1]
+	scores := graph.Einsum("nd,kd->nk", rows, codes)      // [N, K]
+	return graph.ArgMax(scores, -1, dtypes.Int32)         // [N]
 }
 
 // codebookLosses is the VQ-VAE auxiliary loss of van den Oord et al. (2017), eq. 3, averaged over

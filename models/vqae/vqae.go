@@ -21,7 +21,6 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/layers/activation"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/framework"
@@ -80,19 +79,29 @@ func Encode(scope *model.Scope, images *graph.Node) *graph.Node {
 	batch := images.Shape().Dimensions[0]
 	images.AssertDims(batch, 28, 28, 1)
 	scope = scope.In("encoder")
-	x := activation.Relu(conv.New(scope.In("conv_0"), images, c).KernelSize(4).Stride(2).Padding(1).Done())
-	x = activation.Relu(conv.New(scope.In("conv_1"), x, 2*c).KernelSize(4).Stride(2).Padding(1).Done())
+	x := relu(conv.New(scope.In("conv_0"), images, c).KernelSize(4).Stride(2).Padding(1).Done())
+	x = relu(conv.New(scope.In("conv_1"), x, 2*c).KernelSize(4).Stride(2).Padding(1).Done())
 	z := conv.New(scope.In("conv_2"), x, d).KernelSize(3).Padding(1).Done()
 	z.AssertDims(batch, 7, 7, d)
 	return z
+}
+
+// relu is max(x, 0) with the gradient 1 where x ≥ 0, as GoMLX's activation.Relu, computed as
+// x·m with the mask m = [x ≥ 0] (no gradient): its gradient is then the one product v·m, where
+// activation.Relu's (through Max) takes five element-wise passes, two Signs among them. The
+// values are activation.Relu's, zeros aside (x·0 is −0 for x < 0, which no sum or product
+// downstream tells from +0).
+func relu(x *graph.Node) *graph.Node {
+	mask := graph.StopGradient(graph.ConvertDType(graph.GreaterOrEqual(x, graph.ZerosLike(x)), x.DType()))
+	return graph.Mul(x, mask)
 }
 
 // Decode maps quantized latents [B, 7, 7, D] back to images [B, 28, 28, 1].
 func Decode(scope *model.Scope, q *graph.Node) *graph.Node {
 	c := hparams.Get[int](scope, Params, ParamChannels)
 	scope = scope.In("decoder")
-	x := activation.Relu(conv.New(scope.In("conv_0"), q, 2*c).KernelSize(3).Padding(1).Done())
-	x = activation.Relu(conv.Transpose(scope.In("convt_1"), x, c).KernelSize(4).Stride(2).Padding(1).Done())
+	x := relu(conv.New(scope.In("conv_0"), q, 2*c).KernelSize(3).Padding(1).Done())
+	x = relu(conv.Transpose(scope.In("convt_1"), x, c).KernelSize(4).Stride(2).Padding(1).Done())
 	return conv.Transpose(scope.In("convt_2"), x, 1).KernelSize(4).Stride(2).Padding(1).Done()
 }
 
