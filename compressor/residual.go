@@ -145,7 +145,7 @@ func encodeResiduals(in, decoded media.Signal, bounds []float64, lattices []medi
 			continue
 		}
 		x, v, l := in.Data[i], decoded.Data[i], lattices[i]
-		b, q, err := chooseBin(x, v, e, l)
+		b, q, w, err := chooseBin(x, v, e, l)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("compressor: --max_abs_error: channel %s: %w", in.Channels[i], err)
 		}
@@ -156,13 +156,11 @@ func encodeResiduals(in, decoded media.Signal, bounds []float64, lattices []medi
 		start := len(out)
 		rows, width := frameShape(in.Shape)
 		out = appendResidualChannel(out, q, x, rows, width)
+		copy(v, w) // the values as written, which chooseBin checked
 		moved := 0
-		for j, qj := range q {
+		for _, qj := range q {
 			if qj != 0 {
 				moved++
-			}
-			if x[j] == x[j] {
-				v[j], _ = b.correct(v[j], int(qj))
 			}
 		}
 		reps = append(reps, ResidualReport{Channel: in.Channels[i], Bound: e, Bin: b.bin, Step: l.Step, Corrected: moved,
@@ -175,9 +173,11 @@ func encodeResiduals(in, decoded media.Signal, bounds []float64, lattices []medi
 }
 
 // chooseBin finds the widest bin that keeps every value of x within e once v is corrected and
-// written on l, and returns it with the quantised residuals q (0 at missing values).
-func chooseBin(x, v []float32, e float64, l media.Lattice) (boundChannel, []int32, error) {
+// written on l, and returns it with the quantised residuals q (0 at missing values) and the
+// corrected values w as they will be written (v's NaN at missing values).
+func chooseBin(x, v []float32, e float64, l media.Lattice) (boundChannel, []int32, []float32, error) {
 	q := make([]int32, len(x))
+	w := make([]float32, len(x))
 	var b boundChannel
 	b.lattice = l
 	if l.Step == 0 {
@@ -186,7 +186,7 @@ func chooseBin(x, v []float32, e float64, l media.Lattice) (boundChannel, []int3
 			if xj == xj {
 				mag = math.Max(mag, math.Abs(float64(xj)))
 				if v[j] != v[j] {
-					return b, nil, fmt.Errorf("the model decoded NaN at value %d, which is not missing", j)
+					return b, nil, nil, fmt.Errorf("the model decoded NaN at value %d, which is not missing", j)
 				}
 			}
 		}
@@ -194,43 +194,44 @@ func chooseBin(x, v []float32, e float64, l media.Lattice) (boundChannel, []int3
 		u := float64(math.Nextafter32(m32, float32(math.Inf(1)))-m32) / 2
 		b.bin = 2 * (e - u)
 		if !(b.bin > 2*u) {
-			return b, nil, fmt.Errorf("the bound %g is below the resolution of float32 at the channel's magnitude %g (half an ulp: %g)", e, mag, u)
+			return b, nil, nil, fmt.Errorf("the bound %g is below the resolution of float32 at the channel's magnitude %g (half an ulp: %g)", e, mag, u)
 		}
-		bad, err := fillResiduals(q, x, v, e, b)
+		bad, err := fillResiduals(q, w, x, v, e, b)
 		if err != nil {
-			return b, nil, err
+			return b, nil, nil, err
 		}
 		if bad >= 0 {
-			return b, nil, fmt.Errorf("value %d (%g) cannot be written within %g in float32", bad, x[bad], e)
+			return b, nil, nil, fmt.Errorf("value %d (%g) cannot be written within %g in float32", bad, x[bad], e)
 		}
-		return b, q, nil
+		return b, q, w, nil
 	}
 	// The widest bin, then one narrower where float rounding at the bin's edge defeats it; a
 	// value that misses both is refused.
 	widest := min(math.Floor(e/math.Abs(l.Step)), (1<<20-1)/2)
 	for m := widest; m >= max(0, widest-1); m-- {
 		b.bin = 2*m + 1
-		bad, err := fillResiduals(q, x, v, e, b)
+		bad, err := fillResiduals(q, w, x, v, e, b)
 		if err != nil {
-			return b, nil, err
+			return b, nil, nil, err
 		}
 		if bad < 0 {
-			return b, q, nil
+			return b, q, w, nil
 		}
 		if m == max(0, widest-1) {
 			w, _ := l.Written(x[bad])
-			return b, nil, fmt.Errorf("value %d (%g) cannot be written within %g on the output's packing (scale_factor %g, add_offset %g, indices %g..%g; the nearest packed value is %g)",
+			return b, nil, nil, fmt.Errorf("value %d (%g) cannot be written within %g on the output's packing (scale_factor %g, add_offset %g, indices %g..%g; the nearest packed value is %g)",
 				bad, x[bad], e, l.Step, l.Offset, l.Lo, l.Hi, w)
 		}
 	}
 	panic("unreachable")
 }
 
-// fillResiduals sets q for every present value and returns the index of the first value whose
-// written correction misses e (−1: none).
-func fillResiduals(q []int32, x, v []float32, e float64, b boundChannel) (int, error) {
+// fillResiduals sets q and the corrected value w for every present value (w = v where x is
+// missing) and returns the index of the first value whose written correction misses e (−1:
+// none).
+func fillResiduals(q []int32, w, x, v []float32, e float64, b boundChannel) (int, error) {
 	for j, xj := range x {
-		q[j] = 0
+		q[j], w[j] = 0, v[j]
 		if xj != xj {
 			continue
 		}
@@ -242,8 +243,9 @@ func fillResiduals(q []int32, x, v []float32, e float64, b boundChannel) (int, e
 			return 0, fmt.Errorf("value %d: the decoded %g is %g bins from the source's %g", j, v[j], r, xj)
 		}
 		q[j] = int32(r)
-		w, ok := b.correct(v[j], int(q[j]))
-		if !ok || !(math.Abs(float64(w)-float64(xj)) <= e) {
+		var ok bool
+		w[j], ok = b.correct(v[j], int(q[j]))
+		if !ok || !(math.Abs(float64(w[j])-float64(xj)) <= e) {
 			return j, nil
 		}
 	}
