@@ -92,7 +92,7 @@ func TestAudioVersion3(t *testing.T) {
 	}{{2, "version 3 fields"}, {6, "reads versions 1 to 5"}, {5, "no room for the section lengths"}} {
 		v := bytes.Clone(b)
 		binary.LittleEndian.PutUint16(v[8:], c.version)
-		binary.LittleEndian.PutUint32(v[len(v)-4:], crc32.Checksum(v[:len(v)-4], castagnoli))
+		reseal(v)
 		if _, _, _, err := Parse(v); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("audio header in version %d: %v, want %q", c.version, err, c.want)
 		}
@@ -130,11 +130,10 @@ func TestParseVersion1(t *testing.T) {
 
 // TestParseRejectsDamage: every truncation and every single-byte change of a file is refused
 // with an error wrapping ErrCorrupt (the CRC-32C catches what the lengths do not).
-func TestParseRejectsDamage(t *testing.T) {
-	b, _, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
-	if err != nil {
-		t.Fatal(err)
-	}
+// refusesDamage checks that Parse refuses b truncated to every length and b with any one byte
+// altered, with ErrCorrupt.
+func refusesDamage(t *testing.T, b []byte) {
+	t.Helper()
 	for n := range len(b) {
 		if _, _, _, err := Parse(b[:n]); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("truncated to %d bytes: err %v", n, err)
@@ -147,6 +146,19 @@ func TestParseRejectsDamage(t *testing.T) {
 			t.Fatalf("byte %d flipped: err %v", i, err)
 		}
 	}
+}
+
+// reseal rewrites the CRC-32C at the end of b after a test altered its bytes.
+func reseal(b []byte) {
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+}
+
+func TestParseRejectsDamage(t *testing.T) {
+	b, _, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusesDamage(t, b)
 	if _, _, _, err := Parse([]byte("QZOOCKPT\x01\x00")); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("training checkpoint")) {
 		t.Errorf("a checkpoint's bytes: %v", err)
 	}
@@ -257,9 +269,10 @@ func TestVersion5(t *testing.T) {
 			sizes.Header+sizes.Mask+sizes.Residuals+sizes.Payload+sizes.Framing != len(b) || !reflect.DeepEqual(got, h) {
 			t.Fatalf("mask %d bytes: sizes %+v (Marshal %+v), payload %v, header\n got %+v\nwant %+v", len(mask), sizes, written, p, got, h)
 		}
+		refusesDamage(t, b)
 		v4 := bytes.Clone(b)
 		binary.LittleEndian.PutUint16(v4[8:], 4)
-		binary.LittleEndian.PutUint32(v4[len(v4)-4:], crc32.Checksum(v4[:len(v4)-4], castagnoli))
+		reseal(v4)
 		if _, _, _, err := Parse(v4); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("mask %d bytes: version 5 fields in a version 4 file: %v", len(mask), err)
 		}
