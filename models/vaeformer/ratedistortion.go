@@ -129,11 +129,11 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 		}
 		fmt.Fprintf(log, "vaeformer: %s: %s: whole file %d bytes = payload %d + header %d + framing %d (%.4f bits/value; payload alone %.4f)\n",
 			dir, setting, sizes.Total, sizes.Payload, sizes.Header, sizes.Framing, 8*float64(sizes.Total)/float64(n), 8*float64(sizes.Payload)/float64(n))
-		for _, e := range opts.MaxAbsErrors {
-			pts, err := boundedPoints(dir, splitFiles, src.Channels, fields, g, src.Lat, e, setting, tmp)
-			if err != nil {
-				return nil, err
-			}
+		bounded, err := boundedPoints(dir, splitFiles, src.Channels, fields, g, src.Lat, opts.MaxAbsErrors, setting, tmp)
+		if err != nil {
+			return nil, err
+		}
+		for _, pts := range bounded {
 			for ch, p := range pts {
 				s.Points[s.Channels[ch]] = append(s.Points[s.Channels[ch]], p)
 				fmt.Fprintf(log, "vaeformer: %s: %s: %s max error %.4g, RMSE %.4g: %d bytes (%.4f bits/value)\n", dir, p.Setting, s.Channels[ch], p.Errors.MaxAbs, p.Errors.RMSE, p.Bytes, p.BitsPerValue)
@@ -153,16 +153,33 @@ func RateDistortion(runDirs []string, opts RDOptions, log io.Writer) (*baselines
 }
 
 // boundedPoints codes the split's netCDF files in with the run in dir in the error-bounded
-// mode at bound e (every channel), decompresses the file through the codec command's path,
-// reads it back and measures each channel of it against fields (lat-cos weighted as the other
-// points): one point per channel, the whole file's bytes, encode and decode times those of the
-// whole compress (its check included) and decompress (model loading included).
-func boundedPoints(dir string, in, channels []string, fields [][]float32, g Geometry, lat []float64, e float64, setting, tmp string) ([]baselines.Point, error) {
+// mode at each bound of bounds (every channel), decompresses each file through the codec
+// command's path, reads it back and measures each channel of it against fields (lat-cos
+// weighted as the other points): per bound, one point per channel, the whole file's bytes,
+// encode and decode times those of the whole compress (its check included) and decompress
+// (model loading included). The run's compressor is opened once for all bounds.
+func boundedPoints(dir string, in, channels []string, fields [][]float32, g Geometry, lat []float64, bounds []float64, setting, tmp string) ([][]baselines.Point, error) {
+	if len(bounds) == 0 {
+		return nil, nil
+	}
 	c, id, err := compressor.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
+	var out [][]baselines.Point
+	for _, e := range bounds {
+		pts, err := boundedPointsAt(c, id, dir, in, channels, fields, g, lat, e, setting, tmp)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pts)
+	}
+	return out, nil
+}
+
+// boundedPointsAt is boundedPoints at one bound e, with the run's compressor c.
+func boundedPointsAt(c compressor.Compressor, id compressor.Identity, dir string, in, channels []string, fields [][]float32, g Geometry, lat []float64, e float64, setting, tmp string) ([]baselines.Point, error) {
 	out, back := filepath.Join(tmp, "bounded.qzc"), filepath.Join(tmp, "bounded.nc")
 	start := time.Now()
 	rep, err := compressor.CompressFile(c, id, in, out, compressor.Options{Selection: channels, MaxAbsError: compressor.Bounds{"": e}})
