@@ -9,7 +9,7 @@
 //
 //	offset  size  field
 //	0       8     magic "\x89QZC\r\n\x1a\n" (PNG-style: catches text-mode and truncation damage)
-//	8       2     format version, little-endian (2 to 5, see below; version 1 is read too)
+//	8       2     format version, little-endian (2 to 6, see below; version 1 is read too)
 //	10      4     header length h, little-endian (≤ 16 MiB)
 //	14      h     header: JSON, DEFLATE-compressed (see [Header]; inflated size ≤ 64 MiB)
 //	14+h    8     payload length p, little-endian (must be exactly what remains less 4)
@@ -40,9 +40,30 @@
 // decoded values; what the residual bytes hold is the compressor's (package compressor). A file
 // without residuals is written as version 2, 3 or 4 as before.
 //
+// Version 6 is segmented: the signal is coded in k ≥ 2 segments along its first axis (gridded:
+// hours), each with its own mask, residuals and payload, so that a [Writer] and a [Reader] hold
+// one segment at a time however long the signal. The header's "segments" lists the segments'
+// lengths along Shape[0] (each ≥ 1, adding up to Shape[0]); after the header come
+//
+//	offset  size  field
+//	14+h    8     segment count k (the header's number of segments)
+//	then, for each segment:
+//	        8     its length along Shape[0] (the header's)
+//	        8     mask length m (0 when none of the segment's values is missing)
+//	        m     the segment's mask ([Mask] of its channels × length × ∏Shape[1:] values)
+//	        8     residuals' length r (r ≥ 1 exactly when the header has an error bound)
+//	        r     the segment's residuals
+//	        8     payload length p
+//	        p     the segment's payload
+//	then    4     CRC-32C (Castagnoli) of every byte before it
+//
+// with nothing between the last payload and the checksum. A signal coded in one segment is
+// written as version 2 to 5 as before; [Parse] and [ReadFile] refuse a version 6 file with
+// [ErrSegmented] (read it with [Open]).
+//
 // Every size read from the file is checked against the bytes actually present before
-// anything is allocated from it; [Parse] never panics (FuzzParse), and errors caused by the
-// bytes wrap [ErrCorrupt].
+// anything is allocated from it; [Parse] and [NewReader] never panic (FuzzParse, FuzzOpen), and
+// errors caused by the bytes wrap [ErrCorrupt].
 package qzc
 
 import (
@@ -62,10 +83,12 @@ import (
 // Magic starts every .qzc file.
 const Magic = "\x89QZC\r\n\x1a\n"
 
-// Version is the newest format version: Marshal writes it for a signal with missing values
-// (Header.Mask), 3 for a header with a sample rate or coding values, 2 otherwise; Parse reads
-// versions 1 to 5; 5 holds residuals (Header.ErrorBound).
-const Version = 5
+// Version is the newest format version, which a [Writer] writes for a signal of several
+// segments (Header.Segments). Marshal writes 5 for a header with residuals
+// (Header.ErrorBound), else 4 for a signal with missing values (Header.Mask), else 3 for a
+// header with a sample rate or coding values, else 2; Parse reads versions 1 to 5, [Open]
+// versions 1 to 6.
+const Version = 6
 
 // Limits of what Parse accepts.
 const (
@@ -79,6 +102,10 @@ const (
 
 // ErrCorrupt is wrapped by every error caused by a file's bytes.
 var ErrCorrupt = errors.New("qzc: corrupt file")
+
+// ErrSegmented is wrapped by the error of [Parse] and [ReadFile] given an intact version 6
+// (segmented) file, which they do not read: [Open] does.
+var ErrSegmented = errors.New("qzc: segmented file (version 6)")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -152,6 +179,11 @@ type Header struct {
 	// Residuals are the error-bounded mode's coded residuals (≥ 1 byte exactly when
 	// ErrorBound is set), stored beside the JSON header. Version 5.
 	Residuals []byte `json:"-"`
+	// Segments are the lengths along Shape[0] of the segments a segmented file codes the
+	// signal in (at least 2, each ≥ 1, adding up to Shape[0]), each with its own mask,
+	// residuals and payload ([Segment]): Mask and Residuals are then empty. Empty for a
+	// signal coded in one segment. Version 6.
+	Segments []int `json:"segments,omitempty"`
 }
 
 // ErrorBound is the error-bounded mode's description, one entry per channel: the bound on the
@@ -227,36 +259,24 @@ func (h *Header) Values() int {
 	return n
 }
 
-// Marshal encodes a header and payload into a .qzc file's bytes (the current version) and
-// says where they go.
+// Marshal encodes a header and payload into a .qzc file's bytes — version 2 to 5, the lowest
+// that holds h (see [Version]) — and says where they go. A segmented header (Header.Segments)
+// is written by a [Writer], not by Marshal.
 func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
+	if len(h.Segments) != 0 {
+		return nil, Sizes{}, fmt.Errorf("qzc: a header of %d segments is written segment by segment (qzc.Create), not by Marshal", len(h.Segments))
+	}
 	if err := h.Check(); err != nil {
 		return nil, Sizes{}, err
 	}
-	js, err := json.Marshal(h)
-	if err != nil {
-		return nil, Sizes{}, fmt.Errorf("qzc: encode header: %w", err)
-	}
-	var z bytes.Buffer
-	w, _ := flate.NewWriter(&z, flate.BestCompression)
-	w.Write(js)
-	w.Close()
-	if z.Len() > MaxHeaderBytes {
-		return nil, Sizes{}, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
-	}
 	version := h.version()
-	framing := fixedBytes
-	switch version {
-	case 4:
-		framing += 8
-	case 5:
-		framing += 16
+	z, err := encodeHeader(h)
+	if err != nil {
+		return nil, Sizes{}, err
 	}
-	out := make([]byte, 0, framing+z.Len()+len(h.Mask)+len(h.Residuals)+len(payload))
-	out = append(out, Magic...)
-	out = binary.LittleEndian.AppendUint16(out, uint16(version))
-	out = binary.LittleEndian.AppendUint32(out, uint32(z.Len()))
-	out = append(out, z.Bytes()...)
+	framing := fixedBytes + sectionLengths(version)
+	out := make([]byte, 0, framing+len(z)+len(h.Mask)+len(h.Residuals)+len(payload))
+	out = appendPrefix(out, version, z)
 	if version >= 4 {
 		out = binary.LittleEndian.AppendUint64(out, uint64(len(h.Mask)))
 		out = append(out, h.Mask...)
@@ -268,12 +288,45 @@ func Marshal(h *Header, payload []byte) ([]byte, Sizes, error) {
 	out = binary.LittleEndian.AppendUint64(out, uint64(len(payload)))
 	out = append(out, payload...)
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
-	return out, Sizes{Total: len(out), Header: z.Len(), Mask: len(h.Mask), Residuals: len(h.Residuals), Payload: len(payload), Framing: framing, Version: version}, nil
+	return out, Sizes{Total: len(out), Header: len(z), Mask: len(h.Mask), Residuals: len(h.Residuals), Payload: len(payload), Framing: framing, Version: version}, nil
 }
 
-// version is the lowest format version that holds h: 5 with residuals, 4 with a mask, 3 with
-// a sample rate or coding values, else 2.
+// encodeHeader returns h's JSON, DEFLATE-compressed, at most MaxHeaderBytes.
+func encodeHeader(h *Header) ([]byte, error) {
+	js, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("qzc: encode header: %w", err)
+	}
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestCompression)
+	w.Write(js)
+	w.Close()
+	if z.Len() > MaxHeaderBytes {
+		return nil, fmt.Errorf("qzc: header of %d bytes exceeds %d", z.Len(), MaxHeaderBytes)
+	}
+	return z.Bytes(), nil
+}
+
+// appendPrefix appends a file's magic, version, header length and compressed header z.
+func appendPrefix(out []byte, version int, z []byte) []byte {
+	out = append(out, Magic...)
+	out = binary.LittleEndian.AppendUint16(out, uint16(version))
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(z)))
+	return append(out, z...)
+}
+
+// sectionLengths is the bytes a file of versions 1 to 5 spends on lengths beside fixedBytes:
+// the mask's (versions 4 and 5) and the residuals' (version 5).
+func sectionLengths(version int) int {
+	return 8 * max(0, min(version, 5)-3)
+}
+
+// version is the lowest format version that holds h: 6 with segments, 5 with residuals, 4
+// with a mask, 3 with a sample rate or coding values, else 2.
 func (h *Header) version() int {
+	if len(h.Segments) != 0 {
+		return 6
+	}
 	if h.ErrorBound != nil {
 		return 5
 	}
@@ -286,37 +339,39 @@ func (h *Header) version() int {
 	return 2
 }
 
-// fixedBytes is a file's framing: magic, version, header length, payload length, CRC.
+// fixedBytes is a file's framing: magic, version, header length, payload length (version 6:
+// segment count), CRC.
 const fixedBytes = len(Magic) + 2 + 4 + 8 + 4
 
+// segmentBytes is the framing of each segment of a version 6 file: its length, the lengths
+// of its mask, residuals and payload.
+const segmentBytes = 4 * 8
+
 // Sizes reports where a file's bytes go (Mask: the missing values' mask, 0 before version 4;
-// Residuals: the error-bounded mode's, 0 before version 5), and its format version.
+// Residuals: the error-bounded mode's, 0 before version 5; in a segmented file, the sums over
+// its segments, whose lengths count as Framing), and its format version.
 type Sizes struct{ Total, Header, Mask, Residuals, Payload, Framing, Version int }
 
 // Parse decodes a .qzc file's bytes: it checks the magic, version, every length against the
 // bytes present, the checksum, and the header's consistency ([Header.Check]). A version 1
-// header comes back as version 2 would hold it (see the package documentation).
+// header comes back as version 2 would hold it (see the package documentation). An intact
+// version 6 (segmented) file is refused with an error wrapping [ErrSegmented]: [NewReader]
+// reads it segment by segment.
 func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	fail := func(format string, args ...any) (*Header, []byte, Sizes, error) {
-		return nil, nil, Sizes{}, fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+		return nil, nil, Sizes{}, corrupt(format, args...)
 	}
 	const fixed = fixedBytes
-	if len(data) < len(Magic) || string(data[:len(Magic)]) != Magic {
-		if bytes.HasPrefix(data, []byte("QZOOCKPT")) {
-			return fail("this is a qzoo training checkpoint (ckpt-*.ckpt, ckpt-*.qzc in older runs), not a compressed .qzc file; give its run directory to --checkpoint")
+	version, hlen, err := checkPrefix(data, int64(len(data)))
+	if err != nil {
+		return nil, nil, Sizes{}, err
+	}
+	if version == 6 {
+		r, err := NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return nil, nil, Sizes{}, err
 		}
-		return fail("not a compressed .qzc file (bad magic)")
-	}
-	if len(data) < fixed {
-		return fail("%d bytes, shorter than the %d of an empty file", len(data), fixed)
-	}
-	version := binary.LittleEndian.Uint16(data[8:])
-	if version < 1 || version > Version {
-		return fail("format version %d, this program reads versions 1 to %d", version, Version)
-	}
-	hlen := uint64(binary.LittleEndian.Uint32(data[10:]))
-	if hlen > MaxHeaderBytes || hlen > uint64(len(data)-fixed) {
-		return fail("header length %d exceeds the %d bytes present", hlen, len(data)-fixed)
+		return nil, nil, Sizes{}, fmt.Errorf("%w of %d segments: read it segment by segment (qzc.Open)", ErrSegmented, r.Segments())
 	}
 	body := data[:len(data)-4]
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(data)-4:]); got != want {
@@ -355,12 +410,56 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	if plen != uint64(len(body)-off-8) {
 		return fail("payload length %d, but %d bytes follow the header", plen, len(body)-off-8)
 	}
-	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(data[14:off])), MaxInflatedBytes+1))
+	h, err := decodeHeader(version, data[14:14+hlen])
 	if err != nil {
-		return fail("header: %v", err)
+		return nil, nil, Sizes{}, err
+	}
+	h.Mask, h.Residuals = mask, residuals
+	if err := h.checkVersion(version); err != nil {
+		return nil, nil, Sizes{}, err
+	}
+	sizes := Sizes{Total: len(data), Header: int(hlen), Mask: len(mask), Residuals: len(residuals), Payload: int(plen), Framing: framing, Version: int(version)}
+	return h, data[off+8 : len(body)], sizes, nil
+}
+
+// corrupt returns an error wrapping ErrCorrupt.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// checkPrefix checks the start of a file of size bytes (head: its first 14 bytes, or all of
+// it when shorter): the magic, room for a file's framing, a version this program reads (1 to
+// 6) and a header length within the bytes present. It returns the version and header length.
+func checkPrefix(head []byte, size int64) (version int, hlen int64, err error) {
+	if len(head) < len(Magic) || string(head[:len(Magic)]) != Magic {
+		if bytes.HasPrefix(head, []byte("QZOOCKPT")) {
+			return 0, 0, corrupt("this is a qzoo training checkpoint (ckpt-*.ckpt, ckpt-*.qzc in older runs), not a compressed .qzc file; give its run directory to --checkpoint")
+		}
+		return 0, 0, corrupt("not a compressed .qzc file (bad magic)")
+	}
+	if size < int64(fixedBytes) {
+		return 0, 0, corrupt("%d bytes, shorter than the %d of an empty file", size, fixedBytes)
+	}
+	version = int(binary.LittleEndian.Uint16(head[8:]))
+	if version < 1 || version > Version {
+		return 0, 0, corrupt("format version %d, this program reads versions 1 to %d", version, Version)
+	}
+	hlen = int64(binary.LittleEndian.Uint32(head[10:]))
+	if hlen > MaxHeaderBytes || hlen > size-int64(fixedBytes) {
+		return 0, 0, corrupt("header length %d exceeds the %d bytes present", hlen, size-int64(fixedBytes))
+	}
+	return version, hlen, nil
+}
+
+// decodeHeader inflates and decodes the header z of a file of that version; a version 1
+// header comes back as version 2 would hold it. It checks nothing but the decoding.
+func decodeHeader(version int, z []byte) (*Header, error) {
+	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(z)), MaxInflatedBytes+1))
+	if err != nil {
+		return nil, corrupt("header: %v", err)
 	}
 	if len(js) > MaxInflatedBytes {
-		return fail("header inflates beyond %d bytes", MaxInflatedBytes)
+		return nil, corrupt("header inflates beyond %d bytes", MaxInflatedBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
@@ -368,25 +467,46 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 	if version == 1 {
 		var v1 headerV1
 		if err := dec.Decode(&v1); err != nil {
-			return fail("version 1 header: %v", err)
+			return nil, corrupt("version 1 header: %v", err)
 		}
 		g := v1.Geometry
 		h = Header{Signal: Gridded, Model: v1.Model, Checkpoint: v1.Checkpoint, Shape: []int{g.T, g.H, g.W},
 			Channels: v1.Channels, Mean: v1.Mean, Std: v1.Std, EstimatedBits: v1.EstimatedBits, Media: mediaV1, Source: v1.Source}
 	} else if err := dec.Decode(&h); err != nil {
-		return fail("header: %v", err)
-	} else if version == 2 && h.version() == 3 {
-		return fail("version 2 header holds the version 3 fields sample_rate or coding")
+		return nil, corrupt("header: %v", err)
 	}
-	h.Mask, h.Residuals = mask, residuals
-	if (version == 5) != (h.ErrorBound != nil) {
-		return fail("version %d header with%s an error bound", version, map[bool]string{true: "", false: "out"}[h.ErrorBound != nil])
+	return &h, nil
+}
+
+// checkVersion checks that the header h (with its mask and residuals) of a file of that
+// version holds that version's fields only and is consistent ([Header.Check]).
+func (h *Header) checkVersion(version int) error {
+	if err := h.checkFields(version); err != nil {
+		return err
 	}
+	return h.check()
+}
+
+// checkFields checks that the header h of a file of that version holds that version's
+// fields only.
+func (h *Header) checkFields(version int) error {
+	switch {
+	case version == 2 && (h.SampleRate != 0 || len(h.Coding) != 0):
+		return corrupt("version 2 header holds the version 3 fields sample_rate or coding")
+	case version <= 5 && (version == 5) != (h.ErrorBound != nil):
+		return corrupt("version %d header with%s an error bound", version, map[bool]string{true: "", false: "out"}[h.ErrorBound != nil])
+	case (version == 6) != (len(h.Segments) != 0):
+		return corrupt("version %d header with %d segments", version, len(h.Segments))
+	}
+	return nil
+}
+
+// check is Check for a header read from a file: its errors wrap ErrCorrupt.
+func (h *Header) check() error {
 	if err := h.Check(); err != nil {
-		return nil, nil, Sizes{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	sizes := Sizes{Total: len(data), Header: int(hlen), Mask: len(mask), Residuals: len(residuals), Payload: int(plen), Framing: framing, Version: int(version)}
-	return &h, data[off+8 : len(body)], sizes, nil
+	return nil
 }
 
 // Check validates a header's internal consistency: a signal kind, a model, a media front end
@@ -394,8 +514,10 @@ func Parse(data []byte) (*Header, []byte, Sizes, error) {
 // values number at most MaxValues; a mean and a standard deviation per channel, or none; a
 // sample rate in [0, MaxSampleRate], and for audio one dimension and a sample rate; at most
 // 64 coding values, named by lower-case words, finite; a mask, if any, of the signal's values
-// that marks at least one missing. What the source description says is
-// for the media front end to check.
+// that marks at least one missing; residuals exactly with an error bound; segments, if any, at
+// least 2 of length ≥ 1 adding up to Shape[0], and then neither a mask nor residuals (the
+// segments carry them, and the residuals of every segment exist exactly with an error bound).
+// What the source description says is for the media front end to check.
 func (h *Header) Check() error {
 	if !kindRE.MatchString(string(h.Signal)) {
 		return fmt.Errorf("qzc: header: signal kind %q is not a lower-case word", h.Signal)
@@ -433,7 +555,11 @@ func (h *Header) Check() error {
 			return fmt.Errorf("qzc: header: coding value %q = %v: want a lower-case name and a finite number", k, v)
 		}
 	}
-	if (h.ErrorBound != nil) != (len(h.Residuals) != 0) {
+	if len(h.Segments) != 0 {
+		if err := h.checkSegments(); err != nil {
+			return err
+		}
+	} else if (h.ErrorBound != nil) != (len(h.Residuals) != 0) {
 		return fmt.Errorf("qzc: header: an error bound needs residuals and residuals an error bound (error bound set: %v, %d residual bytes)", h.ErrorBound != nil, len(h.Residuals))
 	}
 	if h.ErrorBound != nil {
@@ -451,7 +577,30 @@ func (h *Header) Check() error {
 	return nil
 }
 
-// ReadFile reads and parses the .qzc file at path; errors name it.
+// checkSegments checks the segments of a header whose shape is valid.
+func (h *Header) checkSegments() error {
+	k, t := len(h.Segments), h.Shape[0]
+	if k < 2 || k > t {
+		return fmt.Errorf("qzc: header: %d segments along a first axis of %d: want 2 to %d (one segment is not segmented)", k, t, t)
+	}
+	sum := 0
+	for i, n := range h.Segments {
+		if n < 1 || n > t-sum {
+			return fmt.Errorf("qzc: header: segment %d of length %d after %d of the first axis's %d: want ≥ 1 and within it", i, n, sum, t)
+		}
+		sum += n
+	}
+	if sum != t {
+		return fmt.Errorf("qzc: header: segments of lengths adding up to %d along a first axis of %d", sum, t)
+	}
+	if len(h.Mask) != 0 || len(h.Residuals) != 0 {
+		return fmt.Errorf("qzc: header: %d segments, and a mask of %d bytes and %d residual bytes beside them: the segments carry them", k, len(h.Mask), len(h.Residuals))
+	}
+	return nil
+}
+
+// ReadFile reads and parses the .qzc file at path; errors name it. A version 6 (segmented)
+// file is refused with an error wrapping [ErrSegmented]: [Open] reads it.
 func ReadFile(path string) (*Header, []byte, Sizes, error) {
 	st, err := os.Stat(path)
 	if err != nil {

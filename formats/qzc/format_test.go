@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
@@ -71,8 +72,8 @@ func audioHeader() *Header {
 }
 
 // TestAudioVersion3: an audio header (a sample rate and coding values) is written as version
-// 3 and survives the round trip; the same fields in a version 2 file are refused, as is a
-// version beyond 4.
+// 3 and survives the round trip; the same fields in a version 2 file are refused, as are a
+// version 6 file without segments and a version beyond 6.
 func TestAudioVersion3(t *testing.T) {
 	h := audioHeader()
 	b, written, err := Marshal(h, []byte{9, 8, 7})
@@ -89,7 +90,7 @@ func TestAudioVersion3(t *testing.T) {
 	for _, c := range []struct {
 		version uint16
 		want    string
-	}{{2, "version 3 fields"}, {6, "reads versions 1 to 5"}, {5, "no room for the section lengths"}} {
+	}{{2, "version 3 fields"}, {7, "reads versions 1 to 6"}, {5, "no room for the section lengths"}, {6, "version 6 header with 0 segments"}} {
 		v := bytes.Clone(b)
 		binary.LittleEndian.PutUint16(v[8:], c.version)
 		reseal(v)
@@ -128,22 +129,30 @@ func TestParseVersion1(t *testing.T) {
 	}
 }
 
-// TestParseRejectsDamage: every truncation and every single-byte change of a file is refused
-// with an error wrapping ErrCorrupt (the CRC-32C catches what the lengths do not).
-// refusesDamage checks that Parse refuses b truncated to every length and b with any one byte
-// altered, with ErrCorrupt.
+// refusesDamage checks that Parse and NewReader both refuse b truncated to every length and b
+// with any one byte altered, with ErrCorrupt (b may be of any version: Parse refuses a damaged
+// version 6 file as damaged, not as segmented).
 func refusesDamage(t *testing.T, b []byte) {
 	t.Helper()
+	refused := func(c []byte) error {
+		if _, _, _, err := Parse(c); !errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("Parse: %v", err)
+		}
+		if _, err := NewReader(bytes.NewReader(c), int64(len(c))); !errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("NewReader: %v", err)
+		}
+		return nil
+	}
 	for n := range len(b) {
-		if _, _, _, err := Parse(b[:n]); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("truncated to %d bytes: err %v", n, err)
+		if err := refused(b[:n]); err != nil {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
 		}
 	}
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 0x40
-		if _, _, _, err := Parse(c); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("byte %d flipped: err %v", i, err)
+		if err := refused(c); err != nil {
+			t.Fatalf("byte %d flipped: %v", i, err)
 		}
 	}
 }
@@ -153,14 +162,20 @@ func reseal(b []byte) {
 	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
 }
 
+// TestParseRejectsDamage: every truncation and every single-byte change of a file is refused
+// with an error wrapping ErrCorrupt (the CRC-32C catches what the lengths do not).
 func TestParseRejectsDamage(t *testing.T) {
 	b, _, err := Marshal(testHeader(), bytes.Repeat([]byte{7, 9}, 50))
 	if err != nil {
 		t.Fatal(err)
 	}
 	refusesDamage(t, b)
-	if _, _, _, err := Parse([]byte("QZOOCKPT\x01\x00")); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("training checkpoint")) {
+	ckpt := []byte("QZOOCKPT\x01\x00")
+	if _, _, _, err := Parse(ckpt); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte("training checkpoint")) {
 		t.Errorf("a checkpoint's bytes: %v", err)
+	}
+	if _, err := NewReader(bytes.NewReader(ckpt), int64(len(ckpt))); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "training checkpoint") {
+		t.Errorf("a checkpoint's bytes, NewReader: %v", err)
 	}
 }
 
@@ -228,13 +243,15 @@ func FuzzParse(f *testing.F) {
 	if m, _, err := Marshal(h, []byte{1, 2}); err == nil {
 		f.Add(m)
 	}
-	if v1, err := os.ReadFile("testdata/version1.qzc"); err == nil {
-		f.Add(v1)
+	for v := 1; v <= Version; v++ {
+		if b, err := os.ReadFile(fmt.Sprintf("testdata/version%d.qzc", v)); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, p, sizes, err := Parse(data)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrSegmented) {
 				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
 			}
 			return
