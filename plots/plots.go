@@ -2,10 +2,12 @@
 // inline in a GoNB notebook and to PNG/SVG files from the command line (see [Figure.Show]).
 //
 // Figures are meant to be read: log axes carry at least three labelled ticks (decades; 1, 2
-// and 5 within fewer than two decades; powers of two on log₂ axes), each series of a panel has
-// its own colour (Okabe–Ito, colour-blind safe) and marker, legends sit beside the data, and
-// a series may carry a fitted curve ([Fitted]) and a confidence [Band] in its colour, under one
-// legend entry: the layout of a bit-level scaling-law plot (Dettmers & Zettlemoyer 2023).
+// and 5 within fewer than two decades; powers of two on log₂ axes); each of the first 16
+// series of a panel has its own colour (Okabe–Ito's, then Paul Tol's: colour-blind safe) and
+// each its own colour and marker pair; legends sit beside the data, never on it; axis labels
+// are centred on the data; and a series may carry a fitted curve ([Fitted]) and a confidence
+// [Band] in its colour, under one legend entry: the layout of a bit-level scaling-law plot
+// (Dettmers & Zettlemoyer 2023). [Figure.Save] writes a PNG and an SVG beside it.
 package plots
 
 import (
@@ -32,8 +34,10 @@ import (
 // Series is one named set of points of a panel. Series of a panel that share a Name share a
 // colour, a marker and one legend entry: measured points ([Markers] or [Lines]) and their
 // fitted curve ([Fitted]) with its confidence [Band] are one series to the reader. Distinct
-// names take distinct colour and marker pairs (42 of them; then they repeat). A series
-// with an empty Name has its own colour and no legend entry.
+// names take distinct colours (16 of them, in order of first appearance) and distinct colour
+// and marker pairs (112 of them; then they repeat): a panel of more than 16 series is better
+// split into panels by family. A series with an empty Name has its own colour and no legend
+// entry.
 type Series struct {
 	Name string
 	// Points are drawn in their order (a line joins them so): sort them by x for a curve.
@@ -72,10 +76,45 @@ type Panel struct {
 	Plotters []plot.Plotter
 }
 
-// builtPanel is a panel's gonum plot and its legend's columns, drawn beside it.
+// builtPanel is a panel's gonum plot, its axis labels (drawn by [builtPanel.drawAxisLabels])
+// and its legend's columns, drawn beside it.
 type builtPanel struct {
-	plot   *plot.Plot
-	legend []plot.Legend
+	plot           *plot.Plot
+	xLabel, yLabel string
+	legend         []plot.Legend
+	// styles are the colour and glyph of each named series, in legend order.
+	styles []seriesKey
+}
+
+// seriesKey is a named series' look, by which the reader tells series apart.
+type seriesKey struct {
+	name  string
+	color color.RGBA
+	glyph draw.GlyphDrawer
+}
+
+// axisLabelPlaceholder stands in the gonum plot for an axis label that
+// [builtPanel.drawAxisLabels] draws. gonum sets room aside for a label centred on the axis's
+// arithmetic midpoint in data units, which on a log axis lies far from the middle (17, on a
+// log₂ axis from 2 to 32, lies at 77% of it), and pads the data by as much as the label would
+// overhang: a third of a panel's width went blank right of the data, or above it. The
+// placeholder is one line high, as the label, and a space wide.
+const axisLabelPlaceholder = " "
+
+// drawAxisLabels draws the panel's axis labels where gonum draws them, centred on the data.
+func (b builtPanel) drawAxisLabels(c draw.Canvas) {
+	data := b.plot.DataCanvas(c)
+	if b.xLabel != "" {
+		sty := b.plot.X.Label.TextStyle
+		c.FillText(sty, vg.Point{X: (data.Min.X + data.Max.X) / 2, Y: c.Min.Y + sty.FontExtents().Descent}, b.xLabel)
+	}
+	if b.yLabel != "" {
+		sty := b.plot.Y.Label.TextStyle
+		rotated := sty
+		rotated.Rotation += math.Pi / 2
+		x := c.Min.X + sty.Height(axisLabelPlaceholder) - sty.FontExtents().Descent
+		c.FillText(rotated, vg.Point{X: x, Y: (data.Min.Y + data.Max.Y) / 2}, b.yLabel)
+	}
 }
 
 // legendWidth is the room the legend takes to the right of the plot (0 without one).
@@ -97,13 +136,32 @@ const (
 	glyphRadius     = 3   // points
 )
 
+// namedSeries is the number of distinct names of the panel's series.
+func (p Panel) namedSeries() int {
+	names := map[string]bool{}
+	for _, s := range p.Series {
+		if s.Name != "" {
+			names[s.Name] = true
+		}
+	}
+	return len(names)
+}
+
 // build makes the gonum plot of a panel and its legend, whose columns fit within height (the
-// panel's, roughly: the legend starts at the top of the data).
-func (p Panel) build(height vg.Length) (builtPanel, error) {
+// panel's, roughly: the legend starts at the top of the data), its text legendSize high.
+func (p Panel) build(height, legendSize vg.Length) (builtPanel, error) {
 	pl := plot.New()
 	pl.Title.Text = p.Title
-	pl.X.Label.Text = p.XLabel
-	pl.Y.Label.Text = p.YLabel
+	b := builtPanel{plot: pl}
+	// A label of one line is drawn by drawAxisLabels (see axisLabelPlaceholder); gonum draws
+	// one of several lines.
+	pl.X.Label.Text, pl.Y.Label.Text = p.XLabel, p.YLabel
+	if p.XLabel != "" && !strings.Contains(p.XLabel, "\n") {
+		pl.X.Label.Text, b.xLabel = axisLabelPlaceholder, p.XLabel
+	}
+	if p.YLabel != "" && !strings.Contains(p.YLabel, "\n") {
+		pl.Y.Label.Text, b.yLabel = axisLabelPlaceholder, p.YLabel
+	}
 	if len(p.Plotters) > 0 {
 		pl.Add(p.Plotters...)
 	} else {
@@ -171,7 +229,6 @@ func (p Panel) build(height vg.Length) (builtPanel, error) {
 		pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, log10Ticks{}
 	}
 
-	b := builtPanel{plot: pl}
 	var named []*entry
 	for _, e := range entries {
 		if e.name != "" {
@@ -182,10 +239,7 @@ func (p Panel) build(height vg.Length) (builtPanel, error) {
 		return b, nil
 	}
 	proto := plot.NewLegend()
-	proto.TextStyle.Font.Size = vg.Points(10)
-	if len(named) > 8 {
-		proto.TextStyle.Font.Size = vg.Points(8)
-	}
+	proto.TextStyle.Font.Size = legendSize
 	proto.Top, proto.Left = true, true
 	proto.Padding = vg.Points(2)
 	proto.ThumbnailWidth = vg.Points(22)
@@ -199,6 +253,7 @@ func (p Panel) build(height vg.Length) (builtPanel, error) {
 			b.legend = append(b.legend, proto)
 		}
 		c, glyph := seriesStyle(e.k)
+		b.styles = append(b.styles, seriesKey{name: e.name, color: c, glyph: glyph})
 		var thumbs []plot.Thumbnailer
 		if e.band {
 			thumbs = append(thumbs, &plotter.Polygon{Color: translucent(c)})
@@ -299,10 +354,17 @@ func (f Figure) layout() ([]builtPanel, vg.Length, vg.Length, error) {
 	if h == 0 {
 		h = vg.Length(rows) * 3.8 * vg.Inch
 	}
+	// One legend text size for the figure: smaller when a panel has many series.
+	legendSize := vg.Points(10)
+	for _, p := range f.Panels {
+		if p.namedSeries() > 8 {
+			legendSize = vg.Points(8)
+		}
+	}
 	built := make([]builtPanel, len(f.Panels))
 	var widest vg.Length
 	for i, p := range f.Panels {
-		b, err := p.build(h / vg.Length(rows))
+		b, err := p.build(h/vg.Length(rows), legendSize)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -316,12 +378,21 @@ func (f Figure) layout() ([]builtPanel, vg.Length, vg.Length, error) {
 	return built, w, h, nil
 }
 
-// draw renders the panels side by side on a canvas: each panel's tile holds its plot and, to
-// the right, its legend, whose top meets the top of the data.
-func (f Figure) draw(c draw.Canvas, built []builtPanel) {
-	if len(built) == 0 {
-		return
+// legendColumns is the widest legend of each column of panels: the room every panel of the
+// column leaves for its legend, so that the data of a column's panels are as wide.
+func (f Figure) legendColumns(built []builtPanel) []vg.Length {
+	cols, _ := f.grid()
+	widths := make([]vg.Length, cols)
+	for i, b := range built {
+		widths[i%cols] = max(widths[i%cols], b.legendWidth())
 	}
+	return widths
+}
+
+// plotCanvases are the canvases of the panels' plots on c, legends left out: the panels
+// tiled in the figure's grid, their data aligned by row and by column, each tile's right part
+// left for the widest legend of its column.
+func (f Figure) plotCanvases(c draw.Canvas, built []builtPanel) []draw.Canvas {
 	cols, rows := f.grid()
 	grid := make([][]*plot.Plot, rows)
 	for r := range grid {
@@ -332,18 +403,30 @@ func (f Figure) draw(c draw.Canvas, built []builtPanel) {
 	}
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
 	aligned := plot.Align(grid, tiles, c)
-	for i, b := range built {
-		canvases := aligned[i/cols]
-		i := i % cols
-		lw := b.legendWidth()
-		pc := draw.Crop(canvases[i], 0, -lw, 0, 0)
+	legendWidths := f.legendColumns(built)
+	out := make([]draw.Canvas, len(built))
+	for i := range built {
+		out[i] = draw.Crop(aligned[i/cols][i%cols], 0, -legendWidths[i%cols], 0, 0)
+	}
+	return out
+}
+
+// draw renders the panels in their grid on a canvas: each panel's tile holds its plot and, to
+// the right, its legend, whose top meets the top of the data.
+func (f Figure) draw(c draw.Canvas, built []builtPanel) {
+	if len(built) == 0 {
+		return
+	}
+	for i, pc := range f.plotCanvases(c, built) {
+		b := built[i]
 		b.plot.Draw(pc)
+		b.drawAxisLabels(pc)
 		top := b.plot.DataCanvas(pc).Max.Y
 		x := pc.Max.X + legendMargin
 		for j := range b.legend {
 			l := &b.legend[j]
 			w := l.Rectangle(draw.Canvas{}).Size().X
-			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: canvases[i].Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
+			l.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: pc.Min.Y}, Max: vg.Point{X: x + w, Y: top}}})
 			x += w + legendColumnGap
 		}
 	}
@@ -384,27 +467,34 @@ func (f Figure) encode(format string, newCanvas func(w, h vg.Length) vg.CanvasWr
 	return buf.Bytes(), nil
 }
 
-// Save writes the figure to path; the extension (.png or .svg) picks the format. The file is
-// written atomically (internal/atomicfile).
+// Save writes the figure to path, its extension picking the format: x.png writes the PNG
+// and, beside it, x.svg (the same figure as vectors, to scale for print); x.svg writes the SVG
+// alone. Each file is written atomically (internal/atomicfile).
 func (f Figure) Save(path string) error {
-	var data []byte
-	var err error
-	switch strings.ToLower(filepath.Ext(path)) {
+	ext := filepath.Ext(path)
+	var paths []string
+	var encoders []func() ([]byte, error)
+	switch strings.ToLower(ext) {
 	case ".png":
-		data, err = f.PNG()
+		paths = []string{path, strings.TrimSuffix(path, ext) + ".svg"}
+		encoders = append(encoders, f.PNG, f.SVG)
 	case ".svg":
-		data, err = f.SVG()
+		paths = []string{path}
+		encoders = append(encoders, f.SVG)
 	default:
-		return fmt.Errorf("plots: %s: unknown format %q, use .png or .svg", path, filepath.Ext(path))
-	}
-	if err != nil {
-		return err
+		return fmt.Errorf("plots: %s: unknown format %q, use .png or .svg", path, ext)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
-	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("plots: write %s: %w", path, err)
+	for i, p := range paths {
+		data, err := encoders[i]()
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(p, data); err != nil {
+			return fmt.Errorf("plots: write %s: %w", p, err)
+		}
 	}
 	return nil
 }

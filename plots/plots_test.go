@@ -11,6 +11,8 @@ import (
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func testFigure() Figure {
@@ -137,11 +139,11 @@ func TestLegendColumns(t *testing.T) {
 		}
 		return Panel{Title: "many", Series: series}
 	}
-	built, err := panel(42).build(2 * vg.Inch)
+	built, err := panel(42).build(2*vg.Inch, vg.Points(10))
 	if err != nil {
 		t.Fatal(err)
 	}
-	few, err := panel(3).build(2 * vg.Inch)
+	few, err := panel(3).build(2*vg.Inch, vg.Points(10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +177,56 @@ func TestColumns(t *testing.T) {
 	}
 	if _, err := f.PNG(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAxisLabelsLeaveNoGap: an axis label wider than half its log axis takes no room beside
+// the data (gonum set room aside for it at the axis's arithmetic midpoint, which left a third
+// of the KV-cache figure's panels blank right of the data and the climate figure's blank above
+// it); the labels are drawn, centred on the data.
+func TestAxisLabelsLeaveNoGap(t *testing.T) {
+	for name, fig := range map[string]Figure{"kv_cache": kvFigure(), "rd": rateDistortionFigure()} {
+		built, w, h, err := fig.layout()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := draw.New(vgimg.New(w, h))
+		for i, pc := range fig.plotCanvases(c, built) {
+			data := built[i].plot.DataCanvas(pc)
+			if gap := pc.Max.X - data.Max.X; gap > vg.Points(12) {
+				t.Errorf("%s, panel %d: %.0f pt blank right of the data", name, i, gap.Points())
+			}
+			title := built[i].plot.Title.TextStyle.Rectangle(built[i].plot.Title.Text).Size().Y + built[i].plot.Title.Padding
+			if gap := pc.Max.Y - title - data.Max.Y; gap > vg.Points(12) {
+				t.Errorf("%s, panel %d: %.0f pt blank above the data", name, i, gap.Points())
+			}
+		}
+		svg, err := fig.SVG()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, label := range []string{fig.Panels[0].XLabel, fig.Panels[0].YLabel} {
+			if !strings.Contains(string(svg), ">"+label+"<") {
+				t.Errorf("%s: the SVG lacks the axis label %q", name, label)
+			}
+		}
+	}
+}
+
+// TestSaveWritesPNGAndSVG: saving x.png writes x.svg beside it; saving x.svg writes it alone.
+func TestSaveWritesPNGAndSVG(t *testing.T) {
+	dir := t.TempDir()
+	if err := testFigure().Save(filepath.Join(dir, "f.png")); err != nil {
+		t.Fatal(err)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "f.svg"))
+	if err != nil || !strings.Contains(string(svg), "<svg") {
+		t.Errorf("f.png saved without f.svg beside it (%v)", err)
+	}
+	if err := testFigure().Save(filepath.Join(dir, "g.svg")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "g.png")); err == nil {
+		t.Error("g.svg saved with a PNG")
 	}
 }

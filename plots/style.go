@@ -33,16 +33,28 @@ func (s Style) String() string {
 	return "Style(?)"
 }
 
-// palette is the Okabe–Ito colour-blind-safe palette (Okabe & Ito 2008, "Color Universal
-// Design"), less its yellow, too pale on white.
+// palette holds 16 colours, as many as a panel of the zoo's figures has series (the LLM
+// study's 16 methods): the Okabe–Ito colour-blind-safe palette (Okabe & Ito 2008, "Color
+// Universal Design"; its yellow left out, too pale on white), then nine colours of Paul Tol's
+// colour-blind-safe schemes (muted, medium-contrast, light and dark; personal.sron.nl/~pault),
+// each chosen in turn as the one farthest from those before it. Every two of the 16 are at
+// least 18 CIELAB units apart, and 9.9 under simulated protanopia, deuteranopia and
+// tritanopia (Machado et al. 2009) — the first seven at least 16 — so a reader with a
+// colour-vision deficiency tells the first seven series apart by colour and the others by
+// colour and marker together (TestPaletteColourBlindSafe).
 var palette = []color.RGBA{
+	// Okabe–Ito: blue, vermillion, bluish green, reddish purple, orange, sky blue, black.
 	{0, 114, 178, 255}, {213, 94, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255},
 	{230, 159, 0, 255}, {86, 180, 233, 255}, {0, 0, 0, 255},
+	// Tol: wine, olive, dark blue, green, grey, light red, light orange, dark red, dark green.
+	{136, 34, 85, 255}, {153, 153, 51, 255}, {0, 68, 136, 255}, {17, 119, 51, 255},
+	{119, 119, 119, 255}, {238, 153, 170, 255}, {238, 136, 102, 255}, {153, 68, 85, 255},
+	{34, 85, 34, 255},
 }
 
-// glyphs mark the points. Their count (6) is coprime with the palette's (7), so series k takes
-// colour k mod 7 and glyph k mod 6: no two of the first 42 series of a panel share both, and
-// neighbours differ in both.
+// glyphs mark the points. Their count (7) is coprime with the palette's (16), so series k takes
+// colour k mod 16 and glyph k mod 7: the first 16 series of a panel have 16 colours, no two of
+// the first 112 share both colour and marker, and neighbours differ in both.
 var glyphs = []draw.GlyphDrawer{
 	draw.CircleGlyph{},
 	polygonGlyph{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}}.scaled(0.8), // square
@@ -50,6 +62,7 @@ var glyphs = []draw.GlyphDrawer{
 	polygonGlyph{{0, 1.25}, {1, 0}, {0, -1.25}, {-1, 0}},         // diamond
 	polygonGlyph{{0, -1.15}, {1, 0.6}, {-1, 0.6}},                // triangle down
 	crossGlyph{},
+	plusGlyph{},
 }
 
 // seriesStyle is the colour and glyph of the k-th distinct series name of a panel.
@@ -98,6 +111,20 @@ func (crossGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
 		var p vg.Path
 		p.Move(vg.Point{X: pt.X - r, Y: pt.Y - s*r})
 		p.Line(vg.Point{X: pt.X + r, Y: pt.Y + s*r})
+		c.Stroke(p)
+	}
+}
+
+// plusGlyph is a bold +, stroked.
+type plusGlyph struct{}
+
+func (plusGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: vg.Points(1.6)})
+	r := sty.Radius * 1.15
+	for _, d := range []vg.Point{{X: r}, {Y: r}} {
+		var p vg.Path
+		p.Move(vg.Point{X: pt.X - d.X, Y: pt.Y - d.Y})
+		p.Line(vg.Point{X: pt.X + d.X, Y: pt.Y + d.Y})
 		c.Stroke(p)
 	}
 }

@@ -1,7 +1,6 @@
 package plots
 
 import (
-	"reflect"
 	"slices"
 	"testing"
 
@@ -65,23 +64,6 @@ func TestLogTicksLabelled(t *testing.T) {
 		got := labels(linearTicks{}.Ticks(c[0], c[1]))
 		if len(got) < 4 || len(got) > 11 {
 			t.Errorf("linear %v: labels %q, want 4 to 11", c, got)
-		}
-	}
-}
-
-// TestSeriesStyles: the first 16 distinct series of a panel (and more) never share both colour
-// and marker, and neighbours differ in both.
-func TestSeriesStyles(t *testing.T) {
-	for k := range 42 {
-		ck, gk := seriesStyle(k)
-		for j := range k {
-			cj, gj := seriesStyle(j)
-			if cj == ck && reflect.DeepEqual(gj, gk) {
-				t.Fatalf("series %d and %d share colour and marker", j, k)
-			}
-			if j == k-1 && (cj == ck || reflect.DeepEqual(gj, gk)) {
-				t.Errorf("series %d and %d share a colour or a marker", j, k)
-			}
 		}
 	}
 }
