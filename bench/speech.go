@@ -7,6 +7,7 @@ package main
 //
 //	go run ./bench speech [--run runs/tok_12_5hz_full --run runs/tok_6_25hz_full ...] [--data_dir ../shared/data] \
 //	    [--json figures/speech.json] [--figure figures/speech.png]
+//	go run ./bench speech --from figures/speech.json --figure figures/speech.png   # redraw, no measuring
 //
 // The clips are the five LibriVox utterances of pocketsphinx-testdata (transcribed) and two
 // LibriSpeech test utterances under the data directory, 16 kHz, never trained on. What each
@@ -80,12 +81,19 @@ func runSpeechCommand(args []string, stdout, log io.Writer) error {
 	fs.StringVar(&o.Teacher, "teacher", "", "recognizer run (models/asr) scoring every reconstruction by its phoneme error rate (default: the first --run's teacher_from; \"none\": skip)")
 	fs.BoolVar(&o.NoSemantic, "no_semantic", false, "leave out each speech tokenizer run's semantic-stream-only row")
 	fs.StringVar(&o.JSONPath, "json", "", "write the report (the whole table, per clip) as JSON here")
-	fs.StringVar(&o.FigurePath, "figure", "", "write the figure of quality against bit rate (PNG) here")
+	fs.StringVar(&o.FigurePath, "figure", "", "write the figure of quality against bit rate here (x.png writes x.svg beside it)")
+	from := fs.String("from", "", "instead of measuring, read the table a previous --json wrote: print it and draw --figure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v (run directories go with --run)", fs.Args())
+	}
+	if *from != "" {
+		if len(runs) > 0 || peers != "" || o.JSONPath != "" {
+			return fmt.Errorf("--from redraws a measured table: give --figure only, not --run, --peers or --json")
+		}
+		return redrawSpeech(*from, o.FigurePath, stdout)
 	}
 	o.Runs = runs
 	if peers != "" {
@@ -165,6 +173,22 @@ func runSpeech(o speechOptions, stdout, log io.Writer) (*harness.Report, error) 
 		}
 	}
 	return report, report.WriteJSON(o.JSONPath)
+}
+
+// redrawSpeech prints the table a previous --json wrote to from and draws its figure to
+// figurePath (if not empty).
+func redrawSpeech(from, figurePath string, stdout io.Writer) error {
+	table, err := speech.ReadTable(from)
+	if err != nil {
+		return err
+	}
+	table.Print(stdout)
+	if figurePath != "" {
+		if err := table.Figure().Save(figurePath); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // speechPeers returns the peers named (nil: all, with the band-limited control; "none": no

@@ -210,6 +210,41 @@ func TestSpeechTable(t *testing.T) {
 	}
 }
 
+// TestSpeechFromRedraws: --from reads a report's table back, prints it and draws its figure
+// (PNG and SVG) without measuring; with --run or --json it refuses.
+func TestSpeechFromRedraws(t *testing.T) {
+	dir := t.TempDir()
+	table := &speech.Table{Clips: []string{"a"}, Rows: []speech.Row{
+		{Codec: "codec2-1200", Kind: speech.KindPeer, PayloadBitRate: 1200, FileBitRate: 1208, STOI: 0.8, LogMelDistance: 1.2},
+		{Codec: "codec2-3200", Kind: speech.KindPeer, PayloadBitRate: 3200, FileBitRate: 3208, STOI: 0.85, LogMelDistance: 1.1},
+	}}
+	b, err := json.Marshal(map[string]any{"benchmark": BenchSpeech, "details": table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := filepath.Join(dir, "speech.json")
+	if err := os.WriteFile(from, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runSpeechCommand([]string{"--from", from, "--figure", filepath.Join(dir, "speech.png")}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| codec2-1200 | 1208 | 1200 |") {
+		t.Errorf("the table is not printed:\n%s", out.String())
+	}
+	for _, name := range []string{"speech.png", "speech.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, args := range [][]string{{"--from", from, "--run", dir}, {"--from", from, "--json", filepath.Join(dir, "x.json")}} {
+		if err := runSpeechCommand(args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--from redraws") {
+			t.Errorf("%v: %v, want a refusal", args, err)
+		}
+	}
+}
+
 func TestSpeechPeersByName(t *testing.T) {
 	ps, err := speechPeers([]string{"opus-12k", "codec2-700C"})
 	if err != nil || len(ps) != 2 || ps[0].Name() != "opus-12k" {

@@ -33,8 +33,8 @@ func (t *Table) Figure() plots.Figure {
 		lmd[family] = append(lmd[family], plotter.XY{X: r.PayloadBitRate, Y: r.LogMelDistance})
 	}
 	return plots.Figure{Panels: []plots.Panel{
-		{Title: "intelligibility", XLabel: "payload bit/s", YLabel: "STOI", LogX: true, Series: plots.SeriesInOrder(stoi, order)},
-		{Title: "spectral distance", XLabel: "payload bit/s", YLabel: "log-mel distance (nepers)", LogX: true, Series: plots.SeriesInOrder(lmd, order)},
+		{Title: "intelligibility", XLabel: "payload bit rate (bit/s)", YLabel: "STOI", LogX: true, Series: plots.SeriesInOrder(stoi, order)},
+		{Title: "spectral distance", XLabel: "payload bit rate (bit/s)", YLabel: "log-mel distance (nepers)", LogX: true, Series: plots.SeriesInOrder(lmd, order)},
 	}}
 }
 
