@@ -35,7 +35,8 @@ func (s *Spec) Table(points []Point) string {
 }
 
 // Plot draws the spec's figure from the points: one panel per metric against the x axis,
-// one line per value of the series axis, in the spec's order.
+// one line per value of the series axis, in the spec's order (without a series axis, one
+// unnamed line per panel, without a legend).
 func (s *Spec) Plot(points []Point) (plots.Figure, error) {
 	f := s.Figure
 	if f == nil {
@@ -64,10 +65,8 @@ func (s *Spec) Plot(points []Point) (plots.Figure, error) {
 		}
 		pl := plots.Panel{Title: panel.Title, XLabel: xLabel, YLabel: label, LogX: f.LogX}
 		for _, name := range seriesNames {
+			// Without a series axis the panel's one line is named by its y label: no legend.
 			line := plots.Series{Name: name}
-			if name == "" {
-				line.Name = panel.Metric
-			}
 			for _, p := range points {
 				if f.Series != "" && p.Coords.Value(f.Series) != name {
 					continue

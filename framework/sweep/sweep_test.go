@@ -248,6 +248,28 @@ func TestTableAndPlot(t *testing.T) {
 	}
 }
 
+// TestPlotWithoutSeriesAxis: a sweep without a series axis draws one unnamed line per panel,
+// which takes no legend (its y label names it).
+func TestPlotWithoutSeriesAxis(t *testing.T) {
+	s := load(t, sweeptest.Base, spec(`[{"key": "sweeptest_level", "values": [1, 4]}]`,
+		`, "figure": {"x": "sweeptest_level", "panels": [{"metric": "mse", "title": "Error", "label": "MSE"}]}`))
+	grid, err := s.Grid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var points []Point
+	for _, c := range grid {
+		points = append(points, Point{Coords: c, Step: 2, Metrics: map[string]float64{"mse": 0.5}})
+	}
+	fig, err := s.Plot(points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fig.Panels) != 1 || len(fig.Panels[0].Series) != 1 || fig.Panels[0].Series[0].Name != "" || len(fig.Panels[0].Series[0].Points) != 2 {
+		t.Errorf("panels %+v, want one with one unnamed line of two points", fig.Panels)
+	}
+}
+
 // options returns sweep options that train on the shared Fashion-MNIST and pure-Go backend.
 func options(t *testing.T, dir, set string) Options {
 	shared := sweeptest.RunOptions(t)
