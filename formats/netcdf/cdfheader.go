@@ -130,10 +130,12 @@ func cdfDataLayout(path string, size int64) (*cdfLayout, error) {
 var cdfTypes = map[int32]string{1: "int8", 3: "int16", 4: "int32", 5: "float32", 6: "float64", 7: "uint8",
 	8: "uint16", 9: "uint32", 10: "int64", 11: "uint64"}
 
-// cdfValues reads n values of variable v from r: the first n/perRecord-values records of a
-// record variable, or the whole of another; big-endian, as netCDF-3 stores them. It returns
-// them as float64s with their type's Go name.
-func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, n int) ([]float64, string, error) {
+// cdfValues reads the values [from, from+n) of variable name, of total values in all, from
+// r: only their bytes, at their offsets — a fixed variable's are contiguous, a record
+// variable's are in its records, total/values-per-record of them, interleaved with the other
+// record variables'. Values are big-endian, as netCDF-3 stores them. It returns them as
+// float64s with their type's Go name.
+func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, total, from, n int64) ([]float64, string, error) {
 	v, ok := l.vars[name]
 	if !ok {
 		return nil, "", fmt.Errorf("variable %s is missing from the header as parsed by this package", name)
@@ -144,24 +146,25 @@ func cdfValues(r io.ReaderAt, size int64, l *cdfLayout, name string, n int) ([]f
 	}
 	width := cdfTypeWidth(v.typ)
 	recValues := v.perRecord / width
-	if recValues <= 0 || int64(n)%recValues != 0 || !v.record && int64(n) != recValues {
-		return nil, "", fmt.Errorf("variable %s: %d values asked for, %d per record in the header", name, n, recValues)
+	if recValues <= 0 || total%recValues != 0 || !v.record && total != recValues || from < 0 || n <= 0 || from > total-n {
+		return nil, "", fmt.Errorf("variable %s: values [%d, %d) of %d asked for, %d per record in the header", name, from, from+n, total, recValues)
 	}
-	records := int64(n) / recValues
-	if last := addSat(addSat(v.begin, mulSat(records-1, l.recSize)), v.perRecord); last > size { // before allocating
+	// Where value i is: in record i/recValues (0 for a fixed variable), at i%recValues.
+	at := func(i int64) int64 {
+		return addSat(addSat(v.begin, mulSat(i/recValues, l.recSize)), mulSat(i%recValues, width))
+	}
+	if last := addSat(at(from+n-1), width); last > size { // before allocating
 		return nil, "", fmt.Errorf("variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",
 			name, last, size)
 	}
-	raw := make([]byte, int64(n)*width)
-	for rec := int64(0); rec*v.perRecord < int64(len(raw)); rec++ {
-		at := addSat(v.begin, mulSat(rec, l.recSize))
-		if at > size || v.perRecord > size-at {
-			return nil, "", fmt.Errorf("variable %s's data runs to byte %d but the file has only %d bytes: it is truncated or its header is damaged",
-				name, addSat(at, v.perRecord), size)
-		}
-		if _, err := r.ReadAt(raw[rec*v.perRecord:(rec+1)*v.perRecord], at); err != nil {
+	raw := make([]byte, n*width)
+	for done := int64(0); done < n; {
+		i := from + done
+		k := min(recValues-i%recValues, n-done) // values left in this record
+		if _, err := r.ReadAt(raw[done*width:(done+k)*width], at(i)); err != nil {
 			return nil, "", fmt.Errorf("variable %s: %w", name, err)
 		}
+		done += k
 	}
 	return decodeValues(raw, typeOf(typ), binary.BigEndian), typ, nil
 }

@@ -11,10 +11,61 @@
 // latitude, longitude) or (time, level, latitude, longitude), in physical units as float32,
 // with their coordinates and attributes ([File]). Dimensions named number or expver (the
 // current Copernicus data store's ensemble member and ERA5/ERA5T version) are dropped when
-// of size 1 and refused, naming the variable and the dimension, when larger. [Write] writes a
-// File as netCDF-3, re-packing short-packed variables with their own packing. [SameGrid]
-// checks that two files share their time, latitude and longitude coordinates; [Channels]
-// splits a file's variables into 2-D channels over time ("t2m", "q@850").
+// of size 1 and refused, naming the variable and the dimension, when larger. A range of hours
+// can be read instead of the whole time axis, and [Inspect] returns the metadata alone (see
+// Streaming over time). [Write] writes a File as netCDF-3, re-packing short-packed variables
+// with their own packing; [Create] writes one hour by hour. [SameGrid] checks that two files
+// share their time, latitude and longitude coordinates; [Channels] splits a file's variables
+// into 2-D channels over time ("t2m", "q@850").
+//
+// # Streaming over time
+//
+// Memory must stay bounded however many hours a file holds: a 0.25° global month
+// (721×1440×744) is 3.1 GB of float32 per variable, beyond the default ReadOptions.MaxValues
+// (2^28 values).
+//
+//   - ReadOptions.TimeStart and TimeCount read the hours [TimeStart, TimeStart+TimeCount) of
+//     every variable (TimeCount 0: to the end of the axis). File.Time.Values holds their times,
+//     each Variable's Shape[0] their number and Data their values only; File.TimeStart (the
+//     first index read) and File.TimeTotal (the time axis's length in the file) say where they
+//     are. MaxValues bounds the values of the range. Only the bytes of those hours are read and
+//     allocated: netCDF-3 at their offsets from the header, fixed and record variables alike;
+//     netCDF-4 contiguous data at its offsets, chunked data by the chunks that intersect the
+//     range (the chunk index is walked whole: tens of bytes a chunk). A range outside the axis
+//     is refused with an error wrapping [ErrTimeRange] that names the file, the range and the
+//     axis's length. Variable.Missing counts the missing values of the range, and the position
+//     [File.Complete] reports gives the time as the file's index (TimeStart + the index in Data).
+//   - [Inspect] returns the metadata only — the coordinates (the whole time axis), the global
+//     and variables' attributes, each variable's Dims, whole Shape and Packing, Data nil —
+//     through the same reader process, reading no variable's values: it costs the same for any
+//     size of file. go-native-netcdf, which gives the names, dimensions and attributes, reads
+//     no values for them (its variable getters read values only when sliced, which this
+//     package never does).
+//   - [Create] starts a netCDF-3 file from a File's metadata (Data ignored);
+//     [Writer.WriteHours] appends k ≥ 1 hours of every variable at a time, k·∏Shape[1:]
+//     float32s each, row-major, in physical units; [Writer.Close] fails unless every hour of
+//     File.Time was written, then flushes, syncs and renames the temporary file over the
+//     destination; [Writer.Abort] removes it. Memory is bounded by one call's data and a
+//     64 KiB buffer. [Write] is Create, one WriteHours of every variable's Data, and Close.
+//
+// TestStreamingMemory measures the peak resident memory (getrusage) of a month of 744 hours
+// on the 0.25° grid, t2m packed as int16 and u as float32 (4.6 GB): writing it with Create, one
+// hour a call, 15 MiB; reading one hour of it, 15 MiB in the calling process and 32 MiB in the
+// reader process (24 hours: 197 and 625 MiB); Inspect, 6 MiB in each; one hour of a float32
+// netCDF-4 copy written by netCDF-C, 11 MiB and 23 MiB contiguous, 11 and 35 MiB in deflated
+// chunks of one hour. Reading the whole month at once is refused (MaxValues).
+//
+// This package writes netCDF-3 itself (write.go) because go-native-netcdf's writer (CDFWriter)
+// takes every variable's values at once, as nested slices, and writes them all at Close:
+// writing a month would take all of it in memory, twice over once packed. It cannot write a
+// record dimension either, nor, with its 32-bit sizes, describe a variable of more than 4 GiB.
+// Create writes the 64-bit offset format ("CDF\x02") with time as the record (unlimited)
+// dimension: the header and the fixed coordinates (level, latitude, longitude) first, then one
+// record an hour — the time value and every variable's values for that hour, each padded to 4
+// bytes — which WriteHours appends. The only limit is netCDF-3's: 4 GiB per variable and hour.
+// Written in any number of calls of any sizes, the file is the same, byte for byte; it reads
+// back, value for value and attribute for attribute, as the library's writer's file did (the
+// tests compare them), and netCDF-C reads it.
 //
 // # Two readers: the library for names, this package for values
 //
@@ -39,9 +90,9 @@
 // netCDF-4/HDF5 some corruptions reach its internal Logger.Fatal, which calls log.Fatal, that
 // is os.Exit(1), which no recover() can catch; others may loop or allocate without bound. A
 // training run, a notebook or a test must not die because one file of a directory is
-// truncated. So Read never calls the library in the calling process. It re-executes the
-// current binary (os.Executable) with QZOO_NETCDF_READER=1 in its environment and the request
-// (path and options, gob-encoded) on its stdin. This package's init function recognises the
+// truncated. So Read and Inspect never call the library in the calling process. They
+// re-execute the current binary (os.Executable) with QZOO_NETCDF_READER=1 in its environment
+// and the request (path and options, gob-encoded) on its stdin. This package's init function recognises the
 // variable before main or the tests start, performs the read (with recover), sends the result
 // on file descriptor 3 (a gob header with the coordinates and attributes, then the values as
 // raw float32s) and exits. Any binary that imports the package, directly or through a
@@ -52,7 +103,8 @@
 // default); it refuses a reply larger than ReadOptions.MaxValues values per variable before
 // allocating it; it caps the reader's address space (RLIMIT_AS, Linux) so that a damaged size
 // cannot make the library exhaust the machine's memory. The reader checks sizes before
-// reading values: each variable's product of dimension sizes against MaxValues and, in
+// reading values: each variable's number of values to read (those of the hours asked for)
+// against MaxValues and, in
 // netCDF-3, each variable's data against the end of the file (from the header, which the
 // package parses itself: the library silently pads data missing from a truncated file with
 // fill values). A reader that exits non-zero, is killed or answers garbage becomes an error

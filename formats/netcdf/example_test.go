@@ -58,3 +58,39 @@ func ExampleFile_Complete() {
 	fmt.Println(f.Complete())
 	// Output: netcdf: read synthetic: variable sst: 1 missing values (first at time 0, latitude 1, longitude 1)
 }
+
+// Write a file hour by hour with Create: memory holds one hour, however long the file; read
+// two of its hours back.
+func ExampleCreate() {
+	dir, err := os.MkdirTemp("", "netcdf-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	f := netcdf.Synthetic(3, 0, 2, 2, "t2m") // The metadata: 3 hours of a 2×2 grid; Data is ignored.
+	path := filepath.Join(dir, "t2m.nc")
+	w, err := netcdf.Create(path, f)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer w.Abort() // Removes the temporary file unless Close succeeded.
+	for hour := range 3 {
+		if err := w.WriteHours([][]float32{{float32(hour), 1, 2, 3}}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := w.Close(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	g, err := netcdf.Read(path, netcdf.ReadOptions{TimeStart: 1, TimeCount: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(g.TimeStart, g.TimeTotal, g.Vars[0].Shape, g.Vars[0].Data)
+	// Output: 1 3 [2 2 2] [1 1 2 3 2 1 2 3]
+}

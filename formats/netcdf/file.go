@@ -21,8 +21,16 @@ type File struct {
 	Format string
 	// Global holds the global attributes in the order the library returns them.
 	Global []Attr
-	// Time is the time coordinate, e.g. hours since 1900-01-01 (see Time.Attr("units")).
+	// Time is the time coordinate, e.g. hours since 1900-01-01 (see Time.Attr("units")): the
+	// times read, those of the file's hours [TimeStart, TimeStart+len(Time.Values)) when
+	// ReadOptions selects a range.
 	Time Coord
+	// TimeStart is the index in the file's time axis of Time.Values[0] (and of each
+	// variable's first hour): ReadOptions.TimeStart, 0 when all of the axis was read.
+	TimeStart int
+	// TimeTotal is the length of the file's time axis, whatever range was read: Read and
+	// Inspect set it; it is 0 in a File built otherwise, and Write and Create ignore it.
+	TimeTotal int
 	// Level is the vertical coordinate (pressure in hPa, or model level numbers), nil when no
 	// variable read has a level dimension.
 	Level *Coord
@@ -64,15 +72,18 @@ type Variable struct {
 	// Dims are the dimension names: (time, latitude, longitude) or (time, level, latitude,
 	// longitude), with the file's own spelling (e.g. "lat").
 	Dims []string
-	// Shape holds the dimension sizes, in the order of Dims.
+	// Shape holds the dimension sizes, in the order of Dims: Shape[0] is the number of hours
+	// read (len(File.Time.Values)), the file's whole time axis unless ReadOptions selects a
+	// range.
 	Shape []int
 	// Data holds the values in physical units (CF packing applied), row-major over Shape;
-	// NaN where the file marks a value missing (counted in Missing).
+	// NaN where the file marks a value missing (counted in Missing). [Inspect] leaves it nil.
 	Data []float32
 	// Packing is how the file stored the values as integers, nil when it stored floats.
 	Packing *Packing
 	// Missing counts the values of Data that are NaN because the file marks them missing: a
-	// fill or missing value, a NaN, or a value outside the valid range (see [Read]).
+	// fill or missing value, a NaN, or a value outside the valid range (see [Read]); those of
+	// the hours read only.
 	Missing int
 }
 
@@ -97,10 +108,16 @@ type ReadOptions struct {
 	// Timeout bounds the whole read; the reading process is killed when it runs out.
 	// Default (0): 2 minutes.
 	Timeout time.Duration
-	// MaxValues bounds the number of values of each variable (of all of them together when
-	// Variables is nil). Variables the file declares larger are refused before any of their
-	// values is read. Default (0): 1<<28.
+	// MaxValues bounds the number of values read of each variable (of all of them together
+	// when Variables is nil): of the hours selected by TimeStart and TimeCount. Variables the
+	// file declares larger are refused before any of their values is read. Default (0): 1<<28.
 	MaxValues int64
+	// TimeStart and TimeCount select the time indexes [TimeStart, TimeStart+TimeCount) of every
+	// variable read; TimeCount 0 reads from TimeStart to the end. MaxValues bounds the values read.
+	// Only the selected hours are read from the file (netCDF-3: at their offsets; netCDF-4: the
+	// chunks that hold them) and File.Time.Values holds only their times; a range not within
+	// the file's time axis is refused ([ErrTimeRange]). Zero values: the whole axis.
+	TimeStart, TimeCount int
 }
 
 // Default bounds of ReadOptions.
@@ -128,6 +145,9 @@ var (
 	// ErrReaderFailed: the reading process crashed, was killed at the timeout, or answered
 	// garbage; the library met something it could not handle.
 	ErrReaderFailed = errors.New("the netCDF reader failed")
+	// ErrTimeRange: ReadOptions.TimeStart and TimeCount select hours outside the file's time
+	// axis (or are negative).
+	ErrTimeRange = errors.New("time range outside the time axis")
 )
 
 // Attr returns the value of the attribute name, nil if absent.
@@ -166,7 +186,7 @@ func (f *File) VariableNames() []string {
 	return names
 }
 
-// Hours returns the number of time steps (the length of the time coordinate).
+// Hours returns the number of time steps read (the length of the time coordinate).
 func (f *File) Hours() int { return len(f.Time.Values) }
 
 // GridSize returns the number of grid points of one field, len(Lat)·len(Lon).
@@ -264,7 +284,8 @@ func attrFloat(v any) (float64, bool) {
 // Complete returns nil when no variable of f has missing values, else an error wrapping
 // [ErrMissingValues] that names the file, the first such variable, its count of missing
 // values and the first one's position, e.g. "netcdf: read sst.nc: variable sst: 3 missing
-// values (first at time 5, latitude 2, longitude 7)". Read returns fields with missing
+// values (first at time 5, latitude 2, longitude 7)", the time being the index in the file's
+// time axis (File.TimeStart + the index in Data). Read returns fields with missing
 // values (NaN in Data, counted in Variable.Missing); consumers that need complete fields,
 // such as the codec and training, call Complete.
 func (f *File) Complete() error {
@@ -273,7 +294,7 @@ func (f *File) Complete() error {
 			continue
 		}
 		first := slices.IndexFunc(v.Data, func(x float32) bool { return x != x })
-		return readErrorf(f.Path, ErrMissingValues, "variable %s: %d missing values (first at %s)", v.Name, v.Missing, position(v, max(first, 0)))
+		return readErrorf(f.Path, ErrMissingValues, "variable %s: %d missing values (first at %s)", v.Name, v.Missing, position(v, max(first, 0), f.TimeStart))
 	}
 	return nil
 }

@@ -105,11 +105,17 @@ type libraryReader struct {
 	getters map[string]api.VarGetter
 	dims    map[string]int
 	file    *os.File
-	cdf     *cdfLayout // netCDF-3: where each variable's values are
+	at      io.ReaderAt // what values are read from: file (tests count the bytes read)
+	cdf     *cdfLayout  // netCDF-3: where each variable's values are
 	// netCDF-4: the file as package h5 reads it, and the datasets described so far.
 	h5       *h5.File
 	datasets map[string]*h5.Dataset
 	allDims  map[string][]string // each variable's dimensions, those of size 1 dropped from the field included
+	// inspect: metadata only, no variable's values read (Inspect).
+	inspect bool
+	// The time dimension, its length in the file, and the hours read [tStart, tStart+tCount).
+	tDim                   string
+	tTotal, tStart, tCount int
 }
 
 // readInProcess reads path with the netCDF library in this process; see Read.
@@ -119,6 +125,18 @@ func readInProcess(path string, opts ReadOptions) (*File, error) {
 		return nil, err
 	}
 	defer r.close()
+	return r.read()
+}
+
+// inspectInProcess reads path's metadata with the netCDF library in this process; see Inspect.
+func inspectInProcess(path string, opts ReadOptions) (*File, error) {
+	opts.TimeStart, opts.TimeCount = 0, 0
+	r, err := openReader(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	r.inspect = true
 	return r.read()
 }
 
@@ -147,6 +165,7 @@ func openReader(path string, opts ReadOptions) (*libraryReader, error) {
 		g.Close()
 		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
+	r.at = r.file
 	if format == "netCDF-4" {
 		if r.h5, err = h5.Open(r.file, size); err != nil {
 			r.close()
@@ -261,6 +280,11 @@ func (r *libraryReader) read() (*File, error) {
 		if err := r.learnDims(name, allDims); err != nil {
 			return nil, err
 		}
+		if r.tDim == "" {
+			if err := r.timeRange(first[0]); err != nil {
+				return nil, err
+			}
+		}
 		var shape []int
 		n := int64(1)
 		for _, d := range allDims {
@@ -275,19 +299,25 @@ func (r *libraryReader) read() (*File, error) {
 				}
 				continue
 			}
+			if d == r.tDim {
+				size = r.tCount
+			}
 			shape = append(shape, size)
+			if r.inspect { // No value read: MaxValues does not apply.
+				continue
+			}
 			if int64(size) > r.opts.MaxValues/n {
-				return nil, r.errorf(ErrTooLarge, "variable %s has dimensions %v, more than the %d values ReadOptions.MaxValues allows",
-					name, dims, r.opts.MaxValues)
+				return nil, r.errorf(ErrTooLarge, "variable %s has dimensions %v of sizes %v (hours [%d, %d) of %d), more than the %d values ReadOptions.MaxValues allows (ReadOptions.TimeStart and TimeCount read fewer hours)",
+					name, dims, r.sizes(allDims), r.tStart, r.tStart+r.tCount, r.tTotal, r.opts.MaxValues)
 			}
 			n *= int64(size)
 		}
 		if err := r.checkFits(name); err != nil {
 			return nil, err
 		}
-		if total += n; len(r.opts.Variables) == 0 && total > r.opts.MaxValues {
-			return nil, r.errorf(ErrTooLarge, "the gridded variables %v hold more than the %d values ReadOptions.MaxValues allows",
-				names, r.opts.MaxValues)
+		if total += n; !r.inspect && len(r.opts.Variables) == 0 && total > r.opts.MaxValues {
+			return nil, r.errorf(ErrTooLarge, "the gridded variables %v hold more than the %d values ReadOptions.MaxValues allows (hours [%d, %d) of %d; ReadOptions.TimeStart and TimeCount read fewer hours)",
+				names, r.opts.MaxValues, r.tStart, r.tStart+r.tCount, r.tTotal)
 		}
 		f.Vars = append(f.Vars, &Variable{Name: name, Attrs: attrsOf(vg.Attributes()), Dims: dims, Shape: shape})
 		r.allDims[name] = allDims
@@ -310,12 +340,58 @@ func (r *libraryReader) read() (*File, error) {
 		}
 		f.Level = &level
 	}
+	f.TimeStart, f.TimeTotal = r.tStart, r.tTotal
 	for _, v := range f.Vars {
+		if r.inspect {
+			if err := r.packing(v); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := r.values(v); err != nil {
 			return nil, err
 		}
 	}
 	return f, nil
+}
+
+// timeRange sets the time dimension d, its length, and the hours to read: those of
+// ReadOptions.TimeStart and TimeCount, all of them when inspecting.
+func (r *libraryReader) timeRange(d string) error {
+	total, err := r.dimSize(d)
+	if err != nil {
+		return err
+	}
+	start, count := r.opts.TimeStart, r.opts.TimeCount
+	if r.inspect {
+		start, count = 0, 0
+	}
+	end := "end"
+	if count > 0 {
+		end = fmt.Sprint(start + count)
+	}
+	if start < 0 || count < 0 || start >= total || count > total-start {
+		return r.errorf(ErrTimeRange, "time range [%d, %s) (ReadOptions.TimeStart %d, TimeCount %d) is outside the time axis %s of %d steps",
+			start, end, start, count, d, total)
+	}
+	if count == 0 {
+		count = total - start
+	}
+	r.tDim, r.tTotal, r.tStart, r.tCount = d, total, start, count
+	return nil
+}
+
+// sizes returns the sizes of the dimensions dims, -1 for those unknown.
+func (r *libraryReader) sizes(dims []string) []int {
+	out := make([]int, len(dims))
+	for i, d := range dims {
+		if n, ok := r.dims[d]; ok {
+			out[i] = n
+		} else {
+			out[i] = -1
+		}
+	}
+	return out
 }
 
 // learnDims records the sizes of variable name's dimensions allDims. In netCDF-4 they come
@@ -429,31 +505,37 @@ func (r *libraryReader) coord(d string) (Coord, error) {
 	if err := r.checkFits(d); err != nil {
 		return Coord{}, err
 	}
-	values, typ, err := r.raw(d, []int{n})
+	axis, first := -1, 0 // the time coordinate: the hours read only
+	if d == r.tDim {
+		axis, first = 0, r.tStart
+	}
+	values, typ, err := r.raw(d, []int{n}, axis)
 	if err != nil {
 		return Coord{}, err
 	}
 	c := Coord{Name: d, Attrs: attrsOf(cg.Attributes()), Type: typ, Values: values}
 	for i, x := range c.Values {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return Coord{}, r.errorf(ErrMissingValues, "coordinate %s[%d] is %v", d, i, x)
+			return Coord{}, r.errorf(ErrMissingValues, "coordinate %s[%d] is %v", d, first+i, x)
 		}
 		if (typ == "int64" || typ == "uint64") && math.Abs(x) > maxExactInt {
-			return Coord{}, r.errorf(ErrNotField, "coordinate %s[%d] is %v, beyond the integers a double holds exactly (2^53)", d, i, x)
+			return Coord{}, r.errorf(ErrNotField, "coordinate %s[%d] is %v, beyond the integers a double holds exactly (2^53)", d, first+i, x)
 		}
 	}
 	return c, nil
 }
 
 // raw returns the stored values of variable name, of the given shape (dimensions of size 1
-// included), as float64s, and their stored type's Go name. The values are read by this
-// package, not the library: netCDF-4 by package h5 (the library's reassembly of chunks is
-// wrong when chunks split the last axes), netCDF-3 from the header's offsets (the library
-// panics on a _FillValue of another type than its variable's).
-func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error) {
-	n := 1
-	for _, s := range shape {
-		n *= s
+// included), as float64s, and their stored type's Go name: all of them, or, when axis ≥ 0
+// (the time dimension's index in shape), only those of the hours [r.tStart, r.tStart+r.tCount)
+// along it. Only the bytes of those values are read (and the chunks that hold them). The
+// values are read by this package, not the library: netCDF-4 by package h5 (the library's
+// reassembly of chunks is wrong when chunks split the last axes), netCDF-3 from the header's
+// offsets (the library panics on a _FillValue of another type than its variable's).
+func (r *libraryReader) raw(name string, shape []int, axis int) ([]float64, string, error) {
+	start, count := make([]int, len(shape)), slices.Clone(shape)
+	if axis >= 0 {
+		start[axis], count[axis] = r.tStart, r.tCount
 	}
 	if r.h5 != nil {
 		d, err := r.dataset(name)
@@ -463,18 +545,31 @@ func (r *libraryReader) raw(name string, shape []int) ([]float64, string, error)
 		if len(d.Dims) != len(shape) {
 			return nil, "", r.errorf(ErrNotField, "variable %s: HDF5 dataspace %v, want %v", name, d.Dims, shape)
 		}
+		start64, count64 := make([]uint64, len(shape)), make([]uint64, len(shape))
 		for i, s := range shape {
 			if d.Dims[i] != uint64(s) {
 				return nil, "", r.errorf(ErrNotField, "variable %s: HDF5 dataspace %v, want %v", name, d.Dims, shape)
 			}
+			start64[i], count64[i] = uint64(start[i]), uint64(count[i])
 		}
-		b, err := d.Read(uint64(r.opts.MaxValues))
+		b, err := d.ReadSlab(start64, count64, uint64(r.opts.MaxValues))
 		if err != nil {
 			return nil, "", r.errorf(ErrNotField, "variable %s (%s layout, chunks %v, filters %v): %v", name, d.Layout, d.Chunk, d.Filters, err)
 		}
 		return decodeValues(b, d.Type, binary.LittleEndian), d.Type.String(), nil
 	}
-	out, typ, err := cdfValues(r.file, r.size, r.cdf, name, n)
+	// netCDF-3: the dimensions before the time axis have size 1, so the hours read are one
+	// run of values [from, from+n) of the variable's row-major order.
+	total, from, n := int64(1), int64(0), int64(1)
+	for i, s := range shape {
+		if i < axis && s != 1 {
+			return nil, "", r.errorf(ErrNotField, "variable %s: dimension %d of size %d before its time dimension", name, i, s)
+		}
+		total *= int64(s)
+		from = from*int64(s) + int64(start[i])
+		n *= int64(count[i])
+	}
+	out, typ, err := cdfValues(r.at, r.size, r.cdf, name, total, from, n)
 	if err != nil {
 		return nil, "", r.errorf(ErrNotNetCDF, "%v", err)
 	}
@@ -517,18 +612,15 @@ func typeOf(name string) h5.Type {
 	return h5.Type{Float: strings.HasPrefix(name, "float"), Signed: strings.HasPrefix(name, "int"), Size: storedTypes[name] / 8}
 }
 
-// values reads v's values and converts them to physical units after the CF conventions
-// (cf.go): missing values become NaN and are counted in v.Missing.
+// values reads v's values, of the hours [r.tStart, r.tStart+r.tCount), and converts them to
+// physical units after the CF conventions (cf.go): missing values become NaN and are
+// counted in v.Missing.
 func (r *libraryReader) values(v *Variable) error {
-	var shape []int // with the dimensions of size 1 that the field drops
-	for _, d := range r.allDims[v.Name] {
-		n, err := r.dimSize(d)
-		if err != nil {
-			return err
-		}
-		shape = append(shape, n)
+	shape, err := r.fullShape(v.Name)
+	if err != nil {
+		return err
 	}
-	raw, typ, err := r.raw(v.Name, shape)
+	raw, typ, err := r.raw(v.Name, shape, slices.Index(r.allDims[v.Name], r.tDim))
 	if err != nil {
 		return err
 	}
@@ -540,21 +632,71 @@ func (r *libraryReader) values(v *Variable) error {
 	missing, firstInf := coding.decode(raw, v.Data)
 	if firstInf >= 0 {
 		return r.errorf(ErrMissingValues, "variable %s: the value at %s is infinite once unpacked (scale_factor %v, add_offset %v)",
-			v.Name, position(v, firstInf), coding.scale, coding.offset)
+			v.Name, position(v, firstInf, r.tStart), coding.scale, coding.offset)
 	}
 	v.Missing = missing
-	if !strings.HasPrefix(typ, "float") {
-		v.Packing = &Packing{Type: coding.typ, ScaleFactor: coding.scale, AddOffset: coding.offset,
-			FillValue: coding.fill, MissingValue: coding.missing}
-	}
+	v.Packing = coding.packing()
 	return nil
 }
 
-// position spells flat index i of v as "time 5, latitude 2, longitude 7".
-func position(v *Variable, i int) string {
+// packing sets v's Packing from its attributes and stored type, reading no value (Inspect).
+func (r *libraryReader) packing(v *Variable) error {
+	var typ string
+	if r.h5 != nil {
+		d, err := r.dataset(v.Name)
+		if err != nil {
+			return err
+		}
+		typ = d.Type.String()
+	} else {
+		cv, ok := r.cdf.vars[v.Name]
+		if !ok {
+			return r.errorf(ErrNotNetCDF, "variable %s is missing from the header as parsed by this package", v.Name)
+		}
+		if typ, ok = cdfTypes[cv.typ]; !ok {
+			return r.errorf(ErrNotNetCDF, "variable %s is of netCDF type %d (char); only numbers are read", v.Name, cv.typ)
+		}
+	}
+	coding, err := newCFCoding(v.Name, typ, v.Attrs)
+	if err != nil {
+		return r.errorf(ErrNotField, "%v", err)
+	}
+	v.Packing = coding.packing()
+	return nil
+}
+
+// fullShape returns the sizes of variable name's dimensions in the file, those of size 1
+// that the field drops included.
+func (r *libraryReader) fullShape(name string) ([]int, error) {
+	var shape []int
+	for _, d := range r.allDims[name] {
+		n, err := r.dimSize(d)
+		if err != nil {
+			return nil, err
+		}
+		shape = append(shape, n)
+	}
+	return shape, nil
+}
+
+// packing returns the Packing of a variable stored as integers with coding c, nil for floats.
+func (c *cfCoding) packing() *Packing {
+	if strings.HasPrefix(c.typ, "float") {
+		return nil
+	}
+	return &Packing{Type: c.typ, ScaleFactor: c.scale, AddOffset: c.offset, FillValue: c.fill, MissingValue: c.missing}
+}
+
+// position spells flat index i of v's Data as "time 5, latitude 2, longitude 7", the time
+// counted from t0 (the index in the file of the first hour of Data).
+func position(v *Variable, i, t0 int) string {
 	idx := make([]string, len(v.Shape))
 	for d := len(v.Shape) - 1; d >= 0; d-- {
-		idx[d] = fmt.Sprintf("%s %d", v.Dims[d], i%v.Shape[d])
+		k := i % v.Shape[d]
+		if d == 0 {
+			k += t0
+		}
+		idx[d] = fmt.Sprintf("%s %d", v.Dims[d], k)
 		i /= v.Shape[d]
 	}
 	return strings.Join(idx, ", ")

@@ -41,7 +41,7 @@ func TestValuesAgreeWithLibrary(t *testing.T) {
 			}
 			var want []float64
 			flattenNested(reflect.ValueOf(lib.Values), &want)
-			got, _, err := r.raw(name, shape)
+			got, _, err := r.raw(name, shape, -1)
 			if err != nil {
 				t.Fatal(err)
 			}

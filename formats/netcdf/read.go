@@ -38,6 +38,7 @@ func init() {
 type readRequest struct {
 	Path        string
 	Options     ReadOptions
+	Inspect     bool   // metadata only: no values but the coordinates' (see Inspect)
 	MemoryLimit uint64 // address space allowed to the reader beyond what it has mapped at the start, bytes
 }
 
@@ -56,7 +57,7 @@ type readReply struct {
 const maxReplyHeader = 64 << 20
 
 // errorKinds are the sentinel errors that cross the process boundary, by index (0: none).
-var errorKinds = []error{nil, ErrNotNetCDF, ErrNoVariable, ErrNotField, ErrTooLarge, ErrMissingValues, ErrReaderFailed}
+var errorKinds = []error{nil, ErrNotNetCDF, ErrNoVariable, ErrNotField, ErrTooLarge, ErrMissingValues, ErrReaderFailed, ErrTimeRange}
 
 // readError is an error of Read: its message names the file; it wraps a sentinel.
 type readError struct {
@@ -92,6 +93,15 @@ func (o ReadOptions) withDefaults() ReadOptions {
 // conventions into float32, missing values as NaN counted in Variable.Missing (see the
 // package documentation; [File.Complete] refuses them).
 //
+// opts.TimeStart and opts.TimeCount read a range of hours [TimeStart, TimeStart+TimeCount)
+// (TimeCount 0: to the end): File.Time.Values holds their times, each variable's Shape[0]
+// is their number and Data only their values; File.TimeStart and File.TimeTotal say where
+// they are in the file's time axis. Only their bytes are read and allocated (netCDF-3: at
+// their offsets, record variables included; netCDF-4: the chunks that hold them, contiguous
+// data at their offsets), so that memory is bounded by the range however long the file, and
+// opts.MaxValues bounds the range's values. A range not within the time axis is refused,
+// naming the file, the range and the axis's length ([ErrTimeRange]).
+//
 // The netCDF library runs in a child process (this binary re-executed), so that a damaged
 // file that makes it panic, loop or exit cannot kill or hang the caller: see the package
 // documentation. Read fails, with an error naming the file (and the variable, attribute or
@@ -102,6 +112,48 @@ func (o ReadOptions) withDefaults() ReadOptions {
 // large (ErrTooLarge), or with values that unpack to infinities ([ErrMissingValues]).
 func Read(path string, opts ReadOptions) (*File, error) {
 	opts = opts.withDefaults()
+	if opts.TimeStart < 0 || opts.TimeCount < 0 {
+		return nil, readErrorf(path, ErrTimeRange, "ReadOptions.TimeStart %d and TimeCount %d must not be negative", opts.TimeStart, opts.TimeCount)
+	}
+	f, err := runReader(path, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Check(); err != nil {
+		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered an inconsistent file: %v", err)
+	}
+	if f.TimeStart != opts.TimeStart || f.TimeStart+f.Hours() > f.TimeTotal || opts.TimeCount > 0 && f.Hours() != opts.TimeCount {
+		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered hours [%d, %d) of %d for the range asked from %d of %d",
+			f.TimeStart, f.TimeStart+f.Hours(), f.TimeTotal, opts.TimeStart, opts.TimeCount)
+	}
+	return f, nil
+}
+
+// Inspect returns the metadata of path's gridded variables as Read would return them, reading
+// no variable's values: the coordinates (Time with the whole time axis, File.TimeTotal its
+// length), the global attributes, and each variable's Dims, Shape (the whole file's: Shape[0]
+// = File.TimeTotal), Attrs and Packing, with Data nil and Missing 0. It costs the same for any
+// size of file. It reads in the same child process as Read and fails as Read does (the
+// variables asked for by opts.Variables must exist and be fields; their coding attributes
+// must be usable); opts.Timeout applies, opts.MaxValues bounds the dimensions' sizes but not
+// the variables' values, which are not read, and opts.TimeStart and TimeCount are ignored.
+func Inspect(path string, opts ReadOptions) (*File, error) {
+	opts = opts.withDefaults()
+	opts.TimeStart, opts.TimeCount = 0, 0
+	f, err := runReader(path, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.check(false); err != nil || f.TimeStart != 0 || f.TimeTotal != f.Hours() {
+		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered inconsistent metadata (time from %d, %d of %d): %v",
+			f.TimeStart, f.Hours(), f.TimeTotal, err)
+	}
+	return f, nil
+}
+
+// runReader reads path in a reader process (see the package documentation): the variables
+// with their values, or their metadata only when inspect is set.
+func runReader(path string, opts ReadOptions, inspect bool) (*File, error) {
 	if _, _, err := sniff(path); err != nil {
 		return nil, err
 	}
@@ -110,7 +162,7 @@ func Read(path string, opts ReadOptions) (*File, error) {
 		return nil, fmt.Errorf("netcdf: read %s: cannot start the reader process: %w", path, err)
 	}
 	var request bytes.Buffer
-	if err := gob.NewEncoder(&request).Encode(readRequest{Path: path, Options: opts, MemoryLimit: readerMemoryLimit(opts)}); err != nil {
+	if err := gob.NewEncoder(&request).Encode(readRequest{Path: path, Options: opts, Inspect: inspect, MemoryLimit: readerMemoryLimit(opts)}); err != nil {
 		return nil, fmt.Errorf("netcdf: read %s: %w", path, err)
 	}
 	replyR, replyW, err := os.Pipe()
@@ -154,8 +206,8 @@ func Read(path string, opts ReadOptions) (*File, error) {
 		}
 		return nil, &readError{msg: rep.Err, kind: errorKinds[rep.ErrKind]}
 	}
-	if err := rep.File.Check(); err != nil {
-		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered an inconsistent file: %v", err)
+	if inspect && slices.ContainsFunc(rep.Values, func(n int64) bool { return n != 0 }) {
+		return nil, readErrorf(path, ErrReaderFailed, "the netCDF reader answered values to a request for metadata")
 	}
 	return rep.File, nil
 }
@@ -198,6 +250,9 @@ func receiveReply(r io.Reader, opts ReadOptions) (*readReply, error) {
 	}
 	buf := make([]byte, 1<<16)
 	for i, v := range rep.File.Vars {
+		if rep.Values[i] == 0 { // Inspect: metadata only
+			continue
+		}
 		v.Data = make([]float32, rep.Values[i])
 		for done := 0; done < len(v.Data); {
 			chunk := buf[:4*min(len(buf)/4, len(v.Data)-done)]
@@ -246,7 +301,7 @@ func serveRead(in io.Reader, out io.Writer) int {
 		fmt.Fprintf(os.Stderr, "netcdf reader: still reading after %v; giving up\n", req.Options.Timeout)
 		os.Exit(5)
 	})
-	f, err := readRecovered(req.Path, req.Options)
+	f, err := readRecovered(req.Path, req.Options, req.Inspect)
 	if err := sendReply(out, f, err); err != nil {
 		fmt.Fprintf(os.Stderr, "netcdf reader: cannot send the reply: %v\n", err)
 		return 4
@@ -299,19 +354,27 @@ func sendReply(w io.Writer, f *File, readErr error) error {
 	return bw.Flush()
 }
 
-// readRecovered is readInProcess with the library's panics turned into errors.
-func readRecovered(path string, opts ReadOptions) (f *File, err error) {
+// readRecovered is readInProcess (inspectInProcess when inspect is set) with the library's
+// panics turned into errors.
+func readRecovered(path string, opts ReadOptions, inspect bool) (f *File, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			f, err = nil, readErrorf(path, ErrReaderFailed, "the netCDF library panicked: %v", p)
 		}
 	}()
+	if inspect {
+		return inspectInProcess(path, opts)
+	}
 	return readInProcess(path, opts)
 }
 
 // Check verifies that the sizes of f agree with each other, so that callers may index Data
 // by Shape and coordinates.
-func (f *File) Check() error {
+func (f *File) Check() error { return f.check(true) }
+
+// check verifies that the sizes of f agree with each other: the variables' shapes with the
+// coordinates, and with their Data when data is set (else Data is not looked at).
+func (f *File) check(data bool) error {
 	if len(f.Vars) == 0 {
 		return errors.New("no variable")
 	}
@@ -333,7 +396,7 @@ func (f *File) Check() error {
 			}
 			want = []int{len(f.Time.Values), len(f.Level.Values), len(f.Lat.Values), len(f.Lon.Values)}
 		}
-		if n != len(v.Data) || !slices.Equal(v.Shape, want) {
+		if data && n != len(v.Data) || !slices.Equal(v.Shape, want) {
 			return fmt.Errorf("variable %s has shape %v, %d values and coordinates of sizes %v", v.Name, v.Shape, len(v.Data), want)
 		}
 	}

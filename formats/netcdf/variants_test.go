@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/batchatco/go-native-netcdf/netcdf/api"
@@ -30,6 +31,51 @@ func writeVariants(t testing.TB, args ...string) string {
 			args, python, err, out)
 	}
 	return dir
+}
+
+// variantsRoot holds the directories of sharedVariants, removed by TestMain.
+var (
+	variantsMu   sync.Mutex
+	variantsRoot string
+	variantsDirs = map[string]string{}
+)
+
+// sharedVariants is writeVariants run once per test binary for each args: the tests that
+// read the same files share them (they may add files of their own names, not change these).
+func sharedVariants(t testing.TB, args ...string) string {
+	t.Helper()
+	variantsMu.Lock()
+	defer variantsMu.Unlock()
+	key := strings.Join(args, "\x00")
+	if dir, ok := variantsDirs[key]; ok {
+		return dir
+	}
+	if variantsRoot == "" {
+		root, err := os.MkdirTemp("", "netcdf-variants-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		variantsRoot = root
+	}
+	dir, err := os.MkdirTemp(variantsRoot, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, append([]string{"testdata/variants.py"}, append(args, dir)...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testdata/variants.py %v (needs %s with python3-netcdf4 and python3-h5py: scripts/install-deps.sh): %v\n%s",
+			args, python, err, out)
+	}
+	variantsDirs[key] = dir
+	return dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if variantsRoot != "" {
+		os.RemoveAll(variantsRoot)
+	}
+	os.Exit(code)
 }
 
 // expectedValues reads what netCDF4-python decoded for variable name of the file path.
@@ -79,7 +125,7 @@ func TestReadChunked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := writeVariants(t, "chunked", src)
+		dir := sharedVariants(t, "chunked", src)
 		for _, layout := range []string{"deflate_shuffle", "bigendian", "big_deflate_unlimited", "fletcher_tiny"} {
 			p := filepath.Join(dir, layout+".nc")
 			got, err := Read(p, ReadOptions{})
@@ -114,7 +160,7 @@ func TestReadChunked(t *testing.T) {
 // with what netCDF4-python decodes: every integer type, _Unsigned, valid_range, valid_min
 // and valid_max in the packed domain, vector missing_value, float fill values and NaN.
 func TestReadCF(t *testing.T) {
-	dir := writeVariants(t, "cf")
+	dir := sharedVariants(t, "cf")
 	for _, name := range []string{"types_NETCDF4.nc", "types_NETCDF3_64BIT_DATA.nc"} {
 		p := filepath.Join(dir, name)
 		f, err := Read(p, ReadOptions{})
@@ -167,7 +213,7 @@ func TestReadCF(t *testing.T) {
 // number dimension of size 1 is read as a field, one with an expver dimension of size 2 is
 // refused naming the variable and the dimension.
 func TestReadDataStoreLayout(t *testing.T) {
-	dir := writeVariants(t, "cf")
+	dir := sharedVariants(t, "cf")
 	p := filepath.Join(dir, "cds.nc")
 	f, err := Read(p, ReadOptions{})
 	if err != nil {
@@ -293,7 +339,7 @@ func writeShortWithFill(t *testing.T, path string, raw []int16, fill any) {
 		t.Fatal(err)
 	}
 	for _, c := range []*Coord{&f.Time, &f.Lat, &f.Lon} {
-		if err := addCoord(cw, c); err != nil {
+		if err := libAddCoord(cw, c); err != nil {
 			t.Fatal(err)
 		}
 	}

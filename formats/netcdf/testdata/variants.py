@@ -7,6 +7,9 @@ them (CF masking and unpacking, missing values as NaN) as the expected values.
     variants.py cf OUT_DIR            small files exercising CF decoding and the data-store layout
     variants.py hdf5 OUT_DIR          files written by HDF5 directly (h5py): mismatched _FillValue
                                       types, HDF5 1.10 chunk indexes, an lzf filter
+    variants.py big OUT_DIR HOURS     big_contiguous.nc and big_chunked.nc: HOURS hours of float32
+                                      t2m on a 0.25° global grid, contiguous and in deflated
+                                      chunks of one hour (for measuring memory; no .f32 files)
 
 Each written file NAME.nc gets NAME.nc.VAR.f32 for each gridded variable VAR: the values
 netCDF4-python returns with auto mask-and-scale, float32, little-endian, NaN where masked.
@@ -229,6 +232,28 @@ def hdf5(out_dir):
         data.astype("<f4").tofile("%s/h5_%s.nc.t2m.f32" % (out_dir, name))
 
 
+def big(out_dir, hours):
+    """A 0.25° global field over many hours, written hour by hour (bounded memory)."""
+    lat = np.linspace(90, -90, 721, dtype="f4")
+    lon = np.arange(1440, dtype="f4") * 0.25
+    base = (250 + 40 * np.cos(np.radians(lat))[:, None] + np.sin(np.radians(lon))[None, :]).astype("f4")
+    for name, kw in (("big_contiguous", dict(contiguous=True)),
+                     ("big_chunked", dict(chunksizes=(1, 721, 1440), zlib=True, complevel=1, shuffle=True))):
+        with netCDF4.Dataset("%s/%s.nc" % (out_dir, name), "w", format="NETCDF4") as d:
+            d.createDimension("time", hours)
+            d.createDimension("latitude", 721)
+            d.createDimension("longitude", 1440)
+            t = d.createVariable("time", "i4", ("time",))
+            t.units = "hours since 1900-01-01"
+            t[:] = np.arange(hours, dtype="i4") + 1_000_000
+            d.createVariable("latitude", "f4", ("latitude",))[:] = lat
+            d.createVariable("longitude", "f4", ("longitude",))[:] = lon
+            v = d.createVariable("t2m", "f4", ("time", "latitude", "longitude"), **kw)
+            v.units = "K"
+            for h in range(hours):
+                v[h] = base + np.float32(h % 24) / 4
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "chunked":
         chunked(sys.argv[2], sys.argv[3])
@@ -236,5 +261,7 @@ if __name__ == "__main__":
         cf(sys.argv[2])
     elif sys.argv[1] == "hdf5":
         hdf5(sys.argv[2])
+    elif sys.argv[1] == "big":
+        big(sys.argv[2], int(sys.argv[3]))
     else:
-        sys.exit("usage: variants.py chunked SRC OUT_DIR | cf OUT_DIR | hdf5 OUT_DIR")
+        sys.exit("usage: variants.py chunked SRC OUT_DIR | cf OUT_DIR | hdf5 OUT_DIR | big OUT_DIR HOURS")

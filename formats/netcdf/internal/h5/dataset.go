@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -42,14 +43,15 @@ type Dataset struct {
 	// Filters names the filters applied to the chunks, in the order applied on writing.
 	Filters []string
 
-	f       *File
-	filters []filter
-	fill    []byte // the fill value as stored (file byte order), nil when undefined
-	compact []byte
-	addr    uint64 // contiguous data, or the chunk index
-	size    uint64 // contiguous data's size
-	index   uint8  // chunk index type: 0 version-1 B-tree (layout 3), 1 single chunk, 2 implicit, 3 fixed array
-	single  struct {
+	f        *File
+	inflated int // chunks read and unfiltered (tests check that slabs read only theirs)
+	filters  []filter
+	fill     []byte // the fill value as stored (file byte order), nil when undefined
+	compact  []byte
+	addr     uint64 // contiguous data, or the chunk index
+	size     uint64 // contiguous data's size
+	index    uint8  // chunk index type: 0 version-1 B-tree (layout 3), 1 single chunk, 2 implicit, 3 fixed array
+	single   struct {
 		size uint64
 		mask uint32
 	}
@@ -341,35 +343,119 @@ func (d *Dataset) Len() uint64 {
 // (Type.Size bytes each), refusing datasets of more than maxValues values. Elements in
 // chunks never written hold the fill value (zero when undefined).
 func (d *Dataset) Read(maxValues uint64) (out []byte, err error) {
+	return d.ReadSlab(make([]uint64, len(d.Dims)), d.Dims, maxValues)
+}
+
+// ReadSlab returns the values of the hyperslab of the dataset that starts at index start
+// and spans count elements along each dimension (len(start) = len(count) = len(Dims)),
+// row-major over count, each in little-endian byte order, as Read does for the whole. It
+// reads only the bytes it needs: for contiguous data the slab's runs at their offsets, for
+// chunked data only the chunks that intersect the slab (the chunk index is walked whole).
+// It refuses slabs outside the dataset, slabs of more than maxValues values, and chunks of
+// more than max(maxValues, 2^22) values, which it would have to inflate whole.
+func (d *Dataset) ReadSlab(start, count []uint64, maxValues uint64) (out []byte, err error) {
 	defer catch(&err)
-	n := d.Len()
+	if len(start) != len(d.Dims) || len(count) != len(d.Dims) {
+		return nil, fmt.Errorf("h5: dataset %s of rank %d: a slab of rank %d, %d", d.Name, len(d.Dims), len(start), len(count))
+	}
+	n := uint64(1)
+	for i, s := range d.Dims {
+		if start[i] > s || count[i] > s-start[i] {
+			return nil, fmt.Errorf("h5: dataset %s: slab from %v of %v is outside its dimensions %v", d.Name, start, count, d.Dims)
+		}
+		if count[i] != 0 && n > math.MaxUint64/count[i] {
+			n = math.MaxUint64
+		} else {
+			n *= count[i]
+		}
+	}
 	if n > maxValues {
-		return nil, fmt.Errorf("h5: dataset %s has %d values, more than %d", d.Name, n, maxValues)
+		return nil, fmt.Errorf("h5: dataset %s: %d values asked for, more than %d", d.Name, n, maxValues)
 	}
 	size := uint64(d.Type.Size)
-	want := n * size
+	total := d.Len()
+	whole := total * size
 	switch d.Layout {
 	case "compact":
-		if uint64(len(d.compact)) < want {
-			fail("dataset %s: compact data of %d bytes, %d needed", d.Name, len(d.compact), want)
+		if uint64(len(d.compact)) < whole {
+			fail("dataset %s: compact data of %d bytes, %d needed", d.Name, len(d.compact), whole)
 		}
-		out = append([]byte(nil), d.compact[:want]...)
+		out = make([]byte, n*size)
+		d.runs(start, count, func(from, to, length uint64) {
+			copy(out[to*size:(to+length)*size], d.compact[from*size:])
+		})
 	case "contiguous":
 		if d.addr == undefined {
 			out = d.filled(n)
 			break
 		}
-		if d.size < want {
-			fail("dataset %s: contiguous data of %d bytes, %d needed", d.Name, d.size, want)
+		if d.size < whole {
+			fail("dataset %s: contiguous data of %d bytes, %d needed", d.Name, d.size, whole)
 		}
-		out = d.f.read(d.addr, want, "dataset "+d.Name)
+		// All of it must be in the file, not only the slab: a truncated file is damaged.
+		if d.addr > uint64(d.f.size) || whole > uint64(d.f.size) || d.f.base+d.addr+whole > uint64(d.f.size) {
+			fail("dataset %s: contiguous data of %d bytes at address %d runs beyond the end of the file (%d bytes)", d.Name, whole, d.addr, d.f.size)
+		}
+		out = make([]byte, n*size)
+		d.runs(start, count, func(from, to, length uint64) {
+			d.f.readInto(out[to*size:(to+length)*size], d.addr+from*size, "dataset "+d.Name)
+		})
 	case "chunked":
-		out = d.readChunked(n)
+		out = d.readChunked(start, count, n, maxValues)
 	}
 	if d.Type.BigEndian {
 		swap(out, d.Type.Size)
 	}
 	return out, nil
+}
+
+// runs calls fn for each run of consecutive elements of the slab (start, count) of a
+// row-major array of d.Dims: from and to are the run's first element in the array and in
+// the slab, length its number of elements. A slab that spans the trailing dimensions whole
+// is one run per index of the dimensions before them.
+func (d *Dataset) runs(start, count []uint64, fn func(from, to, length uint64)) {
+	rank := len(d.Dims)
+	if rank == 0 {
+		fn(0, 0, 1)
+		return
+	}
+	for _, c := range count {
+		if c == 0 {
+			return
+		}
+	}
+	// j: the outermost dimension from which on the slab is contiguous in the array.
+	j := rank - 1
+	length := count[j]
+	for j > 0 && start[j] == 0 && count[j] == d.Dims[j] {
+		j--
+		length *= count[j]
+	}
+	idx := make([]uint64, j) // position in the slab over the dimensions before j
+	for to := uint64(0); ; to += length {
+		from := uint64(0)
+		for k := range rank {
+			var i uint64
+			switch {
+			case k < j:
+				i = start[k] + idx[k]
+			case k == j:
+				i = start[k]
+			}
+			from = from*d.Dims[k] + i
+		}
+		fn(from, to, length)
+		k := j - 1
+		for ; k >= 0; k-- {
+			if idx[k]++; idx[k] < count[k] {
+				break
+			}
+			idx[k] = 0
+		}
+		if k < 0 {
+			return
+		}
+	}
 }
 
 // filled returns n elements of the fill value (file byte order).
@@ -401,8 +487,9 @@ type chunk struct {
 	mask   uint32
 }
 
-// readChunked assembles the n elements of a chunked dataset (file byte order).
-func (d *Dataset) readChunked(n uint64) []byte {
+// readChunked assembles the n elements of the slab (start, count) of a chunked dataset
+// (file byte order), reading and inflating only the chunks that intersect it.
+func (d *Dataset) readChunked(start, count []uint64, n, maxValues uint64) []byte {
 	out := d.filled(n)
 	if n == 0 || d.addr == undefined {
 		return out
@@ -413,14 +500,18 @@ func (d *Dataset) readChunked(n uint64) []byte {
 		grid[i] = (s + d.Chunk[i] - 1) / d.Chunk[i]
 		nChunks *= max(grid[i], 1)
 	}
-	// A chunk may exceed the data (a chunk of 512 steps for 5 written), not by much more.
-	limit := max(1024*n, 1<<22)
+	// A chunk may exceed the data (a chunk of 512 steps for 5 written), not by much more; and
+	// it is inflated whole, so it may not exceed what the caller allows by much either.
+	limit := max(1024*d.Len(), 1<<22)
 	chunkValues := uint64(1)
 	for _, c := range d.Chunk {
 		if c > limit/chunkValues {
 			fail("dataset %s: chunks of %v values, for data of %v", d.Name, d.Chunk, d.Dims)
 		}
 		chunkValues *= c
+	}
+	if chunkValues > max(maxValues, 1<<22) {
+		fail("dataset %s: chunks of %v (%d values), more than the %d values allowed to read", d.Name, d.Chunk, chunkValues, max(maxValues, 1<<22))
 	}
 	chunkBytes := chunkValues * uint64(d.Type.Size)
 	var chunks []chunk
@@ -453,10 +544,25 @@ func (d *Dataset) readChunked(n uint64) []byte {
 			fail("dataset %s: two chunks at %v", d.Name, c.offset)
 		}
 		seen[key] = true
+	}
+	for _, c := range chunks {
+		if !d.intersects(c.offset, start, count) {
+			continue
+		}
 		data := d.unfilter(c, chunkBytes)
-		d.place(out, data, c.offset)
+		d.place(out, data, c.offset, start, count)
 	}
 	return out
+}
+
+// intersects reports whether the chunk at offset shares elements with the slab (start, count).
+func (d *Dataset) intersects(offset, start, count []uint64) bool {
+	for k := range offset {
+		if offset[k] >= start[k]+count[k] || offset[k]+d.Chunk[k] <= start[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // gridOffset returns the dataset offset of chunk i of the chunk grid, in row-major order.
@@ -546,6 +652,7 @@ func (d *Dataset) fixedArrayChunks(grid []uint64, nChunks, chunkBytes uint64) []
 
 // unfilter reads chunk c and undoes its filters, returning chunkBytes bytes.
 func (d *Dataset) unfilter(c chunk, chunkBytes uint64) []byte {
+	d.inflated++
 	if c.size > uint64(d.f.size) {
 		fail("dataset %s: a chunk of %d bytes in a file of %d", d.Name, c.size, d.f.size)
 	}
@@ -634,44 +741,40 @@ func unshuffle(p []byte, size int) []byte {
 	return out
 }
 
-// place copies a whole chunk's elements (row-major over d.Chunk) to their places in out,
-// dropping those beyond the dataset's edges.
-func (d *Dataset) place(out, data []byte, offset []uint64) {
+// place copies the elements of a whole chunk (row-major over d.Chunk) at offset that lie in
+// the slab (start, count) to their places in out (row-major over count).
+func (d *Dataset) place(out, data []byte, offset, start, count []uint64) {
 	rank := len(d.Dims)
 	size := uint64(d.Type.Size)
 	if rank == 0 {
 		copy(out, data[:size])
 		return
 	}
+	// The part of the chunk inside the slab: [lo, hi) along each dimension.
+	lo, hi := make([]uint64, rank), make([]uint64, rank)
+	for k := range rank {
+		lo[k] = max(offset[k], start[k])
+		hi[k] = min(offset[k]+d.Chunk[k], start[k]+count[k])
+		if lo[k] >= hi[k] {
+			return
+		}
+	}
 	last := rank - 1
-	rowLen := min(d.Chunk[last], d.Dims[last]-offset[last]) * size
-	idx := make([]uint64, last) // position within the chunk over the leading dimensions
+	rowLen := (hi[last] - lo[last]) * size
+	p := slices.Clone(lo) // the position in the dataset over the leading dimensions
 	for {
 		src, dst := uint64(0), uint64(0)
-		inside := true
-		for k := range last {
-			if offset[k]+idx[k] >= d.Dims[k] {
-				inside = false
-				break
-			}
+		for k := range rank {
+			src = src*d.Chunk[k] + p[k] - offset[k]
+			dst = dst*count[k] + p[k] - start[k]
 		}
-		if inside {
-			for k := range rank {
-				var i uint64
-				if k < last {
-					i = idx[k]
-				}
-				src = src*d.Chunk[k] + i
-				dst = dst*d.Dims[k] + offset[k] + i
-			}
-			copy(out[dst*size:dst*size+rowLen], data[src*size:])
-		}
+		copy(out[dst*size:dst*size+rowLen], data[src*size:])
 		k := last - 1
 		for ; k >= 0; k-- {
-			if idx[k]++; idx[k] < d.Chunk[k] {
+			if p[k]++; p[k] < hi[k] {
 				break
 			}
-			idx[k] = 0
+			p[k] = lo[k]
 		}
 		if k < 0 {
 			return

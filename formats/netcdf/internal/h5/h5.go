@@ -11,7 +11,9 @@
 // which netCDF-C writes), a single chunk, implicit, or an unpaged fixed array (layout
 // version 4). Chunks of any shape, partial edge chunks and chunks never written (the fill
 // value) are placed by their own offsets; the deflate, shuffle and Fletcher-32 filters are
-// undone, the checksum verified.
+// undone, the checksum verified. A part of a dataset (Dataset.ReadSlab: the hours of a time
+// range) costs only its own bytes: the chunks that intersect it, or its runs of contiguous
+// data.
 //
 // It reads only what it understands and refuses the rest with an error naming the
 // structure: links stored as huge or tiny objects of a fractal heap, extensible-array and
@@ -148,18 +150,34 @@ func (f *File) readAbs(off, n int64) []byte {
 		fail("%d bytes at offset %d are beyond the end of the file (%d bytes)", n, off, f.size)
 	}
 	p := make([]byte, n)
-	if _, err := f.r.ReadAt(p, off); err != nil && !(err == io.EOF && n == 0) {
-		fail("read %d bytes at %d: %v", n, off, err)
-	}
+	f.readAbsInto(p, off)
 	return p
+}
+
+// readAbsInto fills p with the bytes at absolute offset off, which must be in the file.
+func (f *File) readAbsInto(p []byte, off int64) {
+	if _, err := f.r.ReadAt(p, off); err != nil && !(err == io.EOF && len(p) == 0) {
+		fail("read %d bytes at %d: %v", len(p), off, err)
+	}
 }
 
 // read reads n bytes at address addr (relative to the base address).
 func (f *File) read(addr, n uint64, what string) []byte {
+	f.check(addr, n, what)
+	return f.readAbs(int64(f.base+addr), int64(n))
+}
+
+// readInto fills p with the bytes at address addr (relative to the base address).
+func (f *File) readInto(p []byte, addr uint64, what string) {
+	f.check(addr, uint64(len(p)), what)
+	f.readAbsInto(p, int64(f.base+addr))
+}
+
+// check fails unless the n bytes at address addr are in the file.
+func (f *File) check(addr, n uint64, what string) {
 	if addr == undefined || addr > uint64(f.size) || n > uint64(f.size) || f.base+addr+n > uint64(f.size) {
 		fail("%s: %d bytes at address %d are beyond the end of the file (%d bytes)", what, n, addr, f.size)
 	}
-	return f.readAbs(int64(f.base+addr), int64(n))
 }
 
 // readUpTo reads at most n bytes at addr, fewer where the file ends.

@@ -3,6 +3,7 @@ package h5
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -228,4 +229,116 @@ func readAll(t *testing.T, data []byte) {
 			t.Fatalf("dataset %s: %d bytes for %d values of %d bytes", name, len(raw), d.Len(), d.Type.Size)
 		}
 	}
+}
+
+// TestReadSlab reads slabs of every dataset of the files of TestChunkIndexes (contiguous
+// coordinates; t2m chunked as a single chunk, a fixed array of chunks splitting every axis,
+// big-endian and deflated, Fletcher-32 in a B-tree; the fill-value files contiguous): every
+// slab must equal the same part of the whole dataset, and slabs outside it are refused.
+func TestReadSlab(t *testing.T) {
+	dir := writeHDF5(t)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	read, layouts := 0, map[string]int{}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".nc") {
+			continue
+		}
+		f := open(t, filepath.Join(dir, e.Name()))
+		names, err := f.Datasets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			d, err := f.Dataset(name)
+			if err != nil {
+				continue // the unsupported chunk indexes
+			}
+			whole, err := d.Read(1 << 20)
+			if err != nil {
+				continue // lzf
+			}
+			read++
+			layouts[d.Layout+fmt.Sprint(len(d.Filters) > 0)]++
+			size := uint64(d.Type.Size)
+			for i := range 40 {
+				start, count := make([]uint64, len(d.Dims)), slices.Clone(d.Dims)
+				for k, s := range d.Dims {
+					// Along the first axis (time) always; along the others one slab in two.
+					if k == 0 || i%2 == 1 {
+						start[k] = rng.Uint64N(s)
+						count[k] = 1 + rng.Uint64N(s-start[k])
+					}
+				}
+				got, err := d.ReadSlab(start, count, 1<<20)
+				if err != nil {
+					t.Fatalf("%s %s: slab %v+%v: %v", e.Name(), name, start, count, err)
+				}
+				want := slab(whole, d.Dims, start, count, size)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s %s (%s, chunks %v): slab %v+%v differs from the whole's", e.Name(), name, d.Layout, d.Chunk, start, count)
+				}
+			}
+			over := slices.Clone(d.Dims)
+			over[0]++
+			if _, err := d.ReadSlab(make([]uint64, len(d.Dims)), over, 1<<20); err == nil || !strings.Contains(err.Error(), "outside") {
+				t.Errorf("%s %s: a slab beyond the data: %v", e.Name(), name, err)
+			}
+			if _, err := d.ReadSlab(make([]uint64, len(d.Dims)), d.Dims, d.Len()-1); err == nil {
+				t.Errorf("%s %s: a slab beyond maxValues was read", e.Name(), name)
+			}
+		}
+	}
+	if read < 20 || layouts["contiguousfalse"] == 0 || layouts["chunkedfalse"] == 0 || layouts["chunkedtrue"] == 0 {
+		t.Errorf("%d datasets read, of layouts (with filters or not) %v", read, layouts)
+	}
+}
+
+// TestReadSlabChunks checks that a slab reads only the chunks that hold it: t2m of 5×6×7
+// in chunks of 2×4×3 is 3×2×3 chunks; one time step is in 2×3 of them.
+func TestReadSlabChunks(t *testing.T) {
+	dir := writeHDF5(t)
+	for _, name := range []string{"fixed", "fletcher"} { // fixed-array and B-tree chunk indexes
+		d, err := open(t, filepath.Join(dir, "h5_"+name+".nc")).Dataset("t2m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			start, count []uint64
+			chunks       int
+		}{
+			{[]uint64{2, 0, 0}, []uint64{1, 6, 7}, 6},
+			{[]uint64{1, 0, 0}, []uint64{2, 6, 7}, 12},
+			{[]uint64{4, 5, 6}, []uint64{1, 1, 1}, 1},
+			{[]uint64{0, 0, 0}, []uint64{5, 6, 7}, 18},
+		} {
+			d.inflated = 0
+			if _, err := d.ReadSlab(c.start, c.count, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			if d.inflated != c.chunks {
+				t.Errorf("%s: slab %v+%v read %d chunks, want %d", name, c.start, c.count, d.inflated, c.chunks)
+			}
+		}
+	}
+}
+
+// slab cuts the slab (start, count) out of whole, row-major over dims, elements of size bytes.
+func slab(whole []byte, dims, start, count []uint64, size uint64) []byte {
+	var out []byte
+	var rec func(k int, base uint64)
+	rec = func(k int, base uint64) {
+		if k == len(dims) {
+			out = append(out, whole[base*size:(base+1)*size]...)
+			return
+		}
+		for i := start[k]; i < start[k]+count[k]; i++ {
+			rec(k+1, base*dims[k]+i)
+		}
+	}
+	rec(0, 0)
+	return out
 }
