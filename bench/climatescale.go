@@ -6,7 +6,14 @@ package main
 // (vaeformer.DefaultTiling, models/vaeformer/tiles.go):
 //
 //	go run ./bench climatescale --checkpoint runs/vaeformer_quick --data_dir ../shared/data \
-//	    [--hours 1,24] [--zfp_tolerance 0.5] [--json out.json]
+//	    [--hours 1,24] [--file_hours 24,744] [--zfp_tolerance 0.5] [--json out.json]
+//
+// --file_hours measures the whole path of `codec compress` and `codec decompress` on netCDF
+// files of the synthetic field (written packed as int16 like ERA5, hour by hour by
+// formats/netcdf's streaming writer): compressor.CompressFile reads, codes, decodes for its
+// check and writes the .qzc file segment by segment (compressor.SegmentValues), and
+// DecompressFile writes the netCDF file segment by segment, so their peak memory should not
+// grow with the hours (a month of 721×1440 is 3.1 GB of float32).
 //
 // No real global field is stored here, so the field is SYNTHETIC: the UK 2 m temperature
 // (33×49 points, hourly, era5/era5-2mt-2019-03-uk.nc) mirrored over the globe (row i takes UK
@@ -94,6 +101,8 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	run := fs.String("checkpoint", "", "vaeformer run directory (required)")
 	dataDir := fs.String("data_dir", "../shared/data", "the data directory holding "+ukRelPath)
 	hoursList := fs.String("hours", "1,24", "comma-separated hours of the global field to code")
+	fileHours := fs.String("file_hours", "24,744", "comma-separated hours of the netCDF files coded through the codec's file path (\"\": none)")
+	ncPath := fs.String("nc", "", "internal: the child's netCDF file")
 	grid := fs.String("grid", defaultGrid, "the global grid, latitudes x longitudes (e.g. 181x360 for 1°)")
 	tilingFlag := fs.String("tiling", "", "code with this tiling, CORE,HALO in tokens, instead of vaeformer.DefaultTiling (a core as wide as the grid: untiled, as before tiling)")
 	tol := fs.Float64("zfp_tolerance", 0.5, "ZFP's absolute error bound (K)")
@@ -123,6 +132,9 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		hours, err := strconv.Atoi(*hoursList)
 		if err != nil {
 			return fmt.Errorf("--child needs one --hours: %w", err)
+		}
+		if *child == "filecompress" || *child == "filedecompress" {
+			return fileChildRun(*child, *run, *ncPath, *payloadPath, stdout)
 		}
 		return scaleChildRun(*child, *run, uk, hours, gh, gw, tiling, *payloadPath, *tol, stdout)
 	}
@@ -204,6 +216,13 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 			float64(rows[i].PeakBytes)/float64(rows[i+2].PeakBytes), float64(rows[i+1].PeakBytes)/float64(rows[i+3].PeakBytes))
 	}
 	details["rows"] = rows
+	if *fileHours != "" {
+		fileRows, err := fileCases(self, *run, uk, tmp, *fileHours, gh, gw, stdout, log)
+		if err != nil {
+			return err
+		}
+		details["file_rows"] = fileRows
+	}
 	report.Details = details
 	return report.WriteJSON(*jsonPath)
 }
@@ -217,9 +236,14 @@ func btoi(b bool) int {
 
 // runScaleChild runs this command as a --child process and reads what it printed.
 func runScaleChild(self, what, run, dataDir, grid string, tiling vaeformer.Tiling, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
-	cmd := exec.Command(self, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
+	return runChild(self, log, what, hours, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
 		"--tiling", fmt.Sprintf("%d,%d", tiling.Core, tiling.Halo),
 		"--hours", strconv.Itoa(hours), "--payload", payload, "--zfp_tolerance", strconv.FormatFloat(tol, 'g', -1, 64))
+}
+
+// runChild runs self with args and reads the one JSON line it printed.
+func runChild(self string, log io.Writer, what string, hours int, args ...string) (scaleChild, error) {
+	cmd := exec.Command(self, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, log
 	if err := cmd.Run(); err != nil {
@@ -316,11 +340,17 @@ func globalField(uk string, hours, gh, gw int) ([]float32, []float64, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return mirrored(f, 0, hours, gh, gw)
+}
+
+// mirrored is globalField's hours [t0, t0+hours) of the UK file f.
+func mirrored(f *netcdf.File, t0, hours, gh, gw int) ([]float32, []float64, error) {
 	h, w := len(f.Lat.Values), len(f.Lon.Values)
 	src := f.Vars[0].Data
-	if hours > len(src)/(h*w) {
-		return nil, nil, fmt.Errorf("bench: %d hours asked, %s holds %d", hours, uk, len(src)/(h*w))
+	if t0+hours > len(src)/(h*w) {
+		return nil, nil, fmt.Errorf("bench: %d hours asked, %s holds %d", t0+hours, f.Path, len(src)/(h*w))
 	}
+	src = src[t0*h*w:]
 	mirror := func(i, n int) int {
 		i %= 2 * n
 		if i >= n {

@@ -2,7 +2,7 @@
 // (package compressor), through the .qzc container (formats/qzc) and a media front end
 // (package media: netCDF gridded fields, media/netcdf; audio, media/wav):
 //
-//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] IN.nc [IN2.nc ...] OUT.qzc
+//	go run ./codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] [--segment HOURS] IN.nc [IN2.nc ...] OUT.qzc
 //	go run ./codec compress --checkpoint RUN_DIR IN.wav OUT.qzc
 //	go run ./codec decompress [--checkpoint RUN_DIR] OUT.qzc BACK.nc|BACK.wav
 //	go run ./codec inspect OUT.qzc
@@ -44,6 +44,13 @@
 // channel's residual bytes and how many values they moved; a bound finer than the output's
 // packing can hold is refused, naming the channel and the value.
 //
+// A signal of more than compressor.SegmentValues values (2^26: about 64 hours of a 0.25°
+// global field) is coded in segments along time (.qzc version 6), each read from the netCDF
+// files, coded, decoded for the check and written out on its own, so that memory is bounded by
+// one segment however many hours the files hold; decompress decodes and writes the netCDF file
+// segment by segment too. --segment HOURS chooses the length (a multiple of the model's
+// window of hours). The checks and the error-bounded mode cover every segment.
+//
 // Every failure is reported as one line naming the file (and variable) at fault, with exit
 // status 1; nothing is written unless it is complete.
 package main
@@ -66,7 +73,7 @@ import (
 )
 
 const usage = `usage:
-  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] IN.nc [IN2.nc ...] OUT.qzc
+  codec compress --checkpoint RUN_DIR [--variables t2m,q@850,...] [--max_rmse R|NAME=R,...] [--max_abs_error E|NAME=E,...] [--segment HOURS] IN.nc [IN2.nc ...] OUT.qzc
   codec compress --checkpoint RUN_DIR [--max_rmse R] IN.wav OUT.qzc
   codec decompress [--checkpoint RUN_DIR] IN.qzc OUT.nc|OUT.wav
   codec inspect IN.qzc
@@ -77,6 +84,9 @@ when the input lies far outside the model's training statistics; --max_rmse refu
 when a channel's RMSE exceeds R in its units (NAME=R: per variable or channel such as q@850).
 --max_abs_error E adds coded residuals so that every value written back is within E of the source's
 (in the channel's units, the output's int16 packing included; NAME=E as for --max_rmse).
+--segment HOURS codes a long signal in segments of that many hours (a multiple of the model's window),
+one segment in memory at a time; by default a signal of more than 2^26 values is cut into the longest
+segments within that (about 64 hours of a 0.25° global field).
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 
@@ -101,6 +111,7 @@ func runCmd(args []string, out io.Writer) error {
 	vars := fs.String("variables", "", "comma-separated variables (\"t2m\") or channels (\"q@850\") to compress (default: every gridded variable)")
 	maxRMSE := fs.String("max_rmse", "", "refuse when a channel's RMSE exceeds R in its units: R, or NAME=R,... per variable or channel")
 	maxAbs := fs.String("max_abs_error", "", "error-bounded mode: every value written back within E of the source's: E, or NAME=E,... per variable or channel")
+	segment := fs.Int("segment", 0, "code the signal in segments of N steps along its first axis (hours; a multiple of the model's window); 0 chooses (compressor.SegmentValues)")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", args[0], err, usage)
@@ -110,7 +121,7 @@ func runCmd(args []string, out io.Writer) error {
 		if len(pos) < 2 || *ckpt == "" {
 			return fmt.Errorf("compress needs --checkpoint RUN_DIR, IN.nc and OUT.qzc (got %d file names)\n%s", len(pos), usage)
 		}
-		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, *maxRMSE, *maxAbs, out)
+		return compress(*ckpt, pos[:len(pos)-1], pos[len(pos)-1], *vars, *maxRMSE, *maxAbs, *segment, out)
 	case "decompress":
 		if len(pos) != 2 {
 			return fmt.Errorf("decompress needs IN.qzc and OUT.nc (got %d file names)\n%s", len(pos), usage)
@@ -159,8 +170,8 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func compress(ckpt string, in []string, outPath, vars, maxRMSE, maxAbs string, out io.Writer) error {
-	var opts compressor.Options
+func compress(ckpt string, in []string, outPath, vars, maxRMSE, maxAbs string, segment int, out io.Writer) error {
+	opts := compressor.Options{SegmentLength: segment}
 	if vars != "" {
 		opts.Selection = strings.Split(vars, ",")
 	}
@@ -198,6 +209,7 @@ func compress(ckpt string, in []string, outPath, vars, maxRMSE, maxAbs string, o
 	fmt.Fprintf(out, "  %d bytes = payload %d + header %d%s%s + framing %d; %.4f bits/value; ratio %.1f× float32, %.1f× the source file (%d bytes)\n",
 		rep.Sizes.Total, rep.Sizes.Payload, rep.Sizes.Header, maskBytes(rep.Sizes, " + "), residualBytes(rep.Sizes, " + "), rep.Sizes.Framing, rep.BitsPerValue(),
 		32/rep.BitsPerValue(), float64(rep.Source.Bytes)/float64(rep.Sizes.Total), rep.Source.Bytes)
+	segmentText(out, h)
 	maskText(out, rep)
 	residualText(out, rep)
 	speed := fmt.Sprintf("%.2f MB/s of float32", 4*float64(values)/1e6/sec)
@@ -239,6 +251,15 @@ func residualText(out io.Writer, rep compressor.Report) {
 		fmt.Fprintf(out, "  %s: every value written within %s (checked, packing included): residuals of %d bytes (%.4f bits/value), bins of %s, %d of %d values corrected (%.2f%%)\n",
 			r.Channel, compressor.Quantity(r.Bound, u), r.Bytes, 8*float64(r.Bytes)/float64(max(1, r.Values)), bin, r.Corrected, r.Values, 100*float64(r.Corrected)/float64(max(1, r.Values)))
 	}
+}
+
+// segmentText writes, for a signal coded in segments, how many and how long.
+func segmentText(out io.Writer, h *qzc.Header) {
+	if len(h.Segments) < 2 {
+		return
+	}
+	fmt.Fprintf(out, "  coded in %d segments of %d steps along its first axis (the last %d), one at a time in memory\n",
+		len(h.Segments), h.Segments[0], h.Segments[len(h.Segments)-1])
 }
 
 // maskText writes how many values are missing and the bytes of their mask, when any is.
@@ -326,6 +347,7 @@ func inspect(out io.Writer, path string, rep compressor.Report) {
 	}
 	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
 		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
+	segmentText(out, h)
 	maskText(out, rep)
 	if eb := h.ErrorBound; eb != nil {
 		var parts []string

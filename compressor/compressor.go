@@ -21,7 +21,6 @@ import (
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/checkpoint"
-	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/internal/registry"
 	"github.com/qzoo/qzoo/media"
 )
@@ -185,6 +184,11 @@ type Options struct {
 	// back within the bound of the source's, the output file's packing included. The media
 	// front end must be a media.Latticed. nil: the learned codec alone.
 	MaxAbsError Bounds
+	// SegmentLength is the length of the segments the signal is coded in along its first axis
+	// (gridded fields: hours; `codec compress --segment`), a multiple of the compressor's
+	// alignment ([Aligner]: vaeformer's window); 0 chooses: the whole signal when it holds at
+	// most [SegmentValues] values, else the longest aligned segments within that many.
+	SegmentLength int
 }
 
 // CompressFile reads the media files in (through the front end of c's kind that reads them),
@@ -196,9 +200,14 @@ type Options struct {
 // channel with its achieved RMSE (an existing out is left as it was); the Report it returns
 // then still holds the checks, for the caller to show. The header records the
 // signal's sample rate and, when c is a [CodingReporter], its coding values. Missing values
-// (NaN) are coded by their mask in the header (qzc.Mask, lossless) and filled in for c to
-// code (see filled); decoding restores them as NaN, and the checks skip them. The output may
-// not be one of the inputs.
+// (NaN) are coded by their mask (qzc.Mask, lossless) and filled in for c to code (see
+// filled); decoding restores them as NaN, and the checks skip them. The output may not be one
+// of the inputs.
+//
+// A signal longer than a segment (see [Options.SegmentLength]) is coded segment by segment
+// along its first axis (.qzc version 6): with a front end that streams (media.Streamer: netCDF)
+// only one segment's samples, its payload and its decoded copy are in memory at a time, so
+// memory is bounded however many hours the files hold, and time grows linearly with them.
 func CompressFile(c Compressor, id Identity, in []string, out string, opts Options) (Report, error) {
 	if len(in) == 0 {
 		return Report{}, fmt.Errorf("compressor: no input file")
@@ -212,56 +221,106 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	if err != nil {
 		return Report{}, err
 	}
-	s, source, err := fe.Read(in, opts.Selection, c.Channels())
+	whole, source, rd, err := openSignal(fe, in, opts.Selection, c.Channels())
 	if err != nil {
 		return Report{}, err
 	}
+	defer rd.Close()
 	name := strings.Join(in, ",")
-	mean, std := c.Normalisation()
-	mask := qzc.NewMask(s.Data, frameOf(s.Shape))
-	coded, _ := filled(s, mean)
-	payload, est, err := c.Encode(coded)
-	if err != nil {
-		return Report{}, fmt.Errorf("compressor: compress %s: %w", name, err)
-	}
-	decoded, err := c.Decode(payload, s.Shape)
-	if err != nil {
-		return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", name, err)
-	}
-	if err := mask.Apply(decoded.Data); err != nil {
-		return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", name, err)
-	}
 	desc, err := fe.Describe(source)
 	if err != nil {
 		return Report{}, err
 	}
-	var eb *qzc.ErrorBound
-	var residuals []byte
-	var resReps []ResidualReport
-	if len(opts.MaxAbsError) > 0 {
-		if eb, residuals, resReps, err = boundErrors(fe, s, decoded, source, opts.MaxAbsError); err != nil {
-			return Report{}, fmt.Errorf("%w (%s)", err, name)
-		}
-	}
-	checks, err := checkChannels(s, decoded, mean, std, desc.Units)
+	seg, err := segmentLength(c, whole, opts.SegmentLength)
 	if err != nil {
 		return Report{}, fmt.Errorf("%w (%s)", err, name)
 	}
-	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: s.Shape, Channels: s.Channels,
-		Mean: mean, Std: std, EstimatedBits: est, SampleRate: s.SampleRate, Media: fe.Name(), Source: source, Mask: mask,
-		ErrorBound: eb, Residuals: residuals}
+	var lattices []media.Lattice
+	var bounds []float64
+	if len(opts.MaxAbsError) > 0 {
+		if lattices, bounds, err = boundsOf(fe, whole, source, opts.MaxAbsError); err != nil {
+			return Report{}, fmt.Errorf("%w (%s)", err, name)
+		}
+	}
+	w, err := qzc.Create(out)
+	if err != nil {
+		return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
+	}
+	defer w.Abort() // after Commit, there is nothing left to remove
+	mean, std := c.Normalisation()
+	total := whole.Shape[0]
+	segmented := seg < total
+	var eb *qzc.ErrorBound
+	var est float64
+	var parts [][]ChannelCheck
+	var resReps []ResidualReport
+	var lengths []int
+	for t0 := 0; t0 < total; t0 += seg {
+		n := min(seg, total-t0)
+		s, err := rd.ReadRange(t0, n)
+		if err != nil {
+			return Report{}, err
+		}
+		where := name
+		if segmented {
+			where = fmt.Sprintf("%s, segment [%d, %d)", name, t0, t0+n)
+		}
+		mask := qzc.NewMask(s.Data, frameOf(s.Shape))
+		coded, _ := filled(s, mean)
+		payload, bits, err := c.Encode(coded)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: compress %s: %w", where, err)
+		}
+		coded = media.Signal{}
+		decoded, err := c.Decode(payload, s.Shape)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", where, err)
+		}
+		if err := mask.Apply(decoded.Data); err != nil {
+			return Report{}, fmt.Errorf("compressor: decode what was coded from %s: %w", where, err)
+		}
+		var residuals []byte
+		if bounds != nil {
+			segEB, res, reps, err := encodeResiduals(s, decoded, bounds, lattices)
+			if err != nil {
+				return Report{}, fmt.Errorf("%w (%s)", err, where)
+			}
+			if eb == nil {
+				eb = segEB
+			}
+			if residuals = res; segmented {
+				residuals = append(binPrefix(segEB), res...)
+				for i := range reps {
+					reps[i].Bytes += 8
+				}
+			}
+			resReps = mergeResidualReports(resReps, reps)
+		}
+		checks, err := checkChannels(s, decoded, mean, std, desc.Units)
+		if err != nil {
+			return Report{}, fmt.Errorf("%w (%s)", err, where)
+		}
+		parts = append(parts, checks)
+		est += bits
+		lengths = append(lengths, n)
+		if err := w.Add(qzc.Segment{Length: n, Mask: mask, Residuals: residuals, Payload: payload}); err != nil {
+			return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
+		}
+	}
+	checks := mergeChecks(parts, desc.Units)
+	h := &qzc.Header{Signal: c.Kind(), Model: id.Model, Checkpoint: id.Checkpoint, Shape: whole.Shape, Channels: whole.Channels,
+		Mean: mean, Std: std, EstimatedBits: est, SampleRate: whole.SampleRate, Media: fe.Name(), Source: source, ErrorBound: eb}
+	if segmented {
+		h.Segments = lengths
+	}
 	if r, ok := c.(CodingReporter); ok {
 		h.Coding = r.Coding()
 	}
-	b, sizes, err := qzc.Marshal(h, payload)
-	if err != nil {
-		return Report{}, err
-	}
-	rep := Report{Header: h, Sizes: sizes, Source: desc, Checks: checks, Residuals: resReps}
+	rep := Report{Header: h, Source: desc, Checks: checks, Residuals: resReps}
 	if err := opts.MaxRMSE.check(checks, desc.Units); err != nil {
 		return rep, fmt.Errorf("%w (%s → %s)", err, name, out)
 	}
-	if err := atomicfile.WriteFile(out, b); err != nil {
+	if rep.Sizes, err = w.Commit(h); err != nil {
 		return Report{}, fmt.Errorf("compressor: write %s: %w", out, err)
 	}
 	return rep, nil
@@ -269,17 +328,27 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 
 // Inspect reads the .qzc file in and describes it without decoding its payload.
 func Inspect(in string) (Report, error) {
-	rep, _, _, err := readFile(in)
-	return rep, err
+	rep, r, _, err := openFile(in)
+	if err != nil {
+		return Report{}, err
+	}
+	r.Close()
+	return rep, nil
 }
 
-// readFile reads and checks the .qzc file in: its header and payload, and the media front end
-// it names with that front end's description of the source.
-func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err error) {
-	h, payload, sizes, err := qzc.ReadFile(in)
+// openFile opens and checks the .qzc file in (its framing, checksum and header), and the media
+// front end it names with that front end's description of the source.
+func openFile(in string) (rep Report, r *qzc.Reader, fe media.Frontend, err error) {
+	r, err = qzc.Open(in)
 	if err != nil {
 		return Report{}, nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	h := r.Header
 	if fe, err = media.Named(h.Media); err != nil {
 		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
 	}
@@ -287,22 +356,25 @@ func readFile(in string) (rep Report, payload []byte, fe media.Frontend, err err
 	if err != nil {
 		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
 	}
-	return Report{Header: h, Sizes: sizes, Source: desc}, payload, fe, nil
+	return Report{Header: h, Sizes: r.Sizes, Source: desc}, r, fe, nil
 }
 
 // DecompressFile reads the .qzc file in, decodes it with the weights it records and writes
 // the signal to out (atomically) through the media front end it names, the values its mask
 // marks missing set to NaN (which the front end writes as its fill value). runDir overrides the
 // run directory the header records; the checkpoint's SHA-256 must match the header's. When it
-// does not, and the run is of another model or kind of signal, the error names both.
+// does not, and the run is of another model or kind of signal, the error names both. A
+// segmented file (version 6) is decoded and written segment by segment through the front
+// end's media.Streamer, in memory bounded by one segment.
 func DecompressFile(in, out, runDir string) (Report, error) {
 	if sameFile(in, out) {
 		return Report{}, fmt.Errorf("compressor: output %s is the input: refusing to overwrite it", out)
 	}
-	rep, payload, fe, err := readFile(in)
+	rep, r, fe, err := openFile(in)
 	if err != nil {
 		return Report{}, err
 	}
+	defer r.Close()
 	h := rep.Header
 	if fe.Kind() != h.Signal {
 		return Report{}, fmt.Errorf("compressor: %s holds a %s signal, but its media front end %s writes %s signals", in, h.Signal, fe.Name(), fe.Kind())
@@ -310,6 +382,10 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	shape := media.Signal{Kind: h.Signal, Channels: h.Channels, Shape: h.Shape, SampleRate: h.SampleRate}
 	if err := fe.Check(shape, h.Source); err != nil {
 		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+	}
+	st, streams := fe.(media.Streamer)
+	if r.Segments() > 1 && !streams {
+		return Report{}, fmt.Errorf("compressor: %s is coded in %d segments, which the %s front end cannot write one by one", in, r.Segments(), fe.Name())
 	}
 	if runDir == "" {
 		runDir = h.Checkpoint.Dir
@@ -333,45 +409,99 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 	if c.Kind() != h.Signal || !slices.Equal(c.Channels(), h.Channels) {
 		return Report{}, fmt.Errorf("compressor: %s codes a %s signal of channels %v, the model %s of channels %v", in, h.Signal, h.Channels, c.Kind(), c.Channels())
 	}
-	s, err := c.Decode(payload, h.Shape)
-	if err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
-	}
-	if err := h.Mask.Apply(s.Data); err != nil {
-		return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
-	}
-	if h.ErrorBound != nil {
-		if err := applyResiduals(s.Data, h.Shape, h.ErrorBound, h.Residuals); err != nil {
+	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}
+	if r.Segments() == 1 {
+		seg, err := r.Segment(0)
+		if err != nil {
 			return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
 		}
+		s, err := decodeSegment(c, h, seg, h.Shape, false)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: %s: %w", in, err)
+		}
+		if err := fe.Write(out, s, h.Source, prov); err != nil {
+			return Report{}, err
+		}
+		return rep, nil
 	}
-	prov := media.Provenance{Time: time.Now(), File: filepath.Base(in), Model: h.Model, Step: h.Checkpoint.Step, BitsPerValue: rep.BitsPerValue()}
-	if err := fe.Write(out, s, h.Source, prov); err != nil {
+	missing := false
+	for i := range r.Segments() {
+		seg, err := r.Segment(i)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: %s: segment %d: %w", in, i, err)
+		}
+		missing = missing || len(seg.Mask) > 0
+	}
+	w, err := st.Create(out, shape, h.Source, prov, missing)
+	if err != nil {
+		return Report{}, err
+	}
+	defer w.Abort() // after Close, there is nothing left to remove
+	for i := range r.Segments() {
+		seg, err := r.Segment(i)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: %s: segment %d: %w", in, i, err)
+		}
+		s, err := decodeSegment(c, h, seg, append([]int{seg.Length}, h.Shape[1:]...), true)
+		if err != nil {
+			return Report{}, fmt.Errorf("compressor: %s: segment %d: %w", in, i, err)
+		}
+		if err := w.Write(s); err != nil {
+			return Report{}, err
+		}
+	}
+	if err := w.Close(); err != nil {
 		return Report{}, err
 	}
 	return rep, nil
 }
 
-// boundErrors runs the error-bounded mode: the bound of each channel of s from bounds (a key
-// naming no channel is an error), the front end's output lattices, and the residuals that
-// correct decoded (in place) to within them.
-func boundErrors(fe media.Frontend, s, decoded media.Signal, source json.RawMessage, bounds Bounds) (*qzc.ErrorBound, []byte, []ResidualReport, error) {
+// decodeSegment decodes one segment of the signal h describes, of the given shape: the
+// payload, its missing values restored as NaN, its residuals applied (in a segmented file,
+// after the bins they start with: see binPrefix).
+func decodeSegment(c Compressor, h *qzc.Header, seg qzc.Segment, shape []int, segmented bool) (media.Signal, error) {
+	s, err := c.Decode(seg.Payload, shape)
+	if err != nil {
+		return media.Signal{}, err
+	}
+	if err := seg.Mask.Apply(s.Data); err != nil {
+		return media.Signal{}, err
+	}
+	if h.ErrorBound == nil {
+		return s, nil
+	}
+	eb, res := h.ErrorBound, seg.Residuals
+	if segmented {
+		if eb, res, err = splitBins(h.ErrorBound, res); err != nil {
+			return media.Signal{}, err
+		}
+	}
+	if err := applyResiduals(s.Data, shape, eb, res); err != nil {
+		return media.Signal{}, err
+	}
+	return s, nil
+}
+
+// boundsOf prepares the error-bounded mode for the whole signal s (Data not looked at): the
+// front end's output lattice and the bound of each channel from bounds (0: not bounded; a key
+// naming no channel is an error).
+func boundsOf(fe media.Frontend, s media.Signal, source json.RawMessage, bounds Bounds) ([]media.Lattice, []float64, error) {
 	if err := bounds.known("max absolute error", s.Channels); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	lf, ok := fe.(media.Latticed)
 	if !ok {
-		return nil, nil, nil, fmt.Errorf("compressor: the %s front end does not say how it rounds the values it writes, which the error-bounded mode (--max_abs_error) needs; it bounds gridded fields (netCDF)", fe.Name())
+		return nil, nil, fmt.Errorf("compressor: the %s front end does not say how it rounds the values it writes, which the error-bounded mode (--max_abs_error) needs; it bounds gridded fields (netCDF)", fe.Name())
 	}
 	lattices, err := lf.Lattices(s, source)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	per := make([]float64, len(s.Channels))
 	for i, ch := range s.Channels {
 		per[i], _ = bounds.forChannel(ch)
 	}
-	return encodeResiduals(s, decoded, per, lattices)
+	return lattices, per, nil
 }
 
 // sameFile tells whether a and b name the same existing file.

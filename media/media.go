@@ -171,3 +171,66 @@ type Latticed interface {
 	// write them with source; an error where source does not describe s.
 	Lattices(s Signal, source json.RawMessage) ([]Lattice, error)
 }
+
+// Streamer is implemented by a front end that reads and writes its signals in segments along
+// their first axis (gridded fields: hours), so that the codec holds one segment in memory, not
+// the whole signal: a 0.25° global month of one variable is 3 GB of float32, a day 100 MB.
+type Streamer interface {
+	// Open does what Read does without reading samples: it returns the signal's kind,
+	// channels and whole shape (Data nil), the description of the source (the same as Read's),
+	// and a reader of stretches of it.
+	Open(paths []string, selection, want []string) (Signal, json.RawMessage, RangeReader, error)
+	// Create starts writing a signal of s's kind, channels and whole shape (s.Data is not
+	// looked at) to path as source describes, recording p; the stretches come in order
+	// through the writer, which writes path atomically when closed. missing tells whether any
+	// value written will be missing (NaN): a writer must say how it marks them before the
+	// values come (netCDF: a _FillValue the source may lack).
+	Create(path string, s Signal, source json.RawMessage, p Provenance, missing bool) (RangeWriter, error)
+}
+
+// RangeReader reads stretches of a signal along its first axis.
+type RangeReader interface {
+	// ReadRange returns the stretch [start, start+n) of the signal (Shape[0] = n), in physical
+	// units, NaN where missing.
+	ReadRange(start, n int) (Signal, error)
+	Close() error
+}
+
+// RangeWriter writes a signal stretch by stretch along its first axis.
+type RangeWriter interface {
+	// Write writes the next stretch (Shape[0] ≥ 1, the other dimensions the signal's).
+	Write(s Signal) error
+	// Close fails unless the whole signal was written; it commits the file. Abort removes what
+	// was written.
+	Close() error
+	Abort()
+}
+
+// WholeReader serves stretches of a signal held in memory (a front end that does not
+// stream: the codec reads it whole, then codes it in segments like any other).
+type WholeReader struct{ S Signal }
+
+// ReadRange returns the stretch [start, start+n) of r.S: r.S itself when that is all of it,
+// else a copy; an error when it lies outside the signal or the signal has no first axis.
+func (r WholeReader) ReadRange(start, n int) (Signal, error) {
+	s := r.S
+	if len(s.Shape) == 0 || start < 0 || n < 1 || start+n > s.Shape[0] {
+		return Signal{}, fmt.Errorf("media: stretch [%d, %d) of a signal of shape %v", start, start+n, s.Shape)
+	}
+	if start == 0 && n == s.Shape[0] {
+		return s, nil
+	}
+	frame := 1
+	for _, d := range s.Shape[1:] {
+		frame *= d
+	}
+	out := Signal{Kind: s.Kind, Channels: s.Channels, Shape: append([]int{n}, s.Shape[1:]...), SampleRate: s.SampleRate,
+		Data: make([][]float32, len(s.Data))}
+	for i, d := range s.Data {
+		out.Data[i] = slices.Clone(d[start*frame : (start+n)*frame])
+	}
+	return out, nil
+}
+
+// Close does nothing.
+func (WholeReader) Close() error { return nil }

@@ -27,6 +27,11 @@ const Name = "netcdf"
 
 func init() { media.Register(Frontend{}) }
 
+var (
+	_ media.Streamer = Frontend{}
+	_ media.Latticed = Frontend{}
+)
+
 // Frontend is the netCDF front end; its zero value is ready to use.
 type Frontend struct{}
 
@@ -150,76 +155,167 @@ func CompactCoord(name, typ string, attrs []Attr, values []float64) Coord {
 // files must share their time, latitude and longitude coordinates. Missing values come back
 // as NaN (the codec codes their mask).
 func (Frontend) Read(paths []string, selection, want []string) (media.Signal, json.RawMessage, error) {
-	if len(paths) == 0 {
-		return media.Signal{}, nil, fmt.Errorf("netcdf: no input file")
-	}
-	chosen := map[string]bool{}
-	var bases []string
-	for _, v := range selection {
-		chosen[v] = true
-		if base, _, _ := strings.Cut(v, "@"); !slices.Contains(bases, base) {
-			bases = append(bases, base)
-		}
-	}
-	f, err := readMerged(paths, bases)
+	p, err := plan(paths, selection, want, nc.Read, nc.ReadOptions{})
 	if err != nil {
 		return media.Signal{}, nil, err
 	}
-	name := strings.Join(paths, ",")
-	all, allData := nc.Channels(f)
+	s, err := p.signal(p.file)
+	return s, p.source, err
+}
+
+// Open is Read without the samples (media.Streamer): the signal's shape and the same
+// description, from the files' metadata alone (formats/netcdf's Inspect), and a reader of
+// stretches of hours, each read from the files on its own (ReadOptions.TimeStart and
+// TimeCount), so that memory holds the stretch, not the files.
+func (Frontend) Open(paths []string, selection, want []string) (media.Signal, json.RawMessage, media.RangeReader, error) {
+	p, err := plan(paths, selection, want, nc.Inspect, nc.ReadOptions{})
+	if err != nil {
+		return media.Signal{}, nil, nil, err
+	}
+	s := media.Signal{Kind: qzc.Gridded, Channels: want, Shape: p.shape()}
+	return s, p.source, &rangeReader{p: p}, nil
+}
+
+// rangeReader reads stretches of hours of a plan's files.
+type rangeReader struct{ p *readPlan }
+
+// ReadRange reads hours [start, start+n) of the files: the channels of Open's signal, in its
+// order.
+func (r *rangeReader) ReadRange(start, n int) (media.Signal, error) {
+	t := r.p.shape()[0]
+	if start < 0 || n < 1 || start+n > t {
+		return media.Signal{}, fmt.Errorf("netcdf: %s: hours [%d, %d) of %d", r.p.name, start, start+n, t)
+	}
+	f, err := readMerged(r.p.paths, r.p.bases, nc.Read, nc.ReadOptions{TimeStart: start, TimeCount: n})
+	if err != nil {
+		return media.Signal{}, err
+	}
+	if len(f.Time.Values) != n || len(f.Lat.Values) != len(r.p.file.Lat.Values) || len(f.Lon.Values) != len(r.p.file.Lon.Values) {
+		return media.Signal{}, fmt.Errorf("netcdf: %s: hours [%d, %d) read as %d hours on %d×%d, not on the files' %d×%d",
+			r.p.name, start, start+n, len(f.Time.Values), len(f.Lat.Values), len(f.Lon.Values), len(r.p.file.Lat.Values), len(r.p.file.Lon.Values))
+	}
+	return r.p.signal(f)
+}
+
+// Close does nothing: every stretch is read on its own.
+func (r *rangeReader) Close() error { return nil }
+
+// readPlan is what Read and Open share: the merged files (with or without values), the
+// channels chosen, and the description of the source.
+type readPlan struct {
+	paths, bases []string
+	name         string
+	want         []string
+	file         *nc.File
+	source       json.RawMessage
+}
+
+func (p *readPlan) shape() []int {
+	return []int{len(p.file.Time.Values), len(p.file.Lat.Values), len(p.file.Lon.Values)}
+}
+
+// signal returns the channels p.want of f (read with values), in that order.
+func (p *readPlan) signal(f *nc.File) (media.Signal, error) {
+	names, data := nc.Channels(f)
+	s := media.Signal{Kind: qzc.Gridded, Channels: p.want, Shape: []int{len(f.Time.Values), len(f.Lat.Values), len(f.Lon.Values)},
+		Data: make([][]float32, len(p.want))}
+	for i, w := range p.want {
+		j := slices.Index(names, w)
+		if j < 0 {
+			return media.Signal{}, fmt.Errorf("netcdf: %s: lacks %s, which the model codes (it has %s)", p.name, w, strings.Join(names, ", "))
+		}
+		s.Data[i] = data[j]
+	}
+	return s, nil
+}
+
+// plan reads the files' variables with read (nc.Read, or nc.Inspect for the metadata alone),
+// chooses the channels (see Read) and describes the source.
+func plan(paths []string, selection, want []string, read func(string, nc.ReadOptions) (*nc.File, error), opts nc.ReadOptions) (*readPlan, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("netcdf: no input file")
+	}
+	p := &readPlan{paths: paths, name: strings.Join(paths, ","), want: want}
+	chosen := map[string]bool{}
+	for _, v := range selection {
+		chosen[v] = true
+		if base, _, _ := strings.Cut(v, "@"); !slices.Contains(p.bases, base) {
+			p.bases = append(p.bases, base)
+		}
+	}
+	f, err := readMerged(paths, p.bases, read, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.file = f
+	all := channelNames(f)
 	var names []string
-	var data [][]float32
-	for i, n := range all {
+	for _, n := range all {
 		base, _, _ := strings.Cut(n, "@")
 		if len(selection) == 0 || chosen[n] || chosen[base] {
-			names, data = append(names, n), append(data, allData[i])
+			names = append(names, n)
 		}
 	}
 	for v := range chosen {
 		if !slices.ContainsFunc(names, func(n string) bool { base, _, _ := strings.Cut(n, "@"); return n == v || base == v }) {
-			return media.Signal{}, nil, fmt.Errorf("netcdf: %s: has no variable or channel %s (it has %s)", name, v, strings.Join(all, ", "))
+			return nil, fmt.Errorf("netcdf: %s: has no variable or channel %s (it has %s)", p.name, v, strings.Join(all, ", "))
 		}
 	}
 	for _, n := range names {
 		if !slices.Contains(want, n) {
-			return media.Signal{}, nil, fmt.Errorf("netcdf: %s: variable %s is not one the model was trained for; it knows %s (choose variables or channels such as q@850 with --variables)",
-				name, n, strings.Join(want, ", "))
+			return nil, fmt.Errorf("netcdf: %s: variable %s is not one the model was trained for; it knows %s (choose variables or channels such as q@850 with --variables)",
+				p.name, n, strings.Join(want, ", "))
 		}
 	}
-	s := media.Signal{Kind: qzc.Gridded, Channels: want, Shape: []int{len(f.Time.Values), len(f.Lat.Values), len(f.Lon.Values)},
-		Data: make([][]float32, len(want))}
-	for i, w := range want {
-		j := slices.Index(names, w)
-		if j < 0 {
-			return media.Signal{}, nil, fmt.Errorf("netcdf: %s: lacks %s, which the model codes (it has %s)", name, w, strings.Join(names, ", "))
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			return nil, fmt.Errorf("netcdf: %s: lacks %s, which the model codes (it has %s)", p.name, w, strings.Join(names, ", "))
 		}
-		s.Data[i] = data[j]
 	}
 	// The signal's channel order is the model's; the variables are written back in the
 	// file's order.
-	if f, err = keepChannels(f, names); err != nil {
-		return media.Signal{}, nil, fmt.Errorf("netcdf: %s: %w", name, err)
-	}
-	src, err := json.Marshal(sourceOf(f))
+	kept, err := keepChannels(f, names)
 	if err != nil {
-		return media.Signal{}, nil, fmt.Errorf("netcdf: %s: encode the description: %w", name, err)
+		return nil, fmt.Errorf("netcdf: %s: %w", p.name, err)
 	}
-	return s, src, nil
+	if p.source, err = json.Marshal(sourceOf(kept)); err != nil {
+		return nil, fmt.Errorf("netcdf: %s: encode the description: %w", p.name, err)
+	}
+	return p, nil
 }
 
-// readMerged reads the gridded variables of the files in paths and merges them into one
-// file: they must share their time, latitude, longitude (and level) coordinates. A single
+// channelNames names f's channels as nc.Channels does, without looking at values.
+func channelNames(f *nc.File) []string {
+	var names []string
+	for _, v := range f.Vars {
+		if !v.HasLevel() {
+			names = append(names, v.Name)
+			continue
+		}
+		for l := range v.Shape[1] {
+			level := float64(l)
+			if f.Level != nil && l < len(f.Level.Values) {
+				level = f.Level.Values[l]
+			}
+			names = append(names, nc.LevelChannel(v.Name, level))
+		}
+	}
+	return names
+}
+
+// readMerged reads the gridded variables of the files in paths with read and opts (nc.Read
+// or nc.Inspect; a time range) and merges them into one file: they must share their time, latitude, longitude (and level) coordinates. A single
 // file is asked for the variables named in bases only (nil: all), so that other variables,
 // e.g. one the reader refuses, do not stand in the way; several files are read whole.
 // Missing values stay NaN.
-func readMerged(paths []string, bases []string) (*nc.File, error) {
+func readMerged(paths []string, bases []string, read func(string, nc.ReadOptions) (*nc.File, error), opts nc.ReadOptions) (*nc.File, error) {
 	var merged *nc.File
 	for _, p := range paths {
-		opts := nc.ReadOptions{}
+		opts := opts
 		if len(paths) == 1 {
 			opts.Variables = bases
 		}
-		f, err := nc.Read(p, opts)
+		f, err := read(p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -307,9 +403,14 @@ func (Frontend) Write(path string, s media.Signal, source json.RawMessage, p med
 	if err != nil {
 		return err
 	}
-	addHistory(f, fmt.Sprintf("%s: lossy reconstruction of %s decoded by qzoo's codec from %s (model %s, checkpoint step %d, %.4f bits per value)",
-		p.Time.UTC().Format("2006-01-02 15:04:05 UTC"), src.Name, p.File, p.Model, p.Step, p.BitsPerValue))
+	addHistory(f, history(src, p))
 	return nc.Write(path, f)
+}
+
+// history is the line the written file's history attribute gains.
+func history(src *Source, p media.Provenance) string {
+	return fmt.Sprintf("%s: lossy reconstruction of %s decoded by qzoo's codec from %s (model %s, checkpoint step %d, %.4f bits per value)",
+		p.Time.UTC().Format("2006-01-02 15:04:05 UTC"), src.Name, p.File, p.Model, p.Step, p.BitsPerValue)
 }
 
 // Lattices returns, per channel of s, what Write writes its values as: CF int16 packing's
@@ -517,61 +618,120 @@ func coordOf(c nc.Coord) Coord { return CompactCoord(c.Name, c.Type, attrsOf(c.A
 // fileOf rebuilds the netCDF file a description describes with the signal's fields (in the
 // signal's channel order).
 func fileOf(s *Source, sig media.Signal) (*nc.File, error) {
+	f := metaOf(s)
+	for _, v := range f.Vars {
+		var err error
+		if v.Data, err = variableData(f, v, sig); err != nil {
+			return nil, err
+		}
+		fillFor(v, slices.ContainsFunc(v.Data, func(x float32) bool { return x != x }))
+	}
+	return f, nil
+}
+
+// metaOf rebuilds the netCDF file a description describes, without values.
+func metaOf(s *Source) *nc.File {
 	f := &nc.File{Path: s.Name, Format: "netCDF-3", Global: attrValues(s.Global),
 		Time: fileCoord(s.Time), Lat: fileCoord(s.Lat), Lon: fileCoord(s.Lon)}
-	var levels []float64
 	if s.Level != nil {
 		c := fileCoord(*s.Level)
 		f.Level = &c
-		levels = c.Values
 	}
-	hw := sig.Shape[1] * sig.Shape[2]
 	for _, m := range s.Vars {
 		v := &nc.Variable{Name: m.Name, Dims: m.Dims, Shape: m.Shape, Attrs: attrValues(m.Attrs)}
 		if p := m.Packing; p != nil {
 			v.Packing = &nc.Packing{Type: p.Type, ScaleFactor: p.ScaleFactor, AddOffset: p.AddOffset, FillValue: p.FillValue, MissingValue: p.MissingValue}
 		}
-		channel := func(name string) ([]float32, error) {
-			i := slices.Index(sig.Channels, name)
-			if i < 0 || i >= len(sig.Data) {
-				return nil, fmt.Errorf("netcdf: source description: variable %s's channel %s is not in the payload", m.Name, name)
-			}
-			return sig.Data[i], nil
-		}
-		if len(m.Shape) == 4 {
-			t, l := m.Shape[0], m.Shape[1]
-			v.Data = make([]float32, t*l*hw)
-			for li := range l {
-				ch, err := channel(nc.LevelChannel(m.Name, levels[li]))
-				if err != nil {
-					return nil, err
-				}
-				for ti := range t {
-					copy(v.Data[(ti*l+li)*hw:][:hw], ch[ti*hw:(ti+1)*hw])
-				}
-			}
-		} else {
-			ch, err := channel(m.Name)
-			if err != nil {
-				return nil, err
-			}
-			v.Data = ch
-		}
-		fillFor(v)
 		f.Vars = append(f.Vars, v)
 	}
-	return f, nil
+	return f
 }
+
+// variableData gathers v's values, in its layout ([T, H, W] or [T, L, H, W]) for the hours
+// sig holds, from sig's channels.
+func variableData(f *nc.File, v *nc.Variable, sig media.Signal) ([]float32, error) {
+	channel := func(name string) ([]float32, error) {
+		i := slices.Index(sig.Channels, name)
+		if i < 0 || i >= len(sig.Data) {
+			return nil, fmt.Errorf("netcdf: source description: variable %s's channel %s is not in the payload", v.Name, name)
+		}
+		return sig.Data[i], nil
+	}
+	if len(v.Shape) != 4 {
+		return channel(v.Name)
+	}
+	t, l, hw := sig.Shape[0], v.Shape[1], sig.Shape[1]*sig.Shape[2]
+	data := make([]float32, t*l*hw)
+	for li := range l {
+		ch, err := channel(nc.LevelChannel(v.Name, f.Level.Values[li]))
+		if err != nil {
+			return nil, err
+		}
+		for ti := range t {
+			copy(data[(ti*l+li)*hw:][:hw], ch[ti*hw:(ti+1)*hw])
+		}
+	}
+	return data, nil
+}
+
+// Create starts writing the gridded signal s (shape only) to path as Write does, hour by hour
+// (media.Streamer): formats/netcdf's streaming writer, so that memory holds the hours of one
+// call. missing says whether any value will be NaN (then a short-packed variable without a
+// fill value gets netCDF's default one, as Write gives it when its values hold a NaN).
+func (Frontend) Create(path string, s media.Signal, source json.RawMessage, p media.Provenance, missing bool) (media.RangeWriter, error) {
+	src, err := checkedSource(s, source)
+	if err != nil {
+		return nil, err
+	}
+	f := metaOf(src)
+	for _, v := range f.Vars {
+		fillFor(v, missing)
+	}
+	addHistory(f, history(src, p))
+	w, err := nc.Create(path, f)
+	if err != nil {
+		return nil, err
+	}
+	return &rangeWriter{w: w, f: f, shape: s.Shape, channels: s.Channels}, nil
+}
+
+// rangeWriter writes stretches of hours through formats/netcdf's streaming writer.
+type rangeWriter struct {
+	w        *nc.Writer
+	f        *nc.File
+	shape    []int
+	channels []string
+}
+
+// Write writes the next hours: s holds the signal's channels, in its order, on its grid.
+func (r *rangeWriter) Write(s media.Signal) error {
+	if len(s.Shape) != 3 || s.Shape[1] != r.shape[1] || s.Shape[2] != r.shape[2] || !slices.Equal(s.Channels, r.channels) {
+		return fmt.Errorf("netcdf: write %s: a stretch of channels %v and shape %v, for a signal of channels %v and shape %v",
+			r.f.Path, s.Channels, s.Shape, r.channels, r.shape)
+	}
+	data := make([][]float32, len(r.f.Vars))
+	for i, v := range r.f.Vars {
+		var err error
+		if data[i], err = variableData(r.f, v, s); err != nil {
+			return err
+		}
+	}
+	return r.w.WriteHours(data)
+}
+
+func (r *rangeWriter) Close() error { return r.w.Close() }
+func (r *rangeWriter) Abort()       { r.w.Abort() }
 
 // defaultShortFill is netCDF's default fill value of shorts (NC_FILL_SHORT).
 const defaultShortFill = -32767
 
 // fillFor gives v, when it is packed into int16 with neither a _FillValue nor a
-// missing_value (its missing values came from valid_range masking, say) and holds missing
-// values (NaN), netCDF's default fill value of shorts, so that they are written as missing.
-func fillFor(v *nc.Variable) {
+// missing_value (its missing values came from valid_range masking, say) and missing values
+// (NaN) are to be written, netCDF's default fill value of shorts, so that they are written as
+// missing.
+func fillFor(v *nc.Variable, missing bool) {
 	p := v.Packing
-	if p == nil || p.Type != "int16" || p.FillValue != nil || p.MissingValue != nil || !slices.ContainsFunc(v.Data, func(x float32) bool { return x != x }) {
+	if p == nil || p.Type != "int16" || p.FillValue != nil || p.MissingValue != nil || !missing {
 		return
 	}
 	fill := float64(defaultShortFill)

@@ -575,6 +575,10 @@ func (signalCodec) Kind() qzc.Kind                         { return qzc.Gridded 
 func (s signalCodec) Channels() []string                   { return s.Codec.Channels }
 func (s signalCodec) Normalisation() (mean, std []float64) { return s.Mean, s.Std }
 
+// Alignment is the model's window of hours (compressor.Aligner): a long signal is coded in
+// segments of whole windows, the same windows as when coded whole.
+func (s signalCodec) Alignment() int { return s.Codec.Window }
+
 func (s signalCodec) Encode(sig media.Signal) ([]byte, float64, error) {
 	g, err := geometryOf(sig.Kind, sig.Shape)
 	if err != nil {
