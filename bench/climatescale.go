@@ -70,8 +70,10 @@ type scaleChild struct {
 	Seconds       float64 `json:"seconds"`
 	DecodeSeconds float64 `json:"decode_seconds,omitempty"` // ZFP only
 	PeakBytes     int64   `json:"peak_bytes"`
-	Bytes         int     `json:"bytes"`
-	RMSE          float64 `json:"rmse,omitempty"`
+	// ReaderPeakBytes is the largest peak of the netCDF reader processes (file cases only).
+	ReaderPeakBytes int64   `json:"reader_peak_bytes,omitempty"`
+	Bytes           int     `json:"bytes"`
+	RMSE            float64 `json:"rmse,omitempty"`
 }
 
 // scaleRow is one measured case.
@@ -81,10 +83,12 @@ type scaleRow struct {
 	Values    int     `json:"values"`
 	Seconds   float64 `json:"seconds"`
 	PeakBytes int64   `json:"peak_bytes"`
-	MBps      float64 `json:"mb_per_s"`
-	Bits      float64 `json:"bits_per_value"`
-	RMSE      float64 `json:"rmse_k,omitempty"`
-	Load      float64 `json:"load_avg_1min"`
+	// ReaderPeakBytes: the file cases' netCDF reader processes (formats/netcdf), beside PeakBytes.
+	ReaderPeakBytes int64   `json:"reader_peak_bytes,omitempty"`
+	MBps            float64 `json:"mb_per_s"`
+	Bits            float64 `json:"bits_per_value"`
+	RMSE            float64 `json:"rmse_k,omitempty"`
+	Load            float64 `json:"load_avg_1min"`
 }
 
 // seamRow is one tiling of the seam study.

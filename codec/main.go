@@ -44,7 +44,7 @@
 // channel's residual bytes and how many values they moved; a bound finer than the output's
 // packing can hold is refused, naming the channel and the value.
 //
-// A signal of more than compressor.SegmentValues values (2^26: about 64 hours of a 0.25°
+// A signal of more than compressor.SegmentValues values (2^24: 16 hours of a 0.25°
 // global field) is coded in segments along time (.qzc version 6), each read from the netCDF
 // files, coded, decoded for the check and written out on its own, so that memory is bounded by
 // one segment however many hours the files hold; decompress decodes and writes the netCDF file
@@ -85,8 +85,8 @@ when a channel's RMSE exceeds R in its units (NAME=R: per variable or channel su
 --max_abs_error E adds coded residuals so that every value written back is within E of the source's
 (in the channel's units, the output's int16 packing included; NAME=E as for --max_rmse).
 --segment HOURS codes a long signal in segments of that many hours (a multiple of the model's window),
-one segment in memory at a time; by default a signal of more than 2^26 values is cut into the longest
-segments within that (about 64 hours of a 0.25° global field).
+one segment in memory at a time; by default a signal of more than 2^24 values is cut into the longest
+segments within that (16 hours of a 0.25° global field).
 decompress finds the checkpoint the file was coded with in the run directory it records (or RUN_DIR).
 `
 

@@ -15,11 +15,14 @@ import (
 )
 
 // SegmentValues is the most values (channels × segment length × the other dimensions) a
-// segment holds when [Options.SegmentLength] is 0: 2^26, 256 MiB of float32 — about 64 hours
-// of one 0.25° global field (721×1440), the whole UK month of 2 m temperature (1.2 M values)
-// or a wam2layers day of 69 channels (3.2 M). A signal within it is coded in one segment, as
-// before segments existed (.qzc versions 2–5, byte for byte).
-const SegmentValues = 1 << 26
+// segment holds when [Options.SegmentLength] is 0: 2^24, 64 MiB of float32 — 16 hours of one
+// 0.25° global field (721×1440); the whole UK month of 2 m temperature (1.2 M values) or a
+// wam2layers day of 69 channels (3.2 M) fit in one. Compressing costs about 40 bytes per value
+// of a segment (the field, its decoded copy for the check, the model's symbols and tiles:
+// 2.8 GiB measured for 2^26), so this keeps a compression near 700 MiB however long the
+// signal. A signal within it is coded in one segment, as before segments existed (.qzc
+// versions 2–5, byte for byte).
+const SegmentValues = 1 << 24
 
 // Aligner is implemented by a compressor that codes its signal in blocks along the first axis
 // (vaeformer: windows of hours): segments are cut at multiples of Alignment, so that no block

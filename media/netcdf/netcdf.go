@@ -179,13 +179,54 @@ func (Frontend) Open(paths []string, selection, want []string) (media.Signal, js
 // rangeReader reads stretches of hours of a plan's files.
 type rangeReader struct{ p *readPlan }
 
+// readValuesPerCall bounds the values one read of a stretch asks formats/netcdf for (2^23:
+// 8 hours of a 0.25° global field): its reader process converts values through float64, about
+// 12 bytes per value, so a longer stretch is read in several calls and its peak stays near
+// 100 MB whatever the segment's length.
+var readValuesPerCall = 1 << 23
+
 // ReadRange reads hours [start, start+n) of the files: the channels of Open's signal, in its
-// order.
+// order, in calls of at most readValuesPerCall values.
 func (r *rangeReader) ReadRange(start, n int) (media.Signal, error) {
 	t := r.p.shape()[0]
 	if start < 0 || n < 1 || start+n > t {
 		return media.Signal{}, fmt.Errorf("netcdf: %s: hours [%d, %d) of %d", r.p.name, start, start+n, t)
 	}
+	perHour := 0
+	for _, v := range r.p.file.Vars {
+		k := 1
+		for _, d := range v.Shape[1:] {
+			k *= d
+		}
+		perHour += k
+	}
+	step := max(1, readValuesPerCall/max(1, perHour))
+	if n <= step {
+		return r.read(start, n)
+	}
+	var out media.Signal
+	for t0 := start; t0 < start+n; t0 += step {
+		part, err := r.read(t0, min(step, start+n-t0))
+		if err != nil {
+			return media.Signal{}, err
+		}
+		if out.Data == nil {
+			out = part
+			out.Shape = append([]int{n}, part.Shape[1:]...)
+			out.Data = make([][]float32, len(part.Data))
+			for i := range out.Data {
+				out.Data[i] = make([]float32, 0, n*part.Shape[1]*part.Shape[2])
+			}
+		}
+		for i, d := range part.Data {
+			out.Data[i] = append(out.Data[i], d...)
+		}
+	}
+	return out, nil
+}
+
+// read reads hours [start, start+n) in one call.
+func (r *rangeReader) read(start, n int) (media.Signal, error) {
 	f, err := readMerged(r.p.paths, r.p.bases, nc.Read, nc.ReadOptions{TimeStart: start, TimeCount: n})
 	if err != nil {
 		return media.Signal{}, err

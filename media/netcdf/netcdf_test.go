@@ -1,8 +1,10 @@
 package netcdf
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	nc "github.com/qzoo/qzoo/formats/netcdf"
 	"github.com/qzoo/qzoo/formats/qzc"
+	"github.com/qzoo/qzoo/internal/datadir"
 	"github.com/qzoo/qzoo/media"
 )
 
@@ -203,5 +206,66 @@ func TestReadMissingValues(t *testing.T) {
 	}
 	if _, _, err := fe.Read([]string{in}, []string{"t2m"}, []string{"t2m"}); err != nil {
 		t.Errorf("t2m beside sst: %v", err)
+	}
+}
+
+// TestStreaming: Open describes the UK month exactly as Read does, from its metadata alone; its
+// stretches, read in several calls or in one, are slices of Read's signal; Create writes the
+// month stretch by stretch into the file Write writes.
+func TestStreaming(t *testing.T) {
+	uk := filepath.Join(datadir.Root(), "era5", "era5-2mt-2019-03-uk.nc")
+	want := []string{"t2m"}
+	whole, src, err := Frontend{}.Read([]string{uk}, nil, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape, osrc, rd, err := Frontend{}.Open([]string{uk}, nil, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if string(osrc) != string(src) || !slices.Equal(shape.Shape, whole.Shape) || shape.Data != nil {
+		t.Fatalf("Open: shape %v, description equal %v; Read: shape %v", shape.Shape, string(osrc) == string(src), whole.Shape)
+	}
+	hw := whole.Shape[1] * whole.Shape[2]
+	defer func(v int) { readValuesPerCall = v }(readValuesPerCall)
+	for _, perCall := range []int{1 << 23, 7 * hw} { // one call; calls of 7 hours
+		readValuesPerCall = perCall
+		for _, r := range [][2]int{{0, 1}, {100, 48}, {700, 44}} {
+			s, err := rd.ReadRange(r[0], r[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(s.Shape, []int{r[1], whole.Shape[1], whole.Shape[2]}) || !slices.Equal(s.Data[0], whole.Data[0][r[0]*hw:(r[0]+r[1])*hw]) {
+				t.Fatalf("hours %v in calls of %d values: shape %v, values differ from Read's", r, perCall, s.Shape)
+			}
+		}
+	}
+	if _, err := rd.ReadRange(740, 5); err == nil {
+		t.Error("hours [740, 745) of 744 read")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.nc"), filepath.Join(dir, "b.nc")
+	p := media.Provenance{Time: time.Unix(0, 0), File: "x.qzc", Model: "m", Step: 1, BitsPerValue: 1}
+	if err := (Frontend{}).Write(a, whole, src, p); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Frontend{}.Create(b, shape, src, p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for t0 := 0; t0 < whole.Shape[0]; t0 += 100 {
+		s, _ := media.WholeReader{S: whole}.ReadRange(t0, min(100, whole.Shape[0]-t0))
+		if err := w.Write(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ab, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	if !bytes.Equal(ab, bb) || len(ab) == 0 {
+		t.Errorf("written whole: %d bytes; stretch by stretch: %d bytes, not the same", len(ab), len(bb))
 	}
 }
