@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -50,8 +51,9 @@ type Config struct {
 	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
 	RMSNormEps            float64  `json:"rms_norm_eps"`
 	RoPETheta             *float64 `json:"rope_theta,omitempty"`
-	// RoPEScaling is the raw rope_scaling object; only null (or absent) is supported: a
-	// scaled RoPE ("linear", "dynamic", "yarn", "llama3", ...) is refused by its type.
+	// RoPEScaling is the raw rope_scaling object, read by [Config.Scaling]: null (or absent,
+	// or rope_type "default"), "llama3" (Llama 3.1, 3.2) and "linear" are supported; another
+	// scaled RoPE ("dynamic", "yarn", "longrope", ...) is refused by its type.
 	RoPEScaling       json.RawMessage `json:"rope_scaling,omitempty"`
 	TieWordEmbeddings *bool           `json:"tie_word_embeddings,omitempty"`
 	HiddenAct         string          `json:"hidden_act,omitempty"`
@@ -72,8 +74,9 @@ type Config struct {
 // and [Open] add it). It refuses, naming the key: an architecture not in [Architectures] (or
 // more than one), a size out of its bound, heads that do not divide the width or each other,
 // an explicit head_dim other than hidden_size / num_attention_heads, an odd head size, a
-// non-positive rms_norm_eps or rope_theta, a non-null rope_scaling, hidden_act other than
-// "silu", attention_bias or mlp_bias on a Llama.
+// non-positive rms_norm_eps or rope_theta, a rope_scaling other than null, "llama3" or
+// "linear" (or one of those with a value missing or out of its domain, see [Config.Scaling]),
+// hidden_act other than "silu", attention_bias or mlp_bias on a Llama.
 func ParseConfig(b []byte) (*Config, error) {
 	if len(b) > maxConfigSize {
 		return nil, fmt.Errorf("%d bytes is over the limit of %d", len(b), maxConfigSize)
@@ -191,16 +194,8 @@ func (c *Config) Validate() error {
 	if t := c.Theta(); !(t > 0) || math.IsInf(t, 0) {
 		return fmt.Errorf("key \"rope_theta\" is %g, not a positive number", t)
 	}
-	if s := bytes.TrimSpace(c.RoPEScaling); len(s) > 0 && !bytes.Equal(s, []byte("null")) {
-		var scaling struct {
-			Type     string `json:"type"`
-			RoPEType string `json:"rope_type"`
-		}
-		_ = json.Unmarshal(s, &scaling)
-		kind := cmpOr(scaling.RoPEType, scaling.Type, string(s))
-		if kind != "default" {
-			return fmt.Errorf("key \"rope_scaling\": scaled RoPE %q is not supported (only null)", kind)
-		}
+	if _, err := c.Scaling(); err != nil {
+		return err
 	}
 	if c.HiddenAct != "" && c.HiddenAct != "silu" {
 		return fmt.Errorf("key \"hidden_act\" is %q: only \"silu\" (SwiGLU) is supported", c.HiddenAct)
@@ -212,6 +207,113 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("key \"mlp_bias\" is true: feed-forward biases are not supported")
 	}
 	return nil
+}
+
+// The rope_scaling types supported (transformers' rope_type).
+const (
+	RoPEScalingLlama3 = "llama3"
+	RoPEScalingLinear = "linear"
+)
+
+// RoPEScaling is a rope_scaling object of a supported type: RoPE's rates θ_i rescaled for a
+// context longer than the one they were trained for (models/llama and layers/position apply
+// it).
+type RoPEScaling struct {
+	// Type is rope_type (or the older key "type"): [RoPEScalingLlama3] or [RoPEScalingLinear].
+	Type string
+	// Factor is factor, ≥ 1: linear divides every rate by it, llama3 the slow ones.
+	Factor float64
+	// LowFreqFactor and HighFreqFactor (llama3: low_freq_factor and high_freq_factor,
+	// 0 < low < high) bound the band of wavelengths that llama3 blends, in units of the
+	// original context.
+	LowFreqFactor, HighFreqFactor float64
+	// OriginalMaxPositionEmbeddings (llama3: original_max_position_embeddings, an integer in
+	// [1, MaxPositions]) is the context the rates were pretrained for.
+	OriginalMaxPositionEmbeddings int
+}
+
+// Scaling reads rope_scaling: nil for null, absent or rope_type "default"; a [RoPEScaling]
+// for "llama3" (which needs factor, low_freq_factor, high_freq_factor and
+// original_max_position_embeddings) and "linear" (factor). Other keys of the object are
+// ignored, as transformers does. Errors name the key "rope_scaling" and the type, or the
+// value that is missing or out of its domain.
+func (c *Config) Scaling() (*RoPEScaling, error) {
+	s := bytes.TrimSpace(c.RoPEScaling)
+	if len(s) == 0 || bytes.Equal(s, []byte("null")) {
+		return nil, nil
+	}
+	var obj map[string]json.RawMessage
+	_ = json.Unmarshal(s, &obj)
+	str := func(key string) string {
+		var v string
+		_ = json.Unmarshal(obj[key], &v)
+		return v
+	}
+	kind := cmpOr(str("rope_type"), str("type"), string(s))
+	switch kind {
+	case "default":
+		return nil, nil
+	case RoPEScalingLlama3, RoPEScalingLinear:
+	default:
+		return nil, fmt.Errorf("key \"rope_scaling\": scaled RoPE %q is not supported (only null, %q and %q)",
+			kind, RoPEScalingLlama3, RoPEScalingLinear)
+	}
+	var err error
+	number := func(key string) float64 {
+		raw, ok := obj[key]
+		if err != nil {
+			return 0
+		}
+		var v float64
+		if !ok {
+			err = fmt.Errorf("key \"rope_scaling\": %s scaling needs %q", kind, key)
+		} else if json.Unmarshal(raw, &v) != nil {
+			err = fmt.Errorf("key \"rope_scaling\": %q is %s, not a number", key, raw)
+		}
+		return v
+	}
+	r := &RoPEScaling{Type: kind, Factor: number("factor")}
+	if err == nil && !(r.Factor >= 1) {
+		err = fmt.Errorf("key \"rope_scaling\": %q is %g, not a number ≥ 1", "factor", r.Factor)
+	}
+	if kind == RoPEScalingLinear {
+		return r, err
+	}
+	r.LowFreqFactor, r.HighFreqFactor = number("low_freq_factor"), number("high_freq_factor")
+	orig := number("original_max_position_embeddings")
+	switch {
+	case err != nil:
+	case !(r.LowFreqFactor > 0):
+		err = fmt.Errorf("key \"rope_scaling\": %q is %g, not a positive number", "low_freq_factor", r.LowFreqFactor)
+	case !(r.HighFreqFactor > r.LowFreqFactor):
+		err = fmt.Errorf("key \"rope_scaling\": %q (%g) is not above %q (%g)", "high_freq_factor", r.HighFreqFactor,
+			"low_freq_factor", r.LowFreqFactor)
+	case orig != math.Trunc(orig) || orig < 1 || orig > MaxPositions:
+		err = fmt.Errorf("key \"rope_scaling\": %q is %g, not an integer in [1, %d]", "original_max_position_embeddings", orig, MaxPositions)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.OriginalMaxPositionEmbeddings = int(orig)
+	return r, nil
+}
+
+// JSON is s as the rope_scaling object transformers writes: rope_type and the keys of its
+// type, in sorted order, the float values with a decimal point (factor 32 as 32.0).
+func (s RoPEScaling) JSON() json.RawMessage {
+	float := func(x float64) string {
+		t := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(t, ".eEIN") {
+			t += ".0"
+		}
+		return t
+	}
+	kind, _ := json.Marshal(s.Type)
+	if s.Type == RoPEScalingLinear {
+		return json.RawMessage(fmt.Sprintf(`{"factor": %s, "rope_type": %s}`, float(s.Factor), kind))
+	}
+	return json.RawMessage(fmt.Sprintf(`{"factor": %s, "high_freq_factor": %s, "low_freq_factor": %s, "original_max_position_embeddings": %d, "rope_type": %s}`,
+		float(s.Factor), float(s.HighFreqFactor), float(s.LowFreqFactor), s.OriginalMaxPositionEmbeddings, kind))
 }
 
 func cmpOr(s ...string) string {

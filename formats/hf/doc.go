@@ -7,13 +7,27 @@
 //	tokenizer.json, tokenizer.model…  the tokenizer ([TokenizerFiles], copied along on export)
 //
 // [Open] checks config.json (sizes bounded before anything is allocated, an architecture or
-// a variant the models cannot run refused by its key: a scaled RoPE, biases on the attention's
-// output or the feed-forward, an activation other than SiLU, a head_dim other than
-// hidden_size / num_attention_heads), the index (shards by plain file name in the directory,
+// a variant the models cannot run refused by its key: a scaled RoPE other than "llama3" or
+// "linear", biases on the attention's output or the feed-forward, an activation other than
+// SiLU, a head_dim other than hidden_size / num_attention_heads), the index (shards by plain file name in the directory,
 // every tensor in the shard the index names and in no other) and every shard's header
 // (package formats/safetensors: overlaps, holes, truncation); tensors are then read one at a
 // time, converted to float32 from F32, F16 or BF16 ([Dir.Float32], which checks the shape).
 // Errors name the file and the key or tensor.
+//
+// # RoPE scaling
+//
+// Llama 3.1 and 3.2 (e.g. Llama-3.2-1B) stretch RoPE over a context longer than the one it was
+// pretrained for with Meta's rule, rope_scaling {"rope_type": "llama3", "factor": 32.0,
+// "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}:
+// with θ_i = rope_theta^(−2i/h) and wavelength λ_i = 2π/θ_i, rates with λ_i below
+// original_max_position_embeddings / high_freq_factor are kept, those with λ_i above
+// original_max_position_embeddings / low_freq_factor divided by factor, and those between
+// blended (transformers' _compute_llama3_parameters). "linear" divides every rate by factor.
+// [Config.Scaling] reads both (every value they need present and in its domain, errors naming
+// rope_scaling), [RoPEScaling.JSON] writes the object back; applying the rule is
+// layers/position's (RoPEFrequencies). Other types ("dynamic", "yarn", "longrope", ...) are
+// refused by name.
 //
 // The package knows the files, not the model: mapping tensor names onto a model's weights
 // (and the rotate-half versus interleaved RoPE layouts of the query and key rows) is

@@ -2,6 +2,7 @@ package hf
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -96,8 +97,19 @@ func TestConfigRefusals(t *testing.T) {
 		{`"head_dim": 128`, "head_dim"},
 		{`"rms_norm_eps": 0`, "rms_norm_eps"},
 		{`"rope_theta": -1`, "rope_theta"},
-		{`"rope_scaling": {"type": "linear", "factor": 2.0}`, `"linear"`},
-		{`"rope_scaling": {"rope_type": "yarn", "factor": 4.0}`, `"yarn"`},
+		{`"rope_scaling": {"rope_type": "yarn", "factor": 4.0}`, `rope_scaling": scaled RoPE "yarn"`},
+		{`"rope_scaling": {"type": "dynamic", "factor": 2.0}`, `rope_scaling": scaled RoPE "dynamic"`},
+		{`"rope_scaling": {"rope_type": "longrope", "short_factor": [1], "long_factor": [2]}`, `"longrope"`},
+		{`"rope_scaling": {"factor": 2.0}`, `rope_scaling": scaled RoPE "{\"factor\": 2.0}"`},
+		{`"rope_scaling": "llama3"`, "rope_scaling"},
+		{`"rope_scaling": {"type": "linear"}`, `rope_scaling": linear scaling needs "factor"`},
+		{`"rope_scaling": {"type": "linear", "factor": 0.5}`, `"factor" is 0.5, not a number ≥ 1`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": 8.0}`, `rope_scaling": llama3 scaling needs "low_freq_factor"`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": "8", "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}`, `"factor" is "8", not a number`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}`, `"high_freq_factor" (4) is not above "low_freq_factor" (4)`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}`, `"low_freq_factor" is 0`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192.5}`, `"original_max_position_embeddings" is 8192.5`},
+		{`"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}`, `needs "original_max_position_embeddings"`},
 		{`"hidden_act": "gelu"`, "hidden_act"},
 		{`"attention_bias": true`, "attention_bias"},
 		{`"mlp_bias": true`, "mlp_bias"},
@@ -126,6 +138,99 @@ func TestConfigRefusals(t *testing.T) {
 	}
 }
 
+// llama32Like is Llama-3.2-1B's config.json: rope_theta 500000 and Meta's Llama 3.1 RoPE
+// scaling with factor 32.
+const llama32Like = `{
+  "architectures": ["LlamaForCausalLM"],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 128000,
+  "eos_token_id": 128001,
+  "head_dim": 64,
+  "hidden_act": "silu",
+  "hidden_size": 2048,
+  "initializer_range": 0.02,
+  "intermediate_size": 8192,
+  "max_position_embeddings": 131072,
+  "mlp_bias": false,
+  "model_type": "llama",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 16,
+  "num_key_value_heads": 8,
+  "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {
+    "factor": 32.0,
+    "high_freq_factor": 4.0,
+    "low_freq_factor": 1.0,
+    "original_max_position_embeddings": 8192,
+    "rope_type": "llama3"
+  },
+  "rope_theta": 500000.0,
+  "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.45.0.dev0",
+  "use_cache": true,
+  "vocab_size": 128256
+}`
+
+// TestRoPEScalingLlama3 reads Llama-3.2-1B's rope_scaling, writes it back (RoPEScaling.JSON)
+// as the same object, byte for byte once compacted, and reads the linear type (older key
+// "type" too); null and "default" are no scaling.
+func TestRoPEScalingLlama3(t *testing.T) {
+	c, err := ParseConfig([]byte(llama32Like))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Scaling()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RoPEScaling{Type: RoPEScalingLlama3, Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192}
+	if s == nil || *s != want {
+		t.Fatalf("rope_scaling read as %+v, want %+v", s, want)
+	}
+	var orig, written bytes.Buffer
+	if err := json.Compact(&orig, c.RoPEScaling); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Compact(&written, s.JSON()); err != nil {
+		t.Fatal(err)
+	}
+	if orig.String() != written.String() {
+		t.Errorf("written back as %s, read from %s", written.String(), orig.String())
+	}
+	c.RoPEScaling = s.JSON()
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseConfig(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2, err := back.Scaling(); err != nil || s2 == nil || *s2 != want || !strings.Contains(string(b), `"factor": 32.0`) {
+		t.Errorf("config.json written with rope_scaling %+v (%v):\n%s", s2, err, b)
+	}
+	for text, want := range map[string]*RoPEScaling{
+		`{"type": "linear", "factor": 2.0}`:    {Type: RoPEScalingLinear, Factor: 2},
+		`{"rope_type": "linear", "factor": 4}`: {Type: RoPEScalingLinear, Factor: 4},
+		`{"rope_type": "default"}`:             nil,
+		`null`:                                 nil,
+		` `:                                    nil,
+		`{"rope_type": "linear", "factor": 2.5, "x": 1}`: {Type: RoPEScalingLinear, Factor: 2.5},
+	} {
+		c := &Config{RoPEScaling: json.RawMessage(text)}
+		got, err := c.Scaling()
+		if err != nil || (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("%s: %+v (%v), want %+v", text, got, err, want)
+		}
+	}
+	if got := string((RoPEScaling{Type: RoPEScalingLinear, Factor: 2}).JSON()); got != `{"factor": 2.0, "rope_type": "linear"}` {
+		t.Errorf("linear written as %s", got)
+	}
+}
+
 func TestParseIndex(t *testing.T) {
 	ix, err := ParseIndex([]byte(`{"metadata": {"total_size": 12}, "weight_map": {"a": "model-00001-of-00002.safetensors",
 		"b": "model-00002-of-00002.safetensors", "c": "model-00001-of-00002.safetensors"}}`))
@@ -149,6 +254,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"architectures": ["Qwen2ForCausalLM"], "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
 		"num_attention_heads": 2, "vocab_size": 4, "max_position_embeddings": 4, "rms_norm_eps": 1e-6, "rope_scaling": {"type": "dynamic"}}`))
 	f.Add([]byte(`{"architectures": ["MistralForCausalLM"], "sliding_window": -1, "rope_theta": 1e999}`))
+	f.Add([]byte(llama32Like))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -164,6 +270,17 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if _, err := ParseConfig(b); err != nil {
 			t.Fatalf("written config does not parse: %v\n%s", err, b)
+		}
+		// A scaling read is valid, and written back (RoPEScaling.JSON) reads the same.
+		s, err := c.Scaling()
+		if err != nil {
+			t.Fatalf("accepted config's rope_scaling: %v", err)
+		}
+		if s != nil {
+			again, err := (&Config{RoPEScaling: s.JSON()}).Scaling()
+			if err != nil || again == nil || *again != *s {
+				t.Fatalf("rope_scaling %+v written as %s reads %+v (%v)", s, s.JSON(), again, err)
+			}
 		}
 	})
 }

@@ -8,9 +8,18 @@
 // half-split pairing (i, i + h/2) of Hugging Face's Llama or of GoMLX's ml/layers/attention/pos,
 // which is why this package has its own (models/llama permutes a Hugging Face model's query and
 // key rows on import instead).
+//
+// Models trained for a longer context than their RoPE was pretrained on rescale the rates
+// ([RoPEScaling], [RoPEFrequencies]): "linear" divides every θ_i by a factor (position
+// interpolation, Chen et al. 2023), "llama3" is Meta's Llama 3.1 rule (Hugging Face
+// transformers' rope_type "llama3"), which leaves the fast rotations alone, divides the slow
+// ones by the factor and blends the rates between. The graph ([RoPEAnglesScaled]), models'
+// host-side rotations and their reference implementations all take the rates from
+// [RoPEFrequencies], the one statement of the rule.
 package position
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
@@ -31,6 +40,101 @@ func RoPEFrequencyBase(i, headDim int, base float64) float64 {
 	return 1 / math.Pow(base, float64(2*i)/float64(headDim))
 }
 
+// The kinds of [RoPEScaling]: Hugging Face's rope_type values.
+const (
+	RoPEScalingLinear = "linear" // θ_i / factor
+	RoPEScalingLlama3 = "llama3" // Meta's Llama 3.1 rule (see [RoPEScaling.Scale])
+)
+
+// RoPEScaling rescales RoPE's rates θ_i (Hugging Face's rope_scaling). The zero value (Type
+// "") scales nothing; fields a type does not use are zero, so that equal scalings compare
+// equal.
+type RoPEScaling struct {
+	// Type is "" (none), [RoPEScalingLinear] or [RoPEScalingLlama3].
+	Type string
+	// Factor is how many times longer the context is than the one the rates were trained for
+	// (≥ 1; Llama 3.1: 8, Llama 3.2: 32).
+	Factor float64
+	// LowFreqFactor and HighFreqFactor (llama3; Meta's 1 and 4) bound the band of blended
+	// rates: wavelengths above OriginalMaxPositions/LowFreqFactor are scaled, those below
+	// OriginalMaxPositions/HighFreqFactor are not. 0 < LowFreqFactor < HighFreqFactor.
+	LowFreqFactor, HighFreqFactor float64
+	// OriginalMaxPositions (llama3) is the context the rates were pretrained for (8192).
+	OriginalMaxPositions int
+}
+
+// Validate says what is wrong with s: an unknown type, a factor below 1, llama3's band
+// factors not 0 < low < high, an original context below 1, or a field set that the type does
+// not use.
+func (s RoPEScaling) Validate() error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch s.Type {
+	case "":
+		if s != (RoPEScaling{}) {
+			return fmt.Errorf("RoPE scaling without a type has values set: %+v", s)
+		}
+		return nil
+	case RoPEScalingLinear, RoPEScalingLlama3:
+	default:
+		return fmt.Errorf("RoPE scaling %q is not supported (only %q and %q)", s.Type, RoPEScalingLlama3, RoPEScalingLinear)
+	}
+	if !(s.Factor >= 1) || !finite(s.Factor) {
+		return fmt.Errorf("RoPE scaling %s: factor %g is not a number ≥ 1", s.Type, s.Factor)
+	}
+	if s.Type == RoPEScalingLinear {
+		if s.LowFreqFactor != 0 || s.HighFreqFactor != 0 || s.OriginalMaxPositions != 0 {
+			return fmt.Errorf("RoPE scaling linear has llama3's band set (low %g, high %g, original context %d)",
+				s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositions)
+		}
+		return nil
+	}
+	if !(s.LowFreqFactor > 0) || !finite(s.HighFreqFactor) || !(s.HighFreqFactor > s.LowFreqFactor) {
+		return fmt.Errorf("RoPE scaling llama3: low_freq_factor %g and high_freq_factor %g are not 0 < low < high",
+			s.LowFreqFactor, s.HighFreqFactor)
+	}
+	if s.OriginalMaxPositions < 1 {
+		return fmt.Errorf("RoPE scaling llama3: original context %d is not ≥ 1", s.OriginalMaxPositions)
+	}
+	return nil
+}
+
+// Scale returns the rate f (radians per position) rescaled. linear: f / Factor. llama3, with
+// wavelength λ = 2π/f, L = OriginalMaxPositions, lo = LowFreqFactor, hi = HighFreqFactor:
+//
+//	λ < L/hi:         f                     (fast rotations, seen whole in the original context)
+//	λ > L/lo:         f / Factor            (slow ones, interpolated)
+//	otherwise:        (1 − s)·f/Factor + s·f,  s = (L/λ − lo) / (hi − lo) ∈ [0, 1]
+//
+// (Meta's Llama 3.1 apply_scaling; transformers' _compute_llama3_parameters). No type: f.
+func (s RoPEScaling) Scale(f float64) float64 {
+	switch s.Type {
+	case RoPEScalingLinear:
+		return f / s.Factor
+	case RoPEScalingLlama3:
+		orig := float64(s.OriginalMaxPositions)
+		wavelength := 2 * math.Pi / f
+		switch {
+		case wavelength < orig/s.HighFreqFactor:
+			return f
+		case wavelength > orig/s.LowFreqFactor:
+			return f / s.Factor
+		}
+		smooth := (orig/wavelength - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor)
+		return (1-smooth)*f/s.Factor + smooth*f
+	}
+	return f
+}
+
+// RoPEFrequencies returns the headDim/2 rates θ_i = base^(−2i/headDim) ([RoPEFrequencyBase])
+// rescaled by s ([RoPEScaling.Scale]; the zero RoPEScaling leaves them as they are).
+func RoPEFrequencies(headDim int, base float64, s RoPEScaling) []float64 {
+	freqs := make([]float64, headDim/2)
+	for i := range freqs {
+		freqs[i] = s.Scale(RoPEFrequencyBase(i, headDim, base))
+	}
+	return freqs
+}
+
 // RoPEAngles returns cos and sin of p·θ_i, [T, headDim/2] each (float32), for positions [T]
 // (int32): the tables [RoPE] rotates by, computed once for every layer.
 func RoPEAngles(positions *graph.Node, headDim int) (cos, sin *graph.Node) {
@@ -39,10 +143,16 @@ func RoPEAngles(positions *graph.Node, headDim int) (cos, sin *graph.Node) {
 
 // RoPEAnglesBase is [RoPEAngles] with the rates θ_i = base^(−2i/headDim).
 func RoPEAnglesBase(positions *graph.Node, headDim int, base float64) (cos, sin *graph.Node) {
+	return RoPEAnglesScaled(positions, headDim, base, RoPEScaling{})
+}
+
+// RoPEAnglesScaled is [RoPEAngles] with the rates [RoPEFrequencies](headDim, base, s),
+// rounded to float32.
+func RoPEAnglesScaled(positions *graph.Node, headDim int, base float64, s RoPEScaling) (cos, sin *graph.Node) {
 	g := positions.Graph()
 	freqs := make([]float32, headDim/2)
-	for i := range freqs {
-		freqs[i] = float32(RoPEFrequencyBase(i, headDim, base))
+	for i, f := range RoPEFrequencies(headDim, base, s) {
+		freqs[i] = float32(f)
 	}
 	p := graph.InsertAxes(graph.ConvertDType(positions, dtypes.Float32), -1)
 	angles := graph.Mul(p, graph.InsertAxes(graph.Const(g, freqs), 0))

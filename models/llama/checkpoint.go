@@ -10,8 +10,8 @@ import (
 
 // Config is the architecture of a model: the fields of a llama2.c checkpoint's header
 // ([llama2c.Header]; [Config.Header] and [ConfigFromHeader] convert), and those a Hugging Face
-// config.json adds (package formats/hf, read by [ReadHF]): RoPE's base, RMSNorm's ε and the
-// query/key/value biases of Qwen2.
+// config.json adds (package formats/hf, read by [ReadHF]): RoPE's base and scaling, RMSNorm's ε
+// and the query/key/value biases of Qwen2.
 type Config struct {
 	Dim       int // model width d
 	HiddenDim int // SwiGLU hidden width (172 for stories260K: not a multiple of 32)
@@ -24,6 +24,10 @@ type Config struct {
 	// RoPETheta is the base b of RoPE's rates θ_i = b^(−2i/HeadDim): 10000 in llama2.c
 	// (position.RoPEBase), a config.json's rope_theta otherwise.
 	RoPETheta float64
+	// RoPEScaling rescales those rates for a context longer than the pretrained one: a
+	// config.json's rope_scaling ("llama3": Llama 3.1 and 3.2; "linear"), the zero value (no
+	// scaling) otherwise. A value, not a pointer, so that Configs compare with ==.
+	RoPEScaling position.RoPEScaling
 	// NormEps is RMSNorm's ε: 1e-5 in llama2.c, a config.json's rms_norm_eps otherwise.
 	NormEps float64
 	// AttnBias says the query, key and value projections add biases (Qwen2).
@@ -43,19 +47,21 @@ func ConfigFromHeader(h llama2c.Header) Config {
 		VocabSize: h.VocabSize, SeqLen: h.SeqLen, Shared: h.Shared, RoPETheta: llama2cRoPETheta, NormEps: llama2cNormEps}
 }
 
-// Header is the llama2.c header of c (which leaves out RoPETheta, NormEps and AttnBias; see
-// [Config.Llama2C]).
+// Header is the llama2.c header of c (which leaves out RoPETheta, RoPEScaling, NormEps and
+// AttnBias; see [Config.Llama2C]).
 func (c Config) Header() llama2c.Header {
 	return llama2c.Header{Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads,
 		VocabSize: c.VocabSize, SeqLen: c.SeqLen, Shared: c.Shared}
 }
 
 // Llama2C returns an error naming the field that llama2.c's format cannot hold: a RoPE base
-// other than 10000, an ε other than 1e-5, biases.
+// other than 10000, a RoPE scaling, an ε other than 1e-5, biases.
 func (c Config) Llama2C() error {
 	switch {
 	case c.RoPETheta != llama2cRoPETheta:
 		return fmt.Errorf("RoPE base %g: llama2.c's format has %d only", c.RoPETheta, llama2cRoPETheta)
+	case c.RoPEScaling != position.RoPEScaling{}:
+		return fmt.Errorf("RoPE scaling %q: llama2.c's format has none", c.RoPEScaling.Type)
 	case c.NormEps != llama2cNormEps:
 		return fmt.Errorf("RMSNorm epsilon %g: llama2.c's format has %g only", c.NormEps, llama2cNormEps)
 	case c.AttnBias:
@@ -71,13 +77,17 @@ func (c Config) HeadDim() int { return c.Dim / c.Heads }
 func (c Config) KVDim() int { return c.KVHeads * c.HeadDim() }
 
 // Validate checks the architecture's consistency and bounds (those of a llama2.c header), and
-// that RoPE's base and RMSNorm's ε are positive and finite.
+// that RoPE's base and RMSNorm's ε are positive and finite and RoPE's scaling is valid
+// ([position.RoPEScaling.Validate]).
 func (c Config) Validate() error {
 	if err := c.Header().Validate(); err != nil {
 		return err
 	}
 	if !(c.RoPETheta > 0) || math.IsInf(c.RoPETheta, 0) {
 		return fmt.Errorf("RoPE base %g is not a positive number", c.RoPETheta)
+	}
+	if err := c.RoPEScaling.Validate(); err != nil {
+		return err
 	}
 	if !(c.NormEps > 0) || math.IsInf(c.NormEps, 0) {
 		return fmt.Errorf("RMSNorm epsilon %g is not a positive number", c.NormEps)

@@ -13,6 +13,7 @@ import (
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/internal/atomicfile"
+	"github.com/qzoo/qzoo/layers/position"
 	"github.com/qzoo/qzoo/quant"
 )
 
@@ -51,15 +52,27 @@ const (
 )
 
 // ConfigFromHF is the architecture a Hugging Face config states: the context is
-// [hf.Config.Context] cut to llama2c.MaxSeqLen (65536), the longest context this model takes.
+// [hf.Config.Context] cut to llama2c.MaxSeqLen (65536), the longest context this model takes;
+// RoPE's scaling is rope_scaling's ([hf.Config.Scaling]; none where the config has an
+// invalid one, which [hf.Config.Validate] refuses).
 func ConfigFromHF(c *hf.Config) Config {
+	var scaling position.RoPEScaling
+	if s, err := c.Scaling(); err == nil && s != nil {
+		scaling = position.RoPEScaling{Type: s.Type, Factor: s.Factor}
+		if s.Type == hf.RoPEScalingLlama3 {
+			scaling.LowFreqFactor, scaling.HighFreqFactor = s.LowFreqFactor, s.HighFreqFactor
+			scaling.OriginalMaxPositions = s.OriginalMaxPositionEmbeddings
+		}
+	}
 	return Config{Dim: c.HiddenSize, HiddenDim: c.IntermediateSize, Layers: c.NumHiddenLayers, Heads: c.NumAttentionHeads,
 		KVHeads: c.KVHeads(), VocabSize: c.VocabSize, SeqLen: min(c.Context(), llama2c.MaxSeqLen), Shared: c.Tied(),
-		RoPETheta: c.Theta(), NormEps: c.RMSNormEps, AttnBias: c.QKVBias()}
+		RoPETheta: c.Theta(), RoPEScaling: scaling, NormEps: c.RMSNormEps, AttnBias: c.QKVBias()}
 }
 
 // HFConfig is the config.json of architecture c: Qwen2ForCausalLM when it has biases, else
-// LlamaForCausalLM (which Mistral's and SmolLM's weights are too), with torch_dtype dtype.
+// LlamaForCausalLM (which Mistral's and SmolLM's weights are too), with torch_dtype dtype;
+// a RoPE scaling is written as the rope_scaling object a config.json of its type has
+// ([hf.RoPEScaling.JSON]), no scaling as no rope_scaling key.
 func HFConfig(c Config, dtype safetensors.DType) *hf.Config {
 	arch, modelType := hf.ArchLlama, "llama"
 	if c.AttnBias {
@@ -67,10 +80,15 @@ func HFConfig(c Config, dtype safetensors.DType) *hf.Config {
 	}
 	kv, theta, tied := c.KVHeads, c.RoPETheta, c.Shared
 	torch := map[safetensors.DType]string{safetensors.F32: "float32", safetensors.F16: "float16", safetensors.BF16: "bfloat16"}[dtype]
-	return &hf.Config{Architectures: []string{arch}, ModelType: modelType, HiddenSize: c.Dim, IntermediateSize: c.HiddenDim,
+	cfg := &hf.Config{Architectures: []string{arch}, ModelType: modelType, HiddenSize: c.Dim, IntermediateSize: c.HiddenDim,
 		NumHiddenLayers: c.Layers, NumAttentionHeads: c.Heads, NumKeyValueHeads: &kv, VocabSize: c.VocabSize,
 		MaxPositionEmbeddings: c.SeqLen, RMSNormEps: c.NormEps, RoPETheta: &theta, TieWordEmbeddings: &tied,
 		HiddenAct: "silu", TorchDType: torch}
+	if s := c.RoPEScaling; s.Type != "" {
+		cfg.RoPEScaling = hf.RoPEScaling{Type: s.Type, Factor: s.Factor, LowFreqFactor: s.LowFreqFactor,
+			HighFreqFactor: s.HighFreqFactor, OriginalMaxPositionEmbeddings: s.OriginalMaxPositions}.JSON()
+	}
+	return cfg
 }
 
 // ReadHF reads the Llama of a Hugging Face model directory ([hf.Open]: config.json and

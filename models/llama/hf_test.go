@@ -1,6 +1,7 @@
 package llama_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -18,6 +19,9 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/safetensors"
+	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/kvcache"
+	"github.com/qzoo/qzoo/layers/position"
 	"github.com/qzoo/qzoo/models/llama"
 	"github.com/qzoo/qzoo/models/llama/reference"
 	"github.com/qzoo/qzoo/quant"
@@ -250,6 +254,18 @@ func TestHFConfigurations(t *testing.T) {
 			edit: func(c *llama.Config) { c.AttnBias, c.Shared, c.RoPETheta, c.NormEps = true, true, 1e6, 1e-6 }, seqLen: 64},
 		{name: "smollm-tied", arch: hf.ArchLlama, dtype: safetensors.F32, shards: 3,
 			edit: func(c *llama.Config) { c.Dim, c.Heads, c.KVHeads, c.Shared, c.RoPETheta = 48, 6, 2, true, 1e5 }, seqLen: 64},
+		// Llama 3.1's rule with an original context of 128, so that over a few positions the
+		// head's four rates (wavelengths 2π·{1, 10, 100, 1000}) are kept, blended (62.8 between
+		// 128/4 and 128/1), divided and divided: written by HFConfig as rope_scaling.
+		{name: "llama3-rope-scaling", arch: hf.ArchLlama, dtype: safetensors.BF16, shards: 1,
+			edit: func(c *llama.Config) {
+				c.SeqLen = 256
+				c.RoPEScaling = position.RoPEScaling{Type: position.RoPEScalingLlama3, Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 128}
+			}, seqLen: 256},
+		{name: "linear-rope-scaling", arch: hf.ArchLlama, dtype: safetensors.F32, shards: 1,
+			edit: func(c *llama.Config) {
+				c.RoPEScaling = position.RoPEScaling{Type: position.RoPEScalingLinear, Factor: 4}
+			}, seqLen: 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base
@@ -358,10 +374,15 @@ func TestHFBadInputs(t *testing.T) {
 			editConfig(t, dir, func(m map[string]any) { m["architectures"] = []string{"GPT2LMHeadModel"} })
 			return dir, []string{filepath.Join(dir, hf.ConfigFile), "GPT2LMHeadModel", "architectures"}
 		}},
-		{"scaled RoPE", func(t *testing.T) (string, []string) {
+		{"scaled RoPE of an unsupported type", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			editConfig(t, dir, func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4} })
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "rope_scaling", "yarn"}
+		}},
+		{"llama3 scaling without its band", func(t *testing.T) (string, []string) {
 			dir := good(t, 1)
 			editConfig(t, dir, func(m map[string]any) { m["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8} })
-			return dir, []string{filepath.Join(dir, hf.ConfigFile), "rope_scaling", "llama3"}
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "rope_scaling", "llama3", "low_freq_factor"}
 		}},
 		{"wrong shape", func(t *testing.T) (string, []string) {
 			dir := good(t, 1)
@@ -584,5 +605,244 @@ func TestPretrainedFromHF(t *testing.T) {
 	params[llama.ParamRoPETheta] = 10000.0
 	if err := llama.Pretrained(model.NewStore(), dir, params); err == nil || !strings.Contains(err.Error(), llama.ParamRoPETheta) {
 		t.Errorf("a RoPE base that differs: %v", err)
+	}
+}
+
+// llama32Scaling is Llama-3.2-1B's rope_scaling, as its config.json has it.
+const llama32Scaling = `{"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"}`
+
+// TestHFLlama3RoPEScaling writes a random model in Llama 3.2's shape (tied embedding,
+// grouped-query attention, rope_theta 500000, heads of 16 whose eight rates have wavelengths
+// from 2π to 6·10^5: four kept, one blended, three divided by llama3's rule) with
+// Llama-3.2-1B's rope_scaling object, and checks: Open reads the scaling into the config and
+// the llama_rope_* keys; it generates 125 tokens greedily, every one numpy's argmax (numpy
+// scaling the rates on its own); the logits match the float64 reference and numpy's, and
+// differ from those of the same weights unscaled; a pre-RoPE cache rotating keys on the host
+// (KVShape) gives the same logits; WriteHF writes the same rope_scaling object back, and the
+// export reads back to the same model; keys that disagree with the checkpoint, or a factor
+// set without its type, are refused by name.
+func TestHFLlama3RoPEScaling(t *testing.T) {
+	c := llama.Config{Dim: 64, HiddenDim: 96, Layers: 2, Heads: 4, KVHeads: 2, VocabSize: 48, SeqLen: 256, Shared: true,
+		RoPETheta: 500000, NormEps: 1e-5}
+	w := randomWeights(c, 32)
+	dir := filepath.Join(t.TempDir(), "llama3")
+	writeHFDir(t, dir, w, hf.ArchLlama, safetensors.BF16, 2, func(h *hf.Config) { h.RoPEScaling = json.RawMessage(llama32Scaling) })
+	m, err := llama.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c
+	want.RoPEScaling = position.RoPEScaling{Type: position.RoPEScalingLlama3, Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+	if got.Config != want {
+		t.Fatalf("config %+v, want %+v", got.Config, want)
+	}
+	for key, v := range map[string]any{llama.ParamRoPEScaling: "llama3", llama.ParamRoPEFactor: 32.0, llama.ParamRoPELowFreqFactor: 1.0,
+		llama.ParamRoPEHighFreqFactor: 4.0, llama.ParamRoPEOriginalSeqLen: 8192} {
+		if p, _ := m.Store.GetParam(key); p != v || m.Config.Params[key] != v {
+			t.Errorf("key %s: store %v, config %v, want %v", key, p, m.Config.Params[key], v)
+		}
+	}
+	if back := llama.ConfigOfStore(m.Store); back != want {
+		t.Errorf("store's config %+v, want %+v", back, want)
+	}
+
+	gen, err := llama.NewGenerator(goBackend(t), m.Store, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gen.Finalize()
+	greedy, _ := llama.NewSampler(0, 0, 1)
+	prompt := []int{1, 7, 3}
+	out, err := gen.Generate(prompt, 125, greedy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := append(slices.Clone(prompt), out...)
+	logits := fullLogits(t, m.Store, toks)
+	ref := reference.New(got)
+	var refDiff float64
+	for p, tok := range toks {
+		for i, x := range ref.Forward(tok) {
+			refDiff = max(refDiff, math.Abs(float64(logits[p*c.VocabSize+i])-x))
+		}
+	}
+	unscaled := *got
+	unscaled.Config.RoPEScaling = position.RoPEScaling{}
+	var scalingEffect float64
+	for i, x := range fullLogits(t, storeOf(t, &unscaled), toks) {
+		scalingEffect = max(scalingEffect, math.Abs(float64(x-logits[i])))
+	}
+	t.Logf("%d positions: max |logit − float64 reference| %.2g; the scaling moves logits by up to %.3g", len(toks), refDiff, scalingEffect)
+	if refDiff > 1e-4 {
+		t.Errorf("logits differ from the float64 reference by %.3g", refDiff)
+	}
+	if scalingEffect < 1e-3 {
+		t.Errorf("the scaling moves logits by %.3g only: the test cannot see it", scalingEffect)
+	}
+
+	// The host RoPE of a pre-RoPE key cache rotates with the scaled rates.
+	for _, tc := range []struct {
+		name  string
+		shape llama.Config
+	}{{"scaled", got.Config}, {"unscaled", unscaled.Config}} {
+		q, err := kvcache.New(kvcache.Config{Method: kvcache.MethodFP32, PreRoPE: true}, llama.KVShape(tc.shape))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := llama.NewKVStepper(goBackend(t), m.Store, q, 1, len(toks))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worst float64
+		for i, x := range stepLogits(t, s, toks) {
+			worst = max(worst, math.Abs(float64(x-logits[i])))
+		}
+		s.Finalize()
+		t.Logf("pre-RoPE fp32 cache rotating with the %s rates: max |Δlogit| %.2g", tc.name, worst)
+		if tc.name == "scaled" && worst > 1e-4 {
+			t.Errorf("pre-RoPE cache: logits differ by %.3g > 1e-4", worst)
+		}
+		if tc.name == "unscaled" && worst < 1e-3 {
+			t.Errorf("a pre-RoPE cache rotating with the unscaled rates differs by %.3g only: the check cannot see the scaling", worst)
+		}
+	}
+
+	// Exported, the config keeps the rope_scaling object, and the directory reads back the same.
+	outDir := filepath.Join(t.TempDir(), "export")
+	if err := got.WriteHF(outDir, llama.HFOptions{DType: safetensors.BF16, Source: m.HF}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(outDir, hf.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &written); err != nil {
+		t.Fatal(err)
+	}
+	var a, b strings.Builder
+	for dst, src := range map[*strings.Builder]json.RawMessage{&a: written["rope_scaling"], &b: json.RawMessage(llama32Scaling)} {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, src); err != nil {
+			t.Fatalf("rope_scaling %s: %v", src, err)
+		}
+		dst.WriteString(buf.String())
+	}
+	if a.String() != b.String() {
+		t.Errorf("exported rope_scaling %s, want %s", a.String(), b.String())
+	}
+	again, err := llama.Open(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	againW, err := again.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if againW.Config != want {
+		t.Errorf("export reads back as %+v", againW.Config)
+	}
+	if diff := fullLogits(t, again.Store, toks); !slices.Equal(diff, logits) {
+		t.Error("the exported directory computes other logits")
+	}
+
+	// The llama_rope_* keys must state the checkpoint's scaling; a value a type does not use
+	// must be at its default.
+	params := map[string]any{}
+	for k, v := range m.Config.Params {
+		params[k] = v
+	}
+	params[llama.ParamRoPEFactor] = 8.0
+	if err := llama.Pretrained(model.NewStore(), dir, params); err == nil || !strings.Contains(err.Error(), llama.ParamRoPEFactor) {
+		t.Errorf("a RoPE factor that differs: %v", err)
+	}
+	for _, tc := range []struct{ set, mention string }{
+		{`"llama_rope_factor": 8`, `"llama_rope_factor" is 8 but "llama_rope_scaling" is "none"`},
+		{`"llama_rope_scaling": "linear", "llama_rope_original_seq_len": 4096`, `"llama_rope_original_seq_len" is 4096 but "llama_rope_scaling" is "linear"`},
+		{`"llama_rope_scaling": "llama3", "llama_rope_low_freq_factor": 4`, `"llama_rope_high_freq_factor" is 4, not above "llama_rope_low_freq_factor" (4)`},
+		{`"llama_rope_scaling": "yarn"`, "llama_rope_scaling"},
+		{`"llama_rope_scaling": "llama3", "llama_rope_factor": 0.5`, "llama_rope_factor"},
+	} {
+		_, err := framework.ParseConfig([]byte(`{"model": "llama", "params": {` + tc.set + `}}`))
+		if err == nil || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%s: %v, want an error naming %s", tc.set, err, tc.mention)
+		}
+	}
+	if _, err := framework.ParseConfig([]byte(`{"model": "llama", "params": {"llama_rope_scaling": "llama3", "llama_rope_factor": 32}}`)); err != nil {
+		t.Errorf("llama3 with factor 32: %v", err)
+	}
+
+	needNumpy(t)
+	np := numpyForward(t, dir, toks)
+	diff, scale := numpyDiff(logits, np.Logits)
+	t.Logf("max |logit − numpy's Hugging Face forward| %.2g (logits up to %.3g)", diff, scale)
+	if diff > 1e-4*max(1, scale) {
+		t.Errorf("logits differ from numpy's Hugging Face forward by %.3g", diff)
+	}
+	for p := len(prompt); p < len(toks); p++ {
+		if best := argmax64(np.Logits[p-1]); best != toks[p] {
+			t.Errorf("generated token %d at position %d, numpy's argmax is %d", toks[p], p, best)
+		}
+	}
+}
+
+// TestHFUnscaledConfigUnchanged: a model without RoPE scaling is written exactly as before
+// RoPE scaling was supported (config.json byte for byte, no rope_scaling key), reads back
+// with no scaling, and its store holds llama_rope_scaling "none" with the other llama_rope_*
+// keys at their defaults.
+func TestHFUnscaledConfigUnchanged(t *testing.T) {
+	c := llama.Config{Dim: 32, HiddenDim: 48, Layers: 2, Heads: 4, KVHeads: 2, VocabSize: 40, SeqLen: 64,
+		RoPETheta: 500000, NormEps: 1e-5, Shared: true}
+	dir := filepath.Join(t.TempDir(), "m")
+	if err := randomWeights(c, 11).WriteHF(dir, llama.HFOptions{DType: safetensors.BF16}); err != nil {
+		t.Fatal(err)
+	}
+	const before = `{
+  "architectures": [
+    "LlamaForCausalLM"
+  ],
+  "bos_token_id": 1,
+  "eos_token_id": [
+    2,
+    1
+  ],
+  "hidden_act": "silu",
+  "hidden_size": 32,
+  "intermediate_size": 48,
+  "max_position_embeddings": 64,
+  "model_type": "llama",
+  "num_attention_heads": 4,
+  "num_hidden_layers": 2,
+  "num_key_value_heads": 2,
+  "rms_norm_eps": 0.00001,
+  "rope_theta": 500000,
+  "tie_word_embeddings": true,
+  "torch_dtype": "bfloat16",
+  "vocab_size": 40
+}
+`
+	b, err := os.ReadFile(filepath.Join(dir, hf.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != before {
+		t.Errorf("config.json of an unscaled model changed:\n%s\nwas\n%s", b, before)
+	}
+	m, err := llama.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := llama.ConfigOfStore(m.Store); got != c {
+		t.Errorf("read back as %+v, want %+v", got, c)
+	}
+	for key, v := range map[string]any{llama.ParamRoPEScaling: "none", llama.ParamRoPEFactor: 1.0, llama.ParamRoPELowFreqFactor: 1.0,
+		llama.ParamRoPEHighFreqFactor: 4.0, llama.ParamRoPEOriginalSeqLen: 8192} {
+		if p, _ := m.Store.GetParam(key); p != v {
+			t.Errorf("key %s: %v, want %v", key, p, v)
+		}
 	}
 }

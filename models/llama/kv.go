@@ -23,13 +23,13 @@ import (
 // evaluates through them.
 
 // KVShape is the cache geometry of c, with the model's RoPE (interleaved pairs, θ_i =
-// b^(−2i/h) with b = c.RoPETheta, computed in float32 as the graph does) for pre-RoPE key
-// quantizers.
+// b^(−2i/h) with b = c.RoPETheta, rescaled by c.RoPEScaling: [position.RoPEFrequencies],
+// computed in float32 as the graph does) for pre-RoPE key quantizers.
 func KVShape(c Config) kvcache.Shape {
 	hd := c.HeadDim()
 	freqs := make([]float32, hd/2)
-	for i := range freqs {
-		freqs[i] = float32(position.RoPEFrequencyBase(i, hd, c.RoPETheta))
+	for i, f := range position.RoPEFrequencies(hd, c.RoPETheta, c.RoPEScaling) {
+		freqs[i] = float32(f)
 	}
 	return kvcache.Shape{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: hd, RoPE: func(x []float32, pos int) {
 		for i, f := range freqs {

@@ -3,9 +3,9 @@
 // attention, a SwiGLU feed-forward and a classifier tied to the token embedding (or stored
 // apart, as some llama2.c checkpoints do). It maps llama2.c checkpoints (stories260K.bin, read
 // and written by package formats/llama2c, which also holds the tokenizer) and Hugging Face
-// model directories of the Llama family (package formats/hf: Llama, SmolLM, Mistral, Qwen2;
-// hf.go, hfquant.go) onto its variables, generates with a key/value cache, and measures
-// perplexity; registered with the framework as "llama".
+// model directories of the Llama family (package formats/hf: Llama, Llama 3.1/3.2 with their
+// RoPE scaling, SmolLM, Mistral, Qwen2; hf.go, hfquant.go) onto its variables, generates with a
+// key/value cache, and measures perplexity; registered with the framework as "llama".
 //
 // One block, for activations x [B, T, d] (d = llama_dim, H = llama_heads query heads of size
 // h = d/H, H_kv = llama_kv_heads key/value heads):
@@ -19,7 +19,14 @@
 // RoPE (Su et al. 2021, RoFormer eq. 34) rotates the adjacent pairs (2i, 2i+1) of each head at
 // position p by p·θ_i, θ_i = b^(−2i/h) with b = llama_rope_theta (llama2.c's 10000), as llama2.c
 // does (not the half-split pairing of Hugging Face's Llama, whose checkpoints hf.go permutes on
-// the way in and out). RMSNorm's ε is llama_norm_eps (llama2.c's 1e-5); with llama_attn_bias
+// the way in and out). Llama 3.1 and 3.2 rescale the rates for their long context
+// (llama_rope_scaling "llama3", Hugging Face's rope_scaling: with wavelength λ_i = 2π/θ_i and
+// original context L = llama_rope_original_seq_len, rates with
+// λ_i < L/llama_rope_high_freq_factor are kept, those with λ_i > L/llama_rope_low_freq_factor
+// divided by llama_rope_factor, those between blended); "linear" divides every rate by
+// llama_rope_factor. The rule is layers/position's RoPEFrequencies, which the graph, the
+// key/value cache's host rotation (kv.go) and the float64 reference (models/llama/reference)
+// all use. RMSNorm's ε is llama_norm_eps (llama2.c's 1e-5); with llama_attn_bias
 // (Qwen2) the query, key and value projections add biases before RoPE. Logits are RMSNorm(x)·g_final · Eᵀ with E the token embedding, or
 // the classifier a checkpoint stores apart from it.
 //
@@ -57,7 +64,18 @@ const (
 	ParamRoPETheta = "llama_rope_theta"
 	ParamNormEps   = "llama_norm_eps"
 	ParamAttnBias  = "llama_attn_bias"
+
+	// RoPE scaling (Hugging Face's rope_scaling): the type, and its values, each used by the
+	// types named; a type that does not use one requires its default.
+	ParamRoPEScaling        = "llama_rope_scaling"          // RoPEScalingNone, position.RoPEScalingLinear or position.RoPEScalingLlama3
+	ParamRoPEFactor         = "llama_rope_factor"           // linear, llama3: rope_scaling.factor
+	ParamRoPELowFreqFactor  = "llama_rope_low_freq_factor"  // llama3: rope_scaling.low_freq_factor
+	ParamRoPEHighFreqFactor = "llama_rope_high_freq_factor" // llama3: rope_scaling.high_freq_factor
+	ParamRoPEOriginalSeqLen = "llama_rope_original_seq_len" // llama3: rope_scaling.original_max_position_embeddings
 )
+
+// RoPEScalingNone is llama_rope_scaling's value for unscaled rates (the default).
+const RoPEScalingNone = "none"
 
 // Stories260K is the architecture of llama2.c's stories260K (the defaults of the llama_* keys).
 var Stories260K = Config{Dim: 64, HiddenDim: 172, Layers: 5, Heads: 8, KVHeads: 4, VocabSize: 512, SeqLen: 512, Shared: true,
@@ -72,8 +90,9 @@ func ConfigFromParams(params map[string]any) Config {
 }
 
 // configFrom reads the llama_* keys through get: a size missing is zero (Config.Validate then
-// says which) or, with strict, a panic; llama_rope_theta, llama_norm_eps and llama_attn_bias,
-// younger than the sizes, take their declared defaults when missing (runs saved before them).
+// says which) or, with strict, a panic; llama_rope_theta, llama_norm_eps, llama_attn_bias and
+// the llama_rope_scaling keys, younger than the sizes, take their declared defaults when
+// missing (runs saved before them).
 func configFrom(get func(key string) (any, bool), strict bool) Config {
 	size := func(key string) int {
 		v, ok := get(key)
@@ -95,7 +114,45 @@ func configFrom(get func(key string) (any, bool), strict bool) Config {
 	bias, _ := later(ParamAttnBias).(bool)
 	return Config{Dim: size(ParamDim), HiddenDim: size(ParamHiddenDim), Layers: size(ParamLayers),
 		Heads: size(ParamHeads), KVHeads: size(ParamKVHeads), VocabSize: size(ParamVocabSize),
-		SeqLen: size(ParamSeqLen), Shared: true, RoPETheta: theta, NormEps: eps, AttnBias: bias}
+		SeqLen: size(ParamSeqLen), Shared: true, RoPETheta: theta, RoPEScaling: ropeScalingFrom(later),
+		NormEps: eps, AttnBias: bias}
+}
+
+// ropeScalingFrom reads the llama_rope_scaling keys (through later, which gives a missing
+// key's default): the zero scaling for "none", else the type with the values it uses.
+func ropeScalingFrom(later func(key string) any) position.RoPEScaling {
+	kind, _ := later(ParamRoPEScaling).(string)
+	if kind == RoPEScalingNone {
+		return position.RoPEScaling{}
+	}
+	s := position.RoPEScaling{Type: kind}
+	s.Factor, _ = later(ParamRoPEFactor).(float64)
+	if kind == position.RoPEScalingLinear {
+		return s
+	}
+	s.LowFreqFactor, _ = later(ParamRoPELowFreqFactor).(float64)
+	s.HighFreqFactor, _ = later(ParamRoPEHighFreqFactor).(float64)
+	s.OriginalMaxPositions, _ = later(ParamRoPEOriginalSeqLen).(int)
+	return s
+}
+
+// ropeScalingParams is s as the llama_rope_scaling keys: the values it does not use at their
+// defaults.
+func ropeScalingParams(s position.RoPEScaling) map[string]any {
+	out := map[string]any{ParamRoPEScaling: RoPEScalingNone}
+	for _, key := range []string{ParamRoPEFactor, ParamRoPELowFreqFactor, ParamRoPEHighFreqFactor, ParamRoPEOriginalSeqLen} {
+		p, _ := Params.Lookup(key)
+		out[key] = p.Default
+	}
+	if s.Type == "" {
+		return out
+	}
+	out[ParamRoPEScaling], out[ParamRoPEFactor] = s.Type, s.Factor
+	if s.Type != position.RoPEScalingLinear {
+		out[ParamRoPELowFreqFactor], out[ParamRoPEHighFreqFactor], out[ParamRoPEOriginalSeqLen] =
+			s.LowFreqFactor, s.HighFreqFactor, s.OriginalMaxPositions
+	}
+	return out
 }
 
 // ConfigOf reads the architecture from a scope's hyperparameters; the classifier is
@@ -151,7 +208,7 @@ func Forward(scope *model.Scope, tokens *graph.Node, start *graph.Node, cache *C
 	x := graph.Gather(emb, graph.InsertAxes(tokens, -1)) // [B, T, d]
 	x.AssertDims(batch, seq, cfg.Dim)
 	positions := graph.Add(graph.Iota(g, shapes.Make(dtypes.Int32, seq), 0), start)
-	cos, sin := position.RoPEAnglesBase(positions, cfg.HeadDim(), cfg.RoPETheta)
+	cos, sin := position.RoPEAnglesScaled(positions, cfg.HeadDim(), cfg.RoPETheta, cfg.RoPEScaling)
 	for i := range cfg.Layers {
 		var layerCache *LayerCache
 		if cache != nil {

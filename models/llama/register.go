@@ -10,10 +10,12 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/datasets/text"
+	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/llama2c"
 	"github.com/qzoo/qzoo/framework"
 	"github.com/qzoo/qzoo/framework/hparams"
 	"github.com/qzoo/qzoo/kvcache"
+	"github.com/qzoo/qzoo/layers/position"
 	"github.com/qzoo/qzoo/layers/qat"
 	"github.com/qzoo/qzoo/quant"
 )
@@ -28,6 +30,12 @@ var Params = hparams.List{
 	{Key: ParamVocabSize, Default: Stories260K.VocabSize, Domain: hparams.Range(1, llama2c.MaxVocab), Doc: "vocabulary size: the embedding's rows (the text dataset's text_vocab_size must equal it)"},
 	{Key: ParamSeqLen, Default: Stories260K.SeqLen, Domain: hparams.Range(1, llama2c.MaxSeqLen), Doc: "context length (the text dataset's windows, text_seq_len, must fit it)"},
 	{Key: ParamRoPETheta, Default: Stories260K.RoPETheta, Domain: hparams.Positive(), Doc: "RoPE base b of the rates θ_i = b^(−2i/h) (llama2.c: 10000; Hugging Face: rope_theta)"},
+	{Key: ParamRoPEScaling, Default: RoPEScalingNone, Domain: hparams.OneOf(RoPEScalingNone, position.RoPEScalingLlama3, position.RoPEScalingLinear),
+		Doc: "RoPE scaling (Hugging Face: rope_scaling.rope_type): none; llama3 (Llama 3.1/3.2: rates with wavelength 2π/θ_i below llama_rope_original_seq_len/llama_rope_high_freq_factor kept, above llama_rope_original_seq_len/llama_rope_low_freq_factor divided by llama_rope_factor, blended between); linear (every rate divided by llama_rope_factor)"},
+	{Key: ParamRoPEFactor, Default: 1.0, Domain: hparams.AtLeast(1), Doc: "RoPE scaling factor, used by llama_rope_scaling linear and llama3 and left at 1 otherwise (Hugging Face: rope_scaling.factor; Llama 3.1: 8, Llama 3.2: 32)"},
+	{Key: ParamRoPELowFreqFactor, Default: 1.0, Domain: hparams.Positive(), Doc: "llama3 RoPE scaling: rates with wavelengths above llama_rope_original_seq_len/this are divided by llama_rope_factor (Hugging Face: rope_scaling.low_freq_factor; Meta's 1)"},
+	{Key: ParamRoPEHighFreqFactor, Default: 4.0, Domain: hparams.Positive(), Doc: "llama3 RoPE scaling: rates with wavelengths below llama_rope_original_seq_len/this are kept, and it must exceed llama_rope_low_freq_factor (Hugging Face: rope_scaling.high_freq_factor; Meta's 4)"},
+	{Key: ParamRoPEOriginalSeqLen, Default: 8192, Domain: hparams.Range(1, hf.MaxPositions), Doc: "llama3 RoPE scaling: the context the rates were pretrained for (Hugging Face: rope_scaling.original_max_position_embeddings; Llama 3: 8192)"},
 	{Key: ParamNormEps, Default: Stories260K.NormEps, Domain: hparams.Positive(), Doc: "RMSNorm ε (llama2.c: 1e-5; Hugging Face: rms_norm_eps)"},
 	{Key: ParamAttnBias, Default: Stories260K.AttnBias, Doc: "the query, key and value projections add biases (Qwen2)"},
 }
@@ -74,6 +82,9 @@ func init() {
 		Trainable:  Trainable,
 		Evaluate:   Evaluate,
 		Validate: func(params map[string]any) error {
+			if err := validateRoPEScaling(params); err != nil {
+				return err
+			}
 			if err := ConfigFromParams(params).Validate(); err != nil {
 				return err
 			}
@@ -89,6 +100,36 @@ func init() {
 			return validateKV(params)
 		},
 	})
+}
+
+// validateRoPEScaling checks the llama_rope_scaling keys together (errors name the key): a
+// value the type does not use must be at its default (so that a factor set without its type
+// is not silently ignored), and llama3 needs llama_rope_low_freq_factor below
+// llama_rope_high_freq_factor.
+func validateRoPEScaling(params map[string]any) error {
+	kind, _ := params[ParamRoPEScaling].(string)
+	used := map[string]bool{}
+	switch kind {
+	case position.RoPEScalingLlama3:
+		used[ParamRoPELowFreqFactor], used[ParamRoPEHighFreqFactor], used[ParamRoPEOriginalSeqLen] = true, true, true
+		fallthrough
+	case position.RoPEScalingLinear:
+		used[ParamRoPEFactor] = true
+	}
+	for _, key := range []string{ParamRoPEFactor, ParamRoPELowFreqFactor, ParamRoPEHighFreqFactor, ParamRoPEOriginalSeqLen} {
+		p, _ := Params.Lookup(key)
+		if v, ok := params[key]; ok && !used[key] && v != p.Default {
+			return fmt.Errorf("key %q is %v but %q is %q, which does not use it (leave it at %v)", key, v, ParamRoPEScaling, kind, p.Default)
+		}
+	}
+	if kind == position.RoPEScalingLlama3 {
+		lo, _ := params[ParamRoPELowFreqFactor].(float64)
+		hi, _ := params[ParamRoPEHighFreqFactor].(float64)
+		if !(hi > lo) {
+			return fmt.Errorf("key %q is %g, not above %q (%g)", ParamRoPEHighFreqFactor, hi, ParamRoPELowFreqFactor, lo)
+		}
+	}
+	return nil
 }
 
 // validateText checks the model's keys against those of the text dataset, when the config

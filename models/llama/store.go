@@ -12,11 +12,17 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// SetParams writes the architecture's llama_* hyperparameters into the store.
+// SetParams writes the architecture's llama_* hyperparameters into the store (the
+// llama_rope_scaling keys included, the values its type does not use at their defaults), so
+// that they are saved with the run's checkpoints.
 func SetParams(store *model.Store, c Config) {
-	store.SetParams(map[string]any{ParamDim: c.Dim, ParamHiddenDim: c.HiddenDim, ParamLayers: c.Layers,
+	params := map[string]any{ParamDim: c.Dim, ParamHiddenDim: c.HiddenDim, ParamLayers: c.Layers,
 		ParamHeads: c.Heads, ParamKVHeads: c.KVHeads, ParamVocabSize: c.VocabSize, ParamSeqLen: c.SeqLen,
-		ParamRoPETheta: c.RoPETheta, ParamNormEps: c.NormEps, ParamAttnBias: c.AttnBias})
+		ParamRoPETheta: c.RoPETheta, ParamNormEps: c.NormEps, ParamAttnBias: c.AttnBias}
+	for k, v := range ropeScalingParams(c.RoPEScaling) {
+		params[k] = v
+	}
+	store.SetParams(params)
 }
 
 // CheckParams returns an error naming the first llama_* hyperparameter that disagrees with c
@@ -41,6 +47,12 @@ func CheckParams(params map[string]any, c Config) error {
 	}
 	if got, ok := params[ParamAttnBias].(bool); ok && got != c.AttnBias {
 		return fmt.Errorf("key %q is %v but the checkpoint has %v", ParamAttnBias, got, c.AttnBias)
+	}
+	want := ropeScalingParams(c.RoPEScaling)
+	for _, key := range []string{ParamRoPEScaling, ParamRoPEFactor, ParamRoPELowFreqFactor, ParamRoPEHighFreqFactor, ParamRoPEOriginalSeqLen} {
+		if got, ok := params[key]; ok && got != want[key] {
+			return fmt.Errorf("key %q is %v but the checkpoint has %v", key, got, want[key])
+		}
 	}
 	return nil
 }

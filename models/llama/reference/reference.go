@@ -8,8 +8,11 @@
 //	RMSNorm(x) = x / sqrt(mean(x²) + ε)          (ε = Config.NormEps, llama2.c's 1e-5)
 //
 // RoPE rotates adjacent pairs (2i, 2i+1) of each head by p·θ_i, θ_i = b^(−2i/head_dim) with
-// b = Config.RoPETheta (llama2.c's 10000); with Config.AttnBias, Wq·n, Wk·n and Wv·n add their
-// biases before RoPE;
+// b = Config.RoPETheta (llama2.c's 10000), each rate rescaled by Config.RoPEScaling (Llama 3.1's
+// rule, or linear: layers/position's RoPEScaling.Scale, the one statement of the rule, which
+// its tests check against hand-computed values and transformers' formula, and
+// models/llama's tests against numpy's forward pass that scales on its own); with
+// Config.AttnBias, Wq·n, Wk·n and Wv·n add their biases before RoPE;
 // attention is causal, with query head h reading key/value head h / (heads / kv_heads).
 // The logits are Wcls · RMSNorm(x)·g_final, with Wcls the token embedding when tied.
 package reference
@@ -17,6 +20,7 @@ package reference
 import (
 	"math"
 
+	"github.com/qzoo/qzoo/layers/position"
 	"github.com/qzoo/qzoo/models/llama"
 )
 
@@ -52,8 +56,8 @@ func (m *Model) Forward(token int) []float64 {
 			add(k, f64(l.BK))
 			add(v, f64(l.BV))
 		}
-		rope(q, pos, hd, c.RoPETheta)
-		rope(k, pos, hd, c.RoPETheta)
+		rope(q, pos, hd, c.RoPETheta, c.RoPEScaling)
+		rope(k, pos, hd, c.RoPETheta, c.RoPEScaling)
 		m.keys[li] = append(m.keys[li], k...)
 		m.values[li] = append(m.values[li], v...)
 		att := make([]float64, d)
@@ -141,11 +145,12 @@ func rmsNorm(x []float64, g []float32, eps float64) []float64 {
 	return out
 }
 
-// rope rotates each pair (2i, 2i+1) of every head of v by pos·θ_i, θ_i = base^(−2i/headDim).
-func rope(v []float64, pos, headDim int, base float64) {
+// rope rotates each pair (2i, 2i+1) of every head of v by pos·θ_i, θ_i = base^(−2i/headDim)
+// rescaled by scaling.
+func rope(v []float64, pos, headDim int, base float64, scaling position.RoPEScaling) {
 	for h := 0; h < len(v); h += headDim {
 		for i := 0; i < headDim/2; i++ {
-			a := float64(pos) / math.Pow(base, float64(2*i)/float64(headDim))
+			a := float64(pos) * scaling.Scale(1/math.Pow(base, float64(2*i)/float64(headDim)))
 			cos, sin := math.Cos(a), math.Sin(a)
 			x0, x1 := v[h+2*i], v[h+2*i+1]
 			v[h+2*i] = x0*cos - x1*sin

@@ -5,7 +5,9 @@ equations, in numpy and float64, without qzoo's code: it reads config.json, the 
 file(s) (8-byte little-endian header length, JSON header, raw little-endian arrays; sharded
 through model.safetensors.index.json) and runs the decoder with transformers' rotate_half
 RoPE (pairs i, i + h/2), so that logits matching qzoo's (which rotates adjacent pairs and
-permutes the query and key rows on import) show the permutation right.
+permutes the query and key rows on import) show the permutation right. A rope_scaling of type
+"linear" or "llama3" (Llama 3.1/3.2) rescales the inverse frequencies here, as transformers'
+modeling_rope_utils describes them, written over the whole vector with numpy.
 
 A directory qzoo wrote quantized (quantization_config.quant_method "qzoo") is dequantized
 from its packed codes and scales first.
@@ -98,6 +100,24 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
+def inv_freq(cfg, hd):
+    """RoPE's inverse frequencies theta^(-2i/hd), rescaled by rope_scaling."""
+    f = 1.0 / cfg.get("rope_theta", 10000.0) ** (np.arange(0, hd, 2, dtype=np.float64) / hd)
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type", "default"))
+    if kind == "default":
+        return f
+    if kind == "linear":
+        return f / rs["factor"]
+    assert kind == "llama3", rs
+    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old = rs["original_max_position_embeddings"]
+    wavelen = 2 * np.pi / f
+    smooth = (old / wavelen - lo) / (hi - lo)
+    mid = (1 - smooth) * f / factor + smooth * f
+    return np.where(wavelen < old / hi, f, np.where(wavelen > old / lo, f / factor, mid))
+
+
 def forward(cfg, w, tokens):
     f = {k: v.astype(np.float64) for k, v in w.items()}
     d = cfg["hidden_size"]
@@ -105,11 +125,9 @@ def forward(cfg, w, tokens):
     kv_heads = cfg.get("num_key_value_heads") or heads
     hd = d // heads
     eps = cfg["rms_norm_eps"]
-    theta = cfg.get("rope_theta", 10000.0)
     T = len(tokens)
     x = f["model.embed_tokens.weight"][tokens]  # [T, d]
-    inv_freq = 1.0 / theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd)
-    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq)
+    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq(cfg, hd))
     emb = np.concatenate([ang, ang], axis=-1)  # [T, hd]
     cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
     mask = np.triu(np.full((T, T), -np.inf), 1)
