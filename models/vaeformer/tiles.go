@@ -179,7 +179,9 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 	x := make([]float32, b*c.Window*len(fields)*sh*p*sw*p)
 	for _, t := range ts {
 		c.fillTile(x, fields, g, w0, b, t.sr*p, t.sc*p, sh*p, sw*p)
-		out, err := enc.Exec(tensors.FromFlatDataAndDimensions(x, b, c.Window, len(fields), sh*p, sw*p))
+		in := tensors.FromFlatDataAndDimensions(x, b, c.Window, len(fields), sh*p, sw*p)
+		out, err := enc.Exec(in)
+		in.FinalizeAll() // its copy on the backend: left to the garbage collector, the backend's memory grows by every tile
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
@@ -200,7 +202,9 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder output: %w", err)
 		}
-		out, err = hyper.Exec(tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy))
+		in = tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy)
+		out, err = hyper.Exec(in)
+		in.FinalizeAll()
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile hyper-analysis: %w", err)
 		}
@@ -265,7 +269,9 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 				copy(span[(i*sh+r)*sw*cy:][:sw*cy], yhat[((i*nh+t.sr+r)*nw+t.sc)*cy:])
 			}
 		}
-		out, err := dec.Exec(tensors.FromFlatDataAndDimensions(span, b, sh, sw, cy))
+		in := tensors.FromFlatDataAndDimensions(span, b, sh, sw, cy)
+		out, err := dec.Exec(in)
+		in.FinalizeAll() // its copy on the backend: see analyseTiles
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder: %w", err)
 		}
