@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/qzoo/qzoo/bench/harness"
@@ -22,11 +21,14 @@ import (
 )
 
 // fileCases writes, for each of hoursList, the synthetic field as a netCDF file in tmp and
-// measures compressing and decompressing it through the codec's file path.
+// measures compressing and decompressing it through the codec's file path. The peaks are the
+// coding process's (VmHWM); the netCDF reader processes it starts (formats/netcdf) are not in
+// them — getrusage cannot tell them apart from the coding process, whose address space they
+// share until they exec — and read at most 2^23 values each (media/netcdf), about 100 MB.
 func fileCases(self, run, uk, tmp, hoursList string, gh, gw int, stdout, log io.Writer) ([]scaleRow, error) {
 	var rows []scaleRow
 	fmt.Fprintf(stdout, "\nthe codec's file path (netCDF int16 in, .qzc, netCDF int16 out; segments of at most %d values)\n", compressor.SegmentValues)
-	fmt.Fprintf(stdout, "%-24s %6s %10s %10s %12s %10s %10s %9s %6s\n", "case", "hours", "seconds", "peak MiB", "reader MiB", "MB/s", "bits/val", "RMSE K", "load")
+	fmt.Fprintf(stdout, "%-24s %6s %10s %10s %10s %10s %9s %6s\n", "case", "hours", "seconds", "peak MiB", "MB/s", "bits/val", "RMSE K", "load")
 	for _, part := range strings.Split(hoursList, ",") {
 		h, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || h < 1 {
@@ -50,14 +52,14 @@ func fileCases(self, run, uk, tmp, hoursList string, gh, gw int, stdout, log io.
 				bits = 8 * float64(c.Bytes) / float64(values)
 			}
 			r := scaleRow{Case: "codec " + strings.TrimPrefix(what, "file") + " (files)", Hours: h, Values: values, Seconds: c.Seconds,
-				PeakBytes: c.PeakBytes, ReaderPeakBytes: c.ReaderPeakBytes, MBps: 4 * float64(values) / c.Seconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load}
+				PeakBytes: c.PeakBytes, MBps: 4 * float64(values) / c.Seconds / 1e6, Bits: bits, RMSE: c.RMSE, Load: load}
 			rows = append(rows, r)
 			rmse := "-"
 			if r.RMSE > 0 {
 				rmse = strconv.FormatFloat(r.RMSE, 'f', 4, 64)
 			}
-			fmt.Fprintf(stdout, "%-24s %6d %10.2f %10.0f %12.0f %10.2f %10.4f %9s %6.2f\n", r.Case, r.Hours, r.Seconds, float64(r.PeakBytes)/(1<<20),
-				float64(r.ReaderPeakBytes)/(1<<20), r.MBps, r.Bits, rmse, r.Load)
+			fmt.Fprintf(stdout, "%-24s %6d %10.2f %10.0f %10.2f %10.4f %9s %6.2f\n", r.Case, r.Hours, r.Seconds, float64(r.PeakBytes)/(1<<20),
+				r.MBps, r.Bits, rmse, r.Load)
 		}
 		for _, p := range []string{nc, q, nc + ".back.nc"} {
 			os.Remove(p)
@@ -141,11 +143,6 @@ func fileChildRun(what, run, nc, q string, stdout io.Writer) error {
 	if res.PeakBytes, err = vmHWM(); err != nil {
 		return err
 	}
-	var ru syscall.Rusage // the netCDF reader processes formats/netcdf started
-	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
-		return fmt.Errorf("bench: getrusage: %w", err)
-	}
-	res.ReaderPeakBytes = ru.Maxrss << 10
 	js, err := json.Marshal(res)
 	if err != nil {
 		return err

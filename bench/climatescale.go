@@ -83,12 +83,10 @@ type scaleRow struct {
 	Values    int     `json:"values"`
 	Seconds   float64 `json:"seconds"`
 	PeakBytes int64   `json:"peak_bytes"`
-	// ReaderPeakBytes: the file cases' netCDF reader processes (formats/netcdf), beside PeakBytes.
-	ReaderPeakBytes int64   `json:"reader_peak_bytes,omitempty"`
-	MBps            float64 `json:"mb_per_s"`
-	Bits            float64 `json:"bits_per_value"`
-	RMSE            float64 `json:"rmse_k,omitempty"`
-	Load            float64 `json:"load_avg_1min"`
+	MBps      float64 `json:"mb_per_s"`
+	Bits      float64 `json:"bits_per_value"`
+	RMSE      float64 `json:"rmse_k,omitempty"`
+	Load      float64 `json:"load_avg_1min"`
 }
 
 // seamRow is one tiling of the seam study.
