@@ -3,6 +3,7 @@ package notebooks
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,8 @@ const (
 // TestNotebooks executes every notebooks/*.ipynb headlessly with GoNB
 // (`jupyter nbconvert --to notebook --execute`) and fails with the failing cell's outputs when
 // a cell fails to compile, panics, exits non-zero or runs a shell command that fails, or when
-// a cell runs past its timeout.
+// a cell runs past its timeout. A notebook of quickFlags runs shortened: the test executes a copy
+// whose `%%` lines carry those flags (the notebook files are not modified).
 // It needs Jupyter, nbconvert, GoNB, goimports and gopls; it fails, rather than skips, when
 // they are missing, so that notebooks are never silently left untested.
 func TestNotebooks(t *testing.T) {
@@ -57,6 +59,36 @@ func TestNotebooks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// quickSet shortens every training run of the tests: they check that a notebook executes end to
+// end, not the numbers of a full run.
+const quickSet = "steps=3;checkpoint_every=0"
+
+// quickFlags are the flags the test puts on every `%%` line of a notebook, in place of the flags
+// there (none in a committed notebook: its full run), so that it runs in a minute or two: a few
+// training steps, a few points of a study, a temporary run directory ({dir}, replaced by a new
+// directory per notebook). Each notebook's parameter cell declares these flags and says what they
+// mean; the long ones are the command lines' (go run ./study NAME --dir --points --set, go run
+// ./train --checkpoint --set). A notebook without an entry runs as committed.
+var quickFlags = map[string]string{
+	"codebook_sweep.ipynb":  "--dir={dir} --set=" + quickSet + ";eval_examples=500",
+	"scaling_latents.ipynb": "--dir={dir} --points=simvq_k1024,qlae_d5_v4,binary_d10 --set=" + quickSet + ";eval_examples=500",
+	// 4 calibration batches of 4 windows of 64 tokens: 1024 vectors per layer, enough for RVQ's 256
+	// codewords; 4 windows of the model's own stories (2,048 tokens, half of them held out).
+	"kv_cache.ipynb": "--dir={dir} --points=fp32,kivi_4,kvquant_3,rvq_2,kvquant_ablation_3_0" +
+		" --set=" + quickSet + ";eval_examples=4;text_seq_len=64;kv_calibration_batches=4;batch_size=4 --windows=4 --sentences=1",
+	"llm_quantization.ipynb": "--dir={dir} --points=trained/base,trained/full_finetune,trained/lora,trained/qlora,base_own_stories" +
+		" --set=" + quickSet + ";batch_size=4;eval_examples=16;text_seq_len=128;ptq_calibration_batches=1 --samples=12",
+	// The three smallest members and their integer sweep: enough sizes for a law per precision.
+	"scaling_weights.ipynb": "--dir={dir} --points=f57k,f108k,f215k,ptq_int/57k,ptq_int/108k,ptq_int/215k" +
+		" --set=" + quickSet + ";batch_size=4;eval_examples=16 --samples=12 --replicates=100",
+	// The smallest member's 2-bit point of every method.
+	"scaling_distill.ipynb": "--dir={dir} --variants=57k --points=family/f57k,train_32,rtn_2,qat_2,kl_2,topk_kl_2" +
+		" --set=" + quickSet + ";batch_size=2;eval_examples=16;text_seq_len=128;ptq_calibration_batches=1 --samples=12",
+	"climate_codec.ipynb": "--checkpoint={dir} --set=steps=100;warmup_steps=10;checkpoint_every=0;eval_examples=500",
+	// The teacher and one 12.5 Hz tokenizer, two clips, no pocketsphinx.
+	"speech_tokenizer.ipynb": "--dir={dir} --set=" + quickSet + ";eval_examples=500 --tokenizers=tok_12_5hz_quick --clips=2 --no_wer",
 }
 
 // expectedOutputs checks, beyond "no cell failed", what some notebooks must produce.
@@ -119,6 +151,97 @@ func printsAndShows(name string, pngs int, wants ...string) func(t *testing.T, e
 	}
 }
 
+// awaitingRuns are the notebooks committed without outputs, each with what executing it in full
+// costs: their runs were not stored where the notebooks were last executed, and training them
+// takes too long to do in passing. notebooks/README.md gives their commands; execute one with
+// scripts/notebooks.sh NAME, commit it and take it off this list.
+var awaitingRuns = map[string]string{
+	"kv_cache.ipynb":         "the key/value-cache study, 25-50 min on 2 cores (runs/kv)",
+	"llm_quantization.ipynb": "the Llama quantization study, about 75 min on 2 cores (runs/llm)",
+	"scaling_weights.ipynb":  "the bit-level scaling study, about 2 h on 2 cores (runs/scaling)",
+	"scaling_distill.ipynb":  "the distillation study, about 25 min on 2 cores after the scaling study (runs/scaling)",
+	"speech_tokenizer.ipynb": "the three quick tokenizers, about 12 min on 2 cores after the teacher (runs/tok_*_quick, runs/teacher)",
+}
+
+// readmeFigures are the figures of the repository's README that a committed notebook draws with
+// the same code (the study's report, plots): the notebook's PNG is that file, byte for byte.
+var readmeFigures = map[string]string{
+	"codebook_sweep.ipynb":  "../figures/codebook_sweep.png",
+	"scaling_latents.ipynb": "../figures/latent_scaling.png",
+}
+
+// TestCommittedOutputs checks that every committed notebook shows its results on a code host:
+// executed in full by scripts/notebooks.sh, every code cell run, no cell failed, every cell that
+// draws a figure holding a PNG (and the README's figure, where it is one); or it is one of
+// awaitingRuns, with no outputs at all. Every committed %% line is bare: a notebook's default
+// is its full run. It reads the files only; TestNotebooks executes them.
+func TestCommittedOutputs(t *testing.T) {
+	paths, err := filepath.Glob("*.ipynb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = slices.DeleteFunc(paths, func(p string) bool { return strings.HasSuffix(p, ".nbconvert.ipynb") })
+	for name := range awaitingRuns {
+		if !slices.Contains(paths, name) {
+			t.Errorf("awaitingRuns names %s, which is not in notebooks/", name)
+		}
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(path, ".ipynb"), func(t *testing.T) {
+			nb, err := readNotebook(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outputs := 0
+			for i, c := range nb.Cells {
+				outputs += len(c.Outputs)
+				for line := range strings.Lines(string(c.Source)) {
+					if c.CellType == "code" && isMainLine(line) && strings.TrimSpace(line) != "%%" {
+						t.Errorf("%s: cell %d runs %q: a committed notebook is the full run, its %%%% lines without flags", path, i, strings.TrimSpace(line))
+					}
+				}
+			}
+			if cost, ok := awaitingRuns[path]; ok {
+				if outputs > 0 {
+					t.Errorf("%s has outputs but is listed as awaiting its runs (%s): take it off awaitingRuns", path, cost)
+				}
+				return
+			}
+			if outputs == 0 {
+				t.Fatalf("%s has no outputs: execute it with scripts/notebooks.sh %s and commit it, or list it in awaitingRuns with what its runs cost",
+					path, strings.TrimSuffix(path, ".ipynb"))
+			}
+			for _, problem := range nb.problems() {
+				t.Errorf("%s: %s", path, problem)
+			}
+			for i, c := range nb.Cells {
+				if c.CellType != "code" {
+					continue
+				}
+				if c.ExecutionCount == nil {
+					t.Errorf("%s: cell %d (%s) was not executed: execute the whole notebook", path, i, firstLine(string(c.Source)))
+				}
+				if draws.MatchString(string(c.Source)) && !slices.ContainsFunc(c.Outputs, func(o output) bool { return o.Data["image/png"] != "" }) {
+					t.Errorf("%s: cell %d (%s) draws a figure but holds no PNG", path, i, firstLine(string(c.Source)))
+				}
+			}
+			if figure, ok := readmeFigures[path]; ok {
+				want, err := os.ReadFile(figure)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.ContainsFunc(nb.pngs(), func(png []byte) bool { return bytes.Equal(png, want) }) {
+					t.Errorf("%s shows no PNG equal to %s, the README's figure: redraw one or the other from the same runs (scripts/notebooks.sh %s)",
+						path, figure, strings.TrimSuffix(path, ".ipynb"))
+				}
+			}
+		})
+	}
+}
+
+// draws matches the code of a cell that displays a figure: plots' Figure.Show, gonbui.DisplayPNG.
+var draws = regexp.MustCompile(`\.Show\(|DisplayPNG\(`)
+
 // runner executes notebooks with a private GoNB kernel spec.
 type runner struct {
 	jupyter string   // the jupyter command, with nbconvert
@@ -178,9 +301,6 @@ func newRunner(t *testing.T) *runner {
 		"PATH="+strings.Join(pathList, string(os.PathListSeparator)),
 		"JUPYTER_PATH="+jupyterPath,
 		"GOTOOLCHAIN="+toolchainName(), // the toolchain running this test, i.e. go.mod's
-		// Experiment notebooks read this to shorten every training run (see codebook_sweep.ipynb):
-		// the test checks that they execute end to end, not the numbers of a full run.
-		"QZOO_NOTEBOOK_SET=steps=3;checkpoint_every=0;eval_examples=500",
 	)
 	return &runner{jupyter: jupyter, env: env}
 }
@@ -210,13 +330,28 @@ func (r *runner) execute(t *testing.T, path string) *notebook {
 		defer cancel()
 	}
 
+	input, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags, ok := quickFlags[path]; ok {
+		flags = strings.ReplaceAll(flags, "{dir}", t.TempDir())
+		if input, err = withFlags(input, flags); err != nil {
+			t.Fatalf("notebooks: %s: %v", path, err)
+		}
+		t.Logf("%s: every %%%% line given %s", path, flags)
+	}
+
 	outDir := t.TempDir()
 	// --allow-errors: nbconvert then writes the executed notebook even when a cell fails, with
 	// what the cell printed (a panic's message and stack); problems() finds the failure there.
+	// --stdin: the notebook, rewritten or not, comes on stdin; the kernel then starts in
+	// nbconvert's working directory, this one, where the notebook's relative paths start.
 	cmd := exec.CommandContext(ctx, r.jupyter, "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
 		fmt.Sprintf("--ExecutePreprocessor.timeout=%d", int(timeout.Seconds())),
 		"--ExecutePreprocessor.kernel_name="+kernelName,
-		"--output-dir", outDir, path)
+		"--stdin", "--output", strings.TrimSuffix(filepath.Base(path), ".ipynb"), "--output-dir", outDir)
+	cmd.Stdin = bytes.NewReader(input)
 	cmd.Env = r.env
 	// SIGINT lets nbconvert shut its kernel down; SIGKILL follows if it does not exit.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -238,6 +373,55 @@ func (r *runner) execute(t *testing.T, path string) *notebook {
 		t.Errorf("notebooks: %s: %s", path, problem)
 	}
 	return executed
+}
+
+// withFlags returns the notebook data with every `%%` line of its code cells (GoNB's main
+// function, whose words are the program's arguments) replaced by `%% flags`. It fails when the
+// notebook has no such line: the flags would be silently dropped.
+func withFlags(data []byte, flags string) ([]byte, error) {
+	var nb map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&nb); err != nil {
+		return nil, fmt.Errorf("parsing notebook: %w", err)
+	}
+	cells, _ := nb["cells"].([]any)
+	rewritten := 0
+	for _, c := range cells {
+		cell, _ := c.(map[string]any)
+		if cell["cell_type"] != "code" {
+			continue
+		}
+		var source string
+		switch s := cell["source"].(type) {
+		case string:
+			source = s
+		case []any:
+			for _, line := range s {
+				l, _ := line.(string)
+				source += l
+			}
+		}
+		lines := strings.SplitAfter(source, "\n")
+		for i, line := range lines {
+			if isMainLine(line) {
+				lines[i] = "%% " + flags + line[len(strings.TrimRight(line, "\n")):]
+				rewritten++
+			}
+		}
+		cell["source"] = lines
+	}
+	if rewritten == 0 {
+		return nil, fmt.Errorf("no %%%% line to give the flags %q to", flags)
+	}
+	return json.Marshal(nb)
+}
+
+// isMainLine reports whether a line of a code cell is GoNB's `%%` (the start of a main function,
+// the rest of the line its program's arguments).
+func isMainLine(line string) bool {
+	line = strings.TrimSpace(line)
+	return line == "%%" || strings.HasPrefix(line, "%% ") || strings.HasPrefix(line, "%%\t")
 }
 
 // findJupyter returns a jupyter command whose nbconvert works. Debian's /usr/bin/jupyter comes
@@ -318,9 +502,10 @@ type notebook struct {
 }
 
 type cell struct {
-	CellType string    `json:"cell_type"`
-	Source   multiline `json:"source"`
-	Outputs  []output  `json:"outputs"`
+	CellType       string    `json:"cell_type"`
+	Source         multiline `json:"source"`
+	ExecutionCount *int      `json:"execution_count"` // code cells: null until executed
+	Outputs        []output  `json:"outputs"`
 }
 
 type output struct {
@@ -457,6 +642,21 @@ func (nb *notebook) countData(mime string) int {
 	return n
 }
 
+// pngs returns the PNG images the notebook's outputs hold, decoded (undecodable ones are skipped).
+func (nb *notebook) pngs() [][]byte {
+	var pngs [][]byte
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if data, ok := o.Data["image/png"]; ok {
+				if png, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(data), "\n", "")); err == nil {
+					pngs = append(pngs, png)
+				}
+			}
+		}
+	}
+	return pngs
+}
+
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	const maxLen = 60
@@ -536,4 +736,38 @@ func toolchainName() string {
 		v = v[:i]
 	}
 	return v
+}
+
+func TestWithFlags(t *testing.T) {
+	data := `{"metadata": {"kernelspec": {"name": "gonb"}}, "nbformat": 4, "cells": [
+		{"cell_type": "markdown", "source": "%%\n"},
+		{"cell_type": "code", "execution_count": null, "source": ["var x = flag.Int(\"x\", 0, \"\")\n", "\n", "%%\n", "fmt.Println(*x) // %% stays\n"]},
+		{"cell_type": "code", "execution_count": 3, "source": "%% --x=1"},
+		{"cell_type": "code", "source": "%%writefile f.txt\nhello"}]}`
+	got, err := withFlags([]byte(data), "--x=2 --set=a=1;b=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb notebook
+	if err := json.Unmarshal(got, &nb); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"%%\n",
+		"var x = flag.Int(\"x\", 0, \"\")\n\n%% --x=2 --set=a=1;b=2\nfmt.Println(*x) // %% stays\n",
+		"%% --x=2 --set=a=1;b=2",
+		"%%writefile f.txt\nhello",
+	}
+	for i, c := range nb.Cells {
+		if string(c.Source) != want[i] {
+			t.Errorf("cell %d source = %q, want %q", i, c.Source, want[i])
+		}
+	}
+	if nb.Cells[2].ExecutionCount == nil || *nb.Cells[2].ExecutionCount != 3 {
+		t.Errorf("cell 2 execution_count = %v, want 3 (numbers kept)", nb.Cells[2].ExecutionCount)
+	}
+
+	if _, err := withFlags([]byte(`{"cells": [{"cell_type": "code", "source": "fmt.Println()"}]}`), "--x=2"); err == nil {
+		t.Error("withFlags of a notebook without a %% line: no error")
+	}
 }
