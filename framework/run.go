@@ -267,6 +267,10 @@ func Run(cfg *Config, opts RunOptions) (res *Result, err error) {
 			}
 		}
 		res.Resumed = true
+		// The checkpoint resumed from is on disk: a finished run run again trains nothing and
+		// must not save it again (its bytes, and so the SHA-256 that .qzc files and distilled
+		// runs record, would change).
+		r.lastSaved = latest.header.Step
 		fmt.Fprintf(out, "qzoo: resuming %s from step %d (%s)\n", cfg.Model, latest.header.Step, filepath.Base(latest.path))
 	}
 	startStep := optimizer.GetGlobalStep(store)
@@ -763,7 +767,8 @@ type latestCheckpoint struct {
 // checkSameExperiment returns the latest checkpoint of dir (nil if none) after checking that
 // it is of cfg's experiment: the config recorded in the checkpoint itself (not config.json,
 // which may be missing or edited) must have the same model, dataset, hyperparameters, seed,
-// batch size, optimizer, gradient clipping, frozen variables and pretrained file. The
+// batch size, optimizer, gradient clipping, frozen variables and pretrained file (the teacher
+// is checked by its SHA-256 when Run loads it again). The
 // schedule (steps, learning rate, evaluation and checkpoint cadence) may change; Run refuses
 // steps below the checkpoint's step.
 func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
@@ -792,7 +797,10 @@ func checkSameExperiment(cfg *Config, dir string) (*latestCheckpoint, error) {
 		{"seed", saved.Seed, cfg.Seed}, {"batch_size", saved.BatchSize, cfg.BatchSize},
 		{"optimizer", saved.Optimizer, cfg.Optimizer}, {"clip_grad_norm", saved.ClipGradNorm, cfg.ClipGradNorm},
 		{"freeze", saved.Freeze, cfg.Freeze}, {"init_from", saved.InitFrom, cfg.InitFrom},
-		{"teacher_from", saved.TeacherFrom, cfg.TeacherFrom}, {"teacher_model", saved.TeacherModel, cfg.TeacherModel},
+		{"teacher_model", saved.TeacherModel, cfg.TeacherModel},
+		// teacher_from is not compared as text: the same teacher may be spelled from another
+		// directory ("runs/teacher" from the repository, "../runs/teacher" from a notebook), and
+		// resuming loads it again and refuses one whose SHA-256 differs from the checkpoint's.
 	} {
 		if f.was != f.now {
 			return nil, differ(f.key, f.was, f.now)

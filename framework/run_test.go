@@ -139,6 +139,33 @@ func TestRunLearnsAndResumesExactly(t *testing.T) {
 	}
 }
 
+// TestRunFinishedRunKeepsItsCheckpoint: running a finished run again (a notebook reading its
+// run back, a sweep) evaluates it and leaves its checkpoint byte for byte as it was: compressed
+// files and distilled runs record its SHA-256.
+func TestRunFinishedRunKeepsItsCheckpoint(t *testing.T) {
+	backend := goBackend(t)
+	dir := t.TempDir()
+	if _, err := Run(testConfig(t, `, "steps": 10`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	path, _, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := FileSHA256(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(testConfig(t, `, "steps": 10`), RunOptions{Dir: dir, Backend: backend, Out: io.Discard})
+	if err != nil || !res.Resumed || res.Step != 10 || len(res.Eval) == 0 {
+		t.Fatalf("run again: %+v, %v", res, err)
+	}
+	after, err := FileSHA256(path)
+	if err != nil || after != before {
+		t.Errorf("checkpoint %s: SHA-256 %s before, %s after running the finished run again (%v)", path, before, after, err)
+	}
+}
+
 func TestRunRefusesAnotherExperimentsDirectory(t *testing.T) {
 	backend := goBackend(t)
 	dir := t.TempDir()

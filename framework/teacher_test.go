@@ -226,6 +226,15 @@ func TestTeacherFromFile(t *testing.T) {
 		t.Errorf("re-evaluation: %v, %v", m, err)
 	}
 
+	// The same teacher spelled another way (as a notebook spells "../runs/teacher"): resumed.
+	alias := filepath.Dir(file) + "/../" + filepath.Base(filepath.Dir(file)) + "/./" + filepath.Base(file) // not cleaned
+	if alias == file {
+		t.Fatalf("alias %s is spelled as the file", alias)
+	}
+	if _, err := Run(studentConfig(t, alias, `, "steps": 65`), RunOptions{Dir: whole, Backend: backend, Out: io.Discard}); err != nil {
+		t.Errorf("resume with the teacher spelled %s: %v", alias, err)
+	}
+
 	// Another teacher in the same file: resuming and re-evaluating are refused.
 	weights[0] = 4
 	data, _ = json.Marshal(weights)
