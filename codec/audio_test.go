@@ -187,7 +187,7 @@ func TestAudioPath(t *testing.T) {
 	}
 	st, _ := os.Stat(qzcPath)
 	whole := fmt.Sprintf("whole file %.1f bit/s", 8*float64(st.Size())/7.1)
-	for _, want := range []string{"qzc version 3", "audio signal; model test_mulaw", "113600 samples at 16000 Hz (7.100 s) × 1 channels",
+	for _, want := range []string{"qzc version 3", "audio signal; model test_mulaw", "113600 samples at 16000 Hz (7.100 s) × 1 channel",
 		"coding: frame rate 16000 Hz, stages 1, bits_per_frame 8", "payload 128000.0 bit/s", whole,
 		"WAV, 16-bit PCM, 16000 Hz, 1 channel(s), 113600 frames (7.100 s)", "channel mono"} {
 		if !strings.Contains(log.String(), want) {

@@ -253,6 +253,14 @@ func residualText(out io.Writer, rep compressor.Report) {
 	}
 }
 
+// plural spells n things: "1 channel", "3 channels".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 // segmentText writes, for a signal coded in segments, how many and how long.
 func segmentText(out io.Writer, h *qzc.Header) {
 	if len(h.Segments) < 2 {
@@ -345,8 +353,8 @@ func inspect(out io.Writer, path string, rep compressor.Report) {
 	if h.Signal == qzc.Gridded && len(h.Shape) == 3 {
 		shape = fmt.Sprintf("%d hours × %d lat × %d lon", h.Shape[0], h.Shape[1], h.Shape[2])
 	}
-	fmt.Fprintf(out, "  %s × %d channels = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
-		shape, len(h.Channels), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
+	fmt.Fprintf(out, "  %s × %s = %d values; %.4f bits/value for the whole file, %.4f for the payload (the model estimated %.4f)\n",
+		shape, plural(len(h.Channels), "channel"), values, 8*float64(s.Total)/float64(values), 8*float64(s.Payload)/float64(values), h.EstimatedBits/float64(values))
 	segmentText(out, h)
 	maskText(out, rep)
 	if eb := h.ErrorBound; eb != nil {
