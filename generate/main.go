@@ -13,9 +13,11 @@
 // token fed (prompt and generated, each sample): {"samples": [{"tokens": [...], "logits":
 // [[...], ...]}]}, logits[i] being the distribution of the token after tokens[0..i].
 //
-// A Hugging Face directory's prompt starts with its bos_token_id (when it has one) and its
-// generation stops at its eos_token_id; its text goes through its tokenizer.json (package
-// formats/hf: byte-level or SentencePiece-style BPE).
+// A Hugging Face directory's text goes through its tokenizer.json (package formats/hf:
+// byte-level BPE with GPT-2's, Llama 3's or Qwen2's split, or SentencePiece-style BPE); its
+// prompt starts with the special tokens the tokenizer.json's post_processor puts before a text
+// (Llama 3's <|begin_of_text|>; none for Qwen2), else with its bos_token_id (when it has one),
+// and its generation stops at its eos_token_id.
 //
 // It prints the text, then the tokens per second of the cached decoding loop (prompt
 // included) on stderr. Temperature 0 is greedy decoding; generation stops at max_tokens, at
@@ -257,8 +259,8 @@ func cacheQuantizer(backend compute.Backend, store *model.Store, cfg *framework.
 	})
 }
 
-// promptTokens is the prompt: --prompt_ids as given, else --prompt encoded after the model's
-// BOS (when it has one).
+// promptTokens is the prompt: --prompt_ids as given, else --prompt as llama.Opened's
+// PromptTokens encodes it (after the tokenizer.json's post_processor's BOS, else the model's).
 func promptTokens(o options, m *llama.Opened, tok llama.TextTokenizer) ([]int, error) {
 	vocab := m.Config.Params[llama.ParamVocabSize].(int)
 	var ids []int
@@ -275,14 +277,10 @@ func promptTokens(o options, m *llama.Opened, tok llama.TextTokenizer) ([]int, e
 		}
 		return ids, nil
 	}
-	if bos := m.BOS(); bos >= 0 {
-		ids = append(ids, bos)
-	}
-	text, err := tok.Encode(o.prompt)
+	ids, err := m.PromptTokens(tok, o.prompt)
 	if err != nil {
 		return nil, fmt.Errorf("--prompt: %w", err)
 	}
-	ids = append(ids, text...)
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("--prompt is empty and the model has no bos_token_id: give a prompt")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/qzoo/qzoo/internal/datadir"
+	"github.com/qzoo/qzoo/models/llama"
 )
 
 var weights = filepath.Join(datadir.Root(), "weights")
@@ -187,5 +188,28 @@ func TestHuggingFaceDirectory(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "1,403,") {
 		t.Errorf("from the nf4 directory: %q", out.String())
+	}
+}
+
+// A directory with a Llama 3-style tokenizer.json (formats/hf's test file: Llama 3's split,
+// ignore_merges, <|begin_of_text|> = 267 added by its post-processor) is prompted with text:
+// the prompt's ids are the ones worked out by hand in formats/hf's tests, after the BOS. The
+// weights are stories260K's (vocabulary 512), so what follows is noise, beyond the
+// tokenizer's 269 ids too (printed as ids).
+func TestLlama3StyleTextPrompt(t *testing.T) {
+	w, err := llama.ReadCheckpoint(filepath.Join(weights, "stories260K.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "llama3-style")
+	if err := w.WriteHF(dir, llama.HFOptions{TokenizerFrom: filepath.Join("..", "formats", "hf", "testdata", "tiny-llama3")}); err != nil {
+		t.Fatal(err)
+	}
+	var out, log bytes.Buffer
+	if err := run(options{checkpoint: dir, prompt: "hello world's 12345", printIDs: true, maxTokens: 4, seed: 1}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "267,259,266,265,32,264,52,53,") || strings.Count(out.String(), ",") != 11 {
+		t.Errorf("ids %q, want 267,259,266,265,32,264,52,53 and 4 generated", out.String())
 	}
 }

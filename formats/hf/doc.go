@@ -29,6 +29,22 @@
 // layers/position's (RoPEFrequencies). Other types ("dynamic", "yarn", "longrope", ...) are
 // refused by name.
 //
+// # Tokenizers
+//
+// [ReadTokenizer] reads tokenizer.json's BPE model in the forms of the Llama family and
+// [Tokenizer.Encode] runs the tokenizers library's pipeline on it: added tokens matched in the
+// raw text first, the normalizer (NFC for Qwen2; Llama 2's Prepend and Replace), the
+// pre-tokenizer, GPT-2's byte table for byte-level models, merges by rank (ignore_merges for
+// Llama 3), byte fallback. The pre-tokenizers are Llama 3's and Qwen2's Split patterns
+// ([PatternLlama3]: numbers by threes; [PatternQwen2]: digit by digit), GPT-2's (ByteLevel's,
+// SmolLM's with Digits), and SentencePiece's Metaspace; their look-ahead \s+(?!\S), which Go's
+// regexp lacks, is in hand-written scanners (pretokenize.go), checked against JavaScript's
+// regular expressions when node is installed. [Tokenizer.Template] is the post_processor's:
+// the special tokens put before a text (Llama 3's <|begin_of_text|>, Llama 2's <s>; none for
+// Qwen2). Anything else — another Split pattern, normalizer, pre-tokenizer or post-processor —
+// is refused by name; decoding works for every file. SentencePiece's tokenizer.model is copied
+// along on export, not read.
+//
 // The package knows the files, not the model: mapping tensor names onto a model's weights
 // (and the rotate-half versus interleaved RoPE layouts of the query and key rows) is
 // models/llama's business ([Write] takes the tensors ready).
@@ -58,5 +74,8 @@
 // Why not github.com/gomlx/go-huggingface: its versions that read safetensors require a newer
 // GoMLX than qzoo's v0.28.16 (see package formats/safetensors), and the hub client is of no
 // use on machines without internet; a model directory is three small JSON shapes around the
-// safetensors files qzoo already reads.
+// safetensors files qzoo already reads. Its tokenizers: v0.3.1 reads tokenizer.model only;
+// v0.4.41's tokenizer.json reader needs GoMLX v0.28.40 and compiles a Split pattern with Go's
+// regexp, which rejects Llama 3's and Qwen2's look-ahead, so it leaves the text one piece
+// ([Tokenizer] says more).
 package hf

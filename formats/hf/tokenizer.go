@@ -1,7 +1,6 @@
 package hf
 
 import (
-	"bytes"
 	"container/heap"
 	"encoding/json"
 	"fmt"
@@ -12,52 +11,155 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/qzoo/qzoo/internal/sniff"
 )
 
 // TokenizerFile is the tokenizers library's file of a model directory.
 const TokenizerFile = "tokenizer.json"
 
-// maxTokenID bounds a token id of tokenizer.json.
-const maxTokenID = 1 << 24
+// Bounds on what a tokenizer.json may hold, checked as it is read (the file itself is
+// bounded by maxTokenizerSize).
+const (
+	maxTokenID    = 1 << 24 // a token id
+	maxComponents = 64      // normalizers, pre-tokenizers or post-processors, Sequences flattened
+	maxTemplate   = 64      // items of a TemplateProcessing template, ids of one of its special tokens
+)
 
 // Tokenizer is the byte-pair-encoding tokenizer of a tokenizer.json (the tokenizers library's
-// "BPE" model), in one of the two forms the Llama family uses:
+// "BPE" model) as the Llama family uses it. [Tokenizer.Encode] runs the library's pipeline:
 //
-//   - byte-level (GPT-2's; SmolLM, SmolLM2): text is split by GPT-2's pattern (contractions,
-//     letters, numbers, other symbols, each with one leading space; runs of white space),
-//     digits split one by one when a Digits pre-tokenizer asks it, each piece's bytes mapped to
-//     the 256 printable characters of GPT-2's byte table, then merged;
-//   - SentencePiece-style (Llama 2, Mistral, TinyLlama): spaces become "▁" and one "▁" is
-//     prepended (a Prepend normalizer or a Metaspace pre-tokenizer), characters are merged,
-//     and a piece outside the vocabulary falls back to its bytes' <0xHH> tokens.
+//  1. added tokens ("<|begin_of_text|>", "<|im_start|>", "<s>", ...) are found in the raw text
+//     first, the leftmost and then the longest, with their lstrip / rstrip (single_word and
+//     normalized are not applied: the Llama family's added tokens set neither); the text
+//     between them is encoded segment by segment;
+//  2. the normalizer: NFC, NFD, NFKC, NFKD (Qwen2 has NFC), Prepend, Replace of a string
+//     (Llama 2's "▁" prefix and spaces as "▁"), or a Sequence of these;
+//  3. the pre-tokenizer: Split with one of the patterns [PatternLlama3] (Llama 3.x, whose
+//     numbers go in groups of up to three digits), [PatternQwen2] (Qwen2: digit by digit) or
+//     [PatternGPT2], behaviour "Isolated" (hand-written scanners, pretokenize.go says why);
+//     Digits; ByteLevel (GPT-2's split when use_regex, add_prefix_space; SmolLM, SmolLM2,
+//     and after a Split in Llama 3 and Qwen2); Metaspace (replacement, prepend_scheme, split);
+//     or a Sequence of these, ByteLevel last;
+//  4. byte-level tokenizers map every piece's bytes to the 256 printable characters of
+//     GPT-2's byte table;
+//  5. the BPE model: a piece in the vocabulary is one token when ignore_merges (Llama 3);
+//     otherwise its characters are merged, the adjacent pair of lowest rank first; a symbol
+//     left outside the vocabulary becomes its bytes' <0xHH> tokens (byte_fallback: Llama 2,
+//     Mistral), else the unk_token, else an error naming it.
 //
-// Merges are applied by rank (the lowest-ranked adjacent pair first). The added tokens
-// (e.g. "<|im_start|>") are matched in the text before anything else. Pre-tokenizers other
-// than ByteLevel, Digits and Metaspace — the Split patterns of Llama 3 and Qwen2 among them —
-// are refused by [Tokenizer.Encode] by name (their regular expressions need look-ahead, which
-// Go's regexp lacks, and a different split gives different tokens); [Tokenizer.Piece] decodes
-// every tokenizer. Why not a library: github.com/gomlx/go-huggingface at v0.3.1, the newest
-// that builds with qzoo's GoMLX, reads SentencePiece's tokenizer.model only (class
-// GemmaTokenizer), not tokenizer.json.
+// Encode adds no special tokens around the text: the post_processor's are [Tokenizer.Template]'s
+// (Llama 3's and Llama 2's TemplateProcessing put their BOS before the text; Qwen2's ByteLevel
+// adds nothing). A normalizer, a pre-tokenizer (a Split pattern included) or a model option
+// (continuing_subword_prefix, end_of_word_suffix, dropout) outside this list makes Encode an
+// error naming it; [Tokenizer.Piece] decodes every tokenizer.
+//
+// Why not a library: github.com/gomlx/go-huggingface v0.3.1, the version that builds with
+// qzoo's GoMLX, reads SentencePiece's tokenizer.model only; v0.4.41 (package
+// tokenizers/hftokenizer) reads tokenizer.json but requires GoMLX v0.28.40, and compiles a
+// Split's pattern with Go's regexp, which rejects the look-ahead of Llama 3's and Qwen2's, so
+// it falls back to one piece for the whole text, and it splits on white space for a
+// pre-tokenizer it does not know.
 type Tokenizer struct {
-	pieces    []string // by id ("" for an unused id)
-	vocab     map[string]int
-	ranks     map[[2]string]int
-	added     []addedToken // longest first
-	byteLevel bool
-	digits    bool   // split digits one by one (byte-level)
-	noSplit   bool   // byte-level without GPT-2's split (use_regex false)
-	unsupport string // why Encode cannot run, "" when it can
-	prefix    string // SentencePiece-style: "▁" prepended, "" otherwise
-	fallback  bool   // <0xHH> byte fallback
-	unk       int    // -1 when none
+	pieces       []string // by id ("" for an unused id)
+	vocab        map[string]int
+	ranks        map[[2]string]int
+	added        []addedToken // longest first
+	addedAt      map[int]int  // id → index in added
+	norm         []normStep
+	pre          []preStep
+	byteLevel    bool // pieces mapped through GPT-2's byte table (a ByteLevel pre-tokenizer)
+	spPrefix     bool // "▁" prepended (Prepend or Metaspace): Piece drops it at the start or after a special token
+	fallback     bool // <0xHH> byte fallback
+	ignoreMerges bool // a piece in the vocabulary is one token, unmerged
+	unk          int  // -1 when none
+	unsupport    string
+	post         *Template // nil when no post_processor
+	postErr      string    // why the post_processor is not supported, "" when it is
 }
 
 type addedToken struct {
-	id      int
-	content string
-	special bool
+	id             int
+	content        string
+	special        bool
+	lstrip, rstrip bool
+}
+
+// normStep is one normalizer.
+type normStep struct {
+	kind string // "NFC", "NFD", "NFKC", "NFKD", "Prepend", "Replace"
+	a, b string // Prepend: a; Replace: a with b
+}
+
+func (n normStep) apply(s string) string {
+	switch n.kind {
+	case "NFC":
+		return norm.NFC.String(s)
+	case "NFD":
+		return norm.NFD.String(s)
+	case "NFKC":
+		return norm.NFKC.String(s)
+	case "NFKD":
+		return norm.NFKD.String(s)
+	case "Prepend":
+		if s == "" {
+			return s
+		}
+		return n.a + s
+	case "Replace":
+		return strings.ReplaceAll(s, n.a, n.b)
+	}
+	panic("hf: normalizer " + n.kind)
+}
+
+// preStep is one pre-tokenizer.
+type preStep struct {
+	kind        string // "Split", "Digits", "ByteLevel", "Metaspace"
+	maxDigits   int    // Split: 0 for PatternGPT2, 3 for PatternLlama3, 1 for PatternQwen2
+	individual  bool   // Digits: every digit alone
+	prefixSpace bool   // ByteLevel: add_prefix_space
+	useRegex    bool   // ByteLevel: GPT-2's split
+	replacement string // Metaspace
+	scheme      string // Metaspace: "always", "first" or "never"
+	split       bool   // Metaspace: cut before every replacement
+}
+
+// apply splits every word; atStart says words[0] begins the text (Metaspace's "first").
+func (p preStep) apply(words []string, atStart bool) []string {
+	var out []string
+	for k, w := range words {
+		switch p.kind {
+		case "Split":
+			if p.maxDigits == 0 {
+				out = append(out, gpt2Split(w)...)
+			} else {
+				out = append(out, llama3Split(w, p.maxDigits)...)
+			}
+		case "Digits":
+			out = append(out, digitsSplit(w, p.individual)...)
+		case "ByteLevel":
+			if p.prefixSpace && !strings.HasPrefix(w, " ") {
+				w = " " + w
+			}
+			if p.useRegex {
+				out = append(out, gpt2Split(w)...)
+			} else {
+				out = append(out, w)
+			}
+		case "Metaspace":
+			w = strings.ReplaceAll(w, " ", p.replacement)
+			if (p.scheme == "always" || p.scheme == "first" && atStart && k == 0) && !strings.HasPrefix(w, p.replacement) {
+				w = p.replacement + w
+			}
+			if p.split {
+				out = append(out, metaspaceSplit(w, p.replacement)...)
+			} else {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
 
 // ReadTokenizer reads dir/tokenizer.json; errors name the file.
@@ -78,22 +180,30 @@ func ReadTokenizer(dir string) (*Tokenizer, error) {
 }
 
 // ParseTokenizer decodes a tokenizer.json: a "BPE" model with its vocab and merges (as "a b"
-// strings or [a, b] pairs), ids in [0, 2^24).
+// strings or [a, b] pairs), ids in [0, 2^24). What Encode cannot apply is recorded, not an
+// error here: the tokenizer still decodes.
 func ParseTokenizer(b []byte) (*Tokenizer, error) {
 	var f struct {
 		AddedTokens []struct {
 			ID      int    `json:"id"`
 			Content string `json:"content"`
 			Special bool   `json:"special"`
+			LStrip  bool   `json:"lstrip"`
+			RStrip  bool   `json:"rstrip"`
 		} `json:"added_tokens"`
-		Normalizer   json.RawMessage `json:"normalizer"`
-		PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-		Model        struct {
-			Type         string          `json:"type"`
-			Vocab        map[string]int  `json:"vocab"`
-			Merges       json.RawMessage `json:"merges"`
-			ByteFallback bool            `json:"byte_fallback"`
-			UnkToken     *string         `json:"unk_token"`
+		Normalizer    json.RawMessage `json:"normalizer"`
+		PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+		PostProcessor json.RawMessage `json:"post_processor"`
+		Model         struct {
+			Type                    string          `json:"type"`
+			Vocab                   map[string]int  `json:"vocab"`
+			Merges                  json.RawMessage `json:"merges"`
+			ByteFallback            bool            `json:"byte_fallback"`
+			UnkToken                *string         `json:"unk_token"`
+			IgnoreMerges            bool            `json:"ignore_merges"`
+			ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+			EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+			Dropout                 *float64        `json:"dropout"`
 		} `json:"model"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -102,7 +212,8 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 	if f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("key \"model.type\" is %q: only \"BPE\" is supported", f.Model.Type)
 	}
-	t := &Tokenizer{vocab: f.Model.Vocab, ranks: map[[2]string]int{}, fallback: f.Model.ByteFallback, unk: -1}
+	t := &Tokenizer{vocab: f.Model.Vocab, ranks: map[[2]string]int{}, fallback: f.Model.ByteFallback, unk: -1,
+		ignoreMerges: f.Model.IgnoreMerges, addedAt: map[int]int{}}
 	maxID := -1
 	for piece, id := range f.Model.Vocab {
 		if id < 0 || id >= maxTokenID {
@@ -118,9 +229,14 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 			return nil, fmt.Errorf("added_tokens: id %d has no content", a.ID)
 		}
 		maxID = max(maxID, a.ID)
-		t.added = append(t.added, addedToken{a.ID, a.Content, a.Special})
+		t.added = append(t.added, addedToken{a.ID, a.Content, a.Special, a.LStrip, a.RStrip})
 	}
 	slices.SortStableFunc(t.added, func(a, b addedToken) int { return len(b.content) - len(a.content) })
+	for i, a := range t.added {
+		if _, dup := t.addedAt[a.id]; !dup {
+			t.addedAt[a.id] = i
+		}
+	}
 	t.pieces = make([]string, maxID+1)
 	for piece, id := range f.Model.Vocab {
 		t.pieces[id] = piece
@@ -153,80 +269,236 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 			t.ranks[p] = i
 		}
 	}
+	switch m := f.Model; {
+	case m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "":
+		t.refuse(fmt.Sprintf("model option continuing_subword_prefix %q", *m.ContinuingSubwordPrefix))
+	case m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "":
+		t.refuse(fmt.Sprintf("model option end_of_word_suffix %q", *m.EndOfWordSuffix))
+	case m.Dropout != nil && *m.Dropout > 0:
+		t.refuse(fmt.Sprintf("model option dropout %g", *m.Dropout))
+	}
 	t.configure(f.Normalizer, f.PreTokenizer)
+	t.configurePost(f.PostProcessor)
 	return t, nil
 }
 
-// component is one normalizer or pre-tokenizer, possibly a Sequence of others.
+// component is one normalizer, pre-tokenizer or post-processor, possibly a Sequence of others.
 type component struct {
 	Type             string          `json:"type"`
 	Normalizers      []component     `json:"normalizers"`
 	PreTokenizers    []component     `json:"pretokenizers"`
+	Processors       []component     `json:"processors"`
 	Prepend          string          `json:"prepend"`
 	Pattern          json.RawMessage `json:"pattern"`
 	Content          string          `json:"content"`
+	Behavior         string          `json:"behavior"`
+	Invert           bool            `json:"invert"`
 	IndividualDigits bool            `json:"individual_digits"`
 	UseRegex         *bool           `json:"use_regex"`
 	Replacement      string          `json:"replacement"`
 	PrependScheme    string          `json:"prepend_scheme"`
 	AddPrefixSpace   *bool           `json:"add_prefix_space"`
+	Split            *bool           `json:"split"`
+	Single           []struct {
+		SpecialToken *struct {
+			ID string `json:"id"`
+		} `json:"SpecialToken"`
+		Sequence *struct {
+			ID string `json:"id"`
+		} `json:"Sequence"`
+	} `json:"single"`
+	SpecialTokens map[string]struct {
+		IDs []int `json:"ids"`
+	} `json:"special_tokens"`
 }
 
-func flatten(raw json.RawMessage) []component {
+// flatten lists the components of raw in order, Sequences opened; null is none. An entry
+// that does not decode, or more than maxComponents, is reported as the string returned.
+func flatten(raw json.RawMessage) ([]component, string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, ""
+	}
 	var c component
-	if len(raw) == 0 || json.Unmarshal(raw, &c) != nil {
-		return nil
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Sprintf("an undecodable %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	var out []component
 	var walk func(c component)
 	walk = func(c component) {
-		switch c.Type {
-		case "Sequence":
-			for _, x := range append(c.Normalizers, c.PreTokenizers...) {
+		if c.Type == "Sequence" {
+			for _, x := range slices.Concat(c.Normalizers, c.PreTokenizers, c.Processors) {
 				walk(x)
 			}
-		case "":
-		default:
-			out = append(out, c)
+			return
 		}
+		out = append(out, c)
 	}
 	walk(c)
-	return out
+	if len(out) > maxComponents {
+		return nil, fmt.Sprintf("a Sequence of %d (at most %d)", len(out), maxComponents)
+	}
+	return out, ""
 }
 
-// configure reads the normalizer and the pre-tokenizer into the tokenizer's form.
+// configure reads the normalizer and the pre-tokenizer into steps, recording the first that
+// Encode cannot apply.
 func (t *Tokenizer) configure(normalizer, preTokenizer json.RawMessage) {
-	for _, c := range flatten(normalizer) {
+	cs, bad := flatten(normalizer)
+	if bad != "" {
+		t.refuse("normalizer " + bad)
+	}
+	for _, c := range cs {
 		switch c.Type {
+		case "NFC", "NFD", "NFKC", "NFKD":
+			t.norm = append(t.norm, normStep{kind: c.Type})
 		case "Prepend":
-			t.prefix = c.Prepend
+			t.norm = append(t.norm, normStep{kind: c.Type, a: c.Prepend})
+			t.spPrefix = t.spPrefix || c.Prepend == "▁"
 		case "Replace":
-		case "NFC", "NFKC":
+			var p struct{ String *string }
+			if json.Unmarshal(c.Pattern, &p) != nil || p.String == nil || *p.String == "" {
+				t.refuse(fmt.Sprintf("normalizer Replace of pattern %s", c.Pattern))
+			} else {
+				t.norm = append(t.norm, normStep{kind: c.Type, a: *p.String, b: c.Content})
+			}
 		default:
 			t.refuse(fmt.Sprintf("normalizer %q", c.Type))
 		}
 	}
-	for _, c := range flatten(preTokenizer) {
+	cs, bad = flatten(preTokenizer)
+	if bad != "" {
+		t.refuse("pre-tokenizer " + bad)
+	}
+	for _, c := range cs {
+		if t.byteLevel {
+			t.refuse(fmt.Sprintf("pre-tokenizer %q after ByteLevel", c.Type))
+		}
 		switch c.Type {
+		case "Split":
+			var p struct{ Regex, String *string }
+			_ = json.Unmarshal(c.Pattern, &p)
+			step := preStep{kind: c.Type}
+			switch {
+			case p.Regex == nil:
+				t.refuse(fmt.Sprintf("pre-tokenizer Split of pattern %s", c.Pattern))
+			case *p.Regex == PatternGPT2:
+			case *p.Regex == PatternLlama3:
+				step.maxDigits = 3
+			case *p.Regex == PatternQwen2:
+				step.maxDigits = 1
+			default:
+				t.refuse(fmt.Sprintf("pre-tokenizer Split of regex %q (known: Llama 3's, Qwen2's, GPT-2's)", *p.Regex))
+			}
+			if c.Behavior != "Isolated" || c.Invert {
+				t.refuse(fmt.Sprintf("pre-tokenizer Split with behavior %q, invert %v (only \"Isolated\", false)", c.Behavior, c.Invert))
+			}
+			t.pre = append(t.pre, step)
+		case "Digits":
+			t.pre = append(t.pre, preStep{kind: c.Type, individual: c.IndividualDigits})
 		case "ByteLevel":
 			t.byteLevel = true
-			t.noSplit = c.UseRegex != nil && !*c.UseRegex
-			if c.AddPrefixSpace != nil && *c.AddPrefixSpace {
-				t.prefix = " "
-			}
-		case "Digits":
-			t.digits = c.IndividualDigits
-			if !c.IndividualDigits {
-				t.refuse("pre-tokenizer Digits without individual_digits")
-			}
+			t.pre = append(t.pre, preStep{kind: c.Type, prefixSpace: c.AddPrefixSpace != nil && *c.AddPrefixSpace,
+				useRegex: c.UseRegex == nil || *c.UseRegex})
 		case "Metaspace":
-			if c.PrependScheme != "never" {
-				t.prefix = cmpOr(c.Replacement, "▁")
+			step := preStep{kind: c.Type, replacement: cmpOr(c.Replacement, "▁"), scheme: c.PrependScheme, split: c.Split == nil || *c.Split}
+			if step.scheme == "" { // files before prepend_scheme: add_prefix_space
+				step.scheme = "always"
+				if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
+					step.scheme = "never"
+				}
 			}
+			if !slices.Contains([]string{"always", "first", "never"}, step.scheme) {
+				t.refuse(fmt.Sprintf("pre-tokenizer Metaspace with prepend_scheme %q", step.scheme))
+			}
+			if utf8.RuneCountInString(step.replacement) != 1 {
+				t.refuse(fmt.Sprintf("pre-tokenizer Metaspace with replacement %q (one character)", step.replacement))
+			}
+			t.spPrefix = t.spPrefix || step.scheme != "never"
+			t.pre = append(t.pre, step)
 		default:
-			t.refuse(fmt.Sprintf("pre-tokenizer %s %s", c.Type, bytes.TrimSpace(c.Pattern)))
+			t.refuse(fmt.Sprintf("pre-tokenizer %q", c.Type))
 		}
 	}
+}
+
+// Template is what a tokenizer.json's post_processor puts around one encoded text (the
+// special tokens transformers' tokenizer adds by default): Before it (Llama 3's
+// <|begin_of_text|>, Llama 2's <s>) and After it.
+type Template struct{ Before, After []int }
+
+// configurePost reads the post_processor: TemplateProcessing's single template, ByteLevel
+// (which changes only offsets: nothing added), or a Sequence of them, each wrapping the
+// result of the one before.
+func (t *Tokenizer) configurePost(raw json.RawMessage) {
+	cs, bad := flatten(raw)
+	if bad != "" {
+		t.postErr = "post_processor " + bad
+		return
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return
+	}
+	t.post = &Template{}
+	for _, c := range cs {
+		switch c.Type {
+		case "ByteLevel":
+		case "TemplateProcessing":
+			if len(c.Single) > maxTemplate {
+				t.postErr = fmt.Sprintf("post_processor TemplateProcessing with %d items (at most %d)", len(c.Single), maxTemplate)
+				return
+			}
+			var before, after []int
+			seen := false
+			for _, item := range c.Single {
+				switch {
+				case item.Sequence != nil && item.Sequence.ID == "A" && !seen:
+					seen = true
+				case item.SpecialToken != nil:
+					st, ok := c.SpecialTokens[item.SpecialToken.ID]
+					if !ok || len(st.IDs) == 0 || len(st.IDs) > maxTemplate {
+						t.postErr = fmt.Sprintf("post_processor TemplateProcessing: special token %q has no ids in special_tokens (or over %d)", item.SpecialToken.ID, maxTemplate)
+						return
+					}
+					for _, id := range st.IDs {
+						if id < 0 || id >= len(t.pieces) {
+							t.postErr = fmt.Sprintf("post_processor TemplateProcessing: special token %q has id %d out of [0, %d)", item.SpecialToken.ID, id, len(t.pieces))
+							return
+						}
+					}
+					if seen {
+						after = append(after, st.IDs...)
+					} else {
+						before = append(before, st.IDs...)
+					}
+				default:
+					t.postErr = "post_processor TemplateProcessing: a single template other than special tokens around one $A"
+					return
+				}
+			}
+			if !seen {
+				t.postErr = "post_processor TemplateProcessing: a single template without $A"
+				return
+			}
+			t.post.Before = slices.Concat(before, t.post.Before)
+			t.post.After = slices.Concat(t.post.After, after)
+		default:
+			t.postErr = fmt.Sprintf("post_processor %q", c.Type)
+			return
+		}
+	}
+}
+
+// Template returns what the post_processor puts around one text; nil when the file has none
+// (a model's bos_token_id is then the caller's to add). A post-processor other than
+// TemplateProcessing, ByteLevel or a Sequence of them is an error naming it.
+func (t *Tokenizer) Template() (*Template, error) {
+	if t.postErr != "" {
+		return nil, fmt.Errorf("hf: tokenizer: %s is not supported", t.postErr)
+	}
+	if t.post == nil {
+		return nil, nil
+	}
+	return &Template{Before: slices.Clone(t.post.Before), After: slices.Clone(t.post.After)}, nil
 }
 
 // refuse records the first reason Encode cannot run.
@@ -250,68 +522,87 @@ func (t *Tokenizer) ID(piece string) (int, bool) {
 	return id, ok
 }
 
-// Encode returns the tokens of text (no BOS: the model's config says which it is); added
-// tokens in the text are matched first. An unsupported pre-tokenizer or normalizer is an
-// error naming it; a piece neither in the vocabulary nor spelled by byte tokens is an error
-// naming it.
+// Encode returns the tokens of text, without the post_processor's special tokens
+// ([Tokenizer.Template]); added tokens in the text are matched first. An unsupported
+// normalizer, pre-tokenizer or model option is an error naming it; a symbol neither in the
+// vocabulary nor spelled by byte tokens, with no unk_token, is an error naming it.
 func (t *Tokenizer) Encode(text string) ([]int, error) {
 	if t.unsupport != "" {
 		return nil, fmt.Errorf("hf: tokenizer: %s is not supported for encoding (give the prompt as token ids)", t.unsupport)
 	}
+	// next[k]: where added token k next occurs at or after pos (-1: nowhere), found lazily.
+	next := make([]int, len(t.added))
+	for k := range next {
+		next[k] = -2
+	}
 	var out []int
-	first := true
-	for len(text) > 0 {
-		at, tok := len(text), addedToken{}
-		for _, a := range t.added {
-			if i := strings.Index(text, a.content); i >= 0 && i < at {
-				at, tok = i, a
+	for pos := 0; ; {
+		at, k := len(text), -1
+		for i, a := range t.added {
+			if next[i] == -1 {
+				continue
+			}
+			if next[i] < pos {
+				j := strings.Index(text[pos:], a.content)
+				if j < 0 {
+					next[i] = -1
+					continue
+				}
+				next[i] = pos + j
+			}
+			if next[i] < at {
+				at, k = next[i], i
 			}
 		}
-		ids, err := t.encodeSegment(text[:at], first)
-		if err != nil {
+		end := at
+		if k >= 0 {
+			a := t.added[k]
+			end = at + len(a.content)
+			if a.lstrip {
+				at = pos + len(strings.TrimRightFunc(text[pos:at], unicode.IsSpace))
+			}
+			if a.rstrip {
+				end = len(text) - len(strings.TrimLeftFunc(text[end:], unicode.IsSpace))
+			}
+		}
+		var err error
+		if out, err = t.encodeSegment(out, text[pos:at], pos == 0); err != nil {
 			return nil, err
 		}
-		out = append(out, ids...)
-		if at == len(text) {
-			break
+		if k < 0 {
+			return out, nil
 		}
-		out = append(out, tok.id)
-		text = text[at+len(tok.content):]
-		first = false
+		out = append(out, t.added[k].id)
+		pos = end
 	}
-	return out, nil
 }
 
-// encodeSegment encodes text without added tokens; first says it starts the text (where a
-// prefix is prepended).
-func (t *Tokenizer) encodeSegment(text string, first bool) ([]int, error) {
+// encodeSegment appends the tokens of text, which holds no added token; atStart says it
+// begins the whole text.
+func (t *Tokenizer) encodeSegment(out []int, text string, atStart bool) ([]int, error) {
 	if text == "" {
-		return nil, nil
+		return out, nil
 	}
-	var words []string
-	if t.byteLevel {
-		if first && t.prefix == " " && !strings.HasPrefix(text, " ") {
-			text = " " + text
-		}
-		split := []string{text}
-		if !t.noSplit {
-			split = gpt2Split(text, t.digits)
-		}
-		for _, w := range split {
-			var b strings.Builder
+	for _, n := range t.norm {
+		text = n.apply(text)
+	}
+	words := []string{text}
+	for _, p := range t.pre {
+		words = p.apply(words, atStart)
+	}
+	var b strings.Builder
+	for _, w := range words {
+		if t.byteLevel {
+			b.Reset()
 			for _, c := range []byte(w) {
 				b.WriteRune(byteRune[c])
 			}
-			words = append(words, b.String())
+			w = b.String()
 		}
-	} else {
-		if first && t.prefix != "" {
-			text = t.prefix + text
+		if id, ok := t.vocab[w]; t.ignoreMerges && ok {
+			out = append(out, id)
+			continue
 		}
-		words = []string{strings.ReplaceAll(text, " ", "▁")}
-	}
-	var out []int
-	for _, w := range words {
 		for _, sym := range t.merge(w) {
 			if id, ok := t.vocab[sym]; ok {
 				out = append(out, id)
@@ -337,13 +628,16 @@ func (t *Tokenizer) encodeSegment(text string, first bool) ([]int, error) {
 	return out, nil
 }
 
-// merge splits w into characters and merges the adjacent pair of lowest rank (the leftmost
-// on ties) until none is in the merges. A heap of candidate pairs over a linked list keeps it
-// O(n log n) in the characters, for a SentencePiece-style text that is one long word.
+// merge splits w into characters (an invalid byte is one) and merges the adjacent pair of
+// lowest rank (the leftmost on ties) until none is in the merges. A heap of candidate pairs
+// over a linked list keeps it O(n log n) in the characters, for a SentencePiece-style text
+// that is one long word.
 func (t *Tokenizer) merge(w string) []string {
 	var syms []string
-	for _, r := range w {
-		syms = append(syms, string(r))
+	for i := 0; i < len(w); {
+		_, n := utf8.DecodeRuneInString(w[i:])
+		syms = append(syms, w[i:i+n])
+		i += n
 	}
 	n := len(syms)
 	next, prev, alive := make([]int, n), make([]int, n), make([]bool, n)
@@ -418,10 +712,8 @@ func (t *Tokenizer) Piece(prev, next int) ([]byte, error) {
 		return nil, fmt.Errorf("hf: tokenizer: token %d outside the vocabulary [0, %d)", next, len(t.pieces))
 	}
 	p := t.pieces[next]
-	for _, a := range t.added {
-		if a.id == next {
-			return []byte(p), nil
-		}
+	if _, ok := t.addedAt[next]; ok {
+		return []byte(p), nil
 	}
 	if t.byteLevel {
 		var b []byte
@@ -440,19 +732,15 @@ func (t *Tokenizer) Piece(prev, next int) ([]byte, error) {
 		}
 	}
 	s := strings.ReplaceAll(p, "▁", " ")
-	if strings.HasPrefix(s, " ") && t.prefix != "" && (prev < 0 || t.isSpecial(prev)) {
+	if strings.HasPrefix(s, " ") && t.spPrefix && (prev < 0 || t.isSpecial(prev)) {
 		s = s[1:]
 	}
 	return []byte(s), nil
 }
 
 func (t *Tokenizer) isSpecial(id int) bool {
-	for _, a := range t.added {
-		if a.id == id {
-			return a.special
-		}
-	}
-	return false
+	k, ok := t.addedAt[id]
+	return ok && t.added[k].special
 }
 
 // Decode is the text of tokens, piece after piece.
@@ -487,75 +775,6 @@ var byteRune, runeByte = func() ([256]rune, map[rune]byte) {
 	}
 	return table, inverse
 }()
-
-// gpt2Split splits text as GPT-2's pattern
-//
-//	's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//
-// does (the alternatives tried in order at each position), with every digit a piece of its
-// own when digits is set (a Digits pre-tokenizer with individual_digits before ByteLevel).
-func gpt2Split(text string, digits bool) []string {
-	rs := []rune(text)
-	var out []string
-	class := func(r rune) int { // 0 letter, 1 number, 2 space, 3 other
-		switch {
-		case unicode.IsLetter(r):
-			return 0
-		case unicode.IsNumber(r):
-			return 1
-		case unicode.IsSpace(r):
-			return 2
-		}
-		return 3
-	}
-	for i := 0; i < len(rs); {
-		if rs[i] == '\'' {
-			matched := false
-			for _, c := range []string{"s", "t", "re", "ve", "m", "ll", "d"} {
-				if strings.HasPrefix(string(rs[i+1:min(len(rs), i+1+len(c))]), c) {
-					out = append(out, "'"+c)
-					i += 1 + len(c)
-					matched = true
-					break
-				}
-			}
-			if matched {
-				continue
-			}
-		}
-		start := i
-		j := i
-		if rs[j] == ' ' && j+1 < len(rs) && class(rs[j+1]) != 2 {
-			j++
-		}
-		switch k := class(rs[j]); {
-		case k == 0 || k == 1 && !digits:
-			for j < len(rs) && class(rs[j]) == k {
-				j++
-			}
-		case k == 1:
-			j++
-		case k == 3:
-			for j < len(rs) && class(rs[j]) == 3 {
-				j++
-			}
-		default: // white space: \s+(?!\S) leaves the last space to the next word, \s+ takes all at the end
-			for j < len(rs) && class(rs[j]) == 2 {
-				j++
-			}
-			if j < len(rs) && j-start > 1 {
-				j--
-			}
-		}
-		// A digit after a space under individual digits: the space is a piece of its own.
-		if digits && j > start && class(rs[start]) == 2 && class(rs[j-1]) == 1 {
-			j = start + 1
-		}
-		out = append(out, string(rs[start:j]))
-		i = j
-	}
-	return out
-}
 
 // SentencePieceJSON writes a tokenizer.json for a SentencePiece-style vocabulary with merge
 // scores (llama2.c's tokenizer.bin: pieces with spaces, byte pieces <0xHH>, a higher score

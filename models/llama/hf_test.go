@@ -846,3 +846,91 @@ func TestHFUnscaledConfigUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// tinyLlama3Tokenizer is formats/hf's test tokenizer.json in Llama 3's form (Split with Llama
+// 3's pattern, ByteLevel, ignore_merges, <|begin_of_text|> = 267 added by a TemplateProcessing
+// post-processor) over a vocabulary of 269: the 256 bytes, ten merges, " world" and two added
+// tokens.
+var tinyLlama3Tokenizer = filepath.Join("..", "..", "formats", "hf", "testdata", "tiny-llama3")
+
+// TestHFTextPrompt: a Llama 3-style directory is prompted with text. PromptTokens puts the
+// post_processor's <|begin_of_text|> before the text's tokens (worked out by hand in
+// formats/hf's tests) and the model generates from them; a ByteLevel post-processor (Qwen2's)
+// adds nothing, a file without one takes the config's bos_token_id, and a pre-tokenizer the
+// package does not know is refused by name.
+func TestHFTextPrompt(t *testing.T) {
+	c := llama.Config{Dim: 32, HiddenDim: 48, Layers: 1, Heads: 4, KVHeads: 2, VocabSize: 269, SeqLen: 64, Shared: true,
+		RoPETheta: 500000, NormEps: 1e-5}
+	dir := filepath.Join(t.TempDir(), "llama3")
+	if err := randomWeights(c, 3).WriteHF(dir, llama.HFOptions{TokenizerFrom: tinyLlama3Tokenizer}); err != nil {
+		t.Fatal(err)
+	}
+	editConfig(t, dir, func(m map[string]any) { m["bos_token_id"], m["eos_token_id"] = 267, 268 })
+	m, err := llama.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.LoadTextTokenizer("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, err := m.PromptTokens(tok, "hello world's 12345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{267, 259, 266, 265, 32, 264, 52, 53}; !slices.Equal(prompt, want) {
+		t.Fatalf("prompt %v, want %v", prompt, want)
+	}
+	gen, err := llama.NewGenerator(goBackend(t), m.Store, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gen.Finalize()
+	greedy, _ := llama.NewSampler(0, 0, 1)
+	out, err := gen.Generate(prompt, 6, greedy, nil)
+	if err != nil || len(out) != 6 {
+		t.Fatalf("generated %v (%v)", out, err)
+	}
+	text, err := tok.(*hf.Tokenizer).Decode(append(prompt, out...))
+	if err != nil || !strings.HasPrefix(text, "<|begin_of_text|>hello world's 12345") {
+		t.Errorf("decoded %q (%v)", text, err)
+	}
+
+	// The same directory with other post-processors and pre-tokenizers.
+	path := filepath.Join(dir, hf.TokenizerFile)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retokenize := func(key string, value any) *hf.Tokenizer {
+		var f map[string]any
+		if err := json.Unmarshal(orig, &f); err != nil {
+			t.Fatal(err)
+		}
+		f[key] = value
+		b, _ := json.Marshal(f)
+		h, err := hf.ParseTokenizer(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	byteLevel := retokenize("post_processor", map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false})
+	if got, err := m.PromptTokens(byteLevel, "hello"); err != nil || !slices.Equal(got, []int{259}) {
+		t.Errorf("ByteLevel post-processor: %v (%v), want [259]", got, err)
+	}
+	if got, err := m.PromptTokens(byteLevel, ""); err != nil || !slices.Equal(got, []int{267}) {
+		t.Errorf("ByteLevel post-processor, empty text: %v (%v), want the config's BOS", got, err)
+	}
+	editConfig(t, dir, func(m map[string]any) { m["bos_token_id"] = 5 })
+	if m, err = llama.Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.PromptTokens(retokenize("post_processor", nil), "hello"); err != nil || !slices.Equal(got, []int{5, 259}) {
+		t.Errorf("no post-processor: %v (%v), want the config's BOS (5) first", got, err)
+	}
+	split := retokenize("pre_tokenizer", map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\w+`}, "behavior": "Isolated"})
+	if _, err := m.PromptTokens(split, "hello"); err == nil || !strings.Contains(err.Error(), `Split of regex "\\w+"`) {
+		t.Errorf("an unknown Split pattern: %v", err)
+	}
+}

@@ -203,6 +203,37 @@ func (t llama2cText) Encode(text string) ([]int, error) {
 	return t.Tokenizer.Encode(text, false, false)
 }
 
+// PromptTokens is text as a prompt: the special tokens that a Hugging Face tokenizer.json's
+// post_processor puts before a text, when the file has one (Llama 3's <|begin_of_text|>,
+// Llama 2's <s>; none after Qwen2's ByteLevel: as transformers' tokenizer(text) gives), else
+// the model's [Opened.BOS] (when it has one); then the text's tokens. Tokens a post_processor
+// puts after the text (an end of sequence) are left out: a prompt is continued. With no
+// token at all (an empty text, nothing before it), the BOS is used when the model has one.
+func (m *Opened) PromptTokens(tok TextTokenizer, text string) ([]int, error) {
+	var ids []int
+	var tmpl *hf.Template
+	if h, ok := tok.(*hf.Tokenizer); ok {
+		var err error
+		if tmpl, err = h.Template(); err != nil {
+			return nil, err
+		}
+	}
+	if tmpl != nil {
+		ids = append(ids, tmpl.Before...)
+	} else if bos := m.BOS(); bos >= 0 {
+		ids = append(ids, bos)
+	}
+	enc, err := tok.Encode(text)
+	if err != nil {
+		return nil, err
+	}
+	ids = append(ids, enc...)
+	if bos := m.BOS(); len(ids) == 0 && bos >= 0 {
+		ids = []int{bos}
+	}
+	return ids, nil
+}
+
 // LoadTextTokenizer reads the tokenizer of the opened model: a Hugging Face directory's
 // tokenizer.json (m.Tokenizer, a directory), else llama2.c's as [Opened.LoadTokenizer] finds it.
 func (m *Opened) LoadTextTokenizer(dataDir string) (TextTokenizer, error) {
