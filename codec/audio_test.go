@@ -242,8 +242,8 @@ func TestAudioPath(t *testing.T) {
 }
 
 // TestAudioRefusals: damaged audio .qzc files, an audio file given to a gridded model and a
-// gridded file to an audio model, and each kind of .qzc decoded with the other kind's run,
-// are refused with an error naming the file and both kinds; nothing is written.
+// gridded file to an audio model, each kind of .qzc decoded with the other kind's run, and
+// segments of audio (whose front end writes it whole), are refused with an error naming the file and both kinds; nothing is written.
 func TestAudioRefusals(t *testing.T) {
 	audioRun := trainMulaw(t)
 	spFile := filepath.Join(dataDir, "era5", "wam2layers", "era5__ERA5_2022-08-31_sp.nc")
@@ -279,6 +279,8 @@ func TestAudioRefusals(t *testing.T) {
 		{[]string{"decompress", "--checkpoint", gridRun, audioQzc, out}, []string{"clip.qzc", "kind audio", "model test_mulaw", "model vaeformer", "kind gridded"}},
 		{[]string{"decompress", "--checkpoint", audioRun, gridQzc, out}, []string{"sp.qzc", "kind gridded", "model vaeformer", "model test_mulaw", "kind audio"}},
 		{[]string{"compress", "--checkpoint", audioRun, "--variables", "left", clip, out}, []string{"left", "mixdown"}},
+		// WAV is read and written whole: no segments it could not write back.
+		{[]string{"compress", "--checkpoint", audioRun, "--segment", "16000", clip, out}, []string{"segment length 16000", "audio signal is coded whole"}},
 	} {
 		err := runCmd(tc.args, io.Discard)
 		if err == nil {

@@ -231,7 +231,8 @@ func CompressFile(c Compressor, id Identity, in []string, out string, opts Optio
 	if err != nil {
 		return Report{}, err
 	}
-	seg, err := segmentLength(c, whole, opts.SegmentLength)
+	_, streams := fe.(media.Streamer)
+	seg, err := segmentLength(c, whole, opts.SegmentLength, streams)
 	if err != nil {
 		return Report{}, fmt.Errorf("%w (%s)", err, name)
 	}

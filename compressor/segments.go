@@ -50,10 +50,18 @@ func openSignal(fe media.Frontend, paths, selection, want []string) (media.Signa
 // segmentLength returns the length of the segments of s (its Data not looked at) along its
 // first axis: requested (which must be a multiple of c's alignment), or, for 0, the whole
 // signal when it holds at most SegmentValues values, else the most whole alignments within
-// SegmentValues (at least one).
-func segmentLength(c Compressor, s media.Signal, requested int) (int, error) {
+// SegmentValues (at least one). A signal whose front end does not stream (streams false: it
+// could not write the segments back one by one) is coded whole; asking for segments is then
+// an error.
+func segmentLength(c Compressor, s media.Signal, requested int, streams bool) (int, error) {
 	if len(s.Shape) == 0 || s.Shape[0] < 1 {
 		return 0, fmt.Errorf("compressor: a signal of shape %v has nothing to code", s.Shape)
+	}
+	if !streams {
+		if requested > 0 && requested < s.Shape[0] {
+			return 0, fmt.Errorf("compressor: segment length %d: a %s signal is coded whole (its front end reads and writes it whole)", requested, s.Kind)
+		}
+		return s.Shape[0], nil
 	}
 	align := 1
 	if a, ok := c.(Aligner); ok && a.Alignment() > 1 {
