@@ -159,7 +159,6 @@ var awaitingRuns = map[string]string{
 	"llm_quantization.ipynb": "the Llama quantization study, about 75 min on 2 cores (runs/llm)",
 	"scaling_weights.ipynb":  "the bit-level scaling study, about 2 h on 2 cores (runs/scaling)",
 	"scaling_distill.ipynb":  "the distillation study, about 25 min on 2 cores after the scaling study (runs/scaling)",
-	"speech_tokenizer.ipynb": "the three quick tokenizers, about 12 min on 2 cores after the teacher (runs/tok_*_quick, runs/teacher)",
 }
 
 // readmeFigures are the figures of the repository's README that a committed notebook draws with
