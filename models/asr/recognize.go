@@ -51,7 +51,9 @@ func (r *Recognizer) Recognize(samples []float32) ([]int32, error) {
 			return nil, fmt.Errorf("asr: recognize: sample %d is %v", i, v)
 		}
 	}
-	out, err := r.exec.Exec(tensors.FromFlatDataAndDimensions(samples, 1, len(samples)))
+	in := tensors.FromFlatDataAndDimensions(samples, 1, len(samples))
+	out, err := r.exec.Exec(in)
+	in.FinalizeAll() // its copy on the backend: left to the garbage collector, native memory grows by every call
 	if err != nil {
 		return nil, fmt.Errorf("asr: recognize: %w", err)
 	}
