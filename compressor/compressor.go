@@ -425,15 +425,7 @@ func DecompressFile(in, out, runDir string) (Report, error) {
 		}
 		return rep, nil
 	}
-	missing := false
-	for i := range r.Segments() {
-		seg, err := r.Segment(i)
-		if err != nil {
-			return Report{}, fmt.Errorf("compressor: %s: segment %d: %w", in, i, err)
-		}
-		missing = missing || len(seg.Mask) > 0
-	}
-	w, err := st.Create(out, shape, h.Source, prov, missing)
+	w, err := st.Create(out, shape, h.Source, prov, r.Missing())
 	if err != nil {
 		return Report{}, err
 	}

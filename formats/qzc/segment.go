@@ -530,6 +530,21 @@ func (rd *Reader) frameOne(sc *scanner, version int, h *Header) error {
 // Segments returns the number of segments of the file: 1 before version 6.
 func (r *Reader) Segments() int { return len(r.segs) }
 
+// Missing tells whether any segment marks values missing (has a mask), from the file's index:
+// nothing is read. A writer that must say how it marks missing values before the first
+// segment's values come (netCDF's _FillValue) asks this first.
+func (r *Reader) Missing() bool {
+	if len(r.Header.Segments) == 0 {
+		return len(r.Header.Mask) > 0
+	}
+	for _, s := range r.segs {
+		if s.mask.n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Segment reads segment i (0 ≤ i < Segments()) and checks its mask against its values. A file
 // of versions 1 to 5 has one segment: of length Shape[0], with the header's Mask and
 // Residuals. Errors caused by the file's bytes wrap [ErrCorrupt].

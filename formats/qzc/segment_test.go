@@ -85,10 +85,15 @@ func readAll(t testing.TB, path string) (*Reader, []Segment) {
 	}
 	t.Cleanup(func() { r.Close() })
 	segs := make([]Segment, r.Segments())
+	missing := false
 	for i := range segs {
 		if segs[i], err = r.Segment(i); err != nil {
 			t.Fatalf("segment %d: %v", i, err)
 		}
+		missing = missing || len(segs[i].Mask) > 0
+	}
+	if r.Missing() != missing {
+		t.Fatalf("%s: Missing() %v, segments' masks say %v", path, r.Missing(), missing)
 	}
 	return r, segs
 }

@@ -155,7 +155,7 @@ func CompactCoord(name, typ string, attrs []Attr, values []float64) Coord {
 // files must share their time, latitude and longitude coordinates. Missing values come back
 // as NaN (the codec codes their mask).
 func (Frontend) Read(paths []string, selection, want []string) (media.Signal, json.RawMessage, error) {
-	p, err := plan(paths, selection, want, nc.Read, nc.ReadOptions{})
+	p, err := plan(paths, selection, want, nc.Read)
 	if err != nil {
 		return media.Signal{}, nil, err
 	}
@@ -168,7 +168,7 @@ func (Frontend) Read(paths []string, selection, want []string) (media.Signal, js
 // stretches of hours, each read from the files on its own (ReadOptions.TimeStart and
 // TimeCount), so that memory holds the stretch, not the files.
 func (Frontend) Open(paths []string, selection, want []string) (media.Signal, json.RawMessage, media.RangeReader, error) {
-	p, err := plan(paths, selection, want, nc.Inspect, nc.ReadOptions{})
+	p, err := plan(paths, selection, want, nc.Inspect)
 	if err != nil {
 		return media.Signal{}, nil, nil, err
 	}
@@ -272,7 +272,7 @@ func (p *readPlan) signal(f *nc.File) (media.Signal, error) {
 
 // plan reads the files' variables with read (nc.Read, or nc.Inspect for the metadata alone),
 // chooses the channels (see Read) and describes the source.
-func plan(paths []string, selection, want []string, read func(string, nc.ReadOptions) (*nc.File, error), opts nc.ReadOptions) (*readPlan, error) {
+func plan(paths []string, selection, want []string, read func(string, nc.ReadOptions) (*nc.File, error)) (*readPlan, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("netcdf: no input file")
 	}
@@ -284,7 +284,7 @@ func plan(paths []string, selection, want []string, read func(string, nc.ReadOpt
 			p.bases = append(p.bases, base)
 		}
 	}
-	f, err := readMerged(paths, p.bases, read, opts)
+	f, err := readMerged(paths, p.bases, read, nc.ReadOptions{})
 	if err != nil {
 		return nil, err
 	}
