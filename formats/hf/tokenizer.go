@@ -1,7 +1,6 @@
 package hf
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/qzoo/qzoo/internal/bpe"
 
 	"golang.org/x/text/unicode/norm"
 
@@ -629,9 +630,7 @@ func (t *Tokenizer) encodeSegment(out []int, text string, atStart bool) ([]int, 
 }
 
 // merge splits w into characters (an invalid byte is one) and merges the adjacent pair of
-// lowest rank (the leftmost on ties) until none is in the merges. A heap of candidate pairs
-// over a linked list keeps it O(n log n) in the characters, for a SentencePiece-style text
-// that is one long word.
+// lowest rank (the leftmost on ties) until none is in the merges (package bpe).
 func (t *Tokenizer) merge(w string) []string {
 	var syms []string
 	for i := 0; i < len(w); {
@@ -639,68 +638,10 @@ func (t *Tokenizer) merge(w string) []string {
 		syms = append(syms, w[i:i+n])
 		i += n
 	}
-	n := len(syms)
-	next, prev, alive := make([]int, n), make([]int, n), make([]bool, n)
-	for i := range syms {
-		next[i], prev[i], alive[i] = i+1, i-1, true
-	}
-	h := &mergeHeap{}
-	push := func(i int) {
-		if i < 0 || i >= n || next[i] >= n {
-			return
-		}
-		j := next[i]
-		if r, ok := t.ranks[[2]string{syms[i], syms[j]}]; ok {
-			heap.Push(h, candidate{rank: r, left: i, right: j, l: syms[i], r: syms[j]})
-		}
-	}
-	for i := range syms {
-		push(i)
-	}
-	for h.Len() > 0 {
-		c := heap.Pop(h).(candidate)
-		if !alive[c.left] || !alive[c.right] || next[c.left] != c.right || syms[c.left] != c.l || syms[c.right] != c.r {
-			continue // stale: a side was merged since
-		}
-		syms[c.left] += syms[c.right]
-		alive[c.right] = false
-		next[c.left] = next[c.right]
-		if next[c.right] < n {
-			prev[next[c.right]] = c.left
-		}
-		push(prev[c.left])
-		push(c.left)
-	}
-	var out []string
-	for i := 0; i < n; i = next[i] {
-		out = append(out, syms[i])
-	}
-	return out
-}
-
-// candidate is a pair of adjacent symbols that a merge joins.
-type candidate struct {
-	rank, left, right int
-	l, r              string
-}
-
-// mergeHeap orders candidates by rank, then leftmost first.
-type mergeHeap []candidate
-
-func (h mergeHeap) Len() int { return len(h) }
-func (h mergeHeap) Less(a, b int) bool {
-	if h[a].rank != h[b].rank {
-		return h[a].rank < h[b].rank
-	}
-	return h[a].left < h[b].left
-}
-func (h mergeHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
-func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(candidate)) }
-func (h *mergeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return bpe.Merge(syms, func(a, b string) (string, float64, bool) {
+		r, ok := t.ranks[[2]string{a, b}]
+		return a + b, float64(r), ok
+	})
 }
 
 // Piece returns the bytes token next stands for, after token prev (-1 at the start): GPT-2's

@@ -2,7 +2,6 @@ package llama2c
 
 import (
 	"bytes"
-	"container/heap"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/qzoo/qzoo/internal/bpe"
 )
 
 // Special tokens of llama2.c's sentencepiece vocabularies (run.c's fixed ids).
@@ -224,73 +225,16 @@ func (t *Tokenizer) Decode(tokens []int) (string, error) {
 
 // merge applies the byte-pair merges to toks: repeatedly, the adjacent pair whose
 // concatenation is the highest-scoring piece is replaced by that piece, the leftmost pair on
-// ties (llama2.c's rule). A heap of candidate pairs over a linked list makes this
-// O(n log n) instead of llama2.c's O(n²), with the same result (tested against the quadratic
-// rule).
+// ties (llama2.c's rule), in O(n log n) instead of llama2.c's O(n²) with the same result
+// (package bpe; tested against the quadratic rule).
 func (t *Tokenizer) merge(toks []int) []int {
-	n := len(toks)
-	next, prev := make([]int, n), make([]int, n)
-	alive := make([]bool, n)
-	for i := range toks {
-		next[i], prev[i], alive[i] = i+1, i-1, true
-	}
-	h := &pairHeap{}
 	var buf []byte
-	push := func(i int) {
-		if i < 0 || i >= n || next[i] >= n {
-			return
+	return bpe.Merge(toks, func(a, b int) (int, float64, bool) {
+		buf = append(append(buf[:0], t.Pieces[a]...), t.Pieces[b]...)
+		id, ok := t.index[string(buf)]
+		if !ok {
+			return 0, 0, false
 		}
-		j := next[i]
-		buf = append(append(buf[:0], t.Pieces[toks[i]]...), t.Pieces[toks[j]]...)
-		if id, ok := t.index[string(buf)]; ok {
-			heap.Push(h, pair{score: t.Scores[id], left: i, right: j, leftTok: toks[i], rightTok: toks[j], merged: id})
-		}
-	}
-	for i := range toks {
-		push(i)
-	}
-	for h.Len() > 0 {
-		p := heap.Pop(h).(pair)
-		if !alive[p.left] || !alive[p.right] || next[p.left] != p.right || toks[p.left] != p.leftTok || toks[p.right] != p.rightTok {
-			continue // stale: one side was merged since
-		}
-		toks[p.left] = p.merged
-		alive[p.right] = false
-		next[p.left] = next[p.right]
-		if next[p.right] < n {
-			prev[next[p.right]] = p.left
-		}
-		push(prev[p.left])
-		push(p.left)
-	}
-	out := toks[:0]
-	for i := 0; i < n; i = next[i] {
-		out = append(out, toks[i])
-	}
-	return out
-}
-
-type pair struct {
-	score                     float32
-	left, right               int // positions in the original sequence
-	leftTok, rightTok, merged int
-}
-
-// pairHeap orders candidate merges by score, then leftmost first.
-type pairHeap []pair
-
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(a, b int) bool {
-	if h[a].score != h[b].score {
-		return h[a].score > h[b].score
-	}
-	return h[a].left < h[b].left
-}
-func (h pairHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(pair)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+		return id, -float64(t.Scores[id]), true
+	})
 }
