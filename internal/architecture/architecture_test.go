@@ -51,6 +51,7 @@ var layerOf = map[string]int{
 	"internal/datadir":      0,
 	"internal/readme":       0,
 	"internal/detmath":      0,
+	"internal/bpe":          0,
 	"internal/architecture": 0,
 	"bench/peers":           0,
 	"configs":               0,
