@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"iter"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,16 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
-	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train"
 	"github.com/qzoo/qzoo/baselines/speech"
 	"github.com/qzoo/qzoo/compressor"
 	"github.com/qzoo/qzoo/formats/qzc"
 	"github.com/qzoo/qzoo/framework"
+	"github.com/qzoo/qzoo/internal/gainmodel"
 	"github.com/qzoo/qzoo/media"
 )
 
@@ -36,65 +31,9 @@ const (
 )
 
 func init() {
-	framework.RegisterDataset(&framework.Dataset{
-		Name: "bench_test_envelope_noise",
-		Doc:  "Gaussian noise, labels equal to the inputs (speech benchmark test)",
-		Load: func(string, map[string]any) (*framework.Data, error) {
-			return &framework.Data{
-				TrainBatches: func(batchSize int, seed, start int64) train.Dataset { return &noiseBatches{batchSize, seed, start, -1} },
-				EvalBatches: func(_ string, batchSize int) (train.Dataset, error) {
-					return &noiseBatches{batchSize, 7, 0, 1}, nil
-				},
-				EvalSplits: []string{framework.SplitTest},
-			}, nil
-		},
-	})
-	framework.Register(&framework.Model{
-		Name:    envelopeModel,
-		Doc:     "a frame's level as one byte, decoded as noise (speech benchmark test)",
-		Dataset: "bench_test_envelope_noise",
-		Build: func(scope *model.Scope, inputs []*graph.Node) framework.Outputs {
-			g := scope.WithInitializer(func(gr *graph.Graph, _ shapes.Shape) *graph.Node {
-				return graph.Scalar(gr, dtypes.Float32, 1.0)
-			}).VariableWithShape("gain", shapes.Make(dtypes.Float32)).NodeValue(inputs[0].Graph())
-			return framework.Outputs{Predictions: []*graph.Node{graph.Mul(inputs[0], g)}}
-		},
-		Loss: func(labels, predictions []*graph.Node) *graph.Node {
-			return graph.ReduceAllMean(graph.Square(graph.Sub(predictions[0], labels[0])))
-		},
-		NewEvaluator: func(map[string]any) (framework.Evaluator, error) { return noEval{}, nil },
-	})
+	gainmodel.Register(envelopeModel, "a frame's level as one byte, decoded as noise (speech benchmark test)")
 	compressor.Register(envelopeModel, func(*framework.Config, *model.Store) (compressor.Compressor, error) { return envelope{}, nil })
 }
-
-// noiseBatches yields count batches (-1: endless) of [batchSize, 16] Gaussian values.
-type noiseBatches struct {
-	batchSize   int
-	seed, start int64
-	count       int64
-}
-
-func (n *noiseBatches) Name() string { return "noise" }
-func (n *noiseBatches) Iter() iter.Seq2[train.Batch, error] {
-	return func(yield func(train.Batch, error) bool) {
-		for k := n.start; n.count < 0 || k < n.start+n.count; k++ {
-			rng := rand.New(rand.NewPCG(uint64(n.seed), uint64(k)))
-			x := make([]float32, n.batchSize*16)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
-			t := tensors.FromFlatDataAndDimensions(x, n.batchSize, 16)
-			if !yield(train.Batch{Inputs: []*tensors.Tensor{t}, Labels: []*tensors.Tensor{t}}, nil) {
-				return
-			}
-		}
-	}
-}
-
-type noEval struct{}
-
-func (noEval) Add(_, _ []*tensors.Tensor) error { return nil }
-func (noEval) Metrics() map[string]float64      { return map[string]float64{"none": 0} }
 
 // envelope is the test's speech compressor.
 type envelope struct{}

@@ -64,6 +64,7 @@ var layerOf = map[string]int{
 	"kvcache":              1,
 	"media":                1,
 	"internal/testbackend": 1,
+	"internal/gainmodel":   2,
 
 	"datasets":     2,
 	"media/netcdf": 2,
