@@ -39,6 +39,11 @@ type KVStepper struct {
 	// changedK and changedV are the earliest positions the last step's stores changed on each
 	// side (pos−1 when they changed only the token they stored).
 	changedK, changedV int
+	// upd holds the host tensors of the updates, [side][rows] → [L, B, rows, KVHeads, HeadDim],
+	// refilled at every step rather than allocated (a fresh tensor per step cost strict KIVI,
+	// whose keys send their whole open group each step, ~8% of its step in allocation and
+	// first-touch copies).
+	upd [2]map[int]*tensors.Tensor
 }
 
 // NewKVStepper compiles the step for batch sequences of at most capacity tokens over the
@@ -135,6 +140,11 @@ func (s *KVStepper) Reset() {
 		clear(s.mk)
 		clear(s.mv)
 	}
+	for side := range s.upd {
+		if s.upd[side] == nil {
+			s.upd[side] = map[int]*tensors.Tensor{}
+		}
+	}
 	s.seqs = make([]*kvcache.Sequence, s.batch)
 	for b := range s.seqs {
 		s.seqs[b] = s.Quantizer.NewSequence()
@@ -184,16 +194,22 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	// token. Where that would start before slot 0 (or send nothing), it sends the span+1 slots
 	// from 0 (an insert: the graph puts the new token in its row; the rows after it are zeros,
 	// masked and written later).
-	update := func(mirror []float32, changed int) (*tensors.Tensor, error) {
+	update := func(side int, mirror []float32, changed int) (*tensors.Tensor, error) {
 		r := s.rows(changed < s.pos-1)
 		at, n := s.pos+1-r, r-1
 		if at < 0 || n == 0 {
 			at, n = 0, s.span+1
 		}
-		t := tensors.FromShape(shapeOf([]int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()})) // zeros
+		t := s.upd[side][n]
+		if t == nil {
+			t = tensors.FromShape(shapeOf([]int{c.Layers, s.batch, n, c.KVHeads, c.HeadDim()}))
+			s.upd[side][n] = t
+		}
 		err := tensors.MutableFlatData(t, func(upd []float32) {
 			for lb := range c.Layers * s.batch {
-				copy(upd[lb*n*w:], mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+				row := upd[lb*n*w : (lb+1)*n*w]
+				m := copy(row, mirror[(lb*s.cap+at)*w:(lb*s.cap+min(s.pos, at+n))*w])
+				clear(row[m:]) // an insert's rows after the new token: zeros, masked
 			}
 		})
 		if err != nil {
@@ -201,13 +217,12 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 		}
 		return t, nil
 	}
-	tk, err := update(s.mk, s.changedK)
+	tk, err := update(0, s.mk, s.changedK)
 	if err != nil {
 		return nil, err
 	}
-	tv, err := update(s.mv, s.changedV)
+	tv, err := update(1, s.mv, s.changedV)
 	if err != nil {
-		tk.FinalizeAll()
 		return nil, err
 	}
 	in := tensors.FromFlatDataAndDimensions(tokens, s.batch, 1)
@@ -220,8 +235,6 @@ func (s *KVStepper) Step(tokens []int32) ([]float32, error) {
 	}
 	out, err := s.exec.Exec(append([]any{in, int32(s.pos), tk, tv}, work...)...)
 	in.FinalizeAll()
-	tk.FinalizeAll()
-	tv.FinalizeAll()
 	if err != nil {
 		// The donated working copy is gone: start again from empty caches.
 		pos := s.pos
@@ -278,10 +291,15 @@ func (d kvDecoder) Step(token int) ([]float32, error) {
 // Capacity is the positions each sequence's cache holds.
 func (s *KVStepper) Capacity() int { return s.cap }
 
-// Finalize frees the compiled step and the working copy.
+// Finalize frees the compiled step, the working copy and the update tensors.
 func (s *KVStepper) Finalize() {
 	s.exec.Finalize()
 	s.work.finalize()
+	for _, m := range s.upd {
+		for _, t := range m {
+			t.FinalizeAll()
+		}
+	}
 }
 
 // KVResult is the outcome of [KVPerplexity].
