@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/internal/atomicfile"
 	"github.com/qzoo/qzoo/plots"
 	"gonum.org/v1/plot/plotter"
@@ -261,7 +263,7 @@ func ReadJSON(path string) (*Study, error) {
 	}
 	var s Study
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("baselines: %s: %w", path, err)
+		return nil, fmt.Errorf("baselines: %s: %w", path, strictjson.Describe(b, err))
 	}
 	if len(s.Channels) == 0 || len(s.Units) != len(s.Channels) {
 		return nil, fmt.Errorf("baselines: %s: %d channels, %d units", path, len(s.Channels), len(s.Units))

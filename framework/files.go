@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/framework/checkpoint"
 	"github.com/qzoo/qzoo/internal/atomicfile"
@@ -47,7 +49,7 @@ func ReadEval(path string) (step int64, metrics map[string]float64, err error) {
 	}
 	var rec evalRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return 0, nil, fmt.Errorf("framework: %s: %w", path, err)
+		return 0, nil, fmt.Errorf("framework: %s: %w", path, strictjson.Describe(data, err))
 	}
 	if rec.Metrics == nil {
 		return 0, nil, fmt.Errorf("framework: %s: no \"metrics\"", path)
@@ -116,7 +118,7 @@ func ReadEvalSamples(path string) (step int64, split string, samples map[string]
 	}
 	var rec samplesRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return 0, "", nil, fmt.Errorf("framework: %s: %w", path, err)
+		return 0, "", nil, fmt.Errorf("framework: %s: %w", path, strictjson.Describe(data, err))
 	}
 	if rec.Samples == nil {
 		return 0, "", nil, fmt.Errorf("framework: %s: no \"samples\"", path)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/dsp"
 	"github.com/qzoo/qzoo/formats/audio"
 	"github.com/qzoo/qzoo/framework"
@@ -360,7 +362,7 @@ func ReadTable(path string) (*Table, error) {
 		Details   *Table `json:"details"`
 	}
 	if err := json.Unmarshal(b, &report); err != nil {
-		return nil, fmt.Errorf("speech: %s: %w", path, err)
+		return nil, fmt.Errorf("speech: %s: %w", path, strictjson.Describe(b, err))
 	}
 	if report.Benchmark != "speech" || report.Details == nil || len(report.Details.Rows) == 0 {
 		return nil, fmt.Errorf("speech: %s is not a report of the speech benchmark with rows (benchmark %q)", path, report.Benchmark)

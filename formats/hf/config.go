@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
 // The architectures a config.json may name: the Llama family, whose decoder is the same
@@ -83,11 +85,11 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	c := &Config{}
 	if err := json.Unmarshal(b, c); err != nil {
-		return nil, err
+		return nil, strictjson.Describe(b, err)
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, err
+		return nil, strictjson.Describe(b, err)
 	}
 	known := knownKeys()
 	for k, v := range all {

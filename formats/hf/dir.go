@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/internal/sniff"
 )
@@ -43,7 +45,7 @@ func ParseIndex(b []byte) (*Index, error) {
 	}
 	ix := &Index{}
 	if err := json.Unmarshal(b, ix); err != nil {
-		return nil, err
+		return nil, strictjson.Describe(b, err)
 	}
 	if len(ix.WeightMap) == 0 {
 		return nil, errors.New(`key "weight_map" names no tensor`)

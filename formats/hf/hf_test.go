@@ -114,6 +114,11 @@ func TestConfigRefusals(t *testing.T) {
 		{`"attention_bias": true`, "attention_bias"},
 		{`"mlp_bias": true`, "mlp_bias"},
 		{`"vocab_size": -5`, "vocab_size"},
+		// Wrong JSON: the line and the key, and NaN (which Python's json writes) named.
+		{`"rms_norm_eps": "1e-5"`, `key "rms_norm_eps" is a JSON string, want float64`},
+		{`"hidden_size": 64.5`, `key "hidden_size" is a JSON number 64.5, want int`},
+		{`"rope_theta": NaN`, "JSON has no NaN or Infinity"},
+		{`"rope_theta": Infinity`, "JSON has no NaN or Infinity"},
 	} {
 		key := tc.edit[:strings.Index(tc.edit, ":")]
 		var lines []string

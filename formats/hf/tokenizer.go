@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/internal/bpe"
 
 	"golang.org/x/text/unicode/norm"
@@ -208,7 +210,7 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 		} `json:"model"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, err
+		return nil, strictjson.Describe(b, err)
 	}
 	if f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("key \"model.type\" is %q: only \"BPE\" is supported", f.Model.Type)

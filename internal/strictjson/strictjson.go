@@ -13,6 +13,10 @@
 //   - an object or a list where a value of type any is a string, number or boolean (numbers are
 //     then kept as json.Number, with the text they were written with);
 //   - anything after the JSON value.
+//
+// Files that qzoo reads leniently with encoding/json, because they hold keys qzoo has no use for
+// (a Hugging Face config.json) or because qzoo wrote them (run records), report their errors
+// through [Describe], which adds the line and the key.
 package strictjson
 
 import (
@@ -47,30 +51,52 @@ func checkSyntax(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		offset := int64(len(data)) // unexpected EOF: the error is at the end
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			offset = syntax.Offset
-		}
-		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(data)) == 0 {
-			return errors.New("no JSON value (the file is empty)")
-		}
-		line := 1 + bytes.Count(data[:min(int(offset), len(data))], []byte("\n"))
-		hint := ""
-		if syntax != nil {
-			rest := data[max(int(syntax.Offset)-1, 0):]
-			for _, word := range []string{"NaN", "Inf", "-Inf", "Infinity", "-Infinity"} {
-				if bytes.HasPrefix(rest, []byte(word)) {
-					hint = " (JSON has no NaN or Infinity: every number must be finite)"
-				}
-			}
-		}
-		return fmt.Errorf("line %d: %w%s", line, err, hint)
+		return Describe(data, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// Describe rewrites an error of encoding/json from decoding data for a person: a syntax error
+// gets its line (and the NaN/Infinity hint), a type error its line and key ("line 4: key
+// "rms_norm_eps" is a JSON string, want float64"), an empty document says so; other errors
+// come back as they are. For the files qzoo reads leniently with encoding/json (a Hugging Face
+// config.json, which holds keys qzoo does not know).
+func Describe(data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("no JSON value (the file is empty)")
+	}
+	lineAt := func(offset int64) int {
+		return 1 + bytes.Count(data[:min(max(int(offset), 0), len(data))], []byte("\n"))
+	}
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		hint := ""
+		rest := data[min(max(int(syntax.Offset)-1, 0), len(data)):]
+		for _, word := range []string{"NaN", "Inf", "-Inf", "Infinity", "-Infinity"} {
+			if bytes.HasPrefix(rest, []byte(word)) {
+				hint = " (JSON has no NaN or Infinity: every number must be finite)"
+			}
+		}
+		return fmt.Errorf("line %d: %w%s", lineAt(syntax.Offset), err, hint)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		key := typ.Field
+		if key == "" {
+			key = "(the document)"
+		}
+		return fmt.Errorf("line %d: key %q is a JSON %s, want %s", lineAt(typ.Offset), key, typ.Value, typ.Type)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("line %d: %w (truncated?)", lineAt(int64(len(data))), err)
+	}
+	return err
 }
 
 // decode decodes the (syntactically valid) JSON value data into v, settable; path names the

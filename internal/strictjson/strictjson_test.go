@@ -81,3 +81,28 @@ func FuzzDecode(f *testing.F) {
 		_ = Decode(data, &d)
 	})
 }
+
+// TestDescribe checks the errors of encoding/json rewritten with their line and key, as the
+// readers of Hugging Face files report them.
+func TestDescribe(t *testing.T) {
+	type cfg struct {
+		Eps  float64 `json:"eps"`
+		Size int     `json:"size"`
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"{\n  \"size\": 3,\n  \"eps\": \"x\"\n}", `line 3: key "eps" is a JSON string, want float64`},
+		{"{\n\n  \"size\": 1.5}", `line 3: key "size" is a JSON number 1.5, want int`},
+		{"{\"size\": 3,\n \"eps\": NaN}", "line 2: invalid character 'N' looking for beginning of value (JSON has no NaN or Infinity: every number must be finite)"},
+		{"{\"size\": 3,\n", "line 2: unexpected end of JSON input"},
+		{"  \n", "no JSON value (the file is empty)"},
+	} {
+		var c cfg
+		err := Describe([]byte(tc.text), json.Unmarshal([]byte(tc.text), &c))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Describe(%q) = %v, want %s", tc.text, err, tc.want)
+		}
+	}
+	if Describe(nil, nil) != nil {
+		t.Error("Describe of no error is an error")
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/qzoo/qzoo/formats/hf"
 	"github.com/qzoo/qzoo/formats/safetensors"
 	"github.com/qzoo/qzoo/quant"
@@ -152,7 +154,7 @@ func hfQuantization(c *hf.Config) (*hfQuantConfig, error) {
 	}
 	qc := &hfQuantConfig{}
 	if err := json.Unmarshal(raw, qc); err != nil {
-		return nil, fmt.Errorf("key \"quantization_config\": %w", err)
+		return nil, fmt.Errorf("key \"quantization_config\": %w", strictjson.Describe(raw, err))
 	}
 	if qc.QuantMethod != hfQuantMethod {
 		return nil, fmt.Errorf("key \"quantization_config\": quant_method %q is not supported (only qzoo's own %q)", qc.QuantMethod, hfQuantMethod)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qzoo/qzoo/internal/strictjson"
+
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/qzoo/qzoo/formats/safetensors"
@@ -236,7 +238,7 @@ func resolveHeads(c *Config, path string, params map[string]any) error {
 		}
 		var hf hfConfig
 		if err := json.Unmarshal(data, &hf); err != nil {
-			return fmt.Errorf("%s: %w", cfgPath, err)
+			return fmt.Errorf("%s: %w", cfgPath, strictjson.Describe(data, err))
 		}
 		if hf.ModelType != "whisper" {
 			return fmt.Errorf("%s describes a %q model, not a whisper", cfgPath, hf.ModelType)
