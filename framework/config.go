@@ -408,8 +408,14 @@ func (c *Config) resolve() error {
 			return fmt.Errorf("model %q's teacher: %w", c.Model, err)
 		}
 	}
-	for metric, cond := range c.Expect {
-		if _, _, err := parseCondition(cond); err != nil {
+	return CheckConditions(c.Expect)
+}
+
+// CheckConditions checks expect conditions (metric → "OP NUMBER", OP one of >=, <=, >, <), as
+// a config's "expect" key holds them; the error names the first bad one, in key order.
+func CheckConditions(expect map[string]string) error {
+	for _, metric := range slices.Sorted(maps.Keys(expect)) {
+		if _, _, err := parseCondition(expect[metric]); err != nil {
 			return fmt.Errorf("key expect.%s: %w", metric, err)
 		}
 	}

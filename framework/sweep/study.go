@@ -85,6 +85,9 @@ type Variant struct {
 	Set        string            `json:"set"`
 	Labels     map[string]string `json:"labels"`
 	PointHooks []HookSpec        `json:"point_hooks"`
+	// Expect replaces the expect conditions of the variant's points (after the part's: a
+	// variant on other data may expect other values; {}: none).
+	Expect map[string]string `json:"expect"`
 }
 
 // Load reads a study file, or a sweep file (see [LoadSpec]) as a study of one part whose
@@ -148,6 +151,9 @@ func (st *Study) check(dir string) error {
 		if err := checkHooks(path+".point_hooks", p.PointHooks); err != nil {
 			return err
 		}
+		if err := framework.CheckConditions(p.Expect); err != nil {
+			return fmt.Errorf(`key "%s.expect": %w`, path, err)
+		}
 		variants := p.variants()
 		for j, v := range p.Variants {
 			if v.Name == "" {
@@ -155,6 +161,9 @@ func (st *Study) check(dir string) error {
 			}
 			if err := checkHooks(fmt.Sprintf("%s.variants[%d].point_hooks", path, j), v.PointHooks); err != nil {
 				return err
+			}
+			if err := framework.CheckConditions(v.Expect); err != nil {
+				return fmt.Errorf(`key "%s.variants[%d].expect": %w`, path, j, err)
 			}
 		}
 		if p.Sweep != "" {
@@ -340,6 +349,9 @@ func (st *Study) plans(opts Options, vars map[string]string) ([]plan, error) {
 				pts[i].point.Part, pts[i].point.Variant = p.Name, v.Name
 				if p.Expect != nil {
 					pts[i].cfg.Expect = maps.Clone(p.Expect)
+				}
+				if v.Expect != nil {
+					pts[i].cfg.Expect = maps.Clone(v.Expect)
 				}
 				dir, err := filepath.Abs(pts[i].point.Dir)
 				if err != nil {

@@ -202,6 +202,8 @@ func TestLoadStudyErrors(t *testing.T) {
 			`key "parts[0].points[0].set": ${q}: no preparation or earlier point of that name`},
 		{"variable of a later part", `{"parts": [{"name": "a", "sweep": "sweep.json", "set": "sweeptest_name=${p}"}, {"name": "b", "points": [{"name": "p", "base": "base.json"}]}], "report": "sweeptest_report"}`,
 			`key "parts[0].set": ${p}: no preparation or earlier point of that name`},
+		{"bad part condition", `{"parts": [{"name": "a", "sweep": "sweep.json", "expect": {"mse": "about 3"}}], "report": "sweeptest_report"}`, `key "parts[0].expect": key expect.mse: condition "about 3"`},
+		{"bad variant condition", `{"parts": [{"name": "a", "sweep": "sweep.json", "variants": [{"name": "v", "expect": {"mse": "< x"}}]}], "report": "sweeptest_report"}`, `key "parts[0].variants[0].expect": key expect.mse: condition "< x"`},
 		{"part set on an axis", `{"parts": [{"name": "a", "sweep": "sweep.json", "set": "sweeptest_level=2"}], "report": "sweeptest_report"}`, `"sweeptest_level" is an axis of the sweep`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,6 +212,27 @@ func TestLoadStudyErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestVariantExpect checks that a variant's expect conditions replace its part's for its
+// points only: the same point (level 2) misses the part's bound and meets the variant's.
+func TestVariantExpect(t *testing.T) {
+	st, err := Load(writeStudy(t, `{"parts": [{"name": "a", "expect": {"level": "<= 1"},
+		"variants": [{"name": "strict"}, {"name": "loose", "expect": {"level": "<= 5"}}],
+		"points": [{"name": "p", "base": "base.json", "set": "sweeptest_level=2"}]}], "report": "sweeptest_report"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := sweeptest.RunOptions(t)
+	points, err := st.Run(Options{Dir: t.TempDir(), Data: run.Data, Backend: run.Backend, Out: run.Out, Quiet: true})
+	var unmet *ExpectationsError
+	if !errors.As(err, &unmet) {
+		t.Fatalf("Run: %v, want the strict variant's point unmet", err)
+	}
+	if len(points) != 2 || len(points[0].Unmet) != 1 || len(points[1].Unmet) != 0 || len(points[1].Expectations) != 1 {
+		t.Errorf("strict: expectations %v, unmet %v; loose: expectations %v, unmet %v",
+			points[0].Expectations, points[0].Unmet, points[1].Expectations, points[1].Unmet)
 	}
 }
 
