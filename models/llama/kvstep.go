@@ -40,9 +40,8 @@ type KVStepper struct {
 	// side (pos−1 when they changed only the token they stored).
 	changedK, changedV int
 	// upd holds the host tensors of the updates, [side][rows] → [L, B, rows, KVHeads, HeadDim],
-	// refilled at every step rather than allocated (a fresh tensor per step cost strict KIVI,
-	// whose keys send their whole open group each step, ~8% of its step in allocation and
-	// first-touch copies).
+	// refilled at every step rather than allocated (strict KIVI's keys send their whole open
+	// group each step; a profile under load put ~8% of its step in filling fresh tensors).
 	upd [2]map[int]*tensors.Tensor
 }
 
