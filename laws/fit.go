@@ -66,6 +66,15 @@ type Law struct {
 // At is the law's value at x.
 func (l Law) At(x float64) float64 { return l.C + l.A*math.Pow(x, -l.Alpha) }
 
+// Degenerate says whether the law is a floor fit whose α ended within 1% of MinAlpha or
+// MaxAlpha: the points show no curvature to place a floor (near MinAlpha, c + a·x^(−α) is
+// c + a − a·α·ln x, a straight line in ln x whose c and a grow without bound, of either sign),
+// or a single point carries the whole decay; the criterion by which [Fit]'s Auto drops the
+// floor. Its numbers are not a law to read or draw.
+func (l Law) Degenerate() bool {
+	return l.Floor && l.N > 0 && (l.Alpha < MinAlpha*1.01 || l.Alpha > MaxAlpha*0.99)
+}
+
 // InRange says whether x lies within the fitted points' range (no extrapolation).
 func (l Law) InRange(x float64) bool { return x >= l.XMin && x <= l.XMax }
 
@@ -120,7 +129,7 @@ func Fit(x, y []float64, form Form) (Law, error) {
 			return p.law(pure), nil
 		}
 		floor := p.solve(true)
-		if floor.alpha < MinAlpha*1.01 || floor.alpha > MaxAlpha*0.99 || p.aicc(floor, 3) >= p.aicc(pure, 2) {
+		if p.law(floor).Degenerate() || p.aicc(floor, 3) >= p.aicc(pure, 2) {
 			return p.law(pure), nil
 		}
 		return p.law(floor), nil

@@ -305,6 +305,40 @@ func TestOptimalOnAConstructedCase(t *testing.T) {
 	}
 }
 
+// TestDegenerateLawTakesNoPart: points that rise with x give a floor fit with α at its lower
+// bound (no decay to a floor); the law says so, and Optimal leaves that series out of the best
+// choices and the win shares, even where it is the only series measured.
+func TestDegenerateLawTakesNoPart(t *testing.T) {
+	x := []float64{6e5, 1e6, 1.5e6, 2.8e6, 4.6e6, 8.7e6}
+	y := []float64{97, 117, 81, 126, 144, 259} // nf2 of the scaling study: worse with size
+	l, err := Fit(x, y, WithFloor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Degenerate() {
+		t.Fatalf("floor fit of rising points %v is not degenerate", l)
+	}
+	if good := (Law{A: 4e4, Alpha: 0.6, C: 6, Floor: true, N: 6}); good.Degenerate() {
+		t.Errorf("%v is degenerate", good)
+	}
+	if pure := (Law{A: 4e4, Alpha: MinAlpha, N: 6}); pure.Degenerate() {
+		t.Errorf("a pure power law %v is degenerate", pure)
+	}
+	fine := Law{A: 4e4, Alpha: 0.6, C: 6, Floor: true, N: 3, XMin: 1e7, XMax: 1e8}
+	res := &Result{Series: []SeriesFit{
+		{Name: "rising", Law: l, Replicates: []Law{l, l}},
+		{Name: "fine", Law: fine, Replicates: []Law{fine, fine}},
+	}}
+	choices, err := Optimal(res, []float64{1e6}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := choices[0]
+	if c.Best != 1 || c.BestInRange != -1 || c.WinShare[0] != 0 || c.WinShare[1] != 1 {
+		t.Errorf("the degenerate series takes part: %+v", c)
+	}
+}
+
 // TestFitSeriesJoinsOptimal: a series fitted without bootstrap (FitSeries) on the measured grid
 // competes by its law in Optimal (it is best where its law is) but wins no bootstrap share; the
 // grid reaches every measured x.

@@ -32,7 +32,8 @@ type Choice struct {
 // PSNR, false for perplexity.
 //
 // A series without replicates (fitted without bootstrap by [FitSeries], e.g. its points lack
-// samples) competes by its law for Best and BestInRange but takes no part in the win shares.
+// samples) competes by its law for Best and BestInRange but takes no part in the win shares. A
+// series whose law is degenerate ([Law.Degenerate]) takes no part at all.
 //
 // Errors: a nil or empty result, a budget that is not finite and positive, a result whose
 // bootstrapped series have different numbers of replicates.
@@ -71,6 +72,9 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 			q := s.Law.At(b)
 			c.Quality = append(c.Quality, q)
 			c.Extrapolated = append(c.Extrapolated, !s.Law.InRange(b))
+			if s.Law.Degenerate() {
+				continue
+			}
 			if c.Best < 0 || better(q, c.Quality[c.Best]) {
 				c.Best = i
 			}
@@ -81,7 +85,7 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		for r := range reps {
 			win, ok := -1, true
 			for i, s := range res.Series {
-				if len(s.Replicates) == 0 {
+				if len(s.Replicates) == 0 || s.Law.Degenerate() {
 					continue
 				}
 				l := s.Replicates[r]

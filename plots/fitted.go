@@ -12,9 +12,10 @@ import (
 // (e.g. 1e6 for Mbit), with its bootstrap [Band] when it has one (none for a series fitted
 // without bootstrap, laws.FitSeries). grid is the x of f.Curve (the laws.Result's Grid). With
 // logY, points whose value or band is not positive are left out (a log axis). false when fewer
-// than two points remain, or f's curve does not match grid.
+// than two points remain, f's curve does not match grid, or the law is degenerate
+// (laws.Law.Degenerate: not a law to draw).
 func LawSeries(grid []float64, f laws.SeriesFit, xUnit float64, logY bool) (Series, bool) {
-	if len(f.Curve) != len(grid) || (f.Band != nil && len(f.Band) != len(grid)) {
+	if len(f.Curve) != len(grid) || (f.Band != nil && len(f.Band) != len(grid)) || f.Law.Degenerate() {
 		return Series{}, false
 	}
 	out := Series{Name: f.Name, Style: Fitted}

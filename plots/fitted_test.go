@@ -29,4 +29,8 @@ func TestLawSeries(t *testing.T) {
 	if _, ok := LawSeries(grid[:2], f, 1, false); ok {
 		t.Error("a curve that does not match the grid: ok")
 	}
+	f.Law = laws.Law{A: -5e4, Alpha: laws.MinAlpha, C: 5e4, Floor: true, N: 6, XMin: 1e6, XMax: 4e6}
+	if _, ok := LawSeries(grid, f, 1, false); ok {
+		t.Error("a degenerate floor fit (α at its bound) is drawn")
+	}
 }

@@ -308,6 +308,11 @@ func (s *Scaling) LawsTable() string {
 		level, s.Fits.Replicates)
 	b.WriteString("| series | points | law | α | c | a | RMS |\n|---|---:|---|---|---|---|---:|\n")
 	for _, f := range s.Fits.Series {
+		if f.Law.Degenerate() {
+			fmt.Fprintf(&b, "| %s | %d | no law: α ended at its bound (%.3g), the points show no decay to a floor | | | | %.3g |\n",
+				f.Name, f.Law.N, f.Law.Alpha, f.Law.RMS)
+			continue
+		}
 		c := "— (no floor)"
 		if f.Law.Floor {
 			c = fmt.Sprintf("%.3f [%.3f, %.3f]", f.Law.C, f.C.Lo, f.C.Hi)
