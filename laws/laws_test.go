@@ -337,6 +337,14 @@ func TestDegenerateLawTakesNoPart(t *testing.T) {
 	if c.Best != 1 || c.BestInRange != -1 || c.WinShare[0] != 0 || c.WinShare[1] != 1 {
 		t.Errorf("the degenerate series takes part: %+v", c)
 	}
+	// When every series is degenerate (models barely trained), all compete as they are.
+	res.Series[1] = SeriesFit{Name: "also rising", Law: l, Replicates: []Law{l, l}}
+	if choices, err = Optimal(res, []float64{1e6}, false); err != nil {
+		t.Fatal(err)
+	}
+	if c := choices[0]; c.Best < 0 || c.BestInRange < 0 || c.Replicates != 2 {
+		t.Errorf("every series degenerate: %+v", c)
+	}
 }
 
 // TestFitSeriesJoinsOptimal: a series fitted without bootstrap (FitSeries) on the measured grid

@@ -33,7 +33,8 @@ type Choice struct {
 //
 // A series without replicates (fitted without bootstrap by [FitSeries], e.g. its points lack
 // samples) competes by its law for Best and BestInRange but takes no part in the win shares. A
-// series whose law is degenerate ([Law.Degenerate]) takes no part at all.
+// series whose law is degenerate ([Law.Degenerate]) takes no part at all, unless every series'
+// is (then all compete as they are).
 //
 // Errors: a nil or empty result, a budget that is not finite and positive, a result whose
 // bootstrapped series have different numbers of replicates.
@@ -62,6 +63,11 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		}
 		return a < b
 	}
+	allDegenerate := true
+	for _, s := range res.Series {
+		allDegenerate = allDegenerate && s.Law.Degenerate()
+	}
+	excluded := func(s SeriesFit) bool { return s.Law.Degenerate() && !allDegenerate }
 	var out []Choice
 	for _, b := range budgets {
 		if !(b > 0) || math.IsInf(b, 0) {
@@ -72,7 +78,7 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 			q := s.Law.At(b)
 			c.Quality = append(c.Quality, q)
 			c.Extrapolated = append(c.Extrapolated, !s.Law.InRange(b))
-			if s.Law.Degenerate() {
+			if excluded(s) {
 				continue
 			}
 			if c.Best < 0 || better(q, c.Quality[c.Best]) {
@@ -85,7 +91,7 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 		for r := range reps {
 			win, ok := -1, true
 			for i, s := range res.Series {
-				if len(s.Replicates) == 0 || s.Law.Degenerate() {
+				if len(s.Replicates) == 0 || excluded(s) {
 					continue
 				}
 				l := s.Replicates[r]
@@ -97,7 +103,7 @@ func Optimal(res *Result, budgets []float64, higherIsBetter bool) ([]Choice, err
 					win = i
 				}
 			}
-			if ok {
+			if ok && win >= 0 {
 				c.WinShare[win]++
 				c.Replicates++
 			}
