@@ -112,6 +112,7 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	jsonPath := fs.String("json", "", "write the report as JSON here")
 	child := fs.String("child", "", "internal: compress, decompress or zfp in this process")
 	payloadPath := fs.String("payload", "", "internal: the child's payload file")
+	cpuProfile := fs.String("cpuprofile", "", "profile each coding child's CPU into FILE.WHAT-HOURSh (e.g. FILE.compress-24h; go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,11 +136,19 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--child needs one --hours: %w", err)
 		}
+		if *cpuProfile != "" {
+			stop, err := startProfile(fmt.Sprintf("%s.%s-%dh", *cpuProfile, *child, hours))
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		if *child == "filecompress" || *child == "filedecompress" {
 			return fileChildRun(*child, *run, *ncPath, *payloadPath, stdout)
 		}
 		return scaleChildRun(*child, *run, uk, hours, gh, gw, tiling, *payloadPath, *tol, stdout)
 	}
+	childProfile = *cpuProfile
 	var hours []int
 	for _, s := range strings.Split(*hoursList, ",") {
 		h, err := strconv.Atoi(strings.TrimSpace(s))
@@ -243,8 +252,14 @@ func runScaleChild(self, what, run, dataDir, grid string, tiling vaeformer.Tilin
 		"--hours", strconv.Itoa(hours), "--payload", payload, "--zfp_tolerance", strconv.FormatFloat(tol, 'g', -1, 64))
 }
 
+// childProfile is the --cpuprofile that runChild passes to its children ("": none).
+var childProfile string
+
 // runChild runs self with args and reads the one JSON line it printed.
 func runChild(self string, log io.Writer, what string, hours int, args ...string) (scaleChild, error) {
+	if childProfile != "" {
+		args = append(args, "--cpuprofile", childProfile)
+	}
 	cmd := exec.Command(self, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, log

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -176,12 +179,21 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 	_, nh, nw, mh, mw := c.dims(g)
 	cy, cz, p := c.Entropy.cy, c.Entropy.cz, c.patch
 	ts, sh, sw := c.Tiling.tiles(nh, nw)
-	x := make([]float32, b*c.Window*len(fields)*sh*p*sw*p)
+	// One input tensor for every tile, filled in place (a tile copied into a new tensor cost a
+	// fifth of a global day's compression in memory moves); its copy on the backend is dropped
+	// after each call (left to the garbage collector, the backend's memory grew by every tile).
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, b, c.Window, len(fields), sh*p, sw*p))
+	defer x.FinalizeAll()
 	for _, t := range ts {
-		c.fillTile(x, fields, g, w0, b, t.sr*p, t.sc*p, sh*p, sw*p)
-		in := tensors.FromFlatDataAndDimensions(x, b, c.Window, len(fields), sh*p, sw*p)
-		out, err := enc.Exec(in)
-		in.FinalizeAll() // its copy on the backend: left to the garbage collector, the backend's memory grows by every tile
+		if err := tensors.MutableFlatData(x, func(flat []float32) {
+			c.fillTile(flat, fields, g, w0, b, t.sr*p, t.sc*p, sh*p, sw*p)
+		}); err != nil {
+			return fmt.Errorf("vaeformer: tile input: %w", err)
+		}
+		out, err := enc.Exec(x)
+		if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
+			err = ierr
+		}
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
@@ -202,7 +214,7 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder output: %w", err)
 		}
-		in = tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy)
+		in := tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy)
 		out, err = hyper.Exec(in)
 		in.FinalizeAll()
 		if err != nil {
