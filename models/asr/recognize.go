@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qzoo/qzoo/framework"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -51,9 +53,7 @@ func (r *Recognizer) Recognize(samples []float32) ([]int32, error) {
 			return nil, fmt.Errorf("asr: recognize: sample %d is %v", i, v)
 		}
 	}
-	in := tensors.FromFlatDataAndDimensions(samples, 1, len(samples))
-	out, err := r.exec.Exec(in)
-	in.FinalizeAll() // its copy on the backend: left to the garbage collector, native memory grows by every call
+	out, err := framework.ExecFreeingInputs(r.exec, tensors.FromFlatDataAndDimensions(samples, 1, len(samples)))
 	if err != nil {
 		return nil, fmt.Errorf("asr: recognize: %w", err)
 	}

@@ -203,9 +203,7 @@ func fitKV(backend compute.Backend, store *model.Store, cfg kvcache.Config, wind
 	for lo := 0; lo < len(windows); lo += batch {
 		hi := min(lo+batch, len(windows))
 		flat := slices.Concat(windows[lo:hi]...)
-		in := tensors.FromFlatDataAndDimensions(flat, hi-lo, t)
-		out, err := exec.Exec(in)
-		in.FinalizeAll()
+		out, err := framework.ExecFreeingInputs(exec, tensors.FromFlatDataAndDimensions(flat, hi-lo, t))
 		if err != nil {
 			return nil, err
 		}

@@ -86,9 +86,7 @@ func (c *Codec) Resynthesize(semantic []int32, samples int) ([]float32, error) {
 			return nil, fmt.Errorf("%w: semantic frame %d: code %d outside [0, %d)", ErrCorrupt, f, v, k)
 		}
 	}
-	in := tensors.FromFlatDataAndDimensions(semantic, 1, t)
-	out, err := c.resynth.Exec(in)
-	in.FinalizeAll() // its copy on the backend: left to the garbage collector, native memory grows by every call
+	out, err := framework.ExecFreeingInputs(c.resynth, tensors.FromFlatDataAndDimensions(semantic, 1, t))
 	if err != nil {
 		return nil, fmt.Errorf("speechtok: resynthesis: %w", err)
 	}
@@ -115,9 +113,7 @@ func (c *Codec) Tokenize(samples []float32) ([][]int32, error) {
 	t := c.Frames(len(samples))
 	x := make([]float32, t*c.Geometry.Hop)
 	copy(x, samples)
-	in := tensors.FromFlatDataAndDimensions(x, 1, len(x))
-	out, err := c.encoder.Exec(in)
-	in.FinalizeAll() // see Resynthesize
+	out, err := framework.ExecFreeingInputs(c.encoder, tensors.FromFlatDataAndDimensions(x, 1, len(x)))
 	if err != nil {
 		return nil, fmt.Errorf("speechtok: encoder: %w", err)
 	}
@@ -155,9 +151,7 @@ func (c *Codec) Detokenize(streams [][]int32, samples int) ([]float32, error) {
 			codes[f*n+s] = v
 		}
 	}
-	in := tensors.FromFlatDataAndDimensions(codes, 1, t, n)
-	out, err := c.decoder.Exec(in)
-	in.FinalizeAll() // see Resynthesize
+	out, err := framework.ExecFreeingInputs(c.decoder, tensors.FromFlatDataAndDimensions(codes, 1, t, n))
 	if err != nil {
 		return nil, fmt.Errorf("speechtok: decoder: %w", err)
 	}

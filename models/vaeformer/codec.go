@@ -381,9 +381,7 @@ func (c *Codec) Decompress(payload []byte, g Geometry) ([][]float32, Stats, erro
 				err = c.synthesiseTiles(*tiling, fields, g, j.yhat, b, j.w0, j.k)
 				continue
 			}
-			in := tensors.FromFlatDataAndDimensions(j.yhat, b, nh, nw, cy)
-			out, e := dec.Exec(in)
-			in.FinalizeAll() // its copy on the backend: left to the garbage collector, the backend's memory grows by every call
+			out, e := framework.ExecFreeingInputs(dec, tensors.FromFlatDataAndDimensions(j.yhat, b, nh, nw, cy))
 			if e != nil {
 				err = fmt.Errorf("vaeformer: decoder: %w", e)
 				continue

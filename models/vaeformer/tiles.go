@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qzoo/qzoo/framework"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -213,9 +215,7 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder output: %w", err)
 		}
-		in := tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy)
-		out, err = hyper.Exec(in)
-		in.FinalizeAll()
+		out, err = framework.ExecFreeingInputs(hyper, tensors.FromFlatDataAndDimensions(core, b, ch, cw, cy))
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile hyper-analysis: %w", err)
 		}
@@ -280,9 +280,7 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 				copy(span[(i*sh+r)*sw*cy:][:sw*cy], yhat[((i*nh+t.sr+r)*nw+t.sc)*cy:])
 			}
 		}
-		in := tensors.FromFlatDataAndDimensions(span, b, sh, sw, cy)
-		out, err := dec.Exec(in)
-		in.FinalizeAll() // its copy on the backend: see analyseTiles
+		out, err := framework.ExecFreeingInputs(dec, tensors.FromFlatDataAndDimensions(span, b, sh, sw, cy))
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder: %w", err)
 		}
