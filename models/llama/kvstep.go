@@ -115,7 +115,8 @@ func NewKVStepper(backend compute.Backend, store *model.Store, q *kvcache.Quanti
 	if err != nil {
 		return nil, err
 	}
-	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span}
+	s := &KVStepper{Config: c, Quantizer: q, exec: exec, batch: batch, cap: capacity, span: span,
+		upd: [2]map[int]*tensors.Tensor{{}, {}}}
 	buckets := lengthBuckets(capacity)
 	for len(buckets) > 1 && buckets[0] < s.rows(true) {
 		buckets = buckets[1:]
@@ -138,11 +139,6 @@ func (s *KVStepper) Reset() {
 	} else {
 		clear(s.mk)
 		clear(s.mv)
-	}
-	for side := range s.upd {
-		if s.upd[side] == nil {
-			s.upd[side] = map[int]*tensors.Tensor{}
-		}
 	}
 	s.seqs = make([]*kvcache.Sequence, s.batch)
 	for b := range s.seqs {
