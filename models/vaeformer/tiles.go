@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/qzoo/qzoo/framework"
 
@@ -171,7 +174,8 @@ func (c *Codec) tileExecs() (enc, hyper *model.Exec, err error) {
 
 // analyseTiles is [Codec.analyse] in tiles: the b windows from w0 (of which the first k are
 // kept) tile by tile, each core's latent means into mu [k, nh, nw, c_y] and its hyper-latents
-// into z [k, mh, mw, c_z].
+// into z [k, mh, mw, c_z]. Tiles run on [eachTile]'s workers; each writes only its own core's
+// elements of mu and z, so the result does not depend on their order.
 func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z []float32) error {
 	enc, hyper, err := c.tileExecs()
 	if err != nil {
@@ -180,26 +184,33 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 	_, nh, nw, mh, mw := c.dims(g)
 	cy, cz, p := c.Entropy.cy, c.Entropy.cz, c.patch
 	ts, sh, sw := c.Tiling.tiles(nh, nw)
-	// One input tensor for every tile, filled in place (a tile copied into a new tensor cost a
-	// fifth of a global day's compression in memory moves); its copy on the backend is dropped
-	// after each call (left to the garbage collector, the backend's memory grew by every tile).
-	x := tensors.FromShape(shapes.Make(dtypes.Float32, b, c.Window, len(fields), sh*p, sw*p))
-	defer x.FinalizeAll()
-	for _, t := range ts {
-		if err := tensors.MutableFlatData(x, func(flat []float32) {
+	// One input tensor per worker, filled in place for each of its tiles (a tile copied into a
+	// new tensor cost a fifth of a global day's compression in memory moves); its copy on the
+	// backend is dropped after each call (left to the garbage collector, the backend's memory
+	// grew by every tile).
+	type scratch struct {
+		x    *tensors.Tensor
+		core []float32
+	}
+	newScratch := func() *scratch {
+		return &scratch{x: tensors.FromShape(shapes.Make(dtypes.Float32, b, c.Window, len(fields), sh*p, sw*p))}
+	}
+	free := func(s *scratch) { s.x.FinalizeAll() }
+	return eachTile(ts, newScratch, free, func(s *scratch, t tile) error {
+		if err := tensors.MutableFlatData(s.x, func(flat []float32) {
 			c.fillTile(flat, fields, g, w0, b, t.sr*p, t.sc*p, sh*p, sw*p)
 		}); err != nil {
 			return fmt.Errorf("vaeformer: tile input: %w", err)
 		}
-		out, err := enc.Exec(x)
-		if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
+		out, err := enc.Exec(s.x)
+		if ierr := s.x.InvalidateOnDevice(); err == nil && ierr != nil {
 			err = ierr
 		}
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
 		ch, cw := t.r1-t.r0, t.c1-t.c0
-		core := make([]float32, b*ch*cw*cy)
+		core := make([]float32, b*ch*cw*cy) // handed to the backend below, so not reused
 		err = tensors.ConstFlatData(out[0], func(m []float32) { // [b, sh, sw, c_y]
 			for i := range b {
 				for r := range ch {
@@ -231,8 +242,53 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile hyper-analysis output: %w", err)
 		}
+		return nil
+	})
+}
+
+// tileWorkers is how many tiles [eachTile] codes at once: one per core the Go scheduler may
+// use. A tile's backend call is too small for ONNX Runtime to spread over two cores (a global
+// day's compression took the same time with one intra-op thread as with its default), so the
+// cores are kept busy by running tiles side by side instead; the backend runs concurrent
+// calls of one graph on separate sessions.
+func tileWorkers(tiles int) int { return max(1, min(runtime.GOMAXPROCS(0), tiles, maxTileWorkers)) }
+
+// maxTileWorkers bounds the tiles in flight, and so the memory of their backend calls.
+const maxTileWorkers = 8
+
+// eachTile calls do for every tile of ts on tileWorkers goroutines, each with its own scratch
+// state from newScratch (released by free when the goroutine is done); it returns the first
+// error, after which no new tile is started.
+func eachTile[S any](ts []tile, newScratch func() S, free func(S), do func(S, tile) error) error {
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		mu     sync.Mutex
+		first  error
+		wg     sync.WaitGroup
+	)
+	for range tileWorkers(len(ts)) {
+		wg.Go(func() {
+			s := newScratch()
+			defer free(s)
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(ts) {
+					return
+				}
+				if err := do(s, ts[i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					failed.Store(true)
+				}
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return first
 }
 
 // fillTile writes the rows r0.. and columns c0.. (h×w grid points) of the b windows from w0 to
@@ -263,7 +319,8 @@ func (c *Codec) fillTile(x []float32, fields [][]float32, g Geometry, w0, b, r0,
 }
 
 // synthesiseTiles decodes the windows w0..w0+k−1 of yhat [b, nh, nw, c_y] tile by tile into
-// fields [C][T·H·W], each core's points from the decoder run over its span's latents.
+// fields [C][T·H·W], each core's points from the decoder run over its span's latents. Tiles
+// run on [eachTile]'s workers, each writing only its own core's points.
 func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat []float32, b, w0, k int) error {
 	_, nh, nw, _, _ := c.dims(g)
 	cy, p, cc, hw := c.Entropy.cy, c.patch, len(c.Channels), g.H*g.W
@@ -272,15 +329,23 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 	if err != nil {
 		return err
 	}
-	span := make([]float32, b*sh*sw*cy)
 	sH, sW := sh*p, sw*p
-	for _, t := range ts {
-		for i := range b {
-			for r := range sh {
-				copy(span[(i*sh+r)*sw*cy:][:sw*cy], yhat[((i*nh+t.sr+r)*nw+t.sc)*cy:])
+	newScratch := func() *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, b, sh, sw, cy)) }
+	free := func(x *tensors.Tensor) { x.FinalizeAll() }
+	return eachTile(ts, newScratch, free, func(x *tensors.Tensor, t tile) error {
+		if err := tensors.MutableFlatData(x, func(span []float32) {
+			for i := range b {
+				for r := range sh {
+					copy(span[(i*sh+r)*sw*cy:][:sw*cy], yhat[((i*nh+t.sr+r)*nw+t.sc)*cy:])
+				}
 			}
+		}); err != nil {
+			return fmt.Errorf("vaeformer: tile latents: %w", err)
 		}
-		out, err := framework.ExecFreeingInputs(dec, tensors.FromFlatDataAndDimensions(span, b, sh, sw, cy))
+		out, err := dec.Exec(x)
+		if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
+			err = ierr
+		}
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder: %w", err)
 		}
@@ -308,15 +373,15 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder output: %w", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // MemoryEstimate is the memory, in bytes, that coding g needs beyond the fields given to
 // [Codec.Compress] (decompression: the fields it returns are counted): the symbols of the
-// whole field, one call's backend buffers (its input, activations and attention weights,
-// several times over for the backend's intermediates), and a fixed allowance for the model and
-// the backend's runtime. It is an estimate, generous by design; checkMemory compares it with
+// whole field, the buffers of the backend calls in flight (one untiled, one per tile worker
+// tiled; each its input, activations and attention weights, several times over for the
+// backend's intermediates), and a fixed allowance for the model and the backend's runtime. It is an estimate, generous by design; checkMemory compares it with
 // what the machine has.
 func (c *Codec) MemoryEstimate(g Geometry, decompress bool) int64 {
 	return c.memoryEstimate(g, c.Tiling, decompress)
@@ -330,14 +395,16 @@ func (c *Codec) memoryEstimate(g Geometry, t Tiling, decompress bool) int64 {
 	b := int64(chunkSize(n))
 	tok := int64(nh * nw)
 	h, w := int64(g.H), int64(g.W)
+	calls := int64(1) // backend calls in flight
 	if nh > t.Span() || nw > t.Span() {
-		_, sh, sw := t.tiles(nh, nw)
+		ts, sh, sw := t.tiles(nh, nw)
 		tok = int64(sh * sw)
 		h, w = int64(sh*c.patch), int64(sw*c.patch)
+		calls = int64(tileWorkers(len(ts)))
 	}
 	const fixed = 512 << 20 // model, runtime, compiled graphs
 	sym := int64(n) * (int64(nh*nw)*cy*24 + int64(mh*mw)*cz*8)
-	call := 4 * b * (4*int64(c.Window)*cc*h*w + 16*tok*d + 4*heads*tok*tok)
+	call := calls * 4 * b * (4*int64(c.Window)*cc*h*w + 16*tok*d + 4*heads*tok*tok)
 	est := fixed + sym + call
 	if decompress {
 		est += 4 * cc * int64(g.T) * int64(g.H) * int64(g.W)
