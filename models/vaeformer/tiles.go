@@ -210,7 +210,7 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
 		ch, cw := t.r1-t.r0, t.c1-t.c0
-		core := make([]float32, b*ch*cw*cy) // handed to the backend below, so not reused
+		core := make([]float32, b*ch*cw*cy)                     // handed to the backend below, so not reused
 		err = tensors.ConstFlatData(out[0], func(m []float32) { // [b, sh, sw, c_y]
 			for i := range b {
 				for r := range ch {
