@@ -31,34 +31,44 @@ type step struct {
 // table's lo..hi is escaped; Encode fails only on mismatched lengths, a nil table, or an
 // escape distance of 2^[MaxEscapeBits] or more.
 //
-// rANS is last-in first-out, so the steps are collected in decoding order and coded in
-// reverse; the coder state x ∈ [2^23, 2^31) absorbs a step (start, f, P) as
-// x ← ⌊x/f⌋·2^P + (x mod f) + start, first shifting out low bytes while x ≥ f·2^(31−P).
+// rANS is last-in first-out, so the steps are coded in reverse of decoding order; the coder
+// state x ∈ [2^23, 2^31) absorbs a step (start, f, P) as x ← ⌊x/f⌋·2^P + (x mod f) + start,
+// first shifting out low bytes while x ≥ f·2^(31−P).
 func Encode(symbols []int, tables []*Table) ([]byte, error) {
 	if len(symbols) != len(tables) {
 		return nil, fmt.Errorf("entropy: Encode: %d symbols but %d tables", len(symbols), len(tables))
 	}
-	steps := make([]step, 0, len(symbols))
-	for i, v := range symbols {
+	// Symbols are taken last to first, each one's steps (one, or an escape's up to
+	// MaxEscapeBits+6) coded in reverse, so no list of all the steps is held.
+	var buf [MaxEscapeBits + 8]step
+	out := make([]byte, 0, len(symbols)/4+stateLen)
+	x := uint32(ransLow)
+	for i := len(symbols) - 1; i >= 0; i-- {
 		t := tables[i]
 		if t == nil {
 			return nil, fmt.Errorf("entropy: Encode: nil table at index %d", i)
 		}
-		var err error
-		if steps, err = t.appendSteps(steps, v); err != nil {
-			return nil, fmt.Errorf("entropy: Encode: symbol %d at index %d: %w", v, i, err)
+		v := symbols[i]
+		var steps []step
+		if v >= t.lo && v <= t.Hi() { // the common case, without the escape's machinery
+			j := v - t.lo
+			buf[0] = step{t.cum[j], t.freq[j], t.precision}
+			steps = buf[:1]
+		} else {
+			var err error
+			if steps, err = t.appendSteps(buf[:0], v); err != nil {
+				return nil, fmt.Errorf("entropy: Encode: symbol %d at index %d: %w", v, i, err)
+			}
 		}
-	}
-	out := make([]byte, 0, len(steps)+stateLen)
-	x := uint32(ransLow)
-	for i := len(steps) - 1; i >= 0; i-- {
-		s := steps[i]
-		xMax := uint64(ransLow>>s.bits) << 8 * uint64(s.freq)
-		for uint64(x) >= xMax {
-			out = append(out, byte(x))
-			x >>= 8
+		for k := len(steps) - 1; k >= 0; k-- {
+			s := steps[k]
+			xMax := uint64(ransLow>>s.bits) << 8 * uint64(s.freq)
+			for uint64(x) >= xMax {
+				out = append(out, byte(x))
+				x >>= 8
+			}
+			x = (x/s.freq)<<s.bits + x%s.freq + s.start
 		}
-		x = (x/s.freq)<<s.bits + x%s.freq + s.start
 	}
 	out = binary.BigEndian.AppendUint32(out, x) // reversed below into little-endian
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {

@@ -40,7 +40,7 @@ func TestSelfAttentionLayout(t *testing.T) {
 	defer backend.Finalize()
 	store := model.NewStore()
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		got, want := selfAttention(scope, x, 4), referenceSelfAttention(scope, x, 4)
+		got, want := selfAttention(scope, x, 4, nil), referenceSelfAttention(scope, x, 4)
 		// A loss whose gradient differs between outputs, so that every path is exercised.
 		loss := func(y *graph.Node) *graph.Node { return graph.ReduceAllSum(graph.Mul(y, graph.Square(y))) }
 		vars := []*graph.Node{x}

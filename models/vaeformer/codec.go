@@ -69,7 +69,9 @@ type Codec struct {
 	analysis *model.Exec
 	decoder  map[[2]int]*model.Exec
 
-	tileEncoder, tileHyper *model.Exec
+	// tileEncoder and tileDecoder hold the core-only graphs of tiles, by core size.
+	tileEncoder, tileDecoder map[int]*model.Exec
+	tileHyper                *model.Exec
 }
 
 // Stats are the measured costs of one compression or decompression.
@@ -144,8 +146,11 @@ func (c *Codec) Close() {
 	if c.analysis != nil {
 		c.analysis.Finalize()
 	}
-	for _, e := range []*model.Exec{c.tileEncoder, c.tileHyper} {
-		if e != nil {
+	if c.tileHyper != nil {
+		c.tileHyper.Finalize()
+	}
+	for _, m := range []map[int]*model.Exec{c.tileEncoder, c.tileDecoder} {
+		for _, e := range m {
 			e.Finalize()
 		}
 	}

@@ -149,17 +149,25 @@ func readTiling(payload []byte) (*Tiling, []byte, error) {
 	return t, rest, nil
 }
 
-// tileExecs returns (building once) the graphs of the encoder's latent means and of the
-// hyper-analysis on its own, for tiles.
-func (c *Codec) tileExecs() (enc, hyper *model.Exec, err error) {
-	if c.tileEncoder == nil {
-		c.tileEncoder, err = model.NewExec(c.backend, c.store, func(scope *model.Scope, x *graph.Node) *graph.Node {
-			mean, std, _ := normalisation(scope, x.Graph(), x.Shape().Dimensions[2], 0)
-			return Encode(scope, normalise(x, mean, std)).Mean
+// tileExecs returns (building once per core size) the graphs of the encoder's latent means
+// at a core ([EncodeCore]: span windows [b, w, C, sh·p, sw·p] and the core's token indices in
+// the span, [CoreIndices], to means [b, cq, cw, c_y], cq = min(Core, sh) and likewise cw) and
+// of the hyper-analysis on its own.
+func (c *Codec) tileExecs(t Tiling) (enc, hyper *model.Exec, err error) {
+	if c.tileEncoder[t.Core] == nil {
+		enc, err := model.NewExec(c.backend, c.store, func(scope *model.Scope, x, idx *graph.Node) *graph.Node {
+			dims := x.Shape().Dimensions
+			sh, sw := Grid(dims[3], dims[4], c.patch)
+			mean, std, _ := normalisation(scope, x.Graph(), dims[2], 0)
+			return EncodeCore(scope, normalise(x, mean, std), min(t.Core, sh), min(t.Core, sw), idx)
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("vaeformer: tile encoder graph: %w", err)
 		}
+		if c.tileEncoder == nil {
+			c.tileEncoder = map[int]*model.Exec{}
+		}
+		c.tileEncoder[t.Core] = enc
 	}
 	if c.tileHyper == nil {
 		c.tileHyper, err = model.NewExec(c.backend, c.store, func(scope *model.Scope, mu *graph.Node) *graph.Node {
@@ -169,21 +177,49 @@ func (c *Codec) tileExecs() (enc, hyper *model.Exec, err error) {
 			return nil, nil, fmt.Errorf("vaeformer: tile hyper-analysis graph: %w", err)
 		}
 	}
-	return c.tileEncoder, c.tileHyper, nil
+	return c.tileEncoder[t.Core], c.tileHyper, nil
 }
+
+// tileDecoderExec returns (building once per core size) the graph of the decoder at a core
+// ([DecodeCore]: span latents [b, sh, sw, c_y] and the core's token indices in the span to
+// the core's windows [b, w, C, cq·p, cw·p] in physical units).
+func (c *Codec) tileDecoderExec(t Tiling) (*model.Exec, error) {
+	if e := c.tileDecoder[t.Core]; e != nil {
+		return e, nil
+	}
+	cc, w := len(c.Channels), c.Window
+	e, err := model.NewExec(c.backend, c.store, func(scope *model.Scope, y, idx *graph.Node) *graph.Node {
+		dims := y.Shape().Dimensions
+		mean, std, _ := normalisation(scope, y.Graph(), cc, 0)
+		return denormalise(DecodeCore(scope, y, w, cc, min(t.Core, dims[1]), min(t.Core, dims[2]), idx), mean, std)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vaeformer: tile decoder graph: %w", err)
+	}
+	if c.tileDecoder == nil {
+		c.tileDecoder = map[int]*model.Exec{}
+	}
+	c.tileDecoder[t.Core] = e
+	return e, nil
+}
+
+// coreOffset is where the graphs' core of cq tokens starts in a span of s tokens for a tile
+// core starting at a (span start sa): at the core, moved back to fit in the span.
+func coreOffset(a, sa, cq, s int) int { return min(a-sa, s-cq) }
 
 // analyseTiles is [Codec.analyse] in tiles: the b windows from w0 (of which the first k are
 // kept) tile by tile, each core's latent means into mu [k, nh, nw, c_y] and its hyper-latents
 // into z [k, mh, mw, c_z]. Tiles run on [eachTile]'s workers; each writes only its own core's
 // elements of mu and z, so the result does not depend on their order.
 func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z []float32) error {
-	enc, hyper, err := c.tileExecs()
+	enc, hyper, err := c.tileExecs(c.Tiling)
 	if err != nil {
 		return err
 	}
 	_, nh, nw, mh, mw := c.dims(g)
 	cy, cz, p := c.Entropy.cy, c.Entropy.cz, c.patch
 	ts, sh, sw := c.Tiling.tiles(nh, nw)
+	cq, cqw := min(c.Tiling.Core, sh), min(c.Tiling.Core, sw) // the graph's core
 	// One input tensor per worker, filled in place for each of its tiles (a tile copied into a
 	// new tensor cost a fifth of a global day's compression in memory moves); its copy on the
 	// backend is dropped after each call (left to the garbage collector, the backend's memory
@@ -202,7 +238,8 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		}); err != nil {
 			return fmt.Errorf("vaeformer: tile input: %w", err)
 		}
-		out, err := enc.Exec(s.x)
+		r0, c0 := coreOffset(t.r0, t.sr, cq, sh), coreOffset(t.c0, t.sc, cqw, sw)
+		out, err := enc.Exec(s.x, CoreIndices(sw, cq, cqw, r0, c0))
 		if ierr := s.x.InvalidateOnDevice(); err == nil && ierr != nil {
 			err = ierr
 		}
@@ -210,11 +247,12 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
 		ch, cw := t.r1-t.r0, t.c1-t.c0
-		core := make([]float32, b*ch*cw*cy)                     // handed to the backend below, so not reused
-		err = tensors.ConstFlatData(out[0], func(m []float32) { // [b, sh, sw, c_y]
+		// The core's means, handed to the backend below (so not reused).
+		core := make([]float32, b*ch*cw*cy)
+		err = tensors.ConstFlatData(out[0], func(m []float32) { // [b, cq, cqw, c_y]
 			for i := range b {
 				for r := range ch {
-					src := m[((i*sh+t.r0-t.sr+r)*sw+t.c0-t.sc)*cy:][:cw*cy]
+					src := m[((i*cq+t.r0-t.sr-r0+r)*cqw+t.c0-t.sc-c0)*cy:][:cw*cy]
 					copy(core[(i*ch+r)*cw*cy:], src)
 					if i < k {
 						copy(mu[((i*nh+t.r0+r)*nw+t.c0)*cy:], src)
@@ -325,11 +363,12 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 	_, nh, nw, _, _ := c.dims(g)
 	cy, p, cc, hw := c.Entropy.cy, c.patch, len(c.Channels), g.H*g.W
 	ts, sh, sw := t.tiles(nh, nw)
-	dec, err := c.decoderExec(Geometry{H: sh * p, W: sw * p})
+	dec, err := c.tileDecoderExec(t)
 	if err != nil {
 		return err
 	}
-	sH, sW := sh*p, sw*p
+	cq, cqw := min(t.Core, sh), min(t.Core, sw) // the graph's core
+	qH, qW := cq*p, cqw*p
 	newScratch := func() *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, b, sh, sw, cy)) }
 	free := func(x *tensors.Tensor) { x.FinalizeAll() }
 	return eachTile(ts, newScratch, free, func(x *tensors.Tensor, t tile) error {
@@ -342,17 +381,20 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 		}); err != nil {
 			return fmt.Errorf("vaeformer: tile latents: %w", err)
 		}
-		out, err := dec.Exec(x)
+		r0, c0 := coreOffset(t.r0, t.sr, cq, sh), coreOffset(t.c0, t.sc, cqw, sw)
+		out, err := dec.Exec(x, CoreIndices(sw, cq, cqw, r0, c0))
 		if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
 			err = ierr
 		}
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder: %w", err)
 		}
-		// Keep the core's points inside the grid: rows [r0·p, min(r1·p, H)), likewise columns.
+		// Keep the core's points inside the grid: rows [r0·p, min(r1·p, H)), likewise columns;
+		// the graph's output starts at the span's token sr + r0 (likewise columns).
 		gr0, gr1 := t.r0*p, min(t.r1*p, g.H)
 		gc0, gc1 := t.c0*p, min(t.c1*p, g.W)
-		err = tensors.ConstFlatData(out[0], func(x []float32) { // [b, w, C, sH, sW]
+		or, oc := (t.sr+r0)*p, (t.sc+c0)*p
+		err = tensors.ConstFlatData(out[0], func(x []float32) { // [b, w, C, qH, qW]
 			for i := range k {
 				for h := range c.Window {
 					tt := (w0+i)*c.Window + h
@@ -360,10 +402,10 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 						break
 					}
 					for ch := range cc {
-						src := x[((i*c.Window+h)*cc+ch)*sH*sW:]
+						src := x[((i*c.Window+h)*cc+ch)*qH*qW:]
 						dst := fields[ch][tt*hw:]
 						for r := gr0; r < gr1; r++ {
-							copy(dst[r*g.W+gc0:r*g.W+gc1], src[(r-t.sr*p)*sW+gc0-t.sc*p:])
+							copy(dst[r*g.W+gc0:r*g.W+gc1], src[(r-or)*qW+gc0-oc:])
 						}
 					}
 				}

@@ -1,8 +1,18 @@
 package vaeformer
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/qzoo/qzoo/framework"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // TestTilesCoverGrid: for token grids of 1 to 40 along an axis and several tilings, the cores
@@ -86,5 +96,74 @@ func TestMemoryRefused(t *testing.T) {
 	deg := Geometry{T: 1, H: 181, W: 360}
 	if a, b := c.memoryEstimate(deg, c.Tiling, true), c.memoryEstimate(deg, Tiling{Core: 90}, true); !(b > a+1<<30) {
 		t.Fatalf("1° hour: tiled estimate %d bytes, untiled %d", a, b)
+	}
+}
+
+// TestCoreGraphsMatchWhole: the core-only graphs of tiles (EncodeCore, DecodeCore: the last
+// block computed for the core's tokens alone) give Encode's means and Decode's windows at the
+// core, on the pure-Go backend with a randomly initialised model, for cores inside the span,
+// at its corner and as wide as it.
+func TestCoreGraphsMatchWhole(t *testing.T) {
+	backend, err := framework.NewBackendFromSpec(framework.GoBackend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Finalize()
+	const b, w, ch, p, sh, sw = 2, 2, 1, 4, 6, 7
+	for _, k := range []struct{ cq, cw, r, c int }{{4, 3, 1, 3}, {2, 2, 0, 0}, {6, 7, 0, 0}, {3, 7, 3, 0}} {
+		store := model.NewStore() // the first graph initialises the variables, the second reads them
+		whole, err := model.NewExec(backend, store, func(scope *model.Scope, x, y *graph.Node) []*graph.Node {
+			enc := Encode(scope, x).Mean
+			dec := Decode(scope, y, []int{b, w, ch, sh * p, sw * p})
+			return []*graph.Node{
+				graph.Slice(enc, graph.AxisRange(), graph.AxisRange(k.r, k.r+k.cq), graph.AxisRange(k.c, k.c+k.cw)),
+				graph.Slice(dec, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(k.r*p, (k.r+k.cq)*p), graph.AxisRange(k.c*p, (k.c+k.cw)*p)),
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := model.NewExec(backend, store, func(scope *model.Scope, x, y, idx *graph.Node) []*graph.Node {
+			return []*graph.Node{EncodeCore(scope, x, k.cq, k.cw, idx), DecodeCore(scope, y, w, ch, k.cq, k.cw, idx)}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := tensors.FromShape(shapes.Make(dtypes.Float32, b, w, ch, sh*p, sw*p))
+		y := tensors.FromShape(shapes.Make(dtypes.Float32, b, sh, sw, 16))
+		for i, v := range []*tensors.Tensor{x, y} {
+			tensors.MutableFlatData(v, func(f []float32) {
+				for j := range f {
+					f[j] = float32(math.Sin(float64(7*j+i))) * 2
+				}
+			})
+		}
+		wantOut, err := whole.Exec(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotOut, err := core.Exec(x, y, CoreIndices(sw, k.cq, k.cw, k.r, k.c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range wantOut {
+			want, err1 := tensors.CopyFlatData[float32](wantOut[i])
+			got, err2 := tensors.CopyFlatData[float32](gotOut[i])
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if !slices.Equal(wantOut[i].Shape().Dimensions, gotOut[i].Shape().Dimensions) {
+				t.Fatalf("core %+v: shape %v, want %v", k, gotOut[i].Shape(), wantOut[i].Shape())
+			}
+			worst := 0.0
+			for j := range want {
+				worst = max(worst, math.Abs(float64(got[j]-want[j])))
+			}
+			if worst > 1e-5 {
+				t.Errorf("core %+v, output %d: differs from the whole graph's by up to %g", k, i, worst)
+			}
+		}
+		whole.Finalize()
+		core.Finalize()
 	}
 }

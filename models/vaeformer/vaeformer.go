@@ -220,7 +220,35 @@ type Posterior struct{ Mean, LogVar *graph.Node }
 func Grid(h, w, p int) (nh, nw int) { return (h + p - 1) / p, (w + p - 1) / p }
 
 // Encode maps normalised windows [B, w, C, H, W] to the posterior over the token grid.
-func Encode(scope *model.Scope, xn *graph.Node) Posterior {
+func Encode(scope *model.Scope, xn *graph.Node) Posterior { return encode(scope, xn, nil) }
+
+// EncodeCore is [Encode] over a tile's span xn [B, w, C, H, W] (a grid of sh×sw tokens) that
+// keeps only its core of cq×cw tokens: the posterior's mean [B, cq, cw, c_y] at the span's
+// tokens idx [cq·cw] (int32, row-major indices into the span's tokens: [CoreIndices]). Its
+// values are Encode's at those tokens; the last block computes queries, attention, MLP and
+// head for the core's tokens alone (keys and values still come from every token), a
+// (cq·cw)/(sh·sw) share of its work.
+func EncodeCore(scope *model.Scope, xn *graph.Node, cq, cw int, idx *graph.Node) *graph.Node {
+	dims := xn.Shape().Dimensions
+	sh, sw := Grid(dims[3], dims[4], hparams.Get[int](scope, Params, ParamPatch))
+	return encode(scope, xn, &coreTokens{sh: sh, sw: sw, cq: cq, cw: cw, idx: idx}).Mean
+}
+
+// CoreIndices returns the token indices in a span sw tokens wide of the cq×cw core whose
+// first token is at row r, column c: (r+i)·sw + c+j, row-major, for [EncodeCore] and
+// [DecodeCore].
+func CoreIndices(sw, cq, cw, r, c int) []int32 {
+	idx := make([]int32, 0, cq*cw)
+	for i := range cq {
+		for j := range cw {
+			idx = append(idx, int32((r+i)*sw+c+j))
+		}
+	}
+	return idx
+}
+
+// encode is [Encode], or [EncodeCore] for a core (then LogVar is nil).
+func encode(scope *model.Scope, xn *graph.Node, core *coreTokens) Posterior {
 	p := hparams.Get[int](scope, Params, ParamPatch)
 	d := hparams.Get[int](scope, Params, ParamDim)
 	cy := hparams.Get[int](scope, Params, ParamLatent)
@@ -230,14 +258,18 @@ func Encode(scope *model.Scope, xn *graph.Node) Posterior {
 	tokens := patchify(xn, p)
 	scope = scope.In("encoder")
 	t := graph.Add(linear.New(scope.In("embed"), tokens, d).Done(), position.Sinusoidal2D(xn.Graph(), nh, nw, d))
-	for i := range layers {
-		t = block(scope.In("block_%02d", i), t)
-	}
+	t = blocks(scope, t, layers, core)
 	t = norm.Layer(scope.In("norm"), t).Done()
 	out := linear.New(scope.In("head"), t, 2*cy).Done()
 	b := dims[0]
+	if core != nil {
+		nh, nw = core.cq, core.cw
+	}
 	out = graph.Reshape(out, b, nh, nw, 2*cy)
 	mean := graph.Slice(out, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, cy))
+	if core != nil {
+		return Posterior{Mean: mean}
+	}
 	logVar := graph.ClipScalar(graph.Slice(out, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(cy, 2*cy)), logVarMin, logVarMax)
 	return Posterior{Mean: mean, LogVar: logVar}
 }
@@ -245,20 +277,36 @@ func Encode(scope *model.Scope, xn *graph.Node) Posterior {
 // Decode maps latents [B, n_h, n_w, c_y] to normalised windows of the given dims [B, w, C, H, W].
 func Decode(scope *model.Scope, y *graph.Node, dims []int) *graph.Node {
 	p := hparams.Get[int](scope, Params, ParamPatch)
-	d := hparams.Get[int](scope, Params, ParamDim)
-	layers := hparams.Get[int](scope, Params, ParamDecoderLayers)
 	b, w, c, h, wd := dims[0], dims[1], dims[2], dims[3], dims[4]
 	nh, nw := Grid(h, wd, p)
 	y.AssertDims(b, nh, nw, -1)
+	return unpatchify(decode(scope, y, w*c*p*p, nil), b, w, c, h, wd, p)
+}
+
+// DecodeCore is [Decode] over a tile's span of latents y [B, sh, sw, c_y] that keeps only its
+// core of cq×cw tokens (idx, as in [EncodeCore]): the normalised windows [B, w, C, cq·p, cw·p]
+// of those tokens, Decode's values there; the last block and the head run for the core's
+// tokens alone.
+func DecodeCore(scope *model.Scope, y *graph.Node, w, c, cq, cw int, idx *graph.Node) *graph.Node {
+	p := hparams.Get[int](scope, Params, ParamPatch)
+	dims := y.Shape().Dimensions
+	out := decode(scope, y, w*c*p*p, &coreTokens{sh: dims[1], sw: dims[2], cq: cq, cw: cw, idx: idx})
+	return unpatchify(out, dims[0], w, c, cq*p, cw*p, p)
+}
+
+// decode is the decoder's transformer from latents y [B, n_h, n_w, c_y] to each token's
+// outputs [B, n, out] (n: every token, or the core's).
+func decode(scope *model.Scope, y *graph.Node, out int, core *coreTokens) *graph.Node {
+	d := hparams.Get[int](scope, Params, ParamDim)
+	layers := hparams.Get[int](scope, Params, ParamDecoderLayers)
+	dims := y.Shape().Dimensions
+	b, nh, nw := dims[0], dims[1], dims[2]
 	scope = scope.In("decoder")
-	t := graph.Reshape(y, b, nh*nw, y.Shape().Dimensions[3])
+	t := graph.Reshape(y, b, nh*nw, dims[3])
 	t = graph.Add(linear.New(scope.In("embed"), t, d).Done(), position.Sinusoidal2D(y.Graph(), nh, nw, d))
-	for i := range layers {
-		t = block(scope.In("block_%02d", i), t)
-	}
+	t = blocks(scope, t, layers, core)
 	t = norm.Layer(scope.In("norm"), t).Done()
-	out := linear.New(scope.In("head"), t, w*c*p*p).Done()
-	return unpatchify(out, b, w, c, h, wd, p)
+	return linear.New(scope.In("head"), t, out).Done()
 }
 
 // HyperAnalysis is h_a: latents [B, n_h, n_w, c_y] to hyper-latents [B, ⌈n_h/2⌉, ⌈n_w/2⌉, c_z].
@@ -404,14 +452,69 @@ func padEdge(x *graph.Node, axis, n int) *graph.Node {
 	return graph.Concatenate([]*graph.Node{x, graph.BroadcastToDims(last, target...)}, axis)
 }
 
+// blocks applies the transformer blocks block_00 … to the tokens x [B, n, D]; with a core,
+// the last one keeps only the core's tokens (no blocks: the core of x).
+func blocks(scope *model.Scope, x *graph.Node, layers int, core *coreTokens) *graph.Node {
+	for i := range layers {
+		var keep *coreTokens
+		if i == layers-1 {
+			keep = core
+		}
+		x = block(scope.In("block_%02d", i), x, keep)
+	}
+	if layers == 0 && core != nil {
+		x = core.of(x)
+	}
+	return x
+}
+
 // block is a pre-LayerNorm transformer block: x + MHA(LN(x)), then x + MLP(LN(x)) with a
-// 2D-wide GELU hidden layer.
-func block(scope *model.Scope, x *graph.Node) *graph.Node {
+// 2D-wide GELU hidden layer. With a core, only the core's tokens are computed (their
+// attention still over every token of x): [B, cq·cw, D].
+func block(scope *model.Scope, x *graph.Node, core *coreTokens) *graph.Node {
 	heads := hparams.Get[int](scope, Params, ParamHeads)
-	x = graph.Add(x, selfAttention(scope.In("attention"), norm.Layer(scope.In("norm_1"), x).Done(), heads))
+	att := selfAttention(scope.In("attention"), norm.Layer(scope.In("norm_1"), x).Done(), heads, core)
+	x = graph.Add(core.of(x), att)
 	d := x.Shape().Dimensions[2]
 	hMLP := gelu(linear.New(scope.In("mlp_in"), norm.Layer(scope.In("norm_2"), x).Done(), 2*d).Done())
 	return graph.Add(x, linear.New(scope.In("mlp_out"), hMLP, d).Done())
+}
+
+// coreTokens selects a tile's core of cq×cw tokens from the tokens of its sh×sw span: idx
+// [cq·cw] (int32) holds the core's token indices in the span, row-major ((r+i)·sw + c+j for
+// a core at row r, column c), an input so that one graph serves every tile. It gathers rather
+// than slices dynamically: the pure-Go backend has Gather and no DynamicSlice. nil selects
+// every token.
+type coreTokens struct {
+	sh, sw, cq, cw int
+	idx            *graph.Node
+}
+
+// of returns the core's tokens of x [B, sh·sw, D]: [B, cq·cw, D]; x itself for nil.
+func (k *coreTokens) of(x *graph.Node) *graph.Node {
+	if k == nil {
+		return x
+	}
+	dims := x.Shape().Dimensions
+	return k.gather(x, dims[0], dims[2])
+}
+
+// queries returns the core's queries of q [B, H, sh·sw, h]: [B, H, cq·cw, h]; q itself for nil.
+func (k *coreTokens) queries(q *graph.Node) *graph.Node {
+	if k == nil {
+		return q
+	}
+	dims := q.Shape().Dimensions
+	return graph.Reshape(k.gather(q, dims[0]*dims[1], dims[3]), dims[0], dims[1], k.cq*k.cw, dims[3])
+}
+
+// gather returns the core's rows of x [m, sh·sw, d] (any shape of that size): [m, cq·cw, d].
+func (k *coreTokens) gather(x *graph.Node, m, d int) *graph.Node {
+	n, nc := k.sh*k.sw, k.cq*k.cw
+	rows := graph.MulScalar(graph.Iota(x.Graph(), shapes.Make(k.idx.DType(), m, nc), 0), float64(n))
+	flat := graph.Add(rows, graph.Reshape(k.idx, 1, nc)) // [m, nc]: indices into the m·n rows
+	out := graph.Gather(graph.Reshape(x, m*n, d), graph.Reshape(flat, m*nc, 1), true)
+	return graph.Reshape(out, m, nc, d)
 }
 
 // selfAttention is global multi-head self-attention over the tokens of x [B, n, D], with one
@@ -425,7 +528,7 @@ func block(scope *model.Scope, x *graph.Node) *graph.Node {
 // weights p along axes that need no transpose; vᵀ and the way back from oᵀ to tokens go through
 // swapLastAxes. Only the keys' gradient, dsᵀ·q, still transposes the scores' gradient
 // ds [B, H, n, n] (inside the backend).
-func selfAttention(scope *model.Scope, x *graph.Node, heads int) *graph.Node {
+func selfAttention(scope *model.Scope, x *graph.Node, heads int, core *coreTokens) *graph.Node {
 	dims := x.Shape().Dimensions
 	b, n, d := dims[0], dims[1], dims[2]
 	dh := d / heads
@@ -434,12 +537,13 @@ func selfAttention(scope *model.Scope, x *graph.Node, heads int) *graph.Node {
 	part := func(i int) *graph.Node {
 		return graph.Reshape(graph.Slice(qkv, graph.AxisRange(i, i+1)), b, heads, n, dh)
 	}
-	q, k := part(0), part(1)
+	q, k := core.queries(part(0)), part(1) // q [B, H, nq, h]: nq = n, or the core's tokens
+	nq := q.Shape().Dimensions[2]
 	vT := swapLastAxes(part(2)) // [B, H, h, n]
 	// scores [B, H, n, n] = q·kᵀ/√h; oT [B, H, h, n] = vᵀ·pᵀ.
 	scores := graph.MulScalar(graph.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}), 1/math.Sqrt(float64(dh)))
 	oT := graph.DotGeneral(vT, []int{3}, []int{0, 1}, graph.Softmax(scores, -1), []int{3}, []int{0, 1})
-	out := swapLastAxes(graph.Reshape(oT, b, d, n)) // [B, n, D]
+	out := swapLastAxes(graph.Reshape(oT, b, d, nq)) // [B, nq, D]
 	return linear.New(scope.In("out"), out, d).Done()
 }
 
