@@ -25,8 +25,8 @@ import (
 // Attention is global over the n_h·n_w tokens of a window, so a whole-grid pass costs memory
 // and time in (n_h·n_w)²: a day of a 1° global field (46×90 tokens at p = 4) took 8.5 s and
 // 982 MB to compress untiled (vaeformer_quick, ONNX Runtime, 2 loaded cores), and a 0.25°
-// field (181×360 tokens) would need some 70 GB per window for its attention weights alone. A grid with more than Core + 2·Halo tokens along either axis is coded in tiles
-// instead. Along each axis the tokens are cut into cores of Core tokens (the last one shorter);
+// field (181×360 tokens) would need some 70 GB per window for its attention weights alone. A
+// grid with more than Core + 2·Halo tokens along either axis is coded in tiles instead. Along each axis the tokens are cut into cores of Core tokens (the last one shorter);
 // a core is coded from the encoder run over a span of Core + 2·Halo tokens around it (shifted
 // inward at the grid's edges, so every span has the same shape and every tile the same graph),
 // keeping only the core's latent means. The hyper-analysis h_a runs on each core's means; cores
@@ -35,9 +35,13 @@ import (
 // whole grid per window, row-major). The decoder knows every latent before synthesis: each
 // core is decoded from the decoder run over its span's latents, keeping only the core's
 // points. Positions are the span's own (the sine–cosine embedding of a Core + 2·Halo grid),
-// which is a grid like those the model was trained on.
+// which is a grid like those the model was trained on. Since only the core's outputs are
+// kept, the last encoder and decoder block runs for the core's tokens alone ([EncodeCore],
+// [DecodeCore]: the same values, a (Core/span)² share of that block's work).
 //
-// A backend call then holds b ≤ 4 windows of one span, whatever the grid; the symbols of the
+// A backend call then holds b ≤ 4 windows of one span, whatever the grid, and one call runs
+// per core ([tileWorkers]: the tiles are coded side by side, each writing only its own core's
+// latents or points, so the result does not depend on their order); the symbols of the
 // whole field (24 bytes per latent element, c_y/(w·C·p²) elements per value: 3 bytes per value
 // for vaeformer_quick) and the fields are the only memory that grows with the grid and the
 // hours, linearly, as does the time. (Tiled, that 1° day took 0.74 s and 127 MB, with a

@@ -527,7 +527,8 @@ func (k *coreTokens) gather(x *graph.Node, m, d int) *graph.Node {
 // output is computed transposed, oᵀ = vᵀ·pᵀ [B, H, h, n], whose gradients then contract the
 // weights p along axes that need no transpose; vᵀ and the way back from oᵀ to tokens go through
 // swapLastAxes. Only the keys' gradient, dsᵀ·q, still transposes the scores' gradient
-// ds [B, H, n, n] (inside the backend).
+// ds [B, H, n, n] (inside the backend). With a core (tiles' [EncodeCore] and [DecodeCore]),
+// only the core's nq tokens query, over all n keys: the output is [B, nq, D].
 func selfAttention(scope *model.Scope, x *graph.Node, heads int, core *coreTokens) *graph.Node {
 	dims := x.Shape().Dimensions
 	b, n, d := dims[0], dims[1], dims[2]
@@ -540,7 +541,7 @@ func selfAttention(scope *model.Scope, x *graph.Node, heads int, core *coreToken
 	q, k := core.queries(part(0)), part(1) // q [B, H, nq, h]: nq = n, or the core's tokens
 	nq := q.Shape().Dimensions[2]
 	vT := swapLastAxes(part(2)) // [B, H, h, n]
-	// scores [B, H, n, n] = q·kᵀ/√h; oT [B, H, h, n] = vᵀ·pᵀ.
+	// scores [B, H, nq, n] = q·kᵀ/√h; oT [B, H, h, nq] = vᵀ·pᵀ.
 	scores := graph.MulScalar(graph.DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}), 1/math.Sqrt(float64(dh)))
 	oT := graph.DotGeneral(vT, []int{3}, []int{0, 1}, graph.Softmax(scores, -1), []int{3}, []int{0, 1})
 	out := swapLastAxes(graph.Reshape(oT, b, d, nq)) // [B, nq, D]
