@@ -339,23 +339,21 @@ func Inspect(in string) (Report, error) {
 
 // openFile opens and checks the .qzc file in (its framing, checksum and header), and the media
 // front end it names with that front end's description of the source.
-func openFile(in string) (rep Report, r *qzc.Reader, fe media.Frontend, err error) {
-	r, err = qzc.Open(in)
+func openFile(in string) (Report, *qzc.Reader, media.Frontend, error) {
+	r, err := qzc.Open(in)
 	if err != nil {
 		return Report{}, nil, nil, err
 	}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
 	h := r.Header
-	if fe, err = media.Named(h.Media); err != nil {
-		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
+	fe, err := media.Named(h.Media)
+	if err != nil {
+		r.Close()
+		return Report{}, nil, nil, fmt.Errorf("compressor: %s: header field media: %w", in, err)
 	}
 	desc, err := fe.Describe(h.Source)
 	if err != nil {
-		return Report{}, nil, nil, fmt.Errorf("compressor: %s: %w", in, err)
+		r.Close()
+		return Report{}, nil, nil, fmt.Errorf("compressor: %s: header field source: %w", in, err)
 	}
 	return Report{Header: h, Sizes: r.Sizes, Source: desc}, r, fe, nil
 }

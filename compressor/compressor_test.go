@@ -221,3 +221,43 @@ func TestParseBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenFileBadHeader: a file whose header names a media front end this build lacks, or
+// holds a source description its front end cannot read, is refused by Inspect and
+// DecompressFile with an error naming the file and the header field, never a panic.
+func TestOpenFileBadHeader(t *testing.T) {
+	dir := t.TempDir()
+	in, good := filepath.Join(dir, "hello.txt"), filepath.Join(dir, "good.qzc")
+	if err := os.WriteFile(in, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := Identity{Model: "identity", Checkpoint: qzc.CheckpointID{Dir: dir, SHA256: "00", Step: 1}}
+	rep, err := CompressFile(identity{}, id, []string{in}, good, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, edit := range map[string]func(h *qzc.Header){
+		"media":  func(h *qzc.Header) { h.Media = "nosuch" },
+		"source": func(h *qzc.Header) { h.Source = json.RawMessage(`[1,2]`) },
+	} {
+		h := *rep.Header
+		edit(&h)
+		bad := filepath.Join(dir, field+".qzc")
+		w, err := qzc.Create(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add(qzc.Segment{Length: 5, Payload: []byte("hello")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Commit(&h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Inspect(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "header field "+field) {
+			t.Errorf("inspect, bad %s: %v", field, err)
+		}
+		if _, err := DecompressFile(bad, filepath.Join(dir, "back.txt"), dir); err == nil || !strings.Contains(err.Error(), "header field "+field) {
+			t.Errorf("decompress, bad %s: %v", field, err)
+		}
+	}
+}
