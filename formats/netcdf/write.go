@@ -303,6 +303,7 @@ func newCoordWriter(c *Coord) (*coordWriter, error) {
 	case "float32":
 		cw.typ, cw.width, inRange = ncFloat, 4, true
 		for _, x := range c.Values {
+			inRange = inRange && math.Abs(x) <= math.MaxFloat32 // else +Inf in the file
 			cw.data = binary.BigEndian.AppendUint32(cw.data, math.Float32bits(float32(x)))
 		}
 	case "float64", "int64", "uint32", "uint64": // The types netCDF-3 lacks: read exactly as doubles.
@@ -591,14 +592,42 @@ func newPacker(name string, p *Packing) (*packer, error) {
 	for slices.Contains(k.markers, k.hi) {
 		k.hi--
 	}
+	// What the file's readers will unpack (to float32) must be finite.
+	for _, q := range []float64{k.lo, k.hi} {
+		if u := q*p.ScaleFactor + p.AddOffset; !(math.Abs(u) <= math.MaxFloat32) {
+			return nil, fmt.Errorf("variable %s: packing scale_factor %v and add_offset %v unpack the short %v to %v, beyond float32",
+				name, p.ScaleFactor, p.AddOffset, q, u)
+		}
+	}
 	return k, nil
 }
 
-// check refuses values that cannot be packed: ±Inf, and NaN without a marker to write it as.
-// data holds hours of v from hour t0 of the file.
+// packingRangeLimit bounds how much wider than the values a packing's range may be: a short
+// packing spans about 65,535 steps, and one built for the values spans about their range; a
+// range a million times their magnitude would round them all to a handful of steps.
+const packingRangeLimit = 1e6
+
+// check refuses values that cannot be packed: ±Inf, NaN without a marker to write it as, a
+// value more than the packing's whole range beyond one of its ends (values just past an end, a
+// lossy decoder's overshoot, are clamped to it), and values that a packing range more than
+// packingRangeLimit times their magnitude would collapse onto a few steps. data holds hours of
+// v from hour t0 of the file.
 func (k *packer) check(v *Variable, data []float32, t0 int) error {
+	p := k.p
+	lo, hi := k.lo*p.ScaleFactor+p.AddOffset, k.hi*p.ScaleFactor+p.AddOffset
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	width := hi - lo
+	biggest := 1.0
 	for i, x := range data {
 		if x-x == 0 { // finite
+			f := float64(x)
+			if f < lo-width || f > hi+width {
+				return fmt.Errorf("variable %s: %v at %s lies beyond the packing's range [%v, %v] (scale_factor %v, add_offset %v) by more than its width",
+					v.Name, x, position(v, i, t0), lo, hi, p.ScaleFactor, p.AddOffset)
+			}
+			biggest = max(biggest, math.Abs(f))
 			continue
 		}
 		if x != x {
@@ -609,6 +638,10 @@ func (k *packer) check(v *Variable, data []float32, t0 int) error {
 			continue
 		}
 		return fmt.Errorf("variable %s: %v at %s cannot be packed", v.Name, x, position(v, i, t0))
+	}
+	if width > packingRangeLimit*2*biggest {
+		return fmt.Errorf("variable %s: the packing's range [%v, %v] (scale_factor %v, add_offset %v) is more than %g times the values' magnitude (%v): they would round to a few steps",
+			v.Name, lo, hi, p.ScaleFactor, p.AddOffset, packingRangeLimit, biggest)
 	}
 	return nil
 }

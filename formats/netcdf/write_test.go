@@ -224,15 +224,15 @@ func TestPack(t *testing.T) {
 	fill, missing := -32767.0, 0.0
 	p := &Packing{Type: "int16", ScaleFactor: 0.5, AddOffset: 100, FillValue: &fill, MissingValue: &missing}
 	v := &Variable{Name: "x", Dims: []string{"time", "latitude", "longitude"}, Shape: []int{1, 1, 8},
-		Data: []float32{100.5, 99.9, 100.1, 1e9, -1e9, 100 - 0.5*32767, float32(math.NaN()), 100.74}}
+		Data: []float32{100.5, 99.9, 100.1, 2e4, -2e4, 100 - 0.5*32767, float32(math.NaN()), 100.74}}
 	raw, err := p.pack(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 100.5 → 1; 99.9 → −0.2 rounds to the missing value 0, nudged towards the value to −1;
-	// 100.1 → 0.2 → 0, nudged to 1; huge values clamp to 32767 and −32768; a value exactly
-	// on the fill value −32767 goes to the neighbour below, −32768; NaN → the fill value;
-	// 100.74 → 1.48 → 1.
+	// 100.1 → 0.2 → 0, nudged to 1; values past the range's ends (by less than its width)
+	// clamp to 32767 and −32768; a value exactly on the fill value −32767 goes to the
+	// neighbour below, −32768; NaN → the fill value; 100.74 → 1.48 → 1.
 	want := []int16{1, -1, 1, 32767, -32768, -32768, -32767, 1}
 	if !slices.Equal(raw, want) {
 		t.Errorf("pack = %v, want %v", raw, want)
@@ -241,5 +241,26 @@ func TestPack(t *testing.T) {
 	v.Shape = []int{1, 1, 1}
 	if _, err := p.pack(v); err == nil {
 		t.Error("packing +Inf gave no error")
+	}
+	// Packings that cannot hold the values, as a corrupt header could give: a value a whole
+	// range past an end, a range too narrow or too wide for them, a range that unpacks
+	// beyond float32. Each is refused naming the variable, none is clamped into wrong numbers.
+	v.Shape = []int{1, 1, 2}
+	for _, c := range []struct {
+		scale, offset float64
+		data          []float32
+		want          string
+	}{
+		{0.5, 100, []float32{100, 1e9}, "beyond the packing's range"},
+		{1e-300, 278, []float32{278.6, 290}, "beyond the packing's range"},
+		{1e30, 278, []float32{278.6, 290}, "would round to a few steps"},
+		{1e300, 278, []float32{278.6, 290}, "beyond float32"},
+		{1, 1e308, []float32{278.6, 290}, "beyond float32"},
+	} {
+		v.Data = c.data
+		q := &Packing{Type: "int16", ScaleFactor: c.scale, AddOffset: c.offset}
+		if _, err := q.pack(v); err == nil || !strings.Contains(err.Error(), "variable x") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("scale %v, offset %v, values %v: %v", c.scale, c.offset, c.data, err)
+		}
 	}
 }

@@ -31,7 +31,7 @@ func writerFixture() *File {
 	fill, missing := -32767.0, -1.0
 	b.Packing = &Packing{Type: "int16", ScaleFactor: 0.05, AddOffset: 2000, FillValue: &fill, MissingValue: &missing}
 	b.Attrs = append(b.Attrs, Attr{"missing_value", int16(7)}, Attr{"valid_max", int16(30000)})
-	b.Data[7], b.Data[8], b.Data[9] = nan, 1e9, -1e9
+	b.Data[7], b.Data[8], b.Data[9] = nan, 3700, 300 // past the packing's range [361.6, 3638.35]: clamped
 	c.Packing = &Packing{Type: "uint8", ScaleFactor: 2, AddOffset: 0}
 	c.Attrs = append(c.Attrs, Attr{"_Unsigned", "true"}, Attr{"valid_range", []int8{0, 100}}, Attr{"scale_factor", 2.0})
 	c.Data[11] = nan
@@ -234,6 +234,7 @@ func TestCreateErrors(t *testing.T) {
 		{func(f *File) { f.Vars[0].Dims = []string{"time", "lat", "longitude"} }, "variable a has dimensions [time lat longitude]"},
 		{func(f *File) { f.Lon.Type = "string" }, `coordinate longitude has type "string"`},
 		{func(f *File) { f.Time.Values[3] = 1 << 40 }, "coordinate time has values outside the range of its type int32"},
+		{func(f *File) { f.Lat.Type, f.Lat.Values[1] = "float32", 1e300 }, "coordinate latitude has values outside the range of its type float32"},
 		{func(f *File) { f.Lat.Name = "time" }, "coordinate time: the name of another coordinate or variable"},
 	} {
 		g := Synthetic(9, 0, 3, 4, "a", "b")

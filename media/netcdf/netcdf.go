@@ -575,8 +575,16 @@ func (s *Source) check(sig media.Signal) error {
 		}
 	}
 	if s.Level != nil {
+		// Each level is a channel of every variable on levels, so there are no more levels
+		// than channels (and a coordinate no variable uses is not expanded into memory).
 		if err := s.Level.check(-1); err != nil {
 			return err
+		}
+		if s.Level.N > len(sig.Channels) {
+			return fmt.Errorf("netcdf: source description: coordinate %q has %d levels, more than the payload's %d channels", s.Level.Name, s.Level.N, len(sig.Channels))
+		}
+		if !slices.ContainsFunc(s.Vars, func(v VarMeta) bool { return len(v.Shape) == 4 }) {
+			return fmt.Errorf("netcdf: source description: coordinate %q is used by no variable", s.Level.Name)
 		}
 	}
 	channels := 0

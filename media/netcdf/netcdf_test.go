@@ -78,6 +78,13 @@ func TestSourceCheck(t *testing.T) {
 		"zero scale":        func(s *Source, _ *media.Signal) { s.Vars[0].Packing.ScaleFactor = 0 },
 		"NaN coordinate":    func(s *Source, _ *media.Signal) { s.Lon.Values[1] = math.NaN() },
 		"not gridded":       func(_ *Source, sig *media.Signal) { sig.Kind = "audio"; sig.Shape = []int{60} },
+		// A level coordinate no variable uses, or with more levels than channels, would be
+		// expanded into memory on decompression (2^31 levels: 16 GiB).
+		"unused level": func(s *Source, _ *media.Signal) { s.Level = &Coord{Name: "level", Type: "float64", N: 1, Step: 1} },
+		"huge level": func(s *Source, _ *media.Signal) {
+			s.Level = &Coord{Name: "level", Type: "float64", N: 1 << 31, Step: 1}
+			s.Vars[0].Shape, s.Vars[0].Dims = []int{5, 1 << 31, 3, 4}, []string{"time", "level", "latitude", "longitude"}
+		},
 	} {
 		s, sig := testSource(), testSignal
 		sig.Channels = slices.Clone(sig.Channels)
