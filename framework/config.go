@@ -32,6 +32,13 @@ import (
 // in a -set override, an explicit zero or empty value for those keys is an error. The file is
 // decoded by the strict decoder of internal/strictjson: a key given twice, JSON null (omit the
 // key instead) and a syntax error (reported with its line) are errors too.
+// MaxSteps bounds the config's step counts: GoMLX's training loop holds 8 bytes per step it
+// is asked to run, so a count of 10^10 from a typing slip would need 80 GB before the first step.
+const MaxSteps = 10_000_000
+
+// MaxBatchSize bounds batch_size and eval_batch_size (a batch is allocated whole).
+const MaxBatchSize = 1 << 20
+
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
@@ -42,11 +49,12 @@ type Config struct {
 	Dataset string `json:"dataset"`
 	// Steps is the number of training steps (the target global step). 0 trains nothing: the
 	// run initialises the model (init_from, Calibrate, Init), checkpoints it at step 0 and
-	// evaluates it, e.g. a post-training quantization of a pretrained model.
+	// evaluates it, e.g. a post-training quantization of a pretrained model. At most
+	// [MaxSteps].
 	Steps int `json:"steps"`
-	// BatchSize is the number of training examples per step.
+	// BatchSize is the number of training examples per step, at most [MaxBatchSize].
 	BatchSize int `json:"batch_size"`
-	// EvalBatchSize is the number of examples per evaluation batch.
+	// EvalBatchSize is the number of examples per evaluation batch, at most [MaxBatchSize].
 	EvalBatchSize int `json:"eval_batch_size"`
 	// EvalSplit is the split evaluations run on: "test" (default), "validation", or another
 	// of the dataset's evaluation splits.
@@ -344,17 +352,20 @@ func (c *Config) resolve() error {
 		return fmt.Errorf(`key "lr_schedule": %q is not one of constant, cosine, gomlx_cosine`, c.LRSchedule)
 	}
 	for _, check := range []struct {
-		key string
-		v   int
-		min int
+		key      string
+		v        int
+		min, max int
 	}{
-		{"steps", c.Steps, 0}, {"batch_size", c.BatchSize, 1}, {"eval_batch_size", c.EvalBatchSize, 1},
-		{"warmup_steps", c.WarmupSteps, 0}, {"eval_every", c.EvalEvery, 0},
-		{"checkpoint_every", c.CheckpointEvery, 0}, {"keep_checkpoints", c.KeepCheckpoints, 1},
-		{"log_every", c.LogEvery, 1}, {"eval_examples", c.EvalExamples, 0},
+		{"steps", c.Steps, 0, MaxSteps}, {"batch_size", c.BatchSize, 1, MaxBatchSize}, {"eval_batch_size", c.EvalBatchSize, 1, MaxBatchSize},
+		{"warmup_steps", c.WarmupSteps, 0, MaxSteps}, {"eval_every", c.EvalEvery, 0, MaxSteps},
+		{"checkpoint_every", c.CheckpointEvery, 0, MaxSteps}, {"keep_checkpoints", c.KeepCheckpoints, 1, MaxSteps},
+		{"log_every", c.LogEvery, 1, MaxSteps}, {"eval_examples", c.EvalExamples, 0, math.MaxInt32},
 	} {
 		if check.v < check.min {
 			return fmt.Errorf("key %q: %d must be ≥ %d", check.key, check.v, check.min)
+		}
+		if check.v > check.max {
+			return fmt.Errorf("key %q: %d must be ≤ %d", check.key, check.v, check.max)
 		}
 	}
 	for _, f := range []struct {

@@ -154,6 +154,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad optimizer", `{"model": "test_linear", "optimizer": "sgdd"}`, `key "optimizer": "sgdd" is not one of adam, adamax, adamw, rmsprop, sgd`},
 		{"explicit zero batch size", `{"model": "test_linear", "batch_size": 0}`, `key "batch_size": must not be zero`},
 		{"negative steps", `{"model": "test_linear", "steps": -3}`, `key "steps": -3 must be ≥ 0`},
+		{"too many steps", `{"model": "test_linear", "steps": 10000000000}`, `key "steps": 10000000000 must be ≤ 10000000`},
+		{"huge batch", `{"model": "test_linear", "batch_size": 9223372036854775807}`, `key "batch_size": 9223372036854775807 must be ≤ 1048576`},
 		{"negative min lr", `{"model": "test_linear", "min_learning_rate": -0.5}`, `key "min_learning_rate": must be ≥ 0, got -0.5`},
 		{"min lr above lr", `{"model": "test_linear", "learning_rate": 0.01, "min_learning_rate": 0.1}`, `key "min_learning_rate": 0.1 is above learning_rate 0.01`},
 		{"negative lr", `{"model": "test_linear", "learning_rate": -1}`, `key "learning_rate": must be ≥ 0, got -1`},
