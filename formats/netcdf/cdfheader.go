@@ -2,11 +2,13 @@ package netcdf
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // cdfLayout is where a netCDF-3 file keeps its variables' values.
@@ -123,6 +125,41 @@ func cdfDataLayout(path string, size int64) (*cdfLayout, error) {
 		}
 		layout.vars[v.name] = v.cdfVar
 	}
+	// A damaged offset would read other bytes as values: the header's, another variable's.
+	// Every variable's values start after the header; the fixed-size variables' do not overlap
+	// each other or the records; a record variable's part of a record lies inside the record.
+	headerEnd := h.pos
+	recStart, fixedEnd := int64(maxEnd), int64(0)
+	for _, v := range vars {
+		if v.begin < headerEnd {
+			return nil, fmt.Errorf("variable %s: its values start at byte %d, inside the %d-byte header", v.name, v.begin, headerEnd)
+		}
+		if v.record {
+			recStart = min(recStart, v.begin)
+		} else if v.perRecord > 0 {
+			fixedEnd = max(fixedEnd, addSat(v.begin, v.perRecord))
+		}
+	}
+	fixed := make([]variable, 0, len(vars))
+	for _, v := range vars {
+		if !v.record && v.perRecord > 0 {
+			fixed = append(fixed, v)
+		}
+	}
+	slices.SortFunc(fixed, func(a, b variable) int { return cmp.Compare(a.begin, b.begin) })
+	for i := 1; i < len(fixed); i++ {
+		if a, b := fixed[i-1], fixed[i]; addSat(a.begin, a.perRecord) > b.begin {
+			return nil, fmt.Errorf("variables %s and %s: their values overlap (bytes %d–%d and from %d)", a.name, b.name, a.begin, addSat(a.begin, a.perRecord), b.begin)
+		}
+	}
+	if nRecordVars > 0 && fixedEnd > recStart {
+		return nil, fmt.Errorf("the fixed-size variables' values (to byte %d) overlap the records (from byte %d)", fixedEnd, recStart)
+	}
+	for _, v := range vars {
+		if v.record && addSat(v.begin, v.perRecord) > addSat(recStart, recSize) {
+			return nil, fmt.Errorf("variable %s: its part of a record (bytes %d–%d) lies outside the record (%d–%d)", v.name, v.begin, addSat(v.begin, v.perRecord), recStart, addSat(recStart, recSize))
+		}
+	}
 	return layout, nil
 }
 
@@ -203,6 +240,7 @@ func cdfTypeWidth(t int32) int64 {
 type cdfHeader struct {
 	r       *bufio.Reader
 	size    int64
+	pos     int64 // bytes of the header read so far
 	version byte
 	err     error
 }
@@ -213,12 +251,14 @@ func (h *cdfHeader) bytes(n int64) []byte {
 	}
 	b := make([]byte, n)
 	_, h.err = io.ReadFull(h.r, b)
+	h.pos += n
 	return b
 }
 
 func (h *cdfHeader) skip(n int64) {
 	if h.err == nil {
 		_, h.err = io.CopyN(io.Discard, h.r, n)
+		h.pos += n
 	}
 }
 

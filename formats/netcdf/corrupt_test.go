@@ -110,3 +110,52 @@ func checkOutcome(p string, f *File, err error) string {
 	}
 	return ""
 }
+
+// TestReadDamagedOffsets: a netCDF-3 header whose data offsets were damaged into another
+// part of the file — into the header, over another variable's values, past its record — is
+// refused naming the variable, never read as values (the other bytes read as numbers, with
+// no error).
+func TestReadDamagedOffsets(t *testing.T) {
+	dir := t.TempDir()
+	f := Synthetic(3, 0, 2, 3, "a", "b")
+	good := filepath.Join(dir, "good.nc")
+	if err := Write(good, f); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := cdfDataLayout(good, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := l.vars["a"], l.vars["b"]
+	// The header stores each begin as a big-endian 4- or 8-byte offset: find a's.
+	width := 4
+	if data[3] != 1 {
+		width = 8
+	}
+	enc := func(x int64) []byte {
+		out := make([]byte, width)
+		for i := range width {
+			out[width-1-i] = byte(x >> (8 * i))
+		}
+		return out
+	}
+	at := strings.Index(string(data[:a.begin]), string(enc(a.begin)))
+	if at < 0 || strings.Count(string(data[:a.begin]), string(enc(a.begin))) != 1 {
+		t.Fatalf("cannot find variable a's offset %d in the header", a.begin)
+	}
+	for what, begin := range map[string]int64{"inside the": 0, "variable a": b.begin + 1} {
+		bad := append([]byte(nil), data...)
+		copy(bad[at:], enc(begin))
+		p := filepath.Join(dir, "bad.nc")
+		if err := os.WriteFile(p, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Read(p, ReadOptions{}); err == nil || !strings.Contains(err.Error(), what) || !strings.Contains(err.Error(), "a") {
+			t.Errorf("a's values from byte %d: %v", begin, err)
+		}
+	}
+}
