@@ -208,6 +208,11 @@ func (c *Config) Validate() error {
 	if c.MLPBias != nil && *c.MLPBias {
 		return fmt.Errorf("key \"mlp_bias\" is true: feed-forward biases are not supported")
 	}
+	for _, key := range []string{"bos_token_id", "eos_token_id", "pad_token_id"} {
+		if _, err := c.tokenIDs(key); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -351,20 +356,31 @@ func (c *Config) Marshal() ([]byte, error) {
 }
 
 // TokenIDs reads a token-id key that transformers writes as a number or a list of numbers
-// (bos_token_id, eos_token_id) from the config's other keys; nil when absent, null or not
-// ids.
+// (bos_token_id, eos_token_id) from the config's other keys; nil when absent or null.
+// [Config.Validate] refuses any other value, or an id outside [0, vocab_size), naming the key.
 func (c *Config) TokenIDs(key string) []int {
+	ids, _ := c.tokenIDs(key)
+	return ids
+}
+
+// tokenIDs is TokenIDs with its error: a value that is not null, an integer or a list of
+// integers, or an id outside the vocabulary.
+func (c *Config) tokenIDs(key string) ([]int, error) {
 	raw, ok := c.Extra[key]
-	if !ok {
-		return nil
+	if !ok || string(raw) == "null" {
+		return nil, nil
 	}
+	var ids []int
 	var one int
-	if json.Unmarshal(raw, &one) == nil {
-		return []int{one}
+	if err := json.Unmarshal(raw, &one); err == nil {
+		ids = []int{one}
+	} else if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("key %q is %s: want a token id or a list of them", key, raw)
 	}
-	var many []int
-	if json.Unmarshal(raw, &many) == nil {
-		return many
+	for _, id := range ids {
+		if id < 0 || id >= c.VocabSize {
+			return nil, fmt.Errorf("key %q holds %d, outside the vocabulary [0, %d)", key, id, c.VocabSize)
+		}
 	}
-	return nil
+	return ids, nil
 }

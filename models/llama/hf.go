@@ -128,9 +128,19 @@ func ReadHF(dir string) (*Weights, error) {
 		}
 		if base, ok := strings.CutSuffix(name, ".weight"); ok && qc != nil && len(dims) == 2 && base != "lm_head" && base != "model.embed_tokens" {
 			*dst, err = dequantizeHF(d, qc, levels, base, dims[0], dims[1])
-			return
+		} else {
+			*dst, err = d.Float32(name, dims...)
 		}
-		*dst, err = d.Float32(name, dims...)
+		if err == nil {
+			// A weight that is not a finite number makes every output NaN: refused here, by
+			// name, rather than found as a generation of nonsense.
+			for i, x := range *dst {
+				if x-x != 0 {
+					err = fmt.Errorf("llama: %s: tensor %s holds %v at index %d", dir, name, x, i)
+					return
+				}
+			}
+		}
 	}
 	read(&w.Embedding, hfEmbedding, c.VocabSize, c.Dim)
 	read(&w.NormFinal, hfNormFinal, c.Dim)

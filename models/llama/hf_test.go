@@ -369,6 +369,32 @@ func TestHFBadInputs(t *testing.T) {
 			}
 			return dir, []string{dir, missing}
 		}},
+		{"a weight that is not a number", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			bad := slices.Clone(tensors)
+			name := "model.layers.1.self_attn.k_proj.weight"
+			for i, tt := range bad {
+				if tt.Name == name {
+					x := make([]float32, tt.Shape[0]*tt.Shape[1])
+					x[5] = float32(math.NaN())
+					bad[i], _ = safetensors.FromFloat32(tt.Name, safetensors.F32, tt.Shape, x)
+				}
+			}
+			if err := safetensors.Write(filepath.Join(dir, hf.WeightsFile), bad, nil); err != nil {
+				t.Fatal(err)
+			}
+			return dir, []string{dir, name, "NaN"}
+		}},
+		{"an end-of-sequence id that is not one", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			editConfig(t, dir, func(m map[string]any) { m["eos_token_id"] = "x" })
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "eos_token_id"}
+		}},
+		{"a beginning-of-sequence id outside the vocabulary", func(t *testing.T) (string, []string) {
+			dir := good(t, 1)
+			editConfig(t, dir, func(m map[string]any) { m["bos_token_id"] = 20 })
+			return dir, []string{filepath.Join(dir, hf.ConfigFile), "bos_token_id", "[0, 20)"}
+		}},
 		{"unknown architecture", func(t *testing.T) (string, []string) {
 			dir := good(t, 1)
 			editConfig(t, dir, func(m map[string]any) { m["architectures"] = []string{"GPT2LMHeadModel"} })
