@@ -436,12 +436,17 @@ func TestClipGradNorm(t *testing.T) {
 	}
 }
 
-// freeze stops the matching variables; freezing everything is an error, not a silent no-op.
+// freeze stops the matching variables; freezing everything, or nothing (a pattern that
+// matches no variable), is an error, not a silent no-op.
 func TestFreeze(t *testing.T) {
 	backend := goBackend(t)
 	_, err := Run(testConfig(t, `, "steps": 2, "freeze": "^/linear/"`), RunOptions{Dir: t.TempDir(), Backend: backend, Out: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "no trainable variables left") {
 		t.Errorf("freezing every variable: %v", err)
+	}
+	_, err = Run(testConfig(t, `, "steps": 2, "freeze": "^/lineer/"`), RunOptions{Dir: t.TempDir(), Backend: backend, Out: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), `key "freeze": "^/lineer/" matches no variable`) {
+		t.Errorf("a freeze pattern that matches nothing (a typo): %v", err)
 	}
 	res, err := Run(hooksConfig(t, `, "freeze": "/linear/w"`), RunOptions{Dir: t.TempDir(), Backend: backend, Out: io.Discard})
 	if err == nil {

@@ -252,17 +252,27 @@ func applyTrainable(store *model.Store, m *Model, cfg *Config) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf(`framework: key "freeze": %w`, err)
 	}
-	n := 0
+	n, matched, example := 0, 0, ""
 	for v := range store.IterVariables() {
+		path := v.Path()
+		hit := cfg.Freeze != "" && freeze.MatchString(path)
+		if hit {
+			matched++
+		}
+		if example == "" {
+			example = path
+		}
 		if !v.Trainable {
 			continue
 		}
-		path := v.Path()
-		if (m.Trainable != nil && !m.Trainable(path, cfg.Params)) || (cfg.Freeze != "" && freeze.MatchString(path)) {
+		if (m.Trainable != nil && !m.Trainable(path, cfg.Params)) || hit {
 			v.SetTrainable(false)
 			continue
 		}
 		n++
+	}
+	if cfg.Freeze != "" && matched == 0 { // a typo would otherwise train what it meant to freeze
+		return 0, fmt.Errorf(`framework: key "freeze": %q matches no variable of %s (paths look like %q)`, cfg.Freeze, m.Name, example)
 	}
 	return n, nil
 }
