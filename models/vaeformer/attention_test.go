@@ -79,8 +79,11 @@ func TestSelfAttentionLayout(t *testing.T) {
 			maxDiff = math.Max(maxDiff, math.Abs(float64(got[j]-want[j])))
 			maxAbs = math.Max(maxAbs, math.Abs(float64(want[j])))
 		}
-		if !(maxAbs > 0) || maxDiff > 1e-5*maxAbs {
-			t.Errorf("%s: max |new − layers/attention| = %g, max |layers/attention| = %g: want within 1e-5 relative", names[i], maxDiff, maxAbs)
+		// Float32 sums over 351 tokens, in an order that the pure-Go backend's parallel
+		// reductions vary from run to run: the weights' gradient differs by 0.5–1.0e-5 of its
+		// largest value (one CI run: 1.003e-5); a layout error differs by about all of it.
+		if !(maxAbs > 0) || maxDiff > 1e-4*maxAbs {
+			t.Errorf("%s: max |new − layers/attention| = %g, max |layers/attention| = %g: want within 1e-4 relative", names[i], maxDiff, maxAbs)
 		}
 	}
 }
