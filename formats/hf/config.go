@@ -208,7 +208,7 @@ func (c *Config) Validate() error {
 	if c.MLPBias != nil && *c.MLPBias {
 		return fmt.Errorf("key \"mlp_bias\" is true: feed-forward biases are not supported")
 	}
-	for _, key := range []string{"bos_token_id", "eos_token_id", "pad_token_id"} {
+	for _, key := range []string{"bos_token_id", "eos_token_id"} { // the ids qzoo uses
 		if _, err := c.tokenIDs(key); err != nil {
 			return err
 		}
