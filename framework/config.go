@@ -19,6 +19,13 @@ import (
 	"github.com/qzoo/qzoo/internal/strictjson"
 )
 
+// MaxSteps bounds the config's step counts: GoMLX's training loop holds 8 bytes per step it
+// is asked to run, so a count of 10^10 from a typing slip would need 80 GB before the first step.
+const MaxSteps = 10_000_000
+
+// MaxBatchSize bounds batch_size and eval_batch_size (a batch is allocated whole).
+const MaxBatchSize = 1 << 20
+
 // Config is one experiment: the model, its dataset, its hyperparameters and the training
 // schedule. It is read from a JSON file decoded strictly (unknown keys and wrong types are
 // errors that name the key and list the valid ones), then adjusted by -set overrides (see
@@ -32,13 +39,6 @@ import (
 // in a -set override, an explicit zero or empty value for those keys is an error. The file is
 // decoded by the strict decoder of internal/strictjson: a key given twice, JSON null (omit the
 // key instead) and a syntax error (reported with its line) are errors too.
-// MaxSteps bounds the config's step counts: GoMLX's training loop holds 8 bytes per step it
-// is asked to run, so a count of 10^10 from a typing slip would need 80 GB before the first step.
-const MaxSteps = 10_000_000
-
-// MaxBatchSize bounds batch_size and eval_batch_size (a batch is allocated whole).
-const MaxBatchSize = 1 << 20
-
 type Config struct {
 	// Description states the command that runs the config, its cost on two CPU cores and the
 	// result to expect. Required in the repository's configs.
