@@ -263,13 +263,6 @@ func runClimateScaleCommand(args []string, stdout, log io.Writer) error {
 	return report.WriteJSON(*jsonPath)
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // runScaleChild runs this command as a --child process and reads what it printed.
 func runScaleChild(self, what, run, dataDir, grid string, tiling vaeformer.Tiling, hours int, payload string, tol float64, log io.Writer) (scaleChild, error) {
 	return runChild(self, log, what, hours, BenchClimateScale, "--child", what, "--checkpoint", run, "--data_dir", dataDir, "--grid", grid,
@@ -349,11 +342,12 @@ func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Til
 			if res.PeakBytes, err = vmHWM(); err != nil {
 				return err
 			}
+			var payloadOnly, withEstimate harness.Stat
 			for range scaleRepeats {
 				for _, estimate := range []bool{false, true} {
-					compress := c.CompressPayload
+					compress, stat := c.CompressPayload, &payloadOnly
 					if estimate {
-						compress = c.Compress
+						compress, stat = c.Compress, &withEstimate
 					}
 					runtime.GC()
 					start := time.Now()
@@ -361,25 +355,20 @@ func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Til
 					if err != nil {
 						return err
 					}
-					sec := time.Since(start).Seconds()
+					stat.Add(time.Since(start).Seconds())
 					if !bytes.Equal(p, q) {
 						return fmt.Errorf("bench: a warm compression (estimate %v) gave another payload: %d bytes, not %d", estimate, len(q), len(p))
 					}
-					best := &res.Seconds
-					if estimate {
-						best = &res.EstimateSeconds
-					}
-					if *best == 0 || sec < *best {
-						*best = sec
-					}
 				}
 			}
+			res.Seconds, res.EstimateSeconds = payloadOnly.Min, withEstimate.Min
 		} else {
 			p, err := os.ReadFile(payloadPath)
 			if err != nil {
 				return fmt.Errorf("bench: %w", err)
 			}
 			res.Bytes = len(p)
+			var warm harness.Stat
 			for pass := range 1 + scaleRepeats {
 				runtime.GC()
 				start := time.Now()
@@ -389,9 +378,7 @@ func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Til
 				}
 				sec := time.Since(start).Seconds()
 				if pass > 0 {
-					if res.Seconds == 0 || sec < res.Seconds {
-						res.Seconds = sec
-					}
+					warm.Add(sec)
 					continue
 				}
 				res.FirstSeconds = sec
@@ -404,6 +391,7 @@ func scaleChildRun(what, run, uk string, hours, gh, gw int, tiling vaeformer.Til
 					return err
 				}
 			}
+			res.Seconds = warm.Min
 		}
 	default:
 		return fmt.Errorf("bench: --child %q: want compress, decompress or zfp", what)
