@@ -26,10 +26,11 @@ import (
 // and time in (n_h·n_w)²: a day of a 1° global field (46×90 tokens at p = 4) took 8.5 s and
 // 982 MB to compress untiled (vaeformer_quick, ONNX Runtime, 2 loaded cores), and a 0.25°
 // field (181×360 tokens) would need some 70 GB per window for its attention weights alone. A
-// grid with more than Core + 2·Halo tokens along either axis is coded in tiles instead. Along each axis the tokens are cut into cores of Core tokens (the last one shorter);
-// a core is coded from the encoder run over a span of Core + 2·Halo tokens around it (shifted
-// inward at the grid's edges, so every span has the same shape and every tile the same graph),
-// keeping only the core's latent means. The hyper-analysis h_a runs on each core's means; cores
+// grid with more than Core + 2·Halo tokens along either axis is coded in tiles instead. Along
+// each axis the tokens are cut into cores of Core tokens (the last one shorter); a core is
+// coded from the encoder run over a span of Core + 2·Halo tokens around it (shifted inward at
+// the grid's edges, so every span has the same shape and every tile the same graph), keeping
+// only the core's latent means. The hyper-analysis h_a runs on each core's means; cores
 // start at even tokens, so its 2×2 merge covers the same tokens as on the whole grid, and the
 // hyper-latent z, the hyperprior and both rANS streams are laid out exactly as untiled (the
 // whole grid per window, row-major). The decoder knows every latent before synthesis: each
@@ -158,20 +159,16 @@ func readTiling(payload []byte) (*Tiling, []byte, error) {
 // the span, [CoreIndices], to means [b, cq, cw, c_y], cq = min(Core, sh) and likewise cw) and
 // of the hyper-analysis on its own.
 func (c *Codec) tileExecs(t Tiling) (enc, hyper *model.Exec, err error) {
-	if c.tileEncoder[t.Core] == nil {
-		enc, err := model.NewExec(c.backend, c.store, func(scope *model.Scope, x, idx *graph.Node) *graph.Node {
+	enc, err = tileGraph(&c.tileEncoder, t.Core, "tile encoder", func() (*model.Exec, error) {
+		return model.NewExec(c.backend, c.store, func(scope *model.Scope, x, idx *graph.Node) *graph.Node {
 			dims := x.Shape().Dimensions
 			sh, sw := Grid(dims[3], dims[4], c.patch)
 			mean, std, _ := normalisation(scope, x.Graph(), dims[2], 0)
 			return EncodeCore(scope, normalise(x, mean, std), min(t.Core, sh), min(t.Core, sw), idx)
 		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("vaeformer: tile encoder graph: %w", err)
-		}
-		if c.tileEncoder == nil {
-			c.tileEncoder = map[int]*model.Exec{}
-		}
-		c.tileEncoder[t.Core] = enc
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if c.tileHyper == nil {
 		c.tileHyper, err = model.NewExec(c.backend, c.store, func(scope *model.Scope, mu *graph.Node) *graph.Node {
@@ -181,29 +178,37 @@ func (c *Codec) tileExecs(t Tiling) (enc, hyper *model.Exec, err error) {
 			return nil, nil, fmt.Errorf("vaeformer: tile hyper-analysis graph: %w", err)
 		}
 	}
-	return c.tileEncoder[t.Core], c.tileHyper, nil
+	return enc, c.tileHyper, nil
 }
 
 // tileDecoderExec returns (building once per core size) the graph of the decoder at a core
 // ([DecodeCore]: span latents [b, sh, sw, c_y] and the core's token indices in the span to
 // the core's windows [b, w, C, cq·p, cw·p] in physical units).
 func (c *Codec) tileDecoderExec(t Tiling) (*model.Exec, error) {
-	if e := c.tileDecoder[t.Core]; e != nil {
+	cc, w := len(c.Channels), c.Window
+	return tileGraph(&c.tileDecoder, t.Core, "tile decoder", func() (*model.Exec, error) {
+		return model.NewExec(c.backend, c.store, func(scope *model.Scope, y, idx *graph.Node) *graph.Node {
+			dims := y.Shape().Dimensions
+			mean, std, _ := normalisation(scope, y.Graph(), cc, 0)
+			return denormalise(DecodeCore(scope, y, w, cc, min(t.Core, dims[1]), min(t.Core, dims[2]), idx), mean, std)
+		})
+	})
+}
+
+// tileGraph returns (*m)[core], building it with build the first time (what names it in the
+// error).
+func tileGraph(m *map[int]*model.Exec, core int, what string, build func() (*model.Exec, error)) (*model.Exec, error) {
+	if e := (*m)[core]; e != nil {
 		return e, nil
 	}
-	cc, w := len(c.Channels), c.Window
-	e, err := model.NewExec(c.backend, c.store, func(scope *model.Scope, y, idx *graph.Node) *graph.Node {
-		dims := y.Shape().Dimensions
-		mean, std, _ := normalisation(scope, y.Graph(), cc, 0)
-		return denormalise(DecodeCore(scope, y, w, cc, min(t.Core, dims[1]), min(t.Core, dims[2]), idx), mean, std)
-	})
+	e, err := build()
 	if err != nil {
-		return nil, fmt.Errorf("vaeformer: tile decoder graph: %w", err)
+		return nil, fmt.Errorf("vaeformer: %s graph: %w", what, err)
 	}
-	if c.tileDecoder == nil {
-		c.tileDecoder = map[int]*model.Exec{}
+	if *m == nil {
+		*m = map[int]*model.Exec{}
 	}
-	c.tileDecoder[t.Core] = e
+	(*m)[core] = e
 	return e, nil
 }
 
@@ -225,28 +230,19 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 	ts, sh, sw := c.Tiling.tiles(nh, nw)
 	cq, cqw := min(c.Tiling.Core, sh), min(c.Tiling.Core, sw) // the graph's core
 	// One input tensor per worker, filled in place for each of its tiles (a tile copied into a
-	// new tensor cost a fifth of a global day's compression in memory moves); its copy on the
-	// backend is dropped after each call (left to the garbage collector, the backend's memory
-	// grew by every tile).
-	type scratch struct {
-		x    *tensors.Tensor
-		core []float32
+	// new tensor cost a fifth of a global day's compression in memory moves).
+	newScratch := func() *tensors.Tensor {
+		return tensors.FromShape(shapes.Make(dtypes.Float32, b, c.Window, len(fields), sh*p, sw*p))
 	}
-	newScratch := func() *scratch {
-		return &scratch{x: tensors.FromShape(shapes.Make(dtypes.Float32, b, c.Window, len(fields), sh*p, sw*p))}
-	}
-	free := func(s *scratch) { s.x.FinalizeAll() }
-	return eachTile(ts, newScratch, free, func(s *scratch, t tile) error {
-		if err := tensors.MutableFlatData(s.x, func(flat []float32) {
+	free := func(x *tensors.Tensor) { x.FinalizeAll() }
+	return eachTile(ts, newScratch, free, func(x *tensors.Tensor, t tile) error {
+		if err := tensors.MutableFlatData(x, func(flat []float32) {
 			c.fillTile(flat, fields, g, w0, b, t.sr*p, t.sc*p, sh*p, sw*p)
 		}); err != nil {
 			return fmt.Errorf("vaeformer: tile input: %w", err)
 		}
 		r0, c0 := coreOffset(t.r0, t.sr, cq, sh), coreOffset(t.c0, t.sc, cqw, sw)
-		out, err := enc.Exec(s.x, CoreIndices(sw, cq, cqw, r0, c0))
-		if ierr := s.x.InvalidateOnDevice(); err == nil && ierr != nil {
-			err = ierr
-		}
+		out, err := execRefilled(enc, x, CoreIndices(sw, cq, cqw, r0, c0))
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile encoder: %w", err)
 		}
@@ -286,6 +282,17 @@ func (c *Codec) analyseTiles(fields [][]float32, g Geometry, w0, b, k int, mu, z
 		}
 		return nil
 	})
+}
+
+// execRefilled runs e on x, a worker's host tensor refilled for every tile, and the tile's core
+// indices, then drops x's copy on the backend: the next tile's call copies its new contents
+// (and, left to the garbage collector, the backend's memory grew by every tile).
+func execRefilled(e *model.Exec, x *tensors.Tensor, idx []int32) ([]*tensors.Tensor, error) {
+	out, err := e.Exec(x, idx)
+	if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
+		err = ierr
+	}
+	return out, err
 }
 
 // tileWorkers is how many tiles [eachTile] codes at once: one per core the Go scheduler may
@@ -386,10 +393,7 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 			return fmt.Errorf("vaeformer: tile latents: %w", err)
 		}
 		r0, c0 := coreOffset(t.r0, t.sr, cq, sh), coreOffset(t.c0, t.sc, cqw, sw)
-		out, err := dec.Exec(x, CoreIndices(sw, cq, cqw, r0, c0))
-		if ierr := x.InvalidateOnDevice(); err == nil && ierr != nil {
-			err = ierr
-		}
+		out, err := execRefilled(dec, x, CoreIndices(sw, cq, cqw, r0, c0))
 		if err != nil {
 			return fmt.Errorf("vaeformer: tile decoder: %w", err)
 		}
@@ -427,8 +431,8 @@ func (c *Codec) synthesiseTiles(t Tiling, fields [][]float32, g Geometry, yhat [
 // [Codec.Compress] (decompression: the fields it returns are counted): the symbols of the
 // whole field, the buffers of the backend calls in flight (one untiled, one per tile worker
 // tiled; each its input, activations and attention weights, several times over for the
-// backend's intermediates), and a fixed allowance for the model and the backend's runtime. It is an estimate, generous by design; checkMemory compares it with
-// what the machine has.
+// backend's intermediates), and a fixed allowance for the model and the backend's runtime. It
+// is an estimate, generous by design; checkMemory compares it with what the machine has.
 func (c *Codec) MemoryEstimate(g Geometry, decompress bool) int64 {
 	return c.memoryEstimate(g, c.Tiling, decompress)
 }
