@@ -130,6 +130,7 @@ func cdfDataLayout(path string, size int64) (*cdfLayout, error) {
 	// each other or the records; a record variable's part of a record lies inside the record.
 	headerEnd := h.pos
 	recStart, fixedEnd := int64(maxEnd), int64(0)
+	var fixed []variable
 	for _, v := range vars {
 		if v.begin < headerEnd {
 			return nil, fmt.Errorf("variable %s: its values start at byte %d, inside the %d-byte header", v.name, v.begin, headerEnd)
@@ -138,11 +139,6 @@ func cdfDataLayout(path string, size int64) (*cdfLayout, error) {
 			recStart = min(recStart, v.begin)
 		} else if v.perRecord > 0 {
 			fixedEnd = max(fixedEnd, addSat(v.begin, v.perRecord))
-		}
-	}
-	fixed := make([]variable, 0, len(vars))
-	for _, v := range vars {
-		if !v.record && v.perRecord > 0 {
 			fixed = append(fixed, v)
 		}
 	}
